@@ -1,0 +1,243 @@
+#include "config.h"
+
+#include "common/cmn-xml.h"
+#include "common/cmn-err.h"
+
+#include <errno.h>
+#include <libxml/parser.h>
+#include <libxml/SAX2.h>
+#include <libxml/relaxng.h>
+#include <libxml/xmlerror.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct cmn_xml_schema {
+    xmlRelaxNGPtr rng;
+};
+
+/* Collects the first structured error of a libxml2 operation. */
+struct first_error {
+    char msg[512];
+    int line;
+    char file[256];
+    int seen;
+};
+
+static void first_error_cb(void *data, xmlErrorPtr e)
+{
+    struct first_error *fe = data;
+    size_t l;
+
+    if (fe->seen++)
+        return;
+    snprintf(fe->msg, sizeof(fe->msg), "%s", e->message ? e->message : "?");
+    l = strlen(fe->msg);
+    while (l > 0 && (fe->msg[l - 1] == '\n' || fe->msg[l - 1] == ' '))
+        fe->msg[--l] = '\0';
+    fe->line = e->line;
+    snprintf(fe->file, sizeof(fe->file), "%s", e->file ? e->file : "");
+    /* Validation errors carry the node; its line is the precise one. */
+    if (fe->line == 0 && e->node != NULL)
+        fe->line = (int)xmlGetLineNo((xmlNodePtr)e->node);
+}
+
+/* SAX hook at <!DOCTYPE: stop before any entity or external subset is
+ * even read. */
+static void refuse_internal_subset(void *ctx, const xmlChar *name,
+                                   const xmlChar *external_id,
+                                   const xmlChar *system_id)
+{
+    xmlParserCtxtPtr ctxt = ctx;
+    int *dtd_line = ctxt->_private;
+
+    *dtd_line = xmlSAX2GetLineNumber(ctx);
+    if (*dtd_line <= 0)
+        *dtd_line = 1;
+    xmlStopParser(ctxt);
+}
+
+/* Options for every parse: no network, no entity substitution, no DTD
+ * loading, keep line numbers (libxml2 caps them at 65535 otherwise). */
+#define CMN_XML_OPTS                                                           \
+    (XML_PARSE_NONET | XML_PARSE_NOWARNING | XML_PARSE_NOERROR |              \
+     XML_PARSE_BIG_LINES | XML_PARSE_NOCDATA)
+
+int cmn_xml_parse_mem(const char *buf, size_t len, const char *name,
+                      size_t max, xmlDoc **ret_doc, char *err, size_t errlen)
+{
+    xmlParserCtxtPtr ctxt = NULL;
+    xmlDocPtr doc = NULL;
+    struct first_error fe = {0};
+    int dtd_line = 0;
+    int rc = 0;
+
+    if (err && errlen)
+        err[0] = '\0';
+    if (max == 0)
+        max = CMN_XML_MAX_DEFAULT;
+    if (len > max || len > INT_MAX) {
+        if (err && errlen)
+            snprintf(err, errlen, "%s: document is %zu bytes, limit is %zu",
+                     name, len, max);
+        return -CMN_E_TOO_BIG;
+    }
+    ctxt = xmlNewParserCtxt();
+    if (ctxt == NULL)
+        return -ENOMEM;
+    /* libxml2 2.9 has no per-context structured handler; this one is
+     * thread-local, so restoring it right after is enough. */
+    ctxt->_private = &dtd_line;
+    ctxt->sax->internalSubset = refuse_internal_subset;
+    xmlSetStructuredErrorFunc(&fe, first_error_cb);
+    doc = xmlCtxtReadMemory(ctxt, buf, (int)len, name, NULL, CMN_XML_OPTS);
+    xmlSetStructuredErrorFunc(NULL, NULL);
+    if (dtd_line > 0) {
+        if (err && errlen)
+            snprintf(err, errlen,
+                     "%s:%d: document type declarations (<!DOCTYPE>) are not "
+                     "allowed",
+                     name, dtd_line);
+        rc = -CMN_E_DTD;
+        goto out;
+    }
+    if (doc == NULL || !ctxt->wellFormed) {
+        if (err && errlen)
+            snprintf(err, errlen, "%s:%d: %s", name, fe.line,
+                     fe.seen ? fe.msg : "not well-formed XML");
+        rc = -CMN_E_PARSE;
+        goto out;
+    }
+    /* Belt and braces: a DTD is the door to entity expansion and external
+     * fetches, and no kvmcluster document needs one. */
+    if (doc->intSubset != NULL || doc->extSubset != NULL) {
+        if (err && errlen)
+            snprintf(err, errlen,
+                     "%s:1: document type declarations (<!DOCTYPE>) are not "
+                     "allowed",
+                     name);
+        rc = -CMN_E_DTD;
+        goto out;
+    }
+    if (xmlDocGetRootElement(doc) == NULL) {
+        if (err && errlen)
+            snprintf(err, errlen, "%s:1: document has no root element", name);
+        rc = -CMN_E_PARSE;
+        goto out;
+    }
+    *ret_doc = doc;
+    doc = NULL;
+out:
+    xmlFreeDoc(doc);
+    xmlFreeParserCtxt(ctxt);
+    return rc;
+}
+
+int cmn_xml_parse_file(const char *path, size_t max, xmlDoc **ret_doc,
+                       char *err, size_t errlen)
+{
+    FILE *f;
+    char *buf = NULL;
+    size_t len;
+    int rc;
+
+    if (max == 0)
+        max = CMN_XML_MAX_DEFAULT;
+    f = fopen(path, "re");
+    if (f == NULL) {
+        rc = -errno;
+        if (err && errlen)
+            snprintf(err, errlen, "%s: %s", path, cmn_strerror(rc));
+        return rc;
+    }
+    buf = malloc(max + 1);
+    if (buf == NULL) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    len = fread(buf, 1, max + 1, f);
+    if (ferror(f)) {
+        rc = -EIO;
+        if (err && errlen)
+            snprintf(err, errlen, "%s: read error", path);
+        goto out;
+    }
+    /* Reading one byte past the limit tells "too big" without stat. */
+    rc = cmn_xml_parse_mem(buf, len, path, max, ret_doc, err, errlen);
+out:
+    free(buf);
+    fclose(f);
+    return rc;
+}
+
+int cmn_xml_schema_load(const char *path, struct cmn_xml_schema **ret_schema,
+                        char *err, size_t errlen)
+{
+    xmlRelaxNGParserCtxtPtr pctxt;
+    struct first_error fe = {0};
+    struct cmn_xml_schema *s;
+
+    pctxt = xmlRelaxNGNewParserCtxt(path);
+    if (pctxt == NULL)
+        return -ENOMEM;
+    xmlRelaxNGSetParserStructuredErrors(pctxt, first_error_cb, &fe);
+    s = calloc(1, sizeof(*s));
+    if (s == NULL) {
+        xmlRelaxNGFreeParserCtxt(pctxt);
+        return -ENOMEM;
+    }
+    s->rng = xmlRelaxNGParse(pctxt);
+    xmlRelaxNGFreeParserCtxt(pctxt);
+    if (s->rng == NULL) {
+        if (err && errlen)
+            snprintf(err, errlen, "%s:%d: cannot load schema: %s", path,
+                     fe.line, fe.seen ? fe.msg : "unknown error");
+        free(s);
+        return -CMN_E_SCHEMA;
+    }
+    *ret_schema = s;
+    return 0;
+}
+
+void cmn_xml_schema_free(struct cmn_xml_schema *schema)
+{
+    if (schema == NULL)
+        return;
+    xmlRelaxNGFree(schema->rng);
+    free(schema);
+}
+
+int cmn_xml_validate(struct cmn_xml_schema *schema, xmlDoc *doc, char *err,
+                     size_t errlen)
+{
+    xmlRelaxNGValidCtxtPtr vctxt;
+    struct first_error fe = {0};
+    const char *name;
+    int rc;
+
+    vctxt = xmlRelaxNGNewValidCtxt(schema->rng);
+    if (vctxt == NULL)
+        return -ENOMEM;
+    xmlRelaxNGSetValidStructuredErrors(vctxt, first_error_cb, &fe);
+    rc = xmlRelaxNGValidateDoc(vctxt, doc);
+    xmlRelaxNGFreeValidCtxt(vctxt);
+    if (rc == 0)
+        return 0;
+    name = doc->URL ? (const char *)doc->URL : "<document>";
+    if (err && errlen)
+        snprintf(err, errlen, "%s:%d: %s", name, fe.line,
+                 fe.seen ? fe.msg : "does not match its schema");
+    return rc < 0 ? -ENOMEM : -CMN_E_SCHEMA;
+}
+
+const char *cmn_xml_schema_path(const char *file)
+{
+    static __thread char path[PATH_MAX];
+    const char *dir = getenv("KVMC_SCHEMADIR");
+
+    if (dir == NULL || *dir == '\0')
+        dir = KVMC_SCHEMADIR;
+    snprintf(path, sizeof(path), "%s/%s", dir, file);
+    return path;
+}

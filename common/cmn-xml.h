@@ -1,0 +1,41 @@
+/* libxml2 helpers: safe parsing and RelaxNG validation.
+ *
+ * Every document kvmcluster reads comes from an administrator or from a
+ * peer, so parsing never touches the network, never expands entities and
+ * refuses any DTD; input is capped in size. */
+#ifndef KVMC_CMN_XML_H
+#define KVMC_CMN_XML_H
+
+#include <libxml/tree.h>
+#include <stddef.h>
+
+#define CMN_XML_MAX_DEFAULT (4u << 20) /* 4 MiB */
+
+/* Parses `len` bytes; `name` stands for the source in messages. Errors go
+ * to `err` as "name:line: message". */
+int cmn_xml_parse_mem(const char *buf, size_t len, const char *name,
+                      size_t max, xmlDoc **ret_doc, char *err, size_t errlen);
+int cmn_xml_parse_file(const char *path, size_t max, xmlDoc **ret_doc,
+                       char *err, size_t errlen);
+
+struct cmn_xml_schema;
+
+/* Loads a RelaxNG schema file. */
+int cmn_xml_schema_load(const char *path, struct cmn_xml_schema **ret_schema,
+                        char *err, size_t errlen);
+void cmn_xml_schema_free(struct cmn_xml_schema *schema);
+
+/* 0 if `doc` is valid; else CMN_E_SCHEMA with the first error as
+ * "name:line: message" in `err` (name from the document's URL). */
+int cmn_xml_validate(struct cmn_xml_schema *schema, xmlDoc *doc, char *err,
+                     size_t errlen);
+
+/* Path of a schema shipped with kvmcluster: $KVMC_SCHEMADIR/<file> when
+ * that environment variable is set (tests, sandbox), else the installed
+ * schema directory. Returns a static buffer. */
+const char *cmn_xml_schema_path(const char *file);
+
+#include "common/cmn-auto.h"
+CMN_DEFINE_AUTO(cmn_xml_schema, cmn_xml_schema_free)
+
+#endif

@@ -1,0 +1,26 @@
+# Unit tests of common/ (cmocka). Other modules add theirs in their fragment.
+UNIT_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(QB_CFLAGS) $(XML_CFLAGS)
+UNIT_COMMON_LIBS = common/libcommon.la $(CMOCKA_LIBS)
+
+common_unit_tests = \
+	tests/unit/common/test-crc32c \
+	tests/unit/common/test-cfg \
+	tests/unit/common/test-xml \
+	tests/unit/common/test-err
+check_PROGRAMS += $(common_unit_tests)
+TESTS += $(common_unit_tests)
+
+tests_unit_common_test_crc32c_SOURCES = tests/unit/common/test-crc32c.c
+tests_unit_common_test_crc32c_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_common_test_crc32c_LDADD = $(UNIT_COMMON_LIBS)
+tests_unit_common_test_cfg_SOURCES = tests/unit/common/test-cfg.c
+tests_unit_common_test_cfg_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_common_test_cfg_LDADD = $(UNIT_COMMON_LIBS)
+tests_unit_common_test_xml_SOURCES = tests/unit/common/test-xml.c
+tests_unit_common_test_xml_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_common_test_xml_LDADD = $(UNIT_COMMON_LIBS)
+tests_unit_common_test_err_SOURCES = tests/unit/common/test-err.c
+tests_unit_common_test_err_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_common_test_err_LDADD = $(UNIT_COMMON_LIBS)
+
+EXTRA_DIST += tests/data
