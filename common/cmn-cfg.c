@@ -145,18 +145,11 @@ static int parse_bool(const char *s, bool *ret)
 static int parse_number(const struct cmn_cfg_key *k, const char *s,
                         int64_t *ret)
 {
-    static const char *const size_sfx[] = {"", "b", "k", "kib", "m", "mib",
+    static const char *const size_sfx[] = {"",  "b",   "k", "kib", "m", "mib",
                                            "g", "gib", "t", "tib", NULL};
-    static const int64_t size_mult[] = {1,
-                                        1,
-                                        1LL << 10,
-                                        1LL << 10,
-                                        1LL << 20,
-                                        1LL << 20,
-                                        1LL << 30,
-                                        1LL << 30,
-                                        1LL << 40,
-                                        1LL << 40};
+    static const int64_t size_mult[] = {
+        1,         1,         1LL << 10, 1LL << 10, 1LL << 20,
+        1LL << 20, 1LL << 30, 1LL << 30, 1LL << 40, 1LL << 40};
     static const char *const dur_sfx[] = {"ms", "s", "m", "h", NULL};
     static const int64_t dur_mult[] = {1, 1000, 60000, 3600000};
 
@@ -203,8 +196,8 @@ static int check_value(const struct cmn_cfg_key *k, const char *value,
     case CMN_CFG_BOOL:
         if (parse_bool(value, &b) < 0)
             return cfg_error(err, errlen, -CMN_E_BAD_VALUE, name, line,
-                             "'%s' in [%s]: '%s' is not %s", k->key,
-                             k->section, value, type_hint(k));
+                             "'%s' in [%s]: '%s' is not %s", k->key, k->section,
+                             value, type_hint(k));
         return 0;
     case CMN_CFG_ENUM:
         for (int i = 0; k->enum_values && k->enum_values[i]; i++) {
@@ -228,8 +221,8 @@ static int check_value(const struct cmn_cfg_key *k, const char *value,
     default:
         if (parse_number(k, value, &n) < 0)
             return cfg_error(err, errlen, -CMN_E_BAD_VALUE, name, line,
-                             "'%s' in [%s]: '%s' is not %s", k->key,
-                             k->section, value, type_hint(k));
+                             "'%s' in [%s]: '%s' is not %s", k->key, k->section,
+                             value, type_hint(k));
         if ((k->min != 0 || k->max != 0) && (n < k->min || n > k->max))
             return cfg_error(err, errlen, -CMN_E_BAD_VALUE, name, line,
                              "'%s' in [%s]: %s is out of range [%lld, %lld]",
@@ -290,8 +283,8 @@ static int add_value(struct cmn_cfg *cfg, const struct cmn_cfg_key *k,
 }
 
 static const struct cfg_value *find_value(const struct cmn_cfg *cfg,
-                                          const char *section,
-                                          const char *inst, const char *key)
+                                          const char *section, const char *inst,
+                                          const char *key)
 {
     for (size_t i = 0; i < cfg->nvalues; i++) {
         const struct cfg_value *v = &cfg->values[i];
@@ -346,8 +339,7 @@ static int parse_header(char *s, char **ret_type, char **ret_name)
     return 0;
 }
 
-static int parse_text(struct cmn_cfg *cfg, char *text, char *err,
-                      size_t errlen)
+static int parse_text(struct cmn_cfg *cfg, char *text, char *err, size_t errlen)
 {
     const char *name = cfg->name;
     const struct cmn_cfg_key *section = NULL; /* first key of section */
@@ -421,8 +413,7 @@ static int parse_text(struct cmn_cfg *cfg, char *text, char *err,
         k = find_key(cfg->keys, section->section, key);
         if (k == NULL)
             return cfg_error(err, errlen, -CMN_E_UNKNOWN_KEY, name, line,
-                             "unknown key '%s' in [%s]", key,
-                             section->section);
+                             "unknown key '%s' in [%s]", key, section->section);
         if (find_value(cfg, k->section, inst, k->key) != NULL)
             return cfg_error(err, errlen, -CMN_E_DUPLICATE, name, line,
                              "'%s' given twice in [%s]", key, k->section);

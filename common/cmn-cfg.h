@@ -28,13 +28,13 @@ enum cmn_cfg_type {
 };
 
 struct cmn_cfg_key {
-    const char *section;  /* section type, e.g. "target" */
+    const char *section; /* section type, e.g. "target" */
     const char *key;
     enum cmn_cfg_type type;
-    const char *def;      /* default as text; NULL = no default */
-    bool required;        /* must appear in every instance of the section */
-    bool repeatable;      /* repeatable *section* (set on each of its keys) */
-    int64_t min, max;     /* INT/SIZE/DURATION bounds; min == max == 0: none */
+    const char *def;  /* default as text; NULL = no default */
+    bool required;    /* must appear in every instance of the section */
+    bool repeatable;  /* repeatable *section* (set on each of its keys) */
+    int64_t min, max; /* INT/SIZE/DURATION bounds; min == max == 0: none */
     const char *const *enum_values; /* NULL-terminated, for ENUM */
 };
 

@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define CMN_ERR_BLOCK 100
+#define CMN_ERR_BLOCK  100
 #define CMN_ERR_BLOCKS ((CMN_ERR_END - CMN_ERR_BASE) / CMN_ERR_BLOCK)
 
 /* One table per block; written once by the owning module at start-up. */

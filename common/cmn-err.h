@@ -11,14 +11,14 @@ enum cmn_err {
     CMN_ERR_BASE = 10000,
 
     /* common/ */
-    CMN_E_PARSE = CMN_ERR_BASE + 1,   /* malformed input text */
-    CMN_E_UNKNOWN_KEY,                /* config key not in the schema */
-    CMN_E_BAD_VALUE,                  /* config value of the wrong type */
-    CMN_E_TOO_BIG,                    /* input over its size limit */
-    CMN_E_SCHEMA,                     /* document fails its RelaxNG schema */
-    CMN_E_DTD,                        /* document carries a DTD/entities */
-    CMN_E_MISSING,                    /* required item absent */
-    CMN_E_DUPLICATE,                  /* item given twice */
+    CMN_E_PARSE = CMN_ERR_BASE + 1, /* malformed input text */
+    CMN_E_UNKNOWN_KEY,              /* config key not in the schema */
+    CMN_E_BAD_VALUE,                /* config value of the wrong type */
+    CMN_E_TOO_BIG,                  /* input over its size limit */
+    CMN_E_SCHEMA,                   /* document fails its RelaxNG schema */
+    CMN_E_DTD,                      /* document carries a DTD/entities */
+    CMN_E_MISSING,                  /* required item absent */
+    CMN_E_DUPLICATE,                /* item given twice */
 
     /* iscsi/ */
     CMN_E_ISC_BASE = CMN_ERR_BASE + 100,

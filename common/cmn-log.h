@@ -21,10 +21,11 @@ enum cmn_log_subsys {
 };
 
 struct cmn_log_opts {
-    bool to_stderr;  /* foreground daemons and tools */
-    bool to_syslog;  /* production daemons */
-    bool debug;      /* let debug messages through to stderr/syslog */
-    const char *blackbox_dir; /* where SIGUSR2 dumps go; NULL = /var/lib/kvmcluster */
+    bool to_stderr; /* foreground daemons and tools */
+    bool to_syslog; /* production daemons */
+    bool debug;     /* let debug messages through to stderr/syslog */
+    const char
+        *blackbox_dir; /* where SIGUSR2 dumps go; NULL = /var/lib/kvmcluster */
 };
 
 /* Once per process, before any cmn_log(). `name` is the program name. */

@@ -61,11 +61,11 @@ static void refuse_internal_subset(void *ctx, const xmlChar *name,
 /* Options for every parse: no network, no entity substitution, no DTD
  * loading, keep line numbers (libxml2 caps them at 65535 otherwise). */
 #define CMN_XML_OPTS                                                           \
-    (XML_PARSE_NONET | XML_PARSE_NOWARNING | XML_PARSE_NOERROR |              \
+    (XML_PARSE_NONET | XML_PARSE_NOWARNING | XML_PARSE_NOERROR |               \
      XML_PARSE_BIG_LINES | XML_PARSE_NOCDATA)
 
-int cmn_xml_parse_mem(const char *buf, size_t len, const char *name,
-                      size_t max, xmlDoc **ret_doc, char *err, size_t errlen)
+int cmn_xml_parse_mem(const char *buf, size_t len, const char *name, size_t max,
+                      xmlDoc **ret_doc, char *err, size_t errlen)
 {
     xmlParserCtxtPtr ctxt = NULL;
     xmlDocPtr doc = NULL;

@@ -13,8 +13,8 @@
 
 /* Parses `len` bytes; `name` stands for the source in messages. Errors go
  * to `err` as "name:line: message". */
-int cmn_xml_parse_mem(const char *buf, size_t len, const char *name,
-                      size_t max, xmlDoc **ret_doc, char *err, size_t errlen);
+int cmn_xml_parse_mem(const char *buf, size_t len, const char *name, size_t max,
+                      xmlDoc **ret_doc, char *err, size_t errlen);
 int cmn_xml_parse_file(const char *path, size_t max, xmlDoc **ret_doc,
                        char *err, size_t errlen);
 

@@ -21,31 +21,65 @@ static const char *const conv_values[] = {"raise-downtime", "auto-converge",
                                           "cancel", NULL};
 
 static const struct cmn_cfg_key keys[] = {
-    {.section = "cluster", .key = "name", .type = CMN_CFG_STR,
+    {.section = "cluster",
+     .key = "name",
+     .type = CMN_CFG_STR,
      .required = true},
-    {.section = "cluster", .key = "accel", .type = CMN_CFG_ENUM,
-     .def = "auto", .enum_values = accel_values},
-    {.section = "migration", .key = "max-concurrent", .type = CMN_CFG_INT,
-     .def = "2", .min = 1, .max = 16},
-    {.section = "migration", .key = "downtime", .type = CMN_CFG_DURATION,
+    {.section = "cluster",
+     .key = "accel",
+     .type = CMN_CFG_ENUM,
+     .def = "auto",
+     .enum_values = accel_values},
+    {.section = "migration",
+     .key = "max-concurrent",
+     .type = CMN_CFG_INT,
+     .def = "2",
+     .min = 1,
+     .max = 16},
+    {.section = "migration",
+     .key = "downtime",
+     .type = CMN_CFG_DURATION,
      .def = "50ms"},
-    {.section = "migration", .key = "bandwidth", .type = CMN_CFG_SIZE,
+    {.section = "migration",
+     .key = "bandwidth",
+     .type = CMN_CFG_SIZE,
      .def = "0"},
-    {.section = "migration", .key = "passes", .type = CMN_CFG_INT,
-     .def = "10", .min = 1, .max = 100},
-    {.section = "migration", .key = "convergence", .type = CMN_CFG_ENUM,
-     .def = "raise-downtime", .enum_values = conv_values},
-    {.section = "migration", .key = "verify", .type = CMN_CFG_BOOL,
+    {.section = "migration",
+     .key = "passes",
+     .type = CMN_CFG_INT,
+     .def = "10",
+     .min = 1,
+     .max = 100},
+    {.section = "migration",
+     .key = "convergence",
+     .type = CMN_CFG_ENUM,
+     .def = "raise-downtime",
+     .enum_values = conv_values},
+    {.section = "migration",
+     .key = "verify",
+     .type = CMN_CFG_BOOL,
      .def = "no"},
-    {.section = "target", .key = "portal", .type = CMN_CFG_STR,
-     .required = true, .repeatable = true},
-    {.section = "target", .key = "iqn", .type = CMN_CFG_STR,
+    {.section = "target",
+     .key = "portal",
+     .type = CMN_CFG_STR,
+     .required = true,
      .repeatable = true},
-    {.section = "target", .key = "discovery", .type = CMN_CFG_BOOL,
-     .def = "no", .repeatable = true},
-    {.section = "target", .key = "chap-user", .type = CMN_CFG_STR,
+    {.section = "target",
+     .key = "iqn",
+     .type = CMN_CFG_STR,
      .repeatable = true},
-    {.section = "target", .key = "chap-secret-file", .type = CMN_CFG_STR,
+    {.section = "target",
+     .key = "discovery",
+     .type = CMN_CFG_BOOL,
+     .def = "no",
+     .repeatable = true},
+    {.section = "target",
+     .key = "chap-user",
+     .type = CMN_CFG_STR,
+     .repeatable = true},
+    {.section = "target",
+     .key = "chap-secret-file",
+     .type = CMN_CFG_STR,
      .repeatable = true},
     {0},
 };
@@ -55,8 +89,7 @@ static char *data_path(const char *rel)
     const char *src = getenv("KVMC_SRCDIR");
     static char path[PATH_MAX];
 
-    snprintf(path, sizeof(path), "%s/tests/data/cfg/%s", src ? src : ".",
-             rel);
+    snprintf(path, sizeof(path), "%s/tests/data/cfg/%s", src ? src : ".", rel);
     return path;
 }
 
@@ -67,9 +100,9 @@ static void test_full(void **state)
     int64_t n;
     bool b;
 
-    assert_int_equal(cmn_cfg_load(keys, data_path("good/full.conf"), &cfg,
-                                  err, sizeof(err)),
-                     0);
+    assert_int_equal(
+        cmn_cfg_load(keys, data_path("good/full.conf"), &cfg, err, sizeof(err)),
+        0);
     assert_string_equal(cmn_cfg_str(cfg, "cluster", NULL, "name"), "prod-a");
     assert_int_equal(cmn_cfg_int(cfg, "migration", NULL, "max-concurrent", &n),
                      0);
@@ -89,8 +122,7 @@ static void test_full(void **state)
                      0);
     assert_true(b);
     /* Defaulted key of an instance; absent key without default. */
-    assert_int_equal(cmn_cfg_bool(cfg, "target", "store1", "discovery", &b),
-                     0);
+    assert_int_equal(cmn_cfg_bool(cfg, "target", "store1", "discovery", &b), 0);
     assert_false(b);
     assert_null(cmn_cfg_str(cfg, "target", "store two", "iqn"));
     assert_int_equal(cmn_cfg_line(cfg, "target", "store1", "iqn"), 16);
@@ -101,9 +133,8 @@ static void test_minimal_defaults(void **state)
     CMN_AUTO(cmn_cfg) *cfg = NULL;
     int64_t n;
 
-    assert_int_equal(cmn_cfg_load(keys, data_path("good/minimal.conf"), &cfg,
-                                  NULL, 0),
-                     0);
+    assert_int_equal(
+        cmn_cfg_load(keys, data_path("good/minimal.conf"), &cfg, NULL, 0), 0);
     assert_string_equal(cmn_cfg_str(cfg, "cluster", NULL, "accel"), "auto");
     assert_int_equal(cmn_cfg_int(cfg, "migration", NULL, "passes", &n), 0);
     assert_int_equal(n, 10);
@@ -116,9 +147,8 @@ static void test_quoted_and_units(void **state)
     CMN_AUTO(cmn_cfg) *cfg = NULL;
     int64_t n;
 
-    assert_int_equal(cmn_cfg_load(keys, data_path("good/quoted.conf"), &cfg,
-                                  NULL, 0),
-                     0);
+    assert_int_equal(
+        cmn_cfg_load(keys, data_path("good/quoted.conf"), &cfg, NULL, 0), 0);
     assert_string_equal(cmn_cfg_str(cfg, "cluster", NULL, "name"),
                         "  spaced name  ");
     assert_int_equal(cmn_cfg_int(cfg, "migration", NULL, "downtime", &n), 0);

@@ -20,8 +20,7 @@ static char *data_path(const char *rel)
     const char *src = getenv("KVMC_SRCDIR");
     static char path[PATH_MAX];
 
-    snprintf(path, sizeof(path), "%s/tests/data/xml/%s", src ? src : ".",
-             rel);
+    snprintf(path, sizeof(path), "%s/tests/data/xml/%s", src ? src : ".", rel);
     return path;
 }
 
@@ -59,8 +58,8 @@ static void test_size_limit(void **state)
                      -CMN_E_TOO_BIG);
     assert_null(doc);
     assert_non_null(strstr(err, "limit is 10"));
-    assert_int_equal(cmn_xml_parse_file(data_path("good/vm.xml"), 16, &doc,
-                                        err, sizeof(err)),
+    assert_int_equal(cmn_xml_parse_file(data_path("good/vm.xml"), 16, &doc, err,
+                                        sizeof(err)),
                      -CMN_E_TOO_BIG);
     assert_int_equal(cmn_xml_parse_mem(small, strlen(small), "mem", 0, &doc,
                                        err, sizeof(err)),
@@ -73,9 +72,9 @@ static void test_schema_load_error(void **state)
     struct cmn_xml_schema *s = NULL;
     char err[512];
 
-    assert_int_equal(cmn_xml_schema_load(data_path("good/vm.xml"), &s, err,
-                                         sizeof(err)),
-                     -CMN_E_SCHEMA);
+    assert_int_equal(
+        cmn_xml_schema_load(data_path("good/vm.xml"), &s, err, sizeof(err)),
+        -CMN_E_SCHEMA);
     assert_null(s);
     assert_non_null(strstr(err, "cannot load schema"));
 }
