@@ -6,7 +6,9 @@ common_unit_tests = \
 	tests/unit/common/test-crc32c \
 	tests/unit/common/test-cfg \
 	tests/unit/common/test-xml \
-	tests/unit/common/test-err
+	tests/unit/common/test-err \
+	tests/unit/common/test-ipc \
+	tests/unit/common/test-log
 check_PROGRAMS += $(common_unit_tests)
 TESTS += $(common_unit_tests)
 
@@ -22,5 +24,13 @@ tests_unit_common_test_xml_LDADD = $(UNIT_COMMON_LIBS)
 tests_unit_common_test_err_SOURCES = tests/unit/common/test-err.c
 tests_unit_common_test_err_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_common_test_err_LDADD = $(UNIT_COMMON_LIBS)
+
+tests_unit_common_test_ipc_SOURCES = tests/unit/common/test-ipc.c
+tests_unit_common_test_ipc_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_common_test_ipc_LDADD = $(UNIT_COMMON_LIBS)
+
+tests_unit_common_test_log_SOURCES = tests/unit/common/test-log.c
+tests_unit_common_test_log_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_common_test_log_LDADD = $(UNIT_COMMON_LIBS)
 
 EXTRA_DIST += tests/data
