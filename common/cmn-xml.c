@@ -32,7 +32,15 @@ static void first_error_cb(void *data, xmlErrorPtr e)
 
     if (fe->seen++)
         return;
-    snprintf(fe->msg, sizeof(fe->msg), "%s", e->message ? e->message : "?");
+    /* Name the element: libxml2's RelaxNG texts can be as vague as
+     * "Error validating value". */
+    if (e->node != NULL && ((xmlNodePtr)e->node)->type == XML_ELEMENT_NODE &&
+        (e->domain == XML_FROM_RELAXNGV))
+        snprintf(fe->msg, sizeof(fe->msg), "<%s>: %s",
+                 (const char *)((xmlNodePtr)e->node)->name,
+                 e->message ? e->message : "?");
+    else
+        snprintf(fe->msg, sizeof(fe->msg), "%s", e->message ? e->message : "?");
     l = strlen(fe->msg);
     while (l > 0 && (fe->msg[l - 1] == '\n' || fe->msg[l - 1] == ' '))
         fe->msg[--l] = '\0';
