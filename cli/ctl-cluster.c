@@ -1,0 +1,528 @@
+/* clusterctl status | cdb get | config get|set | node list|set-state.
+ *
+ * Each command is one request to the local clusterd over libqb IPC
+ * (CD_IPC_NAME); the reply is an XML element, printed as text or, with
+ * --output xml, as is. A change is answered once corosync has delivered
+ * it to every member. */
+#include "config.h"
+
+#include <errno.h>
+#include <libxml/tree.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli/ctl-cluster.h"
+#include "cli/ctl.h"
+#include "clusterd/cd.h"
+#include "common/cmn-ipc.h"
+#include "common/cmn-xml.h"
+
+#define CALL_TIMEOUT_MS 30000
+#define SYNC_RETRY_MS   15000
+
+static bool output_xml;
+
+static void cerr(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void cerr(const char *fmt, ...)
+{
+    va_list ap;
+
+    fputs("clusterctl: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+void ctl_cluster_usage(void)
+{
+    printf(
+        "cluster commands (served by the local clusterd):\n"
+        "  status [--output xml]            members, quorum, coordinator,\n"
+        "                                   CDB epoch and digest\n"
+        "  cdb get                          the cluster database (XML)\n"
+        "  cdb add-vm NAME PRIORITY FILE|--ref=REF\n"
+        "  cdb remove-vm NAME\n"
+        "  cdb add-volume NAME LOCKSPACE LUN...\n"
+        "  cdb remove-volume NAME           low-level CDB edits (no VM\n"
+        "                                   definition checks)\n"
+        "  config get [KEY] [--output xml]  cluster settings\n"
+        "  config set KEY VALUE             change a setting\n"
+        "  node list [--output xml]         nodes, state, online\n"
+        "  node set-state NODE STATE        up|drained|paused|quarantined\n");
+}
+
+bool ctl_cluster_handles(const char *cmd)
+{
+    return !strcmp(cmd, "status") || !strcmp(cmd, "cdb") ||
+           !strcmp(cmd, "config") || !strcmp(cmd, "node");
+}
+
+static char *xml_escape(const char *s)
+{
+    size_t n = 0;
+    char *out, *p;
+
+    for (const char *q = s; *q; q++)
+        n += *q == '&' ? 5 : *q == '<' || *q == '>' ? 4 : *q == '"' ? 6 : 1;
+    out = p = malloc(n + 1);
+    if (!out)
+        return NULL;
+    for (; *s; s++) {
+        switch (*s) {
+        case '&':
+            p = stpcpy(p, "&amp;");
+            break;
+        case '<':
+            p = stpcpy(p, "&lt;");
+            break;
+        case '>':
+            p = stpcpy(p, "&gt;");
+            break;
+        case '"':
+            p = stpcpy(p, "&quot;");
+            break;
+        default:
+            *p++ = *s;
+        }
+    }
+    *p = '\0';
+    return out;
+}
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static const char *prop(xmlNode *n, const char *name)
+{
+    /* Values live as long as the document; libxml2 keeps attribute text
+     * in the first child of the attribute node. */
+    for (xmlAttr *a = n->properties; a; a = a->next)
+        if (!strcmp((const char *)a->name, name) && a->children)
+            return (const char *)a->children->content;
+    return "";
+}
+
+/* Sends `request`; on success *ret_doc holds the reply document. Errors
+ * are printed; the return value is the exit code. A write refused because
+ * members are synchronising is retried for a while. */
+static int call(const char *request, xmlDoc **ret_doc, char **ret_text)
+{
+    CMN_AUTO(cmn_ipc_client) *c = NULL;
+    uint64_t deadline = now_ms() + SYNC_RETRY_MS;
+    char err[512];
+    int rc;
+
+    rc = cmn_ipc_client_connect(CD_IPC_NAME, &c);
+    if (rc < 0) {
+        cerr("cannot reach clusterd on this node (%s): is it running? "
+             "(systemctl status clusterd, or clusterd -f)",
+             strerror(-rc < 10000 ? -rc : ECONNREFUSED));
+        return CTL_EXIT_FAIL;
+    }
+    for (;;) {
+        char *reply = NULL;
+        xmlDoc *doc = NULL;
+        xmlNode *root;
+        long code;
+
+        rc = cmn_ipc_call(c, request, CALL_TIMEOUT_MS, &reply);
+        if (rc < 0) {
+            cerr("no answer from clusterd: %s",
+                 rc == -ETIMEDOUT ? "timed out" : strerror(-rc));
+            return CTL_EXIT_FAIL;
+        }
+        rc = cmn_xml_parse_mem(reply, strlen(reply), "reply", CMN_IPC_MAX_MSG,
+                               &doc, err, sizeof(err));
+        if (rc < 0) {
+            cerr("clusterd sent a malformed reply: %s", err);
+            free(reply);
+            return CTL_EXIT_FAIL;
+        }
+        root = xmlDocGetRootElement(doc);
+        if (strcmp((const char *)root->name, "error") != 0) {
+            *ret_doc = doc;
+            if (ret_text)
+                *ret_text = reply;
+            else
+                free(reply);
+            return CTL_EXIT_OK;
+        }
+        code = strtol(prop(root, "code"), NULL, 10);
+        if (code == CD_E_SYNCING && now_ms() < deadline) {
+            xmlFreeDoc(doc);
+            free(reply);
+            poll(NULL, 0, 100);
+            continue;
+        }
+        {
+            xmlChar *msg = xmlNodeGetContent(root);
+            cerr("%s", msg ? (const char *)msg : "request failed");
+            xmlFree(msg);
+        }
+        xmlFreeDoc(doc);
+        free(reply);
+        return code == CD_E_NO_QUORUM || code == CD_E_PERM ? CTL_EXIT_REFUSED
+                                                           : CTL_EXIT_FAIL;
+    }
+}
+
+static int cmd_status(void)
+{
+    xmlDoc *doc = NULL;
+    char *text = NULL;
+    xmlNode *s;
+    int rc;
+
+    rc = call("<request op=\"status\"/>", &doc, &text);
+    if (rc)
+        return rc;
+    if (output_xml) {
+        fputs(text, stdout);
+        goto out;
+    }
+    s = xmlDocGetRootElement(doc);
+    printf("node:        %s (nodeid %s)\n", prop(s, "node"), prop(s, "nodeid"));
+    printf("corosync:    %s\n", prop(s, "corosync"));
+    printf("quorum:      %s (%s of %s votes, %s needed)\n",
+           !strcmp(prop(s, "quorate"), "yes") ? "quorate" : "NOT quorate",
+           prop(s, "total-votes"), prop(s, "expected-votes"),
+           prop(s, "quorum-votes"));
+    printf("coordinator: %s\n", !strcmp(prop(s, "coordinator"), "0")
+                                    ? "none"
+                                    : prop(s, "coordinator"));
+    printf("members:    ");
+    for (xmlNode *m = s->children; m; m = m->next)
+        if (m->type == XML_ELEMENT_NODE)
+            printf(" %s%s%s%s", prop(m, "nodeid"), *prop(m, "name") ? "(" : "",
+                   prop(m, "name"), *prop(m, "name") ? ")" : "");
+    printf("\n");
+    printf("cdb:         epoch %s digest %.16s (sync %s, last sync %s ms)\n",
+           prop(s, "epoch"), prop(s, "digest"), prop(s, "sync"),
+           prop(s, "last-sync-ms"));
+out:
+    xmlFreeDoc(doc);
+    free(text);
+    return CTL_EXIT_OK;
+}
+
+static char *read_file(const char *path)
+{
+    FILE *f = fopen(path, "re");
+    char *buf = NULL;
+    size_t len = 0, cap = 0, n;
+
+    if (!f) {
+        cerr("cannot read '%s': %s", path, strerror(errno));
+        return NULL;
+    }
+    for (;;) {
+        if (cap - len < 4096) {
+            char *p;
+            cap = cap ? cap * 2 : 65536;
+            if (cap > CMN_IPC_MAX_MSG) {
+                cerr("'%s' is larger than %d KiB", path,
+                     CMN_IPC_MAX_MSG / 2048);
+                goto fail;
+            }
+            p = realloc(buf, cap);
+            if (!p)
+                goto fail;
+            buf = p;
+        }
+        n = fread(buf + len, 1, cap - len - 1, f);
+        len += n;
+        if (n == 0)
+            break;
+    }
+    if (ferror(f)) {
+        cerr("cannot read '%s': %s", path, strerror(errno));
+        goto fail;
+    }
+    fclose(f);
+    buf[len] = '\0';
+    return buf;
+fail:
+    fclose(f);
+    free(buf);
+    return NULL;
+}
+
+/* Sends a change request and prints the resulting epoch. */
+static int change(const char *req, const char *what)
+{
+    xmlDoc *doc = NULL;
+    int rc = call(req, &doc, NULL);
+
+    if (rc)
+        return rc;
+    {
+        xmlNode *ok = xmlDocGetRootElement(doc);
+        printf("%s (cluster database epoch %s, digest %.16s)\n", what,
+               prop(ok, "epoch"), prop(ok, "digest"));
+    }
+    xmlFreeDoc(doc);
+    return CTL_EXIT_OK;
+}
+
+static int cmd_cdb(int argc, char **argv)
+{
+    xmlDoc *doc = NULL;
+    char *text = NULL, *req = NULL, what[256];
+    int rc = CTL_EXIT_FAIL;
+
+    if (argc == 2 && !strcmp(argv[1], "get")) {
+        rc = call("<request op=\"cdb-get\"/>", &doc, &text);
+        if (rc)
+            return rc;
+        fputs(text, stdout);
+        xmlFreeDoc(doc);
+        free(text);
+        return CTL_EXIT_OK;
+    }
+    /* Low-level edits of the CDB (no VM definition checks). */
+    if (argc == 5 && !strcmp(argv[1], "add-vm")) {
+        bool ref = !strncmp(argv[4], "--ref=", 6);
+        char *n = xml_escape(argv[2]), *p = xml_escape(argv[3]);
+        char *body = ref ? strdup("") : read_file(argv[4]);
+        char *ebody = body ? xml_escape(body) : NULL;
+        char *eref = ref ? xml_escape(argv[4] + 6) : NULL;
+
+        if (n && p && ebody && (!ref || eref) &&
+            asprintf(&req,
+                     "<request op=\"cdb-add-vm\" name=\"%s\" priority=\"%s\""
+                     "%s%s%s>%s</request>",
+                     n, p, ref ? " ref=\"" : "", ref ? eref : "",
+                     ref ? "\"" : "", ebody) < 0)
+            req = NULL;
+        free(n);
+        free(p);
+        free(body);
+        free(ebody);
+        free(eref);
+        if (req) {
+            snprintf(what, sizeof(what), "VM %s added", argv[2]);
+            rc = change(req, what);
+        }
+        free(req);
+        return rc;
+    }
+    if (argc >= 5 && !strcmp(argv[1], "add-volume")) {
+        size_t len = 0;
+        char *luns, *n = xml_escape(argv[2]), *l = xml_escape(argv[3]);
+        char *el;
+
+        for (int i = 4; i < argc; i++)
+            len += strlen(argv[i]) + 1;
+        luns = calloc(1, len + 1);
+        for (int i = 4; luns && i < argc; i++) {
+            strcat(luns, argv[i]);
+            strcat(luns, "\n");
+        }
+        el = luns ? xml_escape(luns) : NULL;
+        if (n && l && el &&
+            asprintf(&req,
+                     "<request op=\"cdb-add-volume\" name=\"%s\" "
+                     "lockspace=\"%s\">%s</request>",
+                     n, l, el) < 0)
+            req = NULL;
+        free(n);
+        free(l);
+        free(luns);
+        free(el);
+        if (req) {
+            snprintf(what, sizeof(what), "volume %s added", argv[2]);
+            rc = change(req, what);
+        }
+        free(req);
+        return rc;
+    }
+    if (argc == 3 &&
+        (!strcmp(argv[1], "remove-vm") || !strcmp(argv[1], "remove-volume"))) {
+        char *n = xml_escape(argv[2]);
+        bool vm = !strcmp(argv[1], "remove-vm");
+
+        if (n && asprintf(&req, "<request op=\"cdb-%s\" name=\"%s\"/>", argv[1],
+                          n) < 0)
+            req = NULL;
+        free(n);
+        if (req) {
+            snprintf(what, sizeof(what), "%s %s removed", vm ? "VM" : "volume",
+                     argv[2]);
+            rc = change(req, what);
+        }
+        free(req);
+        return rc;
+    }
+    cerr("usage: clusterctl cdb get | cdb add-vm NAME PRIORITY FILE|--ref=REF"
+         " | cdb remove-vm NAME | cdb add-volume NAME LOCKSPACE LUN... | cdb "
+         "remove-volume NAME");
+    return CTL_EXIT_USAGE;
+}
+
+static int cmd_config(int argc, char **argv)
+{
+    xmlDoc *doc = NULL;
+    char *text = NULL, *req = NULL;
+    int rc;
+
+    if (argc >= 2 && !strcmp(argv[1], "get") && argc <= 3) {
+        char *k = argc == 3 ? xml_escape(argv[2]) : NULL;
+        if (asprintf(&req, "<request op=\"config-get\"%s%s%s/>",
+                     k ? " key=\"" : "", k ? k : "", k ? "\"" : "") < 0)
+            req = NULL;
+        free(k);
+        if (!req)
+            return CTL_EXIT_FAIL;
+        rc = call(req, &doc, &text);
+        free(req);
+        if (rc)
+            return rc;
+        if (output_xml) {
+            fputs(text, stdout);
+        } else {
+            for (xmlNode *n = xmlDocGetRootElement(doc)->children; n;
+                 n = n->next)
+                if (n->type == XML_ELEMENT_NODE) {
+                    if (argc == 3)
+                        printf("%s\n", prop(n, "value"));
+                    else
+                        printf("%-26s %-16s %s\n", prop(n, "name"),
+                               *prop(n, "value") ? prop(n, "value") : "\"\"",
+                               prop(n, "unit"));
+                }
+        }
+        xmlFreeDoc(doc);
+        free(text);
+        return CTL_EXIT_OK;
+    }
+    if (argc == 4 && !strcmp(argv[1], "set")) {
+        char *k = xml_escape(argv[2]), *v = xml_escape(argv[3]);
+        if (!k || !v ||
+            asprintf(&req,
+                     "<request op=\"config-set\" key=\"%s\" "
+                     "value=\"%s\"/>",
+                     k, v) < 0)
+            req = NULL;
+        free(k);
+        free(v);
+        if (!req)
+            return CTL_EXIT_FAIL;
+        rc = call(req, &doc, NULL);
+        free(req);
+        if (rc)
+            return rc;
+        {
+            xmlNode *ok = xmlDocGetRootElement(doc);
+            printf("%s set (cluster database epoch %s, digest %.16s)\n",
+                   argv[2], prop(ok, "epoch"), prop(ok, "digest"));
+        }
+        xmlFreeDoc(doc);
+        return CTL_EXIT_OK;
+    }
+    cerr("usage: clusterctl config get [KEY] | config set KEY VALUE");
+    return CTL_EXIT_USAGE;
+}
+
+static int cmd_node(int argc, char **argv)
+{
+    xmlDoc *doc = NULL;
+    char *text = NULL, *req = NULL;
+    int rc;
+
+    if (argc == 2 && !strcmp(argv[1], "list")) {
+        rc = call("<request op=\"node-list\"/>", &doc, &text);
+        if (rc)
+            return rc;
+        if (output_xml) {
+            fputs(text, stdout);
+        } else {
+            printf("%-16s %6s %-12s %-20s %10s %s\n", "NAME", "NODEID", "STATE",
+                   "ADDRESS", "MEMORY", "ONLINE");
+            for (xmlNode *n = xmlDocGetRootElement(doc)->children; n;
+                 n = n->next)
+                if (n->type == XML_ELEMENT_NODE)
+                    printf("%-16s %6s %-12s %-20s %6s MiB %s%s\n",
+                           *prop(n, "name") ? prop(n, "name") : "-",
+                           prop(n, "nodeid"), prop(n, "state"),
+                           *prop(n, "address") ? prop(n, "address") : "-",
+                           prop(n, "memory-mib"), prop(n, "online"),
+                           !strcmp(prop(n, "coordinator"), "yes")
+                               ? " (coordinator)"
+                               : "");
+        }
+        xmlFreeDoc(doc);
+        free(text);
+        return CTL_EXIT_OK;
+    }
+    if (argc == 4 && !strcmp(argv[1], "set-state")) {
+        char *n = xml_escape(argv[2]), *s = xml_escape(argv[3]);
+        if (!n || !s ||
+            asprintf(&req,
+                     "<request op=\"node-state\" node=\"%s\" "
+                     "state=\"%s\"/>",
+                     n, s) < 0)
+            req = NULL;
+        free(n);
+        free(s);
+        if (!req)
+            return CTL_EXIT_FAIL;
+        rc = call(req, &doc, NULL);
+        free(req);
+        if (rc)
+            return rc;
+        printf("node %s is now %s\n", argv[2], argv[3]);
+        xmlFreeDoc(doc);
+        return CTL_EXIT_OK;
+    }
+    cerr("usage: clusterctl node list | node set-state NODE STATE");
+    return CTL_EXIT_USAGE;
+}
+
+int ctl_cluster_main(int argc, char **argv)
+{
+    char *args[16];
+    int n = 0;
+
+    /* --output xml may appear anywhere after the command. */
+    output_xml = false;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--output") && i + 1 < argc) {
+            if (strcmp(argv[i + 1], "xml") != 0) {
+                cerr("--output '%s' is not supported (use --output xml)",
+                     argv[i + 1]);
+                return CTL_EXIT_USAGE;
+            }
+            output_xml = true;
+            i++;
+            continue;
+        }
+        if (n == (int)(sizeof(args) / sizeof(args[0]))) {
+            cerr("too many arguments");
+            return CTL_EXIT_USAGE;
+        }
+        args[n++] = argv[i];
+    }
+    if (n == 0)
+        return CTL_EXIT_USAGE;
+    if (!strcmp(args[0], "status") && n == 1)
+        return cmd_status();
+    if (!strcmp(args[0], "cdb"))
+        return cmd_cdb(n, args);
+    if (!strcmp(args[0], "config"))
+        return cmd_config(n, args);
+    if (!strcmp(args[0], "node"))
+        return cmd_node(n, args);
+    cerr("usage: clusterctl status | cdb get | config get|set | node "
+         "list|set-state (see 'clusterctl help')");
+    return CTL_EXIT_USAGE;
+}

@@ -1,0 +1,1006 @@
+/* The CDB model: settings, nodes, volumes, VMs; applying change ops;
+ * canonical serialization, digest and parsing.
+ *
+ * Canonical form: elements in a fixed order, list members sorted by name,
+ * every setting written (defaults included), attributes in a fixed order,
+ * text escaped so that parse(serialize(x)) serializes to the same bytes.
+ * The digest is SHA-256 of the canonical form without the digest
+ * attribute, so two members with equal digests hold equal documents. */
+#include "config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <libxml/tree.h>
+#include <libxml/xmlstring.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clusterd/cd-int.h"
+#include "common/cmn-xml.h"
+
+static const char *const converge_values[] = {"raise-downtime", "auto-converge",
+                                              "cancel", NULL};
+static const char *const failback_values[] = {"never", "immediate", "window",
+                                              NULL};
+
+const struct cd_setting_desc cd_settings[] = {
+    {"converge", CD_SET_ENUM, "raise-downtime", 0, 0, converge_values,
+     "what live migration does when pre-copy does not converge"},
+    {"downtime-target", CD_SET_DURATION, "300", 1, 60000, NULL,
+     "live migration downtime target"},
+    {"failback", CD_SET_ENUM, "never", 0, 0, failback_values,
+     "when VMs return to their preferred node"},
+    {"failback-window", CD_SET_WINDOW, "", 0, 0, NULL,
+     "HH:MM-HH:MM window for failback=window"},
+    {"max-passes", CD_SET_INT, "10", 1, 100, NULL,
+     "pre-copy passes before converging"},
+    {"migration-bandwidth", CD_SET_INT, "0", 0, 1000000, NULL,
+     "live migration bandwidth in MiB/s (0 = unlimited)"},
+    {"migration-max-concurrent", CD_SET_INT, "2", 1, 16, NULL,
+     "concurrent migrations per node"},
+    {"quarantine-duration", CD_SET_DURATION, "7200000", 0, 604800000, NULL,
+     "how long a failing node is quarantined"},
+    {"quarantine-failures", CD_SET_INT, "3", 1, 100, NULL,
+     "daemon failures in an hour that quarantine a node"},
+    {"quorum-grace", CD_SET_DURATION, "20000", 1000, 600000, NULL,
+     "how long a node without quorum keeps its VMs"},
+    {"restart-max-failures", CD_SET_INT, "3", 0, 100, NULL,
+     "in-place restarts of a VM within restart-period before failover"},
+    {"restart-period", CD_SET_DURATION, "3600000", 1000, 86400000, NULL,
+     "period over which VM failures are counted"},
+    {NULL, 0, NULL, 0, 0, NULL, NULL},
+};
+
+#define CD_SETTINGS_N (CMN_ARRAY_SIZE(cd_settings) - 1)
+
+struct cd_cdb {
+    uint64_t epoch;
+    uint8_t digest[CD_DIGEST_LEN];
+    char settings[CD_SETTINGS_N][CD_VALUE_MAX];
+    size_t nnodes;
+    struct cd_node nodes[CD_MAX_NODES];
+    size_t nvolumes, volumes_cap;
+    struct cd_volume *volumes;
+    size_t nvms, vms_cap;
+    struct cd_vm *vms;
+};
+
+/* ------------------------------------------------------------- enums */
+
+static const char *const node_state_names[CD_NODE_STATE_COUNT] = {
+    "up", "drained", "paused", "quarantined"};
+static const char *const priority_names[CD_PRIO_COUNT] = {"high", "medium",
+                                                          "low", "manual"};
+
+const char *cd_node_state_name(enum cd_node_state s)
+{
+    return (unsigned)s < CD_NODE_STATE_COUNT ? node_state_names[s] : "?";
+}
+
+int cd_node_state_parse(const char *s, enum cd_node_state *ret)
+{
+    for (int i = 0; i < CD_NODE_STATE_COUNT; i++)
+        if (strcmp(s, node_state_names[i]) == 0) {
+            *ret = i;
+            return 0;
+        }
+    return -CD_E_BAD_VALUE;
+}
+
+const char *cd_priority_name(enum cd_priority p)
+{
+    return (unsigned)p < CD_PRIO_COUNT ? priority_names[p] : "?";
+}
+
+int cd_priority_parse(const char *s, enum cd_priority *ret)
+{
+    for (int i = 0; i < CD_PRIO_COUNT; i++)
+        if (strcmp(s, priority_names[i]) == 0) {
+            *ret = i;
+            return 0;
+        }
+    return -CD_E_BAD_VALUE;
+}
+
+/* ---------------------------------------------------------- settings */
+
+size_t cd_setting_count(void)
+{
+    return CD_SETTINGS_N;
+}
+
+int cd_setting_find(const char *key)
+{
+    for (size_t i = 0; i < CD_SETTINGS_N; i++)
+        if (strcmp(cd_settings[i].key, key) == 0)
+            return (int)i;
+    return -CD_E_NOT_FOUND;
+}
+
+static int parse_int(const char *s, int64_t *ret, const char **ret_end)
+{
+    char *end;
+    long long v;
+
+    if (!*s || !(*s == '-' || (*s >= '0' && *s <= '9')))
+        return -EINVAL;
+    errno = 0;
+    v = strtoll(s, &end, 10);
+    if (errno)
+        return -ERANGE;
+    *ret = v;
+    *ret_end = end;
+    return 0;
+}
+
+static bool window_valid(const char *s)
+{
+    unsigned h1, m1, h2, m2;
+    char tail;
+
+    if (!*s)
+        return true;
+    if (strlen(s) != 11 ||
+        sscanf(s, "%2u:%2u-%2u:%2u%c", &h1, &m1, &h2, &m2, &tail) != 4)
+        return false;
+    return s[2] == ':' && s[5] == '-' && s[8] == ':' && h1 < 24 && h2 < 24 &&
+           m1 < 60 && m2 < 60;
+}
+
+int cd_setting_normalize(const char *key, const char *value, char *ret,
+                         char *err, size_t errlen)
+{
+    int i = cd_setting_find(key);
+    const struct cd_setting_desc *d;
+    const char *end;
+    int64_t v, mult = 1;
+
+    if (i < 0) {
+        cd_errf(err, errlen,
+                "unknown setting '%s' (see 'clusterctl config get')", key);
+        return i;
+    }
+    d = &cd_settings[i];
+    switch (d->type) {
+    case CD_SET_ENUM:
+        for (const char *const *e = d->values; *e; e++)
+            if (strcmp(*e, value) == 0) {
+                snprintf(ret, CD_VALUE_MAX, "%s", value);
+                return 0;
+            }
+        {
+            char list[CD_VALUE_MAX] = "";
+            for (const char *const *e = d->values; *e; e++) {
+                strncat(list, *e, sizeof(list) - strlen(list) - 1);
+                if (e[1])
+                    strncat(list, ", ", sizeof(list) - strlen(list) - 1);
+            }
+            cd_errf(err, errlen, "setting '%s': '%s' is not one of: %s", key,
+                    value, list);
+        }
+        return -CD_E_BAD_VALUE;
+    case CD_SET_WINDOW:
+        if (!window_valid(value)) {
+            cd_errf(err, errlen,
+                    "setting '%s': '%s' is not a window HH:MM-HH:MM "
+                    "(e.g. 22:00-06:00) or empty",
+                    key, value);
+            return -CD_E_BAD_VALUE;
+        }
+        snprintf(ret, CD_VALUE_MAX, "%s", value);
+        return 0;
+    case CD_SET_INT:
+    case CD_SET_DURATION:
+        if (parse_int(value, &v, &end) < 0)
+            goto bad_number;
+        if (d->type == CD_SET_DURATION) {
+            if (!strcmp(end, "") || !strcmp(end, "ms"))
+                mult = 1;
+            else if (!strcmp(end, "s"))
+                mult = 1000;
+            else if (!strcmp(end, "m"))
+                mult = 60000;
+            else if (!strcmp(end, "h"))
+                mult = 3600000;
+            else
+                goto bad_number;
+            if (v > INT64_MAX / mult || v < INT64_MIN / mult)
+                goto bad_range;
+            v *= mult;
+        } else if (*end) {
+            goto bad_number;
+        }
+        if (v < d->min || v > d->max)
+            goto bad_range;
+        snprintf(ret, CD_VALUE_MAX, "%" PRId64, v);
+        return 0;
+    }
+    return -CD_E_BAD_VALUE;
+bad_number:
+    cd_errf(err, errlen, "setting '%s': '%s' is not %s", key, value,
+            d->type == CD_SET_DURATION
+                ? "a duration (a number with ms, s, m or h)"
+                : "a whole number");
+    return -CD_E_BAD_VALUE;
+bad_range:
+    cd_errf(err, errlen,
+            "setting '%s': '%s' is out of range %" PRId64 "..%" PRId64 "%s",
+            key, value, d->min, d->max,
+            d->type == CD_SET_DURATION ? " ms" : "");
+    return -CD_E_BAD_VALUE;
+}
+
+/* --------------------------------------------------------- lifecycle */
+
+static int cdb_update_digest(struct cd_cdb *cdb);
+
+int cd_cdb_new(struct cd_cdb **ret_cdb)
+{
+    struct cd_cdb *cdb = calloc(1, sizeof(*cdb));
+    int rc;
+
+    if (!cdb)
+        return -ENOMEM;
+    for (size_t i = 0; i < CD_SETTINGS_N; i++)
+        snprintf(cdb->settings[i], CD_VALUE_MAX, "%s", cd_settings[i].def);
+    rc = cdb_update_digest(cdb);
+    if (rc < 0) {
+        cd_cdb_free(cdb);
+        return rc;
+    }
+    *ret_cdb = cdb;
+    return 0;
+}
+
+void cd_cdb_free(struct cd_cdb *cdb)
+{
+    if (!cdb)
+        return;
+    for (size_t i = 0; i < cdb->nvms; i++)
+        free(cdb->vms[i].definition);
+    free(cdb->vms);
+    free(cdb->volumes);
+    free(cdb);
+}
+
+int cd_cdb_dup(const struct cd_cdb *cdb, struct cd_cdb **ret_cdb)
+{
+    CMN_AUTO(cd_cdb) *c = calloc(1, sizeof(*c));
+
+    if (!c)
+        return -ENOMEM;
+    *c = *cdb;
+    c->volumes = NULL;
+    c->vms = NULL;
+    c->nvms = c->nvolumes = c->vms_cap = c->volumes_cap = 0;
+    if (cdb->nvolumes) {
+        c->volumes = malloc(cdb->nvolumes * sizeof(*c->volumes));
+        if (!c->volumes)
+            return -ENOMEM;
+        memcpy(c->volumes, cdb->volumes, cdb->nvolumes * sizeof(*c->volumes));
+        c->nvolumes = c->volumes_cap = cdb->nvolumes;
+    }
+    if (cdb->nvms) {
+        c->vms = calloc(cdb->nvms, sizeof(*c->vms));
+        if (!c->vms)
+            return -ENOMEM;
+        c->vms_cap = cdb->nvms;
+        for (size_t i = 0; i < cdb->nvms; i++) {
+            c->vms[i] = cdb->vms[i];
+            c->vms[i].definition = NULL;
+            c->nvms = i + 1;
+            if (cdb->vms[i].definition) {
+                c->vms[i].definition = strdup(cdb->vms[i].definition);
+                if (!c->vms[i].definition)
+                    return -ENOMEM;
+            }
+        }
+    }
+    *ret_cdb = CMN_STEAL(c);
+    return 0;
+}
+
+/* ----------------------------------------------------------- getters */
+
+uint64_t cd_cdb_epoch(const struct cd_cdb *cdb)
+{
+    return cdb->epoch;
+}
+
+const uint8_t *cd_cdb_digest(const struct cd_cdb *cdb)
+{
+    return cdb->digest;
+}
+
+void cd_digest_to_hex(const uint8_t *digest, char *buf)
+{
+    for (int i = 0; i < CD_DIGEST_LEN; i++)
+        sprintf(buf + 2 * i, "%02x", digest[i]);
+}
+
+void cd_cdb_digest_hex(const struct cd_cdb *cdb, char *buf)
+{
+    cd_digest_to_hex(cdb->digest, buf);
+}
+
+size_t cd_cdb_node_count(const struct cd_cdb *cdb)
+{
+    return cdb->nnodes;
+}
+
+const struct cd_node *cd_cdb_node(const struct cd_cdb *cdb, size_t i)
+{
+    return i < cdb->nnodes ? &cdb->nodes[i] : NULL;
+}
+
+static ssize_t node_index(const struct cd_cdb *cdb, const char *name)
+{
+    for (size_t i = 0; i < cdb->nnodes; i++)
+        if (strcmp(cdb->nodes[i].name, name) == 0)
+            return (ssize_t)i;
+    return -1;
+}
+
+const struct cd_node *cd_cdb_node_by_name(const struct cd_cdb *cdb,
+                                          const char *name)
+{
+    ssize_t i = node_index(cdb, name);
+    return i < 0 ? NULL : &cdb->nodes[i];
+}
+
+const struct cd_node *cd_cdb_node_by_id(const struct cd_cdb *cdb,
+                                        uint32_t nodeid)
+{
+    for (size_t i = 0; i < cdb->nnodes; i++)
+        if (cdb->nodes[i].nodeid == nodeid)
+            return &cdb->nodes[i];
+    return NULL;
+}
+
+size_t cd_cdb_volume_count(const struct cd_cdb *cdb)
+{
+    return cdb->nvolumes;
+}
+
+const struct cd_volume *cd_cdb_volume(const struct cd_cdb *cdb, size_t i)
+{
+    return i < cdb->nvolumes ? &cdb->volumes[i] : NULL;
+}
+
+static ssize_t volume_index(const struct cd_cdb *cdb, const char *name)
+{
+    for (size_t i = 0; i < cdb->nvolumes; i++)
+        if (strcmp(cdb->volumes[i].name, name) == 0)
+            return (ssize_t)i;
+    return -1;
+}
+
+size_t cd_cdb_vm_count(const struct cd_cdb *cdb)
+{
+    return cdb->nvms;
+}
+
+const struct cd_vm *cd_cdb_vm(const struct cd_cdb *cdb, size_t i)
+{
+    return i < cdb->nvms ? &cdb->vms[i] : NULL;
+}
+
+static ssize_t vm_index(const struct cd_cdb *cdb, const char *name)
+{
+    for (size_t i = 0; i < cdb->nvms; i++)
+        if (strcmp(cdb->vms[i].name, name) == 0)
+            return (ssize_t)i;
+    return -1;
+}
+
+const struct cd_vm *cd_cdb_vm_by_name(const struct cd_cdb *cdb,
+                                      const char *name)
+{
+    ssize_t i = vm_index(cdb, name);
+    return i < 0 ? NULL : &cdb->vms[i];
+}
+
+const char *cd_cdb_setting(const struct cd_cdb *cdb, const char *key)
+{
+    int i = cd_setting_find(key);
+    return i < 0 ? NULL : cdb->settings[i];
+}
+
+/* ----------------------------------------------------- serialization */
+
+static int cdb_serialize(const struct cd_cdb *cdb, bool with_digest,
+                         char **ret_text, size_t *ret_len)
+{
+    struct cd_buf b;
+
+    cd_buf_init(&b);
+    cd_buf_puts(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    cd_buf_printf(&b, "<cdb version=\"%d\" epoch=\"%" PRIu64 "\"",
+                  CD_CDB_VERSION, cdb->epoch);
+    if (with_digest) {
+        char hex[CD_DIGEST_HEX];
+        cd_digest_to_hex(cdb->digest, hex);
+        cd_buf_printf(&b, " digest=\"sha256:%s\"", hex);
+    }
+    cd_buf_puts(&b, ">\n  <settings>\n");
+    for (size_t i = 0; i < CD_SETTINGS_N; i++) {
+        cd_buf_printf(&b, "    <setting name=\"%s\" value=\"",
+                      cd_settings[i].key);
+        cd_buf_xml_escape(&b, cdb->settings[i]);
+        cd_buf_puts(&b, "\"/>\n");
+    }
+    cd_buf_puts(&b, "  </settings>\n  <nodes>\n");
+    for (size_t i = 0; i < cdb->nnodes; i++) {
+        const struct cd_node *n = &cdb->nodes[i];
+        cd_buf_printf(&b, "    <node name=\"%s\" nodeid=\"%" PRIu32 "\"",
+                      n->name, n->nodeid);
+        cd_buf_puts(&b, " address=\"");
+        cd_buf_xml_escape(&b, n->address);
+        cd_buf_printf(&b, "\" memory-mib=\"%" PRIu64 "\" state=\"%s\"/>\n",
+                      n->memory_mib, cd_node_state_name(n->state));
+    }
+    cd_buf_puts(&b, "  </nodes>\n  <volumes>\n");
+    for (size_t i = 0; i < cdb->nvolumes; i++) {
+        const struct cd_volume *v = &cdb->volumes[i];
+        cd_buf_printf(&b, "    <volume name=\"%s\" lockspace=\"%s\">\n",
+                      v->name, v->lockspace);
+        for (size_t j = 0; j < v->nluns; j++) {
+            cd_buf_puts(&b, "      <lun id=\"");
+            cd_buf_xml_escape(&b, v->luns[j]);
+            cd_buf_puts(&b, "\"/>\n");
+        }
+        cd_buf_puts(&b, "    </volume>\n");
+    }
+    cd_buf_puts(&b, "  </volumes>\n  <vms>\n");
+    for (size_t i = 0; i < cdb->nvms; i++) {
+        const struct cd_vm *v = &cdb->vms[i];
+        cd_buf_printf(&b, "    <vm name=\"%s\" priority=\"%s\"", v->name,
+                      cd_priority_name(v->priority));
+        if (v->ref[0]) {
+            cd_buf_puts(&b, " ref=\"");
+            cd_buf_xml_escape(&b, v->ref);
+            cd_buf_puts(&b, "\"");
+        }
+        if (v->definition) {
+            cd_buf_puts(&b, "><definition>");
+            cd_buf_xml_escape(&b, v->definition);
+            cd_buf_puts(&b, "</definition></vm>\n");
+        } else {
+            cd_buf_puts(&b, "/>\n");
+        }
+    }
+    cd_buf_puts(&b, "  </vms>\n</cdb>\n");
+    return cd_buf_steal(&b, ret_text, ret_len);
+}
+
+int cd_cdb_serialize(const struct cd_cdb *cdb, char **ret_text, size_t *ret_len)
+{
+    return cdb_serialize(cdb, true, ret_text, ret_len);
+}
+
+static int cdb_compute_digest(const struct cd_cdb *cdb, uint8_t *ret)
+{
+    char *text = NULL;
+    size_t len;
+    int rc = cdb_serialize(cdb, false, &text, &len);
+
+    if (rc == 0)
+        rc = cd_sha256(text, len, ret);
+    free(text);
+    return rc;
+}
+
+static int cdb_update_digest(struct cd_cdb *cdb)
+{
+    return cdb_compute_digest(cdb, cdb->digest);
+}
+
+/* -------------------------------------------------------------- apply */
+
+/* Text the CDB can carry through XML unchanged: valid UTF-8 without
+ * control characters other than TAB, LF, CR. */
+static bool text_valid(const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p < 0x20 && *p != '\t' && *p != '\n' && *p != '\r')
+            return false;
+    return xmlCheckUTF8((const xmlChar *)s) != 0;
+}
+
+static int op_add_node(struct cd_cdb *cdb, const struct cd_op *op, char *err,
+                       size_t errlen)
+{
+    struct cd_node n = {0};
+    size_t pos;
+
+    if (!cd_name_valid(op->name)) {
+        cd_errf(err, errlen,
+                "node name '%s' is invalid (letters, digits, '.', '_', '-')",
+                op->name);
+        return -CD_E_BAD_VALUE;
+    }
+    if (op->nodeid == 0) {
+        cd_errf(err, errlen, "node '%s': nodeid must be 1 or more", op->name);
+        return -CD_E_BAD_VALUE;
+    }
+    if (!cd_token_valid(op->arg, CD_VALUE_MAX)) {
+        cd_errf(err, errlen, "node '%s': migration address '%s' is invalid",
+                op->name, op->arg);
+        return -CD_E_BAD_VALUE;
+    }
+    if (node_index(cdb, op->name) >= 0) {
+        cd_errf(err, errlen, "node '%s' already exists", op->name);
+        return -CD_E_EXISTS;
+    }
+    if (cd_cdb_node_by_id(cdb, op->nodeid)) {
+        cd_errf(err, errlen, "node '%s': nodeid %" PRIu32 " belongs to '%s'",
+                op->name, op->nodeid, cd_cdb_node_by_id(cdb, op->nodeid)->name);
+        return -CD_E_EXISTS;
+    }
+    if (cdb->nnodes >= CD_MAX_NODES) {
+        cd_errf(err, errlen, "node '%s': a cluster has at most %d nodes",
+                op->name, CD_MAX_NODES);
+        return -CD_E_BAD_VALUE;
+    }
+    snprintf(n.name, sizeof(n.name), "%s", op->name);
+    snprintf(n.address, sizeof(n.address), "%s", op->arg);
+    n.nodeid = op->nodeid;
+    n.memory_mib = op->number;
+    n.state = CD_NODE_UP;
+    for (pos = 0; pos < cdb->nnodes; pos++)
+        if (strcmp(cdb->nodes[pos].name, n.name) > 0)
+            break;
+    memmove(&cdb->nodes[pos + 1], &cdb->nodes[pos],
+            (cdb->nnodes - pos) * sizeof(n));
+    cdb->nodes[pos] = n;
+    cdb->nnodes++;
+    return 0;
+}
+
+static int op_add_volume(struct cd_cdb *cdb, const struct cd_op *op, char *err,
+                         size_t errlen)
+{
+    struct cd_volume v = {0};
+    size_t pos;
+
+    if (!cd_name_valid(op->name)) {
+        cd_errf(err, errlen,
+                "volume name '%s' is invalid (letters, digits, '.', '_', "
+                "'-')",
+                op->name);
+        return -CD_E_BAD_VALUE;
+    }
+    /* sanlock lockspace names are at most 48 bytes. */
+    if (!cd_name_valid(op->arg) || strlen(op->arg) > 48) {
+        cd_errf(err, errlen, "volume '%s': lockspace name '%s' is invalid",
+                op->name, op->arg);
+        return -CD_E_BAD_VALUE;
+    }
+    if (volume_index(cdb, op->name) >= 0) {
+        cd_errf(err, errlen, "volume '%s' already exists", op->name);
+        return -CD_E_EXISTS;
+    }
+    for (size_t i = 0; i < cdb->nvolumes; i++)
+        if (strcmp(cdb->volumes[i].lockspace, op->arg) == 0) {
+            cd_errf(err, errlen,
+                    "volume '%s': lockspace '%s' is used by volume '%s'",
+                    op->name, op->arg, cdb->volumes[i].name);
+            return -CD_E_EXISTS;
+        }
+    snprintf(v.name, sizeof(v.name), "%s", op->name);
+    snprintf(v.lockspace, sizeof(v.lockspace), "%s", op->arg);
+    if (op->text) {
+        const char *p = op->text;
+        while (*p) {
+            size_t n = strcspn(p, "\n");
+            if (n) {
+                if (v.nluns >= CD_VOLUME_LUNS || n >= CD_VALUE_MAX) {
+                    cd_errf(err, errlen,
+                            "volume '%s': at most %d LUNs of < %d bytes",
+                            op->name, CD_VOLUME_LUNS, CD_VALUE_MAX);
+                    return -CD_E_BAD_VALUE;
+                }
+                memcpy(v.luns[v.nluns], p, n);
+                v.luns[v.nluns][n] = '\0';
+                if (!cd_token_valid(v.luns[v.nluns], CD_VALUE_MAX)) {
+                    cd_errf(err, errlen, "volume '%s': LUN id '%s' is invalid",
+                            op->name, v.luns[v.nluns]);
+                    return -CD_E_BAD_VALUE;
+                }
+                v.nluns++;
+            }
+            p += n;
+            if (*p)
+                p++;
+        }
+    }
+    if (v.nluns == 0) {
+        cd_errf(err, errlen, "volume '%s': give at least one LUN id", op->name);
+        return -CD_E_BAD_VALUE;
+    }
+    if (cdb->nvolumes == cdb->volumes_cap) {
+        size_t cap = cdb->volumes_cap ? cdb->volumes_cap * 2 : 4;
+        struct cd_volume *p = realloc(cdb->volumes, cap * sizeof(*p));
+        if (!p)
+            return -ENOMEM;
+        cdb->volumes = p;
+        cdb->volumes_cap = cap;
+    }
+    for (pos = 0; pos < cdb->nvolumes; pos++)
+        if (strcmp(cdb->volumes[pos].name, v.name) > 0)
+            break;
+    memmove(&cdb->volumes[pos + 1], &cdb->volumes[pos],
+            (cdb->nvolumes - pos) * sizeof(v));
+    cdb->volumes[pos] = v;
+    cdb->nvolumes++;
+    return 0;
+}
+
+static int op_add_vm(struct cd_cdb *cdb, const struct cd_op *op, char *err,
+                     size_t errlen)
+{
+    struct cd_vm v = {0};
+    size_t pos;
+
+    if (!cd_name_valid(op->name)) {
+        cd_errf(err, errlen,
+                "VM name '%s' is invalid (letters, digits, '.', '_', '-')",
+                op->name);
+        return -CD_E_BAD_VALUE;
+    }
+    if (cd_priority_parse(op->arg, &v.priority) < 0) {
+        cd_errf(err, errlen,
+                "VM '%s': priority '%s' is not high, medium, low or manual",
+                op->name, op->arg);
+        return -CD_E_BAD_VALUE;
+    }
+    if (op->arg2[0] && !cd_token_valid(op->arg2, CD_VALUE_MAX)) {
+        cd_errf(err, errlen, "VM '%s': definition reference '%s' is invalid",
+                op->name, op->arg2);
+        return -CD_E_BAD_VALUE;
+    }
+    if (!op->arg2[0] && !op->text) {
+        cd_errf(err, errlen,
+                "VM '%s': give a definition (embedded) or a reference",
+                op->name);
+        return -CD_E_BAD_VALUE;
+    }
+    if (op->text && !text_valid(op->text)) {
+        cd_errf(err, errlen,
+                "VM '%s': definition is not UTF-8 text without control "
+                "characters",
+                op->name);
+        return -CD_E_BAD_VALUE;
+    }
+    if (vm_index(cdb, op->name) >= 0) {
+        cd_errf(err, errlen, "VM '%s' already exists", op->name);
+        return -CD_E_EXISTS;
+    }
+    snprintf(v.name, sizeof(v.name), "%s", op->name);
+    snprintf(v.ref, sizeof(v.ref), "%s", op->arg2);
+    if (cdb->nvms == cdb->vms_cap) {
+        size_t cap = cdb->vms_cap ? cdb->vms_cap * 2 : 8;
+        struct cd_vm *p = realloc(cdb->vms, cap * sizeof(*p));
+        if (!p)
+            return -ENOMEM;
+        cdb->vms = p;
+        cdb->vms_cap = cap;
+    }
+    if (op->text) {
+        v.definition = strdup(op->text);
+        if (!v.definition)
+            return -ENOMEM;
+    }
+    for (pos = 0; pos < cdb->nvms; pos++)
+        if (strcmp(cdb->vms[pos].name, v.name) > 0)
+            break;
+    memmove(&cdb->vms[pos + 1], &cdb->vms[pos], (cdb->nvms - pos) * sizeof(v));
+    cdb->vms[pos] = v;
+    cdb->nvms++;
+    return 0;
+}
+
+/* Applies without touching epoch/digest; leaves cdb unchanged on error
+ * (every check happens before the first modification). */
+static int cdb_apply_op(struct cd_cdb *cdb, const struct cd_op *op, char *err,
+                        size_t errlen)
+{
+    char value[CD_VALUE_MAX];
+    ssize_t i;
+    int rc;
+
+    switch (op->type) {
+    case CD_OP_SET_SETTING:
+        rc = cd_setting_normalize(op->name, op->arg, value, err, errlen);
+        if (rc < 0)
+            return rc;
+        snprintf(cdb->settings[cd_setting_find(op->name)], CD_VALUE_MAX, "%s",
+                 value);
+        return 0;
+    case CD_OP_ADD_NODE:
+        return op_add_node(cdb, op, err, errlen);
+    case CD_OP_REMOVE_NODE:
+        i = node_index(cdb, op->name);
+        if (i < 0) {
+            cd_errf(err, errlen, "node '%s' does not exist", op->name);
+            return -CD_E_NOT_FOUND;
+        }
+        memmove(&cdb->nodes[i], &cdb->nodes[i + 1],
+                (cdb->nnodes - i - 1) * sizeof(cdb->nodes[0]));
+        cdb->nnodes--;
+        return 0;
+    case CD_OP_SET_NODE_STATE: {
+        enum cd_node_state st;
+        i = node_index(cdb, op->name);
+        if (i < 0) {
+            cd_errf(err, errlen, "node '%s' does not exist", op->name);
+            return -CD_E_NOT_FOUND;
+        }
+        if (cd_node_state_parse(op->arg, &st) < 0) {
+            cd_errf(err, errlen,
+                    "node '%s': state '%s' is not up, drained, paused or "
+                    "quarantined",
+                    op->name, op->arg);
+            return -CD_E_BAD_VALUE;
+        }
+        cdb->nodes[i].state = st;
+        return 0;
+    }
+    case CD_OP_ADD_VOLUME:
+        return op_add_volume(cdb, op, err, errlen);
+    case CD_OP_REMOVE_VOLUME:
+        i = volume_index(cdb, op->name);
+        if (i < 0) {
+            cd_errf(err, errlen, "volume '%s' does not exist", op->name);
+            return -CD_E_NOT_FOUND;
+        }
+        memmove(&cdb->volumes[i], &cdb->volumes[i + 1],
+                (cdb->nvolumes - i - 1) * sizeof(cdb->volumes[0]));
+        cdb->nvolumes--;
+        return 0;
+    case CD_OP_ADD_VM:
+        return op_add_vm(cdb, op, err, errlen);
+    case CD_OP_REMOVE_VM:
+        i = vm_index(cdb, op->name);
+        if (i < 0) {
+            cd_errf(err, errlen, "VM '%s' does not exist", op->name);
+            return -CD_E_NOT_FOUND;
+        }
+        free(cdb->vms[i].definition);
+        memmove(&cdb->vms[i], &cdb->vms[i + 1],
+                (cdb->nvms - i - 1) * sizeof(cdb->vms[0]));
+        cdb->nvms--;
+        return 0;
+    case CD_OP_SET_VM_PRIORITY: {
+        enum cd_priority p;
+        i = vm_index(cdb, op->name);
+        if (i < 0) {
+            cd_errf(err, errlen, "VM '%s' does not exist", op->name);
+            return -CD_E_NOT_FOUND;
+        }
+        if (cd_priority_parse(op->arg, &p) < 0) {
+            cd_errf(err, errlen,
+                    "VM '%s': priority '%s' is not high, medium, low or "
+                    "manual",
+                    op->name, op->arg);
+            return -CD_E_BAD_VALUE;
+        }
+        cdb->vms[i].priority = p;
+        return 0;
+    }
+    default:
+        cd_errf(err, errlen, "unknown change type %d", (int)op->type);
+        return -CD_E_BAD_MSG;
+    }
+}
+
+int cd_cdb_apply(struct cd_cdb *cdb, const struct cd_op *op, char *err,
+                 size_t errlen)
+{
+    uint8_t digest[CD_DIGEST_LEN];
+    int rc;
+
+    rc = cdb_apply_op(cdb, op, err, errlen);
+    if (rc < 0)
+        return rc;
+    cdb->epoch++;
+    rc = cdb_compute_digest(cdb, digest);
+    if (rc < 0) {
+        /* Can only be ENOMEM; the document changed, so the member must
+         * not claim a stale digest: the next sync repairs it. */
+        memset(cdb->digest, 0, sizeof(cdb->digest));
+        return rc;
+    }
+    memcpy(cdb->digest, digest, sizeof(digest));
+    return 0;
+}
+
+/* ------------------------------------------------------------ parsing */
+
+static const char *attr(xmlNode *n, const char *name, char *buf, size_t len)
+{
+    xmlChar *v = xmlGetProp(n, (const xmlChar *)name);
+
+    if (!v)
+        return NULL;
+    snprintf(buf, len, "%s", (const char *)v);
+    xmlFree(v);
+    return buf;
+}
+
+static int attr_u64(xmlNode *n, const char *name, uint64_t *ret)
+{
+    char buf[32], *end;
+    unsigned long long v;
+
+    if (!attr(n, name, buf, sizeof(buf)) || !buf[0] || buf[0] == '-')
+        return -CD_E_BAD_VALUE;
+    errno = 0;
+    v = strtoull(buf, &end, 10);
+    if (errno || *end)
+        return -CD_E_BAD_VALUE;
+    *ret = v;
+    return 0;
+}
+
+static bool is_elem(xmlNode *n, const char *name)
+{
+    return n->type == XML_ELEMENT_NODE &&
+           strcmp((const char *)n->name, name) == 0;
+}
+
+static int parse_doc(xmlNode *root, const char *name, struct cd_cdb *cdb,
+                     uint8_t *ret_digest, char *err, size_t errlen)
+{
+    char buf[CD_VALUE_MAX], buf2[CD_VALUE_MAX];
+    struct cd_op op;
+    int rc;
+
+    if (!is_elem(root, "cdb")) {
+        cd_errf(err, errlen, "%s: root element is not <cdb>", name);
+        return -CMN_E_SCHEMA;
+    }
+    if (attr_u64(root, "epoch", &cdb->epoch) < 0) {
+        cd_errf(err, errlen, "%s: <cdb> has no valid epoch", name);
+        return -CMN_E_SCHEMA;
+    }
+    if (!attr(root, "digest", buf, sizeof(buf)) ||
+        strncmp(buf, "sha256:", 7) != 0 ||
+        strlen(buf + 7) != 2 * CD_DIGEST_LEN) {
+        cd_errf(err, errlen, "%s: <cdb> has no sha256 digest", name);
+        return -CMN_E_SCHEMA;
+    }
+    for (int i = 0; i < CD_DIGEST_LEN; i++) {
+        unsigned x;
+        if (sscanf(buf + 7 + 2 * i, "%2x", &x) != 1) {
+            cd_errf(err, errlen, "%s: <cdb> digest is not hex", name);
+            return -CMN_E_SCHEMA;
+        }
+        ret_digest[i] = (uint8_t)x;
+    }
+    for (xmlNode *sec = root->children; sec; sec = sec->next) {
+        if (sec->type != XML_ELEMENT_NODE)
+            continue;
+        for (xmlNode *n = sec->children; n; n = n->next) {
+            char e[256] = "";
+
+            if (n->type != XML_ELEMENT_NODE)
+                continue;
+            memset(&op, 0, sizeof(op));
+            if (is_elem(n, "setting")) {
+                op.type = CD_OP_SET_SETTING;
+                if (!attr(n, "name", op.name, sizeof(op.name)) ||
+                    !attr(n, "value", op.arg, sizeof(op.arg)))
+                    goto schema;
+            } else if (is_elem(n, "node")) {
+                uint64_t id;
+                enum cd_node_state st;
+                op.type = CD_OP_ADD_NODE;
+                if (!attr(n, "name", op.name, sizeof(op.name)) ||
+                    !attr(n, "address", op.arg, sizeof(op.arg)) ||
+                    attr_u64(n, "nodeid", &id) < 0 || id > UINT32_MAX ||
+                    attr_u64(n, "memory-mib", &op.number) < 0 ||
+                    !attr(n, "state", buf, sizeof(buf)) ||
+                    cd_node_state_parse(buf, &st) < 0)
+                    goto schema;
+                op.nodeid = (uint32_t)id;
+                rc = cdb_apply_op(cdb, &op, e, sizeof(e));
+                if (rc < 0)
+                    goto semantic;
+                cdb->nodes[node_index(cdb, op.name)].state = st;
+                continue;
+            } else if (is_elem(n, "volume")) {
+                struct cd_buf luns;
+                op.type = CD_OP_ADD_VOLUME;
+                if (!attr(n, "name", op.name, sizeof(op.name)) ||
+                    !attr(n, "lockspace", op.arg, sizeof(op.arg)))
+                    goto schema;
+                cd_buf_init(&luns);
+                for (xmlNode *l = n->children; l; l = l->next)
+                    if (is_elem(l, "lun") && attr(l, "id", buf2, sizeof(buf2)))
+                        cd_buf_printf(&luns, "%s\n", buf2);
+                rc = cd_buf_steal(&luns, &op.text, NULL);
+                if (rc < 0)
+                    return rc;
+            } else if (is_elem(n, "vm")) {
+                op.type = CD_OP_ADD_VM;
+                if (!attr(n, "name", op.name, sizeof(op.name)) ||
+                    !attr(n, "priority", op.arg, sizeof(op.arg)))
+                    goto schema;
+                attr(n, "ref", op.arg2, sizeof(op.arg2));
+                for (xmlNode *d = n->children; d; d = d->next)
+                    if (is_elem(d, "definition")) {
+                        xmlChar *t = xmlNodeGetContent(d);
+                        op.text = strdup(t ? (const char *)t : "");
+                        xmlFree(t);
+                        if (!op.text)
+                            return -ENOMEM;
+                    }
+            } else {
+                goto schema;
+            }
+            rc = cdb_apply_op(cdb, &op, e, sizeof(e));
+            free(op.text);
+            if (rc < 0)
+                goto semantic;
+            continue;
+        schema:
+            cd_errf(err, errlen, "%s:%ld: <%s>: missing or bad attribute", name,
+                    xmlGetLineNo(n), (const char *)n->name);
+            return -CMN_E_SCHEMA;
+        semantic:
+            cd_errf(err, errlen, "%s:%ld: %s", name, xmlGetLineNo(n), e);
+            return rc;
+        }
+    }
+    return 0;
+}
+
+int cd_cdb_parse(const char *text, size_t len, const char *name,
+                 const char *schema_path, struct cd_cdb **ret_cdb, char *err,
+                 size_t errlen)
+{
+    CMN_AUTO(cd_cdb) *cdb = NULL;
+    CMN_AUTO(cmn_xml_schema) *schema = NULL;
+    xmlDoc *doc = NULL;
+    uint8_t recorded[CD_DIGEST_LEN];
+    int rc;
+
+    rc = cmn_xml_parse_mem(text, len, name, 64u << 20, &doc, err, errlen);
+    if (rc < 0)
+        goto out;
+    if (schema_path) {
+        rc = cmn_xml_schema_load(schema_path, &schema, err, errlen);
+        if (rc < 0)
+            goto out;
+        rc = cmn_xml_validate(schema, doc, err, errlen);
+        if (rc < 0)
+            goto out;
+    }
+    rc = cd_cdb_new(&cdb);
+    if (rc < 0)
+        goto out;
+    rc = parse_doc(xmlDocGetRootElement(doc), name, cdb, recorded, err, errlen);
+    if (rc < 0)
+        goto out;
+    rc = cdb_update_digest(cdb);
+    if (rc < 0)
+        goto out;
+    if (memcmp(recorded, cdb->digest, CD_DIGEST_LEN) != 0) {
+        char a[CD_DIGEST_HEX], b[CD_DIGEST_HEX];
+        cd_digest_to_hex(recorded, a);
+        cd_digest_to_hex(cdb->digest, b);
+        cd_errf(err, errlen,
+                "%s: digest mismatch: recorded %.16s..., content has "
+                "%.16s...",
+                name, a, b);
+        rc = -CD_E_CORRUPT;
+        goto out;
+    }
+    *ret_cdb = CMN_STEAL(cdb);
+out:
+    if (doc)
+        xmlFreeDoc(doc);
+    return rc;
+}

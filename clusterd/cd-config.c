@@ -1,0 +1,153 @@
+/* The [clusterd] section of kvmcluster.conf. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clusterd/cd-config.h"
+#include "clusterd/cd-int.h"
+#include "common/cmn-cfg.h"
+
+static const struct cmn_cfg_key cd_keys[] = {
+    {.section = "clusterd", .key = "state-dir", .type = CMN_CFG_STR},
+    {.section = "clusterd", .key = "node-name", .type = CMN_CFG_STR},
+    {.section = "clusterd", .key = "migration-address", .type = CMN_CFG_STR},
+    {.section = "clusterd",
+     .key = "memory",
+     .type = CMN_CFG_SIZE,
+     .min = 16ll << 20,
+     .max = 1ll << 50},
+    {.section = "clusterd", .key = "admin-group", .type = CMN_CFG_STR},
+    {.key = NULL},
+};
+
+void cd_config_defaults(struct cd_config *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    snprintf(cfg->state_dir, sizeof(cfg->state_dir), "%s",
+             CD_STATE_DIR_DEFAULT);
+}
+
+/* kvmcluster.conf is shared by every daemon and cmn_cfg rejects sections
+ * it has no keys for: blank out the other sections, keeping line numbers,
+ * so only [clusterd] is checked here. */
+static char *own_section(const char *text)
+{
+    char *out = strdup(text), *line;
+    bool ours = false;
+
+    if (!out)
+        return NULL;
+    for (line = out; *line;) {
+        char *eol = strchr(line, '\n');
+        size_t len = eol ? (size_t)(eol - line) : strlen(line);
+        const char *p = line;
+
+        while (p < line + len && (*p == ' ' || *p == '\t'))
+            p++;
+        if (*p == '[') {
+            p++;
+            while (*p == ' ' || *p == '\t')
+                p++;
+            ours = strncmp(p, "clusterd", 8) == 0 && strchr(" \t]", p[8]);
+        }
+        if (!ours)
+            memset(line, ' ', len);
+        if (!eol)
+            break;
+        line = eol + 1;
+    }
+    return out;
+}
+
+static int line_err(const struct cmn_cfg *c, const char *key, char *err,
+                    size_t errlen, const char *what)
+{
+    cd_errf(err, errlen, "%s:%d: %s: %s", cmn_cfg_name(c),
+            cmn_cfg_line(c, "clusterd", NULL, key), key, what);
+    return -CMN_E_BAD_VALUE;
+}
+
+int cd_config_parse(const char *name, const char *text, struct cd_config *cfg,
+                    char *err, size_t errlen)
+{
+    CMN_AUTO(cmn_cfg) *c = NULL;
+    char *mine cmn_autofree = own_section(text);
+    const char *s;
+    int64_t v;
+    int rc;
+
+    if (!mine)
+        return -ENOMEM;
+    rc = cmn_cfg_parse(cd_keys, name, mine, &c, err, errlen);
+    if (rc < 0)
+        return rc;
+    if (cmn_cfg_count(c, "clusterd") == 0)
+        return 0;
+    s = cmn_cfg_str(c, "clusterd", NULL, "state-dir");
+    if (s) {
+        if (s[0] != '/' || strlen(s) >= sizeof(cfg->state_dir) - 16)
+            return line_err(c, "state-dir", err, errlen,
+                            "give an absolute directory path");
+        snprintf(cfg->state_dir, sizeof(cfg->state_dir), "%s", s);
+    }
+    s = cmn_cfg_str(c, "clusterd", NULL, "node-name");
+    if (s) {
+        if (!cd_name_valid(s))
+            return line_err(c, "node-name", err, errlen,
+                            "letters, digits, '.', '_', '-' (at most 63)");
+        snprintf(cfg->node_name, sizeof(cfg->node_name), "%s", s);
+    }
+    s = cmn_cfg_str(c, "clusterd", NULL, "migration-address");
+    if (s) {
+        if (!cd_token_valid(s, CD_VALUE_MAX))
+            return line_err(c, "migration-address", err, errlen,
+                            "an address without blanks");
+        snprintf(cfg->address, sizeof(cfg->address), "%s", s);
+    }
+    if (cmn_cfg_int(c, "clusterd", NULL, "memory", &v) == 0)
+        cfg->memory_mib = (uint64_t)v >> 20;
+    s = cmn_cfg_str(c, "clusterd", NULL, "admin-group");
+    if (s) {
+        if (!*s || strlen(s) >= sizeof(cfg->admin_group))
+            return line_err(c, "admin-group", err, errlen, "a group name");
+        snprintf(cfg->admin_group, sizeof(cfg->admin_group), "%s", s);
+    }
+    return 0;
+}
+
+int cd_config_load(const char *path, struct cd_config *cfg, char *err,
+                   size_t errlen)
+{
+    char *text cmn_autofree = NULL;
+    FILE *f = fopen(path, "re");
+    size_t n;
+    int rc = 0;
+
+    if (!f) {
+        rc = -errno;
+        cd_errf(err, errlen, "cannot open '%s': %s", path, strerror(errno));
+        return rc;
+    }
+    text = malloc(1u << 20);
+    if (!text) {
+        fclose(f);
+        return -ENOMEM;
+    }
+    n = fread(text, 1, (1u << 20) - 1, f);
+    if (ferror(f))
+        rc = -EIO;
+    else if (!feof(f))
+        rc = -CMN_E_TOO_BIG;
+    fclose(f);
+    if (rc < 0) {
+        cd_errf(err, errlen, "%s: %s", path,
+                rc == -EIO ? "read error" : "larger than 1 MiB");
+        return rc;
+    }
+    text[n] = '\0';
+    return cd_config_parse(path, text, cfg, err, errlen);
+}

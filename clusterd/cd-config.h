@@ -1,0 +1,31 @@
+/* clusterd's part of kvmcluster.conf(5): the [clusterd] section. Other
+ * daemons' sections in the shared file are skipped, not checked. */
+#ifndef KVMC_CD_CONFIG_H
+#define KVMC_CD_CONFIG_H
+
+#include <limits.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "clusterd/cd.h"
+
+#define CD_CONFIG_DEFAULT "/etc/kvmcluster/kvmcluster.conf"
+
+struct cd_config {
+    char state_dir[PATH_MAX];    /* state-dir */
+    char node_name[CD_NAME_MAX]; /* node-name ("" = corosync nodelist) */
+    char address[CD_VALUE_MAX];  /* migration-address ("" = ring0_addr) */
+    uint64_t memory_mib;         /* memory (0 = MemTotal) */
+    char admin_group[64];        /* admin-group ("" = root only) */
+};
+
+/* Defaults: state dir /var/lib/kvmcluster, everything else unset. */
+void cd_config_defaults(struct cd_config *cfg);
+/* Parses the text of a kvmcluster.conf; `name` is used in messages
+ * ("name:line: ..."). Fields absent from the file keep their value. */
+int cd_config_parse(const char *name, const char *text, struct cd_config *cfg,
+                    char *err, size_t errlen);
+int cd_config_load(const char *path, struct cd_config *cfg, char *err,
+                   size_t errlen);
+
+#endif

@@ -1,0 +1,18 @@
+/* cdctl: clusterctl's cluster commands alone (cli/ctl-cluster.c), built
+ * with clusterd so its tests run before clusterctl wires them in. */
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/ctl-cluster.h"
+#include "cli/ctl.h"
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || !ctl_cluster_handles(argv[1])) {
+        ctl_cluster_usage();
+        return CTL_EXIT_USAGE;
+    }
+    return ctl_cluster_main(argc - 1, argv + 1);
+}

@@ -1,0 +1,100 @@
+/* The clusterd daemon: state shared by its main loop, corosync glue and
+ * IPC server (internal to clusterd/). */
+#ifndef KVMC_CD_DAEMON_H
+#define KVMC_CD_DAEMON_H
+
+#include <corosync/cpg.h>
+#include <corosync/quorum.h>
+#include <limits.h>
+#include <qb/qbloop.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "clusterd/cd-replica.h"
+#include "clusterd/cd.h"
+#include "common/cmn-ipc.h"
+
+struct cd_outmsg {
+    struct cd_outmsg *next;
+    size_t len;
+    uint8_t buf[];
+};
+
+/* A client request waiting for its change to be delivered. */
+struct cd_pending_req {
+    struct cd_pending_req *next;
+    uint64_t request_id;
+    struct cmn_ipc_conn *conn;
+    uint64_t submitted_ms;
+};
+
+struct cd_daemon {
+    qb_loop_t *loop;
+    char state_dir[PATH_MAX];
+    char cdb_path[PATH_MAX + 32];
+    char schema_path[PATH_MAX];
+    char node_name[CD_NAME_MAX]; /* "" = from corosync's nodelist */
+    char address[CD_VALUE_MAX];  /* "" = ring0_addr */
+    uint64_t memory_mib;         /* 0 = MemTotal */
+    gid_t admin_gid;             /* (gid_t)-1 = root only */
+    bool have_admin_gid;
+
+    /* Loaded copy, until the replica (which needs our nodeid) exists. */
+    struct cd_cdb *boot_cdb;
+    struct cd_replica *replica;
+    uint32_t nodeid;
+
+    /* corosync */
+    bool cpg_up;
+    cpg_handle_t cpg;
+    int cpg_fd;
+    bool quorum_up;
+    quorum_handle_t quorum;
+    int quorum_fd;
+    bool quorate;
+    qb_loop_timer_handle reconnect_timer;
+    qb_loop_timer_handle flush_timer;
+    bool flush_armed;
+    struct cd_outmsg *out_head, **out_tail;
+    size_t chunk_max;
+    uint64_t confchg_ms;   /* when the last configuration change came */
+    uint64_t last_sync_ms; /* how long the last sync round took */
+    bool registering;      /* our add-node is in flight */
+    bool register_failed;  /* rejected: wait for the next round */
+
+    /* persistence */
+    bool dirty;
+    bool save_queued;
+
+    /* IPC */
+    struct cmn_ipc_server *ipc;
+    struct cd_pending_req *pending;
+};
+
+uint64_t cd_now_ms(void);
+
+/* cd-cpg.c */
+int cd_cpg_start(struct cd_daemon *d);
+void cd_cpg_stop(struct cd_daemon *d);
+/* Multicast in agreed order; queued when corosync pushes back. */
+int cd_cpg_send(void *data, const void *buf, size_t len);
+/* votequorum figures for status (0 when unknown). */
+void cd_cpg_votes(struct cd_daemon *d, unsigned *expected, unsigned *total,
+                  unsigned *quorum);
+
+/* cd-ipc.c */
+int cd_ipc_start(struct cd_daemon *d);
+void cd_ipc_stop(struct cd_daemon *d);
+/* Replica callbacks that answer clients. */
+void cd_ipc_applied(struct cd_daemon *d, uint32_t origin,
+                    const struct cd_op *op, int rc, const char *err);
+/* Fails every waiting request (corosync connection lost). */
+void cd_ipc_fail_pending(struct cd_daemon *d, int rc);
+
+/* cd-main.c */
+void cd_daemon_changed(struct cd_daemon *d);
+void cd_daemon_maybe_register(struct cd_daemon *d);
+const struct cd_cdb *cd_daemon_cdb(const struct cd_daemon *d);
+
+#endif

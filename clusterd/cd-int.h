@@ -1,0 +1,43 @@
+/* clusterd internals shared between its source files. */
+#ifndef KVMC_CD_INT_H
+#define KVMC_CD_INT_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "clusterd/cd.h"
+
+/* A growable text buffer for serializers. */
+struct cd_buf {
+    char *data;
+    size_t len, cap;
+    int error; /* first allocation failure, sticky */
+};
+
+void cd_buf_init(struct cd_buf *b);
+void cd_buf_free(struct cd_buf *b);
+void cd_buf_add(struct cd_buf *b, const char *s, size_t n);
+void cd_buf_puts(struct cd_buf *b, const char *s);
+__attribute__((format(printf, 2, 3))) void cd_buf_printf(struct cd_buf *b,
+                                                         const char *fmt, ...);
+/* Appends `s` escaped for an XML attribute value or text node. */
+void cd_buf_xml_escape(struct cd_buf *b, const char *s);
+/* Hands the NUL-terminated text out (or the sticky error). */
+int cd_buf_steal(struct cd_buf *b, char **ret_text, size_t *ret_len);
+
+/* printf into err if it is non-NULL. */
+__attribute__((format(printf, 3, 4))) void cd_errf(char *err, size_t errlen,
+                                                   const char *fmt, ...);
+
+/* A name of a node, VM, volume or lockspace: [A-Za-z0-9][A-Za-z0-9._-]*,
+ * shorter than CD_NAME_MAX. */
+bool cd_name_valid(const char *s);
+/* A printable token without blanks (addresses, LUN ids, refs). */
+bool cd_token_valid(const char *s, size_t max);
+
+/* SHA-256 of buf. */
+int cd_sha256(const void *buf, size_t len, uint8_t *ret_digest);
+
+#endif

@@ -1,0 +1,502 @@
+/* The IPC server clusterctl talks to (libqb IPC via common/cmn-ipc.h).
+ *
+ * Requests are one XML element, <request op="..." .../>; replies are the
+ * answer's own element (<status>, <cdb>, <config>, <nodes>, <ok>) or
+ * <error code="N">message</error>. Reads are answered at once from the
+ * local copy. A write is checked, multicast as a change, and answered when
+ * corosync delivers it back and it has been applied here, i.e. once every
+ * member has it in the same place of the agreed order. */
+#include "config.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <inttypes.h>
+#include <libxml/tree.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clusterd/cd-daemon.h"
+#include "clusterd/cd-int.h"
+#include "common/cmn-log.h"
+#include "common/cmn-xml.h"
+
+static char *error_reply(int rc, const char *msg)
+{
+    struct cd_buf b;
+    char *text = NULL;
+
+    cd_buf_init(&b);
+    cd_buf_printf(&b, "<error code=\"%d\">", rc < 0 ? -rc : rc);
+    cd_buf_xml_escape(&b, msg && *msg ? msg : cmn_strerror(rc));
+    cd_buf_puts(&b, "</error>");
+    if (cd_buf_steal(&b, &text, NULL) < 0)
+        return NULL;
+    return text;
+}
+
+static char *ok_reply(const struct cd_cdb *cdb)
+{
+    char hex[CD_DIGEST_HEX];
+    char *text = NULL;
+
+    cd_cdb_digest_hex(cdb, hex);
+    if (asprintf(&text, "<ok epoch=\"%" PRIu64 "\" digest=\"%s\"/>",
+                 cd_cdb_epoch(cdb), hex) < 0)
+        return NULL;
+    return text;
+}
+
+static const char *req_attr(xmlNode *n, const char *name, char *buf, size_t len)
+{
+    xmlChar *v = xmlGetProp(n, (const xmlChar *)name);
+
+    if (!v)
+        return NULL;
+    snprintf(buf, len, "%s", (const char *)v);
+    xmlFree(v);
+    return buf;
+}
+
+/* ---------------------------------------------------------- answers */
+
+static bool is_member(const struct cd_daemon *d, uint32_t nodeid)
+{
+    const uint32_t *m;
+    size_t n;
+
+    if (!d->replica)
+        return false;
+    n = cd_replica_members(d->replica, &m);
+    for (size_t i = 0; i < n; i++)
+        if (m[i] == nodeid)
+            return true;
+    return false;
+}
+
+static int do_status(struct cd_daemon *d, char **ret)
+{
+    const struct cd_cdb *cdb = cd_daemon_cdb(d);
+    char hex[CD_DIGEST_HEX];
+    unsigned expected, total, quorum;
+    struct cd_buf b;
+    const uint32_t *m = NULL;
+    size_t n = 0;
+
+    cd_cpg_votes(d, &expected, &total, &quorum);
+    cd_cdb_digest_hex(cdb, hex);
+    cd_buf_init(&b);
+    cd_buf_printf(
+        &b,
+        "<status node=\"%s\" nodeid=\"%u\" corosync=\"%s\" "
+        "quorate=\"%s\" coordinator=\"%u\" epoch=\"%" PRIu64 "\" "
+        "digest=\"%s\" sync=\"%s\" expected-votes=\"%u\" "
+        "total-votes=\"%u\" quorum-votes=\"%u\" "
+        "last-sync-ms=\"%" PRIu64 "\"",
+        d->node_name, d->nodeid, d->cpg_up ? "connected" : "disconnected",
+        d->replica && cd_replica_quorate(d->replica) ? "yes" : "no",
+        d->replica ? cd_replica_coordinator(d->replica) : 0, cd_cdb_epoch(cdb),
+        hex,
+        d->replica ? cd_sync_phase_name(cd_replica_phase(d->replica)) : "none",
+        expected, total, quorum, d->last_sync_ms);
+    if (d->replica) {
+        const struct cd_replica_stats *st = cd_replica_stats(d->replica);
+        cd_buf_printf(&b,
+                      " snapshots-sent=\"%" PRIu64
+                      "\" snapshots-taken=\"%" PRIu64
+                      "\" changes-applied=\"%" PRIu64
+                      "\" changes-rejected=\"%" PRIu64 "\"",
+                      st->snapshots_sent, st->snapshots_taken, st->ops_applied,
+                      st->ops_rejected);
+        n = cd_replica_members(d->replica, &m);
+    }
+    cd_buf_puts(&b, ">\n");
+    for (size_t i = 0; i < n; i++) {
+        const struct cd_node *node = cd_cdb_node_by_id(cdb, m[i]);
+        cd_buf_printf(&b, "  <member nodeid=\"%u\" name=\"%s\"/>\n", m[i],
+                      node ? node->name : "");
+    }
+    cd_buf_puts(&b, "</status>\n");
+    return cd_buf_steal(&b, ret, NULL);
+}
+
+static int do_config_get(struct cd_daemon *d, const char *key, char **ret)
+{
+    const struct cd_cdb *cdb = cd_daemon_cdb(d);
+    struct cd_buf b;
+
+    if (key && cd_setting_find(key) < 0) {
+        char msg[CD_VALUE_MAX + 128];
+        snprintf(msg, sizeof(msg),
+                 "unknown setting '%s' (see 'clusterctl config get')", key);
+        *ret = error_reply(-CD_E_NOT_FOUND, msg);
+        return *ret ? 0 : -ENOMEM;
+    }
+    cd_buf_init(&b);
+    cd_buf_printf(&b, "<config epoch=\"%" PRIu64 "\">\n", cd_cdb_epoch(cdb));
+    for (size_t i = 0; i < cd_setting_count(); i++) {
+        const struct cd_setting_desc *s = &cd_settings[i];
+        if (key && strcmp(key, s->key) != 0)
+            continue;
+        cd_buf_printf(&b, "  <setting name=\"%s\" value=\"", s->key);
+        cd_buf_xml_escape(&b, cd_cdb_setting(cdb, s->key));
+        cd_buf_puts(&b, "\" default=\"");
+        cd_buf_xml_escape(&b, s->def);
+        cd_buf_printf(&b, "\" unit=\"%s\" help=\"",
+                      s->type == CD_SET_DURATION ? "ms" : "");
+        cd_buf_xml_escape(&b, s->help);
+        cd_buf_puts(&b, "\"/>\n");
+    }
+    cd_buf_puts(&b, "</config>\n");
+    return cd_buf_steal(&b, ret, NULL);
+}
+
+static int do_node_list(struct cd_daemon *d, char **ret)
+{
+    const struct cd_cdb *cdb = cd_daemon_cdb(d);
+    uint32_t coord = d->replica ? cd_replica_coordinator(d->replica) : 0;
+    const uint32_t *m = NULL;
+    size_t n = d->replica ? cd_replica_members(d->replica, &m) : 0;
+    struct cd_buf b;
+
+    cd_buf_init(&b);
+    cd_buf_puts(&b, "<nodes>\n");
+    for (size_t i = 0; i < cd_cdb_node_count(cdb); i++) {
+        const struct cd_node *node = cd_cdb_node(cdb, i);
+        cd_buf_printf(&b,
+                      "  <node name=\"%s\" nodeid=\"%u\" address=\"%s\" "
+                      "memory-mib=\"%" PRIu64 "\" state=\"%s\" "
+                      "online=\"%s\" coordinator=\"%s\"/>\n",
+                      node->name, node->nodeid, node->address, node->memory_mib,
+                      cd_node_state_name(node->state),
+                      is_member(d, node->nodeid) ? "yes" : "no",
+                      node->nodeid == coord ? "yes" : "no");
+    }
+    /* Members that have not registered yet. */
+    for (size_t i = 0; i < n; i++)
+        if (!cd_cdb_node_by_id(cdb, m[i]))
+            cd_buf_printf(&b,
+                          "  <node name=\"\" nodeid=\"%u\" address=\"\" "
+                          "memory-mib=\"0\" state=\"unregistered\" "
+                          "online=\"yes\" coordinator=\"%s\"/>\n",
+                          m[i], m[i] == coord ? "yes" : "no");
+    cd_buf_puts(&b, "</nodes>\n");
+    return cd_buf_steal(&b, ret, NULL);
+}
+
+/* ----------------------------------------------------------- writes */
+
+static bool may_write(struct cd_daemon *d, struct cmn_ipc_conn *conn)
+{
+    pid_t pid;
+    uid_t uid;
+    gid_t gid;
+    char path[64], line[4096];
+    FILE *f;
+    bool ok = false;
+
+    if (cmn_ipc_conn_creds(conn, &pid, &uid, &gid) < 0)
+        return false;
+    if (uid == 0)
+        return true;
+    if (!d->have_admin_gid)
+        return false;
+    if (gid == d->admin_gid)
+        return true;
+    /* Supplementary groups of the peer. */
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    f = fopen(path, "re");
+    if (!f)
+        return false;
+    while (fgets(line, sizeof(line), f))
+        if (strncmp(line, "Groups:", 7) == 0) {
+            char *p = line + 7, *end;
+            for (;;) {
+                unsigned long g = strtoul(p, &end, 10);
+                if (end == p)
+                    break;
+                if ((gid_t)g == d->admin_gid)
+                    ok = true;
+                p = end;
+            }
+        }
+    fclose(f);
+    return ok;
+}
+
+static int submit(struct cd_daemon *d, struct cmn_ipc_conn *conn,
+                  struct cd_op *op, char **ret)
+{
+    struct cd_pending_req *p;
+    uint64_t id;
+    int rc;
+
+    if (!d->replica) {
+        *ret = error_reply(-CD_E_NO_CLUSTER,
+                           "corosync is not reachable from clusterd: "
+                           "changes are refused (start corosync, then "
+                           "retry)");
+        return *ret ? 0 : -ENOMEM;
+    }
+    rc = cd_replica_submit(d->replica, op, &id);
+    if (rc == -CD_E_NO_CLUSTER) {
+        *ret = error_reply(rc, "clusterd on this node is not connected to "
+                               "corosync: changes are refused (start "
+                               "corosync; clusterd reconnects by itself)");
+        return *ret ? 0 : -ENOMEM;
+    }
+    if (rc == -CD_E_NO_QUORUM) {
+        unsigned expected, total, quorum;
+        char msg[256];
+        cd_cpg_votes(d, &expected, &total, &quorum);
+        snprintf(msg, sizeof(msg),
+                 "the cluster has no quorum (%u of %u votes, %u needed): "
+                 "changes are refused until enough nodes are back",
+                 total, expected, quorum);
+        *ret = error_reply(rc, msg);
+        return *ret ? 0 : -ENOMEM;
+    }
+    if (rc < 0) {
+        *ret = error_reply(rc, NULL);
+        return *ret ? 0 : -ENOMEM;
+    }
+    p = calloc(1, sizeof(*p));
+    if (!p)
+        return -ENOMEM;
+    p->request_id = id;
+    p->conn = conn;
+    p->submitted_ms = cd_now_ms();
+    p->next = d->pending;
+    d->pending = p;
+    cmn_ipc_conn_ref(conn);
+    return CMN_IPC_DEFERRED;
+}
+
+void cd_ipc_applied(struct cd_daemon *d, uint32_t origin,
+                    const struct cd_op *op, int rc, const char *err)
+{
+    struct cd_pending_req **pp, *p;
+    char *reply;
+
+    if (origin != d->nodeid)
+        return;
+    for (pp = &d->pending; (p = *pp); pp = &p->next)
+        if (p->request_id == op->request_id)
+            break;
+    if (!p)
+        return;
+    *pp = p->next;
+    reply = rc == 0 ? ok_reply(cd_daemon_cdb(d)) : error_reply(rc, err);
+    if (reply)
+        cmn_ipc_reply(p->conn, reply);
+    else
+        cmn_ipc_reply(p->conn, "<error code=\"12\">out of memory</error>");
+    free(reply);
+    cmn_debug(CMN_LOG_CD, "request %" PRIu64 " answered after %" PRIu64 " ms",
+              p->request_id, cd_now_ms() - p->submitted_ms);
+    cmn_ipc_conn_unref(p->conn);
+    free(p);
+}
+
+void cd_ipc_fail_pending(struct cd_daemon *d, int rc)
+{
+    while (d->pending) {
+        struct cd_pending_req *p = d->pending;
+        char *reply = error_reply(
+            rc, "lost the connection to corosync before the change was "
+                "delivered: check 'clusterctl status' and retry");
+
+        d->pending = p->next;
+        cmn_ipc_reply(p->conn, reply ? reply : "<error code=\"12\"/>");
+        free(reply);
+        cmn_ipc_conn_unref(p->conn);
+        free(p);
+    }
+}
+
+static void on_closed(void *data, struct cmn_ipc_conn *conn)
+{
+    struct cd_daemon *d = data;
+    struct cd_pending_req **pp = &d->pending, *p;
+
+    while ((p = *pp)) {
+        if (p->conn == conn) {
+            *pp = p->next;
+            cmn_ipc_conn_unref(p->conn);
+            free(p);
+        } else {
+            pp = &p->next;
+        }
+    }
+}
+
+static int handle(struct cd_daemon *d, struct cmn_ipc_conn *conn, xmlNode *req,
+                  char **ret)
+{
+    char op[64], a[CD_VALUE_MAX], b[CD_VALUE_MAX], msg[PATH_MAX + 256];
+    struct cd_op change = {0};
+
+    if (!req || strcmp((const char *)req->name, "request") != 0 ||
+        !req_attr(req, "op", op, sizeof(op))) {
+        *ret = error_reply(-EPROTO, "request is not <request op=\"...\"/>");
+        return 0;
+    }
+    if (!strcmp(op, "status"))
+        return do_status(d, ret);
+    if (!strcmp(op, "cdb-get")) {
+        size_t len;
+        int rc = cd_cdb_serialize(cd_daemon_cdb(d), ret, &len);
+
+        /* An IPC reply is at most CMN_IPC_MAX_MSG (with libqb's header). */
+        if (rc == 0 && len + 256 > CMN_IPC_MAX_MSG) {
+            free(*ret);
+            snprintf(msg, sizeof(msg),
+                     "the cluster database is %zu bytes, more than the %d "
+                     "bytes an IPC reply carries: read %s on this node "
+                     "instead",
+                     len, CMN_IPC_MAX_MSG - 256, d->cdb_path);
+            *ret = error_reply(-CMN_E_TOO_BIG, msg);
+            return *ret ? 0 : -ENOMEM;
+        }
+        return rc;
+    }
+    if (!strcmp(op, "config-get"))
+        return do_config_get(d, req_attr(req, "key", a, sizeof(a)), ret);
+    if (!strcmp(op, "node-list"))
+        return do_node_list(d, ret);
+
+    /* Writes. */
+    if (!may_write(d, conn)) {
+        *ret = error_reply(-CD_E_PERM,
+                           "permission denied: only root or the admin group "
+                           "may change the cluster (run as root)");
+        return 0;
+    }
+    if (!strcmp(op, "config-set")) {
+        char canon[CD_VALUE_MAX];
+        if (!req_attr(req, "key", a, sizeof(a)) ||
+            !req_attr(req, "value", b, sizeof(b))) {
+            *ret = error_reply(-EINVAL, "config-set needs key and value");
+            return 0;
+        }
+        /* Checked here too, so a typo is answered without a round trip
+         * and never reaches the other members. */
+        int rc = cd_setting_normalize(a, b, canon, msg, sizeof(msg));
+        if (rc < 0) {
+            *ret = error_reply(rc, msg);
+            return 0;
+        }
+        change.type = CD_OP_SET_SETTING;
+        memcpy(change.name, a, strlen(a) + 1); /* known key: short */
+        snprintf(change.arg, sizeof(change.arg), "%s", b);
+        return submit(d, conn, &change, ret);
+    }
+    if (!strcmp(op, "node-state")) {
+        enum cd_node_state st;
+        if (!req_attr(req, "node", a, sizeof(a)) ||
+            !req_attr(req, "state", b, sizeof(b))) {
+            *ret = error_reply(-EINVAL, "node-state needs node and state");
+            return 0;
+        }
+        if (!cd_cdb_node_by_name(cd_daemon_cdb(d), a)) {
+            snprintf(msg, sizeof(msg),
+                     "node '%s' does not exist (see 'clusterctl node list')",
+                     a);
+            *ret = error_reply(-CD_E_NOT_FOUND, msg);
+            return 0;
+        }
+        if (cd_node_state_parse(b, &st) < 0) {
+            snprintf(msg, sizeof(msg),
+                     "state '%s' is not up, drained, paused or quarantined", b);
+            *ret = error_reply(-CD_E_BAD_VALUE, msg);
+            return 0;
+        }
+        change.type = CD_OP_SET_NODE_STATE;
+        memcpy(change.name, a, strlen(a) + 1); /* existing node: short */
+        snprintf(change.arg, sizeof(change.arg), "%s", b);
+        return submit(d, conn, &change, ret);
+    }
+    if (!strcmp(op, "cdb-add-vm") || !strcmp(op, "cdb-add-volume")) {
+        bool vm = !strcmp(op, "cdb-add-vm");
+        xmlChar *text;
+        int rc;
+
+        if (!req_attr(req, "name", a, sizeof(a)) ||
+            !req_attr(req, vm ? "priority" : "lockspace", b, sizeof(b)) ||
+            strlen(a) >= CD_NAME_MAX) {
+            snprintf(msg, sizeof(msg), "%s needs name and %s", op,
+                     vm ? "priority" : "lockspace");
+            *ret = error_reply(-EINVAL, msg);
+            return 0;
+        }
+        change.type = vm ? CD_OP_ADD_VM : CD_OP_ADD_VOLUME;
+        memcpy(change.name, a, strlen(a) + 1);
+        memcpy(change.arg, b, strlen(b) + 1);
+        if (vm)
+            req_attr(req, "ref", change.arg2, sizeof(change.arg2));
+        /* VM: the definition; volume: LUN ids, one per line. */
+        text = xmlNodeGetContent(req);
+        if (text && *text)
+            change.text = strdup((const char *)text);
+        xmlFree(text);
+        if (strlen(change.text ? change.text : "") > CD_TEXT_MAX) {
+            snprintf(msg, sizeof(msg),
+                     "%s '%s': %s is %zu bytes, more than %u (keep the "
+                     "definition on a volume and give --ref)",
+                     vm ? "VM" : "volume", a,
+                     vm ? "the definition" : "LUN list", strlen(change.text),
+                     CD_TEXT_MAX);
+            free(change.text);
+            *ret = error_reply(-CMN_E_TOO_BIG, msg);
+            return 0;
+        }
+        rc = submit(d, conn, &change, ret);
+        free(change.text);
+        return rc;
+    }
+    if (!strcmp(op, "cdb-remove-vm") || !strcmp(op, "cdb-remove-volume")) {
+        bool vm = !strcmp(op, "cdb-remove-vm");
+        if (!req_attr(req, "name", a, sizeof(a)) || strlen(a) >= CD_NAME_MAX) {
+            *ret = error_reply(-EINVAL, "removal needs a name");
+            return 0;
+        }
+        change.type = vm ? CD_OP_REMOVE_VM : CD_OP_REMOVE_VOLUME;
+        memcpy(change.name, a, strlen(a) + 1);
+        return submit(d, conn, &change, ret);
+    }
+    snprintf(msg, sizeof(msg), "unknown request op '%s'", op);
+    *ret = error_reply(-EPROTO, msg);
+    return 0;
+}
+
+static int on_request(void *data, struct cmn_ipc_conn *conn,
+                      const char *request, char **ret_reply)
+{
+    struct cd_daemon *d = data;
+    xmlDoc *doc = NULL;
+    char err[512];
+    int rc;
+
+    rc = cmn_xml_parse_mem(request, strlen(request), "request", CMN_IPC_MAX_MSG,
+                           &doc, err, sizeof(err));
+    if (rc < 0) {
+        *ret_reply = error_reply(rc, err);
+        return *ret_reply ? 0 : -ENOMEM;
+    }
+    rc = handle(d, conn, xmlDocGetRootElement(doc), ret_reply);
+    xmlFreeDoc(doc);
+    return rc;
+}
+
+int cd_ipc_start(struct cd_daemon *d)
+{
+    return cmn_ipc_server_new(d->loop, CD_IPC_NAME, on_request, on_closed, d,
+                              &d->ipc);
+}
+
+void cd_ipc_stop(struct cd_daemon *d)
+{
+    cd_ipc_fail_pending(d, -CD_E_NO_CLUSTER);
+    cmn_ipc_server_free(d->ipc);
+    d->ipc = NULL;
+}

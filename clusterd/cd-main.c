@@ -1,0 +1,370 @@
+/* clusterd: the cluster brain on every node (see clusterd(8)).
+ *
+ * This part: options, loading the local CDB copy (a damaged copy is set
+ * aside and the node starts empty, so it takes the cluster's copy), the
+ * qb_loop, persistence after changes, and registering this node in the
+ * CDB once the cluster is quorate. */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "clusterd/cd-config.h"
+#include "clusterd/cd-daemon.h"
+#include "clusterd/cd-int.h"
+#include "common/cmn-log.h"
+#include "common/cmn-xml.h"
+
+static struct cd_daemon daemon_state;
+
+uint64_t cd_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+const struct cd_cdb *cd_daemon_cdb(const struct cd_daemon *d)
+{
+    return d->replica ? cd_replica_cdb(d->replica) : d->boot_cdb;
+}
+
+static void save_job(void *data)
+{
+    struct cd_daemon *d = data;
+    int rc;
+
+    d->save_queued = false;
+    if (!d->dirty)
+        return;
+    d->dirty = false;
+    /* Small file, written once per burst of changes: a job after the
+     * current dispatch coalesces a burst into one fsync. */
+    rc = cd_cdb_save(cd_daemon_cdb(d), d->cdb_path);
+    if (rc < 0)
+        cmn_err(CMN_LOG_CD, "cannot save '%s': %s", d->cdb_path,
+                cmn_strerror(rc));
+}
+
+void cd_daemon_changed(struct cd_daemon *d)
+{
+    d->dirty = true;
+    if (d->save_queued)
+        return;
+    if (qb_loop_job_add(d->loop, QB_LOOP_LOW, d, save_job) == 0)
+        d->save_queued = true;
+    else
+        save_job(d);
+}
+
+static uint64_t mem_total_mib(void)
+{
+    FILE *f = fopen("/proc/meminfo", "re");
+    char line[256];
+    unsigned long long kib = 0;
+
+    if (!f)
+        return 0;
+    while (fgets(line, sizeof(line), f))
+        if (sscanf(line, "MemTotal: %llu kB", &kib) == 1)
+            break;
+    fclose(f);
+    return kib / 1024;
+}
+
+/* Adds this node to the CDB when the cluster is quorate, in sync and does
+ * not know it yet. Every change goes through CPG like any other. */
+void cd_daemon_maybe_register(struct cd_daemon *d)
+{
+    struct cd_op op = {.type = CD_OP_ADD_NODE};
+    const struct cd_cdb *cdb;
+    int rc;
+
+    if (!d->replica || d->registering || d->register_failed ||
+        !cd_replica_quorate(d->replica) ||
+        cd_replica_phase(d->replica) != CD_SYNC_DONE)
+        return;
+    cdb = cd_replica_cdb(d->replica);
+    if (cd_cdb_node_by_id(cdb, d->nodeid))
+        return;
+    snprintf(op.name, sizeof(op.name), "%s", d->node_name);
+    snprintf(op.arg, sizeof(op.arg), "%s", d->address);
+    op.nodeid = d->nodeid;
+    op.number = d->memory_mib ? d->memory_mib : mem_total_mib();
+    rc = cd_replica_submit(d->replica, &op, NULL);
+    if (rc == 0) {
+        d->registering = true;
+        cmn_info(CMN_LOG_CD,
+                 "adding this node '%s' (nodeid %u) to the "
+                 "cluster database",
+                 d->node_name, d->nodeid);
+    }
+}
+
+static int32_t on_signal(int32_t sig, void *data)
+{
+    struct cd_daemon *d = data;
+
+    cmn_info(CMN_LOG_CD, "signal %d: stopping", sig);
+    qb_loop_stop(d->loop);
+    return 0;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: clusterd [-f] [-d] [-c FILE] [-s DIR] [-n NAME] "
+            "[-a ADDRESS] [-m MiB] [-g GROUP]\n"
+            "  -f, --foreground        stay in the foreground, log to "
+            "stderr\n"
+            "  -d, --debug             debug messages\n"
+            "  -c, --config FILE       configuration (default %s,\n"
+            "                          [clusterd] section; options win)\n"
+            "  -s, --state-dir DIR     where cdb.xml lives (default %s)\n"
+            "  -n, --node-name NAME    this node's name (default: corosync "
+            "nodelist)\n"
+            "  -a, --address ADDRESS   migration address (default: "
+            "ring0_addr)\n"
+            "  -m, --memory MiB        memory offered to VMs (default: "
+            "MemTotal)\n"
+            "  -g, --admin-group GROUP group allowed to change the cluster\n",
+            CD_CONFIG_DEFAULT, CD_STATE_DIR_DEFAULT);
+}
+
+/* Loads the local copy; a damaged one is kept aside and replaced by an
+ * empty document, which loses every sync round. */
+static int load_cdb(struct cd_daemon *d)
+{
+    char err[1024] = "", aside[PATH_MAX + 32];
+    int rc;
+
+    rc = cd_cdb_load(d->cdb_path, d->schema_path, &d->boot_cdb, err,
+                     sizeof(err));
+    if (rc == 0) {
+        char hex[CD_DIGEST_HEX];
+        cd_cdb_digest_hex(d->boot_cdb, hex);
+        cmn_info(CMN_LOG_CD, "loaded '%s': epoch %llu digest %.16s",
+                 d->cdb_path, (unsigned long long)cd_cdb_epoch(d->boot_cdb),
+                 hex);
+        return 0;
+    }
+    if (rc == -ENOENT) {
+        cmn_info(CMN_LOG_CD,
+                 "no '%s' yet: starting with an empty cluster "
+                 "database",
+                 d->cdb_path);
+    } else if (rc == -ENOMEM || rc == -EACCES || rc == -EISDIR) {
+        cmn_err(CMN_LOG_CD, "cannot read '%s': %s", d->cdb_path,
+                cmn_strerror(rc));
+        return rc;
+    } else {
+        int r2 = cd_cdb_set_aside(d->cdb_path, aside, sizeof(aside));
+        cmn_err(CMN_LOG_CD,
+                "'%s' is damaged (%s); %s, taking the cluster's copy",
+                d->cdb_path, err[0] ? err : cmn_strerror(rc),
+                r2 == 0 ? aside : "could not set it aside");
+    }
+    return cd_cdb_new(&d->boot_cdb);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"foreground", no_argument, NULL, 'f'},
+        {"debug", no_argument, NULL, 'd'},
+        {"config", required_argument, NULL, 'c'},
+        {"state-dir", required_argument, NULL, 's'},
+        {"node-name", required_argument, NULL, 'n'},
+        {"address", required_argument, NULL, 'a'},
+        {"memory", required_argument, NULL, 'm'},
+        {"admin-group", required_argument, NULL, 'g'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    struct cd_daemon *d = &daemon_state;
+    struct cmn_log_opts lopts = {0};
+    qb_loop_signal_handle sig_term, sig_int;
+    bool foreground = false, debug = false;
+    const char *config = NULL;
+    const char *opt_state = NULL, *opt_name = NULL, *opt_addr = NULL;
+    const char *opt_mem = NULL, *opt_group = NULL;
+    struct cd_config cfg;
+    char err[1024];
+    int c, rc;
+
+    while ((c = getopt_long(argc, argv, "fdc:s:n:a:m:g:h", longopts, NULL)) !=
+           -1) {
+        switch (c) {
+        case 'f':
+            foreground = true;
+            break;
+        case 'd':
+            debug = true;
+            break;
+        case 'c':
+            config = optarg;
+            break;
+        case 's':
+            opt_state = optarg;
+            break;
+        case 'n':
+            opt_name = optarg;
+            break;
+        case 'a':
+            opt_addr = optarg;
+            break;
+        case 'm':
+            opt_mem = optarg;
+            break;
+        case 'g':
+            opt_group = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind != argc) {
+        usage(stderr);
+        return 2;
+    }
+
+    /* The file first, then the options over it. */
+    cd_config_defaults(&cfg);
+    rc = cd_config_load(config ? config : CD_CONFIG_DEFAULT, &cfg, err,
+                        sizeof(err));
+    if (rc < 0 && !(rc == -ENOENT && !config)) {
+        fprintf(stderr, "clusterd: %s\n", err);
+        return 2;
+    }
+    if (opt_state) {
+        if (strlen(opt_state) >= sizeof(cfg.state_dir) - 32) {
+            fprintf(stderr, "clusterd: state directory path too long\n");
+            return 2;
+        }
+        snprintf(cfg.state_dir, sizeof(cfg.state_dir), "%s", opt_state);
+    }
+    if (opt_name) {
+        if (!cd_name_valid(opt_name)) {
+            fprintf(stderr,
+                    "clusterd: node name '%s' is invalid (letters, digits, "
+                    "'.', '_', '-'; at most %d)\n",
+                    opt_name, CD_NAME_MAX - 1);
+            return 2;
+        }
+        snprintf(cfg.node_name, sizeof(cfg.node_name), "%s", opt_name);
+    }
+    if (opt_addr) {
+        if (!cd_token_valid(opt_addr, CD_VALUE_MAX)) {
+            fprintf(stderr, "clusterd: address '%s' is invalid (no blanks)\n",
+                    opt_addr);
+            return 2;
+        }
+        snprintf(cfg.address, sizeof(cfg.address), "%s", opt_addr);
+    }
+    if (opt_mem) {
+        char *end;
+        cfg.memory_mib = strtoull(opt_mem, &end, 10);
+        if (*end || !cfg.memory_mib) {
+            fprintf(stderr, "clusterd: memory '%s' is not a number of MiB\n",
+                    opt_mem);
+            return 2;
+        }
+    }
+    if (opt_group)
+        snprintf(cfg.admin_group, sizeof(cfg.admin_group), "%s", opt_group);
+    if (cfg.admin_group[0]) {
+        struct group *g = getgrnam(cfg.admin_group);
+        if (!g) {
+            fprintf(stderr,
+                    "clusterd: admin group '%s' does not exist (create it or "
+                    "remove the setting)\n",
+                    cfg.admin_group);
+            return 2;
+        }
+        d->admin_gid = g->gr_gid;
+        d->have_admin_gid = true;
+    }
+    snprintf(d->node_name, sizeof(d->node_name), "%s", cfg.node_name);
+    snprintf(d->address, sizeof(d->address), "%s", cfg.address);
+    d->memory_mib = cfg.memory_mib;
+    if (!foreground && daemon(0, 0) < 0) {
+        perror("clusterd: daemon");
+        return 1;
+    }
+
+    snprintf(d->state_dir, sizeof(d->state_dir), "%s", cfg.state_dir);
+    snprintf(d->cdb_path, sizeof(d->cdb_path), "%s/%s", cfg.state_dir,
+             CD_CDB_FILE);
+    snprintf(d->schema_path, sizeof(d->schema_path), "%s",
+             cmn_xml_schema_path("cdb.rng"));
+    lopts.to_stderr = foreground;
+    lopts.to_syslog = !foreground;
+    lopts.debug = debug;
+    lopts.blackbox_dir = d->state_dir;
+    cmn_log_init("clusterd", &lopts);
+    cd_err_register();
+    signal(SIGPIPE, SIG_IGN);
+
+    if (mkdir(d->state_dir, 0700) < 0 && errno != EEXIST) {
+        cmn_err(CMN_LOG_CD, "cannot create state directory '%s': %s",
+                d->state_dir, strerror(errno));
+        return 1;
+    }
+    if (access(d->schema_path, R_OK) < 0) {
+        cmn_err(CMN_LOG_CD,
+                "schema '%s' is missing (install kvmcluster or set "
+                "KVMC_SCHEMADIR)",
+                d->schema_path);
+        return 1;
+    }
+    rc = load_cdb(d);
+    if (rc < 0)
+        return 1;
+
+    d->loop = qb_loop_create();
+    if (!d->loop) {
+        cmn_err(CMN_LOG_CD, "cannot create the event loop");
+        return 1;
+    }
+    cmn_log_attach_loop(d->loop);
+    qb_loop_signal_add(d->loop, QB_LOOP_HIGH, SIGTERM, d, on_signal, &sig_term);
+    qb_loop_signal_add(d->loop, QB_LOOP_HIGH, SIGINT, d, on_signal, &sig_int);
+
+    rc = cd_ipc_start(d);
+    if (rc < 0) {
+        cmn_err(CMN_LOG_CD,
+                "cannot serve IPC '%s': %s (is another clusterd running in "
+                "this network namespace?)",
+                CD_IPC_NAME, cmn_strerror(rc));
+        return 1;
+    }
+    cd_cpg_start(d);
+    cmn_info(CMN_LOG_CD, "clusterd %s started (state in '%s')", PACKAGE_VERSION,
+             d->state_dir);
+
+    qb_loop_run(d->loop);
+
+    cd_cpg_stop(d);
+    cd_ipc_stop(d);
+    if (d->dirty)
+        save_job(d);
+    cd_replica_free(d->replica);
+    cd_cdb_free(d->boot_cdb);
+    qb_loop_destroy(d->loop);
+    cmn_info(CMN_LOG_CD, "clusterd stopped");
+    cmn_log_fini();
+    return 0;
+}

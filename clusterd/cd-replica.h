@@ -1,0 +1,105 @@
+/* The replication state machine of the CDB, without any corosync code:
+ * the daemon feeds it CPG configuration changes and delivered messages,
+ * and it sends through a callback. Unit tests drive several replicas over
+ * a simulated totally-ordered bus.
+ *
+ * Protocol (every message goes through CPG in agreed order):
+ *   OP     a change (cd_op); every member applies it on delivery, the
+ *          sender included: nobody applies a change locally first.
+ *   STATE  (epoch, digest) of the sender's copy as it was when it
+ *          delivered the latest configuration change.
+ *   SYNC   a chunk of the canonical document of the sync winner.
+ *
+ * After each configuration change every member sends STATE. The delivery
+ * of the last member's STATE is the "sync point", the same position in
+ * the agreed order on every member. The winner is the member with the
+ * highest (epoch, nodeid). If any STATE differs from the winner's, the
+ * winner serialises its copy at the sync point and sends it in chunks;
+ * members whose STATE differed buffer the OPs delivered after the sync
+ * point, adopt the snapshot when its last chunk arrives and then apply the
+ * buffered OPs. Members whose STATE equalled the winner's held the same
+ * document at the configuration change and applied the same OPs since, so
+ * they already match. Either way every member ends with the winner's
+ * document followed by the same OPs: identical copies. A new
+ * configuration change aborts a round and starts another.
+ */
+#ifndef KVMC_CD_REPLICA_H
+#define KVMC_CD_REPLICA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "clusterd/cd.h"
+
+#define CD_MAX_MEMBERS    64
+#define CD_SYNC_CHUNK_MAX (256u * 1024)
+
+enum cd_sync_phase {
+    CD_SYNC_NONE = 0, /* not in a CPG group yet */
+    CD_SYNC_COLLECT,  /* waiting for every member's STATE */
+    CD_SYNC_TRANSFER, /* waiting for the winner's document */
+    CD_SYNC_DONE,     /* in sync */
+};
+
+const char *cd_sync_phase_name(enum cd_sync_phase p);
+
+struct cd_replica_ops {
+    /* Multicasts buf in agreed order (the glue queues on back-pressure:
+     * messages must not be lost or reordered). */
+    int (*send)(void *data, const void *buf, size_t len);
+    /* An OP was applied (rc 0) or rejected (rc < 0, err says why).
+     * Called on every member for every OP; origin/request_id identify the
+     * submitter's request. */
+    void (*applied)(void *data, uint32_t origin, const struct cd_op *op, int rc,
+                    const char *err);
+    /* The document changed (persist it). */
+    void (*changed)(void *data);
+    /* Optional: a sync round ended on this member; adopted tells whether
+     * this member replaced its copy. */
+    void (*synced)(void *data, bool adopted, uint32_t winner);
+};
+
+struct cd_replica_stats {
+    uint64_t rounds;          /* configuration changes seen */
+    uint64_t snapshots_sent;  /* as winner */
+    uint64_t snapshots_taken; /* adopted */
+    uint64_t ops_applied, ops_rejected, bad_messages;
+    uint64_t ops_buffered; /* delivered during a transfer, applied after */
+};
+
+struct cd_replica;
+
+/* Takes ownership of `cdb`. schema_path (may be NULL) validates received
+ * snapshots. */
+int cd_replica_new(uint32_t self, struct cd_cdb *cdb, const char *schema_path,
+                   const struct cd_replica_ops *ops, void *data,
+                   struct cd_replica **ret_replica);
+void cd_replica_free(struct cd_replica *r);
+
+/* The glue lost its CPG connection: forget the membership. */
+void cd_replica_reset(struct cd_replica *r);
+void cd_replica_set_chunk_size(struct cd_replica *r, size_t size);
+void cd_replica_set_quorate(struct cd_replica *r, bool quorate);
+/* A CPG configuration change: the full new member list. */
+void cd_replica_confchg(struct cd_replica *r, const uint32_t *members,
+                        size_t n);
+/* A message delivered by CPG from `nodeid`. */
+void cd_replica_deliver(struct cd_replica *r, uint32_t nodeid, const void *buf,
+                        size_t len);
+
+/* Sends `op` to the group (request_id is assigned and returned). Refused
+ * with CD_E_NO_QUORUM without quorum, CD_E_SYNCING during a sync round,
+ * CD_E_NO_CLUSTER outside a group. */
+int cd_replica_submit(struct cd_replica *r, struct cd_op *op,
+                      uint64_t *ret_request_id);
+
+const struct cd_cdb *cd_replica_cdb(const struct cd_replica *r);
+bool cd_replica_quorate(const struct cd_replica *r);
+enum cd_sync_phase cd_replica_phase(const struct cd_replica *r);
+size_t cd_replica_members(const struct cd_replica *r, const uint32_t **ret);
+/* Lowest nodeid among the members while quorate; 0 otherwise. */
+uint32_t cd_replica_coordinator(const struct cd_replica *r);
+const struct cd_replica_stats *cd_replica_stats(const struct cd_replica *r);
+
+#endif

@@ -1,0 +1,225 @@
+/* clusterd: the replicated cluster database (CDB) and its change messages.
+ *
+ * The CDB is one document per cluster (schemas/cdb.rng): nodes, volumes,
+ * VMs and cluster settings, plus an `epoch` that every applied change
+ * increments and a digest (SHA-256 of the canonical serialization) that
+ * lets members compare copies cheaply. Nobody edits a copy directly: a
+ * change is a small typed message (struct cd_op) that every member applies
+ * in the order corosync delivers it, so every member holds the same
+ * document. Applying is deterministic: the same document and the same op
+ * give the same result (or the same error, leaving the document untouched)
+ * on every member.
+ *
+ * This header is the pure part (no I/O except cd_cdb_save/cd_cdb_load);
+ * the corosync glue lives in the daemon (cd-int.h).
+ */
+#ifndef KVMC_CD_H
+#define KVMC_CD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/cmn-auto.h"
+#include "common/cmn-err.h"
+
+/* libqb IPC service name clusterctl talks to. */
+#define CD_IPC_NAME "kvmc-clusterd"
+/* CPG group every clusterd joins. */
+#define CD_CPG_GROUP "kvmcluster"
+/* Where each node keeps its copy. */
+#define CD_STATE_DIR_DEFAULT "/var/lib/kvmcluster"
+#define CD_CDB_FILE          "cdb.xml"
+
+#define CD_NAME_MAX    64  /* node, VM, volume names, setting keys: 63+NUL */
+#define CD_VALUE_MAX   256 /* setting values, addresses, refs */
+#define CD_TEXT_MAX    (512u * 1024) /* embedded VM definition, LUN list */
+#define CD_MAX_NODES   16
+#define CD_VOLUME_LUNS 16
+#define CD_DIGEST_LEN  32 /* SHA-256 */
+#define CD_DIGEST_HEX  (2 * CD_DIGEST_LEN + 1)
+#define CD_CDB_VERSION 1
+
+enum cd_err {
+    CD_E_NO_QUORUM = CMN_E_CD_BASE + 1, /* write without quorum */
+    CD_E_EXISTS,                        /* add of a name already there */
+    CD_E_NOT_FOUND,                     /* unknown node/VM/volume/key */
+    CD_E_BAD_MSG,                       /* malformed change message */
+    CD_E_BAD_VALUE,                     /* value outside its domain */
+    CD_E_CORRUPT,                       /* digest/checksum mismatch */
+    CD_E_SYNCING,                       /* members are exchanging the CDB */
+    CD_E_NO_CLUSTER,                    /* corosync not reachable */
+    CD_E_IN_USE,                        /* removal of a referenced item */
+    CD_E_PERM,                          /* caller may not change things */
+    CD_E_END,
+};
+
+/* Registers the clusterd error texts with cmn_strerror(). */
+void cd_err_register(void);
+
+enum cd_node_state {
+    CD_NODE_UP = 0,
+    CD_NODE_DRAINED,
+    CD_NODE_PAUSED,
+    CD_NODE_QUARANTINED,
+    CD_NODE_STATE_COUNT,
+};
+
+enum cd_priority {
+    CD_PRIO_HIGH = 0,
+    CD_PRIO_MEDIUM,
+    CD_PRIO_LOW,
+    CD_PRIO_MANUAL,
+    CD_PRIO_COUNT,
+};
+
+const char *cd_node_state_name(enum cd_node_state s);
+int cd_node_state_parse(const char *s, enum cd_node_state *ret);
+const char *cd_priority_name(enum cd_priority p);
+int cd_priority_parse(const char *s, enum cd_priority *ret);
+
+struct cd_node {
+    char name[CD_NAME_MAX];
+    uint32_t nodeid;            /* corosync nodeid = sanlock host_id */
+    char address[CD_VALUE_MAX]; /* migration address */
+    uint64_t memory_mib;        /* capacity offered to VMs */
+    enum cd_node_state state;
+};
+
+struct cd_volume {
+    char name[CD_NAME_MAX];
+    char lockspace[CD_NAME_MAX];
+    size_t nluns;
+    char luns[CD_VOLUME_LUNS][CD_VALUE_MAX]; /* LUN designators (wwn) */
+};
+
+struct cd_vm {
+    char name[CD_NAME_MAX];
+    enum cd_priority priority;
+    char ref[CD_VALUE_MAX]; /* where the definition lives ("" = embedded) */
+    char *definition;       /* embedded definition text, or NULL */
+};
+
+/* ------------------------------------------------------------ settings */
+
+enum cd_setting_type {
+    CD_SET_INT,      /* integer within [min, max] */
+    CD_SET_DURATION, /* milliseconds; input may carry ms/s/m/h */
+    CD_SET_ENUM,
+    CD_SET_WINDOW, /* "" or HH:MM-HH:MM */
+};
+
+struct cd_setting_desc {
+    const char *key;
+    enum cd_setting_type type;
+    const char *def; /* canonical default */
+    int64_t min, max;
+    const char *const *values; /* CD_SET_ENUM, NULL-terminated */
+    const char *help;
+};
+
+/* The table of known settings, terminated by key == NULL. */
+extern const struct cd_setting_desc cd_settings[];
+size_t cd_setting_count(void);
+/* Index of `key` or CD_E_NOT_FOUND. */
+int cd_setting_find(const char *key);
+/* Checks `value` for setting `key` and writes its canonical form
+ * (durations in ms without suffix) to ret (CD_VALUE_MAX bytes). */
+int cd_setting_normalize(const char *key, const char *value, char *ret,
+                         char *err, size_t errlen);
+
+/* ----------------------------------------------------------------- CDB */
+
+struct cd_cdb;
+
+int cd_cdb_new(struct cd_cdb **ret_cdb); /* empty, epoch 0, defaults */
+void cd_cdb_free(struct cd_cdb *cdb);
+int cd_cdb_dup(const struct cd_cdb *cdb, struct cd_cdb **ret_cdb);
+
+uint64_t cd_cdb_epoch(const struct cd_cdb *cdb);
+const uint8_t *cd_cdb_digest(const struct cd_cdb *cdb); /* CD_DIGEST_LEN */
+/* Digest as lower-case hex into buf (CD_DIGEST_HEX bytes). */
+void cd_cdb_digest_hex(const struct cd_cdb *cdb, char *buf);
+void cd_digest_to_hex(const uint8_t *digest, char *buf);
+
+size_t cd_cdb_node_count(const struct cd_cdb *cdb);
+const struct cd_node *cd_cdb_node(const struct cd_cdb *cdb, size_t i);
+const struct cd_node *cd_cdb_node_by_name(const struct cd_cdb *cdb,
+                                          const char *name);
+const struct cd_node *cd_cdb_node_by_id(const struct cd_cdb *cdb,
+                                        uint32_t nodeid);
+size_t cd_cdb_volume_count(const struct cd_cdb *cdb);
+const struct cd_volume *cd_cdb_volume(const struct cd_cdb *cdb, size_t i);
+size_t cd_cdb_vm_count(const struct cd_cdb *cdb);
+const struct cd_vm *cd_cdb_vm(const struct cd_cdb *cdb, size_t i);
+const struct cd_vm *cd_cdb_vm_by_name(const struct cd_cdb *cdb,
+                                      const char *name);
+/* Canonical value of a setting (its default when never set). */
+const char *cd_cdb_setting(const struct cd_cdb *cdb, const char *key);
+
+/* Canonical serialization, the digest's input and the on-disk and on-wire
+ * form: a malloc'd NUL-terminated XML text. */
+int cd_cdb_serialize(const struct cd_cdb *cdb, char **ret_text,
+                     size_t *ret_len);
+/* Parses a serialized CDB: validates it against schemas/cdb.rng (when
+ * `schema_path` is non-NULL), rebuilds the model and checks the recorded
+ * digest (CD_E_CORRUPT on mismatch). `name` is used in messages. */
+int cd_cdb_parse(const char *text, size_t len, const char *name,
+                 const char *schema_path, struct cd_cdb **ret_cdb, char *err,
+                 size_t errlen);
+
+/* Writes `cdb` to `path` durably: temp file, fsync, rename, fsync dir. */
+int cd_cdb_save(const struct cd_cdb *cdb, const char *path);
+/* Loads `path`. -ENOENT when absent; CMN_E_SCHEMA / CD_E_CORRUPT / parse
+ * errors when the file is damaged (the caller sets it aside). */
+int cd_cdb_load(const char *path, const char *schema_path,
+                struct cd_cdb **ret_cdb, char *err, size_t errlen);
+/* Renames a damaged `path` to `path`.bad-<unix time>; the new name goes
+ * to ret_name (may be NULL). */
+int cd_cdb_set_aside(const char *path, char *ret_name, size_t len);
+
+/* ------------------------------------------------------ change messages */
+
+enum cd_op_type {
+    CD_OP_SET_SETTING = 1, /* name = key, arg = value */
+    CD_OP_ADD_NODE,        /* name, nodeid, arg = address, number = MiB */
+    CD_OP_REMOVE_NODE,     /* name */
+    CD_OP_SET_NODE_STATE,  /* name, arg = state */
+    CD_OP_ADD_VOLUME,      /* name, arg = lockspace, text = LUNs, 1/line */
+    CD_OP_REMOVE_VOLUME,   /* name */
+    CD_OP_ADD_VM,          /* name, arg = priority, arg2 = ref, text = def */
+    CD_OP_REMOVE_VM,       /* name */
+    CD_OP_SET_VM_PRIORITY, /* name, arg = priority */
+    CD_OP_TYPE_END,
+};
+
+const char *cd_op_type_name(enum cd_op_type t);
+
+struct cd_op {
+    enum cd_op_type type;
+    uint64_t request_id; /* sender's correlation id; not part of the CDB */
+    uint32_t nodeid;
+    uint64_t number;
+    char name[CD_NAME_MAX];
+    char arg[CD_VALUE_MAX];
+    char arg2[CD_VALUE_MAX];
+    char *text; /* malloc'd or NULL */
+};
+
+void cd_op_clear(struct cd_op *op); /* frees text, zeroes */
+
+/* Explicit little-endian encoding (cd-msg.c): a malloc'd buffer. */
+int cd_op_encode(const struct cd_op *op, void **ret_buf, size_t *ret_len);
+/* Rejects anything malformed with CD_E_BAD_MSG: short, bad magic/version,
+ * checksum, unknown type, over-long or non-terminated strings. */
+int cd_op_decode(const void *buf, size_t len, struct cd_op *ret_op);
+
+/* Applies `op`: on success the epoch grows by one and the digest is
+ * recomputed; on failure the document is unchanged and a one-line reason
+ * naming the input goes to err. */
+int cd_cdb_apply(struct cd_cdb *cdb, const struct cd_op *op, char *err,
+                 size_t errlen);
+
+CMN_DEFINE_AUTO(cd_cdb, cd_cdb_free)
+
+#endif

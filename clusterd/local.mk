@@ -1,0 +1,66 @@
+# clusterd fragment of the top Makefile.am (paths relative to the top)
+#
+# clusterd/: corosync membership and quorum, the replicated cluster database
+# (CDB) and the IPC server clusterctl talks to. The pure parts (model,
+# change messages, digest, persistence, replication state machine) form
+# clusterd/libclusterd.la so unit tests drive them without corosync.
+noinst_LTLIBRARIES += clusterd/libclusterd.la
+clusterd_libclusterd_la_SOURCES = \
+	clusterd/cd.h clusterd/cd-int.h clusterd/cd-replica.h \
+	clusterd/cd-util.c \
+	clusterd/cd-config.c clusterd/cd-config.h \
+	clusterd/cd-cdb.c \
+	clusterd/cd-msg.c \
+	clusterd/cd-store.c \
+	clusterd/cd-replica.c
+clusterd_libclusterd_la_CFLAGS = $(AM_CFLAGS) $(XML_CFLAGS) $(GNUTLS_CFLAGS) \
+	$(QB_CFLAGS)
+clusterd_libclusterd_la_LIBADD = common/libcommon.la $(XML_LIBS) \
+	$(GNUTLS_LIBS)
+
+dist_schemas_DATA += schemas/cdb.rng
+
+# Unit tests (cmocka).
+CD_UNIT_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(XML_CFLAGS) $(QB_CFLAGS)
+CD_UNIT_LIBS = clusterd/libclusterd.la common/libcommon.la $(CMOCKA_LIBS) \
+	$(XML_LIBS) $(GNUTLS_LIBS)
+
+cd_unit_tests = \
+	tests/unit/clusterd/test-cdb \
+	tests/unit/clusterd/test-replica \
+	tests/unit/clusterd/test-config
+check_PROGRAMS += $(cd_unit_tests)
+TESTS += $(cd_unit_tests)
+
+tests_unit_clusterd_test_cdb_SOURCES = tests/unit/clusterd/test-cdb.c
+tests_unit_clusterd_test_cdb_CFLAGS = $(CD_UNIT_CFLAGS)
+tests_unit_clusterd_test_cdb_LDADD = $(CD_UNIT_LIBS)
+tests_unit_clusterd_test_replica_SOURCES = tests/unit/clusterd/test-replica.c
+tests_unit_clusterd_test_replica_CFLAGS = $(CD_UNIT_CFLAGS)
+tests_unit_clusterd_test_replica_LDADD = $(CD_UNIT_LIBS)
+tests_unit_clusterd_test_config_SOURCES = tests/unit/clusterd/test-config.c
+tests_unit_clusterd_test_config_CFLAGS = $(CD_UNIT_CFLAGS)
+tests_unit_clusterd_test_config_LDADD = $(CD_UNIT_LIBS)
+
+# The daemon.
+sbin_PROGRAMS += clusterd/clusterd
+clusterd_clusterd_SOURCES = \
+	clusterd/cd-daemon.h \
+	clusterd/cd-main.c \
+	clusterd/cd-cpg.c \
+	clusterd/cd-ipc.c
+clusterd_clusterd_CFLAGS = $(AM_CFLAGS) $(XML_CFLAGS) $(QB_CFLAGS) \
+	$(CPG_CFLAGS) $(QUORUM_CFLAGS) $(VOTEQUORUM_CFLAGS) $(CMAP_CFLAGS)
+clusterd_clusterd_LDADD = clusterd/libclusterd.la common/libcommon.la \
+	$(CPG_LIBS) $(QUORUM_LIBS) $(VOTEQUORUM_LIBS) $(CMAP_LIBS) \
+	$(QB_LIBS) $(XML_LIBS) $(GNUTLS_LIBS)
+
+# clusterctl's cluster commands (cli/ctl-cluster.c) as a stand-alone tool
+# for the cluster tests, until cli/clusterctl links them too.
+noinst_PROGRAMS += clusterd/cdctl
+clusterd_cdctl_SOURCES = clusterd/cd-ctl-main.c \
+	cli/ctl-cluster.c cli/ctl-cluster.h
+clusterd_cdctl_CFLAGS = $(AM_CFLAGS) $(XML_CFLAGS) $(QB_CFLAGS)
+clusterd_cdctl_LDADD = common/libcommon.la $(QB_LIBS) $(XML_LIBS)
+
+dist_man_MANS += man/clusterd.8

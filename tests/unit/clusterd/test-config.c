@@ -1,0 +1,88 @@
+/* The [clusterd] section of kvmcluster.conf: values, other daemons'
+ * sections skipped, errors naming file, line and key. */
+#include "config.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "clusterd/cd-config.h"
+
+static void test_values(void **state)
+{
+    struct cd_config cfg;
+    char err[256] = "";
+    const char *text = "# shared file\n"
+                       "[lunbridge]\n"
+                       "mount = /run/kvmcluster/luns\n"
+                       "[target t1]\n"
+                       "portal = 198.18.0.1\n"
+                       "[clusterd]\n"
+                       "state-dir = /srv/kvmc\n"
+                       "node-name = hv1\n"
+                       "migration-address = 198.18.1.1\n"
+                       "memory = 8G\n"
+                       "admin-group = kvmadm\n"
+                       "[hvagent]\n"
+                       "accel = tcg\n";
+
+    cd_config_defaults(&cfg);
+    assert_string_equal(cfg.state_dir, "/var/lib/kvmcluster");
+    if (cd_config_parse("k.conf", text, &cfg, err, sizeof(err)))
+        fail_msg("%s", err);
+    assert_string_equal(cfg.state_dir, "/srv/kvmc");
+    assert_string_equal(cfg.node_name, "hv1");
+    assert_string_equal(cfg.address, "198.18.1.1");
+    assert_int_equal(cfg.memory_mib, 8192);
+    assert_string_equal(cfg.admin_group, "kvmadm");
+}
+
+static void test_no_section(void **state)
+{
+    struct cd_config cfg;
+    char err[256] = "";
+
+    cd_config_defaults(&cfg);
+    assert_int_equal(
+        cd_config_parse("k.conf", "[hvagent]\nx = 1\n", &cfg, err, sizeof(err)),
+        0);
+    assert_string_equal(cfg.state_dir, "/var/lib/kvmcluster");
+    assert_string_equal(cfg.node_name, "");
+}
+
+static void test_errors(void **state)
+{
+    struct cd_config cfg;
+    char err[256];
+
+    cd_config_defaults(&cfg);
+    assert_true(cd_config_parse("k.conf", "[clusterd]\nbogus = 1\n", &cfg, err,
+                                sizeof(err)) < 0);
+    assert_non_null(strstr(err, "k.conf:2"));
+    assert_non_null(strstr(err, "bogus"));
+    assert_true(cd_config_parse("k.conf", "\n[clusterd]\nnode-name = a b\n",
+                                &cfg, err, sizeof(err)) < 0);
+    assert_non_null(strstr(err, "k.conf:3: node-name"));
+    assert_true(cd_config_parse("k.conf", "[clusterd]\nstate-dir = rel\n", &cfg,
+                                err, sizeof(err)) < 0);
+    assert_non_null(strstr(err, "absolute"));
+    assert_true(cd_config_parse("k.conf", "[clusterd]\nmemory = lots\n", &cfg,
+                                err, sizeof(err)) < 0);
+    assert_true(cd_config_load("/nonexistent/k.conf", &cfg, err, sizeof(err)) <
+                0);
+    assert_non_null(strstr(err, "/nonexistent/k.conf"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_values),
+        cmocka_unit_test(test_no_section),
+        cmocka_unit_test(test_errors),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
