@@ -1,0 +1,56 @@
+/* clusterctl: the administrator's tool. `volume` works on a volume
+ * directly (no clusterd needed); every other command talks to the local
+ * clusterd. */
+#include "config.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/ctl-cluster.h"
+#include "cli/ctl.h"
+#include "csv/csv.h"
+
+void ctl_err(const char *fmt, ...)
+{
+    va_list ap;
+
+    fputs("clusterctl: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: clusterctl COMMAND [ARGS]\n\n"
+               "commands:\n"
+               "  status                            nodes, quorum, coordinator\n"
+               "  node|config|cdb ...               cluster database\n"
+               "  volume format|inspect|check ...   cluster-shared volumes\n"
+               "  help                              this text\n\n"
+               "See clusterctl(8).\n");
+}
+
+int main(int argc, char **argv)
+{
+    csv_err_register();
+    if (argc < 2) {
+        usage(stderr);
+        return CTL_EXIT_USAGE;
+    }
+    if (!strcmp(argv[1], "help") || !strcmp(argv[1], "--help") ||
+        !strcmp(argv[1], "-h")) {
+        usage(stdout);
+        ctl_cluster_usage();
+        ctl_volume_usage();
+        return CTL_EXIT_OK;
+    }
+    if (!strcmp(argv[1], "volume"))
+        return ctl_volume_main(argc - 1, argv + 1);
+    if (ctl_cluster_handles(argv[1]))
+        return ctl_cluster_main(argc - 1, argv + 1);
+    ctl_err("unknown command '%s' (see 'clusterctl help')", argv[1]);
+    return CTL_EXIT_USAGE;
+}

@@ -1,0 +1,615 @@
+/* clusterctl volume: format, inspect and check a cluster-shared volume.
+ *
+ * These work on the device directly, before (and without) clusterd. */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/ctl.h"
+#include "common/cmn-err.h"
+#include "csv/csv.h"
+
+#define MIB (1024.0 * 1024.0)
+
+void ctl_volume_usage(void)
+{
+    printf("\nvolume commands:\n"
+           "  volume format PATH --name NAME [--cluster NAME] [--force]\n"
+           "                [--io-timeout S] [--slots N] [--sector-size "
+           "512|4096]\n"
+           "                [--max-extents N]\n"
+           "  volume inspect PATH [--sample S]\n"
+           "  volume check PATH [--repair]\n");
+}
+
+static int parse_u32(const char *opt, const char *s, uint32_t min, uint32_t max,
+                     uint32_t *ret)
+{
+    char *end;
+    unsigned long v;
+
+    errno = 0;
+    v = strtoul(s, &end, 10);
+    if (errno || !*s || *end || v < min || v > max) {
+        ctl_err("%s '%s': expected a number from %u to %u", opt, s, min, max);
+        return -EINVAL;
+    }
+    *ret = (uint32_t)v;
+    return 0;
+}
+
+/* The message for a volume that could not be opened, naming the fix. */
+static void open_error(const char *path, int rc)
+{
+    switch (rc) {
+    case -ENOENT:
+        ctl_err("'%s' does not exist (give the LUN's file under "
+                "/run/kvmcluster/luns/ or a block device)",
+                path);
+        break;
+    case -EACCES:
+    case -EPERM:
+        ctl_err("'%s': permission denied (run clusterctl as root)", path);
+        break;
+    case -ENOTBLK:
+        ctl_err("'%s' is neither a block device nor a regular file", path);
+        break;
+    case -CSV_E_BAD_MAGIC:
+        ctl_err("'%s' is not a cluster-shared volume (no CSV superblock); "
+                "format it with 'clusterctl volume format %s --name NAME'",
+                path, path);
+        break;
+    case -CSV_E_BAD_VERSION:
+        ctl_err("'%s' was formatted by a newer kvmcluster (unsupported "
+                "format version); use that version's clusterctl",
+                path);
+        break;
+    case -CSV_E_BAD_CRC:
+    case -CSV_E_BAD_LENGTH:
+    case -CSV_E_WRONG_VOLUME:
+    case -CSV_E_BAD_GEOMETRY:
+        ctl_err("'%s': both superblock copies are damaged (%s); restore the "
+                "LUN from a backup, or reformat it with --force (this "
+                "destroys the VMs on it)",
+                path, cmn_strerror(rc));
+        break;
+    case -CSV_E_TOO_SMALL:
+        ctl_err("'%s' is smaller than the volume its superblock describes; "
+                "restore the LUN's original size",
+                path);
+        break;
+    default:
+        ctl_err("'%s': %s", path, cmn_strerror(rc));
+        break;
+    }
+}
+
+static int open_volume(const char *path, unsigned flags,
+                       struct csv_volume **ret_vol)
+{
+    int rc = csv_open(path, flags, NULL, ret_vol);
+
+    if (rc < 0) {
+        open_error(path, rc);
+        switch (rc) {
+        case -CSV_E_BAD_CRC:
+        case -CSV_E_BAD_LENGTH:
+        case -CSV_E_WRONG_VOLUME:
+        case -CSV_E_BAD_GEOMETRY:
+        case -CSV_E_TOO_SMALL:
+            return CTL_EXIT_DAMAGE;
+        default:
+            return CTL_EXIT_FAIL;
+        }
+    }
+    return 0;
+}
+
+static void print_size(FILE *f, uint64_t bytes)
+{
+    if (bytes >= (1ull << 30) && bytes % (1ull << 30) == 0)
+        fprintf(f, "%" PRIu64 " GiB", bytes >> 30);
+    else if (bytes % (1ull << 20) == 0)
+        fprintf(f, "%" PRIu64 " MiB", bytes >> 20);
+    else
+        fprintf(f, "%" PRIu64 " bytes", bytes);
+}
+
+/* Hosts in the lockspace that are not known free/dead, for messages. */
+static void list_busy_hosts(const char *path)
+{
+    CMN_AUTO(csv_volume) *vol = NULL;
+    struct csv_host *h = NULL;
+    size_t n = 0;
+
+    if (csv_open(path, 0, NULL, &vol) < 0 || csv_hosts(vol, 0, &h, &n) < 0)
+        return;
+    for (size_t i = 0; i < n; i++)
+        if (h[i].state != CSV_HOST_FREE && h[i].state != CSV_HOST_DEAD)
+            fprintf(stderr, "  host %" PRIu64 " ('%s'): %s\n", h[i].host_id,
+                    h[i].owner, csv_host_state_str(h[i].state));
+    free(h);
+}
+
+static int cmd_format(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"name", required_argument, NULL, 'n'},
+        {"cluster", required_argument, NULL, 'c'},
+        {"force", no_argument, NULL, 'f'},
+        {"io-timeout", required_argument, NULL, 't'},
+        {"slots", required_argument, NULL, 's'},
+        {"sector-size", required_argument, NULL, 'S'},
+        {"max-extents", required_argument, NULL, 'x'},
+        {NULL, 0, NULL, 0},
+    };
+    struct csv_format_opts fo = {0};
+    const char *path;
+    int c, rc;
+
+    while ((c = getopt_long(argc, argv, "n:c:ft:s:S:x:", opts, NULL)) != -1) {
+        switch (c) {
+        case 'n':
+            fo.name = optarg;
+            break;
+        case 'c':
+            fo.cluster = optarg;
+            break;
+        case 'f':
+            fo.force = true;
+            break;
+        case 't':
+            if (parse_u32("--io-timeout", optarg, 1, 300, &fo.io_timeout))
+                return CTL_EXIT_USAGE;
+            break;
+        case 's':
+            if (parse_u32("--slots", optarg, 1, 10000, &fo.nslots))
+                return CTL_EXIT_USAGE;
+            break;
+        case 'S':
+            if (parse_u32("--sector-size", optarg, 512, 4096,
+                          &fo.sector_size) ||
+                (fo.sector_size != 512 && fo.sector_size != 4096)) {
+                ctl_err("--sector-size must be 512 or 4096");
+                return CTL_EXIT_USAGE;
+            }
+            break;
+        case 'x':
+            if (parse_u32("--max-extents", optarg, 16, 1u << 20,
+                          &fo.max_extents))
+                return CTL_EXIT_USAGE;
+            break;
+        default:
+            return CTL_EXIT_USAGE;
+        }
+    }
+    if (optind != argc - 1) {
+        ctl_err("usage: clusterctl volume format PATH --name NAME [--force] "
+                "[--io-timeout S]");
+        return CTL_EXIT_USAGE;
+    }
+    path = argv[optind];
+    if (!fo.name) {
+        ctl_err("volume format '%s': --name NAME is required (the volume's "
+                "and its sanlock lockspace's name)",
+                path);
+        return CTL_EXIT_USAGE;
+    }
+
+    rc = csv_format(path, &fo, NULL);
+    switch (rc) {
+    case 0:
+        break;
+    case -CSV_E_EXISTS: {
+        CMN_AUTO(csv_volume) *vol = NULL;
+        char u[37] = "?";
+        const char *name = "?";
+        if (csv_open(path, 0, NULL, &vol) == 0) {
+            csv_uuid_str(csv_super(vol)->uuid, u);
+            name = csv_super(vol)->name;
+        }
+        ctl_err("'%s' already holds cluster-shared volume '%s' (uuid %s); "
+                "add --force to overwrite it and every VM on it",
+                path, name, u);
+        return CTL_EXIT_REFUSED;
+    }
+    case -CSV_E_HOSTS_LIVE:
+        ctl_err("'%s' is in use: hosts are live in its lockspace; stop "
+                "kvmcluster on those nodes (or 'sanlock client "
+                "rem_lockspace') and retry:",
+                path);
+        list_busy_hosts(path);
+        return CTL_EXIT_REFUSED;
+    case -CSV_E_BAD_NAME:
+        ctl_err("volume name '%s' (or cluster name) is invalid: use 1-%d "
+                "letters, digits, '-', '_' or '.'",
+                fo.name, CSV_NAME_MAX);
+        return CTL_EXIT_USAGE;
+    case -CSV_E_TOO_SMALL:
+        ctl_err("'%s' is too small for %u VM slots and their leases; give "
+                "fewer --slots or a larger LUN",
+                path, fo.nslots ? fo.nslots : 64);
+        return CTL_EXIT_FAIL;
+    case -CSV_E_LEASE:
+        ctl_err("'%s': sanlock could not write the lockspace or leases "
+                "(the device must support O_DIRECT)",
+                path);
+        return CTL_EXIT_FAIL;
+    default:
+        open_error(path, rc);
+        return CTL_EXIT_FAIL;
+    }
+
+    CMN_AUTO(csv_volume) *vol = NULL;
+    char u[37];
+    if ((rc = open_volume(path, 0, &vol)) != 0)
+        return rc;
+    const struct csv_super *sb = csv_super(vol);
+    csv_uuid_str(sb->uuid, u);
+    printf("formatted '%s': volume '%s' uuid %s, %u VM slots, data ", path,
+           sb->name, u, sb->nslots);
+    print_size(stdout, sb->regions[CSV_REGION_DATA - 1].length);
+    printf(", sanlock io_timeout %u s\n", sb->io_timeout);
+    return CTL_EXIT_OK;
+}
+
+static const char *kind_name(uint16_t kind)
+{
+    switch (kind) {
+    case CSV_EXTENT_DISK:
+        return "disk";
+    case CSV_EXTENT_STATE:
+        return "state";
+    default:
+        return "other";
+    }
+}
+
+static int cmd_inspect(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"sample", required_argument, NULL, 's'},
+        {NULL, 0, NULL, 0},
+    };
+    CMN_AUTO(csv_volume) *vol = NULL;
+    const struct csv_super *sb;
+    struct csv_host *hosts = NULL;
+    struct csv_extent *ext = NULL;
+    struct csv_space sp;
+    size_t nhosts = 0, next = 0;
+    uint32_t sample = 0, used = 0;
+    char u[37], when[64];
+    time_t created;
+    int c, rc;
+
+    while ((c = getopt_long(argc, argv, "s:", opts, NULL)) != -1) {
+        if (c != 's' || parse_u32("--sample", optarg, 0, 600, &sample))
+            return CTL_EXIT_USAGE;
+    }
+    if (optind != argc - 1) {
+        ctl_err("usage: clusterctl volume inspect PATH [--sample S]");
+        return CTL_EXIT_USAGE;
+    }
+    if ((rc = open_volume(argv[optind], 0, &vol)) != 0)
+        return rc;
+    sb = csv_super(vol);
+    csv_uuid_str(sb->uuid, u);
+    created = (time_t)sb->created;
+    strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", gmtime(&created));
+
+    printf("volume '%s'\n", sb->name);
+    printf("  path         %s\n", csv_path(vol));
+    printf("  uuid         %s\n", u);
+    printf("  cluster      %s\n", sb->cluster[0] ? sb->cluster : "(none)");
+    printf("  format       version %u, created %s\n", sb->version, when);
+    printf("  size         ");
+    print_size(stdout, sb->volume_size);
+    printf(", sector %u bytes, sanlock align ", sb->sector_size);
+    print_size(stdout, sb->align);
+    printf(", io_timeout %u s\n", sb->io_timeout);
+    for (int i = 0; i < 2; i++) {
+        rc = csv_super_copy_status(vol, i);
+        printf("  superblock   copy %c: %s\n", 'A' + i,
+               rc ? cmn_strerror(rc) : "ok");
+    }
+
+    printf("regions\n");
+    for (int i = 0; i < CSV_REGION_COUNT; i++) {
+        const struct csv_region *r = &sb->regions[i];
+        printf("  %-11s  offset %12" PRIu64 "  length %12" PRIu64 "  (",
+               csv_region_name(r->type), r->offset, r->length);
+        print_size(stdout, r->length);
+        switch (r->type) {
+        case CSV_REGION_SUPERBLOCK:
+            printf(", 2 copies");
+            break;
+        case CSV_REGION_LOCKSPACE:
+            printf(", %u host ids", sb->max_hosts);
+            break;
+        case CSV_REGION_LEASES:
+            printf(", metadata lease + %u VM leases", sb->nslots);
+            break;
+        case CSV_REGION_EXTMAP:
+            printf(", 2 copies, %u extents max", sb->max_extents);
+            break;
+        case CSV_REGION_SLOTS:
+            printf(", %u slots x 2 copies", sb->nslots);
+            break;
+        default:
+            break;
+        }
+        printf(")\n");
+    }
+
+    rc = csv_hosts(vol, (int)sample * 1000, &hosts, &nhosts);
+    printf("lockspace hosts\n");
+    if (rc < 0)
+        printf("  (cannot read the delta leases: %s)\n", cmn_strerror(rc));
+    else if (nhosts == 0)
+        printf("  (no host has joined)\n");
+    for (size_t i = 0; i < nhosts; i++)
+        printf("  host %-4" PRIu64 " generation %-4" PRIu64
+               " timestamp %-10" PRIu64 " %-7s '%s'\n",
+               hosts[i].host_id, hosts[i].generation, hosts[i].timestamp,
+               csv_host_state_str(hosts[i].state), hosts[i].owner);
+    for (size_t i = 0; i < nhosts; i++)
+        if (hosts[i].state == CSV_HOST_UNKNOWN) {
+            printf("  ('unknown': the lease is held, but the local sanlock "
+                   "has not joined this lockspace or not watched it long "
+                   "enough; --sample %u tells live from stale)\n",
+                   2 * sb->io_timeout + 1);
+            break;
+        }
+    free(hosts);
+
+    printf("vm slots\n");
+    for (uint32_t i = 0; i < sb->nslots; i++) {
+        struct csv_slot s;
+        rc = csv_slot_get(vol, i, &s);
+        if (rc < 0) {
+            printf("  slot %-4u %s\n", i, cmn_strerror(rc));
+            continue;
+        }
+        if (s.used) {
+            csv_uuid_str(s.uuid, u);
+            printf("  slot %-4u '%s' uuid %s, definition %zu bytes, "
+                   "generation %" PRIu64 "\n",
+                   i, s.name, u, s.xml_len, s.generation);
+            used++;
+        }
+        csv_slot_clear(&s);
+    }
+    printf("  %u of %u slots used\n", used, sb->nslots);
+
+    printf("extents\n");
+    rc = csv_extent_list(vol, &ext, &next);
+    if (rc < 0)
+        return CTL_EXIT_FAIL;
+    if (next)
+        printf("  %-6s %14s %10s  %-6s %-5s %-5s %s\n", "id", "offset", "MiB",
+               "owner", "kind", "index", "tag");
+    for (size_t i = 0; i < next; i++) {
+        char owner[16];
+        if (ext[i].owner == CSV_OWNER_NONE)
+            snprintf(owner, sizeof(owner), "-");
+        else
+            snprintf(owner, sizeof(owner), "slot%u", ext[i].owner);
+        printf("  %-6" PRIu64 " %14" PRIu64 " %10.1f  %-6s %-5s %-5u %s\n",
+               ext[i].id, ext[i].offset, (double)ext[i].length / MIB, owner,
+               kind_name(ext[i].kind), ext[i].index, ext[i].tag);
+    }
+    free(ext);
+    csv_space(vol, &sp);
+    printf("free space\n  %.1f MiB free of %.1f MiB (%.1f MiB used), largest "
+           "free range %.1f MiB; %zu of %zu extent entries used\n",
+           (double)sp.free / MIB, (double)sp.data_length / MIB,
+           (double)sp.used / MIB, (double)sp.largest_free / MIB, sp.extents,
+           sp.max_extents);
+    return CTL_EXIT_OK;
+}
+
+static void print_finding(void *opaque, enum csv_finding kind, const char *msg)
+{
+    int *count = opaque;
+
+    if (kind == CSV_FIND_DAMAGE)
+        (*count)++;
+    printf("  %s: %s\n", kind == CSV_FIND_DAMAGE ? "DAMAGE" : "note", msg);
+}
+
+static int cmd_check(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"repair", no_argument, NULL, 'r'},
+        {NULL, 0, NULL, 0},
+    };
+    CMN_AUTO(csv_volume) *vol = NULL;
+    struct csv_space sp;
+    bool repair = false;
+    int c, rc, damage = 0;
+    const char *path;
+
+    while ((c = getopt_long(argc, argv, "r", opts, NULL)) != -1) {
+        if (c != 'r')
+            return CTL_EXIT_USAGE;
+        repair = true;
+    }
+    if (optind != argc - 1) {
+        ctl_err("usage: clusterctl volume check PATH [--repair]");
+        return CTL_EXIT_USAGE;
+    }
+    path = argv[optind];
+    if ((rc = open_volume(path, repair ? CSV_OPEN_RW : 0, &vol)) != 0)
+        return rc;
+    if (repair &&
+        (csv_super_copy_status(vol, 0) || csv_super_copy_status(vol, 1))) {
+        rc = csv_repair_super(vol);
+        if (rc < 0) {
+            ctl_err("'%s': rewriting the damaged superblock copy failed: %s",
+                    path, cmn_strerror(rc));
+            return CTL_EXIT_FAIL;
+        }
+        printf("  repaired: superblock copy rewritten from the good one\n");
+    }
+    rc = csv_check(vol, print_finding, &damage);
+    if (rc < 0 && rc != -CSV_E_DAMAGED) {
+        ctl_err("'%s': check could not run: %s", path, cmn_strerror(rc));
+        return CTL_EXIT_FAIL;
+    }
+    csv_space(vol, &sp);
+    if (damage) {
+        printf("check: '%s' (volume '%s'): %d problem%s found\n", path,
+               csv_super(vol)->name, damage, damage == 1 ? "" : "s");
+        return CTL_EXIT_DAMAGE;
+    }
+    printf("check: '%s' (volume '%s') is clean: %zu extents, no overlap, "
+           "%.1f MiB free\n",
+           path, csv_super(vol)->name, sp.extents, (double)sp.free / MIB);
+    return CTL_EXIT_OK;
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Hidden, for the cluster tests: join the lockspace, then allocate COUNT
+ * extents one by one, each under a fresh acquisition of the metadata
+ * lease (through this host's sanlock daemon). */
+static int cmd_alloc_stress(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"count", required_argument, NULL, 'n'},
+        {"tag", required_argument, NULL, 't'},
+        {"size-mib", required_argument, NULL, 's'},
+        {"host-id", required_argument, NULL, 'h'},
+        {"lock-timeout", required_argument, NULL, 'l'},
+        {"pause-ms", required_argument, NULL, 'p'},
+        {"hold-ms", required_argument, NULL, 'H'},
+        {NULL, 0, NULL, 0},
+    };
+    CMN_AUTO(csv_volume) *vol = NULL;
+    uint32_t count = 10, size = 1, host_id = 0, lock_timeout = 120;
+    uint32_t pause_ms = 0, hold_ms = 0;
+    unsigned seed = (unsigned)getpid();
+    const char *tag = "x";
+    int64_t t0, lock_ms = 0, worst = 0;
+    int c, rc;
+
+    while ((c = getopt_long(argc, argv, "n:t:s:h:l:p:H:", opts, NULL)) != -1) {
+        switch (c) {
+        case 'n':
+            rc = parse_u32("--count", optarg, 1, 1000000, &count);
+            break;
+        case 't':
+            tag = optarg;
+            rc = strlen(tag) > 20 ? -EINVAL : 0;
+            break;
+        case 's':
+            rc = parse_u32("--size-mib", optarg, 1, 1u << 20, &size);
+            break;
+        case 'h':
+            rc = parse_u32("--host-id", optarg, 1, 2000, &host_id);
+            break;
+        case 'l':
+            rc = parse_u32("--lock-timeout", optarg, 1, 3600, &lock_timeout);
+            break;
+        case 'p':
+            rc = parse_u32("--pause-ms", optarg, 0, 10000, &pause_ms);
+            break;
+        case 'H':
+            rc = parse_u32("--hold-ms", optarg, 0, 10000, &hold_ms);
+            break;
+        default:
+            rc = -EINVAL;
+        }
+        if (rc < 0)
+            return CTL_EXIT_USAGE;
+    }
+    if (optind != argc - 1)
+        return CTL_EXIT_USAGE;
+    if ((rc = open_volume(argv[optind], CSV_OPEN_RW, &vol)) != 0)
+        return rc;
+    if (host_id) {
+        rc = csv_lockspace_add(vol, host_id);
+        if (rc < 0 && rc != -EEXIST) {
+            ctl_err("joining lockspace '%s' as host %u: %s",
+                    csv_super(vol)->name, host_id, cmn_strerror(rc));
+            return CTL_EXIT_FAIL;
+        }
+    }
+    t0 = mono_ms();
+    for (uint32_t i = 0; i < count; i++) {
+        char t[32];
+        int64_t l0 = mono_ms(), dl;
+        snprintf(t, sizeof(t), "%s-%u", tag, i);
+        rc = csv_lock(vol, (int)lock_timeout * 1000);
+        dl = mono_ms() - l0;
+        lock_ms += dl;
+        worst = dl > worst ? dl : worst;
+        if (rc == 0)
+            rc = csv_extent_alloc(vol, (uint64_t)size << 20, CSV_OWNER_NONE,
+                                  CSV_EXTENT_OTHER, 0, t, NULL);
+        if (rc < 0) {
+            ctl_err("allocation %u ('%s') on '%s': %s", i, t, argv[optind],
+                    cmn_strerror(rc));
+            return CTL_EXIT_FAIL;
+        }
+        if (hold_ms) {
+            /* A slow holder, for crash tests: die holding the lease. */
+            struct timespec ts = {hold_ms / 1000,
+                                  (long)(hold_ms % 1000) * 1000000L};
+            nanosleep(&ts, NULL);
+        }
+        rc = csv_unlock(vol);
+        if (rc < 0) {
+            ctl_err("releasing the metadata lease: %s", cmn_strerror(rc));
+            return CTL_EXIT_FAIL;
+        }
+        if (pause_ms) {
+            /* Like a real caller, do something else between changes, so
+             * the other host's retries find the lease free. */
+            int ms = rand_r(&seed) % (int)(pause_ms + 1);
+            struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+            nanosleep(&ts, NULL);
+        }
+    }
+    printf("alloc-stress: %u extents tagged '%s-*' in %" PRId64
+           " ms; lease waits %" PRId64 " ms total, %" PRId64 " ms worst\n",
+           count, tag, mono_ms() - t0, lock_ms, worst);
+    return CTL_EXIT_OK;
+}
+
+int ctl_volume_main(int argc, char **argv)
+{
+    const char *sub = argc > 1 ? argv[1] : NULL;
+
+    optind = 1;
+    if (!sub) {
+        ctl_err("volume: missing subcommand (format, inspect or check)");
+        return CTL_EXIT_USAGE;
+    }
+    if (!strcmp(sub, "format"))
+        return cmd_format(argc - 1, argv + 1);
+    if (!strcmp(sub, "inspect"))
+        return cmd_inspect(argc - 1, argv + 1);
+    if (!strcmp(sub, "check"))
+        return cmd_check(argc - 1, argv + 1);
+    if (!strcmp(sub, "alloc-stress"))
+        return cmd_alloc_stress(argc - 1, argv + 1);
+    ctl_err("volume: unknown subcommand '%s' (format, inspect or check; see "
+            "'clusterctl help')",
+            sub);
+    return CTL_EXIT_USAGE;
+}

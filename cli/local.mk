@@ -1,0 +1,11 @@
+# cli fragment of the top Makefile.am (paths relative to the top)
+bin_PROGRAMS += cli/clusterctl
+cli_clusterctl_SOURCES = \
+	cli/ctl.h \
+	cli/ctl-main.c \
+	cli/ctl-cluster.c cli/ctl-cluster.h \
+	cli/ctl-volume.c
+cli_clusterctl_CFLAGS = $(AM_CFLAGS) $(QB_CFLAGS) $(XML_CFLAGS)
+cli_clusterctl_LDADD = csv/libcsv.la common/libcommon.la $(QB_LIBS) $(XML_LIBS)
+
+dist_man_MANS += man/clusterctl.8

@@ -1,0 +1,363 @@
+/* Explicit little-endian encoding of every csv record. Structs never go to
+ * disk raw: the layout below is the format, whatever the compiler does. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/cmn-crc32c.h"
+#include "csv/csv-int.h"
+
+static uint32_t frame_crc(const uint8_t *buf, size_t len)
+{
+    static const uint8_t zero[4];
+    uint32_t crc = cmn_crc32c(0, buf, 20);
+    crc = cmn_crc32c(crc, zero, 4);
+    return cmn_crc32c(crc, buf + 24, len - 24);
+}
+
+void csv_frame_seal(uint8_t *buf, const struct csv_frame *f)
+{
+    csv_put32(buf + 0, f->magic);
+    csv_put16(buf + 4, f->version);
+    csv_put16(buf + 6, CSV_FRAME_SIZE);
+    csv_put64(buf + 8, f->generation);
+    csv_put32(buf + 16, f->length);
+    csv_put32(buf + 20, 0);
+    csv_put64(buf + 24, f->uuid8);
+    csv_put32(buf + 20, frame_crc(buf, CSV_FRAME_SIZE + f->length));
+}
+
+int csv_frame_open(const uint8_t *buf, size_t bufsize, uint32_t magic,
+                   uint64_t uuid8, struct csv_frame *ret_frame)
+{
+    struct csv_frame f;
+
+    if (bufsize < CSV_FRAME_SIZE || csv_get32(buf) != magic)
+        return -CSV_E_BAD_MAGIC;
+    f.magic = magic;
+    /* Version before crc: a newer format may checksum differently, and
+     * "made by a newer kvmcluster" is the message the operator needs. */
+    f.version = csv_get16(buf + 4);
+    if (f.version != CSV_VERSION)
+        return -CSV_E_BAD_VERSION;
+    f.length = csv_get32(buf + 16);
+    if (csv_get16(buf + 6) != CSV_FRAME_SIZE ||
+        f.length > bufsize - CSV_FRAME_SIZE)
+        return -CSV_E_BAD_LENGTH;
+    if (csv_get32(buf + 20) != frame_crc(buf, CSV_FRAME_SIZE + f.length))
+        return -CSV_E_BAD_CRC;
+    f.generation = csv_get64(buf + 8);
+    f.uuid8 = csv_get64(buf + 24);
+    if (uuid8 != 0 && f.uuid8 != uuid8)
+        return -CSV_E_WRONG_VOLUME;
+    *ret_frame = f;
+    return 0;
+}
+
+uint64_t csv_uuid8(const uint8_t uuid[16])
+{
+    uint64_t v = csv_get64(uuid);
+    return v ? v : 1; /* 0 means "don't check" */
+}
+
+static void put_str(uint8_t *p, const char *s, size_t field)
+{
+    size_t n = strnlen(s, field - 1);
+    memset(p, 0, field);
+    memcpy(p, s, n);
+}
+
+static void get_str(const uint8_t *p, size_t field, char *out)
+{
+    size_t n = strnlen((const char *)p, field - 1);
+    memcpy(out, p, n);
+    out[n] = '\0';
+}
+
+/* Superblock payload, offsets from the end of the frame. */
+enum {
+    SB_UUID = 0,
+    SB_SECTOR = 16,
+    SB_ALIGN = 20,
+    SB_IO_TIMEOUT = 24,
+    SB_MAX_HOSTS = 28,
+    SB_NSLOTS = 32,
+    SB_MAX_EXTENTS = 36,
+    SB_SLOT_REC = 40,
+    SB_EXTMAP_REC = 44,
+    SB_ALLOC_UNIT = 48,
+    SB_NREGIONS = 52,
+    SB_VOLSIZE = 56,
+    SB_CREATED = 64,
+    SB_NAME = 72,     /* 48 bytes */
+    SB_CLUSTER = 120, /* 64 bytes */
+    SB_REGIONS = 184, /* CSV_REGION_COUNT x 24 */
+    SB_PAYLOAD = SB_REGIONS + CSV_REGION_COUNT * CSV_REGION_ENC,
+};
+
+void csv_super_encode(const struct csv_super *sb, uint8_t *buf)
+{
+    uint8_t *p = buf + CSV_FRAME_SIZE;
+
+    memset(buf, 0, CSV_SUPER_SIZE);
+    memcpy(p + SB_UUID, sb->uuid, 16);
+    csv_put32(p + SB_SECTOR, sb->sector_size);
+    csv_put32(p + SB_ALIGN, sb->align);
+    csv_put32(p + SB_IO_TIMEOUT, sb->io_timeout);
+    csv_put32(p + SB_MAX_HOSTS, sb->max_hosts);
+    csv_put32(p + SB_NSLOTS, sb->nslots);
+    csv_put32(p + SB_MAX_EXTENTS, sb->max_extents);
+    csv_put32(p + SB_SLOT_REC, sb->slot_rec_size);
+    csv_put32(p + SB_EXTMAP_REC, sb->extmap_rec_size);
+    csv_put32(p + SB_ALLOC_UNIT, sb->alloc_unit);
+    csv_put32(p + SB_NREGIONS, CSV_REGION_COUNT);
+    csv_put64(p + SB_VOLSIZE, sb->volume_size);
+    csv_put64(p + SB_CREATED, sb->created);
+    put_str(p + SB_NAME, sb->name, 48);
+    put_str(p + SB_CLUSTER, sb->cluster, 64);
+    for (int i = 0; i < CSV_REGION_COUNT; i++) {
+        uint8_t *r = p + SB_REGIONS + i * CSV_REGION_ENC;
+        csv_put32(r + 0, sb->regions[i].type);
+        csv_put32(r + 4, sb->regions[i].count);
+        csv_put64(r + 8, sb->regions[i].offset);
+        csv_put64(r + 16, sb->regions[i].length);
+    }
+    csv_frame_seal(buf, &(struct csv_frame){
+                            .magic = CSV_MAGIC_SUPER,
+                            .version = CSV_VERSION,
+                            .generation = sb->generation,
+                            .length = SB_PAYLOAD,
+                            .uuid8 = csv_uuid8(sb->uuid),
+                        });
+}
+
+/* The geometry must make sense before anything trusts an offset from it:
+ * regions in table order, each aligned, none overlapping the next. */
+static int super_validate(const struct csv_super *sb)
+{
+    uint64_t end = 0;
+
+    if (sb->sector_size != 512 && sb->sector_size != 4096)
+        return -CSV_E_BAD_GEOMETRY;
+    if (sb->align == 0 || sb->align % sb->sector_size || sb->alloc_unit == 0 ||
+        sb->alloc_unit % CSV_IO_ALIGN)
+        return -CSV_E_BAD_GEOMETRY;
+    if (sb->nslots == 0 || sb->nslots > 100000 || sb->max_extents == 0 ||
+        sb->max_extents > (1u << 20))
+        return -CSV_E_BAD_GEOMETRY;
+    if (sb->slot_rec_size < CSV_FRAME_SIZE + CSV_SLOT_HDR ||
+        sb->slot_rec_size % CSV_IO_ALIGN ||
+        sb->extmap_rec_size < csv_extmap_encoded_size(sb->max_extents) ||
+        sb->extmap_rec_size % CSV_IO_ALIGN)
+        return -CSV_E_BAD_GEOMETRY;
+    for (int i = 0; i < CSV_REGION_COUNT; i++) {
+        const struct csv_region *r = &sb->regions[i];
+        if (r->type != (uint32_t)(i + 1) || r->offset < end ||
+            r->offset % sb->align || r->length == 0)
+            return -CSV_E_BAD_GEOMETRY;
+        end = r->offset + r->length;
+        if (end < r->offset)
+            return -CSV_E_BAD_GEOMETRY;
+    }
+    if (sb->regions[CSV_REGION_LEASES - 1].count != sb->nslots + 1 ||
+        sb->regions[CSV_REGION_SLOTS - 1].count != sb->nslots ||
+        (uint64_t)sb->regions[CSV_REGION_SLOTS - 1].count * 2 *
+                sb->slot_rec_size >
+            sb->regions[CSV_REGION_SLOTS - 1].length ||
+        2ull * sb->extmap_rec_size > sb->regions[CSV_REGION_EXTMAP - 1].length)
+        return -CSV_E_BAD_GEOMETRY;
+    return 0;
+}
+
+int csv_super_decode(const uint8_t *buf, struct csv_super *ret_sb)
+{
+    struct csv_super sb;
+    struct csv_frame f;
+    const uint8_t *p = buf + CSV_FRAME_SIZE;
+    int rc;
+
+    rc = csv_frame_open(buf, CSV_SUPER_SIZE, CSV_MAGIC_SUPER, 0, &f);
+    if (rc < 0)
+        return rc;
+    if (f.length < SB_PAYLOAD || csv_get32(p + SB_NREGIONS) != CSV_REGION_COUNT)
+        return -CSV_E_BAD_LENGTH;
+    memset(&sb, 0, sizeof(sb));
+    sb.version = f.version;
+    sb.generation = f.generation;
+    memcpy(sb.uuid, p + SB_UUID, 16);
+    sb.sector_size = csv_get32(p + SB_SECTOR);
+    sb.align = csv_get32(p + SB_ALIGN);
+    sb.io_timeout = csv_get32(p + SB_IO_TIMEOUT);
+    sb.max_hosts = csv_get32(p + SB_MAX_HOSTS);
+    sb.nslots = csv_get32(p + SB_NSLOTS);
+    sb.max_extents = csv_get32(p + SB_MAX_EXTENTS);
+    sb.slot_rec_size = csv_get32(p + SB_SLOT_REC);
+    sb.extmap_rec_size = csv_get32(p + SB_EXTMAP_REC);
+    sb.alloc_unit = csv_get32(p + SB_ALLOC_UNIT);
+    sb.volume_size = csv_get64(p + SB_VOLSIZE);
+    sb.created = csv_get64(p + SB_CREATED);
+    get_str(p + SB_NAME, 48, sb.name);
+    get_str(p + SB_CLUSTER, 64, sb.cluster);
+    for (int i = 0; i < CSV_REGION_COUNT; i++) {
+        const uint8_t *r = p + SB_REGIONS + i * CSV_REGION_ENC;
+        sb.regions[i].type = csv_get32(r + 0);
+        sb.regions[i].count = csv_get32(r + 4);
+        sb.regions[i].offset = csv_get64(r + 8);
+        sb.regions[i].length = csv_get64(r + 16);
+    }
+    if (f.uuid8 != csv_uuid8(sb.uuid))
+        return -CSV_E_WRONG_VOLUME;
+    rc = super_validate(&sb);
+    if (rc < 0)
+        return rc;
+    *ret_sb = sb;
+    return 0;
+}
+
+/* ---- extent map ------------------------------------------------------------
+ */
+
+size_t csv_extmap_encoded_size(size_t count)
+{
+    return CSV_FRAME_SIZE + CSV_EXTMAP_HDR + count * CSV_EXTENT_ENC;
+}
+
+void csv_extmap_encode(const struct csv_extmap *map, uint64_t uuid8,
+                       uint8_t *buf)
+{
+    uint8_t *p = buf + CSV_FRAME_SIZE;
+    size_t len = CSV_EXTMAP_HDR + map->count * CSV_EXTENT_ENC;
+
+    memset(buf, 0, CSV_FRAME_SIZE + len);
+    csv_put64(p + 0, map->next_id);
+    csv_put32(p + 8, (uint32_t)map->count);
+    p += CSV_EXTMAP_HDR;
+    for (size_t i = 0; i < map->count; i++, p += CSV_EXTENT_ENC) {
+        const struct csv_extent *e = &map->ext[i];
+        csv_put64(p + 0, e->id);
+        csv_put64(p + 8, e->offset);
+        csv_put64(p + 16, e->length);
+        csv_put32(p + 24, e->owner);
+        csv_put16(p + 28, e->kind);
+        csv_put16(p + 30, e->index);
+        put_str(p + 32, e->tag, 32);
+    }
+    csv_frame_seal(buf, &(struct csv_frame){
+                            .magic = CSV_MAGIC_EXTMAP,
+                            .version = CSV_VERSION,
+                            .generation = map->generation,
+                            .length = (uint32_t)len,
+                            .uuid8 = uuid8,
+                        });
+}
+
+int csv_extmap_decode(const uint8_t *buf, size_t bufsize, uint64_t uuid8,
+                      size_t max_extents, struct csv_extmap *ret_map)
+{
+    struct csv_frame f;
+    const uint8_t *p = buf + CSV_FRAME_SIZE;
+    struct csv_extent *ext = NULL;
+    size_t count;
+    int rc;
+
+    rc = csv_frame_open(buf, bufsize, CSV_MAGIC_EXTMAP, uuid8, &f);
+    if (rc < 0)
+        return rc;
+    if (f.length < CSV_EXTMAP_HDR)
+        return -CSV_E_BAD_LENGTH;
+    count = csv_get32(p + 8);
+    if (count > max_extents ||
+        f.length != CSV_EXTMAP_HDR + count * CSV_EXTENT_ENC)
+        return -CSV_E_BAD_LENGTH;
+    ext = calloc(count ? count : 1, sizeof(*ext));
+    if (!ext)
+        return -ENOMEM;
+    ret_map->generation = f.generation;
+    ret_map->next_id = csv_get64(p + 0);
+    p += CSV_EXTMAP_HDR;
+    for (size_t i = 0; i < count; i++, p += CSV_EXTENT_ENC) {
+        struct csv_extent *e = &ext[i];
+        e->id = csv_get64(p + 0);
+        e->offset = csv_get64(p + 8);
+        e->length = csv_get64(p + 16);
+        e->owner = csv_get32(p + 24);
+        e->kind = csv_get16(p + 28);
+        e->index = csv_get16(p + 30);
+        get_str(p + 32, 32, e->tag);
+    }
+    ret_map->ext = ext;
+    ret_map->count = count;
+    ret_map->cap = count ? count : 1;
+    return 0;
+}
+
+/* ---- VM slot ----------------------------------------------------------------
+ */
+
+size_t csv_slot_encoded_size(const struct csv_slot *slot)
+{
+    return CSV_FRAME_SIZE + CSV_SLOT_HDR + (slot->used ? slot->xml_len : 0);
+}
+
+void csv_slot_encode(const struct csv_slot *slot, uint64_t uuid8, uint8_t *buf)
+{
+    uint8_t *p = buf + CSV_FRAME_SIZE;
+    size_t xml_len = slot->used ? slot->xml_len : 0;
+
+    memset(buf, 0, CSV_FRAME_SIZE + CSV_SLOT_HDR);
+    csv_put32(p + 0, slot->used ? 1 : 0);
+    csv_put32(p + 4, (uint32_t)xml_len);
+    if (slot->used) {
+        memcpy(p + 8, slot->uuid, 16);
+        put_str(p + 24, slot->name, 64);
+        if (xml_len)
+            memcpy(p + CSV_SLOT_HDR, slot->xml, xml_len);
+    }
+    csv_frame_seal(buf, &(struct csv_frame){
+                            .magic = CSV_MAGIC_SLOT,
+                            .version = CSV_VERSION,
+                            .generation = slot->generation,
+                            .length = (uint32_t)(CSV_SLOT_HDR + xml_len),
+                            .uuid8 = uuid8,
+                        });
+}
+
+int csv_slot_decode(const uint8_t *buf, size_t bufsize, uint64_t uuid8,
+                    struct csv_slot *ret_slot)
+{
+    struct csv_frame f;
+    const uint8_t *p = buf + CSV_FRAME_SIZE;
+    uint32_t state, xml_len;
+    char *xml = NULL;
+    int rc;
+
+    rc = csv_frame_open(buf, bufsize, CSV_MAGIC_SLOT, uuid8, &f);
+    if (rc < 0)
+        return rc;
+    if (f.length < CSV_SLOT_HDR)
+        return -CSV_E_BAD_LENGTH;
+    state = csv_get32(p + 0);
+    xml_len = csv_get32(p + 4);
+    if (state > 1 || f.length != CSV_SLOT_HDR + xml_len ||
+        (state == 0 && xml_len))
+        return -CSV_E_BAD_LENGTH;
+    if (state) {
+        xml = malloc(xml_len + 1);
+        if (!xml)
+            return -ENOMEM;
+        memcpy(xml, p + CSV_SLOT_HDR, xml_len);
+        xml[xml_len] = '\0';
+    }
+    memset(ret_slot, 0, sizeof(*ret_slot));
+    ret_slot->used = state == 1;
+    ret_slot->generation = f.generation;
+    if (state) {
+        memcpy(ret_slot->uuid, p + 8, 16);
+        get_str(p + 24, 64, ret_slot->name);
+    }
+    ret_slot->xml = xml;
+    ret_slot->xml_len = xml_len;
+    return 0;
+}

@@ -1,0 +1,280 @@
+/* The cluster-shared volume (CSV): on-disk format, extent allocator and
+ * the sanlock lockspace and leases that guard it.
+ *
+ * A volume is a LUN (or a file) laid out, at offsets recorded in its
+ * superblock, as:
+ *
+ *     superblock (copies A and B)
+ *     sanlock lockspace (one delta lease per host_id)
+ *     resource leases (the metadata lease, then one lease per VM slot)
+ *     metadata: the extent map and the VM slots, each record twice (A/B)
+ *     data area: extents for VM disks and saved-state images
+ *
+ * Every metadata change happens while this process holds the metadata
+ * lease (csv_lock), and is one record written to the copy that does not
+ * hold the current generation: a crash at any point leaves the last
+ * committed state readable.
+ *
+ * A VM slot's disks and state images are extents whose owner is the slot
+ * (owner, kind, index in the extent map): every change is then one record,
+ * and an allocation can never be half-recorded in a slot and the map.
+ *
+ * A csv_volume is used by one thread at a time (its sanlock registration
+ * is a single connection).
+ */
+#ifndef KVMC_CSV_H
+#define KVMC_CSV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/cmn-err.h"
+
+enum csv_err {
+    CSV_E_BAD_MAGIC = CMN_E_CSV_BASE + 1, /* not a CSV record */
+    CSV_E_BAD_VERSION,  /* record of an unsupported format version */
+    CSV_E_BAD_CRC,      /* record checksum mismatch (torn or damaged) */
+    CSV_E_WRONG_VOLUME, /* record belongs to an earlier format */
+    CSV_E_BAD_LENGTH,   /* record length field out of range */
+    CSV_E_TOO_SMALL,    /* device too small for the layout */
+    CSV_E_BAD_GEOMETRY, /* superblock geometry inconsistent */
+    CSV_E_EXISTS,       /* format: device carries a valid CSV */
+    CSV_E_HOSTS_LIVE,   /* format: a host is live in the lockspace */
+    CSV_E_NOT_LOCKED,   /* change without holding the metadata lease */
+    CSV_E_LEASE_BUSY,   /* metadata lease held elsewhere past deadline */
+    CSV_E_LEASE,        /* sanlock refused the lease */
+    CSV_E_NO_SPACE,     /* no free range large enough */
+    CSV_E_MAP_FULL,     /* extent map has no free entry */
+    CSV_E_NO_EXTENT,    /* no extent with that id */
+    CSV_E_NO_SLOT,      /* no such VM slot / no free slot */
+    CSV_E_SLOT_BUSY,    /* slot still owns extents */
+    CSV_E_BAD_NAME,     /* name empty, too long or bad characters */
+    CSV_E_DAMAGED,      /* check found damage */
+    CSV_E_READ_ONLY,    /* volume opened read-only */
+    CSV_E_CANT_GROW,    /* no room after the extent (and no move) */
+    CSV_E_END,
+};
+
+/* Registers the texts of the csv error block with cmn_strerror(). Done by
+ * a constructor too; calling it again is harmless. */
+void csv_err_register(void);
+
+#define CSV_NAME_MAX    47 /* volume name = sanlock lockspace name */
+#define CSV_CLUSTER_MAX 63
+#define CSV_VM_NAME_MAX 63
+#define CSV_TAG_MAX     31
+#define CSV_OWNER_NONE  0xffffffffu /* extent owned by the volume itself */
+
+enum csv_region_type {
+    CSV_REGION_SUPERBLOCK = 1,
+    CSV_REGION_LOCKSPACE = 2,
+    CSV_REGION_LEASES = 3,
+    CSV_REGION_EXTMAP = 4,
+    CSV_REGION_SLOTS = 5,
+    CSV_REGION_DATA = 6,
+};
+#define CSV_REGION_COUNT 6
+
+enum csv_extent_kind {
+    CSV_EXTENT_DISK = 1,  /* a VM disk (raw, offset/size) */
+    CSV_EXTENT_STATE = 2, /* a saved-state image */
+    CSV_EXTENT_OTHER = 3,
+};
+
+struct csv_region {
+    uint32_t type;  /* enum csv_region_type */
+    uint32_t count; /* records in the region (leases, slots, ...) */
+    uint64_t offset;
+    uint64_t length;
+};
+
+/* The superblock as decoded (host byte order). */
+struct csv_super {
+    uint16_t version;
+    uint64_t generation;
+    uint8_t uuid[16];
+    char name[CSV_NAME_MAX + 1];
+    char cluster[CSV_CLUSTER_MAX + 1];
+    uint32_t sector_size;
+    uint32_t align;      /* sanlock align size of lockspace and leases */
+    uint32_t io_timeout; /* seconds, as the lockspace was written */
+    uint32_t max_hosts;
+    uint32_t nslots;
+    uint32_t max_extents;
+    uint32_t slot_rec_size;   /* bytes of one slot record copy */
+    uint32_t extmap_rec_size; /* bytes of one extent-map copy */
+    uint32_t alloc_unit;      /* extents are multiples of this */
+    uint64_t volume_size;     /* device size at format time */
+    uint64_t created;         /* unix time */
+    struct csv_region regions[CSV_REGION_COUNT];
+};
+
+struct csv_extent {
+    uint64_t id; /* unique within the volume, never reused */
+    uint64_t offset;
+    uint64_t length;
+    uint32_t owner; /* slot index or CSV_OWNER_NONE */
+    uint16_t kind;  /* enum csv_extent_kind */
+    uint16_t index; /* disk number within the owner */
+    char tag[CSV_TAG_MAX + 1];
+};
+
+struct csv_slot {
+    uint32_t index;
+    bool used;
+    uint64_t generation;
+    uint8_t uuid[16];
+    char name[CSV_VM_NAME_MAX + 1];
+    size_t xml_len;
+    char *xml; /* NUL-terminated; owned by the csv_slot */
+};
+
+/* Test and embedding hooks; NULL everywhere means the real thing (file or
+ * block device I/O, sanlock). See csv-int.h. */
+struct csv_hooks;
+
+struct csv_format_opts {
+    const char *name;     /* volume and lockspace name (required) */
+    const char *cluster;  /* cluster name; NULL = "" */
+    uint32_t io_timeout;  /* sanlock io_timeout seconds; 0 = 10 */
+    uint32_t sector_size; /* 512 or 4096; 0 = detect */
+    uint32_t nslots;      /* VM slots; 0 = 64 */
+    uint32_t max_extents; /* extent-map entries; 0 = 4096 */
+    bool force;           /* overwrite a valid CSV (never a live one) */
+    const uint8_t *uuid;  /* 16 bytes; NULL = random */
+};
+
+/* Formats `path`. Refuses (CSV_E_EXISTS) a device that carries a valid CSV
+ * superblock unless opts->force, and always (CSV_E_HOSTS_LIVE) while a
+ * host is live in that CSV's lockspace. */
+int csv_format(const char *path, const struct csv_format_opts *opts,
+               const struct csv_hooks *hooks);
+
+struct csv_volume;
+
+enum csv_open_flags {
+    CSV_OPEN_RW = 1 << 0,
+};
+
+/* Opens a formatted volume: reads both superblock copies (the valid one
+ * with the higher generation wins) and the metadata. */
+int csv_open(const char *path, unsigned flags, const struct csv_hooks *hooks,
+             struct csv_volume **ret_vol);
+void csv_close(struct csv_volume *vol);
+
+const struct csv_super *csv_super(const struct csv_volume *vol);
+const char *csv_path(const struct csv_volume *vol);
+/* 0 if copy `copy` (0 = A, 1 = B) of the superblock decoded, else its
+ * error as read at open time. */
+int csv_super_copy_status(const struct csv_volume *vol, int copy);
+
+/* Re-reads the metadata records from disk (after another host changed
+ * them). csv_lock does it already. */
+int csv_reload(struct csv_volume *vol);
+
+/* The metadata lease: csv_lock acquires it for this process (through the
+ * sanlock daemon; the lockspace must have been joined by this host),
+ * retrying while another host holds it for up to `timeout_ms`, and
+ * re-reads the metadata. */
+int csv_lock(struct csv_volume *vol, int timeout_ms);
+int csv_unlock(struct csv_volume *vol);
+bool csv_locked(const struct csv_volume *vol);
+
+/* Extents. Sizes are rounded up to the allocation unit. */
+int csv_extent_alloc(struct csv_volume *vol, uint64_t size, uint32_t owner,
+                     uint16_t kind, uint16_t index, const char *tag,
+                     struct csv_extent *ret_extent);
+int csv_extent_free(struct csv_volume *vol, uint64_t id);
+enum csv_grow_flags {
+    CSV_GROW_MOVE = 1 << 0, /* relocate (copying data) if no room after */
+};
+int csv_extent_grow(struct csv_volume *vol, uint64_t id, uint64_t new_size,
+                    unsigned flags, struct csv_extent *ret_extent);
+int csv_extent_get(const struct csv_volume *vol, uint64_t id,
+                   struct csv_extent *ret_extent);
+/* Extents in offset order. The array is the caller's (free()). */
+int csv_extent_list(const struct csv_volume *vol,
+                    struct csv_extent **ret_extents, size_t *ret_count);
+
+struct csv_space {
+    uint64_t data_offset, data_length;
+    uint64_t used, free;
+    uint64_t largest_free;
+    size_t extents, max_extents;
+};
+int csv_space(const struct csv_volume *vol, struct csv_space *ret_space);
+
+/* VM slots. */
+int csv_slot_create(struct csv_volume *vol, const char *name,
+                    const uint8_t uuid[16], const char *xml,
+                    uint32_t *ret_index);
+int csv_slot_set_xml(struct csv_volume *vol, uint32_t index, const char *xml);
+/* Refuses (CSV_E_SLOT_BUSY) while the slot owns extents. */
+int csv_slot_delete(struct csv_volume *vol, uint32_t index);
+/* Copies the slot out; free with csv_slot_clear(). */
+int csv_slot_get(struct csv_volume *vol, uint32_t index,
+                 struct csv_slot *ret_slot);
+int csv_slot_find(struct csv_volume *vol, const char *name,
+                  uint32_t *ret_index);
+void csv_slot_clear(struct csv_slot *slot);
+
+/* Where a slot's VM lease (or, with index CSV_OWNER_NONE, the metadata
+ * lease) lives, for sanlock_acquire by hvagent. */
+struct csv_lease_loc {
+    char lockspace[CSV_NAME_MAX + 1];
+    char resource[48];
+    uint64_t offset;
+    uint32_t align, sector_size;
+};
+int csv_lease_location(const struct csv_volume *vol, uint32_t slot,
+                       struct csv_lease_loc *ret_loc);
+
+/* Lockspace hosts, read from their delta leases on disk, with the local
+ * sanlock daemon's view when it has joined the lockspace. */
+enum csv_host_state {
+    CSV_HOST_UNKNOWN = 0, /* lease held; daemon has no opinion */
+    CSV_HOST_FREE,
+    CSV_HOST_LIVE,
+    CSV_HOST_FAIL,
+    CSV_HOST_DEAD,
+    CSV_HOST_STALE, /* held, but not renewed while we watched */
+};
+struct csv_host {
+    uint64_t host_id;
+    uint64_t generation;
+    uint64_t timestamp; /* 0 = lease released */
+    char owner[49];     /* the host's sanlock name */
+    enum csv_host_state state;
+};
+const char *csv_host_state_str(enum csv_host_state state);
+/* Hosts that ever joined. With `sample_ms` > 0 and no daemon view, leases
+ * whose timestamp changes within sample_ms are reported LIVE. */
+int csv_hosts(struct csv_volume *vol, int sample_ms,
+              struct csv_host **ret_hosts, size_t *ret_count);
+
+/* Joins / leaves the volume's lockspace in the local sanlock daemon as
+ * `host_id` (the node's corosync nodeid). Joining blocks until the delta
+ * lease is held (a few io_timeouts). -EEXIST if already joined. */
+int csv_lockspace_add(struct csv_volume *vol, uint64_t host_id);
+int csv_lockspace_rem(struct csv_volume *vol, uint64_t host_id);
+
+/* Consistency check: both superblock copies, every metadata record (one
+ * good copy of each is enough: the other may be a torn write), extents
+ * within the data area, no overlap, no extent of a free slot, the sanlock
+ * lockspace and lease records present. Every finding is passed to `report`
+ * (if non-NULL); returns 0 if clean, CSV_E_DAMAGED otherwise. */
+enum csv_finding { CSV_FIND_INFO, CSV_FIND_DAMAGE };
+typedef void (*csv_report_fn)(void *opaque, enum csv_finding kind,
+                              const char *msg);
+int csv_check(struct csv_volume *vol, csv_report_fn report, void *opaque);
+/* Rewrites a damaged superblock copy from the good one. */
+int csv_repair_super(struct csv_volume *vol);
+
+const char *csv_region_name(uint32_t type);
+void csv_uuid_str(const uint8_t uuid[16], char out[37]);
+
+#include "common/cmn-auto.h"
+CMN_DEFINE_AUTO(csv_volume, csv_close)
+
+#endif
