@@ -24,13 +24,14 @@ void ctl_err(const char *fmt, ...)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: clusterctl COMMAND [ARGS]\n\n"
-               "commands:\n"
-               "  status                            nodes, quorum, coordinator\n"
-               "  node|config|cdb ...               cluster database\n"
-               "  volume format|inspect|check ...   cluster-shared volumes\n"
-               "  help                              this text\n\n"
-               "See clusterctl(8).\n");
+    fprintf(f,
+            "usage: clusterctl COMMAND [ARGS]\n\n"
+            "commands:\n"
+            "  status                            nodes, quorum, coordinator\n"
+            "  node|config|cdb ...               cluster database\n"
+            "  volume format|inspect|check ...   cluster-shared volumes\n"
+            "  help                              this text\n\n"
+            "See clusterctl(8).\n");
 }
 
 int main(int argc, char **argv)
