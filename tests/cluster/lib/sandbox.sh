@@ -145,6 +145,28 @@ sb_cleanup() {
     exit $rc
 }
 
+# sb_require_stack: skip (77) unless every binary of the sandbox's whole
+# per-node stack (KVMC_SANDBOX_DAEMONS=all) is built; 'up' would otherwise
+# skip the missing daemons with a note and the test would fail later.
+sb_require_stack() {
+    local b
+    for b in iscsi/lunbridge cli/clusterctl hvagent/hvagent hvagent/hvactl \
+        clusterd/clusterd; do
+        [ -x "$KVMC_BUILDDIR/$b" ] ||
+            skip "no $KVMC_BUILDDIR/$b (build kvmcluster first)"
+    done
+    [ -e /dev/fuse ] || skip "no /dev/fuse (lunbridge needs FUSE)"
+}
+
+# sb_csv_env: after an 'up' with the csv daemon, sets SB_CSV_PATH (the LUN
+# file of the cluster-shared volume, the same in every node), SB_CSV_LS
+# (its lockspace) and SB_CSV_LS_OFFSET.
+sb_csv_env() {
+    [ -f "$KVMC_SANDBOX_DIR/csv.env" ] || fail "the sandbox has no CSV (csv.env)"
+    # shellcheck disable=SC1091
+    . "$KVMC_SANDBOX_DIR/csv.env"
+}
+
 # ------------------------------------------------------- sandbox commands
 
 sb() { "$SANDBOX" "$@"; }
