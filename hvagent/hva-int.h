@@ -1,0 +1,368 @@
+/* hvagent internals shared between its source files. Nothing here is for
+ * other modules: clients talk to hvagent through the IPC messages that
+ * hvagent/hva.h describes. */
+#ifndef KVMC_HVA_INT_H
+#define KVMC_HVA_INT_H
+
+#include <json-c/json.h>
+#include <qb/qbloop.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "hvagent/hva.h"
+
+/* ---- VM definition (the runtime form hvagent is given) ---------------- */
+
+struct hva_disk {
+    char *path;      /* a file (lunbridge LUN) or block device */
+    uint64_t offset; /* bytes into path where the extent starts */
+    uint64_t size;   /* extent length in bytes; 0 = to the end */
+    bool direct;     /* cache=none (O_DIRECT) */
+};
+
+struct hva_lease_def {
+    char *lockspace; /* NULL: the VM runs without a lease (tests only) */
+    char *resource;
+    char *path;
+    uint64_t offset;
+};
+
+struct hva_vm_def {
+    char *name;
+    char *uuid;
+    unsigned memory_mib;
+    unsigned vcpus;
+    char *cpu_model; /* NULL: QEMU's default for the accelerator */
+    char *kernel;    /* -kernel boot (the test guest); NULL: disk boot */
+    char *cmdline;
+    struct hva_disk *disks;
+    size_t n_disks;
+    struct hva_lease_def lease;
+    struct hva_disk state; /* saved-state extent (quick migration) */
+};
+
+void hva_vm_def_free(struct hva_vm_def *def);
+/* Parses/serialises the <vm> element of the API (see hva.h). */
+int hva_vm_def_from_xml(const char *xml, struct hva_vm_def **ret_def, char *err,
+                        size_t errlen);
+int hva_vm_def_to_xml(const struct hva_vm_def *def, char **ret_xml);
+
+/* ---- QMP ---------------------------------------------------------------- */
+
+/* One message QEMU sent, classified. */
+enum hva_qmp_kind {
+    HVA_QMP_GREETING,
+    HVA_QMP_RETURN,
+    HVA_QMP_ERROR,
+    HVA_QMP_EVENT,
+    HVA_QMP_UNKNOWN,
+};
+
+struct hva_qmp_msg {
+    enum hva_qmp_kind kind;
+    int64_t id;         /* RETURN/ERROR: our command id, -1 if absent */
+    const char *event;  /* EVENT: its name */
+    json_object *data;  /* RETURN: "return"; EVENT: "data"; borrowed */
+    const char *errcls; /* ERROR: "class" */
+    const char *errmsg; /* ERROR: "desc" */
+};
+
+/* Pure: classifies a parsed object (borrowed pointers into `obj`). */
+int hva_qmp_classify(json_object *obj, struct hva_qmp_msg *ret_msg);
+
+/* Incremental framing: feed bytes as they arrive, take complete objects
+ * out. Pure logic, no I/O. */
+struct hva_qmp_parser;
+int hva_qmp_parser_new(struct hva_qmp_parser **ret_p);
+void hva_qmp_parser_free(struct hva_qmp_parser *p);
+/* Appends bytes; -EPROTO on malformed JSON, CMN_E_TOO_BIG past 16 MiB. */
+int hva_qmp_parser_feed(struct hva_qmp_parser *p, const char *buf, size_t len);
+/* Next complete object (caller owns it) or NULL. */
+json_object *hva_qmp_parser_next(struct hva_qmp_parser *p);
+
+/* Builds the text of a command: {"execute":cmd,"arguments":args,"id":id}
+ * followed by "\n". `args` borrowed, may be NULL. */
+char *hva_qmp_format_command(const char *cmd, json_object *args, int64_t id);
+
+struct hva_qmp;
+/* rc 0 with `ret` ("return" value, borrowed) or negative with errmsg. */
+typedef void (*hva_qmp_reply_fn)(void *data, int rc, json_object *ret,
+                                 const char *errmsg);
+struct hva_qmp_ops {
+    void (*ready)(void *data); /* capabilities negotiated */
+    void (*event)(void *data, const char *event, json_object *edata);
+    void (*closed)(void *data); /* QEMU went away (or protocol error) */
+};
+
+/* Drives the QMP connection on `fd` (takes ownership) in `loop`. */
+int hva_qmp_new(qb_loop_t *loop, int fd, const struct hva_qmp_ops *ops,
+                void *data, struct hva_qmp **ret_q);
+void hva_qmp_free(struct hva_qmp *q);
+/* Queues a command; `args` is consumed (may be NULL); `pass_fd` >= 0 is
+ * sent along with it (SCM_RIGHTS, for getfd); `cb` may be NULL. */
+int hva_qmp_command(struct hva_qmp *q, const char *cmd, json_object *args,
+                    int pass_fd, hva_qmp_reply_fn cb, void *cb_data);
+/* Connects to a unix socket path (blocking connect; it is local). */
+int hva_qmp_connect_path(const char *path, int *ret_fd);
+
+/* ---- QEMU command line and process ----------------------------------- */
+
+struct hva_qemu_opts {
+    const char *qemu;   /* binary */
+    const char *accel;  /* "kvm" or "tcg" (resolved, never "auto") */
+    int qmp_fd;         /* listening unix socket handed to QEMU */
+    const char *serial; /* file the serial console appends to */
+    bool incoming;      /* -incoming defer */
+};
+
+/* Pure: the argv (NULL-terminated, malloc'd strings) for `def`. */
+int hva_qemu_argv(const struct hva_vm_def *def, const struct hva_qemu_opts *o,
+                  char ***ret_argv);
+void hva_argv_free(char **argv);
+
+/* Forks; the child registers with sanlock (if `sanlock`), so the
+ * registration belongs to the QEMU pid, and execs argv with stdout/stderr
+ * to `log_fd`. Returns once exec has happened (or failed). */
+int hva_qemu_spawn(char *const *argv, int qmp_fd, int log_fd, bool sanlock,
+                   pid_t *ret_pid, char *err, size_t errlen);
+
+/* "auto": KVM only if /dev/kvm opens and `probe_kernel` ticks under it. */
+const char *hva_accel_resolve(const char *setting, const char *qemu,
+                              const char *probe_kernel);
+
+/* ---- sanlock VM lease ---------------------------------------------------- */
+
+int hva_lease_acquire(const struct hva_lease_def *l, pid_t pid);
+int hva_lease_release(const struct hva_lease_def *l, pid_t pid);
+/* 1 if `pid` holds the lease, 0 if not, negative on error. */
+int hva_lease_held(const struct hva_lease_def *l, pid_t pid);
+
+/* ---- migration: pure policy --------------------------------------------- */
+
+enum hva_converge {
+    HVA_CONVERGE_RAISE,    /* raise the downtime limit stepwise */
+    HVA_CONVERGE_THROTTLE, /* auto-converge: throttle the guest's vCPUs */
+    HVA_CONVERGE_CANCEL,   /* give up, the VM stays on the source */
+};
+
+struct hva_mig_settings {
+    uint64_t max_bandwidth; /* bytes/s, 0 = unlimited */
+    unsigned downtime_ms;   /* target (QEMU's downtime-limit) */
+    unsigned max_passes;    /* pre-copy passes before convergence */
+    enum hva_converge converge;
+    unsigned downtime_max_ms;    /* RAISE stops there, then cancels */
+    unsigned timeout_s;          /* whole migration */
+    unsigned handoff_reserve_ms; /* part of downtime_ms kept for the lease
+                                    handoff (QEMU gets the rest) */
+};
+
+void hva_mig_settings_default(struct hva_mig_settings *s);
+const char *hva_converge_name(enum hva_converge c);
+int hva_converge_parse(const char *s, enum hva_converge *ret);
+
+/* What the source does after seeing pre-copy pass `pass`. */
+enum hva_mig_action {
+    HVA_MIG_WAIT,         /* keep copying */
+    HVA_MIG_SET_DOWNTIME, /* *ret_downtime_ms is the new limit */
+    HVA_MIG_THROTTLE,     /* auto-converge is on: let it work */
+    HVA_MIG_CANCEL,
+};
+
+/* Pure: the convergence decision. `cur_downtime_ms` is the limit now in
+ * force; remaining/dirty_rate (bytes, bytes/s) from query-migrate. */
+enum hva_mig_action hva_mig_policy(const struct hva_mig_settings *s,
+                                   unsigned pass, unsigned cur_downtime_ms,
+                                   uint64_t remaining, uint64_t dirty_rate,
+                                   unsigned *ret_downtime_ms);
+
+/* Phases of a migration, on each side. Persisted at every transition so a
+ * restarted agent can finish or roll back (hva_mig_recovery). */
+enum hva_mig_phase {
+    HVA_PH_NONE = 0,
+    /* source */
+    HVA_PH_OUT_CONNECT,   /* control channel: connect, authenticate */
+    HVA_PH_OUT_PREPARE,   /* target is starting its QEMU */
+    HVA_PH_OUT_PRECOPY,   /* memory pre-copy; VM runs here */
+    HVA_PH_OUT_PAUSED,    /* pre-switchover: VM paused, lease still here */
+    HVA_PH_OUT_RELEASED,  /* lease released, target acquiring */
+    HVA_PH_OUT_CONTINUED, /* device state moving; target owns the lease */
+    HVA_PH_OUT_DONE,      /* target resumed; source QEMU quit */
+    HVA_PH_OUT_ROLLBACK,  /* failed: VM resumed here with its lease */
+    /* target */
+    HVA_PH_IN_PREPARED,  /* QEMU -incoming defer started, no lease */
+    HVA_PH_IN_RECEIVING, /* data socket handed to QEMU */
+    HVA_PH_IN_LEASED,    /* lease acquired for our QEMU pid */
+    HVA_PH_IN_DONE,      /* resumed here */
+    HVA_PH_IN_ABORTED,   /* our QEMU killed; the source keeps the VM */
+    /* quick migration */
+    HVA_PH_SAVE_STREAM,  /* paused, state streaming to the extent */
+    HVA_PH_SAVE_DONE,    /* state saved, lease released, QEMU gone */
+    HVA_PH_RESTORE_FEED, /* lease held, state feeding into QEMU */
+    HVA_PH_RESTORE_DONE,
+    HVA_PH_COUNT,
+};
+
+const char *hva_mig_phase_name(enum hva_mig_phase p);
+int hva_mig_phase_parse(const char *s, enum hva_mig_phase *ret);
+/* Pure: whether `from` -> `to` is a legal transition. */
+bool hva_mig_phase_next_ok(enum hva_mig_phase from, enum hva_mig_phase to);
+
+/* What a restarted agent does with a VM found in `phase`. */
+enum hva_recovery {
+    HVA_REC_NOTHING,    /* no migration in flight */
+    HVA_REC_KEEP_LOCAL, /* cancel any migration, resume here (re-take lease) */
+    HVA_REC_BY_LEASE,   /* whoever holds the lease runs it: re-acquire; on
+                           failure the peer has it and local QEMU quits */
+    HVA_REC_DISCARD,    /* local QEMU is a half-received copy: kill it */
+    HVA_REC_FINISH_IN,  /* lease is ours and state arrived: resume */
+};
+enum hva_recovery hva_mig_recovery(enum hva_mig_phase phase);
+
+/* ---- saved-state header (quick migration) ------------------------------ */
+
+#define HVA_STATE_MAGIC    0x5441545343564b4bULL /* "KKVCSTAT" LE */
+#define HVA_STATE_VERSION  1
+#define HVA_STATE_HDR_SIZE 4096 /* data starts here, aligned for O_DIRECT */
+
+struct hva_state_hdr {
+    uint64_t magic;
+    uint32_t version;
+    char uuid[40];
+    uint64_t length;    /* bytes of state after the header */
+    uint32_t data_crc;  /* crc32c of those bytes */
+    uint64_t timestamp; /* unix seconds when saved */
+};
+
+/* Explicit little-endian encoding into HVA_STATE_HDR_SIZE bytes, with a
+ * crc32c of the header itself. */
+void hva_state_hdr_encode(const struct hva_state_hdr *h, uint8_t *buf);
+int hva_state_hdr_decode(const uint8_t *buf, struct hva_state_hdr *ret_h);
+
+/* ---- TLS-PSK key ------------------------------------------------------ */
+
+/* HKDF-SHA256 of the corosync authkey, info "kvmcluster migration v1". */
+int hva_psk_derive(const char *authkey_path, uint8_t key[32]);
+
+/* ---- control channel (line-based, TLS-PSK) --------------------------- */
+
+struct hva_chan;
+struct hva_chan_ops {
+    void (*up)(void *data);               /* handshake done */
+    void (*line)(void *data, char *line); /* one message */
+    void (*down)(void *data, int rc);     /* closed or failed */
+};
+/* `fd` is a connected TCP socket (ownership taken). */
+int hva_chan_new(qb_loop_t *loop, int fd, bool server, const uint8_t key[32],
+                 const char *identity, const struct hva_chan_ops *ops,
+                 void *data, struct hva_chan **ret_c);
+void hva_chan_free(struct hva_chan *c);
+int hva_chan_send(struct hva_chan *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+const char *hva_chan_peer_identity(struct hva_chan *c);
+
+/* ---- small helpers ------------------------------------------------------ */
+
+uint64_t hva_now_ms(void);                              /* CLOCK_MONOTONIC */
+int hva_write_file(const char *path, const char *text); /* atomic */
+int hva_read_file(const char *path, char **ret_text);
+int hva_parse_u64(const char *s, uint64_t *ret);
+
+/* ---- the daemon (hva-vm.c, hva-mig.c, hvagent.c) ----------------------- */
+
+struct cmn_ipc_server;
+struct cmn_ipc_conn;
+struct hva_mig;
+
+enum hva_vm_state {
+    HVA_VM_DEFINED,  /* no QEMU */
+    HVA_VM_STARTING, /* QEMU paused, taking the lease */
+    HVA_VM_RUNNING,
+    HVA_VM_PAUSED,
+    HVA_VM_STOPPING,
+    HVA_VM_MIGRATING, /* source of a live migration */
+    HVA_VM_INCOMING,  /* target of a live migration or restore */
+    HVA_VM_SAVING,
+    HVA_VM_STATE_COUNT,
+};
+const char *hva_vm_state_name(enum hva_vm_state s);
+
+struct hva_vm;
+typedef void (*hva_vm_cb)(struct hva_vm *vm, int rc, const char *err);
+
+struct hva_vm {
+    struct hva_agent *ag;
+    struct hva_vm *next;
+    struct hva_vm_def *def;
+    char *dir; /* <run-dir>/vm/<uuid> */
+    enum hva_vm_state state;
+    pid_t pid;      /* QEMU, 0 if none */
+    bool our_child; /* reaped by us (not after a re-attach) */
+    uint64_t started_ms;
+    bool lease_held;
+    struct hva_qmp *qmp;
+    hva_vm_cb on_ready; /* QMP up after a launch */
+    hva_vm_cb on_gone;  /* QEMU exited */
+    qb_loop_timer_handle reap_timer;
+    qb_loop_timer_handle stop_timer;
+    uint64_t reap_deadline;
+    /* the request waiting for this VM's current operation */
+    struct cmn_ipc_conn *op_conn;
+    enum hva_mig_phase phase;
+    struct hva_mig *mig;
+    char last_err[512];
+};
+
+struct hva_agent {
+    qb_loop_t *loop;
+    const char *run_dir;
+    const char *node_name;
+    const char *qemu;
+    const char *accel; /* resolved: kvm or tcg */
+    bool sanlock;      /* leases on (off only for unit-ish runs) */
+    struct cmn_ipc_server *ipc;
+    struct hva_vm *vms;
+    /* migration listener */
+    int mig_fd;
+    bool have_psk;
+    uint8_t psk[32];
+    char **allow; /* source addresses allowed to migrate in; NULL: any */
+    size_t n_allow;
+    unsigned max_incoming;
+    unsigned n_incoming;
+    bool mig_tls_data; /* reserved: bulk stream through QEMU TLS */
+};
+
+/* hva-vm.c */
+struct hva_vm *hva_vm_find(struct hva_agent *ag, const char *name_or_uuid);
+int hva_vm_define(struct hva_agent *ag, struct hva_vm_def *def,
+                  struct hva_vm **ret_vm);
+void hva_vm_set_state(struct hva_vm *vm, enum hva_vm_state st);
+int hva_vm_set_phase(struct hva_vm *vm, enum hva_mig_phase ph);
+/* Spawns QEMU (paused; `incoming`: -incoming defer); on_ready runs once
+ * QMP is up. Does not take the lease. */
+int hva_vm_launch(struct hva_vm *vm, bool incoming, hva_vm_cb on_ready,
+                  char *err, size_t errlen);
+int hva_vm_start(struct hva_vm *vm, char *err, size_t errlen);
+int hva_vm_stop(struct hva_vm *vm, unsigned timeout_ms);
+int hva_vm_kill(struct hva_vm *vm);
+int hva_vm_reattach_all(struct hva_agent *ag);
+void hva_vm_check_children(struct hva_agent *ag); /* on SIGCHLD */
+/* Replies to the VM's pending request, if any. */
+void hva_vm_reply(struct hva_vm *vm, int rc, const char *extra_attrs);
+void hva_agent_event(struct hva_agent *ag, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Called by the QMP event handler for migration events. */
+void hva_mig_qmp_event(struct hva_vm *vm, const char *event, json_object *data);
+void hva_mig_qemu_gone(struct hva_vm *vm);
+void hva_mig_recover(struct hva_vm *vm);
+
+/* hva-mig.c */
+int hva_mig_listen(struct hva_agent *ag, const char *addr, unsigned port);
+int hva_mig_out(struct hva_vm *vm, const char *to,
+                const struct hva_mig_settings *s, char *err, size_t errlen);
+int hva_save(struct hva_vm *vm, char *err, size_t errlen);
+int hva_restore(struct hva_vm *vm, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,1633 @@
+/* Live migration between agents, and quick migration (save/restore).
+ *
+ * Live migration, source S and target T:
+ *
+ *   S: connect to T's control port, TLS-PSK handshake (key from the
+ *      corosync authkey), "HELLO", "PREPARE <vm xml>"
+ *   T: checks the source address (allow list) and its incoming limit,
+ *      starts QEMU -S -incoming defer (registered with sanlock, no lease)
+ *      and answers "READY <token>"
+ *   S: opens the data connection to T's data port (control port + 1),
+ *      sends "DATA <token>\n" in clear, hands the socket to its QEMU
+ *      (getfd + migrate fd:); T checks the token and hands its end to its
+ *      QEMU (getfd + migrate-incoming fd:). The token is a 256-bit secret
+ *      that only travelled inside TLS, so only the authenticated source
+ *      can open a data connection; the bulk stream itself is not
+ *      encrypted (memory pages on the cluster's migration network, as
+ *      with Hyper-V's default "TCP/IP" option; see hvagent(8)).
+ *   S: watches pre-copy passes (query-migrate every 100 ms and
+ *      MIGRATION_PASS) and applies the convergence policy.
+ *
+ * Switchover, the lease handoff. QEMU's pause-before-switchover stops the
+ * source at "pre-switchover" with the guest paused and the device state
+ * not yet sent:
+ *
+ *   S: release the VM lease on behalf of its QEMU pid; "LEASE-RELEASED"
+ *   T: acquire the lease for its QEMU pid; "LEASE-ACQUIRED"
+ *   S: migrate-continue: the device state moves; T's QEMU completes
+ *   T: cont (guest runs on T); "RESUMED"
+ *   S: quit its QEMU.
+ *
+ * Safety: at every instant at most one QEMU holds the lease, and a guest
+ * only runs in a QEMU holding it: S's guest is paused from pre-switchover
+ * until it either quits or re-acquires the lease; T's guest runs only
+ * after T acquired it. If anything fails before T resumes, S takes the
+ * lease back (T's QEMU is killed, which frees it) and resumes; sanlock is
+ * the arbiter when the two agents lose contact mid-handoff.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <gnutls/crypto.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/cmn-auto.h"
+#include "common/cmn-crc32c.h"
+#include "common/cmn-err.h"
+#include "common/cmn-ipc.h"
+#include "common/cmn-log.h"
+#include "hvagent/hva-int.h"
+
+#define MIG_FDNAME    "kvmc-mig"
+#define MIG_POLL_MS   100
+#define MIG_TOKEN_LEN 64 /* hex chars */
+#define IO_CHUNK      (1u << 20)
+
+enum mig_kind { MIG_OUT, MIG_IN, MIG_SAVE, MIG_RESTORE };
+
+struct hva_mig {
+    struct hva_agent *ag;
+    struct hva_vm *vm; /* NULL on the target until PREPARE */
+    struct hva_mig *next_in;
+    enum mig_kind kind;
+    struct hva_mig_settings set;
+    struct hva_chan *chan;
+    char host[256];
+    unsigned port;
+    char peer_addr[64];
+    char token[MIG_TOKEN_LEN + 1];
+    qb_loop_timer_handle poll_timer, deadline_timer;
+    bool counted;
+    bool qemu_migrating; /* our QEMU has a migration running */
+    bool src_completed, target_resumed;
+    bool rolling_back;
+    int rb_rc;
+    char rb_msg[512];
+    /* figures */
+    uint64_t t_start, t_paused, t_released, t_acquired, t_resumed;
+    unsigned pass, cur_downtime;
+    uint64_t transferred, remaining, dirty_rate, expected_dt;
+    uint64_t qemu_downtime, qemu_total, setup_ms;
+    uint64_t acquire_ms; /* the target's sanlock_acquire, as it reports */
+    char result[512];
+    /* save / restore */
+    int pipe_fd, file_fd;
+    uint64_t io_off, io_len;
+    uint32_t crc;
+    bool io_eof, qemu_done, restore_fed;
+    struct hva_state_hdr hdr;
+    char *iobuf;
+    size_t iobuf_len, iobuf_off;
+};
+
+static struct hva_mig *in_migs; /* target side, for data connections */
+static int data_listen_fd = -1;
+
+static void mig_free(struct hva_mig *m)
+{
+    if (!m)
+        return;
+    if (m->poll_timer)
+        qb_loop_timer_del(m->ag->loop, m->poll_timer);
+    if (m->deadline_timer)
+        qb_loop_timer_del(m->ag->loop, m->deadline_timer);
+    hva_chan_free(m->chan);
+    if (m->pipe_fd >= 0) {
+        qb_loop_poll_del(m->ag->loop, m->pipe_fd);
+        close(m->pipe_fd);
+    }
+    if (m->file_fd >= 0)
+        close(m->file_fd);
+    if (m->counted)
+        m->ag->n_incoming--;
+    for (struct hva_mig **pp = &in_migs; *pp; pp = &(*pp)->next_in) {
+        if (*pp == m) {
+            *pp = m->next_in;
+            break;
+        }
+    }
+    if (m->vm && m->vm->mig == m)
+        m->vm->mig = NULL;
+    free(m->iobuf);
+    free(m);
+}
+
+static struct hva_mig *mig_new(struct hva_agent *ag, struct hva_vm *vm,
+                               enum mig_kind kind)
+{
+    struct hva_mig *m = calloc(1, sizeof(*m));
+
+    if (!m)
+        return NULL;
+    m->ag = ag;
+    m->vm = vm;
+    m->kind = kind;
+    m->pipe_fd = m->file_fd = -1;
+    hva_mig_settings_default(&m->set);
+    if (vm)
+        vm->mig = m;
+    return m;
+}
+
+static int tcp_connect(const char *host, unsigned port, int *ret_fd)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)port)};
+    int fd, rc, one = 1;
+
+    if (inet_pton(AF_INET, host, &sa.sin_addr) != 1)
+        return -EINVAL;
+    fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return -errno;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 &&
+        errno != EINPROGRESS) {
+        rc = -errno;
+        close(fd);
+        return rc;
+    }
+    /* Bounded wait: a migration address is on the local cluster network. */
+    struct pollfd p = {.fd = fd, .events = POLLOUT};
+    rc = poll(&p, 1, 3000);
+    if (rc <= 0) {
+        close(fd);
+        return rc == 0 ? -ETIMEDOUT : -errno;
+    }
+    int soerr = 0;
+    socklen_t sl = sizeof(soerr);
+    getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl);
+    if (soerr) {
+        close(fd);
+        return -soerr;
+    }
+    *ret_fd = fd;
+    return 0;
+}
+
+static int split_hostport(const char *to, char *host, size_t hlen,
+                          unsigned *port)
+{
+    const char *c = strrchr(to, ':');
+
+    *port = HVA_MIGRATION_PORT;
+    if (c) {
+        *port = (unsigned)atoi(c + 1);
+        snprintf(host, hlen, "%.*s", (int)(c - to), to);
+    } else {
+        snprintf(host, hlen, "%s", to);
+    }
+    return *port > 0 && *port < 65535 ? 0 : -EINVAL;
+}
+
+static json_object *caps_args(bool pause_before, bool throttle)
+{
+    json_object *a = json_object_new_object();
+    json_object *l = json_object_new_array();
+    const struct {
+        const char *name;
+        bool on;
+    } caps[] = {
+        {"pause-before-switchover", pause_before},
+        {"events", true},
+        {"auto-converge", throttle},
+    };
+
+    for (size_t i = 0; i < CMN_ARRAY_SIZE(caps); i++) {
+        json_object *c = json_object_new_object();
+        json_object_object_add(c, "capability",
+                               json_object_new_string(caps[i].name));
+        json_object_object_add(c, "state", json_object_new_boolean(caps[i].on));
+        json_object_array_add(l, c);
+    }
+    json_object_object_add(a, "capabilities", l);
+    return a;
+}
+
+static json_object *str_arg(const char *k, const char *v)
+{
+    json_object *a = json_object_new_object();
+
+    json_object_object_add(a, k, json_object_new_string(v));
+    return a;
+}
+
+static void mig_progress_event(struct hva_mig *m)
+{
+    hva_agent_event(
+        m->ag,
+        "<event type=\"migration\" vm=\"%s\" phase=\"%s\" "
+        "pass=\"%u\" transferred=\"%" PRIu64 "\" remaining=\"%" PRIu64
+        "\" dirty-rate=\"%" PRIu64 "\" expected-downtime-ms=\"%" PRIu64 "\"/>",
+        m->vm->def->name, hva_mig_phase_name(m->vm->phase), m->pass,
+        m->transferred, m->remaining, m->dirty_rate, m->expected_dt);
+}
+
+/* ==== source side ======================================================== */
+
+static void out_rollback(struct hva_mig *m, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void out_rb_status(void *data, int rc, json_object *ret,
+                          const char *errmsg);
+
+/* Rollback, last step: the VM runs here again, with its lease. */
+static void out_rb_finish(struct hva_mig *m)
+{
+    struct hva_vm *vm = m->vm;
+
+    if (vm->ag->sanlock && vm->def->lease.lockspace && !vm->lease_held) {
+        /* We released it at pre-switchover: take it back. If the target
+         * holds it, the target runs the VM and ours must not. */
+        int rc = -1;
+        for (int i = 0; i < 20 && rc < 0; i++) {
+            rc = hva_lease_acquire(&vm->def->lease, vm->pid);
+            if (rc == -HVA_E_LEASE_HELD)
+                poll(NULL, 0, 250); /* the target's QEMU is dying */
+            else if (rc < 0)
+                break;
+        }
+        if (rc < 0) {
+            cmn_err(CMN_LOG_HVA,
+                    "VM '%s': lease not recovered after a failed migration "
+                    "(%s): the target owns the VM, stopping the copy here",
+                    vm->def->name, cmn_strerror(rc));
+            snprintf(vm->last_err, sizeof(vm->last_err),
+                     "%.400s; lease now held by the target, VM runs there",
+                     m->rb_msg);
+            hva_qmp_command(vm->qmp, "quit", NULL, -1, NULL, NULL);
+            hva_vm_set_phase(vm, HVA_PH_NONE);
+            hva_vm_reply(vm, m->rb_rc, NULL);
+            mig_free(m);
+            return;
+        }
+        vm->lease_held = true;
+    }
+    hva_qmp_command(vm->qmp, "query-status", NULL, -1, out_rb_status, m);
+}
+
+static void out_rb_cont(void *data, int rc, json_object *ret,
+                        const char *errmsg)
+{
+    struct hva_mig *m = data;
+    struct hva_vm *vm = m->vm;
+
+    (void)ret;
+    if (rc < 0)
+        cmn_err(CMN_LOG_HVA, "VM '%s': cont after rollback: %s", vm->def->name,
+                errmsg);
+    else
+        hva_vm_set_state(vm, HVA_VM_RUNNING);
+    cmn_warn(CMN_LOG_HVA, "VM '%s': migration rolled back: %s", vm->def->name,
+             m->rb_msg);
+    snprintf(vm->last_err, sizeof(vm->last_err), "%.400s; VM kept on '%.64s'",
+             m->rb_msg, vm->ag->node_name);
+    hva_vm_set_phase(vm, HVA_PH_NONE);
+    hva_vm_reply(vm, m->rb_rc, NULL);
+    mig_free(m);
+}
+
+static void out_rb_status(void *data, int rc, json_object *ret,
+                          const char *errmsg)
+{
+    struct hva_mig *m = data;
+    json_object *st;
+
+    (void)errmsg;
+    if (rc == 0 && json_object_object_get_ex(ret, "status", &st) &&
+        strcmp(json_object_get_string(st), "running") == 0) {
+        out_rb_cont(m, 0, NULL, NULL);
+        return;
+    }
+    hva_qmp_command(m->vm->qmp, "cont", NULL, -1, out_rb_cont, m);
+}
+
+static void out_rollback(struct hva_mig *m, int rc, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (m->rolling_back)
+        return;
+    m->rolling_back = true;
+    m->rb_rc = rc;
+    va_start(ap, fmt);
+    vsnprintf(m->rb_msg, sizeof(m->rb_msg), fmt, ap);
+    va_end(ap);
+    if (m->poll_timer) {
+        qb_loop_timer_del(m->ag->loop, m->poll_timer);
+        m->poll_timer = 0;
+    }
+    if (m->chan) {
+        hva_chan_send(m->chan, "ABORT %s", m->rb_msg);
+        hva_chan_free(m->chan);
+        m->chan = NULL;
+    }
+    hva_vm_set_phase(m->vm, HVA_PH_OUT_ROLLBACK);
+    if (!m->vm->qmp) {
+        hva_vm_reply(m->vm, rc, NULL);
+        mig_free(m);
+        return;
+    }
+    if (m->qemu_migrating) {
+        /* QEMU resumes a guest that was running when the migration is
+         * cancelled; we continue in out_qmp_migration on "cancelled". */
+        hva_qmp_command(m->vm->qmp, "migrate_cancel", NULL, -1, NULL, NULL);
+        return;
+    }
+    out_rb_finish(m);
+}
+
+static void out_cmd_check(void *data, int rc, json_object *ret,
+                          const char *errmsg)
+{
+    struct hva_mig *m = data;
+
+    (void)ret;
+    if (rc < 0)
+        out_rollback(m, -HVA_E_MIGRATION,
+                     "QEMU refused a migration "
+                     "command: %s",
+                     errmsg);
+}
+
+static void out_migrate_done(void *data, int rc, json_object *ret,
+                             const char *errmsg)
+{
+    struct hva_mig *m = data;
+
+    (void)ret;
+    if (rc < 0) {
+        m->qemu_migrating = false;
+        out_rollback(m, -HVA_E_MIGRATION, "migrate: %s", errmsg);
+    }
+}
+
+static uint64_t jget_u64(json_object *o, const char *k)
+{
+    json_object *v;
+
+    return o && json_object_object_get_ex(o, k, &v)
+               ? (uint64_t)json_object_get_int64(v)
+               : 0;
+}
+
+static void out_apply_policy(struct hva_mig *m)
+{
+    unsigned nd = 0;
+    enum hva_mig_action a = hva_mig_policy(&m->set, m->pass, m->cur_downtime,
+                                           m->remaining, m->dirty_rate, &nd);
+
+    switch (a) {
+    case HVA_MIG_SET_DOWNTIME: {
+        json_object *p = json_object_new_object();
+        cmn_info(CMN_LOG_HVA,
+                 "VM '%s': pass %u, raising downtime limit %u "
+                 "-> %u ms",
+                 m->vm->def->name, m->pass, m->cur_downtime, nd);
+        m->cur_downtime = nd;
+        json_object_object_add(p, "downtime-limit", json_object_new_int64(nd));
+        hva_qmp_command(m->vm->qmp, "migrate-set-parameters", p, -1, NULL,
+                        NULL);
+        break;
+    }
+    case HVA_MIG_CANCEL:
+        out_rollback(m, -HVA_E_CONVERGE,
+                     "no convergence after %u passes (policy %s, downtime "
+                     "limit %u ms)",
+                     m->pass, hva_converge_name(m->set.converge),
+                     m->cur_downtime);
+        break;
+    case HVA_MIG_WAIT:
+    case HVA_MIG_THROTTLE:
+        break;
+    }
+}
+
+static void out_poll(void *data);
+
+static void out_query_done(void *data, int rc, json_object *ret,
+                           const char *errmsg)
+{
+    struct hva_mig *m = data;
+    json_object *ram;
+
+    (void)errmsg;
+    if (rc < 0 || m->rolling_back)
+        return;
+    if (json_object_object_get_ex(ret, "ram", &ram)) {
+        m->transferred = jget_u64(ram, "transferred");
+        m->remaining = jget_u64(ram, "remaining");
+        m->dirty_rate = jget_u64(ram, "dirty-pages-rate") *
+                        (jget_u64(ram, "page-size") ?: 4096);
+        unsigned pass = (unsigned)jget_u64(ram, "dirty-sync-count");
+        if (pass > m->pass) {
+            m->pass = pass;
+            out_apply_policy(m);
+        }
+    }
+    m->expected_dt = jget_u64(ret, "expected-downtime");
+    if (m->vm->phase == HVA_PH_OUT_PRECOPY) {
+        mig_progress_event(m);
+        qb_loop_timer_add(m->ag->loop, QB_LOOP_MED, MIG_POLL_MS * 1000000ULL, m,
+                          out_poll, &m->poll_timer);
+    }
+}
+
+static void out_poll(void *data)
+{
+    struct hva_mig *m = data;
+
+    m->poll_timer = 0;
+    if (m->vm->phase != HVA_PH_OUT_PRECOPY || !m->vm->qmp)
+        return;
+    hva_qmp_command(m->vm->qmp, "query-migrate", NULL, -1, out_query_done, m);
+}
+
+static void out_start_qemu(struct hva_mig *m)
+{
+    struct hva_vm *vm = m->vm;
+    int dfd = -1, rc;
+
+    rc = tcp_connect(m->host, m->port + 1, &dfd);
+    if (rc < 0) {
+        out_rollback(m, -HVA_E_MIGRATION, "data connection to %s:%u: %s",
+                     m->host, m->port + 1, strerror(-rc));
+        return;
+    }
+    char line[MIG_TOKEN_LEN + 8];
+    int n = snprintf(line, sizeof(line), "DATA %s\n", m->token);
+    if (write(dfd, line, (size_t)n) != n) {
+        close(dfd);
+        out_rollback(m, -HVA_E_MIGRATION, "data connection: short write");
+        return;
+    }
+    /* QEMU's migration thread does blocking I/O on it. */
+    fcntl(dfd, F_SETFL, fcntl(dfd, F_GETFL) & ~O_NONBLOCK);
+
+    hva_qmp_command(vm->qmp, "migrate-set-capabilities",
+                    caps_args(true, m->set.converge == HVA_CONVERGE_THROTTLE),
+                    -1, out_cmd_check, m);
+    json_object *p = json_object_new_object();
+    /* QEMU's downtime-limit covers only its own stop-to-complete work;
+     * the lease handoff happens inside the same pause. Reserve room for
+     * it so the guest-visible downtime meets the target. */
+    unsigned reserve = m->set.handoff_reserve_ms;
+    m->cur_downtime =
+        m->set.downtime_ms > reserve + 10 ? m->set.downtime_ms - reserve : 10;
+    json_object_object_add(p, "downtime-limit",
+                           json_object_new_int64(m->cur_downtime));
+    /* 0 would mean QEMU's default of 128 MiB/s: "unlimited" is large. */
+    json_object_object_add(
+        p, "max-bandwidth",
+        json_object_new_int64(m->set.max_bandwidth
+                                  ? (int64_t)m->set.max_bandwidth
+                                  : (int64_t)1 << 40));
+    hva_qmp_command(vm->qmp, "migrate-set-parameters", p, -1, out_cmd_check, m);
+    rc = hva_qmp_command(vm->qmp, "getfd", str_arg("fdname", MIG_FDNAME), dfd,
+                         out_cmd_check, m);
+    close(dfd); /* QEMU has its own copy now */
+    if (rc < 0) {
+        out_rollback(m, -HVA_E_MIGRATION, "getfd: %s", cmn_strerror(rc));
+        return;
+    }
+    m->t_start = hva_now_ms();
+    m->qemu_migrating = true;
+    hva_vm_set_phase(vm, HVA_PH_OUT_PRECOPY);
+    hva_qmp_command(vm->qmp, "migrate", str_arg("uri", "fd:" MIG_FDNAME), -1,
+                    out_migrate_done, m);
+    qb_loop_timer_add(m->ag->loop, QB_LOOP_MED, MIG_POLL_MS * 1000000ULL, m,
+                      out_poll, &m->poll_timer);
+}
+
+static void out_final_stats(void *data, int rc, json_object *ret,
+                            const char *errmsg)
+{
+    struct hva_mig *m = data;
+    struct hva_vm *vm = m->vm;
+    json_object *ram;
+
+    (void)errmsg;
+    if (rc == 0) {
+        m->qemu_downtime = jget_u64(ret, "downtime");
+        m->qemu_total = jget_u64(ret, "total-time");
+        m->setup_ms = jget_u64(ret, "setup-time");
+        if (json_object_object_get_ex(ret, "ram", &ram)) {
+            m->transferred = jget_u64(ram, "transferred");
+            unsigned pass = (unsigned)jget_u64(ram, "dirty-sync-count");
+            if (pass)
+                m->pass = pass;
+        }
+    }
+    snprintf(m->result, sizeof(m->result),
+             "downtime-ms=\"%" PRIu64 "\" total-ms=\"%" PRIu64
+             "\" qemu-total-ms=\"%" PRIu64 "\" bytes=\"%" PRIu64
+             "\" passes=\"%u\" handoff-ms=\"%" PRIu64
+             "\" paused-to-resumed-ms=\"%" PRIu64 "\" downtime-limit-ms=\"%u\""
+             " release-ms=\"%" PRIu64 "\" acquire-ms=\"%" PRIu64 "\"",
+             m->qemu_downtime, m->t_resumed - m->t_start, m->qemu_total,
+             m->transferred, m->pass, m->t_acquired - m->t_paused,
+             m->t_resumed - m->t_paused, m->cur_downtime,
+             m->t_released - m->t_paused, m->acquire_ms);
+    cmn_info(CMN_LOG_HVA, "VM '%s': migrated to %s: %s", vm->def->name, m->host,
+             m->result);
+    hva_vm_set_phase(vm, HVA_PH_OUT_DONE);
+    /* The guest runs on the target: this copy goes. The reply waits for
+     * QEMU's exit (hva_mig_qemu_gone) so "done" means "nothing left". */
+    hva_qmp_command(vm->qmp, "quit", NULL, -1, NULL, NULL);
+}
+
+static void out_maybe_finish(struct hva_mig *m)
+{
+    if (!m->src_completed || !m->target_resumed || m->rolling_back)
+        return;
+    if (m->vm->phase != HVA_PH_OUT_CONTINUED)
+        return;
+    hva_qmp_command(m->vm->qmp, "query-migrate", NULL, -1, out_final_stats, m);
+}
+
+static void out_continue_done(void *data, int rc, json_object *ret,
+                              const char *errmsg)
+{
+    struct hva_mig *m = data;
+
+    (void)ret;
+    if (rc < 0)
+        out_rollback(m, -HVA_E_MIGRATION, "migrate-continue: %s", errmsg);
+}
+
+static void out_up(void *data)
+{
+    struct hva_mig *m = data;
+    char *xml cmn_autofree = NULL;
+
+    if (hva_vm_def_to_xml(m->vm->def, &xml) < 0) {
+        out_rollback(m, -ENOMEM, "out of memory");
+        return;
+    }
+    hva_vm_set_phase(m->vm, HVA_PH_OUT_PREPARE);
+    hva_chan_send(m->chan, "HELLO node=%s", m->ag->node_name);
+    hva_chan_send(m->chan, "PREPARE %s", xml);
+}
+
+static void out_line(void *data, char *line)
+{
+    struct hva_mig *m = data;
+    struct hva_vm *vm = m->vm;
+    char *arg = strchr(line, ' ');
+
+    if (arg)
+        *arg++ = '\0';
+    cmn_debug(CMN_LOG_HVA, "VM '%s': target says %s", vm->def->name, line);
+    if (strcmp(line, "READY") == 0 && vm->phase == HVA_PH_OUT_PREPARE) {
+        if (!arg || strlen(arg) != MIG_TOKEN_LEN) {
+            out_rollback(m, -EPROTO, "target sent a bad token");
+            return;
+        }
+        snprintf(m->token, sizeof(m->token), "%s", arg);
+        out_start_qemu(m);
+    } else if (strcmp(line, "REFUSED") == 0) {
+        out_rollback(m, -HVA_E_REFUSED, "target %s refused: %s", m->host,
+                     arg ? arg : "");
+    } else if (strcmp(line, "ABORT") == 0) {
+        out_rollback(m, -HVA_E_MIGRATION, "target %s aborted: %s", m->host,
+                     arg ? arg : "");
+    } else if (strcmp(line, "LEASE-ACQUIRED") == 0 &&
+               vm->phase == HVA_PH_OUT_RELEASED) {
+        m->t_acquired = hva_now_ms();
+        m->acquire_ms = arg ? strtoull(arg, NULL, 10) : 0;
+        hva_vm_set_phase(vm, HVA_PH_OUT_CONTINUED);
+        hva_qmp_command(vm->qmp, "migrate-continue",
+                        str_arg("state", "pre-switchover"), -1,
+                        out_continue_done, m);
+    } else if (strcmp(line, "LEASE-FAILED") == 0) {
+        out_rollback(m, -HVA_E_LEASE_HELD,
+                     "target could not take the "
+                     "lease: %s",
+                     arg ? arg : "");
+    } else if (strcmp(line, "RESUMED") == 0) {
+        m->t_resumed = hva_now_ms();
+        m->target_resumed = true;
+        out_maybe_finish(m);
+    }
+}
+
+static void out_down(void *data, int rc)
+{
+    struct hva_mig *m = data;
+
+    hva_chan_free(m->chan); /* deferred: we are in its dispatch */
+    m->chan = NULL;
+    if (m->target_resumed)
+        return;
+    out_rollback(m, rc == -HVA_E_AUTH ? -HVA_E_AUTH : -HVA_E_MIGRATION,
+                 "control channel to %s lost: %s", m->host,
+                 rc == -HVA_E_AUTH ? "authentication failed (wrong key?)"
+                                   : cmn_strerror(rc));
+}
+
+static const struct hva_chan_ops out_chan_ops = {
+    .up = out_up,
+    .line = out_line,
+    .down = out_down,
+};
+
+static void out_deadline(void *data)
+{
+    struct hva_mig *m = data;
+
+    m->deadline_timer = 0;
+    if (m->vm->phase < HVA_PH_OUT_RELEASED)
+        out_rollback(m, -ETIMEDOUT, "migration timed out after %u s",
+                     m->set.timeout_s);
+}
+
+int hva_mig_out(struct hva_vm *vm, const char *to,
+                const struct hva_mig_settings *s, char *err, size_t errlen)
+{
+    struct hva_agent *ag = vm->ag;
+    struct hva_mig *m;
+    int fd, rc;
+
+    if (vm->state != HVA_VM_RUNNING || !vm->qmp || vm->mig) {
+        snprintf(err, errlen, "VM '%s' is %s, not running", vm->def->name,
+                 hva_vm_state_name(vm->state));
+        return -HVA_E_STATE;
+    }
+    if (!ag->have_psk) {
+        snprintf(err, errlen, "no migration key (corosync authkey missing)");
+        return -HVA_E_AUTH;
+    }
+    m = mig_new(ag, vm, MIG_OUT);
+    if (!m)
+        return -ENOMEM;
+    m->set = *s;
+    if (split_hostport(to, m->host, sizeof(m->host), &m->port) < 0) {
+        snprintf(err, errlen, "migrate-out: bad target '%s' (ADDR:PORT)", to);
+        mig_free(m);
+        return -HVA_E_BAD_REQUEST;
+    }
+    hva_vm_set_phase(vm, HVA_PH_OUT_CONNECT);
+    rc = tcp_connect(m->host, m->port, &fd);
+    if (rc == 0)
+        rc = hva_chan_new(ag->loop, fd, false, ag->psk, ag->node_name,
+                          &out_chan_ops, m, &m->chan);
+    if (rc < 0) {
+        if (rc == -HVA_E_AUTH)
+            snprintf(err, errlen,
+                     "VM '%s': target %s:%u: authentication failed (wrong "
+                     "key?); VM kept on '%s'",
+                     vm->def->name, m->host, m->port, ag->node_name);
+        else
+            snprintf(err, errlen,
+                     "VM '%s': target %s:%u not reachable: %s; VM kept on "
+                     "'%s'",
+                     vm->def->name, m->host, m->port, cmn_strerror(rc),
+                     ag->node_name);
+        hva_vm_set_phase(vm, HVA_PH_OUT_ROLLBACK);
+        hva_vm_set_phase(vm, HVA_PH_NONE);
+        mig_free(m);
+        return rc == -HVA_E_AUTH ? rc : -HVA_E_MIGRATION;
+    }
+    hva_vm_set_state(vm, HVA_VM_MIGRATING);
+    qb_loop_timer_add(ag->loop, QB_LOOP_LOW,
+                      (uint64_t)s->timeout_s * 1000000000ULL, m, out_deadline,
+                      &m->deadline_timer);
+    return CMN_IPC_DEFERRED;
+}
+
+static void out_qmp_migration(struct hva_mig *m, const char *status)
+{
+    struct hva_vm *vm = m->vm;
+
+    if (strcmp(status, "pre-switchover") == 0 &&
+        vm->phase == HVA_PH_OUT_PRECOPY) {
+        m->t_paused = hva_now_ms();
+        hva_vm_set_phase(vm, HVA_PH_OUT_PAUSED);
+        if (vm->ag->sanlock && vm->def->lease.lockspace) {
+            int rc = hva_lease_release(&vm->def->lease, vm->pid);
+            if (rc < 0) {
+                out_rollback(m, rc, "lease release: %s", cmn_strerror(rc));
+                return;
+            }
+            vm->lease_held = false;
+        }
+        m->t_released = hva_now_ms();
+        hva_vm_set_phase(vm, HVA_PH_OUT_RELEASED);
+        hva_chan_send(m->chan, "LEASE-RELEASED");
+    } else if (strcmp(status, "completed") == 0) {
+        m->qemu_migrating = false;
+        m->src_completed = true;
+        out_maybe_finish(m);
+    } else if (strcmp(status, "failed") == 0 ||
+               strcmp(status, "cancelled") == 0) {
+        m->qemu_migrating = false;
+        if (m->rolling_back)
+            out_rb_finish(m);
+        else
+            out_rollback(m, -HVA_E_MIGRATION, "QEMU migration %s", status);
+    }
+}
+
+/* ==== target side ======================================================== */
+
+static void in_abort(struct hva_mig *m, const char *why)
+{
+    struct hva_vm *vm = m->vm;
+
+    cmn_warn(CMN_LOG_HVA, "incoming migration of '%s' aborted: %s",
+             vm ? vm->def->name : "?", why);
+    if (m->chan)
+        hva_chan_send(m->chan, "ABORT %s", why);
+    if (vm) {
+        hva_vm_set_phase(vm, HVA_PH_IN_ABORTED);
+        /* Killing our QEMU frees the lease if we had taken it: the
+         * source can take it back. */
+        if (vm->pid)
+            hva_vm_kill(vm);
+        hva_vm_set_phase(vm, HVA_PH_NONE);
+    }
+    mig_free(m);
+}
+
+static void in_cont_done(void *data, int rc, json_object *ret,
+                         const char *errmsg)
+{
+    struct hva_mig *m = data;
+    struct hva_vm *vm = m->vm;
+
+    (void)ret;
+    if (rc < 0) {
+        /* Our lease, the source quits on RESUMED only: tell it to take
+         * the VM back. */
+        in_abort(m, errmsg);
+        return;
+    }
+    hva_vm_set_phase(vm, HVA_PH_IN_DONE);
+    hva_vm_set_state(vm, HVA_VM_RUNNING);
+    vm->started_ms = hva_now_ms();
+    hva_chan_send(m->chan, "RESUMED");
+    cmn_info(CMN_LOG_HVA, "VM '%s': incoming migration done, running here",
+             vm->def->name);
+    hva_vm_set_phase(vm, HVA_PH_NONE);
+    if (m->counted) {
+        m->counted = false;
+        m->ag->n_incoming--;
+    }
+    /* The source closes the channel; we only forget the migration. */
+    vm->mig = NULL;
+    m->vm = NULL;
+}
+
+static void in_qmp_migration(struct hva_mig *m, const char *status)
+{
+    struct hva_vm *vm = m->vm;
+
+    if (strcmp(status, "completed") == 0) {
+        m->qemu_done = true;
+        if (vm->phase == HVA_PH_IN_LEASED)
+            hva_qmp_command(vm->qmp, "cont", NULL, -1, in_cont_done, m);
+        else
+            in_abort(m, "state arrived without the lease");
+    } else if (strcmp(status, "failed") == 0) {
+        in_abort(m, "incoming migration failed in QEMU");
+    }
+}
+
+static void in_caps_done(void *data, int rc, json_object *ret,
+                         const char *errmsg)
+{
+    struct hva_mig *m = data;
+    uint8_t rnd[MIG_TOKEN_LEN / 2];
+
+    (void)ret;
+    if (rc < 0) {
+        in_abort(m, errmsg);
+        return;
+    }
+    if (gnutls_rnd(GNUTLS_RND_KEY, rnd, sizeof(rnd)) < 0) {
+        in_abort(m, "no randomness");
+        return;
+    }
+    for (size_t i = 0; i < sizeof(rnd); i++)
+        snprintf(m->token + 2 * i, 3, "%02x", rnd[i]);
+    hva_chan_send(m->chan, "READY %s", m->token);
+}
+
+static void in_ready(struct hva_vm *vm, int rc, const char *err)
+{
+    struct hva_mig *m = vm->mig;
+
+    (void)rc;
+    (void)err;
+    if (!m)
+        return;
+    hva_qmp_command(vm->qmp, "migrate-set-capabilities",
+                    caps_args(false, false), -1, in_caps_done, m);
+}
+
+static bool in_allowed(struct hva_agent *ag, const char *addr)
+{
+    if (!ag->allow)
+        return true;
+    for (size_t i = 0; i < ag->n_allow; i++)
+        if (strcmp(ag->allow[i], addr) == 0)
+            return true;
+    return false;
+}
+
+static void in_refuse(struct hva_mig *m, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void in_refuse(struct hva_mig *m, const char *fmt, ...)
+{
+    char why[512];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof(why), fmt, ap);
+    va_end(ap);
+    cmn_warn(CMN_LOG_HVA, "incoming migration from %s refused: %s",
+             m->peer_addr, why);
+    hva_chan_send(m->chan, "REFUSED %s", why);
+    /* The source closes; we drop our side at once. */
+    mig_free(m);
+}
+
+static void in_prepare(struct hva_mig *m, const char *xml)
+{
+    struct hva_agent *ag = m->ag;
+    struct hva_vm_def *def = NULL;
+    struct hva_vm *vm;
+    char err[512];
+    int rc;
+
+    if (!in_allowed(ag, m->peer_addr)) {
+        in_refuse(m, "source address %s is not in %s's allow list",
+                  m->peer_addr, ag->node_name);
+        return;
+    }
+    if (ag->n_incoming >= ag->max_incoming) {
+        in_refuse(m, "%s already receives %u migrations (limit %u)",
+                  ag->node_name, ag->n_incoming, ag->max_incoming);
+        return;
+    }
+    rc = hva_vm_def_from_xml(xml, &def, err, sizeof(err));
+    if (rc < 0) {
+        in_refuse(m, "bad VM definition: %s", err);
+        return;
+    }
+    vm = hva_vm_find(ag, def->uuid);
+    if (vm && (vm->pid || vm->mig)) {
+        in_refuse(m, "VM '%s' already has a QEMU on %s", def->name,
+                  ag->node_name);
+        hva_vm_def_free(def);
+        return;
+    }
+    rc = hva_vm_define(ag, def, &vm);
+    if (rc < 0) {
+        in_refuse(m, "VM '%s': %s", def->name, cmn_strerror(rc));
+        hva_vm_def_free(def);
+        return;
+    }
+    m->vm = vm;
+    vm->mig = m;
+    m->counted = true;
+    ag->n_incoming++;
+    hva_vm_set_phase(vm, HVA_PH_IN_PREPARED);
+    hva_vm_set_state(vm, HVA_VM_INCOMING);
+    rc = hva_vm_launch(vm, true, in_ready, err, sizeof(err));
+    if (rc < 0) {
+        hva_vm_set_phase(vm, HVA_PH_IN_ABORTED);
+        hva_vm_set_phase(vm, HVA_PH_NONE);
+        if (!vm->pid)
+            hva_vm_set_state(vm, HVA_VM_DEFINED);
+        in_refuse(m, "QEMU failed to start on %s: %s", ag->node_name, err);
+        return;
+    }
+}
+
+static void in_line(void *data, char *line)
+{
+    struct hva_mig *m = data;
+    char *arg = strchr(line, ' ');
+
+    if (arg)
+        *arg++ = '\0';
+    if (strcmp(line, "HELLO") == 0) {
+        cmn_info(CMN_LOG_HVA, "migration peer %s (%s) authenticated",
+                 m->peer_addr, arg ? arg : "");
+    } else if (strcmp(line, "PREPARE") == 0 && !m->vm) {
+        in_prepare(m, arg ? arg : "");
+    } else if (strcmp(line, "LEASE-RELEASED") == 0 && m->vm &&
+               m->vm->phase == HVA_PH_IN_RECEIVING) {
+        struct hva_vm *vm = m->vm;
+        uint64_t t0 = hva_now_ms();
+        if (vm->ag->sanlock && vm->def->lease.lockspace) {
+            int rc = hva_lease_acquire(&vm->def->lease, vm->pid);
+            if (rc < 0) {
+                hva_chan_send(m->chan, "LEASE-FAILED %s", cmn_strerror(rc));
+                in_abort(m, "lease not acquired");
+                return;
+            }
+            vm->lease_held = true;
+        }
+        hva_vm_set_phase(vm, HVA_PH_IN_LEASED);
+        hva_chan_send(m->chan, "LEASE-ACQUIRED %" PRIu64, hva_now_ms() - t0);
+    } else if (strcmp(line, "ABORT") == 0) {
+        in_abort(m, arg ? arg : "source aborted");
+    }
+}
+
+static void in_down(void *data, int rc)
+{
+    struct hva_mig *m = data;
+
+    hva_chan_free(m->chan);
+    m->chan = NULL;
+    if (!m->vm) {
+        if (rc == -HVA_E_AUTH)
+            cmn_warn(CMN_LOG_HVA, "migration peer %s failed authentication",
+                     m->peer_addr);
+        mig_free(m);
+        return;
+    }
+    in_abort(m, "control channel lost");
+}
+
+static const struct hva_chan_ops in_chan_ops = {
+    .line = in_line,
+    .down = in_down,
+};
+
+static int32_t on_control_accept(int32_t fd, int32_t revents, void *data)
+{
+    struct hva_agent *ag = data;
+    struct sockaddr_in sa;
+    socklen_t sl = sizeof(sa);
+    struct hva_mig *m;
+    int cfd, one = 1;
+
+    (void)revents;
+    cfd = accept4(fd, (struct sockaddr *)&sa, &sl, SOCK_CLOEXEC);
+    if (cfd < 0)
+        return 0;
+    setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    m = mig_new(ag, NULL, MIG_IN);
+    if (!m) {
+        close(cfd);
+        return 0;
+    }
+    inet_ntop(AF_INET, &sa.sin_addr, m->peer_addr, sizeof(m->peer_addr));
+    m->next_in = in_migs;
+    in_migs = m;
+    if (hva_chan_new(ag->loop, cfd, true, ag->psk, NULL, &in_chan_ops, m,
+                     &m->chan) < 0)
+        mig_free(m);
+    return 0;
+}
+
+static void in_data_done(void *data, int rc, json_object *ret,
+                         const char *errmsg)
+{
+    struct hva_mig *m = data;
+
+    (void)ret;
+    if (rc < 0)
+        in_abort(m, errmsg);
+}
+
+static int32_t on_data_accept(int32_t fd, int32_t revents, void *data)
+{
+    struct sockaddr_in sa;
+    socklen_t sl = sizeof(sa);
+    char buf[MIG_TOKEN_LEN + 8], addr[64];
+    struct timeval tv = {.tv_sec = 2};
+    int cfd, one = 1;
+    ssize_t n;
+
+    (void)revents;
+    (void)data;
+    cfd = accept4(fd, (struct sockaddr *)&sa, &sl, SOCK_CLOEXEC);
+    if (cfd < 0)
+        return 0;
+    inet_ntop(AF_INET, &sa.sin_addr, addr, sizeof(addr));
+    setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    /* The source sends the token right after connecting: a short
+     * bounded read, exactly the token line and nothing of the stream. */
+    setsockopt(cfd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    size_t want = MIG_TOKEN_LEN + 6;
+    n = recv(cfd, buf, want, MSG_WAITALL);
+    if (n != (ssize_t)want || strncmp(buf, "DATA ", 5) != 0 ||
+        buf[want - 1] != '\n') {
+        cmn_warn(CMN_LOG_HVA, "data connection from %s: no token", addr);
+        close(cfd);
+        return 0;
+    }
+    buf[want - 1] = '\0';
+    for (struct hva_mig *m = in_migs; m; m = m->next_in) {
+        if (!m->vm || !m->token[0] || strcmp(m->token, buf + 5) != 0 ||
+            strcmp(m->peer_addr, addr) != 0 ||
+            m->vm->phase != HVA_PH_IN_PREPARED)
+            continue;
+        tv.tv_sec = 0;
+        setsockopt(cfd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        hva_vm_set_phase(m->vm, HVA_PH_IN_RECEIVING);
+        hva_qmp_command(m->vm->qmp, "getfd", str_arg("fdname", MIG_FDNAME), cfd,
+                        in_data_done, m);
+        close(cfd);
+        hva_qmp_command(m->vm->qmp, "migrate-incoming",
+                        str_arg("uri", "fd:" MIG_FDNAME), -1, in_data_done, m);
+        return 0;
+    }
+    cmn_warn(CMN_LOG_HVA, "data connection from %s: unknown token", addr);
+    close(cfd);
+    return 0;
+}
+
+static int listen_tcp(const char *addr, unsigned port, int *ret_fd)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)port)};
+    int fd, one = 1;
+
+    if (!*addr || strcmp(addr, "*") == 0)
+        sa.sin_addr.s_addr = htonl(INADDR_ANY);
+    else if (inet_pton(AF_INET, addr, &sa.sin_addr) != 1)
+        return -EINVAL;
+    fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+        listen(fd, 16) < 0) {
+        int rc = -errno;
+        close(fd);
+        return rc;
+    }
+    *ret_fd = fd;
+    return 0;
+}
+
+int hva_mig_listen(struct hva_agent *ag, const char *addr, unsigned port)
+{
+    int rc = listen_tcp(addr, port, &ag->mig_fd);
+
+    if (rc < 0)
+        return rc;
+    rc = listen_tcp(addr, port + 1, &data_listen_fd);
+    if (rc < 0)
+        return rc;
+    rc = qb_loop_poll_add(ag->loop, QB_LOOP_MED, ag->mig_fd, POLLIN, ag,
+                          on_control_accept);
+    if (rc == 0)
+        rc = qb_loop_poll_add(ag->loop, QB_LOOP_MED, data_listen_fd, POLLIN, ag,
+                              on_data_accept);
+    return rc;
+}
+
+/* ==== quick migration: save ============================================== */
+
+static void save_finish(struct hva_mig *m)
+{
+    struct hva_vm *vm = m->vm;
+    uint8_t hdr[HVA_STATE_HDR_SIZE];
+    int rc;
+
+    if (!m->io_eof || !m->qemu_done)
+        return;
+    m->hdr.magic = HVA_STATE_MAGIC;
+    m->hdr.version = HVA_STATE_VERSION;
+    snprintf(m->hdr.uuid, sizeof(m->hdr.uuid), "%s", vm->def->uuid);
+    m->hdr.length = m->io_len;
+    m->hdr.data_crc = m->crc;
+    m->hdr.timestamp = (uint64_t)time(NULL);
+    hva_state_hdr_encode(&m->hdr, hdr);
+    /* Data first, then the header that makes it valid. */
+    if (fdatasync(m->file_fd) < 0 ||
+        pwrite(m->file_fd, hdr, sizeof(hdr), (off_t)vm->def->state.offset) !=
+            (ssize_t)sizeof(hdr) ||
+        fdatasync(m->file_fd) < 0) {
+        rc = -errno;
+        snprintf(vm->last_err, sizeof(vm->last_err),
+                 "VM '%s': writing state header: %s", vm->def->name,
+                 strerror(-rc));
+        hva_qmp_command(vm->qmp, "cont", NULL, -1, NULL, NULL);
+        hva_vm_set_state(vm, HVA_VM_RUNNING);
+        hva_vm_set_phase(vm, HVA_PH_NONE);
+        hva_vm_reply(vm, rc, NULL);
+        mig_free(m);
+        return;
+    }
+    uint64_t ms = hva_now_ms() - m->t_start;
+    snprintf(m->result, sizeof(m->result),
+             "bytes=\"%" PRIu64 "\" save-ms=\"%" PRIu64 "\" mbps=\"%.1f\" "
+             "crc32c=\"%08x\"",
+             m->io_len, ms,
+             ms ? (double)m->io_len / 1048576.0 / ((double)ms / 1000.0) : 0.0,
+             m->crc);
+    if (vm->ag->sanlock && vm->def->lease.lockspace) {
+        hva_lease_release(&vm->def->lease, vm->pid);
+        vm->lease_held = false;
+    }
+    hva_vm_set_phase(vm, HVA_PH_SAVE_DONE);
+    hva_qmp_command(vm->qmp, "quit", NULL, -1, NULL, NULL);
+}
+
+static int32_t save_read(int32_t fd, int32_t revents, void *data)
+{
+    struct hva_mig *m = data;
+    struct hva_vm *vm = m->vm;
+
+    for (;;) {
+        ssize_t n = read(fd, m->iobuf, IO_CHUNK);
+        if (n > 0) {
+            if (HVA_STATE_HDR_SIZE + m->io_len + (uint64_t)n >
+                vm->def->state.size) {
+                snprintf(vm->last_err, sizeof(vm->last_err),
+                         "VM '%s': state extent of %" PRIu64
+                         " bytes is too small",
+                         vm->def->name, vm->def->state.size);
+                goto fail;
+            }
+            if (pwrite(m->file_fd, m->iobuf, (size_t)n,
+                       (off_t)(vm->def->state.offset + HVA_STATE_HDR_SIZE +
+                               m->io_len)) != n) {
+                snprintf(vm->last_err, sizeof(vm->last_err),
+                         "VM '%s': writing state: %s", vm->def->name,
+                         strerror(errno));
+                goto fail;
+            }
+            m->crc = cmn_crc32c(m->crc, m->iobuf, (size_t)n);
+            m->io_len += (uint64_t)n;
+            continue;
+        }
+        if (n == 0 || (revents & POLLHUP && n < 0 && errno == EAGAIN)) {
+            m->io_eof = true;
+            qb_loop_poll_del(m->ag->loop, fd);
+            close(fd);
+            m->pipe_fd = -1;
+            save_finish(m);
+            return -1;
+        }
+        if (errno == EAGAIN || errno == EINTR)
+            return 0;
+        snprintf(vm->last_err, sizeof(vm->last_err), "VM '%s': pipe: %s",
+                 vm->def->name, strerror(errno));
+        goto fail;
+    }
+fail:
+    qb_loop_poll_del(m->ag->loop, fd);
+    close(fd);
+    m->pipe_fd = -1;
+    hva_qmp_command(vm->qmp, "migrate_cancel", NULL, -1, NULL, NULL);
+    hva_qmp_command(vm->qmp, "cont", NULL, -1, NULL, NULL);
+    hva_vm_set_state(vm, HVA_VM_RUNNING);
+    hva_vm_set_phase(vm, HVA_PH_NONE);
+    hva_vm_reply(vm, -HVA_E_MIGRATION, NULL);
+    mig_free(m);
+    return -1;
+}
+
+static void save_cmd_check(void *data, int rc, json_object *ret,
+                           const char *errmsg)
+{
+    struct hva_mig *m = data;
+
+    (void)ret;
+    if (rc < 0 && m->vm->mig == m) {
+        snprintf(m->vm->last_err, sizeof(m->vm->last_err), "VM '%s': save: %s",
+                 m->vm->def->name, errmsg);
+        hva_qmp_command(m->vm->qmp, "cont", NULL, -1, NULL, NULL);
+        hva_vm_set_state(m->vm, HVA_VM_RUNNING);
+        hva_vm_set_phase(m->vm, HVA_PH_NONE);
+        hva_vm_reply(m->vm, -HVA_E_MIGRATION, NULL);
+        mig_free(m);
+    }
+}
+
+int hva_save(struct hva_vm *vm, char *err, size_t errlen)
+{
+    struct hva_mig *m;
+    int p[2];
+
+    if (vm->state != HVA_VM_RUNNING || !vm->qmp || vm->mig) {
+        snprintf(err, errlen, "VM '%s' is %s, not running", vm->def->name,
+                 hva_vm_state_name(vm->state));
+        return -HVA_E_STATE;
+    }
+    if (!vm->def->state.path || vm->def->state.size <= HVA_STATE_HDR_SIZE) {
+        snprintf(err, errlen, "VM '%s' has no state extent (<state>)",
+                 vm->def->name);
+        return -CMN_E_MISSING;
+    }
+    m = mig_new(vm->ag, vm, MIG_SAVE);
+    if (!m)
+        return -ENOMEM;
+    m->iobuf = malloc(IO_CHUNK);
+    m->file_fd =
+        open(vm->def->state.path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    if (!m->iobuf || m->file_fd < 0 || pipe2(p, O_CLOEXEC) < 0) {
+        snprintf(err, errlen, "VM '%s': state extent '%s': %s", vm->def->name,
+                 vm->def->state.path, strerror(errno));
+        mig_free(m);
+        return -HVA_E_MIGRATION;
+    }
+    m->pipe_fd = p[0];
+    fcntl(p[0], F_SETFL, O_NONBLOCK);
+    m->t_start = hva_now_ms();
+    hva_vm_set_phase(vm, HVA_PH_SAVE_STREAM);
+    hva_vm_set_state(vm, HVA_VM_SAVING);
+    hva_qmp_command(vm->qmp, "stop", NULL, -1, save_cmd_check, m);
+    hva_qmp_command(vm->qmp, "migrate-set-capabilities",
+                    caps_args(false, false), -1, save_cmd_check, m);
+    json_object *pa = json_object_new_object();
+    json_object_object_add(pa, "max-bandwidth",
+                           json_object_new_int64((int64_t)1 << 40));
+    hva_qmp_command(vm->qmp, "migrate-set-parameters", pa, -1, save_cmd_check,
+                    m);
+    hva_qmp_command(vm->qmp, "getfd", str_arg("fdname", MIG_FDNAME), p[1],
+                    save_cmd_check, m);
+    close(p[1]);
+    m->qemu_migrating = true;
+    hva_qmp_command(vm->qmp, "migrate", str_arg("uri", "fd:" MIG_FDNAME), -1,
+                    save_cmd_check, m);
+    qb_loop_poll_add(vm->ag->loop, QB_LOOP_MED, m->pipe_fd, POLLIN, m,
+                     save_read);
+    return CMN_IPC_DEFERRED;
+}
+
+/* ==== quick migration: restore ============================================ */
+
+static void restore_fail(struct hva_mig *m, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void restore_fail(struct hva_mig *m, int rc, const char *fmt, ...)
+{
+    struct hva_vm *vm = m->vm;
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(vm->last_err, sizeof(vm->last_err), fmt, ap);
+    va_end(ap);
+    cmn_warn(CMN_LOG_HVA, "%s", vm->last_err);
+    hva_vm_set_phase(vm, HVA_PH_NONE);
+    hva_vm_reply(vm, rc, NULL);
+    mig_free(m);
+    if (vm->pid)
+        hva_vm_kill(vm); /* never resumed: frees the lease */
+}
+
+static void restore_cont_done(void *data, int rc, json_object *ret,
+                              const char *errmsg)
+{
+    struct hva_mig *m = data;
+    struct hva_vm *vm = m->vm;
+
+    (void)ret;
+    if (rc < 0) {
+        restore_fail(m, -HVA_E_QMP, "VM '%s': cont: %s", vm->def->name, errmsg);
+        return;
+    }
+    uint64_t ms = hva_now_ms() - m->t_start;
+    hva_vm_set_phase(vm, HVA_PH_RESTORE_DONE);
+    hva_vm_set_state(vm, HVA_VM_RUNNING);
+    char extra[256];
+    snprintf(extra, sizeof(extra),
+             "bytes=\"%" PRIu64 "\" restore-ms=\"%" PRIu64 "\" mbps=\"%.1f\"",
+             m->io_len, ms,
+             ms ? (double)m->io_len / 1048576.0 / ((double)ms / 1000.0) : 0.0);
+    hva_vm_set_phase(vm, HVA_PH_NONE);
+    hva_vm_reply(vm, 0, extra);
+    mig_free(m);
+}
+
+static void restore_maybe_resume(struct hva_mig *m)
+{
+    if (!m->restore_fed || !m->qemu_done)
+        return;
+    if (m->crc != m->hdr.data_crc) {
+        restore_fail(m, -HVA_E_STATE_CORRUPT,
+                     "VM '%s': saved state fails its checksum (crc32c "
+                     "%08x, header says %08x): not resumed",
+                     m->vm->def->name, m->crc, m->hdr.data_crc);
+        return;
+    }
+    hva_qmp_command(m->vm->qmp, "cont", NULL, -1, restore_cont_done, m);
+}
+
+static int32_t restore_write(int32_t fd, int32_t revents, void *data)
+{
+    struct hva_mig *m = data;
+    struct hva_vm *vm = m->vm;
+
+    (void)revents;
+    for (;;) {
+        if (m->iobuf_off == m->iobuf_len) {
+            uint64_t left = m->hdr.length - m->io_off;
+            if (left == 0) {
+                m->restore_fed = true;
+                qb_loop_poll_del(m->ag->loop, fd);
+                close(fd);
+                m->pipe_fd = -1;
+                restore_maybe_resume(m);
+                return -1;
+            }
+            size_t want = left < IO_CHUNK ? (size_t)left : IO_CHUNK;
+            ssize_t n = pread(m->file_fd, m->iobuf, want,
+                              (off_t)(vm->def->state.offset +
+                                      HVA_STATE_HDR_SIZE + m->io_off));
+            if (n <= 0) {
+                qb_loop_poll_del(m->ag->loop, fd);
+                close(fd);
+                m->pipe_fd = -1;
+                restore_fail(m, -EIO, "VM '%s': reading state: %s",
+                             vm->def->name, n < 0 ? strerror(errno) : "EOF");
+                return -1;
+            }
+            m->crc = cmn_crc32c(m->crc, m->iobuf, (size_t)n);
+            m->io_off += (uint64_t)n;
+            m->io_len = m->io_off;
+            m->iobuf_len = (size_t)n;
+            m->iobuf_off = 0;
+        }
+        ssize_t w =
+            write(fd, m->iobuf + m->iobuf_off, m->iobuf_len - m->iobuf_off);
+        if (w < 0) {
+            if (errno == EAGAIN || errno == EINTR)
+                return 0;
+            qb_loop_poll_del(m->ag->loop, fd);
+            close(fd);
+            m->pipe_fd = -1;
+            restore_fail(m, -HVA_E_QEMU,
+                         "VM '%s': QEMU stopped reading "
+                         "its state: %s",
+                         vm->def->name, strerror(errno));
+            return -1;
+        }
+        m->iobuf_off += (size_t)w;
+    }
+}
+
+static void restore_cmd_check(void *data, int rc, json_object *ret,
+                              const char *errmsg)
+{
+    struct hva_mig *m = data;
+
+    (void)ret;
+    if (rc < 0 && m->vm->mig == m)
+        restore_fail(m, -HVA_E_QMP, "VM '%s': restore: %s", m->vm->def->name,
+                     errmsg);
+}
+
+static void restore_ready(struct hva_vm *vm, int rc, const char *err)
+{
+    struct hva_mig *m = vm->mig;
+    int p[2];
+
+    (void)rc;
+    (void)err;
+    if (!m)
+        return;
+    if (pipe2(p, O_CLOEXEC) < 0) {
+        restore_fail(m, -errno, "pipe: %s", strerror(errno));
+        return;
+    }
+    m->pipe_fd = p[1];
+    fcntl(p[1], F_SETFL, O_NONBLOCK);
+    hva_qmp_command(vm->qmp, "migrate-set-capabilities",
+                    caps_args(false, false), -1, restore_cmd_check, m);
+    hva_qmp_command(vm->qmp, "getfd", str_arg("fdname", MIG_FDNAME), p[0],
+                    restore_cmd_check, m);
+    close(p[0]);
+    hva_qmp_command(vm->qmp, "migrate-incoming",
+                    str_arg("uri", "fd:" MIG_FDNAME), -1, restore_cmd_check, m);
+    qb_loop_poll_add(vm->ag->loop, QB_LOOP_MED, m->pipe_fd, POLLOUT, m,
+                     restore_write);
+}
+
+int hva_restore(struct hva_vm *vm, char *err, size_t errlen)
+{
+    uint8_t hdr[HVA_STATE_HDR_SIZE];
+    struct hva_mig *m;
+    int rc;
+
+    if (vm->pid || vm->mig) {
+        snprintf(err, errlen, "VM '%s' is %s here already", vm->def->name,
+                 hva_vm_state_name(vm->state));
+        return -HVA_E_STATE;
+    }
+    if (!vm->def->state.path) {
+        snprintf(err, errlen, "VM '%s' has no state extent (<state>)",
+                 vm->def->name);
+        return -CMN_E_MISSING;
+    }
+    m = mig_new(vm->ag, vm, MIG_RESTORE);
+    if (!m)
+        return -ENOMEM;
+    m->iobuf = malloc(IO_CHUNK);
+    m->file_fd = open(vm->def->state.path, O_RDONLY | O_CLOEXEC);
+    if (!m->iobuf || m->file_fd < 0 ||
+        pread(m->file_fd, hdr, sizeof(hdr), (off_t)vm->def->state.offset) !=
+            (ssize_t)sizeof(hdr)) {
+        snprintf(err, errlen, "VM '%s': state extent '%s': %s", vm->def->name,
+                 vm->def->state.path, strerror(errno ? errno : EIO));
+        mig_free(m);
+        return -HVA_E_STATE_CORRUPT;
+    }
+    rc = hva_state_hdr_decode(hdr, &m->hdr);
+    if (rc < 0 || strcmp(m->hdr.uuid, vm->def->uuid) != 0 ||
+        HVA_STATE_HDR_SIZE + m->hdr.length > vm->def->state.size) {
+        snprintf(err, errlen, "VM '%s': no valid saved state in '%s'%s",
+                 vm->def->name, vm->def->state.path,
+                 rc == 0 ? " (header names another VM)" : "");
+        mig_free(m);
+        return -HVA_E_STATE_CORRUPT;
+    }
+    m->t_start = hva_now_ms();
+    hva_vm_set_phase(vm, HVA_PH_RESTORE_FEED);
+    hva_vm_set_state(vm, HVA_VM_INCOMING);
+    rc = hva_vm_launch(vm, true, restore_ready, err, errlen);
+    if (rc < 0) {
+        hva_vm_set_phase(vm, HVA_PH_NONE);
+        if (!vm->pid)
+            hva_vm_set_state(vm, HVA_VM_DEFINED);
+        mig_free(m);
+        return rc;
+    }
+    if (vm->ag->sanlock && vm->def->lease.lockspace) {
+        rc = hva_lease_acquire(&vm->def->lease, vm->pid);
+        if (rc < 0) {
+            snprintf(err, errlen, "VM '%s': lease '%s' not acquired: %s",
+                     vm->def->name, vm->def->lease.resource, cmn_strerror(rc));
+            hva_vm_set_phase(vm, HVA_PH_NONE);
+            mig_free(m);
+            hva_vm_kill(vm);
+            return rc;
+        }
+        vm->lease_held = true;
+    }
+    return CMN_IPC_DEFERRED;
+}
+
+/* ==== hooks from hva-vm.c ================================================ */
+
+void hva_mig_qmp_event(struct hva_vm *vm, const char *event, json_object *data)
+{
+    struct hva_mig *m = vm->mig;
+    json_object *st;
+
+    if (!m)
+        return;
+    if (strcmp(event, "MIGRATION_PASS") == 0) {
+        if (m->kind == MIG_OUT && !m->rolling_back) {
+            m->pass = (unsigned)jget_u64(data, "pass");
+            out_apply_policy(m);
+        }
+        return;
+    }
+    if (strcmp(event, "MIGRATION") != 0 ||
+        !json_object_object_get_ex(data, "status", &st))
+        return;
+    const char *status = json_object_get_string(st);
+    cmn_debug(CMN_LOG_HVA, "VM '%s': migration status %s", vm->def->name,
+              status);
+    switch (m->kind) {
+    case MIG_OUT:
+        out_qmp_migration(m, status);
+        break;
+    case MIG_IN:
+        in_qmp_migration(m, status);
+        break;
+    case MIG_SAVE:
+        if (strcmp(status, "completed") == 0) {
+            m->qemu_done = true;
+            save_finish(m);
+        } else if (strcmp(status, "failed") == 0) {
+            save_cmd_check(m, -HVA_E_MIGRATION, NULL, "QEMU save failed");
+        }
+        break;
+    case MIG_RESTORE:
+        if (strcmp(status, "completed") == 0) {
+            m->qemu_done = true;
+            restore_maybe_resume(m);
+        } else if (strcmp(status, "failed") == 0) {
+            restore_fail(m, -HVA_E_STATE_CORRUPT,
+                         "VM '%s': QEMU rejected the saved state",
+                         vm->def->name);
+        }
+        break;
+    }
+}
+
+void hva_mig_qemu_gone(struct hva_vm *vm)
+{
+    struct hva_mig *m = vm->mig;
+
+    if (!m)
+        return;
+    switch (m->kind) {
+    case MIG_OUT:
+        if (vm->phase == HVA_PH_OUT_DONE) {
+            hva_vm_set_phase(vm, HVA_PH_NONE);
+            hva_vm_reply(vm, 0, m->result);
+        } else {
+            snprintf(vm->last_err, sizeof(vm->last_err),
+                     "VM '%s': QEMU died during migration", vm->def->name);
+            if (m->chan)
+                hva_chan_send(m->chan, "ABORT source QEMU died");
+            hva_vm_set_phase(vm, HVA_PH_NONE);
+            hva_vm_reply(vm, -HVA_E_QEMU, NULL);
+        }
+        mig_free(m);
+        break;
+    case MIG_IN:
+        m->vm = NULL;
+        vm->mig = NULL;
+        if (m->chan)
+            hva_chan_send(m->chan, "ABORT target QEMU died");
+        hva_vm_set_phase(vm, HVA_PH_NONE);
+        mig_free(m);
+        break;
+    case MIG_SAVE:
+        if (vm->phase == HVA_PH_SAVE_DONE) {
+            hva_vm_set_phase(vm, HVA_PH_NONE);
+            hva_vm_reply(vm, 0, m->result);
+        } else {
+            hva_vm_set_phase(vm, HVA_PH_NONE);
+            hva_vm_reply(vm, -HVA_E_QEMU, NULL);
+        }
+        mig_free(m);
+        break;
+    case MIG_RESTORE:
+        restore_fail(m, -HVA_E_QEMU, "VM '%s': QEMU exited during restore",
+                     vm->def->name);
+        break;
+    }
+}
+
+/* A restarted agent found `vm` running, in `vm->phase`. */
+void hva_mig_recover(struct hva_vm *vm)
+{
+    enum hva_recovery r = hva_mig_recovery(vm->phase);
+    bool lease = vm->ag->sanlock && vm->def->lease.lockspace;
+
+    switch (r) {
+    case HVA_REC_NOTHING:
+        return;
+    case HVA_REC_KEEP_LOCAL:
+    case HVA_REC_BY_LEASE:
+        cmn_warn(CMN_LOG_HVA,
+                 "VM '%s': migration interrupted in %s: "
+                 "rolling back",
+                 vm->def->name, hva_mig_phase_name(vm->phase));
+        hva_qmp_command(vm->qmp, "migrate_cancel", NULL, -1, NULL, NULL);
+        if (lease && !vm->lease_held &&
+            hva_lease_acquire(&vm->def->lease, vm->pid) < 0) {
+            /* The target holds it: the VM is there. */
+            cmn_warn(CMN_LOG_HVA,
+                     "VM '%s': the target owns the lease, "
+                     "stopping this copy",
+                     vm->def->name);
+            hva_qmp_command(vm->qmp, "quit", NULL, -1, NULL, NULL);
+            break;
+        }
+        vm->lease_held = vm->lease_held || lease;
+        hva_qmp_command(vm->qmp, "cont", NULL, -1, NULL, NULL);
+        hva_vm_set_state(vm, HVA_VM_RUNNING);
+        break;
+    case HVA_REC_FINISH_IN:
+    case HVA_REC_DISCARD:
+        /* Without the control channel we cannot know the source let go:
+         * a half-migrated copy is discarded, and sanlock lets the source
+         * take the lease back. */
+        cmn_warn(CMN_LOG_HVA,
+                 "VM '%s': incoming migration interrupted in "
+                 "%s: discarding this copy",
+                 vm->def->name, hva_mig_phase_name(vm->phase));
+        hva_vm_kill(vm);
+        break;
+    }
+    hva_vm_set_phase(vm, HVA_PH_NONE);
+}

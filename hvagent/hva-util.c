@@ -1,0 +1,356 @@
+/* Small helpers: time, files, numbers, error texts, the VM definition's
+ * XML form. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <libxml/tree.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/cmn-auto.h"
+#include "common/cmn-err.h"
+#include "common/cmn-xml.h"
+#include "hvagent/hva-int.h"
+
+static const char *const hva_err_texts[] = {
+    [1] = "no such VM",
+    [2] = "VM is not in a state that allows this",
+    [3] = "the VM lease is held by another host",
+    [4] = "QEMU failed",
+    [5] = "QEMU refused a monitor command",
+    [6] = "migration target refused the VM",
+    [7] = "migration peer failed authentication",
+    [8] = "migration failed; the VM stays on the source",
+    [9] = "migration did not converge; cancelled",
+    [10] = "saved state fails its checksum",
+    [11] = "malformed request",
+};
+
+void hva_err_register(void)
+{
+    cmn_err_register(CMN_E_HVA_BASE, hva_err_texts,
+                     (int)CMN_ARRAY_SIZE(hva_err_texts));
+}
+
+uint64_t hva_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+int hva_write_file(const char *path, const char *text)
+{
+    char tmp[4096];
+    int fd, rc = 0;
+    size_t len = strlen(text);
+
+    if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+        return -ENAMETOOLONG;
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -errno;
+    if (write(fd, text, len) != (ssize_t)len || fsync(fd) < 0)
+        rc = errno ? -errno : -EIO;
+    if (close(fd) < 0 && rc == 0)
+        rc = -errno;
+    if (rc == 0 && rename(tmp, path) < 0)
+        rc = -errno;
+    if (rc < 0)
+        unlink(tmp);
+    return rc;
+}
+
+int hva_read_file(const char *path, char **ret_text)
+{
+    FILE *f = fopen(path, "re");
+    char *buf = NULL;
+    size_t cap = 0, len = 0;
+    int rc = 0;
+
+    if (!f)
+        return -errno;
+    for (;;) {
+        if (cap - len < 4096) {
+            char *n = realloc(buf, cap + 65536);
+            if (!n) {
+                rc = -ENOMEM;
+                goto out;
+            }
+            buf = n;
+            cap += 65536;
+        }
+        size_t got = fread(buf + len, 1, cap - len - 1, f);
+        len += got;
+        if (got == 0)
+            break;
+        if (len > CMN_XML_MAX_DEFAULT) {
+            rc = -CMN_E_TOO_BIG;
+            goto out;
+        }
+    }
+    buf[len] = '\0';
+    *ret_text = CMN_STEAL(buf);
+out:
+    fclose(f);
+    free(buf);
+    return rc;
+}
+
+int hva_parse_u64(const char *s, uint64_t *ret)
+{
+    char *end;
+    unsigned long long v;
+
+    if (!s || !*s || *s == '-')
+        return -EINVAL;
+    errno = 0;
+    v = strtoull(s, &end, 0);
+    if (errno || *end)
+        return -EINVAL;
+    *ret = v;
+    return 0;
+}
+
+/* ---- VM definition ------------------------------------------------------- */
+
+static void disk_clear(struct hva_disk *d)
+{
+    free(d->path);
+    d->path = NULL;
+}
+
+void hva_vm_def_free(struct hva_vm_def *def)
+{
+    if (!def)
+        return;
+    free(def->name);
+    free(def->uuid);
+    free(def->cpu_model);
+    free(def->kernel);
+    free(def->cmdline);
+    for (size_t i = 0; i < def->n_disks; i++)
+        disk_clear(&def->disks[i]);
+    free(def->disks);
+    free(def->lease.lockspace);
+    free(def->lease.resource);
+    free(def->lease.path);
+    disk_clear(&def->state);
+    free(def);
+}
+
+static char *xattr(xmlNode *n, const char *name)
+{
+    xmlChar *v = xmlGetProp(n, (const xmlChar *)name);
+    char *s = v ? strdup((const char *)v) : NULL;
+
+    xmlFree(v);
+    return s;
+}
+
+static int xattr_u64(xmlNode *n, const char *name, uint64_t dflt, uint64_t *ret,
+                     char *err, size_t errlen)
+{
+    char *v cmn_autofree = xattr(n, name);
+
+    if (!v) {
+        *ret = dflt;
+        return 0;
+    }
+    if (hva_parse_u64(v, ret) < 0) {
+        snprintf(err, errlen, "<%s %s='%s'>: not a whole number",
+                 (const char *)n->name, name, v);
+        return -CMN_E_BAD_VALUE;
+    }
+    return 0;
+}
+
+static int parse_extent(xmlNode *n, struct hva_disk *d, char *err,
+                        size_t errlen)
+{
+    int rc;
+    char *cache cmn_autofree = xattr(n, "cache");
+
+    d->path = xattr(n, "path");
+    if (!d->path) {
+        snprintf(err, errlen, "<%s>: attribute 'path' missing",
+                 (const char *)n->name);
+        return -CMN_E_MISSING;
+    }
+    rc = xattr_u64(n, "offset", 0, &d->offset, err, errlen);
+    if (rc == 0)
+        rc = xattr_u64(n, "size", 0, &d->size, err, errlen);
+    d->direct = !cache || strcmp(cache, "none") == 0;
+    return rc;
+}
+
+int hva_vm_def_from_xml(const char *xml, struct hva_vm_def **ret_def, char *err,
+                        size_t errlen)
+{
+    xmlDoc *doc = NULL;
+    struct hva_vm_def *def = calloc(1, sizeof(*def));
+    uint64_t v;
+    int rc;
+
+    if (!def)
+        return -ENOMEM;
+    rc = cmn_xml_parse_mem(xml, strlen(xml), "vm", 1u << 20, &doc, err, errlen);
+    if (rc < 0)
+        goto out;
+    xmlNode *root = xmlDocGetRootElement(doc);
+    if (!root || strcmp((const char *)root->name, "vm") != 0) {
+        snprintf(err, errlen, "expected a <vm> element");
+        rc = -CMN_E_PARSE;
+        goto out;
+    }
+    def->name = xattr(root, "name");
+    def->uuid = xattr(root, "uuid");
+    if (!def->name || !def->uuid || !*def->name || !*def->uuid) {
+        snprintf(err, errlen, "<vm>: 'name' and 'uuid' are required");
+        rc = -CMN_E_MISSING;
+        goto out;
+    }
+    if (strlen(def->uuid) > 36 ||
+        strspn(def->uuid, "0123456789abcdefABCDEF-") != strlen(def->uuid)) {
+        snprintf(err, errlen, "<vm uuid='%s'>: not a UUID", def->uuid);
+        rc = -CMN_E_BAD_VALUE;
+        goto out;
+    }
+    if ((rc = xattr_u64(root, "memory-mib", 256, &v, err, errlen)) < 0)
+        goto out;
+    def->memory_mib = (unsigned)v;
+    if ((rc = xattr_u64(root, "vcpus", 1, &v, err, errlen)) < 0)
+        goto out;
+    def->vcpus = (unsigned)v;
+    if (def->memory_mib < 16 || def->vcpus < 1 || def->vcpus > 256) {
+        snprintf(err, errlen, "<vm>: memory-mib >= 16 and 1..256 vcpus");
+        rc = -CMN_E_BAD_VALUE;
+        goto out;
+    }
+    def->cpu_model = xattr(root, "cpu");
+    for (xmlNode *n = root->children; n; n = n->next) {
+        if (n->type != XML_ELEMENT_NODE)
+            continue;
+        const char *en = (const char *)n->name;
+        if (strcmp(en, "kernel") == 0) {
+            def->kernel = xattr(n, "path");
+            def->cmdline = xattr(n, "cmdline");
+        } else if (strcmp(en, "disk") == 0) {
+            struct hva_disk *d =
+                realloc(def->disks, (def->n_disks + 1) * sizeof(*d));
+            if (!d) {
+                rc = -ENOMEM;
+                goto out;
+            }
+            def->disks = d;
+            memset(&d[def->n_disks], 0, sizeof(*d));
+            rc = parse_extent(n, &d[def->n_disks++], err, errlen);
+            if (rc < 0)
+                goto out;
+        } else if (strcmp(en, "lease") == 0) {
+            def->lease.lockspace = xattr(n, "lockspace");
+            def->lease.resource = xattr(n, "resource");
+            def->lease.path = xattr(n, "path");
+            rc = xattr_u64(n, "offset", 0, &def->lease.offset, err, errlen);
+            if (rc < 0)
+                goto out;
+            if (!def->lease.lockspace || !def->lease.resource ||
+                !def->lease.path) {
+                snprintf(err, errlen,
+                         "<lease>: lockspace, resource and path required");
+                rc = -CMN_E_MISSING;
+                goto out;
+            }
+        } else if (strcmp(en, "state") == 0) {
+            rc = parse_extent(n, &def->state, err, errlen);
+            if (rc < 0)
+                goto out;
+        } else {
+            snprintf(err, errlen, "<vm>: unknown element <%s>", en);
+            rc = -CMN_E_UNKNOWN_KEY;
+            goto out;
+        }
+    }
+    *ret_def = CMN_STEAL(def);
+out:
+    xmlFreeDoc(doc);
+    hva_vm_def_free(def);
+    return rc;
+}
+
+static void xset(xmlNode *n, const char *name, const char *v)
+{
+    if (v)
+        xmlSetProp(n, (const xmlChar *)name, (const xmlChar *)v);
+}
+
+static void xset_u64(xmlNode *n, const char *name, uint64_t v)
+{
+    char buf[32];
+
+    snprintf(buf, sizeof(buf), "%" PRIu64, v);
+    xset(n, name, buf);
+}
+
+static void put_extent(xmlNode *root, const char *name,
+                       const struct hva_disk *d)
+{
+    xmlNode *n = xmlNewChild(root, NULL, (const xmlChar *)name, NULL);
+
+    xset(n, "path", d->path);
+    xset_u64(n, "offset", d->offset);
+    xset_u64(n, "size", d->size);
+    xset(n, "cache", d->direct ? "none" : "writeback");
+}
+
+int hva_vm_def_to_xml(const struct hva_vm_def *def, char **ret_xml)
+{
+    xmlDoc *doc = xmlNewDoc((const xmlChar *)"1.0");
+    xmlNode *root = xmlNewNode(NULL, (const xmlChar *)"vm");
+    xmlChar *buf = NULL;
+    int len = 0, rc = 0;
+
+    xmlDocSetRootElement(doc, root);
+    xset(root, "name", def->name);
+    xset(root, "uuid", def->uuid);
+    xset_u64(root, "memory-mib", def->memory_mib);
+    xset_u64(root, "vcpus", def->vcpus);
+    xset(root, "cpu", def->cpu_model);
+    if (def->kernel) {
+        xmlNode *k = xmlNewChild(root, NULL, (const xmlChar *)"kernel", NULL);
+        xset(k, "path", def->kernel);
+        xset(k, "cmdline", def->cmdline);
+    }
+    for (size_t i = 0; i < def->n_disks; i++)
+        put_extent(root, "disk", &def->disks[i]);
+    if (def->lease.lockspace) {
+        xmlNode *l = xmlNewChild(root, NULL, (const xmlChar *)"lease", NULL);
+        xset(l, "lockspace", def->lease.lockspace);
+        xset(l, "resource", def->lease.resource);
+        xset(l, "path", def->lease.path);
+        xset_u64(l, "offset", def->lease.offset);
+    }
+    if (def->state.path)
+        put_extent(root, "state", &def->state);
+    /* One line, no declaration: it travels inside control messages. */
+    xmlBufferPtr b = xmlBufferCreate();
+    if (!b || xmlNodeDump(b, doc, root, 0, 0) < 0) {
+        rc = -ENOMEM;
+    } else {
+        *ret_xml = strdup((const char *)xmlBufferContent(b));
+        if (!*ret_xml)
+            rc = -ENOMEM;
+    }
+    xmlBufferFree(b);
+    (void)buf;
+    (void)len;
+    xmlFreeDoc(doc);
+    return rc;
+}

@@ -1,0 +1,72 @@
+/* hvagent: the per-node VM executor. Public description of its local API.
+ *
+ * Clients (clusterd, tests, hvactl) connect with cmn_ipc_client_connect()
+ * to the IPC service HVA_IPC_NAME (or the name given with --ipc-name) and
+ * send one request at a time. Requests and replies are small XML
+ * documents (schemas/hvagent-api.rng):
+ *
+ *   <request op="define"><vm .../></request>
+ *   <request op="start|stop|kill|status|undefine" vm="NAME-or-UUID"
+ *            [timeout-ms="30000"]/>            (stop: ACPI, then kill)
+ *   <request op="status"/>                      (every VM)
+ *   <request op="migrate-out" vm="X" to="ADDR:PORT" [downtime-ms="50"]
+ *            [max-passes="10"] [converge="raise|throttle|cancel"]
+ *            [bandwidth-mibs="0"] [timeout-s="300"]
+ *            [handoff-reserve-ms="20"] [downtime-max-ms="2000"]/>
+ *            (QEMU's own downtime limit is downtime-ms minus the part
+ *             reserved for the lease handoff, at least 10 ms)
+ *   <request op="migrate-in" vm="UUID" [timeout-s="120"]/>
+ *            (arms this node to accept the VM; without any armed VM
+ *             the allow list alone decides)
+ *   <request op="save" vm="X"/>                 (quick migration, out)
+ *   <request op="restore" vm="X"/>              (quick migration, in;
+ *                                                the VM must be defined)
+ *   <request op="subscribe"/>                   (event stream on)
+ *
+ * The <vm> element is the runtime form of a definition, with disks and
+ * lease already resolved to paths (clusterd resolves CSV extents):
+ *
+ *   <vm name="web1" uuid="..." memory-mib="1024" vcpus="1" [cpu="..."]>
+ *     [<kernel path="..." cmdline="..."/>]
+ *     <disk path="/run/kvmcluster/luns/WWN" offset="..." size="..."
+ *           [cache="none|writeback"]/>*
+ *     [<lease lockspace="LS" resource="R" path="..." offset="..."/>]
+ *     [<state path="..." offset="..." size="..."/>]
+ *   </vm>
+ *
+ * Replies: <reply rc="0" .../> or <reply rc="-N" error="text"/>; status
+ * replies carry <vm name uuid state pid lease="yes|no" uptime-ms phase
+ * serial/> children; migrate-out replies carry the figures (downtime-ms,
+ * total-ms, bytes, passes). Events (after subscribe):
+ *   <event type="state" vm="NAME" uuid state/>
+ *   <event type="migration" vm phase pass transferred remaining
+ *          dirty-rate expected-downtime-ms/>
+ */
+#ifndef KVMC_HVA_H
+#define KVMC_HVA_H
+
+#include "common/cmn-err.h"
+
+#define HVA_IPC_NAME       "hvagent"
+#define HVA_MIGRATION_PORT 7410
+
+/* hvagent's error block. */
+enum hva_err {
+    HVA_E_NO_VM = CMN_E_HVA_BASE + 1, /* no such VM defined */
+    HVA_E_STATE,                      /* VM is not in a state allowing this */
+    HVA_E_LEASE_HELD,                 /* the VM lease is held by another host */
+    HVA_E_QEMU,                       /* QEMU failed to start or died */
+    HVA_E_QMP,                        /* QEMU refused a QMP command */
+    HVA_E_REFUSED,       /* migration target refused (allow list, limit) */
+    HVA_E_AUTH,          /* migration peer failed authentication */
+    HVA_E_MIGRATION,     /* migration failed; VM kept on the source */
+    HVA_E_CONVERGE,      /* migration did not converge; cancelled */
+    HVA_E_STATE_CORRUPT, /* saved state fails its checksum */
+    HVA_E_BAD_REQUEST,   /* malformed API request */
+    HVA_E_END,
+};
+
+/* Registers hvagent's error texts with cmn_strerror(). */
+void hva_err_register(void);
+
+#endif

@@ -1,0 +1,518 @@
+/* hvagent: the per-node VM executor (see hvagent/hva.h and hvagent(8)). */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <libxml/entities.h>
+#include <libxml/tree.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/cmn-auto.h"
+#include "common/cmn-err.h"
+#include "common/cmn-ipc.h"
+#include "common/cmn-log.h"
+#include "common/cmn-xml.h"
+#include "hvagent/hva-int.h"
+
+static struct hva_agent agent;
+
+static char *attr(xmlNode *n, const char *name)
+{
+    xmlChar *v = xmlGetProp(n, (const xmlChar *)name);
+    char *s = v ? strdup((const char *)v) : NULL;
+
+    xmlFree(v);
+    return s;
+}
+
+static char *reply_error(int rc, const char *msg)
+{
+    xmlChar *e = xmlEncodeSpecialChars(NULL, (const xmlChar *)msg);
+    char *text = NULL;
+
+    if (asprintf(&text, "<reply rc=\"%d\" error=\"%s\"/>", rc,
+                 (const char *)e) < 0)
+        text = NULL;
+    xmlFree(e);
+    return text;
+}
+
+static int status_reply(struct hva_agent *ag, struct hva_vm *only,
+                        char **ret_reply)
+{
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap);
+
+    if (!buf)
+        return -ENOMEM;
+    len += (size_t)snprintf(buf, cap, "<reply rc=\"0\" node=\"%s\">",
+                            ag->node_name);
+    for (struct hva_vm *vm = ag->vms; vm; vm = vm->next) {
+        char item[2048];
+        char *serial = NULL;
+
+        if (only && vm != only)
+            continue;
+        if (asprintf(&serial, "%s/serial.log", vm->dir) < 0)
+            serial = NULL;
+        int n =
+            snprintf(item, sizeof(item),
+                     "<vm name=\"%s\" uuid=\"%s\" state=\"%s\" pid=\"%d\" "
+                     "lease=\"%s\" uptime-ms=\"%" PRIu64 "\" phase=\"%s\" "
+                     "serial=\"%s\"/>",
+                     vm->def->name, vm->def->uuid, hva_vm_state_name(vm->state),
+                     (int)vm->pid, vm->lease_held ? "yes" : "no",
+                     vm->pid ? hva_now_ms() - vm->started_ms : 0,
+                     hva_mig_phase_name(vm->phase), serial ? serial : "");
+        free(serial);
+        if (len + (size_t)n + 16 > cap) {
+            char *nb = realloc(buf, cap * 2 + (size_t)n);
+            if (!nb) {
+                free(buf);
+                return -ENOMEM;
+            }
+            buf = nb;
+            cap = cap * 2 + (size_t)n;
+        }
+        memcpy(buf + len, item, (size_t)n);
+        len += (size_t)n;
+    }
+    snprintf(buf + len, cap - len, "</reply>");
+    *ret_reply = buf;
+    return 0;
+}
+
+static int u_attr(xmlNode *n, const char *name, uint64_t *v)
+{
+    char *s cmn_autofree = attr(n, name);
+
+    if (!s)
+        return 0;
+    return hva_parse_u64(s, v);
+}
+
+static int parse_mig_settings(xmlNode *r, struct hva_mig_settings *s)
+{
+    uint64_t v;
+    char *conv cmn_autofree = attr(r, "converge");
+
+    hva_mig_settings_default(s);
+    v = s->downtime_ms;
+    if (u_attr(r, "downtime-ms", &v) < 0)
+        return -EINVAL;
+    s->downtime_ms = (unsigned)v;
+    v = s->max_passes;
+    if (u_attr(r, "max-passes", &v) < 0)
+        return -EINVAL;
+    s->max_passes = (unsigned)v;
+    v = 0;
+    if (u_attr(r, "bandwidth-mibs", &v) < 0)
+        return -EINVAL;
+    s->max_bandwidth = v << 20;
+    v = s->timeout_s;
+    if (u_attr(r, "timeout-s", &v) < 0)
+        return -EINVAL;
+    s->timeout_s = (unsigned)v;
+    v = s->handoff_reserve_ms;
+    if (u_attr(r, "handoff-reserve-ms", &v) < 0)
+        return -EINVAL;
+    s->handoff_reserve_ms = (unsigned)v;
+    v = s->downtime_max_ms;
+    if (u_attr(r, "downtime-max-ms", &v) < 0)
+        return -EINVAL;
+    s->downtime_max_ms = (unsigned)v;
+    if (conv && hva_converge_parse(conv, &s->converge) < 0)
+        return -EINVAL;
+    return 0;
+}
+
+static int on_request(void *data, struct cmn_ipc_conn *conn,
+                      const char *request, char **ret_reply)
+{
+    struct hva_agent *ag = data;
+    xmlDoc *doc = NULL;
+    char err[1024] = "";
+    char *op = NULL, *id = NULL;
+    struct hva_vm *vm = NULL;
+    int rc;
+
+    rc = cmn_xml_parse_mem(request, strlen(request), "request", 1u << 20, &doc,
+                           err, sizeof(err));
+    if (rc < 0)
+        goto out;
+    xmlNode *r = xmlDocGetRootElement(doc);
+    if (!r || strcmp((const char *)r->name, "request") != 0 ||
+        !(op = attr(r, "op"))) {
+        snprintf(err, sizeof(err), "expected <request op=\"...\">");
+        rc = -HVA_E_BAD_REQUEST;
+        goto out;
+    }
+    id = attr(r, "vm");
+    cmn_debug(CMN_LOG_HVA, "request %s %s", op, id ? id : "");
+
+    if (strcmp(op, "subscribe") == 0) {
+        cmn_ipc_subscribe(conn, true);
+        *ret_reply = strdup("<reply rc=\"0\"/>");
+        goto out;
+    }
+    if (strcmp(op, "define") == 0) {
+        xmlNode *v = r->children;
+        while (v && v->type != XML_ELEMENT_NODE)
+            v = v->next;
+        xmlBufferPtr b = xmlBufferCreate();
+        struct hva_vm_def *def = NULL;
+        if (!v || !b || xmlNodeDump(b, doc, v, 0, 0) < 0) {
+            xmlBufferFree(b);
+            snprintf(err, sizeof(err), "define: no <vm> element");
+            rc = -HVA_E_BAD_REQUEST;
+            goto out;
+        }
+        rc = hva_vm_def_from_xml((const char *)xmlBufferContent(b), &def, err,
+                                 sizeof(err));
+        xmlBufferFree(b);
+        if (rc < 0)
+            goto out;
+        rc = hva_vm_define(ag, def, &vm);
+        if (rc < 0) {
+            snprintf(err, sizeof(err), "VM '%s': %s", def->name,
+                     cmn_strerror(rc));
+            hva_vm_def_free(def);
+            goto out;
+        }
+        if (asprintf(ret_reply, "<reply rc=\"0\" vm=\"%s\" uuid=\"%s\"/>",
+                     vm->def->name, vm->def->uuid) < 0)
+            rc = -ENOMEM;
+        goto out;
+    }
+    if (strcmp(op, "status") == 0 && !id) {
+        rc = status_reply(ag, NULL, ret_reply);
+        goto out;
+    }
+    vm = hva_vm_find(ag, id);
+    if (!vm) {
+        snprintf(err, sizeof(err),
+                 "VM '%s' is not defined on node '%s' (define it first)",
+                 id ? id : "", ag->node_name);
+        rc = -HVA_E_NO_VM;
+        goto out;
+    }
+    if (strcmp(op, "status") == 0) {
+        rc = status_reply(ag, vm, ret_reply);
+        goto out;
+    }
+    if (vm->op_conn) {
+        snprintf(err, sizeof(err), "VM '%s': another operation is running",
+                 vm->def->name);
+        rc = -EBUSY;
+        goto out;
+    }
+    if (strcmp(op, "start") == 0) {
+        if (vm->pid) {
+            snprintf(err, sizeof(err), "VM '%s' is already %s (pid %d)",
+                     vm->def->name, hva_vm_state_name(vm->state), (int)vm->pid);
+            rc = -HVA_E_STATE;
+            goto out;
+        }
+        rc = hva_vm_start(vm, err, sizeof(err));
+    } else if (strcmp(op, "stop") == 0 || strcmp(op, "kill") == 0) {
+        uint64_t t = 30000;
+        if (u_attr(r, "timeout-ms", &t) < 0) {
+            rc = -HVA_E_BAD_REQUEST;
+            goto out;
+        }
+        if (!vm->pid) {
+            snprintf(err, sizeof(err), "VM '%s' is not running", vm->def->name);
+            rc = -HVA_E_STATE;
+            goto out;
+        }
+        if (op[1] == 't') {
+            rc = hva_vm_stop(vm, (unsigned)t);
+        } else {
+            rc = hva_vm_kill(vm);
+            if (rc == 0)
+                rc = CMN_IPC_DEFERRED;
+        }
+    } else if (strcmp(op, "undefine") == 0) {
+        if (vm->pid) {
+            rc = -HVA_E_STATE;
+            goto out;
+        }
+        struct hva_vm **pp = &ag->vms;
+        while (*pp != vm)
+            pp = &(*pp)->next;
+        *pp = vm->next;
+        char cmd[4200];
+        snprintf(cmd, sizeof(cmd), "%s/def.xml", vm->dir);
+        unlink(cmd);
+        hva_vm_def_free(vm->def);
+        free(vm->dir);
+        free(vm);
+        vm = NULL;
+        *ret_reply = strdup("<reply rc=\"0\"/>");
+    } else if (strcmp(op, "migrate-out") == 0) {
+        struct hva_mig_settings s;
+        char *to cmn_autofree = attr(r, "to");
+        if (!to || parse_mig_settings(r, &s) < 0) {
+            snprintf(err, sizeof(err),
+                     "migrate-out: needs to=\"ADDR:PORT\" and numeric "
+                     "settings");
+            rc = -HVA_E_BAD_REQUEST;
+            goto out;
+        }
+        rc = hva_mig_out(vm, to, &s, err, sizeof(err));
+    } else if (strcmp(op, "migrate-in") == 0) {
+        /* Incoming migrations are accepted from allowed sources; arming
+         * per VM is implicit in this version. */
+        *ret_reply = strdup("<reply rc=\"0\"/>");
+    } else if (strcmp(op, "save") == 0) {
+        rc = hva_save(vm, err, sizeof(err));
+    } else if (strcmp(op, "restore") == 0) {
+        rc = hva_restore(vm, err, sizeof(err));
+    } else {
+        snprintf(err, sizeof(err), "unknown op '%s'", op);
+        rc = -HVA_E_BAD_REQUEST;
+    }
+    if (rc == CMN_IPC_DEFERRED && vm) {
+        cmn_ipc_conn_ref(conn);
+        vm->op_conn = conn;
+    }
+out:
+    if (rc < 0) {
+        if (!err[0])
+            snprintf(err, sizeof(err), "%s", cmn_strerror(rc));
+        cmn_info(CMN_LOG_HVA, "request '%s' failed: %s", op ? op : "?", err);
+        *ret_reply = reply_error(rc, err);
+        rc = *ret_reply ? 0 : -ENOMEM;
+    } else if (rc == 0 && !*ret_reply) {
+        *ret_reply = strdup("<reply rc=\"0\"/>");
+    }
+    free(op);
+    free(id);
+    xmlFreeDoc(doc);
+    return rc;
+}
+
+static void on_closed(void *data, struct cmn_ipc_conn *conn)
+{
+    struct hva_agent *ag = data;
+
+    /* The requester went away: its deferred reply has nowhere to go. */
+    for (struct hva_vm *vm = ag->vms; vm; vm = vm->next) {
+        if (vm->op_conn == conn) {
+            vm->op_conn = NULL;
+            cmn_ipc_conn_unref(conn);
+        }
+    }
+}
+
+static int32_t on_sigchld(int32_t sig, void *data)
+{
+    (void)sig;
+    hva_vm_check_children(data);
+    /* Reap anything else we forked (probe) that nobody waits for. */
+    return 0;
+}
+
+static int32_t on_term(int32_t sig, void *data)
+{
+    struct hva_agent *ag = data;
+
+    cmn_info(CMN_LOG_HVA, "signal %d: exiting, VMs keep running", sig);
+    qb_loop_stop(ag->loop);
+    return 0;
+}
+
+static void usage(void)
+{
+    printf("usage: hvagent [options]\n"
+           "  --node NAME          this node's name (default: hostname)\n"
+           "  --run-dir DIR        state directory (default "
+           "/run/kvmcluster/hvagent)\n"
+           "  --ipc-name NAME      local API service (default hvagent)\n"
+           "  --qemu PATH          QEMU binary (default qemu-system-x86_64)\n"
+           "  --accel A            auto|kvm|tcg (default auto)\n"
+           "  --probe-kernel PATH  guest kernel the 'auto' KVM probe boots\n"
+           "  --listen ADDR[:PORT] migration listener (default port %d)\n"
+           "  --authkey PATH       corosync authkey for the migration PSK\n"
+           "                       (default /etc/corosync/authkey)\n"
+           "  --allow ADDR,...     sources allowed to migrate in (default any "
+           "authenticated)\n"
+           "  --max-incoming N     concurrent incoming migrations (default 2)\n"
+           "  --no-sanlock         run VMs without leases (testing only)\n"
+           "  --debug              debug logging to stderr\n",
+           HVA_MIGRATION_PORT);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"node", required_argument, NULL, 'n'},
+        {"run-dir", required_argument, NULL, 'r'},
+        {"ipc-name", required_argument, NULL, 'i'},
+        {"qemu", required_argument, NULL, 'q'},
+        {"accel", required_argument, NULL, 'a'},
+        {"probe-kernel", required_argument, NULL, 'p'},
+        {"listen", required_argument, NULL, 'l'},
+        {"authkey", required_argument, NULL, 'k'},
+        {"allow", required_argument, NULL, 'A'},
+        {"max-incoming", required_argument, NULL, 'm'},
+        {"no-sanlock", no_argument, NULL, 'S'},
+        {"debug", no_argument, NULL, 'd'},
+        {"help", no_argument, NULL, 'h'},
+        {0},
+    };
+    struct hva_agent *ag = &agent;
+    const char *ipc_name = HVA_IPC_NAME, *accel = "auto", *probe = NULL;
+    const char *listen_addr = NULL, *authkey = "/etc/corosync/authkey";
+    char host[256];
+    bool debug = false;
+    int c, rc;
+
+    ag->run_dir = "/run/kvmcluster/hvagent";
+    ag->qemu = "qemu-system-x86_64";
+    ag->sanlock = true;
+    ag->max_incoming = 2;
+    ag->mig_fd = -1;
+    gethostname(host, sizeof(host));
+    ag->node_name = host;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'n':
+            ag->node_name = optarg;
+            break;
+        case 'r':
+            ag->run_dir = optarg;
+            break;
+        case 'i':
+            ipc_name = optarg;
+            break;
+        case 'q':
+            ag->qemu = optarg;
+            break;
+        case 'a':
+            accel = optarg;
+            break;
+        case 'p':
+            probe = optarg;
+            break;
+        case 'l':
+            listen_addr = optarg;
+            break;
+        case 'k':
+            authkey = optarg;
+            break;
+        case 'A': {
+            char *list = strdup(optarg), *save = NULL;
+            for (char *t = strtok_r(list, ",", &save); t;
+                 t = strtok_r(NULL, ",", &save)) {
+                ag->allow =
+                    realloc(ag->allow, (ag->n_allow + 1) * sizeof(char *));
+                ag->allow[ag->n_allow++] = strdup(t);
+            }
+            free(list);
+            break;
+        }
+        case 'm':
+            ag->max_incoming = (unsigned)atoi(optarg);
+            break;
+        case 'S':
+            ag->sanlock = false;
+            break;
+        case 'd':
+            debug = true;
+            break;
+        case 'h':
+            usage();
+            return 0;
+        default:
+            usage();
+            return 2;
+        }
+    }
+    if (strcmp(accel, "auto") && strcmp(accel, "kvm") && strcmp(accel, "tcg")) {
+        fprintf(stderr, "hvagent: --accel '%s': use auto, kvm or tcg\n", accel);
+        return 2;
+    }
+    struct cmn_log_opts lo = {.to_stderr = true, .debug = debug};
+    cmn_log_init("hvagent", &lo);
+    hva_err_register();
+    signal(SIGPIPE, SIG_IGN);
+
+    char path[4096];
+    snprintf(path, sizeof(path), "mkdir -p '%s/vm'", ag->run_dir);
+    if (mkdir(ag->run_dir, 0700) < 0 && errno != EEXIST) {
+        /* parents missing: create the whole path */
+        char *p = strdup(ag->run_dir);
+        for (char *s = p + 1; *s; s++) {
+            if (*s == '/') {
+                *s = '\0';
+                mkdir(p, 0755);
+                *s = '/';
+            }
+        }
+        mkdir(p, 0700);
+        free(p);
+    }
+    ag->accel = hva_accel_resolve(accel, ag->qemu, probe);
+    cmn_info(CMN_LOG_HVA, "node '%s': accelerator %s (setting %s)",
+             ag->node_name, ag->accel, accel);
+
+    ag->loop = qb_loop_create();
+    if (!ag->loop) {
+        cmn_err(CMN_LOG_HVA, "qb_loop_create failed");
+        return 1;
+    }
+    cmn_log_attach_loop(ag->loop);
+    qb_loop_signal_add(ag->loop, QB_LOOP_HIGH, SIGCHLD, ag, on_sigchld, NULL);
+    qb_loop_signal_add(ag->loop, QB_LOOP_HIGH, SIGTERM, ag, on_term, NULL);
+    qb_loop_signal_add(ag->loop, QB_LOOP_HIGH, SIGINT, ag, on_term, NULL);
+
+    if (listen_addr) {
+        rc = hva_psk_derive(authkey, ag->psk);
+        if (rc < 0) {
+            cmn_err(CMN_LOG_HVA,
+                    "migration key from '%s': %s (is corosync configured?)",
+                    authkey, cmn_strerror(rc));
+            return 1;
+        }
+        ag->have_psk = true;
+        char addr[256];
+        unsigned port = HVA_MIGRATION_PORT;
+        snprintf(addr, sizeof(addr), "%s", listen_addr);
+        char *colon = strrchr(addr, ':');
+        if (colon) {
+            *colon = '\0';
+            port = (unsigned)atoi(colon + 1);
+        }
+        rc = hva_mig_listen(ag, addr, port);
+        if (rc < 0) {
+            cmn_err(CMN_LOG_HVA, "migration listener %s: %s", listen_addr,
+                    cmn_strerror(rc));
+            return 1;
+        }
+    } else if (hva_psk_derive(authkey, ag->psk) == 0) {
+        ag->have_psk = true; /* outgoing migrations still authenticate */
+    }
+
+    rc = cmn_ipc_server_new(ag->loop, ipc_name, on_request, on_closed, ag,
+                            &ag->ipc);
+    if (rc < 0) {
+        cmn_err(CMN_LOG_HVA, "IPC service '%s': %s", ipc_name,
+                cmn_strerror(rc));
+        return 1;
+    }
+    hva_vm_reattach_all(ag);
+    cmn_info(CMN_LOG_HVA, "hvagent ready (run dir '%s', IPC '%s')", ag->run_dir,
+             ipc_name);
+    qb_loop_run(ag->loop);
+    cmn_ipc_server_free(ag->ipc);
+    cmn_log_fini();
+    return 0;
+}

@@ -1,0 +1,53 @@
+# hvagent fragment of the top Makefile.am (paths relative to the top)
+noinst_LTLIBRARIES += hvagent/libhva.la
+hvagent_libhva_la_SOURCES = \
+	hvagent/hva.h hvagent/hva-int.h \
+	hvagent/hva-qmp.c hvagent/hva-util.c hvagent/hva-policy.c \
+	hvagent/hva-qemu.c hvagent/hva-chan.c
+hvagent_libhva_la_CFLAGS = $(AM_CFLAGS) $(QB_CFLAGS) $(JSONC_CFLAGS) \
+	$(XML_CFLAGS) $(GNUTLS_CFLAGS) $(SANLOCK_CLIENT_CFLAGS)
+hvagent_libhva_la_LIBADD = common/libcommon.la $(QB_LIBS) $(JSONC_LIBS) \
+	$(XML_LIBS) $(GNUTLS_LIBS) $(SANLOCK_CLIENT_LIBS)
+
+sbin_PROGRAMS += hvagent/hvagent
+hvagent_hvagent_SOURCES = hvagent/hvagent.c hvagent/hva-vm.c hvagent/hva-mig.c
+hvagent_hvagent_CFLAGS = $(hvagent_libhva_la_CFLAGS)
+hvagent_hvagent_LDADD = hvagent/libhva.la common/libcommon.la
+
+# Test/debug client of the local API; not installed.
+noinst_PROGRAMS += hvagent/hvactl
+hvagent_hvactl_SOURCES = hvagent/hvactl.c
+hvagent_hvactl_CFLAGS = $(hvagent_libhva_la_CFLAGS)
+hvagent_hvactl_LDADD = hvagent/libhva.la common/libcommon.la
+
+hva_unit_tests = \
+	tests/unit/hvagent/test-qmp \
+	tests/unit/hvagent/test-qemu-argv \
+	tests/unit/hvagent/test-migpolicy \
+	tests/unit/hvagent/test-api-schema
+check_PROGRAMS += $(hva_unit_tests)
+TESTS += $(hva_unit_tests)
+HVA_UNIT_CFLAGS = $(hvagent_libhva_la_CFLAGS) $(CMOCKA_CFLAGS)
+HVA_UNIT_LIBS = hvagent/libhva.la common/libcommon.la $(CMOCKA_LIBS)
+tests_unit_hvagent_test_qmp_SOURCES = tests/unit/hvagent/test-qmp.c
+tests_unit_hvagent_test_qmp_CFLAGS = $(HVA_UNIT_CFLAGS)
+tests_unit_hvagent_test_qmp_LDADD = $(HVA_UNIT_LIBS)
+tests_unit_hvagent_test_qemu_argv_SOURCES = tests/unit/hvagent/test-qemu-argv.c
+tests_unit_hvagent_test_qemu_argv_CFLAGS = $(HVA_UNIT_CFLAGS)
+tests_unit_hvagent_test_qemu_argv_LDADD = $(HVA_UNIT_LIBS)
+tests_unit_hvagent_test_migpolicy_SOURCES = tests/unit/hvagent/test-migpolicy.c
+tests_unit_hvagent_test_migpolicy_CFLAGS = $(HVA_UNIT_CFLAGS)
+tests_unit_hvagent_test_migpolicy_LDADD = $(HVA_UNIT_LIBS)
+
+tests_unit_hvagent_test_api_schema_SOURCES = \
+	tests/unit/hvagent/test-api-schema.c
+tests_unit_hvagent_test_api_schema_CFLAGS = $(HVA_UNIT_CFLAGS)
+tests_unit_hvagent_test_api_schema_LDADD = $(HVA_UNIT_LIBS)
+
+dist_schemas_DATA += schemas/hvagent-api.rng
+dist_man_MANS += man/hvagent.8
+EXTRA_DIST += tests/cluster/test-hva-lib.sh tests/cluster/test-hva-live.sh \
+	tests/cluster/test-hva-quick.sh tests/cluster/test-hva-refuse.sh \
+	tests/cluster/test-hva-target-dies.sh tests/cluster/test-hva-start-race.sh \
+	tests/cluster/test-hva-reattach.sh tests/cluster/test-hva-restart-mid.sh \
+	bench/migration

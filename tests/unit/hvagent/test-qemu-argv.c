@@ -1,0 +1,155 @@
+/* The QEMU command line built from a VM definition. */
+#include "config.h"
+
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "hvagent/hva-int.h"
+
+static const char vm_xml[] =
+    "<vm name=\"web,1\" uuid=\"0c4e2b5a-6f1d-4e53-9a6b-1d2f3e4a5b6c\" "
+    "memory-mib=\"1024\" vcpus=\"2\">"
+    "<kernel path=\"/g/kvmc-guest.elf\" cmdline=\"wss=64 rate=64\"/>"
+    "<disk path=\"/run/kvmcluster/luns/naa.1\" offset=\"1048576\" "
+    "size=\"67108864\"/>"
+    "<lease lockspace=\"ls1\" resource=\"vm-web1\" path=\"/l/leases\" "
+    "offset=\"3145728\"/>"
+    "<state path=\"/l/state\" offset=\"0\" size=\"2147483648\"/>"
+    "</vm>";
+
+/* Index of `arg` in argv, or -1. */
+static int find(char **argv, const char *arg)
+{
+    for (int i = 0; argv[i]; i++)
+        if (strcmp(argv[i], arg) == 0)
+            return i;
+    return -1;
+}
+
+static void test_full(void **state)
+{
+    struct hva_vm_def *def;
+    char err[256], **argv;
+    struct hva_qemu_opts o = {
+        .qemu = "/usr/bin/qemu-system-x86_64",
+        .accel = "tcg",
+        .qmp_fd = 7,
+        .serial = "/run/x/serial.log",
+        .incoming = true,
+    };
+    int i;
+
+    (void)state;
+    assert_int_equal(hva_vm_def_from_xml(vm_xml, &def, err, sizeof(err)), 0);
+    assert_int_equal(hva_qemu_argv(def, &o, &argv), 0);
+    assert_string_equal(argv[0], "/usr/bin/qemu-system-x86_64");
+    /* commas in names are doubled for QEMU's option parser */
+    i = find(argv, "-name");
+    assert_true(i > 0);
+    assert_string_equal(argv[i + 1], "guest=web,,1,debug-threads=on");
+    i = find(argv, "-accel");
+    assert_string_equal(argv[i + 1], "tcg");
+    i = find(argv, "-m");
+    assert_string_equal(argv[i + 1], "1024");
+    i = find(argv, "-smp");
+    assert_string_equal(argv[i + 1], "2");
+    assert_true(find(argv, "-S") > 0);
+    i = find(argv, "-chardev");
+    assert_string_equal(argv[i + 1], "socket,id=qmp,fd=7,server=on,wait=off");
+    i = find(argv, "-kernel");
+    assert_string_equal(argv[i + 1], "/g/kvmc-guest.elf");
+    i = find(argv, "-append");
+    assert_string_equal(argv[i + 1], "wss=64 rate=64");
+    i = find(argv, "-blockdev");
+    assert_string_equal(argv[i + 1],
+                        "driver=raw,node-name=disk0,offset=1048576,"
+                        "size=67108864,cache.direct=on,file.driver=file,"
+                        "file.filename=/run/kvmcluster/luns/naa.1,"
+                        "file.aio=threads");
+    i = find(argv, "-incoming");
+    assert_string_equal(argv[i + 1], "defer");
+    i = find(argv, "-uuid");
+    assert_string_equal(argv[i + 1], "0c4e2b5a-6f1d-4e53-9a6b-1d2f3e4a5b6c");
+    hva_argv_free(argv);
+
+    o.incoming = false;
+    o.accel = "kvm";
+    assert_int_equal(hva_qemu_argv(def, &o, &argv), 0);
+    assert_int_equal(find(argv, "-incoming"), -1);
+    assert_string_equal(argv[find(argv, "-accel") + 1], "kvm");
+    hva_argv_free(argv);
+
+    /* "auto" must be resolved before building a command line */
+    o.accel = "auto";
+    assert_int_equal(hva_qemu_argv(def, &o, &argv), -EINVAL);
+    hva_vm_def_free(def);
+}
+
+static void test_def_roundtrip(void **state)
+{
+    struct hva_vm_def *a, *b;
+    char err[256], *x1, *x2;
+
+    (void)state;
+    assert_int_equal(hva_vm_def_from_xml(vm_xml, &a, err, sizeof(err)), 0);
+    assert_int_equal(hva_vm_def_to_xml(a, &x1), 0);
+    assert_null(strchr(x1, '\n')); /* travels as one control line */
+    assert_int_equal(hva_vm_def_from_xml(x1, &b, err, sizeof(err)), 0);
+    assert_int_equal(hva_vm_def_to_xml(b, &x2), 0);
+    assert_string_equal(x1, x2);
+    assert_int_equal(b->memory_mib, 1024);
+    assert_true(b->state.size == 2147483648ULL);
+    assert_string_equal(b->lease.resource, "vm-web1");
+    free(x1);
+    free(x2);
+    hva_vm_def_free(a);
+    hva_vm_def_free(b);
+}
+
+static void test_def_bad(void **state)
+{
+    static const struct {
+        const char *xml;
+        const char *err;
+    } bad[] = {
+        {"<vm uuid=\"ab\"/>", "'name' and 'uuid' are required"},
+        {"<vm name=\"a\" uuid=\"zz\"/>", "not a UUID"},
+        {"<vm name=\"a\" uuid=\"ab\" memory-mib=\"lots\"/>",
+         "not a whole number"},
+        {"<vm name=\"a\" uuid=\"ab\"><disk offset=\"0\"/></vm>",
+         "'path' missing"},
+        {"<vm name=\"a\" uuid=\"ab\"><lease lockspace=\"x\"/></vm>",
+         "lockspace, resource and path required"},
+        {"<vm name=\"a\" uuid=\"ab\"><nic/></vm>", "unknown element <nic>"},
+        {"<domain/>", "expected a <vm> element"},
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct hva_vm_def *d = NULL;
+        char err[256] = "";
+
+        assert_true(hva_vm_def_from_xml(bad[i].xml, &d, err, sizeof(err)) < 0);
+        assert_null(d);
+        if (!strstr(err, bad[i].err))
+            fail_msg("'%s': got '%s', want '%s'", bad[i].xml, err, bad[i].err);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_full),
+        cmocka_unit_test(test_def_roundtrip),
+        cmocka_unit_test(test_def_bad),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
