@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli/ctl-cluster.h"
+#include "cli/ctl-vm.h"
 #include "cli/ctl.h"
 #include "csv/csv.h"
 
@@ -24,14 +25,18 @@ void ctl_err(const char *fmt, ...)
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: clusterctl COMMAND [ARGS]\n\n"
-            "commands:\n"
-            "  status                            nodes, quorum, coordinator\n"
-            "  node|config|cdb ...               cluster database\n"
-            "  volume format|inspect|check ...   cluster-shared volumes\n"
-            "  help                              this text\n\n"
-            "See clusterctl(8).\n");
+    fprintf(f, "usage: clusterctl COMMAND [ARGS]\n\n"
+               "commands:\n"
+               "  status                            nodes, quorum, VMs\n"
+               "  vm add|remove|start|stop|list|show ...  VMs\n"
+               "  move-vm VM [--to NODE] --live|--quick   move a VM\n"
+               "  node drain|resume|list ...        nodes\n"
+               "  explain VM                        why a VM is where it is\n"
+               "  events                            live event stream\n"
+               "  config|cdb ...                    cluster database\n"
+               "  volume format|inspect|check ...   cluster-shared volumes\n"
+               "  help                              this text\n\n"
+               "See clusterctl(8).\n");
 }
 
 int main(int argc, char **argv)
@@ -44,12 +49,17 @@ int main(int argc, char **argv)
     if (!strcmp(argv[1], "help") || !strcmp(argv[1], "--help") ||
         !strcmp(argv[1], "-h")) {
         usage(stdout);
+        ctl_vm_usage();
         ctl_cluster_usage();
         ctl_volume_usage();
         return CTL_EXIT_OK;
     }
     if (!strcmp(argv[1], "volume"))
         return ctl_volume_main(argc - 1, argv + 1);
+    /* ctl_vm shares `status` and `node` with ctl_cluster and hands on
+     * what it does not serve, so it is asked first. */
+    if (ctl_vm_handles(argv[1]))
+        return ctl_vm_main(argc - 1, argv + 1);
     if (ctl_cluster_handles(argv[1]))
         return ctl_cluster_main(argc - 1, argv + 1);
     ctl_err("unknown command '%s' (see 'clusterctl help')", argv[1]);

@@ -4,6 +4,7 @@ cli_clusterctl_SOURCES = \
 	cli/ctl.h \
 	cli/ctl-main.c \
 	cli/ctl-cluster.c cli/ctl-cluster.h \
+	cli/ctl-vm.c cli/ctl-vm.h \
 	cli/ctl-volume.c
 cli_clusterctl_CFLAGS = $(AM_CFLAGS) $(QB_CFLAGS) $(XML_CFLAGS)
 cli_clusterctl_LDADD = csv/libcsv.la common/libcommon.la $(QB_LIBS) $(XML_LIBS)

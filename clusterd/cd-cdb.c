@@ -457,6 +457,10 @@ static int cdb_serialize(const struct cd_cdb *cdb, bool with_digest,
         const struct cd_vm *v = &cdb->vms[i];
         cd_buf_printf(&b, "    <vm name=\"%s\" priority=\"%s\"", v->name,
                       cd_priority_name(v->priority));
+        /* Written only when set, so documents without intents keep
+         * the digest they had before the attribute existed. */
+        if (v->want_running)
+            cd_buf_puts(&b, " target=\"running\"");
         if (v->ref[0]) {
             cd_buf_puts(&b, " ref=\"");
             cd_buf_xml_escape(&b, v->ref);
@@ -789,6 +793,20 @@ static int cdb_apply_op(struct cd_cdb *cdb, const struct cd_op *op, char *err,
         cdb->vms[i].priority = p;
         return 0;
     }
+    case CD_OP_SET_VM_TARGET:
+        i = vm_index(cdb, op->name);
+        if (i < 0) {
+            cd_errf(err, errlen, "VM '%s' does not exist", op->name);
+            return -CD_E_NOT_FOUND;
+        }
+        if (strcmp(op->arg, "running") != 0 && strcmp(op->arg, "stopped")) {
+            cd_errf(err, errlen,
+                    "VM '%s': target '%s' is not running or stopped", op->name,
+                    op->arg);
+            return -CD_E_BAD_VALUE;
+        }
+        cdb->vms[i].want_running = strcmp(op->arg, "running") == 0;
+        return 0;
     default:
         cd_errf(err, errlen, "unknown change type %d", (int)op->type);
         return -CD_E_BAD_MSG;
@@ -944,6 +962,9 @@ static int parse_doc(xmlNode *root, const char *name, struct cd_cdb *cdb,
             free(op.text);
             if (rc < 0)
                 goto semantic;
+            if (op.type == CD_OP_ADD_VM && attr(n, "target", buf, sizeof(buf)))
+                cdb->vms[vm_index(cdb, op.name)].want_running =
+                    strcmp(buf, "running") == 0;
             continue;
         schema:
             cd_errf(err, errlen, "%s:%ld: <%s>: missing or bad attribute", name,

@@ -45,6 +45,8 @@ static void replica_applied(void *data, uint32_t origin, const struct cd_op *op,
         }
     }
     cd_ipc_applied(d, origin, op, rc, err);
+    if (rc == 0)
+        cd_orch_cdb_applied(d);
 }
 
 static void replica_changed(void *data)
@@ -68,6 +70,7 @@ static void replica_synced(void *data, bool adopted, uint32_t winner)
              adopted ? "adopted the copy of" : "winner", winner);
     d->register_failed = false;
     cd_daemon_maybe_register(d);
+    cd_orch_cdb_applied(d);
 }
 
 static const struct cd_replica_ops replica_ops = {
@@ -160,6 +163,8 @@ static void cpg_deliver(cpg_handle_t handle, const struct cpg_name *group,
     struct cd_daemon *d = NULL;
 
     cpg_context_get(handle, (void **)&d);
+    if (cd_orch_deliver(d, nodeid, msg, len))
+        return;
     cd_replica_deliver(d->replica, nodeid, msg, len);
 }
 
@@ -192,6 +197,7 @@ static void cpg_confchg(cpg_handle_t handle, const struct cpg_name *group,
     cmn_info(CMN_LOG_CD, "members:%s", list);
     d->confchg_ms = cd_now_ms();
     cd_replica_confchg(d->replica, ids, n);
+    cd_orch_confchg(d, ids, n);
 }
 
 static void quorum_notify(quorum_handle_t handle, uint32_t quorate,
@@ -208,6 +214,7 @@ static void quorum_notify(quorum_handle_t handle, uint32_t quorate,
         cd_replica_set_quorate(d->replica, d->quorate);
         cd_daemon_maybe_register(d);
     }
+    cd_orch_quorum(d);
 }
 
 /* ------------------------------------------------------- connections */
@@ -229,6 +236,8 @@ static void teardown(struct cd_daemon *d)
     d->registering = false;
     if (d->replica)
         cd_replica_reset(d->replica);
+    cd_orch_confchg(d, NULL, 0);
+    cd_orch_quorum(d);
     cd_ipc_fail_pending(d, -CD_E_NO_CLUSTER);
 }
 

@@ -70,6 +70,12 @@ struct cd_daemon {
     /* IPC */
     struct cmn_ipc_server *ipc;
     struct cd_pending_req *pending;
+
+    /* Coordinator, runtime state and the local hvagent (cd-orch.c). */
+    struct cd_orch *orch;
+    char hva_ipc[64];                  /* hvagent's IPC name */
+    char lease_lockspace[CD_NAME_MAX]; /* interim VM leases, see clusterd(8) */
+    char lease_dir[PATH_MAX];
 };
 
 uint64_t cd_now_ms(void);
@@ -91,6 +97,24 @@ void cd_ipc_applied(struct cd_daemon *d, uint32_t origin,
                     const struct cd_op *op, int rc, const char *err);
 /* Fails every waiting request (corosync connection lost). */
 void cd_ipc_fail_pending(struct cd_daemon *d, int rc);
+/* Multicasts a CDB change for a client; answered when applied. */
+int cd_ipc_submit(struct cd_daemon *d, struct cmn_ipc_conn *conn,
+                  struct cd_op *op, char **ret);
+
+/* cd-orch.c: runtime state, coordinator, actions, hvagent. */
+struct _xmlNode;
+int cd_orch_start(struct cd_daemon *d);
+void cd_orch_stop(struct cd_daemon *d);
+/* A delivered CPG message of the coordinator protocol? Handles it. */
+bool cd_orch_deliver(struct cd_daemon *d, uint32_t nodeid, const void *buf,
+                     size_t len);
+void cd_orch_confchg(struct cd_daemon *d, const uint32_t *members, size_t n);
+void cd_orch_quorum(struct cd_daemon *d);
+void cd_orch_cdb_applied(struct cd_daemon *d);
+/* -ENOENT when `op` is not one of its requests. */
+int cd_orch_ipc(struct cd_daemon *d, struct cmn_ipc_conn *conn, const char *op,
+                struct _xmlNode *req, bool may_write, char **ret);
+void cd_orch_conn_closed(struct cd_daemon *d, struct cmn_ipc_conn *conn);
 
 /* cd-main.c */
 void cd_daemon_changed(struct cd_daemon *d);

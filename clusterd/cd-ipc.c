@@ -224,7 +224,7 @@ static bool may_write(struct cd_daemon *d, struct cmn_ipc_conn *conn)
     return ok;
 }
 
-static int submit(struct cd_daemon *d, struct cmn_ipc_conn *conn,
+int cd_ipc_submit(struct cd_daemon *d, struct cmn_ipc_conn *conn,
                   struct cd_op *op, char **ret)
 {
     struct cd_pending_req *p;
@@ -319,6 +319,7 @@ static void on_closed(void *data, struct cmn_ipc_conn *conn)
     struct cd_daemon *d = data;
     struct cd_pending_req **pp = &d->pending, *p;
 
+    cd_orch_conn_closed(d, conn);
     while ((p = *pp)) {
         if (p->conn == conn) {
             *pp = p->next;
@@ -365,6 +366,13 @@ static int handle(struct cd_daemon *d, struct cmn_ipc_conn *conn, xmlNode *req,
     if (!strcmp(op, "node-list"))
         return do_node_list(d, ret);
 
+    /* VMs, moves, drain, explain, events (cd-orch.c). */
+    {
+        int orc = cd_orch_ipc(d, conn, op, req, may_write(d, conn), ret);
+        if (orc != -ENOENT)
+            return orc;
+    }
+
     /* Writes. */
     if (!may_write(d, conn)) {
         *ret = error_reply(-CD_E_PERM,
@@ -389,7 +397,7 @@ static int handle(struct cd_daemon *d, struct cmn_ipc_conn *conn, xmlNode *req,
         change.type = CD_OP_SET_SETTING;
         memcpy(change.name, a, strlen(a) + 1); /* known key: short */
         snprintf(change.arg, sizeof(change.arg), "%s", b);
-        return submit(d, conn, &change, ret);
+        return cd_ipc_submit(d, conn, &change, ret);
     }
     if (!strcmp(op, "node-state")) {
         enum cd_node_state st;
@@ -414,7 +422,7 @@ static int handle(struct cd_daemon *d, struct cmn_ipc_conn *conn, xmlNode *req,
         change.type = CD_OP_SET_NODE_STATE;
         memcpy(change.name, a, strlen(a) + 1); /* existing node: short */
         snprintf(change.arg, sizeof(change.arg), "%s", b);
-        return submit(d, conn, &change, ret);
+        return cd_ipc_submit(d, conn, &change, ret);
     }
     if (!strcmp(op, "cdb-add-vm") || !strcmp(op, "cdb-add-volume")) {
         bool vm = !strcmp(op, "cdb-add-vm");
@@ -450,7 +458,7 @@ static int handle(struct cd_daemon *d, struct cmn_ipc_conn *conn, xmlNode *req,
             *ret = error_reply(-CMN_E_TOO_BIG, msg);
             return 0;
         }
-        rc = submit(d, conn, &change, ret);
+        rc = cd_ipc_submit(d, conn, &change, ret);
         free(change.text);
         return rc;
     }
@@ -462,7 +470,7 @@ static int handle(struct cd_daemon *d, struct cmn_ipc_conn *conn, xmlNode *req,
         }
         change.type = vm ? CD_OP_REMOVE_VM : CD_OP_REMOVE_VOLUME;
         memcpy(change.name, a, strlen(a) + 1);
-        return submit(d, conn, &change, ret);
+        return cd_ipc_submit(d, conn, &change, ret);
     }
     snprintf(msg, sizeof(msg), "unknown request op '%s'", op);
     *ret = error_reply(-EPROTO, msg);

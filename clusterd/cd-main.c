@@ -136,7 +136,12 @@ static void usage(FILE *f)
             "ring0_addr)\n"
             "  -m, --memory MiB        memory offered to VMs (default: "
             "MemTotal)\n"
-            "  -g, --admin-group GROUP group allowed to change the cluster\n",
+            "  -g, --admin-group GROUP group allowed to change the cluster\n"
+            "      --hvagent NAME      IPC name of the local hvagent\n"
+            "      --vm-lease-lockspace LS, --vm-lease-dir DIR\n"
+            "                          VM leases as DIR/vm-NAME.lease in\n"
+            "                          lockspace LS, saved states beside\n"
+            "                          them (until CSV slots are used)\n",
             CD_CONFIG_DEFAULT, CD_STATE_DIR_DEFAULT);
 }
 
@@ -187,6 +192,9 @@ int main(int argc, char **argv)
         {"address", required_argument, NULL, 'a'},
         {"memory", required_argument, NULL, 'm'},
         {"admin-group", required_argument, NULL, 'g'},
+        {"hvagent", required_argument, NULL, 'H'},
+        {"vm-lease-lockspace", required_argument, NULL, 'L'},
+        {"vm-lease-dir", required_argument, NULL, 'D'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -204,6 +212,26 @@ int main(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "fdc:s:n:a:m:g:h", longopts, NULL)) !=
            -1) {
         switch (c) {
+        case 'H':
+            snprintf(d->hva_ipc, sizeof(d->hva_ipc), "%s", optarg);
+            break;
+        case 'L':
+            if (!cd_name_valid(optarg)) {
+                fprintf(stderr, "clusterd: lockspace '%s' is invalid\n",
+                        optarg);
+                return 2;
+            }
+            snprintf(d->lease_lockspace, sizeof(d->lease_lockspace), "%s",
+                     optarg);
+            break;
+        case 'D':
+            if (optarg[0] != '/' || strlen(optarg) >= sizeof(d->lease_dir)) {
+                fprintf(stderr,
+                        "clusterd: --vm-lease-dir needs an absolute path\n");
+                return 2;
+            }
+            snprintf(d->lease_dir, sizeof(d->lease_dir), "%s", optarg);
+            break;
         case 'f':
             foreground = true;
             break;
@@ -238,6 +266,11 @@ int main(int argc, char **argv)
     }
     if (optind != argc) {
         usage(stderr);
+        return 2;
+    }
+    if (!d->lease_dir[0] != !d->lease_lockspace[0]) {
+        fprintf(stderr, "clusterd: --vm-lease-dir and --vm-lease-lockspace "
+                        "go together\n");
         return 2;
     }
 
@@ -351,6 +384,12 @@ int main(int argc, char **argv)
                 CD_IPC_NAME, cmn_strerror(rc));
         return 1;
     }
+    rc = cd_orch_start(d);
+    if (rc < 0) {
+        cmn_err(CMN_LOG_CD, "cannot start the coordinator: %s",
+                cmn_strerror(rc));
+        return 1;
+    }
     cd_cpg_start(d);
     cmn_info(CMN_LOG_CD, "clusterd %s started (state in '%s')", PACKAGE_VERSION,
              d->state_dir);
@@ -358,6 +397,7 @@ int main(int argc, char **argv)
     qb_loop_run(d->loop);
 
     cd_cpg_stop(d);
+    cd_orch_stop(d);
     cd_ipc_stop(d);
     if (d->dirty)
         save_job(d);

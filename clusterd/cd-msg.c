@@ -33,6 +33,7 @@ static const char *const op_names[CD_OP_TYPE_END] = {
     [CD_OP_ADD_VM] = "add-vm",
     [CD_OP_REMOVE_VM] = "remove-vm",
     [CD_OP_SET_VM_PRIORITY] = "set-vm-priority",
+    [CD_OP_SET_VM_TARGET] = "set-vm-target",
 };
 
 const char *cd_op_type_name(enum cd_op_type t)

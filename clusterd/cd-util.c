@@ -197,6 +197,10 @@ static const char *const cd_err_texts[] = {
     [CD_E_PERM - CMN_E_CD_BASE] =
         "permission denied: only root or the admin group may change the "
         "cluster",
+    [CD_E_BUSY - CMN_E_CD_BASE] = "VM already has an action in flight",
+    [CD_E_NOT_RUNNING - CMN_E_CD_BASE] = "VM is not running",
+    [CD_E_ACTION - CMN_E_CD_BASE] = "action failed",
+    [CD_E_NO_AGENT - CMN_E_CD_BASE] = "hvagent is not reachable",
 };
 
 void cd_err_register(void)

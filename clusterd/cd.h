@@ -51,6 +51,10 @@ enum cd_err {
     CD_E_NO_CLUSTER,                    /* corosync not reachable */
     CD_E_IN_USE,                        /* removal of a referenced item */
     CD_E_PERM,                          /* caller may not change things */
+    CD_E_BUSY,        /* VM already has an action in flight (moving) */
+    CD_E_NOT_RUNNING, /* VM runs nowhere */
+    CD_E_ACTION,      /* an action failed on the node executing it */
+    CD_E_NO_AGENT,    /* hvagent is not reachable on this node */
     CD_E_END,
 };
 
@@ -98,6 +102,7 @@ struct cd_vm {
     enum cd_priority priority;
     char ref[CD_VALUE_MAX]; /* where the definition lives ("" = embedded) */
     char *definition;       /* embedded definition text, or NULL */
+    bool want_running;      /* administrator's intent: keep it running */
 };
 
 /* ------------------------------------------------------------ settings */
@@ -190,6 +195,7 @@ enum cd_op_type {
     CD_OP_ADD_VM,          /* name, arg = priority, arg2 = ref, text = def */
     CD_OP_REMOVE_VM,       /* name */
     CD_OP_SET_VM_PRIORITY, /* name, arg = priority */
+    CD_OP_SET_VM_TARGET,   /* name, arg = "running" | "stopped" */
     CD_OP_TYPE_END,
 };
 

@@ -12,11 +12,12 @@ clusterd_libclusterd_la_SOURCES = \
 	clusterd/cd-cdb.c \
 	clusterd/cd-msg.c \
 	clusterd/cd-store.c \
-	clusterd/cd-replica.c
+	clusterd/cd-replica.c \
+	clusterd/cd-coord.c clusterd/cd-coord.h
 clusterd_libclusterd_la_CFLAGS = $(AM_CFLAGS) $(XML_CFLAGS) $(GNUTLS_CFLAGS) \
 	$(QB_CFLAGS)
-clusterd_libclusterd_la_LIBADD = common/libcommon.la $(XML_LIBS) \
-	$(GNUTLS_LIBS)
+clusterd_libclusterd_la_LIBADD = resources/libres.la common/libcommon.la \
+	$(XML_LIBS) $(GNUTLS_LIBS)
 
 dist_schemas_DATA += schemas/cdb.rng
 
@@ -28,7 +29,8 @@ CD_UNIT_LIBS = clusterd/libclusterd.la common/libcommon.la $(CMOCKA_LIBS) \
 cd_unit_tests = \
 	tests/unit/clusterd/test-cdb \
 	tests/unit/clusterd/test-replica \
-	tests/unit/clusterd/test-config
+	tests/unit/clusterd/test-config \
+	tests/unit/clusterd/test-coord
 check_PROGRAMS += $(cd_unit_tests)
 TESTS += $(cd_unit_tests)
 
@@ -41,6 +43,9 @@ tests_unit_clusterd_test_replica_LDADD = $(CD_UNIT_LIBS)
 tests_unit_clusterd_test_config_SOURCES = tests/unit/clusterd/test-config.c
 tests_unit_clusterd_test_config_CFLAGS = $(CD_UNIT_CFLAGS)
 tests_unit_clusterd_test_config_LDADD = $(CD_UNIT_LIBS)
+tests_unit_clusterd_test_coord_SOURCES = tests/unit/clusterd/test-coord.c
+tests_unit_clusterd_test_coord_CFLAGS = $(CD_UNIT_CFLAGS)
+tests_unit_clusterd_test_coord_LDADD = $(CD_UNIT_LIBS)
 
 # The daemon.
 sbin_PROGRAMS += clusterd/clusterd
@@ -48,19 +53,26 @@ clusterd_clusterd_SOURCES = \
 	clusterd/cd-daemon.h \
 	clusterd/cd-main.c \
 	clusterd/cd-cpg.c \
-	clusterd/cd-ipc.c
+	clusterd/cd-ipc.c \
+	clusterd/cd-orch.c \
+	clusterd/cd-hva.c clusterd/cd-hva.h
 clusterd_clusterd_CFLAGS = $(AM_CFLAGS) $(XML_CFLAGS) $(QB_CFLAGS) \
-	$(CPG_CFLAGS) $(QUORUM_CFLAGS) $(VOTEQUORUM_CFLAGS) $(CMAP_CFLAGS)
+	$(SANLOCK_CFLAGS) $(CPG_CFLAGS) $(QUORUM_CFLAGS) $(VOTEQUORUM_CFLAGS) $(CMAP_CFLAGS)
 clusterd_clusterd_LDADD = clusterd/libclusterd.la common/libcommon.la \
 	$(CPG_LIBS) $(QUORUM_LIBS) $(VOTEQUORUM_LIBS) $(CMAP_LIBS) \
-	$(QB_LIBS) $(XML_LIBS) $(GNUTLS_LIBS)
+	$(QB_LIBS) $(XML_LIBS) $(GNUTLS_LIBS) $(SANLOCK_LIBS) $(PTHREAD_LIBS)
 
 # clusterctl's cluster commands (cli/ctl-cluster.c) as a stand-alone tool
 # for the cluster tests, until cli/clusterctl links them too.
 noinst_PROGRAMS += clusterd/cdctl
 clusterd_cdctl_SOURCES = clusterd/cd-ctl-main.c \
-	cli/ctl-cluster.c cli/ctl-cluster.h
+	cli/ctl-cluster.c cli/ctl-cluster.h \
+	cli/ctl-vm.c cli/ctl-vm.h
 clusterd_cdctl_CFLAGS = $(AM_CFLAGS) $(XML_CFLAGS) $(QB_CFLAGS)
 clusterd_cdctl_LDADD = common/libcommon.la $(QB_LIBS) $(XML_LIBS)
 
 dist_man_MANS += man/clusterd.8
+
+# The coordinator's cluster tests share tests/cluster/lib/vm.sh;
+# bench/failover measures failover time (see its header).
+EXTRA_DIST += tests/cluster/lib/vm.sh bench/failover

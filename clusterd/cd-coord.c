@@ -1,0 +1,1079 @@
+/* The coordinator's replicated runtime state and pure logic (see
+ * cd-coord.h). Nothing here does I/O or reads a clock: times come in the
+ * messages and the view, so every member computes the same thing. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clusterd/cd-coord.h"
+#include "clusterd/cd-int.h"
+#include "common/cmn-crc32c.h"
+#include "resources/res-place.h"
+#include "resources/res-vm.h"
+
+#define CO_MAGIC   0x4f43434bu /* "KCCO" little-endian */
+#define CO_VERSION 1
+#define CO_HDR     12 /* magic, version+type, crc32c */
+#define CO_BODY    (8 + 8 + 4 + 4 + 4 + 4 + 4 + 8 + 4 + 4 * 8)
+
+/* ------------------------------------------------------------- names */
+
+static const char *const rt_names[CD_RT_STATE_COUNT] = {
+    [CD_RT_STOPPED] = "stopped",   [CD_RT_STARTING] = "starting",
+    [CD_RT_RUNNING] = "running",   [CD_RT_PAUSED] = "paused",
+    [CD_RT_STOPPING] = "stopping", [CD_RT_MIGRATING] = "migrating",
+    [CD_RT_INCOMING] = "incoming", [CD_RT_SAVING] = "saving",
+};
+
+const char *cd_rt_state_name(enum cd_rt_state s)
+{
+    return (unsigned)s < CD_RT_STATE_COUNT ? rt_names[s] : "?";
+}
+
+enum cd_rt_state cd_rt_state_from_hva(const char *s)
+{
+    if (!s)
+        return CD_RT_STOPPED;
+    for (int i = 0; i < CD_RT_STATE_COUNT; i++)
+        if (strcmp(s, rt_names[i]) == 0)
+            return (enum cd_rt_state)i;
+    return CD_RT_STOPPED; /* "defined" and anything unknown */
+}
+
+bool cd_rt_state_runs(enum cd_rt_state s)
+{
+    return s != CD_RT_STOPPED && s != CD_RT_INCOMING;
+}
+
+static const char *const kind_names[CD_ACT_KIND_END] = {
+    [CD_ACT_START] = "start",
+    [CD_ACT_STOP] = "stop",
+    [CD_ACT_LIVE] = "live-migration",
+    [CD_ACT_QUICK] = "quick-migration",
+};
+
+const char *cd_act_kind_name(enum cd_act_kind k)
+{
+    return k > 0 && k < CD_ACT_KIND_END ? kind_names[k] : "?";
+}
+
+const char *cd_act_status_name(enum cd_act_status s)
+{
+    return s == CD_AS_ACTIVE ? "active" : s == CD_AS_DONE ? "done" : "failed";
+}
+
+static const char *const cause_names[CD_CAUSE_END] = {
+    "user", "target", "drain", "failback", "failover", "restart", "fallback",
+};
+
+const char *cd_act_cause_name(enum cd_act_cause c)
+{
+    return (unsigned)c < CD_CAUSE_END ? cause_names[c] : "?";
+}
+
+unsigned cd_action_steps(enum cd_act_kind k)
+{
+    return k == CD_ACT_LIVE || k == CD_ACT_QUICK ? 2 : 1;
+}
+
+uint32_t cd_action_executor(const struct cd_action *a)
+{
+    if (a->step >= cd_action_steps(a->kind))
+        return 0;
+    switch (a->kind) {
+    case CD_ACT_START:
+        return a->to;
+    case CD_ACT_STOP:
+        return a->from;
+    case CD_ACT_LIVE: /* the target prepares, then the source sends */
+        return a->step == 0 ? a->to : a->from;
+    case CD_ACT_QUICK: /* the source saves, then the target restores */
+        return a->step == 0 ? a->from : a->to;
+    default:
+        return 0;
+    }
+}
+
+/* ---------------------------------------------------------- messages */
+
+static void put_le(uint8_t *p, uint64_t v, int n)
+{
+    for (int i = 0; i < n; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t get_le(const uint8_t *p, int n)
+{
+    uint64_t v = 0;
+
+    for (int i = 0; i < n; i++)
+        v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
+bool cd_co_msg_is_mine(const void *buf, size_t len)
+{
+    return len >= 4 && get_le(buf, 4) == CO_MAGIC;
+}
+
+/* Layout: u32 magic, u16 version, u16 type, u32 crc32c(rest), then the
+ * fixed fields little-endian, then u8 len + vm, u16 len + text. */
+int cd_co_msg_encode(const struct cd_co_msg *m, void *vbuf, size_t cap,
+                     size_t *ret_len)
+{
+    size_t vl = strnlen(m->vm, CD_NAME_MAX), tl = strnlen(m->text, 256);
+    size_t len = CO_HDR + CO_BODY + 1 + vl + 2 + tl;
+    uint8_t *buf = vbuf, *p;
+
+    if (m->type <= 0 || m->type >= CD_CO_MSG_TYPE_END || vl == CD_NAME_MAX ||
+        tl == 256)
+        return -CD_E_BAD_MSG;
+    if (len > cap)
+        return -ENOSPC;
+    p = buf + CO_HDR;
+    put_le(p, m->id, 8), p += 8;
+    put_le(p, m->epoch, 8), p += 8;
+    put_le(p, m->a, 4), p += 4;
+    put_le(p, m->b, 4), p += 4;
+    put_le(p, m->kind, 4), p += 4;
+    put_le(p, m->cause, 4), p += 4;
+    put_le(p, m->origin, 4), p += 4;
+    put_le(p, m->origin_req, 8), p += 8;
+    put_le(p, (uint32_t)m->rc, 4), p += 4;
+    for (int i = 0; i < 4; i++)
+        put_le(p, m->n[i], 8), p += 8;
+    *p++ = (uint8_t)vl;
+    memcpy(p, m->vm, vl), p += vl;
+    put_le(p, tl, 2), p += 2;
+    memcpy(p, m->text, tl);
+    put_le(buf, CO_MAGIC, 4);
+    put_le(buf + 4, CO_VERSION, 2);
+    put_le(buf + 6, m->type, 2);
+    put_le(buf + 8, cmn_crc32c(0, buf + CO_HDR, len - CO_HDR), 4);
+    *ret_len = len;
+    return 0;
+}
+
+int cd_co_msg_decode(const void *vbuf, size_t len, struct cd_co_msg *ret)
+{
+    const uint8_t *buf = vbuf, *p, *end = buf + len;
+    struct cd_co_msg m;
+    size_t vl, tl;
+
+    if (!cd_co_msg_is_mine(buf, len))
+        return -ENOENT;
+    memset(&m, 0, sizeof(m));
+    if (len < CO_HDR + CO_BODY + 3 || get_le(buf + 4, 2) != CO_VERSION ||
+        get_le(buf + 8, 4) != cmn_crc32c(0, buf + CO_HDR, len - CO_HDR))
+        return -CD_E_BAD_MSG;
+    m.type = (enum cd_co_msg_type)get_le(buf + 6, 2);
+    if (m.type <= 0 || m.type >= CD_CO_MSG_TYPE_END)
+        return -CD_E_BAD_MSG;
+    p = buf + CO_HDR;
+    m.id = get_le(p, 8), p += 8;
+    m.epoch = get_le(p, 8), p += 8;
+    m.a = (uint32_t)get_le(p, 4), p += 4;
+    m.b = (uint32_t)get_le(p, 4), p += 4;
+    m.kind = (uint32_t)get_le(p, 4), p += 4;
+    m.cause = (uint32_t)get_le(p, 4), p += 4;
+    m.origin = (uint32_t)get_le(p, 4), p += 4;
+    m.origin_req = get_le(p, 8), p += 8;
+    m.rc = (int32_t)(uint32_t)get_le(p, 4), p += 4;
+    for (int i = 0; i < 4; i++)
+        m.n[i] = get_le(p, 8), p += 8;
+    vl = *p++;
+    if (vl >= CD_NAME_MAX || (size_t)(end - p) < vl + 2 || memchr(p, 0, vl))
+        return -CD_E_BAD_MSG;
+    memcpy(m.vm, p, vl), p += vl;
+    tl = get_le(p, 2), p += 2;
+    if (tl >= sizeof(m.text) || (size_t)(end - p) != tl || memchr(p, 0, tl))
+        return -CD_E_BAD_MSG;
+    memcpy(m.text, p, tl);
+    *ret = m;
+    return 0;
+}
+
+void cd_coord_action_msg(const struct cd_action *a, struct cd_co_msg *m)
+{
+    memset(m, 0, sizeof(*m));
+    m->type = CD_CO_ACTION;
+    m->id = a->id;
+    m->epoch = a->epoch;
+    m->a = a->from;
+    m->b = a->to;
+    m->kind = a->kind;
+    m->cause = a->cause;
+    m->origin = a->origin;
+    m->origin_req = a->origin_req;
+    memcpy(m->vm, a->vm, sizeof(m->vm));
+}
+
+/* ------------------------------------------------------------- state */
+
+struct cd_coord {
+    size_t nmembers;
+    uint32_t members[CD_MAX_NODES * 4];
+    bool announced[CD_MAX_NODES * 4];
+
+    size_t nrt;
+    struct cd_rt_vm rt[CD_CO_MAX_RT];
+    size_t nact;
+    struct cd_action act[CD_CO_MAX_ACTIONS];
+    uint64_t act_seq;
+    size_t nreq;
+    struct cd_co_req req[CD_CO_MAX_REQS];
+    size_t nfail;
+    struct cd_vm_failures fail[CD_CO_MAX_RT];
+};
+
+int cd_coord_new(struct cd_coord **ret)
+{
+    struct cd_coord *co = calloc(1, sizeof(*co));
+
+    if (!co)
+        return -ENOMEM;
+    *ret = co;
+    return 0;
+}
+
+void cd_coord_free(struct cd_coord *co)
+{
+    free(co);
+}
+
+static ssize_t member_index(const struct cd_coord *co, uint32_t id)
+{
+    for (size_t i = 0; i < co->nmembers; i++)
+        if (co->members[i] == id)
+            return (ssize_t)i;
+    return -1;
+}
+
+static void rt_remove_at(struct cd_coord *co, size_t i)
+{
+    memmove(&co->rt[i], &co->rt[i + 1], (co->nrt - i - 1) * sizeof(co->rt[0]));
+    co->nrt--;
+}
+
+void cd_coord_confchg(struct cd_coord *co, const uint32_t *members, size_t n)
+{
+    if (n > CMN_ARRAY_SIZE(co->members))
+        n = CMN_ARRAY_SIZE(co->members);
+    memcpy(co->members, members, n * sizeof(*members));
+    memset(co->announced, 0, sizeof(co->announced));
+    co->nmembers = n;
+    /* A node that left runs nothing we can count on: its VMs are
+     * restarted elsewhere once sanlock frees their leases. */
+    for (size_t i = 0; i < co->nrt;)
+        if (member_index(co, co->rt[i].node) < 0)
+            rt_remove_at(co, i);
+        else
+            i++;
+    /* Pending requests whose origin left have nobody to answer, but the
+     * intent stands: keep them. An active action whose next step belongs
+     * to a node that left can't finish: it fails here, at the same point
+     * of the agreed order on every member, and the coordinator derives
+     * again from what is left (the VM runs where the survivors say). */
+    for (size_t i = 0; i < co->nact; i++) {
+        struct cd_action *a = &co->act[i];
+        uint32_t ex = cd_action_executor(a);
+        if (a->status != CD_AS_ACTIVE || !ex || member_index(co, ex) >= 0)
+            continue;
+        a->status = CD_AS_FAILED;
+        a->rc = -CD_E_NO_CLUSTER;
+        snprintf(a->msg, sizeof(a->msg), "node %u left the cluster", ex);
+    }
+}
+
+bool cd_coord_settled(const struct cd_coord *co)
+{
+    if (!co->nmembers)
+        return false;
+    for (size_t i = 0; i < co->nmembers; i++)
+        if (!co->announced[i])
+            return false;
+    return true;
+}
+
+static struct cd_rt_vm *rt_find(struct cd_coord *co, const char *vm,
+                                uint32_t node)
+{
+    for (size_t i = 0; i < co->nrt; i++)
+        if (co->rt[i].node == node && strcmp(co->rt[i].vm, vm) == 0)
+            return &co->rt[i];
+    return NULL;
+}
+
+uint32_t cd_coord_vm_node(const struct cd_coord *co, const char *vm,
+                          enum cd_rt_state *ret_state)
+{
+    uint32_t best = 0;
+    enum cd_rt_state st = CD_RT_STOPPED;
+
+    for (size_t i = 0; i < co->nrt; i++) {
+        const struct cd_rt_vm *r = &co->rt[i];
+        if (strcmp(r->vm, vm) != 0 || !cd_rt_state_runs(r->state))
+            continue;
+        /* During a handoff both ends may report: the source while it
+         * migrates counts, the lowest id breaks any other tie. */
+        if (!best || r->state == CD_RT_MIGRATING || r->state == CD_RT_SAVING ||
+            (st != CD_RT_MIGRATING && st != CD_RT_SAVING && r->node < best)) {
+            best = r->node;
+            st = r->state;
+        }
+    }
+    if (ret_state)
+        *ret_state = st;
+    return best;
+}
+
+size_t cd_coord_rt_count(const struct cd_coord *co)
+{
+    return co->nrt;
+}
+
+const struct cd_rt_vm *cd_coord_rt(const struct cd_coord *co, size_t i)
+{
+    return i < co->nrt ? &co->rt[i] : NULL;
+}
+
+const struct cd_action *cd_coord_active(const struct cd_coord *co,
+                                        const char *vm)
+{
+    for (size_t i = 0; i < co->nact; i++)
+        if (co->act[i].status == CD_AS_ACTIVE && strcmp(co->act[i].vm, vm) == 0)
+            return &co->act[i];
+    return NULL;
+}
+
+size_t cd_coord_action_count(const struct cd_coord *co)
+{
+    return co->nact;
+}
+
+const struct cd_action *cd_coord_action(const struct cd_coord *co, size_t i)
+{
+    return i < co->nact ? &co->act[i] : NULL;
+}
+
+const struct cd_action *cd_coord_action_by_id(const struct cd_coord *co,
+                                              uint64_t id)
+{
+    for (size_t i = 0; i < co->nact; i++)
+        if (co->act[i].id == id)
+            return &co->act[i];
+    return NULL;
+}
+
+size_t cd_coord_req_count(const struct cd_coord *co)
+{
+    return co->nreq;
+}
+
+static struct cd_vm_failures *fail_find(const struct cd_coord *co,
+                                        const char *vm)
+{
+    for (size_t i = 0; i < co->nfail; i++)
+        if (strcmp(co->fail[i].vm, vm) == 0)
+            return (struct cd_vm_failures *)&co->fail[i];
+    return NULL;
+}
+
+const struct cd_vm_failures *cd_coord_failures(const struct cd_coord *co,
+                                               const char *vm)
+{
+    return fail_find(co, vm);
+}
+
+static const struct cd_co_req *req_find(const struct cd_coord *co,
+                                        const char *vm)
+{
+    for (size_t i = 0; i < co->nreq; i++)
+        if (strcmp(co->req[i].vm, vm) == 0)
+            return &co->req[i];
+    return NULL;
+}
+
+/* Frees a slot for a new action: drops the oldest finished one. */
+static struct cd_action *act_alloc(struct cd_coord *co)
+{
+    size_t oldest = SIZE_MAX;
+
+    if (co->nact < CD_CO_MAX_ACTIONS)
+        return &co->act[co->nact++];
+    for (size_t i = 0; i < co->nact; i++)
+        if (co->act[i].status != CD_AS_ACTIVE &&
+            (oldest == SIZE_MAX || co->act[i].seq < co->act[oldest].seq))
+            oldest = i;
+    if (oldest == SIZE_MAX)
+        return NULL;
+    memmove(&co->act[oldest], &co->act[oldest + 1],
+            (co->nact - oldest - 1) * sizeof(co->act[0]));
+    return &co->act[co->nact - 1];
+}
+
+/* ------------------------------------------------- placement picture */
+
+/* The placement view of the CDB plus the runtime state. Definitions are
+ * parsed on demand; one that does not parse (it passed the checks when
+ * added, so only a newer schema could refuse it) counts with its CDB
+ * priority and no memory. */
+struct picture {
+    struct res_node nodes[CD_MAX_NODES];
+    size_t n_nodes;
+    struct res_place_vm *vms;
+    size_t n_vms;
+    struct res_cluster c;
+};
+
+static bool view_member(const struct cd_co_view *v, uint32_t id)
+{
+    for (size_t i = 0; i < v->nmembers; i++)
+        if (v->members[i] == id)
+            return true;
+    return false;
+}
+
+static enum res_node_state node_state(const struct cd_node *n, bool member)
+{
+    if (!member)
+        return RES_NODE_DOWN;
+    switch (n->state) {
+    case CD_NODE_DRAINED:
+        return RES_NODE_DRAINED;
+    case CD_NODE_PAUSED:
+        return RES_NODE_PAUSED;
+    case CD_NODE_QUARANTINED:
+        return RES_NODE_QUARANTINED;
+    default:
+        return RES_NODE_UP;
+    }
+}
+
+static void vm_policy(const struct cd_vm *v, struct res_place_vm *pv)
+{
+    struct res_vm *def = NULL;
+    char err[256];
+
+    memset(pv, 0, sizeof(*pv));
+    if (v->definition && res_vm_parse(v->definition, strlen(v->definition),
+                                      v->name, &def, err, sizeof(err)) == 0) {
+        res_place_vm_from_def(def, 0, false, pv);
+        res_vm_free(def);
+    } else {
+        pv->policy.failures_max = RES_FAILURES_MAX_DEFAULT;
+        pv->policy.failures_period = RES_FAILURES_PERIOD_DEFAULT;
+    }
+    snprintf(pv->name, sizeof(pv->name), "%s", v->name);
+    /* The CDB's priority is the one the administrator set last. */
+    pv->policy.priority = (enum res_priority)v->priority;
+}
+
+static int picture_build(const struct cd_coord *co, const struct cd_cdb *cdb,
+                         const uint32_t *members, size_t nmembers,
+                         struct picture *p)
+{
+    struct cd_co_view view = {.members = members, .nmembers = nmembers};
+
+    memset(p, 0, sizeof(*p));
+    for (size_t i = 0; i < cd_cdb_node_count(cdb) && i < CD_MAX_NODES; i++) {
+        const struct cd_node *n = cd_cdb_node(cdb, i);
+        struct res_node *r = &p->nodes[p->n_nodes++];
+        r->id = n->nodeid;
+        snprintf(r->name, sizeof(r->name), "%s", n->name);
+        r->state = node_state(n, view_member(&view, n->nodeid));
+        r->memory_mib = n->memory_mib;
+    }
+    p->n_vms = cd_cdb_vm_count(cdb);
+    p->vms = calloc(p->n_vms ? p->n_vms : 1, sizeof(*p->vms));
+    if (!p->vms)
+        return -ENOMEM;
+    for (size_t i = 0; i < p->n_vms; i++) {
+        const struct cd_vm *v = cd_cdb_vm(cdb, i);
+        const struct cd_action *a = cd_coord_active(co, v->name);
+        struct res_place_vm *pv = &p->vms[i];
+
+        vm_policy(v, pv);
+        pv->node = cd_coord_vm_node(co, v->name, NULL);
+        pv->want_running = v->want_running;
+        if (a && (a->kind == CD_ACT_LIVE || a->kind == CD_ACT_QUICK)) {
+            pv->moving_to = a->to;
+            if (!pv->node)
+                pv->node = a->from;
+        } else if (a && a->kind == CD_ACT_START && !pv->node) {
+            /* Its memory is spoken for on the target already. */
+            pv->node = a->to;
+        }
+        /* A VM arriving somewhere (a live migration whose source's
+         * clusterd went away) is not started anew: it runs there as soon
+         * as the handoff ends, or its source keeps it. */
+        for (size_t k = 0; !pv->node && k < co->nrt; k++)
+            if (co->rt[k].state == CD_RT_INCOMING &&
+                strcmp(co->rt[k].vm, v->name) == 0)
+                pv->node = co->rt[k].node;
+    }
+    p->c.nodes = p->nodes;
+    p->c.n_nodes = p->n_nodes;
+    p->c.vms = p->vms;
+    p->c.n_vms = p->n_vms;
+    return 0;
+}
+
+static void picture_free(struct picture *p)
+{
+    free(p->vms);
+    p->vms = NULL;
+}
+
+static const char *node_name(const struct cd_cdb *cdb, uint32_t id)
+{
+    const struct cd_node *n = cd_cdb_node_by_id(cdb, id);
+    return n ? n->name : "?";
+}
+
+int cd_coord_check_move(const struct cd_coord *co, const struct cd_cdb *cdb,
+                        const char *vm, uint32_t to, enum cd_act_kind kind,
+                        uint32_t *ret_from, uint32_t *ret_to, char *err,
+                        size_t errlen)
+{
+    struct picture p;
+    const struct cd_action *a;
+    uint32_t from, best = to;
+    struct res_note note = {0};
+    int rc;
+
+    if (kind != CD_ACT_LIVE && kind != CD_ACT_QUICK) {
+        cd_errf(err, errlen, "a move is --live or --quick");
+        return -CD_E_BAD_VALUE;
+    }
+    if (!cd_cdb_vm_by_name(cdb, vm)) {
+        cd_errf(err, errlen,
+                "VM '%s' does not exist (see 'clusterctl vm "
+                "list')",
+                vm);
+        return -CD_E_NOT_FOUND;
+    }
+    a = cd_coord_active(co, vm);
+    if (a || req_find(co, vm)) {
+        if (a)
+            cd_errf(err, errlen,
+                    "VM '%s' is already in a %s (%s -> %s): wait for it to "
+                    "finish (see 'clusterctl events')",
+                    vm, cd_act_kind_name(a->kind), node_name(cdb, a->from),
+                    node_name(cdb, a->to));
+        else
+            cd_errf(err, errlen,
+                    "VM '%s' is already being moved: wait for it to finish "
+                    "(see 'clusterctl events')",
+                    vm);
+        return -CD_E_BUSY;
+    }
+    from = cd_coord_vm_node(co, vm, NULL);
+    if (!from) {
+        cd_errf(err, errlen,
+                "VM '%s' is not running: nothing to move (start it with "
+                "'clusterctl vm start %s')",
+                vm, vm);
+        return -CD_E_NOT_RUNNING;
+    }
+    rc = picture_build(co, cdb, co->members, co->nmembers, &p);
+    if (rc < 0)
+        return rc;
+    if (to) {
+        if (to == from) {
+            cd_errf(err, errlen, "VM '%s' already runs on node '%s'", vm,
+                    node_name(cdb, to));
+            rc = -CD_E_BAD_VALUE;
+            goto out;
+        }
+        rc = res_place_check(&p.c, vm, to, err, errlen);
+        if (rc < 0 && err && strlen(err) + 48 + strlen(vm) < errlen)
+            snprintf(err + strlen(err), errlen - strlen(err),
+                     " (see 'clusterctl explain %s')", vm);
+    } else {
+        rc = res_place_best(&p.c, vm, RES_PLACE_OTHER_NODE, &best, &note);
+        if (rc < 0)
+            cd_errf(err, errlen,
+                    "VM '%s': no other node can take it: %s (see "
+                    "'clusterctl explain %s')",
+                    vm, note.text[0] ? note.text : "no eligible node", vm);
+    }
+    if (rc == 0) {
+        if (ret_from)
+            *ret_from = from;
+        if (ret_to)
+            *ret_to = best;
+    }
+out:
+    picture_free(&p);
+    return rc;
+}
+
+/* ----------------------------------------------------------- deliver */
+
+static void deliver_rt_vm(struct cd_coord *co, uint32_t sender,
+                          const struct cd_co_msg *m, struct cd_co_effect *eff)
+{
+    enum cd_rt_state st = (enum cd_rt_state)m->kind;
+    struct cd_rt_vm *r = rt_find(co, m->vm, sender);
+    bool was_running =
+        r && (r->state == CD_RT_RUNNING || r->state == CD_RT_PAUSED);
+    const struct cd_action *a = cd_coord_active(co, m->vm);
+
+    if (st >= CD_RT_STATE_COUNT)
+        return;
+    if (st == CD_RT_STOPPED) {
+        if (!r)
+            return;
+        rt_remove_at(co, (size_t)(r - co->rt));
+        eff->changed = true;
+        /* Stopped without anyone asking: QEMU died or the guest powered
+         * off. Health counts it and the coordinator restarts it. */
+        if (was_running && !a) {
+            struct cd_vm_failures *f = fail_find(co, m->vm);
+            if (!f && co->nfail < CD_CO_MAX_RT) {
+                f = &co->fail[co->nfail++];
+                memset(f, 0, sizeof(*f));
+                snprintf(f->vm, sizeof(f->vm), "%s", m->vm);
+            }
+            if (f) {
+                if (f->n == CD_CO_MAX_FAILURES) {
+                    memmove(f->times, f->times + 1,
+                            (f->n - 1) * sizeof(f->times[0]));
+                    f->n--;
+                }
+                f->times[f->n++] = m->n[3];
+                f->node = sender;
+                f->pending = true;
+            }
+            eff->vm_failed = true;
+        }
+        return;
+    }
+    if (!r) {
+        if (co->nrt == CD_CO_MAX_RT)
+            return;
+        r = &co->rt[co->nrt++];
+        memset(r, 0, sizeof(*r));
+        snprintf(r->vm, sizeof(r->vm), "%s", m->vm);
+        r->node = sender;
+    }
+    r->state = st;
+    r->pass = (unsigned)m->n[0];
+    r->transferred = m->n[1];
+    r->remaining = m->n[2];
+    r->expected_downtime_ms = m->b; /* progress: b = expected downtime */
+    eff->changed = true;
+    if (cd_rt_state_runs(st)) {
+        struct cd_vm_failures *f = fail_find(co, m->vm);
+        if (f && st == CD_RT_RUNNING)
+            f->pending = false;
+    }
+}
+
+static void deliver_req(struct cd_coord *co, const struct cd_cdb *cdb,
+                        const struct cd_co_msg *m, struct cd_co_effect *eff,
+                        char *err, size_t errlen)
+{
+    uint32_t from = 0, to = 0;
+    struct cd_co_req *q;
+    int rc;
+
+    rc = cd_coord_check_move(co, cdb, m->vm, m->b, (enum cd_act_kind)m->kind,
+                             &from, &to, err, errlen);
+    if (rc == 0 && co->nreq == CD_CO_MAX_REQS) {
+        cd_errf(err, errlen, "too many move requests pending: retry later");
+        rc = -EBUSY;
+    }
+    if (rc < 0) {
+        eff->rejected = true;
+        eff->rc = rc;
+        return;
+    }
+    q = &co->req[co->nreq++];
+    memset(q, 0, sizeof(*q));
+    snprintf(q->vm, sizeof(q->vm), "%s", m->vm);
+    q->kind = (enum cd_act_kind)m->kind;
+    q->from = from;
+    q->to = to;
+    q->origin = m->origin;
+    q->origin_req = m->origin_req;
+    q->epoch = cd_cdb_epoch(cdb);
+    eff->changed = true;
+}
+
+static void deliver_action(struct cd_coord *co, const struct cd_co_msg *m,
+                           struct cd_co_effect *eff)
+{
+    struct cd_action *a;
+
+    if (m->kind <= 0 || m->kind >= CD_ACT_KIND_END || !m->vm[0])
+        return;
+    /* Re-announced by a new coordinator or published twice: the first
+     * one delivered wins, everywhere. */
+    for (size_t i = 0; i < co->nact; i++)
+        if (co->act[i].id == m->id) {
+            eff->act = &co->act[i];
+            return;
+        }
+    if (cd_coord_active(co, m->vm))
+        return;
+    a = act_alloc(co);
+    if (!a)
+        return;
+    memset(a, 0, sizeof(*a));
+    a->id = m->id;
+    a->kind = (enum cd_act_kind)m->kind;
+    a->cause =
+        m->cause < CD_CAUSE_END ? (enum cd_act_cause)m->cause : CD_CAUSE_USER;
+    snprintf(a->vm, sizeof(a->vm), "%s", m->vm);
+    a->from = m->a;
+    a->to = m->b;
+    a->epoch = m->epoch;
+    a->origin = m->origin;
+    a->origin_req = m->origin_req;
+    a->status = CD_AS_ACTIVE;
+    a->seq = ++co->act_seq;
+    /* The request it answers is satisfied. */
+    for (size_t i = 0; i < co->nreq; i++)
+        if (strcmp(co->req[i].vm, a->vm) == 0) {
+            memmove(&co->req[i], &co->req[i + 1],
+                    (co->nreq - i - 1) * sizeof(co->req[0]));
+            co->nreq--;
+            break;
+        }
+    if (a->kind == CD_ACT_START) {
+        struct cd_vm_failures *f = fail_find(co, a->vm);
+        if (f)
+            f->pending = false;
+    }
+    eff->act = a;
+    eff->act_new = true;
+    eff->changed = true;
+}
+
+static void deliver_step(struct cd_coord *co, const struct cd_co_msg *m,
+                         struct cd_co_effect *eff)
+{
+    struct cd_action *a = NULL;
+
+    for (size_t i = 0; i < co->nact; i++)
+        if (co->act[i].id == m->id)
+            a = &co->act[i];
+    /* A late or repeated report (executor restarted) changes nothing. */
+    if (!a || a->status != CD_AS_ACTIVE || a->step != m->cause)
+        return;
+    eff->act = a;
+    eff->changed = true;
+    /* A quick migration's VM is down from the save to the end of the
+     * restore: its steps add up. */
+    if (a->kind == CD_ACT_QUICK) {
+        a->downtime_ms += m->n[0];
+        a->total_ms += m->n[1];
+    } else {
+        if (m->n[0])
+            a->downtime_ms = m->n[0];
+        if (m->n[1])
+            a->total_ms = m->n[1];
+    }
+    if (m->rc < 0) {
+        a->status = CD_AS_FAILED;
+        a->rc = m->rc;
+        snprintf(a->msg, sizeof(a->msg), "%s", m->text);
+        eff->act_ended = true;
+        return;
+    }
+    a->step++;
+    if (a->step >= cd_action_steps(a->kind)) {
+        a->status = CD_AS_DONE;
+        eff->act_ended = true;
+    }
+}
+
+int cd_coord_deliver(struct cd_coord *co, const struct cd_cdb *cdb,
+                     uint32_t sender, const struct cd_co_msg *m,
+                     struct cd_co_effect *eff, char *err, size_t errlen)
+{
+    ssize_t mi;
+
+    memset(eff, 0, sizeof(*eff));
+    switch (m->type) {
+    case CD_CO_RT_BEGIN:
+        for (size_t i = 0; i < co->nrt;)
+            if (co->rt[i].node == sender)
+                rt_remove_at(co, i);
+            else
+                i++;
+        eff->changed = true;
+        break;
+    case CD_CO_RT_VM:
+        deliver_rt_vm(co, sender, m, eff);
+        break;
+    case CD_CO_RT_END:
+        mi = member_index(co, sender);
+        if (mi >= 0)
+            co->announced[mi] = true;
+        break;
+    case CD_CO_REQ:
+        deliver_req(co, cdb, m, eff, err, errlen);
+        break;
+    case CD_CO_ACTION:
+        deliver_action(co, m, eff);
+        break;
+    case CD_CO_STEP:
+        deliver_step(co, m, eff);
+        break;
+    default:
+        return -CD_E_BAD_MSG;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------ derive */
+
+struct out {
+    struct cd_action *v;
+    size_t n, cap;
+    uint64_t epoch;
+};
+
+static bool out_has(const struct out *o, const char *vm)
+{
+    for (size_t i = 0; i < o->n; i++)
+        if (strcmp(o->v[i].vm, vm) == 0)
+            return true;
+    return false;
+}
+
+static void emit(struct out *o, enum cd_act_kind kind, enum cd_act_cause cause,
+                 const char *vm, uint32_t from, uint32_t to)
+{
+    struct cd_action *a;
+
+    if (o->n == o->cap || out_has(o, vm))
+        return;
+    a = &o->v[o->n++];
+    memset(a, 0, sizeof(*a));
+    a->kind = kind;
+    a->cause = cause;
+    snprintf(a->vm, sizeof(a->vm), "%s", vm);
+    a->from = from;
+    a->to = to;
+    a->epoch = o->epoch;
+    a->status = CD_AS_ACTIVE;
+}
+
+static bool busy(const struct cd_coord *co, const struct out *o, const char *vm)
+{
+    return cd_coord_active(co, vm) || req_find(co, vm) || out_has(o, vm);
+}
+
+/* The last finished action of vm, or NULL. */
+static const struct cd_action *last_action(const struct cd_coord *co,
+                                           const char *vm)
+{
+    const struct cd_action *best = NULL;
+
+    for (size_t i = 0; i < co->nact; i++)
+        if (strcmp(co->act[i].vm, vm) == 0 &&
+            (!best || co->act[i].seq > best->seq))
+            best = &co->act[i];
+    return best;
+}
+
+static unsigned active_moves(const struct cd_coord *co, const struct out *o)
+{
+    unsigned n = 0;
+
+    for (size_t i = 0; i < co->nact; i++)
+        if (co->act[i].status == CD_AS_ACTIVE &&
+            (co->act[i].kind == CD_ACT_LIVE || co->act[i].kind == CD_ACT_QUICK))
+            n++;
+    for (size_t i = 0; i < o->n; i++)
+        if (o->v[i].kind == CD_ACT_LIVE || o->v[i].kind == CD_ACT_QUICK)
+            n++;
+    return n;
+}
+
+static enum cd_act_kind move_kind(enum res_move_mode m)
+{
+    return m == RES_MOVE_LIVE ? CD_ACT_LIVE : CD_ACT_QUICK;
+}
+
+/* Turns the moves of a drain or failback plan into actions, first wave
+ * first, within the concurrency limit. A VM whose last live move failed
+ * moves quick (never stop/start). */
+static void emit_moves(const struct cd_coord *co, struct out *o,
+                       const struct res_plan *plan, enum cd_act_cause cause,
+                       unsigned limit)
+{
+    for (size_t i = 0; i < plan->n_actions; i++) {
+        const struct res_action *ra = &plan->actions[i];
+        const struct cd_action *last;
+        enum cd_act_kind k;
+
+        if (ra->kind != RES_ACT_MOVE || busy(co, o, ra->vm))
+            continue;
+        if (active_moves(co, o) >= limit)
+            return;
+        k = move_kind(ra->mode);
+        last = last_action(co, ra->vm);
+        if (k == CD_ACT_LIVE && last && last->kind == CD_ACT_LIVE &&
+            last->status == CD_AS_FAILED && last->from == ra->from) {
+            k = CD_ACT_QUICK;
+            cause = CD_CAUSE_FALLBACK;
+        }
+        emit(o, k, cause, ra->vm, ra->from, ra->to);
+    }
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+size_t cd_coord_derive(const struct cd_coord *co, const struct cd_cdb *cdb,
+                       const struct cd_co_view *view, struct cd_action *outv,
+                       size_t cap)
+{
+    struct out o = {.v = outv, .cap = cap, .epoch = cd_cdb_epoch(cdb)};
+    struct picture p;
+    unsigned limit;
+    uint32_t ids[CD_MAX_NODES];
+    size_t nids = 0;
+
+    if (!view->quorate || !cd_coord_settled(co))
+        return 0;
+    limit = (unsigned)strtoul(cd_cdb_setting(cdb, "migration-max-concurrent"),
+                              NULL, 10);
+    if (!limit)
+        limit = 1;
+
+    /* 1. Accepted user requests, in the order they were delivered. */
+    for (size_t i = 0; i < co->nreq; i++) {
+        const struct cd_co_req *q = &co->req[i];
+        if (!cd_coord_active(co, q->vm) && !out_has(&o, q->vm)) {
+            emit(&o, q->kind, CD_CAUSE_USER, q->vm, q->from, q->to);
+            o.v[o.n - 1].origin = q->origin;
+            o.v[o.n - 1].origin_req = q->origin_req;
+        }
+    }
+    if (picture_build(co, cdb, view->members, view->nmembers, &p) < 0)
+        return o.n;
+
+    /* 2. Stops: wanted stopped, running somewhere. */
+    for (size_t i = 0; i < cd_cdb_vm_count(cdb); i++) {
+        const struct cd_vm *v = cd_cdb_vm(cdb, i);
+        uint32_t n = cd_coord_vm_node(co, v->name, NULL);
+        if (!v->want_running && n && !busy(co, &o, v->name))
+            emit(&o, CD_ACT_STOP, CD_CAUSE_TARGET, v->name, n, 0);
+    }
+
+    /* 3. Health: a VM that died is restarted in place until it failed
+     * too often in its period, then elsewhere. */
+    for (size_t i = 0; i < co->nfail; i++) {
+        const struct cd_vm_failures *f = &co->fail[i];
+        const struct cd_vm *v = cd_cdb_vm_by_name(cdb, f->vm);
+        struct res_plan *plan = NULL;
+        struct res_place_vm *pv = NULL;
+        bool failover;
+
+        if (!f->pending || !v || !v->want_running || busy(co, &o, f->vm) ||
+            cd_coord_vm_node(co, f->vm, NULL))
+            continue;
+        for (size_t k = 0; k < p.n_vms; k++)
+            if (strcmp(p.vms[k].name, f->vm) == 0)
+                pv = &p.vms[k];
+        if (!pv)
+            continue;
+        failover = res_failure_should_failover(&pv->policy, f->times, f->n,
+                                               view->now_s);
+        /* Placement sees the VM where it failed. */
+        pv->node = f->node;
+        if (res_plan_vm_failure(&p.c, f->vm, failover, &plan) == 0) {
+            for (size_t k = 0; k < plan->n_actions; k++)
+                if (plan->actions[k].kind == RES_ACT_START)
+                    emit(&o, CD_ACT_START, CD_CAUSE_RESTART, f->vm, 0,
+                         plan->actions[k].to);
+        }
+        res_plan_free(plan);
+        pv->node = 0;
+    }
+
+    /* 4. Starts: wanted running, running nowhere (a lost node's VMs, a
+     * cluster that just formed, vm start), by priority. A VM whose last
+     * home left the membership is a failover. */
+    {
+        struct res_plan *plan = NULL;
+        /* Priority order means order of running, not only of deciding:
+         * a class starts when the starts of the classes above it are
+         * done (they may all wait on the same dead host's leases). */
+        int cls = CD_PRIO_COUNT;
+        for (size_t i = 0; i < co->nact; i++) {
+            const struct cd_vm *v = cd_cdb_vm_by_name(cdb, co->act[i].vm);
+            if (co->act[i].status == CD_AS_ACTIVE &&
+                co->act[i].kind == CD_ACT_START && v && (int)v->priority < cls)
+                cls = (int)v->priority;
+        }
+        if (res_plan_pending(&p.c, &plan) == 0) {
+            for (size_t k = 0; k < plan->n_actions; k++) {
+                const struct res_action *ra = &plan->actions[k];
+                const struct cd_action *last = last_action(co, ra->vm);
+                enum cd_act_cause cause = CD_CAUSE_TARGET;
+                const struct cd_vm *cv = cd_cdb_vm_by_name(cdb, ra->vm);
+                if (ra->kind != RES_ACT_START || busy(co, &o, ra->vm) || !cv)
+                    continue;
+                if ((int)cv->priority > cls)
+                    continue;
+                /* A start that failed is not retried in a loop: a change
+                 * of the CDB (vm start again, a node state) retries. */
+                if (last && last->kind == CD_ACT_START &&
+                    last->status == CD_AS_FAILED &&
+                    last->rc != -CD_E_NO_CLUSTER &&
+                    last->epoch == cd_cdb_epoch(cdb))
+                    continue;
+                if (last && last->status == CD_AS_DONE &&
+                    last->kind != CD_ACT_STOP &&
+                    !view_member(view, last->kind == CD_ACT_LIVE ||
+                                               last->kind == CD_ACT_QUICK ||
+                                               last->kind == CD_ACT_START
+                                           ? last->to
+                                           : last->from))
+                    cause = CD_CAUSE_FAILOVER;
+                emit(&o, CD_ACT_START, cause, ra->vm, 0, ra->to);
+                cls = (int)cv->priority;
+            }
+        }
+        res_plan_free(plan);
+    }
+
+    /* 5. Drain, then failback, node by node in id order. */
+    for (size_t i = 0; i < p.n_nodes; i++)
+        ids[nids++] = p.nodes[i].id;
+    qsort(ids, nids, sizeof(ids[0]), cmp_u32);
+    for (size_t i = 0; i < nids; i++) {
+        const struct cd_node *n = cd_cdb_node_by_id(cdb, ids[i]);
+        struct res_plan *plan = NULL;
+        if (!n || n->state != CD_NODE_DRAINED || !view_member(view, ids[i]))
+            continue;
+        if (res_plan_drain(&p.c, ids[i], limit, &plan) == 0)
+            emit_moves(co, &o, plan, CD_CAUSE_DRAIN, limit);
+        res_plan_free(plan);
+    }
+    for (size_t i = 0; i < nids; i++) {
+        const struct cd_node *n = cd_cdb_node_by_id(cdb, ids[i]);
+        struct res_plan *plan = NULL;
+        if (!n || n->state != CD_NODE_UP || !view_member(view, ids[i]))
+            continue;
+        if (res_plan_failback(&p.c, ids[i], view->now_minute, limit, &plan) ==
+            0)
+            emit_moves(co, &o, plan, CD_CAUSE_FAILBACK, limit);
+        res_plan_free(plan);
+    }
+    picture_free(&p);
+    return o.n;
+}

@@ -1,0 +1,261 @@
+/* The coordinator's replicated state and its pure logic (no I/O).
+ *
+ * Besides the CDB (persisted, cd.h), the members share a second, runtime
+ * state that is broadcast over the same CPG group but never written to
+ * disk: where each VM runs and in which state (fed by every node's
+ * hvagent), migration progress, the user's pending move requests, the
+ * actions in flight and the recent history of VM failures. Every change
+ * of it is a message (struct cd_co_msg) applied on delivery, in agreed
+ * order, by every member, the sender included, so every member holds the
+ * same runtime state, exactly as for the CDB.
+ *
+ * The coordinator (lowest nodeid of the quorate membership) calls
+ * cd_coord_derive() on that state to decide what must happen next and
+ * publishes each decision as an ACTION message before anyone acts on it.
+ * The node that must act (each step of an action names one) runs the step
+ * through its hvagent and publishes a STEP message with the result. A new
+ * coordinator derives from the same replicated state, so unfinished work
+ * is picked up without any hand-over; duplicates are harmless because an
+ * ACTION for a VM that already has one active is dropped on delivery by
+ * every member alike.
+ *
+ * After every configuration change each member re-announces its own VMs
+ * (RT_BEGIN, RT_VM..., RT_END) and the coordinator re-announces the
+ * active actions, so a joining member learns the whole state; the
+ * coordinator derives nothing until every member has announced.
+ */
+#ifndef KVMC_CD_COORD_H
+#define KVMC_CD_COORD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "clusterd/cd.h"
+
+#define CD_CO_MAX_ACTIONS  256 /* active + recent history */
+#define CD_CO_MAX_RT       1024
+#define CD_CO_MAX_REQS     64
+#define CD_CO_MAX_FAILURES 8 /* remembered per VM */
+#define CD_CO_MSG_MAX      512
+
+/* What hvagent says about a VM on one node. */
+enum cd_rt_state {
+    CD_RT_STOPPED = 0, /* defined or unknown: not running here */
+    CD_RT_STARTING,
+    CD_RT_RUNNING,
+    CD_RT_PAUSED,
+    CD_RT_STOPPING,
+    CD_RT_MIGRATING, /* live migration source */
+    CD_RT_INCOMING,  /* live migration target, not running yet */
+    CD_RT_SAVING,    /* quick migration source */
+    CD_RT_STATE_COUNT,
+};
+
+const char *cd_rt_state_name(enum cd_rt_state s);
+/* hvagent's state names ("defined", "running", ...); unknown: stopped. */
+enum cd_rt_state cd_rt_state_from_hva(const char *s);
+/* True for states in which the VM occupies (runs on) that node. */
+bool cd_rt_state_runs(enum cd_rt_state s);
+
+enum cd_act_kind {
+    CD_ACT_START = 1, /* cold boot on `to` */
+    CD_ACT_STOP,      /* stop on `from` */
+    CD_ACT_LIVE,      /* live migration `from` -> `to` */
+    CD_ACT_QUICK,     /* quick migration (save/restore) `from` -> `to` */
+    CD_ACT_KIND_END,
+};
+
+enum cd_act_status {
+    CD_AS_ACTIVE = 0,
+    CD_AS_DONE,
+    CD_AS_FAILED,
+};
+
+/* Why an action exists (for logs, events and explain). */
+enum cd_act_cause {
+    CD_CAUSE_USER = 0, /* move-vm */
+    CD_CAUSE_TARGET,   /* vm start / vm stop intent, or pending start */
+    CD_CAUSE_DRAIN,
+    CD_CAUSE_FAILBACK,
+    CD_CAUSE_FAILOVER, /* its node left the membership */
+    CD_CAUSE_RESTART,  /* its QEMU died: health */
+    CD_CAUSE_FALLBACK, /* a live move failed: quick instead */
+    CD_CAUSE_END,
+};
+
+const char *cd_act_kind_name(enum cd_act_kind k);
+const char *cd_act_status_name(enum cd_act_status s);
+const char *cd_act_cause_name(enum cd_act_cause c);
+
+struct cd_action {
+    uint64_t id; /* unique: publisher nodeid << 40 | sequence */
+    enum cd_act_kind kind;
+    enum cd_act_cause cause;
+    char vm[CD_NAME_MAX];
+    uint32_t from, to;
+    uint64_t epoch;  /* CDB epoch it was decided on */
+    uint32_t origin; /* node whose client asked (move-vm), 0 = none */
+    uint64_t origin_req;
+    unsigned step; /* next step to run (cd_action_executor) */
+    enum cd_act_status status;
+    int rc;
+    char msg[256];
+    uint64_t downtime_ms, total_ms; /* figures reported by the executor */
+    uint64_t seq;                   /* delivery order, for history */
+};
+
+/* Steps: START [to]; STOP [from]; LIVE [to: prepare, from: migrate-out];
+ * QUICK [from: save, to: restore]. Returns the node that runs step
+ * `a->step`, 0 when there are no more steps. */
+uint32_t cd_action_executor(const struct cd_action *a);
+unsigned cd_action_steps(enum cd_act_kind k);
+
+/* One VM on one node, as its hvagent reported it. */
+struct cd_rt_vm {
+    char vm[CD_NAME_MAX];
+    uint32_t node;
+    enum cd_rt_state state;
+    /* live migration progress (source side) */
+    unsigned pass;
+    uint64_t transferred, remaining, expected_downtime_ms;
+};
+
+/* A user's move request accepted on delivery, waiting for its ACTION. */
+struct cd_co_req {
+    char vm[CD_NAME_MAX];
+    enum cd_act_kind kind; /* LIVE or QUICK */
+    uint32_t from, to;
+    uint32_t origin;
+    uint64_t origin_req;
+    uint64_t epoch;
+};
+
+struct cd_vm_failures {
+    char vm[CD_NAME_MAX];
+    uint32_t node; /* where it last failed */
+    bool pending;  /* failed and not restarted yet */
+    size_t n;
+    uint64_t times[CD_CO_MAX_FAILURES]; /* seconds (sender's clock) */
+};
+
+/* ------------------------------------------------------------ messages */
+
+enum cd_co_msg_type {
+    CD_CO_RT_BEGIN = 1, /* sender re-announces: forget its entries */
+    CD_CO_RT_VM,        /* sender's hvagent: vm, state (+ progress) */
+    CD_CO_RT_END,       /* sender's announcement is complete */
+    CD_CO_REQ,          /* a user's move request */
+    CD_CO_ACTION,       /* coordinator's decision */
+    CD_CO_STEP,         /* executor's result of action `id` step `step` */
+    CD_CO_MSG_TYPE_END,
+};
+
+struct cd_co_msg {
+    enum cd_co_msg_type type;
+    uint64_t id;    /* ACTION/STEP: action id; REQ: origin's request id */
+    uint64_t epoch; /* ACTION/REQ: CDB epoch */
+    uint32_t a, b;  /* ACTION/REQ: from, to */
+    uint32_t kind;  /* ACTION/REQ: enum cd_act_kind; RT_VM: state */
+    uint32_t cause; /* ACTION: enum cd_act_cause; STEP: step index */
+    uint32_t origin;
+    uint64_t origin_req;
+    int32_t rc;    /* STEP */
+    uint64_t n[4]; /* RT_VM: pass, transferred, remaining, downtime;
+                    * STEP: downtime, total; RT_VM/STEP: n[3] = time */
+    char vm[CD_NAME_MAX];
+    char text[256]; /* STEP: error message */
+};
+
+int cd_co_msg_encode(const struct cd_co_msg *m, void *buf, size_t cap,
+                     size_t *ret_len);
+/* CD_E_BAD_MSG for anything malformed; -ENOENT when `buf` is not a
+ * coordinator message at all (another protocol on the group). */
+int cd_co_msg_decode(const void *buf, size_t len, struct cd_co_msg *ret);
+bool cd_co_msg_is_mine(const void *buf, size_t len);
+
+/* --------------------------------------------------------------- state */
+
+struct cd_coord;
+
+int cd_coord_new(struct cd_coord **ret);
+void cd_coord_free(struct cd_coord *co);
+
+/* A configuration change: entries of nodes no longer members are dropped
+ * (their VMs run nowhere now: failover), every member must announce
+ * again. */
+void cd_coord_confchg(struct cd_coord *co, const uint32_t *members, size_t n);
+
+/* What applying a delivered message did, for the daemon's side effects. */
+struct cd_co_effect {
+    bool changed;          /* runtime state changed (events) */
+    bool rejected;         /* REQ refused: err says why */
+    int rc;                /* REQ refusal code */
+    struct cd_action *act; /* ACTION/STEP: the action it touched */
+    bool act_new;          /* ACTION created it */
+    bool act_ended;        /* this message finished it */
+    bool vm_failed;        /* RT_VM: an unexpected stop (health) */
+};
+
+/* Applies a delivered message from `sender`. `cdb` is the replicated
+ * CDB at the same point of the agreed order (used to validate REQs).
+ * `err` receives the reason of a refused REQ. */
+int cd_coord_deliver(struct cd_coord *co, const struct cd_cdb *cdb,
+                     uint32_t sender, const struct cd_co_msg *m,
+                     struct cd_co_effect *ret_eff, char *err, size_t errlen);
+
+/* Checks a move request the way delivery will (so clusterd can answer
+ * the obvious mistakes without a round trip): 0 or a CD_E_* / RES_E_*
+ * code with a sentence naming the input and the fix in err. On success
+ * ret_from / ret_to give the resolved nodes (`to` 0 = best node). */
+int cd_coord_check_move(const struct cd_coord *co, const struct cd_cdb *cdb,
+                        const char *vm, uint32_t to, enum cd_act_kind kind,
+                        uint32_t *ret_from, uint32_t *ret_to, char *err,
+                        size_t errlen);
+
+/* True once every member announced its VMs since the last change. */
+bool cd_coord_settled(const struct cd_coord *co);
+
+/* Node a VM runs on (0 = nowhere) and its state there. */
+uint32_t cd_coord_vm_node(const struct cd_coord *co, const char *vm,
+                          enum cd_rt_state *ret_state);
+const struct cd_rt_vm *cd_coord_rt(const struct cd_coord *co, size_t i);
+size_t cd_coord_rt_count(const struct cd_coord *co);
+/* The active action of `vm`, or NULL. */
+const struct cd_action *cd_coord_active(const struct cd_coord *co,
+                                        const char *vm);
+size_t cd_coord_action_count(const struct cd_coord *co);
+const struct cd_action *cd_coord_action(const struct cd_coord *co, size_t i);
+const struct cd_action *cd_coord_action_by_id(const struct cd_coord *co,
+                                              uint64_t id);
+size_t cd_coord_req_count(const struct cd_coord *co);
+const struct cd_vm_failures *cd_coord_failures(const struct cd_coord *co,
+                                               const char *vm);
+
+/* ------------------------------------------------------------ deriving */
+
+struct cd_co_view {
+    uint32_t self;
+    bool quorate;
+    const uint32_t *members;
+    size_t nmembers;
+    uint64_t now_s;      /* wall clock seconds (failure periods) */
+    unsigned now_minute; /* local time of day, failback windows */
+};
+
+/* The actions the coordinator should publish now, given the replicated
+ * state: accepted move requests; stops of VMs wanted stopped; starts of
+ * VMs wanted running that run nowhere (by priority: failover, cluster
+ * start); restarts of failed VMs in place or elsewhere (health); drain
+ * moves off drained nodes within the concurrency limit, with a live move
+ * that failed retried quick; failback to resumed nodes. Deterministic.
+ * Returns the number of actions written to `out` (at most `cap`), with
+ * ids 0 (the daemon numbers them) and the CDB epoch filled in. */
+size_t cd_coord_derive(const struct cd_coord *co, const struct cd_cdb *cdb,
+                       const struct cd_co_view *view, struct cd_action *out,
+                       size_t cap);
+
+/* The ACTION message for `a` (also used to re-announce). */
+void cd_coord_action_msg(const struct cd_action *a, struct cd_co_msg *ret);
+
+#endif

@@ -1,0 +1,525 @@
+/* clusterd's client of the local hvagent (see cd-hva.h). */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libxml/tree.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sanlock.h>
+#include <sanlock_admin.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "clusterd/cd-hva.h"
+#include "common/cmn-ipc.h"
+#include "common/cmn-log.h"
+#include "common/cmn-xml.h"
+#include "hvagent/hva.h"
+
+#define RECONNECT_MS 1000
+#define CALL_MS      10000
+
+struct cd_hva {
+    qb_loop_t *loop;
+    char ipc_name[64];
+    struct cd_hva_ops ops;
+    void *data;
+    struct cmn_ipc_client *ev; /* subscribed connection */
+    int ev_fd;
+    qb_loop_timer_handle timer;
+    bool warned;
+    int pipe_rd, pipe_wr; /* worker results */
+};
+
+struct job_ctx {
+    struct cd_hva *h;
+    struct cd_hva_job *job;
+    cd_hva_done_fn done;
+    void *data;
+};
+
+static void schedule_reconnect(struct cd_hva *h);
+
+bool cd_hva_connected(const struct cd_hva *h)
+{
+    return h->ev != NULL;
+}
+
+static void drop(struct cd_hva *h)
+{
+    if (!h->ev)
+        return;
+    qb_loop_poll_del(h->loop, h->ev_fd);
+    cmn_ipc_client_free(h->ev);
+    h->ev = NULL;
+}
+
+static int32_t ev_ready(int32_t fd, int32_t revents, void *data)
+{
+    struct cd_hva *h = data;
+    char *ev = NULL;
+    int rc;
+
+    (void)fd;
+    (void)revents;
+    for (;;) {
+        rc = cmn_ipc_next_event(h->ev, 0, &ev);
+        if (rc == -ETIMEDOUT)
+            return 0;
+        if (rc < 0)
+            break;
+        h->ops.event(h->data, ev);
+        free(ev);
+    }
+    cmn_warn(CMN_LOG_CD,
+             "lost the connection to hvagent '%s' (%s); its VMs keep "
+             "running, reconnecting every %d ms",
+             h->ipc_name, cmn_strerror(rc), RECONNECT_MS);
+    drop(h);
+    h->ops.lost(h->data);
+    schedule_reconnect(h);
+    return 0;
+}
+
+static int try_connect(struct cd_hva *h)
+{
+    struct cmn_ipc_client *c = NULL;
+    char *reply = NULL;
+    int rc;
+
+    rc = cmn_ipc_client_connect(h->ipc_name, &c);
+    if (rc < 0)
+        return rc;
+    rc = cmn_ipc_call(c, "<request op=\"subscribe\"/>", CALL_MS, &reply);
+    free(reply);
+    reply = NULL;
+    if (rc == 0)
+        rc = cmn_ipc_call(c, "<request op=\"status\"/>", CALL_MS, &reply);
+    if (rc == 0 && strstr(reply, "rc=\"0\"") == NULL)
+        rc = -EPROTO;
+    if (rc < 0)
+        goto fail;
+    h->ev_fd = cmn_ipc_client_event_fd(c);
+    if (h->ev_fd < 0 || qb_loop_poll_add(h->loop, QB_LOOP_MED, h->ev_fd, POLLIN,
+                                         h, ev_ready) != 0) {
+        rc = -EIO;
+        goto fail;
+    }
+    h->ev = c;
+    cmn_info(CMN_LOG_CD, "connected to hvagent '%s'", h->ipc_name);
+    h->warned = false;
+    h->ops.connected(h->data, reply);
+    free(reply);
+    /* Events that came between subscribe and now. */
+    ev_ready(h->ev_fd, POLLIN, h);
+    return 0;
+fail:
+    free(reply);
+    cmn_ipc_client_free(c);
+    return rc;
+}
+
+static void reconnect_cb(void *data)
+{
+    struct cd_hva *h = data;
+    int rc = try_connect(h);
+
+    if (rc == 0)
+        return;
+    if (!h->warned)
+        cmn_warn(CMN_LOG_CD,
+                 "hvagent '%s' is not reachable (%s): VMs can't run on this "
+                 "node until it is (retrying every %d ms)",
+                 h->ipc_name, cmn_strerror(rc), RECONNECT_MS);
+    h->warned = true;
+    schedule_reconnect(h);
+}
+
+static void schedule_reconnect(struct cd_hva *h)
+{
+    qb_loop_timer_add(h->loop, QB_LOOP_LOW, RECONNECT_MS * 1000000ull, h,
+                      reconnect_cb, &h->timer);
+}
+
+static int32_t pipe_ready(int32_t fd, int32_t revents, void *data)
+{
+    struct job_ctx *ctx;
+
+    (void)revents;
+    (void)data;
+    while (read(fd, &ctx, sizeof(ctx)) == (ssize_t)sizeof(ctx)) {
+        ctx->done(ctx->data, ctx->job);
+        free(ctx);
+    }
+    return 0;
+}
+
+int cd_hva_new(qb_loop_t *loop, const char *ipc_name,
+               const struct cd_hva_ops *ops, void *data, struct cd_hva **ret)
+{
+    struct cd_hva *h = calloc(1, sizeof(*h));
+    int p[2];
+
+    if (!h)
+        return -ENOMEM;
+    if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0) {
+        free(h);
+        return -errno;
+    }
+    h->loop = loop;
+    snprintf(h->ipc_name, sizeof(h->ipc_name), "%s", ipc_name);
+    h->ops = *ops;
+    h->data = data;
+    h->pipe_rd = p[0];
+    h->pipe_wr = p[1];
+    qb_loop_poll_add(loop, QB_LOOP_MED, h->pipe_rd, POLLIN, h, pipe_ready);
+    *ret = h;
+    /* At once, so a restarted clusterd knows what runs before it
+     * announces anything to the cluster. */
+    reconnect_cb(h);
+    return 0;
+}
+
+void cd_hva_free(struct cd_hva *h)
+{
+    if (!h)
+        return;
+    drop(h);
+    qb_loop_timer_del(h->loop, h->timer);
+    qb_loop_poll_del(h->loop, h->pipe_rd);
+    /* Workers still running keep the write end: leave it open, they
+     * finish with the process. */
+    close(h->pipe_rd);
+    free(h);
+}
+
+void cd_hva_job_free(struct cd_hva_job *job)
+{
+    if (!job)
+        return;
+    free(job->vm_xml);
+    free(job);
+}
+
+/* ------------------------------------------------------------ worker */
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* rc of a <reply rc="N" error="..."/>, the error text to msg. */
+static int reply_rc(const char *reply, char *msg, size_t len, xmlDoc **ret_doc)
+{
+    xmlDoc *doc = NULL;
+    xmlNode *r;
+    xmlChar *v;
+    int rc;
+    char err[256];
+
+    if (cmn_xml_parse_mem(reply, strlen(reply), "hvagent reply", 1u << 20, &doc,
+                          err, sizeof(err)) < 0) {
+        snprintf(msg, len, "hvagent sent an unreadable reply");
+        return -EPROTO;
+    }
+    r = xmlDocGetRootElement(doc);
+    v = xmlGetProp(r, (const xmlChar *)"rc");
+    rc = v ? atoi((const char *)v) : -EPROTO;
+    xmlFree(v);
+    if (rc < 0) {
+        v = xmlGetProp(r, (const xmlChar *)"error");
+        snprintf(msg, len, "%s", v ? (const char *)v : cmn_strerror(rc));
+        xmlFree(v);
+    }
+    if (ret_doc)
+        *ret_doc = doc;
+    else
+        xmlFreeDoc(doc);
+    return rc;
+}
+
+static int call(struct cmn_ipc_client *c, const char *req, int timeout_ms,
+                char *msg, size_t len, xmlDoc **ret_doc)
+{
+    char *reply = NULL;
+    int rc = cmn_ipc_call(c, req, timeout_ms, &reply);
+
+    if (rc < 0) {
+        snprintf(msg, len, "hvagent did not answer '%.40s...': %s", req,
+                 cmn_strerror(rc));
+        return rc;
+    }
+    rc = reply_rc(reply, msg, len, ret_doc);
+    free(reply);
+    return rc;
+}
+
+static uint64_t doc_u64(xmlDoc *doc, const char *name)
+{
+    xmlChar *v =
+        doc ? xmlGetProp(xmlDocGetRootElement(doc), (const xmlChar *)name)
+            : NULL;
+    uint64_t n = v ? strtoull((const char *)v, NULL, 10) : 0;
+
+    xmlFree(v);
+    return n;
+}
+
+static int define(struct cmn_ipc_client *c, struct cd_hva_job *j)
+{
+    char *req = NULL;
+    int rc;
+
+    if (!j->vm_xml) {
+        snprintf(j->msg, sizeof(j->msg), "VM '%s': no definition", j->vm);
+        return -EINVAL;
+    }
+    if (asprintf(&req, "<request op=\"define\">%s</request>", j->vm_xml) < 0)
+        return -ENOMEM;
+    rc = call(c, req, CALL_MS, j->msg, sizeof(j->msg), NULL);
+    free(req);
+    return rc;
+}
+
+static int simple(struct cmn_ipc_client *c, struct cd_hva_job *j,
+                  const char *op, const char *extra, int timeout_ms,
+                  xmlDoc **ret_doc)
+{
+    char req[1024];
+
+    snprintf(req, sizeof(req), "<request op=\"%s\" vm=\"%s\" %s/>", op, j->vm,
+             extra ? extra : "");
+    return call(c, req, timeout_ms, j->msg, sizeof(j->msg), ret_doc);
+}
+
+/* Is the VM running on this node's hvagent (state running/paused)? */
+static bool runs_here(struct cmn_ipc_client *c, struct cd_hva_job *j)
+{
+    xmlDoc *doc = NULL;
+    char msg[256];
+    bool yes = false;
+    char req[256];
+
+    snprintf(req, sizeof(req), "<request op=\"status\" vm=\"%s\"/>", j->vm);
+    if (call(c, req, CALL_MS, msg, sizeof(msg), &doc) == 0) {
+        for (xmlNode *n = xmlDocGetRootElement(doc)->children; n; n = n->next) {
+            xmlChar *st = xmlGetProp(n, (const xmlChar *)"state");
+            if (st && (!strcmp((const char *)st, "running") ||
+                       !strcmp((const char *)st, "paused")))
+                yes = true;
+            xmlFree(st);
+        }
+    }
+    xmlFreeDoc(doc);
+    return yes;
+}
+
+/* 1 when the VM lease is held by a live host (an acquire would fail),
+ * 0 when free or its owner is dead, negative when unknown. Read through
+ * the local sanlock daemon, which knows which hosts of the lockspace
+ * are alive. */
+static int lease_held(const struct cd_hva_job *j)
+{
+    union {
+        struct sanlk_resource r;
+        char buf[sizeof(struct sanlk_resource) + sizeof(struct sanlk_disk)];
+    } u;
+    struct sanlk_host *owners = NULL, *hosts = NULL;
+    int nowners = 0, nhosts = 0, rc;
+    uint32_t test = 0;
+
+    memset(&u, 0, sizeof(u));
+    /* sanlock names are 48 bytes, no terminator needed. */
+    if (strlen(j->lease_ls) > SANLK_NAME_LEN ||
+        strlen(j->lease_res) > SANLK_NAME_LEN ||
+        strlen(j->lease_path) >= sizeof(u.r.disks[0].path))
+        return -ENAMETOOLONG;
+    memcpy(u.r.lockspace_name, j->lease_ls, strlen(j->lease_ls));
+    memcpy(u.r.name, j->lease_res, strlen(j->lease_res));
+    u.r.num_disks = 1;
+    memcpy(u.r.disks[0].path, j->lease_path, strlen(j->lease_path) + 1);
+    u.r.disks[0].offset = j->lease_offset;
+    rc = sanlock_read_resource_owners(&u.r, 0, &owners, &nowners);
+    if (rc < 0)
+        goto out;
+    if (!nowners) {
+        rc = 0;
+        goto out;
+    }
+    rc = sanlock_get_hosts(j->lease_ls, 0, &hosts, &nhosts, 0);
+    if (rc < 0)
+        goto out;
+    rc = sanlock_test_resource_owners(&u.r, 0, owners, nowners, hosts, nhosts,
+                                      &test);
+    if (rc == 0)
+        rc = (test & SANLK_TRF_FAIL) ? 1 : 0;
+out:
+    free(owners);
+    free(hosts);
+    return rc;
+}
+
+static int step_start(struct cmn_ipc_client *c, struct cd_hva_job *j)
+{
+    uint64_t deadline = now_ms() + (uint64_t)j->lease_wait_s * 1000;
+    int rc = define(c, j);
+
+    if (rc < 0)
+        return rc;
+    if (runs_here(c, j))
+        return 0; /* idempotent: a repeated start */
+    /* A failover target waits here until sanlock declares the dead
+     * host's lease expired (its host-dead time): the lease, not this
+     * loop, is what keeps the VM from running twice. */
+    for (;;) {
+        /* Never a QEMU while the lease is taken: wait for it here. */
+        if (j->lease_ls[0] && lease_held(j) == 1) {
+            if (now_ms() >= deadline) {
+                snprintf(j->msg, sizeof(j->msg),
+                         "VM '%s': lease '%s' still held by another host "
+                         "after %u s",
+                         j->vm, j->lease_res, j->lease_wait_s);
+                return -HVA_E_LEASE_HELD;
+            }
+            poll(NULL, 0, 500);
+            continue;
+        }
+        rc = simple(c, j, "start", NULL, 120000, NULL);
+        if (rc != -HVA_E_LEASE_HELD || now_ms() >= deadline)
+            break;
+        poll(NULL, 0, 1000);
+        /* A QEMU hvagent re-attached meanwhile holds it itself. */
+        if (runs_here(c, j))
+            return 0;
+    }
+    return rc;
+}
+
+static void *worker(void *arg)
+{
+    struct job_ctx *ctx = arg;
+    struct cd_hva_job *j = ctx->job;
+    struct cmn_ipc_client *c = NULL;
+    xmlDoc *doc = NULL;
+    uint64_t t0 = now_ms();
+    int rc;
+
+    rc = cmn_ipc_client_connect(j->ipc_name, &c);
+    if (rc < 0) {
+        snprintf(j->msg, sizeof(j->msg),
+                 "hvagent is not reachable on this node (%s)",
+                 cmn_strerror(rc));
+        rc = -CD_E_NO_AGENT;
+        goto out;
+    }
+    switch (j->kind) {
+    case CD_ACT_START:
+        rc = step_start(c, j);
+        break;
+    case CD_ACT_STOP:
+        rc = simple(c, j, "stop", "timeout-ms=\"10000\"", 30000, NULL);
+        if (rc == -HVA_E_STATE || rc == -HVA_E_NO_VM)
+            rc = 0; /* not running: what was asked */
+        break;
+    case CD_ACT_LIVE:
+        if (j->step == 0) {
+            rc = define(c, j);
+            if (rc == 0)
+                rc = simple(c, j, "migrate-in", NULL, CALL_MS, NULL);
+        } else {
+            char extra[600];
+            snprintf(extra, sizeof(extra), "to=\"%s\" %s", j->target,
+                     j->mig_args);
+            rc = simple(c, j, "migrate-out", extra, 600000, &doc);
+            j->downtime_ms = doc_u64(doc, "downtime-ms");
+            j->total_ms = doc_u64(doc, "total-ms");
+        }
+        break;
+    case CD_ACT_QUICK:
+        if (j->step == 0) {
+            rc = simple(c, j, "save", NULL, 600000, &doc);
+        } else {
+            rc = define(c, j);
+            if (rc == 0)
+                rc = simple(c, j, "restore", NULL, 600000, &doc);
+        }
+        break;
+    default:
+        rc = -EINVAL;
+    }
+    if (!j->total_ms)
+        j->total_ms = now_ms() - t0;
+out:
+    j->rc = rc;
+    xmlFreeDoc(doc);
+    cmn_ipc_client_free(c);
+    if (write(ctx->h->pipe_wr, &ctx, sizeof(ctx)) != (ssize_t)sizeof(ctx))
+        abort(); /* a pipe write of a pointer can't be short */
+    return NULL;
+}
+
+int cd_hva_run(struct cd_hva *h, struct cd_hva_job *job, cd_hva_done_fn done,
+               void *data)
+{
+    struct job_ctx *ctx = calloc(1, sizeof(*ctx));
+    pthread_attr_t attr;
+    pthread_t t;
+    int rc;
+
+    if (!ctx)
+        return -ENOMEM;
+    ctx->h = h;
+    ctx->job = job;
+    ctx->done = done;
+    ctx->data = data;
+    snprintf(job->ipc_name, sizeof(job->ipc_name), "%s", h->ipc_name);
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    rc = pthread_create(&t, &attr, worker, ctx);
+    pthread_attr_destroy(&attr);
+    if (rc != 0) {
+        free(ctx);
+        return -rc;
+    }
+    return 0;
+}
+
+int cd_hva_stop_all(struct cd_hva *h, unsigned timeout_ms)
+{
+    struct cmn_ipc_client *c = NULL;
+    xmlDoc *doc = NULL;
+    char msg[256];
+    int rc, n = 0;
+
+    rc = cmn_ipc_client_connect(h->ipc_name, &c);
+    if (rc < 0)
+        return rc;
+    rc = call(c, "<request op=\"status\"/>", CALL_MS, msg, sizeof(msg), &doc);
+    if (rc == 0) {
+        for (xmlNode *v = xmlDocGetRootElement(doc)->children; v; v = v->next) {
+            xmlChar *name = xmlGetProp(v, (const xmlChar *)"name");
+            xmlChar *pid = xmlGetProp(v, (const xmlChar *)"pid");
+            char req[256];
+            if (name && pid && atoi((const char *)pid) > 0) {
+                snprintf(req, sizeof(req),
+                         "<request op=\"stop\" vm=\"%s\" timeout-ms=\"%u\"/>",
+                         (const char *)name, timeout_ms);
+                if (call(c, req, (int)timeout_ms + 10000, msg, sizeof(msg),
+                         NULL) == 0)
+                    n++;
+            }
+            xmlFree(name);
+            xmlFree(pid);
+        }
+    }
+    xmlFreeDoc(doc);
+    cmn_ipc_client_free(c);
+    return rc < 0 ? rc : n;
+}

@@ -1,0 +1,66 @@
+/* clusterd's client of the local hvagent (hvagent/hva.h describes the
+ * API): an event connection polled by the daemon's loop, reconnected
+ * when hvagent restarts, and steps of actions run in worker threads so
+ * that a migration of minutes never blocks the loop. */
+#ifndef KVMC_CD_HVA_H
+#define KVMC_CD_HVA_H
+
+#include <qb/qbloop.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "clusterd/cd-coord.h"
+
+struct cd_hva;
+
+struct cd_hva_ops {
+    /* (Re)connected: `xml` is hvagent's full status reply. */
+    void (*connected)(void *data, const char *status_xml);
+    /* Lost hvagent (it stopped or crashed); VMs keep running. */
+    void (*lost)(void *data);
+    /* One pushed event (<event type=.../>). */
+    void (*event)(void *data, const char *xml);
+};
+
+int cd_hva_new(qb_loop_t *loop, const char *ipc_name,
+               const struct cd_hva_ops *ops, void *data, struct cd_hva **ret);
+void cd_hva_free(struct cd_hva *h);
+bool cd_hva_connected(const struct cd_hva *h);
+
+/* One step for the local hvagent, everything copied in. */
+struct cd_hva_job {
+    uint64_t action_id;
+    unsigned step;
+    enum cd_act_kind kind;
+    char vm[CD_NAME_MAX];
+    char *vm_xml;          /* runtime <vm> for define (START, targets) */
+    char target[300];      /* LIVE source: ADDR:PORT of the target agent */
+    char mig_args[256];    /* LIVE source: extra attributes */
+    unsigned lease_wait_s; /* START: retry a held lease this long */
+    /* The VM lease, probed before each start attempt so that no QEMU is
+     * spawned while another host holds it ("" = no lease). */
+    char lease_ls[CD_NAME_MAX];
+    char lease_res[CD_NAME_MAX + 8];
+    char lease_path[1024]; /* SANLK_PATH_LEN */
+    uint64_t lease_offset;
+    char ipc_name[64];
+
+    /* results */
+    int rc;
+    char msg[256];
+    uint64_t downtime_ms, total_ms;
+};
+
+typedef void (*cd_hva_done_fn)(void *data, struct cd_hva_job *job);
+
+/* Runs `job` in a worker thread; `done` is called in the loop with the
+ * job filled in, and then owns it (cd_hva_job_free). */
+int cd_hva_run(struct cd_hva *h, struct cd_hva_job *job, cd_hva_done_fn done,
+               void *data);
+void cd_hva_job_free(struct cd_hva_job *job);
+
+/* Synchronous short request (stop on quorum loss); -ENOTCONN without
+ * hvagent. */
+int cd_hva_stop_all(struct cd_hva *h, unsigned timeout_ms);
+
+#endif

@@ -1,0 +1,1164 @@
+/* The daemon side of the coordinator (cd-coord.h has the pure logic):
+ * feeds the runtime state from the local hvagent, sends and delivers the
+ * coordinator's CPG messages, derives and publishes actions when this
+ * node is the coordinator, runs the steps that fall to this node, stops
+ * local VMs when quorum stays lost past the grace period, and answers
+ * clusterctl's VM requests (vm, move-vm, explain, events).
+ *
+ * Safety never rests on this code alone: a VM's QEMU holds the VM's
+ * sanlock lease, so a wrong or duplicated start fails at the lease. */
+#include "config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <libxml/tree.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "clusterd/cd-coord.h"
+#include "clusterd/cd-daemon.h"
+#include "clusterd/cd-hva.h"
+#include "clusterd/cd-int.h"
+#include "common/cmn-log.h"
+#include "common/cmn-xml.h"
+#include "hvagent/hva.h"
+#include "resources/res-place.h"
+#include "resources/res-vm.h"
+
+#define MAX_LOCAL    256
+#define MAX_WAITERS  64
+#define MAX_RUNNING  64
+#define MAX_INFLIGHT 64
+#define INFLIGHT_MS  10000
+#define LEASE_WAIT_S 150 /* > sanlock host-dead time at io_timeout 1 */
+
+struct local_vm {
+    char name[CD_NAME_MAX];
+    enum cd_rt_state state;
+};
+
+struct waiter { /* a move-vm client waiting for its ACTION */
+    uint64_t req;
+    struct cmn_ipc_conn *conn;
+};
+
+struct running { /* a step this node runs now */
+    uint64_t id;
+    unsigned step;
+};
+
+struct inflight { /* published, not delivered yet */
+    char vm[CD_NAME_MAX];
+    uint64_t at_ms;
+};
+
+struct cd_orch {
+    struct cd_daemon *d;
+    struct cd_coord *co;
+    struct cd_hva *hva;
+    size_t nlocal;
+    struct local_vm local[MAX_LOCAL];
+    struct waiter waiters[MAX_WAITERS];
+    size_t nwaiters;
+    struct running running[MAX_RUNNING];
+    size_t nrunning;
+    struct inflight inflight[MAX_INFLIGHT];
+    size_t ninflight;
+    uint64_t next_req;
+    uint64_t next_action;
+    bool derive_queued;
+    bool in_group;
+    qb_loop_timer_handle grace_timer;
+    bool grace_armed;
+};
+
+static void schedule_derive(struct cd_orch *o);
+
+/* ----------------------------------------------------------- sending */
+
+static int co_send(struct cd_orch *o, const struct cd_co_msg *m)
+{
+    uint8_t buf[CD_CO_MSG_MAX];
+    size_t len;
+    int rc = cd_co_msg_encode(m, buf, sizeof(buf), &len);
+
+    if (rc < 0)
+        return rc;
+    return cd_cpg_send(o->d, buf, len);
+}
+
+static void send_rt(struct cd_orch *o, const char *vm, enum cd_rt_state st,
+                    const uint64_t *progress, uint32_t downtime)
+{
+    struct cd_co_msg m = {.type = CD_CO_RT_VM, .kind = st, .b = downtime};
+
+    snprintf(m.vm, sizeof(m.vm), "%s", vm);
+    if (progress)
+        memcpy(m.n, progress, 3 * sizeof(m.n[0]));
+    m.n[3] = (uint64_t)time(NULL);
+    co_send(o, &m);
+}
+
+/* Our part of the state after a configuration change or an hvagent
+ * (re)connection: our VMs, then the active actions we know of (so a
+ * joining member, maybe the next coordinator, learns them), then END. */
+static void announce(struct cd_orch *o)
+{
+    struct cd_co_msg m = {.type = CD_CO_RT_BEGIN};
+
+    if (!o->in_group)
+        return;
+    co_send(o, &m);
+    for (size_t i = 0; i < o->nlocal; i++)
+        if (o->local[i].state != CD_RT_STOPPED)
+            send_rt(o, o->local[i].name, o->local[i].state, NULL, 0);
+    for (size_t i = 0; i < cd_coord_action_count(o->co); i++) {
+        const struct cd_action *a = cd_coord_action(o->co, i);
+        if (a->status == CD_AS_ACTIVE) {
+            cd_coord_action_msg(a, &m);
+            co_send(o, &m);
+        }
+    }
+    memset(&m, 0, sizeof(m));
+    m.type = CD_CO_RT_END;
+    co_send(o, &m);
+}
+
+/* ------------------------------------------------------------ events */
+
+static void broadcast(struct cd_orch *o, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void broadcast(struct cd_orch *o, const char *fmt, ...)
+{
+    va_list ap;
+    char *text = NULL;
+
+    if (!o->d->ipc)
+        return;
+    va_start(ap, fmt);
+    if (vasprintf(&text, fmt, ap) >= 0)
+        cmn_ipc_broadcast(o->d->ipc, text);
+    va_end(ap);
+    free(text);
+}
+
+static const char *node_name(const struct cd_cdb *cdb, uint32_t id)
+{
+    const struct cd_node *n = cd_cdb_node_by_id(cdb, id);
+
+    return !id ? "" : n ? n->name : "?";
+}
+
+static void action_event(struct cd_orch *o, const struct cd_action *a)
+{
+    const struct cd_cdb *cdb = cd_daemon_cdb(o->d);
+    struct cd_buf b;
+    char *text = NULL;
+
+    cd_buf_init(&b);
+    cd_buf_printf(&b,
+                  "<event type=\"action\" id=\"%" PRIu64 "\" vm=\"%s\" "
+                  "kind=\"%s\" cause=\"%s\" from=\"%s\" to=\"%s\" "
+                  "status=\"%s\" step=\"%u\" rc=\"%d\" downtime-ms=\"%" PRIu64
+                  "\" total-ms=\"%" PRIu64 "\" epoch=\"%" PRIu64 "\" msg=\"",
+                  a->id, a->vm, cd_act_kind_name(a->kind),
+                  cd_act_cause_name(a->cause), node_name(cdb, a->from),
+                  node_name(cdb, a->to), cd_act_status_name(a->status), a->step,
+                  a->rc, a->downtime_ms, a->total_ms, a->epoch);
+    cd_buf_xml_escape(&b, a->msg);
+    cd_buf_puts(&b, "\"/>");
+    if (cd_buf_steal(&b, &text, NULL) == 0 && o->d->ipc)
+        cmn_ipc_broadcast(o->d->ipc, text);
+    free(text);
+}
+
+/* --------------------------------------------------- runtime <vm> xml */
+
+/* The runtime form hvagent takes (hvagent/hva.h) from the CDB's
+ * definition. Disks on CSV extents need the volume's extent map, which
+ * this version does not read yet: such VMs are refused with a clear
+ * message instead of started without their disks. */
+static int runtime_xml(struct cd_orch *o, const char *name, char **ret,
+                       char *msg, size_t len)
+{
+    const struct cd_vm *v = cd_cdb_vm_by_name(cd_daemon_cdb(o->d), name);
+    struct res_vm *def = NULL;
+    char err[200], uuid[37];
+    struct cd_buf b;
+    int rc;
+
+    if (!v || !v->definition) {
+        snprintf(msg, len, "VM '%s' has no embedded definition", name);
+        return -CD_E_NOT_FOUND;
+    }
+    rc = res_vm_parse(v->definition, strlen(v->definition), name, &def, err,
+                      sizeof(err));
+    if (rc < 0) {
+        snprintf(msg, len, "%s", err);
+        return rc;
+    }
+    if (def->n_disks) {
+        snprintf(msg, len,
+                 "VM '%s': disks on CSV volumes are not resolved by this "
+                 "clusterd yet (use a kernel-boot VM without disks)",
+                 name);
+        res_vm_free(def);
+        return -ENOTSUP;
+    }
+    res_uuid_format(def->uuid, uuid);
+    cd_buf_init(&b);
+    cd_buf_printf(&b,
+                  "<vm name=\"%s\" uuid=\"%s\" memory-mib=\"%" PRIu64 "\" "
+                  "vcpus=\"%u\"",
+                  def->name, uuid, def->memory_mib, def->vcpus);
+    /* "host" needs KVM; leave the model to hvagent's accelerator. */
+    if (def->cpu_model[0] && strcmp(def->cpu_model, "host") != 0)
+        cd_buf_printf(&b, " cpu=\"%s\"", def->cpu_model);
+    cd_buf_puts(&b, ">");
+    if (def->boot == RES_BOOT_KERNEL && def->kernel) {
+        cd_buf_puts(&b, "<kernel path=\"");
+        cd_buf_xml_escape(&b, def->kernel);
+        cd_buf_puts(&b, "\" cmdline=\"");
+        cd_buf_xml_escape(&b, def->cmdline ? def->cmdline : "");
+        cd_buf_puts(&b, "\"/>");
+    }
+    if (o->d->lease_dir[0]) {
+        cd_buf_printf(&b,
+                      "<lease lockspace=\"%s\" resource=\"vm-%s\" "
+                      "path=\"%s/vm-%s.lease\" offset=\"0\"/>",
+                      o->d->lease_lockspace, def->name, o->d->lease_dir,
+                      def->name);
+        cd_buf_printf(&b,
+                      "<state path=\"%s/vm-%s.state\" offset=\"0\" "
+                      "size=\"%" PRIu64 "\"/>",
+                      o->d->lease_dir, def->name, (def->memory_mib + 64) << 20);
+    }
+    cd_buf_puts(&b, "</vm>");
+    res_vm_free(def);
+    return cd_buf_steal(&b, ret, NULL);
+}
+
+/* ----------------------------------------------------------- executor */
+
+static bool is_running(struct cd_orch *o, uint64_t id, unsigned step)
+{
+    for (size_t i = 0; i < o->nrunning; i++)
+        if (o->running[i].id == id && o->running[i].step == step)
+            return true;
+    return false;
+}
+
+static void send_step(struct cd_orch *o, uint64_t id, unsigned step, int rc,
+                      const char *vm, const char *msg, uint64_t downtime,
+                      uint64_t total)
+{
+    struct cd_co_msg m = {
+        .type = CD_CO_STEP, .id = id, .cause = step, .rc = rc};
+
+    snprintf(m.vm, sizeof(m.vm), "%s", vm);
+    snprintf(m.text, sizeof(m.text), "%s", msg ? msg : "");
+    m.n[0] = downtime;
+    m.n[1] = total;
+    m.n[3] = (uint64_t)time(NULL);
+    co_send(o, &m);
+}
+
+static void step_done(void *data, struct cd_hva_job *j)
+{
+    struct cd_orch *o = data;
+
+    for (size_t i = 0; i < o->nrunning; i++)
+        if (o->running[i].id == j->action_id && o->running[i].step == j->step) {
+            o->running[i] = o->running[--o->nrunning];
+            break;
+        }
+    if (j->rc < 0)
+        cmn_warn(CMN_LOG_CD, "VM '%s': %s step %u failed: %s", j->vm,
+                 cd_act_kind_name(j->kind), j->step, j->msg);
+    else
+        cmn_info(CMN_LOG_CD, "VM '%s': %s step %u done in %" PRIu64 " ms",
+                 j->vm, cd_act_kind_name(j->kind), j->step, j->total_ms);
+    /* Outside the group the result can't be published; the next
+     * coordinator sees the executor left or re-runs the step. */
+    if (j->kind == CD_ACT_QUICK && !j->downtime_ms && j->rc == 0)
+        j->downtime_ms = j->total_ms;
+    if (o->in_group)
+        send_step(o, j->action_id, j->step, j->rc, j->vm, j->msg,
+                  j->downtime_ms, j->total_ms);
+    cd_hva_job_free(j);
+}
+
+static const char *converge_arg(const char *setting)
+{
+    if (!strcmp(setting, "auto-converge"))
+        return "throttle";
+    if (!strcmp(setting, "cancel"))
+        return "cancel";
+    return "raise";
+}
+
+/* Runs the current step of `a` if it falls to this node. */
+static void maybe_execute(struct cd_orch *o, const struct cd_action *a)
+{
+    const struct cd_cdb *cdb = cd_daemon_cdb(o->d);
+    struct cd_hva_job *j;
+    int rc = 0;
+
+    if (a->status != CD_AS_ACTIVE || cd_action_executor(a) != o->d->nodeid ||
+        is_running(o, a->id, a->step) || o->nrunning == MAX_RUNNING)
+        return;
+    j = calloc(1, sizeof(*j));
+    if (!j)
+        return;
+    j->action_id = a->id;
+    j->step = a->step;
+    j->kind = a->kind;
+    j->lease_wait_s = LEASE_WAIT_S;
+    snprintf(j->vm, sizeof(j->vm), "%s", a->vm);
+    if (a->kind == CD_ACT_START || (a->kind == CD_ACT_LIVE && a->step == 0) ||
+        (a->kind == CD_ACT_QUICK && a->step == 1))
+        rc = runtime_xml(o, a->vm, &j->vm_xml, j->msg, sizeof(j->msg));
+    if (o->d->lease_dir[0]) {
+        snprintf(j->lease_ls, sizeof(j->lease_ls), "%s", o->d->lease_lockspace);
+        snprintf(j->lease_res, sizeof(j->lease_res), "vm-%s", a->vm);
+        if (snprintf(j->lease_path, sizeof(j->lease_path), "%s/vm-%s.lease",
+                     o->d->lease_dir, a->vm) >= (int)sizeof(j->lease_path))
+            j->lease_ls[0] = '\0'; /* too long to probe: hvagent decides */
+        j->lease_offset = 0;
+    }
+    if (a->kind == CD_ACT_LIVE && a->step == 1) {
+        const struct cd_node *to = cd_cdb_node_by_id(cdb, a->to);
+        const char *addr = to ? to->address : "";
+        /* IPv6 literals need brackets before the port. */
+        snprintf(j->target, sizeof(j->target),
+                 strchr(addr, ':') ? "[%s]:%d" : "%s:%d", addr,
+                 HVA_MIGRATION_PORT);
+        snprintf(j->mig_args, sizeof(j->mig_args),
+                 "downtime-ms=\"%s\" max-passes=\"%s\" converge=\"%s\" "
+                 "bandwidth-mibs=\"%s\"",
+                 cd_cdb_setting(cdb, "downtime-target"),
+                 cd_cdb_setting(cdb, "max-passes"),
+                 converge_arg(cd_cdb_setting(cdb, "converge")),
+                 cd_cdb_setting(cdb, "migration-bandwidth"));
+    }
+    if (rc < 0) {
+        send_step(o, a->id, a->step, rc, a->vm, j->msg, 0, 0);
+        cd_hva_job_free(j);
+        return;
+    }
+    cmn_info(CMN_LOG_CD, "VM '%s': running %s step %u (action %" PRIu64 ")",
+             a->vm, cd_act_kind_name(a->kind), a->step, a->id);
+    o->running[o->nrunning].id = a->id;
+    o->running[o->nrunning].step = a->step;
+    o->nrunning++;
+    rc = cd_hva_run(o->hva, j, step_done, o);
+    if (rc < 0) {
+        o->nrunning--;
+        send_step(o, a->id, a->step, rc, a->vm, "cannot start a worker", 0, 0);
+        cd_hva_job_free(j);
+    }
+}
+
+/* ----------------------------------------------------------- deriving */
+
+static bool inflight(struct cd_orch *o, const char *vm)
+{
+    uint64_t now = cd_now_ms();
+
+    for (size_t i = 0; i < o->ninflight;)
+        if (now - o->inflight[i].at_ms > INFLIGHT_MS)
+            o->inflight[i] = o->inflight[--o->ninflight];
+        else if (strcmp(o->inflight[i].vm, vm) == 0)
+            return true;
+        else
+            i++;
+    return false;
+}
+
+static void inflight_clear(struct cd_orch *o, const char *vm)
+{
+    for (size_t i = 0; i < o->ninflight; i++)
+        if (strcmp(o->inflight[i].vm, vm) == 0) {
+            o->inflight[i] = o->inflight[--o->ninflight];
+            return;
+        }
+}
+
+static void derive_job(void *data)
+{
+    struct cd_orch *o = data;
+    struct cd_daemon *d = o->d;
+    struct cd_action out[32];
+    const uint32_t *members;
+    struct cd_co_view v = {.self = d->nodeid};
+    struct tm tm;
+    time_t now = time(NULL);
+    size_t n;
+
+    o->derive_queued = false;
+    if (!d->replica || !o->in_group ||
+        cd_replica_coordinator(d->replica) != d->nodeid ||
+        cd_replica_phase(d->replica) != CD_SYNC_DONE)
+        return;
+    v.quorate = cd_replica_quorate(d->replica);
+    v.nmembers = cd_replica_members(d->replica, &members);
+    v.members = members;
+    v.now_s = (uint64_t)now;
+    localtime_r(&now, &tm);
+    v.now_minute = (unsigned)(tm.tm_hour * 60 + tm.tm_min);
+    n = cd_coord_derive(o->co, cd_daemon_cdb(d), &v, out, CMN_ARRAY_SIZE(out));
+    for (size_t i = 0; i < n; i++) {
+        struct cd_co_msg m;
+        if (inflight(o, out[i].vm) || o->ninflight == MAX_INFLIGHT)
+            continue;
+        out[i].id =
+            ((uint64_t)d->nodeid << 40) | (o->next_action++ & 0xffffffffffull);
+        cd_coord_action_msg(&out[i], &m);
+        /* Published before anyone acts on it: the executor starts on
+         * delivery, so every member has it in the same place. */
+        if (co_send(o, &m) < 0)
+            continue;
+        snprintf(o->inflight[o->ninflight].vm, CD_NAME_MAX, "%s", out[i].vm);
+        o->inflight[o->ninflight++].at_ms = cd_now_ms();
+        cmn_info(CMN_LOG_CD,
+                 "coordinator: %s VM '%s' %s%s%s%s (%s, epoch %" PRIu64 ")",
+                 cd_act_kind_name(out[i].kind), out[i].vm,
+                 out[i].from ? "from " : "",
+                 node_name(cd_daemon_cdb(d), out[i].from),
+                 out[i].to ? " to " : "",
+                 node_name(cd_daemon_cdb(d), out[i].to),
+                 cd_act_cause_name(out[i].cause), out[i].epoch);
+    }
+}
+
+static void schedule_derive(struct cd_orch *o)
+{
+    if (o->derive_queued)
+        return;
+    if (qb_loop_job_add(o->d->loop, QB_LOOP_LOW, o, derive_job) == 0)
+        o->derive_queued = true;
+}
+
+/* ---------------------------------------------------------- delivery */
+
+static void reply_waiter(struct cd_orch *o, uint64_t req, const char *text)
+{
+    for (size_t i = 0; i < o->nwaiters; i++)
+        if (o->waiters[i].req == req) {
+            cmn_ipc_reply(o->waiters[i].conn, text);
+            cmn_ipc_conn_unref(o->waiters[i].conn);
+            o->waiters[i] = o->waiters[--o->nwaiters];
+            return;
+        }
+}
+
+static char *error_text(int rc, const char *msg)
+{
+    struct cd_buf b;
+    char *text = NULL;
+
+    cd_buf_init(&b);
+    cd_buf_printf(&b, "<error code=\"%d\">", rc < 0 ? -rc : rc);
+    cd_buf_xml_escape(&b, msg && *msg ? msg : cmn_strerror(rc));
+    cd_buf_puts(&b, "</error>");
+    return cd_buf_steal(&b, &text, NULL) == 0 ? text : NULL;
+}
+
+bool cd_orch_deliver(struct cd_daemon *d, uint32_t nodeid, const void *buf,
+                     size_t len)
+{
+    struct cd_orch *o = d->orch;
+    struct cd_co_msg m;
+    struct cd_co_effect eff;
+    char err[512] = "";
+
+    if (!cd_co_msg_is_mine(buf, len))
+        return false;
+    if (!o || cd_co_msg_decode(buf, len, &m) < 0)
+        return true;
+    cd_coord_deliver(o->co, cd_daemon_cdb(d), nodeid, &m, &eff, err,
+                     sizeof(err));
+    switch (m.type) {
+    case CD_CO_RT_VM:
+        if (eff.changed) {
+            broadcast(o,
+                      "<event type=\"vm\" vm=\"%s\" node=\"%s\" "
+                      "state=\"%s\"/>",
+                      m.vm, node_name(cd_daemon_cdb(d), nodeid),
+                      cd_rt_state_name((enum cd_rt_state)m.kind));
+            if (m.kind == CD_RT_MIGRATING && m.n[0])
+                broadcast(o,
+                          "<event type=\"migration\" vm=\"%s\" pass=\"%" PRIu64
+                          "\" transferred=\"%" PRIu64 "\" remaining=\"%" PRIu64
+                          "\" expected-downtime-ms=\"%u\"/>",
+                          m.vm, m.n[0], m.n[1], m.n[2], m.b);
+        }
+        if (eff.vm_failed)
+            cmn_warn(CMN_LOG_CD, "VM '%s' stopped unexpectedly on node %s",
+                     m.vm, node_name(cd_daemon_cdb(d), nodeid));
+        break;
+    case CD_CO_REQ:
+        if (m.origin == d->nodeid && eff.rejected) {
+            char *t = error_text(eff.rc, err);
+            reply_waiter(o, m.origin_req, t ? t : "<error code=\"12\"/>");
+            free(t);
+        }
+        break;
+    case CD_CO_ACTION:
+        inflight_clear(o, m.vm);
+        if (eff.act_new) {
+            action_event(o, eff.act);
+            if (eff.act->origin == d->nodeid && eff.act->origin_req) {
+                char text[256];
+                snprintf(text, sizeof(text),
+                         "<ok action=\"%" PRIu64 "\" vm=\"%s\" kind=\"%s\" "
+                         "from=\"%s\" to=\"%s\"/>",
+                         eff.act->id, eff.act->vm,
+                         cd_act_kind_name(eff.act->kind),
+                         node_name(cd_daemon_cdb(d), eff.act->from),
+                         node_name(cd_daemon_cdb(d), eff.act->to));
+                reply_waiter(o, eff.act->origin_req, text);
+            }
+        } else if (!eff.act && m.origin == d->nodeid && m.origin_req) {
+            /* Dropped: the VM got another action first. */
+            char *t = error_text(-CD_E_BUSY,
+                                 "the VM got another action first: retry "
+                                 "when it is done (see 'clusterctl events')");
+            reply_waiter(o, m.origin_req, t ? t : "<error code=\"16\"/>");
+            free(t);
+        }
+        if (eff.act)
+            maybe_execute(o, eff.act);
+        break;
+    case CD_CO_STEP:
+        if (eff.act) {
+            action_event(o, eff.act);
+            if (eff.act_ended)
+                cmn_info(CMN_LOG_CD, "VM '%s': %s %s%s%s", eff.act->vm,
+                         cd_act_kind_name(eff.act->kind),
+                         cd_act_status_name(eff.act->status),
+                         eff.act->msg[0] ? ": " : "", eff.act->msg);
+            else
+                maybe_execute(o, eff.act);
+        }
+        break;
+    case CD_CO_RT_END:
+        /* Settled: steps of ours that a restart interrupted run again
+         * (each step is idempotent on hvagent's side). */
+        if (cd_coord_settled(o->co))
+            for (size_t i = 0; i < cd_coord_action_count(o->co); i++)
+                maybe_execute(o, cd_coord_action(o->co, i));
+        break;
+    default:
+        break;
+    }
+    schedule_derive(o);
+    return true;
+}
+
+void cd_orch_confchg(struct cd_daemon *d, const uint32_t *members, size_t n)
+{
+    struct cd_orch *o = d->orch;
+    bool in = false;
+
+    if (!o)
+        return;
+    for (size_t i = 0; i < n; i++)
+        in |= members[i] == d->nodeid;
+    o->in_group = in;
+    cd_coord_confchg(o->co, members, in ? n : 0);
+    /* Requests waiting for an ACTION may never get one now. */
+    while (o->nwaiters && !in) {
+        char *t = error_text(-CD_E_NO_CLUSTER,
+                             "lost the cluster before the move was "
+                             "decided: check 'clusterctl status' and retry");
+        reply_waiter(o, o->waiters[0].req, t ? t : "<error code=\"1\"/>");
+        free(t);
+    }
+    announce(o);
+    schedule_derive(o);
+}
+
+void cd_orch_cdb_applied(struct cd_daemon *d)
+{
+    if (d->orch)
+        schedule_derive(d->orch);
+}
+
+/* ---------------------------------------------------- quorum grace */
+
+static void grace_expired(void *data)
+{
+    struct cd_orch *o = data;
+    int n;
+
+    o->grace_armed = false;
+    if (o->d->quorate)
+        return;
+    /* The majority restarts these VMs once their leases are free:
+     * releasing them now (stopping the QEMUs) makes that sooner and
+     * never lets the VMs run twice. */
+    cmn_warn(CMN_LOG_CD,
+             "no quorum for the grace period: stopping this node's VMs so "
+             "the majority can restart them");
+    n = cd_hva_stop_all(o->hva, 3000);
+    if (n < 0)
+        cmn_err(CMN_LOG_CD, "cannot stop this node's VMs: %s", cmn_strerror(n));
+    else
+        cmn_info(CMN_LOG_CD, "stopped %d VM(s) after losing quorum", n);
+}
+
+void cd_orch_quorum(struct cd_daemon *d)
+{
+    struct cd_orch *o = d->orch;
+    uint64_t grace;
+
+    if (!o)
+        return;
+    if (d->quorate) {
+        if (o->grace_armed) {
+            qb_loop_timer_del(d->loop, o->grace_timer);
+            o->grace_armed = false;
+            cmn_info(CMN_LOG_CD, "quorum back within the grace period: "
+                                 "VMs keep running");
+        }
+        schedule_derive(o);
+        return;
+    }
+    if (o->grace_armed || !o->nlocal)
+        return;
+    grace =
+        strtoull(cd_cdb_setting(cd_daemon_cdb(d), "quorum-grace"), NULL, 10);
+    cmn_warn(CMN_LOG_CD,
+             "quorum lost: this node's VMs stop in %" PRIu64
+             " ms unless it comes back",
+             grace);
+    if (qb_loop_timer_add(d->loop, QB_LOOP_HIGH, grace * 1000000ull, o,
+                          grace_expired, &o->grace_timer) == 0)
+        o->grace_armed = true;
+}
+
+/* ---------------------------------------------------- hvagent events */
+
+static struct local_vm *local_find(struct cd_orch *o, const char *name,
+                                   bool add)
+{
+    for (size_t i = 0; i < o->nlocal; i++)
+        if (strcmp(o->local[i].name, name) == 0)
+            return &o->local[i];
+    if (!add || o->nlocal == MAX_LOCAL)
+        return NULL;
+    memset(&o->local[o->nlocal], 0, sizeof(o->local[0]));
+    snprintf(o->local[o->nlocal].name, CD_NAME_MAX, "%s", name);
+    return &o->local[o->nlocal++];
+}
+
+static xmlDoc *parse(const char *xml, const char *what)
+{
+    xmlDoc *doc = NULL;
+    char err[256];
+
+    if (cmn_xml_parse_mem(xml, strlen(xml), what, CMN_IPC_MAX_MSG, &doc, err,
+                          sizeof(err)) < 0)
+        return NULL;
+    return doc;
+}
+
+static uint64_t prop_u64(xmlNode *n, const char *name)
+{
+    xmlChar *v = xmlGetProp(n, (const xmlChar *)name);
+    uint64_t r = v ? strtoull((const char *)v, NULL, 10) : 0;
+
+    xmlFree(v);
+    return r;
+}
+
+static void hva_connected(void *data, const char *status_xml)
+{
+    struct cd_orch *o = data;
+    xmlDoc *doc = parse(status_xml, "hvagent status");
+
+    o->nlocal = 0;
+    if (doc) {
+        for (xmlNode *n = xmlDocGetRootElement(doc)->children; n; n = n->next) {
+            xmlChar *name = xmlGetProp(n, (const xmlChar *)"name");
+            xmlChar *st = xmlGetProp(n, (const xmlChar *)"state");
+            struct local_vm *l;
+            if (name && st && cd_name_valid((const char *)name) &&
+                (l = local_find(o, (const char *)name, true)))
+                l->state = cd_rt_state_from_hva((const char *)st);
+            xmlFree(name);
+            xmlFree(st);
+        }
+        xmlFreeDoc(doc);
+    }
+    announce(o);
+}
+
+static void hva_lost(void *data)
+{
+    (void)data;
+    /* VMs outlive hvagent: keep announcing the last known states. */
+}
+
+static void hva_event(void *data, const char *xml)
+{
+    struct cd_orch *o = data;
+    xmlDoc *doc = parse(xml, "hvagent event");
+    xmlNode *e;
+    xmlChar *type, *vm, *st;
+
+    if (!doc)
+        return;
+    e = xmlDocGetRootElement(doc);
+    type = xmlGetProp(e, (const xmlChar *)"type");
+    vm = xmlGetProp(e, (const xmlChar *)"vm");
+    st = xmlGetProp(e, (const xmlChar *)"state");
+    if (type && vm && cd_name_valid((const char *)vm)) {
+        struct local_vm *l = local_find(o, (const char *)vm, true);
+        if (!strcmp((const char *)type, "state") && st && l) {
+            l->state = cd_rt_state_from_hva((const char *)st);
+            if (o->in_group)
+                send_rt(o, l->name, l->state, NULL, 0);
+        } else if (!strcmp((const char *)type, "migration") && l &&
+                   o->in_group) {
+            uint64_t p[3] = {prop_u64(e, "pass"), prop_u64(e, "transferred"),
+                             prop_u64(e, "remaining")};
+            send_rt(o, l->name, CD_RT_MIGRATING, p,
+                    (uint32_t)prop_u64(e, "expected-downtime-ms"));
+        }
+    }
+    xmlFree(type);
+    xmlFree(vm);
+    xmlFree(st);
+    xmlFreeDoc(doc);
+}
+
+/* --------------------------------------------------------------- IPC */
+
+static const char *attr(xmlNode *n, const char *name, char *buf, size_t len)
+{
+    xmlChar *v = xmlGetProp(n, (const xmlChar *)name);
+
+    if (!v)
+        return NULL;
+    snprintf(buf, len, "%s", (const char *)v);
+    xmlFree(v);
+    return buf;
+}
+
+static int err_reply(char **ret, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int err_reply(char **ret, int rc, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    *ret = error_text(rc, msg);
+    return *ret ? 0 : -ENOMEM;
+}
+
+static void vm_element(struct cd_orch *o, struct cd_buf *b,
+                       const struct cd_vm *v, bool full)
+{
+    const struct cd_cdb *cdb = cd_daemon_cdb(o->d);
+    enum cd_rt_state st;
+    uint32_t node = cd_coord_vm_node(o->co, v->name, &st);
+    const struct cd_action *a = cd_coord_active(o->co, v->name);
+    const struct cd_vm_failures *f = cd_coord_failures(o->co, v->name);
+    unsigned copies = 0;
+
+    for (size_t i = 0; i < cd_coord_rt_count(o->co); i++) {
+        const struct cd_rt_vm *r = cd_coord_rt(o->co, i);
+        if (!strcmp(r->vm, v->name) && cd_rt_state_runs(r->state))
+            copies++;
+    }
+    cd_buf_printf(b,
+                  "  <vm name=\"%s\" priority=\"%s\" target=\"%s\" "
+                  "node=\"%s\" state=\"%s\" copies=\"%u\" failures=\"%zu\"",
+                  v->name, cd_priority_name(v->priority),
+                  v->want_running ? "running" : "stopped", node_name(cdb, node),
+                  cd_rt_state_name(st), copies, f ? f->n : 0);
+    if (a)
+        cd_buf_printf(b,
+                      " action=\"%s\" action-id=\"%" PRIu64 "\" "
+                      "action-from=\"%s\" action-to=\"%s\"",
+                      cd_act_kind_name(a->kind), a->id, node_name(cdb, a->from),
+                      node_name(cdb, a->to));
+    if (!full || !v->definition) {
+        cd_buf_puts(b, "/>\n");
+        return;
+    }
+    cd_buf_puts(b, ">\n    <definition>");
+    cd_buf_xml_escape(b, v->definition);
+    cd_buf_puts(b, "</definition>\n");
+    for (size_t i = 0; i < cd_coord_action_count(o->co); i++) {
+        const struct cd_action *h = cd_coord_action(o->co, i);
+        if (strcmp(h->vm, v->name) != 0)
+            continue;
+        cd_buf_printf(b,
+                      "    <action id=\"%" PRIu64 "\" kind=\"%s\" cause=\"%s\" "
+                      "from=\"%s\" to=\"%s\" status=\"%s\" "
+                      "downtime-ms=\"%" PRIu64 "\" msg=\"",
+                      h->id, cd_act_kind_name(h->kind),
+                      cd_act_cause_name(h->cause), node_name(cdb, h->from),
+                      node_name(cdb, h->to), cd_act_status_name(h->status),
+                      h->downtime_ms);
+        cd_buf_xml_escape(b, h->msg);
+        cd_buf_puts(b, "\"/>\n");
+    }
+    cd_buf_puts(b, "  </vm>\n");
+}
+
+static int do_vm_list(struct cd_orch *o, const char *only, char **ret)
+{
+    const struct cd_cdb *cdb = cd_daemon_cdb(o->d);
+    struct cd_buf b;
+
+    if (only && !cd_cdb_vm_by_name(cdb, only))
+        return err_reply(ret, -CD_E_NOT_FOUND,
+                         "VM '%s' does not exist (see 'clusterctl vm list')",
+                         only);
+    cd_buf_init(&b);
+    cd_buf_printf(&b, "<vms epoch=\"%" PRIu64 "\" settled=\"%s\">\n",
+                  cd_cdb_epoch(cdb), cd_coord_settled(o->co) ? "yes" : "no");
+    for (size_t i = 0; i < cd_cdb_vm_count(cdb); i++) {
+        const struct cd_vm *v = cd_cdb_vm(cdb, i);
+        if (!only || !strcmp(only, v->name))
+            vm_element(o, &b, v, only != NULL);
+    }
+    cd_buf_puts(&b, "</vms>\n");
+    return cd_buf_steal(&b, ret, NULL);
+}
+
+static int do_vm_add(struct cd_orch *o, struct cmn_ipc_conn *conn, xmlNode *req,
+                     char **ret)
+{
+    char source[256] = "definition";
+    struct res_vm *def = NULL;
+    struct cd_op op = {.type = CD_OP_ADD_VM};
+    char err[1024];
+    xmlChar *text;
+    int rc;
+
+    attr(req, "source", source, sizeof(source));
+    text = xmlNodeGetContent(req);
+    rc = res_vm_parse(text ? (const char *)text : "",
+                      text ? strlen((const char *)text) : 0, source, &def, err,
+                      sizeof(err));
+    xmlFree(text);
+    if (rc < 0)
+        return err_reply(ret, rc,
+                         "%s (nothing was changed; fix the file and "
+                         "run 'clusterctl vm add' again)",
+                         err);
+    if (cd_cdb_vm_by_name(cd_daemon_cdb(o->d), def->name)) {
+        rc = err_reply(ret, -CD_E_EXISTS,
+                       "VM '%s' already exists (see 'clusterctl vm show %s'; "
+                       "'clusterctl vm remove %s' first to replace it)",
+                       def->name, def->name, def->name);
+        goto out;
+    }
+    snprintf(op.name, sizeof(op.name), "%s", def->name);
+    snprintf(op.arg, sizeof(op.arg), "%s",
+             res_priority_str(def->policy.priority));
+    /* The canonical form pins defaults and generated MACs. */
+    rc = res_vm_serialize(def, &op.text);
+    if (rc < 0)
+        goto out;
+    rc = cd_ipc_submit(o->d, conn, &op, ret);
+    free(op.text);
+out:
+    res_vm_free(def);
+    return rc;
+}
+
+static int do_vm_change(struct cd_orch *o, struct cmn_ipc_conn *conn,
+                        const char *opname, const char *vm, char **ret)
+{
+    const struct cd_cdb *cdb = cd_daemon_cdb(o->d);
+    struct cd_op op = {0};
+    uint32_t node;
+
+    if (!cd_cdb_vm_by_name(cdb, vm))
+        return err_reply(ret, -CD_E_NOT_FOUND,
+                         "VM '%s' does not exist (see 'clusterctl vm list')",
+                         vm);
+    snprintf(op.name, sizeof(op.name), "%s", vm);
+    if (!strcmp(opname, "vm-remove")) {
+        node = cd_coord_vm_node(o->co, vm, NULL);
+        if (node || cd_cdb_vm_by_name(cdb, vm)->want_running)
+            return err_reply(ret, -CD_E_IN_USE,
+                             "VM '%s' is %s: stop it first ('clusterctl vm "
+                             "stop %s')",
+                             vm, node ? "running" : "meant to run", vm);
+        op.type = CD_OP_REMOVE_VM;
+    } else {
+        op.type = CD_OP_SET_VM_TARGET;
+        snprintf(op.arg, sizeof(op.arg), "%s",
+                 !strcmp(opname, "vm-start") ? "running" : "stopped");
+    }
+    return cd_ipc_submit(o->d, conn, &op, ret);
+}
+
+static int do_move(struct cd_orch *o, struct cmn_ipc_conn *conn, xmlNode *req,
+                   char **ret)
+{
+    struct cd_daemon *d = o->d;
+    const struct cd_cdb *cdb = cd_daemon_cdb(d);
+    char vm[CD_NAME_MAX + 8] = "", to[CD_NAME_MAX + 8] = "", mode[16] = "";
+    struct cd_co_msg m = {.type = CD_CO_REQ};
+    const struct cd_node *tn = NULL;
+    char err[512];
+    int rc;
+
+    attr(req, "vm", vm, sizeof(vm));
+    attr(req, "to", to, sizeof(to));
+    attr(req, "mode", mode, sizeof(mode));
+    if (strcmp(mode, "live") && strcmp(mode, "quick"))
+        return err_reply(ret, -EINVAL, "move-vm needs --live or --quick");
+    if (to[0] && !(tn = cd_cdb_node_by_name(cdb, to)))
+        return err_reply(ret, -CD_E_NOT_FOUND,
+                         "node '%s' does not exist (see 'clusterctl node "
+                         "list')",
+                         to);
+    if (!d->replica || !d->quorate || !o->in_group) {
+        unsigned expected, total, quorum;
+        cd_cpg_votes(d, &expected, &total, &quorum);
+        return err_reply(ret, -CD_E_NO_QUORUM,
+                         "the cluster has no quorum (%u of %u votes, %u "
+                         "needed): VMs are not moved until enough nodes are "
+                         "back",
+                         total, expected, quorum);
+    }
+    m.kind = !strcmp(mode, "live") ? CD_ACT_LIVE : CD_ACT_QUICK;
+    m.b = tn ? tn->nodeid : 0;
+    /* The obvious mistakes at once; delivery checks again in order. */
+    rc = cd_coord_check_move(o->co, cdb, vm, m.b, (enum cd_act_kind)m.kind,
+                             NULL, NULL, err, sizeof(err));
+    if (rc < 0)
+        return err_reply(ret, rc, "%s", err);
+    if (o->nwaiters == MAX_WAITERS)
+        return err_reply(ret, -EBUSY, "too many moves waiting: retry");
+    snprintf(m.vm, sizeof(m.vm), "%s", vm);
+    m.origin = d->nodeid;
+    m.origin_req = ++o->next_req;
+    m.epoch = cd_cdb_epoch(cdb);
+    rc = co_send(o, &m);
+    if (rc < 0)
+        return err_reply(ret, rc, "cannot send the request to the cluster");
+    o->waiters[o->nwaiters].req = m.origin_req;
+    o->waiters[o->nwaiters].conn = conn;
+    o->nwaiters++;
+    cmn_ipc_conn_ref(conn);
+    return CMN_IPC_DEFERRED;
+}
+
+static int do_explain(struct cd_orch *o, const char *vm, char **ret)
+{
+    struct cd_daemon *d = o->d;
+    const struct cd_cdb *cdb = cd_daemon_cdb(d);
+    struct res_node nodes[CD_MAX_NODES];
+    struct res_place_vm *vms;
+    struct res_cluster c = {.nodes = nodes};
+    const uint32_t *members = NULL;
+    size_t nm = d->replica ? cd_replica_members(d->replica, &members) : 0;
+    char *text = NULL;
+    struct cd_buf b;
+    enum cd_rt_state st;
+    uint32_t node;
+    const struct cd_action *a;
+    const struct cd_vm_failures *f;
+    int rc;
+
+    if (!cd_cdb_vm_by_name(cdb, vm))
+        return err_reply(ret, -CD_E_NOT_FOUND,
+                         "VM '%s' does not exist (see 'clusterctl vm list')",
+                         vm);
+    /* The same picture the coordinator uses. */
+    vms = calloc(cd_cdb_vm_count(cdb) + 1, sizeof(*vms));
+    if (!vms)
+        return -ENOMEM;
+    for (size_t i = 0; i < cd_cdb_node_count(cdb) && i < CD_MAX_NODES; i++) {
+        const struct cd_node *n = cd_cdb_node(cdb, i);
+        bool member = false;
+        for (size_t k = 0; k < nm; k++)
+            member |= members[k] == n->nodeid;
+        memset(&nodes[i], 0, sizeof(nodes[i]));
+        nodes[i].id = n->nodeid;
+        snprintf(nodes[i].name, sizeof(nodes[i].name), "%s", n->name);
+        nodes[i].memory_mib = n->memory_mib;
+        nodes[i].state = !member                       ? RES_NODE_DOWN
+                         : n->state == CD_NODE_DRAINED ? RES_NODE_DRAINED
+                         : n->state == CD_NODE_PAUSED  ? RES_NODE_PAUSED
+                         : n->state == CD_NODE_QUARANTINED
+                             ? RES_NODE_QUARANTINED
+                             : RES_NODE_UP;
+        c.n_nodes++;
+    }
+    for (size_t i = 0; i < cd_cdb_vm_count(cdb); i++) {
+        const struct cd_vm *v = cd_cdb_vm(cdb, i);
+        struct res_vm *def = NULL;
+        char e[256];
+        if (v->definition && res_vm_parse(v->definition, strlen(v->definition),
+                                          v->name, &def, e, sizeof(e)) == 0) {
+            res_place_vm_from_def(def, 0, v->want_running, &vms[i]);
+            res_vm_free(def);
+        }
+        snprintf(vms[i].name, sizeof(vms[i].name), "%s", v->name);
+        vms[i].policy.priority = (enum res_priority)v->priority;
+        vms[i].want_running = v->want_running;
+        vms[i].node = cd_coord_vm_node(o->co, v->name, NULL);
+        c.n_vms++;
+    }
+    c.vms = vms;
+    rc = res_explain(&c, vm, &text);
+    free(vms);
+    if (rc < 0)
+        return err_reply(ret, rc, "cannot explain VM '%s'", vm);
+
+    cd_buf_init(&b);
+    cd_buf_printf(&b, "<explain vm=\"%s\">", vm);
+    cd_buf_xml_escape(&b, text);
+    free(text);
+    node = cd_coord_vm_node(o->co, vm, &st);
+    if (node)
+        cd_buf_printf(&b,
+                      "lease: held by the QEMU of VM '%s' on node '%s' (%s); "
+                      "no other node can start it while it runs\n",
+                      vm, node_name(cdb, node), cd_rt_state_name(st));
+    else
+        cd_buf_printf(&b, "lease: free (VM '%s' runs nowhere)\n", vm);
+    a = cd_coord_active(o->co, vm);
+    if (a)
+        cd_buf_printf(&b, "action: %s %s%s%s%s in progress (%s)\n",
+                      cd_act_kind_name(a->kind), a->from ? "from " : "",
+                      node_name(cdb, a->from), a->to ? " to " : "",
+                      node_name(cdb, a->to), cd_act_cause_name(a->cause));
+    f = cd_coord_failures(o->co, vm);
+    if (f && f->n)
+        cd_buf_printf(&b, "failures: %zu recorded, last on node '%s'\n", f->n,
+                      node_name(cdb, f->node));
+    if (d->quorate)
+        cd_buf_printf(&b, "quorum: yes (coordinator node %u)\n",
+                      d->replica ? cd_replica_coordinator(d->replica) : 0);
+    else
+        cd_buf_puts(&b, "quorum: NO - nothing is started or moved until "
+                        "quorum returns\n");
+    cd_buf_puts(&b, "</explain>\n");
+    return cd_buf_steal(&b, ret, NULL);
+}
+
+int cd_orch_ipc(struct cd_daemon *d, struct cmn_ipc_conn *conn, const char *op,
+                xmlNode *req, bool may_write, char **ret)
+{
+    struct cd_orch *o = d->orch;
+    char vm[CD_NAME_MAX + 8] = "";
+    bool write = !strcmp(op, "vm-add") || !strcmp(op, "vm-remove") ||
+                 !strcmp(op, "vm-start") || !strcmp(op, "vm-stop") ||
+                 !strcmp(op, "move-vm");
+
+    if (!o || (!write && strcmp(op, "vm-list") && strcmp(op, "vm-show") &&
+               strcmp(op, "explain") && strcmp(op, "events")))
+        return -ENOENT;
+    if (write && !may_write)
+        return err_reply(ret, -CD_E_PERM,
+                         "permission denied: only root or the admin group "
+                         "may change the cluster (run as root)");
+    attr(req, "vm", vm, sizeof(vm));
+    if (strcmp(op, "vm-add") && strcmp(op, "vm-list") && strcmp(op, "events") &&
+        strcmp(op, "move-vm") && !vm[0])
+        return err_reply(ret, -EINVAL, "%s needs a VM name", op);
+    if (!strcmp(op, "vm-list"))
+        return do_vm_list(o, NULL, ret);
+    if (!strcmp(op, "vm-show"))
+        return do_vm_list(o, vm, ret);
+    if (!strcmp(op, "events")) {
+        cmn_ipc_subscribe(conn, true);
+        *ret = strdup("<ok/>");
+        return *ret ? 0 : -ENOMEM;
+    }
+    if (!strcmp(op, "explain"))
+        return do_explain(o, vm, ret);
+    if (!strcmp(op, "vm-add"))
+        return do_vm_add(o, conn, req, ret);
+    if (!strcmp(op, "move-vm"))
+        return do_move(o, conn, req, ret);
+    return do_vm_change(o, conn, op, vm, ret);
+}
+
+void cd_orch_conn_closed(struct cd_daemon *d, struct cmn_ipc_conn *conn)
+{
+    struct cd_orch *o = d->orch;
+
+    if (!o)
+        return;
+    for (size_t i = 0; i < o->nwaiters;)
+        if (o->waiters[i].conn == conn) {
+            cmn_ipc_conn_unref(conn);
+            o->waiters[i] = o->waiters[--o->nwaiters];
+        } else {
+            i++;
+        }
+}
+
+/* ---------------------------------------------------------- lifecycle */
+
+int cd_orch_start(struct cd_daemon *d)
+{
+    static const struct cd_hva_ops hops = {
+        .connected = hva_connected,
+        .lost = hva_lost,
+        .event = hva_event,
+    };
+    struct cd_orch *o = calloc(1, sizeof(*o));
+    struct timespec ts;
+    int rc;
+
+    if (!o)
+        return -ENOMEM;
+    o->d = d;
+    rc = cd_coord_new(&o->co);
+    if (rc < 0) {
+        free(o);
+        return rc;
+    }
+    /* Action ids stay unique across restarts of this node. */
+    clock_gettime(CLOCK_REALTIME, &ts);
+    o->next_action =
+        (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    d->orch = o;
+    rc = cd_hva_new(d->loop, d->hva_ipc[0] ? d->hva_ipc : HVA_IPC_NAME, &hops,
+                    o, &o->hva);
+    if (rc < 0) {
+        cd_coord_free(o->co);
+        free(o);
+        d->orch = NULL;
+    }
+    return rc;
+}
+
+void cd_orch_stop(struct cd_daemon *d)
+{
+    struct cd_orch *o = d->orch;
+
+    if (!o)
+        return;
+    while (o->nwaiters) {
+        cmn_ipc_reply(o->waiters[0].conn,
+                      "<error code=\"1\">clusterd is stopping</error>");
+        cmn_ipc_conn_unref(o->waiters[0].conn);
+        o->waiters[0] = o->waiters[--o->nwaiters];
+    }
+    if (o->grace_armed)
+        qb_loop_timer_del(d->loop, o->grace_timer);
+    cd_hva_free(o->hva);
+    cd_coord_free(o->co);
+    free(o);
+    d->orch = NULL;
+}

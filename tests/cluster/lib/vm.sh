@@ -1,0 +1,192 @@
+# shellcheck shell=bash disable=SC2034
+# tests/cluster/lib/vm.sh: VM orchestration helpers for cluster tests (bash,
+# sourced after lib/sandbox.sh and lib/clusterd.sh).
+#
+#   vm_up N              sandbox of N nodes (corosync + sanlock), a
+#                        file-backed lockspace every node joins, hvagent
+#                        and clusterd (with --vm-lease-*) on each node
+#   vm_define NAME PRIO [MiB]   writes $VM_DIR/NAME.xml (test guest) and
+#                        initialises its lease
+#   vm_field NODE VM ATTR      one attribute of 'vm show --output xml'
+#   vm_ticks NODE_N VM   guest report lines "tick boot" from its serial log
+#   vm_qemus VM          "nodeN:pid ..." of every QEMU running VM
+#
+# Until the sandbox starts hvagent/clusterd itself and VMs live on a CSV,
+# the VM leases are files in the sandbox dir (clusterd --vm-lease-dir).
+
+# clusterctl once it links cli/ctl-vm.c; cdctl (which does) until then.
+if ! "$CD_CTL" help 2>/dev/null | grep -q '^  move-vm '; then
+    CD_CTL=$KVMC_BUILDDIR/clusterd/cdctl
+fi
+
+VM_LS=kvmcvm
+VM_UUID_BASE=6f1c2d3e-4a5b-4c6d-8e7f
+VM_WSS=${VM_WSS:-32}
+VM_RATE=${VM_RATE:-16}
+
+vm_require() {
+    cd_require
+    sb_require qemu-system-x86_64
+    [ -x "$KVMC_BUILDDIR/hvagent/hvagent" ] ||
+        skip "no $KVMC_BUILDDIR/hvagent/hvagent (build it first)"
+    [ -r "$KVMC_BUILDDIR/tests/guest/kvmc-guest.elf" ] ||
+        skip "no test guest $KVMC_BUILDDIR/tests/guest/kvmc-guest.elf"
+}
+
+vm_node_ip() { echo "$KVMC_SB_PREFIX.${1#node}"; }
+
+# hvagent in NODE, listening for migrations, every other node allowed.
+vm_hva_start() {
+    local node=$1 d=$KVMC_SANDBOX_DIR/$1 allow='' i
+    for ((i = 1; i <= VM_NODES; i++)); do
+        [ "node$i" = "$node" ] && continue
+        allow="$allow${allow:+,}$(vm_node_ip node$i)"
+    done
+    mkdir -p "$d/pids" "$d/hva"
+    # shellcheck disable=SC2016
+    sb_exec "$node" bash -c \
+        'out=$1; shift; setsid "$@" </dev/null >>"$out" 2>&1 & echo $!' \
+        spawn "$d/hvagent.out" "$KVMC_BUILDDIR/hvagent/hvagent" \
+        --node "$node" --run-dir "$d/hva" --listen "$(vm_node_ip "$node"):7410" \
+        --accel tcg --allow "$allow" >"$d/pids/hvagent" ||
+        fail "$node: cannot start hvagent"
+}
+
+vm_hva_alive() {
+    local pid
+    pid=$(cat "$KVMC_SANDBOX_DIR/$1/pids/hvagent" 2>/dev/null) &&
+        sb_exec "$1" kill -0 "$pid" 2>/dev/null
+}
+
+# clusterd with the interim VM leases; VM_CD_ARGS_nodeN adds options.
+vm_cd_start() {
+    local node=$1 d=$KVMC_SANDBOX_DIR/$1 extra
+    extra=VM_CD_ARGS_$node
+    mkdir -p "$d/pids"
+    # shellcheck disable=SC2086
+    # shellcheck disable=SC2016
+    sb_exec "$node" env KVMC_SCHEMADIR="$KVMC_SRCDIR/schemas" bash -c \
+        'out=$1; shift; setsid "$@" </dev/null >>"$out" 2>&1 & echo $!' \
+        spawn "$d/clusterd.out" "$CD_BIN" -f -d \
+        --vm-lease-lockspace "$VM_LS" --vm-lease-dir "$VM_DIR" \
+        ${!extra:-} >"$d/pids/clusterd" || fail "$node: cannot start clusterd"
+}
+
+vm_up() {
+    local n=$1 i pids=()
+    VM_NODES=$n
+    KVMC_SANDBOX_DAEMONS="corosync sanlock" sb_up "$n"
+    VM_DIR=$KVMC_SANDBOX_DIR/vmshared
+    mkdir -p "$VM_DIR"
+    truncate -s 8M "$VM_DIR/lockspace"
+    sanlock direct init -s "$VM_LS:0:$VM_DIR/lockspace:0" -o 1 >/dev/null ||
+        fail "sanlock direct init of the lockspace"
+    for ((i = 1; i <= n; i++)); do
+        sb_exec "node$i" sanlock client add_lockspace \
+            -s "$VM_LS:$i:$VM_DIR/lockspace:0" -o 1 >/dev/null &
+        pids+=($!)
+    done
+    for i in "${pids[@]}"; do wait "$i" || fail "add_lockspace failed"; done
+    VM_ALL=
+    for ((i = 1; i <= n; i++)); do
+        VM_ALL="$VM_ALL node$i"
+        vm_hva_start "node$i"
+    done
+    for i in $VM_ALL; do
+        sb_wait_for 10 sb_exec "$i" "$KVMC_BUILDDIR/hvagent/hvactl" status ||
+            fail "$i: hvagent does not answer: $(tail -n 5 "$KVMC_SANDBOX_DIR/$i/hvagent.out")"
+    done
+    for i in $VM_ALL; do vm_cd_start "$i"; done
+    # shellcheck disable=SC2086
+    cd_wait_started $VM_ALL
+    # shellcheck disable=SC2086
+    sb_wait_for 30 cd_converged "$n" $VM_ALL ||
+        fail "clusterds did not converge: $(cd_views $VM_ALL)"
+    sb_wait_for 30 vm_registered "$n" ||
+        fail "nodes did not register: $(cdctl node1 node list)"
+}
+
+vm_registered() {
+    [ "$(cdctl node1 node list --output xml | grep -c 'online="yes"')" = "$1" ] &&
+        ! cdctl node1 node list --output xml | grep -q unregistered
+}
+
+# vm_define NAME PRIORITY [MiB [POLICY-XML]]: POLICY-XML goes into
+# <policy> after the priority (preferred owners, failback, ...).
+vm_define() {
+    local name=$1 prio=$2 mem=${3:-128} extra=${4:-} h
+    h=$(printf '%s' "$name" | cksum | awk '{ printf "%012x", $1 }')
+    cat >"$VM_DIR/$name.xml" <<EOF
+<?xml version="1.0"?>
+<vm>
+  <name>$name</name>
+  <uuid>$VM_UUID_BASE-$h</uuid>
+  <memory unit="MiB">$mem</memory>
+  <vcpus>1</vcpus>
+  <boot dev="kernel">
+    <kernel>$KVMC_BUILDDIR/tests/guest/kvmc-guest.elf</kernel>
+    <cmdline>wss=$VM_WSS rate=$VM_RATE</cmdline>
+  </boot>
+  <policy><priority>$prio</priority>$extra</policy>
+</vm>
+EOF
+    truncate -s 1M "$VM_DIR/vm-$name.lease"
+    sanlock direct init -r "$VM_LS:vm-$name:$VM_DIR/vm-$name.lease:0" >/dev/null ||
+        fail "sanlock direct init of the lease of $name"
+    VM_UUID=$VM_UUID_BASE-$h
+}
+
+vm_uuid() {
+    printf '%s-%s' "$VM_UUID_BASE" "$(printf '%s' "$1" | cksum | awk '{ printf "%012x", $1 }')"
+}
+
+vm_field() {
+    cdctl "$1" vm show "$2" --output xml 2>/dev/null |
+        sed -n "s/.*<vm name=\"$2\".* $3=\"\([^\"]*\)\".*/\1/p" | head -n1
+}
+
+# The node VM runs on as NODE sees it ("" = nowhere).
+vm_where() { vm_field "$1" "$2" node; }
+
+vm_serial() { echo "$KVMC_SANDBOX_DIR/$1/hva/vm/$(vm_uuid "$2")/serial.log"; }
+
+# "tick boot" per report line of VM's guest on NODE.
+vm_ticks() {
+    tr -d '\r' <"$(vm_serial "$1" "$2")" 2>/dev/null |
+        sed -n 's/^KVMC boot=\([0-9a-f]*\) tick=\([0-9]*\) .*verify=ok.*/\2 \1/p'
+}
+vm_last_tick() { vm_ticks "$1" "$2" | tail -n 1 | cut -d' ' -f1; }
+vm_last_boot() { vm_ticks "$1" "$2" | tail -n 1 | cut -d' ' -f2; }
+
+# vm_ticking NODE VM: the guest reported within the last 2 s.
+vm_ticking() {
+    local f
+    f=$(vm_serial "$1" "$2")
+    [ -f "$f" ] && [ $(($(date +%s) - $(stat -c %Y "$f"))) -le 2 ] &&
+        [ -n "$(vm_last_tick "$1" "$2")" ]
+}
+
+# Every QEMU of VM (by its uuid on the command line) on every node:
+# "node1:1234 ..." (empty when none).
+vm_qemus() {
+    local uuid n p out=''
+    uuid=$(vm_uuid "$1")
+    for n in $VM_ALL; do
+        sb_exec "$n" true 2>/dev/null || continue
+        # By process name, so no pgrep looking for it counts as a QEMU.
+        for p in $(sb_exec "$n" pgrep -a -x qemu-system-x86 2>/dev/null |
+            awk -v u="$uuid" 'index($0, u) { print $1 }'); do
+            out="$out $n:$p"
+        done
+    done
+    echo "${out# }"
+}
+
+vm_qemu_count() { local q; q=$(vm_qemus "$1"); set -- $q; echo $#; }
+
+# The CDB digest all NODES agree on (fails if they don't).
+vm_digest() {
+    # shellcheck disable=SC2086
+    sb_wait_for 10 cd_converged "$VM_NODES_UP" $VM_ALL_UP || return 1
+    echo "$CD_DIGEST"
+}

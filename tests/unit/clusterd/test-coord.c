@@ -1,0 +1,564 @@
+/* The coordinator's pure logic: message encoding, replicated runtime
+ * state, action derivation from it, idempotence, and re-derivation by a
+ * new coordinator after the old one left. */
+#include "config.h"
+
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "clusterd/cd-coord.h"
+#include "clusterd/cd.h"
+#include "resources/res-err.h"
+
+static const char *vm_xml(const char *name, const char *prio, unsigned mib,
+                          const char *extra)
+{
+    static char buf[2048];
+    unsigned h = 0;
+
+    for (const char *p = name; *p; p++)
+        h = h * 31 + (unsigned char)*p;
+    snprintf(buf, sizeof(buf),
+             "<vm><name>%s</name>"
+             "<uuid>6f1c2d3e-4a5b-4c6d-8e7f-%012x</uuid>"
+             "<memory unit=\"MiB\">%u</memory><vcpus>1</vcpus>"
+             "<boot dev=\"kernel\"><kernel>/k.elf</kernel></boot>"
+             "<policy><priority>%s</priority>%s</policy></vm>",
+             name, h & 0xffffff, mib, prio, extra ? extra : "");
+    return buf;
+}
+
+static void apply(struct cd_cdb *cdb, enum cd_op_type t, const char *name,
+                  const char *arg, uint32_t nodeid, uint64_t number,
+                  const char *text)
+{
+    struct cd_op op = {.type = t, .nodeid = nodeid, .number = number};
+    char err[256];
+
+    snprintf(op.name, sizeof(op.name), "%s", name);
+    snprintf(op.arg, sizeof(op.arg), "%s", arg ? arg : "");
+    op.text = text ? strdup(text) : NULL;
+    assert_int_equal(cd_cdb_apply(cdb, &op, err, sizeof(err)), 0);
+    free(op.text);
+}
+
+static void add_vm(struct cd_cdb *cdb, const char *name, const char *prio,
+                   unsigned mib, bool run)
+{
+    apply(cdb, CD_OP_ADD_VM, name, prio, 0, 0, vm_xml(name, prio, mib, NULL));
+    if (run)
+        apply(cdb, CD_OP_SET_VM_TARGET, name, "running", 0, 0, NULL);
+}
+
+/* Three nodes of 4 GiB. */
+static struct cd_cdb *cluster3(void)
+{
+    struct cd_cdb *cdb;
+
+    assert_int_equal(cd_cdb_new(&cdb), 0);
+    apply(cdb, CD_OP_ADD_NODE, "node1", "198.18.0.1", 1, 4096, NULL);
+    apply(cdb, CD_OP_ADD_NODE, "node2", "198.18.0.2", 2, 4096, NULL);
+    apply(cdb, CD_OP_ADD_NODE, "node3", "198.18.0.3", 3, 4096, NULL);
+    return cdb;
+}
+
+static void deliver(struct cd_coord *co, const struct cd_cdb *cdb,
+                    uint32_t sender, const struct cd_co_msg *m,
+                    struct cd_co_effect *eff)
+{
+    struct cd_co_effect dummy;
+    char err[512] = "";
+    uint8_t buf[CD_CO_MSG_MAX];
+    struct cd_co_msg back;
+    size_t len;
+
+    /* Every message goes through the wire format, as on CPG. */
+    assert_int_equal(cd_co_msg_encode(m, buf, sizeof(buf), &len), 0);
+    assert_int_equal(cd_co_msg_decode(buf, len, &back), 0);
+    assert_int_equal(cd_coord_deliver(co, cdb, sender, &back,
+                                      eff ? eff : &dummy, err, sizeof(err)),
+                     0);
+}
+
+static void announce(struct cd_coord *co, const struct cd_cdb *cdb,
+                     uint32_t node, const char *const *vms)
+{
+    struct cd_co_msg m = {.type = CD_CO_RT_BEGIN};
+
+    deliver(co, cdb, node, &m, NULL);
+    for (; vms && *vms; vms++) {
+        memset(&m, 0, sizeof(m));
+        m.type = CD_CO_RT_VM;
+        m.kind = CD_RT_RUNNING;
+        snprintf(m.vm, sizeof(m.vm), "%s", *vms);
+        deliver(co, cdb, node, &m, NULL);
+    }
+    memset(&m, 0, sizeof(m));
+    m.type = CD_CO_RT_END;
+    deliver(co, cdb, node, &m, NULL);
+}
+
+static void rt(struct cd_coord *co, const struct cd_cdb *cdb, uint32_t node,
+               const char *vm, enum cd_rt_state st, uint64_t now,
+               struct cd_co_effect *eff)
+{
+    struct cd_co_msg m = {.type = CD_CO_RT_VM, .kind = st};
+
+    m.n[3] = now;
+    snprintf(m.vm, sizeof(m.vm), "%s", vm);
+    deliver(co, cdb, node, &m, eff);
+}
+
+static uint64_t next_id = 1;
+
+/* Publishes derived actions as the coordinator would. */
+static void publish(struct cd_coord *co, const struct cd_cdb *cdb,
+                    struct cd_action *a, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct cd_co_msg m;
+        a[i].id = next_id++;
+        cd_coord_action_msg(&a[i], &m);
+        deliver(co, cdb, 1, &m, NULL);
+    }
+}
+
+static void step(struct cd_coord *co, const struct cd_cdb *cdb, uint64_t id,
+                 int rc, struct cd_co_effect *eff)
+{
+    const struct cd_action *a = cd_coord_action_by_id(co, id);
+    struct cd_co_msg m = {.type = CD_CO_STEP, .id = id, .rc = rc};
+
+    assert_non_null(a);
+    m.cause = a->step;
+    deliver(co, cdb, cd_action_executor(a), &m, eff);
+}
+
+static const uint32_t m123[] = {1, 2, 3};
+
+static size_t derive(struct cd_coord *co, const struct cd_cdb *cdb,
+                     const uint32_t *members, size_t n, struct cd_action *out)
+{
+    struct cd_co_view v = {
+        .self = members[0],
+        .quorate = true,
+        .members = members,
+        .nmembers = n,
+        .now_s = 100000,
+    };
+    return cd_coord_derive(co, cdb, &v, out, 32);
+}
+
+static void test_msg_roundtrip(void **state)
+{
+    struct cd_co_msg m = {
+        .type = CD_CO_STEP, .id = 0x123456789ull, .rc = -1042, .cause = 1};
+    struct cd_co_msg back;
+    uint8_t buf[CD_CO_MSG_MAX];
+    size_t len;
+
+    (void)state;
+    snprintf(m.vm, sizeof(m.vm), "web1");
+    snprintf(m.text, sizeof(m.text), "lease held by node 2");
+    m.n[0] = 38;
+    assert_int_equal(cd_co_msg_encode(&m, buf, sizeof(buf), &len), 0);
+    assert_int_equal(cd_co_msg_decode(buf, len, &back), 0);
+    assert_int_equal(back.rc, -1042);
+    assert_int_equal(back.id, 0x123456789ull);
+    assert_string_equal(back.vm, "web1");
+    assert_string_equal(back.text, "lease held by node 2");
+    assert_int_equal(back.n[0], 38);
+    /* A flipped bit, a short message, someone else's protocol. */
+    buf[len - 1] ^= 1;
+    assert_int_equal(cd_co_msg_decode(buf, len, &back), -CD_E_BAD_MSG);
+    assert_int_equal(cd_co_msg_decode(buf, 10, &back), -CD_E_BAD_MSG);
+    memcpy(buf, "KCOP", 4);
+    assert_int_equal(cd_co_msg_decode(buf, len, &back), -ENOENT);
+}
+
+/* Nothing is derived until every member announced its VMs: a cluster
+ * that just formed must not start what already runs somewhere. */
+static void test_wait_for_announcements(void **state)
+{
+    CMN_AUTO(cd_cdb) *cdb = cluster3();
+    struct cd_coord *co;
+    struct cd_action out[32];
+    const char *const on2[] = {"web1", NULL};
+
+    (void)state;
+    add_vm(cdb, "web1", "high", 512, true);
+    assert_int_equal(cd_coord_new(&co), 0);
+    cd_coord_confchg(co, m123, 3);
+    announce(co, cdb, 1, NULL);
+    announce(co, cdb, 3, NULL);
+    assert_int_equal(derive(co, cdb, m123, 3, out), 0);
+    announce(co, cdb, 2, on2);
+    assert_int_equal(cd_coord_vm_node(co, "web1", NULL), 2);
+    /* It runs where it should: nothing to do. */
+    assert_int_equal(derive(co, cdb, m123, 3, out), 0);
+    cd_coord_free(co);
+}
+
+static void test_start_stop_idempotent(void **state)
+{
+    CMN_AUTO(cd_cdb) *cdb = cluster3();
+    struct cd_coord *co;
+    struct cd_action out[32];
+    struct cd_co_effect eff;
+    size_t n;
+
+    (void)state;
+    add_vm(cdb, "web1", "high", 512, true);
+    add_vm(cdb, "db1", "medium", 512, false);
+    assert_int_equal(cd_coord_new(&co), 0);
+    cd_coord_confchg(co, m123, 3);
+    for (uint32_t i = 1; i <= 3; i++)
+        announce(co, cdb, i, NULL);
+    n = derive(co, cdb, m123, 3, out);
+    assert_int_equal(n, 1);
+    assert_int_equal(out[0].kind, CD_ACT_START);
+    assert_string_equal(out[0].vm, "web1");
+    assert_int_equal(out[0].epoch, cd_cdb_epoch(cdb));
+    /* The same decision twice (coordinator derived again before its
+     * first message came back): only one action exists. */
+    out[1] = out[0];
+    publish(co, cdb, out, 2);
+    assert_int_equal(cd_coord_action_count(co), 1);
+    /* While it is in flight, nothing more is derived. */
+    assert_int_equal(derive(co, cdb, m123, 3, out), 0);
+    const struct cd_action *a = cd_coord_active(co, "web1");
+    assert_non_null(a);
+    uint32_t to = a->to;
+    uint64_t id = a->id;
+    rt(co, cdb, to, "web1", CD_RT_RUNNING, 100000, NULL);
+    step(co, cdb, id, 0, &eff);
+    assert_true(eff.act_ended);
+    assert_int_equal(cd_coord_action_by_id(co, id)->status, CD_AS_DONE);
+    /* A repeated STEP report changes nothing. */
+    struct cd_co_msg m = {.type = CD_CO_STEP, .id = id, .rc = -5};
+    deliver(co, cdb, to, &m, &eff);
+    assert_false(eff.act_ended);
+    assert_int_equal(cd_coord_action_by_id(co, id)->status, CD_AS_DONE);
+    assert_int_equal(derive(co, cdb, m123, 3, out), 0);
+
+    /* vm stop: the intent changes in the CDB, a STOP is derived. */
+    apply(cdb, CD_OP_SET_VM_TARGET, "web1", "stopped", 0, 0, NULL);
+    n = derive(co, cdb, m123, 3, out);
+    assert_int_equal(n, 1);
+    assert_int_equal(out[0].kind, CD_ACT_STOP);
+    assert_int_equal(out[0].from, to);
+    cd_coord_free(co);
+}
+
+static void test_move_request(void **state)
+{
+    CMN_AUTO(cd_cdb) *cdb = cluster3();
+    struct cd_coord *co;
+    struct cd_action out[32];
+    struct cd_co_effect eff;
+    const char *const on1[] = {"web1", NULL};
+    struct cd_co_msg req = {.type = CD_CO_REQ,
+                            .kind = CD_ACT_LIVE,
+                            .b = 3,
+                            .origin = 2,
+                            .origin_req = 7};
+    char err[512];
+    uint64_t digest_epoch;
+
+    (void)state;
+    add_vm(cdb, "web1", "high", 512, true);
+    add_vm(cdb, "big", "low", 8192, false);
+    assert_int_equal(cd_coord_new(&co), 0);
+    cd_coord_confchg(co, m123, 3);
+    announce(co, cdb, 1, on1);
+    announce(co, cdb, 2, NULL);
+    announce(co, cdb, 3, NULL);
+    digest_epoch = cd_cdb_epoch(cdb);
+
+    /* Bad requests: each a sentence naming the input. */
+    assert_int_equal(cd_coord_check_move(co, cdb, "web9", 0, CD_ACT_LIVE, NULL,
+                                         NULL, err, sizeof(err)),
+                     -CD_E_NOT_FOUND);
+    assert_non_null(strstr(err, "VM 'web9' does not exist"));
+    assert_int_equal(cd_coord_check_move(co, cdb, "big", 0, CD_ACT_LIVE, NULL,
+                                         NULL, err, sizeof(err)),
+                     -CD_E_NOT_RUNNING);
+    assert_int_equal(cd_coord_check_move(co, cdb, "web1", 1, CD_ACT_LIVE, NULL,
+                                         NULL, err, sizeof(err)),
+                     -CD_E_BAD_VALUE);
+    apply(cdb, CD_OP_SET_NODE_STATE, "node3", "drained", 0, 0, NULL);
+    assert_int_equal(cd_coord_check_move(co, cdb, "web1", 3, CD_ACT_LIVE, NULL,
+                                         NULL, err, sizeof(err)),
+                     -RES_E_NODE_STATE);
+    assert_non_null(strstr(err, "node3"));
+    apply(cdb, CD_OP_SET_NODE_STATE, "node3", "up", 0, 0, NULL);
+
+    snprintf(req.vm, sizeof(req.vm), "web1");
+    deliver(co, cdb, 2, &req, &eff);
+    assert_false(eff.rejected);
+    assert_int_equal(cd_coord_req_count(co), 1);
+    /* A second move of a VM already moving: refused on delivery. */
+    req.origin_req = 8;
+    deliver(co, cdb, 2, &req, &eff);
+    assert_true(eff.rejected);
+    assert_int_equal(eff.rc, -CD_E_BUSY);
+
+    size_t n = derive(co, cdb, m123, 3, out);
+    assert_int_equal(n, 1);
+    assert_int_equal(out[0].kind, CD_ACT_LIVE);
+    assert_int_equal(out[0].from, 1);
+    assert_int_equal(out[0].to, 3);
+    assert_int_equal(out[0].origin, 2);
+    assert_int_equal(out[0].origin_req, 7);
+    publish(co, cdb, out, n);
+    assert_int_equal(cd_coord_req_count(co), 0);
+    const struct cd_action *a = cd_coord_active(co, "web1");
+    /* Steps: the target prepares, then the source migrates out. */
+    assert_int_equal(cd_action_executor(a), 3);
+    uint64_t id = a->id;
+    step(co, cdb, id, 0, &eff);
+    assert_int_equal(cd_action_executor(cd_coord_action_by_id(co, id)), 1);
+    rt(co, cdb, 1, "web1", CD_RT_MIGRATING, 100000, NULL);
+    rt(co, cdb, 3, "web1", CD_RT_INCOMING, 100000, NULL);
+    assert_int_equal(cd_coord_vm_node(co, "web1", NULL), 1);
+    rt(co, cdb, 3, "web1", CD_RT_RUNNING, 100000, NULL);
+    rt(co, cdb, 1, "web1", CD_RT_STOPPED, 100000, &eff);
+    assert_false(eff.vm_failed); /* the move stopped it, not a failure */
+    step(co, cdb, id, 0, &eff);
+    assert_true(eff.act_ended);
+    assert_int_equal(cd_coord_vm_node(co, "web1", NULL), 3);
+    assert_int_equal(derive(co, cdb, m123, 3, out), 0);
+    /* Refusals never touched the CDB. */
+    assert_int_equal(cd_cdb_epoch(cdb), digest_epoch + 2);
+    cd_coord_free(co);
+}
+
+/* Node 1 (coordinator) dies while running two VMs and in the middle of
+ * an action: the new coordinator (node 2) derives the restarts of both,
+ * high priority first, from the replicated state alone. */
+static void test_failover_rederive(void **state)
+{
+    CMN_AUTO(cd_cdb) *cdb = cluster3();
+    struct cd_coord *co;
+    struct cd_action out[32];
+    const char *const on1[] = {"low1", "high1", NULL};
+    const uint32_t m23[] = {2, 3};
+    size_t n;
+
+    (void)state;
+    add_vm(cdb, "low1", "low", 512, true);
+    add_vm(cdb, "high1", "high", 512, true);
+    add_vm(cdb, "med1", "medium", 512, false);
+    assert_int_equal(cd_coord_new(&co), 0);
+    cd_coord_confchg(co, m123, 3);
+    announce(co, cdb, 1, on1);
+    announce(co, cdb, 2, NULL);
+    announce(co, cdb, 3, NULL);
+    assert_int_equal(derive(co, cdb, m123, 3, out), 0);
+    /* An action of node 1 in flight: vm start med1 decided on node 1. */
+    apply(cdb, CD_OP_SET_VM_TARGET, "med1", "running", 0, 0, NULL);
+    n = derive(co, cdb, m123, 3, out);
+    assert_int_equal(n, 1);
+    out[0].to = 1;
+    publish(co, cdb, out, 1);
+
+    cd_coord_confchg(co, m23, 2);
+    /* Its executor left: the action failed, the VMs run nowhere. */
+    assert_null(cd_coord_active(co, "med1"));
+    assert_int_equal(cd_coord_vm_node(co, "high1", NULL), 0);
+    /* Not before the survivors announced. */
+    assert_int_equal(derive(co, cdb, m23, 2, out), 0);
+    announce(co, cdb, 2, NULL);
+    announce(co, cdb, 3, NULL);
+    /* By priority, each class once the one above runs. */
+    const char *const order[] = {"high1", "med1", "low1"};
+    for (size_t k = 0; k < 3; k++) {
+        struct cd_action again[32];
+        n = derive(co, cdb, m23, 2, out);
+        assert_int_equal(n, 1);
+        assert_string_equal(out[0].vm, order[k]);
+        assert_int_equal(out[0].kind, CD_ACT_START);
+        assert_true(out[0].to == 2 || out[0].to == 3);
+        /* Deterministic: the same state derives the same plan. */
+        assert_int_equal(derive(co, cdb, m23, 2, again), 1);
+        assert_string_equal(again[0].vm, out[0].vm);
+        assert_int_equal(again[0].to, out[0].to);
+        publish(co, cdb, out, 1);
+        assert_int_equal(derive(co, cdb, m23, 2, again), 0);
+        rt(co, cdb, out[0].to, order[k], CD_RT_RUNNING, 100000, NULL);
+        step(co, cdb, out[0].id, 0, NULL);
+    }
+    assert_int_equal(derive(co, cdb, m23, 2, out), 0);
+    cd_coord_free(co);
+}
+
+static void test_source_lost_mid_migration(void **state)
+{
+    CMN_AUTO(cd_cdb) *cdb = cluster3();
+    struct cd_coord *co;
+    struct cd_action out[32];
+    const char *const on1[] = {"web1", NULL};
+    const uint32_t m23[] = {2, 3};
+    struct cd_co_msg req = {.type = CD_CO_REQ,
+                            .kind = CD_ACT_LIVE,
+                            .b = 3,
+                            .origin = 2,
+                            .origin_req = 1};
+
+    (void)state;
+    add_vm(cdb, "web1", "high", 512, true);
+    assert_int_equal(cd_coord_new(&co), 0);
+    cd_coord_confchg(co, m123, 3);
+    announce(co, cdb, 1, on1);
+    announce(co, cdb, 2, NULL);
+    announce(co, cdb, 3, NULL);
+    snprintf(req.vm, sizeof(req.vm), "web1");
+    deliver(co, cdb, 2, &req, NULL);
+    assert_int_equal(derive(co, cdb, m123, 3, out), 1);
+    publish(co, cdb, out, 1);
+    step(co, cdb, out[0].id, 0, NULL);
+    rt(co, cdb, 3, "web1", CD_RT_INCOMING, 100000, NULL);
+    /* node 1 (the source, and the coordinator) leaves mid-handoff. */
+    cd_coord_confchg(co, m23, 2);
+    assert_int_equal(cd_coord_action_by_id(co, out[0].id)->status,
+                     CD_AS_FAILED);
+    announce(co, cdb, 2, NULL);
+    struct cd_co_msg b = {.type = CD_CO_RT_END};
+    deliver(co, cdb, 3, &b, NULL);
+    /* The VM arriving on node 3 is not started anywhere else. */
+    assert_int_equal(derive(co, cdb, m23, 2, out), 0);
+    rt(co, cdb, 3, "web1", CD_RT_RUNNING, 100000, NULL);
+    assert_int_equal(cd_coord_vm_node(co, "web1", NULL), 3);
+    assert_int_equal(derive(co, cdb, m23, 2, out), 0);
+    cd_coord_free(co);
+}
+
+static void test_health_restart(void **state)
+{
+    CMN_AUTO(cd_cdb) *cdb = cluster3();
+    struct cd_coord *co;
+    struct cd_action out[32];
+    struct cd_co_effect eff;
+    const char *const on2[] = {"web1", NULL};
+    size_t n;
+
+    (void)state;
+    add_vm(cdb, "web1", "high", 512, true);
+    assert_int_equal(cd_coord_new(&co), 0);
+    cd_coord_confchg(co, m123, 3);
+    announce(co, cdb, 1, NULL);
+    announce(co, cdb, 2, on2);
+    announce(co, cdb, 3, NULL);
+    /* QEMU dies three times within the period: restarted in place. */
+    for (int k = 0; k < 3; k++) {
+        rt(co, cdb, 2, "web1", CD_RT_STOPPED, 100000 - 10 + (uint64_t)k, &eff);
+        assert_true(eff.vm_failed);
+        n = derive(co, cdb, m123, 3, out);
+        assert_int_equal(n, 1);
+        assert_int_equal(out[0].kind, CD_ACT_START);
+        assert_int_equal(out[0].cause, CD_CAUSE_RESTART);
+        assert_int_equal(out[0].to, 2);
+        publish(co, cdb, out, 1);
+        rt(co, cdb, 2, "web1", CD_RT_RUNNING, 100000, NULL);
+        step(co, cdb, out[0].id, 0, NULL);
+    }
+    /* The fourth within the hour: elsewhere. */
+    rt(co, cdb, 2, "web1", CD_RT_STOPPED, 100000, &eff);
+    n = derive(co, cdb, m123, 3, out);
+    assert_int_equal(n, 1);
+    assert_int_not_equal(out[0].to, 2);
+    cd_coord_free(co);
+}
+
+static void test_drain_waves_and_fallback(void **state)
+{
+    CMN_AUTO(cd_cdb) *cdb = cluster3();
+    struct cd_coord *co;
+    struct cd_action out[32];
+    struct cd_co_effect eff;
+    const char *const on1[] = {"a", "b", "c", NULL};
+    size_t n;
+
+    (void)state;
+    add_vm(cdb, "a", "high", 256, true);
+    add_vm(cdb, "b", "medium", 256, true);
+    add_vm(cdb, "c", "low", 256, true);
+    apply(cdb, CD_OP_SET_SETTING, "migration-max-concurrent", "1", 0, 0, NULL);
+    assert_int_equal(cd_coord_new(&co), 0);
+    cd_coord_confchg(co, m123, 3);
+    announce(co, cdb, 1, on1);
+    announce(co, cdb, 2, NULL);
+    announce(co, cdb, 3, NULL);
+    apply(cdb, CD_OP_SET_NODE_STATE, "node1", "drained", 0, 0, NULL);
+    n = derive(co, cdb, m123, 3, out);
+    /* One at a time; high first, live. */
+    assert_int_equal(n, 1);
+    assert_string_equal(out[0].vm, "a");
+    assert_int_equal(out[0].kind, CD_ACT_LIVE);
+    assert_int_equal(out[0].cause, CD_CAUSE_DRAIN);
+    publish(co, cdb, out, 1);
+    assert_int_equal(derive(co, cdb, m123, 3, out), 0);
+    /* The live move fails: the next derivation moves it quick. */
+    uint64_t id = cd_coord_active(co, "a")->id;
+    step(co, cdb, id, 0, NULL);
+    step(co, cdb, id, -1, &eff);
+    assert_true(eff.act_ended);
+    n = derive(co, cdb, m123, 3, out);
+    assert_int_equal(n, 1);
+    assert_string_equal(out[0].vm, "a");
+    assert_int_equal(out[0].kind, CD_ACT_QUICK);
+    assert_int_equal(out[0].cause, CD_CAUSE_FALLBACK);
+    publish(co, cdb, out, 1);
+    id = out[0].id;
+    uint32_t to = out[0].to;
+    step(co, cdb, id, 0, NULL);
+    rt(co, cdb, 1, "a", CD_RT_STOPPED, 100000, NULL);
+    rt(co, cdb, to, "a", CD_RT_RUNNING, 100000, NULL);
+    step(co, cdb, id, 0, NULL);
+    n = derive(co, cdb, m123, 3, out);
+    assert_int_equal(n, 1);
+    assert_string_equal(out[0].vm, "b");
+    assert_int_equal(out[0].kind, CD_ACT_LIVE);
+    publish(co, cdb, out, 1);
+    id = out[0].id;
+    to = out[0].to;
+    step(co, cdb, id, 0, NULL);
+    rt(co, cdb, 1, "b", CD_RT_STOPPED, 100000, NULL);
+    rt(co, cdb, to, "b", CD_RT_RUNNING, 100000, NULL);
+    step(co, cdb, id, 0, NULL);
+    n = derive(co, cdb, m123, 3, out);
+    assert_int_equal(n, 1);
+    assert_string_equal(out[0].vm, "c");
+    assert_int_equal(out[0].kind, CD_ACT_QUICK); /* low: quick */
+    cd_coord_free(co);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_msg_roundtrip),
+        cmocka_unit_test(test_wait_for_announcements),
+        cmocka_unit_test(test_start_stop_idempotent),
+        cmocka_unit_test(test_move_request),
+        cmocka_unit_test(test_failover_rederive),
+        cmocka_unit_test(test_source_lost_mid_migration),
+        cmocka_unit_test(test_health_restart),
+        cmocka_unit_test(test_drain_waves_and_fallback),
+    };
+    char dir[4096];
+    const char *src = getenv("KVMC_SRCDIR");
+
+    snprintf(dir, sizeof(dir), "%s/schemas", src ? src : "../..");
+    setenv("KVMC_SCHEMADIR", dir, 0);
+    cd_err_register();
+    res_err_init();
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
