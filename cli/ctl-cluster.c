@@ -15,28 +15,14 @@
 #include <string.h>
 #include <time.h>
 
+#include "cli/ctl-client.h"
 #include "cli/ctl-cluster.h"
 #include "cli/ctl.h"
 #include "clusterd/cd.h"
 #include "common/cmn-ipc.h"
 #include "common/cmn-xml.h"
 
-#define CALL_TIMEOUT_MS 30000
-#define SYNC_RETRY_MS   15000
-
 static bool output_xml;
-
-static void cerr(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void cerr(const char *fmt, ...)
-{
-    va_list ap;
-
-    fputs("clusterctl: ", stderr);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-}
 
 void ctl_cluster_usage(void)
 {
@@ -62,120 +48,6 @@ bool ctl_cluster_handles(const char *cmd)
            !strcmp(cmd, "config") || !strcmp(cmd, "node");
 }
 
-static char *xml_escape(const char *s)
-{
-    size_t n = 0;
-    char *out, *p;
-
-    for (const char *q = s; *q; q++)
-        n += *q == '&' ? 5 : *q == '<' || *q == '>' ? 4 : *q == '"' ? 6 : 1;
-    out = p = malloc(n + 1);
-    if (!out)
-        return NULL;
-    for (; *s; s++) {
-        switch (*s) {
-        case '&':
-            p = stpcpy(p, "&amp;");
-            break;
-        case '<':
-            p = stpcpy(p, "&lt;");
-            break;
-        case '>':
-            p = stpcpy(p, "&gt;");
-            break;
-        case '"':
-            p = stpcpy(p, "&quot;");
-            break;
-        default:
-            *p++ = *s;
-        }
-    }
-    *p = '\0';
-    return out;
-}
-
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static const char *prop(xmlNode *n, const char *name)
-{
-    /* Values live as long as the document; libxml2 keeps attribute text
-     * in the first child of the attribute node. */
-    for (xmlAttr *a = n->properties; a; a = a->next)
-        if (!strcmp((const char *)a->name, name) && a->children)
-            return (const char *)a->children->content;
-    return "";
-}
-
-/* Sends `request`; on success *ret_doc holds the reply document. Errors
- * are printed; the return value is the exit code. A write refused because
- * members are synchronising is retried for a while. */
-static int call(const char *request, xmlDoc **ret_doc, char **ret_text)
-{
-    CMN_AUTO(cmn_ipc_client) *c = NULL;
-    uint64_t deadline = now_ms() + SYNC_RETRY_MS;
-    char err[512];
-    int rc;
-
-    rc = cmn_ipc_client_connect(CD_IPC_NAME, &c);
-    if (rc < 0) {
-        cerr("cannot reach clusterd on this node (%s): is it running? "
-             "(systemctl status clusterd, or clusterd -f)",
-             strerror(-rc < 10000 ? -rc : ECONNREFUSED));
-        return CTL_EXIT_FAIL;
-    }
-    for (;;) {
-        char *reply = NULL;
-        xmlDoc *doc = NULL;
-        xmlNode *root;
-        long code;
-
-        rc = cmn_ipc_call(c, request, CALL_TIMEOUT_MS, &reply);
-        if (rc < 0) {
-            cerr("no answer from clusterd: %s",
-                 rc == -ETIMEDOUT ? "timed out" : strerror(-rc));
-            return CTL_EXIT_FAIL;
-        }
-        rc = cmn_xml_parse_mem(reply, strlen(reply), "reply", CMN_IPC_MAX_MSG,
-                               &doc, err, sizeof(err));
-        if (rc < 0) {
-            cerr("clusterd sent a malformed reply: %s", err);
-            free(reply);
-            return CTL_EXIT_FAIL;
-        }
-        root = xmlDocGetRootElement(doc);
-        if (strcmp((const char *)root->name, "error") != 0) {
-            *ret_doc = doc;
-            if (ret_text)
-                *ret_text = reply;
-            else
-                free(reply);
-            return CTL_EXIT_OK;
-        }
-        code = strtol(prop(root, "code"), NULL, 10);
-        if (code == CD_E_SYNCING && now_ms() < deadline) {
-            xmlFreeDoc(doc);
-            free(reply);
-            poll(NULL, 0, 100);
-            continue;
-        }
-        {
-            xmlChar *msg = xmlNodeGetContent(root);
-            cerr("%s", msg ? (const char *)msg : "request failed");
-            xmlFree(msg);
-        }
-        xmlFreeDoc(doc);
-        free(reply);
-        return code == CD_E_NO_QUORUM || code == CD_E_PERM ? CTL_EXIT_REFUSED
-                                                           : CTL_EXIT_FAIL;
-    }
-}
-
 static int cmd_status(void)
 {
     xmlDoc *doc = NULL;
@@ -183,7 +55,7 @@ static int cmd_status(void)
     xmlNode *s;
     int rc;
 
-    rc = call("<request op=\"status\"/>", &doc, &text);
+    rc = ctl_cd_call("<request op=\"status\"/>", &doc, &text);
     if (rc)
         return rc;
     if (output_xml) {
@@ -191,24 +63,27 @@ static int cmd_status(void)
         goto out;
     }
     s = xmlDocGetRootElement(doc);
-    printf("node:        %s (nodeid %s)\n", prop(s, "node"), prop(s, "nodeid"));
-    printf("corosync:    %s\n", prop(s, "corosync"));
+    printf("node:        %s (nodeid %s)\n", ctl_xml_prop(s, "node"),
+           ctl_xml_prop(s, "nodeid"));
+    printf("corosync:    %s\n", ctl_xml_prop(s, "corosync"));
     printf("quorum:      %s (%s of %s votes, %s needed)\n",
-           !strcmp(prop(s, "quorate"), "yes") ? "quorate" : "NOT quorate",
-           prop(s, "total-votes"), prop(s, "expected-votes"),
-           prop(s, "quorum-votes"));
-    printf("coordinator: %s\n", !strcmp(prop(s, "coordinator"), "0")
+           !strcmp(ctl_xml_prop(s, "quorate"), "yes") ? "quorate"
+                                                      : "NOT quorate",
+           ctl_xml_prop(s, "total-votes"), ctl_xml_prop(s, "expected-votes"),
+           ctl_xml_prop(s, "quorum-votes"));
+    printf("coordinator: %s\n", !strcmp(ctl_xml_prop(s, "coordinator"), "0")
                                     ? "none"
-                                    : prop(s, "coordinator"));
+                                    : ctl_xml_prop(s, "coordinator"));
     printf("members:    ");
     for (xmlNode *m = s->children; m; m = m->next)
         if (m->type == XML_ELEMENT_NODE)
-            printf(" %s%s%s%s", prop(m, "nodeid"), *prop(m, "name") ? "(" : "",
-                   prop(m, "name"), *prop(m, "name") ? ")" : "");
+            printf(" %s%s%s%s", ctl_xml_prop(m, "nodeid"),
+                   *ctl_xml_prop(m, "name") ? "(" : "", ctl_xml_prop(m, "name"),
+                   *ctl_xml_prop(m, "name") ? ")" : "");
     printf("\n");
     printf("cdb:         epoch %s digest %.16s (sync %s, last sync %s ms)\n",
-           prop(s, "epoch"), prop(s, "digest"), prop(s, "sync"),
-           prop(s, "last-sync-ms"));
+           ctl_xml_prop(s, "epoch"), ctl_xml_prop(s, "digest"),
+           ctl_xml_prop(s, "sync"), ctl_xml_prop(s, "last-sync-ms"));
 out:
     xmlFreeDoc(doc);
     free(text);
@@ -222,7 +97,7 @@ static char *read_file(const char *path)
     size_t len = 0, cap = 0, n;
 
     if (!f) {
-        cerr("cannot read '%s': %s", path, strerror(errno));
+        ctl_err("cannot read '%s': %s", path, strerror(errno));
         return NULL;
     }
     for (;;) {
@@ -230,8 +105,8 @@ static char *read_file(const char *path)
             char *p;
             cap = cap ? cap * 2 : 65536;
             if (cap > CMN_IPC_MAX_MSG) {
-                cerr("'%s' is larger than %d KiB", path,
-                     CMN_IPC_MAX_MSG / 2048);
+                ctl_err("'%s' is larger than %d KiB", path,
+                        CMN_IPC_MAX_MSG / 2048);
                 goto fail;
             }
             p = realloc(buf, cap);
@@ -245,7 +120,7 @@ static char *read_file(const char *path)
             break;
     }
     if (ferror(f)) {
-        cerr("cannot read '%s': %s", path, strerror(errno));
+        ctl_err("cannot read '%s': %s", path, strerror(errno));
         goto fail;
     }
     fclose(f);
@@ -261,14 +136,14 @@ fail:
 static int change(const char *req, const char *what)
 {
     xmlDoc *doc = NULL;
-    int rc = call(req, &doc, NULL);
+    int rc = ctl_cd_call(req, &doc, NULL);
 
     if (rc)
         return rc;
     {
         xmlNode *ok = xmlDocGetRootElement(doc);
         printf("%s (cluster database epoch %s, digest %.16s)\n", what,
-               prop(ok, "epoch"), prop(ok, "digest"));
+               ctl_xml_prop(ok, "epoch"), ctl_xml_prop(ok, "digest"));
     }
     xmlFreeDoc(doc);
     return CTL_EXIT_OK;
@@ -281,7 +156,7 @@ static int cmd_cdb(int argc, char **argv)
     int rc = CTL_EXIT_FAIL;
 
     if (argc == 2 && !strcmp(argv[1], "get")) {
-        rc = call("<request op=\"cdb-get\"/>", &doc, &text);
+        rc = ctl_cd_call("<request op=\"cdb-get\"/>", &doc, &text);
         if (rc)
             return rc;
         fputs(text, stdout);
@@ -292,10 +167,10 @@ static int cmd_cdb(int argc, char **argv)
     /* Low-level edits of the CDB (no VM definition checks). */
     if (argc == 5 && !strcmp(argv[1], "add-vm")) {
         bool ref = !strncmp(argv[4], "--ref=", 6);
-        char *n = xml_escape(argv[2]), *p = xml_escape(argv[3]);
+        char *n = ctl_xml_escape(argv[2]), *p = ctl_xml_escape(argv[3]);
         char *body = ref ? strdup("") : read_file(argv[4]);
-        char *ebody = body ? xml_escape(body) : NULL;
-        char *eref = ref ? xml_escape(argv[4] + 6) : NULL;
+        char *ebody = body ? ctl_xml_escape(body) : NULL;
+        char *eref = ref ? ctl_xml_escape(argv[4] + 6) : NULL;
 
         if (n && p && ebody && (!ref || eref) &&
             asprintf(&req,
@@ -318,7 +193,7 @@ static int cmd_cdb(int argc, char **argv)
     }
     if (argc >= 5 && !strcmp(argv[1], "add-volume")) {
         size_t len = 0;
-        char *luns, *n = xml_escape(argv[2]), *l = xml_escape(argv[3]);
+        char *luns, *n = ctl_xml_escape(argv[2]), *l = ctl_xml_escape(argv[3]);
         char *el;
 
         for (int i = 4; i < argc; i++)
@@ -328,7 +203,7 @@ static int cmd_cdb(int argc, char **argv)
             strcat(luns, argv[i]);
             strcat(luns, "\n");
         }
-        el = luns ? xml_escape(luns) : NULL;
+        el = luns ? ctl_xml_escape(luns) : NULL;
         if (n && l && el &&
             asprintf(&req,
                      "<request op=\"cdb-add-volume\" name=\"%s\" "
@@ -348,7 +223,7 @@ static int cmd_cdb(int argc, char **argv)
     }
     if (argc == 3 &&
         (!strcmp(argv[1], "remove-vm") || !strcmp(argv[1], "remove-volume"))) {
-        char *n = xml_escape(argv[2]);
+        char *n = ctl_xml_escape(argv[2]);
         bool vm = !strcmp(argv[1], "remove-vm");
 
         if (n && asprintf(&req, "<request op=\"cdb-%s\" name=\"%s\"/>", argv[1],
@@ -363,9 +238,10 @@ static int cmd_cdb(int argc, char **argv)
         free(req);
         return rc;
     }
-    cerr("usage: clusterctl cdb get | cdb add-vm NAME PRIORITY FILE|--ref=REF"
-         " | cdb remove-vm NAME | cdb add-volume NAME LOCKSPACE LUN... | cdb "
-         "remove-volume NAME");
+    ctl_err(
+        "usage: clusterctl cdb get | cdb add-vm NAME PRIORITY FILE|--ref=REF"
+        " | cdb remove-vm NAME | cdb add-volume NAME LOCKSPACE LUN... | cdb "
+        "remove-volume NAME");
     return CTL_EXIT_USAGE;
 }
 
@@ -376,14 +252,14 @@ static int cmd_config(int argc, char **argv)
     int rc;
 
     if (argc >= 2 && !strcmp(argv[1], "get") && argc <= 3) {
-        char *k = argc == 3 ? xml_escape(argv[2]) : NULL;
+        char *k = argc == 3 ? ctl_xml_escape(argv[2]) : NULL;
         if (asprintf(&req, "<request op=\"config-get\"%s%s%s/>",
                      k ? " key=\"" : "", k ? k : "", k ? "\"" : "") < 0)
             req = NULL;
         free(k);
         if (!req)
             return CTL_EXIT_FAIL;
-        rc = call(req, &doc, &text);
+        rc = ctl_cd_call(req, &doc, &text);
         free(req);
         if (rc)
             return rc;
@@ -394,11 +270,13 @@ static int cmd_config(int argc, char **argv)
                  n = n->next)
                 if (n->type == XML_ELEMENT_NODE) {
                     if (argc == 3)
-                        printf("%s\n", prop(n, "value"));
+                        printf("%s\n", ctl_xml_prop(n, "value"));
                     else
-                        printf("%-26s %-16s %s\n", prop(n, "name"),
-                               *prop(n, "value") ? prop(n, "value") : "\"\"",
-                               prop(n, "unit"));
+                        printf("%-26s %-16s %s\n", ctl_xml_prop(n, "name"),
+                               *ctl_xml_prop(n, "value")
+                                   ? ctl_xml_prop(n, "value")
+                                   : "\"\"",
+                               ctl_xml_prop(n, "unit"));
                 }
         }
         xmlFreeDoc(doc);
@@ -406,7 +284,7 @@ static int cmd_config(int argc, char **argv)
         return CTL_EXIT_OK;
     }
     if (argc == 4 && !strcmp(argv[1], "set")) {
-        char *k = xml_escape(argv[2]), *v = xml_escape(argv[3]);
+        char *k = ctl_xml_escape(argv[2]), *v = ctl_xml_escape(argv[3]);
         if (!k || !v ||
             asprintf(&req,
                      "<request op=\"config-set\" key=\"%s\" "
@@ -417,19 +295,20 @@ static int cmd_config(int argc, char **argv)
         free(v);
         if (!req)
             return CTL_EXIT_FAIL;
-        rc = call(req, &doc, NULL);
+        rc = ctl_cd_call(req, &doc, NULL);
         free(req);
         if (rc)
             return rc;
         {
             xmlNode *ok = xmlDocGetRootElement(doc);
             printf("%s set (cluster database epoch %s, digest %.16s)\n",
-                   argv[2], prop(ok, "epoch"), prop(ok, "digest"));
+                   argv[2], ctl_xml_prop(ok, "epoch"),
+                   ctl_xml_prop(ok, "digest"));
         }
         xmlFreeDoc(doc);
         return CTL_EXIT_OK;
     }
-    cerr("usage: clusterctl config get [KEY] | config set KEY VALUE");
+    ctl_err("usage: clusterctl config get [KEY] | config set KEY VALUE");
     return CTL_EXIT_USAGE;
 }
 
@@ -440,7 +319,7 @@ static int cmd_node(int argc, char **argv)
     int rc;
 
     if (argc == 2 && !strcmp(argv[1], "list")) {
-        rc = call("<request op=\"node-list\"/>", &doc, &text);
+        rc = ctl_cd_call("<request op=\"node-list\"/>", &doc, &text);
         if (rc)
             return rc;
         if (output_xml) {
@@ -452,11 +331,15 @@ static int cmd_node(int argc, char **argv)
                  n = n->next)
                 if (n->type == XML_ELEMENT_NODE)
                     printf("%-16s %6s %-12s %-20s %6s MiB %s%s\n",
-                           *prop(n, "name") ? prop(n, "name") : "-",
-                           prop(n, "nodeid"), prop(n, "state"),
-                           *prop(n, "address") ? prop(n, "address") : "-",
-                           prop(n, "memory-mib"), prop(n, "online"),
-                           !strcmp(prop(n, "coordinator"), "yes")
+                           *ctl_xml_prop(n, "name") ? ctl_xml_prop(n, "name")
+                                                    : "-",
+                           ctl_xml_prop(n, "nodeid"), ctl_xml_prop(n, "state"),
+                           *ctl_xml_prop(n, "address")
+                               ? ctl_xml_prop(n, "address")
+                               : "-",
+                           ctl_xml_prop(n, "memory-mib"),
+                           ctl_xml_prop(n, "online"),
+                           !strcmp(ctl_xml_prop(n, "coordinator"), "yes")
                                ? " (coordinator)"
                                : "");
         }
@@ -465,7 +348,7 @@ static int cmd_node(int argc, char **argv)
         return CTL_EXIT_OK;
     }
     if (argc == 4 && !strcmp(argv[1], "set-state")) {
-        char *n = xml_escape(argv[2]), *s = xml_escape(argv[3]);
+        char *n = ctl_xml_escape(argv[2]), *s = ctl_xml_escape(argv[3]);
         if (!n || !s ||
             asprintf(&req,
                      "<request op=\"node-state\" node=\"%s\" "
@@ -476,7 +359,7 @@ static int cmd_node(int argc, char **argv)
         free(s);
         if (!req)
             return CTL_EXIT_FAIL;
-        rc = call(req, &doc, NULL);
+        rc = ctl_cd_call(req, &doc, NULL);
         free(req);
         if (rc)
             return rc;
@@ -484,7 +367,7 @@ static int cmd_node(int argc, char **argv)
         xmlFreeDoc(doc);
         return CTL_EXIT_OK;
     }
-    cerr("usage: clusterctl node list | node set-state NODE STATE");
+    ctl_err("usage: clusterctl node list | node set-state NODE STATE");
     return CTL_EXIT_USAGE;
 }
 
@@ -498,8 +381,8 @@ int ctl_cluster_main(int argc, char **argv)
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--output") && i + 1 < argc) {
             if (strcmp(argv[i + 1], "xml") != 0) {
-                cerr("--output '%s' is not supported (use --output xml)",
-                     argv[i + 1]);
+                ctl_err("--output '%s' is not supported (use --output xml)",
+                        argv[i + 1]);
                 return CTL_EXIT_USAGE;
             }
             output_xml = true;
@@ -507,7 +390,7 @@ int ctl_cluster_main(int argc, char **argv)
             continue;
         }
         if (n == (int)(sizeof(args) / sizeof(args[0]))) {
-            cerr("too many arguments");
+            ctl_err("too many arguments");
             return CTL_EXIT_USAGE;
         }
         args[n++] = argv[i];
@@ -522,7 +405,7 @@ int ctl_cluster_main(int argc, char **argv)
         return cmd_config(n, args);
     if (!strcmp(args[0], "node"))
         return cmd_node(n, args);
-    cerr("usage: clusterctl status | cdb get | config get|set | node "
-         "list|set-state (see 'clusterctl help')");
+    ctl_err("usage: clusterctl status | cdb get | config get|set | node "
+            "list|set-state (see 'clusterctl help')");
     return CTL_EXIT_USAGE;
 }

@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli/ctl-client.h"
 #include "cli/ctl-cluster.h"
 #include "cli/ctl-vm.h"
 #include "cli/ctl.h"
@@ -26,25 +27,11 @@
 #include "common/cmn-ipc.h"
 #include "common/cmn-xml.h"
 
-#define CALL_MS       30000
-#define SYNC_RETRY_MS 15000
 #define START_WAIT_MS 200000 /* failover starts wait for sanlock */
 #define MOVE_WAIT_MS  660000
 #define DRAIN_WAIT_MS 1800000
 
 static bool output_xml;
-
-static void verr(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void verr(const char *fmt, ...)
-{
-    va_list ap;
-
-    fputs("clusterctl: ", stderr);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-}
 
 void ctl_vm_usage(void)
 {
@@ -73,130 +60,10 @@ bool ctl_vm_handles(const char *cmd)
            !strcmp(cmd, "events") || !strcmp(cmd, "node");
 }
 
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static const char *prop(xmlNode *n, const char *name)
-{
-    for (xmlAttr *a = n ? n->properties : NULL; a; a = a->next)
-        if (!strcmp((const char *)a->name, name) && a->children)
-            return (const char *)a->children->content;
-    return "";
-}
-
-static char *xml_escape(const char *s)
-{
-    size_t n = 0;
-    char *out, *p;
-
-    for (const char *q = s; *q; q++)
-        n += *q == '&' ? 5 : *q == '<' || *q == '>' ? 4 : *q == '"' ? 6 : 1;
-    out = p = malloc(n + 1);
-    if (!out)
-        return NULL;
-    for (; *s; s++) {
-        if (*s == '&')
-            p = stpcpy(p, "&amp;");
-        else if (*s == '<')
-            p = stpcpy(p, "&lt;");
-        else if (*s == '>')
-            p = stpcpy(p, "&gt;");
-        else if (*s == '"')
-            p = stpcpy(p, "&quot;");
-        else
-            *p++ = *s;
-    }
-    *p = '\0';
-    return out;
-}
-
-static int connect_cd(struct cmn_ipc_client **ret)
-{
-    int rc = cmn_ipc_client_connect(CD_IPC_NAME, ret);
-
-    if (rc < 0) {
-        verr("cannot reach clusterd on this node (%s): is it running? "
-             "(systemctl status clusterd, or clusterd -f)",
-             strerror(-rc < 10000 ? -rc : ECONNREFUSED));
-        return CTL_EXIT_FAIL;
-    }
-    return CTL_EXIT_OK;
-}
-
-/* One request on `c`; the reply document on success, else the error is
- * printed and the exit code returned. Writes refused while members sync
- * are retried for a while. */
-static int call_on(struct cmn_ipc_client *c, const char *request,
-                   xmlDoc **ret_doc, char **ret_text)
-{
-    uint64_t deadline = now_ms() + SYNC_RETRY_MS;
-    char err[512];
-    int rc;
-
-    for (;;) {
-        char *reply = NULL;
-        xmlDoc *doc = NULL;
-        xmlNode *root;
-        long code;
-
-        rc = cmn_ipc_call(c, request, CALL_MS, &reply);
-        if (rc < 0) {
-            verr("no answer from clusterd: %s",
-                 rc == -ETIMEDOUT ? "timed out" : strerror(-rc));
-            return CTL_EXIT_FAIL;
-        }
-        rc = cmn_xml_parse_mem(reply, strlen(reply), "reply", CMN_IPC_MAX_MSG,
-                               &doc, err, sizeof(err));
-        if (rc < 0) {
-            verr("clusterd sent a malformed reply: %s", err);
-            free(reply);
-            return CTL_EXIT_FAIL;
-        }
-        root = xmlDocGetRootElement(doc);
-        if (strcmp((const char *)root->name, "error") != 0) {
-            *ret_doc = doc;
-            if (ret_text)
-                *ret_text = reply;
-            else
-                free(reply);
-            return CTL_EXIT_OK;
-        }
-        code = strtol(prop(root, "code"), NULL, 10);
-        if (code == CD_E_SYNCING && now_ms() < deadline) {
-            xmlFreeDoc(doc);
-            free(reply);
-            poll(NULL, 0, 100);
-            continue;
-        }
-        {
-            xmlChar *msg = xmlNodeGetContent(root);
-            verr("%s", msg ? (const char *)msg : "request failed");
-            xmlFree(msg);
-        }
-        xmlFreeDoc(doc);
-        free(reply);
-        return code == CD_E_NO_QUORUM || code == CD_E_PERM ? CTL_EXIT_REFUSED
-                                                           : CTL_EXIT_FAIL;
-    }
-}
-
-static int call(const char *request, xmlDoc **ret_doc, char **ret_text)
-{
-    CMN_AUTO(cmn_ipc_client) *c = NULL;
-    int rc = connect_cd(&c);
-
-    return rc ? rc : call_on(c, request, ret_doc, ret_text);
-}
-
 static int request_vm(const char *op, const char *vm, xmlDoc **ret_doc,
                       char **ret_text)
 {
-    char *e = xml_escape(vm);
+    char *e = ctl_xml_escape(vm);
     char *req = NULL;
     int rc;
 
@@ -204,7 +71,7 @@ static int request_vm(const char *op, const char *vm, xmlDoc **ret_doc,
         free(e);
         return CTL_EXIT_FAIL;
     }
-    rc = call(req, ret_doc, ret_text);
+    rc = ctl_cd_call(req, ret_doc, ret_text);
     free(req);
     free(e);
     return rc;
@@ -227,23 +94,24 @@ static void print_vm_table(xmlDoc *doc)
 
     for (xmlNode *v = first_elem(root->children, "vm"); v;
          v = first_elem(v->next, "vm")) {
-        const char *node = prop(v, "node");
+        const char *node = ctl_xml_prop(v, "node");
         if (!n++)
             printf("%-16s %-10s %-10s %-12s %-8s %s\n", "VM", "STATE", "NODE",
                    "PRIORITY", "TARGET", "ACTION");
-        printf("%-16s %-10s %-10s %-12s %-8s", prop(v, "name"),
-               prop(v, "state"), *node ? node : "-", prop(v, "priority"),
-               prop(v, "target"));
-        if (*prop(v, "action"))
-            printf(" %s %s -> %s", prop(v, "action"), prop(v, "action-from"),
-                   prop(v, "action-to"));
-        if (strtoul(prop(v, "copies"), NULL, 10) > 1)
-            printf(" (reported on %s nodes!)", prop(v, "copies"));
+        printf("%-16s %-10s %-10s %-12s %-8s", ctl_xml_prop(v, "name"),
+               ctl_xml_prop(v, "state"), *node ? node : "-",
+               ctl_xml_prop(v, "priority"), ctl_xml_prop(v, "target"));
+        if (*ctl_xml_prop(v, "action"))
+            printf(" %s %s -> %s", ctl_xml_prop(v, "action"),
+                   ctl_xml_prop(v, "action-from"),
+                   ctl_xml_prop(v, "action-to"));
+        if (strtoul(ctl_xml_prop(v, "copies"), NULL, 10) > 1)
+            printf(" (reported on %s nodes!)", ctl_xml_prop(v, "copies"));
         putchar('\n');
     }
     if (!n)
         printf("no VMs (add one with 'clusterctl vm add FILE.xml')\n");
-    if (!strcmp(prop(root, "settled"), "no"))
+    if (!strcmp(ctl_xml_prop(root, "settled"), "no"))
         printf("(runtime state still being gathered from the members)\n");
 }
 
@@ -264,7 +132,7 @@ static int cmd_status(int argc, char **argv)
     if (rc)
         return rc;
     fflush(stdout);
-    rc = call("<request op=\"vm-list\"/>", &doc, &text);
+    rc = ctl_cd_call("<request op=\"vm-list\"/>", &doc, &text);
     if (rc)
         return rc;
     if (output_xml) {
@@ -282,7 +150,7 @@ static int cmd_list(void)
 {
     xmlDoc *doc = NULL;
     char *text = NULL;
-    int rc = call("<request op=\"vm-list\"/>", &doc, &text);
+    int rc = ctl_cd_call("<request op=\"vm-list\"/>", &doc, &text);
 
     if (rc)
         return rc;
@@ -309,21 +177,22 @@ static int cmd_show(const char *vm)
         goto out;
     }
     v = first_elem(xmlDocGetRootElement(doc)->children, "vm");
-    printf("name:      %s\n", prop(v, "name"));
-    printf("state:     %s%s%s\n", prop(v, "state"),
-           *prop(v, "node") ? " on " : "", prop(v, "node"));
-    printf("target:    %s\n", prop(v, "target"));
-    printf("priority:  %s\n", prop(v, "priority"));
-    printf("failures:  %s\n", prop(v, "failures"));
-    if (*prop(v, "action"))
-        printf("action:    %s %s -> %s\n", prop(v, "action"),
-               prop(v, "action-from"), prop(v, "action-to"));
+    printf("name:      %s\n", ctl_xml_prop(v, "name"));
+    printf("state:     %s%s%s\n", ctl_xml_prop(v, "state"),
+           *ctl_xml_prop(v, "node") ? " on " : "", ctl_xml_prop(v, "node"));
+    printf("target:    %s\n", ctl_xml_prop(v, "target"));
+    printf("priority:  %s\n", ctl_xml_prop(v, "priority"));
+    printf("failures:  %s\n", ctl_xml_prop(v, "failures"));
+    if (*ctl_xml_prop(v, "action"))
+        printf("action:    %s %s -> %s\n", ctl_xml_prop(v, "action"),
+               ctl_xml_prop(v, "action-from"), ctl_xml_prop(v, "action-to"));
     for (xmlNode *a = first_elem(v->children, "action"); a;
          a = first_elem(a->next, "action"))
-        printf("history:   %s %s %s%s%s -> %s: %s%s%s\n", prop(a, "id"),
-               prop(a, "kind"), prop(a, "cause"), *prop(a, "from") ? " " : "",
-               prop(a, "from"), prop(a, "to"), prop(a, "status"),
-               *prop(a, "msg") ? ": " : "", prop(a, "msg"));
+        printf("history:   %s %s %s%s%s -> %s: %s%s%s\n", ctl_xml_prop(a, "id"),
+               ctl_xml_prop(a, "kind"), ctl_xml_prop(a, "cause"),
+               *ctl_xml_prop(a, "from") ? " " : "", ctl_xml_prop(a, "from"),
+               ctl_xml_prop(a, "to"), ctl_xml_prop(a, "status"),
+               *ctl_xml_prop(a, "msg") ? ": " : "", ctl_xml_prop(a, "msg"));
     def = first_elem(v->children, "definition");
     if (def) {
         xmlChar *t = xmlNodeGetContent(def);
@@ -380,27 +249,27 @@ static int cmd_add(const char *path)
 
     text = read_file(path, &err);
     if (!text) {
-        verr("cannot read '%s': %s", path,
-             err == EFBIG ? "larger than a VM definition may be"
-                          : strerror(err));
+        ctl_err("cannot read '%s': %s", path,
+                err == EFBIG ? "larger than a VM definition may be"
+                             : strerror(err));
         return CTL_EXIT_FAIL;
     }
     /* The XML declaration can't sit inside the request element. */
     char *body = text;
     if (!strncmp(body, "<?xml", 5) && strstr(body, "?>"))
         body = strstr(body, "?>") + 2;
-    esc = xml_escape(body);
-    src = xml_escape(base);
+    esc = ctl_xml_escape(body);
+    src = ctl_xml_escape(base);
     if (!esc || !src ||
         asprintf(&req, "<request op=\"vm-add\" source=\"%s\">%s</request>", src,
                  esc) < 0) {
         rc = CTL_EXIT_FAIL;
         goto out;
     }
-    rc = call(req, &doc, NULL);
+    rc = ctl_cd_call(req, &doc, NULL);
     if (rc == 0)
         printf("VM added from '%s' (cluster database epoch %s)\n", path,
-               prop(xmlDocGetRootElement(doc), "epoch"));
+               ctl_xml_prop(xmlDocGetRootElement(doc), "epoch"));
 out:
     free(req);
     free(esc);
@@ -426,16 +295,17 @@ static int wait_vm(const char *vm, bool running, uint64_t t0)
         if (rc)
             return rc;
         v = first_elem(xmlDocGetRootElement(doc)->children, "vm");
-        busy = *prop(v, "action") != '\0';
-        done =
-            running ? !strcmp(prop(v, "state"), "running") : !*prop(v, "node");
+        busy = *ctl_xml_prop(v, "action") != '\0';
+        done = running ? !strcmp(ctl_xml_prop(v, "state"), "running")
+                       : !*ctl_xml_prop(v, "node");
         if (done) {
             if (running)
-                printf("VM '%s' running on %s (%.1f s)\n", vm, prop(v, "node"),
-                       (double)(now_ms() - t0) / 1000);
+                printf("VM '%s' running on %s (%.1f s)\n", vm,
+                       ctl_xml_prop(v, "node"),
+                       (double)(ctl_now_ms() - t0) / 1000);
             else
                 printf("VM '%s' stopped (%.1f s)\n", vm,
-                       (double)(now_ms() - t0) / 1000);
+                       (double)(ctl_now_ms() - t0) / 1000);
             xmlFreeDoc(doc);
             return CTL_EXIT_OK;
         }
@@ -443,23 +313,25 @@ static int wait_vm(const char *vm, bool running, uint64_t t0)
         last_fail[0] = '\0';
         for (xmlNode *a = first_elem(v->children, "action"); a;
              a = first_elem(a->next, "action"))
-            if (!strcmp(prop(a, "status"), "failed"))
+            if (!strcmp(ctl_xml_prop(a, "status"), "failed"))
                 snprintf(last_fail, sizeof(last_fail), "%s on %s: %s",
-                         prop(a, "kind"),
-                         *prop(a, "to") ? prop(a, "to") : prop(a, "from"),
-                         prop(a, "msg"));
+                         ctl_xml_prop(a, "kind"),
+                         *ctl_xml_prop(a, "to") ? ctl_xml_prop(a, "to")
+                                                : ctl_xml_prop(a, "from"),
+                         ctl_xml_prop(a, "msg"));
             else
                 last_fail[0] = '\0';
         xmlFreeDoc(doc);
-        if (!busy && last_fail[0] && now_ms() - t0 > 2000) {
-            verr("VM '%s' did not %s: %s (see 'clusterctl explain %s')", vm,
-                 running ? "start" : "stop", last_fail, vm);
+        if (!busy && last_fail[0] && ctl_now_ms() - t0 > 2000) {
+            ctl_err("VM '%s' did not %s: %s (see 'clusterctl explain %s')", vm,
+                    running ? "start" : "stop", last_fail, vm);
             return CTL_EXIT_FAIL;
         }
-        if (now_ms() >= deadline) {
-            verr("VM '%s' is not %s after %d s (see 'clusterctl explain %s' "
-                 "and 'clusterctl events')",
-                 vm, running ? "running" : "stopped", START_WAIT_MS / 1000, vm);
+        if (ctl_now_ms() >= deadline) {
+            ctl_err("VM '%s' is not %s after %d s (see 'clusterctl explain %s' "
+                    "and 'clusterctl events')",
+                    vm, running ? "running" : "stopped", START_WAIT_MS / 1000,
+                    vm);
             return CTL_EXIT_FAIL;
         }
         poll(NULL, 0, 200);
@@ -469,7 +341,7 @@ static int wait_vm(const char *vm, bool running, uint64_t t0)
 static int cmd_start_stop(const char *vm, bool start, bool wait)
 {
     xmlDoc *doc = NULL;
-    uint64_t t0 = now_ms();
+    uint64_t t0 = ctl_now_ms();
     int rc = request_vm(start ? "vm-start" : "vm-stop", vm, &doc, NULL);
 
     xmlFreeDoc(doc);
@@ -484,8 +356,8 @@ static int cmd_vm(int argc, char **argv)
     const char *sub, *arg = NULL;
 
     if (argc < 2) {
-        verr("vm needs a subcommand: add, remove, start, stop, list, show "
-             "(see 'clusterctl help')");
+        ctl_err("vm needs a subcommand: add, remove, start, stop, list, show "
+                "(see 'clusterctl help')");
         return CTL_EXIT_USAGE;
     }
     sub = argv[1];
@@ -495,16 +367,16 @@ static int cmd_vm(int argc, char **argv)
         else if (!arg && argv[i][0] != '-')
             arg = argv[i];
         else {
-            verr("vm %s: unexpected argument '%s'", sub, argv[i]);
+            ctl_err("vm %s: unexpected argument '%s'", sub, argv[i]);
             return CTL_EXIT_USAGE;
         }
     }
     if (!strcmp(sub, "list"))
         return cmd_list();
     if (!arg) {
-        verr("vm %s needs %s", sub,
-             !strcmp(sub, "add") ? "a definition file (vm add FILE.xml)"
-                                 : "a VM name");
+        ctl_err("vm %s needs %s", sub,
+                !strcmp(sub, "add") ? "a definition file (vm add FILE.xml)"
+                                    : "a VM name");
         return CTL_EXIT_USAGE;
     }
     if (!strcmp(sub, "add"))
@@ -521,8 +393,8 @@ static int cmd_vm(int argc, char **argv)
         xmlFreeDoc(doc);
         return rc;
     }
-    verr("unknown vm subcommand '%s' (add, remove, start, stop, list, show)",
-         sub);
+    ctl_err("unknown vm subcommand '%s' (add, remove, start, stop, list, show)",
+            sub);
     return CTL_EXIT_USAGE;
 }
 
@@ -540,14 +412,14 @@ static int cmd_move(int argc, char **argv)
     char *req = NULL, *e_vm = NULL, *e_to = NULL;
     char action[32] = "";
     xmlDoc *doc = NULL;
-    uint64_t t0 = now_ms(), deadline = t0 + MOVE_WAIT_MS;
+    uint64_t t0 = ctl_now_ms(), deadline = t0 + MOVE_WAIT_MS;
     bool tty = isatty(STDOUT_FILENO), progress = false;
     int rc;
 
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--live") || !strcmp(argv[i], "--quick")) {
             if (mode) {
-                verr("move-vm takes one of --live or --quick");
+                ctl_err("move-vm takes one of --live or --quick");
                 return CTL_EXIT_USAGE;
             }
             mode = argv[i] + 2;
@@ -558,28 +430,28 @@ static int cmd_move(int argc, char **argv)
         } else if (!vm && argv[i][0] != '-') {
             vm = argv[i];
         } else {
-            verr("move-vm: unexpected argument '%s' (move-vm VM [--to NODE] "
-                 "--live|--quick)",
-                 argv[i]);
+            ctl_err("move-vm: unexpected argument '%s' (move-vm VM [--to NODE] "
+                    "--live|--quick)",
+                    argv[i]);
             return CTL_EXIT_USAGE;
         }
     }
     if (!vm || !mode) {
-        verr("move-vm needs a VM and --live or --quick (move-vm VM [--to "
-             "NODE] --live|--quick)");
+        ctl_err("move-vm needs a VM and --live or --quick (move-vm VM [--to "
+                "NODE] --live|--quick)");
         return CTL_EXIT_USAGE;
     }
-    rc = connect_cd(&c);
+    rc = ctl_cd_connect(&c);
     if (rc)
         return rc;
     /* Subscribe first so no event of the move is missed. */
-    rc = call_on(c, "<request op=\"events\"/>", &doc, NULL);
+    rc = ctl_cd_call_on(c, "<request op=\"events\"/>", &doc, NULL);
     xmlFreeDoc(doc);
     doc = NULL;
     if (rc)
         return rc;
-    e_vm = xml_escape(vm);
-    e_to = xml_escape(to ? to : "");
+    e_vm = ctl_xml_escape(vm);
+    e_to = ctl_xml_escape(to ? to : "");
     if (!e_vm || !e_to ||
         asprintf(&req, "<request op=\"move-vm\" vm=\"%s\" mode=\"%s\"%s%s%s/>",
                  e_vm, mode, to ? " to=\"" : "", to ? e_to : "",
@@ -587,14 +459,14 @@ static int cmd_move(int argc, char **argv)
         rc = CTL_EXIT_FAIL;
         goto out;
     }
-    rc = call_on(c, req, &doc, NULL);
+    rc = ctl_cd_call_on(c, req, &doc, NULL);
     if (rc)
         goto out;
     snprintf(action, sizeof(action), "%s",
-             prop(xmlDocGetRootElement(doc), "action"));
+             ctl_xml_prop(xmlDocGetRootElement(doc), "action"));
     printf("moving VM '%s' from %s to %s (%s migration, action %s)\n", vm,
-           prop(xmlDocGetRootElement(doc), "from"),
-           prop(xmlDocGetRootElement(doc), "to"), mode, action);
+           ctl_xml_prop(xmlDocGetRootElement(doc), "from"),
+           ctl_xml_prop(xmlDocGetRootElement(doc), "to"), mode, action);
     fflush(stdout);
     xmlFreeDoc(doc);
     doc = NULL;
@@ -602,12 +474,12 @@ static int cmd_move(int argc, char **argv)
         char *ev = NULL;
         char err[256];
         xmlNode *n;
-        int64_t left = (int64_t)(deadline - now_ms());
+        int64_t left = (int64_t)(deadline - ctl_now_ms());
 
         if (left <= 0) {
-            verr("no result for the move of VM '%s' after %d s: see "
-                 "'clusterctl vm show %s'",
-                 vm, MOVE_WAIT_MS / 1000, vm);
+            ctl_err("no result for the move of VM '%s' after %d s: see "
+                    "'clusterctl vm show %s'",
+                    vm, MOVE_WAIT_MS / 1000, vm);
             rc = CTL_EXIT_FAIL;
             goto out;
         }
@@ -615,9 +487,10 @@ static int cmd_move(int argc, char **argv)
         if (rc == -ETIMEDOUT)
             continue;
         if (rc < 0) {
-            verr("lost clusterd while VM '%s' moves (%s): see 'clusterctl vm "
-                 "show %s'",
-                 vm, strerror(-rc), vm);
+            ctl_err(
+                "lost clusterd while VM '%s' moves (%s): see 'clusterctl vm "
+                "show %s'",
+                vm, strerror(-rc), vm);
             rc = CTL_EXIT_FAIL;
             goto out;
         }
@@ -628,31 +501,34 @@ static int cmd_move(int argc, char **argv)
         }
         free(ev);
         n = xmlDocGetRootElement(doc);
-        if (!strcmp(prop(n, "type"), "migration") &&
-            !strcmp(prop(n, "vm"), vm)) {
+        if (!strcmp(ctl_xml_prop(n, "type"), "migration") &&
+            !strcmp(ctl_xml_prop(n, "vm"), vm)) {
             printf("%spass %s: transferred %.0f MiB, remaining %.0f MiB, "
                    "expected downtime %s ms%s",
-                   tty ? "\r" : "", prop(n, "pass"),
-                   mib(prop(n, "transferred")), mib(prop(n, "remaining")),
-                   prop(n, "expected-downtime-ms"), tty ? "   " : "\n");
+                   tty ? "\r" : "", ctl_xml_prop(n, "pass"),
+                   mib(ctl_xml_prop(n, "transferred")),
+                   mib(ctl_xml_prop(n, "remaining")),
+                   ctl_xml_prop(n, "expected-downtime-ms"), tty ? "   " : "\n");
             fflush(stdout);
             progress = true;
-        } else if (!strcmp(prop(n, "type"), "action") &&
-                   !strcmp(prop(n, "id"), action) &&
-                   strcmp(prop(n, "status"), "active") != 0) {
+        } else if (!strcmp(ctl_xml_prop(n, "type"), "action") &&
+                   !strcmp(ctl_xml_prop(n, "id"), action) &&
+                   strcmp(ctl_xml_prop(n, "status"), "active") != 0) {
             if (progress && tty)
                 putchar('\n');
-            if (!strcmp(prop(n, "status"), "done")) {
+            if (!strcmp(ctl_xml_prop(n, "status"), "done")) {
                 printf("VM '%s' moved %s -> %s by %s migration: downtime %s "
                        "ms, total %.2f s\n",
-                       vm, prop(n, "from"), prop(n, "to"), mode,
-                       prop(n, "downtime-ms"), (double)(now_ms() - t0) / 1000);
+                       vm, ctl_xml_prop(n, "from"), ctl_xml_prop(n, "to"), mode,
+                       ctl_xml_prop(n, "downtime-ms"),
+                       (double)(ctl_now_ms() - t0) / 1000);
                 rc = CTL_EXIT_OK;
             } else {
-                verr("the %s migration of VM '%s' to %s failed: %s (the VM "
-                     "keeps running where it was; see 'clusterctl explain "
-                     "%s')",
-                     mode, vm, prop(n, "to"), prop(n, "msg"), vm);
+                ctl_err("the %s migration of VM '%s' to %s failed: %s (the VM "
+                        "keeps running where it was; see 'clusterctl explain "
+                        "%s')",
+                        mode, vm, ctl_xml_prop(n, "to"), ctl_xml_prop(n, "msg"),
+                        vm);
                 rc = CTL_EXIT_FAIL;
             }
             goto out;
@@ -672,14 +548,14 @@ out:
 
 static int node_state(const char *node, const char *state)
 {
-    char *e = xml_escape(node), *req = NULL;
+    char *e = ctl_xml_escape(node), *req = NULL;
     xmlDoc *doc = NULL;
     int rc = CTL_EXIT_FAIL;
 
     if (e &&
         asprintf(&req, "<request op=\"node-state\" node=\"%s\" state=\"%s\"/>",
                  e, state) >= 0)
-        rc = call(req, &doc, NULL);
+        rc = ctl_cd_call(req, &doc, NULL);
     xmlFreeDoc(doc);
     free(req);
     free(e);
@@ -688,7 +564,7 @@ static int node_state(const char *node, const char *state)
 
 static int cmd_drain(const char *node, bool wait)
 {
-    uint64_t t0 = now_ms(), quiet_since = 0;
+    uint64_t t0 = ctl_now_ms(), quiet_since = 0;
     int rc = node_state(node, "drained");
 
     if (rc || !wait) {
@@ -701,35 +577,35 @@ static int cmd_drain(const char *node, bool wait)
         unsigned left = 0, moving = 0;
         char names[512] = "";
 
-        rc = call("<request op=\"vm-list\"/>", &doc, NULL);
+        rc = ctl_cd_call("<request op=\"vm-list\"/>", &doc, NULL);
         if (rc)
             return rc;
         for (xmlNode *v = first_elem(xmlDocGetRootElement(doc)->children, "vm");
              v; v = first_elem(v->next, "vm")) {
-            if (!strcmp(prop(v, "node"), node)) {
+            if (!strcmp(ctl_xml_prop(v, "node"), node)) {
                 left++;
                 snprintf(names + strlen(names), sizeof(names) - strlen(names),
-                         "%s%s", left > 1 ? ", " : "", prop(v, "name"));
+                         "%s%s", left > 1 ? ", " : "", ctl_xml_prop(v, "name"));
             }
-            if (*prop(v, "action"))
+            if (*ctl_xml_prop(v, "action"))
                 moving++;
         }
         xmlFreeDoc(doc);
         if (!left) {
             printf("node '%s' drained: no VM runs there (%.1f s)\n", node,
-                   (double)(now_ms() - t0) / 1000);
+                   (double)(ctl_now_ms() - t0) / 1000);
             return CTL_EXIT_OK;
         }
         /* Nothing in flight for a while: what is left can't move. */
         if (moving)
             quiet_since = 0;
         else if (!quiet_since)
-            quiet_since = now_ms();
-        if ((quiet_since && now_ms() - quiet_since > 5000) ||
-            now_ms() - t0 > DRAIN_WAIT_MS) {
-            verr("node '%s' is drained but VM(s) %s still run there: no "
-                 "other node can take them (see 'clusterctl explain VM')",
-                 node, names);
+            quiet_since = ctl_now_ms();
+        if ((quiet_since && ctl_now_ms() - quiet_since > 5000) ||
+            ctl_now_ms() - t0 > DRAIN_WAIT_MS) {
+            ctl_err("node '%s' is drained but VM(s) %s still run there: no "
+                    "other node can take them (see 'clusterctl explain VM')",
+                    node, names);
             return CTL_EXIT_FAIL;
         }
         poll(NULL, 0, 500);
@@ -749,12 +625,13 @@ static int cmd_node(int argc, char **argv)
         else if (!node && argv[i][0] != '-')
             node = argv[i];
         else {
-            verr("node %s: unexpected argument '%s'", argv[1], argv[i]);
+            ctl_err("node %s: unexpected argument '%s'", argv[1], argv[i]);
             return CTL_EXIT_USAGE;
         }
     }
     if (!node) {
-        verr("node %s needs a node name (see 'clusterctl node list')", argv[1]);
+        ctl_err("node %s needs a node name (see 'clusterctl node list')",
+                argv[1]);
         return CTL_EXIT_USAGE;
     }
     if (!strcmp(argv[1], "drain"))
@@ -793,11 +670,11 @@ static int cmd_events(void)
 {
     CMN_AUTO(cmn_ipc_client) *c = NULL;
     xmlDoc *doc = NULL;
-    int rc = connect_cd(&c);
+    int rc = ctl_cd_connect(&c);
 
     if (rc)
         return rc;
-    rc = call_on(c, "<request op=\"events\"/>", &doc, NULL);
+    rc = ctl_cd_call_on(c, "<request op=\"events\"/>", &doc, NULL);
     xmlFreeDoc(doc);
     if (rc)
         return rc;
@@ -811,7 +688,7 @@ static int cmd_events(void)
         if (rc == -ETIMEDOUT)
             continue;
         if (rc < 0) {
-            verr("clusterd went away (%s)", strerror(-rc));
+            ctl_err("clusterd went away (%s)", strerror(-rc));
             return CTL_EXIT_FAIL;
         }
         if (output_xml) {
@@ -831,21 +708,23 @@ static int cmd_events(void)
         localtime_r(&now, &tm);
         strftime(stamp, sizeof(stamp), "%H:%M:%S", &tm);
         n = xmlDocGetRootElement(doc);
-        if (!strcmp(prop(n, "type"), "vm"))
-            printf("%s vm %s: %s on %s\n", stamp, prop(n, "vm"),
-                   prop(n, "state"), prop(n, "node"));
-        else if (!strcmp(prop(n, "type"), "migration"))
+        if (!strcmp(ctl_xml_prop(n, "type"), "vm"))
+            printf("%s vm %s: %s on %s\n", stamp, ctl_xml_prop(n, "vm"),
+                   ctl_xml_prop(n, "state"), ctl_xml_prop(n, "node"));
+        else if (!strcmp(ctl_xml_prop(n, "type"), "migration"))
             printf("%s vm %s: pass %s, transferred %.0f MiB, remaining %.0f "
                    "MiB, expected downtime %s ms\n",
-                   stamp, prop(n, "vm"), prop(n, "pass"),
-                   mib(prop(n, "transferred")), mib(prop(n, "remaining")),
-                   prop(n, "expected-downtime-ms"));
-        else if (!strcmp(prop(n, "type"), "action"))
+                   stamp, ctl_xml_prop(n, "vm"), ctl_xml_prop(n, "pass"),
+                   mib(ctl_xml_prop(n, "transferred")),
+                   mib(ctl_xml_prop(n, "remaining")),
+                   ctl_xml_prop(n, "expected-downtime-ms"));
+        else if (!strcmp(ctl_xml_prop(n, "type"), "action"))
             printf("%s action %s: %s VM %s (%s)%s%s -> %s: %s%s%s\n", stamp,
-                   prop(n, "id"), prop(n, "kind"), prop(n, "vm"),
-                   prop(n, "cause"), *prop(n, "from") ? " " : "",
-                   prop(n, "from"), prop(n, "to"), prop(n, "status"),
-                   *prop(n, "msg") ? ": " : "", prop(n, "msg"));
+                   ctl_xml_prop(n, "id"), ctl_xml_prop(n, "kind"),
+                   ctl_xml_prop(n, "vm"), ctl_xml_prop(n, "cause"),
+                   *ctl_xml_prop(n, "from") ? " " : "", ctl_xml_prop(n, "from"),
+                   ctl_xml_prop(n, "to"), ctl_xml_prop(n, "status"),
+                   *ctl_xml_prop(n, "msg") ? ": " : "", ctl_xml_prop(n, "msg"));
         fflush(stdout);
         xmlFreeDoc(doc);
     }
@@ -859,7 +738,7 @@ int ctl_vm_main(int argc, char **argv)
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--output") && i + 1 < argc) {
             if (strcmp(argv[i + 1], "xml") != 0) {
-                verr("--output takes 'xml', not '%s'", argv[i + 1]);
+                ctl_err("--output takes 'xml', not '%s'", argv[i + 1]);
                 return CTL_EXIT_USAGE;
             }
             output_xml = true;
@@ -896,13 +775,13 @@ int ctl_vm_main(int argc, char **argv)
     }
     if (!strcmp(argv[0], "explain")) {
         if (argc != 2) {
-            verr("explain needs one VM name (explain VM)");
+            ctl_err("explain needs one VM name (explain VM)");
             return CTL_EXIT_USAGE;
         }
         return cmd_explain(argv[1]);
     }
     if (!strcmp(argv[0], "events"))
         return cmd_events();
-    verr("unknown command '%s' (see 'clusterctl help')", argv[0]);
+    ctl_err("unknown command '%s' (see 'clusterctl help')", argv[0]);
     return CTL_EXIT_USAGE;
 }

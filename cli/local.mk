@@ -3,6 +3,7 @@ bin_PROGRAMS += cli/clusterctl
 cli_clusterctl_SOURCES = \
 	cli/ctl.h \
 	cli/ctl-main.c \
+	cli/ctl-client.c cli/ctl-client.h \
 	cli/ctl-cluster.c cli/ctl-cluster.h \
 	cli/ctl-vm.c cli/ctl-vm.h \
 	cli/ctl-volume.c

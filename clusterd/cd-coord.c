@@ -10,6 +10,7 @@
 
 #include "clusterd/cd-coord.h"
 #include "clusterd/cd-int.h"
+#include "common/cmn-le.h"
 #include "common/cmn-crc32c.h"
 #include "resources/res-place.h"
 #include "resources/res-vm.h"
@@ -99,24 +100,9 @@ uint32_t cd_action_executor(const struct cd_action *a)
 
 /* ---------------------------------------------------------- messages */
 
-static void put_le(uint8_t *p, uint64_t v, int n)
-{
-    for (int i = 0; i < n; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get_le(const uint8_t *p, int n)
-{
-    uint64_t v = 0;
-
-    for (int i = 0; i < n; i++)
-        v |= (uint64_t)p[i] << (8 * i);
-    return v;
-}
-
 bool cd_co_msg_is_mine(const void *buf, size_t len)
 {
-    return len >= 4 && get_le(buf, 4) == CO_MAGIC;
+    return len >= 4 && cmn_get_le(buf, 4) == CO_MAGIC;
 }
 
 /* Layout: u32 magic, u16 version, u16 type, u32 crc32c(rest), then the
@@ -134,25 +120,25 @@ int cd_co_msg_encode(const struct cd_co_msg *m, void *vbuf, size_t cap,
     if (len > cap)
         return -ENOSPC;
     p = buf + CO_HDR;
-    put_le(p, m->id, 8), p += 8;
-    put_le(p, m->epoch, 8), p += 8;
-    put_le(p, m->a, 4), p += 4;
-    put_le(p, m->b, 4), p += 4;
-    put_le(p, m->kind, 4), p += 4;
-    put_le(p, m->cause, 4), p += 4;
-    put_le(p, m->origin, 4), p += 4;
-    put_le(p, m->origin_req, 8), p += 8;
-    put_le(p, (uint32_t)m->rc, 4), p += 4;
+    cmn_put_le(p, m->id, 8), p += 8;
+    cmn_put_le(p, m->epoch, 8), p += 8;
+    cmn_put_le(p, m->a, 4), p += 4;
+    cmn_put_le(p, m->b, 4), p += 4;
+    cmn_put_le(p, m->kind, 4), p += 4;
+    cmn_put_le(p, m->cause, 4), p += 4;
+    cmn_put_le(p, m->origin, 4), p += 4;
+    cmn_put_le(p, m->origin_req, 8), p += 8;
+    cmn_put_le(p, (uint32_t)m->rc, 4), p += 4;
     for (int i = 0; i < 4; i++)
-        put_le(p, m->n[i], 8), p += 8;
+        cmn_put_le(p, m->n[i], 8), p += 8;
     *p++ = (uint8_t)vl;
     memcpy(p, m->vm, vl), p += vl;
-    put_le(p, tl, 2), p += 2;
+    cmn_put_le(p, tl, 2), p += 2;
     memcpy(p, m->text, tl);
-    put_le(buf, CO_MAGIC, 4);
-    put_le(buf + 4, CO_VERSION, 2);
-    put_le(buf + 6, m->type, 2);
-    put_le(buf + 8, cmn_crc32c(0, buf + CO_HDR, len - CO_HDR), 4);
+    cmn_put_le(buf, CO_MAGIC, 4);
+    cmn_put_le(buf + 4, CO_VERSION, 2);
+    cmn_put_le(buf + 6, m->type, 2);
+    cmn_put_le(buf + 8, cmn_crc32c(0, buf + CO_HDR, len - CO_HDR), 4);
     *ret_len = len;
     return 0;
 }
@@ -166,29 +152,29 @@ int cd_co_msg_decode(const void *vbuf, size_t len, struct cd_co_msg *ret)
     if (!cd_co_msg_is_mine(buf, len))
         return -ENOENT;
     memset(&m, 0, sizeof(m));
-    if (len < CO_HDR + CO_BODY + 3 || get_le(buf + 4, 2) != CO_VERSION ||
-        get_le(buf + 8, 4) != cmn_crc32c(0, buf + CO_HDR, len - CO_HDR))
+    if (len < CO_HDR + CO_BODY + 3 || cmn_get_le(buf + 4, 2) != CO_VERSION ||
+        cmn_get_le(buf + 8, 4) != cmn_crc32c(0, buf + CO_HDR, len - CO_HDR))
         return -CD_E_BAD_MSG;
-    m.type = (enum cd_co_msg_type)get_le(buf + 6, 2);
+    m.type = (enum cd_co_msg_type)cmn_get_le(buf + 6, 2);
     if (m.type <= 0 || m.type >= CD_CO_MSG_TYPE_END)
         return -CD_E_BAD_MSG;
     p = buf + CO_HDR;
-    m.id = get_le(p, 8), p += 8;
-    m.epoch = get_le(p, 8), p += 8;
-    m.a = (uint32_t)get_le(p, 4), p += 4;
-    m.b = (uint32_t)get_le(p, 4), p += 4;
-    m.kind = (uint32_t)get_le(p, 4), p += 4;
-    m.cause = (uint32_t)get_le(p, 4), p += 4;
-    m.origin = (uint32_t)get_le(p, 4), p += 4;
-    m.origin_req = get_le(p, 8), p += 8;
-    m.rc = (int32_t)(uint32_t)get_le(p, 4), p += 4;
+    m.id = cmn_get_le(p, 8), p += 8;
+    m.epoch = cmn_get_le(p, 8), p += 8;
+    m.a = (uint32_t)cmn_get_le(p, 4), p += 4;
+    m.b = (uint32_t)cmn_get_le(p, 4), p += 4;
+    m.kind = (uint32_t)cmn_get_le(p, 4), p += 4;
+    m.cause = (uint32_t)cmn_get_le(p, 4), p += 4;
+    m.origin = (uint32_t)cmn_get_le(p, 4), p += 4;
+    m.origin_req = cmn_get_le(p, 8), p += 8;
+    m.rc = (int32_t)(uint32_t)cmn_get_le(p, 4), p += 4;
     for (int i = 0; i < 4; i++)
-        m.n[i] = get_le(p, 8), p += 8;
+        m.n[i] = cmn_get_le(p, 8), p += 8;
     vl = *p++;
     if (vl >= CD_NAME_MAX || (size_t)(end - p) < vl + 2 || memchr(p, 0, vl))
         return -CD_E_BAD_MSG;
     memcpy(m.vm, p, vl), p += vl;
-    tl = get_le(p, 2), p += 2;
+    tl = cmn_get_le(p, 2), p += 2;
     if (tl >= sizeof(m.text) || (size_t)(end - p) != tl || memchr(p, 0, tl))
         return -CD_E_BAD_MSG;
     memcpy(m.text, p, tl);

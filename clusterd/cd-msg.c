@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "clusterd/cd-int.h"
+#include "common/cmn-le.h"
 #include "common/cmn-crc32c.h"
 
 #define OP_MAGIC   0x504f434bu /* "KCOP" little-endian */
@@ -47,21 +48,6 @@ void cd_op_clear(struct cd_op *op)
     memset(op, 0, sizeof(*op));
 }
 
-static void put_le(uint8_t *p, uint64_t v, int n)
-{
-    for (int i = 0; i < n; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get_le(const uint8_t *p, int n)
-{
-    uint64_t v = 0;
-
-    for (int i = 0; i < n; i++)
-        v |= (uint64_t)p[i] << (8 * i);
-    return v;
-}
-
 int cd_op_encode(const struct cd_op *op, void **ret_buf, size_t *ret_len)
 {
     size_t name_len = strnlen(op->name, CD_NAME_MAX);
@@ -82,23 +68,23 @@ int cd_op_encode(const struct cd_op *op, void **ret_buf, size_t *ret_len)
     if (!buf)
         return -ENOMEM;
     p = buf + OP_HDR_LEN;
-    put_le(p, op->request_id, 8), p += 8;
-    put_le(p, op->nodeid, 4), p += 4;
-    put_le(p, op->number, 8), p += 8;
-    put_le(p, name_len, 2), p += 2;
+    cmn_put_le(p, op->request_id, 8), p += 8;
+    cmn_put_le(p, op->nodeid, 4), p += 4;
+    cmn_put_le(p, op->number, 8), p += 8;
+    cmn_put_le(p, name_len, 2), p += 2;
     memcpy(p, op->name, name_len), p += name_len;
-    put_le(p, arg_len, 2), p += 2;
+    cmn_put_le(p, arg_len, 2), p += 2;
     memcpy(p, op->arg, arg_len), p += arg_len;
-    put_le(p, arg2_len, 2), p += 2;
+    cmn_put_le(p, arg2_len, 2), p += 2;
     memcpy(p, op->arg2, arg2_len), p += arg2_len;
-    put_le(p, op->text ? text_len : NO_TEXT, 4), p += 4;
+    cmn_put_le(p, op->text ? text_len : NO_TEXT, 4), p += 4;
     if (text_len)
         memcpy(p, op->text, text_len);
-    put_le(buf, OP_MAGIC, 4);
-    put_le(buf + 4, OP_VERSION, 2);
-    put_le(buf + 6, op->type, 2);
-    put_le(buf + 8, payload, 4);
-    put_le(buf + 12, cmn_crc32c(0, buf + OP_HDR_LEN, payload), 4);
+    cmn_put_le(buf, OP_MAGIC, 4);
+    cmn_put_le(buf + 4, OP_VERSION, 2);
+    cmn_put_le(buf + 6, op->type, 2);
+    cmn_put_le(buf + 8, payload, 4);
+    cmn_put_le(buf + 12, cmn_crc32c(0, buf + OP_HDR_LEN, payload), 4);
     *ret_buf = buf;
     *ret_len = len;
     return 0;
@@ -111,7 +97,7 @@ static int get_str(const uint8_t **p, const uint8_t *end, char *dst, size_t max)
 
     if (end - *p < 2)
         return -CD_E_BAD_MSG;
-    n = get_le(*p, 2);
+    n = cmn_get_le(*p, 2);
     *p += 2;
     if (n >= max || (size_t)(end - *p) < n || memchr(*p, '\0', n))
         return -CD_E_BAD_MSG;
@@ -127,27 +113,27 @@ int cd_op_decode(const void *vbuf, size_t len, struct cd_op *ret_op)
     struct cd_op op = {0};
     size_t payload, n;
 
-    if (len < OP_HDR_LEN || get_le(buf, 4) != OP_MAGIC ||
-        get_le(buf + 4, 2) != OP_VERSION)
+    if (len < OP_HDR_LEN || cmn_get_le(buf, 4) != OP_MAGIC ||
+        cmn_get_le(buf + 4, 2) != OP_VERSION)
         return -CD_E_BAD_MSG;
-    op.type = get_le(buf + 6, 2);
-    payload = get_le(buf + 8, 4);
+    op.type = cmn_get_le(buf + 6, 2);
+    payload = cmn_get_le(buf + 8, 4);
     if (op.type <= 0 || op.type >= CD_OP_TYPE_END ||
         payload != len - OP_HDR_LEN ||
-        get_le(buf + 12, 4) != cmn_crc32c(0, buf + OP_HDR_LEN, payload))
+        cmn_get_le(buf + 12, 4) != cmn_crc32c(0, buf + OP_HDR_LEN, payload))
         return -CD_E_BAD_MSG;
     p = buf + OP_HDR_LEN;
     end = buf + len;
     if (end - p < 20)
         return -CD_E_BAD_MSG;
-    op.request_id = get_le(p, 8), p += 8;
-    op.nodeid = (uint32_t)get_le(p, 4), p += 4;
-    op.number = get_le(p, 8), p += 8;
+    op.request_id = cmn_get_le(p, 8), p += 8;
+    op.nodeid = (uint32_t)cmn_get_le(p, 4), p += 4;
+    op.number = cmn_get_le(p, 8), p += 8;
     if (get_str(&p, end, op.name, sizeof(op.name)) < 0 ||
         get_str(&p, end, op.arg, sizeof(op.arg)) < 0 ||
         get_str(&p, end, op.arg2, sizeof(op.arg2)) < 0 || end - p < 4)
         return -CD_E_BAD_MSG;
-    n = get_le(p, 4);
+    n = cmn_get_le(p, 4);
     p += 4;
     if (n != NO_TEXT) {
         if (n > CD_TEXT_MAX || (size_t)(end - p) != n || memchr(p, '\0', n))

@@ -1,6 +1,8 @@
 /* The CDB replication state machine (see cd-replica.h for the protocol). */
 #include "config.h"
 
+#include "common/cmn-le.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,21 +61,6 @@ static const char *const phase_names[] = {"none", "collect", "transfer",
 const char *cd_sync_phase_name(enum cd_sync_phase p)
 {
     return (unsigned)p < CMN_ARRAY_SIZE(phase_names) ? phase_names[p] : "?";
-}
-
-static void put_le(uint8_t *p, uint64_t v, int n)
-{
-    for (int i = 0; i < n; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get_le(const uint8_t *p, int n)
-{
-    uint64_t v = 0;
-
-    for (int i = 0; i < n; i++)
-        v |= (uint64_t)p[i] << (8 * i);
-    return v;
 }
 
 int cd_replica_new(uint32_t self, struct cd_cdb *cdb, const char *schema_path,
@@ -228,8 +215,8 @@ static int send_state(struct cd_replica *r)
 {
     uint8_t msg[STATE_LEN];
 
-    put_le(msg, STATE_MAGIC, 4);
-    put_le(msg + 4, cd_cdb_epoch(r->cdb), 8);
+    cmn_put_le(msg, STATE_MAGIC, 4);
+    cmn_put_le(msg + 4, cd_cdb_epoch(r->cdb), 8);
     memcpy(msg + 12, cd_cdb_digest(r->cdb), CD_DIGEST_LEN);
     return r->ops.send(r->data, msg, sizeof(msg));
 }
@@ -281,11 +268,11 @@ static int send_snapshot(struct cd_replica *r)
     do {
         size_t n = len - off < r->chunk ? len - off : r->chunk;
 
-        put_le(msg, SYNC_MAGIC, 4);
-        put_le(msg + 4, cd_cdb_epoch(r->cdb), 8);
+        cmn_put_le(msg, SYNC_MAGIC, 4);
+        cmn_put_le(msg + 4, cd_cdb_epoch(r->cdb), 8);
         memcpy(msg + 12, cd_cdb_digest(r->cdb), CD_DIGEST_LEN);
-        put_le(msg + 12 + CD_DIGEST_LEN, len, 4);
-        put_le(msg + 16 + CD_DIGEST_LEN, off, 4);
+        cmn_put_le(msg + 12 + CD_DIGEST_LEN, len, 4);
+        cmn_put_le(msg + 16 + CD_DIGEST_LEN, off, 4);
         memcpy(msg + SYNC_HDR, text + off, n);
         rc = r->ops.send(r->data, msg, SYNC_HDR + n);
         if (rc < 0)
@@ -342,7 +329,7 @@ static void deliver_state(struct cd_replica *r, uint32_t nodeid,
         return;
     }
     r->states[i].got = true;
-    r->states[i].epoch = get_le(p + 4, 8);
+    r->states[i].epoch = cmn_get_le(p + 4, 8);
     memcpy(r->states[i].digest, p + 12, CD_DIGEST_LEN);
     for (size_t k = 0; k < r->nmembers; k++)
         if (!r->states[k].got)
@@ -387,12 +374,12 @@ static void deliver_sync(struct cd_replica *r, uint32_t nodeid,
 
     if (r->phase != CD_SYNC_TRANSFER || nodeid != r->winner || len < SYNC_HDR)
         return;
-    total = (uint32_t)get_le(p + 12 + CD_DIGEST_LEN, 4);
-    off = (uint32_t)get_le(p + 16 + CD_DIGEST_LEN, 4);
+    total = (uint32_t)cmn_get_le(p + 12 + CD_DIGEST_LEN, 4);
+    off = (uint32_t)cmn_get_le(p + 16 + CD_DIGEST_LEN, 4);
     if (off == 0) {
         cd_buf_free(&r->snap);
         r->snap_total = total;
-        r->snap_epoch = get_le(p + 4, 8);
+        r->snap_epoch = cmn_get_le(p + 4, 8);
         memcpy(r->snap_digest, p + 12, CD_DIGEST_LEN);
     }
     if (off != r->snap.len || total != r->snap_total ||
@@ -415,7 +402,7 @@ void cd_replica_deliver(struct cd_replica *r, uint32_t nodeid, const void *vbuf,
         r->stats.bad_messages++;
         return;
     }
-    magic = (uint32_t)get_le(p, 4);
+    magic = (uint32_t)cmn_get_le(p, 4);
     switch (magic) {
     case STATE_MAGIC:
         deliver_state(r, nodeid, p, len);

@@ -62,15 +62,6 @@ clusterd_clusterd_LDADD = clusterd/libclusterd.la common/libcommon.la \
 	$(CPG_LIBS) $(QUORUM_LIBS) $(VOTEQUORUM_LIBS) $(CMAP_LIBS) \
 	$(QB_LIBS) $(XML_LIBS) $(GNUTLS_LIBS) $(SANLOCK_LIBS) $(PTHREAD_LIBS)
 
-# clusterctl's cluster commands (cli/ctl-cluster.c) as a stand-alone tool
-# for the cluster tests, until cli/clusterctl links them too.
-noinst_PROGRAMS += clusterd/cdctl
-clusterd_cdctl_SOURCES = clusterd/cd-ctl-main.c \
-	cli/ctl-cluster.c cli/ctl-cluster.h \
-	cli/ctl-vm.c cli/ctl-vm.h
-clusterd_cdctl_CFLAGS = $(AM_CFLAGS) $(XML_CFLAGS) $(QB_CFLAGS)
-clusterd_cdctl_LDADD = common/libcommon.la $(QB_LIBS) $(XML_LIBS)
-
 dist_man_MANS += man/clusterd.8
 
 # The coordinator's cluster tests share tests/cluster/lib/vm.sh;

@@ -6,6 +6,7 @@ common_libcommon_la_SOURCES = \
 	common/cmn-crc32c.c common/cmn-crc32c.h \
 	common/cmn-err.c common/cmn-err.h \
 	common/cmn-ipc.c common/cmn-ipc.h \
+	common/cmn-le.h \
 	common/cmn-log.c common/cmn-log.h \
 	common/cmn-xml.c common/cmn-xml.h
 common_libcommon_la_CFLAGS = $(AM_CFLAGS) $(QB_CFLAGS) $(XML_CFLAGS)

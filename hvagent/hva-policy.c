@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/cmn-le.h"
 #include "common/cmn-auto.h"
 #include "common/cmn-crc32c.h"
 #include "hvagent/hva-int.h"
@@ -191,21 +192,6 @@ enum hva_recovery hva_mig_recovery(enum hva_mig_phase phase)
 /* ---- saved-state header ---------------------------------------------------
  */
 
-static void put_le(uint8_t *p, uint64_t v, int n)
-{
-    for (int i = 0; i < n; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get_le(const uint8_t *p, int n)
-{
-    uint64_t v = 0;
-
-    for (int i = n - 1; i >= 0; i--)
-        v = (v << 8) | p[i];
-    return v;
-}
-
 /* Layout: magic 0..7, version 8..11, uuid 12..51, length 52..59,
  * data_crc 60..63, timestamp 64..71, header crc 72..75 (over 0..71). */
 #define HDR_CRC_OFF 72
@@ -213,31 +199,31 @@ static uint64_t get_le(const uint8_t *p, int n)
 void hva_state_hdr_encode(const struct hva_state_hdr *h, uint8_t *buf)
 {
     memset(buf, 0, HVA_STATE_HDR_SIZE);
-    put_le(buf, h->magic, 8);
-    put_le(buf + 8, h->version, 4);
+    cmn_put_le(buf, h->magic, 8);
+    cmn_put_le(buf + 8, h->version, 4);
     memcpy(buf + 12, h->uuid, strnlen(h->uuid, sizeof(h->uuid) - 1));
-    put_le(buf + 52, h->length, 8);
-    put_le(buf + 60, h->data_crc, 4);
-    put_le(buf + 64, h->timestamp, 8);
-    put_le(buf + HDR_CRC_OFF, cmn_crc32c(0, buf, HDR_CRC_OFF), 4);
+    cmn_put_le(buf + 52, h->length, 8);
+    cmn_put_le(buf + 60, h->data_crc, 4);
+    cmn_put_le(buf + 64, h->timestamp, 8);
+    cmn_put_le(buf + HDR_CRC_OFF, cmn_crc32c(0, buf, HDR_CRC_OFF), 4);
 }
 
 int hva_state_hdr_decode(const uint8_t *buf, struct hva_state_hdr *ret_h)
 {
     struct hva_state_hdr h = {0};
 
-    h.magic = get_le(buf, 8);
+    h.magic = cmn_get_le(buf, 8);
     if (h.magic != HVA_STATE_MAGIC)
         return -HVA_E_STATE_CORRUPT;
-    if (get_le(buf + HDR_CRC_OFF, 4) != cmn_crc32c(0, buf, HDR_CRC_OFF))
+    if (cmn_get_le(buf + HDR_CRC_OFF, 4) != cmn_crc32c(0, buf, HDR_CRC_OFF))
         return -HVA_E_STATE_CORRUPT;
-    h.version = (uint32_t)get_le(buf + 8, 4);
+    h.version = (uint32_t)cmn_get_le(buf + 8, 4);
     if (h.version != HVA_STATE_VERSION)
         return -HVA_E_STATE_CORRUPT;
     memcpy(h.uuid, buf + 12, sizeof(h.uuid) - 1);
-    h.length = get_le(buf + 52, 8);
-    h.data_crc = (uint32_t)get_le(buf + 60, 4);
-    h.timestamp = get_le(buf + 64, 8);
+    h.length = cmn_get_le(buf + 52, 8);
+    h.data_crc = (uint32_t)cmn_get_le(buf + 60, 4);
+    h.timestamp = cmn_get_le(buf + 64, 8);
     *ret_h = h;
     return 0;
 }

@@ -14,8 +14,7 @@ sb_require_stack
 B=$KVMC_BUILDDIR
 CTL=$B/cli/clusterctl
 CDCTL=$CTL
-"$CTL" help 2>/dev/null | grep -q 'config set' || CDCTL=$B/clusterd/cdctl
-[ -x "$CDCTL" ] || skip "no clusterctl with cluster commands nor $CDCTL"
+[ -x "$CDCTL" ] || fail "$CDCTL is not built"
 
 KVMC_SANDBOX_DAEMONS=all sb_up 2
 daemons=$(sed -n "s/^SB_DAEMONS_LIST='\(.*\)'$/\1/p" "$KVMC_SANDBOX_DIR/sandbox.env")

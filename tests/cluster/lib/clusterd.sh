@@ -9,17 +9,11 @@
 #   cd_converged N NODES   every NODE in sync, N members, one digest
 
 CD_BIN=$KVMC_BUILDDIR/clusterd/clusterd
-# clusterctl once it links cli/ctl-cluster.c; the stand-alone tool until then.
-if [ -x "$KVMC_BUILDDIR/cli/clusterctl" ] &&
-    "$KVMC_BUILDDIR/cli/clusterctl" help 2>/dev/null | grep -q 'config set'; then
-    CD_CTL=$KVMC_BUILDDIR/cli/clusterctl
-else
-    CD_CTL=$KVMC_BUILDDIR/clusterd/cdctl
-fi
+CD_CTL=$KVMC_BUILDDIR/cli/clusterctl
 
 cd_require() {
     [ -x "$CD_BIN" ] || fail "no clusterd at $CD_BIN (build it, or set KVMC_BUILDDIR)"
-    [ -x "$CD_CTL" ] || fail "no clusterctl/cdctl at $CD_CTL (build it, or set KVMC_BUILDDIR)"
+    [ -x "$CD_CTL" ] || fail "no clusterctl at $CD_CTL (build it, or set KVMC_BUILDDIR)"
 }
 
 cd_start() {

@@ -14,11 +14,6 @@
 # Until the sandbox starts hvagent/clusterd itself and VMs live on a CSV,
 # the VM leases are files in the sandbox dir (clusterd --vm-lease-dir).
 
-# clusterctl once it links cli/ctl-vm.c; cdctl (which does) until then.
-if ! "$CD_CTL" help 2>/dev/null | grep -q '^  move-vm '; then
-    CD_CTL=$KVMC_BUILDDIR/clusterd/cdctl
-fi
-
 VM_LS=kvmcvm
 VM_UUID_BASE=6f1c2d3e-4a5b-4c6d-8e7f
 VM_WSS=${VM_WSS:-32}

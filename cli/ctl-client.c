@@ -1,0 +1,139 @@
+#include "config.h"
+
+#include "cli/ctl-client.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli/ctl.h"
+#include "clusterd/cd.h"
+#include "common/cmn-xml.h"
+
+#define CALL_MS       30000
+#define SYNC_RETRY_MS 15000
+
+uint64_t ctl_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+const char *ctl_xml_prop(xmlNode *n, const char *name)
+{
+    /* libxml2 keeps attribute text in the attribute node's first child. */
+    for (xmlAttr *a = n ? n->properties : NULL; a; a = a->next)
+        if (!strcmp((const char *)a->name, name) && a->children)
+            return (const char *)a->children->content;
+    return "";
+}
+
+char *ctl_xml_escape(const char *s)
+{
+    size_t n = 0;
+    char *out, *p;
+
+    for (const char *q = s; *q; q++)
+        n += *q == '&' ? 5 : *q == '<' || *q == '>' ? 4 : *q == '"' ? 6 : 1;
+    out = p = malloc(n + 1);
+    if (!out)
+        return NULL;
+    for (; *s; s++) {
+        switch (*s) {
+        case '&':
+            p = stpcpy(p, "&amp;");
+            break;
+        case '<':
+            p = stpcpy(p, "&lt;");
+            break;
+        case '>':
+            p = stpcpy(p, "&gt;");
+            break;
+        case '"':
+            p = stpcpy(p, "&quot;");
+            break;
+        default:
+            *p++ = *s;
+        }
+    }
+    *p = '\0';
+    return out;
+}
+
+int ctl_cd_connect(struct cmn_ipc_client **ret_client)
+{
+    int rc = cmn_ipc_client_connect(CD_IPC_NAME, ret_client);
+
+    if (rc < 0) {
+        ctl_err("cannot reach clusterd on this node (%s): is it running? "
+                "(systemctl status clusterd, or clusterd -f)",
+                strerror(-rc < 10000 ? -rc : ECONNREFUSED));
+        return CTL_EXIT_FAIL;
+    }
+    return CTL_EXIT_OK;
+}
+
+int ctl_cd_call_on(struct cmn_ipc_client *client, const char *request,
+                   xmlDoc **ret_doc, char **ret_text)
+{
+    uint64_t deadline = ctl_now_ms() + SYNC_RETRY_MS;
+    char err[512];
+    int rc;
+
+    for (;;) {
+        char *reply = NULL;
+        xmlDoc *doc = NULL;
+        xmlNode *root;
+        xmlChar *msg;
+        long code;
+
+        rc = cmn_ipc_call(client, request, CALL_MS, &reply);
+        if (rc < 0) {
+            ctl_err("no answer from clusterd: %s",
+                    rc == -ETIMEDOUT ? "timed out" : strerror(-rc));
+            return CTL_EXIT_FAIL;
+        }
+        rc = cmn_xml_parse_mem(reply, strlen(reply), "reply", CMN_IPC_MAX_MSG,
+                               &doc, err, sizeof(err));
+        if (rc < 0) {
+            ctl_err("clusterd sent a malformed reply: %s", err);
+            free(reply);
+            return CTL_EXIT_FAIL;
+        }
+        root = xmlDocGetRootElement(doc);
+        if (strcmp((const char *)root->name, "error") != 0) {
+            *ret_doc = doc;
+            if (ret_text)
+                *ret_text = reply;
+            else
+                free(reply);
+            return CTL_EXIT_OK;
+        }
+        code = strtol(ctl_xml_prop(root, "code"), NULL, 10);
+        if (code == CD_E_SYNCING && ctl_now_ms() < deadline) {
+            xmlFreeDoc(doc);
+            free(reply);
+            poll(NULL, 0, 100);
+            continue;
+        }
+        msg = xmlNodeGetContent(root);
+        ctl_err("%s", msg ? (const char *)msg : "request failed");
+        xmlFree(msg);
+        xmlFreeDoc(doc);
+        free(reply);
+        return code == CD_E_NO_QUORUM || code == CD_E_PERM ? CTL_EXIT_REFUSED
+                                                           : CTL_EXIT_FAIL;
+    }
+}
+
+int ctl_cd_call(const char *request, xmlDoc **ret_doc, char **ret_text)
+{
+    CMN_AUTO(cmn_ipc_client) *c = NULL;
+    int rc = ctl_cd_connect(&c);
+
+    return rc ? rc : ctl_cd_call_on(c, request, ret_doc, ret_text);
+}
