@@ -107,6 +107,11 @@ sb_init() {
         tgtd tgtadm
     [ -x "$SANDBOX" ] || fail "no sandbox script at $SANDBOX"
     prefix=${KVMC_TEST_PREFIX:-t$(printf '%03x' $((RANDOM % 4096)))}
+    # Sandbox names are at most 8 characters (they prefix interface
+    # names): a longer test name is folded to a 4-hex-digit hash.
+    if [ $((${#prefix} + ${#short})) -gt 8 ]; then
+        short=$(printf '%s' "$short" | cksum | awk '{printf "%04x", $1 % 65536}')
+    fi
     KVMC_SANDBOX_NAME=$prefix$short
     KVMC_SANDBOX_DIR=/tmp/kvmcluster-$KVMC_SANDBOX_NAME
     export KVMC_SANDBOX_NAME KVMC_SANDBOX_DIR
@@ -278,6 +283,24 @@ sb_snapshot_procs() {
     done
 }
 
+# Is PID still the process that started at START? A zombie is dead: only
+# its parent (init, for holders' unshare wrappers) can still reap it.
+sb_proc_alive() {
+    local cur
+    cur=$(awk '{ sub(/.*\) /, ""); if ($1 != "Z") print $20 }' \
+        "/proc/$1/stat" 2>/dev/null)
+    [ "$cur" = "$2" ]
+}
+
+# Are all processes of the snapshot gone?
+sb_snapshot_dead() {
+    local e
+    for e in $SB_SNAPSHOT; do
+        sb_proc_alive "${e%%:*}" "${e#*:}" && return 1
+    done
+    return 0
+}
+
 # Fails unless nothing of the sandbox is left: namespaces, interfaces,
 # nftables table, mounts, recorded processes, state directory. Sets
 # SB_GONE_DETAIL to what was checked.
@@ -292,14 +315,16 @@ sb_assert_gone() {
         left="$left nft-table:kvmc_sb_$n"
     e=$(grep -E "/run/netns/$n-|$KVMC_SANDBOX_DIR" /proc/self/mountinfo)
     [ -n "$e" ] && left="$left mounts:[$e]"
+    # SIGKILLed processes take a moment to exit: poll with a deadline
+    # (keeping the caller's SB_WAITED_MS).
+    local waited=${SB_WAITED_MS:-}
+    sb_wait_for 5 sb_snapshot_dead
+    SB_WAITED_MS=$waited
     for e in $SB_SNAPSHOT; do
         p=${e%%:*}
         s=${e#*:}
-        # A zombie is dead: only its parent (init, for holders' unshare
-        # wrappers) can still reap it.
-        cur=$(awk '{ sub(/.*\) /, ""); if ($1 != "Z") print $20 }' \
-            "/proc/$p/stat" 2>/dev/null)
-        [ "$cur" = "$s" ] && left="$left process:$p($(cat "/proc/$p/comm" 2>/dev/null))"
+        sb_proc_alive "$p" "$s" &&
+            left="$left process:$p($(cat "/proc/$p/comm" 2>/dev/null))"
     done
     [ -e "$KVMC_SANDBOX_DIR" ] && left="$left dir:$KVMC_SANDBOX_DIR"
     [ -z "$left" ] || fail "sandbox $n left behind:$left"
