@@ -128,6 +128,9 @@ static int cmd_status(int argc, char **argv)
         args[2] = opt_xml;
     }
     (void)argc;
+    /* One document: the cluster's <status> and the <vms> in one root. */
+    if (output_xml)
+        fputs("<cluster-status>\n", stdout);
     rc = ctl_cluster_main(output_xml ? 3 : 1, args);
     if (rc)
         return rc;
@@ -137,6 +140,7 @@ static int cmd_status(int argc, char **argv)
         return rc;
     if (output_xml) {
         fputs(text, stdout);
+        fputs("</cluster-status>\n", stdout);
     } else {
         putchar('\n');
         print_vm_table(doc);
