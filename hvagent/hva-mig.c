@@ -269,6 +269,23 @@ static void out_rb_finish(struct hva_mig *m)
             else if (rc < 0)
                 break;
         }
+        if (rc < 0 && rc != -HVA_E_LEASE_HELD) {
+            /* Nobody provably owns the VM (sanlock itself failed): keep
+             * this copy paused, state intact, rather than lose the VM by
+             * quitting a QEMU the target may never have replaced. */
+            cmn_err(CMN_LOG_HVA,
+                    "VM '%s': lease not recovered after a failed migration "
+                    "(%s): VM kept paused here until the lease can be taken",
+                    vm->def->name, cmn_strerror(rc));
+            snprintf(vm->last_err, sizeof(vm->last_err),
+                     "%.300s; lease not recovered (%.60s): VM paused on "
+                     "'%.64s'",
+                     m->rb_msg, cmn_strerror(rc), vm->ag->node_name);
+            hva_vm_set_phase(vm, HVA_PH_NONE);
+            hva_vm_reply(vm, m->rb_rc, NULL);
+            mig_free(m);
+            return;
+        }
         if (rc < 0) {
             cmn_err(CMN_LOG_HVA,
                     "VM '%s': lease not recovered after a failed migration "
