@@ -96,5 +96,20 @@ id_hi=$(sed 's/action id="\([0-9]*\)".*/\1/' <<<"$hist_hi")
 id_lo=$(sed 's/action id="\([0-9]*\)".*/\1/' <<<"$hist_lo")
 [ -n "$id_hi" ] && [ -n "$id_lo" ] && ((id_hi < id_lo)) ||
     fail "start order: hi1 '$hist_hi', lo1 '$hist_lo'"
-((t_run[hi1] <= t_run[lo1])) || fail "lo1 ran at ${t_run[lo1]} ms, before hi1 at ${t_run[hi1]} ms"
-proof "failover after killing node3 (2 VMs): hi1 -> ${where[hi1]} decided at ${t_act[hi1]} ms, running at ${t_run[hi1]} ms, guest ticking (new boot) at ${t_tick[hi1]} ms; lo1 -> ${where[lo1]} (its start decided after hi1 ran: action ids $id_hi < $id_lo), running ${t_run[lo1]} ms, ticking ${t_tick[lo1]} ms; bound $BOUND_MS ms (sanlock host-dead 68 s + 10 s); $nsamples samples, never two QEMUs of one VM"
+# Priority order of running: the coordinator starts lo1 only once hi1's
+# start is done, so lo1's QEMU is younger. Compare the QEMUs' own uptimes
+# (cluster-wide 'running' reports may arrive in either order).
+vm_start_ms() { # NODE VM: when (our clock) NODE's hvagent started VM's QEMU
+    local up now
+    now=$(sb_now_ms)
+    up=$(sb_exec "$1" "$KVMC_BUILDDIR/hvagent/hvactl" status |
+        grep -o "<vm name=\"$2\"[^>]*" | sed -n 's/.* uptime-ms="\([0-9]*\)".*/\1/p')
+    [ -n "$up" ] && echo $((now - up))
+}
+s_hi=$(vm_start_ms "${where[hi1]}" hi1) || fail "no uptime for hi1 on ${where[hi1]}"
+s_lo=$(vm_start_ms "${where[lo1]}" lo1) || fail "no uptime for lo1 on ${where[lo1]}"
+# 50 ms covers the gap between the two queries.
+((s_hi <= s_lo + 50)) || fail "lo1's QEMU started $((s_hi - s_lo)) ms before hi1's"
+((t_run[hi1] <= t_run[lo1])) ||
+    sb_log "note: lo1 was reported running $((t_run[hi1] - t_run[lo1])) ms before hi1, though started $((s_lo - s_hi)) ms after it"
+proof "failover after killing node3 (2 VMs): hi1 -> ${where[hi1]} decided at ${t_act[hi1]} ms, running at ${t_run[hi1]} ms, guest ticking (new boot) at ${t_tick[hi1]} ms; lo1 -> ${where[lo1]} (its start decided after hi1 ran: action ids $id_hi < $id_lo; its QEMU started $((s_lo - s_hi)) ms after hi1's), running ${t_run[lo1]} ms, ticking ${t_tick[lo1]} ms; bound $BOUND_MS ms (sanlock host-dead 68 s + 10 s); $nsamples samples, never two QEMUs of one VM"
