@@ -50,4 +50,5 @@ EXTRA_DIST += tests/cluster/test-hva-lib.sh tests/cluster/test-hva-live.sh \
 	tests/cluster/test-hva-quick.sh tests/cluster/test-hva-refuse.sh \
 	tests/cluster/test-hva-target-dies.sh tests/cluster/test-hva-start-race.sh \
 	tests/cluster/test-hva-reattach.sh tests/cluster/test-hva-restart-mid.sh \
-	bench/migration
+	bench/migration \
+	bench/tcg-pbs-hops
