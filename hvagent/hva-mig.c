@@ -18,18 +18,23 @@
  *   S: watches pre-copy passes (query-migrate every 100 ms and
  *      MIGRATION_PASS) and applies the convergence policy.
  *
- * Switchover, the lease handoff. QEMU's pause-before-switchover stops the
- * source at "pre-switchover" with the guest paused and the device state
- * not yet sent:
+ * Switchover, the lease handoff. The target's QEMU runs with -S, so the
+ * guest does not start there when the state has arrived; the source's
+ * QEMU stops its guest for good at "completed" (postmigrate):
  *
- *   S: release the VM lease on behalf of its QEMU pid; "LEASE-RELEASED"
- *   T: acquire the lease for its QEMU pid; "LEASE-ACQUIRED"
- *   S: migrate-continue: the device state moves; T's QEMU completes
- *   T: cont (guest runs on T); "RESUMED"
+ *   S: "completed": release the VM lease on behalf of its QEMU pid;
+ *      "LEASE-RELEASED"
+ *   T: acquire the lease for its QEMU pid; "LEASE-ACQUIRED"; once its
+ *      QEMU has the whole state too: cont (guest runs on T); "RESUMED"
  *   S: quit its QEMU.
  *
+ * QEMU's pause-before-switchover would do the handoff before the device
+ * state moves, but QEMU 7.2 (TCG at least) then resumes guests with stale
+ * memory from the second hop on (bench/tcg-pbs-hops): a handoff after
+ * completion costs the same downtime and has no such problem.
+ *
  * Safety: at every instant at most one QEMU holds the lease, and a guest
- * only runs in a QEMU holding it: S's guest is paused from pre-switchover
+ * only runs in a QEMU holding it: S's guest is stopped from "completed"
  * until it either quits or re-acquires the lease; T's guest runs only
  * after T acquired it. If anything fails before T resumes, S takes the
  * lease back (T's QEMU is killed, which frees it) and resumes; sanlock is
@@ -259,7 +264,7 @@ static void out_rb_finish(struct hva_mig *m)
     struct hva_vm *vm = m->vm;
 
     if (vm->ag->sanlock && vm->def->lease.lockspace && !vm->lease_held) {
-        /* We released it at pre-switchover: take it back. If the target
+        /* We released it at "completed": take it back. If the target
          * holds it, the target runs the VM and ours must not. */
         int rc = -1;
         for (int i = 0; i < 20 && rc < 0; i++) {
@@ -504,7 +509,7 @@ static void out_start_qemu(struct hva_mig *m)
     fcntl(dfd, F_SETFL, fcntl(dfd, F_GETFL) & ~O_NONBLOCK);
 
     hva_qmp_command(vm->qmp, "migrate-set-capabilities",
-                    caps_args(true, m->set.converge == HVA_CONVERGE_THROTTLE),
+                    caps_args(false, m->set.converge == HVA_CONVERGE_THROTTLE),
                     -1, out_cmd_check, m);
     json_object *p = json_object_new_object();
     /* QEMU's downtime-limit covers only its own stop-to-complete work;
@@ -563,10 +568,12 @@ static void out_final_stats(void *data, int rc, json_object *ret,
              "\" passes=\"%u\" handoff-ms=\"%" PRIu64
              "\" paused-to-resumed-ms=\"%" PRIu64 "\" downtime-limit-ms=\"%u\""
              " release-ms=\"%" PRIu64 "\" acquire-ms=\"%" PRIu64 "\"",
-             m->qemu_downtime, m->t_resumed - m->t_start, m->qemu_total,
-             m->transferred, m->pass, m->t_acquired - m->t_paused,
-             m->t_resumed - m->t_paused, m->cur_downtime,
-             m->t_released - m->t_paused, m->acquire_ms);
+             /* QEMU counts from stopping the guest to sending the last
+              * byte; the lease handoff and the target's cont follow. */
+             m->qemu_downtime + (m->t_resumed - m->t_paused),
+             m->t_resumed - m->t_start, m->qemu_total, m->transferred, m->pass,
+             m->t_acquired - m->t_paused, m->t_resumed - m->t_paused,
+             m->cur_downtime, m->t_released - m->t_paused, m->acquire_ms);
     cmn_info(CMN_LOG_HVA, "VM '%s': migrated to %s: %s", vm->def->name, m->host,
              m->result);
     hva_vm_set_phase(vm, HVA_PH_OUT_DONE);
@@ -582,16 +589,6 @@ static void out_maybe_finish(struct hva_mig *m)
     if (m->vm->phase != HVA_PH_OUT_CONTINUED)
         return;
     hva_qmp_command(m->vm->qmp, "query-migrate", NULL, -1, out_final_stats, m);
-}
-
-static void out_continue_done(void *data, int rc, json_object *ret,
-                              const char *errmsg)
-{
-    struct hva_mig *m = data;
-
-    (void)ret;
-    if (rc < 0)
-        out_rollback(m, -HVA_E_MIGRATION, "migrate-continue: %s", errmsg);
 }
 
 static void out_up(void *data)
@@ -635,9 +632,7 @@ static void out_line(void *data, char *line)
         m->t_acquired = hva_now_ms();
         m->acquire_ms = arg ? strtoull(arg, NULL, 10) : 0;
         hva_vm_set_phase(vm, HVA_PH_OUT_CONTINUED);
-        hva_qmp_command(vm->qmp, "migrate-continue",
-                        str_arg("state", "pre-switchover"), -1,
-                        out_continue_done, m);
+        out_maybe_finish(m);
     } else if (strcmp(line, "LEASE-FAILED") == 0) {
         out_rollback(m, -HVA_E_LEASE_HELD,
                      "target could not take the "
@@ -738,8 +733,11 @@ static void out_qmp_migration(struct hva_mig *m, const char *status)
 {
     struct hva_vm *vm = m->vm;
 
-    if (strcmp(status, "pre-switchover") == 0 &&
-        vm->phase == HVA_PH_OUT_PRECOPY) {
+    if (strcmp(status, "completed") == 0 && vm->phase == HVA_PH_OUT_PRECOPY) {
+        /* QEMU stopped the guest for good (postmigrate) and sent the last
+         * state; the target's QEMU waits, paused (-S), for its lease. */
+        m->qemu_migrating = false;
+        m->src_completed = true;
         m->t_paused = hva_now_ms();
         hva_vm_set_phase(vm, HVA_PH_OUT_PAUSED);
         if (vm->ag->sanlock && vm->def->lease.lockspace) {
@@ -753,10 +751,6 @@ static void out_qmp_migration(struct hva_mig *m, const char *status)
         m->t_released = hva_now_ms();
         hva_vm_set_phase(vm, HVA_PH_OUT_RELEASED);
         hva_chan_send(m->chan, "LEASE-RELEASED");
-    } else if (strcmp(status, "completed") == 0) {
-        m->qemu_migrating = false;
-        m->src_completed = true;
-        out_maybe_finish(m);
     } else if (strcmp(status, "failed") == 0 ||
                strcmp(status, "cancelled") == 0) {
         m->qemu_migrating = false;
@@ -822,11 +816,11 @@ static void in_qmp_migration(struct hva_mig *m, const char *status)
     struct hva_vm *vm = m->vm;
 
     if (strcmp(status, "completed") == 0) {
+        /* The state may arrive before or after the source's
+         * LEASE-RELEASED: the guest runs once both are here. */
         m->qemu_done = true;
         if (vm->phase == HVA_PH_IN_LEASED)
             hva_qmp_command(vm->qmp, "cont", NULL, -1, in_cont_done, m);
-        else
-            in_abort(m, "state arrived without the lease");
     } else if (strcmp(status, "failed") == 0) {
         in_abort(m, "incoming migration failed in QEMU");
     }
@@ -972,6 +966,8 @@ static void in_line(void *data, char *line)
         }
         hva_vm_set_phase(vm, HVA_PH_IN_LEASED);
         hva_chan_send(m->chan, "LEASE-ACQUIRED %" PRIu64, hva_now_ms() - t0);
+        if (m->qemu_done)
+            hva_qmp_command(vm->qmp, "cont", NULL, -1, in_cont_done, m);
     } else if (strcmp(line, "ABORT") == 0) {
         in_abort(m, arg ? arg : "source aborted");
     }
