@@ -4,14 +4,14 @@
 # reports in the documented format; its verifier catches damaged memory.
 #
 # Exit 0 pass, 77 skip (no QEMU), 1 fail. Needs a built guest:
-# $KVMC_BUILDDIR/tests/guest/kvmc-guest.elf (default /work/main/build).
+# $KVMC_BUILDDIR/tests/guest/kvmc-guest.elf (default build/ of this tree).
 # wait_for takes conditions in single quotes on purpose (it evals them).
 # shellcheck disable=SC2016
 set -u
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 srcdir=$(cd "$here/../.." && pwd)
-builddir=${KVMC_BUILDDIR:-/work/main/build}
+builddir=${KVMC_BUILDDIR:-$(cd "$(dirname "$0")/../.." && pwd)/build}
 elf=$builddir/tests/guest/kvmc-guest.elf
 run_guest=$srcdir/tests/guest/run-guest
 qemu=${KVMC_QEMU:-qemu-system-x86_64}

@@ -3,7 +3,7 @@
 # hvagents: the guest keeps counting without a reboot, its checksums
 # verify, the VM lease moves to the target's QEMU and no QEMU is left on
 # the source.
-. "$(dirname "$0")/test-hva-lib.sh"
+. "$(dirname "$0")/lib/hva.sh"
 hva_up
 
 r=$(hvactl 1 start $HVA_VM) || hva_fail "start on node1: $r"

@@ -2,7 +2,7 @@
 # Quick migration: save the running test guest's state to its state
 # extent on node1 (lease released, QEMU gone), restore it on node2 (lease
 # acquired, checksum verified): the guest continues without a reboot.
-. "$(dirname "$0")/test-hva-lib.sh"
+. "$(dirname "$0")/lib/hva.sh"
 hva_up
 
 r=$(hvactl 1 start $HVA_VM) || hva_fail "start on node1: $r"

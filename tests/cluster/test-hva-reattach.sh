@@ -1,7 +1,7 @@
 #!/bin/bash
 # Restarting hvagent does not disturb a running VM: the new agent
 # re-attaches (pidfile, QMP socket, sanlock inquire) and can stop it.
-. "$(dirname "$0")/test-hva-lib.sh"
+. "$(dirname "$0")/lib/hva.sh"
 hva_up
 
 r=$(hvactl 1 start $HVA_VM) || hva_fail "start on node1: $r"

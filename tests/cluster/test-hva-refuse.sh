@@ -2,7 +2,7 @@
 # A target that refuses (wrong key; source not in its allow list; incoming
 # limit reached) leaves the VM running on the source with its lease and its
 # counter advancing, and no QEMU on the target.
-. "$(dirname "$0")/test-hva-lib.sh"
+. "$(dirname "$0")/lib/hva.sh"
 hva_up
 
 r=$(hvactl 1 start $HVA_VM) || hva_fail "start on node1: $r"

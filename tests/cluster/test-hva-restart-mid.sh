@@ -3,7 +3,7 @@
 # target discards its half-received copy, and the restarted source agent
 # finds the persisted phase and rolls back: the VM keeps running on the
 # source, with its lease, its counter advancing.
-. "$(dirname "$0")/test-hva-lib.sh"
+. "$(dirname "$0")/lib/hva.sh"
 hva_up
 
 r=$(hvactl 1 start $HVA_VM) || hva_fail "start on node1: $r"

@@ -1,7 +1,7 @@
 #!/bin/bash
 # The same VM started on both nodes at once: exactly one start succeeds,
 # and the winner's QEMU holds the lease.
-. "$(dirname "$0")/test-hva-lib.sh"
+. "$(dirname "$0")/lib/hva.sh"
 hva_up
 
 wins=0

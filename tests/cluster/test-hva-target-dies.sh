@@ -2,7 +2,7 @@
 # The target's QEMU is killed mid-migration: the VM keeps running on the
 # source, holding its lease, its counter advancing; nothing is left on the
 # target.
-. "$(dirname "$0")/test-hva-lib.sh"
+. "$(dirname "$0")/lib/hva.sh"
 hva_up
 
 r=$(hvactl 1 start $HVA_VM) || hva_fail "start on node1: $r"

@@ -14,7 +14,7 @@
 
 SB_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 KVMC_SRCDIR=${KVMC_SRCDIR:-$(cd "$SB_LIB_DIR/../../.." && pwd)}
-KVMC_BUILDDIR=${KVMC_BUILDDIR:-/work/main/build}
+KVMC_BUILDDIR=${KVMC_BUILDDIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)/build}
 SANDBOX=${KVMC_SANDBOX_SCRIPT:-$KVMC_SRCDIR/scripts/sandbox}
 export KVMC_SRCDIR KVMC_BUILDDIR
 

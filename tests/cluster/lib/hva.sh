@@ -6,8 +6,8 @@
 # migrations on NODE_IP:7410 with the peer as its only allowed source.
 # Everything is removed on exit, pass or fail.
 
-HVA_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-HVA_B=${KVMC_BUILDDIR:-/work/main/build}
+HVA_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
+HVA_B=${KVMC_BUILDDIR:-$HVA_TOP/build}
 export KVMC_BUILDDIR=$HVA_B
 # Only the system daemons: these tests run their own hvagents.
 export KVMC_SANDBOX_DAEMONS="corosync sanlock"
