@@ -31,38 +31,6 @@ void cd_config_defaults(struct cd_config *cfg)
              CD_STATE_DIR_DEFAULT);
 }
 
-/* kvmcluster.conf is shared by every daemon and cmn_cfg rejects sections
- * it has no keys for: blank out the other sections, keeping line numbers,
- * so only [clusterd] is checked here. */
-static char *own_section(const char *text)
-{
-    char *out = strdup(text), *line;
-    bool ours = false;
-
-    if (!out)
-        return NULL;
-    for (line = out; *line;) {
-        char *eol = strchr(line, '\n');
-        size_t len = eol ? (size_t)(eol - line) : strlen(line);
-        const char *p = line;
-
-        while (p < line + len && (*p == ' ' || *p == '\t'))
-            p++;
-        if (*p == '[') {
-            p++;
-            while (*p == ' ' || *p == '\t')
-                p++;
-            ours = strncmp(p, "clusterd", 8) == 0 && strchr(" \t]", p[8]);
-        }
-        if (!ours)
-            memset(line, ' ', len);
-        if (!eol)
-            break;
-        line = eol + 1;
-    }
-    return out;
-}
-
 static int line_err(const struct cmn_cfg *c, const char *key, char *err,
                     size_t errlen, const char *what)
 {
@@ -71,20 +39,13 @@ static int line_err(const struct cmn_cfg *c, const char *key, char *err,
     return -CMN_E_BAD_VALUE;
 }
 
-int cd_config_parse(const char *name, const char *text, struct cd_config *cfg,
-                    char *err, size_t errlen)
+/* The checks the key table can't express, and the copy into `cfg`. */
+static int from_cfg(const struct cmn_cfg *c, struct cd_config *cfg, char *err,
+                    size_t errlen)
 {
-    CMN_AUTO(cmn_cfg) *c = NULL;
-    char *mine cmn_autofree = own_section(text);
     const char *s;
     int64_t v;
-    int rc;
 
-    if (!mine)
-        return -ENOMEM;
-    rc = cmn_cfg_parse(cd_keys, name, mine, &c, err, errlen);
-    if (rc < 0)
-        return rc;
     if (cmn_cfg_count(c, "clusterd") == 0)
         return 0;
     s = cmn_cfg_str(c, "clusterd", NULL, "state-dir");
@@ -119,35 +80,22 @@ int cd_config_parse(const char *name, const char *text, struct cd_config *cfg,
     return 0;
 }
 
+int cd_config_parse(const char *name, const char *text, struct cd_config *cfg,
+                    char *err, size_t errlen)
+{
+    CMN_AUTO(cmn_cfg) *c = NULL;
+    int rc = cmn_cfg_parse_flags(cd_keys, name, text,
+                                 CMN_CFG_SKIP_OTHER_SECTIONS, &c, err, errlen);
+
+    return rc < 0 ? rc : from_cfg(c, cfg, err, errlen);
+}
+
 int cd_config_load(const char *path, struct cd_config *cfg, char *err,
                    size_t errlen)
 {
-    char *text cmn_autofree = NULL;
-    FILE *f = fopen(path, "re");
-    size_t n;
-    int rc = 0;
+    CMN_AUTO(cmn_cfg) *c = NULL;
+    int rc = cmn_cfg_load_flags(cd_keys, path, CMN_CFG_SKIP_OTHER_SECTIONS, &c,
+                                err, errlen);
 
-    if (!f) {
-        rc = -errno;
-        cd_errf(err, errlen, "cannot open '%s': %s", path, strerror(errno));
-        return rc;
-    }
-    text = malloc(1u << 20);
-    if (!text) {
-        fclose(f);
-        return -ENOMEM;
-    }
-    n = fread(text, 1, (1u << 20) - 1, f);
-    if (ferror(f))
-        rc = -EIO;
-    else if (!feof(f))
-        rc = -CMN_E_TOO_BIG;
-    fclose(f);
-    if (rc < 0) {
-        cd_errf(err, errlen, "%s: %s", path,
-                rc == -EIO ? "read error" : "larger than 1 MiB");
-        return rc;
-    }
-    text[n] = '\0';
-    return cd_config_parse(path, text, cfg, err, errlen);
+    return rc < 0 ? rc : from_cfg(c, cfg, err, errlen);
 }

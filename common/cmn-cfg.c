@@ -28,6 +28,7 @@ struct cfg_instance {
 
 struct cmn_cfg {
     char *name;
+    unsigned flags;
     const struct cmn_cfg_key *keys;
     struct cfg_value *values;
     size_t nvalues;
@@ -345,6 +346,7 @@ static int parse_text(struct cmn_cfg *cfg, char *text, char *err, size_t errlen)
     const struct cmn_cfg_key *section = NULL; /* first key of section */
     char *inst = NULL;
     char *save = NULL;
+    bool skipping = false; /* inside another daemon's section */
     int line = 0;
     int rc;
 
@@ -368,6 +370,10 @@ static int parse_text(struct cmn_cfg *cfg, char *text, char *err, size_t errlen)
                                  "malformed section header (expected "
                                  "[section] or [section name])");
             section = find_section(cfg->keys, type);
+            skipping =
+                section == NULL && (cfg->flags & CMN_CFG_SKIP_OTHER_SECTIONS);
+            if (skipping)
+                continue;
             if (section == NULL)
                 return cfg_error(err, errlen, -CMN_E_UNKNOWN_KEY, name, line,
                                  "unknown section [%s]", type);
@@ -389,6 +395,8 @@ static int parse_text(struct cmn_cfg *cfg, char *text, char *err, size_t errlen)
             continue;
         }
 
+        if (skipping)
+            continue;
         eq = strchr(l, '=');
         if (eq == NULL)
             return cfg_error(err, errlen, -CMN_E_PARSE, name, line,
@@ -445,6 +453,13 @@ int cmn_cfg_parse(const struct cmn_cfg_key *keys, const char *name,
                   const char *text, struct cmn_cfg **ret_cfg, char *err,
                   size_t errlen)
 {
+    return cmn_cfg_parse_flags(keys, name, text, 0, ret_cfg, err, errlen);
+}
+
+int cmn_cfg_parse_flags(const struct cmn_cfg_key *keys, const char *name,
+                        const char *text, unsigned flags,
+                        struct cmn_cfg **ret_cfg, char *err, size_t errlen)
+{
     struct cmn_cfg *cfg;
     char *copy = NULL;
     int rc;
@@ -455,6 +470,7 @@ int cmn_cfg_parse(const struct cmn_cfg_key *keys, const char *name,
     if (cfg == NULL)
         return -ENOMEM;
     cfg->keys = keys;
+    cfg->flags = flags;
     cfg->name = strdup(name ? name : "<config>");
     copy = strdup(text);
     if (cfg->name == NULL || copy == NULL) {
@@ -475,6 +491,13 @@ out:
 int cmn_cfg_load(const struct cmn_cfg_key *keys, const char *path,
                  struct cmn_cfg **ret_cfg, char *err, size_t errlen)
 {
+    return cmn_cfg_load_flags(keys, path, 0, ret_cfg, err, errlen);
+}
+
+int cmn_cfg_load_flags(const struct cmn_cfg_key *keys, const char *path,
+                       unsigned flags, struct cmn_cfg **ret_cfg, char *err,
+                       size_t errlen)
+{
     FILE *f;
     char *buf = NULL;
     size_t len;
@@ -484,7 +507,8 @@ int cmn_cfg_load(const struct cmn_cfg_key *keys, const char *path,
     if (f == NULL) {
         rc = -errno;
         if (err && errlen)
-            snprintf(err, errlen, "%s: %s", path, cmn_strerror(rc));
+            snprintf(err, errlen, "cannot open configuration '%s': %s", path,
+                     cmn_strerror(rc));
         return rc;
     }
     buf = malloc(CFG_MAX_FILE + 1);
@@ -512,7 +536,7 @@ int cmn_cfg_load(const struct cmn_cfg_key *keys, const char *path,
         goto out;
     }
     buf[len] = '\0';
-    rc = cmn_cfg_parse(keys, path, buf, ret_cfg, err, errlen);
+    rc = cmn_cfg_parse_flags(keys, path, buf, flags, ret_cfg, err, errlen);
 out:
     free(buf);
     fclose(f);

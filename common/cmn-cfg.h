@@ -40,6 +40,11 @@ struct cmn_cfg_key {
 
 struct cmn_cfg;
 
+/* kvmcluster.conf is shared by every daemon: with this flag, sections
+ * that `keys` does not describe (another daemon's) are skipped unread
+ * instead of rejected. */
+#define CMN_CFG_SKIP_OTHER_SECTIONS 0x1u
+
 /* Parses `path` against `keys` (terminated by an entry with key == NULL).
  * On error returns a negative code and writes "path:line: message" to
  * `err` (if non-NULL). */
@@ -49,6 +54,13 @@ int cmn_cfg_load(const struct cmn_cfg_key *keys, const char *path,
 int cmn_cfg_parse(const struct cmn_cfg_key *keys, const char *name,
                   const char *text, struct cmn_cfg **ret_cfg, char *err,
                   size_t errlen);
+/* The same with CMN_CFG_* flags. */
+int cmn_cfg_load_flags(const struct cmn_cfg_key *keys, const char *path,
+                       unsigned flags, struct cmn_cfg **ret_cfg, char *err,
+                       size_t errlen);
+int cmn_cfg_parse_flags(const struct cmn_cfg_key *keys, const char *name,
+                        const char *text, unsigned flags,
+                        struct cmn_cfg **ret_cfg, char *err, size_t errlen);
 void cmn_cfg_free(struct cmn_cfg *cfg);
 
 /* Instances of a repeatable section, in file order: count, and the name of

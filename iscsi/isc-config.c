@@ -434,96 +434,25 @@ static int build(const struct cmn_cfg *c, struct isc_lb_config **ret_cfg,
     return 0;
 }
 
-static char *own_sections(const char *text);
-
 int isc_lb_config_parse(const char *name, const char *text,
                         struct isc_lb_config **ret_cfg, char *err,
                         size_t errlen)
 {
     CMN_AUTO(cmn_cfg) *c = NULL;
-    char *mine cmn_autofree = own_sections(text);
-    int rc;
+    int rc = cmn_cfg_parse_flags(lb_keys, name, text,
+                                 CMN_CFG_SKIP_OTHER_SECTIONS, &c, err, errlen);
 
-    if (!mine)
-        return -ENOMEM;
-    rc = cmn_cfg_parse(lb_keys, name, mine, &c, err, errlen);
     if (rc < 0)
         return rc;
     return build(c, ret_cfg, err, errlen);
-}
-
-/* kvmcluster.conf is shared by every daemon, and cmn_cfg rejects sections
- * it has no keys for: blank out other daemons' sections (keeping line
- * numbers) so that only [lunbridge] and [target NAME] are checked here. */
-static char *own_sections(const char *text)
-{
-    char *out = strdup(text);
-    char *line = out;
-    bool ours = true;
-
-    if (!out)
-        return NULL;
-    while (*line) {
-        char *eol = strchr(line, '\n');
-        size_t len = eol ? (size_t)(eol - line) : strlen(line);
-        char *p = line;
-
-        while (p < line + len && (*p == ' ' || *p == '\t'))
-            p++;
-        if (*p == '[') {
-            const char *q = p + 1;
-
-            while (*q == ' ' || *q == '\t')
-                q++;
-            ours = (strncmp(q, "lunbridge", 9) == 0 && strchr(" \t]", q[9])) ||
-                   (strncmp(q, "target", 6) == 0 && strchr(" \t]", q[6]));
-        }
-        if (!ours)
-            memset(line, ' ', len);
-        if (!eol)
-            break;
-        line = eol + 1;
-    }
-    return out;
 }
 
 int isc_lb_config_load(const char *path, struct isc_lb_config **ret_cfg,
                        char *err, size_t errlen)
 {
     CMN_AUTO(cmn_cfg) *c = NULL;
-    char *text cmn_autofree = NULL;
-    char *mine cmn_autofree = NULL;
-    FILE *f;
-    size_t n;
-    int rc;
+    int rc = cmn_cfg_load_flags(lb_keys, path, CMN_CFG_SKIP_OTHER_SECTIONS, &c,
+                                err, errlen);
 
-    f = fopen(path, "re");
-    if (!f) {
-        rc = -errno;
-        set_err(err, errlen, "cannot open configuration '%s': %s", path,
-                strerror(errno));
-        return rc;
-    }
-    text = malloc(1u << 20);
-    if (!text) {
-        fclose(f);
-        return -ENOMEM;
-    }
-    n = fread(text, 1, (1u << 20) - 1, f);
-    rc = ferror(f) ? -EIO : 0;
-    if (rc == 0 && !feof(f)) {
-        set_err(err, errlen, "%s: larger than 1 MiB", path);
-        rc = -CMN_E_TOO_BIG;
-    }
-    fclose(f);
-    if (rc < 0)
-        return rc;
-    text[n] = '\0';
-    mine = own_sections(text);
-    if (!mine)
-        return -ENOMEM;
-    rc = cmn_cfg_parse(lb_keys, path, mine, &c, err, errlen);
-    if (rc < 0)
-        return rc;
-    return build(c, ret_cfg, err, errlen);
+    return rc < 0 ? rc : build(c, ret_cfg, err, errlen);
 }

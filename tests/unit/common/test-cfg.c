@@ -169,6 +169,35 @@ static void test_missing_file(void **state)
     assert_non_null(strstr(err, "/nonexistent/kvmcluster.conf"));
 }
 
+/* A daemon reads its own sections of the shared file; with the flag,
+ * other daemons' sections are skipped, without it they are an error. */
+static void test_skip_other_sections(void **state)
+{
+    const char *text = "[hvagent]\nlisten = 198.18.0.1:7410\nbogus line\n"
+                       "[cluster]\nname = a\n[other x]\ny = 1\n";
+    CMN_AUTO(cmn_cfg) *cfg = NULL;
+    struct cmn_cfg *none = NULL;
+    char err[512];
+
+    assert_int_equal(cmn_cfg_parse_flags(keys, "shared.conf", text,
+                                         CMN_CFG_SKIP_OTHER_SECTIONS, &cfg, err,
+                                         sizeof(err)),
+                     0);
+    assert_string_equal(cmn_cfg_str(cfg, "cluster", NULL, "name"), "a");
+    assert_int_equal(cmn_cfg_line(cfg, "cluster", NULL, "name"), 5);
+    assert_int_equal(
+        cmn_cfg_parse(keys, "shared.conf", text, &none, err, sizeof(err)),
+        -CMN_E_UNKNOWN_KEY);
+    assert_string_equal(err, "shared.conf:1: unknown section [hvagent]");
+    /* Our own sections stay strict. */
+    assert_int_equal(cmn_cfg_parse_flags(keys, "shared.conf",
+                                         "[other]\nx=1\n[cluster]\nnam = a\n",
+                                         CMN_CFG_SKIP_OTHER_SECTIONS, &none,
+                                         err, sizeof(err)),
+                     -CMN_E_UNKNOWN_KEY);
+    assert_string_equal(err, "shared.conf:4: unknown key 'nam' in [cluster]");
+}
+
 static void test_bad_corpus(void **state)
 {
     char dir[PATH_MAX];
@@ -219,6 +248,7 @@ int main(void)
         cmocka_unit_test(test_minimal_defaults),
         cmocka_unit_test(test_quoted_and_units),
         cmocka_unit_test(test_missing_file),
+        cmocka_unit_test(test_skip_other_sections),
         cmocka_unit_test(test_bad_corpus),
     };
     return cmocka_run_group_tests_name("cfg", tests, NULL, NULL);
