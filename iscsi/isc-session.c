@@ -22,6 +22,11 @@
  * a different disk behind the same LUN number gets -ISC_E_IDENTITY, not
  * our writes.
  *
+ * Keepalive: an idle session sends a NOP-Out every KEEPALIVE_MS (as
+ * open-iscsi's noop_out_interval); no NOP-In within deadline_ms means the
+ * path is dead, and the connection is dropped and logged in again before
+ * a write needs it, instead of the write discovering it at its deadline.
+ *
  * Libiscsi callbacks never destroy the context they run in: they record
  * what happened in flags that the loop acts on after iscsi_service().
  */
@@ -54,6 +59,7 @@
 #define BACKOFF_MIN_MS 100u
 #define BACKOFF_MAX_MS 2000u
 #define TICK_MS        1000u
+#define KEEPALIVE_MS   5000u
 #define UA_RETRIES     5
 
 enum cmd_op {
@@ -157,7 +163,9 @@ struct isc_session {
     bool ev_login_ok; /* flags set by callbacks, acted on by the loop */
     bool ev_attempt_failed;
     bool ev_conn_dead;
-    int fail_class; /* -ISC_E_* of the last failed attempt */
+    uint64_t idle_since; /* last completion or login: keepalive clock */
+    uint64_t nop_sent;   /* a NOP-Out awaits its NOP-In since; 0 = none */
+    int fail_class;      /* -ISC_E_* of the last failed attempt */
     char reason[300];
 };
 
@@ -342,6 +350,7 @@ static void scsi_cb(struct iscsi_context *ctx, int status, void *data,
         s->ev_conn_dead = true;
         return;
     }
+    s->idle_since = mono_ms();
     TAILQ_REMOVE(&s->inflight, c, link);
     if (status == SCSI_STATUS_GOOD) {
         if (c->op == OP_READ && t->residual_status == SCSI_RESIDUAL_UNDERFLOW &&
@@ -420,6 +429,51 @@ static void login_cb(struct iscsi_context *ctx, int status, void *data,
              iscsi_get_error(ctx));
     s->fail_class = isc_login_error_class(iscsi_get_error(ctx));
     s->ev_attempt_failed = true;
+}
+
+static void nop_cb(struct iscsi_context *ctx, int status, void *data,
+                   void *priv)
+{
+    struct isc_session *s = priv;
+
+    (void)data;
+    if (s->tearing)
+        return;
+    if (status != SCSI_STATUS_GOOD) {
+        if (!s->ev_conn_dead)
+            snprintf(s->reason, sizeof(s->reason),
+                     "keepalive NOP-Out failed: %s", iscsi_get_error(ctx));
+        s->ev_conn_dead = true;
+        return;
+    }
+    s->nop_sent = 0;
+    s->idle_since = mono_ms();
+}
+
+/* Sends a NOP-Out on an idle session, or declares the connection dead
+ * when the last one went unanswered past the deadline. */
+static void keepalive(struct isc_session *s, uint64_t now)
+{
+    if (s->state != C_UP || s->ev_conn_dead)
+        return;
+    if (s->nop_sent) {
+        if (now >= s->nop_sent + s->deadline_ms) {
+            snprintf(s->reason, sizeof(s->reason),
+                     "keepalive NOP-Out got no answer within %u ms",
+                     s->deadline_ms);
+            s->ev_conn_dead = true;
+        }
+        return;
+    }
+    if (!TAILQ_EMPTY(&s->inflight) || now < s->idle_since + KEEPALIVE_MS)
+        return;
+    if (iscsi_nop_out_async(s->ctx, nop_cb, NULL, 0, s) != 0) {
+        snprintf(s->reason, sizeof(s->reason), "keepalive NOP-Out: %s",
+                 iscsi_get_error(s->ctx));
+        s->ev_conn_dead = true;
+        return;
+    }
+    s->nop_sent = now;
 }
 
 static void connect_cb(struct iscsi_context *ctx, int status, void *data,
@@ -568,6 +622,8 @@ static void login_ok(struct isc_session *s)
     bool first = s->opening;
 
     s->state = C_UP;
+    s->idle_since = mono_ms();
+    s->nop_sent = 0;
     s->failures = 0;
     s->backoff_ms = BACKOFF_MIN_MS;
     set_up(s, true);
@@ -805,6 +861,12 @@ static uint64_t next_wakeup(struct isc_session *s, uint64_t now)
     if ((s->state == C_CONNECTING || s->state == C_LOGIN) &&
         s->attempt_deadline < t)
         t = s->attempt_deadline;
+    if (s->state == C_UP) {
+        uint64_t k = s->nop_sent ? s->nop_sent + s->deadline_ms
+                                 : s->idle_since + KEEPALIVE_MS;
+        if (k < t)
+            t = k > now ? k : now;
+    }
     return t;
 }
 
@@ -914,6 +976,7 @@ static void *worker(void *arg)
                      op_names[late->op], late->lun, s->deadline_ms);
             s->ev_conn_dead = true;
         }
+        keepalive(s, now);
         if (s->state == C_UP && s->ev_conn_dead) {
             char why[sizeof(s->reason)];
 

@@ -144,6 +144,22 @@ sb_wait_for 15 lun1_reads ||
     fail "reads did not recover within 15 s of the heal: $(tail -5 "$LOG")"
 heal_ms=$(($(sb_now_ms) - t_heal))
 
+# --- the storage goes silent while nobody does I/O -------------------------
+# The keepalive NOP-Out (every 5 s on an idle session) finds the dead path
+# on its own, before any write would.
+sb_partition node1 --storage
+t_idle=$(sb_now_ms)
+nkeep=$(grep -c "keepalive NOP-Out got no answer" "$LOG")
+keepalive_seen() {
+    [ "$(grep -c "keepalive NOP-Out got no answer within $DEADLINE_MS ms" "$LOG")" -gt "$nkeep" ]
+}
+sb_wait_for $((5 + DEADLINE_MS / 1000 + 3)) keepalive_seen ||
+    fail "idle session: no keepalive failure logged within $((5 + DEADLINE_MS / 1000 + 3)) s of the partition: $(tail -3 "$LOG")"
+idle_ms=$(($(sb_now_ms) - t_idle))
+sb_heal
+sb_wait_for 15 lun1_reads ||
+    fail "reads did not recover within 15 s of the second heal: $(tail -5 "$LOG")"
+
 # --- a LUN removed from the live target --------------------------------------
 # LUN 2 is read once first, so its removal is found by the READ itself and
 # not by the identity check that follows a reconnect.
@@ -193,4 +209,4 @@ sb_wait_for 10 bash -c "! $SANDBOX exec node1 kill -0 $pid" ||
     fail "lunbridge did not exit on SIGTERM"
 ! grep -E -A5 "Sanitizer|runtime error" "$LOG" ||
     fail "lunbridge hit a sanitizer error"
-proof "lunbridge vs target: tgtd killed under a streaming reader -> reader got EIO $midio_ms ms after the kill, a new read EIO in $eio_ms ms (deadline $DEADLINE_MS ms), ls -l answered in $ls_ms ms; tgtd restarted -> reads back ${recover_ms} ms after restart on the same mount, 1 MiB written before the kill intact (sha256 $want); storage partitioned (silent drops) -> EIO in $silent_ms ms, healed -> reads back in $heal_ms ms; LUN 2 deleted -> EIO in $gone_ms ms ('$why'), LUN 1 unaffected; target back with $impostor behind LUN 1 -> write refused, impostor disk untouched, reads EIO in $2 ms"
+proof "lunbridge vs target: tgtd killed under a streaming reader -> reader got EIO $midio_ms ms after the kill, a new read EIO in $eio_ms ms (deadline $DEADLINE_MS ms), ls -l answered in $ls_ms ms; tgtd restarted -> reads back ${recover_ms} ms after restart on the same mount, 1 MiB written before the kill intact (sha256 $want); storage partitioned (silent drops) -> EIO in $silent_ms ms, healed -> reads back in $heal_ms ms; storage silent while idle -> keepalive found it in $idle_ms ms; LUN 2 deleted -> EIO in $gone_ms ms ('$why'), LUN 1 unaffected; target back with $impostor behind LUN 1 -> write refused, impostor disk untouched, reads EIO in $2 ms"
