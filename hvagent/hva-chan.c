@@ -4,14 +4,18 @@
  * Non-blocking, driven by the agent's qb_loop. */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <gnutls/gnutls.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "common/cmn-log.h"
@@ -62,7 +66,8 @@ static int chan_server_key(gnutls_session_t s, const char *username,
 static void chan_destroy(struct hva_chan *c)
 {
     if (c->fd >= 0) {
-        qb_loop_poll_del(c->loop, c->fd);
+        if (c->loop)
+            qb_loop_poll_del(c->loop, c->fd);
         close(c->fd);
     }
     if (c->s)
@@ -221,33 +226,22 @@ static void chan_up_job(void *data)
     (void)chan_dispatch(c->fd, POLLIN, c);
 }
 
-int hva_chan_new(qb_loop_t *loop, int fd, bool server, const uint8_t key[32],
-                 const char *identity, const struct hva_chan_ops *ops,
-                 void *data, struct hva_chan **ret_c)
+/* GnuTLS session and PSK credentials of `c` (fd, key, server set).
+ * Runs in worker threads too: no logging here (the GnuTLS code goes to
+ * *ret_tls for the caller). */
+static int chan_setup(struct hva_chan *c, const char *identity, int *ret_tls)
 {
-    struct hva_chan *c = calloc(1, sizeof(*c));
-    int r, rc = -EIO;
+    int r;
 
-    if (!c) {
-        close(fd);
-        return -ENOMEM;
-    }
-    c->loop = loop;
-    c->fd = fd;
-    c->server = server;
-    c->ops = ops;
-    c->data = data;
-    memcpy(c->key, key, sizeof(c->key));
-    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-    r = gnutls_init(&c->s,
-                    (server ? GNUTLS_SERVER : GNUTLS_CLIENT) | GNUTLS_NONBLOCK);
+    r = gnutls_init(&c->s, (c->server ? GNUTLS_SERVER : GNUTLS_CLIENT) |
+                               GNUTLS_NONBLOCK);
     if (r < 0)
         goto fail;
     gnutls_session_set_ptr(c->s, c);
     r = gnutls_priority_set_direct(c->s, CHAN_PRIORITY, NULL);
     if (r < 0)
         goto fail;
-    if (server) {
+    if (c->server) {
         r = gnutls_psk_allocate_server_credentials(&c->scred);
         if (r < 0)
             goto fail;
@@ -268,7 +262,45 @@ int hva_chan_new(qb_loop_t *loop, int fd, bool server, const uint8_t key[32],
     }
     if (r < 0)
         goto fail;
-    gnutls_transport_set_int(c->s, fd);
+    gnutls_transport_set_int(c->s, c->fd);
+    return 0;
+fail:
+    *ret_tls = r;
+    return -EIO;
+}
+
+static struct hva_chan *chan_alloc(int fd, bool server, const uint8_t key[32])
+{
+    struct hva_chan *c = calloc(1, sizeof(*c));
+
+    if (!c)
+        return NULL;
+    c->fd = fd;
+    c->server = server;
+    memcpy(c->key, key, sizeof(c->key));
+    return c;
+}
+
+int hva_chan_new(qb_loop_t *loop, int fd, bool server, const uint8_t key[32],
+                 const char *identity, const struct hva_chan_ops *ops,
+                 void *data, struct hva_chan **ret_c)
+{
+    struct hva_chan *c = chan_alloc(fd, server, key);
+    int r = 0, rc;
+
+    if (!c) {
+        close(fd);
+        return -ENOMEM;
+    }
+    c->loop = loop;
+    c->ops = ops;
+    c->data = data;
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    rc = chan_setup(c, identity, &r);
+    if (rc < 0) {
+        cmn_debug(CMN_LOG_HVA, "TLS setup: %s", gnutls_strerror(r));
+        goto fail;
+    }
     gnutls_handshake_set_timeout(c->s, 0);
     rc = qb_loop_poll_add(loop, QB_LOOP_HIGH, fd, POLLIN, c, chan_dispatch);
     if (rc < 0)
@@ -292,10 +324,127 @@ int hva_chan_new(qb_loop_t *loop, int fd, bool server, const uint8_t key[32],
     *ret_c = c;
     return 0;
 fail:
-    if (r < 0)
-        cmn_debug(CMN_LOG_HVA, "TLS setup: %s", gnutls_strerror(r));
+    c->loop = NULL;
+    if (c->fd >= 0) {
+        close(c->fd);
+        c->fd = -1;
+    }
     chan_destroy(c);
     return rc;
+}
+
+int hva_tcp_connect(const char *host, unsigned port, unsigned timeout_ms,
+                    int *ret_fd)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)port)};
+    int fd, rc, one = 1, soerr = 0;
+    socklen_t sl = sizeof(soerr);
+
+    if (inet_pton(AF_INET, host, &sa.sin_addr) != 1)
+        return -EINVAL;
+    fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return -errno;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 &&
+        errno != EINPROGRESS) {
+        rc = -errno;
+        goto fail;
+    }
+    struct pollfd p = {.fd = fd, .events = POLLOUT};
+    rc = poll(&p, 1, (int)timeout_ms);
+    if (rc <= 0) {
+        rc = rc == 0 ? -ETIMEDOUT : -errno;
+        goto fail;
+    }
+    getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl);
+    if (soerr) {
+        rc = -soerr;
+        goto fail;
+    }
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    *ret_fd = fd;
+    return 0;
+fail:
+    close(fd);
+    return rc;
+}
+
+int hva_chan_connect(const char *host, unsigned port, const uint8_t key[32],
+                     const char *identity, unsigned timeout_ms,
+                     struct hva_chan **ret_c)
+{
+    uint64_t deadline = hva_now_ms() + timeout_ms;
+    struct hva_chan *c;
+    int fd, r, rc;
+
+    rc = hva_tcp_connect(host, port, timeout_ms, &fd);
+    if (rc < 0)
+        return rc;
+    c = chan_alloc(fd, false, key);
+    if (!c) {
+        close(fd);
+        return -ENOMEM;
+    }
+    /* Non-blocking session on a socket we poll ourselves: the deadline
+     * covers the whole handshake, however the peer dribbles. */
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    rc = chan_setup(c, identity, &r);
+    if (rc < 0)
+        goto fail;
+    gnutls_handshake_set_timeout(c->s, 0);
+    for (;;) {
+        r = gnutls_handshake(c->s);
+        if (r == 0)
+            break;
+        if (gnutls_error_is_fatal(r)) {
+            /* (a worker thread: the caller reports, not us) */
+            gnutls_alert_send_appropriate(c->s, r);
+            rc = tls_err(r);
+            goto fail;
+        }
+        uint64_t now = hva_now_ms();
+        if (now >= deadline) {
+            rc = -ETIMEDOUT;
+            goto fail;
+        }
+        struct pollfd p = {
+            .fd = fd,
+            .events = gnutls_record_get_direction(c->s) ? POLLOUT : POLLIN};
+        if (poll(&p, 1, (int)(deadline - now)) < 0 && errno != EINTR) {
+            rc = -errno;
+            goto fail;
+        }
+    }
+    c->up = true;
+    *ret_c = c;
+    return 0;
+fail:
+    chan_destroy(c);
+    return rc;
+}
+
+int hva_chan_attach(struct hva_chan *c, qb_loop_t *loop,
+                    const struct hva_chan_ops *ops, void *data)
+{
+    int rc;
+
+    c->loop = loop;
+    c->ops = ops;
+    c->data = data;
+    rc = qb_loop_poll_add(loop, QB_LOOP_HIGH, c->fd, POLLIN, c, chan_dispatch);
+    if (rc < 0) {
+        c->loop = NULL;
+        return rc;
+    }
+    if (gnutls_record_check_pending(c->s) > 0) {
+        /* Records came with the handshake's last flight: no POLLIN
+         * announces what GnuTLS has buffered already. */
+        c->up_job = true;
+        qb_loop_job_add(loop, QB_LOOP_HIGH, c, chan_up_job);
+    }
+    return 0;
 }
 
 int hva_chan_send(struct hva_chan *c, const char *fmt, ...)

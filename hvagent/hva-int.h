@@ -139,6 +139,29 @@ int hva_lease_release(const struct hva_lease_def *l, pid_t pid);
 /* 1 if `pid` holds the lease, 0 if not, negative on error. */
 int hva_lease_held(const struct hva_lease_def *l, pid_t pid);
 
+/* ---- worker threads (hva-work.c) ------------------------------------------
+ * Blocking calls run in worker threads; `done` runs on the agent's loop. */
+struct hva_agent;
+struct hva_work;
+typedef int (*hva_work_fn)(void *arg);               /* in the thread */
+typedef void (*hva_work_done_fn)(void *arg, int rc); /* on the loop */
+int hva_work_init(struct hva_agent *ag);
+/* Stops idle workers and frees the pool once no job runs (tests). */
+void hva_work_fini(struct hva_agent *ag);
+int hva_work_submit(struct hva_agent *ag, hva_work_fn fn, hva_work_done_fn done,
+                    void *arg);
+
+enum hva_lease_op { HVA_LEASE_ACQUIRE, HVA_LEASE_RELEASE, HVA_LEASE_INQUIRE };
+/* rc as the synchronous call returns it; `ms` the time it took. */
+typedef void (*hva_lease_done_fn)(void *owner, int rc, uint64_t ms);
+/* The lease call in a worker thread (`l` is copied). ACQUIRE retries for
+ * up to `retry_held_ms` while another process holds the lease. The caller
+ * keeps `owner` alive until `done` ran. */
+int hva_lease_async(struct hva_agent *ag, enum hva_lease_op op,
+                    const struct hva_lease_def *l, pid_t pid,
+                    unsigned retry_held_ms, hva_lease_done_fn done,
+                    void *owner);
+
 /* ---- migration: pure policy --------------------------------------------- */
 
 enum hva_converge {
@@ -257,6 +280,20 @@ struct hva_chan_ops {
 int hva_chan_new(qb_loop_t *loop, int fd, bool server, const uint8_t key[32],
                  const char *identity, const struct hva_chan_ops *ops,
                  void *data, struct hva_chan **ret_c);
+/* Client side in a worker thread: connects to host:port and completes the
+ * TLS-PSK handshake, blocking for at most `timeout_ms`. -HVA_E_AUTH when
+ * the peer rejects the key. The result is not attached to any loop. */
+int hva_chan_connect(const char *host, unsigned port, const uint8_t key[32],
+                     const char *identity, unsigned timeout_ms,
+                     struct hva_chan **ret_c);
+/* On the loop: drives a channel hva_chan_connect made; `ops->up` is not
+ * called (it is up already). */
+int hva_chan_attach(struct hva_chan *c, qb_loop_t *loop,
+                    const struct hva_chan_ops *ops, void *data);
+/* Blocking TCP connect with a deadline (for worker threads); the socket
+ * is returned blocking, TCP_NODELAY on. */
+int hva_tcp_connect(const char *host, unsigned port, unsigned timeout_ms,
+                    int *ret_fd);
 void hva_chan_free(struct hva_chan *c);
 int hva_chan_send(struct hva_chan *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -312,6 +349,13 @@ struct hva_vm {
     enum hva_mig_phase phase;
     struct hva_mig *mig;
     char last_err[512];
+    unsigned jobs; /* worker jobs in flight that point to this VM */
+    /* start: the guest runs once QMP is up and the lease is ours */
+    bool start_qmp_up, start_leased;
+    int start_rc;
+    /* migrate-in: armed for this VM (QEMU prepared, -incoming defer) */
+    bool armed, in_ready;
+    qb_loop_timer_handle arm_timer;
 };
 
 struct hva_agent {
@@ -331,7 +375,8 @@ struct hva_agent {
     size_t n_allow;
     unsigned max_incoming;
     unsigned n_incoming;
-    bool mig_tls_data; /* reserved: bulk stream through QEMU TLS */
+    bool mig_tls_data;     /* reserved: bulk stream through QEMU TLS */
+    struct hva_work *work; /* worker threads (hva-work.c) */
 };
 
 /* hva-vm.c */
@@ -362,6 +407,13 @@ void hva_mig_recover(struct hva_vm *vm);
 int hva_mig_listen(struct hva_agent *ag, const char *addr, unsigned port);
 int hva_mig_out(struct hva_vm *vm, const char *to,
                 const struct hva_mig_settings *s, char *err, size_t errlen);
+/* migrate-in: this node accepts an incoming migration of `vm` (and no
+ * other VM) for `timeout_s`; its QEMU is prepared at once. */
+int hva_mig_arm(struct hva_vm *vm, unsigned timeout_s, char *err,
+                size_t errlen);
+/* If `vm` is armed and no source has come: disarms it, stops the
+ * prepared QEMU and runs `then` once it is gone; returns true. */
+bool hva_mig_disarm(struct hva_vm *vm, hva_vm_cb then);
 int hva_save(struct hva_vm *vm, char *err, size_t errlen);
 int hva_restore(struct hva_vm *vm, char *err, size_t errlen);
 

@@ -2,11 +2,14 @@
  *
  * Live migration, source S and target T:
  *
+ *   T: "migrate-in" armed it for this one VM and started its QEMU -S
+ *      -incoming defer (registered with sanlock, no lease) already
  *   S: connect to T's control port, TLS-PSK handshake (key from the
- *      corosync authkey), "HELLO", "PREPARE <vm xml>"
- *   T: checks the source address (allow list) and its incoming limit,
- *      starts QEMU -S -incoming defer (registered with sanlock, no lease)
- *      and answers "READY <token>"
+ *      corosync authkey) in a worker thread, QEMU's migration parameters
+ *      meanwhile; "HELLO node= vm= uuid=", "PREPARE <vm xml>"
+ *   T: checks the source address (allow list), its incoming limit, that
+ *      it is armed for this VM (uuid, name, shape), and answers
+ *      "READY <token>" once its QEMU is ready
  *   S: opens the data connection to T's data port (control port + 1),
  *      sends "DATA <token>\n" in clear, hands the socket to its QEMU
  *      (getfd + migrate fd:); T checks the token and hands its end to its
@@ -31,7 +34,10 @@
  * QEMU's pause-before-switchover would do the handoff before the device
  * state moves, but QEMU 7.2 (TCG at least) then resumes guests with stale
  * memory from the second hop on (bench/tcg-pbs-hops): a handoff after
- * completion costs the same downtime and has no such problem.
+ * completion costs the same downtime. It does not make TCG migration
+ * sound, though: over many hops QEMU 7.2/TCG still corrupts the guest's
+ * memory now and then, with this handoff and with plain QEMU's default
+ * migration alike (bench/migration --qemu-consistency).
  *
  * Safety: at every instant at most one QEMU holds the lease, and a guest
  * only runs in a QEMU holding it: S's guest is stopped from "completed"
@@ -65,12 +71,18 @@
 #include "common/cmn-log.h"
 #include "hvagent/hva-int.h"
 
-#define MIG_FDNAME    "kvmc-mig"
-#define MIG_POLL_MS   100
-#define MIG_TOKEN_LEN 64 /* hex chars */
-#define IO_CHUNK      (1u << 20)
+#define MIG_FDNAME     "kvmc-mig"
+#define MIG_POLL_MS    100
+#define MIG_TOKEN_LEN  64   /* hex chars */
+#define MIG_CONNECT_MS 5000 /* connect + TLS handshake to the target */
+#define MIG_DATA_MS    3000 /* data connection: the target listens already */
+#define RB_LEASE_MS    5000 /* rollback: wait for the target's QEMU to die */
+#define IO_CHUNK       (1u << 20)
 
 enum mig_kind { MIG_OUT, MIG_IN, MIG_SAVE, MIG_RESTORE };
+
+struct hva_mig;
+typedef void (*mig_lease_fn)(struct hva_mig *m, int rc, uint64_t ms);
 
 struct hva_mig {
     struct hva_agent *ag;
@@ -88,10 +100,19 @@ struct hva_mig {
     bool qemu_migrating; /* our QEMU has a migration running */
     bool src_completed, target_resumed;
     bool rolling_back;
+    bool rb_pending; /* rollback waits for a lease call in flight */
     int rb_rc;
     char rb_msg[512];
-    /* figures */
-    uint64_t t_start, t_paused, t_released, t_acquired, t_resumed;
+    /* worker jobs in flight that point here: mig_free leaves the struct
+     * (and the state file) to the last one's completion */
+    unsigned jobs;
+    bool freed;
+    mig_lease_fn lease_cb; /* the lease call in flight, if any */
+    bool lease_ok;         /* restore: lease ours (or none needed) */
+    char hello_uuid[40];   /* target: the VM the source announced */
+    /* figures; t_start: request (source) or state feed (restore) */
+    uint64_t t_start, t_chan, t_ready, t_migrate;
+    uint64_t t_paused, t_released, t_acquired, t_resumed;
     unsigned pass, cur_downtime;
     uint64_t transferred, remaining, dirty_rate, expected_dt;
     uint64_t qemu_downtime, qemu_total, setup_ms;
@@ -110,9 +131,17 @@ struct hva_mig {
 static struct hva_mig *in_migs; /* target side, for data connections */
 static int data_listen_fd = -1;
 
+static void mig_free_final(struct hva_mig *m)
+{
+    if (m->file_fd >= 0)
+        close(m->file_fd);
+    free(m->iobuf);
+    free(m);
+}
+
 static void mig_free(struct hva_mig *m)
 {
-    if (!m)
+    if (!m || m->freed)
         return;
     if (m->poll_timer)
         qb_loop_timer_del(m->ag->loop, m->poll_timer);
@@ -123,10 +152,9 @@ static void mig_free(struct hva_mig *m)
         qb_loop_poll_del(m->ag->loop, m->pipe_fd);
         close(m->pipe_fd);
     }
-    if (m->file_fd >= 0)
-        close(m->file_fd);
     if (m->counted)
         m->ag->n_incoming--;
+    m->counted = false;
     for (struct hva_mig **pp = &in_migs; *pp; pp = &(*pp)->next_in) {
         if (*pp == m) {
             *pp = m->next_in;
@@ -135,8 +163,52 @@ static void mig_free(struct hva_mig *m)
     }
     if (m->vm && m->vm->mig == m)
         m->vm->mig = NULL;
-    free(m->iobuf);
-    free(m);
+    m->freed = true;
+    if (!m->jobs)
+        mig_free_final(m);
+}
+
+/* A worker job of `m` reported: false when `m` was freed meanwhile (then
+ * the caller only drops what the job produced). */
+static bool mig_job_done(struct hva_mig *m)
+{
+    m->jobs--;
+    if (!m->freed)
+        return true;
+    if (!m->jobs)
+        mig_free_final(m);
+    return false;
+}
+
+static void mig_lease_done(void *owner, int rc, uint64_t ms)
+{
+    struct hva_mig *m = owner;
+    mig_lease_fn cb = m->lease_cb;
+
+    m->lease_cb = NULL;
+    if (mig_job_done(m))
+        cb(m, rc, ms);
+}
+
+/* The VM lease call `op` for m's QEMU, in a worker; `cb` runs on the loop
+ * (now, with the error, if no worker could be started). */
+static void mig_lease(struct hva_mig *m, enum hva_lease_op op,
+                      unsigned retry_held_ms, mig_lease_fn cb)
+{
+    int rc = hva_lease_async(m->ag, op, &m->vm->def->lease, m->vm->pid,
+                             retry_held_ms, mig_lease_done, m);
+
+    if (rc < 0) {
+        cb(m, rc, 0);
+        return;
+    }
+    m->jobs++;
+    m->lease_cb = cb;
+}
+
+static bool vm_has_lease(const struct hva_vm *vm)
+{
+    return vm->ag->sanlock && vm->def->lease.lockspace;
 }
 
 static struct hva_mig *mig_new(struct hva_agent *ag, struct hva_vm *vm,
@@ -154,42 +226,6 @@ static struct hva_mig *mig_new(struct hva_agent *ag, struct hva_vm *vm,
     if (vm)
         vm->mig = m;
     return m;
-}
-
-static int tcp_connect(const char *host, unsigned port, int *ret_fd)
-{
-    struct sockaddr_in sa = {.sin_family = AF_INET,
-                             .sin_port = htons((uint16_t)port)};
-    int fd, rc, one = 1;
-
-    if (inet_pton(AF_INET, host, &sa.sin_addr) != 1)
-        return -EINVAL;
-    fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0)
-        return -errno;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 &&
-        errno != EINPROGRESS) {
-        rc = -errno;
-        close(fd);
-        return rc;
-    }
-    /* Bounded wait: a migration address is on the local cluster network. */
-    struct pollfd p = {.fd = fd, .events = POLLOUT};
-    rc = poll(&p, 1, 3000);
-    if (rc <= 0) {
-        close(fd);
-        return rc == 0 ? -ETIMEDOUT : -errno;
-    }
-    int soerr = 0;
-    socklen_t sl = sizeof(soerr);
-    getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl);
-    if (soerr) {
-        close(fd);
-        return -soerr;
-    }
-    *ret_fd = fd;
-    return 0;
 }
 
 static int split_hostport(const char *to, char *host, size_t hlen,
@@ -258,55 +294,69 @@ static void out_rollback(struct hva_mig *m, int rc, const char *fmt, ...)
 static void out_rb_status(void *data, int rc, json_object *ret,
                           const char *errmsg);
 
+static void out_rb_leased(struct hva_mig *m, int rc, uint64_t ms);
+
 /* Rollback, last step: the VM runs here again, with its lease. */
 static void out_rb_finish(struct hva_mig *m)
 {
     struct hva_vm *vm = m->vm;
 
-    if (vm->ag->sanlock && vm->def->lease.lockspace && !vm->lease_held) {
-        /* We released it at "completed": take it back. If the target
-         * holds it, the target runs the VM and ours must not. */
-        int rc = -1;
-        for (int i = 0; i < 20 && rc < 0; i++) {
-            rc = hva_lease_acquire(&vm->def->lease, vm->pid);
-            if (rc == -HVA_E_LEASE_HELD)
-                poll(NULL, 0, 250); /* the target's QEMU is dying */
-            else if (rc < 0)
-                break;
-        }
-        if (rc < 0 && rc != -HVA_E_LEASE_HELD) {
-            /* Nobody provably owns the VM (sanlock itself failed): keep
-             * this copy paused, state intact, rather than lose the VM by
-             * quitting a QEMU the target may never have replaced. */
-            cmn_err(CMN_LOG_HVA,
-                    "VM '%s': lease not recovered after a failed migration "
-                    "(%s): VM kept paused here until the lease can be taken",
-                    vm->def->name, cmn_strerror(rc));
-            snprintf(vm->last_err, sizeof(vm->last_err),
-                     "%.300s; lease not recovered (%.60s): VM paused on "
-                     "'%.64s'",
-                     m->rb_msg, cmn_strerror(rc), vm->ag->node_name);
-            hva_vm_set_phase(vm, HVA_PH_NONE);
-            hva_vm_reply(vm, m->rb_rc, NULL);
-            mig_free(m);
-            return;
-        }
-        if (rc < 0) {
-            cmn_err(CMN_LOG_HVA,
-                    "VM '%s': lease not recovered after a failed migration "
-                    "(%s): the target owns the VM, stopping the copy here",
-                    vm->def->name, cmn_strerror(rc));
-            snprintf(vm->last_err, sizeof(vm->last_err),
-                     "%.400s; lease now held by the target, VM runs there",
-                     m->rb_msg);
-            hva_qmp_command(vm->qmp, "quit", NULL, -1, NULL, NULL);
-            hva_vm_set_phase(vm, HVA_PH_NONE);
-            hva_vm_reply(vm, m->rb_rc, NULL);
-            mig_free(m);
-            return;
-        }
-        vm->lease_held = true;
+    if (m->lease_cb) {
+        /* A release is in flight: decide once it reported. */
+        m->rb_pending = true;
+        return;
     }
+    if (vm_has_lease(vm) && !vm->lease_held) {
+        /* We released it at "completed": take it back (the worker
+         * retries while the target's QEMU is dying). If the target
+         * holds it, the target runs the VM and ours must not. */
+        mig_lease(m, HVA_LEASE_ACQUIRE, RB_LEASE_MS, out_rb_leased);
+        return;
+    }
+    hva_qmp_command(vm->qmp, "query-status", NULL, -1, out_rb_status, m);
+}
+
+static void out_rb_leased(struct hva_mig *m, int rc, uint64_t ms)
+{
+    struct hva_vm *vm = m->vm;
+
+    (void)ms;
+    if (!vm->qmp) {
+        /* QEMU went away meanwhile (hva_mig_qemu_gone answered). */
+        return;
+    }
+    if (rc < 0 && rc != -HVA_E_LEASE_HELD) {
+        /* Nobody provably owns the VM (sanlock itself failed): keep
+         * this copy paused, state intact, rather than lose the VM by
+         * quitting a QEMU the target may never have replaced. */
+        cmn_err(CMN_LOG_HVA,
+                "VM '%s': lease not recovered after a failed migration "
+                "(%s): VM kept paused here until the lease can be taken",
+                vm->def->name, cmn_strerror(rc));
+        snprintf(vm->last_err, sizeof(vm->last_err),
+                 "%.300s; lease not recovered (%.60s): VM paused on "
+                 "'%.64s'",
+                 m->rb_msg, cmn_strerror(rc), vm->ag->node_name);
+        hva_vm_set_phase(vm, HVA_PH_NONE);
+        hva_vm_reply(vm, m->rb_rc, NULL);
+        mig_free(m);
+        return;
+    }
+    if (rc < 0) {
+        cmn_err(CMN_LOG_HVA,
+                "VM '%s': lease not recovered after a failed migration "
+                "(%s): the target owns the VM, stopping the copy here",
+                vm->def->name, cmn_strerror(rc));
+        snprintf(vm->last_err, sizeof(vm->last_err),
+                 "%.400s; lease now held by the target, VM runs there",
+                 m->rb_msg);
+        hva_qmp_command(vm->qmp, "quit", NULL, -1, NULL, NULL);
+        hva_vm_set_phase(vm, HVA_PH_NONE);
+        hva_vm_reply(vm, m->rb_rc, NULL);
+        mig_free(m);
+        return;
+    }
+    vm->lease_held = true;
     hva_qmp_command(vm->qmp, "query-status", NULL, -1, out_rb_status, m);
 }
 
@@ -487,26 +537,11 @@ static void out_poll(void *data)
     hva_qmp_command(m->vm->qmp, "query-migrate", NULL, -1, out_query_done, m);
 }
 
-static void out_start_qemu(struct hva_mig *m)
+/* QEMU's migration parameters, set while the channel is still being
+ * set up (they only apply once "migrate" runs). */
+static void out_qemu_params(struct hva_mig *m)
 {
     struct hva_vm *vm = m->vm;
-    int dfd = -1, rc;
-
-    rc = tcp_connect(m->host, m->port + 1, &dfd);
-    if (rc < 0) {
-        out_rollback(m, -HVA_E_MIGRATION, "data connection to %s:%u: %s",
-                     m->host, m->port + 1, strerror(-rc));
-        return;
-    }
-    char line[MIG_TOKEN_LEN + 8];
-    int n = snprintf(line, sizeof(line), "DATA %s\n", m->token);
-    if (write(dfd, line, (size_t)n) != n) {
-        close(dfd);
-        out_rollback(m, -HVA_E_MIGRATION, "data connection: short write");
-        return;
-    }
-    /* QEMU's migration thread does blocking I/O on it. */
-    fcntl(dfd, F_SETFL, fcntl(dfd, F_GETFL) & ~O_NONBLOCK);
 
     hva_qmp_command(vm->qmp, "migrate-set-capabilities",
                     caps_args(false, m->set.converge == HVA_CONVERGE_THROTTLE),
@@ -527,6 +562,14 @@ static void out_start_qemu(struct hva_mig *m)
                                   ? (int64_t)m->set.max_bandwidth
                                   : (int64_t)1 << 40));
     hva_qmp_command(vm->qmp, "migrate-set-parameters", p, -1, out_cmd_check, m);
+}
+
+/* The data connection is up (token sent): QEMU streams into it. */
+static void out_start_qemu(struct hva_mig *m, int dfd)
+{
+    struct hva_vm *vm = m->vm;
+    int rc;
+
     rc = hva_qmp_command(vm->qmp, "getfd", str_arg("fdname", MIG_FDNAME), dfd,
                          out_cmd_check, m);
     close(dfd); /* QEMU has its own copy now */
@@ -534,13 +577,102 @@ static void out_start_qemu(struct hva_mig *m)
         out_rollback(m, -HVA_E_MIGRATION, "getfd: %s", cmn_strerror(rc));
         return;
     }
-    m->t_start = hva_now_ms();
+    m->t_migrate = hva_now_ms();
     m->qemu_migrating = true;
     hva_vm_set_phase(vm, HVA_PH_OUT_PRECOPY);
     hva_qmp_command(vm->qmp, "migrate", str_arg("uri", "fd:" MIG_FDNAME), -1,
                     out_migrate_done, m);
     qb_loop_timer_add(m->ag->loop, QB_LOOP_MED, MIG_POLL_MS * 1000000ULL, m,
                       out_poll, &m->poll_timer);
+}
+
+/* ---- connects in worker threads ---- */
+
+struct out_conn_job {
+    struct hva_mig *m;
+    char host[256];
+    unsigned port;
+    uint8_t key[32];
+    char identity[64];
+    char token_line[MIG_TOKEN_LEN + 8]; /* data connection only */
+    struct hva_chan *chan;              /* control connection result */
+    int fd;                             /* data connection result */
+};
+
+static struct out_conn_job *out_conn_job_new(struct hva_mig *m)
+{
+    struct out_conn_job *j = calloc(1, sizeof(*j));
+
+    if (!j)
+        return NULL;
+    j->m = m;
+    j->fd = -1;
+    snprintf(j->host, sizeof(j->host), "%s", m->host);
+    j->port = m->port;
+    memcpy(j->key, m->ag->psk, sizeof(j->key));
+    snprintf(j->identity, sizeof(j->identity), "%s", m->ag->node_name);
+    return j;
+}
+
+static void out_conn_job_free(struct out_conn_job *j)
+{
+    memset(j->key, 0, sizeof(j->key));
+    free(j);
+}
+
+static int out_data_work(void *arg)
+{
+    struct out_conn_job *j = arg;
+    size_t n = strlen(j->token_line);
+    int rc = hva_tcp_connect(j->host, j->port + 1, MIG_DATA_MS, &j->fd);
+
+    if (rc < 0)
+        return rc;
+    if (write(j->fd, j->token_line, n) != (ssize_t)n) {
+        close(j->fd);
+        j->fd = -1;
+        return -EIO;
+    }
+    return 0;
+}
+
+static void out_data_done(void *arg, int rc)
+{
+    struct out_conn_job *j = arg;
+    struct hva_mig *m = j->m;
+    int fd = j->fd;
+
+    out_conn_job_free(j);
+    if (!mig_job_done(m) || m->rolling_back) {
+        if (fd >= 0)
+            close(fd);
+        return;
+    }
+    if (rc < 0) {
+        out_rollback(m, -HVA_E_MIGRATION, "data connection to %s:%u: %s",
+                     m->host, m->port + 1, strerror(-rc));
+        return;
+    }
+    out_start_qemu(m, fd);
+}
+
+static void out_data_connect(struct hva_mig *m)
+{
+    struct out_conn_job *j = out_conn_job_new(m);
+    int rc = j ? 0 : -ENOMEM;
+
+    if (j) {
+        snprintf(j->token_line, sizeof(j->token_line), "DATA %s\n", m->token);
+        rc = hva_work_submit(m->ag, out_data_work, out_data_done, j);
+        if (rc < 0)
+            out_conn_job_free(j);
+    }
+    if (rc < 0) {
+        out_rollback(m, -HVA_E_MIGRATION, "data connection: %s",
+                     cmn_strerror(rc));
+        return;
+    }
+    m->jobs++;
 }
 
 static void out_final_stats(void *data, int rc, json_object *ret,
@@ -564,16 +696,21 @@ static void out_final_stats(void *data, int rc, json_object *ret,
     }
     snprintf(m->result, sizeof(m->result),
              "downtime-ms=\"%" PRIu64 "\" total-ms=\"%" PRIu64
-             "\" qemu-total-ms=\"%" PRIu64 "\" bytes=\"%" PRIu64
-             "\" passes=\"%u\" handoff-ms=\"%" PRIu64
+             "\" prep-ms=\"%" PRIu64 "\" tls-ms=\"%" PRIu64
+             "\" ready-ms=\"%" PRIu64 "\" qemu-total-ms=\"%" PRIu64
+             "\" bytes=\"%" PRIu64 "\" passes=\"%u\" handoff-ms=\"%" PRIu64
              "\" paused-to-resumed-ms=\"%" PRIu64 "\" downtime-limit-ms=\"%u\""
              " release-ms=\"%" PRIu64 "\" acquire-ms=\"%" PRIu64 "\"",
              /* QEMU counts from stopping the guest to sending the last
               * byte; the lease handoff and the target's cont follow. */
              m->qemu_downtime + (m->t_resumed - m->t_paused),
-             m->t_resumed - m->t_start, m->qemu_total, m->transferred, m->pass,
-             m->t_acquired - m->t_paused, m->t_resumed - m->t_paused,
-             m->cur_downtime, m->t_released - m->t_paused, m->acquire_ms);
+             /* total: from the request (connect, TLS, target ready) to
+              * the guest running on the target */
+             m->t_resumed - m->t_start, m->t_migrate - m->t_start,
+             m->t_chan - m->t_start, m->t_ready - m->t_start, m->qemu_total,
+             m->transferred, m->pass, m->t_acquired - m->t_paused,
+             m->t_resumed - m->t_paused, m->cur_downtime,
+             m->t_released - m->t_paused, m->acquire_ms);
     cmn_info(CMN_LOG_HVA, "VM '%s': migrated to %s: %s", vm->def->name, m->host,
              m->result);
     hva_vm_set_phase(vm, HVA_PH_OUT_DONE);
@@ -601,7 +738,10 @@ static void out_up(void *data)
         return;
     }
     hva_vm_set_phase(m->vm, HVA_PH_OUT_PREPARE);
-    hva_chan_send(m->chan, "HELLO node=%s", m->ag->node_name);
+    /* Says which VM we bring: the target takes only the one it was
+     * armed for (migrate-in). */
+    hva_chan_send(m->chan, "HELLO node=%s vm=%s uuid=%s", m->ag->node_name,
+                  m->vm->def->name, m->vm->def->uuid);
     hva_chan_send(m->chan, "PREPARE %s", xml);
 }
 
@@ -620,7 +760,8 @@ static void out_line(void *data, char *line)
             return;
         }
         snprintf(m->token, sizeof(m->token), "%s", arg);
-        out_start_qemu(m);
+        m->t_ready = hva_now_ms();
+        out_data_connect(m);
     } else if (strcmp(line, "REFUSED") == 0) {
         out_rollback(m, -HVA_E_REFUSED, "target %s refused: %s", m->host,
                      arg ? arg : "");
@@ -675,12 +816,62 @@ static void out_deadline(void *data)
                      m->set.timeout_s);
 }
 
+static int out_connect_work(void *arg)
+{
+    struct out_conn_job *j = arg;
+
+    return hva_chan_connect(j->host, j->port, j->key, j->identity,
+                            MIG_CONNECT_MS, &j->chan);
+}
+
+static void out_connect_done(void *arg, int rc)
+{
+    struct out_conn_job *j = arg;
+    struct hva_mig *m = j->m;
+    struct hva_chan *c = j->chan;
+
+    out_conn_job_free(j);
+    if (!mig_job_done(m) || m->rolling_back) {
+        hva_chan_free(c);
+        return;
+    }
+    if (rc == 0)
+        rc = hva_chan_attach(c, m->ag->loop, &out_chan_ops, m);
+    if (rc < 0) {
+        struct hva_vm *vm = m->vm;
+
+        hva_chan_free(c);
+        if (rc == -HVA_E_AUTH)
+            snprintf(vm->last_err, sizeof(vm->last_err),
+                     "VM '%s': target %s:%u: authentication failed (wrong "
+                     "key?); VM kept on '%s'",
+                     vm->def->name, m->host, m->port, vm->ag->node_name);
+        else
+            snprintf(vm->last_err, sizeof(vm->last_err),
+                     "VM '%s': target %s:%u not reachable: %s; VM kept on "
+                     "'%s'",
+                     vm->def->name, m->host, m->port, cmn_strerror(rc),
+                     vm->ag->node_name);
+        /* The guest never stopped and the lease never moved. */
+        hva_vm_set_phase(vm, HVA_PH_OUT_ROLLBACK);
+        hva_vm_set_phase(vm, HVA_PH_NONE);
+        hva_vm_set_state(vm, HVA_VM_RUNNING);
+        hva_vm_reply(vm, rc == -HVA_E_AUTH ? rc : -HVA_E_MIGRATION, NULL);
+        mig_free(m);
+        return;
+    }
+    m->chan = c;
+    m->t_chan = hva_now_ms();
+    out_up(m);
+}
+
 int hva_mig_out(struct hva_vm *vm, const char *to,
                 const struct hva_mig_settings *s, char *err, size_t errlen)
 {
     struct hva_agent *ag = vm->ag;
+    struct out_conn_job *j;
     struct hva_mig *m;
-    int fd, rc;
+    int rc;
 
     if (vm->state != HVA_VM_RUNNING || !vm->qmp || vm->mig) {
         snprintf(err, errlen, "VM '%s' is %s, not running", vm->def->name,
@@ -695,38 +886,57 @@ int hva_mig_out(struct hva_vm *vm, const char *to,
     if (!m)
         return -ENOMEM;
     m->set = *s;
+    m->t_start = hva_now_ms();
     if (split_hostport(to, m->host, sizeof(m->host), &m->port) < 0) {
         snprintf(err, errlen, "migrate-out: bad target '%s' (ADDR:PORT)", to);
         mig_free(m);
         return -HVA_E_BAD_REQUEST;
     }
-    hva_vm_set_phase(vm, HVA_PH_OUT_CONNECT);
-    rc = tcp_connect(m->host, m->port, &fd);
-    if (rc == 0)
-        rc = hva_chan_new(ag->loop, fd, false, ag->psk, ag->node_name,
-                          &out_chan_ops, m, &m->chan);
+    j = out_conn_job_new(m);
+    rc = j ? hva_work_submit(ag, out_connect_work, out_connect_done, j)
+           : -ENOMEM;
     if (rc < 0) {
-        if (rc == -HVA_E_AUTH)
-            snprintf(err, errlen,
-                     "VM '%s': target %s:%u: authentication failed (wrong "
-                     "key?); VM kept on '%s'",
-                     vm->def->name, m->host, m->port, ag->node_name);
-        else
-            snprintf(err, errlen,
-                     "VM '%s': target %s:%u not reachable: %s; VM kept on "
-                     "'%s'",
-                     vm->def->name, m->host, m->port, cmn_strerror(rc),
-                     ag->node_name);
-        hva_vm_set_phase(vm, HVA_PH_OUT_ROLLBACK);
-        hva_vm_set_phase(vm, HVA_PH_NONE);
+        if (j)
+            out_conn_job_free(j);
+        snprintf(err, errlen, "VM '%s': migrate-out: %s", vm->def->name,
+                 cmn_strerror(rc));
         mig_free(m);
-        return rc == -HVA_E_AUTH ? rc : -HVA_E_MIGRATION;
+        return rc;
     }
+    m->jobs++;
+    hva_vm_set_phase(vm, HVA_PH_OUT_CONNECT);
     hva_vm_set_state(vm, HVA_VM_MIGRATING);
+    /* Connect and TLS run in the worker meanwhile. */
+    out_qemu_params(m);
     qb_loop_timer_add(ag->loop, QB_LOOP_LOW,
                       (uint64_t)s->timeout_s * 1000000000ULL, m, out_deadline,
                       &m->deadline_timer);
     return CMN_IPC_DEFERRED;
+}
+
+static void out_released(struct hva_mig *m, int rc, uint64_t ms)
+{
+    struct hva_vm *vm = m->vm;
+
+    (void)ms;
+    if (rc == 0)
+        vm->lease_held = false;
+    if (m->rolling_back) {
+        /* The rollback waited for this call: it knows now whether to
+         * take the lease back. */
+        if (m->rb_pending) {
+            m->rb_pending = false;
+            out_rb_finish(m);
+        }
+        return;
+    }
+    if (rc < 0) {
+        out_rollback(m, rc, "lease release: %s", cmn_strerror(rc));
+        return;
+    }
+    m->t_released = hva_now_ms();
+    hva_vm_set_phase(vm, HVA_PH_OUT_RELEASED);
+    hva_chan_send(m->chan, "LEASE-RELEASED");
 }
 
 static void out_qmp_migration(struct hva_mig *m, const char *status)
@@ -740,17 +950,10 @@ static void out_qmp_migration(struct hva_mig *m, const char *status)
         m->src_completed = true;
         m->t_paused = hva_now_ms();
         hva_vm_set_phase(vm, HVA_PH_OUT_PAUSED);
-        if (vm->ag->sanlock && vm->def->lease.lockspace) {
-            int rc = hva_lease_release(&vm->def->lease, vm->pid);
-            if (rc < 0) {
-                out_rollback(m, rc, "lease release: %s", cmn_strerror(rc));
-                return;
-            }
-            vm->lease_held = false;
-        }
-        m->t_released = hva_now_ms();
-        hva_vm_set_phase(vm, HVA_PH_OUT_RELEASED);
-        hva_chan_send(m->chan, "LEASE-RELEASED");
+        if (vm_has_lease(vm))
+            mig_lease(m, HVA_LEASE_RELEASE, 0, out_released);
+        else
+            out_released(m, 0, 0);
     } else if (strcmp(status, "failed") == 0 ||
                strcmp(status, "cancelled") == 0) {
         m->qemu_migrating = false;
@@ -763,6 +966,160 @@ static void out_qmp_migration(struct hva_mig *m, const char *status)
 
 /* ==== target side ======================================================== */
 
+/* ---- arming (migrate-in) ---- */
+
+static void in_abort(struct hva_mig *m, const char *why);
+
+static void arm_disarm(struct hva_vm *vm)
+{
+    vm->armed = false;
+    vm->in_ready = false;
+    if (vm->arm_timer) {
+        qb_loop_timer_del(vm->ag->loop, vm->arm_timer);
+        vm->arm_timer = 0;
+    }
+}
+
+static void arm_expired(void *data)
+{
+    struct hva_vm *vm = data;
+
+    vm->arm_timer = 0;
+    if (vm->mig)
+        return; /* receiving: the migration ends the arming */
+    cmn_info(CMN_LOG_HVA,
+             "VM '%s': no incoming migration while armed: prepared QEMU "
+             "stopped",
+             vm->def->name);
+    arm_disarm(vm);
+    if (vm->phase == HVA_PH_IN_PREPARED) {
+        hva_vm_set_phase(vm, HVA_PH_IN_ABORTED);
+        hva_vm_set_phase(vm, HVA_PH_NONE);
+    }
+    if (vm->pid)
+        hva_vm_kill(vm);
+}
+
+static void in_send_ready(struct hva_mig *m)
+{
+    uint8_t rnd[MIG_TOKEN_LEN / 2];
+
+    if (gnutls_rnd(GNUTLS_RND_KEY, rnd, sizeof(rnd)) < 0) {
+        in_abort(m, "no randomness");
+        return;
+    }
+    for (size_t i = 0; i < sizeof(rnd); i++)
+        snprintf(m->token + 2 * i, 3, "%02x", rnd[i]);
+    hva_chan_send(m->chan, "READY %s", m->token);
+}
+
+static void arm_caps_done(void *data, int rc, json_object *ret,
+                          const char *errmsg)
+{
+    struct hva_vm *vm = data;
+
+    (void)ret;
+    if (!vm->armed)
+        return;
+    if (rc < 0) {
+        cmn_warn(CMN_LOG_HVA, "VM '%s': preparing the incoming QEMU: %s",
+                 vm->def->name, errmsg);
+        if (vm->mig)
+            in_abort(vm->mig, errmsg);
+        else
+            arm_expired(vm);
+        return;
+    }
+    vm->in_ready = true;
+    /* A source that asked while QEMU was starting waits for this. */
+    if (vm->mig && vm->mig->chan && !vm->mig->token[0])
+        in_send_ready(vm->mig);
+}
+
+static void arm_qmp_ready(struct hva_vm *vm, int rc, const char *err)
+{
+    (void)rc;
+    (void)err;
+    hva_qmp_command(vm->qmp, "migrate-set-capabilities",
+                    caps_args(false, false), -1, arm_caps_done, vm);
+}
+
+int hva_mig_arm(struct hva_vm *vm, unsigned timeout_s, char *err, size_t errlen)
+{
+    struct hva_agent *ag = vm->ag;
+    int rc;
+
+    if (!timeout_s)
+        timeout_s = 120;
+    if (vm->armed) {
+        /* Again: extend the arming, the prepared QEMU stays. */
+        if (vm->arm_timer)
+            qb_loop_timer_del(ag->loop, vm->arm_timer);
+        vm->arm_timer = 0;
+        qb_loop_timer_add(ag->loop, QB_LOOP_LOW,
+                          (uint64_t)timeout_s * 1000000000ULL, vm, arm_expired,
+                          &vm->arm_timer);
+        return 0;
+    }
+    if (vm->pid || vm->mig) {
+        snprintf(err, errlen,
+                 "VM '%s' is %s on '%s' (pid %d): no incoming migration "
+                 "for it",
+                 vm->def->name, hva_vm_state_name(vm->state), ag->node_name,
+                 (int)vm->pid);
+        return -HVA_E_STATE;
+    }
+    if (ag->mig_fd < 0) {
+        snprintf(err, errlen,
+                 "node '%s' accepts no migrations (hvagent runs without "
+                 "--listen)",
+                 ag->node_name);
+        return -HVA_E_STATE;
+    }
+    vm->armed = true;
+    vm->in_ready = false;
+    hva_vm_set_phase(vm, HVA_PH_IN_PREPARED);
+    hva_vm_set_state(vm, HVA_VM_INCOMING);
+    /* The target QEMU starts now, while the source still connects and
+     * authenticates: it is ready (or nearly) when PREPARE arrives. */
+    rc = hva_vm_launch(vm, true, arm_qmp_ready, err, errlen);
+    if (rc < 0) {
+        arm_disarm(vm);
+        hva_vm_set_phase(vm, HVA_PH_IN_ABORTED);
+        hva_vm_set_phase(vm, HVA_PH_NONE);
+        if (!vm->pid)
+            hva_vm_set_state(vm, HVA_VM_DEFINED);
+        return rc;
+    }
+    qb_loop_timer_add(ag->loop, QB_LOOP_LOW,
+                      (uint64_t)timeout_s * 1000000000ULL, vm, arm_expired,
+                      &vm->arm_timer);
+    cmn_info(CMN_LOG_HVA,
+             "VM '%s': armed for an incoming migration for %u s (QEMU %d "
+             "prepared)",
+             vm->def->name, timeout_s, (int)vm->pid);
+    return 0;
+}
+
+bool hva_mig_disarm(struct hva_vm *vm, hva_vm_cb then)
+{
+    if (!vm->armed || vm->mig || !vm->pid)
+        return false;
+    cmn_info(CMN_LOG_HVA,
+             "VM '%s': armed for an incoming migration, asked to run here "
+             "instead: prepared QEMU stopped",
+             vm->def->name);
+    arm_disarm(vm);
+    if (vm->phase == HVA_PH_IN_PREPARED) {
+        hva_vm_set_phase(vm, HVA_PH_IN_ABORTED);
+        hva_vm_set_phase(vm, HVA_PH_NONE);
+    }
+    vm->on_ready = NULL;
+    vm->on_gone = then;
+    hva_vm_kill(vm);
+    return true;
+}
+
 static void in_abort(struct hva_mig *m, const char *why)
 {
     struct hva_vm *vm = m->vm;
@@ -772,6 +1129,7 @@ static void in_abort(struct hva_mig *m, const char *why)
     if (m->chan)
         hva_chan_send(m->chan, "ABORT %s", why);
     if (vm) {
+        arm_disarm(vm);
         hva_vm_set_phase(vm, HVA_PH_IN_ABORTED);
         /* Killing our QEMU frees the lease if we had taken it: the
          * source can take it back. */
@@ -795,6 +1153,7 @@ static void in_cont_done(void *data, int rc, json_object *ret,
         in_abort(m, errmsg);
         return;
     }
+    arm_disarm(vm);
     hva_vm_set_phase(vm, HVA_PH_IN_DONE);
     hva_vm_set_state(vm, HVA_VM_RUNNING);
     vm->started_ms = hva_now_ms();
@@ -826,38 +1185,6 @@ static void in_qmp_migration(struct hva_mig *m, const char *status)
     }
 }
 
-static void in_caps_done(void *data, int rc, json_object *ret,
-                         const char *errmsg)
-{
-    struct hva_mig *m = data;
-    uint8_t rnd[MIG_TOKEN_LEN / 2];
-
-    (void)ret;
-    if (rc < 0) {
-        in_abort(m, errmsg);
-        return;
-    }
-    if (gnutls_rnd(GNUTLS_RND_KEY, rnd, sizeof(rnd)) < 0) {
-        in_abort(m, "no randomness");
-        return;
-    }
-    for (size_t i = 0; i < sizeof(rnd); i++)
-        snprintf(m->token + 2 * i, 3, "%02x", rnd[i]);
-    hva_chan_send(m->chan, "READY %s", m->token);
-}
-
-static void in_ready(struct hva_vm *vm, int rc, const char *err)
-{
-    struct hva_mig *m = vm->mig;
-
-    (void)rc;
-    (void)err;
-    if (!m)
-        return;
-    hva_qmp_command(vm->qmp, "migrate-set-capabilities",
-                    caps_args(false, false), -1, in_caps_done, m);
-}
-
 static bool in_allowed(struct hva_agent *ag, const char *addr)
 {
     if (!ag->allow)
@@ -886,12 +1213,26 @@ static void in_refuse(struct hva_mig *m, const char *fmt, ...)
     mig_free(m);
 }
 
+/* "'a', 'b'" for the VMs this node is armed for, or "none". */
+static void in_armed_list(struct hva_agent *ag, char *out, size_t outlen)
+{
+    size_t len = 0;
+
+    out[0] = '\0';
+    for (struct hva_vm *v = ag->vms; v && len < outlen; v = v->next)
+        if (v->armed)
+            len += (size_t)snprintf(out + len, outlen - len, "%s'%s'",
+                                    len ? ", " : "", v->def->name);
+    if (!out[0])
+        snprintf(out, outlen, "none");
+}
+
 static void in_prepare(struct hva_mig *m, const char *xml)
 {
     struct hva_agent *ag = m->ag;
     struct hva_vm_def *def = NULL;
     struct hva_vm *vm;
-    char err[512];
+    char err[512], armed[200];
     int rc;
 
     if (!in_allowed(ag, m->peer_addr)) {
@@ -909,34 +1250,68 @@ static void in_prepare(struct hva_mig *m, const char *xml)
         in_refuse(m, "bad VM definition: %s", err);
         return;
     }
-    vm = hva_vm_find(ag, def->uuid);
-    if (vm && (vm->pid || vm->mig)) {
-        in_refuse(m, "VM '%s' already has a QEMU on %s", def->name,
-                  ag->node_name);
+    if (m->hello_uuid[0] && strcmp(m->hello_uuid, def->uuid) != 0) {
+        in_refuse(m,
+                  "source announced VM uuid %s but sent the definition of "
+                  "'%s' (uuid %s)",
+                  m->hello_uuid, def->name, def->uuid);
         hva_vm_def_free(def);
         return;
     }
-    rc = hva_vm_define(ag, def, &vm);
-    if (rc < 0) {
-        in_refuse(m, "VM '%s': %s", def->name, cmn_strerror(rc));
+    /* Only the VM this node was armed for (migrate-in), by uuid, and
+     * under the same name and shape. */
+    vm = hva_vm_find(ag, def->uuid);
+    if (!vm || !vm->armed || strcmp(vm->def->uuid, def->uuid) != 0) {
+        in_armed_list(ag, armed, sizeof(armed));
+        in_refuse(m,
+                  "%s is not armed for VM '%s' (uuid %s); armed for: %s "
+                  "(migrate-in on the target first)",
+                  ag->node_name, def->name, def->uuid, armed);
         hva_vm_def_free(def);
+        return;
+    }
+    if (strcmp(vm->def->name, def->name) != 0 ||
+        vm->def->memory_mib != def->memory_mib ||
+        vm->def->vcpus != def->vcpus) {
+        in_refuse(m,
+                  "VM uuid %s: source sends '%s' (%u MiB, %u vCPUs), %s was "
+                  "armed for '%s' (%u MiB, %u vCPUs)",
+                  def->uuid, def->name, def->memory_mib, def->vcpus,
+                  ag->node_name, vm->def->name, vm->def->memory_mib,
+                  vm->def->vcpus);
+        hva_vm_def_free(def);
+        return;
+    }
+    hva_vm_def_free(def);
+    if (vm->mig || !vm->pid || vm->phase != HVA_PH_IN_PREPARED) {
+        in_refuse(m, "VM '%s' is %s on %s, not waiting for a migration",
+                  vm->def->name, hva_vm_state_name(vm->state), ag->node_name);
         return;
     }
     m->vm = vm;
     vm->mig = m;
     m->counted = true;
     ag->n_incoming++;
-    hva_vm_set_phase(vm, HVA_PH_IN_PREPARED);
-    hva_vm_set_state(vm, HVA_VM_INCOMING);
-    rc = hva_vm_launch(vm, true, in_ready, err, sizeof(err));
+    /* The QEMU prepared at arming; if it is still starting,
+     * arm_caps_done answers. */
+    if (vm->in_ready)
+        in_send_ready(m);
+}
+
+static void in_leased(struct hva_mig *m, int rc, uint64_t ms)
+{
+    struct hva_vm *vm = m->vm;
+
     if (rc < 0) {
-        hva_vm_set_phase(vm, HVA_PH_IN_ABORTED);
-        hva_vm_set_phase(vm, HVA_PH_NONE);
-        if (!vm->pid)
-            hva_vm_set_state(vm, HVA_VM_DEFINED);
-        in_refuse(m, "QEMU failed to start on %s: %s", ag->node_name, err);
+        hva_chan_send(m->chan, "LEASE-FAILED %s", cmn_strerror(rc));
+        in_abort(m, "lease not acquired");
         return;
     }
+    vm->lease_held = vm_has_lease(vm);
+    hva_vm_set_phase(vm, HVA_PH_IN_LEASED);
+    hva_chan_send(m->chan, "LEASE-ACQUIRED %" PRIu64, ms);
+    if (m->qemu_done)
+        hva_qmp_command(vm->qmp, "cont", NULL, -1, in_cont_done, m);
 }
 
 static void in_line(void *data, char *line)
@@ -947,27 +1322,20 @@ static void in_line(void *data, char *line)
     if (arg)
         *arg++ = '\0';
     if (strcmp(line, "HELLO") == 0) {
+        const char *u = arg ? strstr(arg, "uuid=") : NULL;
+        if (u)
+            snprintf(m->hello_uuid, sizeof(m->hello_uuid), "%.*s",
+                     (int)strcspn(u + 5, " "), u + 5);
         cmn_info(CMN_LOG_HVA, "migration peer %s (%s) authenticated",
                  m->peer_addr, arg ? arg : "");
     } else if (strcmp(line, "PREPARE") == 0 && !m->vm) {
         in_prepare(m, arg ? arg : "");
     } else if (strcmp(line, "LEASE-RELEASED") == 0 && m->vm &&
-               m->vm->phase == HVA_PH_IN_RECEIVING) {
-        struct hva_vm *vm = m->vm;
-        uint64_t t0 = hva_now_ms();
-        if (vm->ag->sanlock && vm->def->lease.lockspace) {
-            int rc = hva_lease_acquire(&vm->def->lease, vm->pid);
-            if (rc < 0) {
-                hva_chan_send(m->chan, "LEASE-FAILED %s", cmn_strerror(rc));
-                in_abort(m, "lease not acquired");
-                return;
-            }
-            vm->lease_held = true;
-        }
-        hva_vm_set_phase(vm, HVA_PH_IN_LEASED);
-        hva_chan_send(m->chan, "LEASE-ACQUIRED %" PRIu64, hva_now_ms() - t0);
-        if (m->qemu_done)
-            hva_qmp_command(vm->qmp, "cont", NULL, -1, in_cont_done, m);
+               m->vm->phase == HVA_PH_IN_RECEIVING && !m->lease_cb) {
+        if (vm_has_lease(m->vm))
+            mig_lease(m, HVA_LEASE_ACQUIRE, 0, in_leased);
+        else
+            in_leased(m, 0, 0);
     } else if (strcmp(line, "ABORT") == 0) {
         in_abort(m, arg ? arg : "source aborted");
     }
@@ -1031,51 +1399,118 @@ static void in_data_done(void *data, int rc, json_object *ret,
         in_abort(m, errmsg);
 }
 
-static int32_t on_data_accept(int32_t fd, int32_t revents, void *data)
+/* A data connection until its token line is in: read as it arrives,
+ * from the loop, never waiting (anyone can connect to the data port). */
+#define DATA_TOKEN_LINE (MIG_TOKEN_LEN + 6) /* "DATA <token>\n" */
+#define DATA_TOKEN_MS   2000
+
+struct data_conn {
+    struct hva_agent *ag;
+    int fd;
+    char addr[64];
+    char buf[DATA_TOKEN_LINE + 1];
+    size_t len;
+    qb_loop_timer_handle timer;
+};
+
+static void data_conn_free(struct data_conn *d, bool close_fd)
 {
-    struct sockaddr_in sa;
-    socklen_t sl = sizeof(sa);
-    char buf[MIG_TOKEN_LEN + 8], addr[64];
-    struct timeval tv = {.tv_sec = 2};
-    int cfd, one = 1;
+    if (d->timer)
+        qb_loop_timer_del(d->ag->loop, d->timer);
+    qb_loop_poll_del(d->ag->loop, d->fd);
+    if (close_fd)
+        close(d->fd);
+    free(d);
+}
+
+static void data_conn_timeout(void *data)
+{
+    struct data_conn *d = data;
+
+    d->timer = 0;
+    cmn_warn(CMN_LOG_HVA, "data connection from %s: no token within %d ms",
+             d->addr, DATA_TOKEN_MS);
+    data_conn_free(d, true);
+}
+
+static int32_t data_conn_read(int32_t fd, int32_t revents, void *data)
+{
+    struct data_conn *d = data;
     ssize_t n;
 
     (void)revents;
-    (void)data;
-    cfd = accept4(fd, (struct sockaddr *)&sa, &sl, SOCK_CLOEXEC);
-    if (cfd < 0)
+    /* Exactly the token line: what follows is QEMU's stream. */
+    n = recv(fd, d->buf + d->len, DATA_TOKEN_LINE - d->len, MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
         return 0;
-    inet_ntop(AF_INET, &sa.sin_addr, addr, sizeof(addr));
-    setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    /* The source sends the token right after connecting: a short
-     * bounded read, exactly the token line and nothing of the stream. */
-    setsockopt(cfd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    size_t want = MIG_TOKEN_LEN + 6;
-    n = recv(cfd, buf, want, MSG_WAITALL);
-    if (n != (ssize_t)want || strncmp(buf, "DATA ", 5) != 0 ||
-        buf[want - 1] != '\n') {
-        cmn_warn(CMN_LOG_HVA, "data connection from %s: no token", addr);
-        close(cfd);
-        return 0;
+    if (n <= 0) {
+        cmn_warn(CMN_LOG_HVA,
+                 "data connection from %s: closed before its "
+                 "token",
+                 d->addr);
+        data_conn_free(d, true);
+        return -1;
     }
-    buf[want - 1] = '\0';
+    d->len += (size_t)n;
+    if (d->len < DATA_TOKEN_LINE)
+        return 0;
+    if (strncmp(d->buf, "DATA ", 5) != 0 ||
+        d->buf[DATA_TOKEN_LINE - 1] != '\n') {
+        cmn_warn(CMN_LOG_HVA, "data connection from %s: no token", d->addr);
+        data_conn_free(d, true);
+        return -1;
+    }
+    d->buf[DATA_TOKEN_LINE - 1] = '\0';
     for (struct hva_mig *m = in_migs; m; m = m->next_in) {
-        if (!m->vm || !m->token[0] || strcmp(m->token, buf + 5) != 0 ||
-            strcmp(m->peer_addr, addr) != 0 ||
+        if (!m->vm || !m->token[0] || strcmp(m->token, d->buf + 5) != 0 ||
+            strcmp(m->peer_addr, d->addr) != 0 ||
             m->vm->phase != HVA_PH_IN_PREPARED)
             continue;
-        tv.tv_sec = 0;
-        setsockopt(cfd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        /* QEMU's incoming side does blocking I/O on it. */
+        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
         hva_vm_set_phase(m->vm, HVA_PH_IN_RECEIVING);
-        hva_qmp_command(m->vm->qmp, "getfd", str_arg("fdname", MIG_FDNAME), cfd,
+        hva_qmp_command(m->vm->qmp, "getfd", str_arg("fdname", MIG_FDNAME), fd,
                         in_data_done, m);
-        close(cfd);
         hva_qmp_command(m->vm->qmp, "migrate-incoming",
                         str_arg("uri", "fd:" MIG_FDNAME), -1, in_data_done, m);
+        data_conn_free(d, true); /* QEMU has its own copy */
+        return -1;
+    }
+    cmn_warn(CMN_LOG_HVA, "data connection from %s: unknown token", d->addr);
+    data_conn_free(d, true);
+    return -1;
+}
+
+static int32_t on_data_accept(int32_t fd, int32_t revents, void *data)
+{
+    struct hva_agent *ag = data;
+    struct sockaddr_in sa;
+    socklen_t sl = sizeof(sa);
+    struct data_conn *d;
+    int cfd, one = 1;
+
+    (void)revents;
+    cfd =
+        accept4(fd, (struct sockaddr *)&sa, &sl, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (cfd < 0)
+        return 0;
+    setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    d = calloc(1, sizeof(*d));
+    if (!d) {
+        close(cfd);
         return 0;
     }
-    cmn_warn(CMN_LOG_HVA, "data connection from %s: unknown token", addr);
-    close(cfd);
+    d->ag = ag;
+    d->fd = cfd;
+    inet_ntop(AF_INET, &sa.sin_addr, d->addr, sizeof(d->addr));
+    if (qb_loop_poll_add(ag->loop, QB_LOOP_HIGH, cfd, POLLIN, d,
+                         data_conn_read) < 0) {
+        close(cfd);
+        free(d);
+        return 0;
+    }
+    qb_loop_timer_add(ag->loop, QB_LOOP_LOW, DATA_TOKEN_MS * 1000000ULL, d,
+                      data_conn_timeout, &d->timer);
     return 0;
 }
 
@@ -1122,10 +1557,87 @@ int hva_mig_listen(struct hva_agent *ag, const char *addr, unsigned port)
 
 /* ==== quick migration: save ============================================== */
 
+/* Header write in a worker: two fdatasyncs on the CSV can take long. */
+struct save_job {
+    struct hva_mig *m;
+    int fd;
+    uint64_t offset;
+    uint8_t hdr[HVA_STATE_HDR_SIZE];
+};
+
+static int save_hdr_work(void *arg)
+{
+    struct save_job *j = arg;
+
+    /* Data first, then the header that makes it valid. */
+    if (fdatasync(j->fd) < 0 ||
+        pwrite(j->fd, j->hdr, sizeof(j->hdr), (off_t)j->offset) !=
+            (ssize_t)sizeof(j->hdr) ||
+        fdatasync(j->fd) < 0)
+        return errno ? -errno : -EIO;
+    return 0;
+}
+
+static void save_released(struct hva_mig *m, int rc, uint64_t ms)
+{
+    struct hva_vm *vm = m->vm;
+
+    (void)ms;
+    if (rc < 0)
+        cmn_warn(CMN_LOG_HVA,
+                 "VM '%s': lease release after save: %s (QEMU's exit frees "
+                 "it)",
+                 vm->def->name, cmn_strerror(rc));
+    vm->lease_held = false;
+    hva_vm_set_phase(vm, HVA_PH_SAVE_DONE);
+    hva_qmp_command(vm->qmp, "quit", NULL, -1, NULL, NULL);
+}
+
+/* The saved state is not valid: the guest goes on here, lease held. */
+static void save_hdr_failed(struct hva_mig *m, int rc)
+{
+    struct hva_vm *vm = m->vm;
+
+    snprintf(vm->last_err, sizeof(vm->last_err),
+             "VM '%s': writing state header: %s", vm->def->name, strerror(-rc));
+    hva_qmp_command(vm->qmp, "cont", NULL, -1, NULL, NULL);
+    hva_vm_set_state(vm, HVA_VM_RUNNING);
+    hva_vm_set_phase(vm, HVA_PH_NONE);
+    hva_vm_reply(vm, rc, NULL);
+    mig_free(m);
+}
+
+static void save_hdr_done(void *arg, int rc)
+{
+    struct save_job *j = arg;
+    struct hva_mig *m = j->m;
+    struct hva_vm *vm;
+
+    free(j);
+    if (!mig_job_done(m))
+        return;
+    vm = m->vm;
+    if (rc < 0) {
+        save_hdr_failed(m, rc);
+        return;
+    }
+    uint64_t ms = hva_now_ms() - m->t_start;
+    snprintf(m->result, sizeof(m->result),
+             "bytes=\"%" PRIu64 "\" save-ms=\"%" PRIu64 "\" mbps=\"%.1f\" "
+             "crc32c=\"%08x\"",
+             m->io_len, ms,
+             ms ? (double)m->io_len / 1048576.0 / ((double)ms / 1000.0) : 0.0,
+             m->crc);
+    if (vm_has_lease(vm))
+        mig_lease(m, HVA_LEASE_RELEASE, 0, save_released);
+    else
+        save_released(m, 0, 0);
+}
+
 static void save_finish(struct hva_mig *m)
 {
     struct hva_vm *vm = m->vm;
-    uint8_t hdr[HVA_STATE_HDR_SIZE];
+    struct save_job *j;
     int rc;
 
     if (!m->io_eof || !m->qemu_done)
@@ -1136,36 +1648,22 @@ static void save_finish(struct hva_mig *m)
     m->hdr.length = m->io_len;
     m->hdr.data_crc = m->crc;
     m->hdr.timestamp = (uint64_t)time(NULL);
-    hva_state_hdr_encode(&m->hdr, hdr);
-    /* Data first, then the header that makes it valid. */
-    if (fdatasync(m->file_fd) < 0 ||
-        pwrite(m->file_fd, hdr, sizeof(hdr), (off_t)vm->def->state.offset) !=
-            (ssize_t)sizeof(hdr) ||
-        fdatasync(m->file_fd) < 0) {
-        rc = -errno;
-        snprintf(vm->last_err, sizeof(vm->last_err),
-                 "VM '%s': writing state header: %s", vm->def->name,
-                 strerror(-rc));
-        hva_qmp_command(vm->qmp, "cont", NULL, -1, NULL, NULL);
-        hva_vm_set_state(vm, HVA_VM_RUNNING);
-        hva_vm_set_phase(vm, HVA_PH_NONE);
-        hva_vm_reply(vm, rc, NULL);
-        mig_free(m);
+    j = calloc(1, sizeof(*j));
+    rc = j ? 0 : -ENOMEM;
+    if (j) {
+        j->m = m;
+        j->fd = m->file_fd;
+        j->offset = vm->def->state.offset;
+        hva_state_hdr_encode(&m->hdr, j->hdr);
+        rc = hva_work_submit(m->ag, save_hdr_work, save_hdr_done, j);
+        if (rc < 0)
+            free(j);
+    }
+    if (rc < 0) {
+        save_hdr_failed(m, rc);
         return;
     }
-    uint64_t ms = hva_now_ms() - m->t_start;
-    snprintf(m->result, sizeof(m->result),
-             "bytes=\"%" PRIu64 "\" save-ms=\"%" PRIu64 "\" mbps=\"%.1f\" "
-             "crc32c=\"%08x\"",
-             m->io_len, ms,
-             ms ? (double)m->io_len / 1048576.0 / ((double)ms / 1000.0) : 0.0,
-             m->crc);
-    if (vm->ag->sanlock && vm->def->lease.lockspace) {
-        hva_lease_release(&vm->def->lease, vm->pid);
-        vm->lease_held = false;
-    }
-    hva_vm_set_phase(vm, HVA_PH_SAVE_DONE);
-    hva_qmp_command(vm->qmp, "quit", NULL, -1, NULL, NULL);
+    m->jobs++;
 }
 
 static int32_t save_read(int32_t fd, int32_t revents, void *data)
@@ -1338,7 +1836,7 @@ static void restore_cont_done(void *data, int rc, json_object *ret,
 
 static void restore_maybe_resume(struct hva_mig *m)
 {
-    if (!m->restore_fed || !m->qemu_done)
+    if (!m->restore_fed || !m->qemu_done || !m->lease_ok)
         return;
     if (m->crc != m->hdr.data_crc) {
         restore_fail(m, -HVA_E_STATE_CORRUPT,
@@ -1401,6 +1899,23 @@ static int32_t restore_write(int32_t fd, int32_t revents, void *data)
         }
         m->iobuf_off += (size_t)w;
     }
+}
+
+static void restore_leased(struct hva_mig *m, int rc, uint64_t ms)
+{
+    struct hva_vm *vm = m->vm;
+
+    (void)ms;
+    if (rc < 0) {
+        restore_fail(m, rc, "VM '%s': lease '%s' not acquired: %s",
+                     vm->def->name, vm->def->lease.resource,
+                     rc == -HVA_E_LEASE_HELD ? "held by another host"
+                                             : cmn_strerror(rc));
+        return;
+    }
+    vm->lease_held = true;
+    m->lease_ok = true;
+    restore_maybe_resume(m);
 }
 
 static void restore_cmd_check(void *data, int rc, json_object *ret,
@@ -1489,18 +2004,12 @@ int hva_restore(struct hva_vm *vm, char *err, size_t errlen)
         mig_free(m);
         return rc;
     }
-    if (vm->ag->sanlock && vm->def->lease.lockspace) {
-        rc = hva_lease_acquire(&vm->def->lease, vm->pid);
-        if (rc < 0) {
-            snprintf(err, errlen, "VM '%s': lease '%s' not acquired: %s",
-                     vm->def->name, vm->def->lease.resource, cmn_strerror(rc));
-            hva_vm_set_phase(vm, HVA_PH_NONE);
-            mig_free(m);
-            hva_vm_kill(vm);
-            return rc;
-        }
-        vm->lease_held = true;
-    }
+    /* The state feeds in while the worker takes the lease; the guest
+     * resumes only with both done (restore_maybe_resume). */
+    if (vm_has_lease(vm))
+        mig_lease(m, HVA_LEASE_ACQUIRE, 0, restore_leased);
+    else
+        m->lease_ok = true;
     return CMN_IPC_DEFERRED;
 }
 
@@ -1558,6 +2067,14 @@ void hva_mig_qemu_gone(struct hva_vm *vm)
 {
     struct hva_mig *m = vm->mig;
 
+    if (vm->armed && (!m || m->kind == MIG_IN)) {
+        /* The prepared QEMU is gone: so is the arming. */
+        arm_disarm(vm);
+        if (!m && vm->phase == HVA_PH_IN_PREPARED) {
+            hva_vm_set_phase(vm, HVA_PH_IN_ABORTED);
+            hva_vm_set_phase(vm, HVA_PH_NONE);
+        }
+    }
     if (!m)
         return;
     switch (m->kind) {
@@ -1600,11 +2117,34 @@ void hva_mig_qemu_gone(struct hva_vm *vm)
     }
 }
 
+static void recover_leased(void *owner, int rc, uint64_t ms)
+{
+    struct hva_vm *vm = owner;
+
+    (void)ms;
+    vm->jobs--;
+    if (!vm->pid || !vm->qmp)
+        return; /* QEMU went away meanwhile: nothing to resume */
+    if (rc < 0) {
+        /* The target holds it: the VM is there. */
+        cmn_warn(CMN_LOG_HVA,
+                 "VM '%s': the target owns the lease, "
+                 "stopping this copy",
+                 vm->def->name);
+        hva_qmp_command(vm->qmp, "quit", NULL, -1, NULL, NULL);
+    } else {
+        vm->lease_held = true;
+        hva_qmp_command(vm->qmp, "cont", NULL, -1, NULL, NULL);
+        hva_vm_set_state(vm, HVA_VM_RUNNING);
+    }
+    hva_vm_set_phase(vm, HVA_PH_NONE);
+}
+
 /* A restarted agent found `vm` running, in `vm->phase`. */
 void hva_mig_recover(struct hva_vm *vm)
 {
     enum hva_recovery r = hva_mig_recovery(vm->phase);
-    bool lease = vm->ag->sanlock && vm->def->lease.lockspace;
+    bool lease = vm_has_lease(vm);
 
     switch (r) {
     case HVA_REC_NOTHING:
@@ -1616,15 +2156,18 @@ void hva_mig_recover(struct hva_vm *vm)
                  "rolling back",
                  vm->def->name, hva_mig_phase_name(vm->phase));
         hva_qmp_command(vm->qmp, "migrate_cancel", NULL, -1, NULL, NULL);
-        if (lease && !vm->lease_held &&
-            hva_lease_acquire(&vm->def->lease, vm->pid) < 0) {
-            /* The target holds it: the VM is there. */
-            cmn_warn(CMN_LOG_HVA,
-                     "VM '%s': the target owns the lease, "
-                     "stopping this copy",
-                     vm->def->name);
-            hva_qmp_command(vm->qmp, "quit", NULL, -1, NULL, NULL);
-            break;
+        if (lease && !vm->lease_held) {
+            /* The phase stays persisted until sanlock answered. */
+            if (hva_lease_async(vm->ag, HVA_LEASE_ACQUIRE, &vm->def->lease,
+                                vm->pid, 0, recover_leased, vm) == 0) {
+                vm->jobs++;
+                return;
+            }
+            /* No worker: the VM stays paused, nobody provably owns it;
+             * the persisted phase lets the next start decide again. */
+            cmn_err(CMN_LOG_HVA, "VM '%s': lease not inquired: VM left paused",
+                    vm->def->name);
+            return;
         }
         vm->lease_held = vm->lease_held || lease;
         hva_qmp_command(vm->qmp, "cont", NULL, -1, NULL, NULL);

@@ -432,18 +432,52 @@ static void start_cont_done(void *data, int rc, json_object *ret,
     hva_vm_reply(vm, 0, NULL);
 }
 
+/* The guest runs once QMP is up and the lease is ours, in either order. */
+static void start_maybe_cont(struct hva_vm *vm)
+{
+    if (vm->start_qmp_up && vm->start_leased && vm->state == HVA_VM_STARTING)
+        hva_qmp_command(vm->qmp, "cont", NULL, -1, start_cont_done, vm);
+}
+
 static void start_ready(struct hva_vm *vm, int rc, const char *err)
 {
     (void)rc;
     (void)err;
-    hva_qmp_command(vm->qmp, "cont", NULL, -1, start_cont_done, vm);
+    vm->start_qmp_up = true;
+    start_maybe_cont(vm);
 }
 
 static void start_failed_gone(struct hva_vm *vm, int rc, const char *err)
 {
     (void)rc;
     (void)err;
-    hva_vm_reply(vm, -HVA_E_QEMU, NULL);
+    hva_vm_reply(vm, vm->start_rc ? vm->start_rc : -HVA_E_QEMU, NULL);
+}
+
+static void start_leased(void *owner, int rc, uint64_t ms)
+{
+    struct hva_vm *vm = owner;
+
+    (void)ms;
+    vm->jobs--;
+    if (!vm->pid || vm->state != HVA_VM_STARTING)
+        return; /* QEMU went away meanwhile: start_failed_gone answered */
+    if (rc < 0) {
+        snprintf(vm->last_err, sizeof(vm->last_err),
+                 "VM '%s': lease '%s' not acquired: %s", vm->def->name,
+                 vm->def->lease.resource,
+                 rc == -HVA_E_LEASE_HELD ? "held by another host"
+                                         : cmn_strerror(rc));
+        /* Answered once QEMU is gone: a refused start leaves nothing. */
+        vm->start_rc = rc;
+        vm->on_ready = NULL;
+        kill(vm->pid, SIGKILL);
+        vm_watch_exit(vm);
+        return;
+    }
+    vm->lease_held = true;
+    vm->start_leased = true;
+    start_maybe_cont(vm);
 }
 
 int hva_vm_start(struct hva_vm *vm, char *err, size_t errlen)
@@ -452,6 +486,13 @@ int hva_vm_start(struct hva_vm *vm, char *err, size_t errlen)
 
     if (vm->pid)
         return -HVA_E_STATE;
+    if (vm->jobs) {
+        snprintf(err, errlen, "VM '%s': a lease request is still in flight",
+                 vm->def->name);
+        return -EBUSY;
+    }
+    vm->start_qmp_up = vm->start_leased = false;
+    vm->start_rc = 0;
     hva_vm_set_state(vm, HVA_VM_STARTING);
     rc = hva_vm_launch(vm, false, start_ready, err, errlen);
     if (rc < 0) {
@@ -466,22 +507,25 @@ int hva_vm_start(struct hva_vm *vm, char *err, size_t errlen)
         return rc;
     }
     /* The guest is paused (-S) until the lease is ours: a VM whose lease
-     * another host holds never runs here. */
+     * another host holds never runs here. sanlock answers in a worker
+     * (a slow lease disk takes seconds) while QMP comes up. */
+    vm->on_gone = start_failed_gone;
     if (vm->ag->sanlock && vm->def->lease.lockspace) {
-        rc = hva_lease_acquire(&vm->def->lease, vm->pid);
+        rc = hva_lease_async(vm->ag, HVA_LEASE_ACQUIRE, &vm->def->lease,
+                             vm->pid, 0, start_leased, vm);
         if (rc < 0) {
-            snprintf(err, errlen, "VM '%s': lease '%s' not acquired: %s",
-                     vm->def->name, vm->def->lease.resource,
-                     rc == -HVA_E_LEASE_HELD ? "held by another host"
-                                             : cmn_strerror(rc));
+            snprintf(err, errlen, "VM '%s': lease '%s': %s", vm->def->name,
+                     vm->def->lease.resource, cmn_strerror(rc));
             vm->on_ready = NULL;
+            vm->on_gone = NULL;
             kill(vm->pid, SIGKILL);
             vm_watch_exit(vm);
             return rc;
         }
-        vm->lease_held = true;
+        vm->jobs++;
+    } else {
+        vm->start_leased = true;
     }
-    vm->on_gone = start_failed_gone;
     return CMN_IPC_DEFERRED;
 }
 
@@ -554,10 +598,29 @@ static void reattach_status(void *data, int rc, json_object *ret,
     hva_mig_recover(vm);
 }
 
+static void reattach_inquired(void *owner, int rc, uint64_t ms)
+{
+    struct hva_vm *vm = owner;
+
+    (void)ms;
+    vm->jobs--;
+    vm->lease_held = rc == 1;
+    if (vm->qmp)
+        hva_qmp_command(vm->qmp, "query-status", NULL, -1, reattach_status, vm);
+}
+
 static void reattach_ready(struct hva_vm *vm, int rc, const char *err)
 {
     (void)rc;
     (void)err;
+    /* Whether the QEMU holds its lease decides the recovery: sanlock
+     * answers first (in a worker), then QEMU's status. */
+    if (vm->ag->sanlock && vm->def->lease.lockspace &&
+        hva_lease_async(vm->ag, HVA_LEASE_INQUIRE, &vm->def->lease, vm->pid, 0,
+                        reattach_inquired, vm) == 0) {
+        vm->jobs++;
+        return;
+    }
     hva_qmp_command(vm->qmp, "query-status", NULL, -1, reattach_status, vm);
 }
 
@@ -615,8 +678,6 @@ static void reattach_one(struct hva_agent *ag, const char *uuid)
         unlink(path);
         return;
     }
-    if (ag->sanlock && def->lease.lockspace)
-        vm->lease_held = hva_lease_held(&def->lease, vm->pid) == 1;
     vm->started_ms = hva_now_ms();
     snprintf(path, sizeof(path), "%s/qmp.sock", dir);
     if (hva_qmp_connect_path(path, &fd) < 0 ||
@@ -626,6 +687,12 @@ static void reattach_one(struct hva_agent *ag, const char *uuid)
                  "does not answer",
                  def->name, (int)vm->pid);
         vm->state = HVA_VM_RUNNING;
+        /* Still say whether it holds the lease (no recovery without
+         * the monitor). */
+        if (ag->sanlock && def->lease.lockspace &&
+            hva_lease_async(ag, HVA_LEASE_INQUIRE, &def->lease, vm->pid, 0,
+                            reattach_inquired, vm) == 0)
+            vm->jobs++;
         return;
     }
     vm->state = HVA_VM_PAUSED;

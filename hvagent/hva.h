@@ -15,9 +15,13 @@
  *            [handoff-reserve-ms="20"] [downtime-max-ms="2000"]/>
  *            (QEMU's own downtime limit is downtime-ms minus the part
  *             reserved for the lease handoff, at least 10 ms)
- *   <request op="migrate-in" vm="UUID" [timeout-s="120"]/>
- *            (arms this node to accept the VM; without any armed VM
- *             the allow list alone decides)
+ *   <request op="migrate-in" vm="X" [timeout-s="120"]/>
+ *            (arms this node for this VM, and only it, for timeout-s:
+ *             its QEMU starts at once, -incoming defer, no lease, so it
+ *             is ready when the source has authenticated; a migration of
+ *             any VM this node is not armed for is refused, the VM stays
+ *             on its source. Disarmed when the migration ends, fails, the
+ *             prepared QEMU exits, or the time runs out)
  *   <request op="save" vm="X"/>                 (quick migration, out)
  *   <request op="restore" vm="X"/>              (quick migration, in;
  *                                                the VM must be defined)
@@ -37,7 +41,9 @@
  * Replies: <reply rc="0" .../> or <reply rc="-N" error="text"/>; status
  * replies carry <vm name uuid state pid lease="yes|no" uptime-ms phase
  * serial/> children; migrate-out replies carry the figures (downtime-ms,
- * total-ms, bytes, passes). Events (after subscribe):
+ * total-ms from the request to the guest running on the target, prep-ms
+ * the part before QEMU's first pass, tls-ms, ready-ms, bytes, passes,
+ * handoff-ms, ...). Events (after subscribe):
  *   <event type="state" vm="NAME" uuid state/>
  *   <event type="migration" vm phase pass transferred remaining
  *          dirty-rate expected-downtime-ms/>

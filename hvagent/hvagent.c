@@ -133,6 +133,35 @@ static int parse_mig_settings(xmlNode *r, struct hva_mig_settings *s)
     return 0;
 }
 
+/* start/restore of a VM that was armed, once its prepared QEMU is gone. */
+static void after_disarm(struct hva_vm *vm, bool start)
+{
+    char err[1024] = "";
+    int rc;
+
+    rc = start ? hva_vm_start(vm, err, sizeof(err))
+               : hva_restore(vm, err, sizeof(err));
+    if (rc < 0) {
+        snprintf(vm->last_err, sizeof(vm->last_err), "%s",
+                 err[0] ? err : cmn_strerror(rc));
+        hva_vm_reply(vm, rc, NULL);
+    }
+}
+
+static void after_disarm_start(struct hva_vm *vm, int rc, const char *err)
+{
+    (void)rc;
+    (void)err;
+    after_disarm(vm, true);
+}
+
+static void after_disarm_restore(struct hva_vm *vm, int rc, const char *err)
+{
+    (void)rc;
+    (void)err;
+    after_disarm(vm, false);
+}
+
 static int on_request(void *data, struct cmn_ipc_conn *conn,
                       const char *request, char **ret_reply)
 {
@@ -213,7 +242,13 @@ static int on_request(void *data, struct cmn_ipc_conn *conn,
         rc = -EBUSY;
         goto out;
     }
-    if (strcmp(op, "start") == 0) {
+    if ((strcmp(op, "start") == 0 || strcmp(op, "restore") == 0) &&
+        hva_mig_disarm(vm, strcmp(op, "start") == 0 ? after_disarm_start
+                                                    : after_disarm_restore)) {
+        /* Armed for a migration that is not coming (no source has
+         * connected): the prepared QEMU goes, then the request runs. */
+        rc = CMN_IPC_DEFERRED;
+    } else if (strcmp(op, "start") == 0) {
         if (vm->pid) {
             snprintf(err, sizeof(err), "VM '%s' is already %s (pid %d)",
                      vm->def->name, hva_vm_state_name(vm->state), (int)vm->pid);
@@ -240,7 +275,7 @@ static int on_request(void *data, struct cmn_ipc_conn *conn,
                 rc = CMN_IPC_DEFERRED;
         }
     } else if (strcmp(op, "undefine") == 0) {
-        if (vm->pid) {
+        if (vm->pid || vm->jobs || vm->mig) {
             rc = -HVA_E_STATE;
             goto out;
         }
@@ -268,9 +303,22 @@ static int on_request(void *data, struct cmn_ipc_conn *conn,
         }
         rc = hva_mig_out(vm, to, &s, err, sizeof(err));
     } else if (strcmp(op, "migrate-in") == 0) {
-        /* Incoming migrations are accepted from allowed sources; arming
-         * per VM is implicit in this version. */
-        *ret_reply = strdup("<reply rc=\"0\"/>");
+        /* Arms this node for this VM only; its QEMU is prepared now. */
+        uint64_t t = 120;
+        if (u_attr(r, "timeout-s", &t) < 0 || t == 0 || t > 86400) {
+            snprintf(err, sizeof(err),
+                     "migrate-in: timeout-s must be 1..86400 seconds");
+            rc = -HVA_E_BAD_REQUEST;
+            goto out;
+        }
+        rc = hva_mig_arm(vm, (unsigned)t, err, sizeof(err));
+        if (rc == 0 &&
+            asprintf(ret_reply,
+                     "<reply rc=\"0\" vm=\"%s\" state=\"%s\" pid=\"%d\" "
+                     "armed-s=\"%u\"/>",
+                     vm->def->name, hva_vm_state_name(vm->state), (int)vm->pid,
+                     (unsigned)t) < 0)
+            rc = -ENOMEM;
     } else if (strcmp(op, "save") == 0) {
         rc = hva_save(vm, err, sizeof(err));
     } else if (strcmp(op, "restore") == 0) {
@@ -470,6 +518,11 @@ int main(int argc, char **argv)
         return 1;
     }
     cmn_log_attach_loop(ag->loop);
+    rc = hva_work_init(ag);
+    if (rc < 0) {
+        cmn_err(CMN_LOG_HVA, "worker pipe: %s", cmn_strerror(rc));
+        return 1;
+    }
     qb_loop_signal_add(ag->loop, QB_LOOP_HIGH, SIGCHLD, ag, on_sigchld, NULL);
     qb_loop_signal_add(ag->loop, QB_LOOP_HIGH, SIGTERM, ag, on_term, NULL);
     qb_loop_signal_add(ag->loop, QB_LOOP_HIGH, SIGINT, ag, on_term, NULL);

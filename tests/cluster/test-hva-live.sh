@@ -15,6 +15,7 @@ pid1=$(hva_vm_field 1 pid)
 migrate() {
     local from=$1 to=$2 r pid
     hva_clear_serial "$to"
+    hva_arm "$to"
     r=$(hvactl "$from" migrate-out $HVA_VM to=${HVA_IP[$to]}:7410 timeout-s=120) ||
         hva_fail "migrate node$from -> node$to: $r"
     hva_wait_reports "$to" 5 || hva_fail "guest does not report on node$to"

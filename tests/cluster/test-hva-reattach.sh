@@ -12,8 +12,13 @@ a=$(hva_last_tick 1)
 hva_wait_reports 1 2 || hva_fail "guest stopped while its agent was down"
 hva_agent_start 1
 [ "$(hva_vm_field 1 pid)" = "$pid" ] || hva_fail "not re-attached to QEMU $pid"
-[ "$(hva_vm_field 1 state)" = running ] || hva_fail "state after re-attach: $(hva_vm_field 1 state)"
-[ "$(hva_vm_field 1 lease)" = yes ] || hva_fail "lease not seen after re-attach"
+# sanlock's answer (a worker) and QEMU's status arrive after the agent is up
+deadline=$(($(hva_now_ms) + 10000))
+until [ "$(hva_vm_field 1 state)" = running ] && [ "$(hva_vm_field 1 lease)" = yes ]; do
+    (($(hva_now_ms) < deadline)) ||
+        hva_fail "after re-attach: state $(hva_vm_field 1 state), lease $(hva_vm_field 1 lease)"
+    sleep 0.1 # poll interval
+done
 b=$(hva_last_tick 1)
 r=$(hvactl 1 stop $HVA_VM timeout-ms=2000) || hva_fail "stop after re-attach: $r"
 [ "$(hva_qemu_count 1)" = 0 ] || hva_fail "QEMU left after stop"

@@ -9,6 +9,7 @@ hva_up
 r=$(hvactl 1 start $HVA_VM) || hva_fail "start on node1: $r"
 hva_wait_reports 1 3 || hva_fail "guest does not report on node1"
 pid1=$(hva_vm_field 1 pid)
+hva_arm 2
 hvactl 1 migrate-out $HVA_VM to=${HVA_IP[2]}:7410 bandwidth-mibs=8 timeout-s=120 \
     >"$HVA_D/mig.out" 2>&1 &
 mig=$!
@@ -39,5 +40,6 @@ b=$(hva_last_tick 1)
 ((b > a)) || hva_fail "counter not advancing on node1"
 hva_all_verified 1 || hva_fail "guest checksum failed on node1"
 # and the VM can still migrate afterwards
+hva_arm 2
 r=$(hvactl 1 migrate-out $HVA_VM to=${HVA_IP[2]}:7410 timeout-s=120) || hva_fail "migration after rollback: $r"
 echo "source agent killed in phase $(tr -d '\n' <<<"$phase"): target discarded its copy, restarted agent rolled back (VM on node1, pid $pid1, lease held, counter $a->$b), then migrated it (downtime $(hva_attr "$r" downtime-ms) ms)"

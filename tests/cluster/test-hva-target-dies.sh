@@ -8,6 +8,7 @@ hva_up
 r=$(hvactl 1 start $HVA_VM) || hva_fail "start on node1: $r"
 hva_wait_reports 1 3 || hva_fail "guest does not report on node1"
 pid1=$(hva_vm_field 1 pid)
+hva_arm 2
 # Slow link so the pre-copy lasts while we kill the target.
 hvactl 1 migrate-out $HVA_VM to=${HVA_IP[2]}:7410 bandwidth-mibs=8 timeout-s=120 \
     >"$HVA_D/mig.out" 2>&1 &

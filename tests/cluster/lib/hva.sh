@@ -172,6 +172,14 @@ hva_wait_reports() {
     done
 }
 
+# hva_arm N [VM]: node N accepts an incoming migration of VM (default the
+# test VM), its QEMU prepared meanwhile.
+hva_arm() {
+    local r
+    r=$(hvactl "$1" migrate-in "${2:-$HVA_VM}" timeout-s=120) ||
+        hva_fail "migrate-in ${2:-$HVA_VM} on node$1: $r"
+}
+
 hva_clear_serial() { [ ! -f "$(hva_serial "$1")" ] || : >"$(hva_serial "$1")"; }
 
 # Attribute $2 of the reply text $1.
