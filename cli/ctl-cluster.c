@@ -76,10 +76,14 @@ static int cmd_status(void)
                                     : ctl_xml_prop(s, "coordinator"));
     printf("members:    ");
     for (xmlNode *m = s->children; m; m = m->next)
-        if (m->type == XML_ELEMENT_NODE)
-            printf(" %s%s%s%s", ctl_xml_prop(m, "nodeid"),
+        if (m->type == XML_ELEMENT_NODE) {
+            const char *st = ctl_xml_prop(m, "state");
+            bool up = !*st || !strcmp(st, "up");
+            printf(" %s%s%s%s%s%s", ctl_xml_prop(m, "nodeid"),
                    *ctl_xml_prop(m, "name") ? "(" : "", ctl_xml_prop(m, "name"),
+                   up ? "" : " ", up ? "" : st,
                    *ctl_xml_prop(m, "name") ? ")" : "");
+        }
     printf("\n");
     printf("cdb:         epoch %s digest %.16s (sync %s, last sync %s ms)\n",
            ctl_xml_prop(s, "epoch"), ctl_xml_prop(s, "digest"),
@@ -312,6 +316,33 @@ static int cmd_config(int argc, char **argv)
     return CTL_EXIT_USAGE;
 }
 
+/* One line of node list; a quarantine or a reason gets a second line. */
+static void print_node(xmlNode *n)
+{
+    const char *until = ctl_xml_prop(n, "quarantined-until");
+    const char *reason = ctl_xml_prop(n, "reason");
+
+    printf("%-16s %6s %-12s %-20s %6s MiB %s%s\n",
+           *ctl_xml_prop(n, "name") ? ctl_xml_prop(n, "name") : "-",
+           ctl_xml_prop(n, "nodeid"), ctl_xml_prop(n, "state"),
+           *ctl_xml_prop(n, "address") ? ctl_xml_prop(n, "address") : "-",
+           ctl_xml_prop(n, "memory-mib"), ctl_xml_prop(n, "online"),
+           !strcmp(ctl_xml_prop(n, "coordinator"), "yes") ? " (coordinator)"
+                                                          : "");
+    if (*until && strcmp(until, "0") != 0) {
+        time_t t = (time_t)strtoll(until, NULL, 10);
+        struct tm tm;
+        char when[32] = "?";
+        if (localtime_r(&t, &tm))
+            strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
+        printf("    quarantined until %s: %s ('clusterctl node resume %s' "
+               "ends it)\n",
+               when, reason, ctl_xml_prop(n, "name"));
+    } else if (*reason) {
+        printf("    %s: %s\n", ctl_xml_prop(n, "state"), reason);
+    }
+}
+
 static int cmd_node(int argc, char **argv)
 {
     xmlDoc *doc = NULL;
@@ -330,18 +361,7 @@ static int cmd_node(int argc, char **argv)
             for (xmlNode *n = xmlDocGetRootElement(doc)->children; n;
                  n = n->next)
                 if (n->type == XML_ELEMENT_NODE)
-                    printf("%-16s %6s %-12s %-20s %6s MiB %s%s\n",
-                           *ctl_xml_prop(n, "name") ? ctl_xml_prop(n, "name")
-                                                    : "-",
-                           ctl_xml_prop(n, "nodeid"), ctl_xml_prop(n, "state"),
-                           *ctl_xml_prop(n, "address")
-                               ? ctl_xml_prop(n, "address")
-                               : "-",
-                           ctl_xml_prop(n, "memory-mib"),
-                           ctl_xml_prop(n, "online"),
-                           !strcmp(ctl_xml_prop(n, "coordinator"), "yes")
-                               ? " (coordinator)"
-                               : "");
+                    print_node(n);
         }
         xmlFreeDoc(doc);
         free(text);

@@ -28,7 +28,7 @@ static void usage(FILE *f)
     fprintf(f, "usage: clusterctl COMMAND [ARGS]\n\n"
                "commands:\n"
                "  status                            nodes, quorum, VMs\n"
-               "  vm add|remove|start|stop|list|show ...  VMs\n"
+               "  vm add|edit|remove|start|stop|list|show ...  VMs\n"
                "  move-vm VM [--to NODE] --live|--quick   move a VM\n"
                "  node drain|resume|list ...        nodes\n"
                "  explain VM                        why a VM is where it is\n"

@@ -1,4 +1,4 @@
-/* clusterctl status (with VMs) | vm add|remove|start|stop|list|show |
+/* clusterctl status (with VMs) | vm add|edit|remove|start|stop|list|show |
  * move-vm | node drain|resume | explain | events.
  *
  * Every command is a request to the local clusterd (CD_IPC_NAME). Changes
@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -39,6 +40,8 @@ void ctl_vm_usage(void)
         "VM commands (served by the local clusterd):\n"
         "  status [--output xml]            cluster status and every VM\n"
         "  vm add FILE.xml                  add a VM (kvmcluster-vm(5))\n"
+        "  vm edit VM [FILE.xml]            change a VM's definition (in\n"
+        "                                   $EDITOR without FILE)\n"
         "  vm remove VM                     remove a stopped VM\n"
         "  vm start|stop VM [--no-wait]     keep it running / stopped\n"
         "  vm list [--output xml]           VMs: state, node, priority\n"
@@ -244,12 +247,14 @@ static char *read_file(const char *path, int *ret_errno)
     return buf;
 }
 
-static int cmd_add(const char *path)
+/* Builds <request op=OP [vm=VM] source=BASENAME>DEFINITION</request> from
+ * a definition file. */
+static int definition_request(const char *op, const char *vm, const char *path,
+                              char **ret_req)
 {
     const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
-    char *text, *esc, *src, *req = NULL;
-    xmlDoc *doc = NULL;
-    int err = 0, rc;
+    char *text, *esc = NULL, *src = NULL, *evm = NULL, *req = NULL;
+    int err = 0, rc = CTL_EXIT_FAIL;
 
     text = read_file(path, &err);
     if (!text) {
@@ -264,21 +269,164 @@ static int cmd_add(const char *path)
         body = strstr(body, "?>") + 2;
     esc = ctl_xml_escape(body);
     src = ctl_xml_escape(base);
-    if (!esc || !src ||
-        asprintf(&req, "<request op=\"vm-add\" source=\"%s\">%s</request>", src,
-                 esc) < 0) {
-        rc = CTL_EXIT_FAIL;
+    evm = ctl_xml_escape(vm ? vm : "");
+    if (!esc || !src || !evm ||
+        asprintf(&req, "<request op=\"%s\"%s%s%s source=\"%s\">%s</request>",
+                 op, vm ? " vm=\"" : "", vm ? evm : "", vm ? "\"" : "", src,
+                 esc) < 0)
         goto out;
-    }
+    *ret_req = req;
+    rc = CTL_EXIT_OK;
+out:
+    free(evm);
+    free(esc);
+    free(src);
+    free(text);
+    return rc;
+}
+
+static int cmd_add(const char *path)
+{
+    xmlDoc *doc = NULL;
+    char *req = NULL;
+    int rc;
+
+    rc = definition_request("vm-add", NULL, path, &req);
+    if (rc)
+        return rc;
     rc = ctl_cd_call(req, &doc, NULL);
     if (rc == 0)
         printf("VM added from '%s' (cluster database epoch %s)\n", path,
                ctl_xml_prop(xmlDocGetRootElement(doc), "epoch"));
-out:
     free(req);
-    free(esc);
-    free(src);
-    free(text);
+    xmlFreeDoc(doc);
+    return rc;
+}
+
+/* Sends FILE as VM's new definition (`edited`: FILE is the editor's
+ * temporary copy, not worth naming). */
+static int edit_from_file(const char *vm, const char *path, bool edited)
+{
+    xmlDoc *doc = NULL;
+    char *req = NULL;
+    int rc;
+
+    rc = definition_request("vm-edit", vm, path, &req);
+    if (rc)
+        return rc;
+    rc = ctl_cd_call(req, &doc, NULL);
+    if (rc == 0) {
+        xmlNode *r = xmlDocGetRootElement(doc);
+        if (!strcmp(ctl_xml_prop(r, "changed"), "no"))
+            printf("VM '%s': the definition is unchanged\n", vm);
+        else
+            printf("VM '%s' updated%s%s%s (cluster database epoch %s)\n", vm,
+                   edited ? "" : " from '", edited ? "" : path,
+                   edited ? "" : "'", ctl_xml_prop(r, "epoch"));
+    }
+    free(req);
+    xmlFreeDoc(doc);
+    return rc;
+}
+
+/* Runs $VISUAL, $EDITOR or vi on PATH; 0 when it exited 0. */
+static int run_editor(const char *path)
+{
+    const char *ed = getenv("VISUAL");
+    pid_t pid;
+    int st;
+
+    if (!ed || !*ed)
+        ed = getenv("EDITOR");
+    if (!ed || !*ed)
+        ed = "vi";
+    pid = fork();
+    if (pid < 0)
+        return -errno;
+    if (pid == 0) {
+        /* Through sh so that EDITOR="emacs -nw" works, as git does. */
+        execl("/bin/sh", "sh", "-c", "$0 \"$1\"", ed, path, (char *)NULL);
+        _exit(127);
+    }
+    while (waitpid(pid, &st, 0) < 0)
+        if (errno != EINTR)
+            return -errno;
+    if (!WIFEXITED(st) || WEXITSTATUS(st)) {
+        ctl_err("editor '%s' failed (exit status %d); nothing was changed", ed,
+                WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+        return -ECANCELED;
+    }
+    return 0;
+}
+
+/* `vm edit VM [FILE]`: without FILE the current definition goes through
+ * the user's editor; a rejected edit is kept so that it isn't lost. */
+static int cmd_edit(const char *vm, const char *file)
+{
+    char path[] = "/tmp/clusterctl-vm-XXXXXX.xml";
+    xmlDoc *doc = NULL;
+    xmlNode *def;
+    xmlChar *cur = NULL;
+    char *after = NULL;
+    int fd = -1, err = 0, rc;
+
+    if (file)
+        return edit_from_file(vm, file, false);
+    if (!isatty(STDIN_FILENO)) {
+        ctl_err("vm edit %s: no terminal for an editor; give the new "
+                "definition as a file ('clusterctl vm edit %s FILE.xml')",
+                vm, vm);
+        return CTL_EXIT_USAGE;
+    }
+    rc = request_vm("vm-show", vm, &doc, NULL);
+    if (rc)
+        return rc;
+    def = first_elem(
+        first_elem(xmlDocGetRootElement(doc)->children, "vm")->children,
+        "definition");
+    cur = def ? xmlNodeGetContent(def) : NULL;
+    rc = CTL_EXIT_FAIL;
+    if (!cur) {
+        ctl_err("VM '%s': clusterd sent no definition", vm);
+        goto out;
+    }
+    fd = mkstemps(path, 4);
+    if (fd < 0 || write(fd, cur, strlen((const char *)cur)) < 0) {
+        ctl_err("cannot write '%s': %s", path, strerror(errno));
+        goto out;
+    }
+    close(fd);
+    fd = -1;
+    if (run_editor(path) < 0) {
+        unlink(path);
+        goto out;
+    }
+    after = read_file(path, &err);
+    if (!after) {
+        ctl_err("cannot read '%s' back: %s", path, strerror(err));
+        goto out;
+    }
+    if (!strcmp(after, (const char *)cur)) {
+        printf("VM '%s': no change\n", vm);
+        unlink(path);
+        rc = CTL_EXIT_OK;
+        goto out;
+    }
+    rc = edit_from_file(vm, path, true);
+    if (rc)
+        fprintf(stderr,
+                "clusterctl: your edit is kept in '%s'; fix it and run "
+                "'clusterctl vm edit %s %s'\n",
+                path, vm, path);
+    else
+        unlink(path);
+out:
+    if (fd >= 0) {
+        close(fd);
+        unlink(path);
+    }
+    free(after);
+    xmlFree(cur);
     xmlFreeDoc(doc);
     return rc;
 }
@@ -357,11 +505,11 @@ static int cmd_start_stop(const char *vm, bool start, bool wait)
 static int cmd_vm(int argc, char **argv)
 {
     bool wait = true;
-    const char *sub, *arg = NULL;
+    const char *sub, *arg = NULL, *arg2 = NULL;
 
     if (argc < 2) {
-        ctl_err("vm needs a subcommand: add, remove, start, stop, list, show "
-                "(see 'clusterctl help')");
+        ctl_err("vm needs a subcommand: add, edit, remove, start, stop, list, "
+                "show (see 'clusterctl help')");
         return CTL_EXIT_USAGE;
     }
     sub = argv[1];
@@ -370,6 +518,8 @@ static int cmd_vm(int argc, char **argv)
             wait = false;
         else if (!arg && argv[i][0] != '-')
             arg = argv[i];
+        else if (!arg2 && !strcmp(sub, "edit") && argv[i][0] != '-')
+            arg2 = argv[i];
         else {
             ctl_err("vm %s: unexpected argument '%s'", sub, argv[i]);
             return CTL_EXIT_USAGE;
@@ -387,6 +537,8 @@ static int cmd_vm(int argc, char **argv)
         return cmd_add(arg);
     if (!strcmp(sub, "show"))
         return cmd_show(arg);
+    if (!strcmp(sub, "edit"))
+        return cmd_edit(arg, arg2);
     if (!strcmp(sub, "start") || !strcmp(sub, "stop"))
         return cmd_start_stop(arg, !strcmp(sub, "start"), wait);
     if (!strcmp(sub, "remove")) {
@@ -397,7 +549,8 @@ static int cmd_vm(int argc, char **argv)
         xmlFreeDoc(doc);
         return rc;
     }
-    ctl_err("unknown vm subcommand '%s' (add, remove, start, stop, list, show)",
+    ctl_err("unknown vm subcommand '%s' (add, edit, remove, start, stop, list, "
+            "show)",
             sub);
     return CTL_EXIT_USAGE;
 }
@@ -407,6 +560,35 @@ static int cmd_vm(int argc, char **argv)
 static double mib(const char *bytes)
 {
     return (double)strtoull(bytes, NULL, 10) / (1024.0 * 1024.0);
+}
+
+/* "the VM now runs on node2" (or is stopped, or unknown) into buf, after
+ * waiting a few seconds for the VM's state to settle on one node. */
+static void vm_where_now(const char *vm, char *buf, size_t len)
+{
+    uint64_t deadline = ctl_now_ms() + 5000;
+
+    snprintf(buf, len, "where the VM runs now is not known yet");
+    for (;;) {
+        xmlDoc *doc = NULL;
+        xmlNode *v;
+        bool settled;
+
+        if (request_vm("vm-show", vm, &doc, NULL) != 0)
+            return;
+        v = first_elem(xmlDocGetRootElement(doc)->children, "vm");
+        settled = v && !*ctl_xml_prop(v, "action") &&
+                  strcmp(ctl_xml_prop(v, "state"), "migrating") != 0;
+        if (v && *ctl_xml_prop(v, "node"))
+            snprintf(buf, len, "the VM is now %s on %s",
+                     ctl_xml_prop(v, "state"), ctl_xml_prop(v, "node"));
+        else if (v)
+            snprintf(buf, len, "the VM is now %s", ctl_xml_prop(v, "state"));
+        xmlFreeDoc(doc);
+        if (settled || ctl_now_ms() >= deadline)
+            return;
+        poll(NULL, 0, 250);
+    }
 }
 
 static int cmd_move(int argc, char **argv)
@@ -528,11 +710,16 @@ static int cmd_move(int argc, char **argv)
                        (double)(ctl_now_ms() - t0) / 1000);
                 rc = CTL_EXIT_OK;
             } else {
-                ctl_err("the %s migration of VM '%s' to %s failed: %s (the VM "
-                        "keeps running where it was; see 'clusterctl explain "
-                        "%s')",
+                char where[128];
+
+                /* The action failed as the cluster saw it (a node left...),
+                 * but the hvagents finish or roll back on their own: say
+                 * where the VM is, rather than guess. */
+                vm_where_now(vm, where, sizeof(where));
+                ctl_err("the %s migration of VM '%s' to %s failed: %s (%s; "
+                        "see 'clusterctl explain %s')",
                         mode, vm, ctl_xml_prop(n, "to"), ctl_xml_prop(n, "msg"),
-                        vm);
+                        where, vm);
                 rc = CTL_EXIT_FAIL;
             }
             goto out;

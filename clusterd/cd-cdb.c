@@ -437,8 +437,25 @@ static int cdb_serialize(const struct cd_cdb *cdb, bool with_digest,
                       n->name, n->nodeid);
         cd_buf_puts(&b, " address=\"");
         cd_buf_xml_escape(&b, n->address);
-        cd_buf_printf(&b, "\" memory-mib=\"%" PRIu64 "\" state=\"%s\"/>\n",
+        cd_buf_printf(&b, "\" memory-mib=\"%" PRIu64 "\" state=\"%s\"",
                       n->memory_mib, cd_node_state_name(n->state));
+        /* Optional, written only when set: older documents keep their
+         * digest. */
+        if (n->reason[0]) {
+            cd_buf_puts(&b, " reason=\"");
+            cd_buf_xml_escape(&b, n->reason);
+            cd_buf_puts(&b, "\"");
+        }
+        if (n->quarantined_until)
+            cd_buf_printf(&b, " quarantined-until=\"%" PRIu64 "\"",
+                          n->quarantined_until);
+        if (n->nfailures) {
+            cd_buf_puts(&b, " failures=\"");
+            for (size_t k = 0; k < n->nfailures; k++)
+                cd_buf_printf(&b, "%s%" PRIu64, k ? " " : "", n->failures[k]);
+            cd_buf_puts(&b, "\"");
+        }
+        cd_buf_puts(&b, "/>\n");
     }
     cd_buf_puts(&b, "  </nodes>\n  <volumes>\n");
     for (size_t i = 0; i < cdb->nvolumes; i++) {
@@ -705,6 +722,75 @@ static int op_add_vm(struct cd_cdb *cdb, const struct cd_op *op, char *err,
     return 0;
 }
 
+size_t cd_node_recent_failures(const struct cd_node *n, uint64_t now)
+{
+    size_t k = 0;
+
+    for (size_t i = 0; i < n->nfailures; i++)
+        if (n->failures[i] + CD_QUARANTINE_PERIOD_S > now)
+            k++;
+    return k;
+}
+
+/* Leaving quarantine (resume, expiry) forgets the failures that caused
+ * it: the node starts with a clean record, as after Hyper-V's. */
+static void node_set_state(struct cd_node *n, enum cd_node_state st,
+                           const char *reason)
+{
+    if (n->state == CD_NODE_QUARANTINED && st != CD_NODE_QUARANTINED) {
+        n->nfailures = 0;
+        n->quarantined_until = 0;
+    }
+    n->state = st;
+    snprintf(n->reason, sizeof(n->reason), "%s", reason);
+}
+
+/* A daemon failure on a node: forget those older than the period, count
+ * this one, and quarantine an up node that reached quarantine-failures.
+ * A drained or paused node takes no new VMs already: only counted. A
+ * quarantined one stays so until its first end (not extended). */
+static int op_node_failure(struct cd_cdb *cdb, const struct cd_op *op,
+                           char *err, size_t errlen)
+{
+    ssize_t i = node_index(cdb, op->name);
+    struct cd_node *n;
+    uint64_t limit, duration_ms;
+    size_t k = 0;
+
+    if (i < 0) {
+        cd_errf(err, errlen, "node '%s' does not exist", op->name);
+        return -CD_E_NOT_FOUND;
+    }
+    if (!op->number) {
+        cd_errf(err, errlen, "node '%s': a failure needs its time", op->name);
+        return -CD_E_BAD_VALUE;
+    }
+    n = &cdb->nodes[i];
+    for (size_t j = 0; j < n->nfailures; j++)
+        if (n->failures[j] + CD_QUARANTINE_PERIOD_S > op->number)
+            n->failures[k++] = n->failures[j];
+    n->nfailures = k;
+    if (n->nfailures == CD_NODE_FAILURES_MAX) {
+        memmove(n->failures, n->failures + 1,
+                (n->nfailures - 1) * sizeof(n->failures[0]));
+        n->nfailures--;
+    }
+    n->failures[n->nfailures++] = op->number;
+    limit = strtoull(cd_cdb_setting(cdb, "quarantine-failures"), NULL, 10);
+    duration_ms =
+        strtoull(cd_cdb_setting(cdb, "quarantine-duration"), NULL, 10);
+    if (n->state == CD_NODE_UP && limit && n->nfailures >= limit &&
+        duration_ms) {
+        n->state = CD_NODE_QUARANTINED;
+        n->quarantined_until = op->number + (duration_ms + 999) / 1000;
+        snprintf(n->reason, sizeof(n->reason),
+                 "%zu daemon failures within %d min, the last: %.160s",
+                 n->nfailures, CD_QUARANTINE_PERIOD_S / 60,
+                 op->arg[0] ? op->arg : "unknown");
+    }
+    return 0;
+}
+
 /* Applies without touching epoch/digest; leaves cdb unchanged on error
  * (every check happens before the first modification). */
 static int cdb_apply_op(struct cd_cdb *cdb, const struct cd_op *op, char *err,
@@ -748,9 +834,18 @@ static int cdb_apply_op(struct cd_cdb *cdb, const struct cd_op *op, char *err,
                     op->name, op->arg);
             return -CD_E_BAD_VALUE;
         }
-        cdb->nodes[i].state = st;
+        if (op->number && cdb->nodes[i].quarantined_until != op->number) {
+            cd_errf(err, errlen,
+                    "node '%s': its quarantine changed since the request "
+                    "(nothing done)",
+                    op->name);
+            return -CD_E_BAD_VALUE;
+        }
+        node_set_state(&cdb->nodes[i], st, op->arg2);
         return 0;
     }
+    case CD_OP_NODE_FAILURE:
+        return op_node_failure(cdb, op, err, errlen);
     case CD_OP_ADD_VOLUME:
         return op_add_volume(cdb, op, err, errlen);
     case CD_OP_REMOVE_VOLUME:
@@ -790,6 +885,36 @@ static int cdb_apply_op(struct cd_cdb *cdb, const struct cd_op *op, char *err,
                     op->name, op->arg);
             return -CD_E_BAD_VALUE;
         }
+        cdb->vms[i].priority = p;
+        return 0;
+    }
+    case CD_OP_SET_VM_DEF: {
+        enum cd_priority p;
+        char *text;
+        i = vm_index(cdb, op->name);
+        if (i < 0) {
+            cd_errf(err, errlen, "VM '%s' does not exist", op->name);
+            return -CD_E_NOT_FOUND;
+        }
+        if (cd_priority_parse(op->arg, &p) < 0) {
+            cd_errf(err, errlen,
+                    "VM '%s': priority '%s' is not high, medium, low or "
+                    "manual",
+                    op->name, op->arg);
+            return -CD_E_BAD_VALUE;
+        }
+        if (!op->text || !text_valid(op->text)) {
+            cd_errf(err, errlen,
+                    "VM '%s': definition is not UTF-8 text without control "
+                    "characters",
+                    op->name);
+            return -CD_E_BAD_VALUE;
+        }
+        text = strdup(op->text);
+        if (!text)
+            return -ENOMEM;
+        free(cdb->vms[i].definition);
+        cdb->vms[i].definition = text;
         cdb->vms[i].priority = p;
         return 0;
     }
@@ -868,6 +993,37 @@ static bool is_elem(xmlNode *n, const char *name)
            strcmp((const char *)n->name, name) == 0;
 }
 
+/* The optional quarantine and reason attributes of a <node>. */
+static int parse_node_extra(xmlNode *x, struct cd_node *n,
+                            enum cd_node_state st)
+{
+    char buf[CD_VALUE_MAX];
+    const char *p;
+
+    n->state = st;
+    attr(x, "reason", n->reason, sizeof(n->reason));
+    if (attr(x, "quarantined-until", buf, sizeof(buf)) &&
+        attr_u64(x, "quarantined-until", &n->quarantined_until) < 0)
+        return -CMN_E_SCHEMA;
+    if (!attr(x, "failures", buf, sizeof(buf)))
+        return 0;
+    for (p = buf; *p;) {
+        char *end;
+        unsigned long long t;
+        if (*p == ' ') {
+            p++;
+            continue;
+        }
+        errno = 0;
+        t = strtoull(p, &end, 10);
+        if (errno || end == p || !t || n->nfailures == CD_NODE_FAILURES_MAX)
+            return -CMN_E_SCHEMA;
+        n->failures[n->nfailures++] = t;
+        p = end;
+    }
+    return 0;
+}
+
 static int parse_doc(xmlNode *root, const char *name, struct cd_cdb *cdb,
                      uint8_t *ret_digest, char *err, size_t errlen)
 {
@@ -926,7 +1082,10 @@ static int parse_doc(xmlNode *root, const char *name, struct cd_cdb *cdb,
                 rc = cdb_apply_op(cdb, &op, e, sizeof(e));
                 if (rc < 0)
                     goto semantic;
-                cdb->nodes[node_index(cdb, op.name)].state = st;
+                rc = parse_node_extra(n, &cdb->nodes[node_index(cdb, op.name)],
+                                      st);
+                if (rc < 0)
+                    goto schema;
                 continue;
             } else if (is_elem(n, "volume")) {
                 struct cd_buf luns;

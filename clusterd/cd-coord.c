@@ -270,7 +270,16 @@ void cd_coord_confchg(struct cd_coord *co, const uint32_t *members, size_t n)
             continue;
         a->status = CD_AS_FAILED;
         a->rc = -CD_E_NO_CLUSTER;
-        snprintf(a->msg, sizeof(a->msg), "node %u left the cluster", ex);
+        /* A migration's hvagents finish or roll it back on their own:
+         * where the VM runs afterwards is what they report. */
+        if (a->kind == CD_ACT_LIVE || a->kind == CD_ACT_QUICK)
+            snprintf(a->msg, sizeof(a->msg),
+                     "node %u left the cluster during the move: the VM runs "
+                     "where its hvagents finish or roll it back (see "
+                     "'clusterctl vm show %s')",
+                     ex, a->vm);
+        else
+            snprintf(a->msg, sizeof(a->msg), "node %u left the cluster", ex);
     }
 }
 
@@ -575,7 +584,14 @@ int cd_coord_check_move(const struct cd_coord *co, const struct cd_cdb *cdb,
             rc = -CD_E_BAD_VALUE;
             goto out;
         }
+        const struct cd_node *tn = cd_cdb_node_by_id(cdb, to);
         rc = res_place_check(&p.c, vm, to, err, errlen);
+        if (rc == -RES_E_NODE_STATE && tn && tn->state == CD_NODE_QUARANTINED &&
+            err && strlen(err) + 2 * CD_NAME_MAX + 64 < errlen)
+            snprintf(err + strlen(err), errlen - strlen(err),
+                     "; it failed too often (%s): 'clusterctl node resume "
+                     "%s' ends the quarantine",
+                     tn->reason, tn->name);
         if (rc < 0 && err && strlen(err) + 48 + strlen(vm) < errlen)
             snprintf(err + strlen(err), errlen - strlen(err),
                      " (see 'clusterctl explain %s')", vm);
@@ -594,6 +610,47 @@ int cd_coord_check_move(const struct cd_coord *co, const struct cd_cdb *cdb,
             *ret_to = best;
     }
 out:
+    picture_free(&p);
+    return rc;
+}
+
+int cd_coord_check_start(const struct cd_coord *co, const struct cd_cdb *cdb,
+                         const char *vm, uint32_t *ret_to, char *err,
+                         size_t errlen)
+{
+    struct picture p;
+    uint32_t best = 0;
+    struct res_note note = {0};
+    int rc;
+
+    if (!cd_cdb_vm_by_name(cdb, vm)) {
+        cd_errf(err, errlen,
+                "VM '%s' does not exist (see 'clusterctl vm list')", vm);
+        return -CD_E_NOT_FOUND;
+    }
+    if (cd_coord_active(co, vm) || req_find(co, vm)) {
+        cd_errf(err, errlen,
+                "VM '%s' has an action in progress: wait for it to finish "
+                "(see 'clusterctl events')",
+                vm);
+        return -CD_E_BUSY;
+    }
+    if (cd_coord_vm_node(co, vm, NULL)) {
+        cd_errf(err, errlen, "VM '%s' runs already", vm);
+        return -CD_E_BAD_VALUE;
+    }
+    rc = picture_build(co, cdb, co->members, co->nmembers, &p);
+    if (rc < 0)
+        return rc;
+    /* An administrator asked: priority manual does not stop this one. */
+    rc = res_place_best(&p.c, vm, 0, &best, &note);
+    if (rc < 0)
+        cd_errf(err, errlen,
+                "VM '%s': no node can start it: %s (see 'clusterctl explain "
+                "%s')",
+                vm, note.text[0] ? note.text : "no eligible node", vm);
+    else if (ret_to)
+        *ret_to = best;
     picture_free(&p);
     return rc;
 }
@@ -668,8 +725,12 @@ static void deliver_req(struct cd_coord *co, const struct cd_cdb *cdb,
     struct cd_co_req *q;
     int rc;
 
-    rc = cd_coord_check_move(co, cdb, m->vm, m->b, (enum cd_act_kind)m->kind,
-                             &from, &to, err, errlen);
+    if (m->kind == CD_ACT_START)
+        rc = cd_coord_check_start(co, cdb, m->vm, &to, err, errlen);
+    else
+        rc =
+            cd_coord_check_move(co, cdb, m->vm, m->b, (enum cd_act_kind)m->kind,
+                                &from, &to, err, errlen);
     if (rc == 0 && co->nreq == CD_CO_MAX_REQS) {
         cd_errf(err, errlen, "too many move requests pending: retry later");
         rc = -EBUSY;

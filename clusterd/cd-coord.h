@@ -145,7 +145,7 @@ enum cd_co_msg_type {
     CD_CO_RT_BEGIN = 1, /* sender re-announces: forget its entries */
     CD_CO_RT_VM,        /* sender's hvagent: vm, state (+ progress) */
     CD_CO_RT_END,       /* sender's announcement is complete */
-    CD_CO_REQ,          /* a user's move request */
+    CD_CO_REQ,          /* a user's move (or manual start) request */
     CD_CO_ACTION,       /* coordinator's decision */
     CD_CO_STEP,         /* executor's result of action `id` step `step` */
     CD_CO_MSG_TYPE_END,
@@ -212,6 +212,14 @@ int cd_coord_check_move(const struct cd_coord *co, const struct cd_cdb *cdb,
                         const char *vm, uint32_t to, enum cd_act_kind kind,
                         uint32_t *ret_from, uint32_t *ret_to, char *err,
                         size_t errlen);
+
+/* Checks a start request of an administrator (vm start of a VM of
+ * priority manual, which automatic plans never start): 0 with the best
+ * node in ret_to, or a CD_E_* / RES_E_* code and a sentence in err. A
+ * CD_CO_REQ of kind CD_ACT_START carries such a request. */
+int cd_coord_check_start(const struct cd_coord *co, const struct cd_cdb *cdb,
+                         const char *vm, uint32_t *ret_to, char *err,
+                         size_t errlen);
 
 /* True once every member announced its VMs since the last change. */
 bool cd_coord_settled(const struct cd_coord *co);

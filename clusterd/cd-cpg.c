@@ -198,6 +198,9 @@ static void cpg_confchg(cpg_handle_t handle, const struct cpg_name *group,
     d->confchg_ms = cd_now_ms();
     cd_replica_confchg(d->replica, ids, n);
     cd_orch_confchg(d, ids, n);
+    for (size_t i = 0; i < nleft; i++)
+        if (left[i].reason == CPG_REASON_PROCDOWN)
+            cd_orch_member_failed(d, left[i].nodeid);
 }
 
 static void quorum_notify(quorum_handle_t handle, uint32_t quorate,

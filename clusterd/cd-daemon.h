@@ -21,12 +21,26 @@ struct cd_outmsg {
     uint8_t buf[];
 };
 
+struct cd_daemon;
+
+/* Told the outcome of a change submitted with cd_ipc_submit_cb, in the
+ * loop: rc 0 (applied here) or < 0 (refused, or -CD_E_NO_CLUSTER: lost
+ * with corosync, outcome unknown). `reply` is the answer the client
+ * would get (the callback owns it); `conn` is the client's, NULL when it
+ * went away, else the callback owns a reference and must answer it
+ * (cmn_ipc_reply) and drop it (cmn_ipc_conn_unref), now or later. */
+typedef void (*cd_ipc_applied_fn)(struct cd_daemon *d,
+                                  struct cmn_ipc_conn *conn, int rc,
+                                  char *reply, void *arg);
+
 /* A client request waiting for its change to be delivered. */
 struct cd_pending_req {
     struct cd_pending_req *next;
     uint64_t request_id;
-    struct cmn_ipc_conn *conn;
+    struct cmn_ipc_conn *conn; /* NULL: client gone, `applied` still due */
     uint64_t submitted_ms;
+    cd_ipc_applied_fn applied; /* NULL = answer the client directly */
+    void *arg;
 };
 
 struct cd_daemon {
@@ -76,6 +90,7 @@ struct cd_daemon {
     char hva_ipc[64];                  /* hvagent's IPC name */
     char lease_lockspace[CD_NAME_MAX]; /* interim VM leases, see clusterd(8) */
     char lease_dir[PATH_MAX];
+    struct cd_csv *csv; /* VM slots, disks, states on the CSV, or NULL */
 };
 
 uint64_t cd_now_ms(void);
@@ -100,6 +115,11 @@ void cd_ipc_fail_pending(struct cd_daemon *d, int rc);
 /* Multicasts a CDB change for a client; answered when applied. */
 int cd_ipc_submit(struct cd_daemon *d, struct cmn_ipc_conn *conn,
                   struct cd_op *op, char **ret);
+/* The same, with the outcome going to `applied` instead of the client.
+ * Refused at once (returns 0, *ret set): `applied` is not called. */
+int cd_ipc_submit_cb(struct cd_daemon *d, struct cmn_ipc_conn *conn,
+                     struct cd_op *op, cd_ipc_applied_fn applied, void *arg,
+                     char **ret);
 
 /* cd-orch.c: runtime state, coordinator, actions, hvagent. */
 struct _xmlNode;
@@ -115,6 +135,13 @@ void cd_orch_cdb_applied(struct cd_daemon *d);
 int cd_orch_ipc(struct cd_daemon *d, struct cmn_ipc_conn *conn, const char *op,
                 struct _xmlNode *req, bool may_write, char **ret);
 void cd_orch_conn_closed(struct cd_daemon *d, struct cmn_ipc_conn *conn);
+/* A member's clusterd died (CPG reason PROCDOWN): counts towards the
+ * quarantine of its node. */
+void cd_orch_member_failed(struct cd_daemon *d, uint32_t nodeid);
+/* SIGTERM: drains (or, without quorum or another node, stops) the local
+ * VMs and stops the loop when they are gone. False: nothing to wait for,
+ * the caller stops the loop now. */
+bool cd_orch_shutdown(struct cd_daemon *d);
 
 /* cd-main.c */
 void cd_daemon_changed(struct cd_daemon *d);

@@ -411,6 +411,11 @@ static void *worker(void *arg)
     uint64_t t0 = now_ms();
     int rc;
 
+    if (j->prepare) {
+        rc = j->prepare(j);
+        if (rc < 0)
+            goto out;
+    }
     rc = cmn_ipc_client_connect(j->ipc_name, &c);
     if (rc < 0) {
         snprintf(j->msg, sizeof(j->msg),
@@ -424,7 +429,10 @@ static void *worker(void *arg)
         rc = step_start(c, j);
         break;
     case CD_ACT_STOP:
-        rc = simple(c, j, "stop", "timeout-ms=\"10000\"", 30000, NULL);
+        /* mig_args: a shorter guest timeout (quorum loss, shutdown). */
+        rc = simple(c, j, "stop",
+                    j->mig_args[0] ? j->mig_args : "timeout-ms=\"10000\"",
+                    30000, NULL);
         if (rc == -HVA_E_STATE || rc == -HVA_E_NO_VM)
             rc = 0; /* not running: what was asked */
         break;

@@ -44,6 +44,13 @@ struct cd_hva_job {
     char lease_path[1024]; /* SANLK_PATH_LEN */
     uint64_t lease_offset;
     char ipc_name[64];
+    /* Run first in the worker when set (a VM on the CSV resolves its
+     * lease, disks and state there, see cd-csv.h); < 0 fails the step. */
+    int (*prepare)(struct cd_hva_job *j);
+    char csv_path[1024];
+    char csv_ref[CD_VALUE_MAX];
+    size_t csv_ndisks;
+    uint64_t csv_disks[16]; /* extent ids, in definition order */
 
     /* results */
     int rc;

@@ -113,8 +113,10 @@ static int do_status(struct cd_daemon *d, char **ret)
     cd_buf_puts(&b, ">\n");
     for (size_t i = 0; i < n; i++) {
         const struct cd_node *node = cd_cdb_node_by_id(cdb, m[i]);
-        cd_buf_printf(&b, "  <member nodeid=\"%u\" name=\"%s\"/>\n", m[i],
-                      node ? node->name : "");
+        cd_buf_printf(&b,
+                      "  <member nodeid=\"%u\" name=\"%s\" state=\"%s\"/>\n",
+                      m[i], node ? node->name : "",
+                      node ? cd_node_state_name(node->state) : "unregistered");
     }
     cd_buf_puts(&b, "</status>\n");
     return cd_buf_steal(&b, ret, NULL);
@@ -166,11 +168,15 @@ static int do_node_list(struct cd_daemon *d, char **ret)
         cd_buf_printf(&b,
                       "  <node name=\"%s\" nodeid=\"%u\" address=\"%s\" "
                       "memory-mib=\"%" PRIu64 "\" state=\"%s\" "
-                      "online=\"%s\" coordinator=\"%s\"/>\n",
+                      "online=\"%s\" coordinator=\"%s\" "
+                      "quarantined-until=\"%" PRIu64 "\" reason=\"",
                       node->name, node->nodeid, node->address, node->memory_mib,
                       cd_node_state_name(node->state),
                       is_member(d, node->nodeid) ? "yes" : "no",
-                      node->nodeid == coord ? "yes" : "no");
+                      node->nodeid == coord ? "yes" : "no",
+                      node->quarantined_until);
+        cd_buf_xml_escape(&b, node->reason);
+        cd_buf_puts(&b, "\"/>\n");
     }
     /* Members that have not registered yet. */
     for (size_t i = 0; i < n; i++)
@@ -227,6 +233,13 @@ static bool may_write(struct cd_daemon *d, struct cmn_ipc_conn *conn)
 int cd_ipc_submit(struct cd_daemon *d, struct cmn_ipc_conn *conn,
                   struct cd_op *op, char **ret)
 {
+    return cd_ipc_submit_cb(d, conn, op, NULL, NULL, ret);
+}
+
+int cd_ipc_submit_cb(struct cd_daemon *d, struct cmn_ipc_conn *conn,
+                     struct cd_op *op, cd_ipc_applied_fn applied, void *arg,
+                     char **ret)
+{
     struct cd_pending_req *p;
     uint64_t id;
     int rc;
@@ -266,6 +279,8 @@ int cd_ipc_submit(struct cd_daemon *d, struct cmn_ipc_conn *conn,
     p->request_id = id;
     p->conn = conn;
     p->submitted_ms = cd_now_ms();
+    p->applied = applied;
+    p->arg = arg;
     p->next = d->pending;
     d->pending = p;
     cmn_ipc_conn_ref(conn);
@@ -287,6 +302,12 @@ void cd_ipc_applied(struct cd_daemon *d, uint32_t origin,
         return;
     *pp = p->next;
     reply = rc == 0 ? ok_reply(cd_daemon_cdb(d)) : error_reply(rc, err);
+    if (p->applied) {
+        /* The callback answers (and drops the reference) itself. */
+        p->applied(d, p->conn, rc, reply, p->arg);
+        free(p);
+        return;
+    }
     if (reply)
         cmn_ipc_reply(p->conn, reply);
     else
@@ -307,6 +328,11 @@ void cd_ipc_fail_pending(struct cd_daemon *d, int rc)
                 "delivered: check 'clusterctl status' and retry");
 
         d->pending = p->next;
+        if (p->applied) {
+            p->applied(d, p->conn, rc, reply, p->arg);
+            free(p);
+            continue;
+        }
         cmn_ipc_reply(p->conn, reply ? reply : "<error code=\"12\"/>");
         free(reply);
         cmn_ipc_conn_unref(p->conn);
@@ -321,7 +347,12 @@ static void on_closed(void *data, struct cmn_ipc_conn *conn)
 
     cd_orch_conn_closed(d, conn);
     while ((p = *pp)) {
-        if (p->conn == conn) {
+        if (p->conn == conn && p->applied) {
+            /* Its outcome is still due (work to finish or undo). */
+            cmn_ipc_conn_unref(p->conn);
+            p->conn = NULL;
+            pp = &p->next;
+        } else if (p->conn == conn) {
             *pp = p->next;
             cmn_ipc_conn_unref(p->conn);
             free(p);

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "clusterd/cd-config.h"
+#include "clusterd/cd-csv.h"
 #include "clusterd/cd-daemon.h"
 #include "clusterd/cd-int.h"
 #include "common/cmn-log.h"
@@ -115,6 +116,10 @@ static int32_t on_signal(int32_t sig, void *data)
     struct cd_daemon *d = data;
 
     cmn_info(CMN_LOG_CD, "signal %d: stopping", sig);
+    /* The service's stop (SIGTERM) drains the node first; a second
+     * SIGTERM, or SIGINT, leaves at once (VMs keep running). */
+    if (sig == SIGTERM && cd_orch_shutdown(d))
+        return 0;
     qb_loop_stop(d->loop);
     return 0;
 }
@@ -141,7 +146,10 @@ static void usage(FILE *f)
             "      --vm-lease-lockspace LS, --vm-lease-dir DIR\n"
             "                          VM leases as DIR/vm-NAME.lease in\n"
             "                          lockspace LS, saved states beside\n"
-            "                          them (until CSV slots are used)\n",
+            "                          them (without --csv)\n"
+            "      --csv PATH          VM slots, disks, leases and saved\n"
+            "                          states on the cluster-shared volume\n"
+            "                          at PATH (the LUN, same on every node)\n",
             CD_CONFIG_DEFAULT, CD_STATE_DIR_DEFAULT);
 }
 
@@ -195,6 +203,7 @@ int main(int argc, char **argv)
         {"hvagent", required_argument, NULL, 'H'},
         {"vm-lease-lockspace", required_argument, NULL, 'L'},
         {"vm-lease-dir", required_argument, NULL, 'D'},
+        {"csv", required_argument, NULL, 'C'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -204,7 +213,7 @@ int main(int argc, char **argv)
     bool foreground = false, debug = false;
     const char *config = NULL;
     const char *opt_state = NULL, *opt_name = NULL, *opt_addr = NULL;
-    const char *opt_mem = NULL, *opt_group = NULL;
+    const char *opt_mem = NULL, *opt_group = NULL, *opt_csv = NULL;
     struct cd_config cfg;
     char err[1024];
     int c, rc;
@@ -214,6 +223,9 @@ int main(int argc, char **argv)
         switch (c) {
         case 'H':
             snprintf(d->hva_ipc, sizeof(d->hva_ipc), "%s", optarg);
+            break;
+        case 'C':
+            opt_csv = optarg;
             break;
         case 'L':
             if (!cd_name_valid(optarg)) {
@@ -318,6 +330,14 @@ int main(int argc, char **argv)
     }
     if (opt_group)
         snprintf(cfg.admin_group, sizeof(cfg.admin_group), "%s", opt_group);
+    if (opt_csv) {
+        if (opt_csv[0] != '/' || strlen(opt_csv) >= sizeof(cfg.csv)) {
+            fprintf(stderr, "clusterd: --csv needs the absolute path of the "
+                            "CSV's LUN\n");
+            return 2;
+        }
+        snprintf(cfg.csv, sizeof(cfg.csv), "%s", opt_csv);
+    }
     if (cfg.admin_group[0]) {
         struct group *g = getgrnam(cfg.admin_group);
         if (!g) {
@@ -384,6 +404,15 @@ int main(int argc, char **argv)
                 CD_IPC_NAME, cmn_strerror(rc));
         return 1;
     }
+    if (cfg.csv[0]) {
+        rc = cd_csv_new(d->loop, cfg.csv, &d->csv);
+        if (rc < 0) {
+            cmn_err(CMN_LOG_CD, "cannot use CSV '%s': %s", cfg.csv,
+                    cmn_strerror(rc));
+            return 1;
+        }
+        cmn_info(CMN_LOG_CD, "VMs live on the CSV '%s'", cfg.csv);
+    }
     rc = cd_orch_start(d);
     if (rc < 0) {
         cmn_err(CMN_LOG_CD, "cannot start the coordinator: %s",
@@ -399,6 +428,7 @@ int main(int argc, char **argv)
     cd_cpg_stop(d);
     cd_orch_stop(d);
     cd_ipc_stop(d);
+    cd_csv_free(d->csv);
     if (d->dirty)
         save_job(d);
     cd_replica_free(d->replica);

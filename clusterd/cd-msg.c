@@ -35,6 +35,8 @@ static const char *const op_names[CD_OP_TYPE_END] = {
     [CD_OP_REMOVE_VM] = "remove-vm",
     [CD_OP_SET_VM_PRIORITY] = "set-vm-priority",
     [CD_OP_SET_VM_TARGET] = "set-vm-target",
+    [CD_OP_NODE_FAILURE] = "node-failure",
+    [CD_OP_SET_VM_DEF] = "set-vm-definition",
 };
 
 const char *cd_op_type_name(enum cd_op_type t)

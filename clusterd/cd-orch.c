@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "clusterd/cd-coord.h"
+#include "clusterd/cd-csv.h"
 #include "clusterd/cd-daemon.h"
 #include "clusterd/cd-hva.h"
 #include "clusterd/cd-int.h"
@@ -33,6 +34,13 @@
 #define MAX_INFLIGHT 64
 #define INFLIGHT_MS  10000
 #define LEASE_WAIT_S 150 /* > sanlock host-dead time at io_timeout 1 */
+#define MAX_REPORTS  16
+#define TICK_MS      2000
+/* SIGTERM: how long the drain may take before the VMs left are stopped,
+ * and how long stopping them may take before clusterd leaves anyway. */
+#define SHUTDOWN_DRAIN_MS 300000
+#define SHUTDOWN_STOP_MS  60000
+#define STOP_TIMEOUT_MS   3000 /* guest shutdown before QEMU is killed */
 
 struct local_vm {
     char name[CD_NAME_MAX];
@@ -47,6 +55,12 @@ struct waiter { /* a move-vm client waiting for its ACTION */
 struct running { /* a step this node runs now */
     uint64_t id;
     unsigned step;
+};
+
+struct failure_report { /* a daemon failure not recorded yet */
+    uint32_t node;
+    uint64_t time_s;
+    char what[128];
 };
 
 struct inflight { /* published, not delivered yet */
@@ -72,6 +86,19 @@ struct cd_orch {
     bool in_group;
     qb_loop_timer_handle grace_timer;
     bool grace_armed;
+    /* Daemon failures to record in the CDB (quarantine), retried until
+     * the cluster takes them (quorum, sync). */
+    struct failure_report reports[MAX_REPORTS];
+    size_t nreports;
+    qb_loop_timer_handle tick_timer;
+    bool tick_armed;
+    /* Local VMs being stopped by quorum loss or shutdown. */
+    unsigned nstopping;
+    /* SIGTERM: drain (or stop) the local VMs, then leave. */
+    bool shutting_down;
+    bool shutdown_drain;
+    uint64_t shutdown_deadline_ms; /* no progress by then: stop */
+    uint64_t shutdown_drain_end_ms;
 };
 
 static void schedule_derive(struct cd_orch *o);
@@ -177,15 +204,18 @@ static void action_event(struct cd_orch *o, const struct cd_action *a)
 /* --------------------------------------------------- runtime <vm> xml */
 
 /* The runtime form hvagent takes (hvagent/hva.h) from the CDB's
- * definition. Disks on CSV extents need the volume's extent map, which
- * this version does not read yet: such VMs are refused with a clear
- * message instead of started without their disks. */
-static int runtime_xml(struct cd_orch *o, const char *name, char **ret,
-                       char *msg, size_t len)
+ * definition. A VM on the CSV gets its disks, lease and state image from
+ * the volume, which only a worker may read: `j` is then set up so that
+ * cd_csv_prepare adds them there. Disks without a CSV are refused with a
+ * clear message instead of started without them. */
+static int runtime_xml(struct cd_orch *o, const char *name,
+                       struct cd_hva_job *j, char **ret, char *msg, size_t len)
 {
     const struct cd_vm *v = cd_cdb_vm_by_name(cd_daemon_cdb(o->d), name);
     struct res_vm *def = NULL;
     char err[200], uuid[37];
+    bool on_csv =
+        v && !strncmp(v->ref, CD_CSV_REF_PREFIX, strlen(CD_CSV_REF_PREFIX));
     struct cd_buf b;
     int rc;
 
@@ -199,13 +229,32 @@ static int runtime_xml(struct cd_orch *o, const char *name, char **ret,
         snprintf(msg, len, "%s", err);
         return rc;
     }
-    if (def->n_disks) {
+    if (on_csv && !o->d->csv) {
+        cd_errf(msg, len,
+                "VM '%s' lives on the cluster-shared volume (%s), but this "
+                "clusterd runs without one (start it with --csv PATH)",
+                name, v->ref);
+        res_vm_free(def);
+        return -ENOTSUP;
+    }
+    if (def->n_disks && !on_csv) {
         snprintf(msg, len,
-                 "VM '%s': disks on CSV volumes are not resolved by this "
-                 "clusterd yet (use a kernel-boot VM without disks)",
+                 "VM '%s': disks on CSV volumes need a clusterd with the CSV "
+                 "(--csv) and the VM added through it",
                  name);
         res_vm_free(def);
         return -ENOTSUP;
+    }
+    if (on_csv) {
+        j->prepare = cd_csv_prepare;
+        snprintf(j->csv_path, sizeof(j->csv_path), "%s",
+                 cd_csv_path(o->d->csv));
+        snprintf(j->csv_ref, sizeof(j->csv_ref), "%s", v->ref);
+        j->csv_ndisks = 0;
+        for (size_t i = 0; i < def->n_disks; i++)
+            if (def->disks[i].source == RES_DISK_EXTENT &&
+                j->csv_ndisks < sizeof(j->csv_disks) / sizeof(j->csv_disks[0]))
+                j->csv_disks[j->csv_ndisks++] = def->disks[i].extent;
     }
     res_uuid_format(def->uuid, uuid);
     cd_buf_init(&b);
@@ -224,7 +273,7 @@ static int runtime_xml(struct cd_orch *o, const char *name, char **ret,
         cd_buf_xml_escape(&b, def->cmdline ? def->cmdline : "");
         cd_buf_puts(&b, "\"/>");
     }
-    if (o->d->lease_dir[0]) {
+    if (o->d->lease_dir[0] && !on_csv) {
         cd_buf_printf(&b,
                       "<lease lockspace=\"%s\" resource=\"vm-%s\" "
                       "path=\"%s/vm-%s.lease\" offset=\"0\"/>",
@@ -265,6 +314,8 @@ static void send_step(struct cd_orch *o, uint64_t id, unsigned step, int rc,
     co_send(o, &m);
 }
 
+static void shutdown_check(struct cd_orch *o);
+
 static void step_done(void *data, struct cd_hva_job *j)
 {
     struct cd_orch *o = data;
@@ -288,6 +339,8 @@ static void step_done(void *data, struct cd_hva_job *j)
         send_step(o, j->action_id, j->step, j->rc, j->vm, j->msg,
                   j->downtime_ms, j->total_ms);
     cd_hva_job_free(j);
+    if (o->shutting_down)
+        shutdown_check(o);
 }
 
 static const char *converge_arg(const char *setting)
@@ -319,8 +372,8 @@ static void maybe_execute(struct cd_orch *o, const struct cd_action *a)
     snprintf(j->vm, sizeof(j->vm), "%s", a->vm);
     if (a->kind == CD_ACT_START || (a->kind == CD_ACT_LIVE && a->step == 0) ||
         (a->kind == CD_ACT_QUICK && a->step == 1))
-        rc = runtime_xml(o, a->vm, &j->vm_xml, j->msg, sizeof(j->msg));
-    if (o->d->lease_dir[0]) {
+        rc = runtime_xml(o, a->vm, j, &j->vm_xml, j->msg, sizeof(j->msg));
+    if (o->d->lease_dir[0] && !j->prepare) {
         snprintf(j->lease_ls, sizeof(j->lease_ls), "%s", o->d->lease_lockspace);
         snprintf(j->lease_res, sizeof(j->lease_res), "vm-%s", a->vm);
         if (snprintf(j->lease_path, sizeof(j->lease_path), "%s/vm-%s.lease",
@@ -561,14 +614,30 @@ bool cd_orch_deliver(struct cd_daemon *d, uint32_t nodeid, const void *buf,
 void cd_orch_confchg(struct cd_daemon *d, const uint32_t *members, size_t n)
 {
     struct cd_orch *o = d->orch;
+    uint64_t active[CD_CO_MAX_ACTIONS];
+    size_t nactive = 0;
     bool in = false;
 
     if (!o)
         return;
     for (size_t i = 0; i < n; i++)
         in |= members[i] == d->nodeid;
+    for (size_t i = 0; i < cd_coord_action_count(o->co); i++)
+        if (cd_coord_action(o->co, i)->status == CD_AS_ACTIVE)
+            active[nactive++] = cd_coord_action(o->co, i)->id;
     o->in_group = in;
     cd_coord_confchg(o->co, members, in ? n : 0);
+    /* Actions the change ended (their executor left): clients waiting
+     * for them (move-vm, events) learn it now. */
+    for (size_t i = 0; i < nactive; i++) {
+        const struct cd_action *a = cd_coord_action_by_id(o->co, active[i]);
+        if (a && a->status != CD_AS_ACTIVE) {
+            cmn_info(CMN_LOG_CD, "VM '%s': %s %s: %s", a->vm,
+                     cd_act_kind_name(a->kind), cd_act_status_name(a->status),
+                     a->msg);
+            action_event(o, a);
+        }
+    }
     /* Requests waiting for an ACTION may never get one now. */
     while (o->nwaiters && !in) {
         char *t = error_text(-CD_E_NO_CLUSTER,
@@ -587,6 +656,310 @@ void cd_orch_cdb_applied(struct cd_daemon *d)
         schedule_derive(d->orch);
 }
 
+/* ------------------------------------------------ local VM stops */
+
+static size_t local_running(const struct cd_orch *o)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < o->nlocal; i++)
+        n += cd_rt_state_runs(o->local[i].state);
+    return n;
+}
+
+static void stop_done(void *data, struct cd_hva_job *j)
+{
+    struct cd_orch *o = data;
+
+    o->nstopping--;
+    if (j->rc < 0)
+        cmn_err(CMN_LOG_CD, "VM '%s': cannot stop it: %s", j->vm,
+                j->msg[0] ? j->msg : cmn_strerror(j->rc));
+    else
+        cmn_info(CMN_LOG_CD, "VM '%s': stopped in %" PRIu64 " ms", j->vm,
+                 j->total_ms);
+    cd_hva_job_free(j);
+    if (o->shutting_down)
+        shutdown_check(o);
+}
+
+/* Stops every VM that runs here, each in its own worker so that several
+ * stop in parallel and the loop never waits for a guest: the quorum
+ * grace and the shutdown paths. Returns how many stops started. */
+static unsigned stop_local_vms(struct cd_orch *o)
+{
+    unsigned n = 0;
+
+    for (size_t i = 0; i < o->nlocal; i++) {
+        struct cd_hva_job *j;
+        if (!cd_rt_state_runs(o->local[i].state))
+            continue;
+        j = calloc(1, sizeof(*j));
+        if (!j)
+            break;
+        j->kind = CD_ACT_STOP;
+        snprintf(j->vm, sizeof(j->vm), "%s", o->local[i].name);
+        snprintf(j->mig_args, sizeof(j->mig_args), "timeout-ms=\"%d\"",
+                 STOP_TIMEOUT_MS);
+        if (cd_hva_run(o->hva, j, stop_done, o) < 0) {
+            cmn_err(CMN_LOG_CD, "VM '%s': cannot start a worker to stop it",
+                    j->vm);
+            cd_hva_job_free(j);
+            continue;
+        }
+        o->nstopping++;
+        n++;
+    }
+    return n;
+}
+
+/* ---------------------------------------- quarantine: daemon failures */
+
+static int submit(struct cd_orch *o, struct cd_op *op)
+{
+    uint64_t id;
+
+    if (!o->d->replica)
+        return -CD_E_NO_CLUSTER;
+    return cd_replica_submit(o->d->replica, op, &id);
+}
+
+static void arm_tick(struct cd_orch *o);
+
+/* Records the queued failures in the CDB; what the cluster does not take
+ * now (no quorum, a sync round) is retried on the next tick. */
+static void reports_flush(struct cd_orch *o)
+{
+    const struct cd_cdb *cdb = cd_daemon_cdb(o->d);
+
+    while (o->nreports) {
+        struct failure_report *r = &o->reports[0];
+        const struct cd_node *n = cd_cdb_node_by_id(cdb, r->node);
+        struct cd_op op = {.type = CD_OP_NODE_FAILURE, .number = r->time_s};
+        int rc;
+
+        if (n) {
+            snprintf(op.name, sizeof(op.name), "%s", n->name);
+            snprintf(op.arg, sizeof(op.arg), "%s", r->what);
+            rc = submit(o, &op);
+            if (rc < 0) {
+                arm_tick(o);
+                return;
+            }
+            cmn_info(CMN_LOG_CD, "recorded a failure of node '%s': %s", n->name,
+                     r->what);
+        }
+        /* else: not registered, nothing to quarantine */
+        memmove(&o->reports[0], &o->reports[1],
+                (o->nreports - 1) * sizeof(o->reports[0]));
+        o->nreports--;
+    }
+}
+
+static void report_failure(struct cd_orch *o, uint32_t node, const char *fmt,
+                           ...) __attribute__((format(printf, 3, 4)));
+static void report_failure(struct cd_orch *o, uint32_t node, const char *fmt,
+                           ...)
+{
+    struct failure_report *r;
+    va_list ap;
+
+    if (o->nreports == MAX_REPORTS) {
+        cmn_warn(CMN_LOG_CD, "too many daemon failures waiting to be "
+                             "recorded: dropping the oldest");
+        memmove(&o->reports[0], &o->reports[1],
+                (o->nreports - 1) * sizeof(o->reports[0]));
+        o->nreports--;
+    }
+    r = &o->reports[o->nreports++];
+    memset(r, 0, sizeof(*r));
+    r->node = node;
+    r->time_s = (uint64_t)time(NULL);
+    va_start(ap, fmt);
+    vsnprintf(r->what, sizeof(r->what), fmt, ap);
+    va_end(ap);
+    cmn_warn(CMN_LOG_CD, "node %u: %s", node, r->what);
+    reports_flush(o);
+}
+
+/* A member's clusterd left the group without leaving (it died: CPG
+ * reason PROCDOWN) while its node stayed in the corosync membership.
+ * Every member sees the same configuration change; only the coordinator
+ * records it, so it is counted once. */
+void cd_orch_member_failed(struct cd_daemon *d, uint32_t nodeid)
+{
+    struct cd_orch *o = d->orch;
+
+    if (!o || !d->replica || nodeid == d->nodeid ||
+        cd_replica_coordinator(d->replica) != d->nodeid)
+        return;
+    report_failure(o, nodeid, "clusterd exited without leaving the cluster");
+}
+
+/* ------------------------------------------------------------ ticks */
+
+static void tick(void *data);
+
+static void arm_tick(struct cd_orch *o)
+{
+    if (o->tick_armed)
+        return;
+    if (qb_loop_timer_add(o->d->loop, QB_LOOP_LOW, TICK_MS * 1000000ull, o,
+                          tick, &o->tick_timer) == 0)
+        o->tick_armed = true;
+}
+
+/* Quarantines that ended (coordinator) and this node's return from a
+ * shutdown drain: both are CDB changes, so they wait for quorum. */
+static void node_states_tick(struct cd_orch *o)
+{
+    struct cd_daemon *d = o->d;
+    const struct cd_cdb *cdb = cd_daemon_cdb(d);
+    uint64_t now = (uint64_t)time(NULL);
+
+    if (!d->replica || !d->quorate || !o->in_group ||
+        cd_replica_phase(d->replica) != CD_SYNC_DONE)
+        return;
+    for (size_t i = 0; i < cd_cdb_node_count(cdb); i++) {
+        const struct cd_node *n = cd_cdb_node(cdb, i);
+        struct cd_op op = {.type = CD_OP_SET_NODE_STATE};
+
+        snprintf(op.name, sizeof(op.name), "%s", n->name);
+        snprintf(op.arg, sizeof(op.arg), "up");
+        if (n->state == CD_NODE_QUARANTINED && n->quarantined_until &&
+            now >= n->quarantined_until &&
+            cd_replica_coordinator(d->replica) == d->nodeid) {
+            /* Only if it is still the same quarantine when applied. */
+            op.number = n->quarantined_until;
+            if (submit(o, &op) == 0)
+                cmn_info(CMN_LOG_CD, "node '%s': quarantine over", n->name);
+        } else if (n->nodeid == d->nodeid && !o->shutting_down &&
+                   n->state == CD_NODE_DRAINED &&
+                   !strcmp(n->reason, "shutdown")) {
+            if (submit(o, &op) == 0)
+                cmn_info(CMN_LOG_CD,
+                         "node '%s' is back after its shutdown "
+                         "drain: it takes VMs again",
+                         n->name);
+        }
+    }
+}
+
+static void tick(void *data)
+{
+    struct cd_orch *o = data;
+
+    o->tick_armed = false;
+    reports_flush(o);
+    node_states_tick(o);
+    if (o->shutting_down)
+        shutdown_check(o);
+    arm_tick(o);
+}
+
+/* ---------------------------------------------------------- shutdown */
+
+static void shutdown_stop(struct cd_orch *o, const char *why)
+{
+    cmn_warn(CMN_LOG_CD, "shutdown: %s: stopping the %zu VM(s) left here", why,
+             local_running(o));
+    o->shutdown_drain = false;
+    o->shutdown_deadline_ms = cd_now_ms() + SHUTDOWN_STOP_MS;
+    stop_local_vms(o);
+}
+
+static void shutdown_check(struct cd_orch *o)
+{
+    struct cd_daemon *d = o->d;
+    uint64_t now = cd_now_ms();
+    bool moving = false;
+
+    /* A step's result (the end of a migration) is published first. */
+    if (!local_running(o) && !o->nstopping && !o->nrunning) {
+        cmn_info(CMN_LOG_CD, "shutdown: no VM runs here any more: leaving");
+        qb_loop_stop(d->loop);
+        return;
+    }
+    if (!o->shutdown_drain) {
+        if (now >= o->shutdown_deadline_ms) {
+            cmn_err(CMN_LOG_CD,
+                    "shutdown: VMs still running after %d s of "
+                    "stopping: leaving anyway",
+                    SHUTDOWN_STOP_MS / 1000);
+            qb_loop_stop(d->loop);
+        }
+        return;
+    }
+    for (size_t i = 0; i < cd_coord_action_count(o->co); i++) {
+        const struct cd_action *a = cd_coord_action(o->co, i);
+        if (a->status == CD_AS_ACTIVE && a->from == d->nodeid)
+            moving = true;
+    }
+    if (moving || o->ninflight)
+        o->shutdown_deadline_ms = o->shutdown_deadline_ms > now + 15000
+                                      ? o->shutdown_deadline_ms
+                                      : now + 15000;
+    if (!d->quorate || !o->in_group)
+        shutdown_stop(o, "quorum lost during the drain");
+    else if (now >= o->shutdown_drain_end_ms)
+        shutdown_stop(o, "the drain did not finish in time");
+    else if (!moving && now >= o->shutdown_deadline_ms)
+        shutdown_stop(o, "the drain moves nothing more");
+}
+
+bool cd_orch_shutdown(struct cd_daemon *d)
+{
+    struct cd_orch *o = d->orch;
+    const struct cd_cdb *cdb = cd_daemon_cdb(d);
+    const struct cd_node *self;
+    const uint32_t *members = NULL;
+    size_t nm = d->replica ? cd_replica_members(d->replica, &members) : 0;
+    bool other = false;
+
+    if (!o || o->shutting_down)
+        return false; /* a second signal: leave now */
+    o->shutting_down = true;
+    if (!local_running(o))
+        return false;
+    self = cd_cdb_node_by_id(cdb, d->nodeid);
+    for (size_t i = 0; i < nm; i++) {
+        const struct cd_node *n = cd_cdb_node_by_id(cdb, members[i]);
+        other |= members[i] != d->nodeid && n && n->state == CD_NODE_UP;
+    }
+    o->shutdown_drain_end_ms = cd_now_ms() + SHUTDOWN_DRAIN_MS;
+    /* Wait for the first moves to be decided before calling it stuck. */
+    o->shutdown_deadline_ms = cd_now_ms() + 15000;
+    /* Drained even when nobody can take the VMs: the coordinator then
+     * neither restarts the VMs stopped below in place (health) nor
+     * starts anything here while clusterd leaves. The change is sent
+     * before any stop, so every member applies it first. */
+    if (self && d->quorate && o->in_group &&
+        cd_replica_phase(d->replica) == CD_SYNC_DONE) {
+        struct cd_op op = {.type = CD_OP_SET_NODE_STATE};
+        int rc = 0;
+        if (self->state != CD_NODE_DRAINED) {
+            snprintf(op.name, sizeof(op.name), "%s", self->name);
+            snprintf(op.arg, sizeof(op.arg), "drained");
+            snprintf(op.arg2, sizeof(op.arg2), "shutdown");
+            rc = submit(o, &op);
+        }
+        if (rc == 0 && other) {
+            cmn_info(CMN_LOG_CD,
+                     "shutdown: draining node '%s' (%zu VM(s)) before "
+                     "leaving",
+                     self->name, local_running(o));
+            o->shutdown_drain = true;
+            arm_tick(o);
+            return true;
+        }
+    }
+    shutdown_stop(o, !d->quorate ? "no quorum"
+                     : !other    ? "no other node can take the VMs"
+                                 : "cannot drain");
+    arm_tick(o);
+    return true;
+}
+
 /* ---------------------------------------------------- quorum grace */
 
 static void grace_expired(void *data)
@@ -600,14 +973,11 @@ static void grace_expired(void *data)
     /* The majority restarts these VMs once their leases are free:
      * releasing them now (stopping the QEMUs) makes that sooner and
      * never lets the VMs run twice. */
+    n = (int)stop_local_vms(o);
     cmn_warn(CMN_LOG_CD,
-             "no quorum for the grace period: stopping this node's VMs so "
-             "the majority can restart them");
-    n = cd_hva_stop_all(o->hva, 3000);
-    if (n < 0)
-        cmn_err(CMN_LOG_CD, "cannot stop this node's VMs: %s", cmn_strerror(n));
-    else
-        cmn_info(CMN_LOG_CD, "stopped %d VM(s) after losing quorum", n);
+             "no quorum for the grace period: stopping this node's %d VM(s) "
+             "so the majority can restart them",
+             n);
 }
 
 void cd_orch_quorum(struct cd_daemon *d)
@@ -699,8 +1069,12 @@ static void hva_connected(void *data, const char *status_xml)
 
 static void hva_lost(void *data)
 {
-    (void)data;
-    /* VMs outlive hvagent: keep announcing the last known states. */
+    struct cd_orch *o = data;
+
+    /* VMs outlive hvagent: keep announcing the last known states. An
+     * hvagent that goes away while clusterd runs failed (or was
+     * restarted by hand): it counts towards quarantine. */
+    report_failure(o, o->d->nodeid, "hvagent exited (connection lost)");
 }
 
 static void hva_event(void *data, const char *xml)
@@ -722,6 +1096,8 @@ static void hva_event(void *data, const char *xml)
             l->state = cd_rt_state_from_hva((const char *)st);
             if (o->in_group)
                 send_rt(o, l->name, l->state, NULL, 0);
+            if (o->shutting_down)
+                shutdown_check(o);
         } else if (!strcmp((const char *)type, "migration") && l &&
                    o->in_group) {
             uint64_t p[3] = {prop_u64(e, "pass"), prop_u64(e, "transferred"),
@@ -836,6 +1212,125 @@ static int do_vm_list(struct cd_orch *o, const char *only, char **ret)
     return cd_buf_steal(&b, ret, NULL);
 }
 
+/* ------------------------------------------- VMs on the CSV (cd-csv.h) */
+
+/* Answers the client of `j` with `reply` (or j->reply) and ends the job. */
+static void csv_job_answer(struct cd_csv_job *j, const char *reply)
+{
+    if (!reply)
+        reply =
+            j->reply ? j->reply : "<error code=\"12\">out of memory</error>";
+    if (j->conn) {
+        cmn_ipc_reply(j->conn, reply);
+        cmn_ipc_conn_unref(j->conn);
+    }
+    cd_csv_job_free(j);
+}
+
+/* The undo of a refused add, or the freeing after a removal, is done. */
+static void csv_freed(void *data, struct cd_csv_job *j)
+{
+    char *text = NULL;
+
+    (void)data;
+    if (j->rc < 0) {
+        cmn_err(CMN_LOG_CD, "VM '%s': %s", j->vm, j->msg);
+        /* A removal that could not free the slot says so; a refused add
+         * keeps its own reason. */
+        if (j->op == CD_CSV_FREE && j->reply && strstr(j->reply, "<ok")) {
+            err_reply(&text, j->rc,
+                      "VM '%s' is removed from the cluster, but its CSV slot "
+                      "was not freed: %s",
+                      j->vm, j->msg);
+            csv_job_answer(j, text);
+            free(text);
+            return;
+        }
+    }
+    csv_job_answer(j, NULL);
+}
+
+static void csv_free_then_answer(struct cd_daemon *d, struct cd_csv_job *j)
+{
+    j->op = CD_CSV_FREE;
+    if (cd_csv_run(d->csv, j, csv_freed, d->orch) < 0) {
+        cmn_err(CMN_LOG_CD,
+                "VM '%s': cannot start a worker to free its CSV slot (%s)",
+                j->vm, j->ref);
+        csv_job_answer(j, NULL);
+    }
+}
+
+static void csv_add_applied(struct cd_daemon *d, struct cmn_ipc_conn *conn,
+                            int rc, char *reply, void *arg)
+{
+    struct cd_csv_job *j = arg;
+
+    j->conn = conn;
+    j->reply = reply;
+    if (rc == 0) {
+        csv_job_answer(j, NULL);
+    } else if (rc == -CD_E_NO_CLUSTER) {
+        /* Maybe applied by the others: keep the slot rather than free
+         * what a VM of the cluster may use. */
+        cmn_warn(CMN_LOG_CD,
+                 "VM '%s': add lost with corosync; its CSV slot (%s) is "
+                 "kept: if the VM is not in 'clusterctl vm list', free it "
+                 "by adding and removing the VM again",
+                 j->vm, j->ref);
+        csv_job_answer(j, NULL);
+    } else {
+        csv_free_then_answer(d, j);
+    }
+}
+
+/* The slot and extents are there: now the CDB change. */
+static void csv_allocated(void *data, struct cd_csv_job *j)
+{
+    struct cd_orch *o = data;
+    struct cd_op op = {.type = CD_OP_ADD_VM};
+    char *ret = NULL;
+    int rc;
+
+    if (j->rc < 0) {
+        err_reply(&ret, j->rc,
+                  "%s (nothing was changed; fix the file and run "
+                  "'clusterctl vm add' again)",
+                  j->msg);
+        csv_job_answer(j, ret);
+        free(ret);
+        return;
+    }
+    snprintf(op.name, sizeof(op.name), "%s", j->vm);
+    snprintf(op.arg, sizeof(op.arg), "%s", j->priority);
+    snprintf(op.arg2, sizeof(op.arg2), "%s", j->ref);
+    op.text = j->def_xml;
+    rc = cd_ipc_submit_cb(o->d, j->conn, &op, csv_add_applied, j, &ret);
+    if (rc == CMN_IPC_DEFERRED) {
+        /* The pending request holds its own reference now. */
+        cmn_ipc_conn_unref(j->conn);
+        j->conn = NULL;
+        return;
+    }
+    if (rc < 0)
+        err_reply(&ret, rc, "VM '%s': cannot submit the change", j->vm);
+    j->reply = ret;
+    csv_free_then_answer(o->d, j);
+}
+
+static void csv_remove_applied(struct cd_daemon *d, struct cmn_ipc_conn *conn,
+                               int rc, char *reply, void *arg)
+{
+    struct cd_csv_job *j = arg;
+
+    j->conn = conn;
+    j->reply = reply;
+    if (rc == 0)
+        csv_free_then_answer(d, j);
+    else
+        csv_job_answer(j, NULL);
+}
+
 static int do_vm_add(struct cd_orch *o, struct cmn_ipc_conn *conn, xmlNode *req,
                      char **ret)
 {
@@ -864,6 +1359,29 @@ static int do_vm_add(struct cd_orch *o, struct cmn_ipc_conn *conn, xmlNode *req,
                        def->name, def->name, def->name);
         goto out;
     }
+    if (o->d->csv) {
+        /* Slot, disks and state extent first, in a worker; the CDB
+         * change follows when they exist (csv_allocated). */
+        struct cd_csv_job *j = calloc(1, sizeof(*j));
+        if (!j) {
+            rc = -ENOMEM;
+            goto out;
+        }
+        j->op = CD_CSV_ALLOC;
+        snprintf(j->vm, sizeof(j->vm), "%s", def->name);
+        snprintf(j->priority, sizeof(j->priority), "%s",
+                 res_priority_str(def->policy.priority));
+        j->def = def;
+        j->conn = conn;
+        cmn_ipc_conn_ref(conn);
+        rc = cd_csv_run(o->d->csv, j, csv_allocated, o);
+        if (rc < 0) {
+            cmn_ipc_conn_unref(conn);
+            cd_csv_job_free(j);
+            return err_reply(ret, rc, "cannot start a worker for the CSV");
+        }
+        return CMN_IPC_DEFERRED;
+    }
     snprintf(op.name, sizeof(op.name), "%s", def->name);
     snprintf(op.arg, sizeof(op.arg), "%s",
              res_priority_str(def->policy.priority));
@@ -875,6 +1393,167 @@ static int do_vm_add(struct cd_orch *o, struct cmn_ipc_conn *conn, xmlNode *req,
     free(op.text);
 out:
     res_vm_free(def);
+    return rc;
+}
+
+/* The slot has the new definition: now the CDB change. */
+static void csv_def_stored(void *data, struct cd_csv_job *j)
+{
+    struct cd_orch *o = data;
+    struct cd_op op = {.type = CD_OP_SET_VM_DEF};
+    char *ret = NULL;
+    int rc;
+
+    if (j->rc < 0) {
+        err_reply(&ret, j->rc, "%s (nothing was changed)", j->msg);
+        csv_job_answer(j, ret);
+        free(ret);
+        return;
+    }
+    snprintf(op.name, sizeof(op.name), "%s", j->vm);
+    snprintf(op.arg, sizeof(op.arg), "%s", j->priority);
+    op.text = j->def_xml;
+    rc = cd_ipc_submit(o->d, j->conn, &op, &ret);
+    if (rc == CMN_IPC_DEFERRED) {
+        cmn_ipc_conn_unref(j->conn);
+        j->conn = NULL;
+        cd_csv_job_free(j);
+        return;
+    }
+    /* Refused (no quorum...): the slot's copy is ahead of the CDB, which
+     * stays the authority; the next edit rewrites the slot. */
+    if (rc < 0 && !ret)
+        err_reply(&ret, rc, "VM '%s': cannot submit the change", j->vm);
+    csv_job_answer(j, ret);
+    free(ret);
+}
+
+/* `vm edit`: a new definition for an existing VM; res_vm_edit_check says
+ * what may change (only the policy while the VM runs). On the CSV, the
+ * slot's copy is rewritten first. */
+static int do_vm_edit(struct cd_orch *o, struct cmn_ipc_conn *conn,
+                      xmlNode *req, const char *vm, char **ret)
+{
+    const struct cd_vm *cur = cd_cdb_vm_by_name(cd_daemon_cdb(o->d), vm);
+    char source[256] = "definition", volume[CD_NAME_MAX];
+    struct res_vm *def = NULL, *old = NULL;
+    struct cd_op op = {.type = CD_OP_SET_VM_DEF};
+    char *text = NULL, err[1024];
+    xmlChar *body;
+    uint64_t state;
+    uint32_t slot;
+    bool running;
+    int rc;
+
+    if (!cur)
+        return err_reply(ret, -CD_E_NOT_FOUND,
+                         "VM '%s' does not exist (see 'clusterctl vm list')",
+                         vm);
+    if (!cur->definition)
+        return err_reply(ret, -CD_E_BAD_VALUE,
+                         "VM '%s' has no definition in the cluster database "
+                         "to edit",
+                         vm);
+    attr(req, "source", source, sizeof(source));
+    body = xmlNodeGetContent(req);
+    rc = res_vm_parse(body ? (const char *)body : "",
+                      body ? strlen((const char *)body) : 0, source, &def, err,
+                      sizeof(err));
+    xmlFree(body);
+    if (rc < 0)
+        return err_reply(ret, rc,
+                         "%s (nothing was changed; fix the file and run "
+                         "'clusterctl vm edit %s FILE' again)",
+                         err, vm);
+    rc = res_vm_parse(cur->definition, strlen(cur->definition), vm, &old, err,
+                      sizeof(err));
+    if (rc < 0) {
+        rc = err_reply(ret, rc, "VM '%s': its stored definition: %s", vm, err);
+        goto out;
+    }
+    running = cd_coord_vm_node(o->co, vm, NULL) != 0 || cur->want_running;
+    rc = res_vm_edit_check(old, def, source, running, err, sizeof(err));
+    if (rc < 0) {
+        rc = err_reply(ret, rc, "%s (nothing was changed)", err);
+        goto out;
+    }
+    rc = res_vm_serialize(def, &text);
+    if (rc < 0)
+        goto out;
+    if (res_vm_equal(old, def)) {
+        *ret = strdup("<ok changed=\"no\"/>");
+        rc = *ret ? 0 : -ENOMEM;
+        goto out;
+    }
+    if (o->d->csv && cd_csv_ref_parse(cur->ref, volume, sizeof(volume), &slot,
+                                      &state) == 0) {
+        struct cd_csv_job *j = calloc(1, sizeof(*j));
+        if (!j) {
+            rc = -ENOMEM;
+            goto out;
+        }
+        j->op = CD_CSV_SET_DEF;
+        snprintf(j->vm, sizeof(j->vm), "%s", vm);
+        snprintf(j->ref, sizeof(j->ref), "%s", cur->ref);
+        snprintf(j->priority, sizeof(j->priority), "%s",
+                 res_priority_str(def->policy.priority));
+        j->def = def;
+        j->def_xml = text;
+        def = NULL;
+        text = NULL;
+        j->conn = conn;
+        cmn_ipc_conn_ref(conn);
+        rc = cd_csv_run(o->d->csv, j, csv_def_stored, o);
+        if (rc < 0) {
+            cmn_ipc_conn_unref(conn);
+            cd_csv_job_free(j);
+            rc = err_reply(ret, rc, "cannot start a worker for the CSV");
+            goto out;
+        }
+        rc = CMN_IPC_DEFERRED;
+        goto out;
+    }
+    snprintf(op.name, sizeof(op.name), "%s", vm);
+    snprintf(op.arg, sizeof(op.arg), "%s",
+             res_priority_str(def->policy.priority));
+    op.text = text;
+    rc = cd_ipc_submit(o->d, conn, &op, ret);
+out:
+    free(text);
+    res_vm_free(def);
+    res_vm_free(old);
+    return rc;
+}
+
+/* vm start of a VM of priority manual: automatic plans never start such
+ * a VM, so besides the intent (target running, which keeps it from being
+ * stopped) the administrator's request goes to the coordinator as a start
+ * request, exactly once. Placement is checked here first so that a VM
+ * with nowhere to go is refused with the reason. */
+static int manual_start(struct cd_orch *o, struct cmn_ipc_conn *conn,
+                        struct cd_op *op, char **ret)
+{
+    struct cd_daemon *d = o->d;
+    struct cd_co_msg m = {.type = CD_CO_REQ, .kind = CD_ACT_START};
+    char err[512];
+    int rc;
+
+    if (!d->replica || !d->quorate || !o->in_group)
+        return cd_ipc_submit(d, conn, op, ret); /* refused: no quorum */
+    rc = cd_coord_check_start(o->co, cd_daemon_cdb(d), op->name, NULL, err,
+                              sizeof(err));
+    if (rc < 0)
+        return err_reply(ret, rc, "%s", err);
+    rc = cd_ipc_submit(d, conn, op, ret);
+    if (rc != CMN_IPC_DEFERRED)
+        return rc; /* refused at once */
+    /* Sent after the intent from the same node: delivered after it. */
+    snprintf(m.vm, sizeof(m.vm), "%s", op->name);
+    m.origin = d->nodeid;
+    m.epoch = cd_cdb_epoch(cd_daemon_cdb(d));
+    if (co_send(o, &m) < 0)
+        cmn_warn(CMN_LOG_CD, "VM '%s': cannot send the start request",
+                 op->name);
     return rc;
 }
 
@@ -898,11 +1577,30 @@ static int do_vm_change(struct cd_orch *o, struct cmn_ipc_conn *conn,
                              "stop %s')",
                              vm, node ? "running" : "meant to run", vm);
         op.type = CD_OP_REMOVE_VM;
+        const struct cd_vm *v = cd_cdb_vm_by_name(cdb, vm);
+        if (o->d->csv &&
+            !strncmp(v->ref, CD_CSV_REF_PREFIX, strlen(CD_CSV_REF_PREFIX))) {
+            /* Its slot is freed once the removal is in the CDB. */
+            struct cd_csv_job *j = calloc(1, sizeof(*j));
+            int rc;
+            if (!j)
+                return -ENOMEM;
+            snprintf(j->vm, sizeof(j->vm), "%s", vm);
+            snprintf(j->ref, sizeof(j->ref), "%s", v->ref);
+            rc = cd_ipc_submit_cb(o->d, conn, &op, csv_remove_applied, j, ret);
+            if (rc != CMN_IPC_DEFERRED)
+                cd_csv_job_free(j);
+            return rc;
+        }
     } else {
         op.type = CD_OP_SET_VM_TARGET;
         snprintf(op.arg, sizeof(op.arg), "%s",
                  !strcmp(opname, "vm-start") ? "running" : "stopped");
     }
+    if (op.type == CD_OP_SET_VM_TARGET && !strcmp(op.arg, "running") &&
+        cd_cdb_vm_by_name(cdb, vm)->priority == CD_PRIO_MANUAL &&
+        !cd_coord_vm_node(o->co, vm, NULL) && !cd_coord_active(o->co, vm))
+        return manual_start(o, conn, &op, ret);
     return cd_ipc_submit(o->d, conn, &op, ret);
 }
 
@@ -1044,6 +1742,21 @@ static int do_explain(struct cd_orch *o, const char *vm, char **ret)
     if (f && f->n)
         cd_buf_printf(&b, "failures: %zu recorded, last on node '%s'\n", f->n,
                       node_name(cdb, f->node));
+    for (size_t i = 0; i < cd_cdb_node_count(cdb); i++) {
+        const struct cd_node *n = cd_cdb_node(cdb, i);
+        char until[32] = "?";
+        time_t t = (time_t)n->quarantined_until;
+        struct tm tm;
+        if (n->state != CD_NODE_QUARANTINED)
+            continue;
+        if (t && localtime_r(&t, &tm))
+            strftime(until, sizeof(until), "%Y-%m-%d %H:%M:%S", &tm);
+        cd_buf_printf(&b, "quarantine: node '%s' takes no VMs until %s (",
+                      n->name, until);
+        cd_buf_xml_escape(&b, n->reason[0] ? n->reason : "set by hand");
+        cd_buf_printf(&b, "); 'clusterctl node resume %s' ends it now\n",
+                      n->name);
+    }
     if (d->quorate)
         cd_buf_printf(&b, "quorum: yes (coordinator node %u)\n",
                       d->replica ? cd_replica_coordinator(d->replica) : 0);
@@ -1059,9 +1772,9 @@ int cd_orch_ipc(struct cd_daemon *d, struct cmn_ipc_conn *conn, const char *op,
 {
     struct cd_orch *o = d->orch;
     char vm[CD_NAME_MAX + 8] = "";
-    bool write = !strcmp(op, "vm-add") || !strcmp(op, "vm-remove") ||
-                 !strcmp(op, "vm-start") || !strcmp(op, "vm-stop") ||
-                 !strcmp(op, "move-vm");
+    bool write = !strcmp(op, "vm-add") || !strcmp(op, "vm-edit") ||
+                 !strcmp(op, "vm-remove") || !strcmp(op, "vm-start") ||
+                 !strcmp(op, "vm-stop") || !strcmp(op, "move-vm");
 
     if (!o || (!write && strcmp(op, "vm-list") && strcmp(op, "vm-show") &&
                strcmp(op, "explain") && strcmp(op, "events")))
@@ -1087,6 +1800,8 @@ int cd_orch_ipc(struct cd_daemon *d, struct cmn_ipc_conn *conn, const char *op,
         return do_explain(o, vm, ret);
     if (!strcmp(op, "vm-add"))
         return do_vm_add(o, conn, req, ret);
+    if (!strcmp(op, "vm-edit"))
+        return do_vm_edit(o, conn, req, vm, ret);
     if (!strcmp(op, "move-vm"))
         return do_move(o, conn, req, ret);
     return do_vm_change(o, conn, op, vm, ret);
@@ -1135,6 +1850,8 @@ int cd_orch_start(struct cd_daemon *d)
     d->orch = o;
     rc = cd_hva_new(d->loop, d->hva_ipc[0] ? d->hva_ipc : HVA_IPC_NAME, &hops,
                     o, &o->hva);
+    if (rc == 0)
+        arm_tick(o);
     if (rc < 0) {
         cd_coord_free(o->co);
         free(o);
@@ -1157,6 +1874,8 @@ void cd_orch_stop(struct cd_daemon *d)
     }
     if (o->grace_armed)
         qb_loop_timer_del(d->loop, o->grace_timer);
+    if (o->tick_armed)
+        qb_loop_timer_del(d->loop, o->tick_timer);
     cd_hva_free(o->hva);
     cd_coord_free(o->co);
     free(o);

@@ -31,14 +31,15 @@
 #define CD_STATE_DIR_DEFAULT "/var/lib/kvmcluster"
 #define CD_CDB_FILE          "cdb.xml"
 
-#define CD_NAME_MAX    64  /* node, VM, volume names, setting keys: 63+NUL */
-#define CD_VALUE_MAX   256 /* setting values, addresses, refs */
-#define CD_TEXT_MAX    (512u * 1024) /* embedded VM definition, LUN list */
-#define CD_MAX_NODES   16
-#define CD_VOLUME_LUNS 16
-#define CD_DIGEST_LEN  32 /* SHA-256 */
-#define CD_DIGEST_HEX  (2 * CD_DIGEST_LEN + 1)
-#define CD_CDB_VERSION 1
+#define CD_NAME_MAX          64 /* node, VM, volume names, setting keys: 63+NUL */
+#define CD_VALUE_MAX         256           /* setting values, addresses, refs */
+#define CD_TEXT_MAX          (512u * 1024) /* embedded VM definition, LUN list */
+#define CD_MAX_NODES         16
+#define CD_VOLUME_LUNS       16
+#define CD_DIGEST_LEN        32 /* SHA-256 */
+#define CD_DIGEST_HEX        (2 * CD_DIGEST_LEN + 1)
+#define CD_CDB_VERSION       1
+#define CD_NODE_FAILURES_MAX 8 /* remembered per node (quarantine) */
 
 enum cd_err {
     CD_E_NO_QUORUM = CMN_E_CD_BASE + 1, /* write without quorum */
@@ -88,7 +89,21 @@ struct cd_node {
     char address[CD_VALUE_MAX]; /* migration address */
     uint64_t memory_mib;        /* capacity offered to VMs */
     enum cd_node_state state;
+    /* Why it is in its state ("" = none given): the quarantine's cause,
+     * or "shutdown" for a drain clusterd did when it was stopped. */
+    char reason[CD_VALUE_MAX];
+    /* Quarantine: times (unix seconds, the reporting node's clock) of
+     * the recent daemon failures (clusterd or hvagent died), oldest
+     * first, and when a quarantine ends (0 = not quarantined). */
+    size_t nfailures;
+    uint64_t failures[CD_NODE_FAILURES_MAX];
+    uint64_t quarantined_until;
 };
+
+/* Daemon failures of a node counted within this period (quarantine). */
+#define CD_QUARANTINE_PERIOD_S 3600
+/* Failures of node `n` within CD_QUARANTINE_PERIOD_S before `now`. */
+size_t cd_node_recent_failures(const struct cd_node *n, uint64_t now);
 
 struct cd_volume {
     char name[CD_NAME_MAX];
@@ -189,13 +204,22 @@ enum cd_op_type {
     CD_OP_SET_SETTING = 1, /* name = key, arg = value */
     CD_OP_ADD_NODE,        /* name, nodeid, arg = address, number = MiB */
     CD_OP_REMOVE_NODE,     /* name */
-    CD_OP_SET_NODE_STATE,  /* name, arg = state */
+    CD_OP_SET_NODE_STATE,  /* name, arg = state, arg2 = reason; number:
+                            * when non-zero, applies only while the node's
+                            * quarantined_until equals it (expiry) */
     CD_OP_ADD_VOLUME,      /* name, arg = lockspace, text = LUNs, 1/line */
     CD_OP_REMOVE_VOLUME,   /* name */
     CD_OP_ADD_VM,          /* name, arg = priority, arg2 = ref, text = def */
     CD_OP_REMOVE_VM,       /* name */
     CD_OP_SET_VM_PRIORITY, /* name, arg = priority */
     CD_OP_SET_VM_TARGET,   /* name, arg = "running" | "stopped" */
+    CD_OP_NODE_FAILURE,    /* name = node, number = unix time, arg = what
+                            * failed: counted, and an up node with
+                            * quarantine-failures of them within
+                            * CD_QUARANTINE_PERIOD_S is quarantined for
+                            * quarantine-duration */
+    CD_OP_SET_VM_DEF,      /* name, arg = priority, text = definition
+                            * (vm edit; the caller checked what may change) */
     CD_OP_TYPE_END,
 };
 

@@ -30,7 +30,8 @@ cd_unit_tests = \
 	tests/unit/clusterd/test-cdb \
 	tests/unit/clusterd/test-replica \
 	tests/unit/clusterd/test-config \
-	tests/unit/clusterd/test-coord
+	tests/unit/clusterd/test-coord \
+	tests/unit/clusterd/test-quarantine
 check_PROGRAMS += $(cd_unit_tests)
 TESTS += $(cd_unit_tests)
 
@@ -46,6 +47,10 @@ tests_unit_clusterd_test_config_LDADD = $(CD_UNIT_LIBS)
 tests_unit_clusterd_test_coord_SOURCES = tests/unit/clusterd/test-coord.c
 tests_unit_clusterd_test_coord_CFLAGS = $(CD_UNIT_CFLAGS)
 tests_unit_clusterd_test_coord_LDADD = $(CD_UNIT_LIBS)
+tests_unit_clusterd_test_quarantine_SOURCES = \
+	tests/unit/clusterd/test-quarantine.c
+tests_unit_clusterd_test_quarantine_CFLAGS = $(CD_UNIT_CFLAGS)
+tests_unit_clusterd_test_quarantine_LDADD = $(CD_UNIT_LIBS)
 
 # The daemon.
 sbin_PROGRAMS += clusterd/clusterd
@@ -55,10 +60,12 @@ clusterd_clusterd_SOURCES = \
 	clusterd/cd-cpg.c \
 	clusterd/cd-ipc.c \
 	clusterd/cd-orch.c \
-	clusterd/cd-hva.c clusterd/cd-hva.h
+	clusterd/cd-hva.c clusterd/cd-hva.h \
+	clusterd/cd-csv.c clusterd/cd-csv.h
 clusterd_clusterd_CFLAGS = $(AM_CFLAGS) $(XML_CFLAGS) $(QB_CFLAGS) \
 	$(SANLOCK_CFLAGS) $(CPG_CFLAGS) $(QUORUM_CFLAGS) $(VOTEQUORUM_CFLAGS) $(CMAP_CFLAGS)
-clusterd_clusterd_LDADD = clusterd/libclusterd.la common/libcommon.la \
+clusterd_clusterd_LDADD = clusterd/libclusterd.la csv/libcsv.la \
+	common/libcommon.la \
 	$(CPG_LIBS) $(QUORUM_LIBS) $(VOTEQUORUM_LIBS) $(CMAP_LIBS) \
 	$(QB_LIBS) $(XML_LIBS) $(GNUTLS_LIBS) $(SANLOCK_LIBS) $(PTHREAD_LIBS)
 

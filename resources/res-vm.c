@@ -179,6 +179,73 @@ bool res_vm_equal(const struct res_vm *a, const struct res_vm *b)
     return policy_equal(&a->policy, &b->policy);
 }
 
+/* The first field, other than the policy, in which a and b differ, as
+ * the element that holds it; NULL when only the policy differs. */
+static const char *first_runtime_change(const struct res_vm *a,
+                                        const struct res_vm *b)
+{
+    if (a->memory_mib != b->memory_mib)
+        return "memory";
+    if (a->vcpus != b->vcpus)
+        return "vcpus";
+    if (strcmp(a->cpu_model, b->cpu_model) != 0)
+        return "cpu";
+    if (a->n_nics != b->n_nics)
+        return "nic";
+    for (size_t i = 0; i < a->n_nics; i++)
+        if (strcmp(a->nics[i].bridge, b->nics[i].bridge) != 0 ||
+            memcmp(a->nics[i].mac, b->nics[i].mac, 6) != 0)
+            return "nic";
+    if (a->boot != b->boot ||
+        (a->boot == RES_BOOT_KERNEL && (!str_eq_opt(a->kernel, b->kernel) ||
+                                        !str_eq_opt(a->initrd, b->initrd) ||
+                                        !str_eq_opt(a->cmdline, b->cmdline))))
+        return "boot";
+    return NULL;
+}
+
+int res_vm_edit_check(const struct res_vm *old, const struct res_vm *nw,
+                      const char *src, bool running, char *err, size_t errlen)
+{
+    const char *what;
+    char a[37], b[37];
+
+    res_err_init();
+    if (strcmp(old->name, nw->name) != 0)
+        return res_fail(err, errlen, src, nw->lines.name, "name",
+                        "VM '%s' can't be renamed by an edit (the new "
+                        "definition says '%s')",
+                        old->name, nw->name);
+    if (memcmp(old->uuid, nw->uuid, sizeof(old->uuid)) != 0) {
+        res_uuid_format(old->uuid, a);
+        res_uuid_format(nw->uuid, b);
+        return res_fail(err, errlen, src, nw->lines.uuid, "uuid",
+                        "VM '%s': the uuid can't change (%s, not %s)",
+                        old->name, a, b);
+    }
+    /* Disks are extents allocated when the VM was added: an edit can't
+     * allocate or free them. */
+    for (size_t i = 0; i < old->n_disks || i < nw->n_disks; i++) {
+        const struct res_disk *d = i < nw->n_disks ? &nw->disks[i] : NULL;
+        if (i < old->n_disks && d && disk_equal(&old->disks[i], d))
+            continue;
+        return res_fail(err, errlen, src, d ? d->line : nw->lines.vm, "disk",
+                        "VM '%s': disk %s can't be added, removed or changed "
+                        "by an edit (keep the <disk> elements as they are)",
+                        old->name, d ? d->target : old->disks[i].target);
+    }
+    what = running ? first_runtime_change(old, nw) : NULL;
+    if (what) {
+        snprintf(err, errlen,
+                 "VM '%s' is running: its <%s> can't change until it is "
+                 "stopped ('clusterctl vm stop %s'); only <policy> may change "
+                 "while it runs",
+                 old->name, what, old->name);
+        return -RES_E_INVALID;
+    }
+    return 0;
+}
+
 /* FNV-1a, 64 bits: a fixed, documented function, so a MAC derived today
  * is the MAC derived by any later version. */
 static uint64_t fnv1a64(const uint8_t *p, size_t n, uint64_t h)

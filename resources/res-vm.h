@@ -131,6 +131,13 @@ int res_vm_dup(const struct res_vm *vm, struct res_vm **ret_vm);
 /* Field-by-field comparison, source lines ignored. */
 bool res_vm_equal(const struct res_vm *a, const struct res_vm *b);
 
+/* May `old` become `nw` through `clusterctl vm edit`? Never a new name or
+ * uuid, never other disks (they are extents allocated when the VM was
+ * added); while the VM runs (`running`), only its policy. 0, or
+ * -RES_E_INVALID with err naming the field ("SRC:LINE: <elem>: ..."). */
+int res_vm_edit_check(const struct res_vm *old, const struct res_vm *nw,
+                      const char *src, bool running, char *err, size_t errlen);
+
 /* Parses and validates a definition: the size limit and DTD refusal of
  * cmn_xml_parse_mem(), then schemas/vm.rng (found through
  * cmn_xml_schema_path(), so $KVMC_SCHEMADIR overrides it), then

@@ -4,8 +4,10 @@
 # off (high and medium live, low quick, as the drain plan says), every
 # guest keeps counting without a reboot, node2 ends drained; 'node resume
 # node2' brings back the VM whose policy prefers node2 with immediate
-# failback, and only that one.
-# kvmc-timeout: 420
+# failback, and only that one. Then SIGTERM of clusterd on node2 (the
+# service stop) drains dha off first (live, no reboot) and exits; the
+# restarted clusterd resumes node2 and dha fails back.
+# kvmc-timeout: 600
 . "$(dirname "$0")/lib/sandbox.sh"
 . "$(dirname "$0")/lib/clusterd.sh"
 . "$(dirname "$0")/lib/vm.sh"
@@ -64,4 +66,40 @@ sb_wait_for 20 vm_ticking node2 dha || fail "dha does not tick back on node2"
 for v in dmb dlc; do
     [ "$(vm_where node1 $v)" != node2 ] || fail "$v (failback never) moved back"
 done
-proof "drain node2 in $drain_ms ms:$summary, guests kept counting (same boot ids), node2 drained on every node; resume: dha failed back to node2, dmb/dlc stayed"
+
+# The service stop: SIGTERM to clusterd on node2 (running dha) drains it
+# first and then leaves; dha keeps counting elsewhere (same boot).
+boot_dha=$(vm_last_boot node2 dha)
+for n in node1 node3; do f=$(vm_serial $n dha); [ ! -f "$f" ] || : >"$f"; done
+pid=$(cd_pid node2)
+t0=$(sb_now_ms)
+sb_exec node2 kill -TERM "$pid" || fail "SIGTERM to clusterd on node2"
+sb_wait_for 120 eval '! cd_alive node2' ||
+    fail "clusterd on node2 still alive 120 s after SIGTERM: $(tail -n 5 "$KVMC_SANDBOX_DIR/node2/clusterd.out")"
+term_ms=$(($(sb_now_ms) - t0))
+grep -q "shutdown: draining node 'node2'" "$KVMC_SANDBOX_DIR/node2/clusterd.out" ||
+    fail "clusterd did not drain on SIGTERM: $(tail -n 5 "$KVMC_SANDBOX_DIR/node2/clusterd.out")"
+[ -z "$(sb_exec node2 pgrep -a -x qemu-system-x86)" ] || fail "a QEMU is left on node2 after the shutdown drain"
+w=$(vm_where node1 dha)
+[ -n "$w" ] && [ "$w" != node2 ] || fail "dha runs on '$w' after node2's clusterd stopped"
+sb_wait_for 20 vm_ticking "$w" dha || fail "dha does not tick on $w"
+assert_eq "$boot_dha" "$(vm_last_boot "$w" dha)" "dha boot id after the shutdown drain (rebooted?)"
+assert_eq 1 "$(vm_qemu_count dha)" "QEMUs of dha after the shutdown drain"
+# The first drain's live move of dha and this one, both done.
+assert_eq 2 "$(cdctl node1 vm show dha --output xml |
+    grep -c 'kind="live-migration" cause="drain" from="node2".*status="done"')" \
+    "dha's finished live drains off node2"
+for n in node1 node3; do
+    grep -q 'name="node2".* state="drained".* reason="shutdown"' <<<"$(cdctl $n node list --output xml)" ||
+        fail "$n: node2 not drained for shutdown: $(cdctl $n node list --output xml | grep node2)"
+done
+# Back: clusterd resumes its node by itself, and dha fails back.
+vm_cd_start node2
+cd_wait_started node2
+for n in $N; do
+    sb_wait_for 30 eval "cdctl $n node list --output xml | grep -q 'name=\"node2\".* state=\"up\"'" ||
+        fail "$n: node2 not up after its clusterd came back: $(cdctl $n node list --output xml | grep node2)"
+done
+sb_wait_for 60 eval '[ "$(vm_where node1 dha)" = node2 ]' ||
+    fail "dha did not fail back after node2's clusterd came back: $(cdctl node1 vm list)"
+proof "drain node2 in $drain_ms ms:$summary, guests kept counting (same boot ids), node2 drained on every node; resume: dha failed back to node2, dmb/dlc stayed; SIGTERM of clusterd on node2 drained dha live to $w (same boot) and exited in $term_ms ms, node2 back up and dha failed back when clusterd restarted"

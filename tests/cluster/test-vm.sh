@@ -5,7 +5,9 @@
 #  2. vm add, then every node lists the VM, stopped;
 #  3. vm start: it runs on one node, every node says where, the guest
 #     ticks, exactly one QEMU exists;
-#  4. vm stop: no QEMU left, every node says stopped; vm remove.
+#  4. vm stop: no QEMU left, every node says stopped; vm remove;
+#  5. a VM of priority manual starts with vm start, is not restarted by
+#     the cluster when its QEMU dies, and starts again with vm start.
 # kvmc-timeout: 300
 . "$(dirname "$0")/lib/sandbox.sh"
 . "$(dirname "$0")/lib/clusterd.sh"
@@ -73,5 +75,26 @@ for n in $N; do
     sb_wait_for 5 eval "[ -z \"\$(vm_where $n web1)\" ]" || fail "$n still places web1"
 done
 out=$(cdctl node1 vm remove web1) || fail "vm remove: $out"
+
+# 5. Priority manual: never started by the cluster, started by vm start.
+vm_define man1 manual
+out=$(cdctl node2 vm add "$VM_DIR/man1.xml") || fail "vm add man1: $out"
+out=$(cdctl node1 vm start man1) || fail "vm start of a manual VM: $out $(cdctl node1 explain man1)"
+mwhere=$(vm_where node1 man1)
+[ -n "$mwhere" ] || fail "manual VM runs nowhere after vm start"
+sb_wait_for 30 vm_ticking "$mwhere" man1 || fail "man1 does not tick on $mwhere"
+assert_eq 1 "$(vm_qemu_count man1)" "QEMUs of man1"
+# Its QEMU dies: the cluster does not start it again by itself ...
+mpid=$(vm_qemus man1)
+sb_exec "$mwhere" kill -KILL "${mpid#*:}" || fail "kill QEMU of man1"
+sb_wait_for 10 eval '[ -z "$(vm_where node1 man1)" ]' || fail "man1 still placed after its QEMU died"
+! sb_wait_for 10 eval '[ "$(vm_qemu_count man1)" != 0 ]' ||
+    fail "manual VM man1 restarted by the cluster: $(vm_qemus man1)"
+assert_eq running "$(vm_field node3 man1 target)" "man1 target after its QEMU died"
+# ... but vm start does, though its target is running already.
+out=$(cdctl node3 vm start man1) || fail "second vm start of man1: $out"
+sb_wait_for 20 eval '[ "$(vm_qemu_count man1)" = 1 ]' || fail "man1 not running after vm start"
+out=$(cdctl node1 vm stop man1) || fail "vm stop man1: $out"
+sb_wait_for 20 eval '[ "$(vm_qemu_count man1)" = 0 ]' || fail "man1 QEMU left: $(vm_qemus man1)"
 d2=$(vm_digest) || fail "no common digest at the end"
-proof "vm add/start/stop via clusterctl on 3 nodes: web1 started on $where in $start_ms ms (guest tick $tick, 1 QEMU), all nodes agree; malformed XML, schema error (with line), unknown VM/node refused, digest unchanged ${d0:0:12}; end digest ${d2:0:12}"
+proof "vm add/start/stop via clusterctl on 3 nodes: web1 started on $where in $start_ms ms (guest tick $tick, 1 QEMU), all nodes agree; malformed XML, schema error (with line), unknown VM/node refused, digest unchanged ${d0:0:12}; manual VM man1 started by vm start on $mwhere, not restarted when its QEMU died, started again by vm start; end digest ${d2:0:12}"

@@ -3,16 +3,20 @@
 # sourced after lib/sandbox.sh and lib/clusterd.sh).
 #
 #   vm_up N              sandbox of N nodes (corosync + sanlock), a
-#                        file-backed lockspace every node joins, hvagent
-#                        and clusterd (with --vm-lease-*) on each node
-#   vm_define NAME PRIO [MiB]   writes $VM_DIR/NAME.xml (test guest) and
-#                        initialises its lease
+#                        lockspace every node joins, hvagent and
+#                        clusterd on each node: with VM_CSV=1 (the
+#                        default when lunbridge can run and clusterd has
+#                        --csv) the sandbox's CSV (lunbridge + csv) and
+#                        clusterd --csv, else a file-backed lockspace
+#                        and clusterd --vm-lease-*
+#   vm_define NAME PRIO [MiB]   writes $VM_DIR/NAME.xml (test guest) and,
+#                        without the CSV, initialises its lease
 #   vm_field NODE VM ATTR      one attribute of 'vm show --output xml'
 #   vm_ticks NODE_N VM   guest report lines "tick boot" from its serial log
 #   vm_qemus VM          "nodeN:pid ..." of every QEMU running VM
 #
-# Until the sandbox starts hvagent/clusterd itself and VMs live on a CSV,
-# the VM leases are files in the sandbox dir (clusterd --vm-lease-dir).
+# Without the CSV (VM_CSV=0), the VM leases are files in the sandbox dir
+# (clusterd --vm-lease-dir).
 
 VM_LS=kvmcvm
 VM_UUID_BASE=6f1c2d3e-4a5b-4c6d-8e7f
@@ -53,35 +57,47 @@ vm_hva_alive() {
         sb_exec "$1" kill -0 "$pid" 2>/dev/null
 }
 
-# clusterd with the interim VM leases; VM_CD_ARGS_nodeN adds options.
+# VMs on the CSV? (VM_CSV: 1, 0, or unset = when possible.)
+vm_on_csv() {
+    if [ -z "${VM_CSV:-}" ]; then
+        VM_CSV=0
+        [ -e /dev/fuse ] && [ -x "$KVMC_BUILDDIR/iscsi/lunbridge" ] &&
+            [[ $("$CD_BIN" --help 2>&1) == *--csv* ]] && VM_CSV=1
+    fi
+    [ "$VM_CSV" = 1 ]
+}
+
+# clusterd with the CSV or the interim VM leases; VM_CD_ARGS_nodeN adds
+# options.
 vm_cd_start() {
-    local node=$1 d=$KVMC_SANDBOX_DIR/$1 extra
+    local node=$1 d=$KVMC_SANDBOX_DIR/$1 extra vmargs
     extra=VM_CD_ARGS_$node
+    if vm_on_csv; then
+        vmargs="--csv $SB_CSV_PATH"
+    else
+        vmargs="--vm-lease-lockspace $VM_LS --vm-lease-dir $VM_DIR"
+    fi
     mkdir -p "$d/pids"
     # shellcheck disable=SC2086
     # shellcheck disable=SC2016
     sb_exec "$node" env KVMC_SCHEMADIR="$KVMC_SRCDIR/schemas" bash -c \
         'out=$1; shift; setsid "$@" </dev/null >>"$out" 2>&1 & echo $!' \
-        spawn "$d/clusterd.out" "$CD_BIN" -f -d \
-        --vm-lease-lockspace "$VM_LS" --vm-lease-dir "$VM_DIR" \
+        spawn "$d/clusterd.out" "$CD_BIN" -f -d $vmargs \
         ${!extra:-} >"$d/pids/clusterd" || fail "$node: cannot start clusterd"
 }
 
 vm_up() {
-    local n=$1 i pids=()
+    local n=$1 i
     VM_NODES=$n
-    KVMC_SANDBOX_DAEMONS="corosync sanlock" sb_up "$n"
-    VM_DIR=$KVMC_SANDBOX_DIR/vmshared
-    mkdir -p "$VM_DIR"
-    truncate -s 8M "$VM_DIR/lockspace"
-    sanlock direct init -s "$VM_LS:0:$VM_DIR/lockspace:0" -o 1 >/dev/null ||
-        fail "sanlock direct init of the lockspace"
-    for ((i = 1; i <= n; i++)); do
-        sb_exec "node$i" sanlock client add_lockspace \
-            -s "$VM_LS:$i:$VM_DIR/lockspace:0" -o 1 >/dev/null &
-        pids+=($!)
-    done
-    for i in "${pids[@]}"; do wait "$i" || fail "add_lockspace failed"; done
+    if vm_on_csv; then
+        # The sandbox's CSV on LUN 1, its lockspace joined by every node.
+        KVMC_SANDBOX_DAEMONS="corosync sanlock lunbridge csv" sb_up "$n"
+        sb_csv_env
+        VM_DIR=$KVMC_SANDBOX_DIR/vmshared
+        mkdir -p "$VM_DIR"
+    else
+        vm_up_lease_dir "$n"
+    fi
     VM_ALL=
     for ((i = 1; i <= n; i++)); do
         VM_ALL="$VM_ALL node$i"
@@ -99,6 +115,23 @@ vm_up() {
         fail "clusterds did not converge: $(cd_views $VM_ALL)"
     sb_wait_for 30 vm_registered "$n" ||
         fail "nodes did not register: $(cdctl node1 node list)"
+}
+
+# The file-backed lockspace of VM_CSV=0.
+vm_up_lease_dir() {
+    local n=$1 i pids=()
+    KVMC_SANDBOX_DAEMONS="corosync sanlock" sb_up "$n"
+    VM_DIR=$KVMC_SANDBOX_DIR/vmshared
+    mkdir -p "$VM_DIR"
+    truncate -s 8M "$VM_DIR/lockspace"
+    sanlock direct init -s "$VM_LS:0:$VM_DIR/lockspace:0" -o 1 >/dev/null ||
+        fail "sanlock direct init of the lockspace"
+    for ((i = 1; i <= n; i++)); do
+        sb_exec "node$i" sanlock client add_lockspace \
+            -s "$VM_LS:$i:$VM_DIR/lockspace:0" -o 1 >/dev/null &
+        pids+=($!)
+    done
+    for i in "${pids[@]}"; do wait "$i" || fail "add_lockspace failed"; done
 }
 
 vm_registered() {
@@ -125,6 +158,9 @@ vm_define() {
   <policy><priority>$prio</priority>$extra</policy>
 </vm>
 EOF
+    VM_UUID=$VM_UUID_BASE-$h
+    # On the CSV, 'vm add' gives the VM a slot and its lease.
+    vm_on_csv && return 0
     truncate -s 1M "$VM_DIR/vm-$name.lease"
     sanlock direct init -r "$VM_LS:vm-$name:$VM_DIR/vm-$name.lease:0" >/dev/null ||
         fail "sanlock direct init of the lease of $name"

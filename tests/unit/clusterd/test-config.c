@@ -26,6 +26,7 @@ static void test_values(void **state)
                        "migration-address = 198.18.1.1\n"
                        "memory = 8G\n"
                        "admin-group = kvmadm\n"
+                       "csv = /run/kvmcluster/luns/naa.1\n"
                        "[hvagent]\n"
                        "accel = tcg\n";
 
@@ -38,6 +39,7 @@ static void test_values(void **state)
     assert_string_equal(cfg.address, "198.18.1.1");
     assert_int_equal(cfg.memory_mib, 8192);
     assert_string_equal(cfg.admin_group, "kvmadm");
+    assert_string_equal(cfg.csv, "/run/kvmcluster/luns/naa.1");
 }
 
 static void test_no_section(void **state)
@@ -69,6 +71,9 @@ static void test_errors(void **state)
     assert_true(cd_config_parse("k.conf", "[clusterd]\nstate-dir = rel\n", &cfg,
                                 err, sizeof(err)) < 0);
     assert_non_null(strstr(err, "absolute"));
+    assert_true(cd_config_parse("k.conf", "[clusterd]\ncsv = lun1\n", &cfg, err,
+                                sizeof(err)) < 0);
+    assert_non_null(strstr(err, "k.conf:2: csv"));
     assert_true(cd_config_parse("k.conf", "[clusterd]\nmemory = lots\n", &cfg,
                                 err, sizeof(err)) < 0);
     assert_true(cd_config_load("/nonexistent/k.conf", &cfg, err, sizeof(err)) <

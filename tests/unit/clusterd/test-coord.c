@@ -541,6 +541,72 @@ static void test_drain_waves_and_fallback(void **state)
     cd_coord_free(co);
 }
 
+static void start_req(struct cd_coord *co, const struct cd_cdb *cdb,
+                      const char *vm, struct cd_co_effect *eff)
+{
+    struct cd_co_msg m = {.type = CD_CO_REQ, .kind = CD_ACT_START};
+
+    snprintf(m.vm, sizeof(m.vm), "%s", vm);
+    m.origin = 2;
+    deliver(co, cdb, 2, &m, eff);
+}
+
+/* Priority manual: never started by a plan, even wanted running; a start
+ * request (vm start) starts it once, on the best node; its QEMU dying
+ * starts nothing; a request for a running VM is refused. */
+static void test_manual_start_request(void **state)
+{
+    CMN_AUTO(cd_cdb) *cdb = cluster3();
+    struct cd_coord *co;
+    struct cd_action out[32];
+    struct cd_co_effect eff;
+    uint32_t to = 0;
+    char err[256];
+    size_t n;
+
+    (void)state;
+    add_vm(cdb, "man1", "manual", 512, true);
+    assert_int_equal(cd_coord_new(&co), 0);
+    cd_coord_confchg(co, m123, 3);
+    for (uint32_t i = 1; i <= 3; i++)
+        announce(co, cdb, i, NULL);
+    assert_int_equal(derive(co, cdb, m123, 3, out), 0);
+
+    assert_int_equal(
+        cd_coord_check_start(co, cdb, "man1", &to, err, sizeof(err)), 0);
+    assert_true(to >= 1 && to <= 3);
+    assert_int_equal(
+        cd_coord_check_start(co, cdb, "nope", NULL, err, sizeof(err)),
+        -CD_E_NOT_FOUND);
+    start_req(co, cdb, "man1", &eff);
+    assert_false(eff.rejected);
+    assert_int_equal(cd_coord_req_count(co), 1);
+    n = derive(co, cdb, m123, 3, out);
+    assert_int_equal(n, 1);
+    assert_int_equal(out[0].kind, CD_ACT_START);
+    assert_int_equal(out[0].cause, CD_CAUSE_USER);
+    assert_int_equal(out[0].to, to);
+    publish(co, cdb, out, n);
+    assert_int_equal(cd_coord_req_count(co), 0);
+    step(co, cdb, out[0].id, 0, NULL);
+    rt(co, cdb, to, "man1", CD_RT_RUNNING, 100, NULL);
+    assert_int_equal(cd_coord_vm_node(co, "man1", NULL), to);
+    /* Running: another start request is refused on delivery. */
+    start_req(co, cdb, "man1", &eff);
+    assert_true(eff.rejected);
+    /* Its QEMU dies: no restart, no start. */
+    rt(co, cdb, to, "man1", CD_RT_STOPPED, 200, &eff);
+    assert_true(eff.vm_failed);
+    assert_int_equal(derive(co, cdb, m123, 3, out), 0);
+    /* vm start again. */
+    start_req(co, cdb, "man1", &eff);
+    assert_false(eff.rejected);
+    n = derive(co, cdb, m123, 3, out);
+    assert_int_equal(n, 1);
+    assert_int_equal(out[0].kind, CD_ACT_START);
+    cd_coord_free(co);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -552,6 +618,7 @@ int main(void)
         cmocka_unit_test(test_source_lost_mid_migration),
         cmocka_unit_test(test_health_restart),
         cmocka_unit_test(test_drain_waves_and_fallback),
+        cmocka_unit_test(test_manual_start_request),
     };
     char dir[4096];
     const char *src = getenv("KVMC_SRCDIR");

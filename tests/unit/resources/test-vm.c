@@ -263,6 +263,64 @@ static void test_parse_file_and_errors(void **state)
 }
 
 /* Input over the size limit is refused before parsing. */
+static char *replace(const char *text, const char *from, const char *to)
+{
+    const char *at = strstr(text, from);
+    char *out;
+
+    assert_non_null(at);
+    out = malloc(strlen(text) - strlen(from) + strlen(to) + 1);
+    assert_non_null(out);
+    sprintf(out, "%.*s%s%s", (int)(at - text), text, to, at + strlen(from));
+    return out;
+}
+
+/* edit_check(FROM, TO, running): the edit of full_xml replacing FROM by
+ * TO; returns the error text ("" when allowed). */
+static void edit_check(const char *from, const char *to, bool running,
+                       const char *want)
+{
+    CMN_AUTO(res_vm) *old = parse_ok(full_xml);
+    char *text = replace(full_xml, from, to);
+    CMN_AUTO(res_vm) *nw = parse_ok(text);
+    char err[512] = "";
+    int rc = res_vm_edit_check(old, nw, "new.xml", running, err, sizeof(err));
+
+    free(text);
+    if (!want) {
+        assert_int_equal(rc, 0);
+        return;
+    }
+    assert_int_equal(rc, -RES_E_INVALID);
+    if (!strstr(err, want))
+        fail_msg("edit %s -> %s: '%s' lacks '%s'", from, to, err, want);
+}
+
+static void test_edit_check(void **state)
+{
+    (void)state;
+    /* The policy may change at any time. */
+    edit_check("<priority>high</priority>", "<priority>low</priority>", true,
+               NULL);
+    edit_check("<anti-affinity class=\"web\"/>", "", true, NULL);
+    /* What QEMU runs with: only while stopped. */
+    edit_check("<vcpus>2</vcpus>", "<vcpus>4</vcpus>", false, NULL);
+    edit_check("<vcpus>2</vcpus>", "<vcpus>4</vcpus>", true,
+               "VM 'web1' is running: its <vcpus> can't change");
+    edit_check(">2</memory>", ">3</memory>", true, "its <memory> can't");
+    edit_check("bridge=\"br1\"", "bridge=\"br2\"", true, "its <nic> can't");
+    edit_check("hot=64", "hot=32", true, "its <boot> can't");
+    /* Never. */
+    edit_check("<name>web1</name>", "<name>web2</name>", false,
+               "new.xml:2: <name>: VM 'web1' can't be renamed by an edit (the "
+               "new definition says 'web2')");
+    edit_check("4A5B", "4A5C", false, "the uuid can't change");
+    edit_check("id=\"7\"", "id=\"8\"", false,
+               "<disk>: VM 'web1': disk vda can't be added, removed or "
+               "changed");
+    edit_check("size=\"10240\"", "size=\"20480\"", false, "disk sda can't");
+}
+
 static void test_too_big(void **state)
 {
     size_t len = (1u << 20) + 1;
@@ -292,6 +350,7 @@ int main(void)
         cmocka_unit_test(test_failure_policy),
         cmocka_unit_test(test_parse_file_and_errors),
         cmocka_unit_test(test_too_big),
+        cmocka_unit_test(test_edit_check),
     };
 
     return cmocka_run_group_tests(tests, setup, NULL);

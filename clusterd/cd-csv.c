@@ -1,0 +1,650 @@
+/* clusterd's use of the cluster-shared volume (see cd-csv.h). */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "clusterd/cd-csv.h"
+#include "clusterd/cd-hva.h"
+#include "clusterd/cd-int.h"
+#include "common/cmn-log.h"
+#include "csv/csv.h"
+#include "resources/res-vm.h"
+
+/* The metadata lease is held for a few writes at a time; another node's
+ * change waits at most this long. */
+#define LOCK_MS 30000
+
+struct cd_csv {
+    qb_loop_t *loop;
+    char path[PATH_MAX];
+    int pipe_rd, pipe_wr; /* worker results */
+    /* One change at a time from this process: each open volume registers
+     * with sanlock on its own, and the metadata lease admits one writer. */
+    pthread_mutex_t lock;
+};
+
+struct job_ctx {
+    struct cd_csv *c;
+    struct cd_csv_job *job;
+    cd_csv_done_fn done;
+    void *data;
+};
+
+const char *cd_csv_path(const struct cd_csv *c)
+{
+    return c->path;
+}
+
+int cd_csv_ref_parse(const char *ref, char *ret_volume, size_t volume_len,
+                     uint32_t *ret_slot, uint64_t *ret_state)
+{
+    const char *p, *colon;
+    unsigned long long slot, state;
+    char *end;
+
+    if (strncmp(ref, CD_CSV_REF_PREFIX, strlen(CD_CSV_REF_PREFIX)) != 0)
+        return -CD_E_BAD_VALUE;
+    p = ref + strlen(CD_CSV_REF_PREFIX);
+    colon = strchr(p, ':');
+    if (!colon || colon == p || (size_t)(colon - p) >= volume_len)
+        return -CD_E_BAD_VALUE;
+    errno = 0;
+    slot = strtoull(colon + 1, &end, 10);
+    if (errno || end == colon + 1 || *end != ':' || slot >= CSV_OWNER_NONE)
+        return -CD_E_BAD_VALUE;
+    p = end + 1;
+    state = strtoull(p, &end, 10);
+    if (errno || end == p || *end)
+        return -CD_E_BAD_VALUE;
+    memcpy(ret_volume, ref + strlen(CD_CSV_REF_PREFIX),
+           (size_t)(colon - ref) - strlen(CD_CSV_REF_PREFIX));
+    ret_volume[colon - ref - strlen(CD_CSV_REF_PREFIX)] = '\0';
+    *ret_slot = (uint32_t)slot;
+    *ret_state = state;
+    return 0;
+}
+
+/* ------------------------------------------------------------ worker */
+
+static uint64_t mib_up(uint64_t bytes)
+{
+    return (bytes + (1u << 20) - 1) >> 20;
+}
+
+/* The message for a full volume: what was asked and what is left. */
+static void no_space(struct csv_volume *vol, struct cd_csv_job *j,
+                     const char *what, uint64_t size)
+{
+    struct csv_space sp = {0};
+
+    csv_space(vol, &sp);
+    cd_errf(j->msg, sizeof(j->msg),
+            "CSV '%s': no space for VM '%s' %s (%" PRIu64 " MiB asked, %" PRIu64
+            " MiB free%s)",
+            csv_path(vol), j->vm, what, mib_up(size), sp.free >> 20,
+            sp.largest_free < sp.free ? " in pieces" : "");
+}
+
+/* Frees what slot `slot` owns, then the slot. */
+static int free_slot(struct csv_volume *vol, uint32_t slot)
+{
+    struct csv_extent *ext = NULL;
+    size_t n = 0;
+    int rc, first = 0;
+
+    rc = csv_extent_list(vol, &ext, &n);
+    if (rc < 0)
+        return rc;
+    for (size_t i = 0; i < n; i++)
+        if (ext[i].owner == slot) {
+            rc = csv_extent_free(vol, ext[i].id);
+            if (rc < 0 && !first)
+                first = rc;
+        }
+    free(ext);
+    if (first < 0)
+        return first;
+    return csv_slot_delete(vol, slot);
+}
+
+static int open_locked(struct cd_csv *c, struct cd_csv_job *j,
+                       struct csv_volume **ret)
+{
+    struct csv_volume *vol = NULL;
+    int rc = csv_open(c->path, CSV_OPEN_RW, NULL, &vol);
+
+    if (rc < 0) {
+        cd_errf(j->msg, sizeof(j->msg), "CSV '%s': cannot open it: %s", c->path,
+                cmn_strerror(rc));
+        return rc;
+    }
+    rc = csv_lock(vol, LOCK_MS);
+    if (rc < 0) {
+        cd_errf(j->msg, sizeof(j->msg),
+                "CSV '%s': cannot take its metadata lease: %s (has this "
+                "node's sanlock joined lockspace '%s'?)",
+                c->path, cmn_strerror(rc), csv_super(vol)->name);
+        csv_close(vol);
+        return rc;
+    }
+    *ret = vol;
+    return 0;
+}
+
+/* Checks a disk given as <extent volume id>: the extent exists on this
+ * volume and no other VM's slot owns it. */
+static int check_extent(struct csv_volume *vol, struct cd_csv_job *j,
+                        const struct res_disk *disk)
+{
+    const char *vname = csv_super(vol)->name;
+    struct csv_extent e;
+    struct csv_slot s;
+    int rc;
+
+    if (disk->volume[0] && strcmp(disk->volume, vname) != 0) {
+        cd_errf(j->msg, sizeof(j->msg),
+                "VM '%s' disk %s: volume '%s' is not the cluster-shared "
+                "volume '%s' (%s) this cluster uses",
+                j->vm, disk->target, disk->volume, vname, csv_path(vol));
+        return -CD_E_NOT_FOUND;
+    }
+    rc = csv_extent_get(vol, disk->extent, &e);
+    if (rc == -CSV_E_NO_EXTENT) {
+        cd_errf(j->msg, sizeof(j->msg),
+                "VM '%s' disk %s: extent %" PRIu64
+                " does not exist on CSV '%s' (%s; see 'clusterctl volume "
+                "inspect %s')",
+                j->vm, disk->target, disk->extent, vname, csv_path(vol),
+                csv_path(vol));
+        return -CD_E_NOT_FOUND;
+    }
+    if (rc < 0) {
+        cd_errf(j->msg, sizeof(j->msg),
+                "VM '%s' disk %s: extent %" PRIu64 ": %s", j->vm, disk->target,
+                disk->extent, cmn_strerror(rc));
+        return rc;
+    }
+    if (e.owner != CSV_OWNER_NONE) {
+        rc = csv_slot_get(vol, e.owner, &s);
+        cd_errf(j->msg, sizeof(j->msg),
+                "VM '%s' disk %s: extent %" PRIu64
+                " on CSV '%s' belongs to VM '%s'",
+                j->vm, disk->target, disk->extent, vname,
+                rc == 0 && s.used ? s.name : "?");
+        if (rc == 0)
+            csv_slot_clear(&s);
+        return -CD_E_IN_USE;
+    }
+    return 0;
+}
+
+static int do_alloc(struct cd_csv *c, struct cd_csv_job *j)
+{
+    struct res_vm *def = j->def;
+    struct csv_volume *vol = NULL;
+    struct csv_extent e, state;
+    uint32_t slot = CSV_OWNER_NONE;
+    const char *vname;
+    char tag[CSV_TAG_MAX + 1], what[64];
+    char *xml = NULL;
+    uint64_t size;
+    int rc, r2;
+
+    rc = open_locked(c, j, &vol);
+    if (rc < 0)
+        return rc;
+    vname = csv_super(vol)->name;
+    for (size_t i = 0; i < def->n_disks; i++)
+        if (def->disks[i].source == RES_DISK_EXTENT &&
+            (rc = check_extent(vol, j, &def->disks[i])) < 0)
+            goto out;
+    /* The slot first: extents are owned by it. */
+    rc = csv_slot_create(vol, def->name, def->uuid, "", &slot);
+    if (rc < 0) {
+        if (rc == -EEXIST)
+            cd_errf(j->msg, sizeof(j->msg),
+                    "CSV '%s' already has a slot for VM '%s' (left from an "
+                    "earlier VM of that name? see 'clusterctl volume "
+                    "inspect %s')",
+                    c->path, j->vm, c->path);
+        else if (rc == -CSV_E_NO_SLOT)
+            cd_errf(j->msg, sizeof(j->msg),
+                    "CSV '%s': no free VM slot for VM '%s' (all %u used)",
+                    c->path, j->vm, csv_super(vol)->nslots);
+        else
+            cd_errf(j->msg, sizeof(j->msg),
+                    "CSV '%s': cannot create the slot of VM '%s': %s", c->path,
+                    j->vm, cmn_strerror(rc));
+        slot = CSV_OWNER_NONE;
+        goto out;
+    }
+    for (size_t i = 0; i < def->n_disks; i++) {
+        struct res_disk *disk = &def->disks[i];
+        if (disk->source != RES_DISK_ALLOCATE)
+            continue;
+        if (disk->volume[0] && strcmp(disk->volume, vname) != 0) {
+            cd_errf(j->msg, sizeof(j->msg),
+                    "VM '%s' disk %s: volume '%s' is not the cluster-shared "
+                    "volume '%s' (%s) this cluster uses",
+                    j->vm, disk->target, disk->volume, vname, c->path);
+            rc = -CD_E_NOT_FOUND;
+            goto out;
+        }
+        snprintf(tag, sizeof(tag), "%.22s-%s", def->name, disk->target);
+        rc = csv_extent_alloc(vol, disk->size, slot, CSV_EXTENT_DISK,
+                              (uint16_t)i, tag, &e);
+        if (rc < 0) {
+            snprintf(what, sizeof(what), "disk %s", disk->target);
+            if (rc == -CSV_E_NO_SPACE)
+                no_space(vol, j, what, disk->size);
+            else
+                cd_errf(j->msg, sizeof(j->msg),
+                        "CSV '%s': cannot allocate VM '%s' %s (%" PRIu64
+                        " MiB): %s",
+                        c->path, j->vm, what, mib_up(disk->size),
+                        cmn_strerror(rc));
+            goto out;
+        }
+        disk->source = RES_DISK_EXTENT;
+        snprintf(disk->volume, sizeof(disk->volume), "%s", vname);
+        disk->extent = e.id;
+        disk->size = 0;
+    }
+    size = (def->memory_mib + CD_CSV_STATE_HEADROOM_MIB) << 20;
+    snprintf(tag, sizeof(tag), "%.22s-state", def->name);
+    rc = csv_extent_alloc(vol, size, slot, CSV_EXTENT_STATE, 0, tag, &state);
+    if (rc < 0) {
+        if (rc == -CSV_E_NO_SPACE)
+            no_space(vol, j, "state image", size);
+        else
+            cd_errf(j->msg, sizeof(j->msg),
+                    "CSV '%s': cannot allocate the state image of VM '%s' "
+                    "(%" PRIu64 " MiB): %s",
+                    c->path, j->vm, mib_up(size), cmn_strerror(rc));
+        goto out;
+    }
+    rc = res_vm_serialize(def, &xml);
+    if (rc == 0)
+        rc = csv_slot_set_xml(vol, slot, xml);
+    if (rc < 0) {
+        cd_errf(j->msg, sizeof(j->msg),
+                "CSV '%s': cannot store the definition of VM '%s' in slot "
+                "%u: %s",
+                c->path, j->vm, slot, cmn_strerror(rc));
+        goto out;
+    }
+    snprintf(j->ref, sizeof(j->ref), CD_CSV_REF_PREFIX "%s:%u:%" PRIu64, vname,
+             slot, state.id);
+    j->def_xml = xml;
+    xml = NULL;
+    cmn_info(CMN_LOG_CD,
+             "VM '%s': slot %u on CSV '%s', %zu disk(s), state extent %" PRIu64
+             " (%" PRIu64 " MiB)",
+             j->vm, slot, c->path, def->n_disks, state.id, state.length >> 20);
+out:
+    if (rc < 0 && slot != CSV_OWNER_NONE) {
+        /* Nothing of a refused add stays on the volume. */
+        r2 = free_slot(vol, slot);
+        if (r2 < 0)
+            cmn_err(CMN_LOG_CD,
+                    "VM '%s': could not undo slot %u on CSV '%s': %s (see "
+                    "'clusterctl volume inspect')",
+                    j->vm, slot, c->path, cmn_strerror(r2));
+    }
+    free(xml);
+    csv_unlock(vol);
+    csv_close(vol);
+    return rc;
+}
+
+/* Opens the volume under its metadata lease and checks that slot `ref`
+ * is still VM j->vm's; on success the caller unlocks and closes. */
+static int open_own_slot(struct cd_csv *c, struct cd_csv_job *j,
+                         struct csv_volume **ret_vol, uint32_t *ret_slot,
+                         uint64_t *ret_state)
+{
+    struct csv_volume *vol = NULL;
+    char volume[CSV_NAME_MAX + 1];
+    struct csv_slot s;
+    uint32_t slot;
+    uint64_t state;
+    int rc;
+
+    rc = cd_csv_ref_parse(j->ref, volume, sizeof(volume), &slot, &state);
+    if (rc < 0) {
+        cd_errf(j->msg, sizeof(j->msg), "VM '%s': '%s' is not a CSV slot",
+                j->vm, j->ref);
+        return rc;
+    }
+    rc = open_locked(c, j, &vol);
+    if (rc < 0)
+        return rc;
+    if (strcmp(volume, csv_super(vol)->name) != 0) {
+        cd_errf(j->msg, sizeof(j->msg),
+                "VM '%s' lives on CSV volume '%s', not on '%s' (%s): its "
+                "slot is left alone",
+                j->vm, volume, csv_super(vol)->name, c->path);
+        rc = -CD_E_NOT_FOUND;
+        goto out;
+    }
+    rc = csv_slot_get(vol, slot, &s);
+    if (rc < 0) {
+        cd_errf(j->msg, sizeof(j->msg), "CSV '%s': slot %u: %s", c->path, slot,
+                cmn_strerror(rc));
+        goto out;
+    }
+    if (!s.used || strcmp(s.name, j->vm) != 0) {
+        /* Another VM's now (or nobody's): never touch what isn't ours. */
+        cd_errf(j->msg, sizeof(j->msg),
+                "CSV '%s': slot %u holds %s%s%s, not VM '%s': left alone",
+                c->path, slot, s.used ? "VM '" : "no VM", s.used ? s.name : "",
+                s.used ? "'" : "", j->vm);
+        rc = -CSV_E_NO_SLOT;
+    }
+    csv_slot_clear(&s);
+out:
+    if (rc < 0) {
+        csv_unlock(vol);
+        csv_close(vol);
+        return rc;
+    }
+    *ret_vol = vol;
+    *ret_slot = slot;
+    *ret_state = state;
+    return 0;
+}
+
+static int do_free(struct cd_csv *c, struct cd_csv_job *j)
+{
+    struct csv_volume *vol = NULL;
+    uint32_t slot;
+    uint64_t state;
+    int rc;
+
+    rc = open_own_slot(c, j, &vol, &slot, &state);
+    if (rc < 0)
+        return rc;
+    rc = free_slot(vol, slot);
+    if (rc < 0)
+        cd_errf(j->msg, sizeof(j->msg),
+                "CSV '%s': cannot free slot %u of VM '%s': %s", c->path, slot,
+                j->vm, cmn_strerror(rc));
+    else
+        cmn_info(CMN_LOG_CD, "VM '%s': slot %u on CSV '%s' freed", j->vm, slot,
+                 c->path);
+    csv_unlock(vol);
+    csv_close(vol);
+    return rc;
+}
+
+/* `vm edit`: the slot keeps the new definition, and the state extent
+ * grows when the new memory size would not fit a saved state. */
+static int do_set_def(struct cd_csv *c, struct cd_csv_job *j)
+{
+    struct csv_volume *vol = NULL;
+    struct csv_extent e;
+    uint32_t slot;
+    uint64_t state, need;
+    int rc;
+
+    rc = open_own_slot(c, j, &vol, &slot, &state);
+    if (rc < 0)
+        return rc;
+    need = (j->def->memory_mib + CD_CSV_STATE_HEADROOM_MIB) << 20;
+    rc = csv_extent_get(vol, state, &e);
+    if (rc == 0 && e.length < need) {
+        /* The VM is stopped (edit refuses memory changes of a running
+         * VM), so its old state image is worthless: moving it is safe. */
+        rc = csv_extent_grow(vol, state, need, CSV_GROW_MOVE, &e);
+        if (rc == -CSV_E_NO_SPACE)
+            no_space(vol, j, "state image", need);
+    }
+    if (rc < 0) {
+        if (!j->msg[0])
+            cd_errf(j->msg, sizeof(j->msg),
+                    "VM '%s': state extent %" PRIu64 " on CSV '%s': %s", j->vm,
+                    state, c->path, cmn_strerror(rc));
+        goto out;
+    }
+    rc = csv_slot_set_xml(vol, slot, j->def_xml);
+    if (rc < 0)
+        cd_errf(j->msg, sizeof(j->msg),
+                "CSV '%s': cannot store VM '%s''s definition in slot %u: %s",
+                c->path, j->vm, slot, cmn_strerror(rc));
+out:
+    csv_unlock(vol);
+    csv_close(vol);
+    return rc;
+}
+
+static void *worker(void *arg)
+{
+    struct job_ctx *ctx = arg;
+    struct cd_csv_job *j = ctx->job;
+
+    pthread_mutex_lock(&ctx->c->lock);
+    switch (j->op) {
+    case CD_CSV_ALLOC:
+        j->rc = do_alloc(ctx->c, j);
+        break;
+    case CD_CSV_FREE:
+        j->rc = do_free(ctx->c, j);
+        break;
+    case CD_CSV_SET_DEF:
+        j->rc = do_set_def(ctx->c, j);
+        break;
+    }
+    pthread_mutex_unlock(&ctx->c->lock);
+    if (j->rc < 0 && !j->msg[0])
+        cd_errf(j->msg, sizeof(j->msg), "CSV '%s': %s", ctx->c->path,
+                cmn_strerror(j->rc));
+    if (write(ctx->c->pipe_wr, &ctx, sizeof(ctx)) != (ssize_t)sizeof(ctx))
+        abort(); /* a pipe write of a pointer can't be short */
+    return NULL;
+}
+
+static int32_t pipe_ready(int32_t fd, int32_t revents, void *data)
+{
+    struct job_ctx *ctx;
+
+    (void)revents;
+    (void)data;
+    while (read(fd, &ctx, sizeof(ctx)) == (ssize_t)sizeof(ctx)) {
+        ctx->done(ctx->data, ctx->job);
+        free(ctx);
+    }
+    return 0;
+}
+
+int cd_csv_new(qb_loop_t *loop, const char *path, struct cd_csv **ret)
+{
+    struct cd_csv *c;
+    int p[2];
+
+    if (path[0] != '/' || strlen(path) >= sizeof(c->path))
+        return -EINVAL;
+    c = calloc(1, sizeof(*c));
+    if (!c)
+        return -ENOMEM;
+    if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0) {
+        free(c);
+        return -errno;
+    }
+    c->loop = loop;
+    snprintf(c->path, sizeof(c->path), "%s", path);
+    c->pipe_rd = p[0];
+    c->pipe_wr = p[1];
+    pthread_mutex_init(&c->lock, NULL);
+    qb_loop_poll_add(loop, QB_LOOP_MED, c->pipe_rd, POLLIN, c, pipe_ready);
+    *ret = c;
+    return 0;
+}
+
+void cd_csv_free(struct cd_csv *c)
+{
+    if (!c)
+        return;
+    qb_loop_poll_del(c->loop, c->pipe_rd);
+    /* Workers still running keep the write end and the mutex: both stay,
+     * they finish with the process. */
+    close(c->pipe_rd);
+}
+
+int cd_csv_run(struct cd_csv *c, struct cd_csv_job *job, cd_csv_done_fn done,
+               void *data)
+{
+    struct job_ctx *ctx = calloc(1, sizeof(*ctx));
+    pthread_attr_t attr;
+    pthread_t t;
+    int rc;
+
+    if (!ctx)
+        return -ENOMEM;
+    ctx->c = c;
+    ctx->job = job;
+    ctx->done = done;
+    ctx->data = data;
+    job->rc = 0;
+    job->msg[0] = '\0';
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    rc = pthread_create(&t, &attr, worker, ctx);
+    pthread_attr_destroy(&attr);
+    if (rc != 0) {
+        free(ctx);
+        return -rc;
+    }
+    return 0;
+}
+
+void cd_csv_job_free(struct cd_csv_job *job)
+{
+    if (!job)
+        return;
+    res_vm_free(job->def);
+    free(job->def_xml);
+    free(job->reply);
+    free(job);
+}
+
+/* ----------------------------------------------- steps for hvagent */
+
+int cd_csv_prepare(struct cd_hva_job *j)
+{
+    struct csv_volume *vol = NULL;
+    char volume[CSV_NAME_MAX + 1];
+    struct csv_lease_loc loc;
+    struct csv_extent e;
+    struct csv_slot s;
+    struct cd_buf b;
+    uint32_t slot;
+    uint64_t state;
+    char *tail = NULL, *end, *xml;
+    int rc;
+
+    rc = cd_csv_ref_parse(j->csv_ref, volume, sizeof(volume), &slot, &state);
+    if (rc < 0) {
+        cd_errf(j->msg, sizeof(j->msg), "VM '%s': bad CSV reference '%s'",
+                j->vm, j->csv_ref);
+        return rc;
+    }
+    /* Read-only, without the metadata lease: the VM's records only change
+     * when it is removed, and A/B records never show a torn one. */
+    rc = csv_open(j->csv_path, 0, NULL, &vol);
+    if (rc < 0) {
+        cd_errf(j->msg, sizeof(j->msg), "VM '%s': CSV '%s': %s", j->vm,
+                j->csv_path, cmn_strerror(rc));
+        return rc;
+    }
+    if (strcmp(csv_super(vol)->name, volume) != 0) {
+        cd_errf(j->msg, sizeof(j->msg),
+                "VM '%s' lives on CSV volume '%s', but '%s' is volume '%s'",
+                j->vm, volume, j->csv_path, csv_super(vol)->name);
+        rc = -CD_E_NOT_FOUND;
+        goto out;
+    }
+    rc = csv_slot_get(vol, slot, &s);
+    if (rc == 0) {
+        if (!s.used || strcmp(s.name, j->vm) != 0)
+            rc = -CSV_E_NO_SLOT;
+        csv_slot_clear(&s);
+    }
+    if (rc < 0) {
+        cd_errf(j->msg, sizeof(j->msg),
+                "VM '%s': its slot %u on CSV '%s' is gone (%s)", j->vm, slot,
+                j->csv_path, cmn_strerror(rc));
+        goto out;
+    }
+    rc = csv_lease_location(vol, slot, &loc);
+    if (rc < 0) {
+        cd_errf(j->msg, sizeof(j->msg), "VM '%s': lease of slot %u: %s", j->vm,
+                slot, cmn_strerror(rc));
+        goto out;
+    }
+    snprintf(j->lease_ls, sizeof(j->lease_ls), "%s", loc.lockspace);
+    snprintf(j->lease_res, sizeof(j->lease_res), "%s", loc.resource);
+    snprintf(j->lease_path, sizeof(j->lease_path), "%s", j->csv_path);
+    j->lease_offset = loc.offset;
+    if (!j->vm_xml)
+        goto out;
+
+    cd_buf_init(&b);
+    for (size_t i = 0; i < j->csv_ndisks; i++) {
+        rc = csv_extent_get(vol, j->csv_disks[i], &e);
+        if (rc < 0) {
+            cd_errf(j->msg, sizeof(j->msg),
+                    "VM '%s': disk extent %" PRIu64 " on CSV '%s': %s", j->vm,
+                    j->csv_disks[i], j->csv_path, cmn_strerror(rc));
+            cd_buf_free(&b);
+            goto out;
+        }
+        cd_buf_puts(&b, "<disk path=\"");
+        cd_buf_xml_escape(&b, j->csv_path);
+        cd_buf_printf(&b, "\" offset=\"%" PRIu64 "\" size=\"%" PRIu64 "\"/>",
+                      e.offset, e.length);
+    }
+    cd_buf_printf(&b, "<lease lockspace=\"%s\" resource=\"%s\" path=\"",
+                  loc.lockspace, loc.resource);
+    cd_buf_xml_escape(&b, j->csv_path);
+    cd_buf_printf(&b, "\" offset=\"%" PRIu64 "\"/>", loc.offset);
+    rc = csv_extent_get(vol, state, &e);
+    if (rc < 0) {
+        cd_errf(j->msg, sizeof(j->msg),
+                "VM '%s': state extent %" PRIu64 " on CSV '%s': %s", j->vm,
+                state, j->csv_path, cmn_strerror(rc));
+        cd_buf_free(&b);
+        goto out;
+    }
+    cd_buf_puts(&b, "<state path=\"");
+    cd_buf_xml_escape(&b, j->csv_path);
+    cd_buf_printf(&b, "\" offset=\"%" PRIu64 "\" size=\"%" PRIu64 "\"/>",
+                  e.offset, e.length);
+    rc = cd_buf_steal(&b, &tail, NULL);
+    if (rc < 0)
+        goto out;
+    /* Into the runtime <vm>, before its end tag. */
+    end = strstr(j->vm_xml, "</vm>");
+    if (!end) {
+        rc = -EINVAL;
+        goto out;
+    }
+    if (asprintf(&xml, "%.*s%s</vm>", (int)(end - j->vm_xml), j->vm_xml, tail) <
+        0) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    free(j->vm_xml);
+    j->vm_xml = xml;
+out:
+    free(tail);
+    csv_close(vol);
+    return rc;
+}

@@ -1,0 +1,83 @@
+/* clusterd's use of the cluster-shared volume (csv/csv.h).
+ *
+ * With a CSV configured (clusterd --csv, [clusterd] csv), a VM lives on
+ * it: `vm add` creates the VM's slot (name, uuid, definition), allocates
+ * its <allocate> disks and a state extent for quick migration, all under
+ * the volume's metadata lease, before the CDB change is proposed; the CDB
+ * then records the slot and extents (disks as <extent volume id> in the
+ * definition, slot and state extent in the VM's ref, "csv:VOLUME:SLOT:ID").
+ * `vm remove` frees them after the CDB removal. Steps for hvagent resolve
+ * the VM lease (the slot's lease in the CSV lockspace), the disks and the
+ * state image to offsets on the volume.
+ *
+ * Volume I/O and the sanlock metadata lease can take seconds: every access
+ * runs in a worker thread, never in the loop. Changes made by one clusterd
+ * are serialised (the csv library keeps one sanlock registration per
+ * open volume and one change at a time is what the lease allows anyway).
+ */
+#ifndef KVMC_CD_CSV_H
+#define KVMC_CD_CSV_H
+
+#include <limits.h>
+#include <qb/qbloop.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "clusterd/cd.h"
+
+#define CD_CSV_REF_PREFIX "csv:"
+/* Room in the state extent beyond the guest's memory: device state and
+ * the state header (hvagent's HVA_STATE_HDR_SIZE is far below it). */
+#define CD_CSV_STATE_HEADROOM_MIB 64
+
+struct cd_csv;
+struct res_vm;
+struct cmn_ipc_conn;
+struct cd_hva_job;
+
+/* Remembers the volume's path; nothing is read until the first job. */
+int cd_csv_new(qb_loop_t *loop, const char *path, struct cd_csv **ret);
+void cd_csv_free(struct cd_csv *c);
+const char *cd_csv_path(const struct cd_csv *c);
+
+/* "csv:VOLUME:SLOT:STATE-EXTENT-ID": 0, or CD_E_BAD_VALUE when `ref` is
+ * not of that form (a VM not on the CSV). */
+int cd_csv_ref_parse(const char *ref, char *ret_volume, size_t volume_len,
+                     uint32_t *ret_slot, uint64_t *ret_state);
+
+enum cd_csv_op {
+    CD_CSV_ALLOC, /* slot, disks and state extent of `def` */
+    CD_CSV_FREE,  /* everything slot `ref` owns, then the slot */
+    /* slot `ref` keeps def_xml; its state extent grows to fit def */
+    CD_CSV_SET_DEF,
+};
+
+struct cd_csv_job {
+    enum cd_csv_op op;
+    char vm[CD_NAME_MAX];
+    struct res_vm *def;     /* ALLOC, SET_DEF: the definition (owned) */
+    char ref[CD_VALUE_MAX]; /* ALLOC: result; FREE: input */
+    char *def_xml;          /* ALLOC: result; SET_DEF: input (owned) */
+    int rc;
+    char msg[768];
+
+    /* The caller's, carried along (not touched by cd-csv.c). */
+    struct cmn_ipc_conn *conn;
+    char *reply;
+    char priority[16];
+};
+
+typedef void (*cd_csv_done_fn)(void *data, struct cd_csv_job *job);
+
+/* Runs `job` in a worker thread; `done` is called in the loop, and then
+ * owns the job (cd_csv_job_free). */
+int cd_csv_run(struct cd_csv *c, struct cd_csv_job *job, cd_csv_done_fn done,
+               void *data);
+void cd_csv_job_free(struct cd_csv_job *job);
+
+/* cd_hva_job.prepare for a VM on the CSV (runs in cd-hva's worker): fills
+ * the job's lease from the slot and, when the job defines the VM, adds
+ * <disk>, <lease> and <state> to its runtime <vm>. */
+int cd_csv_prepare(struct cd_hva_job *j);
+
+#endif
