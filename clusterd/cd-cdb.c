@@ -791,6 +791,27 @@ static int op_node_failure(struct cd_cdb *cdb, const struct cd_op *op,
     return 0;
 }
 
+/* The VM op->name (its index) and the priority op->arg, both checked. */
+static int vm_and_priority(const struct cd_cdb *cdb, const struct cd_op *op,
+                           ssize_t *ret_index, enum cd_priority *ret_prio,
+                           char *err, size_t errlen)
+{
+    ssize_t i = vm_index(cdb, op->name);
+
+    if (i < 0) {
+        cd_errf(err, errlen, "VM '%s' does not exist", op->name);
+        return -CD_E_NOT_FOUND;
+    }
+    if (cd_priority_parse(op->arg, ret_prio) < 0) {
+        cd_errf(err, errlen,
+                "VM '%s': priority '%s' is not high, medium, low or manual",
+                op->name, op->arg);
+        return -CD_E_BAD_VALUE;
+    }
+    *ret_index = i;
+    return 0;
+}
+
 /* Applies without touching epoch/digest; leaves cdb unchanged on error
  * (every check happens before the first modification). */
 static int cdb_apply_op(struct cd_cdb *cdb, const struct cd_op *op, char *err,
@@ -873,36 +894,18 @@ static int cdb_apply_op(struct cd_cdb *cdb, const struct cd_op *op, char *err,
         return 0;
     case CD_OP_SET_VM_PRIORITY: {
         enum cd_priority p;
-        i = vm_index(cdb, op->name);
-        if (i < 0) {
-            cd_errf(err, errlen, "VM '%s' does not exist", op->name);
-            return -CD_E_NOT_FOUND;
-        }
-        if (cd_priority_parse(op->arg, &p) < 0) {
-            cd_errf(err, errlen,
-                    "VM '%s': priority '%s' is not high, medium, low or "
-                    "manual",
-                    op->name, op->arg);
-            return -CD_E_BAD_VALUE;
-        }
+        rc = vm_and_priority(cdb, op, &i, &p, err, errlen);
+        if (rc < 0)
+            return rc;
         cdb->vms[i].priority = p;
         return 0;
     }
     case CD_OP_SET_VM_DEF: {
         enum cd_priority p;
         char *text;
-        i = vm_index(cdb, op->name);
-        if (i < 0) {
-            cd_errf(err, errlen, "VM '%s' does not exist", op->name);
-            return -CD_E_NOT_FOUND;
-        }
-        if (cd_priority_parse(op->arg, &p) < 0) {
-            cd_errf(err, errlen,
-                    "VM '%s': priority '%s' is not high, medium, low or "
-                    "manual",
-                    op->name, op->arg);
-            return -CD_E_BAD_VALUE;
-        }
+        rc = vm_and_priority(cdb, op, &i, &p, err, errlen);
+        if (rc < 0)
+            return rc;
         if (!op->text || !text_valid(op->text)) {
             cd_errf(err, errlen,
                     "VM '%s': definition is not UTF-8 text without control "

@@ -502,8 +502,6 @@ int cd_csv_run(struct cd_csv *c, struct cd_csv_job *job, cd_csv_done_fn done,
                void *data)
 {
     struct job_ctx *ctx = calloc(1, sizeof(*ctx));
-    pthread_attr_t attr;
-    pthread_t t;
     int rc;
 
     if (!ctx)
@@ -514,15 +512,10 @@ int cd_csv_run(struct cd_csv *c, struct cd_csv_job *job, cd_csv_done_fn done,
     ctx->data = data;
     job->rc = 0;
     job->msg[0] = '\0';
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    rc = pthread_create(&t, &attr, worker, ctx);
-    pthread_attr_destroy(&attr);
-    if (rc != 0) {
+    rc = cd_thread_detached(worker, ctx);
+    if (rc < 0)
         free(ctx);
-        return -rc;
-    }
-    return 0;
+    return rc;
 }
 
 void cd_csv_job_free(struct cd_csv_job *job)

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "clusterd/cd-hva.h"
+#include "clusterd/cd-int.h"
 #include "common/cmn-ipc.h"
 #include "common/cmn-log.h"
 #include "common/cmn-xml.h"
@@ -477,8 +478,6 @@ int cd_hva_run(struct cd_hva *h, struct cd_hva_job *job, cd_hva_done_fn done,
                void *data)
 {
     struct job_ctx *ctx = calloc(1, sizeof(*ctx));
-    pthread_attr_t attr;
-    pthread_t t;
     int rc;
 
     if (!ctx)
@@ -488,15 +487,10 @@ int cd_hva_run(struct cd_hva *h, struct cd_hva_job *job, cd_hva_done_fn done,
     ctx->done = done;
     ctx->data = data;
     snprintf(job->ipc_name, sizeof(job->ipc_name), "%s", h->ipc_name);
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    rc = pthread_create(&t, &attr, worker, ctx);
-    pthread_attr_destroy(&attr);
-    if (rc != 0) {
+    rc = cd_thread_detached(worker, ctx);
+    if (rc < 0)
         free(ctx);
-        return -rc;
-    }
-    return 0;
+    return rc;
 }
 
 int cd_hva_stop_all(struct cd_hva *h, unsigned timeout_ms)

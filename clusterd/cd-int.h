@@ -40,4 +40,9 @@ bool cd_token_valid(const char *s, size_t max);
 /* SHA-256 of buf. */
 int cd_sha256(const void *buf, size_t len, uint8_t *ret_digest);
 
+/* Runs fn(arg) in a detached thread: the workers that keep blocking
+ * calls off the loop report back through a pipe, never by joining.
+ * 0 or -errno. */
+int cd_thread_detached(void *(*fn)(void *), void *arg);
+
 #endif

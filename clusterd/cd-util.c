@@ -5,6 +5,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <gnutls/crypto.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -207,4 +208,19 @@ void cd_err_register(void)
 {
     cmn_err_register(CMN_E_CD_BASE, cd_err_texts,
                      (int)CMN_ARRAY_SIZE(cd_err_texts));
+}
+
+int cd_thread_detached(void *(*fn)(void *), void *arg)
+{
+    pthread_attr_t attr;
+    pthread_t t;
+    int rc;
+
+    rc = pthread_attr_init(&attr);
+    if (rc != 0)
+        return -rc;
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    rc = pthread_create(&t, &attr, fn, arg);
+    pthread_attr_destroy(&attr);
+    return -rc;
 }
