@@ -34,7 +34,7 @@ static void usage(FILE *f)
                "  explain VM                        why a VM is where it is\n"
                "  events                            live event stream\n"
                "  config|cdb ...                    cluster database\n"
-               "  volume format|inspect|check ...   cluster-shared volumes\n"
+               "  volume format|inspect|check|add|list ...  shared volumes\n"
                "  help                              this text\n\n"
                "See clusterctl(8).\n");
 }

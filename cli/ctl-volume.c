@@ -1,11 +1,14 @@
-/* clusterctl volume: format, inspect and check a cluster-shared volume.
+/* clusterctl volume: format, inspect and check a cluster-shared volume;
+ * add it to the cluster database and list the cluster's volumes.
  *
- * These work on the device directly, before (and without) clusterd. */
+ * format, inspect and check work on the device directly, before (and
+ * without) clusterd; add and list also ask the local clusterd. */
 #include "config.h"
 
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <libxml/tree.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,21 +16,28 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli/ctl-client.h"
 #include "cli/ctl.h"
 #include "common/cmn-err.h"
 #include "csv/csv.h"
 
-#define MIB (1024.0 * 1024.0)
+#define MIB      (1024.0 * 1024.0)
+#define LUNS_DIR "/run/kvmcluster/luns" /* lunbridge's default mount */
 
 void ctl_volume_usage(void)
 {
-    printf("\nvolume commands:\n"
-           "  volume format PATH --name NAME [--cluster NAME] [--force]\n"
-           "                [--io-timeout S] [--slots N] [--sector-size "
-           "512|4096]\n"
-           "                [--max-extents N]\n"
-           "  volume inspect PATH [--sample S]\n"
-           "  volume check PATH [--repair]\n");
+    printf(
+        "\nvolume commands:\n"
+        "  volume format PATH --name NAME [--cluster NAME] [--force]\n"
+        "                [--io-timeout S] [--slots N] [--sector-size "
+        "512|4096]\n"
+        "                [--max-extents N]\n"
+        "  volume inspect PATH [--sample S]\n"
+        "  volume check PATH [--repair]\n"
+        "  volume add PATH                  add a formatted volume to the\n"
+        "                                   cluster database\n"
+        "  volume list [--output xml]       the cluster's volumes, their\n"
+        "                                   size and free space from here\n");
 }
 
 static int parse_u32(const char *opt, const char *s, uint32_t min, uint32_t max,
@@ -591,13 +601,148 @@ static int cmd_alloc_stress(int argc, char **argv)
     return CTL_EXIT_OK;
 }
 
+/* `volume add PATH`: the volume's own superblock names it; its LUN is
+ * the file name lunbridge gave it (the LUN's designator), the same on
+ * every node. */
+static int cmd_add(int argc, char **argv)
+{
+    CMN_AUTO(csv_volume) *vol = NULL;
+    const struct csv_super *sb;
+    const char *path, *lun;
+    char *req = NULL, *elun = NULL, u[37];
+    xmlDoc *doc = NULL;
+    int rc;
+
+    if (argc != 2 || argv[1][0] == '-') {
+        ctl_err("usage: clusterctl volume add PATH (the LUN of a volume made "
+                "by 'clusterctl volume format', e.g. " LUNS_DIR "/naa.ID)");
+        return CTL_EXIT_USAGE;
+    }
+    path = argv[1];
+    if ((rc = open_volume(path, 0, &vol)) != 0)
+        return rc;
+    sb = csv_super(vol);
+    csv_uuid_str(sb->uuid, u);
+    lun = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    elun = ctl_xml_escape(lun);
+    if (!elun || asprintf(&req,
+                          "<request op=\"cdb-add-volume\" name=\"%s\" "
+                          "lockspace=\"%s\">%s\n</request>",
+                          sb->name, sb->name, elun) < 0) {
+        free(elun);
+        return CTL_EXIT_FAIL;
+    }
+    rc = ctl_cd_call(req, &doc, NULL);
+    if (rc == 0) {
+        printf("volume '%s' (LUN %s, ", sb->name, lun);
+        print_size(stdout, sb->volume_size);
+        printf(", uuid %s) added (cluster database epoch %s)\n", u,
+               ctl_xml_prop(xmlDocGetRootElement(doc), "epoch"));
+    }
+    xmlFreeDoc(doc);
+    free(req);
+    free(elun);
+    return rc;
+}
+
+static xmlNode *next_elem(xmlNode *n, const char *name)
+{
+    for (; n; n = n->next)
+        if (n->type == XML_ELEMENT_NODE && !strcmp((const char *)n->name, name))
+            return n;
+    return NULL;
+}
+
+/* One line of `volume list` for a LUN of a volume, read from this node. */
+static void list_lun(const char *name, const char *lun, const char *csv)
+{
+    CMN_AUTO(csv_volume) *vol = NULL;
+    char path[PATH_MAX], size[32] = "-", free_s[32] = "-", vms[16] = "-";
+    const char *note = "";
+    struct csv_space sp;
+    int rc;
+
+    snprintf(path, sizeof(path), "%s/%s", LUNS_DIR, lun);
+    rc = csv_open(path, 0, NULL, &vol);
+    if (rc == 0 && strcmp(csv_super(vol)->name, name) != 0) {
+        note = "another volume is behind this LUN now!";
+    } else if (rc == 0 && csv_space(vol, &sp) == 0) {
+        uint32_t used = 0;
+
+        for (uint32_t i = 0; i < csv_super(vol)->nslots; i++) {
+            struct csv_slot s;
+            if (csv_slot_get(vol, i, &s) == 0 && s.used)
+                used++;
+            csv_slot_clear(&s);
+        }
+        snprintf(size, sizeof(size), "%.0f MiB", (double)sp.data_length / MIB);
+        snprintf(free_s, sizeof(free_s), "%.0f MiB", (double)sp.free / MIB);
+        snprintf(vms, sizeof(vms), "%u/%u", used, csv_super(vol)->nslots);
+        if (!strcmp(csv, path))
+            note = "clusterd keeps VMs here";
+    } else {
+        note = rc == -ENOENT ? "not visible from this node (lunbridge?)"
+                             : cmn_strerror(rc);
+    }
+    printf("%-16s %-40s %10s %10s %7s  %s\n", name, lun, size, free_s, vms,
+           note);
+}
+
+static int cmd_list(int argc, char **argv)
+{
+    bool xml = false;
+    xmlDoc *doc = NULL;
+    xmlNode *root;
+    char *text = NULL;
+    int rc, n = 0;
+
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--output") && i + 1 < argc &&
+            !strcmp(argv[i + 1], "xml")) {
+            xml = true;
+            i++;
+        } else if (!strcmp(argv[i], "--output=xml")) {
+            xml = true;
+        } else {
+            ctl_err("usage: clusterctl volume list [--output xml]");
+            return CTL_EXIT_USAGE;
+        }
+    }
+    rc = ctl_cd_call("<request op=\"volume-list\"/>", &doc, &text);
+    if (rc)
+        return rc;
+    root = xmlDocGetRootElement(doc);
+    if (xml) {
+        fputs(text, stdout);
+        goto out;
+    }
+    for (xmlNode *v = next_elem(root->children, "volume"); v;
+         v = next_elem(v->next, "volume"))
+        for (xmlNode *l = next_elem(v->children, "lun"); l;
+             l = next_elem(l->next, "lun")) {
+            if (!n++)
+                printf("%-16s %-40s %10s %10s %7s  %s\n", "VOLUME", "LUN",
+                       "DATA", "FREE", "VMS", "");
+            list_lun(ctl_xml_prop(v, "name"), ctl_xml_prop(l, "id"),
+                     ctl_xml_prop(root, "csv"));
+        }
+    if (!n)
+        printf("no volumes in the cluster database (add one with "
+               "'clusterctl volume add PATH')\n");
+out:
+    free(text);
+    xmlFreeDoc(doc);
+    return CTL_EXIT_OK;
+}
+
 int ctl_volume_main(int argc, char **argv)
 {
     const char *sub = argc > 1 ? argv[1] : NULL;
 
     optind = 1;
     if (!sub) {
-        ctl_err("volume: missing subcommand (format, inspect or check)");
+        ctl_err("volume: missing subcommand (format, inspect, check, add or "
+                "list)");
         return CTL_EXIT_USAGE;
     }
     if (!strcmp(sub, "format"))
@@ -606,10 +751,14 @@ int ctl_volume_main(int argc, char **argv)
         return cmd_inspect(argc - 1, argv + 1);
     if (!strcmp(sub, "check"))
         return cmd_check(argc - 1, argv + 1);
+    if (!strcmp(sub, "add"))
+        return cmd_add(argc - 1, argv + 1);
+    if (!strcmp(sub, "list"))
+        return cmd_list(argc - 1, argv + 1);
     if (!strcmp(sub, "alloc-stress"))
         return cmd_alloc_stress(argc - 1, argv + 1);
-    ctl_err("volume: unknown subcommand '%s' (format, inspect or check; see "
-            "'clusterctl help')",
+    ctl_err("volume: unknown subcommand '%s' (format, inspect, check, add or "
+            "list; see 'clusterctl help')",
             sub);
     return CTL_EXIT_USAGE;
 }

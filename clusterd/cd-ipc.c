@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clusterd/cd-csv.h"
 #include "clusterd/cd-daemon.h"
 #include "clusterd/cd-int.h"
 #include "common/cmn-log.h"
@@ -187,6 +188,31 @@ static int do_node_list(struct cd_daemon *d, char **ret)
                           "online=\"yes\" coordinator=\"%s\"/>\n",
                           m[i], m[i] == coord ? "yes" : "no");
     cd_buf_puts(&b, "</nodes>\n");
+    return cd_buf_steal(&b, ret, NULL);
+}
+
+/* The volumes of the CDB, and which one this clusterd keeps VMs on. */
+static int do_volume_list(struct cd_daemon *d, char **ret)
+{
+    const struct cd_cdb *cdb = cd_daemon_cdb(d);
+    struct cd_buf b;
+
+    cd_buf_init(&b);
+    cd_buf_puts(&b, "<volumes csv=\"");
+    cd_buf_xml_escape(&b, d->csv ? cd_csv_path(d->csv) : "");
+    cd_buf_puts(&b, "\">\n");
+    for (size_t i = 0; i < cd_cdb_volume_count(cdb); i++) {
+        const struct cd_volume *v = cd_cdb_volume(cdb, i);
+        cd_buf_printf(&b, "  <volume name=\"%s\" lockspace=\"%s\">\n", v->name,
+                      v->lockspace);
+        for (size_t k = 0; k < v->nluns; k++) {
+            cd_buf_puts(&b, "    <lun id=\"");
+            cd_buf_xml_escape(&b, v->luns[k]);
+            cd_buf_puts(&b, "\"/>\n");
+        }
+        cd_buf_puts(&b, "  </volume>\n");
+    }
+    cd_buf_puts(&b, "</volumes>\n");
     return cd_buf_steal(&b, ret, NULL);
 }
 
@@ -396,6 +422,8 @@ static int handle(struct cd_daemon *d, struct cmn_ipc_conn *conn, xmlNode *req,
         return do_config_get(d, req_attr(req, "key", a, sizeof(a)), ret);
     if (!strcmp(op, "node-list"))
         return do_node_list(d, ret);
+    if (!strcmp(op, "volume-list"))
+        return do_volume_list(d, ret);
 
     /* VMs, moves, drain, explain, events (cd-orch.c). */
     {

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # VMs on the cluster-shared volume (clusterd --csv) on 3 nodes, the CSV on
 # the sandbox's LUN 1 (lunbridge + csv):
+#  0. volume add registers it in the CDB (seen by 'volume list' on every
+#     node with its free space); adding it twice, a missing path or an
+#     unformatted LUN is refused with a clear error;
 #  1. vm add of a VM with a 64 MiB <allocate> disk: 'volume inspect' shows
 #     its slot, a 64 MiB disk extent and a state extent (memory + 64 MiB)
 #     owned by that slot; the CDB records slot and extents;
@@ -50,6 +53,28 @@ with_disk() {
     vm_define "$1" high 128
     sed -i "s|<vcpus>1</vcpus>|<vcpus>1</vcpus>\n  $2|" "$VM_DIR/$1.xml"
 }
+
+# 0. The volume joins the cluster database.
+out=$(cdctl node1 volume list) || fail "volume list: $out"
+grep -q "no volumes" <<<"$out" || fail "volume list before add: $out"
+out=$(cdctl node2 volume add "$SB_CSV_PATH" 2>&1) || fail "volume add: $out"
+grep -q "volume '$SB_CSV_LS' (LUN $(basename "$SB_CSV_PATH"), .* added" <<<"$out" ||
+    fail "volume add said: $out"
+for n in $N; do
+    sb_wait_for 5 eval "cdctl $n volume list | grep -q '^$SB_CSV_LS .*$(basename "$SB_CSV_PATH") .* MiB .*clusterd keeps VMs here'" ||
+        fail "$n: volume list: $(cdctl $n volume list 2>&1)"
+done
+cdctl node3 volume list --output xml | grep -q "<volume name=\"$SB_CSV_LS\" lockspace=\"$SB_CSV_LS\">" ||
+    fail "volume list --output xml: $(cdctl node3 volume list --output xml)"
+dv=$(vm_digest) || fail "no common digest after volume add"
+out=$(cdctl node3 volume add "$SB_CSV_PATH" 2>&1) && fail "a second volume add was accepted: $out"
+grep -q "already exists" <<<"$out" || fail "second volume add: $out"
+out=$(cdctl node3 volume add /run/kvmcluster/luns/naa.nosuch 2>&1) && fail "volume add of a missing path accepted: $out"
+grep -q "'/run/kvmcluster/luns/naa.nosuch' does not exist" <<<"$out" || fail "missing path: $out"
+lun2=$(sb_exec node1 find /run/kvmcluster/luns -type f ! -name "$(basename "$SB_CSV_PATH")" | head -n1)
+out=$(cdctl node3 volume add "$lun2" 2>&1) && fail "volume add of an unformatted LUN accepted: $out"
+e_unformatted=$out
+assert_eq "$dv" "$(vm_digest)" "CDB digest after refused volume adds"
 
 i0=$(inspect node1) || fail "volume inspect"
 free0=$(free_mib)
@@ -217,4 +242,4 @@ assert_eq "$i0" "$i2" "volume inspect after remove vs before add"
 chk=$(sb_exec node2 "$CTL" volume check "$SB_CSV_PATH" 2>&1) || fail "volume check: $chk"
 grep -q "is clean" <<<"$chk" || fail "volume check: $chk"
 d2=$(vm_digest) || fail "no common digest at the end"
-proof "CSV VMs: web1 added with slot $slot, 64 MiB disk extent $disk_id, 192 MiB state extent $state_id (free $free0 -> $free1 MiB); ran on $src holding vm-slot-$slot of $SB_CSV_LS on the LUN; quick move $src -> $dst via the state extent ($quick_line, counter $a -> $b); vm edit: priority changed while running (same QEMU, counter going on), memory refused while running ('$e_mem'), bad XML refused ('$e_bad'), memory 128 -> 256 MiB once stopped grew the state extent to $state_mib MiB; refused full volume, unknown extent 987654 and an add without quorum (allocation undone) with volume and digest ${db:0:12} unchanged; removed: slot gone, $free0 MiB free again, volume check clean; digests ${d0:0:12} -> ${d2:0:12}"
+proof "CSV VMs: volume $SB_CSV_LS added to the CDB and listed on all nodes, a second add, a missing path and an unformatted LUN refused ('$e_unformatted'); web1 added with slot $slot, 64 MiB disk extent $disk_id, 192 MiB state extent $state_id (free $free0 -> $free1 MiB); ran on $src holding vm-slot-$slot of $SB_CSV_LS on the LUN; quick move $src -> $dst via the state extent ($quick_line, counter $a -> $b); vm edit: priority changed while running (same QEMU, counter going on), memory refused while running ('$e_mem'), bad XML refused ('$e_bad'), memory 128 -> 256 MiB once stopped grew the state extent to $state_mib MiB; refused full volume, unknown extent 987654 and an add without quorum (allocation undone) with volume and digest ${db:0:12} unchanged; removed: slot gone, $free0 MiB free again, volume check clean; digests ${d0:0:12} -> ${d2:0:12}"
