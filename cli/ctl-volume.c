@@ -283,10 +283,111 @@ static const char *kind_name(uint16_t kind)
     }
 }
 
+/* --output VALUE: only xml. */
+static int parse_output(const char *value, bool *ret_xml)
+{
+    if (strcmp(value, "xml") != 0) {
+        ctl_err("--output takes 'xml', not '%s'", value);
+        return -EINVAL;
+    }
+    *ret_xml = true;
+    return 0;
+}
+
+/* Prints ` NAME="VALUE"` with VALUE escaped. */
+static void xml_attr(const char *name, const char *value)
+{
+    char *e = ctl_xml_escape(value);
+
+    printf(" %s=\"%s\"", name, e ? e : "");
+    free(e);
+}
+
+/* `volume inspect --output xml`: the same facts as the text, for scripts. */
+static int inspect_xml(struct csv_volume *vol, uint32_t sample)
+{
+    const struct csv_super *sb = csv_super(vol);
+    struct csv_host *hosts = NULL;
+    struct csv_extent *ext = NULL;
+    struct csv_space sp;
+    size_t nhosts = 0, next = 0;
+    char u[37];
+    int rc;
+
+    csv_uuid_str(sb->uuid, u);
+    printf("<volume");
+    xml_attr("name", sb->name);
+    xml_attr("path", csv_path(vol));
+    xml_attr("uuid", u);
+    xml_attr("cluster", sb->cluster);
+    printf(" version=\"%u\" created=\"%" PRIu64 "\" size=\"%" PRIu64
+           "\" sector-size=\"%u\" align=\"%u\" io-timeout=\"%u\"",
+           sb->version, sb->created, sb->volume_size, sb->sector_size,
+           sb->align, sb->io_timeout);
+    for (int i = 0; i < 2; i++) {
+        rc = csv_super_copy_status(vol, i);
+        xml_attr(i ? "superblock-b" : "superblock-a",
+                 rc ? cmn_strerror(rc) : "ok");
+    }
+    printf(">\n");
+    for (int i = 0; i < CSV_REGION_COUNT; i++)
+        printf("  <region type=\"%s\" offset=\"%" PRIu64 "\" length=\"%" PRIu64
+               "\"/>\n",
+               csv_region_name(sb->regions[i].type), sb->regions[i].offset,
+               sb->regions[i].length);
+    if (csv_hosts(vol, (int)sample * 1000, &hosts, &nhosts) == 0)
+        for (size_t i = 0; i < nhosts; i++) {
+            printf("  <host id=\"%" PRIu64 "\" generation=\"%" PRIu64
+                   "\" timestamp=\"%" PRIu64 "\" state=\"%s\"",
+                   hosts[i].host_id, hosts[i].generation, hosts[i].timestamp,
+                   csv_host_state_str(hosts[i].state));
+            xml_attr("owner", hosts[i].owner);
+            printf("/>\n");
+        }
+    free(hosts);
+    for (uint32_t i = 0; i < sb->nslots; i++) {
+        struct csv_slot s;
+        if (csv_slot_get(vol, i, &s) < 0)
+            continue;
+        if (s.used) {
+            csv_uuid_str(s.uuid, u);
+            printf("  <slot index=\"%u\"", i);
+            xml_attr("name", s.name);
+            printf(" uuid=\"%s\" definition-bytes=\"%zu\" generation=\"%" PRIu64
+                   "\"/>\n",
+                   u, s.xml_len, s.generation);
+        }
+        csv_slot_clear(&s);
+    }
+    rc = csv_extent_list(vol, &ext, &next);
+    if (rc < 0)
+        return CTL_EXIT_FAIL;
+    for (size_t i = 0; i < next; i++) {
+        printf("  <extent id=\"%" PRIu64 "\" offset=\"%" PRIu64
+               "\" length=\"%" PRIu64 "\"",
+               ext[i].id, ext[i].offset, ext[i].length);
+        if (ext[i].owner != CSV_OWNER_NONE)
+            printf(" slot=\"%u\"", ext[i].owner);
+        printf(" kind=\"%s\" index=\"%u\"", kind_name(ext[i].kind),
+               ext[i].index);
+        xml_attr("tag", ext[i].tag);
+        printf("/>\n");
+    }
+    free(ext);
+    csv_space(vol, &sp);
+    printf("  <space data-length=\"%" PRIu64 "\" used=\"%" PRIu64
+           "\" free=\"%" PRIu64 "\" largest-free=\"%" PRIu64
+           "\" extents=\"%zu\" max-extents=\"%zu\"/>\n</volume>\n",
+           sp.data_length, sp.used, sp.free, sp.largest_free, sp.extents,
+           sp.max_extents);
+    return CTL_EXIT_OK;
+}
+
 static int cmd_inspect(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"sample", required_argument, NULL, 's'},
+        {"output", required_argument, NULL, 'o'},
         {NULL, 0, NULL, 0},
     };
     CMN_AUTO(csv_volume) *vol = NULL;
@@ -298,18 +399,24 @@ static int cmd_inspect(int argc, char **argv)
     uint32_t sample = 0, used = 0;
     char u[37], when[64];
     time_t created;
+    bool xml = false;
     int c, rc;
 
     while ((c = getopt_long(argc, argv, "s:", opts, NULL)) != -1) {
+        if (c == 'o' && parse_output(optarg, &xml) == 0)
+            continue;
         if (c != 's' || parse_u32("--sample", optarg, 0, 600, &sample))
             return CTL_EXIT_USAGE;
     }
     if (optind != argc - 1) {
-        ctl_err("usage: clusterctl volume inspect PATH [--sample S]");
+        ctl_err("usage: clusterctl volume inspect PATH [--sample S] "
+                "[--output xml]");
         return CTL_EXIT_USAGE;
     }
     if ((rc = open_volume(argv[optind], 0, &vol)) != 0)
         return rc;
+    if (xml)
+        return inspect_xml(vol, sample);
     sb = csv_super(vol);
     csv_uuid_str(sb->uuid, u);
     created = (time_t)sb->created;
@@ -426,39 +533,62 @@ static int cmd_inspect(int argc, char **argv)
     return CTL_EXIT_OK;
 }
 
+struct findings {
+    int damage;
+    bool xml;
+};
+
 static void print_finding(void *opaque, enum csv_finding kind, const char *msg)
 {
-    int *count = opaque;
+    struct findings *f = opaque;
+    const char *what = kind == CSV_FIND_DAMAGE ? "damage" : "note";
 
     if (kind == CSV_FIND_DAMAGE)
-        (*count)++;
-    printf("  %s: %s\n", kind == CSV_FIND_DAMAGE ? "DAMAGE" : "note", msg);
+        f->damage++;
+    if (f->xml) {
+        char *e = ctl_xml_escape(msg);
+        printf("  <finding kind=\"%s\">%s</finding>\n", what, e ? e : "");
+        free(e);
+    } else {
+        printf("  %s: %s\n", kind == CSV_FIND_DAMAGE ? "DAMAGE" : what, msg);
+    }
 }
 
 static int cmd_check(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"repair", no_argument, NULL, 'r'},
+        {"output", required_argument, NULL, 'o'},
         {NULL, 0, NULL, 0},
     };
     CMN_AUTO(csv_volume) *vol = NULL;
+    struct findings f = {0};
     struct csv_space sp;
     bool repair = false;
-    int c, rc, damage = 0;
+    int c, rc;
     const char *path;
 
     while ((c = getopt_long(argc, argv, "r", opts, NULL)) != -1) {
+        if (c == 'o' && parse_output(optarg, &f.xml) == 0)
+            continue;
         if (c != 'r')
             return CTL_EXIT_USAGE;
         repair = true;
     }
     if (optind != argc - 1) {
-        ctl_err("usage: clusterctl volume check PATH [--repair]");
+        ctl_err("usage: clusterctl volume check PATH [--repair] "
+                "[--output xml]");
         return CTL_EXIT_USAGE;
     }
     path = argv[optind];
     if ((rc = open_volume(path, repair ? CSV_OPEN_RW : 0, &vol)) != 0)
         return rc;
+    if (f.xml) {
+        printf("<check");
+        xml_attr("path", path);
+        xml_attr("volume", csv_super(vol)->name);
+        printf(">\n");
+    }
     if (repair &&
         (csv_super_copy_status(vol, 0) || csv_super_copy_status(vol, 1))) {
         rc = csv_repair_super(vol);
@@ -467,22 +597,31 @@ static int cmd_check(int argc, char **argv)
                     path, cmn_strerror(rc));
             return CTL_EXIT_FAIL;
         }
-        printf("  repaired: superblock copy rewritten from the good one\n");
+        printf(f.xml ? "  <repaired>superblock copy rewritten from the good "
+                       "one</repaired>\n"
+                     : "  repaired: superblock copy rewritten from the good "
+                       "one\n");
     }
-    rc = csv_check(vol, print_finding, &damage);
+    rc = csv_check(vol, print_finding, &f);
     if (rc < 0 && rc != -CSV_E_DAMAGED) {
         ctl_err("'%s': check could not run: %s", path, cmn_strerror(rc));
         return CTL_EXIT_FAIL;
     }
     csv_space(vol, &sp);
-    if (damage) {
-        printf("check: '%s' (volume '%s'): %d problem%s found\n", path,
-               csv_super(vol)->name, damage, damage == 1 ? "" : "s");
+    if (f.xml)
+        printf("  <result clean=\"%s\" problems=\"%d\" extents=\"%zu\" "
+               "free=\"%" PRIu64 "\"/>\n</check>\n",
+               f.damage ? "no" : "yes", f.damage, sp.extents, sp.free);
+    if (f.damage) {
+        if (!f.xml)
+            printf("check: '%s' (volume '%s'): %d problem%s found\n", path,
+                   csv_super(vol)->name, f.damage, f.damage == 1 ? "" : "s");
         return CTL_EXIT_DAMAGE;
     }
-    printf("check: '%s' (volume '%s') is clean: %zu extents, no overlap, "
-           "%.1f MiB free\n",
-           path, csv_super(vol)->name, sp.extents, (double)sp.free / MIB);
+    if (!f.xml)
+        printf("check: '%s' (volume '%s') is clean: %zu extents, no overlap, "
+               "%.1f MiB free\n",
+               path, csv_super(vol)->name, sp.extents, (double)sp.free / MIB);
     return CTL_EXIT_OK;
 }
 

@@ -95,6 +95,12 @@ state_line=$(awk '$5 == "state"' <<<"$ext")
     fail "no 192 MiB (128 + 64) state extent of slot $slot: $ext"
 disk_id=$(awk '{ print $1 }' <<<"$disk_line")
 state_id=$(awk '{ print $1 }' <<<"$state_line")
+xi=$(sb_exec node2 "$CTL" volume inspect "$SB_CSV_PATH" --output xml) ||
+    fail "volume inspect --output xml"
+xmllint --noout - <<<"$xi" || fail "volume inspect --output xml is not well-formed: $xi"
+grep -q "<slot index=\"$slot\" name=\"web1\"" <<<"$xi" &&
+    grep -q "<extent id=\"$disk_id\" .* slot=\"$slot\" kind=\"disk\"" <<<"$xi" ||
+    fail "volume inspect --output xml lacks web1's slot or disk: $xi"
 free1=$(free_mib)
 cdb=$(cdctl node1 cdb get)
 grep -q "ref=\"csv:$SB_CSV_LS:$slot:$state_id\"" <<<"$cdb" ||
@@ -241,5 +247,7 @@ assert_eq "$free0" "$(free_mib)" "free MiB after remove"
 assert_eq "$i0" "$i2" "volume inspect after remove vs before add"
 chk=$(sb_exec node2 "$CTL" volume check "$SB_CSV_PATH" 2>&1) || fail "volume check: $chk"
 grep -q "is clean" <<<"$chk" || fail "volume check: $chk"
+chk=$(sb_exec node3 "$CTL" volume check "$SB_CSV_PATH" --output xml 2>&1) || fail "volume check --output xml: $chk"
+grep -q '<result clean="yes" problems="0"' <<<"$chk" || fail "volume check --output xml: $chk"
 d2=$(vm_digest) || fail "no common digest at the end"
 proof "CSV VMs: volume $SB_CSV_LS added to the CDB and listed on all nodes, a second add, a missing path and an unformatted LUN refused ('$e_unformatted'); web1 added with slot $slot, 64 MiB disk extent $disk_id, 192 MiB state extent $state_id (free $free0 -> $free1 MiB); ran on $src holding vm-slot-$slot of $SB_CSV_LS on the LUN; quick move $src -> $dst via the state extent ($quick_line, counter $a -> $b); vm edit: priority changed while running (same QEMU, counter going on), memory refused while running ('$e_mem'), bad XML refused ('$e_bad'), memory 128 -> 256 MiB once stopped grew the state extent to $state_mib MiB; refused full volume, unknown extent 987654 and an add without quorum (allocation undone) with volume and digest ${db:0:12} unchanged; removed: slot gone, $free0 MiB free again, volume check clean; digests ${d0:0:12} -> ${d2:0:12}"
