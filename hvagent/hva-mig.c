@@ -118,14 +118,12 @@ struct hva_mig {
     uint64_t qemu_downtime, qemu_total, setup_ms;
     uint64_t acquire_ms; /* the target's sanlock_acquire, as it reports */
     char result[512];
-    /* save / restore */
-    int pipe_fd, file_fd;
-    uint64_t io_off, io_len;
+    /* save / restore (the stream itself is a worker's: struct copy_job) */
+    int file_fd;
+    uint64_t io_len;
     uint32_t crc;
     bool io_eof, qemu_done, restore_fed;
     struct hva_state_hdr hdr;
-    char *iobuf;
-    size_t iobuf_len, iobuf_off;
 };
 
 static struct hva_mig *in_migs; /* target side, for data connections */
@@ -135,7 +133,6 @@ static void mig_free_final(struct hva_mig *m)
 {
     if (m->file_fd >= 0)
         close(m->file_fd);
-    free(m->iobuf);
     free(m);
 }
 
@@ -148,10 +145,6 @@ static void mig_free(struct hva_mig *m)
     if (m->deadline_timer)
         qb_loop_timer_del(m->ag->loop, m->deadline_timer);
     hva_chan_free(m->chan);
-    if (m->pipe_fd >= 0) {
-        qb_loop_poll_del(m->ag->loop, m->pipe_fd);
-        close(m->pipe_fd);
-    }
     if (m->counted)
         m->ag->n_incoming--;
     m->counted = false;
@@ -221,7 +214,7 @@ static struct hva_mig *mig_new(struct hva_agent *ag, struct hva_vm *vm,
     m->ag = ag;
     m->vm = vm;
     m->kind = kind;
-    m->pipe_fd = m->file_fd = -1;
+    m->file_fd = -1;
     hva_mig_settings_default(&m->set);
     if (vm)
         vm->mig = m;
@@ -1666,59 +1659,87 @@ static void save_finish(struct hva_mig *m)
     m->jobs++;
 }
 
-static int32_t save_read(int32_t fd, int32_t revents, void *data)
-{
-    struct hva_mig *m = data;
-    struct hva_vm *vm = m->vm;
+/* The state stream, QEMU's pipe -> the state extent, runs in a worker:
+ * the extent is on the CSV, where a write can stall for the storage's
+ * deadline, and the agent's loop serves every other VM meanwhile. */
+struct copy_job {
+    struct hva_mig *m;
+    int pipe_fd, file_fd;
+    uint64_t offset; /* where the stream's first byte goes */
+    uint64_t room;   /* bytes the extent holds after the header */
+    uint64_t len;
+    uint32_t crc;
+};
 
+static int save_copy_work(void *arg)
+{
+    struct copy_job *j = arg;
+    uint8_t *buf = malloc(IO_CHUNK);
+    int rc = 0;
+
+    if (!buf)
+        return -ENOMEM;
     for (;;) {
-        ssize_t n = read(fd, m->iobuf, IO_CHUNK);
-        if (n > 0) {
-            if (HVA_STATE_HDR_SIZE + m->io_len + (uint64_t)n >
-                vm->def->state.size) {
-                snprintf(vm->last_err, sizeof(vm->last_err),
-                         "VM '%s': state extent of %" PRIu64
-                         " bytes is too small",
-                         vm->def->name, vm->def->state.size);
-                goto fail;
-            }
-            if (pwrite(m->file_fd, m->iobuf, (size_t)n,
-                       (off_t)(vm->def->state.offset + HVA_STATE_HDR_SIZE +
-                               m->io_len)) != n) {
-                snprintf(vm->last_err, sizeof(vm->last_err),
-                         "VM '%s': writing state: %s", vm->def->name,
-                         strerror(errno));
-                goto fail;
-            }
-            m->crc = cmn_crc32c(m->crc, m->iobuf, (size_t)n);
-            m->io_len += (uint64_t)n;
+        ssize_t n = read(j->pipe_fd, buf, IO_CHUNK);
+        if (n < 0 && errno == EINTR)
             continue;
+        if (n < 0) {
+            rc = -errno;
+            break;
         }
-        if (n == 0 || (revents & POLLHUP && n < 0 && errno == EAGAIN)) {
-            m->io_eof = true;
-            qb_loop_poll_del(m->ag->loop, fd);
-            close(fd);
-            m->pipe_fd = -1;
-            save_finish(m);
-            return -1;
+        if (n == 0)
+            break;
+        if (j->len + (uint64_t)n > j->room) {
+            rc = -ENOSPC;
+            break;
         }
-        if (errno == EAGAIN || errno == EINTR)
-            return 0;
-        snprintf(vm->last_err, sizeof(vm->last_err), "VM '%s': pipe: %s",
-                 vm->def->name, strerror(errno));
-        goto fail;
+        if (pwrite(j->file_fd, buf, (size_t)n, (off_t)(j->offset + j->len)) !=
+            n) {
+            rc = errno ? -errno : -EIO;
+            break;
+        }
+        j->crc = cmn_crc32c(j->crc, buf, (size_t)n);
+        j->len += (uint64_t)n;
     }
-fail:
-    qb_loop_poll_del(m->ag->loop, fd);
-    close(fd);
-    m->pipe_fd = -1;
-    hva_qmp_command(vm->qmp, "migrate_cancel", NULL, -1, NULL, NULL);
-    hva_qmp_command(vm->qmp, "cont", NULL, -1, NULL, NULL);
-    hva_vm_set_state(vm, HVA_VM_RUNNING);
-    hva_vm_set_phase(vm, HVA_PH_NONE);
-    hva_vm_reply(vm, -HVA_E_MIGRATION, NULL);
-    mig_free(m);
-    return -1;
+    free(buf);
+    return rc;
+}
+
+static void save_copy_done(void *arg, int rc)
+{
+    struct copy_job *j = arg;
+    struct hva_mig *m = j->m;
+    struct hva_vm *vm;
+
+    close(j->pipe_fd);
+    if (!mig_job_done(m)) {
+        free(j);
+        return;
+    }
+    vm = m->vm;
+    if (rc < 0) {
+        if (rc == -ENOSPC)
+            snprintf(vm->last_err, sizeof(vm->last_err),
+                     "VM '%s': state extent of %" PRIu64 " bytes is too small",
+                     vm->def->name, vm->def->state.size);
+        else
+            snprintf(vm->last_err, sizeof(vm->last_err),
+                     "VM '%s': writing state: %s", vm->def->name,
+                     strerror(-rc));
+        free(j);
+        hva_qmp_command(vm->qmp, "migrate_cancel", NULL, -1, NULL, NULL);
+        hva_qmp_command(vm->qmp, "cont", NULL, -1, NULL, NULL);
+        hva_vm_set_state(vm, HVA_VM_RUNNING);
+        hva_vm_set_phase(vm, HVA_PH_NONE);
+        hva_vm_reply(vm, -HVA_E_MIGRATION, NULL);
+        mig_free(m);
+        return;
+    }
+    m->io_len = j->len;
+    m->crc = j->crc;
+    m->io_eof = true;
+    free(j);
+    save_finish(m);
 }
 
 static void save_cmd_check(void *data, int rc, json_object *ret,
@@ -1730,6 +1751,10 @@ static void save_cmd_check(void *data, int rc, json_object *ret,
     if (rc < 0 && m->vm->mig == m) {
         snprintf(m->vm->last_err, sizeof(m->vm->last_err), "VM '%s': save: %s",
                  m->vm->def->name, errmsg);
+        /* QEMU may still hold the pipe's write end (a migrate that never
+         * started): closing it ends the copy worker with EOF. */
+        hva_qmp_command(m->vm->qmp, "closefd", str_arg("fdname", MIG_FDNAME),
+                        -1, NULL, NULL);
         hva_qmp_command(m->vm->qmp, "cont", NULL, -1, NULL, NULL);
         hva_vm_set_state(m->vm, HVA_VM_RUNNING);
         hva_vm_set_phase(m->vm, HVA_PH_NONE);
@@ -1740,6 +1765,7 @@ static void save_cmd_check(void *data, int rc, json_object *ret,
 
 int hva_save(struct hva_vm *vm, char *err, size_t errlen)
 {
+    struct copy_job *j;
     struct hva_mig *m;
     int p[2];
 
@@ -1756,17 +1782,37 @@ int hva_save(struct hva_vm *vm, char *err, size_t errlen)
     m = mig_new(vm->ag, vm, MIG_SAVE);
     if (!m)
         return -ENOMEM;
-    m->iobuf = malloc(IO_CHUNK);
     m->file_fd =
         open(vm->def->state.path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-    if (!m->iobuf || m->file_fd < 0 || pipe2(p, O_CLOEXEC) < 0) {
+    if (m->file_fd < 0 || pipe2(p, O_CLOEXEC) < 0) {
         snprintf(err, errlen, "VM '%s': state extent '%s': %s", vm->def->name,
                  vm->def->state.path, strerror(errno));
         mig_free(m);
         return -HVA_E_MIGRATION;
     }
-    m->pipe_fd = p[0];
-    fcntl(p[0], F_SETFL, O_NONBLOCK);
+    j = calloc(1, sizeof(*j));
+    if (!j) {
+        close(p[0]);
+        close(p[1]);
+        mig_free(m);
+        return -ENOMEM;
+    }
+    j->m = m;
+    j->pipe_fd = p[0];
+    j->file_fd = m->file_fd;
+    j->offset = vm->def->state.offset + HVA_STATE_HDR_SIZE;
+    j->room = vm->def->state.size - HVA_STATE_HDR_SIZE;
+    j->crc = m->crc;
+    if (hva_work_submit(vm->ag, save_copy_work, save_copy_done, j) < 0) {
+        snprintf(err, errlen, "VM '%s': no worker for the state copy",
+                 vm->def->name);
+        close(p[0]);
+        close(p[1]);
+        free(j);
+        mig_free(m);
+        return -HVA_E_MIGRATION;
+    }
+    m->jobs++;
     m->t_start = hva_now_ms();
     hva_vm_set_phase(vm, HVA_PH_SAVE_STREAM);
     hva_vm_set_state(vm, HVA_VM_SAVING);
@@ -1784,8 +1830,6 @@ int hva_save(struct hva_vm *vm, char *err, size_t errlen)
     m->qemu_migrating = true;
     hva_qmp_command(vm->qmp, "migrate", str_arg("uri", "fd:" MIG_FDNAME), -1,
                     save_cmd_check, m);
-    qb_loop_poll_add(vm->ag->loop, QB_LOOP_MED, m->pipe_fd, POLLIN, m,
-                     save_read);
     return CMN_IPC_DEFERRED;
 }
 
@@ -1848,57 +1892,69 @@ static void restore_maybe_resume(struct hva_mig *m)
     hva_qmp_command(m->vm->qmp, "cont", NULL, -1, restore_cont_done, m);
 }
 
-static int32_t restore_write(int32_t fd, int32_t revents, void *data)
+/* The saved state, state extent -> QEMU's pipe, in a worker (as the
+ * save): reads from the CSV may stall. */
+static int restore_copy_work(void *arg)
 {
-    struct hva_mig *m = data;
-    struct hva_vm *vm = m->vm;
+    struct copy_job *j = arg;
+    uint8_t *buf = malloc(IO_CHUNK);
+    int rc = 0;
 
-    (void)revents;
-    for (;;) {
-        if (m->iobuf_off == m->iobuf_len) {
-            uint64_t left = m->hdr.length - m->io_off;
-            if (left == 0) {
-                m->restore_fed = true;
-                qb_loop_poll_del(m->ag->loop, fd);
-                close(fd);
-                m->pipe_fd = -1;
-                restore_maybe_resume(m);
-                return -1;
-            }
-            size_t want = left < IO_CHUNK ? (size_t)left : IO_CHUNK;
-            ssize_t n = pread(m->file_fd, m->iobuf, want,
-                              (off_t)(vm->def->state.offset +
-                                      HVA_STATE_HDR_SIZE + m->io_off));
-            if (n <= 0) {
-                qb_loop_poll_del(m->ag->loop, fd);
-                close(fd);
-                m->pipe_fd = -1;
-                restore_fail(m, -EIO, "VM '%s': reading state: %s",
-                             vm->def->name, n < 0 ? strerror(errno) : "EOF");
-                return -1;
-            }
-            m->crc = cmn_crc32c(m->crc, m->iobuf, (size_t)n);
-            m->io_off += (uint64_t)n;
-            m->io_len = m->io_off;
-            m->iobuf_len = (size_t)n;
-            m->iobuf_off = 0;
+    if (!buf)
+        return -ENOMEM;
+    while (j->len < j->room && rc == 0) {
+        uint64_t left = j->room - j->len;
+        size_t want = left < IO_CHUNK ? (size_t)left : IO_CHUNK;
+        ssize_t n = pread(j->file_fd, buf, want, (off_t)(j->offset + j->len));
+
+        if (n <= 0) {
+            rc = n < 0 ? -errno : -ENODATA;
+            break;
         }
-        ssize_t w =
-            write(fd, m->iobuf + m->iobuf_off, m->iobuf_len - m->iobuf_off);
-        if (w < 0) {
-            if (errno == EAGAIN || errno == EINTR)
-                return 0;
-            qb_loop_poll_del(m->ag->loop, fd);
-            close(fd);
-            m->pipe_fd = -1;
-            restore_fail(m, -HVA_E_QEMU,
-                         "VM '%s': QEMU stopped reading "
-                         "its state: %s",
-                         vm->def->name, strerror(errno));
-            return -1;
+        j->crc = cmn_crc32c(j->crc, buf, (size_t)n);
+        for (ssize_t off = 0; off < n;) {
+            ssize_t w = write(j->pipe_fd, buf + off, (size_t)(n - off));
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w < 0) {
+                rc = -EPIPE; /* QEMU stopped reading */
+                break;
+            }
+            off += w;
         }
-        m->iobuf_off += (size_t)w;
+        j->len += (uint64_t)n;
     }
+    free(buf);
+    return rc;
+}
+
+static void restore_copy_done(void *arg, int rc)
+{
+    struct copy_job *j = arg;
+    struct hva_mig *m = j->m;
+    struct hva_vm *vm;
+
+    close(j->pipe_fd);
+    if (!mig_job_done(m)) {
+        free(j);
+        return;
+    }
+    vm = m->vm;
+    m->crc = j->crc;
+    m->io_len = j->len;
+    free(j);
+    if (rc == -EPIPE) {
+        restore_fail(m, -HVA_E_QEMU, "VM '%s': QEMU stopped reading its state",
+                     vm->def->name);
+        return;
+    }
+    if (rc < 0) {
+        restore_fail(m, -EIO, "VM '%s': reading state: %s", vm->def->name,
+                     rc == -ENODATA ? "the extent ends early" : strerror(-rc));
+        return;
+    }
+    m->restore_fed = true;
+    restore_maybe_resume(m);
 }
 
 static void restore_leased(struct hva_mig *m, int rc, uint64_t ms)
@@ -1932,6 +1988,7 @@ static void restore_cmd_check(void *data, int rc, json_object *ret,
 static void restore_ready(struct hva_vm *vm, int rc, const char *err)
 {
     struct hva_mig *m = vm->mig;
+    struct copy_job *j;
     int p[2];
 
     (void)rc;
@@ -1942,8 +1999,19 @@ static void restore_ready(struct hva_vm *vm, int rc, const char *err)
         restore_fail(m, -errno, "pipe: %s", strerror(errno));
         return;
     }
-    m->pipe_fd = p[1];
-    fcntl(p[1], F_SETFL, O_NONBLOCK);
+    j = calloc(1, sizeof(*j));
+    if (!j) {
+        close(p[0]);
+        close(p[1]);
+        restore_fail(m, -ENOMEM, "VM '%s': out of memory", vm->def->name);
+        return;
+    }
+    j->m = m;
+    j->pipe_fd = p[1];
+    j->file_fd = m->file_fd;
+    j->offset = vm->def->state.offset + HVA_STATE_HDR_SIZE;
+    j->room = m->hdr.length;
+    j->crc = m->crc;
     hva_qmp_command(vm->qmp, "migrate-set-capabilities",
                     caps_args(false, false), -1, restore_cmd_check, m);
     hva_qmp_command(vm->qmp, "getfd", str_arg("fdname", MIG_FDNAME), p[0],
@@ -1951,8 +2019,15 @@ static void restore_ready(struct hva_vm *vm, int rc, const char *err)
     close(p[0]);
     hva_qmp_command(vm->qmp, "migrate-incoming",
                     str_arg("uri", "fd:" MIG_FDNAME), -1, restore_cmd_check, m);
-    qb_loop_poll_add(vm->ag->loop, QB_LOOP_MED, m->pipe_fd, POLLOUT, m,
-                     restore_write);
+    /* After getfd: the worker's writes block until QEMU reads. */
+    if (hva_work_submit(vm->ag, restore_copy_work, restore_copy_done, j) < 0) {
+        close(p[1]);
+        free(j);
+        restore_fail(m, -HVA_E_MIGRATION,
+                     "VM '%s': no worker for the state copy", vm->def->name);
+        return;
+    }
+    m->jobs++;
 }
 
 int hva_restore(struct hva_vm *vm, char *err, size_t errlen)
@@ -1974,9 +2049,8 @@ int hva_restore(struct hva_vm *vm, char *err, size_t errlen)
     m = mig_new(vm->ag, vm, MIG_RESTORE);
     if (!m)
         return -ENOMEM;
-    m->iobuf = malloc(IO_CHUNK);
     m->file_fd = open(vm->def->state.path, O_RDONLY | O_CLOEXEC);
-    if (!m->iobuf || m->file_fd < 0 ||
+    if (m->file_fd < 0 ||
         pread(m->file_fd, hdr, sizeof(hdr), (off_t)vm->def->state.offset) !=
             (ssize_t)sizeof(hdr)) {
         snprintf(err, errlen, "VM '%s': state extent '%s': %s", vm->def->name,
