@@ -1,13 +1,14 @@
 /* Worker threads for hvagent's calls that can block: sanlock requests
  * (a slow lease disk stalls them for seconds), outgoing connects and TLS
- * handshakes, the saved-state header write. Jobs go to a pool of
- * threads that wait for work; a job finding no idle thread gets a new
- * one (up to WORK_MAX_THREADS), so one slow lease disk never delays the
- * lease handoff of another migration. Idle threads are kept: waking a
- * sleeping thread is quicker than creating one on a loaded host, and the
- * lease handoff sits inside the guest's downtime. Completions come back
- * through a pipe the agent's qb_loop watches, so every `done` callback
- * runs on the loop thread, one at a time, as all other agent code does.
+ * handshakes, the quick-migration state stream and its header. Jobs go
+ * to a pool of threads that wait for work; a job finding no idle thread
+ * gets a new one (up to WORK_MAX_THREADS), so one slow lease disk never
+ * delays the lease handoff of another migration. Idle threads are kept:
+ * waking a sleeping thread is quicker than creating one on a loaded
+ * host, and the lease handoff sits inside the guest's downtime.
+ * Completions come back through a pipe the agent's qb_loop watches, so
+ * every `done` callback runs on the loop thread, one at a time, as all
+ * other agent code does.
  * A job's `fn` must not touch agent state: it works on what its `arg`
  * holds. */
 #include "config.h"
