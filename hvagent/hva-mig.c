@@ -1705,17 +1705,30 @@ static int save_copy_work(void *arg)
     return rc;
 }
 
-static void save_copy_done(void *arg, int rc)
+/* Ends a copy job on the loop: its mig, or NULL when the mig was freed
+ * meanwhile (nothing left to do then). */
+static struct hva_mig *copy_job_end(struct copy_job *j, uint64_t *ret_len,
+                                    uint32_t *ret_crc)
 {
-    struct copy_job *j = arg;
     struct hva_mig *m = j->m;
-    struct hva_vm *vm;
 
     close(j->pipe_fd);
-    if (!mig_job_done(m)) {
-        free(j);
+    *ret_len = j->len;
+    *ret_crc = j->crc;
+    free(j);
+    return mig_job_done(m) ? m : NULL;
+}
+
+static void save_copy_done(void *arg, int rc)
+{
+    struct hva_mig *m;
+    struct hva_vm *vm;
+    uint64_t len;
+    uint32_t crc;
+
+    m = copy_job_end(arg, &len, &crc);
+    if (!m)
         return;
-    }
     vm = m->vm;
     if (rc < 0) {
         if (rc == -ENOSPC)
@@ -1726,7 +1739,6 @@ static void save_copy_done(void *arg, int rc)
             snprintf(vm->last_err, sizeof(vm->last_err),
                      "VM '%s': writing state: %s", vm->def->name,
                      strerror(-rc));
-        free(j);
         hva_qmp_command(vm->qmp, "migrate_cancel", NULL, -1, NULL, NULL);
         hva_qmp_command(vm->qmp, "cont", NULL, -1, NULL, NULL);
         hva_vm_set_state(vm, HVA_VM_RUNNING);
@@ -1735,10 +1747,9 @@ static void save_copy_done(void *arg, int rc)
         mig_free(m);
         return;
     }
-    m->io_len = j->len;
-    m->crc = j->crc;
+    m->io_len = len;
+    m->crc = crc;
     m->io_eof = true;
-    free(j);
     save_finish(m);
 }
 
@@ -1930,19 +1941,17 @@ static int restore_copy_work(void *arg)
 
 static void restore_copy_done(void *arg, int rc)
 {
-    struct copy_job *j = arg;
-    struct hva_mig *m = j->m;
+    struct hva_mig *m;
     struct hva_vm *vm;
+    uint64_t len;
+    uint32_t crc;
 
-    close(j->pipe_fd);
-    if (!mig_job_done(m)) {
-        free(j);
+    m = copy_job_end(arg, &len, &crc);
+    if (!m)
         return;
-    }
     vm = m->vm;
-    m->crc = j->crc;
-    m->io_len = j->len;
-    free(j);
+    m->crc = crc;
+    m->io_len = len;
     if (rc == -EPIPE) {
         restore_fail(m, -HVA_E_QEMU, "VM '%s': QEMU stopped reading its state",
                      vm->def->name);
