@@ -773,7 +773,11 @@ static int cmd_drain(const char *node, bool wait)
             return rc;
         for (xmlNode *v = first_elem(xmlDocGetRootElement(doc)->children, "vm");
              v; v = first_elem(v->next, "vm")) {
-            if (!strcmp(ctl_xml_prop(v, "node"), node)) {
+            /* A VM on its way off the node (quick migration: saved,
+             * running nowhere yet) has not left it. */
+            if (!strcmp(ctl_xml_prop(v, "node"), node) ||
+                (*ctl_xml_prop(v, "action") &&
+                 !strcmp(ctl_xml_prop(v, "action-from"), node))) {
                 left++;
                 snprintf(names + strlen(names), sizeof(names) - strlen(names),
                          "%s%s", left > 1 ? ", " : "", ctl_xml_prop(v, "name"));

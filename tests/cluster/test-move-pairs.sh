@@ -108,7 +108,9 @@ bad=$(awk '{ r = 0; m = 0; for (i = 2; i <= NF; i++) { if ($i ~ /^(running|start
 [ -z "$bad" ] || fail "two nodes ran $VM at once: $bad"
 seen=$(awk '/ (running|migrating)( |$)/ { n++ } END { print n + 0 }' "$samples")
 sb_log "samples: $(head -n 3 "$samples" | paste -sd';') ... $seen of $nsamples see $VM run"
-((seen * 10 >= nsamples * 8)) || fail "only $seen of $nsamples samples see $VM run anywhere"
+# The samples must see the VM (else "never two" proves nothing); the quick
+# hop keeps it down for its downtime (1-3 s under load, up to 15 samples).
+((seen * 10 >= nsamples * 6)) || fail "only $seen of $nsamples samples see $VM run anywhere"
 gaps=$(awk 'NR > 1 && $1 - p > 1500 { n++ } { p = $1 } END { print n + 0 }' "$samples")
 period=$(awk 'NR == 1 { f = $1 } { l = $1 } END { print int((l - f) / (NR > 1 ? NR - 1 : 1)) }' "$samples")
 proof "live around all 6 ordered pairs (from>to:tick>tick/downtime):$live_hops; quick:$quick_hop; same boot id throughout, one QEMU after each hop; $nsamples samples of all 3 hvagents (one per $period ms, $gaps gaps > 1.5 s, $seen see it run), never two nodes running $VM"
