@@ -92,9 +92,15 @@ assert_eq "$maj_epoch" "$CD_EPOCH" "epoch after heal"
 sb_log "heal: converged in $heal_ms ms at epoch $CD_EPOCH"
 
 # 5. clusterd killed on node2, a change while it is away, restart.
+nrec() { cat "$KVMC_SANDBOX_DIR"/node*/clusterd.out | grep -c "recorded a failure of node 'node2'"; }
+rec0=$(nrec)
 cd_kill node2 KILL
 gone() { cd_converged 2 node1 node3; }
 sb_wait_for 30 gone || fail "node1+3 did not see node2's clusterd leave"
+# The crash is a daemon failure (quarantine): the coordinator records it
+# in the CDB; 'want' below includes it.
+sb_wait_for 30 eval '[ "$(nrec)" -gt "$rec0" ]' || fail "node2's clusterd crash was not recorded"
+sb_wait_for 10 cd_converged 2 node1 node3 || fail "node1+3 diverged after the record"
 out=$(cdctl node3 config set downtime-target 80ms) || fail "write: $out"
 sb_wait_for 10 cd_converged 2 node1 node3 || fail "node1+3 diverged"
 want=$CD_DIGEST
