@@ -47,6 +47,11 @@ struct hva_chan {
     void *data;
     char *buf;
     size_t len, cap;
+    /* keepalive (hva_chan_keepalive): PING every interval; down with
+     * -ETIMEDOUT when nothing arrived for idle_ms (0: never) */
+    qb_loop_timer_handle ka_timer;
+    unsigned ka_interval_ms, ka_idle_ms;
+    uint64_t last_rx_ms;
 };
 
 static int chan_server_key(gnutls_session_t s, const char *username,
@@ -65,6 +70,8 @@ static int chan_server_key(gnutls_session_t s, const char *username,
 
 static void chan_destroy(struct hva_chan *c)
 {
+    if (c->ka_timer && c->loop)
+        qb_loop_timer_del(c->loop, c->ka_timer);
     if (c->fd >= 0) {
         if (c->loop)
             qb_loop_poll_del(c->loop, c->fd);
@@ -98,6 +105,10 @@ static void chan_down(struct hva_chan *c, int rc)
         return;
     c->closed = true;
     qb_loop_poll_del(c->loop, c->fd);
+    if (c->ka_timer) {
+        qb_loop_timer_del(c->loop, c->ka_timer);
+        c->ka_timer = 0;
+    }
     if (c->ops->down)
         c->ops->down(c->data, rc);
 }
@@ -128,7 +139,10 @@ static void chan_lines(struct hva_chan *c)
     while (!c->dead && !c->closed &&
            (nl = memchr(c->buf + start, '\n', c->len - start))) {
         *nl = '\0';
-        c->ops->line(c->data, c->buf + start);
+        /* Keepalives only prove the peer is there (hva_chan_keepalive);
+         * agents without it ignore them as an unknown message. */
+        if (strcmp(c->buf + start, HVA_CHAN_PING) != 0)
+            c->ops->line(c->data, c->buf + start);
         start = (size_t)(nl - c->buf) + 1;
     }
     if (c->dead || c->closed)
@@ -187,6 +201,7 @@ static int32_t chan_dispatch(int32_t fd, int32_t revents, void *data)
         ssize_t n =
             gnutls_record_recv(c->s, c->buf + c->len, c->cap - c->len - 1);
         if (n > 0) {
+            c->last_rx_ms = hva_now_ms();
             c->len += (size_t)n;
             chan_lines(c);
             if (c->dead || c->closed)
@@ -481,6 +496,45 @@ int hva_chan_send(struct hva_chan *c, const char *fmt, ...)
     }
     free(line);
     return 0;
+}
+
+static void chan_ka_tick(void *data)
+{
+    struct hva_chan *c = data;
+
+    c->ka_timer = 0;
+    if (c->closed || c->dead)
+        return;
+    if (c->ka_idle_ms && hva_now_ms() - c->last_rx_ms >= c->ka_idle_ms) {
+        /* The owner's down() may free us: the same guard as a dispatch. */
+        c->dispatching++;
+        chan_down(c, -ETIMEDOUT);
+        c->dispatching--;
+        if (c->dead)
+            chan_destroy(c);
+        return;
+    }
+    (void)hva_chan_send(c, HVA_CHAN_PING);
+    if (!c->closed)
+        qb_loop_timer_add(c->loop, QB_LOOP_MED,
+                          (uint64_t)c->ka_interval_ms * 1000000ULL, c,
+                          chan_ka_tick, &c->ka_timer);
+}
+
+int hva_chan_keepalive(struct hva_chan *c, unsigned interval_ms,
+                       unsigned idle_ms)
+{
+    if (!c->loop || c->closed || !interval_ms)
+        return -EINVAL;
+    if (c->ka_timer)
+        qb_loop_timer_del(c->loop, c->ka_timer);
+    c->ka_timer = 0;
+    c->ka_interval_ms = interval_ms;
+    c->ka_idle_ms = idle_ms;
+    c->last_rx_ms = hva_now_ms();
+    return qb_loop_timer_add(c->loop, QB_LOOP_MED,
+                             (uint64_t)interval_ms * 1000000ULL, c,
+                             chan_ka_tick, &c->ka_timer);
 }
 
 const char *hva_chan_peer_identity(struct hva_chan *c)

@@ -175,8 +175,9 @@ struct hva_mig_settings {
     unsigned downtime_ms;   /* target (QEMU's downtime-limit) */
     unsigned max_passes;    /* pre-copy passes before convergence */
     enum hva_converge converge;
-    unsigned downtime_max_ms;    /* RAISE stops there, then cancels */
-    unsigned timeout_s;          /* whole migration */
+    unsigned downtime_max_ms; /* RAISE stops there, then cancels */
+    unsigned timeout_s;       /* whole migration */
+    unsigned stall_ms;        /* pre-copy moving no byte that long: cancelled */
     unsigned handoff_reserve_ms; /* part of downtime_ms kept for the lease
                                     handoff (QEMU gets the rest) */
 };
@@ -295,6 +296,13 @@ int hva_chan_attach(struct hva_chan *c, qb_loop_t *loop,
 int hva_tcp_connect(const char *host, unsigned port, unsigned timeout_ms,
                     int *ret_fd);
 void hva_chan_free(struct hva_chan *c);
+/* On the loop: sends HVA_CHAN_PING every `interval_ms` and, if `idle_ms`
+ * is not 0, takes the channel down (ops->down, -ETIMEDOUT) once nothing
+ * arrived from the peer for `idle_ms`: a dead path shows in seconds, not
+ * at TCP's retransmission timeout. Received pings are not passed on. */
+#define HVA_CHAN_PING "PING"
+int hva_chan_keepalive(struct hva_chan *c, unsigned interval_ms,
+                       unsigned idle_ms);
 int hva_chan_send(struct hva_chan *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 const char *hva_chan_peer_identity(struct hva_chan *c);
@@ -375,8 +383,11 @@ struct hva_agent {
     size_t n_allow;
     unsigned max_incoming;
     unsigned n_incoming;
-    bool mig_tls_data;     /* reserved: bulk stream through QEMU TLS */
-    struct hva_work *work; /* worker threads (hva-work.c) */
+    bool mig_tls_data; /* reserved: bulk stream through QEMU TLS */
+    /* [hvagent] settings: what a request does not say */
+    struct hva_mig_settings mig_defaults;
+    unsigned arm_timeout_s; /* migrate-in without timeout-s */
+    struct hva_work *work;  /* worker threads (hva-work.c) */
 };
 
 /* hva-vm.c */
@@ -414,6 +425,10 @@ int hva_mig_arm(struct hva_vm *vm, unsigned timeout_s, char *err,
 /* If `vm` is armed and no source has come: disarms it, stops the
  * prepared QEMU and runs `then` once it is gone; returns true. */
 bool hva_mig_disarm(struct hva_vm *vm, hva_vm_cb then);
+/* The migration into `vm` failed elsewhere: an armed QEMU, or a copy
+ * being received and not yet resumed, is discarded (`why` in the log and
+ * to the source). True if there was one. */
+bool hva_mig_cancel_in(struct hva_vm *vm, const char *why);
 int hva_save(struct hva_vm *vm, char *err, size_t errlen);
 int hva_restore(struct hva_vm *vm, char *err, size_t errlen);
 

@@ -71,13 +71,15 @@
 #include "common/cmn-log.h"
 #include "hvagent/hva-int.h"
 
-#define MIG_FDNAME     "kvmc-mig"
-#define MIG_POLL_MS    100
-#define MIG_TOKEN_LEN  64   /* hex chars */
-#define MIG_CONNECT_MS 5000 /* connect + TLS handshake to the target */
-#define MIG_DATA_MS    3000 /* data connection: the target listens already */
-#define RB_LEASE_MS    5000 /* rollback: wait for the target's QEMU to die */
-#define IO_CHUNK       (1u << 20)
+#define MIG_FDNAME      "kvmc-mig"
+#define MIG_POLL_MS     100
+#define MIG_TOKEN_LEN   64   /* hex chars */
+#define MIG_CONNECT_MS  5000 /* connect + TLS handshake to the target */
+#define MIG_DATA_MS     3000 /* data connection: the target listens already */
+#define RB_LEASE_MS     5000 /* rollback: wait for the target's QEMU to die */
+#define MIG_PING_MS     1000 /* control channel keepalive */
+#define MIG_IDLE_MIN_MS 3000 /* target: silence that ends a migration */
+#define IO_CHUNK        (1u << 20)
 
 enum mig_kind { MIG_OUT, MIG_IN, MIG_SAVE, MIG_RESTORE };
 
@@ -117,6 +119,9 @@ struct hva_mig {
     uint64_t transferred, remaining, dirty_rate, expected_dt;
     uint64_t qemu_downtime, qemu_total, setup_ms;
     uint64_t acquire_ms; /* the target's sanlock_acquire, as it reports */
+    uint64_t t_progress; /* source: last time `transferred` grew */
+    int data_fd;      /* source: our copy of QEMU's data socket (TCP state) */
+    unsigned idle_ms; /* target: the source's silence that aborts */
     char result[512];
     /* save / restore (the stream itself is a worker's: struct copy_job) */
     int file_fd;
@@ -136,10 +141,18 @@ static void mig_free_final(struct hva_mig *m)
     free(m);
 }
 
+static void mig_data_close(struct hva_mig *m)
+{
+    if (m->data_fd >= 0)
+        close(m->data_fd);
+    m->data_fd = -1;
+}
+
 static void mig_free(struct hva_mig *m)
 {
     if (!m || m->freed)
         return;
+    mig_data_close(m);
     if (m->poll_timer)
         qb_loop_timer_del(m->ag->loop, m->poll_timer);
     if (m->deadline_timer)
@@ -215,6 +228,7 @@ static struct hva_mig *mig_new(struct hva_agent *ag, struct hva_vm *vm,
     m->vm = vm;
     m->kind = kind;
     m->file_fd = -1;
+    m->data_fd = -1;
     hva_mig_settings_default(&m->set);
     if (vm)
         vm->mig = m;
@@ -492,6 +506,27 @@ static void out_apply_policy(struct hva_mig *m)
 
 static void out_poll(void *data);
 
+/* How long the stream has not moved. QEMU's byte count alone misses a
+ * dead path for as long as the socket buffer takes what QEMU writes (4
+ * MiB of zero-page records are most of a large idle guest), so the ACKs
+ * the target's kernel sends count too: data in flight and no ACK for a
+ * while is a stall. */
+static uint64_t out_stalled_ms(struct hva_mig *m)
+{
+    uint64_t ms = hva_now_ms() - m->t_progress;
+    struct tcp_info ti;
+    socklen_t len = sizeof(ti);
+
+    if (m->data_fd >= 0 &&
+        getsockopt(m->data_fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 &&
+        ti.tcpi_unacked > 0 && ti.tcpi_last_ack_recv > ms)
+        ms = ti.tcpi_last_ack_recv;
+    if (ms >= 1000 && ms / 1000 != (ms - MIG_POLL_MS) / 1000)
+        cmn_debug(CMN_LOG_HVA, "VM '%s': stream idle for %" PRIu64 " ms",
+                  m->vm->def->name, ms);
+    return ms;
+}
+
 static void out_query_done(void *data, int rc, json_object *ret,
                            const char *errmsg)
 {
@@ -502,7 +537,16 @@ static void out_query_done(void *data, int rc, json_object *ret,
     if (rc < 0 || m->rolling_back)
         return;
     if (json_object_object_get_ex(ret, "ram", &ram)) {
-        m->transferred = jget_u64(ram, "transferred");
+        uint64_t t = jget_u64(ram, "transferred");
+        uint64_t now = hva_now_ms();
+        if (t != m->transferred) {
+            if (now - m->t_progress >= 1000)
+                cmn_debug(CMN_LOG_HVA,
+                          "VM '%s': stream moves again after %" PRIu64 " ms",
+                          m->vm->def->name, now - m->t_progress);
+            m->t_progress = now;
+        }
+        m->transferred = t;
         m->remaining = jget_u64(ram, "remaining");
         m->dirty_rate = jget_u64(ram, "dirty-pages-rate") *
                         (jget_u64(ram, "page-size") ?: 4096);
@@ -513,6 +557,23 @@ static void out_query_done(void *data, int rc, json_object *ret,
         }
     }
     m->expected_dt = jget_u64(ret, "expected-downtime");
+    if (m->rolling_back)
+        return; /* the policy gave up */
+    if (m->vm->phase == HVA_PH_OUT_PRECOPY && m->set.stall_ms &&
+        out_stalled_ms(m) >= m->set.stall_ms) {
+        /* The stream moves nothing (a dead path blocks QEMU's writes):
+         * waiting for TCP or the overall timeout would keep the guest
+         * tied to a migration that cannot finish. Nothing switched
+         * over: the VM and its lease stay here. */
+        out_rollback(m, -HVA_E_MIGRATION,
+                     "migration to %s stalled: no data moved for %u.%u s "
+                     "(%" PRIu64 " MiB sent; migration-stall-timeout %u ms), "
+                     "cancelled",
+                     m->host, m->set.stall_ms / 1000,
+                     m->set.stall_ms % 1000 / 100, m->transferred >> 20,
+                     m->set.stall_ms);
+        return;
+    }
     if (m->vm->phase == HVA_PH_OUT_PRECOPY) {
         mig_progress_event(m);
         qb_loop_timer_add(m->ag->loop, QB_LOOP_MED, MIG_POLL_MS * 1000000ULL, m,
@@ -565,12 +626,16 @@ static void out_start_qemu(struct hva_mig *m, int dfd)
 
     rc = hva_qmp_command(vm->qmp, "getfd", str_arg("fdname", MIG_FDNAME), dfd,
                          out_cmd_check, m);
-    close(dfd); /* QEMU has its own copy now */
+    /* QEMU has its own copy now; ours only reads the TCP state for the
+     * stall check (out_stalled_ms) until pre-copy ends. */
+    mig_data_close(m);
+    m->data_fd = dfd;
     if (rc < 0) {
         out_rollback(m, -HVA_E_MIGRATION, "getfd: %s", cmn_strerror(rc));
         return;
     }
     m->t_migrate = hva_now_ms();
+    m->t_progress = m->t_migrate;
     m->qemu_migrating = true;
     hva_vm_set_phase(vm, HVA_PH_OUT_PRECOPY);
     hva_qmp_command(vm->qmp, "migrate", str_arg("uri", "fd:" MIG_FDNAME), -1,
@@ -731,10 +796,15 @@ static void out_up(void *data)
         return;
     }
     hva_vm_set_phase(m->vm, HVA_PH_OUT_PREPARE);
+    /* Pings let the target notice a dead path by itself (it cannot
+     * count on our ABORT getting through); stall-ms tells it how long a
+     * silence means that. */
+    hva_chan_keepalive(m->chan, MIG_PING_MS, 0);
     /* Says which VM we bring: the target takes only the one it was
      * armed for (migrate-in). */
-    hva_chan_send(m->chan, "HELLO node=%s vm=%s uuid=%s", m->ag->node_name,
-                  m->vm->def->name, m->vm->def->uuid);
+    hva_chan_send(m->chan, "HELLO node=%s vm=%s uuid=%s stall-ms=%u",
+                  m->ag->node_name, m->vm->def->name, m->vm->def->uuid,
+                  m->set.stall_ms);
     hva_chan_send(m->chan, "PREPARE %s", xml);
 }
 
@@ -936,6 +1006,9 @@ static void out_qmp_migration(struct hva_mig *m, const char *status)
 {
     struct hva_vm *vm = m->vm;
 
+    if (strcmp(status, "completed") == 0 || strcmp(status, "failed") == 0 ||
+        strcmp(status, "cancelled") == 0)
+        mig_data_close(m); /* QEMU is done with the stream */
     if (strcmp(status, "completed") == 0 && vm->phase == HVA_PH_OUT_PRECOPY) {
         /* QEMU stopped the guest for good (postmigrate) and sent the last
          * state; the target's QEMU waits, paused (-S), for its lease. */
@@ -973,17 +1046,12 @@ static void arm_disarm(struct hva_vm *vm)
     }
 }
 
-static void arm_expired(void *data)
+/* An armed VM whose migration is not coming: its prepared QEMU goes at
+ * once (it holds memory, and a retry re-arms anyway). */
+static void arm_drop(struct hva_vm *vm, const char *why)
 {
-    struct hva_vm *vm = data;
-
-    vm->arm_timer = 0;
-    if (vm->mig)
-        return; /* receiving: the migration ends the arming */
-    cmn_info(CMN_LOG_HVA,
-             "VM '%s': no incoming migration while armed: prepared QEMU "
-             "stopped",
-             vm->def->name);
+    cmn_info(CMN_LOG_HVA, "VM '%s': %s: prepared QEMU stopped", vm->def->name,
+             why);
     arm_disarm(vm);
     if (vm->phase == HVA_PH_IN_PREPARED) {
         hva_vm_set_phase(vm, HVA_PH_IN_ABORTED);
@@ -991,6 +1059,16 @@ static void arm_expired(void *data)
     }
     if (vm->pid)
         hva_vm_kill(vm);
+}
+
+static void arm_expired(void *data)
+{
+    struct hva_vm *vm = data;
+
+    vm->arm_timer = 0;
+    if (vm->mig)
+        return; /* receiving: the migration ends the arming */
+    arm_drop(vm, "no source connected while armed");
 }
 
 static void in_send_ready(struct hva_mig *m)
@@ -1020,7 +1098,7 @@ static void arm_caps_done(void *data, int rc, json_object *ret,
         if (vm->mig)
             in_abort(vm->mig, errmsg);
         else
-            arm_expired(vm);
+            arm_drop(vm, "incoming QEMU not ready");
         return;
     }
     vm->in_ready = true;
@@ -1133,6 +1211,20 @@ static void in_abort(struct hva_mig *m, const char *why)
     mig_free(m);
 }
 
+bool hva_mig_cancel_in(struct hva_vm *vm, const char *why)
+{
+    if (vm->mig && vm->mig->kind == MIG_IN) {
+        if (vm->phase == HVA_PH_IN_DONE)
+            return false; /* resumed here: the VM is this node's now */
+        in_abort(vm->mig, why);
+        return true;
+    }
+    if (!vm->armed || vm->mig || vm->phase != HVA_PH_IN_PREPARED)
+        return false;
+    arm_drop(vm, why);
+    return true;
+}
+
 static void in_cont_done(void *data, int rc, json_object *ret,
                          const char *errmsg)
 {
@@ -1202,6 +1294,12 @@ static void in_refuse(struct hva_mig *m, const char *fmt, ...)
     cmn_warn(CMN_LOG_HVA, "incoming migration from %s refused: %s",
              m->peer_addr, why);
     hva_chan_send(m->chan, "REFUSED %s", why);
+    /* The source gives up on a refusal: the copy prepared for the VM it
+     * announced would wait for nothing (unless it receives already). */
+    struct hva_vm *vm =
+        m->hello_uuid[0] ? hva_vm_find(m->ag, m->hello_uuid) : NULL;
+    if (vm && vm->armed && !vm->mig && vm->phase == HVA_PH_IN_PREPARED)
+        arm_drop(vm, "its incoming migration was refused");
     /* The source closes; we drop our side at once. */
     mig_free(m);
 }
@@ -1316,9 +1414,20 @@ static void in_line(void *data, char *line)
         *arg++ = '\0';
     if (strcmp(line, "HELLO") == 0) {
         const char *u = arg ? strstr(arg, "uuid=") : NULL;
+        const char *st = arg ? strstr(arg, "stall-ms=") : NULL;
         if (u)
             snprintf(m->hello_uuid, sizeof(m->hello_uuid), "%.*s",
                      (int)strcspn(u + 5, " "), u + 5);
+        if (st && m->chan) {
+            /* This source pings (older ones do not): its silence for
+             * its own stall time means the path or the source is dead,
+             * and this side discards its copy without waiting for TCP
+             * or for a source that cannot reach us. */
+            unsigned long v = strtoul(st + 9, NULL, 10);
+            m->idle_ms = v > MIG_IDLE_MIN_MS && v < 3600000 ? (unsigned)v
+                                                            : MIG_IDLE_MIN_MS;
+            hva_chan_keepalive(m->chan, MIG_PING_MS, m->idle_ms);
+        }
         cmn_info(CMN_LOG_HVA, "migration peer %s (%s) authenticated",
                  m->peer_addr, arg ? arg : "");
     } else if (strcmp(line, "PREPARE") == 0 && !m->vm) {
@@ -1345,6 +1454,14 @@ static void in_down(void *data, int rc)
             cmn_warn(CMN_LOG_HVA, "migration peer %s failed authentication",
                      m->peer_addr);
         mig_free(m);
+        return;
+    }
+    if (rc == -ETIMEDOUT) {
+        char why[128];
+        snprintf(why, sizeof(why),
+                 "no word from the source %s for %u.%u s (path down?)",
+                 m->peer_addr, m->idle_ms / 1000, m->idle_ms % 1000 / 100);
+        in_abort(m, why);
         return;
     }
     in_abort(m, "control channel lost");

@@ -24,6 +24,7 @@ void hva_mig_settings_default(struct hva_mig_settings *s)
         .converge = HVA_CONVERGE_RAISE,
         .downtime_max_ms = 2000,
         .timeout_s = 300,
+        .stall_ms = 10000,
         .handoff_reserve_ms = 20,
     };
 }

@@ -12,16 +12,23 @@
  *   <request op="migrate-out" vm="X" to="ADDR:PORT" [downtime-ms="50"]
  *            [max-passes="10"] [converge="raise|throttle|cancel"]
  *            [bandwidth-mibs="0"] [timeout-s="300"]
- *            [handoff-reserve-ms="20"] [downtime-max-ms="2000"]/>
+ *            [handoff-reserve-ms="20"] [downtime-max-ms="2000"]
+ *            [stall-ms="10000"]/>
  *            (QEMU's own downtime limit is downtime-ms minus the part
- *             reserved for the lease handoff, at least 10 ms)
- *   <request op="migrate-in" vm="X" [timeout-s="120"]/>
+ *             reserved for the lease handoff, at least 10 ms; a stream
+ *             that moves nothing for stall-ms is cancelled, 0: never;
+ *             timeout-s and stall-ms default to the [hvagent] settings)
+ *   <request op="migrate-in" vm="X" [timeout-s="20"]/>
  *            (arms this node for this VM, and only it, for timeout-s:
  *             its QEMU starts at once, -incoming defer, no lease, so it
  *             is ready when the source has authenticated; a migration of
  *             any VM this node is not armed for is refused, the VM stays
  *             on its source. Disarmed when the migration ends, fails, the
- *             prepared QEMU exits, or the time runs out)
+ *             prepared QEMU exits, or the time runs out; timeout-s
+ *             defaults to the migration-arm-timeout setting)
+ *   <request op="disarm" vm="X"/>               (the migration into X
+ *             failed elsewhere: an armed QEMU or a copy still being
+ *             received is discarded; reply disarmed="yes|no")
  *   <request op="save" vm="X"/>                 (quick migration, out)
  *   <request op="restore" vm="X"/>              (quick migration, in;
  *                                                the VM must be defined)

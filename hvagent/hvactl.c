@@ -21,7 +21,8 @@ static void usage(void)
             "       hvactl define FILE.xml\n"
             "       hvactl events [COUNT]     print COUNT events (default: "
             "forever)\n"
-            "OP: start stop kill status undefine migrate-out migrate-in save "
+            "OP: start stop kill status undefine migrate-out migrate-in disarm "
+            "save "
             "restore\n");
 }
 

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "common/cmn-auto.h"
+#include "common/cmn-cfg.h"
 #include "common/cmn-err.h"
 #include "common/cmn-ipc.h"
 #include "common/cmn-log.h"
@@ -98,12 +99,13 @@ static int u_attr(xmlNode *n, const char *name, uint64_t *v)
     return hva_parse_u64(s, v);
 }
 
-static int parse_mig_settings(xmlNode *r, struct hva_mig_settings *s)
+static int parse_mig_settings(const struct hva_agent *ag, xmlNode *r,
+                              struct hva_mig_settings *s)
 {
     uint64_t v;
     char *conv cmn_autofree = attr(r, "converge");
 
-    hva_mig_settings_default(s);
+    *s = ag->mig_defaults;
     v = s->downtime_ms;
     if (u_attr(r, "downtime-ms", &v) < 0)
         return -EINVAL;
@@ -120,6 +122,10 @@ static int parse_mig_settings(xmlNode *r, struct hva_mig_settings *s)
     if (u_attr(r, "timeout-s", &v) < 0)
         return -EINVAL;
     s->timeout_s = (unsigned)v;
+    v = s->stall_ms;
+    if (u_attr(r, "stall-ms", &v) < 0 || v > 3600000)
+        return -EINVAL;
+    s->stall_ms = (unsigned)v;
     v = s->handoff_reserve_ms;
     if (u_attr(r, "handoff-reserve-ms", &v) < 0)
         return -EINVAL;
@@ -294,7 +300,7 @@ static int on_request(void *data, struct cmn_ipc_conn *conn,
     } else if (strcmp(op, "migrate-out") == 0) {
         struct hva_mig_settings s;
         char *to cmn_autofree = attr(r, "to");
-        if (!to || parse_mig_settings(r, &s) < 0) {
+        if (!to || parse_mig_settings(ag, r, &s) < 0) {
             snprintf(err, sizeof(err),
                      "migrate-out: needs to=\"ADDR:PORT\" and numeric "
                      "settings");
@@ -304,7 +310,7 @@ static int on_request(void *data, struct cmn_ipc_conn *conn,
         rc = hva_mig_out(vm, to, &s, err, sizeof(err));
     } else if (strcmp(op, "migrate-in") == 0) {
         /* Arms this node for this VM only; its QEMU is prepared now. */
-        uint64_t t = 120;
+        uint64_t t = ag->arm_timeout_s;
         if (u_attr(r, "timeout-s", &t) < 0 || t == 0 || t > 86400) {
             snprintf(err, sizeof(err),
                      "migrate-in: timeout-s must be 1..86400 seconds");
@@ -318,6 +324,13 @@ static int on_request(void *data, struct cmn_ipc_conn *conn,
                      "armed-s=\"%u\"/>",
                      vm->def->name, hva_vm_state_name(vm->state), (int)vm->pid,
                      (unsigned)t) < 0)
+            rc = -ENOMEM;
+    } else if (strcmp(op, "disarm") == 0) {
+        /* The caller knows the migration failed: nothing prepared for it
+         * stays, whether a source came or not. */
+        bool was = hva_mig_cancel_in(vm, "the migration was called off");
+        if (asprintf(ret_reply, "<reply rc=\"0\" vm=\"%s\" disarmed=\"%s\"/>",
+                     vm->def->name, was ? "yes" : "no") < 0)
             rc = -ENOMEM;
     } else if (strcmp(op, "save") == 0) {
         rc = hva_save(vm, err, sizeof(err));
@@ -377,6 +390,46 @@ static int32_t on_term(int32_t sig, void *data)
     return 0;
 }
 
+#define HVA_CONFIG_DEFAULT "/etc/kvmcluster/kvmcluster.conf"
+
+/* [hvagent] in kvmcluster.conf(5); other daemons' sections are skipped. */
+static const struct cmn_cfg_key hva_cfg_keys[] = {
+    {"hvagent", "migration-timeout", CMN_CFG_DURATION, "300s", false, false,
+     1000, 86400000, NULL},
+    {"hvagent", "migration-stall-timeout", CMN_CFG_DURATION, "10s", false,
+     false, 1000, 3600000, NULL},
+    {"hvagent", "migration-arm-timeout", CMN_CFG_DURATION, "20s", false, false,
+     1000, 86400000, NULL},
+    {NULL, NULL, 0, NULL, false, false, 0, 0, NULL},
+};
+
+/* The settings of `path`; a missing default file means the defaults. */
+static int load_config(struct hva_agent *ag, const char *path, bool given)
+{
+    CMN_AUTO(cmn_cfg) *c = NULL;
+    char err[512];
+    int64_t v;
+    int rc;
+
+    hva_mig_settings_default(&ag->mig_defaults);
+    ag->arm_timeout_s = 20;
+    if (!given && access(path, F_OK) < 0)
+        return 0;
+    rc = cmn_cfg_load_flags(hva_cfg_keys, path, CMN_CFG_SKIP_OTHER_SECTIONS, &c,
+                            err, sizeof(err));
+    if (rc < 0) {
+        cmn_err(CMN_LOG_HVA, "%s", err);
+        return rc;
+    }
+    if (cmn_cfg_int(c, "hvagent", NULL, "migration-timeout", &v) == 0)
+        ag->mig_defaults.timeout_s = (unsigned)((v + 999) / 1000);
+    if (cmn_cfg_int(c, "hvagent", NULL, "migration-stall-timeout", &v) == 0)
+        ag->mig_defaults.stall_ms = (unsigned)v;
+    if (cmn_cfg_int(c, "hvagent", NULL, "migration-arm-timeout", &v) == 0)
+        ag->arm_timeout_s = (unsigned)((v + 999) / 1000);
+    return 0;
+}
+
 static void usage(void)
 {
     printf("usage: hvagent [options]\n"
@@ -393,6 +446,8 @@ static void usage(void)
            "  --allow ADDR,...     sources allowed to migrate in (default any "
            "authenticated)\n"
            "  --max-incoming N     concurrent incoming migrations (default 2)\n"
+           "  --config PATH        settings ([hvagent]; "
+           "default " HVA_CONFIG_DEFAULT ")\n"
            "  --no-sanlock         run VMs without leases (testing only)\n"
            "  --debug              debug logging to stderr\n",
            HVA_MIGRATION_PORT);
@@ -412,6 +467,7 @@ int main(int argc, char **argv)
         {"allow", required_argument, NULL, 'A'},
         {"max-incoming", required_argument, NULL, 'm'},
         {"no-sanlock", no_argument, NULL, 'S'},
+        {"config", required_argument, NULL, 'c'},
         {"debug", no_argument, NULL, 'd'},
         {"help", no_argument, NULL, 'h'},
         {0},
@@ -419,6 +475,8 @@ int main(int argc, char **argv)
     struct hva_agent *ag = &agent;
     const char *ipc_name = HVA_IPC_NAME, *accel = "auto", *probe = NULL;
     const char *listen_addr = NULL, *authkey = "/etc/corosync/authkey";
+    const char *config = HVA_CONFIG_DEFAULT;
+    bool config_given = false;
     char host[256];
     bool debug = false;
     int c, rc;
@@ -473,6 +531,10 @@ int main(int argc, char **argv)
         case 'S':
             ag->sanlock = false;
             break;
+        case 'c':
+            config = optarg;
+            config_given = true;
+            break;
         case 'd':
             debug = true;
             break;
@@ -492,6 +554,12 @@ int main(int argc, char **argv)
     cmn_log_init("hvagent", &lo);
     hva_err_register();
     signal(SIGPIPE, SIG_IGN);
+    if (load_config(ag, config, config_given) < 0)
+        return 1;
+    cmn_info(CMN_LOG_HVA,
+             "migrations: timeout %u s, stall timeout %u ms, arming %u s",
+             ag->mig_defaults.timeout_s, ag->mig_defaults.stall_ms,
+             ag->arm_timeout_s);
 
     char path[4096];
     snprintf(path, sizeof(path), "mkdir -p '%s/vm'", ag->run_dir);
