@@ -201,6 +201,13 @@ enum hva_mig_action hva_mig_policy(const struct hva_mig_settings *s,
                                    uint64_t remaining, uint64_t dirty_rate,
                                    unsigned *ret_downtime_ms);
 
+/* Pure: how long a pre-copy stream has not moved, in ms: since QEMU's
+ * byte count last grew (`since_bytes_ms`) or, with the data socket's TCP
+ * state known (`have_tcp`), since the last ACK while data is in flight
+ * (`unacked` segments, `last_ack_ms`), whichever is longer. */
+uint64_t hva_mig_stall_ms(uint64_t since_bytes_ms, bool have_tcp,
+                          uint32_t unacked, uint32_t last_ack_ms);
+
 /* Phases of a migration, on each side. Persisted at every transition so a
  * restarted agent can finish or roll back (hva_mig_recovery). */
 enum hva_mig_phase {

@@ -513,14 +513,13 @@ static void out_poll(void *data);
  * while is a stall. */
 static uint64_t out_stalled_ms(struct hva_mig *m)
 {
-    uint64_t ms = hva_now_ms() - m->t_progress;
     struct tcp_info ti;
     socklen_t len = sizeof(ti);
-
-    if (m->data_fd >= 0 &&
-        getsockopt(m->data_fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 &&
-        ti.tcpi_unacked > 0 && ti.tcpi_last_ack_recv > ms)
-        ms = ti.tcpi_last_ack_recv;
+    bool tcp = m->data_fd >= 0 &&
+               getsockopt(m->data_fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0;
+    uint64_t ms = hva_mig_stall_ms(hva_now_ms() - m->t_progress, tcp,
+                                   tcp ? ti.tcpi_unacked : 0,
+                                   tcp ? ti.tcpi_last_ack_recv : 0);
     if (ms >= 1000 && ms / 1000 != (ms - MIG_POLL_MS) / 1000)
         cmn_debug(CMN_LOG_HVA, "VM '%s': stream idle for %" PRIu64 " ms",
                   m->vm->def->name, ms);

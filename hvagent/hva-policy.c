@@ -29,6 +29,17 @@ void hva_mig_settings_default(struct hva_mig_settings *s)
     };
 }
 
+uint64_t hva_mig_stall_ms(uint64_t since_bytes_ms, bool have_tcp,
+                          uint32_t unacked, uint32_t last_ack_ms)
+{
+    /* QEMU's count grows while the socket buffer takes its writes, also
+     * toward a dead peer; unacknowledged data tells. An idle stream (all
+     * acknowledged) is judged by QEMU's count alone. */
+    if (have_tcp && unacked > 0 && last_ack_ms > since_bytes_ms)
+        return last_ack_ms;
+    return since_bytes_ms;
+}
+
 static const char *const converge_names[] = {
     [HVA_CONVERGE_RAISE] = "raise",
     [HVA_CONVERGE_THROTTLE] = "throttle",

@@ -65,6 +65,25 @@ static void test_policy_other(void **state)
     assert_int_equal(hva_converge_parse("maybe", &c), -EINVAL);
 }
 
+static void test_stall(void **state)
+{
+    struct hva_mig_settings s;
+
+    (void)state;
+    hva_mig_settings_default(&s);
+    assert_int_equal(s.stall_ms, 10000);
+    assert_int_equal(s.timeout_s, 300);
+    /* no TCP state: QEMU's count alone */
+    assert_int_equal(hva_mig_stall_ms(1500, false, 7, 9000), 1500);
+    /* the count grows (socket buffer filling) but nothing is acked */
+    assert_int_equal(hva_mig_stall_ms(100, true, 30, 4200), 4200);
+    /* acks arrive: the count decides */
+    assert_int_equal(hva_mig_stall_ms(100, true, 30, 20), 100);
+    assert_int_equal(hva_mig_stall_ms(5000, true, 30, 20), 5000);
+    /* nothing in flight: an old last ACK means nothing */
+    assert_int_equal(hva_mig_stall_ms(100, true, 0, 60000), 100);
+}
+
 static void test_phases(void **state)
 {
     static const enum hva_mig_phase out_ok[] = {
@@ -174,6 +193,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_policy_raise),
         cmocka_unit_test(test_policy_other),
+        cmocka_unit_test(test_stall),
         cmocka_unit_test(test_phases),
         cmocka_unit_test(test_recovery),
         cmocka_unit_test(test_state_hdr),
