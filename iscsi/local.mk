@@ -50,4 +50,4 @@ tests_unit_iscsi_test_isc_handoff_CFLAGS = $(ISC_UNIT_CFLAGS)
 tests_unit_iscsi_test_isc_handoff_LDADD = $(ISC_UNIT_LIBS)
 EXTRA_DIST += tests/cluster/test-lunbridge.sh tests/cluster/test-lunbridge-target.sh \
 	tests/cluster/test-lunbridge-errors.sh \
-	tests/cluster/test-lunbridge-restart.sh
+	tests/cluster/test-lunbridge-restart.sh tests/cluster/test-lunbridge-supervise.sh

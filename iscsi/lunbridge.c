@@ -850,9 +850,11 @@ static int index_luns(struct lb *lb)
         if (!lb->by_ino[i] && h)
             cmn_err(CMN_LOG_ISCSI,
                     "LUN %s, served under %s before this worker started, "
-                    "was not found again: its file answers EIO until "
-                    "lunbridge is restarted",
-                    h->ids[i], lb->cfg->mountpoint);
+                    "was not found again (see the target's errors above): "
+                    "its file answers EIO; once the target offers it, "
+                    "SIGTERM this worker (pid %d) and the supervisor starts "
+                    "one that looks again",
+                    h->ids[i], lb->cfg->mountpoint, (int)getpid());
     return 0;
 }
 
