@@ -532,13 +532,16 @@ int isc_lb_supervise(const char *mountpoint, char *const *argv,
             if (stopping) {
                 uint64_t now = mono_ms();
 
-                left = now >= stop_at ? 0 : (int)(stop_at - now);
+                left = stop_at == UINT64_MAX ? -1
+                       : now >= stop_at      ? 0
+                                             : (int)(stop_at - now);
                 if (left == 0) {
                     cmn_warn(CMN_LOG_ISCSI,
                              "supervisor: worker %d still running %d ms "
                              "after SIGTERM: SIGKILL",
                              (int)pid, LB_STOP_GRACE_MS);
                     kill(pid, SIGKILL);
+                    stop_at = UINT64_MAX;
                     left = -1;
                 }
             }
@@ -547,13 +550,14 @@ int isc_lb_supervise(const char *mountpoint, char *const *argv,
                 break;
             sig = wait_signal(left);
             if (sig == SIGTERM || sig == SIGINT || sig == SIGHUP) {
-                if (!stopping)
+                if (!stopping) {
                     cmn_info(CMN_LOG_ISCSI,
                              "supervisor: %s: stopping worker %d, then "
                              "unmounting %s",
                              strsignal(sig), (int)pid, mountpoint);
+                    stop_at = mono_ms() + LB_STOP_GRACE_MS;
+                }
                 stopping = true;
-                stop_at = mono_ms() + LB_STOP_GRACE_MS;
                 kill(pid, SIGTERM);
             } else if (sig == SIGUSR2) {
                 kill(pid, SIGUSR2);
