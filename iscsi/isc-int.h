@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "iscsi/isc.h"
 
@@ -133,6 +134,98 @@ void isc_lb_config_free(struct isc_lb_config *cfg);
  * -ISC_E_SECRET_PERM if the file is group/world accessible or not ours. */
 int isc_secret_read(const char *path, char **ret_secret, char *err,
                     size_t errlen);
+
+/* ---- Hand-off between lunbridge's supervisor and its workers
+ * (isc-handoff.c) ---------------------------------------------------------
+ *
+ * The supervisor keeps the FUSE connection (/dev/fuse) open across worker
+ * deaths; this record, in a shared memory file the supervisor creates and
+ * every worker maps, carries what a new worker must know to serve that
+ * connection as the dead one did:
+ *  - the kernel's FUSE_INIT request and the answer it got: the kernel
+ *    sends INIT once per connection, so a new worker replays the saved
+ *    request into its own libfuse session (the answer goes nowhere) and
+ *    answers a re-sent INIT with the saved answer;
+ *  - inode numbers by LUN id: the kernel keeps open files by inode
+ *    number, so LUN `id` keeps its number whatever order a new worker
+ *    finds the LUNs in (a LUN not found again gets EIO, never another
+ *    LUN's data).
+ * Only ever shared between processes of one host running one binary (the
+ * supervisor starts /proc/self/exe): native layout, magic and version
+ * checked. Every writer stores the data first and the length or count
+ * that publishes it last, so a worker killed mid-update leaves a record
+ * that is whole. */
+#define ISC_HANDOFF_MAGIC    0x4c42484fu /* "LBHO" */
+#define ISC_HANDOFF_VERSION  1u
+#define ISC_HANDOFF_MAX_LUNS 256
+#define ISC_HANDOFF_INIT_MAX 512
+
+struct isc_handoff {
+    uint32_t magic;
+    uint32_t version;
+    uint32_t mounted;                  /* a worker mounted the connection */
+    uint32_t nluns;                    /* ids[i] is inode 2 + i */
+    int64_t started_sec, started_nsec; /* the files' times */
+    uint64_t init_unique;
+    uint64_t died_ms;        /* CLOCK_MONOTONIC when the last worker died */
+    int32_t died_pid;        /* and its pid; 0: none died yet */
+    uint32_t init_req_len;   /* 0: INIT not read yet */
+    uint32_t init_reply_len; /* 0: INIT not answered yet */
+    uint8_t init_req[ISC_HANDOFF_INIT_MAX];
+    uint8_t init_reply[ISC_HANDOFF_INIT_MAX];
+    char ids[ISC_HANDOFF_MAX_LUNS][ISC_ID_MAX];
+};
+
+void isc_handoff_reset(struct isc_handoff *h);
+/* -EPROTO if `h` was not written by this version of lunbridge. */
+int isc_handoff_check(const struct isc_handoff *h);
+/* The inode number of LUN `id`: the one it had, else the next free one.
+ * -ENOSPC past ISC_HANDOFF_MAX_LUNS. */
+int isc_handoff_ino(struct isc_handoff *h, const char *id, uint64_t *ret_ino);
+/* Keeps the kernel's INIT request (`unique` read from its header). */
+int isc_handoff_save_init(struct isc_handoff *h, uint64_t unique,
+                          const void *req, size_t len);
+/* Keeps the answer to the saved INIT request if `unique` is its; -ENOENT
+ * if it is not. */
+int isc_handoff_save_init_reply(struct isc_handoff *h, uint64_t unique,
+                                const void *reply, size_t len);
+static inline bool isc_handoff_init_answered(const struct isc_handoff *h)
+{
+    return h->init_reply_len > 0;
+}
+
+/* ---- lunbridge --supervise (lunbridge-super.c) ---------------------------
+ * The supervisor holds the FUSE connection and the hand-off record and
+ * restarts the worker; the worker serves the connection it inherits. */
+struct fuse_session;
+struct fuse_custom_io;
+struct iovec;
+struct isc_lb_worker;
+
+/* Runs the supervisor until told to stop; `argv` is the worker's command
+ * line with argv[worker_slot] left for the "--worker=FD,FD" argument.
+ * Returns the exit status. */
+int isc_lb_supervise(const char *mountpoint, char *const *argv,
+                     size_t worker_slot);
+/* Worker: takes the inherited connection and hand-off record. */
+int isc_lb_worker_open(int fuse_fd, int state_fd, struct isc_lb_worker **ret_w);
+void isc_lb_worker_free(struct isc_lb_worker *w);
+struct isc_handoff *isc_lb_worker_handoff(struct isc_lb_worker *w);
+/* Mounts the connection if no worker has, asks the kernel to re-send what
+ * a dead worker had read, attaches `se` through `io` and replays the
+ * connection's INIT into it. */
+int isc_lb_worker_attach(struct isc_lb_worker *w, struct fuse_session *se,
+                         const struct fuse_custom_io *io,
+                         const char *mountpoint, char *err, size_t errlen);
+bool isc_lb_worker_resends(const struct isc_lb_worker *w);
+/* Milliseconds since the previous worker died (its pid in `ret_pid`), -1
+ * if none did. */
+long isc_lb_worker_since_death(const struct isc_lb_worker *w, int *ret_pid);
+/* The session's custom I/O: keep and replay FUSE_INIT. */
+ssize_t isc_lb_worker_read(struct isc_lb_worker *w, int fd, void *buf,
+                           size_t len);
+ssize_t isc_lb_worker_writev(struct isc_lb_worker *w, int fd, struct iovec *iov,
+                             int count);
 
 #include "common/cmn-auto.h"
 CMN_DEFINE_AUTO(isc_lb_config, isc_lb_config_free)

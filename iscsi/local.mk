@@ -8,12 +8,13 @@ iscsi_libisc_la_SOURCES = \
 	iscsi/isc-align.c \
 	iscsi/isc-config.c \
 	iscsi/isc-session.c \
-	iscsi/isc-discover.c
+	iscsi/isc-discover.c \
+	iscsi/isc-handoff.c
 iscsi_libisc_la_CFLAGS = $(AM_CFLAGS) $(ISCSI_CFLAGS) $(QB_CFLAGS)
 iscsi_libisc_la_LIBADD = $(ISCSI_LIBS) $(PTHREAD_LIBS)
 
 sbin_PROGRAMS += iscsi/lunbridge
-iscsi_lunbridge_SOURCES = iscsi/lunbridge.c
+iscsi_lunbridge_SOURCES = iscsi/lunbridge.c iscsi/lunbridge-super.c
 iscsi_lunbridge_CFLAGS = $(AM_CFLAGS) $(FUSE_CFLAGS) $(QB_CFLAGS) $(PTHREAD_LIBS)
 iscsi_lunbridge_LDADD = iscsi/libisc.la common/libcommon.la $(FUSE_LIBS) \
 	$(QB_LIBS) $(PTHREAD_LIBS)
@@ -30,7 +31,8 @@ ISC_UNIT_LIBS = iscsi/libisc.la common/libcommon.la $(CMOCKA_LIBS)
 isc_unit_tests = \
 	tests/unit/iscsi/test-isc-vpd \
 	tests/unit/iscsi/test-isc-align \
-	tests/unit/iscsi/test-isc-config
+	tests/unit/iscsi/test-isc-config \
+	tests/unit/iscsi/test-isc-handoff
 check_PROGRAMS += $(isc_unit_tests)
 TESTS += $(isc_unit_tests)
 
@@ -43,5 +45,9 @@ tests_unit_iscsi_test_isc_align_LDADD = $(ISC_UNIT_LIBS)
 tests_unit_iscsi_test_isc_config_SOURCES = tests/unit/iscsi/test-isc-config.c
 tests_unit_iscsi_test_isc_config_CFLAGS = $(ISC_UNIT_CFLAGS)
 tests_unit_iscsi_test_isc_config_LDADD = $(ISC_UNIT_LIBS)
+tests_unit_iscsi_test_isc_handoff_SOURCES = tests/unit/iscsi/test-isc-handoff.c
+tests_unit_iscsi_test_isc_handoff_CFLAGS = $(ISC_UNIT_CFLAGS)
+tests_unit_iscsi_test_isc_handoff_LDADD = $(ISC_UNIT_LIBS)
 EXTRA_DIST += tests/cluster/test-lunbridge.sh tests/cluster/test-lunbridge-target.sh \
-	tests/cluster/test-lunbridge-errors.sh
+	tests/cluster/test-lunbridge-errors.sh \
+	tests/cluster/test-lunbridge-restart.sh tests/cluster/test-lunbridge-supervise.sh

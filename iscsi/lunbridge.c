@@ -26,7 +26,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -67,6 +69,11 @@ struct lb {
     size_t ntargets;
     struct lb_lun *luns;
     size_t nluns;
+    /* By inode number - 2: a worker under --supervise keeps the numbers
+     * the kernel already knows, and a LUN not found again is a hole. */
+    struct lb_lun **by_ino;
+    size_t nby_ino;
+    struct isc_lb_worker *worker; /* NULL unless run as a worker */
     struct timespec started;
     /* Asynchronous reads not yet answered: the FUSE session must outlive
      * them. */
@@ -165,9 +172,9 @@ static void log_io_error(struct lb_lun *l, const char *what, uint64_t off,
 
 static struct lb_lun *lun_of(struct lb *lb, fuse_ino_t ino)
 {
-    if (ino < 2 || ino - 2 >= lb->nluns)
+    if (ino < 2 || ino - 2 >= lb->nby_ino)
         return NULL;
-    return &lb->luns[ino - 2];
+    return lb->by_ino[ino - 2];
 }
 
 static void fill_attr(struct lb *lb, fuse_ino_t ino, struct stat *st)
@@ -472,7 +479,7 @@ static void lb_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 
     (void)fi;
     if (!l) {
-        fuse_reply_err(req, EISDIR);
+        fuse_reply_err(req, ino == FUSE_ROOT_ID ? EISDIR : EIO);
         return;
     }
     cmn_debug(CMN_LOG_ISCSI, "read %s: %zu bytes at %lld", l->info.id, size,
@@ -553,7 +560,7 @@ static void lb_write(fuse_req_t req, fuse_ino_t ino, const char *data,
 
     (void)fi;
     if (!l) {
-        fuse_reply_err(req, EISDIR);
+        fuse_reply_err(req, ino == FUSE_ROOT_ID ? EISDIR : EIO);
         return;
     }
     rc = isc_span_compute((uint64_t)off, size, l->info.block_size, l->size,
@@ -649,7 +656,9 @@ static int add_lun(struct lb *lb, struct lb_target *t,
                    const struct isc_lun_info *info)
 {
     struct lb_lun *l;
+    uint64_t ino = 2 + lb->nluns;
     size_t i;
+    int rc;
 
     for (i = 0; i < lb->nluns; i++) {
         if (strcmp(lb->luns[i].info.id, info->id) == 0) {
@@ -658,6 +667,16 @@ static int add_lun(struct lb *lb, struct lb_target *t,
                      "target '%s' LUN %u: skipping the second path",
                      t->cfg->name, info->lun, info->id,
                      lb->luns[i].t->cfg->name, lb->luns[i].info.lun);
+            return 0;
+        }
+    }
+    if (lb->worker) {
+        rc = isc_handoff_ino(isc_lb_worker_handoff(lb->worker), info->id, &ino);
+        if (rc < 0) {
+            cmn_err(CMN_LOG_ISCSI,
+                    "target '%s' LUN %u (%s): no inode number left (at most "
+                    "%d LUNs per mount): not exported",
+                    t->cfg->name, info->lun, info->id, ISC_HANDOFF_MAX_LUNS);
             return 0;
         }
     }
@@ -670,7 +689,7 @@ static int add_lun(struct lb *lb, struct lb_target *t,
     l->t = t;
     l->info = *info;
     l->size = info->nblocks * info->block_size;
-    l->ino = 2 + lb->nluns;
+    l->ino = ino;
     pthread_mutex_init(&l->gate, NULL);
     pthread_cond_init(&l->gate_cond, NULL);
     lb->nluns++;
@@ -813,6 +832,32 @@ static int open_targets(struct lb *lb)
     return failed;
 }
 
+/* lun_of()'s table. A worker also names the LUNs the previous worker
+ * served and this one did not find: their files answer EIO. */
+static int index_luns(struct lb *lb)
+{
+    struct isc_handoff *h =
+        lb->worker ? isc_lb_worker_handoff(lb->worker) : NULL;
+    size_t n = h ? h->nluns : lb->nluns, i;
+
+    lb->by_ino = calloc(n ? n : 1, sizeof(*lb->by_ino));
+    if (!lb->by_ino)
+        return -ENOMEM;
+    lb->nby_ino = n;
+    for (i = 0; i < lb->nluns; i++)
+        lb->by_ino[lb->luns[i].ino - 2] = &lb->luns[i];
+    for (i = 0; i < n; i++)
+        if (!lb->by_ino[i] && h)
+            cmn_err(CMN_LOG_ISCSI,
+                    "LUN %s, served under %s before this worker started, "
+                    "was not found again (see the target's errors above): "
+                    "its file answers EIO; once the target offers it, "
+                    "SIGTERM this worker (pid %d) and the supervisor starts "
+                    "one that looks again",
+                    h->ids[i], lb->cfg->mountpoint, (int)getpid());
+    return 0;
+}
+
 static void close_targets(struct lb *lb)
 {
     size_t i;
@@ -827,6 +872,7 @@ static void close_targets(struct lb *lb)
         pthread_cond_destroy(&lb->luns[i].gate_cond);
     }
     free(lb->luns);
+    free(lb->by_ino);
 }
 
 static int mkdir_p(const char *path)
@@ -889,15 +935,86 @@ static void *blackbox_thread(void *arg)
 static void usage(FILE *f)
 {
     fprintf(f,
-            "Usage: lunbridge [-f] [-d] [-c FILE]\n"
+            "Usage: lunbridge [-f] [-d] [-s] [-c FILE]\n"
             "Presents the iSCSI LUNs configured in kvmcluster.conf as files "
             "under a FUSE mount.\n\n"
             "  -c, --config FILE  configuration (default %s)\n"
             "  -f, --foreground   stay in the foreground, log to stderr\n"
+            "  -s, --supervise    keep the mount across restarts of the "
+            "process serving it\n"
             "  -d, --debug        log debug messages\n"
             "  -h, --help         this text\n"
             "  -V, --version      print the version\n",
             ISC_DEFAULT_CONF);
+}
+
+/* The custom I/O of a worker's session: the hand-off code sees FUSE_INIT
+ * go by. */
+static ssize_t lb_io_read(int fd, void *buf, size_t len, void *userdata)
+{
+    struct lb *lb = userdata;
+
+    return isc_lb_worker_read(lb->worker, fd, buf, len);
+}
+
+static ssize_t lb_io_writev(int fd, struct iovec *iov, int count,
+                            void *userdata)
+{
+    struct lb *lb = userdata;
+
+    return isc_lb_worker_writev(lb->worker, fd, iov, count);
+}
+
+/* "--worker=FUSE_FD,STATE_FD", as the supervisor passes it. */
+static int parse_worker_fds(const char *arg, int *ret_fuse, int *ret_state)
+{
+    int a, b, n = 0;
+
+    if (sscanf(arg, "%d,%d%n", &a, &b, &n) != 2 || arg[n] != '\0' || a < 0 ||
+        b < 0)
+        return -EINVAL;
+    *ret_fuse = a;
+    *ret_state = b;
+    return 0;
+}
+
+/* lunbridge --supervise: checks the configuration as the worker will,
+ * clears a dead mount, then hands over to the supervisor. */
+static int supervise(char *argv0, const char *conf, bool foreground, bool debug)
+{
+    CMN_AUTO(isc_lb_config) *cfg = NULL;
+    char err[1024] = "";
+    char *wargv[8];
+    size_t n = 0, slot;
+    int rc;
+
+    rc = isc_lb_config_load(conf, &cfg, err, sizeof(err));
+    if (rc < 0) {
+        cmn_err(CMN_LOG_ISCSI, "%s", err[0] ? err : cmn_strerror(rc));
+        if (!foreground)
+            fprintf(stderr, "lunbridge: %s\n", err[0] ? err : cmn_strerror(rc));
+        return 2;
+    }
+    rc = mkdir_p(cfg->mountpoint);
+    if (rc < 0) {
+        cmn_err(CMN_LOG_ISCSI, "cannot create mountpoint %s: %s",
+                cfg->mountpoint, strerror(-rc));
+        return 1;
+    }
+    clear_stale_mount(cfg->mountpoint);
+    if (!foreground && fuse_daemonize(0) < 0)
+        return 1;
+    wargv[n++] = argv0;
+    wargv[n++] = (char *)"-c";
+    wargv[n++] = (char *)conf;
+    if (foreground)
+        wargv[n++] = (char *)"-f";
+    if (debug)
+        wargv[n++] = (char *)"-d";
+    slot = n;
+    wargv[n++] = NULL; /* --worker=..., filled in for each worker */
+    wargv[n] = NULL;
+    return isc_lb_supervise(cfg->mountpoint, wargv, slot);
 }
 
 int main(int argc, char **argv)
@@ -906,12 +1023,19 @@ int main(int argc, char **argv)
         {"config", required_argument, NULL, 'c'},
         {"foreground", no_argument, NULL, 'f'},
         {"debug", no_argument, NULL, 'd'},
+        {"supervise", no_argument, NULL, 's'},
+        {"worker", required_argument, NULL, 'W'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {0},
     };
+    static const struct fuse_custom_io lb_io = {
+        .read = lb_io_read,
+        .writev = lb_io_writev,
+    };
     const char *conf = ISC_DEFAULT_CONF;
-    bool foreground = false, debug = false;
+    bool foreground = false, debug = false, supervised = false;
+    const char *worker_arg = NULL;
     struct cmn_log_opts lo = {0};
     struct lb lb = {0};
     char err[1024] = "";
@@ -925,7 +1049,7 @@ int main(int argc, char **argv)
     sigset_t sigs;
     int opt, rc, ret = 1, failed;
 
-    while ((opt = getopt_long(argc, argv, "c:fdhV", lopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "c:fdshV", lopts, NULL)) != -1) {
         switch (opt) {
         case 'c':
             conf = optarg;
@@ -935,6 +1059,12 @@ int main(int argc, char **argv)
             break;
         case 'd':
             debug = true;
+            break;
+        case 's':
+            supervised = true;
+            break;
+        case 'W':
+            worker_arg = optarg;
             break;
         case 'h':
             usage(stdout);
@@ -947,17 +1077,40 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (optind != argc) {
+    if (optind != argc || (supervised && worker_arg)) {
         usage(stderr);
         return 2;
     }
     pthread_mutex_init(&lb.async_lock, NULL);
     pthread_cond_init(&lb.async_cond, NULL);
+    /* A worker logs where its supervisor does. */
     lo.to_stderr = foreground;
     lo.to_syslog = !foreground;
     lo.debug = debug;
     cmn_log_init("lunbridge", &lo);
     isc_err_register();
+
+    if (supervised) {
+        ret = supervise(argv[0], conf, foreground, debug);
+        cmn_log_fini();
+        return ret;
+    }
+    if (worker_arg) {
+        int fuse_fd, state_fd;
+
+        /* Started as /proc/self/exe: named as the operator knows it. */
+        prctl(PR_SET_NAME, "lunbridge");
+        rc = parse_worker_fds(worker_arg, &fuse_fd, &state_fd);
+        if (rc == 0)
+            rc = isc_lb_worker_open(fuse_fd, state_fd, &lb.worker);
+        if (rc < 0) {
+            cmn_err(CMN_LOG_ISCSI,
+                    "--worker=%s: %s (--worker is for lunbridge --supervise "
+                    "only: start lunbridge --supervise instead)",
+                    worker_arg, cmn_strerror(rc));
+            goto out;
+        }
+    }
 
     rc = isc_lb_config_load(conf, &lb.cfg, err, sizeof(err));
     if (rc < 0) {
@@ -967,9 +1120,22 @@ int main(int argc, char **argv)
         ret = 2;
         goto out;
     }
-    clock_gettime(CLOCK_REALTIME, &lb.started);
-    if (!foreground && fuse_daemonize(0) < 0)
-        goto out;
+    if (lb.worker) {
+        struct isc_handoff *h = isc_lb_worker_handoff(lb.worker);
+
+        /* The files keep the times the first worker gave them. */
+        if (h->started_sec == 0) {
+            clock_gettime(CLOCK_REALTIME, &lb.started);
+            h->started_nsec = lb.started.tv_nsec;
+            h->started_sec = lb.started.tv_sec;
+        }
+        lb.started.tv_sec = (time_t)h->started_sec;
+        lb.started.tv_nsec = (long)h->started_nsec;
+    } else {
+        clock_gettime(CLOCK_REALTIME, &lb.started);
+        if (!foreground && fuse_daemonize(0) < 0)
+            goto out;
+    }
 
     /* Session workers must not take the termination signals: libfuse's
      * handler has to run on a thread its loop waits for. */
@@ -992,19 +1158,45 @@ int main(int argc, char **argv)
                 lb.cfg->ntargets);
         goto out;
     }
-    rc = mkdir_p(lb.cfg->mountpoint);
-    if (rc < 0) {
-        cmn_err(CMN_LOG_ISCSI, "cannot create mountpoint %s: %s",
-                lb.cfg->mountpoint, strerror(-rc));
+    if (index_luns(&lb) < 0)
         goto out;
+    if (!lb.worker) {
+        rc = mkdir_p(lb.cfg->mountpoint);
+        if (rc < 0) {
+            cmn_err(CMN_LOG_ISCSI, "cannot create mountpoint %s: %s",
+                    lb.cfg->mountpoint, strerror(-rc));
+            goto out;
+        }
+        clear_stale_mount(lb.cfg->mountpoint);
     }
-    clear_stale_mount(lb.cfg->mountpoint);
     se = fuse_session_new(&args, &lb_ops, sizeof(lb_ops), &lb);
     if (!se)
         goto out;
     if (fuse_set_signal_handlers(se) < 0)
         goto out;
-    if (fuse_session_mount(se, lb.cfg->mountpoint) < 0) {
+    if (lb.worker) {
+        bool again = isc_lb_worker_handoff(lb.worker)->mounted;
+
+        rc = isc_lb_worker_attach(lb.worker, se, &lb_io, lb.cfg->mountpoint,
+                                  err, sizeof(err));
+        if (rc < 0) {
+            cmn_err(CMN_LOG_ISCSI, "%s", err);
+            fuse_remove_signal_handlers(se);
+            goto out;
+        }
+        if (again) {
+            int dead = 0;
+            long ms = isc_lb_worker_since_death(lb.worker, &dead);
+
+            cmn_info(CMN_LOG_ISCSI,
+                     "took over the mount at %s %ld ms after worker %d "
+                     "died%s",
+                     lb.cfg->mountpoint, ms, dead,
+                     isc_lb_worker_resends(lb.worker)
+                         ? "; requests it had taken are sent again"
+                         : "");
+        }
+    } else if (fuse_session_mount(se, lb.cfg->mountpoint) < 0) {
         cmn_err(CMN_LOG_ISCSI, "cannot mount FUSE file system at %s",
                 lb.cfg->mountpoint);
         fuse_remove_signal_handlers(se);
@@ -1030,15 +1222,19 @@ int main(int argc, char **argv)
         pthread_cond_wait(&lb.async_cond, &lb.async_lock);
     pthread_mutex_unlock(&lb.async_lock);
 unmount:
-    fuse_session_unmount(se);
     fuse_remove_signal_handlers(se);
-    cmn_info(CMN_LOG_ISCSI, "unmounted %s", lb.cfg->mountpoint);
+    /* A worker leaves the mount to its supervisor. */
+    if (!lb.worker) {
+        fuse_session_unmount(se);
+        cmn_info(CMN_LOG_ISCSI, "unmounted %s", lb.cfg->mountpoint);
+    }
 out:
     if (se)
         fuse_session_destroy(se);
     fuse_opt_free_args(&args);
     close_targets(&lb);
     isc_lb_config_free(lb.cfg);
+    isc_lb_worker_free(lb.worker);
     pool_drain();
     cmn_log_fini();
     return ret;
