@@ -1023,6 +1023,25 @@ static int cmd_events(void)
                    *ctl_xml_prop(n, "from") ? " " : "", ctl_xml_prop(n, "from"),
                    ctl_xml_prop(n, "to"), ctl_xml_prop(n, "status"),
                    *ctl_xml_prop(n, "msg") ? ": " : "", ctl_xml_prop(n, "msg"));
+        else if (!strcmp(ctl_xml_prop(n, "type"), "vm-wait")) {
+            const char *w = ctl_xml_prop(n, "wait");
+            if (!strcmp(w, "retry"))
+                printf("%s vm %s: start failed %s time(s) in a row on %s (%s): "
+                       "retry on %s\n",
+                       stamp, ctl_xml_prop(n, "vm"), ctl_xml_prop(n, "wait-n"),
+                       ctl_xml_prop(n, "wait-node"),
+                       ctl_xml_prop(n, "wait-msg"),
+                       ctl_xml_prop(n, "wait-next"));
+            else if (!strcmp(w, "no-node"))
+                printf("%s vm %s: CANNOT RUN ANYWHERE: %s\n", stamp,
+                       ctl_xml_prop(n, "vm"), ctl_xml_prop(n, "wait-msg"));
+            else if (*w)
+                printf("%s vm %s: waiting (%s %s)\n", stamp,
+                       ctl_xml_prop(n, "vm"), w, ctl_xml_prop(n, "wait-n"));
+            else
+                printf("%s vm %s: no longer waiting\n", stamp,
+                       ctl_xml_prop(n, "vm"));
+        }
         fflush(stdout);
         xmlFreeDoc(doc);
     }
