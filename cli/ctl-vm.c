@@ -110,6 +110,16 @@ static void print_vm_table(xmlDoc *doc)
                    ctl_xml_prop(v, "action-to"));
         if (strtoul(ctl_xml_prop(v, "copies"), NULL, 10) > 1)
             printf(" (reported on %s nodes!)", ctl_xml_prop(v, "copies"));
+        if (!strcmp(ctl_xml_prop(v, "wait"), "no-node"))
+            printf(" CANNOT RUN ANYWHERE: %s", ctl_xml_prop(v, "wait-msg"));
+        else if (!strcmp(ctl_xml_prop(v, "wait"), "retry"))
+            printf(" start failed %s time(s): retry on %s",
+                   ctl_xml_prop(v, "wait-n"), ctl_xml_prop(v, "wait-next"));
+        else if (!strcmp(ctl_xml_prop(v, "wait"), "queued"))
+            printf(" move queued (place %s)", ctl_xml_prop(v, "wait-n"));
+        else if (!strcmp(ctl_xml_prop(v, "wait"), "priority"))
+            printf(" start queued behind %s higher-priority",
+                   ctl_xml_prop(v, "wait-n"));
         putchar('\n');
     }
     if (!n)
@@ -431,12 +441,45 @@ out:
     return rc;
 }
 
+/* What the VM does now, in one line, from vm-show's attributes ("" when
+ * there is nothing to say). */
+static void vm_now(const char *vm, xmlNode *v, char *buf, size_t len)
+{
+    const char *wait = ctl_xml_prop(v, "wait");
+
+    buf[0] = '\0';
+    if (!strcmp(ctl_xml_prop(v, "action"), "start")) {
+        snprintf(buf, len, "VM '%s' starting on %s", vm,
+                 ctl_xml_prop(v, "action-to"));
+    } else if (!strcmp(wait, "priority")) {
+        snprintf(buf, len, "VM '%s' queued behind %s higher-priority start(s)",
+                 vm, ctl_xml_prop(v, "wait-n"));
+    } else if (!strcmp(wait, "retry")) {
+        time_t at = (time_t)strtoll(ctl_xml_prop(v, "wait-at"), NULL, 10);
+        char hms[16] = "?";
+        struct tm tm;
+        if (localtime_r(&at, &tm))
+            strftime(hms, sizeof(hms), "%H:%M:%S", &tm);
+        snprintf(buf, len,
+                 "VM '%s' waiting for a retry at %s on %s: its last start "
+                 "(on %s, %s failure(s) in a row) failed: %s",
+                 vm, hms, ctl_xml_prop(v, "wait-next"),
+                 ctl_xml_prop(v, "wait-node"), ctl_xml_prop(v, "wait-n"),
+                 ctl_xml_prop(v, "wait-msg"));
+    }
+}
+
 /* Polls vm-show until the VM reaches `want` on some node (or stops),
- * or its action fails. */
+ * or it can't. Says what happens meanwhile (starting, queued, waiting
+ * for a retry); failures from before the request are history, not its
+ * result. */
 static int wait_vm(const char *vm, bool running, uint64_t t0)
 {
     uint64_t deadline = t0 + START_WAIT_MS;
-    char last_fail[512] = "";
+    char last_fail[512] = "", said[768] = "", now[768];
+    char old[64][24];
+    size_t nold = 0;
+    bool first = true;
 
     for (;;) {
         xmlDoc *doc = NULL;
@@ -447,7 +490,8 @@ static int wait_vm(const char *vm, bool running, uint64_t t0)
         if (rc)
             return rc;
         v = first_elem(xmlDocGetRootElement(doc)->children, "vm");
-        busy = *ctl_xml_prop(v, "action") != '\0';
+        busy = *ctl_xml_prop(v, "action") != '\0' ||
+               *ctl_xml_prop(v, "wait") != '\0';
         done = running ? !strcmp(ctl_xml_prop(v, "state"), "running")
                        : !*ctl_xml_prop(v, "node");
         if (done) {
@@ -461,18 +505,42 @@ static int wait_vm(const char *vm, bool running, uint64_t t0)
             xmlFreeDoc(doc);
             return CTL_EXIT_OK;
         }
-        /* The newest failed action explains a start that won't come. */
+        if (running && !strcmp(ctl_xml_prop(v, "wait"), "no-node")) {
+            ctl_err("VM '%s' cannot run on any node: %s (see 'clusterctl "
+                    "explain %s')",
+                    vm, ctl_xml_prop(v, "wait-msg"), vm);
+            xmlFreeDoc(doc);
+            return CTL_EXIT_FAIL;
+        }
+        if (running) {
+            vm_now(vm, v, now, sizeof(now));
+            if (now[0] && strcmp(now, said) != 0) {
+                printf("%s\n", now);
+                fflush(stdout);
+                snprintf(said, sizeof(said), "%s", now);
+            }
+        }
+        /* The newest failed action, if it is newer than the request,
+         * explains a start that won't come. */
         last_fail[0] = '\0';
         for (xmlNode *a = first_elem(v->children, "action"); a;
-             a = first_elem(a->next, "action"))
-            if (!strcmp(ctl_xml_prop(a, "status"), "failed"))
+             a = first_elem(a->next, "action")) {
+            bool seen = false;
+            for (size_t i = 0; i < nold; i++)
+                seen |= !strcmp(old[i], ctl_xml_prop(a, "id"));
+            if (first && nold < 64)
+                snprintf(old[nold++], sizeof(old[0]), "%s",
+                         ctl_xml_prop(a, "id"));
+            if (!seen && !first && !strcmp(ctl_xml_prop(a, "status"), "failed"))
                 snprintf(last_fail, sizeof(last_fail), "%s on %s: %s",
                          ctl_xml_prop(a, "kind"),
                          *ctl_xml_prop(a, "to") ? ctl_xml_prop(a, "to")
                                                 : ctl_xml_prop(a, "from"),
                          ctl_xml_prop(a, "msg"));
-            else
+            else if (!seen && !first)
                 last_fail[0] = '\0';
+        }
+        first = false;
         xmlFreeDoc(doc);
         if (!busy && last_fail[0] && ctl_now_ms() - t0 > 2000) {
             ctl_err("VM '%s' did not %s: %s (see 'clusterctl explain %s')", vm,
@@ -578,12 +646,25 @@ static void vm_where_now(const char *vm, char *buf, size_t len)
             return;
         v = first_elem(xmlDocGetRootElement(doc)->children, "vm");
         settled = v && !*ctl_xml_prop(v, "action") &&
-                  strcmp(ctl_xml_prop(v, "state"), "migrating") != 0;
-        if (v && *ctl_xml_prop(v, "node"))
-            snprintf(buf, len, "the VM is now %s on %s",
+                  strcmp(ctl_xml_prop(v, "state"), "migrating") != 0 &&
+                  strcmp(ctl_xml_prop(v, "state"), "saving") != 0;
+        if (v && *ctl_xml_prop(v, "node") && !settled &&
+            ctl_now_ms() >= deadline && !*ctl_xml_prop(v, "action"))
+            /* A migration state with no move in progress is the last word
+             * of an hvagent that stopped answering, not the truth. */
+            snprintf(buf, len,
+                     "VM '%s' was last reported %s on %s, but no move is in "
+                     "progress: the hvagent of %s may be down, and where the "
+                     "VM runs is known once it answers again ('clusterctl "
+                     "vm show %s')",
+                     vm, ctl_xml_prop(v, "state"), ctl_xml_prop(v, "node"),
+                     ctl_xml_prop(v, "node"), vm);
+        else if (v && *ctl_xml_prop(v, "node"))
+            snprintf(buf, len, "VM '%s' is now %s on %s", vm,
                      ctl_xml_prop(v, "state"), ctl_xml_prop(v, "node"));
         else if (v)
-            snprintf(buf, len, "the VM is now %s", ctl_xml_prop(v, "state"));
+            snprintf(buf, len, "VM '%s' is now %s", vm,
+                     ctl_xml_prop(v, "state"));
         xmlFreeDoc(doc);
         if (settled || ctl_now_ms() >= deadline)
             return;
@@ -598,6 +679,7 @@ static int cmd_move(int argc, char **argv)
     char *req = NULL, *e_vm = NULL, *e_to = NULL;
     char action[32] = "";
     xmlDoc *doc = NULL;
+    xmlNode *root;
     uint64_t t0 = ctl_now_ms(), deadline = t0 + MOVE_WAIT_MS;
     bool tty = isatty(STDOUT_FILENO), progress = false;
     int rc;
@@ -648,11 +730,21 @@ static int cmd_move(int argc, char **argv)
     rc = ctl_cd_call_on(c, req, &doc, NULL);
     if (rc)
         goto out;
-    snprintf(action, sizeof(action), "%s",
-             ctl_xml_prop(xmlDocGetRootElement(doc), "action"));
-    printf("moving VM '%s' from %s to %s (%s migration, action %s)\n", vm,
-           ctl_xml_prop(xmlDocGetRootElement(doc), "from"),
-           ctl_xml_prop(xmlDocGetRootElement(doc), "to"), mode, action);
+    root = xmlDocGetRootElement(doc);
+    if (*ctl_xml_prop(root, "queued")) {
+        /* Waiting for the per-node migration limit: the ACTION comes
+         * later, as an event of this connection. */
+        printf("VM '%s' queued for a %s migration from %s to %s (place %s "
+               "in the queue: at most %s migrations leave or reach a node "
+               "at once)\n",
+               vm, mode, ctl_xml_prop(root, "from"), ctl_xml_prop(root, "to"),
+               ctl_xml_prop(root, "queued"), ctl_xml_prop(root, "limit"));
+    } else {
+        snprintf(action, sizeof(action), "%s", ctl_xml_prop(root, "action"));
+        printf("moving VM '%s' from %s to %s (%s migration, action %s)\n", vm,
+               ctl_xml_prop(root, "from"), ctl_xml_prop(root, "to"), mode,
+               action);
+    }
     fflush(stdout);
     xmlFreeDoc(doc);
     doc = NULL;
@@ -687,6 +779,17 @@ static int cmd_move(int argc, char **argv)
         }
         free(ev);
         n = xmlDocGetRootElement(doc);
+        /* A queued move's ACTION: the user's move of this VM. */
+        if (!action[0] && !strcmp(ctl_xml_prop(n, "type"), "action") &&
+            !strcmp(ctl_xml_prop(n, "vm"), vm) &&
+            !strcmp(ctl_xml_prop(n, "cause"), "user")) {
+            snprintf(action, sizeof(action), "%s", ctl_xml_prop(n, "id"));
+            printf("moving VM '%s' from %s to %s (%s migration, action %s, "
+                   "after %.1f s in the queue)\n",
+                   vm, ctl_xml_prop(n, "from"), ctl_xml_prop(n, "to"), mode,
+                   action, (double)(ctl_now_ms() - t0) / 1000);
+            fflush(stdout);
+        }
         if (!strcmp(ctl_xml_prop(n, "type"), "migration") &&
             !strcmp(ctl_xml_prop(n, "vm"), vm)) {
             printf("%spass %s: transferred %.0f MiB, remaining %.0f MiB, "
@@ -710,7 +813,7 @@ static int cmd_move(int argc, char **argv)
                        (double)(ctl_now_ms() - t0) / 1000);
                 rc = CTL_EXIT_OK;
             } else {
-                char where[128];
+                char where[512];
 
                 /* The action failed as the cluster saw it (a node left...),
                  * but the hvagents finish or roll back on their own: say
@@ -920,6 +1023,25 @@ static int cmd_events(void)
                    *ctl_xml_prop(n, "from") ? " " : "", ctl_xml_prop(n, "from"),
                    ctl_xml_prop(n, "to"), ctl_xml_prop(n, "status"),
                    *ctl_xml_prop(n, "msg") ? ": " : "", ctl_xml_prop(n, "msg"));
+        else if (!strcmp(ctl_xml_prop(n, "type"), "vm-wait")) {
+            const char *w = ctl_xml_prop(n, "wait");
+            if (!strcmp(w, "retry"))
+                printf("%s vm %s: start failed %s time(s) in a row on %s (%s): "
+                       "retry on %s\n",
+                       stamp, ctl_xml_prop(n, "vm"), ctl_xml_prop(n, "wait-n"),
+                       ctl_xml_prop(n, "wait-node"),
+                       ctl_xml_prop(n, "wait-msg"),
+                       ctl_xml_prop(n, "wait-next"));
+            else if (!strcmp(w, "no-node"))
+                printf("%s vm %s: CANNOT RUN ANYWHERE: %s\n", stamp,
+                       ctl_xml_prop(n, "vm"), ctl_xml_prop(n, "wait-msg"));
+            else if (*w)
+                printf("%s vm %s: waiting (%s %s)\n", stamp,
+                       ctl_xml_prop(n, "vm"), w, ctl_xml_prop(n, "wait-n"));
+            else
+                printf("%s vm %s: no longer waiting\n", stamp,
+                       ctl_xml_prop(n, "vm"));
+        }
         fflush(stdout);
         xmlFreeDoc(doc);
     }

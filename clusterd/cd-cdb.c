@@ -49,6 +49,10 @@ const struct cd_setting_desc cd_settings[] = {
      "in-place restarts of a VM within restart-period before failover"},
     {"restart-period", CD_SET_DURATION, "3600000", 1000, 86400000, NULL,
      "period over which VM failures are counted"},
+    {"start-retry-delay", CD_SET_DURATION, "2000", 1000, 600000, NULL,
+     "wait before retrying a failed VM start (doubled per failure)"},
+    {"start-retry-max-delay", CD_SET_DURATION, "60000", 1000, 3600000, NULL,
+     "longest wait between attempts to start a VM"},
     {NULL, 0, NULL, 0, 0, NULL, NULL},
 };
 

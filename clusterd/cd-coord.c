@@ -67,7 +67,8 @@ const char *cd_act_status_name(enum cd_act_status s)
 }
 
 static const char *const cause_names[CD_CAUSE_END] = {
-    "user", "target", "drain", "failback", "failover", "restart", "fallback",
+    "user",     "target",  "drain",    "failback",
+    "failover", "restart", "fallback", "retry",
 };
 
 const char *cd_act_cause_name(enum cd_act_cause c)
@@ -390,6 +391,98 @@ static const struct cd_co_req *req_find(const struct cd_coord *co,
         if (strcmp(co->req[i].vm, vm) == 0)
             return &co->req[i];
     return NULL;
+}
+
+const struct cd_co_req *cd_coord_req(const struct cd_coord *co, const char *vm)
+{
+    return req_find(co, vm);
+}
+
+static bool is_move(enum cd_act_kind k)
+{
+    return k == CD_ACT_LIVE || k == CD_ACT_QUICK;
+}
+
+/* Migrations leaving and reaching `node`: active ones, plus `extra`
+ * (decided but not delivered yet). */
+static void node_moves(const struct cd_coord *co, const struct cd_action *extra,
+                       size_t nextra, uint32_t node, unsigned *ret_out,
+                       unsigned *ret_in)
+{
+    unsigned out = 0, in = 0;
+
+    for (size_t i = 0; i < co->nact; i++)
+        if (co->act[i].status == CD_AS_ACTIVE && is_move(co->act[i].kind)) {
+            out += co->act[i].from == node;
+            in += co->act[i].to == node;
+        }
+    for (size_t i = 0; i < nextra; i++)
+        if (is_move(extra[i].kind)) {
+            out += extra[i].from == node;
+            in += extra[i].to == node;
+        }
+    *ret_out = out;
+    *ret_in = in;
+}
+
+/* May a migration from -> to start beside what is in flight? hvagent
+ * refuses an incoming migration beyond its own limit (the target would
+ * fail the move), so the cluster never asks for more: the limit holds
+ * per source (outgoing) and per target (incoming). */
+static bool move_fits(const struct cd_coord *co, const struct cd_action *extra,
+                      size_t nextra, uint32_t from, uint32_t to, unsigned limit)
+{
+    unsigned out, in, dummy;
+
+    node_moves(co, extra, nextra, from, &out, &dummy);
+    node_moves(co, extra, nextra, to, &dummy, &in);
+    return out < limit && in < limit;
+}
+
+/* Which pending requests may become actions now, in delivery order: a
+ * move that does not fit waits, and the ones behind it may pass when
+ * their nodes have room (a queue per node pair, not one global line).
+ * `admitted` has co->nreq entries. Requests admitted earlier in the
+ * order count as moves in flight for the later ones. */
+static void reqs_admit(const struct cd_coord *co, unsigned limit,
+                       bool *admitted)
+{
+    struct cd_action taken[CD_CO_MAX_REQS];
+    size_t ntaken = 0;
+
+    for (size_t i = 0; i < co->nreq; i++) {
+        const struct cd_co_req *q = &co->req[i];
+        admitted[i] = false;
+        if (cd_coord_active(co, q->vm))
+            continue;
+        if (is_move(q->kind)) {
+            if (!move_fits(co, taken, ntaken, q->from, q->to, limit))
+                continue;
+            memset(&taken[ntaken], 0, sizeof(taken[0]));
+            taken[ntaken].kind = q->kind;
+            taken[ntaken].from = q->from;
+            taken[ntaken].to = q->to;
+            ntaken++;
+        }
+        admitted[i] = true;
+    }
+}
+
+unsigned cd_coord_req_place(const struct cd_coord *co, const char *vm,
+                            unsigned limit)
+{
+    bool admitted[CD_CO_MAX_REQS];
+    unsigned place = 0;
+
+    reqs_admit(co, limit ? limit : 1, admitted);
+    for (size_t i = 0; i < co->nreq; i++) {
+        if (admitted[i] || cd_coord_active(co, co->req[i].vm))
+            continue;
+        place++;
+        if (strcmp(co->req[i].vm, vm) == 0)
+            return place;
+    }
+    return 0;
 }
 
 /* Frees a slot for a new action: drops the oldest finished one. */
@@ -756,6 +849,7 @@ static void deliver_action(struct cd_coord *co, const struct cd_co_msg *m,
                            struct cd_co_effect *eff)
 {
     struct cd_action *a;
+    bool answered = false;
 
     if (m->kind <= 0 || m->kind >= CD_ACT_KIND_END || !m->vm[0])
         return;
@@ -787,11 +881,37 @@ static void deliver_action(struct cd_coord *co, const struct cd_co_msg *m,
     /* The request it answers is satisfied. */
     for (size_t i = 0; i < co->nreq; i++)
         if (strcmp(co->req[i].vm, a->vm) == 0) {
+            answered = co->req[i].origin_req == a->origin_req;
             memmove(&co->req[i], &co->req[i + 1],
                     (co->nreq - i - 1) * sizeof(co->req[0]));
             co->nreq--;
             break;
         }
+    /* A move that waited in the queue may find the world changed: the
+     * VM left its source (stopped, failed over) or the target left the
+     * cluster. It ends here, failed, at the same point of the agreed
+     * order on every member, instead of waiting for an executor that
+     * can't act. */
+    if (is_move(a->kind) && a->origin_req && answered) {
+        uint32_t now = cd_coord_vm_node(co, a->vm, NULL);
+        if (now != a->from || member_index(co, a->to) < 0) {
+            a->status = CD_AS_FAILED;
+            a->rc = -CD_E_BUSY;
+            if (now != a->from)
+                snprintf(a->msg, sizeof(a->msg),
+                         "VM '%s' no longer runs on node %u (it is %s "
+                         "now): the move waited in the queue and was "
+                         "dropped; move it again if still needed",
+                         a->vm, a->from, now ? "elsewhere" : "stopped");
+            else
+                snprintf(a->msg, sizeof(a->msg),
+                         "target node %u left the cluster while the move "
+                         "of VM '%s' waited in the queue: the VM stays "
+                         "where it runs",
+                         a->to, a->vm);
+            eff->act_ended = true;
+        }
+    }
     if (a->kind == CD_ACT_START) {
         struct cd_vm_failures *f = fail_find(co, a->vm);
         if (f)
@@ -829,6 +949,7 @@ static void deliver_step(struct cd_coord *co, const struct cd_co_msg *m,
     if (m->rc < 0) {
         a->status = CD_AS_FAILED;
         a->rc = m->rc;
+        a->ended_s = m->n[3];
         snprintf(a->msg, sizeof(a->msg), "%s", m->text);
         eff->act_ended = true;
         return;
@@ -836,6 +957,7 @@ static void deliver_step(struct cd_coord *co, const struct cd_co_msg *m,
     a->step++;
     if (a->step >= cd_action_steps(a->kind)) {
         a->status = CD_AS_DONE;
+        a->ended_s = m->n[3];
         eff->act_ended = true;
     }
 }
@@ -951,8 +1073,9 @@ static enum cd_act_kind move_kind(enum res_move_mode m)
 }
 
 /* Turns the moves of a drain or failback plan into actions, first wave
- * first, within the concurrency limit. A VM whose last live move failed
- * moves quick (never stop/start). */
+ * first, within the concurrency limit (overall for the plan, and per
+ * node beside the user's moves). A VM whose last live move failed moves
+ * quick (never stop/start). */
 static void emit_moves(const struct cd_coord *co, struct out *o,
                        const struct res_plan *plan, enum cd_act_cause cause,
                        unsigned limit)
@@ -966,6 +1089,8 @@ static void emit_moves(const struct cd_coord *co, struct out *o,
             continue;
         if (active_moves(co, o) >= limit)
             return;
+        if (!move_fits(co, o->v, o->n, ra->from, ra->to, limit))
+            continue;
         k = move_kind(ra->mode);
         last = last_action(co, ra->vm);
         if (k == CD_ACT_LIVE && last && last->kind == CD_ACT_LIVE &&
@@ -975,6 +1100,207 @@ static void emit_moves(const struct cd_coord *co, struct out *o,
         }
         emit(o, k, cause, ra->vm, ra->from, ra->to);
     }
+}
+
+/* ------------------------------------------------------------ retries */
+
+/* The starts of a VM that failed in a row, up to its newest action: a
+ * start that succeeded, or any other action, ends the streak (the VM ran
+ * or someone moved it: the back-off starts again from the bottom). A
+ * start failed by a membership change (its node left) is no failure of
+ * the VM and ends it too. */
+struct streak {
+    unsigned n;
+    const struct cd_action *last; /* the newest failed start */
+    uint32_t nodes[CD_MAX_NODES]; /* where they failed, newest first */
+    size_t nnodes;
+};
+
+static void start_streak(const struct cd_coord *co, const char *vm,
+                         struct streak *s)
+{
+    uint64_t below = UINT64_MAX;
+
+    memset(s, 0, sizeof(*s));
+    for (;;) {
+        const struct cd_action *best = NULL;
+        bool seen = false;
+        for (size_t i = 0; i < co->nact; i++) {
+            const struct cd_action *a = &co->act[i];
+            if (a->seq < below && strcmp(a->vm, vm) == 0 &&
+                (!best || a->seq > best->seq))
+                best = a;
+        }
+        if (!best || best->kind != CD_ACT_START ||
+            best->status != CD_AS_FAILED || best->rc == -CD_E_NO_CLUSTER)
+            return;
+        if (!s->n)
+            s->last = best;
+        s->n++;
+        for (size_t i = 0; i < s->nnodes; i++)
+            seen |= s->nodes[i] == best->to;
+        if (!seen && best->to && s->nnodes < CMN_ARRAY_SIZE(s->nodes))
+            s->nodes[s->nnodes++] = best->to;
+        below = best->seq;
+    }
+}
+
+uint64_t cd_coord_retry_delay(unsigned failures, uint64_t base_s,
+                              uint64_t cap_s)
+{
+    uint64_t d = base_s ? base_s : 1;
+
+    for (unsigned i = 1; i < failures && d < cap_s; i++)
+        d *= 2;
+    return d < cap_s ? d : cap_s;
+}
+
+static void retry_settings(const struct cd_cdb *cdb, uint64_t *ret_base_s,
+                           uint64_t *ret_cap_s)
+{
+    const char *b = cd_cdb_setting(cdb, "start-retry-delay");
+    const char *c = cd_cdb_setting(cdb, "start-retry-max-delay");
+    uint64_t base = b ? strtoull(b, NULL, 10) / 1000 : 2;
+    uint64_t cap = c ? strtoull(c, NULL, 10) / 1000 : 60;
+
+    *ret_base_s = base ? base : 1;
+    *ret_cap_s = cap > *ret_base_s ? cap : *ret_base_s;
+}
+
+static uint64_t retry_due(const struct cd_cdb *cdb, const struct streak *s)
+{
+    uint64_t base, cap;
+
+    retry_settings(cdb, &base, &cap);
+    return s->last->ended_s + cd_coord_retry_delay(s->n, base, cap);
+}
+
+/* The best node for another attempt: not one of the nodes the VM just
+ * failed on; if they are all it has, not the newest of them; if that is
+ * its only node, there again (the cause may have passed: a lockspace
+ * re-joined, an agent restarted). */
+static int retry_target(struct picture *p, const char *vm,
+                        const struct streak *s, uint32_t *ret_to,
+                        struct res_note *note)
+{
+    enum res_node_state saved[CD_MAX_NODES];
+    int rc = -RES_E_NO_OWNER;
+
+    for (size_t i = 0; i < p->n_nodes; i++)
+        saved[i] = p->nodes[i].state;
+    for (int round = 0; round < 3 && rc < 0; round++) {
+        size_t nex = round == 0 ? s->nnodes : round == 1 ? 1 : 0;
+        if (round == 1 && s->nnodes < 2)
+            continue; /* the same as round 0 */
+        for (size_t i = 0; i < p->n_nodes; i++) {
+            p->nodes[i].state = saved[i];
+            for (size_t k = 0; k < nex && k < s->nnodes; k++)
+                if (p->nodes[i].id == s->nodes[k])
+                    p->nodes[i].state = RES_NODE_DOWN;
+        }
+        memset(note, 0, sizeof(*note));
+        rc = res_place_best(&p->c, vm, 0, ret_to, note);
+    }
+    for (size_t i = 0; i < p->n_nodes; i++)
+        p->nodes[i].state = saved[i];
+    return rc;
+}
+
+static struct res_place_vm *picture_vm(struct picture *p, const char *vm)
+{
+    for (size_t k = 0; k < p->n_vms; k++)
+        if (strcmp(p->vms[k].name, vm) == 0)
+            return &p->vms[k];
+    return NULL;
+}
+
+/* Arriving somewhere (the target of a live migration whose source went
+ * away): not to be started anew. */
+static bool incoming_somewhere(const struct cd_coord *co, const char *vm)
+{
+    for (size_t k = 0; k < co->nrt; k++)
+        if (co->rt[k].state == CD_RT_INCOMING && strcmp(co->rt[k].vm, vm) == 0)
+            return true;
+    return false;
+}
+
+static unsigned migration_limit(const struct cd_cdb *cdb)
+{
+    const char *l = cd_cdb_setting(cdb, "migration-max-concurrent");
+    unsigned limit = l ? (unsigned)strtoul(l, NULL, 10) : 0;
+
+    return limit ? limit : 1;
+}
+
+static const char *const wait_names[] = {
+    [CD_WAIT_NONE] = "none",         [CD_WAIT_MOVE_QUEUED] = "queued",
+    [CD_WAIT_PRIORITY] = "priority", [CD_WAIT_RETRY] = "retry",
+    [CD_WAIT_NO_NODE] = "no-node",
+};
+
+const char *cd_wait_kind_name(enum cd_wait_kind k)
+{
+    return (unsigned)k < CMN_ARRAY_SIZE(wait_names) ? wait_names[k] : "?";
+}
+
+void cd_coord_vm_wait(const struct cd_coord *co, const struct cd_cdb *cdb,
+                      const struct cd_co_view *view, const char *vm,
+                      struct cd_vm_wait *ret)
+{
+    const struct cd_vm *v = cd_cdb_vm_by_name(cdb, vm);
+    const struct cd_co_req *q = req_find(co, vm);
+    struct picture p;
+    struct streak s;
+    struct res_note note = {0};
+    uint32_t to = 0;
+
+    memset(ret, 0, sizeof(*ret));
+    if (!v)
+        return;
+    if (q && is_move(q->kind)) {
+        ret->n = cd_coord_req_place(co, vm, migration_limit(cdb));
+        if (ret->n)
+            ret->kind = CD_WAIT_MOVE_QUEUED;
+        return;
+    }
+    if (!v->want_running || q || cd_coord_active(co, vm) ||
+        cd_coord_vm_node(co, vm, NULL) || incoming_somewhere(co, vm))
+        return;
+    if (picture_build(co, cdb, view->members, view->nmembers, &p) < 0)
+        return;
+    start_streak(co, vm, &s);
+    if (s.n) {
+        ret->n = s.n;
+        ret->node = s.last->to;
+        if (retry_target(&p, vm, &s, &to, &note) == 0) {
+            ret->kind = CD_WAIT_RETRY;
+            ret->at_s = retry_due(cdb, &s);
+            ret->next = to;
+            snprintf(ret->text, sizeof(ret->text), "%s", s.last->msg);
+        } else {
+            ret->kind = CD_WAIT_NO_NODE;
+            snprintf(ret->text, sizeof(ret->text), "%s",
+                     note.text[0] ? note.text : "no eligible node");
+        }
+    } else if (v->priority != CD_PRIO_MANUAL &&
+               res_place_best(&p.c, vm, 0, &to, &note) < 0) {
+        ret->kind = CD_WAIT_NO_NODE;
+        snprintf(ret->text, sizeof(ret->text), "%s",
+                 note.text[0] ? note.text : "no eligible node");
+    } else {
+        /* cd_coord_derive starts a class once the starts of the classes
+         * above it are done. */
+        for (size_t i = 0; i < co->nact; i++) {
+            const struct cd_vm *w = cd_cdb_vm_by_name(cdb, co->act[i].vm);
+            if (co->act[i].status == CD_AS_ACTIVE &&
+                co->act[i].kind == CD_ACT_START && w &&
+                w->priority < v->priority)
+                ret->n++;
+        }
+        if (ret->n)
+            ret->kind = CD_WAIT_PRIORITY;
+    }
+    picture_free(&p);
 }
 
 static int cmp_u32(const void *a, const void *b)
@@ -992,18 +1318,18 @@ size_t cd_coord_derive(const struct cd_coord *co, const struct cd_cdb *cdb,
     unsigned limit;
     uint32_t ids[CD_MAX_NODES];
     size_t nids = 0;
+    bool admitted[CD_CO_MAX_REQS];
 
     if (!view->quorate || !cd_coord_settled(co))
         return 0;
-    limit = (unsigned)strtoul(cd_cdb_setting(cdb, "migration-max-concurrent"),
-                              NULL, 10);
-    if (!limit)
-        limit = 1;
+    limit = migration_limit(cdb);
 
-    /* 1. Accepted user requests, in the order they were delivered. */
+    /* 1. Accepted user requests, in the order they were delivered; moves
+     * within the per-node limit, the others wait their turn. */
+    reqs_admit(co, limit, admitted);
     for (size_t i = 0; i < co->nreq; i++) {
         const struct cd_co_req *q = &co->req[i];
-        if (!cd_coord_active(co, q->vm) && !out_has(&o, q->vm)) {
+        if (admitted[i] && !out_has(&o, q->vm) && o.n < o.cap) {
             emit(&o, q->kind, CD_CAUSE_USER, q->vm, q->from, q->to);
             o.v[o.n - 1].origin = q->origin;
             o.v[o.n - 1].origin_req = q->origin_req;
@@ -1051,6 +1377,31 @@ size_t cd_coord_derive(const struct cd_coord *co, const struct cd_cdb *cdb,
         pv->node = 0;
     }
 
+    /* 3b. Retries: a VM wanted running whose last starts failed starts
+     * again once its back-off is over, on another node if one can take
+     * it. Placement counts it where it goes for the starts below. */
+    for (size_t i = 0; i < cd_cdb_vm_count(cdb); i++) {
+        const struct cd_vm *v = cd_cdb_vm(cdb, i);
+        struct res_note note;
+        struct res_place_vm *pv;
+        struct streak s;
+        uint32_t to = 0;
+
+        if (!v->want_running || busy(co, &o, v->name) ||
+            cd_coord_vm_node(co, v->name, NULL) ||
+            incoming_somewhere(co, v->name))
+            continue;
+        start_streak(co, v->name, &s);
+        if (!s.n || view->now_s < retry_due(cdb, &s))
+            continue;
+        if (retry_target(&p, v->name, &s, &to, &note) < 0)
+            continue; /* no node: cd_coord_vm_wait reports it */
+        emit(&o, CD_ACT_START, CD_CAUSE_RETRY, v->name, 0, to);
+        pv = picture_vm(&p, v->name);
+        if (pv && out_has(&o, v->name))
+            pv->node = to;
+    }
+
     /* 4. Starts: wanted running, running nowhere (a lost node's VMs, a
      * cluster that just formed, vm start), by priority. A VM whose last
      * home left the membership is a failover. */
@@ -1072,16 +1423,14 @@ size_t cd_coord_derive(const struct cd_coord *co, const struct cd_cdb *cdb,
                 const struct cd_action *last = last_action(co, ra->vm);
                 enum cd_act_cause cause = CD_CAUSE_TARGET;
                 const struct cd_vm *cv = cd_cdb_vm_by_name(cdb, ra->vm);
+                struct streak s;
                 if (ra->kind != RES_ACT_START || busy(co, &o, ra->vm) || !cv)
                     continue;
                 if ((int)cv->priority > cls)
                     continue;
-                /* A start that failed is not retried in a loop: a change
-                 * of the CDB (vm start again, a node state) retries. */
-                if (last && last->kind == CD_ACT_START &&
-                    last->status == CD_AS_FAILED &&
-                    last->rc != -CD_E_NO_CLUSTER &&
-                    last->epoch == cd_cdb_epoch(cdb))
+                /* A start that failed waits for its back-off (3b). */
+                start_streak(co, ra->vm, &s);
+                if (s.n)
                     continue;
                 if (last && last->status == CD_AS_DONE &&
                     last->kind != CD_ACT_STOP &&

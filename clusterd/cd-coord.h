@@ -81,6 +81,7 @@ enum cd_act_cause {
     CD_CAUSE_FAILOVER, /* its node left the membership */
     CD_CAUSE_RESTART,  /* its QEMU died: health */
     CD_CAUSE_FALLBACK, /* a live move failed: quick instead */
+    CD_CAUSE_RETRY,    /* a start failed: again, after a back-off */
     CD_CAUSE_END,
 };
 
@@ -103,6 +104,7 @@ struct cd_action {
     char msg[256];
     uint64_t downtime_ms, total_ms; /* figures reported by the executor */
     uint64_t seq;                   /* delivery order, for history */
+    uint64_t ended_s; /* when it ended (the executor's clock), 0 unknown */
 };
 
 /* Steps: START [to]; STOP [from]; LIVE [to: prepare, from: migrate-out];
@@ -237,6 +239,14 @@ const struct cd_action *cd_coord_action(const struct cd_coord *co, size_t i);
 const struct cd_action *cd_coord_action_by_id(const struct cd_coord *co,
                                               uint64_t id);
 size_t cd_coord_req_count(const struct cd_coord *co);
+/* The pending move (or start) request of `vm`, or NULL. */
+const struct cd_co_req *cd_coord_req(const struct cd_coord *co, const char *vm);
+/* Place of `vm`'s pending move request in the queue of moves that wait
+ * for the per-node migration limit (`limit` migrations leaving and
+ * `limit` reaching one node at once): 1 = next, 0 = not waiting (it can
+ * start now, or there is no request). */
+unsigned cd_coord_req_place(const struct cd_coord *co, const char *vm,
+                            unsigned limit);
 const struct cd_vm_failures *cd_coord_failures(const struct cd_coord *co,
                                                const char *vm);
 
@@ -252,9 +262,15 @@ struct cd_co_view {
 };
 
 /* The actions the coordinator should publish now, given the replicated
- * state: accepted move requests; stops of VMs wanted stopped; starts of
+ * state: accepted move requests within the per-node migration limit
+ * (migration-max-concurrent leaving and reaching each node; the rest
+ * wait their turn, in order); stops of VMs wanted stopped; starts of
  * VMs wanted running that run nowhere (by priority: failover, cluster
- * start); restarts of failed VMs in place or elsewhere (health); drain
+ * start); restarts of failed VMs in place or elsewhere (health); a
+ * start that failed is retried after a back-off (start-retry-delay,
+ * doubled per failure in a row up to start-retry-max-delay, from the
+ * failed actions' end times, so a new coordinator keeps the pace) on
+ * another node than those it just failed on when one can take it; drain
  * moves off drained nodes within the concurrency limit, with a live move
  * that failed retried quick; failback to resumed nodes. Deterministic.
  * Returns the number of actions written to `out` (at most `cap`), with
@@ -262,6 +278,38 @@ struct cd_co_view {
 size_t cd_coord_derive(const struct cd_coord *co, const struct cd_cdb *cdb,
                        const struct cd_co_view *view, struct cd_action *out,
                        size_t cap);
+
+/* Why a VM that should run (or move) does not do it now, derived from
+ * the same replicated state as cd_coord_derive, so every member answers
+ * alike (status, explain, vm start, events). */
+enum cd_wait_kind {
+    CD_WAIT_NONE = 0,
+    CD_WAIT_MOVE_QUEUED, /* its move waits for the migration limit */
+    CD_WAIT_PRIORITY,    /* its start waits for higher-priority starts */
+    CD_WAIT_RETRY,       /* its start failed: retried at `at_s` */
+    CD_WAIT_NO_NODE,     /* wanted running, but no node can run it */
+};
+
+struct cd_vm_wait {
+    enum cd_wait_kind kind;
+    unsigned n;     /* QUEUED: place; PRIORITY: starts ahead; RETRY and
+                     * NO_NODE: failed starts in a row */
+    uint64_t at_s;  /* RETRY: when the next attempt is due */
+    uint32_t node;  /* RETRY, NO_NODE: where the last attempt failed */
+    uint32_t next;  /* RETRY: where the next attempt goes (0 = unknown) */
+    char text[256]; /* RETRY: the last failure; NO_NODE: why no node */
+};
+
+const char *cd_wait_kind_name(enum cd_wait_kind k);
+
+/* Back-off of the next start after `failures` failed starts in a row:
+ * `base_s` doubled per failure, at most `cap_s`. */
+uint64_t cd_coord_retry_delay(unsigned failures, uint64_t base_s,
+                              uint64_t cap_s);
+
+void cd_coord_vm_wait(const struct cd_coord *co, const struct cd_cdb *cdb,
+                      const struct cd_co_view *view, const char *vm,
+                      struct cd_vm_wait *ret);
 
 /* The ACTION message for `a` (also used to re-announce). */
 void cd_coord_action_msg(const struct cd_action *a, struct cd_co_msg *ret);

@@ -246,6 +246,24 @@ static int reply_rc(const char *reply, char *msg, size_t len, xmlDoc **ret_doc)
     return rc;
 }
 
+/* Attribute `name` of the request's root element (requests are built
+ * here, without quotes in values), for messages that name the operation
+ * and the VM rather than quote the raw request. */
+static void req_attr(const char *req, const char *name, char *buf, size_t len)
+{
+    char key[40];
+    const char *p, *e;
+
+    snprintf(key, sizeof(key), " %s=\"", name);
+    p = strstr(req, key);
+    if (!p)
+        return;
+    p += strlen(key);
+    e = strchr(p, '"');
+    if (e && (size_t)(e - p) < len)
+        snprintf(buf, len, "%.*s", (int)(e - p), p);
+}
+
 static int call(struct cmn_ipc_client *c, const char *req, int timeout_ms,
                 char *msg, size_t len, xmlDoc **ret_doc)
 {
@@ -253,8 +271,19 @@ static int call(struct cmn_ipc_client *c, const char *req, int timeout_ms,
     int rc = cmn_ipc_call(c, req, timeout_ms, &reply);
 
     if (rc < 0) {
-        snprintf(msg, len, "hvagent did not answer '%.40s...': %s", req,
-                 cmn_strerror(rc));
+        char op[32] = "?", vm[CD_NAME_MAX] = "";
+        req_attr(req, "op", op, sizeof(op));
+        req_attr(req, "vm", vm, sizeof(vm));
+        if (vm[0])
+            snprintf(msg, len,
+                     "hvagent did not answer its %s request for VM '%s' "
+                     "(%s): it may have exited (see its log)",
+                     op, vm, cmn_strerror(rc));
+        else
+            snprintf(msg, len,
+                     "hvagent did not answer its %s request (%s): it may "
+                     "have exited (see its log)",
+                     op, cmn_strerror(rc));
         return rc;
     }
     rc = reply_rc(reply, msg, len, ret_doc);

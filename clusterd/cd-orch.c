@@ -63,6 +63,13 @@ struct failure_report { /* a daemon failure not recorded yet */
     char what[128];
 };
 
+struct wait_seen { /* last reported wait of a VM (events on change) */
+    char vm[CD_NAME_MAX];
+    enum cd_wait_kind kind;
+    uint64_t at_s;
+    unsigned n;
+};
+
 struct inflight { /* published, not delivered yet */
     char vm[CD_NAME_MAX];
     uint64_t at_ms;
@@ -80,6 +87,8 @@ struct cd_orch {
     size_t nrunning;
     struct inflight inflight[MAX_INFLIGHT];
     size_t ninflight;
+    struct wait_seen waits[MAX_LOCAL];
+    size_t nwaits;
     uint64_t next_req;
     uint64_t next_action;
     bool derive_queued;
@@ -102,6 +111,7 @@ struct cd_orch {
 };
 
 static void schedule_derive(struct cd_orch *o);
+static void wait_attrs(struct cd_orch *o, struct cd_buf *b, const char *vm);
 
 /* ----------------------------------------------------------- sending */
 
@@ -325,6 +335,16 @@ static void step_done(void *data, struct cd_hva_job *j)
             o->running[i] = o->running[--o->nrunning];
             break;
         }
+    /* "hvagent ..." from the worker: whose hvagent, for the client of a
+     * move that runs on another node. */
+    if (j->rc < 0 && !strncmp(j->msg, "hvagent ", 8)) {
+        const struct cd_node *self =
+            cd_cdb_node_by_id(cd_daemon_cdb(o->d), o->d->nodeid);
+        char m[sizeof(j->msg) + CD_NAME_MAX + 16];
+        snprintf(m, sizeof(m), "node '%s': %s", self ? self->name : "?",
+                 j->msg);
+        snprintf(j->msg, sizeof(j->msg), "%.*s", (int)sizeof(j->msg) - 1, m);
+    }
     if (j->rc < 0)
         cmn_warn(CMN_LOG_CD, "VM '%s': %s step %u failed: %s", j->vm,
                  cd_act_kind_name(j->kind), j->step, j->msg);
@@ -439,15 +459,32 @@ static void inflight_clear(struct cd_orch *o, const char *vm)
         }
 }
 
+/* The coordinator's view from this node: members, quorum, clocks. */
+static void make_view(struct cd_orch *o, struct cd_co_view *v)
+{
+    struct cd_daemon *d = o->d;
+    const uint32_t *members = NULL;
+    time_t now = time(NULL);
+    struct tm tm;
+
+    memset(v, 0, sizeof(*v));
+    v->self = d->nodeid;
+    if (d->replica) {
+        v->quorate = cd_replica_quorate(d->replica);
+        v->nmembers = cd_replica_members(d->replica, &members);
+        v->members = members;
+    }
+    v->now_s = (uint64_t)now;
+    localtime_r(&now, &tm);
+    v->now_minute = (unsigned)(tm.tm_hour * 60 + tm.tm_min);
+}
+
 static void derive_job(void *data)
 {
     struct cd_orch *o = data;
     struct cd_daemon *d = o->d;
     struct cd_action out[32];
-    const uint32_t *members;
-    struct cd_co_view v = {.self = d->nodeid};
-    struct tm tm;
-    time_t now = time(NULL);
+    struct cd_co_view v;
     size_t n;
 
     o->derive_queued = false;
@@ -455,12 +492,7 @@ static void derive_job(void *data)
         cd_replica_coordinator(d->replica) != d->nodeid ||
         cd_replica_phase(d->replica) != CD_SYNC_DONE)
         return;
-    v.quorate = cd_replica_quorate(d->replica);
-    v.nmembers = cd_replica_members(d->replica, &members);
-    v.members = members;
-    v.now_s = (uint64_t)now;
-    localtime_r(&now, &tm);
-    v.now_minute = (unsigned)(tm.tm_hour * 60 + tm.tm_min);
+    make_view(o, &v);
     n = cd_coord_derive(o->co, cd_daemon_cdb(d), &v, out, CMN_ARRAY_SIZE(out));
     for (size_t i = 0; i < n; i++) {
         struct cd_co_msg m;
@@ -519,6 +551,33 @@ static char *error_text(int rc, const char *msg)
     return cd_buf_steal(&b, &text, NULL) == 0 ? text : NULL;
 }
 
+/* A move request that has to wait for the migration limit: its client
+ * learns it now, with its place, and follows the events until the move
+ * starts (the ACTION then finds no waiter). */
+static void reply_queued(struct cd_orch *o, const struct cd_co_msg *m)
+{
+    const struct cd_cdb *cdb = cd_daemon_cdb(o->d);
+    const struct cd_co_req *q = cd_coord_req(o->co, m->vm);
+    struct cd_vm_wait w;
+    struct cd_co_view v;
+    char text[512];
+
+    if (!q || q->origin_req != m->origin_req ||
+        (q->kind != CD_ACT_LIVE && q->kind != CD_ACT_QUICK))
+        return;
+    make_view(o, &v);
+    cd_coord_vm_wait(o->co, cdb, &v, m->vm, &w);
+    if (w.kind != CD_WAIT_MOVE_QUEUED)
+        return;
+    snprintf(text, sizeof(text),
+             "<ok queued=\"%u\" vm=\"%s\" kind=\"%s\" from=\"%s\" "
+             "to=\"%s\" limit=\"%s\"/>",
+             w.n, q->vm, cd_act_kind_name(q->kind), node_name(cdb, q->from),
+             node_name(cdb, q->to),
+             cd_cdb_setting(cdb, "migration-max-concurrent"));
+    reply_waiter(o, m->origin_req, text);
+}
+
 bool cd_orch_deliver(struct cd_daemon *d, uint32_t nodeid, const void *buf,
                      size_t len)
 {
@@ -557,13 +616,21 @@ bool cd_orch_deliver(struct cd_daemon *d, uint32_t nodeid, const void *buf,
             char *t = error_text(eff.rc, err);
             reply_waiter(o, m.origin_req, t ? t : "<error code=\"12\"/>");
             free(t);
+        } else if (m.origin == d->nodeid && m.origin_req) {
+            reply_queued(o, &m);
         }
         break;
     case CD_CO_ACTION:
         inflight_clear(o, m.vm);
         if (eff.act_new) {
             action_event(o, eff.act);
-            if (eff.act->origin == d->nodeid && eff.act->origin_req) {
+            if (eff.act->origin == d->nodeid && eff.act->origin_req &&
+                eff.act->status == CD_AS_FAILED) {
+                char *t = error_text(eff.act->rc, eff.act->msg);
+                reply_waiter(o, eff.act->origin_req,
+                             t ? t : "<error code=\"16\"/>");
+                free(t);
+            } else if (eff.act->origin == d->nodeid && eff.act->origin_req) {
                 char text[256];
                 snprintf(text, sizeof(text),
                          "<ok action=\"%" PRIu64 "\" vm=\"%s\" kind=\"%s\" "
@@ -845,6 +912,64 @@ static void node_states_tick(struct cd_orch *o)
     }
 }
 
+/* Every member tells its own clients when a VM starts or stops waiting
+ * (a retry, no node at all): the state is replicated, so all agree. */
+static void waits_tick(struct cd_orch *o)
+{
+    const struct cd_cdb *cdb = cd_daemon_cdb(o->d);
+    struct cd_co_view v;
+
+    if (!o->in_group || !cd_coord_settled(o->co))
+        return;
+    make_view(o, &v);
+    for (size_t i = 0; i < cd_cdb_vm_count(cdb); i++) {
+        const struct cd_vm *vm = cd_cdb_vm(cdb, i);
+        struct wait_seen *ws = NULL;
+        struct cd_vm_wait w;
+
+        cd_coord_vm_wait(o->co, cdb, &v, vm->name, &w);
+        for (size_t k = 0; k < o->nwaits && !ws; k++)
+            if (!strcmp(o->waits[k].vm, vm->name))
+                ws = &o->waits[k];
+        if (!ws && w.kind == CD_WAIT_NONE)
+            continue;
+        if (!ws) {
+            if (o->nwaits == MAX_LOCAL)
+                continue;
+            ws = &o->waits[o->nwaits++];
+            memset(ws, 0, sizeof(*ws));
+            snprintf(ws->vm, sizeof(ws->vm), "%s", vm->name);
+        }
+        if (ws->kind == w.kind && ws->at_s == w.at_s && ws->n == w.n)
+            continue;
+        ws->kind = w.kind;
+        ws->at_s = w.at_s;
+        ws->n = w.n;
+        if (w.kind == CD_WAIT_NO_NODE)
+            cmn_warn(CMN_LOG_CD,
+                     "VM '%s' should run but no node can run it: %s", vm->name,
+                     w.text);
+        else if (w.kind == CD_WAIT_RETRY)
+            cmn_info(CMN_LOG_CD,
+                     "VM '%s': start failed %u time(s) in a row (last on "
+                     "node '%s': %s); next attempt in %" PRId64 " s on '%s'",
+                     vm->name, w.n, node_name(cdb, w.node), w.text,
+                     (int64_t)w.at_s - (int64_t)v.now_s,
+                     node_name(cdb, w.next));
+        if (o->d->ipc) {
+            struct cd_buf b;
+            char *text = NULL;
+            cd_buf_init(&b);
+            cd_buf_printf(&b, "<event type=\"vm-wait\" vm=\"%s\"", vm->name);
+            wait_attrs(o, &b, vm->name);
+            cd_buf_puts(&b, "/>");
+            if (cd_buf_steal(&b, &text, NULL) == 0)
+                cmn_ipc_broadcast(o->d->ipc, text);
+            free(text);
+        }
+    }
+}
+
 static void tick(void *data)
 {
     struct cd_orch *o = data;
@@ -852,6 +977,9 @@ static void tick(void *data)
     o->tick_armed = false;
     reports_flush(o);
     node_states_tick(o);
+    waits_tick(o);
+    /* Back-offs end with time, not with a message. */
+    schedule_derive(o);
     if (o->shutting_down)
         shutdown_check(o);
     arm_tick(o);
@@ -1139,6 +1267,32 @@ static int err_reply(char **ret, int rc, const char *fmt, ...)
     return *ret ? 0 : -ENOMEM;
 }
 
+/* wait="queued|priority|retry|no-node" and its details, when the VM
+ * waits for something (cd_coord_vm_wait). */
+static void wait_attrs(struct cd_orch *o, struct cd_buf *b, const char *vm)
+{
+    const struct cd_cdb *cdb = cd_daemon_cdb(o->d);
+    struct cd_vm_wait w;
+    struct cd_co_view v;
+
+    make_view(o, &v);
+    cd_coord_vm_wait(o->co, cdb, &v, vm, &w);
+    if (w.kind == CD_WAIT_NONE)
+        return;
+    cd_buf_printf(b, " wait=\"%s\" wait-n=\"%u\"", cd_wait_kind_name(w.kind),
+                  w.n);
+    if (w.kind == CD_WAIT_RETRY)
+        cd_buf_printf(b,
+                      " wait-at=\"%" PRIu64 "\" wait-node=\"%s\" "
+                      "wait-next=\"%s\"",
+                      w.at_s, node_name(cdb, w.node), node_name(cdb, w.next));
+    if (w.text[0]) {
+        cd_buf_puts(b, " wait-msg=\"");
+        cd_buf_xml_escape(b, w.text);
+        cd_buf_puts(b, "\"");
+    }
+}
+
 static void vm_element(struct cd_orch *o, struct cd_buf *b,
                        const struct cd_vm *v, bool full)
 {
@@ -1166,6 +1320,7 @@ static void vm_element(struct cd_orch *o, struct cd_buf *b,
                       "action-from=\"%s\" action-to=\"%s\"",
                       cd_act_kind_name(a->kind), a->id, node_name(cdb, a->from),
                       node_name(cdb, a->to));
+    wait_attrs(o, b, v->name);
     if (!full || !v->definition) {
         cd_buf_puts(b, "/>\n");
         return;
@@ -1352,6 +1507,27 @@ static int do_vm_add(struct cd_orch *o, struct cmn_ipc_conn *conn, xmlNode *req,
                          "%s (nothing was changed; fix the file and "
                          "run 'clusterctl vm add' again)",
                          err);
+    /* Before any room on the volume is looked for: a VM bigger than every
+     * node could never run. */
+    {
+        const struct cd_cdb *cdb = cd_daemon_cdb(o->d);
+        const struct cd_node *big = NULL;
+        for (size_t i = 0; i < cd_cdb_node_count(cdb); i++) {
+            const struct cd_node *n = cd_cdb_node(cdb, i);
+            if (!big || n->memory_mib > big->memory_mib)
+                big = n;
+        }
+        if (big && big->memory_mib && def->memory_mib > big->memory_mib) {
+            rc = err_reply(ret, -RES_E_NO_CAPACITY,
+                           "VM '%s' needs %" PRIu64 " MiB of memory, but the "
+                           "largest node ('%s') has %" PRIu64 " MiB: no node "
+                           "could ever run it (lower <memory> in %s; nothing "
+                           "was changed)",
+                           def->name, def->memory_mib, big->name,
+                           big->memory_mib, source);
+            goto out;
+        }
+    }
     if (cd_cdb_vm_by_name(cd_daemon_cdb(o->d), def->name)) {
         rc = err_reply(ret, -CD_E_EXISTS,
                        "VM '%s' already exists (see 'clusterctl vm show %s'; "
@@ -1657,6 +1833,82 @@ static int do_move(struct cd_orch *o, struct cmn_ipc_conn *conn, xmlNode *req,
     return CMN_IPC_DEFERRED;
 }
 
+static void clock_text(uint64_t t_s, char *buf, size_t len)
+{
+    time_t t = (time_t)t_s;
+    struct tm tm;
+
+    if (!t_s || !localtime_r(&t, &tm) || !strftime(buf, len, "%H:%M:%S", &tm))
+        snprintf(buf, len, "?");
+}
+
+/* The VM's recent start attempts with their causes and results, and
+ * what it waits for now (cd_coord_vm_wait). */
+static void explain_starts(struct cd_orch *o, struct cd_buf *b, const char *vm)
+{
+    const struct cd_cdb *cdb = cd_daemon_cdb(o->d);
+    const struct cd_action *list[8];
+    size_t n = 0;
+    struct cd_vm_wait w;
+    struct cd_co_view v;
+    char at[16];
+
+    /* The newest starts, in the order they happened. */
+    for (size_t i = cd_coord_action_count(o->co); i-- > 0 && n < 8;) {
+        const struct cd_action *a = cd_coord_action(o->co, i);
+        if (a->kind == CD_ACT_START && !strcmp(a->vm, vm))
+            list[n++] = a;
+    }
+    while (n--) {
+        const struct cd_action *a = list[n];
+        clock_text(a->ended_s, at, sizeof(at));
+        cd_buf_printf(b, "start attempt: on node '%s' (%s): %s",
+                      node_name(cdb, a->to), cd_act_cause_name(a->cause),
+                      a->status == CD_AS_ACTIVE ? "in progress"
+                      : a->status == CD_AS_DONE ? "done"
+                                                : "failed");
+        if (a->status != CD_AS_ACTIVE && a->ended_s)
+            cd_buf_printf(b, " at %s", at);
+        if (a->status == CD_AS_FAILED && a->msg[0]) {
+            cd_buf_puts(b, ": ");
+            cd_buf_xml_escape(b, a->msg);
+        }
+        cd_buf_puts(b, "\n");
+    }
+    make_view(o, &v);
+    cd_coord_vm_wait(o->co, cdb, &v, vm, &w);
+    switch (w.kind) {
+    case CD_WAIT_RETRY:
+        clock_text(w.at_s, at, sizeof(at));
+        cd_buf_printf(b,
+                      "waiting: start failed %u time(s) in a row, last on "
+                      "node '%s'; next attempt at %s on node '%s'\n",
+                      w.n, node_name(cdb, w.node), at, node_name(cdb, w.next));
+        break;
+    case CD_WAIT_NO_NODE:
+        cd_buf_printf(
+            b, "waiting: VM '%s' should run but NO node can run it: ", vm);
+        cd_buf_xml_escape(b, w.text);
+        cd_buf_puts(b, "\n");
+        break;
+    case CD_WAIT_PRIORITY:
+        cd_buf_printf(b,
+                      "waiting: queued behind %u start(s) of higher "
+                      "priority\n",
+                      w.n);
+        break;
+    case CD_WAIT_MOVE_QUEUED:
+        cd_buf_printf(b,
+                      "waiting: its move is queued (place %u) behind the "
+                      "migration limit (migration-max-concurrent = %s per "
+                      "node)\n",
+                      w.n, cd_cdb_setting(cdb, "migration-max-concurrent"));
+        break;
+    default:
+        break;
+    }
+}
+
 static int do_explain(struct cd_orch *o, const char *vm, char **ret)
 {
     struct cd_daemon *d = o->d;
@@ -1742,6 +1994,7 @@ static int do_explain(struct cd_orch *o, const char *vm, char **ret)
     if (f && f->n)
         cd_buf_printf(&b, "failures: %zu recorded, last on node '%s'\n", f->n,
                       node_name(cdb, f->node));
+    explain_starts(o, &b, vm);
     for (size_t i = 0; i < cd_cdb_node_count(cdb); i++) {
         const struct cd_node *n = cd_cdb_node(cdb, i);
         char until[32] = "?";

@@ -607,6 +607,278 @@ static void test_manual_start_request(void **state)
     cd_coord_free(co);
 }
 
+/* A step result with the executor's clock and message. */
+static void step_at(struct cd_coord *co, const struct cd_cdb *cdb, uint64_t id,
+                    int rc, uint64_t now, const char *msg)
+{
+    const struct cd_action *a = cd_coord_action_by_id(co, id);
+    struct cd_co_msg m = {.type = CD_CO_STEP, .id = id, .rc = rc};
+
+    assert_non_null(a);
+    m.cause = a->step;
+    m.n[3] = now;
+    snprintf(m.text, sizeof(m.text), "%s", msg ? msg : "");
+    deliver(co, cdb, cd_action_executor(a), &m, NULL);
+}
+
+static size_t derive_at(struct cd_coord *co, const struct cd_cdb *cdb,
+                        uint64_t now, struct cd_action *out)
+{
+    struct cd_co_view v = {.self = 1,
+                           .quorate = true,
+                           .members = m123,
+                           .nmembers = 3,
+                           .now_s = now};
+    return cd_coord_derive(co, cdb, &v, out, 32);
+}
+
+static void wait_at(struct cd_coord *co, const struct cd_cdb *cdb,
+                    const char *vm, uint64_t now, struct cd_vm_wait *w)
+{
+    struct cd_co_view v = {.self = 1,
+                           .quorate = true,
+                           .members = m123,
+                           .nmembers = 3,
+                           .now_s = now};
+    cd_coord_vm_wait(co, cdb, &v, vm, w);
+}
+
+static void move_req(struct cd_coord *co, const struct cd_cdb *cdb,
+                     const char *vm, uint32_t to, uint64_t req,
+                     struct cd_co_effect *eff)
+{
+    struct cd_co_msg m = {.type = CD_CO_REQ,
+                          .kind = CD_ACT_LIVE,
+                          .b = to,
+                          .origin = 2,
+                          .origin_req = req};
+
+    snprintf(m.vm, sizeof(m.vm), "%s", vm);
+    deliver(co, cdb, 2, &m, eff);
+    assert_false(eff->rejected);
+}
+
+/* Six moves asked at once from node1 (limit 2): two start, four wait in
+ * order with their places; each finished move lets the next one go;
+ * three moves to one target from two sources: the target's incoming
+ * limit holds too. A queued move whose VM stopped meanwhile ends failed
+ * when its turn comes, on every member alike. */
+static void test_move_queue(void **state)
+{
+    CMN_AUTO(cd_cdb) *cdb = cluster3();
+    struct cd_coord *co;
+    struct cd_action out[32];
+    struct cd_co_effect eff;
+    const char *const on1[] = {"v1", "v2", "v3", "v4", "v5", "v6", NULL};
+    const char *const on2[] = {"w1", NULL};
+    char name[16];
+    size_t n;
+
+    (void)state;
+    for (int i = 1; i <= 6; i++) {
+        snprintf(name, sizeof(name), "v%d", i);
+        add_vm(cdb, name, "medium", 128, true);
+    }
+    add_vm(cdb, "w1", "medium", 128, true);
+    assert_int_equal(cd_coord_new(&co), 0);
+    cd_coord_confchg(co, m123, 3);
+    announce(co, cdb, 1, on1);
+    announce(co, cdb, 2, on2);
+    announce(co, cdb, 3, NULL);
+    for (int i = 1; i <= 6; i++) {
+        snprintf(name, sizeof(name), "v%d", i);
+        move_req(co, cdb, name, i % 2 ? 2 : 3, (uint64_t)i, &eff);
+    }
+    assert_int_equal(cd_coord_req_place(co, "v1", 2), 0);
+    assert_int_equal(cd_coord_req_place(co, "v2", 2), 0);
+    assert_int_equal(cd_coord_req_place(co, "v3", 2), 1);
+    assert_int_equal(cd_coord_req_place(co, "v6", 2), 4);
+    struct cd_vm_wait w;
+    wait_at(co, cdb, "v4", 100000, &w);
+    assert_int_equal(w.kind, CD_WAIT_MOVE_QUEUED);
+    assert_int_equal(w.n, 2);
+    n = derive_at(co, cdb, 100000, out);
+    assert_int_equal(n, 2); /* node1 sends at most 2 */
+    assert_string_equal(out[0].vm, "v1");
+    assert_string_equal(out[1].vm, "v2");
+    publish(co, cdb, out, n);
+    /* The same derivation again decides nothing new. */
+    assert_int_equal(derive_at(co, cdb, 100000, out), 0);
+    assert_int_equal(cd_coord_req_place(co, "v3", 2), 1);
+
+    /* v1 is done: v3 goes, the rest keep their order. */
+    uint64_t id1 = cd_coord_active(co, "v1")->id;
+    step(co, cdb, id1, 0, NULL);
+    rt(co, cdb, 2, "v1", CD_RT_RUNNING, 100000, NULL);
+    rt(co, cdb, 1, "v1", CD_RT_STOPPED, 100000, NULL);
+    step(co, cdb, id1, 0, NULL);
+    n = derive_at(co, cdb, 100000, out);
+    assert_int_equal(n, 1);
+    assert_string_equal(out[0].vm, "v3");
+    publish(co, cdb, out, n);
+    assert_int_equal(cd_coord_req_place(co, "v4", 2), 1);
+
+    /* Incoming: w1 (node2 -> node3) fits beside v2 (node1 -> node3). */
+    move_req(co, cdb, "w1", 3, 20, &eff);
+    n = derive_at(co, cdb, 100000, out);
+    assert_int_equal(n, 1);
+    assert_string_equal(out[0].vm, "w1");
+    publish(co, cdb, out, n);
+    /* node3 now receives 2: v4 (to node3) waits even when node1 has
+     * room; v5 (to node2) passes it. */
+    uint64_t id3 = cd_coord_active(co, "v3")->id;
+    step(co, cdb, id3, 0, NULL);
+    step(co, cdb, id3, -5, NULL); /* failed: v3 stays on node1 */
+    assert_int_equal(cd_coord_req_place(co, "v4", 2), 1);
+    n = derive_at(co, cdb, 100000, out);
+    assert_int_equal(n, 1);
+    assert_string_equal(out[0].vm, "v5");
+
+    /* v6 stops while it waits: its turn ends it failed, at once. */
+    rt(co, cdb, 1, "v6", CD_RT_STOPPED, 100000, NULL);
+    struct cd_action late = {
+        .kind = CD_ACT_LIVE, .from = 1, .to = 3, .origin = 2, .origin_req = 6};
+    struct cd_co_msg m;
+    snprintf(late.vm, sizeof(late.vm), "v6");
+    late.id = 999;
+    cd_coord_action_msg(&late, &m);
+    deliver(co, cdb, 1, &m, &eff);
+    assert_true(eff.act_new);
+    assert_true(eff.act_ended);
+    assert_int_equal(eff.act->status, CD_AS_FAILED);
+    assert_non_null(strstr(eff.act->msg, "no longer runs"));
+    assert_null(cd_coord_req(co, "v6"));
+    assert_null(cd_coord_active(co, "v6"));
+    cd_coord_free(co);
+}
+
+/* A start fails on node A: nothing for the back-off (2 s), then again on
+ * another node; the back-off doubles per failure in a row (4 s, 8 s),
+ * each attempt avoids the nodes it just failed on while one can take
+ * it; the VM that runs resets it; with no eligible node at all it waits
+ * reported as such. */
+static void test_start_retry(void **state)
+{
+    CMN_AUTO(cd_cdb) *cdb = cluster3();
+    struct cd_coord *co;
+    struct cd_action out[32];
+    struct cd_vm_wait w;
+    uint64_t t = 100000;
+    uint32_t a, b, c;
+    size_t n;
+
+    (void)state;
+    assert_int_equal(cd_coord_retry_delay(1, 2, 60), 2);
+    assert_int_equal(cd_coord_retry_delay(3, 2, 60), 8);
+    assert_int_equal(cd_coord_retry_delay(9, 2, 60), 60);
+    add_vm(cdb, "web1", "high", 512, true);
+    assert_int_equal(cd_coord_new(&co), 0);
+    cd_coord_confchg(co, m123, 3);
+    for (uint32_t i = 1; i <= 3; i++)
+        announce(co, cdb, i, NULL);
+    n = derive_at(co, cdb, t, out);
+    assert_int_equal(n, 1);
+    assert_int_equal(out[0].kind, CD_ACT_START);
+    a = out[0].to;
+    publish(co, cdb, out, n);
+    step_at(co, cdb, out[0].id, -28, t,
+            "lease 'vm-slot-0' not acquired: No space left on device");
+
+    /* Within the back-off: nothing, and it says so. */
+    assert_int_equal(derive_at(co, cdb, t + 1, out), 0);
+    wait_at(co, cdb, "web1", t + 1, &w);
+    assert_int_equal(w.kind, CD_WAIT_RETRY);
+    assert_int_equal(w.at_s, t + 2);
+    assert_int_equal(w.node, a);
+    assert_int_not_equal(w.next, a);
+    assert_non_null(strstr(w.text, "not acquired"));
+    /* Over: elsewhere, as a retry. */
+    n = derive_at(co, cdb, t + 2, out);
+    assert_int_equal(n, 1);
+    assert_int_equal(out[0].kind, CD_ACT_START);
+    assert_int_equal(out[0].cause, CD_CAUSE_RETRY);
+    b = out[0].to;
+    assert_int_not_equal(b, a);
+    assert_int_equal(b, w.next);
+    publish(co, cdb, out, n);
+    step_at(co, cdb, out[0].id, -5, t + 3, "hvagent is not reachable");
+
+    /* Second failure: 4 s, and neither A nor B. */
+    assert_int_equal(derive_at(co, cdb, t + 6, out), 0);
+    n = derive_at(co, cdb, t + 7, out);
+    assert_int_equal(n, 1);
+    c = out[0].to;
+    assert_true(c != a && c != b);
+    publish(co, cdb, out, n);
+    step_at(co, cdb, out[0].id, -5, t + 8, "failed");
+
+    /* Third: 8 s; every node failed: not the newest one (C). */
+    assert_int_equal(derive_at(co, cdb, t + 15, out), 0);
+    wait_at(co, cdb, "web1", t + 15, &w);
+    assert_int_equal(w.kind, CD_WAIT_RETRY);
+    assert_int_equal(w.n, 3);
+    assert_int_equal(w.at_s, t + 16);
+    n = derive_at(co, cdb, t + 16, out);
+    assert_int_equal(n, 1);
+    assert_int_not_equal(out[0].to, c);
+
+    /* It runs: the streak is over; a later failure starts at 2 s. */
+    publish(co, cdb, out, n);
+    uint32_t home = out[0].to;
+    rt(co, cdb, home, "web1", CD_RT_RUNNING, t + 17, NULL);
+    step_at(co, cdb, out[0].id, 0, t + 17, NULL);
+    wait_at(co, cdb, "web1", t + 17, &w);
+    assert_int_equal(w.kind, CD_WAIT_NONE);
+    rt(co, cdb, home, "web1", CD_RT_STOPPED, t + 100, NULL); /* dies */
+    n = derive_at(co, cdb, t + 100, out);
+    assert_int_equal(n, 1);
+    assert_int_equal(out[0].cause, CD_CAUSE_RESTART);
+    publish(co, cdb, out, n);
+    step_at(co, cdb, out[0].id, -5, t + 101, "failed again");
+    wait_at(co, cdb, "web1", t + 101, &w);
+    assert_int_equal(w.kind, CD_WAIT_RETRY);
+    assert_int_equal(w.n, 1);
+    assert_int_equal(w.at_s, t + 103);
+
+    /* No node can take it at all: reported, nothing started. */
+    apply(cdb, CD_OP_SET_NODE_STATE, "node1", "drained", 0, 0, NULL);
+    apply(cdb, CD_OP_SET_NODE_STATE, "node2", "drained", 0, 0, NULL);
+    apply(cdb, CD_OP_SET_NODE_STATE, "node3", "drained", 0, 0, NULL);
+    assert_int_equal(derive_at(co, cdb, t + 200, out), 0);
+    wait_at(co, cdb, "web1", t + 200, &w);
+    assert_int_equal(w.kind, CD_WAIT_NO_NODE);
+    assert_true(w.text[0] != '\0');
+    cd_coord_free(co);
+}
+
+/* A start that waits for higher-priority starts says how many. */
+static void test_wait_priority(void **state)
+{
+    CMN_AUTO(cd_cdb) *cdb = cluster3();
+    struct cd_coord *co;
+    struct cd_action out[32];
+    struct cd_vm_wait w;
+    size_t n;
+
+    (void)state;
+    add_vm(cdb, "hi", "high", 256, true);
+    add_vm(cdb, "lo", "low", 256, true);
+    assert_int_equal(cd_coord_new(&co), 0);
+    cd_coord_confchg(co, m123, 3);
+    for (uint32_t i = 1; i <= 3; i++)
+        announce(co, cdb, i, NULL);
+    n = derive_at(co, cdb, 100000, out);
+    assert_int_equal(n, 1);
+    assert_string_equal(out[0].vm, "hi");
+    publish(co, cdb, out, n);
+    wait_at(co, cdb, "lo", 100000, &w);
+    assert_int_equal(w.kind, CD_WAIT_PRIORITY);
+    assert_int_equal(w.n, 1);
+    wait_at(co, cdb, "hi", 100000, &w);
+    assert_int_equal(w.kind, CD_WAIT_NONE);
+    cd_coord_free(co);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -619,6 +891,9 @@ int main(void)
         cmocka_unit_test(test_health_restart),
         cmocka_unit_test(test_drain_waves_and_fallback),
         cmocka_unit_test(test_manual_start_request),
+        cmocka_unit_test(test_move_queue),
+        cmocka_unit_test(test_start_retry),
+        cmocka_unit_test(test_wait_priority),
     };
     char dir[4096];
     const char *src = getenv("KVMC_SRCDIR");
