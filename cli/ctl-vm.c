@@ -110,6 +110,8 @@ static void print_vm_table(xmlDoc *doc)
                    ctl_xml_prop(v, "action-to"));
         if (strtoul(ctl_xml_prop(v, "copies"), NULL, 10) > 1)
             printf(" (reported on %s nodes!)", ctl_xml_prop(v, "copies"));
+        if (!strcmp(ctl_xml_prop(v, "managed"), "no"))
+            printf(" (unmanaged: clusterd of %s is down)", node);
         putchar('\n');
     }
     if (!n)
@@ -185,8 +187,11 @@ static int cmd_show(const char *vm)
     }
     v = first_elem(xmlDocGetRootElement(doc)->children, "vm");
     printf("name:      %s\n", ctl_xml_prop(v, "name"));
-    printf("state:     %s%s%s\n", ctl_xml_prop(v, "state"),
-           *ctl_xml_prop(v, "node") ? " on " : "", ctl_xml_prop(v, "node"));
+    printf("state:     %s%s%s%s\n", ctl_xml_prop(v, "state"),
+           *ctl_xml_prop(v, "node") ? " on " : "", ctl_xml_prop(v, "node"),
+           !strcmp(ctl_xml_prop(v, "managed"), "no")
+               ? " (unmanaged: its clusterd is down; the VM keeps running)"
+               : "");
     printf("target:    %s\n", ctl_xml_prop(v, "target"));
     printf("priority:  %s\n", ctl_xml_prop(v, "priority"));
     printf("failures:  %s\n", ctl_xml_prop(v, "failures"));
