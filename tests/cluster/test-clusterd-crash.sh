@@ -85,6 +85,8 @@ for n in node1 node2; do
 done
 list=$(cdctl node2 vm list)
 grep -q "unmanaged: clusterd of node3 is down" <<<"$list" || fail "vm list does not say unmanaged: $list"
+st=$(cdctl node1 status)
+grep -q "clusterd down: 3(node3)" <<<"$st" || fail "status does not show node3's clusterd down: $st"
 show=$(cdctl node1 vm show $VM)
 grep -q "running on node3 (unmanaged" <<<"$show" || fail "vm show does not say unmanaged: $show"
 assert_eq "$starts0" "$(starts node1)" "start actions of $VM while clusterd was dead"
@@ -153,4 +155,4 @@ VM_NODES_UP=2
 # shellcheck disable=SC2034
 VM_ALL_UP=$N
 d=$(vm_digest) || fail "nodes disagree on the CDB at the end"
-proof "clusterd SIGKILLed on node3 for $((DEAD_MS / 1000)) s (survivors converged in $t_conv ms): $VM stayed on node3 (unmanaged in vm list/show, $polls polls), no start published, guest counted $tick0 -> $tick1 -> $tick2 with boot $boot, failure recorded; clusterd back: running on node3 at $t_back ms, no move; node3 killed with clusterd down: failover start published at $t_act ms, $VM ticking on $where at $t_fo ms; $nsamples samples, never a second QEMU; digest ${d:0:12}"
+proof "clusterd SIGKILLed on node3 for $((DEAD_MS / 1000)) s (survivors converged in $t_conv ms): $VM stayed on node3 (unmanaged in vm list/show, status: clusterd down, $polls polls), no start published, guest counted $tick0 -> $tick1 -> $tick2 with boot $boot, failure recorded; clusterd back: running on node3 at $t_back ms, no move; node3 killed with clusterd down: failover start published at $t_act ms, $VM ticking on $where at $t_fo ms; $nsamples samples, never a second QEMU; digest ${d:0:12}"
