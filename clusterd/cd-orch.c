@@ -1402,6 +1402,24 @@ static void csv_remove_applied(struct cd_daemon *d, struct cmn_ipc_conn *conn,
         csv_job_answer(j, NULL);
 }
 
+/* Refused before anything is allocated on the CSV; the CDB's apply path
+ * checks the same (cd_cdb_apply), for every member. True when refused:
+ * the answer is in *ret (or *ret_rc < 0). */
+static bool uuid_refusal(struct cd_orch *o, const struct res_vm *def,
+                         const char *except, char **ret, int *ret_rc)
+{
+    const struct cd_vm *other;
+    char uuid[CD_UUID_STR], err[512];
+
+    res_uuid_format(def->uuid, uuid);
+    other = cd_cdb_vm_by_uuid(cd_daemon_cdb(o->d), uuid, except);
+    if (!other)
+        return false;
+    cd_cdb_uuid_taken_msg(def->name, other, uuid, err, sizeof(err));
+    *ret_rc = err_reply(ret, -CD_E_EXISTS, "%s (nothing was changed)", err);
+    return true;
+}
+
 static int do_vm_add(struct cd_orch *o, struct cmn_ipc_conn *conn, xmlNode *req,
                      char **ret)
 {
@@ -1430,6 +1448,8 @@ static int do_vm_add(struct cd_orch *o, struct cmn_ipc_conn *conn, xmlNode *req,
                        def->name, def->name, def->name);
         goto out;
     }
+    if (uuid_refusal(o, def, def->name, ret, &rc))
+        goto out;
     if (o->d->csv) {
         /* Slot, disks and state extent first, in a worker; the CDB
          * change follows when they exist (csv_allocated). */
@@ -1548,6 +1568,8 @@ static int do_vm_edit(struct cd_orch *o, struct cmn_ipc_conn *conn,
         rc = err_reply(ret, rc, "%s (nothing was changed)", err);
         goto out;
     }
+    if (uuid_refusal(o, def, vm, ret, &rc))
+        goto out;
     rc = res_vm_serialize(def, &text);
     if (rc < 0)
         goto out;
