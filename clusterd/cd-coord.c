@@ -649,6 +649,13 @@ int cd_coord_check_move(const struct cd_coord *co, const struct cd_cdb *cdb,
                 vm, vm);
         return -CD_E_NOT_RUNNING;
     }
+    if (cd_coord_unmanaged(co, from)) {
+        cd_errf(err, errlen,
+                "VM '%s' runs on node '%s' whose clusterd is down: it can "
+                "move once that clusterd is back (start clusterd on '%s')",
+                vm, node_name(cdb, from), node_name(cdb, from));
+        return -CD_E_BUSY;
+    }
     rc = picture_build(co, cdb, co->members, co->nmembers, &p);
     if (rc < 0)
         return rc;

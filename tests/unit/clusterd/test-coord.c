@@ -644,6 +644,15 @@ static void test_clusterd_crash_not_node_failure(void **state)
     announce(co, cdb, 2, NULL);
     assert_true(cd_coord_settled(co));
     assert_int_equal(derive(co, cdb, m12, 2, out), 0);
+    /* Its VM can't move: nobody would send it. */
+    {
+        char err[512];
+        uint32_t from, to;
+        assert_int_equal(cd_coord_check_move(co, cdb, "web1", 1, CD_ACT_LIVE,
+                                             &from, &to, err, sizeof(err)),
+                         -CD_E_BUSY);
+        assert_non_null(strstr(err, "whose clusterd is down"));
+    }
     /* Node 3 takes no new VM while its clusterd is away. */
     add_vm(cdb, "new1", "high", 512, true);
     n = derive(co, cdb, m12, 2, out);
