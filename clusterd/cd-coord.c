@@ -333,6 +333,21 @@ void cd_coord_confchg_kept(struct cd_coord *co, const uint32_t *members,
             rt_remove_at(co, i);
         else
             i++;
+    /* A kept entry of a VM a member reports running is a migration that
+     * ended just before its source's clusterd went away. */
+    for (size_t i = 0; i < co->nrt;) {
+        bool stale = false;
+        for (size_t k = 0;
+             cd_coord_unmanaged(co, co->rt[i].node) && k < co->nrt && !stale;
+             k++)
+            stale = co->rt[k].state == CD_RT_RUNNING &&
+                    member_index(co, co->rt[k].node) >= 0 &&
+                    strcmp(co->rt[k].vm, co->rt[i].vm) == 0;
+        if (stale)
+            rt_remove_at(co, i);
+        else
+            i++;
+    }
     /* Pending requests whose origin left have nobody to answer, but the
      * intent stands: keep them. An active action whose next step belongs
      * to a node that left can't finish: it fails here, at the same point

@@ -706,6 +706,18 @@ static void test_clusterd_crash_not_node_failure(void **state)
     assert_int_equal(out[0].kind, CD_ACT_START);
     assert_true(out[0].to == 1 || out[0].to == 2);
 
+    /* A migration that ended just before its source's clusterd died: the
+     * source's kept entry is stale. */
+    cd_coord_confchg(co, m123, 3);
+    announce(co, cdb, 1, NULL);
+    announce(co, cdb, 2, NULL);
+    announce(co, cdb, 3, NULL);
+    rt(co, cdb, 3, "web1", CD_RT_MIGRATING, 100000, NULL);
+    rt(co, cdb, 2, "web1", CD_RT_RUNNING, 100000, NULL);
+    assert_int_equal(cd_coord_vm_node(co, "web1", NULL), 3);
+    cd_coord_confchg_kept(co, m12, 2, kept3, 1);
+    assert_int_equal(cd_coord_vm_node(co, "web1", NULL), 2);
+
     /* A node that left corosync (NODEDOWN: not kept) fails over at once,
      * as before. */
     cd_coord_confchg(co, m123, 3);
