@@ -76,7 +76,8 @@ static int cmd_status(void)
                                     : ctl_xml_prop(s, "coordinator"));
     printf("members:    ");
     for (xmlNode *m = s->children; m; m = m->next)
-        if (m->type == XML_ELEMENT_NODE) {
+        if (m->type == XML_ELEMENT_NODE &&
+            !xmlStrcmp(m->name, (const xmlChar *)"member")) {
             const char *st = ctl_xml_prop(m, "state");
             bool up = !*st || !strcmp(st, "up");
             printf(" %s%s%s%s%s%s", ctl_xml_prop(m, "nodeid"),
@@ -85,6 +86,14 @@ static int cmd_status(void)
                    *ctl_xml_prop(m, "name") ? ")" : "");
         }
     printf("\n");
+    for (xmlNode *m = s->children; m; m = m->next)
+        if (m->type == XML_ELEMENT_NODE &&
+            !xmlStrcmp(m->name, (const xmlChar *)"clusterd-down"))
+            printf("clusterd down: %s%s%s%s (in the corosync membership: its "
+                   "VMs keep running, unmanaged)\n",
+                   ctl_xml_prop(m, "nodeid"),
+                   *ctl_xml_prop(m, "name") ? "(" : "", ctl_xml_prop(m, "name"),
+                   *ctl_xml_prop(m, "name") ? ")" : "");
     printf("cdb:         epoch %s digest %.16s (sync %s, last sync %s ms)\n",
            ctl_xml_prop(s, "epoch"), ctl_xml_prop(s, "digest"),
            ctl_xml_prop(s, "sync"), ctl_xml_prop(s, "last-sync-ms"));

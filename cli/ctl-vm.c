@@ -120,6 +120,8 @@ static void print_vm_table(xmlDoc *doc)
         else if (!strcmp(ctl_xml_prop(v, "wait"), "priority"))
             printf(" start queued behind %s higher-priority",
                    ctl_xml_prop(v, "wait-n"));
+        if (!strcmp(ctl_xml_prop(v, "managed"), "no"))
+            printf(" (unmanaged: clusterd of %s is down)", node);
         putchar('\n');
     }
     if (!n)
@@ -195,8 +197,11 @@ static int cmd_show(const char *vm)
     }
     v = first_elem(xmlDocGetRootElement(doc)->children, "vm");
     printf("name:      %s\n", ctl_xml_prop(v, "name"));
-    printf("state:     %s%s%s\n", ctl_xml_prop(v, "state"),
-           *ctl_xml_prop(v, "node") ? " on " : "", ctl_xml_prop(v, "node"));
+    printf("state:     %s%s%s%s\n", ctl_xml_prop(v, "state"),
+           *ctl_xml_prop(v, "node") ? " on " : "", ctl_xml_prop(v, "node"),
+           !strcmp(ctl_xml_prop(v, "managed"), "no")
+               ? " (unmanaged: its clusterd is down; the VM keeps running)"
+               : "");
     printf("target:    %s\n", ctl_xml_prop(v, "target"));
     printf("priority:  %s\n", ctl_xml_prop(v, "priority"));
     printf("failures:  %s\n", ctl_xml_prop(v, "failures"));
@@ -257,6 +262,42 @@ static char *read_file(const char *path, int *ret_errno)
     return buf;
 }
 
+/* Offset of the first byte of `s` that is not part of well-formed UTF-8
+ * (RFC 3629: no overlong forms, no surrogates, at most U+10FFFF), or -1
+ * when all of it is. */
+static ssize_t utf8_bad_offset(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+
+    while (*p) {
+        unsigned char c = *p;
+        size_t n;
+        unsigned min, cp;
+
+        if (c < 0x80) {
+            p++;
+            continue;
+        }
+        if (c >= 0xc2 && c <= 0xdf)
+            n = 1, min = 0x80, cp = c & 0x1f;
+        else if (c >= 0xe0 && c <= 0xef)
+            n = 2, min = 0x800, cp = c & 0x0f;
+        else if (c >= 0xf0 && c <= 0xf4)
+            n = 3, min = 0x10000, cp = c & 0x07;
+        else
+            return (ssize_t)(p - (const unsigned char *)s);
+        for (size_t i = 1; i <= n; i++) {
+            if ((p[i] & 0xc0) != 0x80)
+                return (ssize_t)(p - (const unsigned char *)s);
+            cp = cp << 6 | (p[i] & 0x3f);
+        }
+        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+            return (ssize_t)(p - (const unsigned char *)s);
+        p += n + 1;
+    }
+    return -1;
+}
+
 /* Builds <request op=OP [vm=VM] source=BASENAME>DEFINITION</request> from
  * a definition file. */
 static int definition_request(const char *op, const char *vm, const char *path,
@@ -271,6 +312,21 @@ static int definition_request(const char *op, const char *vm, const char *path,
         ctl_err("cannot read '%s': %s", path,
                 err == EFBIG ? "larger than a VM definition may be"
                              : strerror(err));
+        return CTL_EXIT_FAIL;
+    }
+    /* Checked here, where the file's name and lines are known: inside
+     * the request, clusterd could only name the request's line. */
+    ssize_t bad = utf8_bad_offset(text);
+    if (bad >= 0) {
+        size_t line = 1, col = 1;
+        for (ssize_t i = 0; i < bad; i++, col++)
+            if (text[i] == '\n')
+                line++, col = 0;
+        ctl_err("%s:%zu:%zu: byte 0x%02x is not UTF-8 text; save the "
+                "definition as UTF-8 (for example with 'iconv -f latin1 -t "
+                "utf-8') and run the command again",
+                path, line, col, (unsigned char)text[bad]);
+        free(text);
         return CTL_EXIT_FAIL;
     }
     /* The XML declaration can't sit inside the request element. */

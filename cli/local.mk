@@ -11,3 +11,6 @@ cli_clusterctl_CFLAGS = $(AM_CFLAGS) $(QB_CFLAGS) $(XML_CFLAGS)
 cli_clusterctl_LDADD = csv/libcsv.la common/libcommon.la $(QB_LIBS) $(XML_LIBS)
 
 dist_man_MANS += man/clusterctl.8
+
+TESTS += tests/unit/cli/test-clusterctl-vm.sh
+EXTRA_DIST += tests/unit/cli/test-clusterctl-vm.sh

@@ -405,6 +405,60 @@ const struct cd_vm *cd_cdb_vm_by_name(const struct cd_cdb *cdb,
     return i < 0 ? NULL : &cdb->vms[i];
 }
 
+/* The <uuid> of a definition, lower case, or "" when it has none. A
+ * scan, not a parse: definitions in the CDB are the canonical form
+ * res_vm_serialize() writes, and every change is checked against every
+ * VM, so this runs often. */
+static void def_uuid(const char *def, char out[CD_UUID_STR])
+{
+    const char *p = def ? strstr(def, "<uuid>") : NULL;
+    size_t n = 0;
+
+    out[0] = '\0';
+    if (!p)
+        return;
+    p += strlen("<uuid>");
+    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+        p++;
+    while (*p && *p != '<' && *p != ' ' && *p != '\t' && *p != '\n' &&
+           *p != '\r' && n < CD_UUID_STR - 1) {
+        char c = *p++;
+        out[n++] = c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+    }
+    out[n] = '\0';
+}
+
+const struct cd_vm *cd_cdb_vm_by_uuid(const struct cd_cdb *cdb,
+                                      const char *uuid, const char *except)
+{
+    char want[CD_UUID_STR], have[CD_UUID_STR];
+    size_t n = 0;
+
+    for (; uuid[n] && n < CD_UUID_STR - 1; n++)
+        want[n] = uuid[n] >= 'A' && uuid[n] <= 'Z' ? (char)(uuid[n] - 'A' + 'a')
+                                                   : uuid[n];
+    want[n] = '\0';
+    if (!want[0])
+        return NULL;
+    for (size_t i = 0; i < cdb->nvms; i++) {
+        if (except && strcmp(cdb->vms[i].name, except) == 0)
+            continue;
+        def_uuid(cdb->vms[i].definition, have);
+        if (strcmp(have, want) == 0)
+            return &cdb->vms[i];
+    }
+    return NULL;
+}
+
+void cd_cdb_uuid_taken_msg(const char *vm, const struct cd_vm *other,
+                           const char *uuid, char *err, size_t errlen)
+{
+    cd_errf(err, errlen,
+            "VM '%s' has the uuid of VM '%s' (%s); give it its own <uuid> "
+            "(generate one with uuidgen)",
+            vm, other->name, uuid);
+}
+
 const char *cd_cdb_setting(const struct cd_cdb *cdb, const char *key)
 {
     int i = cd_setting_find(key);
@@ -951,6 +1005,21 @@ int cd_cdb_apply(struct cd_cdb *cdb, const struct cd_op *op, char *err,
     uint8_t digest[CD_DIGEST_LEN];
     int rc;
 
+    /* Checked on the apply path, so every member refuses a duplicate
+     * alike whoever submitted it; not on load or adoption, so a document
+     * written before this check still loads. */
+    if ((op->type == CD_OP_ADD_VM || op->type == CD_OP_SET_VM_DEF) &&
+        op->text) {
+        char uuid[CD_UUID_STR];
+        const struct cd_vm *other;
+
+        def_uuid(op->text, uuid);
+        other = uuid[0] ? cd_cdb_vm_by_uuid(cdb, uuid, op->name) : NULL;
+        if (other) {
+            cd_cdb_uuid_taken_msg(op->name, other, uuid, err, errlen);
+            return -CD_E_EXISTS;
+        }
+    }
     rc = cdb_apply_op(cdb, op, err, errlen);
     if (rc < 0)
         return rc;

@@ -204,6 +204,14 @@ struct cd_coord {
     size_t nmembers;
     uint32_t members[CD_MAX_NODES * 4];
     bool announced[CD_MAX_NODES * 4];
+    /* Nodes whose clusterd left while the node stayed in corosync's
+     * membership (their entries are kept), and nodes a NODE_LOST removed
+     * (a late re-announcement of their entries is ignored) until their
+     * clusterd joins again. */
+    size_t nunmanaged;
+    uint32_t unmanaged[CD_MAX_NODES * 4];
+    size_t nlost;
+    uint32_t lost[CD_MAX_NODES * 4];
 
     size_t nrt;
     struct cd_rt_vm rt[CD_CO_MAX_RT];
@@ -245,20 +253,102 @@ static void rt_remove_at(struct cd_coord *co, size_t i)
     co->nrt--;
 }
 
+static bool id_in(const uint32_t *ids, size_t n, uint32_t id)
+{
+    for (size_t i = 0; i < n; i++)
+        if (ids[i] == id)
+            return true;
+    return false;
+}
+
+static void id_add(uint32_t *ids, size_t *n, size_t cap, uint32_t id)
+{
+    if (!id_in(ids, *n, id) && *n < cap)
+        ids[(*n)++] = id;
+}
+
+static void id_del(uint32_t *ids, size_t *n, uint32_t id)
+{
+    for (size_t i = 0; i < *n; i++)
+        if (ids[i] == id) {
+            ids[i] = ids[--*n];
+            return;
+        }
+}
+
+bool cd_coord_unmanaged(const struct cd_coord *co, uint32_t node)
+{
+    return id_in(co->unmanaged, co->nunmanaged, node);
+}
+
+size_t cd_coord_unmanaged_nodes(const struct cd_coord *co, uint32_t *out,
+                                size_t cap)
+{
+    size_t n = co->nunmanaged < cap ? co->nunmanaged : cap;
+
+    memcpy(out, co->unmanaged, n * sizeof(*out));
+    return n;
+}
+
+static void rt_remove_node(struct cd_coord *co, uint32_t node)
+{
+    for (size_t i = 0; i < co->nrt;)
+        if (co->rt[i].node == node)
+            rt_remove_at(co, i);
+        else
+            i++;
+}
+
 void cd_coord_confchg(struct cd_coord *co, const uint32_t *members, size_t n)
+{
+    cd_coord_confchg_kept(co, members, n, NULL, 0);
+}
+
+void cd_coord_confchg_kept(struct cd_coord *co, const uint32_t *members,
+                           size_t n, const uint32_t *kept, size_t nkept)
 {
     if (n > CMN_ARRAY_SIZE(co->members))
         n = CMN_ARRAY_SIZE(co->members);
     memcpy(co->members, members, n * sizeof(*members));
     memset(co->announced, 0, sizeof(co->announced));
     co->nmembers = n;
+    /* A clusterd crash is not a node failure: the node's hvagent keeps
+     * its VMs running and their leases held, so starting them elsewhere
+     * could only fail at the lease. Not being a member, the node takes
+     * no new VM meanwhile. Outside the group ourselves (n == 0) we know
+     * nothing any more. */
+    if (!n)
+        co->nunmanaged = co->nlost = 0;
+    for (size_t i = 0; n && i < nkept; i++)
+        id_add(co->unmanaged, &co->nunmanaged, CMN_ARRAY_SIZE(co->unmanaged),
+               kept[i]);
+    for (size_t i = 0; i < n; i++) {
+        id_del(co->unmanaged, &co->nunmanaged, members[i]);
+        id_del(co->lost, &co->nlost, members[i]);
+    }
     /* A node that left runs nothing we can count on: its VMs are
      * restarted elsewhere once sanlock frees their leases. */
     for (size_t i = 0; i < co->nrt;)
-        if (member_index(co, co->rt[i].node) < 0)
+        if (member_index(co, co->rt[i].node) < 0 &&
+            !cd_coord_unmanaged(co, co->rt[i].node))
             rt_remove_at(co, i);
         else
             i++;
+    /* A kept entry of a VM a member reports running is a migration that
+     * ended just before its source's clusterd went away. */
+    for (size_t i = 0; i < co->nrt;) {
+        bool stale = false;
+        for (size_t k = 0;
+             cd_coord_unmanaged(co, co->rt[i].node) && k < co->nrt && !stale;
+             k++)
+            stale = co->rt[k].state == CD_RT_RUNNING &&
+                    member_index(co, co->rt[k].node) >= 0 &&
+                    strcmp(co->rt[k].vm, co->rt[i].vm) == 0;
+        if (stale)
+            rt_remove_at(co, i);
+        else
+            i++;
+    }
     /* Pending requests whose origin left have nobody to answer, but the
      * intent stands: keep them. An active action whose next step belongs
      * to a node that left can't finish: it fails here, at the same point
@@ -667,6 +757,13 @@ int cd_coord_check_move(const struct cd_coord *co, const struct cd_cdb *cdb,
                 vm, vm);
         return -CD_E_NOT_RUNNING;
     }
+    if (cd_coord_unmanaged(co, from)) {
+        cd_errf(err, errlen,
+                "VM '%s' runs on node '%s' whose clusterd is down: it can "
+                "move once that clusterd is back (start clusterd on '%s')",
+                vm, node_name(cdb, from), node_name(cdb, from));
+        return -CD_E_BUSY;
+    }
     rc = picture_build(co, cdb, co->members, co->nmembers, &p);
     if (rc < 0)
         return rc;
@@ -808,6 +905,57 @@ static void deliver_rt_vm(struct cd_coord *co, uint32_t sender,
         if (f && st == CD_RT_RUNNING)
             f->pending = false;
     }
+    /* Running on a member: an unmanaged node's entry of the same VM is
+     * stale (a migration its hvagent finished without its clusterd). */
+    for (size_t i = 0; st == CD_RT_RUNNING && i < co->nrt;) {
+        if (co->rt[i].node != sender &&
+            cd_coord_unmanaged(co, co->rt[i].node) &&
+            strcmp(co->rt[i].vm, m->vm) == 0)
+            rt_remove_at(co, i);
+        else
+            i++;
+    }
+}
+
+/* A member re-announces an unmanaged node's entry (RT_VM with `a` set),
+ * for members that joined since that node's clusterd left. */
+static void deliver_rt_proxy(struct cd_coord *co, const struct cd_co_msg *m,
+                             struct cd_co_effect *eff)
+{
+    enum cd_rt_state st = (enum cd_rt_state)m->kind;
+    struct cd_rt_vm *r;
+
+    if (st >= CD_RT_STATE_COUNT || st == CD_RT_STOPPED ||
+        member_index(co, m->a) >= 0 || id_in(co->lost, co->nlost, m->a))
+        return;
+    id_add(co->unmanaged, &co->nunmanaged, CMN_ARRAY_SIZE(co->unmanaged), m->a);
+    r = rt_find(co, m->vm, m->a);
+    if (!r) {
+        if (co->nrt == CD_CO_MAX_RT)
+            return;
+        r = &co->rt[co->nrt++];
+        memset(r, 0, sizeof(*r));
+        snprintf(r->vm, sizeof(r->vm), "%s", m->vm);
+        r->node = m->a;
+    }
+    if (r->state != st)
+        eff->changed = true;
+    r->state = st;
+}
+
+/* The coordinator saw an unmanaged node leave corosync's membership: the
+ * node is gone, its VMs run nowhere now (failover). */
+static void deliver_node_lost(struct cd_coord *co, const struct cd_co_msg *m,
+                              struct cd_co_effect *eff)
+{
+    if (!m->a || member_index(co, m->a) >= 0)
+        return;
+    id_add(co->lost, &co->nlost, CMN_ARRAY_SIZE(co->lost), m->a);
+    if (!cd_coord_unmanaged(co, m->a))
+        return;
+    id_del(co->unmanaged, &co->nunmanaged, m->a);
+    rt_remove_node(co, m->a);
+    eff->changed = true;
 }
 
 static void deliver_req(struct cd_coord *co, const struct cd_cdb *cdb,
@@ -979,7 +1127,10 @@ int cd_coord_deliver(struct cd_coord *co, const struct cd_cdb *cdb,
         eff->changed = true;
         break;
     case CD_CO_RT_VM:
-        deliver_rt_vm(co, sender, m, eff);
+        if (m->a && m->a != sender)
+            deliver_rt_proxy(co, m, eff);
+        else
+            deliver_rt_vm(co, sender, m, eff);
         break;
     case CD_CO_RT_END:
         mi = member_index(co, sender);
@@ -994,6 +1145,9 @@ int cd_coord_deliver(struct cd_coord *co, const struct cd_cdb *cdb,
         break;
     case CD_CO_STEP:
         deliver_step(co, m, eff);
+        break;
+    case CD_CO_NODE_LOST:
+        deliver_node_lost(co, m, eff);
         break;
     default:
         return -CD_E_BAD_MSG;

@@ -150,6 +150,7 @@ enum cd_co_msg_type {
     CD_CO_REQ,          /* a user's move (or manual start) request */
     CD_CO_ACTION,       /* coordinator's decision */
     CD_CO_STEP,         /* executor's result of action `id` step `step` */
+    CD_CO_NODE_LOST,    /* coordinator: unmanaged node `a` left corosync */
     CD_CO_MSG_TYPE_END,
 };
 
@@ -187,6 +188,24 @@ void cd_coord_free(struct cd_coord *co);
  * (their VMs run nowhere now: failover), every member must announce
  * again. */
 void cd_coord_confchg(struct cd_coord *co, const uint32_t *members, size_t n);
+
+/* The same, where the nodes in `kept` left the group but are still
+ * corosync members (CPG reason PROCDOWN or LEAVE: only their clusterd is
+ * gone, their hvagent still runs their VMs and holds the leases). Their
+ * entries are kept, unmanaged, so nothing starts those VMs elsewhere;
+ * such a node takes no new VM (it is not a member) and stays unmanaged
+ * until its clusterd joins again (it re-announces) or a NODE_LOST says
+ * the node itself is gone (then its VMs fail over). A member that
+ * announces also announces the unmanaged entries it holds (RT_VM with
+ * `a` = their node), so a joining member learns them. */
+void cd_coord_confchg_kept(struct cd_coord *co, const uint32_t *members,
+                           size_t n, const uint32_t *kept, size_t nkept);
+
+/* True when `node` is unmanaged (see cd_coord_confchg_kept). */
+bool cd_coord_unmanaged(const struct cd_coord *co, uint32_t node);
+/* The unmanaged nodes, to compare with corosync's membership. */
+size_t cd_coord_unmanaged_nodes(const struct cd_coord *co, uint32_t *out,
+                                size_t cap);
 
 /* What applying a delivered message did, for the daemon's side effects. */
 struct cd_co_effect {

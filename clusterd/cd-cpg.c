@@ -174,8 +174,8 @@ static void cpg_confchg(cpg_handle_t handle, const struct cpg_name *group,
                         const struct cpg_address *joined, size_t njoined)
 {
     struct cd_daemon *d = NULL;
-    uint32_t ids[CD_MAX_MEMBERS];
-    size_t n = 0;
+    uint32_t ids[CD_MAX_MEMBERS], kept[CD_MAX_MEMBERS];
+    size_t n = 0, nkept = 0;
     char list[CD_MAX_MEMBERS * 11 + 1] = "";
 
     cpg_context_get(handle, (void **)&d);
@@ -189,15 +189,28 @@ static void cpg_confchg(cpg_handle_t handle, const struct cpg_name *group,
         snprintf(list + strlen(list), sizeof(list) - strlen(list), " %u",
                  members[i].nodeid);
     }
-    for (size_t i = 0; i < nleft; i++)
+    /* Node liveness is corosync's membership, not this group's: a
+     * clusterd that died (PROCDOWN) or left (LEAVE) on a node that is
+     * still a member takes nothing down with it. CPG derives the reason
+     * from the same totem membership, and every member sees it at the
+     * same point of the agreed order. */
+    for (size_t i = 0; i < nleft; i++) {
+        bool still = false;
         cmn_info(CMN_LOG_CD, "node %u left the group (reason %u)",
                  left[i].nodeid, left[i].reason);
+        for (size_t k = 0; k < n; k++)
+            still |= ids[k] == left[i].nodeid;
+        if (!still && nkept < CD_MAX_MEMBERS &&
+            (left[i].reason == CPG_REASON_PROCDOWN ||
+             left[i].reason == CPG_REASON_LEAVE))
+            kept[nkept++] = left[i].nodeid;
+    }
     for (size_t i = 0; i < njoined; i++)
         cmn_info(CMN_LOG_CD, "node %u joined the group", joined[i].nodeid);
     cmn_info(CMN_LOG_CD, "members:%s", list);
     d->confchg_ms = cd_now_ms();
     cd_replica_confchg(d->replica, ids, n);
-    cd_orch_confchg(d, ids, n);
+    cd_orch_confchg(d, ids, n, kept, nkept);
     for (size_t i = 0; i < nleft; i++)
         if (left[i].reason == CPG_REASON_PROCDOWN)
             cd_orch_member_failed(d, left[i].nodeid);
@@ -209,6 +222,10 @@ static void quorum_notify(quorum_handle_t handle, uint32_t quorate,
     struct cd_daemon *d = NULL;
 
     quorum_context_get(handle, (const void **)&d);
+    d->nview = 0;
+    for (uint32_t i = 0; i < nviews && d->nview < CD_MAX_MEMBERS; i++)
+        d->view[d->nview++] = views[i];
+    d->view_known = true;
     if (d->quorate != !!quorate)
         cmn_info(CMN_LOG_CD, "quorum %s (%u nodes in view)",
                  quorate ? "gained" : "lost", nviews);
@@ -236,10 +253,12 @@ static void teardown(struct cd_daemon *d)
     }
     drop_queue(d);
     d->quorate = false;
+    d->view_known = false;
+    d->nview = 0;
     d->registering = false;
     if (d->replica)
         cd_replica_reset(d->replica);
-    cd_orch_confchg(d, NULL, 0);
+    cd_orch_confchg(d, NULL, 0, NULL, 0);
     cd_orch_quorum(d);
     cd_ipc_fail_pending(d, -CD_E_NO_CLUSTER);
 }
@@ -369,7 +388,9 @@ static int connect_corosync(struct cd_daemon *d)
         qb_loop_poll_del(d->loop, d->cpg_fd);
         goto fail;
     }
-    if (quorum_trackstart(d->quorum, CS_TRACK_CHANGES) != CS_OK)
+    /* CURRENT: the membership now, not only at the next change. */
+    if (quorum_trackstart(d->quorum, CS_TRACK_CURRENT | CS_TRACK_CHANGES) !=
+        CS_OK)
         goto fail_polled;
     snprintf(group.value, sizeof(group.value), "%s", CD_CPG_GROUP);
     group.length = strlen(group.value);

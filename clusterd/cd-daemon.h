@@ -67,6 +67,11 @@ struct cd_daemon {
     quorum_handle_t quorum;
     int quorum_fd;
     bool quorate;
+    /* corosync's membership as the quorum API reports it: node liveness
+     * (a node whose clusterd left the group may still be in it). */
+    bool view_known;
+    uint32_t view[CD_MAX_MEMBERS];
+    size_t nview;
     qb_loop_timer_handle reconnect_timer;
     qb_loop_timer_handle flush_timer;
     bool flush_armed;
@@ -128,7 +133,10 @@ void cd_orch_stop(struct cd_daemon *d);
 /* A delivered CPG message of the coordinator protocol? Handles it. */
 bool cd_orch_deliver(struct cd_daemon *d, uint32_t nodeid, const void *buf,
                      size_t len);
-void cd_orch_confchg(struct cd_daemon *d, const uint32_t *members, size_t n);
+/* `kept`: nodes that left the group but are still corosync members
+ * (their clusterd is gone, not the node; see cd_coord_confchg_kept). */
+void cd_orch_confchg(struct cd_daemon *d, const uint32_t *members, size_t n,
+                     const uint32_t *kept, size_t nkept);
 void cd_orch_quorum(struct cd_daemon *d);
 void cd_orch_cdb_applied(struct cd_daemon *d);
 /* -ENOENT when `op` is not one of its requests. */

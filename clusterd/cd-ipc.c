@@ -119,6 +119,17 @@ static int do_status(struct cd_daemon *d, char **ret)
                       m[i], node ? node->name : "",
                       node ? cd_node_state_name(node->state) : "unregistered");
     }
+    /* In corosync's membership without a clusterd in the group: its VMs
+     * keep running there, unmanaged (cd_coord_confchg_kept). */
+    for (size_t i = 0; d->view_known && i < d->nview; i++) {
+        const struct cd_node *node = cd_cdb_node_by_id(cdb, d->view[i]);
+        bool member = false;
+        for (size_t k = 0; k < n; k++)
+            member |= m[k] == d->view[i];
+        if (!member)
+            cd_buf_printf(&b, "  <clusterd-down nodeid=\"%u\" name=\"%s\"/>\n",
+                          d->view[i], node ? node->name : "");
+    }
     cd_buf_puts(&b, "</status>\n");
     return cd_buf_steal(&b, ret, NULL);
 }

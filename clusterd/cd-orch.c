@@ -151,6 +151,19 @@ static void announce(struct cd_orch *o)
     for (size_t i = 0; i < o->nlocal; i++)
         if (o->local[i].state != CD_RT_STOPPED)
             send_rt(o, o->local[i].name, o->local[i].state, NULL, 0);
+    /* What still runs on nodes whose clusterd is gone, for a member that
+     * joined since (it might be the next coordinator). */
+    for (size_t i = 0; i < cd_coord_rt_count(o->co); i++) {
+        const struct cd_rt_vm *r = cd_coord_rt(o->co, i);
+        if (!cd_coord_unmanaged(o->co, r->node))
+            continue;
+        memset(&m, 0, sizeof(m));
+        m.type = CD_CO_RT_VM;
+        m.kind = r->state;
+        m.a = r->node;
+        snprintf(m.vm, sizeof(m.vm), "%s", r->vm);
+        co_send(o, &m);
+    }
     for (size_t i = 0; i < cd_coord_action_count(o->co); i++) {
         const struct cd_action *a = cd_coord_action(o->co, i);
         if (a->status == CD_AS_ACTIVE) {
@@ -664,6 +677,16 @@ bool cd_orch_deliver(struct cd_daemon *d, uint32_t nodeid, const void *buf,
                 maybe_execute(o, eff.act);
         }
         break;
+    case CD_CO_NODE_LOST:
+        if (eff.changed) {
+            cmn_info(CMN_LOG_CD,
+                     "node %s is gone (it left corosync while its clusterd "
+                     "was down): its VMs run nowhere now",
+                     node_name(cd_daemon_cdb(d), m.a));
+            broadcast(o, "<event type=\"node\" node=\"%s\" state=\"lost\"/>",
+                      node_name(cd_daemon_cdb(d), m.a));
+        }
+        break;
     case CD_CO_RT_END:
         /* Settled: steps of ours that a restart interrupted run again
          * (each step is idempotent on hvagent's side). */
@@ -678,7 +701,37 @@ bool cd_orch_deliver(struct cd_daemon *d, uint32_t nodeid, const void *buf,
     return true;
 }
 
-void cd_orch_confchg(struct cd_daemon *d, const uint32_t *members, size_t n)
+/* The coordinator tells every member, in the agreed order, which
+ * unmanaged node (clusterd gone, node still there) has now left
+ * corosync's membership too: only then do its VMs fail over. */
+static void check_lost(struct cd_orch *o)
+{
+    struct cd_daemon *d = o->d;
+    uint32_t um[CD_MAX_MEMBERS];
+    size_t n;
+
+    if (!d->replica || !d->quorate || !o->in_group || !d->view_known ||
+        cd_replica_coordinator(d->replica) != d->nodeid)
+        return;
+    n = cd_coord_unmanaged_nodes(o->co, um, CMN_ARRAY_SIZE(um));
+    for (size_t i = 0; i < n; i++) {
+        struct cd_co_msg m = {.type = CD_CO_NODE_LOST, .a = um[i]};
+        bool alive = false;
+
+        for (size_t k = 0; k < d->nview; k++)
+            alive |= d->view[k] == um[i];
+        if (alive)
+            continue;
+        cmn_warn(CMN_LOG_CD,
+                 "node %s left the corosync membership while its clusterd "
+                 "was down: its VMs fail over",
+                 node_name(cd_daemon_cdb(d), um[i]));
+        co_send(o, &m);
+    }
+}
+
+void cd_orch_confchg(struct cd_daemon *d, const uint32_t *members, size_t n,
+                     const uint32_t *kept, size_t nkept)
 {
     struct cd_orch *o = d->orch;
     uint64_t active[CD_CO_MAX_ACTIONS];
@@ -693,7 +746,21 @@ void cd_orch_confchg(struct cd_daemon *d, const uint32_t *members, size_t n)
         if (cd_coord_action(o->co, i)->status == CD_AS_ACTIVE)
             active[nactive++] = cd_coord_action(o->co, i)->id;
     o->in_group = in;
-    cd_coord_confchg(o->co, members, in ? n : 0);
+    cd_coord_confchg_kept(o->co, members, in ? n : 0, kept, nkept);
+    for (size_t i = 0; in && i < nkept; i++) {
+        size_t nvm = 0;
+        for (size_t k = 0; k < cd_coord_rt_count(o->co); k++)
+            nvm += cd_coord_rt(o->co, k)->node == kept[i];
+        cmn_warn(CMN_LOG_CD,
+                 "clusterd of node %s left but the node is still a corosync "
+                 "member: its %zu VM(s) keep running there, unmanaged, until "
+                 "its clusterd is back; it takes no new VM meanwhile",
+                 node_name(cd_daemon_cdb(d), kept[i]), nvm);
+        broadcast(o,
+                  "<event type=\"node\" node=\"%s\" state=\"unmanaged\" "
+                  "vms=\"%zu\"/>",
+                  node_name(cd_daemon_cdb(d), kept[i]), nvm);
+    }
     /* Actions the change ended (their executor left): clients waiting
      * for them (move-vm, events) learn it now. */
     for (size_t i = 0; i < nactive; i++) {
@@ -714,6 +781,7 @@ void cd_orch_confchg(struct cd_daemon *d, const uint32_t *members, size_t n)
         free(t);
     }
     announce(o);
+    check_lost(o);
     schedule_derive(o);
 }
 
@@ -1122,6 +1190,7 @@ void cd_orch_quorum(struct cd_daemon *d)
             cmn_info(CMN_LOG_CD, "quorum back within the grace period: "
                                  "VMs keep running");
         }
+        check_lost(o);
         schedule_derive(o);
         return;
     }
@@ -1314,6 +1383,8 @@ static void vm_element(struct cd_orch *o, struct cd_buf *b,
                   v->name, cd_priority_name(v->priority),
                   v->want_running ? "running" : "stopped", node_name(cdb, node),
                   cd_rt_state_name(st), copies, f ? f->n : 0);
+    if (node && cd_coord_unmanaged(o->co, node))
+        cd_buf_puts(b, " managed=\"no\"");
     if (a)
         cd_buf_printf(b,
                       " action=\"%s\" action-id=\"%" PRIu64 "\" "
@@ -1486,6 +1557,24 @@ static void csv_remove_applied(struct cd_daemon *d, struct cmn_ipc_conn *conn,
         csv_job_answer(j, NULL);
 }
 
+/* Refused before anything is allocated on the CSV; the CDB's apply path
+ * checks the same (cd_cdb_apply), for every member. True when refused:
+ * the answer is in *ret (or *ret_rc < 0). */
+static bool uuid_refusal(struct cd_orch *o, const struct res_vm *def,
+                         const char *except, char **ret, int *ret_rc)
+{
+    const struct cd_vm *other;
+    char uuid[CD_UUID_STR], err[512];
+
+    res_uuid_format(def->uuid, uuid);
+    other = cd_cdb_vm_by_uuid(cd_daemon_cdb(o->d), uuid, except);
+    if (!other)
+        return false;
+    cd_cdb_uuid_taken_msg(def->name, other, uuid, err, sizeof(err));
+    *ret_rc = err_reply(ret, -CD_E_EXISTS, "%s (nothing was changed)", err);
+    return true;
+}
+
 static int do_vm_add(struct cd_orch *o, struct cmn_ipc_conn *conn, xmlNode *req,
                      char **ret)
 {
@@ -1535,6 +1624,8 @@ static int do_vm_add(struct cd_orch *o, struct cmn_ipc_conn *conn, xmlNode *req,
                        def->name, def->name, def->name);
         goto out;
     }
+    if (uuid_refusal(o, def, def->name, ret, &rc))
+        goto out;
     if (o->d->csv) {
         /* Slot, disks and state extent first, in a worker; the CDB
          * change follows when they exist (csv_allocated). */
@@ -1653,6 +1744,8 @@ static int do_vm_edit(struct cd_orch *o, struct cmn_ipc_conn *conn,
         rc = err_reply(ret, rc, "%s (nothing was changed)", err);
         goto out;
     }
+    if (uuid_refusal(o, def, vm, ret, &rc))
+        goto out;
     rc = res_vm_serialize(def, &text);
     if (rc < 0)
         goto out;

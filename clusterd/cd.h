@@ -33,6 +33,7 @@
 
 #define CD_NAME_MAX          64 /* node, VM, volume names, setting keys: 63+NUL */
 #define CD_VALUE_MAX         256           /* setting values, addresses, refs */
+#define CD_UUID_STR          37            /* a uuid as text: 36 + NUL */
 #define CD_TEXT_MAX          (512u * 1024) /* embedded VM definition, LUN list */
 #define CD_MAX_NODES         16
 #define CD_VOLUME_LUNS       16
@@ -174,6 +175,14 @@ size_t cd_cdb_vm_count(const struct cd_cdb *cdb);
 const struct cd_vm *cd_cdb_vm(const struct cd_cdb *cdb, size_t i);
 const struct cd_vm *cd_cdb_vm_by_name(const struct cd_cdb *cdb,
                                       const char *name);
+/* The VM other than `except` whose definition has `uuid` (any case), or
+ * NULL: hvagent keys VMs by uuid and MAC addresses derive from it, so
+ * two VMs with one uuid could never run side by side. */
+const struct cd_vm *cd_cdb_vm_by_uuid(const struct cd_cdb *cdb,
+                                      const char *uuid, const char *except);
+/* The refusal of a definition whose uuid VM `other` has, in err. */
+void cd_cdb_uuid_taken_msg(const char *vm, const struct cd_vm *other,
+                           const char *uuid, char *err, size_t errlen);
 /* Canonical value of a setting (its default when never set). */
 const char *cd_cdb_setting(const struct cd_cdb *cdb, const char *key);
 

@@ -656,6 +656,11 @@ static int failback_one(struct ctx *x, size_t vi, size_t j, unsigned now,
     if (from == 0 || from == n->id || x->moving[vi] != 0 ||
         v->policy.failback == RES_FAILBACK_NEVER)
         return 0;
+    /* A VM still running on a node that is down for the cluster (its
+     * clusterd is gone, not the node) has nobody to send it. */
+    if (node_idx(x->c, from) >= 0 &&
+        state_of(x, (size_t)node_idx(x->c, from)) == RES_NODE_DOWN)
+        return 0;
     r_new = pref_rank(v, n->name);
     r_cur = pref_rank(v, node_name(x->c, from));
     if (r_new == NO_RANK || r_new >= r_cur)

@@ -17,7 +17,8 @@
 #     malformed XML are refused with clear errors, the digest unchanged;
 #  5. refused, nothing changed ('volume inspect' identical, CDB digest
 #     unchanged): a disk bigger than the LUN (clear "no space" error), an
-#     unknown extent id (named in the error), an add on a node cut off
+#     unknown extent id (named in the error), a copy of web1's definition
+#     with only the name changed (web1's uuid, named), an add on a node cut off
 #     from the others (allocated, then undone when the CDB refuses it);
 #  6. vm stop, then vm edit of the memory: the state extent grows to fit;
 #     vm remove: slot gone, space back, 'volume check' clean.
@@ -200,6 +201,12 @@ out=$(cdctl node3 vm add "$VM_DIR/ext1.xml" 2>&1) && fail "an unknown extent was
 grep -q "VM 'ext1' disk vda: extent 987654 does not exist" <<<"$out" ||
     fail "unknown extent: '$out'"
 e_ext=$out
+# A copy of web1's definition with only the name changed: web1's uuid.
+sed 's|<name>web1</name>|<name>web2</name>|' "$VM_DIR/web1.xml" >"$VM_DIR/web2.xml"
+out=$(cdctl node2 vm add "$VM_DIR/web2.xml" 2>&1) && fail "a second VM with web1's uuid was accepted: $out"
+grep -q "clusterctl: VM 'web2' has the uuid of VM 'web1' ($(vm_uuid web1)); give it its own <uuid>" <<<"$out" ||
+    fail "duplicate uuid: '$out'"
+e_uuid=$out
 ia=$(inspect node2)
 assert_eq "$ib" "$ia" "volume inspect after refused adds"
 da=$(vm_digest) || fail "no common digest after refusals"
@@ -250,4 +257,4 @@ grep -q "is clean" <<<"$chk" || fail "volume check: $chk"
 chk=$(sb_exec node3 "$CTL" volume check "$SB_CSV_PATH" --output xml 2>&1) || fail "volume check --output xml: $chk"
 grep -q '<result clean="yes" problems="0"' <<<"$chk" || fail "volume check --output xml: $chk"
 d2=$(vm_digest) || fail "no common digest at the end"
-proof "CSV VMs: volume $SB_CSV_LS added to the CDB and listed on all nodes, a second add, a missing path and an unformatted LUN refused ('$e_unformatted'); web1 added with slot $slot, 64 MiB disk extent $disk_id, 192 MiB state extent $state_id (free $free0 -> $free1 MiB); ran on $src holding vm-slot-$slot of $SB_CSV_LS on the LUN; quick move $src -> $dst via the state extent ($quick_line, counter $a -> $b); vm edit: priority changed while running (same QEMU, counter going on), memory refused while running ('$e_mem'), bad XML refused ('$e_bad'), memory 128 -> 256 MiB once stopped grew the state extent to $state_mib MiB; refused full volume, unknown extent 987654 and an add without quorum (allocation undone) with volume and digest ${db:0:12} unchanged; removed: slot gone, $free0 MiB free again, volume check clean; digests ${d0:0:12} -> ${d2:0:12}"
+proof "CSV VMs: volume $SB_CSV_LS added to the CDB and listed on all nodes, a second add, a missing path and an unformatted LUN refused ('$e_unformatted'); web1 added with slot $slot, 64 MiB disk extent $disk_id, 192 MiB state extent $state_id (free $free0 -> $free1 MiB); ran on $src holding vm-slot-$slot of $SB_CSV_LS on the LUN; quick move $src -> $dst via the state extent ($quick_line, counter $a -> $b); vm edit: priority changed while running (same QEMU, counter going on), memory refused while running ('$e_mem'), bad XML refused ('$e_bad'), memory 128 -> 256 MiB once stopped grew the state extent to $state_mib MiB; refused full volume, unknown extent 987654, web1's uuid ('$e_uuid') and an add without quorum (allocation undone) with volume and digest ${db:0:12} unchanged; removed: slot gone, $free0 MiB free again, volume check clean; digests ${d0:0:12} -> ${d2:0:12}"

@@ -394,6 +394,64 @@ static void test_load_damaged(void **state)
     free(text);
 }
 
+/* A definition whose uuid another VM has is refused on the apply path
+ * (every member alike), for an add and for a new definition, naming the
+ * VM that has it; the document is unchanged. */
+static void test_duplicate_uuid(void **state)
+{
+    CMN_AUTO(cd_cdb) *a = NULL;
+    char *before, *after;
+    char err[512];
+    struct cd_op op;
+    const struct cd_vm *v;
+
+    (void)state;
+    assert_int_equal(cd_cdb_new(&a), 0);
+    op = mkop(CD_OP_ADD_VM, "web1", "high");
+    op.text = (char *)"<vm>\n  <name>web1</name>\n"
+                      "  <uuid>6F1C2D3E-4a5b-4c6d-8e7f-000000000001</uuid>\n"
+                      "</vm>\n";
+    assert_int_equal(cd_cdb_apply(a, &op, err, sizeof(err)), 0);
+    op = mkop(CD_OP_ADD_VM, "db1", "low");
+    op.text = (char *)"<vm><name>db1</name>"
+                      "<uuid>6f1c2d3e-4a5b-4c6d-8e7f-000000000002</uuid></vm>";
+    assert_int_equal(cd_cdb_apply(a, &op, err, sizeof(err)), 0);
+    before = ser(a);
+
+    /* A copy of web1 with only the name changed (any case). */
+    op = mkop(CD_OP_ADD_VM, "web2", "high");
+    op.text =
+        (char *)"<vm><name>web2</name>"
+                "<uuid> 6f1c2d3e-4a5b-4c6d-8e7f-000000000001 </uuid></vm>";
+    assert_int_equal(cd_cdb_apply(a, &op, err, sizeof(err)), -CD_E_EXISTS);
+    assert_string_equal(err,
+                        "VM 'web2' has the uuid of VM 'web1' "
+                        "(6f1c2d3e-4a5b-4c6d-8e7f-000000000001); give it its "
+                        "own <uuid> (generate one with uuidgen)");
+    /* A new definition of db1 with web1's uuid. */
+    op = mkop(CD_OP_SET_VM_DEF, "db1", "low");
+    op.text = (char *)"<vm><name>db1</name>"
+                      "<uuid>6f1c2d3e-4a5b-4c6d-8e7f-000000000001</uuid></vm>";
+    assert_int_equal(cd_cdb_apply(a, &op, err, sizeof(err)), -CD_E_EXISTS);
+    assert_non_null(strstr(err, "VM 'db1' has the uuid of VM 'web1'"));
+    after = ser(a);
+    assert_string_equal(before, after);
+    free(after);
+
+    /* Its own uuid again is no conflict; lookups ignore case. */
+    op = mkop(CD_OP_SET_VM_DEF, "web1", "medium");
+    op.text = (char *)"<vm><name>web1</name>"
+                      "<uuid>6f1c2d3e-4a5b-4c6d-8e7f-000000000001</uuid></vm>";
+    assert_int_equal(cd_cdb_apply(a, &op, err, sizeof(err)), 0);
+    v = cd_cdb_vm_by_uuid(a, "6F1C2D3E-4A5B-4C6D-8E7F-000000000002", NULL);
+    assert_non_null(v);
+    assert_string_equal(v->name, "db1");
+    assert_null(
+        cd_cdb_vm_by_uuid(a, "6f1c2d3e-4a5b-4c6d-8e7f-000000000002", "db1"));
+    assert_null(cd_cdb_vm_by_uuid(a, "", NULL));
+    free(before);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -408,6 +466,7 @@ int main(void)
         cmocka_unit_test(test_settings),
         cmocka_unit_test(test_save_load),
         cmocka_unit_test(test_load_damaged),
+        cmocka_unit_test(test_duplicate_uuid),
     };
 
     cd_err_register();

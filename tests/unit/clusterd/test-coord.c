@@ -876,6 +876,126 @@ static void test_wait_priority(void **state)
     assert_int_equal(w.n, 1);
     wait_at(co, cdb, "hi", 100000, &w);
     assert_int_equal(w.kind, CD_WAIT_NONE);
+/* A clusterd crash is not a node failure: node 3's clusterd left the
+ * group (PROCDOWN) while node 3 stayed a corosync member. Its VM is kept
+ * where it runs (unmanaged), nothing starts it elsewhere, node 3 takes no
+ * new VM, a member that joins meanwhile learns the entry from the
+ * others' re-announcement, and node 3's clusterd re-attaches on return.
+ * Only a NODE_LOST (node 3 left corosync's membership) fails it over. */
+static void test_clusterd_crash_not_node_failure(void **state)
+{
+    CMN_AUTO(cd_cdb) *cdb = cluster3();
+    struct cd_coord *co, *joiner;
+    struct cd_action out[32];
+    struct cd_co_effect eff;
+    const char *const on3[] = {"web1", NULL};
+    const uint32_t m12[] = {1, 2}, kept3[] = {3};
+    struct cd_co_msg lost = {.type = CD_CO_NODE_LOST, .a = 3};
+    struct cd_co_msg proxy = {
+        .type = CD_CO_RT_VM, .kind = CD_RT_RUNNING, .a = 3};
+    size_t n;
+
+    (void)state;
+    add_vm(cdb, "web1", "high", 512, true);
+    assert_int_equal(cd_coord_new(&co), 0);
+    cd_coord_confchg(co, m123, 3);
+    announce(co, cdb, 1, NULL);
+    announce(co, cdb, 2, NULL);
+    announce(co, cdb, 3, on3);
+    assert_int_equal(derive(co, cdb, m123, 3, out), 0);
+
+    /* clusterd on node 3 dies; node 3 is still a corosync member. */
+    cd_coord_confchg_kept(co, m12, 2, kept3, 1);
+    assert_true(cd_coord_unmanaged(co, 3));
+    assert_false(cd_coord_unmanaged(co, 1));
+    assert_int_equal(cd_coord_vm_node(co, "web1", NULL), 3);
+    announce(co, cdb, 1, NULL);
+    announce(co, cdb, 2, NULL);
+    assert_true(cd_coord_settled(co));
+    assert_int_equal(derive(co, cdb, m12, 2, out), 0);
+    /* Its VM can't move: nobody would send it. */
+    {
+        char err[512];
+        uint32_t from, to;
+        assert_int_equal(cd_coord_check_move(co, cdb, "web1", 1, CD_ACT_LIVE,
+                                             &from, &to, err, sizeof(err)),
+                         -CD_E_BUSY);
+        assert_non_null(strstr(err, "whose clusterd is down"));
+    }
+    /* Node 3 takes no new VM while its clusterd is away. */
+    add_vm(cdb, "new1", "high", 512, true);
+    n = derive(co, cdb, m12, 2, out);
+    assert_int_equal(n, 1);
+    assert_string_equal(out[0].vm, "new1");
+    assert_true(out[0].to == 1 || out[0].to == 2);
+    publish(co, cdb, out, 1);
+    rt(co, cdb, out[0].to, "new1", CD_RT_RUNNING, 100000, NULL);
+    step(co, cdb, out[0].id, 0, NULL);
+    assert_int_equal(derive(co, cdb, m12, 2, out), 0);
+
+    /* Another member's clusterd restarts meanwhile: the joiner learns
+     * node 3's VM from the proxy announcement, not from node 3. */
+    assert_int_equal(cd_coord_new(&joiner), 0);
+    cd_coord_confchg(joiner, m12, 2);
+    snprintf(proxy.vm, sizeof(proxy.vm), "web1");
+    deliver(joiner, cdb, 2, &proxy, NULL);
+    assert_true(cd_coord_unmanaged(joiner, 3));
+    assert_int_equal(cd_coord_vm_node(joiner, "web1", NULL), 3);
+    /* A proxy for a member is ignored: it announces for itself. */
+    proxy.a = 1;
+    deliver(joiner, cdb, 2, &proxy, NULL);
+    assert_false(cd_coord_unmanaged(joiner, 1));
+    proxy.a = 3;
+    cd_coord_free(joiner);
+
+    /* clusterd on node 3 is back: it re-announces the VM, no move. */
+    cd_coord_confchg(co, m123, 3);
+    assert_false(cd_coord_unmanaged(co, 3));
+    announce(co, cdb, 1, NULL);
+    announce(co, cdb, 2, (const char *const[]){"new1", NULL});
+    announce(co, cdb, 3, on3);
+    assert_int_equal(cd_coord_vm_node(co, "web1", NULL), 3);
+    assert_int_equal(derive(co, cdb, m123, 3, out), 0);
+
+    /* It dies again, then the node goes: only then a failover. */
+    cd_coord_confchg_kept(co, m12, 2, kept3, 1);
+    announce(co, cdb, 1, NULL);
+    announce(co, cdb, 2, (const char *const[]){"new1", NULL});
+    assert_int_equal(derive(co, cdb, m12, 2, out), 0);
+    deliver(co, cdb, 1, &lost, &eff);
+    assert_true(eff.changed);
+    assert_false(cd_coord_unmanaged(co, 3));
+    assert_int_equal(cd_coord_vm_node(co, "web1", NULL), 0);
+    /* A re-announcement in flight when it was lost changes nothing. */
+    deliver(co, cdb, 2, &proxy, NULL);
+    assert_false(cd_coord_unmanaged(co, 3));
+    n = derive(co, cdb, m12, 2, out);
+    assert_int_equal(n, 1);
+    assert_string_equal(out[0].vm, "web1");
+    assert_int_equal(out[0].kind, CD_ACT_START);
+    assert_true(out[0].to == 1 || out[0].to == 2);
+
+    /* A migration that ended just before its source's clusterd died: the
+     * source's kept entry is stale. */
+    cd_coord_confchg(co, m123, 3);
+    announce(co, cdb, 1, NULL);
+    announce(co, cdb, 2, NULL);
+    announce(co, cdb, 3, NULL);
+    rt(co, cdb, 3, "web1", CD_RT_MIGRATING, 100000, NULL);
+    rt(co, cdb, 2, "web1", CD_RT_RUNNING, 100000, NULL);
+    assert_int_equal(cd_coord_vm_node(co, "web1", NULL), 3);
+    cd_coord_confchg_kept(co, m12, 2, kept3, 1);
+    assert_int_equal(cd_coord_vm_node(co, "web1", NULL), 2);
+
+    /* A node that left corosync (NODEDOWN: not kept) fails over at once,
+     * as before. */
+    cd_coord_confchg(co, m123, 3);
+    announce(co, cdb, 1, NULL);
+    announce(co, cdb, 2, NULL);
+    announce(co, cdb, 3, (const char *const[]){"web1", "new1", NULL});
+    cd_coord_confchg(co, m12, 2);
+    assert_false(cd_coord_unmanaged(co, 3));
+    assert_int_equal(cd_coord_vm_node(co, "web1", NULL), 0);
     cd_coord_free(co);
 }
 
@@ -894,6 +1014,7 @@ int main(void)
         cmocka_unit_test(test_move_queue),
         cmocka_unit_test(test_start_retry),
         cmocka_unit_test(test_wait_priority),
+        cmocka_unit_test(test_clusterd_crash_not_node_failure),
     };
     char dir[4096];
     const char *src = getenv("KVMC_SRCDIR");
