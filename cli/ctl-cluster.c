@@ -341,6 +341,8 @@ static void print_node(xmlNode *n)
     } else if (*reason) {
         printf("    %s: %s\n", ctl_xml_prop(n, "state"), reason);
     }
+    if (*ctl_xml_prop(n, "storage-reason"))
+        printf("    %s; takes no VMs\n", ctl_xml_prop(n, "storage-reason"));
 }
 
 static int cmd_node(int argc, char **argv)

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "clusterd/cd-coord.h"
+#include "clusterd/cd-storage.h"
 #include "clusterd/cd-int.h"
 #include "common/cmn-le.h"
 #include "common/cmn-crc32c.h"
@@ -213,6 +214,7 @@ struct cd_coord {
     struct cd_co_req req[CD_CO_MAX_REQS];
     size_t nfail;
     struct cd_vm_failures fail[CD_CO_MAX_RT];
+    struct cd_stor_table stor;
 };
 
 int cd_coord_new(struct cd_coord **ret)
@@ -251,6 +253,7 @@ void cd_coord_confchg(struct cd_coord *co, const uint32_t *members, size_t n)
     memcpy(co->members, members, n * sizeof(*members));
     memset(co->announced, 0, sizeof(co->announced));
     co->nmembers = n;
+    cd_stor_confchg(&co->stor, members, n);
     /* A node that left runs nothing we can count on: its VMs are
      * restarted elsewhere once sanlock frees their leases. */
     for (size_t i = 0; i < co->nrt;)
@@ -368,6 +371,11 @@ size_t cd_coord_req_count(const struct cd_coord *co)
     return co->nreq;
 }
 
+const struct cd_stor_table *cd_coord_storage(const struct cd_coord *co)
+{
+    return &co->stor;
+}
+
 static struct cd_vm_failures *fail_find(const struct cd_coord *co,
                                         const char *vm)
 {
@@ -432,10 +440,15 @@ static bool view_member(const struct cd_co_view *v, uint32_t id)
     return false;
 }
 
-static enum res_node_state node_state(const struct cd_node *n, bool member)
+static enum res_node_state node_state(const struct cd_node *n, bool member,
+                                      bool storage_ok)
 {
     if (!member)
         return RES_NODE_DOWN;
+    /* Keeps what runs there (sanlock decides about those), takes nothing
+     * new: a start would fail at the lease. */
+    if (!storage_ok && n->state == CD_NODE_UP)
+        return RES_NODE_PAUSED;
     switch (n->state) {
     case CD_NODE_DRAINED:
         return RES_NODE_DRAINED;
@@ -479,7 +492,8 @@ static int picture_build(const struct cd_coord *co, const struct cd_cdb *cdb,
         struct res_node *r = &p->nodes[p->n_nodes++];
         r->id = n->nodeid;
         snprintf(r->name, sizeof(r->name), "%s", n->name);
-        r->state = node_state(n, view_member(&view, n->nodeid));
+        r->state = node_state(n, view_member(&view, n->nodeid),
+                              cd_stor_healthy(&co->stor, n->nodeid));
         r->memory_mib = n->memory_mib;
     }
     p->n_vms = cd_cdb_vm_count(cdb);
@@ -872,6 +886,9 @@ int cd_coord_deliver(struct cd_coord *co, const struct cd_cdb *cdb,
         break;
     case CD_CO_STEP:
         deliver_step(co, m, eff);
+        break;
+    case CD_CO_STORAGE:
+        eff->changed = cd_stor_apply(&co->stor, sender, m);
         break;
     default:
         return -CD_E_BAD_MSG;

@@ -148,6 +148,7 @@ enum cd_co_msg_type {
     CD_CO_REQ,          /* a user's move (or manual start) request */
     CD_CO_ACTION,       /* coordinator's decision */
     CD_CO_STEP,         /* executor's result of action `id` step `step` */
+    CD_CO_STORAGE,      /* sender's storage health (cd-storage.h) */
     CD_CO_MSG_TYPE_END,
 };
 
@@ -239,6 +240,10 @@ const struct cd_action *cd_coord_action_by_id(const struct cd_coord *co,
 size_t cd_coord_req_count(const struct cd_coord *co);
 const struct cd_vm_failures *cd_coord_failures(const struct cd_coord *co,
                                                const char *vm);
+/* The members' storage health (CD_CO_STORAGE): a node without a healthy
+ * lockspace takes no VMs. */
+struct cd_stor_table;
+const struct cd_stor_table *cd_coord_storage(const struct cd_coord *co);
 
 /* ------------------------------------------------------------ deriving */
 

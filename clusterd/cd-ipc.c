@@ -18,7 +18,9 @@
 
 #include "clusterd/cd-csv.h"
 #include "clusterd/cd-daemon.h"
+#include "clusterd/cd-storage.h"
 #include "clusterd/cd-int.h"
+#include "clusterd/cd-storage.h"
 #include "common/cmn-log.h"
 #include "common/cmn-xml.h"
 
@@ -154,6 +156,21 @@ static int do_config_get(struct cd_daemon *d, const char *key, char **ret)
     return cd_buf_steal(&b, ret, NULL);
 }
 
+/* Ends the reason attribute, adds storage="..." storage-reason="...". */
+static void storage_attrs(struct cd_daemon *d, struct cd_buf *b, uint32_t id)
+{
+    const struct cd_stor_table *t = cd_orch_storage(d);
+    const struct cd_stor_node *e = t ? cd_stor_get(t, id) : NULL;
+    char why[384] = "";
+
+    if (t)
+        cd_stor_reason(t, id, why, sizeof(why));
+    cd_buf_printf(b, "\" storage=\"%s\" storage-reason=\"",
+                  e ? cd_stor_state_name(e->state) : "unknown");
+    cd_buf_xml_escape(b, why);
+    cd_buf_puts(b, "\"");
+}
+
 static int do_node_list(struct cd_daemon *d, char **ret)
 {
     const struct cd_cdb *cdb = cd_daemon_cdb(d);
@@ -177,7 +194,8 @@ static int do_node_list(struct cd_daemon *d, char **ret)
                       node->nodeid == coord ? "yes" : "no",
                       node->quarantined_until);
         cd_buf_xml_escape(&b, node->reason);
-        cd_buf_puts(&b, "\"/>\n");
+        storage_attrs(d, &b, node->nodeid);
+        cd_buf_puts(&b, "/>\n");
     }
     /* Members that have not registered yet. */
     for (size_t i = 0; i < n; i++)

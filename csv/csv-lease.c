@@ -577,3 +577,44 @@ int csv_lockspace_rem(struct csv_volume *vol, uint64_t host_id)
     fill_lockspace(vol, host_id, &ls);
     return sanlock_rc(sanlock_rem_lockspace(&ls, 0));
 }
+
+const char *csv_ls_state_str(enum csv_ls_state state)
+{
+    switch (state) {
+    case CSV_LS_ADDING:
+        return "joining";
+    case CSV_LS_JOINED:
+        return "joined";
+    case CSV_LS_REMOVING:
+        return "leaving";
+    default:
+        return "not joined";
+    }
+}
+
+int csv_lockspace_state(const struct csv_volume *vol, uint64_t host_id,
+                        enum csv_ls_state *ret_state)
+{
+    struct sanlk_lockspace *lss = NULL;
+    enum csv_ls_state st = CSV_LS_ABSENT;
+    int n = 0, rv;
+
+    /* get_lockspaces (not inq_lockspace) because it tells a lockspace
+     * being joined from one that is held. */
+    rv = sanlock_get_lockspaces(&lss, &n, 0);
+    if (rv < 0 && rv != -ENOSPC) {
+        free(lss);
+        return sanlock_rc(rv);
+    }
+    for (int i = 0; lss && i < n; i++) {
+        if (strncmp(lss[i].name, vol->sb.name, SANLK_NAME_LEN) != 0 ||
+            lss[i].host_id != host_id)
+            continue;
+        st = lss[i].flags & SANLK_LSF_ADD   ? CSV_LS_ADDING
+             : lss[i].flags & SANLK_LSF_REM ? CSV_LS_REMOVING
+                                            : CSV_LS_JOINED;
+    }
+    free(lss);
+    *ret_state = st;
+    return 0;
+}

@@ -259,6 +259,20 @@ int csv_hosts(struct csv_volume *vol, int sample_ms,
 int csv_lockspace_add(struct csv_volume *vol, uint64_t host_id);
 int csv_lockspace_rem(struct csv_volume *vol, uint64_t host_id);
 
+/* Where the local sanlock daemon stands with the volume's lockspace for
+ * `host_id`: it asks the daemon only (no volume I/O), so it answers
+ * quickly even when the volume does not. */
+enum csv_ls_state {
+    CSV_LS_ABSENT = 0, /* not joined (never, removed, or dropped) */
+    CSV_LS_ADDING,     /* joining: the delta lease is being acquired */
+    CSV_LS_JOINED,
+    CSV_LS_REMOVING,
+};
+const char *csv_ls_state_str(enum csv_ls_state state);
+/* 0 with the state, or a negative errno when sanlock does not answer. */
+int csv_lockspace_state(const struct csv_volume *vol, uint64_t host_id,
+                        enum csv_ls_state *ret_state);
+
 /* Consistency check: both superblock copies, every metadata record (one
  * good copy of each is enough: the other may be a torn write), extents
  * within the data area, no overlap, no extent of a free slot, the sanlock
