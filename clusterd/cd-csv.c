@@ -43,35 +43,6 @@ const char *cd_csv_path(const struct cd_csv *c)
     return c->path;
 }
 
-int cd_csv_ref_parse(const char *ref, char *ret_volume, size_t volume_len,
-                     uint32_t *ret_slot, uint64_t *ret_state)
-{
-    const char *p, *colon;
-    unsigned long long slot, state;
-    char *end;
-
-    if (strncmp(ref, CD_CSV_REF_PREFIX, strlen(CD_CSV_REF_PREFIX)) != 0)
-        return -CD_E_BAD_VALUE;
-    p = ref + strlen(CD_CSV_REF_PREFIX);
-    colon = strchr(p, ':');
-    if (!colon || colon == p || (size_t)(colon - p) >= volume_len)
-        return -CD_E_BAD_VALUE;
-    errno = 0;
-    slot = strtoull(colon + 1, &end, 10);
-    if (errno || end == colon + 1 || *end != ':' || slot >= CSV_OWNER_NONE)
-        return -CD_E_BAD_VALUE;
-    p = end + 1;
-    state = strtoull(p, &end, 10);
-    if (errno || end == p || *end)
-        return -CD_E_BAD_VALUE;
-    memcpy(ret_volume, ref + strlen(CD_CSV_REF_PREFIX),
-           (size_t)(colon - ref) - strlen(CD_CSV_REF_PREFIX));
-    ret_volume[colon - ref - strlen(CD_CSV_REF_PREFIX)] = '\0';
-    *ret_slot = (uint32_t)slot;
-    *ret_state = state;
-    return 0;
-}
-
 /* ------------------------------------------------------------ worker */
 
 static uint64_t mib_up(uint64_t bytes)

@@ -45,6 +45,49 @@ const char *cd_csv_path(const struct cd_csv *c);
 int cd_csv_ref_parse(const char *ref, char *ret_volume, size_t volume_len,
                      uint32_t *ret_slot, uint64_t *ret_state);
 
+/* ------------------------------------------- orphans (pure, no I/O)
+ *
+ * A slot is an orphan when the CDB has no VM of its name on it (a VM's
+ * ref names its slot): left by an add whose CDB change never came, or a
+ * remove whose free failed (lunbridge died). Extents owned by a slot that
+ * is not in use are orphans too. Orphans are reclaimed only after they
+ * stayed orphans for CD_CSV_ORPHAN_GRACE_MS (an add in flight creates its
+ * slot before the CDB records it), under the metadata lease, and never
+ * while the slot's VM lease is held. */
+#define CD_CSV_ORPHAN_GRACE_MS 20000
+#define CD_CSV_ORPHAN_EXTENTS  8 /* listed per orphan; the rest counted */
+
+struct csv_slot;
+struct csv_extent;
+
+/* A VM of the CDB on this volume: its name and slot. */
+struct cd_csv_known {
+    char vm[CD_NAME_MAX];
+    uint32_t slot;
+};
+
+struct cd_csv_orphan {
+    uint32_t slot;
+    bool slot_used;    /* false: extents of a free slot */
+    uint64_t slot_gen; /* generation of the slot record */
+    char vm[CD_NAME_MAX];
+    char uuid[37];
+    size_t nextents;
+    uint64_t extents[CD_CSV_ORPHAN_EXTENTS];
+    uint64_t bytes;
+};
+
+/* The VMs of `cdb` that live on volume `volume` (from their refs). The
+ * array is the caller's. */
+int cd_csv_known_from_cdb(const struct cd_cdb *cdb, const char *volume,
+                          struct cd_csv_known **ret, size_t *ret_n);
+/* Compares the volume's slots (every index, used or not) and extents
+ * with the CDB's VMs: orphans in slot order. The array is the caller's. */
+int cd_csv_orphans(const struct csv_slot *slots, size_t nslots,
+                   const struct csv_extent *ext, size_t next,
+                   const struct cd_csv_known *known, size_t nknown,
+                   struct cd_csv_orphan **ret, size_t *ret_n);
+
 enum cd_csv_op {
     CD_CSV_ALLOC, /* slot, disks and state extent of `def` */
     CD_CSV_FREE,  /* everything slot `ref` owns, then the slot */

@@ -14,7 +14,8 @@ clusterd_libclusterd_la_SOURCES = \
 	clusterd/cd-store.c \
 	clusterd/cd-replica.c \
 	clusterd/cd-coord.c clusterd/cd-coord.h \
-	clusterd/cd-stor-table.c clusterd/cd-storage.h
+	clusterd/cd-stor-table.c clusterd/cd-storage.h \
+	clusterd/cd-csv-orphan.c clusterd/cd-csv.h
 clusterd_libclusterd_la_CFLAGS = $(AM_CFLAGS) $(XML_CFLAGS) $(GNUTLS_CFLAGS) \
 	$(QB_CFLAGS)
 clusterd_libclusterd_la_LIBADD = resources/libres.la common/libcommon.la \
@@ -66,7 +67,7 @@ clusterd_clusterd_SOURCES = \
 	clusterd/cd-ipc.c \
 	clusterd/cd-orch.c \
 	clusterd/cd-hva.c clusterd/cd-hva.h \
-	clusterd/cd-csv.c clusterd/cd-csv.h \
+	clusterd/cd-csv.c \
 	clusterd/cd-storage.c
 clusterd_clusterd_CFLAGS = $(AM_CFLAGS) $(XML_CFLAGS) $(QB_CFLAGS) \
 	$(SANLOCK_CFLAGS) $(CPG_CFLAGS) $(QUORUM_CFLAGS) $(VOTEQUORUM_CFLAGS) $(CMAP_CFLAGS)

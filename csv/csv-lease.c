@@ -618,3 +618,37 @@ int csv_lockspace_state(const struct csv_volume *vol, uint64_t host_id,
     *ret_state = st;
     return 0;
 }
+
+int csv_lease_owner(struct csv_volume *vol, uint32_t slot,
+                    uint64_t *ret_host_id)
+{
+    union {
+        struct sanlk_resource r;
+        char buf[RES_BUF_SIZE];
+    } u;
+    struct csv_lease_target t;
+    struct sanlk_host *hs = NULL;
+    uint64_t owner = 0;
+    char res[48];
+    int n = 0, rv;
+
+    if (vol->lease != &csv_sanlock_lease)
+        return -ENOTSUP;
+    if (slot != CSV_OWNER_NONE && slot >= vol->sb.nslots)
+        return -CSV_E_NO_SLOT;
+    csv_lease_target_fill(vol, slot == CSV_OWNER_NONE ? 0 : slot + 1, res,
+                          sizeof(res), &t);
+    memset(&u, 0, sizeof(u));
+    fill_resource(&u.r, &t);
+    rv = sanlock_read_resource_owners(&u.r, 0, &hs, &n);
+    if (rv < 0) {
+        free(hs);
+        return sanlock_rc(rv);
+    }
+    for (int i = 0; hs && i < n; i++)
+        if (hs[i].timestamp)
+            owner = hs[i].host_id;
+    free(hs);
+    *ret_host_id = owner;
+    return 0;
+}

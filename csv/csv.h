@@ -230,6 +230,16 @@ struct csv_lease_loc {
 int csv_lease_location(const struct csv_volume *vol, uint32_t slot,
                        struct csv_lease_loc *ret_loc);
 
+/* Takes slot `slot`'s VM lease for this process and releases it at once:
+ * 0 when nobody held it (no QEMU runs that slot's VM anywhere), -EAGAIN
+ * when some host holds it. Used before reclaiming an orphaned slot. */
+int csv_slot_lease_probe(struct csv_volume *vol, uint32_t slot);
+/* The host id that holds slot `slot`'s lease (CSV_OWNER_NONE: the
+ * metadata lease) as recorded on disk, 0 when none; -ENOTSUP without
+ * sanlock (test hooks). */
+int csv_lease_owner(struct csv_volume *vol, uint32_t slot,
+                    uint64_t *ret_host_id);
+
 /* Lockspace hosts, read from their delta leases on disk, with the local
  * sanlock daemon's view when it has joined the lockspace. */
 enum csv_host_state {
