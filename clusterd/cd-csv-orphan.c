@@ -113,8 +113,8 @@ int cd_csv_orphans(const struct csv_slot *slots, size_t nslots,
         if (s->used) {
             snprintf(o->vm, sizeof(o->vm), "%s", s->name);
             for (int b = 0, p = 0; b < 16; b++) {
-                p += snprintf(o->uuid + p, sizeof(o->uuid) - (size_t)p,
-                              "%02x", s->uuid[b]);
+                p += snprintf(o->uuid + p, sizeof(o->uuid) - (size_t)p, "%02x",
+                              s->uuid[b]);
                 if (b == 3 || b == 5 || b == 7 || b == 9)
                     o->uuid[p++] = '-';
             }

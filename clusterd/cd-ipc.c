@@ -442,6 +442,17 @@ static int handle(struct cd_daemon *d, struct cmn_ipc_conn *conn, xmlNode *req,
         return do_node_list(d, ret);
     if (!strcmp(op, "volume-list"))
         return do_volume_list(d, ret);
+    if (!strcmp(op, "volume-check")) {
+        bool repair =
+            !strcmp(req_attr(req, "repair", a, sizeof(a)) ? a : "", "yes");
+        if (repair && !may_write(d, conn)) {
+            *ret = error_reply(-CD_E_PERM,
+                               "permission denied: only root or the admin "
+                               "group may reclaim slots (run as root)");
+            return *ret ? 0 : -ENOMEM;
+        }
+        return cd_csv_ipc(d, conn, repair, ret);
+    }
 
     /* VMs, moves, drain, explain, events (cd-orch.c). */
     {

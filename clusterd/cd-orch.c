@@ -883,6 +883,9 @@ static void tick(void *data)
     o->tick_armed = false;
     reports_flush(o);
     node_states_tick(o);
+    if (o->d->csv)
+        cd_csv_tick(o->d, o->d->replica && cd_replica_coordinator(
+                                               o->d->replica) == o->d->nodeid);
     if (o->shutting_down)
         shutdown_check(o);
     arm_tick(o);

@@ -34,7 +34,8 @@ cd_unit_tests = \
 	tests/unit/clusterd/test-config \
 	tests/unit/clusterd/test-coord \
 	tests/unit/clusterd/test-quarantine \
-	tests/unit/clusterd/test-storage
+	tests/unit/clusterd/test-storage \
+	tests/unit/clusterd/test-csv-orphan
 check_PROGRAMS += $(cd_unit_tests)
 TESTS += $(cd_unit_tests)
 
@@ -57,6 +58,10 @@ tests_unit_clusterd_test_quarantine_LDADD = $(CD_UNIT_LIBS)
 tests_unit_clusterd_test_storage_SOURCES = tests/unit/clusterd/test-storage.c
 tests_unit_clusterd_test_storage_CFLAGS = $(CD_UNIT_CFLAGS)
 tests_unit_clusterd_test_storage_LDADD = $(CD_UNIT_LIBS)
+tests_unit_clusterd_test_csv_orphan_SOURCES = \
+	tests/unit/clusterd/test-csv-orphan.c
+tests_unit_clusterd_test_csv_orphan_CFLAGS = $(CD_UNIT_CFLAGS)
+tests_unit_clusterd_test_csv_orphan_LDADD = $(CD_UNIT_LIBS)
 
 # The daemon.
 sbin_PROGRAMS += clusterd/clusterd
