@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "clusterd/cd-csv.h"
@@ -27,6 +28,7 @@
 #define LOCK_MS  15000
 #define SCAN_MS  10000 /* orphan scan period */
 #define MAX_SEEN 256
+#define QUEUE_MS 10000 /* behind this node's previous change, at most */
 
 struct seen { /* an orphan and since when the scans see it */
     uint32_t slot;
@@ -617,7 +619,21 @@ static void *worker(void *arg)
     struct job_ctx *ctx = arg;
     struct cd_csv_job *j = ctx->job;
 
-    pthread_mutex_lock(&ctx->c->lock);
+    struct timespec until;
+
+    /* A change before this one may be stuck on a dead path: wait for it
+     * a bounded time, so the client hears why before its own timeout. */
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += QUEUE_MS / 1000;
+    if (pthread_mutex_timedlock(&ctx->c->lock, &until) != 0) {
+        j->rc = -CSV_E_LEASE_BUSY;
+        cd_errf(j->msg, sizeof(j->msg),
+                "CSV '%s': an earlier change on this node has been stuck "
+                "for more than %d s (is the volume reachable? see "
+                "'clusterctl node list'): retry once it is",
+                ctx->c->path, QUEUE_MS / 1000);
+        goto out;
+    }
     switch (j->op) {
     case CD_CSV_ALLOC:
         j->rc = do_alloc(ctx->c, j);
@@ -636,6 +652,7 @@ static void *worker(void *arg)
         break;
     }
     pthread_mutex_unlock(&ctx->c->lock);
+out:
     if (j->rc < 0 && !j->msg[0])
         cd_errf(j->msg, sizeof(j->msg), "CSV '%s': %s", ctx->c->path,
                 cmn_strerror(j->rc));

@@ -1274,7 +1274,8 @@ static void csv_freed(void *data, struct cd_csv_job *j)
         if (j->op == CD_CSV_FREE && j->reply && strstr(j->reply, "<ok")) {
             err_reply(&text, j->rc,
                       "VM '%s' is removed from the cluster, but its CSV slot "
-                      "was not freed: %s",
+                      "was not freed: %s (clusterd reclaims it once the "
+                      "volume is reachable; see 'clusterctl volume check')",
                       j->vm, j->msg);
             csv_job_answer(j, text);
             free(text);
