@@ -85,6 +85,10 @@ static int cmd_status(void)
                    *ctl_xml_prop(m, "name") ? ")" : "");
         }
     printf("\n");
+    for (xmlNode *m = s->children; m; m = m->next)
+        if (m->type == XML_ELEMENT_NODE && *ctl_xml_prop(m, "storage-reason"))
+            printf("storage:     %s %s; takes no VMs\n",
+                   ctl_xml_prop(m, "name"), ctl_xml_prop(m, "storage-reason"));
     printf("cdb:         epoch %s digest %.16s (sync %s, last sync %s ms)\n",
            ctl_xml_prop(s, "epoch"), ctl_xml_prop(s, "digest"),
            ctl_xml_prop(s, "sync"), ctl_xml_prop(s, "last-sync-ms"));

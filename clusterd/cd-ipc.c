@@ -77,6 +77,21 @@ static bool is_member(const struct cd_daemon *d, uint32_t nodeid)
     return false;
 }
 
+/* Ends the reason attribute, adds storage="..." storage-reason="...". */
+static void storage_attrs(struct cd_daemon *d, struct cd_buf *b, uint32_t id)
+{
+    const struct cd_stor_table *t = cd_orch_storage(d);
+    const struct cd_stor_node *e = t ? cd_stor_get(t, id) : NULL;
+    char why[384] = "";
+
+    if (t)
+        cd_stor_reason(t, id, why, sizeof(why));
+    cd_buf_printf(b, "\" storage=\"%s\" storage-reason=\"",
+                  e ? cd_stor_state_name(e->state) : "unknown");
+    cd_buf_xml_escape(b, why);
+    cd_buf_puts(b, "\"");
+}
+
 static int do_status(struct cd_daemon *d, char **ret)
 {
     const struct cd_cdb *cdb = cd_daemon_cdb(d);
@@ -117,9 +132,12 @@ static int do_status(struct cd_daemon *d, char **ret)
     for (size_t i = 0; i < n; i++) {
         const struct cd_node *node = cd_cdb_node_by_id(cdb, m[i]);
         cd_buf_printf(&b,
-                      "  <member nodeid=\"%u\" name=\"%s\" state=\"%s\"/>\n",
+                      "  <member nodeid=\"%u\" name=\"%s\" state=\"%s\" "
+                      "reason=\"",
                       m[i], node ? node->name : "",
                       node ? cd_node_state_name(node->state) : "unregistered");
+        storage_attrs(d, &b, m[i]);
+        cd_buf_puts(&b, "/>\n");
     }
     cd_buf_puts(&b, "</status>\n");
     return cd_buf_steal(&b, ret, NULL);
@@ -154,21 +172,6 @@ static int do_config_get(struct cd_daemon *d, const char *key, char **ret)
     }
     cd_buf_puts(&b, "</config>\n");
     return cd_buf_steal(&b, ret, NULL);
-}
-
-/* Ends the reason attribute, adds storage="..." storage-reason="...". */
-static void storage_attrs(struct cd_daemon *d, struct cd_buf *b, uint32_t id)
-{
-    const struct cd_stor_table *t = cd_orch_storage(d);
-    const struct cd_stor_node *e = t ? cd_stor_get(t, id) : NULL;
-    char why[384] = "";
-
-    if (t)
-        cd_stor_reason(t, id, why, sizeof(why));
-    cd_buf_printf(b, "\" storage=\"%s\" storage-reason=\"",
-                  e ? cd_stor_state_name(e->state) : "unknown");
-    cd_buf_xml_escape(b, why);
-    cd_buf_puts(b, "\"");
 }
 
 static int do_node_list(struct cd_daemon *d, char **ret)

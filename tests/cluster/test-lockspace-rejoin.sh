@@ -71,6 +71,9 @@ sb_wait_for 15 all_see node2 lost unreadable joining ||
 nl=$(cdctl node3 node list 2>&1)
 grep -q "storage: .* of volume '$SB_CSV_LS'" <<<"$nl" ||
     fail "node list does not say why node2 takes no VMs: $nl"
+st=$(cdctl node1 status 2>&1)
+grep -q "^storage: *node2 storage: .* of volume '$SB_CSV_LS'" <<<"$st" ||
+    fail "status does not show node2's storage: $st"
 ex=$(cdctl node1 explain web1 2>&1)
 grep -q "node2: storage: .* of volume '$SB_CSV_LS' .* since " <<<"$ex" ||
     fail "explain web1 does not name node2's storage: $ex"
