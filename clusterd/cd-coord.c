@@ -600,6 +600,15 @@ int cd_coord_check_move(const struct cd_coord *co, const struct cd_cdb *cdb,
         }
         const struct cd_node *tn = cd_cdb_node_by_id(cdb, to);
         rc = res_place_check(&p.c, vm, to, err, errlen);
+        if (rc == -RES_E_NODE_STATE && tn && tn->state == CD_NODE_UP &&
+            !cd_stor_healthy(&co->stor, to)) {
+            char why[384];
+            cd_stor_reason(&co->stor, to, why, sizeof(why));
+            cd_errf(err, errlen,
+                    "node '%s' takes no VMs: %s (clusterd re-joins the "
+                    "lockspace once the volume reads again)",
+                    tn->name, why);
+        }
         if (rc == -RES_E_NODE_STATE && tn && tn->state == CD_NODE_QUARANTINED &&
             err && strlen(err) + 2 * CD_NAME_MAX + 64 < errlen)
             snprintf(err + strlen(err), errlen - strlen(err),

@@ -86,6 +86,8 @@ sb_wait_for 30 vm_ticking "$first" web1 || fail "web1 does not tick on $first"
 out=$(cdctl node1 move-vm web1 --to node2 --live 2>&1) &&
     fail "a move to node2 without its lockspace was accepted: $out"
 e_move=$out
+grep -q "node 'node2' takes no VMs: storage: .* of volume '$SB_CSV_LS'" <<<"$e_move" ||
+    fail "the refused move does not name node2's storage: $e_move"
 sb_log "web1 started on $first; move to node2 refused: $e_move"
 
 # 3. The path comes back: no manual add_lockspace.

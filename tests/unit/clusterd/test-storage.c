@@ -134,6 +134,15 @@ static void storage(struct cd_coord *co, const struct cd_cdb *cdb,
     deliver(co, cdb, node, &m, eff);
 }
 
+static void rt(struct cd_coord *co, const struct cd_cdb *cdb, uint32_t node,
+               const char *vm, enum cd_rt_state st)
+{
+    struct cd_co_msg m = {.type = CD_CO_RT_VM, .kind = st};
+
+    snprintf(m.vm, sizeof(m.vm), "%s", vm);
+    deliver(co, cdb, node, &m, NULL);
+}
+
 static struct cd_coord *settled(const struct cd_cdb *cdb)
 {
     struct cd_coord *co;
@@ -189,6 +198,32 @@ static void test_lost_node_takes_no_vm(void **state)
     n = derive(co, cdb, m123, 3, out);
     assert_int_equal(n, 1);
     assert_int_equal(out[0].to, 1);
+    cd_coord_free(co);
+}
+
+/* A move to a node whose lockspace is lost is refused, naming it. */
+static void test_move_refused(void **state)
+{
+    CMN_AUTO(cd_cdb) *cdb = cluster3();
+    struct cd_coord *co;
+    uint32_t from = 0, to = 0;
+    char err[512];
+
+    (void)state;
+    add_vm(cdb, "web1", "high", 512, true);
+    co = settled(cdb);
+    rt(co, cdb, 2, "web1", CD_RT_RUNNING);
+    storage(co, cdb, 1, CD_STOR_LOST, 0, NULL);
+    assert_int_not_equal(cd_coord_check_move(co, cdb, "web1", 1, CD_ACT_LIVE,
+                                             &from, &to, err, sizeof(err)),
+                         0);
+    assert_non_null(strstr(err, "node 'node1' takes no VMs: storage: "
+                                "lockspace of volume 'sb-csv' lost"));
+    storage(co, cdb, 1, CD_STOR_OK, 0, NULL);
+    assert_int_equal(cd_coord_check_move(co, cdb, "web1", 1, CD_ACT_LIVE, &from,
+                                         &to, err, sizeof(err)),
+                     0);
+    assert_int_equal(to, 1);
     cd_coord_free(co);
 }
 
@@ -265,6 +300,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lost_node_takes_no_vm),
+        cmocka_unit_test(test_move_refused),
         cmocka_unit_test(test_all_lost_nothing_starts),
         cmocka_unit_test(test_table_confchg),
         cmocka_unit_test(test_reason_text),
