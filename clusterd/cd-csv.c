@@ -1032,6 +1032,8 @@ static void ipc_done(void *data, struct cd_csv_job *j)
     struct cd_buf b;
     char *text = NULL;
 
+    if (j->op == CD_CSV_RECLAIM)
+        c->reclaiming = false;
     if (j->rc < 0) {
         char *e = NULL;
         cd_buf_init(&b);
@@ -1043,8 +1045,6 @@ static void ipc_done(void *data, struct cd_csv_job *j)
         csv_job_reply(j);
         return;
     }
-    if (j->op == CD_CSV_RECLAIM)
-        c->reclaiming = false;
     seen_update(c, j);
     cd_buf_init(&b);
     cd_buf_printf(&b, "<volume-check volume=\"%s\" path=\"", j->volume);
