@@ -86,7 +86,7 @@ static int cmd_status(void)
                    *ctl_xml_prop(m, "name") ? ")" : "");
         }
     printf("\n");
-    for (xmlNode *m = s->children; m; m = m->next)
+    for (xmlNode *m = s->children; m; m = m->next) {
         if (m->type == XML_ELEMENT_NODE &&
             !xmlStrcmp(m->name, (const xmlChar *)"clusterd-down"))
             printf("clusterd down: %s%s%s%s (in the corosync membership: its "
@@ -94,6 +94,10 @@ static int cmd_status(void)
                    ctl_xml_prop(m, "nodeid"),
                    *ctl_xml_prop(m, "name") ? "(" : "", ctl_xml_prop(m, "name"),
                    *ctl_xml_prop(m, "name") ? ")" : "");
+        if (m->type == XML_ELEMENT_NODE && *ctl_xml_prop(m, "storage-reason"))
+            printf("storage:     %s %s; takes no VMs\n",
+                   ctl_xml_prop(m, "name"), ctl_xml_prop(m, "storage-reason"));
+    }
     printf("cdb:         epoch %s digest %.16s (sync %s, last sync %s ms)\n",
            ctl_xml_prop(s, "epoch"), ctl_xml_prop(s, "digest"),
            ctl_xml_prop(s, "sync"), ctl_xml_prop(s, "last-sync-ms"));
@@ -350,6 +354,8 @@ static void print_node(xmlNode *n)
     } else if (*reason) {
         printf("    %s: %s\n", ctl_xml_prop(n, "state"), reason);
     }
+    if (*ctl_xml_prop(n, "storage-reason"))
+        printf("    %s; takes no VMs\n", ctl_xml_prop(n, "storage-reason"));
 }
 
 static int cmd_node(int argc, char **argv)

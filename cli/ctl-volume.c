@@ -33,7 +33,10 @@ void ctl_volume_usage(void)
         "512|4096]\n"
         "                [--max-extents N]\n"
         "  volume inspect PATH [--sample S]\n"
-        "  volume check PATH [--repair]\n"
+        "  volume check PATH [--repair]     the format alone, on the device\n"
+        "  volume check [--repair]          through clusterd: also slots and\n"
+        "                                   extents no VM of the cluster owns\n"
+        "                                   (--repair reclaims them)\n"
         "  volume add PATH                  add a formatted volume to the\n"
         "                                   cluster database\n"
         "  volume list [--output xml]       the cluster's volumes, their\n"
@@ -554,6 +557,86 @@ static void print_finding(void *opaque, enum csv_finding kind, const char *msg)
     }
 }
 
+/* `volume check` without PATH: clusterd compares the volume it keeps
+ * VMs on with the cluster database (and reclaims with --repair). */
+static int cluster_check(bool repair, bool xml)
+{
+    xmlDoc *doc = NULL;
+    char *text = NULL;
+    xmlNode *root, *n;
+    long problems, orphans;
+    int rc;
+
+    rc = ctl_cd_call(repair ? "<request op=\"volume-check\" repair=\"yes\"/>"
+                            : "<request op=\"volume-check\"/>",
+                     &doc, &text);
+    if (rc)
+        return rc;
+    if (xml) {
+        fputs(text, stdout);
+        free(text);
+        xmlFreeDoc(doc);
+        return CTL_EXIT_OK;
+    }
+    free(text);
+    root = xmlDocGetRootElement(doc);
+    problems = strtol(ctl_xml_prop(root, "problems"), NULL, 10);
+    orphans = strtol(ctl_xml_prop(root, "orphans"), NULL, 10);
+    for (n = root->children; n; n = n->next) {
+        const char *name = (const char *)n->name;
+        xmlChar *c;
+        if (n->type != XML_ELEMENT_NODE)
+            continue;
+        if (!strcmp(name, "finding")) {
+            c = xmlNodeGetContent(n);
+            printf("  %s: %s\n",
+                   !strcmp(ctl_xml_prop(n, "kind"), "damage") ? "DAMAGE"
+                                                              : "note",
+                   c ? (const char *)c : "");
+            xmlFree(c);
+        } else if (!strcmp(name, "orphan")) {
+            bool used = !strcmp(ctl_xml_prop(n, "used"), "yes");
+            printf("  ORPHAN: slot %s", ctl_xml_prop(n, "slot"));
+            if (used)
+                printf(" of VM '%s' (uuid %s), not in the cluster database",
+                       ctl_xml_prop(n, "vm"), ctl_xml_prop(n, "uuid"));
+            else
+                printf(" is free but still owns extents");
+            printf(": %s extent(s) [%s], %.1f MiB; orphaned for %s s\n",
+                   ctl_xml_prop(n, "nextents"), ctl_xml_prop(n, "extents"),
+                   (double)strtoull(ctl_xml_prop(n, "bytes"), NULL, 10) / MIB,
+                   ctl_xml_prop(n, "orphaned-s"));
+        } else if (!strcmp(name, "reclaimed")) {
+            printf("  reclaimed: slot %s (VM '%s'), %.1f MiB\n",
+                   ctl_xml_prop(n, "slot"), ctl_xml_prop(n, "vm"),
+                   (double)strtoull(ctl_xml_prop(n, "bytes"), NULL, 10) / MIB);
+        } else if (!strcmp(name, "kept")) {
+            printf("  kept: slot %s (VM '%s'): %s\n", ctl_xml_prop(n, "slot"),
+                   ctl_xml_prop(n, "vm"), ctl_xml_prop(n, "reason"));
+        }
+    }
+    if (problems || orphans) {
+        printf("check: volume '%s' (%s): %ld problem%s, %ld orphan%s",
+               ctl_xml_prop(root, "volume"), ctl_xml_prop(root, "path"),
+               problems, problems == 1 ? "" : "s", orphans,
+               orphans == 1 ? "" : "s");
+        if (orphans)
+            printf(" (%s: orphans older than %s s are reclaimed by the "
+                   "coordinator, or now by 'clusterctl volume check "
+                   "--repair'; a slot whose VM lease is held never is)",
+                   repair ? "left" : "found", ctl_xml_prop(root, "grace-s"));
+        printf("\n");
+        xmlFreeDoc(doc);
+        return CTL_EXIT_DAMAGE;
+    }
+    printf("check: volume '%s' (%s) is clean: every slot and extent belongs "
+           "to a VM of the cluster, %.1f MiB free\n",
+           ctl_xml_prop(root, "volume"), ctl_xml_prop(root, "path"),
+           (double)strtoull(ctl_xml_prop(root, "free"), NULL, 10) / MIB);
+    xmlFreeDoc(doc);
+    return CTL_EXIT_OK;
+}
+
 static int cmd_check(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -575,8 +658,10 @@ static int cmd_check(int argc, char **argv)
             return CTL_EXIT_USAGE;
         repair = true;
     }
+    if (optind == argc)
+        return cluster_check(repair, f.xml);
     if (optind != argc - 1) {
-        ctl_err("usage: clusterctl volume check PATH [--repair] "
+        ctl_err("usage: clusterctl volume check [PATH] [--repair] "
                 "[--output xml]");
         return CTL_EXIT_USAGE;
     }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "clusterd/cd-coord.h"
+#include "clusterd/cd-storage.h"
 #include "clusterd/cd-int.h"
 #include "common/cmn-le.h"
 #include "common/cmn-crc32c.h"
@@ -222,6 +223,7 @@ struct cd_coord {
     struct cd_co_req req[CD_CO_MAX_REQS];
     size_t nfail;
     struct cd_vm_failures fail[CD_CO_MAX_RT];
+    struct cd_stor_table stor;
 };
 
 int cd_coord_new(struct cd_coord **ret)
@@ -326,6 +328,7 @@ void cd_coord_confchg_kept(struct cd_coord *co, const uint32_t *members,
         id_del(co->unmanaged, &co->nunmanaged, members[i]);
         id_del(co->lost, &co->nlost, members[i]);
     }
+    cd_stor_confchg(&co->stor, members, n);
     /* A node that left runs nothing we can count on: its VMs are
      * restarted elsewhere once sanlock frees their leases. */
     for (size_t i = 0; i < co->nrt;)
@@ -457,6 +460,11 @@ const struct cd_action *cd_coord_action_by_id(const struct cd_coord *co,
 size_t cd_coord_req_count(const struct cd_coord *co)
 {
     return co->nreq;
+}
+
+const struct cd_stor_table *cd_coord_storage(const struct cd_coord *co)
+{
+    return &co->stor;
 }
 
 static struct cd_vm_failures *fail_find(const struct cd_coord *co,
@@ -615,10 +623,15 @@ static bool view_member(const struct cd_co_view *v, uint32_t id)
     return false;
 }
 
-static enum res_node_state node_state(const struct cd_node *n, bool member)
+static enum res_node_state node_state(const struct cd_node *n, bool member,
+                                      bool storage_ok)
 {
     if (!member)
         return RES_NODE_DOWN;
+    /* Keeps what runs there (sanlock decides about those), takes nothing
+     * new: a start would fail at the lease. */
+    if (!storage_ok && n->state == CD_NODE_UP)
+        return RES_NODE_PAUSED;
     switch (n->state) {
     case CD_NODE_DRAINED:
         return RES_NODE_DRAINED;
@@ -662,7 +675,8 @@ static int picture_build(const struct cd_coord *co, const struct cd_cdb *cdb,
         struct res_node *r = &p->nodes[p->n_nodes++];
         r->id = n->nodeid;
         snprintf(r->name, sizeof(r->name), "%s", n->name);
-        r->state = node_state(n, view_member(&view, n->nodeid));
+        r->state = node_state(n, view_member(&view, n->nodeid),
+                              cd_stor_healthy(&co->stor, n->nodeid));
         r->memory_mib = n->memory_mib;
     }
     p->n_vms = cd_cdb_vm_count(cdb);
@@ -776,6 +790,15 @@ int cd_coord_check_move(const struct cd_coord *co, const struct cd_cdb *cdb,
         }
         const struct cd_node *tn = cd_cdb_node_by_id(cdb, to);
         rc = res_place_check(&p.c, vm, to, err, errlen);
+        if (rc == -RES_E_NODE_STATE && tn && tn->state == CD_NODE_UP &&
+            !cd_stor_healthy(&co->stor, to)) {
+            char why[384];
+            cd_stor_reason(&co->stor, to, why, sizeof(why));
+            cd_errf(err, errlen,
+                    "node '%s' takes no VMs: %s (clusterd re-joins the "
+                    "lockspace once the volume reads again)",
+                    tn->name, why);
+        }
         if (rc == -RES_E_NODE_STATE && tn && tn->state == CD_NODE_QUARANTINED &&
             err && strlen(err) + 2 * CD_NAME_MAX + 64 < errlen)
             snprintf(err + strlen(err), errlen - strlen(err),
@@ -1148,6 +1171,9 @@ int cd_coord_deliver(struct cd_coord *co, const struct cd_cdb *cdb,
         break;
     case CD_CO_NODE_LOST:
         deliver_node_lost(co, m, eff);
+        break;
+    case CD_CO_STORAGE:
+        eff->changed = cd_stor_apply(&co->stor, sender, m);
         break;
     default:
         return -CD_E_BAD_MSG;

@@ -151,6 +151,7 @@ enum cd_co_msg_type {
     CD_CO_ACTION,       /* coordinator's decision */
     CD_CO_STEP,         /* executor's result of action `id` step `step` */
     CD_CO_NODE_LOST,    /* coordinator: unmanaged node `a` left corosync */
+    CD_CO_STORAGE,      /* sender's storage health (cd-storage.h) */
     CD_CO_MSG_TYPE_END,
 };
 
@@ -268,6 +269,10 @@ unsigned cd_coord_req_place(const struct cd_coord *co, const char *vm,
                             unsigned limit);
 const struct cd_vm_failures *cd_coord_failures(const struct cd_coord *co,
                                                const char *vm);
+/* The members' storage health (CD_CO_STORAGE): a node without a healthy
+ * lockspace takes no VMs. */
+struct cd_stor_table;
+const struct cd_stor_table *cd_coord_storage(const struct cd_coord *co);
 
 /* ------------------------------------------------------------ deriving */
 

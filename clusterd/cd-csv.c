@@ -5,13 +5,16 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "clusterd/cd-csv.h"
+#include "clusterd/cd-daemon.h"
 #include "clusterd/cd-hva.h"
 #include "clusterd/cd-int.h"
 #include "common/cmn-log.h"
@@ -19,8 +22,20 @@
 #include "resources/res-vm.h"
 
 /* The metadata lease is held for a few writes at a time; another node's
- * change waits at most this long. */
-#define LOCK_MS 30000
+ * change waits at most this long: below clusterctl's 30 s, so the client
+ * hears why (the holder named) instead of a bare timeout. A holder whose
+ * path died keeps it on disk until sanlock counts it dead. */
+#define LOCK_MS  15000
+#define SCAN_MS  10000 /* orphan scan period */
+#define MAX_SEEN 256
+#define QUEUE_MS 10000 /* behind this node's previous change, at most */
+
+struct seen { /* an orphan and since when the scans see it */
+    uint32_t slot;
+    uint64_t gen;
+    char vm[CD_NAME_MAX];
+    uint64_t first_ms;
+};
 
 struct cd_csv {
     qb_loop_t *loop;
@@ -29,6 +44,12 @@ struct cd_csv {
     /* One change at a time from this process: each open volume registers
      * with sanlock on its own, and the metadata lease admits one writer. */
     pthread_mutex_t lock;
+
+    /* Orphans (loop only). */
+    struct seen seen[MAX_SEEN];
+    size_t nseen;
+    bool scanning, reclaiming;
+    uint64_t last_scan_ms;
 };
 
 struct job_ctx {
@@ -41,35 +62,6 @@ struct job_ctx {
 const char *cd_csv_path(const struct cd_csv *c)
 {
     return c->path;
-}
-
-int cd_csv_ref_parse(const char *ref, char *ret_volume, size_t volume_len,
-                     uint32_t *ret_slot, uint64_t *ret_state)
-{
-    const char *p, *colon;
-    unsigned long long slot, state;
-    char *end;
-
-    if (strncmp(ref, CD_CSV_REF_PREFIX, strlen(CD_CSV_REF_PREFIX)) != 0)
-        return -CD_E_BAD_VALUE;
-    p = ref + strlen(CD_CSV_REF_PREFIX);
-    colon = strchr(p, ':');
-    if (!colon || colon == p || (size_t)(colon - p) >= volume_len)
-        return -CD_E_BAD_VALUE;
-    errno = 0;
-    slot = strtoull(colon + 1, &end, 10);
-    if (errno || end == colon + 1 || *end != ':' || slot >= CSV_OWNER_NONE)
-        return -CD_E_BAD_VALUE;
-    p = end + 1;
-    state = strtoull(p, &end, 10);
-    if (errno || end == p || *end)
-        return -CD_E_BAD_VALUE;
-    memcpy(ret_volume, ref + strlen(CD_CSV_REF_PREFIX),
-           (size_t)(colon - ref) - strlen(CD_CSV_REF_PREFIX));
-    ret_volume[colon - ref - strlen(CD_CSV_REF_PREFIX)] = '\0';
-    *ret_slot = (uint32_t)slot;
-    *ret_state = state;
-    return 0;
 }
 
 /* ------------------------------------------------------------ worker */
@@ -127,10 +119,25 @@ static int open_locked(struct cd_csv *c, struct cd_csv_job *j,
         return rc;
     }
     rc = csv_lock(vol, LOCK_MS);
+    if (rc == -CSV_E_LEASE_BUSY) {
+        uint64_t owner = 0;
+        csv_lease_owner(vol, CSV_OWNER_NONE, &owner);
+        cd_errf(j->msg, sizeof(j->msg),
+                "CSV '%s': its metadata lease is held by host %" PRIu64
+                " (node %" PRIu64 ") for more than %d s: that node's path "
+                "to the volume may be broken; sanlock frees the lease once "
+                "that host stops renewing for its host-dead time (see "
+                "'clusterctl node list' and 'clusterctl volume inspect "
+                "%s'), then retry",
+                c->path, owner, owner, LOCK_MS / 1000, c->path);
+        csv_close(vol);
+        return rc;
+    }
     if (rc < 0) {
         cd_errf(j->msg, sizeof(j->msg),
                 "CSV '%s': cannot take its metadata lease: %s (has this "
-                "node's sanlock joined lockspace '%s'?)",
+                "node's sanlock joined lockspace '%s'? see 'clusterctl "
+                "node list')",
                 c->path, cmn_strerror(rc), csv_super(vol)->name);
         csv_close(vol);
         return rc;
@@ -425,12 +432,208 @@ out:
     return rc;
 }
 
+/* The orphans of `vol` against j->known (into j->orphans). */
+static int find_orphans(struct csv_volume *vol, struct cd_csv_job *j)
+{
+    uint32_t nslots = csv_super(vol)->nslots;
+    struct csv_slot *slots = calloc(nslots ? nslots : 1, sizeof(*slots));
+    struct csv_extent *ext = NULL;
+    size_t next = 0;
+    int rc = 0;
+
+    if (!slots)
+        return -ENOMEM;
+    for (uint32_t i = 0; i < nslots && rc == 0; i++) {
+        rc = csv_slot_get(vol, i, &slots[i]);
+        if (rc < 0)
+            /* Never guess: an unreadable slot would look free. */
+            cd_errf(j->msg, sizeof(j->msg), "CSV '%s': slot %u: %s",
+                    csv_path(vol), i, cmn_strerror(rc));
+    }
+    if (rc == 0)
+        rc = csv_extent_list(vol, &ext, &next);
+    free(j->orphans);
+    j->orphans = NULL;
+    j->norphans = 0;
+    if (rc == 0)
+        rc = cd_csv_orphans(slots, nslots, ext, next, j->known, j->nknown,
+                            &j->orphans, &j->norphans);
+    for (uint32_t i = 0; i < nslots; i++)
+        csv_slot_clear(&slots[i]);
+    free(slots);
+    free(ext);
+    return rc;
+}
+
+static void check_finding(void *opaque, enum csv_finding kind, const char *msg)
+{
+    struct cd_csv_job *j = opaque;
+    struct cd_buf b = {.data = j->report};
+
+    if (j->report)
+        b.len = b.cap = strlen(j->report);
+    if (kind == CSV_FIND_DAMAGE)
+        j->damage++;
+    cd_buf_printf(&b, "<finding kind=\"%s\">",
+                  kind == CSV_FIND_DAMAGE ? "damage" : "note");
+    cd_buf_xml_escape(&b, msg);
+    cd_buf_puts(&b, "</finding>\n");
+    j->report = b.data;
+}
+
+static void space_of(struct csv_volume *vol, struct cd_csv_job *j)
+{
+    struct csv_space sp = {0};
+
+    csv_space(vol, &sp);
+    j->free_bytes = sp.free;
+    j->total_bytes = sp.data_length;
+    snprintf(j->volume, sizeof(j->volume), "%s", csv_super(vol)->name);
+}
+
+/* Read-only, without the metadata lease: A/B records never show a torn
+ * one, and a change by another host at worst shows an add in flight as
+ * an orphan, which the grace period covers. */
+static int do_check(struct cd_csv *c, struct cd_csv_job *j)
+{
+    struct csv_volume *vol = NULL;
+    int rc = csv_open(c->path, 0, NULL, &vol);
+
+    if (rc < 0) {
+        cd_errf(j->msg, sizeof(j->msg), "CSV '%s': cannot open it: %s", c->path,
+                cmn_strerror(rc));
+        return rc;
+    }
+    rc = csv_check(vol, check_finding, j);
+    if (rc == -CSV_E_DAMAGED)
+        rc = 0;
+    if (rc == 0)
+        rc = find_orphans(vol, j);
+    space_of(vol, j);
+    csv_close(vol);
+    return rc;
+}
+
+static bool eligible(const struct cd_csv_job *j, const struct cd_csv_orphan *o)
+{
+    for (size_t i = 0; i < j->neligible; i++)
+        if (j->eligible[i] == o->slot && j->eligible_gen[i] == o->slot_gen)
+            return true;
+    return false;
+}
+
+static void reclaim_note(struct cd_csv_job *j, const char *what,
+                         const struct cd_csv_orphan *o, const char *why)
+{
+    struct cd_buf b = {.data = j->report};
+
+    if (j->report)
+        b.len = b.cap = strlen(j->report);
+    cd_buf_printf(&b, "<%s slot=\"%u\" vm=\"%s\" bytes=\"%" PRIu64 "\"", what,
+                  o->slot, o->vm, o->bytes);
+    if (why) {
+        cd_buf_puts(&b, " reason=\"");
+        cd_buf_xml_escape(&b, why);
+        cd_buf_puts(&b, "\"");
+    }
+    cd_buf_puts(&b, "/>\n");
+    j->report = b.data;
+}
+
+/* Under the metadata lease (no other host changes slots meanwhile), and
+ * only a slot whose VM lease nobody holds: a QEMU that runs the slot's
+ * VM holds it, so a slot in use is never freed under it. */
+static int reclaim_one(struct csv_volume *vol, struct cd_csv_job *j,
+                       const struct cd_csv_orphan *o)
+{
+    char why[256];
+    uint64_t owner = 0;
+    struct csv_extent *ext = NULL;
+    size_t n = 0;
+    int rc;
+
+    rc = csv_slot_lease_probe(vol, o->slot);
+    if (rc == -EAGAIN) {
+        csv_lease_owner(vol, o->slot, &owner);
+        snprintf(why, sizeof(why),
+                 "its VM lease is held by host %" PRIu64 ": left alone", owner);
+        reclaim_note(j, "kept", o, why);
+        j->kept++;
+        return 0;
+    }
+    if (rc < 0) {
+        snprintf(why, sizeof(why), "cannot check its VM lease: %s",
+                 cmn_strerror(rc));
+        reclaim_note(j, "kept", o, why);
+        j->kept++;
+        return rc;
+    }
+    if (o->slot_used) {
+        rc = free_slot(vol, o->slot);
+    } else {
+        rc = csv_extent_list(vol, &ext, &n);
+        for (size_t i = 0; rc == 0 && i < n; i++)
+            if (ext[i].owner == o->slot)
+                rc = csv_extent_free(vol, ext[i].id);
+        free(ext);
+    }
+    if (rc < 0) {
+        snprintf(why, sizeof(why), "freeing failed: %s", cmn_strerror(rc));
+        reclaim_note(j, "kept", o, why);
+        j->kept++;
+        return rc;
+    }
+    cmn_warn(CMN_LOG_CD,
+             "CSV '%s': reclaimed orphaned slot %u (VM '%s', not in the "
+             "cluster database) and %zu extent(s), %" PRIu64 " MiB",
+             csv_path(vol), o->slot, o->vm[0] ? o->vm : "-", o->nextents,
+             o->bytes >> 20);
+    reclaim_note(j, "reclaimed", o, NULL);
+    j->reclaimed++;
+    return 0;
+}
+
+static int do_reclaim(struct cd_csv *c, struct cd_csv_job *j)
+{
+    struct csv_volume *vol = NULL;
+    int rc;
+
+    rc = open_locked(c, j, &vol);
+    if (rc < 0)
+        return rc;
+    rc = find_orphans(vol, j);
+    for (size_t i = 0; rc == 0 && i < j->norphans; i++)
+        if (eligible(j, &j->orphans[i]))
+            reclaim_one(vol, j, &j->orphans[i]);
+    /* What is left, for the answer and the next round. */
+    if (rc == 0)
+        rc = find_orphans(vol, j);
+    space_of(vol, j);
+    csv_unlock(vol);
+    csv_close(vol);
+    return rc;
+}
+
 static void *worker(void *arg)
 {
     struct job_ctx *ctx = arg;
     struct cd_csv_job *j = ctx->job;
 
-    pthread_mutex_lock(&ctx->c->lock);
+    struct timespec until;
+
+    /* A change before this one may be stuck on a dead path: wait for it
+     * a bounded time, so the client hears why before its own timeout. */
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += QUEUE_MS / 1000;
+    if (pthread_mutex_timedlock(&ctx->c->lock, &until) != 0) {
+        j->rc = -CSV_E_LEASE_BUSY;
+        cd_errf(j->msg, sizeof(j->msg),
+                "CSV '%s': an earlier change on this node has been stuck "
+                "for more than %d s (is the volume reachable? see "
+                "'clusterctl node list'): retry once it is",
+                ctx->c->path, QUEUE_MS / 1000);
+        goto out;
+    }
     switch (j->op) {
     case CD_CSV_ALLOC:
         j->rc = do_alloc(ctx->c, j);
@@ -441,8 +644,15 @@ static void *worker(void *arg)
     case CD_CSV_SET_DEF:
         j->rc = do_set_def(ctx->c, j);
         break;
+    case CD_CSV_CHECK:
+        j->rc = do_check(ctx->c, j);
+        break;
+    case CD_CSV_RECLAIM:
+        j->rc = do_reclaim(ctx->c, j);
+        break;
     }
     pthread_mutex_unlock(&ctx->c->lock);
+out:
     if (j->rc < 0 && !j->msg[0])
         cd_errf(j->msg, sizeof(j->msg), "CSV '%s': %s", ctx->c->path,
                 cmn_strerror(j->rc));
@@ -524,6 +734,11 @@ void cd_csv_job_free(struct cd_csv_job *job)
         return;
     res_vm_free(job->def);
     free(job->def_xml);
+    free(job->known);
+    free(job->eligible);
+    free(job->eligible_gen);
+    free(job->orphans);
+    free(job->report);
     free(job->reply);
     free(job);
 }
@@ -640,4 +855,262 @@ out:
     free(tail);
     csv_close(vol);
     return rc;
+}
+
+/* ------------------------------------------------ orphans, in the loop */
+
+static void csv_job_reply(struct cd_csv_job *j)
+{
+    if (j->conn) {
+        cmn_ipc_reply(j->conn, j->reply ? j->reply
+                                        : "<error code=\"12\">out of "
+                                          "memory</error>");
+        cmn_ipc_conn_unref(j->conn);
+    }
+    cd_csv_job_free(j);
+}
+
+static int cd_csv_err(char **ret, int rc, const char *msg)
+{
+    struct cd_buf b;
+
+    cd_buf_init(&b);
+    cd_buf_printf(&b, "<error code=\"%d\">", -rc);
+    cd_buf_xml_escape(&b, msg);
+    cd_buf_puts(&b, "</error>");
+    return cd_buf_steal(&b, ret, NULL);
+}
+
+static bool cdb_trusted(struct cd_daemon *d)
+{
+    /* A CDB out of sync would make every newer VM look like an orphan. */
+    return d->replica && d->quorate &&
+           cd_replica_phase(d->replica) == CD_SYNC_DONE;
+}
+
+static void seen_update(struct cd_csv *c, const struct cd_csv_job *j)
+{
+    struct seen next[MAX_SEEN];
+    size_t n = 0;
+    uint64_t now = cd_now_ms();
+
+    for (size_t i = 0; i < j->norphans && n < MAX_SEEN; i++) {
+        const struct cd_csv_orphan *o = &j->orphans[i];
+        struct seen *e = &next[n++];
+        e->slot = o->slot;
+        e->gen = o->slot_gen;
+        snprintf(e->vm, sizeof(e->vm), "%s", o->vm);
+        e->first_ms = now;
+        for (size_t k = 0; k < c->nseen; k++)
+            if (c->seen[k].slot == o->slot && c->seen[k].gen == o->slot_gen &&
+                !strcmp(c->seen[k].vm, o->vm))
+                e->first_ms = c->seen[k].first_ms;
+    }
+    memcpy(c->seen, next, n * sizeof(next[0]));
+    c->nseen = n;
+}
+
+static uint64_t seen_since(const struct cd_csv *c, uint32_t slot)
+{
+    for (size_t k = 0; k < c->nseen; k++)
+        if (c->seen[k].slot == slot)
+            return c->seen[k].first_ms;
+    return cd_now_ms();
+}
+
+/* A job with the CDB's VMs on this volume as `known`. */
+static struct cd_csv_job *orphan_job(struct cd_daemon *d, enum cd_csv_op op)
+{
+    struct cd_csv *c = d->csv;
+    struct cd_csv_job *j = calloc(1, sizeof(*j));
+    uint64_t now = cd_now_ms();
+
+    if (!j)
+        return NULL;
+    j->op = op;
+    /* All refs, whatever their volume: the worker compares names on the
+     * volume it opens (a VM on another volume has no slot here). */
+    j->known = calloc(cd_cdb_vm_count(cd_daemon_cdb(d)) + 1, sizeof(*j->known));
+    if (!j->known)
+        goto fail;
+    for (size_t i = 0; i < cd_cdb_vm_count(cd_daemon_cdb(d)); i++) {
+        const struct cd_vm *v = cd_cdb_vm(cd_daemon_cdb(d), i);
+        char vol_name[CSV_NAME_MAX + 1];
+        uint32_t slot;
+        uint64_t st;
+        if (cd_csv_ref_parse(v->ref, vol_name, sizeof(vol_name), &slot, &st) <
+            0)
+            continue;
+        snprintf(j->known[j->nknown].vm, sizeof(j->known[0].vm), "%s", v->name);
+        j->known[j->nknown++].slot = slot;
+    }
+    if (op == CD_CSV_RECLAIM) {
+        j->eligible = calloc(c->nseen + 1, sizeof(*j->eligible));
+        j->eligible_gen = calloc(c->nseen + 1, sizeof(*j->eligible_gen));
+        if (!j->eligible || !j->eligible_gen)
+            goto fail;
+        for (size_t k = 0; k < c->nseen; k++)
+            if (now - c->seen[k].first_ms >= CD_CSV_ORPHAN_GRACE_MS) {
+                j->eligible[j->neligible] = c->seen[k].slot;
+                j->eligible_gen[j->neligible++] = c->seen[k].gen;
+            }
+    }
+    return j;
+fail:
+    cd_csv_job_free(j);
+    return NULL;
+}
+
+static void scan_done(void *data, struct cd_csv_job *j);
+
+static void reclaim_done(void *data, struct cd_csv_job *j)
+{
+    struct cd_daemon *d = data;
+    struct cd_csv *c = d->csv;
+
+    c->reclaiming = false;
+    if (j->rc < 0)
+        cmn_warn(CMN_LOG_CD, "CSV orphans: %s (retried in %d s)", j->msg,
+                 SCAN_MS / 1000);
+    else
+        seen_update(c, j);
+    cd_csv_job_free(j);
+}
+
+static void scan_done(void *data, struct cd_csv_job *j)
+{
+    struct cd_daemon *d = data;
+    struct cd_csv *c = d->csv;
+    bool reclaim = j->priority[0] == 'r';
+    uint64_t now = cd_now_ms();
+
+    c->scanning = false;
+    if (j->rc < 0) {
+        cmn_debug(CMN_LOG_CD, "CSV orphan scan: %s", j->msg);
+        cd_csv_job_free(j);
+        return;
+    }
+    seen_update(c, j);
+    cd_csv_job_free(j);
+    if (!reclaim || c->reclaiming || !cdb_trusted(d))
+        return;
+    for (size_t k = 0; k < c->nseen; k++)
+        if (now - c->seen[k].first_ms >= CD_CSV_ORPHAN_GRACE_MS) {
+            struct cd_csv_job *r = orphan_job(d, CD_CSV_RECLAIM);
+            if (r && cd_csv_run(c, r, reclaim_done, d) == 0)
+                c->reclaiming = true;
+            else
+                cd_csv_job_free(r);
+            return;
+        }
+}
+
+void cd_csv_tick(struct cd_daemon *d, bool reclaim)
+{
+    struct cd_csv *c = d->csv;
+    struct cd_csv_job *j;
+
+    if (!c || c->scanning || !cdb_trusted(d) ||
+        cd_now_ms() - c->last_scan_ms < SCAN_MS)
+        return;
+    c->last_scan_ms = cd_now_ms();
+    j = orphan_job(d, CD_CSV_CHECK);
+    if (!j)
+        return;
+    snprintf(j->priority, sizeof(j->priority), "%s", reclaim ? "r" : "");
+    if (cd_csv_run(c, j, scan_done, d) == 0)
+        c->scanning = true;
+    else
+        cd_csv_job_free(j);
+}
+
+static void ipc_done(void *data, struct cd_csv_job *j)
+{
+    struct cd_daemon *d = data;
+    struct cd_csv *c = d->csv;
+    uint64_t now = cd_now_ms();
+    struct cd_buf b;
+    char *text = NULL;
+
+    if (j->op == CD_CSV_RECLAIM)
+        c->reclaiming = false;
+    if (j->rc < 0) {
+        char *e = NULL;
+        cd_buf_init(&b);
+        cd_buf_printf(&b, "<error code=\"%d\">", -j->rc);
+        cd_buf_xml_escape(&b, j->msg);
+        cd_buf_puts(&b, "</error>");
+        cd_buf_steal(&b, &e, NULL);
+        j->reply = e;
+        csv_job_reply(j);
+        return;
+    }
+    seen_update(c, j);
+    cd_buf_init(&b);
+    cd_buf_printf(&b, "<volume-check volume=\"%s\" path=\"", j->volume);
+    cd_buf_xml_escape(&b, c->path);
+    cd_buf_printf(&b,
+                  "\" clean=\"%s\" problems=\"%d\" orphans=\"%zu\" "
+                  "free=\"%" PRIu64 "\" size=\"%" PRIu64 "\" "
+                  "reclaimed=\"%u\" kept=\"%u\" grace-s=\"%d\">\n",
+                  j->damage || j->norphans ? "no" : "yes", j->damage,
+                  j->norphans, j->free_bytes, j->total_bytes, j->reclaimed,
+                  j->kept, CD_CSV_ORPHAN_GRACE_MS / 1000);
+    if (j->report)
+        cd_buf_puts(&b, j->report);
+    for (size_t i = 0; i < j->norphans; i++) {
+        const struct cd_csv_orphan *o = &j->orphans[i];
+        cd_buf_printf(&b,
+                      "<orphan slot=\"%u\" vm=\"%s\" uuid=\"%s\" used=\"%s\" "
+                      "nextents=\"%zu\" bytes=\"%" PRIu64 "\" "
+                      "orphaned-s=\"%" PRIu64 "\" extents=\"",
+                      o->slot, o->vm, o->uuid, o->slot_used ? "yes" : "no",
+                      o->nextents, o->bytes,
+                      (now - seen_since(c, o->slot)) / 1000);
+        for (size_t k = 0; k < o->nextents && k < CD_CSV_ORPHAN_EXTENTS; k++)
+            cd_buf_printf(&b, "%s%" PRIu64, k ? "," : "", o->extents[k]);
+        cd_buf_puts(&b, "\"/>\n");
+    }
+    cd_buf_puts(&b, "</volume-check>\n");
+    cd_buf_steal(&b, &text, NULL);
+    j->reply = text;
+    csv_job_reply(j);
+}
+
+int cd_csv_ipc(struct cd_daemon *d, struct cmn_ipc_conn *conn, bool repair,
+               char **ret)
+{
+    struct cd_csv_job *j;
+    int rc;
+
+    if (!d->csv)
+        return cd_csv_err(ret, -CD_E_NOT_FOUND,
+                          "this clusterd keeps no VMs on a cluster-shared "
+                          "volume (no [clusterd] csv): check a volume with "
+                          "'clusterctl volume check PATH'");
+    if (!cdb_trusted(d))
+        return cd_csv_err(ret, -CD_E_NO_CLUSTER,
+                          "the cluster database is not in sync here (no "
+                          "quorum?), so slots cannot be compared with it: "
+                          "see 'clusterctl status', or check the format "
+                          "alone with 'clusterctl volume check PATH'");
+    if (repair && d->csv->reclaiming)
+        return cd_csv_err(ret, -EBUSY,
+                          "a reclaim of orphaned slots is running: retry in "
+                          "a few seconds");
+    j = orphan_job(d, repair ? CD_CSV_RECLAIM : CD_CSV_CHECK);
+    if (!j)
+        return -ENOMEM;
+    j->conn = conn;
+    cmn_ipc_conn_ref(conn);
+    rc = cd_csv_run(d->csv, j, ipc_done, d);
+    if (rc < 0) {
+        cmn_ipc_conn_unref(conn);
+        j->conn = NULL;
+        cd_csv_job_free(j);
+        return rc;
+    }
+    if (repair)
+        d->csv->reclaiming = true;
+    return CMN_IPC_DEFERRED;
 }

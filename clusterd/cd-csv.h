@@ -20,6 +20,7 @@
 
 #include <limits.h>
 #include <qb/qbloop.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -34,6 +35,7 @@ struct cd_csv;
 struct res_vm;
 struct cmn_ipc_conn;
 struct cd_hva_job;
+struct cd_daemon;
 
 /* Remembers the volume's path; nothing is read until the first job. */
 int cd_csv_new(qb_loop_t *loop, const char *path, struct cd_csv **ret);
@@ -45,11 +47,56 @@ const char *cd_csv_path(const struct cd_csv *c);
 int cd_csv_ref_parse(const char *ref, char *ret_volume, size_t volume_len,
                      uint32_t *ret_slot, uint64_t *ret_state);
 
+/* ------------------------------------------- orphans (pure, no I/O)
+ *
+ * A slot is an orphan when the CDB has no VM of its name on it (a VM's
+ * ref names its slot): left by an add whose CDB change never came, or a
+ * remove whose free failed (lunbridge died). Extents owned by a slot that
+ * is not in use are orphans too. Orphans are reclaimed only after they
+ * stayed orphans for CD_CSV_ORPHAN_GRACE_MS (an add in flight creates its
+ * slot before the CDB records it), under the metadata lease, and never
+ * while the slot's VM lease is held. */
+#define CD_CSV_ORPHAN_GRACE_MS 20000
+#define CD_CSV_ORPHAN_EXTENTS  8 /* listed per orphan; the rest counted */
+
+struct csv_slot;
+struct csv_extent;
+
+/* A VM of the CDB on this volume: its name and slot. */
+struct cd_csv_known {
+    char vm[CD_NAME_MAX];
+    uint32_t slot;
+};
+
+struct cd_csv_orphan {
+    uint32_t slot;
+    bool slot_used;    /* false: extents of a free slot */
+    uint64_t slot_gen; /* generation of the slot record */
+    char vm[CD_NAME_MAX];
+    char uuid[37];
+    size_t nextents;
+    uint64_t extents[CD_CSV_ORPHAN_EXTENTS];
+    uint64_t bytes;
+};
+
+/* The VMs of `cdb` that live on volume `volume` (from their refs). The
+ * array is the caller's. */
+int cd_csv_known_from_cdb(const struct cd_cdb *cdb, const char *volume,
+                          struct cd_csv_known **ret, size_t *ret_n);
+/* Compares the volume's slots (every index, used or not) and extents
+ * with the CDB's VMs: orphans in slot order. The array is the caller's. */
+int cd_csv_orphans(const struct csv_slot *slots, size_t nslots,
+                   const struct csv_extent *ext, size_t next,
+                   const struct cd_csv_known *known, size_t nknown,
+                   struct cd_csv_orphan **ret, size_t *ret_n);
+
 enum cd_csv_op {
     CD_CSV_ALLOC, /* slot, disks and state extent of `def` */
     CD_CSV_FREE,  /* everything slot `ref` owns, then the slot */
     /* slot `ref` keeps def_xml; its state extent grows to fit def */
     CD_CSV_SET_DEF,
+    CD_CSV_CHECK,   /* the volume's check, and its orphans against `known` */
+    CD_CSV_RECLAIM, /* frees the `eligible` orphans that still are orphans */
 };
 
 struct cd_csv_job {
@@ -60,6 +107,25 @@ struct cd_csv_job {
     char *def_xml;          /* ALLOC: result; SET_DEF: input (owned) */
     int rc;
     char msg[768];
+
+    /* CHECK, RECLAIM: the CDB's VMs on this volume (owned). */
+    struct cd_csv_known *known;
+    size_t nknown;
+    /* RECLAIM: slots (and their record generations) orphaned long
+     * enough (owned). */
+    uint32_t *eligible;
+    uint64_t *eligible_gen;
+    size_t neligible;
+    /* CHECK, RECLAIM results: orphans found (owned), the volume's name,
+     * findings of the format check and of the reclaim as XML elements
+     * (owned), space. */
+    struct cd_csv_orphan *orphans;
+    size_t norphans;
+    char volume[CD_NAME_MAX];
+    char *report;
+    int damage;
+    unsigned reclaimed, kept;
+    uint64_t free_bytes, total_bytes;
 
     /* The caller's, carried along (not touched by cd-csv.c). */
     struct cmn_ipc_conn *conn;
@@ -74,6 +140,16 @@ typedef void (*cd_csv_done_fn)(void *data, struct cd_csv_job *job);
 int cd_csv_run(struct cd_csv *c, struct cd_csv_job *job, cd_csv_done_fn done,
                void *data);
 void cd_csv_job_free(struct cd_csv_job *job);
+
+/* `volume check` / `volume check --repair` through clusterd: runs the
+ * job and answers `conn` (CMN_IPC_DEFERRED), or an error in *ret. */
+int cd_csv_ipc(struct cd_daemon *d, struct cmn_ipc_conn *conn, bool repair,
+               char **ret);
+/* Every few seconds (cd-orch's tick): looks for orphans in a worker and
+ * keeps when each was first seen; the coordinator (`reclaim`) frees
+ * those orphaned for CD_CSV_ORPHAN_GRACE_MS: the free that a dead path
+ * made fail is retried once the path is back. */
+void cd_csv_tick(struct cd_daemon *d, bool reclaim);
 
 /* cd_hva_job.prepare for a VM on the CSV (runs in cd-hva's worker): fills
  * the job's lease from the slot and, when the job defines the VM, adds

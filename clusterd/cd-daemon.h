@@ -150,6 +150,9 @@ void cd_orch_member_failed(struct cd_daemon *d, uint32_t nodeid);
  * VMs and stops the loop when they are gone. False: nothing to wait for,
  * the caller stops the loop now. */
 bool cd_orch_shutdown(struct cd_daemon *d);
+/* The members' storage health (cd-storage.h), NULL before the start. */
+struct cd_stor_table;
+const struct cd_stor_table *cd_orch_storage(struct cd_daemon *d);
 
 /* cd-main.c */
 void cd_daemon_changed(struct cd_daemon *d);

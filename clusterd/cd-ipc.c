@@ -18,7 +18,9 @@
 
 #include "clusterd/cd-csv.h"
 #include "clusterd/cd-daemon.h"
+#include "clusterd/cd-storage.h"
 #include "clusterd/cd-int.h"
+#include "clusterd/cd-storage.h"
 #include "common/cmn-log.h"
 #include "common/cmn-xml.h"
 
@@ -75,6 +77,21 @@ static bool is_member(const struct cd_daemon *d, uint32_t nodeid)
     return false;
 }
 
+/* Ends the reason attribute, adds storage="..." storage-reason="...". */
+static void storage_attrs(struct cd_daemon *d, struct cd_buf *b, uint32_t id)
+{
+    const struct cd_stor_table *t = cd_orch_storage(d);
+    const struct cd_stor_node *e = t ? cd_stor_get(t, id) : NULL;
+    char why[384] = "";
+
+    if (t)
+        cd_stor_reason(t, id, why, sizeof(why));
+    cd_buf_printf(b, "\" storage=\"%s\" storage-reason=\"",
+                  e ? cd_stor_state_name(e->state) : "unknown");
+    cd_buf_xml_escape(b, why);
+    cd_buf_puts(b, "\"");
+}
+
 static int do_status(struct cd_daemon *d, char **ret)
 {
     const struct cd_cdb *cdb = cd_daemon_cdb(d);
@@ -115,9 +132,12 @@ static int do_status(struct cd_daemon *d, char **ret)
     for (size_t i = 0; i < n; i++) {
         const struct cd_node *node = cd_cdb_node_by_id(cdb, m[i]);
         cd_buf_printf(&b,
-                      "  <member nodeid=\"%u\" name=\"%s\" state=\"%s\"/>\n",
+                      "  <member nodeid=\"%u\" name=\"%s\" state=\"%s\" "
+                      "reason=\"",
                       m[i], node ? node->name : "",
                       node ? cd_node_state_name(node->state) : "unregistered");
+        storage_attrs(d, &b, m[i]);
+        cd_buf_puts(&b, "/>\n");
     }
     /* In corosync's membership without a clusterd in the group: its VMs
      * keep running there, unmanaged (cd_coord_confchg_kept). */
@@ -188,7 +208,8 @@ static int do_node_list(struct cd_daemon *d, char **ret)
                       node->nodeid == coord ? "yes" : "no",
                       node->quarantined_until);
         cd_buf_xml_escape(&b, node->reason);
-        cd_buf_puts(&b, "\"/>\n");
+        storage_attrs(d, &b, node->nodeid);
+        cd_buf_puts(&b, "/>\n");
     }
     /* Members that have not registered yet. */
     for (size_t i = 0; i < n; i++)
@@ -435,6 +456,17 @@ static int handle(struct cd_daemon *d, struct cmn_ipc_conn *conn, xmlNode *req,
         return do_node_list(d, ret);
     if (!strcmp(op, "volume-list"))
         return do_volume_list(d, ret);
+    if (!strcmp(op, "volume-check")) {
+        bool repair =
+            !strcmp(req_attr(req, "repair", a, sizeof(a)) ? a : "", "yes");
+        if (repair && !may_write(d, conn)) {
+            *ret = error_reply(-CD_E_PERM,
+                               "permission denied: only root or the admin "
+                               "group may reclaim slots (run as root)");
+            return *ret ? 0 : -ENOMEM;
+        }
+        return cd_csv_ipc(d, conn, repair, ret);
+    }
 
     /* VMs, moves, drain, explain, events (cd-orch.c). */
     {

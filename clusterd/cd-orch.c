@@ -22,6 +22,7 @@
 #include "clusterd/cd-daemon.h"
 #include "clusterd/cd-hva.h"
 #include "clusterd/cd-int.h"
+#include "clusterd/cd-storage.h"
 #include "common/cmn-log.h"
 #include "common/cmn-xml.h"
 #include "hvagent/hva.h"
@@ -108,6 +109,8 @@ struct cd_orch {
     bool shutdown_drain;
     uint64_t shutdown_deadline_ms; /* no progress by then: stop */
     uint64_t shutdown_drain_end_ms;
+    /* This node's storage health (NULL without a CSV). */
+    struct cd_storage *storage;
 };
 
 static void schedule_derive(struct cd_orch *o);
@@ -171,9 +174,29 @@ static void announce(struct cd_orch *o)
             co_send(o, &m);
         }
     }
+    if (cd_storage_current(o->storage)) {
+        cd_stor_msg(cd_storage_current(o->storage), &m);
+        co_send(o, &m);
+    }
     memset(&m, 0, sizeof(m));
     m.type = CD_CO_RT_END;
     co_send(o, &m);
+}
+
+static void storage_report(void *data, const struct cd_stor_node *r)
+{
+    struct cd_orch *o = data;
+    struct cd_co_msg m;
+
+    if (!o->in_group)
+        return; /* announced when it joins */
+    cd_stor_msg(r, &m);
+    co_send(o, &m);
+}
+
+const struct cd_stor_table *cd_orch_storage(struct cd_daemon *d)
+{
+    return d->orch ? cd_coord_storage(d->orch->co) : NULL;
 }
 
 /* ------------------------------------------------------------ events */
@@ -624,6 +647,14 @@ bool cd_orch_deliver(struct cd_daemon *d, uint32_t nodeid, const void *buf,
             cmn_warn(CMN_LOG_CD, "VM '%s' stopped unexpectedly on node %s",
                      m.vm, node_name(cd_daemon_cdb(d), nodeid));
         break;
+    case CD_CO_STORAGE:
+        if (eff.changed)
+            broadcast(o,
+                      "<event type=\"storage\" node=\"%s\" state=\"%s\" "
+                      "volume=\"%s\"/>",
+                      node_name(cd_daemon_cdb(d), nodeid),
+                      cd_stor_state_name((enum cd_stor_state)m.kind), m.vm);
+        break;
     case CD_CO_REQ:
         if (m.origin == d->nodeid && eff.rejected) {
             char *t = error_text(eff.rc, err);
@@ -1048,6 +1079,9 @@ static void tick(void *data)
     waits_tick(o);
     /* Back-offs end with time, not with a message. */
     schedule_derive(o);
+    if (o->d->csv)
+        cd_csv_tick(o->d, o->d->replica && cd_replica_coordinator(
+                                               o->d->replica) == o->d->nodeid);
     if (o->shutting_down)
         shutdown_check(o);
     arm_tick(o);
@@ -1466,7 +1500,8 @@ static void csv_freed(void *data, struct cd_csv_job *j)
         if (j->op == CD_CSV_FREE && j->reply && strstr(j->reply, "<ok")) {
             err_reply(&text, j->rc,
                       "VM '%s' is removed from the cluster, but its CSV slot "
-                      "was not freed: %s",
+                      "was not freed: %s (clusterd reclaims it once the "
+                      "volume is reachable; see 'clusterctl volume check')",
                       j->vm, j->msg);
             csv_job_answer(j, text);
             free(text);
@@ -2041,6 +2076,8 @@ static int do_explain(struct cd_orch *o, const char *vm, char **ret)
                          : n->state == CD_NODE_PAUSED  ? RES_NODE_PAUSED
                          : n->state == CD_NODE_QUARANTINED
                              ? RES_NODE_QUARANTINED
+                         : !cd_stor_healthy(cd_coord_storage(o->co), n->nodeid)
+                             ? RES_NODE_PAUSED
                              : RES_NODE_UP;
         c.n_nodes++;
     }
@@ -2102,6 +2139,17 @@ static int do_explain(struct cd_orch *o, const char *vm, char **ret)
         cd_buf_xml_escape(&b, n->reason[0] ? n->reason : "set by hand");
         cd_buf_printf(&b, "); 'clusterctl node resume %s' ends it now\n",
                       n->name);
+    }
+    for (size_t i = 0; i < cd_cdb_node_count(cdb); i++) {
+        const struct cd_node *n = cd_cdb_node(cdb, i);
+        char why[384];
+        cd_stor_reason(cd_coord_storage(o->co), n->nodeid, why, sizeof(why));
+        if (!why[0])
+            continue;
+        cd_buf_printf(&b, "%s: ", n->name);
+        cd_buf_xml_escape(&b, why);
+        cd_buf_puts(&b, "; it takes no VMs until sanlock holds the lockspace "
+                        "again (clusterd re-joins it once the volume reads)\n");
     }
     if (d->quorate)
         cd_buf_printf(&b, "quorum: yes (coordinator node %u)\n",
@@ -2196,6 +2244,13 @@ int cd_orch_start(struct cd_daemon *d)
     d->orch = o;
     rc = cd_hva_new(d->loop, d->hva_ipc[0] ? d->hva_ipc : HVA_IPC_NAME, &hops,
                     o, &o->hva);
+    if (rc == 0 && d->csv &&
+        cd_storage_new(d, cd_csv_path(d->csv), storage_report, o, &o->storage) <
+            0)
+        cmn_warn(CMN_LOG_CD,
+                 "storage: cannot watch %s: this node's "
+                 "lockspace is not re-joined by clusterd",
+                 cd_csv_path(d->csv));
     if (rc == 0)
         arm_tick(o);
     if (rc < 0) {
@@ -2222,6 +2277,7 @@ void cd_orch_stop(struct cd_daemon *d)
         qb_loop_timer_del(d->loop, o->grace_timer);
     if (o->tick_armed)
         qb_loop_timer_del(d->loop, o->tick_timer);
+    cd_storage_free(o->storage);
     cd_hva_free(o->hva);
     cd_coord_free(o->co);
     free(o);

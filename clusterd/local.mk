@@ -13,7 +13,9 @@ clusterd_libclusterd_la_SOURCES = \
 	clusterd/cd-msg.c \
 	clusterd/cd-store.c \
 	clusterd/cd-replica.c \
-	clusterd/cd-coord.c clusterd/cd-coord.h
+	clusterd/cd-coord.c clusterd/cd-coord.h \
+	clusterd/cd-stor-table.c clusterd/cd-storage.h \
+	clusterd/cd-csv-orphan.c clusterd/cd-csv.h
 clusterd_libclusterd_la_CFLAGS = $(AM_CFLAGS) $(XML_CFLAGS) $(GNUTLS_CFLAGS) \
 	$(QB_CFLAGS)
 clusterd_libclusterd_la_LIBADD = resources/libres.la common/libcommon.la \
@@ -31,7 +33,9 @@ cd_unit_tests = \
 	tests/unit/clusterd/test-replica \
 	tests/unit/clusterd/test-config \
 	tests/unit/clusterd/test-coord \
-	tests/unit/clusterd/test-quarantine
+	tests/unit/clusterd/test-quarantine \
+	tests/unit/clusterd/test-storage \
+	tests/unit/clusterd/test-csv-orphan
 check_PROGRAMS += $(cd_unit_tests)
 TESTS += $(cd_unit_tests)
 
@@ -51,6 +55,13 @@ tests_unit_clusterd_test_quarantine_SOURCES = \
 	tests/unit/clusterd/test-quarantine.c
 tests_unit_clusterd_test_quarantine_CFLAGS = $(CD_UNIT_CFLAGS)
 tests_unit_clusterd_test_quarantine_LDADD = $(CD_UNIT_LIBS)
+tests_unit_clusterd_test_storage_SOURCES = tests/unit/clusterd/test-storage.c
+tests_unit_clusterd_test_storage_CFLAGS = $(CD_UNIT_CFLAGS)
+tests_unit_clusterd_test_storage_LDADD = $(CD_UNIT_LIBS)
+tests_unit_clusterd_test_csv_orphan_SOURCES = \
+	tests/unit/clusterd/test-csv-orphan.c
+tests_unit_clusterd_test_csv_orphan_CFLAGS = $(CD_UNIT_CFLAGS)
+tests_unit_clusterd_test_csv_orphan_LDADD = $(CD_UNIT_LIBS)
 
 # The daemon.
 sbin_PROGRAMS += clusterd/clusterd
@@ -61,7 +72,8 @@ clusterd_clusterd_SOURCES = \
 	clusterd/cd-ipc.c \
 	clusterd/cd-orch.c \
 	clusterd/cd-hva.c clusterd/cd-hva.h \
-	clusterd/cd-csv.c clusterd/cd-csv.h
+	clusterd/cd-csv.c \
+	clusterd/cd-storage.c
 clusterd_clusterd_CFLAGS = $(AM_CFLAGS) $(XML_CFLAGS) $(QB_CFLAGS) \
 	$(SANLOCK_CFLAGS) $(CPG_CFLAGS) $(QUORUM_CFLAGS) $(VOTEQUORUM_CFLAGS) $(CMAP_CFLAGS)
 clusterd_clusterd_LDADD = clusterd/libclusterd.la csv/libcsv.la \

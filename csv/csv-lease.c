@@ -577,3 +577,78 @@ int csv_lockspace_rem(struct csv_volume *vol, uint64_t host_id)
     fill_lockspace(vol, host_id, &ls);
     return sanlock_rc(sanlock_rem_lockspace(&ls, 0));
 }
+
+const char *csv_ls_state_str(enum csv_ls_state state)
+{
+    switch (state) {
+    case CSV_LS_ADDING:
+        return "joining";
+    case CSV_LS_JOINED:
+        return "joined";
+    case CSV_LS_REMOVING:
+        return "leaving";
+    default:
+        return "not joined";
+    }
+}
+
+int csv_lockspace_state(const struct csv_volume *vol, uint64_t host_id,
+                        enum csv_ls_state *ret_state)
+{
+    struct sanlk_lockspace *lss = NULL;
+    enum csv_ls_state st = CSV_LS_ABSENT;
+    int n = 0, rv;
+
+    /* get_lockspaces (not inq_lockspace) because it tells a lockspace
+     * being joined from one that is held. */
+    rv = sanlock_get_lockspaces(&lss, &n, 0);
+    if (rv < 0 && rv != -ENOSPC) {
+        free(lss);
+        return sanlock_rc(rv);
+    }
+    for (int i = 0; lss && i < n; i++) {
+        if (strncmp(lss[i].name, vol->sb.name, SANLK_NAME_LEN) != 0 ||
+            lss[i].host_id != host_id)
+            continue;
+        st = lss[i].flags & SANLK_LSF_ADD   ? CSV_LS_ADDING
+             : lss[i].flags & SANLK_LSF_REM ? CSV_LS_REMOVING
+                                            : CSV_LS_JOINED;
+    }
+    free(lss);
+    *ret_state = st;
+    return 0;
+}
+
+int csv_lease_owner(struct csv_volume *vol, uint32_t slot,
+                    uint64_t *ret_host_id)
+{
+    union {
+        struct sanlk_resource r;
+        char buf[RES_BUF_SIZE];
+    } u;
+    struct csv_lease_target t;
+    struct sanlk_host *hs = NULL;
+    uint64_t owner = 0;
+    char res[48];
+    int n = 0, rv;
+
+    if (vol->lease != &csv_sanlock_lease)
+        return -ENOTSUP;
+    if (slot != CSV_OWNER_NONE && slot >= vol->sb.nslots)
+        return -CSV_E_NO_SLOT;
+    csv_lease_target_fill(vol, slot == CSV_OWNER_NONE ? 0 : slot + 1, res,
+                          sizeof(res), &t);
+    memset(&u, 0, sizeof(u));
+    fill_resource(&u.r, &t);
+    rv = sanlock_read_resource_owners(&u.r, 0, &hs, &n);
+    if (rv < 0) {
+        free(hs);
+        return sanlock_rc(rv);
+    }
+    for (int i = 0; hs && i < n; i++)
+        if (hs[i].timestamp)
+            owner = hs[i].host_id;
+    free(hs);
+    *ret_host_id = owner;
+    return 0;
+}

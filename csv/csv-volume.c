@@ -797,6 +797,22 @@ bool csv_locked(const struct csv_volume *vol)
     return vol->locked;
 }
 
+int csv_slot_lease_probe(struct csv_volume *vol, uint32_t slot)
+{
+    struct csv_lease_target t;
+    char res[48];
+    int rc;
+
+    if (slot >= vol->sb.nslots)
+        return -CSV_E_NO_SLOT;
+    csv_lease_target_fill(vol, slot + 1, res, sizeof(res), &t);
+    rc = vol->lease->acquire(&vol->lease_state, &t);
+    if (rc < 0)
+        return rc;
+    vol->lease->release(&vol->lease_state, &t);
+    return 0;
+}
+
 int csv_lease_location(const struct csv_volume *vol, uint32_t slot,
                        struct csv_lease_loc *ret_loc)
 {

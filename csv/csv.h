@@ -230,6 +230,16 @@ struct csv_lease_loc {
 int csv_lease_location(const struct csv_volume *vol, uint32_t slot,
                        struct csv_lease_loc *ret_loc);
 
+/* Takes slot `slot`'s VM lease for this process and releases it at once:
+ * 0 when nobody held it (no QEMU runs that slot's VM anywhere), -EAGAIN
+ * when some host holds it. Used before reclaiming an orphaned slot. */
+int csv_slot_lease_probe(struct csv_volume *vol, uint32_t slot);
+/* The host id that holds slot `slot`'s lease (CSV_OWNER_NONE: the
+ * metadata lease) as recorded on disk, 0 when none; -ENOTSUP without
+ * sanlock (test hooks). */
+int csv_lease_owner(struct csv_volume *vol, uint32_t slot,
+                    uint64_t *ret_host_id);
+
 /* Lockspace hosts, read from their delta leases on disk, with the local
  * sanlock daemon's view when it has joined the lockspace. */
 enum csv_host_state {
@@ -258,6 +268,20 @@ int csv_hosts(struct csv_volume *vol, int sample_ms,
  * lease is held (a few io_timeouts). -EEXIST if already joined. */
 int csv_lockspace_add(struct csv_volume *vol, uint64_t host_id);
 int csv_lockspace_rem(struct csv_volume *vol, uint64_t host_id);
+
+/* Where the local sanlock daemon stands with the volume's lockspace for
+ * `host_id`: it asks the daemon only (no volume I/O), so it answers
+ * quickly even when the volume does not. */
+enum csv_ls_state {
+    CSV_LS_ABSENT = 0, /* not joined (never, removed, or dropped) */
+    CSV_LS_ADDING,     /* joining: the delta lease is being acquired */
+    CSV_LS_JOINED,
+    CSV_LS_REMOVING,
+};
+const char *csv_ls_state_str(enum csv_ls_state state);
+/* 0 with the state, or a negative errno when sanlock does not answer. */
+int csv_lockspace_state(const struct csv_volume *vol, uint64_t host_id,
+                        enum csv_ls_state *ret_state);
 
 /* Consistency check: both superblock copies, every metadata record (one
  * good copy of each is enough: the other may be a torn write), extents

@@ -1,0 +1,309 @@
+/* Storage health as a node condition (cd-storage.h): the replicated
+ * table, placement giving no VM to a node whose lockspace is lost, the
+ * reason explain gives, and the node taking VMs again once healthy. */
+#include "config.h"
+
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "clusterd/cd-coord.h"
+#include "clusterd/cd-storage.h"
+#include "clusterd/cd.h"
+
+static const char *vm_xml(const char *name, const char *prio, unsigned mib,
+                          const char *extra)
+{
+    static char buf[2048];
+    unsigned h = 0;
+
+    for (const char *p = name; *p; p++)
+        h = h * 31 + (unsigned char)*p;
+    snprintf(buf, sizeof(buf),
+             "<vm><name>%s</name>"
+             "<uuid>6f1c2d3e-4a5b-4c6d-8e7f-%012x</uuid>"
+             "<memory unit=\"MiB\">%u</memory><vcpus>1</vcpus>"
+             "<boot dev=\"kernel\"><kernel>/k.elf</kernel></boot>"
+             "<policy><priority>%s</priority>%s</policy></vm>",
+             name, h & 0xffffff, mib, prio, extra ? extra : "");
+    return buf;
+}
+
+static void apply(struct cd_cdb *cdb, enum cd_op_type t, const char *name,
+                  const char *arg, uint32_t nodeid, uint64_t number,
+                  const char *text)
+{
+    struct cd_op op = {.type = t, .nodeid = nodeid, .number = number};
+    char err[256];
+
+    snprintf(op.name, sizeof(op.name), "%s", name);
+    snprintf(op.arg, sizeof(op.arg), "%s", arg ? arg : "");
+    op.text = text ? strdup(text) : NULL;
+    assert_int_equal(cd_cdb_apply(cdb, &op, err, sizeof(err)), 0);
+    free(op.text);
+}
+
+static void add_vm(struct cd_cdb *cdb, const char *name, const char *prio,
+                   unsigned mib, bool run)
+{
+    apply(cdb, CD_OP_ADD_VM, name, prio, 0, 0, vm_xml(name, prio, mib, NULL));
+    if (run)
+        apply(cdb, CD_OP_SET_VM_TARGET, name, "running", 0, 0, NULL);
+}
+
+/* Three nodes of 4 GiB. */
+static struct cd_cdb *cluster3(void)
+{
+    struct cd_cdb *cdb;
+
+    assert_int_equal(cd_cdb_new(&cdb), 0);
+    apply(cdb, CD_OP_ADD_NODE, "node1", "198.18.0.1", 1, 4096, NULL);
+    apply(cdb, CD_OP_ADD_NODE, "node2", "198.18.0.2", 2, 4096, NULL);
+    apply(cdb, CD_OP_ADD_NODE, "node3", "198.18.0.3", 3, 4096, NULL);
+    return cdb;
+}
+
+static void deliver(struct cd_coord *co, const struct cd_cdb *cdb,
+                    uint32_t sender, const struct cd_co_msg *m,
+                    struct cd_co_effect *eff)
+{
+    struct cd_co_effect dummy;
+    char err[512] = "";
+    uint8_t buf[CD_CO_MSG_MAX];
+    struct cd_co_msg back;
+    size_t len;
+
+    /* Every message goes through the wire format, as on CPG. */
+    assert_int_equal(cd_co_msg_encode(m, buf, sizeof(buf), &len), 0);
+    assert_int_equal(cd_co_msg_decode(buf, len, &back), 0);
+    assert_int_equal(cd_coord_deliver(co, cdb, sender, &back,
+                                      eff ? eff : &dummy, err, sizeof(err)),
+                     0);
+}
+
+static void announce(struct cd_coord *co, const struct cd_cdb *cdb,
+                     uint32_t node, const char *const *vms)
+{
+    struct cd_co_msg m = {.type = CD_CO_RT_BEGIN};
+
+    deliver(co, cdb, node, &m, NULL);
+    for (; vms && *vms; vms++) {
+        memset(&m, 0, sizeof(m));
+        m.type = CD_CO_RT_VM;
+        m.kind = CD_RT_RUNNING;
+        snprintf(m.vm, sizeof(m.vm), "%s", *vms);
+        deliver(co, cdb, node, &m, NULL);
+    }
+    memset(&m, 0, sizeof(m));
+    m.type = CD_CO_RT_END;
+    deliver(co, cdb, node, &m, NULL);
+}
+
+static const uint32_t m123[] = {1, 2, 3};
+
+static size_t derive(struct cd_coord *co, const struct cd_cdb *cdb,
+                     const uint32_t *members, size_t n, struct cd_action *out)
+{
+    struct cd_co_view v = {
+        .self = members[0],
+        .quorate = true,
+        .members = members,
+        .nmembers = n,
+        .now_s = 100000,
+    };
+    return cd_coord_derive(co, cdb, &v, out, 32);
+}
+
+static void storage(struct cd_coord *co, const struct cd_cdb *cdb,
+                    uint32_t node, enum cd_stor_state st, uint64_t since,
+                    struct cd_co_effect *eff)
+{
+    struct cd_stor_node r = {.node = node, .state = st, .since = since};
+    struct cd_co_msg m;
+
+    snprintf(r.volume, sizeof(r.volume), "sb-csv");
+    snprintf(r.detail, sizeof(r.detail), "sanlock dropped it");
+    cd_stor_msg(&r, &m);
+    deliver(co, cdb, node, &m, eff);
+}
+
+static void rt(struct cd_coord *co, const struct cd_cdb *cdb, uint32_t node,
+               const char *vm, enum cd_rt_state st)
+{
+    struct cd_co_msg m = {.type = CD_CO_RT_VM, .kind = st};
+
+    snprintf(m.vm, sizeof(m.vm), "%s", vm);
+    deliver(co, cdb, node, &m, NULL);
+}
+
+static struct cd_coord *settled(const struct cd_cdb *cdb)
+{
+    struct cd_coord *co;
+
+    assert_int_equal(cd_coord_new(&co), 0);
+    cd_coord_confchg(co, m123, 3);
+    for (uint32_t i = 1; i <= 3; i++)
+        announce(co, cdb, i, NULL);
+    return co;
+}
+
+/* Without a lost lockspace, web1 goes to node1 (ties break on node id);
+ * with node1's lockspace lost it goes elsewhere, and check_start agrees. */
+static void test_lost_node_takes_no_vm(void **state)
+{
+    CMN_AUTO(cd_cdb) *cdb = cluster3();
+    struct cd_coord *co;
+    struct cd_action out[32];
+    struct cd_co_effect eff;
+    uint32_t to = 0;
+    char err[512];
+    size_t n;
+
+    (void)state;
+    add_vm(cdb, "web1", "high", 512, true);
+    co = settled(cdb);
+    n = derive(co, cdb, m123, 3, out);
+    assert_int_equal(n, 1);
+    assert_int_equal(out[0].to, 1);
+
+    storage(co, cdb, 1, CD_STOR_LOST, 1000, &eff);
+    assert_true(eff.changed);
+    assert_false(cd_stor_healthy(cd_coord_storage(co), 1));
+    n = derive(co, cdb, m123, 3, out);
+    assert_int_equal(n, 1);
+    assert_int_equal(out[0].kind, CD_ACT_START);
+    assert_int_not_equal(out[0].to, 1);
+    assert_int_equal(
+        cd_coord_check_start(co, cdb, "web1", &to, err, sizeof(err)), 0);
+    assert_int_not_equal(to, 1);
+    /* The same report again changes nothing. */
+    storage(co, cdb, 1, CD_STOR_LOST, 1000, &eff);
+    assert_false(eff.changed);
+    /* Joining is not healthy yet: a start would fail at the lease. */
+    storage(co, cdb, 1, CD_STOR_JOINING, 1010, &eff);
+    assert_true(eff.changed);
+    n = derive(co, cdb, m123, 3, out);
+    assert_int_equal(n, 1);
+    assert_int_not_equal(out[0].to, 1);
+    /* Back: node1 takes it again. */
+    storage(co, cdb, 1, CD_STOR_OK, 1020, &eff);
+    assert_true(cd_stor_healthy(cd_coord_storage(co), 1));
+    n = derive(co, cdb, m123, 3, out);
+    assert_int_equal(n, 1);
+    assert_int_equal(out[0].to, 1);
+    cd_coord_free(co);
+}
+
+/* A move to a node whose lockspace is lost is refused, naming it. */
+static void test_move_refused(void **state)
+{
+    CMN_AUTO(cd_cdb) *cdb = cluster3();
+    struct cd_coord *co;
+    uint32_t from = 0, to = 0;
+    char err[512];
+
+    (void)state;
+    add_vm(cdb, "web1", "high", 512, true);
+    co = settled(cdb);
+    rt(co, cdb, 2, "web1", CD_RT_RUNNING);
+    storage(co, cdb, 1, CD_STOR_LOST, 0, NULL);
+    assert_int_not_equal(cd_coord_check_move(co, cdb, "web1", 1, CD_ACT_LIVE,
+                                             &from, &to, err, sizeof(err)),
+                         0);
+    assert_non_null(strstr(err, "node 'node1' takes no VMs: storage: "
+                                "lockspace of volume 'sb-csv' lost"));
+    storage(co, cdb, 1, CD_STOR_OK, 0, NULL);
+    assert_int_equal(cd_coord_check_move(co, cdb, "web1", 1, CD_ACT_LIVE, &from,
+                                         &to, err, sizeof(err)),
+                     0);
+    assert_int_equal(to, 1);
+    cd_coord_free(co);
+}
+
+/* With every node's lockspace lost, nothing starts anywhere. */
+static void test_all_lost_nothing_starts(void **state)
+{
+    CMN_AUTO(cd_cdb) *cdb = cluster3();
+    struct cd_coord *co;
+    struct cd_action out[32];
+
+    (void)state;
+    add_vm(cdb, "web1", "high", 512, true);
+    co = settled(cdb);
+    for (uint32_t i = 1; i <= 3; i++)
+        storage(co, cdb, i, CD_STOR_UNREADABLE, 1000, NULL);
+    assert_int_equal(derive(co, cdb, m123, 3, out), 0);
+    cd_coord_free(co);
+}
+
+/* A node that left is forgotten; one that never reported is healthy. */
+static void test_table_confchg(void **state)
+{
+    CMN_AUTO(cd_cdb) *cdb = cluster3();
+    static const uint32_t m13[] = {1, 3};
+    struct cd_coord *co;
+
+    (void)state;
+    co = settled(cdb);
+    assert_true(cd_stor_healthy(cd_coord_storage(co), 2));
+    storage(co, cdb, 2, CD_STOR_LOST, 1000, NULL);
+    assert_false(cd_stor_healthy(cd_coord_storage(co), 2));
+    cd_coord_confchg(co, m13, 2);
+    assert_null(cd_stor_get(cd_coord_storage(co), 2));
+    assert_true(cd_stor_healthy(cd_coord_storage(co), 2));
+    cd_coord_free(co);
+}
+
+/* The line explain gives names the node's cause; a healthy node gives
+ * none. */
+static void test_reason_text(void **state)
+{
+    struct cd_stor_table t = {0};
+    struct cd_co_msg m;
+    struct cd_stor_node r = {.node = 2, .state = CD_STOR_LOST, .since = 0};
+    char buf[384];
+
+    (void)state;
+    snprintf(r.volume, sizeof(r.volume), "sb-csv");
+    snprintf(r.detail, sizeof(r.detail), "/run/x: Transport endpoint");
+    cd_stor_msg(&r, &m);
+    assert_true(cd_stor_apply(&t, 2, &m));
+    cd_stor_reason(&t, 2, buf, sizeof(buf));
+    assert_string_equal(buf, "storage: lockspace of volume 'sb-csv' lost "
+                             "since ? (/run/x: Transport endpoint)");
+    r.state = CD_STOR_UNREADABLE;
+    cd_stor_msg(&r, &m);
+    assert_true(cd_stor_apply(&t, 2, &m));
+    cd_stor_reason(&t, 2, buf, sizeof(buf));
+    assert_non_null(strstr(buf, "path of volume 'sb-csv' unreadable"));
+    r.state = CD_STOR_OK;
+    cd_stor_msg(&r, &m);
+    assert_true(cd_stor_apply(&t, 2, &m));
+    cd_stor_reason(&t, 2, buf, sizeof(buf));
+    assert_string_equal(buf, "");
+    cd_stor_reason(&t, 3, buf, sizeof(buf));
+    assert_string_equal(buf, "");
+    /* A state from a newer version is ignored, not trusted. */
+    m.kind = CD_STOR_STATE_END;
+    assert_false(cd_stor_apply(&t, 2, &m));
+    assert_string_equal(cd_stor_state_name(CD_STOR_JOINING), "joining");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_lost_node_takes_no_vm),
+        cmocka_unit_test(test_move_refused),
+        cmocka_unit_test(test_all_lost_nothing_starts),
+        cmocka_unit_test(test_table_confchg),
+        cmocka_unit_test(test_reason_text),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
