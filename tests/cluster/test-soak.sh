@@ -15,7 +15,7 @@
 SEED=${KVMC_SOAK_SEED:-19}
 FAULTS=move-live,move-quick,drain,hvagent-kill,clusterd-kill,net-part
 out=$KVMC_BUILDDIR/test-soak.out
-"$KVMC_SRCDIR/bench/soak" --seed "$SEED" --duration 3 --faults "$FAULTS" |
+"$KVMC_SRCDIR/bench/soak" --seed "$SEED" --duration 3 --late 30 --faults "$FAULTS" |
     tee "$out" >&2
 rc=${PIPESTATUS[0]}
 [ "$rc" -eq 77 ] && skip "bench/soak skipped: $(tail -n 1 "$out")"
