@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The fault lab in short: bench/soak with a fixed seed on 4 nodes and 5 VMs,
+# about 3 minutes of the faults that recover on their own today (live and
+# quick moves, drains, hvagent and clusterd kills, a node's network
+# partition), and not one violation: never two running copies of a VM,
+# every VM running again within its bound, the cluster whole again before
+# the next fault, no daemon exit that was not injected, one CDB digest and a
+# clean volume check at the end. Left out until issue 19's fixes land:
+# node-kill and storage-part (a start that fails on a node whose lockspace
+# is gone is not retried; nothing re-joins the lockspace: items 1 and 2) and
+# lunbridge-kill (the node's VMs die with its FUSE mount: item 3).
+# kvmc-timeout: 720
+. "$(dirname "$0")/lib/sandbox.sh"
+
+SEED=${KVMC_SOAK_SEED:-19}
+FAULTS=move-live,move-quick,drain,hvagent-kill,clusterd-kill,net-part
+out=$KVMC_BUILDDIR/test-soak.out
+"$KVMC_SRCDIR/bench/soak" --seed "$SEED" --duration 3 --late 30 --faults "$FAULTS" |
+    tee "$out" >&2
+rc=${PIPESTATUS[0]}
+[ "$rc" -eq 77 ] && skip "bench/soak skipped: $(tail -n 1 "$out")"
+result=$(grep '^RESULT: ' "$out")
+[ "$rc" -eq 0 ] || fail "bench/soak --seed $SEED: ${result:-exit status $rc}; $(grep -A1 '^  seed ' "$out" | head -n 6 | paste -sd' ')"
+table=$(sed -n '/^kind /,/^samples:/p' "$out" | sed '1d;$d' |
+    awk '{ printf "%s%s x%s back %s whole %s", s, $1, $2, $3, $4; s = "; " }')
+samples=$(sed -n 's/^samples: \([0-9]*\) (one per \([0-9?]*\) ms).*/\1 samples, one per \2 ms/p' "$out")
+proof "${result#RESULT: }; ${FAULTS//,/ }: $table (s min/med/max); $samples"
