@@ -876,6 +876,9 @@ static void test_wait_priority(void **state)
     assert_int_equal(w.n, 1);
     wait_at(co, cdb, "hi", 100000, &w);
     assert_int_equal(w.kind, CD_WAIT_NONE);
+    cd_coord_free(co);
+}
+
 /* A clusterd crash is not a node failure: node 3's clusterd left the
  * group (PROCDOWN) while node 3 stayed a corosync member. Its VM is kept
  * where it runs (unmanaged), nothing starts it elsewhere, node 3 takes no
