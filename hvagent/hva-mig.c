@@ -567,10 +567,12 @@ static void out_query_done(void *data, int rc, json_object *ret,
         out_rollback(m, -HVA_E_MIGRATION,
                      "migration to %s stalled: no data moved for %u.%u s "
                      "(%" PRIu64 " MiB sent; migration-stall-timeout %u ms), "
-                     "cancelled",
+                     "cancelled: check the migration network from '%s' to "
+                     "%s (ports %u-%u)",
                      m->host, m->set.stall_ms / 1000,
                      m->set.stall_ms % 1000 / 100, m->transferred >> 20,
-                     m->set.stall_ms);
+                     m->set.stall_ms, m->ag->node_name, m->host, m->port,
+                     m->port + 1);
         return;
     }
     if (m->vm->phase == HVA_PH_OUT_PRECOPY) {
