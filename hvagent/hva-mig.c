@@ -567,10 +567,12 @@ static void out_query_done(void *data, int rc, json_object *ret,
         out_rollback(m, -HVA_E_MIGRATION,
                      "migration to %s stalled: no data moved for %u.%u s "
                      "(%" PRIu64 " MiB sent; migration-stall-timeout %u ms), "
-                     "cancelled",
+                     "cancelled: check the migration network from '%s' to "
+                     "%s (ports %u-%u)",
                      m->host, m->set.stall_ms / 1000,
                      m->set.stall_ms % 1000 / 100, m->transferred >> 20,
-                     m->set.stall_ms);
+                     m->set.stall_ms, m->ag->node_name, m->host, m->port,
+                     m->port + 1);
         return;
     }
     if (m->vm->phase == HVA_PH_OUT_PRECOPY) {
@@ -2320,7 +2322,6 @@ static void recover_leased(void *owner, int rc, uint64_t ms)
 {
     struct hva_vm *vm = owner;
 
-    (void)ms;
     vm->jobs--;
     if (!vm->pid || !vm->qmp)
         return; /* QEMU went away meanwhile: nothing to resume */
@@ -2335,6 +2336,10 @@ static void recover_leased(void *owner, int rc, uint64_t ms)
         vm->lease_held = true;
         hva_qmp_command(vm->qmp, "cont", NULL, -1, NULL, NULL);
         hva_vm_set_state(vm, HVA_VM_RUNNING);
+        cmn_info(CMN_LOG_HVA,
+                 "VM '%s': rolled back, guest resumed %" PRIu64
+                 " ms after the re-attach (lease taken in %" PRIu64 " ms)",
+                 vm->def->name, hva_now_ms() - vm->started_ms, ms);
     }
     hva_vm_set_phase(vm, HVA_PH_NONE);
 }
@@ -2356,9 +2361,13 @@ void hva_mig_recover(struct hva_vm *vm)
                  vm->def->name, hva_mig_phase_name(vm->phase));
         hva_qmp_command(vm->qmp, "migrate_cancel", NULL, -1, NULL, NULL);
         if (lease && !vm->lease_held) {
-            /* The phase stays persisted until sanlock answered. */
+            /* The phase stays persisted until sanlock answered. A
+             * target that lost us may still be killing its copy (which
+             * frees the lease): wait for that as a live rollback does;
+             * a target that resumed keeps the lease and we stop ours. */
             if (hva_lease_async(vm->ag, HVA_LEASE_ACQUIRE, &vm->def->lease,
-                                vm->pid, 0, recover_leased, vm) == 0) {
+                                vm->pid, RB_LEASE_MS, recover_leased,
+                                vm) == 0) {
                 vm->jobs++;
                 return;
             }
@@ -2371,6 +2380,10 @@ void hva_mig_recover(struct hva_vm *vm)
         vm->lease_held = vm->lease_held || lease;
         hva_qmp_command(vm->qmp, "cont", NULL, -1, NULL, NULL);
         hva_vm_set_state(vm, HVA_VM_RUNNING);
+        cmn_info(CMN_LOG_HVA,
+                 "VM '%s': rolled back, guest resumed %" PRIu64
+                 " ms after the re-attach (lease still held)",
+                 vm->def->name, hva_now_ms() - vm->started_ms);
         break;
     case HVA_REC_FINISH_IN:
     case HVA_REC_DISCARD:

@@ -473,6 +473,7 @@ int main(int argc, char **argv)
         {0},
     };
     struct hva_agent *ag = &agent;
+    uint64_t t_main = hva_now_ms();
     const char *ipc_name = HVA_IPC_NAME, *accel = "auto", *probe = NULL;
     const char *listen_addr = NULL, *authkey = "/etc/corosync/authkey";
     const char *config = HVA_CONFIG_DEFAULT;
@@ -630,8 +631,9 @@ int main(int argc, char **argv)
         return 1;
     }
     hva_vm_reattach_all(ag);
-    cmn_info(CMN_LOG_HVA, "hvagent ready (run dir '%s', IPC '%s')", ag->run_dir,
-             ipc_name);
+    cmn_info(CMN_LOG_HVA,
+             "hvagent ready in %" PRIu64 " ms (run dir '%s', IPC '%s')",
+             hva_now_ms() - t_main, ag->run_dir, ipc_name);
     qb_loop_run(ag->loop);
     cmn_ipc_server_free(ag->ipc);
     cmn_log_fini();
