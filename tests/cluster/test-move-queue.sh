@@ -104,16 +104,26 @@ check_guests() {
     done
 }
 
+# The limit, checked on the samples so far (before the guests are).
+limits() {
+    local over
+    over=$(awk -v l=$LIMIT '{ for (i = 2; i <= NF; i++) { split($i, a, "/"); if (a[1] > l || a[2] > l) { print; break } } }' "$samples" | head -n 3)
+    [ -z "$over" ] || fail "more than $LIMIT migrations in flight on a node: $over"
+    sb_log "$1: all moves succeeded; $(wc -l <"$samples") samples, at most $(awk '{ for (i = 2; i <= NF; i++) { split($i, a, "/"); if (a[1] > m) m = a[1]; if (a[2] > n) n = a[2] } } END { print m + 0 "/" n + 0 }' "$samples") out/in per node (limit $LIMIT)"
+}
+
 t0=$(sb_now_ms)
 moves node1 mq1 mq2 mq3 mq4 mq5 mq6
 t6=$(($(sb_now_ms) - t0))
 queued6=$(cat "$KVMC_SANDBOX_DIR"/move-mq[1-6].out | grep -c "queued")
+limits "6 moves ($queued6 queued)"
 check_guests
 # shellcheck disable=SC2086
 t0=$(sb_now_ms)
 moves node2 $VMS
 t12=$(($(sb_now_ms) - t0))
 queued12=$(cat "$KVMC_SANDBOX_DIR"/move-*.out | grep -c "queued")
+limits "12 moves"
 check_guests
 sb_log "a queued move: $(grep -h queued "$KVMC_SANDBOX_DIR"/move-*.out | head -n1)"
 
