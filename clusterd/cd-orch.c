@@ -373,7 +373,7 @@ static void step_done(void *data, struct cd_hva_job *j)
         }
     /* "hvagent ..." from the worker: whose hvagent, for the client of a
      * move that runs on another node. */
-    if (j->rc < 0 && !strncmp(j->msg, "hvagent ", 8)) {
+    if (j->rc < 0 && !strncmp(j->msg, "hvagent did not answer", 22)) {
         const struct cd_node *self =
             cd_cdb_node_by_id(cd_daemon_cdb(o->d), o->d->nodeid);
         char m[sizeof(j->msg) + CD_NAME_MAX + 16];
