@@ -53,7 +53,8 @@ dist_schemas_DATA += schemas/hvagent-api.rng
 dist_man_MANS += man/hvagent.8
 EXTRA_DIST += tests/cluster/lib/hva.sh tests/cluster/test-hva-live.sh \
 	tests/cluster/test-hva-quick.sh tests/cluster/test-hva-refuse.sh \
+	tests/cluster/test-hva-tcg-hops.sh \
 	tests/cluster/test-hva-target-dies.sh tests/cluster/test-hva-start-race.sh \
 	tests/cluster/test-hva-reattach.sh tests/cluster/test-hva-restart-mid.sh \
 	bench/migration \
-	bench/tcg-pbs-hops
+	bench/tcg-pbs-hops bench/tcg-dirty-hops
