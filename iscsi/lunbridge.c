@@ -18,6 +18,7 @@
 #define FUSE_USE_VERSION 312
 
 #include <errno.h>
+#include <stdbool.h>
 #include <fuse_lowlevel.h>
 #include <getopt.h>
 #include <pthread.h>
@@ -895,19 +896,43 @@ static int mkdir_p(const char *path)
     return 0;
 }
 
-/* A lunbridge that died leaves its mount behind ("Transport endpoint is
- * not connected"): detach it so the new instance can mount. */
+/* Is a lunbridge FUSE mount on `mp` (the top one or one beneath it)? */
+static bool lb_mount_at(const char *mp)
+{
+    FILE *f = fopen("/proc/self/mountinfo", "re");
+    char line[4096];
+    bool found = false;
+
+    if (!f)
+        return false;
+    while (!found && fgets(line, sizeof(line), f)) {
+        /* ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS... - FSTYPE ... */
+        char point[1024], *sep = strstr(line, " - ");
+        if (sscanf(line, "%*s %*s %*s %*s %1023s", point) != 1 || !sep)
+            continue;
+        found = strcmp(point, mp) == 0 &&
+                strncmp(sep + 3, "fuse.lunbridge ", 15) == 0;
+    }
+    fclose(f);
+    return found;
+}
+
+/* A lunbridge that died leaves its mount behind: dead ("Transport
+ * endpoint is not connected"), or still looking alive while some process
+ * holds a copy of its /dev/fuse descriptor. Mounting over it would bury
+ * it instead of ending it, so every lunbridge mount at the mountpoint is
+ * detached first (lazily: files still open on it keep working). Only
+ * called when no lunbridge of ours serves the mountpoint yet. */
 static void clear_stale_mount(const char *mp)
 {
-    struct stat st;
-
-    if (stat(mp, &st) == 0 || errno != ENOTCONN)
-        return;
-    cmn_warn(CMN_LOG_ISCSI,
-             "stale FUSE mount at %s (a previous lunbridge died?): "
-             "detaching it",
-             mp);
-    umount2(mp, MNT_DETACH);
+    for (int i = 0; i < 16 && lb_mount_at(mp); i++) {
+        cmn_warn(CMN_LOG_ISCSI,
+                 "stale FUSE mount at %s (a previous lunbridge died?): "
+                 "detaching it",
+                 mp);
+        if (umount2(mp, MNT_DETACH) < 0)
+            break;
+    }
 }
 
 /* SIGUSR2 dumps the log blackbox. A thread of its own waits for it, so

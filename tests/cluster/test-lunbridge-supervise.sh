@@ -127,7 +127,10 @@ sb_exec node1 stat "$MNT" 2>&1 | grep -q "not connected" ||
     fail "the mount is not dead after supervisor and worker died: $(sb_exec node1 stat "$MNT" 2>&1)"
 # 3c. The next start clears the dead mount; an operator's umount ends it.
 start
-grep -q "stale FUSE mount at $MNT" "$LOG" || fail "the dead mount was not detached"
+# One mount at MNT, the new one: the dead one was detached, not buried.
+mounts=$(sb_exec node1 awk -v m="$MNT" '$5 == m' /proc/self/mountinfo | wc -l)
+[ "$mounts" = 1 ] || fail "$mounts mounts at $MNT after the restart, the dead one not detached: $(sb_exec node1 awk -v m="$MNT" '$5 == m' /proc/self/mountinfo | paste -sd'|')"
+sb_log "restart over the dead mount: $(grep -c "stale FUSE mount at $MNT" "$LOG") detach message(s), $mounts mount at $MNT"
 w=$(worker)
 sb_exec node1 umount "$MNT" || fail "umount $MNT"
 sb_wait_for 10 eval '! alive $SUP && ! alive $w' ||
