@@ -396,6 +396,22 @@ static struct cd_rt_vm *rt_find(struct cd_coord *co, const char *vm,
     return NULL;
 }
 
+/* `vm`'s entry on `node`, added (stopped, no progress) when missing; NULL
+ * when the table is full. */
+static struct cd_rt_vm *rt_get(struct cd_coord *co, const char *vm,
+                               uint32_t node)
+{
+    struct cd_rt_vm *r = rt_find(co, vm, node);
+
+    if (r || co->nrt == CD_CO_MAX_RT)
+        return r;
+    r = &co->rt[co->nrt++];
+    memset(r, 0, sizeof(*r));
+    snprintf(r->vm, sizeof(r->vm), "%s", vm);
+    r->node = node;
+    return r;
+}
+
 uint32_t cd_coord_vm_node(const struct cd_coord *co, const char *vm,
                           enum cd_rt_state *ret_state)
 {
@@ -909,14 +925,9 @@ static void deliver_rt_vm(struct cd_coord *co, uint32_t sender,
         }
         return;
     }
-    if (!r) {
-        if (co->nrt == CD_CO_MAX_RT)
-            return;
-        r = &co->rt[co->nrt++];
-        memset(r, 0, sizeof(*r));
-        snprintf(r->vm, sizeof(r->vm), "%s", m->vm);
-        r->node = sender;
-    }
+    r = rt_get(co, m->vm, sender);
+    if (!r)
+        return;
     r->state = st;
     r->pass = (unsigned)m->n[0];
     r->transferred = m->n[1];
@@ -952,15 +963,9 @@ static void deliver_rt_proxy(struct cd_coord *co, const struct cd_co_msg *m,
         member_index(co, m->a) >= 0 || id_in(co->lost, co->nlost, m->a))
         return;
     id_add(co->unmanaged, &co->nunmanaged, CMN_ARRAY_SIZE(co->unmanaged), m->a);
-    r = rt_find(co, m->vm, m->a);
-    if (!r) {
-        if (co->nrt == CD_CO_MAX_RT)
-            return;
-        r = &co->rt[co->nrt++];
-        memset(r, 0, sizeof(*r));
-        snprintf(r->vm, sizeof(r->vm), "%s", m->vm);
-        r->node = m->a;
-    }
+    r = rt_get(co, m->vm, m->a);
+    if (!r)
+        return;
     if (r->state != st)
         eff->changed = true;
     r->state = st;
