@@ -48,14 +48,16 @@ tests_unit_clusterd_test_replica_LDADD = $(CD_UNIT_LIBS)
 tests_unit_clusterd_test_config_SOURCES = tests/unit/clusterd/test-config.c
 tests_unit_clusterd_test_config_CFLAGS = $(CD_UNIT_CFLAGS)
 tests_unit_clusterd_test_config_LDADD = $(CD_UNIT_LIBS)
-tests_unit_clusterd_test_coord_SOURCES = tests/unit/clusterd/test-coord.c
+tests_unit_clusterd_test_coord_SOURCES = tests/unit/clusterd/test-coord.c \
+	tests/unit/clusterd/coord-fixture.c tests/unit/clusterd/coord-fixture.h
 tests_unit_clusterd_test_coord_CFLAGS = $(CD_UNIT_CFLAGS)
 tests_unit_clusterd_test_coord_LDADD = $(CD_UNIT_LIBS)
 tests_unit_clusterd_test_quarantine_SOURCES = \
 	tests/unit/clusterd/test-quarantine.c
 tests_unit_clusterd_test_quarantine_CFLAGS = $(CD_UNIT_CFLAGS)
 tests_unit_clusterd_test_quarantine_LDADD = $(CD_UNIT_LIBS)
-tests_unit_clusterd_test_storage_SOURCES = tests/unit/clusterd/test-storage.c
+tests_unit_clusterd_test_storage_SOURCES = tests/unit/clusterd/test-storage.c \
+	tests/unit/clusterd/coord-fixture.c tests/unit/clusterd/coord-fixture.h
 tests_unit_clusterd_test_storage_CFLAGS = $(CD_UNIT_CFLAGS)
 tests_unit_clusterd_test_storage_LDADD = $(CD_UNIT_LIBS)
 tests_unit_clusterd_test_csv_orphan_SOURCES = \
