@@ -101,3 +101,18 @@ void announce(struct cd_coord *co, const struct cd_cdb *cdb, uint32_t node,
     m.type = CD_CO_RT_END;
     deliver(co, cdb, node, &m, NULL);
 }
+
+const uint32_t m123[] = {1, 2, 3};
+
+size_t derive(struct cd_coord *co, const struct cd_cdb *cdb,
+              const uint32_t *members, size_t n, struct cd_action *out)
+{
+    struct cd_co_view v = {
+        .self = members[0],
+        .quorate = true,
+        .members = members,
+        .nmembers = n,
+        .now_s = 100000,
+    };
+    return cd_coord_derive(co, cdb, &v, out, 32);
+}

@@ -3,6 +3,7 @@
 #define KVMC_TEST_COORD_FIXTURE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "clusterd/cd-coord.h"
@@ -24,5 +25,11 @@ void deliver(struct cd_coord *co, const struct cd_cdb *cdb, uint32_t sender,
 /* `node` re-announces: RT_BEGIN, one RT_VM running per name, RT_END. */
 void announce(struct cd_coord *co, const struct cd_cdb *cdb, uint32_t node,
               const char *const *vms);
+
+/* Members 1, 2 and 3. */
+extern const uint32_t m123[3];
+/* cd_coord_derive as member members[0] of a quorate view at 100000 s. */
+size_t derive(struct cd_coord *co, const struct cd_cdb *cdb,
+              const uint32_t *members, size_t n, struct cd_action *out);
 
 #endif

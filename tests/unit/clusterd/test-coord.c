@@ -55,21 +55,6 @@ static void step(struct cd_coord *co, const struct cd_cdb *cdb, uint64_t id,
     deliver(co, cdb, cd_action_executor(a), &m, eff);
 }
 
-static const uint32_t m123[] = {1, 2, 3};
-
-static size_t derive(struct cd_coord *co, const struct cd_cdb *cdb,
-                     const uint32_t *members, size_t n, struct cd_action *out)
-{
-    struct cd_co_view v = {
-        .self = members[0],
-        .quorate = true,
-        .members = members,
-        .nmembers = n,
-        .now_s = 100000,
-    };
-    return cd_coord_derive(co, cdb, &v, out, 32);
-}
-
 static void test_msg_roundtrip(void **state)
 {
     struct cd_co_msg m = {

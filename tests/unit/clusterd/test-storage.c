@@ -19,21 +19,6 @@
 #include "clusterd/cd-storage.h"
 #include "clusterd/cd.h"
 
-static const uint32_t m123[] = {1, 2, 3};
-
-static size_t derive(struct cd_coord *co, const struct cd_cdb *cdb,
-                     const uint32_t *members, size_t n, struct cd_action *out)
-{
-    struct cd_co_view v = {
-        .self = members[0],
-        .quorate = true,
-        .members = members,
-        .nmembers = n,
-        .now_s = 100000,
-    };
-    return cd_coord_derive(co, cdb, &v, out, 32);
-}
-
 static void storage(struct cd_coord *co, const struct cd_cdb *cdb,
                     uint32_t node, enum cd_stor_state st, uint64_t since,
                     struct cd_co_effect *eff)
