@@ -450,6 +450,17 @@ static void describe(int status, char *buf, size_t len)
         snprintf(buf, len, "exited with status %d", WEXITSTATUS(status));
 }
 
+/* The signals the supervisor blocks and waits for (sigwaitinfo). */
+static void super_signals(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGCHLD);
+    sigaddset(set, SIGTERM);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGHUP);
+    sigaddset(set, SIGUSR2);
+}
+
 /* Waits for a signal for at most `ms` (forever if < 0). */
 static int wait_signal(int ms)
 {
@@ -457,12 +468,7 @@ static int wait_signal(int ms)
     struct timespec ts = {.tv_sec = ms / 1000,
                           .tv_nsec = (long)(ms % 1000) * 1000000};
 
-    sigemptyset(&set);
-    sigaddset(&set, SIGCHLD);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGHUP);
-    sigaddset(&set, SIGUSR2);
+    super_signals(&set);
     return ms < 0 ? sigwaitinfo(&set, NULL) : sigtimedwait(&set, NULL, &ts);
 }
 
@@ -481,12 +487,7 @@ int isc_lb_supervise(const char *mountpoint, char *const *argv,
     uint64_t stop_at = 0;
     int ret = 0;
 
-    sigemptyset(&set);
-    sigaddset(&set, SIGCHLD);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGHUP);
-    sigaddset(&set, SIGUSR2);
+    super_signals(&set);
     sigprocmask(SIG_BLOCK, &set, &s.oldmask);
 
     s.state_fd = memfd_create("lunbridge-handoff", MFD_CLOEXEC);
