@@ -12,5 +12,7 @@ cli_clusterctl_LDADD = csv/libcsv.la common/libcommon.la $(QB_LIBS) $(XML_LIBS)
 
 dist_man_MANS += man/clusterctl.8
 
-TESTS += tests/unit/cli/test-clusterctl-vm.sh
-EXTRA_DIST += tests/unit/cli/test-clusterctl-vm.sh
+# clusterctl end to end without a cluster: vm add/edit of a bad definition,
+# volume format/inspect/check on a file (no sanlock daemon needed).
+TESTS += tests/unit/cli/test-vm.sh tests/unit/cli/test-volume.sh
+EXTRA_DIST += tests/unit/cli/test-vm.sh tests/unit/cli/test-volume.sh

@@ -19,25 +19,21 @@ csv_libcsv_la_LIBADD = $(CSV_SANLOCK_LIBS)
 # Unit tests (cmocka) on file-backed volumes.
 CSV_UNIT_LIBS = csv/libcsv.la common/libcommon.la $(CMOCKA_LIBS)
 csv_unit_tests = \
-	tests/unit/csv/test-csv-format \
-	tests/unit/csv/test-csv-alloc \
-	tests/unit/csv/test-csv-torn
+	tests/unit/csv/test-format \
+	tests/unit/csv/test-alloc \
+	tests/unit/csv/test-torn
 check_PROGRAMS += $(csv_unit_tests)
 TESTS += $(csv_unit_tests)
 
-tests_unit_csv_test_csv_format_SOURCES = tests/unit/csv/test-csv-format.c \
+tests_unit_csv_test_format_SOURCES = tests/unit/csv/test-format.c \
 	tests/unit/csv/csv-test-util.h
-tests_unit_csv_test_csv_format_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
-tests_unit_csv_test_csv_format_LDADD = $(CSV_UNIT_LIBS)
-tests_unit_csv_test_csv_alloc_SOURCES = tests/unit/csv/test-csv-alloc.c \
+tests_unit_csv_test_format_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_csv_test_format_LDADD = $(CSV_UNIT_LIBS)
+tests_unit_csv_test_alloc_SOURCES = tests/unit/csv/test-alloc.c \
 	tests/unit/csv/csv-test-util.h
-tests_unit_csv_test_csv_alloc_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
-tests_unit_csv_test_csv_alloc_LDADD = $(CSV_UNIT_LIBS)
-tests_unit_csv_test_csv_torn_SOURCES = tests/unit/csv/test-csv-torn.c \
+tests_unit_csv_test_alloc_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_csv_test_alloc_LDADD = $(CSV_UNIT_LIBS)
+tests_unit_csv_test_torn_SOURCES = tests/unit/csv/test-torn.c \
 	tests/unit/csv/csv-test-util.h
-tests_unit_csv_test_csv_torn_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
-tests_unit_csv_test_csv_torn_LDADD = $(CSV_UNIT_LIBS)
-
-# clusterctl volume, end to end on a file (no sanlock daemon needed).
-TESTS += tests/unit/csv/test-clusterctl-volume.sh
-EXTRA_DIST += tests/unit/csv/test-clusterctl-volume.sh
+tests_unit_csv_test_torn_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_csv_test_torn_LDADD = $(CSV_UNIT_LIBS)

@@ -29,25 +29,25 @@ EXTRA_DIST += bench/lunbridge
 ISC_UNIT_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(QB_CFLAGS)
 ISC_UNIT_LIBS = iscsi/libisc.la common/libcommon.la $(CMOCKA_LIBS)
 isc_unit_tests = \
-	tests/unit/iscsi/test-isc-vpd \
-	tests/unit/iscsi/test-isc-align \
-	tests/unit/iscsi/test-isc-config \
-	tests/unit/iscsi/test-isc-handoff
+	tests/unit/iscsi/test-vpd \
+	tests/unit/iscsi/test-align \
+	tests/unit/iscsi/test-config \
+	tests/unit/iscsi/test-handoff
 check_PROGRAMS += $(isc_unit_tests)
 TESTS += $(isc_unit_tests)
 
-tests_unit_iscsi_test_isc_vpd_SOURCES = tests/unit/iscsi/test-isc-vpd.c
-tests_unit_iscsi_test_isc_vpd_CFLAGS = $(ISC_UNIT_CFLAGS)
-tests_unit_iscsi_test_isc_vpd_LDADD = $(ISC_UNIT_LIBS)
-tests_unit_iscsi_test_isc_align_SOURCES = tests/unit/iscsi/test-isc-align.c
-tests_unit_iscsi_test_isc_align_CFLAGS = $(ISC_UNIT_CFLAGS)
-tests_unit_iscsi_test_isc_align_LDADD = $(ISC_UNIT_LIBS)
-tests_unit_iscsi_test_isc_config_SOURCES = tests/unit/iscsi/test-isc-config.c
-tests_unit_iscsi_test_isc_config_CFLAGS = $(ISC_UNIT_CFLAGS)
-tests_unit_iscsi_test_isc_config_LDADD = $(ISC_UNIT_LIBS)
-tests_unit_iscsi_test_isc_handoff_SOURCES = tests/unit/iscsi/test-isc-handoff.c
-tests_unit_iscsi_test_isc_handoff_CFLAGS = $(ISC_UNIT_CFLAGS)
-tests_unit_iscsi_test_isc_handoff_LDADD = $(ISC_UNIT_LIBS)
+tests_unit_iscsi_test_vpd_SOURCES = tests/unit/iscsi/test-vpd.c
+tests_unit_iscsi_test_vpd_CFLAGS = $(ISC_UNIT_CFLAGS)
+tests_unit_iscsi_test_vpd_LDADD = $(ISC_UNIT_LIBS)
+tests_unit_iscsi_test_align_SOURCES = tests/unit/iscsi/test-align.c
+tests_unit_iscsi_test_align_CFLAGS = $(ISC_UNIT_CFLAGS)
+tests_unit_iscsi_test_align_LDADD = $(ISC_UNIT_LIBS)
+tests_unit_iscsi_test_config_SOURCES = tests/unit/iscsi/test-config.c
+tests_unit_iscsi_test_config_CFLAGS = $(ISC_UNIT_CFLAGS)
+tests_unit_iscsi_test_config_LDADD = $(ISC_UNIT_LIBS)
+tests_unit_iscsi_test_handoff_SOURCES = tests/unit/iscsi/test-handoff.c
+tests_unit_iscsi_test_handoff_CFLAGS = $(ISC_UNIT_CFLAGS)
+tests_unit_iscsi_test_handoff_LDADD = $(ISC_UNIT_LIBS)
 EXTRA_DIST += tests/cluster/test-lunbridge.sh tests/cluster/test-lunbridge-target.sh \
 	tests/cluster/test-lunbridge-errors.sh \
 	tests/cluster/test-lunbridge-restart.sh tests/cluster/test-lunbridge-supervise.sh
