@@ -1,4 +1,6 @@
-/* clusterctl status | cdb get | config get|set | node list|set-state.
+/* clusterctl cdb get | config get|set, and the cluster part of status
+ * and node list|set-state (ctl_cluster_status, ctl_cluster_node, called by
+ * cli/ctl-vm.c, which serves those two commands).
  *
  * Each command is one request to the local clusterd over libqb IPC
  * (CD_IPC_NAME); the reply is an XML element, printed as text or, with
@@ -44,8 +46,9 @@ void ctl_cluster_usage(void)
 
 bool ctl_cluster_handles(const char *cmd)
 {
-    return !strcmp(cmd, "status") || !strcmp(cmd, "cdb") ||
-           !strcmp(cmd, "config") || !strcmp(cmd, "node");
+    /* status and node are ctl_vm's, which calls ctl_cluster_status and
+     * ctl_cluster_node for their cluster part. */
+    return !strcmp(cmd, "cdb") || !strcmp(cmd, "config");
 }
 
 static int cmd_status(void)
@@ -406,6 +409,18 @@ static int cmd_node(int argc, char **argv)
     return CTL_EXIT_USAGE;
 }
 
+int ctl_cluster_status(bool xml)
+{
+    output_xml = xml;
+    return cmd_status();
+}
+
+int ctl_cluster_node(int argc, char **argv, bool xml)
+{
+    output_xml = xml;
+    return cmd_node(argc, argv);
+}
+
 int ctl_cluster_main(int argc, char **argv)
 {
     char *args[16];
@@ -432,15 +447,11 @@ int ctl_cluster_main(int argc, char **argv)
     }
     if (n == 0)
         return CTL_EXIT_USAGE;
-    if (!strcmp(args[0], "status") && n == 1)
-        return cmd_status();
     if (!strcmp(args[0], "cdb"))
         return cmd_cdb(n, args);
     if (!strcmp(args[0], "config"))
         return cmd_config(n, args);
-    if (!strcmp(args[0], "node"))
-        return cmd_node(n, args);
-    ctl_err("usage: clusterctl status | cdb get | config get|set | node "
-            "list|set-state (see 'clusterctl help')");
+    ctl_err("usage: clusterctl cdb ... | config get|set (see 'clusterctl "
+            "help')");
     return CTL_EXIT_USAGE;
 }

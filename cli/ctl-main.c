@@ -56,8 +56,8 @@ int main(int argc, char **argv)
     }
     if (!strcmp(argv[1], "volume"))
         return ctl_volume_main(argc - 1, argv + 1);
-    /* ctl_vm shares `status` and `node` with ctl_cluster and hands on
-     * what it does not serve, so it is asked first. */
+    /* ctl_vm serves `status` and `node` and asks ctl_cluster for their
+     * cluster part (ctl_cluster_status, ctl_cluster_node). */
     if (ctl_vm_handles(argv[1]))
         return ctl_vm_main(argc - 1, argv + 1);
     if (ctl_cluster_handles(argv[1]))

@@ -130,23 +130,16 @@ static void print_vm_table(xmlDoc *doc)
         printf("(runtime state still being gathered from the members)\n");
 }
 
-static int cmd_status(int argc, char **argv)
+static int cmd_status(void)
 {
     xmlDoc *doc = NULL;
     char *text = NULL;
-    static char opt_output[] = "--output", opt_xml[] = "xml";
-    char *args[3] = {argv[0], NULL, NULL};
     int rc;
 
-    if (output_xml) {
-        args[1] = opt_output;
-        args[2] = opt_xml;
-    }
-    (void)argc;
     /* One document: the cluster's <status> and the <vms> in one root. */
     if (output_xml)
         fputs("<cluster-status>\n", stdout);
-    rc = ctl_cluster_main(output_xml ? 3 : 1, args);
+    rc = ctl_cluster_status(output_xml);
     if (rc)
         return rc;
     fflush(stdout);
@@ -972,7 +965,7 @@ static int cmd_node(int argc, char **argv)
     const char *node = NULL;
 
     if (argc < 2 || (strcmp(argv[1], "drain") && strcmp(argv[1], "resume")))
-        return ctl_cluster_main(argc, argv);
+        return ctl_cluster_node(argc, argv, output_xml);
     for (int i = 2; i < argc; i++) {
         if (!strcmp(argv[i], "--no-wait"))
             wait = false;
@@ -1126,26 +1119,13 @@ int ctl_vm_main(int argc, char **argv)
     }
     argc = n;
     if (!strcmp(argv[0], "status"))
-        return cmd_status(argc, argv);
+        return cmd_status();
     if (!strcmp(argv[0], "vm"))
         return cmd_vm(argc, argv);
     if (!strcmp(argv[0], "move-vm"))
         return cmd_move(argc, argv);
-    if (!strcmp(argv[0], "node")) {
-        if (output_xml && (argc < 2 || (strcmp(argv[1], "drain") &&
-                                        strcmp(argv[1], "resume")))) {
-            static char opt_output[] = "--output", opt_xml[] = "xml";
-            char *args[16];
-            int k = 0;
-            for (int i = 0; i < argc && k < 13; i++)
-                args[k++] = argv[i];
-            args[k++] = opt_output;
-            args[k++] = opt_xml;
-            args[k] = NULL;
-            return ctl_cluster_main(k, args);
-        }
+    if (!strcmp(argv[0], "node"))
         return cmd_node(argc, argv);
-    }
     if (!strcmp(argv[0], "explain")) {
         if (argc != 2) {
             ctl_err("explain needs one VM name (explain VM)");
