@@ -721,31 +721,30 @@ static void vm_where_now(const char *vm, char *buf, size_t len)
     }
 }
 
-static int cmd_move(int argc, char **argv)
-{
-    CMN_AUTO(cmn_ipc_client) *c = NULL;
-    const char *vm = NULL, *to = NULL, *mode = NULL;
-    char *req = NULL, *e_vm = NULL, *e_to = NULL;
-    char action[32] = "";
-    xmlDoc *doc = NULL;
-    xmlNode *root;
-    uint64_t t0 = ctl_now_ms(), deadline = t0 + MOVE_WAIT_MS;
-    bool tty = isatty(STDOUT_FILENO), progress = false;
-    int rc;
+/* A move-vm command: what was asked, and what its events said so far. */
+struct move {
+    const char *vm, *to, *mode; /* to may be NULL; mode "live" or "quick" */
+    char action[32];            /* the move's ACTION id, once known */
+    uint64_t t0;                /* when the command started */
+    bool tty;                   /* progress rewrites one line */
+    bool progress;              /* a progress line was printed */
+};
 
+static int move_parse_args(int argc, char **argv, struct move *m)
+{
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--live") || !strcmp(argv[i], "--quick")) {
-            if (mode) {
+            if (m->mode) {
                 ctl_err("move-vm takes one of --live or --quick");
                 return CTL_EXIT_USAGE;
             }
-            mode = argv[i] + 2;
+            m->mode = argv[i] + 2;
         } else if (!strcmp(argv[i], "--to") && i + 1 < argc) {
-            to = argv[++i];
+            m->to = argv[++i];
         } else if (!strncmp(argv[i], "--to=", 5)) {
-            to = argv[i] + 5;
-        } else if (!vm && argv[i][0] != '-') {
-            vm = argv[i];
+            m->to = argv[i] + 5;
+        } else if (!m->vm && argv[i][0] != '-') {
+            m->vm = argv[i];
         } else {
             ctl_err("move-vm: unexpected argument '%s' (move-vm VM [--to NODE] "
                     "--live|--quick)",
@@ -753,26 +752,28 @@ static int cmd_move(int argc, char **argv)
             return CTL_EXIT_USAGE;
         }
     }
-    if (!vm || !mode) {
+    if (!m->vm || !m->mode) {
         ctl_err("move-vm needs a VM and --live or --quick (move-vm VM [--to "
                 "NODE] --live|--quick)");
         return CTL_EXIT_USAGE;
     }
-    rc = ctl_cd_connect(&c);
-    if (rc)
-        return rc;
-    /* Subscribe first so no event of the move is missed. */
-    rc = ctl_cd_call_on(c, "<request op=\"events\"/>", &doc, NULL);
-    xmlFreeDoc(doc);
-    doc = NULL;
-    if (rc)
-        return rc;
-    e_vm = ctl_xml_escape(vm);
-    e_to = ctl_xml_escape(to ? to : "");
+    return 0;
+}
+
+/* Sends the move-vm request on c and says what clusterd answered: the
+ * ACTION that moves the VM, or the VM's place in the migration queue. */
+static int move_send(struct cmn_ipc_client *c, struct move *m)
+{
+    char *req = NULL, *e_vm = ctl_xml_escape(m->vm);
+    char *e_to = ctl_xml_escape(m->to ? m->to : "");
+    xmlDoc *doc = NULL;
+    xmlNode *root;
+    int rc;
+
     if (!e_vm || !e_to ||
         asprintf(&req, "<request op=\"move-vm\" vm=\"%s\" mode=\"%s\"%s%s%s/>",
-                 e_vm, mode, to ? " to=\"" : "", to ? e_to : "",
-                 to ? "\"" : "") < 0) {
+                 e_vm, m->mode, m->to ? " to=\"" : "", m->to ? e_to : "",
+                 m->to ? "\"" : "") < 0) {
         rc = CTL_EXIT_FAIL;
         goto out;
     }
@@ -786,29 +787,104 @@ static int cmd_move(int argc, char **argv)
         printf("VM '%s' queued for a %s migration from %s to %s (place %s "
                "in the queue: at most %s migrations leave or reach a node "
                "at once)\n",
-               vm, mode, ctl_xml_prop(root, "from"), ctl_xml_prop(root, "to"),
-               ctl_xml_prop(root, "queued"), ctl_xml_prop(root, "limit"));
+               m->vm, m->mode, ctl_xml_prop(root, "from"),
+               ctl_xml_prop(root, "to"), ctl_xml_prop(root, "queued"),
+               ctl_xml_prop(root, "limit"));
     } else {
-        snprintf(action, sizeof(action), "%s", ctl_xml_prop(root, "action"));
-        printf("moving VM '%s' from %s to %s (%s migration, action %s)\n", vm,
-               ctl_xml_prop(root, "from"), ctl_xml_prop(root, "to"), mode,
-               action);
+        snprintf(m->action, sizeof(m->action), "%s",
+                 ctl_xml_prop(root, "action"));
+        printf("moving VM '%s' from %s to %s (%s migration, action %s)\n",
+               m->vm, ctl_xml_prop(root, "from"), ctl_xml_prop(root, "to"),
+               m->mode, m->action);
     }
     fflush(stdout);
+out:
     xmlFreeDoc(doc);
-    doc = NULL;
+    free(req);
+    free(e_vm);
+    free(e_to);
+    return rc;
+}
+
+/* The move's ACTION ended (status n): says how, and where the VM is if it
+ * failed. Returns the command's exit code. */
+static int move_finished(struct move *m, xmlNode *n)
+{
+    char where[512];
+
+    if (m->progress && m->tty)
+        putchar('\n');
+    if (!strcmp(ctl_xml_prop(n, "status"), "done")) {
+        printf("VM '%s' moved %s -> %s by %s migration: downtime %s "
+               "ms, total %.2f s\n",
+               m->vm, ctl_xml_prop(n, "from"), ctl_xml_prop(n, "to"), m->mode,
+               ctl_xml_prop(n, "downtime-ms"),
+               (double)(ctl_now_ms() - m->t0) / 1000);
+        return CTL_EXIT_OK;
+    }
+    /* The action failed as the cluster saw it (a node left...), but the
+     * hvagents finish or roll back on their own: say where the VM is,
+     * rather than guess. */
+    vm_where_now(m->vm, where, sizeof(where));
+    ctl_err("the %s migration of VM '%s' to %s failed: %s (%s; "
+            "see 'clusterctl explain %s')",
+            m->mode, m->vm, ctl_xml_prop(n, "to"), ctl_xml_prop(n, "msg"),
+            where, m->vm);
+    return CTL_EXIT_FAIL;
+}
+
+/* One event n of the connection. Returns -EINPROGRESS while the move goes
+ * on, the command's exit code once its ACTION ended. */
+static int move_on_event(struct move *m, xmlNode *n)
+{
+    const char *type = ctl_xml_prop(n, "type");
+
+    /* A queued move's ACTION: the user's move of this VM. */
+    if (!m->action[0] && !strcmp(type, "action") &&
+        !strcmp(ctl_xml_prop(n, "vm"), m->vm) &&
+        !strcmp(ctl_xml_prop(n, "cause"), "user")) {
+        snprintf(m->action, sizeof(m->action), "%s", ctl_xml_prop(n, "id"));
+        printf("moving VM '%s' from %s to %s (%s migration, action %s, "
+               "after %.1f s in the queue)\n",
+               m->vm, ctl_xml_prop(n, "from"), ctl_xml_prop(n, "to"), m->mode,
+               m->action, (double)(ctl_now_ms() - m->t0) / 1000);
+        fflush(stdout);
+    }
+    if (!strcmp(type, "migration") && !strcmp(ctl_xml_prop(n, "vm"), m->vm)) {
+        printf("%spass %s: transferred %.0f MiB, remaining %.0f MiB, "
+               "expected downtime %s ms%s",
+               m->tty ? "\r" : "", ctl_xml_prop(n, "pass"),
+               mib(ctl_xml_prop(n, "transferred")),
+               mib(ctl_xml_prop(n, "remaining")),
+               ctl_xml_prop(n, "expected-downtime-ms"), m->tty ? "   " : "\n");
+        fflush(stdout);
+        m->progress = true;
+    } else if (!strcmp(type, "action") &&
+               !strcmp(ctl_xml_prop(n, "id"), m->action) &&
+               strcmp(ctl_xml_prop(n, "status"), "active") != 0) {
+        return move_finished(m, n);
+    }
+    return -EINPROGRESS;
+}
+
+/* Follows the events of c until the move's ACTION ends, clusterd goes away
+ * or MOVE_WAIT_MS passed. Returns the command's exit code. */
+static int move_follow(struct cmn_ipc_client *c, struct move *m)
+{
+    uint64_t deadline = m->t0 + MOVE_WAIT_MS;
+
     for (;;) {
         char *ev = NULL;
         char err[256];
-        xmlNode *n;
+        xmlDoc *doc = NULL;
         int64_t left = (int64_t)(deadline - ctl_now_ms());
+        int rc;
 
         if (left <= 0) {
             ctl_err("no result for the move of VM '%s' after %d s: see "
                     "'clusterctl vm show %s'",
-                    vm, MOVE_WAIT_MS / 1000, vm);
-            rc = CTL_EXIT_FAIL;
-            goto out;
+                    m->vm, MOVE_WAIT_MS / 1000, m->vm);
+            return CTL_EXIT_FAIL;
         }
         rc = cmn_ipc_next_event(c, left > 1000 ? 1000 : (int)left, &ev);
         if (rc == -ETIMEDOUT)
@@ -817,74 +893,42 @@ static int cmd_move(int argc, char **argv)
             ctl_err(
                 "lost clusterd while VM '%s' moves (%s): see 'clusterctl vm "
                 "show %s'",
-                vm, strerror(-rc), vm);
-            rc = CTL_EXIT_FAIL;
-            goto out;
+                m->vm, strerror(-rc), m->vm);
+            return CTL_EXIT_FAIL;
         }
-        if (cmn_xml_parse_mem(ev, strlen(ev), "event", CMN_IPC_MAX_MSG, &doc,
-                              err, sizeof(err)) < 0) {
-            free(ev);
-            continue;
-        }
+        rc = cmn_xml_parse_mem(ev, strlen(ev), "event", CMN_IPC_MAX_MSG, &doc,
+                               err, sizeof(err));
         free(ev);
-        n = xmlDocGetRootElement(doc);
-        /* A queued move's ACTION: the user's move of this VM. */
-        if (!action[0] && !strcmp(ctl_xml_prop(n, "type"), "action") &&
-            !strcmp(ctl_xml_prop(n, "vm"), vm) &&
-            !strcmp(ctl_xml_prop(n, "cause"), "user")) {
-            snprintf(action, sizeof(action), "%s", ctl_xml_prop(n, "id"));
-            printf("moving VM '%s' from %s to %s (%s migration, action %s, "
-                   "after %.1f s in the queue)\n",
-                   vm, ctl_xml_prop(n, "from"), ctl_xml_prop(n, "to"), mode,
-                   action, (double)(ctl_now_ms() - t0) / 1000);
-            fflush(stdout);
-        }
-        if (!strcmp(ctl_xml_prop(n, "type"), "migration") &&
-            !strcmp(ctl_xml_prop(n, "vm"), vm)) {
-            printf("%spass %s: transferred %.0f MiB, remaining %.0f MiB, "
-                   "expected downtime %s ms%s",
-                   tty ? "\r" : "", ctl_xml_prop(n, "pass"),
-                   mib(ctl_xml_prop(n, "transferred")),
-                   mib(ctl_xml_prop(n, "remaining")),
-                   ctl_xml_prop(n, "expected-downtime-ms"), tty ? "   " : "\n");
-            fflush(stdout);
-            progress = true;
-        } else if (!strcmp(ctl_xml_prop(n, "type"), "action") &&
-                   !strcmp(ctl_xml_prop(n, "id"), action) &&
-                   strcmp(ctl_xml_prop(n, "status"), "active") != 0) {
-            if (progress && tty)
-                putchar('\n');
-            if (!strcmp(ctl_xml_prop(n, "status"), "done")) {
-                printf("VM '%s' moved %s -> %s by %s migration: downtime %s "
-                       "ms, total %.2f s\n",
-                       vm, ctl_xml_prop(n, "from"), ctl_xml_prop(n, "to"), mode,
-                       ctl_xml_prop(n, "downtime-ms"),
-                       (double)(ctl_now_ms() - t0) / 1000);
-                rc = CTL_EXIT_OK;
-            } else {
-                char where[512];
-
-                /* The action failed as the cluster saw it (a node left...),
-                 * but the hvagents finish or roll back on their own: say
-                 * where the VM is, rather than guess. */
-                vm_where_now(vm, where, sizeof(where));
-                ctl_err("the %s migration of VM '%s' to %s failed: %s (%s; "
-                        "see 'clusterctl explain %s')",
-                        mode, vm, ctl_xml_prop(n, "to"), ctl_xml_prop(n, "msg"),
-                        where, vm);
-                rc = CTL_EXIT_FAIL;
-            }
-            goto out;
-        }
+        if (rc < 0)
+            continue;
+        rc = move_on_event(m, xmlDocGetRootElement(doc));
         xmlFreeDoc(doc);
-        doc = NULL;
+        if (rc != -EINPROGRESS)
+            return rc;
     }
-out:
+}
+
+static int cmd_move(int argc, char **argv)
+{
+    CMN_AUTO(cmn_ipc_client) *c = NULL;
+    struct move m = {.t0 = ctl_now_ms(), .tty = isatty(STDOUT_FILENO)};
+    xmlDoc *doc = NULL;
+    int rc = move_parse_args(argc, argv, &m);
+
+    if (rc)
+        return rc;
+    rc = ctl_cd_connect(&c);
+    if (rc)
+        return rc;
+    /* Subscribe first so no event of the move is missed. */
+    rc = ctl_cd_call_on(c, "<request op=\"events\"/>", &doc, NULL);
     xmlFreeDoc(doc);
-    free(req);
-    free(e_vm);
-    free(e_to);
-    return rc;
+    if (rc)
+        return rc;
+    rc = move_send(c, &m);
+    if (rc)
+        return rc;
+    return move_follow(c, &m);
 }
 
 /* ------------------------------------------------------ node drain */
