@@ -152,7 +152,8 @@ static void list_busy_hosts(const char *path)
     free(h);
 }
 
-static int cmd_format(int argc, char **argv)
+static int format_parse_args(int argc, char **argv, struct csv_format_opts *fo,
+                             const char **ret_path)
 {
     static const struct option opts[] = {
         {"name", required_argument, NULL, 'n'},
@@ -164,40 +165,38 @@ static int cmd_format(int argc, char **argv)
         {"max-extents", required_argument, NULL, 'x'},
         {NULL, 0, NULL, 0},
     };
-    struct csv_format_opts fo = {0};
-    const char *path;
-    int c, rc;
+    int c;
 
     while ((c = getopt_long(argc, argv, "n:c:ft:s:S:x:", opts, NULL)) != -1) {
         switch (c) {
         case 'n':
-            fo.name = optarg;
+            fo->name = optarg;
             break;
         case 'c':
-            fo.cluster = optarg;
+            fo->cluster = optarg;
             break;
         case 'f':
-            fo.force = true;
+            fo->force = true;
             break;
         case 't':
-            if (parse_u32("--io-timeout", optarg, 1, 300, &fo.io_timeout))
+            if (parse_u32("--io-timeout", optarg, 1, 300, &fo->io_timeout))
                 return CTL_EXIT_USAGE;
             break;
         case 's':
-            if (parse_u32("--slots", optarg, 1, 10000, &fo.nslots))
+            if (parse_u32("--slots", optarg, 1, 10000, &fo->nslots))
                 return CTL_EXIT_USAGE;
             break;
         case 'S':
             if (parse_u32("--sector-size", optarg, 512, 4096,
-                          &fo.sector_size) ||
-                (fo.sector_size != 512 && fo.sector_size != 4096)) {
+                          &fo->sector_size) ||
+                (fo->sector_size != 512 && fo->sector_size != 4096)) {
                 ctl_err("--sector-size must be 512 or 4096");
                 return CTL_EXIT_USAGE;
             }
             break;
         case 'x':
             if (parse_u32("--max-extents", optarg, 16, 1u << 20,
-                          &fo.max_extents))
+                          &fo->max_extents))
                 return CTL_EXIT_USAGE;
             break;
         default:
@@ -209,18 +208,22 @@ static int cmd_format(int argc, char **argv)
                 "[--io-timeout S]");
         return CTL_EXIT_USAGE;
     }
-    path = argv[optind];
-    if (!fo.name) {
+    if (!fo->name) {
         ctl_err("volume format '%s': --name NAME is required (the volume's "
                 "and its sanlock lockspace's name)",
-                path);
+                argv[optind]);
         return CTL_EXIT_USAGE;
     }
+    *ret_path = argv[optind];
+    return 0;
+}
 
-    rc = csv_format(path, &fo, NULL);
+/* csv_format(path, fo) failed with rc: says why and what to do. Returns
+ * the command's exit code. */
+static int format_failed(const char *path, const struct csv_format_opts *fo,
+                         int rc)
+{
     switch (rc) {
-    case 0:
-        break;
     case -CSV_E_EXISTS: {
         CMN_AUTO(csv_volume) *vol = NULL;
         char u[37] = "?";
@@ -244,12 +247,12 @@ static int cmd_format(int argc, char **argv)
     case -CSV_E_BAD_NAME:
         ctl_err("volume name '%s' (or cluster name) is invalid: use 1-%d "
                 "letters, digits, '-', '_' or '.'",
-                fo.name, CSV_NAME_MAX);
+                fo->name, CSV_NAME_MAX);
         return CTL_EXIT_USAGE;
     case -CSV_E_TOO_SMALL:
         ctl_err("'%s' is too small for %u VM slots and their leases; give "
                 "fewer --slots or a larger LUN",
-                path, fo.nslots ? fo.nslots : 64);
+                path, fo->nslots ? fo->nslots : 64);
         return CTL_EXIT_FAIL;
     case -CSV_E_LEASE:
         ctl_err("'%s': sanlock could not write the lockspace or leases "
@@ -260,12 +263,25 @@ static int cmd_format(int argc, char **argv)
         open_error(path, rc);
         return CTL_EXIT_FAIL;
     }
+}
 
+static int cmd_format(int argc, char **argv)
+{
     CMN_AUTO(csv_volume) *vol = NULL;
+    struct csv_format_opts fo = {0};
+    const struct csv_super *sb;
+    const char *path = NULL;
     char u[37];
+    int rc = format_parse_args(argc, argv, &fo, &path);
+
+    if (rc)
+        return rc;
+    rc = csv_format(path, &fo, NULL);
+    if (rc)
+        return format_failed(path, &fo, rc);
     if ((rc = open_volume(path, 0, &vol)) != 0)
         return rc;
-    const struct csv_super *sb = csv_super(vol);
+    sb = csv_super(vol);
     csv_uuid_str(sb->uuid, u);
     printf("formatted '%s': volume '%s' uuid %s, %u VM slots, data ", path,
            sb->name, u, sb->nslots);
@@ -386,45 +402,15 @@ static int inspect_xml(struct csv_volume *vol, uint32_t sample)
     return CTL_EXIT_OK;
 }
 
-static int cmd_inspect(int argc, char **argv)
+/* `volume inspect`, text: the superblock's facts and both copies' state. */
+static void inspect_super(struct csv_volume *vol)
 {
-    static const struct option opts[] = {
-        {"sample", required_argument, NULL, 's'},
-        {"output", required_argument, NULL, 'o'},
-        {NULL, 0, NULL, 0},
-    };
-    CMN_AUTO(csv_volume) *vol = NULL;
-    const struct csv_super *sb;
-    struct csv_host *hosts = NULL;
-    struct csv_extent *ext = NULL;
-    struct csv_space sp;
-    size_t nhosts = 0, next = 0;
-    uint32_t sample = 0, used = 0;
+    const struct csv_super *sb = csv_super(vol);
     char u[37], when[64];
-    time_t created;
-    bool xml = false;
-    int c, rc;
+    time_t created = (time_t)sb->created;
 
-    while ((c = getopt_long(argc, argv, "s:", opts, NULL)) != -1) {
-        if (c == 'o' && parse_output(optarg, &xml) == 0)
-            continue;
-        if (c != 's' || parse_u32("--sample", optarg, 0, 600, &sample))
-            return CTL_EXIT_USAGE;
-    }
-    if (optind != argc - 1) {
-        ctl_err("usage: clusterctl volume inspect PATH [--sample S] "
-                "[--output xml]");
-        return CTL_EXIT_USAGE;
-    }
-    if ((rc = open_volume(argv[optind], 0, &vol)) != 0)
-        return rc;
-    if (xml)
-        return inspect_xml(vol, sample);
-    sb = csv_super(vol);
     csv_uuid_str(sb->uuid, u);
-    created = (time_t)sb->created;
     strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", gmtime(&created));
-
     printf("volume '%s'\n", sb->name);
     printf("  path         %s\n", csv_path(vol));
     printf("  uuid         %s\n", u);
@@ -436,11 +422,14 @@ static int cmd_inspect(int argc, char **argv)
     print_size(stdout, sb->align);
     printf(", io_timeout %u s\n", sb->io_timeout);
     for (int i = 0; i < 2; i++) {
-        rc = csv_super_copy_status(vol, i);
+        int rc = csv_super_copy_status(vol, i);
         printf("  superblock   copy %c: %s\n", 'A' + i,
                rc ? cmn_strerror(rc) : "ok");
     }
+}
 
+static void inspect_regions(const struct csv_super *sb)
+{
     printf("regions\n");
     for (int i = 0; i < CSV_REGION_COUNT; i++) {
         const struct csv_region *r = &sb->regions[i];
@@ -468,8 +457,16 @@ static int cmd_inspect(int argc, char **argv)
         }
         printf(")\n");
     }
+}
 
-    rc = csv_hosts(vol, (int)sample * 1000, &hosts, &nhosts);
+/* The lockspace's delta leases, watched for `sample` seconds. */
+static void inspect_hosts(struct csv_volume *vol, uint32_t sample)
+{
+    const struct csv_super *sb = csv_super(vol);
+    struct csv_host *hosts = NULL;
+    size_t nhosts = 0;
+    int rc = csv_hosts(vol, (int)sample * 1000, &hosts, &nhosts);
+
     printf("lockspace hosts\n");
     if (rc < 0)
         printf("  (cannot read the delta leases: %s)\n", cmn_strerror(rc));
@@ -489,11 +486,18 @@ static int cmd_inspect(int argc, char **argv)
             break;
         }
     free(hosts);
+}
+
+static void inspect_slots(struct csv_volume *vol)
+{
+    const struct csv_super *sb = csv_super(vol);
+    uint32_t used = 0;
+    char u[37];
 
     printf("vm slots\n");
     for (uint32_t i = 0; i < sb->nslots; i++) {
         struct csv_slot s;
-        rc = csv_slot_get(vol, i, &s);
+        int rc = csv_slot_get(vol, i, &s);
         if (rc < 0) {
             printf("  slot %-4u %s\n", i, cmn_strerror(rc));
             continue;
@@ -508,10 +512,18 @@ static int cmd_inspect(int argc, char **argv)
         csv_slot_clear(&s);
     }
     printf("  %u of %u slots used\n", used, sb->nslots);
+}
+
+/* The extent map and the free space. Returns CTL_EXIT_FAIL when the map
+ * cannot be read. */
+static int inspect_extents(struct csv_volume *vol)
+{
+    struct csv_extent *ext = NULL;
+    struct csv_space sp;
+    size_t next = 0;
 
     printf("extents\n");
-    rc = csv_extent_list(vol, &ext, &next);
-    if (rc < 0)
+    if (csv_extent_list(vol, &ext, &next) < 0)
         return CTL_EXIT_FAIL;
     if (next)
         printf("  %-6s %14s %10s  %-6s %-5s %-5s %s\n", "id", "offset", "MiB",
@@ -534,6 +546,40 @@ static int cmd_inspect(int argc, char **argv)
            (double)sp.used / MIB, (double)sp.largest_free / MIB, sp.extents,
            sp.max_extents);
     return CTL_EXIT_OK;
+}
+
+static int cmd_inspect(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"sample", required_argument, NULL, 's'},
+        {"output", required_argument, NULL, 'o'},
+        {NULL, 0, NULL, 0},
+    };
+    CMN_AUTO(csv_volume) *vol = NULL;
+    uint32_t sample = 0;
+    bool xml = false;
+    int c, rc;
+
+    while ((c = getopt_long(argc, argv, "s:", opts, NULL)) != -1) {
+        if (c == 'o' && parse_output(optarg, &xml) == 0)
+            continue;
+        if (c != 's' || parse_u32("--sample", optarg, 0, 600, &sample))
+            return CTL_EXIT_USAGE;
+    }
+    if (optind != argc - 1) {
+        ctl_err("usage: clusterctl volume inspect PATH [--sample S] "
+                "[--output xml]");
+        return CTL_EXIT_USAGE;
+    }
+    if ((rc = open_volume(argv[optind], 0, &vol)) != 0)
+        return rc;
+    if (xml)
+        return inspect_xml(vol, sample);
+    inspect_super(vol);
+    inspect_regions(csv_super(vol));
+    inspect_hosts(vol, sample);
+    inspect_slots(vol);
+    return inspect_extents(vol);
 }
 
 struct findings {
