@@ -1042,7 +1042,18 @@ static int supervise(char *argv0, const char *conf, bool foreground, bool debug)
     return isc_lb_supervise(cfg->mountpoint, wargv, slot);
 }
 
-int main(int argc, char **argv)
+/* The command line of lunbridge. */
+struct lb_args {
+    const char *conf;
+    bool foreground, debug;
+    bool supervised;        /* --supervise */
+    const char *worker_arg; /* --worker=FUSE_FD,STATE_FD */
+};
+
+/* Returns true when lunbridge is to run with a, else false with the exit
+ * status in *ret_status (--help, --version, bad usage). */
+static bool parse_args(int argc, char **argv, struct lb_args *a,
+                       int *ret_status)
 {
     static const struct option lopts[] = {
         {"config", required_argument, NULL, 'c'},
@@ -1054,176 +1065,257 @@ int main(int argc, char **argv)
         {"version", no_argument, NULL, 'V'},
         {0},
     };
+    int opt;
+
+    while ((opt = getopt_long(argc, argv, "c:fdshV", lopts, NULL)) != -1) {
+        switch (opt) {
+        case 'c':
+            a->conf = optarg;
+            break;
+        case 'f':
+            a->foreground = true;
+            break;
+        case 'd':
+            a->debug = true;
+            break;
+        case 's':
+            a->supervised = true;
+            break;
+        case 'W':
+            a->worker_arg = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            *ret_status = 0;
+            return false;
+        case 'V':
+            printf("lunbridge %s\n", PACKAGE_VERSION);
+            *ret_status = 0;
+            return false;
+        default:
+            usage(stderr);
+            *ret_status = 2;
+            return false;
+        }
+    }
+    if (optind != argc || (a->supervised && a->worker_arg)) {
+        usage(stderr);
+        *ret_status = 2;
+        return false;
+    }
+    return true;
+}
+
+/* A worker started by the supervisor: takes over the FUSE connection and
+ * the hand-off state it was given. */
+static int worker_open(struct lb *lb, const char *worker_arg)
+{
+    int fuse_fd, state_fd, rc;
+
+    /* Started as /proc/self/exe: named as the operator knows it. */
+    prctl(PR_SET_NAME, "lunbridge");
+    rc = parse_worker_fds(worker_arg, &fuse_fd, &state_fd);
+    if (rc == 0)
+        rc = isc_lb_worker_open(fuse_fd, state_fd, &lb->worker);
+    if (rc < 0)
+        cmn_err(CMN_LOG_ISCSI,
+                "--worker=%s: %s (--worker is for lunbridge --supervise "
+                "only: start lunbridge --supervise instead)",
+                worker_arg, cmn_strerror(rc));
+    return rc;
+}
+
+static int config_load(struct lb *lb, const char *conf, bool foreground)
+{
+    char err[1024] = "";
+    int rc = isc_lb_config_load(conf, &lb->cfg, err, sizeof(err));
+
+    if (rc < 0) {
+        cmn_err(CMN_LOG_ISCSI, "%s", err[0] ? err : cmn_strerror(rc));
+        if (!foreground)
+            fprintf(stderr, "lunbridge: %s\n", err[0] ? err : cmn_strerror(rc));
+    }
+    return rc;
+}
+
+/* Sets the time the files show as theirs; a lone lunbridge then leaves
+ * the foreground unless told not to. */
+static int start_clock(struct lb *lb, bool foreground)
+{
+    if (lb->worker) {
+        struct isc_handoff *h = isc_lb_worker_handoff(lb->worker);
+
+        /* The files keep the times the first worker gave them. */
+        if (h->started_sec == 0) {
+            clock_gettime(CLOCK_REALTIME, &lb->started);
+            h->started_nsec = lb->started.tv_nsec;
+            h->started_sec = lb->started.tv_sec;
+        }
+        lb->started.tv_sec = (time_t)h->started_sec;
+        lb->started.tv_nsec = (long)h->started_nsec;
+        return 0;
+    }
+    clock_gettime(CLOCK_REALTIME, &lb->started);
+    if (!foreground && fuse_daemonize(0) < 0)
+        return -1;
+    return 0;
+}
+
+/* Blocks the termination signals and SIGUSR2 in this thread and every
+ * thread started after it (sigs says which), and starts the thread that
+ * dumps the blackbox on SIGUSR2. */
+static void block_signals(sigset_t *sigs)
+{
+    pthread_t bb;
+
+    /* Session workers must not take the termination signals: libfuse's
+     * handler has to run on a thread its loop waits for. */
+    sigemptyset(sigs);
+    sigaddset(sigs, SIGTERM);
+    sigaddset(sigs, SIGINT);
+    sigaddset(sigs, SIGHUP);
+    sigaddset(sigs, SIGUSR2);
+    pthread_sigmask(SIG_BLOCK, sigs, NULL);
+    if (pthread_create(&bb, NULL, blackbox_thread, NULL) == 0)
+        pthread_detach(bb);
+}
+
+/* Logs in to the targets and indexes their LUNs; a lone lunbridge also
+ * makes its mountpoint ready (a worker's is its supervisor's). */
+static int luns_open(struct lb *lb)
+{
+    int failed = open_targets(lb), rc;
+
+    if (lb->nluns == 0) {
+        cmn_err(CMN_LOG_ISCSI,
+                "no LUN to export (%d of %zu targets failed): exiting", failed,
+                lb->cfg->ntargets);
+        return -ENOENT;
+    }
+    rc = index_luns(lb);
+    if (rc < 0)
+        return rc;
+    if (!lb->worker) {
+        rc = mkdir_p(lb->cfg->mountpoint);
+        if (rc < 0) {
+            cmn_err(CMN_LOG_ISCSI, "cannot create mountpoint %s: %s",
+                    lb->cfg->mountpoint, strerror(-rc));
+            return rc;
+        }
+        clear_stale_mount(lb->cfg->mountpoint);
+    }
+    return 0;
+}
+
+/* Connects session se to the kernel: a worker attaches to the connection
+ * its supervisor holds (and says so when it takes over from a dead one), a
+ * lone lunbridge mounts. */
+static int session_mount(struct lb *lb, struct fuse_session *se)
+{
     static const struct fuse_custom_io lb_io = {
         .read = lb_io_read,
         .writev = lb_io_writev,
     };
-    const char *conf = ISC_DEFAULT_CONF;
-    bool foreground = false, debug = false, supervised = false;
-    const char *worker_arg = NULL;
+    char err[1024] = "";
+    bool again;
+    int rc;
+
+    if (!lb->worker) {
+        if (fuse_session_mount(se, lb->cfg->mountpoint) < 0) {
+            cmn_err(CMN_LOG_ISCSI, "cannot mount FUSE file system at %s",
+                    lb->cfg->mountpoint);
+            return -EIO;
+        }
+        return 0;
+    }
+    again = isc_lb_worker_handoff(lb->worker)->mounted;
+    rc = isc_lb_worker_attach(lb->worker, se, &lb_io, lb->cfg->mountpoint, err,
+                              sizeof(err));
+    if (rc < 0) {
+        cmn_err(CMN_LOG_ISCSI, "%s", err);
+        return rc;
+    }
+    if (again) {
+        int dead = 0;
+        long ms = isc_lb_worker_since_death(lb->worker, &dead);
+
+        cmn_info(CMN_LOG_ISCSI,
+                 "took over the mount at %s %ld ms after worker %d "
+                 "died%s",
+                 lb->cfg->mountpoint, ms, dead,
+                 isc_lb_worker_resends(lb->worker)
+                     ? "; requests it had taken are sent again"
+                     : "");
+    }
+    return 0;
+}
+
+/* Serves se until a termination signal. Returns the exit status. */
+static int serve(struct lb *lb, struct fuse_session *se)
+{
+    struct fuse_loop_config *lcfg = fuse_loop_cfg_create();
+    int rc;
+
+    if (!lcfg)
+        return 1;
+    fuse_loop_cfg_set_max_threads(lcfg, LB_MAX_THREADS);
+    fuse_loop_cfg_set_idle_threads(lcfg, 16);
+    rc = fuse_session_loop_mt(se, lcfg);
+    fuse_loop_cfg_destroy(lcfg);
+    /* Reads still with the target answer within the deadline; their
+     * replies need the session. */
+    pthread_mutex_lock(&lb->async_lock);
+    while (lb->async_reads > 0)
+        pthread_cond_wait(&lb->async_cond, &lb->async_lock);
+    pthread_mutex_unlock(&lb->async_lock);
+    return rc < 0 ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct lb_args a = {.conf = ISC_DEFAULT_CONF};
     struct cmn_log_opts lo = {0};
     struct lb lb = {0};
-    char err[1024] = "";
     char *fargv[] = {argv[0], (char *)"-o",
                      (char *)"fsname=lunbridge,subtype=lunbridge,"
                              "allow_other,default_permissions",
                      NULL};
     struct fuse_args args = FUSE_ARGS_INIT(3, fargv);
     struct fuse_session *se = NULL;
-    struct fuse_loop_config *lcfg = NULL;
     sigset_t sigs;
-    int opt, rc, ret = 1, failed;
+    int ret = 1;
 
-    while ((opt = getopt_long(argc, argv, "c:fdshV", lopts, NULL)) != -1) {
-        switch (opt) {
-        case 'c':
-            conf = optarg;
-            break;
-        case 'f':
-            foreground = true;
-            break;
-        case 'd':
-            debug = true;
-            break;
-        case 's':
-            supervised = true;
-            break;
-        case 'W':
-            worker_arg = optarg;
-            break;
-        case 'h':
-            usage(stdout);
-            return 0;
-        case 'V':
-            printf("lunbridge %s\n", PACKAGE_VERSION);
-            return 0;
-        default:
-            usage(stderr);
-            return 2;
-        }
-    }
-    if (optind != argc || (supervised && worker_arg)) {
-        usage(stderr);
-        return 2;
-    }
+    if (!parse_args(argc, argv, &a, &ret))
+        return ret;
     pthread_mutex_init(&lb.async_lock, NULL);
     pthread_cond_init(&lb.async_cond, NULL);
     /* A worker logs where its supervisor does. */
-    lo.to_stderr = foreground;
-    lo.to_syslog = !foreground;
-    lo.debug = debug;
+    lo.to_stderr = a.foreground;
+    lo.to_syslog = !a.foreground;
+    lo.debug = a.debug;
     cmn_log_init("lunbridge", &lo);
     isc_err_register();
 
-    if (supervised) {
-        ret = supervise(argv[0], conf, foreground, debug);
+    if (a.supervised) {
+        ret = supervise(argv[0], a.conf, a.foreground, a.debug);
         cmn_log_fini();
         return ret;
     }
-    if (worker_arg) {
-        int fuse_fd, state_fd;
-
-        /* Started as /proc/self/exe: named as the operator knows it. */
-        prctl(PR_SET_NAME, "lunbridge");
-        rc = parse_worker_fds(worker_arg, &fuse_fd, &state_fd);
-        if (rc == 0)
-            rc = isc_lb_worker_open(fuse_fd, state_fd, &lb.worker);
-        if (rc < 0) {
-            cmn_err(CMN_LOG_ISCSI,
-                    "--worker=%s: %s (--worker is for lunbridge --supervise "
-                    "only: start lunbridge --supervise instead)",
-                    worker_arg, cmn_strerror(rc));
-            goto out;
-        }
-    }
-
-    rc = isc_lb_config_load(conf, &lb.cfg, err, sizeof(err));
-    if (rc < 0) {
-        cmn_err(CMN_LOG_ISCSI, "%s", err[0] ? err : cmn_strerror(rc));
-        if (!foreground)
-            fprintf(stderr, "lunbridge: %s\n", err[0] ? err : cmn_strerror(rc));
+    if (a.worker_arg && worker_open(&lb, a.worker_arg) < 0)
+        goto out;
+    if (config_load(&lb, a.conf, a.foreground) < 0) {
         ret = 2;
         goto out;
     }
-    if (lb.worker) {
-        struct isc_handoff *h = isc_lb_worker_handoff(lb.worker);
-
-        /* The files keep the times the first worker gave them. */
-        if (h->started_sec == 0) {
-            clock_gettime(CLOCK_REALTIME, &lb.started);
-            h->started_nsec = lb.started.tv_nsec;
-            h->started_sec = lb.started.tv_sec;
-        }
-        lb.started.tv_sec = (time_t)h->started_sec;
-        lb.started.tv_nsec = (long)h->started_nsec;
-    } else {
-        clock_gettime(CLOCK_REALTIME, &lb.started);
-        if (!foreground && fuse_daemonize(0) < 0)
-            goto out;
-    }
-
-    /* Session workers must not take the termination signals: libfuse's
-     * handler has to run on a thread its loop waits for. */
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGTERM);
-    sigaddset(&sigs, SIGINT);
-    sigaddset(&sigs, SIGHUP);
-    sigaddset(&sigs, SIGUSR2);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-    {
-        pthread_t bb;
-
-        if (pthread_create(&bb, NULL, blackbox_thread, NULL) == 0)
-            pthread_detach(bb);
-    }
-    failed = open_targets(&lb);
-    if (lb.nluns == 0) {
-        cmn_err(CMN_LOG_ISCSI,
-                "no LUN to export (%d of %zu targets failed): exiting", failed,
-                lb.cfg->ntargets);
+    if (start_clock(&lb, a.foreground) < 0)
         goto out;
-    }
-    if (index_luns(&lb) < 0)
+    block_signals(&sigs);
+    if (luns_open(&lb) < 0)
         goto out;
-    if (!lb.worker) {
-        rc = mkdir_p(lb.cfg->mountpoint);
-        if (rc < 0) {
-            cmn_err(CMN_LOG_ISCSI, "cannot create mountpoint %s: %s",
-                    lb.cfg->mountpoint, strerror(-rc));
-            goto out;
-        }
-        clear_stale_mount(lb.cfg->mountpoint);
-    }
     se = fuse_session_new(&args, &lb_ops, sizeof(lb_ops), &lb);
-    if (!se)
+    if (!se || fuse_set_signal_handlers(se) < 0)
         goto out;
-    if (fuse_set_signal_handlers(se) < 0)
-        goto out;
-    if (lb.worker) {
-        bool again = isc_lb_worker_handoff(lb.worker)->mounted;
-
-        rc = isc_lb_worker_attach(lb.worker, se, &lb_io, lb.cfg->mountpoint,
-                                  err, sizeof(err));
-        if (rc < 0) {
-            cmn_err(CMN_LOG_ISCSI, "%s", err);
-            fuse_remove_signal_handlers(se);
-            goto out;
-        }
-        if (again) {
-            int dead = 0;
-            long ms = isc_lb_worker_since_death(lb.worker, &dead);
-
-            cmn_info(CMN_LOG_ISCSI,
-                     "took over the mount at %s %ld ms after worker %d "
-                     "died%s",
-                     lb.cfg->mountpoint, ms, dead,
-                     isc_lb_worker_resends(lb.worker)
-                         ? "; requests it had taken are sent again"
-                         : "");
-        }
-    } else if (fuse_session_mount(se, lb.cfg->mountpoint) < 0) {
-        cmn_err(CMN_LOG_ISCSI, "cannot mount FUSE file system at %s",
-                lb.cfg->mountpoint);
+    if (session_mount(&lb, se) < 0) {
         fuse_remove_signal_handlers(se);
         goto out;
     }
@@ -1232,21 +1324,7 @@ int main(int argc, char **argv)
     sigdelset(&sigs, SIGUSR2);
     pthread_sigmask(SIG_UNBLOCK, &sigs, NULL);
 
-    lcfg = fuse_loop_cfg_create();
-    if (!lcfg)
-        goto unmount;
-    fuse_loop_cfg_set_max_threads(lcfg, LB_MAX_THREADS);
-    fuse_loop_cfg_set_idle_threads(lcfg, 16);
-    rc = fuse_session_loop_mt(se, lcfg);
-    ret = rc < 0 ? 1 : 0;
-    fuse_loop_cfg_destroy(lcfg);
-    /* Reads still with the target answer within the deadline; their
-     * replies need the session. */
-    pthread_mutex_lock(&lb.async_lock);
-    while (lb.async_reads > 0)
-        pthread_cond_wait(&lb.async_cond, &lb.async_lock);
-    pthread_mutex_unlock(&lb.async_lock);
-unmount:
+    ret = serve(&lb, se);
     fuse_remove_signal_handlers(se);
     /* A worker leaves the mount to its supervisor. */
     if (!lb.worker) {
