@@ -382,6 +382,11 @@ struct lb_super {
     int state_fd;
     struct isc_handoff *h;
     sigset_t oldmask;
+    bool stopping;     /* a termination signal came */
+    uint64_t stop_at;  /* when the worker gets SIGKILL (UINT64_MAX: sent) */
+    bool served;       /* a worker answered FUSE_INIT on this connection */
+    unsigned restarts; /* workers started after the first */
+    unsigned backoff;  /* ms to wait before starting the next worker */
 };
 
 static int conn_open(struct lb_super *s)
@@ -472,6 +477,170 @@ static int wait_signal(int ms)
     return ms < 0 ? sigwaitinfo(&set, NULL) : sigtimedwait(&set, NULL, &ts);
 }
 
+/* The hand-off record the supervisor shares with its workers, and the
+ * FUSE connection they serve. */
+static int super_open(struct lb_super *s)
+{
+    s->state_fd = memfd_create("lunbridge-handoff", MFD_CLOEXEC);
+    if (s->state_fd < 0 ||
+        ftruncate(s->state_fd, sizeof(struct isc_handoff)) < 0) {
+        cmn_err(CMN_LOG_ISCSI,
+                "supervisor: cannot create the hand-off "
+                "record: %s",
+                strerror(errno));
+        return -1;
+    }
+    s->h = mmap(NULL, sizeof(struct isc_handoff), PROT_READ | PROT_WRITE,
+                MAP_SHARED, s->state_fd, 0);
+    if (s->h == MAP_FAILED) {
+        cmn_err(CMN_LOG_ISCSI,
+                "supervisor: cannot map the hand-off "
+                "record: %s",
+                strerror(errno));
+        return -1;
+    }
+    if (conn_open(s) < 0) {
+        cmn_err(CMN_LOG_ISCSI, "supervisor: cannot open /dev/fuse: %s",
+                strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* Waits for worker pid to end and returns its wait status. SIGUSR2 is
+ * passed on; a termination signal becomes SIGTERM to the worker, and
+ * SIGKILL LB_STOP_GRACE_MS later. */
+static int wait_worker(struct lb_super *s, pid_t pid)
+{
+    int status = 0;
+
+    for (;;) {
+        int sig, left = -1;
+
+        if (s->stopping) {
+            uint64_t now = mono_ms();
+
+            left = s->stop_at == UINT64_MAX ? -1
+                   : now >= s->stop_at      ? 0
+                                            : (int)(s->stop_at - now);
+            if (left == 0) {
+                cmn_warn(CMN_LOG_ISCSI,
+                         "supervisor: worker %d still running %d ms "
+                         "after SIGTERM: SIGKILL",
+                         (int)pid, LB_STOP_GRACE_MS);
+                kill(pid, SIGKILL);
+                s->stop_at = UINT64_MAX;
+                left = -1;
+            }
+        }
+        if (waitpid(pid, &status, WNOHANG) == pid)
+            return status;
+        sig = wait_signal(left);
+        if (sig == SIGTERM || sig == SIGINT || sig == SIGHUP) {
+            if (!s->stopping) {
+                cmn_info(CMN_LOG_ISCSI,
+                         "supervisor: %s: stopping worker %d, then "
+                         "unmounting %s",
+                         strsignal(sig), (int)pid, s->mountpoint);
+                s->stop_at = mono_ms() + LB_STOP_GRACE_MS;
+            }
+            s->stopping = true;
+            kill(pid, SIGTERM);
+        } else if (sig == SIGUSR2) {
+            kill(pid, SIGUSR2);
+        }
+    }
+}
+
+/* Worker pid ended with wait status `status` (`how`, in words). Returns
+ * true when another worker is to serve the connection, else false with
+ * the supervisor's exit status in *ret_status. */
+static bool worker_replaceable(struct lb_super *s, pid_t pid, int status,
+                               const char *how, int *ret_status)
+{
+    *ret_status = 0;
+    if (s->stopping)
+        return false;
+    if (conn_gone(s)) {
+        cmn_info(CMN_LOG_ISCSI,
+                 "supervisor: worker %d %s and the FUSE connection at "
+                 "%s has ended (unmounted?): exiting",
+                 (int)pid, how, s->mountpoint);
+        s->h->mounted = 0; /* nothing left to unmount */
+        return false;
+    }
+    if (isc_handoff_init_answered(s->h)) {
+        s->served = true;
+        return true;
+    }
+    /* No worker ever served this connection. Before any did, a failure
+     * to start is final, as without the supervisor. */
+    if (!s->served && WIFEXITED(status) &&
+        (WEXITSTATUS(status) == 1 || WEXITSTATUS(status) == 2)) {
+        *ret_status = WEXITSTATUS(status);
+        return false;
+    }
+    /* A half-set-up connection (mounted, INIT not answered) is started
+     * afresh rather than trusted. */
+    conn_drop(s);
+    if (conn_open(s) < 0) {
+        cmn_err(CMN_LOG_ISCSI, "supervisor: cannot open /dev/fuse: %s",
+                strerror(errno));
+        *ret_status = 1;
+        return false;
+    }
+    return true;
+}
+
+/* Says that worker pid (started at t0) ended and waits before starting
+ * the next: no wait after a worker that ran LB_STABLE_MS, then a backoff
+ * that doubles up to LB_BACKOFF_MAX_MS. Returns false when a termination
+ * signal came meanwhile. */
+static bool restart_delay(struct lb_super *s, pid_t pid, const char *how,
+                          uint64_t t0)
+{
+    if (mono_ms() - t0 >= LB_STABLE_MS)
+        s->backoff = 0;
+    s->restarts++;
+    cmn_warn(CMN_LOG_ISCSI,
+             "supervisor: worker %d %s after %.1f s; starting worker "
+             "#%u in %u ms (restart %u), the mount at %s stays",
+             (int)pid, how, (double)(mono_ms() - t0) / 1000.0, s->restarts + 1,
+             s->backoff, s->restarts, s->mountpoint);
+    if (s->backoff > 0) {
+        uint64_t until = mono_ms() + s->backoff;
+
+        while (!s->stopping && mono_ms() < until) {
+            int sig = wait_signal((int)(until - mono_ms()));
+
+            if (sig == SIGTERM || sig == SIGINT || sig == SIGHUP)
+                s->stopping = true;
+        }
+        if (s->stopping)
+            return false;
+    }
+    s->backoff = s->backoff == 0                      ? LB_BACKOFF_MIN_MS
+                 : s->backoff * 2 > LB_BACKOFF_MAX_MS ? LB_BACKOFF_MAX_MS
+                                                      : s->backoff * 2;
+    return true;
+}
+
+/* The supervisor leaves: unmounts what is mounted, closes the rest. */
+static void super_close(struct lb_super *s)
+{
+    if (s->h->mounted) {
+        if (umount2(s->mountpoint, MNT_DETACH) < 0)
+            cmn_warn(CMN_LOG_ISCSI, "supervisor: cannot unmount %s: %s",
+                     s->mountpoint, strerror(errno));
+        else
+            cmn_info(CMN_LOG_ISCSI, "unmounted %s", s->mountpoint);
+    }
+    if (s->fuse_fd >= 0)
+        close(s->fuse_fd);
+    munmap(s->h, sizeof(struct isc_handoff));
+    close(s->state_fd);
+}
+
 int isc_lb_supervise(const char *mountpoint, char *const *argv,
                      size_t worker_slot)
 {
@@ -482,42 +651,16 @@ int isc_lb_supervise(const char *mountpoint, char *const *argv,
         .fuse_fd = -1,
     };
     sigset_t set;
-    bool stopping = false, served = false;
-    unsigned restarts = 0, backoff = 0;
-    uint64_t stop_at = 0;
     int ret = 0;
 
     super_signals(&set);
     sigprocmask(SIG_BLOCK, &set, &s.oldmask);
-
-    s.state_fd = memfd_create("lunbridge-handoff", MFD_CLOEXEC);
-    if (s.state_fd < 0 ||
-        ftruncate(s.state_fd, sizeof(struct isc_handoff)) < 0) {
-        cmn_err(CMN_LOG_ISCSI,
-                "supervisor: cannot create the hand-off "
-                "record: %s",
-                strerror(errno));
+    if (super_open(&s) < 0)
         return 1;
-    }
-    s.h = mmap(NULL, sizeof(struct isc_handoff), PROT_READ | PROT_WRITE,
-               MAP_SHARED, s.state_fd, 0);
-    if (s.h == MAP_FAILED) {
-        cmn_err(CMN_LOG_ISCSI,
-                "supervisor: cannot map the hand-off "
-                "record: %s",
-                strerror(errno));
-        return 1;
-    }
-    if (conn_open(&s) < 0) {
-        cmn_err(CMN_LOG_ISCSI, "supervisor: cannot open /dev/fuse: %s",
-                strerror(errno));
-        return 1;
-    }
-
     for (;;) {
         uint64_t t0 = mono_ms();
-        pid_t pid = spawn_worker(&s), got;
-        int status = 0;
+        pid_t pid = spawn_worker(&s);
+        int status;
         char how[96];
 
         if (pid < 0) {
@@ -527,110 +670,14 @@ int isc_lb_supervise(const char *mountpoint, char *const *argv,
             break;
         }
         cmn_info(CMN_LOG_ISCSI, "supervisor: worker %d started", (int)pid);
-        for (;;) {
-            int sig, left = -1;
-
-            if (stopping) {
-                uint64_t now = mono_ms();
-
-                left = stop_at == UINT64_MAX ? -1
-                       : now >= stop_at      ? 0
-                                             : (int)(stop_at - now);
-                if (left == 0) {
-                    cmn_warn(CMN_LOG_ISCSI,
-                             "supervisor: worker %d still running %d ms "
-                             "after SIGTERM: SIGKILL",
-                             (int)pid, LB_STOP_GRACE_MS);
-                    kill(pid, SIGKILL);
-                    stop_at = UINT64_MAX;
-                    left = -1;
-                }
-            }
-            got = waitpid(pid, &status, WNOHANG);
-            if (got == pid)
-                break;
-            sig = wait_signal(left);
-            if (sig == SIGTERM || sig == SIGINT || sig == SIGHUP) {
-                if (!stopping) {
-                    cmn_info(CMN_LOG_ISCSI,
-                             "supervisor: %s: stopping worker %d, then "
-                             "unmounting %s",
-                             strsignal(sig), (int)pid, mountpoint);
-                    stop_at = mono_ms() + LB_STOP_GRACE_MS;
-                }
-                stopping = true;
-                kill(pid, SIGTERM);
-            } else if (sig == SIGUSR2) {
-                kill(pid, SIGUSR2);
-            }
-        }
+        status = wait_worker(&s, pid);
         describe(status, how, sizeof(how));
         s.h->died_ms = mono_ms();
         s.h->died_pid = (int32_t)pid;
-        if (stopping)
+        if (!worker_replaceable(&s, pid, status, how, &ret) ||
+            !restart_delay(&s, pid, how, t0))
             break;
-        if (conn_gone(&s)) {
-            cmn_info(CMN_LOG_ISCSI,
-                     "supervisor: worker %d %s and the FUSE connection at "
-                     "%s has ended (unmounted?): exiting",
-                     (int)pid, how, mountpoint);
-            s.h->mounted = 0; /* nothing left to unmount */
-            break;
-        }
-        if (!isc_handoff_init_answered(s.h)) {
-            /* No worker ever served this connection. Before any did, a
-             * failure to start is final, as without the supervisor. */
-            if (!served && WIFEXITED(status) &&
-                (WEXITSTATUS(status) == 1 || WEXITSTATUS(status) == 2)) {
-                ret = WEXITSTATUS(status);
-                break;
-            }
-            /* A half-set-up connection (mounted, INIT not answered) is
-             * started afresh rather than trusted. */
-            conn_drop(&s);
-            if (conn_open(&s) < 0) {
-                cmn_err(CMN_LOG_ISCSI, "supervisor: cannot open /dev/fuse: %s",
-                        strerror(errno));
-                ret = 1;
-                break;
-            }
-        } else {
-            served = true;
-        }
-        if (mono_ms() - t0 >= LB_STABLE_MS)
-            backoff = 0;
-        restarts++;
-        cmn_warn(CMN_LOG_ISCSI,
-                 "supervisor: worker %d %s after %.1f s; starting worker "
-                 "#%u in %u ms (restart %u), the mount at %s stays",
-                 (int)pid, how, (double)(mono_ms() - t0) / 1000.0, restarts + 1,
-                 backoff, restarts, mountpoint);
-        if (backoff > 0) {
-            uint64_t until = mono_ms() + backoff;
-
-            while (!stopping && mono_ms() < until) {
-                int sig = wait_signal((int)(until - mono_ms()));
-
-                if (sig == SIGTERM || sig == SIGINT || sig == SIGHUP)
-                    stopping = true;
-            }
-            if (stopping)
-                break;
-        }
-        backoff = backoff == 0                      ? LB_BACKOFF_MIN_MS
-                  : backoff * 2 > LB_BACKOFF_MAX_MS ? LB_BACKOFF_MAX_MS
-                                                    : backoff * 2;
     }
-    if (s.h->mounted) {
-        if (umount2(mountpoint, MNT_DETACH) < 0)
-            cmn_warn(CMN_LOG_ISCSI, "supervisor: cannot unmount %s: %s",
-                     mountpoint, strerror(errno));
-        else
-            cmn_info(CMN_LOG_ISCSI, "unmounted %s", mountpoint);
-    }
-    if (s.fuse_fd >= 0)
-        close(s.fuse_fd);
-    munmap(s.h, sizeof(struct isc_handoff));
-    close(s.state_fd);
+    super_close(&s);
     return ret;
 }
