@@ -1,7 +1,8 @@
 # resources fragment of the top Makefile.am (paths relative to the top)
 #
 # resources/: VM definition model (XML + RelaxNG) and the placement policy.
-# Pure logic: clusterd, hvagent and clusterctl link resources/libres.la.
+# Pure logic, linked into clusterd/libclusterd.la (clusterd and its unit
+# tests) and the unit tests below; hvagent and clusterctl do not use it.
 noinst_LTLIBRARIES += resources/libres.la
 resources_libres_la_SOURCES = \
 	resources/res.h \

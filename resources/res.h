@@ -2,8 +2,9 @@
  *
  * Pure logic: nothing here does I/O beyond parsing a buffer or a file the
  * caller names, nothing logs above debug, nothing keeps global state apart
- * from the registration of the error texts below. clusterd, hvagent and
- * clusterctl include this header (or one of res-vm.h / res-place.h).
+ * from the registration of the error texts below. clusterd is the only
+ * program that uses it (res-vm.h and res-place.h, through
+ * clusterd/libclusterd.la); the unit tests include this header.
  */
 #ifndef KVMC_RES_H
 #define KVMC_RES_H
