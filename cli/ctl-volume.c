@@ -764,10 +764,13 @@ static int64_t mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Hidden, for the cluster tests: join the lockspace, then allocate COUNT
- * extents one by one, each under a fresh acquisition of the metadata
- * lease (through this host's sanlock daemon). */
-static int cmd_alloc_stress(int argc, char **argv)
+/* The options of volume alloc-stress. */
+struct stress_opts {
+    uint32_t count, size_mib, host_id, lock_timeout_s, pause_ms, hold_ms;
+    const char *tag;
+};
+
+static int stress_parse_args(int argc, char **argv, struct stress_opts *o)
 {
     static const struct option opts[] = {
         {"count", required_argument, NULL, 'n'},
@@ -779,37 +782,32 @@ static int cmd_alloc_stress(int argc, char **argv)
         {"hold-ms", required_argument, NULL, 'H'},
         {NULL, 0, NULL, 0},
     };
-    CMN_AUTO(csv_volume) *vol = NULL;
-    uint32_t count = 10, size = 1, host_id = 0, lock_timeout = 120;
-    uint32_t pause_ms = 0, hold_ms = 0;
-    unsigned seed = (unsigned)getpid();
-    const char *tag = "x";
-    int64_t t0, lock_ms = 0, worst = 0;
     int c, rc;
 
     while ((c = getopt_long(argc, argv, "n:t:s:h:l:p:H:", opts, NULL)) != -1) {
         switch (c) {
         case 'n':
-            rc = parse_u32("--count", optarg, 1, 1000000, &count);
+            rc = parse_u32("--count", optarg, 1, 1000000, &o->count);
             break;
         case 't':
-            tag = optarg;
-            rc = strlen(tag) > 20 ? -EINVAL : 0;
+            o->tag = optarg;
+            rc = strlen(o->tag) > 20 ? -EINVAL : 0;
             break;
         case 's':
-            rc = parse_u32("--size-mib", optarg, 1, 1u << 20, &size);
+            rc = parse_u32("--size-mib", optarg, 1, 1u << 20, &o->size_mib);
             break;
         case 'h':
-            rc = parse_u32("--host-id", optarg, 1, 2000, &host_id);
+            rc = parse_u32("--host-id", optarg, 1, 2000, &o->host_id);
             break;
         case 'l':
-            rc = parse_u32("--lock-timeout", optarg, 1, 3600, &lock_timeout);
+            rc = parse_u32("--lock-timeout", optarg, 1, 3600,
+                           &o->lock_timeout_s);
             break;
         case 'p':
-            rc = parse_u32("--pause-ms", optarg, 0, 10000, &pause_ms);
+            rc = parse_u32("--pause-ms", optarg, 0, 10000, &o->pause_ms);
             break;
         case 'H':
-            rc = parse_u32("--hold-ms", optarg, 0, 10000, &hold_ms);
+            rc = parse_u32("--hold-ms", optarg, 0, 10000, &o->hold_ms);
             break;
         default:
             rc = -EINVAL;
@@ -819,37 +817,54 @@ static int cmd_alloc_stress(int argc, char **argv)
     }
     if (optind != argc - 1)
         return CTL_EXIT_USAGE;
+    return 0;
+}
+
+/* Hidden, for the cluster tests: join the lockspace, then allocate COUNT
+ * extents one by one, each under a fresh acquisition of the metadata
+ * lease (through this host's sanlock daemon). */
+static int cmd_alloc_stress(int argc, char **argv)
+{
+    CMN_AUTO(csv_volume) *vol = NULL;
+    struct stress_opts o = {
+        .count = 10, .size_mib = 1, .lock_timeout_s = 120, .tag = "x"};
+    unsigned seed = (unsigned)getpid();
+    int64_t t0, lock_ms = 0, worst = 0;
+    int rc = stress_parse_args(argc, argv, &o);
+
+    if (rc)
+        return rc;
     if ((rc = open_volume(argv[optind], CSV_OPEN_RW, &vol)) != 0)
         return rc;
-    if (host_id) {
-        rc = csv_lockspace_add(vol, host_id);
+    if (o.host_id) {
+        rc = csv_lockspace_add(vol, o.host_id);
         if (rc < 0 && rc != -EEXIST) {
             ctl_err("joining lockspace '%s' as host %u: %s",
-                    csv_super(vol)->name, host_id, cmn_strerror(rc));
+                    csv_super(vol)->name, o.host_id, cmn_strerror(rc));
             return CTL_EXIT_FAIL;
         }
     }
     t0 = mono_ms();
-    for (uint32_t i = 0; i < count; i++) {
+    for (uint32_t i = 0; i < o.count; i++) {
         char t[32];
         int64_t l0 = mono_ms(), dl;
-        snprintf(t, sizeof(t), "%s-%u", tag, i);
-        rc = csv_lock(vol, (int)lock_timeout * 1000);
+        snprintf(t, sizeof(t), "%s-%u", o.tag, i);
+        rc = csv_lock(vol, (int)o.lock_timeout_s * 1000);
         dl = mono_ms() - l0;
         lock_ms += dl;
         worst = dl > worst ? dl : worst;
         if (rc == 0)
-            rc = csv_extent_alloc(vol, (uint64_t)size << 20, CSV_OWNER_NONE,
-                                  CSV_EXTENT_OTHER, 0, t, NULL);
+            rc = csv_extent_alloc(vol, (uint64_t)o.size_mib << 20,
+                                  CSV_OWNER_NONE, CSV_EXTENT_OTHER, 0, t, NULL);
         if (rc < 0) {
             ctl_err("allocation %u ('%s') on '%s': %s", i, t, argv[optind],
                     cmn_strerror(rc));
             return CTL_EXIT_FAIL;
         }
-        if (hold_ms) {
+        if (o.hold_ms) {
             /* A slow holder, for crash tests: die holding the lease. */
-            struct timespec ts = {hold_ms / 1000,
-                                  (long)(hold_ms % 1000) * 1000000L};
+            struct timespec ts = {o.hold_ms / 1000,
+                                  (long)(o.hold_ms % 1000) * 1000000L};
             nanosleep(&ts, NULL);
         }
         rc = csv_unlock(vol);
@@ -857,17 +872,17 @@ static int cmd_alloc_stress(int argc, char **argv)
             ctl_err("releasing the metadata lease: %s", cmn_strerror(rc));
             return CTL_EXIT_FAIL;
         }
-        if (pause_ms) {
+        if (o.pause_ms) {
             /* Like a real caller, do something else between changes, so
              * the other host's retries find the lease free. */
-            int ms = rand_r(&seed) % (int)(pause_ms + 1);
+            int ms = rand_r(&seed) % (int)(o.pause_ms + 1);
             struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
             nanosleep(&ts, NULL);
         }
     }
     printf("alloc-stress: %u extents tagged '%s-*' in %" PRId64
            " ms; lease waits %" PRId64 " ms total, %" PRId64 " ms worst\n",
-           count, tag, mono_ms() - t0, lock_ms, worst);
+           o.count, o.tag, mono_ms() - t0, lock_ms, worst);
     return CTL_EXIT_OK;
 }
 
