@@ -83,7 +83,7 @@ static void chan_destroy(struct hva_chan *c)
         gnutls_psk_free_client_credentials(c->ccred);
     if (c->scred)
         gnutls_psk_free_server_credentials(c->scred);
-    memset(c->key, 0, sizeof(c->key));
+    explicit_bzero(c->key, sizeof(c->key));
     free(c->buf);
     free(c);
 }
@@ -540,4 +540,49 @@ int hva_chan_keepalive(struct hva_chan *c, unsigned interval_ms,
 const char *hva_chan_peer_identity(struct hva_chan *c)
 {
     return c->identity;
+}
+
+int hva_chan_recv_line(struct hva_chan *c, char *buf, size_t len,
+                       unsigned timeout_ms)
+{
+    uint64_t deadline = hva_now_ms() + timeout_ms;
+
+    for (;;) {
+        char *nl = c->len ? memchr(c->buf, '\n', c->len) : NULL;
+        if (nl) {
+            size_t n = (size_t)(nl - c->buf);
+            if (n >= len)
+                return -EPROTO;
+            memcpy(buf, c->buf, n);
+            buf[n] = '\0';
+            memmove(c->buf, nl + 1, c->len - n - 1);
+            c->len -= n + 1;
+            return 0;
+        }
+        if (c->cap - c->len < 4096) {
+            if (c->cap >= CHAN_MAX_LINE)
+                return -EPROTO;
+            char *b = realloc(c->buf, c->cap + 16384);
+            if (!b)
+                return -ENOMEM;
+            c->buf = b;
+            c->cap += 16384;
+        }
+        ssize_t r =
+            gnutls_record_recv(c->s, c->buf + c->len, c->cap - c->len - 1);
+        if (r > 0) {
+            c->len += (size_t)r;
+            continue;
+        }
+        if (r == 0)
+            return -ECONNRESET;
+        if (r != GNUTLS_E_AGAIN && r != GNUTLS_E_INTERRUPTED)
+            return tls_err((int)r);
+        uint64_t now = hva_now_ms();
+        if (now >= deadline)
+            return -ETIMEDOUT;
+        struct pollfd p = {.fd = c->fd, .events = POLLIN};
+        if (poll(&p, 1, (int)(deadline - now)) < 0 && errno != EINTR)
+            return -errno;
+    }
 }

@@ -337,6 +337,12 @@ int hva_chan_keepalive(struct hva_chan *c, unsigned interval_ms,
 int hva_chan_send(struct hva_chan *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 const char *hva_chan_peer_identity(struct hva_chan *c);
+/* Blocking, for tools (tests/cluster/hva-chan-probe): the next line
+ * (without its newline) of a channel from hva_chan_connect that is not
+ * attached to a loop, within `timeout_ms`. -ETIMEDOUT; -ECONNRESET when the
+ * peer closed; -EPROTO for a line longer than `len`. */
+int hva_chan_recv_line(struct hva_chan *c, char *buf, size_t len,
+                       unsigned timeout_ms);
 
 /* ---- small helpers ------------------------------------------------------ */
 

@@ -28,6 +28,37 @@
 
 static struct hva_mig *in_migs; /* target side, for data connections */
 static int data_listen_fd = -1;
+static unsigned n_preauth;   /* control connections before TLS is up */
+static unsigned n_data_conn; /* data connections before their token */
+
+/* A refused connection's warning, at most one a second: a flood of
+ * connections must not flood the log too. */
+static void accept_refused(const char *what, const char *addr, const char *why)
+{
+    static uint64_t last_ms;
+    static unsigned quiet;
+    uint64_t now = hva_now_ms();
+
+    if (last_ms && now - last_ms < 1000) {
+        quiet++;
+        cmn_debug(CMN_LOG_HVA, "%s from %s refused: %s", what, addr, why);
+        return;
+    }
+    cmn_warn(CMN_LOG_HVA, "%s from %s refused: %s (%u more refused quietly)",
+             what, addr, why, quiet);
+    last_ms = now;
+    quiet = 0;
+}
+
+/* Tokens compared in time that does not depend on where they differ. */
+static bool token_equal(const char *a, const char *b, size_t n)
+{
+    unsigned char d = 0;
+
+    for (size_t i = 0; i < n; i++)
+        d |= (unsigned char)(a[i] ^ b[i]);
+    return d == 0;
+}
 
 /* ---- arming (migrate-in) ---- */
 
@@ -78,6 +109,7 @@ static void in_send_ready(struct hva_mig *m)
     }
     for (size_t i = 0; i < sizeof(rnd); i++)
         snprintf(m->token + 2 * i, 3, "%02x", rnd[i]);
+    explicit_bzero(rnd, sizeof(rnd));
     hva_chan_send(m->chan, "READY %s", m->token);
 }
 
@@ -323,11 +355,6 @@ static void in_prepare(struct hva_mig *m, const char *xml)
     char err[512], armed[200];
     int rc;
 
-    if (!in_allowed(ag, m->peer_addr)) {
-        in_refuse(m, "source address %s is not in %s's allow list",
-                  m->peer_addr, ag->node_name);
-        return;
-    }
     if (ag->n_incoming >= ag->max_incoming) {
         in_refuse(m, "%s already receives %u migrations (limit %u)",
                   ag->node_name, ag->n_incoming, ag->max_incoming);
@@ -409,6 +436,23 @@ static void in_line(void *data, char *line)
 
     if (arg)
         *arg++ = '\0';
+    /* The order is HELLO, PREPARE, then the handoff: anything else from
+     * an authenticated peer is a bug or an attack, and ends it. */
+    if ((strcmp(line, "HELLO") == 0 && m->hello) ||
+        (strcmp(line, "PREPARE") == 0 && !m->hello)) {
+        char why[64];
+        snprintf(why, sizeof(why), "%s %s", line,
+                 m->hello ? "twice" : "before HELLO");
+        if (m->vm)
+            in_abort(m, why);
+        else
+            in_refuse(m, "protocol error: %s", why);
+        return;
+    }
+    if (strcmp(line, "PREPARE") == 0 && m->vm) {
+        in_abort(m, "protocol error: PREPARE twice");
+        return;
+    }
     if (strcmp(line, "HELLO") == 0) {
         const char *u = arg ? strstr(arg, "uuid=") : NULL;
         const char *st = arg ? strstr(arg, "stall-ms=") : NULL;
@@ -425,9 +469,10 @@ static void in_line(void *data, char *line)
                                                             : MIG_IDLE_MIN_MS;
             hva_chan_keepalive(m->chan, MIG_PING_MS, m->idle_ms);
         }
+        m->hello = true;
         cmn_info(CMN_LOG_HVA, "migration peer %s (%s) authenticated",
                  m->peer_addr, arg ? arg : "");
-    } else if (strcmp(line, "PREPARE") == 0 && !m->vm) {
+    } else if (strcmp(line, "PREPARE") == 0) {
         in_prepare(m, arg ? arg : "");
     } else if (strcmp(line, "LEASE-RELEASED") == 0 && m->vm &&
                m->vm->phase == HVA_PH_IN_RECEIVING && !m->lease_cb) {
@@ -464,7 +509,50 @@ static void in_down(void *data, int rc)
     in_abort(m, "control channel lost");
 }
 
+static unsigned preauth_from(const char *addr)
+{
+    unsigned n = 0;
+
+    for (struct hva_mig *m = in_migs; m; m = m->next_in)
+        n += m->preauth && strcmp(m->peer_addr, addr) == 0;
+    return n;
+}
+
+static void in_preauth_end(struct hva_mig *m)
+{
+    if (m->preauth) {
+        m->preauth = false;
+        n_preauth--;
+    }
+    if (m->deadline_timer) {
+        qb_loop_timer_del(m->ag->loop, m->deadline_timer);
+        m->deadline_timer = 0;
+    }
+}
+
+static void in_up(void *data)
+{
+    struct hva_mig *m = data;
+
+    in_preauth_end(m);
+    cmn_debug(CMN_LOG_HVA, "migration peer %s: TLS up", m->peer_addr);
+}
+
+static void in_handshake_expired(void *data)
+{
+    struct hva_mig *m = data;
+
+    char why[64];
+
+    m->deadline_timer = 0;
+    snprintf(why, sizeof(why), "no TLS handshake within %d ms",
+             MIG_HANDSHAKE_MS);
+    accept_refused("migration connection", m->peer_addr, why);
+    hva_mig_free(m);
+}
+
 static const struct hva_chan_ops in_chan_ops = {
+    .up = in_up,
     .line = in_line,
     .down = in_down,
 };
@@ -475,24 +563,51 @@ static int32_t on_control_accept(int32_t fd, int32_t revents, void *data)
     struct sockaddr_in sa;
     socklen_t sl = sizeof(sa);
     struct hva_mig *m;
+    char addr[64], why[128];
     int cfd, one = 1;
 
     (void)revents;
     cfd = accept4(fd, (struct sockaddr *)&sa, &sl, SOCK_CLOEXEC);
     if (cfd < 0)
         return 0;
+    inet_ntop(AF_INET, &sa.sin_addr, addr, sizeof(addr));
+    /* Before any TLS work: an address outside the allow list costs one
+     * accept and close, and unauthenticated connections are capped. */
+    if (!in_allowed(ag, addr)) {
+        snprintf(why, sizeof(why), "not in %s's allow list", ag->node_name);
+        accept_refused("migration connection", addr, why);
+        close(cfd);
+        return 0;
+    }
+    if (n_preauth >= MIG_PREAUTH_MAX ||
+        preauth_from(addr) >= MIG_PREAUTH_PER_ADDR) {
+        snprintf(why, sizeof(why),
+                 "%u connections still authenticating, %u from this address "
+                 "(limits %u, %u)",
+                 n_preauth, preauth_from(addr), MIG_PREAUTH_MAX,
+                 MIG_PREAUTH_PER_ADDR);
+        accept_refused("migration connection", addr, why);
+        close(cfd);
+        return 0;
+    }
     setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     m = hva_mig_new(ag, NULL, HVA_MIG_IN);
     if (!m) {
         close(cfd);
         return 0;
     }
-    inet_ntop(AF_INET, &sa.sin_addr, m->peer_addr, sizeof(m->peer_addr));
+    snprintf(m->peer_addr, sizeof(m->peer_addr), "%s", addr);
     m->next_in = in_migs;
     in_migs = m;
+    m->preauth = true;
+    n_preauth++;
     if (hva_chan_new(ag->loop, cfd, true, ag->psk, NULL, &in_chan_ops, m,
-                     &m->chan) < 0)
+                     &m->chan) < 0) {
         hva_mig_free(m);
+        return 0;
+    }
+    qb_loop_timer_add(ag->loop, QB_LOOP_MED, MIG_HANDSHAKE_MS * 1000000ULL, m,
+                      in_handshake_expired, &m->deadline_timer);
     return 0;
 }
 
@@ -524,6 +639,7 @@ static void data_conn_free(struct data_conn *d, bool close_fd)
 {
     if (d->timer)
         qb_loop_timer_del(d->ag->loop, d->timer);
+    n_data_conn--;
     qb_loop_poll_del(d->ag->loop, d->fd);
     if (close_fd)
         close(d->fd);
@@ -559,9 +675,10 @@ static int32_t data_conn_read(int32_t fd, int32_t revents, void *data)
         return -1;
     }
     d->len += (size_t)n;
-    if (d->len < DATA_TOKEN_LINE)
+    if (d->len < DATA_TOKEN_LINE &&
+        !memchr(d->buf, '\n', d->len)) /* a short line ends it now */
         return 0;
-    if (strncmp(d->buf, "DATA ", 5) != 0 ||
+    if (d->len < DATA_TOKEN_LINE || strncmp(d->buf, "DATA ", 5) != 0 ||
         d->buf[DATA_TOKEN_LINE - 1] != '\n') {
         cmn_warn(CMN_LOG_HVA, "data connection from %s: no token", d->addr);
         data_conn_free(d, true);
@@ -569,10 +686,13 @@ static int32_t data_conn_read(int32_t fd, int32_t revents, void *data)
     }
     d->buf[DATA_TOKEN_LINE - 1] = '\0';
     for (struct hva_mig *m = in_migs; m; m = m->next_in) {
-        if (!m->vm || !m->token[0] || strcmp(m->token, d->buf + 5) != 0 ||
+        if (!m->vm || !m->token[0] ||
+            !token_equal(m->token, d->buf + 5, MIG_TOKEN_LEN) ||
             strcmp(m->peer_addr, d->addr) != 0 ||
             m->vm->phase != HVA_PH_IN_PREPARED)
             continue;
+        /* Used: the token opens one data connection, never a second. */
+        explicit_bzero(m->token, sizeof(m->token));
         /* QEMU's incoming side does blocking I/O on it. */
         fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
         hva_vm_set_phase(m->vm, HVA_PH_IN_RECEIVING);
@@ -596,6 +716,7 @@ static int32_t on_data_accept(int32_t fd, int32_t revents, void *data)
     struct sockaddr_in sa;
     socklen_t sl = sizeof(sa);
     struct data_conn *d;
+    char addr[64];
     int cfd, one = 1;
 
     (void)revents;
@@ -603,6 +724,14 @@ static int32_t on_data_accept(int32_t fd, int32_t revents, void *data)
         accept4(fd, (struct sockaddr *)&sa, &sl, SOCK_CLOEXEC | SOCK_NONBLOCK);
     if (cfd < 0)
         return 0;
+    inet_ntop(AF_INET, &sa.sin_addr, addr, sizeof(addr));
+    if (!in_allowed(ag, addr) || n_data_conn >= MIG_DATA_CONN_MAX) {
+        accept_refused("data connection", addr,
+                       in_allowed(ag, addr) ? "too many waiting for a token"
+                                            : "not in the allow list");
+        close(cfd);
+        return 0;
+    }
     setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     d = calloc(1, sizeof(*d));
     if (!d) {
@@ -611,13 +740,14 @@ static int32_t on_data_accept(int32_t fd, int32_t revents, void *data)
     }
     d->ag = ag;
     d->fd = cfd;
-    inet_ntop(AF_INET, &sa.sin_addr, d->addr, sizeof(d->addr));
+    snprintf(d->addr, sizeof(d->addr), "%s", addr);
     if (qb_loop_poll_add(ag->loop, QB_LOOP_HIGH, cfd, POLLIN, d,
                          data_conn_read) < 0) {
         close(cfd);
         free(d);
         return 0;
     }
+    n_data_conn++;
     qb_loop_timer_add(ag->loop, QB_LOOP_LOW, DATA_TOKEN_MS * 1000000ULL, d,
                       data_conn_timeout, &d->timer);
     return 0;
@@ -666,6 +796,10 @@ int hva_mig_listen(struct hva_agent *ag, const char *addr, unsigned port)
 
 void hva_mig_in_forget(struct hva_mig *m)
 {
+    if (m->preauth) {
+        m->preauth = false;
+        n_preauth--;
+    }
     for (struct hva_mig **pp = &in_migs; *pp; pp = &(*pp)->next_in) {
         if (*pp == m) {
             *pp = m->next_in;

@@ -18,6 +18,15 @@
 #define MIG_PING_MS     1000 /* control channel keepalive */
 #define MIG_IDLE_MIN_MS 3000 /* target: silence that ends a migration */
 #define IO_CHUNK        (1u << 20)
+/* Target: control connections still in their TLS handshake, at most (in
+ * all, and from one address), and how long one may take: a silent or slow
+ * peer never holds an fd for long, and one address's flood does not keep
+ * the other members out. */
+#define MIG_PREAUTH_MAX      32
+#define MIG_PREAUTH_PER_ADDR 4
+#define MIG_HANDSHAKE_MS     5000
+/* Target: data connections waiting for their token line, at most. */
+#define MIG_DATA_CONN_MAX 16
 
 struct hva_mig;
 typedef void (*hva_mig_lease_fn)(struct hva_mig *m, int rc, uint64_t ms);
@@ -35,6 +44,8 @@ struct hva_mig {
     char token[MIG_TOKEN_LEN + 1];
     qb_loop_timer_handle poll_timer, deadline_timer;
     bool counted;
+    bool preauth; /* target: TLS not up yet (counted, handshake deadline) */
+    bool hello;   /* target: HELLO received */
     bool qemu_migrating; /* our QEMU has a migration running */
     bool src_completed, target_resumed;
     bool rolling_back;

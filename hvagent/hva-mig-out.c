@@ -422,7 +422,8 @@ static struct out_conn_job *out_conn_job_new(struct hva_mig *m)
 
 static void out_conn_job_free(struct out_conn_job *j)
 {
-    memset(j->key, 0, sizeof(j->key));
+    explicit_bzero(j->key, sizeof(j->key));
+    explicit_bzero(j->token_line, sizeof(j->token_line));
     free(j);
 }
 
@@ -657,6 +658,15 @@ static void out_connect_done(void *arg, int rc)
                      "VM '%s': target %s:%u: authentication failed (wrong "
                      "key?); VM kept on '%s'",
                      vm->def->name, m->host, m->port, vm->ag->node_name);
+        else if (rc == -ECONNRESET)
+            /* The target closes before TLS a source outside its allow
+             * list, or while it has too many unauthenticated peers. */
+            snprintf(vm->last_err, sizeof(vm->last_err),
+                     "VM '%s': target %s:%u closed the connection before "
+                     "authentication (is '%s' in its migration allow list? "
+                     "see the target's log); VM kept on '%s'",
+                     vm->def->name, m->host, m->port, vm->ag->node_name,
+                     vm->ag->node_name);
         else
             snprintf(vm->last_err, sizeof(vm->last_err),
                      "VM '%s': target %s:%u not reachable: %s; VM kept on "

@@ -69,6 +69,7 @@ static void mig_free_final(struct hva_mig *m)
 {
     if (m->file_fd >= 0)
         close(m->file_fd);
+    explicit_bzero(m->token, sizeof(m->token));
     free(m);
 }
 

@@ -228,7 +228,7 @@ int hva_psk_derive(const char *authkey_path, uint8_t key[32])
         gnutls_datum_t p = {.data = prk, .size = sizeof(prk)};
         rc = gnutls_hkdf_expand(GNUTLS_MAC_SHA256, &p, &i, key, 32);
     }
-    memset(ikm, 0, sizeof(ikm));
-    memset(prk, 0, sizeof(prk));
+    explicit_bzero(ikm, sizeof(ikm));
+    explicit_bzero(prk, sizeof(prk));
     return rc == 0 ? 0 : -EIO;
 }

@@ -24,6 +24,12 @@ hvagent_hvactl_SOURCES = hvagent/hvactl.c
 hvagent_hvactl_CFLAGS = $(hvagent_libhva_la_CFLAGS)
 hvagent_hvactl_LDADD = hvagent/libhva.la common/libcommon.la
 
+# A misbehaving migration peer for tests/cluster/test-hva-chan-abuse.sh.
+noinst_PROGRAMS += tests/cluster/hva-chan-probe
+tests_cluster_hva_chan_probe_SOURCES = tests/cluster/hva-chan-probe.c
+tests_cluster_hva_chan_probe_CFLAGS = $(hvagent_libhva_la_CFLAGS)
+tests_cluster_hva_chan_probe_LDADD = hvagent/libhva.la common/libcommon.la
+
 hva_unit_tests = \
 	tests/unit/hvagent/test-qmp \
 	tests/unit/hvagent/test-qemu-argv \
