@@ -131,24 +131,41 @@ static int tls_err(int r)
     }
 }
 
+size_t hva_chan_split_lines(char *buf, size_t len,
+                            bool (*line)(void *arg, char *line), void *arg)
+{
+    size_t start = 0;
+    char *nl;
+
+    while (start < len && (nl = memchr(buf + start, '\n', len - start))) {
+        *nl = '\0';
+        bool more = line(arg, buf + start);
+        start = (size_t)(nl - buf) + 1;
+        if (!more)
+            break;
+    }
+    return start;
+}
+
+static bool chan_line(void *arg, char *line)
+{
+    struct hva_chan *c = arg;
+
+    /* Keepalives only prove the peer is there (hva_chan_keepalive);
+     * agents without it ignore them as an unknown message. */
+    if (strcmp(line, HVA_CHAN_PING) != 0)
+        c->ops->line(c->data, line);
+    return !c->dead && !c->closed;
+}
+
 static void chan_lines(struct hva_chan *c)
 {
-    char *nl;
-    size_t start = 0;
+    size_t used = hva_chan_split_lines(c->buf, c->len, chan_line, c);
 
-    while (!c->dead && !c->closed &&
-           (nl = memchr(c->buf + start, '\n', c->len - start))) {
-        *nl = '\0';
-        /* Keepalives only prove the peer is there (hva_chan_keepalive);
-         * agents without it ignore them as an unknown message. */
-        if (strcmp(c->buf + start, HVA_CHAN_PING) != 0)
-            c->ops->line(c->data, c->buf + start);
-        start = (size_t)(nl - c->buf) + 1;
-    }
     if (c->dead || c->closed)
         return;
-    memmove(c->buf, c->buf + start, c->len - start);
-    c->len -= start;
+    memmove(c->buf, c->buf + used, c->len - used);
+    c->len -= used;
 }
 
 static int32_t chan_dispatch(int32_t fd, int32_t revents, void *data)

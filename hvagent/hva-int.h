@@ -308,6 +308,11 @@ struct hva_chan_ops {
     void (*line)(void *data, char *line); /* one message */
     void (*down)(void *data, int rc);     /* closed or failed */
 };
+/* Pure, the channel's framing: calls `line` on each complete line of
+ * buf[0..len) (its newline replaced by a NUL, in place) until it returns
+ * false; returns the bytes consumed (the rest is an incomplete line). */
+size_t hva_chan_split_lines(char *buf, size_t len,
+                            bool (*line)(void *arg, char *line), void *arg);
 /* `fd` is a connected TCP socket (ownership taken). */
 int hva_chan_new(qb_loop_t *loop, int fd, bool server, const uint8_t key[32],
                  const char *identity, const struct hva_chan_ops *ops,

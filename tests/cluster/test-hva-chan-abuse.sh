@@ -69,8 +69,10 @@ done
 r=$(hvactl 1 start $HVA_VM) || hva_fail "start on node1: $r"
 hva_wait_reports 1 3 || hva_fail "guest does not report on node1"
 hva_arm 2
+holds=()
 for i in 1 2 3 4; do
     probe raw "$X" "$T" 7410 15000 >"$HVA_D/hold$i" &
+    holds+=($!)
 done
 sleep 0.5 # the four connections land (their hold is 15 s)
 r=$(probe raw "$X" "$T" 7410 3000)
@@ -82,7 +84,10 @@ ipc_ms=$(($(hva_now_ms) - t0))
 r=$(hvactl 1 migrate-out $HVA_VM to=$T:7410 timeout-s=60) || hva_fail "migration while flooded: $r"
 hva_wait_reports 2 2 || hva_fail "guest does not report on node2"
 hva_assert_continued 1 2
-wait
+wait "${holds[@]}"
+for i in 1 2 3 4; do
+    closed_within "$(cat "$HVA_D/hold$i")" 7000 || hva_fail "held connection $i: $(cat "$HVA_D/hold$i")"
+done
 grep -q "refused: 4 connections still authenticating, 4 from this address" \
     "$HVA_D/hva-agent2.log" || hva_fail "node2 does not log the cap"
 echo "migration ports: silent peer $silent; PREPARE before HELLO, HELLO twice, 300 KB line: channel ended; token: other address/reuse/wrong/short dropped, right one taken once; 5th pre-auth from $X $capped, IPC answered in $ipc_ms ms, live migration meanwhile: counter $HVA_TICK_FROM->$HVA_TICK_TO, downtime $(hva_attr "$r" downtime-ms) ms"
