@@ -298,6 +298,32 @@ int csv_repair_super(struct csv_volume *vol);
 const char *csv_region_name(uint32_t type);
 void csv_uuid_str(const uint8_t uuid[16], char out[37]);
 
+/* ---- saved-state header (csv-state.c) --------------------------------------
+ * The record in front of a VM's saved state in its state extent (quick
+ * migration). Pure codec: no I/O, for hvagent and the fuzzers. */
+#define CSV_STATE_MAGIC    0x5441545343564b4bULL /* "KKVCSTAT" LE */
+#define CSV_STATE_VERSION  2    /* 2: generation, crc over the whole header */
+#define CSV_STATE_HDR_SIZE 4096 /* the state starts here (O_DIRECT) */
+
+struct csv_state_hdr {
+    uint64_t generation; /* the writer's count of saves into the extent */
+    char uuid[40];       /* the VM's */
+    uint64_t length;     /* bytes of state after the header */
+    uint32_t data_crc;   /* crc32c of those bytes */
+    uint64_t timestamp;  /* unix seconds when saved */
+};
+
+/* Fills CSV_STATE_HDR_SIZE bytes of `buf`. */
+void csv_state_hdr_encode(const struct csv_state_hdr *h, uint8_t *buf);
+/* Decodes the header in `buf` (`bufsize` bytes) of a state extent of
+ * `extent_size` bytes (header included). Errors, checked in this order:
+ * CSV_E_BAD_MAGIC (no saved state), CSV_E_BAD_VERSION, CSV_E_BAD_LENGTH
+ * (header size field), CSV_E_BAD_CRC (torn or damaged), CSV_E_BAD_LENGTH
+ * (non-zero bytes past the fields, uuid unterminated, or a state longer
+ * than the extent). ret_h is written only on success. */
+int csv_state_hdr_decode(const uint8_t *buf, size_t bufsize,
+                         uint64_t extent_size, struct csv_state_hdr *ret_h);
+
 #include "common/cmn-auto.h"
 CMN_DEFINE_AUTO(csv_volume, csv_close)
 

@@ -12,7 +12,8 @@ csv_libcsv_la_SOURCES = \
 	csv/csv-io.c \
 	csv/csv-lease.c \
 	csv/csv-volume.c \
-	csv/csv-extent.c
+	csv/csv-extent.c \
+	csv/csv-state.c
 csv_libcsv_la_CFLAGS = $(AM_CFLAGS) $(SANLOCK_CFLAGS)
 csv_libcsv_la_LIBADD = $(CSV_SANLOCK_LIBS)
 
@@ -21,7 +22,8 @@ CSV_UNIT_LIBS = csv/libcsv.la common/libcommon.la $(CMOCKA_LIBS)
 csv_unit_tests = \
 	tests/unit/csv/test-format \
 	tests/unit/csv/test-alloc \
-	tests/unit/csv/test-torn
+	tests/unit/csv/test-torn \
+	tests/unit/csv/test-state
 check_PROGRAMS += $(csv_unit_tests)
 TESTS += $(csv_unit_tests)
 
@@ -37,3 +39,7 @@ tests_unit_csv_test_torn_SOURCES = tests/unit/csv/test-torn.c \
 	tests/unit/csv/csv-test-util.h
 tests_unit_csv_test_torn_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_csv_test_torn_LDADD = $(CSV_UNIT_LIBS)
+
+tests_unit_csv_test_state_SOURCES = tests/unit/csv/test-state.c
+tests_unit_csv_test_state_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_csv_test_state_LDADD = $(CSV_UNIT_LIBS)

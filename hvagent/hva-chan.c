@@ -83,7 +83,7 @@ static void chan_destroy(struct hva_chan *c)
         gnutls_psk_free_client_credentials(c->ccred);
     if (c->scred)
         gnutls_psk_free_server_credentials(c->scred);
-    memset(c->key, 0, sizeof(c->key));
+    explicit_bzero(c->key, sizeof(c->key));
     free(c->buf);
     free(c);
 }
@@ -131,24 +131,41 @@ static int tls_err(int r)
     }
 }
 
+size_t hva_chan_split_lines(char *buf, size_t len,
+                            bool (*line)(void *arg, char *line), void *arg)
+{
+    size_t start = 0;
+    char *nl;
+
+    while (start < len && (nl = memchr(buf + start, '\n', len - start))) {
+        *nl = '\0';
+        bool more = line(arg, buf + start);
+        start = (size_t)(nl - buf) + 1;
+        if (!more)
+            break;
+    }
+    return start;
+}
+
+static bool chan_line(void *arg, char *line)
+{
+    struct hva_chan *c = arg;
+
+    /* Keepalives only prove the peer is there (hva_chan_keepalive);
+     * agents without it ignore them as an unknown message. */
+    if (strcmp(line, HVA_CHAN_PING) != 0)
+        c->ops->line(c->data, line);
+    return !c->dead && !c->closed;
+}
+
 static void chan_lines(struct hva_chan *c)
 {
-    char *nl;
-    size_t start = 0;
+    size_t used = hva_chan_split_lines(c->buf, c->len, chan_line, c);
 
-    while (!c->dead && !c->closed &&
-           (nl = memchr(c->buf + start, '\n', c->len - start))) {
-        *nl = '\0';
-        /* Keepalives only prove the peer is there (hva_chan_keepalive);
-         * agents without it ignore them as an unknown message. */
-        if (strcmp(c->buf + start, HVA_CHAN_PING) != 0)
-            c->ops->line(c->data, c->buf + start);
-        start = (size_t)(nl - c->buf) + 1;
-    }
     if (c->dead || c->closed)
         return;
-    memmove(c->buf, c->buf + start, c->len - start);
-    c->len -= start;
+    memmove(c->buf, c->buf + used, c->len - used);
+    c->len -= used;
 }
 
 static int32_t chan_dispatch(int32_t fd, int32_t revents, void *data)
@@ -540,4 +557,49 @@ int hva_chan_keepalive(struct hva_chan *c, unsigned interval_ms,
 const char *hva_chan_peer_identity(struct hva_chan *c)
 {
     return c->identity;
+}
+
+int hva_chan_recv_line(struct hva_chan *c, char *buf, size_t len,
+                       unsigned timeout_ms)
+{
+    uint64_t deadline = hva_now_ms() + timeout_ms;
+
+    for (;;) {
+        char *nl = c->len ? memchr(c->buf, '\n', c->len) : NULL;
+        if (nl) {
+            size_t n = (size_t)(nl - c->buf);
+            if (n >= len)
+                return -EPROTO;
+            memcpy(buf, c->buf, n);
+            buf[n] = '\0';
+            memmove(c->buf, nl + 1, c->len - n - 1);
+            c->len -= n + 1;
+            return 0;
+        }
+        if (c->cap - c->len < 4096) {
+            if (c->cap >= CHAN_MAX_LINE)
+                return -EPROTO;
+            char *b = realloc(c->buf, c->cap + 16384);
+            if (!b)
+                return -ENOMEM;
+            c->buf = b;
+            c->cap += 16384;
+        }
+        ssize_t r =
+            gnutls_record_recv(c->s, c->buf + c->len, c->cap - c->len - 1);
+        if (r > 0) {
+            c->len += (size_t)r;
+            continue;
+        }
+        if (r == 0)
+            return -ECONNRESET;
+        if (r != GNUTLS_E_AGAIN && r != GNUTLS_E_INTERRUPTED)
+            return tls_err((int)r);
+        uint64_t now = hva_now_ms();
+        if (now >= deadline)
+            return -ETIMEDOUT;
+        struct pollfd p = {.fd = c->fd, .events = POLLIN};
+        if (poll(&p, 1, (int)(deadline - now)) < 0 && errno != EINTR)
+            return -errno;
+    }
 }

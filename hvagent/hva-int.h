@@ -104,6 +104,9 @@ void hva_qmp_free(struct hva_qmp *q);
  * sent along with it (SCM_RIGHTS, for getfd); `cb` may be NULL. */
 int hva_qmp_command(struct hva_qmp *q, const char *cmd, json_object *args,
                     int pass_fd, hva_qmp_reply_fn cb, void *cb_data);
+/* Every pending command's callback whose cb_data is `cb_data` is dropped:
+ * it will not run (its owner is going away). */
+void hva_qmp_forget(struct hva_qmp *q, const void *cb_data);
 /* Connects to a unix socket path (blocking connect; it is local). */
 int hva_qmp_connect_path(const char *path, int *ret_fd);
 
@@ -213,14 +216,18 @@ uint64_t hva_mig_stall_ms(uint64_t since_bytes_ms, bool have_tcp,
 enum hva_mig_phase {
     HVA_PH_NONE = 0,
     /* source */
-    HVA_PH_OUT_CONNECT,   /* control channel: connect, authenticate */
-    HVA_PH_OUT_PREPARE,   /* target is starting its QEMU */
-    HVA_PH_OUT_PRECOPY,   /* memory pre-copy; VM runs here */
-    HVA_PH_OUT_PAUSED,    /* pre-switchover: VM paused, lease still here */
-    HVA_PH_OUT_RELEASED,  /* lease released, target acquiring */
-    HVA_PH_OUT_CONTINUED, /* device state moving; target owns the lease */
-    HVA_PH_OUT_DONE,      /* target resumed; source QEMU quit */
-    HVA_PH_OUT_ROLLBACK,  /* failed: VM resumed here with its lease */
+    HVA_PH_OUT_CONNECT, /* control channel: connect, authenticate */
+    HVA_PH_OUT_PREPARE, /* target is starting its QEMU */
+    HVA_PH_OUT_PRECOPY, /* memory pre-copy; VM runs here */
+    /* QEMU's "completed": every byte of the state sent, guest stopped for
+     * good (postmigrate); the lease still here, its release in flight */
+    HVA_PH_OUT_PAUSED,
+    HVA_PH_OUT_RELEASED, /* lease released, target acquiring */
+    /* the target acquired the lease (LEASE-ACQUIRED); waiting for it to
+     * resume the guest (RESUMED), then this QEMU quits */
+    HVA_PH_OUT_CONTINUED,
+    HVA_PH_OUT_DONE,     /* target resumed; source QEMU quit */
+    HVA_PH_OUT_ROLLBACK, /* failed: VM resumed here with its lease */
     /* target */
     HVA_PH_IN_PREPARED,  /* QEMU -incoming defer started, no lease */
     HVA_PH_IN_RECEIVING, /* data socket handed to QEMU */
@@ -251,25 +258,42 @@ enum hva_recovery {
 };
 enum hva_recovery hva_mig_recovery(enum hva_mig_phase phase);
 
-/* ---- saved-state header (quick migration) ------------------------------ */
+/* ---- migration: what QEMU's events and replies mean (hva-mig-event.c)
+ * Pure: the daemon's reaction to each QMP event of a migration is decided
+ * here, so a unit test can drive it with recorded QEMU transcripts. */
 
-#define HVA_STATE_MAGIC    0x5441545343564b4bULL /* "KKVCSTAT" LE */
-#define HVA_STATE_VERSION  1
-#define HVA_STATE_HDR_SIZE 4096 /* data starts here, aligned for O_DIRECT */
+enum hva_mig_kind { HVA_MIG_OUT, HVA_MIG_IN, HVA_MIG_SAVE, HVA_MIG_RESTORE };
 
-struct hva_state_hdr {
-    uint64_t magic;
-    uint32_t version;
-    char uuid[40];
-    uint64_t length;    /* bytes of state after the header */
-    uint32_t data_crc;  /* crc32c of those bytes */
-    uint64_t timestamp; /* unix seconds when saved */
+enum hva_mig_react {
+    HVA_MR_NONE,        /* nothing for this migration */
+    HVA_MR_PASS,        /* source: a pre-copy pass ended (`pass`) */
+    HVA_MR_STREAM_DONE, /* QEMU sent or received the whole state */
+    HVA_MR_FAILED,      /* QEMU's migration failed (or was cancelled) */
 };
 
-/* Explicit little-endian encoding into HVA_STATE_HDR_SIZE bytes, with a
- * crc32c of the header itself. */
-void hva_state_hdr_encode(const struct hva_state_hdr *h, uint8_t *buf);
-int hva_state_hdr_decode(const uint8_t *buf, struct hva_state_hdr *ret_h);
+struct hva_mig_reaction {
+    enum hva_mig_react what;
+    enum hva_mig_phase next; /* phase this leads to; the current: none */
+    bool stream_over;        /* QEMU is done with the data stream */
+    unsigned pass;           /* HVA_MR_PASS */
+    const char *status;      /* MIGRATION's status (borrowed), or NULL */
+};
+
+/* QMP event `event` with `data` (may be NULL) for a migration of `kind`
+ * in `phase`; `rolling_back`: the source is undoing it already. */
+void hva_mig_react(enum hva_mig_kind kind, enum hva_mig_phase phase,
+                   bool rolling_back, const char *event, json_object *data,
+                   struct hva_mig_reaction *ret_r);
+
+/* The figures of a query-migrate reply (absent ones 0). */
+struct hva_mig_progress {
+    bool have_ram;
+    uint64_t transferred, remaining;
+    uint64_t dirty_rate; /* bytes/s: dirty-pages-rate x page-size */
+    unsigned pass;       /* dirty-sync-count */
+    uint64_t expected_downtime, downtime, total_time, setup_time; /* ms */
+};
+void hva_mig_progress_parse(json_object *ret, struct hva_mig_progress *ret_p);
 
 /* ---- TLS-PSK key ------------------------------------------------------ */
 
@@ -284,6 +308,11 @@ struct hva_chan_ops {
     void (*line)(void *data, char *line); /* one message */
     void (*down)(void *data, int rc);     /* closed or failed */
 };
+/* Pure, the channel's framing: calls `line` on each complete line of
+ * buf[0..len) (its newline replaced by a NUL, in place) until it returns
+ * false; returns the bytes consumed (the rest is an incomplete line). */
+size_t hva_chan_split_lines(char *buf, size_t len,
+                            bool (*line)(void *arg, char *line), void *arg);
 /* `fd` is a connected TCP socket (ownership taken). */
 int hva_chan_new(qb_loop_t *loop, int fd, bool server, const uint8_t key[32],
                  const char *identity, const struct hva_chan_ops *ops,
@@ -313,6 +342,12 @@ int hva_chan_keepalive(struct hva_chan *c, unsigned interval_ms,
 int hva_chan_send(struct hva_chan *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 const char *hva_chan_peer_identity(struct hva_chan *c);
+/* Blocking, for tools (tests/cluster/hva-chan-probe): the next line
+ * (without its newline) of a channel from hva_chan_connect that is not
+ * attached to a loop, within `timeout_ms`. -ETIMEDOUT; -ECONNRESET when the
+ * peer closed; -EPROTO for a line longer than `len`. */
+int hva_chan_recv_line(struct hva_chan *c, char *buf, size_t len,
+                       unsigned timeout_ms);
 
 /* ---- small helpers ------------------------------------------------------ */
 

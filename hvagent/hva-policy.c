@@ -1,6 +1,6 @@
 /* Pure logic of migration: settings, the convergence policy, the phase
- * machine and what a restarted agent does with each phase; the saved-state
- * header codec; the PSK derivation. */
+ * machine and what a restarted agent does with each phase; the PSK
+ * derivation. */
 #include "config.h"
 
 #include <errno.h>
@@ -10,9 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "common/cmn-le.h"
 #include "common/cmn-auto.h"
-#include "common/cmn-crc32c.h"
 #include "hvagent/hva-int.h"
 
 void hva_mig_settings_default(struct hva_mig_settings *s)
@@ -201,45 +199,6 @@ enum hva_recovery hva_mig_recovery(enum hva_mig_phase phase)
     }
 }
 
-/* ---- saved-state header ---------------------------------------------------
- */
-
-/* Layout: magic 0..7, version 8..11, uuid 12..51, length 52..59,
- * data_crc 60..63, timestamp 64..71, header crc 72..75 (over 0..71). */
-#define HDR_CRC_OFF 72
-
-void hva_state_hdr_encode(const struct hva_state_hdr *h, uint8_t *buf)
-{
-    memset(buf, 0, HVA_STATE_HDR_SIZE);
-    cmn_put_le(buf, h->magic, 8);
-    cmn_put_le(buf + 8, h->version, 4);
-    memcpy(buf + 12, h->uuid, strnlen(h->uuid, sizeof(h->uuid) - 1));
-    cmn_put_le(buf + 52, h->length, 8);
-    cmn_put_le(buf + 60, h->data_crc, 4);
-    cmn_put_le(buf + 64, h->timestamp, 8);
-    cmn_put_le(buf + HDR_CRC_OFF, cmn_crc32c(0, buf, HDR_CRC_OFF), 4);
-}
-
-int hva_state_hdr_decode(const uint8_t *buf, struct hva_state_hdr *ret_h)
-{
-    struct hva_state_hdr h = {0};
-
-    h.magic = cmn_get_le(buf, 8);
-    if (h.magic != HVA_STATE_MAGIC)
-        return -HVA_E_STATE_CORRUPT;
-    if (cmn_get_le(buf + HDR_CRC_OFF, 4) != cmn_crc32c(0, buf, HDR_CRC_OFF))
-        return -HVA_E_STATE_CORRUPT;
-    h.version = (uint32_t)cmn_get_le(buf + 8, 4);
-    if (h.version != HVA_STATE_VERSION)
-        return -HVA_E_STATE_CORRUPT;
-    memcpy(h.uuid, buf + 12, sizeof(h.uuid) - 1);
-    h.length = cmn_get_le(buf + 52, 8);
-    h.data_crc = (uint32_t)cmn_get_le(buf + 60, 4);
-    h.timestamp = cmn_get_le(buf + 64, 8);
-    *ret_h = h;
-    return 0;
-}
-
 /* ---- PSK ------------------------------------------------------------------
  */
 
@@ -269,7 +228,7 @@ int hva_psk_derive(const char *authkey_path, uint8_t key[32])
         gnutls_datum_t p = {.data = prk, .size = sizeof(prk)};
         rc = gnutls_hkdf_expand(GNUTLS_MAC_SHA256, &p, &i, key, 32);
     }
-    memset(ikm, 0, sizeof(ikm));
-    memset(prk, 0, sizeof(prk));
+    explicit_bzero(ikm, sizeof(ikm));
+    explicit_bzero(prk, sizeof(prk));
     return rc == 0 ? 0 : -EIO;
 }

@@ -455,6 +455,13 @@ out:
     return rc;
 }
 
+void hva_qmp_forget(struct hva_qmp *q, const void *cb_data)
+{
+    for (struct qmp_pending *p = q->pending; p; p = p->next)
+        if (p->data == cb_data)
+            p->cb = NULL;
+}
+
 int hva_qmp_connect_path(const char *path, int *ret_fd)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};

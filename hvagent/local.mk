@@ -3,16 +3,20 @@ noinst_LTLIBRARIES += hvagent/libhva.la
 hvagent_libhva_la_SOURCES = \
 	hvagent/hva.h hvagent/hva-int.h \
 	hvagent/hva-qmp.c hvagent/hva-util.c hvagent/hva-policy.c \
-	hvagent/hva-qemu.c hvagent/hva-chan.c hvagent/hva-work.c
+	hvagent/hva-qemu.c hvagent/hva-chan.c hvagent/hva-work.c \
+	hvagent/hva-mig-event.c
 hvagent_libhva_la_CFLAGS = $(AM_CFLAGS) $(QB_CFLAGS) $(JSONC_CFLAGS) \
 	$(XML_CFLAGS) $(GNUTLS_CFLAGS) $(SANLOCK_CLIENT_CFLAGS)
 hvagent_libhva_la_LIBADD = common/libcommon.la $(QB_LIBS) $(JSONC_LIBS) \
 	$(XML_LIBS) $(GNUTLS_LIBS) $(SANLOCK_CLIENT_LIBS) $(PTHREAD_LIBS)
 
 sbin_PROGRAMS += hvagent/hvagent
-hvagent_hvagent_SOURCES = hvagent/hvagent.c hvagent/hva-vm.c hvagent/hva-mig.c
+hvagent_hvagent_SOURCES = hvagent/hvagent.c hvagent/hva-vm.c \
+	hvagent/hva-mig-int.h hvagent/hva-mig.c hvagent/hva-mig-out.c \
+	hvagent/hva-mig-in.c hvagent/hva-mig-save.c hvagent/hva-mig-restore.c
 hvagent_hvagent_CFLAGS = $(hvagent_libhva_la_CFLAGS)
-hvagent_hvagent_LDADD = hvagent/libhva.la common/libcommon.la $(PTHREAD_LIBS)
+hvagent_hvagent_LDADD = hvagent/libhva.la csv/libcsv.la common/libcommon.la \
+	$(PTHREAD_LIBS)
 
 # Test/debug client of the local API; not installed.
 noinst_PROGRAMS += hvagent/hvactl
@@ -20,12 +24,19 @@ hvagent_hvactl_SOURCES = hvagent/hvactl.c
 hvagent_hvactl_CFLAGS = $(hvagent_libhva_la_CFLAGS)
 hvagent_hvactl_LDADD = hvagent/libhva.la common/libcommon.la
 
+# A misbehaving migration peer for tests/cluster/test-hva-chan-abuse.sh.
+noinst_PROGRAMS += tests/cluster/hva-chan-probe
+tests_cluster_hva_chan_probe_SOURCES = tests/cluster/hva-chan-probe.c
+tests_cluster_hva_chan_probe_CFLAGS = $(hvagent_libhva_la_CFLAGS)
+tests_cluster_hva_chan_probe_LDADD = hvagent/libhva.la common/libcommon.la
+
 hva_unit_tests = \
 	tests/unit/hvagent/test-qmp \
 	tests/unit/hvagent/test-qemu-argv \
 	tests/unit/hvagent/test-migpolicy \
 	tests/unit/hvagent/test-api-schema \
-	tests/unit/hvagent/test-work
+	tests/unit/hvagent/test-work \
+	tests/unit/hvagent/test-mig-events
 check_PROGRAMS += $(hva_unit_tests)
 TESTS += $(hva_unit_tests)
 HVA_UNIT_CFLAGS = $(hvagent_libhva_la_CFLAGS) $(CMOCKA_CFLAGS)
@@ -39,6 +50,11 @@ tests_unit_hvagent_test_qemu_argv_LDADD = $(HVA_UNIT_LIBS)
 tests_unit_hvagent_test_migpolicy_SOURCES = tests/unit/hvagent/test-migpolicy.c
 tests_unit_hvagent_test_migpolicy_CFLAGS = $(HVA_UNIT_CFLAGS)
 tests_unit_hvagent_test_migpolicy_LDADD = $(HVA_UNIT_LIBS)
+
+tests_unit_hvagent_test_mig_events_SOURCES = \
+	tests/unit/hvagent/test-mig-events.c
+tests_unit_hvagent_test_mig_events_CFLAGS = $(HVA_UNIT_CFLAGS)
+tests_unit_hvagent_test_mig_events_LDADD = $(HVA_UNIT_LIBS)
 
 tests_unit_hvagent_test_work_SOURCES = tests/unit/hvagent/test-work.c
 tests_unit_hvagent_test_work_CFLAGS = $(HVA_UNIT_CFLAGS)

@@ -1,5 +1,5 @@
-/* Convergence policy, migration phase machine, recovery decisions, saved
- * state header, PSK derivation. */
+/* Convergence policy, migration phase machine, recovery decisions, PSK
+ * derivation. (The saved-state header: tests/unit/csv/test-csv-state.c.) */
 #include "config.h"
 
 #include <errno.h>
@@ -132,36 +132,6 @@ static void test_recovery(void **state)
     assert_int_equal(hva_mig_recovery(HVA_PH_RESTORE_FEED), HVA_REC_DISCARD);
 }
 
-static void test_state_hdr(void **state)
-{
-    uint8_t buf[HVA_STATE_HDR_SIZE];
-    struct hva_state_hdr h =
-                             {
-                                 .magic = HVA_STATE_MAGIC,
-                                 .version = HVA_STATE_VERSION,
-                                 .uuid = "0c4e2b5a-6f1d-4e53-9a6b-1d2f3e4a5b6c",
-                                 .length = 0x123456789aULL,
-                                 .data_crc = 0xe3069283,
-                                 .timestamp = 1795304463,
-                             },
-                         d;
-
-    (void)state;
-    hva_state_hdr_encode(&h, buf);
-    /* little-endian on disk whatever the host */
-    assert_int_equal(buf[52], 0x9a);
-    assert_int_equal(buf[56], 0x12);
-    assert_int_equal(hva_state_hdr_decode(buf, &d), 0);
-    assert_string_equal(d.uuid, h.uuid);
-    assert_true(d.length == h.length);
-    assert_int_equal(d.data_crc, h.data_crc);
-    assert_true(d.timestamp == h.timestamp);
-    buf[60] ^= 1; /* torn or corrupt header */
-    assert_int_equal(hva_state_hdr_decode(buf, &d), -HVA_E_STATE_CORRUPT);
-    memset(buf, 0, sizeof(buf)); /* never written */
-    assert_int_equal(hva_state_hdr_decode(buf, &d), -HVA_E_STATE_CORRUPT);
-}
-
 static void test_psk(void **state)
 {
     char path[] = "/tmp/hva-test-authkey.XXXXXX";
@@ -196,7 +166,6 @@ int main(void)
         cmocka_unit_test(test_stall),
         cmocka_unit_test(test_phases),
         cmocka_unit_test(test_recovery),
-        cmocka_unit_test(test_state_hdr),
         cmocka_unit_test(test_psk),
     };
 

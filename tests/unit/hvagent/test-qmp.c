@@ -1,4 +1,5 @@
-/* QMP framing and classification on canned QEMU output. */
+/* QMP framing and classification on canned QEMU output; replies a caller
+ * forgot (hva_qmp_forget) never reach it. */
 #include "config.h"
 
 #include <errno.h>
@@ -7,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -164,6 +167,53 @@ static void test_format(void **state)
     json_object_put(a);
 }
 
+static int owner_a, owner_b; /* callbacks each owner saw */
+
+static void forget_reply(void *data, int rc, json_object *ret,
+                         const char *errmsg)
+{
+    (void)ret;
+    (void)errmsg;
+    assert_int_equal(rc, -EPIPE); /* the monitor closed */
+    (*(int *)data)++;
+}
+
+static void forget_closed(void *data)
+{
+    qb_loop_stop(data);
+}
+
+static const struct hva_qmp_ops forget_ops = {.closed = forget_closed};
+
+/* A migration freed while its commands are pending: when the monitor
+ * fails them (QEMU killed), only the other owner's callbacks run. */
+static void test_forget(void **state)
+{
+    qb_loop_t *loop = qb_loop_create();
+    struct hva_qmp *q;
+    int sv[2];
+
+    (void)state;
+    assert_non_null(loop);
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    assert_int_equal(hva_qmp_new(loop, sv[0], &forget_ops, loop, &q), 0);
+    assert_int_equal(
+        hva_qmp_command(q, "getfd", NULL, -1, forget_reply, &owner_a), 0);
+    assert_int_equal(
+        hva_qmp_command(q, "query-status", NULL, -1, forget_reply, &owner_b),
+        0);
+    assert_int_equal(hva_qmp_command(q, "migrate-incoming", NULL, -1,
+                                     forget_reply, &owner_a),
+                     0);
+    hva_qmp_forget(q, &owner_a);
+    close(sv[1]);
+    qb_loop_run(loop);
+    assert_int_equal(owner_a, 0);
+    assert_int_equal(owner_b, 1);
+    hva_qmp_free(q);
+    qb_loop_destroy(loop);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -172,6 +222,7 @@ int main(void)
         cmocka_unit_test(test_garbage),
         cmocka_unit_test(test_unknown_and_no_id),
         cmocka_unit_test(test_format),
+        cmocka_unit_test(test_forget),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
