@@ -459,7 +459,8 @@ struct hva_request {
 /* Parses and checks the request `text` with the agent's settings
  * (mig_defaults, arm_timeout_s, dirs); nothing else of `ag` is read. On
  * error `err` says what is wrong, naming the field: -HVA_E_BAD_REQUEST,
- * -RES_E_INVALID, -CMN_E_BAD_VALUE or a parse error. */
+ * -RES_E_INVALID, -CMN_E_BAD_VALUE or a parse error; *ret_req then holds
+ * only the op (HVA_OP_COUNT if not known), for the log. */
 int hva_request_parse(const struct hva_agent *ag, const char *text,
                       struct hva_request *ret_req, char *err, size_t errlen);
 void hva_request_clear(struct hva_request *r);

@@ -193,7 +193,7 @@ static int parse_args(const struct hva_agent *ag, xmlDoc *doc, xmlNode *r,
 int hva_request_parse(const struct hva_agent *ag, const char *text,
                       struct hva_request *ret_req, char *err, size_t errlen)
 {
-    struct hva_request req = {0};
+    struct hva_request req = {.op = HVA_OP_COUNT};
     xmlDoc *doc = NULL;
     char *op cmn_autofree = NULL;
     int rc;
@@ -222,11 +222,12 @@ int hva_request_parse(const struct hva_agent *ag, const char *text,
 out:
     xmlFreeDoc(doc);
     if (rc < 0) {
+        enum hva_op seen = req.op;
         hva_request_clear(&req);
-        return rc;
+        req.op = seen;
     }
     *ret_req = req;
-    return 0;
+    return rc;
 }
 
 /* ---- status ----------------------------------------------------------- */

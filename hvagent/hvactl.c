@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: hvactl [--ipc NAME] [--timeout MS] OP [VM] [KEY=VALUE...]\n"
+            "              [--then OP [VM] [KEY=VALUE...]]...\n"
             "       hvactl define FILE.xml\n"
             "       hvactl events [COUNT]     print COUNT events (default: "
             "forever)\n"
@@ -77,6 +79,46 @@ static int build_request(const char *op, int argc, char **argv, char **ret)
     }
     *ret = buf;
     return 0;
+}
+
+/* OP [VM] [KEY=VALUE...] [--then OP ...]: each request on this connection
+ * in turn, the next sent as soon as the previous one is answered (so a
+ * test can send an undefine the moment a kill is done); stops at the
+ * first failure. */
+static int run_ops(struct cmn_ipc_client *cl, const char *op, int argc,
+                   char **argv, int timeout)
+{
+    for (;;) {
+        char *req = NULL, *reply = NULL;
+        int n = 0, rc;
+        bool ok;
+
+        while (n < argc && strcmp(argv[n], "--then") != 0)
+            n++;
+        rc = build_request(op, n, argv, &req);
+        if (rc < 0 || (n < argc && n + 1 >= argc)) {
+            free(req);
+            usage();
+            return 2;
+        }
+        rc = cmn_ipc_call(cl, req, timeout, &reply);
+        free(req);
+        if (rc < 0) {
+            fprintf(stderr, "hvactl: %s: %s\n", op, cmn_strerror(rc));
+            return 1;
+        }
+        printf("%s\n", reply);
+        fflush(stdout);
+        ok = strstr(reply, "rc=\"0\"") != NULL;
+        free(reply);
+        if (!ok)
+            return 1;
+        if (n >= argc)
+            return 0;
+        op = argv[n + 1];
+        argv += n + 2;
+        argc -= n + 2;
+    }
 }
 
 int main(int argc, char **argv)
@@ -148,12 +190,7 @@ int main(int argc, char **argv)
         }
         return 0;
     } else {
-        rc = build_request(op, argc - i, argv + i, &req);
-        if (rc < 0) {
-            if (rc == -EINVAL)
-                usage();
-            return 2;
-        }
+        return run_ops(cl, op, argc - i, argv + i, timeout);
     }
     rc = cmn_ipc_call(cl, req, timeout, &reply);
     free(req);

@@ -217,21 +217,21 @@ static int on_request(void *data, struct cmn_ipc_conn *conn,
                       const char *request, char **ret_reply)
 {
     struct hva_agent *ag = data;
-    struct hva_request req = {0};
-    const char *op = "?";
+    struct hva_request req;
     char err[1024] = "";
     int rc;
 
     rc = hva_request_parse(ag, request, &req, err, sizeof(err));
     if (rc == 0) {
-        op = hva_op_name(req.op);
-        cmn_debug(CMN_LOG_HVA, "request %s %s", op, req.vm ? req.vm : "");
+        cmn_debug(CMN_LOG_HVA, "request %s %s", hva_op_name(req.op),
+                  req.vm ? req.vm : "");
         rc = dispatch(ag, conn, &req, ret_reply, err, sizeof(err));
     }
     if (rc < 0) {
         if (!err[0])
             snprintf(err, sizeof(err), "%s", cmn_strerror(rc));
-        cmn_info(CMN_LOG_HVA, "request '%s' failed: %s", op, err);
+        cmn_info(CMN_LOG_HVA, "request '%s' failed: %s", hva_op_name(req.op),
+                 err);
         *ret_reply = reply_error(rc, err);
         rc = *ret_reply ? 0 : -ENOMEM;
     } else if (rc == 0 && !*ret_reply) {
