@@ -29,7 +29,8 @@ hva_unit_tests = \
 	tests/unit/hvagent/test-migpolicy \
 	tests/unit/hvagent/test-api-schema \
 	tests/unit/hvagent/test-work \
-	tests/unit/hvagent/test-request
+	tests/unit/hvagent/test-request \
+	tests/unit/hvagent/test-vm-undefine
 check_PROGRAMS += $(hva_unit_tests)
 TESTS += $(hva_unit_tests)
 HVA_UNIT_CFLAGS = $(hvagent_libhva_la_CFLAGS) $(CMOCKA_CFLAGS)
@@ -53,6 +54,12 @@ tests_unit_hvagent_test_request_SOURCES = tests/unit/hvagent/test-request.c
 tests_unit_hvagent_test_request_CFLAGS = $(HVA_UNIT_CFLAGS)
 tests_unit_hvagent_test_request_LDADD = $(HVA_UNIT_LIBS)
 
+# hva-vm.c itself, on a real loop (the migration hooks are stubs).
+tests_unit_hvagent_test_vm_undefine_SOURCES = \
+	tests/unit/hvagent/test-vm-undefine.c hvagent/hva-vm.c
+tests_unit_hvagent_test_vm_undefine_CFLAGS = $(HVA_UNIT_CFLAGS)
+tests_unit_hvagent_test_vm_undefine_LDADD = $(HVA_UNIT_LIBS) $(PTHREAD_LIBS)
+
 tests_unit_hvagent_test_api_schema_SOURCES = \
 	tests/unit/hvagent/test-api-schema.c
 tests_unit_hvagent_test_api_schema_CFLAGS = $(HVA_UNIT_CFLAGS)
@@ -65,6 +72,5 @@ EXTRA_DIST += tests/cluster/lib/hva.sh tests/cluster/test-hva-live.sh \
 	tests/cluster/test-hva-tcg-hops.sh \
 	tests/cluster/test-hva-target-dies.sh tests/cluster/test-hva-start-race.sh \
 	tests/cluster/test-hva-reattach.sh tests/cluster/test-hva-restart-mid.sh \
-	tests/cluster/test-hva-define-refuse.sh \
 	bench/migration \
 	bench/tcg-pbs-hops bench/tcg-dirty-hops
