@@ -315,6 +315,10 @@ static int runtime_xml(struct cd_orch *o, const char *name,
     if (def->boot == RES_BOOT_KERNEL && def->kernel) {
         cd_buf_puts(&b, "<kernel path=\"");
         cd_buf_xml_escape(&b, def->kernel);
+        if (def->initrd) {
+            cd_buf_puts(&b, "\" initrd=\"");
+            cd_buf_xml_escape(&b, def->initrd);
+        }
         cd_buf_puts(&b, "\" cmdline=\"");
         cd_buf_xml_escape(&b, def->cmdline ? def->cmdline : "");
         cd_buf_puts(&b, "\"/>");

@@ -36,6 +36,7 @@ struct hva_vm_def {
     unsigned vcpus;
     char *cpu_model; /* NULL: QEMU's default for the accelerator */
     char *kernel;    /* -kernel boot (the test guest); NULL: disk boot */
+    char *initrd;    /* -initrd with the kernel; NULL: none */
     char *cmdline;
     struct hva_disk *disks;
     size_t n_disks;
@@ -48,6 +49,33 @@ void hva_vm_def_free(struct hva_vm_def *def);
 int hva_vm_def_from_xml(const char *xml, struct hva_vm_def **ret_def, char *err,
                         size_t errlen);
 int hva_vm_def_to_xml(const struct hva_vm_def *def, char **ret_xml);
+
+/* ---- what a definition may name (hva-check.c) --------------------------- */
+
+/* Directories a definition's files must lie in ([hvagent] settings). */
+struct hva_dirs {
+    char *lun_dir;  /* lunbridge's mount: LUN files directly below; NULL */
+    char **storage; /* local directories for disks, leases, saved states */
+    size_t n_storage;
+    char **kernel; /* kernels and initrds */
+    size_t n_kernel;
+};
+
+/* Sets `d` from the settings' text (lists separated by commas). Each is an
+ * absolute path without '.' or '..' components, kept in canonical form if
+ * it exists now. On error `d` is unchanged and `err` names the key. */
+int hva_dirs_set(struct hva_dirs *d, const char *lun_dir, const char *storage,
+                 const char *kernel, char *err, size_t errlen);
+void hva_dirs_clear(struct hva_dirs *d);
+
+/* Checks a definition a client sent: the rules of resources/ (name, uuid,
+ * memory, vcpus, cpu model, kernel/initrd/cmdline, via
+ * res_vm_core_validate) and the files it names against `dirs`; each path
+ * is replaced by its canonical form. Errors name the VM, the field and the
+ * path: "VM 'x': disk vda path '/etc/shadow' is outside the allowed
+ * directories (...)". 0, -RES_E_INVALID or -CMN_E_BAD_VALUE. */
+int hva_vm_def_check(struct hva_vm_def *def, const struct hva_dirs *dirs,
+                     char *err, size_t errlen);
 
 /* ---- QMP ---------------------------------------------------------------- */
 
@@ -429,13 +457,61 @@ struct hva_agent {
     /* [hvagent] settings: what a request does not say */
     struct hva_mig_settings mig_defaults;
     unsigned arm_timeout_s; /* migrate-in without timeout-s */
+    struct hva_dirs dirs;   /* where a definition's files may lie */
     struct hva_work *work;  /* worker threads (hva-work.c) */
 };
+
+/* ---- API requests (hva-req.c) ------------------------------------------ */
+
+enum hva_op {
+    HVA_OP_SUBSCRIBE,
+    HVA_OP_DEFINE,
+    HVA_OP_STATUS,
+    HVA_OP_START,
+    HVA_OP_STOP,
+    HVA_OP_KILL,
+    HVA_OP_UNDEFINE,
+    HVA_OP_MIGRATE_OUT,
+    HVA_OP_MIGRATE_IN,
+    HVA_OP_DISARM,
+    HVA_OP_SAVE,
+    HVA_OP_RESTORE,
+    HVA_OP_COUNT,
+};
+const char *hva_op_name(enum hva_op op);
+
+/* A request as hvagent.c carries it out: every value checked. */
+struct hva_request {
+    enum hva_op op;
+    char *vm;                    /* vm="...", NULL if absent */
+    struct hva_vm_def *def;      /* define: parsed, checked, paths canonical */
+    unsigned timeout_ms;         /* stop (kill: parsed, unused) */
+    unsigned timeout_s;          /* migrate-in */
+    char *to;                    /* migrate-out: ADDR:PORT */
+    struct hva_mig_settings mig; /* migrate-out, over ag->mig_defaults */
+};
+
+/* Parses and checks the request `text` with the agent's settings
+ * (mig_defaults, arm_timeout_s, dirs); nothing else of `ag` is read. On
+ * error `err` says what is wrong, naming the field: -HVA_E_BAD_REQUEST,
+ * -RES_E_INVALID, -CMN_E_BAD_VALUE or a parse error; *ret_req then holds
+ * only the op (HVA_OP_COUNT if not known), for the log. */
+int hva_request_parse(const struct hva_agent *ag, const char *text,
+                      struct hva_request *ret_req, char *err, size_t errlen);
+void hva_request_clear(struct hva_request *r);
+
+/* <reply rc="0" node=...><vm .../>...</reply> for every VM, or `only`;
+ * names and paths escaped, uptimes against `now_ms`. */
+int hva_status_reply(const struct hva_agent *ag, const struct hva_vm *only,
+                     uint64_t now_ms, char **ret_reply);
 
 /* hva-vm.c */
 struct hva_vm *hva_vm_find(struct hva_agent *ag, const char *name_or_uuid);
 int hva_vm_define(struct hva_agent *ag, struct hva_vm_def *def,
                   struct hva_vm **ret_vm);
+/* Removes a VM without QEMU, job, migration or pending request (else
+ * -HVA_E_STATE) and frees it, its timers cancelled. */
+int hva_vm_undefine(struct hva_vm *vm);
 void hva_vm_set_state(struct hva_vm *vm, enum hva_vm_state st);
 int hva_vm_set_phase(struct hva_vm *vm, enum hva_mig_phase ph);
 /* Spawns QEMU (paused; `incoming`: -incoming defer); on_ready runs once

@@ -154,6 +154,10 @@ int hva_qemu_argv(const struct hva_vm_def *def, const struct hva_qemu_opts *o,
     if (def->kernel) {
         argv_add(&a, "-kernel");
         argv_add(&a, "%s", def->kernel);
+        if (def->initrd) {
+            argv_add(&a, "-initrd");
+            argv_add(&a, "%s", def->initrd);
+        }
         if (def->cmdline) {
             argv_add(&a, "-append");
             argv_add(&a, "%s", def->cmdline);

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <libxml/tree.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -135,6 +136,7 @@ void hva_vm_def_free(struct hva_vm_def *def)
     free(def->uuid);
     free(def->cpu_model);
     free(def->kernel);
+    free(def->initrd);
     free(def->cmdline);
     for (size_t i = 0; i < def->n_disks; i++)
         disk_clear(&def->disks[i]);
@@ -223,14 +225,21 @@ int hva_vm_def_from_xml(const char *xml, struct hva_vm_def **ret_def, char *err,
         rc = -CMN_E_BAD_VALUE;
         goto out;
     }
+    /* Bounds are hva_vm_def_check's (the resources/ rules); here only
+     * what fits the fields. */
     if ((rc = xattr_u64(root, "memory-mib", 256, &v, err, errlen)) < 0)
         goto out;
     def->memory_mib = (unsigned)v;
+    if (v > UINT_MAX) {
+        snprintf(err, errlen, "<vm memory-mib='%" PRIu64 "'>: out of range", v);
+        rc = -CMN_E_BAD_VALUE;
+        goto out;
+    }
     if ((rc = xattr_u64(root, "vcpus", 1, &v, err, errlen)) < 0)
         goto out;
     def->vcpus = (unsigned)v;
-    if (def->memory_mib < 16 || def->vcpus < 1 || def->vcpus > 256) {
-        snprintf(err, errlen, "<vm>: memory-mib >= 16 and 1..256 vcpus");
+    if (v > UINT_MAX) {
+        snprintf(err, errlen, "<vm vcpus='%" PRIu64 "'>: out of range", v);
         rc = -CMN_E_BAD_VALUE;
         goto out;
     }
@@ -241,6 +250,7 @@ int hva_vm_def_from_xml(const char *xml, struct hva_vm_def **ret_def, char *err,
         const char *en = (const char *)n->name;
         if (strcmp(en, "kernel") == 0) {
             def->kernel = xattr(n, "path");
+            def->initrd = xattr(n, "initrd");
             def->cmdline = xattr(n, "cmdline");
         } else if (strcmp(en, "disk") == 0) {
             struct hva_disk *d =
@@ -326,6 +336,7 @@ int hva_vm_def_to_xml(const struct hva_vm_def *def, char **ret_xml)
     if (def->kernel) {
         xmlNode *k = xmlNewChild(root, NULL, (const xmlChar *)"kernel", NULL);
         xset(k, "path", def->kernel);
+        xset(k, "initrd", def->initrd);
         xset(k, "cmdline", def->cmdline);
     }
     for (size_t i = 0; i < def->n_disks; i++)

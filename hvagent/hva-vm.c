@@ -31,18 +31,6 @@
 #include "common/cmn-log.h"
 #include "hvagent/hva-int.h"
 
-static const char *const vm_state_names[HVA_VM_STATE_COUNT] = {
-    [HVA_VM_DEFINED] = "defined",   [HVA_VM_STARTING] = "starting",
-    [HVA_VM_RUNNING] = "running",   [HVA_VM_PAUSED] = "paused",
-    [HVA_VM_STOPPING] = "stopping", [HVA_VM_MIGRATING] = "migrating",
-    [HVA_VM_INCOMING] = "incoming", [HVA_VM_SAVING] = "saving",
-};
-
-const char *hva_vm_state_name(enum hva_vm_state s)
-{
-    return (unsigned)s < HVA_VM_STATE_COUNT ? vm_state_names[s] : "?";
-}
-
 void hva_agent_event(struct hva_agent *ag, const char *fmt, ...)
 {
     va_list ap;
@@ -75,6 +63,14 @@ static char *vm_path(const struct hva_vm *vm, const char *file)
     if (asprintf(&p, "%s/%s", vm->dir, file) < 0)
         return NULL;
     return p;
+}
+
+static void vm_timer_del(struct hva_vm *vm, qb_loop_timer_handle *t)
+{
+    if (*t) {
+        qb_loop_timer_del(vm->ag->loop, *t);
+        *t = 0;
+    }
 }
 
 void hva_vm_set_state(struct hva_vm *vm, enum hva_vm_state st)
@@ -149,6 +145,32 @@ int hva_vm_define(struct hva_agent *ag, struct hva_vm_def *def,
     return rc;
 }
 
+int hva_vm_undefine(struct hva_vm *vm)
+{
+    struct hva_agent *ag = vm->ag;
+    char *p cmn_autofree = vm_path(vm, "def.xml");
+
+    if (vm->pid || vm->jobs || vm->mig || vm->op_conn)
+        return -HVA_E_STATE;
+    for (struct hva_vm **pp = &ag->vms; *pp; pp = &(*pp)->next)
+        if (*pp == vm) {
+            *pp = vm->next;
+            break;
+        }
+    if (p)
+        unlink(p);
+    /* Whatever timer still points to this VM goes with it (a kill's reap
+     * check, a stop's deadline, an arming's timeout). */
+    vm_timer_del(vm, &vm->reap_timer);
+    vm_timer_del(vm, &vm->stop_timer);
+    vm_timer_del(vm, &vm->arm_timer);
+    hva_qmp_free(vm->qmp);
+    hva_vm_def_free(vm->def);
+    free(vm->dir);
+    free(vm);
+    return 0;
+}
+
 void hva_vm_reply(struct hva_vm *vm, int rc, const char *extra)
 {
     char *text = NULL;
@@ -184,10 +206,10 @@ static void vm_qemu_gone(struct hva_vm *vm)
 
     cmn_info(CMN_LOG_HVA, "VM '%s': QEMU %d exited", vm->def->name,
              (int)vm->pid);
-    if (vm->stop_timer) {
-        qb_loop_timer_del(vm->ag->loop, vm->stop_timer);
-        vm->stop_timer = 0;
-    }
+    /* Nothing left to stop or reap: a timer left armed would run on a VM
+     * that an undefine may free before it fires. */
+    vm_timer_del(vm, &vm->stop_timer);
+    vm_timer_del(vm, &vm->reap_timer);
     hva_qmp_free(vm->qmp);
     vm->qmp = NULL;
     vm->pid = 0;

@@ -38,12 +38,18 @@
  * lease already resolved to paths (clusterd resolves CSV extents):
  *
  *   <vm name="web1" uuid="..." memory-mib="1024" vcpus="1" [cpu="..."]>
- *     [<kernel path="..." cmdline="..."/>]
+ *     [<kernel path="..." [initrd="..."] [cmdline="..."]/>]
  *     <disk path="/run/kvmcluster/luns/WWN" offset="..." size="..."
  *           [cache="none|writeback"]/>*
  *     [<lease lockspace="LS" resource="R" path="..." offset="..."/>]
  *     [<state path="..." offset="..." size="..."/>]
  *   </vm>
+ *
+ * hvagent checks a definition as clusterd checks its own (resources/
+ * rules: name, uuid, memory, vcpus, cpu model, lengths) and refuses files
+ * outside the directories its [hvagent] settings allow: kernel and initrd
+ * in kernel-dirs; disks, lease and state as LUN files of lunbridge
+ * (lun-dir) or under storage-dirs (see hvagent(8)).
  *
  * Replies: <reply rc="0" .../> or <reply rc="-N" error="text"/>; status
  * replies carry <vm name uuid state pid lease="yes|no" uptime-ms phase

@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,12 +19,106 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: hvactl [--ipc NAME] [--timeout MS] OP [VM] [KEY=VALUE...]\n"
+            "              [--then OP [VM] [KEY=VALUE...]]...\n"
             "       hvactl define FILE.xml\n"
             "       hvactl events [COUNT]     print COUNT events (default: "
             "forever)\n"
             "OP: start stop kill status undefine migrate-out migrate-in disarm "
             "save "
             "restore\n");
+}
+
+/* ` NAME="VALUE"`, VALUE escaped for an attribute. */
+static int put_attr(FILE *f, const char *name, size_t namelen,
+                    const char *value)
+{
+    xmlChar *e = xmlEncodeSpecialChars(NULL, (const xmlChar *)value);
+    int rc;
+
+    if (!e)
+        return -ENOMEM;
+    rc = fprintf(f, " %.*s=\"%s\"", (int)namelen, name, (const char *)e);
+    xmlFree(e);
+    return rc < 0 ? -EIO : 0;
+}
+
+/* <request op="OP" [vm="VM"] [KEY="VALUE"...]/> from the arguments after
+ * OP; -EINVAL for an argument that is not KEY=VALUE with KEY a plain
+ * attribute name. Built in a growing buffer: no length to get wrong. */
+static int build_request(const char *op, int argc, char **argv, char **ret)
+{
+    static const char key_chars[] = "abcdefghijklmnopqrstuvwxyz0123456789-";
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    int i = 0, rc;
+
+    if (!f)
+        return -ENOMEM;
+    rc = fputs("<request", f) < 0 ? -EIO : 0;
+    if (rc == 0)
+        rc = put_attr(f, "op", 2, op);
+    if (rc == 0 && i < argc && !strchr(argv[i], '='))
+        rc = put_attr(f, "vm", 2, argv[i++]);
+    for (; rc == 0 && i < argc; i++) {
+        const char *eq = strchr(argv[i], '=');
+        size_t klen = eq ? (size_t)(eq - argv[i]) : 0;
+
+        if (!klen || strspn(argv[i], key_chars) != klen)
+            rc = -EINVAL;
+        else
+            rc = put_attr(f, argv[i], klen, eq + 1);
+    }
+    if (rc == 0 && fputs("/>", f) < 0)
+        rc = -EIO;
+    if (fclose(f) != 0 && rc == 0)
+        rc = -ENOMEM;
+    if (rc < 0) {
+        free(buf);
+        return rc;
+    }
+    *ret = buf;
+    return 0;
+}
+
+/* OP [VM] [KEY=VALUE...] [--then OP ...]: each request on this connection
+ * in turn, the next sent as soon as the previous one is answered (so a
+ * test can send an undefine the moment a kill is done); stops at the
+ * first failure. */
+static int run_ops(struct cmn_ipc_client *cl, const char *op, int argc,
+                   char **argv, int timeout)
+{
+    for (;;) {
+        char *req = NULL, *reply = NULL;
+        int n = 0, rc;
+        bool ok;
+
+        while (n < argc && strcmp(argv[n], "--then") != 0)
+            n++;
+        rc = build_request(op, n, argv, &req);
+        if (rc < 0 || (n < argc && n + 1 >= argc)) {
+            free(req);
+            usage();
+            return 2;
+        }
+        rc = cmn_ipc_call(cl, req, timeout, &reply);
+        free(req);
+        if (rc < 0) {
+            fprintf(stderr, "hvactl: %s: %s\n", op, cmn_strerror(rc));
+            return 1;
+        }
+        printf("%s\n", reply);
+        fflush(stdout);
+        ok = strstr(reply, "rc=\"0\"") != NULL;
+        free(reply);
+        if (!ok)
+            return 1;
+        if (n >= argc)
+            return 0;
+        op = argv[n + 1];
+        argv += n + 2;
+        argc -= n + 2;
+    }
 }
 
 int main(int argc, char **argv)
@@ -95,31 +190,7 @@ int main(int argc, char **argv)
         }
         return 0;
     } else {
-        size_t cap = 4096, len;
-        req = malloc(cap);
-        if (!req)
-            return 1;
-        len = (size_t)snprintf(req, cap, "<request op=\"%s\"", op);
-        if (i < argc && !strchr(argv[i], '=')) {
-            xmlChar *e = xmlEncodeSpecialChars(NULL, (xmlChar *)argv[i++]);
-            len +=
-                (size_t)snprintf(req + len, cap - len, " vm=\"%s\"", (char *)e);
-            xmlFree(e);
-        }
-        for (; i < argc; i++) {
-            char *eq = strchr(argv[i], '=');
-            if (!eq) {
-                usage();
-                return 2;
-            }
-            xmlChar *e = xmlEncodeSpecialChars(NULL, (xmlChar *)eq + 1);
-            len += (size_t)snprintf(req + len, cap - len, " %.*s=\"%s\"",
-                                    (int)(eq - argv[i]), argv[i], (char *)e);
-            xmlFree(e);
-            if (len >= cap - 64)
-                return 2;
-        }
-        snprintf(req + len, cap - len, "/>");
+        return run_ops(cl, op, argc - i, argv + i, timeout);
     }
     rc = cmn_ipc_call(cl, req, timeout, &reply);
     free(req);

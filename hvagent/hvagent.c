@@ -21,17 +21,9 @@
 #include "common/cmn-log.h"
 #include "common/cmn-xml.h"
 #include "hvagent/hva-int.h"
+#include "resources/res-err.h"
 
 static struct hva_agent agent;
-
-static char *attr(xmlNode *n, const char *name)
-{
-    xmlChar *v = xmlGetProp(n, (const xmlChar *)name);
-    char *s = v ? strdup((const char *)v) : NULL;
-
-    xmlFree(v);
-    return s;
-}
 
 static char *reply_error(int rc, const char *msg)
 {
@@ -43,100 +35,6 @@ static char *reply_error(int rc, const char *msg)
         text = NULL;
     xmlFree(e);
     return text;
-}
-
-static int status_reply(struct hva_agent *ag, struct hva_vm *only,
-                        char **ret_reply)
-{
-    size_t cap = 4096, len = 0;
-    char *buf = malloc(cap);
-
-    if (!buf)
-        return -ENOMEM;
-    len += (size_t)snprintf(buf, cap, "<reply rc=\"0\" node=\"%s\">",
-                            ag->node_name);
-    for (struct hva_vm *vm = ag->vms; vm; vm = vm->next) {
-        char item[2048];
-        char *serial = NULL;
-
-        if (only && vm != only)
-            continue;
-        if (asprintf(&serial, "%s/serial.log", vm->dir) < 0)
-            serial = NULL;
-        int n =
-            snprintf(item, sizeof(item),
-                     "<vm name=\"%s\" uuid=\"%s\" state=\"%s\" pid=\"%d\" "
-                     "lease=\"%s\" uptime-ms=\"%" PRIu64 "\" phase=\"%s\" "
-                     "serial=\"%s\"/>",
-                     vm->def->name, vm->def->uuid, hva_vm_state_name(vm->state),
-                     (int)vm->pid, vm->lease_held ? "yes" : "no",
-                     vm->pid ? hva_now_ms() - vm->started_ms : 0,
-                     hva_mig_phase_name(vm->phase), serial ? serial : "");
-        free(serial);
-        if (len + (size_t)n + 16 > cap) {
-            char *nb = realloc(buf, cap * 2 + (size_t)n);
-            if (!nb) {
-                free(buf);
-                return -ENOMEM;
-            }
-            buf = nb;
-            cap = cap * 2 + (size_t)n;
-        }
-        memcpy(buf + len, item, (size_t)n);
-        len += (size_t)n;
-    }
-    snprintf(buf + len, cap - len, "</reply>");
-    *ret_reply = buf;
-    return 0;
-}
-
-static int u_attr(xmlNode *n, const char *name, uint64_t *v)
-{
-    char *s cmn_autofree = attr(n, name);
-
-    if (!s)
-        return 0;
-    return hva_parse_u64(s, v);
-}
-
-static int parse_mig_settings(const struct hva_agent *ag, xmlNode *r,
-                              struct hva_mig_settings *s)
-{
-    uint64_t v;
-    char *conv cmn_autofree = attr(r, "converge");
-
-    *s = ag->mig_defaults;
-    v = s->downtime_ms;
-    if (u_attr(r, "downtime-ms", &v) < 0)
-        return -EINVAL;
-    s->downtime_ms = (unsigned)v;
-    v = s->max_passes;
-    if (u_attr(r, "max-passes", &v) < 0)
-        return -EINVAL;
-    s->max_passes = (unsigned)v;
-    v = 0;
-    if (u_attr(r, "bandwidth-mibs", &v) < 0)
-        return -EINVAL;
-    s->max_bandwidth = v << 20;
-    v = s->timeout_s;
-    if (u_attr(r, "timeout-s", &v) < 0)
-        return -EINVAL;
-    s->timeout_s = (unsigned)v;
-    v = s->stall_ms;
-    if (u_attr(r, "stall-ms", &v) < 0 || v > 3600000)
-        return -EINVAL;
-    s->stall_ms = (unsigned)v;
-    v = s->handoff_reserve_ms;
-    if (u_attr(r, "handoff-reserve-ms", &v) < 0)
-        return -EINVAL;
-    s->handoff_reserve_ms = (unsigned)v;
-    v = s->downtime_max_ms;
-    if (u_attr(r, "downtime-max-ms", &v) < 0)
-        return -EINVAL;
-    s->downtime_max_ms = (unsigned)v;
-    if (conv && hva_converge_parse(conv, &s->converge) < 0)
-        return -EINVAL;
-    return 0;
 }
 
 /* start/restore of a VM that was armed, once its prepared QEMU is gone. */
@@ -168,195 +66,178 @@ static void after_disarm_restore(struct hva_vm *vm, int rc, const char *err)
     after_disarm(vm, false);
 }
 
+/* ---- one function per operation ----------------------------------------
+ * Each returns 0 (reply in *ret_reply, or the plain rc="0" one),
+ * CMN_IPC_DEFERRED (the VM answers once the operation is done) or a
+ * negative code with `err` set. The request was checked by
+ * hva_request_parse. */
+
+static int op_define(struct hva_agent *ag, struct hva_request *req,
+                     char **ret_reply, char *err, size_t errlen)
+{
+    struct hva_vm *vm = NULL;
+    int rc = hva_vm_define(ag, req->def, &vm);
+
+    if (rc < 0) {
+        snprintf(err, errlen, "VM '%s': %s", req->def->name, cmn_strerror(rc));
+        return rc;
+    }
+    req->def = NULL; /* the VM owns it now */
+    if (asprintf(ret_reply, "<reply rc=\"0\" vm=\"%s\" uuid=\"%s\"/>",
+                 vm->def->name, vm->def->uuid) < 0)
+        return -ENOMEM;
+    return 0;
+}
+
+static int op_start(struct hva_vm *vm, char *err, size_t errlen)
+{
+    if (vm->pid) {
+        snprintf(err, errlen, "VM '%s' is already %s (pid %d)", vm->def->name,
+                 hva_vm_state_name(vm->state), (int)vm->pid);
+        return -HVA_E_STATE;
+    }
+    return hva_vm_start(vm, err, errlen);
+}
+
+static int op_stop(struct hva_vm *vm, const struct hva_request *req, char *err,
+                   size_t errlen)
+{
+    int rc;
+
+    if (!vm->pid) {
+        snprintf(err, errlen, "VM '%s' is not running", vm->def->name);
+        return -HVA_E_STATE;
+    }
+    if (req->op == HVA_OP_STOP)
+        return hva_vm_stop(vm, req->timeout_ms);
+    rc = hva_vm_kill(vm);
+    return rc == 0 ? CMN_IPC_DEFERRED : rc;
+}
+
+static int op_migrate_in(struct hva_vm *vm, const struct hva_request *req,
+                         char **ret_reply, char *err, size_t errlen)
+{
+    /* Arms this node for this VM only; its QEMU is prepared now. */
+    int rc = hva_mig_arm(vm, req->timeout_s, err, errlen);
+
+    if (rc == 0 && asprintf(ret_reply,
+                            "<reply rc=\"0\" vm=\"%s\" state=\"%s\" pid=\"%d\" "
+                            "armed-s=\"%u\"/>",
+                            vm->def->name, hva_vm_state_name(vm->state),
+                            (int)vm->pid, req->timeout_s) < 0)
+        rc = -ENOMEM;
+    return rc;
+}
+
+static int op_disarm(struct hva_vm *vm, char **ret_reply)
+{
+    /* The caller knows the migration failed: nothing prepared for it
+     * stays, whether a source came or not. */
+    bool was = hva_mig_cancel_in(vm, "the migration was called off");
+
+    if (asprintf(ret_reply, "<reply rc=\"0\" vm=\"%s\" disarmed=\"%s\"/>",
+                 vm->def->name, was ? "yes" : "no") < 0)
+        return -ENOMEM;
+    return 0;
+}
+
+/* An operation on a defined VM that runs no other operation. */
+static int run_vm_op(struct hva_vm *vm, const struct hva_request *req,
+                     char **ret_reply, char *err, size_t errlen)
+{
+    /* Armed for a migration that is not coming (no source has connected):
+     * the prepared QEMU goes, then the request runs. */
+    if (req->op == HVA_OP_START && hva_mig_disarm(vm, after_disarm_start))
+        return CMN_IPC_DEFERRED;
+    if (req->op == HVA_OP_RESTORE && hva_mig_disarm(vm, after_disarm_restore))
+        return CMN_IPC_DEFERRED;
+    switch (req->op) {
+    case HVA_OP_START:
+        return op_start(vm, err, errlen);
+    case HVA_OP_STOP:
+    case HVA_OP_KILL:
+        return op_stop(vm, req, err, errlen);
+    case HVA_OP_UNDEFINE:
+        return hva_vm_undefine(vm);
+    case HVA_OP_MIGRATE_OUT:
+        return hva_mig_out(vm, req->to, &req->mig, err, errlen);
+    case HVA_OP_MIGRATE_IN:
+        return op_migrate_in(vm, req, ret_reply, err, errlen);
+    case HVA_OP_DISARM:
+        return op_disarm(vm, ret_reply);
+    case HVA_OP_SAVE:
+        return hva_save(vm, err, errlen);
+    case HVA_OP_RESTORE:
+        return hva_restore(vm, err, errlen);
+    default:
+        snprintf(err, errlen, "unknown op '%s'", hva_op_name(req->op));
+        return -HVA_E_BAD_REQUEST;
+    }
+}
+
+static int dispatch(struct hva_agent *ag, struct cmn_ipc_conn *conn,
+                    struct hva_request *req, char **ret_reply, char *err,
+                    size_t errlen)
+{
+    struct hva_vm *vm;
+    int rc;
+
+    if (req->op == HVA_OP_SUBSCRIBE) {
+        cmn_ipc_subscribe(conn, true);
+        return 0;
+    }
+    if (req->op == HVA_OP_DEFINE)
+        return op_define(ag, req, ret_reply, err, errlen);
+    if (req->op == HVA_OP_STATUS && !req->vm)
+        return hva_status_reply(ag, NULL, hva_now_ms(), ret_reply);
+    vm = hva_vm_find(ag, req->vm);
+    if (!vm) {
+        snprintf(err, errlen,
+                 "VM '%s' is not defined on node '%s' (define it first)",
+                 req->vm ? req->vm : "", ag->node_name);
+        return -HVA_E_NO_VM;
+    }
+    if (req->op == HVA_OP_STATUS)
+        return hva_status_reply(ag, vm, hva_now_ms(), ret_reply);
+    if (vm->op_conn) {
+        snprintf(err, errlen, "VM '%s': another operation is running",
+                 vm->def->name);
+        return -EBUSY;
+    }
+    rc = run_vm_op(vm, req, ret_reply, err, errlen);
+    /* undefine freed the VM: only a deferred operation keeps it. */
+    if (rc == CMN_IPC_DEFERRED) {
+        cmn_ipc_conn_ref(conn);
+        vm->op_conn = conn;
+    }
+    return rc;
+}
+
 static int on_request(void *data, struct cmn_ipc_conn *conn,
                       const char *request, char **ret_reply)
 {
     struct hva_agent *ag = data;
-    xmlDoc *doc = NULL;
+    struct hva_request req;
     char err[1024] = "";
-    char *op = NULL, *id = NULL;
-    struct hva_vm *vm = NULL;
     int rc;
 
-    rc = cmn_xml_parse_mem(request, strlen(request), "request", 1u << 20, &doc,
-                           err, sizeof(err));
-    if (rc < 0)
-        goto out;
-    xmlNode *r = xmlDocGetRootElement(doc);
-    if (!r || strcmp((const char *)r->name, "request") != 0 ||
-        !(op = attr(r, "op"))) {
-        snprintf(err, sizeof(err), "expected <request op=\"...\">");
-        rc = -HVA_E_BAD_REQUEST;
-        goto out;
+    rc = hva_request_parse(ag, request, &req, err, sizeof(err));
+    if (rc == 0) {
+        cmn_debug(CMN_LOG_HVA, "request %s %s", hva_op_name(req.op),
+                  req.vm ? req.vm : "");
+        rc = dispatch(ag, conn, &req, ret_reply, err, sizeof(err));
     }
-    id = attr(r, "vm");
-    cmn_debug(CMN_LOG_HVA, "request %s %s", op, id ? id : "");
-
-    if (strcmp(op, "subscribe") == 0) {
-        cmn_ipc_subscribe(conn, true);
-        *ret_reply = strdup("<reply rc=\"0\"/>");
-        goto out;
-    }
-    if (strcmp(op, "define") == 0) {
-        xmlNode *v = r->children;
-        while (v && v->type != XML_ELEMENT_NODE)
-            v = v->next;
-        xmlBufferPtr b = xmlBufferCreate();
-        struct hva_vm_def *def = NULL;
-        if (!v || !b || xmlNodeDump(b, doc, v, 0, 0) < 0) {
-            xmlBufferFree(b);
-            snprintf(err, sizeof(err), "define: no <vm> element");
-            rc = -HVA_E_BAD_REQUEST;
-            goto out;
-        }
-        rc = hva_vm_def_from_xml((const char *)xmlBufferContent(b), &def, err,
-                                 sizeof(err));
-        xmlBufferFree(b);
-        if (rc < 0)
-            goto out;
-        rc = hva_vm_define(ag, def, &vm);
-        if (rc < 0) {
-            snprintf(err, sizeof(err), "VM '%s': %s", def->name,
-                     cmn_strerror(rc));
-            hva_vm_def_free(def);
-            goto out;
-        }
-        if (asprintf(ret_reply, "<reply rc=\"0\" vm=\"%s\" uuid=\"%s\"/>",
-                     vm->def->name, vm->def->uuid) < 0)
-            rc = -ENOMEM;
-        goto out;
-    }
-    if (strcmp(op, "status") == 0 && !id) {
-        rc = status_reply(ag, NULL, ret_reply);
-        goto out;
-    }
-    vm = hva_vm_find(ag, id);
-    if (!vm) {
-        snprintf(err, sizeof(err),
-                 "VM '%s' is not defined on node '%s' (define it first)",
-                 id ? id : "", ag->node_name);
-        rc = -HVA_E_NO_VM;
-        goto out;
-    }
-    if (strcmp(op, "status") == 0) {
-        rc = status_reply(ag, vm, ret_reply);
-        goto out;
-    }
-    if (vm->op_conn) {
-        snprintf(err, sizeof(err), "VM '%s': another operation is running",
-                 vm->def->name);
-        rc = -EBUSY;
-        goto out;
-    }
-    if ((strcmp(op, "start") == 0 || strcmp(op, "restore") == 0) &&
-        hva_mig_disarm(vm, strcmp(op, "start") == 0 ? after_disarm_start
-                                                    : after_disarm_restore)) {
-        /* Armed for a migration that is not coming (no source has
-         * connected): the prepared QEMU goes, then the request runs. */
-        rc = CMN_IPC_DEFERRED;
-    } else if (strcmp(op, "start") == 0) {
-        if (vm->pid) {
-            snprintf(err, sizeof(err), "VM '%s' is already %s (pid %d)",
-                     vm->def->name, hva_vm_state_name(vm->state), (int)vm->pid);
-            rc = -HVA_E_STATE;
-            goto out;
-        }
-        rc = hva_vm_start(vm, err, sizeof(err));
-    } else if (strcmp(op, "stop") == 0 || strcmp(op, "kill") == 0) {
-        uint64_t t = 30000;
-        if (u_attr(r, "timeout-ms", &t) < 0) {
-            rc = -HVA_E_BAD_REQUEST;
-            goto out;
-        }
-        if (!vm->pid) {
-            snprintf(err, sizeof(err), "VM '%s' is not running", vm->def->name);
-            rc = -HVA_E_STATE;
-            goto out;
-        }
-        if (op[1] == 't') {
-            rc = hva_vm_stop(vm, (unsigned)t);
-        } else {
-            rc = hva_vm_kill(vm);
-            if (rc == 0)
-                rc = CMN_IPC_DEFERRED;
-        }
-    } else if (strcmp(op, "undefine") == 0) {
-        if (vm->pid || vm->jobs || vm->mig) {
-            rc = -HVA_E_STATE;
-            goto out;
-        }
-        struct hva_vm **pp = &ag->vms;
-        while (*pp != vm)
-            pp = &(*pp)->next;
-        *pp = vm->next;
-        char cmd[4200];
-        snprintf(cmd, sizeof(cmd), "%s/def.xml", vm->dir);
-        unlink(cmd);
-        hva_vm_def_free(vm->def);
-        free(vm->dir);
-        free(vm);
-        vm = NULL;
-        *ret_reply = strdup("<reply rc=\"0\"/>");
-    } else if (strcmp(op, "migrate-out") == 0) {
-        struct hva_mig_settings s;
-        char *to cmn_autofree = attr(r, "to");
-        if (!to || parse_mig_settings(ag, r, &s) < 0) {
-            snprintf(err, sizeof(err),
-                     "migrate-out: needs to=\"ADDR:PORT\" and numeric "
-                     "settings");
-            rc = -HVA_E_BAD_REQUEST;
-            goto out;
-        }
-        rc = hva_mig_out(vm, to, &s, err, sizeof(err));
-    } else if (strcmp(op, "migrate-in") == 0) {
-        /* Arms this node for this VM only; its QEMU is prepared now. */
-        uint64_t t = ag->arm_timeout_s;
-        if (u_attr(r, "timeout-s", &t) < 0 || t == 0 || t > 86400) {
-            snprintf(err, sizeof(err),
-                     "migrate-in: timeout-s must be 1..86400 seconds");
-            rc = -HVA_E_BAD_REQUEST;
-            goto out;
-        }
-        rc = hva_mig_arm(vm, (unsigned)t, err, sizeof(err));
-        if (rc == 0 &&
-            asprintf(ret_reply,
-                     "<reply rc=\"0\" vm=\"%s\" state=\"%s\" pid=\"%d\" "
-                     "armed-s=\"%u\"/>",
-                     vm->def->name, hva_vm_state_name(vm->state), (int)vm->pid,
-                     (unsigned)t) < 0)
-            rc = -ENOMEM;
-    } else if (strcmp(op, "disarm") == 0) {
-        /* The caller knows the migration failed: nothing prepared for it
-         * stays, whether a source came or not. */
-        bool was = hva_mig_cancel_in(vm, "the migration was called off");
-        if (asprintf(ret_reply, "<reply rc=\"0\" vm=\"%s\" disarmed=\"%s\"/>",
-                     vm->def->name, was ? "yes" : "no") < 0)
-            rc = -ENOMEM;
-    } else if (strcmp(op, "save") == 0) {
-        rc = hva_save(vm, err, sizeof(err));
-    } else if (strcmp(op, "restore") == 0) {
-        rc = hva_restore(vm, err, sizeof(err));
-    } else {
-        snprintf(err, sizeof(err), "unknown op '%s'", op);
-        rc = -HVA_E_BAD_REQUEST;
-    }
-    if (rc == CMN_IPC_DEFERRED && vm) {
-        cmn_ipc_conn_ref(conn);
-        vm->op_conn = conn;
-    }
-out:
     if (rc < 0) {
         if (!err[0])
             snprintf(err, sizeof(err), "%s", cmn_strerror(rc));
-        cmn_info(CMN_LOG_HVA, "request '%s' failed: %s", op ? op : "?", err);
+        cmn_info(CMN_LOG_HVA, "request '%s' failed: %s", hva_op_name(req.op),
+                 err);
         *ret_reply = reply_error(rc, err);
         rc = *ret_reply ? 0 : -ENOMEM;
     } else if (rc == 0 && !*ret_reply) {
         *ret_reply = strdup("<reply rc=\"0\"/>");
     }
-    free(op);
-    free(id);
-    xmlFreeDoc(doc);
+    hva_request_clear(&req);
     return rc;
 }
 
@@ -390,7 +271,9 @@ static int32_t on_term(int32_t sig, void *data)
     return 0;
 }
 
-#define HVA_CONFIG_DEFAULT "/etc/kvmcluster/kvmcluster.conf"
+#define HVA_CONFIG_DEFAULT      "/etc/kvmcluster/kvmcluster.conf"
+#define HVA_LUN_DIR_DEFAULT     "/run/kvmcluster/luns" /* lunbridge's */
+#define HVA_KERNEL_DIRS_DEFAULT "/var/lib/kvmcluster/kernels"
 
 /* [hvagent] in kvmcluster.conf(5); other daemons' sections are skipped. */
 static const struct cmn_cfg_key hva_cfg_keys[] = {
@@ -400,8 +283,24 @@ static const struct cmn_cfg_key hva_cfg_keys[] = {
      false, 1000, 3600000, NULL},
     {"hvagent", "migration-arm-timeout", CMN_CFG_DURATION, "20s", false, false,
      1000, 86400000, NULL},
+    {"hvagent", "lun-dir", CMN_CFG_STR, HVA_LUN_DIR_DEFAULT, false, false, 0, 0,
+     NULL},
+    {"hvagent", "storage-dirs", CMN_CFG_STR, "", false, false, 0, 0, NULL},
+    {"hvagent", "kernel-dirs", CMN_CFG_STR, HVA_KERNEL_DIRS_DEFAULT, false,
+     false, 0, 0, NULL},
     {NULL, NULL, 0, NULL, false, false, 0, 0, NULL},
 };
+
+static int set_dirs(struct hva_agent *ag, const char *lun, const char *storage,
+                    const char *kernel, const char *path)
+{
+    char err[512];
+    int rc = hva_dirs_set(&ag->dirs, lun, storage, kernel, err, sizeof(err));
+
+    if (rc < 0)
+        cmn_err(CMN_LOG_HVA, "%s: %s", path, err);
+    return rc;
+}
 
 /* The settings of `path`; a missing default file means the defaults. */
 static int load_config(struct hva_agent *ag, const char *path, bool given)
@@ -414,7 +313,8 @@ static int load_config(struct hva_agent *ag, const char *path, bool given)
     hva_mig_settings_default(&ag->mig_defaults);
     ag->arm_timeout_s = 20;
     if (!given && access(path, F_OK) < 0)
-        return 0;
+        return set_dirs(ag, HVA_LUN_DIR_DEFAULT, "", HVA_KERNEL_DIRS_DEFAULT,
+                        path);
     rc = cmn_cfg_load_flags(hva_cfg_keys, path, CMN_CFG_SKIP_OTHER_SECTIONS, &c,
                             err, sizeof(err));
     if (rc < 0) {
@@ -427,7 +327,29 @@ static int load_config(struct hva_agent *ag, const char *path, bool given)
         ag->mig_defaults.stall_ms = (unsigned)v;
     if (cmn_cfg_int(c, "hvagent", NULL, "migration-arm-timeout", &v) == 0)
         ag->arm_timeout_s = (unsigned)((v + 999) / 1000);
-    return 0;
+    return set_dirs(ag, cmn_cfg_str(c, "hvagent", NULL, "lun-dir"),
+                    cmn_cfg_str(c, "hvagent", NULL, "storage-dirs"),
+                    cmn_cfg_str(c, "hvagent", NULL, "kernel-dirs"), path);
+}
+
+/* "/a, /b" or "none", for the startup log. */
+static void log_dirs(const struct hva_dirs *d)
+{
+    char st[1024] = "", k[1024] = "";
+    size_t n = 0;
+
+    for (size_t i = 0; i < d->n_storage && n < sizeof(st); i++)
+        n += (size_t)snprintf(st + n, sizeof(st) - n, "%s%s", i ? ", " : "",
+                              d->storage[i]);
+    n = 0;
+    for (size_t i = 0; i < d->n_kernel && n < sizeof(k); i++)
+        n += (size_t)snprintf(k + n, sizeof(k) - n, "%s%s", i ? ", " : "",
+                              d->kernel[i]);
+    cmn_info(CMN_LOG_HVA,
+             "definitions may use: LUNs in %s, storage in %s, "
+             "kernels in %s",
+             d->lun_dir ? d->lun_dir : "none", st[0] ? st : "none",
+             k[0] ? k : "none");
 }
 
 static void usage(void)
@@ -453,7 +375,27 @@ static void usage(void)
            HVA_MIGRATION_PORT);
 }
 
-int main(int argc, char **argv)
+/* What the command line sets besides the agent's own fields. */
+struct hva_opts {
+    const char *ipc_name, *accel, *probe, *listen_addr, *authkey, *config;
+    bool config_given, debug;
+};
+
+static void add_allowed(struct hva_agent *ag, const char *text)
+{
+    char *list = strdup(text), *save = NULL;
+
+    for (char *t = list ? strtok_r(list, ",", &save) : NULL; t;
+         t = strtok_r(NULL, ",", &save)) {
+        ag->allow = realloc(ag->allow, (ag->n_allow + 1) * sizeof(char *));
+        ag->allow[ag->n_allow++] = strdup(t);
+    }
+    free(list);
+}
+
+/* -1: go on; otherwise the exit status. */
+static int parse_options(int argc, char **argv, struct hva_agent *ag,
+                         struct hva_opts *o)
 {
     static const struct option opts[] = {
         {"node", required_argument, NULL, 'n'},
@@ -472,23 +414,8 @@ int main(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {0},
     };
-    struct hva_agent *ag = &agent;
-    uint64_t t_main = hva_now_ms();
-    const char *ipc_name = HVA_IPC_NAME, *accel = "auto", *probe = NULL;
-    const char *listen_addr = NULL, *authkey = "/etc/corosync/authkey";
-    const char *config = HVA_CONFIG_DEFAULT;
-    bool config_given = false;
-    char host[256];
-    bool debug = false;
-    int c, rc;
+    int c;
 
-    ag->run_dir = "/run/kvmcluster/hvagent";
-    ag->qemu = "qemu-system-x86_64";
-    ag->sanlock = true;
-    ag->max_incoming = 2;
-    ag->mig_fd = -1;
-    gethostname(host, sizeof(host));
-    ag->node_name = host;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case 'n':
@@ -498,34 +425,26 @@ int main(int argc, char **argv)
             ag->run_dir = optarg;
             break;
         case 'i':
-            ipc_name = optarg;
+            o->ipc_name = optarg;
             break;
         case 'q':
             ag->qemu = optarg;
             break;
         case 'a':
-            accel = optarg;
+            o->accel = optarg;
             break;
         case 'p':
-            probe = optarg;
+            o->probe = optarg;
             break;
         case 'l':
-            listen_addr = optarg;
+            o->listen_addr = optarg;
             break;
         case 'k':
-            authkey = optarg;
+            o->authkey = optarg;
             break;
-        case 'A': {
-            char *list = strdup(optarg), *save = NULL;
-            for (char *t = strtok_r(list, ",", &save); t;
-                 t = strtok_r(NULL, ",", &save)) {
-                ag->allow =
-                    realloc(ag->allow, (ag->n_allow + 1) * sizeof(char *));
-                ag->allow[ag->n_allow++] = strdup(t);
-            }
-            free(list);
+        case 'A':
+            add_allowed(ag, optarg);
             break;
-        }
         case 'm':
             ag->max_incoming = (unsigned)atoi(optarg);
             break;
@@ -533,11 +452,11 @@ int main(int argc, char **argv)
             ag->sanlock = false;
             break;
         case 'c':
-            config = optarg;
-            config_given = true;
+            o->config = optarg;
+            o->config_given = true;
             break;
         case 'd':
-            debug = true;
+            o->debug = true;
             break;
         case 'h':
             usage();
@@ -547,82 +466,134 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (strcmp(accel, "auto") && strcmp(accel, "kvm") && strcmp(accel, "tcg")) {
-        fprintf(stderr, "hvagent: --accel '%s': use auto, kvm or tcg\n", accel);
+    if (strcmp(o->accel, "auto") && strcmp(o->accel, "kvm") &&
+        strcmp(o->accel, "tcg")) {
+        fprintf(stderr, "hvagent: --accel '%s': use auto, kvm or tcg\n",
+                o->accel);
         return 2;
     }
-    struct cmn_log_opts lo = {.to_stderr = true, .debug = debug};
-    cmn_log_init("hvagent", &lo);
-    hva_err_register();
-    signal(SIGPIPE, SIG_IGN);
-    if (load_config(ag, config, config_given) < 0)
-        return 1;
-    cmn_info(CMN_LOG_HVA,
-             "migrations: timeout %u s, stall timeout %u ms, arming %u s",
-             ag->mig_defaults.timeout_s, ag->mig_defaults.stall_ms,
-             ag->arm_timeout_s);
+    return -1;
+}
 
-    char path[4096];
-    snprintf(path, sizeof(path), "mkdir -p '%s/vm'", ag->run_dir);
-    if (mkdir(ag->run_dir, 0700) < 0 && errno != EEXIST) {
-        /* parents missing: create the whole path */
-        char *p = strdup(ag->run_dir);
-        for (char *s = p + 1; *s; s++) {
-            if (*s == '/') {
-                *s = '\0';
-                mkdir(p, 0755);
-                *s = '/';
-            }
+/* The run directory, its parents created as needed. */
+static void make_run_dir(const char *run_dir)
+{
+    char *p;
+
+    if (mkdir(run_dir, 0700) == 0 || errno == EEXIST)
+        return;
+    p = strdup(run_dir);
+    if (!p)
+        return;
+    for (char *s = p + 1; *s; s++) {
+        if (*s == '/') {
+            *s = '\0';
+            mkdir(p, 0755);
+            *s = '/';
         }
-        mkdir(p, 0700);
-        free(p);
     }
-    ag->accel = hva_accel_resolve(accel, ag->qemu, probe);
-    cmn_info(CMN_LOG_HVA, "node '%s': accelerator %s (setting %s)",
-             ag->node_name, ag->accel, accel);
+    mkdir(p, 0700);
+    free(p);
+}
+
+/* Event loop, worker threads, signals. */
+static int setup_loop(struct hva_agent *ag)
+{
+    int rc;
 
     ag->loop = qb_loop_create();
     if (!ag->loop) {
         cmn_err(CMN_LOG_HVA, "qb_loop_create failed");
-        return 1;
+        return -ENOMEM;
     }
     cmn_log_attach_loop(ag->loop);
     rc = hva_work_init(ag);
     if (rc < 0) {
         cmn_err(CMN_LOG_HVA, "worker pipe: %s", cmn_strerror(rc));
-        return 1;
+        return rc;
     }
     qb_loop_signal_add(ag->loop, QB_LOOP_HIGH, SIGCHLD, ag, on_sigchld, NULL);
     qb_loop_signal_add(ag->loop, QB_LOOP_HIGH, SIGTERM, ag, on_term, NULL);
     qb_loop_signal_add(ag->loop, QB_LOOP_HIGH, SIGINT, ag, on_term, NULL);
+    return 0;
+}
 
-    if (listen_addr) {
-        rc = hva_psk_derive(authkey, ag->psk);
-        if (rc < 0) {
-            cmn_err(CMN_LOG_HVA,
-                    "migration key from '%s': %s (is corosync configured?)",
-                    authkey, cmn_strerror(rc));
-            return 1;
-        }
-        ag->have_psk = true;
-        char addr[256];
-        unsigned port = HVA_MIGRATION_PORT;
-        snprintf(addr, sizeof(addr), "%s", listen_addr);
-        char *colon = strrchr(addr, ':');
-        if (colon) {
-            *colon = '\0';
-            port = (unsigned)atoi(colon + 1);
-        }
-        rc = hva_mig_listen(ag, addr, port);
-        if (rc < 0) {
-            cmn_err(CMN_LOG_HVA, "migration listener %s: %s", listen_addr,
-                    cmn_strerror(rc));
-            return 1;
-        }
-    } else if (hva_psk_derive(authkey, ag->psk) == 0) {
-        ag->have_psk = true; /* outgoing migrations still authenticate */
+/* The migration key and, with --listen, the listener. */
+static int setup_migration(struct hva_agent *ag, const struct hva_opts *o)
+{
+    char addr[256];
+    unsigned port = HVA_MIGRATION_PORT;
+    int rc;
+
+    if (!o->listen_addr) {
+        if (hva_psk_derive(o->authkey, ag->psk) == 0)
+            ag->have_psk = true; /* outgoing migrations still authenticate */
+        return 0;
     }
+    rc = hva_psk_derive(o->authkey, ag->psk);
+    if (rc < 0) {
+        cmn_err(CMN_LOG_HVA,
+                "migration key from '%s': %s (is corosync configured?)",
+                o->authkey, cmn_strerror(rc));
+        return rc;
+    }
+    ag->have_psk = true;
+    snprintf(addr, sizeof(addr), "%s", o->listen_addr);
+    char *colon = strrchr(addr, ':');
+    if (colon) {
+        *colon = '\0';
+        port = (unsigned)atoi(colon + 1);
+    }
+    rc = hva_mig_listen(ag, addr, port);
+    if (rc < 0)
+        cmn_err(CMN_LOG_HVA, "migration listener %s: %s", o->listen_addr,
+                cmn_strerror(rc));
+    return rc;
+}
 
+int main(int argc, char **argv)
+{
+    struct hva_agent *ag = &agent;
+    uint64_t t_main = hva_now_ms();
+    struct hva_opts o = {
+        .ipc_name = HVA_IPC_NAME,
+        .accel = "auto",
+        .authkey = "/etc/corosync/authkey",
+        .config = HVA_CONFIG_DEFAULT,
+    };
+    char host[256];
+    int rc;
+
+    ag->run_dir = "/run/kvmcluster/hvagent";
+    ag->qemu = "qemu-system-x86_64";
+    ag->sanlock = true;
+    ag->max_incoming = 2;
+    ag->mig_fd = -1;
+    gethostname(host, sizeof(host));
+    ag->node_name = host;
+    rc = parse_options(argc, argv, ag, &o);
+    if (rc >= 0)
+        return rc;
+    struct cmn_log_opts lo = {.to_stderr = true, .debug = o.debug};
+    cmn_log_init("hvagent", &lo);
+    hva_err_register();
+    res_err_init();
+    signal(SIGPIPE, SIG_IGN);
+    if (load_config(ag, o.config, o.config_given) < 0)
+        return 1;
+    cmn_info(CMN_LOG_HVA,
+             "migrations: timeout %u s, stall timeout %u ms, arming %u s",
+             ag->mig_defaults.timeout_s, ag->mig_defaults.stall_ms,
+             ag->arm_timeout_s);
+    log_dirs(&ag->dirs);
+    make_run_dir(ag->run_dir);
+    ag->accel = hva_accel_resolve(o.accel, ag->qemu, o.probe);
+    cmn_info(CMN_LOG_HVA, "node '%s': accelerator %s (setting %s)",
+             ag->node_name, ag->accel, o.accel);
+    if (setup_loop(ag) < 0 || setup_migration(ag, &o) < 0)
+        return 1;
+
+    const char *ipc_name = o.ipc_name;
     rc = cmn_ipc_server_new(ag->loop, ipc_name, on_request, on_closed, ag,
                             &ag->ipc);
     if (rc < 0) {
@@ -636,6 +607,7 @@ int main(int argc, char **argv)
              hva_now_ms() - t_main, ag->run_dir, ipc_name);
     qb_loop_run(ag->loop);
     cmn_ipc_server_free(ag->ipc);
+    hva_dirs_clear(&ag->dirs);
     cmn_log_fini();
     return 0;
 }

@@ -4,7 +4,7 @@ hvagent_libhva_la_SOURCES = \
 	hvagent/hva.h hvagent/hva-int.h \
 	hvagent/hva-qmp.c hvagent/hva-util.c hvagent/hva-policy.c \
 	hvagent/hva-qemu.c hvagent/hva-chan.c hvagent/hva-work.c \
-	hvagent/hva-mig-event.c
+	hvagent/hva-mig-event.c hvagent/hva-check.c hvagent/hva-req.c
 hvagent_libhva_la_CFLAGS = $(AM_CFLAGS) $(QB_CFLAGS) $(JSONC_CFLAGS) \
 	$(XML_CFLAGS) $(GNUTLS_CFLAGS) $(SANLOCK_CLIENT_CFLAGS)
 hvagent_libhva_la_LIBADD = common/libcommon.la $(QB_LIBS) $(JSONC_LIBS) \
@@ -15,14 +15,15 @@ hvagent_hvagent_SOURCES = hvagent/hvagent.c hvagent/hva-vm.c \
 	hvagent/hva-mig-int.h hvagent/hva-mig.c hvagent/hva-mig-out.c \
 	hvagent/hva-mig-in.c hvagent/hva-mig-save.c hvagent/hva-mig-restore.c
 hvagent_hvagent_CFLAGS = $(hvagent_libhva_la_CFLAGS)
-hvagent_hvagent_LDADD = hvagent/libhva.la csv/libcsv.la common/libcommon.la \
-	$(PTHREAD_LIBS)
+hvagent_hvagent_LDADD = hvagent/libhva.la csv/libcsv.la resources/libres.la \
+	common/libcommon.la $(PTHREAD_LIBS)
 
 # Test/debug client of the local API; not installed.
 noinst_PROGRAMS += hvagent/hvactl
 hvagent_hvactl_SOURCES = hvagent/hvactl.c
 hvagent_hvactl_CFLAGS = $(hvagent_libhva_la_CFLAGS)
-hvagent_hvactl_LDADD = hvagent/libhva.la common/libcommon.la
+hvagent_hvactl_LDADD = hvagent/libhva.la resources/libres.la \
+	common/libcommon.la
 
 # A misbehaving migration peer for tests/cluster/test-hva-chan-abuse.sh.
 noinst_PROGRAMS += tests/cluster/hva-chan-probe
@@ -36,11 +37,14 @@ hva_unit_tests = \
 	tests/unit/hvagent/test-migpolicy \
 	tests/unit/hvagent/test-api-schema \
 	tests/unit/hvagent/test-work \
-	tests/unit/hvagent/test-mig-events
+	tests/unit/hvagent/test-mig-events \
+	tests/unit/hvagent/test-request \
+	tests/unit/hvagent/test-vm-undefine
 check_PROGRAMS += $(hva_unit_tests)
 TESTS += $(hva_unit_tests)
 HVA_UNIT_CFLAGS = $(hvagent_libhva_la_CFLAGS) $(CMOCKA_CFLAGS)
-HVA_UNIT_LIBS = hvagent/libhva.la common/libcommon.la $(CMOCKA_LIBS)
+HVA_UNIT_LIBS = hvagent/libhva.la resources/libres.la common/libcommon.la \
+	$(CMOCKA_LIBS)
 tests_unit_hvagent_test_qmp_SOURCES = tests/unit/hvagent/test-qmp.c
 tests_unit_hvagent_test_qmp_CFLAGS = $(HVA_UNIT_CFLAGS)
 tests_unit_hvagent_test_qmp_LDADD = $(HVA_UNIT_LIBS)
@@ -59,6 +63,16 @@ tests_unit_hvagent_test_mig_events_LDADD = $(HVA_UNIT_LIBS)
 tests_unit_hvagent_test_work_SOURCES = tests/unit/hvagent/test-work.c
 tests_unit_hvagent_test_work_CFLAGS = $(HVA_UNIT_CFLAGS)
 tests_unit_hvagent_test_work_LDADD = $(HVA_UNIT_LIBS) $(PTHREAD_LIBS)
+
+tests_unit_hvagent_test_request_SOURCES = tests/unit/hvagent/test-request.c
+tests_unit_hvagent_test_request_CFLAGS = $(HVA_UNIT_CFLAGS)
+tests_unit_hvagent_test_request_LDADD = $(HVA_UNIT_LIBS)
+
+# hva-vm.c itself, on a real loop (the migration hooks are stubs).
+tests_unit_hvagent_test_vm_undefine_SOURCES = \
+	tests/unit/hvagent/test-vm-undefine.c hvagent/hva-vm.c
+tests_unit_hvagent_test_vm_undefine_CFLAGS = $(HVA_UNIT_CFLAGS)
+tests_unit_hvagent_test_vm_undefine_LDADD = $(HVA_UNIT_LIBS) $(PTHREAD_LIBS)
 
 tests_unit_hvagent_test_api_schema_SOURCES = \
 	tests/unit/hvagent/test-api-schema.c

@@ -11,10 +11,4 @@ int res_fail(char *err, size_t errlen, const char *src, int line,
              const char *elem, const char *fmt, ...)
     __attribute__((format(printf, 6, 7)));
 
-/* 1..63 of [A-Za-z0-9._-], starting with a letter or a digit. */
-bool res_name_ok(const char *s);
-
-#define RES_NAME_RULE                                                          \
-    "1 to 63 of A-Z a-z 0-9 . _ -, starting with a letter or digit"
-
 #endif

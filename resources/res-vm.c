@@ -12,8 +12,6 @@
 #include "resources/res-int.h"
 #include "resources/res-vm.h"
 
-#define RES_CMDLINE_MAX         4096
-#define RES_PATH_MAX            4096
 #define RES_FAILURES_MAX_LIMIT  100
 #define RES_FAILURES_PERIOD_MAX (7u * 24 * 3600)
 
@@ -589,6 +587,24 @@ static int check_nics(const struct res_vm *vm, const char *src, char *err,
     return 0;
 }
 
+/* The boot files of a kernel boot: `kernel` NULL is refused like a
+ * relative path (the schema requires the element). */
+static int check_kernel(const char *kernel, const char *initrd,
+                        const char *cmdline, int line, const char *src,
+                        char *err, size_t errlen)
+{
+    if (kernel == NULL || kernel[0] != '/' || strlen(kernel) >= RES_PATH_MAX)
+        return res_fail(err, errlen, src, line, "kernel",
+                        "'%s' is not an absolute path", kernel ? kernel : "");
+    if (initrd != NULL && (initrd[0] != '/' || strlen(initrd) >= RES_PATH_MAX))
+        return res_fail(err, errlen, src, line, "initrd",
+                        "'%s' is not an absolute path", initrd);
+    if (cmdline != NULL && strlen(cmdline) >= RES_CMDLINE_MAX)
+        return res_fail(err, errlen, src, line, "cmdline",
+                        "longer than %d characters", RES_CMDLINE_MAX - 1);
+    return 0;
+}
+
 static int check_boot(const struct res_vm *vm, const char *src, char *err,
                       size_t errlen)
 {
@@ -600,52 +616,76 @@ static int check_boot(const struct res_vm *vm, const char *src, char *err,
                             "dev='disk' but the VM has no disk");
         return 0;
     }
-    if (vm->kernel == NULL || vm->kernel[0] != '/' ||
-        strlen(vm->kernel) >= RES_PATH_MAX)
-        return res_fail(err, errlen, src, line, "kernel",
-                        "'%s' is not an absolute path",
-                        vm->kernel ? vm->kernel : "");
-    if (vm->initrd != NULL &&
-        (vm->initrd[0] != '/' || strlen(vm->initrd) >= RES_PATH_MAX))
-        return res_fail(err, errlen, src, line, "initrd",
-                        "'%s' is not an absolute path", vm->initrd);
-    if (vm->cmdline != NULL && strlen(vm->cmdline) >= RES_CMDLINE_MAX)
-        return res_fail(err, errlen, src, line, "cmdline",
-                        "longer than %d characters", RES_CMDLINE_MAX - 1);
+    return check_kernel(vm->kernel, vm->initrd, vm->cmdline, line, src, err,
+                        errlen);
+}
+
+/* Name, uuid, memory, vcpus and cpu model: the fields every form of a
+ * definition has. `l` gives the lines (NULL: none known). */
+static int check_identity(const struct res_vm_core *c,
+                          const struct res_vm_lines *l, const char *src,
+                          char *err, size_t errlen)
+{
+    static const uint8_t nil[16];
+    static const struct res_vm_lines none;
+    const char *cpu = c->cpu_model ? c->cpu_model : "host";
+
+    if (l == NULL)
+        l = &none;
+    if (!res_name_ok(c->name))
+        return res_fail(err, errlen, src, l->name, "name",
+                        "'%s' is not a valid VM name (%s)", c->name,
+                        RES_NAME_RULE);
+    if (memcmp(c->uuid, nil, sizeof(nil)) == 0)
+        return res_fail(err, errlen, src, l->uuid, "uuid",
+                        "the nil uuid is not allowed (generate one with "
+                        "uuidgen)");
+    if (c->memory_mib < RES_VM_MEMORY_MIN_MIB ||
+        c->memory_mib > RES_VM_MEMORY_MAX_MIB)
+        return res_fail(err, errlen, src, l->memory, "memory",
+                        "%llu MiB is out of range (%llu MiB to %llu MiB)",
+                        (unsigned long long)c->memory_mib,
+                        RES_VM_MEMORY_MIN_MIB, RES_VM_MEMORY_MAX_MIB);
+    if (c->vcpus < 1 || c->vcpus > RES_VM_VCPUS_MAX)
+        return res_fail(err, errlen, src, l->vcpus, "vcpus",
+                        "%u is out of range (1 to %d)", c->vcpus,
+                        RES_VM_VCPUS_MAX);
+    if (!res_name_ok(cpu))
+        return res_fail(err, errlen, src, l->cpu, "cpu",
+                        "model '%s' is not a valid CPU model name (%s)", cpu,
+                        RES_NAME_RULE);
     return 0;
+}
+
+int res_vm_core_validate(const struct res_vm_core *c, const char *src,
+                         char *err, size_t errlen)
+{
+    int rc;
+
+    res_err_init();
+    rc = check_identity(c, NULL, src, err, errlen);
+    if (rc == 0 && c->kernel != NULL)
+        rc =
+            check_kernel(c->kernel, c->initrd, c->cmdline, 0, src, err, errlen);
+    return rc;
 }
 
 int res_vm_validate(const struct res_vm *vm, const char *src, char *err,
                     size_t errlen)
 {
-    static const uint8_t nil[16];
-    const struct res_vm_lines *l = &vm->lines;
+    struct res_vm_core c = {
+        .name = vm->name,
+        .memory_mib = vm->memory_mib,
+        .vcpus = vm->vcpus,
+        .cpu_model = vm->cpu_model,
+    };
     int rc;
 
     res_err_init();
-    if (!res_name_ok(vm->name))
-        return res_fail(err, errlen, src, l->name, "name",
-                        "'%s' is not a valid VM name (%s)", vm->name,
-                        RES_NAME_RULE);
-    if (memcmp(vm->uuid, nil, sizeof(nil)) == 0)
-        return res_fail(err, errlen, src, l->uuid, "uuid",
-                        "the nil uuid is not allowed (generate one with "
-                        "uuidgen)");
-    if (vm->memory_mib < RES_VM_MEMORY_MIN_MIB ||
-        vm->memory_mib > RES_VM_MEMORY_MAX_MIB)
-        return res_fail(err, errlen, src, l->memory, "memory",
-                        "%llu MiB is out of range (%llu MiB to %llu MiB)",
-                        (unsigned long long)vm->memory_mib,
-                        RES_VM_MEMORY_MIN_MIB, RES_VM_MEMORY_MAX_MIB);
-    if (vm->vcpus < 1 || vm->vcpus > RES_VM_VCPUS_MAX)
-        return res_fail(err, errlen, src, l->vcpus, "vcpus",
-                        "%u is out of range (1 to %d)", vm->vcpus,
-                        RES_VM_VCPUS_MAX);
-    if (!res_name_ok(vm->cpu_model))
-        return res_fail(err, errlen, src, l->cpu, "cpu",
-                        "model '%s' is not a valid CPU model name (%s)",
-                        vm->cpu_model, RES_NAME_RULE);
-    rc = check_disks(vm, src, err, errlen);
+    memcpy(c.uuid, vm->uuid, sizeof(c.uuid));
+    rc = check_identity(&c, &vm->lines, src, err, errlen);
+    if (rc == 0)
+        rc = check_disks(vm, src, err, errlen);
     if (rc == 0)
         rc = check_nics(vm, src, err, errlen);
     if (rc == 0)

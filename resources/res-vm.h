@@ -30,6 +30,15 @@
 #define RES_VM_VCPUS_MAX      255
 #define RES_DISK_SIZE_MIN     (1ull << 20)  /* 1 MiB */
 #define RES_DISK_SIZE_MAX     (64ull << 40) /* 64 TiB */
+#define RES_PATH_MAX          4096          /* kernel, initrd: 4095 + NUL */
+#define RES_CMDLINE_MAX       4096 /* kernel command line: 4095 + NUL */
+
+/* Names of VMs, nodes, volumes, classes, CPU models: 1..63 of
+ * [A-Za-z0-9._-], starting with a letter or a digit. */
+bool res_name_ok(const char *s);
+
+#define RES_NAME_RULE                                                          \
+    "1 to 63 of A-Z a-z 0-9 . _ -, starting with a letter or digit"
 
 /* Defaults of the policy, as Hyper-V's. */
 #define RES_FAILURES_MAX_DEFAULT    3
@@ -158,6 +167,27 @@ int res_vm_from_node(const xmlNode *node, const char *name,
 /* Semantic checks; `name` prefixes the messages (NULL: "vm"). */
 int res_vm_validate(const struct res_vm *vm, const char *name, char *err,
                     size_t errlen);
+
+/* The fields every form of a definition carries, hvagent's runtime <vm>
+ * included (borrowed strings). */
+struct res_vm_core {
+    const char *name;
+    uint8_t uuid[16];
+    uint64_t memory_mib;
+    unsigned vcpus;
+    const char *cpu_model; /* NULL: "host" */
+    const char *kernel;    /* NULL: no kernel boot (initrd, cmdline unused) */
+    const char *initrd;    /* NULL: none */
+    const char *cmdline;   /* NULL: none */
+};
+
+/* The checks of res_vm_validate() on those fields, with the same rules and
+ * messages ("src: <elem>: ..."): name, nil uuid, memory and vcpu bounds,
+ * cpu model charset, absolute kernel and initrd paths, lengths. So a
+ * definition that reaches hvagent another way than through clusterd is
+ * held to the same rules, by the same code. 0 or -RES_E_INVALID. */
+int res_vm_core_validate(const struct res_vm_core *c, const char *src,
+                         char *err, size_t errlen);
 
 /* Canonical XML (every default written out, generated MACs included, so
  * the stored form pins them): a NUL-terminated malloc'ed string. */

@@ -8,6 +8,9 @@
 
 HVA_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
 HVA_B=${KVMC_BUILDDIR:-$HVA_TOP/build}
+# Absolute: the VM definitions name the test guest by it (hvagent accepts
+# only absolute paths in its kernel-dirs).
+HVA_B=$(cd "$HVA_B" 2>/dev/null && pwd) || HVA_B=${KVMC_BUILDDIR:-$HVA_TOP/build}
 export KVMC_BUILDDIR=$HVA_B
 # Only the system daemons: these tests run their own hvagents.
 export KVMC_SANDBOX_DAEMONS="corosync sanlock"

@@ -15,6 +15,9 @@
 SB_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 KVMC_SRCDIR=${KVMC_SRCDIR:-$(cd "$SB_LIB_DIR/../../.." && pwd)}
 KVMC_BUILDDIR=${KVMC_BUILDDIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)/build}
+# Absolute: VM definitions name the test guest by it, and hvagent accepts
+# only absolute paths in its allowed directories.
+KVMC_BUILDDIR=$(cd "$KVMC_BUILDDIR" 2>/dev/null && pwd) || KVMC_BUILDDIR=${KVMC_BUILDDIR}
 SANDBOX=${KVMC_SANDBOX_SCRIPT:-$KVMC_SRCDIR/scripts/sandbox}
 export KVMC_SRCDIR KVMC_BUILDDIR
 

@@ -23,7 +23,8 @@ static const char *const good[] = {
     "<request op=\"migrate-out\" vm=\"g1\" to=\"198.18.1.2:7410\" "
     "downtime-ms=\"50\" max-passes=\"10\" converge=\"throttle\"/>",
     "<request op=\"define\"><vm name=\"g1\" uuid=\"5a1b0c2d-3e4f\" "
-    "memory-mib=\"1024\" vcpus=\"1\"><kernel path=\"/k\" cmdline=\"wss=64\"/>"
+    "memory-mib=\"1024\" vcpus=\"1\"><kernel path=\"/k\" initrd=\"/i\" "
+    "cmdline=\"wss=64\"/>"
     "<disk path=\"/run/kvmcluster/luns/naa.1\" offset=\"0\" size=\"1\"/>"
     "<lease lockspace=\"ls\" resource=\"vm-g1\" path=\"/l\" offset=\"0\"/>"
     "<state path=\"/s\" offset=\"0\" size=\"4096\"/></vm></request>",

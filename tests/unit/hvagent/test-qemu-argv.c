@@ -16,7 +16,8 @@
 static const char vm_xml[] =
     "<vm name=\"web,1\" uuid=\"0c4e2b5a-6f1d-4e53-9a6b-1d2f3e4a5b6c\" "
     "memory-mib=\"1024\" vcpus=\"2\">"
-    "<kernel path=\"/g/kvmc-guest.elf\" cmdline=\"wss=64 rate=64\"/>"
+    "<kernel path=\"/g/kvmc-guest.elf\" initrd=\"/g/initrd.img\" "
+    "cmdline=\"wss=64 rate=64\"/>"
     "<disk path=\"/run/kvmcluster/luns/naa.1\" offset=\"1048576\" "
     "size=\"67108864\"/>"
     "<lease lockspace=\"ls1\" resource=\"vm-web1\" path=\"/l/leases\" "
@@ -66,6 +67,9 @@ static void test_full(void **state)
     assert_string_equal(argv[i + 1], "socket,id=qmp,fd=7,server=on,wait=off");
     i = find(argv, "-kernel");
     assert_string_equal(argv[i + 1], "/g/kvmc-guest.elf");
+    i = find(argv, "-initrd");
+    assert_true(i > 0);
+    assert_string_equal(argv[i + 1], "/g/initrd.img");
     i = find(argv, "-append");
     assert_string_equal(argv[i + 1], "wss=64 rate=64");
     i = find(argv, "-blockdev");

@@ -1,0 +1,285 @@
+/* hvagent's API requests: from the XML text a client sent to a checked
+ * struct hva_request, and the status reply. No I/O beyond the path checks
+ * of a definition (hva-check.c): hvagent.c carries the request out, a unit
+ * test can drive everything here.
+ *
+ * Every value a request carries is checked here, before anything runs:
+ * numbers within bounds, a definition held to clusterd's rules and the
+ * node's allowed directories. A refused request changes nothing.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <libxml/entities.h>
+#include <libxml/tree.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/cmn-auto.h"
+#include "common/cmn-err.h"
+#include "common/cmn-xml.h"
+#include "hvagent/hva-int.h"
+
+#define HVA_REQUEST_MAX  (1u << 20) /* bytes of a request document */
+#define HVA_STOP_MAX_MS  86400000u  /* stop/kill timeout-ms */
+#define HVA_ARM_MAX_S    86400u     /* migrate-in timeout-s */
+#define HVA_STALL_MAX_MS 3600000u   /* migrate-out stall-ms */
+#define HVA_STOP_DEFAULT 30000u
+
+static const char *const op_names[HVA_OP_COUNT] = {
+    [HVA_OP_SUBSCRIBE] = "subscribe",
+    [HVA_OP_DEFINE] = "define",
+    [HVA_OP_STATUS] = "status",
+    [HVA_OP_START] = "start",
+    [HVA_OP_STOP] = "stop",
+    [HVA_OP_KILL] = "kill",
+    [HVA_OP_UNDEFINE] = "undefine",
+    [HVA_OP_MIGRATE_OUT] = "migrate-out",
+    [HVA_OP_MIGRATE_IN] = "migrate-in",
+    [HVA_OP_DISARM] = "disarm",
+    [HVA_OP_SAVE] = "save",
+    [HVA_OP_RESTORE] = "restore",
+};
+
+static const char *const vm_state_names[HVA_VM_STATE_COUNT] = {
+    [HVA_VM_DEFINED] = "defined",   [HVA_VM_STARTING] = "starting",
+    [HVA_VM_RUNNING] = "running",   [HVA_VM_PAUSED] = "paused",
+    [HVA_VM_STOPPING] = "stopping", [HVA_VM_MIGRATING] = "migrating",
+    [HVA_VM_INCOMING] = "incoming", [HVA_VM_SAVING] = "saving",
+};
+
+const char *hva_vm_state_name(enum hva_vm_state s)
+{
+    return (unsigned)s < HVA_VM_STATE_COUNT ? vm_state_names[s] : "?";
+}
+
+const char *hva_op_name(enum hva_op op)
+{
+    return (unsigned)op < HVA_OP_COUNT ? op_names[op] : "?";
+}
+
+void hva_request_clear(struct hva_request *r)
+{
+    free(r->vm);
+    free(r->to);
+    hva_vm_def_free(r->def);
+    memset(r, 0, sizeof(*r));
+}
+
+static char *attr(xmlNode *n, const char *name)
+{
+    xmlChar *v = xmlGetProp(n, (const xmlChar *)name);
+    char *s = v ? strdup((const char *)v) : NULL;
+
+    xmlFree(v);
+    return s;
+}
+
+/* An optional unsigned attribute within [0, max]; `v` keeps its value
+ * when the attribute is absent. */
+static int u_attr(xmlNode *n, const char *name, uint64_t max, uint64_t *v)
+{
+    char *s cmn_autofree = attr(n, name);
+    uint64_t x;
+
+    if (!s)
+        return 0;
+    if (hva_parse_u64(s, &x) < 0 || x > max)
+        return -EINVAL;
+    *v = x;
+    return 0;
+}
+
+static int u_attr32(xmlNode *n, const char *name, unsigned max, unsigned *v)
+{
+    uint64_t x = *v;
+    int rc = u_attr(n, name, max, &x);
+
+    if (rc == 0)
+        *v = (unsigned)x;
+    return rc;
+}
+
+/* migrate-out's settings over the agent's defaults. */
+static int parse_mig_settings(const struct hva_agent *ag, xmlNode *r,
+                              struct hva_mig_settings *s)
+{
+    uint64_t bw = 0;
+    char *conv cmn_autofree = attr(r, "converge");
+
+    *s = ag->mig_defaults;
+    if (u_attr32(r, "downtime-ms", UINT32_MAX, &s->downtime_ms) < 0 ||
+        u_attr32(r, "max-passes", UINT32_MAX, &s->max_passes) < 0 ||
+        u_attr(r, "bandwidth-mibs", UINT32_MAX, &bw) < 0 ||
+        u_attr32(r, "timeout-s", UINT32_MAX, &s->timeout_s) < 0 ||
+        u_attr32(r, "stall-ms", HVA_STALL_MAX_MS, &s->stall_ms) < 0 ||
+        u_attr32(r, "handoff-reserve-ms", UINT32_MAX, &s->handoff_reserve_ms) <
+            0 ||
+        u_attr32(r, "downtime-max-ms", UINT32_MAX, &s->downtime_max_ms) < 0)
+        return -EINVAL;
+    s->max_bandwidth = bw << 20;
+    if (conv && hva_converge_parse(conv, &s->converge) < 0)
+        return -EINVAL;
+    return 0;
+}
+
+/* define: the first element inside <request>, parsed and checked. */
+static int parse_define(const struct hva_agent *ag, xmlDoc *doc, xmlNode *r,
+                        struct hva_request *req, char *err, size_t errlen)
+{
+    xmlNode *v = r->children;
+    xmlBufferPtr b;
+    int rc;
+
+    while (v && v->type != XML_ELEMENT_NODE)
+        v = v->next;
+    b = xmlBufferCreate();
+    if (!v || !b || xmlNodeDump(b, doc, v, 0, 0) < 0) {
+        xmlBufferFree(b);
+        snprintf(err, errlen, "define: no <vm> element");
+        return -HVA_E_BAD_REQUEST;
+    }
+    rc = hva_vm_def_from_xml((const char *)xmlBufferContent(b), &req->def, err,
+                             errlen);
+    xmlBufferFree(b);
+    if (rc == 0)
+        rc = hva_vm_def_check(req->def, &ag->dirs, err, errlen);
+    return rc;
+}
+
+/* The attributes of each operation. */
+static int parse_args(const struct hva_agent *ag, xmlDoc *doc, xmlNode *r,
+                      struct hva_request *req, char *err, size_t errlen)
+{
+    uint64_t t;
+
+    switch (req->op) {
+    case HVA_OP_DEFINE:
+        return parse_define(ag, doc, r, req, err, errlen);
+    case HVA_OP_STOP:
+    case HVA_OP_KILL:
+        req->timeout_ms = HVA_STOP_DEFAULT;
+        if (u_attr32(r, "timeout-ms", HVA_STOP_MAX_MS, &req->timeout_ms) < 0) {
+            snprintf(err, errlen, "%s: timeout-ms must be 0..%u ms",
+                     hva_op_name(req->op), HVA_STOP_MAX_MS);
+            return -HVA_E_BAD_REQUEST;
+        }
+        return 0;
+    case HVA_OP_MIGRATE_OUT:
+        req->to = attr(r, "to");
+        if (!req->to || parse_mig_settings(ag, r, &req->mig) < 0) {
+            snprintf(err, errlen,
+                     "migrate-out: needs to=\"ADDR:PORT\" and numeric "
+                     "settings");
+            return -HVA_E_BAD_REQUEST;
+        }
+        return 0;
+    case HVA_OP_MIGRATE_IN:
+        t = ag->arm_timeout_s;
+        if (u_attr(r, "timeout-s", HVA_ARM_MAX_S, &t) < 0 || t == 0) {
+            snprintf(err, errlen, "migrate-in: timeout-s must be 1..%u seconds",
+                     HVA_ARM_MAX_S);
+            return -HVA_E_BAD_REQUEST;
+        }
+        req->timeout_s = (unsigned)t;
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+int hva_request_parse(const struct hva_agent *ag, const char *text,
+                      struct hva_request *ret_req, char *err, size_t errlen)
+{
+    struct hva_request req = {.op = HVA_OP_COUNT};
+    xmlDoc *doc = NULL;
+    char *op cmn_autofree = NULL;
+    int rc;
+
+    rc = cmn_xml_parse_mem(text, strlen(text), "request", HVA_REQUEST_MAX, &doc,
+                           err, errlen);
+    if (rc < 0)
+        goto out;
+    xmlNode *r = xmlDocGetRootElement(doc);
+    if (!r || strcmp((const char *)r->name, "request") != 0 ||
+        !(op = attr(r, "op"))) {
+        snprintf(err, errlen, "expected <request op=\"...\">");
+        rc = -HVA_E_BAD_REQUEST;
+        goto out;
+    }
+    for (req.op = 0; req.op < HVA_OP_COUNT; req.op++)
+        if (strcmp(op, op_names[req.op]) == 0)
+            break;
+    if (req.op == HVA_OP_COUNT) {
+        snprintf(err, errlen, "unknown op '%.64s'", op);
+        rc = -HVA_E_BAD_REQUEST;
+        goto out;
+    }
+    req.vm = attr(r, "vm");
+    rc = parse_args(ag, doc, r, &req, err, errlen);
+out:
+    xmlFreeDoc(doc);
+    if (rc < 0) {
+        enum hva_op seen = req.op;
+        hva_request_clear(&req);
+        req.op = seen;
+    }
+    *ret_req = req;
+    return rc;
+}
+
+/* ---- status ----------------------------------------------------------- */
+
+static int put_vm(FILE *f, const struct hva_vm *vm, uint64_t now_ms)
+{
+    xmlChar *name = xmlEncodeSpecialChars(NULL, (const xmlChar *)vm->def->name);
+    xmlChar *dir = xmlEncodeSpecialChars(NULL, (const xmlChar *)vm->dir);
+    int rc = -ENOMEM;
+
+    if (name && dir &&
+        fprintf(f,
+                "<vm name=\"%s\" uuid=\"%s\" state=\"%s\" pid=\"%d\" "
+                "lease=\"%s\" uptime-ms=\"%" PRIu64 "\" phase=\"%s\" "
+                "serial=\"%s/serial.log\"/>",
+                (const char *)name, vm->def->uuid, hva_vm_state_name(vm->state),
+                (int)vm->pid, vm->lease_held ? "yes" : "no",
+                vm->pid ? now_ms - vm->started_ms : 0,
+                hva_mig_phase_name(vm->phase), (const char *)dir) >= 0)
+        rc = 0;
+    xmlFree(name);
+    xmlFree(dir);
+    return rc;
+}
+
+int hva_status_reply(const struct hva_agent *ag, const struct hva_vm *only,
+                     uint64_t now_ms, char **ret_reply)
+{
+    xmlChar *node = xmlEncodeSpecialChars(NULL, (const xmlChar *)ag->node_name);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = node ? open_memstream(&buf, &len) : NULL;
+    int rc = -ENOMEM;
+
+    if (!f) {
+        xmlFree(node);
+        return -ENOMEM;
+    }
+    if (fprintf(f, "<reply rc=\"0\" node=\"%s\">", (const char *)node) >= 0)
+        rc = 0;
+    for (const struct hva_vm *vm = ag->vms; rc == 0 && vm; vm = vm->next)
+        if (!only || vm == only)
+            rc = put_vm(f, vm, now_ms);
+    if (rc == 0 && fputs("</reply>", f) < 0)
+        rc = -ENOMEM;
+    if (fclose(f) != 0 && rc == 0)
+        rc = -ENOMEM;
+    xmlFree(node);
+    if (rc < 0) {
+        free(buf);
+        return rc;
+    }
+    *ret_reply = buf;
+    return 0;
+}
