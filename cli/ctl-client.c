@@ -9,7 +9,7 @@
 #include <time.h>
 
 #include "cli/ctl.h"
-#include "clusterd/cd.h"
+#include "clusterd/cd-proto.h"
 #include "common/cmn-xml.h"
 
 #define CALL_MS       30000

@@ -19,7 +19,7 @@
 #include "common/cmn-ipc.h"
 #include "common/cmn-log.h"
 #include "common/cmn-xml.h"
-#include "hvagent/hva.h"
+#include "hvagent/hva-proto.h"
 
 #define RECONNECT_MS 1000
 #define CALL_MS      10000

@@ -23,6 +23,7 @@
 #include "clusterd/cd-int.h"
 #include "common/cmn-log.h"
 #include "common/cmn-xml.h"
+#include "hvagent/hva-proto.h"
 
 static struct cd_daemon daemon_state;
 
@@ -368,7 +369,9 @@ int main(int argc, char **argv)
     lopts.debug = debug;
     lopts.blackbox_dir = d->state_dir;
     cmn_log_init("clusterd", &lopts);
+    /* Replies and logs may carry codes of hvagent (actions run there). */
     cd_err_register();
+    hva_err_register();
     signal(SIGPIPE, SIG_IGN);
 
     if (mkdir(d->state_dir, 0700) < 0 && errno != EEXIST) {

@@ -4,6 +4,11 @@
 # (CDB) and the IPC server clusterctl talks to. The pure parts (model,
 # change messages, digest, persistence, replication state machine) form
 # clusterd/libclusterd.la so unit tests drive them without corosync.
+#
+# libcdproto: the local API's error texts, for clusterd and clusterctl.
+noinst_LTLIBRARIES += clusterd/libcdproto.la
+clusterd_libcdproto_la_SOURCES = clusterd/cd-proto.h clusterd/cd-proto.c
+clusterd_libcdproto_la_LIBADD = common/libcommon.la
 noinst_LTLIBRARIES += clusterd/libclusterd.la
 clusterd_libclusterd_la_SOURCES = \
 	clusterd/cd.h clusterd/cd-int.h clusterd/cd-replica.h \
@@ -18,7 +23,8 @@ clusterd_libclusterd_la_SOURCES = \
 	clusterd/cd-csv-orphan.c clusterd/cd-csv.h
 clusterd_libclusterd_la_CFLAGS = $(AM_CFLAGS) $(XML_CFLAGS) $(GNUTLS_CFLAGS) \
 	$(QB_CFLAGS)
-clusterd_libclusterd_la_LIBADD = resources/libres.la common/libcommon.la \
+clusterd_libclusterd_la_LIBADD = clusterd/libcdproto.la \
+	hvagent/libhvaproto.la resources/libres.la common/libcommon.la \
 	$(XML_LIBS) $(GNUTLS_LIBS)
 
 dist_schemas_DATA += schemas/cdb.rng
