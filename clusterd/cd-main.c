@@ -339,17 +339,13 @@ int main(int argc, char **argv)
         }
         snprintf(cfg.csv, sizeof(cfg.csv), "%s", opt_csv);
     }
-    if (cfg.admin_group[0]) {
-        struct group *g = getgrnam(cfg.admin_group);
-        if (!g) {
-            fprintf(stderr,
-                    "clusterd: admin group '%s' does not exist (create it or "
-                    "remove the setting)\n",
-                    cfg.admin_group);
-            return 2;
-        }
-        d->admin_gid = g->gr_gid;
-        d->have_admin_gid = true;
+    snprintf(d->api.admin_group, sizeof(d->api.admin_group), "%s",
+             cfg.admin_group);
+    snprintf(d->api.read_only_group, sizeof(d->api.read_only_group), "%s",
+             cfg.read_only_group);
+    if (cd_api_policy_resolve(&d->api, err, sizeof(err)) < 0) {
+        fprintf(stderr, "clusterd: %s\n", err);
+        return 2;
     }
     snprintf(d->node_name, sizeof(d->node_name), "%s", cfg.node_name);
     snprintf(d->address, sizeof(d->address), "%s", cfg.address);

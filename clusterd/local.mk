@@ -20,6 +20,7 @@ clusterd_libclusterd_la_SOURCES = \
 	clusterd/cd-replica.c \
 	clusterd/cd-coord.c clusterd/cd-coord.h \
 	clusterd/cd-stor-table.c clusterd/cd-storage.h \
+	clusterd/cd-api.c clusterd/cd-api.h \
 	clusterd/cd-csv-orphan.c clusterd/cd-csv.h
 clusterd_libclusterd_la_CFLAGS = $(AM_CFLAGS) $(XML_CFLAGS) $(GNUTLS_CFLAGS) \
 	$(QB_CFLAGS)
@@ -41,7 +42,8 @@ cd_unit_tests = \
 	tests/unit/clusterd/test-coord \
 	tests/unit/clusterd/test-quarantine \
 	tests/unit/clusterd/test-storage \
-	tests/unit/clusterd/test-csv-orphan
+	tests/unit/clusterd/test-csv-orphan \
+	tests/unit/clusterd/test-api
 check_PROGRAMS += $(cd_unit_tests)
 TESTS += $(cd_unit_tests)
 
@@ -71,6 +73,9 @@ tests_unit_clusterd_test_csv_orphan_SOURCES = \
 tests_unit_clusterd_test_csv_orphan_CFLAGS = $(CD_UNIT_CFLAGS)
 tests_unit_clusterd_test_csv_orphan_LDADD = $(CD_UNIT_LIBS)
 
+tests_unit_clusterd_test_api_SOURCES = tests/unit/clusterd/test-api.c
+tests_unit_clusterd_test_api_CFLAGS = $(CD_UNIT_CFLAGS)
+tests_unit_clusterd_test_api_LDADD = $(CD_UNIT_LIBS)
 # The daemon.
 sbin_PROGRAMS += clusterd/clusterd
 clusterd_clusterd_SOURCES = \

@@ -35,7 +35,7 @@ struct cmn_ipc_conn {
     qb_ipcs_connection_t *qb;
     struct cmn_ipc_server *server;
     bool subscribed;
-    bool closed; /* gone, kept only by a reference */
+    bool closed;              /* gone, kept only by a reference */
     struct cmn_ipc_peer peer; /* taken at accept */
     int access;               /* what the access function granted */
 };
