@@ -33,7 +33,7 @@ struct cd_hva {
     int ev_fd;
     qb_loop_timer_handle timer;
     bool warned;
-    int warned_rc; /* the reason last warned about */
+    int warned_rc;        /* the reason last warned about */
     int pipe_rd, pipe_wr; /* worker results */
 };
 
