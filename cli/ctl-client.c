@@ -9,7 +9,7 @@
 #include <time.h>
 
 #include "cli/ctl.h"
-#include "clusterd/cd.h"
+#include "clusterd/cd-proto.h"
 #include "common/cmn-xml.h"
 
 #define CALL_MS       30000
@@ -68,6 +68,19 @@ int ctl_cd_connect(struct cmn_ipc_client **ret_client)
 {
     int rc = cmn_ipc_client_connect(CD_IPC_NAME, ret_client);
 
+    if (rc == -EACCES) {
+        ctl_err("permission denied: clusterd serves root and the members of "
+                "its admin-group and read-only-group only (kvmcluster.conf, "
+                "[clusterd])");
+        return CTL_EXIT_REFUSED;
+    }
+    if (rc == -CMN_E_IPC_SERVER || rc == -EUSERS) {
+        ctl_err("refused to talk to clusterd's IPC name: %s",
+                rc == -EUSERS ? "this user holds too many connections to "
+                                "clusterd already"
+                              : cmn_strerror(rc));
+        return CTL_EXIT_FAIL;
+    }
     if (rc < 0) {
         ctl_err("cannot reach clusterd on this node (%s): is it running? "
                 "(systemctl status clusterd, or clusterd -f)",

@@ -20,7 +20,7 @@
 #include "cli/ctl-client.h"
 #include "cli/ctl-cluster.h"
 #include "cli/ctl.h"
-#include "clusterd/cd.h"
+#include "clusterd/cd-proto.h"
 #include "common/cmn-ipc.h"
 #include "common/cmn-xml.h"
 

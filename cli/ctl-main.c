@@ -10,7 +10,9 @@
 #include "cli/ctl-cluster.h"
 #include "cli/ctl-vm.h"
 #include "cli/ctl.h"
+#include "clusterd/cd-proto.h"
 #include "csv/csv.h"
+#include "hvagent/hva-proto.h"
 
 void ctl_err(const char *fmt, ...)
 {
@@ -41,7 +43,10 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+    /* Codes clusterd passes on: its own and hvagent's (actions). */
     csv_err_register();
+    cd_err_register();
+    hva_err_register();
     if (argc < 2) {
         usage(stderr);
         return CTL_EXIT_USAGE;

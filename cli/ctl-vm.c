@@ -24,7 +24,7 @@
 #include "cli/ctl-cluster.h"
 #include "cli/ctl-vm.h"
 #include "cli/ctl.h"
-#include "clusterd/cd.h"
+#include "clusterd/cd-proto.h"
 #include "common/cmn-ipc.h"
 #include "common/cmn-xml.h"
 

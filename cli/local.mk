@@ -8,7 +8,8 @@ cli_clusterctl_SOURCES = \
 	cli/ctl-vm.c cli/ctl-vm.h \
 	cli/ctl-volume.c
 cli_clusterctl_CFLAGS = $(AM_CFLAGS) $(QB_CFLAGS) $(XML_CFLAGS)
-cli_clusterctl_LDADD = csv/libcsv.la common/libcommon.la $(QB_LIBS) $(XML_LIBS)
+cli_clusterctl_LDADD = clusterd/libcdproto.la hvagent/libhvaproto.la \
+	csv/libcsv.la common/libcommon.la $(QB_LIBS) $(XML_LIBS)
 
 dist_man_MANS += man/clusterctl.8
 

@@ -21,6 +21,7 @@ static const struct cmn_cfg_key cd_keys[] = {
      .min = 16ll << 20,
      .max = 1ll << 50},
     {.section = "clusterd", .key = "admin-group", .type = CMN_CFG_STR},
+    {.section = "clusterd", .key = "read-only-group", .type = CMN_CFG_STR},
     {.section = "clusterd", .key = "csv", .type = CMN_CFG_STR},
     {.key = NULL},
 };
@@ -77,6 +78,12 @@ static int from_cfg(const struct cmn_cfg *c, struct cd_config *cfg, char *err,
         if (!*s || strlen(s) >= sizeof(cfg->admin_group))
             return line_err(c, "admin-group", err, errlen, "a group name");
         snprintf(cfg->admin_group, sizeof(cfg->admin_group), "%s", s);
+    }
+    s = cmn_cfg_str(c, "clusterd", NULL, "read-only-group");
+    if (s) {
+        if (!*s || strlen(s) >= sizeof(cfg->read_only_group))
+            return line_err(c, "read-only-group", err, errlen, "a group name");
+        snprintf(cfg->read_only_group, sizeof(cfg->read_only_group), "%s", s);
     }
     s = cmn_cfg_str(c, "clusterd", NULL, "csv");
     if (s) {

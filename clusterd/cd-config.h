@@ -17,6 +17,7 @@ struct cd_config {
     char address[CD_VALUE_MAX];  /* migration-address ("" = ring0_addr) */
     uint64_t memory_mib;         /* memory (0 = MemTotal) */
     char admin_group[64];        /* admin-group ("" = root only) */
+    char read_only_group[64];    /* read-only-group ("" = none) */
     char csv[PATH_MAX];          /* csv: the CSV's LUN ("" = none) */
 };
 

@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "clusterd/cd-api.h"
 #include "clusterd/cd-replica.h"
 #include "clusterd/cd.h"
 #include "common/cmn-ipc.h"
@@ -51,8 +52,7 @@ struct cd_daemon {
     char node_name[CD_NAME_MAX]; /* "" = from corosync's nodelist */
     char address[CD_VALUE_MAX];  /* "" = ring0_addr */
     uint64_t memory_mib;         /* 0 = MemTotal */
-    gid_t admin_gid;             /* (gid_t)-1 = root only */
-    bool have_admin_gid;
+    struct cd_api_policy api;    /* who may read and write (cd-api.h) */
 
     /* Loaded copy, until the replica (which needs our nodeid) exists. */
     struct cd_cdb *boot_cdb;

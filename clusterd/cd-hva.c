@@ -19,7 +19,7 @@
 #include "common/cmn-ipc.h"
 #include "common/cmn-log.h"
 #include "common/cmn-xml.h"
-#include "hvagent/hva.h"
+#include "hvagent/hva-proto.h"
 
 #define RECONNECT_MS 1000
 #define CALL_MS      10000
@@ -33,6 +33,7 @@ struct cd_hva {
     int ev_fd;
     qb_loop_timer_handle timer;
     bool warned;
+    int warned_rc;        /* the reason last warned about */
     int pipe_rd, pipe_wr; /* worker results */
 };
 
@@ -131,12 +132,15 @@ static void reconnect_cb(void *data)
 
     if (rc == 0)
         return;
-    if (!h->warned)
+    /* Once per reason: an impostor on the name is worth a line of its
+     * own after "Connection refused". */
+    if (!h->warned || rc != h->warned_rc)
         cmn_warn(CMN_LOG_CD,
                  "hvagent '%s' is not reachable (%s): VMs can't run on this "
                  "node until it is (retrying every %d ms)",
                  h->ipc_name, cmn_strerror(rc), RECONNECT_MS);
     h->warned = true;
+    h->warned_rc = rc;
     schedule_reconnect(h);
 }
 

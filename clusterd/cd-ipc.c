@@ -18,7 +18,6 @@
 
 #include "clusterd/cd-csv.h"
 #include "clusterd/cd-daemon.h"
-#include "clusterd/cd-storage.h"
 #include "clusterd/cd-int.h"
 #include "clusterd/cd-storage.h"
 #include "common/cmn-log.h"
@@ -250,44 +249,6 @@ static int do_volume_list(struct cd_daemon *d, char **ret)
 
 /* ----------------------------------------------------------- writes */
 
-static bool may_write(struct cd_daemon *d, struct cmn_ipc_conn *conn)
-{
-    pid_t pid;
-    uid_t uid;
-    gid_t gid;
-    char path[64], line[4096];
-    FILE *f;
-    bool ok = false;
-
-    if (cmn_ipc_conn_creds(conn, &pid, &uid, &gid) < 0)
-        return false;
-    if (uid == 0)
-        return true;
-    if (!d->have_admin_gid)
-        return false;
-    if (gid == d->admin_gid)
-        return true;
-    /* Supplementary groups of the peer. */
-    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-    f = fopen(path, "re");
-    if (!f)
-        return false;
-    while (fgets(line, sizeof(line), f))
-        if (strncmp(line, "Groups:", 7) == 0) {
-            char *p = line + 7, *end;
-            for (;;) {
-                unsigned long g = strtoul(p, &end, 10);
-                if (end == p)
-                    break;
-                if ((gid_t)g == d->admin_gid)
-                    ok = true;
-                p = end;
-            }
-        }
-    fclose(f);
-    return ok;
-}
-
 int cd_ipc_submit(struct cd_daemon *d, struct cmn_ipc_conn *conn,
                   struct cd_op *op, char **ret)
 {
@@ -420,163 +381,203 @@ static void on_closed(void *data, struct cmn_ipc_conn *conn)
     }
 }
 
+/* ------------------------------------------------------- changes */
+
+static int do_cdb_get(struct cd_daemon *d, char **ret)
+{
+    char msg[PATH_MAX + 256];
+    size_t len;
+    int rc = cd_cdb_serialize(cd_daemon_cdb(d), ret, &len);
+
+    /* An IPC reply is at most CMN_IPC_MAX_MSG (with libqb's header). */
+    if (rc == 0 && len + 256 > CMN_IPC_MAX_MSG) {
+        free(*ret);
+        snprintf(msg, sizeof(msg),
+                 "the cluster database is %zu bytes, more than the %d "
+                 "bytes an IPC reply carries: read %s on this node "
+                 "instead",
+                 len, CMN_IPC_MAX_MSG - 256, d->cdb_path);
+        *ret = error_reply(-CMN_E_TOO_BIG, msg);
+        return *ret ? 0 : -ENOMEM;
+    }
+    return rc;
+}
+
+static int do_config_set(struct cd_daemon *d, struct cmn_ipc_conn *conn,
+                         xmlNode *req, char **ret)
+{
+    char a[CD_VALUE_MAX], b[CD_VALUE_MAX], canon[CD_VALUE_MAX], msg[512];
+    struct cd_op change = {0};
+    int rc;
+
+    if (!req_attr(req, "key", a, sizeof(a)) ||
+        !req_attr(req, "value", b, sizeof(b))) {
+        *ret = error_reply(-EINVAL, "config-set needs key and value");
+        return *ret ? 0 : -ENOMEM;
+    }
+    /* Checked here too, so a typo is answered without a round trip and
+     * never reaches the other members. */
+    rc = cd_setting_normalize(a, b, canon, msg, sizeof(msg));
+    if (rc < 0) {
+        *ret = error_reply(rc, msg);
+        return *ret ? 0 : -ENOMEM;
+    }
+    change.type = CD_OP_SET_SETTING;
+    memcpy(change.name, a, strlen(a) + 1); /* known key: short */
+    snprintf(change.arg, sizeof(change.arg), "%s", b);
+    return cd_ipc_submit(d, conn, &change, ret);
+}
+
+static int do_node_state(struct cd_daemon *d, struct cmn_ipc_conn *conn,
+                         xmlNode *req, char **ret)
+{
+    char a[CD_VALUE_MAX], b[CD_VALUE_MAX], msg[CD_VALUE_MAX + 128];
+    struct cd_op change = {0};
+    enum cd_node_state st;
+
+    if (!req_attr(req, "node", a, sizeof(a)) ||
+        !req_attr(req, "state", b, sizeof(b))) {
+        *ret = error_reply(-EINVAL, "node-state needs node and state");
+        return *ret ? 0 : -ENOMEM;
+    }
+    if (!cd_cdb_node_by_name(cd_daemon_cdb(d), a)) {
+        snprintf(msg, sizeof(msg),
+                 "node '%s' does not exist (see 'clusterctl node list')", a);
+        *ret = error_reply(-CD_E_NOT_FOUND, msg);
+        return *ret ? 0 : -ENOMEM;
+    }
+    if (cd_node_state_parse(b, &st) < 0) {
+        snprintf(msg, sizeof(msg),
+                 "state '%s' is not up, drained, paused or quarantined", b);
+        *ret = error_reply(-CD_E_BAD_VALUE, msg);
+        return *ret ? 0 : -ENOMEM;
+    }
+    change.type = CD_OP_SET_NODE_STATE;
+    memcpy(change.name, a, strlen(a) + 1); /* existing node: short */
+    snprintf(change.arg, sizeof(change.arg), "%s", b);
+    return cd_ipc_submit(d, conn, &change, ret);
+}
+
+/* cdb-add-vm / cdb-add-volume: a VM with its definition, or a volume with
+ * its LUN ids one per line, as the element's text. */
+static int do_cdb_add(struct cd_daemon *d, struct cmn_ipc_conn *conn,
+                      xmlNode *req, bool vm, char **ret)
+{
+    const char *op = vm ? "cdb-add-vm" : "cdb-add-volume";
+    char a[CD_VALUE_MAX], b[CD_VALUE_MAX], msg[CD_VALUE_MAX + 256];
+    struct cd_op change = {0};
+    xmlChar *text;
+    int rc;
+
+    if (!req_attr(req, "name", a, sizeof(a)) ||
+        !req_attr(req, vm ? "priority" : "lockspace", b, sizeof(b)) ||
+        strlen(a) >= CD_NAME_MAX) {
+        snprintf(msg, sizeof(msg), "%s needs name and %s", op,
+                 vm ? "priority" : "lockspace");
+        *ret = error_reply(-EINVAL, msg);
+        return *ret ? 0 : -ENOMEM;
+    }
+    change.type = vm ? CD_OP_ADD_VM : CD_OP_ADD_VOLUME;
+    memcpy(change.name, a, strlen(a) + 1);
+    memcpy(change.arg, b, strlen(b) + 1);
+    if (vm)
+        req_attr(req, "ref", change.arg2, sizeof(change.arg2));
+    text = xmlNodeGetContent(req);
+    if (text && *text)
+        change.text = strdup((const char *)text);
+    xmlFree(text);
+    if (strlen(change.text ? change.text : "") > CD_TEXT_MAX) {
+        snprintf(msg, sizeof(msg),
+                 "%s '%s': %s is %zu bytes, more than %u (keep the "
+                 "definition on a volume and give --ref)",
+                 vm ? "VM" : "volume", a, vm ? "the definition" : "LUN list",
+                 strlen(change.text), CD_TEXT_MAX);
+        free(change.text);
+        *ret = error_reply(-CMN_E_TOO_BIG, msg);
+        return *ret ? 0 : -ENOMEM;
+    }
+    rc = cd_ipc_submit(d, conn, &change, ret);
+    free(change.text);
+    return rc;
+}
+
+static int do_cdb_remove(struct cd_daemon *d, struct cmn_ipc_conn *conn,
+                         xmlNode *req, bool vm, char **ret)
+{
+    char a[CD_VALUE_MAX];
+    struct cd_op change = {0};
+
+    if (!req_attr(req, "name", a, sizeof(a)) || strlen(a) >= CD_NAME_MAX) {
+        *ret = error_reply(-EINVAL, "removal needs a name");
+        return *ret ? 0 : -ENOMEM;
+    }
+    change.type = vm ? CD_OP_REMOVE_VM : CD_OP_REMOVE_VOLUME;
+    memcpy(change.name, a, strlen(a) + 1);
+    return cd_ipc_submit(d, conn, &change, ret);
+}
+
+/* ---------------------------------------------------------- dispatch */
+
+/* Runs the handler of an operation cd_api_check and cd_api_permit let
+ * through. */
+static int dispatch(struct cd_daemon *d, struct cmn_ipc_conn *conn,
+                    const struct cd_api_op *op, enum cd_api_class cls,
+                    xmlNode *req, char **ret)
+{
+    char a[CD_VALUE_MAX];
+
+    switch (op->id) {
+    case CD_API_STATUS:
+        return do_status(d, ret);
+    case CD_API_CDB_GET:
+        return do_cdb_get(d, ret);
+    case CD_API_CONFIG_GET:
+        return do_config_get(d, req_attr(req, "key", a, sizeof(a)), ret);
+    case CD_API_NODE_LIST:
+        return do_node_list(d, ret);
+    case CD_API_VOLUME_LIST:
+        return do_volume_list(d, ret);
+    case CD_API_VOLUME_CHECK:
+        return cd_csv_ipc(d, conn, cls == CD_API_WRITE, ret);
+    case CD_API_CONFIG_SET:
+        return do_config_set(d, conn, req, ret);
+    case CD_API_NODE_STATE:
+        return do_node_state(d, conn, req, ret);
+    case CD_API_CDB_ADD_VM:
+    case CD_API_CDB_ADD_VOLUME:
+        return do_cdb_add(d, conn, req, op->id == CD_API_CDB_ADD_VM, ret);
+    case CD_API_CDB_REMOVE_VM:
+    case CD_API_CDB_REMOVE_VOLUME:
+        return do_cdb_remove(d, conn, req, op->id == CD_API_CDB_REMOVE_VM, ret);
+    default: {
+        /* VMs, moves, explain, events (cd-orch.c). */
+        int rc = cd_orch_ipc(d, conn, op->name, req, cls == CD_API_WRITE, ret);
+        if (rc != -ENOENT)
+            return rc;
+        *ret = error_reply(-CD_E_NO_CLUSTER,
+                           "clusterd is still starting: retry in a moment");
+        return *ret ? 0 : -ENOMEM;
+    }
+    }
+}
+
 static int handle(struct cd_daemon *d, struct cmn_ipc_conn *conn, xmlNode *req,
                   char **ret)
 {
-    char op[64], a[CD_VALUE_MAX], b[CD_VALUE_MAX], msg[PATH_MAX + 256];
-    struct cd_op change = {0};
+    const struct cd_api_op *op = NULL;
+    enum cd_api_class cls = CD_API_READ;
+    char msg[512];
+    int rc;
 
-    if (!req || strcmp((const char *)req->name, "request") != 0 ||
-        !req_attr(req, "op", op, sizeof(op))) {
-        *ret = error_reply(-EPROTO, "request is not <request op=\"...\"/>");
-        return 0;
+    rc = cd_api_check(req, &op, &cls, msg, sizeof(msg));
+    if (rc == 0)
+        rc = cd_api_permit(&d->api, op, cls, cmn_ipc_conn_access(conn), msg,
+                           sizeof(msg));
+    if (rc < 0) {
+        *ret = error_reply(rc, msg);
+        return *ret ? 0 : -ENOMEM;
     }
-    if (!strcmp(op, "status"))
-        return do_status(d, ret);
-    if (!strcmp(op, "cdb-get")) {
-        size_t len;
-        int rc = cd_cdb_serialize(cd_daemon_cdb(d), ret, &len);
-
-        /* An IPC reply is at most CMN_IPC_MAX_MSG (with libqb's header). */
-        if (rc == 0 && len + 256 > CMN_IPC_MAX_MSG) {
-            free(*ret);
-            snprintf(msg, sizeof(msg),
-                     "the cluster database is %zu bytes, more than the %d "
-                     "bytes an IPC reply carries: read %s on this node "
-                     "instead",
-                     len, CMN_IPC_MAX_MSG - 256, d->cdb_path);
-            *ret = error_reply(-CMN_E_TOO_BIG, msg);
-            return *ret ? 0 : -ENOMEM;
-        }
-        return rc;
-    }
-    if (!strcmp(op, "config-get"))
-        return do_config_get(d, req_attr(req, "key", a, sizeof(a)), ret);
-    if (!strcmp(op, "node-list"))
-        return do_node_list(d, ret);
-    if (!strcmp(op, "volume-list"))
-        return do_volume_list(d, ret);
-    if (!strcmp(op, "volume-check")) {
-        bool repair =
-            !strcmp(req_attr(req, "repair", a, sizeof(a)) ? a : "", "yes");
-        if (repair && !may_write(d, conn)) {
-            *ret = error_reply(-CD_E_PERM,
-                               "permission denied: only root or the admin "
-                               "group may reclaim slots (run as root)");
-            return *ret ? 0 : -ENOMEM;
-        }
-        return cd_csv_ipc(d, conn, repair, ret);
-    }
-
-    /* VMs, moves, drain, explain, events (cd-orch.c). */
-    {
-        int orc = cd_orch_ipc(d, conn, op, req, may_write(d, conn), ret);
-        if (orc != -ENOENT)
-            return orc;
-    }
-
-    /* Writes. */
-    if (!may_write(d, conn)) {
-        *ret = error_reply(-CD_E_PERM,
-                           "permission denied: only root or the admin group "
-                           "may change the cluster (run as root)");
-        return 0;
-    }
-    if (!strcmp(op, "config-set")) {
-        char canon[CD_VALUE_MAX];
-        if (!req_attr(req, "key", a, sizeof(a)) ||
-            !req_attr(req, "value", b, sizeof(b))) {
-            *ret = error_reply(-EINVAL, "config-set needs key and value");
-            return 0;
-        }
-        /* Checked here too, so a typo is answered without a round trip
-         * and never reaches the other members. */
-        int rc = cd_setting_normalize(a, b, canon, msg, sizeof(msg));
-        if (rc < 0) {
-            *ret = error_reply(rc, msg);
-            return 0;
-        }
-        change.type = CD_OP_SET_SETTING;
-        memcpy(change.name, a, strlen(a) + 1); /* known key: short */
-        snprintf(change.arg, sizeof(change.arg), "%s", b);
-        return cd_ipc_submit(d, conn, &change, ret);
-    }
-    if (!strcmp(op, "node-state")) {
-        enum cd_node_state st;
-        if (!req_attr(req, "node", a, sizeof(a)) ||
-            !req_attr(req, "state", b, sizeof(b))) {
-            *ret = error_reply(-EINVAL, "node-state needs node and state");
-            return 0;
-        }
-        if (!cd_cdb_node_by_name(cd_daemon_cdb(d), a)) {
-            snprintf(msg, sizeof(msg),
-                     "node '%s' does not exist (see 'clusterctl node list')",
-                     a);
-            *ret = error_reply(-CD_E_NOT_FOUND, msg);
-            return 0;
-        }
-        if (cd_node_state_parse(b, &st) < 0) {
-            snprintf(msg, sizeof(msg),
-                     "state '%s' is not up, drained, paused or quarantined", b);
-            *ret = error_reply(-CD_E_BAD_VALUE, msg);
-            return 0;
-        }
-        change.type = CD_OP_SET_NODE_STATE;
-        memcpy(change.name, a, strlen(a) + 1); /* existing node: short */
-        snprintf(change.arg, sizeof(change.arg), "%s", b);
-        return cd_ipc_submit(d, conn, &change, ret);
-    }
-    if (!strcmp(op, "cdb-add-vm") || !strcmp(op, "cdb-add-volume")) {
-        bool vm = !strcmp(op, "cdb-add-vm");
-        xmlChar *text;
-        int rc;
-
-        if (!req_attr(req, "name", a, sizeof(a)) ||
-            !req_attr(req, vm ? "priority" : "lockspace", b, sizeof(b)) ||
-            strlen(a) >= CD_NAME_MAX) {
-            snprintf(msg, sizeof(msg), "%s needs name and %s", op,
-                     vm ? "priority" : "lockspace");
-            *ret = error_reply(-EINVAL, msg);
-            return 0;
-        }
-        change.type = vm ? CD_OP_ADD_VM : CD_OP_ADD_VOLUME;
-        memcpy(change.name, a, strlen(a) + 1);
-        memcpy(change.arg, b, strlen(b) + 1);
-        if (vm)
-            req_attr(req, "ref", change.arg2, sizeof(change.arg2));
-        /* VM: the definition; volume: LUN ids, one per line. */
-        text = xmlNodeGetContent(req);
-        if (text && *text)
-            change.text = strdup((const char *)text);
-        xmlFree(text);
-        if (strlen(change.text ? change.text : "") > CD_TEXT_MAX) {
-            snprintf(msg, sizeof(msg),
-                     "%s '%s': %s is %zu bytes, more than %u (keep the "
-                     "definition on a volume and give --ref)",
-                     vm ? "VM" : "volume", a,
-                     vm ? "the definition" : "LUN list", strlen(change.text),
-                     CD_TEXT_MAX);
-            free(change.text);
-            *ret = error_reply(-CMN_E_TOO_BIG, msg);
-            return 0;
-        }
-        rc = cd_ipc_submit(d, conn, &change, ret);
-        free(change.text);
-        return rc;
-    }
-    if (!strcmp(op, "cdb-remove-vm") || !strcmp(op, "cdb-remove-volume")) {
-        bool vm = !strcmp(op, "cdb-remove-vm");
-        if (!req_attr(req, "name", a, sizeof(a)) || strlen(a) >= CD_NAME_MAX) {
-            *ret = error_reply(-EINVAL, "removal needs a name");
-            return 0;
-        }
-        change.type = vm ? CD_OP_REMOVE_VM : CD_OP_REMOVE_VOLUME;
-        memcpy(change.name, a, strlen(a) + 1);
-        return cd_ipc_submit(d, conn, &change, ret);
-    }
-    snprintf(msg, sizeof(msg), "unknown request op '%s'", op);
-    *ret = error_reply(-EPROTO, msg);
-    return 0;
+    return dispatch(d, conn, op, cls, req, ret);
 }
 
 static int on_request(void *data, struct cmn_ipc_conn *conn,
@@ -598,10 +599,22 @@ static int on_request(void *data, struct cmn_ipc_conn *conn,
     return rc;
 }
 
+/* Decided once per connection, from the credentials on its socket. */
+static int on_access(void *data, const struct cmn_ipc_peer *peer)
+{
+    struct cd_daemon *d = data;
+
+    return cd_api_peer_class(&d->api, peer);
+}
+
 int cd_ipc_start(struct cd_daemon *d)
 {
-    return cmn_ipc_server_new(d->loop, CD_IPC_NAME, on_request, on_closed, d,
-                              &d->ipc);
+    int rc = cmn_ipc_server_new(d->loop, CD_IPC_NAME, on_request, on_closed, d,
+                                &d->ipc);
+
+    if (rc == 0)
+        cmn_ipc_server_set_access(d->ipc, on_access);
+    return rc;
 }
 
 void cd_ipc_stop(struct cd_daemon *d)

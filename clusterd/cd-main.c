@@ -23,6 +23,7 @@
 #include "clusterd/cd-int.h"
 #include "common/cmn-log.h"
 #include "common/cmn-xml.h"
+#include "hvagent/hva-proto.h"
 
 static struct cd_daemon daemon_state;
 
@@ -338,17 +339,13 @@ int main(int argc, char **argv)
         }
         snprintf(cfg.csv, sizeof(cfg.csv), "%s", opt_csv);
     }
-    if (cfg.admin_group[0]) {
-        struct group *g = getgrnam(cfg.admin_group);
-        if (!g) {
-            fprintf(stderr,
-                    "clusterd: admin group '%s' does not exist (create it or "
-                    "remove the setting)\n",
-                    cfg.admin_group);
-            return 2;
-        }
-        d->admin_gid = g->gr_gid;
-        d->have_admin_gid = true;
+    snprintf(d->api.admin_group, sizeof(d->api.admin_group), "%s",
+             cfg.admin_group);
+    snprintf(d->api.read_only_group, sizeof(d->api.read_only_group), "%s",
+             cfg.read_only_group);
+    if (cd_api_policy_resolve(&d->api, err, sizeof(err)) < 0) {
+        fprintf(stderr, "clusterd: %s\n", err);
+        return 2;
     }
     snprintf(d->node_name, sizeof(d->node_name), "%s", cfg.node_name);
     snprintf(d->address, sizeof(d->address), "%s", cfg.address);
@@ -368,7 +365,9 @@ int main(int argc, char **argv)
     lopts.debug = debug;
     lopts.blackbox_dir = d->state_dir;
     cmn_log_init("clusterd", &lopts);
+    /* Replies and logs may carry codes of hvagent (actions run there). */
     cd_err_register();
+    hva_err_register();
     signal(SIGPIPE, SIG_IGN);
 
     if (mkdir(d->state_dir, 0700) < 0 && errno != EEXIST) {

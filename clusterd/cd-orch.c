@@ -25,7 +25,7 @@
 #include "clusterd/cd-storage.h"
 #include "common/cmn-log.h"
 #include "common/cmn-xml.h"
-#include "hvagent/hva.h"
+#include "hvagent/hva-proto.h"
 #include "resources/res-place.h"
 #include "resources/res-vm.h"
 

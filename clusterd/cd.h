@@ -20,48 +20,23 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "clusterd/cd-proto.h"
 #include "common/cmn-auto.h"
 #include "common/cmn-err.h"
 
-/* libqb IPC service name clusterctl talks to. */
-#define CD_IPC_NAME "kvmc-clusterd"
 /* CPG group every clusterd joins. */
 #define CD_CPG_GROUP "kvmcluster"
 /* Where each node keeps its copy. */
 #define CD_STATE_DIR_DEFAULT "/var/lib/kvmcluster"
 #define CD_CDB_FILE          "cdb.xml"
 
-#define CD_NAME_MAX          64 /* node, VM, volume names, setting keys: 63+NUL */
-#define CD_VALUE_MAX         256           /* setting values, addresses, refs */
-#define CD_UUID_STR          37            /* a uuid as text: 36 + NUL */
-#define CD_TEXT_MAX          (512u * 1024) /* embedded VM definition, LUN list */
+#define CD_UUID_STR          37 /* a uuid as text: 36 + NUL */
 #define CD_MAX_NODES         16
 #define CD_VOLUME_LUNS       16
 #define CD_DIGEST_LEN        32 /* SHA-256 */
 #define CD_DIGEST_HEX        (2 * CD_DIGEST_LEN + 1)
 #define CD_CDB_VERSION       1
 #define CD_NODE_FAILURES_MAX 8 /* remembered per node (quarantine) */
-
-enum cd_err {
-    CD_E_NO_QUORUM = CMN_E_CD_BASE + 1, /* write without quorum */
-    CD_E_EXISTS,                        /* add of a name already there */
-    CD_E_NOT_FOUND,                     /* unknown node/VM/volume/key */
-    CD_E_BAD_MSG,                       /* malformed change message */
-    CD_E_BAD_VALUE,                     /* value outside its domain */
-    CD_E_CORRUPT,                       /* digest/checksum mismatch */
-    CD_E_SYNCING,                       /* members are exchanging the CDB */
-    CD_E_NO_CLUSTER,                    /* corosync not reachable */
-    CD_E_IN_USE,                        /* removal of a referenced item */
-    CD_E_PERM,                          /* caller may not change things */
-    CD_E_BUSY,        /* VM already has an action in flight (moving) */
-    CD_E_NOT_RUNNING, /* VM runs nowhere */
-    CD_E_ACTION,      /* an action failed on the node executing it */
-    CD_E_NO_AGENT,    /* hvagent is not reachable on this node */
-    CD_E_END,
-};
-
-/* Registers the clusterd error texts with cmn_strerror(). */
-void cd_err_register(void);
 
 enum cd_node_state {
     CD_NODE_UP = 0,

@@ -4,6 +4,11 @@
 # (CDB) and the IPC server clusterctl talks to. The pure parts (model,
 # change messages, digest, persistence, replication state machine) form
 # clusterd/libclusterd.la so unit tests drive them without corosync.
+#
+# libcdproto: the local API's error texts, for clusterd and clusterctl.
+noinst_LTLIBRARIES += clusterd/libcdproto.la
+clusterd_libcdproto_la_SOURCES = clusterd/cd-proto.h clusterd/cd-proto.c
+clusterd_libcdproto_la_LIBADD = common/libcommon.la
 noinst_LTLIBRARIES += clusterd/libclusterd.la
 clusterd_libclusterd_la_SOURCES = \
 	clusterd/cd.h clusterd/cd-int.h clusterd/cd-replica.h \
@@ -15,10 +20,12 @@ clusterd_libclusterd_la_SOURCES = \
 	clusterd/cd-replica.c \
 	clusterd/cd-coord.c clusterd/cd-coord.h \
 	clusterd/cd-stor-table.c clusterd/cd-storage.h \
+	clusterd/cd-api.c clusterd/cd-api.h \
 	clusterd/cd-csv-orphan.c clusterd/cd-csv.h
 clusterd_libclusterd_la_CFLAGS = $(AM_CFLAGS) $(XML_CFLAGS) $(GNUTLS_CFLAGS) \
 	$(QB_CFLAGS)
-clusterd_libclusterd_la_LIBADD = resources/libres.la common/libcommon.la \
+clusterd_libclusterd_la_LIBADD = clusterd/libcdproto.la \
+	hvagent/libhvaproto.la resources/libres.la common/libcommon.la \
 	$(XML_LIBS) $(GNUTLS_LIBS)
 
 dist_schemas_DATA += schemas/cdb.rng
@@ -35,7 +42,8 @@ cd_unit_tests = \
 	tests/unit/clusterd/test-coord \
 	tests/unit/clusterd/test-quarantine \
 	tests/unit/clusterd/test-storage \
-	tests/unit/clusterd/test-csv-orphan
+	tests/unit/clusterd/test-csv-orphan \
+	tests/unit/clusterd/test-api
 check_PROGRAMS += $(cd_unit_tests)
 TESTS += $(cd_unit_tests)
 
@@ -65,6 +73,9 @@ tests_unit_clusterd_test_csv_orphan_SOURCES = \
 tests_unit_clusterd_test_csv_orphan_CFLAGS = $(CD_UNIT_CFLAGS)
 tests_unit_clusterd_test_csv_orphan_LDADD = $(CD_UNIT_LIBS)
 
+tests_unit_clusterd_test_api_SOURCES = tests/unit/clusterd/test-api.c
+tests_unit_clusterd_test_api_CFLAGS = $(CD_UNIT_CFLAGS)
+tests_unit_clusterd_test_api_LDADD = $(CD_UNIT_LIBS)
 # The daemon.
 sbin_PROGRAMS += clusterd/clusterd
 clusterd_clusterd_SOURCES = \

@@ -26,6 +26,9 @@ static const char *const common_texts[] = {
     [CMN_E_DTD - CMN_ERR_BASE] = "document type declarations are not allowed",
     [CMN_E_MISSING - CMN_ERR_BASE] = "required item missing",
     [CMN_E_DUPLICATE - CMN_ERR_BASE] = "item given twice",
+    [CMN_E_IPC_SERVER - CMN_ERR_BASE] =
+        "the process serving this IPC name does not run as root: refused "
+        "(the daemon is down and another user holds its socket name)",
 };
 
 void cmn_err_register(int base, const char *const *texts, int count)

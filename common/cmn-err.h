@@ -19,6 +19,7 @@ enum cmn_err {
     CMN_E_DTD,                      /* document carries a DTD/entities */
     CMN_E_MISSING,                  /* required item absent */
     CMN_E_DUPLICATE,                /* item given twice */
+    CMN_E_IPC_SERVER,               /* IPC server is not root: impostor */
 
     /* iscsi/ */
     CMN_E_ISC_BASE = CMN_ERR_BASE + 100,

@@ -1,6 +1,6 @@
 /* hvagent internals shared between its source files. Nothing here is for
  * other modules: clients talk to hvagent through the IPC messages that
- * hvagent/hva.h describes. */
+ * hvagent/hva-proto.h describes. */
 #ifndef KVMC_HVA_INT_H
 #define KVMC_HVA_INT_H
 
@@ -11,7 +11,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "hvagent/hva.h"
+#include "hvagent/hva-proto.h"
 
 /* ---- VM definition (the runtime form hvagent is given) ---------------- */
 
@@ -45,7 +45,7 @@ struct hva_vm_def {
 };
 
 void hva_vm_def_free(struct hva_vm_def *def);
-/* Parses/serialises the <vm> element of the API (see hva.h). */
+/* Parses/serialises the <vm> element of the API (see hva-proto.h). */
 int hva_vm_def_from_xml(const char *xml, struct hva_vm_def **ret_def, char *err,
                         size_t errlen);
 int hva_vm_def_to_xml(const struct hva_vm_def *def, char **ret_xml);

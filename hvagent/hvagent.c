@@ -1,4 +1,4 @@
-/* hvagent: the per-node VM executor (see hvagent/hva.h and hvagent(8)). */
+/* hvagent: the per-node VM executor (see hva-proto.h and hvagent(8)). */
 #include "config.h"
 
 #include <errno.h>

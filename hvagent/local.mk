@@ -1,13 +1,19 @@
 # hvagent fragment of the top Makefile.am (paths relative to the top)
+#
+# libhvaproto: the wire protocol's error texts, for every program that
+# can receive an hvagent code (hvactl, clusterd, clusterctl).
+noinst_LTLIBRARIES += hvagent/libhvaproto.la
+hvagent_libhvaproto_la_SOURCES = hvagent/hva-proto.h hvagent/hva-proto.c
+hvagent_libhvaproto_la_LIBADD = common/libcommon.la
 noinst_LTLIBRARIES += hvagent/libhva.la
 hvagent_libhva_la_SOURCES = \
-	hvagent/hva.h hvagent/hva-int.h \
+	hvagent/hva-int.h \
 	hvagent/hva-qmp.c hvagent/hva-util.c hvagent/hva-policy.c \
 	hvagent/hva-qemu.c hvagent/hva-chan.c hvagent/hva-work.c \
 	hvagent/hva-mig-event.c hvagent/hva-check.c hvagent/hva-req.c
 hvagent_libhva_la_CFLAGS = $(AM_CFLAGS) $(QB_CFLAGS) $(JSONC_CFLAGS) \
 	$(XML_CFLAGS) $(GNUTLS_CFLAGS) $(SANLOCK_CLIENT_CFLAGS)
-hvagent_libhva_la_LIBADD = common/libcommon.la $(QB_LIBS) $(JSONC_LIBS) \
+hvagent_libhva_la_LIBADD = hvagent/libhvaproto.la common/libcommon.la $(QB_LIBS) $(JSONC_LIBS) \
 	$(XML_LIBS) $(GNUTLS_LIBS) $(SANLOCK_CLIENT_LIBS) $(PTHREAD_LIBS)
 
 sbin_PROGRAMS += hvagent/hvagent

@@ -14,3 +14,9 @@ check-cluster: all
 	KVMC_SRCDIR='$(abs_top_srcdir)' KVMC_BUILDDIR='$(abs_top_builddir)' \
 		$(abs_top_srcdir)/tests/cluster/run $(CLUSTER_TESTS)
 .PHONY: check-cluster
+
+# test-ipc-auth.sh: a server bound to a daemon's IPC name by another user.
+noinst_PROGRAMS += tests/cluster/kvmc-ipc-impostor
+tests_cluster_kvmc_ipc_impostor_SOURCES = tests/cluster/ipc-impostor.c
+tests_cluster_kvmc_ipc_impostor_CFLAGS = $(AM_CFLAGS) $(QB_CFLAGS)
+tests_cluster_kvmc_ipc_impostor_LDADD = common/libcommon.la $(QB_LIBS)

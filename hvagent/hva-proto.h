@@ -1,4 +1,6 @@
-/* hvagent: the per-node VM executor. Public description of its local API.
+/* hvagent's wire protocols, the one header its clients include: the local
+ * API (IPC name, requests, replies, error codes) and the migration port.
+ * hvagent is the per-node VM executor.
  *
  * Clients (clusterd, tests, hvactl) connect with cmn_ipc_client_connect()
  * to the IPC service HVA_IPC_NAME (or the name given with --ipc-name) and
@@ -61,8 +63,8 @@
  *   <event type="migration" vm phase pass transferred remaining
  *          dirty-rate expected-downtime-ms/>
  */
-#ifndef KVMC_HVA_H
-#define KVMC_HVA_H
+#ifndef KVMC_HVA_PROTO_H
+#define KVMC_HVA_PROTO_H
 
 #include "common/cmn-err.h"
 
@@ -85,7 +87,9 @@ enum hva_err {
     HVA_E_END,
 };
 
-/* Registers hvagent's error texts with cmn_strerror(). */
+/* Registers hvagent's error texts with cmn_strerror(): every program that
+ * can receive an hvagent code calls it (hvagent, hvactl, clusterd,
+ * clusterctl). */
 void hva_err_register(void);
 
 #endif
