@@ -1,4 +1,4 @@
-/* clusterd's client of the local hvagent (hvagent/hva.h describes the
+/* clusterd's client of the local hvagent (hvagent/hva-proto.h describes the
  * API): an event connection polled by the daemon's loop, reconnected
  * when hvagent restarts, and steps of actions run in worker threads so
  * that a migration of minutes never blocks the loop. */

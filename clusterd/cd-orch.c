@@ -249,7 +249,7 @@ static void action_event(struct cd_orch *o, const struct cd_action *a)
 
 /* --------------------------------------------------- runtime <vm> xml */
 
-/* The runtime form hvagent takes (hvagent/hva.h) from the CDB's
+/* The runtime form hvagent takes (hvagent/hva-proto.h) from the CDB's
  * definition. A VM on the CSV gets its disks, lease and state image from
  * the volume, which only a worker may read: `j` is then set up so that
  * cd_csv_prepare adds them there. Disks without a CSV are refused with a
