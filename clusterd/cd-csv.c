@@ -18,6 +18,7 @@
 #include "clusterd/cd-hva.h"
 #include "clusterd/cd-int.h"
 #include "common/cmn-log.h"
+#include "common/cmn-work.h"
 #include "csv/csv.h"
 #include "resources/res-vm.h"
 
@@ -40,7 +41,7 @@ struct seen { /* an orphan and since when the scans see it */
 struct cd_csv {
     qb_loop_t *loop;
     char path[PATH_MAX];
-    int pipe_rd, pipe_wr; /* worker results */
+    struct cmn_work *work; /* the changes on the volume */
     /* One change at a time from this process: each open volume registers
      * with sanlock on its own, and the metadata lease admits one writer. */
     pthread_mutex_t lock;
@@ -614,7 +615,7 @@ static int do_reclaim(struct cd_csv *c, struct cd_csv_job *j)
     return rc;
 }
 
-static void *worker(void *arg)
+static int worker(void *arg)
 {
     struct job_ctx *ctx = arg;
     struct cd_csv_job *j = ctx->job;
@@ -656,44 +657,36 @@ out:
     if (j->rc < 0 && !j->msg[0])
         cd_errf(j->msg, sizeof(j->msg), "CSV '%s': %s", ctx->c->path,
                 cmn_strerror(j->rc));
-    if (write(ctx->c->pipe_wr, &ctx, sizeof(ctx)) != (ssize_t)sizeof(ctx))
-        abort(); /* a pipe write of a pointer can't be short */
-    return NULL;
+    return j->rc;
 }
 
-static int32_t pipe_ready(int32_t fd, int32_t revents, void *data)
+static void worker_done(void *arg, int rc)
 {
-    struct job_ctx *ctx;
+    struct job_ctx *ctx = arg;
 
-    (void)revents;
-    (void)data;
-    while (read(fd, &ctx, sizeof(ctx)) == (ssize_t)sizeof(ctx)) {
-        ctx->done(ctx->data, ctx->job);
-        free(ctx);
-    }
-    return 0;
+    (void)rc; /* in the job */
+    ctx->done(ctx->data, ctx->job);
+    free(ctx);
 }
 
 int cd_csv_new(qb_loop_t *loop, const char *path, struct cd_csv **ret)
 {
     struct cd_csv *c;
-    int p[2];
+    int rc;
 
     if (path[0] != '/' || strlen(path) >= sizeof(c->path))
         return -EINVAL;
     c = calloc(1, sizeof(*c));
     if (!c)
         return -ENOMEM;
-    if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0) {
+    rc = cmn_work_new(loop, CD_WORK_THREADS, 0, &c->work);
+    if (rc < 0) {
         free(c);
-        return -errno;
+        return rc;
     }
     c->loop = loop;
     snprintf(c->path, sizeof(c->path), "%s", path);
-    c->pipe_rd = p[0];
-    c->pipe_wr = p[1];
     pthread_mutex_init(&c->lock, NULL);
-    qb_loop_poll_add(loop, QB_LOOP_MED, c->pipe_rd, POLLIN, c, pipe_ready);
     *ret = c;
     return 0;
 }
@@ -702,10 +695,9 @@ void cd_csv_free(struct cd_csv *c)
 {
     if (!c)
         return;
-    qb_loop_poll_del(c->loop, c->pipe_rd);
-    /* Workers still running keep the write end and the mutex: both stay,
-     * they finish with the process. */
-    close(c->pipe_rd);
+    /* A change still running keeps the pool and the mutex: both stay,
+     * it finishes with the process. */
+    cmn_work_free(c->work);
 }
 
 int cd_csv_run(struct cd_csv *c, struct cd_csv_job *job, cd_csv_done_fn done,
@@ -722,7 +714,7 @@ int cd_csv_run(struct cd_csv *c, struct cd_csv_job *job, cd_csv_done_fn done,
     ctx->data = data;
     job->rc = 0;
     job->msg[0] = '\0';
-    rc = cd_thread_detached(worker, ctx);
+    rc = cmn_work_submit(c->work, worker, worker_done, ctx);
     if (rc < 0)
         free(ctx);
     return rc;

@@ -18,6 +18,7 @@
 #include "clusterd/cd-int.h"
 #include "common/cmn-ipc.h"
 #include "common/cmn-log.h"
+#include "common/cmn-work.h"
 #include "common/cmn-xml.h"
 #include "hvagent/hva.h"
 
@@ -33,11 +34,10 @@ struct cd_hva {
     int ev_fd;
     qb_loop_timer_handle timer;
     bool warned;
-    int pipe_rd, pipe_wr; /* worker results */
+    struct cmn_work *work; /* the calls to hvagent */
 };
 
 struct job_ctx {
-    struct cd_hva *h;
     struct cd_hva_job *job;
     cd_hva_done_fn done;
     void *data;
@@ -146,38 +146,23 @@ static void schedule_reconnect(struct cd_hva *h)
                       reconnect_cb, &h->timer);
 }
 
-static int32_t pipe_ready(int32_t fd, int32_t revents, void *data)
-{
-    struct job_ctx *ctx;
-
-    (void)revents;
-    (void)data;
-    while (read(fd, &ctx, sizeof(ctx)) == (ssize_t)sizeof(ctx)) {
-        ctx->done(ctx->data, ctx->job);
-        free(ctx);
-    }
-    return 0;
-}
-
 int cd_hva_new(qb_loop_t *loop, const char *ipc_name,
                const struct cd_hva_ops *ops, void *data, struct cd_hva **ret)
 {
     struct cd_hva *h = calloc(1, sizeof(*h));
-    int p[2];
+    int rc;
 
     if (!h)
         return -ENOMEM;
-    if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0) {
+    rc = cmn_work_new(loop, CD_WORK_THREADS, 0, &h->work);
+    if (rc < 0) {
         free(h);
-        return -errno;
+        return rc;
     }
     h->loop = loop;
     snprintf(h->ipc_name, sizeof(h->ipc_name), "%s", ipc_name);
     h->ops = *ops;
     h->data = data;
-    h->pipe_rd = p[0];
-    h->pipe_wr = p[1];
-    qb_loop_poll_add(loop, QB_LOOP_MED, h->pipe_rd, POLLIN, h, pipe_ready);
     *ret = h;
     /* At once, so a restarted clusterd knows what runs before it
      * announces anything to the cluster. */
@@ -191,10 +176,8 @@ void cd_hva_free(struct cd_hva *h)
         return;
     drop(h);
     qb_loop_timer_del(h->loop, h->timer);
-    qb_loop_poll_del(h->loop, h->pipe_rd);
-    /* Workers still running keep the write end: leave it open, they
-     * finish with the process. */
-    close(h->pipe_rd);
+    /* A call still running keeps the pool: it ends with the process. */
+    cmn_work_free(h->work);
     free(h);
 }
 
@@ -432,7 +415,7 @@ static int step_start(struct cmn_ipc_client *c, struct cd_hva_job *j)
     return rc;
 }
 
-static void *worker(void *arg)
+static int worker(void *arg)
 {
     struct job_ctx *ctx = arg;
     struct cd_hva_job *j = ctx->job;
@@ -498,9 +481,16 @@ out:
     j->rc = rc;
     xmlFreeDoc(doc);
     cmn_ipc_client_free(c);
-    if (write(ctx->h->pipe_wr, &ctx, sizeof(ctx)) != (ssize_t)sizeof(ctx))
-        abort(); /* a pipe write of a pointer can't be short */
-    return NULL;
+    return rc;
+}
+
+static void worker_done(void *arg, int rc)
+{
+    struct job_ctx *ctx = arg;
+
+    (void)rc; /* in the job */
+    ctx->done(ctx->data, ctx->job);
+    free(ctx);
 }
 
 int cd_hva_run(struct cd_hva *h, struct cd_hva_job *job, cd_hva_done_fn done,
@@ -511,12 +501,11 @@ int cd_hva_run(struct cd_hva *h, struct cd_hva_job *job, cd_hva_done_fn done,
 
     if (!ctx)
         return -ENOMEM;
-    ctx->h = h;
     ctx->job = job;
     ctx->done = done;
     ctx->data = data;
     snprintf(job->ipc_name, sizeof(job->ipc_name), "%s", h->ipc_name);
-    rc = cd_thread_detached(worker, ctx);
+    rc = cmn_work_submit(h->work, worker, worker_done, ctx);
     if (rc < 0)
         free(ctx);
     return rc;

@@ -40,9 +40,14 @@ bool cd_token_valid(const char *s, size_t max);
 /* SHA-256 of buf. */
 int cd_sha256(const void *buf, size_t len, uint8_t *ret_digest);
 
-/* Runs fn(arg) in a detached thread: the workers that keep blocking
- * calls off the loop report back through a pipe, never by joining.
- * 0 or -errno. */
+/* Worker threads of each of clusterd's pools (common/cmn-work.h). A call
+ * to hvagent may last a whole migration, so one pool runs as many at
+ * once as a node has VM actions in flight, far above what one node
+ * hosts. */
+#define CD_WORK_THREADS 256
+
+/* Runs fn(arg) in a detached thread, for the storage check, which posts
+ * its steps through a pipe, never by joining. 0 or -errno. */
 int cd_thread_detached(void *(*fn)(void *), void *arg);
 
 #endif

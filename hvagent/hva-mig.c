@@ -722,7 +722,7 @@ static void out_data_connect(struct hva_mig *m)
 
     if (j) {
         snprintf(j->token_line, sizeof(j->token_line), "DATA %s\n", m->token);
-        rc = hva_work_submit(m->ag, out_data_work, out_data_done, j);
+        rc = cmn_work_submit(m->ag->work, out_data_work, out_data_done, j);
         if (rc < 0)
             out_conn_job_free(j);
     }
@@ -957,7 +957,7 @@ int hva_mig_out(struct hva_vm *vm, const char *to,
         return -HVA_E_BAD_REQUEST;
     }
     j = out_conn_job_new(m);
-    rc = j ? hva_work_submit(ag, out_connect_work, out_connect_done, j)
+    rc = j ? cmn_work_submit(ag->work, out_connect_work, out_connect_done, j)
            : -ENOMEM;
     if (rc < 0) {
         if (j)
@@ -1766,7 +1766,7 @@ static void save_finish(struct hva_mig *m)
         j->fd = m->file_fd;
         j->offset = vm->def->state.offset;
         hva_state_hdr_encode(&m->hdr, j->hdr);
-        rc = hva_work_submit(m->ag, save_hdr_work, save_hdr_done, j);
+        rc = cmn_work_submit(m->ag->work, save_hdr_work, save_hdr_done, j);
         if (rc < 0)
             free(j);
     }
@@ -1932,7 +1932,7 @@ int hva_save(struct hva_vm *vm, char *err, size_t errlen)
     j->offset = vm->def->state.offset + HVA_STATE_HDR_SIZE;
     j->room = vm->def->state.size - HVA_STATE_HDR_SIZE;
     j->crc = m->crc;
-    if (hva_work_submit(vm->ag, save_copy_work, save_copy_done, j) < 0) {
+    if (cmn_work_submit(vm->ag->work, save_copy_work, save_copy_done, j) < 0) {
         snprintf(err, errlen, "VM '%s': no worker for the state copy",
                  vm->def->name);
         close(p[0]);
@@ -2147,7 +2147,8 @@ static void restore_ready(struct hva_vm *vm, int rc, const char *err)
     hva_qmp_command(vm->qmp, "migrate-incoming",
                     str_arg("uri", "fd:" MIG_FDNAME), -1, restore_cmd_check, m);
     /* After getfd: the worker's writes block until QEMU reads. */
-    if (hva_work_submit(vm->ag, restore_copy_work, restore_copy_done, j) < 0) {
+    if (cmn_work_submit(vm->ag->work, restore_copy_work, restore_copy_done, j) <
+        0) {
         close(p[1]);
         free(j);
         restore_fail(m, -HVA_E_MIGRATION,

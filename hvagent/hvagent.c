@@ -587,7 +587,9 @@ int main(int argc, char **argv)
         return 1;
     }
     cmn_log_attach_loop(ag->loop);
-    rc = hva_work_init(ag);
+    /* 16 threads: one slow lease disk must not delay another VM's lease
+     * handoff; sanlock and GnuTLS need little stack. */
+    rc = cmn_work_new(ag->loop, 16, 256 * 1024, &ag->work);
     if (rc < 0) {
         cmn_err(CMN_LOG_HVA, "worker pipe: %s", cmn_strerror(rc));
         return 1;

@@ -3,7 +3,7 @@ noinst_LTLIBRARIES += hvagent/libhva.la
 hvagent_libhva_la_SOURCES = \
 	hvagent/hva.h hvagent/hva-int.h \
 	hvagent/hva-qmp.c hvagent/hva-util.c hvagent/hva-policy.c \
-	hvagent/hva-qemu.c hvagent/hva-chan.c hvagent/hva-work.c
+	hvagent/hva-qemu.c hvagent/hva-chan.c hvagent/hva-lease.c
 hvagent_libhva_la_CFLAGS = $(AM_CFLAGS) $(QB_CFLAGS) $(JSONC_CFLAGS) \
 	$(XML_CFLAGS) $(GNUTLS_CFLAGS) $(SANLOCK_CLIENT_CFLAGS)
 hvagent_libhva_la_LIBADD = common/libcommon.la $(QB_LIBS) $(JSONC_LIBS) \
@@ -25,7 +25,7 @@ hva_unit_tests = \
 	tests/unit/hvagent/test-qemu-argv \
 	tests/unit/hvagent/test-migpolicy \
 	tests/unit/hvagent/test-api-schema \
-	tests/unit/hvagent/test-work
+	tests/unit/hvagent/test-lease
 check_PROGRAMS += $(hva_unit_tests)
 TESTS += $(hva_unit_tests)
 HVA_UNIT_CFLAGS = $(hvagent_libhva_la_CFLAGS) $(CMOCKA_CFLAGS)
@@ -40,9 +40,9 @@ tests_unit_hvagent_test_migpolicy_SOURCES = tests/unit/hvagent/test-migpolicy.c
 tests_unit_hvagent_test_migpolicy_CFLAGS = $(HVA_UNIT_CFLAGS)
 tests_unit_hvagent_test_migpolicy_LDADD = $(HVA_UNIT_LIBS)
 
-tests_unit_hvagent_test_work_SOURCES = tests/unit/hvagent/test-work.c
-tests_unit_hvagent_test_work_CFLAGS = $(HVA_UNIT_CFLAGS)
-tests_unit_hvagent_test_work_LDADD = $(HVA_UNIT_LIBS) $(PTHREAD_LIBS)
+tests_unit_hvagent_test_lease_SOURCES = tests/unit/hvagent/test-lease.c
+tests_unit_hvagent_test_lease_CFLAGS = $(HVA_UNIT_CFLAGS)
+tests_unit_hvagent_test_lease_LDADD = $(HVA_UNIT_LIBS) $(PTHREAD_LIBS)
 
 tests_unit_hvagent_test_api_schema_SOURCES = \
 	tests/unit/hvagent/test-api-schema.c
