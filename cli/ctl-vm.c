@@ -26,6 +26,7 @@
 #include "cli/ctl.h"
 #include "clusterd/cd.h"
 #include "common/cmn-ipc.h"
+#include "common/cmn-time.h"
 #include "common/cmn-xml.h"
 
 #define START_WAIT_MS 200000 /* failover starts wait for sanlock */
@@ -554,10 +555,10 @@ static int wait_vm(const char *vm, bool running, uint64_t t0)
             if (running)
                 printf("VM '%s' running on %s (%.1f s)\n", vm,
                        ctl_xml_prop(v, "node"),
-                       (double)(ctl_now_ms() - t0) / 1000);
+                       (double)(cmn_now_ms() - t0) / 1000);
             else
                 printf("VM '%s' stopped (%.1f s)\n", vm,
-                       (double)(ctl_now_ms() - t0) / 1000);
+                       (double)(cmn_now_ms() - t0) / 1000);
             xmlFreeDoc(doc);
             return CTL_EXIT_OK;
         }
@@ -598,12 +599,12 @@ static int wait_vm(const char *vm, bool running, uint64_t t0)
         }
         first = false;
         xmlFreeDoc(doc);
-        if (!busy && last_fail[0] && ctl_now_ms() - t0 > 2000) {
+        if (!busy && last_fail[0] && cmn_now_ms() - t0 > 2000) {
             ctl_err("VM '%s' did not %s: %s (see 'clusterctl explain %s')", vm,
                     running ? "start" : "stop", last_fail, vm);
             return CTL_EXIT_FAIL;
         }
-        if (ctl_now_ms() >= deadline) {
+        if (cmn_now_ms() >= deadline) {
             ctl_err("VM '%s' is not %s after %d s (see 'clusterctl explain %s' "
                     "and 'clusterctl events')",
                     vm, running ? "running" : "stopped", START_WAIT_MS / 1000,
@@ -617,7 +618,7 @@ static int wait_vm(const char *vm, bool running, uint64_t t0)
 static int cmd_start_stop(const char *vm, bool start, bool wait)
 {
     xmlDoc *doc = NULL;
-    uint64_t t0 = ctl_now_ms();
+    uint64_t t0 = cmn_now_ms();
     int rc = request_vm(start ? "vm-start" : "vm-stop", vm, &doc, NULL);
 
     xmlFreeDoc(doc);
@@ -690,7 +691,7 @@ static double mib(const char *bytes)
  * waiting a few seconds for the VM's state to settle on one node. */
 static void vm_where_now(const char *vm, char *buf, size_t len)
 {
-    uint64_t deadline = ctl_now_ms() + 5000;
+    uint64_t deadline = cmn_now_ms() + 5000;
 
     snprintf(buf, len, "where the VM runs now is not known yet");
     for (;;) {
@@ -705,7 +706,7 @@ static void vm_where_now(const char *vm, char *buf, size_t len)
                   strcmp(ctl_xml_prop(v, "state"), "migrating") != 0 &&
                   strcmp(ctl_xml_prop(v, "state"), "saving") != 0;
         if (v && *ctl_xml_prop(v, "node") && !settled &&
-            ctl_now_ms() >= deadline && !*ctl_xml_prop(v, "action"))
+            cmn_now_ms() >= deadline && !*ctl_xml_prop(v, "action"))
             /* A migration state with no move in progress is the last word
              * of an hvagent that stopped answering, not the truth. */
             snprintf(buf, len,
@@ -722,7 +723,7 @@ static void vm_where_now(const char *vm, char *buf, size_t len)
             snprintf(buf, len, "VM '%s' is now %s", vm,
                      ctl_xml_prop(v, "state"));
         xmlFreeDoc(doc);
-        if (settled || ctl_now_ms() >= deadline)
+        if (settled || cmn_now_ms() >= deadline)
             return;
         poll(NULL, 0, 250);
     }
@@ -736,7 +737,7 @@ static int cmd_move(int argc, char **argv)
     char action[32] = "";
     xmlDoc *doc = NULL;
     xmlNode *root;
-    uint64_t t0 = ctl_now_ms(), deadline = t0 + MOVE_WAIT_MS;
+    uint64_t t0 = cmn_now_ms(), deadline = t0 + MOVE_WAIT_MS;
     bool tty = isatty(STDOUT_FILENO), progress = false;
     int rc;
 
@@ -808,7 +809,7 @@ static int cmd_move(int argc, char **argv)
         char *ev = NULL;
         char err[256];
         xmlNode *n;
-        int64_t left = (int64_t)(deadline - ctl_now_ms());
+        int64_t left = (int64_t)(deadline - cmn_now_ms());
 
         if (left <= 0) {
             ctl_err("no result for the move of VM '%s' after %d s: see "
@@ -843,7 +844,7 @@ static int cmd_move(int argc, char **argv)
             printf("moving VM '%s' from %s to %s (%s migration, action %s, "
                    "after %.1f s in the queue)\n",
                    vm, ctl_xml_prop(n, "from"), ctl_xml_prop(n, "to"), mode,
-                   action, (double)(ctl_now_ms() - t0) / 1000);
+                   action, (double)(cmn_now_ms() - t0) / 1000);
             fflush(stdout);
         }
         if (!strcmp(ctl_xml_prop(n, "type"), "migration") &&
@@ -866,7 +867,7 @@ static int cmd_move(int argc, char **argv)
                        "ms, total %.2f s\n",
                        vm, ctl_xml_prop(n, "from"), ctl_xml_prop(n, "to"), mode,
                        ctl_xml_prop(n, "downtime-ms"),
-                       (double)(ctl_now_ms() - t0) / 1000);
+                       (double)(cmn_now_ms() - t0) / 1000);
                 rc = CTL_EXIT_OK;
             } else {
                 char where[512];
@@ -914,7 +915,7 @@ static int node_state(const char *node, const char *state)
 
 static int cmd_drain(const char *node, bool wait)
 {
-    uint64_t t0 = ctl_now_ms(), quiet_since = 0;
+    uint64_t t0 = cmn_now_ms(), quiet_since = 0;
     int rc = node_state(node, "drained");
 
     if (rc || !wait) {
@@ -947,16 +948,16 @@ static int cmd_drain(const char *node, bool wait)
         xmlFreeDoc(doc);
         if (!left) {
             printf("node '%s' drained: no VM runs there (%.1f s)\n", node,
-                   (double)(ctl_now_ms() - t0) / 1000);
+                   (double)(cmn_now_ms() - t0) / 1000);
             return CTL_EXIT_OK;
         }
         /* Nothing in flight for a while: what is left can't move. */
         if (moving)
             quiet_since = 0;
         else if (!quiet_since)
-            quiet_since = ctl_now_ms();
-        if ((quiet_since && ctl_now_ms() - quiet_since > 5000) ||
-            ctl_now_ms() - t0 > DRAIN_WAIT_MS) {
+            quiet_since = cmn_now_ms();
+        if ((quiet_since && cmn_now_ms() - quiet_since > 5000) ||
+            cmn_now_ms() - t0 > DRAIN_WAIT_MS) {
             ctl_err("node '%s' is drained but VM(s) %s still run there: no "
                     "other node can take them (see 'clusterctl explain VM')",
                     node, names);

@@ -18,6 +18,7 @@
 #include "clusterd/cd-hva.h"
 #include "clusterd/cd-int.h"
 #include "common/cmn-log.h"
+#include "common/cmn-time.h"
 #include "common/cmn-work.h"
 #include "csv/csv.h"
 #include "resources/res-vm.h"
@@ -884,7 +885,7 @@ static void seen_update(struct cd_csv *c, const struct cd_csv_job *j)
 {
     struct seen next[MAX_SEEN];
     size_t n = 0;
-    uint64_t now = cd_now_ms();
+    uint64_t now = cmn_now_ms();
 
     for (size_t i = 0; i < j->norphans && n < MAX_SEEN; i++) {
         const struct cd_csv_orphan *o = &j->orphans[i];
@@ -907,7 +908,7 @@ static uint64_t seen_since(const struct cd_csv *c, uint32_t slot)
     for (size_t k = 0; k < c->nseen; k++)
         if (c->seen[k].slot == slot)
             return c->seen[k].first_ms;
-    return cd_now_ms();
+    return cmn_now_ms();
 }
 
 /* A job with the CDB's VMs on this volume as `known`. */
@@ -915,7 +916,7 @@ static struct cd_csv_job *orphan_job(struct cd_daemon *d, enum cd_csv_op op)
 {
     struct cd_csv *c = d->csv;
     struct cd_csv_job *j = calloc(1, sizeof(*j));
-    uint64_t now = cd_now_ms();
+    uint64_t now = cmn_now_ms();
 
     if (!j)
         return NULL;
@@ -974,7 +975,7 @@ static void scan_done(void *data, struct cd_csv_job *j)
     struct cd_daemon *d = data;
     struct cd_csv *c = d->csv;
     bool reclaim = j->priority[0] == 'r';
-    uint64_t now = cd_now_ms();
+    uint64_t now = cmn_now_ms();
 
     c->scanning = false;
     if (j->rc < 0) {
@@ -1003,9 +1004,9 @@ void cd_csv_tick(struct cd_daemon *d, bool reclaim)
     struct cd_csv_job *j;
 
     if (!c || c->scanning || !cdb_trusted(d) ||
-        cd_now_ms() - c->last_scan_ms < SCAN_MS)
+        cmn_now_ms() - c->last_scan_ms < SCAN_MS)
         return;
-    c->last_scan_ms = cd_now_ms();
+    c->last_scan_ms = cmn_now_ms();
     j = orphan_job(d, CD_CSV_CHECK);
     if (!j)
         return;
@@ -1020,7 +1021,7 @@ static void ipc_done(void *data, struct cd_csv_job *j)
 {
     struct cd_daemon *d = data;
     struct cd_csv *c = d->csv;
-    uint64_t now = cd_now_ms();
+    uint64_t now = cmn_now_ms();
     struct cd_buf b;
     char *text = NULL;
 

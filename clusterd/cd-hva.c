@@ -18,6 +18,7 @@
 #include "clusterd/cd-int.h"
 #include "common/cmn-ipc.h"
 #include "common/cmn-log.h"
+#include "common/cmn-time.h"
 #include "common/cmn-work.h"
 #include "common/cmn-xml.h"
 #include "hvagent/hva.h"
@@ -190,14 +191,6 @@ void cd_hva_job_free(struct cd_hva_job *job)
 }
 
 /* ------------------------------------------------------------ worker */
-
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /* rc of a <reply rc="N" error="..."/>, the error text to msg. */
 static int reply_rc(const char *reply, char *msg, size_t len, xmlDoc **ret_doc)
@@ -381,7 +374,7 @@ out:
 
 static int step_start(struct cmn_ipc_client *c, struct cd_hva_job *j)
 {
-    uint64_t deadline = now_ms() + (uint64_t)j->lease_wait_s * 1000;
+    uint64_t deadline = cmn_now_ms() + (uint64_t)j->lease_wait_s * 1000;
     int rc = define(c, j);
 
     if (rc < 0)
@@ -394,7 +387,7 @@ static int step_start(struct cmn_ipc_client *c, struct cd_hva_job *j)
     for (;;) {
         /* Never a QEMU while the lease is taken: wait for it here. */
         if (j->lease_ls[0] && lease_held(j) == 1) {
-            if (now_ms() >= deadline) {
+            if (cmn_now_ms() >= deadline) {
                 snprintf(j->msg, sizeof(j->msg),
                          "VM '%s': lease '%s' still held by another host "
                          "after %u s",
@@ -405,7 +398,7 @@ static int step_start(struct cmn_ipc_client *c, struct cd_hva_job *j)
             continue;
         }
         rc = simple(c, j, "start", NULL, 120000, NULL);
-        if (rc != -HVA_E_LEASE_HELD || now_ms() >= deadline)
+        if (rc != -HVA_E_LEASE_HELD || cmn_now_ms() >= deadline)
             break;
         poll(NULL, 0, 1000);
         /* A QEMU hvagent re-attached meanwhile holds it itself. */
@@ -421,7 +414,7 @@ static int worker(void *arg)
     struct cd_hva_job *j = ctx->job;
     struct cmn_ipc_client *c = NULL;
     xmlDoc *doc = NULL;
-    uint64_t t0 = now_ms();
+    uint64_t t0 = cmn_now_ms();
     int rc;
 
     if (j->prepare) {
@@ -476,7 +469,7 @@ static int worker(void *arg)
         rc = -EINVAL;
     }
     if (!j->total_ms)
-        j->total_ms = now_ms() - t0;
+        j->total_ms = cmn_now_ms() - t0;
 out:
     j->rc = rc;
     xmlFreeDoc(doc);

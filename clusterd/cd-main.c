@@ -26,14 +26,6 @@
 
 static struct cd_daemon daemon_state;
 
-uint64_t cd_now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 const struct cd_cdb *cd_daemon_cdb(const struct cd_daemon *d)
 {
     return d->replica ? cd_replica_cdb(d->replica) : d->boot_cdb;

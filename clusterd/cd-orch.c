@@ -24,6 +24,7 @@
 #include "clusterd/cd-int.h"
 #include "clusterd/cd-storage.h"
 #include "common/cmn-log.h"
+#include "common/cmn-time.h"
 #include "common/cmn-xml.h"
 #include "hvagent/hva.h"
 #include "resources/res-place.h"
@@ -474,7 +475,7 @@ static void maybe_execute(struct cd_orch *o, const struct cd_action *a)
 
 static bool inflight(struct cd_orch *o, const char *vm)
 {
-    uint64_t now = cd_now_ms();
+    uint64_t now = cmn_now_ms();
 
     for (size_t i = 0; i < o->ninflight;)
         if (now - o->inflight[i].at_ms > INFLIGHT_MS)
@@ -542,7 +543,7 @@ static void derive_job(void *data)
         if (co_send(o, &m) < 0)
             continue;
         snprintf(o->inflight[o->ninflight].vm, CD_NAME_MAX, "%s", out[i].vm);
-        o->inflight[o->ninflight++].at_ms = cd_now_ms();
+        o->inflight[o->ninflight++].at_ms = cmn_now_ms();
         cmn_info(CMN_LOG_CD,
                  "coordinator: %s VM '%s' %s%s%s%s (%s, epoch %" PRIu64 ")",
                  cd_act_kind_name(out[i].kind), out[i].vm,
@@ -1094,14 +1095,14 @@ static void shutdown_stop(struct cd_orch *o, const char *why)
     cmn_warn(CMN_LOG_CD, "shutdown: %s: stopping the %zu VM(s) left here", why,
              local_running(o));
     o->shutdown_drain = false;
-    o->shutdown_deadline_ms = cd_now_ms() + SHUTDOWN_STOP_MS;
+    o->shutdown_deadline_ms = cmn_now_ms() + SHUTDOWN_STOP_MS;
     stop_local_vms(o);
 }
 
 static void shutdown_check(struct cd_orch *o)
 {
     struct cd_daemon *d = o->d;
-    uint64_t now = cd_now_ms();
+    uint64_t now = cmn_now_ms();
     bool moving = false;
 
     /* A step's result (the end of a migration) is published first. */
@@ -1156,9 +1157,9 @@ bool cd_orch_shutdown(struct cd_daemon *d)
         const struct cd_node *n = cd_cdb_node_by_id(cdb, members[i]);
         other |= members[i] != d->nodeid && n && n->state == CD_NODE_UP;
     }
-    o->shutdown_drain_end_ms = cd_now_ms() + SHUTDOWN_DRAIN_MS;
+    o->shutdown_drain_end_ms = cmn_now_ms() + SHUTDOWN_DRAIN_MS;
     /* Wait for the first moves to be decided before calling it stuck. */
-    o->shutdown_deadline_ms = cd_now_ms() + 15000;
+    o->shutdown_deadline_ms = cmn_now_ms() + 15000;
     /* Drained even when nobody can take the VMs: the coordinator then
      * neither restarts the VMs stopped below in place (health) nor
      * starts anything here while clusterd leaves. The change is sent

@@ -309,7 +309,6 @@ const char *hva_chan_peer_identity(struct hva_chan *c);
 
 /* ---- small helpers ------------------------------------------------------ */
 
-uint64_t hva_now_ms(void);                              /* CLOCK_MONOTONIC */
 int hva_write_file(const char *path, const char *text); /* atomic */
 int hva_read_file(const char *path, char **ret_text);
 int hva_parse_u64(const char *s, uint64_t *ret);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/cmn-time.h"
 #include "hvagent/hva-int.h"
 
 struct lease_job {
@@ -32,14 +33,14 @@ static void lease_job_free(struct lease_job *lj)
 static int lease_work(void *arg)
 {
     struct lease_job *lj = arg;
-    uint64_t t0 = hva_now_ms(), deadline = t0 + lj->retry_held_ms;
+    uint64_t t0 = cmn_now_ms(), deadline = t0 + lj->retry_held_ms;
     int rc;
 
     switch (lj->op) {
     case HVA_LEASE_ACQUIRE:
         for (;;) {
             rc = hva_lease_acquire(&lj->l, lj->pid);
-            if (rc != -HVA_E_LEASE_HELD || hva_now_ms() >= deadline)
+            if (rc != -HVA_E_LEASE_HELD || cmn_now_ms() >= deadline)
                 break;
             /* The holder is going away (a dying QEMU): sanlock frees
              * its lease once the process is gone. */
@@ -54,7 +55,7 @@ static int lease_work(void *arg)
         rc = hva_lease_held(&lj->l, lj->pid);
         break;
     }
-    lj->ms = hva_now_ms() - t0;
+    lj->ms = cmn_now_ms() - t0;
     return rc;
 }
 

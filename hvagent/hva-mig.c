@@ -69,6 +69,7 @@
 #include "common/cmn-err.h"
 #include "common/cmn-ipc.h"
 #include "common/cmn-log.h"
+#include "common/cmn-time.h"
 #include "hvagent/hva-int.h"
 
 #define MIG_FDNAME      "kvmc-mig"
@@ -517,7 +518,7 @@ static uint64_t out_stalled_ms(struct hva_mig *m)
     socklen_t len = sizeof(ti);
     bool tcp = m->data_fd >= 0 &&
                getsockopt(m->data_fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0;
-    uint64_t ms = hva_mig_stall_ms(hva_now_ms() - m->t_progress, tcp,
+    uint64_t ms = hva_mig_stall_ms(cmn_now_ms() - m->t_progress, tcp,
                                    tcp ? ti.tcpi_unacked : 0,
                                    tcp ? ti.tcpi_last_ack_recv : 0);
     if (ms >= 1000 && ms / 1000 != (ms - MIG_POLL_MS) / 1000)
@@ -537,7 +538,7 @@ static void out_query_done(void *data, int rc, json_object *ret,
         return;
     if (json_object_object_get_ex(ret, "ram", &ram)) {
         uint64_t t = jget_u64(ram, "transferred");
-        uint64_t now = hva_now_ms();
+        uint64_t now = cmn_now_ms();
         if (t != m->transferred) {
             if (now - m->t_progress >= 1000)
                 cmn_debug(CMN_LOG_HVA,
@@ -635,7 +636,7 @@ static void out_start_qemu(struct hva_mig *m, int dfd)
         out_rollback(m, -HVA_E_MIGRATION, "getfd: %s", cmn_strerror(rc));
         return;
     }
-    m->t_migrate = hva_now_ms();
+    m->t_migrate = cmn_now_ms();
     m->t_progress = m->t_migrate;
     m->qemu_migrating = true;
     hva_vm_set_phase(vm, HVA_PH_OUT_PRECOPY);
@@ -824,7 +825,7 @@ static void out_line(void *data, char *line)
             return;
         }
         snprintf(m->token, sizeof(m->token), "%s", arg);
-        m->t_ready = hva_now_ms();
+        m->t_ready = cmn_now_ms();
         out_data_connect(m);
     } else if (strcmp(line, "REFUSED") == 0) {
         out_rollback(m, -HVA_E_REFUSED, "target %s refused: %s", m->host,
@@ -834,7 +835,7 @@ static void out_line(void *data, char *line)
                      arg ? arg : "");
     } else if (strcmp(line, "LEASE-ACQUIRED") == 0 &&
                vm->phase == HVA_PH_OUT_RELEASED) {
-        m->t_acquired = hva_now_ms();
+        m->t_acquired = cmn_now_ms();
         m->acquire_ms = arg ? strtoull(arg, NULL, 10) : 0;
         hva_vm_set_phase(vm, HVA_PH_OUT_CONTINUED);
         out_maybe_finish(m);
@@ -844,7 +845,7 @@ static void out_line(void *data, char *line)
                      "lease: %s",
                      arg ? arg : "");
     } else if (strcmp(line, "RESUMED") == 0) {
-        m->t_resumed = hva_now_ms();
+        m->t_resumed = cmn_now_ms();
         m->target_resumed = true;
         out_maybe_finish(m);
     }
@@ -925,7 +926,7 @@ static void out_connect_done(void *arg, int rc)
         return;
     }
     m->chan = c;
-    m->t_chan = hva_now_ms();
+    m->t_chan = cmn_now_ms();
     out_up(m);
 }
 
@@ -950,7 +951,7 @@ int hva_mig_out(struct hva_vm *vm, const char *to,
     if (!m)
         return -ENOMEM;
     m->set = *s;
-    m->t_start = hva_now_ms();
+    m->t_start = cmn_now_ms();
     if (split_hostport(to, m->host, sizeof(m->host), &m->port) < 0) {
         snprintf(err, errlen, "migrate-out: bad target '%s' (ADDR:PORT)", to);
         mig_free(m);
@@ -998,7 +999,7 @@ static void out_released(struct hva_mig *m, int rc, uint64_t ms)
         out_rollback(m, rc, "lease release: %s", cmn_strerror(rc));
         return;
     }
-    m->t_released = hva_now_ms();
+    m->t_released = cmn_now_ms();
     hva_vm_set_phase(vm, HVA_PH_OUT_RELEASED);
     hva_chan_send(m->chan, "LEASE-RELEASED");
 }
@@ -1015,7 +1016,7 @@ static void out_qmp_migration(struct hva_mig *m, const char *status)
          * state; the target's QEMU waits, paused (-S), for its lease. */
         m->qemu_migrating = false;
         m->src_completed = true;
-        m->t_paused = hva_now_ms();
+        m->t_paused = cmn_now_ms();
         hva_vm_set_phase(vm, HVA_PH_OUT_PAUSED);
         if (vm_has_lease(vm))
             mig_lease(m, HVA_LEASE_RELEASE, 0, out_released);
@@ -1242,7 +1243,7 @@ static void in_cont_done(void *data, int rc, json_object *ret,
     arm_disarm(vm);
     hva_vm_set_phase(vm, HVA_PH_IN_DONE);
     hva_vm_set_state(vm, HVA_VM_RUNNING);
-    vm->started_ms = hva_now_ms();
+    vm->started_ms = cmn_now_ms();
     hva_chan_send(m->chan, "RESUMED");
     cmn_info(CMN_LOG_HVA, "VM '%s': incoming migration done, running here",
              vm->def->name);
@@ -1732,7 +1733,7 @@ static void save_hdr_done(void *arg, int rc)
         save_hdr_failed(m, rc);
         return;
     }
-    uint64_t ms = hva_now_ms() - m->t_start;
+    uint64_t ms = cmn_now_ms() - m->t_start;
     snprintf(m->result, sizeof(m->result),
              "bytes=\"%" PRIu64 "\" save-ms=\"%" PRIu64 "\" mbps=\"%.1f\" "
              "crc32c=\"%08x\"",
@@ -1942,7 +1943,7 @@ int hva_save(struct hva_vm *vm, char *err, size_t errlen)
         return -HVA_E_MIGRATION;
     }
     m->jobs++;
-    m->t_start = hva_now_ms();
+    m->t_start = cmn_now_ms();
     hva_vm_set_phase(vm, HVA_PH_SAVE_STREAM);
     hva_vm_set_state(vm, HVA_VM_SAVING);
     hva_qmp_command(vm->qmp, "stop", NULL, -1, save_cmd_check, m);
@@ -1994,7 +1995,7 @@ static void restore_cont_done(void *data, int rc, json_object *ret,
         restore_fail(m, -HVA_E_QMP, "VM '%s': cont: %s", vm->def->name, errmsg);
         return;
     }
-    uint64_t ms = hva_now_ms() - m->t_start;
+    uint64_t ms = cmn_now_ms() - m->t_start;
     hva_vm_set_phase(vm, HVA_PH_RESTORE_DONE);
     hva_vm_set_state(vm, HVA_VM_RUNNING);
     char extra[256];
@@ -2195,7 +2196,7 @@ int hva_restore(struct hva_vm *vm, char *err, size_t errlen)
         mig_free(m);
         return -HVA_E_STATE_CORRUPT;
     }
-    m->t_start = hva_now_ms();
+    m->t_start = cmn_now_ms();
     hva_vm_set_phase(vm, HVA_PH_RESTORE_FEED);
     hva_vm_set_state(vm, HVA_VM_INCOMING);
     rc = hva_vm_launch(vm, true, restore_ready, err, errlen);
@@ -2340,7 +2341,7 @@ static void recover_leased(void *owner, int rc, uint64_t ms)
         cmn_info(CMN_LOG_HVA,
                  "VM '%s': rolled back, guest resumed %" PRIu64
                  " ms after the re-attach (lease taken in %" PRIu64 " ms)",
-                 vm->def->name, hva_now_ms() - vm->started_ms, ms);
+                 vm->def->name, cmn_now_ms() - vm->started_ms, ms);
     }
     hva_vm_set_phase(vm, HVA_PH_NONE);
 }
@@ -2384,7 +2385,7 @@ void hva_mig_recover(struct hva_vm *vm)
         cmn_info(CMN_LOG_HVA,
                  "VM '%s': rolled back, guest resumed %" PRIu64
                  " ms after the re-attach (lease still held)",
-                 vm->def->name, hva_now_ms() - vm->started_ms);
+                 vm->def->name, cmn_now_ms() - vm->started_ms);
         break;
     case HVA_REC_FINISH_IN:
     case HVA_REC_DISCARD:

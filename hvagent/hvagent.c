@@ -19,6 +19,7 @@
 #include "common/cmn-err.h"
 #include "common/cmn-ipc.h"
 #include "common/cmn-log.h"
+#include "common/cmn-time.h"
 #include "common/cmn-xml.h"
 #include "hvagent/hva-int.h"
 
@@ -70,7 +71,7 @@ static int status_reply(struct hva_agent *ag, struct hva_vm *only,
                      "serial=\"%s\"/>",
                      vm->def->name, vm->def->uuid, hva_vm_state_name(vm->state),
                      (int)vm->pid, vm->lease_held ? "yes" : "no",
-                     vm->pid ? hva_now_ms() - vm->started_ms : 0,
+                     vm->pid ? cmn_now_ms() - vm->started_ms : 0,
                      hva_mig_phase_name(vm->phase), serial ? serial : "");
         free(serial);
         if (len + (size_t)n + 16 > cap) {
@@ -473,7 +474,7 @@ int main(int argc, char **argv)
         {0},
     };
     struct hva_agent *ag = &agent;
-    uint64_t t_main = hva_now_ms();
+    uint64_t t_main = cmn_now_ms();
     const char *ipc_name = HVA_IPC_NAME, *accel = "auto", *probe = NULL;
     const char *listen_addr = NULL, *authkey = "/etc/corosync/authkey";
     const char *config = HVA_CONFIG_DEFAULT;
@@ -635,7 +636,7 @@ int main(int argc, char **argv)
     hva_vm_reattach_all(ag);
     cmn_info(CMN_LOG_HVA,
              "hvagent ready in %" PRIu64 " ms (run dir '%s', IPC '%s')",
-             hva_now_ms() - t_main, ag->run_dir, ipc_name);
+             cmn_now_ms() - t_main, ag->run_dir, ipc_name);
     qb_loop_run(ag->loop);
     cmn_ipc_server_free(ag->ipc);
     cmn_log_fini();

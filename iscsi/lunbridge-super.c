@@ -55,6 +55,7 @@
 #include <fuse_lowlevel.h>
 
 #include "common/cmn-log.h"
+#include "common/cmn-time.h"
 #include "iscsi/isc-int.h"
 
 /* Linux 6.9's notification; older headers lack it. */
@@ -79,14 +80,6 @@ struct isc_lb_worker {
     bool replay_answered;
     bool replay_differs;
 };
-
-static uint64_t mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 /* ---- worker ----------------------------------------------------------- */
 
@@ -369,7 +362,7 @@ long isc_lb_worker_since_death(const struct isc_lb_worker *w, int *ret_pid)
     if (w->h->died_pid == 0)
         return -1;
     *ret_pid = w->h->died_pid;
-    return (long)(mono_ms() - w->h->died_ms);
+    return (long)(cmn_now_ms() - w->h->died_ms);
 }
 
 /* ---- supervisor -------------------------------------------------------- */
@@ -515,7 +508,7 @@ int isc_lb_supervise(const char *mountpoint, char *const *argv,
     }
 
     for (;;) {
-        uint64_t t0 = mono_ms();
+        uint64_t t0 = cmn_now_ms();
         pid_t pid = spawn_worker(&s), got;
         int status = 0;
         char how[96];
@@ -531,7 +524,7 @@ int isc_lb_supervise(const char *mountpoint, char *const *argv,
             int sig, left = -1;
 
             if (stopping) {
-                uint64_t now = mono_ms();
+                uint64_t now = cmn_now_ms();
 
                 left = stop_at == UINT64_MAX ? -1
                        : now >= stop_at      ? 0
@@ -556,7 +549,7 @@ int isc_lb_supervise(const char *mountpoint, char *const *argv,
                              "supervisor: %s: stopping worker %d, then "
                              "unmounting %s",
                              strsignal(sig), (int)pid, mountpoint);
-                    stop_at = mono_ms() + LB_STOP_GRACE_MS;
+                    stop_at = cmn_now_ms() + LB_STOP_GRACE_MS;
                 }
                 stopping = true;
                 kill(pid, SIGTERM);
@@ -565,7 +558,7 @@ int isc_lb_supervise(const char *mountpoint, char *const *argv,
             }
         }
         describe(status, how, sizeof(how));
-        s.h->died_ms = mono_ms();
+        s.h->died_ms = cmn_now_ms();
         s.h->died_pid = (int32_t)pid;
         if (stopping)
             break;
@@ -597,19 +590,19 @@ int isc_lb_supervise(const char *mountpoint, char *const *argv,
         } else {
             served = true;
         }
-        if (mono_ms() - t0 >= LB_STABLE_MS)
+        if (cmn_now_ms() - t0 >= LB_STABLE_MS)
             backoff = 0;
         restarts++;
         cmn_warn(CMN_LOG_ISCSI,
                  "supervisor: worker %d %s after %.1f s; starting worker "
                  "#%u in %u ms (restart %u), the mount at %s stays",
-                 (int)pid, how, (double)(mono_ms() - t0) / 1000.0, restarts + 1,
-                 backoff, restarts, mountpoint);
+                 (int)pid, how, (double)(cmn_now_ms() - t0) / 1000.0,
+                 restarts + 1, backoff, restarts, mountpoint);
         if (backoff > 0) {
-            uint64_t until = mono_ms() + backoff;
+            uint64_t until = cmn_now_ms() + backoff;
 
-            while (!stopping && mono_ms() < until) {
-                int sig = wait_signal((int)(until - mono_ms()));
+            while (!stopping && cmn_now_ms() < until) {
+                int sig = wait_signal((int)(until - cmn_now_ms()));
 
                 if (sig == SIGTERM || sig == SIGINT || sig == SIGHUP)
                     stopping = true;
