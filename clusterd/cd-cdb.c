@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "clusterd/cd-int.h"
+#include "common/cmn-name.h"
 #include "common/cmn-xml.h"
 
 static const char *const converge_values[] = {"raise-downtime", "auto-converge",
@@ -593,7 +594,7 @@ static int op_add_node(struct cd_cdb *cdb, const struct cd_op *op, char *err,
     struct cd_node n = {0};
     size_t pos;
 
-    if (!cd_name_valid(op->name)) {
+    if (!cmn_name_valid(op->name)) {
         cd_errf(err, errlen,
                 "node name '%s' is invalid (letters, digits, '.', '_', '-')",
                 op->name);
@@ -643,7 +644,7 @@ static int op_add_volume(struct cd_cdb *cdb, const struct cd_op *op, char *err,
     struct cd_volume v = {0};
     size_t pos;
 
-    if (!cd_name_valid(op->name)) {
+    if (!cmn_name_valid(op->name)) {
         cd_errf(err, errlen,
                 "volume name '%s' is invalid (letters, digits, '.', '_', "
                 "'-')",
@@ -651,7 +652,7 @@ static int op_add_volume(struct cd_cdb *cdb, const struct cd_op *op, char *err,
         return -CD_E_BAD_VALUE;
     }
     /* sanlock lockspace names are at most 48 bytes. */
-    if (!cd_name_valid(op->arg) || strlen(op->arg) > 48) {
+    if (!cmn_name_valid(op->arg) || strlen(op->arg) > 48) {
         cd_errf(err, errlen, "volume '%s': lockspace name '%s' is invalid",
                 op->name, op->arg);
         return -CD_E_BAD_VALUE;
@@ -722,7 +723,7 @@ static int op_add_vm(struct cd_cdb *cdb, const struct cd_op *op, char *err,
     struct cd_vm v = {0};
     size_t pos;
 
-    if (!cd_name_valid(op->name)) {
+    if (!cmn_name_valid(op->name)) {
         cd_errf(err, errlen,
                 "VM name '%s' is invalid (letters, digits, '.', '_', '-')",
                 op->name);

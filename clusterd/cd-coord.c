@@ -16,6 +16,14 @@
 #include "resources/res-place.h"
 #include "resources/res-vm.h"
 
+/* The CDB keeps a VM's priority as an enum cd_priority and placement reads
+ * it as an enum res_priority: the two convert by value. */
+_Static_assert((int)CD_PRIO_HIGH == (int)RES_PRIO_HIGH &&
+                   (int)CD_PRIO_MEDIUM == (int)RES_PRIO_MEDIUM &&
+                   (int)CD_PRIO_LOW == (int)RES_PRIO_LOW &&
+                   (int)CD_PRIO_MANUAL == (int)RES_PRIO_MANUAL,
+               "enum cd_priority and enum res_priority differ");
+
 #define CO_MAGIC   0x4f43434bu /* "KCCO" little-endian */
 #define CO_VERSION 1
 #define CO_HDR     12 /* magic, version+type, crc32c */

@@ -15,6 +15,7 @@
 #include "clusterd/cd-daemon.h"
 #include "clusterd/cd-int.h"
 #include "common/cmn-log.h"
+#include "common/cmn-name.h"
 #include "common/cmn-time.h"
 
 #define RECONNECT_MS 1000
@@ -313,7 +314,7 @@ static void lookup_nodelist(struct cd_daemon *d)
             continue;
         snprintf(key, sizeof(key), "nodelist.node.%d.name", i);
         if (!d->node_name[0] && cmap_get_string(h, key, &s) == CS_OK &&
-            cd_name_valid(s))
+            cmn_name_valid(s))
             snprintf(d->node_name, sizeof(d->node_name), "%s", s);
         free(s);
         s = NULL;

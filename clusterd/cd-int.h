@@ -31,9 +31,6 @@ int cd_buf_steal(struct cd_buf *b, char **ret_text, size_t *ret_len);
 __attribute__((format(printf, 3, 4))) void cd_errf(char *err, size_t errlen,
                                                    const char *fmt, ...);
 
-/* A name of a node, VM, volume or lockspace: [A-Za-z0-9][A-Za-z0-9._-]*,
- * shorter than CD_NAME_MAX. */
-bool cd_name_valid(const char *s);
 /* A printable token without blanks (addresses, LUN ids, refs). */
 bool cd_token_valid(const char *s, size_t max);
 

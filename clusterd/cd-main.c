@@ -22,6 +22,7 @@
 #include "clusterd/cd-daemon.h"
 #include "clusterd/cd-int.h"
 #include "common/cmn-log.h"
+#include "common/cmn-name.h"
 #include "common/cmn-xml.h"
 
 static struct cd_daemon daemon_state;
@@ -220,7 +221,7 @@ int main(int argc, char **argv)
             opt_csv = optarg;
             break;
         case 'L':
-            if (!cd_name_valid(optarg)) {
+            if (!cmn_name_valid(optarg)) {
                 fprintf(stderr, "clusterd: lockspace '%s' is invalid\n",
                         optarg);
                 return 2;
@@ -294,7 +295,7 @@ int main(int argc, char **argv)
         snprintf(cfg.state_dir, sizeof(cfg.state_dir), "%s", opt_state);
     }
     if (opt_name) {
-        if (!cd_name_valid(opt_name)) {
+        if (!cmn_name_valid(opt_name)) {
             fprintf(stderr,
                     "clusterd: node name '%s' is invalid (letters, digits, "
                     "'.', '_', '-'; at most %d)\n",

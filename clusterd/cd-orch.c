@@ -24,6 +24,7 @@
 #include "clusterd/cd-int.h"
 #include "clusterd/cd-storage.h"
 #include "common/cmn-log.h"
+#include "common/cmn-name.h"
 #include "common/cmn-time.h"
 #include "common/cmn-xml.h"
 #include "hvagent/hva.h"
@@ -1288,7 +1289,7 @@ static void hva_connected(void *data, const char *status_xml)
             xmlChar *name = xmlGetProp(n, (const xmlChar *)"name");
             xmlChar *st = xmlGetProp(n, (const xmlChar *)"state");
             struct local_vm *l;
-            if (name && st && cd_name_valid((const char *)name) &&
+            if (name && st && cmn_name_valid((const char *)name) &&
                 (l = local_find(o, (const char *)name, true)))
                 l->state = cd_rt_state_from_hva((const char *)st);
             xmlFree(name);
@@ -1322,7 +1323,7 @@ static void hva_event(void *data, const char *xml)
     type = xmlGetProp(e, (const xmlChar *)"type");
     vm = xmlGetProp(e, (const xmlChar *)"vm");
     st = xmlGetProp(e, (const xmlChar *)"state");
-    if (type && vm && cd_name_valid((const char *)vm)) {
+    if (type && vm && cmn_name_valid((const char *)vm)) {
         struct local_vm *l = local_find(o, (const char *)vm, true);
         if (!strcmp((const char *)type, "state") && st && l) {
             l->state = cd_rt_state_from_hva((const char *)st);
