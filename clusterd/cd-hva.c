@@ -6,8 +6,6 @@
 #include <libxml/tree.h>
 #include <poll.h>
 #include <pthread.h>
-#include <sanlock.h>
-#include <sanlock_admin.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +19,7 @@
 #include "common/cmn-time.h"
 #include "common/cmn-work.h"
 #include "common/cmn-xml.h"
+#include "csv/csv.h"
 #include "hvagent/hva.h"
 
 #define RECONNECT_MS 1000
@@ -327,51 +326,6 @@ static bool runs_here(struct cmn_ipc_client *c, struct cd_hva_job *j)
     return yes;
 }
 
-/* 1 when the VM lease is held by a live host (an acquire would fail),
- * 0 when free or its owner is dead, negative when unknown. Read through
- * the local sanlock daemon, which knows which hosts of the lockspace
- * are alive. */
-static int lease_held(const struct cd_hva_job *j)
-{
-    union {
-        struct sanlk_resource r;
-        char buf[sizeof(struct sanlk_resource) + sizeof(struct sanlk_disk)];
-    } u;
-    struct sanlk_host *owners = NULL, *hosts = NULL;
-    int nowners = 0, nhosts = 0, rc;
-    uint32_t test = 0;
-
-    memset(&u, 0, sizeof(u));
-    /* sanlock names are 48 bytes, no terminator needed. */
-    if (strlen(j->lease_ls) > SANLK_NAME_LEN ||
-        strlen(j->lease_res) > SANLK_NAME_LEN ||
-        strlen(j->lease_path) >= sizeof(u.r.disks[0].path))
-        return -ENAMETOOLONG;
-    memcpy(u.r.lockspace_name, j->lease_ls, strlen(j->lease_ls));
-    memcpy(u.r.name, j->lease_res, strlen(j->lease_res));
-    u.r.num_disks = 1;
-    memcpy(u.r.disks[0].path, j->lease_path, strlen(j->lease_path) + 1);
-    u.r.disks[0].offset = j->lease_offset;
-    rc = sanlock_read_resource_owners(&u.r, 0, &owners, &nowners);
-    if (rc < 0)
-        goto out;
-    if (!nowners) {
-        rc = 0;
-        goto out;
-    }
-    rc = sanlock_get_hosts(j->lease_ls, 0, &hosts, &nhosts, 0);
-    if (rc < 0)
-        goto out;
-    rc = sanlock_test_resource_owners(&u.r, 0, owners, nowners, hosts, nhosts,
-                                      &test);
-    if (rc == 0)
-        rc = (test & SANLK_TRF_FAIL) ? 1 : 0;
-out:
-    free(owners);
-    free(hosts);
-    return rc;
-}
-
 static int step_start(struct cmn_ipc_client *c, struct cd_hva_job *j)
 {
     uint64_t deadline = cmn_now_ms() + (uint64_t)j->lease_wait_s * 1000;
@@ -386,7 +340,9 @@ static int step_start(struct cmn_ipc_client *c, struct cd_hva_job *j)
      * loop, is what keeps the VM from running twice. */
     for (;;) {
         /* Never a QEMU while the lease is taken: wait for it here. */
-        if (j->lease_ls[0] && lease_held(j) == 1) {
+        if (j->lease_ls[0] &&
+            csv_lease_held_live(j->lease_ls, j->lease_res, j->lease_path,
+                                j->lease_offset) == 1) {
             if (cmn_now_ms() >= deadline) {
                 snprintf(j->msg, sizeof(j->msg),
                          "VM '%s': lease '%s' still held by another host "

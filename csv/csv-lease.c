@@ -645,3 +645,48 @@ int csv_lease_owner(struct csv_volume *vol, uint32_t slot,
     *ret_host_id = owner;
     return 0;
 }
+
+/* ---- a VM lease's live holder -----------------------------------------------
+ */
+
+int csv_lease_held_live(const char *lockspace, const char *resource,
+                        const char *path, uint64_t offset)
+{
+    union {
+        struct sanlk_resource r;
+        char buf[RES_BUF_SIZE];
+    } u;
+    struct sanlk_host *owners = NULL, *hosts = NULL;
+    int nowners = 0, nhosts = 0, rc;
+    uint32_t test = 0;
+
+    memset(&u, 0, sizeof(u));
+    /* sanlock names are 48 bytes, no terminator needed. */
+    if (strlen(lockspace) > SANLK_NAME_LEN ||
+        strlen(resource) > SANLK_NAME_LEN ||
+        strlen(path) >= sizeof(u.r.disks[0].path))
+        return -ENAMETOOLONG;
+    memcpy(u.r.lockspace_name, lockspace, strlen(lockspace));
+    memcpy(u.r.name, resource, strlen(resource));
+    u.r.num_disks = 1;
+    memcpy(u.r.disks[0].path, path, strlen(path) + 1);
+    u.r.disks[0].offset = offset;
+    rc = sanlock_read_resource_owners(&u.r, 0, &owners, &nowners);
+    if (rc < 0)
+        goto out;
+    if (!nowners) {
+        rc = 0;
+        goto out;
+    }
+    rc = sanlock_get_hosts(lockspace, 0, &hosts, &nhosts, 0);
+    if (rc < 0)
+        goto out;
+    rc = sanlock_test_resource_owners(&u.r, 0, owners, nowners, hosts, nhosts,
+                                      &test);
+    if (rc == 0)
+        rc = (test & SANLK_TRF_FAIL) ? 1 : 0;
+out:
+    free(owners);
+    free(hosts);
+    return rc;
+}
