@@ -668,20 +668,10 @@ static enum res_node_state node_state(const struct cd_node *n, bool member,
     }
 }
 
+/* The CDB parsed the definition when it stored it. */
 static void vm_policy(const struct cd_vm *v, struct res_place_vm *pv)
 {
-    struct res_vm *def = NULL;
-    char err[256];
-
-    memset(pv, 0, sizeof(*pv));
-    if (v->definition && res_vm_parse(v->definition, strlen(v->definition),
-                                      v->name, &def, err, sizeof(err)) == 0) {
-        res_place_vm_from_def(def, 0, false, pv);
-        res_vm_free(def);
-    } else {
-        pv->policy.failures_max = RES_FAILURES_MAX_DEFAULT;
-        pv->policy.failures_period = RES_FAILURES_PERIOD_DEFAULT;
-    }
+    *pv = v->place;
     snprintf(pv->name, sizeof(pv->name), "%s", v->name);
     /* The CDB's priority is the one the administrator set last. */
     pv->policy.priority = (enum res_priority)v->priority;

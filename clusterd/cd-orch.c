@@ -2085,13 +2085,7 @@ static int do_explain(struct cd_orch *o, const char *vm, char **ret)
     }
     for (size_t i = 0; i < cd_cdb_vm_count(cdb); i++) {
         const struct cd_vm *v = cd_cdb_vm(cdb, i);
-        struct res_vm *def = NULL;
-        char e[256];
-        if (v->definition && res_vm_parse(v->definition, strlen(v->definition),
-                                          v->name, &def, e, sizeof(e)) == 0) {
-            res_place_vm_from_def(def, 0, v->want_running, &vms[i]);
-            res_vm_free(def);
-        }
+        vms[i] = v->place; /* parsed when the CDB stored the definition */
         snprintf(vms[i].name, sizeof(vms[i].name), "%s", v->name);
         vms[i].policy.priority = (enum res_priority)v->priority;
         vms[i].want_running = v->want_running;

@@ -22,6 +22,7 @@
 
 #include "common/cmn-auto.h"
 #include "common/cmn-err.h"
+#include "resources/res-place.h"
 
 /* libqb IPC service name clusterctl talks to. */
 #define CD_IPC_NAME "kvmc-clusterd"
@@ -119,6 +120,10 @@ struct cd_vm {
     char ref[CD_VALUE_MAX]; /* where the definition lives ("" = embedded) */
     char *definition;       /* embedded definition text, or NULL */
     bool want_running;      /* administrator's intent: keep it running */
+    /* What placement needs of the definition, parsed when the definition
+     * is stored so the coordinator decides on structs (defaults without
+     * a valid definition; name and priority come from the fields above). */
+    struct res_place_vm place;
 };
 
 /* ------------------------------------------------------------ settings */
