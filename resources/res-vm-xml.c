@@ -14,7 +14,6 @@
 #include "resources/res-int.h"
 #include "resources/res-vm.h"
 
-
 /* Everything one extraction needs to report an error. */
 struct rx {
     const char *src;
