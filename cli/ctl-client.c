@@ -10,18 +10,11 @@
 
 #include "cli/ctl.h"
 #include "clusterd/cd-proto.h"
+#include "common/cmn-time.h"
 #include "common/cmn-xml.h"
 
 #define CALL_MS       30000
 #define SYNC_RETRY_MS 15000
-
-uint64_t ctl_now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 const char *ctl_xml_prop(xmlNode *n, const char *name)
 {
@@ -93,7 +86,7 @@ int ctl_cd_connect(struct cmn_ipc_client **ret_client)
 int ctl_cd_call_on(struct cmn_ipc_client *client, const char *request,
                    xmlDoc **ret_doc, char **ret_text)
 {
-    uint64_t deadline = ctl_now_ms() + SYNC_RETRY_MS;
+    uint64_t deadline = cmn_now_ms() + SYNC_RETRY_MS;
     char err[512];
     int rc;
 
@@ -127,7 +120,7 @@ int ctl_cd_call_on(struct cmn_ipc_client *client, const char *request,
             return CTL_EXIT_OK;
         }
         code = strtol(ctl_xml_prop(root, "code"), NULL, 10);
-        if (code == CD_E_SYNCING && ctl_now_ms() < deadline) {
+        if (code == CD_E_SYNCING && cmn_now_ms() < deadline) {
             xmlFreeDoc(doc);
             free(reply);
             poll(NULL, 0, 100);

@@ -24,7 +24,5 @@ int ctl_cd_call(const char *request, xmlDoc **ret_doc, char **ret_text);
 const char *ctl_xml_prop(xmlNode *n, const char *name);
 /* `s` with XML's special characters escaped (malloc'd; NULL on ENOMEM). */
 char *ctl_xml_escape(const char *s);
-/* Monotonic milliseconds. */
-uint64_t ctl_now_ms(void);
 
 #endif

@@ -27,6 +27,7 @@
 #include "clusterd/cd-proto.h"
 #include "common/cmn-ipc.h"
 #include "common/cmn-xml.h"
+#include "common/cmn-time.h"
 
 #define START_WAIT_MS 200000 /* failover starts wait for sanlock */
 #define MOVE_WAIT_MS  660000
@@ -547,10 +548,10 @@ static int wait_vm(const char *vm, bool running, uint64_t t0)
             if (running)
                 printf("VM '%s' running on %s (%.1f s)\n", vm,
                        ctl_xml_prop(v, "node"),
-                       (double)(ctl_now_ms() - t0) / 1000);
+                       (double)(cmn_now_ms() - t0) / 1000);
             else
                 printf("VM '%s' stopped (%.1f s)\n", vm,
-                       (double)(ctl_now_ms() - t0) / 1000);
+                       (double)(cmn_now_ms() - t0) / 1000);
             xmlFreeDoc(doc);
             return CTL_EXIT_OK;
         }
@@ -591,12 +592,12 @@ static int wait_vm(const char *vm, bool running, uint64_t t0)
         }
         first = false;
         xmlFreeDoc(doc);
-        if (!busy && last_fail[0] && ctl_now_ms() - t0 > 2000) {
+        if (!busy && last_fail[0] && cmn_now_ms() - t0 > 2000) {
             ctl_err("VM '%s' did not %s: %s (see 'clusterctl explain %s')", vm,
                     running ? "start" : "stop", last_fail, vm);
             return CTL_EXIT_FAIL;
         }
-        if (ctl_now_ms() >= deadline) {
+        if (cmn_now_ms() >= deadline) {
             ctl_err("VM '%s' is not %s after %d s (see 'clusterctl explain %s' "
                     "and 'clusterctl events')",
                     vm, running ? "running" : "stopped", START_WAIT_MS / 1000,
@@ -610,7 +611,7 @@ static int wait_vm(const char *vm, bool running, uint64_t t0)
 static int cmd_start_stop(const char *vm, bool start, bool wait)
 {
     xmlDoc *doc = NULL;
-    uint64_t t0 = ctl_now_ms();
+    uint64_t t0 = cmn_now_ms();
     int rc = request_vm(start ? "vm-start" : "vm-stop", vm, &doc, NULL);
 
     xmlFreeDoc(doc);
@@ -683,7 +684,7 @@ static double mib(const char *bytes)
  * waiting a few seconds for the VM's state to settle on one node. */
 static void vm_where_now(const char *vm, char *buf, size_t len)
 {
-    uint64_t deadline = ctl_now_ms() + 5000;
+    uint64_t deadline = cmn_now_ms() + 5000;
 
     snprintf(buf, len, "where the VM runs now is not known yet");
     for (;;) {
@@ -698,7 +699,7 @@ static void vm_where_now(const char *vm, char *buf, size_t len)
                   strcmp(ctl_xml_prop(v, "state"), "migrating") != 0 &&
                   strcmp(ctl_xml_prop(v, "state"), "saving") != 0;
         if (v && *ctl_xml_prop(v, "node") && !settled &&
-            ctl_now_ms() >= deadline && !*ctl_xml_prop(v, "action"))
+            cmn_now_ms() >= deadline && !*ctl_xml_prop(v, "action"))
             /* A migration state with no move in progress is the last word
              * of an hvagent that stopped answering, not the truth. */
             snprintf(buf, len,
@@ -715,7 +716,7 @@ static void vm_where_now(const char *vm, char *buf, size_t len)
             snprintf(buf, len, "VM '%s' is now %s", vm,
                      ctl_xml_prop(v, "state"));
         xmlFreeDoc(doc);
-        if (settled || ctl_now_ms() >= deadline)
+        if (settled || cmn_now_ms() >= deadline)
             return;
         poll(NULL, 0, 250);
     }
@@ -819,7 +820,7 @@ static int move_finished(struct move *m, xmlNode *n)
                "ms, total %.2f s\n",
                m->vm, ctl_xml_prop(n, "from"), ctl_xml_prop(n, "to"), m->mode,
                ctl_xml_prop(n, "downtime-ms"),
-               (double)(ctl_now_ms() - m->t0) / 1000);
+               (double)(cmn_now_ms() - m->t0) / 1000);
         return CTL_EXIT_OK;
     }
     /* The action failed as the cluster saw it (a node left...), but the
@@ -847,7 +848,7 @@ static int move_on_event(struct move *m, xmlNode *n)
         printf("moving VM '%s' from %s to %s (%s migration, action %s, "
                "after %.1f s in the queue)\n",
                m->vm, ctl_xml_prop(n, "from"), ctl_xml_prop(n, "to"), m->mode,
-               m->action, (double)(ctl_now_ms() - m->t0) / 1000);
+               m->action, (double)(cmn_now_ms() - m->t0) / 1000);
         fflush(stdout);
     }
     if (!strcmp(type, "migration") && !strcmp(ctl_xml_prop(n, "vm"), m->vm)) {
@@ -877,7 +878,7 @@ static int move_follow(struct cmn_ipc_client *c, struct move *m)
         char *ev = NULL;
         char err[256];
         xmlDoc *doc = NULL;
-        int64_t left = (int64_t)(deadline - ctl_now_ms());
+        int64_t left = (int64_t)(deadline - cmn_now_ms());
         int rc;
 
         if (left <= 0) {
@@ -911,7 +912,7 @@ static int move_follow(struct cmn_ipc_client *c, struct move *m)
 static int cmd_move(int argc, char **argv)
 {
     CMN_AUTO(cmn_ipc_client) *c = NULL;
-    struct move m = {.t0 = ctl_now_ms(), .tty = isatty(STDOUT_FILENO)};
+    struct move m = {.t0 = cmn_now_ms(), .tty = isatty(STDOUT_FILENO)};
     xmlDoc *doc = NULL;
     int rc = move_parse_args(argc, argv, &m);
 
@@ -951,7 +952,7 @@ static int node_state(const char *node, const char *state)
 
 static int cmd_drain(const char *node, bool wait)
 {
-    uint64_t t0 = ctl_now_ms(), quiet_since = 0;
+    uint64_t t0 = cmn_now_ms(), quiet_since = 0;
     int rc = node_state(node, "drained");
 
     if (rc || !wait) {
@@ -984,16 +985,16 @@ static int cmd_drain(const char *node, bool wait)
         xmlFreeDoc(doc);
         if (!left) {
             printf("node '%s' drained: no VM runs there (%.1f s)\n", node,
-                   (double)(ctl_now_ms() - t0) / 1000);
+                   (double)(cmn_now_ms() - t0) / 1000);
             return CTL_EXIT_OK;
         }
         /* Nothing in flight for a while: what is left can't move. */
         if (moving)
             quiet_since = 0;
         else if (!quiet_since)
-            quiet_since = ctl_now_ms();
-        if ((quiet_since && ctl_now_ms() - quiet_since > 5000) ||
-            ctl_now_ms() - t0 > DRAIN_WAIT_MS) {
+            quiet_since = cmn_now_ms();
+        if ((quiet_since && cmn_now_ms() - quiet_since > 5000) ||
+            cmn_now_ms() - t0 > DRAIN_WAIT_MS) {
             ctl_err("node '%s' is drained but VM(s) %s still run there: no "
                     "other node can take them (see 'clusterctl explain VM')",
                     node, names);

@@ -19,6 +19,7 @@
 #include "cli/ctl-client.h"
 #include "cli/ctl.h"
 #include "common/cmn-err.h"
+#include "common/cmn-time.h"
 #include "csv/csv.h"
 
 #define MIB      (1024.0 * 1024.0)
@@ -756,14 +757,6 @@ static int cmd_check(int argc, char **argv)
     return CTL_EXIT_OK;
 }
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* The options of volume alloc-stress. */
 struct stress_opts {
     uint32_t count, size_mib, host_id, lock_timeout_s, pause_ms, hold_ms;
@@ -844,13 +837,13 @@ static int cmd_alloc_stress(int argc, char **argv)
             return CTL_EXIT_FAIL;
         }
     }
-    t0 = mono_ms();
+    t0 = (int64_t)cmn_now_ms();
     for (uint32_t i = 0; i < o.count; i++) {
         char t[32];
-        int64_t l0 = mono_ms(), dl;
+        int64_t l0 = (int64_t)cmn_now_ms(), dl;
         snprintf(t, sizeof(t), "%s-%u", o.tag, i);
         rc = csv_lock(vol, (int)o.lock_timeout_s * 1000);
-        dl = mono_ms() - l0;
+        dl = (int64_t)cmn_now_ms() - l0;
         lock_ms += dl;
         worst = dl > worst ? dl : worst;
         if (rc == 0)
@@ -882,7 +875,7 @@ static int cmd_alloc_stress(int argc, char **argv)
     }
     printf("alloc-stress: %u extents tagged '%s-*' in %" PRId64
            " ms; lease waits %" PRId64 " ms total, %" PRId64 " ms worst\n",
-           o.count, o.tag, mono_ms() - t0, lock_ms, worst);
+           o.count, o.tag, (int64_t)cmn_now_ms() - t0, lock_ms, worst);
     return CTL_EXIT_OK;
 }
 

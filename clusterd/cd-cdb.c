@@ -17,7 +17,9 @@
 #include <string.h>
 
 #include "clusterd/cd-int.h"
+#include "common/cmn-name.h"
 #include "common/cmn-xml.h"
+#include "resources/res-vm.h"
 
 static const char *const converge_values[] = {"raise-downtime", "auto-converge",
                                               "cancel", NULL};
@@ -593,7 +595,7 @@ static int op_add_node(struct cd_cdb *cdb, const struct cd_op *op, char *err,
     struct cd_node n = {0};
     size_t pos;
 
-    if (!cd_name_valid(op->name)) {
+    if (!cmn_name_valid(op->name)) {
         cd_errf(err, errlen,
                 "node name '%s' is invalid (letters, digits, '.', '_', '-')",
                 op->name);
@@ -643,7 +645,7 @@ static int op_add_volume(struct cd_cdb *cdb, const struct cd_op *op, char *err,
     struct cd_volume v = {0};
     size_t pos;
 
-    if (!cd_name_valid(op->name)) {
+    if (!cmn_name_valid(op->name)) {
         cd_errf(err, errlen,
                 "volume name '%s' is invalid (letters, digits, '.', '_', "
                 "'-')",
@@ -651,7 +653,7 @@ static int op_add_volume(struct cd_cdb *cdb, const struct cd_op *op, char *err,
         return -CD_E_BAD_VALUE;
     }
     /* sanlock lockspace names are at most 48 bytes. */
-    if (!cd_name_valid(op->arg) || strlen(op->arg) > 48) {
+    if (!cmn_name_valid(op->arg) || strlen(op->arg) > 48) {
         cd_errf(err, errlen, "volume '%s': lockspace name '%s' is invalid",
                 op->name, op->arg);
         return -CD_E_BAD_VALUE;
@@ -716,13 +718,31 @@ static int op_add_volume(struct cd_cdb *cdb, const struct cd_op *op, char *err,
     return 0;
 }
 
+/* What placement reads of `v`'s definition (see struct cd_vm); a
+ * definition that does not parse gets the defaults, as it always did. */
+static void vm_place_parse(struct cd_vm *v)
+{
+    struct res_vm *def = NULL;
+    char err[256];
+
+    memset(&v->place, 0, sizeof(v->place));
+    if (v->definition && res_vm_parse(v->definition, strlen(v->definition),
+                                      v->name, &def, err, sizeof(err)) == 0) {
+        res_place_vm_from_def(def, 0, false, &v->place);
+        res_vm_free(def);
+    } else {
+        v->place.policy.failures_max = RES_FAILURES_MAX_DEFAULT;
+        v->place.policy.failures_period = RES_FAILURES_PERIOD_DEFAULT;
+    }
+}
+
 static int op_add_vm(struct cd_cdb *cdb, const struct cd_op *op, char *err,
                      size_t errlen)
 {
     struct cd_vm v = {0};
     size_t pos;
 
-    if (!cd_name_valid(op->name)) {
+    if (!cmn_name_valid(op->name)) {
         cd_errf(err, errlen,
                 "VM name '%s' is invalid (letters, digits, '.', '_', '-')",
                 op->name);
@@ -771,6 +791,7 @@ static int op_add_vm(struct cd_cdb *cdb, const struct cd_op *op, char *err,
         if (!v.definition)
             return -ENOMEM;
     }
+    vm_place_parse(&v);
     for (pos = 0; pos < cdb->nvms; pos++)
         if (strcmp(cdb->vms[pos].name, v.name) > 0)
             break;
@@ -977,6 +998,7 @@ static int cdb_apply_op(struct cd_cdb *cdb, const struct cd_op *op, char *err,
         free(cdb->vms[i].definition);
         cdb->vms[i].definition = text;
         cdb->vms[i].priority = p;
+        vm_place_parse(&cdb->vms[i]);
         return 0;
     }
     case CD_OP_SET_VM_TARGET:

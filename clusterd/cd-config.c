@@ -10,6 +10,7 @@
 #include "clusterd/cd-config.h"
 #include "clusterd/cd-int.h"
 #include "common/cmn-cfg.h"
+#include "common/cmn-name.h"
 
 static const struct cmn_cfg_key cd_keys[] = {
     {.section = "clusterd", .key = "state-dir", .type = CMN_CFG_STR},
@@ -59,7 +60,7 @@ static int from_cfg(const struct cmn_cfg *c, struct cd_config *cfg, char *err,
     }
     s = cmn_cfg_str(c, "clusterd", NULL, "node-name");
     if (s) {
-        if (!cd_name_valid(s))
+        if (!cmn_name_valid(s))
             return line_err(c, "node-name", err, errlen,
                             "letters, digits, '.', '_', '-' (at most 63)");
         snprintf(cfg->node_name, sizeof(cfg->node_name), "%s", s);

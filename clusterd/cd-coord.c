@@ -16,6 +16,14 @@
 #include "resources/res-place.h"
 #include "resources/res-vm.h"
 
+/* The CDB keeps a VM's priority as an enum cd_priority and placement reads
+ * it as an enum res_priority: the two convert by value. */
+_Static_assert((int)CD_PRIO_HIGH == (int)RES_PRIO_HIGH &&
+                   (int)CD_PRIO_MEDIUM == (int)RES_PRIO_MEDIUM &&
+                   (int)CD_PRIO_LOW == (int)RES_PRIO_LOW &&
+                   (int)CD_PRIO_MANUAL == (int)RES_PRIO_MANUAL,
+               "enum cd_priority and enum res_priority differ");
+
 #define CO_MAGIC   0x4f43434bu /* "KCCO" little-endian */
 #define CO_VERSION 1
 #define CO_HDR     12 /* magic, version+type, crc32c */
@@ -660,20 +668,10 @@ static enum res_node_state node_state(const struct cd_node *n, bool member,
     }
 }
 
+/* The CDB parsed the definition when it stored it. */
 static void vm_policy(const struct cd_vm *v, struct res_place_vm *pv)
 {
-    struct res_vm *def = NULL;
-    char err[256];
-
-    memset(pv, 0, sizeof(*pv));
-    if (v->definition && res_vm_parse(v->definition, strlen(v->definition),
-                                      v->name, &def, err, sizeof(err)) == 0) {
-        res_place_vm_from_def(def, 0, false, pv);
-        res_vm_free(def);
-    } else {
-        pv->policy.failures_max = RES_FAILURES_MAX_DEFAULT;
-        pv->policy.failures_period = RES_FAILURES_PERIOD_DEFAULT;
-    }
+    *pv = v->place;
     snprintf(pv->name, sizeof(pv->name), "%s", v->name);
     /* The CDB's priority is the one the administrator set last. */
     pv->policy.priority = (enum res_priority)v->priority;
@@ -1494,45 +1492,42 @@ static int cmp_u32(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-size_t cd_coord_derive(const struct cd_coord *co, const struct cd_cdb *cdb,
-                       const struct cd_co_view *view, struct cd_action *outv,
-                       size_t cap)
+/* Accepted user requests, in the order they were delivered; moves
+ * within the per-node limit, the others wait their turn. */
+static void derive_requests(const struct cd_coord *co, unsigned limit,
+                            struct out *o)
 {
-    struct out o = {.v = outv, .cap = cap, .epoch = cd_cdb_epoch(cdb)};
-    struct picture p;
-    unsigned limit;
-    uint32_t ids[CD_MAX_NODES];
-    size_t nids = 0;
     bool admitted[CD_CO_MAX_REQS];
 
-    if (!view->quorate || !cd_coord_settled(co))
-        return 0;
-    limit = migration_limit(cdb);
-
-    /* 1. Accepted user requests, in the order they were delivered; moves
-     * within the per-node limit, the others wait their turn. */
     reqs_admit(co, limit, admitted);
     for (size_t i = 0; i < co->nreq; i++) {
         const struct cd_co_req *q = &co->req[i];
-        if (admitted[i] && !out_has(&o, q->vm) && o.n < o.cap) {
-            emit(&o, q->kind, CD_CAUSE_USER, q->vm, q->from, q->to);
-            o.v[o.n - 1].origin = q->origin;
-            o.v[o.n - 1].origin_req = q->origin_req;
+        if (admitted[i] && !out_has(o, q->vm) && o->n < o->cap) {
+            emit(o, q->kind, CD_CAUSE_USER, q->vm, q->from, q->to);
+            o->v[o->n - 1].origin = q->origin;
+            o->v[o->n - 1].origin_req = q->origin_req;
         }
     }
-    if (picture_build(co, cdb, view->members, view->nmembers, &p) < 0)
-        return o.n;
+}
 
-    /* 2. Stops: wanted stopped, running somewhere. */
+/* Stops: wanted stopped, running somewhere. */
+static void derive_stops(const struct cd_coord *co, const struct cd_cdb *cdb,
+                         struct out *o)
+{
     for (size_t i = 0; i < cd_cdb_vm_count(cdb); i++) {
         const struct cd_vm *v = cd_cdb_vm(cdb, i);
         uint32_t n = cd_coord_vm_node(co, v->name, NULL);
-        if (!v->want_running && n && !busy(co, &o, v->name))
-            emit(&o, CD_ACT_STOP, CD_CAUSE_TARGET, v->name, n, 0);
+        if (!v->want_running && n && !busy(co, o, v->name))
+            emit(o, CD_ACT_STOP, CD_CAUSE_TARGET, v->name, n, 0);
     }
+}
 
-    /* 3. Health: a VM that died is restarted in place until it failed
-     * too often in its period, then elsewhere. */
+/* Health: a VM that died is restarted in place until it failed
+ * too often in its period, then elsewhere. */
+static void derive_restarts(const struct cd_coord *co, const struct cd_cdb *cdb,
+                            const struct cd_co_view *view, struct picture *p,
+                            struct out *o)
+{
     for (size_t i = 0; i < co->nfail; i++) {
         const struct cd_vm_failures *f = &co->fail[i];
         const struct cd_vm *v = cd_cdb_vm_by_name(cdb, f->vm);
@@ -1540,31 +1535,36 @@ size_t cd_coord_derive(const struct cd_coord *co, const struct cd_cdb *cdb,
         struct res_place_vm *pv = NULL;
         bool failover;
 
-        if (!f->pending || !v || !v->want_running || busy(co, &o, f->vm) ||
+        if (!f->pending || !v || !v->want_running || busy(co, o, f->vm) ||
             cd_coord_vm_node(co, f->vm, NULL))
             continue;
-        for (size_t k = 0; k < p.n_vms; k++)
-            if (strcmp(p.vms[k].name, f->vm) == 0)
-                pv = &p.vms[k];
+        for (size_t k = 0; k < p->n_vms; k++)
+            if (strcmp(p->vms[k].name, f->vm) == 0)
+                pv = &p->vms[k];
         if (!pv)
             continue;
         failover = res_failure_should_failover(&pv->policy, f->times, f->n,
                                                view->now_s);
         /* Placement sees the VM where it failed. */
         pv->node = f->node;
-        if (res_plan_vm_failure(&p.c, f->vm, failover, &plan) == 0) {
+        if (res_plan_vm_failure(&p->c, f->vm, failover, &plan) == 0) {
             for (size_t k = 0; k < plan->n_actions; k++)
                 if (plan->actions[k].kind == RES_ACT_START)
-                    emit(&o, CD_ACT_START, CD_CAUSE_RESTART, f->vm, 0,
+                    emit(o, CD_ACT_START, CD_CAUSE_RESTART, f->vm, 0,
                          plan->actions[k].to);
         }
         res_plan_free(plan);
         pv->node = 0;
     }
+}
 
-    /* 3b. Retries: a VM wanted running whose last starts failed starts
-     * again once its back-off is over, on another node if one can take
-     * it. Placement counts it where it goes for the starts below. */
+/* Retries: a VM wanted running whose last starts failed starts
+ * again once its back-off is over, on another node if one can take
+ * it. Placement counts it where it goes for the starts below. */
+static void derive_retries(const struct cd_coord *co, const struct cd_cdb *cdb,
+                           const struct cd_co_view *view, struct picture *p,
+                           struct out *o)
+{
     for (size_t i = 0; i < cd_cdb_vm_count(cdb); i++) {
         const struct cd_vm *v = cd_cdb_vm(cdb, i);
         struct res_note note;
@@ -1572,77 +1572,88 @@ size_t cd_coord_derive(const struct cd_coord *co, const struct cd_cdb *cdb,
         struct streak s;
         uint32_t to = 0;
 
-        if (!v->want_running || busy(co, &o, v->name) ||
+        if (!v->want_running || busy(co, o, v->name) ||
             cd_coord_vm_node(co, v->name, NULL) ||
             incoming_somewhere(co, v->name))
             continue;
         start_streak(co, v->name, &s);
         if (!s.n || view->now_s < retry_due(cdb, &s))
             continue;
-        if (retry_target(&p, v->name, &s, &to, &note) < 0)
+        if (retry_target(p, v->name, &s, &to, &note) < 0)
             continue; /* no node: cd_coord_vm_wait reports it */
-        emit(&o, CD_ACT_START, CD_CAUSE_RETRY, v->name, 0, to);
-        pv = picture_vm(&p, v->name);
-        if (pv && out_has(&o, v->name))
+        emit(o, CD_ACT_START, CD_CAUSE_RETRY, v->name, 0, to);
+        pv = picture_vm(p, v->name);
+        if (pv && out_has(o, v->name))
             pv->node = to;
     }
+}
 
-    /* 4. Starts: wanted running, running nowhere (a lost node's VMs, a
-     * cluster that just formed, vm start), by priority. A VM whose last
-     * home left the membership is a failover. */
-    {
-        struct res_plan *plan = NULL;
-        /* Priority order means order of running, not only of deciding:
-         * a class starts when the starts of the classes above it are
-         * done (they may all wait on the same dead host's leases). */
-        int cls = CD_PRIO_COUNT;
-        for (size_t i = 0; i < co->nact; i++) {
-            const struct cd_vm *v = cd_cdb_vm_by_name(cdb, co->act[i].vm);
-            if (co->act[i].status == CD_AS_ACTIVE &&
-                co->act[i].kind == CD_ACT_START && v && (int)v->priority < cls)
-                cls = (int)v->priority;
-        }
-        if (res_plan_pending(&p.c, &plan) == 0) {
-            for (size_t k = 0; k < plan->n_actions; k++) {
-                const struct res_action *ra = &plan->actions[k];
-                const struct cd_action *last = last_action(co, ra->vm);
-                enum cd_act_cause cause = CD_CAUSE_TARGET;
-                const struct cd_vm *cv = cd_cdb_vm_by_name(cdb, ra->vm);
-                struct streak s;
-                if (ra->kind != RES_ACT_START || busy(co, &o, ra->vm) || !cv)
-                    continue;
-                if ((int)cv->priority > cls)
-                    continue;
-                /* A start that failed waits for its back-off (3b). */
-                start_streak(co, ra->vm, &s);
-                if (s.n)
-                    continue;
-                if (last && last->status == CD_AS_DONE &&
-                    last->kind != CD_ACT_STOP &&
-                    !view_member(view, last->kind == CD_ACT_LIVE ||
-                                               last->kind == CD_ACT_QUICK ||
-                                               last->kind == CD_ACT_START
-                                           ? last->to
-                                           : last->from))
-                    cause = CD_CAUSE_FAILOVER;
-                emit(&o, CD_ACT_START, cause, ra->vm, 0, ra->to);
-                cls = (int)cv->priority;
-            }
-        }
-        res_plan_free(plan);
+/* Starts: wanted running, running nowhere (a lost node's VMs, a
+ * cluster that just formed, vm start), by priority. A VM whose last
+ * home left the membership is a failover. */
+static void derive_starts(const struct cd_coord *co, const struct cd_cdb *cdb,
+                          const struct cd_co_view *view, struct picture *p,
+                          struct out *o)
+{
+    struct res_plan *plan = NULL;
+    /* Priority order means order of running, not only of deciding:
+     * a class starts when the starts of the classes above it are
+     * done (they may all wait on the same dead host's leases). */
+    int cls = CD_PRIO_COUNT;
+    for (size_t i = 0; i < co->nact; i++) {
+        const struct cd_vm *v = cd_cdb_vm_by_name(cdb, co->act[i].vm);
+        if (co->act[i].status == CD_AS_ACTIVE &&
+            co->act[i].kind == CD_ACT_START && v && (int)v->priority < cls)
+            cls = (int)v->priority;
     }
+    if (res_plan_pending(&p->c, &plan) == 0) {
+        for (size_t k = 0; k < plan->n_actions; k++) {
+            const struct res_action *ra = &plan->actions[k];
+            const struct cd_action *last = last_action(co, ra->vm);
+            enum cd_act_cause cause = CD_CAUSE_TARGET;
+            const struct cd_vm *cv = cd_cdb_vm_by_name(cdb, ra->vm);
+            struct streak s;
+            if (ra->kind != RES_ACT_START || busy(co, o, ra->vm) || !cv)
+                continue;
+            if ((int)cv->priority > cls)
+                continue;
+            /* A start that failed waits for its back-off (3b). */
+            start_streak(co, ra->vm, &s);
+            if (s.n)
+                continue;
+            if (last && last->status == CD_AS_DONE &&
+                last->kind != CD_ACT_STOP &&
+                !view_member(view, last->kind == CD_ACT_LIVE ||
+                                           last->kind == CD_ACT_QUICK ||
+                                           last->kind == CD_ACT_START
+                                       ? last->to
+                                       : last->from))
+                cause = CD_CAUSE_FAILOVER;
+            emit(o, CD_ACT_START, cause, ra->vm, 0, ra->to);
+            cls = (int)cv->priority;
+        }
+    }
+    res_plan_free(plan);
+}
 
-    /* 5. Drain, then failback, node by node in id order. */
-    for (size_t i = 0; i < p.n_nodes; i++)
-        ids[nids++] = p.nodes[i].id;
+/* Drain, then failback, node by node in id order. */
+static void derive_moves(const struct cd_coord *co, const struct cd_cdb *cdb,
+                         const struct cd_co_view *view, struct picture *p,
+                         unsigned limit, struct out *o)
+{
+    uint32_t ids[CD_MAX_NODES];
+    size_t nids = 0;
+
+    for (size_t i = 0; i < p->n_nodes; i++)
+        ids[nids++] = p->nodes[i].id;
     qsort(ids, nids, sizeof(ids[0]), cmp_u32);
     for (size_t i = 0; i < nids; i++) {
         const struct cd_node *n = cd_cdb_node_by_id(cdb, ids[i]);
         struct res_plan *plan = NULL;
         if (!n || n->state != CD_NODE_DRAINED || !view_member(view, ids[i]))
             continue;
-        if (res_plan_drain(&p.c, ids[i], limit, &plan) == 0)
-            emit_moves(co, &o, plan, CD_CAUSE_DRAIN, limit);
+        if (res_plan_drain(&p->c, ids[i], limit, &plan) == 0)
+            emit_moves(co, o, plan, CD_CAUSE_DRAIN, limit);
         res_plan_free(plan);
     }
     for (size_t i = 0; i < nids; i++) {
@@ -1650,11 +1661,33 @@ size_t cd_coord_derive(const struct cd_coord *co, const struct cd_cdb *cdb,
         struct res_plan *plan = NULL;
         if (!n || n->state != CD_NODE_UP || !view_member(view, ids[i]))
             continue;
-        if (res_plan_failback(&p.c, ids[i], view->now_minute, limit, &plan) ==
+        if (res_plan_failback(&p->c, ids[i], view->now_minute, limit, &plan) ==
             0)
-            emit_moves(co, &o, plan, CD_CAUSE_FAILBACK, limit);
+            emit_moves(co, o, plan, CD_CAUSE_FAILBACK, limit);
         res_plan_free(plan);
     }
+}
+
+size_t cd_coord_derive(const struct cd_coord *co, const struct cd_cdb *cdb,
+                       const struct cd_co_view *view, struct cd_action *outv,
+                       size_t cap)
+{
+    struct out o = {.v = outv, .cap = cap, .epoch = cd_cdb_epoch(cdb)};
+    struct picture p;
+    unsigned limit;
+
+    if (!view->quorate || !cd_coord_settled(co))
+        return 0;
+    limit = migration_limit(cdb);
+    /* In this order: a step sees what the steps before it emitted. */
+    derive_requests(co, limit, &o);
+    if (picture_build(co, cdb, view->members, view->nmembers, &p) < 0)
+        return o.n;
+    derive_stops(co, cdb, &o);
+    derive_restarts(co, cdb, view, &p, &o);
+    derive_retries(co, cdb, view, &p, &o);
+    derive_starts(co, cdb, view, &p, &o);
+    derive_moves(co, cdb, view, &p, limit, &o);
     picture_free(&p);
     return o.n;
 }

@@ -15,6 +15,8 @@
 #include "clusterd/cd-daemon.h"
 #include "clusterd/cd-int.h"
 #include "common/cmn-log.h"
+#include "common/cmn-name.h"
+#include "common/cmn-time.h"
 
 #define RECONNECT_MS 1000
 #define FLUSH_MS     5
@@ -60,7 +62,7 @@ static void replica_synced(void *data, bool adopted, uint32_t winner)
     char hex[CD_DIGEST_HEX];
     const struct cd_cdb *cdb = cd_replica_cdb(d->replica);
 
-    d->last_sync_ms = cd_now_ms() - d->confchg_ms;
+    d->last_sync_ms = cmn_now_ms() - d->confchg_ms;
     cd_cdb_digest_hex(cdb, hex);
     cmn_info(CMN_LOG_CD,
              "cluster database in sync after %llu ms: epoch %llu digest "
@@ -208,7 +210,7 @@ static void cpg_confchg(cpg_handle_t handle, const struct cpg_name *group,
     for (size_t i = 0; i < njoined; i++)
         cmn_info(CMN_LOG_CD, "node %u joined the group", joined[i].nodeid);
     cmn_info(CMN_LOG_CD, "members:%s", list);
-    d->confchg_ms = cd_now_ms();
+    d->confchg_ms = cmn_now_ms();
     cd_replica_confchg(d->replica, ids, n);
     cd_orch_confchg(d, ids, n, kept, nkept);
     for (size_t i = 0; i < nleft; i++)
@@ -312,7 +314,7 @@ static void lookup_nodelist(struct cd_daemon *d)
             continue;
         snprintf(key, sizeof(key), "nodelist.node.%d.name", i);
         if (!d->node_name[0] && cmap_get_string(h, key, &s) == CS_OK &&
-            cd_name_valid(s))
+            cmn_name_valid(s))
             snprintf(d->node_name, sizeof(d->node_name), "%s", s);
         free(s);
         s = NULL;

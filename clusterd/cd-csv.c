@@ -18,6 +18,8 @@
 #include "clusterd/cd-hva.h"
 #include "clusterd/cd-int.h"
 #include "common/cmn-log.h"
+#include "common/cmn-time.h"
+#include "common/cmn-work.h"
 #include "csv/csv.h"
 #include "resources/res-vm.h"
 
@@ -40,7 +42,7 @@ struct seen { /* an orphan and since when the scans see it */
 struct cd_csv {
     qb_loop_t *loop;
     char path[PATH_MAX];
-    int pipe_rd, pipe_wr; /* worker results */
+    struct cmn_work *work; /* the changes on the volume */
     /* One change at a time from this process: each open volume registers
      * with sanlock on its own, and the metadata lease admits one writer. */
     pthread_mutex_t lock;
@@ -614,7 +616,7 @@ static int do_reclaim(struct cd_csv *c, struct cd_csv_job *j)
     return rc;
 }
 
-static void *worker(void *arg)
+static int worker(void *arg)
 {
     struct job_ctx *ctx = arg;
     struct cd_csv_job *j = ctx->job;
@@ -656,44 +658,36 @@ out:
     if (j->rc < 0 && !j->msg[0])
         cd_errf(j->msg, sizeof(j->msg), "CSV '%s': %s", ctx->c->path,
                 cmn_strerror(j->rc));
-    if (write(ctx->c->pipe_wr, &ctx, sizeof(ctx)) != (ssize_t)sizeof(ctx))
-        abort(); /* a pipe write of a pointer can't be short */
-    return NULL;
+    return j->rc;
 }
 
-static int32_t pipe_ready(int32_t fd, int32_t revents, void *data)
+static void worker_done(void *arg, int rc)
 {
-    struct job_ctx *ctx;
+    struct job_ctx *ctx = arg;
 
-    (void)revents;
-    (void)data;
-    while (read(fd, &ctx, sizeof(ctx)) == (ssize_t)sizeof(ctx)) {
-        ctx->done(ctx->data, ctx->job);
-        free(ctx);
-    }
-    return 0;
+    (void)rc; /* in the job */
+    ctx->done(ctx->data, ctx->job);
+    free(ctx);
 }
 
 int cd_csv_new(qb_loop_t *loop, const char *path, struct cd_csv **ret)
 {
     struct cd_csv *c;
-    int p[2];
+    int rc;
 
     if (path[0] != '/' || strlen(path) >= sizeof(c->path))
         return -EINVAL;
     c = calloc(1, sizeof(*c));
     if (!c)
         return -ENOMEM;
-    if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0) {
+    rc = cmn_work_new(loop, CD_WORK_THREADS, 0, &c->work);
+    if (rc < 0) {
         free(c);
-        return -errno;
+        return rc;
     }
     c->loop = loop;
     snprintf(c->path, sizeof(c->path), "%s", path);
-    c->pipe_rd = p[0];
-    c->pipe_wr = p[1];
     pthread_mutex_init(&c->lock, NULL);
-    qb_loop_poll_add(loop, QB_LOOP_MED, c->pipe_rd, POLLIN, c, pipe_ready);
     *ret = c;
     return 0;
 }
@@ -702,10 +696,9 @@ void cd_csv_free(struct cd_csv *c)
 {
     if (!c)
         return;
-    qb_loop_poll_del(c->loop, c->pipe_rd);
-    /* Workers still running keep the write end and the mutex: both stay,
-     * they finish with the process. */
-    close(c->pipe_rd);
+    /* A change still running keeps the pool and the mutex: both stay,
+     * it finishes with the process. */
+    cmn_work_free(c->work);
 }
 
 int cd_csv_run(struct cd_csv *c, struct cd_csv_job *job, cd_csv_done_fn done,
@@ -722,7 +715,7 @@ int cd_csv_run(struct cd_csv *c, struct cd_csv_job *job, cd_csv_done_fn done,
     ctx->data = data;
     job->rc = 0;
     job->msg[0] = '\0';
-    rc = cd_thread_detached(worker, ctx);
+    rc = cmn_work_submit(c->work, worker, worker_done, ctx);
     if (rc < 0)
         free(ctx);
     return rc;
@@ -892,7 +885,7 @@ static void seen_update(struct cd_csv *c, const struct cd_csv_job *j)
 {
     struct seen next[MAX_SEEN];
     size_t n = 0;
-    uint64_t now = cd_now_ms();
+    uint64_t now = cmn_now_ms();
 
     for (size_t i = 0; i < j->norphans && n < MAX_SEEN; i++) {
         const struct cd_csv_orphan *o = &j->orphans[i];
@@ -915,7 +908,7 @@ static uint64_t seen_since(const struct cd_csv *c, uint32_t slot)
     for (size_t k = 0; k < c->nseen; k++)
         if (c->seen[k].slot == slot)
             return c->seen[k].first_ms;
-    return cd_now_ms();
+    return cmn_now_ms();
 }
 
 /* A job with the CDB's VMs on this volume as `known`. */
@@ -923,7 +916,7 @@ static struct cd_csv_job *orphan_job(struct cd_daemon *d, enum cd_csv_op op)
 {
     struct cd_csv *c = d->csv;
     struct cd_csv_job *j = calloc(1, sizeof(*j));
-    uint64_t now = cd_now_ms();
+    uint64_t now = cmn_now_ms();
 
     if (!j)
         return NULL;
@@ -982,7 +975,7 @@ static void scan_done(void *data, struct cd_csv_job *j)
     struct cd_daemon *d = data;
     struct cd_csv *c = d->csv;
     bool reclaim = j->priority[0] == 'r';
-    uint64_t now = cd_now_ms();
+    uint64_t now = cmn_now_ms();
 
     c->scanning = false;
     if (j->rc < 0) {
@@ -1011,9 +1004,9 @@ void cd_csv_tick(struct cd_daemon *d, bool reclaim)
     struct cd_csv_job *j;
 
     if (!c || c->scanning || !cdb_trusted(d) ||
-        cd_now_ms() - c->last_scan_ms < SCAN_MS)
+        cmn_now_ms() - c->last_scan_ms < SCAN_MS)
         return;
-    c->last_scan_ms = cd_now_ms();
+    c->last_scan_ms = cmn_now_ms();
     j = orphan_job(d, CD_CSV_CHECK);
     if (!j)
         return;
@@ -1028,7 +1021,7 @@ static void ipc_done(void *data, struct cd_csv_job *j)
 {
     struct cd_daemon *d = data;
     struct cd_csv *c = d->csv;
-    uint64_t now = cd_now_ms();
+    uint64_t now = cmn_now_ms();
     struct cd_buf b;
     char *text = NULL;
 

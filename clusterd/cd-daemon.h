@@ -98,8 +98,6 @@ struct cd_daemon {
     struct cd_csv *csv; /* VM slots, disks, states on the CSV, or NULL */
 };
 
-uint64_t cd_now_ms(void);
-
 /* cd-cpg.c */
 int cd_cpg_start(struct cd_daemon *d);
 void cd_cpg_stop(struct cd_daemon *d);

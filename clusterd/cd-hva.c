@@ -6,8 +6,6 @@
 #include <libxml/tree.h>
 #include <poll.h>
 #include <pthread.h>
-#include <sanlock.h>
-#include <sanlock_admin.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +16,10 @@
 #include "clusterd/cd-int.h"
 #include "common/cmn-ipc.h"
 #include "common/cmn-log.h"
+#include "common/cmn-time.h"
+#include "common/cmn-work.h"
 #include "common/cmn-xml.h"
+#include "csv/csv.h"
 #include "hvagent/hva-proto.h"
 
 #define RECONNECT_MS 1000
@@ -33,12 +34,11 @@ struct cd_hva {
     int ev_fd;
     qb_loop_timer_handle timer;
     bool warned;
-    int warned_rc;        /* the reason last warned about */
-    int pipe_rd, pipe_wr; /* worker results */
+    int warned_rc;         /* the reason last warned about */
+    struct cmn_work *work; /* the calls to hvagent */
 };
 
 struct job_ctx {
-    struct cd_hva *h;
     struct cd_hva_job *job;
     cd_hva_done_fn done;
     void *data;
@@ -150,38 +150,23 @@ static void schedule_reconnect(struct cd_hva *h)
                       reconnect_cb, &h->timer);
 }
 
-static int32_t pipe_ready(int32_t fd, int32_t revents, void *data)
-{
-    struct job_ctx *ctx;
-
-    (void)revents;
-    (void)data;
-    while (read(fd, &ctx, sizeof(ctx)) == (ssize_t)sizeof(ctx)) {
-        ctx->done(ctx->data, ctx->job);
-        free(ctx);
-    }
-    return 0;
-}
-
 int cd_hva_new(qb_loop_t *loop, const char *ipc_name,
                const struct cd_hva_ops *ops, void *data, struct cd_hva **ret)
 {
     struct cd_hva *h = calloc(1, sizeof(*h));
-    int p[2];
+    int rc;
 
     if (!h)
         return -ENOMEM;
-    if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0) {
+    rc = cmn_work_new(loop, CD_WORK_THREADS, 0, &h->work);
+    if (rc < 0) {
         free(h);
-        return -errno;
+        return rc;
     }
     h->loop = loop;
     snprintf(h->ipc_name, sizeof(h->ipc_name), "%s", ipc_name);
     h->ops = *ops;
     h->data = data;
-    h->pipe_rd = p[0];
-    h->pipe_wr = p[1];
-    qb_loop_poll_add(loop, QB_LOOP_MED, h->pipe_rd, POLLIN, h, pipe_ready);
     *ret = h;
     /* At once, so a restarted clusterd knows what runs before it
      * announces anything to the cluster. */
@@ -195,10 +180,8 @@ void cd_hva_free(struct cd_hva *h)
         return;
     drop(h);
     qb_loop_timer_del(h->loop, h->timer);
-    qb_loop_poll_del(h->loop, h->pipe_rd);
-    /* Workers still running keep the write end: leave it open, they
-     * finish with the process. */
-    close(h->pipe_rd);
+    /* A call still running keeps the pool: it ends with the process. */
+    cmn_work_free(h->work);
     free(h);
 }
 
@@ -211,14 +194,6 @@ void cd_hva_job_free(struct cd_hva_job *job)
 }
 
 /* ------------------------------------------------------------ worker */
-
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /* rc of a <reply rc="N" error="..."/>, the error text to msg. */
 static int reply_rc(const char *reply, char *msg, size_t len, xmlDoc **ret_doc)
@@ -355,54 +330,9 @@ static bool runs_here(struct cmn_ipc_client *c, struct cd_hva_job *j)
     return yes;
 }
 
-/* 1 when the VM lease is held by a live host (an acquire would fail),
- * 0 when free or its owner is dead, negative when unknown. Read through
- * the local sanlock daemon, which knows which hosts of the lockspace
- * are alive. */
-static int lease_held(const struct cd_hva_job *j)
-{
-    union {
-        struct sanlk_resource r;
-        char buf[sizeof(struct sanlk_resource) + sizeof(struct sanlk_disk)];
-    } u;
-    struct sanlk_host *owners = NULL, *hosts = NULL;
-    int nowners = 0, nhosts = 0, rc;
-    uint32_t test = 0;
-
-    memset(&u, 0, sizeof(u));
-    /* sanlock names are 48 bytes, no terminator needed. */
-    if (strlen(j->lease_ls) > SANLK_NAME_LEN ||
-        strlen(j->lease_res) > SANLK_NAME_LEN ||
-        strlen(j->lease_path) >= sizeof(u.r.disks[0].path))
-        return -ENAMETOOLONG;
-    memcpy(u.r.lockspace_name, j->lease_ls, strlen(j->lease_ls));
-    memcpy(u.r.name, j->lease_res, strlen(j->lease_res));
-    u.r.num_disks = 1;
-    memcpy(u.r.disks[0].path, j->lease_path, strlen(j->lease_path) + 1);
-    u.r.disks[0].offset = j->lease_offset;
-    rc = sanlock_read_resource_owners(&u.r, 0, &owners, &nowners);
-    if (rc < 0)
-        goto out;
-    if (!nowners) {
-        rc = 0;
-        goto out;
-    }
-    rc = sanlock_get_hosts(j->lease_ls, 0, &hosts, &nhosts, 0);
-    if (rc < 0)
-        goto out;
-    rc = sanlock_test_resource_owners(&u.r, 0, owners, nowners, hosts, nhosts,
-                                      &test);
-    if (rc == 0)
-        rc = (test & SANLK_TRF_FAIL) ? 1 : 0;
-out:
-    free(owners);
-    free(hosts);
-    return rc;
-}
-
 static int step_start(struct cmn_ipc_client *c, struct cd_hva_job *j)
 {
-    uint64_t deadline = now_ms() + (uint64_t)j->lease_wait_s * 1000;
+    uint64_t deadline = cmn_now_ms() + (uint64_t)j->lease_wait_s * 1000;
     int rc = define(c, j);
 
     if (rc < 0)
@@ -414,8 +344,10 @@ static int step_start(struct cmn_ipc_client *c, struct cd_hva_job *j)
      * loop, is what keeps the VM from running twice. */
     for (;;) {
         /* Never a QEMU while the lease is taken: wait for it here. */
-        if (j->lease_ls[0] && lease_held(j) == 1) {
-            if (now_ms() >= deadline) {
+        if (j->lease_ls[0] &&
+            csv_lease_held_live(j->lease_ls, j->lease_res, j->lease_path,
+                                j->lease_offset) == 1) {
+            if (cmn_now_ms() >= deadline) {
                 snprintf(j->msg, sizeof(j->msg),
                          "VM '%s': lease '%s' still held by another host "
                          "after %u s",
@@ -426,7 +358,7 @@ static int step_start(struct cmn_ipc_client *c, struct cd_hva_job *j)
             continue;
         }
         rc = simple(c, j, "start", NULL, 120000, NULL);
-        if (rc != -HVA_E_LEASE_HELD || now_ms() >= deadline)
+        if (rc != -HVA_E_LEASE_HELD || cmn_now_ms() >= deadline)
             break;
         poll(NULL, 0, 1000);
         /* A QEMU hvagent re-attached meanwhile holds it itself. */
@@ -436,13 +368,13 @@ static int step_start(struct cmn_ipc_client *c, struct cd_hva_job *j)
     return rc;
 }
 
-static void *worker(void *arg)
+static int worker(void *arg)
 {
     struct job_ctx *ctx = arg;
     struct cd_hva_job *j = ctx->job;
     struct cmn_ipc_client *c = NULL;
     xmlDoc *doc = NULL;
-    uint64_t t0 = now_ms();
+    uint64_t t0 = cmn_now_ms();
     int rc;
 
     if (j->prepare) {
@@ -497,14 +429,21 @@ static void *worker(void *arg)
         rc = -EINVAL;
     }
     if (!j->total_ms)
-        j->total_ms = now_ms() - t0;
+        j->total_ms = cmn_now_ms() - t0;
 out:
     j->rc = rc;
     xmlFreeDoc(doc);
     cmn_ipc_client_free(c);
-    if (write(ctx->h->pipe_wr, &ctx, sizeof(ctx)) != (ssize_t)sizeof(ctx))
-        abort(); /* a pipe write of a pointer can't be short */
-    return NULL;
+    return rc;
+}
+
+static void worker_done(void *arg, int rc)
+{
+    struct job_ctx *ctx = arg;
+
+    (void)rc; /* in the job */
+    ctx->done(ctx->data, ctx->job);
+    free(ctx);
 }
 
 int cd_hva_run(struct cd_hva *h, struct cd_hva_job *job, cd_hva_done_fn done,
@@ -515,12 +454,11 @@ int cd_hva_run(struct cd_hva *h, struct cd_hva_job *job, cd_hva_done_fn done,
 
     if (!ctx)
         return -ENOMEM;
-    ctx->h = h;
     ctx->job = job;
     ctx->done = done;
     ctx->data = data;
     snprintf(job->ipc_name, sizeof(job->ipc_name), "%s", h->ipc_name);
-    rc = cd_thread_detached(worker, ctx);
+    rc = cmn_work_submit(h->work, worker, worker_done, ctx);
     if (rc < 0)
         free(ctx);
     return rc;

@@ -31,18 +31,20 @@ int cd_buf_steal(struct cd_buf *b, char **ret_text, size_t *ret_len);
 __attribute__((format(printf, 3, 4))) void cd_errf(char *err, size_t errlen,
                                                    const char *fmt, ...);
 
-/* A name of a node, VM, volume or lockspace: [A-Za-z0-9][A-Za-z0-9._-]*,
- * shorter than CD_NAME_MAX. */
-bool cd_name_valid(const char *s);
 /* A printable token without blanks (addresses, LUN ids, refs). */
 bool cd_token_valid(const char *s, size_t max);
 
 /* SHA-256 of buf. */
 int cd_sha256(const void *buf, size_t len, uint8_t *ret_digest);
 
-/* Runs fn(arg) in a detached thread: the workers that keep blocking
- * calls off the loop report back through a pipe, never by joining.
- * 0 or -errno. */
+/* Worker threads of each of clusterd's pools (common/cmn-work.h). A call
+ * to hvagent may last a whole migration, so one pool runs as many at
+ * once as a node has VM actions in flight, far above what one node
+ * hosts. */
+#define CD_WORK_THREADS 256
+
+/* Runs fn(arg) in a detached thread, for the storage check, which posts
+ * its steps through a pipe, never by joining. 0 or -errno. */
 int cd_thread_detached(void *(*fn)(void *), void *arg);
 
 #endif

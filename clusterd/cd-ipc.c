@@ -21,6 +21,7 @@
 #include "clusterd/cd-int.h"
 #include "clusterd/cd-storage.h"
 #include "common/cmn-log.h"
+#include "common/cmn-time.h"
 #include "common/cmn-xml.h"
 
 static char *error_reply(int rc, const char *msg)
@@ -297,7 +298,7 @@ int cd_ipc_submit_cb(struct cd_daemon *d, struct cmn_ipc_conn *conn,
         return -ENOMEM;
     p->request_id = id;
     p->conn = conn;
-    p->submitted_ms = cd_now_ms();
+    p->submitted_ms = cmn_now_ms();
     p->applied = applied;
     p->arg = arg;
     p->next = d->pending;
@@ -333,7 +334,7 @@ void cd_ipc_applied(struct cd_daemon *d, uint32_t origin,
         cmn_ipc_reply(p->conn, "<error code=\"12\">out of memory</error>");
     free(reply);
     cmn_debug(CMN_LOG_CD, "request %" PRIu64 " answered after %" PRIu64 " ms",
-              p->request_id, cd_now_ms() - p->submitted_ms);
+              p->request_id, cmn_now_ms() - p->submitted_ms);
     cmn_ipc_conn_unref(p->conn);
     free(p);
 }

@@ -22,18 +22,11 @@
 #include "clusterd/cd-daemon.h"
 #include "clusterd/cd-int.h"
 #include "common/cmn-log.h"
+#include "common/cmn-name.h"
 #include "common/cmn-xml.h"
 #include "hvagent/hva-proto.h"
 
 static struct cd_daemon daemon_state;
-
-uint64_t cd_now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 const struct cd_cdb *cd_daemon_cdb(const struct cd_daemon *d)
 {
@@ -190,7 +183,19 @@ static int load_cdb(struct cd_daemon *d)
     return cd_cdb_new(&d->boot_cdb);
 }
 
-int main(int argc, char **argv)
+/* What the command line says; the settings file fills the rest. */
+struct cd_opts {
+    bool foreground, debug;
+    const char *config;
+    const char *state, *name, *addr, *mem, *group, *csv;
+};
+
+#define GO_ON (-1) /* a step's "no exit status yet" */
+
+/* The options into `o` (and the lease and hvagent ones into `d`):
+ * GO_ON, or the status to exit with. */
+static int parse_options(int argc, char **argv, struct cd_daemon *d,
+                         struct cd_opts *o)
 {
     static const struct option longopts[] = {
         {"foreground", no_argument, NULL, 'f'},
@@ -208,16 +213,7 @@ int main(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    struct cd_daemon *d = &daemon_state;
-    struct cmn_log_opts lopts = {0};
-    qb_loop_signal_handle sig_term, sig_int;
-    bool foreground = false, debug = false;
-    const char *config = NULL;
-    const char *opt_state = NULL, *opt_name = NULL, *opt_addr = NULL;
-    const char *opt_mem = NULL, *opt_group = NULL, *opt_csv = NULL;
-    struct cd_config cfg;
-    char err[1024];
-    int c, rc;
+    int c;
 
     while ((c = getopt_long(argc, argv, "fdc:s:n:a:m:g:h", longopts, NULL)) !=
            -1) {
@@ -226,10 +222,10 @@ int main(int argc, char **argv)
             snprintf(d->hva_ipc, sizeof(d->hva_ipc), "%s", optarg);
             break;
         case 'C':
-            opt_csv = optarg;
+            o->csv = optarg;
             break;
         case 'L':
-            if (!cd_name_valid(optarg)) {
+            if (!cmn_name_valid(optarg)) {
                 fprintf(stderr, "clusterd: lockspace '%s' is invalid\n",
                         optarg);
                 return 2;
@@ -246,28 +242,28 @@ int main(int argc, char **argv)
             snprintf(d->lease_dir, sizeof(d->lease_dir), "%s", optarg);
             break;
         case 'f':
-            foreground = true;
+            o->foreground = true;
             break;
         case 'd':
-            debug = true;
+            o->debug = true;
             break;
         case 'c':
-            config = optarg;
+            o->config = optarg;
             break;
         case 's':
-            opt_state = optarg;
+            o->state = optarg;
             break;
         case 'n':
-            opt_name = optarg;
+            o->name = optarg;
             break;
         case 'a':
-            opt_addr = optarg;
+            o->addr = optarg;
             break;
         case 'm':
-            opt_mem = optarg;
+            o->mem = optarg;
             break;
         case 'g':
-            opt_group = optarg;
+            o->group = optarg;
             break;
         case 'h':
             usage(stdout);
@@ -286,83 +282,103 @@ int main(int argc, char **argv)
                         "go together\n");
         return 2;
     }
+    return GO_ON;
+}
 
-    /* The file first, then the options over it. */
-    cd_config_defaults(&cfg);
-    rc = cd_config_load(config ? config : CD_CONFIG_DEFAULT, &cfg, err,
+/* The settings file first, then the options over it: GO_ON or 2. */
+static int load_settings(const struct cd_opts *o, struct cd_config *cfg)
+{
+    char err[1024];
+    int rc;
+
+    cd_config_defaults(cfg);
+    rc = cd_config_load(o->config ? o->config : CD_CONFIG_DEFAULT, cfg, err,
                         sizeof(err));
-    if (rc < 0 && !(rc == -ENOENT && !config)) {
+    if (rc < 0 && !(rc == -ENOENT && !o->config)) {
         fprintf(stderr, "clusterd: %s\n", err);
         return 2;
     }
-    if (opt_state) {
-        if (strlen(opt_state) >= sizeof(cfg.state_dir) - 32) {
+    if (o->state) {
+        if (strlen(o->state) >= sizeof(cfg->state_dir) - 32) {
             fprintf(stderr, "clusterd: state directory path too long\n");
             return 2;
         }
-        snprintf(cfg.state_dir, sizeof(cfg.state_dir), "%s", opt_state);
+        snprintf(cfg->state_dir, sizeof(cfg->state_dir), "%s", o->state);
     }
-    if (opt_name) {
-        if (!cd_name_valid(opt_name)) {
+    if (o->name) {
+        if (!cmn_name_valid(o->name)) {
             fprintf(stderr,
                     "clusterd: node name '%s' is invalid (letters, digits, "
                     "'.', '_', '-'; at most %d)\n",
-                    opt_name, CD_NAME_MAX - 1);
+                    o->name, CD_NAME_MAX - 1);
             return 2;
         }
-        snprintf(cfg.node_name, sizeof(cfg.node_name), "%s", opt_name);
+        snprintf(cfg->node_name, sizeof(cfg->node_name), "%s", o->name);
     }
-    if (opt_addr) {
-        if (!cd_token_valid(opt_addr, CD_VALUE_MAX)) {
+    if (o->addr) {
+        if (!cd_token_valid(o->addr, CD_VALUE_MAX)) {
             fprintf(stderr, "clusterd: address '%s' is invalid (no blanks)\n",
-                    opt_addr);
+                    o->addr);
             return 2;
         }
-        snprintf(cfg.address, sizeof(cfg.address), "%s", opt_addr);
+        snprintf(cfg->address, sizeof(cfg->address), "%s", o->addr);
     }
-    if (opt_mem) {
+    if (o->mem) {
         char *end;
-        cfg.memory_mib = strtoull(opt_mem, &end, 10);
-        if (*end || !cfg.memory_mib) {
+        cfg->memory_mib = strtoull(o->mem, &end, 10);
+        if (*end || !cfg->memory_mib) {
             fprintf(stderr, "clusterd: memory '%s' is not a number of MiB\n",
-                    opt_mem);
+                    o->mem);
             return 2;
         }
     }
-    if (opt_group)
-        snprintf(cfg.admin_group, sizeof(cfg.admin_group), "%s", opt_group);
-    if (opt_csv) {
-        if (opt_csv[0] != '/' || strlen(opt_csv) >= sizeof(cfg.csv)) {
+    if (o->group)
+        snprintf(cfg->admin_group, sizeof(cfg->admin_group), "%s", o->group);
+    if (o->csv) {
+        if (o->csv[0] != '/' || strlen(o->csv) >= sizeof(cfg->csv)) {
             fprintf(stderr, "clusterd: --csv needs the absolute path of the "
                             "CSV's LUN\n");
             return 2;
         }
-        snprintf(cfg.csv, sizeof(cfg.csv), "%s", opt_csv);
+        snprintf(cfg->csv, sizeof(cfg->csv), "%s", o->csv);
     }
+    return GO_ON;
+}
+
+/* The node's identity and the access groups into the daemon: GO_ON or 2. */
+static int adopt_settings(struct cd_daemon *d, const struct cd_config *cfg)
+{
+    char err[256];
+
     snprintf(d->api.admin_group, sizeof(d->api.admin_group), "%s",
-             cfg.admin_group);
+             cfg->admin_group);
     snprintf(d->api.read_only_group, sizeof(d->api.read_only_group), "%s",
-             cfg.read_only_group);
+             cfg->read_only_group);
     if (cd_api_policy_resolve(&d->api, err, sizeof(err)) < 0) {
         fprintf(stderr, "clusterd: %s\n", err);
         return 2;
     }
-    snprintf(d->node_name, sizeof(d->node_name), "%s", cfg.node_name);
-    snprintf(d->address, sizeof(d->address), "%s", cfg.address);
-    d->memory_mib = cfg.memory_mib;
-    if (!foreground && daemon(0, 0) < 0) {
-        perror("clusterd: daemon");
-        return 1;
-    }
+    snprintf(d->node_name, sizeof(d->node_name), "%s", cfg->node_name);
+    snprintf(d->address, sizeof(d->address), "%s", cfg->address);
+    d->memory_mib = cfg->memory_mib;
+    return GO_ON;
+}
 
-    snprintf(d->state_dir, sizeof(d->state_dir), "%s", cfg.state_dir);
-    snprintf(d->cdb_path, sizeof(d->cdb_path), "%s/%s", cfg.state_dir,
+/* State paths, logging, the state directory, the schema and the CDB this
+ * node had: GO_ON or 1. */
+static int open_state(struct cd_daemon *d, const struct cd_config *cfg,
+                      const struct cd_opts *o)
+{
+    struct cmn_log_opts lopts = {0};
+
+    snprintf(d->state_dir, sizeof(d->state_dir), "%s", cfg->state_dir);
+    snprintf(d->cdb_path, sizeof(d->cdb_path), "%s/%s", cfg->state_dir,
              CD_CDB_FILE);
     snprintf(d->schema_path, sizeof(d->schema_path), "%s",
              cmn_xml_schema_path("cdb.rng"));
-    lopts.to_stderr = foreground;
-    lopts.to_syslog = !foreground;
-    lopts.debug = debug;
+    lopts.to_stderr = o->foreground;
+    lopts.to_syslog = !o->foreground;
+    lopts.debug = o->debug;
     lopts.blackbox_dir = d->state_dir;
     cmn_log_init("clusterd", &lopts);
     /* Replies and logs may carry codes of hvagent (actions run there). */
@@ -382,9 +398,14 @@ int main(int argc, char **argv)
                 d->schema_path);
         return 1;
     }
-    rc = load_cdb(d);
-    if (rc < 0)
-        return 1;
+    return load_cdb(d) < 0 ? 1 : GO_ON;
+}
+
+/* The loop and, on it, IPC, the CSV, the coordinator and CPG: GO_ON or 1. */
+static int start_services(struct cd_daemon *d, const struct cd_config *cfg)
+{
+    qb_loop_signal_handle sig_term, sig_int;
+    int rc;
 
     d->loop = qb_loop_create();
     if (!d->loop) {
@@ -403,14 +424,14 @@ int main(int argc, char **argv)
                 CD_IPC_NAME, cmn_strerror(rc));
         return 1;
     }
-    if (cfg.csv[0]) {
-        rc = cd_csv_new(d->loop, cfg.csv, &d->csv);
+    if (cfg->csv[0]) {
+        rc = cd_csv_new(d->loop, cfg->csv, &d->csv);
         if (rc < 0) {
-            cmn_err(CMN_LOG_CD, "cannot use CSV '%s': %s", cfg.csv,
+            cmn_err(CMN_LOG_CD, "cannot use CSV '%s': %s", cfg->csv,
                     cmn_strerror(rc));
             return 1;
         }
-        cmn_info(CMN_LOG_CD, "VMs live on the CSV '%s'", cfg.csv);
+        cmn_info(CMN_LOG_CD, "VMs live on the CSV '%s'", cfg->csv);
     }
     rc = cd_orch_start(d);
     if (rc < 0) {
@@ -419,11 +440,11 @@ int main(int argc, char **argv)
         return 1;
     }
     cd_cpg_start(d);
-    cmn_info(CMN_LOG_CD, "clusterd %s started (state in '%s')", PACKAGE_VERSION,
-             d->state_dir);
+    return GO_ON;
+}
 
-    qb_loop_run(d->loop);
-
+static void stop_services(struct cd_daemon *d)
+{
     cd_cpg_stop(d);
     cd_orch_stop(d);
     cd_ipc_stop(d);
@@ -433,6 +454,37 @@ int main(int argc, char **argv)
     cd_replica_free(d->replica);
     cd_cdb_free(d->boot_cdb);
     qb_loop_destroy(d->loop);
+}
+
+int main(int argc, char **argv)
+{
+    struct cd_daemon *d = &daemon_state;
+    struct cd_opts o = {0};
+    struct cd_config cfg;
+    int rc;
+
+    rc = parse_options(argc, argv, d, &o);
+    if (rc == GO_ON)
+        rc = load_settings(&o, &cfg);
+    if (rc == GO_ON)
+        rc = adopt_settings(d, &cfg);
+    if (rc != GO_ON)
+        return rc;
+    if (!o.foreground && daemon(0, 0) < 0) {
+        perror("clusterd: daemon");
+        return 1;
+    }
+    rc = open_state(d, &cfg, &o);
+    if (rc == GO_ON)
+        rc = start_services(d, &cfg);
+    if (rc != GO_ON)
+        return rc;
+    cmn_info(CMN_LOG_CD, "clusterd %s started (state in '%s')", PACKAGE_VERSION,
+             d->state_dir);
+
+    qb_loop_run(d->loop);
+
+    stop_services(d);
     cmn_info(CMN_LOG_CD, "clusterd stopped");
     cmn_log_fini();
     return 0;

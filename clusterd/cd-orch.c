@@ -24,6 +24,8 @@
 #include "clusterd/cd-int.h"
 #include "clusterd/cd-storage.h"
 #include "common/cmn-log.h"
+#include "common/cmn-name.h"
+#include "common/cmn-time.h"
 #include "common/cmn-xml.h"
 #include "hvagent/hva-proto.h"
 #include "resources/res-place.h"
@@ -478,7 +480,7 @@ static void maybe_execute(struct cd_orch *o, const struct cd_action *a)
 
 static bool inflight(struct cd_orch *o, const char *vm)
 {
-    uint64_t now = cd_now_ms();
+    uint64_t now = cmn_now_ms();
 
     for (size_t i = 0; i < o->ninflight;)
         if (now - o->inflight[i].at_ms > INFLIGHT_MS)
@@ -546,7 +548,7 @@ static void derive_job(void *data)
         if (co_send(o, &m) < 0)
             continue;
         snprintf(o->inflight[o->ninflight].vm, CD_NAME_MAX, "%s", out[i].vm);
-        o->inflight[o->ninflight++].at_ms = cd_now_ms();
+        o->inflight[o->ninflight++].at_ms = cmn_now_ms();
         cmn_info(CMN_LOG_CD,
                  "coordinator: %s VM '%s' %s%s%s%s (%s, epoch %" PRIu64 ")",
                  cd_act_kind_name(out[i].kind), out[i].vm,
@@ -1098,14 +1100,14 @@ static void shutdown_stop(struct cd_orch *o, const char *why)
     cmn_warn(CMN_LOG_CD, "shutdown: %s: stopping the %zu VM(s) left here", why,
              local_running(o));
     o->shutdown_drain = false;
-    o->shutdown_deadline_ms = cd_now_ms() + SHUTDOWN_STOP_MS;
+    o->shutdown_deadline_ms = cmn_now_ms() + SHUTDOWN_STOP_MS;
     stop_local_vms(o);
 }
 
 static void shutdown_check(struct cd_orch *o)
 {
     struct cd_daemon *d = o->d;
-    uint64_t now = cd_now_ms();
+    uint64_t now = cmn_now_ms();
     bool moving = false;
 
     /* A step's result (the end of a migration) is published first. */
@@ -1160,9 +1162,9 @@ bool cd_orch_shutdown(struct cd_daemon *d)
         const struct cd_node *n = cd_cdb_node_by_id(cdb, members[i]);
         other |= members[i] != d->nodeid && n && n->state == CD_NODE_UP;
     }
-    o->shutdown_drain_end_ms = cd_now_ms() + SHUTDOWN_DRAIN_MS;
+    o->shutdown_drain_end_ms = cmn_now_ms() + SHUTDOWN_DRAIN_MS;
     /* Wait for the first moves to be decided before calling it stuck. */
-    o->shutdown_deadline_ms = cd_now_ms() + 15000;
+    o->shutdown_deadline_ms = cmn_now_ms() + 15000;
     /* Drained even when nobody can take the VMs: the coordinator then
      * neither restarts the VMs stopped below in place (health) nor
      * starts anything here while clusterd leaves. The change is sent
@@ -1291,7 +1293,7 @@ static void hva_connected(void *data, const char *status_xml)
             xmlChar *name = xmlGetProp(n, (const xmlChar *)"name");
             xmlChar *st = xmlGetProp(n, (const xmlChar *)"state");
             struct local_vm *l;
-            if (name && st && cd_name_valid((const char *)name) &&
+            if (name && st && cmn_name_valid((const char *)name) &&
                 (l = local_find(o, (const char *)name, true)))
                 l->state = cd_rt_state_from_hva((const char *)st);
             xmlFree(name);
@@ -1325,7 +1327,7 @@ static void hva_event(void *data, const char *xml)
     type = xmlGetProp(e, (const xmlChar *)"type");
     vm = xmlGetProp(e, (const xmlChar *)"vm");
     st = xmlGetProp(e, (const xmlChar *)"state");
-    if (type && vm && cd_name_valid((const char *)vm)) {
+    if (type && vm && cmn_name_valid((const char *)vm)) {
         struct local_vm *l = local_find(o, (const char *)vm, true);
         if (!strcmp((const char *)type, "state") && st && l) {
             l->state = cd_rt_state_from_hva((const char *)st);
@@ -2087,13 +2089,7 @@ static int do_explain(struct cd_orch *o, const char *vm, char **ret)
     }
     for (size_t i = 0; i < cd_cdb_vm_count(cdb); i++) {
         const struct cd_vm *v = cd_cdb_vm(cdb, i);
-        struct res_vm *def = NULL;
-        char e[256];
-        if (v->definition && res_vm_parse(v->definition, strlen(v->definition),
-                                          v->name, &def, e, sizeof(e)) == 0) {
-            res_place_vm_from_def(def, 0, v->want_running, &vms[i]);
-            res_vm_free(def);
-        }
+        vms[i] = v->place; /* parsed when the CDB stored the definition */
         snprintf(vms[i].name, sizeof(vms[i].name), "%s", v->name);
         vms[i].policy.priority = (enum res_priority)v->priority;
         vms[i].want_running = v->want_running;

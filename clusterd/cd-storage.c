@@ -28,6 +28,7 @@
 #include "clusterd/cd-int.h"
 #include "clusterd/cd-storage.h"
 #include "common/cmn-log.h"
+#include "common/cmn-time.h"
 #include "csv/csv.h"
 
 #define CHECK_MS    1000
@@ -249,7 +250,7 @@ static int32_t pipe_ready(int32_t fd, int32_t revents, void *data)
                     s->backoff_s = s->backoff_s ? s->backoff_s * 2 : 1;
                     if (s->backoff_s > BACKOFF_MAX)
                         s->backoff_s = BACKOFF_MAX;
-                    s->next_join_ms = cd_now_ms() + s->backoff_s * 1000ull;
+                    s->next_join_ms = cmn_now_ms() + s->backoff_s * 1000ull;
                     cmn_warn(CMN_LOG_CD,
                              "storage: joining the lockspace of volume '%s' "
                              "failed: %s (next try in %u s)",
@@ -271,13 +272,13 @@ static void check(void *data)
     s->timer_armed = false;
     if (s->busy) {
         /* A join legitimately takes a few io_timeouts. */
-        if (!s->joining && cd_now_ms() - s->busy_since_ms > STALL_MS)
+        if (!s->joining && cmn_now_ms() - s->busy_since_ms > STALL_MS)
             update(s, true);
     } else if (s->d->nodeid) {
         s->host_id = s->d->nodeid;
-        s->may_join = cd_now_ms() >= s->next_join_ms;
+        s->may_join = cmn_now_ms() >= s->next_join_ms;
         s->busy = true;
-        s->busy_since_ms = cd_now_ms();
+        s->busy_since_ms = cmn_now_ms();
         if (cd_thread_detached(worker, s) < 0)
             s->busy = false;
     }

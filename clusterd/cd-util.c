@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "clusterd/cd-int.h"
+#include "common/cmn-name.h"
 
 void cd_buf_init(struct cd_buf *b)
 {
@@ -151,17 +152,7 @@ void cd_errf(char *err, size_t errlen, const char *fmt, ...)
     va_end(ap);
 }
 
-bool cd_name_valid(const char *s)
-{
-    size_t n = strlen(s);
-
-    if (n == 0 || n >= CD_NAME_MAX || !isalnum((unsigned char)s[0]))
-        return false;
-    for (; *s; s++)
-        if (!isalnum((unsigned char)*s) && *s != '.' && *s != '_' && *s != '-')
-            return false;
-    return true;
-}
+_Static_assert(CD_NAME_MAX == CMN_NAME_MAX, "one name rule, one length");
 
 bool cd_token_valid(const char *s, size_t max)
 {

@@ -23,6 +23,7 @@
 #include "clusterd/cd-proto.h"
 #include "common/cmn-auto.h"
 #include "common/cmn-err.h"
+#include "resources/res-place.h"
 
 /* CPG group every clusterd joins. */
 #define CD_CPG_GROUP "kvmcluster"
@@ -94,6 +95,10 @@ struct cd_vm {
     char ref[CD_VALUE_MAX]; /* where the definition lives ("" = embedded) */
     char *definition;       /* embedded definition text, or NULL */
     bool want_running;      /* administrator's intent: keep it running */
+    /* What placement needs of the definition, parsed when the definition
+     * is stored so the coordinator decides on structs (defaults without
+     * a valid definition; name and priority come from the fields above). */
+    struct res_place_vm place;
 };
 
 /* ------------------------------------------------------------ settings */

@@ -22,4 +22,30 @@ static inline uint64_t cmn_get_le(const uint8_t *p, int n)
     return v;
 }
 
+/* Fixed widths, for record codecs that name each field's size. */
+static inline void cmn_put_le16(uint8_t *p, uint16_t v)
+{
+    cmn_put_le(p, v, 2);
+}
+static inline void cmn_put_le32(uint8_t *p, uint32_t v)
+{
+    cmn_put_le(p, v, 4);
+}
+static inline void cmn_put_le64(uint8_t *p, uint64_t v)
+{
+    cmn_put_le(p, v, 8);
+}
+static inline uint16_t cmn_get_le16(const uint8_t *p)
+{
+    return (uint16_t)cmn_get_le(p, 2);
+}
+static inline uint32_t cmn_get_le32(const uint8_t *p)
+{
+    return (uint32_t)cmn_get_le(p, 4);
+}
+static inline uint64_t cmn_get_le64(const uint8_t *p)
+{
+    return cmn_get_le(p, 8);
+}
+
 #endif

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/cmn-le.h"
 #include "csv/csv.h"
 
 /* ---- on-disk constants ------------------------------------------------ */
@@ -46,42 +47,6 @@
 /* sanlock's on-disk leader record (src/leader.h): the fields we read. */
 #define CSV_SANLK_DELTA_MAGIC 0x12212010u
 #define CSV_SANLK_PAXOS_MAGIC 0x06152010u
-
-/* ---- little-endian helpers ---------------------------------------------- */
-
-static inline void csv_put16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-}
-static inline void csv_put32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-static inline void csv_put64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-static inline uint16_t csv_get16(const uint8_t *p)
-{
-    return (uint16_t)(p[0] | (p[1] << 8));
-}
-static inline uint32_t csv_get32(const uint8_t *p)
-{
-    uint32_t v = 0;
-    for (int i = 3; i >= 0; i--)
-        v = (v << 8) | p[i];
-    return v;
-}
-static inline uint64_t csv_get64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = (v << 8) | p[i];
-    return v;
-}
 
 /* ---- record frame and codecs (csv-ondisk.c) ------------------------------ */
 

@@ -16,6 +16,7 @@
 #include <sanlock_resource.h>
 #include <sanlock_rv.h>
 
+#include "common/cmn-time.h"
 #include "csv/csv-int.h"
 
 /* ---- sanlock ----------------------------------------------------------------
@@ -243,8 +244,8 @@ static int fake_write_leader(const struct csv_lease_target *t, uint32_t magic,
         return -ENOMEM;
     for (int i = 0; i < records; i++) {
         uint8_t *p = buf + (size_t)i * t->sector_size;
-        csv_put32(p + 0, magic);
-        csv_put32(p + 12, t->sector_size);
+        cmn_put_le32(p + 0, magic);
+        cmn_put_le32(p + 12, t->sector_size);
         snprintf((char *)p + 56, 48, "%s", t->lockspace);
         if (t->resource)
             snprintf((char *)p + 104, 48, "%s", t->resource);
@@ -414,12 +415,12 @@ int csv_read_delta_leases(struct csv_volume *vol, struct csv_host **ret_hosts,
     for (size_t i = 0; i < nrec; i++) {
         const uint8_t *p = buf + i * sector;
         struct csv_host *h = &hosts[n];
-        if (csv_get32(p + DL_MAGIC) != CSV_SANLK_DELTA_MAGIC)
+        if (cmn_get_le32(p + DL_MAGIC) != CSV_SANLK_DELTA_MAGIC)
             continue;
         h->host_id = i + 1;
-        h->generation = csv_get64(p + DL_OWNER_GEN);
-        h->timestamp = csv_get64(p + DL_TIMESTAMP);
-        if (csv_get64(p + DL_OWNER_ID) == 0 && h->generation == 0 &&
+        h->generation = cmn_get_le64(p + DL_OWNER_GEN);
+        h->timestamp = cmn_get_le64(p + DL_TIMESTAMP);
+        if (cmn_get_le64(p + DL_OWNER_ID) == 0 && h->generation == 0 &&
             h->timestamp == 0)
             continue; /* never joined */
         memcpy(h->owner, p + DL_RESOURCE, 48);
@@ -443,14 +444,6 @@ static void sleep_ms(int ms)
 
     while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
         ;
-}
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 int csv_hosts(struct csv_volume *vol, int sample_ms,
@@ -491,9 +484,9 @@ int csv_hosts(struct csv_volume *vol, int sample_ms,
         }
     } else if (sample_ms > 0) {
         /* No daemon view: a lease is live if its timestamp moves. */
-        int64_t deadline = now_ms() + sample_ms;
+        int64_t deadline = (int64_t)cmn_now_ms() + sample_ms;
         bool pending = true;
-        while (pending && now_ms() < deadline) {
+        while (pending && (int64_t)cmn_now_ms() < deadline) {
             sleep_ms(250);
             free(again);
             again = NULL;
@@ -651,4 +644,49 @@ int csv_lease_owner(struct csv_volume *vol, uint32_t slot,
     free(hs);
     *ret_host_id = owner;
     return 0;
+}
+
+/* ---- a VM lease's live holder -----------------------------------------------
+ */
+
+int csv_lease_held_live(const char *lockspace, const char *resource,
+                        const char *path, uint64_t offset)
+{
+    union {
+        struct sanlk_resource r;
+        char buf[RES_BUF_SIZE];
+    } u;
+    struct sanlk_host *owners = NULL, *hosts = NULL;
+    int nowners = 0, nhosts = 0, rc;
+    uint32_t test = 0;
+
+    memset(&u, 0, sizeof(u));
+    /* sanlock names are 48 bytes, no terminator needed. */
+    if (strlen(lockspace) > SANLK_NAME_LEN ||
+        strlen(resource) > SANLK_NAME_LEN ||
+        strlen(path) >= sizeof(u.r.disks[0].path))
+        return -ENAMETOOLONG;
+    memcpy(u.r.lockspace_name, lockspace, strlen(lockspace));
+    memcpy(u.r.name, resource, strlen(resource));
+    u.r.num_disks = 1;
+    memcpy(u.r.disks[0].path, path, strlen(path) + 1);
+    u.r.disks[0].offset = offset;
+    rc = sanlock_read_resource_owners(&u.r, 0, &owners, &nowners);
+    if (rc < 0)
+        goto out;
+    if (!nowners) {
+        rc = 0;
+        goto out;
+    }
+    rc = sanlock_get_hosts(lockspace, 0, &hosts, &nhosts, 0);
+    if (rc < 0)
+        goto out;
+    rc = sanlock_test_resource_owners(&u.r, 0, owners, nowners, hosts, nhosts,
+                                      &test);
+    if (rc == 0)
+        rc = (test & SANLK_TRF_FAIL) ? 1 : 0;
+out:
+    free(owners);
+    free(hosts);
+    return rc;
 }

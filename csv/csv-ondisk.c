@@ -19,14 +19,14 @@ static uint32_t frame_crc(const uint8_t *buf, size_t len)
 
 void csv_frame_seal(uint8_t *buf, const struct csv_frame *f)
 {
-    csv_put32(buf + 0, f->magic);
-    csv_put16(buf + 4, f->version);
-    csv_put16(buf + 6, CSV_FRAME_SIZE);
-    csv_put64(buf + 8, f->generation);
-    csv_put32(buf + 16, f->length);
-    csv_put32(buf + 20, 0);
-    csv_put64(buf + 24, f->uuid8);
-    csv_put32(buf + 20, frame_crc(buf, CSV_FRAME_SIZE + f->length));
+    cmn_put_le32(buf + 0, f->magic);
+    cmn_put_le16(buf + 4, f->version);
+    cmn_put_le16(buf + 6, CSV_FRAME_SIZE);
+    cmn_put_le64(buf + 8, f->generation);
+    cmn_put_le32(buf + 16, f->length);
+    cmn_put_le32(buf + 20, 0);
+    cmn_put_le64(buf + 24, f->uuid8);
+    cmn_put_le32(buf + 20, frame_crc(buf, CSV_FRAME_SIZE + f->length));
 }
 
 int csv_frame_open(const uint8_t *buf, size_t bufsize, uint32_t magic,
@@ -34,22 +34,22 @@ int csv_frame_open(const uint8_t *buf, size_t bufsize, uint32_t magic,
 {
     struct csv_frame f;
 
-    if (bufsize < CSV_FRAME_SIZE || csv_get32(buf) != magic)
+    if (bufsize < CSV_FRAME_SIZE || cmn_get_le32(buf) != magic)
         return -CSV_E_BAD_MAGIC;
     f.magic = magic;
     /* Version before crc: a newer format may checksum differently, and
      * "made by a newer kvmcluster" is the message the operator needs. */
-    f.version = csv_get16(buf + 4);
+    f.version = cmn_get_le16(buf + 4);
     if (f.version != CSV_VERSION)
         return -CSV_E_BAD_VERSION;
-    f.length = csv_get32(buf + 16);
-    if (csv_get16(buf + 6) != CSV_FRAME_SIZE ||
+    f.length = cmn_get_le32(buf + 16);
+    if (cmn_get_le16(buf + 6) != CSV_FRAME_SIZE ||
         f.length > bufsize - CSV_FRAME_SIZE)
         return -CSV_E_BAD_LENGTH;
-    if (csv_get32(buf + 20) != frame_crc(buf, CSV_FRAME_SIZE + f.length))
+    if (cmn_get_le32(buf + 20) != frame_crc(buf, CSV_FRAME_SIZE + f.length))
         return -CSV_E_BAD_CRC;
-    f.generation = csv_get64(buf + 8);
-    f.uuid8 = csv_get64(buf + 24);
+    f.generation = cmn_get_le64(buf + 8);
+    f.uuid8 = cmn_get_le64(buf + 24);
     if (uuid8 != 0 && f.uuid8 != uuid8)
         return -CSV_E_WRONG_VOLUME;
     *ret_frame = f;
@@ -58,7 +58,7 @@ int csv_frame_open(const uint8_t *buf, size_t bufsize, uint32_t magic,
 
 uint64_t csv_uuid8(const uint8_t uuid[16])
 {
-    uint64_t v = csv_get64(uuid);
+    uint64_t v = cmn_get_le64(uuid);
     return v ? v : 1; /* 0 means "don't check" */
 }
 
@@ -103,26 +103,26 @@ void csv_super_encode(const struct csv_super *sb, uint8_t *buf)
 
     memset(buf, 0, CSV_SUPER_SIZE);
     memcpy(p + SB_UUID, sb->uuid, 16);
-    csv_put32(p + SB_SECTOR, sb->sector_size);
-    csv_put32(p + SB_ALIGN, sb->align);
-    csv_put32(p + SB_IO_TIMEOUT, sb->io_timeout);
-    csv_put32(p + SB_MAX_HOSTS, sb->max_hosts);
-    csv_put32(p + SB_NSLOTS, sb->nslots);
-    csv_put32(p + SB_MAX_EXTENTS, sb->max_extents);
-    csv_put32(p + SB_SLOT_REC, sb->slot_rec_size);
-    csv_put32(p + SB_EXTMAP_REC, sb->extmap_rec_size);
-    csv_put32(p + SB_ALLOC_UNIT, sb->alloc_unit);
-    csv_put32(p + SB_NREGIONS, CSV_REGION_COUNT);
-    csv_put64(p + SB_VOLSIZE, sb->volume_size);
-    csv_put64(p + SB_CREATED, sb->created);
+    cmn_put_le32(p + SB_SECTOR, sb->sector_size);
+    cmn_put_le32(p + SB_ALIGN, sb->align);
+    cmn_put_le32(p + SB_IO_TIMEOUT, sb->io_timeout);
+    cmn_put_le32(p + SB_MAX_HOSTS, sb->max_hosts);
+    cmn_put_le32(p + SB_NSLOTS, sb->nslots);
+    cmn_put_le32(p + SB_MAX_EXTENTS, sb->max_extents);
+    cmn_put_le32(p + SB_SLOT_REC, sb->slot_rec_size);
+    cmn_put_le32(p + SB_EXTMAP_REC, sb->extmap_rec_size);
+    cmn_put_le32(p + SB_ALLOC_UNIT, sb->alloc_unit);
+    cmn_put_le32(p + SB_NREGIONS, CSV_REGION_COUNT);
+    cmn_put_le64(p + SB_VOLSIZE, sb->volume_size);
+    cmn_put_le64(p + SB_CREATED, sb->created);
     put_str(p + SB_NAME, sb->name, 48);
     put_str(p + SB_CLUSTER, sb->cluster, 64);
     for (int i = 0; i < CSV_REGION_COUNT; i++) {
         uint8_t *r = p + SB_REGIONS + i * CSV_REGION_ENC;
-        csv_put32(r + 0, sb->regions[i].type);
-        csv_put32(r + 4, sb->regions[i].count);
-        csv_put64(r + 8, sb->regions[i].offset);
-        csv_put64(r + 16, sb->regions[i].length);
+        cmn_put_le32(r + 0, sb->regions[i].type);
+        cmn_put_le32(r + 4, sb->regions[i].count);
+        cmn_put_le64(r + 8, sb->regions[i].offset);
+        cmn_put_le64(r + 16, sb->regions[i].length);
     }
     csv_frame_seal(buf, &(struct csv_frame){
                             .magic = CSV_MAGIC_SUPER,
@@ -181,31 +181,32 @@ int csv_super_decode(const uint8_t *buf, struct csv_super *ret_sb)
     rc = csv_frame_open(buf, CSV_SUPER_SIZE, CSV_MAGIC_SUPER, 0, &f);
     if (rc < 0)
         return rc;
-    if (f.length < SB_PAYLOAD || csv_get32(p + SB_NREGIONS) != CSV_REGION_COUNT)
+    if (f.length < SB_PAYLOAD ||
+        cmn_get_le32(p + SB_NREGIONS) != CSV_REGION_COUNT)
         return -CSV_E_BAD_LENGTH;
     memset(&sb, 0, sizeof(sb));
     sb.version = f.version;
     sb.generation = f.generation;
     memcpy(sb.uuid, p + SB_UUID, 16);
-    sb.sector_size = csv_get32(p + SB_SECTOR);
-    sb.align = csv_get32(p + SB_ALIGN);
-    sb.io_timeout = csv_get32(p + SB_IO_TIMEOUT);
-    sb.max_hosts = csv_get32(p + SB_MAX_HOSTS);
-    sb.nslots = csv_get32(p + SB_NSLOTS);
-    sb.max_extents = csv_get32(p + SB_MAX_EXTENTS);
-    sb.slot_rec_size = csv_get32(p + SB_SLOT_REC);
-    sb.extmap_rec_size = csv_get32(p + SB_EXTMAP_REC);
-    sb.alloc_unit = csv_get32(p + SB_ALLOC_UNIT);
-    sb.volume_size = csv_get64(p + SB_VOLSIZE);
-    sb.created = csv_get64(p + SB_CREATED);
+    sb.sector_size = cmn_get_le32(p + SB_SECTOR);
+    sb.align = cmn_get_le32(p + SB_ALIGN);
+    sb.io_timeout = cmn_get_le32(p + SB_IO_TIMEOUT);
+    sb.max_hosts = cmn_get_le32(p + SB_MAX_HOSTS);
+    sb.nslots = cmn_get_le32(p + SB_NSLOTS);
+    sb.max_extents = cmn_get_le32(p + SB_MAX_EXTENTS);
+    sb.slot_rec_size = cmn_get_le32(p + SB_SLOT_REC);
+    sb.extmap_rec_size = cmn_get_le32(p + SB_EXTMAP_REC);
+    sb.alloc_unit = cmn_get_le32(p + SB_ALLOC_UNIT);
+    sb.volume_size = cmn_get_le64(p + SB_VOLSIZE);
+    sb.created = cmn_get_le64(p + SB_CREATED);
     get_str(p + SB_NAME, 48, sb.name);
     get_str(p + SB_CLUSTER, 64, sb.cluster);
     for (int i = 0; i < CSV_REGION_COUNT; i++) {
         const uint8_t *r = p + SB_REGIONS + i * CSV_REGION_ENC;
-        sb.regions[i].type = csv_get32(r + 0);
-        sb.regions[i].count = csv_get32(r + 4);
-        sb.regions[i].offset = csv_get64(r + 8);
-        sb.regions[i].length = csv_get64(r + 16);
+        sb.regions[i].type = cmn_get_le32(r + 0);
+        sb.regions[i].count = cmn_get_le32(r + 4);
+        sb.regions[i].offset = cmn_get_le64(r + 8);
+        sb.regions[i].length = cmn_get_le64(r + 16);
     }
     if (f.uuid8 != csv_uuid8(sb.uuid))
         return -CSV_E_WRONG_VOLUME;
@@ -231,17 +232,17 @@ void csv_extmap_encode(const struct csv_extmap *map, uint64_t uuid8,
     size_t len = CSV_EXTMAP_HDR + map->count * CSV_EXTENT_ENC;
 
     memset(buf, 0, CSV_FRAME_SIZE + len);
-    csv_put64(p + 0, map->next_id);
-    csv_put32(p + 8, (uint32_t)map->count);
+    cmn_put_le64(p + 0, map->next_id);
+    cmn_put_le32(p + 8, (uint32_t)map->count);
     p += CSV_EXTMAP_HDR;
     for (size_t i = 0; i < map->count; i++, p += CSV_EXTENT_ENC) {
         const struct csv_extent *e = &map->ext[i];
-        csv_put64(p + 0, e->id);
-        csv_put64(p + 8, e->offset);
-        csv_put64(p + 16, e->length);
-        csv_put32(p + 24, e->owner);
-        csv_put16(p + 28, e->kind);
-        csv_put16(p + 30, e->index);
+        cmn_put_le64(p + 0, e->id);
+        cmn_put_le64(p + 8, e->offset);
+        cmn_put_le64(p + 16, e->length);
+        cmn_put_le32(p + 24, e->owner);
+        cmn_put_le16(p + 28, e->kind);
+        cmn_put_le16(p + 30, e->index);
         put_str(p + 32, e->tag, 32);
     }
     csv_frame_seal(buf, &(struct csv_frame){
@@ -267,7 +268,7 @@ int csv_extmap_decode(const uint8_t *buf, size_t bufsize, uint64_t uuid8,
         return rc;
     if (f.length < CSV_EXTMAP_HDR)
         return -CSV_E_BAD_LENGTH;
-    count = csv_get32(p + 8);
+    count = cmn_get_le32(p + 8);
     if (count > max_extents ||
         f.length != CSV_EXTMAP_HDR + count * CSV_EXTENT_ENC)
         return -CSV_E_BAD_LENGTH;
@@ -275,16 +276,16 @@ int csv_extmap_decode(const uint8_t *buf, size_t bufsize, uint64_t uuid8,
     if (!ext)
         return -ENOMEM;
     ret_map->generation = f.generation;
-    ret_map->next_id = csv_get64(p + 0);
+    ret_map->next_id = cmn_get_le64(p + 0);
     p += CSV_EXTMAP_HDR;
     for (size_t i = 0; i < count; i++, p += CSV_EXTENT_ENC) {
         struct csv_extent *e = &ext[i];
-        e->id = csv_get64(p + 0);
-        e->offset = csv_get64(p + 8);
-        e->length = csv_get64(p + 16);
-        e->owner = csv_get32(p + 24);
-        e->kind = csv_get16(p + 28);
-        e->index = csv_get16(p + 30);
+        e->id = cmn_get_le64(p + 0);
+        e->offset = cmn_get_le64(p + 8);
+        e->length = cmn_get_le64(p + 16);
+        e->owner = cmn_get_le32(p + 24);
+        e->kind = cmn_get_le16(p + 28);
+        e->index = cmn_get_le16(p + 30);
         get_str(p + 32, 32, e->tag);
     }
     ret_map->ext = ext;
@@ -307,8 +308,8 @@ void csv_slot_encode(const struct csv_slot *slot, uint64_t uuid8, uint8_t *buf)
     size_t xml_len = slot->used ? slot->xml_len : 0;
 
     memset(buf, 0, CSV_FRAME_SIZE + CSV_SLOT_HDR);
-    csv_put32(p + 0, slot->used ? 1 : 0);
-    csv_put32(p + 4, (uint32_t)xml_len);
+    cmn_put_le32(p + 0, slot->used ? 1 : 0);
+    cmn_put_le32(p + 4, (uint32_t)xml_len);
     if (slot->used) {
         memcpy(p + 8, slot->uuid, 16);
         put_str(p + 24, slot->name, 64);
@@ -338,8 +339,8 @@ int csv_slot_decode(const uint8_t *buf, size_t bufsize, uint64_t uuid8,
         return rc;
     if (f.length < CSV_SLOT_HDR)
         return -CSV_E_BAD_LENGTH;
-    state = csv_get32(p + 0);
-    xml_len = csv_get32(p + 4);
+    state = cmn_get_le32(p + 0);
+    xml_len = cmn_get_le32(p + 4);
     if (state > 1 || f.length != CSV_SLOT_HDR + xml_len ||
         (state == 0 && xml_len))
         return -CSV_E_BAD_LENGTH;

@@ -47,15 +47,15 @@ static uint32_t state_hdr_crc(const uint8_t *buf)
 void csv_state_hdr_encode(const struct csv_state_hdr *h, uint8_t *buf)
 {
     memset(buf, 0, CSV_STATE_HDR_SIZE);
-    csv_put64(buf + ST_MAGIC, CSV_STATE_MAGIC);
-    csv_put32(buf + ST_VERSION, CSV_STATE_VERSION);
-    csv_put32(buf + ST_HDR_SIZE, CSV_STATE_HDR_SIZE);
-    csv_put64(buf + ST_GENERATION, h->generation);
+    cmn_put_le64(buf + ST_MAGIC, CSV_STATE_MAGIC);
+    cmn_put_le32(buf + ST_VERSION, CSV_STATE_VERSION);
+    cmn_put_le32(buf + ST_HDR_SIZE, CSV_STATE_HDR_SIZE);
+    cmn_put_le64(buf + ST_GENERATION, h->generation);
     memcpy(buf + ST_UUID, h->uuid, strnlen(h->uuid, sizeof(h->uuid) - 1));
-    csv_put64(buf + ST_LENGTH, h->length);
-    csv_put32(buf + ST_DATA_CRC, h->data_crc);
-    csv_put64(buf + ST_TIMESTAMP, h->timestamp);
-    csv_put32(buf + ST_CRC, state_hdr_crc(buf));
+    cmn_put_le64(buf + ST_LENGTH, h->length);
+    cmn_put_le32(buf + ST_DATA_CRC, h->data_crc);
+    cmn_put_le64(buf + ST_TIMESTAMP, h->timestamp);
+    cmn_put_le32(buf + ST_CRC, state_hdr_crc(buf));
 }
 
 static bool all_zero(const uint8_t *p, size_t len)
@@ -73,34 +73,34 @@ int csv_state_hdr_decode(const uint8_t *buf, size_t bufsize,
     size_t ulen;
 
     if (bufsize < CSV_STATE_HDR_SIZE ||
-        csv_get64(buf + ST_MAGIC) != CSV_STATE_MAGIC)
+        cmn_get_le64(buf + ST_MAGIC) != CSV_STATE_MAGIC)
         return -CSV_E_BAD_MAGIC;
     /* Version before crc: a newer format may checksum differently, and
      * "saved by another kvmcluster version" is what the operator needs. */
-    if (csv_get32(buf + ST_VERSION) != CSV_STATE_VERSION)
+    if (cmn_get_le32(buf + ST_VERSION) != CSV_STATE_VERSION)
         return -CSV_E_BAD_VERSION;
-    if (csv_get32(buf + ST_HDR_SIZE) != CSV_STATE_HDR_SIZE)
+    if (cmn_get_le32(buf + ST_HDR_SIZE) != CSV_STATE_HDR_SIZE)
         return -CSV_E_BAD_LENGTH;
-    if (csv_get32(buf + ST_CRC) != state_hdr_crc(buf))
+    if (cmn_get_le32(buf + ST_CRC) != state_hdr_crc(buf))
         return -CSV_E_BAD_CRC;
     /* A valid crc over bytes this format does not define, or a uuid
      * without its terminator, is a writer we do not know: refused. */
     ulen = strnlen((const char *)buf + ST_UUID, sizeof(h.uuid));
     if (ulen == 0 || ulen == sizeof(h.uuid) ||
         !all_zero(buf + ST_UUID + ulen, sizeof(h.uuid) - ulen) ||
-        csv_get32(buf + ST_CRC + 4) != 0 ||
-        csv_get32(buf + ST_DATA_CRC + 4) != 0 ||
+        cmn_get_le32(buf + ST_CRC + 4) != 0 ||
+        cmn_get_le32(buf + ST_DATA_CRC + 4) != 0 ||
         !all_zero(buf + ST_END, CSV_STATE_HDR_SIZE - ST_END))
         return -CSV_E_BAD_LENGTH;
-    h.length = csv_get64(buf + ST_LENGTH);
+    h.length = cmn_get_le64(buf + ST_LENGTH);
     /* Compared as a subtraction: header size + length may wrap. */
     if (extent_size < CSV_STATE_HDR_SIZE ||
         h.length > extent_size - CSV_STATE_HDR_SIZE)
         return -CSV_E_BAD_LENGTH;
-    h.generation = csv_get64(buf + ST_GENERATION);
+    h.generation = cmn_get_le64(buf + ST_GENERATION);
     memcpy(h.uuid, buf + ST_UUID, ulen);
-    h.data_crc = csv_get32(buf + ST_DATA_CRC);
-    h.timestamp = csv_get64(buf + ST_TIMESTAMP);
+    h.data_crc = cmn_get_le32(buf + ST_DATA_CRC);
+    h.timestamp = cmn_get_le64(buf + ST_TIMESTAMP);
     *ret_h = h;
     return 0;
 }

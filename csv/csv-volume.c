@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/cmn-time.h"
 #include "csv/csv-int.h"
 
 /* ---- errors -----------------------------------------------------------------
@@ -125,7 +126,7 @@ static int read_record(struct csv_volume *vol, uint64_t off, size_t maxsize,
     rc = vol->io->pread(vol->ioh, buf, CSV_IO_ALIGN, off);
     if (rc < 0)
         goto fail;
-    need = CSV_FRAME_SIZE + csv_get32(buf + 16);
+    need = CSV_FRAME_SIZE + cmn_get_le32(buf + 16);
     if (need > CSV_IO_ALIGN && need <= maxsize) {
         need = csv_round_up(need, CSV_IO_ALIGN);
         rc = vol->io->pread(vol->ioh, buf + CSV_IO_ALIGN, need - CSV_IO_ALIGN,
@@ -736,20 +737,13 @@ int csv_super_copy_status(const struct csv_volume *vol, int copy)
 /* ---- the metadata lease -----------------------------------------------------
  */
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int csv_lock(struct csv_volume *vol, int timeout_ms)
 {
     struct csv_lease_target t;
     char res[48];
-    int64_t deadline = mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
-    unsigned seed = (unsigned)getpid() ^ (unsigned)mono_ms();
+    int64_t deadline =
+        (int64_t)cmn_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+    unsigned seed = (unsigned)getpid() ^ (unsigned)(int64_t)cmn_now_ms();
     int rc;
 
     if (!vol->rw)
@@ -761,7 +755,7 @@ int csv_lock(struct csv_volume *vol, int timeout_ms)
         rc = vol->lease->acquire(&vol->lease_state, &t);
         if (rc != -EAGAIN)
             break;
-        if (mono_ms() >= deadline)
+        if ((int64_t)cmn_now_ms() >= deadline)
             return -CSV_E_LEASE_BUSY;
         /* The holder keeps it for a few writes: retry soon, with jitter so
          * contending hosts don't collide in step. */
@@ -988,7 +982,7 @@ static void check_leader(struct csv_volume *vol, struct checker *ck,
     space[48] = '\0';
     memcpy(res, buf + 104, 48);
     res[48] = '\0';
-    if (csv_get32(buf) != magic)
+    if (cmn_get_le32(buf) != magic)
         finding(ck, CSV_FIND_DAMAGE, "%s at %llu: no sanlock record", what,
                 (unsigned long long)off);
     else if (strcmp(space, vol->sb.name) || (resource && strcmp(res, resource)))

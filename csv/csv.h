@@ -240,6 +240,14 @@ int csv_slot_lease_probe(struct csv_volume *vol, uint32_t slot);
 int csv_lease_owner(struct csv_volume *vol, uint32_t slot,
                     uint64_t *ret_host_id);
 
+/* 1 when the lease `resource` of `lockspace` at `path`:`offset` is held
+ * by a live host (an acquire would fail), 0 when free or its owner is
+ * dead, negative when unknown. Read through the local sanlock daemon,
+ * which knows which hosts of the lockspace are alive: clusterd asks it
+ * before a VM start, so no QEMU starts while the lease is taken. */
+int csv_lease_held_live(const char *lockspace, const char *resource,
+                        const char *path, uint64_t offset);
+
 /* Lockspace hosts, read from their delta leases on disk, with the local
  * sanlock daemon's view when it has joined the lockspace. */
 enum csv_host_state {

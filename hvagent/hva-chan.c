@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "common/cmn-log.h"
+#include "common/cmn-time.h"
 #include "hvagent/hva-int.h"
 
 #define CHAN_MAX_LINE (256 * 1024)
@@ -218,7 +219,7 @@ static int32_t chan_dispatch(int32_t fd, int32_t revents, void *data)
         ssize_t n =
             gnutls_record_recv(c->s, c->buf + c->len, c->cap - c->len - 1);
         if (n > 0) {
-            c->last_rx_ms = hva_now_ms();
+            c->last_rx_ms = cmn_now_ms();
             c->len += (size_t)n;
             chan_lines(c);
             if (c->dead || c->closed)
@@ -407,7 +408,7 @@ int hva_chan_connect(const char *host, unsigned port, const uint8_t key[32],
                      const char *identity, unsigned timeout_ms,
                      struct hva_chan **ret_c)
 {
-    uint64_t deadline = hva_now_ms() + timeout_ms;
+    uint64_t deadline = cmn_now_ms() + timeout_ms;
     struct hva_chan *c;
     int fd, r, rc;
 
@@ -436,7 +437,7 @@ int hva_chan_connect(const char *host, unsigned port, const uint8_t key[32],
             rc = tls_err(r);
             goto fail;
         }
-        uint64_t now = hva_now_ms();
+        uint64_t now = cmn_now_ms();
         if (now >= deadline) {
             rc = -ETIMEDOUT;
             goto fail;
@@ -522,7 +523,7 @@ static void chan_ka_tick(void *data)
     c->ka_timer = 0;
     if (c->closed || c->dead)
         return;
-    if (c->ka_idle_ms && hva_now_ms() - c->last_rx_ms >= c->ka_idle_ms) {
+    if (c->ka_idle_ms && cmn_now_ms() - c->last_rx_ms >= c->ka_idle_ms) {
         /* The owner's down() may free us: the same guard as a dispatch. */
         c->dispatching++;
         chan_down(c, -ETIMEDOUT);
@@ -548,7 +549,7 @@ int hva_chan_keepalive(struct hva_chan *c, unsigned interval_ms,
     c->ka_timer = 0;
     c->ka_interval_ms = interval_ms;
     c->ka_idle_ms = idle_ms;
-    c->last_rx_ms = hva_now_ms();
+    c->last_rx_ms = cmn_now_ms();
     return qb_loop_timer_add(c->loop, QB_LOOP_MED,
                              (uint64_t)interval_ms * 1000000ULL, c,
                              chan_ka_tick, &c->ka_timer);
@@ -562,7 +563,7 @@ const char *hva_chan_peer_identity(struct hva_chan *c)
 int hva_chan_recv_line(struct hva_chan *c, char *buf, size_t len,
                        unsigned timeout_ms)
 {
-    uint64_t deadline = hva_now_ms() + timeout_ms;
+    uint64_t deadline = cmn_now_ms() + timeout_ms;
 
     for (;;) {
         char *nl = c->len ? memchr(c->buf, '\n', c->len) : NULL;
@@ -595,7 +596,7 @@ int hva_chan_recv_line(struct hva_chan *c, char *buf, size_t len,
             return -ECONNRESET;
         if (r != GNUTLS_E_AGAIN && r != GNUTLS_E_INTERRUPTED)
             return tls_err((int)r);
-        uint64_t now = hva_now_ms();
+        uint64_t now = cmn_now_ms();
         if (now >= deadline)
             return -ETIMEDOUT;
         struct pollfd p = {.fd = c->fd, .events = POLLIN};

@@ -284,7 +284,7 @@ static int check_path(const struct hva_vm_def *def, const struct hva_dirs *d,
 static int check_lease_name(const struct hva_vm_def *def, const char *what,
                             const char *s, char *err, size_t errlen)
 {
-    if (res_name_ok(s) && strlen(s) < HVA_SANLOCK_NAME_MAX)
+    if (cmn_name_valid(s) && strlen(s) < HVA_SANLOCK_NAME_MAX)
         return 0;
     snprintf(err, errlen,
              "VM '%s': lease %s '%.64s' is not a valid sanlock name (1 to %d "
@@ -345,7 +345,7 @@ int hva_vm_def_check(struct hva_vm_def *def, const struct hva_dirs *dirs,
     char src[RES_NAME_MAX + 8] = "VM definition";
     int rc;
 
-    if (res_name_ok(def->name))
+    if (cmn_name_valid(def->name))
         snprintf(src, sizeof(src), "VM '%s'", def->name);
     if (res_uuid_parse(def->uuid, c.uuid) < 0) {
         snprintf(err, errlen,

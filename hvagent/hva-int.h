@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "common/cmn-work.h"
 #include "hvagent/hva-proto.h"
 
 /* ---- VM definition (the runtime form hvagent is given) ---------------- */
@@ -170,18 +171,10 @@ int hva_lease_release(const struct hva_lease_def *l, pid_t pid);
 /* 1 if `pid` holds the lease, 0 if not, negative on error. */
 int hva_lease_held(const struct hva_lease_def *l, pid_t pid);
 
-/* ---- worker threads (hva-work.c) ------------------------------------------
- * Blocking calls run in worker threads; `done` runs on the agent's loop. */
+/* ---- lease requests off the loop (hva-lease.c) ---------------------------
+ * Through the agent's worker pool (common/cmn-work.h): `done` runs on the
+ * agent's loop. */
 struct hva_agent;
-struct hva_work;
-typedef int (*hva_work_fn)(void *arg);               /* in the thread */
-typedef void (*hva_work_done_fn)(void *arg, int rc); /* on the loop */
-int hva_work_init(struct hva_agent *ag);
-/* Stops idle workers and frees the pool once no job runs (tests). */
-void hva_work_fini(struct hva_agent *ag);
-int hva_work_submit(struct hva_agent *ag, hva_work_fn fn, hva_work_done_fn done,
-                    void *arg);
-
 enum hva_lease_op { HVA_LEASE_ACQUIRE, HVA_LEASE_RELEASE, HVA_LEASE_INQUIRE };
 /* rc as the synchronous call returns it; `ms` the time it took. */
 typedef void (*hva_lease_done_fn)(void *owner, int rc, uint64_t ms);
@@ -379,7 +372,6 @@ int hva_chan_recv_line(struct hva_chan *c, char *buf, size_t len,
 
 /* ---- small helpers ------------------------------------------------------ */
 
-uint64_t hva_now_ms(void);                              /* CLOCK_MONOTONIC */
 int hva_write_file(const char *path, const char *text); /* atomic */
 int hva_read_file(const char *path, char **ret_text);
 int hva_parse_u64(const char *s, uint64_t *ret);
@@ -458,7 +450,7 @@ struct hva_agent {
     struct hva_mig_settings mig_defaults;
     unsigned arm_timeout_s; /* migrate-in without timeout-s */
     struct hva_dirs dirs;   /* where a definition's files may lie */
-    struct hva_work *work;  /* worker threads (hva-work.c) */
+    struct cmn_work *work;  /* worker threads (common/cmn-work.c) */
 };
 
 /* ---- API requests (hva-req.c) ------------------------------------------ */

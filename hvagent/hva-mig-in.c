@@ -24,6 +24,7 @@
 #include "common/cmn-err.h"
 #include "common/cmn-ipc.h"
 #include "common/cmn-log.h"
+#include "common/cmn-time.h"
 #include "hvagent/hva-mig-int.h"
 
 static struct hva_mig *in_migs; /* target side, for data connections */
@@ -37,7 +38,7 @@ static void accept_refused(const char *what, const char *addr, const char *why)
 {
     static uint64_t last_ms;
     static unsigned quiet;
-    uint64_t now = hva_now_ms();
+    uint64_t now = cmn_now_ms();
 
     if (last_ms && now - last_ms < 1000) {
         quiet++;
@@ -270,7 +271,7 @@ static void in_cont_done(void *data, int rc, json_object *ret,
     arm_disarm(vm);
     hva_vm_set_phase(vm, HVA_PH_IN_DONE);
     hva_vm_set_state(vm, HVA_VM_RUNNING);
-    vm->started_ms = hva_now_ms();
+    vm->started_ms = cmn_now_ms();
     hva_chan_send(m->chan, "RESUMED");
     cmn_info(CMN_LOG_HVA, "VM '%s': incoming migration done, running here",
              vm->def->name);

@@ -20,6 +20,7 @@
 #include "common/cmn-err.h"
 #include "common/cmn-ipc.h"
 #include "common/cmn-log.h"
+#include "common/cmn-time.h"
 #include "hvagent/hva-mig-int.h"
 
 static int split_hostport(const char *to, char *host, size_t hlen,
@@ -263,7 +264,7 @@ static uint64_t out_stalled_ms(struct hva_mig *m)
     socklen_t len = sizeof(ti);
     bool tcp = m->data_fd >= 0 &&
                getsockopt(m->data_fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0;
-    uint64_t ms = hva_mig_stall_ms(hva_now_ms() - m->t_progress, tcp,
+    uint64_t ms = hva_mig_stall_ms(cmn_now_ms() - m->t_progress, tcp,
                                    tcp ? ti.tcpi_unacked : 0,
                                    tcp ? ti.tcpi_last_ack_recv : 0);
     if (ms >= 1000 && ms / 1000 != (ms - MIG_POLL_MS) / 1000)
@@ -283,7 +284,7 @@ static void out_query_done(void *data, int rc, json_object *ret,
         return;
     hva_mig_progress_parse(ret, &p);
     if (p.have_ram) {
-        uint64_t now = hva_now_ms();
+        uint64_t now = cmn_now_ms();
         if (p.transferred != m->transferred) {
             if (now - m->t_progress >= 1000)
                 cmn_debug(CMN_LOG_HVA,
@@ -381,7 +382,7 @@ static void out_start_qemu(struct hva_mig *m, int dfd)
         out_rollback(m, -HVA_E_MIGRATION, "getfd: %s", cmn_strerror(rc));
         return;
     }
-    m->t_migrate = hva_now_ms();
+    m->t_migrate = cmn_now_ms();
     m->t_progress = m->t_migrate;
     m->qemu_migrating = true;
     hva_vm_set_phase(vm, HVA_PH_OUT_PRECOPY);
@@ -470,7 +471,7 @@ static void out_data_connect(struct hva_mig *m)
 
     if (j) {
         snprintf(j->token_line, sizeof(j->token_line), "DATA %s\n", m->token);
-        rc = hva_work_submit(m->ag, out_data_work, out_data_done, j);
+        rc = cmn_work_submit(m->ag->work, out_data_work, out_data_done, j);
         if (rc < 0)
             out_conn_job_free(j);
     }
@@ -572,7 +573,7 @@ static void out_line(void *data, char *line)
             return;
         }
         snprintf(m->token, sizeof(m->token), "%s", arg);
-        m->t_ready = hva_now_ms();
+        m->t_ready = cmn_now_ms();
         out_data_connect(m);
     } else if (strcmp(line, "REFUSED") == 0) {
         out_rollback(m, -HVA_E_REFUSED, "target %s refused: %s", m->host,
@@ -582,7 +583,7 @@ static void out_line(void *data, char *line)
                      arg ? arg : "");
     } else if (strcmp(line, "LEASE-ACQUIRED") == 0 &&
                vm->phase == HVA_PH_OUT_RELEASED) {
-        m->t_acquired = hva_now_ms();
+        m->t_acquired = cmn_now_ms();
         m->acquire_ms = arg ? strtoull(arg, NULL, 10) : 0;
         hva_vm_set_phase(vm, HVA_PH_OUT_CONTINUED);
         out_maybe_finish(m);
@@ -592,7 +593,7 @@ static void out_line(void *data, char *line)
                      "lease: %s",
                      arg ? arg : "");
     } else if (strcmp(line, "RESUMED") == 0) {
-        m->t_resumed = hva_now_ms();
+        m->t_resumed = cmn_now_ms();
         m->target_resumed = true;
         out_maybe_finish(m);
     }
@@ -682,7 +683,7 @@ static void out_connect_done(void *arg, int rc)
         return;
     }
     m->chan = c;
-    m->t_chan = hva_now_ms();
+    m->t_chan = cmn_now_ms();
     out_up(m);
 }
 
@@ -707,14 +708,14 @@ int hva_mig_out(struct hva_vm *vm, const char *to,
     if (!m)
         return -ENOMEM;
     m->set = *s;
-    m->t_start = hva_now_ms();
+    m->t_start = cmn_now_ms();
     if (split_hostport(to, m->host, sizeof(m->host), &m->port) < 0) {
         snprintf(err, errlen, "migrate-out: bad target '%s' (ADDR:PORT)", to);
         hva_mig_free(m);
         return -HVA_E_BAD_REQUEST;
     }
     j = out_conn_job_new(m);
-    rc = j ? hva_work_submit(ag, out_connect_work, out_connect_done, j)
+    rc = j ? cmn_work_submit(ag->work, out_connect_work, out_connect_done, j)
            : -ENOMEM;
     if (rc < 0) {
         if (j)
@@ -755,7 +756,7 @@ static void out_released(struct hva_mig *m, int rc, uint64_t ms)
         out_rollback(m, rc, "lease release: %s", cmn_strerror(rc));
         return;
     }
-    m->t_released = hva_now_ms();
+    m->t_released = cmn_now_ms();
     hva_vm_set_phase(vm, HVA_PH_OUT_RELEASED);
     hva_chan_send(m->chan, "LEASE-RELEASED");
 }
@@ -776,7 +777,7 @@ void hva_mig_out_qemu_event(struct hva_mig *m, const struct hva_mig_reaction *r)
          * state; the target's QEMU waits, paused (-S), for its lease. */
         m->qemu_migrating = false;
         m->src_completed = true;
-        m->t_paused = hva_now_ms();
+        m->t_paused = cmn_now_ms();
         hva_vm_set_phase(vm, r->next);
         if (hva_mig_vm_has_lease(vm))
             hva_mig_lease(m, HVA_LEASE_RELEASE, 0, out_released);

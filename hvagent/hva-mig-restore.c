@@ -19,6 +19,7 @@
 #include "common/cmn-err.h"
 #include "common/cmn-ipc.h"
 #include "common/cmn-log.h"
+#include "common/cmn-time.h"
 #include "hvagent/hva-mig-int.h"
 
 static void restore_fail(struct hva_mig *m, int rc, const char *fmt, ...)
@@ -51,7 +52,7 @@ static void restore_cont_done(void *data, int rc, json_object *ret,
         restore_fail(m, -HVA_E_QMP, "VM '%s': cont: %s", vm->def->name, errmsg);
         return;
     }
-    uint64_t ms = hva_now_ms() - m->t_start;
+    uint64_t ms = cmn_now_ms() - m->t_start;
     hva_vm_set_phase(vm, HVA_PH_RESTORE_DONE);
     hva_vm_set_state(vm, HVA_VM_RUNNING);
     char extra[256];
@@ -205,7 +206,7 @@ static void restore_ready(struct hva_vm *vm, int rc, const char *err)
                     hva_mig_str_arg("uri", "fd:" MIG_FDNAME), -1,
                     restore_cmd_check, m);
     /* After getfd: the worker's writes block until QEMU reads. */
-    if (hva_work_submit(vm->ag, restore_copy_work, restore_copy_done, j) < 0) {
+    if (cmn_work_submit(vm->ag->work, restore_copy_work, restore_copy_done, j) < 0) {
         close(p[1]);
         free(j);
         restore_fail(m, -HVA_E_MIGRATION,
@@ -269,7 +270,7 @@ int hva_restore(struct hva_vm *vm, char *err, size_t errlen)
         hva_mig_free(m);
         return -HVA_E_STATE_CORRUPT;
     }
-    m->t_start = hva_now_ms();
+    m->t_start = cmn_now_ms();
     hva_vm_set_phase(vm, HVA_PH_RESTORE_FEED);
     hva_vm_set_state(vm, HVA_VM_INCOMING);
     rc = hva_vm_launch(vm, true, restore_ready, err, errlen);

@@ -19,6 +19,7 @@
 #include "common/cmn-err.h"
 #include "common/cmn-ipc.h"
 #include "common/cmn-log.h"
+#include "common/cmn-time.h"
 #include "hvagent/hva-mig-int.h"
 
 /* Header write in a worker: two fdatasyncs on the CSV can take long. */
@@ -101,7 +102,7 @@ static void save_hdr_done(void *arg, int rc)
         save_hdr_failed(m, rc);
         return;
     }
-    uint64_t ms = hva_now_ms() - m->t_start;
+    uint64_t ms = cmn_now_ms() - m->t_start;
     snprintf(m->result, sizeof(m->result),
              "bytes=\"%" PRIu64 "\" save-ms=\"%" PRIu64 "\" mbps=\"%.1f\" "
              "crc32c=\"%08x\"",
@@ -134,7 +135,7 @@ static void save_finish(struct hva_mig *m)
         j->offset = vm->def->state.offset;
         j->extent_size = vm->def->state.size;
         j->h = m->hdr;
-        rc = hva_work_submit(m->ag, save_hdr_work, save_hdr_done, j);
+        rc = cmn_work_submit(m->ag->work, save_hdr_work, save_hdr_done, j);
         if (rc < 0)
             free(j);
     }
@@ -273,7 +274,7 @@ int hva_save(struct hva_vm *vm, char *err, size_t errlen)
     j->offset = vm->def->state.offset + CSV_STATE_HDR_SIZE;
     j->room = vm->def->state.size - CSV_STATE_HDR_SIZE;
     j->crc = m->crc;
-    if (hva_work_submit(vm->ag, save_copy_work, save_copy_done, j) < 0) {
+    if (cmn_work_submit(vm->ag->work, save_copy_work, save_copy_done, j) < 0) {
         snprintf(err, errlen, "VM '%s': no worker for the state copy",
                  vm->def->name);
         close(p[0]);
@@ -283,7 +284,7 @@ int hva_save(struct hva_vm *vm, char *err, size_t errlen)
         return -HVA_E_MIGRATION;
     }
     m->jobs++;
-    m->t_start = hva_now_ms();
+    m->t_start = cmn_now_ms();
     hva_vm_set_phase(vm, HVA_PH_SAVE_STREAM);
     hva_vm_set_state(vm, HVA_VM_SAVING);
     hva_qmp_command(vm->qmp, "stop", NULL, -1, save_cmd_check, m);

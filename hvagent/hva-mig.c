@@ -63,6 +63,7 @@
 #include "common/cmn-err.h"
 #include "common/cmn-ipc.h"
 #include "common/cmn-log.h"
+#include "common/cmn-time.h"
 #include "hvagent/hva-mig-int.h"
 
 static void mig_free_final(struct hva_mig *m)
@@ -281,7 +282,7 @@ static void recover_leased(void *owner, int rc, uint64_t ms)
         cmn_info(CMN_LOG_HVA,
                  "VM '%s': rolled back, guest resumed %" PRIu64
                  " ms after the re-attach (lease taken in %" PRIu64 " ms)",
-                 vm->def->name, hva_now_ms() - vm->started_ms, ms);
+                 vm->def->name, cmn_now_ms() - vm->started_ms, ms);
     }
     hva_vm_set_phase(vm, HVA_PH_NONE);
 }
@@ -325,7 +326,7 @@ void hva_mig_recover(struct hva_vm *vm)
         cmn_info(CMN_LOG_HVA,
                  "VM '%s': rolled back, guest resumed %" PRIu64
                  " ms after the re-attach (lease still held)",
-                 vm->def->name, hva_now_ms() - vm->started_ms);
+                 vm->def->name, cmn_now_ms() - vm->started_ms);
         break;
     case HVA_REC_FINISH_IN:
     case HVA_REC_DISCARD:

@@ -19,6 +19,7 @@
 #include "common/cmn-auto.h"
 #include "common/cmn-err.h"
 #include "common/cmn-log.h"
+#include "common/cmn-time.h"
 #include "hvagent/hva-int.h"
 
 struct argv_buf {
@@ -303,8 +304,8 @@ static bool kvm_probe(const char *qemu, const char *kernel)
                cmd, (char *)NULL);
         _exit(127);
     }
-    uint64_t deadline = hva_now_ms() + 3000;
-    while (pid > 0 && hva_now_ms() < deadline) {
+    uint64_t deadline = cmn_now_ms() + 3000;
+    while (pid > 0 && cmn_now_ms() < deadline) {
         char *text = NULL;
         long first = -1;
 

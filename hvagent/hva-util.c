@@ -19,14 +19,6 @@
 #include "common/cmn-xml.h"
 #include "hvagent/hva-int.h"
 
-uint64_t hva_now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 int hva_write_file(const char *path, const char *text)
 {
     char tmp[4096];

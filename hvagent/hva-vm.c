@@ -29,6 +29,7 @@
 #include "common/cmn-err.h"
 #include "common/cmn-ipc.h"
 #include "common/cmn-log.h"
+#include "common/cmn-time.h"
 #include "hvagent/hva-int.h"
 
 void hva_agent_event(struct hva_agent *ag, const char *fmt, ...)
@@ -261,12 +262,12 @@ static void vm_reap_check(void *data)
         vm_qemu_gone(vm);
         return;
     }
-    if (hva_now_ms() > vm->reap_deadline) {
+    if (cmn_now_ms() > vm->reap_deadline) {
         /* Monitor closed but the process lingers: finish it. */
         cmn_warn(CMN_LOG_HVA, "VM '%s': QEMU %d lingers, killing",
                  vm->def->name, (int)vm->pid);
         kill(vm->pid, SIGKILL);
-        vm->reap_deadline = hva_now_ms() + 5000;
+        vm->reap_deadline = cmn_now_ms() + 5000;
     }
     qb_loop_timer_add(vm->ag->loop, QB_LOOP_MED, 20 * 1000000ULL, vm,
                       vm_reap_check, &vm->reap_timer);
@@ -276,7 +277,7 @@ static void vm_watch_exit(struct hva_vm *vm)
 {
     if (vm->reap_timer)
         return;
-    vm->reap_deadline = hva_now_ms() + 5000;
+    vm->reap_deadline = cmn_now_ms() + 5000;
     qb_loop_timer_add(vm->ag->loop, QB_LOOP_MED, 1 * 1000000ULL, vm,
                       vm_reap_check, &vm->reap_timer);
 }
@@ -412,7 +413,7 @@ int hva_vm_launch(struct hva_vm *vm, bool incoming, hva_vm_cb on_ready,
         goto out;
     vm->pid = pid;
     vm->our_child = true;
-    vm->started_ms = hva_now_ms();
+    vm->started_ms = cmn_now_ms();
     vm->lease_held = false;
     char pidtext[32];
     snprintf(pidtext, sizeof(pidtext), "%d\n", (int)pid);
@@ -700,7 +701,7 @@ static void reattach_one(struct hva_agent *ag, const char *uuid)
         unlink(path);
         return;
     }
-    vm->started_ms = hva_now_ms();
+    vm->started_ms = cmn_now_ms();
     snprintf(path, sizeof(path), "%s/qmp.sock", dir);
     if (hva_qmp_connect_path(path, &fd) < 0 ||
         hva_qmp_new(ag->loop, fd, &vm_qmp_ops, vm, &vm->qmp) < 0) {

@@ -19,6 +19,7 @@
 #include "common/cmn-err.h"
 #include "common/cmn-ipc.h"
 #include "common/cmn-log.h"
+#include "common/cmn-time.h"
 #include "common/cmn-xml.h"
 #include "hvagent/hva-int.h"
 #include "resources/res-err.h"
@@ -189,7 +190,7 @@ static int dispatch(struct hva_agent *ag, struct cmn_ipc_conn *conn,
     if (req->op == HVA_OP_DEFINE)
         return op_define(ag, req, ret_reply, err, errlen);
     if (req->op == HVA_OP_STATUS && !req->vm)
-        return hva_status_reply(ag, NULL, hva_now_ms(), ret_reply);
+        return hva_status_reply(ag, NULL, cmn_now_ms(), ret_reply);
     vm = hva_vm_find(ag, req->vm);
     if (!vm) {
         snprintf(err, errlen,
@@ -198,7 +199,7 @@ static int dispatch(struct hva_agent *ag, struct cmn_ipc_conn *conn,
         return -HVA_E_NO_VM;
     }
     if (req->op == HVA_OP_STATUS)
-        return hva_status_reply(ag, vm, hva_now_ms(), ret_reply);
+        return hva_status_reply(ag, vm, cmn_now_ms(), ret_reply);
     if (vm->op_conn) {
         snprintf(err, errlen, "VM '%s': another operation is running",
                  vm->def->name);
@@ -507,7 +508,9 @@ static int setup_loop(struct hva_agent *ag)
         return -ENOMEM;
     }
     cmn_log_attach_loop(ag->loop);
-    rc = hva_work_init(ag);
+    /* 16 threads: one slow lease disk must not delay another VM's lease
+     * handoff; sanlock and GnuTLS need little stack. */
+    rc = cmn_work_new(ag->loop, 16, 256 * 1024, &ag->work);
     if (rc < 0) {
         cmn_err(CMN_LOG_HVA, "worker pipe: %s", cmn_strerror(rc));
         return rc;
@@ -554,7 +557,7 @@ static int setup_migration(struct hva_agent *ag, const struct hva_opts *o)
 int main(int argc, char **argv)
 {
     struct hva_agent *ag = &agent;
-    uint64_t t_main = hva_now_ms();
+    uint64_t t_main = cmn_now_ms();
     struct hva_opts o = {
         .ipc_name = HVA_IPC_NAME,
         .accel = "auto",
@@ -604,7 +607,7 @@ int main(int argc, char **argv)
     hva_vm_reattach_all(ag);
     cmn_info(CMN_LOG_HVA,
              "hvagent ready in %" PRIu64 " ms (run dir '%s', IPC '%s')",
-             hva_now_ms() - t_main, ag->run_dir, ipc_name);
+             cmn_now_ms() - t_main, ag->run_dir, ipc_name);
     qb_loop_run(ag->loop);
     cmn_ipc_server_free(ag->ipc);
     hva_dirs_clear(&ag->dirs);

@@ -9,7 +9,7 @@ noinst_LTLIBRARIES += hvagent/libhva.la
 hvagent_libhva_la_SOURCES = \
 	hvagent/hva-int.h \
 	hvagent/hva-qmp.c hvagent/hva-util.c hvagent/hva-policy.c \
-	hvagent/hva-qemu.c hvagent/hva-chan.c hvagent/hva-work.c \
+	hvagent/hva-qemu.c hvagent/hva-chan.c hvagent/hva-lease.c \
 	hvagent/hva-mig-event.c hvagent/hva-check.c hvagent/hva-req.c
 hvagent_libhva_la_CFLAGS = $(AM_CFLAGS) $(QB_CFLAGS) $(JSONC_CFLAGS) \
 	$(XML_CFLAGS) $(GNUTLS_CFLAGS) $(SANLOCK_CLIENT_CFLAGS)
@@ -42,7 +42,7 @@ hva_unit_tests = \
 	tests/unit/hvagent/test-qemu-argv \
 	tests/unit/hvagent/test-migpolicy \
 	tests/unit/hvagent/test-api-schema \
-	tests/unit/hvagent/test-work \
+	tests/unit/hvagent/test-lease \
 	tests/unit/hvagent/test-mig-events \
 	tests/unit/hvagent/test-request \
 	tests/unit/hvagent/test-vm-undefine
@@ -66,9 +66,9 @@ tests_unit_hvagent_test_mig_events_SOURCES = \
 tests_unit_hvagent_test_mig_events_CFLAGS = $(HVA_UNIT_CFLAGS)
 tests_unit_hvagent_test_mig_events_LDADD = $(HVA_UNIT_LIBS)
 
-tests_unit_hvagent_test_work_SOURCES = tests/unit/hvagent/test-work.c
-tests_unit_hvagent_test_work_CFLAGS = $(HVA_UNIT_CFLAGS)
-tests_unit_hvagent_test_work_LDADD = $(HVA_UNIT_LIBS) $(PTHREAD_LIBS)
+tests_unit_hvagent_test_lease_SOURCES = tests/unit/hvagent/test-lease.c
+tests_unit_hvagent_test_lease_CFLAGS = $(HVA_UNIT_CFLAGS)
+tests_unit_hvagent_test_lease_LDADD = $(HVA_UNIT_LIBS) $(PTHREAD_LIBS)
 
 tests_unit_hvagent_test_request_SOURCES = tests/unit/hvagent/test-request.c
 tests_unit_hvagent_test_request_CFLAGS = $(HVA_UNIT_CFLAGS)

@@ -12,15 +12,8 @@
 #include <iscsi/iscsi.h>
 #include <iscsi/scsi-lowlevel.h>
 
+#include "common/cmn-time.h"
 #include "iscsi/isc-int.h"
-
-static uint64_t mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 /* ---- discovery ------------------------------------------------------------
  */
@@ -120,7 +113,7 @@ int isc_discover(const char *initiator_name, const char *portal,
 {
     struct iscsi_context *ctx;
     struct disc_state d = {0};
-    uint64_t deadline = mono_ms() + deadline_ms;
+    uint64_t deadline = cmn_now_ms() + deadline_ms;
     int rc;
 
     ctx = iscsi_create_context(initiator_name);
@@ -136,7 +129,7 @@ int isc_discover(const char *initiator_name, const char *portal,
     if (iscsi_connect_async(ctx, portal, disc_connect_cb, &d) < 0)
         disc_fail(&d, ctx, -ISC_E_CONNECT, "connect failed");
     while (d.step != 3) {
-        uint64_t now = mono_ms();
+        uint64_t now = cmn_now_ms();
         struct pollfd pfd = {.fd = iscsi_get_fd(ctx)};
         int ev;
 

@@ -47,6 +47,7 @@
 #include <iscsi/iscsi.h>
 #include <iscsi/scsi-lowlevel.h>
 
+#include "common/cmn-time.h"
 #include "iscsi/isc-int.h"
 
 /* glibc's <sys/queue.h> predates the _SAFE iterators. */
@@ -168,14 +169,6 @@ struct isc_session {
     int fail_class;      /* -ISC_E_* of the last failed attempt */
     char reason[300];
 };
-
-static uint64_t mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 static void emit(struct isc_session *s, enum isc_event_kind kind, int lun,
                  const char *reason)
@@ -350,7 +343,7 @@ static void scsi_cb(struct iscsi_context *ctx, int status, void *data,
         s->ev_conn_dead = true;
         return;
     }
-    s->idle_since = mono_ms();
+    s->idle_since = cmn_now_ms();
     TAILQ_REMOVE(&s->inflight, c, link);
     if (status == SCSI_STATUS_GOOD) {
         if (c->op == OP_READ && t->residual_status == SCSI_RESIDUAL_UNDERFLOW &&
@@ -447,7 +440,7 @@ static void nop_cb(struct iscsi_context *ctx, int status, void *data,
         return;
     }
     s->nop_sent = 0;
-    s->idle_since = mono_ms();
+    s->idle_since = cmn_now_ms();
 }
 
 /* Sends a NOP-Out on an idle session, or declares the connection dead
@@ -622,7 +615,7 @@ static void login_ok(struct isc_session *s)
     bool first = s->opening;
 
     s->state = C_UP;
-    s->idle_since = mono_ms();
+    s->idle_since = cmn_now_ms();
     s->nop_sent = 0;
     s->failures = 0;
     s->backoff_ms = BACKOFF_MIN_MS;
@@ -949,7 +942,7 @@ static void *worker(void *arg)
         TAILQ_CONCAT(&s->queued, &s->pending, link);
         pthread_mutex_unlock(&s->lock);
 
-        now = mono_ms();
+        now = cmn_now_ms();
         if (s->ev_login_ok &&
             (s->state == C_LOGIN || s->state == C_CONNECTING)) {
             s->ev_login_ok = false;
@@ -1117,7 +1110,7 @@ int isc_session_open(const struct isc_target_opts *o,
     s->backoff_ms = BACKOFF_MIN_MS;
     s->opening = true;
     s->state = C_DOWN;
-    s->next_attempt = mono_ms();
+    s->next_attempt = cmn_now_ms();
     s->open_deadline = s->next_attempt + s->deadline_ms;
     s->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (s->efd < 0) {
@@ -1174,7 +1167,7 @@ static int run_cmd(struct isc_session *s, struct isc_cmd *c)
 
     pthread_cond_init(&c->cond, NULL);
     c->s = s;
-    c->deadline = mono_ms() + s->deadline_ms;
+    c->deadline = cmn_now_ms() + s->deadline_ms;
     pthread_mutex_lock(&s->lock);
     if (s->stop) {
         pthread_mutex_unlock(&s->lock);
@@ -1231,7 +1224,7 @@ int isc_read_async(struct isc_session *s, uint32_t lun, uint32_t block_size,
     c->s = s;
     c->done_fn = done;
     c->done_opaque = opaque;
-    c->deadline = mono_ms() + s->deadline_ms;
+    c->deadline = cmn_now_ms() + s->deadline_ms;
     pthread_mutex_lock(&s->lock);
     if (s->stop) {
         pthread_mutex_unlock(&s->lock);

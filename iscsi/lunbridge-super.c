@@ -55,6 +55,7 @@
 #include <fuse_lowlevel.h>
 
 #include "common/cmn-log.h"
+#include "common/cmn-time.h"
 #include "iscsi/isc-int.h"
 
 /* Linux 6.9's notification; older headers lack it. */
@@ -79,14 +80,6 @@ struct isc_lb_worker {
     bool replay_answered;
     bool replay_differs;
 };
-
-static uint64_t mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 /* ---- worker ----------------------------------------------------------- */
 
@@ -369,7 +362,7 @@ long isc_lb_worker_since_death(const struct isc_lb_worker *w, int *ret_pid)
     if (w->h->died_pid == 0)
         return -1;
     *ret_pid = w->h->died_pid;
-    return (long)(mono_ms() - w->h->died_ms);
+    return (long)(cmn_now_ms() - w->h->died_ms);
 }
 
 /* ---- supervisor -------------------------------------------------------- */
@@ -518,7 +511,7 @@ static int wait_worker(struct lb_super *s, pid_t pid)
         int sig, left = -1;
 
         if (s->stopping) {
-            uint64_t now = mono_ms();
+            uint64_t now = cmn_now_ms();
 
             left = s->stop_at == UINT64_MAX ? -1
                    : now >= s->stop_at      ? 0
@@ -542,7 +535,7 @@ static int wait_worker(struct lb_super *s, pid_t pid)
                          "supervisor: %s: stopping worker %d, then "
                          "unmounting %s",
                          strsignal(sig), (int)pid, s->mountpoint);
-                s->stop_at = mono_ms() + LB_STOP_GRACE_MS;
+                s->stop_at = cmn_now_ms() + LB_STOP_GRACE_MS;
             }
             s->stopping = true;
             kill(pid, SIGTERM);
@@ -599,19 +592,19 @@ static bool worker_replaceable(struct lb_super *s, pid_t pid, int status,
 static bool restart_delay(struct lb_super *s, pid_t pid, const char *how,
                           uint64_t t0)
 {
-    if (mono_ms() - t0 >= LB_STABLE_MS)
+    if (cmn_now_ms() - t0 >= LB_STABLE_MS)
         s->backoff = 0;
     s->restarts++;
     cmn_warn(CMN_LOG_ISCSI,
              "supervisor: worker %d %s after %.1f s; starting worker "
              "#%u in %u ms (restart %u), the mount at %s stays",
-             (int)pid, how, (double)(mono_ms() - t0) / 1000.0, s->restarts + 1,
+             (int)pid, how, (double)(cmn_now_ms() - t0) / 1000.0, s->restarts + 1,
              s->backoff, s->restarts, s->mountpoint);
     if (s->backoff > 0) {
-        uint64_t until = mono_ms() + s->backoff;
+        uint64_t until = cmn_now_ms() + s->backoff;
 
-        while (!s->stopping && mono_ms() < until) {
-            int sig = wait_signal((int)(until - mono_ms()));
+        while (!s->stopping && cmn_now_ms() < until) {
+            int sig = wait_signal((int)(until - cmn_now_ms()));
 
             if (sig == SIGTERM || sig == SIGINT || sig == SIGHUP)
                 s->stopping = true;
@@ -658,7 +651,7 @@ int isc_lb_supervise(const char *mountpoint, char *const *argv,
     if (super_open(&s) < 0)
         return 1;
     for (;;) {
-        uint64_t t0 = mono_ms();
+        uint64_t t0 = cmn_now_ms();
         pid_t pid = spawn_worker(&s);
         int status;
         char how[96];
@@ -672,7 +665,7 @@ int isc_lb_supervise(const char *mountpoint, char *const *argv,
         cmn_info(CMN_LOG_ISCSI, "supervisor: worker %d started", (int)pid);
         status = wait_worker(&s, pid);
         describe(status, how, sizeof(how));
-        s.h->died_ms = mono_ms();
+        s.h->died_ms = cmn_now_ms();
         s.h->died_pid = (int32_t)pid;
         if (!worker_replaceable(&s, pid, status, how, &ret) ||
             !restart_delay(&s, pid, how, t0))

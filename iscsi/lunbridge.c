@@ -35,6 +35,7 @@
 
 #include "common/cmn-err.h"
 #include "common/cmn-log.h"
+#include "common/cmn-time.h"
 #include "iscsi/isc-int.h"
 
 #define LB_MAX_THREADS        64
@@ -83,14 +84,6 @@ struct lb {
     unsigned async_reads;
 };
 
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /* ---- logging of session events ------------------------------------------ */
 
 static const char *lun_name(struct lb_target *t, int lun)
@@ -130,7 +123,7 @@ static void on_event(const struct isc_event *ev, void *opaque)
                      name, ev->target, ev->attempt, ev->portal, ev->reason);
         break;
     case ISC_EV_CMD_EXPIRED: {
-        uint64_t now = now_ms();
+        uint64_t now = cmn_now_ms();
 
         if (now - t->last_expired_log < LB_ERRLOG_INTERVAL_MS) {
             t->suppressed++;
@@ -157,7 +150,7 @@ static void on_event(const struct isc_event *ev, void *opaque)
 static void log_io_error(struct lb_lun *l, const char *what, uint64_t off,
                          size_t len, int rc)
 {
-    uint64_t now = now_ms();
+    uint64_t now = cmn_now_ms();
 
     if (now - l->last_err_log < LB_ERRLOG_INTERVAL_MS)
         return;

@@ -5,6 +5,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "common/cmn-name.h"
+
 /* Writes "src:line: <elem>: message" (or "src: ..." when line is 0, and
  * no "<elem>: " when elem is NULL) into err; returns -RES_E_INVALID. */
 int res_fail(char *err, size_t errlen, const char *src, int line,

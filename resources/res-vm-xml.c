@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,8 +13,6 @@
 #include "common/cmn-xml.h"
 #include "resources/res-int.h"
 #include "resources/res-vm.h"
-
-#define RES_VM_XML_MAX (1u << 20) /* a definition is a few KiB */
 
 /* Everything one extraction needs to report an error. */
 struct rx {
@@ -500,11 +499,31 @@ static void xml_doc_free(xmlDoc **doc)
         xmlFreeDoc(*doc);
 }
 
+/* vm.rng, compiled on the first parse and kept for the process: a
+ * parse must not read the disk each time (the coordinator parses on every
+ * decision). The lock also covers validation, so threads never share the
+ * compiled schema at once. */
+static pthread_mutex_t vm_schema_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct cmn_xml_schema *vm_schema;
+
+static int validate_vm(xmlDoc *doc, char *err, size_t errlen)
+{
+    int rc = 0;
+
+    pthread_mutex_lock(&vm_schema_mu);
+    if (!vm_schema)
+        rc = cmn_xml_schema_load(cmn_xml_schema_path("vm.rng"), &vm_schema, err,
+                                 errlen);
+    if (rc == 0)
+        rc = cmn_xml_validate(vm_schema, doc, err, errlen);
+    pthread_mutex_unlock(&vm_schema_mu);
+    return rc;
+}
+
 int res_vm_parse(const char *buf, size_t len, const char *name,
                  struct res_vm **ret_vm, char *err, size_t errlen)
 {
     __attribute__((cleanup(xml_doc_free))) xmlDoc *doc = NULL;
-    CMN_AUTO(cmn_xml_schema) *schema = NULL;
     int rc;
 
     res_err_init();
@@ -513,59 +532,11 @@ int res_vm_parse(const char *buf, size_t len, const char *name,
     rc = cmn_xml_parse_mem(buf, len, name, RES_VM_XML_MAX, &doc, err, errlen);
     if (rc < 0)
         return rc;
-    rc = cmn_xml_schema_load(cmn_xml_schema_path("vm.rng"), &schema, err,
-                             errlen);
-    if (rc < 0)
-        return rc;
-    rc = cmn_xml_validate(schema, doc, err, errlen);
+    rc = validate_vm(doc, err, errlen);
     if (rc < 0)
         return rc;
     return res_vm_from_node(xmlDocGetRootElement(doc), name, ret_vm, err,
                             errlen);
-}
-
-int res_vm_parse_file(const char *path, struct res_vm **ret_vm, char *err,
-                      size_t errlen)
-{
-    FILE *f;
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
-    int rc = 0;
-
-    f = fopen(path, "re");
-    if (f == NULL) {
-        rc = -errno;
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
-        return rc;
-    }
-    /* Read one byte over the limit so cmn_xml_parse_mem() reports it. */
-    while (len <= RES_VM_XML_MAX) {
-        size_t n;
-
-        if (len == cap) {
-            char *nb = realloc(buf, cap ? cap * 2 : 8192);
-            if (nb == NULL) {
-                rc = -ENOMEM;
-                goto out;
-            }
-            buf = nb;
-            cap = cap ? cap * 2 : 8192;
-        }
-        n = fread(buf + len, 1, cap - len, f);
-        if (n == 0)
-            break;
-        len += n;
-    }
-    if (ferror(f)) {
-        rc = -EIO;
-        snprintf(err, errlen, "%s: read error", path);
-        goto out;
-    }
-    rc = res_vm_parse(buf ? buf : "", len, path, ret_vm, err, errlen);
-out:
-    free(buf);
-    fclose(f);
-    return rc;
 }
 
 /* ---- serialization ------------------------------------------------- */

@@ -37,19 +37,7 @@ int res_fail(char *err, size_t errlen, const char *src, int line,
     return -RES_E_INVALID;
 }
 
-bool res_name_ok(const char *s)
-{
-    size_t n = strlen(s);
-
-    if (n == 0 || n >= RES_NAME_MAX || !isalnum((unsigned char)s[0]))
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (!(isalnum(ch) || ch == '.' || ch == '_' || ch == '-'))
-            return false;
-    }
-    return true;
-}
+_Static_assert(RES_NAME_MAX == CMN_NAME_MAX, "one name rule, one length");
 
 int res_vm_new(struct res_vm **ret_vm)
 {
@@ -435,7 +423,7 @@ static int check_owner_list(const char (*list)[RES_NAME_MAX], size_t n,
                             char *err, size_t errlen)
 {
     for (size_t i = 0; i < n; i++) {
-        if (!res_name_ok(list[i]))
+        if (!cmn_name_valid(list[i]))
             return res_fail(err, errlen, src, line, elem,
                             "'%s' is not a valid node name (%s)", list[i],
                             RES_NAME_RULE);
@@ -484,7 +472,7 @@ static int check_policy(const struct res_vm *vm, const char *src, char *err,
                                 "node '%s' is preferred but not among the "
                                 "possible owners",
                                 p->preferred[i]);
-    if (p->anti_affinity[0] != '\0' && !res_name_ok(p->anti_affinity))
+    if (p->anti_affinity[0] != '\0' && !cmn_name_valid(p->anti_affinity))
         return res_fail(err, errlen, src, l->anti_affinity, "anti-affinity",
                         "class '%s' is not a valid name (%s)", p->anti_affinity,
                         RES_NAME_RULE);
@@ -529,7 +517,7 @@ static int check_disks(const struct res_vm *vm, const char *src, char *err,
                 return res_fail(err, errlen, src, d->line, "disk",
                                 "target '%s' is used twice", d->target);
         if (d->source == RES_DISK_EXTENT) {
-            if (!res_name_ok(d->volume))
+            if (!cmn_name_valid(d->volume))
                 return res_fail(err, errlen, src, d->line, "extent",
                                 "volume '%s' is not a valid name (%s)",
                                 d->volume, RES_NAME_RULE);
@@ -543,7 +531,7 @@ static int check_disks(const struct res_vm *vm, const char *src, char *err,
                                     (unsigned long long)d->extent, d->volume,
                                     vm->disks[j].target);
         } else {
-            if (d->volume[0] != '\0' && !res_name_ok(d->volume))
+            if (d->volume[0] != '\0' && !cmn_name_valid(d->volume))
                 return res_fail(err, errlen, src, d->line, "allocate",
                                 "volume '%s' is not a valid name (%s)",
                                 d->volume, RES_NAME_RULE);
@@ -632,7 +620,7 @@ static int check_identity(const struct res_vm_core *c,
 
     if (l == NULL)
         l = &none;
-    if (!res_name_ok(c->name))
+    if (!cmn_name_valid(c->name))
         return res_fail(err, errlen, src, l->name, "name",
                         "'%s' is not a valid VM name (%s)", c->name,
                         RES_NAME_RULE);
@@ -650,7 +638,7 @@ static int check_identity(const struct res_vm_core *c,
         return res_fail(err, errlen, src, l->vcpus, "vcpus",
                         "%u is out of range (1 to %d)", c->vcpus,
                         RES_VM_VCPUS_MAX);
-    if (!res_name_ok(cpu))
+    if (!cmn_name_valid(cpu))
         return res_fail(err, errlen, src, l->cpu, "cpu",
                         "model '%s' is not a valid CPU model name (%s)", cpu,
                         RES_NAME_RULE);

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "common/cmn-auto.h"
+#include "common/cmn-name.h"
 #include "resources/res-err.h"
 
 #define RES_NAME_MAX      64 /* VM, node, volume, class names: 63 + NUL */
@@ -23,7 +24,8 @@
 #define RES_TARGET_MAX    8  /* "vdab" */
 #define RES_VM_MAX_DISKS  16
 #define RES_VM_MAX_NICS   8
-#define RES_VM_MAX_OWNERS 16 /* a cluster has at most 16 nodes */
+#define RES_VM_MAX_OWNERS 16         /* a cluster has at most 16 nodes */
+#define RES_VM_XML_MAX    (1u << 20) /* a definition is a few KiB */
 
 #define RES_VM_MEMORY_MIN_MIB 16ull
 #define RES_VM_MEMORY_MAX_MIB (16ull << 20) /* 16 TiB */
@@ -33,12 +35,9 @@
 #define RES_PATH_MAX          4096          /* kernel, initrd: 4095 + NUL */
 #define RES_CMDLINE_MAX       4096 /* kernel command line: 4095 + NUL */
 
-/* Names of VMs, nodes, volumes, classes, CPU models: 1..63 of
- * [A-Za-z0-9._-], starting with a letter or a digit. */
-bool res_name_ok(const char *s);
-
-#define RES_NAME_RULE                                                          \
-    "1 to 63 of A-Z a-z 0-9 . _ -, starting with a letter or digit"
+/* Names of VMs, nodes, volumes, classes, CPU models: the one rule of
+ * common/cmn-name.h. */
+#define RES_NAME_RULE CMN_NAME_RULE
 
 /* Defaults of the policy, as Hyper-V's. */
 #define RES_FAILURES_MAX_DEFAULT    3
@@ -149,15 +148,14 @@ int res_vm_edit_check(const struct res_vm *old, const struct res_vm *nw,
 
 /* Parses and validates a definition: the size limit and DTD refusal of
  * cmn_xml_parse_mem(), then schemas/vm.rng (found through
- * cmn_xml_schema_path(), so $KVMC_SCHEMADIR overrides it), then
+ * cmn_xml_schema_path(), so $KVMC_SCHEMADIR overrides it; read on the
+ * first parse and kept for the process), then
  * res_vm_validate(). `name` stands for the source in messages. NICs
  * without a MAC get res_vm_default_mac(). Errors: CMN_E_PARSE,
  * CMN_E_TOO_BIG, CMN_E_DTD, CMN_E_SCHEMA, RES_E_INVALID, negative errno;
  * `err` then holds "name:line: message". */
 int res_vm_parse(const char *buf, size_t len, const char *name,
                  struct res_vm **ret_vm, char *err, size_t errlen);
-int res_vm_parse_file(const char *path, struct res_vm **ret_vm, char *err,
-                      size_t errlen);
 
 /* Builds a VM from a <vm> element already validated against vm.rng (the
  * cluster database embeds them), then runs res_vm_validate(). */

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "common/cmn-err.h"
+#include "common/cmn-time.h"
 #include "hvagent/hva-int.h"
 
 static char token[128];
@@ -33,18 +34,18 @@ static char token[128];
 /* Waits up to `ms` for the peer to close `fd`: its elapsed time, or -1. */
 static long wait_close(int fd, unsigned ms)
 {
-    uint64_t t0 = hva_now_ms();
+    uint64_t t0 = cmn_now_ms();
     char b[256];
 
     for (;;) {
-        uint64_t now = hva_now_ms();
+        uint64_t now = cmn_now_ms();
         if (now - t0 >= ms)
             return -1;
         struct pollfd p = {.fd = fd, .events = POLLIN};
         if (poll(&p, 1, (int)(ms - (now - t0))) > 0) {
             ssize_t n = read(fd, b, sizeof(b));
             if (n <= 0)
-                return (long)(hva_now_ms() - t0);
+                return (long)(cmn_now_ms() - t0);
         }
     }
 }

@@ -8,7 +8,8 @@ common_unit_tests = \
 	tests/unit/common/test-xml \
 	tests/unit/common/test-err \
 	tests/unit/common/test-ipc \
-	tests/unit/common/test-log
+	tests/unit/common/test-log \
+	tests/unit/common/test-work
 check_PROGRAMS += $(common_unit_tests)
 TESTS += $(common_unit_tests)
 
@@ -32,5 +33,9 @@ tests_unit_common_test_ipc_LDADD = $(UNIT_COMMON_LIBS)
 tests_unit_common_test_log_SOURCES = tests/unit/common/test-log.c
 tests_unit_common_test_log_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_common_test_log_LDADD = $(UNIT_COMMON_LIBS)
+
+tests_unit_common_test_work_SOURCES = tests/unit/common/test-work.c
+tests_unit_common_test_work_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_common_test_work_LDADD = $(UNIT_COMMON_LIBS) $(PTHREAD_LIBS)
 
 EXTRA_DIST += tests/data

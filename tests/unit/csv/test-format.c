@@ -199,7 +199,7 @@ static void test_bad_magic_version_crc(void **state)
     assert_int_equal(csv_open(path, 0, &test_hooks, &vol), -CSV_E_BAD_MAGIC);
 
     assert_int_equal(test_format(path, 2, 32), 0);
-    csv_put16(v, 2);
+    cmn_put_le16(v, 2);
     both_copies(path, 4, v, 2);
     assert_int_equal(csv_open(path, 0, &test_hooks, &vol), -CSV_E_BAD_VERSION);
 
@@ -324,11 +324,11 @@ static void put_delta(const char *path, uint64_t ls_off, uint64_t id,
     uint8_t rec[512];
 
     memset(rec, 0, sizeof(rec));
-    csv_put32(rec + 0, CSV_SANLK_DELTA_MAGIC);
-    csv_put64(rec + 32, id);
-    csv_put64(rec + 40, 7);
+    cmn_put_le32(rec + 0, CSV_SANLK_DELTA_MAGIC);
+    cmn_put_le64(rec + 32, id);
+    cmn_put_le64(rec + 40, 7);
     snprintf((char *)rec + 104, 48, "host%llu", (unsigned long long)id);
-    csv_put64(rec + 152, ts);
+    cmn_put_le64(rec + 152, ts);
     assert_int_equal(file_patch(path, ls_off + (id - 1) * 512, rec, 512), 0);
 }
 

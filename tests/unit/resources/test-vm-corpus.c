@@ -66,7 +66,7 @@ static void test_good(void **state)
         int rc;
 
         snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
-        rc = res_vm_parse_file(path, &vm, err, sizeof(err));
+        rc = res_test_parse_file(path, &vm, err, sizeof(err));
         if (rc != 0)
             fail_msg("%s: expected to parse, got %d: %s", names[i], rc, err);
         assert_int_equal(res_vm_serialize(vm, &xml), 0);
@@ -120,7 +120,7 @@ static void test_bad(void **state)
         snprintf(epath, sizeof(epath), "%s/%.*s.err", dir,
                  (int)(strlen(names[i]) - 4), names[i]);
         read_expect(epath, want, sizeof(want), &code, &has_code);
-        rc = res_vm_parse_file(path, &vm, err, sizeof(err));
+        rc = res_test_parse_file(path, &vm, err, sizeof(err));
         if (rc == 0)
             fail_msg("%s: parsed, expected \"%s\"", names[i], want);
         assert_null(vm);

@@ -252,11 +252,11 @@ static void test_parse_file_and_errors(void **state)
 
     snprintf(path, sizeof(path), "%s/tests/data/vm/good/test-guest.xml",
              res_test_srcdir());
-    assert_int_equal(res_vm_parse_file(path, &vm, err, sizeof(err)), 0);
+    assert_int_equal(res_test_parse_file(path, &vm, err, sizeof(err)), 0);
     res_vm_free(vm);
     vm = NULL;
     assert_int_equal(
-        res_vm_parse_file("/nonexistent/x.xml", &vm, err, sizeof(err)),
+        res_test_parse_file("/nonexistent/x.xml", &vm, err, sizeof(err)),
         -ENOENT);
     assert_null(vm);
     res_vm_free(NULL);

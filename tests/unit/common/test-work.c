@@ -1,6 +1,6 @@
-/* hva-work: blocking jobs run in worker threads while the loop keeps
- * going; completions come back on the loop thread; lease requests copy
- * their definition. */
+/* cmn-work: blocking jobs run in worker threads while the loop keeps
+ * going; completions come back on the loop thread; jobs beyond the
+ * pool's maximum wait their turn. */
 #include "config.h"
 
 #include <errno.h>
@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -15,10 +16,11 @@
 
 #include <cmocka.h>
 
-#include "hvagent/hva-int.h"
+#include "common/cmn-work.h"
 
 struct ctx {
-    struct hva_agent ag;
+    qb_loop_t *loop;
+    struct cmn_work *work;
     pthread_t loop_thread, job_thread;
     bool job_on_loop, done_on_loop;
     unsigned ticks, done, want;
@@ -29,17 +31,17 @@ struct ctx {
 static void ctx_init(struct ctx *c)
 {
     memset(c, 0, sizeof(*c));
-    c->ag.loop = qb_loop_create();
-    assert_non_null(c->ag.loop);
-    assert_int_equal(hva_work_init(&c->ag), 0);
+    c->loop = qb_loop_create();
+    assert_non_null(c->loop);
+    assert_int_equal(cmn_work_new(c->loop, 16, 256 * 1024, &c->work), 0);
     c->loop_thread = pthread_self();
 }
 
 static void ctx_fini(struct ctx *c)
 {
-    hva_work_fini(&c->ag);
-    assert_null(c->ag.work); /* no job left running */
-    qb_loop_destroy(c->ag.loop);
+    assert_true(cmn_work_threads(c->work) <= 16);
+    cmn_work_free(c->work);
+    qb_loop_destroy(c->loop);
 }
 
 static void tick(void *data)
@@ -47,7 +49,7 @@ static void tick(void *data)
     struct ctx *c = data;
 
     c->ticks++;
-    qb_loop_timer_add(c->ag.loop, QB_LOOP_MED, 10 * 1000000ULL, c, tick,
+    qb_loop_timer_add(c->loop, QB_LOOP_MED, 10 * 1000000ULL, c, tick,
                       &c->timer);
 }
 
@@ -68,7 +70,7 @@ static void slow_done(void *arg, int rc)
     assert_int_equal(rc, 42);
     c->done_on_loop = pthread_equal(pthread_self(), c->loop_thread);
     c->done++;
-    qb_loop_stop(c->ag.loop);
+    qb_loop_stop(c->loop);
 }
 
 static void test_loop_not_blocked(void **state)
@@ -77,17 +79,16 @@ static void test_loop_not_blocked(void **state)
 
     (void)state;
     ctx_init(&c);
-    assert_int_equal(hva_work_submit(&c.ag, slow_job, slow_done, &c), 0);
-    qb_loop_timer_add(c.ag.loop, QB_LOOP_MED, 10 * 1000000ULL, &c, tick,
-                      &c.timer);
-    qb_loop_run(c.ag.loop);
+    assert_int_equal(cmn_work_submit(c.work, slow_job, slow_done, &c), 0);
+    qb_loop_timer_add(c.loop, QB_LOOP_MED, 10 * 1000000ULL, &c, tick, &c.timer);
+    qb_loop_run(c.loop);
     assert_int_equal(c.done, 1);
     assert_false(c.job_on_loop);
     assert_true(c.done_on_loop);
     /* ~30 ticks of 10 ms while the job blocked for 300 ms; a loop
      * blocked by it would have ticked at most once. */
     assert_true(c.ticks >= 10);
-    qb_loop_timer_del(c.ag.loop, c.timer);
+    qb_loop_timer_del(c.loop, c.timer);
     ctx_fini(&c);
 }
 
@@ -103,7 +104,7 @@ static void many_done(void *arg, int rc)
     assert_int_equal(rc, (int)(intptr_t)arg);
     many_ctx->sum += rc;
     if (++many_ctx->done == many_ctx->want)
-        qb_loop_stop(many_ctx->ag.loop);
+        qb_loop_stop(many_ctx->loop);
 }
 
 static void test_many_jobs(void **state)
@@ -116,51 +117,56 @@ static void test_many_jobs(void **state)
     many_ctx = &c;
     c.want = 200;
     for (intptr_t i = 1; i <= 200; i++) {
-        assert_int_equal(hva_work_submit(&c.ag, echo_job, many_done, (void *)i),
-                         0);
+        assert_int_equal(
+            cmn_work_submit(c.work, echo_job, many_done, (void *)i), 0);
         want += (int)i;
     }
-    qb_loop_run(c.ag.loop);
+    qb_loop_run(c.loop);
     assert_int_equal(c.done, 200);
     assert_int_equal(c.sum, want);
     ctx_fini(&c);
 }
 
-static void lease_done(void *owner, int rc, uint64_t ms)
+static int nap_job(void *arg)
 {
-    struct ctx *c = owner;
-
-    (void)ms;
-    c->sum = rc;
-    c->done++;
-    qb_loop_stop(c->ag.loop);
+    poll(NULL, 0, 50);
+    return (int)(intptr_t)arg;
 }
 
-static void test_lease_copies(void **state)
+static void test_max_threads(void **state)
 {
     struct ctx c;
-    struct hva_lease_def l = {
-        .lockspace = strdup(
-            "a-lockspace-name-much-longer-than-the-48-bytes-sanlock-allows"),
-        .resource = strdup("vm-x"),
-        .path = strdup("/nonexistent"),
-        .offset = 1048576,
-    };
 
     (void)state;
-    ctx_init(&c);
-    assert_int_equal(
-        hva_lease_async(&c.ag, HVA_LEASE_ACQUIRE, &l, 1, 0, lease_done, &c), 0);
-    /* The definition may go (a redefine) while the request runs. */
-    memset(l.lockspace, 'x', strlen(l.lockspace));
-    free(l.lockspace);
-    free(l.resource);
-    free(l.path);
-    qb_loop_run(c.ag.loop);
-    assert_int_equal(c.done, 1);
-    /* Checked before sanlock is asked: the name is too long. */
-    assert_int_equal(c.sum, -EINVAL);
-    ctx_fini(&c);
+    memset(&c, 0, sizeof(c));
+    c.loop = qb_loop_create();
+    assert_non_null(c.loop);
+    assert_int_equal(cmn_work_new(c.loop, 2, 0, &c.work), 0);
+    many_ctx = &c;
+    c.want = 6;
+    for (intptr_t i = 1; i <= 6; i++)
+        assert_int_equal(cmn_work_submit(c.work, nap_job, many_done, (void *)i),
+                         0);
+    /* Six jobs, two threads: the other four wait their turn. */
+    assert_true(cmn_work_threads(c.work) <= 2);
+    qb_loop_run(c.loop);
+    assert_int_equal(c.done, 6);
+    assert_int_equal(c.sum, 21);
+    assert_int_equal(cmn_work_threads(c.work), 2);
+    cmn_work_free(c.work);
+    qb_loop_destroy(c.loop);
+}
+
+static void test_bad_args(void **state)
+{
+    struct cmn_work *w = NULL;
+    qb_loop_t *loop = qb_loop_create();
+
+    (void)state;
+    assert_int_equal(cmn_work_new(loop, 0, 0, &w), -EINVAL);
+    assert_null(w);
+    cmn_work_free(NULL);
+    qb_loop_destroy(loop);
 }
 
 int main(void)
@@ -168,7 +174,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_loop_not_blocked),
         cmocka_unit_test(test_many_jobs),
-        cmocka_unit_test(test_lease_copies),
+        cmocka_unit_test(test_max_threads),
+        cmocka_unit_test(test_bad_args),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
