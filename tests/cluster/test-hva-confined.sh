@@ -2,9 +2,11 @@
 # QEMU runs confined: as the unprivileged QEMU user (hvagent's default
 # qemu-user), under its seccomp filter, with no capability, its disk handed
 # over as a descriptor (the file is in a directory only root may enter),
-# and the VM still holds its lease, runs and migrates live there and back.
+# and the VM still holds its lease, runs and migrates live.
 # An agent configured with a user that does not exist refuses to start
 # the VM with an error naming the user.
+# A small guest: the migration is not what is measured here.
+HVA_MEM=${HVA_MEM:-256}
 . "$(dirname "$0")/lib/hva.sh"
 
 QUSER=kvmcluster-qemu
@@ -80,21 +82,17 @@ migrate() {
     MIG_MSG="node$from->node$to counter $HVA_TICK_FROM->$HVA_TICK_TO, downtime $(hva_attr "$r" downtime-ms) ms"
 }
 migrate 1 2
-m1=$MIG_MSG
 confined 2
 c2=$CONF_MSG
-migrate 2 1
-m2=$MIG_MSG
-confined 1
 
-# A missing user: a clear error naming it, the VM keeps running on node1.
-hva_agent_stop 2
+# A missing user: a clear error naming it, the VM keeps running on node2.
+hva_agent_stop 1
 printf '[hvagent]\nqemu-user = kvmc-nouser\n' >"$HVA_D/nouser.conf"
-hva_agent_start 2 --config "$HVA_D/nouser.conf"
-r=$(hvactl 2 start $HVA_VM) && hva_fail "start with a missing QEMU user succeeded: $r"
+hva_agent_start 1 --config "$HVA_D/nouser.conf"
+r=$(hvactl 1 start $HVA_VM) && hva_fail "start with a missing QEMU user succeeded: $r"
 grep -q "QEMU user 'kvmc-nouser'.*does not exist" <<<"$r" ||
     hva_fail "start with a missing QEMU user: error does not name it: $r"
-[ "$(hva_qemu_count 2)" = 0 ] || hva_fail "a QEMU started on node2 anyway"
-hva_wait_reports 1 3 || hva_fail "guest on node1 stopped"
+[ "$(hva_qemu_count 1)" = 0 ] || hva_fail "a QEMU started on node1 anyway"
+hva_wait_reports 2 3 || hva_fail "guest on node2 stopped"
 
-echo "PROOF: QEMU confined: $c1; $c2; live $m1, back $m2; missing user refused: '$(hva_attr "$r" error | head -c 90)'"
+echo "PROOF: QEMU confined: $c1; $c2; live $MIG_MSG; missing user refused: '$(hva_attr "$r" error | head -c 90)'"
