@@ -239,11 +239,16 @@ int hva_qemu_cred_lookup(const char *user, struct hva_qemu_cred *ret, char *err,
     memset(ret, 0, sizeof(*ret));
     rc = getpwnam_r(user, &pw, buf, sizeof(buf), &res);
     if (rc != 0 || !res) {
-        snprintf(err, errlen, "QEMU user '%s' (qemu-user in [hvagent]) %s",
-                 user,
-                 rc ? strerror(rc)
-                    : "does not exist: create it as a system "
-                      "user or set another");
+        if (rc)
+            snprintf(err, errlen,
+                     "QEMU user '%s' (qemu-user in [hvagent]): looking it up: "
+                     "%s",
+                     user, strerror(rc));
+        else
+            snprintf(err, errlen,
+                     "QEMU user '%s' (qemu-user in [hvagent]) does not exist: "
+                     "create it as a system user or set another",
+                     user);
         return rc ? -rc : -HVA_E_QEMU;
     }
     ret->uid = pw.pw_uid;
