@@ -141,12 +141,20 @@ int hva_qmp_connect_path(const char *path, int *ret_fd);
 
 /* ---- QEMU command line and process ----------------------------------- */
 
+/* fd sets (-add-fd set=N, opened as /dev/fdset/N) of what QEMU gets as
+ * descriptors instead of paths. */
+#define HVA_QEMU_FDSET_SERIAL  0
+#define HVA_QEMU_FDSET_DISK(i) ((size_t)(i) + 1)
+
 struct hva_qemu_opts {
-    const char *qemu;   /* binary */
-    const char *accel;  /* "kvm" or "tcg" (resolved, never "auto") */
-    int qmp_fd;         /* listening unix socket handed to QEMU */
-    const char *serial; /* file the serial console appends to */
-    bool incoming;      /* -incoming defer */
+    const char *qemu;    /* binary */
+    const char *accel;   /* "kvm" or "tcg" (resolved, never "auto") */
+    int qmp_fd;          /* listening unix socket handed to QEMU */
+    const char *serial;  /* file the serial console appends to */
+    int serial_fd;       /* >= 0: the serial file as a descriptor instead */
+    const int *disk_fds; /* one read-write descriptor per disk, or NULL:
+                            QEMU opens the paths itself */
+    bool incoming;       /* -incoming defer */
 };
 
 /* Pure: the argv (NULL-terminated, malloc'd strings) for `def`. */
@@ -154,10 +162,46 @@ int hva_qemu_argv(const struct hva_vm_def *def, const struct hva_qemu_opts *o,
                   char ***ret_argv);
 void hva_argv_free(char **argv);
 
-/* Forks; the child registers with sanlock (if `sanlock`), so the
- * registration belongs to the QEMU pid, and execs argv with stdout/stderr
- * to `log_fd`. Returns once exec has happened (or failed). */
-int hva_qemu_spawn(char *const *argv, int qmp_fd, int log_fd, bool sanlock,
+/* Who QEMU runs as (qemu-user in [hvagent]). */
+struct hva_qemu_cred {
+    uid_t uid;
+    gid_t gid;
+    gid_t *groups; /* the user's supplementary groups */
+    size_t n_groups;
+};
+/* Looked up in the agent, never in the forked child. A user that does
+ * not exist: -HVA_E_QEMU and a message naming it. */
+int hva_qemu_cred_lookup(const char *user, struct hva_qemu_cred *ret, char *err,
+                         size_t errlen);
+void hva_qemu_cred_free(struct hva_qemu_cred *c);
+
+/* What the agent opens for QEMU, which the QEMU user could not open: the
+ * disks (read-write, O_DIRECT as the disk asks) and the serial log
+ * (appending; not opened if `serial` is NULL). Close-on-exec; spawn lets
+ * them through. */
+struct hva_qemu_files {
+    int *disk_fds;
+    size_t n_disks;
+    int serial_fd;
+};
+int hva_qemu_files_open(const struct hva_vm_def *def, const char *serial,
+                        struct hva_qemu_files *ret, char *err, size_t errlen);
+void hva_qemu_files_close(struct hva_qemu_files *f);
+
+struct hva_qemu_spawn_opts {
+    int qmp_fd;
+    int log_fd;          /* QEMU's stdout and stderr */
+    bool sanlock;        /* register, so the QEMU pid can hold a lease */
+    const int *keep_fds; /* further descriptors QEMU inherits */
+    size_t n_keep;
+    const struct hva_qemu_cred *cred; /* NULL: QEMU stays root */
+};
+
+/* Forks; the child keeps only stdio, qmp_fd and keep_fds open, registers
+ * with sanlock (if `sanlock`), so the registration belongs to the QEMU
+ * pid, switches to `cred` for good and execs argv with stdout/stderr to
+ * `log_fd`. Returns once exec has happened (or failed). */
+int hva_qemu_spawn(char *const *argv, const struct hva_qemu_spawn_opts *so,
                    pid_t *ret_pid, char *err, size_t errlen);
 
 /* "auto": KVM only if /dev/kvm opens and `probe_kernel` ticks under it. */
@@ -433,8 +477,9 @@ struct hva_agent {
     const char *run_dir;
     const char *node_name;
     const char *qemu;
-    const char *accel; /* resolved: kvm or tcg */
-    bool sanlock;      /* leases on (off only for unit-ish runs) */
+    const char *qemu_user; /* QEMU runs as this user ("root": opted out) */
+    const char *accel;     /* resolved: kvm or tcg */
+    bool sanlock;          /* leases on (off only for unit-ish runs) */
     struct cmn_ipc_server *ipc;
     struct hva_vm *vms;
     /* migration listener */

@@ -1,10 +1,19 @@
-/* QEMU command line, process start, accelerator choice, VM lease calls. */
+/* QEMU command line, process start, accelerator choice, VM lease calls.
+ *
+ * QEMU runs as an unprivileged user (qemu-user in [hvagent]) under its own
+ * seccomp filter. The agent opens, as root, every file QEMU needs and the
+ * user could not open itself (LUNs on the lunbridge mount, which only root
+ * may enter; the serial log; the QMP socket) and hands them over as file
+ * descriptors: -add-fd with /dev/fdset/N for what QEMU opens by name,
+ * fd= for the QMP socket, getfd over QMP for migration streams. */
 #include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <pwd.h>
 #include <sanlock.h>
 #include <sanlock_resource.h>
 #include <sanlock_rv.h>
@@ -13,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -134,6 +144,11 @@ int hva_qemu_argv(const struct hva_vm_def *def, const struct hva_qemu_opts *o,
     argv_add(&a, "-display");
     argv_add(&a, "none");
     argv_add(&a, "-no-user-config");
+    /* QEMU's seccomp filter: no obsolete syscalls, no set*id, no
+     * fork/exec, no scheduler or affinity changes. */
+    argv_add(&a, "-sandbox");
+    argv_add(&a, "on,obsolete=deny,elevateprivileges=deny,spawn=deny,"
+                 "resourcecontrol=deny");
     /* Paused until the lease is ours (start) or the state arrived
      * (incoming): the guest never runs without its lease. */
     argv_add(&a, "-S");
@@ -141,7 +156,16 @@ int hva_qemu_argv(const struct hva_vm_def *def, const struct hva_qemu_opts *o,
     argv_add(&a, "socket,id=qmp,fd=%d,server=on,wait=off", o->qmp_fd);
     argv_add(&a, "-mon");
     argv_add(&a, "chardev=qmp,mode=control");
-    if (o->serial) {
+    if (o->serial_fd >= 0) {
+        argv_add(&a, "-add-fd");
+        argv_add(&a, "fd=%d,set=%d,opaque=serial", o->serial_fd,
+                 HVA_QEMU_FDSET_SERIAL);
+        argv_add(&a, "-chardev");
+        argv_add(&a, "file,id=ser0,path=/dev/fdset/%d,append=on",
+                 HVA_QEMU_FDSET_SERIAL);
+        argv_add(&a, "-serial");
+        argv_add(&a, "chardev:ser0");
+    } else if (o->serial) {
         char *ser cmn_autofree = qemu_escape(o->serial);
         if (!ser) {
             a.rc = -ENOMEM;
@@ -166,9 +190,20 @@ int hva_qemu_argv(const struct hva_vm_def *def, const struct hva_qemu_opts *o,
     }
     for (size_t i = 0; i < def->n_disks; i++) {
         const struct hva_disk *d = &def->disks[i];
-        char *p cmn_autofree = qemu_escape(d->path);
+        char *p cmn_autofree = NULL;
         char size[48] = "";
 
+        if (o->disk_fds) {
+            /* QEMU dups a descriptor of the set whose access mode
+             * matches what it opens (read-write). */
+            argv_add(&a, "-add-fd");
+            argv_add(&a, "fd=%d,set=%zu,opaque=disk%zu", o->disk_fds[i],
+                     HVA_QEMU_FDSET_DISK(i), i);
+            if (asprintf(&p, "/dev/fdset/%zu", HVA_QEMU_FDSET_DISK(i)) < 0)
+                p = NULL;
+        } else {
+            p = qemu_escape(d->path);
+        }
         if (!p) {
             a.rc = -ENOMEM;
             goto out;
@@ -197,14 +232,177 @@ out:
     return 0;
 }
 
-/* Child side of hva_qemu_spawn: never returns. Reports a failure as
- * (negative code, message) through `errfd`, a close-on-exec pipe whose
- * EOF tells the parent exec happened. */
-static void __attribute__((noreturn))
-spawn_child(char *const *argv, int qmp_fd, int log_fd, bool sanlock, int errfd)
+/* ---- the QEMU user and the files handed to QEMU ------------------------ */
+
+int hva_qemu_cred_lookup(const char *user, struct hva_qemu_cred *ret, char *err,
+                         size_t errlen)
+{
+    struct passwd pw, *res = NULL;
+    char buf[4096];
+    int rc, n = 16;
+
+    memset(ret, 0, sizeof(*ret));
+    rc = getpwnam_r(user, &pw, buf, sizeof(buf), &res);
+    if (rc != 0 || !res) {
+        if (rc)
+            snprintf(err, errlen,
+                     "QEMU user '%s' (qemu-user in [hvagent]): looking it up: "
+                     "%s",
+                     user, strerror(rc));
+        else
+            snprintf(err, errlen,
+                     "QEMU user '%s' (qemu-user in [hvagent]) does not exist: "
+                     "create it as a system user or set another",
+                     user);
+        return rc ? -rc : -HVA_E_QEMU;
+    }
+    ret->uid = pw.pw_uid;
+    ret->gid = pw.pw_gid;
+    /* Its supplementary groups too (kvm, for /dev/kvm), nothing of ours. */
+    for (;;) {
+        gid_t *g = realloc(ret->groups, (size_t)n * sizeof(*g));
+        if (!g) {
+            hva_qemu_cred_free(ret);
+            return -ENOMEM;
+        }
+        ret->groups = g;
+        int want = n;
+        if (getgrouplist(user, pw.pw_gid, g, &want) >= 0) {
+            ret->n_groups = (size_t)want;
+            break;
+        }
+        if (want <= n || want > 65536) {
+            hva_qemu_cred_free(ret);
+            snprintf(err, errlen, "QEMU user '%s': its groups: too many", user);
+            return -HVA_E_QEMU;
+        }
+        n = want;
+    }
+    return 0;
+}
+
+void hva_qemu_cred_free(struct hva_qemu_cred *c)
+{
+    free(c->groups);
+    c->groups = NULL;
+    c->n_groups = 0;
+}
+
+int hva_qemu_files_open(const struct hva_vm_def *def, const char *serial,
+                        struct hva_qemu_files *ret, char *err, size_t errlen)
+{
+    memset(ret, 0, sizeof(*ret));
+    ret->serial_fd = -1;
+    if (def->n_disks) {
+        ret->disk_fds = malloc(def->n_disks * sizeof(int));
+        if (!ret->disk_fds)
+            return -ENOMEM;
+    }
+    for (size_t i = 0; i < def->n_disks; i++) {
+        const struct hva_disk *d = &def->disks[i];
+        /* The flags QEMU asks for (read-write, O_DIRECT for
+         * cache.direct=on): its dup of the descriptor keeps them. */
+        int fd = open(d->path, O_RDWR | O_CLOEXEC | (d->direct ? O_DIRECT : 0));
+        if (fd < 0) {
+            int rc = -errno;
+            snprintf(err, errlen, "disk '%s': %s", d->path, strerror(-rc));
+            hva_qemu_files_close(ret);
+            return rc;
+        }
+        ret->disk_fds[ret->n_disks++] = fd;
+    }
+    if (serial) {
+        ret->serial_fd =
+            open(serial, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        if (ret->serial_fd < 0) {
+            int rc = -errno;
+            snprintf(err, errlen, "serial log '%s': %s", serial, strerror(-rc));
+            hva_qemu_files_close(ret);
+            return rc;
+        }
+    }
+    return 0;
+}
+
+void hva_qemu_files_close(struct hva_qemu_files *f)
+{
+    for (size_t i = 0; i < f->n_disks; i++)
+        close(f->disk_fds[i]);
+    free(f->disk_fds);
+    f->disk_fds = NULL;
+    f->n_disks = 0;
+    if (f->serial_fd >= 0)
+        close(f->serial_fd);
+    f->serial_fd = -1;
+}
+
+/* Child side: what it sends to the parent fits the parent's buffer, even
+ * when the text was truncated. */
+static void __attribute__((format(printf, 2, 3)))
+child_report(int errfd, const char *fmt, ...)
 {
     char msg[256];
-    int rc, n;
+    va_list ap;
+
+    va_start(ap, fmt);
+    int n = vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (n <= 0)
+        return;
+    size_t len = (size_t)n < sizeof(msg) ? (size_t)n : sizeof(msg) - 1;
+    if (write(errfd, msg, len) < 0)
+        return;
+}
+
+static void keep_across_exec(int fd)
+{
+    int fl = fcntl(fd, F_GETFD);
+
+    if (fl >= 0)
+        fcntl(fd, F_SETFD, fl & ~FD_CLOEXEC);
+}
+
+/* Becomes `c` for good: groups, then gid, then uid (real, effective and
+ * saved), then checks that no way back to root is left. */
+static int drop_privileges(const struct hva_qemu_cred *c, int errfd)
+{
+    uid_t ru, eu, su;
+    gid_t rg, eg, sg;
+
+    if (setgroups(c->n_groups, c->groups) < 0 ||
+        setresgid(c->gid, c->gid, c->gid) < 0 ||
+        setresuid(c->uid, c->uid, c->uid) < 0) {
+        child_report(errfd, "switching to uid %u gid %u: %s", (unsigned)c->uid,
+                     (unsigned)c->gid, strerror(errno));
+        return -1;
+    }
+    if (getresuid(&ru, &eu, &su) < 0 || getresgid(&rg, &eg, &sg) < 0 ||
+        ru != c->uid || eu != c->uid || su != c->uid || rg != c->gid ||
+        eg != c->gid || sg != c->gid) {
+        child_report(errfd, "uid/gid not switched to %u/%u", (unsigned)c->uid,
+                     (unsigned)c->gid);
+        return -1;
+    }
+    if (c->uid != 0 && (setuid(0) == 0 || seteuid(0) == 0 || setgid(0) == 0 ||
+                        setgroups(0, NULL) == 0)) {
+        child_report(errfd, "root could be regained after dropping it");
+        return -1;
+    }
+    /* Nothing QEMU execs (it may not: -sandbox spawn=deny) gains more. */
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
+        child_report(errfd, "no_new_privs: %s", strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* Child side of hva_qemu_spawn: never returns. Reports a failure as a
+ * message through `errfd`, a close-on-exec pipe whose EOF tells the
+ * parent exec happened. */
+static void __attribute__((noreturn))
+spawn_child(char *const *argv, const struct hva_qemu_spawn_opts *so, int errfd)
+{
+    int rc;
 
     setsid(); /* an agent restart or its signals never reach QEMU */
     sigset_t none;
@@ -216,32 +414,42 @@ spawn_child(char *const *argv, int qmp_fd, int log_fd, bool sanlock, int errfd)
         dup2(nul, 0);
         close(nul);
     }
-    if (log_fd >= 0) {
-        dup2(log_fd, 1);
-        dup2(log_fd, 2);
+    if (so->log_fd >= 0) {
+        dup2(so->log_fd, 1);
+        dup2(so->log_fd, 2);
+    }
+    /* QEMU inherits only what it is given below, whatever the agent
+     * left open without close-on-exec (IPC, listeners). */
+    if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0) {
+        child_report(errfd, "close_range: %s", strerror(errno));
+        _exit(127);
     }
     /* The registration is the connection this process keeps open across
-     * exec: the lease acquired for our pid lives as long as QEMU. */
-    if (sanlock) {
+     * exec: the lease acquired for our pid lives as long as QEMU. It is
+     * made as root, before the switch to the QEMU user. */
+    if (so->sanlock) {
         rc = sanlock_register();
         if (rc < 0) {
-            n = snprintf(msg, sizeof(msg), "%d sanlock_register: %d", -1, rc);
-            goto fail;
+            child_report(errfd, "sanlock_register: %d", rc);
+            _exit(127);
         }
-        int fl = fcntl(rc, F_GETFD);
-        fcntl(rc, F_SETFD, fl & ~FD_CLOEXEC);
+        keep_across_exec(rc);
     }
-    fcntl(qmp_fd, F_SETFD, fcntl(qmp_fd, F_GETFD) & ~FD_CLOEXEC);
-    execvp(argv[0], argv);
-    n = snprintf(msg, sizeof(msg), "%d exec %s: %s", -1, argv[0],
-                 strerror(errno));
-fail:
-    if (n > 0 && write(errfd, msg, (size_t)n) < 0)
+    keep_across_exec(so->qmp_fd);
+    for (size_t i = 0; i < so->n_keep; i++)
+        keep_across_exec(so->keep_fds[i]);
+    if (chdir("/") < 0) {
+        child_report(errfd, "chdir /: %s", strerror(errno));
         _exit(127);
+    }
+    if (so->cred && drop_privileges(so->cred, errfd) < 0)
+        _exit(127);
+    execvp(argv[0], argv);
+    child_report(errfd, "exec %s: %s", argv[0], strerror(errno));
     _exit(127);
 }
 
-int hva_qemu_spawn(char *const *argv, int qmp_fd, int log_fd, bool sanlock,
+int hva_qemu_spawn(char *const *argv, const struct hva_qemu_spawn_opts *so,
                    pid_t *ret_pid, char *err, size_t errlen)
 {
     int pfd[2];
@@ -260,7 +468,7 @@ int hva_qemu_spawn(char *const *argv, int qmp_fd, int log_fd, bool sanlock,
     }
     if (pid == 0) {
         close(pfd[0]);
-        spawn_child(argv, qmp_fd, log_fd, sanlock, pfd[1]);
+        spawn_child(argv, so, pfd[1]);
     }
     close(pfd[1]);
     do {
@@ -269,8 +477,7 @@ int hva_qemu_spawn(char *const *argv, int qmp_fd, int log_fd, bool sanlock,
     close(pfd[0]);
     if (n > 0) {
         msg[n] = '\0';
-        const char *sp = strchr(msg, ' ');
-        snprintf(err, errlen, "%s", sp ? sp + 1 : msg);
+        snprintf(err, errlen, "%s", msg);
         waitpid(pid, NULL, 0);
         return -HVA_E_QEMU;
     }
@@ -411,7 +618,13 @@ int hva_lease_held(const struct hva_lease_def *l, pid_t pid)
         return rc == -ESRCH || rc == -ENOENT ? 0 : rc;
     /* state: "LOCKSPACE:RESOURCE:PATH:OFFSET[:lver] ..." */
     char prefix[2 * SANLK_NAME_LEN + 2];
-    snprintf(prefix, sizeof(prefix), "%s:%s:", l->lockspace, l->resource);
+    int n =
+        snprintf(prefix, sizeof(prefix), "%s:%s:", l->lockspace, l->resource);
+    /* A truncated prefix could match another resource. */
+    if (n < 0 || (size_t)n >= sizeof(prefix)) {
+        free(state);
+        return -EINVAL;
+    }
     rc = state && strstr(state, prefix) ? 1 : 0;
     free(state);
     return rc;

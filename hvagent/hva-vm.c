@@ -380,13 +380,26 @@ int hva_vm_launch(struct hva_vm *vm, bool incoming, hva_vm_cb on_ready,
     char **argv = NULL;
     int lfd cmn_autoclose = -1;
     int logfd cmn_autoclose = -1;
+    struct hva_qemu_cred cred = {0};
+    struct hva_qemu_files files = {.serial_fd = -1};
+    bool as_root = strcmp(ag->qemu_user, "root") == 0;
+    int *keep = NULL;
     int cfd = -1, rc;
     pid_t pid;
 
     if (!sock || !serial || !logp || !pidp)
         return -ENOMEM;
+    if (!as_root) {
+        rc = hva_qemu_cred_lookup(ag->qemu_user, &cred, err, errlen);
+        if (rc < 0)
+            return rc;
+    }
+    /* Everything here stays root's (0700 directory, 0600 files): QEMU
+     * reaches its files only through the descriptors it is given. */
     mkdir(vm->dir, 0700);
     rc = listen_unix(sock, &lfd);
+    if (rc == 0 && chmod(sock, 0600) < 0)
+        rc = -errno;
     if (rc < 0) {
         snprintf(err, errlen, "QMP socket '%s': %s", sock, strerror(-rc));
         goto out;
@@ -396,19 +409,37 @@ int hva_vm_launch(struct hva_vm *vm, bool incoming, hva_vm_cb on_ready,
         rc = -errno;
         goto out;
     }
+    rc = hva_qemu_files_open(vm->def, serial, &files, err, errlen);
+    if (rc < 0)
+        goto out;
+    keep = calloc(files.n_disks + 1, sizeof(*keep));
+    if (!keep) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < files.n_disks; i++)
+        keep[i] = files.disk_fds[i];
+    keep[files.n_disks] = files.serial_fd;
     struct hva_qemu_opts o = {
         .qemu = ag->qemu,
         .accel = ag->accel,
         .qmp_fd = lfd,
-        .serial = serial,
+        .serial_fd = files.serial_fd,
+        .disk_fds = files.disk_fds,
         .incoming = incoming,
     };
     rc = hva_qemu_argv(vm->def, &o, &argv);
     if (rc < 0)
         goto out;
-    rc = hva_qemu_spawn(argv, lfd, logfd,
-                        ag->sanlock && vm->def->lease.lockspace, &pid, err,
-                        errlen);
+    struct hva_qemu_spawn_opts so = {
+        .qmp_fd = lfd,
+        .log_fd = logfd,
+        .sanlock = ag->sanlock && vm->def->lease.lockspace,
+        .keep_fds = keep,
+        .n_keep = files.n_disks + 1,
+        .cred = as_root ? NULL : &cred,
+    };
+    rc = hva_qemu_spawn(argv, &so, &pid, err, errlen);
     if (rc < 0)
         goto out;
     vm->pid = pid;
@@ -430,10 +461,14 @@ int hva_vm_launch(struct hva_vm *vm, bool incoming, hva_vm_cb on_ready,
         goto out;
     }
     vm->on_ready = on_ready;
-    cmn_info(CMN_LOG_HVA, "VM '%s': QEMU %d started (%s%s)", vm->def->name,
-             (int)pid, ag->accel, incoming ? ", incoming" : "");
+    cmn_info(CMN_LOG_HVA, "VM '%s': QEMU %d started as %s (%s%s)",
+             vm->def->name, (int)pid, ag->qemu_user, ag->accel,
+             incoming ? ", incoming" : "");
 out:
     hva_argv_free(argv);
+    free(keep);
+    hva_qemu_files_close(&files);
+    hva_qemu_cred_free(&cred);
     return rc;
 }
 

@@ -275,6 +275,7 @@ static int32_t on_term(int32_t sig, void *data)
 #define HVA_CONFIG_DEFAULT      "/etc/kvmcluster/kvmcluster.conf"
 #define HVA_LUN_DIR_DEFAULT     "/run/kvmcluster/luns" /* lunbridge's */
 #define HVA_KERNEL_DIRS_DEFAULT "/var/lib/kvmcluster/kernels"
+#define HVA_QEMU_USER_DEFAULT   "kvmcluster-qemu"
 
 /* [hvagent] in kvmcluster.conf(5); other daemons' sections are skipped. */
 static const struct cmn_cfg_key hva_cfg_keys[] = {
@@ -289,6 +290,8 @@ static const struct cmn_cfg_key hva_cfg_keys[] = {
     {"hvagent", "storage-dirs", CMN_CFG_STR, "", false, false, 0, 0, NULL},
     {"hvagent", "kernel-dirs", CMN_CFG_STR, HVA_KERNEL_DIRS_DEFAULT, false,
      false, 0, 0, NULL},
+    {"hvagent", "qemu-user", CMN_CFG_STR, HVA_QEMU_USER_DEFAULT, false, false,
+     0, 0, NULL},
     {NULL, NULL, 0, NULL, false, false, 0, 0, NULL},
 };
 
@@ -313,6 +316,7 @@ static int load_config(struct hva_agent *ag, const char *path, bool given)
 
     hva_mig_settings_default(&ag->mig_defaults);
     ag->arm_timeout_s = 20;
+    ag->qemu_user = HVA_QEMU_USER_DEFAULT;
     if (!given && access(path, F_OK) < 0)
         return set_dirs(ag, HVA_LUN_DIR_DEFAULT, "", HVA_KERNEL_DIRS_DEFAULT,
                         path);
@@ -328,6 +332,15 @@ static int load_config(struct hva_agent *ag, const char *path, bool given)
         ag->mig_defaults.stall_ms = (unsigned)v;
     if (cmn_cfg_int(c, "hvagent", NULL, "migration-arm-timeout", &v) == 0)
         ag->arm_timeout_s = (unsigned)((v + 999) / 1000);
+    const char *user = cmn_cfg_str(c, "hvagent", NULL, "qemu-user");
+    if (!user || !*user) {
+        cmn_err(CMN_LOG_HVA, "%s:%d: qemu-user: a user name is required", path,
+                cmn_cfg_line(c, "hvagent", NULL, "qemu-user"));
+        return -EINVAL;
+    }
+    ag->qemu_user = strdup(user);
+    if (!ag->qemu_user)
+        return -ENOMEM;
     return set_dirs(ag, cmn_cfg_str(c, "hvagent", NULL, "lun-dir"),
                     cmn_cfg_str(c, "hvagent", NULL, "storage-dirs"),
                     cmn_cfg_str(c, "hvagent", NULL, "kernel-dirs"), path);
@@ -351,6 +364,27 @@ static void log_dirs(const struct hva_dirs *d)
              "kernels in %s",
              d->lun_dir ? d->lun_dir : "none", st[0] ? st : "none",
              k[0] ? k : "none");
+}
+
+/* Says at startup what a VM start would run into later. */
+static void check_qemu_user(const struct hva_agent *ag)
+{
+    struct hva_qemu_cred cred;
+    char err[256];
+
+    if (strcmp(ag->qemu_user, "root") == 0) {
+        cmn_warn(CMN_LOG_HVA,
+                 "qemu-user = root: QEMU runs with every privilege; "
+                 "a guest that escapes QEMU owns this node");
+        return;
+    }
+    if (hva_qemu_cred_lookup(ag->qemu_user, &cred, err, sizeof(err)) < 0) {
+        cmn_warn(CMN_LOG_HVA, "%s: VMs will not start", err);
+        return;
+    }
+    cmn_info(CMN_LOG_HVA, "QEMU runs as '%s' (uid %u, gid %u)", ag->qemu_user,
+             (unsigned)cred.uid, (unsigned)cred.gid);
+    hva_qemu_cred_free(&cred);
 }
 
 static void usage(void)
@@ -584,6 +618,7 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     if (load_config(ag, o.config, o.config_given) < 0)
         return 1;
+    check_qemu_user(ag);
     cmn_info(CMN_LOG_HVA,
              "migrations: timeout %u s, stall timeout %u ms, arming %u s",
              ag->mig_defaults.timeout_s, ag->mig_defaults.stall_ms,

@@ -43,6 +43,7 @@ static void test_full(void **state)
         .accel = "tcg",
         .qmp_fd = 7,
         .serial = "/run/x/serial.log",
+        .serial_fd = -1,
         .incoming = true,
     };
     int i;
@@ -96,6 +97,62 @@ static void test_full(void **state)
     o.accel = "auto";
     assert_int_equal(hva_qemu_argv(def, &o, &argv), -EINVAL);
     hva_vm_def_free(def);
+}
+
+/* Confined QEMU: its seccomp filter, and files as descriptors. */
+static void test_confined(void **state)
+{
+    struct hva_vm_def *def;
+    char err[256], **argv;
+    const int disk_fds[] = {11};
+    struct hva_qemu_opts o = {
+        .accel = "tcg",
+        .qmp_fd = 7,
+        .serial_fd = 12,
+        .disk_fds = disk_fds,
+    };
+    int i;
+
+    (void)state;
+    assert_int_equal(hva_vm_def_from_xml(vm_xml, &def, err, sizeof(err)), 0);
+    assert_int_equal(hva_qemu_argv(def, &o, &argv), 0);
+    i = find(argv, "-sandbox");
+    assert_true(i > 0);
+    assert_string_equal(argv[i + 1], "on,obsolete=deny,elevateprivileges=deny,"
+                                     "spawn=deny,resourcecontrol=deny");
+    i = find(argv, "fd=12,set=0,opaque=serial");
+    assert_true(i > 0);
+    assert_string_equal(argv[i - 1], "-add-fd");
+    assert_true(find(argv, "file,id=ser0,path=/dev/fdset/0,append=on") > 0);
+    i = find(argv, "fd=11,set=1,opaque=disk0");
+    assert_true(i > 0);
+    assert_string_equal(argv[i - 1], "-add-fd");
+    i = find(argv, "-blockdev");
+    assert_string_equal(argv[i + 1],
+                        "driver=raw,node-name=disk0,offset=1048576,"
+                        "size=67108864,cache.direct=on,file.driver=file,"
+                        "file.filename=/dev/fdset/1,file.aio=threads");
+    /* no path QEMU would have to open itself */
+    for (i = 0; argv[i]; i++)
+        assert_null(strstr(argv[i], "/run/kvmcluster/luns"));
+    hva_argv_free(argv);
+    hva_vm_def_free(def);
+}
+
+/* A user that does not exist is named in the error. */
+static void test_cred_missing(void **state)
+{
+    struct hva_qemu_cred c;
+    char err[256] = "";
+
+    (void)state;
+    assert_int_equal(
+        hva_qemu_cred_lookup("kvmc-no-such-user", &c, err, sizeof(err)),
+        -HVA_E_QEMU);
+    assert_non_null(strstr(err, "'kvmc-no-such-user'"));
+    assert_int_equal(hva_qemu_cred_lookup("root", &c, err, sizeof(err)), 0);
+    assert_int_equal(c.uid, 0);
+    hva_qemu_cred_free(&c);
 }
 
 static void test_def_roundtrip(void **state)
@@ -153,6 +210,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_full),
+        cmocka_unit_test(test_confined),
+        cmocka_unit_test(test_cred_missing),
         cmocka_unit_test(test_def_roundtrip),
         cmocka_unit_test(test_def_bad),
     };
