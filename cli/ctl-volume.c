@@ -123,6 +123,13 @@ static int open_volume(const char *path, unsigned flags,
             return CTL_EXIT_FAIL;
         }
     }
+    if (flags & CSV_OPEN_RW) {
+        const char *fault = NULL;
+        if (csv_map_status(*ret_vol, &fault) == -CSV_E_BAD_EXTMAP)
+            ctl_err("'%s': extent map refused: %s (changes are refused; see "
+                    "'clusterctl volume check %s')",
+                    path, fault, path);
+    }
     return 0;
 }
 

@@ -21,7 +21,8 @@ CSV_UNIT_LIBS = csv/libcsv.la common/libcommon.la $(CMOCKA_LIBS)
 csv_unit_tests = \
 	tests/unit/csv/test-csv-format \
 	tests/unit/csv/test-csv-alloc \
-	tests/unit/csv/test-csv-torn
+	tests/unit/csv/test-csv-torn \
+	tests/unit/csv/test-csv-extmap
 check_PROGRAMS += $(csv_unit_tests)
 TESTS += $(csv_unit_tests)
 
@@ -37,6 +38,10 @@ tests_unit_csv_test_csv_torn_SOURCES = tests/unit/csv/test-csv-torn.c \
 	tests/unit/csv/csv-test-util.h
 tests_unit_csv_test_csv_torn_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_csv_test_csv_torn_LDADD = $(CSV_UNIT_LIBS)
+tests_unit_csv_test_csv_extmap_SOURCES = tests/unit/csv/test-csv-extmap.c \
+	tests/unit/csv/csv-test-util.h
+tests_unit_csv_test_csv_extmap_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_csv_test_csv_extmap_LDADD = $(CSV_UNIT_LIBS)
 
 # clusterctl volume, end to end on a file (no sanlock daemon needed).
 TESTS += tests/unit/csv/test-clusterctl-volume.sh
