@@ -806,7 +806,7 @@ int cd_csv_prepare(struct cd_hva_job *j)
 
     cd_buf_init(&b);
     for (size_t i = 0; i < j->csv_ndisks; i++) {
-        rc = csv_extent_get(vol, j->csv_disks[i], &e);
+        rc = csv_extent_get_owned(vol, j->csv_disks[i], slot, &e);
         if (rc < 0) {
             cd_errf(j->msg, sizeof(j->msg),
                     "VM '%s': disk extent %" PRIu64 " on CSV '%s': %s", j->vm,
@@ -823,7 +823,7 @@ int cd_csv_prepare(struct cd_hva_job *j)
                   loc.lockspace, loc.resource);
     cd_buf_xml_escape(&b, j->csv_path);
     cd_buf_printf(&b, "\" offset=\"%" PRIu64 "\"/>", loc.offset);
-    rc = csv_extent_get(vol, state, &e);
+    rc = csv_extent_get_owned(vol, state, slot, &e);
     if (rc < 0) {
         cd_errf(j->msg, sizeof(j->msg),
                 "VM '%s': state extent %" PRIu64 " on CSV '%s': %s", j->vm,

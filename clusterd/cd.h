@@ -53,10 +53,12 @@ enum cd_err {
     CD_E_NO_CLUSTER,                    /* corosync not reachable */
     CD_E_IN_USE,                        /* removal of a referenced item */
     CD_E_PERM,                          /* caller may not change things */
-    CD_E_BUSY,        /* VM already has an action in flight (moving) */
-    CD_E_NOT_RUNNING, /* VM runs nowhere */
-    CD_E_ACTION,      /* an action failed on the node executing it */
-    CD_E_NO_AGENT,    /* hvagent is not reachable on this node */
+    CD_E_BUSY,         /* VM already has an action in flight (moving) */
+    CD_E_NOT_RUNNING,  /* VM runs nowhere */
+    CD_E_ACTION,       /* an action failed on the node executing it */
+    CD_E_NO_AGENT,     /* hvagent is not reachable on this node */
+    CD_E_MSG_VERSION,  /* cluster message of a protocol version not known */
+    CD_E_NOT_ENTITLED, /* cluster message from a member not entitled to it */
     CD_E_END,
 };
 
@@ -249,7 +251,8 @@ void cd_op_clear(struct cd_op *op); /* frees text, zeroes */
 
 /* Explicit little-endian encoding (cd-msg.c): a malloc'd buffer. */
 int cd_op_encode(const struct cd_op *op, void **ret_buf, size_t *ret_len);
-/* Rejects anything malformed with CD_E_BAD_MSG: short, bad magic/version,
+/* CD_E_MSG_VERSION for a version it does not know; rejects anything
+ * malformed with CD_E_BAD_MSG: short, bad magic,
  * checksum, unknown type, over-long or non-terminated strings. */
 int cd_op_decode(const void *buf, size_t len, struct cd_op *ret_op);
 
