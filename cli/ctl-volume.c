@@ -339,6 +339,11 @@ static int inspect_xml(struct csv_volume *vol, uint32_t sample)
         xml_attr(i ? "superblock-b" : "superblock-a",
                  rc ? cmn_strerror(rc) : "ok");
     }
+    {
+        const char *fault = NULL;
+        rc = csv_map_status(vol, &fault);
+        xml_attr("extent-map", rc ? (fault ? fault : cmn_strerror(rc)) : "ok");
+    }
     printf(">\n");
     for (int i = 0; i < CSV_REGION_COUNT; i++)
         printf("  <region type=\"%s\" offset=\"%" PRIu64 "\" length=\"%" PRIu64
@@ -517,6 +522,14 @@ static int cmd_inspect(int argc, char **argv)
     printf("  %u of %u slots used\n", used, sb->nslots);
 
     printf("extents\n");
+    {
+        const char *fault = NULL;
+        int mrc = csv_map_status(vol, &fault);
+        if (mrc < 0)
+            printf("  extent map refused: %s (see 'clusterctl volume check "
+                   "%s')\n",
+                   fault ? fault : cmn_strerror(mrc), csv_path(vol));
+    }
     rc = csv_extent_list(vol, &ext, &next);
     if (rc < 0)
         return CTL_EXIT_FAIL;

@@ -214,8 +214,10 @@ bool cd_coord_announced(const struct cd_coord *co, uint32_t node);
  * an ACTION whose id is known already, or one a member re-announces
  * before its RT_END, from any member. STEP: only from the executor of
  * the step it reports. Every member computes the same answer, so a
- * refused message is dropped everywhere. 0, or CD_E_NOT_ENTITLED with a
- * sentence naming the sender in err. Pure (cd-msg.c). */
+ * refused message is dropped everywhere. 0, CD_E_NOT_ENTITLED, or
+ * CD_E_BAD_MSG for a VM/volume name outside cd_name_valid (it would go
+ * into XML events), with a sentence naming the sender in err. Pure
+ * (cd-msg.c). */
 int cd_co_msg_entitled(const struct cd_coord *co, const uint32_t *members,
                        size_t nmembers, uint32_t sender,
                        const struct cd_co_msg *m, char *err, size_t errlen);

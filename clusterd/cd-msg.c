@@ -312,6 +312,15 @@ int cd_co_msg_entitled(const struct cd_coord *co, const uint32_t *members,
                 sender);
         return -CD_E_NOT_ENTITLED;
     }
+    /* Every VM or volume name a member sends goes into events and replies
+     * as XML: only names of the CDB's rule get that far. */
+    if (m->vm[0] && !cd_name_valid(m->vm)) {
+        cd_errf(err, errlen,
+                "message from node %u refused: '%.64s' is not a valid VM or "
+                "volume name",
+                sender, m->vm);
+        return -CD_E_BAD_MSG;
+    }
     switch (m->type) {
     case CD_CO_ACTION:
         /* Known already: a duplicate changes nothing. Unknown from a

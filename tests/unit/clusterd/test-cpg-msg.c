@@ -339,6 +339,33 @@ static void test_entitled(void **state)
     cd_coord_free(co);
 }
 
+/* A VM name with markup or shell characters from a member never reaches
+ * the events and replies clusterd builds as XML. */
+static void test_bad_names_refused(void **state)
+{
+    static const char *const names[] = {"web\"1", "<vm>",      "a&b",
+                                        "x,y",    "$(reboot)", "-lead"};
+    struct cd_coord *co;
+    struct cd_co_msg m = {.type = CD_CO_RT_VM, .kind = CD_RT_RUNNING};
+    char err[256];
+
+    (void)state;
+    assert_int_equal(cd_coord_new(&co), 0);
+    cd_coord_confchg(co, m123, 3);
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        snprintf(m.vm, sizeof(m.vm), "%s", names[i]);
+        assert_int_equal(
+            cd_co_msg_entitled(co, m123, 3, 2, &m, err, sizeof(err)),
+            -CD_E_BAD_MSG);
+        assert_non_null(strstr(err, "not a valid VM or volume name"));
+        assert_non_null(strstr(err, "node 2"));
+    }
+    snprintf(m.vm, sizeof(m.vm), "web1.b_c-2");
+    assert_int_equal(cd_co_msg_entitled(co, m123, 3, 2, &m, err, sizeof(err)),
+                     0);
+    cd_coord_free(co);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -348,6 +375,7 @@ int main(void)
         cmocka_unit_test(test_state_unknown_version),
         cmocka_unit_test(test_transfer_sender_and_cap),
         cmocka_unit_test(test_entitled),
+        cmocka_unit_test(test_bad_names_refused),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
