@@ -27,34 +27,7 @@ const char *ctl_xml_prop(xmlNode *n, const char *name)
 
 char *ctl_xml_escape(const char *s)
 {
-    size_t n = 0;
-    char *out, *p;
-
-    for (const char *q = s; *q; q++)
-        n += *q == '&' ? 5 : *q == '<' || *q == '>' ? 4 : *q == '"' ? 6 : 1;
-    out = p = malloc(n + 1);
-    if (!out)
-        return NULL;
-    for (; *s; s++) {
-        switch (*s) {
-        case '&':
-            p = stpcpy(p, "&amp;");
-            break;
-        case '<':
-            p = stpcpy(p, "&lt;");
-            break;
-        case '>':
-            p = stpcpy(p, "&gt;");
-            break;
-        case '"':
-            p = stpcpy(p, "&quot;");
-            break;
-        default:
-            *p++ = *s;
-        }
-    }
-    *p = '\0';
-    return out;
+    return cmn_xml_escape(s);
 }
 
 int ctl_cd_connect(struct cmn_ipc_client **ret_client)

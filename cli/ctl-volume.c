@@ -124,6 +124,13 @@ static int open_volume(const char *path, unsigned flags,
             return CTL_EXIT_FAIL;
         }
     }
+    if (flags & CSV_OPEN_RW) {
+        const char *fault = NULL;
+        if (csv_map_status(*ret_vol, &fault) == -CSV_E_BAD_EXTMAP)
+            ctl_err("'%s': extent map refused: %s (changes are refused; see "
+                    "'clusterctl volume check %s')",
+                    path, fault, path);
+    }
     return 0;
 }
 
@@ -349,6 +356,11 @@ static int inspect_xml(struct csv_volume *vol, uint32_t sample)
         xml_attr(i ? "superblock-b" : "superblock-a",
                  rc ? cmn_strerror(rc) : "ok");
     }
+    {
+        const char *fault = NULL;
+        rc = csv_map_status(vol, &fault);
+        xml_attr("extent-map", rc ? (fault ? fault : cmn_strerror(rc)) : "ok");
+    }
     printf(">\n");
     for (int i = 0; i < CSV_REGION_COUNT; i++)
         printf("  <region type=\"%s\" offset=\"%" PRIu64 "\" length=\"%" PRIu64
@@ -521,9 +533,16 @@ static int inspect_extents(struct csv_volume *vol)
 {
     struct csv_extent *ext = NULL;
     struct csv_space sp;
+    const char *fault = NULL;
     size_t next = 0;
+    int mrc;
 
     printf("extents\n");
+    mrc = csv_map_status(vol, &fault);
+    if (mrc < 0)
+        printf("  extent map refused: %s (see 'clusterctl volume check "
+               "%s')\n",
+               fault ? fault : cmn_strerror(mrc), csv_path(vol));
     if (csv_extent_list(vol, &ext, &next) < 0)
         return CTL_EXIT_FAIL;
     if (next)

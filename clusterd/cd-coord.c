@@ -385,6 +385,13 @@ void cd_coord_confchg_kept(struct cd_coord *co, const uint32_t *members,
     }
 }
 
+bool cd_coord_announced(const struct cd_coord *co, uint32_t node)
+{
+    ssize_t mi = member_index(co, node);
+
+    return mi >= 0 && co->announced[mi];
+}
+
 bool cd_coord_settled(const struct cd_coord *co)
 {
     if (!co->nmembers)

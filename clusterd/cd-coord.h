@@ -202,6 +202,26 @@ void cd_coord_confchg(struct cd_coord *co, const uint32_t *members, size_t n);
 void cd_coord_confchg_kept(struct cd_coord *co, const uint32_t *members,
                            size_t n, const uint32_t *kept, size_t nkept);
 
+/* True when member `node` finished its announcement (RT_END) since the
+ * last configuration change. */
+bool cd_coord_announced(const struct cd_coord *co, uint32_t node);
+
+/* Whether `sender` may send `m` at this point of the agreed order, given
+ * the group's `members` (the CPG membership, the same list on every
+ * member at this point; the coordinator is its lowest id, whatever the
+ * quorum, which is not in the agreed order). ACTION and NODE_LOST: a
+ * decision only from the coordinator, naming members (or 0) as from/to;
+ * an ACTION whose id is known already, or one a member re-announces
+ * before its RT_END, from any member. STEP: only from the executor of
+ * the step it reports. Every member computes the same answer, so a
+ * refused message is dropped everywhere. 0, CD_E_NOT_ENTITLED, or
+ * CD_E_BAD_MSG for a VM/volume name outside cmn_name_valid (it would go
+ * into XML events), with a sentence naming the sender in err. Pure
+ * (cd-msg.c). */
+int cd_co_msg_entitled(const struct cd_coord *co, const uint32_t *members,
+                       size_t nmembers, uint32_t sender,
+                       const struct cd_co_msg *m, char *err, size_t errlen);
+
 /* True when `node` is unmanaged (see cd_coord_confchg_kept). */
 bool cd_coord_unmanaged(const struct cd_coord *co, uint32_t node);
 /* The unmanaged nodes, to compare with corosync's membership. */

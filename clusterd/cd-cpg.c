@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clusterd/cd-coord.h"
 #include "clusterd/cd-daemon.h"
 #include "clusterd/cd-int.h"
 #include "common/cmn-log.h"
@@ -20,8 +21,16 @@
 
 #define RECONNECT_MS 1000
 #define FLUSH_MS     5
+/* The send queue holds what corosync pushed back on; past these the
+ * sender gets -ENOBUFS instead of the daemon growing without bound. */
+#define OUT_MAX_MSGS  8192
+#define OUT_MAX_BYTES (64u << 20)
+/* Refused messages logged per window: one bad member must not flood. */
+#define REFUSAL_WINDOW_MS   10000
+#define REFUSALS_PER_WINDOW 10
 
 static void schedule_reconnect(struct cd_daemon *d);
+static void teardown(struct cd_daemon *d);
 
 static void replica_applied(void *data, uint32_t origin, const struct cd_op *op,
                             int rc, const char *err)
@@ -75,11 +84,78 @@ static void replica_synced(void *data, bool adopted, uint32_t winner)
     cd_orch_cdb_applied(d);
 }
 
+/* Logs a refused cluster message naming its sender, at most
+ * REFUSALS_PER_WINDOW per window. */
+static void log_refusal(struct cd_daemon *d, uint32_t sender, const char *err)
+{
+    const struct cd_node *n =
+        d->replica ? cd_cdb_node_by_id(cd_replica_cdb(d->replica), sender)
+                   : NULL;
+    uint64_t now = cmn_now_ms();
+
+    if (now - d->refusal_window_ms > REFUSAL_WINDOW_MS) {
+        if (d->refusals_logged > REFUSALS_PER_WINDOW)
+            cmn_warn(CMN_LOG_CD, "%u more refused cluster messages not logged",
+                     d->refusals_logged - REFUSALS_PER_WINDOW);
+        d->refusal_window_ms = now;
+        d->refusals_logged = 0;
+    }
+    if (d->refusals_logged++ >= REFUSALS_PER_WINDOW)
+        return;
+    cmn_err(CMN_LOG_CD, "cluster message from node %u '%s' refused: %s", sender,
+            n ? n->name : "?", err);
+}
+
+static void replica_refused(void *data, uint32_t sender, int rc,
+                            const char *err)
+{
+    (void)rc;
+    log_refusal(data, sender, err);
+}
+
+static void rejoin_cb(void *data)
+{
+    struct cd_daemon *d = data;
+
+    /* Not from inside cpg_dispatch: teardown finalizes the handle. */
+    if (!d->cpg_up)
+        return;
+    teardown(d);
+    schedule_reconnect(d);
+}
+
+static void replica_desync(void *data, const char *why)
+{
+    struct cd_daemon *d = data;
+
+    cmn_err(CMN_LOG_CD,
+            "cluster database out of step (%s): leaving the group to sync "
+            "again",
+            why);
+    qb_loop_timer_add(d->loop, QB_LOOP_HIGH, 0, d, rejoin_cb,
+                      &d->reconnect_timer);
+}
+
+int cd_cpg_entitled(struct cd_daemon *d, const struct cd_coord *co,
+                    uint32_t sender, const struct cd_co_msg *m)
+{
+    const uint32_t *members = NULL;
+    size_t n = d->replica ? cd_replica_members(d->replica, &members) : 0;
+    char err[256];
+    int rc = cd_co_msg_entitled(co, members, n, sender, m, err, sizeof(err));
+
+    if (rc < 0)
+        log_refusal(d, sender, err);
+    return rc;
+}
+
 static const struct cd_replica_ops replica_ops = {
     .send = cd_cpg_send,
     .applied = replica_applied,
     .changed = replica_changed,
     .synced = replica_synced,
+    .refused = replica_refused,
+    .desync = replica_desync,
 };
 
 /* ------------------------------------------------------------ sending */
@@ -103,6 +179,8 @@ static int flush_queue(struct cd_daemon *d)
         d->out_head = m->next;
         if (!d->out_head)
             d->out_tail = &d->out_head;
+        d->out_count--;
+        d->out_bytes -= m->len;
         free(m);
     }
     return 0;
@@ -116,6 +194,7 @@ static void drop_queue(struct cd_daemon *d)
         free(m);
     }
     d->out_tail = &d->out_head;
+    d->out_count = d->out_bytes = 0;
 }
 
 static void flush_timer_cb(void *data)
@@ -138,6 +217,13 @@ int cd_cpg_send(void *data, const void *buf, size_t len)
 
     if (!d->cpg_up)
         return -CD_E_NO_CLUSTER;
+    if (d->out_count >= OUT_MAX_MSGS || len > OUT_MAX_BYTES - d->out_bytes) {
+        cmn_warn(CMN_LOG_CD,
+                 "send queue full (%zu messages, %zu bytes): corosync is not "
+                 "taking messages; refusing this one",
+                 d->out_count, d->out_bytes);
+        return -ENOBUFS;
+    }
     /* Always through the queue so that order is kept when corosync
      * pushed back on an earlier message. */
     m = malloc(sizeof(*m) + len);
@@ -148,6 +234,8 @@ int cd_cpg_send(void *data, const void *buf, size_t len)
     memcpy(m->buf, buf, len);
     *d->out_tail = m;
     d->out_tail = &m->next;
+    d->out_count++;
+    d->out_bytes += len;
     rc = flush_queue(d);
     if (rc == -EAGAIN && !d->flush_armed) {
         d->flush_armed = true;

@@ -531,8 +531,10 @@ static void reclaim_note(struct cd_csv_job *j, const char *what,
 
     if (j->report)
         b.len = b.cap = strlen(j->report);
-    cd_buf_printf(&b, "<%s slot=\"%u\" vm=\"%s\" bytes=\"%" PRIu64 "\"", what,
-                  o->slot, o->vm, o->bytes);
+    /* Slot names on the volume may hold any printable character. */
+    cd_buf_printf(&b, "<%s slot=\"%u\" vm=\"", what, o->slot);
+    cd_buf_xml_escape(&b, o->vm);
+    cd_buf_printf(&b, "\" bytes=\"%" PRIu64 "\"", o->bytes);
     if (why) {
         cd_buf_puts(&b, " reason=\"");
         cd_buf_xml_escape(&b, why);
@@ -799,7 +801,7 @@ int cd_csv_prepare(struct cd_hva_job *j)
 
     cd_buf_init(&b);
     for (size_t i = 0; i < j->csv_ndisks; i++) {
-        rc = csv_extent_get(vol, j->csv_disks[i], &e);
+        rc = csv_extent_get_owned(vol, j->csv_disks[i], slot, &e);
         if (rc < 0) {
             cd_errf(j->msg, sizeof(j->msg),
                     "VM '%s': disk extent %" PRIu64 " on CSV '%s': %s", j->vm,
@@ -816,7 +818,7 @@ int cd_csv_prepare(struct cd_hva_job *j)
                   loc.lockspace, loc.resource);
     cd_buf_xml_escape(&b, j->csv_path);
     cd_buf_printf(&b, "\" offset=\"%" PRIu64 "\"/>", loc.offset);
-    rc = csv_extent_get(vol, state, &e);
+    rc = csv_extent_get_owned(vol, state, slot, &e);
     if (rc < 0) {
         cd_errf(j->msg, sizeof(j->msg),
                 "VM '%s': state extent %" PRIu64 " on CSV '%s': %s", j->vm,
@@ -1053,13 +1055,14 @@ static void ipc_done(void *data, struct cd_csv_job *j)
         cd_buf_puts(&b, j->report);
     for (size_t i = 0; i < j->norphans; i++) {
         const struct cd_csv_orphan *o = &j->orphans[i];
+        cd_buf_printf(&b, "<orphan slot=\"%u\" vm=\"", o->slot);
+        cd_buf_xml_escape(&b, o->vm);
         cd_buf_printf(&b,
-                      "<orphan slot=\"%u\" vm=\"%s\" uuid=\"%s\" used=\"%s\" "
+                      "\" uuid=\"%s\" used=\"%s\" "
                       "nextents=\"%zu\" bytes=\"%" PRIu64 "\" "
                       "orphaned-s=\"%" PRIu64 "\" extents=\"",
-                      o->slot, o->vm, o->uuid, o->slot_used ? "yes" : "no",
-                      o->nextents, o->bytes,
-                      (now - seen_since(c, o->slot)) / 1000);
+                      o->uuid, o->slot_used ? "yes" : "no", o->nextents,
+                      o->bytes, (now - seen_since(c, o->slot)) / 1000);
         for (size_t k = 0; k < o->nextents && k < CD_CSV_ORPHAN_EXTENTS; k++)
             cd_buf_printf(&b, "%s%" PRIu64, k ? "," : "", o->extents[k]);
         cd_buf_puts(&b, "\"/>\n");

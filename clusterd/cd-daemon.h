@@ -76,6 +76,9 @@ struct cd_daemon {
     qb_loop_timer_handle flush_timer;
     bool flush_armed;
     struct cd_outmsg *out_head, **out_tail;
+    size_t out_count, out_bytes; /* queued, capped (cd-cpg.c) */
+    uint64_t refusal_window_ms;  /* log rate limit of refused messages */
+    unsigned refusals_logged;
     size_t chunk_max;
     uint64_t confchg_ms;   /* when the last configuration change came */
     uint64_t last_sync_ms; /* how long the last sync round took */
@@ -129,6 +132,12 @@ struct _xmlNode;
 int cd_orch_start(struct cd_daemon *d);
 void cd_orch_stop(struct cd_daemon *d);
 /* A delivered CPG message of the coordinator protocol? Handles it. */
+/* cd_co_msg_entitled against the current group, refusals logged (rate
+ * limited) with the sender's name: 0 or CD_E_NOT_ENTITLED. */
+struct cd_coord;
+struct cd_co_msg;
+int cd_cpg_entitled(struct cd_daemon *d, const struct cd_coord *co,
+                    uint32_t sender, const struct cd_co_msg *m);
 bool cd_orch_deliver(struct cd_daemon *d, uint32_t nodeid, const void *buf,
                      size_t len);
 /* `kept`: nodes that left the group but are still corosync members

@@ -15,8 +15,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clusterd/cd-coord.h"
 #include "clusterd/cd-int.h"
+#include "clusterd/cd-replica.h"
 #include "common/cmn-le.h"
+#include "common/cmn-name.h"
 #include "common/cmn-crc32c.h"
 
 #define OP_MAGIC   0x504f434bu /* "KCOP" little-endian */
@@ -115,9 +118,10 @@ int cd_op_decode(const void *vbuf, size_t len, struct cd_op *ret_op)
     struct cd_op op = {0};
     size_t payload, n;
 
-    if (len < OP_HDR_LEN || cmn_get_le(buf, 4) != OP_MAGIC ||
-        cmn_get_le(buf + 4, 2) != OP_VERSION)
+    if (len < OP_HDR_LEN || cmn_get_le(buf, 4) != OP_MAGIC)
         return -CD_E_BAD_MSG;
+    if (cmn_get_le(buf + 4, 2) != OP_VERSION)
+        return -CD_E_MSG_VERSION;
     op.type = cmn_get_le(buf + 6, 2);
     payload = cmn_get_le(buf + 8, 4);
     if (op.type <= 0 || op.type >= CD_OP_TYPE_END ||
@@ -153,4 +157,205 @@ int cd_op_decode(const void *vbuf, size_t len, struct cd_op *ret_op)
     }
     *ret_op = op;
     return 0;
+}
+
+/* ------------------------------------------------- STATE and SYNC */
+
+#define STATE_MAGIC 0x5453434bu /* "KCST" */
+#define SYNC_MAGIC  0x5953434bu /* "KCSY" */
+/* A STATE of a clusterd from before the version field. */
+#define STATE_LEN_UNVERSIONED (4 + 8 + CD_DIGEST_LEN)
+
+enum cd_repl_kind cd_repl_kind(const void *buf, size_t len)
+{
+    if (len < 4)
+        return CD_REPL_NONE;
+    switch (cmn_get_le(buf, 4)) {
+    case STATE_MAGIC:
+        return CD_REPL_STATE;
+    case SYNC_MAGIC:
+        return CD_REPL_SYNC;
+    case OP_MAGIC:
+        return CD_REPL_OP;
+    default:
+        return CD_REPL_NONE;
+    }
+}
+
+void cd_state_msg_encode(const struct cd_state_msg *m, uint8_t *buf)
+{
+    cmn_put_le(buf, STATE_MAGIC, 4);
+    cmn_put_le(buf + 4, m->version, 2);
+    cmn_put_le(buf + 6, m->max_version, 2);
+    cmn_put_le(buf + 8, m->epoch, 8);
+    memcpy(buf + 16, m->digest, CD_DIGEST_LEN);
+}
+
+int cd_state_msg_decode(const void *vbuf, size_t len, struct cd_state_msg *ret)
+{
+    const uint8_t *buf = vbuf;
+    struct cd_state_msg m;
+
+    if (len < 4 || cmn_get_le(buf, 4) != STATE_MAGIC)
+        return -CD_E_BAD_MSG;
+    if (len == STATE_LEN_UNVERSIONED)
+        return -CD_E_MSG_VERSION;
+    if (len < 8)
+        return -CD_E_BAD_MSG;
+    m.version = (uint16_t)cmn_get_le(buf + 4, 2);
+    m.max_version = (uint16_t)cmn_get_le(buf + 6, 2);
+    /* Version before length: a newer layout may be longer. */
+    if (m.version == 0 || m.version > CD_REPLICA_VERSION)
+        return -CD_E_MSG_VERSION;
+    if (len != CD_STATE_LEN || m.max_version < m.version)
+        return -CD_E_BAD_MSG;
+    m.epoch = cmn_get_le(buf + 8, 8);
+    memcpy(m.digest, buf + 16, CD_DIGEST_LEN);
+    *ret = m;
+    return 0;
+}
+
+void cd_sync_msg_encode(const struct cd_sync_msg *m, uint8_t *buf)
+{
+    cmn_put_le(buf, SYNC_MAGIC, 4);
+    cmn_put_le(buf + 4, m->version, 2);
+    cmn_put_le(buf + 6, 0, 2);
+    cmn_put_le(buf + 8, m->epoch, 8);
+    memcpy(buf + 16, m->digest, CD_DIGEST_LEN);
+    cmn_put_le(buf + 16 + CD_DIGEST_LEN, m->total, 4);
+    cmn_put_le(buf + 20 + CD_DIGEST_LEN, m->offset, 4);
+    if (m->chunk_len)
+        memcpy(buf + CD_SYNC_HDR_LEN, m->chunk, m->chunk_len);
+}
+
+int cd_sync_msg_decode(const void *vbuf, size_t len, struct cd_sync_msg *ret)
+{
+    const uint8_t *buf = vbuf;
+    struct cd_sync_msg m;
+
+    if (len < 8 || cmn_get_le(buf, 4) != SYNC_MAGIC)
+        return -CD_E_BAD_MSG;
+    m.version = (uint16_t)cmn_get_le(buf + 4, 2);
+    if (m.version == 0 || m.version > CD_REPLICA_VERSION)
+        return -CD_E_MSG_VERSION;
+    if (len < CD_SYNC_HDR_LEN || len - CD_SYNC_HDR_LEN > CD_SYNC_CHUNK_MAX ||
+        cmn_get_le(buf + 6, 2) != 0)
+        return -CD_E_BAD_MSG;
+    m.epoch = cmn_get_le(buf + 8, 8);
+    memcpy(m.digest, buf + 16, CD_DIGEST_LEN);
+    m.total = (uint32_t)cmn_get_le(buf + 16 + CD_DIGEST_LEN, 4);
+    m.offset = (uint32_t)cmn_get_le(buf + 20 + CD_DIGEST_LEN, 4);
+    m.chunk = buf + CD_SYNC_HDR_LEN;
+    m.chunk_len = len - CD_SYNC_HDR_LEN;
+    /* The chunk ends inside the announced total, which is capped; an
+     * empty document is one empty chunk. */
+    if (m.total > CD_SYNC_TOTAL_MAX || m.offset > m.total ||
+        m.chunk_len > m.total - m.offset || (m.chunk_len == 0 && m.total != 0))
+        return -CD_E_BAD_MSG;
+    *ret = m;
+    return 0;
+}
+
+/* ------------------------------------- who may send coordinator messages */
+
+static bool is_member(const uint32_t *members, size_t n, uint32_t id)
+{
+    for (size_t i = 0; i < n; i++)
+        if (members[i] == id)
+            return true;
+    return false;
+}
+
+static uint32_t lowest(const uint32_t *members, size_t n)
+{
+    uint32_t low = 0;
+
+    for (size_t i = 0; i < n; i++)
+        if (low == 0 || members[i] < low)
+            low = members[i];
+    return low;
+}
+
+static int decision_entitled(const uint32_t *members, size_t n, uint32_t sender,
+                             const struct cd_co_msg *m, const char *what,
+                             char *err, size_t errlen)
+{
+    uint32_t co = lowest(members, n);
+
+    if (sender != co) {
+        cd_errf(err, errlen,
+                "%s for '%s' from node %u refused: only the coordinator "
+                "(node %u) decides",
+                what, m->vm, sender, co);
+        return -CD_E_NOT_ENTITLED;
+    }
+    if ((m->a && !is_member(members, n, m->a)) ||
+        (m->b && !is_member(members, n, m->b))) {
+        cd_errf(err, errlen,
+                "%s for '%s' from node %u refused: it names node %u, not a "
+                "member",
+                what, m->vm, sender,
+                m->a && !is_member(members, n, m->a) ? m->a : m->b);
+        return -CD_E_NOT_ENTITLED;
+    }
+    return 0;
+}
+
+int cd_co_msg_entitled(const struct cd_coord *co, const uint32_t *members,
+                       size_t nmembers, uint32_t sender,
+                       const struct cd_co_msg *m, char *err, size_t errlen)
+{
+    const struct cd_action *a;
+    uint32_t ex;
+
+    if (!is_member(members, nmembers, sender)) {
+        cd_errf(err, errlen, "message from node %u refused: not a member",
+                sender);
+        return -CD_E_NOT_ENTITLED;
+    }
+    /* Every VM or volume name a member sends goes into events and replies
+     * as XML: only names of the CDB's rule get that far. */
+    if (m->vm[0] && !cmn_name_valid(m->vm)) {
+        cd_errf(err, errlen,
+                "message from node %u refused: '%.64s' is not a valid VM or "
+                "volume name",
+                sender, m->vm);
+        return -CD_E_BAD_MSG;
+    }
+    switch (m->type) {
+    case CD_CO_ACTION:
+        /* Known already: a duplicate changes nothing. Unknown from a
+         * member still announcing: a joining member learns it. */
+        if (cd_coord_action_by_id(co, m->id) ||
+            (sender != lowest(members, nmembers) &&
+             !cd_coord_announced(co, sender)))
+            return 0;
+        return decision_entitled(members, nmembers, sender, m, "ACTION", err,
+                                 errlen);
+    case CD_CO_NODE_LOST: {
+        uint32_t c = lowest(members, nmembers);
+        if (sender == c)
+            return 0;
+        cd_errf(err, errlen,
+                "NODE_LOST of node %u from node %u refused: only the "
+                "coordinator (node %u) declares a node lost",
+                m->a, sender, c);
+        return -CD_E_NOT_ENTITLED;
+    }
+    case CD_CO_STEP:
+        a = cd_coord_action_by_id(co, m->id);
+        /* Unknown, ended or another step: delivery ignores it anyway. */
+        if (!a || a->status != CD_AS_ACTIVE || a->step != m->cause)
+            return 0;
+        ex = cd_action_executor(a);
+        if (ex == sender)
+            return 0;
+        cd_errf(err, errlen,
+                "STEP %u of action %llu (VM '%s') from node %u refused: "
+                "node %u executes that step",
+                m->cause, (unsigned long long)m->id, a->vm, sender, ex);
+        return -CD_E_NOT_ENTITLED;
+    default:
+        return 0;
+    }
 }

@@ -632,6 +632,8 @@ bool cd_orch_deliver(struct cd_daemon *d, uint32_t nodeid, const void *buf,
         return false;
     if (!o || cd_co_msg_decode(buf, len, &m) < 0)
         return true;
+    if (cd_cpg_entitled(d, o->co, nodeid, &m) < 0)
+        return true;
     cd_coord_deliver(o->co, cd_daemon_cdb(d), nodeid, &m, &eff, err,
                      sizeof(err));
     switch (m.type) {

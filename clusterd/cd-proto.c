@@ -25,6 +25,10 @@ static const char *const cd_err_texts[] = {
     [CD_E_NOT_RUNNING - CMN_E_CD_BASE] = "VM is not running",
     [CD_E_ACTION - CMN_E_CD_BASE] = "action failed",
     [CD_E_NO_AGENT - CMN_E_CD_BASE] = "hvagent is not reachable",
+    [CD_E_MSG_VERSION - CMN_E_CD_BASE] =
+        "cluster message of an unknown protocol version (a newer clusterd?)",
+    [CD_E_NOT_ENTITLED - CMN_E_CD_BASE] =
+        "cluster message from a member not entitled to send it",
 };
 
 void cd_err_register(void)

@@ -30,6 +30,8 @@ enum cd_err {
     CD_E_NOT_RUNNING, /* VM runs nowhere */
     CD_E_ACTION,      /* an action failed on the node executing it */
     CD_E_NO_AGENT,    /* hvagent is not reachable on this node */
+    CD_E_MSG_VERSION,  /* cluster message of a protocol version not known */
+    CD_E_NOT_ENTITLED, /* cluster message from a member not entitled to it */
     CD_E_END,
 };
 

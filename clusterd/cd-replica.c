@@ -4,20 +4,17 @@
 #include "common/cmn-le.h"
 
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "clusterd/cd-int.h"
 #include "clusterd/cd-replica.h"
 
-#define STATE_MAGIC 0x5453434bu /* "KCST" */
-#define SYNC_MAGIC  0x5953434bu /* "KCSY" */
-#define OP_MAGIC    0x504f434bu /* "KCOP", see cd-msg.c */
-#define STATE_LEN   (4 + 8 + CD_DIGEST_LEN)
-#define SYNC_HDR    (4 + 8 + CD_DIGEST_LEN + 4 + 4)
-
 struct member_state {
     bool got;
+    uint16_t max_version;
     uint64_t epoch;
     uint8_t digest[CD_DIGEST_LEN];
 };
@@ -48,8 +45,9 @@ struct cd_replica {
     uint32_t snap_total;
     uint64_t snap_epoch;
     uint8_t snap_digest[CD_DIGEST_LEN];
-    size_t npending, pending_cap;
+    size_t npending, pending_cap, pending_bytes;
     struct pending_op *pending;
+    uint16_t sync_version; /* lowest version every member speaks */
 
     uint64_t next_request_id;
     struct cd_replica_stats stats;
@@ -94,6 +92,21 @@ static void drop_pending(struct cd_replica *r)
     for (size_t i = 0; i < r->npending; i++)
         free(r->pending[i].buf);
     r->npending = 0;
+    r->pending_bytes = 0;
+}
+
+__attribute__((format(printf, 4, 5))) static void
+refuse(struct cd_replica *r, uint32_t sender, int rc, const char *fmt, ...)
+{
+    char err[256];
+    va_list ap;
+
+    r->stats.refused++;
+    va_start(ap, fmt);
+    vsnprintf(err, sizeof(err), fmt, ap);
+    va_end(ap);
+    if (r->ops.refused)
+        r->ops.refused(r->data, sender, rc, err);
 }
 
 void cd_replica_free(struct cd_replica *r)
@@ -170,6 +183,9 @@ static void apply_encoded(struct cd_replica *r, uint32_t origin,
         /* Every member decodes the same bytes, so every member rejects
          * them: the copies stay equal. */
         r->stats.bad_messages++;
+        refuse(r, origin, rc, "change of %zu bytes refused: %s", len,
+               rc == -CD_E_MSG_VERSION ? "unknown protocol version"
+                                       : "malformed");
         return;
     }
     rc = cd_cdb_apply(r->cdb, &op, err, sizeof(err));
@@ -213,11 +229,15 @@ static ssize_t member_index(const struct cd_replica *r, uint32_t nodeid);
 
 static int send_state(struct cd_replica *r)
 {
-    uint8_t msg[STATE_LEN];
+    uint8_t msg[CD_STATE_LEN];
+    struct cd_state_msg m = {
+        .version = 1, /* STATE stays at 1: every member reads it */
+        .max_version = CD_REPLICA_VERSION,
+        .epoch = cd_cdb_epoch(r->cdb),
+    };
 
-    cmn_put_le(msg, STATE_MAGIC, 4);
-    cmn_put_le(msg + 4, cd_cdb_epoch(r->cdb), 8);
-    memcpy(msg + 12, cd_cdb_digest(r->cdb), CD_DIGEST_LEN);
+    memcpy(m.digest, cd_cdb_digest(r->cdb), CD_DIGEST_LEN);
+    cd_state_msg_encode(&m, msg);
     return r->ops.send(r->data, msg, sizeof(msg));
 }
 
@@ -255,29 +275,31 @@ static int send_snapshot(struct cd_replica *r)
 {
     cmn_autofree char *text = NULL;
     cmn_autofree uint8_t *msg = NULL;
+    struct cd_sync_msg m = {.version = r->sync_version};
     size_t len, off = 0;
     int rc;
 
     rc = cd_cdb_serialize(r->cdb, &text, &len);
     if (rc < 0)
         return rc;
-    msg = malloc(SYNC_HDR + r->chunk);
+    if (len > CD_SYNC_TOTAL_MAX)
+        return -EMSGSIZE; /* every receiver would refuse it */
+    msg = malloc(CD_SYNC_HDR_LEN + r->chunk);
     if (!msg)
         return -ENOMEM;
+    m.epoch = cd_cdb_epoch(r->cdb);
+    memcpy(m.digest, cd_cdb_digest(r->cdb), CD_DIGEST_LEN);
+    m.total = (uint32_t)len;
     /* At least one chunk, even for an empty text. */
     do {
-        size_t n = len - off < r->chunk ? len - off : r->chunk;
-
-        cmn_put_le(msg, SYNC_MAGIC, 4);
-        cmn_put_le(msg + 4, cd_cdb_epoch(r->cdb), 8);
-        memcpy(msg + 12, cd_cdb_digest(r->cdb), CD_DIGEST_LEN);
-        cmn_put_le(msg + 12 + CD_DIGEST_LEN, len, 4);
-        cmn_put_le(msg + 16 + CD_DIGEST_LEN, off, 4);
-        memcpy(msg + SYNC_HDR, text + off, n);
-        rc = r->ops.send(r->data, msg, SYNC_HDR + n);
+        m.offset = (uint32_t)off;
+        m.chunk_len = len - off < r->chunk ? len - off : r->chunk;
+        m.chunk = (const uint8_t *)text + off;
+        cd_sync_msg_encode(&m, msg);
+        rc = r->ops.send(r->data, msg, CD_SYNC_HDR_LEN + m.chunk_len);
         if (rc < 0)
             return rc;
-        off += n;
+        off += m.chunk_len;
     } while (off < len);
     r->stats.snapshots_sent++;
     return 0;
@@ -298,6 +320,11 @@ static void sync_point(struct cd_replica *r)
             w = i;
     }
     ws = &r->states[w];
+    /* The snapshot goes out in a version every member reads. */
+    r->sync_version = CD_REPLICA_VERSION;
+    for (size_t i = 0; i < r->nmembers; i++)
+        if (r->states[i].max_version < r->sync_version)
+            r->sync_version = r->states[i].max_version;
     for (size_t i = 0; i < r->nmembers; i++)
         if (r->states[i].epoch != ws->epoch ||
             memcmp(r->states[i].digest, ws->digest, CD_DIGEST_LEN) != 0)
@@ -323,14 +350,26 @@ static void deliver_state(struct cd_replica *r, uint32_t nodeid,
                           const uint8_t *p, size_t len)
 {
     ssize_t i = member_index(r, nodeid);
+    struct cd_state_msg m;
+    int rc = cd_state_msg_decode(p, len, &m);
 
-    if (len != STATE_LEN || i < 0 || r->phase != CD_SYNC_COLLECT) {
+    if (rc < 0) {
+        /* The round waits for this member's STATE, so it cannot end:
+         * writes stay refused, which is what a mixed group must get. */
+        refuse(r, nodeid, rc, "STATE of %zu bytes refused: %s", len,
+               rc == -CD_E_MSG_VERSION
+                   ? "unknown protocol version (upgrade every member)"
+                   : "malformed");
+        return;
+    }
+    if (i < 0 || r->phase != CD_SYNC_COLLECT) {
         /* A STATE from an aborted round or an unknown sender. */
         return;
     }
     r->states[i].got = true;
-    r->states[i].epoch = cmn_get_le(p + 4, 8);
-    memcpy(r->states[i].digest, p + 12, CD_DIGEST_LEN);
+    r->states[i].max_version = m.max_version;
+    r->states[i].epoch = m.epoch;
+    memcpy(r->states[i].digest, m.digest, CD_DIGEST_LEN);
     for (size_t k = 0; k < r->nmembers; k++)
         if (!r->states[k].got)
             return;
@@ -370,69 +409,109 @@ static void adopt_snapshot(struct cd_replica *r)
 static void deliver_sync(struct cd_replica *r, uint32_t nodeid,
                          const uint8_t *p, size_t len)
 {
-    uint32_t total, off;
+    struct cd_sync_msg m;
+    int rc;
 
-    if (r->phase != CD_SYNC_TRANSFER || nodeid != r->winner || len < SYNC_HDR)
+    if (r->phase != CD_SYNC_TRANSFER)
         return;
-    total = (uint32_t)cmn_get_le(p + 12 + CD_DIGEST_LEN, 4);
-    off = (uint32_t)cmn_get_le(p + 16 + CD_DIGEST_LEN, 4);
-    if (off == 0) {
-        cd_buf_free(&r->snap);
-        r->snap_total = total;
-        r->snap_epoch = cmn_get_le(p + 4, 8);
-        memcpy(r->snap_digest, p + 12, CD_DIGEST_LEN);
+    if (nodeid != r->winner) {
+        refuse(r, nodeid, -CD_E_NOT_ENTITLED,
+               "SYNC refused: node %u is the winner of this round", r->winner);
+        return;
     }
-    if (off != r->snap.len || total != r->snap_total ||
-        len - SYNC_HDR > total - off) {
+    rc = cd_sync_msg_decode(p, len, &m);
+    if (rc < 0) {
+        r->stats.bad_messages++;
+        refuse(r, nodeid, rc, "SYNC chunk of %zu bytes refused: %s", len,
+               rc == -CD_E_MSG_VERSION ? "unknown protocol version"
+                                       : "malformed or over the size limit");
+        return;
+    }
+    if (m.offset == 0) {
+        cd_buf_free(&r->snap);
+        r->snap_total = m.total;
+        r->snap_epoch = m.epoch;
+        memcpy(r->snap_digest, m.digest, CD_DIGEST_LEN);
+    }
+    if (m.offset != r->snap.len || m.total != r->snap_total) {
         r->stats.bad_messages++;
         return;
     }
-    cd_buf_add(&r->snap, (const char *)p + SYNC_HDR, len - SYNC_HDR);
+    cd_buf_add(&r->snap, (const char *)m.chunk, m.chunk_len);
     if (r->snap.len == r->snap_total)
         adopt_snapshot(r);
+}
+
+/* This copy cannot keep every OP of the transfer: out of the group until
+ * the glue rejoins (another round, another snapshot). Dropping one OP
+ * instead would leave this copy different from the others for good. */
+static void give_up_round(struct cd_replica *r, const char *why)
+{
+    cd_buf_free(&r->snap);
+    r->snap_total = 0;
+    drop_pending(r);
+    r->phase = CD_SYNC_NONE;
+    r->nmembers = 0;
+    if (r->ops.desync)
+        r->ops.desync(r->data, why);
+}
+
+static void buffer_op(struct cd_replica *r, uint32_t nodeid, const void *p,
+                      size_t len)
+{
+    struct pending_op *po;
+
+    if (r->npending == CD_SYNC_PENDING_MAX ||
+        len > CD_SYNC_PENDING_BYTES_MAX - r->pending_bytes) {
+        give_up_round(r, "too many changes arrived while waiting for the "
+                         "sync snapshot");
+        return;
+    }
+    if (r->npending == r->pending_cap) {
+        size_t cap = r->pending_cap ? 2 * r->pending_cap : 16;
+        po = realloc(r->pending, cap * sizeof(*po));
+        if (!po) {
+            give_up_round(r, "out of memory buffering changes");
+            return;
+        }
+        r->pending = po;
+        r->pending_cap = cap;
+    }
+    po = &r->pending[r->npending];
+    po->buf = malloc(len);
+    if (!po->buf) {
+        give_up_round(r, "out of memory buffering changes");
+        return;
+    }
+    memcpy(po->buf, p, len);
+    po->len = len;
+    po->origin = nodeid;
+    r->npending++;
+    r->pending_bytes += len;
+    r->stats.ops_buffered++;
 }
 
 void cd_replica_deliver(struct cd_replica *r, uint32_t nodeid, const void *vbuf,
                         size_t len)
 {
     const uint8_t *p = vbuf;
-    uint32_t magic;
 
     if (len < 4 || r->phase == CD_SYNC_NONE) {
         r->stats.bad_messages++;
         return;
     }
-    magic = (uint32_t)cmn_get_le(p, 4);
-    switch (magic) {
-    case STATE_MAGIC:
+    switch (cd_repl_kind(p, len)) {
+    case CD_REPL_STATE:
         deliver_state(r, nodeid, p, len);
         break;
-    case SYNC_MAGIC:
+    case CD_REPL_SYNC:
         deliver_sync(r, nodeid, p, len);
         break;
-    case OP_MAGIC:
-        if (r->phase == CD_SYNC_TRANSFER) {
-            struct pending_op *po;
-            if (r->npending == r->pending_cap) {
-                size_t cap = r->pending_cap ? 2 * r->pending_cap : 16;
-                po = realloc(r->pending, cap * sizeof(*po));
-                if (!po)
-                    return;
-                r->pending = po;
-                r->pending_cap = cap;
-            }
-            po = &r->pending[r->npending];
-            po->buf = malloc(len);
-            if (!po->buf)
-                return;
-            memcpy(po->buf, p, len);
-            po->len = len;
-            po->origin = nodeid;
-            r->npending++;
-            r->stats.ops_buffered++;
-        } else {
+    case CD_REPL_OP:
+        if (r->phase == CD_SYNC_TRANSFER)
+            buffer_op(r, nodeid, p, len);
+        else
             apply_encoded(r, nodeid, p, len);
-        }
         break;
     default:
         r->stats.bad_messages++;

@@ -34,6 +34,64 @@
 
 #define CD_MAX_MEMBERS    64
 #define CD_SYNC_CHUNK_MAX (256u * 1024)
+/* A snapshot larger than this is refused before anything is buffered: a
+ * CDB of 16 nodes and thousands of VMs is a few MiB. */
+#define CD_SYNC_TOTAL_MAX (64u << 20)
+/* OPs delivered during a transfer and kept until the snapshot arrives;
+ * past either limit the member gives up this round and rejoins. */
+#define CD_SYNC_PENDING_MAX       4096
+#define CD_SYNC_PENDING_BYTES_MAX (32u << 20)
+
+/* ------------------------------------------------------- wire records
+ *
+ * STATE and SYNC, little-endian (OP is cd_op, see cd.h):
+ *   STATE  u32 magic "KCST"  u16 version  u16 highest version spoken
+ *          u64 epoch  digest[CD_DIGEST_LEN]
+ *   SYNC   u32 magic "KCSY"  u16 version  u16 reserved (0)
+ *          u64 epoch  digest[CD_DIGEST_LEN]  u32 total  u32 offset
+ *          then the chunk (offset + chunk <= total <= CD_SYNC_TOTAL_MAX)
+ *
+ * Rolling upgrade: STATE keeps version 1 forever (its fields are all a
+ * round needs) and says the highest version its sender speaks; the winner
+ * sends SYNC in the lowest version every member of the round speaks. A
+ * receiver refuses a version it does not know (CD_E_MSG_VERSION, logged
+ * with the sender) rather than guess at the layout: a newer member never
+ * makes an older one adopt bytes it cannot read. A member of a clusterd
+ * from before versions (a 44-byte STATE) is refused the same way: its
+ * round never completes, so writes stay refused until every member runs a
+ * versioned clusterd; nothing diverges meanwhile. */
+#define CD_REPLICA_VERSION 1
+#define CD_STATE_LEN       (4 + 2 + 2 + 8 + CD_DIGEST_LEN)
+#define CD_SYNC_HDR_LEN    (4 + 2 + 2 + 8 + CD_DIGEST_LEN + 4 + 4)
+
+struct cd_state_msg {
+    uint16_t version, max_version;
+    uint64_t epoch;
+    uint8_t digest[CD_DIGEST_LEN];
+};
+
+struct cd_sync_msg {
+    uint16_t version;
+    uint64_t epoch;
+    uint8_t digest[CD_DIGEST_LEN];
+    uint32_t total, offset;
+    const uint8_t *chunk; /* points into the decoded buffer */
+    size_t chunk_len;
+};
+
+/* Message kinds by magic, for dispatch: 0 when none of ours. */
+enum cd_repl_kind { CD_REPL_NONE = 0, CD_REPL_STATE, CD_REPL_SYNC, CD_REPL_OP };
+enum cd_repl_kind cd_repl_kind(const void *buf, size_t len);
+
+/* Pure decoders (no allocation): 0, CD_E_BAD_MSG for a short, long or
+ * inconsistent record, CD_E_MSG_VERSION for a version above
+ * CD_REPLICA_VERSION (or a STATE without one). */
+int cd_state_msg_decode(const void *buf, size_t len, struct cd_state_msg *ret);
+int cd_sync_msg_decode(const void *buf, size_t len, struct cd_sync_msg *ret);
+/* Encoders into a caller's buffer of CD_STATE_LEN / CD_SYNC_HDR_LEN +
+ * chunk_len bytes. */
+void cd_state_msg_encode(const struct cd_state_msg *m, uint8_t *buf);
+void cd_sync_msg_encode(const struct cd_sync_msg *m, uint8_t *buf);
 
 enum cd_sync_phase {
     CD_SYNC_NONE = 0, /* not in a CPG group yet */
@@ -58,6 +116,14 @@ struct cd_replica_ops {
     /* Optional: a sync round ended on this member; adopted tells whether
      * this member replaced its copy. */
     void (*synced)(void *data, bool adopted, uint32_t winner);
+    /* Optional: a message from `sender` was refused (rc, err says why),
+     * for the log. */
+    void (*refused)(void *data, uint32_t sender, int rc, const char *err);
+    /* Optional: this copy can no longer follow the group this round (too
+     * many OPs buffered during a transfer): the glue should leave and
+     * rejoin, which starts another round. Until then the replica is out
+     * of the group (phase NONE: nothing applied, writes refused). */
+    void (*desync)(void *data, const char *why);
 };
 
 struct cd_replica_stats {
@@ -66,6 +132,7 @@ struct cd_replica_stats {
     uint64_t snapshots_taken; /* adopted */
     uint64_t ops_applied, ops_rejected, bad_messages;
     uint64_t ops_buffered; /* delivered during a transfer, applied after */
+    uint64_t refused;      /* bad version, oversized, wrong sender */
 };
 
 struct cd_replica;

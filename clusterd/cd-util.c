@@ -12,6 +12,7 @@
 
 #include "clusterd/cd-int.h"
 #include "common/cmn-name.h"
+#include "common/cmn-xml.h"
 
 void cd_buf_init(struct cd_buf *b)
 {
@@ -85,37 +86,11 @@ void cd_buf_xml_escape(struct cd_buf *b, const char *s)
 {
     const char *run = s;
 
-    /* Escapes markup and the characters a parser would normalise away
-     * (CR, and TAB/LF inside attributes), so text survives a round trip
-     * byte for byte and the digest stays stable. */
     for (; *s; s++) {
-        const char *rep = NULL;
+        const char *rep = cmn_xml_entity(*s);
 
-        switch (*s) {
-        case '&':
-            rep = "&amp;";
-            break;
-        case '<':
-            rep = "&lt;";
-            break;
-        case '>':
-            rep = "&gt;";
-            break;
-        case '"':
-            rep = "&quot;";
-            break;
-        case '\r':
-            rep = "&#13;";
-            break;
-        case '\t':
-            rep = "&#9;";
-            break;
-        case '\n':
-            rep = "&#10;";
-            break;
-        default:
+        if (!rep)
             continue;
-        }
         cd_buf_add(b, run, s - run);
         cd_buf_puts(b, rep);
         run = s + 1;

@@ -229,7 +229,8 @@ void cd_op_clear(struct cd_op *op); /* frees text, zeroes */
 
 /* Explicit little-endian encoding (cd-msg.c): a malloc'd buffer. */
 int cd_op_encode(const struct cd_op *op, void **ret_buf, size_t *ret_len);
-/* Rejects anything malformed with CD_E_BAD_MSG: short, bad magic/version,
+/* CD_E_MSG_VERSION for a version it does not know; rejects anything
+ * malformed with CD_E_BAD_MSG: short, bad magic,
  * checksum, unknown type, over-long or non-terminated strings. */
 int cd_op_decode(const void *buf, size_t len, struct cd_op *ret_op);
 

@@ -43,13 +43,17 @@ cd_unit_tests = \
 	tests/unit/clusterd/test-quarantine \
 	tests/unit/clusterd/test-storage \
 	tests/unit/clusterd/test-csv-orphan \
-	tests/unit/clusterd/test-api
+	tests/unit/clusterd/test-api \
+	tests/unit/clusterd/test-cpg-msg
 check_PROGRAMS += $(cd_unit_tests)
 TESTS += $(cd_unit_tests)
 
 tests_unit_clusterd_test_cdb_SOURCES = tests/unit/clusterd/test-cdb.c
 tests_unit_clusterd_test_cdb_CFLAGS = $(CD_UNIT_CFLAGS)
 tests_unit_clusterd_test_cdb_LDADD = $(CD_UNIT_LIBS)
+tests_unit_clusterd_test_cpg_msg_SOURCES = tests/unit/clusterd/test-cpg-msg.c
+tests_unit_clusterd_test_cpg_msg_CFLAGS = $(CD_UNIT_CFLAGS)
+tests_unit_clusterd_test_cpg_msg_LDADD = $(CD_UNIT_LIBS)
 tests_unit_clusterd_test_replica_SOURCES = tests/unit/clusterd/test-replica.c
 tests_unit_clusterd_test_replica_CFLAGS = $(CD_UNIT_CFLAGS)
 tests_unit_clusterd_test_replica_LDADD = $(CD_UNIT_LIBS)

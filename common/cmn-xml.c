@@ -249,3 +249,48 @@ const char *cmn_xml_schema_path(const char *file)
     snprintf(path, sizeof(path), "%s/%s", dir, file);
     return path;
 }
+
+const char *cmn_xml_entity(char c)
+{
+    switch (c) {
+    case '&':
+        return "&amp;";
+    case '<':
+        return "&lt;";
+    case '>':
+        return "&gt;";
+    case '"':
+        return "&quot;";
+    case '\r':
+        return "&#13;";
+    case '\t':
+        return "&#9;";
+    case '\n':
+        return "&#10;";
+    default:
+        return NULL;
+    }
+}
+
+char *cmn_xml_escape(const char *s)
+{
+    size_t n = 0;
+    char *out, *p;
+
+    for (const char *q = s; *q; q++) {
+        const char *e = cmn_xml_entity(*q);
+        n += e ? strlen(e) : 1;
+    }
+    out = p = malloc(n + 1);
+    if (!out)
+        return NULL;
+    for (; *s; s++) {
+        const char *e = cmn_xml_entity(*s);
+        if (e)
+            p = stpcpy(p, e);
+        else
+            *p++ = *s;
+    }
+    *p = '\0';
+    return out;
+}

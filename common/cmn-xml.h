@@ -35,6 +35,15 @@ int cmn_xml_validate(struct cmn_xml_schema *schema, xmlDoc *doc, char *err,
  * schema directory. Returns a static buffer. */
 const char *cmn_xml_schema_path(const char *file);
 
+/* The one escaping rule for text that goes into an XML attribute value
+ * or text node built by string formatting: the entity standing for `c`,
+ * or NULL when c stands for itself. Markup characters (& < > ") and the
+ * ones a parser would normalise away (CR, and TAB/LF inside attributes)
+ * are escaped, so a value survives a round trip byte for byte. */
+const char *cmn_xml_entity(char c);
+/* `s` escaped by that rule (malloc'd); NULL when out of memory. */
+char *cmn_xml_escape(const char *s);
+
 #include "common/cmn-auto.h"
 CMN_DEFINE_AUTO(cmn_xml_schema, cmn_xml_schema_free)
 

@@ -248,12 +248,31 @@ done:
 int csv_extent_get(const struct csv_volume *vol, uint64_t id,
                    struct csv_extent *ret_extent)
 {
-    ssize_t i = find_id(&vol->map, id);
+    ssize_t i;
+    int rc = csv_map_status(vol, NULL);
 
+    if (rc < 0)
+        return rc;
+    i = find_id(&vol->map, id);
     if (i < 0)
         return -CSV_E_NO_EXTENT;
     if (ret_extent)
         *ret_extent = vol->map.ext[i];
+    return 0;
+}
+
+int csv_extent_get_owned(const struct csv_volume *vol, uint64_t id,
+                         uint32_t owner, struct csv_extent *ret_extent)
+{
+    struct csv_extent e;
+    int rc = csv_extent_get(vol, id, &e);
+
+    if (rc < 0)
+        return rc;
+    if (e.owner != owner)
+        return -CSV_E_NOT_OWNER;
+    if (ret_extent)
+        *ret_extent = e;
     return 0;
 }
 

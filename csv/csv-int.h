@@ -85,6 +85,28 @@ void csv_extmap_encode(const struct csv_extmap *map, uint64_t uuid8,
 int csv_extmap_decode(const uint8_t *buf, size_t bufsize, uint64_t uuid8,
                       size_t max_extents, struct csv_extmap *ret_map);
 
+#define CSV_FAULT_MAX 200
+/* What csv_extmap_validate found: how many faults, the first in words. */
+struct csv_extmap_faults {
+    size_t count;
+    char first[CSV_FAULT_MAX];
+};
+/* The content rules of an extent map, one function for load and check
+ * alike (a crc only proves the bytes are the ones written, not that the
+ * writer was right): each extent non-empty, aligned to the allocation
+ * unit, inside the data area without wrapping around, not overlapping
+ * the one before it (the map must be sorted by offset), id in
+ * [1, next_id) and used once, owner CSV_OWNER_NONE or a slot index below
+ * nslots, kind known. 0, CSV_E_BAD_EXTMAP (faults in ret_faults, may be
+ * NULL), CSV_E_BAD_LENGTH when count exceeds max_extents, or -ENOMEM.
+ * Pure: no I/O. Whether an owner slot is in use is the check's business:
+ * slots are read separately. */
+int csv_extmap_validate(const struct csv_extmap *map,
+                        const struct csv_super *sb,
+                        struct csv_extmap_faults *ret_faults);
+/* Sorts the entries by offset, as the allocator and the validation need. */
+void csv_extmap_sort(struct csv_extmap *map);
+
 /* Slot record: CSV_SLOT_REC_SIZE bytes at most. */
 size_t csv_slot_encoded_size(const struct csv_slot *slot);
 void csv_slot_encode(const struct csv_slot *slot, uint64_t uuid8, uint8_t *buf);
@@ -174,6 +196,8 @@ struct csv_volume {
     struct csv_extmap map;
     int map_cur; /* copy of the current generation, -1 = none valid */
     int map_err[2];
+    /* map_err CSV_E_BAD_EXTMAP: the first fault */
+    char map_fault[2][CSV_FAULT_MAX];
 
     struct csv_slot_state *slots; /* sb.nslots */
 };

@@ -3,6 +3,8 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -161,6 +163,17 @@ static int super_validate(const struct csv_super *sb)
         if (end < r->offset)
             return -CSV_E_BAD_GEOMETRY;
     }
+    /* Every region, the data area included, ends inside the volume the
+     * format saw; the lockspace holds at least one delta lease and the
+     * lease region one paxos lease (align bytes each) per slot plus the
+     * metadata lease, so no lease offset computed from a slot index lands
+     * in the extent map or the slots. */
+    if (end > sb->volume_size ||
+        sb->regions[CSV_REGION_LOCKSPACE - 1].length < sb->align ||
+        sb->regions[CSV_REGION_LEASES - 1].length <
+            ((uint64_t)sb->nslots + 1) * sb->align ||
+        sb->regions[CSV_REGION_DATA - 1].length % sb->alloc_unit)
+        return -CSV_E_BAD_GEOMETRY;
     if (sb->regions[CSV_REGION_LEASES - 1].count != sb->nslots + 1 ||
         sb->regions[CSV_REGION_SLOTS - 1].count != sb->nslots ||
         (uint64_t)sb->regions[CSV_REGION_SLOTS - 1].count * 2 *
@@ -292,6 +305,119 @@ int csv_extmap_decode(const uint8_t *buf, size_t bufsize, uint64_t uuid8,
     ret_map->count = count;
     ret_map->cap = count ? count : 1;
     return 0;
+}
+
+__attribute__((format(printf, 3, 4))) static void
+extmap_fault(struct csv_extmap_faults *f, size_t *n, const char *fmt, ...)
+{
+    va_list ap;
+
+    if ((*n)++ > 0 || !f)
+        return; /* the first fault is the one named */
+    va_start(ap, fmt);
+    vsnprintf(f->first, sizeof(f->first), fmt, ap);
+    va_end(ap);
+}
+
+static int cmp_extent(const void *a, const void *b)
+{
+    const struct csv_extent *x = a, *y = b;
+
+    return x->offset < y->offset ? -1 : x->offset > y->offset;
+}
+
+void csv_extmap_sort(struct csv_extmap *map)
+{
+    if (map->count > 1)
+        qsort(map->ext, map->count, sizeof(*map->ext), cmp_extent);
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+/* One pass over the extents in offset order: an extent that passes
+ * cannot reach outside the data area (no wrap-around either), so the
+ * allocator's first-fit and a VM's disk offsets can trust it. */
+static size_t extmap_check_ranges(const struct csv_extmap *map,
+                                  const struct csv_super *sb,
+                                  struct csv_extmap_faults *f)
+{
+    const struct csv_region *data = &sb->regions[CSV_REGION_DATA - 1];
+    uint64_t data_end = data->offset + data->length;
+    size_t n = 0;
+
+    for (size_t i = 0; i < map->count; i++) {
+        const struct csv_extent *e = &map->ext[i];
+        const struct csv_extent *p = i ? &map->ext[i - 1] : NULL;
+
+        if (e->offset + e->length < e->offset)
+            extmap_fault(f, &n,
+                         "extent %llu [%llu, +%llu) wraps around the end of "
+                         "the address space",
+                         (unsigned long long)e->id,
+                         (unsigned long long)e->offset,
+                         (unsigned long long)e->length);
+        else if (e->length == 0 || e->offset % sb->alloc_unit ||
+                 e->length % sb->alloc_unit || e->offset < data->offset ||
+                 e->offset + e->length > data_end)
+            extmap_fault(f, &n,
+                         "extent %llu [%llu, +%llu) outside the data area or "
+                         "misaligned",
+                         (unsigned long long)e->id,
+                         (unsigned long long)e->offset,
+                         (unsigned long long)e->length);
+        if (p && (e->offset < p->offset || p->length > e->offset - p->offset))
+            extmap_fault(f, &n, "extents %llu and %llu overlap at %llu",
+                         (unsigned long long)p->id, (unsigned long long)e->id,
+                         (unsigned long long)e->offset);
+        if (e->id == 0 || e->id >= map->next_id)
+            extmap_fault(f, &n, "extent id %llu out of range",
+                         (unsigned long long)e->id);
+        if (e->owner != CSV_OWNER_NONE && e->owner >= sb->nslots)
+            extmap_fault(f, &n,
+                         "extent %llu belongs to slot %u, beyond the "
+                         "volume's %u slots",
+                         (unsigned long long)e->id, e->owner, sb->nslots);
+        if (e->kind < CSV_EXTENT_DISK || e->kind > CSV_EXTENT_OTHER)
+            extmap_fault(f, &n, "extent %llu has unknown kind %u",
+                         (unsigned long long)e->id, e->kind);
+    }
+    return n;
+}
+
+int csv_extmap_validate(const struct csv_extmap *map,
+                        const struct csv_super *sb,
+                        struct csv_extmap_faults *ret_faults)
+{
+    uint64_t *ids = NULL;
+    size_t n;
+
+    if (ret_faults)
+        memset(ret_faults, 0, sizeof(*ret_faults));
+    if (map->count > sb->max_extents)
+        return -CSV_E_BAD_LENGTH;
+    n = extmap_check_ranges(map, sb, ret_faults);
+    /* Ids unique: sorted copy, then neighbours. */
+    if (map->count > 1) {
+        ids = malloc(map->count * sizeof(*ids));
+        if (!ids)
+            return -ENOMEM;
+        for (size_t i = 0; i < map->count; i++)
+            ids[i] = map->ext[i].id;
+        qsort(ids, map->count, sizeof(*ids), cmp_u64);
+        for (size_t i = 1; i < map->count; i++)
+            if (ids[i] == ids[i - 1])
+                extmap_fault(ret_faults, &n, "extent id %llu used twice",
+                             (unsigned long long)ids[i]);
+        free(ids);
+    }
+    if (ret_faults)
+        ret_faults->count = n;
+    return n ? -CSV_E_BAD_EXTMAP : 0;
 }
 
 /* ---- VM slot ----------------------------------------------------------------

@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/cmn-auto.h"
 #include "common/cmn-time.h"
 #include "csv/csv-int.h"
 
@@ -45,6 +46,9 @@ static const char *const csv_err_texts[CSV_E_END - CMN_E_CSV_BASE] = {
     [CSV_E_DAMAGED - CMN_E_CSV_BASE] = "volume damaged",
     [CSV_E_READ_ONLY - CMN_E_CSV_BASE] = "volume opened read-only",
     [CSV_E_CANT_GROW - CMN_E_CSV_BASE] = "no room to grow the extent",
+    [CSV_E_BAD_EXTMAP - CMN_E_CSV_BASE] =
+        "extent map content invalid (see 'clusterctl volume check')",
+    [CSV_E_NOT_OWNER - CMN_E_CSV_BASE] = "extent belongs to another VM slot",
 };
 
 void csv_err_register(void)
@@ -107,9 +111,7 @@ int csv_writable(const struct csv_volume *vol)
         return -CSV_E_READ_ONLY;
     if (!vol->locked)
         return -CSV_E_NOT_LOCKED;
-    if (vol->map_cur < 0)
-        return -CSV_E_DAMAGED;
-    return 0;
+    return csv_map_status(vol, NULL);
 }
 
 /* Reads a record that may be longer than its first block: the first
@@ -175,50 +177,85 @@ int csv_extmap_copy(const struct csv_extmap *src, struct csv_extmap *dst)
     return 0;
 }
 
-static int cmp_extent(const void *a, const void *b)
-{
-    const struct csv_extent *x = a, *y = b;
-
-    return x->offset < y->offset ? -1 : x->offset > y->offset;
-}
-
 static uint64_t extmap_off(const struct csv_volume *vol, int copy)
 {
     return csv_region_get(&vol->sb, CSV_REGION_EXTMAP)->offset +
            (uint64_t)copy * vol->sb.extmap_rec_size;
 }
 
+/* Reads and decodes copy `c`, sorted and validated: a copy whose crc is
+ * right but whose content breaks the rules gets CSV_E_BAD_EXTMAP in
+ * map_err with the first fault in map_fault. */
+static int load_extmap_copy(struct csv_volume *vol, int c,
+                            struct csv_extmap *ret_map)
+{
+    struct csv_extmap_faults faults;
+    uint8_t *buf = NULL;
+    int rc;
+
+    vol->map_fault[c][0] = '\0';
+    rc = read_record(vol, extmap_off(vol, c), vol->sb.extmap_rec_size, &buf);
+    if (rc < 0)
+        return rc;
+    vol->map_err[c] = csv_extmap_decode(
+        buf, vol->sb.extmap_rec_size, vol->uuid8, vol->sb.max_extents, ret_map);
+    free(buf);
+    if (vol->map_err[c] < 0)
+        return 0;
+    csv_extmap_sort(ret_map);
+    rc = csv_extmap_validate(ret_map, &vol->sb, &faults);
+    if (rc == -ENOMEM)
+        return rc;
+    vol->map_err[c] = rc;
+    if (rc == -CSV_E_BAD_EXTMAP)
+        memcpy(vol->map_fault[c], faults.first, sizeof(vol->map_fault[c]));
+    return 0;
+}
+
+/* The current map is the newest copy whose crc is right. If that copy's
+ * content is bad the map is refused, not replaced by the older copy: the
+ * older one may show as free the space a newer allocation handed to a VM,
+ * and the next allocation would give it out twice. Writes then stay
+ * refused (csv_writable) until an operator looks at it. */
 static int load_extmap(struct csv_volume *vol)
 {
     struct csv_extmap m[2] = {{0}};
     int rc = 0, best = -1;
 
     for (int c = 0; c < 2; c++) {
-        uint8_t *buf = NULL;
-        rc =
-            read_record(vol, extmap_off(vol, c), vol->sb.extmap_rec_size, &buf);
+        rc = load_extmap_copy(vol, c, &m[c]);
         if (rc < 0)
             goto out;
-        vol->map_err[c] =
-            csv_extmap_decode(buf, vol->sb.extmap_rec_size, vol->uuid8,
-                              vol->sb.max_extents, &m[c]);
-        free(buf);
-        if (vol->map_err[c] == 0 &&
+        if ((vol->map_err[c] == 0 || vol->map_err[c] == -CSV_E_BAD_EXTMAP) &&
             (best < 0 || m[c].generation > m[best].generation))
             best = c;
     }
     csv_extmap_clear(&vol->map);
-    vol->map_cur = best;
-    if (best >= 0) {
+    vol->map_cur = best >= 0 && vol->map_err[best] == 0 ? best : -1;
+    if (vol->map_cur >= 0) {
         vol->map = m[best];
         m[best].ext = NULL;
-        qsort(vol->map.ext, vol->map.count, sizeof(*vol->map.ext), cmp_extent);
     }
     rc = 0;
 out:
     free(m[0].ext);
     free(m[1].ext);
     return rc;
+}
+
+int csv_map_status(const struct csv_volume *vol, const char **ret_fault)
+{
+    if (vol->map_cur >= 0)
+        return 0;
+    for (int c = 0; c < 2; c++)
+        if (vol->map_err[c] == -CSV_E_BAD_EXTMAP) {
+            if (ret_fault)
+                *ret_fault = vol->map_fault[c];
+            return -CSV_E_BAD_EXTMAP;
+        }
+    if (ret_fault)
+        *ret_fault = NULL;
+    return -CSV_E_DAMAGED;
 }
 
 int csv_commit_extmap(struct csv_volume *vol, const struct csv_extmap *map)
@@ -515,17 +552,10 @@ static int format_check_existing(struct csv_volume *vol, bool force)
     return rc;
 }
 
-int csv_format(const char *path, const struct csv_format_opts *opts,
-               const struct csv_hooks *hooks)
+static int format_opts_check(const struct csv_format_opts *opts)
 {
-    struct csv_volume *vol = NULL;
-    struct csv_super *sb;
-    const struct csv_region *r;
-    uint8_t *buf = NULL;
-    size_t len;
-    int rc;
+    int rc = valid_name(opts->name, CSV_NAME_MAX, true);
 
-    rc = valid_name(opts->name, CSV_NAME_MAX, true);
     if (rc < 0)
         return rc;
     if (opts->cluster && opts->cluster[0] &&
@@ -537,23 +567,23 @@ int csv_format(const char *path, const struct csv_format_opts *opts,
         (opts->max_extents &&
          (opts->max_extents < 16 || opts->max_extents > (1u << 20))))
         return -EINVAL;
+    return 0;
+}
 
-    rc = volume_new(path, true, hooks, &vol);
-    if (rc < 0)
-        return rc;
-    rc = format_check_existing(vol, opts->force);
-    if (rc < 0)
-        goto out;
+/* The new superblock in vol->sb: identity, sanlock geometry, layout. */
+static int format_super_init(struct csv_volume *vol,
+                             const struct csv_format_opts *opts)
+{
+    struct csv_super *sb = &vol->sb;
+    int rc;
 
-    sb = &vol->sb;
     memset(sb, 0, sizeof(*sb));
     sb->version = CSV_VERSION;
     sb->generation = 1;
     if (opts->uuid) {
         memcpy(sb->uuid, opts->uuid, 16);
     } else if (getrandom(sb->uuid, 16, 0) != 16) {
-        rc = -errno;
-        goto out;
+        return -errno;
     } else {
         sb->uuid[6] = (uint8_t)((sb->uuid[6] & 0x0f) | 0x40);
         sb->uuid[8] = (uint8_t)((sb->uuid[8] & 0x3f) | 0x80);
@@ -564,10 +594,8 @@ int csv_format(const char *path, const struct csv_format_opts *opts,
     sb->sector_size = opts->sector_size         ? opts->sector_size
                       : vol->dev_sector == 4096 ? 4096
                                                 : 512;
-    if (sb->sector_size < vol->dev_sector) {
-        rc = -CSV_E_BAD_GEOMETRY;
-        goto out;
-    }
+    if (sb->sector_size < vol->dev_sector)
+        return -CSV_E_BAD_GEOMETRY;
     /* sanlock's sizes: 1 MiB areas with 512-byte sectors, 8 MiB with 4 KiB
      * sectors, both giving 2000 host ids. */
     sb->align = sb->sector_size == 4096 ? 8u << 20 : 1u << 20;
@@ -582,28 +610,39 @@ int csv_format(const char *path, const struct csv_format_opts *opts,
     sb->created = (uint64_t)time(NULL);
     rc = compute_layout(sb, vol->dev_size);
     if (rc < 0)
-        goto out;
+        return rc;
     vol->uuid8 = csv_uuid8(sb->uuid);
+    return 0;
+}
 
-    /* Invalidate the old superblocks first: a crash during format must not
-     * leave an old superblock describing half-new regions. The new ones
-     * are written last, once everything they describe exists. */
-    buf = csv_iobuf(CSV_SUPER_SIZE);
-    if (!buf) {
-        rc = -ENOMEM;
-        goto out;
-    }
+/* Invalidates the old superblocks first: a crash during format must not
+ * leave an old superblock describing half-new regions. The new ones are
+ * written last (format_write_supers), once everything they describe
+ * exists. */
+static int format_wipe_supers(struct csv_volume *vol)
+{
+    cmn_autofree uint8_t *buf = csv_iobuf(CSV_SUPER_SIZE);
+    int rc;
+
+    if (!buf)
+        return -ENOMEM;
     if ((rc = vol->io->pwrite(vol->ioh, buf, CSV_SUPER_SIZE, 0)) < 0 ||
         (rc = vol->io->pwrite(vol->ioh, buf, CSV_SUPER_SIZE,
-                              CSV_SUPER_B_OFFSET)) < 0 ||
-        (rc = vol->io->flush(vol->ioh)) < 0)
-        goto out;
-    free(buf);
-    buf = NULL;
+                              CSV_SUPER_B_OFFSET)) < 0)
+        return rc;
+    return vol->io->flush(vol->ioh);
+}
 
-    r = csv_region_get(sb, CSV_REGION_LOCKSPACE);
+/* sanlock's records: the lockspace, then the metadata lease and one lease
+ * per slot. */
+static int format_write_leases(struct csv_volume *vol)
+{
+    const struct csv_super *sb = &vol->sb;
+    const struct csv_region *r = csv_region_get(sb, CSV_REGION_LOCKSPACE);
+    int rc;
+
     rc = vol->lease->write_lockspace(&(struct csv_lease_target){
-        .path = path,
+        .path = vol->path,
         .lockspace = sb->name,
         .offset = r->offset,
         .sector_size = sb->sector_size,
@@ -611,39 +650,45 @@ int csv_format(const char *path, const struct csv_format_opts *opts,
         .io_timeout = sb->io_timeout,
     });
     if (rc < 0)
-        goto out;
+        return rc;
     for (uint32_t i = 0; i < sb->nslots + 1; i++) {
         char res[48];
         struct csv_lease_target t;
         csv_lease_target_fill(vol, i, res, sizeof(res), &t);
         rc = vol->lease->write_resource(&t);
         if (rc < 0)
-            goto out;
+            return rc;
     }
+    return 0;
+}
 
-    /* Extent map: generation 1 in copy A, 0 in copy B, both empty. */
-    len = 2 * (size_t)sb->extmap_rec_size;
-    buf = csv_iobuf(len);
-    if (!buf) {
-        rc = -ENOMEM;
-        goto out;
-    }
+/* Extent map: generation 1 in copy A, 0 in copy B, both empty. */
+static int format_write_extmap(struct csv_volume *vol)
+{
+    const struct csv_super *sb = &vol->sb;
+    size_t len = 2 * (size_t)sb->extmap_rec_size;
+    cmn_autofree uint8_t *buf = csv_iobuf(len);
+
+    if (!buf)
+        return -ENOMEM;
     for (int c = 0; c < 2; c++) {
         struct csv_extmap m = {.generation = (uint64_t)(1 - c), .next_id = 1};
         csv_extmap_encode(&m, vol->uuid8, buf + c * sb->extmap_rec_size);
     }
-    rc = vol->io->pwrite(vol->ioh, buf, len,
-                         csv_region_get(sb, CSV_REGION_EXTMAP)->offset);
-    if (rc < 0)
-        goto out;
-    free(buf);
+    return vol->io->pwrite(vol->ioh, buf, len,
+                           csv_region_get(sb, CSV_REGION_EXTMAP)->offset);
+}
 
-    len = (size_t)sb->nslots * 2 * sb->slot_rec_size;
-    buf = csv_iobuf(len);
-    if (!buf) {
-        rc = -ENOMEM;
-        goto out;
-    }
+/* Every slot free, both copies; then everything so far reaches the disk. */
+static int format_write_slots(struct csv_volume *vol)
+{
+    const struct csv_super *sb = &vol->sb;
+    size_t len = (size_t)sb->nslots * 2 * sb->slot_rec_size;
+    cmn_autofree uint8_t *buf = csv_iobuf(len);
+    int rc;
+
+    if (!buf)
+        return -ENOMEM;
     for (uint32_t i = 0; i < sb->nslots * 2; i++) {
         struct csv_slot s = {.generation = 1 - (i & 1)};
         csv_slot_encode(&s, vol->uuid8, buf + (size_t)i * sb->slot_rec_size);
@@ -651,23 +696,47 @@ int csv_format(const char *path, const struct csv_format_opts *opts,
     rc = vol->io->pwrite(vol->ioh, buf, len,
                          csv_region_get(sb, CSV_REGION_SLOTS)->offset);
     if (rc < 0)
-        goto out;
-    if ((rc = vol->io->flush(vol->ioh)) < 0)
-        goto out;
-    free(buf);
+        return rc;
+    return vol->io->flush(vol->ioh);
+}
 
-    buf = csv_iobuf(CSV_SUPER_SIZE);
-    if (!buf) {
-        rc = -ENOMEM;
-        goto out;
-    }
-    csv_super_encode(sb, buf);
-    if ((rc = write_stable(vol, buf, CSV_SUPER_SIZE, CSV_SUPER_B_OFFSET)) < 0 ||
-        (rc = write_stable(vol, buf, CSV_SUPER_SIZE, 0)) < 0)
+/* Copy B first, then A: a crash between them leaves one good copy. */
+static int format_write_supers(struct csv_volume *vol)
+{
+    cmn_autofree uint8_t *buf = csv_iobuf(CSV_SUPER_SIZE);
+    int rc;
+
+    if (!buf)
+        return -ENOMEM;
+    csv_super_encode(&vol->sb, buf);
+    rc = write_stable(vol, buf, CSV_SUPER_SIZE, CSV_SUPER_B_OFFSET);
+    if (rc < 0)
+        return rc;
+    return write_stable(vol, buf, CSV_SUPER_SIZE, 0);
+}
+
+int csv_format(const char *path, const struct csv_format_opts *opts,
+               const struct csv_hooks *hooks)
+{
+    struct csv_volume *vol = NULL;
+    int rc;
+
+    rc = format_opts_check(opts);
+    if (rc < 0)
+        return rc;
+    rc = volume_new(path, true, hooks, &vol);
+    if (rc < 0)
+        return rc;
+    if ((rc = format_check_existing(vol, opts->force)) < 0 ||
+        (rc = format_super_init(vol, opts)) < 0 ||
+        (rc = format_wipe_supers(vol)) < 0 ||
+        (rc = format_write_leases(vol)) < 0 ||
+        (rc = format_write_extmap(vol)) < 0 ||
+        (rc = format_write_slots(vol)) < 0 ||
+        (rc = format_write_supers(vol)) < 0)
         goto out;
     rc = 0;
 out:
-    free(buf);
     volume_free_parts(vol);
     return rc;
 }
@@ -1035,6 +1104,10 @@ int csv_check(struct csv_volume *vol, csv_report_fn report, void *opaque)
     rc = csv_load_metadata(vol);
     if (rc < 0)
         return rc;
+    for (int c = 0; c < 2; c++)
+        if (vol->map_err[c] == -CSV_E_BAD_EXTMAP)
+            finding(&ck, CSV_FIND_DAMAGE, "extent map copy %s: %s",
+                    copy_name(c), vol->map_fault[c]);
     if (vol->map_cur < 0) {
         finding(&ck, CSV_FIND_DAMAGE,
                 "extent map: no valid copy (A: %s; B: %s)",
@@ -1069,35 +1142,12 @@ int csv_check(struct csv_volume *vol, csv_report_fn report, void *opaque)
                         st->slot.name);
     }
 
-    /* Extents: sorted by offset at load, so overlap is adjacent overlap. */
+    /* The content rules themselves ran at load (csv_extmap_validate): a
+     * map that breaks them is not current and was reported above. What
+     * load cannot see is whether an owner slot is in use. */
     for (size_t i = 0; vol->map_cur >= 0 && i < vol->map.count; i++) {
         const struct csv_extent *e = &vol->map.ext[i];
-        if (e->length == 0 || e->offset % sb->alloc_unit ||
-            e->length % sb->alloc_unit || e->offset < data->offset ||
-            e->offset + e->length > data->offset + data->length ||
-            e->offset + e->length < e->offset)
-            finding(&ck, CSV_FIND_DAMAGE,
-                    "extent %llu [%llu, +%llu) outside the data area or "
-                    "misaligned",
-                    (unsigned long long)e->id, (unsigned long long)e->offset,
-                    (unsigned long long)e->length);
-        if (i > 0) {
-            const struct csv_extent *p = &vol->map.ext[i - 1];
-            if (p->offset + p->length > e->offset)
-                finding(&ck, CSV_FIND_DAMAGE,
-                        "extents %llu and %llu overlap at %llu",
-                        (unsigned long long)p->id, (unsigned long long)e->id,
-                        (unsigned long long)e->offset);
-        }
-        if (e->id == 0 || e->id >= vol->map.next_id)
-            finding(&ck, CSV_FIND_DAMAGE, "extent id %llu out of range",
-                    (unsigned long long)e->id);
-        for (size_t j = 0; j < i; j++)
-            if (vol->map.ext[j].id == e->id)
-                finding(&ck, CSV_FIND_DAMAGE, "extent id %llu used twice",
-                        (unsigned long long)e->id);
-        if (e->owner != CSV_OWNER_NONE &&
-            (e->owner >= sb->nslots || !vol->slots[e->owner].slot.used))
+        if (e->owner != CSV_OWNER_NONE && !vol->slots[e->owner].slot.used)
             finding(&ck, CSV_FIND_DAMAGE, "extent %llu belongs to free slot %u",
                     (unsigned long long)e->id, e->owner);
     }

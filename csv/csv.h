@@ -53,6 +53,8 @@ enum csv_err {
     CSV_E_DAMAGED,      /* check found damage */
     CSV_E_READ_ONLY,    /* volume opened read-only */
     CSV_E_CANT_GROW,    /* no room after the extent (and no move) */
+    CSV_E_BAD_EXTMAP,   /* extent map with a valid crc but bad content */
+    CSV_E_NOT_OWNER,    /* extent belongs to another VM slot */
     CSV_E_END,
 };
 
@@ -181,6 +183,13 @@ int csv_lock(struct csv_volume *vol, int timeout_ms);
 int csv_unlock(struct csv_volume *vol);
 bool csv_locked(const struct csv_volume *vol);
 
+/* 0 when the extent map loaded; otherwise why not: CSV_E_BAD_EXTMAP
+ * (a copy with a valid crc but bad content; *ret_fault, if ret_fault is
+ * non-NULL, names the first fault, e.g. "extents 3 and 4 overlap at
+ * 9437184") or CSV_E_DAMAGED (no copy with a valid crc, fault NULL).
+ * Changes and extent look-ups are refused meanwhile. */
+int csv_map_status(const struct csv_volume *vol, const char **ret_fault);
+
 /* Extents. Sizes are rounded up to the allocation unit. */
 int csv_extent_alloc(struct csv_volume *vol, uint64_t size, uint32_t owner,
                      uint16_t kind, uint16_t index, const char *tag,
@@ -193,6 +202,10 @@ int csv_extent_grow(struct csv_volume *vol, uint64_t id, uint64_t new_size,
                     unsigned flags, struct csv_extent *ret_extent);
 int csv_extent_get(const struct csv_volume *vol, uint64_t id,
                    struct csv_extent *ret_extent);
+/* The same, refused with CSV_E_NOT_OWNER unless slot `owner` owns it: what
+ * a VM is given must be its own, whatever the reference said. */
+int csv_extent_get_owned(const struct csv_volume *vol, uint64_t id,
+                         uint32_t owner, struct csv_extent *ret_extent);
 /* Extents in offset order. The array is the caller's (free()). */
 int csv_extent_list(const struct csv_volume *vol,
                     struct csv_extent **ret_extents, size_t *ret_count);

@@ -23,7 +23,8 @@ csv_unit_tests = \
 	tests/unit/csv/test-format \
 	tests/unit/csv/test-alloc \
 	tests/unit/csv/test-torn \
-	tests/unit/csv/test-state
+	tests/unit/csv/test-state \
+	tests/unit/csv/test-extmap
 check_PROGRAMS += $(csv_unit_tests)
 TESTS += $(csv_unit_tests)
 
@@ -39,6 +40,10 @@ tests_unit_csv_test_torn_SOURCES = tests/unit/csv/test-torn.c \
 	tests/unit/csv/csv-test-util.h
 tests_unit_csv_test_torn_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_csv_test_torn_LDADD = $(CSV_UNIT_LIBS)
+tests_unit_csv_test_extmap_SOURCES = tests/unit/csv/test-extmap.c \
+	tests/unit/csv/csv-test-util.h
+tests_unit_csv_test_extmap_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_csv_test_extmap_LDADD = $(CSV_UNIT_LIBS)
 
 tests_unit_csv_test_state_SOURCES = tests/unit/csv/test-state.c
 tests_unit_csv_test_state_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)

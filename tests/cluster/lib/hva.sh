@@ -16,7 +16,7 @@ export KVMC_BUILDDIR=$HVA_B
 export KVMC_SANDBOX_DAEMONS="corosync sanlock"
 export KVMC_SANDBOX_NAME=${KVMC_SANDBOX_NAME:-hva$$}
 KVMC_SANDBOX_NAME=${KVMC_SANDBOX_NAME:0:8}
-export KVMC_SANDBOX_DIR=${KVMC_SANDBOX_DIR:-/tmp/kvmcluster-$KVMC_SANDBOX_NAME}
+export KVMC_SANDBOX_DIR=${KVMC_SANDBOX_DIR:-/var/lib/kvmcluster-sandbox/$KVMC_SANDBOX_NAME}
 HVA_D=$KVMC_SANDBOX_DIR
 HVA_UUID=5a1b0c2d-3e4f-4a5b-8c6d-7e8f9a0b1c2d
 HVA_VM=g1
@@ -53,10 +53,15 @@ hva_check_env() {
 # The sandbox script, snapshotted once per test so that an edit of
 # scripts/sandbox while a test runs (bash reads scripts as it goes) cannot
 # break the test halfway. TOP of the copy only serves defaults we set.
-HVA_SB_COPY=/tmp/hva-sb-$KVMC_SANDBOX_NAME
+# Root runs it: it lives under the sandbox's root-only directory, not in
+# /tmp where another user could create the path first.
+HVA_SB_COPY=/var/lib/kvmcluster-sandbox/script-$KVMC_SANDBOX_NAME
 hva_snapshot_sandbox() {
     local i
-    mkdir -p "$HVA_SB_COPY/scripts" || hva_fail "mkdir $HVA_SB_COPY"
+    install -d -m 0700 /var/lib/kvmcluster-sandbox &&
+        [ "$(stat -c %u /var/lib/kvmcluster-sandbox)" = 0 ] &&
+        mkdir -p -m 0700 "$HVA_SB_COPY" &&
+        mkdir -p "$HVA_SB_COPY/scripts" || hva_fail "mkdir $HVA_SB_COPY"
     for i in 1 2 3 4 5 6 7 8 9 10; do
         cp "$HVA_TOP/scripts/sandbox" "$HVA_SB_COPY/scripts/sandbox.tmp" &&
             bash -n "$HVA_SB_COPY/scripts/sandbox.tmp" 2>/dev/null &&

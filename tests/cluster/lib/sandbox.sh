@@ -116,7 +116,7 @@ sb_init() {
         short=$(printf '%s' "$short" | cksum | awk '{printf "%04x", $1 % 65536}')
     fi
     KVMC_SANDBOX_NAME=$prefix$short
-    KVMC_SANDBOX_DIR=/tmp/kvmcluster-$KVMC_SANDBOX_NAME
+    KVMC_SANDBOX_DIR=/var/lib/kvmcluster-sandbox/$KVMC_SANDBOX_NAME
     export KVMC_SANDBOX_NAME KVMC_SANDBOX_DIR
     # Tell the runner, so it can clean up even after a SIGKILL.
     [ -n "${KVMC_TEST_SANDBOXES:-}" ] &&

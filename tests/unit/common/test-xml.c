@@ -137,6 +137,52 @@ static void test_schema_path(void **state)
     assert_non_null(strstr(cmn_xml_schema_path("vm.rng"), "schemas/vm.rng"));
 }
 
+/* Names with markup and shell characters survive the one escaping rule
+ * into an attribute and a text node, byte for byte, and cannot add an
+ * attribute or an element. */
+static void test_escape_round_trip(void **state)
+{
+    static const char *const names[] = {
+        "web\"1",
+        "<vm>",
+        "a&b",
+        "x,y",
+        "$(touch /tmp/p)",
+        "\"/><x a=\"",
+        "tab\there\nline\r",
+        "",
+    };
+    char err[256], buf[1024];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        char *e = cmn_xml_escape(names[i]);
+        xmlDoc *doc = NULL;
+        xmlNode *root;
+        xmlChar *attr, *text;
+
+        assert_non_null(e);
+        assert_null(strpbrk(e, "<>\"\n\r\t"));
+        snprintf(buf, sizeof(buf), "<event vm=\"%s\">%s</event>", e, e);
+        assert_int_equal(cmn_xml_parse_mem(buf, strlen(buf), "test", 0, &doc,
+                                           err, sizeof(err)),
+                         0);
+        root = xmlDocGetRootElement(doc);
+        assert_null(root->children ? root->children->next : NULL);
+        assert_null(root->properties->next);
+        attr = xmlGetProp(root, (const xmlChar *)"vm");
+        text = xmlNodeGetContent(root);
+        assert_string_equal((const char *)attr, names[i]);
+        assert_string_equal((const char *)text, names[i]);
+        xmlFree(attr);
+        xmlFree(text);
+        xmlFreeDoc(doc);
+        free(e);
+    }
+    assert_string_equal(cmn_xml_entity('&'), "&amp;");
+    assert_null(cmn_xml_entity('$'));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -145,6 +191,7 @@ int main(void)
         cmocka_unit_test(test_schema_load_error),
         cmocka_unit_test(test_bad_corpus),
         cmocka_unit_test(test_schema_path),
+        cmocka_unit_test(test_escape_round_trip),
     };
     return cmocka_run_group_tests_name("xml", tests, NULL, NULL);
 }
