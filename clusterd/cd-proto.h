@@ -26,10 +26,10 @@ enum cd_err {
     CD_E_NO_CLUSTER,                    /* corosync not reachable */
     CD_E_IN_USE,                        /* removal of a referenced item */
     CD_E_PERM,                          /* caller may not change things */
-    CD_E_BUSY,        /* VM already has an action in flight (moving) */
-    CD_E_NOT_RUNNING, /* VM runs nowhere */
-    CD_E_ACTION,      /* an action failed on the node executing it */
-    CD_E_NO_AGENT,    /* hvagent is not reachable on this node */
+    CD_E_BUSY,         /* VM already has an action in flight (moving) */
+    CD_E_NOT_RUNNING,  /* VM runs nowhere */
+    CD_E_ACTION,       /* an action failed on the node executing it */
+    CD_E_NO_AGENT,     /* hvagent is not reachable on this node */
     CD_E_MSG_VERSION,  /* cluster message of a protocol version not known */
     CD_E_NOT_ENTITLED, /* cluster message from a member not entitled to it */
     CD_E_END,

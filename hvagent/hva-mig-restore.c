@@ -206,7 +206,8 @@ static void restore_ready(struct hva_vm *vm, int rc, const char *err)
                     hva_mig_str_arg("uri", "fd:" MIG_FDNAME), -1,
                     restore_cmd_check, m);
     /* After getfd: the worker's writes block until QEMU reads. */
-    if (cmn_work_submit(vm->ag->work, restore_copy_work, restore_copy_done, j) < 0) {
+    if (cmn_work_submit(vm->ag->work, restore_copy_work, restore_copy_done, j) <
+        0) {
         close(p[1]);
         free(j);
         restore_fail(m, -HVA_E_MIGRATION,

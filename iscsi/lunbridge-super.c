@@ -598,8 +598,8 @@ static bool restart_delay(struct lb_super *s, pid_t pid, const char *how,
     cmn_warn(CMN_LOG_ISCSI,
              "supervisor: worker %d %s after %.1f s; starting worker "
              "#%u in %u ms (restart %u), the mount at %s stays",
-             (int)pid, how, (double)(cmn_now_ms() - t0) / 1000.0, s->restarts + 1,
-             s->backoff, s->restarts, s->mountpoint);
+             (int)pid, how, (double)(cmn_now_ms() - t0) / 1000.0,
+             s->restarts + 1, s->backoff, s->restarts, s->mountpoint);
     if (s->backoff > 0) {
         uint64_t until = cmn_now_ms() + s->backoff;
 
