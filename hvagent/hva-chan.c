@@ -21,7 +21,6 @@
 #include "common/cmn-log.h"
 #include "hvagent/hva-int.h"
 
-#define CHAN_MAX_LINE (256 * 1024)
 /* TLS 1.3 (or 1.2) with PSK and ephemeral (EC)DH: forward secrecy, no
  * certificates to manage. */
 #define CHAN_PRIORITY                                                          \
@@ -131,20 +130,41 @@ static int tls_err(int r)
     }
 }
 
+size_t hva_chan_split_lines(char *buf, size_t len,
+                            bool (*line)(void *data, char *line), void *data)
+{
+    size_t start = 0;
+    char *nl;
+
+    while ((nl = memchr(buf + start, '\n', len - start))) {
+        char *l = buf + start;
+
+        *nl = '\0';
+        start = (size_t)(nl - buf) + 1;
+        if (!line(data, l))
+            break;
+    }
+    return start;
+}
+
+static bool chan_line(void *data, char *line)
+{
+    struct hva_chan *c = data;
+
+    /* Keepalives only prove the peer is there (hva_chan_keepalive);
+     * agents without it ignore them as an unknown message. */
+    if (strcmp(line, HVA_CHAN_PING) != 0)
+        c->ops->line(c->data, line);
+    return !c->dead && !c->closed;
+}
+
 static void chan_lines(struct hva_chan *c)
 {
-    char *nl;
-    size_t start = 0;
+    size_t start;
 
-    while (!c->dead && !c->closed &&
-           (nl = memchr(c->buf + start, '\n', c->len - start))) {
-        *nl = '\0';
-        /* Keepalives only prove the peer is there (hva_chan_keepalive);
-         * agents without it ignore them as an unknown message. */
-        if (strcmp(c->buf + start, HVA_CHAN_PING) != 0)
-            c->ops->line(c->data, c->buf + start);
-        start = (size_t)(nl - c->buf) + 1;
-    }
+    if (c->dead || c->closed)
+        return;
+    start = hva_chan_split_lines(c->buf, c->len, chan_line, c);
     if (c->dead || c->closed)
         return;
     memmove(c->buf, c->buf + start, c->len - start);
@@ -186,7 +206,7 @@ static int32_t chan_dispatch(int32_t fd, int32_t revents, void *data)
     }
     for (;;) {
         if (c->cap - c->len < 4096) {
-            if (c->cap >= CHAN_MAX_LINE) {
+            if (c->cap >= HVA_CHAN_MAX_LINE) {
                 chan_down(c, -EPROTO);
                 goto out;
             }

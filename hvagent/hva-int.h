@@ -313,6 +313,15 @@ int hva_chan_keepalive(struct hva_chan *c, unsigned interval_ms,
 int hva_chan_send(struct hva_chan *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 const char *hva_chan_peer_identity(struct hva_chan *c);
+/* The receive buffer never grows past this: a peer that sends a longer
+ * line is cut off (-EPROTO). */
+#define HVA_CHAN_MAX_LINE (256 * 1024)
+/* The line splitter of the channel's receive path, a pure function over
+ * the bytes received so far: hands each complete line of buf[0..len)
+ * (its '\n' replaced by a NUL) to `line` until that returns false, and
+ * returns how many bytes it consumed (a partial last line stays). */
+size_t hva_chan_split_lines(char *buf, size_t len,
+                            bool (*line)(void *data, char *line), void *data);
 
 /* ---- small helpers ------------------------------------------------------ */
 
