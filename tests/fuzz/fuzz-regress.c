@@ -80,8 +80,8 @@ static size_t replay_dir(const char *dir)
         qsort(names, n, sizeof(*names), cmp_names);
     for (size_t i = 0; i < n; i++) {
         char path[4096];
-        uint8_t *buf;
-        size_t len;
+        uint8_t *buf = NULL;
+        size_t len = 0;
 
         snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
         assert_int_equal(read_all(path, &buf, &len), 0);
