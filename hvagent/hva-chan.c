@@ -22,7 +22,6 @@
 #include "common/cmn-time.h"
 #include "hvagent/hva-int.h"
 
-#define CHAN_MAX_LINE (256 * 1024)
 /* TLS 1.3 (or 1.2) with PSK and ephemeral (EC)DH: forward secrecy, no
  * certificates to manage. */
 #define CHAN_PRIORITY                                                          \
@@ -204,7 +203,7 @@ static int32_t chan_dispatch(int32_t fd, int32_t revents, void *data)
     }
     for (;;) {
         if (c->cap - c->len < 4096) {
-            if (c->cap >= CHAN_MAX_LINE) {
+            if (c->cap >= HVA_CHAN_MAX_LINE) {
                 chan_down(c, -EPROTO);
                 goto out;
             }
@@ -578,7 +577,7 @@ int hva_chan_recv_line(struct hva_chan *c, char *buf, size_t len,
             return 0;
         }
         if (c->cap - c->len < 4096) {
-            if (c->cap >= CHAN_MAX_LINE)
+            if (c->cap >= HVA_CHAN_MAX_LINE)
                 return -EPROTO;
             char *b = realloc(c->buf, c->cap + 16384);
             if (!b)

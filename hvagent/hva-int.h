@@ -413,6 +413,9 @@ const char *hva_chan_peer_identity(struct hva_chan *c);
  * peer closed; -EPROTO for a line longer than `len`. */
 int hva_chan_recv_line(struct hva_chan *c, char *buf, size_t len,
                        unsigned timeout_ms);
+/* The receive buffer never grows past this: a peer that sends a longer
+ * line is cut off (-EPROTO). */
+#define HVA_CHAN_MAX_LINE (256 * 1024)
 
 /* ---- small helpers ------------------------------------------------------ */
 

@@ -152,6 +152,8 @@ static int parse_extent(xmlNode *n, struct hva_disk *d, char *err,
     int rc;
     char *cache cmn_autofree = xattr(n, "cache");
 
+    /* A repeated element (<state> twice) replaces the earlier one. */
+    free(d->path);
     d->path = xattr(n, "path");
     if (!d->path) {
         snprintf(err, errlen, "<%s>: attribute 'path' missing",
@@ -221,6 +223,9 @@ int hva_vm_def_from_xml(const char *xml, struct hva_vm_def **ret_def, char *err,
             continue;
         const char *en = (const char *)n->name;
         if (strcmp(en, "kernel") == 0) {
+            /* As for every element here, the last one counts. */
+            free(def->kernel);
+            free(def->cmdline);
             def->kernel = xattr(n, "path");
             def->initrd = xattr(n, "initrd");
             def->cmdline = xattr(n, "cmdline");
@@ -237,6 +242,9 @@ int hva_vm_def_from_xml(const char *xml, struct hva_vm_def **ret_def, char *err,
             if (rc < 0)
                 goto out;
         } else if (strcmp(en, "lease") == 0) {
+            free(def->lease.lockspace);
+            free(def->lease.resource);
+            free(def->lease.path);
             def->lease.lockspace = xattr(n, "lockspace");
             def->lease.resource = xattr(n, "resource");
             def->lease.path = xattr(n, "path");
