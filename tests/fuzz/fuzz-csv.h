@@ -13,12 +13,12 @@ static inline void fuzz_csv_reseal(uint8_t *buf, size_t bufsize)
 
     if (bufsize < CSV_FRAME_SIZE)
         return;
-    f.magic = csv_get32(buf);
-    f.version = csv_get16(buf + 4);
-    f.generation = csv_get64(buf + 8);
-    f.length = csv_get32(buf + 16);
-    f.uuid8 = csv_get64(buf + 24);
-    if (csv_get16(buf + 6) != CSV_FRAME_SIZE ||
+    f.magic = cmn_get_le32(buf);
+    f.version = cmn_get_le16(buf + 4);
+    f.generation = cmn_get_le64(buf + 8);
+    f.length = cmn_get_le32(buf + 16);
+    f.uuid8 = cmn_get_le64(buf + 24);
+    if (cmn_get_le16(buf + 6) != CSV_FRAME_SIZE ||
         f.length > bufsize - CSV_FRAME_SIZE)
         return;
     csv_frame_seal(buf, &f);
