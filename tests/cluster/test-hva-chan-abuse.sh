@@ -41,7 +41,7 @@ grep -q "< REFUSED protocol error: PREPARE before HELLO" <<<"$r" &&
     grep -q "channel closed" <<<"$r" || hva_fail "PREPARE before HELLO: $r"
 r=$(probe tls $AK "$T" 7410 2000 "HELLO node=probe vm=x uuid=y" "HELLO node=probe" @wait)
 grep -q "< REFUSED protocol error: HELLO twice" <<<"$r" || hva_fail "HELLO twice: $r"
-r=$(probe tls $AK "$T" 7410 2000 "HELLO node=probe vm=x uuid=y" @big:300000 @wait)
+r=$(probe tls $AK "$T" 7410 10000 "HELLO node=probe vm=x uuid=y" @big:300000 @wait)
 grep -q "channel closed" <<<"$r" || hva_fail "line over the cap: $r"
 
 # 3. Tokens: armed for the VM, the probe plays its source.
