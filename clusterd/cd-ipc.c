@@ -551,8 +551,9 @@ static int dispatch(struct cd_daemon *d, struct cmn_ipc_conn *conn,
     case CD_API_CDB_REMOVE_VOLUME:
         return do_cdb_remove(d, conn, req, op->id == CD_API_CDB_REMOVE_VM, ret);
     default: {
-        /* VMs, moves, explain, events (cd-orch.c). */
-        int rc = cd_orch_ipc(d, conn, op->name, req, cls == CD_API_WRITE, ret);
+        /* VMs, moves, explain, events (cd-api-ops.c). */
+        int rc =
+            cd_api_vm_request(d, conn, op->name, req, cls == CD_API_WRITE, ret);
         if (rc != -ENOENT)
             return rc;
         *ret = error_reply(-CD_E_NO_CLUSTER,
