@@ -1,33 +1,30 @@
-/* clusterctl's VM requests (vm, move-vm, explain, events): the handlers
- * behind cd-api.h's table for what concerns VMs. They read the CDB and the
- * coordinator's view (cd_orch_coord) and change the cluster only through
- * CDB changes (cd_ipc_submit) and coordinator requests (cd_orch_send);
- * the runtime state, actions and steps stay in cd-orch.c.
- *
- * Safety never rests on this code alone: a VM's QEMU holds the VM's
- * sanlock lease, so a wrong or duplicated start fails at the lease. */
+/* The handlers of clusterd's requests (cd-api.h has the table of
+ * operations, their permission class and the checks made before any
+ * handler runs): cd_api_run calls the one for an operation by its
+ * cd_api_id. The cluster's own requests (status, config, nodes, volumes,
+ * the raw CDB) are here; the VMs' are in cd-api-vm.c, volume-check in
+ * cd-csv.c. Reads answer from the local copy; writes become CDB changes
+ * (cd_ipc_submit), answered once applied. cd-ipc.c only carries
+ * requests and replies. */
 #include "config.h"
 
 #include <errno.h>
 #include <inttypes.h>
 #include <libxml/tree.h>
-#include <stdarg.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#include "clusterd/cd-coord.h"
 #include "clusterd/cd-csv.h"
 #include "clusterd/cd-daemon.h"
 #include "clusterd/cd-int.h"
 #include "clusterd/cd-storage.h"
 #include "common/cmn-log.h"
+#include "common/cmn-time.h"
 #include "common/cmn-xml.h"
-#include "resources/res-place.h"
-#include "resources/res-vm.h"
 
-static const char *attr(xmlNode *n, const char *name, char *buf, size_t len)
+static const char *req_attr(xmlNode *n, const char *name, char *buf, size_t len)
 {
     xmlChar *v = xmlGetProp(n, (const xmlChar *)name);
 
@@ -38,819 +35,364 @@ static const char *attr(xmlNode *n, const char *name, char *buf, size_t len)
     return buf;
 }
 
-static int err_reply(char **ret, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int err_reply(char **ret, int rc, const char *fmt, ...)
+static bool is_member(const struct cd_daemon *d, uint32_t nodeid)
 {
-    char msg[1024];
-    va_list ap;
+    const uint32_t *m;
+    size_t n;
 
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    *ret = cd_error_text(rc, msg);
-    return *ret ? 0 : -ENOMEM;
+    if (!d->replica)
+        return false;
+    n = cd_replica_members(d->replica, &m);
+    for (size_t i = 0; i < n; i++)
+        if (m[i] == nodeid)
+            return true;
+    return false;
 }
 
-static void vm_element(struct cd_daemon *d, struct cd_buf *b,
-                       const struct cd_vm *v, bool full)
+/* Ends the reason attribute, adds storage="..." storage-reason="...". */
+static void storage_attrs(struct cd_daemon *d, struct cd_buf *b, uint32_t id)
 {
-    struct cd_coord *co = cd_orch_coord(d);
-    const struct cd_cdb *cdb = cd_daemon_cdb(d);
-    enum cd_rt_state st;
-    uint32_t node = cd_coord_vm_node(co, v->name, &st);
-    const struct cd_action *a = cd_coord_active(co, v->name);
-    const struct cd_vm_failures *f = cd_coord_failures(co, v->name);
-    unsigned copies = 0;
+    const struct cd_stor_table *t = cd_orch_storage(d);
+    const struct cd_stor_node *e = t ? cd_stor_get(t, id) : NULL;
+    char why[384] = "";
 
-    for (size_t i = 0; i < cd_coord_rt_count(co); i++) {
-        const struct cd_rt_vm *r = cd_coord_rt(co, i);
-        if (!strcmp(r->vm, v->name) && cd_rt_state_runs(r->state))
-            copies++;
-    }
-    cd_buf_printf(b,
-                  "  <vm name=\"%s\" priority=\"%s\" target=\"%s\" "
-                  "node=\"%s\" state=\"%s\" copies=\"%u\" failures=\"%zu\"",
-                  v->name, cd_priority_name(v->priority),
-                  v->want_running ? "running" : "stopped",
-                  cd_node_name(cdb, node), cd_rt_state_name(st), copies,
-                  f ? f->n : 0);
-    if (node && cd_coord_unmanaged(co, node))
-        cd_buf_puts(b, " managed=\"no\"");
-    if (a)
-        cd_buf_printf(b,
-                      " action=\"%s\" action-id=\"%" PRIu64 "\" "
-                      "action-from=\"%s\" action-to=\"%s\"",
-                      cd_act_kind_name(a->kind), a->id,
-                      cd_node_name(cdb, a->from), cd_node_name(cdb, a->to));
-    cd_orch_wait_attrs(d, b, v->name);
-    if (!full || !v->definition) {
-        cd_buf_puts(b, "/>\n");
-        return;
-    }
-    cd_buf_puts(b, ">\n    <definition>");
-    cd_buf_xml_escape(b, v->definition);
-    cd_buf_puts(b, "</definition>\n");
-    for (size_t i = 0; i < cd_coord_action_count(co); i++) {
-        const struct cd_action *h = cd_coord_action(co, i);
-        if (strcmp(h->vm, v->name) != 0)
-            continue;
-        cd_buf_printf(b,
-                      "    <action id=\"%" PRIu64 "\" kind=\"%s\" cause=\"%s\" "
-                      "from=\"%s\" to=\"%s\" status=\"%s\" "
-                      "downtime-ms=\"%" PRIu64 "\" msg=\"",
-                      h->id, cd_act_kind_name(h->kind),
-                      cd_act_cause_name(h->cause), cd_node_name(cdb, h->from),
-                      cd_node_name(cdb, h->to), cd_act_status_name(h->status),
-                      h->downtime_ms);
-        cd_buf_xml_escape(b, h->msg);
-        cd_buf_puts(b, "\"/>\n");
-    }
-    cd_buf_puts(b, "  </vm>\n");
+    if (t)
+        cd_stor_reason(t, id, why, sizeof(why));
+    cd_buf_printf(b, "\" storage=\"%s\" storage-reason=\"",
+                  e ? cd_stor_state_name(e->state) : "unknown");
+    cd_buf_xml_escape(b, why);
+    cd_buf_puts(b, "\"");
 }
 
-static int do_vm_list(struct cd_daemon *d, const char *only, char **ret)
+static int do_status(struct cd_daemon *d, char **ret)
 {
-    struct cd_coord *co = cd_orch_coord(d);
     const struct cd_cdb *cdb = cd_daemon_cdb(d);
+    char hex[CD_DIGEST_HEX];
+    unsigned expected, total, quorum;
     struct cd_buf b;
+    const uint32_t *m = NULL;
+    size_t n = 0;
 
-    if (only && !cd_cdb_vm_by_name(cdb, only))
-        return err_reply(ret, -CD_E_NOT_FOUND,
-                         "VM '%s' does not exist (see 'clusterctl vm list')",
-                         only);
+    cd_cpg_votes(d, &expected, &total, &quorum);
+    cd_cdb_digest_hex(cdb, hex);
     cd_buf_init(&b);
-    cd_buf_printf(&b, "<vms epoch=\"%" PRIu64 "\" settled=\"%s\">\n",
-                  cd_cdb_epoch(cdb), cd_coord_settled(co) ? "yes" : "no");
-    for (size_t i = 0; i < cd_cdb_vm_count(cdb); i++) {
-        const struct cd_vm *v = cd_cdb_vm(cdb, i);
-        if (!only || !strcmp(only, v->name))
-            vm_element(d, &b, v, only != NULL);
+    cd_buf_printf(
+        &b,
+        "<status node=\"%s\" nodeid=\"%u\" corosync=\"%s\" "
+        "quorate=\"%s\" coordinator=\"%u\" epoch=\"%" PRIu64 "\" "
+        "digest=\"%s\" sync=\"%s\" expected-votes=\"%u\" "
+        "total-votes=\"%u\" quorum-votes=\"%u\" "
+        "last-sync-ms=\"%" PRIu64 "\"",
+        d->node_name, d->nodeid, d->cpg_up ? "connected" : "disconnected",
+        d->replica && cd_replica_quorate(d->replica) ? "yes" : "no",
+        d->replica ? cd_replica_coordinator(d->replica) : 0, cd_cdb_epoch(cdb),
+        hex,
+        d->replica ? cd_sync_phase_name(cd_replica_phase(d->replica)) : "none",
+        expected, total, quorum, d->last_sync_ms);
+    if (d->replica) {
+        const struct cd_replica_stats *st = cd_replica_stats(d->replica);
+        cd_buf_printf(&b,
+                      " snapshots-sent=\"%" PRIu64
+                      "\" snapshots-taken=\"%" PRIu64
+                      "\" changes-applied=\"%" PRIu64
+                      "\" changes-rejected=\"%" PRIu64 "\"",
+                      st->snapshots_sent, st->snapshots_taken, st->ops_applied,
+                      st->ops_rejected);
+        n = cd_replica_members(d->replica, &m);
     }
-    cd_buf_puts(&b, "</vms>\n");
+    cd_buf_puts(&b, ">\n");
+    for (size_t i = 0; i < n; i++) {
+        const struct cd_node *node = cd_cdb_node_by_id(cdb, m[i]);
+        cd_buf_printf(&b,
+                      "  <member nodeid=\"%u\" name=\"%s\" state=\"%s\" "
+                      "reason=\"",
+                      m[i], node ? node->name : "",
+                      node ? cd_node_state_name(node->state) : "unregistered");
+        storage_attrs(d, &b, m[i]);
+        cd_buf_puts(&b, "/>\n");
+    }
+    /* In corosync's membership without a clusterd in the group: its VMs
+     * keep running there, unmanaged (cd_coord_confchg_kept). */
+    for (size_t i = 0; d->view_known && i < d->nview; i++) {
+        const struct cd_node *node = cd_cdb_node_by_id(cdb, d->view[i]);
+        bool member = false;
+        for (size_t k = 0; k < n; k++)
+            member |= m[k] == d->view[i];
+        if (!member)
+            cd_buf_printf(&b, "  <clusterd-down nodeid=\"%u\" name=\"%s\"/>\n",
+                          d->view[i], node ? node->name : "");
+    }
+    cd_buf_puts(&b, "</status>\n");
     return cd_buf_steal(&b, ret, NULL);
 }
 
-/* ------------------------------------------- VMs on the CSV (cd-csv.h) */
-
-/* Answers the client of `j` with `reply` (or j->reply) and ends the job. */
-static void csv_job_answer(struct cd_csv_job *j, const char *reply)
+static int do_config_get(struct cd_daemon *d, const char *key, char **ret)
 {
-    if (!reply)
-        reply =
-            j->reply ? j->reply : "<error code=\"12\">out of memory</error>";
-    if (j->conn) {
-        cmn_ipc_reply(j->conn, reply);
-        cmn_ipc_conn_unref(j->conn);
+    const struct cd_cdb *cdb = cd_daemon_cdb(d);
+    struct cd_buf b;
+
+    if (key && cd_setting_find(key) < 0) {
+        char msg[CD_VALUE_MAX + 128];
+        snprintf(msg, sizeof(msg),
+                 "unknown setting '%s' (see 'clusterctl config get')", key);
+        *ret = cd_error_text(-CD_E_NOT_FOUND, msg);
+        return *ret ? 0 : -ENOMEM;
     }
-    cd_csv_job_free(j);
+    cd_buf_init(&b);
+    cd_buf_printf(&b, "<config epoch=\"%" PRIu64 "\">\n", cd_cdb_epoch(cdb));
+    for (size_t i = 0; i < cd_setting_count(); i++) {
+        const struct cd_setting_desc *s = &cd_settings[i];
+        if (key && strcmp(key, s->key) != 0)
+            continue;
+        cd_buf_printf(&b, "  <setting name=\"%s\" value=\"", s->key);
+        cd_buf_xml_escape(&b, cd_cdb_setting(cdb, s->key));
+        cd_buf_puts(&b, "\" default=\"");
+        cd_buf_xml_escape(&b, s->def);
+        cd_buf_printf(&b, "\" unit=\"%s\" help=\"",
+                      s->type == CD_SET_DURATION ? "ms" : "");
+        cd_buf_xml_escape(&b, s->help);
+        cd_buf_puts(&b, "\"/>\n");
+    }
+    cd_buf_puts(&b, "</config>\n");
+    return cd_buf_steal(&b, ret, NULL);
 }
 
-/* The undo of a refused add, or the freeing after a removal, is done. */
-static void csv_freed(void *data, struct cd_csv_job *j)
+static int do_node_list(struct cd_daemon *d, char **ret)
 {
-    char *text = NULL;
+    const struct cd_cdb *cdb = cd_daemon_cdb(d);
+    uint32_t coord = d->replica ? cd_replica_coordinator(d->replica) : 0;
+    const uint32_t *m = NULL;
+    size_t n = d->replica ? cd_replica_members(d->replica, &m) : 0;
+    struct cd_buf b;
 
-    (void)data;
-    if (j->rc < 0) {
-        cmn_err(CMN_LOG_CD, "VM '%s': %s", j->vm, j->msg);
-        /* A removal that could not free the slot says so; a refused add
-         * keeps its own reason. */
-        if (j->op == CD_CSV_FREE && j->reply && strstr(j->reply, "<ok")) {
-            err_reply(&text, j->rc,
-                      "VM '%s' is removed from the cluster, but its CSV slot "
-                      "was not freed: %s (clusterd reclaims it once the "
-                      "volume is reachable; see 'clusterctl volume check')",
-                      j->vm, j->msg);
-            csv_job_answer(j, text);
-            free(text);
-            return;
+    cd_buf_init(&b);
+    cd_buf_puts(&b, "<nodes>\n");
+    for (size_t i = 0; i < cd_cdb_node_count(cdb); i++) {
+        const struct cd_node *node = cd_cdb_node(cdb, i);
+        cd_buf_printf(&b,
+                      "  <node name=\"%s\" nodeid=\"%u\" address=\"%s\" "
+                      "memory-mib=\"%" PRIu64 "\" state=\"%s\" "
+                      "online=\"%s\" coordinator=\"%s\" "
+                      "quarantined-until=\"%" PRIu64 "\" reason=\"",
+                      node->name, node->nodeid, node->address, node->memory_mib,
+                      cd_node_state_name(node->state),
+                      is_member(d, node->nodeid) ? "yes" : "no",
+                      node->nodeid == coord ? "yes" : "no",
+                      node->quarantined_until);
+        cd_buf_xml_escape(&b, node->reason);
+        storage_attrs(d, &b, node->nodeid);
+        cd_buf_puts(&b, "/>\n");
+    }
+    /* Members that have not registered yet. */
+    for (size_t i = 0; i < n; i++)
+        if (!cd_cdb_node_by_id(cdb, m[i]))
+            cd_buf_printf(&b,
+                          "  <node name=\"\" nodeid=\"%u\" address=\"\" "
+                          "memory-mib=\"0\" state=\"unregistered\" "
+                          "online=\"yes\" coordinator=\"%s\"/>\n",
+                          m[i], m[i] == coord ? "yes" : "no");
+    cd_buf_puts(&b, "</nodes>\n");
+    return cd_buf_steal(&b, ret, NULL);
+}
+
+/* The volumes of the CDB, and which one this clusterd keeps VMs on. */
+static int do_volume_list(struct cd_daemon *d, char **ret)
+{
+    const struct cd_cdb *cdb = cd_daemon_cdb(d);
+    struct cd_buf b;
+
+    cd_buf_init(&b);
+    cd_buf_puts(&b, "<volumes csv=\"");
+    cd_buf_xml_escape(&b, d->csv ? cd_csv_path(d->csv) : "");
+    cd_buf_puts(&b, "\">\n");
+    for (size_t i = 0; i < cd_cdb_volume_count(cdb); i++) {
+        const struct cd_volume *v = cd_cdb_volume(cdb, i);
+        cd_buf_printf(&b, "  <volume name=\"%s\" lockspace=\"%s\">\n", v->name,
+                      v->lockspace);
+        for (size_t k = 0; k < v->nluns; k++) {
+            cd_buf_puts(&b, "    <lun id=\"");
+            cd_buf_xml_escape(&b, v->luns[k]);
+            cd_buf_puts(&b, "\"/>\n");
         }
+        cd_buf_puts(&b, "  </volume>\n");
     }
-    csv_job_answer(j, NULL);
+    cd_buf_puts(&b, "</volumes>\n");
+    return cd_buf_steal(&b, ret, NULL);
 }
 
-static void csv_free_then_answer(struct cd_daemon *d, struct cd_csv_job *j)
+static int do_cdb_get(struct cd_daemon *d, char **ret)
 {
-    j->op = CD_CSV_FREE;
-    if (cd_csv_run(d->csv, j, csv_freed, d) < 0) {
-        cmn_err(CMN_LOG_CD,
-                "VM '%s': cannot start a worker to free its CSV slot (%s)",
-                j->vm, j->ref);
-        csv_job_answer(j, NULL);
+    char msg[PATH_MAX + 256];
+    size_t len;
+    int rc = cd_cdb_serialize(cd_daemon_cdb(d), ret, &len);
+
+    /* An IPC reply is at most CMN_IPC_MAX_MSG (with libqb's header). */
+    if (rc == 0 && len + 256 > CMN_IPC_MAX_MSG) {
+        free(*ret);
+        snprintf(msg, sizeof(msg),
+                 "the cluster database is %zu bytes, more than the %d "
+                 "bytes an IPC reply carries: read %s on this node "
+                 "instead",
+                 len, CMN_IPC_MAX_MSG - 256, d->cdb_path);
+        *ret = cd_error_text(-CMN_E_TOO_BIG, msg);
+        return *ret ? 0 : -ENOMEM;
     }
+    return rc;
 }
 
-static void csv_add_applied(struct cd_daemon *d, struct cmn_ipc_conn *conn,
-                            int rc, char *reply, void *arg)
+static int do_config_set(struct cd_daemon *d, struct cmn_ipc_conn *conn,
+                         xmlNode *req, char **ret)
 {
-    struct cd_csv_job *j = arg;
-
-    j->conn = conn;
-    j->reply = reply;
-    if (rc == 0) {
-        csv_job_answer(j, NULL);
-    } else if (rc == -CD_E_NO_CLUSTER) {
-        /* Maybe applied by the others: keep the slot rather than free
-         * what a VM of the cluster may use. */
-        cmn_warn(CMN_LOG_CD,
-                 "VM '%s': add lost with corosync; its CSV slot (%s) is "
-                 "kept: if the VM is not in 'clusterctl vm list', free it "
-                 "by adding and removing the VM again",
-                 j->vm, j->ref);
-        csv_job_answer(j, NULL);
-    } else {
-        csv_free_then_answer(d, j);
-    }
-}
-
-/* The slot and extents are there: now the CDB change. */
-static void csv_allocated(void *data, struct cd_csv_job *j)
-{
-    struct cd_daemon *d = data;
-    struct cd_op op = {.type = CD_OP_ADD_VM};
-    char *ret = NULL;
+    char a[CD_VALUE_MAX], b[CD_VALUE_MAX], canon[CD_VALUE_MAX], msg[512];
+    struct cd_op change = {0};
     int rc;
 
-    if (j->rc < 0) {
-        err_reply(&ret, j->rc,
-                  "%s (nothing was changed; fix the file and run "
-                  "'clusterctl vm add' again)",
-                  j->msg);
-        csv_job_answer(j, ret);
-        free(ret);
-        return;
+    if (!req_attr(req, "key", a, sizeof(a)) ||
+        !req_attr(req, "value", b, sizeof(b))) {
+        *ret = cd_error_text(-EINVAL, "config-set needs key and value");
+        return *ret ? 0 : -ENOMEM;
     }
-    snprintf(op.name, sizeof(op.name), "%s", j->vm);
-    snprintf(op.arg, sizeof(op.arg), "%s", j->priority);
-    snprintf(op.arg2, sizeof(op.arg2), "%s", j->ref);
-    op.text = j->def_xml;
-    rc = cd_ipc_submit_cb(d, j->conn, &op, csv_add_applied, j, &ret);
-    if (rc == CMN_IPC_DEFERRED) {
-        /* The pending request holds its own reference now. */
-        cmn_ipc_conn_unref(j->conn);
-        j->conn = NULL;
-        return;
+    /* Checked here too, so a typo is answered without a round trip and
+     * never reaches the other members. */
+    rc = cd_setting_normalize(a, b, canon, msg, sizeof(msg));
+    if (rc < 0) {
+        *ret = cd_error_text(rc, msg);
+        return *ret ? 0 : -ENOMEM;
     }
-    if (rc < 0)
-        err_reply(&ret, rc, "VM '%s': cannot submit the change", j->vm);
-    j->reply = ret;
-    csv_free_then_answer(d, j);
+    change.type = CD_OP_SET_SETTING;
+    memcpy(change.name, a, strlen(a) + 1); /* known key: short */
+    snprintf(change.arg, sizeof(change.arg), "%s", b);
+    return cd_ipc_submit(d, conn, &change, ret);
 }
 
-static void csv_remove_applied(struct cd_daemon *d, struct cmn_ipc_conn *conn,
-                               int rc, char *reply, void *arg)
+static int do_node_state(struct cd_daemon *d, struct cmn_ipc_conn *conn,
+                         xmlNode *req, char **ret)
 {
-    struct cd_csv_job *j = arg;
+    char a[CD_VALUE_MAX], b[CD_VALUE_MAX], msg[CD_VALUE_MAX + 128];
+    struct cd_op change = {0};
+    enum cd_node_state st;
 
-    j->conn = conn;
-    j->reply = reply;
-    if (rc == 0)
-        csv_free_then_answer(d, j);
-    else
-        csv_job_answer(j, NULL);
+    if (!req_attr(req, "node", a, sizeof(a)) ||
+        !req_attr(req, "state", b, sizeof(b))) {
+        *ret = cd_error_text(-EINVAL, "node-state needs node and state");
+        return *ret ? 0 : -ENOMEM;
+    }
+    if (!cd_cdb_node_by_name(cd_daemon_cdb(d), a)) {
+        snprintf(msg, sizeof(msg),
+                 "node '%s' does not exist (see 'clusterctl node list')", a);
+        *ret = cd_error_text(-CD_E_NOT_FOUND, msg);
+        return *ret ? 0 : -ENOMEM;
+    }
+    if (cd_node_state_parse(b, &st) < 0) {
+        snprintf(msg, sizeof(msg),
+                 "state '%s' is not up, drained, paused or quarantined", b);
+        *ret = cd_error_text(-CD_E_BAD_VALUE, msg);
+        return *ret ? 0 : -ENOMEM;
+    }
+    change.type = CD_OP_SET_NODE_STATE;
+    memcpy(change.name, a, strlen(a) + 1); /* existing node: short */
+    snprintf(change.arg, sizeof(change.arg), "%s", b);
+    return cd_ipc_submit(d, conn, &change, ret);
 }
 
-/* Refused before anything is allocated on the CSV; the CDB's apply path
- * checks the same (cd_cdb_apply), for every member. True when refused:
- * the answer is in *ret (or *ret_rc < 0). */
-static bool uuid_refusal(struct cd_daemon *d, const struct res_vm *def,
-                         const char *except, char **ret, int *ret_rc)
+/* cdb-add-vm / cdb-add-volume: a VM with its definition, or a volume with
+ * its LUN ids one per line, as the element's text. */
+static int do_cdb_add(struct cd_daemon *d, struct cmn_ipc_conn *conn,
+                      xmlNode *req, bool vm, char **ret)
 {
-    const struct cd_vm *other;
-    char uuid[CD_UUID_STR], err[512];
-
-    res_uuid_format(def->uuid, uuid);
-    other = cd_cdb_vm_by_uuid(cd_daemon_cdb(d), uuid, except);
-    if (!other)
-        return false;
-    cd_cdb_uuid_taken_msg(def->name, other, uuid, err, sizeof(err));
-    *ret_rc = err_reply(ret, -CD_E_EXISTS, "%s (nothing was changed)", err);
-    return true;
-}
-
-static int do_vm_add(struct cd_daemon *d, struct cmn_ipc_conn *conn,
-                     xmlNode *req, char **ret)
-{
-    char source[256] = "definition";
-    struct res_vm *def = NULL;
-    struct cd_op op = {.type = CD_OP_ADD_VM};
-    char err[1024];
+    const char *op = vm ? "cdb-add-vm" : "cdb-add-volume";
+    char a[CD_VALUE_MAX], b[CD_VALUE_MAX], msg[CD_VALUE_MAX + 256];
+    struct cd_op change = {0};
     xmlChar *text;
     int rc;
 
-    attr(req, "source", source, sizeof(source));
-    text = xmlNodeGetContent(req);
-    rc = res_vm_parse(text ? (const char *)text : "",
-                      text ? strlen((const char *)text) : 0, source, &def, err,
-                      sizeof(err));
-    xmlFree(text);
-    if (rc < 0)
-        return err_reply(ret, rc,
-                         "%s (nothing was changed; fix the file and "
-                         "run 'clusterctl vm add' again)",
-                         err);
-    /* Before any room on the volume is looked for: a VM bigger than every
-     * node could never run. */
-    {
-        const struct cd_cdb *cdb = cd_daemon_cdb(d);
-        const struct cd_node *big = NULL;
-        for (size_t i = 0; i < cd_cdb_node_count(cdb); i++) {
-            const struct cd_node *n = cd_cdb_node(cdb, i);
-            if (!big || n->memory_mib > big->memory_mib)
-                big = n;
-        }
-        if (big && big->memory_mib && def->memory_mib > big->memory_mib) {
-            rc = err_reply(ret, -RES_E_NO_CAPACITY,
-                           "VM '%s' needs %" PRIu64 " MiB of memory, but the "
-                           "largest node ('%s') has %" PRIu64 " MiB: no node "
-                           "could ever run it (lower <memory> in %s; nothing "
-                           "was changed)",
-                           def->name, def->memory_mib, big->name,
-                           big->memory_mib, source);
-            goto out;
-        }
-    }
-    if (cd_cdb_vm_by_name(cd_daemon_cdb(d), def->name)) {
-        rc = err_reply(ret, -CD_E_EXISTS,
-                       "VM '%s' already exists (see 'clusterctl vm show %s'; "
-                       "'clusterctl vm remove %s' first to replace it)",
-                       def->name, def->name, def->name);
-        goto out;
-    }
-    if (uuid_refusal(d, def, def->name, ret, &rc))
-        goto out;
-    if (d->csv) {
-        /* Slot, disks and state extent first, in a worker; the CDB
-         * change follows when they exist (csv_allocated). */
-        struct cd_csv_job *j = calloc(1, sizeof(*j));
-        if (!j) {
-            rc = -ENOMEM;
-            goto out;
-        }
-        j->op = CD_CSV_ALLOC;
-        snprintf(j->vm, sizeof(j->vm), "%s", def->name);
-        snprintf(j->priority, sizeof(j->priority), "%s",
-                 res_priority_str(def->policy.priority));
-        j->def = def;
-        j->conn = conn;
-        cmn_ipc_conn_ref(conn);
-        rc = cd_csv_run(d->csv, j, csv_allocated, d);
-        if (rc < 0) {
-            cmn_ipc_conn_unref(conn);
-            cd_csv_job_free(j);
-            return err_reply(ret, rc, "cannot start a worker for the CSV");
-        }
-        return CMN_IPC_DEFERRED;
-    }
-    snprintf(op.name, sizeof(op.name), "%s", def->name);
-    snprintf(op.arg, sizeof(op.arg), "%s",
-             res_priority_str(def->policy.priority));
-    /* The canonical form pins defaults and generated MACs. */
-    rc = res_vm_serialize(def, &op.text);
-    if (rc < 0)
-        goto out;
-    rc = cd_ipc_submit(d, conn, &op, ret);
-    free(op.text);
-out:
-    res_vm_free(def);
-    return rc;
-}
-
-/* The slot has the new definition: now the CDB change. */
-static void csv_def_stored(void *data, struct cd_csv_job *j)
-{
-    struct cd_daemon *d = data;
-    struct cd_op op = {.type = CD_OP_SET_VM_DEF};
-    char *ret = NULL;
-    int rc;
-
-    if (j->rc < 0) {
-        err_reply(&ret, j->rc, "%s (nothing was changed)", j->msg);
-        csv_job_answer(j, ret);
-        free(ret);
-        return;
-    }
-    snprintf(op.name, sizeof(op.name), "%s", j->vm);
-    snprintf(op.arg, sizeof(op.arg), "%s", j->priority);
-    op.text = j->def_xml;
-    rc = cd_ipc_submit(d, j->conn, &op, &ret);
-    if (rc == CMN_IPC_DEFERRED) {
-        cmn_ipc_conn_unref(j->conn);
-        j->conn = NULL;
-        cd_csv_job_free(j);
-        return;
-    }
-    /* Refused (no quorum...): the slot's copy is ahead of the CDB, which
-     * stays the authority; the next edit rewrites the slot. */
-    if (rc < 0 && !ret)
-        err_reply(&ret, rc, "VM '%s': cannot submit the change", j->vm);
-    csv_job_answer(j, ret);
-    free(ret);
-}
-
-/* `vm edit`: a new definition for an existing VM; res_vm_edit_check says
- * what may change (only the policy while the VM runs). On the CSV, the
- * slot's copy is rewritten first. */
-static int do_vm_edit(struct cd_daemon *d, struct cmn_ipc_conn *conn,
-                      xmlNode *req, const char *vm, char **ret)
-{
-    struct cd_coord *co = cd_orch_coord(d);
-    const struct cd_vm *cur = cd_cdb_vm_by_name(cd_daemon_cdb(d), vm);
-    char source[256] = "definition", volume[CD_NAME_MAX];
-    struct res_vm *def = NULL, *old = NULL;
-    struct cd_op op = {.type = CD_OP_SET_VM_DEF};
-    char *text = NULL, err[1024];
-    xmlChar *body;
-    uint64_t state;
-    uint32_t slot;
-    bool running;
-    int rc;
-
-    if (!cur)
-        return err_reply(ret, -CD_E_NOT_FOUND,
-                         "VM '%s' does not exist (see 'clusterctl vm list')",
-                         vm);
-    if (!cur->definition)
-        return err_reply(ret, -CD_E_BAD_VALUE,
-                         "VM '%s' has no definition in the cluster database "
-                         "to edit",
-                         vm);
-    attr(req, "source", source, sizeof(source));
-    body = xmlNodeGetContent(req);
-    rc = res_vm_parse(body ? (const char *)body : "",
-                      body ? strlen((const char *)body) : 0, source, &def, err,
-                      sizeof(err));
-    xmlFree(body);
-    if (rc < 0)
-        return err_reply(ret, rc,
-                         "%s (nothing was changed; fix the file and run "
-                         "'clusterctl vm edit %s FILE' again)",
-                         err, vm);
-    rc = res_vm_parse(cur->definition, strlen(cur->definition), vm, &old, err,
-                      sizeof(err));
-    if (rc < 0) {
-        rc = err_reply(ret, rc, "VM '%s': its stored definition: %s", vm, err);
-        goto out;
-    }
-    running = cd_coord_vm_node(co, vm, NULL) != 0 || cur->want_running;
-    rc = res_vm_edit_check(old, def, source, running, err, sizeof(err));
-    if (rc < 0) {
-        rc = err_reply(ret, rc, "%s (nothing was changed)", err);
-        goto out;
-    }
-    if (uuid_refusal(d, def, vm, ret, &rc))
-        goto out;
-    rc = res_vm_serialize(def, &text);
-    if (rc < 0)
-        goto out;
-    if (res_vm_equal(old, def)) {
-        *ret = strdup("<ok changed=\"no\"/>");
-        rc = *ret ? 0 : -ENOMEM;
-        goto out;
-    }
-    if (d->csv && cd_csv_ref_parse(cur->ref, volume, sizeof(volume), &slot,
-                                   &state) == 0) {
-        struct cd_csv_job *j = calloc(1, sizeof(*j));
-        if (!j) {
-            rc = -ENOMEM;
-            goto out;
-        }
-        j->op = CD_CSV_SET_DEF;
-        snprintf(j->vm, sizeof(j->vm), "%s", vm);
-        snprintf(j->ref, sizeof(j->ref), "%s", cur->ref);
-        snprintf(j->priority, sizeof(j->priority), "%s",
-                 res_priority_str(def->policy.priority));
-        j->def = def;
-        j->def_xml = text;
-        def = NULL;
-        text = NULL;
-        j->conn = conn;
-        cmn_ipc_conn_ref(conn);
-        rc = cd_csv_run(d->csv, j, csv_def_stored, d);
-        if (rc < 0) {
-            cmn_ipc_conn_unref(conn);
-            cd_csv_job_free(j);
-            rc = err_reply(ret, rc, "cannot start a worker for the CSV");
-            goto out;
-        }
-        rc = CMN_IPC_DEFERRED;
-        goto out;
-    }
-    snprintf(op.name, sizeof(op.name), "%s", vm);
-    snprintf(op.arg, sizeof(op.arg), "%s",
-             res_priority_str(def->policy.priority));
-    op.text = text;
-    rc = cd_ipc_submit(d, conn, &op, ret);
-out:
-    free(text);
-    res_vm_free(def);
-    res_vm_free(old);
-    return rc;
-}
-
-/* vm start of a VM of priority manual: automatic plans never start such
- * a VM, so besides the intent (target running, which keeps it from being
- * stopped) the administrator's request goes to the coordinator as a start
- * request, exactly once. Placement is checked here first so that a VM
- * with nowhere to go is refused with the reason. */
-static int manual_start(struct cd_daemon *d, struct cmn_ipc_conn *conn,
-                        struct cd_op *op, char **ret)
-{
-    struct cd_coord *co = cd_orch_coord(d);
-    struct cd_co_msg m = {.type = CD_CO_REQ, .kind = CD_ACT_START};
-    char err[512];
-    int rc;
-
-    if (!d->replica || !d->quorate || !cd_orch_in_group(d))
-        return cd_ipc_submit(d, conn, op, ret); /* refused: no quorum */
-    rc = cd_coord_check_start(co, cd_daemon_cdb(d), op->name, NULL, err,
-                              sizeof(err));
-    if (rc < 0)
-        return err_reply(ret, rc, "%s", err);
-    rc = cd_ipc_submit(d, conn, op, ret);
-    if (rc != CMN_IPC_DEFERRED)
-        return rc; /* refused at once */
-    /* Sent after the intent from the same node: delivered after it. */
-    snprintf(m.vm, sizeof(m.vm), "%s", op->name);
-    m.origin = d->nodeid;
-    m.epoch = cd_cdb_epoch(cd_daemon_cdb(d));
-    if (cd_orch_send(d, &m, NULL) < 0)
-        cmn_warn(CMN_LOG_CD, "VM '%s': cannot send the start request",
-                 op->name);
-    return rc;
-}
-
-static int do_vm_change(struct cd_daemon *d, struct cmn_ipc_conn *conn,
-                        const char *opname, const char *vm, char **ret)
-{
-    struct cd_coord *co = cd_orch_coord(d);
-    const struct cd_cdb *cdb = cd_daemon_cdb(d);
-    struct cd_op op = {0};
-    uint32_t node;
-
-    if (!cd_cdb_vm_by_name(cdb, vm))
-        return err_reply(ret, -CD_E_NOT_FOUND,
-                         "VM '%s' does not exist (see 'clusterctl vm list')",
-                         vm);
-    snprintf(op.name, sizeof(op.name), "%s", vm);
-    if (!strcmp(opname, "vm-remove")) {
-        node = cd_coord_vm_node(co, vm, NULL);
-        if (node || cd_cdb_vm_by_name(cdb, vm)->want_running)
-            return err_reply(ret, -CD_E_IN_USE,
-                             "VM '%s' is %s: stop it first ('clusterctl vm "
-                             "stop %s')",
-                             vm, node ? "running" : "meant to run", vm);
-        op.type = CD_OP_REMOVE_VM;
-        const struct cd_vm *v = cd_cdb_vm_by_name(cdb, vm);
-        if (d->csv &&
-            !strncmp(v->ref, CD_CSV_REF_PREFIX, strlen(CD_CSV_REF_PREFIX))) {
-            /* Its slot is freed once the removal is in the CDB. */
-            struct cd_csv_job *j = calloc(1, sizeof(*j));
-            int rc;
-            if (!j)
-                return -ENOMEM;
-            snprintf(j->vm, sizeof(j->vm), "%s", vm);
-            snprintf(j->ref, sizeof(j->ref), "%s", v->ref);
-            rc = cd_ipc_submit_cb(d, conn, &op, csv_remove_applied, j, ret);
-            if (rc != CMN_IPC_DEFERRED)
-                cd_csv_job_free(j);
-            return rc;
-        }
-    } else {
-        op.type = CD_OP_SET_VM_TARGET;
-        snprintf(op.arg, sizeof(op.arg), "%s",
-                 !strcmp(opname, "vm-start") ? "running" : "stopped");
-    }
-    if (op.type == CD_OP_SET_VM_TARGET && !strcmp(op.arg, "running") &&
-        cd_cdb_vm_by_name(cdb, vm)->priority == CD_PRIO_MANUAL &&
-        !cd_coord_vm_node(co, vm, NULL) && !cd_coord_active(co, vm))
-        return manual_start(d, conn, &op, ret);
-    return cd_ipc_submit(d, conn, &op, ret);
-}
-
-static int do_move(struct cd_daemon *d, struct cmn_ipc_conn *conn, xmlNode *req,
-                   char **ret)
-{
-    struct cd_coord *co = cd_orch_coord(d);
-    const struct cd_cdb *cdb = cd_daemon_cdb(d);
-    char vm[CD_NAME_MAX + 8] = "", to[CD_NAME_MAX + 8] = "", mode[16] = "";
-    struct cd_co_msg m = {.type = CD_CO_REQ};
-    const struct cd_node *tn = NULL;
-    char err[512];
-    int rc;
-
-    attr(req, "vm", vm, sizeof(vm));
-    attr(req, "to", to, sizeof(to));
-    attr(req, "mode", mode, sizeof(mode));
-    if (strcmp(mode, "live") && strcmp(mode, "quick"))
-        return err_reply(ret, -EINVAL, "move-vm needs --live or --quick");
-    if (to[0] && !(tn = cd_cdb_node_by_name(cdb, to)))
-        return err_reply(ret, -CD_E_NOT_FOUND,
-                         "node '%s' does not exist (see 'clusterctl node "
-                         "list')",
-                         to);
-    if (!d->replica || !d->quorate || !cd_orch_in_group(d)) {
-        unsigned expected, total, quorum;
-        cd_cpg_votes(d, &expected, &total, &quorum);
-        return err_reply(ret, -CD_E_NO_QUORUM,
-                         "the cluster has no quorum (%u of %u votes, %u "
-                         "needed): VMs are not moved until enough nodes are "
-                         "back",
-                         total, expected, quorum);
-    }
-    m.kind = !strcmp(mode, "live") ? CD_ACT_LIVE : CD_ACT_QUICK;
-    m.b = tn ? tn->nodeid : 0;
-    /* The obvious mistakes at once; delivery checks again in order. */
-    rc = cd_coord_check_move(co, cdb, vm, m.b, (enum cd_act_kind)m.kind, NULL,
-                             NULL, err, sizeof(err));
-    if (rc < 0)
-        return err_reply(ret, rc, "%s", err);
-    if (cd_orch_waiters_full(d))
-        return err_reply(ret, -EBUSY, "too many moves waiting: retry");
-    snprintf(m.vm, sizeof(m.vm), "%s", vm);
-    m.origin = d->nodeid;
-    m.epoch = cd_cdb_epoch(cdb);
-    /* Numbered, sent, and `conn` answered when its ACTION comes. */
-    rc = cd_orch_send(d, &m, conn);
-    if (rc < 0)
-        return err_reply(ret, rc, "cannot send the request to the cluster");
-    return CMN_IPC_DEFERRED;
-}
-
-static void clock_text(uint64_t t_s, char *buf, size_t len)
-{
-    time_t t = (time_t)t_s;
-    struct tm tm;
-
-    if (!t_s || !localtime_r(&t, &tm) || !strftime(buf, len, "%H:%M:%S", &tm))
-        snprintf(buf, len, "?");
-}
-
-/* The VM's recent start attempts with their causes and results, and
- * what it waits for now (cd_coord_vm_wait). */
-static void explain_starts(struct cd_daemon *d, struct cd_buf *b,
-                           const char *vm)
-{
-    struct cd_coord *co = cd_orch_coord(d);
-    const struct cd_cdb *cdb = cd_daemon_cdb(d);
-    const struct cd_action *list[8];
-    size_t n = 0;
-    struct cd_vm_wait w;
-    struct cd_co_view v;
-    char at[16];
-
-    /* The newest starts, in the order they happened. */
-    for (size_t i = cd_coord_action_count(co); i-- > 0 && n < 8;) {
-        const struct cd_action *a = cd_coord_action(co, i);
-        if (a->kind == CD_ACT_START && !strcmp(a->vm, vm))
-            list[n++] = a;
-    }
-    while (n--) {
-        const struct cd_action *a = list[n];
-        clock_text(a->ended_s, at, sizeof(at));
-        cd_buf_printf(b, "start attempt: on node '%s' (%s): %s",
-                      cd_node_name(cdb, a->to), cd_act_cause_name(a->cause),
-                      a->status == CD_AS_ACTIVE ? "in progress"
-                      : a->status == CD_AS_DONE ? "done"
-                                                : "failed");
-        if (a->status != CD_AS_ACTIVE && a->ended_s)
-            cd_buf_printf(b, " at %s", at);
-        if (a->status == CD_AS_FAILED && a->msg[0]) {
-            cd_buf_puts(b, ": ");
-            cd_buf_xml_escape(b, a->msg);
-        }
-        cd_buf_puts(b, "\n");
-    }
-    cd_orch_view(d, &v);
-    cd_coord_vm_wait(co, cdb, &v, vm, &w);
-    switch (w.kind) {
-    case CD_WAIT_RETRY:
-        clock_text(w.at_s, at, sizeof(at));
-        cd_buf_printf(b,
-                      "waiting: start failed %u time(s) in a row, last on "
-                      "node '%s'; next attempt at %s on node '%s'\n",
-                      w.n, cd_node_name(cdb, w.node), at,
-                      cd_node_name(cdb, w.next));
-        break;
-    case CD_WAIT_NO_NODE:
-        cd_buf_printf(
-            b, "waiting: VM '%s' should run but NO node can run it: ", vm);
-        cd_buf_xml_escape(b, w.text);
-        cd_buf_puts(b, "\n");
-        break;
-    case CD_WAIT_PRIORITY:
-        cd_buf_printf(b,
-                      "waiting: queued behind %u start(s) of higher "
-                      "priority\n",
-                      w.n);
-        break;
-    case CD_WAIT_MOVE_QUEUED:
-        cd_buf_printf(b,
-                      "waiting: its move is queued (place %u) behind the "
-                      "migration limit (migration-max-concurrent = %s per "
-                      "node)\n",
-                      w.n, cd_cdb_setting(cdb, "migration-max-concurrent"));
-        break;
-    default:
-        break;
-    }
-}
-
-static int do_explain(struct cd_daemon *d, const char *vm, char **ret)
-{
-    struct cd_coord *co = cd_orch_coord(d);
-    const struct cd_cdb *cdb = cd_daemon_cdb(d);
-    struct res_node nodes[CD_MAX_NODES];
-    struct res_place_vm *vms;
-    struct res_cluster c = {.nodes = nodes};
-    const uint32_t *members = NULL;
-    size_t nm = d->replica ? cd_replica_members(d->replica, &members) : 0;
-    char *text = NULL;
-    struct cd_buf b;
-    enum cd_rt_state st;
-    uint32_t node;
-    const struct cd_action *a;
-    const struct cd_vm_failures *f;
-    int rc;
-
-    if (!cd_cdb_vm_by_name(cdb, vm))
-        return err_reply(ret, -CD_E_NOT_FOUND,
-                         "VM '%s' does not exist (see 'clusterctl vm list')",
-                         vm);
-    /* The same picture the coordinator uses. */
-    vms = calloc(cd_cdb_vm_count(cdb) + 1, sizeof(*vms));
-    if (!vms)
-        return -ENOMEM;
-    for (size_t i = 0; i < cd_cdb_node_count(cdb) && i < CD_MAX_NODES; i++) {
-        const struct cd_node *n = cd_cdb_node(cdb, i);
-        bool member = false;
-        for (size_t k = 0; k < nm; k++)
-            member |= members[k] == n->nodeid;
-        memset(&nodes[i], 0, sizeof(nodes[i]));
-        nodes[i].id = n->nodeid;
-        snprintf(nodes[i].name, sizeof(nodes[i].name), "%s", n->name);
-        nodes[i].memory_mib = n->memory_mib;
-        nodes[i].state = !member                       ? RES_NODE_DOWN
-                         : n->state == CD_NODE_DRAINED ? RES_NODE_DRAINED
-                         : n->state == CD_NODE_PAUSED  ? RES_NODE_PAUSED
-                         : n->state == CD_NODE_QUARANTINED
-                             ? RES_NODE_QUARANTINED
-                         : !cd_stor_healthy(cd_coord_storage(co), n->nodeid)
-                             ? RES_NODE_PAUSED
-                             : RES_NODE_UP;
-        c.n_nodes++;
-    }
-    for (size_t i = 0; i < cd_cdb_vm_count(cdb); i++) {
-        const struct cd_vm *v = cd_cdb_vm(cdb, i);
-        vms[i] = v->place; /* parsed when the CDB stored the definition */
-        snprintf(vms[i].name, sizeof(vms[i].name), "%s", v->name);
-        vms[i].policy.priority = (enum res_priority)v->priority;
-        vms[i].want_running = v->want_running;
-        vms[i].node = cd_coord_vm_node(co, v->name, NULL);
-        c.n_vms++;
-    }
-    c.vms = vms;
-    rc = res_explain(&c, vm, &text);
-    free(vms);
-    if (rc < 0)
-        return err_reply(ret, rc, "cannot explain VM '%s'", vm);
-
-    cd_buf_init(&b);
-    cd_buf_printf(&b, "<explain vm=\"%s\">", vm);
-    cd_buf_xml_escape(&b, text);
-    free(text);
-    node = cd_coord_vm_node(co, vm, &st);
-    if (node)
-        cd_buf_printf(&b,
-                      "lease: held by the QEMU of VM '%s' on node '%s' (%s); "
-                      "no other node can start it while it runs\n",
-                      vm, cd_node_name(cdb, node), cd_rt_state_name(st));
-    else
-        cd_buf_printf(&b, "lease: free (VM '%s' runs nowhere)\n", vm);
-    a = cd_coord_active(co, vm);
-    if (a)
-        cd_buf_printf(&b, "action: %s %s%s%s%s in progress (%s)\n",
-                      cd_act_kind_name(a->kind), a->from ? "from " : "",
-                      cd_node_name(cdb, a->from), a->to ? " to " : "",
-                      cd_node_name(cdb, a->to), cd_act_cause_name(a->cause));
-    f = cd_coord_failures(co, vm);
-    if (f && f->n)
-        cd_buf_printf(&b, "failures: %zu recorded, last on node '%s'\n", f->n,
-                      cd_node_name(cdb, f->node));
-    explain_starts(d, &b, vm);
-    for (size_t i = 0; i < cd_cdb_node_count(cdb); i++) {
-        const struct cd_node *n = cd_cdb_node(cdb, i);
-        char until[32] = "?";
-        time_t t = (time_t)n->quarantined_until;
-        struct tm tm;
-        if (n->state != CD_NODE_QUARANTINED)
-            continue;
-        if (t && localtime_r(&t, &tm))
-            strftime(until, sizeof(until), "%Y-%m-%d %H:%M:%S", &tm);
-        cd_buf_printf(&b, "quarantine: node '%s' takes no VMs until %s (",
-                      n->name, until);
-        cd_buf_xml_escape(&b, n->reason[0] ? n->reason : "set by hand");
-        cd_buf_printf(&b, "); 'clusterctl node resume %s' ends it now\n",
-                      n->name);
-    }
-    for (size_t i = 0; i < cd_cdb_node_count(cdb); i++) {
-        const struct cd_node *n = cd_cdb_node(cdb, i);
-        char why[384];
-        cd_stor_reason(cd_coord_storage(co), n->nodeid, why, sizeof(why));
-        if (!why[0])
-            continue;
-        cd_buf_printf(&b, "%s: ", n->name);
-        cd_buf_xml_escape(&b, why);
-        cd_buf_puts(&b, "; it takes no VMs until sanlock holds the lockspace "
-                        "again (clusterd re-joins it once the volume reads)\n");
-    }
-    if (d->quorate)
-        cd_buf_printf(&b, "quorum: yes (coordinator node %u)\n",
-                      d->replica ? cd_replica_coordinator(d->replica) : 0);
-    else
-        cd_buf_puts(&b, "quorum: NO - nothing is started or moved until "
-                        "quorum returns\n");
-    cd_buf_puts(&b, "</explain>\n");
-    return cd_buf_steal(&b, ret, NULL);
-}
-
-int cd_api_vm_request(struct cd_daemon *d, struct cmn_ipc_conn *conn,
-                      const char *op, xmlNode *req, bool may_write, char **ret)
-{
-    char vm[CD_NAME_MAX + 8] = "";
-    bool write = !strcmp(op, "vm-add") || !strcmp(op, "vm-edit") ||
-                 !strcmp(op, "vm-remove") || !strcmp(op, "vm-start") ||
-                 !strcmp(op, "vm-stop") || !strcmp(op, "move-vm");
-
-    if (!cd_orch_coord(d) ||
-        (!write && strcmp(op, "vm-list") && strcmp(op, "vm-show") &&
-         strcmp(op, "explain") && strcmp(op, "events")))
-        return -ENOENT;
-    if (write && !may_write)
-        return err_reply(ret, -CD_E_PERM,
-                         "permission denied: only root or the admin group "
-                         "may change the cluster (run as root)");
-    attr(req, "vm", vm, sizeof(vm));
-    if (strcmp(op, "vm-add") && strcmp(op, "vm-list") && strcmp(op, "events") &&
-        strcmp(op, "move-vm") && !vm[0])
-        return err_reply(ret, -EINVAL, "%s needs a VM name", op);
-    if (!strcmp(op, "vm-list"))
-        return do_vm_list(d, NULL, ret);
-    if (!strcmp(op, "vm-show"))
-        return do_vm_list(d, vm, ret);
-    if (!strcmp(op, "events")) {
-        cmn_ipc_subscribe(conn, true);
-        *ret = strdup("<ok/>");
+    if (!req_attr(req, "name", a, sizeof(a)) ||
+        !req_attr(req, vm ? "priority" : "lockspace", b, sizeof(b)) ||
+        strlen(a) >= CD_NAME_MAX) {
+        snprintf(msg, sizeof(msg), "%s needs name and %s", op,
+                 vm ? "priority" : "lockspace");
+        *ret = cd_error_text(-EINVAL, msg);
         return *ret ? 0 : -ENOMEM;
     }
-    if (!strcmp(op, "explain"))
-        return do_explain(d, vm, ret);
-    if (!strcmp(op, "vm-add"))
-        return do_vm_add(d, conn, req, ret);
-    if (!strcmp(op, "vm-edit"))
-        return do_vm_edit(d, conn, req, vm, ret);
-    if (!strcmp(op, "move-vm"))
-        return do_move(d, conn, req, ret);
-    return do_vm_change(d, conn, op, vm, ret);
+    change.type = vm ? CD_OP_ADD_VM : CD_OP_ADD_VOLUME;
+    memcpy(change.name, a, strlen(a) + 1);
+    memcpy(change.arg, b, strlen(b) + 1);
+    if (vm)
+        req_attr(req, "ref", change.arg2, sizeof(change.arg2));
+    text = xmlNodeGetContent(req);
+    if (text && *text)
+        change.text = strdup((const char *)text);
+    xmlFree(text);
+    if (strlen(change.text ? change.text : "") > CD_TEXT_MAX) {
+        snprintf(msg, sizeof(msg),
+                 "%s '%s': %s is %zu bytes, more than %u (keep the "
+                 "definition on a volume and give --ref)",
+                 vm ? "VM" : "volume", a, vm ? "the definition" : "LUN list",
+                 strlen(change.text), CD_TEXT_MAX);
+        free(change.text);
+        *ret = cd_error_text(-CMN_E_TOO_BIG, msg);
+        return *ret ? 0 : -ENOMEM;
+    }
+    rc = cd_ipc_submit(d, conn, &change, ret);
+    free(change.text);
+    return rc;
+}
+
+static int do_cdb_remove(struct cd_daemon *d, struct cmn_ipc_conn *conn,
+                         xmlNode *req, bool vm, char **ret)
+{
+    char a[CD_VALUE_MAX];
+    struct cd_op change = {0};
+
+    if (!req_attr(req, "name", a, sizeof(a)) || strlen(a) >= CD_NAME_MAX) {
+        *ret = cd_error_text(-EINVAL, "removal needs a name");
+        return *ret ? 0 : -ENOMEM;
+    }
+    change.type = vm ? CD_OP_REMOVE_VM : CD_OP_REMOVE_VOLUME;
+    memcpy(change.name, a, strlen(a) + 1);
+    return cd_ipc_submit(d, conn, &change, ret);
+}
+
+/* Runs the handler of an operation cd_api_check and cd_api_permit let
+ * through. */
+int cd_api_run(struct cd_daemon *d, struct cmn_ipc_conn *conn,
+               const struct cd_api_op *op, enum cd_api_class cls, xmlNode *req,
+               char **ret)
+{
+    char a[CD_VALUE_MAX];
+
+    switch (op->id) {
+    case CD_API_STATUS:
+        return do_status(d, ret);
+    case CD_API_CDB_GET:
+        return do_cdb_get(d, ret);
+    case CD_API_CONFIG_GET:
+        return do_config_get(d, req_attr(req, "key", a, sizeof(a)), ret);
+    case CD_API_NODE_LIST:
+        return do_node_list(d, ret);
+    case CD_API_VOLUME_LIST:
+        return do_volume_list(d, ret);
+    case CD_API_VOLUME_CHECK:
+        return cd_csv_ipc(d, conn, cls == CD_API_WRITE, ret);
+    case CD_API_CONFIG_SET:
+        return do_config_set(d, conn, req, ret);
+    case CD_API_NODE_STATE:
+        return do_node_state(d, conn, req, ret);
+    case CD_API_CDB_ADD_VM:
+    case CD_API_CDB_ADD_VOLUME:
+        return do_cdb_add(d, conn, req, op->id == CD_API_CDB_ADD_VM, ret);
+    case CD_API_CDB_REMOVE_VM:
+    case CD_API_CDB_REMOVE_VOLUME:
+        return do_cdb_remove(d, conn, req, op->id == CD_API_CDB_REMOVE_VM, ret);
+    default: {
+        /* VMs, moves, explain, events (cd-api-vm.c). */
+        int rc =
+            cd_api_vm_request(d, conn, op->name, req, cls == CD_API_WRITE, ret);
+        if (rc != -ENOENT)
+            return rc;
+        *ret = cd_error_text(-CD_E_NO_CLUSTER,
+                             "clusterd is still starting: retry in a moment");
+        return *ret ? 0 : -ENOMEM;
+    }
+    }
 }

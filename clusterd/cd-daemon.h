@@ -157,7 +157,7 @@ bool cd_orch_shutdown(struct cd_daemon *d);
 /* The members' storage health (cd-storage.h), NULL before the start. */
 struct cd_stor_table;
 const struct cd_stor_table *cd_orch_storage(struct cd_daemon *d);
-/* For the request handlers (cd-api-ops.c), between cd_orch_start and
+/* For the request handlers (cd-api-vm.c), between cd_orch_start and
  * cd_orch_stop. The coordinator's state, NULL before the start. */
 struct cd_coord *cd_orch_coord(struct cd_daemon *d);
 /* The coordinator's view from this node: members, quorum, clocks. */
@@ -176,7 +176,14 @@ bool cd_orch_waiters_full(struct cd_daemon *d);
 int cd_orch_send(struct cd_daemon *d, struct cd_co_msg *m,
                  struct cmn_ipc_conn *waiter);
 
-/* cd-api-ops.c: clusterctl's VM requests (vm, move-vm, explain, events).
+/* cd-api-ops.c: runs the handler of `op`, a request cd_api_check and
+ * cd_api_permit let through with class `cls`. As a cmn_ipc request
+ * handler: 0 with *ret the reply, CMN_IPC_DEFERRED, or -errno. */
+int cd_api_run(struct cd_daemon *d, struct cmn_ipc_conn *conn,
+               const struct cd_api_op *op, enum cd_api_class cls,
+               struct _xmlNode *req, char **ret);
+
+/* cd-api-vm.c: clusterctl's VM requests (vm, move-vm, explain, events).
  * -ENOENT when `op` is not one of them or the coordinator is not
  * started. */
 int cd_api_vm_request(struct cd_daemon *d, struct cmn_ipc_conn *conn,

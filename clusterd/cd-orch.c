@@ -3,7 +3,7 @@
  * coordinator's CPG messages, derives and publishes actions when this
  * node is the coordinator, runs the steps that fall to this node, stops
  * local VMs when quorum stays lost past the grace period. clusterctl's
- * VM requests are in cd-api-ops.c, which reads this state through the
+ * VM requests are in cd-api-vm.c, which reads this state through the
  * cd_orch_* accessors of cd-daemon.h.
  *
  * Safety never rests on this code alone: a VM's QEMU holds the VM's
@@ -1360,7 +1360,7 @@ static void wait_attrs(struct cd_orch *o, struct cd_buf *b, const char *vm)
     }
 }
 
-/* ------------------------------ for the request API (cd-api-ops.c) */
+/* ------------------------------ for the request API (cd-api-vm.c) */
 
 struct cd_coord *cd_orch_coord(struct cd_daemon *d)
 {
