@@ -146,9 +146,6 @@ void cd_orch_confchg(struct cd_daemon *d, const uint32_t *members, size_t n,
                      const uint32_t *kept, size_t nkept);
 void cd_orch_quorum(struct cd_daemon *d);
 void cd_orch_cdb_applied(struct cd_daemon *d);
-/* -ENOENT when `op` is not one of its requests. */
-int cd_orch_ipc(struct cd_daemon *d, struct cmn_ipc_conn *conn, const char *op,
-                struct _xmlNode *req, bool may_write, char **ret);
 void cd_orch_conn_closed(struct cd_daemon *d, struct cmn_ipc_conn *conn);
 /* A member's clusterd died (CPG reason PROCDOWN): counts towards the
  * quarantine of its node. */
@@ -160,6 +157,38 @@ bool cd_orch_shutdown(struct cd_daemon *d);
 /* The members' storage health (cd-storage.h), NULL before the start. */
 struct cd_stor_table;
 const struct cd_stor_table *cd_orch_storage(struct cd_daemon *d);
+/* For the request handlers (cd-api-vm.c), between cd_orch_start and
+ * cd_orch_stop. The coordinator's state, NULL before the start. */
+struct cd_coord *cd_orch_coord(struct cd_daemon *d);
+/* The coordinator's view from this node: members, quorum, clocks. */
+struct cd_co_view;
+void cd_orch_view(struct cd_daemon *d, struct cd_co_view *v);
+/* Whether this clusterd is in the coordinator's CPG group. */
+bool cd_orch_in_group(struct cd_daemon *d);
+/* Appends the wait="..." attributes of VM `vm` when it waits. */
+struct cd_buf;
+void cd_orch_wait_attrs(struct cd_daemon *d, struct cd_buf *b, const char *vm);
+/* Whether a move-vm client can wait for its ACTION now. */
+bool cd_orch_waiters_full(struct cd_daemon *d);
+/* Multicasts the coordinator request `m`. With `waiter`, numbers it
+ * (m->origin_req) and answers `waiter` (which it takes a reference to)
+ * when its ACTION comes; -EBUSY when cd_orch_waiters_full. */
+int cd_orch_send(struct cd_daemon *d, struct cd_co_msg *m,
+                 struct cmn_ipc_conn *waiter);
+
+/* cd-api-ops.c: runs the handler of `op`, a request cd_api_check and
+ * cd_api_permit let through with class `cls`. As a cmn_ipc request
+ * handler: 0 with *ret the reply, CMN_IPC_DEFERRED, or -errno. */
+int cd_api_run(struct cd_daemon *d, struct cmn_ipc_conn *conn,
+               const struct cd_api_op *op, enum cd_api_class cls,
+               struct _xmlNode *req, char **ret);
+
+/* cd-api-vm.c: clusterctl's VM requests (vm, move-vm, explain, events).
+ * -ENOENT when `op` is not one of them or the coordinator is not
+ * started. */
+int cd_api_vm_request(struct cd_daemon *d, struct cmn_ipc_conn *conn,
+                      const char *op, struct _xmlNode *req, bool may_write,
+                      char **ret);
 
 /* cd-main.c */
 void cd_daemon_changed(struct cd_daemon *d);

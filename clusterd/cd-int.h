@@ -31,6 +31,14 @@ int cd_buf_steal(struct cd_buf *b, char **ret_text, size_t *ret_len);
 __attribute__((format(printf, 3, 4))) void cd_errf(char *err, size_t errlen,
                                                    const char *fmt, ...);
 
+/* Node `id`'s name for messages: "" for 0 (no node), "?" when the CDB
+ * does not know it. */
+const char *cd_node_name(const struct cd_cdb *cdb, uint32_t id);
+
+/* A client's error reply, <error code="N">msg</error>, msg escaped
+ * (cmn_strerror(rc) when msg is empty); NULL when out of memory. */
+char *cd_error_text(int rc, const char *msg);
+
 /* A printable token without blanks (addresses, LUN ids, refs). */
 bool cd_token_valid(const char *s, size_t max);
 

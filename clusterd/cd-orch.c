@@ -2,8 +2,9 @@
  * feeds the runtime state from the local hvagent, sends and delivers the
  * coordinator's CPG messages, derives and publishes actions when this
  * node is the coordinator, runs the steps that fall to this node, stops
- * local VMs when quorum stays lost past the grace period, and answers
- * clusterctl's VM requests (vm, move-vm, explain, events).
+ * local VMs when quorum stays lost past the grace period. clusterctl's
+ * VM requests are in cd-api-vm.c, which reads this state through the
+ * cd_orch_* accessors of cd-daemon.h.
  *
  * Safety never rests on this code alone: a VM's QEMU holds the VM's
  * sanlock lease, so a wrong or duplicated start fails at the lease. */
@@ -219,13 +220,6 @@ static void broadcast(struct cd_orch *o, const char *fmt, ...)
     free(text);
 }
 
-static const char *node_name(const struct cd_cdb *cdb, uint32_t id)
-{
-    const struct cd_node *n = cd_cdb_node_by_id(cdb, id);
-
-    return !id ? "" : n ? n->name : "?";
-}
-
 static void action_event(struct cd_orch *o, const struct cd_action *a)
 {
     const struct cd_cdb *cdb = cd_daemon_cdb(o->d);
@@ -239,9 +233,9 @@ static void action_event(struct cd_orch *o, const struct cd_action *a)
                   "status=\"%s\" step=\"%u\" rc=\"%d\" downtime-ms=\"%" PRIu64
                   "\" total-ms=\"%" PRIu64 "\" epoch=\"%" PRIu64 "\" msg=\"",
                   a->id, a->vm, cd_act_kind_name(a->kind),
-                  cd_act_cause_name(a->cause), node_name(cdb, a->from),
-                  node_name(cdb, a->to), cd_act_status_name(a->status), a->step,
-                  a->rc, a->downtime_ms, a->total_ms, a->epoch);
+                  cd_act_cause_name(a->cause), cd_node_name(cdb, a->from),
+                  cd_node_name(cdb, a->to), cd_act_status_name(a->status),
+                  a->step, a->rc, a->downtime_ms, a->total_ms, a->epoch);
     cd_buf_xml_escape(&b, a->msg);
     cd_buf_puts(&b, "\"/>");
     if (cd_buf_steal(&b, &text, NULL) == 0 && o->d->ipc)
@@ -553,9 +547,9 @@ static void derive_job(void *data)
                  "coordinator: %s VM '%s' %s%s%s%s (%s, epoch %" PRIu64 ")",
                  cd_act_kind_name(out[i].kind), out[i].vm,
                  out[i].from ? "from " : "",
-                 node_name(cd_daemon_cdb(d), out[i].from),
+                 cd_node_name(cd_daemon_cdb(d), out[i].from),
                  out[i].to ? " to " : "",
-                 node_name(cd_daemon_cdb(d), out[i].to),
+                 cd_node_name(cd_daemon_cdb(d), out[i].to),
                  cd_act_cause_name(out[i].cause), out[i].epoch);
     }
 }
@@ -581,18 +575,6 @@ static void reply_waiter(struct cd_orch *o, uint64_t req, const char *text)
         }
 }
 
-static char *error_text(int rc, const char *msg)
-{
-    struct cd_buf b;
-    char *text = NULL;
-
-    cd_buf_init(&b);
-    cd_buf_printf(&b, "<error code=\"%d\">", rc < 0 ? -rc : rc);
-    cd_buf_xml_escape(&b, msg && *msg ? msg : cmn_strerror(rc));
-    cd_buf_puts(&b, "</error>");
-    return cd_buf_steal(&b, &text, NULL) == 0 ? text : NULL;
-}
-
 /* A move request that has to wait for the migration limit: its client
  * learns it now, with its place, and follows the events until the move
  * starts (the ACTION then finds no waiter). */
@@ -614,8 +596,8 @@ static void reply_queued(struct cd_orch *o, const struct cd_co_msg *m)
     snprintf(text, sizeof(text),
              "<ok queued=\"%u\" vm=\"%s\" kind=\"%s\" from=\"%s\" "
              "to=\"%s\" limit=\"%s\"/>",
-             w.n, q->vm, cd_act_kind_name(q->kind), node_name(cdb, q->from),
-             node_name(cdb, q->to),
+             w.n, q->vm, cd_act_kind_name(q->kind), cd_node_name(cdb, q->from),
+             cd_node_name(cdb, q->to),
              cd_cdb_setting(cdb, "migration-max-concurrent"));
     reply_waiter(o, m->origin_req, text);
 }
@@ -642,7 +624,7 @@ bool cd_orch_deliver(struct cd_daemon *d, uint32_t nodeid, const void *buf,
             broadcast(o,
                       "<event type=\"vm\" vm=\"%s\" node=\"%s\" "
                       "state=\"%s\"/>",
-                      m.vm, node_name(cd_daemon_cdb(d), nodeid),
+                      m.vm, cd_node_name(cd_daemon_cdb(d), nodeid),
                       cd_rt_state_name((enum cd_rt_state)m.kind));
             if (m.kind == CD_RT_MIGRATING && m.n[0])
                 broadcast(o,
@@ -653,19 +635,19 @@ bool cd_orch_deliver(struct cd_daemon *d, uint32_t nodeid, const void *buf,
         }
         if (eff.vm_failed)
             cmn_warn(CMN_LOG_CD, "VM '%s' stopped unexpectedly on node %s",
-                     m.vm, node_name(cd_daemon_cdb(d), nodeid));
+                     m.vm, cd_node_name(cd_daemon_cdb(d), nodeid));
         break;
     case CD_CO_STORAGE:
         if (eff.changed)
             broadcast(o,
                       "<event type=\"storage\" node=\"%s\" state=\"%s\" "
                       "volume=\"%s\"/>",
-                      node_name(cd_daemon_cdb(d), nodeid),
+                      cd_node_name(cd_daemon_cdb(d), nodeid),
                       cd_stor_state_name((enum cd_stor_state)m.kind), m.vm);
         break;
     case CD_CO_REQ:
         if (m.origin == d->nodeid && eff.rejected) {
-            char *t = error_text(eff.rc, err);
+            char *t = cd_error_text(eff.rc, err);
             reply_waiter(o, m.origin_req, t ? t : "<error code=\"12\"/>");
             free(t);
         } else if (m.origin == d->nodeid && m.origin_req) {
@@ -678,7 +660,7 @@ bool cd_orch_deliver(struct cd_daemon *d, uint32_t nodeid, const void *buf,
             action_event(o, eff.act);
             if (eff.act->origin == d->nodeid && eff.act->origin_req &&
                 eff.act->status == CD_AS_FAILED) {
-                char *t = error_text(eff.act->rc, eff.act->msg);
+                char *t = cd_error_text(eff.act->rc, eff.act->msg);
                 reply_waiter(o, eff.act->origin_req,
                              t ? t : "<error code=\"16\"/>");
                 free(t);
@@ -689,15 +671,15 @@ bool cd_orch_deliver(struct cd_daemon *d, uint32_t nodeid, const void *buf,
                          "from=\"%s\" to=\"%s\"/>",
                          eff.act->id, eff.act->vm,
                          cd_act_kind_name(eff.act->kind),
-                         node_name(cd_daemon_cdb(d), eff.act->from),
-                         node_name(cd_daemon_cdb(d), eff.act->to));
+                         cd_node_name(cd_daemon_cdb(d), eff.act->from),
+                         cd_node_name(cd_daemon_cdb(d), eff.act->to));
                 reply_waiter(o, eff.act->origin_req, text);
             }
         } else if (!eff.act && m.origin == d->nodeid && m.origin_req) {
             /* Dropped: the VM got another action first. */
-            char *t = error_text(-CD_E_BUSY,
-                                 "the VM got another action first: retry "
-                                 "when it is done (see 'clusterctl events')");
+            char *t = cd_error_text(
+                -CD_E_BUSY, "the VM got another action first: retry "
+                            "when it is done (see 'clusterctl events')");
             reply_waiter(o, m.origin_req, t ? t : "<error code=\"16\"/>");
             free(t);
         }
@@ -721,9 +703,9 @@ bool cd_orch_deliver(struct cd_daemon *d, uint32_t nodeid, const void *buf,
             cmn_info(CMN_LOG_CD,
                      "node %s is gone (it left corosync while its clusterd "
                      "was down): its VMs run nowhere now",
-                     node_name(cd_daemon_cdb(d), m.a));
+                     cd_node_name(cd_daemon_cdb(d), m.a));
             broadcast(o, "<event type=\"node\" node=\"%s\" state=\"lost\"/>",
-                      node_name(cd_daemon_cdb(d), m.a));
+                      cd_node_name(cd_daemon_cdb(d), m.a));
         }
         break;
     case CD_CO_RT_END:
@@ -764,7 +746,7 @@ static void check_lost(struct cd_orch *o)
         cmn_warn(CMN_LOG_CD,
                  "node %s left the corosync membership while its clusterd "
                  "was down: its VMs fail over",
-                 node_name(cd_daemon_cdb(d), um[i]));
+                 cd_node_name(cd_daemon_cdb(d), um[i]));
         co_send(o, &m);
     }
 }
@@ -794,11 +776,11 @@ void cd_orch_confchg(struct cd_daemon *d, const uint32_t *members, size_t n,
                  "clusterd of node %s left but the node is still a corosync "
                  "member: its %zu VM(s) keep running there, unmanaged, until "
                  "its clusterd is back; it takes no new VM meanwhile",
-                 node_name(cd_daemon_cdb(d), kept[i]), nvm);
+                 cd_node_name(cd_daemon_cdb(d), kept[i]), nvm);
         broadcast(o,
                   "<event type=\"node\" node=\"%s\" state=\"unmanaged\" "
                   "vms=\"%zu\"/>",
-                  node_name(cd_daemon_cdb(d), kept[i]), nvm);
+                  cd_node_name(cd_daemon_cdb(d), kept[i]), nvm);
     }
     /* Actions the change ended (their executor left): clients waiting
      * for them (move-vm, events) learn it now. */
@@ -813,9 +795,9 @@ void cd_orch_confchg(struct cd_daemon *d, const uint32_t *members, size_t n,
     }
     /* Requests waiting for an ACTION may never get one now. */
     while (o->nwaiters && !in) {
-        char *t = error_text(-CD_E_NO_CLUSTER,
-                             "lost the cluster before the move was "
-                             "decided: check 'clusterctl status' and retry");
+        char *t = cd_error_text(-CD_E_NO_CLUSTER,
+                                "lost the cluster before the move was "
+                                "decided: check 'clusterctl status' and retry");
         reply_waiter(o, o->waiters[0].req, t ? t : "<error code=\"1\"/>");
         free(t);
     }
@@ -1060,9 +1042,9 @@ static void waits_tick(struct cd_orch *o)
             cmn_info(CMN_LOG_CD,
                      "VM '%s': start failed %u time(s) in a row (last on "
                      "node '%s': %s); next attempt in %" PRId64 " s on '%s'",
-                     vm->name, w.n, node_name(cdb, w.node), w.text,
+                     vm->name, w.n, cd_node_name(cdb, w.node), w.text,
                      (int64_t)w.at_s - (int64_t)v.now_s,
-                     node_name(cdb, w.next));
+                     cd_node_name(cdb, w.next));
         if (o->d->ipc) {
             struct cd_buf b;
             char *text = NULL;
@@ -1351,33 +1333,6 @@ static void hva_event(void *data, const char *xml)
     xmlFreeDoc(doc);
 }
 
-/* --------------------------------------------------------------- IPC */
-
-static const char *attr(xmlNode *n, const char *name, char *buf, size_t len)
-{
-    xmlChar *v = xmlGetProp(n, (const xmlChar *)name);
-
-    if (!v)
-        return NULL;
-    snprintf(buf, len, "%s", (const char *)v);
-    xmlFree(v);
-    return buf;
-}
-
-static int err_reply(char **ret, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int err_reply(char **ret, int rc, const char *fmt, ...)
-{
-    char msg[1024];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    *ret = error_text(rc, msg);
-    return *ret ? 0 : -ENOMEM;
-}
-
 /* wait="queued|priority|retry|no-node" and its details, when the VM
  * waits for something (cd_coord_vm_wait). */
 static void wait_attrs(struct cd_orch *o, struct cd_buf *b, const char *vm)
@@ -1396,7 +1351,8 @@ static void wait_attrs(struct cd_orch *o, struct cd_buf *b, const char *vm)
         cd_buf_printf(b,
                       " wait-at=\"%" PRIu64 "\" wait-node=\"%s\" "
                       "wait-next=\"%s\"",
-                      w.at_s, node_name(cdb, w.node), node_name(cdb, w.next));
+                      w.at_s, cd_node_name(cdb, w.node),
+                      cd_node_name(cdb, w.next));
     if (w.text[0]) {
         cd_buf_puts(b, " wait-msg=\"");
         cd_buf_xml_escape(b, w.text);
@@ -1404,803 +1360,51 @@ static void wait_attrs(struct cd_orch *o, struct cd_buf *b, const char *vm)
     }
 }
 
-static void vm_element(struct cd_orch *o, struct cd_buf *b,
-                       const struct cd_vm *v, bool full)
-{
-    const struct cd_cdb *cdb = cd_daemon_cdb(o->d);
-    enum cd_rt_state st;
-    uint32_t node = cd_coord_vm_node(o->co, v->name, &st);
-    const struct cd_action *a = cd_coord_active(o->co, v->name);
-    const struct cd_vm_failures *f = cd_coord_failures(o->co, v->name);
-    unsigned copies = 0;
+/* ------------------------------ for the request API (cd-api-vm.c) */
 
-    for (size_t i = 0; i < cd_coord_rt_count(o->co); i++) {
-        const struct cd_rt_vm *r = cd_coord_rt(o->co, i);
-        if (!strcmp(r->vm, v->name) && cd_rt_state_runs(r->state))
-            copies++;
-    }
-    cd_buf_printf(b,
-                  "  <vm name=\"%s\" priority=\"%s\" target=\"%s\" "
-                  "node=\"%s\" state=\"%s\" copies=\"%u\" failures=\"%zu\"",
-                  v->name, cd_priority_name(v->priority),
-                  v->want_running ? "running" : "stopped", node_name(cdb, node),
-                  cd_rt_state_name(st), copies, f ? f->n : 0);
-    if (node && cd_coord_unmanaged(o->co, node))
-        cd_buf_puts(b, " managed=\"no\"");
-    if (a)
-        cd_buf_printf(b,
-                      " action=\"%s\" action-id=\"%" PRIu64 "\" "
-                      "action-from=\"%s\" action-to=\"%s\"",
-                      cd_act_kind_name(a->kind), a->id, node_name(cdb, a->from),
-                      node_name(cdb, a->to));
-    wait_attrs(o, b, v->name);
-    if (!full || !v->definition) {
-        cd_buf_puts(b, "/>\n");
-        return;
-    }
-    cd_buf_puts(b, ">\n    <definition>");
-    cd_buf_xml_escape(b, v->definition);
-    cd_buf_puts(b, "</definition>\n");
-    for (size_t i = 0; i < cd_coord_action_count(o->co); i++) {
-        const struct cd_action *h = cd_coord_action(o->co, i);
-        if (strcmp(h->vm, v->name) != 0)
-            continue;
-        cd_buf_printf(b,
-                      "    <action id=\"%" PRIu64 "\" kind=\"%s\" cause=\"%s\" "
-                      "from=\"%s\" to=\"%s\" status=\"%s\" "
-                      "downtime-ms=\"%" PRIu64 "\" msg=\"",
-                      h->id, cd_act_kind_name(h->kind),
-                      cd_act_cause_name(h->cause), node_name(cdb, h->from),
-                      node_name(cdb, h->to), cd_act_status_name(h->status),
-                      h->downtime_ms);
-        cd_buf_xml_escape(b, h->msg);
-        cd_buf_puts(b, "\"/>\n");
-    }
-    cd_buf_puts(b, "  </vm>\n");
+struct cd_coord *cd_orch_coord(struct cd_daemon *d)
+{
+    return d->orch ? d->orch->co : NULL;
 }
 
-static int do_vm_list(struct cd_orch *o, const char *only, char **ret)
+void cd_orch_view(struct cd_daemon *d, struct cd_co_view *v)
 {
-    const struct cd_cdb *cdb = cd_daemon_cdb(o->d);
-    struct cd_buf b;
-
-    if (only && !cd_cdb_vm_by_name(cdb, only))
-        return err_reply(ret, -CD_E_NOT_FOUND,
-                         "VM '%s' does not exist (see 'clusterctl vm list')",
-                         only);
-    cd_buf_init(&b);
-    cd_buf_printf(&b, "<vms epoch=\"%" PRIu64 "\" settled=\"%s\">\n",
-                  cd_cdb_epoch(cdb), cd_coord_settled(o->co) ? "yes" : "no");
-    for (size_t i = 0; i < cd_cdb_vm_count(cdb); i++) {
-        const struct cd_vm *v = cd_cdb_vm(cdb, i);
-        if (!only || !strcmp(only, v->name))
-            vm_element(o, &b, v, only != NULL);
-    }
-    cd_buf_puts(&b, "</vms>\n");
-    return cd_buf_steal(&b, ret, NULL);
+    make_view(d->orch, v);
 }
 
-/* ------------------------------------------- VMs on the CSV (cd-csv.h) */
-
-/* Answers the client of `j` with `reply` (or j->reply) and ends the job. */
-static void csv_job_answer(struct cd_csv_job *j, const char *reply)
+bool cd_orch_in_group(struct cd_daemon *d)
 {
-    if (!reply)
-        reply =
-            j->reply ? j->reply : "<error code=\"12\">out of memory</error>";
-    if (j->conn) {
-        cmn_ipc_reply(j->conn, reply);
-        cmn_ipc_conn_unref(j->conn);
-    }
-    cd_csv_job_free(j);
+    return d->orch->in_group;
 }
 
-/* The undo of a refused add, or the freeing after a removal, is done. */
-static void csv_freed(void *data, struct cd_csv_job *j)
+void cd_orch_wait_attrs(struct cd_daemon *d, struct cd_buf *b, const char *vm)
 {
-    char *text = NULL;
-
-    (void)data;
-    if (j->rc < 0) {
-        cmn_err(CMN_LOG_CD, "VM '%s': %s", j->vm, j->msg);
-        /* A removal that could not free the slot says so; a refused add
-         * keeps its own reason. */
-        if (j->op == CD_CSV_FREE && j->reply && strstr(j->reply, "<ok")) {
-            err_reply(&text, j->rc,
-                      "VM '%s' is removed from the cluster, but its CSV slot "
-                      "was not freed: %s (clusterd reclaims it once the "
-                      "volume is reachable; see 'clusterctl volume check')",
-                      j->vm, j->msg);
-            csv_job_answer(j, text);
-            free(text);
-            return;
-        }
-    }
-    csv_job_answer(j, NULL);
+    wait_attrs(d->orch, b, vm);
 }
 
-static void csv_free_then_answer(struct cd_daemon *d, struct cd_csv_job *j)
+bool cd_orch_waiters_full(struct cd_daemon *d)
 {
-    j->op = CD_CSV_FREE;
-    if (cd_csv_run(d->csv, j, csv_freed, d->orch) < 0) {
-        cmn_err(CMN_LOG_CD,
-                "VM '%s': cannot start a worker to free its CSV slot (%s)",
-                j->vm, j->ref);
-        csv_job_answer(j, NULL);
-    }
+    return d->orch->nwaiters == MAX_WAITERS;
 }
 
-static void csv_add_applied(struct cd_daemon *d, struct cmn_ipc_conn *conn,
-                            int rc, char *reply, void *arg)
-{
-    struct cd_csv_job *j = arg;
-
-    j->conn = conn;
-    j->reply = reply;
-    if (rc == 0) {
-        csv_job_answer(j, NULL);
-    } else if (rc == -CD_E_NO_CLUSTER) {
-        /* Maybe applied by the others: keep the slot rather than free
-         * what a VM of the cluster may use. */
-        cmn_warn(CMN_LOG_CD,
-                 "VM '%s': add lost with corosync; its CSV slot (%s) is "
-                 "kept: if the VM is not in 'clusterctl vm list', free it "
-                 "by adding and removing the VM again",
-                 j->vm, j->ref);
-        csv_job_answer(j, NULL);
-    } else {
-        csv_free_then_answer(d, j);
-    }
-}
-
-/* The slot and extents are there: now the CDB change. */
-static void csv_allocated(void *data, struct cd_csv_job *j)
-{
-    struct cd_orch *o = data;
-    struct cd_op op = {.type = CD_OP_ADD_VM};
-    char *ret = NULL;
-    int rc;
-
-    if (j->rc < 0) {
-        err_reply(&ret, j->rc,
-                  "%s (nothing was changed; fix the file and run "
-                  "'clusterctl vm add' again)",
-                  j->msg);
-        csv_job_answer(j, ret);
-        free(ret);
-        return;
-    }
-    snprintf(op.name, sizeof(op.name), "%s", j->vm);
-    snprintf(op.arg, sizeof(op.arg), "%s", j->priority);
-    snprintf(op.arg2, sizeof(op.arg2), "%s", j->ref);
-    op.text = j->def_xml;
-    rc = cd_ipc_submit_cb(o->d, j->conn, &op, csv_add_applied, j, &ret);
-    if (rc == CMN_IPC_DEFERRED) {
-        /* The pending request holds its own reference now. */
-        cmn_ipc_conn_unref(j->conn);
-        j->conn = NULL;
-        return;
-    }
-    if (rc < 0)
-        err_reply(&ret, rc, "VM '%s': cannot submit the change", j->vm);
-    j->reply = ret;
-    csv_free_then_answer(o->d, j);
-}
-
-static void csv_remove_applied(struct cd_daemon *d, struct cmn_ipc_conn *conn,
-                               int rc, char *reply, void *arg)
-{
-    struct cd_csv_job *j = arg;
-
-    j->conn = conn;
-    j->reply = reply;
-    if (rc == 0)
-        csv_free_then_answer(d, j);
-    else
-        csv_job_answer(j, NULL);
-}
-
-/* Refused before anything is allocated on the CSV; the CDB's apply path
- * checks the same (cd_cdb_apply), for every member. True when refused:
- * the answer is in *ret (or *ret_rc < 0). */
-static bool uuid_refusal(struct cd_orch *o, const struct res_vm *def,
-                         const char *except, char **ret, int *ret_rc)
-{
-    const struct cd_vm *other;
-    char uuid[CD_UUID_STR], err[512];
-
-    res_uuid_format(def->uuid, uuid);
-    other = cd_cdb_vm_by_uuid(cd_daemon_cdb(o->d), uuid, except);
-    if (!other)
-        return false;
-    cd_cdb_uuid_taken_msg(def->name, other, uuid, err, sizeof(err));
-    *ret_rc = err_reply(ret, -CD_E_EXISTS, "%s (nothing was changed)", err);
-    return true;
-}
-
-static int do_vm_add(struct cd_orch *o, struct cmn_ipc_conn *conn, xmlNode *req,
-                     char **ret)
-{
-    char source[256] = "definition";
-    struct res_vm *def = NULL;
-    struct cd_op op = {.type = CD_OP_ADD_VM};
-    char err[1024];
-    xmlChar *text;
-    int rc;
-
-    attr(req, "source", source, sizeof(source));
-    text = xmlNodeGetContent(req);
-    rc = res_vm_parse(text ? (const char *)text : "",
-                      text ? strlen((const char *)text) : 0, source, &def, err,
-                      sizeof(err));
-    xmlFree(text);
-    if (rc < 0)
-        return err_reply(ret, rc,
-                         "%s (nothing was changed; fix the file and "
-                         "run 'clusterctl vm add' again)",
-                         err);
-    /* Before any room on the volume is looked for: a VM bigger than every
-     * node could never run. */
-    {
-        const struct cd_cdb *cdb = cd_daemon_cdb(o->d);
-        const struct cd_node *big = NULL;
-        for (size_t i = 0; i < cd_cdb_node_count(cdb); i++) {
-            const struct cd_node *n = cd_cdb_node(cdb, i);
-            if (!big || n->memory_mib > big->memory_mib)
-                big = n;
-        }
-        if (big && big->memory_mib && def->memory_mib > big->memory_mib) {
-            rc = err_reply(ret, -RES_E_NO_CAPACITY,
-                           "VM '%s' needs %" PRIu64 " MiB of memory, but the "
-                           "largest node ('%s') has %" PRIu64 " MiB: no node "
-                           "could ever run it (lower <memory> in %s; nothing "
-                           "was changed)",
-                           def->name, def->memory_mib, big->name,
-                           big->memory_mib, source);
-            goto out;
-        }
-    }
-    if (cd_cdb_vm_by_name(cd_daemon_cdb(o->d), def->name)) {
-        rc = err_reply(ret, -CD_E_EXISTS,
-                       "VM '%s' already exists (see 'clusterctl vm show %s'; "
-                       "'clusterctl vm remove %s' first to replace it)",
-                       def->name, def->name, def->name);
-        goto out;
-    }
-    if (uuid_refusal(o, def, def->name, ret, &rc))
-        goto out;
-    if (o->d->csv) {
-        /* Slot, disks and state extent first, in a worker; the CDB
-         * change follows when they exist (csv_allocated). */
-        struct cd_csv_job *j = calloc(1, sizeof(*j));
-        if (!j) {
-            rc = -ENOMEM;
-            goto out;
-        }
-        j->op = CD_CSV_ALLOC;
-        snprintf(j->vm, sizeof(j->vm), "%s", def->name);
-        snprintf(j->priority, sizeof(j->priority), "%s",
-                 res_priority_str(def->policy.priority));
-        j->def = def;
-        j->conn = conn;
-        cmn_ipc_conn_ref(conn);
-        rc = cd_csv_run(o->d->csv, j, csv_allocated, o);
-        if (rc < 0) {
-            cmn_ipc_conn_unref(conn);
-            cd_csv_job_free(j);
-            return err_reply(ret, rc, "cannot start a worker for the CSV");
-        }
-        return CMN_IPC_DEFERRED;
-    }
-    snprintf(op.name, sizeof(op.name), "%s", def->name);
-    snprintf(op.arg, sizeof(op.arg), "%s",
-             res_priority_str(def->policy.priority));
-    /* The canonical form pins defaults and generated MACs. */
-    rc = res_vm_serialize(def, &op.text);
-    if (rc < 0)
-        goto out;
-    rc = cd_ipc_submit(o->d, conn, &op, ret);
-    free(op.text);
-out:
-    res_vm_free(def);
-    return rc;
-}
-
-/* The slot has the new definition: now the CDB change. */
-static void csv_def_stored(void *data, struct cd_csv_job *j)
-{
-    struct cd_orch *o = data;
-    struct cd_op op = {.type = CD_OP_SET_VM_DEF};
-    char *ret = NULL;
-    int rc;
-
-    if (j->rc < 0) {
-        err_reply(&ret, j->rc, "%s (nothing was changed)", j->msg);
-        csv_job_answer(j, ret);
-        free(ret);
-        return;
-    }
-    snprintf(op.name, sizeof(op.name), "%s", j->vm);
-    snprintf(op.arg, sizeof(op.arg), "%s", j->priority);
-    op.text = j->def_xml;
-    rc = cd_ipc_submit(o->d, j->conn, &op, &ret);
-    if (rc == CMN_IPC_DEFERRED) {
-        cmn_ipc_conn_unref(j->conn);
-        j->conn = NULL;
-        cd_csv_job_free(j);
-        return;
-    }
-    /* Refused (no quorum...): the slot's copy is ahead of the CDB, which
-     * stays the authority; the next edit rewrites the slot. */
-    if (rc < 0 && !ret)
-        err_reply(&ret, rc, "VM '%s': cannot submit the change", j->vm);
-    csv_job_answer(j, ret);
-    free(ret);
-}
-
-/* `vm edit`: a new definition for an existing VM; res_vm_edit_check says
- * what may change (only the policy while the VM runs). On the CSV, the
- * slot's copy is rewritten first. */
-static int do_vm_edit(struct cd_orch *o, struct cmn_ipc_conn *conn,
-                      xmlNode *req, const char *vm, char **ret)
-{
-    const struct cd_vm *cur = cd_cdb_vm_by_name(cd_daemon_cdb(o->d), vm);
-    char source[256] = "definition", volume[CD_NAME_MAX];
-    struct res_vm *def = NULL, *old = NULL;
-    struct cd_op op = {.type = CD_OP_SET_VM_DEF};
-    char *text = NULL, err[1024];
-    xmlChar *body;
-    uint64_t state;
-    uint32_t slot;
-    bool running;
-    int rc;
-
-    if (!cur)
-        return err_reply(ret, -CD_E_NOT_FOUND,
-                         "VM '%s' does not exist (see 'clusterctl vm list')",
-                         vm);
-    if (!cur->definition)
-        return err_reply(ret, -CD_E_BAD_VALUE,
-                         "VM '%s' has no definition in the cluster database "
-                         "to edit",
-                         vm);
-    attr(req, "source", source, sizeof(source));
-    body = xmlNodeGetContent(req);
-    rc = res_vm_parse(body ? (const char *)body : "",
-                      body ? strlen((const char *)body) : 0, source, &def, err,
-                      sizeof(err));
-    xmlFree(body);
-    if (rc < 0)
-        return err_reply(ret, rc,
-                         "%s (nothing was changed; fix the file and run "
-                         "'clusterctl vm edit %s FILE' again)",
-                         err, vm);
-    rc = res_vm_parse(cur->definition, strlen(cur->definition), vm, &old, err,
-                      sizeof(err));
-    if (rc < 0) {
-        rc = err_reply(ret, rc, "VM '%s': its stored definition: %s", vm, err);
-        goto out;
-    }
-    running = cd_coord_vm_node(o->co, vm, NULL) != 0 || cur->want_running;
-    rc = res_vm_edit_check(old, def, source, running, err, sizeof(err));
-    if (rc < 0) {
-        rc = err_reply(ret, rc, "%s (nothing was changed)", err);
-        goto out;
-    }
-    if (uuid_refusal(o, def, vm, ret, &rc))
-        goto out;
-    rc = res_vm_serialize(def, &text);
-    if (rc < 0)
-        goto out;
-    if (res_vm_equal(old, def)) {
-        *ret = strdup("<ok changed=\"no\"/>");
-        rc = *ret ? 0 : -ENOMEM;
-        goto out;
-    }
-    if (o->d->csv && cd_csv_ref_parse(cur->ref, volume, sizeof(volume), &slot,
-                                      &state) == 0) {
-        struct cd_csv_job *j = calloc(1, sizeof(*j));
-        if (!j) {
-            rc = -ENOMEM;
-            goto out;
-        }
-        j->op = CD_CSV_SET_DEF;
-        snprintf(j->vm, sizeof(j->vm), "%s", vm);
-        snprintf(j->ref, sizeof(j->ref), "%s", cur->ref);
-        snprintf(j->priority, sizeof(j->priority), "%s",
-                 res_priority_str(def->policy.priority));
-        j->def = def;
-        j->def_xml = text;
-        def = NULL;
-        text = NULL;
-        j->conn = conn;
-        cmn_ipc_conn_ref(conn);
-        rc = cd_csv_run(o->d->csv, j, csv_def_stored, o);
-        if (rc < 0) {
-            cmn_ipc_conn_unref(conn);
-            cd_csv_job_free(j);
-            rc = err_reply(ret, rc, "cannot start a worker for the CSV");
-            goto out;
-        }
-        rc = CMN_IPC_DEFERRED;
-        goto out;
-    }
-    snprintf(op.name, sizeof(op.name), "%s", vm);
-    snprintf(op.arg, sizeof(op.arg), "%s",
-             res_priority_str(def->policy.priority));
-    op.text = text;
-    rc = cd_ipc_submit(o->d, conn, &op, ret);
-out:
-    free(text);
-    res_vm_free(def);
-    res_vm_free(old);
-    return rc;
-}
-
-/* vm start of a VM of priority manual: automatic plans never start such
- * a VM, so besides the intent (target running, which keeps it from being
- * stopped) the administrator's request goes to the coordinator as a start
- * request, exactly once. Placement is checked here first so that a VM
- * with nowhere to go is refused with the reason. */
-static int manual_start(struct cd_orch *o, struct cmn_ipc_conn *conn,
-                        struct cd_op *op, char **ret)
-{
-    struct cd_daemon *d = o->d;
-    struct cd_co_msg m = {.type = CD_CO_REQ, .kind = CD_ACT_START};
-    char err[512];
-    int rc;
-
-    if (!d->replica || !d->quorate || !o->in_group)
-        return cd_ipc_submit(d, conn, op, ret); /* refused: no quorum */
-    rc = cd_coord_check_start(o->co, cd_daemon_cdb(d), op->name, NULL, err,
-                              sizeof(err));
-    if (rc < 0)
-        return err_reply(ret, rc, "%s", err);
-    rc = cd_ipc_submit(d, conn, op, ret);
-    if (rc != CMN_IPC_DEFERRED)
-        return rc; /* refused at once */
-    /* Sent after the intent from the same node: delivered after it. */
-    snprintf(m.vm, sizeof(m.vm), "%s", op->name);
-    m.origin = d->nodeid;
-    m.epoch = cd_cdb_epoch(cd_daemon_cdb(d));
-    if (co_send(o, &m) < 0)
-        cmn_warn(CMN_LOG_CD, "VM '%s': cannot send the start request",
-                 op->name);
-    return rc;
-}
-
-static int do_vm_change(struct cd_orch *o, struct cmn_ipc_conn *conn,
-                        const char *opname, const char *vm, char **ret)
-{
-    const struct cd_cdb *cdb = cd_daemon_cdb(o->d);
-    struct cd_op op = {0};
-    uint32_t node;
-
-    if (!cd_cdb_vm_by_name(cdb, vm))
-        return err_reply(ret, -CD_E_NOT_FOUND,
-                         "VM '%s' does not exist (see 'clusterctl vm list')",
-                         vm);
-    snprintf(op.name, sizeof(op.name), "%s", vm);
-    if (!strcmp(opname, "vm-remove")) {
-        node = cd_coord_vm_node(o->co, vm, NULL);
-        if (node || cd_cdb_vm_by_name(cdb, vm)->want_running)
-            return err_reply(ret, -CD_E_IN_USE,
-                             "VM '%s' is %s: stop it first ('clusterctl vm "
-                             "stop %s')",
-                             vm, node ? "running" : "meant to run", vm);
-        op.type = CD_OP_REMOVE_VM;
-        const struct cd_vm *v = cd_cdb_vm_by_name(cdb, vm);
-        if (o->d->csv &&
-            !strncmp(v->ref, CD_CSV_REF_PREFIX, strlen(CD_CSV_REF_PREFIX))) {
-            /* Its slot is freed once the removal is in the CDB. */
-            struct cd_csv_job *j = calloc(1, sizeof(*j));
-            int rc;
-            if (!j)
-                return -ENOMEM;
-            snprintf(j->vm, sizeof(j->vm), "%s", vm);
-            snprintf(j->ref, sizeof(j->ref), "%s", v->ref);
-            rc = cd_ipc_submit_cb(o->d, conn, &op, csv_remove_applied, j, ret);
-            if (rc != CMN_IPC_DEFERRED)
-                cd_csv_job_free(j);
-            return rc;
-        }
-    } else {
-        op.type = CD_OP_SET_VM_TARGET;
-        snprintf(op.arg, sizeof(op.arg), "%s",
-                 !strcmp(opname, "vm-start") ? "running" : "stopped");
-    }
-    if (op.type == CD_OP_SET_VM_TARGET && !strcmp(op.arg, "running") &&
-        cd_cdb_vm_by_name(cdb, vm)->priority == CD_PRIO_MANUAL &&
-        !cd_coord_vm_node(o->co, vm, NULL) && !cd_coord_active(o->co, vm))
-        return manual_start(o, conn, &op, ret);
-    return cd_ipc_submit(o->d, conn, &op, ret);
-}
-
-static int do_move(struct cd_orch *o, struct cmn_ipc_conn *conn, xmlNode *req,
-                   char **ret)
-{
-    struct cd_daemon *d = o->d;
-    const struct cd_cdb *cdb = cd_daemon_cdb(d);
-    char vm[CD_NAME_MAX + 8] = "", to[CD_NAME_MAX + 8] = "", mode[16] = "";
-    struct cd_co_msg m = {.type = CD_CO_REQ};
-    const struct cd_node *tn = NULL;
-    char err[512];
-    int rc;
-
-    attr(req, "vm", vm, sizeof(vm));
-    attr(req, "to", to, sizeof(to));
-    attr(req, "mode", mode, sizeof(mode));
-    if (strcmp(mode, "live") && strcmp(mode, "quick"))
-        return err_reply(ret, -EINVAL, "move-vm needs --live or --quick");
-    if (to[0] && !(tn = cd_cdb_node_by_name(cdb, to)))
-        return err_reply(ret, -CD_E_NOT_FOUND,
-                         "node '%s' does not exist (see 'clusterctl node "
-                         "list')",
-                         to);
-    if (!d->replica || !d->quorate || !o->in_group) {
-        unsigned expected, total, quorum;
-        cd_cpg_votes(d, &expected, &total, &quorum);
-        return err_reply(ret, -CD_E_NO_QUORUM,
-                         "the cluster has no quorum (%u of %u votes, %u "
-                         "needed): VMs are not moved until enough nodes are "
-                         "back",
-                         total, expected, quorum);
-    }
-    m.kind = !strcmp(mode, "live") ? CD_ACT_LIVE : CD_ACT_QUICK;
-    m.b = tn ? tn->nodeid : 0;
-    /* The obvious mistakes at once; delivery checks again in order. */
-    rc = cd_coord_check_move(o->co, cdb, vm, m.b, (enum cd_act_kind)m.kind,
-                             NULL, NULL, err, sizeof(err));
-    if (rc < 0)
-        return err_reply(ret, rc, "%s", err);
-    if (o->nwaiters == MAX_WAITERS)
-        return err_reply(ret, -EBUSY, "too many moves waiting: retry");
-    snprintf(m.vm, sizeof(m.vm), "%s", vm);
-    m.origin = d->nodeid;
-    m.origin_req = ++o->next_req;
-    m.epoch = cd_cdb_epoch(cdb);
-    rc = co_send(o, &m);
-    if (rc < 0)
-        return err_reply(ret, rc, "cannot send the request to the cluster");
-    o->waiters[o->nwaiters].req = m.origin_req;
-    o->waiters[o->nwaiters].conn = conn;
-    o->nwaiters++;
-    cmn_ipc_conn_ref(conn);
-    return CMN_IPC_DEFERRED;
-}
-
-static void clock_text(uint64_t t_s, char *buf, size_t len)
-{
-    time_t t = (time_t)t_s;
-    struct tm tm;
-
-    if (!t_s || !localtime_r(&t, &tm) || !strftime(buf, len, "%H:%M:%S", &tm))
-        snprintf(buf, len, "?");
-}
-
-/* The VM's recent start attempts with their causes and results, and
- * what it waits for now (cd_coord_vm_wait). */
-static void explain_starts(struct cd_orch *o, struct cd_buf *b, const char *vm)
-{
-    const struct cd_cdb *cdb = cd_daemon_cdb(o->d);
-    const struct cd_action *list[8];
-    size_t n = 0;
-    struct cd_vm_wait w;
-    struct cd_co_view v;
-    char at[16];
-
-    /* The newest starts, in the order they happened. */
-    for (size_t i = cd_coord_action_count(o->co); i-- > 0 && n < 8;) {
-        const struct cd_action *a = cd_coord_action(o->co, i);
-        if (a->kind == CD_ACT_START && !strcmp(a->vm, vm))
-            list[n++] = a;
-    }
-    while (n--) {
-        const struct cd_action *a = list[n];
-        clock_text(a->ended_s, at, sizeof(at));
-        cd_buf_printf(b, "start attempt: on node '%s' (%s): %s",
-                      node_name(cdb, a->to), cd_act_cause_name(a->cause),
-                      a->status == CD_AS_ACTIVE ? "in progress"
-                      : a->status == CD_AS_DONE ? "done"
-                                                : "failed");
-        if (a->status != CD_AS_ACTIVE && a->ended_s)
-            cd_buf_printf(b, " at %s", at);
-        if (a->status == CD_AS_FAILED && a->msg[0]) {
-            cd_buf_puts(b, ": ");
-            cd_buf_xml_escape(b, a->msg);
-        }
-        cd_buf_puts(b, "\n");
-    }
-    make_view(o, &v);
-    cd_coord_vm_wait(o->co, cdb, &v, vm, &w);
-    switch (w.kind) {
-    case CD_WAIT_RETRY:
-        clock_text(w.at_s, at, sizeof(at));
-        cd_buf_printf(b,
-                      "waiting: start failed %u time(s) in a row, last on "
-                      "node '%s'; next attempt at %s on node '%s'\n",
-                      w.n, node_name(cdb, w.node), at, node_name(cdb, w.next));
-        break;
-    case CD_WAIT_NO_NODE:
-        cd_buf_printf(
-            b, "waiting: VM '%s' should run but NO node can run it: ", vm);
-        cd_buf_xml_escape(b, w.text);
-        cd_buf_puts(b, "\n");
-        break;
-    case CD_WAIT_PRIORITY:
-        cd_buf_printf(b,
-                      "waiting: queued behind %u start(s) of higher "
-                      "priority\n",
-                      w.n);
-        break;
-    case CD_WAIT_MOVE_QUEUED:
-        cd_buf_printf(b,
-                      "waiting: its move is queued (place %u) behind the "
-                      "migration limit (migration-max-concurrent = %s per "
-                      "node)\n",
-                      w.n, cd_cdb_setting(cdb, "migration-max-concurrent"));
-        break;
-    default:
-        break;
-    }
-}
-
-static int do_explain(struct cd_orch *o, const char *vm, char **ret)
-{
-    struct cd_daemon *d = o->d;
-    const struct cd_cdb *cdb = cd_daemon_cdb(d);
-    struct res_node nodes[CD_MAX_NODES];
-    struct res_place_vm *vms;
-    struct res_cluster c = {.nodes = nodes};
-    const uint32_t *members = NULL;
-    size_t nm = d->replica ? cd_replica_members(d->replica, &members) : 0;
-    char *text = NULL;
-    struct cd_buf b;
-    enum cd_rt_state st;
-    uint32_t node;
-    const struct cd_action *a;
-    const struct cd_vm_failures *f;
-    int rc;
-
-    if (!cd_cdb_vm_by_name(cdb, vm))
-        return err_reply(ret, -CD_E_NOT_FOUND,
-                         "VM '%s' does not exist (see 'clusterctl vm list')",
-                         vm);
-    /* The same picture the coordinator uses. */
-    vms = calloc(cd_cdb_vm_count(cdb) + 1, sizeof(*vms));
-    if (!vms)
-        return -ENOMEM;
-    for (size_t i = 0; i < cd_cdb_node_count(cdb) && i < CD_MAX_NODES; i++) {
-        const struct cd_node *n = cd_cdb_node(cdb, i);
-        bool member = false;
-        for (size_t k = 0; k < nm; k++)
-            member |= members[k] == n->nodeid;
-        memset(&nodes[i], 0, sizeof(nodes[i]));
-        nodes[i].id = n->nodeid;
-        snprintf(nodes[i].name, sizeof(nodes[i].name), "%s", n->name);
-        nodes[i].memory_mib = n->memory_mib;
-        nodes[i].state = !member                       ? RES_NODE_DOWN
-                         : n->state == CD_NODE_DRAINED ? RES_NODE_DRAINED
-                         : n->state == CD_NODE_PAUSED  ? RES_NODE_PAUSED
-                         : n->state == CD_NODE_QUARANTINED
-                             ? RES_NODE_QUARANTINED
-                         : !cd_stor_healthy(cd_coord_storage(o->co), n->nodeid)
-                             ? RES_NODE_PAUSED
-                             : RES_NODE_UP;
-        c.n_nodes++;
-    }
-    for (size_t i = 0; i < cd_cdb_vm_count(cdb); i++) {
-        const struct cd_vm *v = cd_cdb_vm(cdb, i);
-        vms[i] = v->place; /* parsed when the CDB stored the definition */
-        snprintf(vms[i].name, sizeof(vms[i].name), "%s", v->name);
-        vms[i].policy.priority = (enum res_priority)v->priority;
-        vms[i].want_running = v->want_running;
-        vms[i].node = cd_coord_vm_node(o->co, v->name, NULL);
-        c.n_vms++;
-    }
-    c.vms = vms;
-    rc = res_explain(&c, vm, &text);
-    free(vms);
-    if (rc < 0)
-        return err_reply(ret, rc, "cannot explain VM '%s'", vm);
-
-    cd_buf_init(&b);
-    cd_buf_printf(&b, "<explain vm=\"%s\">", vm);
-    cd_buf_xml_escape(&b, text);
-    free(text);
-    node = cd_coord_vm_node(o->co, vm, &st);
-    if (node)
-        cd_buf_printf(&b,
-                      "lease: held by the QEMU of VM '%s' on node '%s' (%s); "
-                      "no other node can start it while it runs\n",
-                      vm, node_name(cdb, node), cd_rt_state_name(st));
-    else
-        cd_buf_printf(&b, "lease: free (VM '%s' runs nowhere)\n", vm);
-    a = cd_coord_active(o->co, vm);
-    if (a)
-        cd_buf_printf(&b, "action: %s %s%s%s%s in progress (%s)\n",
-                      cd_act_kind_name(a->kind), a->from ? "from " : "",
-                      node_name(cdb, a->from), a->to ? " to " : "",
-                      node_name(cdb, a->to), cd_act_cause_name(a->cause));
-    f = cd_coord_failures(o->co, vm);
-    if (f && f->n)
-        cd_buf_printf(&b, "failures: %zu recorded, last on node '%s'\n", f->n,
-                      node_name(cdb, f->node));
-    explain_starts(o, &b, vm);
-    for (size_t i = 0; i < cd_cdb_node_count(cdb); i++) {
-        const struct cd_node *n = cd_cdb_node(cdb, i);
-        char until[32] = "?";
-        time_t t = (time_t)n->quarantined_until;
-        struct tm tm;
-        if (n->state != CD_NODE_QUARANTINED)
-            continue;
-        if (t && localtime_r(&t, &tm))
-            strftime(until, sizeof(until), "%Y-%m-%d %H:%M:%S", &tm);
-        cd_buf_printf(&b, "quarantine: node '%s' takes no VMs until %s (",
-                      n->name, until);
-        cd_buf_xml_escape(&b, n->reason[0] ? n->reason : "set by hand");
-        cd_buf_printf(&b, "); 'clusterctl node resume %s' ends it now\n",
-                      n->name);
-    }
-    for (size_t i = 0; i < cd_cdb_node_count(cdb); i++) {
-        const struct cd_node *n = cd_cdb_node(cdb, i);
-        char why[384];
-        cd_stor_reason(cd_coord_storage(o->co), n->nodeid, why, sizeof(why));
-        if (!why[0])
-            continue;
-        cd_buf_printf(&b, "%s: ", n->name);
-        cd_buf_xml_escape(&b, why);
-        cd_buf_puts(&b, "; it takes no VMs until sanlock holds the lockspace "
-                        "again (clusterd re-joins it once the volume reads)\n");
-    }
-    if (d->quorate)
-        cd_buf_printf(&b, "quorum: yes (coordinator node %u)\n",
-                      d->replica ? cd_replica_coordinator(d->replica) : 0);
-    else
-        cd_buf_puts(&b, "quorum: NO - nothing is started or moved until "
-                        "quorum returns\n");
-    cd_buf_puts(&b, "</explain>\n");
-    return cd_buf_steal(&b, ret, NULL);
-}
-
-int cd_orch_ipc(struct cd_daemon *d, struct cmn_ipc_conn *conn, const char *op,
-                xmlNode *req, bool may_write, char **ret)
+int cd_orch_send(struct cd_daemon *d, struct cd_co_msg *m,
+                 struct cmn_ipc_conn *waiter)
 {
     struct cd_orch *o = d->orch;
-    char vm[CD_NAME_MAX + 8] = "";
-    bool write = !strcmp(op, "vm-add") || !strcmp(op, "vm-edit") ||
-                 !strcmp(op, "vm-remove") || !strcmp(op, "vm-start") ||
-                 !strcmp(op, "vm-stop") || !strcmp(op, "move-vm");
+    int rc;
 
-    if (!o || (!write && strcmp(op, "vm-list") && strcmp(op, "vm-show") &&
-               strcmp(op, "explain") && strcmp(op, "events")))
-        return -ENOENT;
-    if (write && !may_write)
-        return err_reply(ret, -CD_E_PERM,
-                         "permission denied: only root or the admin group "
-                         "may change the cluster (run as root)");
-    attr(req, "vm", vm, sizeof(vm));
-    if (strcmp(op, "vm-add") && strcmp(op, "vm-list") && strcmp(op, "events") &&
-        strcmp(op, "move-vm") && !vm[0])
-        return err_reply(ret, -EINVAL, "%s needs a VM name", op);
-    if (!strcmp(op, "vm-list"))
-        return do_vm_list(o, NULL, ret);
-    if (!strcmp(op, "vm-show"))
-        return do_vm_list(o, vm, ret);
-    if (!strcmp(op, "events")) {
-        cmn_ipc_subscribe(conn, true);
-        *ret = strdup("<ok/>");
-        return *ret ? 0 : -ENOMEM;
-    }
-    if (!strcmp(op, "explain"))
-        return do_explain(o, vm, ret);
-    if (!strcmp(op, "vm-add"))
-        return do_vm_add(o, conn, req, ret);
-    if (!strcmp(op, "vm-edit"))
-        return do_vm_edit(o, conn, req, vm, ret);
-    if (!strcmp(op, "move-vm"))
-        return do_move(o, conn, req, ret);
-    return do_vm_change(o, conn, op, vm, ret);
+    if (waiter && o->nwaiters == MAX_WAITERS)
+        return -EBUSY;
+    if (waiter)
+        m->origin_req = ++o->next_req;
+    rc = co_send(o, m);
+    if (rc < 0 || !waiter)
+        return rc;
+    o->waiters[o->nwaiters].req = m->origin_req;
+    o->waiters[o->nwaiters].conn = waiter;
+    o->nwaiters++;
+    cmn_ipc_conn_ref(waiter);
+    return rc;
 }
 
 void cd_orch_conn_closed(struct cd_daemon *d, struct cmn_ipc_conn *conn)

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "clusterd/cd-int.h"
+#include "common/cmn-err.h"
 #include "common/cmn-name.h"
 #include "common/cmn-xml.h"
 
@@ -161,4 +162,23 @@ int cd_thread_detached(void *(*fn)(void *), void *arg)
     rc = pthread_create(&t, &attr, fn, arg);
     pthread_attr_destroy(&attr);
     return -rc;
+}
+
+const char *cd_node_name(const struct cd_cdb *cdb, uint32_t id)
+{
+    const struct cd_node *n = cd_cdb_node_by_id(cdb, id);
+
+    return !id ? "" : n ? n->name : "?";
+}
+
+char *cd_error_text(int rc, const char *msg)
+{
+    struct cd_buf b;
+    char *text = NULL;
+
+    cd_buf_init(&b);
+    cd_buf_printf(&b, "<error code=\"%d\">", rc < 0 ? -rc : rc);
+    cd_buf_xml_escape(&b, msg && *msg ? msg : cmn_strerror(rc));
+    cd_buf_puts(&b, "</error>");
+    return cd_buf_steal(&b, &text, NULL) == 0 ? text : NULL;
 }

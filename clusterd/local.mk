@@ -88,6 +88,8 @@ clusterd_clusterd_SOURCES = \
 	clusterd/cd-cpg.c \
 	clusterd/cd-ipc.c \
 	clusterd/cd-orch.c \
+	clusterd/cd-api-ops.c \
+	clusterd/cd-api-vm.c \
 	clusterd/cd-hva.c clusterd/cd-hva.h \
 	clusterd/cd-csv.c \
 	clusterd/cd-storage.c
