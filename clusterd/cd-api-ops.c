@@ -24,17 +24,6 @@
 #include "common/cmn-time.h"
 #include "common/cmn-xml.h"
 
-static const char *req_attr(xmlNode *n, const char *name, char *buf, size_t len)
-{
-    xmlChar *v = xmlGetProp(n, (const xmlChar *)name);
-
-    if (!v)
-        return NULL;
-    snprintf(buf, len, "%s", (const char *)v);
-    xmlFree(v);
-    return buf;
-}
-
 static bool is_member(const struct cd_daemon *d, uint32_t nodeid)
 {
     const uint32_t *m;
@@ -247,8 +236,8 @@ static int do_config_set(struct cd_daemon *d, struct cmn_ipc_conn *conn,
     struct cd_op change = {0};
     int rc;
 
-    if (!req_attr(req, "key", a, sizeof(a)) ||
-        !req_attr(req, "value", b, sizeof(b))) {
+    if (!cmn_xml_attr_copy(req, "key", a, sizeof(a)) ||
+        !cmn_xml_attr_copy(req, "value", b, sizeof(b))) {
         *ret = cd_error_text(-EINVAL, "config-set needs key and value");
         return *ret ? 0 : -ENOMEM;
     }
@@ -272,8 +261,8 @@ static int do_node_state(struct cd_daemon *d, struct cmn_ipc_conn *conn,
     struct cd_op change = {0};
     enum cd_node_state st;
 
-    if (!req_attr(req, "node", a, sizeof(a)) ||
-        !req_attr(req, "state", b, sizeof(b))) {
+    if (!cmn_xml_attr_copy(req, "node", a, sizeof(a)) ||
+        !cmn_xml_attr_copy(req, "state", b, sizeof(b))) {
         *ret = cd_error_text(-EINVAL, "node-state needs node and state");
         return *ret ? 0 : -ENOMEM;
     }
@@ -306,8 +295,8 @@ static int do_cdb_add(struct cd_daemon *d, struct cmn_ipc_conn *conn,
     xmlChar *text;
     int rc;
 
-    if (!req_attr(req, "name", a, sizeof(a)) ||
-        !req_attr(req, vm ? "priority" : "lockspace", b, sizeof(b)) ||
+    if (!cmn_xml_attr_copy(req, "name", a, sizeof(a)) ||
+        !cmn_xml_attr_copy(req, vm ? "priority" : "lockspace", b, sizeof(b)) ||
         strlen(a) >= CD_NAME_MAX) {
         snprintf(msg, sizeof(msg), "%s needs name and %s", op,
                  vm ? "priority" : "lockspace");
@@ -318,7 +307,7 @@ static int do_cdb_add(struct cd_daemon *d, struct cmn_ipc_conn *conn,
     memcpy(change.name, a, strlen(a) + 1);
     memcpy(change.arg, b, strlen(b) + 1);
     if (vm)
-        req_attr(req, "ref", change.arg2, sizeof(change.arg2));
+        cmn_xml_attr_copy(req, "ref", change.arg2, sizeof(change.arg2));
     text = xmlNodeGetContent(req);
     if (text && *text)
         change.text = strdup((const char *)text);
@@ -344,7 +333,8 @@ static int do_cdb_remove(struct cd_daemon *d, struct cmn_ipc_conn *conn,
     char a[CD_VALUE_MAX];
     struct cd_op change = {0};
 
-    if (!req_attr(req, "name", a, sizeof(a)) || strlen(a) >= CD_NAME_MAX) {
+    if (!cmn_xml_attr_copy(req, "name", a, sizeof(a)) ||
+        strlen(a) >= CD_NAME_MAX) {
         *ret = cd_error_text(-EINVAL, "removal needs a name");
         return *ret ? 0 : -ENOMEM;
     }
@@ -367,7 +357,8 @@ int cd_api_run(struct cd_daemon *d, struct cmn_ipc_conn *conn,
     case CD_API_CDB_GET:
         return do_cdb_get(d, ret);
     case CD_API_CONFIG_GET:
-        return do_config_get(d, req_attr(req, "key", a, sizeof(a)), ret);
+        return do_config_get(d, cmn_xml_attr_copy(req, "key", a, sizeof(a)),
+                             ret);
     case CD_API_NODE_LIST:
         return do_node_list(d, ret);
     case CD_API_VOLUME_LIST:

@@ -27,17 +27,6 @@
 #include "resources/res-place.h"
 #include "resources/res-vm.h"
 
-static const char *attr(xmlNode *n, const char *name, char *buf, size_t len)
-{
-    xmlChar *v = xmlGetProp(n, (const xmlChar *)name);
-
-    if (!v)
-        return NULL;
-    snprintf(buf, len, "%s", (const char *)v);
-    xmlFree(v);
-    return buf;
-}
-
 static int err_reply(char **ret, int rc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static int err_reply(char **ret, int rc, const char *fmt, ...)
@@ -279,7 +268,7 @@ static int do_vm_add(struct cd_daemon *d, struct cmn_ipc_conn *conn,
     xmlChar *text;
     int rc;
 
-    attr(req, "source", source, sizeof(source));
+    cmn_xml_attr_copy(req, "source", source, sizeof(source));
     text = xmlNodeGetContent(req);
     rc = res_vm_parse(text ? (const char *)text : "",
                       text ? strlen((const char *)text) : 0, source, &def, err,
@@ -416,7 +405,7 @@ static int do_vm_edit(struct cd_daemon *d, struct cmn_ipc_conn *conn,
                          "VM '%s' has no definition in the cluster database "
                          "to edit",
                          vm);
-    attr(req, "source", source, sizeof(source));
+    cmn_xml_attr_copy(req, "source", source, sizeof(source));
     body = xmlNodeGetContent(req);
     rc = res_vm_parse(body ? (const char *)body : "",
                       body ? strlen((const char *)body) : 0, source, &def, err,
@@ -580,9 +569,9 @@ static int do_move(struct cd_daemon *d, struct cmn_ipc_conn *conn, xmlNode *req,
     char err[512];
     int rc;
 
-    attr(req, "vm", vm, sizeof(vm));
-    attr(req, "to", to, sizeof(to));
-    attr(req, "mode", mode, sizeof(mode));
+    cmn_xml_attr_copy(req, "vm", vm, sizeof(vm));
+    cmn_xml_attr_copy(req, "to", to, sizeof(to));
+    cmn_xml_attr_copy(req, "mode", mode, sizeof(mode));
     if (strcmp(mode, "live") && strcmp(mode, "quick"))
         return err_reply(ret, -EINVAL, "move-vm needs --live or --quick");
     if (to[0] && !(tn = cd_cdb_node_by_name(cdb, to)))
@@ -831,7 +820,7 @@ int cd_api_vm_request(struct cd_daemon *d, struct cmn_ipc_conn *conn,
         return err_reply(ret, -CD_E_PERM,
                          "permission denied: only root or the admin group "
                          "may change the cluster (run as root)");
-    attr(req, "vm", vm, sizeof(vm));
+    cmn_xml_attr_copy(req, "vm", vm, sizeof(vm));
     if (strcmp(op, "vm-add") && strcmp(op, "vm-list") && strcmp(op, "events") &&
         strcmp(op, "move-vm") && !vm[0])
         return err_reply(ret, -EINVAL, "%s needs a VM name", op);

@@ -1059,23 +1059,13 @@ int cd_cdb_apply(struct cd_cdb *cdb, const struct cd_op *op, char *err,
 
 /* ------------------------------------------------------------ parsing */
 
-static const char *attr(xmlNode *n, const char *name, char *buf, size_t len)
-{
-    xmlChar *v = xmlGetProp(n, (const xmlChar *)name);
-
-    if (!v)
-        return NULL;
-    snprintf(buf, len, "%s", (const char *)v);
-    xmlFree(v);
-    return buf;
-}
-
 static int attr_u64(xmlNode *n, const char *name, uint64_t *ret)
 {
     char buf[32], *end;
     unsigned long long v;
 
-    if (!attr(n, name, buf, sizeof(buf)) || !buf[0] || buf[0] == '-')
+    if (!cmn_xml_attr_copy(n, name, buf, sizeof(buf)) || !buf[0] ||
+        buf[0] == '-')
         return -CD_E_BAD_VALUE;
     errno = 0;
     v = strtoull(buf, &end, 10);
@@ -1099,11 +1089,11 @@ static int parse_node_extra(xmlNode *x, struct cd_node *n,
     const char *p;
 
     n->state = st;
-    attr(x, "reason", n->reason, sizeof(n->reason));
-    if (attr(x, "quarantined-until", buf, sizeof(buf)) &&
+    cmn_xml_attr_copy(x, "reason", n->reason, sizeof(n->reason));
+    if (cmn_xml_attr_copy(x, "quarantined-until", buf, sizeof(buf)) &&
         attr_u64(x, "quarantined-until", &n->quarantined_until) < 0)
         return -CMN_E_SCHEMA;
-    if (!attr(x, "failures", buf, sizeof(buf)))
+    if (!cmn_xml_attr_copy(x, "failures", buf, sizeof(buf)))
         return 0;
     for (p = buf; *p;) {
         char *end;
@@ -1137,7 +1127,7 @@ static int parse_doc(xmlNode *root, const char *name, struct cd_cdb *cdb,
         cd_errf(err, errlen, "%s: <cdb> has no valid epoch", name);
         return -CMN_E_SCHEMA;
     }
-    if (!attr(root, "digest", buf, sizeof(buf)) ||
+    if (!cmn_xml_attr_copy(root, "digest", buf, sizeof(buf)) ||
         strncmp(buf, "sha256:", 7) != 0 ||
         strlen(buf + 7) != 2 * CD_DIGEST_LEN) {
         cd_errf(err, errlen, "%s: <cdb> has no sha256 digest", name);
@@ -1162,18 +1152,18 @@ static int parse_doc(xmlNode *root, const char *name, struct cd_cdb *cdb,
             memset(&op, 0, sizeof(op));
             if (is_elem(n, "setting")) {
                 op.type = CD_OP_SET_SETTING;
-                if (!attr(n, "name", op.name, sizeof(op.name)) ||
-                    !attr(n, "value", op.arg, sizeof(op.arg)))
+                if (!cmn_xml_attr_copy(n, "name", op.name, sizeof(op.name)) ||
+                    !cmn_xml_attr_copy(n, "value", op.arg, sizeof(op.arg)))
                     goto schema;
             } else if (is_elem(n, "node")) {
                 uint64_t id;
                 enum cd_node_state st;
                 op.type = CD_OP_ADD_NODE;
-                if (!attr(n, "name", op.name, sizeof(op.name)) ||
-                    !attr(n, "address", op.arg, sizeof(op.arg)) ||
+                if (!cmn_xml_attr_copy(n, "name", op.name, sizeof(op.name)) ||
+                    !cmn_xml_attr_copy(n, "address", op.arg, sizeof(op.arg)) ||
                     attr_u64(n, "nodeid", &id) < 0 || id > UINT32_MAX ||
                     attr_u64(n, "memory-mib", &op.number) < 0 ||
-                    !attr(n, "state", buf, sizeof(buf)) ||
+                    !cmn_xml_attr_copy(n, "state", buf, sizeof(buf)) ||
                     cd_node_state_parse(buf, &st) < 0)
                     goto schema;
                 op.nodeid = (uint32_t)id;
@@ -1188,22 +1178,23 @@ static int parse_doc(xmlNode *root, const char *name, struct cd_cdb *cdb,
             } else if (is_elem(n, "volume")) {
                 struct cd_buf luns;
                 op.type = CD_OP_ADD_VOLUME;
-                if (!attr(n, "name", op.name, sizeof(op.name)) ||
-                    !attr(n, "lockspace", op.arg, sizeof(op.arg)))
+                if (!cmn_xml_attr_copy(n, "name", op.name, sizeof(op.name)) ||
+                    !cmn_xml_attr_copy(n, "lockspace", op.arg, sizeof(op.arg)))
                     goto schema;
                 cd_buf_init(&luns);
                 for (xmlNode *l = n->children; l; l = l->next)
-                    if (is_elem(l, "lun") && attr(l, "id", buf2, sizeof(buf2)))
+                    if (is_elem(l, "lun") &&
+                        cmn_xml_attr_copy(l, "id", buf2, sizeof(buf2)))
                         cd_buf_printf(&luns, "%s\n", buf2);
                 rc = cd_buf_steal(&luns, &op.text, NULL);
                 if (rc < 0)
                     return rc;
             } else if (is_elem(n, "vm")) {
                 op.type = CD_OP_ADD_VM;
-                if (!attr(n, "name", op.name, sizeof(op.name)) ||
-                    !attr(n, "priority", op.arg, sizeof(op.arg)))
+                if (!cmn_xml_attr_copy(n, "name", op.name, sizeof(op.name)) ||
+                    !cmn_xml_attr_copy(n, "priority", op.arg, sizeof(op.arg)))
                     goto schema;
-                attr(n, "ref", op.arg2, sizeof(op.arg2));
+                cmn_xml_attr_copy(n, "ref", op.arg2, sizeof(op.arg2));
                 for (xmlNode *d = n->children; d; d = d->next)
                     if (is_elem(d, "definition")) {
                         xmlChar *t = xmlNodeGetContent(d);
@@ -1219,7 +1210,8 @@ static int parse_doc(xmlNode *root, const char *name, struct cd_cdb *cdb,
             free(op.text);
             if (rc < 0)
                 goto semantic;
-            if (op.type == CD_OP_ADD_VM && attr(n, "target", buf, sizeof(buf)))
+            if (op.type == CD_OP_ADD_VM &&
+                cmn_xml_attr_copy(n, "target", buf, sizeof(buf)))
                 cdb->vms[vm_index(cdb, op.name)].want_running =
                     strcmp(buf, "running") == 0;
             continue;

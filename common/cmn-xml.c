@@ -294,3 +294,15 @@ char *cmn_xml_escape(const char *s)
     *p = '\0';
     return out;
 }
+
+const char *cmn_xml_attr_copy(xmlNode *n, const char *name, char *buf,
+                              size_t len)
+{
+    xmlChar *v = xmlGetProp(n, (const xmlChar *)name);
+
+    if (!v)
+        return NULL;
+    snprintf(buf, len, "%s", (const char *)v);
+    xmlFree(v);
+    return buf;
+}

@@ -43,6 +43,10 @@ const char *cmn_xml_schema_path(const char *file);
 const char *cmn_xml_entity(char c);
 /* `s` escaped by that rule (malloc'd); NULL when out of memory. */
 char *cmn_xml_escape(const char *s);
+/* Attribute `name` of `n` copied into buf (truncated to len - 1 bytes):
+ * buf, or NULL when `n` has no such attribute. */
+const char *cmn_xml_attr_copy(xmlNode *n, const char *name, char *buf,
+                              size_t len);
 
 #include "common/cmn-auto.h"
 CMN_DEFINE_AUTO(cmn_xml_schema, cmn_xml_schema_free)
