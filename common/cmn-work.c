@@ -38,6 +38,7 @@ struct cmn_work {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     struct cmn_job *head, *tail; /* waiting for a thread */
+    unsigned queued;             /* jobs in that list */
     unsigned threads, idle;
     bool stop;
     int rd, wr; /* completions: job pointers */
@@ -75,6 +76,7 @@ static void *work_thread(void *arg)
         if (w->stop)
             break;
         struct cmn_job *j = w->head;
+        w->queued--;
         w->head = j->next;
         if (!w->head)
             w->tail = NULL;
@@ -174,7 +176,10 @@ int cmn_work_submit(struct cmn_work *w, cmn_work_fn fn, cmn_work_done_fn done,
     j->done = done;
     j->arg = arg;
     pthread_mutex_lock(&w->mu);
-    if (!w->idle) {
+    /* A thread counts as idle until it wakes and takes a job: jobs
+     * submitted back to back must not all count on the same idle thread,
+     * or they would run one after the other. */
+    if (w->idle <= w->queued) {
         pthread_attr_t at;
         pthread_t t;
 
@@ -203,6 +208,7 @@ queue:
     else
         w->head = j;
     w->tail = j;
+    w->queued++;
     pthread_cond_signal(&w->cv);
     pthread_mutex_unlock(&w->mu);
     return rc;
