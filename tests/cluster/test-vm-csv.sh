@@ -129,8 +129,10 @@ holds_lease "$src" ||
     fail "$src's sanlock does not hold vm-slot-$slot on $SB_CSV_PATH: $(sb_exec "$src" sanlock client status)"
 qemu=$(vm_qemus web1)
 pid=${qemu#*:}
-sb_exec "$src" cat "/proc/$pid/cmdline" | tr '\0' ' ' | grep -q "$(basename "$SB_CSV_PATH")" ||
-    fail "web1's QEMU does not open the CSV's LUN: $(sb_exec "$src" cat "/proc/$pid/cmdline" | tr '\0' ' ')"
+# QEMU runs confined and gets its disk as a descriptor (/dev/fdset/N): look
+# at what it holds open, not at its command line.
+sb_exec "$src" ls -l "/proc/$pid/fd/" 2>/dev/null | grep -q "$(basename "$SB_CSV_PATH")" ||
+    fail "web1's QEMU does not hold the CSV's LUN open: $(sb_exec "$src" ls -l "/proc/$pid/fd/" 2>&1 | tr '\n' ' ')"
 
 # 3. Quick move through the state extent.
 dst=node2
