@@ -713,9 +713,14 @@ static int picture_build(const struct cd_coord *co, const struct cd_cdb *cdb,
         pv->node = cd_coord_vm_node(co, v->name, NULL);
         pv->want_running = v->want_running;
         if (a && (a->kind == CD_ACT_LIVE || a->kind == CD_ACT_QUICK)) {
-            pv->moving_to = a->to;
             if (!pv->node)
                 pv->node = a->from;
+            /* Between the target's "running" and the action's last step
+             * the VM already runs where it was going: nothing is in
+             * flight any more (and a move onto its own node would make
+             * the whole picture invalid for every other VM). */
+            if (pv->node != a->to)
+                pv->moving_to = a->to;
         } else if (a && a->kind == CD_ACT_START && !pv->node) {
             /* Its memory is spoken for on the target already. */
             pv->node = a->to;

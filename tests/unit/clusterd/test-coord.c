@@ -230,6 +230,16 @@ static void test_move_request(void **state)
     rt(co, cdb, 3, "web1", CD_RT_RUNNING, 100000, NULL);
     rt(co, cdb, 1, "web1", CD_RT_STOPPED, 100000, &eff);
     assert_false(eff.vm_failed); /* the move stopped it, not a failure */
+    /* The target runs it, the action has not ended: other requests are
+     * still placed (this window once refused every move as "no eligible
+     * node"). */
+    {
+        uint32_t to = 0;
+        assert_int_equal(cd_coord_vm_node(co, "web1", NULL), 3);
+        assert_int_equal(
+            cd_coord_check_start(co, cdb, "big", &to, err, sizeof(err)), 0);
+        assert_true(to >= 1 && to <= 3);
+    }
     step(co, cdb, id, 0, &eff);
     assert_true(eff.act_ended);
     assert_int_equal(cd_coord_vm_node(co, "web1", NULL), 3);
