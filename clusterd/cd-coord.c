@@ -1484,11 +1484,12 @@ void cd_coord_vm_wait(const struct cd_coord *co, const struct cd_cdb *cdb,
                  note.text[0] ? note.text : "no eligible node");
     } else {
         /* cd_coord_derive starts a class once the starts of the classes
-         * above it are done. */
+         * above it are done (failovers excepted). */
         for (size_t i = 0; i < co->nact; i++) {
             const struct cd_vm *w = cd_cdb_vm_by_name(cdb, co->act[i].vm);
             if (co->act[i].status == CD_AS_ACTIVE &&
-                co->act[i].kind == CD_ACT_START && w &&
+                co->act[i].kind == CD_ACT_START &&
+                co->act[i].cause != CD_CAUSE_FAILOVER && w &&
                 w->priority < v->priority)
                 ret->n++;
         }
@@ -1610,12 +1611,18 @@ static void derive_starts(const struct cd_coord *co, const struct cd_cdb *cdb,
     struct res_plan *plan = NULL;
     /* Priority order means order of running, not only of deciding:
      * a class starts when the starts of the classes above it are
-     * done (they may all wait on the same dead host's leases). */
+     * done. Failovers are the exception: every one of them waits for
+     * the lost node's leases to be freed, so serialising the classes
+     * would add one whole wait per class to the outage of the lower
+     * ones without changing which VM gets memory first (the plan is
+     * made in priority order). */
     int cls = CD_PRIO_COUNT;
     for (size_t i = 0; i < co->nact; i++) {
         const struct cd_vm *v = cd_cdb_vm_by_name(cdb, co->act[i].vm);
         if (co->act[i].status == CD_AS_ACTIVE &&
-            co->act[i].kind == CD_ACT_START && v && (int)v->priority < cls)
+            co->act[i].kind == CD_ACT_START &&
+            co->act[i].cause != CD_CAUSE_FAILOVER && v &&
+            (int)v->priority < cls)
             cls = (int)v->priority;
     }
     if (res_plan_pending(&p->c, &plan) == 0) {
@@ -1626,8 +1633,6 @@ static void derive_starts(const struct cd_coord *co, const struct cd_cdb *cdb,
             const struct cd_vm *cv = cd_cdb_vm_by_name(cdb, ra->vm);
             struct streak s;
             if (ra->kind != RES_ACT_START || busy(co, o, ra->vm) || !cv)
-                continue;
-            if ((int)cv->priority > cls)
                 continue;
             /* A start that failed waits for its back-off (3b). */
             start_streak(co, ra->vm, &s);
@@ -1641,8 +1646,11 @@ static void derive_starts(const struct cd_coord *co, const struct cd_cdb *cdb,
                                        ? last->to
                                        : last->from))
                 cause = CD_CAUSE_FAILOVER;
+            if ((int)cv->priority > cls)
+                continue;
             emit(o, CD_ACT_START, cause, ra->vm, 0, ra->to);
-            cls = (int)cv->priority;
+            if (cause != CD_CAUSE_FAILOVER)
+                cls = (int)cv->priority;
         }
     }
     res_plan_free(plan);
