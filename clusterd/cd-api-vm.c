@@ -279,6 +279,15 @@ static int do_vm_add(struct cd_daemon *d, struct cmn_ipc_conn *conn,
                          "%s (nothing was changed; fix the file and "
                          "run 'clusterctl vm add' again)",
                          err);
+    if (strlen(def->name) > CD_VM_NAME_LEN_MAX) {
+        rc =
+            err_reply(ret, -CD_E_BAD_VALUE,
+                      "%s: <name>: VM name '%s' has %zu characters: at most "
+                      "%d in a cluster (its lease is the sanlock resource "
+                      "'vm-NAME', which holds 47; nothing was changed)",
+                      source, def->name, strlen(def->name), CD_VM_NAME_LEN_MAX);
+        goto out;
+    }
     /* Before any room on the volume is looked for: a VM bigger than every
      * node could never run. */
     {

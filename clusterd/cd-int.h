@@ -51,6 +51,10 @@ int cd_sha256(const void *buf, size_t len, uint8_t *ret_digest);
  * hosts. */
 #define CD_WORK_THREADS 256
 
+/* A VM's lease is the sanlock resource "vm-NAME", and sanlock names hold
+ * 47 characters: longer VM names are refused at 'vm add', not at start. */
+#define CD_VM_NAME_LEN_MAX 44
+
 /* Runs fn(arg) in a detached thread, for the storage check, which posts
  * its steps through a pipe, never by joining. 0 or -errno. */
 int cd_thread_detached(void *(*fn)(void *), void *arg);

@@ -2,6 +2,7 @@
 # 16 nodes running clusterd (no VMs): the cluster forms and is quorate,
 # every node registers, and after 20 random setting changes sent to random
 # nodes every node holds the same CDB digest with every change in it.
+# kvmc-alone: measures time closely or loads the whole machine
 # kvmc-timeout: 600
 . "$(dirname "$0")/lib/sandbox.sh"
 . "$(dirname "$0")/lib/clusterd.sh"

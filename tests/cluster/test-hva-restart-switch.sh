@@ -7,6 +7,7 @@
 # pre-copy on so that the switchover cannot complete before the kill.
 # Low dirty rate so pre-copy converges under the bandwidth cap.
 HVA_RATE=1
+# kvmc-alone: measures time closely or loads the whole machine
 . "$(dirname "$0")/lib/hva.sh"
 hva_up
 

@@ -15,6 +15,7 @@
 # it appears). Without the supervisor (today's lunbridge), the process is
 # restarted by hand within 2 s instead: the mount died with it, sanlock's
 # renewals fail on the dead mount and the QEMUs are killed.
+# kvmc-alone: measures time closely or loads the whole machine
 # kvmc-timeout: 300
 . "$(dirname "$0")/lib/sandbox.sh"
 . "$(dirname "$0")/lib/clusterd.sh"

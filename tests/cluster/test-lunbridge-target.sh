@@ -3,6 +3,7 @@
 # the deadline and the mount stays responsive; tgtd restarted -> the same
 # mount works again (no remount) and the data is intact; a LUN removed
 # from the running target -> EIO with a log line naming it.
+# kvmc-alone: measures time closely or loads the whole machine
 . "$(dirname "$0")/lib/sandbox.sh"
 
 LB=$KVMC_BUILDDIR/iscsi/lunbridge

@@ -7,6 +7,7 @@
 # back an immediate retry migrates the guest. Then a refused migration
 # (target's incoming limit) leaves nothing armed on the target, and an
 # armed target that no source connects to disarms by itself.
+# kvmc-alone: measures time closely or loads the whole machine
 # kvmc-timeout: 240
 . "$(dirname "$0")/lib/hva.sh"
 STALL_MS=${STALL_MS:-4000}

@@ -6,6 +6,7 @@
 # Throughout, every node's hvagent is sampled every 200 ms: at no sample
 # do two nodes run the VM (running or starting; a migrating source beside
 # its resumed target is the switchover, see below).
+# kvmc-alone: measures time closely or loads the whole machine
 # kvmc-timeout: 600
 . "$(dirname "$0")/lib/sandbox.sh"
 . "$(dirname "$0")/lib/clusterd.sh"

@@ -8,6 +8,7 @@
 # how many of its VMs migrate out ("migrating") and in ("incoming"): no
 # sample ever sees more than the limit on one node. A move that had to
 # wait said so ("queued ... place N").
+# kvmc-alone: measures time closely or loads the whole machine
 # kvmc-timeout: 900
 . "$(dirname "$0")/lib/sandbox.sh"
 . "$(dirname "$0")/lib/clusterd.sh"

@@ -8,6 +8,7 @@
 # CDB digest and agrees where the VM runs. Two more VMs (pv2, pv3) on
 # node3 are stopped in parallel with pv1 (each stop waits up to 3 s for
 # the guest: one after the other would take 6 s and more).
+# kvmc-alone: measures time closely or loads the whole machine
 # kvmc-timeout: 360
 . "$(dirname "$0")/lib/sandbox.sh"
 . "$(dirname "$0")/lib/clusterd.sh"

@@ -8,6 +8,7 @@
 # clean volume check at the end. Left out to keep CI short: node-kill and
 # storage-part (each waits out sanlock's 68 s host-dead time) and
 # lunbridge-kill; bench/soak runs them all by default.
+# kvmc-alone: measures time closely or loads the whole machine
 # kvmc-timeout: 720
 . "$(dirname "$0")/lib/sandbox.sh"
 

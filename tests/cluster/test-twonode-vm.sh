@@ -6,6 +6,7 @@
 # later than sanlock's host-dead time + 10 s. node1's QEMUs are sampled
 # every ~200 ms: never two of one VM. Then SIGTERM of node1's clusterd,
 # with no other node to drain to, stops both VMs cleanly and exits.
+# kvmc-alone: measures time closely or loads the whole machine
 # kvmc-timeout: 420
 . "$(dirname "$0")/lib/sandbox.sh"
 . "$(dirname "$0")/lib/clusterd.sh"

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# kvmc-alone: measures time closely or loads the whole machine
 # kvmc-timeout: 300
 # The largest cluster: 16 nodes come up quorate with 16 members (interface
 # names within 15 characters), a killed node leaves every survivor's

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # VMs through clusterctl on 3 nodes (clusterd + hvagent + sanlock):
-#  1. bad input: malformed XML, a schema error (with its line), an
-#     unknown VM, an unknown node: each a clear error, CDB unchanged;
+#  1. bad input: malformed XML, a schema error (with its line), a
+#     45-character VM name (its lease name would not fit), an unknown VM,
+#     an unknown node: each a clear error, CDB unchanged;
 #  2. vm add, then every node lists the VM, stopped;
 #  3. vm start: it runs on one node, every node says where, the guest
 #     ticks, exactly one QEMU exists;
@@ -33,6 +34,10 @@ sed -i 's|<vcpus>1</vcpus>|<vcpus>many</vcpus>|' "$VM_DIR/bad2.xml"
 out=$(cdctl node2 vm add "$VM_DIR/bad2.xml" 2>&1) && fail "schema error accepted: $out"
 grep -q "bad2.xml:[0-9]*:" <<<"$out" || fail "schema error: no line in '$out'"
 e2=$out
+long=v$(printf '%044d' 0)
+vm_define "$long" high
+out=$(cdctl node2 vm add "$VM_DIR/$long.xml" 2>&1) && fail "45-character VM name accepted: $out"
+grep -q "has 45 characters: at most 44" <<<"$out" || fail "long VM name: '$out'"
 out=$(cdctl node3 vm start web9 2>&1) && fail "unknown VM started: $out"
 assert_eq "clusterctl: VM 'web9' does not exist (see 'clusterctl vm list')" "$out"
 out=$(cdctl node3 node drain node9 2>&1) && fail "unknown node drained: $out"
@@ -97,4 +102,4 @@ sb_wait_for 20 eval '[ "$(vm_qemu_count man1)" = 1 ]' || fail "man1 not running 
 out=$(cdctl node1 vm stop man1) || fail "vm stop man1: $out"
 sb_wait_for 20 eval '[ "$(vm_qemu_count man1)" = 0 ]' || fail "man1 QEMU left: $(vm_qemus man1)"
 d2=$(vm_digest) || fail "no common digest at the end"
-proof "vm add/start/stop via clusterctl on 3 nodes: web1 started on $where in $start_ms ms (guest tick $tick, 1 QEMU), all nodes agree; malformed XML, schema error (with line), unknown VM/node refused, digest unchanged ${d0:0:12}; manual VM man1 started by vm start on $mwhere, not restarted when its QEMU died, started again by vm start; end digest ${d2:0:12}"
+proof "vm add/start/stop via clusterctl on 3 nodes: web1 started on $where in $start_ms ms (guest tick $tick, 1 QEMU), all nodes agree; malformed XML, schema error (with line), a 45-character name, unknown VM/node refused, digest unchanged ${d0:0:12}; manual VM man1 started by vm start on $mwhere, not restarted when its QEMU died, started again by vm start; end digest ${d2:0:12}"
