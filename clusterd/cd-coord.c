@@ -684,6 +684,27 @@ static void vm_policy(const struct cd_vm *v, struct res_place_vm *pv)
     pv->policy.priority = (enum res_priority)v->priority;
 }
 
+/* Why placement found no node: its note, or (an empty note) what its
+ * return code says. RES_E_INPUT means this file built an inconsistent
+ * picture, never the user's input. */
+static const char *why_none(const struct res_note *note, int rc)
+{
+    if (note->text[0])
+        return note->text;
+    if (rc == -RES_E_INPUT)
+        return "internal error: inconsistent cluster picture (a bug: "
+               "clusterd's log has the details; try again)";
+    return "no eligible node";
+}
+
+static bool picture_has_node(const struct picture *p, uint32_t id)
+{
+    for (size_t i = 0; i < p->n_nodes; i++)
+        if (p->nodes[i].id == id)
+            return true;
+    return false;
+}
+
 static int picture_build(const struct cd_coord *co, const struct cd_cdb *cdb,
                          const uint32_t *members, size_t nmembers,
                          struct picture *p)
@@ -719,7 +740,7 @@ static int picture_build(const struct cd_coord *co, const struct cd_cdb *cdb,
              * the VM already runs where it was going: nothing is in
              * flight any more (and a move onto its own node would make
              * the whole picture invalid for every other VM). */
-            if (pv->node != a->to)
+            if (pv->node != a->to && picture_has_node(p, a->to))
                 pv->moving_to = a->to;
         } else if (a && a->kind == CD_ACT_START && !pv->node) {
             /* Its memory is spoken for on the target already. */
@@ -840,7 +861,7 @@ int cd_coord_check_move(const struct cd_coord *co, const struct cd_cdb *cdb,
             cd_errf(err, errlen,
                     "VM '%s': no other node can take it: %s (see "
                     "'clusterctl explain %s')",
-                    vm, note.text[0] ? note.text : "no eligible node", vm);
+                    vm, why_none(&note, rc), vm);
     }
     if (rc == 0) {
         if (ret_from)
@@ -887,7 +908,7 @@ int cd_coord_check_start(const struct cd_coord *co, const struct cd_cdb *cdb,
         cd_errf(err, errlen,
                 "VM '%s': no node can start it: %s (see 'clusterctl explain "
                 "%s')",
-                vm, note.text[0] ? note.text : "no eligible node", vm);
+                vm, why_none(&note, rc), vm);
     else if (ret_to)
         *ret_to = best;
     picture_free(&p);
@@ -1448,6 +1469,7 @@ void cd_coord_vm_wait(const struct cd_coord *co, const struct cd_cdb *cdb,
     struct streak s;
     struct res_note note = {0};
     uint32_t to = 0;
+    int rc;
 
     memset(ret, 0, sizeof(*ret));
     if (!v)
@@ -1467,21 +1489,20 @@ void cd_coord_vm_wait(const struct cd_coord *co, const struct cd_cdb *cdb,
     if (s.n) {
         ret->n = s.n;
         ret->node = s.last->to;
-        if (retry_target(&p, vm, &s, &to, &note) == 0) {
+        rc = retry_target(&p, vm, &s, &to, &note);
+        if (rc == 0) {
             ret->kind = CD_WAIT_RETRY;
             ret->at_s = retry_due(cdb, &s);
             ret->next = to;
             snprintf(ret->text, sizeof(ret->text), "%s", s.last->msg);
         } else {
             ret->kind = CD_WAIT_NO_NODE;
-            snprintf(ret->text, sizeof(ret->text), "%s",
-                     note.text[0] ? note.text : "no eligible node");
+            snprintf(ret->text, sizeof(ret->text), "%s", why_none(&note, rc));
         }
     } else if (v->priority != CD_PRIO_MANUAL &&
-               res_place_best(&p.c, vm, 0, &to, &note) < 0) {
+               (rc = res_place_best(&p.c, vm, 0, &to, &note)) < 0) {
         ret->kind = CD_WAIT_NO_NODE;
-        snprintf(ret->text, sizeof(ret->text), "%s",
-                 note.text[0] ? note.text : "no eligible node");
+        snprintf(ret->text, sizeof(ret->text), "%s", why_none(&note, rc));
     } else {
         /* cd_coord_derive starts a class once the starts of the classes
          * above it are done (failovers excepted). */
