@@ -204,9 +204,11 @@ struct hva_qemu_spawn_opts {
 int hva_qemu_spawn(char *const *argv, const struct hva_qemu_spawn_opts *so,
                    pid_t *ret_pid, char *err, size_t errlen);
 
-/* "auto": KVM only if /dev/kvm opens and `probe_kernel` ticks under it. */
+/* "auto": KVM only if /dev/kvm opens and `probe_kernel` ticks under it,
+ * booted by a QEMU that runs as `cred` (NULL: root), like every VM's. */
 const char *hva_accel_resolve(const char *setting, const char *qemu,
-                              const char *probe_kernel);
+                              const char *probe_kernel,
+                              const struct hva_qemu_cred *cred);
 
 /* ---- sanlock VM lease ---------------------------------------------------- */
 

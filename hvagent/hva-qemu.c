@@ -488,7 +488,8 @@ int hva_qemu_spawn(char *const *argv, const struct hva_qemu_spawn_opts *so,
 /* Boots `kernel` under KVM for up to 3 s and watches its serial port for
  * two report lines with an advancing tick. kvm-pvm (nested) hosts fail
  * this: they triple-fault or stop with an emulation failure. */
-static bool kvm_probe(const char *qemu, const char *kernel)
+static bool kvm_probe(const char *qemu, const char *kernel,
+                      const struct hva_qemu_cred *cred)
 {
     char dir[] = "/tmp/hva-probe.XXXXXX";
     char serial[64], cmd[1024];
@@ -497,6 +498,11 @@ static bool kvm_probe(const char *qemu, const char *kernel)
 
     if (!mkdtemp(dir))
         return false;
+    /* The probe's QEMU writes its serial log here, as the QEMU user. */
+    if (cred && chown(dir, cred->uid, cred->gid) < 0) {
+        rmdir(dir);
+        return false;
+    }
     snprintf(serial, sizeof(serial), "%s/serial", dir);
     snprintf(cmd, sizeof(cmd), "file:%s", serial);
     pid = fork();
@@ -505,6 +511,8 @@ static bool kvm_probe(const char *qemu, const char *kernel)
         dup2(nul, 0);
         dup2(nul, 1);
         dup2(nul, 2);
+        if (cred && drop_privileges(cred, nul) < 0)
+            _exit(126);
         execlp(qemu, qemu, "-machine", "pc", "-accel", "kvm", "-m", "64",
                "-nodefaults", "-display", "none", "-no-reboot", "-kernel",
                kernel, "-append", "wss=4 rate=0 verify=0 report=50", "-serial",
@@ -544,7 +552,8 @@ static bool kvm_probe(const char *qemu, const char *kernel)
 }
 
 const char *hva_accel_resolve(const char *setting, const char *qemu,
-                              const char *probe_kernel)
+                              const char *probe_kernel,
+                              const struct hva_qemu_cred *cred)
 {
     if (strcmp(setting, "kvm") == 0 || strcmp(setting, "tcg") == 0)
         return setting;
@@ -554,7 +563,7 @@ const char *hva_accel_resolve(const char *setting, const char *qemu,
     close(fd);
     if (!probe_kernel)
         return "tcg"; /* can't prove KVM works: don't trust it */
-    return kvm_probe(qemu, probe_kernel) ? "kvm" : "tcg";
+    return kvm_probe(qemu, probe_kernel, cred) ? "kvm" : "tcg";
 }
 
 /* ---- VM lease -------------------------------------------------------------

@@ -366,6 +366,24 @@ static void log_dirs(const struct hva_dirs *d)
              k[0] ? k : "none");
 }
 
+/* The KVM probe's QEMU runs as the VMs' QEMU will (a user that cannot
+ * be looked up: tcg, and the start of a VM says why). */
+static const char *resolve_accel(const struct hva_agent *ag,
+                                 const char *setting, const char *probe)
+{
+    struct hva_qemu_cred cred;
+    const char *accel;
+    char err[256];
+
+    if (strcmp(ag->qemu_user, "root") == 0)
+        return hva_accel_resolve(setting, ag->qemu, probe, NULL);
+    if (hva_qemu_cred_lookup(ag->qemu_user, &cred, err, sizeof(err)) < 0)
+        return hva_accel_resolve(setting, ag->qemu, NULL, NULL);
+    accel = hva_accel_resolve(setting, ag->qemu, probe, &cred);
+    hva_qemu_cred_free(&cred);
+    return accel;
+}
+
 /* Says at startup what a VM start would run into later. */
 static void check_qemu_user(const struct hva_agent *ag)
 {
@@ -625,7 +643,7 @@ int main(int argc, char **argv)
              ag->arm_timeout_s);
     log_dirs(&ag->dirs);
     make_run_dir(ag->run_dir);
-    ag->accel = hva_accel_resolve(o.accel, ag->qemu, o.probe);
+    ag->accel = resolve_accel(ag, o.accel, o.probe);
     cmn_info(CMN_LOG_HVA, "node '%s': accelerator %s (setting %s)",
              ag->node_name, ag->accel, o.accel);
     if (setup_loop(ag) < 0 || setup_migration(ag, &o) < 0)
