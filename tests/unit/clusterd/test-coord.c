@@ -174,6 +174,7 @@ static void test_move_request(void **state)
     (void)state;
     add_vm(cdb, "web1", "high", 512, true);
     add_vm(cdb, "big", "low", 8192, false);
+    add_vm(cdb, "spare", "low", 256, false);
     assert_int_equal(cd_coord_new(&co), 0);
     cd_coord_confchg(co, m123, 3);
     announce(co, cdb, 1, on1);
@@ -237,7 +238,7 @@ static void test_move_request(void **state)
         uint32_t to = 0;
         assert_int_equal(cd_coord_vm_node(co, "web1", NULL), 3);
         assert_int_equal(
-            cd_coord_check_start(co, cdb, "big", &to, err, sizeof(err)), 0);
+            cd_coord_check_start(co, cdb, "spare", &to, err, sizeof(err)), 0);
         assert_true(to >= 1 && to <= 3);
     }
     step(co, cdb, id, 0, &eff);
