@@ -330,6 +330,20 @@ static int runtime_xml(struct cd_orch *o, const char *name,
                       "size=\"%" PRIu64 "\"/>",
                       o->d->lease_dir, def->name, (def->memory_mib + 64) << 20);
     }
+    /* A tap on the node's bridge per NIC (hvagent refuses the start
+     * where a bridge is missing). */
+    for (size_t i = 0; i < def->n_nics; i++) {
+        char mac[18];
+
+        res_mac_format(def->nics[i].mac, mac);
+        cd_buf_puts(&b, "<nic bridge=\"");
+        cd_buf_xml_escape(&b, def->nics[i].bridge);
+        cd_buf_printf(&b, "\" mac=\"%s\" model=\"%s\"", mac,
+                      res_nic_model_str(def->nics[i].model));
+        if (def->nics[i].mtu)
+            cd_buf_printf(&b, " mtu=\"%u\"", def->nics[i].mtu);
+        cd_buf_puts(&b, "/>");
+    }
     cd_buf_puts(&b, "</vm>");
     res_vm_free(def);
     return cd_buf_steal(&b, ret, NULL);
