@@ -35,8 +35,7 @@ void cd_net_msg(const char *list, struct cd_co_msg *m);
 bool cd_net_apply(struct cd_net_table *t, uint32_t sender,
                   const struct cd_co_msg *m);
 /* Forgets the nodes not in `members`. */
-void cd_net_confchg(struct cd_net_table *t, const uint32_t *members,
-                    size_t n);
+void cd_net_confchg(struct cd_net_table *t, const uint32_t *members, size_t n);
 /* Fills the bridges of placement's node `r` (id set) when known. */
 void cd_net_fill(const struct cd_net_table *t, struct res_node *r);
 

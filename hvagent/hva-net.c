@@ -70,9 +70,8 @@ static bool mac_valid(const char *s)
     unsigned v[6];
     char end;
 
-    if (strlen(s) != 17 ||
-        sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &v[0], &v[1], &v[2], &v[3],
-               &v[4], &v[5], &end) != 6)
+    if (strlen(s) != 17 || sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &v[0], &v[1],
+                                  &v[2], &v[3], &v[4], &v[5], &end) != 6)
         return false;
     for (int i = 0; i < 6; i++)
         if (s[i * 3 + 2] != (i == 5 ? '\0' : ':'))
@@ -202,8 +201,7 @@ static int tap_open(const char *name, const char *bridge, unsigned mtu,
     snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
     if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
         rc = -errno;
-        snprintf(err, errlen, "tap '%s' not created: %s%s", name,
-                 strerror(-rc),
+        snprintf(err, errlen, "tap '%s' not created: %s%s", name, strerror(-rc),
                  rc == -EBUSY ? " (a QEMU of this VM still holds it)" : "");
         goto fail;
     }
@@ -297,8 +295,8 @@ int hva_net_open(const struct hva_vm_def *def, int **ret_fds, char *err,
         char name[IFNAMSIZ], why[256];
 
         hva_tap_name(def->uuid, i, name);
-        rc = tap_open(name, def->nics[i].bridge, def->nics[i].mtu, &fds[i],
-                      why, sizeof(why));
+        rc = tap_open(name, def->nics[i].bridge, def->nics[i].mtu, &fds[i], why,
+                      sizeof(why));
         if (rc < 0) {
             snprintf(err, errlen, "VM '%s': NIC %zu (%s): %s", def->name, i,
                      def->nics[i].mac, why);

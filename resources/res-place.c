@@ -319,10 +319,10 @@ static enum verdict judge(const struct ctx *x, size_t vi, size_t j,
 }
 
 struct choice {
-    ssize_t node;     /* index, -1 = none */
-    ssize_t conflict; /* VM index sharing the class there, -1 = none */
-    enum res_why why; /* when node < 0: NO_OWNER_UP, NO_BRIDGE, NO_MEMORY */
-    ssize_t roomiest; /* up possible owner with the most memory, or -1 */
+    ssize_t node;      /* index, -1 = none */
+    ssize_t conflict;  /* VM index sharing the class there, -1 = none */
+    enum res_why why;  /* when node < 0: NO_OWNER_UP, NO_BRIDGE, NO_MEMORY */
+    ssize_t roomiest;  /* up possible owner with the most memory, or -1 */
     ssize_t unbridged; /* up possible owner lacking a bridge, or -1 */
 };
 

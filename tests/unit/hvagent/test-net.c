@@ -171,12 +171,11 @@ static void test_net_open_missing_bridge(void **state)
     int *fds = (int *)1;
 
     (void)state;
-    assert_int_equal(
-        hva_vm_def_from_xml("<vm name=\"w\" uuid=\"ab\">"
-                            "<nic bridge=\"kvmcnobr0\" "
-                            "mac=\"52:54:00:00:00:01\"/></vm>",
-                            &def, err, sizeof(err)),
-        0);
+    assert_int_equal(hva_vm_def_from_xml("<vm name=\"w\" uuid=\"ab\">"
+                                         "<nic bridge=\"kvmcnobr0\" "
+                                         "mac=\"52:54:00:00:00:01\"/></vm>",
+                                         &def, err, sizeof(err)),
+                     0);
     /* checked before any tap exists, so this needs no privileges */
     assert_int_equal(hva_net_open(def, &fds, err, sizeof(err)), -ENODEV);
     assert_null(fds);
