@@ -4,7 +4,9 @@
 # boots with its NIC on vmbr0, the client namespace pings it every 10 ms
 # and holds a connection to its line counter (port 7000); after the move
 # the same connection answers the next line with the next number (no
-# reset, nothing lost), and the pings lost fit the migration's downtime.
+# reset, nothing lost) and the pings lost fit the migration's downtime;
+# then a quick migration back: the connection stalls at most, never
+# resets, and the figures (lost pings, longest gap) are printed.
 # kvmc-timeout: 400
 . "$(dirname "$0")/lib/sandbox.sh"
 . "$(dirname "$0")/lib/clusterd.sh"
@@ -59,29 +61,50 @@ say() {
 say before
 assert_eq "1 before" "$ANS" "first line on the connection"
 
-ip netns exec "$NS" "$PING" ping -i 0.01 "$IP" >"$KVMC_SANDBOX_DIR/ping.log" 2>&1 &
-ppid=$!
-sleep 2
+# move KIND TO: moves web1 while the client pings every 10 ms; sets
+# MOVE_LINE, SENT, LOST and GAP_MS (the longest run of lost pings, in ms).
+move() {
+    local log=$KVMC_SANDBOX_DIR/ping-$1.log ppid out stats got
+    ip netns exec "$NS" "$PING" ping -i 0.01 "$IP" >"$log" 2>&1 &
+    ppid=$!
+    sleep 2
+    out=$(cdctl node1 move-vm web1 --to "$2" "--$1") || fail "move-vm --$1: $out"
+    MOVE_LINE=$(grep "^VM 'web1' moved" <<<"$out")
+    [ -n "$MOVE_LINE" ] || fail "no final line: $out"
+    sleep 2
+    kill -INT "$ppid"
+    wait "$ppid" 2>/dev/null
+    stats=$(grep "packets transmitted" "$log")
+    SENT=$(sed -n 's/^\([0-9]*\) packets transmitted.*/\1/p' <<<"$stats")
+    got=$(sed -n 's/.* \([0-9]*\) packets received.*/\1/p' <<<"$stats")
+    [ -n "$SENT" ] && [ -n "$got" ] || fail "no ping summary: $(tail -n 3 "$log")"
+    LOST=$((SENT - got))
+    # The longest gap between two answered sequence numbers.
+    GAP_MS=$(sed -n 's/.*seq=\([0-9]*\) .*/\1/p' "$log" |
+        awk 'NR > 1 && $1 - p > g { g = $1 - p } { p = $1 } END { print (g > 0 ? g - 1 : 0) * 10 }')
+}
+
 dst=node2
 [ "$src" = node2 ] && dst=node1
-out=$(cdctl node1 move-vm web1 --to "$dst" --live) || fail "move-vm --live: $out"
-live_line=$(grep "^VM 'web1' moved" <<<"$out")
+move live "$dst"
+live_line=$MOVE_LINE
 down_ms=$(sed -n 's/.*downtime \([0-9]*\) ms.*/\1/p' <<<"$live_line")
-[ -n "$down_ms" ] || fail "no downtime in: $out"
-sleep 2
-say after
-kill -INT "$ppid"
-wait "$ppid" 2>/dev/null
-assert_eq "2 after" "$ANS" "the same connection after the move"
-stats=$(grep "packets transmitted" "$KVMC_SANDBOX_DIR/ping.log")
-sent=$(sed -n 's/^\([0-9]*\) packets transmitted.*/\1/p' <<<"$stats")
-got=$(sed -n 's/.* \([0-9]*\) packets received.*/\1/p' <<<"$stats")
-[ -n "$sent" ] && [ -n "$got" ] || fail "no ping summary: $(tail -n 3 "$KVMC_SANDBOX_DIR/ping.log")"
-lost=$((sent - got))
+[ -n "$down_ms" ] || fail "no downtime in: $live_line"
+say after-live
+assert_eq "2 after-live" "$ANS" "the same connection after the live move"
 # 10 ms apart: the lost ones span at most the guest's pause plus the
 # time the switch needs to learn the new port (the announcement comes
 # with the resume), and a ping or two in flight.
-((lost * 10 <= down_ms + 200)) ||
-    fail "lost $lost pings ($((lost * 10)) ms) for a downtime of $down_ms ms"
+((LOST * 10 <= down_ms + 200)) ||
+    fail "live: lost $LOST pings ($((LOST * 10)) ms) for a downtime of $down_ms ms"
+live_fig="$LOST of $SENT pings lost, longest gap $GAP_MS ms (downtime $down_ms ms)"
+
+# Quick back: the connection may stall while the state is saved and
+# restored, never reset.
+move quick "$src"
+quick_line=$MOVE_LINE
+say after-quick
+assert_eq "3 after-quick" "$ANS" "the same connection after the quick move"
+quick_fig="$LOST of $SENT pings lost, longest gap $GAP_MS ms"
 echo "quit" >&"${CL[1]}" 2>/dev/null
-proof "Linux guest (Debian cloud kernel + busybox) up in $boot_ms ms on $src ($up_line); live $src->$dst ($live_line): the client's TCP connection answered '1 before' then '2 after' (no reset, no line lost); $lost of $sent pings at 10 ms lost (downtime $down_ms ms)"
+proof "Linux guest (Debian cloud kernel + busybox) up in $boot_ms ms on $src ($up_line); one TCP connection answered '1 before', '2 after-live', '3 after-quick' (no reset, no line lost); live $src->$dst: $live_fig ($live_line); quick $dst->$src: $quick_fig ($quick_line); pings every 10 ms"
