@@ -20,6 +20,7 @@ GUEST=$KVMC_BUILDDIR/tests/guest/linux
 # busybox from the guest's packages: the host needs no ping of its own.
 PING=$GUEST/busybox
 sb_init conetl
+# shellcheck disable=SC2034 # read by lib/vm.sh
 VM_CSV=0
 vm_up 2
 # shellcheck disable=SC2034

@@ -22,6 +22,7 @@ sb_require bridge
 sb_init conic
 # Definitions in the CDB (the MAC check reads them there) and a quicker
 # start than with the CSV.
+# shellcheck disable=SC2034 # read by lib/vm.sh
 VM_CSV=0
 vm_up 3
 N="node1 node2 node3"
