@@ -21,6 +21,7 @@
 #include "clusterd/cd-csv.h"
 #include "clusterd/cd-daemon.h"
 #include "clusterd/cd-int.h"
+#include "clusterd/cd-net.h"
 #include "clusterd/cd-storage.h"
 #include "common/cmn-log.h"
 #include "common/cmn-xml.h"
@@ -318,6 +319,10 @@ static int do_vm_add(struct cd_daemon *d, struct cmn_ipc_conn *conn,
     }
     if (uuid_refusal(d, def, def->name, ret, &rc))
         goto out;
+    if (cd_net_mac_taken(cd_daemon_cdb(d), def, NULL, err, sizeof(err))) {
+        rc = err_reply(ret, -CD_E_EXISTS, "%s (nothing was changed)", err);
+        goto out;
+    }
     if (d->csv) {
         /* Slot, disks and state extent first, in a worker; the CDB
          * change follows when they exist (csv_allocated). */
@@ -729,6 +734,7 @@ static int do_explain(struct cd_daemon *d, const char *vm, char **ret)
         nodes[i].id = n->nodeid;
         snprintf(nodes[i].name, sizeof(nodes[i].name), "%s", n->name);
         nodes[i].memory_mib = n->memory_mib;
+        cd_net_fill(cd_coord_net(co), &nodes[i]);
         nodes[i].state = !member                       ? RES_NODE_DOWN
                          : n->state == CD_NODE_DRAINED ? RES_NODE_DRAINED
                          : n->state == CD_NODE_PAUSED  ? RES_NODE_PAUSED

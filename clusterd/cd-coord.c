@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "clusterd/cd-coord.h"
+#include "clusterd/cd-net.h"
 #include "clusterd/cd-storage.h"
 #include "clusterd/cd-int.h"
 #include "common/cmn-le.h"
@@ -232,6 +233,7 @@ struct cd_coord {
     size_t nfail;
     struct cd_vm_failures fail[CD_CO_MAX_RT];
     struct cd_stor_table stor;
+    struct cd_net_table net;
 };
 
 int cd_coord_new(struct cd_coord **ret)
@@ -337,6 +339,7 @@ void cd_coord_confchg_kept(struct cd_coord *co, const uint32_t *members,
         id_del(co->lost, &co->nlost, members[i]);
     }
     cd_stor_confchg(&co->stor, members, n);
+    cd_net_confchg(&co->net, members, n);
     /* A node that left runs nothing we can count on: its VMs are
      * restarted elsewhere once sanlock frees their leases. */
     for (size_t i = 0; i < co->nrt;)
@@ -496,6 +499,11 @@ size_t cd_coord_req_count(const struct cd_coord *co)
 const struct cd_stor_table *cd_coord_storage(const struct cd_coord *co)
 {
     return &co->stor;
+}
+
+const struct cd_net_table *cd_coord_net(const struct cd_coord *co)
+{
+    return &co->net;
 }
 
 static struct cd_vm_failures *fail_find(const struct cd_coord *co,
@@ -720,6 +728,7 @@ static int picture_build(const struct cd_coord *co, const struct cd_cdb *cdb,
         r->state = node_state(n, view_member(&view, n->nodeid),
                               cd_stor_healthy(&co->stor, n->nodeid));
         r->memory_mib = n->memory_mib;
+        cd_net_fill(&co->net, r);
     }
     p->n_vms = cd_cdb_vm_count(cdb);
     p->vms = calloc(p->n_vms ? p->n_vms : 1, sizeof(*p->vms));
@@ -1210,6 +1219,9 @@ int cd_coord_deliver(struct cd_coord *co, const struct cd_cdb *cdb,
         break;
     case CD_CO_STORAGE:
         eff->changed = cd_stor_apply(&co->stor, sender, m);
+        break;
+    case CD_CO_BRIDGES:
+        eff->changed = cd_net_apply(&co->net, sender, m);
         break;
     default:
         return -CD_E_BAD_MSG;

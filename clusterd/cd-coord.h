@@ -152,6 +152,7 @@ enum cd_co_msg_type {
     CD_CO_STEP,         /* executor's result of action `id` step `step` */
     CD_CO_NODE_LOST,    /* coordinator: unmanaged node `a` left corosync */
     CD_CO_STORAGE,      /* sender's storage health (cd-storage.h) */
+    CD_CO_BRIDGES,      /* sender's bridges, text = names (cd-net.h) */
     CD_CO_MSG_TYPE_END,
 };
 
@@ -293,6 +294,10 @@ const struct cd_vm_failures *cd_coord_failures(const struct cd_coord *co,
  * lockspace takes no VMs. */
 struct cd_stor_table;
 const struct cd_stor_table *cd_coord_storage(const struct cd_coord *co);
+/* The members' bridges (CD_CO_BRIDGES): a VM goes only where its NICs'
+ * bridges are. */
+struct cd_net_table;
+const struct cd_net_table *cd_coord_net(const struct cd_coord *co);
 
 /* ------------------------------------------------------------ deriving */
 

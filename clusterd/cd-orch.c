@@ -23,6 +23,7 @@
 #include "clusterd/cd-daemon.h"
 #include "clusterd/cd-hva.h"
 #include "clusterd/cd-int.h"
+#include "clusterd/cd-net.h"
 #include "clusterd/cd-storage.h"
 #include "common/cmn-log.h"
 #include "common/cmn-name.h"
@@ -114,6 +115,8 @@ struct cd_orch {
     uint64_t shutdown_drain_end_ms;
     /* This node's storage health (NULL without a CSV). */
     struct cd_storage *storage;
+    /* This node's bridges as last sent (CD_CO_BRIDGES). */
+    char bridges[CD_NET_LIST_MAX];
 };
 
 static void schedule_derive(struct cd_orch *o);
@@ -181,6 +184,9 @@ static void announce(struct cd_orch *o)
         cd_stor_msg(cd_storage_current(o->storage), &m);
         co_send(o, &m);
     }
+    cd_net_scan(NULL, o->bridges, sizeof(o->bridges));
+    cd_net_msg(o->bridges, &m);
+    co_send(o, &m);
     memset(&m, 0, sizeof(m));
     m.type = CD_CO_RT_END;
     co_send(o, &m);
@@ -329,6 +335,20 @@ static int runtime_xml(struct cd_orch *o, const char *name,
                       "<state path=\"%s/vm-%s.state\" offset=\"0\" "
                       "size=\"%" PRIu64 "\"/>",
                       o->d->lease_dir, def->name, (def->memory_mib + 64) << 20);
+    }
+    /* A tap on the node's bridge per NIC (hvagent refuses the start
+     * where a bridge is missing). */
+    for (size_t i = 0; i < def->n_nics; i++) {
+        char mac[18];
+
+        res_mac_format(def->nics[i].mac, mac);
+        cd_buf_puts(&b, "<nic bridge=\"");
+        cd_buf_xml_escape(&b, def->nics[i].bridge);
+        cd_buf_printf(&b, "\" mac=\"%s\" model=\"%s\"", mac,
+                      res_nic_model_str(def->nics[i].model));
+        if (def->nics[i].mtu)
+            cd_buf_printf(&b, " mtu=\"%u\"", def->nics[i].mtu);
+        cd_buf_puts(&b, "/>");
     }
     cd_buf_puts(&b, "</vm>");
     res_vm_free(def);
@@ -644,6 +664,11 @@ bool cd_orch_deliver(struct cd_daemon *d, uint32_t nodeid, const void *buf,
                       "volume=\"%s\"/>",
                       cd_node_name(cd_daemon_cdb(d), nodeid),
                       cd_stor_state_name((enum cd_stor_state)m.kind), m.vm);
+        break;
+    case CD_CO_BRIDGES:
+        /* A VM waiting for a node with its bridges may go now. */
+        if (eff.changed)
+            schedule_derive(o);
         break;
     case CD_CO_REQ:
         if (m.origin == d->nodeid && eff.rejected) {
@@ -1059,12 +1084,32 @@ static void waits_tick(struct cd_orch *o)
     }
 }
 
+/* A bridge created or removed on this node reaches placement within a
+ * tick (reading sysfs is cheap and does not block). */
+static void bridges_tick(struct cd_orch *o)
+{
+    char now[CD_NET_LIST_MAX];
+    struct cd_co_msg m;
+
+    if (!o->in_group)
+        return; /* announced when it joins */
+    cd_net_scan(NULL, now, sizeof(now));
+    if (strcmp(now, o->bridges) == 0)
+        return;
+    cmn_info(CMN_LOG_CD, "bridges of this node: '%s' (were '%s')", now,
+             o->bridges);
+    snprintf(o->bridges, sizeof(o->bridges), "%s", now);
+    cd_net_msg(now, &m);
+    co_send(o, &m);
+}
+
 static void tick(void *data)
 {
     struct cd_orch *o = data;
 
     o->tick_armed = false;
     reports_flush(o);
+    bridges_tick(o);
     node_states_tick(o);
     waits_tick(o);
     /* Back-offs end with time, not with a message. */

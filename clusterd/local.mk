@@ -20,6 +20,7 @@ clusterd_libclusterd_la_SOURCES = \
 	clusterd/cd-replica.c \
 	clusterd/cd-coord.c clusterd/cd-coord.h \
 	clusterd/cd-stor-table.c clusterd/cd-storage.h \
+	clusterd/cd-net.c clusterd/cd-net.h \
 	clusterd/cd-api.c clusterd/cd-api.h \
 	clusterd/cd-csv-orphan.c clusterd/cd-csv.h
 clusterd_libclusterd_la_CFLAGS = $(AM_CFLAGS) $(XML_CFLAGS) $(GNUTLS_CFLAGS) \

@@ -5,6 +5,7 @@
 #define KVMC_HVA_INT_H
 
 #include <json-c/json.h>
+#include <libxml/tree.h>
 #include <qb/qbloop.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -30,6 +31,23 @@ struct hva_lease_def {
     uint64_t offset;
 };
 
+/* A NIC: a tap on `bridge` handed to QEMU (hva-net.c). */
+enum hva_nic_model {
+    HVA_NIC_VIRTIO = 0, /* virtio-net-pci (default) */
+    HVA_NIC_E1000,      /* for guests without virtio drivers */
+    HVA_NIC_MODEL_END,
+};
+#define HVA_NIC_MTU_MIN 68
+#define HVA_NIC_MTU_MAX 65535
+#define HVA_VM_MAX_NICS 8 /* as resources/ (RES_VM_MAX_NICS) */
+
+struct hva_nic {
+    char bridge[16]; /* IFNAMSIZ */
+    char mac[18];    /* "52:54:00:12:34:56" */
+    enum hva_nic_model model;
+    unsigned mtu; /* 0: the bridge's, and none advertised to the guest */
+};
+
 struct hva_vm_def {
     char *name;
     char *uuid;
@@ -43,6 +61,8 @@ struct hva_vm_def {
     size_t n_disks;
     struct hva_lease_def lease;
     struct hva_disk state; /* saved-state extent (quick migration) */
+    struct hva_nic *nics;
+    size_t n_nics;
 };
 
 void hva_vm_def_free(struct hva_vm_def *def);
@@ -155,6 +175,8 @@ struct hva_qemu_opts {
     const int *disk_fds; /* one read-write descriptor per disk, or NULL:
                             QEMU opens the paths itself */
     bool incoming;       /* -incoming defer */
+    const int *nic_fds;  /* one tap descriptor per NIC (hva_net_open);
+                            NULL: the NICs are left out */
 };
 
 /* Pure: the argv (NULL-terminated, malloc'd strings) for `def`. */
@@ -209,6 +231,33 @@ int hva_qemu_spawn(char *const *argv, const struct hva_qemu_spawn_opts *so,
 const char *hva_accel_resolve(const char *setting, const char *qemu,
                               const char *probe_kernel,
                               const struct hva_qemu_cred *cred);
+
+/* ---- the VM's network (hva-net.c) -------------------------------------- */
+
+const char *hva_nic_model_name(enum hva_nic_model m);
+int hva_nic_model_parse(const char *s, enum hva_nic_model *ret);
+/* An interface name the kernel accepts (1 to 15 bytes, no '/'). */
+bool hva_ifname_valid(const char *s);
+/* <nic bridge mac [model] [mtu]/> of the runtime definition; `index`
+ * names it in errors. -CMN_E_MISSING or -CMN_E_BAD_VALUE. */
+int hva_nic_from_xml(xmlNode *n, size_t index, struct hva_nic *ret, char *err,
+                     size_t errlen);
+void hva_nic_to_xml(xmlNode *root, const struct hva_nic *nic);
+/* Pure: the tap name of NIC `index` of VM `uuid` ("kv" + 12 hex + index),
+ * IFNAMSIZ bytes. */
+void hva_tap_name(const char *uuid, size_t index, char *buf);
+/* Creates a tap per NIC on its bridge (MTU set, up), close-on-exec, one
+ * descriptor each in *ret_fds (NULL without NICs). A bridge missing on
+ * this node: -ENODEV and nothing created; any failure closes the taps
+ * made so far (they vanish). `err` names the VM, the NIC and the bridge. */
+int hva_net_open(const struct hva_vm_def *def, int **ret_fds, char *err,
+                 size_t errlen);
+/* Closes `n` descriptors of hva_net_open and frees the array (NULL ok). */
+void hva_net_close(int *fds, size_t n);
+struct hva_vm;
+/* QMP announce-self of the guest's MACs (no NICs: nothing), after the
+ * guest resumed on this node. */
+void hva_net_announce(struct hva_vm *vm);
 
 /* ---- sanlock VM lease ---------------------------------------------------- */
 

@@ -273,6 +273,7 @@ static void in_cont_done(void *data, int rc, json_object *ret,
     hva_vm_set_state(vm, HVA_VM_RUNNING);
     vm->started_ms = cmn_now_ms();
     hva_chan_send(m->chan, "RESUMED");
+    hva_net_announce(vm);
     cmn_info(CMN_LOG_HVA, "VM '%s': incoming migration done, running here",
              vm->def->name);
     hva_vm_set_phase(vm, HVA_PH_NONE);

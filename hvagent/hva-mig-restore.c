@@ -55,6 +55,7 @@ static void restore_cont_done(void *data, int rc, json_object *ret,
     uint64_t ms = cmn_now_ms() - m->t_start;
     hva_vm_set_phase(vm, HVA_PH_RESTORE_DONE);
     hva_vm_set_state(vm, HVA_VM_RUNNING);
+    hva_net_announce(vm);
     char extra[256];
     snprintf(extra, sizeof(extra),
              "bytes=\"%" PRIu64 "\" restore-ms=\"%" PRIu64 "\" mbps=\"%.1f\"",

@@ -45,6 +45,9 @@
  *           [cache="none|writeback"]/>*
  *     [<lease lockspace="LS" resource="R" path="..." offset="..."/>]
  *     [<state path="..." offset="..." size="..."/>]
+ *     <nic bridge="br0" mac="52:54:..." [model="virtio|e1000"]
+ *          [mtu="1500"]/>*    (a tap on the node's bridge each; a
+ *                              bridge missing here refuses the start)
  *   </vm>
  *
  * hvagent checks a definition as clusterd checks its own (resources/

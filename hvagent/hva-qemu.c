@@ -219,6 +219,22 @@ int hva_qemu_argv(const struct hva_vm_def *def, const struct hva_qemu_opts *o,
         argv_add(&a, "-device");
         argv_add(&a, "virtio-blk-pci,drive=disk%zu,id=vd%zu", i, i);
     }
+    for (size_t i = 0; o->nic_fds && i < def->n_nics; i++) {
+        const struct hva_nic *n = &def->nics[i];
+        char mtu[32] = "";
+
+        argv_add(&a, "-netdev");
+        argv_add(&a, "tap,id=net%zu,fd=%d", i, o->nic_fds[i]);
+        /* romfile=: no PXE option ROM (nothing boots from the network,
+         * and the ROM is not installed everywhere); host_mtu tells a
+         * virtio guest the MTU the definition gives. */
+        if (n->mtu && n->model == HVA_NIC_VIRTIO)
+            snprintf(mtu, sizeof(mtu), ",host_mtu=%u", n->mtu);
+        argv_add(&a, "-device");
+        argv_add(&a, "%s,netdev=net%zu,id=nic%zu,mac=%s,romfile=%s",
+                 n->model == HVA_NIC_E1000 ? "e1000" : "virtio-net-pci", i, i,
+                 n->mac, mtu);
+    }
     if (o->incoming) {
         argv_add(&a, "-incoming");
         argv_add(&a, "defer");

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -117,6 +118,7 @@ void hva_vm_def_free(struct hva_vm_def *def)
     free(def->lease.resource);
     free(def->lease.path);
     disk_clear(&def->state);
+    free(def->nics);
     free(def);
 }
 
@@ -165,6 +167,35 @@ static int parse_extent(xmlNode *n, struct hva_disk *d, char *err,
         rc = xattr_u64(n, "size", 0, &d->size, err, errlen);
     d->direct = !cache || strcmp(cache, "none") == 0;
     return rc;
+}
+
+/* Appends a <nic>: at most HVA_VM_MAX_NICS, each MAC once. */
+static int parse_nic(xmlNode *n, struct hva_vm_def *def, char *err,
+                     size_t errlen)
+{
+    struct hva_nic nic, *v;
+    int rc;
+
+    if (def->n_nics >= HVA_VM_MAX_NICS) {
+        snprintf(err, errlen, "<vm>: more than %d <nic> elements",
+                 HVA_VM_MAX_NICS);
+        return -CMN_E_BAD_VALUE;
+    }
+    rc = hva_nic_from_xml(n, def->n_nics, &nic, err, errlen);
+    if (rc < 0)
+        return rc;
+    for (size_t i = 0; i < def->n_nics; i++)
+        if (strcasecmp(def->nics[i].mac, nic.mac) == 0) {
+            snprintf(err, errlen, "<nic mac='%s'>: two NICs with this MAC",
+                     nic.mac);
+            return -CMN_E_BAD_VALUE;
+        }
+    v = realloc(def->nics, (def->n_nics + 1) * sizeof(*v));
+    if (!v)
+        return -ENOMEM;
+    def->nics = v;
+    def->nics[def->n_nics++] = nic;
+    return 0;
 }
 
 int hva_vm_def_from_xml(const char *xml, struct hva_vm_def **ret_def, char *err,
@@ -262,6 +293,10 @@ int hva_vm_def_from_xml(const char *xml, struct hva_vm_def **ret_def, char *err,
             rc = parse_extent(n, &def->state, err, errlen);
             if (rc < 0)
                 goto out;
+        } else if (strcmp(en, "nic") == 0) {
+            rc = parse_nic(n, def, err, errlen);
+            if (rc < 0)
+                goto out;
         } else {
             snprintf(err, errlen, "<vm>: unknown element <%s>", en);
             rc = -CMN_E_UNKNOWN_KEY;
@@ -330,6 +365,8 @@ int hva_vm_def_to_xml(const struct hva_vm_def *def, char **ret_xml)
     }
     if (def->state.path)
         put_extent(root, "state", &def->state);
+    for (size_t i = 0; i < def->n_nics; i++)
+        hva_nic_to_xml(root, &def->nics[i]);
     /* One line, no declaration: it travels inside control messages. */
     xmlBufferPtr b = xmlBufferCreate();
     if (!b || xmlNodeDump(b, doc, root, 0, 0) < 0) {

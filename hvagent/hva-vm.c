@@ -383,7 +383,7 @@ int hva_vm_launch(struct hva_vm *vm, bool incoming, hva_vm_cb on_ready,
     struct hva_qemu_cred cred = {0};
     struct hva_qemu_files files = {.serial_fd = -1};
     bool as_root = strcmp(ag->qemu_user, "root") == 0;
-    int *keep = NULL;
+    int *keep = NULL, *nic_fds = NULL;
     int cfd = -1, rc;
     pid_t pid;
 
@@ -412,7 +412,11 @@ int hva_vm_launch(struct hva_vm *vm, bool incoming, hva_vm_cb on_ready,
     rc = hva_qemu_files_open(vm->def, serial, &files, err, errlen);
     if (rc < 0)
         goto out;
-    keep = calloc(files.n_disks + 1, sizeof(*keep));
+    /* The taps last: a missing bridge leaves nothing behind. */
+    rc = hva_net_open(vm->def, &nic_fds, err, errlen);
+    if (rc < 0)
+        goto out;
+    keep = calloc(files.n_disks + 1 + vm->def->n_nics, sizeof(*keep));
     if (!keep) {
         rc = -ENOMEM;
         goto out;
@@ -420,6 +424,8 @@ int hva_vm_launch(struct hva_vm *vm, bool incoming, hva_vm_cb on_ready,
     for (size_t i = 0; i < files.n_disks; i++)
         keep[i] = files.disk_fds[i];
     keep[files.n_disks] = files.serial_fd;
+    for (size_t i = 0; i < vm->def->n_nics; i++)
+        keep[files.n_disks + 1 + i] = nic_fds[i];
     struct hva_qemu_opts o = {
         .qemu = ag->qemu,
         .accel = ag->accel,
@@ -427,6 +433,7 @@ int hva_vm_launch(struct hva_vm *vm, bool incoming, hva_vm_cb on_ready,
         .serial_fd = files.serial_fd,
         .disk_fds = files.disk_fds,
         .incoming = incoming,
+        .nic_fds = nic_fds,
     };
     rc = hva_qemu_argv(vm->def, &o, &argv);
     if (rc < 0)
@@ -436,7 +443,7 @@ int hva_vm_launch(struct hva_vm *vm, bool incoming, hva_vm_cb on_ready,
         .log_fd = logfd,
         .sanlock = ag->sanlock && vm->def->lease.lockspace,
         .keep_fds = keep,
-        .n_keep = files.n_disks + 1,
+        .n_keep = files.n_disks + 1 + vm->def->n_nics,
         .cred = as_root ? NULL : &cred,
     };
     rc = hva_qemu_spawn(argv, &so, &pid, err, errlen);
@@ -467,6 +474,8 @@ int hva_vm_launch(struct hva_vm *vm, bool incoming, hva_vm_cb on_ready,
 out:
     hva_argv_free(argv);
     free(keep);
+    /* QEMU holds its own copies: ours go, so the taps go with QEMU. */
+    hva_net_close(nic_fds, nic_fds ? vm->def->n_nics : 0);
     hva_qemu_files_close(&files);
     hva_qemu_cred_free(&cred);
     return rc;
@@ -487,6 +496,7 @@ static void start_cont_done(void *data, int rc, json_object *ret,
     }
     vm->on_gone = NULL;
     hva_vm_set_state(vm, HVA_VM_RUNNING);
+    hva_net_announce(vm);
     hva_vm_reply(vm, 0, NULL);
 }
 

@@ -10,7 +10,7 @@ resources_libres_la_SOURCES = \
 	resources/res-int.h \
 	resources/res-vm.c resources/res-vm.h \
 	resources/res-vm-xml.c \
-	resources/res-place.c resources/res-place.h
+	resources/res-place.c resources/res-place.h resources/res-net.c
 resources_libres_la_CFLAGS = $(AM_CFLAGS) $(XML_CFLAGS)
 # Programs link common/libcommon.la themselves (as for csv/ and iscsi/), so
 # its objects are not copied into this archive too.
@@ -30,6 +30,7 @@ res_unit_tests = \
 	tests/unit/resources/test-vm \
 	tests/unit/resources/test-vm-corpus \
 	tests/unit/resources/test-place \
+	tests/unit/resources/test-place-net \
 	tests/unit/resources/test-place-sim
 check_PROGRAMS += $(res_unit_tests)
 TESTS += $(res_unit_tests)
@@ -45,6 +46,10 @@ tests_unit_resources_test_vm_corpus_LDADD = $(RES_UNIT_LIBS)
 tests_unit_resources_test_place_SOURCES = tests/unit/resources/test-place.c
 tests_unit_resources_test_place_CFLAGS = $(RES_UNIT_CFLAGS)
 tests_unit_resources_test_place_LDADD = $(RES_UNIT_LIBS)
+tests_unit_resources_test_place_net_SOURCES = \
+	tests/unit/resources/test-place-net.c
+tests_unit_resources_test_place_net_CFLAGS = $(RES_UNIT_CFLAGS)
+tests_unit_resources_test_place_net_LDADD = $(RES_UNIT_LIBS)
 tests_unit_resources_test_place_sim_SOURCES = \
 	tests/unit/resources/test-place-sim.c
 tests_unit_resources_test_place_sim_CFLAGS = $(RES_UNIT_CFLAGS)

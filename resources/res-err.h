@@ -26,6 +26,8 @@ enum res_err {
     RES_E_NOT_OWNER,
     /* placement input is inconsistent (duplicate names or ids...) */
     RES_E_INPUT,
+    /* the node lacks a bridge the VM's NICs need */
+    RES_E_NO_BRIDGE,
     RES_E_END_,
 };
 

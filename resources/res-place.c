@@ -38,6 +38,7 @@ enum verdict {
     V_EXCLUDED,
     V_STATE,
     V_NOT_OWNER,
+    V_BRIDGE, /* lacks a bridge the VM's NICs need */
     V_MEMORY,
 };
 
@@ -310,16 +311,19 @@ static enum verdict judge(const struct ctx *x, size_t vi, size_t j,
         return V_STATE;
     if (!is_owner(v, n->name))
         return V_NOT_OWNER;
+    if (res_node_missing_bridge(n, v))
+        return V_BRIDGE;
     if (avail_for(x, vi, j) < v->memory_mib)
         return V_MEMORY;
     return V_OK;
 }
 
 struct choice {
-    ssize_t node;     /* index, -1 = none */
-    ssize_t conflict; /* VM index sharing the class there, -1 = none */
-    enum res_why why; /* when node < 0: NO_OWNER_UP or NO_MEMORY */
-    ssize_t roomiest; /* up possible owner with the most memory, or -1 */
+    ssize_t node;      /* index, -1 = none */
+    ssize_t conflict;  /* VM index sharing the class there, -1 = none */
+    enum res_why why;  /* when node < 0: NO_OWNER_UP, NO_BRIDGE, NO_MEMORY */
+    ssize_t roomiest;  /* up possible owner with the most memory, or -1 */
+    ssize_t unbridged; /* up possible owner lacking a bridge, or -1 */
 };
 
 /* True when candidate j beats the best so far (b). */
@@ -344,7 +348,8 @@ static bool better(const struct ctx *x, size_t vi, size_t j, bool cj,
 
 static struct choice choose(const struct ctx *x, size_t vi, uint32_t exclude)
 {
-    struct choice b = {.node = -1, .conflict = -1, .roomiest = -1};
+    struct choice b = {
+        .node = -1, .conflict = -1, .roomiest = -1, .unbridged = -1};
     bool owner_up = false;
 
     for (size_t k = 0; k < x->c->n_nodes; k++) {
@@ -358,6 +363,8 @@ static struct choice choose(const struct ctx *x, size_t vi, uint32_t exclude)
                 avail_for(x, vi, j) > avail_for(x, vi, (size_t)b.roomiest))
                 b.roomiest = (ssize_t)j;
         }
+        if (v == V_BRIDGE && b.unbridged < 0)
+            b.unbridged = (ssize_t)j;
         if (v != V_OK)
             continue;
         conf = conflict_on(x, vi, x->c->nodes[j].id);
@@ -367,7 +374,9 @@ static struct choice choose(const struct ctx *x, size_t vi, uint32_t exclude)
         }
     }
     if (b.node < 0)
-        b.why = owner_up ? RES_WHY_NO_MEMORY : RES_WHY_NO_OWNER_UP;
+        b.why = owner_up           ? RES_WHY_NO_MEMORY
+                : b.unbridged >= 0 ? RES_WHY_NO_BRIDGE
+                                   : RES_WHY_NO_OWNER_UP;
     return b;
 }
 
@@ -393,6 +402,13 @@ static void note_for_choice(const struct ctx *x, size_t vi,
                  "free: '%s' with %llu MiB)",
                  v->name, (unsigned long long)v->memory_mib,
                  x->c->nodes[r].name, (unsigned long long)avail_for(x, vi, r));
+    } else if (ch->why == RES_WHY_NO_BRIDGE) {
+        const struct res_node *u = &x->c->nodes[ch->unbridged];
+
+        note_set(n, v->name, RES_WHY_NO_BRIDGE,
+                 "VM '%s': no possible owner that is up has the bridges its "
+                 "NICs need ('%s' lacks bridge '%s')",
+                 v->name, u->name, res_node_missing_bridge(u, v));
     } else {
         note_set(n, v->name, RES_WHY_NO_OWNER_UP,
                  "VM '%s': none of its possible owners is up%s", v->name,
@@ -479,6 +495,14 @@ void res_place_vm_from_def(const struct res_vm *def, uint32_t node,
     ret_pv->policy = def->policy;
     ret_pv->node = node;
     ret_pv->want_running = want_running;
+    for (size_t i = 0; i < def->n_nics; i++) {
+        bool seen = false;
+        for (size_t k = 0; k < ret_pv->n_bridges && !seen; k++)
+            seen = strcmp(ret_pv->bridges[k], def->nics[i].bridge) == 0;
+        if (!seen && ret_pv->n_bridges < RES_VM_MAX_NICS)
+            memcpy(ret_pv->bridges[ret_pv->n_bridges++], def->nics[i].bridge,
+                   RES_BRIDGE_MAX);
+    }
 }
 
 int res_place_best(const struct res_cluster *c, const char *vm, unsigned flags,
@@ -503,7 +527,9 @@ int res_place_best(const struct res_cluster *c, const char *vm, unsigned flags,
                 (flags & RES_PLACE_OTHER_NODE) ? x.where[vi] : 0);
     note_for_choice(&x, (size_t)vi, &ch, &n);
     if (ch.node < 0) {
-        rc = ch.why == RES_WHY_NO_MEMORY ? -RES_E_NO_CAPACITY : -RES_E_NO_OWNER;
+        rc = ch.why == RES_WHY_NO_MEMORY   ? -RES_E_NO_CAPACITY
+             : ch.why == RES_WHY_NO_BRIDGE ? -RES_E_NO_BRIDGE
+                                           : -RES_E_NO_OWNER;
         goto out;
     }
     *ret_node = c->nodes[ch.node].id;
@@ -552,6 +578,14 @@ int res_place_check(const struct res_cluster *c, const char *vm, uint32_t node,
         snprintf(err, errlen,
                  "node '%s' is not among the possible owners of VM '%s'",
                  c->nodes[j].name, v->name);
+        break;
+    case V_BRIDGE:
+        rc = -RES_E_NO_BRIDGE;
+        snprintf(err, errlen,
+                 "node '%s' has no bridge '%s', which a NIC of VM '%s' is "
+                 "on (create it there, or choose another node)",
+                 c->nodes[j].name, res_node_missing_bridge(&c->nodes[j], v),
+                 v->name);
         break;
     case V_MEMORY:
         rc = -RES_E_NO_CAPACITY;
@@ -682,6 +716,7 @@ static int failback_one(struct ctx *x, size_t vi, size_t j, unsigned now,
                  node_name(x->c, from), n->name,
                  vd == V_MEMORY      ? "lacks the memory"
                  : vd == V_NOT_OWNER ? "is not a possible owner"
+                 : vd == V_BRIDGE    ? "lacks a bridge of its NICs"
                                      : "is not up");
         return add_note(x, &note);
     }
@@ -893,6 +928,10 @@ static void explain_node(struct sbuf *b, const struct ctx *x, size_t vi,
     case V_NOT_OWNER:
         sb_printf(b, "not a possible owner");
         break;
+    case V_BRIDGE:
+        sb_printf(b, "no bridge '%s' (a NIC of the VM is on it)",
+                  res_node_missing_bridge(n, v));
+        break;
     case V_MEMORY:
         sb_printf(b, "too small: needs %llu MiB, %llu MiB free",
                   (unsigned long long)v->memory_mib, (unsigned long long)avail);
@@ -1006,6 +1045,8 @@ const char *res_why_str(enum res_why why)
         return "failback-later";
     case RES_WHY_FAILBACK_BLOCKED:
         return "failback-blocked";
+    case RES_WHY_NO_BRIDGE:
+        return "no-bridge";
     }
     return "?";
 }

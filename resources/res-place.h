@@ -26,6 +26,8 @@
 
 #include "resources/res-vm.h"
 
+#define RES_NODE_MAX_BRIDGES 32
+
 enum res_node_state {
     RES_NODE_UP = 0,
     RES_NODE_DRAINED,     /* administrator drained it: keeps nothing new */
@@ -40,6 +42,11 @@ struct res_node {
     enum res_node_state state;
     uint64_t memory_mib;   /* physical memory */
     uint64_t reserved_mib; /* kept for the host, never given to VMs */
+    /* The bridges the node reported (VM networks); not known yet (an
+     * older clusterd, or no report so far): no VM is refused for them. */
+    bool bridges_known;
+    size_t n_bridges;
+    char bridges[RES_NODE_MAX_BRIDGES][RES_BRIDGE_MAX];
 };
 
 /* A VM as placement sees it. */
@@ -54,6 +61,10 @@ struct res_place_vm {
      * both copies), drain and failback leave it alone, and it counts for
      * anti-affinity on both. */
     uint32_t moving_to;
+    /* The bridges its NICs need, each once: a node lacking one is not
+     * eligible. */
+    size_t n_bridges;
+    char bridges[RES_VM_MAX_NICS][RES_BRIDGE_MAX];
 };
 
 struct res_cluster {
@@ -95,6 +106,7 @@ enum res_why {
     RES_WHY_ANTI_AFFINITY,    /* placed sharing a node with its class */
     RES_WHY_FAILBACK_LATER,   /* failback waits for its time window */
     RES_WHY_FAILBACK_BLOCKED, /* preferred node can't take it back */
+    RES_WHY_NO_BRIDGE,        /* not placed: no owner up has its bridges */
 };
 
 struct res_note {
@@ -172,6 +184,15 @@ int res_plan_vm_failure(const struct res_cluster *c, const char *vm,
 /* Human-readable account of where `vm` runs or could run and why: its
  * policy, a verdict per node, the best node. Malloc'ed, several lines. */
 int res_explain(const struct res_cluster *c, const char *vm, char **ret_text);
+
+/* res-net.c: the first bridge VM `v` needs that node `n` lacks, or NULL
+ * (also when the node's bridges are not known). */
+const char *res_node_missing_bridge(const struct res_node *n,
+                                    const struct res_place_vm *v);
+/* Sets the bridges of `n` from a list separated by spaces (a node's
+ * report): known from then on. Names beyond RES_NODE_MAX_BRIDGES or not
+ * fitting RES_BRIDGE_MAX are left out. */
+void res_node_set_bridges(struct res_node *n, const char *list);
 
 const char *res_node_state_str(enum res_node_state state);
 const char *res_why_str(enum res_why why);

@@ -221,6 +221,8 @@ static int get_nic(struct rx *rx, const xmlNode *n, struct res_vm *vm,
     struct res_nic *nic;
     char *bridge cmn_autofree = attr(n, "bridge");
     char *mac cmn_autofree = attr(n, "mac");
+    char *model cmn_autofree = attr(n, "model");
+    char *mtu cmn_autofree = attr(n, "mtu");
     int rc;
 
     if (vm->n_nics >= RES_VM_MAX_NICS)
@@ -239,6 +241,11 @@ static int get_nic(struct rx *rx, const xmlNode *n, struct res_vm *vm,
                         "'%s' is not a MAC address (expected "
                         "xx:xx:xx:xx:xx:xx)",
                         mac);
+    /* The schema allows only these values and an unsignedShort MTU. */
+    if (model && strcmp(model, "e1000") == 0)
+        nic->model = RES_NIC_E1000;
+    if (mtu)
+        nic->mtu = (unsigned)strtoul(mtu, NULL, 10);
     vm->n_nics++;
     return 0;
 }
@@ -675,6 +682,14 @@ int res_vm_to_node(const struct res_vm *vm, xmlDoc *doc, xmlNode **ret_node)
         add_attr(&w, el, "bridge", vm->nics[i].bridge);
         res_mac_format(vm->nics[i].mac, buf);
         add_attr(&w, el, "mac", buf);
+        /* Defaults left out: definitions without them keep the stored
+         * form they had. */
+        if (vm->nics[i].model != RES_NIC_VIRTIO)
+            add_attr(&w, el, "model", res_nic_model_str(vm->nics[i].model));
+        if (vm->nics[i].mtu) {
+            snprintf(buf, sizeof(buf), "%u", vm->nics[i].mtu);
+            add_attr(&w, el, "mtu", buf);
+        }
     }
     el = add_el(&w, root, "boot", NULL);
     if (vm->boot == RES_BOOT_DISK) {

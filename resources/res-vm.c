@@ -156,7 +156,9 @@ bool res_vm_equal(const struct res_vm *a, const struct res_vm *b)
             return false;
     for (size_t i = 0; i < a->n_nics; i++)
         if (strcmp(a->nics[i].bridge, b->nics[i].bridge) != 0 ||
-            memcmp(a->nics[i].mac, b->nics[i].mac, 6) != 0)
+            memcmp(a->nics[i].mac, b->nics[i].mac, 6) != 0 ||
+            a->nics[i].model != b->nics[i].model ||
+            a->nics[i].mtu != b->nics[i].mtu)
             return false;
     if (a->boot == RES_BOOT_KERNEL && (!str_eq_opt(a->kernel, b->kernel) ||
                                        !str_eq_opt(a->initrd, b->initrd) ||
@@ -180,7 +182,9 @@ static const char *first_runtime_change(const struct res_vm *a,
         return "nic";
     for (size_t i = 0; i < a->n_nics; i++)
         if (strcmp(a->nics[i].bridge, b->nics[i].bridge) != 0 ||
-            memcmp(a->nics[i].mac, b->nics[i].mac, 6) != 0)
+            memcmp(a->nics[i].mac, b->nics[i].mac, 6) != 0 ||
+            a->nics[i].model != b->nics[i].model ||
+            a->nics[i].mtu != b->nics[i].mtu)
             return "nic";
     if (a->boot != b->boot ||
         (a->boot == RES_BOOT_KERNEL && (!str_eq_opt(a->kernel, b->kernel) ||
@@ -301,6 +305,11 @@ const char *res_failback_str(enum res_failback fb)
 const char *res_disk_bus_str(enum res_disk_bus bus)
 {
     return bus == RES_BUS_VIRTIO_SCSI ? "virtio-scsi" : "virtio-blk";
+}
+
+const char *res_nic_model_str(enum res_nic_model model)
+{
+    return model == RES_NIC_E1000 ? "e1000" : "virtio";
 }
 
 void res_uuid_format(const uint8_t uuid[16], char buf[37])
@@ -571,6 +580,10 @@ static int check_nics(const struct res_vm *vm, const char *src, char *err,
             if (memcmp(n->mac, vm->nics[j].mac, 6) == 0)
                 return res_fail(err, errlen, src, n->line, "nic",
                                 "MAC %s is used twice", mac);
+        if (n->mtu && (n->mtu < RES_NIC_MTU_MIN || n->mtu > RES_NIC_MTU_MAX))
+            return res_fail(err, errlen, src, n->line, "nic",
+                            "MTU %u is not within %d..%d", n->mtu,
+                            RES_NIC_MTU_MIN, RES_NIC_MTU_MAX);
     }
     return 0;
 }

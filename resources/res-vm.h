@@ -82,10 +82,20 @@ struct res_disk {
     int line;                  /* source line, 0 when built in code */
 };
 
+enum res_nic_model {
+    RES_NIC_VIRTIO = 0, /* virtio-net-pci, the default */
+    RES_NIC_E1000,      /* guests without virtio drivers */
+};
+
+#define RES_NIC_MTU_MIN 68
+#define RES_NIC_MTU_MAX 65535
+
 struct res_nic {
     char bridge[RES_BRIDGE_MAX];
     uint8_t mac[6];
     int line;
+    enum res_nic_model model;
+    unsigned mtu; /* 0: the bridge's (none advertised to the guest) */
 };
 
 struct res_policy {
@@ -204,6 +214,7 @@ const char *res_priority_str(enum res_priority prio);
 int res_priority_parse(const char *s, enum res_priority *ret_prio);
 const char *res_failback_str(enum res_failback fb);
 const char *res_disk_bus_str(enum res_disk_bus bus);
+const char *res_nic_model_str(enum res_nic_model model);
 /* "01234567-89ab-cdef-0123-456789abcdef": buf of 37 bytes */
 void res_uuid_format(const uint8_t uuid[16], char buf[37]);
 int res_uuid_parse(const char *s, uint8_t ret_uuid[16]);

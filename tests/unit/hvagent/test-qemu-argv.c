@@ -190,7 +190,9 @@ static void test_def_bad(void **state)
          "'path' missing"},
         {"<vm name=\"a\" uuid=\"ab\"><lease lockspace=\"x\"/></vm>",
          "lockspace, resource and path required"},
-        {"<vm name=\"a\" uuid=\"ab\"><nic/></vm>", "unknown element <nic>"},
+        {"<vm name=\"a\" uuid=\"ab\"><nic/></vm>",
+         "'bridge' and 'mac' are required"},
+        {"<vm name=\"a\" uuid=\"ab\"><nac/></vm>", "unknown element <nac>"},
         {"<domain/>", "expected a <vm> element"},
     };
 
