@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli/ctl-cluster.h"
+#include "cli/ctl-setup.h"
 #include "cli/ctl-vm.h"
 #include "cli/ctl.h"
 #include "clusterd/cd-proto.h"
@@ -37,6 +38,7 @@ static void usage(FILE *f)
                "  events                            live event stream\n"
                "  config|cdb ...                    cluster database\n"
                "  volume format|inspect|check|add|list ...  shared volumes\n"
+               "  cluster setup NAME NODE=ADDRESS...  a new cluster's files\n"
                "  help                              this text\n\n"
                "See clusterctl(8).\n");
 }
@@ -57,10 +59,13 @@ int main(int argc, char **argv)
         ctl_vm_usage();
         ctl_cluster_usage();
         ctl_volume_usage();
+        ctl_setup_usage();
         return CTL_EXIT_OK;
     }
     if (!strcmp(argv[1], "volume"))
         return ctl_volume_main(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "cluster"))
+        return ctl_setup_main(argc - 1, argv + 1);
     /* ctl_vm serves `status` and `node` and asks ctl_cluster for their
      * cluster part (ctl_cluster_status, ctl_cluster_node). */
     if (ctl_vm_handles(argv[1]))

@@ -19,11 +19,12 @@
 #include "cli/ctl-client.h"
 #include "cli/ctl.h"
 #include "common/cmn-err.h"
+#include "common/cmn-paths.h"
 #include "common/cmn-time.h"
 #include "csv/csv.h"
 
 #define MIB      (1024.0 * 1024.0)
-#define LUNS_DIR "/run/kvmcluster/luns" /* lunbridge's default mount */
+#define LUNS_DIR CMN_LUN_DIR /* lunbridge's default mount */
 
 void ctl_volume_usage(void)
 {

@@ -6,7 +6,8 @@ cli_clusterctl_SOURCES = \
 	cli/ctl-client.c cli/ctl-client.h \
 	cli/ctl-cluster.c cli/ctl-cluster.h \
 	cli/ctl-vm.c cli/ctl-vm.h \
-	cli/ctl-volume.c
+	cli/ctl-volume.c \
+	cli/ctl-setup.c cli/ctl-setup.h
 cli_clusterctl_CFLAGS = $(AM_CFLAGS) $(QB_CFLAGS) $(XML_CFLAGS)
 cli_clusterctl_LDADD = clusterd/libcdproto.la hvagent/libhvaproto.la \
 	csv/libcsv.la common/libcommon.la $(QB_LIBS) $(XML_LIBS)
@@ -15,5 +16,8 @@ dist_man_MANS += man/clusterctl.8
 
 # clusterctl end to end without a cluster: vm add/edit of a bad definition,
 # volume format/inspect/check on a file (no sanlock daemon needed).
-TESTS += tests/unit/cli/test-vm.sh tests/unit/cli/test-volume.sh
-EXTRA_DIST += tests/unit/cli/test-vm.sh tests/unit/cli/test-volume.sh
+# cluster setup's files and refusals (no daemon either).
+TESTS += tests/unit/cli/test-vm.sh tests/unit/cli/test-volume.sh \
+	tests/unit/cli/test-setup.sh
+EXTRA_DIST += tests/unit/cli/test-vm.sh tests/unit/cli/test-volume.sh \
+	tests/unit/cli/test-setup.sh

@@ -9,7 +9,7 @@
 
 #include "clusterd/cd.h"
 
-#define CD_CONFIG_DEFAULT "/etc/kvmcluster/kvmcluster.conf"
+#define CD_CONFIG_DEFAULT CMN_CONF_FILE
 
 struct cd_config {
     char state_dir[PATH_MAX];    /* state-dir */

@@ -23,12 +23,13 @@
 #include "clusterd/cd-proto.h"
 #include "common/cmn-auto.h"
 #include "common/cmn-err.h"
+#include "common/cmn-paths.h"
 #include "resources/res-place.h"
 
 /* CPG group every clusterd joins. */
 #define CD_CPG_GROUP "kvmcluster"
 /* Where each node keeps its copy. */
-#define CD_STATE_DIR_DEFAULT "/var/lib/kvmcluster"
+#define CD_STATE_DIR_DEFAULT CMN_STATE_DIR
 #define CD_CDB_FILE          "cdb.xml"
 
 #define CD_UUID_STR          37 /* a uuid as text: 36 + NUL */

@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include "common/cmn-log.h"
+#include "common/cmn-paths.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -18,7 +19,7 @@ static const char *const subsys_names[CMN_LOG_SUBSYS_COUNT] = {
 
 /* Owned by this module: the process-wide log configuration. */
 static char log_name[64] = "kvmcluster";
-static char log_blackbox_dir[PATH_MAX] = "/var/lib/kvmcluster";
+static char log_blackbox_dir[PATH_MAX] = CMN_STATE_DIR;
 static char log_dump_path[PATH_MAX + 128];
 
 static const char *subsys_of_tags(uint32_t tags)

@@ -8,6 +8,7 @@ common_libcommon_la_SOURCES = \
 	common/cmn-ipc.c common/cmn-ipc.h \
 	common/cmn-le.h \
 	common/cmn-log.c common/cmn-log.h \
+	common/cmn-paths.h \
 	common/cmn-work.c common/cmn-work.h \
 	common/cmn-xml.c common/cmn-xml.h
 common_libcommon_la_CFLAGS = $(AM_CFLAGS) $(QB_CFLAGS) $(XML_CFLAGS)

@@ -19,6 +19,7 @@
 #include "common/cmn-err.h"
 #include "common/cmn-ipc.h"
 #include "common/cmn-log.h"
+#include "common/cmn-paths.h"
 #include "common/cmn-time.h"
 #include "common/cmn-xml.h"
 #include "hvagent/hva-int.h"
@@ -272,9 +273,9 @@ static int32_t on_term(int32_t sig, void *data)
     return 0;
 }
 
-#define HVA_CONFIG_DEFAULT      "/etc/kvmcluster/kvmcluster.conf"
-#define HVA_LUN_DIR_DEFAULT     "/run/kvmcluster/luns" /* lunbridge's */
-#define HVA_KERNEL_DIRS_DEFAULT "/var/lib/kvmcluster/kernels"
+#define HVA_CONFIG_DEFAULT      CMN_CONF_FILE
+#define HVA_LUN_DIR_DEFAULT     CMN_LUN_DIR /* lunbridge's */
+#define HVA_KERNEL_DIRS_DEFAULT CMN_KERNEL_DIR
 #define HVA_QEMU_USER_DEFAULT   "kvmcluster-qemu"
 
 /* [hvagent] in kvmcluster.conf(5); other daemons' sections are skipped. */
@@ -409,12 +410,13 @@ static void usage(void)
 {
     printf("usage: hvagent [options]\n"
            "  --node NAME          this node's name (default: hostname)\n"
-           "  --run-dir DIR        state directory (default "
-           "/run/kvmcluster/hvagent)\n"
+           "  --run-dir DIR        state directory (default " CMN_HVA_RUN_DIR
+           ")\n"
            "  --ipc-name NAME      local API service (default hvagent)\n"
            "  --qemu PATH          QEMU binary (default qemu-system-x86_64)\n"
            "  --accel A            auto|kvm|tcg (default auto)\n"
            "  --probe-kernel PATH  guest kernel the 'auto' KVM probe boots\n"
+           "                       (default " CMN_PROBE_KERNEL ")\n"
            "  --listen ADDR[:PORT] migration listener (default port %d)\n"
            "  --authkey PATH       corosync authkey for the migration PSK\n"
            "                       (default /etc/corosync/authkey)\n"
@@ -619,7 +621,7 @@ int main(int argc, char **argv)
     char host[256];
     int rc;
 
-    ag->run_dir = "/run/kvmcluster/hvagent";
+    ag->run_dir = CMN_HVA_RUN_DIR;
     ag->qemu = "qemu-system-x86_64";
     ag->sanlock = true;
     ag->max_incoming = 2;
@@ -643,6 +645,9 @@ int main(int argc, char **argv)
              ag->arm_timeout_s);
     log_dirs(&ag->dirs);
     make_run_dir(ag->run_dir);
+    /* The installed probe guest, unless another was named. */
+    if (!o.probe && access(CMN_PROBE_KERNEL, R_OK) == 0)
+        o.probe = CMN_PROBE_KERNEL;
     ag->accel = resolve_accel(ag, o.accel, o.probe);
     cmn_info(CMN_LOG_HVA, "node '%s': accelerator %s (setting %s)",
              ag->node_name, ag->accel, o.accel);

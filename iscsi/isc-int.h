@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "common/cmn-paths.h"
 #include "iscsi/isc.h"
 
 /* ---- VPD and parameter data (isc-vpd.c) ------------------------------ */
@@ -95,8 +96,8 @@ int isc_portal_normalize(const char *in, char *buf, size_t buflen);
 
 /* ---- lunbridge configuration (isc-config.c) --------------------------- */
 
-#define ISC_DEFAULT_CONF        "/etc/kvmcluster/kvmcluster.conf"
-#define ISC_DEFAULT_MOUNTPOINT  "/run/kvmcluster/luns"
+#define ISC_DEFAULT_CONF        CMN_CONF_FILE
+#define ISC_DEFAULT_MOUNTPOINT  CMN_LUN_DIR
 #define ISC_DEFAULT_DEADLINE_MS 10000u
 
 struct isc_lb_target {

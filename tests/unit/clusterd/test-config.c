@@ -31,7 +31,7 @@ static void test_values(void **state)
                        "accel = tcg\n";
 
     cd_config_defaults(&cfg);
-    assert_string_equal(cfg.state_dir, "/var/lib/kvmcluster");
+    assert_string_equal(cfg.state_dir, CD_STATE_DIR_DEFAULT);
     if (cd_config_parse("k.conf", text, &cfg, err, sizeof(err)))
         fail_msg("%s", err);
     assert_string_equal(cfg.state_dir, "/srv/kvmc");
@@ -51,7 +51,7 @@ static void test_no_section(void **state)
     assert_int_equal(
         cd_config_parse("k.conf", "[hvagent]\nx = 1\n", &cfg, err, sizeof(err)),
         0);
-    assert_string_equal(cfg.state_dir, "/var/lib/kvmcluster");
+    assert_string_equal(cfg.state_dir, CD_STATE_DIR_DEFAULT);
     assert_string_equal(cfg.node_name, "");
 }
 
