@@ -26,6 +26,8 @@ enum res_err {
     RES_E_NOT_OWNER,
     /* placement input is inconsistent (duplicate names or ids...) */
     RES_E_INPUT,
+    /* CPU capability: bad report, no baseline, a CPU a node can't run */
+    RES_E_CPU,
     RES_E_END_,
 };
 
