@@ -39,6 +39,7 @@ enum verdict {
     V_STATE,
     V_NOT_OWNER,
     V_MEMORY,
+    V_CPU, /* the node cannot run the VM's CPU */
 };
 
 /* ---- input and context ---------------------------------------------- */
@@ -310,6 +311,8 @@ static enum verdict judge(const struct ctx *x, size_t vi, size_t j,
         return V_STATE;
     if (!is_owner(v, n->name))
         return V_NOT_OWNER;
+    if (!res_cpu_fits(&v->cpu, n->cpu, NULL, 0))
+        return V_CPU;
     if (avail_for(x, vi, j) < v->memory_mib)
         return V_MEMORY;
     return V_OK;
@@ -318,7 +321,7 @@ static enum verdict judge(const struct ctx *x, size_t vi, size_t j,
 struct choice {
     ssize_t node;     /* index, -1 = none */
     ssize_t conflict; /* VM index sharing the class there, -1 = none */
-    enum res_why why; /* when node < 0: NO_OWNER_UP or NO_MEMORY */
+    enum res_why why; /* when node < 0: NO_OWNER_UP, NO_CPU or NO_MEMORY */
     ssize_t roomiest; /* up possible owner with the most memory, or -1 */
 };
 
@@ -345,7 +348,7 @@ static bool better(const struct ctx *x, size_t vi, size_t j, bool cj,
 static struct choice choose(const struct ctx *x, size_t vi, uint32_t exclude)
 {
     struct choice b = {.node = -1, .conflict = -1, .roomiest = -1};
-    bool owner_up = false;
+    bool owner_up = false, cpu_up = false;
 
     for (size_t k = 0; k < x->c->n_nodes; k++) {
         size_t j = x->node_order[k];
@@ -358,6 +361,7 @@ static struct choice choose(const struct ctx *x, size_t vi, uint32_t exclude)
                 avail_for(x, vi, j) > avail_for(x, vi, (size_t)b.roomiest))
                 b.roomiest = (ssize_t)j;
         }
+        cpu_up |= v == V_CPU;
         if (v != V_OK)
             continue;
         conf = conflict_on(x, vi, x->c->nodes[j].id);
@@ -367,8 +371,35 @@ static struct choice choose(const struct ctx *x, size_t vi, uint32_t exclude)
         }
     }
     if (b.node < 0)
-        b.why = owner_up ? RES_WHY_NO_MEMORY : RES_WHY_NO_OWNER_UP;
+        b.why = owner_up ? RES_WHY_NO_MEMORY
+                : cpu_up ? RES_WHY_NO_CPU
+                         : RES_WHY_NO_OWNER_UP;
     return b;
+}
+
+/* No up possible owner runs vi's CPU: the note names each with why. */
+static void note_cpu(const struct ctx *x, size_t vi, struct res_note *n)
+{
+    const struct res_place_vm *v = &x->c->vms[vi];
+    char why[160];
+    size_t off;
+
+    note_set(n, v->name, RES_WHY_NO_CPU,
+             "VM '%s': no up possible owner runs its CPU:", v->name);
+    for (size_t k = 0; k < x->c->n_nodes; k++) {
+        size_t j = x->node_order[k];
+        const struct res_node *nd = &x->c->nodes[j];
+
+        if (state_of(x, j) != RES_NODE_UP || !is_owner(v, nd->name) ||
+            res_cpu_fits(&v->cpu, nd->cpu, why, sizeof(why)))
+            continue;
+        off = strlen(n->text);
+        snprintf(n->text + off, sizeof(n->text) - off, " '%s' %s;", nd->name,
+                 why);
+    }
+    off = strlen(n->text);
+    if (off > 0 && n->text[off - 1] == ';')
+        n->text[off - 1] = '\0';
 }
 
 static void note_for_choice(const struct ctx *x, size_t vi,
@@ -393,6 +424,8 @@ static void note_for_choice(const struct ctx *x, size_t vi,
                  "free: '%s' with %llu MiB)",
                  v->name, (unsigned long long)v->memory_mib,
                  x->c->nodes[r].name, (unsigned long long)avail_for(x, vi, r));
+    } else if (ch->why == RES_WHY_NO_CPU) {
+        note_cpu(x, vi, n);
     } else {
         note_set(n, v->name, RES_WHY_NO_OWNER_UP,
                  "VM '%s': none of its possible owners is up%s", v->name,
@@ -503,7 +536,9 @@ int res_place_best(const struct res_cluster *c, const char *vm, unsigned flags,
                 (flags & RES_PLACE_OTHER_NODE) ? x.where[vi] : 0);
     note_for_choice(&x, (size_t)vi, &ch, &n);
     if (ch.node < 0) {
-        rc = ch.why == RES_WHY_NO_MEMORY ? -RES_E_NO_CAPACITY : -RES_E_NO_OWNER;
+        rc = ch.why == RES_WHY_NO_MEMORY ? -RES_E_NO_CAPACITY
+             : ch.why == RES_WHY_NO_CPU  ? -RES_E_CPU
+                                         : -RES_E_NO_OWNER;
         goto out;
     }
     *ret_node = c->nodes[ch.node].id;
@@ -520,6 +555,7 @@ int res_place_check(const struct res_cluster *c, const char *vm, uint32_t node,
     struct ctx x;
     ssize_t vi, j;
     const struct res_place_vm *v;
+    char why[200];
     int rc;
 
     rc = ctx_init(&x, c);
@@ -552,6 +588,12 @@ int res_place_check(const struct res_cluster *c, const char *vm, uint32_t node,
         snprintf(err, errlen,
                  "node '%s' is not among the possible owners of VM '%s'",
                  c->nodes[j].name, v->name);
+        break;
+    case V_CPU:
+        rc = -RES_E_CPU;
+        res_cpu_fits(&v->cpu, c->nodes[j].cpu, why, sizeof(why));
+        snprintf(err, errlen, "node '%s' cannot run the CPU of VM '%s': %s",
+                 c->nodes[j].name, v->name, why);
         break;
     case V_MEMORY:
         rc = -RES_E_NO_CAPACITY;
@@ -682,6 +724,7 @@ static int failback_one(struct ctx *x, size_t vi, size_t j, unsigned now,
                  node_name(x->c, from), n->name,
                  vd == V_MEMORY      ? "lacks the memory"
                  : vd == V_NOT_OWNER ? "is not a possible owner"
+                 : vd == V_CPU       ? "cannot run its CPU"
                                      : "is not up");
         return add_note(x, &note);
     }
@@ -867,6 +910,29 @@ static void explain_policy(struct sbuf *b, const struct res_place_vm *v)
     sb_printf(b, "\n");
 }
 
+static void explain_cpu(struct sbuf *b, const struct res_place_vm *v)
+{
+    switch (v->cpu.mode) {
+    case RES_CPU_ANY:
+        return;
+    case RES_CPU_CLUSTER:
+        if (v->cpu.model[0])
+            sb_printf(b,
+                      "cpu: cluster baseline '%s' (fixed for its "
+                      "lifetime)\n",
+                      v->cpu.model);
+        else
+            sb_printf(b, "cpu: cluster baseline (any node)\n");
+        return;
+    case RES_CPU_MODEL:
+        sb_printf(b, "cpu: model '%s'\n", v->cpu.model);
+        return;
+    case RES_CPU_HOST:
+        sb_printf(b, "cpu: host (only nodes with the same host CPU)\n");
+        return;
+    }
+}
+
 static void explain_node(struct sbuf *b, const struct ctx *x, size_t vi,
                          size_t j)
 {
@@ -875,6 +941,7 @@ static void explain_node(struct sbuf *b, const struct ctx *x, size_t vi,
     size_t rank = pref_rank(v, n->name);
     uint64_t avail = avail_for(x, vi, j);
     ssize_t conf;
+    char why[200];
 
     sb_printf(b, "  %s (id %u): ", n->name, n->id);
     if (v->node == n->id) {
@@ -892,6 +959,10 @@ static void explain_node(struct sbuf *b, const struct ctx *x, size_t vi,
         break;
     case V_NOT_OWNER:
         sb_printf(b, "not a possible owner");
+        break;
+    case V_CPU:
+        res_cpu_fits(&v->cpu, n->cpu, why, sizeof(why));
+        sb_printf(b, "excluded for CPU: %s", why);
         break;
     case V_MEMORY:
         sb_printf(b, "too small: needs %llu MiB, %llu MiB free",
@@ -942,6 +1013,7 @@ int res_explain(const struct res_cluster *c, const char *vm, char **ret_text)
                   v->moving_to);
     sb_printf(&b, ", wanted %s\n", v->want_running ? "running" : "stopped");
     explain_policy(&b, v);
+    explain_cpu(&b, v);
     sb_printf(&b, "nodes:\n");
     for (size_t k = 0; k < c->n_nodes; k++)
         explain_node(&b, &x, (size_t)vi, x.node_order[k]);
@@ -1006,6 +1078,8 @@ const char *res_why_str(enum res_why why)
         return "failback-later";
     case RES_WHY_FAILBACK_BLOCKED:
         return "failback-blocked";
+    case RES_WHY_NO_CPU:
+        return "no-cpu";
     }
     return "?";
 }

@@ -13,6 +13,7 @@
  *   does not fit (capacity - reserved - memory of the VMs that run there or
  *   are planned there);
  * - only nodes in state up are targets, and only possible owners;
+ * - a VM goes only to a node that runs its CPU (res_cpu_fits());
  * - anti-affinity is soft: a node that runs a VM of the same class is taken
  *   only when no other eligible node fits, and the plan says so;
  * - automatic plans never start a VM of priority manual.
@@ -24,6 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "resources/res-cpu.h"
 #include "resources/res-vm.h"
 
 enum res_node_state {
@@ -40,6 +42,9 @@ struct res_node {
     enum res_node_state state;
     uint64_t memory_mib;   /* physical memory */
     uint64_t reserved_mib; /* kept for the host, never given to VMs */
+    /* CPU capability the node reported, NULL = none yet: then it takes
+     * only VMs without a CPU requirement (RES_CPU_ANY). Borrowed. */
+    const struct res_cpu_caps *cpu;
 };
 
 /* A VM as placement sees it. */
@@ -54,6 +59,8 @@ struct res_place_vm {
      * both copies), drain and failback leave it alone, and it counts for
      * anti-affinity on both. */
     uint32_t moving_to;
+    /* What it needs of a node's CPU; RES_CPU_ANY (zeroed) = nothing. */
+    struct res_cpu_need cpu;
 };
 
 struct res_cluster {
@@ -95,6 +102,7 @@ enum res_why {
     RES_WHY_ANTI_AFFINITY,    /* placed sharing a node with its class */
     RES_WHY_FAILBACK_LATER,   /* failback waits for its time window */
     RES_WHY_FAILBACK_BLOCKED, /* preferred node can't take it back */
+    RES_WHY_NO_CPU, /* not placed: no up possible owner runs its CPU */
 };
 
 struct res_note {
@@ -121,12 +129,12 @@ void res_place_vm_from_def(const struct res_vm *def, uint32_t node,
 #define RES_PLACE_OTHER_NODE 0x1u /* not the node the VM runs on now */
 
 /* The best node for VM `vm` given what runs where: eligible nodes (up,
- * possible owner, memory fits) ranked by no anti-affinity conflict, then
- * preferred-owner rank, then most free memory after placement, then
- * lowest id. A VM's own memory is not counted on the node it runs on when
+ * possible owner, runs its CPU, memory fits) ranked by no anti-affinity
+ * conflict, then preferred-owner rank, then most free memory after placement,
+ * then lowest id. A VM's own memory is not counted on the node it runs on when
  * RES_PLACE_OTHER_NODE moves it. `ret_note` (may be NULL) receives the
  * reason when it fails or when the choice breaks anti-affinity, else
- * RES_WHY_NONE. Errors: RES_E_UNKNOWN_VM, RES_E_NO_OWNER,
+ * RES_WHY_NONE. Errors: RES_E_UNKNOWN_VM, RES_E_NO_OWNER, RES_E_CPU,
  * RES_E_NO_CAPACITY, RES_E_INPUT. Priority manual is not refused here: an
  * administrator asked. */
 int res_place_best(const struct res_cluster *c, const char *vm, unsigned flags,
@@ -134,7 +142,8 @@ int res_place_best(const struct res_cluster *c, const char *vm, unsigned flags,
 
 /* Admission of an explicit target (move-vm --to, vm start on a node):
  * 0, or RES_E_UNKNOWN_VM / RES_E_UNKNOWN_NODE / RES_E_NODE_STATE /
- * RES_E_NOT_OWNER / RES_E_NO_CAPACITY with a sentence in `err`. */
+ * RES_E_NOT_OWNER / RES_E_CPU / RES_E_NO_CAPACITY with a sentence in
+ * `err`. */
 int res_place_check(const struct res_cluster *c, const char *vm, uint32_t node,
                     char *err, size_t errlen);
 

@@ -14,6 +14,7 @@
 
 #include "res-test.h"
 #include "resources/res-cpu.h"
+#include "resources/res-place.h"
 
 #define MAX_EXPS 32
 
@@ -334,6 +335,168 @@ static void test_qmp_bad(void **state)
     assert_null(c);
 }
 
+/* ---- placement with CPU capabilities ------------------------------- */
+
+struct pfix {
+    struct res_node nodes[4];
+    struct res_place_vm vms[4];
+    struct res_cluster c;
+    struct res_cpu_caps *caps[4];
+};
+
+/* node1 all TCG offers, node2 capped at Westmere, node3 at Nehalem (the
+ * roomiest: without the CPU check, it would take everything), node4 as
+ * node1. */
+static void pfix_init(struct pfix *f)
+{
+    static const char *const cap[] = {NULL, "Westmere", "Nehalem", NULL};
+    static const uint64_t mem[] = {4096, 4096, 16384, 4096};
+
+    memset(f, 0, sizeof(*f));
+    for (size_t i = 0; i < 4; i++) {
+        struct res_node *n = &f->nodes[i];
+
+        f->caps[i] = node_caps(cap[i]);
+        n->id = (uint32_t)i + 1;
+        snprintf(n->name, sizeof(n->name), "node%zu", i + 1);
+        n->state = RES_NODE_UP;
+        n->memory_mib = mem[i];
+        n->cpu = f->caps[i];
+    }
+    f->c.nodes = f->nodes;
+    f->c.n_nodes = 4;
+    f->c.vms = f->vms;
+}
+
+static void pfix_fini(struct pfix *f)
+{
+    for (size_t i = 0; i < 4; i++)
+        res_cpu_caps_free(f->caps[i]);
+}
+
+static struct res_place_vm *pvm(struct pfix *f, const char *name,
+                                enum res_cpu_mode mode, const char *model,
+                                uint32_t node)
+{
+    struct res_place_vm *v = &f->vms[f->c.n_vms++];
+
+    memset(v, 0, sizeof(*v));
+    snprintf(v->name, sizeof(v->name), "%s", name);
+    v->memory_mib = 1024;
+    v->policy.priority = RES_PRIO_HIGH;
+    v->node = node;
+    v->want_running = true;
+    v->cpu.mode = mode;
+    snprintf(v->cpu.model, sizeof(v->cpu.model), "%s", model);
+    return v;
+}
+
+static void test_place_cpu(void **state)
+{
+    struct pfix f;
+    struct res_note note;
+    uint32_t node = 0;
+    char err[512];
+    char *text = NULL;
+
+    (void)state;
+    pfix_init(&f);
+    pvm(&f, "wsm", RES_CPU_MODEL, "Westmere", 0);
+    pvm(&f, "old", RES_CPU_CLUSTER, "Nehalem", 0);
+    /* the roomiest node lacks Westmere's aes: never chosen for it */
+    assert_int_equal(res_place_best(&f.c, "wsm", 0, &node, &note), 0);
+    assert_int_not_equal(node, 3);
+    assert_int_equal(res_place_best(&f.c, "old", 0, &node, &note), 0);
+    assert_int_equal(node, 3);
+    assert_int_equal(res_place_check(&f.c, "wsm", 3, err, sizeof(err)),
+                     -RES_E_CPU);
+    assert_non_null(strstr(err, "node 'node3' cannot run the CPU of VM"));
+    assert_non_null(strstr(err, "aes"));
+    assert_int_equal(res_place_check(&f.c, "wsm", 2, err, sizeof(err)), 0);
+
+    /* only node3 up: nowhere to go, and the note says why */
+    f.nodes[0].state = RES_NODE_DOWN;
+    f.nodes[1].state = RES_NODE_DRAINED;
+    f.nodes[3].state = RES_NODE_PAUSED;
+    assert_int_equal(res_place_best(&f.c, "wsm", 0, &node, &note), -RES_E_CPU);
+    assert_int_equal(note.why, RES_WHY_NO_CPU);
+    assert_non_null(strstr(note.text, "'node3' lacks "));
+    assert_non_null(strstr(note.text, "aes"));
+    assert_int_equal(res_explain(&f.c, "wsm", &text), 0);
+    assert_non_null(strstr(text, "cpu: model 'Westmere'"));
+    assert_non_null(strstr(text, "node3 (id 3): excluded for CPU: lacks "));
+    free(text);
+
+    /* a node that has not reported takes no VM with a requirement */
+    f.nodes[2].cpu = NULL;
+    assert_int_equal(res_place_best(&f.c, "old", 0, &node, &note), -RES_E_CPU);
+    assert_non_null(strstr(note.text, "has not reported"));
+    pfix_fini(&f);
+}
+
+static void test_failover_drain_cpu(void **state)
+{
+    struct pfix f;
+    struct res_plan *p = NULL;
+    const struct res_action *a;
+
+    (void)state;
+    pfix_init(&f);
+    f.nodes[3].state = RES_NODE_DOWN;
+    pvm(&f, "wsm", RES_CPU_MODEL, "Westmere", 1);
+    pvm(&f, "any", RES_CPU_ANY, "", 1);
+    assert_int_equal(res_plan_failover(&f.c, 1, &p), 0);
+    for (size_t i = 0; i < p->n_actions; i++) {
+        a = &p->actions[i];
+        if (strcmp(a->vm, "wsm") == 0)
+            assert_int_equal(a->to, 2);
+        else
+            assert_int_equal(a->to, 3); /* roomiest, no requirement */
+    }
+    assert_int_equal(p->n_actions, 2);
+    res_plan_free(p);
+    p = NULL;
+
+    /* drain node1 with node2 drained too: wsm has nowhere to go */
+    f.nodes[1].state = RES_NODE_DRAINED;
+    assert_int_equal(res_plan_drain(&f.c, 1, 2, &p), 0);
+    assert_int_equal(p->n_actions, 1);
+    assert_string_equal(p->actions[0].vm, "any");
+    a = NULL;
+    for (size_t i = 0; i < p->n_notes; i++)
+        if (strcmp(p->notes[i].vm, "wsm") == 0) {
+            assert_int_equal(p->notes[i].why, RES_WHY_NO_CPU);
+            assert_non_null(strstr(p->notes[i].text, "'node3' lacks "));
+            a = &p->actions[0]; /* found */
+        }
+    assert_non_null(a);
+    res_plan_free(p);
+    pfix_fini(&f);
+}
+
+static void test_place_host_mode(void **state)
+{
+    struct pfix f;
+    struct res_place_vm *v;
+    uint32_t node = 0;
+    struct res_note note;
+
+    (void)state;
+    pfix_init(&f);
+    v = pvm(&f, "h", RES_CPU_HOST, "", 1);
+    v->cpu.host_of = f.caps[0];
+    /* node4 has node1's host CPU, node3 has more room but another CPU */
+    assert_int_equal(
+        res_place_best(&f.c, "h", RES_PLACE_OTHER_NODE, &node, &note), 0);
+    assert_int_equal(node, 4);
+    f.nodes[3].state = RES_NODE_DOWN;
+    assert_int_equal(
+        res_place_best(&f.c, "h", RES_PLACE_OTHER_NODE, &node, &note),
+        -RES_E_CPU);
+    assert_non_null(strstr(note.text, "host CPU differs"));
+    pfix_fini(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -345,6 +508,9 @@ int main(void)
         cmocka_unit_test(test_text_roundtrip),
         cmocka_unit_test(test_text_bad),
         cmocka_unit_test(test_qmp_bad),
+        cmocka_unit_test(test_place_cpu),
+        cmocka_unit_test(test_failover_drain_cpu),
+        cmocka_unit_test(test_place_host_mode),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);
