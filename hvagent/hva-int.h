@@ -208,6 +208,12 @@ int hva_qemu_spawn(char *const *argv, const struct hva_qemu_spawn_opts *so,
 const char *hva_accel_resolve(const char *setting, const char *qemu,
                               const char *probe_kernel);
 
+/* The CPU capability of this node under `accel` (hva-cpu.c): QEMU asked
+ * with -machine none, the models capped at `cap` (NULL or "": none); the
+ * malloc'ed text form of res_cpu_caps_format(). Blocks up to 20 s. */
+int hva_cpu_probe(const char *qemu, const char *accel, const char *cap,
+                  char **ret_text, char *err, size_t errlen);
+
 /* ---- sanlock VM lease ---------------------------------------------------- */
 
 int hva_lease_acquire(const struct hva_lease_def *l, pid_t pid);
@@ -499,6 +505,11 @@ struct hva_agent {
     unsigned arm_timeout_s; /* migrate-in without timeout-s */
     struct hva_dirs dirs;   /* where a definition's files may lie */
     struct cmn_work *work;  /* worker threads (common/cmn-work.c) */
+    /* CPU capability (resources/res-cpu.h text form) probed at start-up,
+     * NULL when the probe failed; cpu_cap: [hvagent] cpu-models ("" =
+     * no cap). */
+    char *cpu_caps;
+    const char *cpu_cap;
 };
 
 /* ---- API requests (hva-req.c) ------------------------------------------ */
