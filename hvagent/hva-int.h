@@ -510,6 +510,7 @@ struct hva_agent {
      * no cap). */
     char *cpu_caps;
     const char *cpu_cap;
+    bool cpu_probe_done;
 };
 
 /* ---- API requests (hva-req.c) ------------------------------------------ */
@@ -527,6 +528,7 @@ enum hva_op {
     HVA_OP_DISARM,
     HVA_OP_SAVE,
     HVA_OP_RESTORE,
+    HVA_OP_CPU, /* the node's CPU capability (res-cpu.h text form) */
     HVA_OP_COUNT,
 };
 const char *hva_op_name(enum hva_op op);

@@ -177,6 +177,32 @@ static int run_vm_op(struct hva_vm *vm, const struct hva_request *req,
     }
 }
 
+/* <reply rc="0" node="N"><cpu>CAPABILITY</cpu></reply>; EAGAIN while
+ * the probe runs, ENODATA when it failed (the log says why). */
+static int cpu_reply(struct hva_agent *ag, char **ret_reply, char *err,
+                     size_t errlen)
+{
+    xmlChar *node, *text;
+    int n;
+
+    if (!ag->cpu_caps) {
+        snprintf(err, errlen, "node '%s': %s", ag->node_name,
+                 ag->cpu_probe_done ? "the CPU probe failed (see the log)"
+                                    : "the CPU probe is still running");
+        return ag->cpu_probe_done ? -ENODATA : -EAGAIN;
+    }
+    node = xmlEncodeSpecialChars(NULL, (const xmlChar *)ag->node_name);
+    text = xmlEncodeSpecialChars(NULL, (const xmlChar *)ag->cpu_caps);
+    n = node && text ? asprintf(ret_reply,
+                                "<reply rc=\"0\" node=\"%s\"><cpu>%s</cpu>"
+                                "</reply>",
+                                (const char *)node, (const char *)text)
+                     : -1;
+    xmlFree(node);
+    xmlFree(text);
+    return n < 0 ? -ENOMEM : 0;
+}
+
 static int dispatch(struct hva_agent *ag, struct cmn_ipc_conn *conn,
                     struct hva_request *req, char **ret_reply, char *err,
                     size_t errlen)
@@ -192,6 +218,8 @@ static int dispatch(struct hva_agent *ag, struct cmn_ipc_conn *conn,
         return op_define(ag, req, ret_reply, err, errlen);
     if (req->op == HVA_OP_STATUS && !req->vm)
         return hva_status_reply(ag, NULL, cmn_now_ms(), ret_reply);
+    if (req->op == HVA_OP_CPU)
+        return cpu_reply(ag, ret_reply, err, errlen);
     vm = hva_vm_find(ag, req->vm);
     if (!vm) {
         snprintf(err, errlen,
@@ -597,6 +625,7 @@ static void cpu_job_done(void *arg, int rc)
 {
     struct cpu_job *j = arg;
 
+    j->ag->cpu_probe_done = true;
     if (cpu_probe_result(j->ag, rc, j->err, j->t0) < 0)
         qb_loop_stop(j->ag->loop);
     else if (rc == 0)
