@@ -93,5 +93,6 @@ EXTRA_DIST += tests/cluster/lib/hva.sh tests/cluster/test-hva-live.sh \
 	tests/cluster/test-hva-tcg-hops.sh \
 	tests/cluster/test-hva-target-dies.sh tests/cluster/test-hva-start-race.sh \
 	tests/cluster/test-hva-reattach.sh tests/cluster/test-hva-restart-mid.sh \
+	tests/cluster/test-hva-cpu.sh \
 	bench/migration \
 	bench/tcg-pbs-hops bench/tcg-dirty-hops
