@@ -720,6 +720,7 @@ static int do_explain(struct cd_daemon *d, const char *vm, char **ret)
         nodes[i].id = n->nodeid;
         snprintf(nodes[i].name, sizeof(nodes[i].name), "%s", n->name);
         nodes[i].memory_mib = n->memory_mib;
+        nodes[i].cpu = n->cpu_caps;
         nodes[i].state = !member                       ? RES_NODE_DOWN
                          : n->state == CD_NODE_DRAINED ? RES_NODE_DRAINED
                          : n->state == CD_NODE_PAUSED  ? RES_NODE_PAUSED

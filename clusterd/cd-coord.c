@@ -699,6 +699,7 @@ static int picture_build(const struct cd_coord *co, const struct cd_cdb *cdb,
         r->state = node_state(n, view_member(&view, n->nodeid),
                               cd_stor_healthy(&co->stor, n->nodeid));
         r->memory_mib = n->memory_mib;
+        r->cpu = n->cpu_caps;
     }
     p->n_vms = cd_cdb_vm_count(cdb);
     p->vms = calloc(p->n_vms ? p->n_vms : 1, sizeof(*p->vms));

@@ -512,6 +512,13 @@ void res_place_vm_from_def(const struct res_vm *def, uint32_t node,
     ret_pv->policy = def->policy;
     ret_pv->node = node;
     ret_pv->want_running = want_running;
+    /* A named model must run on the target; "host" keeps its old
+     * meaning (QEMU's default for the accelerator, no requirement). */
+    if (def->cpu_model[0] && strcmp(def->cpu_model, "host") != 0) {
+        ret_pv->cpu.mode = RES_CPU_MODEL;
+        snprintf(ret_pv->cpu.model, sizeof(ret_pv->cpu.model), "%s",
+                 def->cpu_model);
+    }
 }
 
 int res_place_best(const struct res_cluster *c, const char *vm, unsigned flags,

@@ -121,7 +121,8 @@ struct res_plan {
 void res_plan_free(struct res_plan *plan);
 CMN_DEFINE_AUTO(res_plan, res_plan_free)
 
-/* The placement view of a definition. */
+/* The placement view of a definition: a named CPU model (not "host")
+ * becomes a RES_CPU_MODEL need. */
 void res_place_vm_from_def(const struct res_vm *def, uint32_t node,
                            bool want_running, struct res_place_vm *ret_pv);
 
