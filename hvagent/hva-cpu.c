@@ -1,12 +1,14 @@
-/* The node's CPU capability, asked of QEMU once at start-up.
+/* The node's CPU capability, asked of QEMU once (in a worker thread, on
+ * the first 'cpu' request; or by hvagent --cpu-caps).
  *
  * A QEMU without a machine (-machine none) under the accelerator in use
  * answers query-cpu-definitions (which named models this host can run
  * whole, and what it lacks for the others) and query-cpu-model-expansion
  * (the features of the host model and of each named model: their ranks,
  * and what an operator's cap removes). resources/res-cpu-qmp.c turns the
- * replies into the capability; this file only talks to QEMU. Like the KVM
- * probe it runs before the loop starts, bounded by a deadline.
+ * replies into the capability; this file only talks to QEMU, within a
+ * deadline. The child only dup2()s and execs (no allocation after fork in
+ * a threaded process).
  */
 #include "config.h"
 

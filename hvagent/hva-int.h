@@ -510,7 +510,7 @@ struct hva_agent {
      * no cap). */
     char *cpu_caps;
     const char *cpu_cap;
-    bool cpu_probe_done;
+    bool cpu_probe_started, cpu_probe_done;
 };
 
 /* ---- API requests (hva-req.c) ------------------------------------------ */

@@ -177,7 +177,11 @@ static int run_vm_op(struct hva_vm *vm, const struct hva_request *req,
     }
 }
 
-/* <reply rc="0" node="N"><cpu>CAPABILITY</cpu></reply>; EAGAIN while
+static void probe_cpu_async(struct hva_agent *ag);
+
+/* <reply rc="0" node="N"><cpu>CAPABILITY</cpu></reply>; the first request
+ * starts the probe (so an agent nobody asks never runs the probe's QEMU
+ * beside its VMs); EAGAIN while
  * the probe runs, ENODATA when it failed (the log says why). */
 static int cpu_reply(struct hva_agent *ag, char **ret_reply, char *err,
                      size_t errlen)
@@ -185,6 +189,10 @@ static int cpu_reply(struct hva_agent *ag, char **ret_reply, char *err,
     xmlChar *node, *text;
     int n;
 
+    if (!ag->cpu_caps && !ag->cpu_probe_started) {
+        ag->cpu_probe_started = true;
+        probe_cpu_async(ag);
+    }
     if (!ag->cpu_caps) {
         snprintf(err, errlen, "node '%s': %s", ag->node_name,
                  ag->cpu_probe_done ? "the CPU probe failed (see the log)"
@@ -583,11 +591,11 @@ static void make_run_dir(const char *run_dir)
     free(p);
 }
 
-/* The CPU capability clusterd places VMs by, probed in a worker so the
- * agent serves requests meanwhile (QEMU takes a second or two to list its
- * models). A cap naming a model QEMU does not know is an operator's
- * error: the agent stops rather than offer more than the operator
- * allowed. Other failures leave the node without a capability: it then
+/* The CPU capability clusterd places VMs by, probed in a worker on the
+ * first 'cpu' request so the agent serves requests meanwhile (QEMU takes
+ * a second or two to list its models). A cap naming a model QEMU does not know
+ * is an operator's error: the agent stops rather than offer more than the
+ * operator allowed. Other failures leave the node without a capability: it then
  * takes only VMs without a CPU need. */
 struct cpu_job {
     struct hva_agent *ag;
@@ -769,7 +777,6 @@ int main(int argc, char **argv)
         return 1;
     }
     hva_vm_reattach_all(ag);
-    probe_cpu_async(ag);
     cmn_info(CMN_LOG_HVA,
              "hvagent ready in %" PRIu64 " ms (run dir '%s', IPC '%s')",
              cmn_now_ms() - t_main, ag->run_dir, ipc_name);
