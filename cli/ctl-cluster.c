@@ -28,27 +28,29 @@ static bool output_xml;
 
 void ctl_cluster_usage(void)
 {
-    printf(
-        "cluster commands (served by the local clusterd):\n"
-        "  status [--output xml]            members, quorum, coordinator,\n"
-        "                                   CDB epoch and digest\n"
-        "  cdb get                          the cluster database (XML)\n"
-        "  cdb add-vm NAME PRIORITY FILE|--ref=REF\n"
-        "  cdb remove-vm NAME\n"
-        "  cdb add-volume NAME LOCKSPACE LUN...\n"
-        "  cdb remove-volume NAME           low-level CDB edits (no VM\n"
-        "                                   definition checks)\n"
-        "  config get [KEY] [--output xml]  cluster settings\n"
-        "  config set KEY VALUE             change a setting\n"
-        "  node list [--output xml]         nodes, state, online\n"
-        "  node set-state NODE STATE        up|drained|paused|quarantined\n");
+    printf("cluster commands (served by the local clusterd):\n"
+           "  status [--output xml]            members, quorum, coordinator,\n"
+           "                                   CDB epoch and digest\n"
+           "  cdb get                          the cluster database (XML)\n"
+           "  cdb add-vm NAME PRIORITY FILE|--ref=REF\n"
+           "  cdb remove-vm NAME\n"
+           "  cdb add-volume NAME LOCKSPACE LUN...\n"
+           "  cdb remove-volume NAME           low-level CDB edits (no VM\n"
+           "                                   definition checks)\n"
+           "  config get [KEY] [--output xml]  cluster settings\n"
+           "  config set KEY VALUE             change a setting\n"
+           "  node list [--output xml]         nodes, state, online\n"
+           "  node set-state NODE STATE        up|drained|paused|quarantined\n"
+           "  cluster cpu                      each node's CPU models, the\n"
+           "                                   baseline, what nodes lack\n");
 }
 
 bool ctl_cluster_handles(const char *cmd)
 {
     /* status and node are ctl_vm's, which calls ctl_cluster_status and
      * ctl_cluster_node for their cluster part. */
-    return !strcmp(cmd, "cdb") || !strcmp(cmd, "config");
+    return !strcmp(cmd, "cdb") || !strcmp(cmd, "config") ||
+           !strcmp(cmd, "cluster");
 }
 
 static int cmd_status(void)
@@ -451,6 +453,8 @@ int ctl_cluster_main(int argc, char **argv)
         return cmd_cdb(n, args);
     if (!strcmp(args[0], "config"))
         return cmd_config(n, args);
+    if (!strcmp(args[0], "cluster") && n == 2 && !strcmp(args[1], "cpu"))
+        return ctl_cpu_show();
     ctl_err("usage: clusterctl cdb ... | config get|set (see 'clusterctl "
             "help')");
     return CTL_EXIT_USAGE;

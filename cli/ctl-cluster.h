@@ -15,5 +15,7 @@ int ctl_cluster_main(int argc, char **argv);
 int ctl_cluster_status(bool xml);
 int ctl_cluster_node(int argc, char **argv, bool xml);
 void ctl_cluster_usage(void);
+/* `clusterctl cluster cpu` (cli/ctl-cpu.c). */
+int ctl_cpu_show(void);
 
 #endif

@@ -735,6 +735,7 @@ static int do_explain(struct cd_daemon *d, const char *vm, char **ret)
         snprintf(nodes[i].name, sizeof(nodes[i].name), "%s", n->name);
         nodes[i].memory_mib = n->memory_mib;
         cd_net_fill(cd_coord_net(co), &nodes[i]);
+        nodes[i].cpu = n->cpu_caps;
         nodes[i].state = !member                       ? RES_NODE_DOWN
                          : n->state == CD_NODE_DRAINED ? RES_NODE_DRAINED
                          : n->state == CD_NODE_PAUSED  ? RES_NODE_PAUSED

@@ -259,12 +259,50 @@ int cd_cdb_new(struct cd_cdb **ret_cdb)
     return 0;
 }
 
+static void node_cpu_clear(struct cd_node *n)
+{
+    free(n->cpu);
+    res_cpu_caps_free(n->cpu_caps);
+    n->cpu = NULL;
+    n->cpu_caps = NULL;
+}
+
+/* Sets n's capability from text (NULL or "": none); on error n keeps its
+ * old one. */
+static int node_cpu_set(struct cd_node *n, const char *text, char *err,
+                        size_t errlen)
+{
+    struct res_cpu_caps *caps = NULL;
+    char *copy = NULL;
+    char e[256];
+    int rc;
+
+    if (text && *text) {
+        rc = res_cpu_caps_parse(text, &caps, e, sizeof(e));
+        if (rc < 0) {
+            cd_errf(err, errlen, "node '%s': %s", n->name, e);
+            return rc == -ENOMEM ? rc : -CD_E_BAD_VALUE;
+        }
+        copy = strdup(text);
+        if (!copy) {
+            res_cpu_caps_free(caps);
+            return -ENOMEM;
+        }
+    }
+    node_cpu_clear(n);
+    n->cpu = copy;
+    n->cpu_caps = caps;
+    return 0;
+}
+
 void cd_cdb_free(struct cd_cdb *cdb)
 {
     if (!cdb)
         return;
     for (size_t i = 0; i < cdb->nvms; i++)
         free(cdb->vms[i].definition);
+    for (size_t i = 0; i < cdb->nnodes; i++)
+        node_cpu_clear(&cdb->nodes[i]);
     free(cdb->vms);
     free(cdb->volumes);
     free(cdb);
@@ -280,6 +318,12 @@ int cd_cdb_dup(const struct cd_cdb *cdb, struct cd_cdb **ret_cdb)
     c->volumes = NULL;
     c->vms = NULL;
     c->nvms = c->nvolumes = c->vms_cap = c->volumes_cap = 0;
+    /* Node capabilities are owned: copied one by one below. */
+    for (size_t i = 0; i < c->nnodes; i++)
+        c->nodes[i].cpu = NULL, c->nodes[i].cpu_caps = NULL;
+    for (size_t i = 0; i < c->nnodes; i++)
+        if (node_cpu_set(&c->nodes[i], cdb->nodes[i].cpu, NULL, 0) < 0)
+            return -ENOMEM;
     if (cdb->nvolumes) {
         c->volumes = malloc(cdb->nvolumes * sizeof(*c->volumes));
         if (!c->volumes)
@@ -515,7 +559,13 @@ static int cdb_serialize(const struct cd_cdb *cdb, bool with_digest,
                 cd_buf_printf(&b, "%s%" PRIu64, k ? " " : "", n->failures[k]);
             cd_buf_puts(&b, "\"");
         }
-        cd_buf_puts(&b, "/>\n");
+        if (n->cpu) {
+            cd_buf_puts(&b, "><cpu>");
+            cd_buf_xml_escape(&b, n->cpu);
+            cd_buf_puts(&b, "</cpu></node>\n");
+        } else {
+            cd_buf_puts(&b, "/>\n");
+        }
     }
     cd_buf_puts(&b, "  </nodes>\n  <volumes>\n");
     for (size_t i = 0; i < cdb->nvolumes; i++) {
@@ -916,10 +966,19 @@ static int cdb_apply_op(struct cd_cdb *cdb, const struct cd_op *op, char *err,
             cd_errf(err, errlen, "node '%s' does not exist", op->name);
             return -CD_E_NOT_FOUND;
         }
+        node_cpu_clear(&cdb->nodes[i]);
         memmove(&cdb->nodes[i], &cdb->nodes[i + 1],
                 (cdb->nnodes - i - 1) * sizeof(cdb->nodes[0]));
         cdb->nnodes--;
+        memset(&cdb->nodes[cdb->nnodes], 0, sizeof(cdb->nodes[0]));
         return 0;
+    case CD_OP_SET_NODE_CPU:
+        i = node_index(cdb, op->name);
+        if (i < 0) {
+            cd_errf(err, errlen, "node '%s' does not exist", op->name);
+            return -CD_E_NOT_FOUND;
+        }
+        return node_cpu_set(&cdb->nodes[i], op->text, err, errlen);
     case CD_OP_SET_NODE_STATE: {
         enum cd_node_state st;
         i = node_index(cdb, op->name);
@@ -1112,6 +1171,26 @@ static int parse_node_extra(xmlNode *x, struct cd_node *n,
     return 0;
 }
 
+/* The optional <cpu> child of a <node>. */
+static int parse_node_cpu(xmlNode *x, struct cd_node *n, char *err,
+                          size_t errlen)
+{
+    for (xmlNode *c = x->children; c; c = c->next) {
+        xmlChar *t;
+        int rc;
+
+        if (c->type != XML_ELEMENT_NODE || !is_elem(c, "cpu"))
+            continue;
+        t = xmlNodeGetContent(c);
+        if (!t)
+            return -ENOMEM;
+        rc = node_cpu_set(n, (const char *)t, err, errlen);
+        xmlFree(t);
+        return rc;
+    }
+    return 0;
+}
+
 static int parse_doc(xmlNode *root, const char *name, struct cd_cdb *cdb,
                      uint8_t *ret_digest, char *err, size_t errlen)
 {
@@ -1174,6 +1253,10 @@ static int parse_doc(xmlNode *root, const char *name, struct cd_cdb *cdb,
                                       st);
                 if (rc < 0)
                     goto schema;
+                rc = parse_node_cpu(n, &cdb->nodes[node_index(cdb, op.name)], e,
+                                    sizeof(e));
+                if (rc < 0)
+                    goto semantic;
                 continue;
             } else if (is_elem(n, "volume")) {
                 struct cd_buf luns;

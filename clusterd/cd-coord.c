@@ -729,6 +729,7 @@ static int picture_build(const struct cd_coord *co, const struct cd_cdb *cdb,
                               cd_stor_healthy(&co->stor, n->nodeid));
         r->memory_mib = n->memory_mib;
         cd_net_fill(&co->net, r);
+        r->cpu = n->cpu_caps;
     }
     p->n_vms = cd_cdb_vm_count(cdb);
     p->vms = calloc(p->n_vms ? p->n_vms : 1, sizeof(*p->vms));

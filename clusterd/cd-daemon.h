@@ -127,6 +127,10 @@ int cd_ipc_submit_cb(struct cd_daemon *d, struct cmn_ipc_conn *conn,
                      struct cd_op *op, cd_ipc_applied_fn applied, void *arg,
                      char **ret);
 
+/* cd-cpu.c: this node's CPU capability from hvagent into the CDB. */
+void cd_cpu_tick(struct cd_daemon *d);
+void cd_cpu_forget(void); /* hvagent reconnected: ask it again */
+
 /* cd-orch.c: runtime state, coordinator, actions, hvagent. */
 struct _xmlNode;
 int cd_orch_start(struct cd_daemon *d);

@@ -1111,6 +1111,7 @@ static void tick(void *data)
     reports_flush(o);
     bridges_tick(o);
     node_states_tick(o);
+    cd_cpu_tick(o->d);
     waits_tick(o);
     /* Back-offs end with time, not with a message. */
     schedule_derive(o);
@@ -1316,6 +1317,7 @@ static void hva_connected(void *data, const char *status_xml)
     struct cd_orch *o = data;
     xmlDoc *doc = parse(status_xml, "hvagent status");
 
+    cd_cpu_forget();
     o->nlocal = 0;
     if (doc) {
         for (xmlNode *n = xmlDocGetRootElement(doc)->children; n; n = n->next) {

@@ -76,6 +76,10 @@ struct cd_node {
     size_t nfailures;
     uint64_t failures[CD_NODE_FAILURES_MAX];
     uint64_t quarantined_until;
+    /* CPU capability its hvagent reported (resources/res-cpu.h text
+     * form) and its parsed form, both NULL until reported. Owned. */
+    char *cpu;
+    struct res_cpu_caps *cpu_caps;
 };
 
 /* Daemon failures of a node counted within this period (quarantine). */
@@ -210,6 +214,8 @@ enum cd_op_type {
                             * quarantine-duration */
     CD_OP_SET_VM_DEF,      /* name, arg = priority, text = definition
                             * (vm edit; the caller checked what may change) */
+    CD_OP_SET_NODE_CPU,    /* name = node, text = CPU capability (res-cpu.h
+                            * text form; none = forget it) */
     CD_OP_TYPE_END,
 };
 

@@ -92,6 +92,7 @@ clusterd_clusterd_SOURCES = \
 	clusterd/cd-api-ops.c \
 	clusterd/cd-api-vm.c \
 	clusterd/cd-hva.c clusterd/cd-hva.h \
+	clusterd/cd-cpu.c \
 	clusterd/cd-csv.c \
 	clusterd/cd-storage.c
 clusterd_clusterd_CFLAGS = $(AM_CFLAGS) $(XML_CFLAGS) $(QB_CFLAGS) \

@@ -259,6 +259,12 @@ struct hva_vm;
  * guest resumed on this node. */
 void hva_net_announce(struct hva_vm *vm);
 
+/* The CPU capability of this node under `accel` (hva-cpu.c): QEMU asked
+ * with -machine none, the models capped at `cap` (NULL or "": none); the
+ * malloc'ed text form of res_cpu_caps_format(). Blocks up to 20 s. */
+int hva_cpu_probe(const char *qemu, const char *accel, const char *cap,
+                  char **ret_text, char *err, size_t errlen);
+
 /* ---- sanlock VM lease ---------------------------------------------------- */
 
 int hva_lease_acquire(const struct hva_lease_def *l, pid_t pid);
@@ -550,6 +556,12 @@ struct hva_agent {
     unsigned arm_timeout_s; /* migrate-in without timeout-s */
     struct hva_dirs dirs;   /* where a definition's files may lie */
     struct cmn_work *work;  /* worker threads (common/cmn-work.c) */
+    /* CPU capability (resources/res-cpu.h text form) probed at start-up,
+     * NULL when the probe failed; cpu_cap: [hvagent] cpu-models ("" =
+     * no cap). */
+    char *cpu_caps;
+    const char *cpu_cap;
+    bool cpu_probe_started, cpu_probe_done;
 };
 
 /* ---- API requests (hva-req.c) ------------------------------------------ */
@@ -567,6 +579,7 @@ enum hva_op {
     HVA_OP_DISARM,
     HVA_OP_SAVE,
     HVA_OP_RESTORE,
+    HVA_OP_CPU, /* the node's CPU capability (res-cpu.h text form) */
     HVA_OP_COUNT,
 };
 const char *hva_op_name(enum hva_op op);

@@ -41,6 +41,7 @@ static const char *const op_names[HVA_OP_COUNT] = {
     [HVA_OP_DISARM] = "disarm",
     [HVA_OP_SAVE] = "save",
     [HVA_OP_RESTORE] = "restore",
+    [HVA_OP_CPU] = "cpu",
 };
 
 static const char *const vm_state_names[HVA_VM_STATE_COUNT] = {

@@ -25,7 +25,7 @@ static void usage(void)
             "forever)\n"
             "OP: start stop kill status undefine migrate-out migrate-in disarm "
             "save "
-            "restore\n");
+            "restore cpu\n");
 }
 
 /* ` NAME="VALUE"`, VALUE escaped for an attribute. */

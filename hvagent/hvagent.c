@@ -18,6 +18,7 @@
 #include "common/cmn-cfg.h"
 #include "common/cmn-err.h"
 #include "common/cmn-ipc.h"
+#include "common/cmn-name.h"
 #include "common/cmn-log.h"
 #include "common/cmn-paths.h"
 #include "common/cmn-time.h"
@@ -177,6 +178,40 @@ static int run_vm_op(struct hva_vm *vm, const struct hva_request *req,
     }
 }
 
+static void probe_cpu_async(struct hva_agent *ag);
+
+/* <reply rc="0" node="N"><cpu>CAPABILITY</cpu></reply>; the first request
+ * starts the probe (so an agent nobody asks never runs the probe's QEMU
+ * beside its VMs); EAGAIN while
+ * the probe runs, ENODATA when it failed (the log says why). */
+static int cpu_reply(struct hva_agent *ag, char **ret_reply, char *err,
+                     size_t errlen)
+{
+    xmlChar *node, *text;
+    int n;
+
+    if (!ag->cpu_caps && !ag->cpu_probe_started) {
+        ag->cpu_probe_started = true;
+        probe_cpu_async(ag);
+    }
+    if (!ag->cpu_caps) {
+        snprintf(err, errlen, "node '%s': %s", ag->node_name,
+                 ag->cpu_probe_done ? "the CPU probe failed (see the log)"
+                                    : "the CPU probe is still running");
+        return ag->cpu_probe_done ? -ENODATA : -EAGAIN;
+    }
+    node = xmlEncodeSpecialChars(NULL, (const xmlChar *)ag->node_name);
+    text = xmlEncodeSpecialChars(NULL, (const xmlChar *)ag->cpu_caps);
+    n = node && text ? asprintf(ret_reply,
+                                "<reply rc=\"0\" node=\"%s\"><cpu>%s</cpu>"
+                                "</reply>",
+                                (const char *)node, (const char *)text)
+                     : -1;
+    xmlFree(node);
+    xmlFree(text);
+    return n < 0 ? -ENOMEM : 0;
+}
+
 static int dispatch(struct hva_agent *ag, struct cmn_ipc_conn *conn,
                     struct hva_request *req, char **ret_reply, char *err,
                     size_t errlen)
@@ -192,6 +227,8 @@ static int dispatch(struct hva_agent *ag, struct cmn_ipc_conn *conn,
         return op_define(ag, req, ret_reply, err, errlen);
     if (req->op == HVA_OP_STATUS && !req->vm)
         return hva_status_reply(ag, NULL, cmn_now_ms(), ret_reply);
+    if (req->op == HVA_OP_CPU)
+        return cpu_reply(ag, ret_reply, err, errlen);
     vm = hva_vm_find(ag, req->vm);
     if (!vm) {
         snprintf(err, errlen,
@@ -293,6 +330,10 @@ static const struct cmn_cfg_key hva_cfg_keys[] = {
      false, 0, 0, NULL},
     {"hvagent", "qemu-user", CMN_CFG_STR, HVA_QEMU_USER_DEFAULT, false, false,
      0, 0, NULL},
+    /* The newest CPU model this node offers ("" = all its CPU has): lets
+     * an operator line a newer host up with older ones, and the sandbox
+     * reproduce mixed generations. */
+    {"hvagent", "cpu-models", CMN_CFG_STR, "", false, false, 0, 0, NULL},
     {NULL, NULL, 0, NULL, false, false, 0, 0, NULL},
 };
 
@@ -318,6 +359,7 @@ static int load_config(struct hva_agent *ag, const char *path, bool given)
     hva_mig_settings_default(&ag->mig_defaults);
     ag->arm_timeout_s = 20;
     ag->qemu_user = HVA_QEMU_USER_DEFAULT;
+    ag->cpu_cap = "";
     if (!given && access(path, F_OK) < 0)
         return set_dirs(ag, HVA_LUN_DIR_DEFAULT, "", HVA_KERNEL_DIRS_DEFAULT,
                         path);
@@ -341,6 +383,17 @@ static int load_config(struct hva_agent *ag, const char *path, bool given)
     }
     ag->qemu_user = strdup(user);
     if (!ag->qemu_user)
+        return -ENOMEM;
+    const char *cap = cmn_cfg_str(c, "hvagent", NULL, "cpu-models");
+    if (cap && *cap && !cmn_name_valid(cap)) {
+        cmn_err(CMN_LOG_HVA,
+                "%s:%d: cpu-models: '%s' is not a CPU model name "
+                "(%s)",
+                path, cmn_cfg_line(c, "hvagent", NULL, "cpu-models"), cap,
+                CMN_NAME_RULE);
+        return -EINVAL;
+    }
+    if (cap && *cap && !(ag->cpu_cap = strdup(cap)))
         return -ENOMEM;
     return set_dirs(ag, cmn_cfg_str(c, "hvagent", NULL, "lun-dir"),
                     cmn_cfg_str(c, "hvagent", NULL, "storage-dirs"),
@@ -426,7 +479,9 @@ static void usage(void)
            "  --config PATH        settings ([hvagent]; "
            "default " HVA_CONFIG_DEFAULT ")\n"
            "  --no-sanlock         run VMs without leases (testing only)\n"
-           "  --debug              debug logging to stderr\n",
+           "  --debug              debug logging to stderr\n"
+           "  --cpu-caps           print this node's CPU capability (with\n"
+           "                       [hvagent] cpu-models applied) and exit\n",
            HVA_MIGRATION_PORT);
 }
 
@@ -434,6 +489,7 @@ static void usage(void)
 struct hva_opts {
     const char *ipc_name, *accel, *probe, *listen_addr, *authkey, *config;
     bool config_given, debug;
+    bool cpu_caps; /* --cpu-caps: print the CPU capability and exit */
 };
 
 static void add_allowed(struct hva_agent *ag, const char *text)
@@ -466,6 +522,7 @@ static int parse_options(int argc, char **argv, struct hva_agent *ag,
         {"no-sanlock", no_argument, NULL, 'S'},
         {"config", required_argument, NULL, 'c'},
         {"debug", no_argument, NULL, 'd'},
+        {"cpu-caps", no_argument, NULL, 'C'},
         {"help", no_argument, NULL, 'h'},
         {0},
     };
@@ -513,6 +570,9 @@ static int parse_options(int argc, char **argv, struct hva_agent *ag,
         case 'd':
             o->debug = true;
             break;
+        case 'C':
+            o->cpu_caps = true;
+            break;
         case 'h':
             usage();
             return 0;
@@ -549,6 +609,72 @@ static void make_run_dir(const char *run_dir)
     }
     mkdir(p, 0700);
     free(p);
+}
+
+/* The CPU capability clusterd places VMs by, probed in a worker on the
+ * first 'cpu' request so the agent serves requests meanwhile (QEMU takes
+ * a second or two to list its models). A cap naming a model QEMU does not know
+ * is an operator's error: the agent stops rather than offer more than the
+ * operator allowed. Other failures leave the node without a capability: it then
+ * takes only VMs without a CPU need. */
+struct cpu_job {
+    struct hva_agent *ag;
+    uint64_t t0;
+    char *text;
+    char err[512];
+};
+
+static int cpu_job_run(void *arg)
+{
+    struct cpu_job *j = arg;
+
+    return hva_cpu_probe(j->ag->qemu, j->ag->accel, j->ag->cpu_cap, &j->text,
+                         j->err, sizeof(j->err));
+}
+
+static int cpu_probe_result(struct hva_agent *ag, int rc, const char *err,
+                            uint64_t t0)
+{
+    if (rc == -RES_E_CPU && ag->cpu_cap[0]) {
+        cmn_err(CMN_LOG_HVA, "[hvagent] cpu-models: %s", err);
+        return rc;
+    }
+    if (rc < 0) {
+        cmn_err(CMN_LOG_HVA, "%s", err[0] ? err : cmn_strerror(rc));
+        return 0;
+    }
+    cmn_info(CMN_LOG_HVA, "CPU capability probed in %" PRIu64 " ms%s%s%s",
+             cmn_now_ms() - t0, ag->cpu_cap[0] ? " (capped at '" : "",
+             ag->cpu_cap, ag->cpu_cap[0] ? "')" : "");
+    return 0;
+}
+
+static void cpu_job_done(void *arg, int rc)
+{
+    struct cpu_job *j = arg;
+
+    j->ag->cpu_probe_done = true;
+    if (cpu_probe_result(j->ag, rc, j->err, j->t0) < 0)
+        qb_loop_stop(j->ag->loop);
+    else if (rc == 0)
+        j->ag->cpu_caps = j->text;
+    else
+        free(j->text);
+    free(j);
+}
+
+static void probe_cpu_async(struct hva_agent *ag)
+{
+    struct cpu_job *j = calloc(1, sizeof(*j));
+
+    if (j == NULL)
+        return;
+    j->ag = ag;
+    j->t0 = cmn_now_ms();
+    if (cmn_work_submit(ag->work, cpu_job_run, cpu_job_done, j) < 0) {
+        cmn_err(CMN_LOG_HVA, "CPU probe: no worker");
+        free(j);
+    }
 }
 
 /* Event loop, worker threads, signals. */
@@ -651,6 +777,17 @@ int main(int argc, char **argv)
     ag->accel = resolve_accel(ag, o.accel, o.probe);
     cmn_info(CMN_LOG_HVA, "node '%s': accelerator %s (setting %s)",
              ag->node_name, ag->accel, o.accel);
+    if (o.cpu_caps) {
+        char err[512] = "";
+        uint64_t t0 = cmn_now_ms();
+
+        rc = hva_cpu_probe(ag->qemu, ag->accel, ag->cpu_cap, &ag->cpu_caps, err,
+                           sizeof(err));
+        if (cpu_probe_result(ag, rc, err, t0) < 0 || rc < 0)
+            return 1;
+        fputs(ag->cpu_caps, stdout);
+        return 0;
+    }
     if (setup_loop(ag) < 0 || setup_migration(ag, &o) < 0)
         return 1;
 

@@ -20,7 +20,8 @@ hvagent_libhva_la_LIBADD = hvagent/libhvaproto.la common/libcommon.la $(QB_LIBS)
 sbin_PROGRAMS += hvagent/hvagent
 hvagent_hvagent_SOURCES = hvagent/hvagent.c hvagent/hva-vm.c \
 	hvagent/hva-mig-int.h hvagent/hva-mig.c hvagent/hva-mig-out.c \
-	hvagent/hva-mig-in.c hvagent/hva-mig-save.c hvagent/hva-mig-restore.c
+	hvagent/hva-mig-in.c hvagent/hva-mig-save.c hvagent/hva-mig-restore.c \
+	hvagent/hva-cpu.c
 hvagent_hvagent_CFLAGS = $(hvagent_libhva_la_CFLAGS)
 hvagent_hvagent_LDADD = hvagent/libhva.la csv/libcsv.la resources/libres.la \
 	common/libcommon.la $(PTHREAD_LIBS)
@@ -97,5 +98,6 @@ EXTRA_DIST += tests/cluster/lib/hva.sh tests/cluster/test-hva-live.sh \
 	tests/cluster/test-hva-tcg-hops.sh \
 	tests/cluster/test-hva-target-dies.sh tests/cluster/test-hva-start-race.sh \
 	tests/cluster/test-hva-reattach.sh tests/cluster/test-hva-restart-mid.sh \
+	tests/cluster/test-hva-cpu.sh \
 	bench/migration \
 	bench/tcg-pbs-hops bench/tcg-dirty-hops

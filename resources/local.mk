@@ -10,11 +10,13 @@ resources_libres_la_SOURCES = \
 	resources/res-int.h \
 	resources/res-vm.c resources/res-vm.h \
 	resources/res-vm-xml.c \
-	resources/res-place.c resources/res-place.h resources/res-net.c
-resources_libres_la_CFLAGS = $(AM_CFLAGS) $(XML_CFLAGS)
+	resources/res-place.c resources/res-place.h resources/res-net.c \
+	resources/res-cpu.c resources/res-cpu.h \
+	resources/res-cpu-qmp.c
+resources_libres_la_CFLAGS = $(AM_CFLAGS) $(XML_CFLAGS) $(JSONC_CFLAGS)
 # Programs link common/libcommon.la themselves (as for csv/ and iscsi/), so
 # its objects are not copied into this archive too.
-resources_libres_la_LIBADD = $(XML_LIBS)
+resources_libres_la_LIBADD = $(XML_LIBS) $(JSONC_LIBS)
 
 dist_schemas_DATA += schemas/vm.rng
 
@@ -31,7 +33,8 @@ res_unit_tests = \
 	tests/unit/resources/test-vm-corpus \
 	tests/unit/resources/test-place \
 	tests/unit/resources/test-place-net \
-	tests/unit/resources/test-place-sim
+	tests/unit/resources/test-place-sim \
+	tests/unit/resources/test-cpu
 check_PROGRAMS += $(res_unit_tests)
 TESTS += $(res_unit_tests)
 
@@ -54,3 +57,7 @@ tests_unit_resources_test_place_sim_SOURCES = \
 	tests/unit/resources/test-place-sim.c
 tests_unit_resources_test_place_sim_CFLAGS = $(RES_UNIT_CFLAGS)
 tests_unit_resources_test_place_sim_LDADD = $(RES_UNIT_LIBS)
+tests_unit_resources_test_cpu_SOURCES = tests/unit/resources/test-cpu.c \
+	tests/unit/resources/res-test.h
+tests_unit_resources_test_cpu_CFLAGS = $(RES_UNIT_CFLAGS)
+tests_unit_resources_test_cpu_LDADD = $(RES_UNIT_LIBS)

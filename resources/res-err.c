@@ -22,6 +22,8 @@ static const char *const res_err_texts[] = {
         "node is not among the VM's possible owners",
     [RES_E_INPUT - CMN_E_RES_BASE] = "inconsistent placement input",
     [RES_E_NO_BRIDGE - CMN_E_RES_BASE] = "the node lacks a bridge the VM needs",
+    [RES_E_CPU - CMN_E_RES_BASE] =
+        "CPU model not runnable or CPU capability invalid",
 };
 
 void res_err_init(void)

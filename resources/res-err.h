@@ -28,6 +28,8 @@ enum res_err {
     RES_E_INPUT,
     /* the node lacks a bridge the VM's NICs need */
     RES_E_NO_BRIDGE,
+    /* CPU capability: bad report, no baseline, a CPU a node can't run */
+    RES_E_CPU,
     RES_E_END_,
 };
 

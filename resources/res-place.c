@@ -40,6 +40,7 @@ enum verdict {
     V_NOT_OWNER,
     V_BRIDGE, /* lacks a bridge the VM's NICs need */
     V_MEMORY,
+    V_CPU, /* the node cannot run the VM's CPU */
 };
 
 /* ---- input and context ---------------------------------------------- */
@@ -313,6 +314,8 @@ static enum verdict judge(const struct ctx *x, size_t vi, size_t j,
         return V_NOT_OWNER;
     if (res_node_missing_bridge(n, v))
         return V_BRIDGE;
+    if (!res_cpu_fits(&v->cpu, n->cpu, NULL, 0))
+        return V_CPU;
     if (avail_for(x, vi, j) < v->memory_mib)
         return V_MEMORY;
     return V_OK;
@@ -321,7 +324,8 @@ static enum verdict judge(const struct ctx *x, size_t vi, size_t j,
 struct choice {
     ssize_t node;      /* index, -1 = none */
     ssize_t conflict;  /* VM index sharing the class there, -1 = none */
-    enum res_why why;  /* when node < 0: NO_OWNER_UP, NO_BRIDGE, NO_MEMORY */
+    enum res_why why;  /* when node < 0: NO_OWNER_UP, NO_BRIDGE, NO_CPU or
+                        * NO_MEMORY */
     ssize_t roomiest;  /* up possible owner with the most memory, or -1 */
     ssize_t unbridged; /* up possible owner lacking a bridge, or -1 */
 };
@@ -350,7 +354,7 @@ static struct choice choose(const struct ctx *x, size_t vi, uint32_t exclude)
 {
     struct choice b = {
         .node = -1, .conflict = -1, .roomiest = -1, .unbridged = -1};
-    bool owner_up = false;
+    bool owner_up = false, cpu_up = false;
 
     for (size_t k = 0; k < x->c->n_nodes; k++) {
         size_t j = x->node_order[k];
@@ -365,6 +369,7 @@ static struct choice choose(const struct ctx *x, size_t vi, uint32_t exclude)
         }
         if (v == V_BRIDGE && b.unbridged < 0)
             b.unbridged = (ssize_t)j;
+        cpu_up |= v == V_CPU;
         if (v != V_OK)
             continue;
         conf = conflict_on(x, vi, x->c->nodes[j].id);
@@ -376,8 +381,34 @@ static struct choice choose(const struct ctx *x, size_t vi, uint32_t exclude)
     if (b.node < 0)
         b.why = owner_up           ? RES_WHY_NO_MEMORY
                 : b.unbridged >= 0 ? RES_WHY_NO_BRIDGE
+                : cpu_up           ? RES_WHY_NO_CPU
                                    : RES_WHY_NO_OWNER_UP;
     return b;
+}
+
+/* No up possible owner runs vi's CPU: the note names each with why. */
+static void note_cpu(const struct ctx *x, size_t vi, struct res_note *n)
+{
+    const struct res_place_vm *v = &x->c->vms[vi];
+    char why[160];
+    size_t off;
+
+    note_set(n, v->name, RES_WHY_NO_CPU,
+             "VM '%s': no up possible owner runs its CPU:", v->name);
+    for (size_t k = 0; k < x->c->n_nodes; k++) {
+        size_t j = x->node_order[k];
+        const struct res_node *nd = &x->c->nodes[j];
+
+        if (state_of(x, j) != RES_NODE_UP || !is_owner(v, nd->name) ||
+            res_cpu_fits(&v->cpu, nd->cpu, why, sizeof(why)))
+            continue;
+        off = strlen(n->text);
+        snprintf(n->text + off, sizeof(n->text) - off, " '%s' %s;", nd->name,
+                 why);
+    }
+    off = strlen(n->text);
+    if (off > 0 && n->text[off - 1] == ';')
+        n->text[off - 1] = '\0';
 }
 
 static void note_for_choice(const struct ctx *x, size_t vi,
@@ -409,6 +440,8 @@ static void note_for_choice(const struct ctx *x, size_t vi,
                  "VM '%s': no possible owner that is up has the bridges its "
                  "NICs need ('%s' lacks bridge '%s')",
                  v->name, u->name, res_node_missing_bridge(u, v));
+    } else if (ch->why == RES_WHY_NO_CPU) {
+        note_cpu(x, vi, n);
     } else {
         note_set(n, v->name, RES_WHY_NO_OWNER_UP,
                  "VM '%s': none of its possible owners is up%s", v->name,
@@ -503,6 +536,13 @@ void res_place_vm_from_def(const struct res_vm *def, uint32_t node,
             memcpy(ret_pv->bridges[ret_pv->n_bridges++], def->nics[i].bridge,
                    RES_BRIDGE_MAX);
     }
+    /* A named model must run on the target; "host" keeps its old
+     * meaning (QEMU's default for the accelerator, no requirement). */
+    if (def->cpu_model[0] && strcmp(def->cpu_model, "host") != 0) {
+        ret_pv->cpu.mode = RES_CPU_MODEL;
+        snprintf(ret_pv->cpu.model, sizeof(ret_pv->cpu.model), "%s",
+                 def->cpu_model);
+    }
 }
 
 int res_place_best(const struct res_cluster *c, const char *vm, unsigned flags,
@@ -529,6 +569,7 @@ int res_place_best(const struct res_cluster *c, const char *vm, unsigned flags,
     if (ch.node < 0) {
         rc = ch.why == RES_WHY_NO_MEMORY   ? -RES_E_NO_CAPACITY
              : ch.why == RES_WHY_NO_BRIDGE ? -RES_E_NO_BRIDGE
+             : ch.why == RES_WHY_NO_CPU    ? -RES_E_CPU
                                            : -RES_E_NO_OWNER;
         goto out;
     }
@@ -546,6 +587,7 @@ int res_place_check(const struct res_cluster *c, const char *vm, uint32_t node,
     struct ctx x;
     ssize_t vi, j;
     const struct res_place_vm *v;
+    char why[200];
     int rc;
 
     rc = ctx_init(&x, c);
@@ -586,6 +628,12 @@ int res_place_check(const struct res_cluster *c, const char *vm, uint32_t node,
                  "on (create it there, or choose another node)",
                  c->nodes[j].name, res_node_missing_bridge(&c->nodes[j], v),
                  v->name);
+        break;
+    case V_CPU:
+        rc = -RES_E_CPU;
+        res_cpu_fits(&v->cpu, c->nodes[j].cpu, why, sizeof(why));
+        snprintf(err, errlen, "node '%s' cannot run the CPU of VM '%s': %s",
+                 c->nodes[j].name, v->name, why);
         break;
     case V_MEMORY:
         rc = -RES_E_NO_CAPACITY;
@@ -717,6 +765,7 @@ static int failback_one(struct ctx *x, size_t vi, size_t j, unsigned now,
                  vd == V_MEMORY      ? "lacks the memory"
                  : vd == V_NOT_OWNER ? "is not a possible owner"
                  : vd == V_BRIDGE    ? "lacks a bridge of its NICs"
+                 : vd == V_CPU       ? "cannot run its CPU"
                                      : "is not up");
         return add_note(x, &note);
     }
@@ -902,6 +951,29 @@ static void explain_policy(struct sbuf *b, const struct res_place_vm *v)
     sb_printf(b, "\n");
 }
 
+static void explain_cpu(struct sbuf *b, const struct res_place_vm *v)
+{
+    switch (v->cpu.mode) {
+    case RES_CPU_ANY:
+        return;
+    case RES_CPU_CLUSTER:
+        if (v->cpu.model[0])
+            sb_printf(b,
+                      "cpu: cluster baseline '%s' (fixed for its "
+                      "lifetime)\n",
+                      v->cpu.model);
+        else
+            sb_printf(b, "cpu: cluster baseline (any node)\n");
+        return;
+    case RES_CPU_MODEL:
+        sb_printf(b, "cpu: model '%s'\n", v->cpu.model);
+        return;
+    case RES_CPU_HOST:
+        sb_printf(b, "cpu: host (only nodes with the same host CPU)\n");
+        return;
+    }
+}
+
 static void explain_node(struct sbuf *b, const struct ctx *x, size_t vi,
                          size_t j)
 {
@@ -910,6 +982,7 @@ static void explain_node(struct sbuf *b, const struct ctx *x, size_t vi,
     size_t rank = pref_rank(v, n->name);
     uint64_t avail = avail_for(x, vi, j);
     ssize_t conf;
+    char why[200];
 
     sb_printf(b, "  %s (id %u): ", n->name, n->id);
     if (v->node == n->id) {
@@ -931,6 +1004,10 @@ static void explain_node(struct sbuf *b, const struct ctx *x, size_t vi,
     case V_BRIDGE:
         sb_printf(b, "no bridge '%s' (a NIC of the VM is on it)",
                   res_node_missing_bridge(n, v));
+        break;
+    case V_CPU:
+        res_cpu_fits(&v->cpu, n->cpu, why, sizeof(why));
+        sb_printf(b, "excluded for CPU: %s", why);
         break;
     case V_MEMORY:
         sb_printf(b, "too small: needs %llu MiB, %llu MiB free",
@@ -981,6 +1058,7 @@ int res_explain(const struct res_cluster *c, const char *vm, char **ret_text)
                   v->moving_to);
     sb_printf(&b, ", wanted %s\n", v->want_running ? "running" : "stopped");
     explain_policy(&b, v);
+    explain_cpu(&b, v);
     sb_printf(&b, "nodes:\n");
     for (size_t k = 0; k < c->n_nodes; k++)
         explain_node(&b, &x, (size_t)vi, x.node_order[k]);
@@ -1047,6 +1125,8 @@ const char *res_why_str(enum res_why why)
         return "failback-blocked";
     case RES_WHY_NO_BRIDGE:
         return "no-bridge";
+    case RES_WHY_NO_CPU:
+        return "no-cpu";
     }
     return "?";
 }

@@ -13,6 +13,7 @@
  *   does not fit (capacity - reserved - memory of the VMs that run there or
  *   are planned there);
  * - only nodes in state up are targets, and only possible owners;
+ * - a VM goes only to a node that runs its CPU (res_cpu_fits());
  * - anti-affinity is soft: a node that runs a VM of the same class is taken
  *   only when no other eligible node fits, and the plan says so;
  * - automatic plans never start a VM of priority manual.
@@ -24,6 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "resources/res-cpu.h"
 #include "resources/res-vm.h"
 
 #define RES_NODE_MAX_BRIDGES 32
@@ -47,6 +49,9 @@ struct res_node {
     bool bridges_known;
     size_t n_bridges;
     char bridges[RES_NODE_MAX_BRIDGES][RES_BRIDGE_MAX];
+    /* CPU capability the node reported, NULL = none yet: then it takes
+     * only VMs without a CPU requirement (RES_CPU_ANY). Borrowed. */
+    const struct res_cpu_caps *cpu;
 };
 
 /* A VM as placement sees it. */
@@ -65,6 +70,8 @@ struct res_place_vm {
      * eligible. */
     size_t n_bridges;
     char bridges[RES_VM_MAX_NICS][RES_BRIDGE_MAX];
+    /* What it needs of a node's CPU; RES_CPU_ANY (zeroed) = nothing. */
+    struct res_cpu_need cpu;
 };
 
 struct res_cluster {
@@ -107,6 +114,7 @@ enum res_why {
     RES_WHY_FAILBACK_LATER,   /* failback waits for its time window */
     RES_WHY_FAILBACK_BLOCKED, /* preferred node can't take it back */
     RES_WHY_NO_BRIDGE,        /* not placed: no owner up has its bridges */
+    RES_WHY_NO_CPU, /* not placed: no up possible owner runs its CPU */
 };
 
 struct res_note {
@@ -125,7 +133,8 @@ struct res_plan {
 void res_plan_free(struct res_plan *plan);
 CMN_DEFINE_AUTO(res_plan, res_plan_free)
 
-/* The placement view of a definition. */
+/* The placement view of a definition: a named CPU model (not "host")
+ * becomes a RES_CPU_MODEL need. */
 void res_place_vm_from_def(const struct res_vm *def, uint32_t node,
                            bool want_running, struct res_place_vm *ret_pv);
 
@@ -133,12 +142,12 @@ void res_place_vm_from_def(const struct res_vm *def, uint32_t node,
 #define RES_PLACE_OTHER_NODE 0x1u /* not the node the VM runs on now */
 
 /* The best node for VM `vm` given what runs where: eligible nodes (up,
- * possible owner, memory fits) ranked by no anti-affinity conflict, then
- * preferred-owner rank, then most free memory after placement, then
- * lowest id. A VM's own memory is not counted on the node it runs on when
+ * possible owner, runs its CPU, memory fits) ranked by no anti-affinity
+ * conflict, then preferred-owner rank, then most free memory after placement,
+ * then lowest id. A VM's own memory is not counted on the node it runs on when
  * RES_PLACE_OTHER_NODE moves it. `ret_note` (may be NULL) receives the
  * reason when it fails or when the choice breaks anti-affinity, else
- * RES_WHY_NONE. Errors: RES_E_UNKNOWN_VM, RES_E_NO_OWNER,
+ * RES_WHY_NONE. Errors: RES_E_UNKNOWN_VM, RES_E_NO_OWNER, RES_E_CPU,
  * RES_E_NO_CAPACITY, RES_E_INPUT. Priority manual is not refused here: an
  * administrator asked. */
 int res_place_best(const struct res_cluster *c, const char *vm, unsigned flags,
@@ -146,7 +155,8 @@ int res_place_best(const struct res_cluster *c, const char *vm, unsigned flags,
 
 /* Admission of an explicit target (move-vm --to, vm start on a node):
  * 0, or RES_E_UNKNOWN_VM / RES_E_UNKNOWN_NODE / RES_E_NODE_STATE /
- * RES_E_NOT_OWNER / RES_E_NO_CAPACITY with a sentence in `err`. */
+ * RES_E_NOT_OWNER / RES_E_CPU / RES_E_NO_CAPACITY with a sentence in
+ * `err`. */
 int res_place_check(const struct res_cluster *c, const char *vm, uint32_t node,
                     char *err, size_t errlen);
 

@@ -454,6 +454,76 @@ static void test_duplicate_uuid(void **state)
     free(before);
 }
 
+/* A node's CPU capability: stored parsed, kept through the canonical
+ * form, dup and the wire; bad text leaves the document alone. */
+static void test_node_cpu(void **state)
+{
+    CMN_AUTO(cd_cdb) *a = NULL;
+    CMN_AUTO(cd_cdb) *b = NULL;
+    CMN_AUTO(cd_cdb) *c = NULL;
+    static const char caps[] = "host cx8 sse sse2\nmodel Conroe 28\n"
+                               "model Westmere 35 aes pclmulqdq\n";
+    struct cd_op op, back;
+    char err[512] = "";
+    char *ta, *tb;
+    void *buf;
+    size_t len;
+    uint64_t epoch;
+
+    (void)state;
+    assert_int_equal(cd_cdb_new(&a), 0);
+    op = mkop(CD_OP_ADD_NODE, "node1", "198.18.0.11");
+    op.nodeid = 1;
+    op.number = 2048;
+    assert_int_equal(cd_cdb_apply(a, &op, err, sizeof(err)), 0);
+    op = mkop(CD_OP_SET_NODE_CPU, "node1", NULL);
+    op.text = (char *)caps;
+    assert_int_equal(cd_cdb_apply(a, &op, err, sizeof(err)), 0);
+    assert_string_equal(cd_cdb_node(a, 0)->cpu, caps);
+    assert_true(res_cpu_caps_runs(cd_cdb_node(a, 0)->cpu_caps, "Conroe"));
+    assert_false(res_cpu_caps_runs(cd_cdb_node(a, 0)->cpu_caps, "Westmere"));
+    assert_int_equal(cd_op_encode(&op, &buf, &len), 0);
+    assert_int_equal(cd_op_decode(buf, len, &back), 0);
+    assert_int_equal(back.type, CD_OP_SET_NODE_CPU);
+    assert_string_equal(back.text, caps);
+    cd_op_clear(&back);
+    free(buf);
+
+    ta = ser(a);
+    assert_non_null(strstr(ta, "<cpu>host cx8"));
+    if (cd_cdb_parse(ta, strlen(ta), "a", schema_path(), &b, err, sizeof(err)))
+        fail_msg("parse: %s", err);
+    tb = ser(b);
+    assert_string_equal(ta, tb);
+    assert_true(res_cpu_caps_runs(cd_cdb_node(b, 0)->cpu_caps, "Conroe"));
+    free(tb);
+    assert_int_equal(cd_cdb_dup(a, &c), 0);
+    tb = ser(c);
+    assert_string_equal(ta, tb);
+    free(tb);
+    free(ta);
+
+    /* bad text, unknown node: refused, nothing changes */
+    epoch = cd_cdb_epoch(a);
+    op.text = (char *)"host sse\nmodel Con/roe 3\n";
+    assert_int_equal(cd_cdb_apply(a, &op, err, sizeof(err)), -CD_E_BAD_VALUE);
+    assert_non_null(strstr(err, "node 'node1': CPU capability line 2"));
+    assert_string_equal(cd_cdb_node(a, 0)->cpu, caps);
+    op = mkop(CD_OP_SET_NODE_CPU, "node9", NULL);
+    op.text = (char *)caps;
+    assert_int_equal(cd_cdb_apply(a, &op, err, sizeof(err)), -CD_E_NOT_FOUND);
+    assert_int_equal(cd_cdb_epoch(a), epoch);
+
+    /* forgotten, then the node removed with one set (no leak) */
+    op = mkop(CD_OP_SET_NODE_CPU, "node1", NULL);
+    assert_int_equal(cd_cdb_apply(a, &op, err, sizeof(err)), 0);
+    assert_null(cd_cdb_node(a, 0)->cpu);
+    assert_null(cd_cdb_node(a, 0)->cpu_caps);
+    op = mkop(CD_OP_REMOVE_NODE, "node1", NULL);
+    assert_int_equal(cd_cdb_apply(c, &op, err, sizeof(err)), 0);
+    assert_int_equal(cd_cdb_node_count(c), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -469,6 +539,7 @@ int main(void)
         cmocka_unit_test(test_save_load),
         cmocka_unit_test(test_load_damaged),
         cmocka_unit_test(test_duplicate_uuid),
+        cmocka_unit_test(test_node_cpu),
     };
 
     cd_err_register();

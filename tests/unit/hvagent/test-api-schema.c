@@ -35,6 +35,9 @@ static const char *const good[] = {
     "phase=\"none\" serial=\"/x\"/></reply>",
     "<event type=\"migration\" vm=\"g1\" phase=\"out-precopy\" pass=\"2\"/>",
     "<event type=\"state\" vm=\"g1\" uuid=\"u\" state=\"running\"/>",
+    "<request op=\"cpu\"/>",
+    "<reply rc=\"0\" node=\"node1\"><cpu>host sse sse2\nmodel Conroe 28\n"
+    "model Westmere 35 aes\n</cpu></reply>",
 };
 
 static const char *const bad[] = {
@@ -44,6 +47,7 @@ static const char *const bad[] = {
     "<request op=\"migrate-out\" vm=\"g1\" to=\"x\" converge=\"pray\"/>",
     "<request op=\"define\"><vm uuid=\"ab\"/></request>",
     "<reply/>",
+    "<reply rc=\"0\"><cpu><x/></cpu></reply>",
     "<event type=\"gossip\" vm=\"g1\"/>",
 };
 

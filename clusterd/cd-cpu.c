@@ -1,0 +1,121 @@
+/* This node's CPU capability, from the local hvagent into the CDB.
+ *
+ * hvagent probes its QEMU at start-up (a second or two after it answers
+ * requests), so the capability is asked for on the orchestrator's tick
+ * until hvagent has it, then published with a set-node-cpu change when
+ * the CDB holds something else for this node. Publishing waits for quorum
+ * and a registered node like every change; a refused submit is retried on
+ * the next tick. A reconnected hvagent (perhaps restarted with another
+ * cpu-models) is asked again.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libxml/tree.h>
+
+#include "clusterd/cd-daemon.h"
+#include "clusterd/cd-replica.h"
+#include "common/cmn-ipc.h"
+#include "common/cmn-log.h"
+#include "common/cmn-time.h"
+#include "common/cmn-xml.h"
+#include "hvagent/hva-proto.h"
+
+#define CPU_CALL_MS 2000
+
+static char *cpu_text; /* what the local hvagent reported, NULL = ask */
+static bool cpu_warned;
+static uint64_t cpu_submitted_ms; /* a change in flight: not again yet */
+
+void cd_cpu_forget(void)
+{
+    free(cpu_text);
+    cpu_text = NULL;
+    cpu_warned = false;
+    cpu_submitted_ms = 0;
+}
+
+/* Asks hvagent; 0 with cpu_text set, -EAGAIN while it probes. */
+static int cpu_fetch(struct cd_daemon *d)
+{
+    struct cmn_ipc_client *c = NULL;
+    char *reply = NULL;
+    xmlDoc *doc = NULL;
+    xmlNode *root, *n;
+    xmlChar *rcs = NULL, *text = NULL;
+    char err[256];
+    int rc;
+
+    rc = cmn_ipc_client_connect(d->hva_ipc[0] ? d->hva_ipc : HVA_IPC_NAME, &c);
+    if (rc < 0)
+        return rc;
+    rc = cmn_ipc_call(c, "<request op=\"cpu\"/>", CPU_CALL_MS, &reply);
+    if (rc < 0)
+        goto out;
+    rc = cmn_xml_parse_mem(reply, strlen(reply), "hvagent cpu reply",
+                           CD_TEXT_MAX + 4096, &doc, err, sizeof(err));
+    if (rc < 0)
+        goto out;
+    root = xmlDocGetRootElement(doc);
+    rcs = xmlGetProp(root, (const xmlChar *)"rc");
+    if (!rcs || atoi((const char *)rcs) != 0) {
+        rc = rcs ? atoi((const char *)rcs) : -EPROTO;
+        goto out;
+    }
+    for (n = root->children; n; n = n->next)
+        if (n->type == XML_ELEMENT_NODE &&
+            !xmlStrcmp(n->name, (const xmlChar *)"cpu"))
+            break;
+    text = n ? xmlNodeGetContent(n) : NULL;
+    if (!text || strlen((const char *)text) > CD_TEXT_MAX) {
+        rc = -EPROTO;
+        goto out;
+    }
+    cpu_text = strdup((const char *)text);
+    rc = cpu_text ? 0 : -ENOMEM;
+out:
+    xmlFree(rcs);
+    xmlFree(text);
+    xmlFreeDoc(doc);
+    free(reply);
+    cmn_ipc_client_free(c);
+    return rc;
+}
+
+void cd_cpu_tick(struct cd_daemon *d)
+{
+    const struct cd_node *n;
+    struct cd_op op = {.type = CD_OP_SET_NODE_CPU};
+    uint64_t id;
+    int rc;
+
+    if (!cpu_text) {
+        rc = cpu_fetch(d);
+        if (rc < 0) {
+            /* EAGAIN: still probing; anything else is logged once */
+            if (rc != -EAGAIN && !cpu_warned) {
+                cmn_warn(CMN_LOG_CD,
+                         "CPU capability of the local hvagent: %s (asked "
+                         "again every tick)",
+                         cmn_strerror(rc));
+                cpu_warned = true;
+            }
+            return;
+        }
+    }
+    n = cd_cdb_node_by_id(cd_daemon_cdb(d), d->nodeid);
+    if (!n || !d->replica || (n->cpu && !strcmp(n->cpu, cpu_text)))
+        return;
+    if (cpu_submitted_ms && cmn_now_ms() - cpu_submitted_ms < 10000)
+        return;
+    snprintf(op.name, sizeof(op.name), "%s", n->name);
+    op.text = cpu_text;
+    rc = cd_replica_submit(d->replica, &op, &id);
+    if (rc == 0) {
+        cpu_submitted_ms = cmn_now_ms();
+        cmn_info(CMN_LOG_CD, "node '%s': CPU capability published", n->name);
+    }
+}
