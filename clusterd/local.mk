@@ -21,7 +21,8 @@ clusterd_libclusterd_la_SOURCES = \
 	clusterd/cd-coord.c clusterd/cd-coord.h \
 	clusterd/cd-stor-table.c clusterd/cd-storage.h \
 	clusterd/cd-api.c clusterd/cd-api.h \
-	clusterd/cd-csv-orphan.c clusterd/cd-csv.h
+	clusterd/cd-csv-orphan.c clusterd/cd-csv.h \
+	clusterd/cd-obs.c clusterd/cd-obs.h
 clusterd_libclusterd_la_CFLAGS = $(AM_CFLAGS) $(XML_CFLAGS) $(GNUTLS_CFLAGS) \
 	$(QB_CFLAGS)
 clusterd_libclusterd_la_LIBADD = clusterd/libcdproto.la \
@@ -44,7 +45,8 @@ cd_unit_tests = \
 	tests/unit/clusterd/test-storage \
 	tests/unit/clusterd/test-csv-orphan \
 	tests/unit/clusterd/test-api \
-	tests/unit/clusterd/test-cpg-msg
+	tests/unit/clusterd/test-cpg-msg \
+	tests/unit/clusterd/test-obs
 check_PROGRAMS += $(cd_unit_tests)
 TESTS += $(cd_unit_tests)
 
@@ -80,6 +82,9 @@ tests_unit_clusterd_test_csv_orphan_LDADD = $(CD_UNIT_LIBS)
 tests_unit_clusterd_test_api_SOURCES = tests/unit/clusterd/test-api.c
 tests_unit_clusterd_test_api_CFLAGS = $(CD_UNIT_CFLAGS)
 tests_unit_clusterd_test_api_LDADD = $(CD_UNIT_LIBS)
+tests_unit_clusterd_test_obs_SOURCES = tests/unit/clusterd/test-obs.c
+tests_unit_clusterd_test_obs_CFLAGS = $(CD_UNIT_CFLAGS)
+tests_unit_clusterd_test_obs_LDADD = $(CD_UNIT_LIBS)
 # The daemon.
 sbin_PROGRAMS += clusterd/clusterd
 clusterd_clusterd_SOURCES = \
