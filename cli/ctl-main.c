@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli/ctl-cluster.h"
+#include "cli/ctl-obs.h"
 #include "cli/ctl-vm.h"
 #include "cli/ctl.h"
 #include "clusterd/cd-proto.h"
@@ -36,6 +37,8 @@ static void usage(FILE *f)
                "  explain VM                        why a VM is where it is\n"
                "  events                            live event stream\n"
                "  config|cdb ...                    cluster database\n"
+               "  metrics                           this node's metrics\n"
+               "  history [VM] [--since TIME]       past actions\n"
                "  volume format|inspect|check|add|list ...  shared volumes\n"
                "  help                              this text\n\n"
                "See clusterctl(8).\n");
@@ -57,6 +60,7 @@ int main(int argc, char **argv)
         ctl_vm_usage();
         ctl_cluster_usage();
         ctl_volume_usage();
+        ctl_obs_usage();
         return CTL_EXIT_OK;
     }
     if (!strcmp(argv[1], "volume"))
@@ -67,6 +71,8 @@ int main(int argc, char **argv)
         return ctl_vm_main(argc - 1, argv + 1);
     if (ctl_cluster_handles(argv[1]))
         return ctl_cluster_main(argc - 1, argv + 1);
+    if (ctl_obs_handles(argv[1]))
+        return ctl_obs_main(argc - 1, argv + 1);
     ctl_err("unknown command '%s' (see 'clusterctl help')", argv[1]);
     return CTL_EXIT_USAGE;
 }

@@ -6,7 +6,8 @@ cli_clusterctl_SOURCES = \
 	cli/ctl-client.c cli/ctl-client.h \
 	cli/ctl-cluster.c cli/ctl-cluster.h \
 	cli/ctl-vm.c cli/ctl-vm.h \
-	cli/ctl-volume.c
+	cli/ctl-volume.c \
+	cli/ctl-obs.c cli/ctl-obs.h
 cli_clusterctl_CFLAGS = $(AM_CFLAGS) $(QB_CFLAGS) $(XML_CFLAGS)
 cli_clusterctl_LDADD = clusterd/libcdproto.la hvagent/libhvaproto.la \
 	csv/libcsv.la common/libcommon.la $(QB_LIBS) $(XML_LIBS)

@@ -19,9 +19,9 @@
  * tens of milliseconds when live migration converges, seconds for a
  * quick move; a failover is bounded by sanlock's host-dead time (about
  * 70 s with io_timeout 1, 140 s with the default 10). */
-static const uint64_t downtime_le[] = {10,   25,   50,   100,  250,
-                                       500,  1000, 2500, 5000, 10000};
-static const uint64_t duration_le[] = {500,   1000,  2500,  5000,  10000,
+static const uint64_t downtime_le[] = {10,  25,   50,   100,  250,
+                                       500, 1000, 2500, 5000, 10000};
+static const uint64_t duration_le[] = {500,   1000,  2500,   5000,  10000,
                                        30000, 60000, 120000, 300000};
 static const uint64_t failover_le[] = {1000,  2500,  5000,   10000,  30000,
                                        60000, 90000, 120000, 180000, 300000};
@@ -307,8 +307,7 @@ bool cd_obs_action_end(struct cd_obs *o, const struct cd_action *a,
     e->ended_s = a->ended_s ? a->ended_s : now_s;
     e->downtime_ms = a->downtime_ms;
     e->total_ms = a->total_ms;
-    snprintf(e->msg, sizeof(e->msg), "%.*s", (int)sizeof(e->msg) - 1,
-             a->msg);
+    snprintf(e->msg, sizeof(e->msg), "%.*s", (int)sizeof(e->msg) - 1, a->msg);
     p = a->kind == CD_ACT_START ? pend_find(o, a->vm) : NULL;
     if (p && a->status == CD_AS_DONE) {
         e->lease_wait_ms = now_ms - p->begun_ms;
@@ -332,8 +331,8 @@ bool cd_obs_action_end(struct cd_obs *o, const struct cd_action *a,
 #define HIST_VERSION 1u
 #define HDR_LEN      24 /* magic, version, generation, count, crc32c */
 #define PASS_LEN     36
-#define ENTRY_LEN                                                            \
-    (8 + 4 + 4 + 3 * CD_NAME_MAX + 8 * 7 + CD_OBS_MSG_MAX + 4 +              \
+#define ENTRY_LEN                                                              \
+    (8 + 4 + 4 + 3 * CD_NAME_MAX + 8 * 7 + CD_OBS_MSG_MAX + 4 +                \
      CD_OBS_PASS_MAX * PASS_LEN)
 
 static uint8_t *put_str(uint8_t *p, const char *s, size_t field)
@@ -343,8 +342,7 @@ static uint8_t *put_str(uint8_t *p, const char *s, size_t field)
     return p + field;
 }
 
-static const uint8_t *get_str(const uint8_t *p, char *s, size_t field,
-                              bool *ok)
+static const uint8_t *get_str(const uint8_t *p, char *s, size_t field, bool *ok)
 {
     if (!memchr(p, 0, field))
         *ok = false;
@@ -365,8 +363,8 @@ static void entry_encode(const struct cd_obs_entry *e, uint8_t *p)
     p = put_str(p, e->vm, CD_NAME_MAX);
     p = put_str(p, e->from, CD_NAME_MAX);
     p = put_str(p, e->to, CD_NAME_MAX);
-    const uint64_t n[7] = {e->started_s,    e->ended_s,       e->downtime_ms,
-                           e->total_ms,     e->detection_ms, e->lease_wait_ms,
+    const uint64_t n[7] = {e->started_s,  e->ended_s,      e->downtime_ms,
+                           e->total_ms,   e->detection_ms, e->lease_wait_ms,
                            e->failover_ms};
     for (int i = 0; i < 7; i++, p += 8)
         cmn_put_le64(p, n[i]);
@@ -411,10 +409,9 @@ static int entry_decode(const uint8_t *p, struct cd_obs_entry *e)
     p = get_str(p, e->msg, CD_OBS_MSG_MAX, &ok);
     e->npasses = cmn_get_le32(p);
     p += 4;
-    if (!ok || !e->id || e->kind < CD_ACT_START ||
-        e->kind >= CD_ACT_KIND_END || (unsigned)e->cause >= CD_CAUSE_END ||
-        e->status > CD_AS_FAILED || e->npasses > CD_OBS_PASS_MAX ||
-        !cmn_name_valid(e->vm))
+    if (!ok || !e->id || e->kind < CD_ACT_START || e->kind >= CD_ACT_KIND_END ||
+        (unsigned)e->cause >= CD_CAUSE_END || e->status > CD_AS_FAILED ||
+        e->npasses > CD_OBS_PASS_MAX || !cmn_name_valid(e->vm))
         return -CD_E_CORRUPT;
     for (size_t i = 0; i < e->npasses; i++, p += PASS_LEN) {
         struct cd_obs_pass *s = &e->passes[i];
@@ -493,8 +490,8 @@ static void ms_attr(struct cd_buf *b, const char *name, uint64_t v)
         cd_buf_printf(b, " %s=\"%" PRIu64 "\"", name, v);
 }
 
-int cd_obs_history_xml(const struct cd_obs *o, const char *vm,
-                       uint64_t since_s, char **ret_text)
+int cd_obs_history_xml(const struct cd_obs *o, const char *vm, uint64_t since_s,
+                       char **ret_text)
 {
     struct cd_buf b;
 
@@ -508,8 +505,7 @@ int cd_obs_history_xml(const struct cd_obs *o, const char *vm,
                       "  <action id=\"%" PRIu64 "\" vm=\"%s\" kind=\"%s\" "
                       "cause=\"%s\" status=\"%s\" rc=\"%d\" from=\"%s\" "
                       "to=\"%s\" started=\"%" PRIu64 "\" ended=\"%" PRIu64
-                      "\" downtime-ms=\"%" PRIu64 "\" total-ms=\"%" PRIu64
-                      "\"",
+                      "\" downtime-ms=\"%" PRIu64 "\" total-ms=\"%" PRIu64 "\"",
                       e->id, e->vm, cd_act_kind_name(e->kind),
                       cd_act_cause_name(e->cause),
                       cd_act_status_name(e->status), e->rc, e->from, e->to,
@@ -660,10 +656,9 @@ static void render_cluster(struct render *r, const struct cd_obs_view *v)
            NULL, v->quorate);
     gauge1(r, "kvmcluster_members", "clusterd members in this node's view",
            NULL, v->members);
-    gauge1(r, "kvmcluster_expected_votes", "votequorum's expected votes",
-           NULL, v->expected_votes);
-    gauge1(r, "kvmcluster_total_votes", "votes present", NULL,
-           v->total_votes);
+    gauge1(r, "kvmcluster_expected_votes", "votequorum's expected votes", NULL,
+           v->expected_votes);
+    gauge1(r, "kvmcluster_total_votes", "votes present", NULL, v->total_votes);
     gauge1(r, "kvmcluster_quorum_votes", "votes needed for quorum", NULL,
            v->quorum_votes);
     gauge1(r, "kvmcluster_cdb_epoch", "epoch of the cluster database", NULL,
@@ -675,8 +670,8 @@ static void render_cluster(struct render *r, const struct cd_obs_view *v)
     if (v->csv_known) {
         gauge1(r, "kvmcluster_csv_size_bytes", "size of the shared volume",
                "bytes", v->csv_total_bytes);
-        gauge1(r, "kvmcluster_csv_free_bytes", "free space on the shared volume",
-               "bytes", v->csv_free_bytes);
+        gauge1(r, "kvmcluster_csv_free_bytes",
+               "free space on the shared volume", "bytes", v->csv_free_bytes);
     }
 }
 
@@ -714,9 +709,8 @@ static void render_vms(struct render *r, const struct cd_obs_view *v)
            "a VM: where it runs (node=\"\" when nowhere) and its priority");
     for (size_t i = 0; i < v->nvms; i++) {
         const struct cd_obs_vm *m = &v->vms[i];
-        const char *kv[] = {"vm",       m->name,
-                            "node",     m->node,
-                            "priority", cd_priority_name(m->priority),
+        const char *kv[] = {"vm",    m->name,    "node",
+                            m->node, "priority", cd_priority_name(m->priority),
                             NULL};
         sample(r, "kvmcluster_vm", "_info", kv, "1");
     }
@@ -773,13 +767,13 @@ static void render_actions(struct render *r, const struct cd_obs *o)
     family(r, "kvmcluster_migration_downtime_seconds", T_HISTOGRAM, "seconds",
            "guest-visible downtime of each migration that completed");
     for (int k = 0; k < MIG_KINDS; k++)
-        hist_samples(r, "kvmcluster_migration_downtime_seconds", "kind",
-                     mig[k], &o->downtime[k]);
+        hist_samples(r, "kvmcluster_migration_downtime_seconds", "kind", mig[k],
+                     &o->downtime[k]);
     family(r, "kvmcluster_migration_duration_seconds", T_HISTOGRAM, "seconds",
            "total time of each migration that completed");
     for (int k = 0; k < MIG_KINDS; k++)
-        hist_samples(r, "kvmcluster_migration_duration_seconds", "kind",
-                     mig[k], &o->duration[k]);
+        hist_samples(r, "kvmcluster_migration_duration_seconds", "kind", mig[k],
+                     &o->duration[k]);
     family(r, "kvmcluster_migration_sent_bytes", T_COUNTER, "bytes",
            "bytes a live migration sent, as its last pass reported");
     {
@@ -802,8 +796,7 @@ static void render_actions(struct render *r, const struct cd_obs *o)
            "publication");
     hist_samples(r, "kvmcluster_failover_detection_seconds", NULL, NULL,
                  &o->fo_detect);
-    family(r, "kvmcluster_failover_lease_wait_seconds", T_HISTOGRAM,
-           "seconds",
+    family(r, "kvmcluster_failover_lease_wait_seconds", T_HISTOGRAM, "seconds",
            "restart published to QEMU running with the VM lease (retries "
            "included)");
     hist_samples(r, "kvmcluster_failover_lease_wait_seconds", NULL, NULL,
@@ -811,8 +804,8 @@ static void render_actions(struct render *r, const struct cd_obs *o)
     family(r, "kvmcluster_failover_seconds", T_HISTOGRAM, "seconds",
            "node loss to the VM running again");
     hist_samples(r, "kvmcluster_failover_seconds", NULL, NULL, &o->fo_total);
-    gauge1(r, "kvmcluster_history_actions", "actions kept in the history",
-           NULL, o->hcount);
+    gauge1(r, "kvmcluster_history_actions", "actions kept in the history", NULL,
+           o->hcount);
 }
 
 int cd_obs_render(const struct cd_obs *o, const struct cd_obs_view *v,

@@ -102,8 +102,8 @@ int cd_obs_decode(struct cd_obs *o, const uint8_t *buf, size_t len);
 
 /* The history as XML (<history><action .../>...</history>), only the
  * actions of `vm` (NULL = all) that ended at or after `since_s`. */
-int cd_obs_history_xml(const struct cd_obs *o, const char *vm,
-                       uint64_t since_s, char **ret_text);
+int cd_obs_history_xml(const struct cd_obs *o, const char *vm, uint64_t since_s,
+                       char **ret_text);
 
 /* ------------------------------------------------------------ metrics */
 

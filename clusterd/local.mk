@@ -97,7 +97,8 @@ clusterd_clusterd_SOURCES = \
 	clusterd/cd-api-vm.c \
 	clusterd/cd-hva.c clusterd/cd-hva.h \
 	clusterd/cd-csv.c \
-	clusterd/cd-storage.c
+	clusterd/cd-storage.c \
+	clusterd/cd-metrics.c
 clusterd_clusterd_CFLAGS = $(AM_CFLAGS) $(XML_CFLAGS) $(QB_CFLAGS) \
 	$(SANLOCK_CFLAGS) $(CPG_CFLAGS) $(QUORUM_CFLAGS) $(VOTEQUORUM_CFLAGS) $(CMAP_CFLAGS)
 clusterd_clusterd_LDADD = clusterd/libclusterd.la csv/libcsv.la \

@@ -73,7 +73,8 @@ static void test_live_history(void **state)
     assert_true(e->failover_ms == CD_OBS_NONE);
 
     assert_int_equal(cd_obs_history_xml(o, "web1", 0, &xml), 0);
-    assert_non_null(strstr(xml, "kind=\"live-migration\" cause=\"user\" status=\"done\""));
+    assert_non_null(
+        strstr(xml, "kind=\"live-migration\" cause=\"user\" status=\"done\""));
     assert_non_null(strstr(xml, "<pass n=\"2\" transferred=\"900\""));
     free(xml);
     assert_int_equal(cd_obs_history_xml(o, "web2", 0, &xml), 0);
