@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "clusterd/cd-coord.h"
+#include "clusterd/cd-csv.h"
 #include "clusterd/cd-daemon.h"
 #include "clusterd/cd-int.h"
 #include "clusterd/cd-obs.h"
@@ -220,6 +221,8 @@ static void fill_view(struct cd_daemon *d, struct cd_obs_view *v,
     v->members = (unsigned)nmem;
     cd_cpg_votes(d, &v->expected_votes, &v->total_votes, &v->quorum_votes);
     v->epoch = cd_cdb_epoch(cdb);
+    v->csv_known =
+        cd_csv_space(d->csv, &v->csv_free_bytes, &v->csv_total_bytes);
     v->last_sync_ms = d->last_sync_ms;
     for (size_t i = 0; nodes && i < nn; i++) {
         const struct cd_node *n = cd_cdb_node(cdb, i);

@@ -8,9 +8,9 @@
 # more (live: passes and bytes sent too); after the failover, the
 # failover counter is one and its detection / lease wait / total split
 # matches the times this test observed (start published, VM running)
-# within a second plus the sampling time. Then node1's clusterd is
-# killed and started again: `clusterctl history` shows the same actions
-# with the same figures.
+# within a second of the sampling window; the CSV's size and free bytes
+# are there. Then node1's clusterd is killed and started again:
+# `clusterctl history` shows the same actions with the same figures.
 # kvmc-timeout: 420
 . "$(dirname "$0")/lib/sandbox.sh"
 . "$(dirname "$0")/lib/clusterd.sh"
@@ -76,6 +76,13 @@ sb_wait_for 15 eval 'scrape && [ -n "$(m kvmcluster_quorate)" ]' ||
 assert_eq 1 "$(m kvmcluster_quorate)" "quorate"
 assert_eq 3 "$(m kvmcluster_members)" "members"
 assert_eq 1 "$(m kvmcluster_node_coordinator node=node1)" "node1 coordinator"
+# The CSV's space, from clusterd's periodic scan of the volume.
+sb_wait_for 30 eval 'scrape && [ -n "$(m kvmcluster_csv_size_bytes)" ]' ||
+    fail "no CSV space in the metrics"
+csv_size=$(m kvmcluster_csv_size_bytes)
+csv_free=$(m kvmcluster_csv_free_bytes)
+awk -v s="$csv_size" -v f="$csv_free" 'BEGIN { exit !(s > 0 && f > 0 && f <= s) }' ||
+    fail "CSV space: size $csv_size, free $csv_free"
 
 vm_define $VM high 128
 cdctl node1 vm add "$VM_DIR/$VM.xml" >/dev/null || fail "vm add"
@@ -191,4 +198,5 @@ proof "metrics via $([ -n "$NE" ] && echo "node-exporter $NE_ADDR" || echo "the 
     "live +1 (downtime $dt_ms ms, passes $passes0->$passes1, bytes $bytes0->$bytes1), quick +1," \
     "failover 1: total $fo_ms ms vs observed $run_lo..$run_hi ms, detection $det_ms vs $act_lo..$act_hi ms," \
     "lease wait $lw_ms vs $((run_lo - act_hi))..$((run_hi - act_lo)) ms (each within 1 s);" \
+    "CSV $csv_free of $csv_size bytes free;" \
     "history of $nact actions identical after a clusterd restart"

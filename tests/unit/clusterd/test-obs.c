@@ -241,8 +241,13 @@ static void test_text_format(void **state)
     free(t);
 
     /* The text format node-exporter reads: types named as samples, no
-     * units, no EOF. */
+     * units, no EOF. The CSV's space once a scan found it. */
+    v.csv_known = true;
+    v.csv_total_bytes = 1ull << 40;
+    v.csv_free_bytes = 4096;
     assert_int_equal(cd_obs_render(o, &v, CD_OBS_PROMETHEUS, &t), 0);
+    assert_true(has_line(t, "kvmcluster_csv_size_bytes 1099511627776"));
+    assert_true(has_line(t, "kvmcluster_csv_free_bytes 4096"));
     assert_true(has_line(t, "# TYPE kvmcluster_migrations_total counter"));
     assert_true(has_line(t, "# TYPE kvmcluster_vm_info gauge"));
     assert_null(strstr(t, "# UNIT"));
