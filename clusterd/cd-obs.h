@@ -91,9 +91,9 @@ bool cd_obs_action_end(struct cd_obs *o, const struct cd_action *a,
 size_t cd_obs_history_count(const struct cd_obs *o);
 const struct cd_obs_entry *cd_obs_history(const struct cd_obs *o, size_t i);
 
-/* The history file: a header (magic, version, generation, count,
- * crc32c of everything after the crc field... see cd-obs.c) and the
- * entries encoded field by field, little-endian. */
+/* The history file: a header (magic, version, generation, count, then
+ * a crc32c over the header before it and every entry) and the entries,
+ * fixed-size, encoded field by field, little-endian. */
 int cd_obs_encode(const struct cd_obs *o, uint8_t **ret_buf, size_t *ret_len);
 /* Replaces the history with the one in `buf`: CD_E_CORRUPT (checksum,
  * truncated, trailing bytes), CD_E_MSG_VERSION (unknown version); the
