@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli/ctl-cluster.h"
+#include "cli/ctl-obs.h"
 #include "cli/ctl-setup.h"
 #include "cli/ctl-vm.h"
 #include "cli/ctl.h"
@@ -37,6 +38,8 @@ static void usage(FILE *f)
                "  explain VM                        why a VM is where it is\n"
                "  events                            live event stream\n"
                "  config|cdb ...                    cluster database\n"
+               "  metrics                           this node's metrics\n"
+               "  history [VM] [--since TIME]       past actions\n"
                "  volume format|inspect|check|add|list ...  shared volumes\n"
                "  cluster setup NAME NODE=ADDRESS...  a new cluster's files\n"
                "  help                              this text\n\n"
@@ -60,11 +63,12 @@ int main(int argc, char **argv)
         ctl_cluster_usage();
         ctl_volume_usage();
         ctl_setup_usage();
+        ctl_obs_usage();
         return CTL_EXIT_OK;
     }
     if (!strcmp(argv[1], "volume"))
         return ctl_volume_main(argc - 1, argv + 1);
-    if (!strcmp(argv[1], "cluster"))
+    if (!strcmp(argv[1], "cluster") && argc > 2 && !strcmp(argv[2], "setup"))
         return ctl_setup_main(argc - 1, argv + 1);
     /* ctl_vm serves `status` and `node` and asks ctl_cluster for their
      * cluster part (ctl_cluster_status, ctl_cluster_node). */
@@ -72,6 +76,8 @@ int main(int argc, char **argv)
         return ctl_vm_main(argc - 1, argv + 1);
     if (ctl_cluster_handles(argv[1]))
         return ctl_cluster_main(argc - 1, argv + 1);
+    if (ctl_obs_handles(argv[1]))
+        return ctl_obs_main(argc - 1, argv + 1);
     ctl_err("unknown command '%s' (see 'clusterctl help')", argv[1]);
     return CTL_EXIT_USAGE;
 }

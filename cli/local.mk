@@ -7,7 +7,8 @@ cli_clusterctl_SOURCES = \
 	cli/ctl-cluster.c cli/ctl-cluster.h \
 	cli/ctl-vm.c cli/ctl-vm.h \
 	cli/ctl-volume.c cli/ctl-cpu.c \
-	cli/ctl-setup.c cli/ctl-setup.h
+	cli/ctl-setup.c cli/ctl-setup.h \
+	cli/ctl-obs.c cli/ctl-obs.h
 cli_clusterctl_CFLAGS = $(AM_CFLAGS) $(QB_CFLAGS) $(XML_CFLAGS)
 cli_clusterctl_LDADD = clusterd/libcdproto.la hvagent/libhvaproto.la \
 	csv/libcsv.la resources/libres.la common/libcommon.la $(QB_LIBS) \

@@ -375,6 +375,9 @@ int cd_api_run(struct cd_daemon *d, struct cmn_ipc_conn *conn,
     case CD_API_CDB_REMOVE_VM:
     case CD_API_CDB_REMOVE_VOLUME:
         return do_cdb_remove(d, conn, req, op->id == CD_API_CDB_REMOVE_VM, ret);
+    case CD_API_METRICS:
+    case CD_API_HISTORY:
+        return cd_metrics_request(d, op->id, req, ret);
     default: {
         /* VMs, moves, explain, events (cd-api-vm.c). */
         int rc =

@@ -36,6 +36,8 @@ const struct cd_api_op cd_api_ops[CD_API_COUNT] = {
     {"vm-start", "vm start", CD_API_VM_START, W, "vm"},
     {"vm-stop", "vm stop", CD_API_VM_STOP, W, "vm"},
     {"move-vm", "move-vm", CD_API_MOVE_VM, W, NULL},
+    {"metrics", "metrics", CD_API_METRICS, R, NULL},
+    {"history", "history", CD_API_HISTORY, R, NULL},
 };
 
 #undef R

@@ -46,6 +46,8 @@ enum cd_api_id {
     CD_API_VM_START,
     CD_API_VM_STOP,
     CD_API_MOVE_VM,
+    CD_API_METRICS,
+    CD_API_HISTORY,
     CD_API_COUNT,
 };
 

@@ -24,6 +24,12 @@ static const struct cmn_cfg_key cd_keys[] = {
     {.section = "clusterd", .key = "admin-group", .type = CMN_CFG_STR},
     {.section = "clusterd", .key = "read-only-group", .type = CMN_CFG_STR},
     {.section = "clusterd", .key = "csv", .type = CMN_CFG_STR},
+    {.section = "clusterd", .key = "metrics-file", .type = CMN_CFG_STR},
+    {.section = "clusterd",
+     .key = "metrics-interval",
+     .type = CMN_CFG_INT,
+     .min = 0,
+     .max = 3600},
     {.key = NULL},
 };
 
@@ -32,6 +38,8 @@ void cd_config_defaults(struct cd_config *cfg)
     memset(cfg, 0, sizeof(*cfg));
     snprintf(cfg->state_dir, sizeof(cfg->state_dir), "%s",
              CD_STATE_DIR_DEFAULT);
+    snprintf(cfg->metrics_file, sizeof(cfg->metrics_file), "%s",
+             CD_METRICS_FILE_DEFAULT);
 }
 
 static int line_err(const struct cmn_cfg *c, const char *key, char *err,
@@ -93,6 +101,15 @@ static int from_cfg(const struct cmn_cfg *c, struct cd_config *cfg, char *err,
                             "give the absolute path of the CSV's LUN");
         snprintf(cfg->csv, sizeof(cfg->csv), "%s", s);
     }
+    s = cmn_cfg_str(c, "clusterd", NULL, "metrics-file");
+    if (s) {
+        if (s[0] != '/' || strlen(s) >= sizeof(cfg->metrics_file) - 16)
+            return line_err(c, "metrics-file", err, errlen,
+                            "give an absolute file path");
+        snprintf(cfg->metrics_file, sizeof(cfg->metrics_file), "%s", s);
+    }
+    if (cmn_cfg_int(c, "clusterd", NULL, "metrics-interval", &v) == 0)
+        cfg->metrics_interval_s = (unsigned)v;
     return 0;
 }
 

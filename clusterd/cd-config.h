@@ -19,7 +19,13 @@ struct cd_config {
     char admin_group[64];        /* admin-group ("" = root only) */
     char read_only_group[64];    /* read-only-group ("" = none) */
     char csv[PATH_MAX];          /* csv: the CSV's LUN ("" = none) */
+    char metrics_file[PATH_MAX]; /* metrics-file: node-exporter's textfile */
+    unsigned metrics_interval_s; /* metrics-interval (0 = no file) */
 };
+
+/* Where Debian's prometheus-node-exporter reads its textfile collector. */
+#define CD_METRICS_FILE_DEFAULT                                                \
+    "/var/lib/prometheus/node-exporter/kvmcluster.prom"
 
 /* Defaults: state dir /var/lib/kvmcluster, everything else unset. */
 void cd_config_defaults(struct cd_config *cfg);

@@ -52,6 +52,9 @@ struct cd_csv {
     size_t nseen;
     bool scanning, reclaiming;
     uint64_t last_scan_ms;
+    /* Space as the last scan found it (metrics). */
+    bool space_known;
+    uint64_t space_free, space_total;
 };
 
 struct job_ctx {
@@ -64,6 +67,16 @@ struct job_ctx {
 const char *cd_csv_path(const struct cd_csv *c)
 {
     return c->path;
+}
+
+bool cd_csv_space(const struct cd_csv *c, uint64_t *ret_free,
+                  uint64_t *ret_total)
+{
+    if (!c || !c->space_known)
+        return false;
+    *ret_free = c->space_free;
+    *ret_total = c->space_total;
+    return true;
 }
 
 /* ------------------------------------------------------------ worker */
@@ -986,6 +999,11 @@ static void scan_done(void *data, struct cd_csv_job *j)
         return;
     }
     seen_update(c, j);
+    if (j->total_bytes) {
+        c->space_known = true;
+        c->space_free = j->free_bytes;
+        c->space_total = j->total_bytes;
+    }
     cd_csv_job_free(j);
     if (!reclaim || c->reclaiming || !cdb_trusted(d))
         return;

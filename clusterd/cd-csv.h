@@ -41,6 +41,10 @@ struct cd_daemon;
 int cd_csv_new(qb_loop_t *loop, const char *path, struct cd_csv **ret);
 void cd_csv_free(struct cd_csv *c);
 const char *cd_csv_path(const struct cd_csv *c);
+/* Free and total data bytes of the volume at its last periodic scan;
+ * false before the first one (or without a CSV). */
+bool cd_csv_space(const struct cd_csv *c, uint64_t *ret_free,
+                  uint64_t *ret_total);
 
 /* "csv:VOLUME:SLOT:STATE-EXTENT-ID": 0, or CD_E_BAD_VALUE when `ref` is
  * not of that form (a VM not on the CSV). */

@@ -99,6 +99,11 @@ struct cd_daemon {
     char lease_lockspace[CD_NAME_MAX]; /* interim VM leases, see clusterd(8) */
     char lease_dir[PATH_MAX];
     struct cd_csv *csv; /* VM slots, disks, states on the CSV, or NULL */
+
+    /* History and metrics (cd-metrics.c). */
+    struct cd_metrics *metrics;
+    char metrics_file[PATH_MAX]; /* node-exporter's textfile */
+    unsigned metrics_interval_s; /* 0 = no file */
 };
 
 /* cd-cpg.c */
@@ -193,6 +198,20 @@ int cd_api_run(struct cd_daemon *d, struct cmn_ipc_conn *conn,
 int cd_api_vm_request(struct cd_daemon *d, struct cmn_ipc_conn *conn,
                       const char *op, struct _xmlNode *req, bool may_write,
                       char **ret);
+
+/* cd-metrics.c: the action history and the metrics (cd-obs.h). */
+struct cd_co_effect;
+int cd_metrics_start(struct cd_daemon *d);
+void cd_metrics_stop(struct cd_daemon *d);
+/* A delivered coordinator message and what applying it did. */
+void cd_metrics_deliver(struct cd_daemon *d, const struct cd_co_msg *m,
+                        const struct cd_co_effect *eff);
+/* The coordinator group's new membership (as cd_orch_confchg). */
+void cd_metrics_confchg(struct cd_daemon *d, const uint32_t *members, size_t n,
+                        const uint32_t *kept, size_t nkept);
+/* The `metrics` and `history` requests. */
+int cd_metrics_request(struct cd_daemon *d, enum cd_api_id id,
+                       struct _xmlNode *req, char **ret);
 
 /* cd-main.c */
 void cd_daemon_changed(struct cd_daemon *d);

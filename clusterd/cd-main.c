@@ -361,6 +361,8 @@ static int adopt_settings(struct cd_daemon *d, const struct cd_config *cfg)
     snprintf(d->node_name, sizeof(d->node_name), "%s", cfg->node_name);
     snprintf(d->address, sizeof(d->address), "%s", cfg->address);
     d->memory_mib = cfg->memory_mib;
+    snprintf(d->metrics_file, sizeof(d->metrics_file), "%s", cfg->metrics_file);
+    d->metrics_interval_s = cfg->metrics_interval_s;
     return GO_ON;
 }
 
@@ -433,6 +435,11 @@ static int start_services(struct cd_daemon *d, const struct cd_config *cfg)
         }
         cmn_info(CMN_LOG_CD, "VMs live on the CSV '%s'", cfg->csv);
     }
+    rc = cd_metrics_start(d);
+    if (rc < 0) {
+        cmn_err(CMN_LOG_CD, "cannot start the history: %s", cmn_strerror(rc));
+        return 1;
+    }
     rc = cd_orch_start(d);
     if (rc < 0) {
         cmn_err(CMN_LOG_CD, "cannot start the coordinator: %s",
@@ -447,6 +454,7 @@ static void stop_services(struct cd_daemon *d)
 {
     cd_cpg_stop(d);
     cd_orch_stop(d);
+    cd_metrics_stop(d);
     cd_ipc_stop(d);
     cd_csv_free(d->csv);
     if (d->dirty)

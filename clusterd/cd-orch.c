@@ -638,6 +638,7 @@ bool cd_orch_deliver(struct cd_daemon *d, uint32_t nodeid, const void *buf,
         return true;
     cd_coord_deliver(o->co, cd_daemon_cdb(d), nodeid, &m, &eff, err,
                      sizeof(err));
+    cd_metrics_deliver(d, &m, &eff);
     switch (m.type) {
     case CD_CO_RT_VM:
         if (eff.changed) {
@@ -786,6 +787,7 @@ void cd_orch_confchg(struct cd_daemon *d, const uint32_t *members, size_t n,
 
     if (!o)
         return;
+    cd_metrics_confchg(d, members, n, kept, nkept);
     for (size_t i = 0; i < n; i++)
         in |= members[i] == d->nodeid;
     for (size_t i = 0; i < cd_coord_action_count(o->co); i++)

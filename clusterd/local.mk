@@ -22,7 +22,8 @@ clusterd_libclusterd_la_SOURCES = \
 	clusterd/cd-stor-table.c clusterd/cd-storage.h \
 	clusterd/cd-net.c clusterd/cd-net.h \
 	clusterd/cd-api.c clusterd/cd-api.h \
-	clusterd/cd-csv-orphan.c clusterd/cd-csv.h
+	clusterd/cd-csv-orphan.c clusterd/cd-csv.h \
+	clusterd/cd-obs.c clusterd/cd-obs.h
 clusterd_libclusterd_la_CFLAGS = $(AM_CFLAGS) $(XML_CFLAGS) $(GNUTLS_CFLAGS) \
 	$(QB_CFLAGS)
 clusterd_libclusterd_la_LIBADD = clusterd/libcdproto.la \
@@ -45,7 +46,8 @@ cd_unit_tests = \
 	tests/unit/clusterd/test-storage \
 	tests/unit/clusterd/test-csv-orphan \
 	tests/unit/clusterd/test-api \
-	tests/unit/clusterd/test-cpg-msg
+	tests/unit/clusterd/test-cpg-msg \
+	tests/unit/clusterd/test-obs
 check_PROGRAMS += $(cd_unit_tests)
 TESTS += $(cd_unit_tests)
 
@@ -81,6 +83,9 @@ tests_unit_clusterd_test_csv_orphan_LDADD = $(CD_UNIT_LIBS)
 tests_unit_clusterd_test_api_SOURCES = tests/unit/clusterd/test-api.c
 tests_unit_clusterd_test_api_CFLAGS = $(CD_UNIT_CFLAGS)
 tests_unit_clusterd_test_api_LDADD = $(CD_UNIT_LIBS)
+tests_unit_clusterd_test_obs_SOURCES = tests/unit/clusterd/test-obs.c
+tests_unit_clusterd_test_obs_CFLAGS = $(CD_UNIT_CFLAGS)
+tests_unit_clusterd_test_obs_LDADD = $(CD_UNIT_LIBS)
 # The daemon.
 sbin_PROGRAMS += clusterd/clusterd
 clusterd_clusterd_SOURCES = \
@@ -94,7 +99,8 @@ clusterd_clusterd_SOURCES = \
 	clusterd/cd-hva.c clusterd/cd-hva.h \
 	clusterd/cd-cpu.c \
 	clusterd/cd-csv.c \
-	clusterd/cd-storage.c
+	clusterd/cd-storage.c \
+	clusterd/cd-metrics.c
 clusterd_clusterd_CFLAGS = $(AM_CFLAGS) $(XML_CFLAGS) $(QB_CFLAGS) \
 	$(SANLOCK_CFLAGS) $(CPG_CFLAGS) $(QUORUM_CFLAGS) $(VOTEQUORUM_CFLAGS) $(CMAP_CFLAGS)
 clusterd_clusterd_LDADD = clusterd/libclusterd.la csv/libcsv.la \

@@ -42,6 +42,9 @@ static void test_table(void **state)
     for (size_t i = 0; i < sizeof(w) / sizeof(w[0]); i++)
         assert_int_equal(cd_api_find(w[i])->cls, CD_API_WRITE);
     assert_int_equal(writes, sizeof(w) / sizeof(w[0]));
+    /* Metrics and history only read (a read-only group may watch). */
+    assert_int_equal(cd_api_find("metrics")->cls, CD_API_READ);
+    assert_int_equal(cd_api_find("history")->cls, CD_API_READ);
 }
 
 static void test_peer_class(void **state)

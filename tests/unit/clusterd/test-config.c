@@ -81,12 +81,38 @@ static void test_errors(void **state)
     assert_non_null(strstr(err, "/nonexistent/k.conf"));
 }
 
+/* metrics-file / metrics-interval: the textfile collector's file. */
+static void test_metrics(void **state)
+{
+    struct cd_config cfg;
+    char err[256] = "";
+
+    (void)state;
+    cd_config_defaults(&cfg);
+    assert_string_equal(cfg.metrics_file, CD_METRICS_FILE_DEFAULT);
+    assert_int_equal(cfg.metrics_interval_s, 0);
+    assert_int_equal(cd_config_parse("k.conf",
+                                     "[clusterd]\nmetrics-file = /srv/m.prom\n"
+                                     "metrics-interval = 15\n",
+                                     &cfg, err, sizeof(err)),
+                     0);
+    assert_string_equal(cfg.metrics_file, "/srv/m.prom");
+    assert_int_equal(cfg.metrics_interval_s, 15);
+    assert_true(cd_config_parse("k.conf", "[clusterd]\nmetrics-file = m\n",
+                                &cfg, err, sizeof(err)) < 0);
+    assert_non_null(strstr(err, "k.conf:2: metrics-file"));
+    assert_true(cd_config_parse("k.conf", "[clusterd]\nmetrics-interval = -1\n",
+                                &cfg, err, sizeof(err)) < 0);
+    assert_non_null(strstr(err, "metrics-interval"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_values),
         cmocka_unit_test(test_no_section),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_metrics),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,282 @@
+/* The action history and the metrics text (cd-obs.c): a live move's
+ * passes and figures, a failover's split, the history file's round trip
+ * and its refusals, and the text format (names, units, _total, label
+ * escaping, one sample per histogram observation). */
+#include "config.h"
+
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "clusterd/cd-int.h"
+#include "clusterd/cd-obs.h"
+#include "clusterd/cd-proto.h"
+
+static struct cd_action act(uint64_t id, enum cd_act_kind k,
+                            enum cd_act_cause c, const char *vm)
+{
+    struct cd_action a = {.id = id, .kind = k, .cause = c};
+
+    snprintf(a.vm, sizeof(a.vm), "%s", vm);
+    return a;
+}
+
+/* Whether `text` has the line `line`. */
+static bool has_line(const char *text, const char *line)
+{
+    size_t n = strlen(line);
+
+    for (const char *p = text; (p = strstr(p, line)); p++)
+        if ((p == text || p[-1] == '\n') && p[n] == '\n')
+            return true;
+    return false;
+}
+
+static struct cd_obs_view empty_view(void)
+{
+    struct cd_obs_view v = {.self = "n1", .connected = true, .quorate = true};
+    return v;
+}
+
+static void test_live_history(void **state)
+{
+    struct cd_obs *o;
+    struct cd_action a = act(7, CD_ACT_LIVE, CD_CAUSE_USER, "web1");
+    char *xml = NULL;
+
+    (void)state;
+    assert_int_equal(cd_obs_new(&o), 0);
+    cd_obs_action_begin(o, &a, "n1", "n2", 1000, 100);
+    cd_obs_pass(o, "web1", 1, 100, 900, 0, 1200);
+    cd_obs_pass(o, "web1", 1, 500, 500, 0, 1300); /* same pass: updated */
+    cd_obs_pass(o, "web1", 2, 900, 10, 30, 1500);
+    cd_obs_pass(o, "other", 1, 1, 1, 1, 1500); /* no action: ignored */
+    a.status = CD_AS_DONE;
+    a.downtime_ms = 42;
+    a.total_ms = 600;
+    assert_true(cd_obs_action_end(o, &a, "n1", "n2", 1600, 101));
+    assert_false(cd_obs_action_end(o, &a, "n1", "n2", 1700, 101)); /* dup */
+    cd_obs_action_begin(o, &a, "n1", "n2", 1800, 102); /* re-announced */
+    assert_int_equal(cd_obs_history_count(o), 1);
+    const struct cd_obs_entry *e = cd_obs_history(o, 0);
+    assert_int_equal(e->npasses, 2);
+    assert_int_equal(e->passes[0].transferred, 500);
+    assert_int_equal(e->passes[1].pass, 2);
+    assert_int_equal(e->passes[1].at_ms, 500);
+    assert_int_equal(e->downtime_ms, 42);
+    assert_true(e->failover_ms == CD_OBS_NONE);
+
+    assert_int_equal(cd_obs_history_xml(o, "web1", 0, &xml), 0);
+    assert_non_null(
+        strstr(xml, "kind=\"live-migration\" cause=\"user\" status=\"done\""));
+    assert_non_null(strstr(xml, "<pass n=\"2\" transferred=\"900\""));
+    free(xml);
+    assert_int_equal(cd_obs_history_xml(o, "web2", 0, &xml), 0);
+    assert_string_equal(xml, "<history>\n</history>\n");
+    free(xml);
+    assert_int_equal(cd_obs_history_xml(o, NULL, 102, &xml), 0);
+    assert_null(strstr(xml, "<action"));
+    free(xml);
+    cd_obs_free(o);
+}
+
+static void test_failover_split(void **state)
+{
+    struct cd_obs *o;
+    struct cd_action a = act(9, CD_ACT_START, CD_CAUSE_FAILOVER, "db1");
+    struct cd_action r = act(10, CD_ACT_START, CD_CAUSE_RETRY, "db1");
+
+    (void)state;
+    assert_int_equal(cd_obs_new(&o), 0);
+    /* corosync reported the loss at 10 s, after a 2 s token timeout. */
+    cd_obs_node_lost(o, 10000, 2000);
+    cd_obs_action_begin(o, &a, "", "n2", 11000, 1);
+    a.status = CD_AS_FAILED; /* lease still held */
+    assert_true(cd_obs_action_end(o, &a, "", "n2", 12000, 2));
+    assert_true(cd_obs_history(o, 0)->failover_ms == CD_OBS_NONE);
+    cd_obs_action_begin(o, &r, "", "n2", 70000, 60);
+    r.status = CD_AS_DONE;
+    assert_true(cd_obs_action_end(o, &r, "", "n2", 75000, 65));
+    const struct cd_obs_entry *e = cd_obs_history(o, 1);
+    assert_int_equal(e->detection_ms, 3000);   /* 8 s -> 11 s */
+    assert_int_equal(e->lease_wait_ms, 64000); /* 11 s -> 75 s */
+    assert_int_equal(e->failover_ms, 67000);   /* 8 s -> 75 s */
+
+    struct cd_obs_view v = empty_view();
+    char *t = NULL;
+    assert_int_equal(cd_obs_render(o, &v, CD_OBS_PROMETHEUS, &t), 0);
+    assert_true(has_line(t, "kvmcluster_failovers_total 1"));
+    assert_true(has_line(t, "kvmcluster_failover_seconds_count 1"));
+    assert_true(has_line(t, "kvmcluster_failover_seconds_sum 67.000"));
+    assert_true(has_line(t, "kvmcluster_failover_detection_seconds_sum 3.000"));
+    assert_true(
+        has_line(t, "kvmcluster_failover_lease_wait_seconds_bucket{le=\"60.000"
+                    "\"} 0"));
+    assert_true(
+        has_line(t, "kvmcluster_failover_lease_wait_seconds_bucket{le=\"90.000"
+                    "\"} 1"));
+    assert_true(has_line(t, "kvmcluster_actions_total{kind=\"start\",cause="
+                            "\"failover\",result=\"failed\"} 1"));
+    free(t);
+    cd_obs_free(o);
+}
+
+static void test_file_round_trip(void **state)
+{
+    struct cd_obs *o, *o2;
+    uint8_t *buf = NULL;
+    size_t len;
+
+    (void)state;
+    assert_int_equal(cd_obs_new(&o), 0);
+    assert_int_equal(cd_obs_new(&o2), 0);
+    /* More than the bound: the oldest drop out. */
+    for (uint64_t i = 1; i <= CD_OBS_HISTORY_MAX + 5; i++) {
+        struct cd_action a = act(i, CD_ACT_QUICK, CD_CAUSE_DRAIN, "vm-a");
+        a.status = CD_AS_DONE;
+        snprintf(a.msg, sizeof(a.msg), "m<%u>\"", (unsigned)i);
+        cd_obs_action_begin(o, &a, "n1", "n2", i * 10, i);
+        cd_obs_pass(o, "vm-a", 1, 1, 1, 1, i * 10); /* not live: ignored */
+        assert_true(cd_obs_action_end(o, &a, "n1", "n2", i * 10 + 5, i));
+    }
+    assert_int_equal(cd_obs_history_count(o), CD_OBS_HISTORY_MAX);
+    assert_int_equal(cd_obs_history(o, 0)->id, 6);
+    assert_int_equal(cd_obs_encode(o, &buf, &len), 0);
+    assert_int_equal(cd_obs_decode(o2, buf, len), 0);
+    assert_int_equal(cd_obs_history_count(o2), CD_OBS_HISTORY_MAX);
+    assert_memory_equal(cd_obs_history(o2, 7), cd_obs_history(o, 7),
+                        sizeof(struct cd_obs_entry));
+    assert_string_equal(cd_obs_history(o2, 0)->msg, "m<6>\"");
+
+    /* Damage is refused and leaves the history as it was. */
+    buf[100] ^= 1;
+    assert_int_equal(cd_obs_decode(o2, buf, len), -CD_E_CORRUPT);
+    buf[100] ^= 1;
+    assert_int_equal(cd_obs_decode(o2, buf, len - 1), -CD_E_CORRUPT);
+    buf[4] = 2;
+    assert_int_equal(cd_obs_decode(o2, buf, len), -CD_E_MSG_VERSION);
+    assert_int_equal(cd_obs_history_count(o2), CD_OBS_HISTORY_MAX);
+    free(buf);
+
+    /* An empty history is a valid file too. */
+    cd_obs_free(o);
+    assert_int_equal(cd_obs_new(&o), 0);
+    assert_int_equal(cd_obs_encode(o, &buf, &len), 0);
+    assert_int_equal(cd_obs_decode(o2, buf, len), 0);
+    assert_int_equal(cd_obs_history_count(o2), 0);
+    free(buf);
+    cd_obs_free(o);
+    cd_obs_free(o2);
+}
+
+static void test_text_format(void **state)
+{
+    struct cd_obs *o;
+    struct cd_obs_node nodes[2] = {
+        {.name = "n1", .nodeid = 1, .state = CD_NODE_UP, .member = true},
+        {.name = "n2", .nodeid = 2, .state = CD_NODE_DRAINED},
+    };
+    struct cd_obs_vm vms[1] = {{.name = "web1",
+                                .priority = CD_PRIO_HIGH,
+                                .state = CD_RT_RUNNING,
+                                .node = "n1",
+                                .want_running = true}};
+    struct cd_obs_view v = empty_view();
+    struct cd_action a = act(3, CD_ACT_LIVE, CD_CAUSE_USER, "web1");
+    char *t = NULL;
+
+    (void)state;
+    v.coordinator = 1;
+    v.nodes = nodes;
+    v.nnodes = 2;
+    v.vms = vms;
+    v.nvms = 1;
+    v.epoch = 12;
+    v.last_sync_ms = 1500;
+    assert_int_equal(cd_obs_new(&o), 0);
+    cd_obs_action_begin(o, &a, "n2", "n1", 0, 0);
+    a.status = CD_AS_DONE;
+    a.downtime_ms = 30;
+    a.total_ms = 2000;
+    cd_obs_action_end(o, &a, "n2", "n1", 2000, 1);
+
+    assert_int_equal(cd_obs_render(o, &v, CD_OBS_OPENMETRICS, &t), 0);
+    assert_true(has_line(t, "# TYPE kvmcluster_migrations counter"));
+    assert_true(has_line(t, "kvmcluster_migrations_total{kind=\"live\","
+                            "result=\"done\"} 1"));
+    assert_true(has_line(t, "# TYPE kvmcluster_migration_downtime_seconds "
+                            "histogram"));
+    assert_true(
+        has_line(t, "# UNIT kvmcluster_migration_downtime_seconds seconds"));
+    assert_true(has_line(t, "kvmcluster_migration_downtime_seconds_bucket{"
+                            "kind=\"live\",le=\"0.025\"} 0"));
+    assert_true(has_line(t, "kvmcluster_migration_downtime_seconds_bucket{"
+                            "kind=\"live\",le=\"0.050\"} 1"));
+    assert_true(has_line(t, "kvmcluster_migration_downtime_seconds_bucket{"
+                            "kind=\"live\",le=\"+Inf\"} 1"));
+    assert_true(has_line(t, "kvmcluster_migration_downtime_seconds_count{"
+                            "kind=\"quick\"} 0"));
+    assert_true(has_line(t, "# TYPE kvmcluster_vm info"));
+    assert_true(has_line(t, "kvmcluster_vm_info{vm=\"web1\",node=\"n1\","
+                            "priority=\"high\"} 1"));
+    assert_true(has_line(t, "kvmcluster_vm_state{vm=\"web1\",state=\"running"
+                            "\"} 1"));
+    assert_true(has_line(t, "kvmcluster_node_state{node=\"n2\",state="
+                            "\"drained\"} 1"));
+    assert_true(has_line(t, "kvmcluster_node_coordinator{node=\"n1\"} 1"));
+    assert_true(has_line(t, "kvmcluster_cdb_epoch 12"));
+    assert_true(has_line(t, "kvmcluster_cdb_sync_seconds 1.500"));
+    assert_null(strstr(t, "csv_size")); /* unknown: not reported */
+    /* Every line a comment or a sample; the text ends with # EOF. */
+    size_t n = strlen(t);
+    assert_true(n > 6 && !strcmp(t + n - 6, "# EOF\n"));
+    for (const char *p = t; *p; p = strchr(p, '\n') + 1)
+        assert_true(*p == '#' || !strncmp(p, "kvmcluster_", 11));
+    free(t);
+
+    /* The text format node-exporter reads: types named as samples, no
+     * units, no EOF. The CSV's space once a scan found it. */
+    v.csv_known = true;
+    v.csv_total_bytes = 1ull << 40;
+    v.csv_free_bytes = 4096;
+    assert_int_equal(cd_obs_render(o, &v, CD_OBS_PROMETHEUS, &t), 0);
+    assert_true(has_line(t, "kvmcluster_csv_size_bytes 1099511627776"));
+    assert_true(has_line(t, "kvmcluster_csv_free_bytes 4096"));
+    assert_true(has_line(t, "# TYPE kvmcluster_migrations_total counter"));
+    assert_true(has_line(t, "# TYPE kvmcluster_vm_info gauge"));
+    assert_null(strstr(t, "# UNIT"));
+    assert_null(strstr(t, "# EOF"));
+    free(t);
+    cd_obs_free(o);
+}
+
+static void test_label_escape(void **state)
+{
+    struct cd_buf b;
+    char *t = NULL;
+
+    (void)state;
+    cd_buf_init(&b);
+    cd_obs_label_escape(&b, "a\\b\"c\nd");
+    assert_int_equal(cd_buf_steal(&b, &t, NULL), 0);
+    assert_string_equal(t, "a\\\\b\\\"c\\nd");
+    free(t);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_live_history),
+        cmocka_unit_test(test_failover_split),
+        cmocka_unit_test(test_file_round_trip),
+        cmocka_unit_test(test_text_format),
+        cmocka_unit_test(test_label_escape),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
