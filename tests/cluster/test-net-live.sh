@@ -7,6 +7,7 @@
 # reset, nothing lost) and the pings lost fit the migration's downtime;
 # then a quick migration back: the connection stalls at most, never
 # resets, and the figures (lost pings, longest gap) are printed.
+# kvmc-alone: measures time closely or loads the whole machine
 # kvmc-timeout: 400
 . "$(dirname "$0")/lib/sandbox.sh"
 . "$(dirname "$0")/lib/clusterd.sh"
