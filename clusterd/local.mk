@@ -44,6 +44,7 @@ cd_unit_tests = \
 	tests/unit/clusterd/test-storage \
 	tests/unit/clusterd/test-csv-orphan \
 	tests/unit/clusterd/test-api \
+	tests/unit/clusterd/test-xml-out \
 	tests/unit/clusterd/test-cpg-msg
 check_PROGRAMS += $(cd_unit_tests)
 TESTS += $(cd_unit_tests)
@@ -80,6 +81,9 @@ tests_unit_clusterd_test_csv_orphan_LDADD = $(CD_UNIT_LIBS)
 tests_unit_clusterd_test_api_SOURCES = tests/unit/clusterd/test-api.c
 tests_unit_clusterd_test_api_CFLAGS = $(CD_UNIT_CFLAGS)
 tests_unit_clusterd_test_api_LDADD = $(CD_UNIT_LIBS)
+tests_unit_clusterd_test_xml_out_SOURCES = tests/unit/clusterd/test-xml-out.c
+tests_unit_clusterd_test_xml_out_CFLAGS = $(CD_UNIT_CFLAGS)
+tests_unit_clusterd_test_xml_out_LDADD = $(CD_UNIT_LIBS)
 # The daemon.
 sbin_PROGRAMS += clusterd/clusterd
 clusterd_clusterd_SOURCES = \
