@@ -19,11 +19,12 @@
  *      (getfd + migrate fd:); T checks the token and hands its end to its
  *      QEMU (getfd + migrate-incoming fd:). The token is a 256-bit secret
  *      that only travelled inside TLS, so only the authenticated source
- *      can open a data connection. With migration-tls = psk (the
- *      default) both QEMUs first get a tls-creds-psk object keyed from
- *      the stream secret and the token (hva-mig-tls.c), so the pages
- *      travel encrypted too; "READY <token> tls" says the target
- *      expects that, and a source set otherwise refuses.
+ *      can open a data connection. With migration-tls = psk (off by
+ *      default, see hvagent(8)) both QEMUs first get a tls-creds-psk
+ *      object keyed from the stream secret and the token
+ *      (hva-mig-tls.c), so the pages travel encrypted too; "READY
+ *      <token> tls" says the target expects that, and a source set
+ *      otherwise refuses.
  *   S: watches pre-copy passes (query-migrate every 100 ms and
  *      MIGRATION_PASS) and applies the convergence policy.
  *

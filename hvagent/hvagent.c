@@ -276,8 +276,9 @@ static int32_t on_term(int32_t sig, void *data)
 #define HVA_QEMU_USER_DEFAULT   "kvmcluster-qemu"
 
 /* The memory stream of a live migration: in clear, or through QEMU's
- * TLS (hvagent(8) gives the cost measured by bench/migration). */
-#define HVA_MIG_TLS_DEFAULT "psk"
+ * TLS (hvagent(8) gives the cost measured by bench/migration and why the
+ * default is off). */
+#define HVA_MIG_TLS_DEFAULT "off"
 static const char *const hva_mig_tls_values[] = {"off", "psk", NULL};
 
 /* [hvagent] in kvmcluster.conf(5); other daemons' sections are skipped. */

@@ -28,8 +28,9 @@ restart() { # restart N CONF
     hva_agent_stop "$1"
     hva_agent_start "$1" --config "$2"
 }
-# psk is the default: the agents hva_up started encrypt already (no
-# restart: each costs seconds on a loaded host).
+conf "$HVA_D/tls.conf" "migration-tls = psk"
+restart 1 "$HVA_D/tls.conf"
+restart 2 "$HVA_D/tls.conf"
 grep -q "migration-tls = psk: live migration streams go through QEMU's TLS" \
     "$HVA_D/hva-agent2.log" || hva_fail "node2 does not say it encrypts streams"
 # no key file anywhere, from now on checked after every attempt
