@@ -47,8 +47,8 @@ static void storage_attrs(struct cd_daemon *d, struct cd_buf *b, uint32_t id)
 
     if (t)
         cd_stor_reason(t, id, why, sizeof(why));
-    cd_buf_printf(b, "\" storage=\"%s\" storage-reason=\"",
-                  e ? cd_stor_state_name(e->state) : "unknown");
+    cd_buf_xmlf(b, "\" storage=\"%s\" storage-reason=\"",
+                e ? cd_stor_state_name(e->state) : "unknown");
     cd_buf_xml_escape(b, why);
     cd_buf_puts(b, "\"");
 }
@@ -65,7 +65,7 @@ static int do_status(struct cd_daemon *d, char **ret)
     cd_cpg_votes(d, &expected, &total, &quorum);
     cd_cdb_digest_hex(cdb, hex);
     cd_buf_init(&b);
-    cd_buf_printf(
+    cd_buf_xmlf(
         &b,
         "<status node=\"%s\" nodeid=\"%u\" corosync=\"%s\" "
         "quorate=\"%s\" coordinator=\"%u\" epoch=\"%" PRIu64 "\" "
@@ -80,23 +80,22 @@ static int do_status(struct cd_daemon *d, char **ret)
         expected, total, quorum, d->last_sync_ms);
     if (d->replica) {
         const struct cd_replica_stats *st = cd_replica_stats(d->replica);
-        cd_buf_printf(&b,
-                      " snapshots-sent=\"%" PRIu64
-                      "\" snapshots-taken=\"%" PRIu64
-                      "\" changes-applied=\"%" PRIu64
-                      "\" changes-rejected=\"%" PRIu64 "\"",
-                      st->snapshots_sent, st->snapshots_taken, st->ops_applied,
-                      st->ops_rejected);
+        cd_buf_xmlf(&b,
+                    " snapshots-sent=\"%" PRIu64 "\" snapshots-taken=\"%" PRIu64
+                    "\" changes-applied=\"%" PRIu64
+                    "\" changes-rejected=\"%" PRIu64 "\"",
+                    st->snapshots_sent, st->snapshots_taken, st->ops_applied,
+                    st->ops_rejected);
         n = cd_replica_members(d->replica, &m);
     }
     cd_buf_puts(&b, ">\n");
     for (size_t i = 0; i < n; i++) {
         const struct cd_node *node = cd_cdb_node_by_id(cdb, m[i]);
-        cd_buf_printf(&b,
-                      "  <member nodeid=\"%u\" name=\"%s\" state=\"%s\" "
-                      "reason=\"",
-                      m[i], node ? node->name : "",
-                      node ? cd_node_state_name(node->state) : "unregistered");
+        cd_buf_xmlf(&b,
+                    "  <member nodeid=\"%u\" name=\"%s\" state=\"%s\" "
+                    "reason=\"",
+                    m[i], node ? node->name : "",
+                    node ? cd_node_state_name(node->state) : "unregistered");
         storage_attrs(d, &b, m[i]);
         cd_buf_puts(&b, "/>\n");
     }
@@ -108,8 +107,8 @@ static int do_status(struct cd_daemon *d, char **ret)
         for (size_t k = 0; k < n; k++)
             member |= m[k] == d->view[i];
         if (!member)
-            cd_buf_printf(&b, "  <clusterd-down nodeid=\"%u\" name=\"%s\"/>\n",
-                          d->view[i], node ? node->name : "");
+            cd_buf_xmlf(&b, "  <clusterd-down nodeid=\"%u\" name=\"%s\"/>\n",
+                        d->view[i], node ? node->name : "");
     }
     cd_buf_puts(&b, "</status>\n");
     return cd_buf_steal(&b, ret, NULL);
@@ -128,17 +127,17 @@ static int do_config_get(struct cd_daemon *d, const char *key, char **ret)
         return *ret ? 0 : -ENOMEM;
     }
     cd_buf_init(&b);
-    cd_buf_printf(&b, "<config epoch=\"%" PRIu64 "\">\n", cd_cdb_epoch(cdb));
+    cd_buf_xmlf(&b, "<config epoch=\"%" PRIu64 "\">\n", cd_cdb_epoch(cdb));
     for (size_t i = 0; i < cd_setting_count(); i++) {
         const struct cd_setting_desc *s = &cd_settings[i];
         if (key && strcmp(key, s->key) != 0)
             continue;
-        cd_buf_printf(&b, "  <setting name=\"%s\" value=\"", s->key);
+        cd_buf_xmlf(&b, "  <setting name=\"%s\" value=\"", s->key);
         cd_buf_xml_escape(&b, cd_cdb_setting(cdb, s->key));
         cd_buf_puts(&b, "\" default=\"");
         cd_buf_xml_escape(&b, s->def);
-        cd_buf_printf(&b, "\" unit=\"%s\" help=\"",
-                      s->type == CD_SET_DURATION ? "ms" : "");
+        cd_buf_xmlf(&b, "\" unit=\"%s\" help=\"",
+                    s->type == CD_SET_DURATION ? "ms" : "");
         cd_buf_xml_escape(&b, s->help);
         cd_buf_puts(&b, "\"/>\n");
     }
@@ -158,16 +157,16 @@ static int do_node_list(struct cd_daemon *d, char **ret)
     cd_buf_puts(&b, "<nodes>\n");
     for (size_t i = 0; i < cd_cdb_node_count(cdb); i++) {
         const struct cd_node *node = cd_cdb_node(cdb, i);
-        cd_buf_printf(&b,
-                      "  <node name=\"%s\" nodeid=\"%u\" address=\"%s\" "
-                      "memory-mib=\"%" PRIu64 "\" state=\"%s\" "
-                      "online=\"%s\" coordinator=\"%s\" "
-                      "quarantined-until=\"%" PRIu64 "\" reason=\"",
-                      node->name, node->nodeid, node->address, node->memory_mib,
-                      cd_node_state_name(node->state),
-                      is_member(d, node->nodeid) ? "yes" : "no",
-                      node->nodeid == coord ? "yes" : "no",
-                      node->quarantined_until);
+        cd_buf_xmlf(&b,
+                    "  <node name=\"%s\" nodeid=\"%u\" address=\"%s\" "
+                    "memory-mib=\"%" PRIu64 "\" state=\"%s\" "
+                    "online=\"%s\" coordinator=\"%s\" "
+                    "quarantined-until=\"%" PRIu64 "\" reason=\"",
+                    node->name, node->nodeid, node->address, node->memory_mib,
+                    cd_node_state_name(node->state),
+                    is_member(d, node->nodeid) ? "yes" : "no",
+                    node->nodeid == coord ? "yes" : "no",
+                    node->quarantined_until);
         cd_buf_xml_escape(&b, node->reason);
         storage_attrs(d, &b, node->nodeid);
         cd_buf_puts(&b, "/>\n");
@@ -175,11 +174,11 @@ static int do_node_list(struct cd_daemon *d, char **ret)
     /* Members that have not registered yet. */
     for (size_t i = 0; i < n; i++)
         if (!cd_cdb_node_by_id(cdb, m[i]))
-            cd_buf_printf(&b,
-                          "  <node name=\"\" nodeid=\"%u\" address=\"\" "
-                          "memory-mib=\"0\" state=\"unregistered\" "
-                          "online=\"yes\" coordinator=\"%s\"/>\n",
-                          m[i], m[i] == coord ? "yes" : "no");
+            cd_buf_xmlf(&b,
+                        "  <node name=\"\" nodeid=\"%u\" address=\"\" "
+                        "memory-mib=\"0\" state=\"unregistered\" "
+                        "online=\"yes\" coordinator=\"%s\"/>\n",
+                        m[i], m[i] == coord ? "yes" : "no");
     cd_buf_puts(&b, "</nodes>\n");
     return cd_buf_steal(&b, ret, NULL);
 }
@@ -196,8 +195,8 @@ static int do_volume_list(struct cd_daemon *d, char **ret)
     cd_buf_puts(&b, "\">\n");
     for (size_t i = 0; i < cd_cdb_volume_count(cdb); i++) {
         const struct cd_volume *v = cd_cdb_volume(cdb, i);
-        cd_buf_printf(&b, "  <volume name=\"%s\" lockspace=\"%s\">\n", v->name,
-                      v->lockspace);
+        cd_buf_xmlf(&b, "  <volume name=\"%s\" lockspace=\"%s\">\n", v->name,
+                    v->lockspace);
         for (size_t k = 0; k < v->nluns; k++) {
             cd_buf_puts(&b, "    <lun id=\"");
             cd_buf_xml_escape(&b, v->luns[k]);

@@ -58,21 +58,21 @@ static void vm_element(struct cd_daemon *d, struct cd_buf *b,
         if (!strcmp(r->vm, v->name) && cd_rt_state_runs(r->state))
             copies++;
     }
-    cd_buf_printf(b,
-                  "  <vm name=\"%s\" priority=\"%s\" target=\"%s\" "
-                  "node=\"%s\" state=\"%s\" copies=\"%u\" failures=\"%zu\"",
-                  v->name, cd_priority_name(v->priority),
-                  v->want_running ? "running" : "stopped",
-                  cd_node_name(cdb, node), cd_rt_state_name(st), copies,
-                  f ? f->n : 0);
+    cd_buf_xmlf(b,
+                "  <vm name=\"%s\" priority=\"%s\" target=\"%s\" "
+                "node=\"%s\" state=\"%s\" copies=\"%u\" failures=\"%zu\"",
+                v->name, cd_priority_name(v->priority),
+                v->want_running ? "running" : "stopped",
+                cd_node_name(cdb, node), cd_rt_state_name(st), copies,
+                f ? f->n : 0);
     if (node && cd_coord_unmanaged(co, node))
         cd_buf_puts(b, " managed=\"no\"");
     if (a)
-        cd_buf_printf(b,
-                      " action=\"%s\" action-id=\"%" PRIu64 "\" "
-                      "action-from=\"%s\" action-to=\"%s\"",
-                      cd_act_kind_name(a->kind), a->id,
-                      cd_node_name(cdb, a->from), cd_node_name(cdb, a->to));
+        cd_buf_xmlf(b,
+                    " action=\"%s\" action-id=\"%" PRIu64 "\" "
+                    "action-from=\"%s\" action-to=\"%s\"",
+                    cd_act_kind_name(a->kind), a->id,
+                    cd_node_name(cdb, a->from), cd_node_name(cdb, a->to));
     cd_orch_wait_attrs(d, b, v->name);
     if (!full || !v->definition) {
         cd_buf_puts(b, "/>\n");
@@ -85,14 +85,14 @@ static void vm_element(struct cd_daemon *d, struct cd_buf *b,
         const struct cd_action *h = cd_coord_action(co, i);
         if (strcmp(h->vm, v->name) != 0)
             continue;
-        cd_buf_printf(b,
-                      "    <action id=\"%" PRIu64 "\" kind=\"%s\" cause=\"%s\" "
-                      "from=\"%s\" to=\"%s\" status=\"%s\" "
-                      "downtime-ms=\"%" PRIu64 "\" msg=\"",
-                      h->id, cd_act_kind_name(h->kind),
-                      cd_act_cause_name(h->cause), cd_node_name(cdb, h->from),
-                      cd_node_name(cdb, h->to), cd_act_status_name(h->status),
-                      h->downtime_ms);
+        cd_buf_xmlf(b,
+                    "    <action id=\"%" PRIu64 "\" kind=\"%s\" cause=\"%s\" "
+                    "from=\"%s\" to=\"%s\" status=\"%s\" "
+                    "downtime-ms=\"%" PRIu64 "\" msg=\"",
+                    h->id, cd_act_kind_name(h->kind),
+                    cd_act_cause_name(h->cause), cd_node_name(cdb, h->from),
+                    cd_node_name(cdb, h->to), cd_act_status_name(h->status),
+                    h->downtime_ms);
         cd_buf_xml_escape(b, h->msg);
         cd_buf_puts(b, "\"/>\n");
     }
@@ -110,8 +110,8 @@ static int do_vm_list(struct cd_daemon *d, const char *only, char **ret)
                          "VM '%s' does not exist (see 'clusterctl vm list')",
                          only);
     cd_buf_init(&b);
-    cd_buf_printf(&b, "<vms epoch=\"%" PRIu64 "\" settled=\"%s\">\n",
-                  cd_cdb_epoch(cdb), cd_coord_settled(co) ? "yes" : "no");
+    cd_buf_xmlf(&b, "<vms epoch=\"%" PRIu64 "\" settled=\"%s\">\n",
+                cd_cdb_epoch(cdb), cd_coord_settled(co) ? "yes" : "no");
     for (size_t i = 0; i < cd_cdb_vm_count(cdb); i++) {
         const struct cd_vm *v = cd_cdb_vm(cdb, i);
         if (!only || !strcmp(only, v->name))
@@ -652,13 +652,13 @@ static void explain_starts(struct cd_daemon *d, struct cd_buf *b,
     while (n--) {
         const struct cd_action *a = list[n];
         clock_text(a->ended_s, at, sizeof(at));
-        cd_buf_printf(b, "start attempt: on node '%s' (%s): %s",
-                      cd_node_name(cdb, a->to), cd_act_cause_name(a->cause),
-                      a->status == CD_AS_ACTIVE ? "in progress"
-                      : a->status == CD_AS_DONE ? "done"
-                                                : "failed");
+        cd_buf_xmlf(b, "start attempt: on node '%s' (%s): %s",
+                    cd_node_name(cdb, a->to), cd_act_cause_name(a->cause),
+                    a->status == CD_AS_ACTIVE ? "in progress"
+                    : a->status == CD_AS_DONE ? "done"
+                                              : "failed");
         if (a->status != CD_AS_ACTIVE && a->ended_s)
-            cd_buf_printf(b, " at %s", at);
+            cd_buf_xmlf(b, " at %s", at);
         if (a->status == CD_AS_FAILED && a->msg[0]) {
             cd_buf_puts(b, ": ");
             cd_buf_xml_escape(b, a->msg);
@@ -670,30 +670,30 @@ static void explain_starts(struct cd_daemon *d, struct cd_buf *b,
     switch (w.kind) {
     case CD_WAIT_RETRY:
         clock_text(w.at_s, at, sizeof(at));
-        cd_buf_printf(b,
-                      "waiting: start failed %u time(s) in a row, last on "
-                      "node '%s'; next attempt at %s on node '%s'\n",
-                      w.n, cd_node_name(cdb, w.node), at,
-                      cd_node_name(cdb, w.next));
+        cd_buf_xmlf(b,
+                    "waiting: start failed %u time(s) in a row, last on "
+                    "node '%s'; next attempt at %s on node '%s'\n",
+                    w.n, cd_node_name(cdb, w.node), at,
+                    cd_node_name(cdb, w.next));
         break;
     case CD_WAIT_NO_NODE:
-        cd_buf_printf(
-            b, "waiting: VM '%s' should run but NO node can run it: ", vm);
+        cd_buf_xmlf(b,
+                    "waiting: VM '%s' should run but NO node can run it: ", vm);
         cd_buf_xml_escape(b, w.text);
         cd_buf_puts(b, "\n");
         break;
     case CD_WAIT_PRIORITY:
-        cd_buf_printf(b,
-                      "waiting: queued behind %u start(s) of higher "
-                      "priority\n",
-                      w.n);
+        cd_buf_xmlf(b,
+                    "waiting: queued behind %u start(s) of higher "
+                    "priority\n",
+                    w.n);
         break;
     case CD_WAIT_MOVE_QUEUED:
-        cd_buf_printf(b,
-                      "waiting: its move is queued (place %u) behind the "
-                      "migration limit (migration-max-concurrent = %s per "
-                      "node)\n",
-                      w.n, cd_cdb_setting(cdb, "migration-max-concurrent"));
+        cd_buf_xmlf(b,
+                    "waiting: its move is queued (place %u) behind the "
+                    "migration limit (migration-max-concurrent = %s per "
+                    "node)\n",
+                    w.n, cd_cdb_setting(cdb, "migration-max-concurrent"));
         break;
     default:
         break;
@@ -762,27 +762,27 @@ static int do_explain(struct cd_daemon *d, const char *vm, char **ret)
         return err_reply(ret, rc, "cannot explain VM '%s'", vm);
 
     cd_buf_init(&b);
-    cd_buf_printf(&b, "<explain vm=\"%s\">", vm);
+    cd_buf_xmlf(&b, "<explain vm=\"%s\">", vm);
     cd_buf_xml_escape(&b, text);
     free(text);
     node = cd_coord_vm_node(co, vm, &st);
     if (node)
-        cd_buf_printf(&b,
-                      "lease: held by the QEMU of VM '%s' on node '%s' (%s); "
-                      "no other node can start it while it runs\n",
-                      vm, cd_node_name(cdb, node), cd_rt_state_name(st));
+        cd_buf_xmlf(&b,
+                    "lease: held by the QEMU of VM '%s' on node '%s' (%s); "
+                    "no other node can start it while it runs\n",
+                    vm, cd_node_name(cdb, node), cd_rt_state_name(st));
     else
-        cd_buf_printf(&b, "lease: free (VM '%s' runs nowhere)\n", vm);
+        cd_buf_xmlf(&b, "lease: free (VM '%s' runs nowhere)\n", vm);
     a = cd_coord_active(co, vm);
     if (a)
-        cd_buf_printf(&b, "action: %s %s%s%s%s in progress (%s)\n",
-                      cd_act_kind_name(a->kind), a->from ? "from " : "",
-                      cd_node_name(cdb, a->from), a->to ? " to " : "",
-                      cd_node_name(cdb, a->to), cd_act_cause_name(a->cause));
+        cd_buf_xmlf(&b, "action: %s %s%s%s%s in progress (%s)\n",
+                    cd_act_kind_name(a->kind), a->from ? "from " : "",
+                    cd_node_name(cdb, a->from), a->to ? " to " : "",
+                    cd_node_name(cdb, a->to), cd_act_cause_name(a->cause));
     f = cd_coord_failures(co, vm);
     if (f && f->n)
-        cd_buf_printf(&b, "failures: %zu recorded, last on node '%s'\n", f->n,
-                      cd_node_name(cdb, f->node));
+        cd_buf_xmlf(&b, "failures: %zu recorded, last on node '%s'\n", f->n,
+                    cd_node_name(cdb, f->node));
     explain_starts(d, &b, vm);
     for (size_t i = 0; i < cd_cdb_node_count(cdb); i++) {
         const struct cd_node *n = cd_cdb_node(cdb, i);
@@ -793,11 +793,11 @@ static int do_explain(struct cd_daemon *d, const char *vm, char **ret)
             continue;
         if (t && localtime_r(&t, &tm))
             strftime(until, sizeof(until), "%Y-%m-%d %H:%M:%S", &tm);
-        cd_buf_printf(&b, "quarantine: node '%s' takes no VMs until %s (",
-                      n->name, until);
+        cd_buf_xmlf(&b, "quarantine: node '%s' takes no VMs until %s (",
+                    n->name, until);
         cd_buf_xml_escape(&b, n->reason[0] ? n->reason : "set by hand");
-        cd_buf_printf(&b, "); 'clusterctl node resume %s' ends it now\n",
-                      n->name);
+        cd_buf_xmlf(&b, "); 'clusterctl node resume %s' ends it now\n",
+                    n->name);
     }
     for (size_t i = 0; i < cd_cdb_node_count(cdb); i++) {
         const struct cd_node *n = cd_cdb_node(cdb, i);
@@ -805,14 +805,14 @@ static int do_explain(struct cd_daemon *d, const char *vm, char **ret)
         cd_stor_reason(cd_coord_storage(co), n->nodeid, why, sizeof(why));
         if (!why[0])
             continue;
-        cd_buf_printf(&b, "%s: ", n->name);
+        cd_buf_xmlf(&b, "%s: ", n->name);
         cd_buf_xml_escape(&b, why);
         cd_buf_puts(&b, "; it takes no VMs until sanlock holds the lockspace "
                         "again (clusterd re-joins it once the volume reads)\n");
     }
     if (d->quorate)
-        cd_buf_printf(&b, "quorum: yes (coordinator node %u)\n",
-                      d->replica ? cd_replica_coordinator(d->replica) : 0);
+        cd_buf_xmlf(&b, "quorum: yes (coordinator node %u)\n",
+                    d->replica ? cd_replica_coordinator(d->replica) : 0);
     else
         cd_buf_puts(&b, "quorum: NO - nothing is started or moved until "
                         "quorum returns\n");

@@ -520,29 +520,29 @@ static int cdb_serialize(const struct cd_cdb *cdb, bool with_digest,
 
     cd_buf_init(&b);
     cd_buf_puts(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    cd_buf_printf(&b, "<cdb version=\"%d\" epoch=\"%" PRIu64 "\"",
-                  CD_CDB_VERSION, cdb->epoch);
+    cd_buf_xmlf(&b, "<cdb version=\"%d\" epoch=\"%" PRIu64 "\"", CD_CDB_VERSION,
+                cdb->epoch);
     if (with_digest) {
         char hex[CD_DIGEST_HEX];
         cd_digest_to_hex(cdb->digest, hex);
-        cd_buf_printf(&b, " digest=\"sha256:%s\"", hex);
+        cd_buf_xmlf(&b, " digest=\"sha256:%s\"", hex);
     }
     cd_buf_puts(&b, ">\n  <settings>\n");
     for (size_t i = 0; i < CD_SETTINGS_N; i++) {
-        cd_buf_printf(&b, "    <setting name=\"%s\" value=\"",
-                      cd_settings[i].key);
+        cd_buf_xmlf(&b, "    <setting name=\"%s\" value=\"",
+                    cd_settings[i].key);
         cd_buf_xml_escape(&b, cdb->settings[i]);
         cd_buf_puts(&b, "\"/>\n");
     }
     cd_buf_puts(&b, "  </settings>\n  <nodes>\n");
     for (size_t i = 0; i < cdb->nnodes; i++) {
         const struct cd_node *n = &cdb->nodes[i];
-        cd_buf_printf(&b, "    <node name=\"%s\" nodeid=\"%" PRIu32 "\"",
-                      n->name, n->nodeid);
+        cd_buf_xmlf(&b, "    <node name=\"%s\" nodeid=\"%" PRIu32 "\"", n->name,
+                    n->nodeid);
         cd_buf_puts(&b, " address=\"");
         cd_buf_xml_escape(&b, n->address);
-        cd_buf_printf(&b, "\" memory-mib=\"%" PRIu64 "\" state=\"%s\"",
-                      n->memory_mib, cd_node_state_name(n->state));
+        cd_buf_xmlf(&b, "\" memory-mib=\"%" PRIu64 "\" state=\"%s\"",
+                    n->memory_mib, cd_node_state_name(n->state));
         /* Optional, written only when set: older documents keep their
          * digest. */
         if (n->reason[0]) {
@@ -551,12 +551,12 @@ static int cdb_serialize(const struct cd_cdb *cdb, bool with_digest,
             cd_buf_puts(&b, "\"");
         }
         if (n->quarantined_until)
-            cd_buf_printf(&b, " quarantined-until=\"%" PRIu64 "\"",
-                          n->quarantined_until);
+            cd_buf_xmlf(&b, " quarantined-until=\"%" PRIu64 "\"",
+                        n->quarantined_until);
         if (n->nfailures) {
             cd_buf_puts(&b, " failures=\"");
             for (size_t k = 0; k < n->nfailures; k++)
-                cd_buf_printf(&b, "%s%" PRIu64, k ? " " : "", n->failures[k]);
+                cd_buf_xmlf(&b, "%s%" PRIu64, k ? " " : "", n->failures[k]);
             cd_buf_puts(&b, "\"");
         }
         if (n->cpu) {
@@ -570,8 +570,8 @@ static int cdb_serialize(const struct cd_cdb *cdb, bool with_digest,
     cd_buf_puts(&b, "  </nodes>\n  <volumes>\n");
     for (size_t i = 0; i < cdb->nvolumes; i++) {
         const struct cd_volume *v = &cdb->volumes[i];
-        cd_buf_printf(&b, "    <volume name=\"%s\" lockspace=\"%s\">\n",
-                      v->name, v->lockspace);
+        cd_buf_xmlf(&b, "    <volume name=\"%s\" lockspace=\"%s\">\n", v->name,
+                    v->lockspace);
         for (size_t j = 0; j < v->nluns; j++) {
             cd_buf_puts(&b, "      <lun id=\"");
             cd_buf_xml_escape(&b, v->luns[j]);
@@ -582,8 +582,8 @@ static int cdb_serialize(const struct cd_cdb *cdb, bool with_digest,
     cd_buf_puts(&b, "  </volumes>\n  <vms>\n");
     for (size_t i = 0; i < cdb->nvms; i++) {
         const struct cd_vm *v = &cdb->vms[i];
-        cd_buf_printf(&b, "    <vm name=\"%s\" priority=\"%s\"", v->name,
-                      cd_priority_name(v->priority));
+        cd_buf_xmlf(&b, "    <vm name=\"%s\" priority=\"%s\"", v->name,
+                    cd_priority_name(v->priority));
         /* Written only when set, so documents without intents keep
          * the digest they had before the attribute existed. */
         if (v->want_running)

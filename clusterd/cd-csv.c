@@ -489,8 +489,8 @@ static void check_finding(void *opaque, enum csv_finding kind, const char *msg)
         b.len = b.cap = strlen(j->report);
     if (kind == CSV_FIND_DAMAGE)
         j->damage++;
-    cd_buf_printf(&b, "<finding kind=\"%s\">",
-                  kind == CSV_FIND_DAMAGE ? "damage" : "note");
+    cd_buf_xmlf(&b, "<finding kind=\"%s\">",
+                kind == CSV_FIND_DAMAGE ? "damage" : "note");
     cd_buf_xml_escape(&b, msg);
     cd_buf_puts(&b, "</finding>\n");
     j->report = b.data;
@@ -547,7 +547,7 @@ static void reclaim_note(struct cd_csv_job *j, const char *what,
     /* Slot names on the volume may hold any printable character. */
     cd_buf_printf(&b, "<%s slot=\"%u\" vm=\"", what, o->slot);
     cd_buf_xml_escape(&b, o->vm);
-    cd_buf_printf(&b, "\" bytes=\"%" PRIu64 "\"", o->bytes);
+    cd_buf_xmlf(&b, "\" bytes=\"%" PRIu64 "\"", o->bytes);
     if (why) {
         cd_buf_puts(&b, " reason=\"");
         cd_buf_xml_escape(&b, why);
@@ -824,13 +824,13 @@ int cd_csv_prepare(struct cd_hva_job *j)
         }
         cd_buf_puts(&b, "<disk path=\"");
         cd_buf_xml_escape(&b, j->csv_path);
-        cd_buf_printf(&b, "\" offset=\"%" PRIu64 "\" size=\"%" PRIu64 "\"/>",
-                      e.offset, e.length);
+        cd_buf_xmlf(&b, "\" offset=\"%" PRIu64 "\" size=\"%" PRIu64 "\"/>",
+                    e.offset, e.length);
     }
-    cd_buf_printf(&b, "<lease lockspace=\"%s\" resource=\"%s\" path=\"",
-                  loc.lockspace, loc.resource);
+    cd_buf_xmlf(&b, "<lease lockspace=\"%s\" resource=\"%s\" path=\"",
+                loc.lockspace, loc.resource);
     cd_buf_xml_escape(&b, j->csv_path);
-    cd_buf_printf(&b, "\" offset=\"%" PRIu64 "\"/>", loc.offset);
+    cd_buf_xmlf(&b, "\" offset=\"%" PRIu64 "\"/>", loc.offset);
     rc = csv_extent_get_owned(vol, state, slot, &e);
     if (rc < 0) {
         cd_errf(j->msg, sizeof(j->msg),
@@ -841,8 +841,8 @@ int cd_csv_prepare(struct cd_hva_job *j)
     }
     cd_buf_puts(&b, "<state path=\"");
     cd_buf_xml_escape(&b, j->csv_path);
-    cd_buf_printf(&b, "\" offset=\"%" PRIu64 "\" size=\"%" PRIu64 "\"/>",
-                  e.offset, e.length);
+    cd_buf_xmlf(&b, "\" offset=\"%" PRIu64 "\" size=\"%" PRIu64 "\"/>",
+                e.offset, e.length);
     rc = cd_buf_steal(&b, &tail, NULL);
     if (rc < 0)
         goto out;
@@ -883,7 +883,7 @@ static int cd_csv_err(char **ret, int rc, const char *msg)
     struct cd_buf b;
 
     cd_buf_init(&b);
-    cd_buf_printf(&b, "<error code=\"%d\">", -rc);
+    cd_buf_xmlf(&b, "<error code=\"%d\">", -rc);
     cd_buf_xml_escape(&b, msg);
     cd_buf_puts(&b, "</error>");
     return cd_buf_steal(&b, ret, NULL);
@@ -1050,7 +1050,7 @@ static void ipc_done(void *data, struct cd_csv_job *j)
     if (j->rc < 0) {
         char *e = NULL;
         cd_buf_init(&b);
-        cd_buf_printf(&b, "<error code=\"%d\">", -j->rc);
+        cd_buf_xmlf(&b, "<error code=\"%d\">", -j->rc);
         cd_buf_xml_escape(&b, j->msg);
         cd_buf_puts(&b, "</error>");
         cd_buf_steal(&b, &e, NULL);
@@ -1060,29 +1060,29 @@ static void ipc_done(void *data, struct cd_csv_job *j)
     }
     seen_update(c, j);
     cd_buf_init(&b);
-    cd_buf_printf(&b, "<volume-check volume=\"%s\" path=\"", j->volume);
+    cd_buf_xmlf(&b, "<volume-check volume=\"%s\" path=\"", j->volume);
     cd_buf_xml_escape(&b, c->path);
-    cd_buf_printf(&b,
-                  "\" clean=\"%s\" problems=\"%d\" orphans=\"%zu\" "
-                  "free=\"%" PRIu64 "\" size=\"%" PRIu64 "\" "
-                  "reclaimed=\"%u\" kept=\"%u\" grace-s=\"%d\">\n",
-                  j->damage || j->norphans ? "no" : "yes", j->damage,
-                  j->norphans, j->free_bytes, j->total_bytes, j->reclaimed,
-                  j->kept, CD_CSV_ORPHAN_GRACE_MS / 1000);
+    cd_buf_xmlf(&b,
+                "\" clean=\"%s\" problems=\"%d\" orphans=\"%zu\" "
+                "free=\"%" PRIu64 "\" size=\"%" PRIu64 "\" "
+                "reclaimed=\"%u\" kept=\"%u\" grace-s=\"%d\">\n",
+                j->damage || j->norphans ? "no" : "yes", j->damage, j->norphans,
+                j->free_bytes, j->total_bytes, j->reclaimed, j->kept,
+                CD_CSV_ORPHAN_GRACE_MS / 1000);
     if (j->report)
         cd_buf_puts(&b, j->report);
     for (size_t i = 0; i < j->norphans; i++) {
         const struct cd_csv_orphan *o = &j->orphans[i];
-        cd_buf_printf(&b, "<orphan slot=\"%u\" vm=\"", o->slot);
+        cd_buf_xmlf(&b, "<orphan slot=\"%u\" vm=\"", o->slot);
         cd_buf_xml_escape(&b, o->vm);
-        cd_buf_printf(&b,
-                      "\" uuid=\"%s\" used=\"%s\" "
-                      "nextents=\"%zu\" bytes=\"%" PRIu64 "\" "
-                      "orphaned-s=\"%" PRIu64 "\" extents=\"",
-                      o->uuid, o->slot_used ? "yes" : "no", o->nextents,
-                      o->bytes, (now - seen_since(c, o->slot)) / 1000);
+        cd_buf_xmlf(&b,
+                    "\" uuid=\"%s\" used=\"%s\" "
+                    "nextents=\"%zu\" bytes=\"%" PRIu64 "\" "
+                    "orphaned-s=\"%" PRIu64 "\" extents=\"",
+                    o->uuid, o->slot_used ? "yes" : "no", o->nextents, o->bytes,
+                    (now - seen_since(c, o->slot)) / 1000);
         for (size_t k = 0; k < o->nextents && k < CD_CSV_ORPHAN_EXTENTS; k++)
-            cd_buf_printf(&b, "%s%" PRIu64, k ? "," : "", o->extents[k]);
+            cd_buf_xmlf(&b, "%s%" PRIu64, k ? "," : "", o->extents[k]);
         cd_buf_puts(&b, "\"/>\n");
     }
     cd_buf_puts(&b, "</volume-check>\n");

@@ -14,6 +14,7 @@
 
 #include "clusterd/cd-hva.h"
 #include "clusterd/cd-int.h"
+#include "common/cmn-auto.h"
 #include "common/cmn-ipc.h"
 #include "common/cmn-log.h"
 #include "common/cmn-time.h"
@@ -301,10 +302,16 @@ static int simple(struct cmn_ipc_client *c, struct cd_hva_job *j,
                   const char *op, const char *extra, int timeout_ms,
                   xmlDoc **ret_doc)
 {
-    char req[1024];
+    /* `extra`: attributes built (escaped) by the caller */
+    char *head cmn_autofree =
+        cmn_xml_format("<request op=\"%s\" vm=\"%s\" ", op, j->vm);
+    char *req cmn_autofree = NULL;
 
-    snprintf(req, sizeof(req), "<request op=\"%s\" vm=\"%s\" %s/>", op, j->vm,
-             extra ? extra : "");
+    if (!head || asprintf(&req, "%s%s/>", head, extra ? extra : "") < 0) {
+        req = NULL;
+        snprintf(j->msg, sizeof(j->msg), "out of memory");
+        return -ENOMEM;
+    }
     return call(c, req, timeout_ms, j->msg, sizeof(j->msg), ret_doc);
 }
 
@@ -314,10 +321,10 @@ static bool runs_here(struct cmn_ipc_client *c, struct cd_hva_job *j)
     xmlDoc *doc = NULL;
     char msg[256];
     bool yes = false;
-    char req[256];
+    char *req cmn_autofree =
+        cmn_xml_format("<request op=\"status\" vm=\"%s\"/>", j->vm);
 
-    snprintf(req, sizeof(req), "<request op=\"status\" vm=\"%s\"/>", j->vm);
-    if (call(c, req, CALL_MS, msg, sizeof(msg), &doc) == 0) {
+    if (req && call(c, req, CALL_MS, msg, sizeof(msg), &doc) == 0) {
         for (xmlNode *n = xmlDocGetRootElement(doc)->children; n; n = n->next) {
             xmlChar *st = xmlGetProp(n, (const xmlChar *)"state");
             if (st && (!strcmp((const char *)st, "running") ||
@@ -408,9 +415,15 @@ static int worker(void *arg)
             if (rc == 0)
                 rc = simple(c, j, "migrate-in", NULL, CALL_MS, NULL);
         } else {
-            char extra[600];
-            snprintf(extra, sizeof(extra), "to=\"%s\" %s", j->target,
-                     j->mig_args);
+            /* mig_args: attributes cd-orch.c built escaped */
+            char *to cmn_autofree = cmn_xml_format("to=\"%s\" ", j->target);
+            char *extra cmn_autofree = NULL;
+            if (!to || asprintf(&extra, "%s%s", to, j->mig_args) < 0) {
+                extra = NULL;
+                snprintf(j->msg, sizeof(j->msg), "out of memory");
+                rc = -ENOMEM;
+                break;
+            }
             rc = simple(c, j, "migrate-out", extra, 600000, &doc);
             j->downtime_ms = doc_u64(doc, "downtime-ms");
             j->total_ms = doc_u64(doc, "total-ms");
@@ -479,13 +492,12 @@ int cd_hva_stop_all(struct cd_hva *h, unsigned timeout_ms)
         for (xmlNode *v = xmlDocGetRootElement(doc)->children; v; v = v->next) {
             xmlChar *name = xmlGetProp(v, (const xmlChar *)"name");
             xmlChar *pid = xmlGetProp(v, (const xmlChar *)"pid");
-            char req[256];
             if (name && pid && atoi((const char *)pid) > 0) {
-                snprintf(req, sizeof(req),
-                         "<request op=\"stop\" vm=\"%s\" timeout-ms=\"%u\"/>",
-                         (const char *)name, timeout_ms);
-                if (call(c, req, (int)timeout_ms + 10000, msg, sizeof(msg),
-                         NULL) == 0)
+                char *req cmn_autofree = cmn_xml_format(
+                    "<request op=\"stop\" vm=\"%s\" timeout-ms=\"%u\"/>",
+                    (const char *)name, timeout_ms);
+                if (req && call(c, req, (int)timeout_ms + 10000, msg,
+                                sizeof(msg), NULL) == 0)
                     n++;
             }
             xmlFree(name);

@@ -22,6 +22,11 @@ void cd_buf_add(struct cd_buf *b, const char *s, size_t n);
 void cd_buf_puts(struct cd_buf *b, const char *s);
 __attribute__((format(printf, 2, 3))) void cd_buf_printf(struct cd_buf *b,
                                                          const char *fmt, ...);
+/* XML by string formatting: cd_buf_printf with every %s argument a value,
+ * escaped (cmn_xml_format). Markup built elsewhere goes in through
+ * cd_buf_puts, never through this. */
+__attribute__((format(printf, 2, 3))) void cd_buf_xmlf(struct cd_buf *b,
+                                                       const char *fmt, ...);
 /* Appends `s` escaped for an XML attribute value or text node. */
 void cd_buf_xml_escape(struct cd_buf *b, const char *s);
 /* Hands the NUL-terminated text out (or the sticky error). */

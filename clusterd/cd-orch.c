@@ -25,6 +25,7 @@
 #include "clusterd/cd-int.h"
 #include "clusterd/cd-net.h"
 #include "clusterd/cd-storage.h"
+#include "common/cmn-auto.h"
 #include "common/cmn-log.h"
 #include "common/cmn-name.h"
 #include "common/cmn-time.h"
@@ -220,7 +221,8 @@ static void broadcast(struct cd_orch *o, const char *fmt, ...)
     if (!o->d->ipc)
         return;
     va_start(ap, fmt);
-    if (vasprintf(&text, fmt, ap) >= 0)
+    text = cmn_xml_vformat(fmt, ap); /* every %s a value, escaped */
+    if (text)
         cmn_ipc_broadcast(o->d->ipc, text);
     va_end(ap);
     free(text);
@@ -233,15 +235,15 @@ static void action_event(struct cd_orch *o, const struct cd_action *a)
     char *text = NULL;
 
     cd_buf_init(&b);
-    cd_buf_printf(&b,
-                  "<event type=\"action\" id=\"%" PRIu64 "\" vm=\"%s\" "
-                  "kind=\"%s\" cause=\"%s\" from=\"%s\" to=\"%s\" "
-                  "status=\"%s\" step=\"%u\" rc=\"%d\" downtime-ms=\"%" PRIu64
-                  "\" total-ms=\"%" PRIu64 "\" epoch=\"%" PRIu64 "\" msg=\"",
-                  a->id, a->vm, cd_act_kind_name(a->kind),
-                  cd_act_cause_name(a->cause), cd_node_name(cdb, a->from),
-                  cd_node_name(cdb, a->to), cd_act_status_name(a->status),
-                  a->step, a->rc, a->downtime_ms, a->total_ms, a->epoch);
+    cd_buf_xmlf(&b,
+                "<event type=\"action\" id=\"%" PRIu64 "\" vm=\"%s\" "
+                "kind=\"%s\" cause=\"%s\" from=\"%s\" to=\"%s\" "
+                "status=\"%s\" step=\"%u\" rc=\"%d\" downtime-ms=\"%" PRIu64
+                "\" total-ms=\"%" PRIu64 "\" epoch=\"%" PRIu64 "\" msg=\"",
+                a->id, a->vm, cd_act_kind_name(a->kind),
+                cd_act_cause_name(a->cause), cd_node_name(cdb, a->from),
+                cd_node_name(cdb, a->to), cd_act_status_name(a->status),
+                a->step, a->rc, a->downtime_ms, a->total_ms, a->epoch);
     cd_buf_xml_escape(&b, a->msg);
     cd_buf_puts(&b, "\"/>");
     if (cd_buf_steal(&b, &text, NULL) == 0 && o->d->ipc)
@@ -306,13 +308,13 @@ static int runtime_xml(struct cd_orch *o, const char *name,
     }
     res_uuid_format(def->uuid, uuid);
     cd_buf_init(&b);
-    cd_buf_printf(&b,
-                  "<vm name=\"%s\" uuid=\"%s\" memory-mib=\"%" PRIu64 "\" "
-                  "vcpus=\"%u\"",
-                  def->name, uuid, def->memory_mib, def->vcpus);
+    cd_buf_xmlf(&b,
+                "<vm name=\"%s\" uuid=\"%s\" memory-mib=\"%" PRIu64 "\" "
+                "vcpus=\"%u\"",
+                def->name, uuid, def->memory_mib, def->vcpus);
     /* "host" needs KVM; leave the model to hvagent's accelerator. */
     if (def->cpu_model[0] && strcmp(def->cpu_model, "host") != 0)
-        cd_buf_printf(&b, " cpu=\"%s\"", def->cpu_model);
+        cd_buf_xmlf(&b, " cpu=\"%s\"", def->cpu_model);
     cd_buf_puts(&b, ">");
     if (def->boot == RES_BOOT_KERNEL && def->kernel) {
         cd_buf_puts(&b, "<kernel path=\"");
@@ -326,15 +328,15 @@ static int runtime_xml(struct cd_orch *o, const char *name,
         cd_buf_puts(&b, "\"/>");
     }
     if (o->d->lease_dir[0] && !on_csv) {
-        cd_buf_printf(&b,
-                      "<lease lockspace=\"%s\" resource=\"vm-%s\" "
-                      "path=\"%s/vm-%s.lease\" offset=\"0\"/>",
-                      o->d->lease_lockspace, def->name, o->d->lease_dir,
-                      def->name);
-        cd_buf_printf(&b,
-                      "<state path=\"%s/vm-%s.state\" offset=\"0\" "
-                      "size=\"%" PRIu64 "\"/>",
-                      o->d->lease_dir, def->name, (def->memory_mib + 64) << 20);
+        cd_buf_xmlf(&b,
+                    "<lease lockspace=\"%s\" resource=\"vm-%s\" "
+                    "path=\"%s/vm-%s.lease\" offset=\"0\"/>",
+                    o->d->lease_lockspace, def->name, o->d->lease_dir,
+                    def->name);
+        cd_buf_xmlf(&b,
+                    "<state path=\"%s/vm-%s.state\" offset=\"0\" "
+                    "size=\"%" PRIu64 "\"/>",
+                    o->d->lease_dir, def->name, (def->memory_mib + 64) << 20);
     }
     /* A tap on the node's bridge per NIC (hvagent refuses the start
      * where a bridge is missing). */
@@ -464,13 +466,14 @@ static void maybe_execute(struct cd_orch *o, const struct cd_action *a)
         snprintf(j->target, sizeof(j->target),
                  strchr(addr, ':') ? "[%s]:%d" : "%s:%d", addr,
                  HVA_MIGRATION_PORT);
-        snprintf(j->mig_args, sizeof(j->mig_args),
-                 "downtime-ms=\"%s\" max-passes=\"%s\" converge=\"%s\" "
-                 "bandwidth-mibs=\"%s\"",
-                 cd_cdb_setting(cdb, "downtime-target"),
-                 cd_cdb_setting(cdb, "max-passes"),
-                 converge_arg(cd_cdb_setting(cdb, "converge")),
-                 cd_cdb_setting(cdb, "migration-bandwidth"));
+        char *args cmn_autofree = cmn_xml_format(
+            "downtime-ms=\"%s\" max-passes=\"%s\" converge=\"%s\" "
+            "bandwidth-mibs=\"%s\"",
+            cd_cdb_setting(cdb, "downtime-target"),
+            cd_cdb_setting(cdb, "max-passes"),
+            converge_arg(cd_cdb_setting(cdb, "converge")),
+            cd_cdb_setting(cdb, "migration-bandwidth"));
+        snprintf(j->mig_args, sizeof(j->mig_args), "%s", args ? args : "");
     }
     if (rc < 0) {
         send_step(o, a->id, a->step, rc, a->vm, j->msg, 0, 0);
@@ -604,7 +607,7 @@ static void reply_queued(struct cd_orch *o, const struct cd_co_msg *m)
     const struct cd_co_req *q = cd_coord_req(o->co, m->vm);
     struct cd_vm_wait w;
     struct cd_co_view v;
-    char text[512];
+    char *text cmn_autofree = NULL;
 
     if (!q || q->origin_req != m->origin_req ||
         (q->kind != CD_ACT_LIVE && q->kind != CD_ACT_QUICK))
@@ -613,13 +616,12 @@ static void reply_queued(struct cd_orch *o, const struct cd_co_msg *m)
     cd_coord_vm_wait(o->co, cdb, &v, m->vm, &w);
     if (w.kind != CD_WAIT_MOVE_QUEUED)
         return;
-    snprintf(text, sizeof(text),
-             "<ok queued=\"%u\" vm=\"%s\" kind=\"%s\" from=\"%s\" "
-             "to=\"%s\" limit=\"%s\"/>",
-             w.n, q->vm, cd_act_kind_name(q->kind), cd_node_name(cdb, q->from),
-             cd_node_name(cdb, q->to),
-             cd_cdb_setting(cdb, "migration-max-concurrent"));
-    reply_waiter(o, m->origin_req, text);
+    text = cmn_xml_format("<ok queued=\"%u\" vm=\"%s\" kind=\"%s\" from=\"%s\" "
+                          "to=\"%s\" limit=\"%s\"/>",
+                          w.n, q->vm, cd_act_kind_name(q->kind),
+                          cd_node_name(cdb, q->from), cd_node_name(cdb, q->to),
+                          cd_cdb_setting(cdb, "migration-max-concurrent"));
+    reply_waiter(o, m->origin_req, text ? text : "<error code=\"12\"/>");
 }
 
 bool cd_orch_deliver(struct cd_daemon *d, uint32_t nodeid, const void *buf,
@@ -691,15 +693,14 @@ bool cd_orch_deliver(struct cd_daemon *d, uint32_t nodeid, const void *buf,
                              t ? t : "<error code=\"16\"/>");
                 free(t);
             } else if (eff.act->origin == d->nodeid && eff.act->origin_req) {
-                char text[256];
-                snprintf(text, sizeof(text),
-                         "<ok action=\"%" PRIu64 "\" vm=\"%s\" kind=\"%s\" "
-                         "from=\"%s\" to=\"%s\"/>",
-                         eff.act->id, eff.act->vm,
-                         cd_act_kind_name(eff.act->kind),
-                         cd_node_name(cd_daemon_cdb(d), eff.act->from),
-                         cd_node_name(cd_daemon_cdb(d), eff.act->to));
-                reply_waiter(o, eff.act->origin_req, text);
+                char *text cmn_autofree = cmn_xml_format(
+                    "<ok action=\"%" PRIu64 "\" vm=\"%s\" kind=\"%s\" "
+                    "from=\"%s\" to=\"%s\"/>",
+                    eff.act->id, eff.act->vm, cd_act_kind_name(eff.act->kind),
+                    cd_node_name(cd_daemon_cdb(d), eff.act->from),
+                    cd_node_name(cd_daemon_cdb(d), eff.act->to));
+                reply_waiter(o, eff.act->origin_req,
+                             text ? text : "<error code=\"12\"/>");
             }
         } else if (!eff.act && m.origin == d->nodeid && m.origin_req) {
             /* Dropped: the VM got another action first. */
@@ -1076,7 +1077,7 @@ static void waits_tick(struct cd_orch *o)
             struct cd_buf b;
             char *text = NULL;
             cd_buf_init(&b);
-            cd_buf_printf(&b, "<event type=\"vm-wait\" vm=\"%s\"", vm->name);
+            cd_buf_xmlf(&b, "<event type=\"vm-wait\" vm=\"%s\"", vm->name);
             wait_attrs(o, &b, vm->name);
             cd_buf_puts(&b, "/>");
             if (cd_buf_steal(&b, &text, NULL) == 0)
@@ -1394,14 +1395,14 @@ static void wait_attrs(struct cd_orch *o, struct cd_buf *b, const char *vm)
     cd_coord_vm_wait(o->co, cdb, &v, vm, &w);
     if (w.kind == CD_WAIT_NONE)
         return;
-    cd_buf_printf(b, " wait=\"%s\" wait-n=\"%u\"", cd_wait_kind_name(w.kind),
-                  w.n);
+    cd_buf_xmlf(b, " wait=\"%s\" wait-n=\"%u\"", cd_wait_kind_name(w.kind),
+                w.n);
     if (w.kind == CD_WAIT_RETRY)
-        cd_buf_printf(b,
-                      " wait-at=\"%" PRIu64 "\" wait-node=\"%s\" "
-                      "wait-next=\"%s\"",
-                      w.at_s, cd_node_name(cdb, w.node),
-                      cd_node_name(cdb, w.next));
+        cd_buf_xmlf(b,
+                    " wait-at=\"%" PRIu64 "\" wait-node=\"%s\" "
+                    "wait-next=\"%s\"",
+                    w.at_s, cd_node_name(cdb, w.node),
+                    cd_node_name(cdb, w.next));
     if (w.text[0]) {
         cd_buf_puts(b, " wait-msg=\"");
         cd_buf_xml_escape(b, w.text);

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <gnutls/crypto.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,6 +82,22 @@ void cd_buf_printf(struct cd_buf *b, const char *fmt, ...)
     va_end(ap);
     cd_buf_add(b, big, n);
     free(big);
+}
+
+void cd_buf_xmlf(struct cd_buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    char *s;
+
+    va_start(ap, fmt);
+    s = cmn_xml_vformat(fmt, ap);
+    va_end(ap);
+    if (!s) {
+        b->error = b->error ? b->error : -ENOMEM;
+        return;
+    }
+    cd_buf_puts(b, s);
+    free(s);
 }
 
 void cd_buf_xml_escape(struct cd_buf *b, const char *s)

@@ -46,6 +46,7 @@ cd_unit_tests = \
 	tests/unit/clusterd/test-storage \
 	tests/unit/clusterd/test-csv-orphan \
 	tests/unit/clusterd/test-api \
+	tests/unit/clusterd/test-xml-out \
 	tests/unit/clusterd/test-cpg-msg \
 	tests/unit/clusterd/test-obs
 check_PROGRAMS += $(cd_unit_tests)
@@ -86,6 +87,9 @@ tests_unit_clusterd_test_api_LDADD = $(CD_UNIT_LIBS)
 tests_unit_clusterd_test_obs_SOURCES = tests/unit/clusterd/test-obs.c
 tests_unit_clusterd_test_obs_CFLAGS = $(CD_UNIT_CFLAGS)
 tests_unit_clusterd_test_obs_LDADD = $(CD_UNIT_LIBS)
+tests_unit_clusterd_test_xml_out_SOURCES = tests/unit/clusterd/test-xml-out.c
+tests_unit_clusterd_test_xml_out_CFLAGS = $(CD_UNIT_CFLAGS)
+tests_unit_clusterd_test_xml_out_LDADD = $(CD_UNIT_LIBS)
 # The daemon.
 sbin_PROGRAMS += clusterd/clusterd
 clusterd_clusterd_SOURCES = \

@@ -223,3 +223,13 @@ unsigned cmn_work_threads(struct cmn_work *w)
     pthread_mutex_unlock(&w->mu);
     return n;
 }
+
+unsigned cmn_work_idle(struct cmn_work *w)
+{
+    unsigned n;
+
+    pthread_mutex_lock(&w->mu);
+    n = w->idle;
+    pthread_mutex_unlock(&w->mu);
+    return n;
+}

@@ -29,5 +29,7 @@ int cmn_work_submit(struct cmn_work *w, cmn_work_fn fn, cmn_work_done_fn done,
                     void *arg);
 /* Worker threads alive (running or idle); for tests. */
 unsigned cmn_work_threads(struct cmn_work *w);
+/* Of those, the ones waiting for a job; for tests. */
+unsigned cmn_work_idle(struct cmn_work *w);
 
 #endif

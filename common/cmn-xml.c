@@ -9,9 +9,13 @@
 #include <libxml/relaxng.h>
 #include <libxml/xmlerror.h>
 #include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 
 struct cmn_xml_schema {
     xmlRelaxNGPtr rng;
@@ -293,6 +297,161 @@ char *cmn_xml_escape(const char *s)
     }
     *p = '\0';
     return out;
+}
+
+/* The formats below are built from the caller's checked format string,
+ * one conversion at a time. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+
+/* One conversion of cmn_xml_vformat: `spec` ("%-12.3lu"), its conversion
+ * character and length modifier already parsed, the argument read by
+ * type. */
+static int xml_format_one(FILE *f, const char *spec, char conv, const char *len,
+                          va_list *ap)
+{
+    switch (conv) {
+    case 'd':
+    case 'i':
+        if (!strcmp(len, "hh") || !strcmp(len, "h") || !*len)
+            return fprintf(f, spec, va_arg(*ap, int));
+        if (!strcmp(len, "l"))
+            return fprintf(f, spec, va_arg(*ap, long));
+        if (!strcmp(len, "ll"))
+            return fprintf(f, spec, va_arg(*ap, long long));
+        if (!strcmp(len, "z"))
+            return fprintf(f, spec, va_arg(*ap, ssize_t));
+        if (!strcmp(len, "j"))
+            return fprintf(f, spec, va_arg(*ap, intmax_t));
+        if (!strcmp(len, "t"))
+            return fprintf(f, spec, va_arg(*ap, ptrdiff_t));
+        return -1;
+    case 'u':
+    case 'x':
+    case 'X':
+    case 'o':
+        if (!strcmp(len, "hh") || !strcmp(len, "h") || !*len)
+            return fprintf(f, spec, va_arg(*ap, unsigned));
+        if (!strcmp(len, "l"))
+            return fprintf(f, spec, va_arg(*ap, unsigned long));
+        if (!strcmp(len, "ll"))
+            return fprintf(f, spec, va_arg(*ap, unsigned long long));
+        if (!strcmp(len, "z"))
+            return fprintf(f, spec, va_arg(*ap, size_t));
+        if (!strcmp(len, "j"))
+            return fprintf(f, spec, va_arg(*ap, uintmax_t));
+        if (!strcmp(len, "t"))
+            return fprintf(f, spec, va_arg(*ap, ptrdiff_t));
+        return -1;
+    case 'c':
+        return *len ? -1 : fprintf(f, spec, va_arg(*ap, int));
+    case 'p':
+        return *len ? -1 : fprintf(f, spec, va_arg(*ap, void *));
+    case 'f':
+    case 'e':
+    case 'g':
+        if (!strcmp(len, "L"))
+            return fprintf(f, spec, va_arg(*ap, long double));
+        return *len && strcmp(len, "l") ? -1
+                                        : fprintf(f, spec, va_arg(*ap, double));
+    default:
+        return -1;
+    }
+}
+
+char *cmn_xml_vformat(const char *fmt, va_list ap_in)
+{
+    char *out = NULL;
+    size_t outlen = 0;
+    FILE *f = open_memstream(&out, &outlen);
+    va_list ap;
+    bool ok = f != NULL;
+
+    if (!f)
+        return NULL;
+    va_copy(ap, ap_in);
+    for (const char *p = fmt; ok && *p;) {
+        if (*p != '%') {
+            size_t n = strcspn(p, "%");
+            ok = fwrite(p, 1, n, f) == n;
+            p += n;
+            continue;
+        }
+        if (p[1] == '%') {
+            ok = fputc('%', f) != EOF;
+            p += 2;
+            continue;
+        }
+        /* %[flags][width][.precision][length]conv, `*` resolved now */
+        char spec[64], len[3] = "";
+        size_t sn = 0;
+        int prec = -1;
+        spec[sn++] = *p++;
+        while (*p && strchr("-+ #0", *p) && sn < 8)
+            spec[sn++] = *p++;
+        if (*p == '*') {
+            sn += (size_t)snprintf(spec + sn, sizeof(spec) - sn, "%d",
+                                   va_arg(ap, int));
+            p++;
+        } else {
+            while (*p >= '0' && *p <= '9' && sn < 20)
+                spec[sn++] = *p++;
+        }
+        if (*p == '.') {
+            p++;
+            if (*p == '*') {
+                prec = va_arg(ap, int);
+                p++;
+            } else {
+                prec = 0;
+                while (*p >= '0' && *p <= '9')
+                    prec = prec * 10 + (*p++ - '0');
+            }
+        }
+        for (size_t ln = 0; ln < 2 && *p && strchr("hlzjtL", *p); ln++)
+            len[ln] = *p++;
+        char conv = *p ? *p++ : '\0';
+        if (conv == 's') {
+            const char *v = va_arg(ap, const char *);
+            char *cut = NULL, *esc;
+            if (!v)
+                v = "(null)";
+            if (prec >= 0)
+                v = cut = strndup(v, (size_t)prec);
+            esc = v ? cmn_xml_escape(v) : NULL;
+            free(cut);
+            spec[sn++] = 's';
+            spec[sn] = '\0';
+            ok = esc && !*len && fprintf(f, spec, esc) >= 0;
+            free(esc);
+            continue;
+        }
+        if (prec >= 0)
+            sn += (size_t)snprintf(spec + sn, sizeof(spec) - sn, ".%d", prec);
+        sn += (size_t)snprintf(spec + sn, sizeof(spec) - sn, "%s%c", len, conv);
+        ok = sn < sizeof(spec) && xml_format_one(f, spec, conv, len, &ap) >= 0;
+    }
+    va_end(ap);
+    if (fclose(f) != 0)
+        ok = false;
+    if (!ok) {
+        free(out);
+        return NULL;
+    }
+    return out;
+}
+
+#pragma GCC diagnostic pop
+
+char *cmn_xml_format(const char *fmt, ...)
+{
+    va_list ap;
+    char *s;
+
+    va_start(ap, fmt);
+    s = cmn_xml_vformat(fmt, ap);
+    va_end(ap);
+    return s;
 }
 
 const char *cmn_xml_attr_copy(xmlNode *n, const char *name, char *buf,

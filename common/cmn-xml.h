@@ -7,6 +7,7 @@
 #define KVMC_CMN_XML_H
 
 #include <libxml/tree.h>
+#include <stdarg.h>
 #include <stddef.h>
 
 #define CMN_XML_MAX_DEFAULT (4u << 20) /* 4 MiB */
@@ -43,6 +44,17 @@ const char *cmn_xml_schema_path(const char *file);
 const char *cmn_xml_entity(char c);
 /* `s` escaped by that rule (malloc'd); NULL when out of memory. */
 char *cmn_xml_escape(const char *s);
+/* asprintf for XML built by string formatting: every %s argument is a
+ * value and goes in escaped by the rule above (its precision, if any,
+ * cuts the value before escaping); other conversions as printf (d i u x
+ * X o c p f e g, with flags, width, precision and length modifiers;
+ * `*` taken from the arguments). Markup built elsewhere does not go
+ * through a %s here: append it separately. Returns the malloc'd text, or
+ * NULL when out of memory or on a conversion it does not know. */
+__attribute__((format(printf, 1, 2))) char *cmn_xml_format(const char *fmt,
+                                                           ...);
+__attribute__((format(printf, 1, 0))) char *cmn_xml_vformat(const char *fmt,
+                                                            va_list ap);
 /* Attribute `name` of `n` copied into buf (truncated to len - 1 bytes):
  * buf, or NULL when `n` has no such attribute. */
 const char *cmn_xml_attr_copy(xmlNode *n, const char *name, char *buf,

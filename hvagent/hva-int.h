@@ -422,6 +422,26 @@ void hva_mig_progress_parse(json_object *ret, struct hva_mig_progress *ret_p);
 /* HKDF-SHA256 of the corosync authkey, info "kvmcluster migration v1". */
 int hva_psk_derive(const char *authkey_path, uint8_t key[32]);
 
+/* ---- memory stream encryption (migration-tls = psk; hva-mig-tls.c) ---- */
+
+#define HVA_MIG_TLS_USER "kvmcluster" /* the PSK identity in keys.psk */
+#define HVA_MIG_TLS_OBJ  "kvmc-mig-tls"
+/* The key of one migration's stream: HKDF-SHA256-Expand of `base` (the
+ * stream secret) with the migration's token. Both agents know the token
+ * from READY, which only travelled inside the control channel's TLS; the
+ * token alone (it goes in clear on the data connection) gives nothing. */
+int hva_mig_tls_key(const uint8_t base[32], const char *token, uint8_t key[32]);
+/* Creates `dir` (0750 root:gid) holding keys.psk (the key under
+ * HVA_MIG_TLS_USER) and dh-params.pem for QEMU's tls-creds-psk. Error:
+ * negative errno and a message naming the directory. */
+int hva_mig_tls_write(const char *dir, gid_t gid, const uint8_t key[32],
+                      char *err, size_t errlen);
+void hva_mig_tls_remove(const char *dir);
+/* Removes every credentials directory under `parent` (agent start). */
+void hva_mig_tls_sweep(const char *parent);
+/* object-add's arguments for the tls-creds-psk object reading `dir`. */
+json_object *hva_mig_tls_object(bool server, const char *dir);
+
 /* ---- control channel (line-based, TLS-PSK) --------------------------- */
 
 struct hva_chan;
@@ -550,7 +570,11 @@ struct hva_agent {
     size_t n_allow;
     unsigned max_incoming;
     unsigned n_incoming;
-    bool mig_tls_data; /* reserved: bulk stream through QEMU TLS */
+    /* migration-tls = psk: the memory stream goes through QEMU's TLS
+     * too, keyed per migration (hva_mig_tls_key) from stream_psk */
+    bool mig_tls;
+    const char *mig_tls_key; /* migration-tls-key; NULL: from the authkey */
+    uint8_t stream_psk[32];
     /* [hvagent] settings: what a request does not say */
     struct hva_mig_settings mig_defaults;
     unsigned arm_timeout_s; /* migrate-in without timeout-s */

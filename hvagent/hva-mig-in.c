@@ -111,7 +111,9 @@ static void in_send_ready(struct hva_mig *m)
     for (size_t i = 0; i < sizeof(rnd); i++)
         snprintf(m->token + 2 * i, 3, "%02x", rnd[i]);
     explicit_bzero(rnd, sizeof(rnd));
-    hva_chan_send(m->chan, "READY %s", m->token);
+    /* " tls": the stream must come through QEMU's TLS (migration-tls). */
+    hva_chan_send(m->chan, "READY %s%s", m->token,
+                  m->ag->mig_tls ? " tls" : "");
 }
 
 static void arm_caps_done(void *data, int rc, json_object *ret,
@@ -693,8 +695,26 @@ static int32_t data_conn_read(int32_t fd, int32_t revents, void *data)
             strcmp(m->peer_addr, d->addr) != 0 ||
             m->vm->phase != HVA_PH_IN_PREPARED)
             continue;
+        /* migration-tls: the stream's key comes from the token too. */
+        char err[512];
+        if (m->ag->mig_tls &&
+            hva_mig_tls_prepare(m, true, err, sizeof(err)) < 0) {
+            in_abort(m, err);
+            data_conn_free(d, true);
+            return -1;
+        }
         /* Used: the token opens one data connection, never a second. */
         explicit_bzero(m->token, sizeof(m->token));
+        if (m->tls_dir[0]) {
+            /* QEMU's server reads the key at the handshake: the
+             * directory stays until the migration ends (hva_mig_free). */
+            hva_qmp_command(m->vm->qmp, "object-add",
+                            hva_mig_tls_object(true, m->tls_dir), -1,
+                            in_data_done, m);
+            hva_qmp_command(m->vm->qmp, "migrate-set-parameters",
+                            hva_mig_str_arg("tls-creds", HVA_MIG_TLS_OBJ), -1,
+                            in_data_done, m);
+        }
         /* QEMU's incoming side does blocking I/O on it. */
         fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
         hva_vm_set_phase(m->vm, HVA_PH_IN_RECEIVING);

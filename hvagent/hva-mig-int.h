@@ -42,6 +42,9 @@ struct hva_mig {
     unsigned port;
     char peer_addr[64];
     char token[MIG_TOKEN_LEN + 1];
+    /* migration-tls = psk: QEMU's credentials directory while it exists
+     * (removed by hva_mig_free at the latest) */
+    char tls_dir[4096];
     qb_loop_timer_handle poll_timer, deadline_timer;
     bool counted;
     bool preauth; /* target: TLS not up yet (counted, handshake deadline) */
@@ -107,6 +110,11 @@ void hva_mig_lease(struct hva_mig *m, enum hva_lease_op op,
                    unsigned retry_held_ms, hva_mig_lease_fn cb);
 bool hva_mig_vm_has_lease(const struct hva_vm *vm);
 void hva_mig_data_close(struct hva_mig *m);
+/* migration-tls = psk: writes m's credentials directory for QEMU (key
+ * from m->token) into m->tls_dir. Error: a message in `err`. */
+int hva_mig_tls_prepare(struct hva_mig *m, bool server, char *err,
+                        size_t errlen);
+void hva_mig_tls_done(struct hva_mig *m);
 /* QMP arguments */
 json_object *hva_mig_caps_args(bool pause_before, bool throttle);
 json_object *hva_mig_str_arg(const char *k, const char *v);

@@ -362,7 +362,74 @@ static void out_qemu_params(struct hva_mig *m)
         json_object_new_int64(m->set.max_bandwidth
                                   ? (int64_t)m->set.max_bandwidth
                                   : (int64_t)1 << 40));
+    /* Clear unless this migration turns it on (out_start_qemu): the QEMU
+     * may have received the VM encrypted, or tried to send it before. */
+    json_object_object_add(p, "tls-creds", json_object_new_string(""));
     hva_qmp_command(vm->qmp, "migrate-set-parameters", p, -1, out_cmd_check, m);
+}
+
+/* QEMU's client read the key at object-add: its file goes now. */
+static void out_tls_added(void *data, int rc, json_object *ret,
+                          const char *errmsg)
+{
+    struct hva_mig *m = data;
+
+    (void)ret;
+    hva_mig_tls_done(m);
+    if (rc < 0)
+        out_rollback(m, -HVA_E_MIGRATION,
+                     "migration-tls: QEMU refused its TLS credentials: %s",
+                     errmsg);
+}
+
+/* migration-tls = psk: QEMU's TLS credentials, keyed for this migration,
+ * and its stream through them; QMP runs the commands in order, before
+ * the "migrate" that follows. */
+static int out_tls_setup(struct hva_mig *m)
+{
+    struct hva_vm *vm = m->vm;
+    char err[512];
+    int rc = hva_mig_tls_prepare(m, false, err, sizeof(err));
+
+    if (rc < 0) {
+        out_rollback(m, -HVA_E_MIGRATION, "%s", err);
+        return rc;
+    }
+    /* An earlier attempt's (or the incoming side's) object goes first. */
+    hva_qmp_command(vm->qmp, "object-del",
+                    hva_mig_str_arg("id", HVA_MIG_TLS_OBJ), -1, NULL, NULL);
+    hva_qmp_command(vm->qmp, "object-add",
+                    hva_mig_tls_object(false, m->tls_dir), -1, out_tls_added,
+                    m);
+    hva_qmp_command(vm->qmp, "migrate-set-parameters",
+                    hva_mig_str_arg("tls-creds", HVA_MIG_TLS_OBJ), -1,
+                    out_cmd_check, m);
+    return 0;
+}
+
+/* QEMU's reason for a failed stream, from query-migrate: with TLS on, a
+ * key that differs is only seen as a failed handshake there. */
+static void out_failed_desc(void *data, int rc, json_object *ret,
+                            const char *errmsg)
+{
+    struct hva_mig *m = data;
+    json_object *d;
+    const char *desc = NULL;
+
+    (void)errmsg;
+    if (m->rolling_back)
+        return;
+    if (rc == 0 && json_object_object_get_ex(ret, "error-desc", &d))
+        desc = json_object_get_string(d);
+    if (desc && strstr(desc, "TLS"))
+        out_rollback(m, -HVA_E_MIGRATION,
+                     "memory stream to %s: %s (migration-tls = psk: is the "
+                     "target's stream key the same, see "
+                     "migration-tls-key?)",
+                     m->host, desc);
+    else
+        out_rollback(m, -HVA_E_MIGRATION, "QEMU migration failed%s%s",
+                     desc ? ": " : "", desc ? desc : "");
 }
 
 /* The data connection is up (token sent): QEMU streams into it. */
@@ -382,6 +449,8 @@ static void out_start_qemu(struct hva_mig *m, int dfd)
         out_rollback(m, -HVA_E_MIGRATION, "getfd: %s", cmn_strerror(rc));
         return;
     }
+    if (m->ag->mig_tls && out_tls_setup(m) < 0)
+        return;
     m->t_migrate = cmn_now_ms();
     m->t_progress = m->t_migrate;
     m->qemu_migrating = true;
@@ -508,7 +577,8 @@ static void out_final_stats(void *data, int rc, json_object *ret,
              "\" ready-ms=\"%" PRIu64 "\" qemu-total-ms=\"%" PRIu64
              "\" bytes=\"%" PRIu64 "\" passes=\"%u\" handoff-ms=\"%" PRIu64
              "\" paused-to-resumed-ms=\"%" PRIu64 "\" downtime-limit-ms=\"%u\""
-             " release-ms=\"%" PRIu64 "\" acquire-ms=\"%" PRIu64 "\"",
+             " release-ms=\"%" PRIu64 "\" acquire-ms=\"%" PRIu64 "\""
+             " stream=\"%s\"",
              /* QEMU counts from stopping the guest to sending the last
               * byte; the lease handoff and the target's cont follow. */
              m->qemu_downtime + (m->t_resumed - m->t_paused),
@@ -518,7 +588,8 @@ static void out_final_stats(void *data, int rc, json_object *ret,
              m->t_chan - m->t_start, m->t_ready - m->t_start, m->qemu_total,
              m->transferred, m->pass, m->t_acquired - m->t_paused,
              m->t_resumed - m->t_paused, m->cur_downtime,
-             m->t_released - m->t_paused, m->acquire_ms);
+             m->t_released - m->t_paused, m->acquire_ms,
+             m->ag->mig_tls ? "tls" : "clear");
     cmn_info(CMN_LOG_HVA, "VM '%s': migrated to %s: %s", vm->def->name, m->host,
              m->result);
     hva_vm_set_phase(vm, HVA_PH_OUT_DONE);
@@ -568,11 +639,23 @@ static void out_line(void *data, char *line)
         *arg++ = '\0';
     cmn_debug(CMN_LOG_HVA, "VM '%s': target says %s", vm->def->name, line);
     if (strcmp(line, "READY") == 0 && vm->phase == HVA_PH_OUT_PREPARE) {
-        if (!arg || strlen(arg) != MIG_TOKEN_LEN) {
+        /* "READY <token>[ tls]": tls, the target expects the memory
+         * stream through QEMU's TLS (its migration-tls = psk). */
+        bool tls = arg && strlen(arg) == MIG_TOKEN_LEN + 4 &&
+                   strcmp(arg + MIG_TOKEN_LEN, " tls") == 0;
+        if (!arg || (strlen(arg) != MIG_TOKEN_LEN && !tls)) {
             out_rollback(m, -EPROTO, "target sent a bad token");
             return;
         }
-        snprintf(m->token, sizeof(m->token), "%s", arg);
+        if (tls != m->ag->mig_tls) {
+            out_rollback(m, -HVA_E_REFUSED,
+                         "target %s has migration-tls = %s, node '%s' %s: "
+                         "set the same on every node",
+                         m->host, tls ? "psk" : "off", m->ag->node_name,
+                         m->ag->mig_tls ? "psk" : "off");
+            return;
+        }
+        snprintf(m->token, sizeof(m->token), "%.*s", MIG_TOKEN_LEN, arg);
         m->t_ready = cmn_now_ms();
         out_data_connect(m);
     } else if (strcmp(line, "REFUSED") == 0) {
@@ -788,6 +871,10 @@ void hva_mig_out_qemu_event(struct hva_mig *m, const struct hva_mig_reaction *r)
         m->qemu_migrating = false;
         if (m->rolling_back)
             out_rb_finish(m);
+        else if (m->ag->mig_tls && r->status &&
+                 strcmp(r->status, "failed") == 0)
+            hva_qmp_command(vm->qmp, "query-migrate", NULL, -1, out_failed_desc,
+                            m);
         else
             out_rollback(m, -HVA_E_MIGRATION, "QEMU migration %s", r->status);
         break;

@@ -293,6 +293,9 @@ int hva_save(struct hva_vm *vm, char *err, size_t errlen)
     json_object *pa = json_object_new_object();
     json_object_object_add(pa, "max-bandwidth",
                            json_object_new_int64((int64_t)1 << 40));
+    /* A pipe to a file has no TLS peer: clear what an encrypted live
+     * migration of this QEMU (in or out) left set. */
+    json_object_object_add(pa, "tls-creds", json_object_new_string(""));
     hva_qmp_command(vm->qmp, "migrate-set-parameters", pa, -1, save_cmd_check,
                     m);
     hva_qmp_command(vm->qmp, "getfd", hva_mig_str_arg("fdname", MIG_FDNAME),

@@ -19,9 +19,12 @@
  *      (getfd + migrate fd:); T checks the token and hands its end to its
  *      QEMU (getfd + migrate-incoming fd:). The token is a 256-bit secret
  *      that only travelled inside TLS, so only the authenticated source
- *      can open a data connection; the bulk stream itself is not
- *      encrypted (memory pages on the cluster's migration network, as
- *      with Hyper-V's default "TCP/IP" option; see hvagent(8)).
+ *      can open a data connection. With migration-tls = psk (off by
+ *      default, see hvagent(8)) both QEMUs first get a tls-creds-psk
+ *      object keyed from the stream secret and the token
+ *      (hva-mig-tls.c), so the pages travel encrypted too; "READY
+ *      <token> tls" says the target expects that, and a source set
+ *      otherwise refuses.
  *   S: watches pre-copy passes (query-migrate every 100 ms and
  *      MIGRATION_PASS) and applies the convergence policy.
  *
@@ -81,10 +84,47 @@ void hva_mig_data_close(struct hva_mig *m)
     m->data_fd = -1;
 }
 
+int hva_mig_tls_prepare(struct hva_mig *m, bool server, char *err,
+                        size_t errlen)
+{
+    struct hva_qemu_cred cred = {0, 0, NULL, 0};
+    uint8_t key[32];
+    int rc;
+
+    if (strcmp(m->ag->qemu_user, "root") != 0) {
+        rc = hva_qemu_cred_lookup(m->ag->qemu_user, &cred, err, errlen);
+        if (rc < 0)
+            return rc;
+    }
+    rc = hva_mig_tls_key(m->ag->stream_psk, m->token, key);
+    if (rc < 0) {
+        snprintf(err, errlen, "migration-tls: key derivation failed");
+        goto out;
+    }
+    snprintf(m->tls_dir, sizeof(m->tls_dir), "%s/mig-tls/%s.%s", m->ag->run_dir,
+             m->vm->def->uuid, server ? "in" : "out");
+    rc = hva_mig_tls_write(m->tls_dir, cred.gid, key, err, errlen);
+    if (rc < 0)
+        m->tls_dir[0] = '\0';
+out:
+    explicit_bzero(key, sizeof(key));
+    hva_qemu_cred_free(&cred);
+    return rc;
+}
+
+void hva_mig_tls_done(struct hva_mig *m)
+{
+    if (!m->tls_dir[0])
+        return;
+    hva_mig_tls_remove(m->tls_dir);
+    m->tls_dir[0] = '\0';
+}
+
 void hva_mig_free(struct hva_mig *m)
 {
     if (!m || m->freed)
         return;
+    hva_mig_tls_done(m);
     hva_mig_data_close(m);
     if (m->poll_timer)
         qb_loop_timer_del(m->ag->loop, m->poll_timer);

@@ -30,6 +30,7 @@
 #include "common/cmn-ipc.h"
 #include "common/cmn-log.h"
 #include "common/cmn-time.h"
+#include "common/cmn-xml.h"
 #include "hvagent/hva-int.h"
 
 void hva_agent_event(struct hva_agent *ag, const char *fmt, ...)
@@ -40,7 +41,8 @@ void hva_agent_event(struct hva_agent *ag, const char *fmt, ...)
     if (!ag->ipc)
         return;
     va_start(ap, fmt);
-    if (vasprintf(&text, fmt, ap) >= 0) {
+    text = cmn_xml_vformat(fmt, ap); /* every %s a value, escaped */
+    if (text) {
         cmn_ipc_broadcast(ag->ipc, text);
         free(text);
     }
@@ -181,17 +183,16 @@ void hva_vm_reply(struct hva_vm *vm, int rc, const char *extra)
         return;
     vm->op_conn = NULL;
     if (rc < 0) {
-        xmlChar *e = xmlEncodeSpecialChars(
-            NULL, (const xmlChar *)(vm->last_err[0] ? vm->last_err
-                                                    : cmn_strerror(rc)));
-        if (asprintf(&text, "<reply rc=\"%d\" vm=\"%s\" error=\"%s\"/>", rc,
-                     vm->def->name, (const char *)e) < 0)
+        text = cmn_xml_format(
+            "<reply rc=\"%d\" vm=\"%s\" error=\"%s\"/>", rc, vm->def->name,
+            vm->last_err[0] ? vm->last_err : cmn_strerror(rc));
+    } else {
+        /* `extra`: attributes the migration code built */
+        char *head cmn_autofree =
+            cmn_xml_format("<reply rc=\"0\" vm=\"%s\" state=\"%s\" ",
+                           vm->def->name, hva_vm_state_name(vm->state));
+        if (!head || asprintf(&text, "%s%s/>", head, extra ? extra : "") < 0)
             text = NULL;
-        xmlFree(e);
-    } else if (asprintf(&text, "<reply rc=\"0\" vm=\"%s\" state=\"%s\" %s/>",
-                        vm->def->name, hva_vm_state_name(vm->state),
-                        extra ? extra : "") < 0) {
-        text = NULL;
     }
     cmn_ipc_reply(c, text ? text : "<reply rc=\"-12\"/>");
     cmn_ipc_conn_unref(c);

@@ -148,6 +148,22 @@ int main(int argc, char **argv)
     hva_err_register();
     const char *op = argv[i++];
     rc = cmn_ipc_client_connect(ipc, &cl);
+    if (rc == -EACCES) {
+        /* hvagent decided from our credentials at accept */
+        fprintf(stderr,
+                "hvactl: hvagent '%s' refused this user: it serves root "
+                "only (run hvactl as root)\n",
+                ipc);
+        return 1;
+    }
+    if (rc == -EUSERS) {
+        fprintf(stderr,
+                "hvactl: hvagent '%s' refused the connection: this user "
+                "holds too many connections to it already (end some "
+                "hvactl clients, e.g. 'hvactl events')\n",
+                ipc);
+        return 1;
+    }
     if (rc < 0) {
         fprintf(stderr, "hvactl: hvagent '%s' not reachable: %s\n", ipc,
                 cmn_strerror(rc));

@@ -30,14 +30,7 @@ static struct hva_agent agent;
 
 static char *reply_error(int rc, const char *msg)
 {
-    xmlChar *e = xmlEncodeSpecialChars(NULL, (const xmlChar *)msg);
-    char *text = NULL;
-
-    if (asprintf(&text, "<reply rc=\"%d\" error=\"%s\"/>", rc,
-                 (const char *)e) < 0)
-        text = NULL;
-    xmlFree(e);
-    return text;
+    return cmn_xml_format("<reply rc=\"%d\" error=\"%s\"/>", rc, msg);
 }
 
 /* start/restore of a VM that was armed, once its prepared QEMU is gone. */
@@ -86,8 +79,9 @@ static int op_define(struct hva_agent *ag, struct hva_request *req,
         return rc;
     }
     req->def = NULL; /* the VM owns it now */
-    if (asprintf(ret_reply, "<reply rc=\"0\" vm=\"%s\" uuid=\"%s\"/>",
-                 vm->def->name, vm->def->uuid) < 0)
+    *ret_reply = cmn_xml_format("<reply rc=\"0\" vm=\"%s\" uuid=\"%s\"/>",
+                                vm->def->name, vm->def->uuid);
+    if (!*ret_reply)
         return -ENOMEM;
     return 0;
 }
@@ -123,12 +117,15 @@ static int op_migrate_in(struct hva_vm *vm, const struct hva_request *req,
     /* Arms this node for this VM only; its QEMU is prepared now. */
     int rc = hva_mig_arm(vm, req->timeout_s, err, errlen);
 
-    if (rc == 0 && asprintf(ret_reply,
-                            "<reply rc=\"0\" vm=\"%s\" state=\"%s\" pid=\"%d\" "
-                            "armed-s=\"%u\"/>",
-                            vm->def->name, hva_vm_state_name(vm->state),
-                            (int)vm->pid, req->timeout_s) < 0)
-        rc = -ENOMEM;
+    if (rc == 0) {
+        *ret_reply =
+            cmn_xml_format("<reply rc=\"0\" vm=\"%s\" state=\"%s\" pid=\"%d\" "
+                           "armed-s=\"%u\"/>",
+                           vm->def->name, hva_vm_state_name(vm->state),
+                           (int)vm->pid, req->timeout_s);
+        if (!*ret_reply)
+            rc = -ENOMEM;
+    }
     return rc;
 }
 
@@ -138,8 +135,9 @@ static int op_disarm(struct hva_vm *vm, char **ret_reply)
      * stays, whether a source came or not. */
     bool was = hva_mig_cancel_in(vm, "the migration was called off");
 
-    if (asprintf(ret_reply, "<reply rc=\"0\" vm=\"%s\" disarmed=\"%s\"/>",
-                 vm->def->name, was ? "yes" : "no") < 0)
+    *ret_reply = cmn_xml_format("<reply rc=\"0\" vm=\"%s\" disarmed=\"%s\"/>",
+                                vm->def->name, was ? "yes" : "no");
+    if (!*ret_reply)
         return -ENOMEM;
     return 0;
 }
@@ -315,6 +313,12 @@ static int32_t on_term(int32_t sig, void *data)
 #define HVA_KERNEL_DIRS_DEFAULT CMN_KERNEL_DIR
 #define HVA_QEMU_USER_DEFAULT   "kvmcluster-qemu"
 
+/* The memory stream of a live migration: in clear, or through QEMU's
+ * TLS (hvagent(8) gives the cost measured by bench/migration and why the
+ * default is off). */
+#define HVA_MIG_TLS_DEFAULT "off"
+static const char *const hva_mig_tls_values[] = {"off", "psk", NULL};
+
 /* [hvagent] in kvmcluster.conf(5); other daemons' sections are skipped. */
 static const struct cmn_cfg_key hva_cfg_keys[] = {
     {"hvagent", "migration-timeout", CMN_CFG_DURATION, "300s", false, false,
@@ -334,6 +338,9 @@ static const struct cmn_cfg_key hva_cfg_keys[] = {
      * an operator line a newer host up with older ones, and the sandbox
      * reproduce mixed generations. */
     {"hvagent", "cpu-models", CMN_CFG_STR, "", false, false, 0, 0, NULL},
+    {"hvagent", "migration-tls", CMN_CFG_ENUM, HVA_MIG_TLS_DEFAULT, false,
+     false, 0, 0, hva_mig_tls_values},
+    {"hvagent", "migration-tls-key", CMN_CFG_STR, "", false, false, 0, 0, NULL},
     {NULL, NULL, 0, NULL, false, false, 0, 0, NULL},
 };
 
@@ -360,6 +367,8 @@ static int load_config(struct hva_agent *ag, const char *path, bool given)
     ag->arm_timeout_s = 20;
     ag->qemu_user = HVA_QEMU_USER_DEFAULT;
     ag->cpu_cap = "";
+    ag->mig_tls = strcmp(HVA_MIG_TLS_DEFAULT, "psk") == 0;
+    ag->mig_tls_key = NULL;
     if (!given && access(path, F_OK) < 0)
         return set_dirs(ag, HVA_LUN_DIR_DEFAULT, "", HVA_KERNEL_DIRS_DEFAULT,
                         path);
@@ -375,6 +384,14 @@ static int load_config(struct hva_agent *ag, const char *path, bool given)
         ag->mig_defaults.stall_ms = (unsigned)v;
     if (cmn_cfg_int(c, "hvagent", NULL, "migration-arm-timeout", &v) == 0)
         ag->arm_timeout_s = (unsigned)((v + 999) / 1000);
+    ag->mig_tls =
+        strcmp(cmn_cfg_str(c, "hvagent", NULL, "migration-tls"), "psk") == 0;
+    const char *tk = cmn_cfg_str(c, "hvagent", NULL, "migration-tls-key");
+    if (tk && *tk) {
+        ag->mig_tls_key = strdup(tk);
+        if (!ag->mig_tls_key)
+            return -ENOMEM;
+    }
     const char *user = cmn_cfg_str(c, "hvagent", NULL, "qemu-user");
     if (!user || !*user) {
         cmn_err(CMN_LOG_HVA, "%s:%d: qemu-user: a user name is required", path,
@@ -701,6 +718,45 @@ static int setup_loop(struct hva_agent *ag)
     return 0;
 }
 
+/* migration-tls = psk: the stream secret, and the directory QEMU reads
+ * its per-migration credentials from. The run directory becomes 0711 so
+ * that the QEMU user can reach them by name (everything else in it stays
+ * 0700/0600, root's). */
+static int setup_stream_tls(struct hva_agent *ag)
+{
+    char dir[4096];
+    int rc;
+
+    if (!ag->mig_tls) {
+        cmn_info(CMN_LOG_HVA, "migration-tls = off: live migrations send "
+                              "guest memory in clear");
+        return 0;
+    }
+    if (ag->mig_tls_key) {
+        rc = hva_psk_derive(ag->mig_tls_key, ag->stream_psk);
+        if (rc < 0) {
+            cmn_err(CMN_LOG_HVA, "migration-tls-key '%s': %s", ag->mig_tls_key,
+                    rc == -EINVAL ? "shorter than 16 bytes" : cmn_strerror(rc));
+            return rc;
+        }
+    } else {
+        memcpy(ag->stream_psk, ag->psk, sizeof(ag->stream_psk));
+    }
+    snprintf(dir, sizeof(dir), "%s/mig-tls", ag->run_dir);
+    if ((mkdir(dir, 0711) < 0 && errno != EEXIST) || chmod(dir, 0711) < 0 ||
+        chmod(ag->run_dir, 0711) < 0) {
+        rc = -errno;
+        cmn_err(CMN_LOG_HVA, "migration-tls: '%s': %s", dir, cmn_strerror(rc));
+        return rc;
+    }
+    hva_mig_tls_sweep(dir);
+    cmn_info(CMN_LOG_HVA,
+             "migration-tls = psk: live migration streams go through "
+             "QEMU's TLS (key from %s)",
+             ag->mig_tls_key ? ag->mig_tls_key : "the authkey");
+    return 0;
+}
+
 /* The migration key and, with --listen, the listener. */
 static int setup_migration(struct hva_agent *ag, const struct hva_opts *o)
 {
@@ -709,8 +765,10 @@ static int setup_migration(struct hva_agent *ag, const struct hva_opts *o)
     int rc;
 
     if (!o->listen_addr) {
-        if (hva_psk_derive(o->authkey, ag->psk) == 0)
+        if (hva_psk_derive(o->authkey, ag->psk) == 0) {
             ag->have_psk = true; /* outgoing migrations still authenticate */
+            return setup_stream_tls(ag);
+        }
         return 0;
     }
     rc = hva_psk_derive(o->authkey, ag->psk);
@@ -721,6 +779,9 @@ static int setup_migration(struct hva_agent *ag, const struct hva_opts *o)
         return rc;
     }
     ag->have_psk = true;
+    rc = setup_stream_tls(ag);
+    if (rc < 0)
+        return rc;
     snprintf(addr, sizeof(addr), "%s", o->listen_addr);
     char *colon = strrchr(addr, ':');
     if (colon) {

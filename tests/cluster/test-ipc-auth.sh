@@ -133,7 +133,7 @@ while IFS=$'\t' read -r rc c out; do
 done < <(run_all "" "${READS[@]}" "${WRITES[@]%%|*}")
 assert_eq $((${#READS[@]} + ${#WRITES[@]})) "$n1" "operations tried as nobody"
 out=$(as "" "$HVACTL" status 2>&1) && fail "hvagent served nobody: $out"
-assert_eq "hvactl: hvagent 'hvagent' not reachable: Permission denied" "$out"
+assert_eq "hvactl: hvagent 'hvagent' refused this user: it serves root only (run hvactl as root)" "$out"
 hva_msg=$out
 
 # 2. Read-only group: reads answered, writes refused naming the group.

@@ -3,10 +3,12 @@
 #include "config.h"
 
 #include <dirent.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -183,6 +185,52 @@ static void test_escape_round_trip(void **state)
     assert_null(cmn_xml_entity('$'));
 }
 
+/* cmn_xml_format: each %s a value (escaped, survives a parse byte for
+ * byte); every other conversion exactly as printf writes it. */
+static void test_format(void **state)
+{
+    static const char evil[] = "a\"<b>&c'd\"/><x y=\"";
+    char err[256], want[512];
+    xmlDoc *doc = NULL;
+    xmlNode *root;
+    xmlChar *a;
+    char *s;
+
+    (void)state;
+    s = cmn_xml_format("<error node=\"%s\" code=\"%d\" n=\"%u\" big=\"%" PRIu64
+                       "\" z=\"%zu\" x=\"%#06x\" c=\"%c\" pct=\"%%\" "
+                       "cut=\"%.*s\" pad=\"%5s|%-3d|\">%s</error>",
+                       evil, -16, 7u, UINT64_MAX, (size_t)42, 0xbeefu, 'q', 4,
+                       "<<<<<<", "ab", 5,
+                       "VM 'web\"9' <does not> exist & more");
+    assert_non_null(s);
+    snprintf(want, sizeof(want),
+             "<error node=\"a&quot;&lt;b&gt;&amp;c'd&quot;/&gt;&lt;x "
+             "y=&quot;\" code=\"-16\" n=\"7\" big=\"%" PRIu64
+             "\" z=\"42\" x=\"0xbeef\" c=\"q\" pct=\"%%\" "
+             "cut=\"&lt;&lt;&lt;&lt;\" pad=\"   ab|5  |\">VM 'web&quot;9' "
+             "&lt;does not&gt; exist &amp; more</error>",
+             UINT64_MAX);
+    assert_string_equal(s, want);
+    assert_int_equal(
+        cmn_xml_parse_mem(s, strlen(s), "test", 0, &doc, err, sizeof(err)), 0);
+    root = xmlDocGetRootElement(doc);
+    a = xmlGetProp(root, (const xmlChar *)"node");
+    assert_string_equal((const char *)a, evil);
+    xmlFree(a);
+    a = xmlNodeGetContent(root);
+    assert_string_equal((const char *)a, "VM 'web\"9' <does not> exist & more");
+    xmlFree(a);
+    xmlFreeDoc(doc);
+    free(s);
+
+    /* without a %s it is printf */
+    s = cmn_xml_format("<ok n=\"%ld\" m=\"%lld\" h=\"%hu\"/>", -3L, -4LL,
+                       (unsigned short)65535);
+    assert_string_equal(s, "<ok n=\"-3\" m=\"-4\" h=\"65535\"/>");
+    free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -192,6 +240,7 @@ int main(void)
         cmocka_unit_test(test_bad_corpus),
         cmocka_unit_test(test_schema_path),
         cmocka_unit_test(test_escape_round_trip),
+        cmocka_unit_test(test_format),
     };
     return cmocka_run_group_tests_name("xml", tests, NULL, NULL);
 }
