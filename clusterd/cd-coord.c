@@ -1518,12 +1518,11 @@ void cd_coord_vm_wait(const struct cd_coord *co, const struct cd_cdb *cdb,
         snprintf(ret->text, sizeof(ret->text), "%s", why_none(&note, rc));
     } else {
         /* cd_coord_derive starts a class once the starts of the classes
-         * above it are done (failovers excepted). */
+         * above it are done. */
         for (size_t i = 0; i < co->nact; i++) {
             const struct cd_vm *w = cd_cdb_vm_by_name(cdb, co->act[i].vm);
             if (co->act[i].status == CD_AS_ACTIVE &&
-                co->act[i].kind == CD_ACT_START &&
-                co->act[i].cause != CD_CAUSE_FAILOVER && w &&
+                co->act[i].kind == CD_ACT_START && w &&
                 w->priority < v->priority)
                 ret->n++;
         }
@@ -1645,18 +1644,12 @@ static void derive_starts(const struct cd_coord *co, const struct cd_cdb *cdb,
     struct res_plan *plan = NULL;
     /* Priority order means order of running, not only of deciding:
      * a class starts when the starts of the classes above it are
-     * done. Failovers are the exception: every one of them waits for
-     * the lost node's leases to be freed, so serialising the classes
-     * would add one whole wait per class to the outage of the lower
-     * ones without changing which VM gets memory first (the plan is
-     * made in priority order). */
+     * done (they may all wait on the same dead host's leases). */
     int cls = CD_PRIO_COUNT;
     for (size_t i = 0; i < co->nact; i++) {
         const struct cd_vm *v = cd_cdb_vm_by_name(cdb, co->act[i].vm);
         if (co->act[i].status == CD_AS_ACTIVE &&
-            co->act[i].kind == CD_ACT_START &&
-            co->act[i].cause != CD_CAUSE_FAILOVER && v &&
-            (int)v->priority < cls)
+            co->act[i].kind == CD_ACT_START && v && (int)v->priority < cls)
             cls = (int)v->priority;
     }
     if (res_plan_pending(&p->c, &plan) == 0) {
@@ -1667,6 +1660,8 @@ static void derive_starts(const struct cd_coord *co, const struct cd_cdb *cdb,
             const struct cd_vm *cv = cd_cdb_vm_by_name(cdb, ra->vm);
             struct streak s;
             if (ra->kind != RES_ACT_START || busy(co, o, ra->vm) || !cv)
+                continue;
+            if ((int)cv->priority > cls)
                 continue;
             /* A start that failed waits for its back-off (3b). */
             start_streak(co, ra->vm, &s);
@@ -1680,11 +1675,8 @@ static void derive_starts(const struct cd_coord *co, const struct cd_cdb *cdb,
                                        ? last->to
                                        : last->from))
                 cause = CD_CAUSE_FAILOVER;
-            if ((int)cv->priority > cls)
-                continue;
             emit(o, CD_ACT_START, cause, ra->vm, 0, ra->to);
-            if (cause != CD_CAUSE_FAILOVER)
-                cls = (int)cv->priority;
+            cls = (int)cv->priority;
         }
     }
     res_plan_free(plan);

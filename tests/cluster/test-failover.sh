@@ -5,6 +5,7 @@
 # first; each runs again (cold boot: a new boot id) no later than
 # sanlock's host-dead time (8 x io_timeout + 60 s = 68 s) + 10 s; at no
 # sample (every ~200 ms on every node) do two QEMUs run one VM.
+# kvmc-alone: measures time closely or loads the whole machine
 # kvmc-timeout: 420
 . "$(dirname "$0")/lib/sandbox.sh"
 . "$(dirname "$0")/lib/clusterd.sh"

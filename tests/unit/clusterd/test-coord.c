@@ -788,53 +788,6 @@ static void test_wait_priority(void **state)
     cd_coord_free(co);
 }
 
-/* Node 3 runs a high and a low VM, both started by the cluster, and is
- * lost: both failovers are decided in the same round (high first), since
- * both wait for node 3's leases; an ordinary start still waits for the
- * class above it. */
-static void test_failover_classes_side_by_side(void **state)
-{
-    CMN_AUTO(cd_cdb) *cdb = cluster3();
-    struct cd_coord *co;
-    struct cd_action out[32];
-    struct cd_vm_wait w;
-    const uint32_t m12[] = {1, 2};
-    size_t n;
-
-    (void)state;
-    add_vm(cdb, "hi", "high", 256, true);
-    add_vm(cdb, "lo", "low", 256, true);
-    assert_int_equal(cd_coord_new(&co), 0);
-    cd_coord_confchg(co, m123, 3);
-    for (uint32_t i = 1; i <= 3; i++)
-        announce(co, cdb, i, NULL);
-    /* Cold start: one class at a time, both onto node 3. */
-    for (const char *vm = "hi"; vm; vm = strcmp(vm, "hi") == 0 ? "lo" : NULL) {
-        n = derive(co, cdb, m123, 3, out);
-        assert_int_equal(n, 1);
-        assert_string_equal(out[0].vm, vm);
-        out[0].to = 3;
-        publish(co, cdb, out, 1);
-        rt(co, cdb, 3, vm, CD_RT_RUNNING, 100000, NULL);
-        step(co, cdb, out[0].id, 0, NULL);
-    }
-    assert_int_equal(derive(co, cdb, m123, 3, out), 0);
-
-    cd_coord_confchg(co, m12, 2);
-    announce(co, cdb, 1, NULL);
-    announce(co, cdb, 2, NULL);
-    n = derive(co, cdb, m12, 2, out);
-    assert_int_equal(n, 2);
-    assert_string_equal(out[0].vm, "hi");
-    assert_string_equal(out[1].vm, "lo");
-    assert_int_equal(out[0].cause, CD_CAUSE_FAILOVER);
-    assert_int_equal(out[1].cause, CD_CAUSE_FAILOVER);
-    publish(co, cdb, out, n);
-    wait_at(co, cdb, "lo", 100000, &w);
-    assert_int_not_equal(w.kind, CD_WAIT_PRIORITY);
-    cd_coord_free(co);
-}
-
 /* A clusterd crash is not a node failure: node 3's clusterd left the
  * group (PROCDOWN) while node 3 stayed a corosync member. Its VM is kept
  * where it runs (unmanaged), nothing starts it elsewhere, node 3 takes no
@@ -973,7 +926,6 @@ int main(void)
         cmocka_unit_test(test_move_queue),
         cmocka_unit_test(test_start_retry),
         cmocka_unit_test(test_wait_priority),
-        cmocka_unit_test(test_failover_classes_side_by_side),
         cmocka_unit_test(test_clusterd_crash_not_node_failure),
     };
     char dir[4096];
