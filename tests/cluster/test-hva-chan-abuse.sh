@@ -74,7 +74,13 @@ for i in 1 2 3 4; do
     probe raw "$X" "$T" 7410 15000 >"$HVA_D/hold$i" &
     holds+=($!)
 done
-sleep 0.5 # the four connections land (their hold is 15 s)
+# The four are in node2's accept queue (connected, in order) before the
+# fifth: accepted first, they fill the cap it meets.
+deadline=$(($(hva_now_ms) + 10000))
+until [ "$(sb exec node1 ss -tnH state established "( dport = :7410 and src $X )" | wc -l)" -ge 4 ]; do
+    (($(hva_now_ms) < deadline)) || hva_fail "the four connections from $X did not connect within 10 s"
+    sleep 0.05 # poll interval
+done
 r=$(probe raw "$X" "$T" 7410 3000)
 closed_within "$r" 500 || hva_fail "fifth unauthenticated connection from $X: $r"
 capped=$r
