@@ -48,6 +48,9 @@ cd_start node1
 cd_wait_started node1
 sb_wait_for 20 eval 'cdctl node1 node list --output xml | grep -q "name=\"node1\""' ||
     fail "node1 never registered: $(cdctl node1 node list 2>&1)"
+# Its CPU capability too: published a little later, it changes the digest.
+sb_wait_for 60 cd_cpu_reported node1 ||
+    fail "node1 did not publish its CPU capability: $(cdctl node1 cluster cpu 2>&1)"
 
 # A VM definition nobody can read, for vm add / edit / cdb add-vm.
 files=$KVMC_SANDBOX_DIR/ipc-files

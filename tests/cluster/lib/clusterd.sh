@@ -85,6 +85,15 @@ cd_converged() {
     CD_DIGEST=$first
 }
 
+# cd_cpu_reported NODE: every node in NODE's CDB has published its CPU
+# capability (each clusterd does so once its hvagent has probed, seconds
+# after start: a test that compares CDB digests waits for it first).
+cd_cpu_reported() {
+    local out
+    out=$(cdctl "$1" cluster cpu 2>/dev/null) || return 1
+    ! grep -q '(not reported)' <<<"$out"
+}
+
 # Prints "node1=<epoch>:<digest16> ..." for a failure message.
 cd_views() {
     local node

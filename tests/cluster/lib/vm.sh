@@ -136,7 +136,8 @@ vm_up_lease_dir() {
 
 vm_registered() {
     [ "$(cdctl node1 node list --output xml | grep -c 'online="yes"')" = "$1" ] &&
-        ! cdctl node1 node list --output xml | grep -q unregistered
+        ! cdctl node1 node list --output xml | grep -q unregistered &&
+        cd_cpu_reported node1
 }
 
 # vm_define NAME PRIORITY [MiB [POLICY-XML]]: POLICY-XML goes into
