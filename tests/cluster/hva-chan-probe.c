@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -176,6 +177,9 @@ static int run_tls(int argc, char **argv)
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
+    /* The agent may close while a long line is still being sent: that is
+     * an answer to print ("channel closed"), not a reason to die. */
+    signal(SIGPIPE, SIG_IGN);
     hva_err_register();
     if (argc == 6 && strcmp(argv[1], "raw") == 0) {
         int fd, rc = tcp_from(argv[2], argv[3], (unsigned)atoi(argv[4]), &fd);
