@@ -6,6 +6,7 @@
 #  3. refused: a second move of a VM already moving, a move to a drained
 #     node, to a node without the memory, to an unknown node: each a clear
 #     error, the CDB digest unchanged by the refusals.
+# kvmc-alone: measures time closely or loads the whole machine
 # kvmc-timeout: 420
 . "$(dirname "$0")/lib/sandbox.sh"
 . "$(dirname "$0")/lib/clusterd.sh"
