@@ -58,7 +58,7 @@ hva_check_env() {
 HVA_SB_COPY=/var/lib/kvmcluster-sandbox/script-$KVMC_SANDBOX_NAME
 hva_snapshot_sandbox() {
     local i
-    install -d -m 0700 /var/lib/kvmcluster-sandbox &&
+    { [ -d /var/lib/kvmcluster-sandbox ] || install -d -m 0711 /var/lib/kvmcluster-sandbox; } &&
         [ "$(stat -c %u /var/lib/kvmcluster-sandbox)" = 0 ] &&
         mkdir -p -m 0700 "$HVA_SB_COPY" &&
         mkdir -p "$HVA_SB_COPY/scripts" || hva_fail "mkdir $HVA_SB_COPY"
