@@ -24,6 +24,7 @@
 #include "clusterd/cd-int.h"
 #include "clusterd/cd-obs.h"
 #include "common/cmn-auto.h"
+#include "common/cmn-file.h"
 #include "common/cmn-log.h"
 #include "common/cmn-name.h"
 #include "common/cmn-time.h"
@@ -62,36 +63,6 @@ static uint64_t detect_ms(struct cd_metrics *m)
     return m->detect_ms;
 }
 
-static int write_file(const char *path, const void *buf, size_t len, bool sync)
-{
-    char tmp[PATH_MAX + 32];
-    const char *p = buf;
-    int fd, rc = 0;
-
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0)
-        return -errno;
-    while (len > 0 && rc == 0) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0 && errno != EINTR)
-            rc = -errno;
-        else if (n > 0) {
-            p += n;
-            len -= (size_t)n;
-        }
-    }
-    if (rc == 0 && sync && fsync(fd) < 0)
-        rc = -errno;
-    if (close(fd) < 0 && rc == 0)
-        rc = -errno;
-    if (rc == 0 && rename(tmp, path) < 0)
-        rc = -errno;
-    if (rc < 0)
-        unlink(tmp);
-    return rc;
-}
-
 static void history_save(struct cd_daemon *d)
 {
     struct cd_metrics *m = d->metrics;
@@ -100,7 +71,8 @@ static void history_save(struct cd_daemon *d)
     int rc = cd_obs_encode(m->obs, &buf, &len);
 
     if (rc == 0)
-        rc = write_file(m->history_path, buf, len, true);
+        rc = cmn_file_write_atomic(m->history_path, buf, len, 0644,
+                                   CMN_FILE_SYNC);
     if (rc < 0)
         cmn_warn(CMN_LOG_CD, "cannot save the action history to '%s': %s",
                  m->history_path, cmn_strerror(rc));
@@ -273,7 +245,7 @@ static void write_tick(void *data)
     int rc = render(d, CD_OBS_PROMETHEUS, &text);
 
     if (rc == 0)
-        rc = write_file(d->metrics_file, text, strlen(text), false);
+        rc = cmn_file_write_atomic(d->metrics_file, text, strlen(text), 0644, 0);
     if (rc < 0 && !m->write_failed)
         cmn_warn(CMN_LOG_CD,
                  "cannot write metrics to '%s': %s (is the directory of "

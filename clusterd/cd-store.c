@@ -19,67 +19,19 @@
 #include <unistd.h>
 
 #include "clusterd/cd-int.h"
-
-static int write_all(int fd, const char *p, size_t n)
-{
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
-static int fsync_dir_of(const char *path)
-{
-    char *copy = strdup(path);
-    int fd, rc = 0;
-
-    if (!copy)
-        return -ENOMEM;
-    fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    free(copy);
-    if (fd < 0)
-        return -errno;
-    if (fsync(fd) < 0)
-        rc = -errno;
-    close(fd);
-    return rc;
-}
+#include "common/cmn-file.h"
 
 int cd_cdb_save(const struct cd_cdb *cdb, const char *path)
 {
     cmn_autofree char *text = NULL;
-    cmn_autofree char *tmp = NULL;
-    int fd cmn_autoclose = -1;
     size_t len;
     int rc;
 
     rc = cd_cdb_serialize(cdb, &text, &len);
     if (rc < 0)
         return rc;
-    if (asprintf(&tmp, "%s.tmp", path) < 0) {
-        tmp = NULL;
-        return -ENOMEM;
-    }
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return -errno;
-    rc = write_all(fd, text, len);
-    if (rc == 0 && fsync(fd) < 0)
-        rc = -errno;
-    if (rc == 0 && rename(tmp, path) < 0)
-        rc = -errno;
-    if (rc < 0) {
-        unlink(tmp);
-        return rc;
-    }
-    return fsync_dir_of(path);
+    return cmn_file_write_atomic(path, text, len, 0600,
+                                 CMN_FILE_SYNC | CMN_FILE_SYNC_DIR);
 }
 
 int cd_cdb_load(const char *path, const char *schema_path,
@@ -128,5 +80,5 @@ int cd_cdb_set_aside(const char *path, char *ret_name, size_t len)
         return -errno;
     if (ret_name)
         snprintf(ret_name, len, "%s", aside);
-    return fsync_dir_of(path);
+    return cmn_file_sync_dir(path);
 }

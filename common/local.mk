@@ -5,6 +5,7 @@ common_libcommon_la_SOURCES = \
 	common/cmn-cfg.c common/cmn-cfg.h \
 	common/cmn-crc32c.c common/cmn-crc32c.h \
 	common/cmn-err.c common/cmn-err.h \
+	common/cmn-file.c common/cmn-file.h \
 	common/cmn-ipc.c common/cmn-ipc.h \
 	common/cmn-le.h \
 	common/cmn-log.c common/cmn-log.h \

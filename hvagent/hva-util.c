@@ -17,29 +17,13 @@
 
 #include "common/cmn-auto.h"
 #include "common/cmn-err.h"
+#include "common/cmn-file.h"
 #include "common/cmn-xml.h"
 #include "hvagent/hva-int.h"
 
 int hva_write_file(const char *path, const char *text)
 {
-    char tmp[4096];
-    int fd, rc = 0;
-    size_t len = strlen(text);
-
-    if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
-        return -ENAMETOOLONG;
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return -errno;
-    if (write(fd, text, len) != (ssize_t)len || fsync(fd) < 0)
-        rc = errno ? -errno : -EIO;
-    if (close(fd) < 0 && rc == 0)
-        rc = -errno;
-    if (rc == 0 && rename(tmp, path) < 0)
-        rc = -errno;
-    if (rc < 0)
-        unlink(tmp);
-    return rc;
+    return cmn_file_write_atomic(path, text, strlen(text), 0600, CMN_FILE_SYNC);
 }
 
 int hva_read_file(const char *path, char **ret_text)

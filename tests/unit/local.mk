@@ -9,7 +9,8 @@ common_unit_tests = \
 	tests/unit/common/test-err \
 	tests/unit/common/test-ipc \
 	tests/unit/common/test-log \
-	tests/unit/common/test-work
+	tests/unit/common/test-work \
+	tests/unit/common/test-file
 check_PROGRAMS += $(common_unit_tests)
 TESTS += $(common_unit_tests)
 
@@ -39,5 +40,9 @@ tests_unit_common_test_work_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_common_test_work_LDADD = $(UNIT_COMMON_LIBS) $(PTHREAD_LIBS)
 # The burst test holds the pool's wake-ups back while it submits.
 tests_unit_common_test_work_LDFLAGS = -Wl,--wrap=pthread_cond_signal
+
+tests_unit_common_test_file_SOURCES = tests/unit/common/test-file.c
+tests_unit_common_test_file_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_common_test_file_LDADD = $(UNIT_COMMON_LIBS)
 
 EXTRA_DIST += tests/data
