@@ -245,7 +245,8 @@ static void write_tick(void *data)
     int rc = render(d, CD_OBS_PROMETHEUS, &text);
 
     if (rc == 0)
-        rc = cmn_file_write_atomic(d->metrics_file, text, strlen(text), 0644, 0);
+        rc =
+            cmn_file_write_atomic(d->metrics_file, text, strlen(text), 0644, 0);
     if (rc < 0 && !m->write_failed)
         cmn_warn(CMN_LOG_CD,
                  "cannot write metrics to '%s': %s (is the directory of "
