@@ -24,8 +24,7 @@ static void queries(const struct res_cpu_caps *caps)
             abort();
         res_cpu_caps_runs(caps, name);
     }
-    if (res_cpu_baseline(two, 2, model, sizeof(model), err, sizeof(err)) ==
-        0) {
+    if (res_cpu_baseline(two, 2, model, sizeof(model), err, sizeof(err)) == 0) {
         /* a baseline both run must pass the administrator's check */
         if (res_cpu_baseline_check(two, names, 2, model, err, sizeof(err)))
             abort();
