@@ -263,38 +263,42 @@ static void action_event(struct cd_orch *o, const struct cd_action *a)
  * under TCG); for a cluster-mode VM the baseline when it starts, and on a
  * migration target the model it was fixed to on the source, so a node
  * joining or leaving never changes a running guest's CPU. A VM that runs
- * without a reported model (started by an older clusterd) moves as it
- * runs. */
-static int runtime_cpu(struct cd_orch *o, const struct cd_action *a,
-                       const struct res_vm *def, char *cpu, size_t len,
-                       char *msg, size_t msglen)
+ * without a reported model (started by an older clusterd, or before any
+ * baseline existed) moves as it runs. */
+static void runtime_cpu(struct cd_orch *o, const struct cd_action *a,
+                        const struct res_vm *def, char *cpu, size_t len)
 {
     char err[256];
-    int rc;
 
     cpu[0] = '\0';
     switch (def->cpu_mode) {
     case RES_CPU_ANY:
-        return 0;
+        return;
     case RES_CPU_MODEL:
         snprintf(cpu, len, "%s", def->cpu_model);
-        return 0;
+        return;
     case RES_CPU_HOST:
         snprintf(cpu, len, "host");
-        return 0;
+        return;
     case RES_CPU_CLUSTER:
         break;
     }
     if (a->kind != CD_ACT_START) {
         snprintf(cpu, len, "%s", a->cpu);
-        return 0;
+        return;
     }
-    rc = cd_cdb_cpu_baseline(cd_daemon_cdb(o->d), cpu, len, err, sizeof(err));
-    if (rc < 0) {
-        cd_errf(msg, msglen, "VM '%s' (cpu mode cluster): %s", a->vm, err);
-        return rc;
+    if (cd_cdb_cpu_baseline(cd_daemon_cdb(o->d), cpu, len, err, sizeof(err)) <
+        0) {
+        /* No baseline (no node reported yet, or no model all run): a VM
+         * of a high-availability cluster still starts, with QEMU's
+         * default as before modes existed; it is fixed on its next
+         * start. */
+        cmn_warn(CMN_LOG_CD,
+                 "VM '%s' (cpu mode cluster): %s; starting it with QEMU's "
+                 "default CPU model",
+                 a->vm, err);
+        cpu[0] = '\0';
     }
-    return 0;
 }
 
 /* The runtime form hvagent takes (hvagent/hva-proto.h) from the CDB's
@@ -333,11 +337,7 @@ static int runtime_xml(struct cd_orch *o, const struct cd_action *a,
         res_vm_free(def);
         return -ENOTSUP;
     }
-    rc = runtime_cpu(o, a, def, cpu, sizeof(cpu), msg, len);
-    if (rc < 0) {
-        res_vm_free(def);
-        return rc;
-    }
+    runtime_cpu(o, a, def, cpu, sizeof(cpu));
     if (def->n_disks && !on_csv) {
         snprintf(msg, len,
                  "VM '%s': disks on CSV volumes need a clusterd with the CSV "
