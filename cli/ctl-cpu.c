@@ -1,6 +1,7 @@
 /* clusterctl cluster cpu: each node's CPU capability as the CDB holds it,
- * the baseline (the newest model every reporting node runs), and what the
- * other nodes lack for the newest model any node runs. Computed here from
+ * the baseline (the administrator's cpu-baseline, else the newest model
+ * every reporting node runs) with the nodes that cannot run it, and what
+ * the other nodes lack for the newest model any node runs. Computed here from
  * the CDB with the code clusterd places VMs by (resources/res-cpu.h). */
 #include "config.h"
 
@@ -67,6 +68,26 @@ static size_t collect(xmlDoc *doc, struct cpu_node *nodes)
     return n;
 }
 
+/* The administrator's cpu-baseline setting, "" when unset. */
+static void setting_baseline(xmlDoc *doc, char *buf, size_t len)
+{
+    buf[0] = '\0';
+    for (xmlNode *s = xmlDocGetRootElement(doc)->children; s; s = s->next) {
+        if (s->type != XML_ELEMENT_NODE ||
+            xmlStrcmp(s->name, (const xmlChar *)"settings"))
+            continue;
+        for (xmlNode *x = s->children; x; x = x->next) {
+            char key[64];
+
+            if (x->type != XML_ELEMENT_NODE)
+                continue;
+            attr_copy(x, "name", key, sizeof(key));
+            if (!strcmp(key, "cpu-baseline"))
+                attr_copy(x, "value", buf, len);
+        }
+    }
+}
+
 /* The highest-ranked model node `c` runs, or "" */
 static void newest(const struct res_cpu_caps *c, char *buf, size_t len)
 {
@@ -85,6 +106,9 @@ int ctl_cpu_show(void)
     xmlDoc *doc = NULL;
     char *text = NULL;
     char base[RES_NAME_MAX] = "", top[RES_NAME_MAX] = "", best[RES_NAME_MAX];
+    char set[RES_NAME_MAX];
+    const char *names[MAX_NODES];
+    size_t nnames = 0;
     char err[512];
     unsigned top_rank = 0;
     size_t n, nrep = 0;
@@ -133,7 +157,20 @@ int ctl_cpu_show(void)
         }
         printf("\n");
     }
-    if (nrep == 0)
+    setting_baseline(doc, set, sizeof(set));
+    if (set[0]) {
+        printf("baseline: %s (set by 'clusterctl config set cpu-baseline')\n",
+               set);
+        /* nodes that joined since it was set may not run it */
+        for (size_t i = 0; i < n; i++)
+            if (nodes[i].caps)
+                names[nnames++] = nodes[i].name;
+        if (nrep &&
+            res_cpu_baseline_check(rep, names, nrep, set, err, sizeof(err)) < 0)
+            printf("WARNING: %s: cluster-mode VMs are not started or moved "
+                   "there\n",
+                   err);
+    } else if (nrep == 0)
         printf("baseline: none (no node has reported its CPU)\n");
     else if (res_cpu_baseline(rep, nrep, base, sizeof(base), err, sizeof(err)) <
              0)

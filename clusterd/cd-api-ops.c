@@ -228,6 +228,36 @@ static int do_cdb_get(struct cd_daemon *d, char **ret)
     return rc;
 }
 
+/* An administrator's baseline must run on every node that reported its
+ * CPU (else cluster-mode VMs could not start or move there): refused
+ * naming the model and the nodes, or an unknown model, or when no node
+ * has reported yet (nothing to check it against). */
+static int cpu_baseline_check(const struct cd_cdb *cdb, const char *model,
+                              char *msg, size_t len)
+{
+    const struct res_cpu_caps *caps[CD_MAX_NODES];
+    const char *names[CD_MAX_NODES];
+    size_t n = 0;
+
+    for (size_t i = 0; i < cd_cdb_node_count(cdb) && n < CD_MAX_NODES; i++) {
+        const struct cd_node *nd = cd_cdb_node(cdb, i);
+        if (nd->cpu_caps) {
+            caps[n] = nd->cpu_caps;
+            names[n++] = nd->name;
+        }
+    }
+    if (n == 0) {
+        snprintf(msg, len,
+                 "cpu-baseline '%s': no node has reported its CPU capability "
+                 "yet (see 'clusterctl cluster cpu')",
+                 model);
+        return -CD_E_BAD_VALUE;
+    }
+    if (res_cpu_baseline_check(caps, names, n, model, msg, len) < 0)
+        return -CD_E_BAD_VALUE;
+    return 0;
+}
+
 static int do_config_set(struct cd_daemon *d, struct cmn_ipc_conn *conn,
                          xmlNode *req, char **ret)
 {
@@ -246,6 +276,13 @@ static int do_config_set(struct cd_daemon *d, struct cmn_ipc_conn *conn,
     if (rc < 0) {
         *ret = cd_error_text(rc, msg);
         return *ret ? 0 : -ENOMEM;
+    }
+    if (!strcmp(a, "cpu-baseline") && canon[0]) {
+        rc = cpu_baseline_check(cd_daemon_cdb(d), canon, msg, sizeof(msg));
+        if (rc < 0) {
+            *ret = cd_error_text(rc, msg);
+            return *ret ? 0 : -ENOMEM;
+        }
     }
     change.type = CD_OP_SET_SETTING;
     memcpy(change.name, a, strlen(a) + 1); /* known key: short */

@@ -67,6 +67,9 @@ static void vm_element(struct cd_daemon *d, struct cd_buf *b,
                 f ? f->n : 0);
     if (node && cd_coord_unmanaged(co, node))
         cd_buf_puts(b, " managed=\"no\"");
+    /* The -cpu it runs with: a cluster-mode VM's fixed baseline. */
+    if (node && cd_coord_vm_cpu(co, v->name)[0])
+        cd_buf_xmlf(b, " cpu=\"%s\"", cd_coord_vm_cpu(co, v->name));
     if (a)
         cd_buf_xmlf(b,
                     " action=\"%s\" action-id=\"%" PRIu64 "\" "
@@ -753,6 +756,7 @@ static int do_explain(struct cd_daemon *d, const char *vm, char **ret)
         vms[i].policy.priority = (enum res_priority)v->priority;
         vms[i].want_running = v->want_running;
         vms[i].node = cd_coord_vm_node(co, v->name, NULL);
+        cd_coord_cpu_need(co, cdb, &vms[i]);
         c.n_vms++;
     }
     c.vms = vms;

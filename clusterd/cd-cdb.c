@@ -29,6 +29,8 @@ static const char *const failback_values[] = {"never", "immediate", "window",
 const struct cd_setting_desc cd_settings[] = {
     {"converge", CD_SET_ENUM, "raise-downtime", 0, 0, converge_values,
      "what live migration does when pre-copy does not converge"},
+    {"cpu-baseline", CD_SET_NAME, "", 0, 0, NULL,
+     "CPU model of cluster-mode VMs (\"\" = the newest every node runs)"},
     {"downtime-target", CD_SET_DURATION, "300", 1, 60000, NULL,
      "live migration downtime target"},
     {"failback", CD_SET_ENUM, "never", 0, 0, failback_values,
@@ -186,6 +188,14 @@ int cd_setting_normalize(const char *key, const char *value, char *ret,
                     value, list);
         }
         return -CD_E_BAD_VALUE;
+    case CD_SET_NAME:
+        if (value[0] && !cmn_name_valid(value)) {
+            cd_errf(err, errlen, "setting '%s': '%.64s' is not a name (%s)",
+                    key, value, CMN_NAME_RULE);
+            return -CD_E_BAD_VALUE;
+        }
+        snprintf(ret, CD_VALUE_MAX, "%s", value);
+        return 0;
     case CD_SET_WINDOW:
         if (!window_valid(value)) {
             cd_errf(err, errlen,
@@ -235,6 +245,36 @@ bad_range:
             key, value, d->min, d->max,
             d->type == CD_SET_DURATION ? " ms" : "");
     return -CD_E_BAD_VALUE;
+}
+
+/* ------------------------------------------------------ CPU baseline */
+
+int cd_cdb_cpu_baseline(const struct cd_cdb *cdb, char *ret, size_t len,
+                        char *err, size_t errlen)
+{
+    const struct res_cpu_caps *caps[CD_MAX_NODES];
+    const char *set = cd_cdb_setting(cdb, "cpu-baseline");
+    size_t n = 0;
+
+    if (set && set[0]) {
+        snprintf(ret, len, "%s", set);
+        return 0;
+    }
+    for (size_t i = 0; i < cdb->nnodes; i++)
+        if (cdb->nodes[i].cpu_caps)
+            caps[n++] = cdb->nodes[i].cpu_caps;
+    return res_cpu_baseline(caps, n, ret, len, err, errlen);
+}
+
+bool cd_cdb_node_lacks_baseline(const struct cd_node *n, const char *model,
+                                char *why, size_t len)
+{
+    struct res_cpu_need need = {.mode = RES_CPU_MODEL};
+
+    if (!n->cpu_caps || !model[0])
+        return false;
+    snprintf(need.model, sizeof(need.model), "%s", model);
+    return !res_cpu_fits(&need, n->cpu_caps, why, len);
 }
 
 /* --------------------------------------------------------- lifecycle */
@@ -529,6 +569,8 @@ static int cdb_serialize(const struct cd_cdb *cdb, bool with_digest,
     }
     cd_buf_puts(&b, ">\n  <settings>\n");
     for (size_t i = 0; i < CD_SETTINGS_N; i++) {
+        if (cd_settings[i].type == CD_SET_NAME && !cdb->settings[i][0])
+            continue;
         cd_buf_xmlf(&b, "    <setting name=\"%s\" value=\"",
                     cd_settings[i].key);
         cd_buf_xml_escape(&b, cdb->settings[i]);

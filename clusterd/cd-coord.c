@@ -13,6 +13,7 @@
 #include "clusterd/cd-storage.h"
 #include "clusterd/cd-int.h"
 #include "common/cmn-le.h"
+#include "common/cmn-name.h"
 #include "common/cmn-crc32c.h"
 #include "resources/res-place.h"
 #include "resources/res-vm.h"
@@ -206,6 +207,7 @@ void cd_coord_action_msg(const struct cd_action *a, struct cd_co_msg *m)
     m->origin = a->origin;
     m->origin_req = a->origin_req;
     memcpy(m->vm, a->vm, sizeof(m->vm));
+    snprintf(m->text, sizeof(m->text), "%s", a->cpu);
 }
 
 /* ------------------------------------------------------------- state */
@@ -451,6 +453,42 @@ uint32_t cd_coord_vm_node(const struct cd_coord *co, const char *vm,
     if (ret_state)
         *ret_state = st;
     return best;
+}
+
+const char *cd_coord_vm_cpu(const struct cd_coord *co, const char *vm)
+{
+    uint32_t node = cd_coord_vm_node(co, vm, NULL);
+
+    for (size_t i = 0; node && i < co->nrt; i++)
+        if (co->rt[i].node == node && strcmp(co->rt[i].vm, vm) == 0)
+            return co->rt[i].cpu;
+    return "";
+}
+
+void cd_coord_cpu_need(const struct cd_coord *co, const struct cd_cdb *cdb,
+                       struct res_place_vm *pv)
+{
+    const struct cd_node *n;
+    char err[256];
+
+    switch (pv->cpu.mode) {
+    case RES_CPU_CLUSTER:
+        /* A VM started before it was reported (an older hvagent) has
+         * "": no requirement, as before. */
+        if (pv->node)
+            snprintf(pv->cpu.model, sizeof(pv->cpu.model), "%s",
+                     cd_coord_vm_cpu(co, pv->name));
+        else if (cd_cdb_cpu_baseline(cdb, pv->cpu.model, sizeof(pv->cpu.model),
+                                     err, sizeof(err)) < 0)
+            pv->cpu.model[0] = '\0';
+        break;
+    case RES_CPU_HOST:
+        n = pv->node ? cd_cdb_node_by_id(cdb, pv->node) : NULL;
+        pv->cpu.host_of = n ? n->cpu_caps : NULL;
+        break;
+    default:
+        break;
+    }
 }
 
 size_t cd_coord_rt_count(const struct cd_coord *co)
@@ -742,6 +780,7 @@ static int picture_build(const struct cd_coord *co, const struct cd_cdb *cdb,
 
         vm_policy(v, pv);
         pv->node = cd_coord_vm_node(co, v->name, NULL);
+        cd_coord_cpu_need(co, cdb, pv);
         pv->want_running = v->want_running;
         if (a && (a->kind == CD_ACT_LIVE || a->kind == CD_ACT_QUICK)) {
             if (!pv->node)
@@ -927,6 +966,15 @@ int cd_coord_check_start(const struct cd_coord *co, const struct cd_cdb *cdb,
 
 /* ----------------------------------------------------------- deliver */
 
+/* A CPU model a message carries: a name, or "" for anything else. */
+static void cpu_copy(char dst[CD_NAME_MAX], const char *text)
+{
+    if (cmn_name_valid(text))
+        memcpy(dst, text, strlen(text) + 1);
+    else
+        dst[0] = '\0';
+}
+
 static void deliver_rt_vm(struct cd_coord *co, uint32_t sender,
                           const struct cd_co_msg *m, struct cd_co_effect *eff)
 {
@@ -970,6 +1018,8 @@ static void deliver_rt_vm(struct cd_coord *co, uint32_t sender,
     if (!r)
         return;
     r->state = st;
+    /* text: the -cpu hvagent defined it with (a model name or "host") */
+    cpu_copy(r->cpu, m->text);
     r->pass = (unsigned)m->n[0];
     r->transferred = m->n[1];
     r->remaining = m->n[2];
@@ -1010,6 +1060,7 @@ static void deliver_rt_proxy(struct cd_coord *co, const struct cd_co_msg *m,
     if (r->state != st)
         eff->changed = true;
     r->state = st;
+    cpu_copy(r->cpu, m->text);
 }
 
 /* The coordinator saw an unmanaged node leave corosync's membership: the
@@ -1095,6 +1146,11 @@ static void deliver_action(struct cd_coord *co, const struct cd_co_msg *m,
     a->origin_req = m->origin_req;
     a->status = CD_AS_ACTIVE;
     a->seq = ++co->act_seq;
+    /* Taken now, while the source still runs it (a quick migration's
+     * source has stopped by the time the target restores). */
+    if (is_move(a->kind))
+        cpu_copy(a->cpu, cmn_name_valid(m->text) ? m->text
+                                                 : cd_coord_vm_cpu(co, a->vm));
     /* The request it answers is satisfied. */
     for (size_t i = 0; i < co->nreq; i++)
         if (strcmp(co->req[i].vm, a->vm) == 0) {

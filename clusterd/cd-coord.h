@@ -104,6 +104,10 @@ struct cd_action {
     char msg[256];
     uint64_t downtime_ms, total_ms; /* figures reported by the executor */
     uint64_t seq;                   /* delivery order, for history */
+    /* LIVE/QUICK: the -cpu the VM ran with on `from` when the action was
+     * delivered (the ACTION message's text when re-announced), which
+     * the target is defined with; "" = QEMU's default. */
+    char cpu[CD_NAME_MAX];
     uint64_t ended_s; /* when it ended (the executor's clock), 0 unknown */
 };
 
@@ -118,6 +122,10 @@ struct cd_rt_vm {
     char vm[CD_NAME_MAX];
     uint32_t node;
     enum cd_rt_state state;
+    /* The -cpu its hvagent defined it with ("" = QEMU's default or not
+     * reported): for a cluster-mode VM the baseline fixed when it
+     * started, which every migration target is given again. */
+    char cpu[CD_NAME_MAX];
     /* live migration progress (source side) */
     unsigned pass;
     uint64_t transferred, remaining, expected_downtime_ms;
@@ -272,6 +280,16 @@ uint32_t cd_coord_vm_node(const struct cd_coord *co, const char *vm,
                           enum cd_rt_state *ret_state);
 const struct cd_rt_vm *cd_coord_rt(const struct cd_coord *co, size_t i);
 size_t cd_coord_rt_count(const struct cd_coord *co);
+/* The -cpu `vm` runs with where it runs ("" = not running or not
+ * reported). */
+const char *cd_coord_vm_cpu(const struct cd_coord *co, const char *vm);
+/* Completes what placement needs of a VM's CPU (pv from the CDB, its
+ * node set): a cluster-mode VM that runs needs the model it was fixed
+ * to, one that does not needs the cluster baseline of now (it would be
+ * fixed to it on start); a host-mode VM that runs needs the host of its
+ * node. Pure. */
+void cd_coord_cpu_need(const struct cd_coord *co, const struct cd_cdb *cdb,
+                       struct res_place_vm *pv);
 /* The active action of `vm`, or NULL. */
 const struct cd_action *cd_coord_active(const struct cd_coord *co,
                                         const char *vm);

@@ -16,6 +16,7 @@
 
 #include <libxml/tree.h>
 
+#include "clusterd/cd-coord.h"
 #include "clusterd/cd-daemon.h"
 #include "clusterd/cd-replica.h"
 #include "common/cmn-ipc.h"
@@ -85,6 +86,62 @@ out:
     return rc;
 }
 
+/* Says once per change of the baseline or of this node's capability
+ * what an operator must know: the baseline cluster-mode VMs start with
+ * now, and when this node cannot run it (an administrator's baseline set
+ * before a weaker node joined) or cannot run the model running VMs were
+ * fixed to (they are never moved here). */
+static void cpu_report(struct cd_daemon *d, const struct cd_node *n)
+{
+    static char last[2 * CD_NAME_MAX + 8];
+    const struct cd_cdb *cdb = cd_daemon_cdb(d);
+    struct cd_coord *co = cd_orch_coord(d);
+    char base[CD_NAME_MAX], err[512], why[256], key[sizeof(last)];
+    const char *vm = NULL, *vm_cpu = NULL;
+    size_t stuck = 0;
+
+    if (cd_cdb_cpu_baseline(cdb, base, sizeof(base), err, sizeof(err)) < 0)
+        base[0] = '\0';
+    snprintf(key, sizeof(key), "%s %u", base, (unsigned)strlen(n->cpu));
+    if (!strcmp(key, last))
+        return;
+    snprintf(last, sizeof(last), "%s", key);
+    if (!base[0]) {
+        cmn_warn(CMN_LOG_CD, "cluster CPU baseline: none: %s", err);
+        return;
+    }
+    cmn_info(CMN_LOG_CD,
+             "cluster CPU baseline: '%s' (cluster-mode VMs started from now "
+             "on get it; running ones keep theirs)",
+             base);
+    if (cd_cdb_node_lacks_baseline(n, base, why, sizeof(why)))
+        cmn_warn(CMN_LOG_CD,
+                 "node '%s' cannot run the cluster CPU baseline '%s': it %s; "
+                 "cluster-mode VMs are not started or moved here (set "
+                 "another with 'clusterctl config set cpu-baseline MODEL')",
+                 n->name, base, why);
+    for (size_t i = 0; co && i < cd_coord_rt_count(co); i++) {
+        const struct cd_rt_vm *r = cd_coord_rt(co, i);
+        struct res_cpu_need need = {.mode = RES_CPU_MODEL};
+
+        if (!r->cpu[0] || !strcmp(r->cpu, "host") ||
+            !cd_rt_state_runs(r->state))
+            continue;
+        snprintf(need.model, sizeof(need.model), "%s", r->cpu);
+        if (!res_cpu_fits(&need, n->cpu_caps, NULL, 0)) {
+            stuck++;
+            vm = r->vm;
+            vm_cpu = r->cpu;
+        }
+    }
+    if (stuck)
+        cmn_warn(CMN_LOG_CD,
+                 "node '%s': %zu running VM(s) keep a CPU model it cannot "
+                 "run (e.g. '%s' fixed to '%s'): they are not moved here "
+                 "until they start again",
+                 n->name, stuck, vm, vm_cpu);
+}
+
 void cd_cpu_tick(struct cd_daemon *d)
 {
     const struct cd_node *n;
@@ -107,6 +164,8 @@ void cd_cpu_tick(struct cd_daemon *d)
         }
     }
     n = cd_cdb_node_by_id(cd_daemon_cdb(d), d->nodeid);
+    if (n && n->cpu && n->cpu_caps && !strcmp(n->cpu, cpu_text))
+        cpu_report(d, n);
     if (!n || !d->replica || (n->cpu && !strcmp(n->cpu, cpu_text)))
         return;
     if (cpu_submitted_ms && cmn_now_ms() - cpu_submitted_ms < 10000)

@@ -51,6 +51,7 @@
 struct local_vm {
     char name[CD_NAME_MAX];
     enum cd_rt_state state;
+    char cpu[CD_NAME_MAX]; /* the -cpu hvagent defined it with, or "" */
 };
 
 struct waiter { /* a move-vm client waiting for its ACTION */
@@ -136,12 +137,14 @@ static int co_send(struct cd_orch *o, const struct cd_co_msg *m)
     return cd_cpg_send(o->d, buf, len);
 }
 
-static void send_rt(struct cd_orch *o, const char *vm, enum cd_rt_state st,
-                    const uint64_t *progress, uint32_t downtime)
+static void send_rt(struct cd_orch *o, const struct local_vm *l,
+                    enum cd_rt_state st, const uint64_t *progress,
+                    uint32_t downtime)
 {
     struct cd_co_msg m = {.type = CD_CO_RT_VM, .kind = st, .b = downtime};
 
-    snprintf(m.vm, sizeof(m.vm), "%s", vm);
+    snprintf(m.vm, sizeof(m.vm), "%s", l->name);
+    snprintf(m.text, sizeof(m.text), "%s", l->cpu);
     if (progress)
         memcpy(m.n, progress, 3 * sizeof(m.n[0]));
     m.n[3] = (uint64_t)time(NULL);
@@ -160,7 +163,7 @@ static void announce(struct cd_orch *o)
     co_send(o, &m);
     for (size_t i = 0; i < o->nlocal; i++)
         if (o->local[i].state != CD_RT_STOPPED)
-            send_rt(o, o->local[i].name, o->local[i].state, NULL, 0);
+            send_rt(o, &o->local[i], o->local[i].state, NULL, 0);
     /* What still runs on nodes whose clusterd is gone, for a member that
      * joined since (it might be the next coordinator). */
     for (size_t i = 0; i < cd_coord_rt_count(o->co); i++) {
@@ -172,6 +175,7 @@ static void announce(struct cd_orch *o)
         m.kind = r->state;
         m.a = r->node;
         snprintf(m.vm, sizeof(m.vm), "%s", r->vm);
+        snprintf(m.text, sizeof(m.text), "%s", r->cpu);
         co_send(o, &m);
     }
     for (size_t i = 0; i < cd_coord_action_count(o->co); i++) {
@@ -253,14 +257,60 @@ static void action_event(struct cd_orch *o, const struct cd_action *a)
 
 /* --------------------------------------------------- runtime <vm> xml */
 
+/* The -cpu of a VM defined on a node for action `a` ("" = QEMU's
+ * default for the accelerator, what model="host" always meant): a named
+ * model as written; "host" for a host-mode VM (hvagent makes it "max"
+ * under TCG); for a cluster-mode VM the baseline when it starts, and on a
+ * migration target the model it was fixed to on the source, so a node
+ * joining or leaving never changes a running guest's CPU. A VM that runs
+ * without a reported model (started by an older clusterd, or before any
+ * baseline existed) moves as it runs. */
+static void runtime_cpu(struct cd_orch *o, const struct cd_action *a,
+                        const struct res_vm *def, char *cpu, size_t len)
+{
+    char err[256];
+
+    cpu[0] = '\0';
+    switch (def->cpu_mode) {
+    case RES_CPU_ANY:
+        return;
+    case RES_CPU_MODEL:
+        snprintf(cpu, len, "%s", def->cpu_model);
+        return;
+    case RES_CPU_HOST:
+        snprintf(cpu, len, "host");
+        return;
+    case RES_CPU_CLUSTER:
+        break;
+    }
+    if (a->kind != CD_ACT_START) {
+        snprintf(cpu, len, "%s", a->cpu);
+        return;
+    }
+    if (cd_cdb_cpu_baseline(cd_daemon_cdb(o->d), cpu, len, err, sizeof(err)) <
+        0) {
+        /* No baseline (no node reported yet, or no model all run): a VM
+         * of a high-availability cluster still starts, with QEMU's
+         * default as before modes existed; it is fixed on its next
+         * start. */
+        cmn_warn(CMN_LOG_CD,
+                 "VM '%s' (cpu mode cluster): %s; starting it with QEMU's "
+                 "default CPU model",
+                 a->vm, err);
+        cpu[0] = '\0';
+    }
+}
+
 /* The runtime form hvagent takes (hvagent/hva-proto.h) from the CDB's
  * definition. A VM on the CSV gets its disks, lease and state image from
  * the volume, which only a worker may read: `j` is then set up so that
  * cd_csv_prepare adds them there. Disks without a CSV are refused with a
  * clear message instead of started without them. */
-static int runtime_xml(struct cd_orch *o, const char *name,
+static int runtime_xml(struct cd_orch *o, const struct cd_action *a,
                        struct cd_hva_job *j, char **ret, char *msg, size_t len)
 {
+    const char *name = a->vm;
+    char cpu[CD_NAME_MAX] = "";
     const struct cd_vm *v = cd_cdb_vm_by_name(cd_daemon_cdb(o->d), name);
     struct res_vm *def = NULL;
     char err[200], uuid[37];
@@ -287,6 +337,7 @@ static int runtime_xml(struct cd_orch *o, const char *name,
         res_vm_free(def);
         return -ENOTSUP;
     }
+    runtime_cpu(o, a, def, cpu, sizeof(cpu));
     if (def->n_disks && !on_csv) {
         snprintf(msg, len,
                  "VM '%s': disks on CSV volumes need a clusterd with the CSV "
@@ -312,9 +363,8 @@ static int runtime_xml(struct cd_orch *o, const char *name,
                 "<vm name=\"%s\" uuid=\"%s\" memory-mib=\"%" PRIu64 "\" "
                 "vcpus=\"%u\"",
                 def->name, uuid, def->memory_mib, def->vcpus);
-    /* "host" needs KVM; leave the model to hvagent's accelerator. */
-    if (def->cpu_model[0] && strcmp(def->cpu_model, "host") != 0)
-        cd_buf_xmlf(&b, " cpu=\"%s\"", def->cpu_model);
+    if (cpu[0])
+        cd_buf_xmlf(&b, " cpu=\"%s\"", cpu);
     cd_buf_puts(&b, ">");
     if (def->boot == RES_BOOT_KERNEL && def->kernel) {
         cd_buf_puts(&b, "<kernel path=\"");
@@ -450,7 +500,7 @@ static void maybe_execute(struct cd_orch *o, const struct cd_action *a)
     snprintf(j->vm, sizeof(j->vm), "%s", a->vm);
     if (a->kind == CD_ACT_START || (a->kind == CD_ACT_LIVE && a->step == 0) ||
         (a->kind == CD_ACT_QUICK && a->step == 1))
-        rc = runtime_xml(o, a->vm, j, &j->vm_xml, j->msg, sizeof(j->msg));
+        rc = runtime_xml(o, a, j, &j->vm_xml, j->msg, sizeof(j->msg));
     if (o->d->lease_dir[0] && !j->prepare) {
         snprintf(j->lease_ls, sizeof(j->lease_ls), "%s", o->d->lease_lockspace);
         snprintf(j->lease_res, sizeof(j->lease_res), "vm-%s", a->vm);
@@ -1295,6 +1345,17 @@ static struct local_vm *local_find(struct cd_orch *o, const char *name,
     return &o->local[o->nlocal++];
 }
 
+/* cpu="..." of an hvagent <vm> or state event: what the VM was defined
+ * with (absent: QEMU's default). */
+static void local_set_cpu(struct local_vm *l, xmlNode *n)
+{
+    xmlChar *cpu = xmlGetProp(n, (const xmlChar *)"cpu");
+
+    snprintf(l->cpu, sizeof(l->cpu), "%s",
+             cpu && cmn_name_valid((const char *)cpu) ? (const char *)cpu : "");
+    xmlFree(cpu);
+}
+
 static xmlDoc *parse(const char *xml, const char *what)
 {
     xmlDoc *doc = NULL;
@@ -1328,8 +1389,10 @@ static void hva_connected(void *data, const char *status_xml)
             xmlChar *st = xmlGetProp(n, (const xmlChar *)"state");
             struct local_vm *l;
             if (name && st && cmn_name_valid((const char *)name) &&
-                (l = local_find(o, (const char *)name, true)))
+                (l = local_find(o, (const char *)name, true))) {
                 l->state = cd_rt_state_from_hva((const char *)st);
+                local_set_cpu(l, n);
+            }
             xmlFree(name);
             xmlFree(st);
         }
@@ -1365,15 +1428,16 @@ static void hva_event(void *data, const char *xml)
         struct local_vm *l = local_find(o, (const char *)vm, true);
         if (!strcmp((const char *)type, "state") && st && l) {
             l->state = cd_rt_state_from_hva((const char *)st);
+            local_set_cpu(l, e);
             if (o->in_group)
-                send_rt(o, l->name, l->state, NULL, 0);
+                send_rt(o, l, l->state, NULL, 0);
             if (o->shutting_down)
                 shutdown_check(o);
         } else if (!strcmp((const char *)type, "migration") && l &&
                    o->in_group) {
             uint64_t p[3] = {prop_u64(e, "pass"), prop_u64(e, "transferred"),
                              prop_u64(e, "remaining")};
-            send_rt(o, l->name, CD_RT_MIGRATING, p,
+            send_rt(o, l, CD_RT_MIGRATING, p,
                     (uint32_t)prop_u64(e, "expected-downtime-ms"));
         }
     }

@@ -113,6 +113,8 @@ enum cd_setting_type {
     CD_SET_DURATION, /* milliseconds; input may carry ms/s/m/h */
     CD_SET_ENUM,
     CD_SET_WINDOW, /* "" or HH:MM-HH:MM */
+    CD_SET_NAME,   /* "" or a name (cmn_name_valid); written to the CDB
+                    * only when set, so older documents keep their digest */
 };
 
 struct cd_setting_desc {
@@ -147,6 +149,17 @@ const uint8_t *cd_cdb_digest(const struct cd_cdb *cdb); /* CD_DIGEST_LEN */
 /* Digest as lower-case hex into buf (CD_DIGEST_HEX bytes). */
 void cd_cdb_digest_hex(const struct cd_cdb *cdb, char *buf);
 void cd_digest_to_hex(const uint8_t *digest, char *buf);
+
+/* The cluster CPU baseline (resources/res-cpu.h): the cpu-baseline
+ * setting when the administrator set one, else the newest model every
+ * node that reported its CPU capability runs. -RES_E_CPU with err saying
+ * why when there is none (no node reported, no common model). */
+int cd_cdb_cpu_baseline(const struct cd_cdb *cdb, char *ret, size_t len,
+                        char *err, size_t errlen);
+/* Why node `n` cannot run the baseline `model`, in why; false when it
+ * can or has not reported. */
+bool cd_cdb_node_lacks_baseline(const struct cd_node *n, const char *model,
+                                char *why, size_t len);
 
 size_t cd_cdb_node_count(const struct cd_cdb *cdb);
 const struct cd_node *cd_cdb_node(const struct cd_cdb *cdb, size_t i);

@@ -121,7 +121,13 @@ int hva_qemu_argv(const struct hva_vm_def *def, const struct hva_qemu_opts *o,
     argv_add(&a, "%s", o->accel);
     if (def->cpu_model) {
         argv_add(&a, "-cpu");
-        argv_add(&a, "%s", def->cpu_model);
+        /* "host" (a host-mode VM) is KVM's; TCG's equivalent, every
+         * feature it emulates, is "max" (what hva-cpu.c reports as the
+         * host's features under TCG). */
+        argv_add(&a, "%s",
+                 !strcmp(def->cpu_model, "host") && !strcmp(o->accel, "tcg")
+                     ? "max"
+                     : def->cpu_model);
     }
     argv_add(&a, "-m");
     /* QEMU 7.2 under TCG loses guest writes during live migration when

@@ -239,15 +239,20 @@ static int put_vm(FILE *f, const struct hva_vm *vm, uint64_t now_ms)
     xmlChar *dir = xmlEncodeSpecialChars(NULL, (const xmlChar *)vm->dir);
     int rc = -ENOMEM;
 
+    /* cpu: the -cpu it was defined with (checked: a name), which
+     * clusterd keeps as the model a cluster-mode VM was fixed to. */
     if (name && dir &&
         fprintf(f,
                 "<vm name=\"%s\" uuid=\"%s\" state=\"%s\" pid=\"%d\" "
                 "lease=\"%s\" uptime-ms=\"%" PRIu64 "\" phase=\"%s\" "
-                "serial=\"%s/serial.log\"/>",
+                "serial=\"%s/serial.log\"%s%s%s/>",
                 (const char *)name, vm->def->uuid, hva_vm_state_name(vm->state),
                 (int)vm->pid, vm->lease_held ? "yes" : "no",
                 vm->pid ? now_ms - vm->started_ms : 0,
-                hva_mig_phase_name(vm->phase), (const char *)dir) >= 0)
+                hva_mig_phase_name(vm->phase), (const char *)dir,
+                vm->def->cpu_model ? " cpu=\"" : "",
+                vm->def->cpu_model ? vm->def->cpu_model : "",
+                vm->def->cpu_model ? "\"" : "") >= 0)
         rc = 0;
     xmlFree(name);
     xmlFree(dir);

@@ -85,14 +85,6 @@ int res_cpu_baseline_check(const struct res_cpu_caps *const *caps,
                            const char *const *names, size_t n,
                            const char *model, char *err, size_t errlen);
 
-/* How a VM's CPU is chosen (<cpu mode=...> of kvmcluster-vm(5)). */
-enum res_cpu_mode {
-    RES_CPU_ANY = 0, /* no requirement: placement does not check */
-    RES_CPU_CLUSTER, /* the cluster baseline, fixed when the VM starts */
-    RES_CPU_MODEL,   /* a named model */
-    RES_CPU_HOST,    /* the host's CPU: identical host feature sets only */
-};
-
 /* What a VM needs of a node's CPU, as placement sees it. */
 struct res_cpu_need {
     enum res_cpu_mode mode;

@@ -536,13 +536,14 @@ void res_place_vm_from_def(const struct res_vm *def, uint32_t node,
             memcpy(ret_pv->bridges[ret_pv->n_bridges++], def->nics[i].bridge,
                    RES_BRIDGE_MAX);
     }
-    /* A named model must run on the target; "host" keeps its old
-     * meaning (QEMU's default for the accelerator, no requirement). */
-    if (def->cpu_model[0] && strcmp(def->cpu_model, "host") != 0) {
-        ret_pv->cpu.mode = RES_CPU_MODEL;
+    /* A named model must run on the target; ANY (model="host") keeps its
+     * old meaning (QEMU's default for the accelerator, no requirement).
+     * CLUSTER and HOST need what the VM runs with now, which only the
+     * runtime state knows: the caller fills model / host_of. */
+    ret_pv->cpu.mode = def->cpu_mode;
+    if (def->cpu_mode == RES_CPU_MODEL)
         snprintf(ret_pv->cpu.model, sizeof(ret_pv->cpu.model), "%s",
                  def->cpu_model);
-    }
 }
 
 int res_place_best(const struct res_cluster *c, const char *vm, unsigned flags,

@@ -11,6 +11,7 @@
 
 #include "common/cmn-auto.h"
 #include "common/cmn-xml.h"
+#include "resources/res-cpu.h"
 #include "resources/res-int.h"
 #include "resources/res-vm.h"
 
@@ -109,6 +110,42 @@ static int scale(struct rx *rx, const xmlNode *n, uint64_t v, uint64_t mul,
                         (unsigned long long)v);
     *ret = v * mul;
     return 0;
+}
+
+/* <cpu mode="cluster|host|model" model="NAME"/>: mode defaults to
+ * "model" when a model is named; model="host" alone is the meaning
+ * definitions had before modes existed (QEMU's default, no check). */
+static int get_cpu(struct rx *rx, const xmlNode *n, struct res_vm *vm)
+{
+    char *mode cmn_autofree = attr(n, "mode");
+    char *model cmn_autofree = attr(n, "model");
+    enum res_cpu_mode m = RES_CPU_MODEL;
+
+    if (mode != NULL && res_cpu_mode_parse(mode, &m) < 0)
+        return res_fail(rx->err, rx->errlen, rx->src, line_of(n), "cpu",
+                        "mode '%.40s' is not cluster, host or model", mode);
+    if (m != RES_CPU_MODEL && model != NULL)
+        return res_fail(rx->err, rx->errlen, rx->src, line_of(n), "cpu",
+                        "mode '%s' takes no model (%s); leave out model=", mode,
+                        m == RES_CPU_CLUSTER
+                            ? "the cluster baseline is fixed when it starts"
+                            : "it runs the host's own CPU");
+    if (m == RES_CPU_MODEL && (model == NULL || model[0] == '\0'))
+        return res_fail(rx->err, rx->errlen, rx->src, line_of(n), "cpu",
+                        "needs mode=\"cluster\", mode=\"host\" or a "
+                        "model=\"NAME\"");
+    vm->cpu_mode = m;
+    vm->cpu_model[0] = '\0';
+    if (m != RES_CPU_MODEL)
+        return 0;
+    if (mode == NULL && strcmp(model, "host") == 0)
+        vm->cpu_mode = RES_CPU_ANY;
+    else if (strcmp(model, "host") == 0)
+        return res_fail(rx->err, rx->errlen, rx->src, line_of(n), "cpu",
+                        "mode 'model' needs a named QEMU model; for the "
+                        "host's CPU write mode=\"host\"");
+    return copy_str(rx, n, "model", model, vm->cpu_model,
+                    sizeof(vm->cpu_model));
 }
 
 static int get_memory(struct rx *rx, const xmlNode *n, struct res_vm *vm)
@@ -452,9 +489,7 @@ static int extract(struct rx *rx, const xmlNode *root, struct res_vm *vm)
             vm->vcpus = v > UINT32_MAX ? UINT32_MAX : (unsigned)v;
         } else if (is_el(c, "cpu")) {
             vm->lines.cpu = line_of(c);
-            s = attr(c, "model");
-            rc = copy_str(rx, c, "model", s ? s : "", vm->cpu_model,
-                          sizeof(vm->cpu_model));
+            rc = get_cpu(rx, c, vm);
         } else if (is_el(c, "disk")) {
             rc = get_disk(rx, c, vm);
         } else if (is_el(c, "nic")) {
@@ -674,7 +709,13 @@ int res_vm_to_node(const struct res_vm *vm, xmlDoc *doc, xmlNode **ret_node)
     snprintf(buf, sizeof(buf), "%u", vm->vcpus);
     add_el(&w, root, "vcpus", buf);
     el = add_el(&w, root, "cpu", NULL);
-    add_attr(&w, el, "model", vm->cpu_model);
+    /* ANY is written as it always was, <cpu model="host"/>: definitions
+     * stored before CPU modes existed keep their meaning and text. */
+    if (vm->cpu_mode == RES_CPU_CLUSTER || vm->cpu_mode == RES_CPU_HOST)
+        add_attr(&w, el, "mode",
+                 vm->cpu_mode == RES_CPU_HOST ? "host" : "cluster");
+    else
+        add_attr(&w, el, "model", vm->cpu_model);
     for (size_t i = 0; i < vm->n_disks; i++)
         add_disk(&w, root, &vm->disks[i]);
     for (size_t i = 0; i < vm->n_nics; i++) {

@@ -47,7 +47,7 @@ int res_vm_new(struct res_vm **ret_vm)
     vm = calloc(1, sizeof(*vm));
     if (vm == NULL)
         return -ENOMEM;
-    strcpy(vm->cpu_model, "host");
+    vm->cpu_mode = RES_CPU_CLUSTER;
     vm->vcpus = 1;
     vm->boot = RES_BOOT_DISK;
     vm->policy.priority = RES_PRIO_MEDIUM;
@@ -148,8 +148,9 @@ bool res_vm_equal(const struct res_vm *a, const struct res_vm *b)
     if (strcmp(a->name, b->name) != 0 ||
         memcmp(a->uuid, b->uuid, sizeof(a->uuid)) != 0 ||
         a->memory_mib != b->memory_mib || a->vcpus != b->vcpus ||
-        strcmp(a->cpu_model, b->cpu_model) != 0 || a->n_disks != b->n_disks ||
-        a->n_nics != b->n_nics || a->boot != b->boot)
+        a->cpu_mode != b->cpu_mode || strcmp(a->cpu_model, b->cpu_model) != 0 ||
+        a->n_disks != b->n_disks || a->n_nics != b->n_nics ||
+        a->boot != b->boot)
         return false;
     for (size_t i = 0; i < a->n_disks; i++)
         if (!disk_equal(&a->disks[i], &b->disks[i]))
@@ -176,7 +177,7 @@ static const char *first_runtime_change(const struct res_vm *a,
         return "memory";
     if (a->vcpus != b->vcpus)
         return "vcpus";
-    if (strcmp(a->cpu_model, b->cpu_model) != 0)
+    if (a->cpu_mode != b->cpu_mode || strcmp(a->cpu_model, b->cpu_model) != 0)
         return "cpu";
     if (a->n_nics != b->n_nics)
         return "nic";
@@ -678,7 +679,7 @@ int res_vm_validate(const struct res_vm *vm, const char *src, char *err,
         .name = vm->name,
         .memory_mib = vm->memory_mib,
         .vcpus = vm->vcpus,
-        .cpu_model = vm->cpu_model,
+        .cpu_model = vm->cpu_model[0] ? vm->cpu_model : NULL,
     };
     int rc;
 

@@ -120,12 +120,25 @@ struct res_vm_lines {
     int preferred, possible, anti_affinity, failures, failback;
 };
 
+/* How a VM's CPU is chosen (<cpu> of kvmcluster-vm(5); res-cpu.h says
+ * what placement makes of each). */
+enum res_cpu_mode {
+    /* <cpu model="host"/>, what every definition stored before CPU modes
+     * existed says: QEMU's default model for the accelerator, no check */
+    RES_CPU_ANY = 0,
+    RES_CPU_CLUSTER, /* the cluster baseline, fixed when the VM starts */
+    RES_CPU_MODEL,   /* a named model */
+    RES_CPU_HOST,    /* the host's CPU: identical host feature sets only */
+};
+
 struct res_vm {
     char name[RES_NAME_MAX];
     uint8_t uuid[16];
     uint64_t memory_mib;
     unsigned vcpus;
-    char cpu_model[RES_NAME_MAX]; /* "host" or a QEMU model: "Haswell" */
+    enum res_cpu_mode cpu_mode;
+    /* MODEL: a QEMU model ("Haswell"); ANY: "host"; CLUSTER, HOST: "" */
+    char cpu_model[RES_NAME_MAX];
     size_t n_disks;
     struct res_disk disks[RES_VM_MAX_DISKS];
     size_t n_nics;
@@ -138,7 +151,7 @@ struct res_vm {
     struct res_vm_lines lines;
 };
 
-/* A VM with defaults: cpu "host", boot from disk, priority medium,
+/* A VM with defaults: cpu mode cluster, boot from disk, priority medium,
  * failures 3 per hour, failback never. Name and uuid empty. */
 int res_vm_new(struct res_vm **ret_vm);
 void res_vm_free(struct res_vm *vm);

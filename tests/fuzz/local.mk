@@ -34,7 +34,8 @@ fuzz_regress_tests = \
 	tests/fuzz/regress-hva-vm-xml \
 	tests/fuzz/regress-vm-xml \
 	tests/fuzz/regress-cfg \
-	tests/fuzz/regress-vpd
+	tests/fuzz/regress-vpd \
+	tests/fuzz/regress-cpu-caps
 check_PROGRAMS += $(fuzz_regress_tests)
 TESTS += $(fuzz_regress_tests)
 
@@ -52,7 +53,8 @@ fuzz_programs = \
 	tests/fuzz/fuzz-hva-vm-xml \
 	tests/fuzz/fuzz-vm-xml \
 	tests/fuzz/fuzz-cfg \
-	tests/fuzz/fuzz-vpd
+	tests/fuzz/fuzz-vpd \
+	tests/fuzz/fuzz-cpu-caps
 noinst_PROGRAMS += $(fuzz_programs) tests/fuzz/fuzz-seeds
 endif
 
@@ -198,6 +200,17 @@ tests_fuzz_regress_vpd_SOURCES = tests/fuzz/fuzz-vpd.c tests/fuzz/fuzz-regress.c
 tests_fuzz_regress_vpd_CPPFLAGS = $(FUZZ_CPPFLAGS) -DFUZZ_NAME='"vpd"'
 tests_fuzz_regress_vpd_CFLAGS = $(FUZZ_ISC_CFLAGS) $(CMOCKA_CFLAGS)
 tests_fuzz_regress_vpd_LDADD = $(FUZZ_ISC_LIBS) $(CMOCKA_LIBS)
+
+tests_fuzz_fuzz_cpu_caps_SOURCES = tests/fuzz/fuzz-cpu-caps.c $(FUZZ_HDRS)
+tests_fuzz_fuzz_cpu_caps_CPPFLAGS = $(FUZZ_CPPFLAGS)
+tests_fuzz_fuzz_cpu_caps_CFLAGS = $(FUZZ_RES_CFLAGS)
+tests_fuzz_fuzz_cpu_caps_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_LDFLAGS)
+tests_fuzz_fuzz_cpu_caps_LDADD = $(FUZZ_RES_LIBS)
+tests_fuzz_regress_cpu_caps_SOURCES = tests/fuzz/fuzz-cpu-caps.c tests/fuzz/fuzz-regress.c \
+	$(FUZZ_HDRS)
+tests_fuzz_regress_cpu_caps_CPPFLAGS = $(FUZZ_CPPFLAGS) -DFUZZ_NAME='"cpu-caps"'
+tests_fuzz_regress_cpu_caps_CFLAGS = $(FUZZ_RES_CFLAGS) $(CMOCKA_CFLAGS)
+tests_fuzz_regress_cpu_caps_LDADD = $(FUZZ_RES_LIBS) $(CMOCKA_LIBS)
 
 # Writes seed inputs made by the encoders (tests/fuzz/corpus/ holds the
 # output, checked in): rerun it when a wire or disk format changes.

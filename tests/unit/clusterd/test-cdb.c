@@ -310,7 +310,7 @@ static void test_settings(void **state)
     assert_int_equal(cd_setting_normalize("nope", "1", v, err, sizeof(err)),
                      -CD_E_NOT_FOUND);
     assert_non_null(strstr(err, "clusterctl config get"));
-    assert_int_equal(cd_setting_count(), 14);
+    assert_int_equal(cd_setting_count(), 15);
 }
 
 static void tmpdir(char *buf, size_t len)
@@ -524,6 +524,52 @@ static void test_node_cpu(void **state)
     assert_int_equal(cd_cdb_node_count(c), 0);
 }
 
+/* cpu-baseline: a name or "", written to the document only when set (so
+ * documents from before it existed keep their digest). */
+static void test_cpu_baseline_setting(void **state)
+{
+    CMN_AUTO(cd_cdb) *a = NULL;
+    CMN_AUTO(cd_cdb) *b = NULL;
+    char canon[CD_VALUE_MAX], err[512] = "";
+    struct cd_op op;
+    char *ta, *tb;
+
+    (void)state;
+    assert_int_equal(cd_cdb_new(&a), 0);
+    ta = ser(a);
+    assert_null(strstr(ta, "cpu-baseline"));
+    free(ta);
+    assert_string_equal(cd_cdb_setting(a, "cpu-baseline"), "");
+    assert_int_equal(
+        cd_cdb_cpu_baseline(a, canon, sizeof(canon), err, sizeof(err)),
+        -RES_E_CPU);
+    assert_non_null(strstr(err, "no node has reported"));
+    assert_int_equal(cd_setting_normalize("cpu-baseline", "Has/well", canon,
+                                          err, sizeof(err)),
+                     -CD_E_BAD_VALUE);
+    assert_non_null(strstr(err, "setting 'cpu-baseline': 'Has/well' is not"));
+
+    op = mkop(CD_OP_SET_SETTING, "cpu-baseline", "Nehalem");
+    assert_int_equal(cd_cdb_apply(a, &op, err, sizeof(err)), 0);
+    assert_int_equal(
+        cd_cdb_cpu_baseline(a, canon, sizeof(canon), err, sizeof(err)), 0);
+    assert_string_equal(canon, "Nehalem");
+    ta = ser(a);
+    assert_non_null(strstr(ta, "<setting name=\"cpu-baseline\" "
+                               "value=\"Nehalem\"/>"));
+    if (cd_cdb_parse(ta, strlen(ta), "a", schema_path(), &b, err, sizeof(err)))
+        fail_msg("parse: %s", err);
+    tb = ser(b);
+    assert_string_equal(ta, tb);
+    free(ta);
+    free(tb);
+    op = mkop(CD_OP_SET_SETTING, "cpu-baseline", "");
+    assert_int_equal(cd_cdb_apply(a, &op, err, sizeof(err)), 0);
+    ta = ser(a);
+    assert_null(strstr(ta, "cpu-baseline"));
+    free(ta);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -540,6 +586,7 @@ int main(void)
         cmocka_unit_test(test_load_damaged),
         cmocka_unit_test(test_duplicate_uuid),
         cmocka_unit_test(test_node_cpu),
+        cmocka_unit_test(test_cpu_baseline_setting),
     };
 
     cd_err_register();

@@ -911,6 +911,104 @@ static void test_clusterd_crash_not_node_failure(void **state)
     cd_coord_free(co);
 }
 
+/* Processor compatibility: a cluster-mode VM keeps the model it was
+ * fixed to when it started (its hvagent reports it with every state)
+ * while a weaker node joins and the baseline falls; it moves only where
+ * that model runs, and a move hands it to the target. A VM not running
+ * needs the baseline of now, the administrator's when set. */
+static void test_cpu_fixed(void **state)
+{
+    CMN_AUTO(cd_cdb) *cdb = cluster3();
+    struct cd_coord *co;
+    struct cd_action out[32];
+    struct cd_co_effect eff;
+    struct cd_co_msg m = {.type = CD_CO_RT_VM, .kind = CD_RT_RUNNING};
+    struct cd_co_msg req = {.type = CD_CO_REQ,
+                            .kind = CD_ACT_LIVE,
+                            .b = 2,
+                            .origin = 2,
+                            .origin_req = 9};
+    static const char strong[] = "host aes sse\nmodel Conroe 28\n"
+                                 "model Westmere 35\n";
+    static const char weak[] = "host sse\nmodel Conroe 28\n"
+                               "model Westmere 35 aes\n";
+    struct res_place_vm pv;
+    char base[CD_NAME_MAX], err[512], why[256];
+    const struct cd_action *a;
+
+    (void)state;
+    apply(cdb, CD_OP_SET_NODE_CPU, "node1", NULL, 0, 0, strong);
+    apply(cdb, CD_OP_SET_NODE_CPU, "node2", NULL, 0, 0, strong);
+    add_vm(cdb, "web1", "high", 512, true);
+    add_vm(cdb, "db1", "low", 512, false);
+    assert_int_equal(cd_cdb_vm_by_name(cdb, "web1")->place.cpu.mode,
+                     RES_CPU_CLUSTER);
+    assert_int_equal(
+        cd_cdb_cpu_baseline(cdb, base, sizeof(base), err, sizeof(err)), 0);
+    assert_string_equal(base, "Westmere");
+
+    assert_int_equal(cd_coord_new(&co), 0);
+    cd_coord_confchg(co, m123, 3);
+    deliver(co, cdb, 1, &(struct cd_co_msg){.type = CD_CO_RT_BEGIN}, NULL);
+    snprintf(m.vm, sizeof(m.vm), "web1");
+    snprintf(m.text, sizeof(m.text), "Westmere");
+    deliver(co, cdb, 1, &m, NULL);
+    deliver(co, cdb, 1, &(struct cd_co_msg){.type = CD_CO_RT_END}, NULL);
+    announce(co, cdb, 2, NULL);
+    announce(co, cdb, 3, NULL);
+    assert_string_equal(cd_coord_vm_cpu(co, "web1"), "Westmere");
+    assert_string_equal(cd_coord_vm_cpu(co, "db1"), "");
+
+    /* the weaker node3 reports: the baseline falls, web1 keeps its */
+    apply(cdb, CD_OP_SET_NODE_CPU, "node3", NULL, 0, 0, weak);
+    assert_int_equal(
+        cd_cdb_cpu_baseline(cdb, base, sizeof(base), err, sizeof(err)), 0);
+    assert_string_equal(base, "Conroe");
+    pv = cd_cdb_vm_by_name(cdb, "web1")->place;
+    pv.node = 1;
+    cd_coord_cpu_need(co, cdb, &pv);
+    assert_string_equal(pv.cpu.model, "Westmere");
+    pv = cd_cdb_vm_by_name(cdb, "db1")->place;
+    cd_coord_cpu_need(co, cdb, &pv);
+    assert_string_equal(pv.cpu.model, "Conroe");
+    assert_int_equal(cd_coord_check_move(co, cdb, "web1", 3, CD_ACT_LIVE, NULL,
+                                         NULL, err, sizeof(err)),
+                     -RES_E_CPU);
+    assert_non_null(strstr(err, "node3"));
+    assert_non_null(strstr(err, "aes"));
+    assert_int_equal(cd_coord_check_move(co, cdb, "web1", 2, CD_ACT_LIVE, NULL,
+                                         NULL, err, sizeof(err)),
+                     0);
+
+    /* the administrator's baseline wins over the computed one */
+    apply(cdb, CD_OP_SET_SETTING, "cpu-baseline", "Westmere", 0, 0, NULL);
+    assert_int_equal(
+        cd_cdb_cpu_baseline(cdb, base, sizeof(base), err, sizeof(err)), 0);
+    assert_string_equal(base, "Westmere");
+    assert_true(cd_cdb_node_lacks_baseline(cd_cdb_node_by_id(cdb, 3), base, why,
+                                           sizeof(why)));
+    assert_non_null(strstr(why, "aes"));
+    assert_false(cd_cdb_node_lacks_baseline(cd_cdb_node_by_id(cdb, 2), base,
+                                            why, sizeof(why)));
+    pv = cd_cdb_vm_by_name(cdb, "db1")->place;
+    cd_coord_cpu_need(co, cdb, &pv);
+    assert_string_equal(pv.cpu.model, "Westmere");
+
+    /* a move takes the fixed model along, through a re-announcement too */
+    snprintf(req.vm, sizeof(req.vm), "web1");
+    deliver(co, cdb, 2, &req, &eff);
+    assert_false(eff.rejected);
+    assert_int_equal(derive(co, cdb, m123, 3, out), 1);
+    assert_int_equal(out[0].to, 2);
+    publish(co, cdb, out, 1);
+    a = cd_coord_active(co, "web1");
+    assert_non_null(a);
+    assert_string_equal(a->cpu, "Westmere");
+    cd_coord_action_msg(a, &m);
+    assert_string_equal(m.text, "Westmere");
+    cd_coord_free(co);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -918,6 +1016,7 @@ int main(void)
         cmocka_unit_test(test_wait_for_announcements),
         cmocka_unit_test(test_start_stop_idempotent),
         cmocka_unit_test(test_move_request),
+        cmocka_unit_test(test_cpu_fixed),
         cmocka_unit_test(test_failover_rederive),
         cmocka_unit_test(test_source_lost_mid_migration),
         cmocka_unit_test(test_health_restart),

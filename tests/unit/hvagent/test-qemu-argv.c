@@ -91,11 +91,31 @@ static void test_full(void **state)
     assert_int_equal(find(argv, "-incoming"), -1);
     assert_string_equal(argv[find(argv, "-accel") + 1], "kvm");
     assert_string_equal(argv[find(argv, "-m") + 1], "1024");
+
+    /* no cpu: QEMU's default model */
+    assert_int_equal(find(argv, "-cpu"), -1);
     hva_argv_free(argv);
 
     /* "auto" must be resolved before building a command line */
     o.accel = "auto";
     assert_int_equal(hva_qemu_argv(def, &o, &argv), -EINVAL);
+
+    /* a host-mode VM: the host's CPU under KVM, "max" under TCG; a named
+     * model (a cluster-mode VM's fixed baseline) as given */
+    def->cpu_model = strdup("host");
+    o.accel = "kvm";
+    assert_int_equal(hva_qemu_argv(def, &o, &argv), 0);
+    assert_string_equal(argv[find(argv, "-cpu") + 1], "host");
+    hva_argv_free(argv);
+    o.accel = "tcg";
+    assert_int_equal(hva_qemu_argv(def, &o, &argv), 0);
+    assert_string_equal(argv[find(argv, "-cpu") + 1], "max");
+    hva_argv_free(argv);
+    free(def->cpu_model);
+    def->cpu_model = strdup("Westmere");
+    assert_int_equal(hva_qemu_argv(def, &o, &argv), 0);
+    assert_string_equal(argv[find(argv, "-cpu") + 1], "Westmere");
+    hva_argv_free(argv);
     hva_vm_def_free(def);
 }
 

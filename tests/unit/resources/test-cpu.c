@@ -497,6 +497,121 @@ static void test_place_host_mode(void **state)
     pfix_fini(&f);
 }
 
+/* <cpu> of a definition: each mode parsed, written back the same way,
+ * and what placement needs of it; bad combinations named. */
+static struct res_vm *vm_cpu(const char *cpu, int want_rc, char *err,
+                             size_t len)
+{
+    char xml[512];
+    struct res_vm *vm = NULL;
+
+    snprintf(xml, sizeof(xml),
+             "<vm><name>c</name><uuid>00000000-0000-0000-0000-00000000000c"
+             "</uuid><memory>64</memory><vcpus>1</vcpus>%s"
+             "<boot dev=\"kernel\"><kernel>/k</kernel></boot></vm>",
+             cpu);
+    assert_int_equal(res_vm_parse(xml, strlen(xml), "c.xml", &vm, err, len),
+                     want_rc);
+    return vm;
+}
+
+static void test_vm_cpu_modes(void **state)
+{
+    static const struct {
+        const char *cpu;
+        enum res_cpu_mode mode;
+        const char *model;
+        const char *written;
+    } ok[] = {
+        {"", RES_CPU_CLUSTER, "", "<cpu mode=\"cluster\"/>"},
+        {"<cpu mode=\"cluster\"/>", RES_CPU_CLUSTER, "",
+         "<cpu mode=\"cluster\"/>"},
+        {"<cpu mode=\"host\"/>", RES_CPU_HOST, "", "<cpu mode=\"host\"/>"},
+        {"<cpu model=\"Nehalem\"/>", RES_CPU_MODEL, "Nehalem",
+         "<cpu model=\"Nehalem\"/>"},
+        {"<cpu mode=\"model\" model=\"Nehalem\"/>", RES_CPU_MODEL, "Nehalem",
+         "<cpu model=\"Nehalem\"/>"},
+        /* what every definition stored before modes says: unchanged */
+        {"<cpu model=\"host\"/>", RES_CPU_ANY, "host", "<cpu model=\"host\"/>"},
+    };
+    static const struct {
+        const char *cpu, *msg;
+    } bad[] = {
+        {"<cpu mode=\"cluster\" model=\"Haswell\"/>",
+         "c.xml:1: <cpu>: mode 'cluster' takes no model"},
+        {"<cpu mode=\"host\" model=\"Haswell\"/>",
+         "c.xml:1: <cpu>: mode 'host' takes no model"},
+        {"<cpu mode=\"model\"/>", "needs mode=\"cluster\""},
+        {"<cpu/>", "needs mode=\"cluster\""},
+        {"<cpu mode=\"model\" model=\"host\"/>", "write mode=\"host\""},
+        {"<cpu model=\"Has/well\"/>", "not a valid CPU model name"},
+    };
+    char err[512];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        CMN_AUTO(res_vm) *vm = vm_cpu(ok[i].cpu, 0, err, sizeof(err));
+        CMN_AUTO(res_vm) *back = NULL;
+        struct res_place_vm pv;
+        char *text = NULL;
+
+        assert_int_equal(vm->cpu_mode, ok[i].mode);
+        assert_string_equal(vm->cpu_model, ok[i].model);
+        assert_int_equal(res_vm_serialize(vm, &text), 0);
+        assert_non_null(strstr(text, ok[i].written));
+        assert_int_equal(
+            res_vm_parse(text, strlen(text), "back", &back, err, sizeof(err)),
+            0);
+        assert_true(res_vm_equal(vm, back));
+        free(text);
+        res_place_vm_from_def(vm, 0, true, &pv);
+        assert_int_equal(pv.cpu.mode, ok[i].mode);
+        /* the model of a cluster-mode VM is the runtime's to fill */
+        assert_string_equal(pv.cpu.model,
+                            ok[i].mode == RES_CPU_MODEL ? ok[i].model : "");
+        assert_null(pv.cpu.host_of);
+    }
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct res_vm *vm =
+            vm_cpu(bad[i].cpu, -RES_E_INVALID, err, sizeof(err));
+
+        assert_null(vm);
+        if (!strstr(err, bad[i].msg))
+            fail_msg("%s: '%s' does not say '%s'", bad[i].cpu, err, bad[i].msg);
+    }
+}
+
+/* A cluster-mode VM fixed to a model moves only where that model runs,
+ * whatever the baseline of now; one not fixed yet goes anywhere. */
+static void test_cluster_mode_fixed(void **state)
+{
+    struct pfix f;
+    struct res_place_vm *v;
+    uint32_t node = 0;
+    struct res_note note;
+    char *text = NULL;
+
+    (void)state;
+    pfix_init(&f);
+    v = pvm(&f, "fixed", RES_CPU_CLUSTER, "Westmere", 1);
+    assert_int_equal(
+        res_place_best(&f.c, "fixed", RES_PLACE_OTHER_NODE, &node, &note), 0);
+    assert_int_not_equal(node, 3); /* node3 lacks aes */
+    assert_int_equal(res_explain(&f.c, "fixed", &text), 0);
+    assert_non_null(strstr(text, "cpu: cluster baseline 'Westmere' (fixed"));
+    assert_non_null(strstr(text, "node3 (id 3): excluded for CPU: lacks "));
+    free(text);
+    v->cpu.model[0] = '\0';
+    v->node = 0;
+    v->want_running = true;
+    f.nodes[0].state = RES_NODE_DOWN;
+    f.nodes[1].state = RES_NODE_DOWN;
+    f.nodes[3].state = RES_NODE_DOWN;
+    assert_int_equal(res_place_best(&f.c, "fixed", 0, &node, &note), 0);
+    assert_int_equal(node, 3);
+    pfix_fini(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -511,6 +626,8 @@ int main(void)
         cmocka_unit_test(test_place_cpu),
         cmocka_unit_test(test_failover_drain_cpu),
         cmocka_unit_test(test_place_host_mode),
+        cmocka_unit_test(test_vm_cpu_modes),
+        cmocka_unit_test(test_cluster_mode_fixed),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -114,7 +114,9 @@ static void test_defaults(void **state)
     CMN_AUTO(res_vm) *vm = parse_ok(minimal_xml);
     uint8_t mac[6];
 
-    assert_string_equal(vm->cpu_model, "host");
+    /* no <cpu>: processor compatibility, the default of new VMs */
+    assert_int_equal(vm->cpu_mode, RES_CPU_CLUSTER);
+    assert_string_equal(vm->cpu_model, "");
     assert_int_equal(vm->policy.priority, RES_PRIO_MEDIUM);
     assert_int_equal(vm->policy.failures_max, 3);
     assert_int_equal(vm->policy.failures_period, 3600);
