@@ -246,9 +246,13 @@ static void csv_add_applied(struct cd_daemon *d, struct cmn_ipc_conn *conn,
         if (reply &&
             cd_net_bridge_warning(cd_coord_net(cd_orch_coord(d)),
                                   cd_daemon_cdb(d), j->def, w, sizeof(w))) {
+            char *text = ok_with_warning(reply, w);
             cmn_warn(CMN_LOG_CD, "%s", w);
-            j->reply = ok_with_warning(reply, w);
-            free(reply);
+            /* NULL (out of memory): answered without the warning */
+            if (text) {
+                j->reply = text;
+                free(reply);
+            }
         }
         csv_job_answer(j, NULL);
     } else if (rc == -CD_E_NO_CLUSTER) {

@@ -208,8 +208,13 @@ static int tap_open(const char *name, const char *bridge, unsigned mtu,
     snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
     if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
         rc = -errno;
+        /* EINVAL: the name is taken by an interface that is no tap (the
+         * kernel attaches to an existing tap, never to anything else). */
         snprintf(err, errlen, "tap '%s' not created: %s%s", name, strerror(-rc),
-                 rc == -EBUSY ? " (a QEMU of this VM still holds it)" : "");
+                 rc == -EBUSY    ? " (a QEMU of this VM still holds it)"
+                 : rc == -EINVAL ? " (an interface of that name exists and "
+                                   "is not a tap: remove it)"
+                                 : "");
         goto fail;
     }
     sk = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
