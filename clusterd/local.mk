@@ -121,3 +121,5 @@ dist_man_MANS += man/clusterd.8
 # The coordinator's cluster tests share tests/cluster/lib/vm.sh;
 # bench/failover measures failover time (see its header).
 EXTRA_DIST += tests/cluster/lib/vm.sh bench/failover
+# bench/network: pings a client loses per move kind, against plain QEMU.
+EXTRA_DIST += bench/network
