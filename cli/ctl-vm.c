@@ -347,6 +347,16 @@ out:
     return rc;
 }
 
+/* An accepted change the cluster cannot act on yet (a bridge no node
+ * has): said on stderr, the exit status stays 0. */
+static void print_warning(xmlNode *reply)
+{
+    const char *w = ctl_xml_prop(reply, "warning");
+
+    if (*w)
+        fprintf(stderr, "clusterctl: warning: %s\n", w);
+}
+
 static int cmd_add(const char *path)
 {
     xmlDoc *doc = NULL;
@@ -357,9 +367,11 @@ static int cmd_add(const char *path)
     if (rc)
         return rc;
     rc = ctl_cd_call(req, &doc, NULL);
-    if (rc == 0)
+    if (rc == 0) {
         printf("VM added from '%s' (cluster database epoch %s)\n", path,
                ctl_xml_prop(xmlDocGetRootElement(doc), "epoch"));
+        print_warning(xmlDocGetRootElement(doc));
+    }
     free(req);
     xmlFreeDoc(doc);
     return rc;
@@ -385,6 +397,7 @@ static int edit_from_file(const char *vm, const char *path, bool edited)
             printf("VM '%s' updated%s%s%s (cluster database epoch %s)\n", vm,
                    edited ? "" : " from '", edited ? "" : path,
                    edited ? "" : "'", ctl_xml_prop(r, "epoch"));
+        print_warning(r);
     }
     free(req);
     xmlFreeDoc(doc);

@@ -124,6 +124,69 @@ static int do_vm_list(struct cd_daemon *d, const char *only, char **ret)
     return cd_buf_steal(&b, ret, NULL);
 }
 
+/* ------------------------------------ warnings on an add or an edit */
+
+/* `reply` (<ok .../>) with `warning` as its warning attribute, which
+ * clusterctl prints; NULL when out of memory. */
+static char *ok_with_warning(const char *reply, const char *warning)
+{
+    size_t n = strlen(reply);
+    struct cd_buf b;
+    char *text = NULL;
+
+    if (n < 2 || strcmp(reply + n - 2, "/>") != 0)
+        return strdup(reply);
+    cd_buf_init(&b);
+    cd_buf_add(&b, reply, n - 2);
+    cd_buf_puts(&b, " warning=\"");
+    cd_buf_xml_escape(&b, warning);
+    cd_buf_puts(&b, "\"/>");
+    if (cd_buf_steal(&b, &text, NULL) < 0)
+        return NULL;
+    return text;
+}
+
+static void warn_applied(struct cd_daemon *d, struct cmn_ipc_conn *conn, int rc,
+                         char *reply, void *arg)
+{
+    char *warning = arg;
+    char *text = rc == 0 && reply ? ok_with_warning(reply, warning) : NULL;
+
+    (void)d;
+    if (conn) {
+        cmn_ipc_reply(conn, text    ? text
+                            : reply ? reply
+                                    : "<error code=\"12\">out of memory"
+                                      "</error>");
+        cmn_ipc_conn_unref(conn);
+    }
+    free(text);
+    free(reply);
+    free(warning);
+}
+
+/* Submits the add or edit of `def`; once applied, the answer carries a
+ * warning when no node has a bridge `def` needs (cd_net_bridge_warning):
+ * accepted all the same, the bridge may be created later. */
+static int submit_warned(struct cd_daemon *d, struct cmn_ipc_conn *conn,
+                         struct cd_op *op, const struct res_vm *def, char **ret)
+{
+    char w[1024], *warning;
+    int rc;
+
+    if (!cd_net_bridge_warning(cd_coord_net(cd_orch_coord(d)), cd_daemon_cdb(d),
+                               def, w, sizeof(w)))
+        return cd_ipc_submit(d, conn, op, ret);
+    cmn_warn(CMN_LOG_CD, "%s", w);
+    warning = strdup(w);
+    if (!warning)
+        return -ENOMEM;
+    rc = cd_ipc_submit_cb(d, conn, op, warn_applied, warning, ret);
+    if (rc != CMN_IPC_DEFERRED)
+        free(warning);
+    return rc;
+}
+
 /* ------------------------------------------- VMs on the CSV (cd-csv.h) */
 
 /* Answers the client of `j` with `reply` (or j->reply) and ends the job. */
@@ -182,6 +245,18 @@ static void csv_add_applied(struct cd_daemon *d, struct cmn_ipc_conn *conn,
     j->conn = conn;
     j->reply = reply;
     if (rc == 0) {
+        char w[1024];
+        if (reply &&
+            cd_net_bridge_warning(cd_coord_net(cd_orch_coord(d)),
+                                  cd_daemon_cdb(d), j->def, w, sizeof(w))) {
+            char *text = ok_with_warning(reply, w);
+            cmn_warn(CMN_LOG_CD, "%s", w);
+            /* NULL (out of memory): answered without the warning */
+            if (text) {
+                j->reply = text;
+                free(reply);
+            }
+        }
         csv_job_answer(j, NULL);
     } else if (rc == -CD_E_NO_CLUSTER) {
         /* Maybe applied by the others: keep the slot rather than free
@@ -356,7 +431,7 @@ static int do_vm_add(struct cd_daemon *d, struct cmn_ipc_conn *conn,
     rc = res_vm_serialize(def, &op.text);
     if (rc < 0)
         goto out;
-    rc = cd_ipc_submit(d, conn, &op, ret);
+    rc = submit_warned(d, conn, &op, def, ret);
     free(op.text);
 out:
     res_vm_free(def);
@@ -380,7 +455,7 @@ static void csv_def_stored(void *data, struct cd_csv_job *j)
     snprintf(op.name, sizeof(op.name), "%s", j->vm);
     snprintf(op.arg, sizeof(op.arg), "%s", j->priority);
     op.text = j->def_xml;
-    rc = cd_ipc_submit(d, j->conn, &op, &ret);
+    rc = submit_warned(d, j->conn, &op, j->def, &ret);
     if (rc == CMN_IPC_DEFERRED) {
         cmn_ipc_conn_unref(j->conn);
         j->conn = NULL;
@@ -447,6 +522,10 @@ static int do_vm_edit(struct cd_daemon *d, struct cmn_ipc_conn *conn,
     }
     if (uuid_refusal(d, def, vm, ret, &rc))
         goto out;
+    if (cd_net_mac_taken(cd_daemon_cdb(d), def, vm, err, sizeof(err))) {
+        rc = err_reply(ret, -CD_E_EXISTS, "%s (nothing was changed)", err);
+        goto out;
+    }
     rc = res_vm_serialize(def, &text);
     if (rc < 0)
         goto out;
@@ -487,7 +566,7 @@ static int do_vm_edit(struct cd_daemon *d, struct cmn_ipc_conn *conn,
     snprintf(op.arg, sizeof(op.arg), "%s",
              res_priority_str(def->policy.priority));
     op.text = text;
-    rc = cd_ipc_submit(d, conn, &op, ret);
+    rc = submit_warned(d, conn, &op, def, ret);
 out:
     free(text);
     res_vm_free(def);

@@ -536,6 +536,19 @@ const struct cd_vm *cd_cdb_vm_by_uuid(const struct cd_cdb *cdb,
     return NULL;
 }
 
+const struct cd_vm *cd_cdb_vm_by_mac(const struct cd_cdb *cdb,
+                                     const uint8_t mac[6], const char *except)
+{
+    for (size_t i = 0; i < cdb->nvms; i++) {
+        if (except && strcmp(cdb->vms[i].name, except) == 0)
+            continue;
+        for (size_t k = 0; k < cdb->vms[i].n_macs; k++)
+            if (memcmp(cdb->vms[i].macs[k], mac, 6) == 0)
+                return &cdb->vms[i];
+    }
+    return NULL;
+}
+
 void cd_cdb_uuid_taken_msg(const char *vm, const struct cd_vm *other,
                            const char *uuid, char *err, size_t errlen)
 {
@@ -543,6 +556,18 @@ void cd_cdb_uuid_taken_msg(const char *vm, const struct cd_vm *other,
             "VM '%s' has the uuid of VM '%s' (%s); give it its own <uuid> "
             "(generate one with uuidgen)",
             vm, other->name, uuid);
+}
+
+void cd_cdb_mac_taken_msg(const char *vm, const struct cd_vm *other,
+                          const uint8_t mac[6], char *err, size_t errlen)
+{
+    char text[18];
+
+    res_mac_format(mac, text);
+    cd_errf(err, errlen,
+            "VM '%s': MAC %s is already a NIC of VM '%s'; give the <nic> "
+            "another mac (or leave mac out: one is derived from the uuid)",
+            vm, text, other->name);
 }
 
 const char *cd_cdb_setting(const struct cd_cdb *cdb, const char *key)
@@ -818,9 +843,12 @@ static void vm_place_parse(struct cd_vm *v)
     char err[256];
 
     memset(&v->place, 0, sizeof(v->place));
+    v->n_macs = 0;
     if (v->definition && res_vm_parse(v->definition, strlen(v->definition),
                                       v->name, &def, err, sizeof(err)) == 0) {
         res_place_vm_from_def(def, 0, false, &v->place);
+        for (size_t i = 0; i < def->n_nics && i < RES_VM_MAX_NICS; i++)
+            memcpy(v->macs[v->n_macs++], def->nics[i].mac, 6);
         res_vm_free(def);
     } else {
         v->place.policy.failures_max = RES_FAILURES_MAX_DEFAULT;
@@ -1122,6 +1150,33 @@ static int cdb_apply_op(struct cd_cdb *cdb, const struct cd_op *op, char *err,
     }
 }
 
+/* A definition entering the CDB whose NIC has the MAC of another VM's
+ * NIC: refused, naming that VM, whichever path it came by (vm add or
+ * edit, with or without a CSV, cdb-add-vm). A definition that does not
+ * parse has no MACs to compare, as for placement (vm_place_parse). */
+static int def_mac_refusal(const struct cd_cdb *cdb, const struct cd_op *op,
+                           char *err, size_t errlen)
+{
+    struct res_vm *def = NULL;
+    char e[256];
+    int rc = 0;
+
+    if (res_vm_parse(op->text, strlen(op->text), op->name, &def, e, sizeof(e)) <
+        0)
+        return 0;
+    for (size_t i = 0; i < def->n_nics && rc == 0; i++) {
+        const struct cd_vm *other =
+            cd_cdb_vm_by_mac(cdb, def->nics[i].mac, op->name);
+        if (other) {
+            cd_cdb_mac_taken_msg(op->name, other, def->nics[i].mac, err,
+                                 errlen);
+            rc = -CD_E_EXISTS;
+        }
+    }
+    res_vm_free(def);
+    return rc;
+}
+
 int cd_cdb_apply(struct cd_cdb *cdb, const struct cd_op *op, char *err,
                  size_t errlen)
 {
@@ -1142,6 +1197,9 @@ int cd_cdb_apply(struct cd_cdb *cdb, const struct cd_op *op, char *err,
             cd_cdb_uuid_taken_msg(op->name, other, uuid, err, errlen);
             return -CD_E_EXISTS;
         }
+        rc = def_mac_refusal(cdb, op, err, errlen);
+        if (rc < 0)
+            return rc;
     }
     rc = cdb_apply_op(cdb, op, err, errlen);
     if (rc < 0)

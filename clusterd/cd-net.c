@@ -108,31 +108,67 @@ void cd_net_fill(const struct cd_net_table *t, struct res_node *r)
 bool cd_net_mac_taken(const struct cd_cdb *cdb, const struct res_vm *def,
                       const char *except, char *err, size_t errlen)
 {
-    for (size_t i = 0; i < cd_cdb_vm_count(cdb); i++) {
-        const struct cd_vm *v = cd_cdb_vm(cdb, i);
-        CMN_AUTO(res_vm) *other = NULL;
-        char e[256];
+    for (size_t a = 0; a < def->n_nics; a++) {
+        const struct cd_vm *other =
+            cd_cdb_vm_by_mac(cdb, def->nics[a].mac, except);
 
-        if (!v->definition || (except && strcmp(v->name, except) == 0) ||
-            strcmp(v->name, def->name) == 0)
-            continue;
-        if (res_vm_parse(v->definition, strlen(v->definition), v->name, &other,
-                         e, sizeof(e)) < 0)
-            continue;
-        for (size_t a = 0; a < def->n_nics; a++)
-            for (size_t b = 0; b < other->n_nics; b++) {
-                char mac[18];
+        if (other && strcmp(other->name, def->name) != 0) {
+            cd_cdb_mac_taken_msg(def->name, other, def->nics[a].mac, err,
+                                 errlen);
+            return true;
+        }
+    }
+    return false;
+}
 
-                if (memcmp(def->nics[a].mac, other->nics[b].mac, 6) != 0)
-                    continue;
-                res_mac_format(def->nics[a].mac, mac);
-                cd_errf(err, errlen,
-                        "VM '%s': MAC %s is already a NIC of VM '%s'; give "
-                        "the <nic> another mac (or leave mac out: one is "
-                        "derived from the uuid)",
-                        def->name, mac, other->name);
-                return true;
-            }
+/* Whether word `w` is one of the space-separated words of `list`. */
+static bool list_has(const char *list, const char *w)
+{
+    size_t n = strlen(w);
+
+    for (const char *p = list; *p;) {
+        size_t len;
+
+        p += strspn(p, " ");
+        len = strcspn(p, " ");
+        if (len == n && strncmp(p, w, n) == 0)
+            return true;
+        p += len;
+    }
+    return false;
+}
+
+bool cd_net_bridge_warning(const struct cd_net_table *t,
+                           const struct cd_cdb *cdb, const struct res_vm *def,
+                           char *out, size_t len)
+{
+    for (size_t i = 0; i < def->n_nics; i++) {
+        const char *br = def->nics[i].bridge;
+        size_t used;
+        bool found = false;
+
+        for (size_t k = 0; k < t->n && !found; k++)
+            found = list_has(t->v[k].list, br);
+        if (found || t->n == 0)
+            continue;
+        used = (size_t)snprintf(out, len,
+                                "VM '%s' needs bridge '%s' (NIC %zu), which "
+                                "no node has (",
+                                def->name, br, i);
+        for (size_t k = 0; k < t->n && used < len; k++) {
+            const struct cd_node *n = cd_cdb_node_by_id(cdb, t->v[k].node);
+            char id[16];
+
+            snprintf(id, sizeof(id), "node %u", (unsigned)t->v[k].node);
+            used += (size_t)snprintf(out + used, len - used, "%s%s: %s",
+                                     k ? "; " : "", n ? n->name : id,
+                                     t->v[k].list[0] ? t->v[k].list : "none");
+        }
+        if (used < len)
+            snprintf(out + used, len - used,
+                     "): it cannot start until a node has it (create the "
+                     "bridge, or fix <nic bridge> with 'clusterctl vm edit')");
+        return true;
     }
     return false;
 }

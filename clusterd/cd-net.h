@@ -40,9 +40,20 @@ void cd_net_confchg(struct cd_net_table *t, const uint32_t *members, size_t n);
 void cd_net_fill(const struct cd_net_table *t, struct res_node *r);
 
 /* Whether a MAC of `def` is a NIC of another VM of `cdb` (not `except`):
- * true with a sentence naming both VMs and the MAC in err. Definitions
- * kept elsewhere (on the CSV) are not looked at. */
+ * true with a sentence naming both VMs and the MAC in err. Every
+ * definition in the CDB counts, those of VMs on a CSV included (their
+ * slot holds the same text); the CDB's apply path checks the same for
+ * every way a definition enters it (cd_cdb_apply). */
 bool cd_net_mac_taken(const struct cd_cdb *cdb, const struct res_vm *def,
                       const char *except, char *err, size_t errlen);
+
+/* Whether a bridge `def` needs is on none of the nodes that reported
+ * their bridges in `t` (none reported: nothing is known, no warning):
+ * true with a sentence naming the bridge and each node's bridges in
+ * `out`. For `vm add` and `vm edit`, which accept the definition all the
+ * same (the bridge may be created later). */
+bool cd_net_bridge_warning(const struct cd_net_table *t,
+                           const struct cd_cdb *cdb, const struct res_vm *def,
+                           char *out, size_t len);
 
 #endif

@@ -104,6 +104,11 @@ struct cd_vm {
      * is stored so the coordinator decides on structs (defaults without
      * a valid definition; name and priority come from the fields above). */
     struct res_place_vm place;
+    /* Its NICs' MACs, parsed with `place` (none without a valid
+     * definition): every definition entering the CDB is checked against
+     * them (cd_cdb_vm_by_mac). */
+    size_t n_macs;
+    uint8_t macs[RES_VM_MAX_NICS][6];
 };
 
 /* ------------------------------------------------------------ settings */
@@ -181,6 +186,13 @@ const struct cd_vm *cd_cdb_vm_by_uuid(const struct cd_cdb *cdb,
 /* The refusal of a definition whose uuid VM `other` has, in err. */
 void cd_cdb_uuid_taken_msg(const char *vm, const struct cd_vm *other,
                            const char *uuid, char *err, size_t errlen);
+/* The VM other than `except` with a NIC of MAC `mac`, or NULL: two
+ * guests with one MAC on a network lose each other's packets. */
+const struct cd_vm *cd_cdb_vm_by_mac(const struct cd_cdb *cdb,
+                                     const uint8_t mac[6], const char *except);
+/* The refusal of a definition whose NIC has MAC `mac` of VM `other`. */
+void cd_cdb_mac_taken_msg(const char *vm, const struct cd_vm *other,
+                          const uint8_t mac[6], char *err, size_t errlen);
 /* Canonical value of a setting (its default when never set). */
 const char *cd_cdb_setting(const struct cd_cdb *cdb, const char *key);
 

@@ -48,10 +48,14 @@ cd_unit_tests = \
 	tests/unit/clusterd/test-api \
 	tests/unit/clusterd/test-xml-out \
 	tests/unit/clusterd/test-cpg-msg \
-	tests/unit/clusterd/test-obs
+	tests/unit/clusterd/test-obs \
+	tests/unit/clusterd/test-cd-net
 check_PROGRAMS += $(cd_unit_tests)
 TESTS += $(cd_unit_tests)
 
+tests_unit_clusterd_test_cd_net_SOURCES = tests/unit/clusterd/test-cd-net.c
+tests_unit_clusterd_test_cd_net_CFLAGS = $(CD_UNIT_CFLAGS)
+tests_unit_clusterd_test_cd_net_LDADD = $(CD_UNIT_LIBS)
 tests_unit_clusterd_test_cdb_SOURCES = tests/unit/clusterd/test-cdb.c
 tests_unit_clusterd_test_cdb_CFLAGS = $(CD_UNIT_CFLAGS)
 tests_unit_clusterd_test_cdb_LDADD = $(CD_UNIT_LIBS)
@@ -117,3 +121,5 @@ dist_man_MANS += man/clusterd.8
 # The coordinator's cluster tests share tests/cluster/lib/vm.sh;
 # bench/failover measures failover time (see its header).
 EXTRA_DIST += tests/cluster/lib/vm.sh bench/failover
+# bench/network: pings a client loses per move kind, against plain QEMU.
+EXTRA_DIST += bench/network

@@ -177,6 +177,9 @@ struct hva_qemu_opts {
     bool incoming;       /* -incoming defer */
     const int *nic_fds;  /* one tap descriptor per NIC (hva_net_open);
                             NULL: the NICs are left out */
+    /* One /dev/vhost-net descriptor per NIC, -1 for none (QEMU's own
+     * virtio-net); NULL: none at all. */
+    const int *vhost_fds;
 };
 
 /* Pure: the argv (NULL-terminated, malloc'd strings) for `def`. */
@@ -246,15 +249,25 @@ void hva_nic_to_xml(xmlNode *root, const struct hva_nic *nic);
 /* Pure: the tap name of NIC `index` of VM `uuid` ("kv" + 12 hex + index),
  * IFNAMSIZ bytes. */
 void hva_tap_name(const char *uuid, size_t index, char *buf);
-/* Creates a tap per NIC on its bridge (MTU set, up), close-on-exec, one
- * descriptor each in *ret_fds (NULL without NICs). A bridge missing on
- * this node: -ENODEV and nothing created; any failure closes the taps
- * made so far (they vanish). `err` names the VM, the NIC and the bridge. */
-int hva_net_open(const struct hva_vm_def *def, int **ret_fds, char *err,
-                 size_t errlen);
-/* Closes `n` descriptors of hva_net_open and frees the array (NULL ok). */
+/* Creates a tap per NIC on its bridge (MTU set, up), close-on-exec, in
+ * *ret_fds (NULL without NICs): 2 * n_nics descriptors, the taps first,
+ * then each NIC's /dev/vhost-net descriptor or -1 (not virtio, not
+ * available, or `vhost_skip` says why not: hva_vhost_skip_reason). A
+ * bridge missing on this node: -ENODEV and nothing created; a tap that
+ * fails closes those made so far (they vanish). `err` names the VM, the
+ * NIC and the bridge. */
+int hva_net_open(const struct hva_vm_def *def, const char *vhost_skip,
+                 int **ret_fds, char *err, size_t errlen);
+/* Closes the 2 * `n` descriptors of hva_net_open and frees the array
+ * (NULL ok). */
 void hva_net_close(int *fds, size_t n);
+/* Pure: why a start does not try vhost-net (`enabled`: the vhost-net
+ * setting is auto; `accel`: "kvm" or "tcg"), or NULL to try it. */
+const char *hva_vhost_skip_reason(bool enabled, const char *accel);
+#define HVA_VHOST_NET_DEV "/dev/vhost-net"
+
 struct hva_vm;
+
 /* QMP announce-self of the guest's MACs (no NICs: nothing), after the
  * guest resumed on this node. */
 void hva_net_announce(struct hva_vm *vm);
@@ -573,6 +586,7 @@ struct hva_agent {
     /* migration-tls = psk: the memory stream goes through QEMU's TLS
      * too, keyed per migration (hva_mig_tls_key) from stream_psk */
     bool mig_tls;
+    bool vhost_net;          /* vhost-net = auto (true) or off */
     const char *mig_tls_key; /* migration-tls-key; NULL: from the authkey */
     uint8_t stream_psk[32];
     /* [hvagent] settings: what a request does not say */

@@ -8,7 +8,14 @@
  * descriptor (-netdev tap,fd=N). The tap is not persistent: it exists as
  * long as a descriptor of it is open, so it disappears with the QEMU that
  * holds it (stop, crash, kill, migration away) and the agent never has to
- * find and remove stale ones. */
+ * find and remove stale ones.
+ *
+ * With KVM, a virtio NIC also gets a descriptor of /dev/vhost-net
+ * (vhost=on,vhostfd=N), opened here for the same reason: QEMU's user may
+ * not open it. Where it is missing or closed, QEMU's own virtio-net
+ * serves the NIC and one info line says why; `vhost-net = off` in
+ * [hvagent] turns it off. Either way the guest and the migration stream
+ * are the same, so a VM moves between nodes with and without it. */
 #include "config.h"
 
 #include <errno.h>
@@ -201,8 +208,13 @@ static int tap_open(const char *name, const char *bridge, unsigned mtu,
     snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
     if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
         rc = -errno;
+        /* EINVAL: the name is taken by an interface that is no tap (the
+         * kernel attaches to an existing tap, never to anything else). */
         snprintf(err, errlen, "tap '%s' not created: %s%s", name, strerror(-rc),
-                 rc == -EBUSY ? " (a QEMU of this VM still holds it)" : "");
+                 rc == -EBUSY    ? " (a QEMU of this VM still holds it)"
+                 : rc == -EINVAL ? " (an interface of that name exists and "
+                                   "is not a tap: remove it)"
+                                 : "");
         goto fail;
     }
     sk = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -263,22 +275,49 @@ fail:
     return rc;
 }
 
-int hva_net_open(const struct hva_vm_def *def, int **ret_fds, char *err,
-                 size_t errlen)
+const char *hva_vhost_skip_reason(bool enabled, const char *accel)
 {
+    if (!enabled)
+        return "vhost-net = off";
+    /* Without KVM, QEMU's virtio-pci has no ioeventfd (its notifications
+     * go through TCG's I/O emulation), so it could not start vhost and
+     * would fall back to its own virtio-net after all. */
+    if (strcmp(accel, "kvm") != 0)
+        return "the guest runs under TCG (vhost-net needs KVM)";
+    return NULL;
+}
+
+/* A descriptor of /dev/vhost-net for one NIC, or -1 with the reason in
+ * `why`: the device is absent when the kernel has no vhost_net module
+ * (or a container hides it), and may be closed to this user. */
+static int vhost_open(const char *dev, char *why, size_t len)
+{
+    int fd = open(dev, O_RDWR | O_CLOEXEC);
+
+    if (fd < 0)
+        snprintf(why, len, "%s: %s", dev, strerror(errno));
+    return fd;
+}
+
+int hva_net_open(const struct hva_vm_def *def, const char *vhost_skip,
+                 int **ret_fds, char *err, size_t errlen)
+{
+    size_t n = def->n_nics, i;
+    char fallback[256] = "";
     int *fds = NULL;
-    size_t i;
     int rc = 0;
 
     *ret_fds = NULL;
-    if (!def->n_nics)
+    if (!n)
         return 0;
-    fds = malloc(def->n_nics * sizeof(*fds));
+    fds = malloc(2 * n * sizeof(*fds));
     if (!fds)
         return -ENOMEM;
+    for (i = 0; i < 2 * n; i++)
+        fds[i] = -1;
     /* Every bridge first: a VM whose network is missing here starts no
      * QEMU and creates no tap. */
-    for (i = 0; i < def->n_nics; i++) {
+    for (i = 0; i < n; i++) {
         rc = bridge_exists(def->nics[i].bridge);
         if (rc <= 0) {
             snprintf(err, errlen,
@@ -291,7 +330,7 @@ int hva_net_open(const struct hva_vm_def *def, int **ret_fds, char *err,
             return rc;
         }
     }
-    for (i = 0; i < def->n_nics; i++) {
+    for (i = 0; i < n; i++) {
         char name[IFNAMSIZ], why[256];
 
         hva_tap_name(def->uuid, i, name);
@@ -300,13 +339,29 @@ int hva_net_open(const struct hva_vm_def *def, int **ret_fds, char *err,
         if (rc < 0) {
             snprintf(err, errlen, "VM '%s': NIC %zu (%s): %s", def->name, i,
                      def->nics[i].mac, why);
-            break;
+            hva_net_close(fds, n);
+            return rc;
         }
+        /* vhost-net moves the virtio rings' packets in the kernel instead
+         * of QEMU's thread; only virtio NICs have rings. Any failure is
+         * not an error: QEMU's own virtio-net carries the same guest. */
+        if (def->nics[i].model != HVA_NIC_VIRTIO)
+            continue;
+        if (vhost_skip) {
+            if (!fallback[0])
+                snprintf(fallback, sizeof(fallback), "%s", vhost_skip);
+            continue;
+        }
+        fds[n + i] = vhost_open(HVA_VHOST_NET_DEV, why, sizeof(why));
+        if (fds[n + i] < 0 && !fallback[0])
+            snprintf(fallback, sizeof(fallback), "%s", why);
     }
-    if (rc < 0) {
-        hva_net_close(fds, i);
-        return rc;
-    }
+    /* One line per start, not per NIC: the reason is the node's. */
+    if (fallback[0])
+        cmn_info(CMN_LOG_HVA,
+                 "VM '%s': vhost-net not used (%s): QEMU carries the NICs' "
+                 "packets itself",
+                 def->name, fallback);
     *ret_fds = fds;
     return 0;
 }
@@ -315,7 +370,7 @@ void hva_net_close(int *fds, size_t n)
 {
     if (!fds)
         return;
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < 2 * n; i++)
         if (fds[i] >= 0)
             close(fds[i]);
     free(fds);

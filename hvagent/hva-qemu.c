@@ -230,7 +230,11 @@ int hva_qemu_argv(const struct hva_vm_def *def, const struct hva_qemu_opts *o,
         char mtu[32] = "";
 
         argv_add(&a, "-netdev");
-        argv_add(&a, "tap,id=net%zu,fd=%d", i, o->nic_fds[i]);
+        if (o->vhost_fds && o->vhost_fds[i] >= 0)
+            argv_add(&a, "tap,id=net%zu,fd=%d,vhost=on,vhostfd=%d", i,
+                     o->nic_fds[i], o->vhost_fds[i]);
+        else
+            argv_add(&a, "tap,id=net%zu,fd=%d", i, o->nic_fds[i]);
         /* romfile=: no PXE option ROM (nothing boots from the network,
          * and the ROM is not installed everywhere); host_mtu tells a
          * virtio guest the MTU the definition gives. */

@@ -414,10 +414,12 @@ int hva_vm_launch(struct hva_vm *vm, bool incoming, hva_vm_cb on_ready,
     if (rc < 0)
         goto out;
     /* The taps last: a missing bridge leaves nothing behind. */
-    rc = hva_net_open(vm->def, &nic_fds, err, errlen);
+    rc = hva_net_open(vm->def, hva_vhost_skip_reason(ag->vhost_net, ag->accel),
+                      &nic_fds, err, errlen);
     if (rc < 0)
         goto out;
-    keep = calloc(files.n_disks + 1 + vm->def->n_nics, sizeof(*keep));
+    /* Taps and vhost descriptors (-1 for none: not kept). */
+    keep = calloc(files.n_disks + 1 + 2 * vm->def->n_nics, sizeof(*keep));
     if (!keep) {
         rc = -ENOMEM;
         goto out;
@@ -425,7 +427,7 @@ int hva_vm_launch(struct hva_vm *vm, bool incoming, hva_vm_cb on_ready,
     for (size_t i = 0; i < files.n_disks; i++)
         keep[i] = files.disk_fds[i];
     keep[files.n_disks] = files.serial_fd;
-    for (size_t i = 0; i < vm->def->n_nics; i++)
+    for (size_t i = 0; i < 2 * vm->def->n_nics; i++)
         keep[files.n_disks + 1 + i] = nic_fds[i];
     struct hva_qemu_opts o = {
         .qemu = ag->qemu,
@@ -435,6 +437,7 @@ int hva_vm_launch(struct hva_vm *vm, bool incoming, hva_vm_cb on_ready,
         .disk_fds = files.disk_fds,
         .incoming = incoming,
         .nic_fds = nic_fds,
+        .vhost_fds = nic_fds ? nic_fds + vm->def->n_nics : NULL,
     };
     rc = hva_qemu_argv(vm->def, &o, &argv);
     if (rc < 0)
@@ -444,7 +447,7 @@ int hva_vm_launch(struct hva_vm *vm, bool incoming, hva_vm_cb on_ready,
         .log_fd = logfd,
         .sanlock = ag->sanlock && vm->def->lease.lockspace,
         .keep_fds = keep,
-        .n_keep = files.n_disks + 1 + vm->def->n_nics,
+        .n_keep = files.n_disks + 1 + 2 * vm->def->n_nics,
         .cred = as_root ? NULL : &cred,
     };
     rc = hva_qemu_spawn(argv, &so, &pid, err, errlen);

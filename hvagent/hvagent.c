@@ -318,6 +318,7 @@ static int32_t on_term(int32_t sig, void *data)
  * default is off). */
 #define HVA_MIG_TLS_DEFAULT "off"
 static const char *const hva_mig_tls_values[] = {"off", "psk", NULL};
+static const char *const hva_vhost_values[] = {"auto", "off", NULL};
 
 /* [hvagent] in kvmcluster.conf(5); other daemons' sections are skipped. */
 static const struct cmn_cfg_key hva_cfg_keys[] = {
@@ -341,6 +342,10 @@ static const struct cmn_cfg_key hva_cfg_keys[] = {
     {"hvagent", "migration-tls", CMN_CFG_ENUM, HVA_MIG_TLS_DEFAULT, false,
      false, 0, 0, hva_mig_tls_values},
     {"hvagent", "migration-tls-key", CMN_CFG_STR, "", false, false, 0, 0, NULL},
+    /* auto: a virtio NIC of a KVM guest gets /dev/vhost-net when the
+     * node has it (hva-net.c); off: QEMU's own virtio-net always. */
+    {"hvagent", "vhost-net", CMN_CFG_ENUM, "auto", false, false, 0, 0,
+     hva_vhost_values},
     {NULL, NULL, 0, NULL, false, false, 0, 0, NULL},
 };
 
@@ -369,6 +374,7 @@ static int load_config(struct hva_agent *ag, const char *path, bool given)
     ag->cpu_cap = "";
     ag->mig_tls = strcmp(HVA_MIG_TLS_DEFAULT, "psk") == 0;
     ag->mig_tls_key = NULL;
+    ag->vhost_net = true;
     if (!given && access(path, F_OK) < 0)
         return set_dirs(ag, HVA_LUN_DIR_DEFAULT, "", HVA_KERNEL_DIRS_DEFAULT,
                         path);
@@ -386,6 +392,8 @@ static int load_config(struct hva_agent *ag, const char *path, bool given)
         ag->arm_timeout_s = (unsigned)((v + 999) / 1000);
     ag->mig_tls =
         strcmp(cmn_cfg_str(c, "hvagent", NULL, "migration-tls"), "psk") == 0;
+    ag->vhost_net =
+        strcmp(cmn_cfg_str(c, "hvagent", NULL, "vhost-net"), "off") != 0;
     const char *tk = cmn_cfg_str(c, "hvagent", NULL, "migration-tls-key");
     if (tk && *tk) {
         ag->mig_tls_key = strdup(tk);

@@ -18,7 +18,8 @@
 #  5. refused, nothing changed ('volume inspect' identical, CDB digest
 #     unchanged): a disk bigger than the LUN (clear "no space" error), an
 #     unknown extent id (named in the error), a copy of web1's definition
-#     with only the name changed (web1's uuid, named), an add on a node cut off
+#     with only the name changed (web1's uuid, named), a VM with web1's
+#     MAC (web1 named), an add on a node cut off
 #     from the others (allocated, then undone when the CDB refuses it);
 #  6. vm stop, then vm edit of the memory: the state extent grows to fit;
 #     vm remove: slot gone, space back, 'volume check' clean.
@@ -82,7 +83,10 @@ free0=$(free_mib)
 d0=$(vm_digest) || fail "no common digest at start"
 
 # 1. Add: slot, disk and state extents.
-with_disk web1 '<disk target="vda"><allocate size="64" unit="MiB"/></disk>'
+# web1's NIC (on the VM network's bridge) makes its MAC one another VM
+# may not take (5.), its definition being kept on the CSV.
+MAC1=52:54:00:aa:c5:01
+with_disk web1 "<disk target=\"vda\"><allocate size=\"64\" unit=\"MiB\"/></disk><nic bridge=\"$KVMC_SB_VM_BRIDGE\" mac=\"$MAC1\"/>"
 out=$(cdctl node2 vm add "$VM_DIR/web1.xml" 2>&1) || fail "vm add: $out"
 i1=$(inspect node3)
 slot=$(sed -n "s/^  slot \([0-9]*\) *'web1' .*/\1/p" <<<"$i1")
@@ -209,6 +213,12 @@ out=$(cdctl node2 vm add "$VM_DIR/web2.xml" 2>&1) && fail "a second VM with web1
 grep -q "clusterctl: VM 'web2' has the uuid of VM 'web1' ($(vm_uuid web1)); give it its own <uuid>" <<<"$out" ||
     fail "duplicate uuid: '$out'"
 e_uuid=$out
+# Another VM with web1's MAC (web1's definition is on the CSV too).
+with_disk web3 "<disk target=\"vda\"><allocate size=\"16\" unit=\"MiB\"/></disk><nic bridge=\"$KVMC_SB_VM_BRIDGE\" mac=\"$MAC1\"/>"
+out=$(cdctl node3 vm add "$VM_DIR/web3.xml" 2>&1) && fail "a second VM with web1's MAC was accepted: $out"
+grep -q "clusterctl: VM 'web3': MAC $MAC1 is already a NIC of VM 'web1'" <<<"$out" ||
+    fail "duplicate MAC: '$out'"
+e_mac=$out
 ia=$(inspect node2)
 assert_eq "$ib" "$ia" "volume inspect after refused adds"
 da=$(vm_digest) || fail "no common digest after refusals"
@@ -259,4 +269,4 @@ grep -q "is clean" <<<"$chk" || fail "volume check: $chk"
 chk=$(sb_exec node3 "$CTL" volume check "$SB_CSV_PATH" --output xml 2>&1) || fail "volume check --output xml: $chk"
 grep -q '<result clean="yes" problems="0"' <<<"$chk" || fail "volume check --output xml: $chk"
 d2=$(vm_digest) || fail "no common digest at the end"
-proof "CSV VMs: volume $SB_CSV_LS added to the CDB and listed on all nodes, a second add, a missing path and an unformatted LUN refused ('$e_unformatted'); web1 added with slot $slot, 64 MiB disk extent $disk_id, 192 MiB state extent $state_id (free $free0 -> $free1 MiB); ran on $src holding vm-slot-$slot of $SB_CSV_LS on the LUN; quick move $src -> $dst via the state extent ($quick_line, counter $a -> $b); vm edit: priority changed while running (same QEMU, counter going on), memory refused while running ('$e_mem'), bad XML refused ('$e_bad'), memory 128 -> 256 MiB once stopped grew the state extent to $state_mib MiB; refused full volume, unknown extent 987654, web1's uuid ('$e_uuid') and an add without quorum (allocation undone) with volume and digest ${db:0:12} unchanged; removed: slot gone, $free0 MiB free again, volume check clean; digests ${d0:0:12} -> ${d2:0:12}"
+proof "CSV VMs: volume $SB_CSV_LS added to the CDB and listed on all nodes, a second add, a missing path and an unformatted LUN refused ('$e_unformatted'); web1 added with slot $slot, 64 MiB disk extent $disk_id, 192 MiB state extent $state_id (free $free0 -> $free1 MiB); ran on $src holding vm-slot-$slot of $SB_CSV_LS on the LUN; quick move $src -> $dst via the state extent ($quick_line, counter $a -> $b); vm edit: priority changed while running (same QEMU, counter going on), memory refused while running ('$e_mem'), bad XML refused ('$e_bad'), memory 128 -> 256 MiB once stopped grew the state extent to $state_mib MiB; refused full volume, unknown extent 987654, web1's uuid ('$e_uuid'), web1's MAC ('$e_mac') and an add without quorum (allocation undone) with volume and digest ${db:0:12} unchanged; removed: slot gone, $free0 MiB free again, volume check clean; digests ${d0:0:12} -> ${d2:0:12}"

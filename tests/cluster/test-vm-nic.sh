@@ -8,7 +8,11 @@
 #  2. refused: a move to node3 (the refusal and explain name vmbr0, the VM
 #     keeps its QEMU, pid and node); a start of a VM on vmbr0 in node3's
 #     hvagent (clear error, no QEMU, no tap); a second VM with web1's MAC
-#     at vm add;
+#     at vm add and through the CDB's low-level cdb add-vm, and vm edit
+#     giving a VM web1's MAC; a start whose second tap cannot be created
+#     (its name taken by a bridge: clear error, no QEMU, the
+#     first tap gone); vm add of a VM on a bridge no node has is
+#     accepted with a warning naming the bridge and the nodes;
 #  3. live move to the other node with vmbr0: the tap moves with the QEMU
 #     (gone on the source) and the switch learns the MAC on the target's
 #     port at once (the announcement after the migration).
@@ -121,6 +125,56 @@ out=$(cdctl node1 vm add "$VM_DIR/web2.xml" 2>&1) && fail "duplicate MAC accepte
 grep -q "MAC $MAC is already a NIC of VM 'web1'" <<<"$out" || fail "duplicate MAC: '$out'"
 e_mac=$out
 cdctl node1 vm list | grep -q web2 && fail "web2 was added"
+out=$(cdctl node2 cdb add-vm web2 low "$VM_DIR/web2.xml" 2>&1) &&
+    fail "duplicate MAC accepted by cdb add-vm: $out"
+grep -q "MAC $MAC is already a NIC of VM 'web1'" <<<"$out" || fail "cdb add-vm duplicate MAC: '$out'"
+cdctl node1 vm list | grep -q web2 && fail "web2 was added by cdb add-vm"
+
+# 2d. A bridge no node has: accepted, with a warning naming it and the
+# nodes; then vm edit giving it web1's MAC is refused, naming web1.
+vm_define web3 low 64
+sed -i "s|^  <boot |  <nic bridge=\"vmbr9\" mac=\"52:54:00:aa:bb:03\"/>\n  <boot |" \
+    "$VM_DIR/web3.xml"
+out=$(cdctl node1 vm add "$VM_DIR/web3.xml" 2>&1) || fail "vm add web3 (bridge vmbr9): $out"
+grep -q "warning: VM 'web3' needs bridge 'vmbr9' (NIC 0), which no node has (.*node1: [a-z0-9 ]*$KVMC_SB_VM_BRIDGE.*node3: " <<<"$out" ||
+    fail "no warning naming vmbr9 and the nodes: '$out'"
+e_warn=$(grep warning <<<"$out")
+sed -i "s|mac=\"52:54:00:aa:bb:03\"|mac=\"$MAC\"|" "$VM_DIR/web3.xml"
+out=$(cdctl node1 vm edit web3 "$VM_DIR/web3.xml" 2>&1) && fail "vm edit to web1's MAC accepted: $out"
+grep -q "VM 'web3': MAC $MAC is already a NIC of VM 'web1'" <<<"$out" ||
+    fail "vm edit duplicate MAC: '$out'"
+e_edit=$out
+cdctl node1 vm show web3 | grep -q "52:54:00:aa:bb:03" || fail "web3's definition changed by the refused edit"
+cdctl node1 vm remove web3 >/dev/null || fail "vm remove web3"
+
+# 2e. A tap that cannot be created: the second NIC's name is taken by a
+# bridge (no tap) on the node that does not run web1. hvagent refuses
+# the start naming the tap and why; no QEMU runs and the first tap is
+# gone with its descriptor.
+other=node2
+[ "$src" = node2 ] && other=node1
+ns=$KVMC_SANDBOX_NAME-$other
+printf '<vm name="tapx" uuid="6f1c2d3e-4a5b-4c6d-8e7f-00000000abce" memory-mib="64" vcpus="1"><kernel path="%s" cmdline="wss=1 rate=0"/><nic bridge="%s" mac="52:54:00:aa:bb:0a"/><nic bridge="%s" mac="52:54:00:aa:bb:0b"/></vm>\n' \
+    "$KVMC_BUILDDIR/tests/guest/kvmc-guest.elf" "$KVMC_SB_VM_BRIDGE" "$KVMC_SB_VM_BRIDGE" >"$KVMC_SANDBOX_DIR/tapx.xml"
+ip -n "$ns" link add kv6f1c2d3e4a5b1 type bridge || fail "$other: cannot add the blocking interface"
+out=$(sb_exec "$other" "$HVACTL" define "$KVMC_SANDBOX_DIR/tapx.xml" 2>&1) || fail "define tapx on $other: $out"
+out=$(sb_exec "$other" "$HVACTL" start tapx 2>&1) && fail "start with a blocked tap accepted: $out"
+grep -q "NIC 1 (52:54:00:aa:bb:0b): tap 'kv6f1c2d3e4a5b1' not created: .*is not a tap" <<<"$out" ||
+    fail "tap refusal unclear: $out"
+e_tap=$out
+st=$(sb_exec "$other" "$HVACTL" status tapx 2>&1)
+grep -q 'state="defined"' <<<"$st" || fail "tapx not left defined: $st"
+sb_exec "$other" pgrep -x qemu-system-x86 >/dev/null && fail "a QEMU runs on $other after the refused start"
+ip -n "$ns" -o link show kv6f1c2d3e4a5b0 >/dev/null 2>&1 && fail "$other: tapx's first tap was left"
+ip -n "$ns" -o link show kv6f1c2d3e4a5b1 >/dev/null 2>&1 ||
+    fail "$other: the blocking interface went"
+sb_exec "$other" "$HVACTL" undefine tapx >/dev/null 2>&1
+ip -n "$ns" link del kv6f1c2d3e4a5b1
+
+# vhost-net: under TCG QEMU's own virtio-net serves the NIC (one info
+# line per start says why; /dev/vhost-net is not used).
+grep -q "VM 'web1': vhost-net not used (the guest runs under TCG" "$KVMC_SANDBOX_DIR/$src/hvagent.out" ||
+    fail "$src: no info line on vhost-net for web1"
 
 # 3. Live to the other node with vmbr0: the network follows.
 dst=node2
@@ -137,5 +191,5 @@ sb_wait_for 10 eval '! ip -n "$KVMC_SANDBOX_NAME-$src" -o link show "$tap" >/dev
     fail "$src: tap $tap left behind after the move"
 sb_wait_for 20 vm_ticking "$dst" web1 || fail "guest does not tick on $dst"
 
-sb_log "refusals: $e_move / $e_start / $e_mac"
-proof "VM NIC: $start_fact; move to node3 without $KVMC_SB_VM_BRIDGE refused naming it, VM untouched (QEMU $pid0); hvagent start without the bridge refused, no QEMU or tap left; duplicate MAC refused at vm add; live $src->$dst ($live_line): tap on $dst held by QEMU $NIC_PID, gone on $src, switch learned $MAC on $(port_of "$dst") within $learned_ms ms of the move request"
+sb_log "refusals: $e_move / $e_start / $e_mac / $e_edit / $e_tap; $e_warn"
+proof "VM NIC: $start_fact; move to node3 without $KVMC_SB_VM_BRIDGE refused naming it, VM untouched (QEMU $pid0); hvagent start without the bridge refused, no QEMU or tap left; duplicate MAC refused at vm add, cdb add-vm and vm edit; tap not creatable refused naming it, no QEMU, first tap gone; vm add on a bridge no node has warned; live $src->$dst ($live_line): tap on $dst held by QEMU $NIC_PID, gone on $src, switch learned $MAC on $(port_of "$dst") within $learned_ms ms of the move request"

@@ -454,6 +454,80 @@ static void test_duplicate_uuid(void **state)
     free(before);
 }
 
+/* A definition with a NIC whose MAC another VM's NIC has is refused on
+ * the apply path (every member alike, whoever submitted it: vm add, vm
+ * edit, a CSV's add, cdb-add-vm), naming that VM; the document is
+ * unchanged. Its own MACs again are no conflict. */
+#define BOOT "<boot dev=\"kernel\"><kernel>/k</kernel></boot></vm>"
+static void test_duplicate_mac(void **state)
+{
+    CMN_AUTO(cd_cdb) *a = NULL;
+    char *before, *after;
+    char err[512];
+    struct cd_op op;
+    const uint8_t mac[6] = {0x52, 0x54, 0x00, 0xaa, 0xbb, 0x01};
+
+    (void)state;
+    assert_int_equal(cd_cdb_new(&a), 0);
+    op = mkop(CD_OP_ADD_VM, "web1", "high");
+    op.text = (char *)"<vm><name>web1</name>"
+                      "<uuid>6f1c2d3e-4a5b-4c6d-8e7f-000000000001</uuid>"
+                      "<memory>64</memory><vcpus>1</vcpus>"
+                      "<nic bridge=\"vmbr0\" mac=\"52:54:00:AA:BB:01\"/>" BOOT;
+    assert_int_equal(cd_cdb_apply(a, &op, err, sizeof(err)), 0);
+    op = mkop(CD_OP_ADD_VM, "db1", "low");
+    op.text = (char *)"<vm><name>db1</name>"
+                      "<uuid>6f1c2d3e-4a5b-4c6d-8e7f-000000000002</uuid>"
+                      "<memory>64</memory><vcpus>1</vcpus>"
+                      "<nic bridge=\"vmbr0\" mac=\"52:54:00:aa:bb:02\"/>" BOOT;
+    assert_int_equal(cd_cdb_apply(a, &op, err, sizeof(err)), 0);
+    before = ser(a);
+
+    op = mkop(CD_OP_ADD_VM, "web2", "high");
+    op.text = (char *)"<vm><name>web2</name>"
+                      "<uuid>6f1c2d3e-4a5b-4c6d-8e7f-000000000003</uuid>"
+                      "<memory>64</memory><vcpus>1</vcpus>"
+                      "<nic bridge=\"vmbr1\" mac=\"52:54:00:aa:bb:09\"/>"
+                      "<nic bridge=\"vmbr0\" mac=\"52:54:00:aa:bb:01\"/>" BOOT;
+    assert_int_equal(cd_cdb_apply(a, &op, err, sizeof(err)), -CD_E_EXISTS);
+    assert_string_equal(err, "VM 'web2': MAC 52:54:00:aa:bb:01 is already a "
+                             "NIC of VM 'web1'; give the <nic> another mac "
+                             "(or leave mac out: one is derived from the "
+                             "uuid)");
+    op = mkop(CD_OP_SET_VM_DEF, "db1", "low");
+    op.text = (char *)"<vm><name>db1</name>"
+                      "<uuid>6f1c2d3e-4a5b-4c6d-8e7f-000000000002</uuid>"
+                      "<memory>64</memory><vcpus>1</vcpus>"
+                      "<nic bridge=\"vmbr0\" mac=\"52:54:00:aa:bb:01\"/>" BOOT;
+    assert_int_equal(cd_cdb_apply(a, &op, err, sizeof(err)), -CD_E_EXISTS);
+    assert_non_null(strstr(err, "VM 'db1': MAC 52:54:00:aa:bb:01 is already "
+                                "a NIC of VM 'web1'"));
+    after = ser(a);
+    assert_string_equal(before, after);
+    free(after);
+
+    /* Its own MAC again, and a MAC freed by a removal, are no conflict. */
+    op = mkop(CD_OP_SET_VM_DEF, "web1", "medium");
+    op.text = (char *)"<vm><name>web1</name>"
+                      "<uuid>6f1c2d3e-4a5b-4c6d-8e7f-000000000001</uuid>"
+                      "<memory>64</memory><vcpus>1</vcpus>"
+                      "<nic bridge=\"vmbr0\" mac=\"52:54:00:aa:bb:01\"/>" BOOT;
+    assert_int_equal(cd_cdb_apply(a, &op, err, sizeof(err)), 0);
+    assert_string_equal(cd_cdb_vm_by_mac(a, mac, NULL)->name, "web1");
+    assert_null(cd_cdb_vm_by_mac(a, mac, "web1"));
+    op = mkop(CD_OP_REMOVE_VM, "web1", "");
+    assert_int_equal(cd_cdb_apply(a, &op, err, sizeof(err)), 0);
+    assert_null(cd_cdb_vm_by_mac(a, mac, NULL));
+    op = mkop(CD_OP_SET_VM_DEF, "db1", "low");
+    op.text = (char *)"<vm><name>db1</name>"
+                      "<uuid>6f1c2d3e-4a5b-4c6d-8e7f-000000000002</uuid>"
+                      "<memory>64</memory><vcpus>1</vcpus>"
+                      "<nic bridge=\"vmbr0\" mac=\"52:54:00:aa:bb:01\"/>" BOOT;
+    assert_int_equal(cd_cdb_apply(a, &op, err, sizeof(err)), 0);
+    assert_string_equal(cd_cdb_vm_by_mac(a, mac, NULL)->name, "db1");
+    free(before);
+}
+
 /* A node's CPU capability: stored parsed, kept through the canonical
  * form, dup and the wire; bad text leaves the document alone. */
 static void test_node_cpu(void **state)
@@ -585,6 +659,7 @@ int main(void)
         cmocka_unit_test(test_save_load),
         cmocka_unit_test(test_load_damaged),
         cmocka_unit_test(test_duplicate_uuid),
+        cmocka_unit_test(test_duplicate_mac),
         cmocka_unit_test(test_node_cpu),
         cmocka_unit_test(test_cpu_baseline_setting),
     };

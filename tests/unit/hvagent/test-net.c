@@ -66,12 +66,37 @@ static void test_argv(void **state)
     assert_int_equal(find_from(argv, i + 1, "-netdev"), -1);
     hva_argv_free(argv);
 
+    /* vhost-net where a descriptor was opened for the NIC (-1: none) */
+    const int vfds[3] = {30, -1, -1};
+    o.vhost_fds = vfds;
+    assert_int_equal(hva_qemu_argv(def, &o, &argv), 0);
+    i = find_from(argv, 0, "-netdev");
+    assert_string_equal(argv[i + 1], "tap,id=net0,fd=20,vhost=on,vhostfd=30");
+    i = find_from(argv, i + 1, "-netdev");
+    assert_string_equal(argv[i + 1], "tap,id=net1,fd=21");
+    i = find_from(argv, i + 1, "-netdev");
+    assert_string_equal(argv[i + 1], "tap,id=net2,fd=22");
+    hva_argv_free(argv);
+    o.vhost_fds = NULL;
+
     /* without descriptors (nothing opened) no NIC reaches QEMU */
     o.nic_fds = NULL;
     assert_int_equal(hva_qemu_argv(def, &o, &argv), 0);
     assert_int_equal(find_from(argv, 0, "-netdev"), -1);
     hva_argv_free(argv);
     hva_vm_def_free(def);
+}
+
+/* vhost-net is tried for KVM guests unless turned off; the reason it is
+ * not is the one info line of a start. */
+static void test_vhost_reason(void **state)
+{
+    (void)state;
+    assert_null(hva_vhost_skip_reason(true, "kvm"));
+    assert_string_equal(hva_vhost_skip_reason(false, "kvm"), "vhost-net = off");
+    assert_string_equal(hva_vhost_skip_reason(true, "tcg"),
+                        "the guest runs under TCG (vhost-net needs KVM)");
+    assert_string_equal(hva_vhost_skip_reason(false, "tcg"), "vhost-net = off");
 }
 
 static void test_roundtrip(void **state)
@@ -177,7 +202,7 @@ static void test_net_open_missing_bridge(void **state)
                                          &def, err, sizeof(err)),
                      0);
     /* checked before any tap exists, so this needs no privileges */
-    assert_int_equal(hva_net_open(def, &fds, err, sizeof(err)), -ENODEV);
+    assert_int_equal(hva_net_open(def, NULL, &fds, err, sizeof(err)), -ENODEV);
     assert_null(fds);
     assert_non_null(strstr(err, "VM 'w': NIC 0 (52:54:00:00:00:01): bridge "
                                 "'kvmcnobr0' does not exist on this node"));
@@ -189,6 +214,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_argv),
         cmocka_unit_test(test_roundtrip),
+        cmocka_unit_test(test_vhost_reason),
         cmocka_unit_test(test_bad),
         cmocka_unit_test(test_tap_name),
         cmocka_unit_test(test_net_open_missing_bridge),
