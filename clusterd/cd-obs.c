@@ -285,6 +285,71 @@ static void history_push(struct cd_obs *o, const struct cd_obs_entry *e)
     o->generation++;
 }
 
+/* ---------------------------------------------------------------- text */
+
+/* The length of the UTF-8 character at s (at most `n` bytes) when it is a
+ * character XML allows (#x9 #xA #xD, #x20-#xD7FF, #xE000-#xFFFD,
+ * #x10000-#x10FFFF, shortest form), 0 otherwise. */
+static size_t xml_char_len(const unsigned char *s, size_t n)
+{
+    uint32_t c;
+    size_t len;
+
+    if (s[0] < 0x80)
+        return s[0] >= 0x20 || s[0] == 0x9 || s[0] == 0xa || s[0] == 0xd;
+    if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+        len = 2;
+        c = s[0] & 0x1f;
+    } else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+        len = 3;
+        c = s[0] & 0x0f;
+    } else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+        len = 4;
+        c = s[0] & 0x07;
+    } else {
+        return 0;
+    }
+    if (len > n)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        c = c << 6 | (s[i] & 0x3f);
+    }
+    if ((len == 3 && c < 0x800) || (len == 4 && c < 0x10000) ||
+        (c >= 0xd800 && c <= 0xdfff) || c == 0xfffe || c == 0xffff ||
+        c > 0x10ffff)
+        return 0;
+    return len;
+}
+
+/* Whether `s` is text an XML attribute can carry once escaped. */
+static bool text_valid(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t n = strlen(s), k;
+
+    for (; *p; p += k, n -= k)
+        if (!(k = xml_char_len(p, n)))
+            return false;
+    return true;
+}
+
+/* Makes `s` such text: what is not (a control byte, a character cut by
+ * truncation, bytes that are not UTF-8) becomes '?', so the history
+ * stays readable and its file loads again. */
+static void text_clean(char *s)
+{
+    unsigned char *p = (unsigned char *)s;
+    size_t n = strlen(s), k;
+
+    for (; *p; p += k, n -= k)
+        if (!(k = xml_char_len(p, n))) {
+            *p = '?';
+            k = 1;
+        }
+}
+
 bool cd_obs_action_end(struct cd_obs *o, const struct cd_action *a,
                        const char *from, const char *to, uint64_t now_ms,
                        uint64_t now_s)
@@ -308,6 +373,7 @@ bool cd_obs_action_end(struct cd_obs *o, const struct cd_action *a,
     e->downtime_ms = a->downtime_ms;
     e->total_ms = a->total_ms;
     snprintf(e->msg, sizeof(e->msg), "%.*s", (int)sizeof(e->msg) - 1, a->msg);
+    text_clean(e->msg);
     p = a->kind == CD_ACT_START ? pend_find(o, a->vm) : NULL;
     if (p && a->status == CD_AS_DONE) {
         e->lease_wait_ms = now_ms - p->begun_ms;
@@ -411,7 +477,9 @@ static int entry_decode(const uint8_t *p, struct cd_obs_entry *e)
     p += 4;
     if (!ok || !e->id || e->kind < CD_ACT_START || e->kind >= CD_ACT_KIND_END ||
         (unsigned)e->cause >= CD_CAUSE_END || e->status > CD_AS_FAILED ||
-        e->npasses > CD_OBS_PASS_MAX || !cmn_name_valid(e->vm))
+        e->npasses > CD_OBS_PASS_MAX || !cmn_name_valid(e->vm) ||
+        (e->from[0] && !cmn_name_valid(e->from)) ||
+        (e->to[0] && !cmn_name_valid(e->to)) || !text_valid(e->msg))
         return -CD_E_CORRUPT;
     for (size_t i = 0; i < e->npasses; i++, p += PASS_LEN) {
         struct cd_obs_pass *s = &e->passes[i];

@@ -17,6 +17,8 @@
 #include "clusterd/cd-int.h"
 #include "clusterd/cd-obs.h"
 #include "clusterd/cd-proto.h"
+#include "common/cmn-crc32c.h"
+#include "common/cmn-le.h"
 
 static struct cd_action act(uint64_t id, enum cd_act_kind k,
                             enum cd_act_cause c, const char *vm)
@@ -175,6 +177,47 @@ static void test_file_round_trip(void **state)
     cd_obs_free(o2);
 }
 
+/* A message that is not XML text (a control byte, a character cut by the
+ * bound) is cleaned when recorded, so its file loads again; a file whose
+ * node name or message is not is refused (the history XML must parse). */
+static void test_file_text(void **state)
+{
+    struct cd_obs *o, *o2;
+    struct cd_action a = act(3, CD_ACT_LIVE, CD_CAUSE_USER, "web1");
+    uint8_t *buf = NULL;
+    size_t len, to_off = 24 + 16 + 2 * CD_NAME_MAX;
+    uint32_t crc;
+
+    (void)state;
+    assert_int_equal(cd_obs_new(&o), 0);
+    assert_int_equal(cd_obs_new(&o2), 0);
+    a.status = CD_AS_FAILED;
+    /* 125 bytes, then a 3-byte character the 127-byte bound cuts. */
+    memset(a.msg, 'x', 125);
+    memcpy(a.msg + 125, "\xe2\x82\xac", 4);
+    a.msg[3] = '\x01';
+    cd_obs_action_begin(o, &a, "n1", "n2", 0, 1);
+    assert_true(cd_obs_action_end(o, &a, "n1", "n2", 10, 2));
+    const char *m = cd_obs_history(o, 0)->msg;
+    assert_int_equal(strlen(m), CD_OBS_MSG_MAX - 1);
+    assert_int_equal(m[3], '?');
+    assert_int_equal(m[125], '?');
+    assert_int_equal(m[126], '?');
+    assert_int_equal(cd_obs_encode(o, &buf, &len), 0);
+    assert_int_equal(cd_obs_decode(o2, buf, len), 0);
+
+    /* A node name of bytes that are not a name, checksum right. */
+    memcpy(buf + to_off, "n\xff\"<", 4);
+    crc = cmn_crc32c(0, buf, 20);
+    crc = cmn_crc32c(crc, buf + 24, len - 24);
+    cmn_put_le32(buf + 20, crc);
+    assert_int_equal(cd_obs_decode(o2, buf, len), -CD_E_CORRUPT);
+    assert_int_equal(cd_obs_history_count(o2), 1);
+    free(buf);
+    cd_obs_free(o);
+    cd_obs_free(o2);
+}
+
 static void test_text_format(void **state)
 {
     struct cd_obs *o;
@@ -275,6 +318,7 @@ int main(void)
         cmocka_unit_test(test_live_history),
         cmocka_unit_test(test_failover_split),
         cmocka_unit_test(test_file_round_trip),
+        cmocka_unit_test(test_file_text),
         cmocka_unit_test(test_text_format),
         cmocka_unit_test(test_label_escape),
     };
