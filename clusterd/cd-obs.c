@@ -217,7 +217,7 @@ void cd_obs_action_begin(struct cd_obs *o, const struct cd_action *a,
 }
 
 void cd_obs_pass(struct cd_obs *o, const char *vm, uint32_t pass,
-                 uint64_t transferred, uint64_t remaining,
+                 uint64_t transferred, uint64_t remaining, uint64_t dirty_rate,
                  uint64_t expected_downtime_ms, uint64_t now_ms)
 {
     struct cd_obs_entry *e = NULL;
@@ -241,6 +241,7 @@ void cd_obs_pass(struct cd_obs *o, const char *vm, uint32_t pass,
     p->pass = pass;
     p->transferred = transferred;
     p->remaining = remaining;
+    p->dirty_rate = dirty_rate;
     p->expected_downtime_ms = expected_downtime_ms;
     p->at_ms = now_ms - e->began_ms;
 }
@@ -394,12 +395,14 @@ bool cd_obs_action_end(struct cd_obs *o, const struct cd_action *a,
 /* ------------------------------------------------------------ the file */
 
 #define HIST_MAGIC   0x48564d4bu /* "KMVH" */
-#define HIST_VERSION 1u
-#define HDR_LEN      24 /* magic, version, generation, count, crc32c */
-#define PASS_LEN     36
-#define ENTRY_LEN                                                              \
+#define HIST_VERSION 2u          /* 1: passes without their dirty rate */
+#define HDR_LEN      24          /* magic, version, generation, count, crc32c */
+#define PASS_LEN_V1  36
+#define PASS_LEN     44
+#define ENTRY_LEN_OF(pass_len)                                                 \
     (8 + 4 + 4 + 3 * CD_NAME_MAX + 8 * 7 + CD_OBS_MSG_MAX + 4 +                \
-     CD_OBS_PASS_MAX * PASS_LEN)
+     CD_OBS_PASS_MAX * (pass_len))
+#define ENTRY_LEN ENTRY_LEN_OF(PASS_LEN)
 
 static uint8_t *put_str(uint8_t *p, const char *s, size_t field)
 {
@@ -445,10 +448,12 @@ static void entry_encode(const struct cd_obs_entry *e, uint8_t *p)
         cmn_put_le64(p + 12, used ? s->remaining : 0);
         cmn_put_le64(p + 20, used ? s->expected_downtime_ms : 0);
         cmn_put_le64(p + 28, used ? s->at_ms : 0);
+        cmn_put_le64(p + 36, used ? s->dirty_rate : 0);
     }
 }
 
-static int entry_decode(const uint8_t *p, struct cd_obs_entry *e)
+static int entry_decode(const uint8_t *p, size_t pass_len,
+                        struct cd_obs_entry *e)
 {
     bool ok = true;
     uint64_t n[7];
@@ -481,13 +486,14 @@ static int entry_decode(const uint8_t *p, struct cd_obs_entry *e)
         (e->from[0] && !cmn_name_valid(e->from)) ||
         (e->to[0] && !cmn_name_valid(e->to)) || !text_valid(e->msg))
         return -CD_E_CORRUPT;
-    for (size_t i = 0; i < e->npasses; i++, p += PASS_LEN) {
+    for (size_t i = 0; i < e->npasses; i++, p += pass_len) {
         struct cd_obs_pass *s = &e->passes[i];
         s->pass = cmn_get_le32(p);
         s->transferred = cmn_get_le64(p + 4);
         s->remaining = cmn_get_le64(p + 12);
         s->expected_downtime_ms = cmn_get_le64(p + 20);
         s->at_ms = cmn_get_le64(p + 28);
+        s->dirty_rate = pass_len > PASS_LEN_V1 ? cmn_get_le64(p + 36) : 0;
     }
     return 0;
 }
@@ -518,16 +524,20 @@ int cd_obs_encode(const struct cd_obs *o, uint8_t **ret_buf, size_t *ret_len)
 int cd_obs_decode(struct cd_obs *o, const uint8_t *buf, size_t len)
 {
     struct cd_obs_entry *tmp;
-    uint32_t n, crc;
+    uint32_t n, crc, version;
+    size_t pass_len, entry_len;
     int rc = 0;
 
     if (len < HDR_LEN || cmn_get_le32(buf) != HIST_MAGIC)
         return -CD_E_CORRUPT;
     /* The version first: a newer layout may place its crc elsewhere. */
-    if (cmn_get_le32(buf + 4) != HIST_VERSION)
+    version = cmn_get_le32(buf + 4);
+    if (version != 1 && version != HIST_VERSION)
         return -CD_E_MSG_VERSION;
+    pass_len = version == 1 ? PASS_LEN_V1 : PASS_LEN;
+    entry_len = ENTRY_LEN_OF(pass_len);
     n = cmn_get_le32(buf + 16);
-    if (n > CD_OBS_HISTORY_MAX || len != HDR_LEN + (size_t)n * ENTRY_LEN)
+    if (n > CD_OBS_HISTORY_MAX || len != HDR_LEN + (size_t)n * entry_len)
         return -CD_E_CORRUPT;
     crc = cmn_crc32c(0, buf, 20);
     crc = cmn_crc32c(crc, buf + HDR_LEN, len - HDR_LEN);
@@ -537,7 +547,8 @@ int cd_obs_decode(struct cd_obs *o, const uint8_t *buf, size_t len)
     if (!tmp)
         return -ENOMEM;
     for (uint32_t i = 0; i < n && rc == 0; i++)
-        rc = entry_decode(buf + HDR_LEN + (size_t)i * ENTRY_LEN, &tmp[i]);
+        rc = entry_decode(buf + HDR_LEN + (size_t)i * entry_len, pass_len,
+                          &tmp[i]);
     if (rc == 0) {
         free(o->hist);
         o->hist = tmp;
@@ -588,10 +599,10 @@ int cd_obs_history_xml(const struct cd_obs *o, const char *vm, uint64_t since_s,
             const struct cd_obs_pass *p = &e->passes[k];
             cd_buf_printf(&b,
                           "    <pass n=\"%u\" transferred=\"%" PRIu64
-                          "\" remaining=\"%" PRIu64
+                          "\" remaining=\"%" PRIu64 "\" dirty-rate=\"%" PRIu64
                           "\" expected-downtime-ms=\"%" PRIu64
                           "\" at-ms=\"%" PRIu64 "\"/>\n",
-                          p->pass, p->transferred, p->remaining,
+                          p->pass, p->transferred, p->remaining, p->dirty_rate,
                           p->expected_downtime_ms, p->at_ms);
         }
         if (e->npasses)

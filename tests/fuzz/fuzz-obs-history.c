@@ -82,10 +82,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     for (size_t i = 0; i < n; i++)
         check_entry(cd_obs_history(o, i));
-    /* What was accepted is what gets written back and read again. */
+    /* What was accepted is what gets written back (in the current
+     * version, whatever the input's) and read again. */
     if (cd_obs_encode(o, &out, &out_len) < 0)
         goto out;
-    if (out_len != size || cd_obs_decode(again, out, out_len) < 0 ||
+    if (cd_obs_decode(again, out, out_len) < 0 ||
         cd_obs_history_count(again) != n)
         abort();
     for (size_t i = 0; i < n; i++)

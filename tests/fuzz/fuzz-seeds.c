@@ -491,8 +491,8 @@ static void seeds_obs(void)
     free(buf);
     snprintf(live.vm, sizeof(live.vm), "web1");
     cd_obs_action_begin(o, &live, "node3", "node4", 1000, 1700000000);
-    cd_obs_pass(o, "web1", 1, 268435456, 1048576, 0, 1400);
-    cd_obs_pass(o, "web1", 2, 269484032, 4096, 12, 1500);
+    cd_obs_pass(o, "web1", 1, 268435456, 1048576, 8388608, 0, 1400);
+    cd_obs_pass(o, "web1", 2, 269484032, 4096, 4194304, 12, 1500);
     live.status = CD_AS_DONE;
     live.downtime_ms = 14;
     live.total_ms = 600;
