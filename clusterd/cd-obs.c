@@ -812,6 +812,42 @@ static void render_vms(struct render *r, const struct cd_obs_view *v)
     }
 }
 
+/* Whether entry `e` is a live migration whose last pass has a dirty
+ * rate. */
+static bool has_dirty_rate(const struct cd_obs_entry *e)
+{
+    return e->kind == CD_ACT_LIVE && e->npasses &&
+           e->passes[e->npasses - 1].dirty_rate;
+}
+
+/* Per VM (labels bounded by the VMs in the history), the dirty rate of
+ * the last pass of its latest live migration: how hard the guest writes
+ * when it moves, what decides whether live migration converges. */
+static void render_dirty_rates(struct render *r, const struct cd_obs *o)
+{
+    size_t n = cd_obs_history_count(o);
+
+    family(r, "kvmcluster_migration_dirty_rate_bytes_per_second", T_GAUGE,
+           "bytes_per_second",
+           "rate the guest dirtied its memory in the last pass of its latest "
+           "live migration (QEMU's measure)");
+    for (size_t i = n; i-- > 0;) {
+        const struct cd_obs_entry *e = cd_obs_history(o, i);
+        bool newer = false;
+
+        if (!has_dirty_rate(e))
+            continue;
+        for (size_t k = i + 1; k < n && !newer; k++)
+            newer = has_dirty_rate(cd_obs_history(o, k)) &&
+                    !strcmp(cd_obs_history(o, k)->vm, e->vm);
+        if (newer)
+            continue;
+        const char *kv[] = {"vm", e->vm, NULL};
+        sample_u(r, "kvmcluster_migration_dirty_rate_bytes_per_second", "", kv,
+                 e->passes[e->npasses - 1].dirty_rate);
+    }
+}
+
 static void render_actions(struct render *r, const struct cd_obs *o)
 {
     static const char *const mig[MIG_KINDS] = {"live", "quick"};
@@ -867,6 +903,7 @@ static void render_actions(struct render *r, const struct cd_obs *o)
         sample_u(r, "kvmcluster_migration_passes", "_total", kv,
                  o->passes[MIG_LIVE]);
     }
+    render_dirty_rates(r, o);
     family(r, "kvmcluster_failovers", T_COUNTER, NULL,
            "VMs running again after their node was lost");
     sample_u(r, "kvmcluster_failovers", "_total", NULL, o->failovers);

@@ -88,6 +88,22 @@ static void test_live_history(void **state)
     assert_int_equal(cd_obs_history_xml(o, NULL, 102, &xml), 0);
     assert_null(strstr(xml, "<action"));
     free(xml);
+
+    /* The dirty rate of the last pass of each VM's latest live move. */
+    struct cd_obs_view v = empty_view();
+    struct cd_action b = act(8, CD_ACT_LIVE, CD_CAUSE_USER, "web1");
+    cd_obs_action_begin(o, &b, "n2", "n1", 2000, 103);
+    cd_obs_pass(o, "web1", 1, 900, 0, 500, 5, 2100);
+    b.status = CD_AS_DONE;
+    assert_true(cd_obs_action_end(o, &b, "n2", "n1", 2200, 104));
+    assert_int_equal(cd_obs_render(o, &v, CD_OBS_OPENMETRICS, &xml), 0);
+    assert_true(has_line(xml, "# UNIT kvmcluster_migration_dirty_rate_bytes_"
+                              "per_second bytes_per_second"));
+    assert_true(has_line(
+        xml,
+        "kvmcluster_migration_dirty_rate_bytes_per_second{vm=\"web1\"} 500"));
+    assert_null(strstr(xml, "{vm=\"web1\"} 2000"));
+    free(xml);
     cd_obs_free(o);
 }
 
