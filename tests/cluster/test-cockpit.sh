@@ -10,7 +10,7 @@
 # target node is killed whole: the page shows it down and the VM running
 # elsewhere after a failover, with the failover's time. Screenshots of
 # each step are kept under the test's log directory.
-# kvmc-timeout: 420
+# kvmc-timeout: 480
 . "$(dirname "$0")/lib/sandbox.sh"
 . "$(dirname "$0")/lib/clusterd.sh"
 . "$(dirname "$0")/lib/vm.sh"
