@@ -142,9 +142,12 @@ static void print_action(xmlNode *a)
         if (p->type == XML_ELEMENT_NODE &&
             !strcmp((const char *)p->name, "pass"))
             printf("    pass %s at %s ms: %s bytes sent, %s remaining, "
-                   "expected downtime %s ms\n",
+                   "dirty rate %s bytes/s, expected downtime %s ms\n",
                    ctl_xml_prop(p, "n"), ctl_xml_prop(p, "at-ms"),
                    ctl_xml_prop(p, "transferred"), ctl_xml_prop(p, "remaining"),
+                   *ctl_xml_prop(p, "dirty-rate")
+                       ? ctl_xml_prop(p, "dirty-rate")
+                       : "?",
                    ctl_xml_prop(p, "expected-downtime-ms"));
 }
 

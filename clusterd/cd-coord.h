@@ -166,7 +166,8 @@ enum cd_co_msg_type {
 
 struct cd_co_msg {
     enum cd_co_msg_type type;
-    uint64_t id;    /* ACTION/STEP: action id; REQ: origin's request id */
+    uint64_t id;    /* ACTION/STEP: action id; REQ: origin's request id;
+                     * RT_VM migrating: dirty rate, bytes/s (0 unknown) */
     uint64_t epoch; /* ACTION/REQ: CDB epoch */
     uint32_t a, b;  /* ACTION/REQ: from, to */
     uint32_t kind;  /* ACTION/REQ: enum cd_act_kind; RT_VM: state */

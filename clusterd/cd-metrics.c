@@ -159,7 +159,7 @@ void cd_metrics_deliver(struct cd_daemon *d, const struct cd_co_msg *msg,
     case CD_CO_RT_VM:
         if (msg->kind == CD_RT_MIGRATING && msg->n[0])
             cd_obs_pass(m->obs, msg->vm, (uint32_t)msg->n[0], msg->n[1],
-                        msg->n[2], msg->b, now_ms);
+                        msg->n[2], msg->id, msg->b, now_ms);
         break;
     case CD_CO_NODE_LOST:
         if (eff->changed)

@@ -217,7 +217,7 @@ void cd_obs_action_begin(struct cd_obs *o, const struct cd_action *a,
 }
 
 void cd_obs_pass(struct cd_obs *o, const char *vm, uint32_t pass,
-                 uint64_t transferred, uint64_t remaining,
+                 uint64_t transferred, uint64_t remaining, uint64_t dirty_rate,
                  uint64_t expected_downtime_ms, uint64_t now_ms)
 {
     struct cd_obs_entry *e = NULL;
@@ -241,6 +241,7 @@ void cd_obs_pass(struct cd_obs *o, const char *vm, uint32_t pass,
     p->pass = pass;
     p->transferred = transferred;
     p->remaining = remaining;
+    p->dirty_rate = dirty_rate;
     p->expected_downtime_ms = expected_downtime_ms;
     p->at_ms = now_ms - e->began_ms;
 }
@@ -285,6 +286,71 @@ static void history_push(struct cd_obs *o, const struct cd_obs_entry *e)
     o->generation++;
 }
 
+/* ---------------------------------------------------------------- text */
+
+/* The length of the UTF-8 character at s (at most `n` bytes) when it is a
+ * character XML allows (#x9 #xA #xD, #x20-#xD7FF, #xE000-#xFFFD,
+ * #x10000-#x10FFFF, shortest form), 0 otherwise. */
+static size_t xml_char_len(const unsigned char *s, size_t n)
+{
+    uint32_t c;
+    size_t len;
+
+    if (s[0] < 0x80)
+        return s[0] >= 0x20 || s[0] == 0x9 || s[0] == 0xa || s[0] == 0xd;
+    if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+        len = 2;
+        c = s[0] & 0x1f;
+    } else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+        len = 3;
+        c = s[0] & 0x0f;
+    } else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+        len = 4;
+        c = s[0] & 0x07;
+    } else {
+        return 0;
+    }
+    if (len > n)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        c = c << 6 | (s[i] & 0x3f);
+    }
+    if ((len == 3 && c < 0x800) || (len == 4 && c < 0x10000) ||
+        (c >= 0xd800 && c <= 0xdfff) || c == 0xfffe || c == 0xffff ||
+        c > 0x10ffff)
+        return 0;
+    return len;
+}
+
+/* Whether `s` is text an XML attribute can carry once escaped. */
+static bool text_valid(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t n = strlen(s), k;
+
+    for (; *p; p += k, n -= k)
+        if (!(k = xml_char_len(p, n)))
+            return false;
+    return true;
+}
+
+/* Makes `s` such text: what is not (a control byte, a character cut by
+ * truncation, bytes that are not UTF-8) becomes '?', so the history
+ * stays readable and its file loads again. */
+static void text_clean(char *s)
+{
+    unsigned char *p = (unsigned char *)s;
+    size_t n = strlen(s), k;
+
+    for (; *p; p += k, n -= k)
+        if (!(k = xml_char_len(p, n))) {
+            *p = '?';
+            k = 1;
+        }
+}
+
 bool cd_obs_action_end(struct cd_obs *o, const struct cd_action *a,
                        const char *from, const char *to, uint64_t now_ms,
                        uint64_t now_s)
@@ -308,6 +374,7 @@ bool cd_obs_action_end(struct cd_obs *o, const struct cd_action *a,
     e->downtime_ms = a->downtime_ms;
     e->total_ms = a->total_ms;
     snprintf(e->msg, sizeof(e->msg), "%.*s", (int)sizeof(e->msg) - 1, a->msg);
+    text_clean(e->msg);
     p = a->kind == CD_ACT_START ? pend_find(o, a->vm) : NULL;
     if (p && a->status == CD_AS_DONE) {
         e->lease_wait_ms = now_ms - p->begun_ms;
@@ -328,12 +395,14 @@ bool cd_obs_action_end(struct cd_obs *o, const struct cd_action *a,
 /* ------------------------------------------------------------ the file */
 
 #define HIST_MAGIC   0x48564d4bu /* "KMVH" */
-#define HIST_VERSION 1u
-#define HDR_LEN      24 /* magic, version, generation, count, crc32c */
-#define PASS_LEN     36
-#define ENTRY_LEN                                                              \
+#define HIST_VERSION 2u          /* 1: passes without their dirty rate */
+#define HDR_LEN      24          /* magic, version, generation, count, crc32c */
+#define PASS_LEN_V1  36
+#define PASS_LEN     44
+#define ENTRY_LEN_OF(pass_len)                                                 \
     (8 + 4 + 4 + 3 * CD_NAME_MAX + 8 * 7 + CD_OBS_MSG_MAX + 4 +                \
-     CD_OBS_PASS_MAX * PASS_LEN)
+     CD_OBS_PASS_MAX * (pass_len))
+#define ENTRY_LEN ENTRY_LEN_OF(PASS_LEN)
 
 static uint8_t *put_str(uint8_t *p, const char *s, size_t field)
 {
@@ -379,10 +448,12 @@ static void entry_encode(const struct cd_obs_entry *e, uint8_t *p)
         cmn_put_le64(p + 12, used ? s->remaining : 0);
         cmn_put_le64(p + 20, used ? s->expected_downtime_ms : 0);
         cmn_put_le64(p + 28, used ? s->at_ms : 0);
+        cmn_put_le64(p + 36, used ? s->dirty_rate : 0);
     }
 }
 
-static int entry_decode(const uint8_t *p, struct cd_obs_entry *e)
+static int entry_decode(const uint8_t *p, size_t pass_len,
+                        struct cd_obs_entry *e)
 {
     bool ok = true;
     uint64_t n[7];
@@ -411,15 +482,18 @@ static int entry_decode(const uint8_t *p, struct cd_obs_entry *e)
     p += 4;
     if (!ok || !e->id || e->kind < CD_ACT_START || e->kind >= CD_ACT_KIND_END ||
         (unsigned)e->cause >= CD_CAUSE_END || e->status > CD_AS_FAILED ||
-        e->npasses > CD_OBS_PASS_MAX || !cmn_name_valid(e->vm))
+        e->npasses > CD_OBS_PASS_MAX || !cmn_name_valid(e->vm) ||
+        (e->from[0] && !cmn_name_valid(e->from)) ||
+        (e->to[0] && !cmn_name_valid(e->to)) || !text_valid(e->msg))
         return -CD_E_CORRUPT;
-    for (size_t i = 0; i < e->npasses; i++, p += PASS_LEN) {
+    for (size_t i = 0; i < e->npasses; i++, p += pass_len) {
         struct cd_obs_pass *s = &e->passes[i];
         s->pass = cmn_get_le32(p);
         s->transferred = cmn_get_le64(p + 4);
         s->remaining = cmn_get_le64(p + 12);
         s->expected_downtime_ms = cmn_get_le64(p + 20);
         s->at_ms = cmn_get_le64(p + 28);
+        s->dirty_rate = pass_len > PASS_LEN_V1 ? cmn_get_le64(p + 36) : 0;
     }
     return 0;
 }
@@ -450,16 +524,20 @@ int cd_obs_encode(const struct cd_obs *o, uint8_t **ret_buf, size_t *ret_len)
 int cd_obs_decode(struct cd_obs *o, const uint8_t *buf, size_t len)
 {
     struct cd_obs_entry *tmp;
-    uint32_t n, crc;
+    uint32_t n, crc, version;
+    size_t pass_len, entry_len;
     int rc = 0;
 
     if (len < HDR_LEN || cmn_get_le32(buf) != HIST_MAGIC)
         return -CD_E_CORRUPT;
     /* The version first: a newer layout may place its crc elsewhere. */
-    if (cmn_get_le32(buf + 4) != HIST_VERSION)
+    version = cmn_get_le32(buf + 4);
+    if (version != 1 && version != HIST_VERSION)
         return -CD_E_MSG_VERSION;
+    pass_len = version == 1 ? PASS_LEN_V1 : PASS_LEN;
+    entry_len = ENTRY_LEN_OF(pass_len);
     n = cmn_get_le32(buf + 16);
-    if (n > CD_OBS_HISTORY_MAX || len != HDR_LEN + (size_t)n * ENTRY_LEN)
+    if (n > CD_OBS_HISTORY_MAX || len != HDR_LEN + (size_t)n * entry_len)
         return -CD_E_CORRUPT;
     crc = cmn_crc32c(0, buf, 20);
     crc = cmn_crc32c(crc, buf + HDR_LEN, len - HDR_LEN);
@@ -469,7 +547,8 @@ int cd_obs_decode(struct cd_obs *o, const uint8_t *buf, size_t len)
     if (!tmp)
         return -ENOMEM;
     for (uint32_t i = 0; i < n && rc == 0; i++)
-        rc = entry_decode(buf + HDR_LEN + (size_t)i * ENTRY_LEN, &tmp[i]);
+        rc = entry_decode(buf + HDR_LEN + (size_t)i * entry_len, pass_len,
+                          &tmp[i]);
     if (rc == 0) {
         free(o->hist);
         o->hist = tmp;
@@ -520,10 +599,10 @@ int cd_obs_history_xml(const struct cd_obs *o, const char *vm, uint64_t since_s,
             const struct cd_obs_pass *p = &e->passes[k];
             cd_buf_printf(&b,
                           "    <pass n=\"%u\" transferred=\"%" PRIu64
-                          "\" remaining=\"%" PRIu64
+                          "\" remaining=\"%" PRIu64 "\" dirty-rate=\"%" PRIu64
                           "\" expected-downtime-ms=\"%" PRIu64
                           "\" at-ms=\"%" PRIu64 "\"/>\n",
-                          p->pass, p->transferred, p->remaining,
+                          p->pass, p->transferred, p->remaining, p->dirty_rate,
                           p->expected_downtime_ms, p->at_ms);
         }
         if (e->npasses)
@@ -733,6 +812,42 @@ static void render_vms(struct render *r, const struct cd_obs_view *v)
     }
 }
 
+/* Whether entry `e` is a live migration whose last pass has a dirty
+ * rate. */
+static bool has_dirty_rate(const struct cd_obs_entry *e)
+{
+    return e->kind == CD_ACT_LIVE && e->npasses &&
+           e->passes[e->npasses - 1].dirty_rate;
+}
+
+/* Per VM (labels bounded by the VMs in the history), the dirty rate of
+ * the last pass of its latest live migration: how hard the guest writes
+ * when it moves, what decides whether live migration converges. */
+static void render_dirty_rates(struct render *r, const struct cd_obs *o)
+{
+    size_t n = cd_obs_history_count(o);
+
+    family(r, "kvmcluster_migration_dirty_rate_bytes_per_second", T_GAUGE,
+           "bytes_per_second",
+           "rate the guest dirtied its memory in the last pass of its latest "
+           "live migration (QEMU's measure)");
+    for (size_t i = n; i-- > 0;) {
+        const struct cd_obs_entry *e = cd_obs_history(o, i);
+        bool newer = false;
+
+        if (!has_dirty_rate(e))
+            continue;
+        for (size_t k = i + 1; k < n && !newer; k++)
+            newer = has_dirty_rate(cd_obs_history(o, k)) &&
+                    !strcmp(cd_obs_history(o, k)->vm, e->vm);
+        if (newer)
+            continue;
+        const char *kv[] = {"vm", e->vm, NULL};
+        sample_u(r, "kvmcluster_migration_dirty_rate_bytes_per_second", "", kv,
+                 e->passes[e->npasses - 1].dirty_rate);
+    }
+}
+
 static void render_actions(struct render *r, const struct cd_obs *o)
 {
     static const char *const mig[MIG_KINDS] = {"live", "quick"};
@@ -788,6 +903,7 @@ static void render_actions(struct render *r, const struct cd_obs *o)
         sample_u(r, "kvmcluster_migration_passes", "_total", kv,
                  o->passes[MIG_LIVE]);
     }
+    render_dirty_rates(r, o);
     family(r, "kvmcluster_failovers", T_COUNTER, NULL,
            "VMs running again after their node was lost");
     sample_u(r, "kvmcluster_failovers", "_total", NULL, o->failovers);

@@ -31,6 +31,7 @@
 struct cd_obs_pass {
     uint32_t pass;
     uint64_t transferred, remaining; /* bytes */
+    uint64_t dirty_rate;             /* bytes/s QEMU measured, 0 unknown */
     uint64_t expected_downtime_ms;
     uint64_t at_ms; /* since the action began */
 };
@@ -75,9 +76,10 @@ void cd_obs_action_begin(struct cd_obs *o, const struct cd_action *a,
                          const char *from, const char *to, uint64_t now_ms,
                          uint64_t now_s);
 
-/* A live migration of `vm` reported a pass. */
+/* A live migration of `vm` reported a pass (`dirty_rate`: bytes/s, 0 when
+ * the reporting member did not say). */
 void cd_obs_pass(struct cd_obs *o, const char *vm, uint32_t pass,
-                 uint64_t transferred, uint64_t remaining,
+                 uint64_t transferred, uint64_t remaining, uint64_t dirty_rate,
                  uint64_t expected_downtime_ms, uint64_t now_ms);
 
 /* Action `a` ended: its entry goes to the history (the oldest one drops
@@ -93,7 +95,9 @@ const struct cd_obs_entry *cd_obs_history(const struct cd_obs *o, size_t i);
 
 /* The history file: a header (magic, version, generation, count, then
  * a crc32c over the header before it and every entry) and the entries,
- * fixed-size, encoded field by field, little-endian. */
+ * fixed-size, encoded field by field, little-endian. Version 2 added the
+ * dirty rate of each pass; a version 1 file (written before) still loads,
+ * its dirty rates 0. */
 int cd_obs_encode(const struct cd_obs *o, uint8_t **ret_buf, size_t *ret_len);
 /* Replaces the history with the one in `buf`: CD_E_CORRUPT (checksum,
  * truncated, trailing bytes), CD_E_MSG_VERSION (unknown version); the

@@ -145,8 +145,10 @@ static void send_rt(struct cd_orch *o, const struct local_vm *l,
 
     snprintf(m.vm, sizeof(m.vm), "%s", l->name);
     snprintf(m.text, sizeof(m.text), "%s", l->cpu);
-    if (progress)
+    if (progress) {
         memcpy(m.n, progress, 3 * sizeof(m.n[0]));
+        m.id = progress[3]; /* the dirty rate (cd-coord.h) */
+    }
     m.n[3] = (uint64_t)time(NULL);
     co_send(o, &m);
 }
@@ -703,8 +705,9 @@ bool cd_orch_deliver(struct cd_daemon *d, uint32_t nodeid, const void *buf,
                 broadcast(o,
                           "<event type=\"migration\" vm=\"%s\" pass=\"%" PRIu64
                           "\" transferred=\"%" PRIu64 "\" remaining=\"%" PRIu64
+                          "\" dirty-rate=\"%" PRIu64
                           "\" expected-downtime-ms=\"%u\"/>",
-                          m.vm, m.n[0], m.n[1], m.n[2], m.b);
+                          m.vm, m.n[0], m.n[1], m.n[2], m.id, m.b);
         }
         if (eff.vm_failed)
             cmn_warn(CMN_LOG_CD, "VM '%s' stopped unexpectedly on node %s",
@@ -1435,8 +1438,9 @@ static void hva_event(void *data, const char *xml)
                 shutdown_check(o);
         } else if (!strcmp((const char *)type, "migration") && l &&
                    o->in_group) {
-            uint64_t p[3] = {prop_u64(e, "pass"), prop_u64(e, "transferred"),
-                             prop_u64(e, "remaining")};
+            uint64_t p[4] = {prop_u64(e, "pass"), prop_u64(e, "transferred"),
+                             prop_u64(e, "remaining"),
+                             prop_u64(e, "dirty-rate")};
             send_rt(o, l, CD_RT_MIGRATING, p,
                     (uint32_t)prop_u64(e, "expected-downtime-ms"));
         }

@@ -8,6 +8,7 @@ EXTRA_DIST += \
 	scripts/sandbox \
 	tests/cluster/run \
 	tests/cluster/lib/sandbox.sh \
+	tests/cluster/cockpit-browser.py \
 	$(wildcard $(srcdir)/tests/cluster/test-*.sh)
 
 check-cluster: all

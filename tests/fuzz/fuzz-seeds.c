@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "clusterd/cd-coord.h"
+#include "clusterd/cd-obs.h"
 #include "clusterd/cd-replica.h"
 #include "clusterd/cd.h"
 #include "common/cmn-le.h"
@@ -471,6 +472,44 @@ static void seeds_vpd(void)
     write_seed("vpd", "reportluns", luns, sizeof(luns));
 }
 
+/* ---- the action history file: a live move with passes, a failover */
+
+static void seeds_obs(void)
+{
+    struct cd_action live = {.id = 7, .kind = CD_ACT_LIVE};
+    struct cd_action start = {
+        .id = 9, .kind = CD_ACT_START, .cause = CD_CAUSE_FAILOVER};
+    struct cd_obs *o;
+    uint8_t *buf;
+    size_t len;
+
+    if (cd_obs_new(&o) < 0)
+        abort();
+    if (cd_obs_encode(o, &buf, &len) < 0)
+        abort();
+    write_seed("obs-history", "empty", buf, len);
+    free(buf);
+    snprintf(live.vm, sizeof(live.vm), "web1");
+    cd_obs_action_begin(o, &live, "node3", "node4", 1000, 1700000000);
+    cd_obs_pass(o, "web1", 1, 268435456, 1048576, 8388608, 0, 1400);
+    cd_obs_pass(o, "web1", 2, 269484032, 4096, 4194304, 12, 1500);
+    live.status = CD_AS_DONE;
+    live.downtime_ms = 14;
+    live.total_ms = 600;
+    cd_obs_action_end(o, &live, "node3", "node4", 1600, 1700000001);
+    snprintf(start.vm, sizeof(start.vm), "web1");
+    cd_obs_node_lost(o, 10000, 2000);
+    cd_obs_action_begin(o, &start, "", "node3", 11000, 1700000100);
+    start.status = CD_AS_DONE;
+    snprintf(start.msg, sizeof(start.msg), "restarted after node4 was lost");
+    cd_obs_action_end(o, &start, "", "node3", 15000, 1700000104);
+    if (cd_obs_history_count(o) != 2 || cd_obs_encode(o, &buf, &len) < 0)
+        abort();
+    write_seed("obs-history", "two", buf, len);
+    free(buf);
+    cd_obs_free(o);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -489,5 +528,6 @@ int main(int argc, char **argv)
     seeds_csv();
     seeds_hva();
     seeds_vpd();
+    seeds_obs();
     return 0;
 }

@@ -35,7 +35,8 @@ fuzz_regress_tests = \
 	tests/fuzz/regress-vm-xml \
 	tests/fuzz/regress-cfg \
 	tests/fuzz/regress-vpd \
-	tests/fuzz/regress-cpu-caps
+	tests/fuzz/regress-cpu-caps \
+	tests/fuzz/regress-obs-history
 check_PROGRAMS += $(fuzz_regress_tests)
 TESTS += $(fuzz_regress_tests)
 
@@ -54,7 +55,8 @@ fuzz_programs = \
 	tests/fuzz/fuzz-vm-xml \
 	tests/fuzz/fuzz-cfg \
 	tests/fuzz/fuzz-vpd \
-	tests/fuzz/fuzz-cpu-caps
+	tests/fuzz/fuzz-cpu-caps \
+	tests/fuzz/fuzz-obs-history
 noinst_PROGRAMS += $(fuzz_programs) tests/fuzz/fuzz-seeds
 endif
 
@@ -211,6 +213,17 @@ tests_fuzz_regress_cpu_caps_SOURCES = tests/fuzz/fuzz-cpu-caps.c tests/fuzz/fuzz
 tests_fuzz_regress_cpu_caps_CPPFLAGS = $(FUZZ_CPPFLAGS) -DFUZZ_NAME='"cpu-caps"'
 tests_fuzz_regress_cpu_caps_CFLAGS = $(FUZZ_RES_CFLAGS) $(CMOCKA_CFLAGS)
 tests_fuzz_regress_cpu_caps_LDADD = $(FUZZ_RES_LIBS) $(CMOCKA_LIBS)
+
+tests_fuzz_fuzz_obs_history_SOURCES = tests/fuzz/fuzz-obs-history.c $(FUZZ_HDRS)
+tests_fuzz_fuzz_obs_history_CPPFLAGS = $(FUZZ_CPPFLAGS)
+tests_fuzz_fuzz_obs_history_CFLAGS = $(FUZZ_CD_CFLAGS)
+tests_fuzz_fuzz_obs_history_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_LDFLAGS)
+tests_fuzz_fuzz_obs_history_LDADD = $(FUZZ_CD_LIBS)
+tests_fuzz_regress_obs_history_SOURCES = tests/fuzz/fuzz-obs-history.c tests/fuzz/fuzz-regress.c \
+	$(FUZZ_HDRS)
+tests_fuzz_regress_obs_history_CPPFLAGS = $(FUZZ_CPPFLAGS) -DFUZZ_NAME='"obs-history"'
+tests_fuzz_regress_obs_history_CFLAGS = $(FUZZ_CD_CFLAGS) $(CMOCKA_CFLAGS)
+tests_fuzz_regress_obs_history_LDADD = $(FUZZ_CD_LIBS) $(CMOCKA_LIBS)
 
 # Writes seed inputs made by the encoders (tests/fuzz/corpus/ holds the
 # output, checked in): rerun it when a wire or disk format changes.

@@ -17,6 +17,8 @@
 #include "clusterd/cd-int.h"
 #include "clusterd/cd-obs.h"
 #include "clusterd/cd-proto.h"
+#include "common/cmn-crc32c.h"
+#include "common/cmn-le.h"
 
 static struct cd_action act(uint64_t id, enum cd_act_kind k,
                             enum cd_act_cause c, const char *vm)
@@ -53,10 +55,10 @@ static void test_live_history(void **state)
     (void)state;
     assert_int_equal(cd_obs_new(&o), 0);
     cd_obs_action_begin(o, &a, "n1", "n2", 1000, 100);
-    cd_obs_pass(o, "web1", 1, 100, 900, 0, 1200);
-    cd_obs_pass(o, "web1", 1, 500, 500, 0, 1300); /* same pass: updated */
-    cd_obs_pass(o, "web1", 2, 900, 10, 30, 1500);
-    cd_obs_pass(o, "other", 1, 1, 1, 1, 1500); /* no action: ignored */
+    cd_obs_pass(o, "web1", 1, 100, 900, 0, 0, 1200);
+    cd_obs_pass(o, "web1", 1, 500, 500, 4000, 0, 1300); /* same pass: updated */
+    cd_obs_pass(o, "web1", 2, 900, 10, 2000, 30, 1500);
+    cd_obs_pass(o, "other", 1, 1, 1, 1, 1, 1500); /* no action: ignored */
     a.status = CD_AS_DONE;
     a.downtime_ms = 42;
     a.total_ms = 600;
@@ -69,19 +71,38 @@ static void test_live_history(void **state)
     assert_int_equal(e->passes[0].transferred, 500);
     assert_int_equal(e->passes[1].pass, 2);
     assert_int_equal(e->passes[1].at_ms, 500);
+    assert_int_equal(e->passes[0].dirty_rate, 4000);
+    assert_int_equal(e->passes[1].dirty_rate, 2000);
     assert_int_equal(e->downtime_ms, 42);
     assert_true(e->failover_ms == CD_OBS_NONE);
 
     assert_int_equal(cd_obs_history_xml(o, "web1", 0, &xml), 0);
     assert_non_null(
         strstr(xml, "kind=\"live-migration\" cause=\"user\" status=\"done\""));
-    assert_non_null(strstr(xml, "<pass n=\"2\" transferred=\"900\""));
+    assert_non_null(strstr(xml, "<pass n=\"2\" transferred=\"900\" "
+                                "remaining=\"10\" dirty-rate=\"2000\""));
     free(xml);
     assert_int_equal(cd_obs_history_xml(o, "web2", 0, &xml), 0);
     assert_string_equal(xml, "<history>\n</history>\n");
     free(xml);
     assert_int_equal(cd_obs_history_xml(o, NULL, 102, &xml), 0);
     assert_null(strstr(xml, "<action"));
+    free(xml);
+
+    /* The dirty rate of the last pass of each VM's latest live move. */
+    struct cd_obs_view v = empty_view();
+    struct cd_action b = act(8, CD_ACT_LIVE, CD_CAUSE_USER, "web1");
+    cd_obs_action_begin(o, &b, "n2", "n1", 2000, 103);
+    cd_obs_pass(o, "web1", 1, 900, 0, 500, 5, 2100);
+    b.status = CD_AS_DONE;
+    assert_true(cd_obs_action_end(o, &b, "n2", "n1", 2200, 104));
+    assert_int_equal(cd_obs_render(o, &v, CD_OBS_OPENMETRICS, &xml), 0);
+    assert_true(has_line(xml, "# UNIT kvmcluster_migration_dirty_rate_bytes_"
+                              "per_second bytes_per_second"));
+    assert_true(has_line(
+        xml,
+        "kvmcluster_migration_dirty_rate_bytes_per_second{vm=\"web1\"} 500"));
+    assert_null(strstr(xml, "{vm=\"web1\"} 2000"));
     free(xml);
     cd_obs_free(o);
 }
@@ -142,7 +163,7 @@ static void test_file_round_trip(void **state)
         a.status = CD_AS_DONE;
         snprintf(a.msg, sizeof(a.msg), "m<%u>\"", (unsigned)i);
         cd_obs_action_begin(o, &a, "n1", "n2", i * 10, i);
-        cd_obs_pass(o, "vm-a", 1, 1, 1, 1, i * 10); /* not live: ignored */
+        cd_obs_pass(o, "vm-a", 1, 1, 1, 1, 1, i * 10); /* not live: ignored */
         assert_true(cd_obs_action_end(o, &a, "n1", "n2", i * 10 + 5, i));
     }
     assert_int_equal(cd_obs_history_count(o), CD_OBS_HISTORY_MAX);
@@ -159,7 +180,7 @@ static void test_file_round_trip(void **state)
     assert_int_equal(cd_obs_decode(o2, buf, len), -CD_E_CORRUPT);
     buf[100] ^= 1;
     assert_int_equal(cd_obs_decode(o2, buf, len - 1), -CD_E_CORRUPT);
-    buf[4] = 2;
+    buf[4] = 3;
     assert_int_equal(cd_obs_decode(o2, buf, len), -CD_E_MSG_VERSION);
     assert_int_equal(cd_obs_history_count(o2), CD_OBS_HISTORY_MAX);
     free(buf);
@@ -171,6 +192,100 @@ static void test_file_round_trip(void **state)
     assert_int_equal(cd_obs_decode(o2, buf, len), 0);
     assert_int_equal(cd_obs_history_count(o2), 0);
     free(buf);
+    cd_obs_free(o);
+    cd_obs_free(o2);
+}
+
+/* A message that is not XML text (a control byte, a character cut by the
+ * bound) is cleaned when recorded, so its file loads again; a file whose
+ * node name or message is not is refused (the history XML must parse). */
+static void test_file_text(void **state)
+{
+    struct cd_obs *o, *o2;
+    struct cd_action a = act(3, CD_ACT_LIVE, CD_CAUSE_USER, "web1");
+    uint8_t *buf = NULL;
+    size_t len, to_off = 24 + 16 + 2 * CD_NAME_MAX;
+    uint32_t crc;
+
+    (void)state;
+    assert_int_equal(cd_obs_new(&o), 0);
+    assert_int_equal(cd_obs_new(&o2), 0);
+    a.status = CD_AS_FAILED;
+    /* 125 bytes, then a 3-byte character the 127-byte bound cuts. */
+    memset(a.msg, 'x', 125);
+    memcpy(a.msg + 125, "\xe2\x82\xac", 4);
+    a.msg[3] = '\x01';
+    cd_obs_action_begin(o, &a, "n1", "n2", 0, 1);
+    assert_true(cd_obs_action_end(o, &a, "n1", "n2", 10, 2));
+    const char *m = cd_obs_history(o, 0)->msg;
+    assert_int_equal(strlen(m), CD_OBS_MSG_MAX - 1);
+    assert_int_equal(m[3], '?');
+    assert_int_equal(m[125], '?');
+    assert_int_equal(m[126], '?');
+    assert_int_equal(cd_obs_encode(o, &buf, &len), 0);
+    assert_int_equal(cd_obs_decode(o2, buf, len), 0);
+
+    /* A node name of bytes that are not a name, checksum right. */
+    memcpy(buf + to_off, "n\xff\"<", 4);
+    crc = cmn_crc32c(0, buf, 20);
+    crc = cmn_crc32c(crc, buf + 24, len - 24);
+    cmn_put_le32(buf + 20, crc);
+    assert_int_equal(cd_obs_decode(o2, buf, len), -CD_E_CORRUPT);
+    assert_int_equal(cd_obs_history_count(o2), 1);
+    free(buf);
+    cd_obs_free(o);
+    cd_obs_free(o2);
+}
+
+/* A version 1 file (passes of 36 bytes, no dirty rate), as clusterd wrote
+ * before version 2, still loads: the same entries, dirty rates 0. */
+static void test_file_v1(void **state)
+{
+    struct cd_obs *o, *o2;
+    struct cd_action a = act(5, CD_ACT_LIVE, CD_CAUSE_USER, "web1");
+    uint8_t *buf = NULL, *v1;
+    size_t len, v1_len, head, entry_v1, entry_v2;
+    uint32_t crc;
+
+    (void)state;
+    assert_int_equal(cd_obs_new(&o), 0);
+    assert_int_equal(cd_obs_new(&o2), 0);
+    cd_obs_action_begin(o, &a, "n1", "n2", 0, 1);
+    cd_obs_pass(o, "web1", 1, 100, 900, 7000, 0, 100);
+    cd_obs_pass(o, "web1", 2, 950, 50, 6000, 20, 200);
+    a.status = CD_AS_DONE;
+    a.downtime_ms = 20;
+    assert_true(cd_obs_action_end(o, &a, "n1", "n2", 300, 2));
+    assert_int_equal(cd_obs_encode(o, &buf, &len), 0);
+    /* Entry: 16 + 3 names + 7 figures + message + npasses, then passes. */
+    head = 16 + 3 * CD_NAME_MAX + 7 * 8 + CD_OBS_MSG_MAX + 4;
+    entry_v2 = head + CD_OBS_PASS_MAX * 44;
+    entry_v1 = head + CD_OBS_PASS_MAX * 36;
+    assert_int_equal(len, 24 + entry_v2);
+    v1_len = 24 + entry_v1;
+    v1 = calloc(1, v1_len);
+    assert_non_null(v1);
+    memcpy(v1, buf, 24 + head);
+    for (size_t i = 0; i < CD_OBS_PASS_MAX; i++)
+        memcpy(v1 + 24 + head + i * 36, buf + 24 + head + i * 44, 36);
+    cmn_put_le32(v1 + 4, 1);
+    crc = cmn_crc32c(0, v1, 20);
+    crc = cmn_crc32c(crc, v1 + 24, v1_len - 24);
+    cmn_put_le32(v1 + 20, crc);
+    assert_int_equal(cd_obs_decode(o2, v1, v1_len), 0);
+    assert_int_equal(cd_obs_history_count(o2), 1);
+    const struct cd_obs_entry *e = cd_obs_history(o2, 0);
+    assert_int_equal(e->npasses, 2);
+    assert_int_equal(e->passes[1].remaining, 50);
+    assert_int_equal(e->passes[1].expected_downtime_ms, 20);
+    assert_int_equal(e->passes[1].dirty_rate, 0);
+    assert_int_equal(e->downtime_ms, 20);
+    /* Saved again, it is a version 2 file. */
+    free(buf);
+    assert_int_equal(cd_obs_encode(o2, &buf, &len), 0);
+    assert_int_equal(cmn_get_le32(buf + 4), 2);
+    free(buf);
+    free(v1);
     cd_obs_free(o);
     cd_obs_free(o2);
 }
@@ -275,6 +390,8 @@ int main(void)
         cmocka_unit_test(test_live_history),
         cmocka_unit_test(test_failover_split),
         cmocka_unit_test(test_file_round_trip),
+        cmocka_unit_test(test_file_text),
+        cmocka_unit_test(test_file_v1),
         cmocka_unit_test(test_text_format),
         cmocka_unit_test(test_label_escape),
     };
