@@ -81,7 +81,7 @@ bool cd_chk_apply(struct cd_chk_table *t, uint32_t sender,
         e->node = sender;
     }
     e->reported = true;
-    if (m->n[1]) {
+    if (m->n[1] && now_wall_ms) {
         e->clock_known = true;
         e->clock_offset_ms = (int64_t)(m->n[1] - now_wall_ms);
     }

@@ -45,12 +45,16 @@
 #define AUTHKEY_PATH       "/etc/corosync/authkey"
 #define WDMD_PID_FILE      "/run/wdmd/wdmd.pid"
 #define HVA_CALL_MS        2000
+/* hvagent chooses its accelerator at start-up: asked again this often
+ * (and at every run while it does not answer). */
+#define KVM_PERIOD_MS 30000
 
 /* What a worker job looks at, and what it found. */
 struct job {
     struct cd_validate *v;
     char hva_ipc[64];
     char csv[PATH_MAX];
+    bool ask_kvm;
     struct cd_chk_result authkey, watchdog, luns, kvm;
 };
 
@@ -60,7 +64,8 @@ struct cd_validate {
     bool running; /* a job is out */
     bool stopping;
     uint64_t last_ms;
-    bool force; /* resend everything after the running job */
+    bool force;      /* resend everything after the running job */
+    uint64_t kvm_ms; /* when hvagent last answered about its accelerator */
     /* What this node found last (also answers for itself when it is cut
      * off) and what it sent. */
     bool have;
@@ -332,7 +337,8 @@ static int job_run(void *arg)
     check_authkey(&j->authkey);
     check_watchdog(&j->watchdog);
     check_luns(&j->luns, j->csv);
-    check_kvm(&j->kvm, j->hva_ipc);
+    if (j->ask_kvm)
+        check_kvm(&j->kvm, j->hva_ipc);
     return 0;
 }
 
@@ -348,9 +354,12 @@ static void local_checks(struct cd_validate *v)
     unsigned expected = 0, total = 0, quorum = 0;
     size_t nodes = cd_cdb_node_count(cdb);
 
-    cd_cpg_votes(d, &expected, &total, &quorum);
     r = &v->cur[CD_CHK_QUORUM];
     r->value = 0;
+    /* votequorum's figures only when they explain a failure: each ask is
+     * a new connection to corosync. */
+    if (!d->quorate)
+        cd_cpg_votes(d, &expected, &total, &quorum);
     if (!d->quorate)
         set(r, CD_CHK_FAIL,
             "not quorate: %u of %u expected votes, %u needed (a cut "
@@ -360,8 +369,7 @@ static void local_checks(struct cd_validate *v)
         set(r, CD_CHK_WARN, "quorate, but %zu of the %zu nodes are members",
             d->nview, nodes);
     else
-        set(r, CD_CHK_PASS, "quorate: %zu of %zu nodes, %u of %u votes",
-            d->nview, nodes, total, expected);
+        set(r, CD_CHK_PASS, "quorate: %zu of %zu nodes", d->nview, nodes);
 
     r = &v->cur[CD_CHK_LOCKSPACE];
     r->value = 0;
@@ -443,7 +451,12 @@ static void job_done(void *arg, int rc)
     v->cur[CD_CHK_AUTHKEY] = j->authkey;
     v->cur[CD_CHK_WATCHDOG] = j->watchdog;
     v->cur[CD_CHK_LUNS] = j->luns;
-    v->cur[CD_CHK_KVM] = j->kvm;
+    if (j->ask_kvm) {
+        v->cur[CD_CHK_KVM] = j->kvm;
+        v->kvm_ms = strncmp(j->kvm.text, "hvagent not reachable", 21) == 0
+                        ? 0
+                        : cmn_now_ms();
+    }
     free(j);
     local_checks(v);
     v->have = true;
@@ -472,6 +485,8 @@ void cd_validate_tick(struct cd_daemon *d, bool force)
     j->v = v;
     snprintf(j->hva_ipc, sizeof(j->hva_ipc), "%s", d->hva_ipc);
     snprintf(j->csv, sizeof(j->csv), "%s", d->csv ? cd_csv_path(d->csv) : "");
+    j->ask_kvm =
+        !v->kvm_ms || force || cmn_now_ms() - v->kvm_ms >= KVM_PERIOD_MS;
     if (cmn_work_submit(v->work, job_run, job_done, j) < 0) {
         free(j);
         return;
