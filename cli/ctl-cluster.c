@@ -42,7 +42,10 @@ void ctl_cluster_usage(void)
            "  node list [--output xml]         nodes, state, online\n"
            "  node set-state NODE STATE        up|drained|paused|quarantined\n"
            "  cluster cpu                      each node's CPU models, the\n"
-           "                                   baseline, what nodes lack\n");
+           "                                   baseline, what nodes lack\n"
+           "  cluster validate [--output xml]  every node's checks: pass,\n"
+           "                                   warn or fail, and why (exit\n"
+           "                                   1 on any fail)\n");
 }
 
 bool ctl_cluster_handles(const char *cmd)
@@ -102,6 +105,12 @@ static int cmd_status(void)
         if (m->type == XML_ELEMENT_NODE && *ctl_xml_prop(m, "storage-reason"))
             printf("storage:     %s %s; takes no VMs\n",
                    ctl_xml_prop(m, "name"), ctl_xml_prop(m, "storage-reason"));
+        if (m->type == XML_ELEMENT_NODE && *ctl_xml_prop(m, "ready-reason"))
+            printf(
+                "ready:       %s %s: %s%s\n", ctl_xml_prop(m, "name"),
+                strcmp(ctl_xml_prop(m, "ready"), "no") ? "ready" : "NOT READY",
+                ctl_xml_prop(m, "ready-reason"),
+                strcmp(ctl_xml_prop(m, "ready"), "no") ? "" : "; takes no VMs");
     }
     printf("cdb:         epoch %s digest %.16s (sync %s, last sync %s ms)\n",
            ctl_xml_prop(s, "epoch"), ctl_xml_prop(s, "digest"),
@@ -361,6 +370,53 @@ static void print_node(xmlNode *n)
     }
     if (*ctl_xml_prop(n, "storage-reason"))
         printf("    %s; takes no VMs\n", ctl_xml_prop(n, "storage-reason"));
+    if (*ctl_xml_prop(n, "ready-reason"))
+        printf("    %s: %s%s\n",
+               strcmp(ctl_xml_prop(n, "ready"), "no") ? "ready" : "not ready",
+               ctl_xml_prop(n, "ready-reason"),
+               strcmp(ctl_xml_prop(n, "ready"), "no") ? "" : "; takes no VMs");
+}
+
+/* cluster validate: a table of every node's checks; 1 on any fail. */
+static int cmd_validate(void)
+{
+    xmlDoc *doc = NULL;
+    char *text = NULL;
+    xmlNode *root;
+    int rc = ctl_cd_call("<request op=\"validate\"/>", &doc, &text);
+
+    if (rc)
+        return rc;
+    root = xmlDocGetRootElement(doc);
+    if (output_xml) {
+        fputs(text, stdout);
+    } else {
+        for (xmlNode *n = root->children; n; n = n->next) {
+            if (n->type != XML_ELEMENT_NODE)
+                continue;
+            printf("node %s (nodeid %s)%s\n", ctl_xml_prop(n, "name"),
+                   ctl_xml_prop(n, "nodeid"),
+                   strcmp(ctl_xml_prop(n, "ready"), "no") ? "" : ": NOT READY");
+            for (xmlNode *c = n->children; c; c = c->next) {
+                xmlChar *why;
+                if (c->type != XML_ELEMENT_NODE)
+                    continue;
+                why = xmlNodeGetContent(c);
+                printf("  %-10s %-4s %s\n", ctl_xml_prop(c, "name"),
+                       ctl_xml_prop(c, "status"), why ? (const char *)why : "");
+                xmlFree(why);
+            }
+        }
+        printf("%s: %s fail(s), %s warning(s) over %s node(s), as node %s "
+               "sees them\n",
+               strcmp(ctl_xml_prop(root, "fails"), "0") ? "FAILED" : "passed",
+               ctl_xml_prop(root, "fails"), ctl_xml_prop(root, "warns"),
+               ctl_xml_prop(root, "nodes"), ctl_xml_prop(root, "node"));
+    }
+    rc = strcmp(ctl_xml_prop(root, "fails"), "0") ? CTL_EXIT_FAIL : CTL_EXIT_OK;
+    xmlFreeDoc(doc);
+    free(text);
+    return rc;
 }
 
 static int cmd_node(int argc, char **argv)
@@ -455,6 +511,8 @@ int ctl_cluster_main(int argc, char **argv)
         return cmd_config(n, args);
     if (!strcmp(args[0], "cluster") && n == 2 && !strcmp(args[1], "cpu"))
         return ctl_cpu_show();
+    if (!strcmp(args[0], "cluster") && n == 2 && !strcmp(args[1], "validate"))
+        return cmd_validate();
     ctl_err("usage: clusterctl cdb ... | config get|set (see 'clusterctl "
             "help')");
     return CTL_EXIT_USAGE;

@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clusterd/cd-check.h"
+#include "clusterd/cd-coord.h"
 #include "clusterd/cd-csv.h"
 #include "clusterd/cd-daemon.h"
 #include "clusterd/cd-int.h"
@@ -50,6 +52,21 @@ static void storage_attrs(struct cd_daemon *d, struct cd_buf *b, uint32_t id)
     cd_buf_xmlf(b, "\" storage=\"%s\" storage-reason=\"",
                 e ? cd_stor_state_name(e->state) : "unknown");
     cd_buf_xml_escape(b, why);
+    cd_buf_puts(b, "\"");
+}
+
+/* ready="yes|no" and why, from the node's own READY check (cd-check.h);
+ * a node that never reported counts as ready. */
+static void ready_attrs(struct cd_daemon *d, struct cd_buf *b, uint32_t id)
+{
+    struct cd_coord *co = cd_orch_coord(d);
+    const struct cd_chk_node *e =
+        co ? cd_chk_get(cd_coord_checks(co), id) : NULL;
+    const struct cd_chk_result *r = e ? &e->r[CD_CHK_READY] : NULL;
+
+    cd_buf_xmlf(b, " ready=\"%s\" ready-reason=\"",
+                r && r->status == CD_CHK_FAIL ? "no" : "yes");
+    cd_buf_xml_escape(b, r && r->status != CD_CHK_PASS ? r->text : "");
     cd_buf_puts(b, "\"");
 }
 
@@ -97,6 +114,7 @@ static int do_status(struct cd_daemon *d, char **ret)
                     m[i], node ? node->name : "",
                     node ? cd_node_state_name(node->state) : "unregistered");
         storage_attrs(d, &b, m[i]);
+        ready_attrs(d, &b, m[i]);
         cd_buf_puts(&b, "/>\n");
     }
     /* In corosync's membership without a clusterd in the group: its VMs
@@ -169,6 +187,7 @@ static int do_node_list(struct cd_daemon *d, char **ret)
                     node->quarantined_until);
         cd_buf_xml_escape(&b, node->reason);
         storage_attrs(d, &b, node->nodeid);
+        ready_attrs(d, &b, node->nodeid);
         cd_buf_puts(&b, "/>\n");
     }
     /* Members that have not registered yet. */
@@ -414,6 +433,8 @@ int cd_api_run(struct cd_daemon *d, struct cmn_ipc_conn *conn,
     case CD_API_METRICS:
     case CD_API_HISTORY:
         return cd_metrics_request(d, op->id, req, ret);
+    case CD_API_VALIDATE:
+        return cd_validate_request(d, ret);
     default: {
         /* VMs, moves, explain, events (cd-api-vm.c). */
         int rc =

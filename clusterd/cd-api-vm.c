@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clusterd/cd-check.h"
 #include "clusterd/cd-coord.h"
 #include "clusterd/cd-csv.h"
 #include "clusterd/cd-daemon.h"
@@ -818,14 +819,15 @@ static int do_explain(struct cd_daemon *d, const char *vm, char **ret)
         nodes[i].memory_mib = n->memory_mib;
         cd_net_fill(cd_coord_net(co), &nodes[i]);
         nodes[i].cpu = n->cpu_caps;
-        nodes[i].state = !member                       ? RES_NODE_DOWN
-                         : n->state == CD_NODE_DRAINED ? RES_NODE_DRAINED
-                         : n->state == CD_NODE_PAUSED  ? RES_NODE_PAUSED
-                         : n->state == CD_NODE_QUARANTINED
-                             ? RES_NODE_QUARANTINED
-                         : !cd_stor_healthy(cd_coord_storage(co), n->nodeid)
-                             ? RES_NODE_PAUSED
-                             : RES_NODE_UP;
+        nodes[i].state =
+            !member                           ? RES_NODE_DOWN
+            : n->state == CD_NODE_DRAINED     ? RES_NODE_DRAINED
+            : n->state == CD_NODE_PAUSED      ? RES_NODE_PAUSED
+            : n->state == CD_NODE_QUARANTINED ? RES_NODE_QUARANTINED
+            : !cd_stor_healthy(cd_coord_storage(co), n->nodeid)
+                ? RES_NODE_PAUSED
+            : !cd_chk_ready(cd_coord_checks(co), n->nodeid) ? RES_NODE_PAUSED
+                                                            : RES_NODE_UP;
         c.n_nodes++;
     }
     for (size_t i = 0; i < cd_cdb_vm_count(cdb); i++) {

@@ -38,6 +38,7 @@ const struct cd_api_op cd_api_ops[CD_API_COUNT] = {
     {"move-vm", "move-vm", CD_API_MOVE_VM, W, NULL},
     {"metrics", "metrics", CD_API_METRICS, R, NULL},
     {"history", "history", CD_API_HISTORY, R, NULL},
+    {"validate", "cluster validate", CD_API_VALIDATE, R, NULL},
 };
 
 #undef R

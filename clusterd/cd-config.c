@@ -30,6 +30,7 @@ static const struct cmn_cfg_key cd_keys[] = {
      .type = CMN_CFG_INT,
      .min = 0,
      .max = 3600},
+    {.section = "clusterd", .key = "allow-no-watchdog", .type = CMN_CFG_BOOL},
     {.key = NULL},
 };
 
@@ -110,6 +111,8 @@ static int from_cfg(const struct cmn_cfg *c, struct cd_config *cfg, char *err,
     }
     if (cmn_cfg_int(c, "clusterd", NULL, "metrics-interval", &v) == 0)
         cfg->metrics_interval_s = (unsigned)v;
+    (void)cmn_cfg_bool(c, "clusterd", NULL, "allow-no-watchdog",
+                       &cfg->allow_no_watchdog);
     return 0;
 }
 

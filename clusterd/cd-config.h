@@ -4,6 +4,7 @@
 #define KVMC_CD_CONFIG_H
 
 #include <limits.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -21,6 +22,9 @@ struct cd_config {
     char csv[PATH_MAX];          /* csv: the CSV's LUN ("" = none) */
     char metrics_file[PATH_MAX]; /* metrics-file: node-exporter's textfile */
     unsigned metrics_interval_s; /* metrics-interval (0 = no file) */
+    /* allow-no-watchdog: lab only; a node whose sanlock runs without a
+     * watchdog still takes VMs (cd-check.h) */
+    bool allow_no_watchdog;
 };
 
 /* Where Debian's prometheus-node-exporter reads its textfile collector. */

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clusterd/cd-check.h"
 #include "clusterd/cd-coord.h"
 #include "clusterd/cd-net.h"
 #include "clusterd/cd-storage.h"
@@ -236,6 +237,7 @@ struct cd_coord {
     struct cd_vm_failures fail[CD_CO_MAX_RT];
     struct cd_stor_table stor;
     struct cd_net_table net;
+    struct cd_chk_table chk;
 };
 
 int cd_coord_new(struct cd_coord **ret)
@@ -342,6 +344,7 @@ void cd_coord_confchg_kept(struct cd_coord *co, const uint32_t *members,
     }
     cd_stor_confchg(&co->stor, members, n);
     cd_net_confchg(&co->net, members, n);
+    cd_chk_confchg(&co->chk, members, n);
     /* A node that left runs nothing we can count on: its VMs are
      * restarted elsewhere once sanlock frees their leases. */
     for (size_t i = 0; i < co->nrt;)
@@ -539,6 +542,11 @@ const struct cd_stor_table *cd_coord_storage(const struct cd_coord *co)
     return &co->stor;
 }
 
+const struct cd_chk_table *cd_coord_checks(const struct cd_coord *co)
+{
+    return &co->chk;
+}
+
 const struct cd_net_table *cd_coord_net(const struct cd_coord *co)
 {
     return &co->net;
@@ -701,13 +709,14 @@ static bool view_member(const struct cd_co_view *v, uint32_t id)
 }
 
 static enum res_node_state node_state(const struct cd_node *n, bool member,
-                                      bool storage_ok)
+                                      bool storage_ok, bool ready)
 {
     if (!member)
         return RES_NODE_DOWN;
     /* Keeps what runs there (sanlock decides about those), takes nothing
-     * new: a start would fail at the lease. */
-    if (!storage_ok && n->state == CD_NODE_UP)
+     * new: a start would fail at the lease. A node not ready (no
+     * watchdog, cd-check.h) takes nothing new either. */
+    if ((!storage_ok || !ready) && n->state == CD_NODE_UP)
         return RES_NODE_PAUSED;
     switch (n->state) {
     case CD_NODE_DRAINED:
@@ -764,7 +773,8 @@ static int picture_build(const struct cd_coord *co, const struct cd_cdb *cdb,
         r->id = n->nodeid;
         snprintf(r->name, sizeof(r->name), "%s", n->name);
         r->state = node_state(n, view_member(&view, n->nodeid),
-                              cd_stor_healthy(&co->stor, n->nodeid));
+                              cd_stor_healthy(&co->stor, n->nodeid),
+                              cd_chk_ready(&co->chk, n->nodeid));
         r->memory_mib = n->memory_mib;
         cd_net_fill(&co->net, r);
         r->cpu = n->cpu_caps;
@@ -895,6 +905,12 @@ int cd_coord_check_move(const struct cd_coord *co, const struct cd_cdb *cdb,
                     "lockspace once the volume reads again)",
                     tn->name, why);
         }
+        if (rc == -RES_E_NODE_STATE && tn && tn->state == CD_NODE_UP &&
+            cd_stor_healthy(&co->stor, to) && !cd_chk_ready(&co->chk, to))
+            cd_errf(err, errlen,
+                    "node '%s' takes no VMs: it is not ready (%s); see "
+                    "'clusterctl cluster validate'",
+                    tn->name, cd_chk_get(&co->chk, to)->r[CD_CHK_READY].text);
         if (rc == -RES_E_NODE_STATE && tn && tn->state == CD_NODE_QUARANTINED &&
             err && strlen(err) + 2 * CD_NAME_MAX + 64 < errlen)
             snprintf(err + strlen(err), errlen - strlen(err),
@@ -1279,6 +1295,10 @@ int cd_coord_deliver(struct cd_coord *co, const struct cd_cdb *cdb,
         break;
     case CD_CO_BRIDGES:
         eff->changed = cd_net_apply(&co->net, sender, m);
+        break;
+    case CD_CO_CHECK:
+        /* The clock offset is the daemon's business (not replicated). */
+        eff->changed = cd_chk_apply(&co->chk, sender, m, 0);
         break;
     default:
         return -CD_E_BAD_MSG;

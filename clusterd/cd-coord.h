@@ -161,6 +161,7 @@ enum cd_co_msg_type {
     CD_CO_NODE_LOST,    /* coordinator: unmanaged node `a` left corosync */
     CD_CO_STORAGE,      /* sender's storage health (cd-storage.h) */
     CD_CO_BRIDGES,      /* sender's bridges, text = names (cd-net.h) */
+    CD_CO_CHECK,        /* sender's check result `kind` (cd-check.h) */
     CD_CO_MSG_TYPE_END,
 };
 
@@ -317,6 +318,10 @@ const struct cd_stor_table *cd_coord_storage(const struct cd_coord *co);
  * bridges are. */
 struct cd_net_table;
 const struct cd_net_table *cd_coord_net(const struct cd_coord *co);
+/* The members' check results (CD_CO_CHECK): a node not ready takes no
+ * VMs. */
+struct cd_chk_table;
+const struct cd_chk_table *cd_coord_checks(const struct cd_coord *co);
 
 /* ------------------------------------------------------------ deriving */
 

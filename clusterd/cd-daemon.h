@@ -104,6 +104,10 @@ struct cd_daemon {
     struct cd_metrics *metrics;
     char metrics_file[PATH_MAX]; /* node-exporter's textfile */
     unsigned metrics_interval_s; /* 0 = no file */
+
+    /* Validation and readiness (cd-validate.c, cd-check.h). */
+    bool allow_no_watchdog; /* lab override: ready without a watchdog */
+    struct cd_validate *validate;
 };
 
 /* cd-cpg.c */
@@ -212,6 +216,18 @@ void cd_metrics_confchg(struct cd_daemon *d, const uint32_t *members, size_t n,
 /* The `metrics` and `history` requests. */
 int cd_metrics_request(struct cd_daemon *d, enum cd_api_id id,
                        struct _xmlNode *req, char **ret);
+
+/* cd-validate.c: this node's checks, broadcast as CD_CO_CHECK, and the
+ * `validate` request. */
+int cd_validate_start(struct cd_daemon *d);
+void cd_validate_stop(struct cd_daemon *d);
+/* Runs the checks now when the last run is older than the period (on
+ * the orchestrator's tick); `force` resends every result (joined). */
+void cd_validate_tick(struct cd_daemon *d, bool force);
+/* A delivered CD_CO_CHECK: the sender's clock against ours. */
+void cd_validate_deliver(struct cd_daemon *d, uint32_t sender,
+                         const struct cd_co_msg *m);
+int cd_validate_request(struct cd_daemon *d, char **ret);
 
 /* cd-main.c */
 void cd_daemon_changed(struct cd_daemon *d);

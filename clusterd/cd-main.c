@@ -363,6 +363,7 @@ static int adopt_settings(struct cd_daemon *d, const struct cd_config *cfg)
     d->memory_mib = cfg->memory_mib;
     snprintf(d->metrics_file, sizeof(d->metrics_file), "%s", cfg->metrics_file);
     d->metrics_interval_s = cfg->metrics_interval_s;
+    d->allow_no_watchdog = cfg->allow_no_watchdog;
     return GO_ON;
 }
 
@@ -435,6 +436,11 @@ static int start_services(struct cd_daemon *d, const struct cd_config *cfg)
         }
         cmn_info(CMN_LOG_CD, "VMs live on the CSV '%s'", cfg->csv);
     }
+    rc = cd_validate_start(d);
+    if (rc < 0) {
+        cmn_err(CMN_LOG_CD, "cannot start the checks: %s", cmn_strerror(rc));
+        return 1;
+    }
     rc = cd_metrics_start(d);
     if (rc < 0) {
         cmn_err(CMN_LOG_CD, "cannot start the history: %s", cmn_strerror(rc));
@@ -455,6 +461,7 @@ static void stop_services(struct cd_daemon *d)
     cd_cpg_stop(d);
     cd_orch_stop(d);
     cd_metrics_stop(d);
+    cd_validate_stop(d);
     cd_ipc_stop(d);
     cd_csv_free(d->csv);
     if (d->dirty)

@@ -194,6 +194,9 @@ static void announce(struct cd_orch *o)
     cd_net_scan(NULL, o->bridges, sizeof(o->bridges));
     cd_net_msg(o->bridges, &m);
     co_send(o, &m);
+    /* Our check results again (a joining member has none), READY among
+     * them, sent as soon as the running checks end. */
+    cd_validate_tick(o->d, true);
     memset(&m, 0, sizeof(m));
     m.type = CD_CO_RT_END;
     co_send(o, &m);
@@ -726,6 +729,12 @@ bool cd_orch_deliver(struct cd_daemon *d, uint32_t nodeid, const void *buf,
         if (eff.changed)
             schedule_derive(o);
         break;
+    case CD_CO_CHECK:
+        cd_validate_deliver(d, nodeid, &m);
+        /* A node that became ready may take the VMs that waited. */
+        if (eff.changed)
+            schedule_derive(o);
+        break;
     case CD_CO_REQ:
         if (m.origin == d->nodeid && eff.rejected) {
             char *t = cd_error_text(eff.rc, err);
@@ -1168,6 +1177,7 @@ static void tick(void *data)
     bridges_tick(o);
     node_states_tick(o);
     cd_cpu_tick(o->d);
+    cd_validate_tick(o->d, false);
     waits_tick(o);
     /* Back-offs end with time, not with a message. */
     schedule_derive(o);

@@ -21,6 +21,7 @@ clusterd_libclusterd_la_SOURCES = \
 	clusterd/cd-coord.c clusterd/cd-coord.h \
 	clusterd/cd-stor-table.c clusterd/cd-storage.h \
 	clusterd/cd-net.c clusterd/cd-net.h \
+	clusterd/cd-check.c clusterd/cd-check.h \
 	clusterd/cd-api.c clusterd/cd-api.h \
 	clusterd/cd-csv-orphan.c clusterd/cd-csv.h \
 	clusterd/cd-obs.c clusterd/cd-obs.h
@@ -44,6 +45,7 @@ cd_unit_tests = \
 	tests/unit/clusterd/test-coord \
 	tests/unit/clusterd/test-quarantine \
 	tests/unit/clusterd/test-storage \
+	tests/unit/clusterd/test-check \
 	tests/unit/clusterd/test-csv-orphan \
 	tests/unit/clusterd/test-api \
 	tests/unit/clusterd/test-xml-out \
@@ -80,6 +82,10 @@ tests_unit_clusterd_test_storage_SOURCES = tests/unit/clusterd/test-storage.c \
 	tests/unit/clusterd/coord-fixture.c tests/unit/clusterd/coord-fixture.h
 tests_unit_clusterd_test_storage_CFLAGS = $(CD_UNIT_CFLAGS)
 tests_unit_clusterd_test_storage_LDADD = $(CD_UNIT_LIBS)
+tests_unit_clusterd_test_check_SOURCES = tests/unit/clusterd/test-check.c \
+	tests/unit/clusterd/coord-fixture.c tests/unit/clusterd/coord-fixture.h
+tests_unit_clusterd_test_check_CFLAGS = $(CD_UNIT_CFLAGS)
+tests_unit_clusterd_test_check_LDADD = $(CD_UNIT_LIBS)
 tests_unit_clusterd_test_csv_orphan_SOURCES = \
 	tests/unit/clusterd/test-csv-orphan.c
 tests_unit_clusterd_test_csv_orphan_CFLAGS = $(CD_UNIT_CFLAGS)
@@ -108,7 +114,8 @@ clusterd_clusterd_SOURCES = \
 	clusterd/cd-cpu.c \
 	clusterd/cd-csv.c \
 	clusterd/cd-storage.c \
-	clusterd/cd-metrics.c
+	clusterd/cd-metrics.c \
+	clusterd/cd-validate.c
 clusterd_clusterd_CFLAGS = $(AM_CFLAGS) $(XML_CFLAGS) $(QB_CFLAGS) \
 	$(SANLOCK_CFLAGS) $(CPG_CFLAGS) $(QUORUM_CFLAGS) $(VOTEQUORUM_CFLAGS) $(CMAP_CFLAGS)
 clusterd_clusterd_LDADD = clusterd/libclusterd.la csv/libcsv.la \

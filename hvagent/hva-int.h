@@ -572,6 +572,7 @@ struct hva_agent {
     const char *qemu;
     const char *qemu_user; /* QEMU runs as this user ("root": opted out) */
     const char *accel;     /* resolved: kvm or tcg */
+    char accel_why[192];   /* how `accel` was chosen (op "accel") */
     bool sanlock;          /* leases on (off only for unit-ish runs) */
     struct cmn_ipc_server *ipc;
     struct hva_vm *vms;
@@ -617,7 +618,8 @@ enum hva_op {
     HVA_OP_DISARM,
     HVA_OP_SAVE,
     HVA_OP_RESTORE,
-    HVA_OP_CPU, /* the node's CPU capability (res-cpu.h text form) */
+    HVA_OP_CPU,   /* the node's CPU capability (res-cpu.h text form) */
+    HVA_OP_ACCEL, /* the accelerator in use and why (cluster validate) */
     HVA_OP_COUNT,
 };
 const char *hva_op_name(enum hva_op op);

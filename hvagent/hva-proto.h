@@ -35,6 +35,8 @@
  *   <request op="restore" vm="X"/>              (quick migration, in;
  *                                                the VM must be defined)
  *   <request op="subscribe"/>                   (event stream on)
+ *   <request op="accel"/>                       (accel="kvm|tcg" and why=
+ *                                                how start-up chose it)
  *
  * The <vm> element is the runtime form of a definition, with disks and
  * lease already resolved to paths (clusterd resolves CSV extents):

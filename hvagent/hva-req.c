@@ -42,6 +42,7 @@ static const char *const op_names[HVA_OP_COUNT] = {
     [HVA_OP_SAVE] = "save",
     [HVA_OP_RESTORE] = "restore",
     [HVA_OP_CPU] = "cpu",
+    [HVA_OP_ACCEL] = "accel",
 };
 
 static const char *const vm_state_names[HVA_VM_STATE_COUNT] = {

@@ -210,6 +210,19 @@ static int cpu_reply(struct hva_agent *ag, char **ret_reply, char *err,
     return n < 0 ? -ENOMEM : 0;
 }
 
+/* <reply rc="0" accel="kvm|tcg" why="..."/>: fixed at start-up. */
+static int accel_reply(struct hva_agent *ag, char **ret_reply)
+{
+    xmlChar *why = xmlEncodeSpecialChars(NULL, (const xmlChar *)ag->accel_why);
+    int n =
+        why ? asprintf(ret_reply, "<reply rc=\"0\" accel=\"%s\" why=\"%s\"/>",
+                       ag->accel, (const char *)why)
+            : -1;
+
+    xmlFree(why);
+    return n < 0 ? -ENOMEM : 0;
+}
+
 static int dispatch(struct hva_agent *ag, struct cmn_ipc_conn *conn,
                     struct hva_request *req, char **ret_reply, char *err,
                     size_t errlen)
@@ -227,6 +240,8 @@ static int dispatch(struct hva_agent *ag, struct cmn_ipc_conn *conn,
         return hva_status_reply(ag, NULL, cmn_now_ms(), ret_reply);
     if (req->op == HVA_OP_CPU)
         return cpu_reply(ag, ret_reply, err, errlen);
+    if (req->op == HVA_OP_ACCEL)
+        return accel_reply(ag, ret_reply);
     vm = hva_vm_find(ag, req->vm);
     if (!vm) {
         snprintf(err, errlen,
@@ -447,19 +462,59 @@ static void log_dirs(const struct hva_dirs *d)
 
 /* The KVM probe's QEMU runs as the VMs' QEMU will (a user that cannot
  * be looked up: tcg, and the start of a VM says why). */
-static const char *resolve_accel(const struct hva_agent *ag,
-                                 const char *setting, const char *probe)
+static const char *resolve_accel_probe(const struct hva_agent *ag,
+                                       const char *setting, const char *probe,
+                                       bool *ret_user_ok)
 {
     struct hva_qemu_cred cred;
     const char *accel;
     char err[256];
 
+    *ret_user_ok = true;
     if (strcmp(ag->qemu_user, "root") == 0)
         return hva_accel_resolve(setting, ag->qemu, probe, NULL);
-    if (hva_qemu_cred_lookup(ag->qemu_user, &cred, err, sizeof(err)) < 0)
+    if (hva_qemu_cred_lookup(ag->qemu_user, &cred, err, sizeof(err)) < 0) {
+        *ret_user_ok = false;
         return hva_accel_resolve(setting, ag->qemu, NULL, NULL);
+    }
     accel = hva_accel_resolve(setting, ag->qemu, probe, &cred);
     hva_qemu_cred_free(&cred);
+    return accel;
+}
+
+/* The accelerator, and in ag->accel_why how it was chosen, in the words
+ * 'clusterctl cluster validate' shows for the node. */
+static const char *resolve_accel(struct hva_agent *ag, const char *setting,
+                                 const char *probe)
+{
+    bool user_ok;
+    const char *accel = resolve_accel_probe(ag, setting, probe, &user_ok);
+    char *w = ag->accel_why;
+    size_t l = sizeof(ag->accel_why);
+
+    if (strcmp(setting, "auto") != 0)
+        snprintf(w, l, "accelerator %s by setting (--accel %s)", accel,
+                 setting);
+    else if (strcmp(accel, "kvm") == 0)
+        snprintf(w, l, "KVM probed: a paging guest ran under KVM");
+    else if (access("/dev/kvm", R_OK | W_OK) < 0)
+        snprintf(w, l, "no usable /dev/kvm (%s): VMs run under TCG",
+                 strerror(errno));
+    else if (!probe || access(probe, R_OK) < 0)
+        snprintf(w, l,
+                 "KVM probe guest '%s' missing: KVM not trusted, "
+                 "VMs run under TCG",
+                 probe ? probe : "");
+    else if (!user_ok)
+        snprintf(w, l,
+                 "QEMU user '%s' unknown: KVM not probed, VMs run "
+                 "under TCG",
+                 ag->qemu_user);
+    else
+        snprintf(w, l,
+                 "/dev/kvm present but the paging probe guest failed "
+                 "under KVM (a kvm-pvm or nested host?): VMs run "
+                 "under TCG");
     return accel;
 }
 
