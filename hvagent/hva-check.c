@@ -348,6 +348,12 @@ static int check_files(struct hva_vm_def *def, const struct hva_dirs *d,
     return rc;
 }
 
+/* clusterd picks the slots by resources/' rules, hvagent holds them to its
+ * own: one range. */
+_Static_assert(HVA_DISK_SLOT_MIN == RES_DISK_SLOT_MIN &&
+                   HVA_DISK_SLOT_MAX == RES_DISK_SLOT_MAX,
+               "hot-plug slot range");
+
 int hva_disk_add_check(const struct hva_vm_def *def, struct hva_disk *d,
                        const struct hva_dirs *dirs, char *err, size_t errlen)
 {

@@ -33,7 +33,7 @@ struct hva_disk {
  * places itself (disks, NICs) fill the slots from the bottom, so the two
  * never meet (16 disks + 8 NICs end at slot 25 only in theory: at most
  * RES_VM_MAX_DISKS disks in all). */
-#define HVA_DISK_SLOT_MIN 24u
+#define HVA_DISK_SLOT_MIN 24u /* = RES_DISK_SLOT_MIN (hva-check.c) */
 #define HVA_DISK_SLOT_MAX 31u
 
 struct hva_lease_def {
