@@ -220,6 +220,8 @@ static int add_live(struct hva_vm *vm, struct hva_hotplug *h, char *err,
     json_object_object_add(file, "driver", json_object_new_string("file"));
     json_object_object_add(file, "filename", json_object_new_string(fdpath));
     json_object_object_add(file, "aio", json_object_new_string("threads"));
+    /* As on the command line (hva_qemu_argv): extents share a file. */
+    json_object_object_add(file, "locking", json_object_new_string("off"));
     json_object_object_add(a, "file", file);
     hva_qmp_command(vm->qmp, "blockdev-add", a, -1, add_step, h);
 

@@ -224,11 +224,15 @@ int hva_qemu_argv(const struct hva_vm_def *def, const struct hva_qemu_opts *o,
         }
         if (d->size)
             snprintf(size, sizeof(size), ",size=%" PRIu64, d->size);
+        /* file.locking=off: the disks of a VM are extents of one LUN
+         * file, and QEMU's image locks (OFD locks on the file) would
+         * refuse the second disk. They could not keep two hosts apart
+         * anyway: the VM lease does (hva-disk.c hot-plugs the same way). */
         argv_add(&a, "-blockdev");
         argv_add(&a,
                  "driver=raw,node-name=%s,offset=%" PRIu64 "%s,"
                  "cache.direct=%s,file.driver=file,file.filename=%s,"
-                 "file.aio=threads",
+                 "file.aio=threads,file.locking=off",
                  node, d->offset, size, d->direct ? "on" : "off", p);
         argv_add(&a, "-device");
         argv_add(&a, "virtio-blk-pci,drive=%s,id=%s%s", node, id, addr);

@@ -78,7 +78,7 @@ static void test_full(void **state)
                         "driver=raw,node-name=disk0,offset=1048576,"
                         "size=67108864,cache.direct=on,file.driver=file,"
                         "file.filename=/run/kvmcluster/luns/naa.1,"
-                        "file.aio=threads");
+                        "file.aio=threads,file.locking=off");
     i = find(argv, "-incoming");
     assert_string_equal(argv[i + 1], "defer");
     i = find(argv, "-uuid");
@@ -128,10 +128,11 @@ static void test_confined(void **state)
     assert_true(i > 0);
     assert_string_equal(argv[i - 1], "-add-fd");
     i = find(argv, "-blockdev");
-    assert_string_equal(argv[i + 1],
-                        "driver=raw,node-name=disk0,offset=1048576,"
-                        "size=67108864,cache.direct=on,file.driver=file,"
-                        "file.filename=/dev/fdset/1,file.aio=threads");
+    assert_string_equal(
+        argv[i + 1],
+        "driver=raw,node-name=disk0,offset=1048576,"
+        "size=67108864,cache.direct=on,file.driver=file,"
+        "file.filename=/dev/fdset/1,file.aio=threads,file.locking=off");
     /* no path QEMU would have to open itself */
     for (i = 0; argv[i]; i++)
         assert_null(strstr(argv[i], "/run/kvmcluster/luns"));
@@ -166,7 +167,7 @@ static void test_slotted_disk(void **state)
     assert_true(find(argv, "driver=raw,node-name=hp26,offset=8192,size=4096,"
                            "cache.direct=on,file.driver=file,"
                            "file.filename=/dev/fdset/126,"
-                           "file.aio=threads") > 0);
+                           "file.aio=threads,file.locking=off") > 0);
     assert_true(find(argv, "virtio-blk-pci,drive=hp26,id=hp26,addr=0x1a") > 0);
     hva_argv_free(argv);
     assert_int_equal(hva_vm_def_to_xml(def, &text), 0);
