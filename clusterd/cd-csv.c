@@ -824,8 +824,11 @@ int cd_csv_prepare(struct cd_hva_job *j)
         }
         cd_buf_puts(&b, "<disk path=\"");
         cd_buf_xml_escape(&b, j->csv_path);
-        cd_buf_xmlf(&b, "\" offset=\"%" PRIu64 "\" size=\"%" PRIu64 "\"/>",
+        cd_buf_xmlf(&b, "\" offset=\"%" PRIu64 "\" size=\"%" PRIu64 "\"",
                     e.offset, e.length);
+        if (j->csv_slots[i])
+            cd_buf_xmlf(&b, " slot=\"%u\"", j->csv_slots[i]);
+        cd_buf_puts(&b, "/>");
     }
     cd_buf_xmlf(&b, "<lease lockspace=\"%s\" resource=\"%s\" path=\"",
                 loc.lockspace, loc.resource);

@@ -51,6 +51,7 @@ struct cd_hva_job {
     char csv_ref[CD_VALUE_MAX];
     size_t csv_ndisks;
     uint64_t csv_disks[16]; /* extent ids, in definition order */
+    unsigned csv_slots[16]; /* their hot-plug PCI slots, 0: none */
 
     /* results */
     int rc;

@@ -359,8 +359,11 @@ static int runtime_xml(struct cd_orch *o, const struct cd_action *a,
         j->csv_ndisks = 0;
         for (size_t i = 0; i < def->n_disks; i++)
             if (def->disks[i].source == RES_DISK_EXTENT &&
-                j->csv_ndisks < sizeof(j->csv_disks) / sizeof(j->csv_disks[0]))
+                j->csv_ndisks <
+                    sizeof(j->csv_disks) / sizeof(j->csv_disks[0])) {
+                j->csv_slots[j->csv_ndisks] = def->disks[i].slot;
                 j->csv_disks[j->csv_ndisks++] = def->disks[i].extent;
+            }
     }
     res_uuid_format(def->uuid, uuid);
     cd_buf_init(&b);

@@ -311,8 +311,26 @@ static int check_files(struct hva_vm_def *def, const struct hva_dirs *d,
         rc = check_path(def, d, "initrd", &def->initrd, false, err, errlen);
     for (size_t i = 0; rc == 0 && i < def->n_disks; i++) {
         /* Named as the guest sees them: vda, vdb, ... in order. */
+        unsigned slot = def->disks[i].slot;
+
         snprintf(what, sizeof(what), "disk vd%c path", (char)('a' + i));
         rc = check_path(def, d, what, &def->disks[i].path, true, err, errlen);
+        if (rc < 0 || !slot)
+            continue;
+        if (slot < HVA_DISK_SLOT_MIN || slot > HVA_DISK_SLOT_MAX) {
+            snprintf(err, errlen,
+                     "VM '%s': disk vd%c: slot %u is not a hot-plug slot "
+                     "(%u to %u)",
+                     def->name, (char)('a' + i), slot, HVA_DISK_SLOT_MIN,
+                     HVA_DISK_SLOT_MAX);
+            rc = -CMN_E_BAD_VALUE;
+        }
+        for (size_t j = 0; rc == 0 && j < i; j++)
+            if (def->disks[j].slot == slot) {
+                snprintf(err, errlen, "VM '%s': two disks in slot %u",
+                         def->name, slot);
+                rc = -CMN_E_DUPLICATE;
+            }
     }
     if (rc == 0 && def->lease.lockspace) {
         rc = check_lease_name(def, "lockspace", def->lease.lockspace, err,
@@ -328,6 +346,61 @@ static int check_files(struct hva_vm_def *def, const struct hva_dirs *d,
         rc = check_path(def, d, "state path", &def->state.path, true, err,
                         errlen);
     return rc;
+}
+
+/* clusterd picks the slots by resources/' rules, hvagent holds them to its
+ * own: one range. */
+_Static_assert(HVA_DISK_SLOT_MIN == RES_DISK_SLOT_MIN &&
+                   HVA_DISK_SLOT_MAX == RES_DISK_SLOT_MAX,
+               "hot-plug slot range");
+
+int hva_disk_add_check(const struct hva_vm_def *def, struct hva_disk *d,
+                       const struct hva_dirs *dirs, char *err, size_t errlen)
+{
+    char what[64];
+
+    if (d->slot < HVA_DISK_SLOT_MIN || d->slot > HVA_DISK_SLOT_MAX) {
+        snprintf(err, errlen,
+                 "VM '%s': disk slot %u is not a hot-plug slot (%u to %u)",
+                 def->name, d->slot, HVA_DISK_SLOT_MIN, HVA_DISK_SLOT_MAX);
+        return -CMN_E_BAD_VALUE;
+    }
+    for (size_t i = 0; i < def->n_disks; i++)
+        if (def->disks[i].slot == d->slot) {
+            snprintf(err, errlen, "VM '%s': slot %u already has a disk",
+                     def->name, d->slot);
+            return -CMN_E_DUPLICATE;
+        }
+    if (def->n_disks >= RES_VM_MAX_DISKS) {
+        snprintf(err, errlen, "VM '%s': already %zu disks (at most %d)",
+                 def->name, def->n_disks, RES_VM_MAX_DISKS);
+        return -CMN_E_BAD_VALUE;
+    }
+    snprintf(what, sizeof(what), "disk in slot %u path", d->slot);
+    return check_path(def, dirs, what, &d->path, true, err, errlen);
+}
+
+int hva_disk_find_slot(const struct hva_vm_def *def, unsigned slot, char *err,
+                       size_t errlen)
+{
+    char have[128] = "";
+    size_t len = 0;
+
+    for (size_t i = 0; i < def->n_disks; i++) {
+        if (!def->disks[i].slot)
+            continue;
+        if (def->disks[i].slot == slot)
+            return (int)i;
+        if (len < sizeof(have))
+            len += (size_t)snprintf(have + len, sizeof(have) - len, "%s%u",
+                                    len ? " " : "", def->disks[i].slot);
+    }
+    snprintf(err, errlen,
+             "VM '%s' has no hot-plugged disk in slot %u (its hot-plugged "
+             "disks: %s; a disk of the definition without a slot, such as "
+             "the boot disk, is never removed live)",
+             def->name, slot, len ? have : "none");
+    return -ENOENT;
 }
 
 int hva_vm_def_check(struct hva_vm_def *def, const struct hva_dirs *dirs,

@@ -22,7 +22,19 @@ struct hva_disk {
     uint64_t offset; /* bytes into path where the extent starts */
     uint64_t size;   /* extent length in bytes; 0 = to the end */
     bool direct;     /* cache=none (O_DIRECT) */
+    /* PCI slot of a hot-pluggable disk (HVA_DISK_SLOT_MIN..MAX), 0 for a
+     * disk QEMU places itself. A disk added to a running VM has one, and
+     * keeps it in every later command line, so the target of a
+     * migration has the device at the same address as the source. */
+    unsigned slot;
 };
+
+/* Hot-pluggable disks take the top PCI slots of bus 0: the devices QEMU
+ * places itself (disks, NICs) fill the slots from the bottom, so the two
+ * never meet (16 disks + 8 NICs end at slot 25 only in theory: at most
+ * RES_VM_MAX_DISKS disks in all). */
+#define HVA_DISK_SLOT_MIN 24u /* = RES_DISK_SLOT_MIN (hva-check.c) */
+#define HVA_DISK_SLOT_MAX 31u
 
 struct hva_lease_def {
     char *lockspace; /* NULL: the VM runs without a lease (tests only) */
@@ -95,6 +107,16 @@ void hva_dirs_clear(struct hva_dirs *d);
  * is replaced by its canonical form. Errors name the VM, the field and the
  * path: "VM 'x': disk vda path '/etc/shadow' is outside the allowed
  * directories (...)". 0, -RES_E_INVALID or -CMN_E_BAD_VALUE. */
+/* A disk to add to `def`: slot within HVA_DISK_SLOT_MIN..MAX and free,
+ * room for one more disk, its path allowed (made canonical). Pure but
+ * for the path's lookup; `err` names the VM, the slot and the path. */
+int hva_disk_add_check(const struct hva_vm_def *def, struct hva_disk *d,
+                       const struct hva_dirs *dirs, char *err, size_t errlen);
+/* The index of the disk in `slot`, or -ENOENT with `err` saying which
+ * slots `def` has (a disk without a slot, such as the boot disk, cannot
+ * be removed). */
+int hva_disk_find_slot(const struct hva_vm_def *def, unsigned slot, char *err,
+                       size_t errlen);
 int hva_vm_def_check(struct hva_vm_def *def, const struct hva_dirs *dirs,
                      char *err, size_t errlen);
 
@@ -165,6 +187,8 @@ int hva_qmp_connect_path(const char *path, int *ret_fd);
  * descriptors instead of paths. */
 #define HVA_QEMU_FDSET_SERIAL  0
 #define HVA_QEMU_FDSET_DISK(i) ((size_t)(i) + 1)
+/* A slotted disk's set, on the command line and when hot-plugged. */
+#define HVA_QEMU_FDSET_SLOT(slot) ((size_t)(slot) + 100)
 
 struct hva_qemu_opts {
     const char *qemu;    /* binary */
@@ -563,6 +587,8 @@ struct hva_vm {
     /* migrate-in: armed for this VM (QEMU prepared, -incoming defer) */
     bool armed, in_ready;
     qb_loop_timer_handle arm_timer;
+    /* disk-add/disk-remove in flight on the running QEMU (hva-disk.c) */
+    struct hva_hotplug *hotplug;
 };
 
 struct hva_agent {
@@ -618,8 +644,10 @@ enum hva_op {
     HVA_OP_DISARM,
     HVA_OP_SAVE,
     HVA_OP_RESTORE,
-    HVA_OP_CPU,   /* the node's CPU capability (res-cpu.h text form) */
-    HVA_OP_ACCEL, /* the accelerator in use and why (cluster validate) */
+    HVA_OP_CPU,         /* the node's CPU capability (res-cpu.h text form) */
+    HVA_OP_ACCEL,       /* the accelerator in use and why (cluster validate) */
+    HVA_OP_DISK_ADD,    /* a disk in a PCI slot, hot-plugged if running */
+    HVA_OP_DISK_REMOVE, /* the disk in a slot, hot-unplugged if running */
     HVA_OP_COUNT,
 };
 const char *hva_op_name(enum hva_op op);
@@ -633,6 +661,8 @@ struct hva_request {
     unsigned timeout_s;          /* migrate-in */
     char *to;                    /* migrate-out: ADDR:PORT */
     struct hva_mig_settings mig; /* migrate-out, over ag->mig_defaults */
+    struct hva_disk disk;        /* disk-add (path checked); disk-remove:
+                                    only .slot */
 };
 
 /* Parses and checks the request `text` with the agent's settings
@@ -653,6 +683,8 @@ int hva_status_reply(const struct hva_agent *ag, const struct hva_vm *only,
 struct hva_vm *hva_vm_find(struct hva_agent *ag, const char *name_or_uuid);
 int hva_vm_define(struct hva_agent *ag, struct hva_vm_def *def,
                   struct hva_vm **ret_vm);
+/* Writes the VM's def.xml (what a restarted agent re-attaches with). */
+int hva_vm_def_save(struct hva_vm *vm);
 /* Removes a VM without QEMU, job, migration or pending request (else
  * -HVA_E_STATE) and frees it, its timers cancelled. */
 int hva_vm_undefine(struct hva_vm *vm);
@@ -674,6 +706,22 @@ void hva_agent_event(struct hva_agent *ag, const char *fmt, ...)
 /* Called by the QMP event handler for migration events. */
 void hva_mig_qmp_event(struct hva_vm *vm, const char *event, json_object *data);
 void hva_mig_qemu_gone(struct hva_vm *vm);
+
+/* hva-disk.c: disks added to and removed from a VM. On a VM without QEMU
+ * only its definition changes; on a running (or paused) one, QEMU gets
+ * the disk first (add-fd, blockdev-add, device_add in slot d->slot) and
+ * the definition changes only once QEMU has it; a removal waits for the
+ * guest to release the device (DEVICE_DELETED) before the block node and
+ * the descriptor go. Both answer through vm->op_conn (CMN_IPC_DEFERRED)
+ * or fail at once with `err` set; a failure changes nothing. `d` is
+ * taken (its path) in every case. */
+int hva_disk_add(struct hva_vm *vm, struct hva_disk *d, char *err,
+                 size_t errlen);
+int hva_disk_remove(struct hva_vm *vm, unsigned slot, char *err, size_t errlen);
+void hva_disk_qmp_event(struct hva_vm *vm, const char *event,
+                        json_object *data);
+/* QEMU went away: the operation in flight fails. */
+void hva_disk_qemu_gone(struct hva_vm *vm);
 void hva_mig_recover(struct hva_vm *vm);
 
 /* hva-mig.c */

@@ -198,14 +198,28 @@ int hva_qemu_argv(const struct hva_vm_def *def, const struct hva_qemu_opts *o,
         const struct hva_disk *d = &def->disks[i];
         char *p cmn_autofree = NULL;
         char size[48] = "";
+        /* A slotted disk has the names and the fd set its hot-plug gave
+         * it (hva-disk.c), so a later removal finds it, and its address,
+         * so a migration finds it where the source had it. */
+        size_t set =
+            d->slot ? HVA_QEMU_FDSET_SLOT(d->slot) : HVA_QEMU_FDSET_DISK(i);
+        char node[32], id[32], addr[16] = "";
 
+        if (d->slot) {
+            snprintf(node, sizeof(node), "hp%u", d->slot);
+            snprintf(id, sizeof(id), "hp%u", d->slot);
+            snprintf(addr, sizeof(addr), ",addr=0x%x", d->slot);
+        } else {
+            snprintf(node, sizeof(node), "disk%zu", i);
+            snprintf(id, sizeof(id), "vd%zu", i);
+        }
         if (o->disk_fds) {
             /* QEMU dups a descriptor of the set whose access mode
              * matches what it opens (read-write). */
             argv_add(&a, "-add-fd");
-            argv_add(&a, "fd=%d,set=%zu,opaque=disk%zu", o->disk_fds[i],
-                     HVA_QEMU_FDSET_DISK(i), i);
-            if (asprintf(&p, "/dev/fdset/%zu", HVA_QEMU_FDSET_DISK(i)) < 0)
+            argv_add(&a, "fd=%d,set=%zu,opaque=disk%zu", o->disk_fds[i], set,
+                     i);
+            if (asprintf(&p, "/dev/fdset/%zu", set) < 0)
                 p = NULL;
         } else {
             p = qemu_escape(d->path);
@@ -216,14 +230,18 @@ int hva_qemu_argv(const struct hva_vm_def *def, const struct hva_qemu_opts *o,
         }
         if (d->size)
             snprintf(size, sizeof(size), ",size=%" PRIu64, d->size);
+        /* file.locking=off: the disks of a VM are extents of one LUN
+         * file, and QEMU's image locks (OFD locks on the file) would
+         * refuse the second disk. They could not keep two hosts apart
+         * anyway: the VM lease does (hva-disk.c hot-plugs the same way). */
         argv_add(&a, "-blockdev");
         argv_add(&a,
-                 "driver=raw,node-name=disk%zu,offset=%" PRIu64 "%s,"
+                 "driver=raw,node-name=%s,offset=%" PRIu64 "%s,"
                  "cache.direct=%s,file.driver=file,file.filename=%s,"
-                 "file.aio=threads",
-                 i, d->offset, size, d->direct ? "on" : "off", p);
+                 "file.aio=threads,file.locking=off",
+                 node, d->offset, size, d->direct ? "on" : "off", p);
         argv_add(&a, "-device");
-        argv_add(&a, "virtio-blk-pci,drive=disk%zu,id=vd%zu", i, i);
+        argv_add(&a, "virtio-blk-pci,drive=%s,id=%s%s", node, id, addr);
     }
     for (size_t i = 0; o->nic_fds && i < def->n_nics; i++) {
         const struct hva_nic *n = &def->nics[i];

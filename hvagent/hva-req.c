@@ -43,6 +43,8 @@ static const char *const op_names[HVA_OP_COUNT] = {
     [HVA_OP_RESTORE] = "restore",
     [HVA_OP_CPU] = "cpu",
     [HVA_OP_ACCEL] = "accel",
+    [HVA_OP_DISK_ADD] = "disk-add",
+    [HVA_OP_DISK_REMOVE] = "disk-remove",
 };
 
 static const char *const vm_state_names[HVA_VM_STATE_COUNT] = {
@@ -67,6 +69,7 @@ void hva_request_clear(struct hva_request *r)
     free(r->vm);
     free(r->to);
     hva_vm_def_free(r->def);
+    free(r->disk.path);
     memset(r, 0, sizeof(*r));
 }
 
@@ -151,6 +154,39 @@ static int parse_define(const struct hva_agent *ag, xmlDoc *doc, xmlNode *r,
     return rc;
 }
 
+/* disk-add: the disk as attributes (path offset size cache slot);
+ * disk-remove: its slot. The slot's range and the path are checked
+ * against the VM when the request runs (hva_disk_add_check). */
+static int parse_disk(xmlNode *r, struct hva_request *req, char *err,
+                      size_t errlen)
+{
+    const char *op = hva_op_name(req->op);
+    char *cache cmn_autofree = attr(r, "cache");
+    uint64_t slot = 0;
+
+    if (u_attr(r, "slot", HVA_DISK_SLOT_MAX, &slot) < 0 || slot == 0) {
+        snprintf(err, errlen, "%s: needs slot=\"N\", %u to %u", op,
+                 HVA_DISK_SLOT_MIN, HVA_DISK_SLOT_MAX);
+        return -HVA_E_BAD_REQUEST;
+    }
+    req->disk.slot = (unsigned)slot;
+    if (req->op == HVA_OP_DISK_REMOVE)
+        return 0;
+    req->disk.path = attr(r, "path");
+    if (!req->disk.path || !req->disk.path[0] ||
+        u_attr(r, "offset", UINT64_MAX, &req->disk.offset) < 0 ||
+        u_attr(r, "size", UINT64_MAX, &req->disk.size) < 0 ||
+        req->disk.size == 0 ||
+        (cache && strcmp(cache, "none") && strcmp(cache, "writeback"))) {
+        snprintf(err, errlen,
+                 "disk-add: needs path=\"FILE\", offset=\"BYTES\", "
+                 "size=\"BYTES\" (not 0), cache=\"none|writeback\"");
+        return -HVA_E_BAD_REQUEST;
+    }
+    req->disk.direct = !cache || strcmp(cache, "none") == 0;
+    return 0;
+}
+
 /* The attributes of each operation. */
 static int parse_args(const struct hva_agent *ag, xmlDoc *doc, xmlNode *r,
                       struct hva_request *req, char *err, size_t errlen)
@@ -160,6 +196,9 @@ static int parse_args(const struct hva_agent *ag, xmlDoc *doc, xmlNode *r,
     switch (req->op) {
     case HVA_OP_DEFINE:
         return parse_define(ag, doc, r, req, err, errlen);
+    case HVA_OP_DISK_ADD:
+    case HVA_OP_DISK_REMOVE:
+        return parse_disk(r, req, err, errlen);
     case HVA_OP_STOP:
     case HVA_OP_KILL:
         req->timeout_ms = HVA_STOP_DEFAULT;

@@ -254,6 +254,18 @@ int hva_vm_def_from_xml(const char *xml, struct hva_vm_def **ret_def, char *err,
             def->disks = d;
             memset(&d[def->n_disks], 0, sizeof(*d));
             rc = parse_extent(n, &d[def->n_disks++], err, errlen);
+            if (rc == 0) {
+                uint64_t slot = 0;
+                rc = xattr_u64(n, "slot", 0, &slot, err, errlen);
+                if (rc == 0 && slot > HVA_DISK_SLOT_MAX) {
+                    snprintf(err, errlen,
+                             "<disk slot='%" PRIu64 "'>: not a hot-plug slot "
+                             "(%u to %u)",
+                             slot, HVA_DISK_SLOT_MIN, HVA_DISK_SLOT_MAX);
+                    rc = -CMN_E_BAD_VALUE;
+                }
+                d[def->n_disks - 1].slot = (unsigned)slot;
+            }
             if (rc < 0)
                 goto out;
         } else if (strcmp(en, "lease") == 0) {
@@ -338,8 +350,11 @@ int hva_vm_def_to_xml(const struct hva_vm_def *def, char **ret_xml)
         xset(k, "initrd", def->initrd);
         xset(k, "cmdline", def->cmdline);
     }
-    for (size_t i = 0; i < def->n_disks; i++)
+    for (size_t i = 0; i < def->n_disks; i++) {
         put_extent(root, "disk", &def->disks[i]);
+        if (def->disks[i].slot)
+            xset_u64(root->last, "slot", def->disks[i].slot);
+    }
     if (def->lease.lockspace) {
         xmlNode *l = xmlNewChild(root, NULL, (const xmlChar *)"lease", NULL);
         xset(l, "lockspace", def->lease.lockspace);

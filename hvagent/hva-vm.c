@@ -112,7 +112,6 @@ int hva_vm_define(struct hva_agent *ag, struct hva_vm_def *def,
                   struct hva_vm **ret_vm)
 {
     struct hva_vm *vm = hva_vm_find(ag, def->uuid);
-    char *xml cmn_autofree = NULL;
     int rc;
 
     if (!vm)
@@ -138,14 +137,19 @@ int hva_vm_define(struct hva_agent *ag, struct hva_vm_def *def,
         ag->vms = vm;
     }
     mkdir(vm->dir, 0700);
-    rc = hva_vm_def_to_xml(def, &xml);
-    if (rc == 0) {
-        char *p cmn_autofree = vm_path(vm, "def.xml");
-        rc = p ? hva_write_file(p, xml) : -ENOMEM;
-    }
+    rc = hva_vm_def_save(vm);
     if (ret_vm)
         *ret_vm = vm;
     return rc;
+}
+
+int hva_vm_def_save(struct hva_vm *vm)
+{
+    char *xml cmn_autofree = NULL;
+    char *p cmn_autofree = vm_path(vm, "def.xml");
+    int rc = p ? hva_vm_def_to_xml(vm->def, &xml) : -ENOMEM;
+
+    return rc == 0 ? hva_write_file(p, xml) : rc;
 }
 
 int hva_vm_undefine(struct hva_vm *vm)
@@ -219,6 +223,7 @@ static void vm_qemu_gone(struct hva_vm *vm)
     if (p)
         unlink(p);
     hva_vm_set_state(vm, HVA_VM_DEFINED);
+    hva_disk_qemu_gone(vm);
     hva_mig_qemu_gone(vm);
     if (vm->on_gone) {
         hva_vm_cb cb = vm->on_gone;
@@ -311,6 +316,7 @@ static void vm_qmp_event(void *data, const char *event, json_object *edata)
         /* QEMU exits after SHUTDOWN (no -no-shutdown): watch for it. */
         vm_watch_exit(vm);
     }
+    hva_disk_qmp_event(vm, event, edata);
     hva_mig_qmp_event(vm, event, edata);
 }
 

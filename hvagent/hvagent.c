@@ -143,7 +143,7 @@ static int op_disarm(struct hva_vm *vm, char **ret_reply)
 }
 
 /* An operation on a defined VM that runs no other operation. */
-static int run_vm_op(struct hva_vm *vm, const struct hva_request *req,
+static int run_vm_op(struct hva_vm *vm, struct hva_request *req,
                      char **ret_reply, char *err, size_t errlen)
 {
     /* Armed for a migration that is not coming (no source has connected):
@@ -170,6 +170,10 @@ static int run_vm_op(struct hva_vm *vm, const struct hva_request *req,
         return hva_save(vm, err, errlen);
     case HVA_OP_RESTORE:
         return hva_restore(vm, err, errlen);
+    case HVA_OP_DISK_ADD:
+        return hva_disk_add(vm, &req->disk, err, errlen);
+    case HVA_OP_DISK_REMOVE:
+        return hva_disk_remove(vm, req->disk.slot, err, errlen);
     default:
         snprintf(err, errlen, "unknown op '%s'", hva_op_name(req->op));
         return -HVA_E_BAD_REQUEST;

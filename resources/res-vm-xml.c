@@ -182,6 +182,7 @@ static int get_disk(struct rx *rx, const xmlNode *n, struct res_vm *vm)
     char *target cmn_autofree = attr(n, "target");
     char *bus cmn_autofree = attr(n, "bus");
     char *cache cmn_autofree = attr(n, "cache");
+    char *slot cmn_autofree = attr(n, "slot");
     const xmlNode *src = NULL;
     int rc;
 
@@ -207,6 +208,18 @@ static int get_disk(struct rx *rx, const xmlNode *n, struct res_vm *vm)
                         "cache '%s' is not supported: shared disks use "
                         "cache='none'",
                         cache);
+    if (slot != NULL) {
+        uint64_t v;
+
+        rc = parse_u64(rx, n, "slot", slot, &v);
+        if (rc < 0)
+            return rc;
+        if (v < RES_DISK_SLOT_MIN || v > RES_DISK_SLOT_MAX)
+            return res_fail(rx->err, rx->errlen, rx->src, d->line, "disk",
+                            "slot %s is not a hot-plug slot (%d to %d)", slot,
+                            RES_DISK_SLOT_MIN, RES_DISK_SLOT_MAX);
+        d->slot = (unsigned)v;
+    }
     for (const xmlNode *c = n->children; c; c = c->next)
         if (c->type == XML_ELEMENT_NODE) {
             src = c;
@@ -637,6 +650,10 @@ static void add_disk(struct wx *w, xmlNode *root, const struct res_disk *d)
     add_attr(w, el, "target", d->target);
     add_attr(w, el, "bus", res_disk_bus_str(d->bus));
     add_attr(w, el, "cache", "none");
+    if (d->slot) {
+        snprintf(num, sizeof(num), "%u", d->slot);
+        add_attr(w, el, "slot", num);
+    }
     if (d->source == RES_DISK_EXTENT) {
         src = add_el(w, el, "extent", NULL);
         add_attr(w, src, "volume", d->volume);

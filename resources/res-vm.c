@@ -110,7 +110,8 @@ static bool str_eq_opt(const char *a, const char *b)
 static bool disk_equal(const struct res_disk *a, const struct res_disk *b)
 {
     if (strcmp(a->target, b->target) != 0 || a->bus != b->bus ||
-        a->source != b->source || strcmp(a->volume, b->volume) != 0)
+        a->source != b->source || strcmp(a->volume, b->volume) != 0 ||
+        a->slot != b->slot)
         return false;
     if (a->source == RES_DISK_EXTENT)
         return a->extent == b->extent;
@@ -526,6 +527,16 @@ static int check_disks(const struct res_vm *vm, const char *src, char *err,
             if (strcmp(d->target, vm->disks[j].target) == 0)
                 return res_fail(err, errlen, src, d->line, "disk",
                                 "target '%s' is used twice", d->target);
+        if (d->slot && d->bus != RES_BUS_VIRTIO_BLK)
+            return res_fail(err, errlen, src, d->line, "disk",
+                            "disk '%s': a slot is for virtio-blk disks only "
+                            "(a virtio-scsi disk has its controller's)",
+                            d->target);
+        for (size_t j = 0; d->slot && j < i; j++)
+            if (vm->disks[j].slot == d->slot)
+                return res_fail(err, errlen, src, d->line, "disk",
+                                "slot %u is used by disk '%s' too", d->slot,
+                                vm->disks[j].target);
         if (d->source == RES_DISK_EXTENT) {
             if (!cmn_name_valid(d->volume))
                 return res_fail(err, errlen, src, d->line, "extent",

@@ -72,6 +72,11 @@ enum res_failback {
     RES_FAILBACK_WINDOW, /* only between window_start and window_end */
 };
 
+/* PCI slots of hot-plugged disks (bus 0): QEMU places every other
+ * device itself from the bottom, so the two never meet. */
+#define RES_DISK_SLOT_MIN 24
+#define RES_DISK_SLOT_MAX 31
+
 struct res_disk {
     char target[RES_TARGET_MAX]; /* vda.. for virtio-blk, sda.. for scsi */
     enum res_disk_bus bus;
@@ -80,6 +85,9 @@ struct res_disk {
     uint64_t extent;           /* RES_DISK_EXTENT: extent id on volume */
     uint64_t size;             /* RES_DISK_ALLOCATE: bytes */
     int line;                  /* source line, 0 when built in code */
+    /* A hot-plugged disk's PCI slot (virtio-blk only), kept so every
+     * later QEMU of the VM has it at the same address; 0: none. */
+    unsigned slot;
 };
 
 enum res_nic_model {

@@ -50,6 +50,9 @@ struct kg_config {
     uint32_t rate_mib;
     uint32_t report_ms;
     uint32_t verify_mib;
+    uint32_t disk_kib;
+    uint32_t disk_slot;
+    uint32_t disk_blocks;
 };
 
 struct kg_option {
@@ -68,6 +71,9 @@ static const struct kg_option kg_options[] = {
     {"rate", 0, 65536, __builtin_offsetof(struct kg_config, rate_mib)},
     {"report", 10, 3600000, __builtin_offsetof(struct kg_config, report_ms)},
     {"verify", 0, 65536, __builtin_offsetof(struct kg_config, verify_mib)},
+    {"disk", 0, 65536, __builtin_offsetof(struct kg_config, disk_kib)},
+    {"dslot", 0, 31, __builtin_offsetof(struct kg_config, disk_slot)},
+    {"dblocks", 1, 65536, __builtin_offsetof(struct kg_config, disk_blocks)},
 };
 
 /* Symbol from the linker script: first byte after the kernel's bss. */
@@ -131,7 +137,9 @@ static void kg_parse_option(const char *tok, size_t len)
         if (klen < len && kg_streq_n(tok, kg_options[i].key, klen))
             break;
     if (i == sizeof(kg_options) / sizeof(kg_options[0]))
-        kg_fatal("unknown option (known: wss= rate= report= verify=)", tok);
+        kg_fatal("unknown option (known: wss= rate= report= verify= disk= "
+                 "dslot= dblocks=)",
+                 tok);
     if (klen + 1 == len)
         kg_fatal("option without a value", tok);
     for (size_t j = klen + 1; j < len; j++) {
@@ -457,6 +465,8 @@ static void kg_report(void)
     } else {
         kg_puts(" verify=ok");
     }
+    if (kg.cfg.disk_kib)
+        kg_disk_report();
     kg_puts("\n");
 }
 
@@ -502,6 +512,7 @@ void kg_main(uint32_t magic, uint32_t mbi_addr)
     kg.cfg.rate_mib = 64;
     kg.cfg.report_ms = 100;
     kg.cfg.verify_mib = 16;
+    kg.cfg.disk_blocks = 256;
     kg_read_multiboot(magic, mbi);
     kg_parse_cmdline();
     kg_layout(mbi);
@@ -529,12 +540,23 @@ void kg_main(uint32_t magic, uint32_t mbi_addr)
     kg_put_u64(KG_HZ);
     kg_puts(" wsaddr=");
     kg_put_hex32((uint32_t)kg.ws);
+    if (kg.cfg.disk_kib) {
+        kg_puts(" disk=");
+        kg_put_u64(kg.cfg.disk_kib);
+        kg_puts(" dslot=");
+        kg_put_u64(kg.cfg.disk_slot);
+        kg_puts(" dblocks=");
+        kg_put_u64(kg.cfg.disk_blocks);
+    }
     kg_puts("\n");
 
     report_ticks = kg.cfg.report_ms * KG_HZ / 1000u;
     if (report_ticks == 0)
         report_ticks = 1;
     kg_timer_start(KG_HZ);
+    /* Acknowledges hot-unplug requests even with the writer off. */
+    kg_disk_init(kg.cfg.disk_kib, kg.cfg.disk_slot, kg.cfg.disk_blocks,
+                 kg.boot_id);
     seen = kg_ticks;
     next_report = seen + report_ticks;
     for (;;) {
@@ -550,6 +572,7 @@ void kg_main(uint32_t magic, uint32_t mbi_addr)
             elapsed = KG_HZ;
         kg_dirty(elapsed);
         kg_verify(elapsed);
+        kg_disk_tick(elapsed);
         if ((int32_t)(now - next_report) >= 0) {
             kg_report();
             next_report += report_ticks;

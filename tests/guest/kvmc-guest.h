@@ -61,6 +61,14 @@ void kg_timer_start(uint32_t hz);
 void kg_wait_tick(uint32_t seen);
 void kg_halt_forever(void) __attribute__((noreturn));
 
+/* The disk writer (kvmc-guest-disk.c): rate in KiB/s of writes (0 =
+ * off), the PCI slot of the disk (0 = the first virtio-blk disk), the
+ * number of 4 KiB blocks it cycles over. */
+void kg_disk_init(uint32_t rate_kib, uint32_t slot, uint32_t blocks,
+                  uint64_t boot_id);
+void kg_disk_tick(uint32_t ticks);
+void kg_disk_report(void);
+
 /* Called from the assembly stubs. */
 void kg_timer_irq(void);
 void kg_other_irq(uint32_t vector);

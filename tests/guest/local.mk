@@ -12,7 +12,8 @@ GUEST_LINK_FLAGS = -m elf_i386 -nostdlib -T $(srcdir)/tests/guest/kvmc-guest.ld
 GUEST_OBJECT_FILES = \
 	tests/guest/kvmc-guest-entry.o \
 	tests/guest/kvmc-guest-hw.o \
-	tests/guest/kvmc-guest-main.o
+	tests/guest/kvmc-guest-main.o \
+	tests/guest/kvmc-guest-disk.o
 
 noinst_DATA += tests/guest/kvmc-guest.elf
 CLEANFILES += tests/guest/kvmc-guest.elf $(GUEST_OBJECT_FILES)
@@ -23,6 +24,7 @@ EXTRA_DIST += \
 	tests/guest/kvmc-guest-entry.S \
 	tests/guest/kvmc-guest-hw.c \
 	tests/guest/kvmc-guest-main.c \
+	tests/guest/kvmc-guest-disk.c \
 	tests/guest/run-guest \
 	tests/cluster/test-guest.sh
 
@@ -42,6 +44,12 @@ tests/guest/kvmc-guest-main.o: $(srcdir)/tests/guest/kvmc-guest-main.c \
 	@$(MKDIR_P) tests/guest
 	$(AM_V_CC)$(GUEST_CC) $(GUEST_COMPILE_FLAGS) -c -o $@ \
 		$(srcdir)/tests/guest/kvmc-guest-main.c
+
+tests/guest/kvmc-guest-disk.o: $(srcdir)/tests/guest/kvmc-guest-disk.c \
+		$(srcdir)/tests/guest/kvmc-guest.h
+	@$(MKDIR_P) tests/guest
+	$(AM_V_CC)$(GUEST_CC) $(GUEST_COMPILE_FLAGS) -c -o $@ \
+		$(srcdir)/tests/guest/kvmc-guest-disk.c
 
 tests/guest/kvmc-guest.elf: $(GUEST_OBJECT_FILES) \
 		$(srcdir)/tests/guest/kvmc-guest.ld

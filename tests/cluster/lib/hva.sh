@@ -145,7 +145,7 @@ hva_up() {
     wait $p1 || hva_fail "node1 add_lockspace"
     cat >"$HVA_D/$HVA_VM.xml" <<EOF
 <vm name="$HVA_VM" uuid="$HVA_UUID" memory-mib="$HVA_MEM" vcpus="1">
-  <kernel path="$HVA_B/tests/guest/kvmc-guest.elf" cmdline="wss=$HVA_WSS rate=$HVA_RATE"/>
+  <kernel path="$HVA_B/tests/guest/kvmc-guest.elf" cmdline="wss=$HVA_WSS rate=$HVA_RATE${HVA_GUEST_EXTRA:+ $HVA_GUEST_EXTRA}"/>
   <lease lockspace="hvals" resource="vm-$HVA_VM" path="$HVA_D/hva-leases" offset="1048576"/>
   <state path="$HVA_D/$HVA_VM-state.img" offset="0" size="$(((HVA_MEM + 64) << 20))"/>
 </vm>

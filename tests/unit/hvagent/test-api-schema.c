@@ -36,6 +36,9 @@ static const char *const good[] = {
     "<event type=\"migration\" vm=\"g1\" phase=\"out-precopy\" pass=\"2\"/>",
     "<event type=\"state\" vm=\"g1\" uuid=\"u\" state=\"running\"/>",
     "<request op=\"cpu\"/>",
+    "<request op=\"disk-add\" vm=\"g1\" slot=\"24\" "
+    "path=\"/run/kvmcluster/luns/naa.1\" offset=\"0\" size=\"4096\"/>",
+    "<request op=\"disk-remove\" vm=\"g1\" slot=\"31\"/>",
     "<reply rc=\"0\" node=\"node1\"><cpu>host sse sse2\nmodel Conroe 28\n"
     "model Westmere 35 aes\n</cpu></reply>",
 };
@@ -43,6 +46,8 @@ static const char *const good[] = {
 static const char *const bad[] = {
     "<request op=\"frobnicate\" vm=\"g1\"/>",
     "<request op=\"start\"/>",
+    "<request op=\"disk-remove\" vm=\"g1\" slot=\"23\"/>",
+    "<request op=\"disk-add\" vm=\"g1\" slot=\"24\"/>",
     "<request op=\"migrate-out\" vm=\"g1\"/>",
     "<request op=\"migrate-out\" vm=\"g1\" to=\"x\" converge=\"pray\"/>",
     "<request op=\"define\"><vm uuid=\"ab\"/></request>",

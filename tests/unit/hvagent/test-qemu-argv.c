@@ -78,7 +78,7 @@ static void test_full(void **state)
                         "driver=raw,node-name=disk0,offset=1048576,"
                         "size=67108864,cache.direct=on,file.driver=file,"
                         "file.filename=/run/kvmcluster/luns/naa.1,"
-                        "file.aio=threads");
+                        "file.aio=threads,file.locking=off");
     i = find(argv, "-incoming");
     assert_string_equal(argv[i + 1], "defer");
     i = find(argv, "-uuid");
@@ -148,15 +148,64 @@ static void test_confined(void **state)
     assert_true(i > 0);
     assert_string_equal(argv[i - 1], "-add-fd");
     i = find(argv, "-blockdev");
-    assert_string_equal(argv[i + 1],
-                        "driver=raw,node-name=disk0,offset=1048576,"
-                        "size=67108864,cache.direct=on,file.driver=file,"
-                        "file.filename=/dev/fdset/1,file.aio=threads");
+    assert_string_equal(
+        argv[i + 1],
+        "driver=raw,node-name=disk0,offset=1048576,"
+        "size=67108864,cache.direct=on,file.driver=file,"
+        "file.filename=/dev/fdset/1,file.aio=threads,file.locking=off");
     /* no path QEMU would have to open itself */
     for (i = 0; argv[i]; i++)
         assert_null(strstr(argv[i], "/run/kvmcluster/luns"));
     hva_argv_free(argv);
     hva_vm_def_free(def);
+}
+
+/* A hot-plugged disk (a slot in the definition): on every later command
+ * line at its own address, under the names and fd set its hot-plug gave
+ * it, whatever its index; the slot survives the XML round trip. */
+static void test_slotted_disk(void **state)
+{
+    static const char xml[] =
+        "<vm name=\"g\" uuid=\"0c4e2b5a-6f1d-4e53-9a6b-1d2f3e4a5b6c\" "
+        "memory-mib=\"64\" vcpus=\"1\">"
+        "<disk path=\"/run/kvmcluster/luns/naa.1\" offset=\"0\" size=\"4096\"/>"
+        "<disk path=\"/run/kvmcluster/luns/naa.1\" offset=\"8192\" "
+        "size=\"4096\" slot=\"26\"/></vm>";
+    struct hva_vm_def *def, *again;
+    char err[256], **argv, *text;
+    const int disk_fds[] = {11, 13};
+    struct hva_qemu_opts o = {
+        .accel = "tcg", .qmp_fd = 7, .serial_fd = -1, .disk_fds = disk_fds};
+
+    (void)state;
+    assert_int_equal(hva_vm_def_from_xml(xml, &def, err, sizeof(err)), 0);
+    assert_int_equal(def->disks[1].slot, 26);
+    assert_int_equal(hva_qemu_argv(def, &o, &argv), 0);
+    assert_true(find(argv, "fd=11,set=1,opaque=disk0") > 0);
+    assert_true(find(argv, "virtio-blk-pci,drive=disk0,id=vd0") > 0);
+    assert_true(find(argv, "fd=13,set=126,opaque=disk1") > 0);
+    assert_true(find(argv, "driver=raw,node-name=hp26,offset=8192,size=4096,"
+                           "cache.direct=on,file.driver=file,"
+                           "file.filename=/dev/fdset/126,"
+                           "file.aio=threads,file.locking=off") > 0);
+    assert_true(find(argv, "virtio-blk-pci,drive=hp26,id=hp26,addr=0x1a") > 0);
+    hva_argv_free(argv);
+    assert_int_equal(hva_vm_def_to_xml(def, &text), 0);
+    assert_non_null(strstr(text, "slot=\"26\""));
+    assert_int_equal(hva_vm_def_from_xml(text, &again, err, sizeof(err)), 0);
+    assert_int_equal(again->disks[1].slot, 26);
+    assert_int_equal(again->disks[0].slot, 0);
+    free(text);
+    hva_vm_def_free(again);
+    hva_vm_def_free(def);
+    assert_int_equal(
+        hva_vm_def_from_xml("<vm name=\"g\" uuid=\"0c4e2b5a-6f1d-4e53-9a6b-"
+                            "1d2f3e4a5b6c\"><disk path=\"/d\" "
+                            "slot=\"32\"/></vm>",
+                            &def, err, sizeof(err)),
+        -CMN_E_BAD_VALUE);
+    assert_string_equal(err,
+                        "<disk slot='32'>: not a hot-plug slot (24 to 31)");
 }
 
 /* A user that does not exist is named in the error. */
@@ -233,6 +282,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_full),
         cmocka_unit_test(test_confined),
+        cmocka_unit_test(test_slotted_disk),
         cmocka_unit_test(test_cred_missing),
         cmocka_unit_test(test_def_roundtrip),
         cmocka_unit_test(test_def_bad),

@@ -367,6 +367,73 @@ static void test_other_ops(void **state)
     assert_string_equal(err, "define: no <vm> element");
 }
 
+/* disk-add / disk-remove: the request's attributes, then the checks
+ * against the VM's definition (slot range and use, count, path). */
+static void test_disk_ops(void **state)
+{
+    struct hva_request req;
+    char name[] = "g", uuid[] = UUID, x[] = "/x", y[] = "/y";
+    struct hva_vm_def def = {.name = name, .uuid = uuid};
+    struct hva_disk disks[2] = {{.path = x}, {.path = y, .slot = 25}};
+    char err[1024], text[2 * PATH_MAX];
+
+    (void)state;
+    snprintf(text, sizeof(text),
+             "<request op=\"disk-add\" vm=\"g\" path=\"%s/luns/naa.1\" "
+             "offset=\"1048576\" size=\"4194304\" slot=\"24\"/>",
+             top);
+    assert_int_equal(parse(text, &req, err, sizeof(err)), 0);
+    assert_int_equal(req.op, HVA_OP_DISK_ADD);
+    assert_int_equal(req.disk.slot, 24);
+    assert_true(req.disk.offset == 1048576 && req.disk.size == 4194304);
+    assert_true(req.disk.direct);
+
+    def.disks = disks;
+    def.n_disks = 2;
+    assert_int_equal(
+        hva_disk_add_check(&def, &req.disk, &ag.dirs, err, sizeof(err)), 0);
+    assert_string_equal(req.disk.path, tpath("luns/naa.1"));
+    req.disk.slot = 25;
+    assert_int_equal(
+        hva_disk_add_check(&def, &req.disk, &ag.dirs, err, sizeof(err)),
+        -CMN_E_DUPLICATE);
+    assert_string_equal(err, "VM 'g': slot 25 already has a disk");
+    req.disk.slot = 5;
+    assert_int_equal(
+        hva_disk_add_check(&def, &req.disk, &ag.dirs, err, sizeof(err)),
+        -CMN_E_BAD_VALUE);
+    assert_string_equal(
+        err, "VM 'g': disk slot 5 is not a hot-plug slot (24 to 31)");
+    free(req.disk.path);
+    req.disk.path = strdup("/etc/shadow");
+    req.disk.slot = 26;
+    assert_int_equal(
+        hva_disk_add_check(&def, &req.disk, &ag.dirs, err, sizeof(err)),
+        -CMN_E_BAD_VALUE);
+    assert_non_null(strstr(err, "disk in slot 26 path '/etc/shadow'"));
+    hva_request_clear(&req);
+
+    assert_int_equal(hva_disk_find_slot(&def, 25, err, sizeof(err)), 1);
+    assert_int_equal(hva_disk_find_slot(&def, 24, err, sizeof(err)), -ENOENT);
+    assert_non_null(strstr(err, "VM 'g' has no hot-plugged disk in slot 24 "
+                                "(its hot-plugged disks: 25;"));
+
+    assert_int_equal(parse("<request op=\"disk-remove\" vm=\"g\" slot=\"31\"/>",
+                           &req, err, sizeof(err)),
+                     0);
+    assert_int_equal(req.disk.slot, 31);
+    hva_request_clear(&req);
+    assert_int_equal(parse("<request op=\"disk-remove\" vm=\"g\" slot=\"32\"/>",
+                           &req, err, sizeof(err)),
+                     -HVA_E_BAD_REQUEST);
+    assert_string_equal(err, "disk-remove: needs slot=\"N\", 24 to 31");
+    assert_int_equal(parse("<request op=\"disk-add\" vm=\"g\" path=\"/a\" "
+                           "slot=\"24\"/>",
+                           &req, err, sizeof(err)),
+                     -HVA_E_BAD_REQUEST);
+    assert_non_null(strstr(err, "size=\"BYTES\" (not 0)"));
+}
+
 static void test_dirs_setting(void **state)
 {
     struct hva_dirs d = {0};
@@ -427,6 +494,7 @@ int main(void)
         cmocka_unit_test(test_define_bad),
         cmocka_unit_test(test_lengths),
         cmocka_unit_test(test_other_ops),
+        cmocka_unit_test(test_disk_ops),
         cmocka_unit_test(test_dirs_setting),
         cmocka_unit_test(test_status_reply),
     };

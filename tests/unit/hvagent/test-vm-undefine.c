@@ -29,6 +29,18 @@ void hva_mig_qmp_event(struct hva_vm *vm, const char *event, json_object *data)
     (void)data;
 }
 
+void hva_disk_qmp_event(struct hva_vm *vm, const char *event, json_object *data)
+{
+    (void)vm;
+    (void)event;
+    (void)data;
+}
+
+void hva_disk_qemu_gone(struct hva_vm *vm)
+{
+    (void)vm;
+}
+
 void hva_mig_qemu_gone(struct hva_vm *vm)
 {
     (void)vm;
