@@ -513,6 +513,15 @@ int ctl_cluster_main(int argc, char **argv)
         return ctl_cpu_show();
     if (!strcmp(args[0], "cluster") && n == 2 && !strcmp(args[1], "validate"))
         return cmd_validate();
+    if (!strcmp(args[0], "cluster")) {
+        if (n > 1)
+            ctl_err("unknown cluster command '%s' (cluster setup | cpu | "
+                    "validate; see 'clusterctl help')",
+                    args[1]);
+        else
+            ctl_err("cluster: which? (cluster setup | cpu | validate)");
+        return CTL_EXIT_USAGE;
+    }
     ctl_err("usage: clusterctl cdb ... | config get|set (see 'clusterctl "
             "help')");
     return CTL_EXIT_USAGE;
