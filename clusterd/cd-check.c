@@ -121,10 +121,7 @@ bool cd_chk_ready(const struct cd_chk_table *t, uint32_t node)
 
 /* ------------------------------------------------------------ evaluate */
 
-static void set(struct cd_chk_result *r, enum cd_chk_status s, const char *fmt,
-                ...) __attribute__((format(printf, 3, 4)));
-
-static void set(struct cd_chk_result *r, enum cd_chk_status s, const char *fmt,
+void cd_chk_set(struct cd_chk_result *r, enum cd_chk_status s, const char *fmt,
                 ...)
 {
     va_list ap;
@@ -215,11 +212,11 @@ static void eval_authkey(struct cd_chk_node *v, size_t n)
         if (!v[i].reported || r->status == CD_CHK_NONE ||
             r->status == CD_CHK_FAIL || r->value == maj)
             continue;
-        set(r, CD_CHK_FAIL,
-            "authkey digest %016" PRIx64 " differs from %016" PRIx64
-            " on %s: corosync will not admit this node once it restarts "
-            "(copy /etc/corosync/authkey from %s)",
-            r->value, maj, who, who);
+        cd_chk_set(r, CD_CHK_FAIL,
+                   "authkey digest %016" PRIx64 " differs from %016" PRIx64
+                   " on %s: corosync will not admit this node once it restarts "
+                   "(copy /etc/corosync/authkey from %s)",
+                   r->value, maj, who, who);
     }
 }
 
@@ -248,10 +245,10 @@ static void eval_luns(struct cd_chk_node *v, size_t n)
                       missing, sizeof(missing));
         words_missing(lun_ids(r->text), lun_ids(ref->r[CD_CHK_LUNS].text),
                       extra, sizeof(extra));
-        set(r, CD_CHK_FAIL,
-            "LUNs differ from %s: missing here '%s', only here '%s' "
-            "(check lunbridge's targets and the target's ACLs)",
-            who, missing, extra);
+        cd_chk_set(r, CD_CHK_FAIL,
+                   "LUNs differ from %s: missing here '%s', only here '%s' "
+                   "(check lunbridge's targets and the target's ACLs)",
+                   who, missing, extra);
     }
 }
 
@@ -265,17 +262,18 @@ static void eval_clock(struct cd_chk_node *v, size_t n)
         if (!v[i].reported)
             continue;
         if (!v[i].clock_known)
-            set(r, CD_CHK_WARN, "no time stamp from this node yet");
+            cd_chk_set(r, CD_CHK_WARN, "no time stamp from this node yet");
         else if (a < CD_CHK_CLOCK_WARN_MS)
-            set(r, CD_CHK_PASS,
-                "in step: %+" PRId64 " ms against the node "
-                "answering",
-                off);
+            cd_chk_set(r, CD_CHK_PASS,
+                       "in step: %+" PRId64 " ms against the node "
+                       "answering",
+                       off);
         else
-            set(r, a < CD_CHK_CLOCK_FAIL_MS ? CD_CHK_WARN : CD_CHK_FAIL,
-                "clock %+" PRId64 " ms off the node answering (run chrony "
-                "or systemd-timesyncd on every node)",
-                off);
+            cd_chk_set(r, a < CD_CHK_CLOCK_FAIL_MS ? CD_CHK_WARN : CD_CHK_FAIL,
+                       "clock %+" PRId64
+                       " ms off the node answering (run chrony "
+                       "or systemd-timesyncd on every node)",
+                       off);
     }
 }
 
@@ -285,7 +283,8 @@ void cd_chk_evaluate(struct cd_chk_node *v, size_t n)
         if (v[i].reported)
             continue;
         for (unsigned id = 0; id < CD_CHK_END; id++)
-            set(&v[i].r[id], CD_CHK_FAIL,
+            cd_chk_set(
+                &v[i].r[id], CD_CHK_FAIL,
                 "no report from node %s: its clusterd is not in this "
                 "node's cluster group (down, cut off, or without quorum)",
                 v[i].name);
@@ -307,19 +306,19 @@ void cd_chk_memory(struct cd_chk_node *v, size_t n, const uint64_t *mem,
             if (k != i && up[k] && mem[k] > used[k])
                 spare += mem[k] - used[k];
         if (!used[i])
-            set(&v[i].r[CD_CHK_MEMORY], CD_CHK_PASS,
-                "no VM runs here: nothing to fail over");
+            cd_chk_set(&v[i].r[CD_CHK_MEMORY], CD_CHK_PASS,
+                       "no VM runs here: nothing to fail over");
         else if (used[i] <= spare)
-            set(&v[i].r[CD_CHK_MEMORY], CD_CHK_PASS,
-                "its VMs (%" PRIu64 " MiB) fit in the other nodes' %" PRIu64
-                " MiB free",
-                used[i], spare);
+            cd_chk_set(&v[i].r[CD_CHK_MEMORY], CD_CHK_PASS,
+                       "its VMs (%" PRIu64
+                       " MiB) fit in the other nodes' %" PRIu64 " MiB free",
+                       used[i], spare);
         else
-            set(&v[i].r[CD_CHK_MEMORY], CD_CHK_WARN,
-                "its VMs need %" PRIu64
-                " MiB, the other ready nodes have %" PRIu64
-                " MiB free: a failover would leave some stopped (by "
-                "priority)",
-                used[i], spare);
+            cd_chk_set(&v[i].r[CD_CHK_MEMORY], CD_CHK_WARN,
+                       "its VMs need %" PRIu64
+                       " MiB, the other ready nodes have %" PRIu64
+                       " MiB free: a failover would leave some stopped (by "
+                       "priority)",
+                       used[i], spare);
     }
 }

@@ -78,6 +78,10 @@ struct cd_chk_table {
 
 struct cd_co_msg;
 
+/* Sets `r` to status `s` with a reason formatted like printf. */
+void cd_chk_set(struct cd_chk_result *r, enum cd_chk_status s, const char *fmt,
+                ...) __attribute__((format(printf, 3, 4)));
+
 /* The CD_CO_CHECK message of result `id` of this node, stamped with
  * `wall_ms` (the sender's clock, unix milliseconds). */
 void cd_chk_msg(enum cd_chk_id id, const struct cd_chk_result *r,

@@ -84,20 +84,6 @@ static uint64_t wall_ms(void)
     return (uint64_t)tv.tv_sec * 1000u + (uint64_t)tv.tv_usec / 1000u;
 }
 
-static void set(struct cd_chk_result *r, enum cd_chk_status s, const char *fmt,
-                ...) __attribute__((format(printf, 3, 4)));
-
-static void set(struct cd_chk_result *r, enum cd_chk_status s, const char *fmt,
-                ...)
-{
-    va_list ap;
-
-    r->status = s;
-    va_start(ap, fmt);
-    vsnprintf(r->text, sizeof(r->text), fmt, ap);
-    va_end(ap);
-}
-
 /* ------------------------------------------------- checks (in a worker) */
 
 /* The digest, never the key: the first 8 bytes of its SHA-256. */
@@ -105,28 +91,30 @@ static void check_authkey(struct cd_chk_result *r)
 {
     uint8_t key[4096], md[32];
     size_t n;
+    int rc;
     FILE *f = fopen(AUTHKEY_PATH, "re");
 
     if (!f) {
-        set(r, CD_CHK_FAIL,
-            "cannot read %s: %s (corosync needs it with "
-            "crypto on)",
-            AUTHKEY_PATH, strerror(errno));
+        cd_chk_set(r, CD_CHK_FAIL,
+                   "cannot read %s: %s (corosync needs it with "
+                   "crypto on)",
+                   AUTHKEY_PATH, strerror(errno));
         return;
     }
     n = fread(key, 1, sizeof(key), f);
     fclose(f);
-    if (n == 0 || gnutls_hash_fast(GNUTLS_DIG_SHA256, key, n, md) < 0) {
-        set(r, CD_CHK_FAIL, "%s is empty or could not be digested",
-            AUTHKEY_PATH);
+    rc = n == 0 ? -1 : gnutls_hash_fast(GNUTLS_DIG_SHA256, key, n, md);
+    explicit_bzero(key, sizeof(key));
+    if (rc < 0) {
+        cd_chk_set(r, CD_CHK_FAIL, "%s is empty or could not be digested",
+                   AUTHKEY_PATH);
         return;
     }
-    explicit_bzero(key, sizeof(key));
     r->value = 0;
     for (int i = 0; i < 8; i++)
         r->value = r->value << 8 | md[i];
-    set(r, CD_CHK_PASS, "sha256 of %s starts %016" PRIx64 " (%zu bytes)",
-        AUTHKEY_PATH, r->value, n);
+    cd_chk_set(r, CD_CHK_PASS, "sha256 of %s starts %016" PRIx64 " (%zu bytes)",
+               AUTHKEY_PATH, r->value, n);
 }
 
 static bool wdmd_running(pid_t *ret)
@@ -192,13 +180,14 @@ static void check_watchdog(struct cd_chk_result *r)
         pclose(p);
     }
     if (use < 0) {
-        set(r, CD_CHK_FAIL,
-            "sanlock is not running here ('sanlock client "
-            "status' got no answer): start sanlock (and wdmd) first");
+        cd_chk_set(r, CD_CHK_FAIL,
+                   "sanlock is not running here ('sanlock client "
+                   "status' got no answer): start sanlock (and wdmd) first");
         return;
     }
     if (use == 0) {
-        set(r, CD_CHK_FAIL,
+        cd_chk_set(
+            r, CD_CHK_FAIL,
             "sanlock runs without a watchdog (use_watchdog=0, '-w 0'): a "
             "node that loses its leases is never reset, so a VM could run "
             "twice; start wdmd on a watchdog device (softdog if the board "
@@ -207,27 +196,28 @@ static void check_watchdog(struct cd_chk_result *r)
     }
     watchdog_identity(dev, sizeof(dev));
     if (!wdmd_running(&wdmd)) {
-        set(r, CD_CHK_FAIL,
-            "sanlock wants the watchdog but wdmd is not "
-            "running (%s): start wdmd",
-            WDMD_PID_FILE);
+        cd_chk_set(r, CD_CHK_FAIL,
+                   "sanlock wants the watchdog but wdmd is not "
+                   "running (%s): start wdmd",
+                   WDMD_PID_FILE);
         return;
     }
     if (!dev[0]) {
-        set(r, CD_CHK_FAIL,
+        cd_chk_set(
+            r, CD_CHK_FAIL,
             "wdmd runs (pid %d) but there is no watchdog "
             "device: load the board's driver, or softdog as the fallback",
             (int)wdmd);
         return;
     }
     if (strstr(dev, "Software Watchdog"))
-        set(r, CD_CHK_PASS,
-            "sanlock through wdmd (pid %d) on %s: softdog, "
-            "the fallback (resets only while the kernel still runs)",
-            (int)wdmd, dev);
+        cd_chk_set(r, CD_CHK_PASS,
+                   "sanlock through wdmd (pid %d) on %s: softdog, "
+                   "the fallback (resets only while the kernel still runs)",
+                   (int)wdmd, dev);
     else
-        set(r, CD_CHK_PASS, "sanlock through wdmd (pid %d) on %s", (int)wdmd,
-            dev);
+        cd_chk_set(r, CD_CHK_PASS, "sanlock through wdmd (pid %d) on %s",
+                   (int)wdmd, dev);
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -250,9 +240,9 @@ static void check_luns(struct cd_chk_result *r, const char *csv)
     if (csv[0] && strncmp(csv, CMN_LUN_DIR "/", strlen(CMN_LUN_DIR) + 1) == 0)
         csv_id = csv + strlen(CMN_LUN_DIR) + 1;
     if (!dir) {
-        set(r, csv_id ? CD_CHK_FAIL : CD_CHK_WARN,
-            "no LUN directory %s (%s): is lunbridge running?", CMN_LUN_DIR,
-            strerror(errno));
+        cd_chk_set(r, csv_id ? CD_CHK_FAIL : CD_CHK_WARN,
+                   "no LUN directory %s (%s): is lunbridge running?",
+                   CMN_LUN_DIR, strerror(errno));
         return;
     }
     while ((e = readdir(dir)) && n < CMN_ARRAY_SIZE(names)) {
@@ -301,7 +291,8 @@ static void check_kvm(struct cd_chk_result *r, const char *ipc)
         e = cmn_xml_parse_mem(reply, strlen(reply), "hvagent accel reply", 4096,
                               &doc, err, sizeof(err));
     if (e < 0) {
-        set(r, CD_CHK_FAIL, "hvagent not reachable: %s", cmn_strerror(e));
+        cd_chk_set(r, CD_CHK_FAIL, "hvagent not reachable: %s",
+                   cmn_strerror(e));
         goto out;
     }
     root = xmlDocGetRootElement(doc);
@@ -309,18 +300,18 @@ static void check_kvm(struct cd_chk_result *r, const char *ipc)
     accel = xmlGetProp(root, (const xmlChar *)"accel");
     why = xmlGetProp(root, (const xmlChar *)"why");
     if (!rc || atoi((const char *)rc) != 0 || !accel) {
-        set(r, CD_CHK_WARN,
-            "hvagent does not say which accelerator it "
-            "uses (an older hvagent?)");
+        cd_chk_set(r, CD_CHK_WARN,
+                   "hvagent does not say which accelerator it "
+                   "uses (an older hvagent?)");
         goto out;
     }
     if (strcmp((const char *)accel, "kvm") == 0)
-        set(r, CD_CHK_PASS, "%s", why ? (const char *)why : "kvm");
+        cd_chk_set(r, CD_CHK_PASS, "%s", why ? (const char *)why : "kvm");
     else
-        set(r,
-            why && strstr((const char *)why, "by setting") ? CD_CHK_WARN
-                                                           : CD_CHK_FAIL,
-            "%s", why ? (const char *)why : "tcg");
+        cd_chk_set(r,
+                   why && strstr((const char *)why, "by setting") ? CD_CHK_WARN
+                                                                  : CD_CHK_FAIL,
+                   "%s", why ? (const char *)why : "tcg");
 out:
     xmlFree(rc);
     xmlFree(accel);
@@ -361,42 +352,45 @@ static void local_checks(struct cd_validate *v)
     if (!d->quorate)
         cd_cpg_votes(d, &expected, &total, &quorum);
     if (!d->quorate)
-        set(r, CD_CHK_FAIL,
-            "not quorate: %u of %u expected votes, %u needed (a cut "
-            "network, or too few nodes up)",
-            total, expected, quorum);
+        cd_chk_set(r, CD_CHK_FAIL,
+                   "not quorate: %u of %u expected votes, %u needed (a cut "
+                   "network, or too few nodes up)",
+                   total, expected, quorum);
     else if (d->view_known && d->nview < nodes)
-        set(r, CD_CHK_WARN, "quorate, but %zu of the %zu nodes are members",
-            d->nview, nodes);
+        cd_chk_set(r, CD_CHK_WARN,
+                   "quorate, but %zu of the %zu nodes are members", d->nview,
+                   nodes);
     else
-        set(r, CD_CHK_PASS, "quorate: %zu of %zu nodes", d->nview, nodes);
+        cd_chk_set(r, CD_CHK_PASS, "quorate: %zu of %zu nodes", d->nview,
+                   nodes);
 
     r = &v->cur[CD_CHK_LOCKSPACE];
     r->value = 0;
     if (!d->csv)
-        set(r, CD_CHK_WARN,
-            "no CSV here (csv in [clusterd]): no lockspace "
-            "to join");
+        cd_chk_set(r, CD_CHK_WARN,
+                   "no CSV here (csv in [clusterd]): no lockspace "
+                   "to join");
     else if (!sn)
-        set(r, CD_CHK_WARN, "no storage report yet");
+        cd_chk_set(r, CD_CHK_WARN, "no storage report yet");
     else if (sn->state == CD_STOR_OK)
-        set(r, CD_CHK_PASS, "lockspace of volume '%s' joined", sn->volume);
+        cd_chk_set(r, CD_CHK_PASS, "lockspace of volume '%s' joined",
+                   sn->volume);
     else
-        set(r, CD_CHK_FAIL, "lockspace of volume '%s' %s: %s", sn->volume,
-            cd_stor_state_name(sn->state), sn->detail);
+        cd_chk_set(r, CD_CHK_FAIL, "lockspace of volume '%s' %s: %s",
+                   sn->volume, cd_stor_state_name(sn->state), sn->detail);
 
     r = &v->cur[CD_CHK_READY];
     r->value = 0;
     if (v->cur[CD_CHK_WATCHDOG].status != CD_CHK_FAIL)
-        set(r, CD_CHK_PASS, "ready");
+        cd_chk_set(r, CD_CHK_PASS, "ready");
     else if (d->allow_no_watchdog)
-        set(r, CD_CHK_WARN,
-            "ready by the lab override allow-no-watchdog = "
-            "yes, without a watchdog");
+        cd_chk_set(r, CD_CHK_WARN,
+                   "ready by the lab override allow-no-watchdog = "
+                   "yes, without a watchdog");
     else
-        set(r, CD_CHK_FAIL,
-            "no watchdog (see the watchdog check; "
-            "allow-no-watchdog = yes in [clusterd] is for labs only)");
+        cd_chk_set(r, CD_CHK_FAIL,
+                   "no watchdog (see the watchdog check; "
+                   "allow-no-watchdog = yes in [clusterd] is for labs only)");
 }
 
 static bool same(const struct cd_chk_result *a, const struct cd_chk_result *b)
