@@ -17,7 +17,7 @@ static const char *const chk_names[CD_CHK_END] = {
     [CD_CHK_WATCHDOG] = "watchdog",   [CD_CHK_LUNS] = "luns",
     [CD_CHK_LOCKSPACE] = "lockspace", [CD_CHK_KVM] = "kvm",
     [CD_CHK_CLOCK] = "clock",         [CD_CHK_MEMORY] = "memory",
-    [CD_CHK_READY] = "ready",
+    [CD_CHK_READY] = "ready",         [CD_CHK_CPU] = "cpu",
 };
 
 static const char *const status_names[CD_CHK_STATUS_END] = {
@@ -87,7 +87,7 @@ bool cd_chk_apply(struct cd_chk_table *t, uint32_t sender,
     }
     /* Results a member computes itself are not taken from a sender. */
     if (m->kind >= CD_CHK_END || m->kind == CD_CHK_CLOCK ||
-        m->kind == CD_CHK_MEMORY)
+        m->kind == CD_CHK_MEMORY || m->kind == CD_CHK_CPU)
         return false;
     r.status = (enum cd_chk_status)m->cause;
     r.value = m->n[0];

@@ -39,6 +39,7 @@ enum cd_chk_id {
     CD_CHK_CLOCK,      /* the sender's wall clock against ours */
     CD_CHK_MEMORY,     /* its VMs fit on the others if it fails */
     CD_CHK_READY,      /* the node's own verdict: may take VMs */
+    CD_CHK_CPU,        /* it runs the cluster CPU baseline */
     CD_CHK_END,
 };
 

@@ -408,7 +408,7 @@ static void send_results(struct cd_validate *v, bool all)
     if (!cd_orch_in_group(v->d))
         return;
     for (unsigned id = 0; id < CD_CHK_END; id++) {
-        if (id == CD_CHK_CLOCK || id == CD_CHK_MEMORY)
+        if (id == CD_CHK_CLOCK || id == CD_CHK_MEMORY || id == CD_CHK_CPU)
             continue;
         if (!all && v->sent_valid[id] && same(&v->cur[id], &v->sent[id]))
             continue;
@@ -534,6 +534,40 @@ static bool runs(enum cd_rt_state s)
     return cd_rt_state_runs(s);
 }
 
+/* The CPU check, made where the answer is built (the CDB holds every
+ * node's capability): a node that cannot run the cluster baseline takes
+ * no cluster-mode VM, so a failover has fewer places to go. The computed
+ * baseline runs everywhere by definition; an administrator's may not. */
+static void eval_cpu(const struct cd_cdb *cdb, struct cd_chk_node *nodes,
+                     size_t n)
+{
+    char base[CD_NAME_MAX], err[512], why[256];
+    bool have =
+        cd_cdb_cpu_baseline(cdb, base, sizeof(base), err, sizeof(err)) == 0;
+
+    for (size_t i = 0; i < n; i++) {
+        const struct cd_node *cn = cd_cdb_node(cdb, i);
+        struct cd_chk_result *r = &nodes[i].r[CD_CHK_CPU];
+
+        if (!nodes[i].reported)
+            continue;
+        if (!cn->cpu[0])
+            cd_chk_set(r, CD_CHK_WARN,
+                       "its CPU models are not reported yet (hvagent not "
+                       "answering?)");
+        else if (!have)
+            cd_chk_set(r, CD_CHK_WARN, "no cluster CPU baseline: %s", err);
+        else if (cd_cdb_node_lacks_baseline(cn, base, why, sizeof(why)))
+            cd_chk_set(r, CD_CHK_WARN,
+                       "cannot run the cluster CPU baseline '%s': it %s; "
+                       "cluster-mode VMs are not started or moved here",
+                       base, why);
+        else
+            cd_chk_set(r, CD_CHK_PASS, "runs the cluster CPU baseline '%s'",
+                       base);
+    }
+}
+
 int cd_validate_request(struct cd_daemon *d, char **ret)
 {
     struct cd_validate *v = d->validate;
@@ -600,6 +634,7 @@ int cd_validate_request(struct cd_daemon *d, char **ret)
     }
     cd_chk_evaluate(nodes, n);
     cd_chk_memory(nodes, n, mem, used, up);
+    eval_cpu(cdb, nodes, n);
 
     cd_buf_init(&b);
     for (size_t i = 0; i < n; i++)
