@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # A client on the sandbox's VM network keeps its TCP connection to a Linux
-# guest (tests/guest/linux) across a live migration, 2 nodes: the guest
+# guest (tests/guest/linux) across live migrations around all 3 nodes: the guest
 # boots with its NIC on vmbr0, the client namespace pings it every 10 ms
 # and holds a connection to its line counter (port 7000); after the move
 # the same connection answers the next line with the next number (no
-# reset, nothing lost) and the pings lost fit the migration's downtime;
-# then a quick migration back: the connection stalls at most, never
+# reset, nothing lost) and the pings lost fit the migration's downtime,
+# on to the third node the same way; then a quick migration back: the connection stalls at most, never
 # resets, and the figures (lost pings, longest gap) are printed.
 # kvmc-alone: measures time closely or loads the whole machine
 # kvmc-timeout: 400
@@ -23,9 +23,9 @@ PING=$GUEST/busybox
 sb_init conetl
 # shellcheck disable=SC2034 # read by lib/vm.sh
 VM_CSV=0
-vm_up 2
+vm_up 3
 # shellcheck disable=SC2034
-VM_NODES_UP=2
+VM_NODES_UP=3
 [ "${KVMC_SB_VMNET:-0}" = 1 ] || fail "the sandbox has no VM network"
 IP=$KVMC_SB_PREFIX.100
 NS=$KVMC_SB_CLIENT_NS
@@ -86,27 +86,39 @@ move() {
         awk 'NR > 1 && $1 - p > g { g = $1 - p } { p = $1 } END { print (g > 0 ? g - 1 : 0) * 10 }')
 }
 
-dst=node2
-[ "$src" = node2 ] && dst=node1
-move live "$dst"
-live_line=$MOVE_LINE
-down_ms=$(sed -n 's/.*downtime \([0-9]*\) ms.*/\1/p' <<<"$live_line")
-[ -n "$down_ms" ] || fail "no downtime in: $live_line"
-say after-live
-assert_eq "2 after-live" "$ANS" "the same connection after the live move"
-# 10 ms apart: the lost ones span at most the guest's pause plus the
-# time the switch needs to learn the new port (the announcement comes
-# with the resume), and a ping or two in flight.
-((LOST * 10 <= down_ms + 200)) ||
-    fail "live: lost $LOST pings ($((LOST * 10)) ms) for a downtime of $down_ms ms"
-live_fig="$LOST of $SENT pings lost, longest gap $GAP_MS ms (downtime $down_ms ms)"
+# live TO N: a live move to TO, then line N on the same connection; the
+# pings lost fit the downtime. Appends the figures to live_fig.
+live_fig=""
+at=$src
+live() {
+    local line down_ms
+    move live "$1"
+    line=$MOVE_LINE
+    down_ms=$(sed -n 's/.*downtime \([0-9]*\) ms.*/\1/p' <<<"$line")
+    [ -n "$down_ms" ] || fail "no downtime in: $line"
+    say "after-live-$1"
+    assert_eq "$2 after-live-$1" "$ANS" "the same connection after the live move to $1"
+    # 10 ms apart: the lost ones span at most the guest's pause plus the
+    # time the switch needs to learn the new port (the announcement comes
+    # with the resume), and a ping or two in flight.
+    ((LOST * 10 <= down_ms + 200)) ||
+        fail "live to $1: lost $LOST pings ($((LOST * 10)) ms) for a downtime of $down_ms ms"
+    live_fig="$live_fig${live_fig:+; }live $at->$1: $LOST of $SENT pings lost, longest gap $GAP_MS ms (downtime $down_ms ms)"
+    at=$1
+}
+n=2
+for dst in node1 node2 node3; do
+    [ "$dst" = "$src" ] && continue
+    live "$dst" "$n"
+    n=$((n + 1))
+done
 
 # Quick back: the connection may stall while the state is saved and
 # restored, never reset.
 move quick "$src"
 quick_line=$MOVE_LINE
 say after-quick
-assert_eq "3 after-quick" "$ANS" "the same connection after the quick move"
+assert_eq "$n after-quick" "$ANS" "the same connection after the quick move"
 quick_fig="$LOST of $SENT pings lost, longest gap $GAP_MS ms"
 echo "quit" >&"${CL[1]}" 2>/dev/null
-proof "Linux guest (Debian cloud kernel + busybox) up in $boot_ms ms on $src ($up_line); one TCP connection answered '1 before', '2 after-live', '3 after-quick' (no reset, no line lost); live $src->$dst: $live_fig ($live_line); quick $dst->$src: $quick_fig ($quick_line); pings every 10 ms"
+proof "Linux guest (Debian cloud kernel + busybox) up in $boot_ms ms on $src ($up_line); one TCP connection answered every line, 1 to $n, before, after each live move and after the quick move (no reset, no line lost); $live_fig; quick $at->$src: $quick_fig ($quick_line); pings every 10 ms"
