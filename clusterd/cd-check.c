@@ -245,10 +245,14 @@ static void eval_luns(struct cd_chk_node *v, size_t n)
                       missing, sizeof(missing));
         words_missing(lun_ids(r->text), lun_ids(ref->r[CD_CHK_LUNS].text),
                       extra, sizeof(extra));
+        /* Name only the side that differs (an empty list reads as a LUN
+         * with an empty id). */
         cd_chk_set(r, CD_CHK_FAIL,
-                   "LUNs differ from %s: missing here '%s', only here '%s' "
-                   "(check lunbridge's targets and the target's ACLs)",
-                   who, missing, extra);
+                   "LUNs differ from %s:%s%s%s%s%s%s (check lunbridge's "
+                   "targets and the target's ACLs)",
+                   who, missing[0] ? " missing here '" : "", missing,
+                   missing[0] ? "'" : "", extra[0] ? " only here '" : "", extra,
+                   extra[0] ? "'" : "");
     }
 }
 

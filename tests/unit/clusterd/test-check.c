@@ -131,8 +131,8 @@ static void test_evaluate(void **state)
                            "authkey digest 00000000000000bb differs from "
                            "00000000000000aa on node1, node3"));
     assert_int_equal(v[1].r[CD_CHK_LUNS].status, CD_CHK_FAIL);
-    assert_non_null(
-        strstr(v[1].r[CD_CHK_LUNS].text, "missing here 'lun-b', only here ''"));
+    assert_non_null(strstr(v[1].r[CD_CHK_LUNS].text,
+                           "node1, node3: missing here 'lun-b' (check"));
     assert_int_equal(v[2].r[CD_CHK_LUNS].status, CD_CHK_PASS);
     /* Unreported: every check fails, saying why. */
     assert_int_equal(v[3].r[CD_CHK_QUORUM].status, CD_CHK_FAIL);
