@@ -18,11 +18,10 @@
 
 #include "clusterd/cd-coord.h"
 #include "clusterd/cd-daemon.h"
+#include "clusterd/cd-hva.h"
 #include "clusterd/cd-replica.h"
-#include "common/cmn-ipc.h"
 #include "common/cmn-log.h"
 #include "common/cmn-time.h"
-#include "common/cmn-xml.h"
 #include "hvagent/hva-proto.h"
 
 #define CPU_CALL_MS 2000
@@ -42,31 +41,18 @@ void cd_cpu_forget(void)
 /* Asks hvagent; 0 with cpu_text set, -EAGAIN while it probes. */
 static int cpu_fetch(struct cd_daemon *d)
 {
-    struct cmn_ipc_client *c = NULL;
-    char *reply = NULL;
     xmlDoc *doc = NULL;
-    xmlNode *root, *n;
-    xmlChar *rcs = NULL, *text = NULL;
-    char err[256];
+    xmlNode *n;
+    xmlChar *text = NULL;
+    char msg[256];
     int rc;
 
-    rc = cmn_ipc_client_connect(d->hva_ipc[0] ? d->hva_ipc : HVA_IPC_NAME, &c);
-    if (rc < 0)
-        return rc;
-    rc = cmn_ipc_call(c, "<request op=\"cpu\"/>", CPU_CALL_MS, &reply);
-    if (rc < 0)
-        goto out;
-    rc = cmn_xml_parse_mem(reply, strlen(reply), "hvagent cpu reply",
-                           CD_TEXT_MAX + 4096, &doc, err, sizeof(err));
+    rc = cd_hva_ask(d->hva_ipc[0] ? d->hva_ipc : HVA_IPC_NAME,
+                    "<request op=\"cpu\"/>", CPU_CALL_MS, msg, sizeof(msg),
+                    &doc);
     if (rc < 0)
         goto out;
-    root = xmlDocGetRootElement(doc);
-    rcs = xmlGetProp(root, (const xmlChar *)"rc");
-    if (!rcs || atoi((const char *)rcs) != 0) {
-        rc = rcs ? atoi((const char *)rcs) : -EPROTO;
-        goto out;
-    }
-    for (n = root->children; n; n = n->next)
+    for (n = xmlDocGetRootElement(doc)->children; n; n = n->next)
         if (n->type == XML_ELEMENT_NODE &&
             !xmlStrcmp(n->name, (const xmlChar *)"cpu"))
             break;
@@ -78,11 +64,8 @@ static int cpu_fetch(struct cd_daemon *d)
     cpu_text = strdup((const char *)text);
     rc = cpu_text ? 0 : -ENOMEM;
 out:
-    xmlFree(rcs);
     xmlFree(text);
     xmlFreeDoc(doc);
-    free(reply);
-    cmn_ipc_client_free(c);
     return rc;
 }
 

@@ -271,6 +271,22 @@ static int call(struct cmn_ipc_client *c, const char *req, int timeout_ms,
     return rc;
 }
 
+int cd_hva_ask(const char *ipc_name, const char *req, int timeout_ms, char *msg,
+               size_t len, xmlDoc **ret_doc)
+{
+    struct cmn_ipc_client *c = NULL;
+    int rc = cmn_ipc_client_connect(ipc_name, &c);
+
+    *ret_doc = NULL;
+    if (rc < 0) {
+        snprintf(msg, len, "hvagent not reachable: %s", cmn_strerror(rc));
+        return rc;
+    }
+    rc = call(c, req, timeout_ms, msg, len, ret_doc);
+    cmn_ipc_client_free(c);
+    return rc;
+}
+
 static uint64_t doc_u64(xmlDoc *doc, const char *name)
 {
     xmlChar *v =

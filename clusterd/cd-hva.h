@@ -5,7 +5,9 @@
 #ifndef KVMC_CD_HVA_H
 #define KVMC_CD_HVA_H
 
+#include <libxml/tree.h>
 #include <qb/qbloop.h>
+#include <stddef.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -21,6 +23,15 @@ struct cd_hva_ops {
     /* One pushed event (<event type=.../>). */
     void (*event)(void *data, const char *xml);
 };
+
+/* One request on a connection of its own, for a worker or a tick that
+ * can wait `timeout_ms`: hvagent's rc (0, or its negative code with its
+ * error text in msg) or a negative errno when it did not answer (msg
+ * says so). *ret_doc gets the parsed reply whenever one came, even with
+ * a negative rc, so NULL there means no readable reply came; the caller
+ * frees it. */
+int cd_hva_ask(const char *ipc_name, const char *req, int timeout_ms, char *msg,
+               size_t len, xmlDoc **ret_doc);
 
 int cd_hva_new(qb_loop_t *loop, const char *ipc_name,
                const struct cd_hva_ops *ops, void *data, struct cd_hva **ret);

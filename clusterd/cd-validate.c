@@ -29,16 +29,15 @@
 #include "clusterd/cd-coord.h"
 #include "clusterd/cd-csv.h"
 #include "clusterd/cd-daemon.h"
+#include "clusterd/cd-hva.h"
 #include "clusterd/cd-int.h"
 #include "clusterd/cd-storage.h"
 #include "common/cmn-auto.h"
 #include "common/cmn-crc32c.h"
-#include "common/cmn-ipc.h"
 #include "common/cmn-log.h"
 #include "common/cmn-paths.h"
 #include "common/cmn-time.h"
 #include "common/cmn-work.h"
-#include "common/cmn-xml.h"
 #include "hvagent/hva-proto.h"
 
 #define VALIDATE_PERIOD_MS 3000
@@ -277,29 +276,22 @@ static void check_luns(struct cd_chk_result *r, const char *csv)
 
 static void check_kvm(struct cd_chk_result *r, const char *ipc)
 {
-    struct cmn_ipc_client *c = NULL;
-    char *reply = NULL, err[256];
+    char msg[256];
     xmlDoc *doc = NULL;
     xmlNode *root;
-    xmlChar *rc = NULL, *accel = NULL, *why = NULL;
+    xmlChar *accel = NULL, *why = NULL;
     int e;
 
-    e = cmn_ipc_client_connect(ipc[0] ? ipc : HVA_IPC_NAME, &c);
-    if (e == 0)
-        e = cmn_ipc_call(c, "<request op=\"accel\"/>", HVA_CALL_MS, &reply);
-    if (e == 0)
-        e = cmn_xml_parse_mem(reply, strlen(reply), "hvagent accel reply", 4096,
-                              &doc, err, sizeof(err));
-    if (e < 0) {
-        cd_chk_set(r, CD_CHK_FAIL, "hvagent not reachable: %s",
-                   cmn_strerror(e));
-        goto out;
+    e = cd_hva_ask(ipc[0] ? ipc : HVA_IPC_NAME, "<request op=\"accel\"/>",
+                   HVA_CALL_MS, msg, sizeof(msg), &doc);
+    if (!doc) {
+        cd_chk_set(r, CD_CHK_FAIL, "%s", msg);
+        return;
     }
     root = xmlDocGetRootElement(doc);
-    rc = xmlGetProp(root, (const xmlChar *)"rc");
     accel = xmlGetProp(root, (const xmlChar *)"accel");
     why = xmlGetProp(root, (const xmlChar *)"why");
-    if (!rc || atoi((const char *)rc) != 0 || !accel) {
+    if (e != 0 || !accel) {
         cd_chk_set(r, CD_CHK_WARN,
                    "hvagent does not say which accelerator it "
                    "uses (an older hvagent?)");
@@ -313,12 +305,9 @@ static void check_kvm(struct cd_chk_result *r, const char *ipc)
                                                                   : CD_CHK_FAIL,
                    "%s", why ? (const char *)why : "tcg");
 out:
-    xmlFree(rc);
     xmlFree(accel);
     xmlFree(why);
     xmlFreeDoc(doc);
-    free(reply);
-    cmn_ipc_client_free(c);
 }
 
 static int job_run(void *arg)
