@@ -92,11 +92,16 @@ bool cd_chk_apply(struct cd_chk_table *t, uint32_t sender,
     r.status = (enum cd_chk_status)m->cause;
     r.value = m->n[0];
     cd_errf(r.text, sizeof(r.text), "%s", m->text);
-    if (e->r[m->kind].status == r.status && e->r[m->kind].value == r.value &&
-        strcmp(e->r[m->kind].text, r.text) == 0)
+    if (cd_chk_same(&e->r[m->kind], &r))
         return false;
     e->r[m->kind] = r;
     return true;
+}
+
+bool cd_chk_same(const struct cd_chk_result *a, const struct cd_chk_result *b)
+{
+    return a->status == b->status && a->value == b->value &&
+           strcmp(a->text, b->text) == 0;
 }
 
 void cd_chk_confchg(struct cd_chk_table *t, const uint32_t *members, size_t n)

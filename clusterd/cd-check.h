@@ -79,6 +79,9 @@ struct cd_chk_table {
 
 struct cd_co_msg;
 
+/* Same status, value and text. */
+bool cd_chk_same(const struct cd_chk_result *a, const struct cd_chk_result *b);
+
 /* Sets `r` to status `s` with a reason formatted like printf. */
 void cd_chk_set(struct cd_chk_result *r, enum cd_chk_status s, const char *fmt,
                 ...) __attribute__((format(printf, 3, 4)));

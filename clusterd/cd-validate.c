@@ -54,6 +54,7 @@ struct job {
     char hva_ipc[64];
     char csv[PATH_MAX];
     bool ask_kvm;
+    bool kvm_answered; /* hvagent sent a readable reply */
     struct cd_chk_result authkey, watchdog, luns, kvm;
 };
 
@@ -274,7 +275,8 @@ static void check_luns(struct cd_chk_result *r, const char *csv)
         r->status = n ? CD_CHK_PASS : CD_CHK_WARN;
 }
 
-static void check_kvm(struct cd_chk_result *r, const char *ipc)
+/* False when hvagent did not answer (asked again at the next run). */
+static bool check_kvm(struct cd_chk_result *r, const char *ipc)
 {
     char msg[256];
     xmlDoc *doc = NULL;
@@ -285,8 +287,9 @@ static void check_kvm(struct cd_chk_result *r, const char *ipc)
     e = cd_hva_ask(ipc[0] ? ipc : HVA_IPC_NAME, "<request op=\"accel\"/>",
                    HVA_CALL_MS, msg, sizeof(msg), &doc);
     if (!doc) {
-        cd_chk_set(r, CD_CHK_FAIL, "%s", msg);
-        return;
+        cd_chk_set(r, CD_CHK_FAIL, "hvagent not reachable: %s",
+                   cmn_strerror(e));
+        return false;
     }
     root = xmlDocGetRootElement(doc);
     accel = xmlGetProp(root, (const xmlChar *)"accel");
@@ -308,6 +311,7 @@ out:
     xmlFree(accel);
     xmlFree(why);
     xmlFreeDoc(doc);
+    return true;
 }
 
 static int job_run(void *arg)
@@ -318,7 +322,7 @@ static int job_run(void *arg)
     check_watchdog(&j->watchdog);
     check_luns(&j->luns, j->csv);
     if (j->ask_kvm)
-        check_kvm(&j->kvm, j->hva_ipc);
+        j->kvm_answered = check_kvm(&j->kvm, j->hva_ipc);
     return 0;
 }
 
@@ -382,12 +386,6 @@ static void local_checks(struct cd_validate *v)
                    "allow-no-watchdog = yes in [clusterd] is for labs only)");
 }
 
-static bool same(const struct cd_chk_result *a, const struct cd_chk_result *b)
-{
-    return a->status == b->status && a->value == b->value &&
-           strcmp(a->text, b->text) == 0;
-}
-
 static void send_results(struct cd_validate *v, bool all)
 {
     uint8_t buf[CD_CO_MSG_MAX];
@@ -399,7 +397,7 @@ static void send_results(struct cd_validate *v, bool all)
     for (unsigned id = 0; id < CD_CHK_END; id++) {
         if (id == CD_CHK_CLOCK || id == CD_CHK_MEMORY || id == CD_CHK_CPU)
             continue;
-        if (!all && v->sent_valid[id] && same(&v->cur[id], &v->sent[id]))
+        if (!all && v->sent_valid[id] && cd_chk_same(&v->cur[id], &v->sent[id]))
             continue;
         cd_chk_msg(id, &v->cur[id], wall_ms(), &m);
         if (cd_co_msg_encode(&m, buf, sizeof(buf), &len) < 0 ||
@@ -436,9 +434,7 @@ static void job_done(void *arg, int rc)
     v->cur[CD_CHK_LUNS] = j->luns;
     if (j->ask_kvm) {
         v->cur[CD_CHK_KVM] = j->kvm;
-        v->kvm_ms = strncmp(j->kvm.text, "hvagent not reachable", 21) == 0
-                        ? 0
-                        : cmn_now_ms();
+        v->kvm_ms = j->kvm_answered ? cmn_now_ms() : 0;
     }
     free(j);
     local_checks(v);
@@ -517,11 +513,6 @@ void cd_validate_stop(struct cd_daemon *d)
 }
 
 /* ------------------------------------------------------- the request */
-
-static bool runs(enum cd_rt_state s)
-{
-    return cd_rt_state_runs(s);
-}
 
 /* The CPU check, made where the answer is built (the CDB holds every
  * node's capability): a node that cannot run the cluster baseline takes
@@ -615,7 +606,7 @@ int cd_validate_request(struct cd_daemon *d, char **ret)
     for (size_t k = 0; co && k < cd_coord_rt_count(co); k++) {
         const struct cd_rt_vm *r = cd_coord_rt(co, k);
         const struct cd_vm *vm = cd_cdb_vm_by_name(cdb, r->vm);
-        if (!vm || !runs(r->state))
+        if (!vm || !cd_rt_state_runs(r->state))
             continue;
         for (size_t i = 0; i < n; i++)
             if (nodes[i].node == r->node)
