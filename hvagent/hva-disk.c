@@ -130,6 +130,20 @@ static void undo_fdset(struct hva_vm *vm, unsigned slot)
 
 /* ---- add ---------------------------------------------------------------- */
 
+/* `d` becomes the definition's last disk (its path with it). */
+static int def_append(struct hva_vm *vm, struct hva_disk *d)
+{
+    struct hva_disk *v =
+        realloc(vm->def->disks, (vm->def->n_disks + 1) * sizeof(*v));
+
+    if (!v)
+        return -ENOMEM;
+    vm->def->disks = v;
+    v[vm->def->n_disks++] = *d;
+    d->path = NULL;
+    return 0;
+}
+
 static void add_step(void *data, int rc, json_object *ret, const char *errmsg)
 {
     struct hva_hotplug *h = data;
@@ -157,14 +171,11 @@ static void add_step(void *data, int rc, json_object *ret, const char *errmsg)
         return; /* the next command is queued already */
     }
     /* QEMU has the device: now the definition names it. */
-    v = realloc(vm->def->disks, (vm->def->n_disks + 1) * sizeof(*v));
-    if (!v) {
+    if (def_append(vm, &h->disk) < 0) {
         hp_fail(h, -ENOMEM, "VM '%s': out of memory", vm->def->name);
         return;
     }
-    vm->def->disks = v;
-    v[vm->def->n_disks++] = h->disk;
-    h->disk.path = NULL;
+    v = vm->def->disks;
     rc = hva_vm_def_save(vm);
     if (rc < 0)
         cmn_warn(CMN_LOG_HVA, "VM '%s': def.xml not rewritten: %s",
@@ -259,7 +270,6 @@ int hva_disk_add(struct hva_vm *vm, struct hva_disk *d, char *err,
                  size_t errlen)
 {
     struct hva_hotplug *h = NULL;
-    struct hva_disk *v;
     int rc;
 
     rc = check_state(vm, "added", err, errlen);
@@ -269,15 +279,9 @@ int hva_disk_add(struct hva_vm *vm, struct hva_disk *d, char *err,
         goto out;
     if (!vm->pid) {
         /* No QEMU: the next start's command line has it. */
-        v = realloc(vm->def->disks, (vm->def->n_disks + 1) * sizeof(*v));
-        if (!v) {
-            rc = -ENOMEM;
-            goto out;
-        }
-        vm->def->disks = v;
-        v[vm->def->n_disks++] = *d;
-        d->path = NULL;
-        rc = hva_vm_def_save(vm);
+        rc = def_append(vm, d);
+        if (rc == 0)
+            rc = hva_vm_def_save(vm);
         goto out;
     }
     h = calloc(1, sizeof(*h));
