@@ -819,15 +819,9 @@ static int do_explain(struct cd_daemon *d, const char *vm, char **ret)
         nodes[i].memory_mib = n->memory_mib;
         cd_net_fill(cd_coord_net(co), &nodes[i]);
         nodes[i].cpu = n->cpu_caps;
-        nodes[i].state =
-            !member                           ? RES_NODE_DOWN
-            : n->state == CD_NODE_DRAINED     ? RES_NODE_DRAINED
-            : n->state == CD_NODE_PAUSED      ? RES_NODE_PAUSED
-            : n->state == CD_NODE_QUARANTINED ? RES_NODE_QUARANTINED
-            : !cd_stor_healthy(cd_coord_storage(co), n->nodeid)
-                ? RES_NODE_PAUSED
-            : !cd_chk_ready(cd_coord_checks(co), n->nodeid) ? RES_NODE_PAUSED
-                                                            : RES_NODE_UP;
+        nodes[i].state = cd_coord_node_state(
+            n, member, cd_stor_healthy(cd_coord_storage(co), n->nodeid),
+            cd_chk_ready(cd_coord_checks(co), n->nodeid));
         c.n_nodes++;
     }
     for (size_t i = 0; i < cd_cdb_vm_count(cdb); i++) {

@@ -708,8 +708,8 @@ static bool view_member(const struct cd_co_view *v, uint32_t id)
     return false;
 }
 
-static enum res_node_state node_state(const struct cd_node *n, bool member,
-                                      bool storage_ok, bool ready)
+enum res_node_state cd_coord_node_state(const struct cd_node *n, bool member,
+                                        bool storage_ok, bool ready)
 {
     if (!member)
         return RES_NODE_DOWN;
@@ -772,9 +772,9 @@ static int picture_build(const struct cd_coord *co, const struct cd_cdb *cdb,
         struct res_node *r = &p->nodes[p->n_nodes++];
         r->id = n->nodeid;
         snprintf(r->name, sizeof(r->name), "%s", n->name);
-        r->state = node_state(n, view_member(&view, n->nodeid),
-                              cd_stor_healthy(&co->stor, n->nodeid),
-                              cd_chk_ready(&co->chk, n->nodeid));
+        r->state = cd_coord_node_state(n, view_member(&view, n->nodeid),
+                                       cd_stor_healthy(&co->stor, n->nodeid),
+                                       cd_chk_ready(&co->chk, n->nodeid));
         r->memory_mib = n->memory_mib;
         cd_net_fill(&co->net, r);
         r->cpu = n->cpu_caps;

@@ -322,6 +322,10 @@ const struct cd_net_table *cd_coord_net(const struct cd_coord *co);
  * VMs. */
 struct cd_chk_table;
 const struct cd_chk_table *cd_coord_checks(const struct cd_coord *co);
+/* A node as placement sees it: down unless a member; one with storage
+ * not healthy or not ready keeps its VMs and takes no new one (paused). */
+enum res_node_state cd_coord_node_state(const struct cd_node *n, bool member,
+                                        bool storage_ok, bool ready);
 
 /* ------------------------------------------------------------ deriving */
 
