@@ -448,11 +448,15 @@ void hva_mig_react(enum hva_mig_kind kind, enum hva_mig_phase phase,
 struct hva_mig_progress {
     bool have_ram;
     uint64_t transferred, remaining;
-    uint64_t dirty_rate; /* bytes/s: dirty-pages-rate x page-size */
+    uint64_t dirty_rate; /* bytes/s: dirty-pages-rate x page-size, or 0 */
     unsigned pass;       /* dirty-sync-count */
     uint64_t expected_downtime, downtime, total_time, setup_time; /* ms */
 };
 void hva_mig_progress_parse(json_object *ret, struct hva_mig_progress *ret_p);
+
+/* Bytes/s the guest dirtied, estimated from the `remaining` bytes a pass
+ * starts with after the last pass took `pass_ms`; 0 if unknown. */
+uint64_t hva_mig_dirty_estimate(uint64_t remaining, uint64_t pass_ms);
 
 /* ---- TLS-PSK key ------------------------------------------------------ */
 

@@ -119,3 +119,10 @@ void hva_mig_progress_parse(json_object *ret, struct hva_mig_progress *ret_p)
     p.setup_time = jget_u64(ret, "setup-time");
     *ret_p = p;
 }
+
+uint64_t hva_mig_dirty_estimate(uint64_t remaining, uint64_t pass_ms)
+{
+    if (!pass_ms || remaining > UINT64_MAX / 1000)
+        return 0;
+    return remaining * 1000 / pass_ms;
+}

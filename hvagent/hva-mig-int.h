@@ -70,6 +70,8 @@ struct hva_mig {
     uint64_t qemu_downtime, qemu_total, setup_ms;
     uint64_t acquire_ms; /* the target's sanlock_acquire, as it reports */
     uint64_t t_progress; /* source: last time `transferred` grew */
+    unsigned rate_pass;  /* source: the pass `t_pass` is the start of */
+    uint64_t t_pass;
     int data_fd;      /* source: our copy of QEMU's data socket (TCP state) */
     unsigned idle_ms; /* target: the source's silence that aborts */
     char result[512];

@@ -294,7 +294,18 @@ static void out_query_done(void *data, int rc, json_object *ret,
         }
         m->transferred = p.transferred;
         m->remaining = p.remaining;
-        m->dirty_rate = p.dirty_rate;
+        if (p.dirty_rate) {
+            m->dirty_rate = p.dirty_rate;
+        } else if (p.pass > m->rate_pass) {
+            /* QEMU measures the rate over a second of syncs at least, so
+             * a pre-copy of shorter passes would show none: what the
+             * new pass has left to send is what the guest dirtied during
+             * the last one. */
+            m->dirty_rate =
+                hva_mig_dirty_estimate(p.remaining, now - m->t_pass);
+            m->rate_pass = p.pass;
+            m->t_pass = now;
+        }
         if (p.pass > m->pass) {
             m->pass = p.pass;
             out_apply_policy(m);
@@ -453,6 +464,8 @@ static void out_start_qemu(struct hva_mig *m, int dfd)
         return;
     m->t_migrate = cmn_now_ms();
     m->t_progress = m->t_migrate;
+    m->rate_pass = 1; /* QEMU's first pass starts with the command */
+    m->t_pass = m->t_migrate;
     m->qemu_migrating = true;
     hva_vm_set_phase(vm, HVA_PH_OUT_PRECOPY);
     hva_qmp_command(vm->qmp, "migrate",

@@ -285,6 +285,17 @@ static void test_odd_events(void **state)
     json_object_put(d);
 }
 
+/* A pass of 500 ms that left 64 MiB dirty: 128 MiB/s; no time, or a
+ * figure that would overflow, gives no rate rather than a wrong one. */
+static void test_dirty_estimate(void **state)
+{
+    (void)state;
+    assert_int_equal(hva_mig_dirty_estimate(64ull << 20, 500), 128ull << 20);
+    assert_int_equal(hva_mig_dirty_estimate(64ull << 20, 0), 0);
+    assert_int_equal(hva_mig_dirty_estimate(UINT64_MAX / 10, 7), 0);
+    assert_int_equal(hva_mig_dirty_estimate(0, 100), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -294,6 +305,7 @@ int main(void)
         cmocka_unit_test(test_in_live),
         cmocka_unit_test(test_save),
         cmocka_unit_test(test_odd_events),
+        cmocka_unit_test(test_dirty_estimate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
