@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The fault lab in short: bench/soak with a fixed seed on 4 nodes and 5 VMs,
-# about 2 minutes of the faults that recover on their own today (live and
+# a minute of the faults that recover on their own today (live and
 # quick moves, drains, hvagent and clusterd kills, a node's network
 # partition), and not one violation: never two running copies of a VM,
 # every VM running again within its bound, the cluster whole again before
@@ -20,7 +20,7 @@ SEED=${KVMC_SOAK_SEED:-19}
 # net-part bound; test-partition and test-partition-vm cover partitions.
 FAULTS=move-live,move-quick,drain,hvagent-kill,clusterd-kill
 out=$KVMC_BUILDDIR/test-soak.out
-"$KVMC_SRCDIR/bench/soak" --seed "$SEED" --duration 2 --late 30 --faults "$FAULTS" |
+"$KVMC_SRCDIR/bench/soak" --seed "$SEED" --duration 1 --late 30 --faults "$FAULTS" |
     tee "$out" >&2
 rc=${PIPESTATUS[0]}
 [ "$rc" -eq 77 ] && skip "bench/soak skipped: $(tail -n 1 "$out")"
