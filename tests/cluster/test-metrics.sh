@@ -105,7 +105,16 @@ passes0=$(m kvmcluster_migration_passes_total)
 bytes0=$(m kvmcluster_migration_sent_bytes_total)
 dst=node2
 [ "$src" = node2 ] && dst=node1
-out=$(cdctl node1 move-vm $VM --to $dst --live) || fail "move-vm --live: $out"
+out=$(cdctl node1 move-vm $VM --to $dst --live --output xml) || fail "move-vm --live: $out"
+# The move's result as XML: one <move> with its figures and passes.
+mv_attr() { sed -n "1s/.*<move .* $1=\"\([^\"]*\)\".*/\1/p" <<<"$out"; }
+assert_eq "live-migration done $src $dst" \
+    "$(mv_attr kind) $(mv_attr status) $(mv_attr from) $(mv_attr to)" "move-vm --output xml: $out"
+mv_passes=$(mv_attr passes)
+((mv_passes >= 1)) || fail "move-vm --output xml: no passes: $out"
+assert_eq "$(grep -c '<pass ' <<<"$out")" "$mv_passes" "one <pass> per pass: $out"
+python3 -c 'import sys, xml.dom.minidom; xml.dom.minidom.parseString(sys.argv[1])' "$out" ||
+    fail "move-vm --output xml is not XML: $out"
 wait_metric '[ "$(m kvmcluster_migrations_total kind=live result=done)" = "$(add "$live0" 1)" ]' "live: $out"
 assert_eq "$(add "$dcount0" 1)" "$(m kvmcluster_migration_downtime_seconds_count kind=live)" "live downtime samples"
 assert_eq "$(add "$tcount0" 1)" "$(m kvmcluster_migration_duration_seconds_count kind=live)" "live duration samples"
@@ -119,6 +128,7 @@ hist_live=$(cdctl node1 history $VM --output xml | grep 'kind="live-migration"' 
 dt_ms=$(sed -n 's/.* downtime-ms="\([0-9]*\)".*/\1/p' <<<"$hist_live")
 [ -n "$dt_ms" ] || fail "history lacks the live move: $(cdctl node1 history $VM)"
 assert_eq "$(awk -v s="$live_dt" 'BEGIN { printf "%d", s * 1000 + 0.5 }')" "$dt_ms" "downtime sum = history's downtime"
+assert_eq "$dt_ms" "$(mv_attr downtime-ms)" "move-vm's downtime = history's downtime"
 npass=$(cdctl node1 history $VM --output xml | grep -c '<pass ')
 ((npass >= 1)) || fail "history of the live move has no pass"
 
@@ -195,7 +205,7 @@ out=$(cdctl node1 history --since yesterday-ish 2>&1) && fail "bad --since accep
 grep -q "since 'yesterday-ish' is not a time" <<<"$out" || fail "bad --since: $out"
 
 proof "metrics via $([ -n "$NE" ] && echo "node-exporter $NE_ADDR" || echo "the textfile (node-exporter not installed)"):" \
-    "live +1 (downtime $dt_ms ms, passes $passes0->$passes1, bytes $bytes0->$bytes1), quick +1," \
+    "live +1 (downtime $dt_ms ms, the same in move-vm --output xml with $mv_passes pass(es), passes $passes0->$passes1, bytes $bytes0->$bytes1), quick +1," \
     "failover 1: total $fo_ms ms vs observed $run_lo..$run_hi ms, detection $det_ms vs $act_lo..$act_hi ms," \
     "lease wait $lw_ms vs $((run_lo - act_hi))..$((run_hi - act_lo)) ms (each within 1 s);" \
     "CSV $csv_free of $csv_size bytes free;" \
