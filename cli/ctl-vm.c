@@ -196,6 +196,8 @@ static int cmd_show(const char *vm)
            !strcmp(ctl_xml_prop(v, "managed"), "no")
                ? " (unmanaged: its clusterd is down; the VM keeps running)"
                : "");
+    if (*ctl_xml_prop(v, "lease"))
+        printf("lease:     held by %s\n", ctl_xml_prop(v, "lease"));
     if (*ctl_xml_prop(v, "cpu"))
         printf("cpu:       %s\n", ctl_xml_prop(v, "cpu"));
     printf("target:    %s\n", ctl_xml_prop(v, "target"));
