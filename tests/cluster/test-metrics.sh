@@ -113,7 +113,9 @@ assert_eq "live-migration done $src $dst" \
     "$(mv_attr kind) $(mv_attr status) $(mv_attr from) $(mv_attr to)" "move-vm --output xml: $out"
 mv_passes=$(mv_attr passes)
 ((mv_passes >= 1)) || fail "move-vm --output xml: no passes: $out"
-assert_eq "$(grep -c '<pass ' <<<"$out")" "$mv_passes" "one <pass> per pass: $out"
+# QEMU may go through a pass faster than hvagent reports: passes is the
+# last pass reached, the last <pass> is that one.
+assert_eq "$mv_passes" "$(grep -o '<pass n="[0-9]*"' <<<"$out" | tail -n1 | tr -dc 0-9)" "last <pass> = passes: $out"
 python3 -c 'import sys, xml.dom.minidom; xml.dom.minidom.parseString(sys.argv[1])' "$out" ||
     fail "move-vm --output xml is not XML: $out"
 sb_log "$out"
