@@ -48,7 +48,7 @@ void ctl_vm_usage(void)
         "  vm list [--output xml]           VMs: state, node, priority\n"
         "  vm show VM [--output xml]        one VM, its definition and\n"
         "                                   recent actions\n"
-        "  move-vm VM [--to NODE] --live|--quick\n"
+        "  move-vm VM [--to NODE] --live|--quick [--output xml]\n"
         "                                   migrate (without --to: the best\n"
         "                                   node placement finds)\n"
         "  node drain NODE [--no-wait]      move every VM off NODE\n"
@@ -196,6 +196,8 @@ static int cmd_show(const char *vm)
            !strcmp(ctl_xml_prop(v, "managed"), "no")
                ? " (unmanaged: its clusterd is down; the VM keeps running)"
                : "");
+    if (*ctl_xml_prop(v, "lease"))
+        printf("lease:     held by %s\n", ctl_xml_prop(v, "lease"));
     if (*ctl_xml_prop(v, "cpu"))
         printf("cpu:       %s\n", ctl_xml_prop(v, "cpu"));
     printf("target:    %s\n", ctl_xml_prop(v, "target"));
@@ -737,6 +739,13 @@ static void vm_where_now(const char *vm, char *buf, size_t len)
     }
 }
 
+#define MOVE_PASS_MAX 64 /* passes kept for --output xml */
+
+/* One pass of a live migration, as its migration event said. */
+struct move_pass {
+    char n[24], transferred[24], remaining[24], dirty_rate[24], expected[24];
+};
+
 /* A move-vm command: what was asked, and what its events said so far. */
 struct move {
     const char *vm, *to, *mode; /* to may be NULL; mode "live" or "quick" */
@@ -744,6 +753,9 @@ struct move {
     uint64_t t0;                /* when the command started */
     bool tty;                   /* progress rewrites one line */
     bool progress;              /* a progress line was printed */
+    bool xml;                   /* --output xml: one <move> at the end */
+    size_t npasses;             /* passes seen (the last kept when full) */
+    struct move_pass passes[MOVE_PASS_MAX];
 };
 
 static int move_parse_args(int argc, char **argv, struct move *m)
@@ -797,7 +809,11 @@ static int move_send(struct cmn_ipc_client *c, struct move *m)
     if (rc)
         goto out;
     root = xmlDocGetRootElement(doc);
-    if (*ctl_xml_prop(root, "queued")) {
+    if (m->xml) {
+        if (!*ctl_xml_prop(root, "queued"))
+            snprintf(m->action, sizeof(m->action), "%s",
+                     ctl_xml_prop(root, "action"));
+    } else if (*ctl_xml_prop(root, "queued")) {
         /* Waiting for the per-node migration limit: the ACTION comes
          * later, as an event of this connection. */
         printf("VM '%s' queued for a %s migration from %s to %s (place %s "
@@ -822,6 +838,69 @@ out:
     return rc;
 }
 
+/* A pass of the move (migration event n): kept for --output xml. A pass
+ * reported again replaces its first report; beyond MOVE_PASS_MAX the
+ * last slot takes the latest pass (the final passes matter most). */
+static void move_keep_pass(struct move *m, xmlNode *n)
+{
+    struct move_pass *p;
+
+    if (m->npasses &&
+        !strcmp(m->passes[m->npasses - 1].n, ctl_xml_prop(n, "pass")))
+        p = &m->passes[m->npasses - 1];
+    else if (m->npasses < MOVE_PASS_MAX)
+        p = &m->passes[m->npasses++];
+    else
+        p = &m->passes[MOVE_PASS_MAX - 1];
+    snprintf(p->n, sizeof(p->n), "%s", ctl_xml_prop(n, "pass"));
+    snprintf(p->transferred, sizeof(p->transferred), "%s",
+             ctl_xml_prop(n, "transferred"));
+    snprintf(p->remaining, sizeof(p->remaining), "%s",
+             ctl_xml_prop(n, "remaining"));
+    snprintf(p->dirty_rate, sizeof(p->dirty_rate), "%s",
+             ctl_xml_prop(n, "dirty-rate"));
+    snprintf(p->expected, sizeof(p->expected), "%s",
+             ctl_xml_prop(n, "expected-downtime-ms"));
+}
+
+/* --output xml: the move's result from its ACTION's last event n, with
+ * the passes seen, the attributes named as in `clusterctl history`
+ * (where: the VM's place after a failed move). */
+static void move_print_xml(const struct move *m, xmlNode *n, const char *where)
+{
+    const char *last = m->npasses ? m->passes[m->npasses - 1].n : "0";
+    char *text = cmn_xml_format(
+        "<move vm=\"%s\" action=\"%s\" kind=\"%s\" mode=\"%s\" "
+        "status=\"%s\" from=\"%s\" to=\"%s\" downtime-ms=\"%s\" "
+        "total-ms=\"%s\" elapsed-ms=\"%" PRIu64 "\" passes=\"%s\" "
+        "msg=\"%s\" where=\"%s\"",
+        m->vm, m->action, ctl_xml_prop(n, "kind"), m->mode,
+        ctl_xml_prop(n, "status"), ctl_xml_prop(n, "from"),
+        ctl_xml_prop(n, "to"), ctl_xml_prop(n, "downtime-ms"),
+        ctl_xml_prop(n, "total-ms"), cmn_now_ms() - m->t0, last,
+        ctl_xml_prop(n, "msg"), where);
+
+    if (!text)
+        return;
+    /* Not through the format: it would escape the markup. */
+    printf("%s%s\n", text, m->npasses ? ">" : "/>");
+    free(text);
+    for (size_t i = 0; i < m->npasses; i++) {
+        const struct move_pass *p = &m->passes[i];
+        text = cmn_xml_format("  <pass n=\"%s\" transferred=\"%s\" "
+                              "remaining=\"%s\" dirty-rate=\"%s\" "
+                              "expected-downtime-ms=\"%s\"/>\n",
+                              p->n, p->transferred, p->remaining, p->dirty_rate,
+                              p->expected);
+        if (text)
+            fputs(text, stdout);
+        free(text);
+    }
+    if (m->npasses)
+        fputs("</move>\n", stdout);
+    fflush(stdout);
+}
+
 /* The move's ACTION ended (status n): says how, and where the VM is if it
  * failed. Returns the command's exit code. */
 static int move_finished(struct move *m, xmlNode *n)
@@ -830,6 +909,17 @@ static int move_finished(struct move *m, xmlNode *n)
 
     if (m->progress && m->tty)
         putchar('\n');
+    if (m->xml) {
+        bool done = !strcmp(ctl_xml_prop(n, "status"), "done");
+        if (!done)
+            vm_where_now(m->vm, where, sizeof(where));
+        move_print_xml(m, n, done ? "" : where);
+        if (!done)
+            ctl_err("the %s migration of VM '%s' to %s failed: %s (%s)",
+                    m->mode, m->vm, ctl_xml_prop(n, "to"),
+                    ctl_xml_prop(n, "msg"), where);
+        return done ? CTL_EXIT_OK : CTL_EXIT_FAIL;
+    }
     if (!strcmp(ctl_xml_prop(n, "status"), "done")) {
         printf("VM '%s' moved %s -> %s by %s migration: downtime %s "
                "ms, total %.2f s\n",
@@ -860,13 +950,18 @@ static int move_on_event(struct move *m, xmlNode *n)
         !strcmp(ctl_xml_prop(n, "vm"), m->vm) &&
         !strcmp(ctl_xml_prop(n, "cause"), "user")) {
         snprintf(m->action, sizeof(m->action), "%s", ctl_xml_prop(n, "id"));
-        printf("moving VM '%s' from %s to %s (%s migration, action %s, "
-               "after %.1f s in the queue)\n",
-               m->vm, ctl_xml_prop(n, "from"), ctl_xml_prop(n, "to"), m->mode,
-               m->action, (double)(cmn_now_ms() - m->t0) / 1000);
+        if (!m->xml)
+            printf("moving VM '%s' from %s to %s (%s migration, action %s, "
+                   "after %.1f s in the queue)\n",
+                   m->vm, ctl_xml_prop(n, "from"), ctl_xml_prop(n, "to"),
+                   m->mode, m->action, (double)(cmn_now_ms() - m->t0) / 1000);
         fflush(stdout);
     }
-    if (!strcmp(type, "migration") && !strcmp(ctl_xml_prop(n, "vm"), m->vm)) {
+    if (!strcmp(type, "migration") && !strcmp(ctl_xml_prop(n, "vm"), m->vm) &&
+        m->xml) {
+        move_keep_pass(m, n);
+    } else if (!strcmp(type, "migration") &&
+               !strcmp(ctl_xml_prop(n, "vm"), m->vm)) {
         printf("%spass %s: transferred %.0f MiB, remaining %.0f MiB, "
                "expected downtime %s ms%s",
                m->tty ? "\r" : "", ctl_xml_prop(n, "pass"),
@@ -927,7 +1022,9 @@ static int move_follow(struct cmn_ipc_client *c, struct move *m)
 static int cmd_move(int argc, char **argv)
 {
     CMN_AUTO(cmn_ipc_client) *c = NULL;
-    struct move m = {.t0 = cmn_now_ms(), .tty = isatty(STDOUT_FILENO)};
+    struct move m = {.t0 = cmn_now_ms(),
+                     .tty = isatty(STDOUT_FILENO) && !output_xml,
+                     .xml = output_xml};
     xmlDoc *doc = NULL;
     int rc = move_parse_args(argc, argv, &m);
 

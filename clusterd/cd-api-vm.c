@@ -68,6 +68,9 @@ static void vm_element(struct cd_daemon *d, struct cd_buf *b,
                 f ? f->n : 0);
     if (node && cd_coord_unmanaged(co, node))
         cd_buf_puts(b, " managed=\"no\"");
+    if (cd_coord_vm_lease(co, v->name))
+        cd_buf_xmlf(b, " lease=\"%s\"",
+                    cd_node_name(cdb, cd_coord_vm_lease(co, v->name)));
     /* The -cpu it runs with: a cluster-mode VM's fixed baseline. */
     if (node && cd_coord_vm_cpu(co, v->name)[0])
         cd_buf_xmlf(b, " cpu=\"%s\"", cd_coord_vm_cpu(co, v->name));

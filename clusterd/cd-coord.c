@@ -458,6 +458,19 @@ uint32_t cd_coord_vm_node(const struct cd_coord *co, const char *vm,
     return best;
 }
 
+uint32_t cd_coord_vm_lease(const struct cd_coord *co, const char *vm)
+{
+    /* Sanlock lets one host hold it; two entries saying so can only be
+     * reports of a handoff crossing: the lowest id, as for the node. */
+    uint32_t best = 0;
+
+    for (size_t i = 0; i < co->nrt; i++)
+        if (co->rt[i].lease && strcmp(co->rt[i].vm, vm) == 0 &&
+            (!best || co->rt[i].node < best))
+            best = co->rt[i].node;
+    return best;
+}
+
 const char *cd_coord_vm_cpu(const struct cd_coord *co, const char *vm)
 {
     uint32_t node = cd_coord_vm_node(co, vm, NULL);
@@ -1034,6 +1047,7 @@ static void deliver_rt_vm(struct cd_coord *co, uint32_t sender,
     if (!r)
         return;
     r->state = st;
+    r->lease = (m->cause & CD_RT_F_LEASE) != 0;
     /* text: the -cpu hvagent defined it with (a model name or "host") */
     cpu_copy(r->cpu, m->text);
     r->pass = (unsigned)m->n[0];
@@ -1076,6 +1090,7 @@ static void deliver_rt_proxy(struct cd_coord *co, const struct cd_co_msg *m,
     if (r->state != st)
         eff->changed = true;
     r->state = st;
+    r->lease = (m->cause & CD_RT_F_LEASE) != 0;
     cpu_copy(r->cpu, m->text);
 }
 

@@ -126,10 +126,16 @@ struct cd_rt_vm {
      * reported): for a cluster-mode VM the baseline fixed when it
      * started, which every migration target is given again. */
     char cpu[CD_NAME_MAX];
+    /* Its hvagent holds the VM's lease, as its last report said. */
+    bool lease;
     /* live migration progress (source side) */
     unsigned pass;
     uint64_t transferred, remaining, expected_downtime_ms;
 };
+
+/* RT_VM flag: the sender's hvagent holds the VM's lease. Members that
+ * predate it send 0 (lease not known). */
+#define CD_RT_F_LEASE 0x1u
 
 /* A user's move request accepted on delivery, waiting for its ACTION. */
 struct cd_co_req {
@@ -172,7 +178,8 @@ struct cd_co_msg {
     uint64_t epoch; /* ACTION/REQ: CDB epoch */
     uint32_t a, b;  /* ACTION/REQ: from, to */
     uint32_t kind;  /* ACTION/REQ: enum cd_act_kind; RT_VM: state */
-    uint32_t cause; /* ACTION: enum cd_act_cause; STEP: step index */
+    uint32_t cause; /* ACTION: enum cd_act_cause; STEP: step index;
+                     * RT_VM: CD_RT_F_* flags */
     uint32_t origin;
     uint64_t origin_req;
     int32_t rc;    /* STEP */
@@ -282,6 +289,9 @@ uint32_t cd_coord_vm_node(const struct cd_coord *co, const char *vm,
                           enum cd_rt_state *ret_state);
 const struct cd_rt_vm *cd_coord_rt(const struct cd_coord *co, size_t i);
 size_t cd_coord_rt_count(const struct cd_coord *co);
+/* The node whose hvagent last reported holding `vm`'s lease (0 = none
+ * known: not running, no lease, or a member that does not report it). */
+uint32_t cd_coord_vm_lease(const struct cd_coord *co, const char *vm);
 /* The -cpu `vm` runs with where it runs ("" = not running or not
  * reported). */
 const char *cd_coord_vm_cpu(const struct cd_coord *co, const char *vm);

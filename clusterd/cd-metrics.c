@@ -214,6 +214,8 @@ static void fill_view(struct cd_daemon *d, struct cd_obs_view *v,
         vms[i].want_running = vm->want_running;
         snprintf(vms[i].node, sizeof(vms[i].node), "%s",
                  cd_node_name(cdb, where));
+        snprintf(vms[i].lease, sizeof(vms[i].lease), "%s",
+                 co ? cd_node_name(cdb, cd_coord_vm_lease(co, vm->name)) : "");
     }
     v->nodes = nodes;
     v->nnodes = nodes ? nn : 0;

@@ -793,6 +793,14 @@ static void render_vms(struct render *r, const struct cd_obs_view *v)
                             NULL};
         sample(r, "kvmcluster_vm", "_info", kv, "1");
     }
+    family(r, "kvmcluster_vm_lease", T_INFO, NULL,
+           "a VM's lease: the node whose hvagent holds it (holder=\"\" "
+           "when none is known to)");
+    for (size_t i = 0; i < v->nvms; i++) {
+        const char *kv[] = {"vm", v->vms[i].name, "holder", v->vms[i].lease,
+                            NULL};
+        sample(r, "kvmcluster_vm_lease", "_info", kv, "1");
+    }
     family(r, "kvmcluster_vm_state", T_GAUGE, NULL,
            "1 for the VM's state on the node it runs on (stopped when "
            "nowhere)");

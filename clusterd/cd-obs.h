@@ -122,7 +122,8 @@ struct cd_obs_vm {
     char name[CD_NAME_MAX];
     enum cd_priority priority;
     enum cd_rt_state state;
-    char node[CD_NAME_MAX]; /* where it runs, "" = nowhere */
+    char node[CD_NAME_MAX];  /* where it runs, "" = nowhere */
+    char lease[CD_NAME_MAX]; /* whose hvagent holds its lease, "" = none */
     bool want_running;
 };
 

@@ -52,6 +52,7 @@ struct local_vm {
     char name[CD_NAME_MAX];
     enum cd_rt_state state;
     char cpu[CD_NAME_MAX]; /* the -cpu hvagent defined it with, or "" */
+    bool lease;            /* hvagent holds its lease (lease="yes") */
 };
 
 struct waiter { /* a move-vm client waiting for its ACTION */
@@ -141,7 +142,10 @@ static void send_rt(struct cd_orch *o, const struct local_vm *l,
                     enum cd_rt_state st, const uint64_t *progress,
                     uint32_t downtime)
 {
-    struct cd_co_msg m = {.type = CD_CO_RT_VM, .kind = st, .b = downtime};
+    struct cd_co_msg m = {.type = CD_CO_RT_VM,
+                          .kind = st,
+                          .b = downtime,
+                          .cause = l->lease ? CD_RT_F_LEASE : 0};
 
     snprintf(m.vm, sizeof(m.vm), "%s", l->name);
     snprintf(m.text, sizeof(m.text), "%s", l->cpu);
@@ -176,6 +180,7 @@ static void announce(struct cd_orch *o)
         m.type = CD_CO_RT_VM;
         m.kind = r->state;
         m.a = r->node;
+        m.cause = r->lease ? CD_RT_F_LEASE : 0;
         snprintf(m.vm, sizeof(m.vm), "%s", r->vm);
         snprintf(m.text, sizeof(m.text), "%s", r->cpu);
         co_send(o, &m);
@@ -1362,14 +1367,18 @@ static struct local_vm *local_find(struct cd_orch *o, const char *name,
 }
 
 /* cpu="..." of an hvagent <vm> or state event: what the VM was defined
- * with (absent: QEMU's default). */
+ * with (absent: QEMU's default); lease="yes": hvagent holds its lease
+ * (absent, from an older hvagent: not known, reported as not held). */
 static void local_set_cpu(struct local_vm *l, xmlNode *n)
 {
     xmlChar *cpu = xmlGetProp(n, (const xmlChar *)"cpu");
+    xmlChar *lease = xmlGetProp(n, (const xmlChar *)"lease");
 
     snprintf(l->cpu, sizeof(l->cpu), "%s",
              cpu && cmn_name_valid((const char *)cpu) ? (const char *)cpu : "");
+    l->lease = lease && !strcmp((const char *)lease, "yes");
     xmlFree(cpu);
+    xmlFree(lease);
 }
 
 static xmlDoc *parse(const char *xml, const char *what)

@@ -85,9 +85,10 @@ void hva_vm_set_state(struct hva_vm *vm, enum hva_vm_state st)
     vm->state = st;
     hva_agent_event(vm->ag,
                     "<event type=\"state\" vm=\"%s\" uuid=\"%s\" "
-                    "state=\"%s\" pid=\"%d\" cpu=\"%s\"/>",
+                    "state=\"%s\" pid=\"%d\" cpu=\"%s\" lease=\"%s\"/>",
                     vm->def->name, vm->def->uuid, hva_vm_state_name(st),
-                    (int)vm->pid, vm->def->cpu_model ? vm->def->cpu_model : "");
+                    (int)vm->pid, vm->def->cpu_model ? vm->def->cpu_model : "",
+                    vm->lease_held ? "yes" : "no");
 }
 
 int hva_vm_set_phase(struct hva_vm *vm, enum hva_mig_phase ph)

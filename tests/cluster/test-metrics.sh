@@ -9,7 +9,8 @@
 # failover counter is one and its detection / lease wait / total split
 # matches the times this test observed (start published, VM running)
 # within a second of the sampling window; the CSV's size and free bytes
-# are there. Then node1's clusterd is killed and started again:
+# are there; the VM's lease holder follows it (live, quick, failover).
+# Then node1's clusterd is killed and started again:
 # `clusterctl history` shows the same actions with the same figures.
 # kvmc-timeout: 420
 . "$(dirname "$0")/lib/sandbox.sh"
@@ -105,7 +106,24 @@ passes0=$(m kvmcluster_migration_passes_total)
 bytes0=$(m kvmcluster_migration_sent_bytes_total)
 dst=node2
 [ "$src" = node2 ] && dst=node1
-out=$(cdctl node1 move-vm $VM --to $dst --live) || fail "move-vm --live: $out"
+out=$(cdctl node1 move-vm $VM --to $dst --live --output xml) || fail "move-vm --live: $out"
+# The move's result as XML: one <move> with its figures and passes.
+mv_attr() { sed -n "1s/.*<move .* $1=\"\([^\"]*\)\".*/\1/p" <<<"$out"; }
+assert_eq "live-migration done $src $dst" \
+    "$(mv_attr kind) $(mv_attr status) $(mv_attr from) $(mv_attr to)" "move-vm --output xml: $out"
+mv_passes=$(mv_attr passes)
+((mv_passes >= 1)) || fail "move-vm --output xml: no passes: $out"
+# QEMU may go through a pass faster than hvagent reports: passes is the
+# last pass reached, the last <pass> is that one.
+assert_eq "$mv_passes" "$(grep -o '<pass n="[0-9]*"' <<<"$out" | tail -n1 | tr -dc 0-9)" "last <pass> = passes: $out"
+python3 -c 'import sys, xml.dom.minidom; xml.dom.minidom.parseString(sys.argv[1])' "$out" ||
+    fail "move-vm --output xml is not XML: $out"
+sb_log "$out"
+# The VM's lease: held by the target's hvagent now, in the metrics and
+# in vm show.
+wait_metric '[ "$(m kvmcluster_vm_lease_info vm=$VM holder=$dst)" = 1 ]' "lease holder after the live move"
+show=$(cdctl node1 vm show $VM) || fail "vm show: $show"
+grep -q "^lease: *held by $dst\$" <<<"$show" || fail "vm show lacks the lease holder $dst: $show"
 wait_metric '[ "$(m kvmcluster_migrations_total kind=live result=done)" = "$(add "$live0" 1)" ]' "live: $out"
 assert_eq "$(add "$dcount0" 1)" "$(m kvmcluster_migration_downtime_seconds_count kind=live)" "live downtime samples"
 assert_eq "$(add "$tcount0" 1)" "$(m kvmcluster_migration_duration_seconds_count kind=live)" "live duration samples"
@@ -119,6 +137,7 @@ hist_live=$(cdctl node1 history $VM --output xml | grep 'kind="live-migration"' 
 dt_ms=$(sed -n 's/.* downtime-ms="\([0-9]*\)".*/\1/p' <<<"$hist_live")
 [ -n "$dt_ms" ] || fail "history lacks the live move: $(cdctl node1 history $VM)"
 assert_eq "$(awk -v s="$live_dt" 'BEGIN { printf "%d", s * 1000 + 0.5 }')" "$dt_ms" "downtime sum = history's downtime"
+assert_eq "$dt_ms" "$(mv_attr downtime-ms)" "move-vm's downtime = history's downtime"
 npass=$(cdctl node1 history $VM --output xml | grep -c '<pass ')
 ((npass >= 1)) || fail "history of the live move has no pass"
 
@@ -130,6 +149,7 @@ wait_metric '[ "$(m kvmcluster_migrations_total kind=quick result=done)" = "$(ad
 assert_eq "$(add "$qcount0" 1)" "$(m kvmcluster_migration_downtime_seconds_count kind=quick)" "quick downtime samples"
 assert_eq "$(add "$live0" 1)" "$(m kvmcluster_migrations_total kind=live result=done)" "live count unchanged by the quick move"
 assert_eq 1 "$(m kvmcluster_vm_info vm=$VM node=node3)" "VM shown on node3"
+wait_metric '[ "$(m kvmcluster_vm_lease_info vm=$VM holder=node3)" = 1 ]' "lease holder after the quick move"
 sb_wait_for 20 vm_ticking node3 $VM || fail "guest does not tick on node3"
 boot=$(vm_last_boot node3 $VM)
 
@@ -177,12 +197,16 @@ within "$lw_ms" $((run_lo - act_hi)) $((run_hi - act_lo)) ||
 w=$(vm_where node1 $VM)
 sb_wait_for 30 vm_ticking "$w" $VM || fail "$VM does not tick on $w after the failover"
 [ "$(vm_last_boot "$w" $VM)" != "$boot" ] || fail "no cold boot after the failover"
+wait_metric '[ "$(m kvmcluster_vm_lease_info vm=$VM holder=$w)" = 1 ]' "lease holder after the failover"
+assert_eq 1 "$(grep -c "^kvmcluster_vm_lease_info{.*vm=\"$VM\"" "$SCRAPE")" "one lease sample for $VM"
 
 # 4. History across a clusterd restart.
 h0=$(cdctl node1 history --output xml) || fail "history: $h0"
 nact=$(grep -c '<action ' <<<"$h0")
 ((nact >= 4)) || fail "history has $nact actions (start, live, quick, failover expected): $h0"
-grep -q 'cause="failover".*failover-ms="' <<<"$h0" || fail "history lacks the failover's figures: $h0"
+# The failover's figures are on the start that succeeded: cause
+# "retry" when the first target could not take the lease.
+grep -Eq 'kind="start" cause="(failover|retry)".*failover-ms="' <<<"$h0" || fail "history lacks the failover's figures: $h0"
 cd_kill node1 KILL
 vm_cd_start node1
 cd_wait_started node1
@@ -195,8 +219,9 @@ out=$(cdctl node1 history --since yesterday-ish 2>&1) && fail "bad --since accep
 grep -q "since 'yesterday-ish' is not a time" <<<"$out" || fail "bad --since: $out"
 
 proof "metrics via $([ -n "$NE" ] && echo "node-exporter $NE_ADDR" || echo "the textfile (node-exporter not installed)"):" \
-    "live +1 (downtime $dt_ms ms, passes $passes0->$passes1, bytes $bytes0->$bytes1), quick +1," \
+    "live +1 (downtime $dt_ms ms, the same in move-vm --output xml with $mv_passes pass(es), passes $passes0->$passes1, bytes $bytes0->$bytes1), quick +1," \
     "failover 1: total $fo_ms ms vs observed $run_lo..$run_hi ms, detection $det_ms vs $act_lo..$act_hi ms," \
     "lease wait $lw_ms vs $((run_lo - act_hi))..$((run_hi - act_lo)) ms (each within 1 s);" \
+    "lease holder $dst, node3, then $w (metrics; vm show after the live move);" \
     "CSV $csv_free of $csv_size bytes free;" \
     "history of $nact actions identical after a clusterd restart"

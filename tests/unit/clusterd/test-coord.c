@@ -105,6 +105,53 @@ static void test_wait_for_announcements(void **state)
     cd_coord_free(co);
 }
 
+/* The lease holder is the node whose report carried CD_RT_F_LEASE; a
+ * report without it (starting, or a member that predates the flag) says
+ * nobody holds it there, and a stopped VM's entry takes its flag away. */
+static void test_lease_holder(void **state)
+{
+    CMN_AUTO(cd_cdb) *cdb = cluster3();
+    struct cd_coord *co;
+    struct cd_co_effect eff;
+    struct cd_co_msg m = {.type = CD_CO_RT_VM, .kind = CD_RT_STARTING};
+
+    (void)state;
+    add_vm(cdb, "web1", "high", 512, true);
+    assert_int_equal(cd_coord_new(&co), 0);
+    cd_coord_confchg(co, m123, 3);
+    snprintf(m.vm, sizeof(m.vm), "web1");
+    deliver(co, cdb, 2, &m, &eff);
+    assert_int_equal(cd_coord_vm_node(co, "web1", NULL), 2);
+    assert_int_equal(cd_coord_vm_lease(co, "web1"), 0);
+    m.kind = CD_RT_RUNNING;
+    m.cause = CD_RT_F_LEASE;
+    deliver(co, cdb, 2, &m, &eff);
+    assert_int_equal(cd_coord_vm_lease(co, "web1"), 2);
+    assert_int_equal(cd_coord_vm_lease(co, "web2"), 0);
+    /* A live migration's switch: the target reports it holds it, then
+     * the source that it no longer does, then stops. */
+    m.kind = CD_RT_MIGRATING;
+    deliver(co, cdb, 2, &m, &eff);
+    m.kind = CD_RT_INCOMING;
+    m.cause = 0;
+    deliver(co, cdb, 3, &m, &eff);
+    assert_int_equal(cd_coord_vm_lease(co, "web1"), 2);
+    m.kind = CD_RT_RUNNING;
+    m.cause = CD_RT_F_LEASE;
+    deliver(co, cdb, 3, &m, &eff);
+    m.kind = CD_RT_MIGRATING;
+    m.cause = 0;
+    deliver(co, cdb, 2, &m, &eff);
+    assert_int_equal(cd_coord_vm_lease(co, "web1"), 3);
+    m.kind = CD_RT_STOPPED;
+    deliver(co, cdb, 2, &m, &eff);
+    assert_int_equal(cd_coord_vm_lease(co, "web1"), 3);
+    m.kind = CD_RT_STOPPED;
+    deliver(co, cdb, 3, &m, &eff);
+    assert_int_equal(cd_coord_vm_lease(co, "web1"), 0);
+    cd_coord_free(co);
+}
+
 static void test_start_stop_idempotent(void **state)
 {
     CMN_AUTO(cd_cdb) *cdb = cluster3();
@@ -1014,6 +1061,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_msg_roundtrip),
         cmocka_unit_test(test_wait_for_announcements),
+        cmocka_unit_test(test_lease_holder),
         cmocka_unit_test(test_start_stop_idempotent),
         cmocka_unit_test(test_move_request),
         cmocka_unit_test(test_cpu_fixed),

@@ -301,6 +301,7 @@ static void test_text_format(void **state)
                                 .priority = CD_PRIO_HIGH,
                                 .state = CD_RT_RUNNING,
                                 .node = "n1",
+                                .lease = "n1",
                                 .want_running = true}};
     struct cd_obs_view v = empty_view();
     struct cd_action a = act(3, CD_ACT_LIVE, CD_CAUSE_USER, "web1");
@@ -342,6 +343,9 @@ static void test_text_format(void **state)
                             "priority=\"high\"} 1"));
     assert_true(has_line(t, "kvmcluster_vm_state{vm=\"web1\",state=\"running"
                             "\"} 1"));
+    assert_true(has_line(t, "# TYPE kvmcluster_vm_lease info"));
+    assert_true(
+        has_line(t, "kvmcluster_vm_lease_info{vm=\"web1\",holder=\"n1\"} 1"));
     assert_true(has_line(t, "kvmcluster_node_state{node=\"n2\",state="
                             "\"drained\"} 1"));
     assert_true(has_line(t, "kvmcluster_node_coordinator{node=\"n1\"} 1"));
