@@ -922,7 +922,7 @@ int main(int argc, char **argv)
                      why);
         else
             cmn_info(CMN_LOG_HVA,
-                     "no per-VM systemd scope (%s): QEMU stays in hvagent's "
+                     "no per-VM systemd scope, %s: QEMU stays in hvagent's "
                      "cgroup",
                      why);
     }
