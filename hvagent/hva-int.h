@@ -259,6 +259,43 @@ const char *hva_accel_resolve(const char *setting, const char *qemu,
                               const char *probe_kernel,
                               const struct hva_qemu_cred *cred);
 
+/* ---- the systemd scope of each QEMU (hva-scope.c) ----------------------
+ *
+ * When systemd runs the node, each QEMU hvagent starts is moved into a
+ * transient scope of its own, kvmcluster-vm-NAME.scope in machine.slice:
+ * systemctl and systemd-cgls show the VMs by name, and QEMU leaves
+ * hvagent's unit cgroup, so stopping or restarting that unit never
+ * reaches a guest (hvagent re-attaches to it). The scope is ordered
+ * before hvagent's own unit, so at shutdown it is stopped only after
+ * hvagent and clusterd (which drains the node first). Best effort: a
+ * scope that cannot be made leaves QEMU where it was (KillMode=process
+ * in hvagent.service keeps it alive there too) and the VM runs. */
+
+#define HVA_SCOPE_SLICE   "machine.slice"
+#define HVA_SCOPE_PREFIX  "kvmcluster-vm-"
+#define HVA_SCOPE_SUFFIX  ".scope"
+#define HVA_UNIT_NAME_MAX 256 /* systemd's limit, NUL included */
+
+/* The scope unit of VM `vm`: HVA_SCOPE_PREFIX, the name escaped the way
+ * systemd escapes unit name parts (bytes other than A-Z a-z 0-9 : _ . -
+ * and a leading '.' become \xNN; every name cmn_name_valid() allows is
+ * kept as it is), HVA_SCOPE_SUFFIX. -EINVAL for an empty name,
+ * -ENAMETOOLONG beyond systemd's limit or `len`. */
+int hva_scope_unit_name(const char *vm, char *buf, size_t len);
+
+enum hva_scope_setting {
+    HVA_SCOPE_AUTO, /* a scope when systemd is PID 1 and built in */
+    HVA_SCOPE_NO,
+};
+/* Whether scopes are used: `built` (hvagent has sd-bus), `booted`
+ * (systemd is PID 1: /run/systemd/system exists). When not, `why` says
+ * why, for the one line hvagent logs at start. */
+bool hva_scope_use(enum hva_scope_setting s, bool built, bool booted, char *why,
+                   size_t whylen);
+/* sd_booted(): false without libsystemd. */
+bool hva_scope_booted(void);
+bool hva_scope_built(void);
+
 /* ---- the VM's network (hva-net.c) -------------------------------------- */
 
 const char *hva_nic_model_name(enum hva_nic_model m);
@@ -631,6 +668,9 @@ struct hva_agent {
     char *cpu_caps;
     const char *cpu_cap;
     bool cpu_probe_started, cpu_probe_done;
+    /* [hvagent] systemd-scope, and whether it is used (hva-scope.c) */
+    enum hva_scope_setting scope_setting;
+    bool scope;
 };
 
 /* ---- API requests (hva-req.c) ------------------------------------------ */
@@ -699,6 +739,10 @@ int hva_vm_set_phase(struct hva_vm *vm, enum hva_mig_phase ph);
 int hva_vm_launch(struct hva_vm *vm, bool incoming, hva_vm_cb on_ready,
                   char *err, size_t errlen);
 int hva_vm_start(struct hva_vm *vm, char *err, size_t errlen);
+/* Moves QEMU `pid` of VM `vm` into its scope (hva-scope.c) when ag->scope,
+ * in the worker pool; the outcome is logged, a failure as a warning
+ * naming the VM and systemd's error. Never fails the VM. */
+int hva_scope_move(struct hva_agent *ag, const char *vm, pid_t pid);
 int hva_vm_stop(struct hva_vm *vm, unsigned timeout_ms);
 int hva_vm_kill(struct hva_vm *vm);
 int hva_vm_reattach_all(struct hva_agent *ag);

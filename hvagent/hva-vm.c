@@ -467,6 +467,9 @@ int hva_vm_launch(struct hva_vm *vm, bool incoming, hva_vm_cb on_ready,
     char pidtext[32];
     snprintf(pidtext, sizeof(pidtext), "%d\n", (int)pid);
     hva_write_file(pidp, pidtext);
+    /* Out of hvagent's unit before anything else can go wrong; best
+     * effort, logged by hva-scope.c (a VM never fails for it). */
+    (void)hva_scope_move(ag, vm->def->name, pid);
     /* QEMU listens on lfd already (it inherited it): the connection is
      * queued in the backlog until QEMU accepts it. */
     rc = hva_qmp_connect_path(sock, &cfd);

@@ -338,6 +338,7 @@ static int32_t on_term(int32_t sig, void *data)
 #define HVA_MIG_TLS_DEFAULT "off"
 static const char *const hva_mig_tls_values[] = {"off", "psk", NULL};
 static const char *const hva_vhost_values[] = {"auto", "off", NULL};
+static const char *const hva_scope_values[] = {"auto", "no", NULL};
 
 /* [hvagent] in kvmcluster.conf(5); other daemons' sections are skipped. */
 static const struct cmn_cfg_key hva_cfg_keys[] = {
@@ -365,6 +366,10 @@ static const struct cmn_cfg_key hva_cfg_keys[] = {
      * node has it (hva-net.c); off: QEMU's own virtio-net always. */
     {"hvagent", "vhost-net", CMN_CFG_ENUM, "auto", false, false, 0, 0,
      hva_vhost_values},
+    /* auto: each QEMU in a systemd scope of its own when systemd is PID 1
+     * (hva-scope.c); no: QEMU stays in hvagent's cgroup. */
+    {"hvagent", "systemd-scope", CMN_CFG_ENUM, "auto", false, false, 0, 0,
+     hva_scope_values},
     {NULL, NULL, 0, NULL, false, false, 0, 0, NULL},
 };
 
@@ -394,6 +399,7 @@ static int load_config(struct hva_agent *ag, const char *path, bool given)
     ag->mig_tls = strcmp(HVA_MIG_TLS_DEFAULT, "psk") == 0;
     ag->mig_tls_key = NULL;
     ag->vhost_net = true;
+    ag->scope_setting = HVA_SCOPE_AUTO;
     if (!given && access(path, F_OK) < 0)
         return set_dirs(ag, HVA_LUN_DIR_DEFAULT, "", HVA_KERNEL_DIRS_DEFAULT,
                         path);
@@ -413,6 +419,10 @@ static int load_config(struct hva_agent *ag, const char *path, bool given)
         strcmp(cmn_cfg_str(c, "hvagent", NULL, "migration-tls"), "psk") == 0;
     ag->vhost_net =
         strcmp(cmn_cfg_str(c, "hvagent", NULL, "vhost-net"), "off") != 0;
+    ag->scope_setting =
+        strcmp(cmn_cfg_str(c, "hvagent", NULL, "systemd-scope"), "no") == 0
+            ? HVA_SCOPE_NO
+            : HVA_SCOPE_AUTO;
     const char *tk = cmn_cfg_str(c, "hvagent", NULL, "migration-tls-key");
     if (tk && *tk) {
         ag->mig_tls_key = strdup(tk);
@@ -899,6 +909,23 @@ int main(int argc, char **argv)
              ag->arm_timeout_s);
     log_dirs(&ag->dirs);
     make_run_dir(ag->run_dir);
+    {
+        char why[128];
+
+        ag->scope = hva_scope_use(ag->scope_setting, hva_scope_built(),
+                                  hva_scope_booted(), why, sizeof(why));
+        if (ag->scope)
+            cmn_info(CMN_LOG_HVA,
+                     "%s: each QEMU in its own scope "
+                     "(" HVA_SCOPE_SLICE "/" HVA_SCOPE_PREFIX
+                     "NAME" HVA_SCOPE_SUFFIX ")",
+                     why);
+        else
+            cmn_info(CMN_LOG_HVA,
+                     "no per-VM systemd scope, %s: QEMU stays in hvagent's "
+                     "cgroup",
+                     why);
+    }
     /* The installed probe guest, unless another was named. */
     if (!o.probe && access(CMN_PROBE_KERNEL, R_OK) == 0)
         o.probe = CMN_PROBE_KERNEL;

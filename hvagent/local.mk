@@ -11,11 +11,12 @@ hvagent_libhva_la_SOURCES = \
 	hvagent/hva-qmp.c hvagent/hva-util.c hvagent/hva-policy.c \
 	hvagent/hva-qemu.c hvagent/hva-chan.c hvagent/hva-lease.c \
 	hvagent/hva-mig-event.c hvagent/hva-check.c hvagent/hva-req.c \
-	hvagent/hva-net.c hvagent/hva-mig-tls.c
+	hvagent/hva-net.c hvagent/hva-mig-tls.c hvagent/hva-scope.c
 hvagent_libhva_la_CFLAGS = $(AM_CFLAGS) $(QB_CFLAGS) $(JSONC_CFLAGS) \
-	$(XML_CFLAGS) $(GNUTLS_CFLAGS) $(SANLOCK_CLIENT_CFLAGS)
+	$(XML_CFLAGS) $(GNUTLS_CFLAGS) $(SANLOCK_CLIENT_CFLAGS) $(SYSTEMD_CFLAGS)
 hvagent_libhva_la_LIBADD = hvagent/libhvaproto.la common/libcommon.la $(QB_LIBS) $(JSONC_LIBS) \
-	$(XML_LIBS) $(GNUTLS_LIBS) $(SANLOCK_CLIENT_LIBS) $(PTHREAD_LIBS)
+	$(XML_LIBS) $(GNUTLS_LIBS) $(SANLOCK_CLIENT_LIBS) $(SYSTEMD_LIBS) \
+	$(PTHREAD_LIBS)
 
 sbin_PROGRAMS += hvagent/hvagent
 hvagent_hvagent_SOURCES = hvagent/hvagent.c hvagent/hva-vm.c \
@@ -49,7 +50,8 @@ hva_unit_tests = \
 	tests/unit/hvagent/test-request \
 	tests/unit/hvagent/test-vm-undefine \
 	tests/unit/hvagent/test-net \
-	tests/unit/hvagent/test-mig-tls
+	tests/unit/hvagent/test-mig-tls \
+	tests/unit/hvagent/test-scope
 check_PROGRAMS += $(hva_unit_tests)
 TESTS += $(hva_unit_tests)
 HVA_UNIT_CFLAGS = $(hvagent_libhva_la_CFLAGS) $(CMOCKA_CFLAGS)
@@ -67,6 +69,9 @@ tests_unit_hvagent_test_qemu_argv_LDADD = $(HVA_UNIT_LIBS)
 tests_unit_hvagent_test_mig_tls_SOURCES = tests/unit/hvagent/test-mig-tls.c
 tests_unit_hvagent_test_mig_tls_CFLAGS = $(HVA_UNIT_CFLAGS)
 tests_unit_hvagent_test_mig_tls_LDADD = $(HVA_UNIT_LIBS)
+tests_unit_hvagent_test_scope_SOURCES = tests/unit/hvagent/test-scope.c
+tests_unit_hvagent_test_scope_CFLAGS = $(HVA_UNIT_CFLAGS)
+tests_unit_hvagent_test_scope_LDADD = $(HVA_UNIT_LIBS)
 tests_unit_hvagent_test_migpolicy_SOURCES = tests/unit/hvagent/test-migpolicy.c
 tests_unit_hvagent_test_migpolicy_CFLAGS = $(HVA_UNIT_CFLAGS)
 tests_unit_hvagent_test_migpolicy_LDADD = $(HVA_UNIT_LIBS)
