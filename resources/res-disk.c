@@ -26,7 +26,7 @@ int res_disk_size_parse(const char *text, uint64_t *ret_bytes, char *err,
         const char *unit;
         unsigned shift;
     } units[] = {
-        {"", 20},  {"M", 20},  {"MiB", 20}, {"G", 30},
+        {"", 20},    {"M", 20}, {"MiB", 20}, {"G", 30},
         {"GiB", 30}, {"T", 40}, {"TiB", 40},
     };
     unsigned long long v;

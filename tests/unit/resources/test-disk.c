@@ -18,14 +18,15 @@ static void test_size_parse(void **state)
         const char *text;
         uint64_t bytes;
     } good[] = {
-        {"1", 1ull << 20},       {"64M", 64ull << 20},
-        {"64MiB", 64ull << 20},  {"2G", 2ull << 30},
-        {"2GiB", 2ull << 30},    {"1T", 1ull << 40},
-        {"64TiB", 64ull << 40},  {"65536G", 64ull << 40},
+        {"1", 1ull << 20},      {"64M", 64ull << 20},    {"64MiB", 64ull << 20},
+        {"2G", 2ull << 30},     {"2GiB", 2ull << 30},    {"1T", 1ull << 40},
+        {"64TiB", 64ull << 40}, {"65536G", 64ull << 40},
     };
     static const char *const bad[] = {
-        "", "0", "0M", "-1", " 1", "+1", "1.5G", "1K", "1KiB", "1GB",
-        "1 G", "G", "65T", "65537G", "99999999999999999999", "1g", "1Mi",
+        "",    "0",    "0M",  "-1",     " 1",
+        "+1",  "1.5G", "1K",  "1KiB",   "1GB",
+        "1 G", "G",    "65T", "65537G", "99999999999999999999",
+        "1g",  "1Mi",
     };
     char err[256];
     uint64_t b;
@@ -33,9 +34,8 @@ static void test_size_parse(void **state)
     (void)state;
     for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
         b = 0;
-        assert_int_equal(res_disk_size_parse(good[i].text, &b, err,
-                                             sizeof(err)),
-                         0);
+        assert_int_equal(
+            res_disk_size_parse(good[i].text, &b, err, sizeof(err)), 0);
         assert_true(b == good[i].bytes);
     }
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
