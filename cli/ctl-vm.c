@@ -44,6 +44,10 @@ void ctl_vm_usage(void)
         "  vm edit VM [FILE.xml]            change a VM's definition (in\n"
         "                                   $EDITOR without FILE)\n"
         "  vm remove VM                     remove a stopped VM\n"
+        "  vm disk add VM --size SIZE [--volume VOLUME]\n"
+        "                                   a disk on the shared volume,\n"
+        "                                   hot-plugged when the VM runs\n"
+        "  vm disk remove VM DISK           unplug a disk added so, free it\n"
         "  vm start|stop VM [--no-wait]     keep it running / stopped\n"
         "  vm list [--output xml]           VMs: state, node, priority\n"
         "  vm show VM [--output xml]        one VM, its definition and\n"
@@ -644,10 +648,12 @@ static int cmd_vm(int argc, char **argv)
 
     if (argc < 2) {
         ctl_err("vm needs a subcommand: add, edit, remove, start, stop, list, "
-                "show (see 'clusterctl help')");
+                "show, disk (see 'clusterctl help')");
         return CTL_EXIT_USAGE;
     }
     sub = argv[1];
+    if (!strcmp(sub, "disk"))
+        return ctl_vm_disk(argc - 2, argv + 2);
     for (int i = 2; i < argc; i++) {
         if (!strcmp(argv[i], "--no-wait"))
             wait = false;

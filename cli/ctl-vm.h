@@ -13,5 +13,8 @@ bool ctl_vm_handles(const char *cmd);
 /* `clusterctl CMD ARGS`: argv[0] is CMD. Returns a CTL_EXIT_* code. */
 int ctl_vm_main(int argc, char **argv);
 void ctl_vm_usage(void);
+/* `clusterctl vm disk add|remove ...`: argv[0] is add or remove
+ * (ctl-disk.c). */
+int ctl_vm_disk(int argc, char **argv);
 
 #endif

@@ -39,6 +39,7 @@ const struct cd_api_op cd_api_ops[CD_API_COUNT] = {
     {"metrics", "metrics", CD_API_METRICS, R, NULL},
     {"history", "history", CD_API_HISTORY, R, NULL},
     {"validate", "cluster validate", CD_API_VALIDATE, R, NULL},
+    {"vm-disk", "vm disk", CD_API_VM_DISK, W, "vm"},
 };
 
 #undef R

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "clusterd/cd-csv.h"
+#include "clusterd/cd-csv-int.h"
 #include "clusterd/cd-daemon.h"
 #include "clusterd/cd-hva.h"
 #include "clusterd/cd-int.h"
@@ -384,6 +385,20 @@ out:
     return 0;
 }
 
+int cd_csv_own_slot(struct cd_csv *c, struct cd_csv_job *j,
+                    struct csv_volume **ret_vol, uint32_t *ret_slot)
+{
+    uint64_t state;
+
+    return open_own_slot(c, j, ret_vol, ret_slot, &state);
+}
+
+void cd_csv_no_space(struct csv_volume *vol, struct cd_csv_job *j,
+                     const char *what, uint64_t size)
+{
+    no_space(vol, j, what, size);
+}
+
 static int do_free(struct cd_csv *c, struct cd_csv_job *j)
 {
     struct csv_volume *vol = NULL;
@@ -666,6 +681,11 @@ static int worker(void *arg)
         break;
     case CD_CSV_RECLAIM:
         j->rc = do_reclaim(ctx->c, j);
+        break;
+    case CD_CSV_DISK_ADD:
+    case CD_CSV_DISK_UNPLUG:
+    case CD_CSV_DISK_FREE:
+        j->rc = cd_csv_disk_job(ctx->c, j);
         break;
     }
     pthread_mutex_unlock(&ctx->c->lock);

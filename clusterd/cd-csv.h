@@ -101,6 +101,17 @@ enum cd_csv_op {
     CD_CSV_SET_DEF,
     CD_CSV_CHECK,   /* the volume's check, and its orphans against `known` */
     CD_CSV_RECLAIM, /* frees the `eligible` orphans that still are orphans */
+    /* `vm disk add` (cd-csv-disk.c): the extent of def->disks[disk_index]
+     * (an <allocate>), owned by slot `ref`; hot-plugged through hva_ipc
+     * when set; then the slot keeps def (def_xml, the result). */
+    CD_CSV_DISK_ADD,
+    /* `vm disk remove` of a running VM: hvagent's disk-remove of
+     * disk_slot through hva_ipc; the volume is not touched. */
+    CD_CSV_DISK_UNPLUG,
+    /* disk-remove first when hva_ipc is set (the undo of an add), then
+     * extent disk_extent of slot `ref` freed and the slot given def_xml
+     * when set. */
+    CD_CSV_DISK_FREE,
 };
 
 struct cd_csv_job {
@@ -130,6 +141,15 @@ struct cd_csv_job {
     int damage;
     unsigned reclaimed, kept;
     uint64_t free_bytes, total_bytes;
+
+    /* DISK_*: the disk, and hvagent's IPC name when the VM runs here
+     * ("" = it does not: the definition alone changes). */
+    size_t disk_index;
+    char disk_target[16];
+    bool disk_hotplug; /* the guest got (or let go of) the device */
+    unsigned disk_slot;
+    uint64_t disk_extent, disk_size, disk_offset;
+    char hva_ipc[64];
 
     /* The caller's, carried along (not touched by cd-csv.c). */
     struct cmn_ipc_conn *conn;

@@ -203,6 +203,11 @@ int cd_api_vm_request(struct cd_daemon *d, struct cmn_ipc_conn *conn,
                       const char *op, struct _xmlNode *req, bool may_write,
                       char **ret);
 
+/* cd-api-disk.c: `vm disk add|remove` (request op vm-disk, attributes
+ * action, size, volume, disk). */
+int cd_api_vm_disk(struct cd_daemon *d, struct cmn_ipc_conn *conn,
+                   struct _xmlNode *req, const char *vm, char **ret);
+
 /* cd-metrics.c: the action history and the metrics (cd-obs.h). */
 struct cd_co_effect;
 int cd_metrics_start(struct cd_daemon *d);

@@ -109,10 +109,10 @@ clusterd_clusterd_SOURCES = \
 	clusterd/cd-ipc.c \
 	clusterd/cd-orch.c \
 	clusterd/cd-api-ops.c \
-	clusterd/cd-api-vm.c \
+	clusterd/cd-api-vm.c clusterd/cd-api-disk.c \
 	clusterd/cd-hva.c clusterd/cd-hva.h \
 	clusterd/cd-cpu.c \
-	clusterd/cd-csv.c \
+	clusterd/cd-csv.c clusterd/cd-csv-disk.c clusterd/cd-csv-int.h \
 	clusterd/cd-storage.c \
 	clusterd/cd-metrics.c \
 	clusterd/cd-validate.c

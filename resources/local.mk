@@ -9,7 +9,7 @@ resources_libres_la_SOURCES = \
 	resources/res-err.c resources/res-err.h \
 	resources/res-int.h \
 	resources/res-vm.c resources/res-vm.h \
-	resources/res-vm-xml.c \
+	resources/res-vm-xml.c resources/res-disk.c \
 	resources/res-place.c resources/res-place.h resources/res-net.c \
 	resources/res-cpu.c resources/res-cpu.h \
 	resources/res-cpu-qmp.c
@@ -30,6 +30,7 @@ RES_UNIT_LIBS = resources/libres.la common/libcommon.la $(CMOCKA_LIBS) \
 
 res_unit_tests = \
 	tests/unit/resources/test-vm \
+	tests/unit/resources/test-disk \
 	tests/unit/resources/test-vm-corpus \
 	tests/unit/resources/test-place \
 	tests/unit/resources/test-place-net \
@@ -42,6 +43,9 @@ tests_unit_resources_test_vm_SOURCES = tests/unit/resources/test-vm.c \
 	tests/unit/resources/res-test.h
 tests_unit_resources_test_vm_CFLAGS = $(RES_UNIT_CFLAGS)
 tests_unit_resources_test_vm_LDADD = $(RES_UNIT_LIBS)
+tests_unit_resources_test_disk_SOURCES = tests/unit/resources/test-disk.c
+tests_unit_resources_test_disk_CFLAGS = $(RES_UNIT_CFLAGS)
+tests_unit_resources_test_disk_LDADD = $(RES_UNIT_LIBS)
 tests_unit_resources_test_vm_corpus_SOURCES = \
 	tests/unit/resources/test-vm-corpus.c tests/unit/resources/res-test.h
 tests_unit_resources_test_vm_corpus_CFLAGS = $(RES_UNIT_CFLAGS)

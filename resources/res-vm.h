@@ -177,6 +177,21 @@ bool res_vm_equal(const struct res_vm *a, const struct res_vm *b);
 int res_vm_edit_check(const struct res_vm *old, const struct res_vm *nw,
                       const char *src, bool running, char *err, size_t errlen);
 
+/* A disk size as clusterctl takes it: a whole number with MiB, GiB or
+ * TiB (or M, G, T; no unit: MiB), 1 MiB to 64 TiB. 0 with the bytes, or
+ * -RES_E_INVALID with a sentence naming `text`. */
+int res_disk_size_parse(const char *text, uint64_t *ret_bytes, char *err,
+                        size_t errlen);
+/* Index of the disk with target `target`, or -RES_E_INVALID. */
+int res_vm_disk_find(const struct res_vm *vm, const char *target);
+/* Where a disk added to `vm` goes: the lowest hot-plug slot no disk of
+ * it has and the first virtio-blk target (vda, vdb...) not taken, in
+ * *ret_disk (bus virtio-blk, size and source left to the caller).
+ * -RES_E_INVALID with a sentence when every slot is taken or the VM has
+ * RES_VM_MAX_DISKS disks. */
+int res_vm_disk_next(const struct res_vm *vm, struct res_disk *ret_disk,
+                     char *err, size_t errlen);
+
 /* Parses and validates a definition: the size limit and DTD refusal of
  * cmn_xml_parse_mem(), then schemas/vm.rng (found through
  * cmn_xml_schema_path(), so $KVMC_SCHEMADIR overrides it; read on the

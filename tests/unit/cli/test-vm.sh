@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # clusterctl vm add / vm edit of a definition that is not UTF-8: refused
 # before anything is sent, naming the file given, the line and column of
-# the first bad byte and the fix. Needs no clusterd. Output is TAP (make
+# the first bad byte and the fix; vm disk's size and arguments likewise. Needs no clusterd. Output is TAP (make
 # check's driver).
 set -u
 CTL=${KVMC_BUILDDIR:-.}/cli/clusterctl
@@ -67,6 +67,19 @@ has "surrogate.xml:2:1: byte 0xed"
 printf '<vm>\n  <description>caf\303\251 \360\237\230\200</description>\n</vm>\n' >"$dir/utf8.xml"
 expect 1 "vm add of a UTF-8 file without clusterd" "$CTL" vm add "$dir/utf8.xml"
 lacks "not UTF-8"
+
+# vm disk: a bad size or command line is refused before clusterd is asked.
+expect 2 "vm disk add with a bad size" "$CTL" vm disk add web1 --size 8X
+has "size '8X' is not a disk size"
+expect 2 "vm disk add of 65 TiB" "$CTL" vm disk add web1 --size 65T
+has "size '65T' is not a disk size"
+expect 2 "vm disk add without a size" "$CTL" vm disk add web1
+has "usage: clusterctl vm disk add VM --size SIZE"
+expect 2 "vm disk remove without a disk" "$CTL" vm disk remove web1
+expect 2 "vm disk of an unknown subcommand" "$CTL" vm disk grow web1
+has "unknown subcommand 'grow'"
+expect 1 "vm disk add of a good size without clusterd" "$CTL" vm disk add web1 --size 2GiB
+lacks "not a disk size"
 
 echo "1..$n"
 [ "$fails" -eq 0 ]

@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# clusterctl vm disk add|remove on a CSV VM that runs, on 2 nodes: a
+# disk added through clusterd (extent on the volume, hot-plug slot 24,
+# the CDB's definition) is found by the guest's disk writer, which reads
+# every block back intact (disk=ok) before and after a live migration;
+# removed on the node it runs on now, its extent is freed and the next
+# add gets the same place on the volume. Refusals name the input and
+# change nothing: an unknown VM, a bad size, the wrong node, an unknown
+# disk, the boot disk, and an add bigger than the volume's free space
+# (the size asked and the space free in the message).
+# kvmc-timeout: 240
+. "$(dirname "$0")/lib/sandbox.sh"
+. "$(dirname "$0")/lib/clusterd.sh"
+. "$(dirname "$0")/lib/vm.sh"
+
+vm_require
+sb_require_stack
+sb_init vdisk
+# shellcheck disable=SC2034 # read by lib/vm.sh: this test is about the CSV
+VM_CSV=1
+vm_up 2
+# shellcheck disable=SC2034 # read by lib/vm.sh
+VM_NODES_UP=2
+# shellcheck disable=SC2034
+VM_ALL_UP="node1 node2"
+CTL=$KVMC_BUILDDIR/cli/clusterctl
+
+out=$(cdctl node1 volume add "$SB_CSV_PATH" 2>&1) || fail "volume add: $out"
+free_mib() {
+    sb_exec node1 "$CTL" volume inspect "$SB_CSV_PATH" |
+        sed -n 's/^  \([0-9.]*\) MiB free of.*/\1/p'
+}
+free0=$(free_mib)
+
+# A boot disk only; the writer waits for a disk in slot 24.
+vm_define web1 high 128
+sed -i -e 's|<vcpus>1</vcpus>|<vcpus>1</vcpus>\n  <disk target="vda"><allocate size="8" unit="MiB"/></disk>|' \
+    -e 's|<cmdline>\(.*\)</cmdline>|<cmdline>\1 disk=256 dslot=24 dblocks=64</cmdline>|' \
+    "$VM_DIR/web1.xml"
+out=$(cdctl node1 vm add "$VM_DIR/web1.xml" 2>&1) || fail "vm add: $out"
+out=$(cdctl node1 vm start web1) || fail "vm start: $out"
+src=$(vm_where node1 web1)
+[ -n "$src" ] || fail "web1 runs nowhere after start"
+dst=node1
+[ "$src" = node1 ] && dst=node2
+free1=$(free_mib)
+
+disk_last() {
+    tr -d '\r' <"$(vm_serial "$1" web1)" 2>/dev/null |
+        sed -n 's/^KVMC boot=.* disk=\([A-Za-z]*\)\( block=[0-9]*\)\{0,1\} dw=\([0-9]*\) .*/\1 \3/p' |
+        tail -n 1
+}
+disk_ok() {
+    local l
+    l=$(disk_last "$1")
+    [ "${l% *}" = ok ] && ((${l#* } >= $2))
+}
+no_fail() {
+    ! tr -d '\r' <"$(vm_serial "$1" web1)" | grep -q 'disk=FAIL\|KVMC ERROR' ||
+        fail "$1: the guest's check failed: $(tr -d '\r' <"$(vm_serial "$1" web1)" | grep -m1 'disk=FAIL\|KVMC ERROR')"
+}
+def_now() { cdctl node1 vm show web1 | grep -E "<disk|<extent|<allocate"; }
+# refused NODE WHAT EXPECTED ARGS...: the command fails saying EXPECTED,
+# and neither the definition nor the volume's free space changed.
+refused() {
+    local node=$1 what=$2 want=$3 def0 r
+    shift 3
+    def0=$(def_now)
+    r=$(cdctl "$node" vm disk "$@" 2>&1) && fail "$what accepted: $r"
+    grep -qF -- "$want" <<<"$r" || fail "$what: wrong error: $r"
+    [ "$(def_now)" = "$def0" ] || fail "$what changed the definition"
+    [ "$(free_mib)" = "$free1" ] || fail "$what changed the volume: $free1 -> $(free_mib) MiB free"
+    refusals="$refusals; $what: '$(head -c 90 <<<"${r#clusterctl: }")...'"
+}
+refusals=""
+refused "$src" "unknown VM" "VM 'web9' does not exist" add web9 --size 8M
+refused "$src" "bad size" "size '8X' is not a disk size" add web1 --size 8X
+refused "$dst" "wrong node" "VM 'web1' runs on node '$src'" add web1 --size 8M
+refused "$src" "unknown disk" "VM 'web1' has no disk 'vdq' (its disks: vda" remove web1 vdq
+refused "$src" "boot disk" "disk vda is not in a hot-plug slot" remove web1 vda
+refused "$src" "full volume" "no space for VM 'web1' disk vdb (65536 MiB asked, ${free1%.*} MiB free" \
+    add web1 --size 64G
+
+# add: on the guest's PCI bus, in the CDB, written and read back.
+out=$(cdctl "$src" vm disk add web1 --size 8M) || fail "vm disk add: $out"
+grep -q "disk vdb added (8 MiB, extent [0-9]* at offset [0-9]* of volume '.*', hot-plug slot 24; the running guest has it)" <<<"$out" ||
+    fail "vm disk add said: $out"
+off1=$(sed -n 's/.* at offset \([0-9]*\) .*/\1/p' <<<"$out")
+def_now | grep -q '<disk target="vdb" bus="virtio-blk" cache="none" slot="24">' ||
+    fail "the CDB's definition lacks vdb in slot 24: $(def_now)"
+free2=$(free_mib)
+sb_wait_for 40 disk_ok "$src" 150 || fail "writer on $src: $(disk_last "$src")"
+grep -q 'KVMC disk found slot=24 blocks=64' <(tr -d '\r' <"$(vm_serial "$src" web1)") ||
+    fail "the guest did not find the added disk in slot 24"
+no_fail "$src"
+
+# live migration: the target is defined with the disk at the same address.
+[ ! -f "$(vm_serial "$dst" web1)" ] || : >"$(vm_serial "$dst" web1)"
+out=$(cdctl node1 move-vm web1 --to "$dst" --live) || fail "move-vm --live: $out"
+sb_wait_for 30 eval "[ -n \"\$(disk_last $dst)\" ]" || fail "no guest report on $dst"
+from_dw=$(disk_last "$src" | cut -d' ' -f2)
+sb_wait_for 40 disk_ok "$dst" $((from_dw + 150)) ||
+    fail "writer after the move to $dst: $(disk_last "$dst") ($src ended at $from_dw)"
+first=$(tr -d '\r' <"$(vm_serial "$dst" web1)" | grep -m1 ' dw=' | sed 's/.* dw=\([0-9]*\).*/\1/')
+((first >= from_dw)) || fail "write count went back over the move: $from_dw -> $first"
+no_fail "$dst"
+moved_dw=$(disk_last "$dst" | cut -d' ' -f2)
+
+# remove, on the node it runs on now: the guest lets go, the extent is freed.
+out=$(cdctl "$dst" vm disk remove web1 vdb) || fail "vm disk remove: $out"
+grep -q "disk vdb removed (slot 24, extent [0-9]* freed; the guest released it)" <<<"$out" ||
+    fail "vm disk remove said: $out"
+! def_now | grep -q 'target="vdb"' || fail "the CDB still names vdb"
+# (The target's command line has hp24: it was defined with the disk.)
+hdef="$(dirname "$(vm_serial "$dst" web1)")/def.xml"
+[ -f "$hdef" ] || fail "no hvagent definition of web1 at $hdef"
+! grep -q 'slot="24"' "$hdef" || fail "$dst's hvagent still has the disk in web1's definition"
+[ "$(free_mib)" = "$free1" ] || fail "space not back after the remove: $free1 -> $(free_mib) MiB"
+sb_wait_for 10 eval "disk_last $dst | grep -q '^none '" || fail "the guest still writes: $(disk_last "$dst")"
+
+# The freed extent's place goes to the next add.
+out=$(cdctl "$dst" vm disk add web1 --size 8M) || fail "second vm disk add: $out"
+off2=$(sed -n 's/.* at offset \([0-9]*\) .*/\1/p' <<<"$out")
+[ "$off2" = "$off1" ] || fail "the second add is at offset $off2, not the freed $off1"
+sb_wait_for 40 disk_ok "$dst" 150 || fail "writer on the second disk: $(disk_last "$dst")"
+no_fail "$dst"
+
+out=$(cdctl node1 vm stop web1) || fail "vm stop: $out"
+sb_wait_for 30 eval '[ "$(vm_qemu_count web1)" = 0 ]' || fail "web1's QEMU did not stop"
+# Stopped: the definition and the volume alone change.
+out=$(cdctl node1 vm disk remove web1 vdb) || fail "vm disk remove of a stopped VM: $out"
+[ "$(free_mib)" = "$free1" ] || fail "space not back after the stopped remove"
+out=$(cdctl node1 vm disk add web1 --size 8M) || fail "vm disk add to a stopped VM: $out"
+grep -q "disk vdb added .*hot-plug slot 24; the VM has it from its next start" <<<"$out" ||
+    fail "vm disk add to a stopped VM said: $out"
+def_now | grep -q 'slot="24"' || fail "the stopped add is not in the CDB"
+out=$(cdctl node1 vm remove web1) || fail "vm remove: $out"
+sb_wait_for 10 eval '[ "$(free_mib)" = "$free0" ]' || fail "space not back: $free0 -> $(free_mib) MiB"
+chk=$(sb_exec node2 "$CTL" volume check "$SB_CSV_PATH" 2>&1) || fail "volume check: $chk"
+grep -q "is clean" <<<"$chk" || fail "volume check: $chk"
+
+echo "PROOF: vm disk add on $src: vdb in slot 24 at offset $off1 ($free1 -> $free2 MiB free), the guest's writer read back every block (disk=ok); live move $src->$dst, writes $from_dw->$first, $moved_dw checked ok; removed on $dst after the guest released it, $free1 MiB free again; the next add took offset $off2 again and was written ok; removed and added again stopped; $free0 MiB free after vm remove, volume check clean$refusals"
