@@ -40,20 +40,6 @@
 #include "hvagent/hva-proto.h"
 #include "resources/res-vm.h"
 
-static int disk_err(char **ret, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int disk_err(char **ret, int rc, const char *fmt, ...)
-{
-    char msg[1024];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    *ret = cd_error_text(rc, msg);
-    return *ret ? 0 : -ENOMEM;
-}
-
 /* Answers the job's client with `reply` and ends the job. */
 static void answer(struct cd_csv_job *j, const char *reply)
 {
@@ -169,7 +155,7 @@ static void add_done(void *data, struct cd_csv_job *j)
         return;
     }
     if (rc < 0 && !ret)
-        disk_err(&ret, rc, "VM '%s': cannot submit the change", j->vm);
+        cd_error_reply(&ret, rc, "VM '%s': cannot submit the change", j->vm);
     /* Refused at once: undone as a refusal after the fact. */
     j->reply = ret;
     free(j->def_xml);
@@ -236,7 +222,7 @@ static int remove_submit(struct cd_daemon *d, struct cd_csv_job *j, char **ret)
         return rc;
     }
     if (rc < 0 && !*ret)
-        disk_err(ret, rc, "VM '%s': cannot submit the change", j->vm);
+        cd_error_reply(ret, rc, "VM '%s': cannot submit the change", j->vm);
     return *ret ? 0 : -ENOMEM;
 }
 
@@ -276,32 +262,35 @@ static int vm_where(struct cd_daemon *d, const struct cd_vm *cur, char *hva_ipc,
 
     hva_ipc[0] = '\0';
     if (!d->replica || !d->quorate || !cd_orch_in_group(d))
-        return disk_err(ret, -CD_E_NO_QUORUM,
-                        "this node has no quorum: a VM's disks change only "
-                        "in a quorate cluster (see 'clusterctl status')");
+        return cd_error_reply(
+            ret, -CD_E_NO_QUORUM,
+            "this node has no quorum: a VM's disks change only "
+            "in a quorate cluster (see 'clusterctl status')");
     if (a || cd_coord_req(co, cur->name))
-        return disk_err(ret, -CD_E_BUSY,
-                        "VM '%s' has a %s in progress: retry once it is done "
-                        "(see 'clusterctl vm show %s')",
-                        cur->name, a ? cd_act_kind_name(a->kind) : "move",
-                        cur->name);
+        return cd_error_reply(
+            ret, -CD_E_BUSY,
+            "VM '%s' has a %s in progress: retry once it is done "
+            "(see 'clusterctl vm show %s')",
+            cur->name, a ? cd_act_kind_name(a->kind) : "move", cur->name);
     if (node && node != d->nodeid) {
         n = cd_cdb_node_by_id(cd_daemon_cdb(d), node);
-        return disk_err(ret, -CD_E_IN_USE,
-                        "VM '%s' runs on node '%s': its disks are hot-plugged "
-                        "by that node's hvagent, run the command there",
-                        cur->name, n ? n->name : "?");
+        return cd_error_reply(
+            ret, -CD_E_IN_USE,
+            "VM '%s' runs on node '%s': its disks are hot-plugged "
+            "by that node's hvagent, run the command there",
+            cur->name, n ? n->name : "?");
     }
     if (node && st != CD_RT_RUNNING && st != CD_RT_PAUSED)
-        return disk_err(ret, -CD_E_IN_USE,
-                        "VM '%s' is %s here: retry once it runs", cur->name,
-                        cd_rt_state_name(st));
+        return cd_error_reply(ret, -CD_E_IN_USE,
+                              "VM '%s' is %s here: retry once it runs",
+                              cur->name, cd_rt_state_name(st));
     if (!node && cur->want_running)
-        return disk_err(ret, -CD_E_IN_USE,
-                        "VM '%s' is meant to run but runs nowhere yet: retry "
-                        "once it runs (see 'clusterctl explain %s'), or stop "
-                        "it first",
-                        cur->name, cur->name);
+        return cd_error_reply(
+            ret, -CD_E_IN_USE,
+            "VM '%s' is meant to run but runs nowhere yet: retry "
+            "once it runs (see 'clusterctl explain %s'), or stop "
+            "it first",
+            cur->name, cur->name);
     if (node)
         snprintf(hva_ipc, len, "%s", d->hva_ipc[0] ? d->hva_ipc : HVA_IPC_NAME);
     return 1;
@@ -321,25 +310,25 @@ static int disk_add(struct cd_daemon *d, struct cmn_ipc_conn *conn,
     cmn_xml_attr_copy(req, "volume", volume, sizeof(volume));
     rc = res_disk_size_parse(size, &bytes, err, sizeof(err));
     if (rc < 0)
-        return disk_err(ret, rc, "VM '%s': %s (nothing was changed)", cur->name,
-                        err);
+        return cd_error_reply(ret, rc, "VM '%s': %s (nothing was changed)",
+                              cur->name, err);
     if (volume[0] &&
         (!cmn_name_valid(volume) || strlen(volume) >= RES_NAME_MAX))
-        return disk_err(ret, -CD_E_BAD_VALUE,
-                        "volume '%s' is not a valid volume name (see "
-                        "'clusterctl volume list'; nothing was changed)",
-                        volume);
+        return cd_error_reply(ret, -CD_E_BAD_VALUE,
+                              "volume '%s' is not a valid volume name (see "
+                              "'clusterctl volume list'; nothing was changed)",
+                              volume);
     rc = res_vm_disk_next(def, &nd, err, sizeof(err));
     if (rc < 0)
-        return disk_err(ret, rc, "%s (nothing was changed)", err);
+        return cd_error_reply(ret, rc, "%s (nothing was changed)", err);
     nd.source = RES_DISK_ALLOCATE;
     nd.size = bytes;
     snprintf(nd.volume, sizeof(nd.volume), "%s", volume);
     def->disks[def->n_disks++] = nd;
     rc = res_vm_validate(def, cur->name, err, sizeof(err));
     if (rc < 0)
-        return disk_err(ret, rc, "VM '%s': %s (nothing was changed)", cur->name,
-                        err);
+        return cd_error_reply(ret, rc, "VM '%s': %s (nothing was changed)",
+                              cur->name, err);
 
     j = calloc(1, sizeof(*j));
     if (!j)
@@ -360,7 +349,7 @@ static int disk_add(struct cd_daemon *d, struct cmn_ipc_conn *conn,
         j->def = NULL; /* the caller's */
         cmn_ipc_conn_unref(conn);
         cd_csv_job_free(j);
-        return disk_err(ret, rc, "cannot start a worker for the CSV");
+        return cd_error_reply(ret, rc, "cannot start a worker for the CSV");
     }
     return CMN_IPC_DEFERRED;
 }
@@ -380,20 +369,21 @@ static int disk_remove(struct cd_daemon *d, struct cmn_ipc_conn *conn,
         for (size_t k = 0; k < def->n_disks; k++)
             snprintf(names + strlen(names), sizeof(names) - strlen(names),
                      "%s%s", k ? ", " : "", def->disks[k].target);
-        return disk_err(ret, -CD_E_NOT_FOUND,
-                        "VM '%s' has no disk '%s' (its disks: %s; see "
-                        "'clusterctl vm show %s')",
-                        cur->name, target, names[0] ? names : "none",
-                        cur->name);
+        return cd_error_reply(ret, -CD_E_NOT_FOUND,
+                              "VM '%s' has no disk '%s' (its disks: %s; see "
+                              "'clusterctl vm show %s')",
+                              cur->name, target, names[0] ? names : "none",
+                              cur->name);
     }
     gone = def->disks[i];
     if (!gone.slot || gone.source != RES_DISK_EXTENT)
-        return disk_err(ret, -CD_E_BAD_VALUE,
-                        "VM '%s': disk %s is not in a hot-plug slot (a disk "
-                        "the VM was added with, such as its boot disk): only "
-                        "disks added with 'clusterctl vm disk add' can be "
-                        "removed",
-                        cur->name, target);
+        return cd_error_reply(
+            ret, -CD_E_BAD_VALUE,
+            "VM '%s': disk %s is not in a hot-plug slot (a disk "
+            "the VM was added with, such as its boot disk): only "
+            "disks added with 'clusterctl vm disk add' can be "
+            "removed",
+            cur->name, target);
     memmove(&def->disks[i], &def->disks[i + 1],
             (def->n_disks - (size_t)i - 1) * sizeof(def->disks[0]));
     def->n_disks--;
@@ -432,7 +422,7 @@ static int disk_remove(struct cd_daemon *d, struct cmn_ipc_conn *conn,
         cmn_ipc_conn_unref(conn);
         j->conn = NULL;
         cd_csv_job_free(j);
-        return disk_err(ret, rc, "cannot start a worker for the CSV");
+        return cd_error_reply(ret, rc, "cannot start a worker for the CSV");
     }
     return CMN_IPC_DEFERRED;
 }
@@ -449,24 +439,26 @@ int cd_api_vm_disk(struct cd_daemon *d, struct cmn_ipc_conn *conn, xmlNode *req,
 
     cmn_xml_attr_copy(req, "action", action, sizeof(action));
     if (strcmp(action, "add") && strcmp(action, "remove"))
-        return disk_err(ret, -EINVAL,
-                        "vm-disk: action '%s' is not add or "
-                        "remove",
-                        action);
+        return cd_error_reply(ret, -EINVAL,
+                              "vm-disk: action '%s' is not add or "
+                              "remove",
+                              action);
     if (!cur)
-        return disk_err(ret, -CD_E_NOT_FOUND,
-                        "VM '%s' does not exist (see 'clusterctl vm list')",
-                        vm);
+        return cd_error_reply(
+            ret, -CD_E_NOT_FOUND,
+            "VM '%s' does not exist (see 'clusterctl vm list')", vm);
     if (!d->csv || !cur->definition ||
         cd_csv_ref_parse(cur->ref, volume, sizeof(volume), &slot, &state) < 0)
-        return disk_err(ret, -CD_E_BAD_VALUE,
-                        "VM '%s' is not on the cluster-shared volume: disks "
-                        "are added to and removed from CSV VMs only",
-                        vm);
+        return cd_error_reply(
+            ret, -CD_E_BAD_VALUE,
+            "VM '%s' is not on the cluster-shared volume: disks "
+            "are added to and removed from CSV VMs only",
+            vm);
     rc = res_vm_parse(cur->definition, strlen(cur->definition), vm, &def, err,
                       sizeof(err));
     if (rc < 0)
-        return disk_err(ret, rc, "VM '%s': its stored definition: %s", vm, err);
+        return cd_error_reply(ret, rc, "VM '%s': its stored definition: %s", vm,
+                              err);
     rc = vm_where(d, cur, hva_ipc, sizeof(hva_ipc), ret);
     if (rc <= 0)
         goto out;

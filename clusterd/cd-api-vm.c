@@ -29,20 +29,6 @@
 #include "resources/res-place.h"
 #include "resources/res-vm.h"
 
-static int err_reply(char **ret, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int err_reply(char **ret, int rc, const char *fmt, ...)
-{
-    char msg[1024];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    *ret = cd_error_text(rc, msg);
-    return *ret ? 0 : -ENOMEM;
-}
-
 static void vm_element(struct cd_daemon *d, struct cd_buf *b,
                        const struct cd_vm *v, bool full)
 {
@@ -113,9 +99,9 @@ static int do_vm_list(struct cd_daemon *d, const char *only, char **ret)
     struct cd_buf b;
 
     if (only && !cd_cdb_vm_by_name(cdb, only))
-        return err_reply(ret, -CD_E_NOT_FOUND,
-                         "VM '%s' does not exist (see 'clusterctl vm list')",
-                         only);
+        return cd_error_reply(
+            ret, -CD_E_NOT_FOUND,
+            "VM '%s' does not exist (see 'clusterctl vm list')", only);
     cd_buf_init(&b);
     cd_buf_xmlf(&b, "<vms epoch=\"%" PRIu64 "\" settled=\"%s\">\n",
                 cd_cdb_epoch(cdb), cd_coord_settled(co) ? "yes" : "no");
@@ -217,11 +203,12 @@ static void csv_freed(void *data, struct cd_csv_job *j)
         /* A removal that could not free the slot says so; a refused add
          * keeps its own reason. */
         if (j->op == CD_CSV_FREE && j->reply && strstr(j->reply, "<ok")) {
-            err_reply(&text, j->rc,
-                      "VM '%s' is removed from the cluster, but its CSV slot "
-                      "was not freed: %s (clusterd reclaims it once the "
-                      "volume is reachable; see 'clusterctl volume check')",
-                      j->vm, j->msg);
+            cd_error_reply(
+                &text, j->rc,
+                "VM '%s' is removed from the cluster, but its CSV slot "
+                "was not freed: %s (clusterd reclaims it once the "
+                "volume is reachable; see 'clusterctl volume check')",
+                j->vm, j->msg);
             csv_job_answer(j, text);
             free(text);
             return;
@@ -285,10 +272,10 @@ static void csv_allocated(void *data, struct cd_csv_job *j)
     int rc;
 
     if (j->rc < 0) {
-        err_reply(&ret, j->rc,
-                  "%s (nothing was changed; fix the file and run "
-                  "'clusterctl vm add' again)",
-                  j->msg);
+        cd_error_reply(&ret, j->rc,
+                       "%s (nothing was changed; fix the file and run "
+                       "'clusterctl vm add' again)",
+                       j->msg);
         csv_job_answer(j, ret);
         free(ret);
         return;
@@ -305,7 +292,7 @@ static void csv_allocated(void *data, struct cd_csv_job *j)
         return;
     }
     if (rc < 0)
-        err_reply(&ret, rc, "VM '%s': cannot submit the change", j->vm);
+        cd_error_reply(&ret, rc, "VM '%s': cannot submit the change", j->vm);
     j->reply = ret;
     csv_free_then_answer(d, j);
 }
@@ -337,7 +324,8 @@ static bool uuid_refusal(struct cd_daemon *d, const struct res_vm *def,
     if (!other)
         return false;
     cd_cdb_uuid_taken_msg(def->name, other, uuid, err, sizeof(err));
-    *ret_rc = err_reply(ret, -CD_E_EXISTS, "%s (nothing was changed)", err);
+    *ret_rc =
+        cd_error_reply(ret, -CD_E_EXISTS, "%s (nothing was changed)", err);
     return true;
 }
 
@@ -358,17 +346,17 @@ static int do_vm_add(struct cd_daemon *d, struct cmn_ipc_conn *conn,
                       sizeof(err));
     xmlFree(text);
     if (rc < 0)
-        return err_reply(ret, rc,
-                         "%s (nothing was changed; fix the file and "
-                         "run 'clusterctl vm add' again)",
-                         err);
+        return cd_error_reply(ret, rc,
+                              "%s (nothing was changed; fix the file and "
+                              "run 'clusterctl vm add' again)",
+                              err);
     if (strlen(def->name) > CD_VM_NAME_LEN_MAX) {
-        rc =
-            err_reply(ret, -CD_E_BAD_VALUE,
-                      "%s: <name>: VM name '%s' has %zu characters: at most "
-                      "%d in a cluster (its lease is the sanlock resource "
-                      "'vm-NAME', which holds 47; nothing was changed)",
-                      source, def->name, strlen(def->name), CD_VM_NAME_LEN_MAX);
+        rc = cd_error_reply(
+            ret, -CD_E_BAD_VALUE,
+            "%s: <name>: VM name '%s' has %zu characters: at most "
+            "%d in a cluster (its lease is the sanlock resource "
+            "'vm-NAME', which holds 47; nothing was changed)",
+            source, def->name, strlen(def->name), CD_VM_NAME_LEN_MAX);
         goto out;
     }
     /* Before any room on the volume is looked for: a VM bigger than every
@@ -382,27 +370,28 @@ static int do_vm_add(struct cd_daemon *d, struct cmn_ipc_conn *conn,
                 big = n;
         }
         if (big && big->memory_mib && def->memory_mib > big->memory_mib) {
-            rc = err_reply(ret, -RES_E_NO_CAPACITY,
-                           "VM '%s' needs %" PRIu64 " MiB of memory, but the "
-                           "largest node ('%s') has %" PRIu64 " MiB: no node "
-                           "could ever run it (lower <memory> in %s; nothing "
-                           "was changed)",
-                           def->name, def->memory_mib, big->name,
-                           big->memory_mib, source);
+            rc = cd_error_reply(
+                ret, -RES_E_NO_CAPACITY,
+                "VM '%s' needs %" PRIu64 " MiB of memory, but the "
+                "largest node ('%s') has %" PRIu64 " MiB: no node "
+                "could ever run it (lower <memory> in %s; nothing "
+                "was changed)",
+                def->name, def->memory_mib, big->name, big->memory_mib, source);
             goto out;
         }
     }
     if (cd_cdb_vm_by_name(cd_daemon_cdb(d), def->name)) {
-        rc = err_reply(ret, -CD_E_EXISTS,
-                       "VM '%s' already exists (see 'clusterctl vm show %s'; "
-                       "'clusterctl vm remove %s' first to replace it)",
-                       def->name, def->name, def->name);
+        rc = cd_error_reply(
+            ret, -CD_E_EXISTS,
+            "VM '%s' already exists (see 'clusterctl vm show %s'; "
+            "'clusterctl vm remove %s' first to replace it)",
+            def->name, def->name, def->name);
         goto out;
     }
     if (uuid_refusal(d, def, def->name, ret, &rc))
         goto out;
     if (cd_net_mac_taken(cd_daemon_cdb(d), def, NULL, err, sizeof(err))) {
-        rc = err_reply(ret, -CD_E_EXISTS, "%s (nothing was changed)", err);
+        rc = cd_error_reply(ret, -CD_E_EXISTS, "%s (nothing was changed)", err);
         goto out;
     }
     if (d->csv) {
@@ -424,7 +413,7 @@ static int do_vm_add(struct cd_daemon *d, struct cmn_ipc_conn *conn,
         if (rc < 0) {
             cmn_ipc_conn_unref(conn);
             cd_csv_job_free(j);
-            return err_reply(ret, rc, "cannot start a worker for the CSV");
+            return cd_error_reply(ret, rc, "cannot start a worker for the CSV");
         }
         return CMN_IPC_DEFERRED;
     }
@@ -451,7 +440,7 @@ static void csv_def_stored(void *data, struct cd_csv_job *j)
     int rc;
 
     if (j->rc < 0) {
-        err_reply(&ret, j->rc, "%s (nothing was changed)", j->msg);
+        cd_error_reply(&ret, j->rc, "%s (nothing was changed)", j->msg);
         csv_job_answer(j, ret);
         free(ret);
         return;
@@ -469,7 +458,7 @@ static void csv_def_stored(void *data, struct cd_csv_job *j)
     /* Refused (no quorum...): the slot's copy is ahead of the CDB, which
      * stays the authority; the next edit rewrites the slot. */
     if (rc < 0 && !ret)
-        err_reply(&ret, rc, "VM '%s': cannot submit the change", j->vm);
+        cd_error_reply(&ret, rc, "VM '%s': cannot submit the change", j->vm);
     csv_job_answer(j, ret);
     free(ret);
 }
@@ -493,14 +482,15 @@ static int do_vm_edit(struct cd_daemon *d, struct cmn_ipc_conn *conn,
     int rc;
 
     if (!cur)
-        return err_reply(ret, -CD_E_NOT_FOUND,
-                         "VM '%s' does not exist (see 'clusterctl vm list')",
-                         vm);
+        return cd_error_reply(
+            ret, -CD_E_NOT_FOUND,
+            "VM '%s' does not exist (see 'clusterctl vm list')", vm);
     if (!cur->definition)
-        return err_reply(ret, -CD_E_BAD_VALUE,
-                         "VM '%s' has no definition in the cluster database "
-                         "to edit",
-                         vm);
+        return cd_error_reply(
+            ret, -CD_E_BAD_VALUE,
+            "VM '%s' has no definition in the cluster database "
+            "to edit",
+            vm);
     cmn_xml_attr_copy(req, "source", source, sizeof(source));
     body = xmlNodeGetContent(req);
     rc = res_vm_parse(body ? (const char *)body : "",
@@ -508,26 +498,27 @@ static int do_vm_edit(struct cd_daemon *d, struct cmn_ipc_conn *conn,
                       sizeof(err));
     xmlFree(body);
     if (rc < 0)
-        return err_reply(ret, rc,
-                         "%s (nothing was changed; fix the file and run "
-                         "'clusterctl vm edit %s FILE' again)",
-                         err, vm);
+        return cd_error_reply(ret, rc,
+                              "%s (nothing was changed; fix the file and run "
+                              "'clusterctl vm edit %s FILE' again)",
+                              err, vm);
     rc = res_vm_parse(cur->definition, strlen(cur->definition), vm, &old, err,
                       sizeof(err));
     if (rc < 0) {
-        rc = err_reply(ret, rc, "VM '%s': its stored definition: %s", vm, err);
+        rc = cd_error_reply(ret, rc, "VM '%s': its stored definition: %s", vm,
+                            err);
         goto out;
     }
     running = cd_coord_vm_node(co, vm, NULL) != 0 || cur->want_running;
     rc = res_vm_edit_check(old, def, source, running, err, sizeof(err));
     if (rc < 0) {
-        rc = err_reply(ret, rc, "%s (nothing was changed)", err);
+        rc = cd_error_reply(ret, rc, "%s (nothing was changed)", err);
         goto out;
     }
     if (uuid_refusal(d, def, vm, ret, &rc))
         goto out;
     if (cd_net_mac_taken(cd_daemon_cdb(d), def, vm, err, sizeof(err))) {
-        rc = err_reply(ret, -CD_E_EXISTS, "%s (nothing was changed)", err);
+        rc = cd_error_reply(ret, -CD_E_EXISTS, "%s (nothing was changed)", err);
         goto out;
     }
     rc = res_vm_serialize(def, &text);
@@ -560,7 +551,7 @@ static int do_vm_edit(struct cd_daemon *d, struct cmn_ipc_conn *conn,
         if (rc < 0) {
             cmn_ipc_conn_unref(conn);
             cd_csv_job_free(j);
-            rc = err_reply(ret, rc, "cannot start a worker for the CSV");
+            rc = cd_error_reply(ret, rc, "cannot start a worker for the CSV");
             goto out;
         }
         rc = CMN_IPC_DEFERRED;
@@ -596,7 +587,7 @@ static int manual_start(struct cd_daemon *d, struct cmn_ipc_conn *conn,
     rc = cd_coord_check_start(co, cd_daemon_cdb(d), op->name, NULL, err,
                               sizeof(err));
     if (rc < 0)
-        return err_reply(ret, rc, "%s", err);
+        return cd_error_reply(ret, rc, "%s", err);
     rc = cd_ipc_submit(d, conn, op, ret);
     if (rc != CMN_IPC_DEFERRED)
         return rc; /* refused at once */
@@ -619,17 +610,18 @@ static int do_vm_change(struct cd_daemon *d, struct cmn_ipc_conn *conn,
     uint32_t node;
 
     if (!cd_cdb_vm_by_name(cdb, vm))
-        return err_reply(ret, -CD_E_NOT_FOUND,
-                         "VM '%s' does not exist (see 'clusterctl vm list')",
-                         vm);
+        return cd_error_reply(
+            ret, -CD_E_NOT_FOUND,
+            "VM '%s' does not exist (see 'clusterctl vm list')", vm);
     snprintf(op.name, sizeof(op.name), "%s", vm);
     if (!strcmp(opname, "vm-remove")) {
         node = cd_coord_vm_node(co, vm, NULL);
         if (node || cd_cdb_vm_by_name(cdb, vm)->want_running)
-            return err_reply(ret, -CD_E_IN_USE,
-                             "VM '%s' is %s: stop it first ('clusterctl vm "
-                             "stop %s')",
-                             vm, node ? "running" : "meant to run", vm);
+            return cd_error_reply(
+                ret, -CD_E_IN_USE,
+                "VM '%s' is %s: stop it first ('clusterctl vm "
+                "stop %s')",
+                vm, node ? "running" : "meant to run", vm);
         op.type = CD_OP_REMOVE_VM;
         const struct cd_vm *v = cd_cdb_vm_by_name(cdb, vm);
         if (d->csv &&
@@ -673,20 +665,21 @@ static int do_move(struct cd_daemon *d, struct cmn_ipc_conn *conn, xmlNode *req,
     cmn_xml_attr_copy(req, "to", to, sizeof(to));
     cmn_xml_attr_copy(req, "mode", mode, sizeof(mode));
     if (strcmp(mode, "live") && strcmp(mode, "quick"))
-        return err_reply(ret, -EINVAL, "move-vm needs --live or --quick");
+        return cd_error_reply(ret, -EINVAL, "move-vm needs --live or --quick");
     if (to[0] && !(tn = cd_cdb_node_by_name(cdb, to)))
-        return err_reply(ret, -CD_E_NOT_FOUND,
-                         "node '%s' does not exist (see 'clusterctl node "
-                         "list')",
-                         to);
+        return cd_error_reply(ret, -CD_E_NOT_FOUND,
+                              "node '%s' does not exist (see 'clusterctl node "
+                              "list')",
+                              to);
     if (!d->replica || !d->quorate || !cd_orch_in_group(d)) {
         unsigned expected, total, quorum;
         cd_cpg_votes(d, &expected, &total, &quorum);
-        return err_reply(ret, -CD_E_NO_QUORUM,
-                         "the cluster has no quorum (%u of %u votes, %u "
-                         "needed): VMs are not moved until enough nodes are "
-                         "back",
-                         total, expected, quorum);
+        return cd_error_reply(
+            ret, -CD_E_NO_QUORUM,
+            "the cluster has no quorum (%u of %u votes, %u "
+            "needed): VMs are not moved until enough nodes are "
+            "back",
+            total, expected, quorum);
     }
     m.kind = !strcmp(mode, "live") ? CD_ACT_LIVE : CD_ACT_QUICK;
     m.b = tn ? tn->nodeid : 0;
@@ -694,16 +687,17 @@ static int do_move(struct cd_daemon *d, struct cmn_ipc_conn *conn, xmlNode *req,
     rc = cd_coord_check_move(co, cdb, vm, m.b, (enum cd_act_kind)m.kind, NULL,
                              NULL, err, sizeof(err));
     if (rc < 0)
-        return err_reply(ret, rc, "%s", err);
+        return cd_error_reply(ret, rc, "%s", err);
     if (cd_orch_waiters_full(d))
-        return err_reply(ret, -EBUSY, "too many moves waiting: retry");
+        return cd_error_reply(ret, -EBUSY, "too many moves waiting: retry");
     snprintf(m.vm, sizeof(m.vm), "%s", vm);
     m.origin = d->nodeid;
     m.epoch = cd_cdb_epoch(cdb);
     /* Numbered, sent, and `conn` answered when its ACTION comes. */
     rc = cd_orch_send(d, &m, conn);
     if (rc < 0)
-        return err_reply(ret, rc, "cannot send the request to the cluster");
+        return cd_error_reply(ret, rc,
+                              "cannot send the request to the cluster");
     return CMN_IPC_DEFERRED;
 }
 
@@ -804,9 +798,9 @@ static int do_explain(struct cd_daemon *d, const char *vm, char **ret)
     int rc;
 
     if (!cd_cdb_vm_by_name(cdb, vm))
-        return err_reply(ret, -CD_E_NOT_FOUND,
-                         "VM '%s' does not exist (see 'clusterctl vm list')",
-                         vm);
+        return cd_error_reply(
+            ret, -CD_E_NOT_FOUND,
+            "VM '%s' does not exist (see 'clusterctl vm list')", vm);
     /* The same picture the coordinator uses. */
     vms = calloc(cd_cdb_vm_count(cdb) + 1, sizeof(*vms));
     if (!vms)
@@ -841,7 +835,7 @@ static int do_explain(struct cd_daemon *d, const char *vm, char **ret)
     rc = res_explain(&c, vm, &text);
     free(vms);
     if (rc < 0)
-        return err_reply(ret, rc, "cannot explain VM '%s'", vm);
+        return cd_error_reply(ret, rc, "cannot explain VM '%s'", vm);
 
     cd_buf_init(&b);
     cd_buf_xmlf(&b, "<explain vm=\"%s\">", vm);
@@ -916,13 +910,13 @@ int cd_api_vm_request(struct cd_daemon *d, struct cmn_ipc_conn *conn,
          strcmp(op, "explain") && strcmp(op, "events")))
         return -ENOENT;
     if (write && !may_write)
-        return err_reply(ret, -CD_E_PERM,
-                         "permission denied: only root or the admin group "
-                         "may change the cluster (run as root)");
+        return cd_error_reply(ret, -CD_E_PERM,
+                              "permission denied: only root or the admin group "
+                              "may change the cluster (run as root)");
     cmn_xml_attr_copy(req, "vm", vm, sizeof(vm));
     if (strcmp(op, "vm-add") && strcmp(op, "vm-list") && strcmp(op, "events") &&
         strcmp(op, "move-vm") && !vm[0])
-        return err_reply(ret, -EINVAL, "%s needs a VM name", op);
+        return cd_error_reply(ret, -EINVAL, "%s needs a VM name", op);
     if (!strcmp(op, "vm-list"))
         return do_vm_list(d, NULL, ret);
     if (!strcmp(op, "vm-show"))

@@ -44,6 +44,11 @@ const char *cd_node_name(const struct cd_cdb *cdb, uint32_t id);
  * (cmn_strerror(rc) when msg is empty); NULL when out of memory. */
 char *cd_error_text(int rc, const char *msg);
 
+/* *ret = cd_error_text(rc, printf of fmt): a request handler's refusal.
+ * 0, or -ENOMEM (then *ret is NULL). */
+__attribute__((format(printf, 3, 4))) int cd_error_reply(char **ret, int rc,
+                                                         const char *fmt, ...);
+
 /* A printable token without blanks (addresses, LUN ids, refs). */
 bool cd_token_valid(const char *s, size_t max);
 

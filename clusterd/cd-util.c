@@ -199,3 +199,15 @@ char *cd_error_text(int rc, const char *msg)
     cd_buf_puts(&b, "</error>");
     return cd_buf_steal(&b, &text, NULL) == 0 ? text : NULL;
 }
+
+int cd_error_reply(char **ret, int rc, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    *ret = cd_error_text(rc, msg);
+    return *ret ? 0 : -ENOMEM;
+}
