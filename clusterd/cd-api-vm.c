@@ -792,7 +792,7 @@ static int do_explain(struct cd_daemon *d, const char *vm, char **ret)
     char *text = NULL;
     struct cd_buf b;
     enum cd_rt_state st;
-    uint32_t node;
+    uint32_t node, holder;
     const struct cd_action *a;
     const struct cd_vm_failures *f;
     int rc;
@@ -842,7 +842,18 @@ static int do_explain(struct cd_daemon *d, const char *vm, char **ret)
     cd_buf_xml_escape(&b, text);
     free(text);
     node = cd_coord_vm_node(co, vm, &st);
-    if (node)
+    holder = cd_coord_vm_lease(co, vm);
+    if (holder && holder != node)
+        /* A handoff: the node is where the VM runs (if anywhere), the
+         * holder the one whose hvagent last said it has the lease. */
+        cd_buf_xmlf(&b,
+                    "lease: held by node '%s' (its hvagent reports it); VM "
+                    "'%s' %s%s%s\n",
+                    cd_node_name(cdb, holder), vm,
+                    node ? cd_rt_state_name(st) : "runs nowhere",
+                    node ? " on node " : "",
+                    node ? cd_node_name(cdb, node) : "");
+    else if (node)
         cd_buf_xmlf(&b,
                     "lease: held by the QEMU of VM '%s' on node '%s' (%s); "
                     "no other node can start it while it runs\n",
