@@ -963,11 +963,11 @@ static int move_on_event(struct move *m, xmlNode *n)
                    m->mode, m->action, (double)(cmn_now_ms() - m->t0) / 1000);
         fflush(stdout);
     }
-    if (!strcmp(type, "migration") && !strcmp(ctl_xml_prop(n, "vm"), m->vm) &&
-        m->xml) {
-        move_keep_pass(m, n);
-    } else if (!strcmp(type, "migration") &&
-               !strcmp(ctl_xml_prop(n, "vm"), m->vm)) {
+    if (!strcmp(type, "migration") && !strcmp(ctl_xml_prop(n, "vm"), m->vm)) {
+        if (m->xml) {
+            move_keep_pass(m, n);
+            return -EINPROGRESS;
+        }
         printf("%spass %s: transferred %.0f MiB, remaining %.0f MiB, "
                "expected downtime %s ms%s",
                m->tty ? "\r" : "", ctl_xml_prop(n, "pass"),
