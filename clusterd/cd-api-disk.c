@@ -40,18 +40,6 @@
 #include "hvagent/hva-proto.h"
 #include "resources/res-vm.h"
 
-/* Answers the job's client with `reply` and ends the job. */
-static void answer(struct cd_csv_job *j, const char *reply)
-{
-    if (j->conn) {
-        cmn_ipc_reply(j->conn,
-                      reply ? reply
-                            : "<error code=\"12\">out of memory</error>");
-        cmn_ipc_conn_unref(j->conn);
-    }
-    cd_csv_job_free(j);
-}
-
 static void answer_err(struct cd_csv_job *j, int rc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static void answer_err(struct cd_csv_job *j, int rc, const char *fmt, ...)
@@ -63,7 +51,7 @@ static void answer_err(struct cd_csv_job *j, int rc, const char *fmt, ...)
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     text = cd_error_text(rc, msg);
-    answer(j, text);
+    cd_csv_job_answer(j, text);
     free(text);
 }
 
@@ -84,7 +72,7 @@ static void answer_ok(struct cd_csv_job *j, bool add)
                               "extent=\"%" PRIu64 "\" hotplug=\"%s\"/>",
                               j->vm, j->disk_target, j->disk_slot,
                               j->disk_extent, j->disk_hotplug ? "yes" : "no");
-    answer(j, text);
+    cd_csv_job_answer(j, text);
     free(text);
 }
 
@@ -96,7 +84,7 @@ static void add_undone(void *data, struct cd_csv_job *j)
     if (j->rc < 0)
         cmn_err(CMN_LOG_CD, "VM '%s': undoing the disk add: %s", j->vm, j->msg);
     /* The CDB's refusal, kept in j->reply. */
-    answer(j, j->reply);
+    cd_csv_job_answer(j, j->reply);
 }
 
 static void add_applied(struct cd_daemon *d, struct cmn_ipc_conn *conn, int rc,
@@ -118,7 +106,7 @@ static void add_applied(struct cd_daemon *d, struct cmn_ipc_conn *conn, int rc,
                  "VM '%s': disk add lost with corosync; extent %" PRIu64
                  " is kept (see 'clusterctl vm show %s')",
                  j->vm, j->disk_extent, j->vm);
-        answer(j, j->reply);
+        cd_csv_job_answer(j, j->reply);
         return;
     }
     /* Refused: unplug and free, the slot gets the old definition back. */
@@ -131,7 +119,7 @@ static void add_applied(struct cd_daemon *d, struct cmn_ipc_conn *conn, int rc,
     }
     j->op = CD_CSV_DISK_FREE;
     if (cd_csv_run(d->csv, j, add_undone, d) < 0)
-        answer(j, j->reply);
+        cd_csv_job_answer(j, j->reply);
 }
 
 static void add_done(void *data, struct cd_csv_job *j)
@@ -162,7 +150,7 @@ static void add_done(void *data, struct cd_csv_job *j)
     j->def_xml = NULL;
     j->op = CD_CSV_DISK_FREE;
     if (cd_csv_run(d->csv, j, add_undone, d) < 0)
-        answer(j, j->reply);
+        cd_csv_job_answer(j, j->reply);
 }
 
 /* ------------------------------------------------------------- remove */
@@ -193,7 +181,7 @@ static void remove_applied(struct cd_daemon *d, struct cmn_ipc_conn *conn,
                 j->vm, j->disk_target,
                 j->disk_hotplug ? "was unplugged" : "was to be removed");
         j->reply = reply;
-        answer(j, reply);
+        cd_csv_job_answer(j, reply);
         return;
     }
     free(reply);
@@ -241,7 +229,7 @@ static void unplugged(void *data, struct cd_csv_job *j)
                 "VM '%s': disk %s was unplugged, but the "
                 "cluster database was not changed",
                 j->vm, j->disk_target);
-        answer(j, ret);
+        cd_csv_job_answer(j, ret);
         free(ret);
     }
 }

@@ -179,19 +179,6 @@ static int submit_warned(struct cd_daemon *d, struct cmn_ipc_conn *conn,
 
 /* ------------------------------------------- VMs on the CSV (cd-csv.h) */
 
-/* Answers the client of `j` with `reply` (or j->reply) and ends the job. */
-static void csv_job_answer(struct cd_csv_job *j, const char *reply)
-{
-    if (!reply)
-        reply =
-            j->reply ? j->reply : "<error code=\"12\">out of memory</error>";
-    if (j->conn) {
-        cmn_ipc_reply(j->conn, reply);
-        cmn_ipc_conn_unref(j->conn);
-    }
-    cd_csv_job_free(j);
-}
-
 /* The undo of a refused add, or the freeing after a removal, is done. */
 static void csv_freed(void *data, struct cd_csv_job *j)
 {
@@ -209,12 +196,12 @@ static void csv_freed(void *data, struct cd_csv_job *j)
                 "was not freed: %s (clusterd reclaims it once the "
                 "volume is reachable; see 'clusterctl volume check')",
                 j->vm, j->msg);
-            csv_job_answer(j, text);
+            cd_csv_job_answer(j, text);
             free(text);
             return;
         }
     }
-    csv_job_answer(j, NULL);
+    cd_csv_job_answer(j, NULL);
 }
 
 static void csv_free_then_answer(struct cd_daemon *d, struct cd_csv_job *j)
@@ -224,7 +211,7 @@ static void csv_free_then_answer(struct cd_daemon *d, struct cd_csv_job *j)
         cmn_err(CMN_LOG_CD,
                 "VM '%s': cannot start a worker to free its CSV slot (%s)",
                 j->vm, j->ref);
-        csv_job_answer(j, NULL);
+        cd_csv_job_answer(j, NULL);
     }
 }
 
@@ -248,7 +235,7 @@ static void csv_add_applied(struct cd_daemon *d, struct cmn_ipc_conn *conn,
                 free(reply);
             }
         }
-        csv_job_answer(j, NULL);
+        cd_csv_job_answer(j, NULL);
     } else if (rc == -CD_E_NO_CLUSTER) {
         /* Maybe applied by the others: keep the slot rather than free
          * what a VM of the cluster may use. */
@@ -257,7 +244,7 @@ static void csv_add_applied(struct cd_daemon *d, struct cmn_ipc_conn *conn,
                  "kept: if the VM is not in 'clusterctl vm list', free it "
                  "by adding and removing the VM again",
                  j->vm, j->ref);
-        csv_job_answer(j, NULL);
+        cd_csv_job_answer(j, NULL);
     } else {
         csv_free_then_answer(d, j);
     }
@@ -276,7 +263,7 @@ static void csv_allocated(void *data, struct cd_csv_job *j)
                        "%s (nothing was changed; fix the file and run "
                        "'clusterctl vm add' again)",
                        j->msg);
-        csv_job_answer(j, ret);
+        cd_csv_job_answer(j, ret);
         free(ret);
         return;
     }
@@ -307,7 +294,7 @@ static void csv_remove_applied(struct cd_daemon *d, struct cmn_ipc_conn *conn,
     if (rc == 0)
         csv_free_then_answer(d, j);
     else
-        csv_job_answer(j, NULL);
+        cd_csv_job_answer(j, NULL);
 }
 
 /* Refused before anything is allocated on the CSV; the CDB's apply path
@@ -441,7 +428,7 @@ static void csv_def_stored(void *data, struct cd_csv_job *j)
 
     if (j->rc < 0) {
         cd_error_reply(&ret, j->rc, "%s (nothing was changed)", j->msg);
-        csv_job_answer(j, ret);
+        cd_csv_job_answer(j, ret);
         free(ret);
         return;
     }
@@ -459,7 +446,7 @@ static void csv_def_stored(void *data, struct cd_csv_job *j)
      * stays the authority; the next edit rewrites the slot. */
     if (rc < 0 && !ret)
         cd_error_reply(&ret, rc, "VM '%s': cannot submit the change", j->vm);
-    csv_job_answer(j, ret);
+    cd_csv_job_answer(j, ret);
     free(ret);
 }
 

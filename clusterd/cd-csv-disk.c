@@ -89,7 +89,7 @@ static int disk_add(struct cd_csv *c, struct cd_csv_job *j)
     struct res_disk *disk = &j->def->disks[j->disk_index];
     struct csv_volume *vol = NULL;
     struct csv_extent e = {0};
-    char tag[CSV_TAG_MAX + 1], what[64], path[PATH_MAX];
+    char path[PATH_MAX];
     uint32_t slot;
     int rc;
 
@@ -97,31 +97,9 @@ static int disk_add(struct cd_csv *c, struct cd_csv_job *j)
     if (rc < 0)
         return rc;
     snprintf(path, sizeof(path), "%s", csv_path(vol));
-    if (disk->volume[0] && strcmp(disk->volume, csv_super(vol)->name) != 0) {
-        cd_errf(j->msg, sizeof(j->msg),
-                "VM '%s': volume '%s' is not the cluster-shared volume '%s' "
-                "(%s) this cluster uses (see 'clusterctl volume list')",
-                j->vm, disk->volume, csv_super(vol)->name, path);
-        rc = -CD_E_NOT_FOUND;
+    rc = cd_csv_disk_alloc(vol, j, disk, (uint16_t)j->disk_index, slot, &e);
+    if (rc < 0)
         goto unlock;
-    }
-    snprintf(tag, sizeof(tag), "%.22s-%s", j->vm, disk->target);
-    rc = csv_extent_alloc(vol, disk->size, slot, CSV_EXTENT_DISK,
-                          (uint16_t)j->disk_index, tag, &e);
-    if (rc < 0) {
-        snprintf(what, sizeof(what), "disk %s", disk->target);
-        if (rc == -CSV_E_NO_SPACE)
-            cd_csv_no_space(vol, j, what, disk->size);
-        else
-            cd_errf(j->msg, sizeof(j->msg),
-                    "CSV '%s': cannot allocate VM '%s' %s: %s", path, j->vm,
-                    what, cmn_strerror(rc));
-        goto unlock;
-    }
-    disk->source = RES_DISK_EXTENT;
-    snprintf(disk->volume, sizeof(disk->volume), "%s", csv_super(vol)->name);
-    disk->extent = e.id;
-    disk->size = 0;
     j->disk_extent = e.id;
     j->disk_size = e.length;
     j->disk_offset = e.offset;

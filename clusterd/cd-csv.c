@@ -216,7 +216,7 @@ static int do_alloc(struct cd_csv *c, struct cd_csv_job *j)
     struct csv_extent e, state;
     uint32_t slot = CSV_OWNER_NONE;
     const char *vname;
-    char tag[CSV_TAG_MAX + 1], what[64];
+    char tag[CSV_TAG_MAX + 1];
     char *xml = NULL;
     uint64_t size;
     int rc, r2;
@@ -253,33 +253,9 @@ static int do_alloc(struct cd_csv *c, struct cd_csv_job *j)
         struct res_disk *disk = &def->disks[i];
         if (disk->source != RES_DISK_ALLOCATE)
             continue;
-        if (disk->volume[0] && strcmp(disk->volume, vname) != 0) {
-            cd_errf(j->msg, sizeof(j->msg),
-                    "VM '%s' disk %s: volume '%s' is not the cluster-shared "
-                    "volume '%s' (%s) this cluster uses",
-                    j->vm, disk->target, disk->volume, vname, c->path);
-            rc = -CD_E_NOT_FOUND;
+        rc = cd_csv_disk_alloc(vol, j, disk, (uint16_t)i, slot, &e);
+        if (rc < 0)
             goto out;
-        }
-        snprintf(tag, sizeof(tag), "%.22s-%s", def->name, disk->target);
-        rc = csv_extent_alloc(vol, disk->size, slot, CSV_EXTENT_DISK,
-                              (uint16_t)i, tag, &e);
-        if (rc < 0) {
-            snprintf(what, sizeof(what), "disk %s", disk->target);
-            if (rc == -CSV_E_NO_SPACE)
-                no_space(vol, j, what, disk->size);
-            else
-                cd_errf(j->msg, sizeof(j->msg),
-                        "CSV '%s': cannot allocate VM '%s' %s (%" PRIu64
-                        " MiB): %s",
-                        c->path, j->vm, what, mib_up(disk->size),
-                        cmn_strerror(rc));
-            goto out;
-        }
-        disk->source = RES_DISK_EXTENT;
-        snprintf(disk->volume, sizeof(disk->volume), "%s", vname);
-        disk->extent = e.id;
-        disk->size = 0;
     }
     size = (def->memory_mib + CD_CSV_STATE_HEADROOM_MIB) << 20;
     snprintf(tag, sizeof(tag), "%.22s-state", def->name);
@@ -382,6 +358,44 @@ out:
     *ret_vol = vol;
     *ret_slot = slot;
     *ret_state = state;
+    return 0;
+}
+
+int cd_csv_disk_alloc(struct csv_volume *vol, struct cd_csv_job *j,
+                      struct res_disk *disk, uint16_t index, uint32_t slot,
+                      struct csv_extent *ret_e)
+{
+    const char *vname = csv_super(vol)->name;
+    char tag[CSV_TAG_MAX + 1], what[64];
+    int rc;
+
+    if (disk->volume[0] && strcmp(disk->volume, vname) != 0) {
+        cd_errf(j->msg, sizeof(j->msg),
+                "VM '%s' disk %s: volume '%s' is not the cluster-shared "
+                "volume '%s' (%s) this cluster uses (see 'clusterctl volume "
+                "list')",
+                j->vm, disk->target, disk->volume, vname, csv_path(vol));
+        return -CD_E_NOT_FOUND;
+    }
+    snprintf(tag, sizeof(tag), "%.22s-%s", j->vm, disk->target);
+    rc = csv_extent_alloc(vol, disk->size, slot, CSV_EXTENT_DISK, index, tag,
+                          ret_e);
+    if (rc < 0) {
+        snprintf(what, sizeof(what), "disk %s", disk->target);
+        if (rc == -CSV_E_NO_SPACE)
+            no_space(vol, j, what, disk->size);
+        else
+            cd_errf(j->msg, sizeof(j->msg),
+                    "CSV '%s': cannot allocate VM '%s' %s (%" PRIu64
+                    " MiB): %s",
+                    csv_path(vol), j->vm, what, mib_up(disk->size),
+                    cmn_strerror(rc));
+        return rc;
+    }
+    disk->source = RES_DISK_EXTENT;
+    snprintf(disk->volume, sizeof(disk->volume), "%s", vname);
+    disk->extent = ret_e->id;
+    disk->size = 0;
     return 0;
 }
 
@@ -771,6 +785,18 @@ void cd_csv_job_free(struct cd_csv_job *job)
     free(job);
 }
 
+void cd_csv_job_answer(struct cd_csv_job *j, const char *reply)
+{
+    if (!reply)
+        reply =
+            j->reply ? j->reply : "<error code=\"12\">out of memory</error>";
+    if (j->conn) {
+        cmn_ipc_reply(j->conn, reply);
+        cmn_ipc_conn_unref(j->conn);
+    }
+    cd_csv_job_free(j);
+}
+
 /* ----------------------------------------------- steps for hvagent */
 
 int cd_csv_prepare(struct cd_hva_job *j)
@@ -889,17 +915,6 @@ out:
 }
 
 /* ------------------------------------------------ orphans, in the loop */
-
-static void csv_job_reply(struct cd_csv_job *j)
-{
-    if (j->conn) {
-        cmn_ipc_reply(j->conn, j->reply ? j->reply
-                                        : "<error code=\"12\">out of "
-                                          "memory</error>");
-        cmn_ipc_conn_unref(j->conn);
-    }
-    cd_csv_job_free(j);
-}
 
 static int cd_csv_err(char **ret, int rc, const char *msg)
 {
@@ -1078,7 +1093,7 @@ static void ipc_done(void *data, struct cd_csv_job *j)
         cd_buf_puts(&b, "</error>");
         cd_buf_steal(&b, &e, NULL);
         j->reply = e;
-        csv_job_reply(j);
+        cd_csv_job_answer(j, NULL);
         return;
     }
     seen_update(c, j);
@@ -1111,7 +1126,7 @@ static void ipc_done(void *data, struct cd_csv_job *j)
     cd_buf_puts(&b, "</volume-check>\n");
     cd_buf_steal(&b, &text, NULL);
     j->reply = text;
-    csv_job_reply(j);
+    cd_csv_job_answer(j, NULL);
 }
 
 int cd_csv_ipc(struct cd_daemon *d, struct cmn_ipc_conn *conn, bool repair,

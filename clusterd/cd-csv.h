@@ -165,6 +165,10 @@ int cd_csv_run(struct cd_csv *c, struct cd_csv_job *job, cd_csv_done_fn done,
                void *data);
 void cd_csv_job_free(struct cd_csv_job *job);
 
+/* Answers the job's client, if any, with `reply`, or j->reply when reply
+ * is NULL ("out of memory" when both are), and frees the job. */
+void cd_csv_job_answer(struct cd_csv_job *j, const char *reply);
+
 /* `volume check` / `volume check --repair` through clusterd: runs the
  * job and answers `conn` (CMN_IPC_DEFERRED), or an error in *ret. */
 int cd_csv_ipc(struct cd_daemon *d, struct cmn_ipc_conn *conn, bool repair,
