@@ -1369,7 +1369,7 @@ static struct local_vm *local_find(struct cd_orch *o, const char *name,
 /* cpu="..." of an hvagent <vm> or state event: what the VM was defined
  * with (absent: QEMU's default); lease="yes": hvagent holds its lease
  * (absent, from an older hvagent: not known, reported as not held). */
-static void local_set_cpu(struct local_vm *l, xmlNode *n)
+static void local_set_attrs(struct local_vm *l, xmlNode *n)
 {
     xmlChar *cpu = xmlGetProp(n, (const xmlChar *)"cpu");
     xmlChar *lease = xmlGetProp(n, (const xmlChar *)"lease");
@@ -1416,7 +1416,7 @@ static void hva_connected(void *data, const char *status_xml)
             if (name && st && cmn_name_valid((const char *)name) &&
                 (l = local_find(o, (const char *)name, true))) {
                 l->state = cd_rt_state_from_hva((const char *)st);
-                local_set_cpu(l, n);
+                local_set_attrs(l, n);
             }
             xmlFree(name);
             xmlFree(st);
@@ -1453,7 +1453,7 @@ static void hva_event(void *data, const char *xml)
         struct local_vm *l = local_find(o, (const char *)vm, true);
         if (!strcmp((const char *)type, "state") && st && l) {
             l->state = cd_rt_state_from_hva((const char *)st);
-            local_set_cpu(l, e);
+            local_set_attrs(l, e);
             if (o->in_group)
                 send_rt(o, l, l->state, NULL, 0);
             if (o->shutting_down)
