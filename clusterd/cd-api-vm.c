@@ -36,6 +36,7 @@ static void vm_element(struct cd_daemon *d, struct cd_buf *b,
     const struct cd_cdb *cdb = cd_daemon_cdb(d);
     enum cd_rt_state st;
     uint32_t node = cd_coord_vm_node(co, v->name, &st);
+    uint32_t holder = cd_coord_vm_lease(co, v->name);
     const struct cd_action *a = cd_coord_active(co, v->name);
     const struct cd_vm_failures *f = cd_coord_failures(co, v->name);
     unsigned copies = 0;
@@ -54,9 +55,8 @@ static void vm_element(struct cd_daemon *d, struct cd_buf *b,
                 f ? f->n : 0);
     if (node && cd_coord_unmanaged(co, node))
         cd_buf_puts(b, " managed=\"no\"");
-    if (cd_coord_vm_lease(co, v->name))
-        cd_buf_xmlf(b, " lease=\"%s\"",
-                    cd_node_name(cdb, cd_coord_vm_lease(co, v->name)));
+    if (holder)
+        cd_buf_xmlf(b, " lease=\"%s\"", cd_node_name(cdb, holder));
     /* The -cpu it runs with: a cluster-mode VM's fixed baseline. */
     if (node && cd_coord_vm_cpu(co, v->name)[0])
         cd_buf_xmlf(b, " cpu=\"%s\"", cd_coord_vm_cpu(co, v->name));
