@@ -97,16 +97,25 @@ grep -q 'KVMC disk found slot=24 blocks=64' <(tr -d '\r' <"$(vm_serial "$src" we
     fail "the guest did not find the added disk in slot 24"
 no_fail "$src"
 
+# disk_move KIND FROM TO: web1 moved by a KIND migration; the writer
+# carries on at TO without a write lost. Sets mv_from (FROM's last write
+# count) and mv_first (TO's first).
+disk_move() {
+    local kind=$1 from=$2 to=$3
+    [ ! -f "$(vm_serial "$to" web1)" ] || : >"$(vm_serial "$to" web1)"
+    out=$(cdctl node1 move-vm web1 --to "$to" "--$kind") || fail "move-vm --$kind: $out"
+    sb_wait_for 30 eval "[ -n \"\$(disk_last $to)\" ]" || fail "no guest report on $to after --$kind"
+    mv_from=$(disk_last "$from" | cut -d' ' -f2)
+    sb_wait_for 40 disk_ok "$to" $((mv_from + 150)) ||
+        fail "writer after --$kind to $to: $(disk_last "$to") ($from ended at $mv_from)"
+    mv_first=$(tr -d '\r' <"$(vm_serial "$to" web1)" | grep -m1 ' dw=' | sed 's/.* dw=\([0-9]*\).*/\1/')
+    ((mv_first >= mv_from)) || fail "write count went back over --$kind: $mv_from -> $mv_first"
+    no_fail "$to"
+}
+
 # live migration: the target is defined with the disk at the same address.
-[ ! -f "$(vm_serial "$dst" web1)" ] || : >"$(vm_serial "$dst" web1)"
-out=$(cdctl node1 move-vm web1 --to "$dst" --live) || fail "move-vm --live: $out"
-sb_wait_for 30 eval "[ -n \"\$(disk_last $dst)\" ]" || fail "no guest report on $dst"
-from_dw=$(disk_last "$src" | cut -d' ' -f2)
-sb_wait_for 40 disk_ok "$dst" $((from_dw + 150)) ||
-    fail "writer after the move to $dst: $(disk_last "$dst") ($src ended at $from_dw)"
-first=$(tr -d '\r' <"$(vm_serial "$dst" web1)" | grep -m1 ' dw=' | sed 's/.* dw=\([0-9]*\).*/\1/')
-((first >= from_dw)) || fail "write count went back over the move: $from_dw -> $first"
-no_fail "$dst"
+disk_move live "$src" "$dst"
+from_dw=$mv_from first=$mv_first
 moved_dw=$(disk_last "$dst" | cut -d' ' -f2)
 
 # remove, on the node it runs on now: the guest lets go, the extent is freed.
@@ -144,24 +153,16 @@ slot_on_cmdline() {
     sb_exec "$1" pgrep -a -x qemu-system-x86 | grep -q "virtio-blk-pci,drive=hp24,id=hp24,addr=0x18"
 }
 out=$(cdctl node1 vm start web1) || fail "vm start with the disk: $out"
-src=$(vm_where node1 web1)
-[ -n "$src" ] || fail "web1 runs nowhere after the start with the disk"
-sb_wait_for 40 disk_ok "$src" 150 || fail "writer after the start on $src: $(disk_last "$src")"
-slot_on_cmdline "$src" || fail "$src's QEMU has no disk at slot 24: $(sb_exec "$src" pgrep -a -x qemu-system-x86)"
-dst=node1
-[ "$src" = node1 ] && dst=node2
-[ ! -f "$(vm_serial "$dst" web1)" ] || : >"$(vm_serial "$dst" web1)"
-out=$(cdctl node1 move-vm web1 --to "$dst" --quick) || fail "move-vm --quick: $out"
-sb_wait_for 30 eval "[ -n \"\$(disk_last $dst)\" ]" || fail "no guest report on $dst after the quick move"
-q_from=$(disk_last "$src" | cut -d' ' -f2)
-sb_wait_for 40 disk_ok "$dst" $((q_from + 150)) ||
-    fail "writer after the quick move to $dst: $(disk_last "$dst") ($src ended at $q_from)"
-q_first=$(tr -d '\r' <"$(vm_serial "$dst" web1)" | grep -m1 ' dw=' | sed 's/.* dw=\([0-9]*\).*/\1/')
-((q_first >= q_from)) || fail "write count went back over the quick move: $q_from -> $q_first"
-slot_on_cmdline "$dst" || fail "$dst's QEMU has no disk at slot 24 after the quick move"
-no_fail "$src"
-no_fail "$dst"
-quick="started with it on $src (slot 24 on QEMU's command line), quick move $src->$dst writes $q_from->$q_first, then $(disk_last "$dst" | cut -d' ' -f2) checked ok"
+q_src=$(vm_where node1 web1)
+[ -n "$q_src" ] || fail "web1 runs nowhere after the start with the disk"
+sb_wait_for 40 disk_ok "$q_src" 150 || fail "writer after the start on $q_src: $(disk_last "$q_src")"
+slot_on_cmdline "$q_src" || fail "$q_src's QEMU has no disk at slot 24: $(sb_exec "$q_src" pgrep -a -x qemu-system-x86)"
+q_dst=node1
+[ "$q_src" = node1 ] && q_dst=node2
+disk_move quick "$q_src" "$q_dst"
+slot_on_cmdline "$q_dst" || fail "$q_dst's QEMU has no disk at slot 24 after the quick move"
+no_fail "$q_src"
+quick="started with it on $q_src (slot 24 on QEMU's command line), quick move $q_src->$q_dst writes $mv_from->$mv_first, then $(disk_last "$q_dst" | cut -d' ' -f2) checked ok"
 out=$(cdctl node1 vm stop web1) || fail "vm stop: $out"
 sb_wait_for 30 eval '[ "$(vm_qemu_count web1)" = 0 ]' || fail "web1's QEMU did not stop"
 out=$(cdctl node1 vm remove web1) || fail "vm remove: $out"
