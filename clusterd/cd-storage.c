@@ -74,6 +74,7 @@ struct cd_storage {
     struct finding last; /* of the check in progress or the last one */
     unsigned backoff_s;
     uint64_t next_join_ms;
+    bool path_lost; /* a read failed since the volume last read */
     bool have;
     struct cd_stor_node cur;
 };
@@ -235,6 +236,17 @@ static int32_t pipe_ready(int32_t fd, int32_t revents, void *data)
     (void)revents;
     while (read(fd, &f, sizeof(f)) == (ssize_t)sizeof(f)) {
         s->last = f;
+        /* The back-off is for joins that fail while the volume reads;
+         * once the path was lost and reads again, the reason for the
+         * earlier failures is likely gone: try at once rather than
+         * keeping the VMs of this node away for up to BACKOFF_MAX. */
+        if (f.step >= STEP_READ && f.read_rc < 0) {
+            s->path_lost = true;
+        } else if (f.step >= STEP_READ && s->path_lost) {
+            s->path_lost = false;
+            s->backoff_s = 0;
+            s->next_join_ms = 0;
+        }
         if (f.step == STEP_JOINING) {
             s->joining = true;
             cmn_info(CMN_LOG_CD,

@@ -108,7 +108,10 @@ sb_log "loop: $adds adds, $removes removes, $errs errors in $(sb_secs "$loop_ms"
 grep -q "timed out" <<<"$out2" && fail "node2's vm add ended in a bare timeout: $out2"
 
 # 3. Path back: the lockspace is re-joined, orphans are reported.
-sb_wait_for 45 joined node1 || fail "node1's lockspace not re-joined: $(sb_exec node1 sanlock client status)"
+sb_wait_for 60 joined node1 ||
+    fail "node1's lockspace not re-joined 60 s after the loop: sanlock: $(sb_exec node1 sanlock client status | grep '^s ' | tr '\n' ' ')" \
+        "clusterd: $(grep 'storage:' "$KVMC_SANDBOX_DIR/node1/clusterd.out" | tail -n 6 | cut -c 17- | tr '\n' ' ')"
+rejoin_ms=$SB_WAITED_MS
 for v in $(cdb_vms); do # what the loop left in the CDB goes the normal way
     out=$(cdctl node2 vm remove "$v" 2>&1) || sb_log "vm remove $v: $out"
 done
@@ -146,5 +149,6 @@ grep -q "reclaimed orphaned slot $gone_slot (VM 'gone1'" "$KVMC_SANDBOX_DIR"/nod
 
 proof "orphans: remove with lunbridge dead left slot $gone_slot, reported by volume check;" \
     "loop $adds adds/$removes removes/$errs errors with 2 lunbridge kills; node2's add $(sb_secs "$d2");" \
+    "node1's lockspace re-joined $(sb_secs "$rejoin_ms") after the loop;" \
     "then $orphans orphan slot(s), $reported reported by volume check; clean with $free0 bytes free" \
     "$(sb_secs "$rec_ms") later, no slot left"
