@@ -1487,11 +1487,31 @@ static void retry_settings(const struct cd_cdb *cdb, uint64_t *ret_base_s,
     *ret_cap_s = cap > *ret_base_s ? cap : *ret_base_s;
 }
 
-static uint64_t retry_due(const struct cd_cdb *cdb, const struct streak *s)
+/* Did the storage of a node the VM failed on become healthy after the
+ * last failure? Then the likely cause of the failures is gone. */
+static bool storage_back(const struct cd_coord *co, const struct streak *s)
+{
+    for (size_t i = 0; i < s->nnodes; i++) {
+        const struct cd_stor_node *r = cd_stor_get(&co->stor, s->nodes[i]);
+        if (r && cd_stor_healthy(&co->stor, s->nodes[i]) &&
+            r->since > s->last->ended_s)
+            return true;
+    }
+    return false;
+}
+
+/* When the next start is due: after the back-off, or after the first
+ * step of it once storage came back (a VM must not stay down for up to
+ * start-retry-max-delay after the lockspace that failed it is joined
+ * again). */
+static uint64_t retry_due(const struct cd_coord *co, const struct cd_cdb *cdb,
+                          const struct streak *s)
 {
     uint64_t base, cap;
 
     retry_settings(cdb, &base, &cap);
+    if (storage_back(co, s))
+        return s->last->ended_s + base;
     return s->last->ended_s + cd_coord_retry_delay(s->n, base, cap);
 }
 
@@ -1596,7 +1616,7 @@ void cd_coord_vm_wait(const struct cd_coord *co, const struct cd_cdb *cdb,
         rc = retry_target(&p, vm, &s, &to, &note);
         if (rc == 0) {
             ret->kind = CD_WAIT_RETRY;
-            ret->at_s = retry_due(cdb, &s);
+            ret->at_s = retry_due(co, cdb, &s);
             ret->next = to;
             snprintf(ret->text, sizeof(ret->text), "%s", s.last->msg);
         } else {
@@ -1714,7 +1734,7 @@ static void derive_retries(const struct cd_coord *co, const struct cd_cdb *cdb,
             incoming_somewhere(co, v->name))
             continue;
         start_streak(co, v->name, &s);
-        if (!s.n || view->now_s < retry_due(cdb, &s))
+        if (!s.n || view->now_s < retry_due(co, cdb, &s))
             continue;
         if (retry_target(p, v->name, &s, &to, &note) < 0)
             continue; /* no node: cd_coord_vm_wait reports it */

@@ -16,6 +16,7 @@
 
 #include "clusterd/cd-coord.h"
 #include "tests/unit/clusterd/coord-fixture.h"
+#include "clusterd/cd-storage.h"
 #include "clusterd/cd.h"
 #include "resources/res-err.h"
 
@@ -708,6 +709,55 @@ static void test_move_queue(void **state)
     cd_coord_free(co);
 }
 
+/* Two starts failed (the second back-off would be 4 s): a node they
+ * failed on reporting its storage healthy since before the last failure
+ * changes nothing; one healthy since after it makes the next start due
+ * start-retry-delay (2 s) after that failure. */
+static void test_retry_storage_back(void **state)
+{
+    CMN_AUTO(cd_cdb) *cdb = cluster3();
+    struct cd_coord *co;
+    struct cd_action out[32];
+    struct cd_stor_node r = {.state = CD_STOR_OK};
+    struct cd_co_msg m;
+    uint64_t t = 100000;
+    uint32_t a, b;
+    size_t n;
+
+    (void)state;
+    add_vm(cdb, "web1", "high", 512, true);
+    assert_int_equal(cd_coord_new(&co), 0);
+    cd_coord_confchg(co, m123, 3);
+    for (uint32_t i = 1; i <= 3; i++)
+        announce(co, cdb, i, NULL);
+    n = derive_at(co, cdb, t, out);
+    assert_int_equal(n, 1);
+    a = out[0].to;
+    publish(co, cdb, out, n);
+    step_at(co, cdb, out[0].id, -5, t, "lease not acquired");
+    n = derive_at(co, cdb, t + 2, out);
+    assert_int_equal(n, 1);
+    b = out[0].to;
+    publish(co, cdb, out, n);
+    step_at(co, cdb, out[0].id, -5, t + 3, "lease not acquired");
+
+    r.node = a;
+    r.since = t + 2;
+    cd_stor_msg(&r, &m);
+    deliver(co, cdb, a, &m, NULL);
+    assert_int_equal(derive_at(co, cdb, t + 5, out), 0);
+    r.node = b;
+    r.since = t + 4;
+    cd_stor_msg(&r, &m);
+    deliver(co, cdb, b, &m, NULL);
+    assert_int_equal(derive_at(co, cdb, t + 4, out), 0);
+    n = derive_at(co, cdb, t + 5, out);
+    assert_int_equal(n, 1);
+    assert_int_equal(out[0].kind, CD_ACT_START);
+    assert_int_equal(out[0].cause, CD_CAUSE_RETRY);
+    cd_coord_free(co);
+}
+
 /* A start fails on node A: nothing for the back-off (2 s), then again on
  * another node; the back-off doubles per failure in a row (4 s, 8 s),
  * each attempt avoids the nodes it just failed on while one can take
@@ -1072,6 +1122,7 @@ int main(void)
         cmocka_unit_test(test_manual_start_request),
         cmocka_unit_test(test_move_queue),
         cmocka_unit_test(test_start_retry),
+        cmocka_unit_test(test_retry_storage_back),
         cmocka_unit_test(test_wait_priority),
         cmocka_unit_test(test_clusterd_crash_not_node_failure),
     };
