@@ -116,3 +116,14 @@ size_t derive(struct cd_coord *co, const struct cd_cdb *cdb,
     };
     return cd_coord_derive(co, cdb, &v, out, 32);
 }
+
+struct cd_coord *coord_settled(const struct cd_cdb *cdb)
+{
+    struct cd_coord *co;
+
+    assert_int_equal(cd_coord_new(&co), 0);
+    cd_coord_confchg(co, m123, 3);
+    for (uint32_t i = 1; i <= 3; i++)
+        announce(co, cdb, i, NULL);
+    return co;
+}

@@ -28,6 +28,8 @@ void announce(struct cd_coord *co, const struct cd_cdb *cdb, uint32_t node,
 
 /* Members 1, 2 and 3. */
 extern const uint32_t m123[3];
+/* A new coordinator of members 1, 2 and 3, each announced with no VM. */
+struct cd_coord *coord_settled(const struct cd_cdb *cdb);
 /* cd_coord_derive as member members[0] of a quorate view at 100000 s. */
 size_t derive(struct cd_coord *co, const struct cd_cdb *cdb,
               const uint32_t *members, size_t n, struct cd_action *out);

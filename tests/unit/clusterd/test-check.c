@@ -31,17 +31,6 @@ static void ready(struct cd_coord *co, const struct cd_cdb *cdb, uint32_t node,
     deliver(co, cdb, node, &m, eff);
 }
 
-static struct cd_coord *settled(const struct cd_cdb *cdb)
-{
-    struct cd_coord *co;
-
-    assert_int_equal(cd_coord_new(&co), 0);
-    cd_coord_confchg(co, m123, 3);
-    for (uint32_t i = 1; i <= 3; i++)
-        announce(co, cdb, i, NULL);
-    return co;
-}
-
 /* web1 goes to node1 (ties break on id) until node1 says it is not
  * ready; a lab override (warn) is ready; a move there is refused with
  * the reason. */
@@ -58,7 +47,7 @@ static void test_not_ready_takes_no_vm(void **state)
 
     (void)state;
     add_vm(cdb, "web1", "high", 512, true);
-    co = settled(cdb);
+    co = coord_settled(cdb);
     assert_true(cd_chk_ready(cd_coord_checks(co), 1));
     n = derive(co, cdb, m123, 3, out);
     assert_int_equal(n, 1);

@@ -164,10 +164,7 @@ static void test_start_stop_idempotent(void **state)
     (void)state;
     add_vm(cdb, "web1", "high", 512, true);
     add_vm(cdb, "db1", "medium", 512, false);
-    assert_int_equal(cd_coord_new(&co), 0);
-    cd_coord_confchg(co, m123, 3);
-    for (uint32_t i = 1; i <= 3; i++)
-        announce(co, cdb, i, NULL);
+    co = coord_settled(cdb);
     n = derive(co, cdb, m123, 3, out);
     assert_int_equal(n, 1);
     assert_int_equal(out[0].kind, CD_ACT_START);
@@ -523,10 +520,7 @@ static void test_manual_start_request(void **state)
 
     (void)state;
     add_vm(cdb, "man1", "manual", 512, true);
-    assert_int_equal(cd_coord_new(&co), 0);
-    cd_coord_confchg(co, m123, 3);
-    for (uint32_t i = 1; i <= 3; i++)
-        announce(co, cdb, i, NULL);
+    co = coord_settled(cdb);
     assert_int_equal(derive(co, cdb, m123, 3, out), 0);
 
     assert_int_equal(
@@ -726,10 +720,7 @@ static void test_retry_storage_back(void **state)
 
     (void)state;
     add_vm(cdb, "web1", "high", 512, true);
-    assert_int_equal(cd_coord_new(&co), 0);
-    cd_coord_confchg(co, m123, 3);
-    for (uint32_t i = 1; i <= 3; i++)
-        announce(co, cdb, i, NULL);
+    co = coord_settled(cdb);
     n = derive_at(co, cdb, t, out);
     assert_int_equal(n, 1);
     a = out[0].to;
@@ -778,10 +769,7 @@ static void test_start_retry(void **state)
     assert_int_equal(cd_coord_retry_delay(3, 2, 60), 8);
     assert_int_equal(cd_coord_retry_delay(9, 2, 60), 60);
     add_vm(cdb, "web1", "high", 512, true);
-    assert_int_equal(cd_coord_new(&co), 0);
-    cd_coord_confchg(co, m123, 3);
-    for (uint32_t i = 1; i <= 3; i++)
-        announce(co, cdb, i, NULL);
+    co = coord_settled(cdb);
     n = derive_at(co, cdb, t, out);
     assert_int_equal(n, 1);
     assert_int_equal(out[0].kind, CD_ACT_START);
@@ -869,10 +857,7 @@ static void test_wait_priority(void **state)
     (void)state;
     add_vm(cdb, "hi", "high", 256, true);
     add_vm(cdb, "lo", "low", 256, true);
-    assert_int_equal(cd_coord_new(&co), 0);
-    cd_coord_confchg(co, m123, 3);
-    for (uint32_t i = 1; i <= 3; i++)
-        announce(co, cdb, i, NULL);
+    co = coord_settled(cdb);
     n = derive_at(co, cdb, 100000, out);
     assert_int_equal(n, 1);
     assert_string_equal(out[0].vm, "hi");

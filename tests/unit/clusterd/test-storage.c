@@ -41,17 +41,6 @@ static void rt(struct cd_coord *co, const struct cd_cdb *cdb, uint32_t node,
     deliver(co, cdb, node, &m, NULL);
 }
 
-static struct cd_coord *settled(const struct cd_cdb *cdb)
-{
-    struct cd_coord *co;
-
-    assert_int_equal(cd_coord_new(&co), 0);
-    cd_coord_confchg(co, m123, 3);
-    for (uint32_t i = 1; i <= 3; i++)
-        announce(co, cdb, i, NULL);
-    return co;
-}
-
 /* Without a lost lockspace, web1 goes to node1 (ties break on node id);
  * with node1's lockspace lost it goes elsewhere, and check_start agrees. */
 static void test_lost_node_takes_no_vm(void **state)
@@ -66,7 +55,7 @@ static void test_lost_node_takes_no_vm(void **state)
 
     (void)state;
     add_vm(cdb, "web1", "high", 512, true);
-    co = settled(cdb);
+    co = coord_settled(cdb);
     n = derive(co, cdb, m123, 3, out);
     assert_int_equal(n, 1);
     assert_int_equal(out[0].to, 1);
@@ -109,7 +98,7 @@ static void test_move_refused(void **state)
 
     (void)state;
     add_vm(cdb, "web1", "high", 512, true);
-    co = settled(cdb);
+    co = coord_settled(cdb);
     rt(co, cdb, 2, "web1", CD_RT_RUNNING);
     storage(co, cdb, 1, CD_STOR_LOST, 0, NULL);
     assert_int_not_equal(cd_coord_check_move(co, cdb, "web1", 1, CD_ACT_LIVE,
@@ -134,7 +123,7 @@ static void test_all_lost_nothing_starts(void **state)
 
     (void)state;
     add_vm(cdb, "web1", "high", 512, true);
-    co = settled(cdb);
+    co = coord_settled(cdb);
     for (uint32_t i = 1; i <= 3; i++)
         storage(co, cdb, i, CD_STOR_UNREADABLE, 1000, NULL);
     assert_int_equal(derive(co, cdb, m123, 3, out), 0);
@@ -149,7 +138,7 @@ static void test_table_confchg(void **state)
     struct cd_coord *co;
 
     (void)state;
-    co = settled(cdb);
+    co = coord_settled(cdb);
     assert_true(cd_stor_healthy(cd_coord_storage(co), 2));
     storage(co, cdb, 2, CD_STOR_LOST, 1000, NULL);
     assert_false(cd_stor_healthy(cd_coord_storage(co), 2));
