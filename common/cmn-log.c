@@ -7,7 +7,9 @@
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static const char *const subsys_names[CMN_LOG_SUBSYS_COUNT] = {
@@ -31,13 +33,36 @@ static const char *subsys_of_tags(uint32_t tags)
     return "-";
 }
 
+bool cmn_log_is_journal(const char *journal_stream, int fd)
+{
+    unsigned long long dev, ino;
+    struct stat st;
+    int end = 0;
+
+    if (!journal_stream ||
+        sscanf(journal_stream, "%llu:%llu%n", &dev, &ino, &end) != 2 ||
+        journal_stream[end] != '\0' || fstat(fd, &st) < 0)
+        return false;
+    return (unsigned long long)st.st_dev == dev &&
+           (unsigned long long)st.st_ino == ino;
+}
+
 void cmn_log_init(const char *name, const struct cmn_log_opts *opts)
 {
-    struct cmn_log_opts none = {0};
+    struct cmn_log_opts none = {0}, journal;
     int prio;
 
     if (opts == NULL)
         opts = &none;
+    /* Under systemd, stderr lines would reach the journal at one priority
+     * and with two timestamps. */
+    if (opts->to_stderr &&
+        cmn_log_is_journal(getenv("JOURNAL_STREAM"), STDERR_FILENO)) {
+        journal = *opts;
+        journal.to_stderr = false;
+        journal.to_syslog = true;
+        opts = &journal;
+    }
     snprintf(log_name, sizeof(log_name), "%s", name);
     if (opts->blackbox_dir != NULL)
         snprintf(log_blackbox_dir, sizeof(log_blackbox_dir), "%s",

@@ -28,8 +28,14 @@ struct cmn_log_opts {
         *blackbox_dir; /* where SIGUSR2 dumps go; NULL = /var/lib/kvmcluster */
 };
 
-/* Once per process, before any cmn_log(). `name` is the program name. */
+/* Once per process, before any cmn_log(). `name` is the program name.
+ * A daemon whose stderr is systemd's journal (see cmn_log_is_journal)
+ * logs through syslog instead, so the journal gets each message's
+ * priority and one timestamp. */
 void cmn_log_init(const char *name, const struct cmn_log_opts *opts);
+/* Is `fd` the stream that $JOURNAL_STREAM ("DEV:INODE", set by systemd
+ * for a service whose output goes to the journal) names? */
+bool cmn_log_is_journal(const char *journal_stream, int fd);
 void cmn_log_fini(void);
 
 /* Makes `loop` dump the blackbox to <blackbox_dir>/<name>-<pid>.blackbox on

@@ -2,6 +2,7 @@
  * messages that the normal targets filter out. */
 #include "config.h"
 
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +14,33 @@
 #include <cmocka.h>
 
 #include "common/cmn-log.h"
+
+/* $JOURNAL_STREAM names the journal only when it is exactly the
+ * descriptor's "DEV:INODE". */
+static void test_is_journal(void **state)
+{
+    char buf[64];
+    struct stat st;
+    int fd = open("/dev/null", O_WRONLY);
+
+    (void)state;
+    assert_true(fd >= 0);
+    assert_int_equal(fstat(fd, &st), 0);
+    snprintf(buf, sizeof(buf), "%llu:%llu", (unsigned long long)st.st_dev,
+             (unsigned long long)st.st_ino);
+    assert_true(cmn_log_is_journal(buf, fd));
+    snprintf(buf, sizeof(buf), "%llu:%llu", (unsigned long long)st.st_dev,
+             (unsigned long long)st.st_ino + 1);
+    assert_false(cmn_log_is_journal(buf, fd));
+    snprintf(buf, sizeof(buf), "%llu:%llux", (unsigned long long)st.st_dev,
+             (unsigned long long)st.st_ino);
+    assert_false(cmn_log_is_journal(buf, fd));
+    assert_false(cmn_log_is_journal(NULL, fd));
+    assert_false(cmn_log_is_journal("", fd));
+    assert_false(cmn_log_is_journal("12", fd));
+    close(fd);
+    assert_false(cmn_log_is_journal("0:0", fd));
+}
 
 static void test_blackbox_dump(void **state)
 {
@@ -70,6 +98,7 @@ static void test_stderr_tag(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_is_journal),
         cmocka_unit_test(test_blackbox_dump),
         cmocka_unit_test(test_stderr_tag),
     };
