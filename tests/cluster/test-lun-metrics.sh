@@ -160,6 +160,11 @@ sb_heal
 sb_wait_for 30 all_luns '[ "$(reconnects)" = 2 ] && state_is logged_in' ||
     fail "not logged_in with 2 reconnects after the storage came back: $(grep -E 'reconnects_total|session_state.* 1$' "$SCRAPE")"
 ne_check end
+sb_exec node1 kill -TERM "$SUP"
+sb_wait_for 15 eval '! sb_exec node1 kill -0 "$SUP" 2>/dev/null' ||
+    fail "lunbridge --supervise still runs 15 s after SIGTERM"
+# A sanitizer build (--with-sanitizers) reports here.
+! grep -E -A5 "Sanitizer|runtime error" "$LOG" || fail "lunbridge hit a sanitizer error"
 
 proof "lunbridge metrics of ${#luns[@]} LUNs ($([ -n "$NE" ] && echo "node-exporter: no scrape error, reconnect samples$NE_SEEN" || echo "node-exporter not installed: the textfile alone")):" \
     "logged_in, 0 reconnects;$io_line worker SIGKILLed -> reconnects 0->1 each, samples kept;" \
