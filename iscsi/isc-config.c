@@ -28,6 +28,13 @@ static const struct cmn_cfg_key lb_keys[] = {
      .def = "10s",
      .min = 100,
      .max = 3600000},
+    KEY("lunbridge", "metrics-file", CMN_CFG_STR, NULL, false),
+    {.section = "lunbridge",
+     .key = "metrics-interval",
+     .type = CMN_CFG_DURATION,
+     .def = "15s",
+     .min = 100,
+     .max = 3600000},
     {.section = "target",
      .key = "portal",
      .type = CMN_CFG_STR,
@@ -195,6 +202,7 @@ void isc_lb_config_free(struct isc_lb_config *cfg)
     free(cfg->targets);
     free(cfg->mountpoint);
     free(cfg->initiator_name);
+    free(cfg->metrics_file);
     free(cfg);
 }
 
@@ -397,6 +405,25 @@ static int build(const struct cmn_cfg *c, struct isc_lb_config **ret_cfg,
     if (rc < 0)
         return rc;
     cfg->deadline_ms = (uint32_t)v;
+    s = cmn_cfg_str(c, "lunbridge", NULL, "metrics-file");
+    if (s) {
+        if (s[0] != '/') {
+            set_err(err, errlen,
+                    "%s:%d: [lunbridge] metrics-file must be an absolute "
+                    "path (node-exporter's textfile directory, e.g. "
+                    "/var/lib/prometheus/node-exporter/lunbridge.prom)",
+                    cmn_cfg_name(c),
+                    cmn_cfg_line(c, "lunbridge", NULL, "metrics-file"));
+            return -ISC_E_CONFIG;
+        }
+        cfg->metrics_file = strdup(s);
+        if (!cfg->metrics_file)
+            return -ENOMEM;
+    }
+    rc = cmn_cfg_int(c, "lunbridge", NULL, "metrics-interval", &v);
+    if (rc < 0)
+        return rc;
+    cfg->metrics_interval_ms = (uint32_t)v;
 
     n = cmn_cfg_count(c, "target");
     if (n == 0) {

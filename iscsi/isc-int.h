@@ -116,6 +116,8 @@ struct isc_lb_config {
     char *mountpoint;
     char *initiator_name;
     uint32_t deadline_ms;
+    char *metrics_file;           /* NULL: no metrics written */
+    uint32_t metrics_interval_ms; /* how often they are */
     struct isc_lb_target *targets;
     size_t ntargets;
 };
@@ -135,6 +137,58 @@ void isc_lb_config_free(struct isc_lb_config *cfg);
  * -ISC_E_SECRET_PERM if the file is group/world accessible or not ours. */
 int isc_secret_read(const char *path, char **ret_secret, char *err,
                     size_t errlen);
+
+/* ---- Per-LUN metrics (isc-metrics.c) -----------------------------------
+ *
+ * lunbridge's figures of each LUN, written by lunbridge itself as a
+ * textfile for prometheus-node-exporter (metrics-file): nothing else can
+ * see its sessions, and one process owns the file. Under --supervise the
+ * counters live in the hand-off record, so they keep counting across
+ * worker restarts (a counter that fell back to 0 would hide the restart
+ * it should show). Updated with atomic adds from any thread; a reader
+ * sees each field whole. */
+
+/* Upper bounds of the I/O latency buckets, in microseconds; one more
+ * bucket (+Inf) follows. */
+#define ISC_LAT_BUCKETS 14
+extern const uint64_t isc_lat_le_us[ISC_LAT_BUCKETS];
+
+struct isc_lun_stats {
+    uint64_t reconnects; /* logins to the LUN's target after the first */
+    uint64_t io_sum_us;  /* reads and writes, submission to answer */
+    /* Per bucket (not cumulative), [ISC_LAT_BUCKETS] is +Inf. The count
+     * is their sum, so a worker killed between two adds never leaves the
+     * +Inf bucket and the count apart. */
+    uint64_t io_buckets[ISC_LAT_BUCKETS + 1];
+};
+
+void isc_lun_stats_io(struct isc_lun_stats *s, uint64_t us);
+void isc_lun_stats_reconnect(struct isc_lun_stats *s);
+
+enum isc_lun_state {
+    ISC_LUN_LOGGED_IN,    /* the target's session is up */
+    ISC_LUN_RECONNECTING, /* lost for less than the deadline */
+    ISC_LUN_DOWN,         /* lost for longer (I/O fails), or not found */
+    ISC_LUN_STATE_COUNT,
+};
+
+const char *isc_lun_state_name(enum isc_lun_state s);
+/* The state of a LUN whose session is `connected`, or was lost at
+ * `lost_ms` (monotonic, 0 = never), at `now_ms`. */
+enum isc_lun_state isc_lun_state_of(bool connected, uint64_t lost_ms,
+                                    uint64_t now_ms, uint32_t deadline_ms);
+
+struct isc_metrics_lun {
+    const char *id;
+    enum isc_lun_state state;
+    const struct isc_lun_stats *stats;
+};
+
+/* The metrics of `n` LUNs of node `node` in the Prometheus text format
+ * 0.0.4 that node-exporter's textfile collector reads (labels node and
+ * lun). Free *ret_text. */
+int isc_metrics_render(const char *node, const struct isc_metrics_lun *luns,
+                       size_t n, char **ret_text);
 
 /* ---- Hand-off between lunbridge's supervisor and its workers
  * (isc-handoff.c) ---------------------------------------------------------
@@ -157,7 +211,7 @@ int isc_secret_read(const char *path, char **ret_secret, char *err,
  * that publishes it last, so a worker killed mid-update leaves a record
  * that is whole. */
 #define ISC_HANDOFF_MAGIC    0x4c42484fu /* "LBHO" */
-#define ISC_HANDOFF_VERSION  1u
+#define ISC_HANDOFF_VERSION  2u          /* 2: stats */
 #define ISC_HANDOFF_MAX_LUNS 256
 #define ISC_HANDOFF_INIT_MAX 512
 
@@ -175,6 +229,7 @@ struct isc_handoff {
     uint8_t init_req[ISC_HANDOFF_INIT_MAX];
     uint8_t init_reply[ISC_HANDOFF_INIT_MAX];
     char ids[ISC_HANDOFF_MAX_LUNS][ISC_ID_MAX];
+    struct isc_lun_stats stats[ISC_HANDOFF_MAX_LUNS]; /* as ids */
 };
 
 void isc_handoff_reset(struct isc_handoff *h);

@@ -9,7 +9,8 @@ iscsi_libisc_la_SOURCES = \
 	iscsi/isc-config.c \
 	iscsi/isc-session.c \
 	iscsi/isc-discover.c \
-	iscsi/isc-handoff.c
+	iscsi/isc-handoff.c \
+	iscsi/isc-metrics.c
 iscsi_libisc_la_CFLAGS = $(AM_CFLAGS) $(ISCSI_CFLAGS) $(QB_CFLAGS)
 iscsi_libisc_la_LIBADD = $(ISCSI_LIBS) $(PTHREAD_LIBS)
 
@@ -32,7 +33,8 @@ isc_unit_tests = \
 	tests/unit/iscsi/test-vpd \
 	tests/unit/iscsi/test-align \
 	tests/unit/iscsi/test-config \
-	tests/unit/iscsi/test-handoff
+	tests/unit/iscsi/test-handoff \
+	tests/unit/iscsi/test-metrics
 check_PROGRAMS += $(isc_unit_tests)
 TESTS += $(isc_unit_tests)
 
@@ -48,6 +50,9 @@ tests_unit_iscsi_test_config_LDADD = $(ISC_UNIT_LIBS)
 tests_unit_iscsi_test_handoff_SOURCES = tests/unit/iscsi/test-handoff.c
 tests_unit_iscsi_test_handoff_CFLAGS = $(ISC_UNIT_CFLAGS)
 tests_unit_iscsi_test_handoff_LDADD = $(ISC_UNIT_LIBS)
+tests_unit_iscsi_test_metrics_SOURCES = tests/unit/iscsi/test-metrics.c
+tests_unit_iscsi_test_metrics_CFLAGS = $(ISC_UNIT_CFLAGS)
+tests_unit_iscsi_test_metrics_LDADD = $(ISC_UNIT_LIBS)
 EXTRA_DIST += tests/cluster/test-lunbridge.sh tests/cluster/test-lunbridge-target.sh \
 	tests/cluster/test-lunbridge-errors.sh \
 	tests/cluster/test-lunbridge-restart.sh tests/cluster/test-lunbridge-supervise.sh

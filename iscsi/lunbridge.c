@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "common/cmn-err.h"
+#include "common/cmn-file.h"
 #include "common/cmn-log.h"
 #include "common/cmn-time.h"
 #include "iscsi/isc-int.h"
@@ -48,6 +49,8 @@ struct lb_target {
     struct lb *lb;
     uint64_t last_expired_log;
     unsigned suppressed;
+    bool logged_in_once; /* a later login is a reconnect */
+    uint64_t lost_ms;    /* when the connection dropped, 0 = up (atomic) */
 };
 
 struct lb_lun {
@@ -63,6 +66,7 @@ struct lb_lun {
     unsigned plain;        /* plain I/Os in progress */
     bool rmw;              /* an RMW in progress */
     uint64_t last_err_log; /* racy on purpose: only rate-limits logging */
+    struct isc_lun_stats own_stats; /* without --supervise (lun_stats()) */
 };
 
 struct lb {
@@ -82,7 +86,31 @@ struct lb {
     pthread_mutex_t async_lock;
     pthread_cond_t async_cond;
     unsigned async_reads;
+    /* The metrics writer (metrics-file): a thread of its own, stopped
+     * before the sessions it reads are freed. */
+    pthread_t metrics_thread;
+    bool metrics_running, metrics_stop;
+    pthread_mutex_t metrics_lock;
+    pthread_cond_t metrics_cond;
+    uint32_t handoff_nluns; /* LUNs a previous worker served */
 };
+
+/* Where LUN l's counters live: in the hand-off record under --supervise,
+ * so they outlive the worker; in the LUN otherwise. */
+static struct isc_lun_stats *lun_stats(struct lb *lb, struct lb_lun *l)
+{
+    if (lb->worker)
+        return &isc_lb_worker_handoff(lb->worker)->stats[l->ino - 2];
+    return &l->own_stats;
+}
+
+static uint64_t now_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
 
 /* ---- logging of session events ------------------------------------------ */
 
@@ -107,8 +135,16 @@ static void on_event(const struct isc_event *ev, void *opaque)
     case ISC_EV_CONNECTED:
         cmn_info(CMN_LOG_ISCSI, "target '%s' (%s): %s at portal %s", name,
                  ev->target, ev->reason, ev->portal);
+        __atomic_store_n(&t->lost_ms, 0, __ATOMIC_RELAXED);
+        if (t->logged_in_once && t->lb)
+            for (size_t i = 0; i < t->lb->nluns; i++)
+                if (t->lb->luns[i].t == t)
+                    isc_lun_stats_reconnect(lun_stats(t->lb, &t->lb->luns[i]));
+        t->logged_in_once = true;
         break;
     case ISC_EV_CONN_LOST:
+        if (!__atomic_load_n(&t->lost_ms, __ATOMIC_RELAXED))
+            __atomic_store_n(&t->lost_ms, cmn_now_ms(), __ATOMIC_RELAXED);
         cmn_warn(CMN_LOG_ISCSI,
                  "target '%s' (%s): connection to portal %s lost: %s; "
                  "reconnecting",
@@ -436,6 +472,7 @@ struct async_read {
     size_t len;
     off_t off;
     size_t size;
+    uint64_t t0_us;
 };
 
 static void async_read_done(int rc, void *opaque)
@@ -444,6 +481,7 @@ static void async_read_done(int rc, void *opaque)
     struct lb *lb = ar->lb;
 
     gate_exit_plain(ar->l);
+    isc_lun_stats_io(lun_stats(lb, ar->l), now_us() - ar->t0_us);
     if (rc < 0) {
         log_io_error(ar->l, "read", (uint64_t)ar->off, ar->size, rc);
         fuse_reply_err(ar->req, EIO);
@@ -511,6 +549,7 @@ static void lb_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
     lb->async_reads++;
     pthread_mutex_unlock(&lb->async_lock);
     gate_enter_plain(l);
+    ar->t0_us = now_us();
     rc = isc_read_async(l->t->s, l->info.lun, l->info.block_size, sp.lba,
                         ar->buf, blen, async_read_done, ar);
     if (rc < 0)
@@ -550,6 +589,7 @@ static void lb_write(fuse_req_t req, fuse_ino_t ino, const char *data,
     struct lb *lb = fuse_req_userdata(req);
     struct lb_lun *l = lun_of(lb, ino);
     struct isc_span sp;
+    uint64_t t0;
     int rc;
 
     (void)fi;
@@ -567,6 +607,7 @@ static void lb_write(fuse_req_t req, fuse_ino_t ino, const char *data,
         fuse_reply_write(req, 0);
         return;
     }
+    t0 = now_us();
     if (isc_span_needs_rmw(&sp)) {
         rc = write_rmw(l, &sp, data);
     } else {
@@ -575,6 +616,7 @@ static void lb_write(fuse_req_t req, fuse_ino_t ino, const char *data,
                        sp.len);
         gate_exit_plain(l);
     }
+    isc_lun_stats_io(lun_stats(lb, l), now_us() - t0);
     if (rc < 0) {
         log_io_error(l, "write", (uint64_t)off, size, rc);
         fuse_reply_err(req, rc == -ENOMEM ? ENOMEM : EIO);
@@ -665,7 +707,9 @@ static int add_lun(struct lb *lb, struct lb_target *t,
         }
     }
     if (lb->worker) {
-        rc = isc_handoff_ino(isc_lb_worker_handoff(lb->worker), info->id, &ino);
+        struct isc_handoff *h = isc_lb_worker_handoff(lb->worker);
+
+        rc = isc_handoff_ino(h, info->id, &ino);
         if (rc < 0) {
             cmn_err(CMN_LOG_ISCSI,
                     "target '%s' LUN %u (%s): no inode number left (at most "
@@ -673,6 +717,10 @@ static int add_lun(struct lb *lb, struct lb_target *t,
                     t->cfg->name, info->lun, info->id, ISC_HANDOFF_MAX_LUNS);
             return 0;
         }
+        /* A LUN a dead worker served: this worker's login to it is a
+         * reconnect of the LUN. */
+        if (ino - 2 < lb->handoff_nluns)
+            isc_lun_stats_reconnect(&h->stats[ino - 2]);
     }
     l = realloc(lb->luns, (lb->nluns + 1) * sizeof(*l));
     if (!l)
@@ -867,6 +915,118 @@ static void close_targets(struct lb *lb)
     }
     free(lb->luns);
     free(lb->by_ino);
+}
+
+/* ---- metrics ------------------------------------------------------------ */
+
+/* Writes the metrics of every LUN to metrics-file (beside it, then
+ * renamed over it: node-exporter never reads half a file). A worker also
+ * shows the LUNs a dead worker served and it did not find, as down. */
+static int metrics_write(struct lb *lb, const char *node)
+{
+    struct isc_handoff *h =
+        lb->worker ? isc_lb_worker_handoff(lb->worker) : NULL;
+    size_t n = h ? h->nluns : lb->nluns;
+    struct isc_metrics_lun *m = calloc(n ? n : 1, sizeof(*m));
+    uint64_t now = cmn_now_ms();
+    char *text = NULL;
+    int rc;
+
+    if (!m)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        struct lb_lun *l =
+            h ? (i < lb->nby_ino ? lb->by_ino[i] : NULL) : &lb->luns[i];
+
+        m[i].id = h ? h->ids[i] : l->info.id;
+        m[i].stats = h ? &h->stats[i] : &l->own_stats;
+        m[i].state = l ? isc_lun_state_of(
+                             isc_session_connected(l->t->s),
+                             __atomic_load_n(&l->t->lost_ms, __ATOMIC_RELAXED),
+                             now, lb->cfg->deadline_ms)
+                       : ISC_LUN_DOWN;
+    }
+    rc = isc_metrics_render(node, m, n, &text);
+    if (rc == 0)
+        rc = cmn_file_write_atomic(lb->cfg->metrics_file, text, strlen(text),
+                                   0644, 0);
+    free(text);
+    free(m);
+    return rc;
+}
+
+static void *metrics_thread(void *arg)
+{
+    struct lb *lb = arg;
+    char node[256] = "";
+    bool failed = false;
+
+    /* The node as its other metrics name it: the sandbox and Debian's
+     * clusterd default to the host name too. */
+    gethostname(node, sizeof(node) - 1);
+    pthread_mutex_lock(&lb->metrics_lock);
+    while (!lb->metrics_stop) {
+        struct timespec until;
+        int rc;
+
+        pthread_mutex_unlock(&lb->metrics_lock);
+        rc = metrics_write(lb, node);
+        if (rc < 0 && !failed)
+            cmn_warn(CMN_LOG_ISCSI,
+                     "cannot write metrics to '%s': %s (is the directory of "
+                     "metrics-file there?)",
+                     lb->cfg->metrics_file, cmn_strerror(rc));
+        failed = rc < 0;
+        pthread_mutex_lock(&lb->metrics_lock);
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_sec += lb->cfg->metrics_interval_ms / 1000;
+        until.tv_nsec += (long)(lb->cfg->metrics_interval_ms % 1000) * 1000000;
+        if (until.tv_nsec >= 1000000000) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000;
+        }
+        while (!lb->metrics_stop &&
+               pthread_cond_timedwait(&lb->metrics_cond, &lb->metrics_lock,
+                                      &until) != ETIMEDOUT)
+            ;
+    }
+    pthread_mutex_unlock(&lb->metrics_lock);
+    return NULL;
+}
+
+static void metrics_start(struct lb *lb)
+{
+    pthread_condattr_t ca;
+
+    if (!lb->cfg->metrics_file)
+        return;
+    pthread_mutex_init(&lb->metrics_lock, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&lb->metrics_cond, &ca);
+    pthread_condattr_destroy(&ca);
+    lb->metrics_running =
+        pthread_create(&lb->metrics_thread, NULL, metrics_thread, lb) == 0;
+    if (!lb->metrics_running)
+        cmn_warn(CMN_LOG_ISCSI,
+                 "cannot start the metrics writer: no "
+                 "metrics in '%s'",
+                 lb->cfg->metrics_file);
+    else
+        cmn_info(CMN_LOG_ISCSI, "metrics to '%s' every %u ms",
+                 lb->cfg->metrics_file, lb->cfg->metrics_interval_ms);
+}
+
+static void metrics_stop(struct lb *lb)
+{
+    if (!lb->metrics_running)
+        return;
+    pthread_mutex_lock(&lb->metrics_lock);
+    lb->metrics_stop = true;
+    pthread_cond_signal(&lb->metrics_cond);
+    pthread_mutex_unlock(&lb->metrics_lock);
+    pthread_join(lb->metrics_thread, NULL);
+    lb->metrics_running = false;
 }
 
 static int mkdir_p(const char *path)
@@ -1177,7 +1337,11 @@ static void block_signals(sigset_t *sigs)
  * makes its mountpoint ready (a worker's is its supervisor's). */
 static int luns_open(struct lb *lb)
 {
-    int failed = open_targets(lb), rc;
+    int failed, rc;
+
+    if (lb->worker)
+        lb->handoff_nluns = isc_lb_worker_handoff(lb->worker)->nluns;
+    failed = open_targets(lb);
 
     if (lb->nluns == 0) {
         cmn_err(CMN_LOG_ISCSI,
@@ -1314,6 +1478,7 @@ int main(int argc, char **argv)
     }
     cmn_info(CMN_LOG_ISCSI, "serving %zu LUN(s) under %s (deadline %u ms)",
              lb.nluns, lb.cfg->mountpoint, lb.cfg->deadline_ms);
+    metrics_start(&lb);
     sigdelset(&sigs, SIGUSR2);
     pthread_sigmask(SIG_UNBLOCK, &sigs, NULL);
 
@@ -1325,6 +1490,7 @@ int main(int argc, char **argv)
         cmn_info(CMN_LOG_ISCSI, "unmounted %s", lb.cfg->mountpoint);
     }
 out:
+    metrics_stop(&lb);
     if (se)
         fuse_session_destroy(se);
     fuse_opt_free_args(&args);

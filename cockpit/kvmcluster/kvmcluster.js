@@ -341,6 +341,14 @@
                 el("td", { class: "vm-name", text: v.name }),
                 el("td", { class: "vm-state state-" + v.state, text: v.state }),
                 el("td", { class: "vm-node", text: v.node || "\u2014" }),
+                /* Whose hvagent reports holding the VM's lease: apart
+                 * from the node only while a handoff is in flight. */
+                el("td", {
+                    class: "vm-lease" + (v.lease && v.node && v.lease !== v.node
+                        ? " lease-apart" : ""),
+                    title: "the node whose hvagent holds the VM's lease",
+                    text: v.lease || "\u2014",
+                }),
                 el("td", { text: v.priority }),
                 el("td", { text: v.target }),
                 el("td", { class: "vm-activity" }, [activity(v)]),

@@ -8,7 +8,8 @@ Opens URL (the page, served by cockpit-ws), waits until VM runs, clicks
 the page shows VM running on TARGET and the move's downtime. Then writes
 WORKDIR/moved and waits for WORKDIR/killed (the test kills TARGET), and
 waits until the page shows TARGET down and VM running elsewhere after a
-failover. Screenshots go to WORKDIR/*.png. Prints one "RESULT key=value"
+failover, each time with its lease held on its new node (the Lease
+column). Screenshots go to WORKDIR/*.png. Prints one "RESULT key=value"
 line per finding; exits 1 with "FAIL: ..." when the page does not show
 what it should in time."""
 
@@ -115,8 +116,8 @@ def wait(what, secs, cond):
             return v
         if time.monotonic() > end:
             fail("%s not shown within %d s (VM row: state '%s', node '%s', "
-                 "activity '%s', last '%s'; error: '%s')" %
-                 (what, secs, row("state"), row("node"), row("activity"),
+                 "lease '%s', activity '%s', last '%s'; error: '%s')" %
+                 (what, secs, row("state"), row("node"), row("lease"), row("activity"),
                   row("last"), text("#error")))
         time.sleep(0.2)
 
@@ -150,13 +151,15 @@ while time.monotonic() - t_click < 60:
     if row("node") == TARGET and "downtime" in row("last"):
         break
     time.sleep(0.05)
-last = wait("VM on %s with the downtime" % TARGET, 60,
+last = wait("VM on %s, its lease there, with the downtime" % TARGET, 60,
             lambda: row("node") == TARGET and row("state") == "running"
+            and row("lease") == TARGET
             and re.search(r"live move .*downtime (\d+) ms", row("last")) and row("last"))
 downtime = re.search(r"downtime (\d+) ms", last).group(1)
 log("moved: %s" % last)
 shot("4-moved")
 print("RESULT src=%s" % src)
+print("RESULT lease_after_move=%s" % row("lease"))
 print("RESULT downtime_ms=%s" % downtime)
 print("RESULT progress_seen=%s" % ("yes" if progress_seen else "no"))
 print("RESULT move_s=%.1f" % (time.monotonic() - t_click), flush=True)
@@ -174,11 +177,13 @@ log("page shows %s down after %.1f s" % (TARGET, time.monotonic() - t_kill))
 shot("5-node-down")
 last = wait("the failover of %s" % VM, 110,
             lambda: row("node") not in ("", TARGET, "\u2014") and row("state") == "running"
+            and row("lease") == row("node")
             and re.search(r"failover .* in [0-9.]+ s", row("last")) and row("last"))
 log("failover: %s on %s: %s" % (VM, row("node"), last))
 shot("6-failover")
 m = re.search(r"failover .* in ([0-9.]+) s", last)
 print("RESULT failover_node=%s" % row("node"))
+print("RESULT lease_after_failover=%s" % row("lease"))
 print("RESULT failover_shown_s=%.1f" % (time.monotonic() - t_kill))
 print("RESULT failover_text=%s" % last)
 print("RESULT failover_s=%s" % m.group(1))

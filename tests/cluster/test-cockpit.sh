@@ -5,10 +5,11 @@
 # cockpit/kvmcluster made visible through XDG_DATA_DIRS, clusterctl on the
 # bridge's PATH. Headless Chromium, driven by selenium in the same
 # namespace (cockpit-browser.py), clicks "Move live" for a VM, picks a
-# target and confirms: the page shows the VM running on the target and
-# the move's downtime, the same figure as `clusterctl history`. Then the
-# target node is killed whole: the page shows it down and the VM running
-# elsewhere after a failover, with the failover's time. Screenshots of
+# target and confirms: the page shows the VM running on the target, its
+# lease held there, and the move's downtime, the same figure as
+# `clusterctl history`. Then the target node is killed whole: the page
+# shows it down and the VM running elsewhere after a failover, with the
+# failover's time and the lease on the new node. Screenshots of
 # each step are kept under the test's log directory.
 # kvmc-timeout: 480
 . "$(dirname "$0")/lib/sandbox.sh"
@@ -86,6 +87,7 @@ sb_wait_for 120 browser_done || fail "browser: no move within 120 s: $(tail -n 5
 browser_failed && fail "browser: $(grep '^FAIL: ' "$OUT")"
 [ -e "$SHOTS/moved" ] || fail "browser ended before the move: $(tail -n 5 "$OUT")"
 assert_eq "$dst" "$(vm_where node1 $VM)" "clusterctl: VM after the page's move"
+assert_eq "$dst" "$(res lease_after_move)" "lease holder on the page after the move"
 dt=$(res downtime_ms)
 hxml=$(cdctl node1 history $VM --output xml) || fail "history: $hxml"
 hist=$(grep 'kind="live-migration"' <<<"$hxml" | tail -n 1)
@@ -113,15 +115,16 @@ t_shown=$(($(sb_now_ms) - t0))
 fnode=$(res failover_node)
 assert_eq "$fnode" "$(vm_where node1 $VM)" "clusterctl: VM after the failover"
 assert_ne "$dst" "$fnode" "VM after the failover"
+assert_eq "$fnode" "$(res lease_after_failover)" "lease holder on the page after the failover"
 sb_wait_for 30 vm_ticking "$fnode" $VM || fail "$VM does not tick on $fnode after the failover"
 nshots=$(find "$SHOTS" -name '*.png' -size +10k | wc -l)
 ((nshots >= 6)) || fail "only $nshots readable screenshots in $SHOTS"
 cat "$OUT" >&2
 
 proof "Cockpit page in headless Chromium via cockpit-ws --local-session in node1:" \
-    "clicked Move live $VM $(res src) -> $dst: page showed it running on $dst," \
+    "clicked Move live $VM $(res src) -> $dst: page showed it running on $dst, lease held by $(res lease_after_move)," \
     "downtime $dt ms (= clusterctl history), progress bar seen: $(res progress_seen)," \
     "dirty rate per pass (bytes/s):$dirty," \
-    "in $(res move_s) s; $dst killed: page showed $VM running on $fnode by failover" \
+    "in $(res move_s) s; $dst killed: page showed $VM running on $fnode (lease held by $(res lease_after_failover)) by failover" \
     "($(res failover_s) s per the history) $(sb_secs "$t_shown") after the kill;" \
     "timeline $(res timeline_bars) bars; $nshots screenshots in $SHOTS"

@@ -75,6 +75,8 @@ static void test_full(void **state)
              "mountpoint = /run/test/luns\n"
              "initiator-name = iqn.2026-11.org.kvmcluster:node1\n"
              "deadline = 3s\n"
+             "metrics-file = /var/lib/prometheus/node-exporter/lb.prom\n"
+             "metrics-interval = 2s\n"
              "[target csv0]\n"
              "portal = 198.18.200.10, 198.18.201.10:3261\n"
              "iqn = iqn.2026-11.org.kvmcluster:csv0\n"
@@ -93,6 +95,9 @@ static void test_full(void **state)
     assert_string_equal(cfg->initiator_name,
                         "iqn.2026-11.org.kvmcluster:node1");
     assert_int_equal(cfg->deadline_ms, 3000);
+    assert_string_equal(cfg->metrics_file,
+                        "/var/lib/prometheus/node-exporter/lb.prom");
+    assert_int_equal(cfg->metrics_interval_ms, 2000);
     assert_int_equal(cfg->ntargets, 2);
     assert_string_equal(cfg->targets[0].name, "csv0");
     assert_int_equal(cfg->targets[0].nportals, 2);
@@ -120,6 +125,8 @@ static void test_defaults(void **state)
                      0);
     assert_string_equal(cfg->mountpoint, ISC_DEFAULT_MOUNTPOINT);
     assert_int_equal(cfg->deadline_ms, ISC_DEFAULT_DEADLINE_MS);
+    assert_null(cfg->metrics_file); /* no metrics unless asked */
+    assert_int_equal(cfg->metrics_interval_ms, 15000);
     assert_non_null(strstr(cfg->initiator_name, "iqn.2026-11.org.kvmcluster:"));
     assert_null(cfg->targets[0].chap_user);
     isc_lb_config_free(cfg);
@@ -187,6 +194,12 @@ static void test_bad(void **state)
          "iqn = iqn.2026-11.x:t\n",
          NULL, "mountpoint must be an absolute path"},
         {"[lunbridge]\ndeadline = 5ms\n[target t]\nportal = h\n"
+         "iqn = iqn.2026-11.x:t\n",
+         NULL, "test.conf:2"},
+        {"[lunbridge]\nmetrics-file = lb.prom\n[target t]\nportal = h\n"
+         "iqn = iqn.2026-11.x:t\n",
+         NULL, "test.conf:2: [lunbridge] metrics-file must be an absolute"},
+        {"[lunbridge]\nmetrics-interval = 10ms\n[target t]\nportal = h\n"
          "iqn = iqn.2026-11.x:t\n",
          NULL, "test.conf:2"},
         {"[target t]\nportal = h\niqn = iqn.2026-11.x:t\nbogus = 1\n", NULL,
