@@ -394,12 +394,31 @@
         });
     }
 
+    /* What an action's answer says, in a few words: a move's XML gives
+     * its result, target and downtime (its last line is only
+     * "</move>"); other answers their msg, or their last line. */
+    function summary(out) {
+        let root = null;
+        try {
+            root = out.trim() ? parseXml(out).documentElement : null;
+        } catch (ex) {
+            return out.trim().split("\n").pop();
+        }
+        if (!root)
+            return "done";
+        const a = attrs(root);
+        if (root.nodeName === "move")
+            return (a.status || "done") + ", on " + (a.to || "?") +
+                   (a["downtime-ms"] ? ", downtime " + a["downtime-ms"] + " ms" : "");
+        return a.msg || "done";
+    }
+
     /* Runs an action's clusterctl command, logging what it said. */
     function act(what, args) {
         log(what + "\u2026");
         return ctl(args)
                 .then(out => {
-                    log(what + ": " + (out.trim().split("\n").pop() || "done"));
+                    log(what + ": " + summary(out));
                     showError(null);
                 })
                 .catch(ex => {

@@ -157,6 +157,13 @@ last = wait("VM on %s, its lease there, with the downtime" % TARGET, 60,
             and re.search(r"live move .*downtime (\d+) ms", row("last")) and row("last"))
 downtime = re.search(r"downtime (\d+) ms", last).group(1)
 log("moved: %s" % last)
+# The page's own log line for the action: its result, not raw XML.
+done = wait("the move's result in the page's log", 10, lambda: next(
+    (li.text for li in drv.find_elements(By.CSS_SELECTOR, "#log li")
+     if "move %s" % VM in li.text and "\u2026" not in li.text), None))
+if "</" in done or ("on %s" % TARGET) not in done:
+    fail("the page's log line for the move is '%s'" % done)
+print("RESULT move_log=%s" % done.split(" ", 1)[1])
 shot("4-moved")
 print("RESULT src=%s" % src)
 print("RESULT lease_after_move=%s" % row("lease"))

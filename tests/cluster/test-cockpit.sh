@@ -123,7 +123,7 @@ cat "$OUT" >&2
 
 proof "Cockpit page in headless Chromium via cockpit-ws --local-session in node1:" \
     "clicked Move live $VM $(res src) -> $dst: page showed it running on $dst, lease held by $(res lease_after_move)," \
-    "downtime $dt ms (= clusterctl history), progress bar seen: $(res progress_seen)," \
+    "downtime $dt ms (= clusterctl history), its log line '$(res move_log)', progress bar seen: $(res progress_seen)," \
     "dirty rate per pass (bytes/s):$dirty," \
     "in $(res move_s) s; $dst killed: page showed $VM running on $fnode (lease held by $(res lease_after_failover)) by failover" \
     "($(res failover_s) s per the history) $(sb_secs "$t_shown") after the kill;" \
