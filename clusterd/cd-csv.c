@@ -102,7 +102,7 @@ static void no_space(struct csv_volume *vol, struct cd_csv_job *j,
 }
 
 /* Frees what slot `slot` owns, then the slot. */
-static int free_slot(struct csv_volume *vol, uint32_t slot)
+int cd_csv_free_slot(struct csv_volume *vol, uint32_t slot)
 {
     struct csv_extent *ext = NULL;
     size_t n = 0;
@@ -126,11 +126,17 @@ static int free_slot(struct csv_volume *vol, uint32_t slot)
 static int open_locked(struct cd_csv *c, struct cd_csv_job *j,
                        struct csv_volume **ret)
 {
+    return cd_csv_open_locked(c->path, j, ret);
+}
+
+int cd_csv_open_locked(const char *path, struct cd_csv_job *j,
+                       struct csv_volume **ret)
+{
     struct csv_volume *vol = NULL;
-    int rc = csv_open(c->path, CSV_OPEN_RW, NULL, &vol);
+    int rc = csv_open(path, CSV_OPEN_RW, NULL, &vol);
 
     if (rc < 0) {
-        cd_errf(j->msg, sizeof(j->msg), "CSV '%s': cannot open it: %s", c->path,
+        cd_errf(j->msg, sizeof(j->msg), "CSV '%s': cannot open it: %s", path,
                 cmn_strerror(rc));
         return rc;
     }
@@ -145,7 +151,7 @@ static int open_locked(struct cd_csv *c, struct cd_csv_job *j,
                 "that host stops renewing for its host-dead time (see "
                 "'clusterctl node list' and 'clusterctl volume inspect "
                 "%s'), then retry",
-                c->path, owner, owner, LOCK_MS / 1000, c->path);
+                path, owner, owner, LOCK_MS / 1000, path);
         csv_close(vol);
         return rc;
     }
@@ -154,7 +160,7 @@ static int open_locked(struct cd_csv *c, struct cd_csv_job *j,
                 "CSV '%s': cannot take its metadata lease: %s (has this "
                 "node's sanlock joined lockspace '%s'? see 'clusterctl "
                 "node list')",
-                c->path, cmn_strerror(rc), csv_super(vol)->name);
+                path, cmn_strerror(rc), csv_super(vol)->name);
         csv_close(vol);
         return rc;
     }
@@ -291,7 +297,7 @@ static int do_alloc(struct cd_csv *c, struct cd_csv_job *j)
 out:
     if (rc < 0 && slot != CSV_OWNER_NONE) {
         /* Nothing of a refused add stays on the volume. */
-        r2 = free_slot(vol, slot);
+        r2 = cd_csv_free_slot(vol, slot);
         if (r2 < 0)
             cmn_err(CMN_LOG_CD,
                     "VM '%s': could not undo slot %u on CSV '%s': %s (see "
@@ -423,7 +429,7 @@ static int do_free(struct cd_csv *c, struct cd_csv_job *j)
     rc = open_own_slot(c, j, &vol, &slot, &state);
     if (rc < 0)
         return rc;
-    rc = free_slot(vol, slot);
+    rc = cd_csv_free_slot(vol, slot);
     if (rc < 0)
         cd_errf(j->msg, sizeof(j->msg),
                 "CSV '%s': cannot free slot %u of VM '%s': %s", c->path, slot,
@@ -615,7 +621,7 @@ static int reclaim_one(struct csv_volume *vol, struct cd_csv_job *j,
         return rc;
     }
     if (o->slot_used) {
-        rc = free_slot(vol, o->slot);
+        rc = cd_csv_free_slot(vol, o->slot);
     } else {
         rc = csv_extent_list(vol, &ext, &n);
         for (size_t i = 0; rc == 0 && i < n; i++)
@@ -666,9 +672,14 @@ static int worker(void *arg)
     struct cd_csv_job *j = ctx->job;
 
     struct timespec until;
+    int copy_rc = 0;
 
+    /* The data copy of a move takes long and changes no metadata: it
+     * runs before this node's change lock, so it holds nothing back. */
     /* A change before this one may be stuck on a dead path: wait for it
      * a bounded time, so the client hears why before its own timeout. */
+    if (j->op == CD_CSV_MOVE_COPY)
+        copy_rc = cd_csv_move_copy(j);
     clock_gettime(CLOCK_REALTIME, &until);
     until.tv_sec += QUEUE_MS / 1000;
     if (pthread_mutex_timedlock(&ctx->c->lock, &until) != 0) {
@@ -700,6 +711,11 @@ static int worker(void *arg)
     case CD_CSV_DISK_UNPLUG:
     case CD_CSV_DISK_FREE:
         j->rc = cd_csv_disk_job(ctx->c, j);
+        break;
+    case CD_CSV_MOVE_PREPARE:
+    case CD_CSV_MOVE_COPY:
+    case CD_CSV_MOVE_FINISH:
+        j->rc = cd_csv_move_job(ctx->c, j, copy_rc);
         break;
     }
     pthread_mutex_unlock(&ctx->c->lock);
@@ -782,6 +798,7 @@ void cd_csv_job_free(struct cd_csv_job *job)
     free(job->orphans);
     free(job->report);
     free(job->reply);
+    cd_csv_move_free(job->move);
     free(job);
 }
 
@@ -795,6 +812,27 @@ void cd_csv_job_answer(struct cd_csv_job *j, const char *reply)
         cmn_ipc_conn_unref(j->conn);
     }
     cd_csv_job_free(j);
+}
+
+void cd_csv_volume_path(struct cd_daemon *d, const char *ref_or_name, char *buf,
+                        size_t len)
+{
+    const struct cd_cdb *cdb = cd_daemon_cdb(d);
+    const char *main_path = d->csv ? cd_csv_path(d->csv) : "";
+    const char *slash = strrchr(main_path, '/');
+    char name[CSV_NAME_MAX + 1];
+    uint64_t state;
+    uint32_t slot;
+
+    snprintf(buf, len, "%s", main_path);
+    if (cd_csv_ref_parse(ref_or_name, name, sizeof(name), &slot, &state) < 0)
+        snprintf(name, sizeof(name), "%s", ref_or_name);
+    for (size_t i = 0; slash && i < cd_cdb_volume_count(cdb); i++) {
+        const struct cd_volume *v = cd_cdb_volume(cdb, i);
+        if (!strcmp(v->name, name) && v->nluns)
+            snprintf(buf, len, "%.*s/%s", (int)(slash - main_path), main_path,
+                     v->luns[0]);
+    }
 }
 
 /* ----------------------------------------------- steps for hvagent */
