@@ -68,7 +68,8 @@ static struct move_entry *entry_of(const char *vm)
 
 static bool in_flight(const struct move_entry *e)
 {
-    return e && e->state != MV_DONE && e->state != MV_FAILED;
+    return e && e->state != MV_NONE && e->state != MV_DONE &&
+           e->state != MV_FAILED;
 }
 
 static struct move_entry *entry_new(const char *vm)
