@@ -367,6 +367,12 @@ int cd_api_move_storage(struct cd_daemon *d, struct cmn_ipc_conn *conn,
     snprintf(m->dst_volume, sizeof(m->dst_volume), "%s", volume);
     cd_csv_volume_path(d, from, m->src_path, sizeof(m->src_path));
     cd_csv_volume_path(d, volume, m->dst_path, sizeof(m->dst_path));
+    /* The copy shares the storage path with running VMs: capped when
+     * the cluster asks. */
+    m->bandwidth =
+        strtoull(cd_cdb_setting(cd_daemon_cdb(d), "storage-move-bandwidth"),
+                 NULL, 10)
+        << 20;
     m->src_slot = slot;
     m->src_state = state;
     j->move = m;

@@ -57,6 +57,8 @@ const struct cd_setting_desc cd_settings[] = {
      "wait before retrying a failed VM start (doubled per failure)"},
     {"start-retry-max-delay", CD_SET_DURATION, "60000", 1000, 3600000, NULL,
      "longest wait between attempts to start a VM"},
+    {"storage-move-bandwidth", CD_SET_INT, "0", 0, 1000000, NULL,
+     "move-storage copy bandwidth in MiB/s (0 = unlimited)"},
     {NULL, 0, NULL, 0, 0, NULL, NULL},
 };
 

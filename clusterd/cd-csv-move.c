@@ -276,6 +276,23 @@ static int state_bytes(int fd, const struct cd_move_copy *cp, uint8_t *buf,
     return 0;
 }
 
+/* Sleeps until the `copied` bytes of this range are no more than the
+ * bandwidth allows since the range began (m->t0_ms). */
+static void pace(struct cd_move *m, uint64_t copied)
+{
+    uint64_t due_ms, now;
+
+    if (!m->bandwidth)
+        return;
+    due_ms = m->t0_ms + copied * 1000 / m->bandwidth;
+    now = cmn_now_ms();
+    if (due_ms > now) {
+        struct timespec ts = {(time_t)((due_ms - now) / 1000),
+                              (long)((due_ms - now) % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
 static int copy_range(struct cd_csv_job *j, struct cd_move *m, int in, int out,
                       uint8_t *buf, const struct cd_move_copy *cp,
                       uint64_t bytes)
@@ -283,6 +300,7 @@ static int copy_range(struct cd_csv_job *j, struct cd_move *m, int in, int out,
     uint64_t done = 0, n;
     ssize_t r;
 
+    m->t0_ms = cmn_now_ms();
     while ((n = cd_move_chunk(done, bytes, CHUNK)) > 0) {
         r = pread(in, buf, n, (off_t)(cp->src_offset + done));
         if (r != (ssize_t)n) {
@@ -304,6 +322,7 @@ static int copy_range(struct cd_csv_job *j, struct cd_move *m, int in, int out,
         }
         done += n;
         atomic_fetch_add(&m->done, n);
+        pace(m, done);
     }
     return 0;
 }

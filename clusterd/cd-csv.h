@@ -142,6 +142,8 @@ struct cd_move {
     size_t ncopies;
     struct cd_move_copy copies[CD_MOVE_MAX];
     uint64_t total;         /* bytes to copy */
+    uint64_t bandwidth;     /* bytes per second, 0 = unlimited */
+    uint64_t t0_ms;         /* the worker's: when this range began */
     _Atomic uint64_t done;  /* bytes copied */
     struct csv_volume *src; /* open; the source slot's VM lease held */
     bool dst_made;          /* the target slot exists */

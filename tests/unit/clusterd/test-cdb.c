@@ -310,7 +310,7 @@ static void test_settings(void **state)
     assert_int_equal(cd_setting_normalize("nope", "1", v, err, sizeof(err)),
                      -CD_E_NOT_FOUND);
     assert_non_null(strstr(err, "clusterctl config get"));
-    assert_int_equal(cd_setting_count(), 15);
+    assert_int_equal(cd_setting_count(), 16);
 }
 
 static void tmpdir(char *buf, size_t len)
