@@ -28,10 +28,11 @@
  * change waits at most this long: below clusterctl's 30 s, so the client
  * hears why (the holder named) instead of a bare timeout. A holder whose
  * path died keeps it on disk until sanlock counts it dead. */
-#define LOCK_MS  15000
-#define SCAN_MS  10000 /* orphan scan period */
-#define MAX_SEEN 256
-#define QUEUE_MS 10000 /* behind this node's previous change, at most */
+#define LOCK_MS     15000
+#define SCAN_MS     10000 /* orphan scan period */
+#define MAX_SEEN    256
+#define QUEUE_MS    10000 /* behind this node's previous change, at most */
+#define MAX_VOLUMES 64    /* CDB volumes a worker may open (the first noted) */
 
 struct seen { /* an orphan and since when the scans see it */
     uint32_t slot;
@@ -53,6 +54,14 @@ struct cd_csv {
     size_t nseen;
     bool scanning, reclaiming;
     uint64_t last_scan_ms;
+    /* The CDB's volumes and their paths, for workers that open a VM's
+     * own volume (a VM moved off the main CSV): set by the loop. */
+    pthread_mutex_t vols_lock;
+    size_t nvols;
+    struct {
+        char name[CD_NAME_MAX];
+        char path[PATH_MAX];
+    } vols[MAX_VOLUMES];
     /* Space as the last scan found it (metrics). */
     bool space_known;
     uint64_t space_free, space_total;
@@ -310,6 +319,21 @@ out:
     return rc;
 }
 
+/* The path of CDB volume `name` as the loop noted it; the main CSV's
+ * when the CDB does not list it. The string stays valid: entries are
+ * never changed or removed. */
+static const char *volume_path(struct cd_csv *c, const char *name)
+{
+    const char *p = c->path;
+
+    pthread_mutex_lock(&c->vols_lock);
+    for (size_t i = 0; i < c->nvols; i++)
+        if (!strcmp(c->vols[i].name, name))
+            p = c->vols[i].path;
+    pthread_mutex_unlock(&c->vols_lock);
+    return p;
+}
+
 /* Opens the volume under its metadata lease and checks that slot `ref`
  * is still VM j->vm's; on success the caller unlocks and closes. */
 static int open_own_slot(struct cd_csv *c, struct cd_csv_job *j,
@@ -329,7 +353,7 @@ static int open_own_slot(struct cd_csv *c, struct cd_csv_job *j,
                 j->vm, j->ref);
         return rc;
     }
-    rc = open_locked(c, j, &vol);
+    rc = cd_csv_open_locked(volume_path(c, volume), j, &vol);
     if (rc < 0)
         return rc;
     if (strcmp(volume, csv_super(vol)->name) != 0) {
@@ -753,6 +777,7 @@ int cd_csv_new(qb_loop_t *loop, const char *path, struct cd_csv **ret)
     c->loop = loop;
     snprintf(c->path, sizeof(c->path), "%s", path);
     pthread_mutex_init(&c->lock, NULL);
+    pthread_mutex_init(&c->vols_lock, NULL);
     *ret = c;
     return 0;
 }
@@ -814,6 +839,39 @@ void cd_csv_job_answer(struct cd_csv_job *j, const char *reply)
     cd_csv_job_free(j);
 }
 
+/* Notes the CDB's volumes for the workers (volume_path). An entry is
+ * added once and never changed or removed: a worker may hold its string
+ * (a volume removed and added again on another LUN keeps its first
+ * path until clusterd restarts). */
+static void note_volumes(struct cd_daemon *d)
+{
+    const struct cd_cdb *cdb = cd_daemon_cdb(d);
+    struct cd_csv *c = d->csv;
+    const char *slash = c ? strrchr(c->path, '/') : NULL;
+
+    if (!slash)
+        return;
+    pthread_mutex_lock(&c->vols_lock);
+    for (size_t i = 0; i < cd_cdb_volume_count(cdb); i++) {
+        const struct cd_volume *v = cd_cdb_volume(cdb, i);
+        size_t k;
+        char path[PATH_MAX];
+
+        if (!v->nluns)
+            continue;
+        snprintf(path, sizeof(path), "%.*s/%s", (int)(slash - c->path), c->path,
+                 v->luns[0]);
+        for (k = 0; k < c->nvols && strcmp(c->vols[k].name, v->name); k++)
+            ;
+        if (k == c->nvols && c->nvols < MAX_VOLUMES) {
+            snprintf(c->vols[k].name, sizeof(c->vols[k].name), "%s", v->name);
+            snprintf(c->vols[k].path, sizeof(c->vols[k].path), "%s", path);
+            c->nvols++;
+        }
+    }
+    pthread_mutex_unlock(&c->vols_lock);
+}
+
 void cd_csv_volume_path(struct cd_daemon *d, const char *ref_or_name, char *buf,
                         size_t len)
 {
@@ -833,6 +891,7 @@ void cd_csv_volume_path(struct cd_daemon *d, const char *ref_or_name, char *buf,
             snprintf(buf, len, "%.*s/%s", (int)(slash - main_path), main_path,
                      v->luns[0]);
     }
+    note_volumes(d);
 }
 
 /* ----------------------------------------------- steps for hvagent */
@@ -1099,6 +1158,8 @@ void cd_csv_tick(struct cd_daemon *d, bool reclaim)
     struct cd_csv *c = d->csv;
     struct cd_csv_job *j;
 
+    if (c)
+        note_volumes(d);
     if (!c || c->scanning || !cdb_trusted(d) ||
         cmn_now_ms() - c->last_scan_ms < SCAN_MS)
         return;

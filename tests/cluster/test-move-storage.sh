@@ -10,7 +10,7 @@
 # clean. Refusals name the input and change nothing: unknown VM, unknown
 # volume, the same volume, a running VM, a target too small (with the
 # numbers).
-# kvmc-timeout: 240
+# kvmc-timeout: 300
 . "$(dirname "$0")/lib/sandbox.sh"
 . "$(dirname "$0")/lib/clusterd.sh"
 . "$(dirname "$0")/lib/vm.sh"
@@ -163,9 +163,63 @@ out=$(cdctl node1 vm stop web1) || fail "vm stop: $out"
 sb_wait_for 30 eval '[ "$(vm_qemu_count web1)" = 0 ]' || fail "web1's QEMU did not stop"
 
 sb_log "restarted and stopped"
-for p in "$SB_CSV_PATH" "$V2_PATH"; do
-    chk=$(sb_exec node2 "$CTL" volume check "$p" 2>&1) || fail "volume check $p: $chk"
-    grep -q "is clean" <<<"$chk" || fail "volume check $p: $chk"
-done
+checks_clean() {
+    local p chk
+    for p in "$SB_CSV_PATH" "$V2_PATH"; do
+        chk=$(sb_exec node2 "$CTL" volume check "$p" 2>&1) || fail "volume check $p ($1): $chk"
+        grep -q "is clean" <<<"$chk" || fail "volume check $p ($1): $chk"
+    done
+}
+checks_clean "after the move"
 
-echo "PROOF: web1 stopped after $dw_stop disk writes (dw=$dw1 checked ok on $src), moved $V1 (512-byte sectors) -> $V2 (4096-byte sectors): $moved_mib MiB copied in $tm ms, vdb's written blocks identical on both ($sum1), the CDB names $V2, $V1 back to $v1_free0 MiB free, $V2 $v2_free0 -> $v2_free1 MiB free; started from $V2 on $on, writer disk=ok up to dw=$dw2; both volumes check clean; $(($(sb_now_ms) - t0)) ms in all$refusals"
+# A move back that dies mid-copy: node1's lunbridge (the path of both
+# volumes from the node that copies) killed and restarted while the
+# copy, paced to 2 MiB/s, is under way. The VM keeps volume 2.
+LB=$KVMC_BUILDDIR/iscsi/lunbridge
+lb_pid() { cat "$KVMC_SANDBOX_DIR/$1/pids/lunbridge"; }
+lb_restart() {
+    sb_exec "$1" kill -KILL "$(lb_pid "$1")" 2>/dev/null
+    sb_wait_for 10 eval '! sb_exec "$1" test -r "$SB_CSV_PATH"' || fail "$1 still reads the LUN after killing lunbridge"
+    sb_exec "$1" bash -c 'setsid "$1" -f </dev/null >>"$2" 2>&1 & echo $!' \
+        lb "$LB" "$KVMC_SANDBOX_DIR/$1/lunbridge.out" >"$KVMC_SANDBOX_DIR/$1/pids/lunbridge"
+    sb_wait_for 20 sb_exec "$1" test -r "$V2_PATH" ||
+        fail "$1: lunbridge does not serve $V2_PATH after its restart"
+    # clusterd rejoins the main CSV's lockspace by itself, not volume 2's.
+    sb_wait_for 40 v2_join "$1" || fail "$1: sanlock does not rejoin $V2's lockspace"
+}
+v2_join() {
+    sb_exec "$1" sanlock client status 2>/dev/null | grep "^s $V2:${1#node}:" | grep -qv ' ADD\| REM' && return 0
+    sb_exec "$1" sanlock client add_lockspace -s "$V2:${1#node}:$V2_PATH:$v2_off" -o 1 >/dev/null 2>&1
+    return 1
+}
+mv_status() { cdctl node1 move-storage web1 --status 2>&1; }
+copying() { mv_status | grep -q "copying, [1-9][0-9]* of"; }
+def2=$(def_now)
+out=$(cdctl node1 config set storage-move-bandwidth 2 2>&1) || fail "config set: $out"
+out=$(cdctl node1 move-storage web1 --to-volume "$V1" --no-wait 2>&1) || fail "move-storage back: $out"
+sb_wait_for 20 copying || fail "the move back does not copy: $(mv_status)"
+at_kill=$(mv_status)
+lb_restart node1
+sb_wait_for 40 eval 'mv_status | grep -q "failed"' || fail "the move back did not fail: $(mv_status)"
+why=$(mv_status)
+out=$(cdctl node1 config set storage-move-bandwidth 0 2>&1) || fail "config set: $out"
+[ "$(def_now)" = "$def2" ] || fail "the failed move changed the definition: $(def_now)"
+sb_wait_for 20 eval '[ "$(free_mib "$SB_CSV_PATH")" = "$v1_free0" ]' ||
+    fail "the failed move left space taken on volume 1: $v1_free0 -> $(free_mib "$SB_CSV_PATH") MiB"
+[ "$(free_mib "$V2_PATH")" = "$v2_free1" ] || fail "the failed move changed volume 2: $v2_free1 -> $(free_mib "$V2_PATH") MiB"
+checks_clean "after the failed move"
+[ ! -f "$(vm_serial "$on" web1)" ] || : >"$(vm_serial "$on" web1)"
+out=$(cdctl node1 vm start web1) || fail "vm start after the failed move: $out"
+on=$(vm_where node1 web1)
+[ -n "$on" ] || fail "web1 runs nowhere after the failed move"
+sb_wait_for 60 disk_ok "$on" 50 || fail "writer after the failed move on $on: $(disk_last "$on")"
+no_fail "$on"
+dw3=$(disk_last "$on" | cut -d' ' -f2)
+out=$(cdctl node1 vm stop web1) || fail "vm stop: $out"
+sb_wait_for 30 eval '[ "$(vm_qemu_count web1)" = 0 ]' || fail "web1's QEMU did not stop"
+out=$(cdctl node1 vm remove web1 2>&1) || fail "vm remove of the moved VM: $out"
+sb_wait_for 10 eval '[ "$(free_mib "$V2_PATH")" = "$v2_free0" ]' ||
+    fail "volume 2's space not back after vm remove: $v2_free0 -> $(free_mib "$V2_PATH") MiB"
+checks_clean "after vm remove"
+
+echo "PROOF: web1 stopped after $dw_stop disk writes (dw=$dw1 checked ok on $src), moved $V1 (512-byte sectors) -> $V2 (4096-byte sectors): $moved_mib MiB copied in $tm ms, vdb's written blocks identical on both ($sum1), the CDB names $V2, $V1 back to $v1_free0 MiB free, $V2 $v2_free0 -> $v2_free1 MiB free; started from $V2 on $on, writer disk=ok up to dw=$dw2; both volumes check clean; the move back with node1's lunbridge killed at '${at_kill#*: }' failed ('$(head -c 140 <<<"${why#*: }")'), the VM kept $V2 (definition unchanged, $V1 at $v1_free0 MiB free, both clean) and started there (writer ok to dw=$dw3); vm remove gave $V2 its $v2_free0 MiB back; $(($(sb_now_ms) - t0)) ms in all$refusals"
