@@ -95,7 +95,8 @@ static void entry_end(struct cd_csv_job *j, bool ok)
     e->done = atomic_load(&j->move->done);
     e->m = NULL;
     e->state = ok ? MV_DONE : MV_FAILED;
-    snprintf(e->msg, sizeof(e->msg), "%s", j->msg);
+    if (j->msg[0]) /* else the reason finish() kept */
+        snprintf(e->msg, sizeof(e->msg), "%s", j->msg);
     if (ok)
         cmn_info(CMN_LOG_CD,
                  "VM '%s': storage moved to volume '%s' (%" PRIu64
@@ -122,6 +123,11 @@ static void finished(void *data, struct cd_csv_job *j)
 
 static void finish(struct cd_daemon *d, struct cd_csv_job *j, bool commit)
 {
+    struct move_entry *e = entry_of(j->vm);
+
+    /* Why the move failed, before the next job clears j->msg. */
+    if (e && j->msg[0])
+        snprintf(e->msg, sizeof(e->msg), "%s", j->msg);
     j->op = CD_CSV_MOVE_FINISH;
     j->move->commit = commit;
     j->rc = 0;

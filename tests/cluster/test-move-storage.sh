@@ -98,10 +98,11 @@ def_now() { cdctl node1 vm show web1 | grep -E "<disk|<extent"; }
 # refused WHAT EXPECTED ARGS...: the command fails saying EXPECTED, and
 # neither the definition nor either volume's free space changed.
 refusals=""
+# baseline: the state refusals are compared with.
+baseline() { def0=$(def_now) f1=$(free_mib "$SB_CSV_PATH") f2=$(free_mib "$V2_PATH"); }
 refused() {
-    local what=$1 want=$2 def0 f1 f2 r
+    local what=$1 want=$2 r
     shift 2
-    def0=$(def_now) f1=$(free_mib "$SB_CSV_PATH") f2=$(free_mib "$V2_PATH")
     r=$(cdctl node1 move-storage "$@" 2>&1) && fail "$what accepted: $r"
     grep -qF -- "$want" <<<"$r" || fail "$what: wrong error: $r"
     [ "$(def_now)" = "$def0" ] || fail "$what changed the definition"
@@ -109,12 +110,14 @@ refused() {
     [ "$(free_mib "$V2_PATH")" = "$f2" ] || fail "$what changed volume 2"
     refusals="$refusals; $what: '$(head -c 100 <<<"${r#clusterctl: }")'"
 }
+baseline
 refused "running VM" "live storage migration is not available yet; stop it first" web1 --to-volume "$V2"
 
 out=$(cdctl node1 vm stop web1) || fail "vm stop: $out"
 sb_wait_for 30 eval '[ "$(vm_qemu_count web1)" = 0 ]' || fail "web1's QEMU did not stop"
 dw_stop=$(disk_last "$src" | cut -d' ' -f2)
 sum1=$(blocks_sum "$SB_CSV_PATH" "$vdb_off")
+baseline
 
 sb_log "web1 stopped"
 refused "unknown VM" "VM 'web9' does not exist" web9 --to-volume "$V2"
@@ -123,6 +126,7 @@ refused "same volume" "VM 'web1' is already on volume '$V1'" web1 --to-volume "$
 # A VM whose state extent alone is larger than volume 2.
 vm_define big low 512
 out=$(cdctl node1 vm add "$VM_DIR/big.xml" 2>&1) || fail "vm add big: $out"
+f1=$(free_mib "$SB_CSV_PATH")
 refused "target too small" "volume '$V2' has not enough space for VM 'big' (576 MiB needed, ${v2_free0%.*} MiB free" big --to-volume "$V2"
 out=$(cdctl node1 vm remove big 2>&1) || fail "vm remove big: $out"
 
@@ -217,7 +221,12 @@ no_fail "$on"
 dw3=$(disk_last "$on" | cut -d' ' -f2)
 out=$(cdctl node1 vm stop web1) || fail "vm stop: $out"
 sb_wait_for 30 eval '[ "$(vm_qemu_count web1)" = 0 ]' || fail "web1's QEMU did not stop"
-out=$(cdctl node1 vm remove web1 2>&1) || fail "vm remove of the moved VM: $out"
+# A lockspace that failed during the outage is gone only now: join again.
+for n in node1 node2; do
+    sb_wait_for 40 v2_join "$n" || fail "$n: sanlock does not rejoin $V2's lockspace"
+done
+out=$(cdctl node1 vm remove web1 2>&1) ||
+    fail "vm remove of the moved VM: $out; node1: $(sb_exec node1 sanlock client status | grep '^s '); node2: $(sb_exec node2 sanlock client status | grep '^s ')"
 sb_wait_for 10 eval '[ "$(free_mib "$V2_PATH")" = "$v2_free0" ]' ||
     fail "volume 2's space not back after vm remove: $v2_free0 -> $(free_mib "$V2_PATH") MiB"
 checks_clean "after vm remove"
