@@ -55,6 +55,9 @@ void ctl_vm_usage(void)
         "  move-vm VM [--to NODE] --live|--quick [--output xml]\n"
         "                                   migrate (without --to: the best\n"
         "                                   node placement finds)\n"
+        "  move-storage VM --to-volume VOLUME [--no-wait] | --status\n"
+        "                                   copy a stopped VM's disks and\n"
+        "                                   slot to another volume\n"
         "  node drain NODE [--no-wait]      move every VM off NODE\n"
         "  node resume NODE                 NODE takes VMs again\n"
         "  explain VM [--output xml]        why the VM is where it is\n"
@@ -65,7 +68,8 @@ bool ctl_vm_handles(const char *cmd)
 {
     return !strcmp(cmd, "status") || !strcmp(cmd, "vm") ||
            !strcmp(cmd, "move-vm") || !strcmp(cmd, "explain") ||
-           !strcmp(cmd, "events") || !strcmp(cmd, "node");
+           !strcmp(cmd, "move-storage") || !strcmp(cmd, "events") ||
+           !strcmp(cmd, "node");
 }
 
 static int request_vm(const char *op, const char *vm, xmlDoc **ret_doc,
@@ -1287,6 +1291,8 @@ int ctl_vm_main(int argc, char **argv)
         return cmd_vm(argc, argv);
     if (!strcmp(argv[0], "move-vm"))
         return cmd_move(argc, argv);
+    if (!strcmp(argv[0], "move-storage"))
+        return ctl_move_storage(argc, argv);
     if (!strcmp(argv[0], "node"))
         return cmd_node(argc, argv);
     if (!strcmp(argv[0], "explain")) {

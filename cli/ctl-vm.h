@@ -16,5 +16,7 @@ void ctl_vm_usage(void);
 /* `clusterctl vm disk add|remove ...`: argv[0] is add or remove
  * (ctl-disk.c). */
 int ctl_vm_disk(int argc, char **argv);
+/* ctl-move-storage.c: move-storage VM --to-volume VOLUME. */
+int ctl_move_storage(int argc, char **argv);
 
 #endif

@@ -5,7 +5,7 @@ cli_clusterctl_SOURCES = \
 	cli/ctl-main.c \
 	cli/ctl-client.c cli/ctl-client.h \
 	cli/ctl-cluster.c cli/ctl-cluster.h \
-	cli/ctl-vm.c cli/ctl-vm.h cli/ctl-disk.c \
+	cli/ctl-vm.c cli/ctl-vm.h cli/ctl-disk.c cli/ctl-move-storage.c \
 	cli/ctl-volume.c cli/ctl-cpu.c \
 	cli/ctl-setup.c cli/ctl-setup.h \
 	cli/ctl-obs.c cli/ctl-obs.h

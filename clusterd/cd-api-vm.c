@@ -901,7 +901,7 @@ int cd_api_vm_request(struct cd_daemon *d, struct cmn_ipc_conn *conn,
     bool write = !strcmp(op, "vm-add") || !strcmp(op, "vm-edit") ||
                  !strcmp(op, "vm-remove") || !strcmp(op, "vm-start") ||
                  !strcmp(op, "vm-stop") || !strcmp(op, "move-vm") ||
-                 !strcmp(op, "vm-disk");
+                 !strcmp(op, "vm-disk") || !strcmp(op, "move-storage");
 
     if (!cd_orch_coord(d) ||
         (!write && strcmp(op, "vm-list") && strcmp(op, "vm-show") &&
@@ -934,5 +934,7 @@ int cd_api_vm_request(struct cd_daemon *d, struct cmn_ipc_conn *conn,
         return do_move(d, conn, req, ret);
     if (!strcmp(op, "vm-disk"))
         return cd_api_vm_disk(d, conn, req, vm, ret);
+    if (!strcmp(op, "move-storage"))
+        return cd_api_move_storage(d, conn, req, vm, ret);
     return do_vm_change(d, conn, op, vm, ret);
 }

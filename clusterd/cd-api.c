@@ -40,6 +40,7 @@ const struct cd_api_op cd_api_ops[CD_API_COUNT] = {
     {"history", "history", CD_API_HISTORY, R, NULL},
     {"validate", "cluster validate", CD_API_VALIDATE, R, NULL},
     {"vm-disk", "vm disk", CD_API_VM_DISK, W, "vm"},
+    {"move-storage", "move-storage", CD_API_MOVE_STORAGE, W, "vm"},
 };
 
 #undef R

@@ -50,6 +50,7 @@ enum cd_api_id {
     CD_API_HISTORY,
     CD_API_VALIDATE,
     CD_API_VM_DISK,
+    CD_API_MOVE_STORAGE,
     CD_API_COUNT,
 };
 

@@ -57,6 +57,8 @@ const struct cd_setting_desc cd_settings[] = {
      "wait before retrying a failed VM start (doubled per failure)"},
     {"start-retry-max-delay", CD_SET_DURATION, "60000", 1000, 3600000, NULL,
      "longest wait between attempts to start a VM"},
+    {"storage-move-bandwidth", CD_SET_INT, "0", 0, 1000000, NULL,
+     "move-storage copy bandwidth in MiB/s (0 = unlimited)"},
     {NULL, 0, NULL, 0, 0, NULL, NULL},
 };
 
@@ -1121,12 +1123,37 @@ static int cdb_apply_op(struct cd_cdb *cdb, const struct cd_op *op, char *err,
                     op->name);
             return -CD_E_BAD_VALUE;
         }
+        /* A reference in arg2 moves the VM's slot with its definition
+         * (move-storage): both change in one op, so no node ever sees
+         * the new disks under the old slot or the reverse. */
+        if (op->arg2[0] && !cd_token_valid(op->arg2, CD_VALUE_MAX)) {
+            cd_errf(err, errlen,
+                    "VM '%s': definition reference '%s' is "
+                    "invalid",
+                    op->name, op->arg2);
+            return -CD_E_BAD_VALUE;
+        }
+        if (op->arg2[0] && !cdb->vms[i].ref[0]) {
+            cd_errf(err, errlen,
+                    "VM '%s' has an embedded definition: it has "
+                    "no reference to change",
+                    op->name);
+            return -CD_E_BAD_VALUE;
+        }
+        for (size_t k = 0; op->arg2[0] && k < cdb->nvms; k++)
+            if (k != (size_t)i && !strcmp(cdb->vms[k].ref, op->arg2)) {
+                cd_errf(err, errlen, "VM '%s': reference '%s' is VM '%s''s",
+                        op->name, op->arg2, cdb->vms[k].name);
+                return -CD_E_IN_USE;
+            }
         text = strdup(op->text);
         if (!text)
             return -ENOMEM;
         free(cdb->vms[i].definition);
         cdb->vms[i].definition = text;
         cdb->vms[i].priority = p;
+        if (op->arg2[0])
+            snprintf(cdb->vms[i].ref, sizeof(cdb->vms[i].ref), "%s", op->arg2);
         vm_place_parse(&cdb->vms[i]);
         return 0;
     }

@@ -23,6 +23,18 @@ void cd_csv_no_space(struct csv_volume *vol, struct cd_csv_job *j,
 int cd_csv_disk_alloc(struct csv_volume *vol, struct cd_csv_job *j,
                       struct res_disk *disk, uint16_t index, uint32_t slot,
                       struct csv_extent *ret_e);
+/* Opens the volume at `path` for a change under its metadata lease
+ * (j->msg says why not, naming the holder of a busy lease). */
+int cd_csv_open_locked(const char *path, struct cd_csv_job *j,
+                       struct csv_volume **ret);
+/* Frees what slot `slot` owns, then the slot (under the lease). */
+int cd_csv_free_slot(struct csv_volume *vol, uint32_t slot);
+/* move-storage (cd-csv-move.c): the data copy of MOVE_COPY, run before
+ * the change lock; then the MOVE_* jobs under it (copy_rc: the copy's
+ * result). */
+int cd_csv_move_copy(struct cd_csv_job *j);
+int cd_csv_move_job(struct cd_csv *c, struct cd_csv_job *j, int copy_rc);
+void cd_csv_move_free(struct cd_move *m);
 /* The DISK_* jobs, in the worker, under cd_csv's lock. */
 int cd_csv_disk_job(struct cd_csv *c, struct cd_csv_job *j);
 

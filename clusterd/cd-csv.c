@@ -28,10 +28,11 @@
  * change waits at most this long: below clusterctl's 30 s, so the client
  * hears why (the holder named) instead of a bare timeout. A holder whose
  * path died keeps it on disk until sanlock counts it dead. */
-#define LOCK_MS  15000
-#define SCAN_MS  10000 /* orphan scan period */
-#define MAX_SEEN 256
-#define QUEUE_MS 10000 /* behind this node's previous change, at most */
+#define LOCK_MS     15000
+#define SCAN_MS     10000 /* orphan scan period */
+#define MAX_SEEN    256
+#define QUEUE_MS    10000 /* behind this node's previous change, at most */
+#define MAX_VOLUMES 64    /* CDB volumes a worker may open (the first noted) */
 
 struct seen { /* an orphan and since when the scans see it */
     uint32_t slot;
@@ -53,6 +54,14 @@ struct cd_csv {
     size_t nseen;
     bool scanning, reclaiming;
     uint64_t last_scan_ms;
+    /* The CDB's volumes and their paths, for workers that open a VM's
+     * own volume (a VM moved off the main CSV): set by the loop. */
+    pthread_mutex_t vols_lock;
+    size_t nvols;
+    struct {
+        char name[CD_NAME_MAX];
+        char path[PATH_MAX];
+    } vols[MAX_VOLUMES];
     /* Space as the last scan found it (metrics). */
     bool space_known;
     uint64_t space_free, space_total;
@@ -102,7 +111,7 @@ static void no_space(struct csv_volume *vol, struct cd_csv_job *j,
 }
 
 /* Frees what slot `slot` owns, then the slot. */
-static int free_slot(struct csv_volume *vol, uint32_t slot)
+int cd_csv_free_slot(struct csv_volume *vol, uint32_t slot)
 {
     struct csv_extent *ext = NULL;
     size_t n = 0;
@@ -126,11 +135,17 @@ static int free_slot(struct csv_volume *vol, uint32_t slot)
 static int open_locked(struct cd_csv *c, struct cd_csv_job *j,
                        struct csv_volume **ret)
 {
+    return cd_csv_open_locked(c->path, j, ret);
+}
+
+int cd_csv_open_locked(const char *path, struct cd_csv_job *j,
+                       struct csv_volume **ret)
+{
     struct csv_volume *vol = NULL;
-    int rc = csv_open(c->path, CSV_OPEN_RW, NULL, &vol);
+    int rc = csv_open(path, CSV_OPEN_RW, NULL, &vol);
 
     if (rc < 0) {
-        cd_errf(j->msg, sizeof(j->msg), "CSV '%s': cannot open it: %s", c->path,
+        cd_errf(j->msg, sizeof(j->msg), "CSV '%s': cannot open it: %s", path,
                 cmn_strerror(rc));
         return rc;
     }
@@ -145,7 +160,7 @@ static int open_locked(struct cd_csv *c, struct cd_csv_job *j,
                 "that host stops renewing for its host-dead time (see "
                 "'clusterctl node list' and 'clusterctl volume inspect "
                 "%s'), then retry",
-                c->path, owner, owner, LOCK_MS / 1000, c->path);
+                path, owner, owner, LOCK_MS / 1000, path);
         csv_close(vol);
         return rc;
     }
@@ -154,7 +169,7 @@ static int open_locked(struct cd_csv *c, struct cd_csv_job *j,
                 "CSV '%s': cannot take its metadata lease: %s (has this "
                 "node's sanlock joined lockspace '%s'? see 'clusterctl "
                 "node list')",
-                c->path, cmn_strerror(rc), csv_super(vol)->name);
+                path, cmn_strerror(rc), csv_super(vol)->name);
         csv_close(vol);
         return rc;
     }
@@ -291,7 +306,7 @@ static int do_alloc(struct cd_csv *c, struct cd_csv_job *j)
 out:
     if (rc < 0 && slot != CSV_OWNER_NONE) {
         /* Nothing of a refused add stays on the volume. */
-        r2 = free_slot(vol, slot);
+        r2 = cd_csv_free_slot(vol, slot);
         if (r2 < 0)
             cmn_err(CMN_LOG_CD,
                     "VM '%s': could not undo slot %u on CSV '%s': %s (see "
@@ -302,6 +317,21 @@ out:
     csv_unlock(vol);
     csv_close(vol);
     return rc;
+}
+
+/* The path of CDB volume `name` as the loop noted it; the main CSV's
+ * when the CDB does not list it. The string stays valid: entries are
+ * never changed or removed. */
+static const char *volume_path(struct cd_csv *c, const char *name)
+{
+    const char *p = c->path;
+
+    pthread_mutex_lock(&c->vols_lock);
+    for (size_t i = 0; i < c->nvols; i++)
+        if (!strcmp(c->vols[i].name, name))
+            p = c->vols[i].path;
+    pthread_mutex_unlock(&c->vols_lock);
+    return p;
 }
 
 /* Opens the volume under its metadata lease and checks that slot `ref`
@@ -323,7 +353,7 @@ static int open_own_slot(struct cd_csv *c, struct cd_csv_job *j,
                 j->vm, j->ref);
         return rc;
     }
-    rc = open_locked(c, j, &vol);
+    rc = cd_csv_open_locked(volume_path(c, volume), j, &vol);
     if (rc < 0)
         return rc;
     if (strcmp(volume, csv_super(vol)->name) != 0) {
@@ -423,7 +453,7 @@ static int do_free(struct cd_csv *c, struct cd_csv_job *j)
     rc = open_own_slot(c, j, &vol, &slot, &state);
     if (rc < 0)
         return rc;
-    rc = free_slot(vol, slot);
+    rc = cd_csv_free_slot(vol, slot);
     if (rc < 0)
         cd_errf(j->msg, sizeof(j->msg),
                 "CSV '%s': cannot free slot %u of VM '%s': %s", c->path, slot,
@@ -615,7 +645,7 @@ static int reclaim_one(struct csv_volume *vol, struct cd_csv_job *j,
         return rc;
     }
     if (o->slot_used) {
-        rc = free_slot(vol, o->slot);
+        rc = cd_csv_free_slot(vol, o->slot);
     } else {
         rc = csv_extent_list(vol, &ext, &n);
         for (size_t i = 0; rc == 0 && i < n; i++)
@@ -666,9 +696,14 @@ static int worker(void *arg)
     struct cd_csv_job *j = ctx->job;
 
     struct timespec until;
+    int copy_rc = 0;
 
+    /* The data copy of a move takes long and changes no metadata: it
+     * runs before this node's change lock, so it holds nothing back. */
     /* A change before this one may be stuck on a dead path: wait for it
      * a bounded time, so the client hears why before its own timeout. */
+    if (j->op == CD_CSV_MOVE_COPY)
+        copy_rc = cd_csv_move_copy(j);
     clock_gettime(CLOCK_REALTIME, &until);
     until.tv_sec += QUEUE_MS / 1000;
     if (pthread_mutex_timedlock(&ctx->c->lock, &until) != 0) {
@@ -700,6 +735,11 @@ static int worker(void *arg)
     case CD_CSV_DISK_UNPLUG:
     case CD_CSV_DISK_FREE:
         j->rc = cd_csv_disk_job(ctx->c, j);
+        break;
+    case CD_CSV_MOVE_PREPARE:
+    case CD_CSV_MOVE_COPY:
+    case CD_CSV_MOVE_FINISH:
+        j->rc = cd_csv_move_job(ctx->c, j, copy_rc);
         break;
     }
     pthread_mutex_unlock(&ctx->c->lock);
@@ -737,6 +777,7 @@ int cd_csv_new(qb_loop_t *loop, const char *path, struct cd_csv **ret)
     c->loop = loop;
     snprintf(c->path, sizeof(c->path), "%s", path);
     pthread_mutex_init(&c->lock, NULL);
+    pthread_mutex_init(&c->vols_lock, NULL);
     *ret = c;
     return 0;
 }
@@ -782,6 +823,7 @@ void cd_csv_job_free(struct cd_csv_job *job)
     free(job->orphans);
     free(job->report);
     free(job->reply);
+    cd_csv_move_free(job->move);
     free(job);
 }
 
@@ -795,6 +837,61 @@ void cd_csv_job_answer(struct cd_csv_job *j, const char *reply)
         cmn_ipc_conn_unref(j->conn);
     }
     cd_csv_job_free(j);
+}
+
+/* Notes the CDB's volumes for the workers (volume_path). An entry is
+ * added once and never changed or removed: a worker may hold its string
+ * (a volume removed and added again on another LUN keeps its first
+ * path until clusterd restarts). */
+static void note_volumes(struct cd_daemon *d)
+{
+    const struct cd_cdb *cdb = cd_daemon_cdb(d);
+    struct cd_csv *c = d->csv;
+    const char *slash = c ? strrchr(c->path, '/') : NULL;
+
+    if (!slash)
+        return;
+    pthread_mutex_lock(&c->vols_lock);
+    for (size_t i = 0; i < cd_cdb_volume_count(cdb); i++) {
+        const struct cd_volume *v = cd_cdb_volume(cdb, i);
+        size_t k;
+        char path[PATH_MAX];
+
+        if (!v->nluns)
+            continue;
+        snprintf(path, sizeof(path), "%.*s/%s", (int)(slash - c->path), c->path,
+                 v->luns[0]);
+        for (k = 0; k < c->nvols && strcmp(c->vols[k].name, v->name); k++)
+            ;
+        if (k == c->nvols && c->nvols < MAX_VOLUMES) {
+            snprintf(c->vols[k].name, sizeof(c->vols[k].name), "%s", v->name);
+            snprintf(c->vols[k].path, sizeof(c->vols[k].path), "%s", path);
+            c->nvols++;
+        }
+    }
+    pthread_mutex_unlock(&c->vols_lock);
+}
+
+void cd_csv_volume_path(struct cd_daemon *d, const char *ref_or_name, char *buf,
+                        size_t len)
+{
+    const struct cd_cdb *cdb = cd_daemon_cdb(d);
+    const char *main_path = d->csv ? cd_csv_path(d->csv) : "";
+    const char *slash = strrchr(main_path, '/');
+    char name[CSV_NAME_MAX + 1];
+    uint64_t state;
+    uint32_t slot;
+
+    snprintf(buf, len, "%s", main_path);
+    if (cd_csv_ref_parse(ref_or_name, name, sizeof(name), &slot, &state) < 0)
+        snprintf(name, sizeof(name), "%s", ref_or_name);
+    for (size_t i = 0; slash && i < cd_cdb_volume_count(cdb); i++) {
+        const struct cd_volume *v = cd_cdb_volume(cdb, i);
+        if (!strcmp(v->name, name) && v->nluns)
+            snprintf(buf, len, "%.*s/%s", (int)(slash - main_path), main_path,
+                     v->luns[0]);
+    }
+    note_volumes(d);
 }
 
 /* ----------------------------------------------- steps for hvagent */
@@ -1061,6 +1158,8 @@ void cd_csv_tick(struct cd_daemon *d, bool reclaim)
     struct cd_csv *c = d->csv;
     struct cd_csv_job *j;
 
+    if (c)
+        note_volumes(d);
     if (!c || c->scanning || !cdb_trusted(d) ||
         cmn_now_ms() - c->last_scan_ms < SCAN_MS)
         return;

@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "clusterd/cd.h"
+#include "clusterd/cd-move-plan.h"
 
 #define CD_CSV_REF_PREFIX "csv:"
 /* Room in the state extent beyond the guest's memory: device state and
@@ -36,6 +37,7 @@ struct res_vm;
 struct cmn_ipc_conn;
 struct cd_hva_job;
 struct cd_daemon;
+struct cd_move;
 
 /* Remembers the volume's path; nothing is read until the first job. */
 int cd_csv_new(qb_loop_t *loop, const char *path, struct cd_csv **ret);
@@ -50,6 +52,13 @@ bool cd_csv_space(const struct cd_csv *c, uint64_t *ret_free,
  * not of that form (a VM not on the CSV). */
 int cd_csv_ref_parse(const char *ref, char *ret_volume, size_t volume_len,
                      uint32_t *ret_slot, uint64_t *ret_state);
+
+/* The path of the volume a CSV ref ("csv:VOLUME:...") or a bare volume
+ * name names: the LUN file of that CDB volume, beside the main CSV's
+ * (lunbridge serves every LUN in one directory); the main CSV's path when
+ * the CDB does not list that volume. */
+void cd_csv_volume_path(struct cd_daemon *d, const char *ref_or_name, char *buf,
+                        size_t len);
 
 /* ------------------------------------------- orphans (pure, no I/O)
  *
@@ -112,6 +121,34 @@ enum cd_csv_op {
      * extent disk_extent of slot `ref` freed and the slot given def_xml
      * when set. */
     CD_CSV_DISK_FREE,
+    /* move-storage (cd-csv-move.c, j->move): PREPARE holds the source
+     * slot's VM lease and makes the target slot and extents; COPY copies
+     * the data (without this node's change lock) and stores the new
+     * definition in the target slot, or undoes the target; FINISH frees
+     * the source (move->commit) or the target, and lets the lease go. */
+    CD_CSV_MOVE_PREPARE,
+    CD_CSV_MOVE_COPY,
+    CD_CSV_MOVE_FINISH,
+};
+
+/* A move-storage in progress (cd-csv-move.c): set up by the loop
+ * (paths, names), filled by the worker. `done` is read by the loop while
+ * the copy runs. */
+struct cd_move {
+    char src_path[PATH_MAX], dst_path[PATH_MAX];
+    char src_volume[CD_NAME_MAX], dst_volume[CD_NAME_MAX];
+    uint32_t src_slot, dst_slot;
+    uint64_t src_state; /* state extent id (from the ref) */
+    size_t ncopies;
+    struct cd_move_copy copies[CD_MOVE_MAX];
+    uint64_t total;         /* bytes to copy */
+    uint64_t bandwidth;     /* bytes per second, 0 = unlimited */
+    uint64_t t0_ms;         /* the worker's: when this range began */
+    _Atomic uint64_t done;  /* bytes copied */
+    struct csv_volume *src; /* open; the source slot's VM lease held */
+    bool dst_made;          /* the target slot exists */
+    bool commit;            /* FINISH: the CDB took the move */
+    char new_ref[CD_VALUE_MAX];
 };
 
 struct cd_csv_job {
@@ -150,6 +187,9 @@ struct cd_csv_job {
     unsigned disk_slot;
     uint64_t disk_extent, disk_size, disk_offset;
     char hva_ipc[64];
+
+    /* MOVE_*: the move in progress (owned; cd-csv-move.c). */
+    struct cd_move *move;
 
     /* The caller's, carried along (not touched by cd-csv.c). */
     struct cmn_ipc_conn *conn;

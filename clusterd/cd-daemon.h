@@ -208,6 +208,11 @@ int cd_api_vm_request(struct cd_daemon *d, struct cmn_ipc_conn *conn,
 int cd_api_vm_disk(struct cd_daemon *d, struct cmn_ipc_conn *conn,
                    struct _xmlNode *req, const char *vm, char **ret);
 
+/* cd-api-move.c: `move-storage` of a stopped VM (request op move-storage,
+ * attributes volume; action="status" for the progress). */
+int cd_api_move_storage(struct cd_daemon *d, struct cmn_ipc_conn *conn,
+                        struct _xmlNode *req, const char *vm, char **ret);
+
 /* cd-metrics.c: the action history and the metrics (cd-obs.h). */
 struct cd_co_effect;
 int cd_metrics_start(struct cd_daemon *d);

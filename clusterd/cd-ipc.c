@@ -95,7 +95,8 @@ int cd_ipc_submit_cb(struct cd_daemon *d, struct cmn_ipc_conn *conn,
     p->arg = arg;
     p->next = d->pending;
     d->pending = p;
-    cmn_ipc_conn_ref(conn);
+    if (conn) /* NULL: a job whose client was answered already */
+        cmn_ipc_conn_ref(conn);
     return CMN_IPC_DEFERRED;
 }
 

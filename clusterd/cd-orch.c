@@ -358,8 +358,8 @@ static int runtime_xml(struct cd_orch *o, const struct cd_action *a,
     }
     if (on_csv) {
         j->prepare = cd_csv_prepare;
-        snprintf(j->csv_path, sizeof(j->csv_path), "%s",
-                 cd_csv_path(o->d->csv));
+        /* The VM's own volume: after a move-storage, not the main one. */
+        cd_csv_volume_path(o->d, v->ref, j->csv_path, sizeof(j->csv_path));
         snprintf(j->csv_ref, sizeof(j->csv_ref), "%s", v->ref);
         j->csv_ndisks = 0;
         for (size_t i = 0; i < def->n_disks; i++)

@@ -238,7 +238,8 @@ enum cd_op_type {
                             * CD_QUARANTINE_PERIOD_S is quarantined for
                             * quarantine-duration */
     CD_OP_SET_VM_DEF,      /* name, arg = priority, text = definition
-                            * (vm edit; the caller checked what may change) */
+                            * (vm edit; the caller checked what may change);
+                            * arg2 = new ref when non-empty (move-storage) */
     CD_OP_SET_NODE_CPU,    /* name = node, text = CPU capability (res-cpu.h
                             * text form; none = forget it) */
     CD_OP_TYPE_END,

@@ -24,6 +24,7 @@ clusterd_libclusterd_la_SOURCES = \
 	clusterd/cd-check.c clusterd/cd-check.h \
 	clusterd/cd-api.c clusterd/cd-api.h \
 	clusterd/cd-csv-orphan.c clusterd/cd-csv.h \
+	clusterd/cd-move-plan.c clusterd/cd-move-plan.h \
 	clusterd/cd-obs.c clusterd/cd-obs.h
 clusterd_libclusterd_la_CFLAGS = $(AM_CFLAGS) $(XML_CFLAGS) $(GNUTLS_CFLAGS) \
 	$(QB_CFLAGS)
@@ -47,6 +48,7 @@ cd_unit_tests = \
 	tests/unit/clusterd/test-storage \
 	tests/unit/clusterd/test-check \
 	tests/unit/clusterd/test-csv-orphan \
+	tests/unit/clusterd/test-move-plan \
 	tests/unit/clusterd/test-api \
 	tests/unit/clusterd/test-xml-out \
 	tests/unit/clusterd/test-cpg-msg \
@@ -91,6 +93,11 @@ tests_unit_clusterd_test_csv_orphan_SOURCES = \
 tests_unit_clusterd_test_csv_orphan_CFLAGS = $(CD_UNIT_CFLAGS)
 tests_unit_clusterd_test_csv_orphan_LDADD = $(CD_UNIT_LIBS)
 
+tests_unit_clusterd_test_move_plan_SOURCES = \
+	tests/unit/clusterd/test-move-plan.c
+tests_unit_clusterd_test_move_plan_CFLAGS = $(CD_UNIT_CFLAGS)
+tests_unit_clusterd_test_move_plan_LDADD = $(CD_UNIT_LIBS)
+
 tests_unit_clusterd_test_api_SOURCES = tests/unit/clusterd/test-api.c
 tests_unit_clusterd_test_api_CFLAGS = $(CD_UNIT_CFLAGS)
 tests_unit_clusterd_test_api_LDADD = $(CD_UNIT_LIBS)
@@ -109,10 +116,10 @@ clusterd_clusterd_SOURCES = \
 	clusterd/cd-ipc.c \
 	clusterd/cd-orch.c \
 	clusterd/cd-api-ops.c \
-	clusterd/cd-api-vm.c clusterd/cd-api-disk.c \
+	clusterd/cd-api-vm.c clusterd/cd-api-disk.c clusterd/cd-api-move.c \
 	clusterd/cd-hva.c clusterd/cd-hva.h \
 	clusterd/cd-cpu.c \
-	clusterd/cd-csv.c clusterd/cd-csv-disk.c clusterd/cd-csv-int.h \
+	clusterd/cd-csv.c clusterd/cd-csv-disk.c clusterd/cd-csv-move.c clusterd/cd-csv-int.h \
 	clusterd/cd-storage.c \
 	clusterd/cd-metrics.c \
 	clusterd/cd-validate.c

@@ -247,6 +247,12 @@ int csv_lease_location(const struct csv_volume *vol, uint32_t slot,
  * 0 when nobody held it (no QEMU runs that slot's VM anywhere), -EAGAIN
  * when some host holds it. Used before reclaiming an orphaned slot. */
 int csv_slot_lease_probe(struct csv_volume *vol, uint32_t slot);
+/* Takes slot `slot`'s VM lease for this process and keeps it until
+ * csv_slot_lease_drop (or csv_close): -EAGAIN when some host holds it.
+ * A stopped VM's storage move holds it so that no QEMU can start the VM
+ * from disks being copied. */
+int csv_slot_lease_hold(struct csv_volume *vol, uint32_t slot);
+int csv_slot_lease_drop(struct csv_volume *vol, uint32_t slot);
 /* The host id that holds slot `slot`'s lease (CSV_OWNER_NONE: the
  * metadata lease) as recorded on disk, 0 when none; -ENOTSUP without
  * sanlock (test hooks). */

@@ -39,7 +39,7 @@ static void test_table(void **state)
         "config-set",    "node-state",        "cdb-add-vm", "cdb-add-volume",
         "cdb-remove-vm", "cdb-remove-volume", "vm-add",     "vm-edit",
         "vm-remove",     "vm-start",          "vm-stop",    "move-vm",
-        "vm-disk"};
+        "vm-disk",       "move-storage"};
     for (size_t i = 0; i < sizeof(w) / sizeof(w[0]); i++)
         assert_int_equal(cd_api_find(w[i])->cls, CD_API_WRITE);
     assert_int_equal(writes, sizeof(w) / sizeof(w[0]));

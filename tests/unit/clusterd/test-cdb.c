@@ -310,7 +310,7 @@ static void test_settings(void **state)
     assert_int_equal(cd_setting_normalize("nope", "1", v, err, sizeof(err)),
                      -CD_E_NOT_FOUND);
     assert_non_null(strstr(err, "clusterctl config get"));
-    assert_int_equal(cd_setting_count(), 15);
+    assert_int_equal(cd_setting_count(), 16);
 }
 
 static void tmpdir(char *buf, size_t len)
@@ -528,6 +528,62 @@ static void test_duplicate_mac(void **state)
     free(before);
 }
 
+/* move-storage's CDB change: the definition and the slot reference in
+ * one op; a reference another VM has, or one for a VM without any, is
+ * refused and the document is unchanged; without arg2 the ref stays. */
+static void test_set_def_ref(void **state)
+{
+    CMN_AUTO(cd_cdb) *a = NULL;
+    char *before, *after;
+    char err[512];
+    struct cd_op op;
+
+    (void)state;
+    assert_int_equal(cd_cdb_new(&a), 0);
+    op = mkop(CD_OP_ADD_VM, "web1", "high");
+    snprintf(op.arg2, sizeof(op.arg2), "csv:vol1:0:7");
+    op.text = (char *)"<vm><name>web1</name></vm>";
+    assert_int_equal(cd_cdb_apply(a, &op, err, sizeof(err)), 0);
+    op = mkop(CD_OP_ADD_VM, "db1", "low");
+    snprintf(op.arg2, sizeof(op.arg2), "csv:vol2:0:3");
+    op.text = (char *)"<vm><name>db1</name></vm>";
+    assert_int_equal(cd_cdb_apply(a, &op, err, sizeof(err)), 0);
+    op = mkop(CD_OP_ADD_VM, "emb", "low");
+    op.text = (char *)"<vm><name>emb</name></vm>";
+    assert_int_equal(cd_cdb_apply(a, &op, err, sizeof(err)), 0);
+    before = ser(a);
+
+    op = mkop(CD_OP_SET_VM_DEF, "web1", "high");
+    snprintf(op.arg2, sizeof(op.arg2), "csv:vol2:0:3");
+    op.text = (char *)"<vm><name>web1</name><memory>64</memory></vm>";
+    assert_int_equal(cd_cdb_apply(a, &op, err, sizeof(err)), -CD_E_IN_USE);
+    assert_string_equal(err, "VM 'web1': reference 'csv:vol2:0:3' is VM "
+                             "'db1''s");
+    op = mkop(CD_OP_SET_VM_DEF, "emb", "low");
+    snprintf(op.arg2, sizeof(op.arg2), "csv:vol2:1:4");
+    op.text = (char *)"<vm><name>emb</name></vm>";
+    assert_int_equal(cd_cdb_apply(a, &op, err, sizeof(err)), -CD_E_BAD_VALUE);
+    op = mkop(CD_OP_SET_VM_DEF, "web1", "high");
+    snprintf(op.arg2, sizeof(op.arg2), "csv:vol2 1");
+    op.text = (char *)"<vm><name>web1</name></vm>";
+    assert_int_equal(cd_cdb_apply(a, &op, err, sizeof(err)), -CD_E_BAD_VALUE);
+    after = ser(a);
+    assert_string_equal(before, after);
+    free(after);
+
+    op = mkop(CD_OP_SET_VM_DEF, "web1", "high");
+    snprintf(op.arg2, sizeof(op.arg2), "csv:vol2:1:9");
+    op.text = (char *)"<vm><name>web1</name><memory>64</memory></vm>";
+    assert_int_equal(cd_cdb_apply(a, &op, err, sizeof(err)), 0);
+    assert_string_equal(cd_cdb_vm_by_name(a, "web1")->ref, "csv:vol2:1:9");
+    assert_non_null(strstr(cd_cdb_vm_by_name(a, "web1")->definition, "64"));
+    op = mkop(CD_OP_SET_VM_DEF, "web1", "high");
+    op.text = (char *)"<vm><name>web1</name></vm>";
+    assert_int_equal(cd_cdb_apply(a, &op, err, sizeof(err)), 0);
+    assert_string_equal(cd_cdb_vm_by_name(a, "web1")->ref, "csv:vol2:1:9");
+    free(before);
+}
+
 /* A node's CPU capability: stored parsed, kept through the canonical
  * form, dup and the wire; bad text leaves the document alone. */
 static void test_node_cpu(void **state)
@@ -660,6 +716,7 @@ int main(void)
         cmocka_unit_test(test_load_damaged),
         cmocka_unit_test(test_duplicate_uuid),
         cmocka_unit_test(test_duplicate_mac),
+        cmocka_unit_test(test_set_def_ref),
         cmocka_unit_test(test_node_cpu),
         cmocka_unit_test(test_cpu_baseline_setting),
     };

@@ -1,0 +1,143 @@
+/* clusterctl move-storage VM --to-volume VOLUME [--no-wait] | --status: a
+ * stopped VM's disks, state extent and slot copied to another volume
+ * (clusterd/cd-api-move.c says in which order). The request returns once
+ * the target is allocated; the copy is then followed by polling its
+ * status, with a progress line on a terminal. */
+#include "config.h"
+
+#include <inttypes.h>
+#include <libxml/tree.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/ctl-client.h"
+#include "cli/ctl-vm.h"
+#include "cli/ctl.h"
+#include "common/cmn-xml.h"
+
+#define POLL_MS 250
+#define WAIT_S  3600
+
+static int usage(void)
+{
+    ctl_err("usage: clusterctl move-storage VM --to-volume VOLUME [--no-wait]"
+            " | clusterctl move-storage VM --status");
+    return CTL_EXIT_USAGE;
+}
+
+static double mib(const char *bytes)
+{
+    return (double)strtoull(bytes, NULL, 10) / 1048576.0;
+}
+
+/* Polls the move until it is done or failed. */
+static int follow(const char *vm, bool tty, bool once)
+{
+    char *req = cmn_xml_format(
+        "<request op=\"move-storage\" action=\"status\" vm=\"%s\"/>", vm);
+    struct timespec ts = {0, POLL_MS * 1000000L};
+    int rc = CTL_EXIT_FAIL;
+
+    if (!req)
+        return CTL_EXIT_FAIL;
+    for (long n = 0; n < WAIT_S * 1000L / POLL_MS; n++) {
+        xmlDoc *doc = NULL;
+        xmlNode *r;
+        const char *st;
+
+        rc = ctl_cd_call(req, &doc, NULL);
+        if (rc)
+            break;
+        r = xmlDocGetRootElement(doc);
+        st = ctl_xml_prop(r, "state");
+        if (!strcmp(st, "done")) {
+            printf("%sVM '%s': storage moved to volume '%s' (%.0f MiB "
+                   "copied)%s%s\n",
+                   tty ? "\r" : "", vm, ctl_xml_prop(r, "volume"),
+                   mib(ctl_xml_prop(r, "done")),
+                   ctl_xml_prop(r, "msg")[0] ? "; " : "",
+                   ctl_xml_prop(r, "msg"));
+            xmlFreeDoc(doc);
+            rc = CTL_EXIT_OK;
+            break;
+        }
+        if (!strcmp(st, "failed")) {
+            if (tty)
+                printf("\n");
+            ctl_err("VM '%s': storage move to volume '%s' failed: %s", vm,
+                    ctl_xml_prop(r, "volume"), ctl_xml_prop(r, "msg"));
+            xmlFreeDoc(doc);
+            rc = CTL_EXIT_FAIL;
+            break;
+        }
+        if (tty || once)
+            printf("%sVM '%s': %s, %.0f of %.0f MiB copied to volume '%s'%s",
+                   tty ? "\r" : "", vm, st, mib(ctl_xml_prop(r, "done")),
+                   mib(ctl_xml_prop(r, "total")), ctl_xml_prop(r, "volume"),
+                   tty && !once ? "   " : "\n");
+        fflush(stdout);
+        xmlFreeDoc(doc);
+        if (once) {
+            rc = CTL_EXIT_OK;
+            break;
+        }
+        nanosleep(&ts, NULL);
+    }
+    free(req);
+    return rc;
+}
+
+int ctl_move_storage(int argc, char **argv)
+{
+    const char *vm = NULL, *volume = NULL;
+    bool wait = true, status = false;
+    xmlDoc *doc = NULL;
+    xmlNode *r;
+    char *req;
+    int rc;
+
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--to-volume") && i + 1 < argc)
+            volume = argv[++i];
+        else if (!strcmp(argv[i], "--no-wait"))
+            wait = false;
+        else if (!strcmp(argv[i], "--status"))
+            status = true;
+        else if (argv[i][0] == '-') {
+            ctl_err("move-storage: unexpected option '%s'", argv[i]);
+            return usage();
+        } else if (!vm)
+            vm = argv[i];
+        else {
+            ctl_err("move-storage: unexpected argument '%s'", argv[i]);
+            return usage();
+        }
+    }
+    if (!vm || (!volume && !status) || (volume && status))
+        return usage();
+    if (status)
+        return follow(vm, false, true);
+    req = cmn_xml_format(
+        "<request op=\"move-storage\" vm=\"%s\" volume=\"%s\"/>", vm, volume);
+    if (!req)
+        return CTL_EXIT_FAIL;
+    rc = ctl_cd_call(req, &doc, NULL);
+    free(req);
+    if (rc)
+        return rc;
+    r = xmlDocGetRootElement(doc);
+    printf("VM '%s': moving %s extent(s), %.0f MiB, from volume '%s' to "
+           "volume '%s'%s\n",
+           vm, ctl_xml_prop(r, "extents"), mib(ctl_xml_prop(r, "total")),
+           ctl_xml_prop(r, "from"), ctl_xml_prop(r, "volume"),
+           wait ? ""
+                : " (follow it with 'clusterctl move-storage VM "
+                  "--status')");
+    xmlFreeDoc(doc);
+    if (!wait)
+        return CTL_EXIT_OK;
+    return follow(vm, isatty(STDOUT_FILENO), false);
+}

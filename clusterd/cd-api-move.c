@@ -1,0 +1,402 @@
+/* `move-storage VM --to-volume VOL` of a stopped VM (request op
+ * move-storage; action="status" for its progress).
+ *
+ * Steps, each after the previous one succeeded:
+ *   refusals in the loop (nothing changed) -> PREPARE in cd-csv's worker:
+ *   the source slot's VM lease held (no QEMU may start the VM meanwhile),
+ *   the target's slot and extents under its metadata lease (a target too
+ *   small is refused with the numbers) -> the client is answered ->
+ *   COPY: O_DIRECT copy of every extent, the target slot keeps the new
+ *   definition -> the CDB takes the definition and the reference in one
+ *   op (CD_OP_SET_VM_DEF with arg2) -> FINISH: the source freed.
+ * A failure before the CDB change frees the target (FINISH undo): the VM
+ * keeps its source disks, and the CDB and the source are as they were.
+ *
+ * One move per VM on this node (the table below); another node's move of
+ * the same VM finds the source lease held and is refused.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <libxml/tree.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clusterd/cd-coord.h"
+#include "clusterd/cd-csv.h"
+#include "clusterd/cd-daemon.h"
+#include "clusterd/cd-int.h"
+#include "common/cmn-ipc.h"
+#include "common/cmn-log.h"
+#include "common/cmn-xml.h"
+#include "resources/res-vm.h"
+
+#define MOVES 16
+
+enum move_state {
+    MV_NONE,
+    MV_PREPARING,
+    MV_COPYING,
+    MV_SWITCHING,
+    MV_DONE,
+    MV_FAILED
+};
+
+/* The moves of this clusterd: in flight, or the last outcome per VM. */
+static struct move_entry {
+    enum move_state state;
+    char vm[CD_NAME_MAX];
+    char volume[CD_NAME_MAX];
+    struct cd_move *m; /* while in flight (the job's) */
+    uint64_t total, done;
+    char msg[768];
+} moves[MOVES];
+
+static const char *const state_names[] = {"none",      "preparing", "copying",
+                                          "switching", "done",      "failed"};
+
+static struct move_entry *entry_of(const char *vm)
+{
+    for (size_t i = 0; i < MOVES; i++)
+        if (moves[i].state != MV_NONE && !strcmp(moves[i].vm, vm))
+            return &moves[i];
+    return NULL;
+}
+
+static bool in_flight(const struct move_entry *e)
+{
+    return e && e->state != MV_NONE && e->state != MV_DONE &&
+           e->state != MV_FAILED;
+}
+
+static struct move_entry *entry_new(const char *vm)
+{
+    struct move_entry *e = entry_of(vm);
+
+    for (size_t i = 0; !e && i < MOVES; i++)
+        if (!in_flight(&moves[i]))
+            e = &moves[i];
+    if (e) {
+        memset(e, 0, sizeof(*e));
+        snprintf(e->vm, sizeof(e->vm), "%s", vm);
+    }
+    return e;
+}
+
+static void entry_end(struct cd_csv_job *j, bool ok)
+{
+    struct move_entry *e = entry_of(j->vm);
+
+    if (!e)
+        return;
+    e->done = atomic_load(&j->move->done);
+    e->m = NULL;
+    e->state = ok ? MV_DONE : MV_FAILED;
+    if (j->msg[0]) /* else the reason finish() kept */
+        snprintf(e->msg, sizeof(e->msg), "%s", j->msg);
+    if (ok)
+        cmn_info(CMN_LOG_CD,
+                 "VM '%s': storage moved to volume '%s' (%" PRIu64
+                 " MiB copied)",
+                 j->vm, e->volume, e->done >> 20);
+    else
+        cmn_err(CMN_LOG_CD, "VM '%s': storage move failed: %s", j->vm, j->msg);
+}
+
+static void finished(void *data, struct cd_csv_job *j)
+{
+    (void)data;
+    /* The CDB names the target: the move is done even if the source
+     * free failed (its message says what is left). */
+    if (j->move->commit) {
+        if (j->rc == 0)
+            j->msg[0] = '\0';
+        entry_end(j, true);
+    } else {
+        entry_end(j, false);
+    }
+    cd_csv_job_free(j);
+}
+
+static void finish(struct cd_daemon *d, struct cd_csv_job *j, bool commit)
+{
+    struct move_entry *e = entry_of(j->vm);
+
+    /* Why the move failed, before the next job clears j->msg. */
+    if (e && j->msg[0])
+        snprintf(e->msg, sizeof(e->msg), "%s", j->msg);
+    j->op = CD_CSV_MOVE_FINISH;
+    j->move->commit = commit;
+    j->rc = 0;
+    if (cd_csv_run(d->csv, j, finished, d) < 0) {
+        entry_end(j, commit);
+        cd_csv_job_free(j);
+    }
+}
+
+static void applied(struct cd_daemon *d, struct cmn_ipc_conn *conn, int rc,
+                    char *reply, void *arg)
+{
+    struct cd_csv_job *j = arg;
+
+    (void)conn;
+    if (rc < 0) {
+        cd_errf(j->msg, sizeof(j->msg),
+                "VM '%s': the cluster database refused the move: %s (the VM "
+                "keeps its disks on volume '%s')",
+                j->vm, reply ? reply : "?", j->move->src_volume);
+        /* Lost with corosync, the change may have been applied: keep
+         * both copies rather than free the one the CDB may name. */
+        if (rc == -CD_E_NO_CLUSTER) {
+            free(reply);
+            j->move->dst_made = false; /* kept; the reclaim decides */
+            finish(d, j, false);
+            return;
+        }
+    }
+    free(reply);
+    finish(d, j, rc == 0);
+}
+
+static void copied(void *data, struct cd_csv_job *j)
+{
+    struct cd_daemon *d = data;
+    const struct cd_vm *v = cd_cdb_vm_by_name(cd_daemon_cdb(d), j->vm);
+    struct cd_op op = {.type = CD_OP_SET_VM_DEF};
+    struct move_entry *e = entry_of(j->vm);
+    char *ret = NULL;
+    int rc;
+
+    if (j->rc < 0) {
+        finish(d, j, false);
+        return;
+    }
+    if (!v || strcmp(v->ref, j->ref) != 0) {
+        cd_errf(j->msg, sizeof(j->msg),
+                "VM '%s' was removed or changed during the move: the copy "
+                "is dropped",
+                j->vm);
+        finish(d, j, false);
+        return;
+    }
+    if (e)
+        e->state = MV_SWITCHING;
+    snprintf(op.name, sizeof(op.name), "%s", j->vm);
+    snprintf(op.arg, sizeof(op.arg), "%s", j->priority);
+    snprintf(op.arg2, sizeof(op.arg2), "%s", j->move->new_ref);
+    op.text = j->def_xml;
+    rc = cd_ipc_submit_cb(d, NULL, &op, applied, j, &ret);
+    if (rc == CMN_IPC_DEFERRED)
+        return;
+    cd_errf(j->msg, sizeof(j->msg), "VM '%s': the cluster database change: %s",
+            j->vm, ret ? ret : cmn_strerror(rc));
+    free(ret);
+    finish(d, j, false);
+}
+
+static void prepared(void *data, struct cd_csv_job *j)
+{
+    struct cd_daemon *d = data;
+    struct move_entry *e = entry_of(j->vm);
+    struct cmn_ipc_conn *conn = j->conn;
+    char *text;
+
+    j->conn = NULL;
+    if (j->rc < 0) {
+        text = cd_error_text(j->rc, j->msg);
+        if (e)
+            e->state = MV_NONE; /* refused: nothing to report later */
+        if (conn) {
+            cmn_ipc_reply(conn, text ? text : "<error code=\"12\"/>");
+            cmn_ipc_conn_unref(conn);
+        }
+        free(text);
+        cd_csv_job_free(j);
+        return;
+    }
+    for (size_t i = 0; i < j->move->ncopies; i++)
+        j->move->total += j->move->copies[i].length;
+    if (e) {
+        e->state = MV_COPYING;
+        e->m = j->move;
+        e->total = j->move->total;
+    }
+    text = cmn_xml_format("<ok vm=\"%s\" from=\"%s\" volume=\"%s\" "
+                          "extents=\"%zu\" total=\"%" PRIu64 "\"/>",
+                          j->vm, j->move->src_volume, j->move->dst_volume,
+                          j->move->ncopies, j->move->total);
+    if (conn) {
+        cmn_ipc_reply(conn, text ? text : "<error code=\"12\"/>");
+        cmn_ipc_conn_unref(conn);
+    }
+    free(text);
+    j->op = CD_CSV_MOVE_COPY;
+    if (cd_csv_run(d->csv, j, copied, d) < 0) {
+        cd_errf(j->msg, sizeof(j->msg), "cannot start a worker for the CSV");
+        finish(d, j, false);
+    }
+}
+
+static int status(const char *vm, char **ret)
+{
+    const struct move_entry *e = entry_of(vm);
+    uint64_t done;
+
+    if (!e)
+        return cd_error_reply(ret, -CD_E_NOT_FOUND,
+                              "VM '%s' has no storage move on this node", vm);
+    done = e->m ? atomic_load(&e->m->done) : e->done;
+    *ret = cmn_xml_format(
+        "<move vm=\"%s\" volume=\"%s\" state=\"%s\" "
+        "done=\"%" PRIu64 "\" total=\"%" PRIu64 "\" msg=\"%s\"/>",
+        e->vm, e->volume, state_names[e->state], done, e->total, e->msg);
+    return *ret ? 0 : -ENOMEM;
+}
+
+/* The refusals: 1 to go on, else 0 with the answer in *ret. */
+static int refuse(struct cd_daemon *d, const struct cd_vm *cur,
+                  const char *volume, const char *from, char **ret)
+{
+    struct cd_coord *co = cd_orch_coord(d);
+    const struct cd_action *a = cd_coord_active(co, cur->name);
+    enum cd_rt_state st = CD_RT_STOPPED;
+    uint32_t node = cd_coord_vm_node(co, cur->name, &st);
+    const struct cd_cdb *cdb = cd_daemon_cdb(d);
+    const struct move_entry *e = entry_of(cur->name);
+    const struct cd_node *n;
+    bool known = false;
+
+    for (size_t i = 0; i < cd_cdb_volume_count(cdb); i++)
+        known |= !strcmp(cd_cdb_volume(cdb, i)->name, volume);
+    if (!known)
+        return cd_error_reply(ret, -CD_E_NOT_FOUND,
+                              "volume '%s' does not exist (see 'clusterctl "
+                              "volume list'; add it with 'clusterctl volume "
+                              "add PATH')",
+                              volume);
+    if (!strcmp(volume, from))
+        return cd_error_reply(ret, -CD_E_BAD_VALUE,
+                              "VM '%s' is already on volume '%s' (nothing to "
+                              "move)",
+                              cur->name, volume);
+    if (!d->replica || !d->quorate || !cd_orch_in_group(d))
+        return cd_error_reply(ret, -CD_E_NO_QUORUM,
+                              "this node has no quorum: storage moves only in "
+                              "a quorate cluster (see 'clusterctl status')");
+    if (in_flight(e))
+        return cd_error_reply(ret, -CD_E_BUSY,
+                              "VM '%s' is already moving its storage (to "
+                              "volume '%s'; see 'clusterctl move-storage %s "
+                              "--status')",
+                              cur->name, e->volume, cur->name);
+    if (a || cd_coord_req(co, cur->name))
+        return cd_error_reply(ret, -CD_E_BUSY,
+                              "VM '%s' has a %s in progress: retry once it is "
+                              "done (see 'clusterctl vm show %s')",
+                              cur->name, a ? cd_act_kind_name(a->kind) : "move",
+                              cur->name);
+    if (node) {
+        n = cd_cdb_node_by_id(cdb, node);
+        return cd_error_reply(ret, -CD_E_IN_USE,
+                              "VM '%s' is %s on node '%s': live storage "
+                              "migration is not available yet; stop it first "
+                              "('clusterctl vm stop %s')",
+                              cur->name, cd_rt_state_name(st),
+                              n ? n->name : "?", cur->name);
+    }
+    if (cur->want_running)
+        return cd_error_reply(ret, -CD_E_IN_USE,
+                              "VM '%s' is meant to run (starting): live "
+                              "storage migration is not available yet; stop "
+                              "it first ('clusterctl vm stop %s')",
+                              cur->name, cur->name);
+    return 1;
+}
+
+int cd_api_move_storage(struct cd_daemon *d, struct cmn_ipc_conn *conn,
+                        xmlNode *req, const char *vm, char **ret)
+{
+    const struct cd_vm *cur = cd_cdb_vm_by_name(cd_daemon_cdb(d), vm);
+    char action[16] = "", volume[CD_NAME_MAX + 8] = "", from[CD_NAME_MAX];
+    char err[1024];
+    struct move_entry *e;
+    struct cd_csv_job *j;
+    struct res_vm *def = NULL;
+    struct cd_move *m;
+    uint64_t state;
+    uint32_t slot;
+    int rc;
+
+    cmn_xml_attr_copy(req, "action", action, sizeof(action));
+    if (!strcmp(action, "status"))
+        return status(vm, ret);
+    cmn_xml_attr_copy(req, "volume", volume, sizeof(volume));
+    if (!cur)
+        return cd_error_reply(
+            ret, -CD_E_NOT_FOUND,
+            "VM '%s' does not exist (see 'clusterctl vm list')", vm);
+    if (!volume[0] || !cmn_name_valid(volume) || strlen(volume) >= CD_NAME_MAX)
+        return cd_error_reply(ret, -CD_E_BAD_VALUE,
+                              "'%s' is not a volume name (see 'clusterctl "
+                              "volume list')",
+                              volume);
+    if (!d->csv || !cur->definition ||
+        cd_csv_ref_parse(cur->ref, from, sizeof(from), &slot, &state) < 0)
+        return cd_error_reply(ret, -CD_E_BAD_VALUE,
+                              "VM '%s' is not on a cluster-shared volume: only "
+                              "CSV VMs move their storage",
+                              vm);
+    rc = refuse(d, cur, volume, from, ret);
+    if (rc <= 0)
+        return rc;
+    rc = res_vm_parse(cur->definition, strlen(cur->definition), vm, &def, err,
+                      sizeof(err));
+    if (rc < 0)
+        return cd_error_reply(ret, rc, "VM '%s': its stored definition: %s", vm,
+                              err);
+    e = entry_new(vm);
+    j = calloc(1, sizeof(*j));
+    m = calloc(1, sizeof(*m));
+    if (!e || !j || !m) {
+        free(j);
+        free(m);
+        res_vm_free(def);
+        return cd_error_reply(ret, -ENOMEM,
+                              "too many storage moves in flight on this node");
+    }
+    snprintf(e->volume, sizeof(e->volume), "%s", volume);
+    e->state = MV_PREPARING;
+    snprintf(m->src_volume, sizeof(m->src_volume), "%s", from);
+    snprintf(m->dst_volume, sizeof(m->dst_volume), "%s", volume);
+    cd_csv_volume_path(d, from, m->src_path, sizeof(m->src_path));
+    cd_csv_volume_path(d, volume, m->dst_path, sizeof(m->dst_path));
+    /* The copy shares the storage path with running VMs: capped when
+     * the cluster asks. */
+    m->bandwidth =
+        strtoull(cd_cdb_setting(cd_daemon_cdb(d), "storage-move-bandwidth"),
+                 NULL, 10)
+        << 20;
+    m->src_slot = slot;
+    m->src_state = state;
+    j->move = m;
+    j->op = CD_CSV_MOVE_PREPARE;
+    j->def = def;
+    snprintf(j->vm, sizeof(j->vm), "%s", vm);
+    snprintf(j->ref, sizeof(j->ref), "%s", cur->ref);
+    snprintf(j->priority, sizeof(j->priority), "%s",
+             res_priority_str(def->policy.priority));
+    j->conn = conn;
+    cmn_ipc_conn_ref(conn);
+    rc = cd_csv_run(d->csv, j, prepared, d);
+    if (rc < 0) {
+        e->state = MV_NONE;
+        cmn_ipc_conn_unref(conn);
+        j->conn = NULL;
+        cd_csv_job_free(j);
+        return cd_error_reply(ret, rc, "cannot start a worker for the CSV");
+    }
+    return CMN_IPC_DEFERRED;
+}

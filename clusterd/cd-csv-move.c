@@ -1,0 +1,457 @@
+/* move-storage of a stopped VM, the volume side: run in cd-csv's worker
+ * (see cd-csv.h for the jobs, cd-api-move.c for the order of the steps).
+ *
+ * Safety: from PREPARE to FINISH this clusterd holds the source slot's
+ * VM lease (the one hvagent's QEMU acquires before it starts), so no
+ * node can start the VM from disks being copied; the VM was stopped and
+ * nothing was in flight when the move was accepted. The target's slot
+ * and extents carry the VM's name: until the CDB names them they are
+ * orphans, which `volume check --repair` and the orphan reclaim free if
+ * this clusterd dies mid-move. The source is freed only after the CDB
+ * took the new definition and reference.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "clusterd/cd-csv-int.h"
+#include "clusterd/cd-int.h"
+#include "common/cmn-log.h"
+#include "common/cmn-time.h"
+#include "csv/csv.h"
+#include "resources/res-vm.h"
+
+#define CHUNK   (1u << 20) /* O_DIRECT copy buffer */
+#define ALIGN   4096       /* covers 512- and 4096-byte sectors */
+#define UNDO_MS 20000      /* retrying the target's undo (path back?) */
+
+void cd_csv_move_free(struct cd_move *m)
+{
+    if (!m)
+        return;
+    csv_close(m->src); /* drops a lease still held */
+    free(m);
+}
+
+static void release_source(struct cd_move *m)
+{
+    if (!m->src)
+        return;
+    csv_slot_lease_drop(m->src, m->src_slot);
+    csv_close(m->src);
+    m->src = NULL;
+}
+
+/* Frees the target slot and its extents, retrying while the path may
+ * come back; what is left is an orphan the reclaim frees. */
+static int undo_target(struct cd_csv_job *j, struct cd_move *m)
+{
+    struct cd_csv_job tmp = {0};
+    struct csv_volume *vol = NULL;
+    struct csv_slot s;
+    int64_t until = (int64_t)cmn_now_ms() + UNDO_MS;
+    int rc;
+
+    if (!m->dst_made)
+        return 0;
+    snprintf(tmp.vm, sizeof(tmp.vm), "%s", j->vm);
+    for (;;) {
+        rc = cd_csv_open_locked(m->dst_path, &tmp, &vol);
+        if (rc == 0) {
+            rc = csv_slot_get(vol, m->dst_slot, &s);
+            /* Only our own slot: never another VM's. */
+            if (rc == 0 && s.used && !strcmp(s.name, j->vm))
+                rc = cd_csv_free_slot(vol, m->dst_slot);
+            if (rc == 0)
+                csv_slot_clear(&s);
+            csv_unlock(vol);
+            csv_close(vol);
+        }
+        if (rc == 0 || (int64_t)cmn_now_ms() >= until)
+            break;
+        struct timespec ts = {1, 0};
+        nanosleep(&ts, NULL);
+    }
+    if (rc < 0)
+        cmn_err(CMN_LOG_CD,
+                "VM '%s': the target slot %u of a failed move is left on "
+                "volume '%s' (%s): the orphan reclaim or 'clusterctl volume "
+                "check --repair' frees it",
+                j->vm, m->dst_slot, m->dst_volume, cmn_strerror(rc));
+    else
+        m->dst_made = false;
+    return rc;
+}
+
+/* The source: its slot's lease held, its extents read. */
+static int prepare_source(struct cd_csv_job *j, struct cd_move *m,
+                          uint8_t uuid[16])
+{
+    size_t idx[RES_VM_MAX_DISKS], n = 0;
+    struct csv_extent e;
+    struct csv_slot s;
+    uint64_t owner = 0;
+    char err[512];
+    int rc;
+
+    rc = cd_csv_open_locked(m->src_path, j, &m->src);
+    if (rc < 0) {
+        m->src = NULL;
+        return rc;
+    }
+    rc = csv_slot_get(m->src, m->src_slot, &s);
+    if (rc == 0 && (!s.used || strcmp(s.name, j->vm))) {
+        cd_errf(j->msg, sizeof(j->msg),
+                "volume '%s': slot %u is not VM '%s''s: left alone",
+                m->src_volume, m->src_slot, j->vm);
+        rc = -CSV_E_NO_SLOT;
+    }
+    if (rc == 0)
+        memcpy(uuid, s.uuid, 16);
+    csv_slot_clear(&s);
+    if (rc < 0)
+        goto out;
+    rc = csv_slot_lease_hold(m->src, m->src_slot);
+    if (rc < 0) {
+        csv_lease_owner(m->src, m->src_slot, &owner);
+        cd_errf(j->msg, sizeof(j->msg),
+                "VM '%s': its VM lease on volume '%s' is held by host %" PRIu64
+                " (a QEMU of it is starting or running): stop it first",
+                j->vm, m->src_volume, owner);
+        goto out;
+    }
+    rc = cd_move_disks(j->def, m->src_volume, idx, &n, err, sizeof(err));
+    if (rc < 0) {
+        cd_errf(j->msg, sizeof(j->msg), "%s", err);
+        goto out;
+    }
+    for (size_t i = 0; i <= n && rc == 0; i++) {
+        uint64_t id = i < n ? j->def->disks[idx[i]].extent : m->src_state;
+        rc = csv_extent_get_owned(m->src, id, m->src_slot, &e);
+        if (rc < 0) {
+            cd_errf(j->msg, sizeof(j->msg),
+                    "VM '%s': extent %" PRIu64 " on volume '%s': %s", j->vm, id,
+                    m->src_volume, cmn_strerror(rc));
+            break;
+        }
+        m->copies[i].disk = i < n ? idx[i] : CD_MOVE_STATE;
+        m->copies[i].src_id = e.id;
+        m->copies[i].src_offset = e.offset;
+        m->copies[i].length = e.length;
+    }
+    if (rc == 0)
+        m->ncopies = n + 1;
+out:
+    csv_unlock(m->src);
+    if (rc < 0)
+        release_source(m);
+    return rc;
+}
+
+static int prepare(struct cd_csv_job *j, struct cd_move *m)
+{
+    uint64_t lengths[CD_MOVE_MAX], need;
+    struct csv_volume *dst = NULL;
+    struct csv_space sp = {0};
+    struct csv_extent e, se;
+    char tag[CSV_TAG_MAX + 1];
+    uint8_t uuid[16];
+    uint32_t other;
+    int rc;
+
+    rc = prepare_source(j, m, uuid);
+    if (rc < 0)
+        return rc;
+    rc = cd_csv_open_locked(m->dst_path, j, &dst);
+    if (rc < 0)
+        goto out;
+    if (strcmp(csv_super(dst)->name, m->dst_volume) != 0) {
+        cd_errf(j->msg, sizeof(j->msg),
+                "volume '%s': its LUN %s holds volume '%s' now", m->dst_volume,
+                m->dst_path, csv_super(dst)->name);
+        rc = -CD_E_NOT_FOUND;
+        goto out;
+    }
+    for (size_t i = 0; i < m->ncopies; i++)
+        lengths[i] = m->copies[i].length;
+    need = cd_move_need(lengths, m->ncopies, csv_super(dst)->alloc_unit);
+    csv_space(dst, &sp);
+    if (need > sp.free) {
+        cd_move_no_space(j->msg, sizeof(j->msg), j->vm, m->dst_volume, need,
+                         sp.free, sp.largest_free);
+        rc = -CSV_E_NO_SPACE;
+        goto out;
+    }
+    if (csv_slot_find(dst, j->vm, &other) == 0) {
+        cd_errf(j->msg, sizeof(j->msg),
+                "volume '%s' already has a slot for VM '%s' (slot %u, left "
+                "from a move that died? 'clusterctl volume check --repair' "
+                "frees it)",
+                m->dst_volume, j->vm, other);
+        rc = -CD_E_EXISTS;
+        goto out;
+    }
+    rc = csv_slot_create(dst, j->vm, uuid, "", &m->dst_slot);
+    if (rc < 0) {
+        cd_errf(j->msg, sizeof(j->msg),
+                "volume '%s': cannot create a slot for VM '%s': %s",
+                m->dst_volume, j->vm, cmn_strerror(rc));
+        goto out;
+    }
+    m->dst_made = true;
+    for (size_t i = 0; i < m->ncopies; i++) {
+        struct cd_move_copy *cp = &m->copies[i];
+        bool state = cp->disk == CD_MOVE_STATE;
+        rc = csv_extent_get(m->src, cp->src_id, &se);
+        if (rc == 0) {
+            snprintf(tag, sizeof(tag), "%s", se.tag);
+            rc = csv_extent_alloc(dst, cp->length, m->dst_slot,
+                                  state ? CSV_EXTENT_STATE : CSV_EXTENT_DISK,
+                                  se.index, tag, &e);
+        }
+        if (rc < 0) {
+            if (rc == -CSV_E_NO_SPACE) {
+                csv_space(dst, &sp);
+                cd_move_no_space(j->msg, sizeof(j->msg), j->vm, m->dst_volume,
+                                 need, sp.free, sp.largest_free);
+            } else {
+                cd_errf(j->msg, sizeof(j->msg),
+                        "volume '%s': cannot allocate VM '%s''s extent of "
+                        "%" PRIu64 " MiB: %s",
+                        m->dst_volume, j->vm, cp->length >> 20,
+                        cmn_strerror(rc));
+            }
+            goto out;
+        }
+        cp->dst_id = e.id;
+        cp->dst_offset = e.offset;
+        if (state)
+            rc = cd_move_ref(m->new_ref, sizeof(m->new_ref), m->dst_volume,
+                             m->dst_slot, e.id);
+    }
+out:
+    if (rc < 0 && dst && m->dst_made) {
+        /* Nothing of a refused move stays on the target. */
+        if (cd_csv_free_slot(dst, m->dst_slot) == 0)
+            m->dst_made = false;
+    }
+    if (dst) {
+        csv_unlock(dst);
+        csv_close(dst);
+    }
+    if (rc < 0) {
+        if (m->dst_made)
+            undo_target(j, m);
+        release_source(m);
+    }
+    return rc;
+}
+
+/* The bytes of the state extent worth copying: its saved state when the
+ * header is valid, else none (the target's header is zeroed instead, so
+ * no stale state of an earlier owner of that space is ever restored). */
+static int state_bytes(int fd, const struct cd_move_copy *cp, uint8_t *buf,
+                       uint64_t *ret)
+{
+    struct csv_state_hdr h;
+    ssize_t n = pread(fd, buf, CSV_STATE_HDR_SIZE, (off_t)cp->src_offset);
+
+    if (n != CSV_STATE_HDR_SIZE)
+        return n < 0 ? -errno : -EIO;
+    if (csv_state_hdr_decode(buf, CSV_STATE_HDR_SIZE, cp->length, &h) < 0) {
+        *ret = 0;
+        return 0;
+    }
+    *ret = CSV_STATE_HDR_SIZE + (h.length + ALIGN - 1) / ALIGN * ALIGN;
+    if (*ret > cp->length)
+        *ret = cp->length;
+    return 0;
+}
+
+/* Sleeps until the `copied` bytes of this range are no more than the
+ * bandwidth allows since the range began (m->t0_ms). */
+static void pace(struct cd_move *m, uint64_t copied)
+{
+    uint64_t due_ms, now;
+
+    if (!m->bandwidth)
+        return;
+    due_ms = m->t0_ms + copied * 1000 / m->bandwidth;
+    now = cmn_now_ms();
+    if (due_ms > now) {
+        struct timespec ts = {(time_t)((due_ms - now) / 1000),
+                              (long)((due_ms - now) % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
+static int copy_range(struct cd_csv_job *j, struct cd_move *m, int in, int out,
+                      uint8_t *buf, const struct cd_move_copy *cp,
+                      uint64_t bytes)
+{
+    uint64_t done = 0, n;
+    ssize_t r;
+
+    m->t0_ms = cmn_now_ms();
+    while ((n = cd_move_chunk(done, bytes, CHUNK)) > 0) {
+        r = pread(in, buf, n, (off_t)(cp->src_offset + done));
+        if (r != (ssize_t)n) {
+            cd_errf(j->msg, sizeof(j->msg),
+                    "VM '%s': reading extent %" PRIu64 " of volume '%s' at "
+                    "%" PRIu64 ": %s",
+                    j->vm, cp->src_id, m->src_volume, done,
+                    r < 0 ? strerror(errno) : "short read");
+            return r < 0 ? -errno : -EIO;
+        }
+        r = pwrite(out, buf, n, (off_t)(cp->dst_offset + done));
+        if (r != (ssize_t)n) {
+            cd_errf(j->msg, sizeof(j->msg),
+                    "VM '%s': writing extent %" PRIu64 " of volume '%s' at "
+                    "%" PRIu64 ": %s",
+                    j->vm, cp->dst_id, m->dst_volume, done,
+                    r < 0 ? strerror(errno) : "short write");
+            return r < 0 ? -errno : -EIO;
+        }
+        done += n;
+        atomic_fetch_add(&m->done, n);
+        pace(m, done);
+    }
+    return 0;
+}
+
+int cd_csv_move_copy(struct cd_csv_job *j)
+{
+    struct cd_move *m = j->move;
+    uint8_t *buf = NULL;
+    uint64_t bytes;
+    int in = -1, out = -1, rc = 0;
+
+    in = open(m->src_path, O_RDONLY | O_DIRECT | O_CLOEXEC);
+    out = open(m->dst_path, O_WRONLY | O_DIRECT | O_CLOEXEC);
+    if (in < 0 || out < 0) {
+        rc = -errno;
+        cd_errf(j->msg, sizeof(j->msg), "VM '%s': cannot open %s: %s", j->vm,
+                in < 0 ? m->src_path : m->dst_path, strerror(errno));
+        goto out;
+    }
+    if (posix_memalign((void **)&buf, ALIGN, CHUNK) != 0) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < m->ncopies && rc == 0; i++) {
+        struct cd_move_copy *cp = &m->copies[i];
+        bytes = cp->length;
+        if (cp->disk == CD_MOVE_STATE) {
+            rc = state_bytes(in, cp, buf, &bytes);
+            if (rc == 0 && bytes == 0) {
+                memset(buf, 0, CSV_STATE_HDR_SIZE);
+                if (pwrite(out, buf, CSV_STATE_HDR_SIZE,
+                           (off_t)cp->dst_offset) != CSV_STATE_HDR_SIZE)
+                    rc = -EIO;
+                /* Counted as done: the total planned the whole extent. */
+                atomic_fetch_add(&m->done, cp->length);
+                continue;
+            }
+            if (rc == 0)
+                atomic_fetch_add(&m->done, cp->length - bytes);
+        }
+        if (rc == 0)
+            rc = copy_range(j, m, in, out, buf, cp, bytes);
+    }
+    if (rc == 0 && fdatasync(out) < 0) {
+        rc = -errno;
+        cd_errf(j->msg, sizeof(j->msg), "VM '%s': flushing volume '%s': %s",
+                j->vm, m->dst_volume, strerror(errno));
+    }
+    if (rc < 0 && !j->msg[0])
+        cd_errf(j->msg, sizeof(j->msg), "VM '%s': copy to volume '%s': %s",
+                j->vm, m->dst_volume, cmn_strerror(rc));
+out:
+    free(buf);
+    if (in >= 0)
+        close(in);
+    if (out >= 0)
+        close(out);
+    return rc;
+}
+
+/* After the copy: the target slot keeps the definition that names it. */
+static int seal(struct cd_csv_job *j, struct cd_move *m)
+{
+    struct csv_volume *dst = NULL;
+    int rc;
+
+    cd_move_rewrite(j->def, m->dst_volume, m->copies, m->ncopies);
+    free(j->def_xml);
+    j->def_xml = NULL;
+    rc = res_vm_serialize(j->def, &j->def_xml);
+    if (rc < 0)
+        return rc;
+    rc = cd_csv_open_locked(m->dst_path, j, &dst);
+    if (rc < 0)
+        return rc;
+    rc = csv_slot_set_xml(dst, m->dst_slot, j->def_xml);
+    if (rc < 0)
+        cd_errf(j->msg, sizeof(j->msg),
+                "volume '%s': cannot store VM '%s''s definition in slot %u: "
+                "%s",
+                m->dst_volume, j->vm, m->dst_slot, cmn_strerror(rc));
+    csv_unlock(dst);
+    csv_close(dst);
+    return rc;
+}
+
+/* The CDB names the target now: the source lease goes, then the source
+ * slot and its extents. */
+static int finish_commit(struct cd_csv_job *j, struct cd_move *m)
+{
+    int rc;
+
+    csv_slot_lease_drop(m->src, m->src_slot);
+    rc = csv_lock(m->src, 15000);
+    if (rc == 0) {
+        rc = cd_csv_free_slot(m->src, m->src_slot);
+        csv_unlock(m->src);
+    }
+    if (rc < 0)
+        cd_errf(j->msg, sizeof(j->msg),
+                "VM '%s' moved to volume '%s', but its old slot %u on "
+                "volume '%s' was not freed: %s (the orphan reclaim or "
+                "'clusterctl volume check --repair' frees it)",
+                j->vm, m->dst_volume, m->src_slot, m->src_volume,
+                cmn_strerror(rc));
+    csv_close(m->src);
+    m->src = NULL;
+    return rc;
+}
+
+int cd_csv_move_job(struct cd_csv *c, struct cd_csv_job *j, int copy_rc)
+{
+    struct cd_move *m = j->move;
+
+    (void)c;
+    if (!m)
+        return -EINVAL;
+    switch (j->op) {
+    case CD_CSV_MOVE_PREPARE:
+        return prepare(j, m);
+    case CD_CSV_MOVE_COPY:
+        return copy_rc < 0 ? copy_rc : seal(j, m);
+    case CD_CSV_MOVE_FINISH:
+        if (m->commit)
+            return finish_commit(j, m);
+        undo_target(j, m);
+        release_source(m);
+        return 0;
+    default:
+        return -EINVAL;
+    }
+}

@@ -1,0 +1,234 @@
+#!/usr/bin/env bash
+# clusterctl move-storage of a stopped VM, on 2 nodes: the sandbox's CSV
+# (LUN 1, 512-byte sectors) and a second volume on LUN 3 (4096-byte
+# sectors), both added to the cluster. A VM whose guest wrote its disk
+# with the disk writer is stopped and moved: its disks, state extent and
+# slot are copied to volume 2 (the disk's bytes on volume 2 are those it
+# had on volume 1), the CDB names the new extents and slot, volume 1's
+# free space is back to what it was before the VM, and the VM starts from
+# volume 2 with the writer saying disk=ok again. Both volumes check
+# clean. Refusals name the input and change nothing: unknown VM, unknown
+# volume, the same volume, a running VM, a target too small (with the
+# numbers).
+# kvmc-timeout: 300
+. "$(dirname "$0")/lib/sandbox.sh"
+. "$(dirname "$0")/lib/clusterd.sh"
+. "$(dirname "$0")/lib/vm.sh"
+
+vm_require
+sb_require_stack
+sb_init mvstor
+# shellcheck disable=SC2034 # read by lib/vm.sh: this test is about the CSV
+VM_CSV=1
+vm_up 2
+# shellcheck disable=SC2034 # read by lib/vm.sh
+VM_NODES_UP=2
+# shellcheck disable=SC2034
+VM_ALL_UP="node1 node2"
+CTL=$KVMC_BUILDDIR/cli/clusterctl
+t0=$(sb_now_ms)
+
+# Volume 2 on LUN 3 (256 MiB, 4096-byte sectors), each node's sanlock in
+# its lockspace (the VM lease and the metadata lease live there).
+lun3=$(sed -n 's/.* LUN 3: .* exported as \([^ ]*\)$/\1/p' "$KVMC_SANDBOX_DIR/node1/lunbridge.out" | tail -n 1)
+[ -n "$lun3" ] || fail "node1's lunbridge does not say how it named LUN 3"
+V2_PATH=/run/kvmcluster/luns/$lun3
+V2=$KVMC_SANDBOX_NAME-v2
+out=$(sb_exec node1 "$CTL" volume format "$V2_PATH" --name "$V2" \
+    --cluster "$KVMC_SANDBOX_NAME" --io-timeout 1 --slots 4 2>&1) ||
+    fail "volume format of LUN 3: $out"
+v2_off=$(sb_exec node1 "$CTL" volume inspect "$V2_PATH" |
+    awk '$1 == "lockspace" && $2 == "offset" { print $3 }')
+for n in node1 node2; do
+    sb_exec "$n" sanlock client add_lockspace -s "$V2:${n#node}:$V2_PATH:$v2_off" -o 1 >/dev/null &
+done
+wait
+sb_log "volume 2 formatted and joined"
+out=$(cdctl node1 volume add "$SB_CSV_PATH" 2>&1) || fail "volume add 1: $out"
+V1=$(sed -n "s/^volume '\([^']*\)'.*/\1/p" <<<"$out")
+out=$(cdctl node1 volume add "$V2_PATH" 2>&1) || fail "volume add 2: $out"
+
+free_mib() {
+    sb_exec node1 "$CTL" volume inspect "$1" |
+        sed -n 's/^  \([0-9.]*\) MiB free of.*/\1/p'
+}
+v1_free0=$(free_mib "$SB_CSV_PATH")
+v2_free0=$(free_mib "$V2_PATH")
+
+# web1: a boot disk and a disk in slot 24 the writer uses; 64 MiB of
+# memory, so its state extent fits volume 2 beside the disks.
+vm_define web1 high 64
+sed -i -e 's|<vcpus>1</vcpus>|<vcpus>1</vcpus>\n  <disk target="vda"><allocate size="8" unit="MiB"/></disk>|' \
+    -e 's|<cmdline>\(.*\)</cmdline>|<cmdline>\1 disk=256 dslot=24 dblocks=64</cmdline>|' \
+    "$VM_DIR/web1.xml"
+out=$(cdctl node1 vm add "$VM_DIR/web1.xml" 2>&1) || fail "vm add: $out"
+out=$(cdctl node1 vm disk add web1 --size 8M 2>&1) || fail "vm disk add: $out"
+vdb_off=$(sed -n 's/.* at offset \([0-9]*\) .*/\1/p' <<<"$out")
+
+disk_last() {
+    tr -d '\r' <"$(vm_serial "$1" web1)" 2>/dev/null |
+        sed -n 's/^KVMC boot=.* disk=\([A-Za-z]*\)\( block=[0-9]*\)\{0,1\} dw=\([0-9]*\) .*/\1 \3/p' |
+        tail -n 1
+}
+disk_ok() {
+    local l
+    l=$(disk_last "$1")
+    [ "${l% *}" = ok ] && ((${l#* } >= $2))
+}
+no_fail() {
+    ! tr -d '\r' <"$(vm_serial "$1" web1)" | grep -q 'disk=FAIL\|KVMC ERROR' ||
+        fail "$1: the guest's check failed: $(tr -d '\r' <"$(vm_serial "$1" web1)" | grep -m1 'disk=FAIL\|KVMC ERROR')"
+}
+# The first 256 KiB of an extent (the writer's 64 blocks), by digest.
+blocks_sum() {
+    sb_exec node1 dd if="$1" bs=4096 skip=$(($2 / 4096)) count=64 iflag=direct status=none |
+        sha256sum | cut -c1-16
+}
+
+sb_log "web1 added"
+out=$(cdctl node1 vm start web1) || fail "vm start: $out"
+src=$(vm_where node1 web1)
+[ -n "$src" ] || fail "web1 runs nowhere after start"
+sb_wait_for 60 disk_ok "$src" 100 || fail "writer on $src: $(disk_last "$src")"
+no_fail "$src"
+dw1=$(disk_last "$src" | cut -d' ' -f2)
+
+sb_log "writer ok"
+def_now() { cdctl node1 vm show web1 | grep -E "<disk|<extent"; }
+# refused WHAT EXPECTED ARGS...: the command fails saying EXPECTED, and
+# neither the definition nor either volume's free space changed.
+refusals=""
+# baseline: the state refusals are compared with.
+baseline() { def0=$(def_now) f1=$(free_mib "$SB_CSV_PATH") f2=$(free_mib "$V2_PATH"); }
+refused() {
+    local what=$1 want=$2 r
+    shift 2
+    r=$(cdctl node1 move-storage "$@" 2>&1) && fail "$what accepted: $r"
+    grep -qF -- "$want" <<<"$r" || fail "$what: wrong error: $r"
+    [ "$(def_now)" = "$def0" ] || fail "$what changed the definition"
+    [ "$(free_mib "$SB_CSV_PATH")" = "$f1" ] || fail "$what changed volume 1"
+    [ "$(free_mib "$V2_PATH")" = "$f2" ] || fail "$what changed volume 2"
+    refusals="$refusals; $what: '$(head -c 100 <<<"${r#clusterctl: }")'"
+}
+baseline
+refused "running VM" "live storage migration is not available yet; stop it first" web1 --to-volume "$V2"
+
+out=$(cdctl node1 vm stop web1) || fail "vm stop: $out"
+sb_wait_for 30 eval '[ "$(vm_qemu_count web1)" = 0 ]' || fail "web1's QEMU did not stop"
+dw_stop=$(disk_last "$src" | cut -d' ' -f2)
+sum1=$(blocks_sum "$SB_CSV_PATH" "$vdb_off")
+baseline
+
+sb_log "web1 stopped"
+refused "unknown VM" "VM 'web9' does not exist" web9 --to-volume "$V2"
+refused "unknown volume" "volume 'nosuch' does not exist" web1 --to-volume nosuch
+refused "same volume" "VM 'web1' is already on volume '$V1'" web1 --to-volume "$V1"
+# A VM whose state extent alone is larger than volume 2.
+vm_define big low 512
+out=$(cdctl node1 vm add "$VM_DIR/big.xml" 2>&1) || fail "vm add big: $out"
+f1=$(free_mib "$SB_CSV_PATH")
+refused "target too small" "volume '$V2' has not enough space for VM 'big' (576 MiB needed, ${v2_free0%.*} MiB free" big --to-volume "$V2"
+out=$(cdctl node1 vm remove big 2>&1) || fail "vm remove big: $out"
+
+sb_log "refusals done"
+# The move.
+tm=$(sb_now_ms)
+out=$(cdctl node1 move-storage web1 --to-volume "$V2" 2>&1) || fail "move-storage: $out"
+tm=$(($(sb_now_ms) - tm))
+grep -q "storage moved to volume '$V2'" <<<"$out" || fail "move-storage said: $out"
+moved_mib=$(sed -n 's/.*storage moved to .* (\([0-9]*\) MiB copied).*/\1/p' <<<"$out")
+def_now | grep -q "volume=\"$V2\"" || fail "the CDB's definition does not name $V2: $(def_now)"
+def_now | grep -q "volume=\"$V1\"" && fail "the CDB's definition still names $V1: $(def_now)"
+sb_wait_for 10 eval '[ "$(free_mib "$SB_CSV_PATH")" = "$v1_free0" ]' ||
+    fail "volume 1's space not back: $v1_free0 -> $(free_mib "$SB_CSV_PATH") MiB"
+v2_free1=$(free_mib "$V2_PATH")
+# The writer's blocks on volume 2 are those volume 1 had.
+vdb_off2=$(sb_exec node1 "$CTL" volume inspect "$V2_PATH" --output xml 2>/dev/null |
+    sed -n 's/.*<extent [^>]*offset="\([0-9]*\)"[^>]*tag="web1-vdb".*/\1/p' | head -n 1)
+[ -n "$vdb_off2" ] || fail "no web1-vdb extent on volume 2: $(sb_exec node1 "$CTL" volume inspect "$V2_PATH")"
+sum2=$(blocks_sum "$V2_PATH" "$vdb_off2")
+[ "$sum1" = "$sum2" ] || fail "vdb's blocks differ after the move: $sum1 on $V1, $sum2 on $V2"
+
+sb_log "moved"
+# Started from volume 2: the writer finds its disk and checks it again.
+[ ! -f "$(vm_serial "$src" web1)" ] || : >"$(vm_serial "$src" web1)"
+out=$(cdctl node1 vm start web1) || fail "vm start after the move: $out"
+on=$(vm_where node1 web1)
+[ -n "$on" ] || fail "web1 runs nowhere after the move"
+# Its disks are passed as file descriptors: of volume 2's LUN only.
+qpid=$(sb_exec "$on" pgrep -x qemu-system-x86 | head -n 1)
+fds=$(sb_exec "$on" ls -l "/proc/$qpid/fd" | grep -o '/run/kvmcluster/luns/[^ ]*' | sort | uniq -c)
+grep -q "$lun3" <<<"$fds" || fail "web1's QEMU has no fd of volume 2's LUN: $fds"
+grep -q "${SB_CSV_PATH##*/}" <<<"$fds" && fail "web1's QEMU still has volume 1's LUN open: $fds"
+sb_wait_for 60 disk_ok "$on" 100 || fail "writer after the move on $on: $(disk_last "$on")"
+no_fail "$on"
+dw2=$(disk_last "$on" | cut -d' ' -f2)
+out=$(cdctl node1 vm stop web1) || fail "vm stop: $out"
+sb_wait_for 30 eval '[ "$(vm_qemu_count web1)" = 0 ]' || fail "web1's QEMU did not stop"
+
+sb_log "restarted and stopped"
+checks_clean() {
+    local p chk
+    for p in "$SB_CSV_PATH" "$V2_PATH"; do
+        chk=$(sb_exec node2 "$CTL" volume check "$p" 2>&1) || fail "volume check $p ($1): $chk"
+        grep -q "is clean" <<<"$chk" || fail "volume check $p ($1): $chk"
+    done
+}
+checks_clean "after the move"
+
+# A move back that dies mid-copy: node1's lunbridge (the path of both
+# volumes from the node that copies) killed and restarted while the
+# copy, paced to 2 MiB/s, is under way. The VM keeps volume 2.
+LB=$KVMC_BUILDDIR/iscsi/lunbridge
+lb_pid() { cat "$KVMC_SANDBOX_DIR/$1/pids/lunbridge"; }
+lb_restart() {
+    sb_exec "$1" kill -KILL "$(lb_pid "$1")" 2>/dev/null
+    sb_wait_for 10 eval '! sb_exec "$1" test -r "$SB_CSV_PATH"' || fail "$1 still reads the LUN after killing lunbridge"
+    sb_exec "$1" bash -c 'setsid "$1" -f </dev/null >>"$2" 2>&1 & echo $!' \
+        lb "$LB" "$KVMC_SANDBOX_DIR/$1/lunbridge.out" >"$KVMC_SANDBOX_DIR/$1/pids/lunbridge"
+    sb_wait_for 20 sb_exec "$1" test -r "$V2_PATH" ||
+        fail "$1: lunbridge does not serve $V2_PATH after its restart"
+    # clusterd rejoins the main CSV's lockspace by itself, not volume 2's.
+    sb_wait_for 40 v2_join "$1" || fail "$1: sanlock does not rejoin $V2's lockspace"
+}
+v2_join() {
+    sb_exec "$1" sanlock client status 2>/dev/null | grep "^s $V2:${1#node}:" | grep -qv ' ADD\| REM' && return 0
+    sb_exec "$1" sanlock client add_lockspace -s "$V2:${1#node}:$V2_PATH:$v2_off" -o 1 >/dev/null 2>&1
+    return 1
+}
+mv_status() { cdctl node1 move-storage web1 --status 2>&1; }
+copying() { mv_status | grep -q "copying, [1-9][0-9]* of"; }
+def2=$(def_now)
+out=$(cdctl node1 config set storage-move-bandwidth 2 2>&1) || fail "config set: $out"
+out=$(cdctl node1 move-storage web1 --to-volume "$V1" --no-wait 2>&1) || fail "move-storage back: $out"
+sb_wait_for 20 copying || fail "the move back does not copy: $(mv_status)"
+at_kill=$(mv_status)
+lb_restart node1
+sb_wait_for 40 eval 'mv_status | grep -q "failed"' || fail "the move back did not fail: $(mv_status)"
+why=$(mv_status)
+out=$(cdctl node1 config set storage-move-bandwidth 0 2>&1) || fail "config set: $out"
+[ "$(def_now)" = "$def2" ] || fail "the failed move changed the definition: $(def_now)"
+sb_wait_for 20 eval '[ "$(free_mib "$SB_CSV_PATH")" = "$v1_free0" ]' ||
+    fail "the failed move left space taken on volume 1: $v1_free0 -> $(free_mib "$SB_CSV_PATH") MiB"
+[ "$(free_mib "$V2_PATH")" = "$v2_free1" ] || fail "the failed move changed volume 2: $v2_free1 -> $(free_mib "$V2_PATH") MiB"
+checks_clean "after the failed move"
+[ ! -f "$(vm_serial "$on" web1)" ] || : >"$(vm_serial "$on" web1)"
+out=$(cdctl node1 vm start web1) || fail "vm start after the failed move: $out"
+on=$(vm_where node1 web1)
+[ -n "$on" ] || fail "web1 runs nowhere after the failed move"
+sb_wait_for 60 disk_ok "$on" 50 || fail "writer after the failed move on $on: $(disk_last "$on")"
+no_fail "$on"
+dw3=$(disk_last "$on" | cut -d' ' -f2)
+out=$(cdctl node1 vm stop web1) || fail "vm stop: $out"
+sb_wait_for 30 eval '[ "$(vm_qemu_count web1)" = 0 ]' || fail "web1's QEMU did not stop"
+# A lockspace that failed during the outage is gone only now: join again.
+for n in node1 node2; do
+    sb_wait_for 40 v2_join "$n" || fail "$n: sanlock does not rejoin $V2's lockspace"
+done
+out=$(cdctl node1 vm remove web1 2>&1) ||
+    fail "vm remove of the moved VM: $out; node1: $(sb_exec node1 sanlock client status | grep '^s '); node2: $(sb_exec node2 sanlock client status | grep '^s ')"
+sb_wait_for 10 eval '[ "$(free_mib "$V2_PATH")" = "$v2_free0" ]' ||
+    fail "volume 2's space not back after vm remove: $v2_free0 -> $(free_mib "$V2_PATH") MiB"
+checks_clean "after vm remove"
+
+echo "PROOF: web1 stopped after $dw_stop disk writes (dw=$dw1 checked ok on $src), moved $V1 (512-byte sectors) -> $V2 (4096-byte sectors): $moved_mib MiB copied in $tm ms, vdb's written blocks identical on both ($sum1), the CDB names $V2, $V1 back to $v1_free0 MiB free, $V2 $v2_free0 -> $v2_free1 MiB free; started from $V2 on $on, writer disk=ok up to dw=$dw2; both volumes check clean; the move back with node1's lunbridge killed at '${at_kill#*: }' failed ('$(head -c 140 <<<"${why#*: }")'), the VM kept $V2 (definition unchanged, $V1 at $v1_free0 MiB free, both clean) and started there (writer ok to dw=$dw3); vm remove gave $V2 its $v2_free0 MiB back; $(($(sb_now_ms) - t0)) ms in all$refusals"
