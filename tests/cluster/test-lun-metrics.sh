@@ -76,20 +76,7 @@ ne_check() {
     NE_SEEN="$NE_SEEN $1: $n"
 }
 # m NAME [LABEL=VALUE...]: the sample's value in the last scrape.
-m() {
-    local name=$1
-    shift
-    awk -v name="$name" -v want="$*" '
-        BEGIN { n = split(want, w, " ") }
-        $1 ~ "^" name "(\\{|$)" {
-            ok = 1
-            for (i = 1; i <= n; i++) {
-                split(w[i], kv, "=")
-                if (index($1, kv[1] "=\"" kv[2] "\"") == 0) ok = 0
-            }
-            if (ok) { print $2 + 0; exit }
-        }' "$SCRAPE"
-}
+m() { sb_metric "$SCRAPE" "$@"; }
 # all_luns EXPR: EXPR (using $l) holds for every LUN in a fresh scrape.
 all_luns() {
     scrape || return 1

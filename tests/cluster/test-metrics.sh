@@ -58,20 +58,7 @@ sys.stdout.write(urllib.request.urlopen("http://" + sys.argv[1] + "/metrics", ti
 }
 # m NAME [LABEL=VALUE...]: the value of the sample NAME with those labels
 # in the last scrape (node-exporter sorts labels: match each one).
-m() {
-    local name=$1
-    shift
-    awk -v name="$name" -v want="$*" '
-        BEGIN { n = split(want, w, " ") }
-        $1 ~ "^" name "(\\{|$)" {
-            ok = 1
-            for (i = 1; i <= n; i++) {
-                split(w[i], kv, "=")
-                if (index($1, kv[1] "=\"" kv[2] "\"") == 0) ok = 0
-            }
-            if (ok) { print $2 + 0; exit }
-        }' "$SCRAPE"
-}
+m() { sb_metric "$SCRAPE" "$@"; }
 sb_wait_for 15 eval 'scrape && [ -n "$(m kvmcluster_quorate)" ]' ||
     fail "node-exporter at $NE_ADDR serves no kvmcluster metrics: $(tail -n 5 "$KVMC_SANDBOX_DIR/node1/node-exporter.out" 2>/dev/null)"
 assert_eq 1 "$(m kvmcluster_quorate)" "quorate"

@@ -65,20 +65,9 @@ out=$(cdctl node1 vm add "$VM_DIR/web1.xml" 2>&1) || fail "vm add: $out"
 out=$(cdctl node1 vm disk add web1 --size 8M 2>&1) || fail "vm disk add: $out"
 vdb_off=$(sed -n 's/.* at offset \([0-9]*\) .*/\1/p' <<<"$out")
 
-disk_last() {
-    tr -d '\r' <"$(vm_serial "$1" web1)" 2>/dev/null |
-        sed -n 's/^KVMC boot=.* disk=\([A-Za-z]*\)\( block=[0-9]*\)\{0,1\} dw=\([0-9]*\) .*/\1 \3/p' |
-        tail -n 1
-}
-disk_ok() {
-    local l
-    l=$(disk_last "$1")
-    [ "${l% *}" = ok ] && ((${l#* } >= $2))
-}
-no_fail() {
-    ! tr -d '\r' <"$(vm_serial "$1" web1)" | grep -q 'disk=FAIL\|KVMC ERROR' ||
-        fail "$1: the guest's check failed: $(tr -d '\r' <"$(vm_serial "$1" web1)" | grep -m1 'disk=FAIL\|KVMC ERROR')"
-}
+disk_last() { vm_disk_last "$1" web1; }
+disk_ok() { vm_disk_ok "$1" web1 "$2"; }
+no_fail() { vm_disk_no_fail "$1" web1; }
 # The first 256 KiB of an extent (the writer's 64 blocks), by digest.
 blocks_sum() {
     sb_exec node1 dd if="$1" bs=4096 skip=$(($2 / 4096)) count=64 iflag=direct status=none |

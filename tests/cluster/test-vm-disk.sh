@@ -48,20 +48,9 @@ dst=node1
 [ "$src" = node1 ] && dst=node2
 free1=$(free_mib)
 
-disk_last() {
-    tr -d '\r' <"$(vm_serial "$1" web1)" 2>/dev/null |
-        sed -n 's/^KVMC boot=.* disk=\([A-Za-z]*\)\( block=[0-9]*\)\{0,1\} dw=\([0-9]*\) .*/\1 \3/p' |
-        tail -n 1
-}
-disk_ok() {
-    local l
-    l=$(disk_last "$1")
-    [ "${l% *}" = ok ] && ((${l#* } >= $2))
-}
-no_fail() {
-    ! tr -d '\r' <"$(vm_serial "$1" web1)" | grep -q 'disk=FAIL\|KVMC ERROR' ||
-        fail "$1: the guest's check failed: $(tr -d '\r' <"$(vm_serial "$1" web1)" | grep -m1 'disk=FAIL\|KVMC ERROR')"
-}
+disk_last() { vm_disk_last "$1" web1; }
+disk_ok() { vm_disk_ok "$1" web1 "$2"; }
+no_fail() { vm_disk_no_fail "$1" web1; }
 def_now() { cdctl node1 vm show web1 | grep -E "<disk|<extent|<allocate"; }
 # refused NODE WHAT EXPECTED ARGS...: the command fails saying EXPECTED,
 # and neither the definition nor the volume's free space changed.

@@ -69,6 +69,24 @@ sb_now_ms() { date +%s%3N; }
 # "1234" ms -> "1.23 s"
 sb_secs() { awk -v ms="$1" 'BEGIN { printf "%.2f s", ms / 1000 }'; }
 
+# sb_metric FILE NAME [LABEL=VALUE...]: the value of the first sample of
+# metric NAME in the Prometheus text FILE whose labels include those
+# given (empty when none).
+sb_metric() {
+    local file=$1 name=$2
+    shift 2
+    awk -v name="$name" -v want="$*" '
+        BEGIN { n = split(want, w, " ") }
+        $1 ~ "^" name "(\\{|$)" {
+            ok = 1
+            for (i = 1; i <= n; i++) {
+                split(w[i], kv, "=")
+                if (index($1, kv[1] "=\"" kv[2] "\"") == 0) ok = 0
+            }
+            if (ok) { print $2 + 0; exit }
+        }' "$file"
+}
+
 # sb_wait_for DEADLINE_S CMD...: polls CMD every 100 ms until it succeeds
 # (returns 0) or DEADLINE_S seconds pass (returns 1). Sets SB_WAITED_MS to
 # the time it took.

@@ -198,6 +198,27 @@ vm_ticking() {
         [ -n "$(vm_last_tick "$1" "$2")" ]
 }
 
+# The guest's disk writer (a VM with a disk): "ok|FAIL DW" of its last
+# report on NODE, DW the number of blocks written so far.
+vm_disk_last() {
+    tr -d '\r' <"$(vm_serial "$1" "$2")" 2>/dev/null |
+        sed -n 's/^KVMC boot=.* disk=\([A-Za-z]*\)\( block=[0-9]*\)\{0,1\} dw=\([0-9]*\) .*/\1 \3/p' |
+        tail -n 1
+}
+# vm_disk_ok NODE VM MIN: the writer says ok with at least MIN blocks.
+vm_disk_ok() {
+    local l
+    l=$(vm_disk_last "$1" "$2")
+    [ "${l% *}" = ok ] && ((${l#* } >= $3))
+}
+# vm_disk_no_fail NODE VM: fails the test at the guest's first failed check.
+vm_disk_no_fail() {
+    local f
+    f=$(vm_serial "$1" "$2")
+    ! tr -d '\r' <"$f" | grep -q 'disk=FAIL\|KVMC ERROR' ||
+        fail "$1: the guest's check failed: $(tr -d '\r' <"$f" | grep -m1 'disk=FAIL\|KVMC ERROR')"
+}
+
 # Every QEMU of VM (by its uuid on the command line) on every node:
 # "node1:1234 ..." (empty when none).
 vm_qemus() {
