@@ -876,7 +876,7 @@ int csv_slot_lease_probe(struct csv_volume *vol, uint32_t slot)
     return 0;
 }
 
-int csv_slot_lease_hold(struct csv_volume *vol, uint32_t slot)
+static int slot_lease(struct csv_volume *vol, uint32_t slot, bool hold)
 {
     struct csv_lease_target t;
     char res[48];
@@ -884,18 +884,18 @@ int csv_slot_lease_hold(struct csv_volume *vol, uint32_t slot)
     if (slot >= vol->sb.nslots)
         return -CSV_E_NO_SLOT;
     csv_lease_target_fill(vol, slot + 1, res, sizeof(res), &t);
-    return vol->lease->acquire(&vol->lease_state, &t);
+    return hold ? vol->lease->acquire(&vol->lease_state, &t)
+                : vol->lease->release(&vol->lease_state, &t);
+}
+
+int csv_slot_lease_hold(struct csv_volume *vol, uint32_t slot)
+{
+    return slot_lease(vol, slot, true);
 }
 
 int csv_slot_lease_drop(struct csv_volume *vol, uint32_t slot)
 {
-    struct csv_lease_target t;
-    char res[48];
-
-    if (slot >= vol->sb.nslots)
-        return -CSV_E_NO_SLOT;
-    csv_lease_target_fill(vol, slot + 1, res, sizeof(res), &t);
-    return vol->lease->release(&vol->lease_state, &t);
+    return slot_lease(vol, slot, false);
 }
 
 int csv_lease_location(const struct csv_volume *vol, uint32_t slot,
