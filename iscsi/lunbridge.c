@@ -104,14 +104,6 @@ static struct isc_lun_stats *lun_stats(struct lb *lb, struct lb_lun *l)
     return &l->own_stats;
 }
 
-static uint64_t now_us(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
 /* ---- logging of session events ------------------------------------------ */
 
 static const char *lun_name(struct lb_target *t, int lun)
@@ -481,7 +473,7 @@ static void async_read_done(int rc, void *opaque)
     struct lb *lb = ar->lb;
 
     gate_exit_plain(ar->l);
-    isc_lun_stats_io(lun_stats(lb, ar->l), now_us() - ar->t0_us);
+    isc_lun_stats_io(lun_stats(lb, ar->l), cmn_now_us() - ar->t0_us);
     if (rc < 0) {
         log_io_error(ar->l, "read", (uint64_t)ar->off, ar->size, rc);
         fuse_reply_err(ar->req, EIO);
@@ -549,7 +541,7 @@ static void lb_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
     lb->async_reads++;
     pthread_mutex_unlock(&lb->async_lock);
     gate_enter_plain(l);
-    ar->t0_us = now_us();
+    ar->t0_us = cmn_now_us();
     rc = isc_read_async(l->t->s, l->info.lun, l->info.block_size, sp.lba,
                         ar->buf, blen, async_read_done, ar);
     if (rc < 0)
@@ -607,7 +599,7 @@ static void lb_write(fuse_req_t req, fuse_ino_t ino, const char *data,
         fuse_reply_write(req, 0);
         return;
     }
-    t0 = now_us();
+    t0 = cmn_now_us();
     if (isc_span_needs_rmw(&sp)) {
         rc = write_rmw(l, &sp, data);
     } else {
@@ -616,7 +608,7 @@ static void lb_write(fuse_req_t req, fuse_ino_t ino, const char *data,
                        sp.len);
         gate_exit_plain(l);
     }
-    isc_lun_stats_io(lun_stats(lb, l), now_us() - t0);
+    isc_lun_stats_io(lun_stats(lb, l), cmn_now_us() - t0);
     if (rc < 0) {
         log_io_error(l, "write", (uint64_t)off, size, rc);
         fuse_reply_err(req, rc == -ENOMEM ? ENOMEM : EIO);
