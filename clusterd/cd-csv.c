@@ -843,6 +843,15 @@ void cd_csv_job_answer(struct cd_csv_job *j, const char *reply)
  * added once and never changed or removed: a worker may hold its string
  * (a volume removed and added again on another LUN keeps its first
  * path until clusterd restarts). */
+/* Volume v's device: its first LUN's file, beside the main CSV's (every
+ * LUN of lunbridge lies in the one mount). */
+static void lun_path(const char *main_path, const char *slash,
+                     const struct cd_volume *v, char *buf, size_t len)
+{
+    snprintf(buf, len, "%.*s/%s", (int)(slash - main_path), main_path,
+             v->luns[0]);
+}
+
 static void note_volumes(struct cd_daemon *d)
 {
     const struct cd_cdb *cdb = cd_daemon_cdb(d);
@@ -859,8 +868,7 @@ static void note_volumes(struct cd_daemon *d)
 
         if (!v->nluns)
             continue;
-        snprintf(path, sizeof(path), "%.*s/%s", (int)(slash - c->path), c->path,
-                 v->luns[0]);
+        lun_path(c->path, slash, v, path, sizeof(path));
         for (k = 0; k < c->nvols && strcmp(c->vols[k].name, v->name); k++)
             ;
         if (k == c->nvols && c->nvols < MAX_VOLUMES) {
@@ -888,8 +896,7 @@ void cd_csv_volume_path(struct cd_daemon *d, const char *ref_or_name, char *buf,
     for (size_t i = 0; slash && i < cd_cdb_volume_count(cdb); i++) {
         const struct cd_volume *v = cd_cdb_volume(cdb, i);
         if (!strcmp(v->name, name) && v->nluns)
-            snprintf(buf, len, "%.*s/%s", (int)(slash - main_path), main_path,
-                     v->luns[0]);
+            lun_path(main_path, slash, v, buf, len);
     }
     note_volumes(d);
 }
