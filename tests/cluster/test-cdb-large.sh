@@ -7,6 +7,7 @@
 # failure in the CDB).
 # 'cdb get' of a document larger than an IPC reply is refused clearly.
 # kvmc-timeout: 240
+# kvmc-light: no guest, a few daemons; runs beside the alone tests
 . "$(dirname "$0")/lib/sandbox.sh"
 . "$(dirname "$0")/lib/clusterd.sh"
 

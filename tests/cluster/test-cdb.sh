@@ -12,6 +12,7 @@
 #  7. node3 crashes whole (corosync too), misses a change, comes back and
 #     syncs.
 # kvmc-timeout: 240
+# kvmc-light: no guest, a few daemons; runs beside the alone tests
 . "$(dirname "$0")/lib/sandbox.sh"
 . "$(dirname "$0")/lib/clusterd.sh"
 

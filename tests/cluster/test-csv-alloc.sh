@@ -12,6 +12,7 @@
 # mount; test-csv-lunbridge.sh runs that; KVMC_CSV_LUNS sets its size and
 # sector size, default 1G:512).
 # kvmc-timeout: 400
+# kvmc-light: no guest, a few daemons; runs beside the alone tests
 . "$(dirname "$0")/lib/sandbox.sh"
 
 CTL=$KVMC_BUILDDIR/cli/clusterctl

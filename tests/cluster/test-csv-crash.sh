@@ -5,6 +5,7 @@
 # last committed state readable and consistent (check clean, no overlap,
 # node1's committed allocations all there), and commits on top of it.
 # kvmc-timeout: 300
+# kvmc-light: no guest, a few daemons; runs beside the alone tests
 . "$(dirname "$0")/lib/sandbox.sh"
 
 CTL=$KVMC_BUILDDIR/cli/clusterctl

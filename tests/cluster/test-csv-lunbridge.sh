@@ -4,4 +4,5 @@
 # on the bridged file, 200 + 200 concurrent allocations, no overlap, none
 # lost; format refused while hosts are live.
 # kvmc-timeout: 400
+# kvmc-light: no guest, a few daemons; runs beside the alone tests
 KVMC_CSV_ON=lunbridge exec "$(dirname "$0")/test-csv-alloc.sh"

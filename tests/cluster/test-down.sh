@@ -3,6 +3,7 @@
 # failed (with the reason printed), after 'up' processes crashed half-way at
 # two points, after every process of a running sandbox was SIGKILLed; it is
 # a no-op when there is nothing; and 'up' refuses an existing sandbox.
+# kvmc-light: no guest, a few daemons; runs beside the alone tests
 . "$(dirname "$0")/lib/sandbox.sh"
 
 sb_init dn

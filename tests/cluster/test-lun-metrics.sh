@@ -14,6 +14,7 @@
 #     the deadline runs, then down), and once healed is logged_in again
 #     with one reconnect more.
 # kvmc-timeout: 120
+# kvmc-light: no guest, a few daemons; runs beside the alone tests
 . "$(dirname "$0")/lib/sandbox.sh"
 
 LB=$KVMC_BUILDDIR/iscsi/lunbridge

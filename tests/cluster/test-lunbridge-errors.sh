@@ -5,6 +5,7 @@
 # quickly with a log line naming the target/portal and the cause; the
 # right CHAP (and mutual CHAP) secrets, SendTargets discovery and a good
 # second portal behind a silent first one then work.
+# kvmc-light: no guest, a few daemons; runs beside the alone tests
 . "$(dirname "$0")/lib/sandbox.sh"
 
 LB=$KVMC_BUILDDIR/iscsi/lunbridge

@@ -13,6 +13,7 @@
 #     umount ends worker and supervisor;
 #  4. before any worker served, a failure is final: an unknown target IQN
 #     exits 1, a bad configuration 2, as without --supervise.
+# kvmc-light: no guest, a few daemons; runs beside the alone tests
 . "$(dirname "$0")/lib/sandbox.sh"
 
 LB=$KVMC_BUILDDIR/iscsi/lunbridge

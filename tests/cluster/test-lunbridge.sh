@@ -3,6 +3,7 @@
 # a block written through node1's bridge reads back identically through
 # node2's (O_DIRECT both ways), unaligned writes (read-modify-write) and
 # fsync work, and SIGTERM unmounts cleanly.
+# kvmc-light: no guest, a few daemons; runs beside the alone tests
 . "$(dirname "$0")/lib/sandbox.sh"
 
 LB=$KVMC_BUILDDIR/iscsi/lunbridge

@@ -8,6 +8,7 @@
 #   request, and does not claim the VM "is now migrating" there when no
 #   move is in progress.
 # kvmc-timeout: 400
+# kvmc-light: no guest, a few daemons; runs beside the alone tests
 . "$(dirname "$0")/lib/sandbox.sh"
 . "$(dirname "$0")/lib/clusterd.sh"
 . "$(dirname "$0")/lib/vm.sh"

@@ -2,6 +2,7 @@
 # Partitioning node3 of 3: node3 loses quorum alone, nodes 1+2 keep it with
 # 2 members, node3 still reaches the storage; healing brings back 3
 # members. With --storage node3 loses the storage too.
+# kvmc-light: no guest, a few daemons; runs beside the alone tests
 . "$(dirname "$0")/lib/sandbox.sh"
 
 sb_init pt

@@ -2,6 +2,7 @@
 # A 3-node sandbox: every corosync is quorate with 3 members; a crashed
 # node3 leaves the membership of nodes 1 and 2 within 10 s and they stay
 # quorate; 'down' leaves nothing behind.
+# kvmc-light: no guest, a few daemons; runs beside the alone tests
 . "$(dirname "$0")/lib/sandbox.sh"
 
 sb_init q3

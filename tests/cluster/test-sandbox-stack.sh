@@ -7,6 +7,7 @@
 # each hvagent and clusterd answers, clusterd with both nodes as members;
 # each node has its own kvmcluster.conf; a crashed node restarts with all
 # of it; down leaves nothing behind.
+# kvmc-light: no guest, a few daemons; runs beside the alone tests
 . "$(dirname "$0")/lib/sandbox.sh"
 
 sb_init stk

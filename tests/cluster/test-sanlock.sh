@@ -2,6 +2,7 @@
 # Two nodes' sanlock daemons join one lockspace on a shared file (written
 # with the io_timeout in use) and each sees both hosts LIVE; once node2
 # crashes, node1 sees host 2 stop renewing (FAIL).
+# kvmc-light: no guest, a few daemons; runs beside the alone tests
 . "$(dirname "$0")/lib/sandbox.sh"
 
 io=${KVMC_TEST_SANLOCK_IO_TIMEOUT:-1}

@@ -2,6 +2,7 @@
 # A 2-node sandbox (votequorum two_node): both nodes are quorate together,
 # and the survivor stays quorate, without a single inquorate poll, when the
 # other node crashes.
+# kvmc-light: no guest, a few daemons; runs beside the alone tests
 . "$(dirname "$0")/lib/sandbox.sh"
 
 sb_init 2n
