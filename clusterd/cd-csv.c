@@ -164,6 +164,15 @@ int cd_csv_open_locked(const char *path, struct cd_csv_job *j,
         csv_close(vol);
         return rc;
     }
+    if (rc == -CSV_E_NO_LOCKSPACE) {
+        cd_errf(j->msg, sizeof(j->msg),
+                "CSV '%s': cannot take its metadata lease: this node's "
+                "sanlock has not joined lockspace '%s' (see 'clusterctl "
+                "node list': storage health says why)",
+                path, csv_super(vol)->name);
+        csv_close(vol);
+        return rc;
+    }
     if (rc < 0) {
         cd_errf(j->msg, sizeof(j->msg),
                 "CSV '%s': cannot take its metadata lease: %s (has this "

@@ -185,6 +185,10 @@ static int sl_acquire(void **state, const struct csv_lease_target *t)
     case SANLK_DBLOCK_MBAL:
     case SANLK_DBLOCK_LVER:
         return -EAGAIN;
+    case -ENOSPC:
+        /* sanlock's answer for a lockspace it has not joined: "No space
+         * left on device" would send an operator to the wrong place. */
+        return -CSV_E_NO_LOCKSPACE;
     default:
         return sanlock_rc(rv);
     }

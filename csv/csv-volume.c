@@ -49,6 +49,8 @@ static const char *const csv_err_texts[CSV_E_END - CMN_E_CSV_BASE] = {
     [CSV_E_BAD_EXTMAP - CMN_E_CSV_BASE] =
         "extent map content invalid (see 'clusterctl volume check')",
     [CSV_E_NOT_OWNER - CMN_E_CSV_BASE] = "extent belongs to another VM slot",
+    [CSV_E_NO_LOCKSPACE - CMN_E_CSV_BASE] =
+        "this host's sanlock has not joined the volume's lockspace",
 };
 
 void csv_err_register(void)

@@ -55,6 +55,7 @@ enum csv_err {
     CSV_E_CANT_GROW,    /* no room after the extent (and no move) */
     CSV_E_BAD_EXTMAP,   /* extent map with a valid crc but bad content */
     CSV_E_NOT_OWNER,    /* extent belongs to another VM slot */
+    CSV_E_NO_LOCKSPACE, /* this host's sanlock has not joined the lockspace */
     CSV_E_END,
 };
 

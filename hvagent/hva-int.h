@@ -345,6 +345,8 @@ int hva_lease_acquire(const struct hva_lease_def *l, pid_t pid);
 int hva_lease_release(const struct hva_lease_def *l, pid_t pid);
 /* 1 if `pid` holds the lease, 0 if not, negative on error. */
 int hva_lease_held(const struct hva_lease_def *l, pid_t pid);
+/* Why an acquire failed, in an operator's words. */
+const char *hva_lease_why(int rc);
 
 /* ---- lease requests off the loop (hva-lease.c) ---------------------------
  * Through the agent's worker pool (common/cmn-work.h): `done` runs on the

@@ -22,6 +22,17 @@ struct lease_job {
     void *owner;
 };
 
+const char *hva_lease_why(int rc)
+{
+    if (rc == -HVA_E_LEASE_HELD)
+        return "held by another host";
+    /* sanlock's answer for a lockspace it has not joined: "No space left
+     * on device" would send an operator to the wrong place. */
+    if (rc == -ENOSPC)
+        return "this host's sanlock has not joined its lockspace";
+    return cmn_strerror(rc);
+}
+
 static void lease_job_free(struct lease_job *lj)
 {
     free(lj->l.lockspace);

@@ -150,9 +150,7 @@ static void restore_leased(struct hva_mig *m, int rc, uint64_t ms)
     (void)ms;
     if (rc < 0) {
         restore_fail(m, rc, "VM '%s': lease '%s' not acquired: %s",
-                     vm->def->name, vm->def->lease.resource,
-                     rc == -HVA_E_LEASE_HELD ? "held by another host"
-                                             : cmn_strerror(rc));
+                     vm->def->name, vm->def->lease.resource, hva_lease_why(rc));
         return;
     }
     vm->lease_held = true;

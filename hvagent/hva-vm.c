@@ -547,9 +547,7 @@ static void start_leased(void *owner, int rc, uint64_t ms)
     if (rc < 0) {
         snprintf(vm->last_err, sizeof(vm->last_err),
                  "VM '%s': lease '%s' not acquired: %s", vm->def->name,
-                 vm->def->lease.resource,
-                 rc == -HVA_E_LEASE_HELD ? "held by another host"
-                                         : cmn_strerror(rc));
+                 vm->def->lease.resource, hva_lease_why(rc));
         /* Answered once QEMU is gone: a refused start leaves nothing. */
         vm->start_rc = rc;
         vm->on_ready = NULL;

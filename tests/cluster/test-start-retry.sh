@@ -2,7 +2,8 @@
 # A failed start is retried, elsewhere, without anyone typing anything
 # (issue 19 item 1): node2's sanlock leaves the VM lockspace, as after a
 # storage cut, so a VM preferring node2 fails to start there ("lease ...
-# not acquired: No space left on device"); after the back-off
+# not acquired: this host's sanlock has not joined its lockspace", not
+# sanlock's "No space left on device"); after the back-off
 # (start-retry-delay, set to 8 s here so the wait can be watched) the
 # coordinator starts it on another node. The failed attempt and its cause
 # are in 'vm show', 'explain' and the event stream; a 'vm start' typed
@@ -57,6 +58,8 @@ sb_log "vm start while waiting: $(tr '\n' '|' <<<"$out")"
 first=$(head -n1 <<<"$out")
 [[ $first == *"waiting for a retry at "*" on node"*"(on node2"*"not acquired"* ]] ||
     fail "vm start did not say it waits for a retry (and why): '$first'"
+[[ $first == *"has not joined its lockspace"* ]] ||
+    fail "the failed start does not say the lockspace is not joined: '$first'"
 [[ $out != *"did not start"* ]] || fail "vm start printed the old failure as its result: $out"
 [[ $out == *"running on node"[13]* ]] || fail "vm start did not end with the VM running on node1 or node3: $out"
 trun=$(($(sb_now_ms) - t0))
