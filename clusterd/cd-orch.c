@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <libxml/tree.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +42,7 @@
 #define INFLIGHT_MS  10000
 #define LEASE_WAIT_S 150 /* > sanlock host-dead time at io_timeout 1 */
 #define MAX_REPORTS  16
+#define MAX_VOLUMES  16 /* volumes besides the main CSV watched */
 #define TICK_MS      2000
 /* SIGTERM: how long the drain may take before the VMs left are stopped,
  * and how long stopping them may take before clusterd leaves anyway. */
@@ -118,6 +120,13 @@ struct cd_orch {
     uint64_t shutdown_drain_end_ms;
     /* This node's storage health (NULL without a CSV). */
     struct cd_storage *storage;
+    /* The CDB's other volumes, each watched so that this node joins its
+     * lockspace, and joins it again after a path loss, by itself. */
+    struct {
+        char name[CD_NAME_MAX];
+        struct cd_storage *s;
+    } vols[MAX_VOLUMES];
+    size_t nvols;
     /* This node's bridges as last sent (CD_CO_BRIDGES). */
     char bridges[CD_NET_LIST_MAX];
 };
@@ -216,6 +225,54 @@ static void storage_report(void *data, const struct cd_stor_node *r)
         return; /* announced when it joins */
     cd_stor_msg(r, &m);
     co_send(o, &m);
+}
+
+/* Starts a monitor for every CDB volume besides the main CSV and stops
+ * those of volumes gone from the CDB. They report nothing: a node's
+ * health is its main CSV's (placement's condition); a VM on a volume this
+ * node could not join fails its start here and is retried elsewhere. */
+static void volumes_tick(struct cd_orch *o)
+{
+    const struct cd_cdb *cdb = cd_daemon_cdb(o->d);
+    const char *main_path = cd_csv_path(o->d->csv);
+    char path[PATH_MAX];
+    size_t i, k;
+
+    for (i = 0; i < o->nvols;) {
+        for (k = 0; k < cd_cdb_volume_count(cdb) &&
+                    strcmp(cd_cdb_volume(cdb, k)->name, o->vols[i].name);
+             k++)
+            ;
+        if (k < cd_cdb_volume_count(cdb)) {
+            i++;
+            continue;
+        }
+        cmn_info(CMN_LOG_CD,
+                 "storage: volume '%s' left the CDB: no longer "
+                 "watched",
+                 o->vols[i].name);
+        cd_storage_free(o->vols[i].s);
+        o->vols[i] = o->vols[--o->nvols];
+    }
+    for (k = 0; k < cd_cdb_volume_count(cdb); k++) {
+        const struct cd_volume *v = cd_cdb_volume(cdb, k);
+        for (i = 0; i < o->nvols && strcmp(o->vols[i].name, v->name); i++)
+            ;
+        if (i < o->nvols || !v->nluns || o->nvols == MAX_VOLUMES)
+            continue;
+        cd_csv_volume_path(o->d, v->name, path, sizeof(path));
+        if (!strcmp(path, main_path))
+            continue;
+        if (cd_storage_new(o->d, path, NULL, NULL, &o->vols[i].s) < 0) {
+            cmn_warn(CMN_LOG_CD,
+                     "storage: cannot watch volume '%s' at %s: its "
+                     "lockspace is not joined by clusterd",
+                     v->name, path);
+            continue;
+        }
+        snprintf(o->vols[i].name, sizeof(o->vols[i].name), "%s", v->name);
+        o->nvols++;
+    }
 }
 
 const struct cd_stor_table *cd_orch_storage(struct cd_daemon *d)
@@ -1189,9 +1246,11 @@ static void tick(void *data)
     waits_tick(o);
     /* Back-offs end with time, not with a message. */
     schedule_derive(o);
-    if (o->d->csv)
+    if (o->d->csv) {
         cd_csv_tick(o->d, o->d->replica && cd_replica_coordinator(
                                                o->d->replica) == o->d->nodeid);
+        volumes_tick(o);
+    }
     if (o->shutting_down)
         shutdown_check(o);
     arm_tick(o);
@@ -1624,6 +1683,8 @@ void cd_orch_stop(struct cd_daemon *d)
     if (o->tick_armed)
         qb_loop_timer_del(d->loop, o->tick_timer);
     cd_storage_free(o->storage);
+    while (o->nvols)
+        cd_storage_free(o->vols[--o->nvols].s);
     cd_hva_free(o->hva);
     cd_coord_free(o->co);
     free(o);

@@ -14,7 +14,9 @@
  *
  * When the path is back the monitor joins the lockspace again by itself,
  * with back-off, and reports healthy once sanlock holds it; the
- * coordinator then starts the VMs that waited.
+ * coordinator then starts the VMs that waited. The CDB's other volumes
+ * (clusterctl volume add) get a monitor each that joins and re-joins
+ * their lockspaces the same way but reports nothing (cd-orch.c).
  */
 #ifndef KVMC_CD_STORAGE_H
 #define KVMC_CD_STORAGE_H
@@ -82,7 +84,9 @@ struct cd_storage;
 typedef void (*cd_storage_report_fn)(void *data, const struct cd_stor_node *r);
 
 /* Watches `path` (the CSV) every second, as host d->nodeid once it is
- * known. */
+ * known, joining its lockspace whenever the volume reads and sanlock does
+ * not hold it. `report` NULL: a volume besides the main CSV, whose state
+ * is only logged. */
 int cd_storage_new(struct cd_daemon *d, const char *path,
                    cd_storage_report_fn report, void *data,
                    struct cd_storage **ret);
