@@ -1,6 +1,7 @@
-/* clusterctl move-storage VM --to-volume VOLUME [--no-wait] | --status: a
- * stopped VM's disks, state extent and slot copied to another volume
- * (clusterd/cd-api-move.c says in which order). The request returns once
+/* clusterctl move-storage VM --to-volume VOLUME [--no-wait] | --status |
+ * --cancel: a VM's disks, state extent and slot copied to another volume
+ * (clusterd/cd-api-move.c says in which order; a running VM's through its
+ * QEMU's mirror). The request returns once
  * the target is allocated; the copy is then followed by polling its
  * status, with a progress line on a terminal. */
 #include "config.h"
@@ -24,7 +25,7 @@
 static int usage(void)
 {
     ctl_err("usage: clusterctl move-storage VM --to-volume VOLUME [--no-wait]"
-            " | clusterctl move-storage VM --status");
+            " | clusterctl move-storage VM --status|--cancel");
     return CTL_EXIT_USAGE;
 }
 
@@ -93,7 +94,7 @@ static int follow(const char *vm, bool tty, bool once)
 int ctl_move_storage(int argc, char **argv)
 {
     const char *vm = NULL, *volume = NULL;
-    bool wait = true, status = false;
+    bool wait = true, status = false, cancel = false;
     xmlDoc *doc = NULL;
     xmlNode *r;
     char *req;
@@ -106,6 +107,8 @@ int ctl_move_storage(int argc, char **argv)
             wait = false;
         else if (!strcmp(argv[i], "--status"))
             status = true;
+        else if (!strcmp(argv[i], "--cancel"))
+            cancel = true;
         else if (argv[i][0] == '-') {
             ctl_err("move-storage: unexpected option '%s'", argv[i]);
             return usage();
@@ -116,10 +119,24 @@ int ctl_move_storage(int argc, char **argv)
             return usage();
         }
     }
-    if (!vm || (!volume && !status) || (volume && status))
+    if (!vm || (!!volume + status + cancel) != 1)
         return usage();
     if (status)
         return follow(vm, false, true);
+    if (cancel) {
+        req = cmn_xml_format(
+            "<request op=\"move-storage\" action=\"cancel\" vm=\"%s\"/>", vm);
+        if (!req)
+            return CTL_EXIT_FAIL;
+        rc = ctl_cd_call(req, &doc, NULL);
+        free(req);
+        if (rc)
+            return rc;
+        xmlFreeDoc(doc);
+        /* The move ends (its target freed) before this returns. */
+        rc = follow(vm, false, false);
+        return rc == CTL_EXIT_FAIL ? CTL_EXIT_OK : rc;
+    }
     req = cmn_xml_format(
         "<request op=\"move-storage\" vm=\"%s\" volume=\"%s\"/>", vm, volume);
     if (!req)
