@@ -732,7 +732,17 @@ static int finish_commit(struct cd_csv_job *j, struct cd_move *m)
     if (m->live) {
         /* QEMU lets the source lease go (it holds the target's since the
          * switch): only then may the source slot be freed. */
-        rc = mirror_ask(j, m, "finish", NULL);
+        struct mirror_st st;
+        int64_t until = (int64_t)cmn_now_ms() + MIRROR_SWITCH_MS;
+        rc = mirror_ask(j, m, "finish", &st);
+        /* Freed only once QEMU's pid no longer holds the source lease. */
+        while (rc == 0 && !strcmp(st.state, "finishing") &&
+               (int64_t)cmn_now_ms() < until) {
+            mirror_sleep();
+            rc = mirror_ask(j, m, "status", &st);
+        }
+        if (rc == 0 && strcmp(st.state, "finished") != 0)
+            rc = -CD_E_ACTION;
         if (rc < 0) {
             cd_errf(j->msg, sizeof(j->msg),
                     "VM '%s' moved to volume '%s', but its QEMU still holds "

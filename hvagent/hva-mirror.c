@@ -59,6 +59,7 @@ enum mr_state {
     MR_CANCELLING,
     MR_CANCELLED,
     MR_FAILED,
+    MR_FINISHING, /* the source lease's release in flight */
     MR_FINISHED,
 };
 
@@ -683,6 +684,25 @@ static int complete(struct hva_vm *vm, char *err, size_t errlen)
 
 /* ---- finish ------------------------------------------------------------- */
 
+static void source_released(void *owner, int rc, uint64_t ms)
+{
+    struct hva_vm *vm = owner;
+    struct hva_mirror *m = vm->mirror;
+
+    vm->jobs--;
+    if (!m || m->state != MR_FINISHING)
+        return;
+    if (rc < 0)
+        set_msg(m, "the source slot's lease '%s' not released: %s",
+                m->old_lease.resource, cmn_strerror(rc));
+    else
+        cmn_info(CMN_LOG_HVA,
+                 "VM '%s': storage mirror finished: the source lease '%s' "
+                 "released in %" PRIu64 " ms",
+                 vm->def->name, m->old_lease.resource, ms);
+    m->state = rc < 0 ? MR_FAILED : MR_FINISHED;
+}
+
 static int finish(struct hva_vm *vm, char *err, size_t errlen)
 {
     struct hva_mirror *m = vm->mirror;
@@ -694,19 +714,20 @@ static int finish(struct hva_vm *vm, char *err, size_t errlen)
                  vm->def->name, mr_names[m->state]);
         return -HVA_E_STATE;
     }
-    if (m->old_lease.lockspace && vm->pid && vm->ag->sanlock)
+    m->state = MR_FINISHED;
+    if (m->old_lease.lockspace && vm->pid && vm->ag->sanlock &&
         hva_lease_async(vm->ag, HVA_LEASE_RELEASE, &m->old_lease, vm->pid, 0,
-                        lease_released, NULL);
+                        source_released, vm) == 0) {
+        /* clusterd frees the source slot once this says finished. */
+        vm->jobs++;
+        m->state = MR_FINISHING;
+    }
     for (size_t i = 0; i < m->n && vm->qmp; i++) {
         hva_qmp_command(vm->qmp, "blockdev-del",
                         args_str("node-name", m->old_nodes[i]), -1, NULL, NULL);
         hva_qmp_command(vm->qmp, "remove-fd", args_fdset(m->old_fdsets[i]), -1,
                         NULL, NULL);
     }
-    m->state = MR_FINISHED;
-    cmn_info(CMN_LOG_HVA,
-             "VM '%s': storage mirror finished: the source lease released",
-             vm->def->name);
     return 0;
 }
 
