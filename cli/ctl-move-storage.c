@@ -8,6 +8,7 @@
 
 #include <inttypes.h>
 #include <libxml/tree.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,45 @@ static int usage(void)
 static double mib(const char *bytes)
 {
     return (double)strtoull(bytes, NULL, 10) / 1048576.0;
+}
+
+static volatile sig_atomic_t interrupted;
+
+static void on_sigint(int sig)
+{
+    (void)sig;
+    interrupted = 1;
+}
+
+static int send_cancel(const char *vm)
+{
+    char *req = cmn_xml_format(
+        "<request op=\"move-storage\" action=\"cancel\" vm=\"%s\"/>", vm);
+    xmlDoc *doc = NULL;
+    int rc;
+
+    if (!req)
+        return CTL_EXIT_FAIL;
+    rc = ctl_cd_call(req, &doc, NULL);
+    free(req);
+    xmlFreeDoc(doc);
+    return rc;
+}
+
+/* Ctrl-C while following on a terminal: asks whether to cancel the move
+ * (else the move goes on and so does the progress); without a terminal
+ * to ask on, Ctrl-C ends clusterctl as usual and the move goes on. */
+static void ask_cancel(const char *vm)
+{
+    char line[16] = "";
+
+    interrupted = 0;
+    printf("\nCancel the storage move of VM '%s' (the VM keeps its source "
+           "disks)? [y/N] ",
+           vm);
+    fflush(stdout);
+    if (fgets(line, sizeof(line), stdin) && (line[0] == 'y' || line[0] == 'Y'))
+        send_cancel(vm);
 }
 
 /* Polls the move until it is done or failed. */
@@ -86,6 +126,8 @@ static int follow(const char *vm, bool tty, bool once)
             break;
         }
         nanosleep(&ts, NULL);
+        if (interrupted)
+            ask_cancel(vm);
     }
     free(req);
     return rc;
@@ -124,15 +166,9 @@ int ctl_move_storage(int argc, char **argv)
     if (status)
         return follow(vm, false, true);
     if (cancel) {
-        req = cmn_xml_format(
-            "<request op=\"move-storage\" action=\"cancel\" vm=\"%s\"/>", vm);
-        if (!req)
-            return CTL_EXIT_FAIL;
-        rc = ctl_cd_call(req, &doc, NULL);
-        free(req);
+        rc = send_cancel(vm);
         if (rc)
             return rc;
-        xmlFreeDoc(doc);
         /* The move ends (its target freed) before this returns. */
         rc = follow(vm, false, false);
         return rc == CTL_EXIT_FAIL ? CTL_EXIT_OK : rc;
@@ -156,5 +192,10 @@ int ctl_move_storage(int argc, char **argv)
     xmlFreeDoc(doc);
     if (!wait)
         return CTL_EXIT_OK;
+    if (isatty(STDIN_FILENO) && isatty(STDOUT_FILENO)) {
+        struct sigaction sa = {.sa_handler = on_sigint};
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGINT, &sa, NULL);
+    }
     return follow(vm, isatty(STDOUT_FILENO), false);
 }

@@ -67,7 +67,10 @@ static const char *const mr_names[] = {"copying",    "ready",     "leasing",
                                        "completing", "completed", "cancelling",
                                        "cancelled",  "failed",    "finished"};
 
+struct hva_mirror;
+
 struct mr_disk {
+    struct hva_mirror *m;
     struct hva_disk target; /* path owned */
     char node[24];          /* target node and job id */
     size_t fdset;
@@ -133,6 +136,8 @@ void hva_mirror_free(struct hva_vm *vm)
         return;
     if (m->timer)
         qb_loop_timer_del(vm->ag->loop, m->timer);
+    for (size_t i = 0; vm->qmp && i < CMN_ARRAY_SIZE(m->d); i++)
+        hva_qmp_forget(vm->qmp, &m->d[i]);
     if (vm->qmp)
         hva_qmp_forget(vm->qmp, m);
     for (size_t i = 0; i < m->n; i++)
@@ -456,16 +461,64 @@ void hva_mirror_reattach(struct hva_vm *vm)
 
 /* ---- start -------------------------------------------------------------- */
 
+/* A command of the start failed: what it would have made does not exist
+ * (QEMU runs them in order, so the later ones of that disk fail too). */
+static void step_failed(struct mr_disk *d, const char *what, int rc,
+                        const char *errmsg)
+{
+    struct hva_mirror *m = d->m;
+
+    set_msg(m, "disk %zu: %s: %s", (size_t)(d - m->d), what,
+            errmsg ? errmsg : cmn_strerror(rc));
+    if (m->state == MR_CANCELLING) {
+        /* A cancel waiting for this job's end: it never started. */
+        if (all_ended(m)) {
+            drop_targets(m);
+            m->state = m->failing ? MR_FAILED : MR_CANCELLED;
+        }
+    } else if (active(m)) {
+        fail(m);
+    }
+}
+
+static void fd_added(void *data, int rc, json_object *ret, const char *errmsg)
+{
+    (void)ret;
+    if (rc < 0)
+        step_failed(data, "add-fd", rc, errmsg);
+}
+
+static void node_added(void *data, int rc, json_object *ret, const char *errmsg)
+{
+    struct mr_disk *d = data;
+
+    (void)ret;
+    if (rc < 0) {
+        d->node_added = false;
+        step_failed(d, "blockdev-add", rc, errmsg);
+    }
+}
+
 static void job_started(void *data, int rc, json_object *ret,
                         const char *errmsg)
 {
-    struct hva_mirror *m = data;
+    struct mr_disk *d = data;
 
     (void)ret;
-    if (rc < 0 && active(m) && m->state != MR_CANCELLING) {
-        set_msg(m, "starting the copy: %s", errmsg ? errmsg : cmn_strerror(rc));
-        fail(m);
+    if (rc < 0) {
+        d->job_started = false;
+        step_failed(d, "blockdev-mirror", rc, errmsg);
     }
+}
+
+static void job_completing(void *data, int rc, json_object *ret,
+                           const char *errmsg)
+{
+    struct mr_disk *d = data;
+
+    (void)ret;
+    if (rc < 0) /* the job goes on mirroring: the switch fails */
+        step_failed(d, "block-job-complete", rc, errmsg);
 }
 
 static int start(struct hva_vm *vm, struct hva_request *req, char *err,
@@ -548,6 +601,7 @@ static int start(struct hva_vm *vm, struct hva_request *req, char *err,
         json_object *a, *file;
         int fd;
 
+        d->m = m;
         d->target = req->mirror_disks[i];
         req->mirror_disks[i].path = NULL;
         d->target.direct = def->disks[i].direct;
@@ -559,16 +613,19 @@ static int start(struct hva_vm *vm, struct hva_request *req, char *err,
         fd = open(d->target.path,
                   O_RDWR | O_CLOEXEC | (d->target.direct ? O_DIRECT : 0));
         if (fd < 0) {
+            rc = -errno;
             set_msg(m, "target of disk %zu '%s': %s", i, d->target.path,
-                    strerror(errno));
+                    strerror(-rc));
             snprintf(err, errlen, "VM '%s': %s", def->name, m->msg);
+            /* The earlier disks' jobs are cancelled and their targets
+             * dropped (status says when). */
             fail(m);
-            return -errno;
+            return rc;
         }
         snprintf(fdpath, sizeof(fdpath), "/dev/fdset/%zu", d->fdset);
         a = args_fdset(d->fdset);
         json_object_object_add(a, "opaque", json_object_new_string(d->node));
-        hva_qmp_command(vm->qmp, "add-fd", a, fd, job_started, m);
+        hva_qmp_command(vm->qmp, "add-fd", a, fd, fd_added, d);
         close(fd);
 
         a = json_object_new_object();
@@ -589,7 +646,7 @@ static int start(struct hva_vm *vm, struct hva_request *req, char *err,
         json_object_object_add(file, "aio", json_object_new_string("threads"));
         json_object_object_add(file, "locking", json_object_new_string("off"));
         json_object_object_add(a, "file", file);
-        hva_qmp_command(vm->qmp, "blockdev-add", a, -1, job_started, m);
+        hva_qmp_command(vm->qmp, "blockdev-add", a, -1, node_added, d);
         d->node_added = true;
 
         a = json_object_new_object();
@@ -604,7 +661,7 @@ static int start(struct hva_vm *vm, struct hva_request *req, char *err,
         if (m->speed)
             json_object_object_add(a, "speed",
                                    json_object_new_int64((int64_t)m->speed));
-        hva_qmp_command(vm->qmp, "blockdev-mirror", a, -1, job_started, m);
+        hva_qmp_command(vm->qmp, "blockdev-mirror", a, -1, job_started, d);
         d->job_started = true;
     }
     cmn_info(CMN_LOG_HVA, "VM '%s': storage mirror of %zu disk(s) started (%s)",
@@ -647,7 +704,8 @@ static void target_leased(void *owner, int rc, uint64_t ms)
     m->state = MR_COMPLETING;
     for (size_t i = 0; i < m->n; i++)
         hva_qmp_command(vm->qmp, "block-job-complete",
-                        args_str("device", m->d[i].node), -1, job_started, m);
+                        args_str("device", m->d[i].node), -1, job_completing,
+                        &m->d[i]);
 }
 
 static int complete(struct hva_vm *vm, char *err, size_t errlen)
