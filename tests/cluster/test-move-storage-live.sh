@@ -13,7 +13,8 @@
 # (move-storage --cancel) while QEMU copies: the VM keeps running on
 # volume 2 (same boot, definition unchanged, writer ok), volume 1's space
 # is back, both clean. Last, move-vm --live --to-volume takes VM and
-# storage back to volume 1 and to the other node in one command.
+# storage back to volume 1 and to the other node in one command; a mirror
+# whose hvagent is killed leaves the VM on its volume.
 # kvmc-timeout: 420
 . "$(dirname "$0")/lib/sandbox.sh"
 . "$(dirname "$0")/lib/clusterd.sh"
@@ -196,6 +197,30 @@ tick3=$(vm_last_tick "$src" web1)
 ((tick3 > tick2)) || fail "the guest's counter did not go on in move-vm: $tick2 -> $tick3"
 checks_clean "after move-vm"
 dw3=$(dw)
+sb_log "moved with move-vm --to-volume"
+
+# hvagent killed on the VM's node while QEMU mirrors (paced) to volume 2:
+# the restarted agent cancels the stray jobs when it re-attaches, the move
+# fails saying so, and the VM runs on volume 1 as before.
+def3=$(def_now)
+out=$(cdctl node1 config set storage-move-bandwidth 1 2>&1) || fail "config set: $out"
+out=$(cdctl "$src" move-storage web1 --to-volume "$V2" --no-wait 2>&1) || fail "move-storage to $V2: $out"
+sb_wait_for 20 eval 'mv_status | grep -q "copying, " && [ "$(hva_says "of 2 disk(s) started")" = 1 ] && [ "$(hva_says ready)" = 0 ]' ||
+    fail "the mirror on $src does not copy: $(mv_status)"
+sb_exec "$src" kill -KILL "$(cat "$KVMC_SANDBOX_DIR/$src/pids/hvagent")"
+vm_hva_start "$src"
+sb_wait_for 60 eval 'mv_status | grep -q failed' || fail "the move did not fail after hvagent's kill: $(mv_status)"
+why2=$(mv_status)
+out=$(cdctl node1 config set storage-move-bandwidth 0 2>&1) || fail "config set: $out"
+[ "$(hva_says job)" -ge 1 ] || fail "the restarted hvagent did not cancel the stray mirror: $(grep mirror "$KVMC_SANDBOX_DIR/$src/hvagent.out")"
+[ "$(def_now)" = "$def3" ] || fail "the failed move changed the definition: $(def_now)"
+sb_wait_for 20 eval '[ "$(free_mib "$V2_PATH")" = "$v2_free0" ]' ||
+    fail "the failed move left space taken on volume 2: $v2_free0 -> $(free_mib "$V2_PATH") MiB"
+sb_wait_for 60 disk_ok $((dw3 + 30)) || fail "writer after hvagent's kill: $(disk_last)"
+vm_disk_no_fail "$src" web1
+[ "$(vm_last_boot "$src" web1)" = "$boot0" ] || fail "the guest rebooted when hvagent was killed"
+checks_clean "after hvagent's kill"
+dw4=$(dw)
 
 out=$(cdctl node1 vm stop web1) || fail "vm stop: $out"
 sb_wait_for 30 eval '[ "$(vm_qemu_count web1)" = 0 ]' || fail "web1's QEMU did not stop"
@@ -204,4 +229,4 @@ sb_wait_for 10 eval '[ "$(free_mib "$SB_CSV_PATH")" = "$v1_free0" ]' ||
     fail "volume 1's space not back after vm remove: $v1_free0 -> $(free_mib "$SB_CSV_PATH") MiB"
 checks_clean "after vm remove"
 
-echo "PROOF: web1 running on $src0 moved live $V1 (512-byte sectors) -> $V2 (4096-byte sectors) while writing: $moved_mib MiB in $tm ms (vda's 8 random MiB identical on both, $sum1), writes dw=$dw0 -> $dw_move during the move, disk=ok up to dw=$dw1 after, counter $tick0 -> $tick1 on the same boot, the CDB names $V2, QEMU has only $V2's LUN open, $V1 back to $v1_free0 MiB free (was $v1_free_vm with web1), both volumes clean; a move back paced to 1 MiB/s cancelled at '${at_cancel#*: }' in $tc ms ('$(head -c 120 <<<"${why#*: }")'): definition unchanged, $V1 at $v1_free0 MiB free, $V2 at $v2_free1, both clean, the guest on its boot with disk=ok up to dw=$dw2, counter at $tick2; move-vm --to $dst --live --to-volume $V1 in $tv ms: on $dst, storage on $V1, $V2 back to $v2_free0 MiB, same boot, counter $tick2 -> $tick3, disk=ok up to dw=$dw3, both clean; vm remove gave $V1 its $v1_free0 MiB back; $(($(sb_now_ms) - t0)) ms in all"
+echo "PROOF: web1 running on $src0 moved live $V1 (512-byte sectors) -> $V2 (4096-byte sectors) while writing: $moved_mib MiB in $tm ms (vda's 8 random MiB identical on both, $sum1), writes dw=$dw0 -> $dw_move during the move, disk=ok up to dw=$dw1 after, counter $tick0 -> $tick1 on the same boot, the CDB names $V2, QEMU has only $V2's LUN open, $V1 back to $v1_free0 MiB free (was $v1_free_vm with web1), both volumes clean; a move back paced to 1 MiB/s cancelled at '${at_cancel#*: }' in $tc ms ('$(head -c 120 <<<"${why#*: }")'): definition unchanged, $V1 at $v1_free0 MiB free, $V2 at $v2_free1, both clean, the guest on its boot with disk=ok up to dw=$dw2, counter at $tick2; move-vm --to $dst --live --to-volume $V1 in $tv ms: on $dst, storage on $V1, $V2 back to $v2_free0 MiB, same boot, counter $tick2 -> $tick3, disk=ok up to dw=$dw3, both clean; hvagent killed on $src mid-mirror to $V2: '$(head -c 140 <<<"${why2#*: }")', the VM on $V1 (definition unchanged, $V2 at $v2_free0 MiB, same boot, disk=ok up to dw=$dw4, both clean); vm remove gave $V1 its $v1_free0 MiB back; $(($(sb_now_ms) - t0)) ms in all"
