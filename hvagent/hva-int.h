@@ -635,8 +635,13 @@ struct hva_vm {
     qb_loop_timer_handle arm_timer;
     /* disk-add/disk-remove in flight on the running QEMU (hva-disk.c) */
     struct hva_hotplug *hotplug;
-    /* storage mirror in flight or its outcome (hva-mirror.c) */
+    /* storage mirror in flight or its outcome (hva-mirror.c); after a
+     * re-attach, until QEMU has no mirror job of the agent before the
+     * restart left (mirror requests wait: a target still written must
+     * not be called free) */
     struct hva_mirror *mirror;
+    bool mirror_recheck;
+    unsigned mirror_recheck_n;
 };
 
 struct hva_agent {

@@ -387,11 +387,13 @@ void hva_mirror_qemu_gone(struct hva_vm *vm)
 {
     struct hva_mirror *m = vm->mirror;
 
+    vm->mirror_recheck = false;
     if (!m || !active(m))
         return;
     set_msg(m, "QEMU exited during the storage mirror");
     for (size_t i = 0; i < m->n; i++)
         m->d[i].job_ended = true;
+    m->dropped = true;         /* nothing writes the targets any more */
     m->lease_acquired = false; /* sanlock freed it with the process */
     m->state = MR_FAILED;
 }
@@ -431,18 +433,26 @@ static void poll_jobs(void *data)
                         m);
 }
 
+#define STRAY_CHECKS_MAX 1000 /* query-block-jobs rounds after a cancel */
+
 static void stray_jobs(void *data, int rc, json_object *ret, const char *errmsg)
 {
     struct hva_vm *vm = data;
+    bool found = false;
 
     (void)errmsg;
-    if (rc < 0 || !json_object_is_type(ret, json_type_array) || !vm->qmp)
+    if (rc < 0 || !json_object_is_type(ret, json_type_array) || !vm->qmp) {
+        vm->mirror_recheck = false;
         return;
+    }
     for (size_t k = 0; k < json_object_array_length(ret); k++) {
         json_object *j = json_object_array_get_idx(ret, k), *id;
         if (!json_object_object_get_ex(j, "device", &id) ||
             strncmp(json_object_get_string(id), "mv", 2) != 0)
             continue;
+        found = true;
+        if (vm->mirror_recheck_n)
+            continue; /* cancelled already: waiting for it to end */
         json_object *a = args_str("device", json_object_get_string(id));
         json_object_object_add(a, "force", json_object_new_boolean(true));
         hva_qmp_command(vm->qmp, "block-job-cancel", a, -1, NULL, NULL);
@@ -451,12 +461,21 @@ static void stray_jobs(void *data, int rc, json_object *ret, const char *errmsg)
                  "restart cancelled: the VM stays on its source disks",
                  vm->def->name, json_object_get_string(id));
     }
+    /* Mirror requests wait until the jobs are gone (QEMU answers in
+     * order: the next query follows the cancels). */
+    if (found && ++vm->mirror_recheck_n < STRAY_CHECKS_MAX)
+        hva_qmp_command(vm->qmp, "query-block-jobs", NULL, -1, stray_jobs, vm);
+    else
+        vm->mirror_recheck = false;
 }
 
 void hva_mirror_reattach(struct hva_vm *vm)
 {
+    vm->mirror_recheck_n = 0;
     if (vm->qmp && !vm->mirror)
         hva_qmp_command(vm->qmp, "query-block-jobs", NULL, -1, stray_jobs, vm);
+    else
+        vm->mirror_recheck = false;
 }
 
 /* ---- start -------------------------------------------------------------- */
@@ -822,6 +841,14 @@ int hva_mirror_request(struct hva_vm *vm, struct hva_request *req,
     struct hva_mirror *m = vm->mirror;
     int rc = 0;
 
+    if (vm->mirror_recheck) {
+        snprintf(err, errlen,
+                 "VM '%s': hvagent is re-attaching to its QEMU (mirror jobs "
+                 "of the agent before the restart are being cancelled): "
+                 "retry",
+                 vm->def->name);
+        return -EAGAIN;
+    }
     if (req->mirror_action == HVA_MIRROR_START) {
         rc = start(vm, req, err, errlen);
         return rc < 0 ? rc : reply(vm, ret_reply);

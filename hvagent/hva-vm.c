@@ -670,8 +670,10 @@ static void reattach_status(void *data, int rc, json_object *ret,
     json_object *st;
 
     (void)errmsg;
-    if (rc < 0 || !json_object_object_get_ex(ret, "status", &st))
+    if (rc < 0 || !json_object_object_get_ex(ret, "status", &st)) {
+        hva_mirror_reattach(vm); /* its jobs are checked all the same */
         return;
+    }
     const char *s = json_object_get_string(st);
     if (strcmp(s, "running") == 0)
         hva_vm_set_state(vm, HVA_VM_RUNNING);
@@ -783,6 +785,7 @@ static void reattach_one(struct hva_agent *ag, const char *uuid)
     }
     vm->state = HVA_VM_PAUSED;
     vm->on_ready = reattach_ready;
+    vm->mirror_recheck = true; /* hva_mirror_reattach clears it */
 }
 
 int hva_vm_reattach_all(struct hva_agent *ag)
