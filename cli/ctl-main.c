@@ -34,6 +34,7 @@ static void usage(FILE *f)
                "  status                            nodes, quorum, VMs\n"
                "  vm add|edit|remove|start|stop|list|show ...  VMs\n"
                "  move-vm VM [--to NODE] --live|--quick   move a VM\n"
+               "          [--to-volume VOL]             (and its storage)\n"
                "  node drain|resume|list ...        nodes\n"
                "  explain VM                        why a VM is where it is\n"
                "  events                            live event stream\n"

@@ -1,12 +1,14 @@
-/* clusterctl move-storage VM --to-volume VOLUME [--no-wait] | --status: a
- * stopped VM's disks, state extent and slot copied to another volume
- * (clusterd/cd-api-move.c says in which order). The request returns once
+/* clusterctl move-storage VM --to-volume VOLUME [--no-wait] | --status |
+ * --cancel: a VM's disks, state extent and slot copied to another volume
+ * (clusterd/cd-api-move.c says in which order; a running VM's through its
+ * QEMU's mirror). The request returns once
  * the target is allocated; the copy is then followed by polling its
  * status, with a progress line on a terminal. */
 #include "config.h"
 
 #include <inttypes.h>
 #include <libxml/tree.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,13 +26,52 @@
 static int usage(void)
 {
     ctl_err("usage: clusterctl move-storage VM --to-volume VOLUME [--no-wait]"
-            " | clusterctl move-storage VM --status");
+            " | clusterctl move-storage VM --status|--cancel");
     return CTL_EXIT_USAGE;
 }
 
 static double mib(const char *bytes)
 {
     return (double)strtoull(bytes, NULL, 10) / 1048576.0;
+}
+
+static volatile sig_atomic_t interrupted;
+
+static void on_sigint(int sig)
+{
+    (void)sig;
+    interrupted = 1;
+}
+
+static int send_cancel(const char *vm)
+{
+    char *req = cmn_xml_format(
+        "<request op=\"move-storage\" action=\"cancel\" vm=\"%s\"/>", vm);
+    xmlDoc *doc = NULL;
+    int rc;
+
+    if (!req)
+        return CTL_EXIT_FAIL;
+    rc = ctl_cd_call(req, &doc, NULL);
+    free(req);
+    xmlFreeDoc(doc);
+    return rc;
+}
+
+/* Ctrl-C while following on a terminal: asks whether to cancel the move
+ * (else the move goes on and so does the progress); without a terminal
+ * to ask on, Ctrl-C ends clusterctl as usual and the move goes on. */
+static void ask_cancel(const char *vm)
+{
+    char line[16] = "";
+
+    interrupted = 0;
+    printf("\nCancel the storage move of VM '%s' (the VM keeps its source "
+           "disks)? [y/N] ",
+           vm);
+    fflush(stdout);
+    if (fgets(line, sizeof(line), stdin) && (line[0] == 'y' || line[0] == 'Y'))
+        send_cancel(vm);
 }
 
 /* Polls the move until it is done or failed. */
@@ -85,6 +126,8 @@ static int follow(const char *vm, bool tty, bool once)
             break;
         }
         nanosleep(&ts, NULL);
+        if (interrupted)
+            ask_cancel(vm);
     }
     free(req);
     return rc;
@@ -93,7 +136,7 @@ static int follow(const char *vm, bool tty, bool once)
 int ctl_move_storage(int argc, char **argv)
 {
     const char *vm = NULL, *volume = NULL;
-    bool wait = true, status = false;
+    bool wait = true, status = false, cancel = false;
     xmlDoc *doc = NULL;
     xmlNode *r;
     char *req;
@@ -106,6 +149,8 @@ int ctl_move_storage(int argc, char **argv)
             wait = false;
         else if (!strcmp(argv[i], "--status"))
             status = true;
+        else if (!strcmp(argv[i], "--cancel"))
+            cancel = true;
         else if (argv[i][0] == '-') {
             ctl_err("move-storage: unexpected option '%s'", argv[i]);
             return usage();
@@ -116,10 +161,18 @@ int ctl_move_storage(int argc, char **argv)
             return usage();
         }
     }
-    if (!vm || (!volume && !status) || (volume && status))
+    if (!vm || (!!volume + status + cancel) != 1)
         return usage();
     if (status)
         return follow(vm, false, true);
+    if (cancel) {
+        rc = send_cancel(vm);
+        if (rc)
+            return rc;
+        /* The move ends (its target freed) before this returns. */
+        rc = follow(vm, false, false);
+        return rc == CTL_EXIT_FAIL ? CTL_EXIT_OK : rc;
+    }
     req = cmn_xml_format(
         "<request op=\"move-storage\" vm=\"%s\" volume=\"%s\"/>", vm, volume);
     if (!req)
@@ -139,5 +192,10 @@ int ctl_move_storage(int argc, char **argv)
     xmlFreeDoc(doc);
     if (!wait)
         return CTL_EXIT_OK;
+    if (isatty(STDIN_FILENO) && isatty(STDOUT_FILENO)) {
+        struct sigaction sa = {.sa_handler = on_sigint};
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGINT, &sa, NULL);
+    }
     return follow(vm, isatty(STDOUT_FILENO), false);
 }

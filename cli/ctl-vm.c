@@ -52,10 +52,12 @@ void ctl_vm_usage(void)
         "  vm list [--output xml]           VMs: state, node, priority\n"
         "  vm show VM [--output xml]        one VM, its definition and\n"
         "                                   recent actions\n"
-        "  move-vm VM [--to NODE] --live|--quick [--output xml]\n"
+        "  move-vm VM [--to NODE] --live|--quick [--to-volume VOL] [--output "
+        "xml]\n"
         "                                   migrate (without --to: the best\n"
         "                                   node placement finds)\n"
-        "  move-storage VM --to-volume VOLUME [--no-wait] | --status\n"
+        "  move-storage VM --to-volume VOLUME [--no-wait] | --status | "
+        "--cancel\n"
         "                                   copy a stopped VM's disks and\n"
         "                                   slot to another volume\n"
         "  node drain NODE [--no-wait]      move every VM off NODE\n"
@@ -759,6 +761,7 @@ struct move_pass {
 /* A move-vm command: what was asked, and what its events said so far. */
 struct move {
     const char *vm, *to, *mode; /* to may be NULL; mode "live" or "quick" */
+    const char *volume;         /* --to-volume: storage first, NULL: none */
     char action[32];            /* the move's ACTION id, once known */
     uint64_t t0;                /* when the command started */
     bool tty;                   /* progress rewrites one line */
@@ -777,6 +780,8 @@ static int move_parse_args(int argc, char **argv, struct move *m)
                 return CTL_EXIT_USAGE;
             }
             m->mode = argv[i] + 2;
+        } else if (!strcmp(argv[i], "--to-volume") && i + 1 < argc) {
+            m->volume = argv[++i];
         } else if (!strcmp(argv[i], "--to") && i + 1 < argc) {
             m->to = argv[++i];
         } else if (!strncmp(argv[i], "--to=", 5)) {
@@ -785,7 +790,7 @@ static int move_parse_args(int argc, char **argv, struct move *m)
             m->vm = argv[i];
         } else {
             ctl_err("move-vm: unexpected argument '%s' (move-vm VM [--to NODE] "
-                    "--live|--quick)",
+                    "--live|--quick [--to-volume VOLUME])",
                     argv[i]);
             return CTL_EXIT_USAGE;
         }
@@ -1040,6 +1045,18 @@ static int cmd_move(int argc, char **argv)
 
     if (rc)
         return rc;
+    if (m.volume) {
+        /* VM and storage: the storage first (a live mirror on the VM's
+         * node, asked of this node's clusterd), then the VM; a storage
+         * move that fails leaves the VM where it was. */
+        char *sargv[] = {(char *)"move-storage", (char *)m.vm,
+                         (char *)"--to-volume", (char *)m.volume, NULL};
+        rc = ctl_move_storage(4, sargv);
+        if (rc) {
+            ctl_err("VM '%s' was not moved (its storage did not move)", m.vm);
+            return rc;
+        }
+    }
     rc = ctl_cd_connect(&c);
     if (rc)
         return rc;

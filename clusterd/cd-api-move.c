@@ -29,9 +29,11 @@
 #include "clusterd/cd-csv.h"
 #include "clusterd/cd-daemon.h"
 #include "clusterd/cd-int.h"
+#include "clusterd/cd-replica.h"
 #include "common/cmn-ipc.h"
 #include "common/cmn-log.h"
 #include "common/cmn-xml.h"
+#include "hvagent/hva-proto.h"
 #include "resources/res-vm.h"
 
 #define MOVES 16
@@ -256,7 +258,69 @@ static int status(const char *vm, char **ret)
     return *ret ? 0 : -ENOMEM;
 }
 
-/* The refusals: 1 to go on, else 0 with the answer in *ret. */
+/* --cancel: the copy stops at its next chunk or poll, and the target is
+ * freed as after a failure. Too late once the disks switch. */
+static int cancel(const char *vm, char **ret)
+{
+    struct move_entry *e = entry_of(vm);
+
+    if (!in_flight(e))
+        return cd_error_reply(ret, -CD_E_NOT_FOUND,
+                              "VM '%s' has no storage move in flight on this "
+                              "node (see 'clusterctl move-storage %s "
+                              "--status')",
+                              vm, vm);
+    if (e->state != MV_COPYING || !e->m)
+        return cd_error_reply(ret, -CD_E_BUSY,
+                              "VM '%s': the storage move is %s: only a copy "
+                              "in progress is cancelled",
+                              vm, state_names[e->state]);
+    atomic_store(&e->m->cancel, true);
+    cmn_info(CMN_LOG_CD, "VM '%s': storage move to volume '%s' cancelled", vm,
+             e->volume);
+    *ret = cmn_xml_format("<ok vm=\"%s\" volume=\"%s\" state=\"cancelling\"/>",
+                          vm, e->volume);
+    return *ret ? 0 : -ENOMEM;
+}
+
+/* The rolling-upgrade gate: the move ends with CD_OP_SET_VM_DEF carrying
+ * the new slot reference in arg2, which a clusterd of replica protocol
+ * version 1 ignores (its copy would keep the old slot and diverge), so
+ * every member must speak CD_REPLICA_V_VM_REF. 1 to go on, else 0 with
+ * the answer in *ret. */
+static int too_old(struct cd_daemon *d, char **ret)
+{
+    const struct cd_cdb *cdb = cd_daemon_cdb(d);
+    uint32_t old[CD_MAX_MEMBERS];
+    char names[512] = "";
+    size_t n, len = 0;
+
+    if (cd_replica_phase(d->replica) != CD_SYNC_DONE)
+        return cd_error_reply(ret, -CD_E_SYNCING,
+                              "the cluster database is syncing after a "
+                              "membership change: retry in a few seconds");
+    n = cd_replica_members_below(d->replica, CD_REPLICA_V_VM_REF, old,
+                                 CMN_ARRAY_SIZE(old));
+    if (n == 0)
+        return 1;
+    for (size_t i = 0; i < n && i < CMN_ARRAY_SIZE(old); i++) {
+        const struct cd_node *nd = cd_cdb_node_by_id(cdb, old[i]);
+        int w = snprintf(names + len, sizeof(names) - len, "%s'%s'",
+                         i ? ", " : "", nd ? nd->name : "?");
+        if (w < 0 || (size_t)w >= sizeof(names) - len)
+            break;
+        len += (size_t)w;
+    }
+    return cd_error_reply(ret, -CD_E_MSG_VERSION,
+                          "storage moves need every node's clusterd to "
+                          "speak cluster protocol version %d; node%s %s "
+                          "run%s an older clusterd: upgrade %s first",
+                          CD_REPLICA_V_VM_REF, n > 1 ? "s" : "", names,
+                          n > 1 ? "" : "s", n > 1 ? "them" : "it");
+}
+
+/* The refusals: 1 to go on with a stopped VM, 2 with a VM running on
+ * this node, else 0 with the answer in *ret. */
 static int refuse(struct cd_daemon *d, const struct cd_vm *cur,
                   const char *volume, const char *from, char **ret)
 {
@@ -268,6 +332,7 @@ static int refuse(struct cd_daemon *d, const struct cd_vm *cur,
     const struct move_entry *e = entry_of(cur->name);
     const struct cd_node *n;
     bool known = false;
+    int rc;
 
     for (size_t i = 0; i < cd_cdb_volume_count(cdb); i++)
         known |= !strcmp(cd_cdb_volume(cdb, i)->name, volume);
@@ -286,6 +351,9 @@ static int refuse(struct cd_daemon *d, const struct cd_vm *cur,
         return cd_error_reply(ret, -CD_E_NO_QUORUM,
                               "this node has no quorum: storage moves only in "
                               "a quorate cluster (see 'clusterctl status')");
+    rc = too_old(d, ret);
+    if (rc <= 0)
+        return rc;
     if (in_flight(e))
         return cd_error_reply(ret, -CD_E_BUSY,
                               "VM '%s' is already moving its storage (to "
@@ -298,15 +366,21 @@ static int refuse(struct cd_daemon *d, const struct cd_vm *cur,
                               "done (see 'clusterctl vm show %s')",
                               cur->name, a ? cd_act_kind_name(a->kind) : "move",
                               cur->name);
-    if (node) {
+    if (node && node != d->nodeid) {
+        /* Its QEMU mirrors through that node's hvagent. */
         n = cd_cdb_node_by_id(cdb, node);
         return cd_error_reply(ret, -CD_E_IN_USE,
-                              "VM '%s' is %s on node '%s': live storage "
-                              "migration is not available yet; stop it first "
-                              "('clusterctl vm stop %s')",
-                              cur->name, cd_rt_state_name(st),
-                              n ? n->name : "?", cur->name);
+                              "VM '%s' runs on node '%s': a running VM's "
+                              "storage moves through that node, run the "
+                              "command there",
+                              cur->name, n ? n->name : "?");
     }
+    if (node && st != CD_RT_RUNNING && st != CD_RT_PAUSED)
+        return cd_error_reply(ret, -CD_E_IN_USE,
+                              "VM '%s' is %s here: retry once it runs",
+                              cur->name, cd_rt_state_name(st));
+    if (node)
+        return 2; /* live */
     if (cur->want_running)
         return cd_error_reply(ret, -CD_E_IN_USE,
                               "VM '%s' is meant to run (starting): live "
@@ -328,11 +402,13 @@ int cd_api_move_storage(struct cd_daemon *d, struct cmn_ipc_conn *conn,
     struct cd_move *m;
     uint64_t state;
     uint32_t slot;
-    int rc;
+    int rc, live;
 
     cmn_xml_attr_copy(req, "action", action, sizeof(action));
     if (!strcmp(action, "status"))
         return status(vm, ret);
+    if (!strcmp(action, "cancel"))
+        return cancel(vm, ret);
     cmn_xml_attr_copy(req, "volume", volume, sizeof(volume));
     if (!cur)
         return cd_error_reply(
@@ -352,6 +428,7 @@ int cd_api_move_storage(struct cd_daemon *d, struct cmn_ipc_conn *conn,
     rc = refuse(d, cur, volume, from, ret);
     if (rc <= 0)
         return rc;
+    live = rc;
     rc = res_vm_parse(cur->definition, strlen(cur->definition), vm, &def, err,
                       sizeof(err));
     if (rc < 0)
@@ -381,6 +458,14 @@ int cd_api_move_storage(struct cd_daemon *d, struct cmn_ipc_conn *conn,
         << 20;
     m->src_slot = slot;
     m->src_state = state;
+    if (live == 2) {
+        m->live = true;
+        m->write_blocking =
+            !strcmp(cd_cdb_setting(cd_daemon_cdb(d), "storage-move-copy-mode"),
+                    "write-blocking");
+        snprintf(m->hva_ipc, sizeof(m->hva_ipc), "%s",
+                 d->hva_ipc[0] ? d->hva_ipc : HVA_IPC_NAME);
+    }
     j->move = m;
     j->op = CD_CSV_MOVE_PREPARE;
     j->def = def;

@@ -23,6 +23,8 @@
 
 static const char *const converge_values[] = {"raise-downtime", "auto-converge",
                                               "cancel", NULL};
+static const char *const copy_mode_values[] = {"background", "write-blocking",
+                                               NULL};
 static const char *const failback_values[] = {"never", "immediate", "window",
                                               NULL};
 
@@ -59,6 +61,11 @@ const struct cd_setting_desc cd_settings[] = {
      "longest wait between attempts to start a VM"},
     {"storage-move-bandwidth", CD_SET_INT, "0", 0, 1000000, NULL,
      "move-storage copy bandwidth in MiB/s (0 = unlimited)"},
+    {"storage-move-copy-mode", CD_SET_ENUM, "background", 0, 0,
+     copy_mode_values,
+     "how a running VM's storage mirror treats guest writes "
+     "(write-blocking: each one waits for the target, so the copy "
+     "converges under any write rate)"},
     {NULL, 0, NULL, 0, 0, NULL, NULL},
 };
 

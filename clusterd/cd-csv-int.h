@@ -33,6 +33,9 @@ int cd_csv_free_slot(struct csv_volume *vol, uint32_t slot);
  * the change lock; then the MOVE_* jobs under it (copy_rc: the copy's
  * result). */
 int cd_csv_move_copy(struct cd_csv_job *j);
+/* The same step for a running VM: QEMU's mirror through hvagent, up to
+ * the point where source and target are in step. */
+int cd_csv_move_mirror(struct cd_csv_job *j);
 int cd_csv_move_job(struct cd_csv *c, struct cd_csv_job *j, int copy_rc);
 void cd_csv_move_free(struct cd_move *m);
 /* The DISK_* jobs, in the worker, under cd_csv's lock. */

@@ -27,6 +27,9 @@
 #include "common/cmn-log.h"
 #include "common/cmn-time.h"
 #include "csv/csv.h"
+#include "hvagent/hva-proto.h"
+#include "clusterd/cd-hva.h"
+#include "common/cmn-xml.h"
 #include "resources/res-vm.h"
 
 #define CHUNK   (1u << 20) /* O_DIRECT copy buffer */
@@ -119,7 +122,9 @@ static int prepare_source(struct cd_csv_job *j, struct cd_move *m,
     csv_slot_clear(&s);
     if (rc < 0)
         goto out;
-    rc = csv_slot_lease_hold(m->src, m->src_slot);
+    /* A running VM's QEMU holds it: the mirror keeps it there until the
+     * target's is held too (hva-mirror.c). */
+    rc = m->live ? 0 : csv_slot_lease_hold(m->src, m->src_slot);
     if (rc < 0) {
         csv_lease_owner(m->src, m->src_slot, &owner);
         cd_errf(j->msg, sizeof(j->msg),
@@ -149,6 +154,15 @@ static int prepare_source(struct cd_csv_job *j, struct cd_move *m,
     }
     if (rc == 0)
         m->ncopies = n + 1;
+    if (rc == 0 && m->live && n != j->def->n_disks) {
+        /* QEMU's mirror moves every disk of the guest: a disk that is
+         * not an extent of this volume could not follow. */
+        cd_errf(j->msg, sizeof(j->msg),
+                "VM '%s': %zu of its %zu disks are extents of volume '%s': "
+                "a running VM moves all its disks or none",
+                j->vm, n, j->def->n_disks, m->src_volume);
+        rc = -CD_E_BAD_VALUE;
+    }
 out:
     csv_unlock(m->src);
     if (rc < 0)
@@ -207,6 +221,20 @@ static int prepare(struct cd_csv_job *j, struct cd_move *m)
         goto out;
     }
     m->dst_made = true;
+    if (m->live) {
+        struct csv_lease_loc loc;
+        rc = csv_lease_location(dst, m->dst_slot, &loc);
+        if (rc < 0) {
+            cd_errf(j->msg, sizeof(j->msg),
+                    "volume '%s': the lease of slot %u: %s", m->dst_volume,
+                    m->dst_slot, cmn_strerror(rc));
+            goto out;
+        }
+        snprintf(m->dst_lease_ls, sizeof(m->dst_lease_ls), "%s", loc.lockspace);
+        snprintf(m->dst_lease_res, sizeof(m->dst_lease_res), "%s",
+                 loc.resource);
+        m->dst_lease_offset = loc.offset;
+    }
     for (size_t i = 0; i < m->ncopies; i++) {
         struct cd_move_copy *cp = &m->copies[i];
         bool state = cp->disk == CD_MOVE_STATE;
@@ -322,6 +350,13 @@ static int copy_range(struct cd_csv_job *j, struct cd_move *m, int in, int out,
         }
         done += n;
         atomic_fetch_add(&m->done, n);
+        if (atomic_load(&m->cancel)) {
+            cd_errf(j->msg, sizeof(j->msg),
+                    "VM '%s': the move was cancelled (move-storage "
+                    "--cancel)",
+                    j->vm);
+            return -ECANCELED;
+        }
         pace(m, done);
     }
     return 0;
@@ -383,6 +418,285 @@ out:
     return rc;
 }
 
+/* ---- a running VM: QEMU's mirror through hvagent (hva-mirror.c) -------- */
+
+#define MIRROR_POLL_MS   500
+#define MIRROR_ASK_MS    10000
+#define MIRROR_LOST_MS   30000 /* hvagent away this long: give up */
+#define MIRROR_SWITCH_MS 60000
+
+struct mirror_st {
+    char state[16];
+    uint64_t done, total;
+    bool dropped; /* hvagent dropped the target nodes */
+    char msg[400];
+};
+
+/* hvagent's mirror request with `action`; 0 with *st filled, or < 0 with
+ * hvagent's error (or why it did not answer) in st->msg. */
+static int mirror_ask(struct cd_csv_job *j, struct cd_move *m,
+                      const char *action, struct mirror_st *st)
+{
+    struct mirror_st tmp;
+    struct cd_buf b;
+    xmlDoc *doc = NULL;
+    xmlNode *r;
+    char *req = NULL;
+    int rc;
+
+    if (!st)
+        st = &tmp;
+    memset(st, 0, sizeof(*st));
+    cd_buf_init(&b);
+    cd_buf_xmlf(&b, "<request op=\"mirror\" vm=\"%s\" action=\"%s\"", j->vm,
+                action);
+    if (!strcmp(action, "start")) {
+        /* storage-move-bandwidth paces QEMU's copy as it paces ours. */
+        cd_buf_xmlf(&b, " copy-mode=\"%s\" speed=\"%" PRIu64 "\">",
+                    m->write_blocking ? "write-blocking" : "background",
+                    m->bandwidth);
+        /* In the definition's order: hvagent pairs them with its disks. */
+        for (size_t k = 0; k < j->def->n_disks; k++)
+            for (size_t i = 0; i < m->ncopies; i++) {
+                if (m->copies[i].disk != k)
+                    continue;
+                cd_buf_puts(&b, "<disk path=\"");
+                cd_buf_xml_escape(&b, m->dst_path);
+                cd_buf_xmlf(&b,
+                            "\" offset=\"%" PRIu64 "\" size=\"%" PRIu64 "\"/>",
+                            m->copies[i].dst_offset, m->copies[i].length);
+            }
+        cd_buf_xmlf(&b, "<lease lockspace=\"%s\" resource=\"%s\" path=\"",
+                    m->dst_lease_ls, m->dst_lease_res);
+        cd_buf_xml_escape(&b, m->dst_path);
+        cd_buf_xmlf(&b, "\" offset=\"%" PRIu64 "\"/></request>",
+                    m->dst_lease_offset);
+    } else {
+        cd_buf_puts(&b, "/>");
+    }
+    rc = cd_buf_steal(&b, &req, NULL);
+    if (rc < 0)
+        return rc;
+    rc = cd_hva_ask(m->hva_ipc, req, MIRROR_ASK_MS, st->msg, sizeof(st->msg),
+                    &doc);
+    free(req);
+    r = doc ? xmlDocGetRootElement(doc) : NULL;
+    if (rc == 0 && r) {
+        char num[24] = "", dropped[8] = "";
+        cmn_xml_attr_copy(r, "state", st->state, sizeof(st->state));
+        cmn_xml_attr_copy(r, "done", num, sizeof(num));
+        st->done = strtoull(num, NULL, 10);
+        cmn_xml_attr_copy(r, "total", num, sizeof(num));
+        st->total = strtoull(num, NULL, 10);
+        cmn_xml_attr_copy(r, "targets-dropped", dropped, sizeof(dropped));
+        st->dropped = !strcmp(dropped, "yes");
+        cmn_xml_attr_copy(r, "msg", st->msg, sizeof(st->msg));
+    }
+    xmlFreeDoc(doc);
+    return rc;
+}
+
+static void mirror_sleep(void)
+{
+    struct timespec ts = {0, MIRROR_POLL_MS * 1000000L};
+
+    nanosleep(&ts, NULL);
+}
+
+/* Polls the mirror until its state is one of `want` (space-separated) or
+ * it failed; 0, -ECANCELED (--cancel: asked of hvagent), or < 0 with
+ * j->msg set. */
+static int mirror_wait(struct cd_csv_job *j, struct cd_move *m,
+                       const char *want, uint64_t state_len, int64_t limit_ms)
+{
+    struct mirror_st st;
+    int64_t lost_since = -1, t0 = (int64_t)cmn_now_ms();
+    bool cancel_sent = false;
+    int rc;
+
+    for (;;) {
+        int64_t now = (int64_t)cmn_now_ms();
+        if (!cancel_sent && atomic_load(&m->cancel) && !m->completing) {
+            rc = mirror_ask(j, m, "cancel", &st);
+            cancel_sent = rc == 0;
+        }
+        rc = mirror_ask(j, m, "status", &st);
+        if (rc < 0 && st.state[0] == '\0' && rc != -ENOENT &&
+            rc != -HVA_E_NO_VM) {
+            /* No answer: hvagent restarting? Its re-attach cancels
+             * mirrors it finds, so wait for it a while. */
+            if (lost_since < 0)
+                lost_since = now;
+            if (now - lost_since >= MIRROR_LOST_MS) {
+                cd_errf(j->msg, sizeof(j->msg),
+                        "VM '%s': hvagent on this node did not answer for "
+                        "%d s during the storage mirror (%s)",
+                        j->vm, MIRROR_LOST_MS / 1000, st.msg);
+                return -ETIMEDOUT;
+            }
+            mirror_sleep();
+            continue;
+        }
+        lost_since = -1;
+        if (rc < 0) {
+            /* The agent came back without the mirror (its re-attach
+             * cancelled QEMU's jobs), or the VM is gone. */
+            cd_errf(j->msg, sizeof(j->msg),
+                    "VM '%s': the storage mirror is gone from hvagent (%s)",
+                    j->vm, st.msg);
+            m->mirror_gone = true;
+            return rc;
+        }
+        atomic_store(&m->done, state_len + st.done);
+        if (strstr(want, st.state))
+            return 0;
+        if (!strcmp(st.state, "cancelled") || !strcmp(st.state, "failed")) {
+            m->mirror_gone = st.dropped;
+            if (!strcmp(st.state, "cancelled") || cancel_sent) {
+                cd_errf(j->msg, sizeof(j->msg),
+                        "VM '%s': the move was cancelled (move-storage "
+                        "--cancel); the VM runs on volume '%s' as before",
+                        j->vm, m->src_volume);
+                return -ECANCELED;
+            }
+            cd_errf(j->msg, sizeof(j->msg),
+                    "VM '%s': the storage mirror failed: %s; the VM runs on "
+                    "volume '%s' as before",
+                    j->vm, st.msg[0] ? st.msg : "?", m->src_volume);
+            return -CD_E_ACTION;
+        }
+        if (limit_ms > 0 && now - t0 >= limit_ms) {
+            cd_errf(j->msg, sizeof(j->msg),
+                    "VM '%s': the storage mirror stayed %s for %" PRId64 " s",
+                    j->vm, st.state, limit_ms / 1000);
+            return -ETIMEDOUT;
+        }
+        mirror_sleep();
+    }
+}
+
+/* The copy of a running VM, up to READY (source and target in step). */
+int cd_csv_move_mirror(struct cd_csv_job *j)
+{
+    struct cd_move *m = j->move;
+    struct mirror_st st;
+    uint64_t state_len = 0;
+    uint8_t *buf = NULL;
+    int out, rc;
+
+    /* The state extent holds no saved state while the VM runs: the
+     * target's header is zeroed (no stale state of an earlier owner of
+     * that space is ever restored). */
+    out = open(m->dst_path, O_WRONLY | O_DIRECT | O_CLOEXEC);
+    if (out < 0 || posix_memalign((void **)&buf, ALIGN, CSV_STATE_HDR_SIZE)) {
+        rc = out < 0 ? -errno : -ENOMEM;
+        cd_errf(j->msg, sizeof(j->msg), "VM '%s': cannot open %s: %s", j->vm,
+                m->dst_path, cmn_strerror(rc));
+        goto out;
+    }
+    memset(buf, 0, CSV_STATE_HDR_SIZE);
+    for (size_t i = 0; i < m->ncopies; i++) {
+        if (m->copies[i].disk != CD_MOVE_STATE)
+            continue;
+        if (pwrite(out, buf, CSV_STATE_HDR_SIZE,
+                   (off_t)m->copies[i].dst_offset) != CSV_STATE_HDR_SIZE ||
+            fdatasync(out) < 0) {
+            rc = -EIO;
+            cd_errf(j->msg, sizeof(j->msg),
+                    "VM '%s': writing the state header on volume '%s': %s",
+                    j->vm, m->dst_volume, strerror(errno));
+            goto out;
+        }
+        state_len = m->copies[i].length;
+    }
+    atomic_store(&m->done, state_len);
+    rc = mirror_ask(j, m, "start", &st);
+    if (rc < 0) {
+        cd_errf(j->msg, sizeof(j->msg),
+                "VM '%s': hvagent refused the storage mirror: %s", j->vm,
+                st.msg);
+        m->mirror_gone = true;
+        goto out;
+    }
+    m->state_len = state_len;
+    rc = mirror_wait(j, m, "ready", state_len, 0);
+out:
+    free(buf);
+    if (out >= 0)
+        close(out);
+    return rc;
+}
+
+/* The switch: hvagent takes the target slot's lease for the QEMU pid,
+ * then completes every job (the guest's disks are the targets). */
+static int mirror_switch(struct cd_csv_job *j, struct cd_move *m)
+{
+    struct mirror_st st;
+    int rc;
+
+    if (atomic_load(&m->cancel)) {
+        cd_errf(j->msg, sizeof(j->msg),
+                "VM '%s': the move was cancelled (move-storage --cancel); "
+                "the VM runs on volume '%s' as before",
+                j->vm, m->src_volume);
+        return -ECANCELED;
+    }
+    m->completing = true;
+    rc = mirror_ask(j, m, "complete", &st);
+    if (rc < 0) {
+        cd_errf(j->msg, sizeof(j->msg),
+                "VM '%s': hvagent did not switch the disks: %s", j->vm, st.msg);
+        return rc;
+    }
+    rc = mirror_wait(j, m, "completed", m->state_len, MIRROR_SWITCH_MS);
+    if (rc == 0)
+        m->switched = true;
+    return rc;
+}
+
+/* A live move that failed before the CDB switch: hvagent's mirror is
+ * cancelled (it may still copy), so the target can be freed. Where
+ * hvagent may have switched some disks to the target already, the
+ * target is kept (never freed under a running guest). */
+static void mirror_undo(struct cd_csv_job *j, struct cd_move *m)
+{
+    struct mirror_st st;
+    int64_t until = (int64_t)cmn_now_ms() + MIRROR_SWITCH_MS;
+
+    if (m->switched) {
+        /* The CDB refused the new ref after QEMU switched: the guest
+         * writes to the target, which must stay. */
+        cmn_err(CMN_LOG_CD,
+                "VM '%s' runs on its disks on volume '%s' but the CDB still "
+                "names volume '%s': both slots are kept (stop the VM and "
+                "retry the move)",
+                j->vm, m->dst_volume, m->src_volume);
+        m->dst_made = false;
+        return;
+    }
+    if (m->mirror_gone)
+        return;
+    mirror_ask(j, m, "cancel", &st);
+    while (mirror_ask(j, m, "status", &st) == 0 &&
+           strcmp(st.state, "cancelled") && strcmp(st.state, "failed") &&
+           (int64_t)cmn_now_ms() < until)
+        mirror_sleep();
+    if (strcmp(st.state, "cancelled") && strcmp(st.state, "failed")) {
+        cmn_err(CMN_LOG_CD,
+                "VM '%s': the storage mirror to volume '%s' did not end "
+                "(%s): its target slot %u is kept for the orphan reclaim",
+                j->vm, m->dst_volume, st.state[0] ? st.state : st.msg,
+                m->dst_slot);
+        m->dst_made = false;
+    } else if (m->completing && !st.dropped) {
+        cmn_err(CMN_LOG_CD,
+                "VM '%s': the storage mirror failed while switching (%s): "
+                "its target slot %u on volume '%s' is kept",
+                j->vm, st.msg, m->dst_slot, m->dst_volume);
+        m->dst_made = false;
+    }
+}
+
 /* After the copy: the target slot keeps the definition that names it. */
 static int seal(struct cd_csv_job *j, struct cd_move *m)
 {
@@ -415,7 +729,35 @@ static int finish_commit(struct cd_csv_job *j, struct cd_move *m)
 {
     int rc;
 
-    csv_slot_lease_drop(m->src, m->src_slot);
+    if (m->live) {
+        /* QEMU lets the source lease go (it holds the target's since the
+         * switch): only then may the source slot be freed. */
+        struct mirror_st st;
+        int64_t until = (int64_t)cmn_now_ms() + MIRROR_SWITCH_MS;
+        rc = mirror_ask(j, m, "finish", &st);
+        /* Freed only once QEMU's pid no longer holds the source lease. */
+        while (rc == 0 && !strcmp(st.state, "finishing") &&
+               (int64_t)cmn_now_ms() < until) {
+            mirror_sleep();
+            rc = mirror_ask(j, m, "status", &st);
+        }
+        if (rc == 0 && strcmp(st.state, "finished") != 0)
+            rc = -CD_E_ACTION;
+        if (rc < 0) {
+            cd_errf(j->msg, sizeof(j->msg),
+                    "VM '%s' moved to volume '%s', but its QEMU still holds "
+                    "the old slot %u's lease on volume '%s' (%s): the slot is "
+                    "freed once the VM stops (the orphan reclaim, or "
+                    "'clusterctl volume check --repair')",
+                    j->vm, m->dst_volume, m->src_slot, m->src_volume,
+                    cmn_strerror(rc));
+            csv_close(m->src);
+            m->src = NULL;
+            return rc;
+        }
+    } else {
+        csv_slot_lease_drop(m->src, m->src_slot);
+    }
     rc = csv_lock(m->src, 15000);
     if (rc == 0) {
         rc = cd_csv_free_slot(m->src, m->src_slot);
@@ -444,10 +786,19 @@ int cd_csv_move_job(struct cd_csv *c, struct cd_csv_job *j, int copy_rc)
     case CD_CSV_MOVE_PREPARE:
         return prepare(j, m);
     case CD_CSV_MOVE_COPY:
-        return copy_rc < 0 ? copy_rc : seal(j, m);
+        if (copy_rc < 0)
+            return copy_rc;
+        copy_rc = seal(j, m);
+        /* Running: the target slot names the new disks before QEMU
+         * switches to them. */
+        if (copy_rc == 0 && m->live)
+            copy_rc = mirror_switch(j, m);
+        return copy_rc;
     case CD_CSV_MOVE_FINISH:
         if (m->commit)
             return finish_commit(j, m);
+        if (m->live)
+            mirror_undo(j, m);
         undo_target(j, m);
         release_source(m);
         return 0;

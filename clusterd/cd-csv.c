@@ -712,7 +712,7 @@ static int worker(void *arg)
     /* A change before this one may be stuck on a dead path: wait for it
      * a bounded time, so the client hears why before its own timeout. */
     if (j->op == CD_CSV_MOVE_COPY)
-        copy_rc = cd_csv_move_copy(j);
+        copy_rc = j->move->live ? cd_csv_move_mirror(j) : cd_csv_move_copy(j);
     clock_gettime(CLOCK_REALTIME, &until);
     until.tv_sec += QUEUE_MS / 1000;
     if (pthread_mutex_timedlock(&ctx->c->lock, &until) != 0) {

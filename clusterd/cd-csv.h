@@ -149,6 +149,22 @@ struct cd_move {
     bool dst_made;          /* the target slot exists */
     bool commit;            /* FINISH: the CDB took the move */
     char new_ref[CD_VALUE_MAX];
+    /* A running VM (cd-csv-move.c's mirror): its QEMU copies through
+     * hvagent (hva_ipc) instead of the O_DIRECT copy; src holds no lease
+     * (the QEMU holds it). */
+    bool live;
+    bool write_blocking;
+    char hva_ipc[64];
+    char dst_lease_ls[64], dst_lease_res[48]; /* the target slot's lease */
+    uint64_t dst_lease_offset;
+    /* Set by the loop (move-storage --cancel): the copy stops and the
+     * target is freed, as after a failure. */
+    _Atomic bool cancel;
+    /* the worker's: hvagent switched the disks (complete asked); a
+     * failure after it may have left the guest on the target */
+    bool completing, switched;
+    bool mirror_gone;   /* hvagent has no mirror left to cancel */
+    uint64_t state_len; /* counted as done: the state header is zeroed */
 };
 
 struct cd_csv_job {

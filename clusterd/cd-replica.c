@@ -170,6 +170,22 @@ const struct cd_replica_stats *cd_replica_stats(const struct cd_replica *r)
     return &r->stats;
 }
 
+size_t cd_replica_members_below(const struct cd_replica *r, uint16_t version,
+                                uint32_t *ret_nodes, size_t max)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < r->nmembers; i++) {
+        if (r->phase == CD_SYNC_DONE && r->states[i].got &&
+            r->states[i].max_version >= version)
+            continue;
+        if (n < max)
+            ret_nodes[n] = r->members[i];
+        n++;
+    }
+    return n;
+}
+
 /* Applies one encoded OP and reports it. */
 static void apply_encoded(struct cd_replica *r, uint32_t origin,
                           const void *buf, size_t len)

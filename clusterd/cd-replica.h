@@ -60,9 +60,17 @@
  * from before versions (a 44-byte STATE) is refused the same way: its
  * round never completes, so writes stay refused until every member runs a
  * versioned clusterd; nothing diverges meanwhile. */
-#define CD_REPLICA_VERSION 1
-#define CD_STATE_LEN       (4 + 2 + 2 + 8 + CD_DIGEST_LEN)
-#define CD_SYNC_HDR_LEN    (4 + 2 + 2 + 8 + CD_DIGEST_LEN + 4 + 4)
+#define CD_REPLICA_VERSION 2
+/* What each version added, for the gates of the features that need every
+ * member to know it (a STATE's max_version says what its sender knows):
+ *   1  the first versioned clusterd
+ *   2  CD_OP_SET_VM_DEF applies arg2, the VM's new slot reference
+ *      (move-storage): a member of version 1 ignores it, so its copy
+ *      would keep naming the old slot and the CDBs would diverge. SYNC's
+ *      layout is the same in both. */
+#define CD_REPLICA_V_VM_REF 2
+#define CD_STATE_LEN        (4 + 2 + 2 + 8 + CD_DIGEST_LEN)
+#define CD_SYNC_HDR_LEN     (4 + 2 + 2 + 8 + CD_DIGEST_LEN + 4 + 4)
 
 struct cd_state_msg {
     uint16_t version, max_version;
@@ -168,5 +176,11 @@ size_t cd_replica_members(const struct cd_replica *r, const uint32_t **ret);
 /* Lowest nodeid among the members while quorate; 0 otherwise. */
 uint32_t cd_replica_coordinator(const struct cd_replica *r);
 const struct cd_replica_stats *cd_replica_stats(const struct cd_replica *r);
+/* The members that said in this round's STATE that they speak less than
+ * `version` (their nodeids into ret_nodes, at most `max`); their count.
+ * Outside CD_SYNC_DONE the round is not complete: every member counts as
+ * too old (refuse, retry once in sync). */
+size_t cd_replica_members_below(const struct cd_replica *r, uint16_t version,
+                                uint32_t *ret_nodes, size_t max);
 
 #endif

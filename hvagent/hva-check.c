@@ -380,6 +380,13 @@ int hva_disk_add_check(const struct hva_vm_def *def, struct hva_disk *d,
     return check_path(def, dirs, what, &d->path, true, err, errlen);
 }
 
+int hva_storage_path_check(const struct hva_vm_def *def,
+                           const struct hva_dirs *dirs, const char *what,
+                           char **path, char *err, size_t errlen)
+{
+    return check_path(def, dirs, what, path, true, err, errlen);
+}
+
 int hva_disk_find_slot(const struct hva_vm_def *def, unsigned slot, char *err,
                        size_t errlen)
 {

@@ -116,6 +116,22 @@ static json_object *args_node(unsigned slot)
     return a;
 }
 
+static json_object *args_name(const char *node)
+{
+    json_object *a = json_object_new_object();
+
+    json_object_object_add(a, "node-name", json_object_new_string(node));
+    return a;
+}
+
+static json_object *args_fdset_id(size_t id)
+{
+    json_object *a = json_object_new_object();
+
+    json_object_object_add(a, "fdset-id", json_object_new_int64((int64_t)id));
+    return a;
+}
+
 /* Best effort, no answer awaited: what an add had done before it failed,
  * or what a removal leaves after the device is gone. */
 static void undo_blockdev(struct hva_vm *vm, unsigned slot)
@@ -313,12 +329,22 @@ out:
 static void remove_finish(struct hva_vm *vm, unsigned slot,
                           struct hva_hotplug *h)
 {
-    char extra[64];
+    char extra[64], node[24];
     int i, rc;
 
-    undo_blockdev(vm, slot);
-    undo_fdset(vm, slot);
     i = hva_disk_find_slot(vm->def, slot, vm->last_err, sizeof(vm->last_err));
+    if (i >= 0 && vm->def->disks[i].node[0]) {
+        /* A storage mirror switched it to a node and fd set of its own
+         * (hva-mirror.c). */
+        hva_disk_node_name(vm->def, (size_t)i, node, sizeof(node));
+        hva_qmp_command(vm->qmp, "blockdev-del", args_name(node), -1, NULL,
+                        NULL);
+        hva_qmp_command(vm->qmp, "remove-fd",
+                        args_fdset_id(vm->def->disks[i].fdset), -1, NULL, NULL);
+    } else {
+        undo_blockdev(vm, slot);
+        undo_fdset(vm, slot);
+    }
     if (i >= 0) {
         free(vm->def->disks[i].path);
         memmove(&vm->def->disks[i], &vm->def->disks[i + 1],

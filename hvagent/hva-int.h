@@ -27,6 +27,11 @@ struct hva_disk {
      * keeps it in every later command line, so the target of a
      * migration has the device at the same address as the source. */
     unsigned slot;
+    /* Runtime only (not in def.xml): the block node and fd set QEMU has
+     * the disk under after a storage mirror switched it (hva-mirror.c);
+     * empty / 0: the names hva_qemu_argv gives. */
+    char node[24];
+    size_t fdset;
 };
 
 /* Hot-pluggable disks take the top PCI slots of bus 0: the devices QEMU
@@ -632,6 +637,13 @@ struct hva_vm {
     qb_loop_timer_handle arm_timer;
     /* disk-add/disk-remove in flight on the running QEMU (hva-disk.c) */
     struct hva_hotplug *hotplug;
+    /* storage mirror in flight or its outcome (hva-mirror.c); after a
+     * re-attach, until QEMU has no mirror job of the agent before the
+     * restart left (mirror requests wait: a target still written must
+     * not be called free) */
+    struct hva_mirror *mirror;
+    bool mirror_recheck;
+    unsigned mirror_recheck_n;
 };
 
 struct hva_agent {
@@ -677,6 +689,14 @@ struct hva_agent {
 
 /* ---- API requests (hva-req.c) ------------------------------------------ */
 
+enum hva_mirror_action {
+    HVA_MIRROR_STATUS,
+    HVA_MIRROR_START,
+    HVA_MIRROR_COMPLETE,
+    HVA_MIRROR_CANCEL,
+    HVA_MIRROR_FINISH,
+};
+
 enum hva_op {
     HVA_OP_SUBSCRIBE,
     HVA_OP_DEFINE,
@@ -694,6 +714,7 @@ enum hva_op {
     HVA_OP_ACCEL,       /* the accelerator in use and why (cluster validate) */
     HVA_OP_DISK_ADD,    /* a disk in a PCI slot, hot-plugged if running */
     HVA_OP_DISK_REMOVE, /* the disk in a slot, hot-unplugged if running */
+    HVA_OP_MIRROR,      /* storage mirror of a running VM (hva-mirror.c) */
     HVA_OP_COUNT,
 };
 const char *hva_op_name(enum hva_op op);
@@ -709,6 +730,14 @@ struct hva_request {
     struct hva_mig_settings mig; /* migrate-out, over ag->mig_defaults */
     struct hva_disk disk;        /* disk-add (path checked); disk-remove:
                                     only .slot */
+    /* mirror: action, and for start the target of every disk (in the
+     * definition's order) and the target slot's lease */
+    enum hva_mirror_action mirror_action;
+    bool mirror_write_blocking;
+    uint64_t mirror_speed; /* bytes/s of each job, 0 = unlimited */
+    struct hva_disk *mirror_disks;
+    size_t n_mirror_disks;
+    struct hva_lease_def mirror_lease;
 };
 
 /* Parses and checks the request `text` with the agent's settings
@@ -772,6 +801,31 @@ void hva_disk_qmp_event(struct hva_vm *vm, const char *event,
                         json_object *data);
 /* QEMU went away: the operation in flight fails. */
 void hva_disk_qemu_gone(struct hva_vm *vm);
+
+/* hva-mirror.c: the storage mirror of a running VM (op mirror). Every
+ * action answers at once with the mirror's state (status polls it). */
+int hva_mirror_request(struct hva_vm *vm, struct hva_request *req,
+                       char **ret_reply, char *err, size_t errlen);
+void hva_mirror_qmp_event(struct hva_vm *vm, const char *event,
+                          json_object *data);
+void hva_mirror_qemu_gone(struct hva_vm *vm);
+void hva_mirror_free(struct hva_vm *vm);
+/* A mirror runs or waits for its finish: no migration, save or stop
+ * through the API meanwhile. */
+bool hva_mirror_busy(const struct hva_vm *vm);
+/* After a re-attach: a mirror of the agent before the restart is
+ * cancelled in QEMU (nobody completes it; clusterd frees its target once
+ * this agent answers that it has no mirror). */
+void hva_mirror_reattach(struct hva_vm *vm);
+/* The block node QEMU has disk `i` of `def` under (hva_qemu_argv's names
+ * unless a mirror switched it). */
+void hva_disk_node_name(const struct hva_vm_def *def, size_t i, char *buf,
+                        size_t len);
+/* A storage path held to the [hvagent] storage directories (canonical
+ * in *path on success). */
+int hva_storage_path_check(const struct hva_vm_def *def,
+                           const struct hva_dirs *dirs, const char *what,
+                           char **path, char *err, size_t errlen);
 void hva_mig_recover(struct hva_vm *vm);
 
 /* hva-mig.c */

@@ -21,6 +21,7 @@
 #include "common/cmn-err.h"
 #include "common/cmn-xml.h"
 #include "hvagent/hva-int.h"
+#include "resources/res-vm.h"
 
 #define HVA_REQUEST_MAX  (1u << 20) /* bytes of a request document */
 #define HVA_STOP_MAX_MS  86400000u  /* stop/kill timeout-ms */
@@ -45,6 +46,7 @@ static const char *const op_names[HVA_OP_COUNT] = {
     [HVA_OP_ACCEL] = "accel",
     [HVA_OP_DISK_ADD] = "disk-add",
     [HVA_OP_DISK_REMOVE] = "disk-remove",
+    [HVA_OP_MIRROR] = "mirror",
 };
 
 static const char *const vm_state_names[HVA_VM_STATE_COUNT] = {
@@ -70,6 +72,12 @@ void hva_request_clear(struct hva_request *r)
     free(r->to);
     hva_vm_def_free(r->def);
     free(r->disk.path);
+    for (size_t i = 0; i < r->n_mirror_disks; i++)
+        free(r->mirror_disks[i].path);
+    free(r->mirror_disks);
+    free(r->mirror_lease.lockspace);
+    free(r->mirror_lease.resource);
+    free(r->mirror_lease.path);
     memset(r, 0, sizeof(*r));
 }
 
@@ -187,6 +195,95 @@ static int parse_disk(xmlNode *r, struct hva_request *req, char *err,
     return 0;
 }
 
+/* mirror: action="status|start|complete|cancel|finish"; start also
+ * copy-mode="background|write-blocking", speed="BYTES/s" and a <disk path
+ * offset size/>
+ * per disk of the VM plus the target's <lease lockspace resource path
+ * offset/>. The paths are checked against the VM when it runs. */
+static int parse_mirror(xmlNode *r, struct hva_request *req, char *err,
+                        size_t errlen)
+{
+    static const char *const actions[] = {"status", "start", "complete",
+                                          "cancel", "finish"};
+    char *action cmn_autofree = attr(r, "action");
+    char *mode cmn_autofree = attr(r, "copy-mode");
+    size_t k;
+
+    for (k = 0; action && k < CMN_ARRAY_SIZE(actions); k++)
+        if (!strcmp(action, actions[k]))
+            break;
+    if (!action || k == CMN_ARRAY_SIZE(actions)) {
+        snprintf(err, errlen,
+                 "mirror: needs action=\"status|start|complete|cancel|"
+                 "finish\"");
+        return -HVA_E_BAD_REQUEST;
+    }
+    req->mirror_action = (enum hva_mirror_action)k;
+    if (req->mirror_action != HVA_MIRROR_START)
+        return 0;
+    if (mode && strcmp(mode, "background") && strcmp(mode, "write-blocking")) {
+        snprintf(err, errlen,
+                 "mirror: copy-mode '%.32s' is not background or "
+                 "write-blocking",
+                 mode);
+        return -HVA_E_BAD_REQUEST;
+    }
+    req->mirror_write_blocking = mode && !strcmp(mode, "write-blocking");
+    if (u_attr(r, "speed", INT64_MAX, &req->mirror_speed) < 0) {
+        snprintf(err, errlen, "mirror: speed must be bytes per second");
+        return -HVA_E_BAD_REQUEST;
+    }
+    for (xmlNode *c = r->children; c; c = c->next) {
+        if (c->type != XML_ELEMENT_NODE)
+            continue;
+        if (!strcmp((const char *)c->name, "disk")) {
+            struct hva_disk *v, d = {0};
+            if (req->n_mirror_disks >= RES_VM_MAX_DISKS) {
+                snprintf(err, errlen, "mirror: more than %d disks",
+                         RES_VM_MAX_DISKS);
+                return -HVA_E_BAD_REQUEST;
+            }
+            d.path = attr(c, "path");
+            if (!d.path || !d.path[0] ||
+                u_attr(c, "offset", UINT64_MAX, &d.offset) < 0 ||
+                u_attr(c, "size", UINT64_MAX, &d.size) < 0 || d.size == 0) {
+                free(d.path);
+                snprintf(err, errlen,
+                         "mirror: <disk> needs path=\"FILE\", "
+                         "offset=\"BYTES\", size=\"BYTES\" (not 0)");
+                return -HVA_E_BAD_REQUEST;
+            }
+            v = realloc(req->mirror_disks,
+                        (req->n_mirror_disks + 1) * sizeof(*v));
+            if (!v) {
+                free(d.path);
+                return -ENOMEM;
+            }
+            req->mirror_disks = v;
+            v[req->n_mirror_disks++] = d;
+        } else if (!strcmp((const char *)c->name, "lease") &&
+                   !req->mirror_lease.lockspace) {
+            req->mirror_lease.lockspace = attr(c, "lockspace");
+            req->mirror_lease.resource = attr(c, "resource");
+            req->mirror_lease.path = attr(c, "path");
+            if (!req->mirror_lease.lockspace || !req->mirror_lease.resource ||
+                !req->mirror_lease.path ||
+                u_attr(c, "offset", UINT64_MAX, &req->mirror_lease.offset) <
+                    0) {
+                snprintf(err, errlen,
+                         "mirror: <lease> needs lockspace, resource, path "
+                         "and offset");
+                return -HVA_E_BAD_REQUEST;
+            }
+        }
+    }
+    if (!req->n_mirror_disks) {
+        snprintf(err, errlen, "mirror: start needs a <disk> per disk");
+        return -HVA_E_BAD_REQUEST;
+    }
+    return 0;
+}
+
 /* The attributes of each operation. */
 static int parse_args(const struct hva_agent *ag, xmlDoc *doc, xmlNode *r,
                       struct hva_request *req, char *err, size_t errlen)
@@ -199,6 +296,8 @@ static int parse_args(const struct hva_agent *ag, xmlDoc *doc, xmlNode *r,
     case HVA_OP_DISK_ADD:
     case HVA_OP_DISK_REMOVE:
         return parse_disk(r, req, err, errlen);
+    case HVA_OP_MIRROR:
+        return parse_mirror(r, req, err, errlen);
     case HVA_OP_STOP:
     case HVA_OP_KILL:
         req->timeout_ms = HVA_STOP_DEFAULT;

@@ -172,6 +172,7 @@ int hva_vm_undefine(struct hva_vm *vm)
     vm_timer_del(vm, &vm->reap_timer);
     vm_timer_del(vm, &vm->stop_timer);
     vm_timer_del(vm, &vm->arm_timer);
+    hva_mirror_free(vm);
     hva_qmp_free(vm->qmp);
     hva_vm_def_free(vm->def);
     free(vm->dir);
@@ -225,6 +226,7 @@ static void vm_qemu_gone(struct hva_vm *vm)
         unlink(p);
     hva_vm_set_state(vm, HVA_VM_DEFINED);
     hva_disk_qemu_gone(vm);
+    hva_mirror_qemu_gone(vm);
     hva_mig_qemu_gone(vm);
     if (vm->on_gone) {
         hva_vm_cb cb = vm->on_gone;
@@ -318,6 +320,7 @@ static void vm_qmp_event(void *data, const char *event, json_object *edata)
         vm_watch_exit(vm);
     }
     hva_disk_qmp_event(vm, event, edata);
+    hva_mirror_qmp_event(vm, event, edata);
     hva_mig_qmp_event(vm, event, edata);
 }
 
@@ -665,8 +668,10 @@ static void reattach_status(void *data, int rc, json_object *ret,
     json_object *st;
 
     (void)errmsg;
-    if (rc < 0 || !json_object_object_get_ex(ret, "status", &st))
+    if (rc < 0 || !json_object_object_get_ex(ret, "status", &st)) {
+        hva_mirror_reattach(vm); /* its jobs are checked all the same */
         return;
+    }
     const char *s = json_object_get_string(st);
     if (strcmp(s, "running") == 0)
         hva_vm_set_state(vm, HVA_VM_RUNNING);
@@ -676,6 +681,7 @@ static void reattach_status(void *data, int rc, json_object *ret,
              vm->def->name, (int)vm->pid, s,
              vm->lease_held ? "held" : "not held");
     hva_mig_recover(vm);
+    hva_mirror_reattach(vm);
 }
 
 static void reattach_inquired(void *owner, int rc, uint64_t ms)
@@ -777,6 +783,7 @@ static void reattach_one(struct hva_agent *ag, const char *uuid)
     }
     vm->state = HVA_VM_PAUSED;
     vm->on_ready = reattach_ready;
+    vm->mirror_recheck = true; /* hva_mirror_reattach clears it */
 }
 
 int hva_vm_reattach_all(struct hva_agent *ag)

@@ -152,6 +152,15 @@ static int run_vm_op(struct hva_vm *vm, struct hva_request *req,
         return CMN_IPC_DEFERRED;
     if (req->op == HVA_OP_RESTORE && hva_mig_disarm(vm, after_disarm_restore))
         return CMN_IPC_DEFERRED;
+    if ((req->op == HVA_OP_MIGRATE_OUT || req->op == HVA_OP_SAVE ||
+         req->op == HVA_OP_DISK_ADD || req->op == HVA_OP_DISK_REMOVE) &&
+        hva_mirror_busy(vm)) {
+        snprintf(err, errlen,
+                 "VM '%s' is moving its storage: %s waits until the move is "
+                 "done or cancelled",
+                 vm->def->name, hva_op_name(req->op));
+        return -HVA_E_STATE;
+    }
     switch (req->op) {
     case HVA_OP_START:
         return op_start(vm, err, errlen);
@@ -174,6 +183,8 @@ static int run_vm_op(struct hva_vm *vm, struct hva_request *req,
         return hva_disk_add(vm, &req->disk, err, errlen);
     case HVA_OP_DISK_REMOVE:
         return hva_disk_remove(vm, req->disk.slot, err, errlen);
+    case HVA_OP_MIRROR:
+        return hva_mirror_request(vm, req, ret_reply, err, errlen);
     default:
         snprintf(err, errlen, "unknown op '%s'", hva_op_name(req->op));
         return -HVA_E_BAD_REQUEST;

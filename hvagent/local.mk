@@ -22,7 +22,7 @@ sbin_PROGRAMS += hvagent/hvagent
 hvagent_hvagent_SOURCES = hvagent/hvagent.c hvagent/hva-vm.c \
 	hvagent/hva-mig-int.h hvagent/hva-mig.c hvagent/hva-mig-out.c \
 	hvagent/hva-mig-in.c hvagent/hva-mig-save.c hvagent/hva-mig-restore.c \
-	hvagent/hva-cpu.c hvagent/hva-disk.c
+	hvagent/hva-cpu.c hvagent/hva-disk.c hvagent/hva-mirror.c
 hvagent_hvagent_CFLAGS = $(hvagent_libhva_la_CFLAGS)
 hvagent_hvagent_LDADD = hvagent/libhva.la csv/libcsv.la resources/libres.la \
 	common/libcommon.la $(PTHREAD_LIBS)

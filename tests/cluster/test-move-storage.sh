@@ -9,7 +9,7 @@
 # volume 2 with the writer saying disk=ok again. Both volumes check
 # clean. Refusals name the input and change nothing: unknown VM, unknown
 # volume, the same volume, a running VM, a target too small (with the
-# numbers).
+# numbers), a running VM asked of another node than its own.
 # kvmc-timeout: 300
 . "$(dirname "$0")/lib/sandbox.sh"
 . "$(dirname "$0")/lib/clusterd.sh"
@@ -96,15 +96,19 @@ baseline() { def0=$(def_now) f1=$(free_mib "$SB_CSV_PATH") f2=$(free_mib "$V2_PA
 refused() {
     local what=$1 want=$2 r
     shift 2
-    r=$(cdctl node1 move-storage "$@" 2>&1) && fail "$what accepted: $r"
+    r=$(cdctl "${REFUSE_ON:-node1}" move-storage "$@" 2>&1) && fail "$what accepted: $r"
     grep -qF -- "$want" <<<"$r" || fail "$what: wrong error: $r"
     [ "$(def_now)" = "$def0" ] || fail "$what changed the definition"
     [ "$(free_mib "$SB_CSV_PATH")" = "$f1" ] || fail "$what changed volume 1"
     [ "$(free_mib "$V2_PATH")" = "$f2" ] || fail "$what changed volume 2"
     refusals="$refusals; $what: '$(head -c 100 <<<"${r#clusterctl: }")'"
 }
+# A running VM moves from its own node only (test-move-storage-live.sh
+# moves one).
+other=node1
+[ "$src" = node1 ] && other=node2
 baseline
-refused "running VM" "live storage migration is not available yet; stop it first" web1 --to-volume "$V2"
+REFUSE_ON=$other refused "running VM, other node" "VM 'web1' runs on node '$src': a running VM's storage moves through that node" web1 --to-volume "$V2"
 
 out=$(cdctl node1 vm stop web1) || fail "vm stop: $out"
 sb_wait_for 30 eval '[ "$(vm_qemu_count web1)" = 0 ]' || fail "web1's QEMU did not stop"

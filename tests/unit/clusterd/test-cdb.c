@@ -310,7 +310,16 @@ static void test_settings(void **state)
     assert_int_equal(cd_setting_normalize("nope", "1", v, err, sizeof(err)),
                      -CD_E_NOT_FOUND);
     assert_non_null(strstr(err, "clusterctl config get"));
-    assert_int_equal(cd_setting_count(), 16);
+    assert_int_equal(cd_setting_normalize("storage-move-copy-mode",
+                                          "write-blocking", v, err,
+                                          sizeof(err)),
+                     0);
+    assert_int_equal(cd_setting_normalize("storage-move-copy-mode", "eager", v,
+                                          err, sizeof(err)),
+                     -CD_E_BAD_VALUE);
+    assert_string_equal(err, "setting 'storage-move-copy-mode': 'eager' is "
+                             "not one of: background, write-blocking");
+    assert_int_equal(cd_setting_count(), 17);
 }
 
 static void tmpdir(char *buf, size_t len)

@@ -34,6 +34,7 @@ struct node {
     struct cd_replica *r;
     struct msg *out_head, **out_tail; /* sent, not yet ordered */
     int applied_ok, applied_err, changed, adopted;
+    bool old; /* its STATE says version 1, as a clusterd of before v2 */
 };
 
 struct sim {
@@ -60,6 +61,11 @@ static int sim_send(void *data, const void *buf, size_t len)
     m->from = nd->id;
     m->buf = malloc(len);
     memcpy(m->buf, buf, len);
+    if (nd->old && cd_repl_kind(buf, len) == CD_REPL_STATE) {
+        /* max_version, u16 LE after magic and version */
+        ((uint8_t *)m->buf)[6] = 1;
+        ((uint8_t *)m->buf)[7] = 0;
+    }
     m->len = len;
     *nd->out_tail = m;
     nd->out_tail = &m->next;
@@ -451,6 +457,54 @@ static void test_self_not_member(void **state)
     sim_fini(&s);
 }
 
+/* A member that speaks version 1 is named until it is upgraded; the round
+ * still completes (the snapshot goes out in version 1). */
+static void test_members_below(void **state)
+{
+    struct sim s;
+    struct cd_op op = set_op("max-passes", "7");
+    uint32_t old[4];
+
+    (void)state;
+    sim_init(&s, 3, 5);
+    s.nodes[1].old = true;
+    sim_confchg(&s);
+    sim_deliver_all(&s);
+    assert_converged(&s, 0);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(
+            cd_replica_members_below(s.nodes[i].r, CD_REPLICA_V_VM_REF, old, 4),
+            1);
+        assert_int_equal(old[0], 2);
+        assert_int_equal(cd_replica_members_below(s.nodes[i].r, 1, old, 4), 0);
+    }
+    /* A partition: node 3 alone diverges, the heal syncs it from a
+     * winner while node 2 still speaks version 1. */
+    s.nodes[2].group = 1;
+    sim_confchg(&s);
+    sim_deliver_all(&s);
+    assert_int_equal(cd_replica_submit(s.nodes[0].r, &op, NULL), 0);
+    sim_deliver_all(&s);
+    s.nodes[2].group = 0;
+    sim_confchg(&s);
+    sim_deliver_all(&s);
+    assert_converged(&s, 0);
+    assert_string_equal(
+        cd_cdb_setting(cd_replica_cdb(s.nodes[2].r), "max-passes"), "7");
+    /* Node 2 upgraded (it rejoins speaking version 2): nobody is named. */
+    s.nodes[1].old = false;
+    sim_confchg(&s);
+    assert_int_equal(
+        cd_replica_members_below(s.nodes[0].r, CD_REPLICA_V_VM_REF, old, 4),
+        3); /* mid-round: every member counts */
+    sim_deliver_all(&s);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(
+            cd_replica_members_below(s.nodes[i].r, CD_REPLICA_V_VM_REF, old, 4),
+            0);
+    sim_fini(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -461,6 +515,7 @@ int main(void)
         cmocka_unit_test(test_random_races),
         cmocka_unit_test(test_sixteen),
         cmocka_unit_test(test_self_not_member),
+        cmocka_unit_test(test_members_below),
     };
 
     cd_err_register();

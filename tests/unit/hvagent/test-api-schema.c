@@ -39,6 +39,14 @@ static const char *const good[] = {
     "<request op=\"disk-add\" vm=\"g1\" slot=\"24\" "
     "path=\"/run/kvmcluster/luns/naa.1\" offset=\"0\" size=\"4096\"/>",
     "<request op=\"disk-remove\" vm=\"g1\" slot=\"31\"/>",
+    "<request op=\"mirror\" vm=\"g1\" action=\"start\" "
+    "copy-mode=\"write-blocking\" speed=\"2097152\">"
+    "<disk path=\"/run/kvmcluster/luns/naa.3\" offset=\"1048576\" "
+    "size=\"8388608\"/><lease lockspace=\"v2\" resource=\"slot-1\" "
+    "path=\"/run/kvmcluster/luns/naa.3\" offset=\"4194304\"/></request>",
+    "<request op=\"mirror\" vm=\"g1\" action=\"cancel\"/>",
+    "<reply rc=\"0\" vm=\"g1\" state=\"copying\" done=\"1\" total=\"2\" "
+    "disks=\"1\" targets-dropped=\"no\" msg=\"\"/>",
     "<reply rc=\"0\" node=\"node1\"><cpu>host sse sse2\nmodel Conroe 28\n"
     "model Westmere 35 aes\n</cpu></reply>",
 };
@@ -48,6 +56,8 @@ static const char *const bad[] = {
     "<request op=\"start\"/>",
     "<request op=\"disk-remove\" vm=\"g1\" slot=\"23\"/>",
     "<request op=\"disk-add\" vm=\"g1\" slot=\"24\"/>",
+    "<request op=\"mirror\" vm=\"g1\" action=\"start\"/>",
+    "<request op=\"mirror\" vm=\"g1\" action=\"pivot\"/>",
     "<request op=\"migrate-out\" vm=\"g1\"/>",
     "<request op=\"migrate-out\" vm=\"g1\" to=\"x\" converge=\"pray\"/>",
     "<request op=\"define\"><vm uuid=\"ab\"/></request>",

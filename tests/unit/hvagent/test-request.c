@@ -434,6 +434,65 @@ static void test_disk_ops(void **state)
     assert_non_null(strstr(err, "size=\"BYTES\" (not 0)"));
 }
 
+/* mirror: the actions, start's disks, lease, copy mode and speed, and
+ * the refusals naming what is missing. */
+static void test_mirror_ops(void **state)
+{
+    struct hva_request req;
+    char err[1024];
+
+    (void)state;
+    assert_int_equal(parse("<request op=\"mirror\" vm=\"g\" "
+                           "action=\"start\" copy-mode=\"write-blocking\" "
+                           "speed=\"2097152\"><disk path=\"/a\" "
+                           "offset=\"4096\" size=\"8192\"/><disk path=\"/b\" "
+                           "offset=\"0\" size=\"512\"/><lease lockspace=\"v2\" "
+                           "resource=\"s1\" path=\"/a\" offset=\"1048576\"/>"
+                           "</request>",
+                           &req, err, sizeof(err)),
+                     0);
+    assert_int_equal(req.op, HVA_OP_MIRROR);
+    assert_int_equal(req.mirror_action, HVA_MIRROR_START);
+    assert_true(req.mirror_write_blocking);
+    assert_true(req.mirror_speed == 2097152);
+    assert_int_equal(req.n_mirror_disks, 2);
+    assert_string_equal(req.mirror_disks[1].path, "/b");
+    assert_true(req.mirror_disks[0].offset == 4096 &&
+                req.mirror_disks[0].size == 8192);
+    assert_string_equal(req.mirror_lease.resource, "s1");
+    assert_true(req.mirror_lease.offset == 1048576);
+    hva_request_clear(&req);
+
+    assert_int_equal(parse("<request op=\"mirror\" vm=\"g\" "
+                           "action=\"cancel\"/>",
+                           &req, err, sizeof(err)),
+                     0);
+    assert_int_equal(req.mirror_action, HVA_MIRROR_CANCEL);
+    hva_request_clear(&req);
+    assert_int_equal(parse("<request op=\"mirror\" vm=\"g\" "
+                           "action=\"pivot\"/>",
+                           &req, err, sizeof(err)),
+                     -HVA_E_BAD_REQUEST);
+    assert_non_null(strstr(err, "status|start|complete|cancel|finish"));
+    assert_int_equal(parse("<request op=\"mirror\" vm=\"g\" "
+                           "action=\"start\"/>",
+                           &req, err, sizeof(err)),
+                     -HVA_E_BAD_REQUEST);
+    assert_string_equal(err, "mirror: start needs a <disk> per disk");
+    assert_int_equal(parse("<request op=\"mirror\" vm=\"g\" "
+                           "action=\"start\" copy-mode=\"eager\">"
+                           "<disk path=\"/a\" size=\"1\"/></request>",
+                           &req, err, sizeof(err)),
+                     -HVA_E_BAD_REQUEST);
+    assert_non_null(strstr(err, "copy-mode 'eager'"));
+    assert_int_equal(parse("<request op=\"mirror\" vm=\"g\" "
+                           "action=\"start\"><disk path=\"/a\" size=\"0\"/>"
+                           "</request>",
+                           &req, err, sizeof(err)),
+                     -HVA_E_BAD_REQUEST);
+    assert_non_null(strstr(err, "size=\"BYTES\" (not 0)"));
+}
+
 static void test_dirs_setting(void **state)
 {
     struct hva_dirs d = {0};
@@ -495,6 +554,7 @@ int main(void)
         cmocka_unit_test(test_lengths),
         cmocka_unit_test(test_other_ops),
         cmocka_unit_test(test_disk_ops),
+        cmocka_unit_test(test_mirror_ops),
         cmocka_unit_test(test_dirs_setting),
         cmocka_unit_test(test_status_reply),
     };

@@ -46,6 +46,30 @@ void hva_mig_qemu_gone(struct hva_vm *vm)
     (void)vm;
 }
 
+/* hva-mirror.c, not linked: no mirror here either. */
+void hva_mirror_qmp_event(struct hva_vm *vm, const char *event,
+                          json_object *data)
+{
+    (void)vm;
+    (void)event;
+    (void)data;
+}
+
+void hva_mirror_qemu_gone(struct hva_vm *vm)
+{
+    (void)vm;
+}
+
+void hva_mirror_free(struct hva_vm *vm)
+{
+    (void)vm;
+}
+
+void hva_mirror_reattach(struct hva_vm *vm)
+{
+    (void)vm;
+}
+
 void hva_mig_recover(struct hva_vm *vm)
 {
     (void)vm;

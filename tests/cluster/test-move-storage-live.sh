@@ -1,0 +1,232 @@
+#!/usr/bin/env bash
+# clusterctl move-storage of a RUNNING VM (live storage migration), on 2
+# nodes: the sandbox's CSV (LUN 1, 512-byte sectors) and a second volume
+# on LUN 3 (4096-byte sectors), set up as test-move-storage.sh does. A
+# guest whose disk writer writes its hot-plugged disk moves its whole slot
+# to volume 2 while it writes: QEMU mirrors every disk, the target lease is
+# taken before the switch, the CDB names volume 2, the source lease and
+# extents go. The guest's counter continued (same boot, tick grew), the
+# writer says disk=ok with writes after the move, QEMU has volume 1's LUN
+# no longer open, volume 1's free space is back, both volumes check clean.
+# vda's random bytes are on volume 2 as they were on volume 1.
+# Then a move back, paced by storage-move-bandwidth, is cancelled mid-copy
+# (move-storage --cancel) while QEMU copies: the VM keeps running on
+# volume 2 (same boot, definition unchanged, writer ok), volume 1's space
+# is back, both clean. Last, move-vm --live --to-volume takes VM and
+# storage back to volume 1 and to the other node in one command; a mirror
+# whose hvagent is killed leaves the VM on its volume.
+# kvmc-timeout: 420
+. "$(dirname "$0")/lib/sandbox.sh"
+. "$(dirname "$0")/lib/clusterd.sh"
+. "$(dirname "$0")/lib/vm.sh"
+
+vm_require
+sb_require_stack
+sb_init mvlive
+# shellcheck disable=SC2034 # read by lib/vm.sh: this test is about the CSV
+VM_CSV=1
+vm_up 2
+# shellcheck disable=SC2034 # read by lib/vm.sh
+VM_NODES_UP=2
+# shellcheck disable=SC2034
+VM_ALL_UP="node1 node2"
+CTL=$KVMC_BUILDDIR/cli/clusterctl
+t0=$(sb_now_ms)
+
+# Volume 2 on LUN 3 (4096-byte sectors), each node's sanlock in its
+# lockspace (the target slot's VM lease lives there).
+lun3=$(sed -n 's/.* LUN 3: .* exported as \([^ ]*\)$/\1/p' "$KVMC_SANDBOX_DIR/node1/lunbridge.out" | tail -n 1)
+[ -n "$lun3" ] || fail "node1's lunbridge does not say how it named LUN 3"
+V2_PATH=/run/kvmcluster/luns/$lun3
+V2=$KVMC_SANDBOX_NAME-v2
+out=$(sb_exec node1 "$CTL" volume format "$V2_PATH" --name "$V2" \
+    --cluster "$KVMC_SANDBOX_NAME" --io-timeout 1 --slots 4 2>&1) ||
+    fail "volume format of LUN 3: $out"
+v2_off=$(sb_exec node1 "$CTL" volume inspect "$V2_PATH" |
+    awk '$1 == "lockspace" && $2 == "offset" { print $3 }')
+for n in node1 node2; do
+    sb_exec "$n" sanlock client add_lockspace -s "$V2:${n#node}:$V2_PATH:$v2_off" -o 1 >/dev/null &
+done
+wait
+out=$(cdctl node1 volume add "$SB_CSV_PATH" 2>&1) || fail "volume add 1: $out"
+V1=$(sed -n "s/^volume '\([^']*\)'.*/\1/p" <<<"$out")
+out=$(cdctl node1 volume add "$V2_PATH" 2>&1) || fail "volume add 2: $out"
+sb_log "volume 2 formatted, joined and added"
+
+free_mib() {
+    sb_exec node1 "$CTL" volume inspect "$1" |
+        sed -n 's/^  \([0-9.]*\) MiB free of.*/\1/p'
+}
+v1_free0=$(free_mib "$SB_CSV_PATH")
+v2_free0=$(free_mib "$V2_PATH")
+
+# web1: a boot disk and a disk in slot 24 the writer uses.
+vm_define web1 high 64
+sed -i -e 's|<vcpus>1</vcpus>|<vcpus>1</vcpus>\n  <disk target="vda"><allocate size="8" unit="MiB"/></disk>|' \
+    -e 's|<cmdline>\(.*\)</cmdline>|<cmdline>\1 disk=256 dslot=24 dblocks=64</cmdline>|' \
+    "$VM_DIR/web1.xml"
+out=$(cdctl node1 vm add "$VM_DIR/web1.xml" 2>&1) || fail "vm add: $out"
+out=$(cdctl node1 vm disk add web1 --size 8M 2>&1) || fail "vm disk add: $out"
+# vda (which this guest never reads or writes) gets 8 MiB of random bytes:
+# QEMU's mirror skips zeroes, so this is what it really copies, and its
+# digest on the target proves the copy.
+extent_off() {
+    sb_exec node1 "$CTL" volume inspect "$1" --output xml 2>/dev/null |
+        sed -n "s/.*<extent [^>]*offset=\"\([0-9]*\)\"[^>]*tag=\"web1-$2\".*/\1/p" | head -n 1
+}
+vda_sum() {
+    sb_exec node1 dd if="$1" bs=1M count=8 skip="$2" iflag=skip_bytes,direct status=none |
+        sha256sum | cut -c1-16
+}
+vda_off=$(extent_off "$SB_CSV_PATH" vda)
+[ -n "$vda_off" ] || fail "no web1-vda extent on volume 1: $(sb_exec node1 "$CTL" volume inspect "$SB_CSV_PATH")"
+sb_exec node1 dd if=/dev/urandom of="$SB_CSV_PATH" bs=1M count=8 seek="$vda_off" \
+    oflag=seek_bytes,direct conv=notrunc status=none || fail "filling vda"
+sum1=$(vda_sum "$SB_CSV_PATH" "$vda_off")
+out=$(cdctl node1 vm start web1) || fail "vm start: $out"
+src=$(vm_where node1 web1)
+[ -n "$src" ] || fail "web1 runs nowhere after start"
+src0=$src
+
+disk_last() { vm_disk_last "$src" web1; }
+disk_ok() { vm_disk_ok "$src" web1 "$1"; }
+dw() { disk_last | cut -d' ' -f2; }
+def_now() { cdctl node1 vm show web1 | grep -E "<disk|<extent"; }
+checks_clean() {
+    local p chk
+    for p in "$SB_CSV_PATH" "$V2_PATH"; do
+        chk=$(sb_exec node2 "$CTL" volume check "$p" 2>&1) || fail "volume check $p ($1): $chk"
+        grep -q "is clean" <<<"$chk" || fail "volume check $p ($1): $chk"
+    done
+}
+qemu_luns() {
+    local qpid
+    qpid=$(sb_exec "$src" pgrep -x qemu-system-x86 | head -n 1)
+    sb_exec "$src" ls -l "/proc/$qpid/fd" | grep -o '/run/kvmcluster/luns/[^ ]*' | sort -u
+}
+sb_wait_for 60 disk_ok 50 || fail "writer on $src: $(disk_last)"
+vm_disk_no_fail "$src" web1
+boot0=$(vm_last_boot "$src" web1)
+v1_free_vm=$(free_mib "$SB_CSV_PATH")
+sb_log "web1 runs on $src, writer ok"
+
+# The live move, asked of the VM's node, while the writer writes.
+dw0=$(dw)
+tick0=$(vm_last_tick "$src" web1)
+tm=$(sb_now_ms)
+out=$(cdctl "$src" move-storage web1 --to-volume "$V2" 2>&1) || fail "live move-storage: $out"
+tm=$(($(sb_now_ms) - tm))
+grep -q "storage moved to volume '$V2'" <<<"$out" || fail "move-storage said: $out"
+moved_mib=$(sed -n 's/.*storage moved to .* (\([0-9]*\) MiB copied).*/\1/p' <<<"$out")
+dw_move=$(dw)
+def_now | grep -q "volume=\"$V2\"" || fail "the CDB's definition does not name $V2: $(def_now)"
+def_now | grep -q "volume=\"$V1\"" && fail "the CDB's definition still names $V1: $(def_now)"
+vda_off2=$(extent_off "$V2_PATH" vda)
+[ -n "$vda_off2" ] || fail "no web1-vda extent on volume 2"
+sum2=$(vda_sum "$V2_PATH" "$vda_off2")
+[ "$sum1" = "$sum2" ] || fail "vda's bytes differ after the mirror: $sum1 on $V1, $sum2 on $V2"
+sb_wait_for 20 eval '[ "$(free_mib "$SB_CSV_PATH")" = "$v1_free0" ]' ||
+    fail "volume 1's space not back: $v1_free0 -> $(free_mib "$SB_CSV_PATH") MiB"
+v2_free1=$(free_mib "$V2_PATH")
+sb_wait_for 60 disk_ok $((dw_move + 30)) || fail "writer after the move: $(disk_last) (at the move: $dw_move)"
+vm_disk_no_fail "$src" web1
+[ "$(vm_last_boot "$src" web1)" = "$boot0" ] || fail "the guest rebooted during the move"
+tick1=$(vm_last_tick "$src" web1)
+((tick1 > tick0)) || fail "the guest's counter did not go on: $tick0 -> $tick1"
+luns=$(qemu_luns)
+grep -q "$lun3" <<<"$luns" || fail "web1's QEMU has no fd of volume 2's LUN: $luns"
+grep -q "${SB_CSV_PATH##*/}" <<<"$luns" && fail "web1's QEMU still has volume 1's LUN open: $luns"
+checks_clean "after the live move"
+dw1=$(dw)
+sb_log "moved live to $V2 in $tm ms"
+
+# A move back paced to 1 MiB/s, cancelled while it copies.
+mv_status() { cdctl "$src" move-storage web1 --status 2>&1; }
+# QEMU's second mirror started and not READY yet: the cancel comes while
+# it copies (its paced copy of vda's random MiB takes seconds; the
+# progress figure runs ahead, QEMU counts a chunk once it is read).
+hva_says() { grep -c "VM 'web1': storage mirror $1" "$KVMC_SANDBOX_DIR/$src/hvagent.out"; }
+copying() {
+    mv_status | grep -q "copying, " && [ "$(hva_says "of 2 disk(s) started")" = 2 ] &&
+        [ "$(hva_says ready)" = 1 ]
+}
+def2=$(def_now)
+out=$(cdctl node1 config set storage-move-bandwidth 1 2>&1) || fail "config set: $out"
+out=$(cdctl "$src" move-storage web1 --to-volume "$V1" --no-wait 2>&1) || fail "move-storage back: $out"
+sb_wait_for 20 copying || fail "the move back does not copy: $(mv_status)"
+at_cancel=$(mv_status)
+tc=$(sb_now_ms)
+out=$(cdctl "$src" move-storage web1 --cancel 2>&1) || fail "move-storage --cancel: $out"
+tc=$(($(sb_now_ms) - tc))
+why=$(mv_status)
+grep -q "failed" <<<"$why" || fail "the cancelled move is not over: $why"
+grep -q "cancelled" <<<"$why" || fail "the cancelled move does not say so: $why"
+[ "$(hva_says ready)" = 1 ] || fail "the cancelled mirror got READY before the cancel"
+[ "$(hva_says cancelled)" = 1 ] || fail "hvagent does not say the mirror was cancelled: $(grep mirror "$KVMC_SANDBOX_DIR/$src/hvagent.out")"
+out=$(cdctl node1 config set storage-move-bandwidth 0 2>&1) || fail "config set: $out"
+[ "$(def_now)" = "$def2" ] || fail "the cancelled move changed the definition: $(def_now)"
+sb_wait_for 20 eval '[ "$(free_mib "$SB_CSV_PATH")" = "$v1_free0" ]' ||
+    fail "the cancelled move left space taken on volume 1: $v1_free0 -> $(free_mib "$SB_CSV_PATH") MiB"
+[ "$(free_mib "$V2_PATH")" = "$v2_free1" ] || fail "the cancelled move changed volume 2: $v2_free1 -> $(free_mib "$V2_PATH") MiB"
+sb_wait_for 60 disk_ok $((dw1 + 30)) || fail "writer after the cancel: $(disk_last)"
+vm_disk_no_fail "$src" web1
+[ "$(vm_last_boot "$src" web1)" = "$boot0" ] || fail "the guest rebooted during the cancelled move"
+luns=$(qemu_luns)
+grep -q "${SB_CSV_PATH##*/}" <<<"$luns" && fail "web1's QEMU kept volume 1's LUN open after the cancel: $luns"
+checks_clean "after the cancel"
+dw2=$(dw)
+tick2=$(vm_last_tick "$src" web1)
+sb_log "cancelled"
+
+# VM and storage in one move: back to volume 1 (mirror), then to the
+# other node (live migration).
+dst=node1
+[ "$src" = node1 ] && dst=node2
+tv=$(sb_now_ms)
+out=$(cdctl "$src" move-vm web1 --to "$dst" --live --to-volume "$V1" 2>&1) || fail "move-vm --to-volume: $out"
+tv=$(($(sb_now_ms) - tv))
+[ "$(vm_where node1 web1)" = "$dst" ] || fail "web1 is not on $dst after move-vm: $(vm_where node1 web1)"
+def_now | grep -q "volume=\"$V1\"" || fail "the CDB's definition does not name $V1 after move-vm: $(def_now)"
+sb_wait_for 20 eval '[ "$(free_mib "$V2_PATH")" = "$v2_free0" ]' ||
+    fail "volume 2's space not back after move-vm: $v2_free0 -> $(free_mib "$V2_PATH") MiB"
+src=$dst
+sb_wait_for 60 disk_ok $((dw2 + 30)) || fail "writer on $dst after move-vm: $(disk_last)"
+vm_disk_no_fail "$src" web1
+[ "$(vm_last_boot "$src" web1)" = "$boot0" ] || fail "the guest rebooted in move-vm"
+tick3=$(vm_last_tick "$src" web1)
+((tick3 > tick2)) || fail "the guest's counter did not go on in move-vm: $tick2 -> $tick3"
+checks_clean "after move-vm"
+dw3=$(dw)
+sb_log "moved with move-vm --to-volume"
+
+# hvagent killed on the VM's node while QEMU mirrors (paced) to volume 2:
+# the restarted agent cancels the stray jobs when it re-attaches, the move
+# fails saying so, and the VM runs on volume 1 as before.
+def3=$(def_now)
+out=$(cdctl node1 config set storage-move-bandwidth 1 2>&1) || fail "config set: $out"
+out=$(cdctl "$src" move-storage web1 --to-volume "$V2" --no-wait 2>&1) || fail "move-storage to $V2: $out"
+sb_wait_for 20 eval 'mv_status | grep -q "copying, " && [ "$(hva_says "of 2 disk(s) started")" = 1 ] && [ "$(hva_says ready)" = 0 ]' ||
+    fail "the mirror on $src does not copy: $(mv_status)"
+sb_exec "$src" kill -KILL "$(cat "$KVMC_SANDBOX_DIR/$src/pids/hvagent")"
+vm_hva_start "$src"
+sb_wait_for 60 eval 'mv_status | grep -q failed' || fail "the move did not fail after hvagent's kill: $(mv_status)"
+why2=$(mv_status)
+out=$(cdctl node1 config set storage-move-bandwidth 0 2>&1) || fail "config set: $out"
+[ "$(hva_says job)" -ge 1 ] || fail "the restarted hvagent did not cancel the stray mirror: $(grep mirror "$KVMC_SANDBOX_DIR/$src/hvagent.out")"
+[ "$(def_now)" = "$def3" ] || fail "the failed move changed the definition: $(def_now)"
+sb_wait_for 20 eval '[ "$(free_mib "$V2_PATH")" = "$v2_free0" ]' ||
+    fail "the failed move left space taken on volume 2: $v2_free0 -> $(free_mib "$V2_PATH") MiB"
+sb_wait_for 60 disk_ok $((dw3 + 30)) || fail "writer after hvagent's kill: $(disk_last)"
+vm_disk_no_fail "$src" web1
+[ "$(vm_last_boot "$src" web1)" = "$boot0" ] || fail "the guest rebooted when hvagent was killed"
+checks_clean "after hvagent's kill"
+dw4=$(dw)
+
+out=$(cdctl node1 vm stop web1) || fail "vm stop: $out"
+sb_wait_for 30 eval '[ "$(vm_qemu_count web1)" = 0 ]' || fail "web1's QEMU did not stop"
+out=$(cdctl node1 vm remove web1 2>&1) || fail "vm remove of the moved VM: $out"
+sb_wait_for 10 eval '[ "$(free_mib "$SB_CSV_PATH")" = "$v1_free0" ]' ||
+    fail "volume 1's space not back after vm remove: $v1_free0 -> $(free_mib "$SB_CSV_PATH") MiB"
+checks_clean "after vm remove"
+
+echo "PROOF: web1 running on $src0 moved live $V1 (512-byte sectors) -> $V2 (4096-byte sectors) while writing: $moved_mib MiB in $tm ms (vda's 8 random MiB identical on both, $sum1), writes dw=$dw0 -> $dw_move during the move, disk=ok up to dw=$dw1 after, counter $tick0 -> $tick1 on the same boot, the CDB names $V2, QEMU has only $V2's LUN open, $V1 back to $v1_free0 MiB free (was $v1_free_vm with web1), both volumes clean; a move back paced to 1 MiB/s cancelled at '${at_cancel#*: }' in $tc ms ('$(head -c 120 <<<"${why#*: }")'): definition unchanged, $V1 at $v1_free0 MiB free, $V2 at $v2_free1, both clean, the guest on its boot with disk=ok up to dw=$dw2, counter at $tick2; move-vm --to $dst --live --to-volume $V1 in $tv ms: on $dst, storage on $V1, $V2 back to $v2_free0 MiB, same boot, counter $tick2 -> $tick3, disk=ok up to dw=$dw3, both clean; hvagent killed on $src mid-mirror to $V2: '$(head -c 140 <<<"${why2#*: }")', the VM on $V1 (definition unchanged, $V2 at $v2_free0 MiB, same boot, disk=ok up to dw=$dw4, both clean); vm remove gave $V1 its $v1_free0 MiB back; $(($(sb_now_ms) - t0)) ms in all"
