@@ -47,10 +47,16 @@ struct cd_obs_entry {
     char from[CD_NAME_MAX], to[CD_NAME_MAX]; /* node names ("" = none) */
     uint64_t started_s, ended_s;             /* unix seconds, this node */
     uint64_t downtime_ms, total_ms;          /* the executor's figures */
-    /* Failover (a start after its node was lost): node loss to the
-     * restart's publication, the restart itself (lease and QEMU start),
-     * node loss to running; CD_OBS_NONE otherwise. */
-    uint64_t detection_ms, lease_wait_ms, failover_ms;
+    /* Failover (a start after its node was lost), three phases that
+     * add up to failover_ms, node loss to the VM running again:
+     * detection, node loss to the restart's publication; lease wait,
+     * publication to the VM's lease free (sanlock's host-dead time,
+     * retries included); start, lease free to QEMU running with it (the
+     * executor's measure). A guest's own boot is not seen by clusterd.
+     * CD_OBS_NONE when not a failover, start_ms also when the executor
+     * did not report it (lease_wait_ms then holds lease wait and start,
+     * as in history files before version 3). */
+    uint64_t detection_ms, lease_wait_ms, start_ms, failover_ms;
     char msg[CD_OBS_MSG_MAX];
     uint32_t npasses;
     struct cd_obs_pass passes[CD_OBS_PASS_MAX];
@@ -96,8 +102,9 @@ const struct cd_obs_entry *cd_obs_history(const struct cd_obs *o, size_t i);
 /* The history file: a header (magic, version, generation, count, then
  * a crc32c over the header before it and every entry) and the entries,
  * fixed-size, encoded field by field, little-endian. Version 2 added the
- * dirty rate of each pass; a version 1 file (written before) still loads,
- * its dirty rates 0. */
+ * dirty rate of each pass, version 3 a failover's start phase; files of
+ * versions 1 and 2 (written before) still load, their dirty rates 0
+ * (version 1) and start phases CD_OBS_NONE. */
 int cd_obs_encode(const struct cd_obs *o, uint8_t **ret_buf, size_t *ret_len);
 /* Replaces the history with the one in `buf`: CD_E_CORRUPT (checksum,
  * truncated, trailing bytes), CD_E_MSG_VERSION (unknown version); the

@@ -116,10 +116,15 @@
             return s + ": failed" + (a.msg ? ": " + a.msg : "");
         if (a.kind === "live-migration" || a.kind === "quick-migration")
             s += ": downtime " + a["downtime-ms"] + " ms";
+        /* The three phases; without start-ms (a history from before the
+         * split) the lease wait holds the start. */
         if (a["failover-ms"])
             s += " in " + secs(a["failover-ms"]) +
                  " (detection " + secs(a["detection-ms"] || 0) +
-                 ", lease and boot " + secs(a["lease-wait-ms"] || 0) + ")";
+                 (a["start-ms"] !== undefined
+                     ? ", lease wait " + secs(a["lease-wait-ms"] || 0) +
+                       ", start " + secs(a["start-ms"])
+                     : ", lease wait and start " + secs(a["lease-wait-ms"] || 0)) + ")";
         return s;
     }
 
@@ -566,6 +571,22 @@
                                       fill: kindClass(a), class: "bar" });
             bar.appendChild(svg("title", {}, describe(a)));
             g.appendChild(bar);
+            /* A failover's bar in its phases, each its share of the bar
+             * (the scale is logarithmic, the shares are not). */
+            if (a["failover-ms"] && a["start-ms"] !== undefined) {
+                const phases = [["detection", a["detection-ms"], "#f0ab00"],
+                                ["lease wait", a["lease-wait-ms"], "#c9190b"],
+                                ["start", a["start-ms"], "#3e8635"]];
+                let y = base;
+                phases.forEach(([name, v, colour]) => {
+                    const ph = ms > 0 ? h * Number(v || 0) / ms : 0;
+                    y -= ph;
+                    const seg = svg("rect", { x, y, width: w, height: ph, fill: colour,
+                                              class: "phase phase-" + name.replace(" ", "-") });
+                    seg.appendChild(svg("title", {}, name + " " + secs(v || 0)));
+                    g.appendChild(seg);
+                });
+            }
             const passes = n.getElementsByTagName("pass").length;
             g.appendChild(svg("text", { x: x + w / 2, y: base - h - 4, "text-anchor": "middle" },
                               ms + " ms" + (passes ? ", " + passes + " p" : "")));
