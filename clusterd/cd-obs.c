@@ -977,6 +977,8 @@ int cd_obs_render(const struct cd_obs *o, const struct cd_obs_view *v,
     render_nodes(&r, v);
     render_vms(&r, v);
     render_actions(&r, o);
+    if (v->lun_text)
+        cd_buf_puts(&r.b, v->lun_text);
     if (f == CD_OBS_OPENMETRICS)
         cd_buf_puts(&r.b, "# EOF\n");
     return cd_buf_steal(&r.b, ret_text, NULL);

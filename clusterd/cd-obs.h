@@ -147,6 +147,9 @@ struct cd_obs_view {
     size_t nvms;
     bool csv_known;
     uint64_t csv_total_bytes, csv_free_bytes;
+    /* lunbridge's per-LUN samples in the format rendered (from
+     * cd_obs_lun_text), NULL = none */
+    const char *lun_text;
 };
 
 enum cd_obs_format {
@@ -157,6 +160,16 @@ enum cd_obs_format {
 /* The metrics text of `v` and the counters of `o`. */
 int cd_obs_render(const struct cd_obs *o, const struct cd_obs_view *v,
                   enum cd_obs_format f, char **ret_text);
+
+/* lunbridge's metrics textfile (`len` bytes of `in`, the text format
+ * node-exporter reads) as `f`: only the kvmcluster_lun_ families, their
+ * # TYPE and # HELP lines (a counter's family without "_total" in
+ * OpenMetrics), other comments dropped. Any line that does not parse
+ * (labels, value, a type other than gauge, counter, histogram, a control
+ * byte, a line over 2048 bytes, a last line without its newline) refuses
+ * the whole text: CD_E_CORRUPT, `err` says which line and why. */
+int cd_obs_lun_text(const char *in, size_t len, enum cd_obs_format f,
+                    char **ret_text, char *err, size_t errlen);
 
 /* Appends `s` to `b` escaped as a label value (\\, \", \n). */
 struct cd_buf;

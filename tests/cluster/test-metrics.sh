@@ -12,6 +12,10 @@
 # running) within a second of the sampling window, the start phase is
 # shorter than the lease wait and in the history; the CSV's size and free bytes
 # are there; the VM's lease holder follows it (live, quick, failover).
+# lunbridge's per-LUN metrics (the sandbox sets its metrics-file): in
+# `clusterctl metrics` the session state of every LUN lunbridge's file
+# has, logged_in, and OpenMetrics' family name of the reconnect counter;
+# not in clusterd's textfile (node-exporter would see them twice).
 # Then node1's clusterd is killed and started again:
 # `clusterctl history` shows the same actions with the same figures.
 # kvmc-timeout: 420
@@ -73,6 +77,23 @@ csv_size=$(m kvmcluster_csv_size_bytes)
 csv_free=$(m kvmcluster_csv_free_bytes)
 awk -v s="$csv_size" -v f="$csv_free" 'BEGIN { exit !(s > 0 && f > 0 && f <= s) }' ||
     fail "CSV space: size $csv_size, free $csv_free"
+
+# lunbridge's LUNs in clusterctl metrics.
+LBFILE=$KVMC_SANDBOX_DIR/node1/lunbridge.prom
+sb_wait_for 15 test -s "$LBFILE" || fail "lunbridge wrote no $LBFILE"
+nlun=$(grep -c '^kvmcluster_lun_session_state{.*state="logged_in"} 1$' "$LBFILE")
+((nlun >= 1)) || fail "no LUN logged in in $LBFILE: $(head -n 5 "$LBFILE")"
+om=$(cdctl node1 metrics) || fail "clusterctl metrics: $om"
+assert_eq "$nlun" "$(grep -c '^kvmcluster_lun_session_state{.*state="logged_in"} 1$' <<<"$om")" \
+    "LUNs logged in, in clusterctl metrics"
+for l in $(sed -n 's/^kvmcluster_lun_session_state{.*lun="\([^"]*\)",state="logged_in"} 1$/\1/p' "$LBFILE"); do
+    grep -q "^kvmcluster_lun_session_state{.*lun=\"$l\",state=\"logged_in\"} 1\$" <<<"$om" ||
+        fail "clusterctl metrics lacks LUN $l logged_in: $(grep kvmcluster_lun_session <<<"$om")"
+done
+grep -qx '# TYPE kvmcluster_lun_reconnects counter' <<<"$om" ||
+    fail "clusterctl metrics: the reconnect counter's OpenMetrics family: $(grep 'TYPE kvmcluster_lun' <<<"$om")"
+assert_eq '# EOF' "$(tail -n1 <<<"$om")" "clusterctl metrics ends with # EOF"
+grep -q '^kvmcluster_lun_' "$TEXTDIR/kvmcluster.prom" && fail "LUN samples in clusterd's textfile"
 
 vm_define $VM high 128
 cdctl node1 vm add "$VM_DIR/$VM.xml" >/dev/null || fail "vm add"
@@ -223,5 +244,5 @@ proof "metrics via $([ -n "$NE" ] && echo "node-exporter $NE_ADDR" || echo "the 
     "failover 1: total $fo_ms ms vs observed $run_lo..$run_hi ms, detection $det_ms vs $act_lo..$act_hi ms," \
     "lease wait $lw_ms + start $st_ms vs $((run_lo - act_hi))..$((run_hi - act_lo)) ms (each within 1 s; phases sum $sum_ms ms);" \
     "lease holder $dst, node3, then $w (metrics; vm show after the live move);" \
-    "CSV $csv_free of $csv_size bytes free;" \
+    "CSV $csv_free of $csv_size bytes free; $nlun LUN(s) of lunbridge logged_in in clusterctl metrics;" \
     "history of $nact actions identical after a clusterd restart"

@@ -477,6 +477,119 @@ static void test_label_escape(void **state)
     free(t);
 }
 
+/* lunbridge's textfile (as isc-metrics.c writes it) in clusterd's text:
+ * only the LUN families, a counter's family renamed for OpenMetrics,
+ * anything malformed refusing the whole file. */
+static void test_lun_text(void **state)
+{
+    static const char file[] =
+        "# TYPE kvmcluster_lun_session_state gauge\n"
+        "# HELP kvmcluster_lun_session_state 1 for the state\n"
+        "kvmcluster_lun_session_state{node=\"n1\",lun=\"naa.6\",state="
+        "\"logged_in\"} 1\n"
+        "# TYPE kvmcluster_lun_reconnects_total counter\n"
+        "# HELP kvmcluster_lun_reconnects_total logins after the first\n"
+        "kvmcluster_lun_reconnects_total{node=\"n1\",lun=\"naa.6\"} 2\n"
+        "# TYPE kvmcluster_lun_io_seconds histogram\n"
+        "kvmcluster_lun_io_seconds_bucket{node=\"n1\",lun=\"a\\\"b\","
+        "le=\"+Inf\"} 7\n"
+        "kvmcluster_lun_io_seconds_sum{node=\"n1\",lun=\"naa.6\"} "
+        "0.001250\n"
+        "# a comment\n"
+        "\n"
+        "# TYPE node_other gauge\n"
+        "node_other 3\n";
+    char *t = NULL, err[128] = "";
+    struct cd_obs *o;
+    struct cd_obs_view v = empty_view();
+
+    (void)state;
+    assert_int_equal(cd_obs_lun_text(file, strlen(file), CD_OBS_OPENMETRICS, &t,
+                                     err, sizeof(err)),
+                     0);
+    assert_true(has_line(t, "# TYPE kvmcluster_lun_reconnects counter"));
+    assert_true(has_line(t, "# HELP kvmcluster_lun_reconnects logins after "
+                            "the first"));
+    assert_true(has_line(
+        t, "kvmcluster_lun_reconnects_total{node=\"n1\",lun=\"naa.6\"} 2"));
+    assert_true(has_line(t, "# TYPE kvmcluster_lun_io_seconds histogram"));
+    assert_null(strstr(t, "node_other"));
+    assert_null(strstr(t, "a comment"));
+    /* In clusterd's text, before OpenMetrics' end. */
+    assert_int_equal(cd_obs_new(&o), 0);
+    v.lun_text = t;
+    char *all = NULL;
+    assert_int_equal(cd_obs_render(o, &v, CD_OBS_OPENMETRICS, &all), 0);
+    const char *at = strstr(all, "kvmcluster_lun_session_state{");
+    assert_non_null(at);
+    assert_true(at < strstr(all, "# EOF\n"));
+    assert_string_equal(all + strlen(all) - 6, "# EOF\n");
+    free(all);
+    cd_obs_free(o);
+    free(t);
+    /* The node-exporter form keeps the names as they were. */
+    assert_int_equal(cd_obs_lun_text(file, strlen(file), CD_OBS_PROMETHEUS, &t,
+                                     err, sizeof(err)),
+                     0);
+    assert_true(has_line(t, "# TYPE kvmcluster_lun_reconnects_total counter"));
+    free(t);
+    assert_int_equal(
+        cd_obs_lun_text("", 0, CD_OBS_OPENMETRICS, &t, err, sizeof(err)), 0);
+    assert_string_equal(t, "");
+    free(t);
+
+    static const struct {
+        const char *text, *err;
+    } bad[] = {
+        {"kvmcluster_lun_x 1", "its last line is cut (no newline at the end)"},
+        {"kvmcluster_lun_x{a=\"1\" 1\n", "line 1: malformed labels"},
+        {"kvmcluster_lun_x{a=\"\\q\"} 1\n", "line 1: malformed labels"},
+        {"kvmcluster_lun_x{=\"1\"} 1\n", "line 1: malformed labels"},
+        {"\nkvmcluster_lun_x 1 2\n",
+         "line 2: not a number after the sample's name and labels"},
+        {"kvmcluster_lun_x one\n",
+         "line 1: not a number after the sample's name and labels"},
+        {"kvmcluster_lun_x\n",
+         "line 1: not a number after the sample's name and labels"},
+        {"{a=\"1\"} 1\n", "line 1: neither a comment nor a sample"},
+        {"# TYPE kvmcluster_lun_x summary\n",
+         "line 1: a type other than gauge, counter or histogram"},
+        {"# TYPE kvmcluster_lun_x counter\n",
+         "line 1: a counter whose name does not end in _total"},
+        {"# HELP  x\n", "line 1: a # TYPE or # HELP line without a metric "
+                        "name"},
+        {"# HELP kvmcluster_lun_x a\tb\n",
+         "line 1: a control character in a # HELP text"},
+        {"other_metric{a=\"1\"} NaNa\n",
+         "line 1: not a number after the sample's name and labels"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        t = NULL;
+        err[0] = '\0';
+        assert_int_equal(cd_obs_lun_text(bad[i].text, strlen(bad[i].text),
+                                         CD_OBS_OPENMETRICS, &t, err,
+                                         sizeof(err)),
+                         -CD_E_CORRUPT);
+        assert_null(t);
+        if (strcmp(err, bad[i].err))
+            fail_msg("'%s': '%s', expected '%s'", bad[i].text, err, bad[i].err);
+    }
+    /* A NUL byte, a line over the bound. */
+    assert_int_equal(cd_obs_lun_text("kvmcluster_lun_x\0 1\n", 20,
+                                     CD_OBS_OPENMETRICS, &t, err, sizeof(err)),
+                     -CD_E_CORRUPT);
+    assert_string_equal(err, "line 1: a NUL byte");
+    char *big = malloc(3000);
+    assert_non_null(big);
+    memset(big, 'a', 2999);
+    big[2999] = '\n';
+    assert_int_equal(
+        cd_obs_lun_text(big, 3000, CD_OBS_OPENMETRICS, &t, err, sizeof(err)),
+        -CD_E_CORRUPT);
+    assert_string_equal(err, "line 1: a line longer than 2048 bytes");
+    free(big);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -485,6 +598,7 @@ int main(void)
         cmocka_unit_test(test_file_round_trip),
         cmocka_unit_test(test_file_text),
         cmocka_unit_test(test_file_old_versions),
+        cmocka_unit_test(test_lun_text),
         cmocka_unit_test(test_text_format),
         cmocka_unit_test(test_label_escape),
     };
