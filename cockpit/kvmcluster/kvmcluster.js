@@ -80,10 +80,18 @@
         return e;
     }
 
-    function showError(msg) {
+    /* Two kinds of error: reading the cluster ("status", cleared by the
+     * next good read) and the last action's ("action", kept until the
+     * next action succeeds: a refusal must not vanish with the next
+     * refresh, which follows every action). */
+    const errors = { status: "", action: "" };
+
+    function showError(msg, kind) {
+        errors[kind || "status"] = msg || "";
+        const text = [errors.action, errors.status].filter(x => x).join("\n");
         const e = $("error");
-        e.textContent = msg || "";
-        e.hidden = !msg;
+        e.textContent = text;
+        e.hidden = !text;
     }
 
     function log(msg) {
@@ -424,11 +432,11 @@
         return ctl(args)
                 .then(out => {
                     log(what + ": " + summary(out));
-                    showError(null);
+                    showError(null, "action");
                 })
                 .catch(ex => {
                     log(what + " failed: " + errText(ex));
-                    showError(what + ": " + errText(ex));
+                    showError(what + ": " + errText(ex), "action");
                 })
                 .then(refresh);
     }
