@@ -61,7 +61,7 @@ wspid=$(sb_exec node1 env XDG_DATA_DIRS="$SHARE:/usr/share" \
     "$SHOTS/cockpit-ws.log" "$WS" --local-session=cockpit-bridge \
     --address="$ADDR" --port=$PORT)
 bpid=
-ws2pid= lpid= RO_USER= RO_GROUP= RO_HOME= RO_SBIN=
+ws2pid='' lpid='' RO_USER='' RO_GROUP='' RO_HOME='' RO_SBIN=''
 # The browsers and cockpit-ws lead their own process groups (setsid);
 # the throw-away user's processes (its Cockpit session) go before it.
 cockpit_cleanup() {
