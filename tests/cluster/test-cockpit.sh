@@ -18,7 +18,9 @@
 # private mount namespace only), the page in the user's
 # ~/.local/share/cockpit. The browser logs in through the login form
 # (cockpit-login.py): the page shows the cluster, and "Move live" is
-# refused with clusterd's "permission denied" and the VM stays.
+# refused with clusterd's "permission denied" and the VM stays. A second
+# throw-away user in a throw-away admin-group acts (clusterctl node
+# resume, through the same bound clusterctl).
 # Screenshots of each step are kept under the test's log directory.
 # kvmc-timeout: 480
 . "$(dirname "$0")/lib/sandbox.sh"
@@ -61,19 +63,22 @@ wspid=$(sb_exec node1 env XDG_DATA_DIRS="$SHARE:/usr/share" \
     "$SHOTS/cockpit-ws.log" "$WS" --local-session=cockpit-bridge \
     --address="$ADDR" --port=$PORT)
 bpid=
-ws2pid='' lpid='' RO_USER='' RO_GROUP='' RO_HOME='' RO_SBIN=''
+ws2pid='' lpid='' RO_USER='' RO_GROUP='' RO_HOME='' RO_SBIN='' ADM_USER='' ADM_GROUP=''
 # The browsers and cockpit-ws lead their own process groups (setsid);
 # the throw-away user's processes (its Cockpit session) go before it.
 cockpit_cleanup() {
     local rc=$? p
     for p in $bpid $wspid $lpid $ws2pid; do sb_exec node1 kill -- "-$p" 2>/dev/null; done
-    if [ -n "$RO_USER" ] && id "$RO_USER" >/dev/null 2>&1; then
-        for p in $(ps -o pid= -u "$RO_USER"); do kill "$p" 2>/dev/null; done
-        sb_wait_for 5 eval '[ -z "$(ps -o pid= -u "$RO_USER")" ]' ||
-            for p in $(ps -o pid= -u "$RO_USER"); do kill -KILL "$p" 2>/dev/null; done
-        userdel "$RO_USER" || echo "test-cockpit: could not remove user $RO_USER" >&2
-    fi
-    [ -n "$RO_GROUP" ] && getent group "$RO_GROUP" >/dev/null && groupdel "$RO_GROUP"
+    for u in $RO_USER $ADM_USER; do
+        id "$u" >/dev/null 2>&1 || continue
+        for p in $(ps -o pid= -u "$u"); do kill "$p" 2>/dev/null; done
+        sb_wait_for 5 eval '[ -z "$(ps -o pid= -u "$u")" ]' ||
+            for p in $(ps -o pid= -u "$u"); do kill -KILL "$p" 2>/dev/null; done
+        userdel "$u" || echo "test-cockpit: could not remove user $u" >&2
+    done
+    for g in $RO_GROUP $ADM_GROUP; do
+        getent group "$g" >/dev/null && groupdel "$g"
+    done
     [ -n "$RO_HOME" ] && rm -rf "$RO_HOME"
     [ -n "$RO_SBIN" ] && rm -rf "$RO_SBIN"
     (exit $rc)
@@ -160,8 +165,13 @@ chmod 755 "$RO_SBIN"
 cp "$CD_CTL" "$RO_SBIN/clusterctl"
 sb_exec node1 mount --bind "$RO_SBIN" /usr/local/sbin || fail "bind $RO_SBIN on node1's /usr/local/sbin"
 [ -e /usr/local/sbin/clusterctl ] && fail "the bind left node1's namespace"
-# node1's clusterd with the group as its read-only-group.
-sed -i "/^\[clusterd\]/a read-only-group = $RO_GROUP" \
+# And a member of admin-group, who may act (clusterctl only).
+ADM_GROUP=kcad$tag
+groupadd "$ADM_GROUP" || { ADM_GROUP=''; fail "groupadd"; }
+ADM_USER=kca$tag
+useradd -M -d / -s /bin/sh -g "$ADM_GROUP" "$ADM_USER" || { ADM_USER=''; fail "useradd"; }
+# node1's clusterd with the groups as its read-only-group and admin-group.
+sed -i "/^\[clusterd\]/a read-only-group = $RO_GROUP\nadmin-group = $ADM_GROUP" \
     "$KVMC_SANDBOX_DIR/node1/etc-kvmcluster/kvmcluster.conf"
 cd_kill node1 KILL
 vm_cd_start node1
@@ -173,7 +183,10 @@ ro_status=$(sb_exec node1 su -s /bin/sh "$RO_USER" -c '/usr/local/sbin/clusterct
     fail "clusterctl status as $RO_USER: $ro_status"
 ro_move=$(sb_exec node1 su -s /bin/sh "$RO_USER" -c "/usr/local/sbin/clusterctl move-vm $VM --live" 2>&1) &&
     fail "move-vm as $RO_USER was accepted: $ro_move"
-grep -q 'permission denied' <<<"$ro_move" || fail "move-vm as $RO_USER: $ro_move"
+grep -q "permission denied: 'move-vm' needs root or group '$ADM_GROUP'" <<<"$ro_move" ||
+    fail "move-vm as $RO_USER: $ro_move"
+adm=$(sb_exec node1 su -s /bin/sh "$ADM_USER" -c '/usr/local/sbin/clusterctl node resume node1' 2>&1) ||
+    fail "node resume as $ADM_USER (admin-group): $adm"
 LADDR=$(vm_node_ip node1)
 LPORT=9091
 BASE=http://$LADDR:$LPORT
@@ -207,4 +220,5 @@ proof "Cockpit page in headless Chromium via cockpit-ws --local-session in node1
     "($(res failover_s) s per the history) $(sb_secs "$t_shown") after the kill;" \
     "timeline $(res timeline_bars) bars;" \
     "logged in through Cockpit's form (PAM) as $RO_USER (clusterd's read-only-group) at $BASE: page showed $VM on $(lres ro_node)," \
-    "quorum '$(lres ro_quorum)'; Move live refused: '$(lres refused)'; $nshots screenshots in $SHOTS"
+    "quorum '$(lres ro_quorum)'; Move live refused: '$(lres refused)'; clusterctl node resume as $ADM_USER (admin-group) done;" \
+    "$nshots screenshots in $SHOTS"
