@@ -128,12 +128,20 @@ static void print_action(xmlNode *a)
     if (strcmp(ctl_xml_prop(a, "total-ms"), "0"))
         printf("  total %s ms", ctl_xml_prop(a, "total-ms"));
     v = ctl_xml_prop(a, "failover-ms");
-    if (*v)
-        printf("  failover %s ms (detection %s ms, lease wait %s ms)", v,
+    if (*v) {
+        /* Without start-ms (a history from before the split, or an
+         * executor that did not measure it) lease wait holds the start. */
+        bool split = *ctl_xml_prop(a, "start-ms");
+        printf("  failover %s ms (detection %s ms, lease wait %s ms", v,
                *ctl_xml_prop(a, "detection-ms")
                    ? ctl_xml_prop(a, "detection-ms")
                    : "?",
                ctl_xml_prop(a, "lease-wait-ms"));
+        if (split)
+            printf(", start %s ms)", ctl_xml_prop(a, "start-ms"));
+        else
+            printf(" with the start)");
+    }
     v = ctl_xml_prop(a, "msg");
     if (*v)
         printf("  (%s)", v);

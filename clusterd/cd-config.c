@@ -31,6 +31,10 @@ static const struct cmn_cfg_key cd_keys[] = {
      .min = 0,
      .max = 3600},
     {.section = "clusterd", .key = "allow-no-watchdog", .type = CMN_CFG_BOOL},
+    {.section = "lunbridge",
+     .key = "metrics-file",
+     .type = CMN_CFG_STR,
+     .borrowed = true},
     {.key = NULL},
 };
 
@@ -58,6 +62,11 @@ static int from_cfg(const struct cmn_cfg *c, struct cd_config *cfg, char *err,
     const char *s;
     int64_t v;
 
+    /* lunbridge checks its own key; an unusable path only means no LUN
+     * metrics in `clusterctl metrics`. */
+    s = cmn_cfg_str(c, "lunbridge", NULL, "metrics-file");
+    if (s && s[0] == '/' && strlen(s) < sizeof(cfg->lun_metrics_file))
+        snprintf(cfg->lun_metrics_file, sizeof(cfg->lun_metrics_file), "%s", s);
     if (cmn_cfg_count(c, "clusterd") == 0)
         return 0;
     s = cmn_cfg_str(c, "clusterd", NULL, "state-dir");

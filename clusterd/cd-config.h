@@ -22,6 +22,9 @@ struct cd_config {
     char csv[PATH_MAX];          /* csv: the CSV's LUN ("" = none) */
     char metrics_file[PATH_MAX]; /* metrics-file: node-exporter's textfile */
     unsigned metrics_interval_s; /* metrics-interval (0 = no file) */
+    /* [lunbridge] metrics-file: lunbridge's per-LUN metrics, which
+     * `clusterctl metrics` adds to clusterd's ("" = none) */
+    char lun_metrics_file[PATH_MAX];
     /* allow-no-watchdog: lab only; a node whose sanlock runs without a
      * watchdog still takes VMs (cd-check.h) */
     bool allow_no_watchdog;

@@ -1250,6 +1250,8 @@ static void deliver_step(struct cd_coord *co, const struct cd_co_msg *m,
         if (m->n[1])
             a->total_ms = m->n[1];
     }
+    if (a->kind == CD_ACT_START && m->n[2])
+        a->start_ms = m->n[2];
     if (m->rc < 0) {
         a->status = CD_AS_FAILED;
         a->rc = m->rc;

@@ -109,6 +109,12 @@ struct cd_action {
      * the target is defined with; "" = QEMU's default. */
     char cpu[CD_NAME_MAX];
     uint64_t ended_s; /* when it ended (the executor's clock), 0 unknown */
+    /* START: how long the start itself took on the executor, from the
+     * moment the VM's lease was free (no live host held it) to QEMU
+     * running with it; 0 = not reported (a repeated start, or an
+     * executor that predates the figure). A duration, not a time: the
+     * executor's clock is not this node's. */
+    uint64_t start_ms;
 };
 
 /* Steps: START [to]; STOP [from]; LIVE [to: prepare, from: migrate-out];
@@ -184,7 +190,8 @@ struct cd_co_msg {
     uint64_t origin_req;
     int32_t rc;    /* STEP */
     uint64_t n[4]; /* RT_VM: pass, transferred, remaining, downtime;
-                    * STEP: downtime, total; RT_VM/STEP: n[3] = time */
+                    * STEP: downtime, total, START's start_ms;
+                    * RT_VM/STEP: n[3] = time */
     char vm[CD_NAME_MAX];
     char text[256]; /* STEP: error message */
 };

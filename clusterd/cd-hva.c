@@ -366,6 +366,8 @@ static int step_start(struct cmn_ipc_client *c, struct cd_hva_job *j)
      * host's lease expired (its host-dead time): the lease, not this
      * loop, is what keeps the VM from running twice. */
     for (;;) {
+        uint64_t free_ms;
+
         /* Never a QEMU while the lease is taken: wait for it here. */
         if (j->lease_ls[0] &&
             csv_lease_held_live(j->lease_ls, j->lease_res, j->lease_path,
@@ -380,7 +382,13 @@ static int step_start(struct cmn_ipc_client *c, struct cd_hva_job *j)
             poll(NULL, 0, 500);
             continue;
         }
+        /* The lease is free (or hvagent alone can tell): a failover's
+         * lease wait ends here and its start phase begins, to within
+         * the 500 ms between probes. */
+        free_ms = cmn_now_ms();
         rc = simple(c, j, "start", NULL, 120000, NULL);
+        if (rc == 0) /* 0 says "not reported": 1 ms at least */
+            j->start_ms = cmn_now_ms() > free_ms ? cmn_now_ms() - free_ms : 1;
         if (rc != -HVA_E_LEASE_HELD || cmn_now_ms() >= deadline)
             break;
         poll(NULL, 0, 1000);

@@ -68,6 +68,9 @@ struct cd_hva_job {
     int rc;
     char msg[256];
     uint64_t downtime_ms, total_ms;
+    /* START: the lease free (no live host held it) to QEMU running with
+     * it, 0 when this job started nothing (the VM ran here already). */
+    uint64_t start_ms;
 };
 
 typedef void (*cd_hva_done_fn)(void *data, struct cd_hva_job *job);

@@ -363,6 +363,8 @@ static int adopt_settings(struct cd_daemon *d, const struct cd_config *cfg)
     d->memory_mib = cfg->memory_mib;
     snprintf(d->metrics_file, sizeof(d->metrics_file), "%s", cfg->metrics_file);
     d->metrics_interval_s = cfg->metrics_interval_s;
+    snprintf(d->lun_metrics_file, sizeof(d->lun_metrics_file), "%s",
+             cfg->lun_metrics_file);
     d->allow_no_watchdog = cfg->allow_no_watchdog;
     return GO_ON;
 }

@@ -32,6 +32,9 @@
 
 #define HISTORY_FILE     "history"
 #define HISTORY_READ_MAX (1u << 20)
+/* lunbridge's textfile: about 2 KiB per LUN, so 256 KiB is 100 LUNs and
+ * more; a bigger file is not lunbridge's. */
+#define LUN_READ_MAX (256u << 10)
 
 struct cd_metrics {
     struct cd_obs *obs;
@@ -40,8 +43,9 @@ struct cd_metrics {
     uint32_t members[CD_MAX_MEMBERS]; /* last membership, for losses */
     size_t nmembers;
     bool detect_known;
-    uint64_t detect_ms; /* corosync's token + consensus timeouts */
-    bool write_failed;  /* logged once until a write succeeds */
+    uint64_t detect_ms;   /* corosync's token + consensus timeouts */
+    bool write_failed;    /* logged once until a write succeeds */
+    char lun_failed[160]; /* why lunbridge's file was last refused */
 };
 
 /* How long corosync takes to declare a silent node gone: the token
@@ -225,14 +229,100 @@ static void fill_view(struct cd_daemon *d, struct cd_obs_view *v,
     *ret_vms = vms;
 }
 
-static int render(struct cd_daemon *d, enum cd_obs_format f, char **ret)
+/* Reads at most LUN_READ_MAX bytes of regular file `path`: *ret_len
+ * bytes in *ret_buf (the caller frees). */
+static int read_bounded(const char *path, char **ret_buf, size_t *ret_len,
+                        char *why, size_t whylen)
+{
+    struct stat st;
+    char *buf = NULL;
+    size_t len = 0;
+    ssize_t n = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY), rc = 0;
+
+    if (fd < 0) {
+        snprintf(why, whylen, "%s", strerror(errno));
+        return -errno;
+    }
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        snprintf(why, whylen, "not a regular file");
+        rc = -EINVAL;
+        goto out;
+    }
+    buf = malloc(LUN_READ_MAX + 1);
+    if (!buf) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    /* One byte more than allowed tells a file that is too big. */
+    while (len <= LUN_READ_MAX &&
+           (n = read(fd, buf + len, LUN_READ_MAX + 1 - len)) > 0)
+        len += (size_t)n;
+    if (n < 0) {
+        snprintf(why, whylen, "%s", strerror(errno));
+        rc = -errno;
+    } else if (len > LUN_READ_MAX) {
+        snprintf(why, whylen, "larger than %u KiB", LUN_READ_MAX >> 10);
+        rc = -EFBIG;
+    }
+out:
+    close(fd);
+    if (rc < 0) {
+        free(buf);
+        return rc;
+    }
+    *ret_buf = buf;
+    *ret_len = len;
+    return 0;
+}
+
+/* lunbridge's per-LUN samples for `clusterctl metrics`, NULL when there
+ * are none to show: no [lunbridge] metrics-file, no file yet (lunbridge
+ * not started), or a file refused (warned once per reason). A small
+ * local file, read in the loop like the history at start. */
+static char *lun_text(struct cd_daemon *d, enum cd_obs_format f)
+{
+    struct cd_metrics *m = d->metrics;
+    cmn_autofree char *buf = NULL;
+    char *text = NULL, why[128] = "";
+    size_t len = 0;
+    int rc;
+
+    if (!d->lun_metrics_file[0])
+        return NULL;
+    rc = read_bounded(d->lun_metrics_file, &buf, &len, why, sizeof(why));
+    if (rc == -ENOENT)
+        return NULL;
+    if (rc == 0)
+        rc = cd_obs_lun_text(buf, len, f, &text, why, sizeof(why));
+    if (rc < 0) {
+        if (strcmp(m->lun_failed, why))
+            cmn_warn(CMN_LOG_CD,
+                     "lunbridge's metrics '%s' ([lunbridge] metrics-file) "
+                     "not shown: %s",
+                     d->lun_metrics_file, why[0] ? why : cmn_strerror(rc));
+        snprintf(m->lun_failed, sizeof(m->lun_failed), "%s", why);
+        return NULL;
+    }
+    m->lun_failed[0] = '\0';
+    return text;
+}
+
+/* `with_luns`: lunbridge's samples too (clusterctl's text only: in the
+ * textfile they would be node-exporter's duplicates of lunbridge's own
+ * file, which it refuses). */
+static int render(struct cd_daemon *d, enum cd_obs_format f, bool with_luns,
+                  char **ret)
 {
     struct cd_obs_view v;
     struct cd_obs_node *nodes;
     struct cd_obs_vm *vms;
+    cmn_autofree char *luns = NULL;
     int rc;
 
     fill_view(d, &v, &nodes, &vms);
+    if (with_luns)
+        v.lun_text = luns = lun_text(d, f);
     rc = cd_obs_render(d->metrics->obs, &v, f, ret);
     free(nodes);
     free(vms);
@@ -244,7 +334,7 @@ static void write_tick(void *data)
     struct cd_daemon *d = data;
     struct cd_metrics *m = d->metrics;
     cmn_autofree char *text = NULL;
-    int rc = render(d, CD_OBS_PROMETHEUS, &text);
+    int rc = render(d, CD_OBS_PROMETHEUS, false, &text);
 
     if (rc == 0)
         rc =
@@ -328,7 +418,7 @@ static int do_metrics(struct cd_daemon *d, char **ret)
 {
     cmn_autofree char *text = NULL;
     struct cd_buf b;
-    int rc = render(d, CD_OBS_OPENMETRICS, &text);
+    int rc = render(d, CD_OBS_OPENMETRICS, true, &text);
 
     if (rc < 0)
         return rc;

@@ -25,6 +25,10 @@ static const uint64_t duration_le[] = {500,   1000,  2500,   5000,  10000,
                                        30000, 60000, 120000, 300000};
 static const uint64_t failover_le[] = {1000,  2500,  5000,   10000,  30000,
                                        60000, 90000, 120000, 180000, 300000};
+/* A failover's start phase: QEMU started and running, a second or two
+ * under TCG, more with a large guest or a slow disk. */
+static const uint64_t start_le[] = {100,  250,   500,   1000,  2500,
+                                    5000, 10000, 30000, 60000, 120000};
 #define HIST_MAX 12
 
 struct obs_hist {
@@ -55,7 +59,7 @@ struct cd_obs {
     struct obs_hist downtime[MIG_KINDS], duration[MIG_KINDS];
     uint64_t sent_bytes[MIG_KINDS], passes[MIG_KINDS];
     uint64_t failovers;
-    struct obs_hist fo_detect, fo_lease, fo_total;
+    struct obs_hist fo_detect, fo_lease, fo_start, fo_total;
 };
 
 static void hist_init(struct obs_hist *h, const uint64_t *le, size_t n)
@@ -94,6 +98,7 @@ int cd_obs_new(struct cd_obs **ret)
     }
     hist_init(&o->fo_detect, failover_le, CMN_ARRAY_SIZE(failover_le));
     hist_init(&o->fo_lease, failover_le, CMN_ARRAY_SIZE(failover_le));
+    hist_init(&o->fo_start, start_le, CMN_ARRAY_SIZE(start_le));
     hist_init(&o->fo_total, failover_le, CMN_ARRAY_SIZE(failover_le));
     *ret = o;
     return 0;
@@ -211,7 +216,8 @@ void cd_obs_action_begin(struct cd_obs *o, const struct cd_action *a,
     entry_fill(e, a, from, to);
     e->started_s = now_s;
     e->began_ms = now_ms;
-    e->detection_ms = e->lease_wait_ms = e->failover_ms = CD_OBS_NONE;
+    e->detection_ms = e->lease_wait_ms = e->start_ms = e->failover_ms =
+        CD_OBS_NONE;
     if (a->cause == CD_CAUSE_FAILOVER && a->kind == CD_ACT_START)
         pend_add(o, a->vm, now_ms);
 }
@@ -269,6 +275,8 @@ static void count(struct cd_obs *o, const struct cd_obs_entry *e)
         if (e->detection_ms != CD_OBS_NONE)
             hist_observe(&o->fo_detect, e->detection_ms);
         hist_observe(&o->fo_lease, e->lease_wait_ms);
+        if (e->start_ms != CD_OBS_NONE)
+            hist_observe(&o->fo_start, e->start_ms);
         hist_observe(&o->fo_total, e->failover_ms);
     }
 }
@@ -377,12 +385,21 @@ bool cd_obs_action_end(struct cd_obs *o, const struct cd_action *a,
     text_clean(e->msg);
     p = a->kind == CD_ACT_START ? pend_find(o, a->vm) : NULL;
     if (p && a->status == CD_AS_DONE) {
-        e->lease_wait_ms = now_ms - p->begun_ms;
+        /* The executor measured the start; what remains of the time
+         * since the publication is the lease wait (and the messages'
+         * transit, milliseconds), so the phases add up exactly. */
+        uint64_t since_begun = now_ms - p->begun_ms;
+        if (a->start_ms) {
+            e->start_ms = a->start_ms < since_begun ? a->start_ms : since_begun;
+            e->lease_wait_ms = since_begun - e->start_ms;
+        } else {
+            e->lease_wait_ms = since_begun;
+        }
         if (p->lost_ms) {
             e->detection_ms = p->begun_ms - p->lost_ms;
             e->failover_ms = now_ms - p->lost_ms;
         } else {
-            e->failover_ms = e->lease_wait_ms;
+            e->failover_ms = since_begun;
         }
         memset(p, 0, sizeof(*p));
     }
@@ -394,15 +411,24 @@ bool cd_obs_action_end(struct cd_obs *o, const struct cd_action *a,
 
 /* ------------------------------------------------------------ the file */
 
-#define HIST_MAGIC   0x48564d4bu /* "KMVH" */
-#define HIST_VERSION 2u          /* 1: passes without their dirty rate */
-#define HDR_LEN      24          /* magic, version, generation, count, crc32c */
+#define HIST_MAGIC 0x48564d4bu /* "KMVH" */
+/* 1: passes without their dirty rate; 2: no start phase (7 figures). */
+#define HIST_VERSION 3u
+#define HDR_LEN      24 /* magic, version, generation, count, crc32c */
 #define PASS_LEN_V1  36
 #define PASS_LEN     44
-#define ENTRY_LEN_OF(pass_len)                                                 \
-    (8 + 4 + 4 + 3 * CD_NAME_MAX + 8 * 7 + CD_OBS_MSG_MAX + 4 +                \
+#define NFIG_V2      7
+#define NFIG         8
+#define ENTRY_LEN_OF(nfig, pass_len)                                           \
+    (8 + 4 + 4 + 3 * CD_NAME_MAX + 8 * (nfig) + CD_OBS_MSG_MAX + 4 +           \
      CD_OBS_PASS_MAX * (pass_len))
-#define ENTRY_LEN ENTRY_LEN_OF(PASS_LEN)
+#define ENTRY_LEN ENTRY_LEN_OF(NFIG, PASS_LEN)
+
+/* What differs between the versions an entry is read in. */
+struct entry_layout {
+    int nfig;        /* u64 figures after the names */
+    size_t pass_len; /* bytes per pass */
+};
 
 static uint8_t *put_str(uint8_t *p, const char *s, size_t field)
 {
@@ -432,10 +458,10 @@ static void entry_encode(const struct cd_obs_entry *e, uint8_t *p)
     p = put_str(p, e->vm, CD_NAME_MAX);
     p = put_str(p, e->from, CD_NAME_MAX);
     p = put_str(p, e->to, CD_NAME_MAX);
-    const uint64_t n[7] = {e->started_s,  e->ended_s,      e->downtime_ms,
-                           e->total_ms,   e->detection_ms, e->lease_wait_ms,
-                           e->failover_ms};
-    for (int i = 0; i < 7; i++, p += 8)
+    const uint64_t n[NFIG] = {e->started_s,   e->ended_s,      e->downtime_ms,
+                              e->total_ms,    e->detection_ms, e->lease_wait_ms,
+                              e->failover_ms, e->start_ms};
+    for (int i = 0; i < NFIG; i++, p += 8)
         cmn_put_le64(p, n[i]);
     p = put_str(p, e->msg, CD_OBS_MSG_MAX);
     cmn_put_le32(p, e->npasses);
@@ -452,11 +478,11 @@ static void entry_encode(const struct cd_obs_entry *e, uint8_t *p)
     }
 }
 
-static int entry_decode(const uint8_t *p, size_t pass_len,
+static int entry_decode(const uint8_t *p, const struct entry_layout *l,
                         struct cd_obs_entry *e)
 {
     bool ok = true;
-    uint64_t n[7];
+    uint64_t n[NFIG];
 
     memset(e, 0, sizeof(*e));
     e->id = cmn_get_le64(p);
@@ -468,7 +494,8 @@ static int entry_decode(const uint8_t *p, size_t pass_len,
     p = get_str(p, e->vm, CD_NAME_MAX, &ok);
     p = get_str(p, e->from, CD_NAME_MAX, &ok);
     p = get_str(p, e->to, CD_NAME_MAX, &ok);
-    for (int i = 0; i < 7; i++, p += 8)
+    n[7] = CD_OBS_NONE; /* a start phase: version 3 */
+    for (int i = 0; i < l->nfig; i++, p += 8)
         n[i] = cmn_get_le64(p);
     e->started_s = n[0];
     e->ended_s = n[1];
@@ -477,6 +504,7 @@ static int entry_decode(const uint8_t *p, size_t pass_len,
     e->detection_ms = n[4];
     e->lease_wait_ms = n[5];
     e->failover_ms = n[6];
+    e->start_ms = n[7];
     p = get_str(p, e->msg, CD_OBS_MSG_MAX, &ok);
     e->npasses = cmn_get_le32(p);
     p += 4;
@@ -486,14 +514,14 @@ static int entry_decode(const uint8_t *p, size_t pass_len,
         (e->from[0] && !cmn_name_valid(e->from)) ||
         (e->to[0] && !cmn_name_valid(e->to)) || !text_valid(e->msg))
         return -CD_E_CORRUPT;
-    for (size_t i = 0; i < e->npasses; i++, p += pass_len) {
+    for (size_t i = 0; i < e->npasses; i++, p += l->pass_len) {
         struct cd_obs_pass *s = &e->passes[i];
         s->pass = cmn_get_le32(p);
         s->transferred = cmn_get_le64(p + 4);
         s->remaining = cmn_get_le64(p + 12);
         s->expected_downtime_ms = cmn_get_le64(p + 20);
         s->at_ms = cmn_get_le64(p + 28);
-        s->dirty_rate = pass_len > PASS_LEN_V1 ? cmn_get_le64(p + 36) : 0;
+        s->dirty_rate = l->pass_len > PASS_LEN_V1 ? cmn_get_le64(p + 36) : 0;
     }
     return 0;
 }
@@ -525,17 +553,19 @@ int cd_obs_decode(struct cd_obs *o, const uint8_t *buf, size_t len)
 {
     struct cd_obs_entry *tmp;
     uint32_t n, crc, version;
-    size_t pass_len, entry_len;
+    struct entry_layout l;
+    size_t entry_len;
     int rc = 0;
 
     if (len < HDR_LEN || cmn_get_le32(buf) != HIST_MAGIC)
         return -CD_E_CORRUPT;
     /* The version first: a newer layout may place its crc elsewhere. */
     version = cmn_get_le32(buf + 4);
-    if (version != 1 && version != HIST_VERSION)
+    if (version < 1 || version > HIST_VERSION)
         return -CD_E_MSG_VERSION;
-    pass_len = version == 1 ? PASS_LEN_V1 : PASS_LEN;
-    entry_len = ENTRY_LEN_OF(pass_len);
+    l.nfig = version < 3 ? NFIG_V2 : NFIG;
+    l.pass_len = version == 1 ? PASS_LEN_V1 : PASS_LEN;
+    entry_len = ENTRY_LEN_OF(l.nfig, l.pass_len);
     n = cmn_get_le32(buf + 16);
     if (n > CD_OBS_HISTORY_MAX || len != HDR_LEN + (size_t)n * entry_len)
         return -CD_E_CORRUPT;
@@ -547,8 +577,7 @@ int cd_obs_decode(struct cd_obs *o, const uint8_t *buf, size_t len)
     if (!tmp)
         return -ENOMEM;
     for (uint32_t i = 0; i < n && rc == 0; i++)
-        rc = entry_decode(buf + HDR_LEN + (size_t)i * entry_len, pass_len,
-                          &tmp[i]);
+        rc = entry_decode(buf + HDR_LEN + (size_t)i * entry_len, &l, &tmp[i]);
     if (rc == 0) {
         free(o->hist);
         o->hist = tmp;
@@ -591,6 +620,7 @@ int cd_obs_history_xml(const struct cd_obs *o, const char *vm, uint64_t since_s,
                       e->started_s, e->ended_s, e->downtime_ms, e->total_ms);
         ms_attr(&b, "detection-ms", e->detection_ms);
         ms_attr(&b, "lease-wait-ms", e->lease_wait_ms);
+        ms_attr(&b, "start-ms", e->start_ms);
         ms_attr(&b, "failover-ms", e->failover_ms);
         cd_buf_puts(&b, " msg=\"");
         cd_buf_xml_escape(&b, e->msg);
@@ -921,10 +951,15 @@ static void render_actions(struct render *r, const struct cd_obs *o)
     hist_samples(r, "kvmcluster_failover_detection_seconds", NULL, NULL,
                  &o->fo_detect);
     family(r, "kvmcluster_failover_lease_wait_seconds", T_HISTOGRAM, "seconds",
-           "restart published to QEMU running with the VM lease (retries "
-           "included)");
+           "restart published to the VM's lease free (retries included; "
+           "the start too when its executor did not measure it)");
     hist_samples(r, "kvmcluster_failover_lease_wait_seconds", NULL, NULL,
                  &o->fo_lease);
+    family(r, "kvmcluster_failover_start_seconds", T_HISTOGRAM, "seconds",
+           "the VM's lease free to QEMU running with it (the guest's own "
+           "boot is not included)");
+    hist_samples(r, "kvmcluster_failover_start_seconds", NULL, NULL,
+                 &o->fo_start);
     family(r, "kvmcluster_failover_seconds", T_HISTOGRAM, "seconds",
            "node loss to the VM running again");
     hist_samples(r, "kvmcluster_failover_seconds", NULL, NULL, &o->fo_total);
@@ -942,6 +977,8 @@ int cd_obs_render(const struct cd_obs *o, const struct cd_obs_view *v,
     render_nodes(&r, v);
     render_vms(&r, v);
     render_actions(&r, o);
+    if (v->lun_text)
+        cd_buf_puts(&r.b, v->lun_text);
     if (f == CD_OBS_OPENMETRICS)
         cd_buf_puts(&r.b, "# EOF\n");
     return cd_buf_steal(&r.b, ret_text, NULL);

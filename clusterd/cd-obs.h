@@ -47,10 +47,16 @@ struct cd_obs_entry {
     char from[CD_NAME_MAX], to[CD_NAME_MAX]; /* node names ("" = none) */
     uint64_t started_s, ended_s;             /* unix seconds, this node */
     uint64_t downtime_ms, total_ms;          /* the executor's figures */
-    /* Failover (a start after its node was lost): node loss to the
-     * restart's publication, the restart itself (lease and QEMU start),
-     * node loss to running; CD_OBS_NONE otherwise. */
-    uint64_t detection_ms, lease_wait_ms, failover_ms;
+    /* Failover (a start after its node was lost), three phases that
+     * add up to failover_ms, node loss to the VM running again:
+     * detection, node loss to the restart's publication; lease wait,
+     * publication to the VM's lease free (sanlock's host-dead time,
+     * retries included); start, lease free to QEMU running with it (the
+     * executor's measure). A guest's own boot is not seen by clusterd.
+     * CD_OBS_NONE when not a failover, start_ms also when the executor
+     * did not report it (lease_wait_ms then holds lease wait and start,
+     * as in history files before version 3). */
+    uint64_t detection_ms, lease_wait_ms, start_ms, failover_ms;
     char msg[CD_OBS_MSG_MAX];
     uint32_t npasses;
     struct cd_obs_pass passes[CD_OBS_PASS_MAX];
@@ -96,8 +102,9 @@ const struct cd_obs_entry *cd_obs_history(const struct cd_obs *o, size_t i);
 /* The history file: a header (magic, version, generation, count, then
  * a crc32c over the header before it and every entry) and the entries,
  * fixed-size, encoded field by field, little-endian. Version 2 added the
- * dirty rate of each pass; a version 1 file (written before) still loads,
- * its dirty rates 0. */
+ * dirty rate of each pass, version 3 a failover's start phase; files of
+ * versions 1 and 2 (written before) still load, their dirty rates 0
+ * (version 1) and start phases CD_OBS_NONE. */
 int cd_obs_encode(const struct cd_obs *o, uint8_t **ret_buf, size_t *ret_len);
 /* Replaces the history with the one in `buf`: CD_E_CORRUPT (checksum,
  * truncated, trailing bytes), CD_E_MSG_VERSION (unknown version); the
@@ -140,6 +147,9 @@ struct cd_obs_view {
     size_t nvms;
     bool csv_known;
     uint64_t csv_total_bytes, csv_free_bytes;
+    /* lunbridge's per-LUN samples in the format rendered (from
+     * cd_obs_lun_text), NULL = none */
+    const char *lun_text;
 };
 
 enum cd_obs_format {
@@ -150,6 +160,16 @@ enum cd_obs_format {
 /* The metrics text of `v` and the counters of `o`. */
 int cd_obs_render(const struct cd_obs *o, const struct cd_obs_view *v,
                   enum cd_obs_format f, char **ret_text);
+
+/* lunbridge's metrics textfile (`len` bytes of `in`, the text format
+ * node-exporter reads) as `f`: only the kvmcluster_lun_ families, their
+ * # TYPE and # HELP lines (a counter's family without "_total" in
+ * OpenMetrics), other comments dropped. Any line that does not parse
+ * (labels, value, a type other than gauge, counter, histogram, a control
+ * byte, a line over 2048 bytes, a last line without its newline) refuses
+ * the whole text: CD_E_CORRUPT, `err` says which line and why. */
+int cd_obs_lun_text(const char *in, size_t len, enum cd_obs_format f,
+                    char **ret_text, char *err, size_t errlen);
 
 /* Appends `s` to `b` escaped as a label value (\\, \", \n). */
 struct cd_buf;

@@ -487,9 +487,10 @@ static bool is_running(struct cd_orch *o, uint64_t id, unsigned step)
     return false;
 }
 
+/* `start_ms`: a START's lease free -> running (cd_action.start_ms). */
 static void send_step(struct cd_orch *o, uint64_t id, unsigned step, int rc,
                       const char *vm, const char *msg, uint64_t downtime,
-                      uint64_t total)
+                      uint64_t total, uint64_t start_ms)
 {
     struct cd_co_msg m = {
         .type = CD_CO_STEP, .id = id, .cause = step, .rc = rc};
@@ -498,6 +499,7 @@ static void send_step(struct cd_orch *o, uint64_t id, unsigned step, int rc,
     snprintf(m.text, sizeof(m.text), "%s", msg ? msg : "");
     m.n[0] = downtime;
     m.n[1] = total;
+    m.n[2] = start_ms;
     m.n[3] = (uint64_t)time(NULL);
     co_send(o, &m);
 }
@@ -535,7 +537,7 @@ static void step_done(void *data, struct cd_hva_job *j)
         j->downtime_ms = j->total_ms;
     if (o->in_group)
         send_step(o, j->action_id, j->step, j->rc, j->vm, j->msg,
-                  j->downtime_ms, j->total_ms);
+                  j->downtime_ms, j->total_ms, j->start_ms);
     cd_hva_job_free(j);
     if (o->shutting_down)
         shutdown_check(o);
@@ -596,7 +598,7 @@ static void maybe_execute(struct cd_orch *o, const struct cd_action *a)
         snprintf(j->mig_args, sizeof(j->mig_args), "%s", args ? args : "");
     }
     if (rc < 0) {
-        send_step(o, a->id, a->step, rc, a->vm, j->msg, 0, 0);
+        send_step(o, a->id, a->step, rc, a->vm, j->msg, 0, 0, 0);
         cd_hva_job_free(j);
         return;
     }
@@ -608,7 +610,8 @@ static void maybe_execute(struct cd_orch *o, const struct cd_action *a)
     rc = cd_hva_run(o->hva, j, step_done, o);
     if (rc < 0) {
         o->nrunning--;
-        send_step(o, a->id, a->step, rc, a->vm, "cannot start a worker", 0, 0);
+        send_step(o, a->id, a->step, rc, a->vm, "cannot start a worker", 0, 0,
+                  0);
         cd_hva_job_free(j);
     }
 }

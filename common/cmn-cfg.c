@@ -419,6 +419,8 @@ static int parse_text(struct cmn_cfg *cfg, char *text, char *err, size_t errlen)
             value++;
         }
         k = find_key(cfg->keys, section->section, key);
+        if (k == NULL && section->borrowed)
+            continue;
         if (k == NULL)
             return cfg_error(err, errlen, -CMN_E_UNKNOWN_KEY, name, line,
                              "unknown key '%s' in [%s]", key, section->section);

@@ -36,6 +36,10 @@ struct cmn_cfg_key {
     bool repeatable;  /* repeatable *section* (set on each of its keys) */
     int64_t min, max; /* INT/SIZE/DURATION bounds; min == max == 0: none */
     const char *const *enum_values; /* NULL-terminated, for ENUM */
+    /* Another daemon's key read here (set on each key of that section
+     * described): the section's other keys are its owner's to check,
+     * so they are skipped, not rejected. */
+    bool borrowed;
 };
 
 struct cmn_cfg;

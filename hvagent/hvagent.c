@@ -354,34 +354,36 @@ static const char *const hva_scope_values[] = {"auto", "no", NULL};
 /* [hvagent] in kvmcluster.conf(5); other daemons' sections are skipped. */
 static const struct cmn_cfg_key hva_cfg_keys[] = {
     {"hvagent", "migration-timeout", CMN_CFG_DURATION, "300s", false, false,
-     1000, 86400000, NULL},
+     1000, 86400000, NULL, false},
     {"hvagent", "migration-stall-timeout", CMN_CFG_DURATION, "10s", false,
-     false, 1000, 3600000, NULL},
+     false, 1000, 3600000, NULL, false},
     {"hvagent", "migration-arm-timeout", CMN_CFG_DURATION, "20s", false, false,
-     1000, 86400000, NULL},
+     1000, 86400000, NULL, false},
     {"hvagent", "lun-dir", CMN_CFG_STR, HVA_LUN_DIR_DEFAULT, false, false, 0, 0,
-     NULL},
-    {"hvagent", "storage-dirs", CMN_CFG_STR, "", false, false, 0, 0, NULL},
+     NULL, false},
+    {"hvagent", "storage-dirs", CMN_CFG_STR, "", false, false, 0, 0, NULL,
+     false},
     {"hvagent", "kernel-dirs", CMN_CFG_STR, HVA_KERNEL_DIRS_DEFAULT, false,
-     false, 0, 0, NULL},
+     false, 0, 0, NULL, false},
     {"hvagent", "qemu-user", CMN_CFG_STR, HVA_QEMU_USER_DEFAULT, false, false,
-     0, 0, NULL},
+     0, 0, NULL, false},
     /* The newest CPU model this node offers ("" = all its CPU has): lets
      * an operator line a newer host up with older ones, and the sandbox
      * reproduce mixed generations. */
-    {"hvagent", "cpu-models", CMN_CFG_STR, "", false, false, 0, 0, NULL},
+    {"hvagent", "cpu-models", CMN_CFG_STR, "", false, false, 0, 0, NULL, false},
     {"hvagent", "migration-tls", CMN_CFG_ENUM, HVA_MIG_TLS_DEFAULT, false,
-     false, 0, 0, hva_mig_tls_values},
-    {"hvagent", "migration-tls-key", CMN_CFG_STR, "", false, false, 0, 0, NULL},
+     false, 0, 0, hva_mig_tls_values, false},
+    {"hvagent", "migration-tls-key", CMN_CFG_STR, "", false, false, 0, 0, NULL,
+     false},
     /* auto: a virtio NIC of a KVM guest gets /dev/vhost-net when the
      * node has it (hva-net.c); off: QEMU's own virtio-net always. */
     {"hvagent", "vhost-net", CMN_CFG_ENUM, "auto", false, false, 0, 0,
-     hva_vhost_values},
+     hva_vhost_values, false},
     /* auto: each QEMU in a systemd scope of its own when systemd is PID 1
      * (hva-scope.c); no: QEMU stays in hvagent's cgroup. */
     {"hvagent", "systemd-scope", CMN_CFG_ENUM, "auto", false, false, 0, 0,
-     hva_scope_values},
-    {NULL, NULL, 0, NULL, false, false, 0, 0, NULL},
+     hva_scope_values, false},
+    {NULL, NULL, 0, NULL, false, false, 0, 0, NULL, false},
 };
 
 static int set_dirs(struct hva_agent *ag, const char *lun, const char *storage,

@@ -80,10 +80,18 @@
         return e;
     }
 
-    function showError(msg) {
+    /* Two kinds of error: reading the cluster ("status", cleared by the
+     * next good read) and the last action's ("action", kept until the
+     * next action succeeds: a refusal must not vanish with the next
+     * refresh, which follows every action). */
+    const errors = { status: "", action: "" };
+
+    function showError(msg, kind) {
+        errors[kind || "status"] = msg || "";
+        const text = [errors.action, errors.status].filter(x => x).join("\n");
         const e = $("error");
-        e.textContent = msg || "";
-        e.hidden = !msg;
+        e.textContent = text;
+        e.hidden = !text;
     }
 
     function log(msg) {
@@ -116,10 +124,15 @@
             return s + ": failed" + (a.msg ? ": " + a.msg : "");
         if (a.kind === "live-migration" || a.kind === "quick-migration")
             s += ": downtime " + a["downtime-ms"] + " ms";
+        /* The three phases; without start-ms (a history from before the
+         * split) the lease wait holds the start. */
         if (a["failover-ms"])
             s += " in " + secs(a["failover-ms"]) +
                  " (detection " + secs(a["detection-ms"] || 0) +
-                 ", lease and boot " + secs(a["lease-wait-ms"] || 0) + ")";
+                 (a["start-ms"] !== undefined
+                     ? ", lease wait " + secs(a["lease-wait-ms"] || 0) +
+                       ", start " + secs(a["start-ms"])
+                     : ", lease wait and start " + secs(a["lease-wait-ms"] || 0)) + ")";
         return s;
     }
 
@@ -419,11 +432,11 @@
         return ctl(args)
                 .then(out => {
                     log(what + ": " + summary(out));
-                    showError(null);
+                    showError(null, "action");
                 })
                 .catch(ex => {
                     log(what + " failed: " + errText(ex));
-                    showError(what + ": " + errText(ex));
+                    showError(what + ": " + errText(ex), "action");
                 })
                 .then(refresh);
     }
@@ -566,6 +579,22 @@
                                       fill: kindClass(a), class: "bar" });
             bar.appendChild(svg("title", {}, describe(a)));
             g.appendChild(bar);
+            /* A failover's bar in its phases, each its share of the bar
+             * (the scale is logarithmic, the shares are not). */
+            if (a["failover-ms"] && a["start-ms"] !== undefined) {
+                const phases = [["detection", a["detection-ms"], "#f0ab00"],
+                                ["lease wait", a["lease-wait-ms"], "#c9190b"],
+                                ["start", a["start-ms"], "#3e8635"]];
+                let y = base;
+                phases.forEach(([name, v, colour]) => {
+                    const ph = ms > 0 ? h * Number(v || 0) / ms : 0;
+                    y -= ph;
+                    const seg = svg("rect", { x, y, width: w, height: ph, fill: colour,
+                                              class: "phase phase-" + name.replace(" ", "-") });
+                    seg.appendChild(svg("title", {}, name + " " + secs(v || 0)));
+                    g.appendChild(seg);
+                });
+            }
             const passes = n.getElementsByTagName("pass").length;
             g.appendChild(svg("text", { x: x + w / 2, y: base - h - 4, "text-anchor": "middle" },
                               ms + " ms" + (passes ? ", " + passes + " p" : "")));

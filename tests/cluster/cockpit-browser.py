@@ -189,6 +189,9 @@ last = wait("the failover of %s" % VM, 110,
 log("failover: %s on %s: %s" % (VM, row("node"), last))
 shot("6-failover")
 m = re.search(r"failover .* in ([0-9.]+) s", last)
+# Its three phases (history version 3): detection, lease wait, start.
+if not re.search(r"\(detection [0-9.]+ s, lease wait [0-9.]+ s, start [0-9.]+ s\)", last):
+    fail("the failover's phases are not on the page: '%s'" % last)
 print("RESULT failover_node=%s" % row("node"))
 print("RESULT lease_after_failover=%s" % row("lease"))
 print("RESULT failover_shown_s=%.1f" % (time.monotonic() - t_kill))
@@ -201,6 +204,9 @@ wait("explain text", 15, lambda: len(text("#explain")) > 10)
 bars = wait("timeline bars", 15,
             lambda: len(drv.find_elements(By.CSS_SELECTOR, "#timeline svg rect.bar")))
 print("RESULT timeline_bars=%d" % bars)
+phases = len(drv.find_elements(By.CSS_SELECTOR, "#timeline svg rect.phase"))
+if phases < 3:
+    fail("the failover's bar has %d phase segments, not 3" % phases)
 shot("7-detail")
 print("RESULT screenshots=%s" % " ".join(shots), flush=True)
 drv.quit()

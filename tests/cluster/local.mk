@@ -8,7 +8,7 @@ EXTRA_DIST += \
 	scripts/sandbox \
 	tests/cluster/run \
 	tests/cluster/lib/sandbox.sh \
-	tests/cluster/cockpit-browser.py \
+	tests/cluster/cockpit-browser.py tests/cluster/cockpit-login.py \
 	$(wildcard $(srcdir)/tests/cluster/test-*.sh)
 
 check-cluster: all

@@ -6,10 +6,16 @@
 # a quick move to node3, then node3 killed whole: after each, the scrape
 # shows the counter of that kind up by one and its histograms one sample
 # more (live: passes and bytes sent too); after the failover, the
-# failover counter is one and its detection / lease wait / total split
-# matches the times this test observed (start published, VM running)
-# within a second of the sampling window; the CSV's size and free bytes
+# failover counter is one and its split (detection, lease wait, start)
+# adds up to the total within a second, the detection and the lease wait
+# plus start match the times this test observed (start published, VM
+# running) within a second of the sampling window, the start phase is
+# shorter than the lease wait and in the history; the CSV's size and free bytes
 # are there; the VM's lease holder follows it (live, quick, failover).
+# lunbridge's per-LUN metrics (the sandbox sets its metrics-file): in
+# `clusterctl metrics` the session state of every LUN lunbridge's file
+# has, logged_in, and OpenMetrics' family name of the reconnect counter;
+# not in clusterd's textfile (node-exporter would see them twice).
 # Then node1's clusterd is killed and started again:
 # `clusterctl history` shows the same actions with the same figures.
 # kvmc-timeout: 420
@@ -71,6 +77,23 @@ csv_size=$(m kvmcluster_csv_size_bytes)
 csv_free=$(m kvmcluster_csv_free_bytes)
 awk -v s="$csv_size" -v f="$csv_free" 'BEGIN { exit !(s > 0 && f > 0 && f <= s) }' ||
     fail "CSV space: size $csv_size, free $csv_free"
+
+# lunbridge's LUNs in clusterctl metrics.
+LBFILE=$KVMC_SANDBOX_DIR/node1/lunbridge.prom
+sb_wait_for 15 test -s "$LBFILE" || fail "lunbridge wrote no $LBFILE"
+nlun=$(grep -c '^kvmcluster_lun_session_state{.*state="logged_in"} 1$' "$LBFILE")
+((nlun >= 1)) || fail "no LUN logged in in $LBFILE: $(head -n 5 "$LBFILE")"
+om=$(cdctl node1 metrics) || fail "clusterctl metrics: $om"
+assert_eq "$nlun" "$(grep -c '^kvmcluster_lun_session_state{.*state="logged_in"} 1$' <<<"$om")" \
+    "LUNs logged in, in clusterctl metrics"
+for l in $(sed -n 's/^kvmcluster_lun_session_state{.*lun="\([^"]*\)",state="logged_in"} 1$/\1/p' "$LBFILE"); do
+    grep -q "^kvmcluster_lun_session_state{.*lun=\"$l\",state=\"logged_in\"} 1\$" <<<"$om" ||
+        fail "clusterctl metrics lacks LUN $l logged_in: $(grep kvmcluster_lun_session <<<"$om")"
+done
+grep -qx '# TYPE kvmcluster_lun_reconnects counter' <<<"$om" ||
+    fail "clusterctl metrics: the reconnect counter's OpenMetrics family: $(grep 'TYPE kvmcluster_lun' <<<"$om")"
+assert_eq '# EOF' "$(tail -n1 <<<"$om")" "clusterctl metrics ends with # EOF"
+grep -q '^kvmcluster_lun_' "$TEXTDIR/kvmcluster.prom" && fail "LUN samples in clusterd's textfile"
 
 vm_define $VM high 128
 cdctl node1 vm add "$VM_DIR/$VM.xml" >/dev/null || fail "vm add"
@@ -171,16 +194,23 @@ wait_metric '[ "$(m kvmcluster_failovers_total)" = 1 ]' "failover"
 assert_eq 1 "$(m kvmcluster_failover_seconds_count)" "failover samples"
 assert_eq 1 "$(m kvmcluster_failover_detection_seconds_count)" "detection samples"
 assert_eq 1 "$(m kvmcluster_failover_lease_wait_seconds_count)" "lease wait samples"
+assert_eq 1 "$(m kvmcluster_failover_start_seconds_count)" "start samples"
 ms() { awk -v s="$(m "$1")" 'BEGIN { printf "%d", s * 1000 + 0.5 }'; }
 fo_ms=$(ms kvmcluster_failover_seconds_sum)
 det_ms=$(ms kvmcluster_failover_detection_seconds_sum)
 lw_ms=$(ms kvmcluster_failover_lease_wait_seconds_sum)
+st_ms=$(ms kvmcluster_failover_start_seconds_sum)
+sum_ms=$((det_ms + lw_ms + st_ms))
+((sum_ms >= fo_ms - 1000 && sum_ms <= fo_ms + 1000)) ||
+    fail "phases $det_ms + $lw_ms + $st_ms = $sum_ms ms, total $fo_ms ms"
+# sanlock's host-dead time (tens of seconds) against QEMU's start.
+((st_ms > 0 && st_ms < lw_ms)) || fail "start $st_ms ms, lease wait $lw_ms ms"
 # within V LO HI: V in [LO - 1 s, HI + 1 s].
 within() { (($1 >= $2 - 1000 && $1 <= $3 + 1000)); }
 within "$fo_ms" "$run_lo" "$run_hi" || fail "failover time $fo_ms ms, observed $run_lo..$run_hi ms"
 within "$det_ms" "$act_lo" "$act_hi" || fail "detection $det_ms ms, observed $act_lo..$act_hi ms"
-within "$lw_ms" $((run_lo - act_hi)) $((run_hi - act_lo)) ||
-    fail "lease wait $lw_ms ms, observed $((run_lo - act_hi))..$((run_hi - act_lo)) ms"
+within $((lw_ms + st_ms)) $((run_lo - act_hi)) $((run_hi - act_lo)) ||
+    fail "lease wait + start $((lw_ms + st_ms)) ms, observed $((run_lo - act_hi))..$((run_hi - act_lo)) ms"
 w=$(vm_where node1 $VM)
 sb_wait_for 30 vm_ticking "$w" $VM || fail "$VM does not tick on $w after the failover"
 [ "$(vm_last_boot "$w" $VM)" != "$boot" ] || fail "no cold boot after the failover"
@@ -194,6 +224,8 @@ nact=$(grep -c '<action ' <<<"$h0")
 # The failover's figures are on the start that succeeded: cause
 # "retry" when the first target could not take the lease.
 grep -Eq 'kind="start" cause="(failover|retry)".*failover-ms="' <<<"$h0" || fail "history lacks the failover's figures: $h0"
+grep -Eq "kind=\"start\" cause=\"(failover|retry)\".* detection-ms=\"$det_ms\" lease-wait-ms=\"$lw_ms\" start-ms=\"$st_ms\" failover-ms=\"$fo_ms\"" <<<"$h0" ||
+    fail "history's failover split is not the metrics' ($det_ms, $lw_ms, $st_ms, $fo_ms): $h0"
 cd_kill node1 KILL
 vm_cd_start node1
 cd_wait_started node1
@@ -202,13 +234,15 @@ assert_eq "$h0" "$h1" "history across a clusterd restart"
 txt=$(cdctl node1 history $VM --since 1h) || fail "history text: $txt"
 sb_log "$txt"
 grep -q "live-migration .*downtime $dt_ms ms" <<<"$txt" || fail "history text lacks the live move: $txt"
+grep -q "failover $fo_ms ms (detection $det_ms ms, lease wait $lw_ms ms, start $st_ms ms)" <<<"$txt" ||
+    fail "history text lacks the failover's phases: $txt"
 out=$(cdctl node1 history --since yesterday-ish 2>&1) && fail "bad --since accepted"
 grep -q "since 'yesterday-ish' is not a time" <<<"$out" || fail "bad --since: $out"
 
 proof "metrics via $([ -n "$NE" ] && echo "node-exporter $NE_ADDR" || echo "the textfile (node-exporter not installed)"):" \
     "live +1 (downtime $dt_ms ms, the same in move-vm --output xml with $mv_passes pass(es), passes $passes0->$passes1, bytes $bytes0->$bytes1), quick +1," \
     "failover 1: total $fo_ms ms vs observed $run_lo..$run_hi ms, detection $det_ms vs $act_lo..$act_hi ms," \
-    "lease wait $lw_ms vs $((run_lo - act_hi))..$((run_hi - act_lo)) ms (each within 1 s);" \
+    "lease wait $lw_ms + start $st_ms vs $((run_lo - act_hi))..$((run_hi - act_lo)) ms (each within 1 s; phases sum $sum_ms ms);" \
     "lease holder $dst, node3, then $w (metrics; vm show after the live move);" \
-    "CSV $csv_free of $csv_size bytes free;" \
+    "CSV $csv_free of $csv_size bytes free; $nlun LUN(s) of lunbridge logged_in in clusterctl metrics;" \
     "history of $nact actions identical after a clusterd restart"

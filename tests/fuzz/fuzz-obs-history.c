@@ -51,7 +51,7 @@ static bool entry_same(const struct cd_obs_entry *a,
         strcmp(a->msg, b->msg) || a->started_s != b->started_s ||
         a->ended_s != b->ended_s || a->downtime_ms != b->downtime_ms ||
         a->total_ms != b->total_ms || a->detection_ms != b->detection_ms ||
-        a->lease_wait_ms != b->lease_wait_ms ||
+        a->lease_wait_ms != b->lease_wait_ms || a->start_ms != b->start_ms ||
         a->failover_ms != b->failover_ms || a->npasses != b->npasses)
         return false;
     for (size_t i = 0; i < a->npasses; i++)

@@ -502,6 +502,7 @@ static void seeds_obs(void)
     cd_obs_action_begin(o, &start, "", "node3", 11000, 1700000100);
     start.status = CD_AS_DONE;
     snprintf(start.msg, sizeof(start.msg), "restarted after node4 was lost");
+    start.start_ms = 900;
     cd_obs_action_end(o, &start, "", "node3", 15000, 1700000104);
     if (cd_obs_history_count(o) != 2 || cd_obs_encode(o, &buf, &len) < 0)
         abort();

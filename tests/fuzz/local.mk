@@ -36,7 +36,8 @@ fuzz_regress_tests = \
 	tests/fuzz/regress-cfg \
 	tests/fuzz/regress-vpd \
 	tests/fuzz/regress-cpu-caps \
-	tests/fuzz/regress-obs-history
+	tests/fuzz/regress-obs-history \
+	tests/fuzz/regress-obs-lun
 check_PROGRAMS += $(fuzz_regress_tests)
 TESTS += $(fuzz_regress_tests)
 
@@ -56,7 +57,8 @@ fuzz_programs = \
 	tests/fuzz/fuzz-cfg \
 	tests/fuzz/fuzz-vpd \
 	tests/fuzz/fuzz-cpu-caps \
-	tests/fuzz/fuzz-obs-history
+	tests/fuzz/fuzz-obs-history \
+	tests/fuzz/fuzz-obs-lun
 noinst_PROGRAMS += $(fuzz_programs) tests/fuzz/fuzz-seeds
 endif
 
@@ -224,6 +226,17 @@ tests_fuzz_regress_obs_history_SOURCES = tests/fuzz/fuzz-obs-history.c tests/fuz
 tests_fuzz_regress_obs_history_CPPFLAGS = $(FUZZ_CPPFLAGS) -DFUZZ_NAME='"obs-history"'
 tests_fuzz_regress_obs_history_CFLAGS = $(FUZZ_CD_CFLAGS) $(CMOCKA_CFLAGS)
 tests_fuzz_regress_obs_history_LDADD = $(FUZZ_CD_LIBS) $(CMOCKA_LIBS)
+
+tests_fuzz_fuzz_obs_lun_SOURCES = tests/fuzz/fuzz-obs-lun.c $(FUZZ_HDRS)
+tests_fuzz_fuzz_obs_lun_CPPFLAGS = $(FUZZ_CPPFLAGS)
+tests_fuzz_fuzz_obs_lun_CFLAGS = $(FUZZ_CD_CFLAGS)
+tests_fuzz_fuzz_obs_lun_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_LDFLAGS)
+tests_fuzz_fuzz_obs_lun_LDADD = $(FUZZ_CD_LIBS)
+tests_fuzz_regress_obs_lun_SOURCES = tests/fuzz/fuzz-obs-lun.c tests/fuzz/fuzz-regress.c \
+	$(FUZZ_HDRS)
+tests_fuzz_regress_obs_lun_CPPFLAGS = $(FUZZ_CPPFLAGS) -DFUZZ_NAME='"obs-lun"'
+tests_fuzz_regress_obs_lun_CFLAGS = $(FUZZ_CD_CFLAGS) $(CMOCKA_CFLAGS)
+tests_fuzz_regress_obs_lun_LDADD = $(FUZZ_CD_LIBS) $(CMOCKA_LIBS)
 
 # Writes seed inputs made by the encoders (tests/fuzz/corpus/ holds the
 # output, checked in): rerun it when a wire or disk format changes.

@@ -18,6 +18,8 @@ static void test_values(void **state)
     const char *text = "# shared file\n"
                        "[lunbridge]\n"
                        "mount = /run/kvmcluster/luns\n"
+                       "metrics-file = /var/lib/ne/lunbridge.prom\n"
+                       "deadline = 2000\n"
                        "[target t1]\n"
                        "portal = 198.18.0.1\n"
                        "[clusterd]\n"
@@ -40,6 +42,8 @@ static void test_values(void **state)
     assert_int_equal(cfg.memory_mib, 8192);
     assert_string_equal(cfg.admin_group, "kvmadm");
     assert_string_equal(cfg.csv, "/run/kvmcluster/luns/naa.1");
+    /* lunbridge's metrics file is read, its other keys skipped. */
+    assert_string_equal(cfg.lun_metrics_file, "/var/lib/ne/lunbridge.prom");
 }
 
 static void test_no_section(void **state)
@@ -53,6 +57,13 @@ static void test_no_section(void **state)
         0);
     assert_string_equal(cfg.state_dir, CD_STATE_DIR_DEFAULT);
     assert_string_equal(cfg.node_name, "");
+    assert_string_equal(cfg.lun_metrics_file, "");
+    /* A relative path is lunbridge's error to report: not read here. */
+    assert_int_equal(cd_config_parse("k.conf",
+                                     "[lunbridge]\nmetrics-file = x.prom\n",
+                                     &cfg, err, sizeof(err)),
+                     0);
+    assert_string_equal(cfg.lun_metrics_file, "");
 }
 
 static void test_errors(void **state)

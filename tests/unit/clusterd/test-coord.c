@@ -182,9 +182,13 @@ static void test_start_stop_idempotent(void **state)
     uint32_t to = a->to;
     uint64_t id = a->id;
     rt(co, cdb, to, "web1", CD_RT_RUNNING, 100000, NULL);
-    step(co, cdb, id, 0, &eff);
+    /* The executor's start phase (lease free -> running) rides in n[2]. */
+    struct cd_co_msg done = {.type = CD_CO_STEP, .id = id, .cause = 0};
+    done.n[2] = 2345;
+    deliver(co, cdb, to, &done, &eff);
     assert_true(eff.act_ended);
     assert_int_equal(cd_coord_action_by_id(co, id)->status, CD_AS_DONE);
+    assert_int_equal(cd_coord_action_by_id(co, id)->start_ms, 2345);
     /* A repeated STEP report changes nothing. */
     struct cd_co_msg m = {.type = CD_CO_STEP, .id = id, .rc = -5};
     deliver(co, cdb, to, &m, &eff);
