@@ -531,7 +531,9 @@ static void eval_cpu(const struct cd_cdb *cdb, struct cd_chk_node *nodes,
 
         if (!nodes[i].reported)
             continue;
-        if (!cn->cpu[0])
+        /* NULL until the node published its capability (cd-cpu.c): a
+         * validate in the first seconds of a cluster meets that. */
+        if (!cn->cpu || !cn->cpu[0])
             cd_chk_set(r, CD_CHK_WARN,
                        "its CPU models are not reported yet (hvagent not "
                        "answering?)");

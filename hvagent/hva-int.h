@@ -203,9 +203,13 @@ struct hva_qemu_opts {
     int serial_fd;       /* >= 0: the serial file as a descriptor instead */
     const int *disk_fds; /* one read-write descriptor per disk, or NULL:
                             QEMU opens the paths itself */
-    bool incoming;       /* -incoming defer */
-    const int *nic_fds;  /* one tap descriptor per NIC (hva_net_open);
-                            NULL: the NICs are left out */
+    /* The kernel's and the initrd's descriptor (-1: no initrd), given to
+     * QEMU as -kernel and -initrd /proc/self/fd/N, or NULL: QEMU opens
+     * the paths itself. */
+    const int *boot_fds;
+    bool incoming;      /* -incoming defer */
+    const int *nic_fds; /* one tap descriptor per NIC (hva_net_open);
+                           NULL: the NICs are left out */
     /* One /dev/vhost-net descriptor per NIC, -1 for none (QEMU's own
      * virtio-net); NULL: none at all. */
     const int *vhost_fds;
@@ -230,14 +234,26 @@ int hva_qemu_cred_lookup(const char *user, struct hva_qemu_cred *ret, char *err,
 void hva_qemu_cred_free(struct hva_qemu_cred *c);
 
 /* What the agent opens for QEMU, which the QEMU user could not open: the
- * disks (read-write, O_DIRECT as the disk asks) and the serial log
- * (appending; not opened if `serial` is NULL). Close-on-exec; spawn lets
- * them through. */
+ * disks (read-write, O_DIRECT as the disk asks), the serial log
+ * (appending; not opened if `serial` is NULL) and the kernel and initrd
+ * of a direct kernel boot (read-only; a regular file, not followed if a
+ * symlink: the path hva_vm_def_check made canonical). Close-on-exec;
+ * spawn lets them through. QEMU reads the kernel and the initrd by name
+ * (x86 -kernel takes no fd set), /proc/self/fd/N: that reopens the file
+ * without walking its directories, so kernel-dirs may lie where the QEMU
+ * user cannot go (the 0700 state directory), but the file's own mode
+ * still has to let that user read it. */
+#define HVA_QEMU_BOOT_FDS 2 /* kernel, initrd */
 struct hva_qemu_files {
     int *disk_fds;
     size_t n_disks;
     int serial_fd;
+    int boot_fds[HVA_QEMU_BOOT_FDS]; /* -1: none */
 };
+#define HVA_QEMU_FILES_INIT                                                    \
+    {                                                                          \
+        .serial_fd = -1, .boot_fds = { -1, -1 }                                \
+    }
 int hva_qemu_files_open(const struct hva_vm_def *def, const char *serial,
                         struct hva_qemu_files *ret, char *err, size_t errlen);
 void hva_qemu_files_close(struct hva_qemu_files *f);
@@ -248,13 +264,22 @@ struct hva_qemu_spawn_opts {
     bool sanlock;        /* register, so the QEMU pid can hold a lease */
     const int *keep_fds; /* further descriptors QEMU inherits */
     size_t n_keep;
+    /* Descriptors QEMU opens again as /proc/self/fd/N (the kernel and
+     * the initrd; -1: none), inherited too, with the paths that name them
+     * in errors: the child opens each that way as the QEMU user before
+     * exec, so a file that user may not read fails the start with the
+     * file's name, not QEMU's "/proc/self/fd/N". */
+    const int *reopen_fds;
+    const char *const *reopen_paths;
+    size_t n_reopen;
     const struct hva_qemu_cred *cred; /* NULL: QEMU stays root */
 };
 
-/* Forks; the child keeps only stdio, qmp_fd and keep_fds open, registers
- * with sanlock (if `sanlock`), so the registration belongs to the QEMU
- * pid, switches to `cred` for good and execs argv with stdout/stderr to
- * `log_fd`. Returns once exec has happened (or failed). */
+/* Forks; the child keeps only stdio, qmp_fd, keep_fds and reopen_fds
+ * open, registers with sanlock (if `sanlock`), so the registration
+ * belongs to the QEMU pid, switches to `cred` for good, checks that it
+ * can reopen reopen_fds, and execs argv with stdout/stderr to `log_fd`.
+ * Returns once exec has happened (or failed). */
 int hva_qemu_spawn(char *const *argv, const struct hva_qemu_spawn_opts *so,
                    pid_t *ret_pid, char *err, size_t errlen);
 

@@ -5,7 +5,10 @@
  * user could not open itself (LUNs on the lunbridge mount, which only root
  * may enter; the serial log; the QMP socket) and hands them over as file
  * descriptors: -add-fd with /dev/fdset/N for what QEMU opens by name,
- * fd= for the QMP socket, getfd over QMP for migration streams. */
+ * fd= for the QMP socket, getfd over QMP for migration streams, and
+ * /proc/self/fd/N for the kernel and initrd (x86 -kernel takes no fd
+ * set), which reaches the file without walking the directories above it
+ * (kernel-dirs may lie under the 0700 state directory). */
 #include "config.h"
 
 #include <errno.h>
@@ -23,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -183,11 +187,20 @@ int hva_qemu_argv(const struct hva_vm_def *def, const struct hva_qemu_opts *o,
         argv_add(&a, "chardev:ser0");
     }
     if (def->kernel) {
+        /* By descriptor: the same argument on a migration's target, which
+         * reads the kernel at its start like a fresh QEMU (the fd number
+         * may differ; only the file's contents matter). */
         argv_add(&a, "-kernel");
-        argv_add(&a, "%s", def->kernel);
+        if (o->boot_fds)
+            argv_add(&a, "/proc/self/fd/%d", o->boot_fds[0]);
+        else
+            argv_add(&a, "%s", def->kernel);
         if (def->initrd) {
             argv_add(&a, "-initrd");
-            argv_add(&a, "%s", def->initrd);
+            if (o->boot_fds && o->boot_fds[1] >= 0)
+                argv_add(&a, "/proc/self/fd/%d", o->boot_fds[1]);
+            else
+                argv_add(&a, "%s", def->initrd);
         }
         if (def->cmdline) {
             argv_add(&a, "-append");
@@ -332,11 +345,35 @@ void hva_qemu_cred_free(struct hva_qemu_cred *c)
     c->n_groups = 0;
 }
 
+/* A kernel or initrd, read-only for QEMU's /proc/self/fd/N. O_NOFOLLOW:
+ * `path` is canonical (hva_vm_def_check), so what is opened is what was
+ * checked; O_NONBLOCK so that a FIFO put there cannot block the agent
+ * before fstat refuses it. */
+static int boot_file_open(const char *what, const char *path, int *ret_fd,
+                          char *err, size_t errlen)
+{
+    struct stat st;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    int rc;
+
+    if (fd < 0) {
+        rc = -errno;
+        snprintf(err, errlen, "%s '%s': %s", what, path, strerror(-rc));
+        return rc;
+    }
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        snprintf(err, errlen, "%s '%s' is not a regular file", what, path);
+        return -CMN_E_BAD_VALUE;
+    }
+    *ret_fd = fd;
+    return 0;
+}
+
 int hva_qemu_files_open(const struct hva_vm_def *def, const char *serial,
                         struct hva_qemu_files *ret, char *err, size_t errlen)
 {
-    memset(ret, 0, sizeof(*ret));
-    ret->serial_fd = -1;
+    *ret = (struct hva_qemu_files)HVA_QEMU_FILES_INIT;
     if (def->n_disks) {
         ret->disk_fds = malloc(def->n_disks * sizeof(int));
         if (!ret->disk_fds)
@@ -365,6 +402,17 @@ int hva_qemu_files_open(const struct hva_vm_def *def, const char *serial,
             return rc;
         }
     }
+    if (def->kernel) {
+        int rc = boot_file_open("kernel", def->kernel, &ret->boot_fds[0], err,
+                                errlen);
+        if (rc == 0 && def->initrd)
+            rc = boot_file_open("initrd", def->initrd, &ret->boot_fds[1], err,
+                                errlen);
+        if (rc < 0) {
+            hva_qemu_files_close(ret);
+            return rc;
+        }
+    }
     return 0;
 }
 
@@ -378,6 +426,11 @@ void hva_qemu_files_close(struct hva_qemu_files *f)
     if (f->serial_fd >= 0)
         close(f->serial_fd);
     f->serial_fd = -1;
+    for (size_t i = 0; i < HVA_QEMU_BOOT_FDS; i++) {
+        if (f->boot_fds[i] >= 0)
+            close(f->boot_fds[i]);
+        f->boot_fds[i] = -1;
+    }
 }
 
 /* Child side: what it sends to the parent fits the parent's buffer, even
@@ -482,12 +535,35 @@ spawn_child(char *const *argv, const struct hva_qemu_spawn_opts *so, int errfd)
     keep_across_exec(so->qmp_fd);
     for (size_t i = 0; i < so->n_keep; i++)
         keep_across_exec(so->keep_fds[i]);
+    for (size_t i = 0; i < so->n_reopen; i++)
+        if (so->reopen_fds[i] >= 0)
+            keep_across_exec(so->reopen_fds[i]);
     if (chdir("/") < 0) {
         child_report(errfd, "chdir /: %s", strerror(errno));
         _exit(127);
     }
     if (so->cred && drop_privileges(so->cred, errfd) < 0)
         _exit(127);
+    for (size_t i = 0; i < so->n_reopen; i++) {
+        char self[32];
+        int fd = so->reopen_fds[i];
+
+        if (fd < 0)
+            continue;
+        snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
+        int t = open(self, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+        if (t < 0) {
+            child_report(errfd,
+                         "'%s': the QEMU user (uid %u) may not read it: %s "
+                         "(the file itself must be readable by qemu-user; "
+                         "its directories need not be)",
+                         so->reopen_paths[i],
+                         so->cred ? (unsigned)so->cred->uid : 0,
+                         strerror(errno));
+            _exit(127);
+        }
+        close(t);
+    }
     execvp(argv[0], argv);
     child_report(errfd, "exec %s: %s", argv[0], strerror(errno));
     _exit(127);

@@ -392,7 +392,7 @@ int hva_vm_launch(struct hva_vm *vm, bool incoming, hva_vm_cb on_ready,
     int lfd cmn_autoclose = -1;
     int logfd cmn_autoclose = -1;
     struct hva_qemu_cred cred = {0};
-    struct hva_qemu_files files = {.serial_fd = -1};
+    struct hva_qemu_files files = HVA_QEMU_FILES_INIT;
     bool as_root = strcmp(ag->qemu_user, "root") == 0;
     int *keep = NULL, *nic_fds = NULL;
     int cfd = -1, rc;
@@ -445,6 +445,7 @@ int hva_vm_launch(struct hva_vm *vm, bool incoming, hva_vm_cb on_ready,
         .qmp_fd = lfd,
         .serial_fd = files.serial_fd,
         .disk_fds = files.disk_fds,
+        .boot_fds = vm->def->kernel ? files.boot_fds : NULL,
         .incoming = incoming,
         .nic_fds = nic_fds,
         .vhost_fds = nic_fds ? nic_fds + vm->def->n_nics : NULL,
@@ -452,12 +453,17 @@ int hva_vm_launch(struct hva_vm *vm, bool incoming, hva_vm_cb on_ready,
     rc = hva_qemu_argv(vm->def, &o, &argv);
     if (rc < 0)
         goto out;
+    const char *const boot_paths[HVA_QEMU_BOOT_FDS] = {vm->def->kernel,
+                                                       vm->def->initrd};
     struct hva_qemu_spawn_opts so = {
         .qmp_fd = lfd,
         .log_fd = logfd,
         .sanlock = ag->sanlock && vm->def->lease.lockspace,
         .keep_fds = keep,
         .n_keep = files.n_disks + 1 + 2 * vm->def->n_nics,
+        .reopen_fds = files.boot_fds,
+        .reopen_paths = boot_paths,
+        .n_reopen = HVA_QEMU_BOOT_FDS,
         .cred = as_root ? NULL : &cred,
     };
     rc = hva_qemu_spawn(argv, &so, &pid, err, errlen);

@@ -2,9 +2,13 @@
 # QEMU runs confined: as the unprivileged QEMU user (hvagent's default
 # qemu-user), under its seccomp filter, with no capability, its disk handed
 # over as a descriptor (the file is in a directory only root may enter),
-# and the VM still holds its lease, runs and migrates live.
+# its kernel and initrd too (-kernel/-initrd /proc/self/fd/N: they lie in
+# a kernel-dirs directory only root may enter, as the default one under
+# the 0700 state directory does), and the VM still holds its lease, runs
+# and migrates live (the target's QEMU reads the kernel the same way).
 # An agent configured with a user that does not exist refuses to start
-# the VM with an error naming the user.
+# the VM with an error naming the user; an initrd the QEMU user may not
+# read (mode 0600) is refused with an error naming the file.
 # A small guest: the migration is not what is measured here.
 HVA_MEM=${HVA_MEM:-256}
 . "$(dirname "$0")/lib/hva.sh"
@@ -25,6 +29,21 @@ setpriv --reuid "$quid" --regid "$qgid" --clear-groups \
     hva_fail "$QUSER can open the disk by name: the test proves nothing"
 sed -i "s|</vm>|  <disk path=\"$HVA_D/private/disk.img\" offset=\"0\"/>\n</vm>|" \
     "$HVA_D/$HVA_VM.xml"
+# The kernel and an initrd in boot/ of the sandbox directory (in the
+# sandbox's kernel-dirs), which only root may enter; the files readable.
+BOOT=$HVA_D/boot
+mkdir -p "$BOOT" && chmod 0700 "$BOOT"
+install -m 0644 "$HVA_B/tests/guest/kvmc-guest.elf" "$BOOT/kvmc-guest.elf"
+printf 'initrd of %s\n' "$KVMC_SANDBOX_NAME" >"$BOOT/initrd.img"
+chmod 0644 "$BOOT/initrd.img"
+for f in kvmc-guest.elf initrd.img; do
+    setpriv --reuid "$quid" --regid "$qgid" --clear-groups \
+        cat "$BOOT/$f" >/dev/null 2>&1 &&
+        hva_fail "$QUSER can open $BOOT/$f by name: the test proves nothing"
+done
+sed -i "s|<kernel path=\"[^\"]*\"|<kernel path=\"$BOOT/kvmc-guest.elf\" initrd=\"$BOOT/initrd.img\"|" \
+    "$HVA_D/$HVA_VM.xml"
+grep -q "initrd=\"$BOOT/initrd.img\"" "$HVA_D/$HVA_VM.xml" || hva_fail "no kernel line to rewrite"
 for n in 1 2; do
     hvactl "$n" undefine $HVA_VM >/dev/null || hva_fail "undefine on node$n"
     hvactl "$n" define "$HVA_D/$HVA_VM.xml" >/dev/null || hva_fail "define on node$n"
@@ -36,9 +55,23 @@ field() {
         sed -n "s/^$3:[[:space:]]*//p" | tr -s '\t ' ' '
 }
 
+# boot_fd N PID OPTION FILE: node N's QEMU PID has OPTION /proc/self/fd/K
+# on its command line, K its descriptor of FILE.
+boot_fd() {
+    local arg fd target
+    arg=$(sb exec "node$1" cat "/proc/$2/cmdline" | tr '\0' '\n' | grep -xF -A1 -- "$3" | tail -n 1)
+    fd=${arg#/proc/self/fd/}
+    [[ $arg == /proc/self/fd/* && $fd =~ ^[0-9]+$ ]] ||
+        hva_fail "node$1 QEMU $2: $3 '$arg', want /proc/self/fd/N"
+    target=$(sb exec "node$1" readlink "/proc/$2/fd/$fd")
+    [ "$target" = "$4" ] || hva_fail "node$1 QEMU $2: $3 fd $fd is '$target', want $4"
+    BOOT_MSG="$BOOT_MSG $3 fd $fd"
+}
+
 # confined N: asserts node N's QEMU is confined; prints what it saw
 confined() {
     local n=$1 pid u g s c p nnp fds
+    BOOT_MSG=''
     pid=$(hva_vm_field "$n" pid)
     [ -n "$pid" ] && [ "$pid" != 0 ] || hva_fail "no QEMU pid on node$n"
     u=$(field "$n" "$pid" Uid)
@@ -60,9 +93,11 @@ confined() {
         hva_fail "node$n QEMU $pid: disk not given as /dev/fdset/1"
     fds=$(sb exec "node$n" ls -l "/proc/$pid/fd" | grep -c "private/disk.img")
     ((fds >= 1)) || hva_fail "node$n QEMU $pid: has no descriptor of the disk"
+    boot_fd "$n" "$pid" -kernel "$BOOT/kvmc-guest.elf"
+    boot_fd "$n" "$pid" -initrd "$BOOT/initrd.img"
     [ "$(hva_lease_pid "$n")" = "$pid" ] ||
         hva_fail "lease not held by node$n's QEMU $pid"
-    CONF_MSG="node$n QEMU $pid uid/gid $quid/$qgid Seccomp $s CapEff $c NoNewPrivs $nnp, $fds disk fds"
+    CONF_MSG="node$n QEMU $pid uid/gid $quid/$qgid Seccomp $s CapEff $c NoNewPrivs $nnp, $fds disk fds,$BOOT_MSG"
 }
 
 r=$(hvactl 1 start $HVA_VM) || hva_fail "start on node1: $r"
@@ -94,5 +129,18 @@ grep -q "QEMU user 'kvmc-nouser'.*does not exist" <<<"$r" ||
     hva_fail "start with a missing QEMU user: error does not name it: $r"
 [ "$(hva_qemu_count 1)" = 0 ] || hva_fail "a QEMU started on node1 anyway"
 hva_wait_reports 2 3 || hva_fail "guest on node2 stopped"
+e_user=$(hva_attr "$r" error | head -c 90)
 
-echo "PROOF: QEMU confined: $c1; $c2; live $MIG_MSG; missing user refused: '$(hva_attr "$r" error | head -c 90)'"
+# An initrd the QEMU user may not read: refused before QEMU runs, the
+# file named (node2's QEMU read it at its start and runs on).
+hva_agent_stop 1
+hva_agent_start 1
+chmod 0600 "$BOOT/initrd.img"
+r=$(hvactl 1 start $HVA_VM) && hva_fail "start with an unreadable initrd succeeded: $r"
+grep -q "'$BOOT/initrd.img': the QEMU user (uid $quid) may not read it" <<<"$r" ||
+    hva_fail "start with an unreadable initrd: error does not name it: $r"
+[ "$(hva_qemu_count 1)" = 0 ] || hva_fail "a QEMU started on node1 anyway"
+hva_wait_reports 2 3 || hva_fail "guest on node2 stopped"
+e_ird=$(hva_attr "$r" error | head -c 120)
+
+echo "PROOF: QEMU confined: $c1; $c2; live $MIG_MSG; missing user refused: '$e_user'; unreadable initrd refused: '$e_ird'"

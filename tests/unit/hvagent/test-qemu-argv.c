@@ -2,12 +2,16 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -125,11 +129,13 @@ static void test_confined(void **state)
     struct hva_vm_def *def;
     char err[256], **argv;
     const int disk_fds[] = {11};
+    const int boot_fds[] = {14, 15};
     struct hva_qemu_opts o = {
         .accel = "tcg",
         .qmp_fd = 7,
         .serial_fd = 12,
         .disk_fds = disk_fds,
+        .boot_fds = boot_fds,
     };
     int i;
 
@@ -153,11 +159,112 @@ static void test_confined(void **state)
         "driver=raw,node-name=disk0,offset=1048576,"
         "size=67108864,cache.direct=on,file.driver=file,"
         "file.filename=/dev/fdset/1,file.aio=threads,file.locking=off");
+    /* the kernel and the initrd through the descriptors the agent opened */
+    i = find(argv, "-kernel");
+    assert_string_equal(argv[i + 1], "/proc/self/fd/14");
+    i = find(argv, "-initrd");
+    assert_string_equal(argv[i + 1], "/proc/self/fd/15");
     /* no path QEMU would have to open itself */
-    for (i = 0; argv[i]; i++)
+    for (i = 0; argv[i]; i++) {
         assert_null(strstr(argv[i], "/run/kvmcluster/luns"));
+        assert_null(strstr(argv[i], "/g/"));
+    }
     hva_argv_free(argv);
     hva_vm_def_free(def);
+}
+
+/* The kernel and initrd the agent opens for QEMU: read-only descriptors
+ * of exactly the checked paths; a symlink or a FIFO is refused, and a
+ * failure leaves nothing open. */
+static void test_boot_files(void **state)
+{
+    char dir[] = "/tmp/kvmc-test-boot.XXXXXX", k[64], r[64], l[64], f[64];
+    char xml[512], err[256] = "", link[PATH_MAX];
+    struct hva_qemu_files files;
+    struct hva_vm_def *def;
+    ssize_t n;
+
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    snprintf(k, sizeof(k), "%s/kernel", dir);
+    snprintf(r, sizeof(r), "%s/initrd", dir);
+    snprintf(l, sizeof(l), "%s/link", dir);
+    snprintf(f, sizeof(f), "%s/fifo", dir);
+    for (const char *p = k; p; p = p == k ? r : NULL) {
+        FILE *fp = fopen(p, "w");
+        assert_non_null(fp);
+        fputs("boot\n", fp);
+        fclose(fp);
+    }
+    assert_int_equal(symlink(k, l), 0);
+    assert_int_equal(mkfifo(f, 0600), 0);
+
+    snprintf(xml, sizeof(xml),
+             "<vm name=\"g\" uuid=\"0c4e2b5a-6f1d-4e53-9a6b-1d2f3e4a5b6c\">"
+             "<kernel path=\"%s\" initrd=\"%s\"/></vm>",
+             k, r);
+    assert_int_equal(hva_vm_def_from_xml(xml, &def, err, sizeof(err)), 0);
+    assert_int_equal(hva_qemu_files_open(def, NULL, &files, err, sizeof(err)),
+                     0);
+    for (size_t i = 0; i < HVA_QEMU_BOOT_FDS; i++) {
+        char self[32];
+
+        assert_true(files.boot_fds[i] > 2);
+        assert_int_equal(fcntl(files.boot_fds[i], F_GETFL) & O_ACCMODE,
+                         O_RDONLY);
+        /* close-on-exec here: only the spawned child lets them through */
+        assert_true(fcntl(files.boot_fds[i], F_GETFD) & FD_CLOEXEC);
+        snprintf(self, sizeof(self), "/proc/self/fd/%d", files.boot_fds[i]);
+        n = readlink(self, link, sizeof(link) - 1);
+        assert_true(n > 0);
+        link[n] = '\0';
+        assert_string_equal(link, i == 0 ? k : r);
+    }
+    hva_qemu_files_close(&files);
+    assert_int_equal(files.boot_fds[0], -1);
+    assert_int_equal(files.boot_fds[1], -1);
+    hva_vm_def_free(def);
+
+    /* no initrd: its descriptor stays -1 */
+    snprintf(xml, sizeof(xml),
+             "<vm name=\"g\" uuid=\"0c4e2b5a-6f1d-4e53-9a6b-1d2f3e4a5b6c\">"
+             "<kernel path=\"%s\"/></vm>",
+             k);
+    assert_int_equal(hva_vm_def_from_xml(xml, &def, err, sizeof(err)), 0);
+    assert_int_equal(hva_qemu_files_open(def, NULL, &files, err, sizeof(err)),
+                     0);
+    assert_true(files.boot_fds[0] > 2);
+    assert_int_equal(files.boot_fds[1], -1);
+    hva_qemu_files_close(&files);
+    hva_vm_def_free(def);
+
+    /* a symlink (not the canonical path) and a FIFO are refused, named */
+    snprintf(xml, sizeof(xml),
+             "<vm name=\"g\" uuid=\"0c4e2b5a-6f1d-4e53-9a6b-1d2f3e4a5b6c\">"
+             "<kernel path=\"%s\" initrd=\"%s\"/></vm>",
+             k, l);
+    assert_int_equal(hva_vm_def_from_xml(xml, &def, err, sizeof(err)), 0);
+    assert_int_equal(hva_qemu_files_open(def, NULL, &files, err, sizeof(err)),
+                     -ELOOP);
+    assert_non_null(strstr(err, "initrd '"));
+    assert_non_null(strstr(err, l));
+    assert_int_equal(files.boot_fds[0], -1); /* the kernel's closed again */
+    hva_vm_def_free(def);
+    snprintf(xml, sizeof(xml),
+             "<vm name=\"g\" uuid=\"0c4e2b5a-6f1d-4e53-9a6b-1d2f3e4a5b6c\">"
+             "<kernel path=\"%s\"/></vm>",
+             f);
+    assert_int_equal(hva_vm_def_from_xml(xml, &def, err, sizeof(err)), 0);
+    assert_int_equal(hva_qemu_files_open(def, NULL, &files, err, sizeof(err)),
+                     -CMN_E_BAD_VALUE);
+    assert_non_null(strstr(err, "is not a regular file"));
+    hva_vm_def_free(def);
+
+    unlink(f);
+    unlink(l);
+    unlink(r);
+    unlink(k);
+    rmdir(dir);
 }
 
 /* A hot-plugged disk (a slot in the definition): on every later command
@@ -282,6 +389,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_full),
         cmocka_unit_test(test_confined),
+        cmocka_unit_test(test_boot_files),
         cmocka_unit_test(test_slotted_disk),
         cmocka_unit_test(test_cred_missing),
         cmocka_unit_test(test_def_roundtrip),
