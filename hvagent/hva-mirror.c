@@ -61,11 +61,16 @@ enum mr_state {
     MR_FAILED,
     MR_FINISHING, /* the source lease's release in flight */
     MR_FINISHED,
+    MR_STATE_END,
 };
 
-static const char *const mr_names[] = {"copying",    "ready",     "leasing",
-                                       "completing", "completed", "cancelling",
-                                       "cancelled",  "failed",    "finished"};
+/* clusterd waits on these words ("finishing" until the source lease is
+ * released, then "finished"): one per state, checked below. */
+static const char *const mr_names[] = {
+    "copying",    "ready",     "leasing", "completing", "completed",
+    "cancelling", "cancelled", "failed",  "finishing",  "finished"};
+_Static_assert(sizeof(mr_names) / sizeof(mr_names[0]) == MR_STATE_END,
+               "a name for every mirror state");
 
 struct hva_mirror;
 
