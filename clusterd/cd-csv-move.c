@@ -23,13 +23,13 @@
 #include <unistd.h>
 
 #include "clusterd/cd-csv-int.h"
+#include "clusterd/cd-hva.h"
 #include "clusterd/cd-int.h"
 #include "common/cmn-log.h"
 #include "common/cmn-time.h"
+#include "common/cmn-xml.h"
 #include "csv/csv.h"
 #include "hvagent/hva-proto.h"
-#include "clusterd/cd-hva.h"
-#include "common/cmn-xml.h"
 #include "resources/res-vm.h"
 
 #define CHUNK   (1u << 20) /* O_DIRECT copy buffer */
@@ -548,7 +548,7 @@ static int mirror_wait(struct cd_csv_job *j, struct cd_move *m,
             return rc;
         }
         atomic_store(&m->done, state_len + st.done);
-        if (strstr(want, st.state))
+        if (st.state[0] && strstr(want, st.state))
             return 0;
         if (!strcmp(st.state, "cancelled") || !strcmp(st.state, "failed")) {
             m->mirror_gone = st.dropped;
