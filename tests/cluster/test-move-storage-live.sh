@@ -33,25 +33,9 @@ VM_ALL_UP="node1 node2"
 CTL=$KVMC_BUILDDIR/cli/clusterctl
 t0=$(sb_now_ms)
 
-# Volume 2 on LUN 3 (4096-byte sectors), each node's sanlock in its
-# lockspace (the target slot's VM lease lives there).
-lun3=$(sed -n 's/.* LUN 3: .* exported as \([^ ]*\)$/\1/p' "$KVMC_SANDBOX_DIR/node1/lunbridge.out" | tail -n 1)
-[ -n "$lun3" ] || fail "node1's lunbridge does not say how it named LUN 3"
-V2_PATH=/run/kvmcluster/luns/$lun3
-V2=$KVMC_SANDBOX_NAME-v2
-out=$(sb_exec node1 "$CTL" volume format "$V2_PATH" --name "$V2" \
-    --cluster "$KVMC_SANDBOX_NAME" --io-timeout 1 --slots 4 2>&1) ||
-    fail "volume format of LUN 3: $out"
-v2_off=$(sb_exec node1 "$CTL" volume inspect "$V2_PATH" |
-    awk '$1 == "lockspace" && $2 == "offset" { print $3 }')
-for n in node1 node2; do
-    sb_exec "$n" sanlock client add_lockspace -s "$V2:${n#node}:$V2_PATH:$v2_off" -o 1 >/dev/null &
-done
-wait
-out=$(cdctl node1 volume add "$SB_CSV_PATH" 2>&1) || fail "volume add 1: $out"
-V1=$(sed -n "s/^volume '\([^']*\)'.*/\1/p" <<<"$out")
-out=$(cdctl node1 volume add "$V2_PATH" 2>&1) || fail "volume add 2: $out"
-sb_log "volume 2 formatted, joined and added"
+# Volume 2 on LUN 3 (4096-byte sectors); every node's clusterd joins its
+# lockspace by itself (the target slot's VM lease lives there).
+vm_volume2
 
 free_mib() {
     sb_exec node1 "$CTL" volume inspect "$1" |

@@ -28,29 +28,9 @@ VM_ALL_UP="node1 node2"
 CTL=$KVMC_BUILDDIR/cli/clusterctl
 t0=$(sb_now_ms)
 
-# Volume 2 on LUN 3 (256 MiB, 4096-byte sectors). Once it is in the CDB,
-# every node's clusterd joins its lockspace by itself (the VM lease and
-# the metadata lease live there).
-lun3=$(sed -n 's/.* LUN 3: .* exported as \([^ ]*\)$/\1/p' "$KVMC_SANDBOX_DIR/node1/lunbridge.out" | tail -n 1)
-[ -n "$lun3" ] || fail "node1's lunbridge does not say how it named LUN 3"
-V2_PATH=/run/kvmcluster/luns/$lun3
-V2=$KVMC_SANDBOX_NAME-v2
-out=$(sb_exec node1 "$CTL" volume format "$V2_PATH" --name "$V2" \
-    --cluster "$KVMC_SANDBOX_NAME" --io-timeout 1 --slots 4 2>&1) ||
-    fail "volume format of LUN 3: $out"
-out=$(cdctl node1 volume add "$SB_CSV_PATH" 2>&1) || fail "volume add 1: $out"
-V1=$(sed -n "s/^volume '\([^']*\)'.*/\1/p" <<<"$out")
-out=$(cdctl node1 volume add "$V2_PATH" 2>&1) || fail "volume add 2: $out"
-t_add=$(sb_now_ms)
-v2_joined() {
-    sb_exec "$1" sanlock client status 2>/dev/null | grep "^s $V2:${1#node}:" | grep -qv ' ADD\| REM'
-}
-for n in node1 node2; do
-    sb_wait_for 40 v2_joined "$n" ||
-        fail "$n: clusterd did not join $V2's lockspace: $(sb_exec "$n" sanlock client status | grep '^s ')"
-done
-join_s=$(sb_secs $(($(sb_now_ms) - t_add)))
-sb_log "volume 2 formatted, added and joined by clusterd in $join_s"
+# Volume 2 on LUN 3 (4096-byte sectors); every node's clusterd joins its
+# lockspace by itself (the VM lease and the metadata lease live there).
+vm_volume2
 
 free_mib() {
     sb_exec node1 "$CTL" volume inspect "$1" |
@@ -185,7 +165,7 @@ lb_restart() {
         lb "$LB" "$KVMC_SANDBOX_DIR/$1/lunbridge.out" >"$KVMC_SANDBOX_DIR/$1/pids/lunbridge"
     sb_wait_for 20 sb_exec "$1" test -r "$V2_PATH" ||
         fail "$1: lunbridge does not serve $V2_PATH after its restart"
-    sb_wait_for 60 v2_joined "$1" ||
+    sb_wait_for 60 vm_volume2_joined "$1" ||
         fail "$1: clusterd does not rejoin $V2's lockspace: $(sb_exec "$1" sanlock client status | grep '^s ')"
 }
 mv_status() { cdctl node1 move-storage web1 --status 2>&1; }
@@ -216,7 +196,7 @@ sb_wait_for 30 eval '[ "$(vm_qemu_count web1)" = 0 ]' || fail "web1's QEMU did n
 # A lockspace that failed during the outage is gone only now: clusterd
 # joins it again by itself.
 for n in node1 node2; do
-    sb_wait_for 60 v2_joined "$n" ||
+    sb_wait_for 60 vm_volume2_joined "$n" ||
         fail "$n: clusterd does not rejoin $V2's lockspace: $(sb_exec "$n" sanlock client status | grep '^s ')"
 done
 out=$(cdctl node1 vm remove web1 2>&1) ||
@@ -225,4 +205,4 @@ sb_wait_for 10 eval '[ "$(free_mib "$V2_PATH")" = "$v2_free0" ]' ||
     fail "volume 2's space not back after vm remove: $v2_free0 -> $(free_mib "$V2_PATH") MiB"
 checks_clean "after vm remove"
 
-echo "PROOF: volume 2 added and its lockspace joined by every clusterd in $join_s; web1 stopped after $dw_stop disk writes (dw=$dw1 checked ok on $src), moved $V1 (512-byte sectors) -> $V2 (4096-byte sectors): $moved_mib MiB copied in $tm ms, vdb's written blocks identical on both ($sum1), the CDB names $V2, $V1 back to $v1_free0 MiB free, $V2 $v2_free0 -> $v2_free1 MiB free; started from $V2 on $on, writer disk=ok up to dw=$dw2; both volumes check clean; the move back with node1's lunbridge killed at '${at_kill#*: }' failed ('$(head -c 140 <<<"${why#*: }")'), the VM kept $V2 (definition unchanged, $V1 at $v1_free0 MiB free, both clean) and started there (writer ok to dw=$dw3); vm remove gave $V2 its $v2_free0 MiB back; $(($(sb_now_ms) - t0)) ms in all$refusals"
+echo "PROOF: volume 2 added and its lockspace joined by every clusterd in $V2_JOIN; web1 stopped after $dw_stop disk writes (dw=$dw1 checked ok on $src), moved $V1 (512-byte sectors) -> $V2 (4096-byte sectors): $moved_mib MiB copied in $tm ms, vdb's written blocks identical on both ($sum1), the CDB names $V2, $V1 back to $v1_free0 MiB free, $V2 $v2_free0 -> $v2_free1 MiB free; started from $V2 on $on, writer disk=ok up to dw=$dw2; both volumes check clean; the move back with node1's lunbridge killed at '${at_kill#*: }' failed ('$(head -c 140 <<<"${why#*: }")'), the VM kept $V2 (definition unchanged, $V1 at $v1_free0 MiB free, both clean) and started there (writer ok to dw=$dw3); vm remove gave $V2 its $v2_free0 MiB back; $(($(sb_now_ms) - t0)) ms in all$refusals"

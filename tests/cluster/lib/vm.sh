@@ -243,3 +243,33 @@ vm_digest() {
     sb_wait_for 10 cd_converged "$VM_NODES_UP" $VM_ALL_UP || return 1
     echo "$CD_DIGEST"
 }
+
+# vm_volume2: formats LUN 3 (256 MiB, 4096-byte sectors) as a second
+# volume, adds the CSV and it to the CDB, and waits until the clusterd of
+# each node in $VM_ALL_UP has joined its lockspace by itself. Sets V1 and
+# V2 (the volumes' names), V2_PATH and V2_JOIN (how long the joins took).
+vm_volume2() {
+    local lun3 out n t
+    lun3=$(sed -n 's/.* LUN 3: .* exported as \([^ ]*\)$/\1/p' "$KVMC_SANDBOX_DIR/node1/lunbridge.out" | tail -n 1)
+    [ -n "$lun3" ] || fail "node1's lunbridge does not say how it named LUN 3"
+    V2_PATH=/run/kvmcluster/luns/$lun3
+    V2=$KVMC_SANDBOX_NAME-v2
+    out=$(sb_exec node1 "$KVMC_BUILDDIR/cli/clusterctl" volume format "$V2_PATH" \
+        --name "$V2" --cluster "$KVMC_SANDBOX_NAME" --io-timeout 1 --slots 4 2>&1) ||
+        fail "volume format of LUN 3: $out"
+    out=$(cdctl node1 volume add "$SB_CSV_PATH" 2>&1) || fail "volume add 1: $out"
+    V1=$(sed -n "s/^volume '\([^']*\)'.*/\1/p" <<<"$out")
+    out=$(cdctl node1 volume add "$V2_PATH" 2>&1) || fail "volume add 2: $out"
+    t=$(sb_now_ms)
+    for n in $VM_ALL_UP; do
+        sb_wait_for 40 vm_volume2_joined "$n" ||
+            fail "$n: clusterd did not join $V2's lockspace: $(sb_exec "$n" sanlock client status | grep '^s ')"
+    done
+    V2_JOIN=$(sb_secs $(($(sb_now_ms) - t)))
+    sb_log "volume 2 formatted, added and joined by every clusterd in $V2_JOIN"
+}
+
+# Has NODE's sanlock joined volume 2's lockspace (not adding, not leaving)?
+vm_volume2_joined() {
+    sb_exec "$1" sanlock client status 2>/dev/null | grep "^s $V2:${1#node}:" | grep -qv ' ADD\| REM'
+}
