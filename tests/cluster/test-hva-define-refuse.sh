@@ -3,7 +3,7 @@
 # outside the directories its [hvagent] settings allow (scripts/sandbox:
 # kernel-dirs = tests/guest and boot/ of the sandbox dir, storage-dirs =
 # the sandbox dir, lun-dir = lunbridge's): each with the exact error, and
-# nothing is defined or started. An <initrd> reaches QEMU's command line.
+# nothing is defined or started. An <initrd> reaches QEMU (a descriptor).
 # A kill followed at once by an undefine leaves the agent serving (the
 # VM's reap timer used to fire on the freed VM: run with an ASan build to
 # see it).
@@ -99,8 +99,12 @@ r=$(hvactl 1 start g3) || hva_fail "start g3: $r"
 pid=$(hva_attr "$(hvactl 1 status g3)" pid)
 args=$(sb exec node1 cat "/proc/$pid/cmdline" | tr '\0' '\n')
 grep -qxF -- "-initrd" <<<"$args" || hva_fail "QEMU $pid has no -initrd: $(tr '\n' ' ' <<<"$args")"
-[ "$(grep -xF -A1 -- "-initrd" <<<"$args" | tail -n 1)" = "$HVA_D/boot/initrd.img" ] ||
-    hva_fail "QEMU $pid's -initrd is not $HVA_D/boot/initrd.img"
+# By descriptor (QEMU reopens /proc/self/fd/N): the file hvagent checked.
+arg=$(grep -xF -A1 -- "-initrd" <<<"$args" | tail -n 1)
+fd=${arg#/proc/self/fd/}
+[[ $arg == /proc/self/fd/* && $fd =~ ^[0-9]+$ ]] || hva_fail "QEMU $pid's -initrd: '$arg', want /proc/self/fd/N"
+[ "$(sb exec node1 readlink "/proc/$pid/fd/$fd")" = "$HVA_D/boot/initrd.img" ] ||
+    hva_fail "QEMU $pid's -initrd $arg is not $HVA_D/boot/initrd.img"
 
 # kill, then undefine the moment the kill is answered (same connection),
 # three times: the agent frees the VM with its timers (a reap check armed
@@ -118,4 +122,4 @@ hvactl 1 status g3 >/dev/null 2>&1 && hva_fail "g3 still defined after undefine"
 hvactl 1 status >/dev/null || hva_fail "hvagent on node1 stopped answering after kill + undefine"
 ! grep -q "AddressSanitizer\|runtime error" "$HVA_D/hva-agent1.log" ||
     hva_fail "sanitizer report in node1's agent log"
-echo "PROOF: $n_cases bad definitions refused with their exact error, none defined or started (names with \"<>&, and \$(...), 64-char name, cpu 'max,+vmx', 4096-char cmdline, kernel/initrd/disk/state/lease outside the allowed dirs, '..', a symlink out, a 4100-char path); QEMU $pid got -initrd $HVA_D/boot/initrd.img; kill then, on the same connection the moment it was answered, undefine: 3 times, agent still serving and no sanitizer report"
+echo "PROOF: $n_cases bad definitions refused with their exact error, none defined or started (names with \"<>&, and \$(...), 64-char name, cpu 'max,+vmx', 4096-char cmdline, kernel/initrd/disk/state/lease outside the allowed dirs, '..', a symlink out, a 4100-char path); QEMU $pid got -initrd $arg ($HVA_D/boot/initrd.img); kill then, on the same connection the moment it was answered, undefine: 3 times, agent still serving and no sanitizer report"
