@@ -632,7 +632,8 @@ static int start(struct hva_vm *vm, struct hva_request *req, char *err,
         d->total = d->target.size;
         d->fdset = bank + i;
         /* Unique in this QEMU's life: a later mirror adds its own. */
-        snprintf(d->node, sizeof(d->node), "mv%ud%zu", m->gen, i);
+        /* At most 23 characters: QEMU's node names stop at 31. */
+        snprintf(d->node, sizeof(d->node), "mv%ud%u", m->gen, (unsigned)i);
         hva_disk_node_name(def, i, src, sizeof(src));
         fd = open(d->target.path,
                   O_RDWR | O_CLOEXEC | (d->target.direct ? O_DIRECT : 0));
