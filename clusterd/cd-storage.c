@@ -210,28 +210,21 @@ static void update(struct cd_storage *s, bool stalled)
                                                  : (uint64_t)time(NULL);
     if (s->have && !memcmp(&r, &s->cur, sizeof(r)))
         return;
-    if ((!s->have || s->cur.state != r.state) && !s->report) {
-        /* A volume besides the main CSV: its health is no node condition. */
+    if (!s->have || s->cur.state != r.state) {
+        /* The main CSV's health is a node condition; another volume's
+         * only keeps its VMs from starting here. */
         if (r.state == CD_STOR_OK)
             cmn_info(CMN_LOG_CD,
-                     "storage: lockspace of volume '%s' held, %s readable",
-                     r.volume, s->path);
+                     "storage: lockspace of volume '%s' held, %s readable%s",
+                     r.volume, s->path,
+                     s->report ? ": this node takes VMs" : "");
         else
             cmn_warn(CMN_LOG_CD,
-                     "storage: lockspace of volume '%s' %s (%s): its VMs "
-                     "cannot start on this node until it is back",
-                     r.volume, cd_stor_state_name(r.state), r.detail);
-    } else if (!s->have || s->cur.state != r.state) {
-        if (r.state == CD_STOR_OK)
-            cmn_info(CMN_LOG_CD,
-                     "storage: lockspace of volume '%s' held, %s "
-                     "readable: this node takes VMs",
-                     r.volume, s->path);
-        else
-            cmn_warn(CMN_LOG_CD,
-                     "storage: lockspace of volume '%s' %s (%s): this node "
-                     "takes no VMs until it is back",
-                     r.volume, cd_stor_state_name(r.state), r.detail);
+                     "storage: lockspace of volume '%s' %s (%s): %s until it "
+                     "is back",
+                     r.volume, cd_stor_state_name(r.state), r.detail,
+                     s->report ? "this node takes no VMs"
+                               : "its VMs cannot start on this node");
     }
     s->cur = r;
     s->have = true;
