@@ -37,19 +37,11 @@ t0=$(sb_now_ms)
 # lockspace by itself (the target slot's VM lease lives there).
 vm_volume2
 
-free_mib() {
-    sb_exec node1 "$CTL" volume inspect "$1" |
-        sed -n 's/^  \([0-9.]*\) MiB free of.*/\1/p'
-}
-v1_free0=$(free_mib "$SB_CSV_PATH")
-v2_free0=$(free_mib "$V2_PATH")
+v1_free0=$(vm_free_mib "$SB_CSV_PATH")
+v2_free0=$(vm_free_mib "$V2_PATH")
 
 # web1: a boot disk and a disk in slot 24 the writer uses.
-vm_define web1 high 64
-sed -i -e 's|<vcpus>1</vcpus>|<vcpus>1</vcpus>\n  <disk target="vda"><allocate size="8" unit="MiB"/></disk>|' \
-    -e 's|<cmdline>\(.*\)</cmdline>|<cmdline>\1 disk=256 dslot=24 dblocks=64</cmdline>|' \
-    "$VM_DIR/web1.xml"
-out=$(cdctl node1 vm add "$VM_DIR/web1.xml" 2>&1) || fail "vm add: $out"
+vm_add_writer web1 64
 out=$(cdctl node1 vm disk add web1 --size 8M 2>&1) || fail "vm disk add: $out"
 # vda (which this guest never reads or writes) gets 8 MiB of random bytes:
 # QEMU's mirror skips zeroes, so this is what it really copies, and its
@@ -91,7 +83,7 @@ qemu_luns() {
 sb_wait_for 60 disk_ok 50 || fail "writer on $src: $(disk_last)"
 vm_disk_no_fail "$src" web1
 boot0=$(vm_last_boot "$src" web1)
-v1_free_vm=$(free_mib "$SB_CSV_PATH")
+v1_free_vm=$(vm_free_mib "$SB_CSV_PATH")
 sb_log "web1 runs on $src, writer ok"
 
 # The live move, asked of the VM's node, while the writer writes.
@@ -109,9 +101,9 @@ vda_off2=$(extent_off "$V2_PATH" vda)
 [ -n "$vda_off2" ] || fail "no web1-vda extent on volume 2"
 sum2=$(vda_sum "$V2_PATH" "$vda_off2")
 [ "$sum1" = "$sum2" ] || fail "vda's bytes differ after the mirror: $sum1 on $V1, $sum2 on $V2"
-sb_wait_for 20 eval '[ "$(free_mib "$SB_CSV_PATH")" = "$v1_free0" ]' ||
-    fail "volume 1's space not back: $v1_free0 -> $(free_mib "$SB_CSV_PATH") MiB"
-v2_free1=$(free_mib "$V2_PATH")
+sb_wait_for 20 eval '[ "$(vm_free_mib "$SB_CSV_PATH")" = "$v1_free0" ]' ||
+    fail "volume 1's space not back: $v1_free0 -> $(vm_free_mib "$SB_CSV_PATH") MiB"
+v2_free1=$(vm_free_mib "$V2_PATH")
 sb_wait_for 60 disk_ok $((dw_move + 30)) || fail "writer after the move: $(disk_last) (at the move: $dw_move)"
 vm_disk_no_fail "$src" web1
 [ "$(vm_last_boot "$src" web1)" = "$boot0" ] || fail "the guest rebooted during the move"
@@ -149,9 +141,9 @@ grep -q "cancelled" <<<"$why" || fail "the cancelled move does not say so: $why"
 [ "$(hva_says cancelled)" = 1 ] || fail "hvagent does not say the mirror was cancelled: $(grep mirror "$KVMC_SANDBOX_DIR/$src/hvagent.out")"
 out=$(cdctl node1 config set storage-move-bandwidth 0 2>&1) || fail "config set: $out"
 [ "$(def_now)" = "$def2" ] || fail "the cancelled move changed the definition: $(def_now)"
-sb_wait_for 20 eval '[ "$(free_mib "$SB_CSV_PATH")" = "$v1_free0" ]' ||
-    fail "the cancelled move left space taken on volume 1: $v1_free0 -> $(free_mib "$SB_CSV_PATH") MiB"
-[ "$(free_mib "$V2_PATH")" = "$v2_free1" ] || fail "the cancelled move changed volume 2: $v2_free1 -> $(free_mib "$V2_PATH") MiB"
+sb_wait_for 20 eval '[ "$(vm_free_mib "$SB_CSV_PATH")" = "$v1_free0" ]' ||
+    fail "the cancelled move left space taken on volume 1: $v1_free0 -> $(vm_free_mib "$SB_CSV_PATH") MiB"
+[ "$(vm_free_mib "$V2_PATH")" = "$v2_free1" ] || fail "the cancelled move changed volume 2: $v2_free1 -> $(vm_free_mib "$V2_PATH") MiB"
 sb_wait_for 60 disk_ok $((dw1 + 30)) || fail "writer after the cancel: $(disk_last)"
 vm_disk_no_fail "$src" web1
 [ "$(vm_last_boot "$src" web1)" = "$boot0" ] || fail "the guest rebooted during the cancelled move"
@@ -171,8 +163,8 @@ out=$(cdctl "$src" move-vm web1 --to "$dst" --live --to-volume "$V1" 2>&1) || fa
 tv=$(($(sb_now_ms) - tv))
 [ "$(vm_where node1 web1)" = "$dst" ] || fail "web1 is not on $dst after move-vm: $(vm_where node1 web1)"
 def_now | grep -q "volume=\"$V1\"" || fail "the CDB's definition does not name $V1 after move-vm: $(def_now)"
-sb_wait_for 20 eval '[ "$(free_mib "$V2_PATH")" = "$v2_free0" ]' ||
-    fail "volume 2's space not back after move-vm: $v2_free0 -> $(free_mib "$V2_PATH") MiB"
+sb_wait_for 20 eval '[ "$(vm_free_mib "$V2_PATH")" = "$v2_free0" ]' ||
+    fail "volume 2's space not back after move-vm: $v2_free0 -> $(vm_free_mib "$V2_PATH") MiB"
 src=$dst
 sb_wait_for 60 disk_ok $((dw2 + 30)) || fail "writer on $dst after move-vm: $(disk_last)"
 vm_disk_no_fail "$src" web1
@@ -198,8 +190,8 @@ why2=$(mv_status)
 out=$(cdctl node1 config set storage-move-bandwidth 0 2>&1) || fail "config set: $out"
 [ "$(hva_says job)" -ge 1 ] || fail "the restarted hvagent did not cancel the stray mirror: $(grep mirror "$KVMC_SANDBOX_DIR/$src/hvagent.out")"
 [ "$(def_now)" = "$def3" ] || fail "the failed move changed the definition: $(def_now)"
-sb_wait_for 20 eval '[ "$(free_mib "$V2_PATH")" = "$v2_free0" ]' ||
-    fail "the failed move left space taken on volume 2: $v2_free0 -> $(free_mib "$V2_PATH") MiB"
+sb_wait_for 20 eval '[ "$(vm_free_mib "$V2_PATH")" = "$v2_free0" ]' ||
+    fail "the failed move left space taken on volume 2: $v2_free0 -> $(vm_free_mib "$V2_PATH") MiB"
 sb_wait_for 60 disk_ok $((dw3 + 30)) || fail "writer after hvagent's kill: $(disk_last)"
 vm_disk_no_fail "$src" web1
 [ "$(vm_last_boot "$src" web1)" = "$boot0" ] || fail "the guest rebooted when hvagent was killed"
@@ -209,8 +201,8 @@ dw4=$(dw)
 out=$(cdctl node1 vm stop web1) || fail "vm stop: $out"
 sb_wait_for 30 eval '[ "$(vm_qemu_count web1)" = 0 ]' || fail "web1's QEMU did not stop"
 out=$(cdctl node1 vm remove web1 2>&1) || fail "vm remove of the moved VM: $out"
-sb_wait_for 10 eval '[ "$(free_mib "$SB_CSV_PATH")" = "$v1_free0" ]' ||
-    fail "volume 1's space not back after vm remove: $v1_free0 -> $(free_mib "$SB_CSV_PATH") MiB"
+sb_wait_for 10 eval '[ "$(vm_free_mib "$SB_CSV_PATH")" = "$v1_free0" ]' ||
+    fail "volume 1's space not back after vm remove: $v1_free0 -> $(vm_free_mib "$SB_CSV_PATH") MiB"
 checks_clean "after vm remove"
 
 echo "PROOF: web1 running on $src0 moved live $V1 (512-byte sectors) -> $V2 (4096-byte sectors) while writing: $moved_mib MiB in $tm ms (vda's 8 random MiB identical on both, $sum1), writes dw=$dw0 -> $dw_move during the move, disk=ok up to dw=$dw1 after, counter $tick0 -> $tick1 on the same boot, the CDB names $V2, QEMU has only $V2's LUN open, $V1 back to $v1_free0 MiB free (was $v1_free_vm with web1), both volumes clean; a move back paced to 1 MiB/s cancelled at '${at_cancel#*: }' in $tc ms ('$(head -c 120 <<<"${why#*: }")'): definition unchanged, $V1 at $v1_free0 MiB free, $V2 at $v2_free1, both clean, the guest on its boot with disk=ok up to dw=$dw2, counter at $tick2; move-vm --to $dst --live --to-volume $V1 in $tv ms: on $dst, storage on $V1, $V2 back to $v2_free0 MiB, same boot, counter $tick2 -> $tick3, disk=ok up to dw=$dw3, both clean; hvagent killed on $src mid-mirror to $V2: '$(head -c 140 <<<"${why2#*: }")', the VM on $V1 (definition unchanged, $V2 at $v2_free0 MiB, same boot, disk=ok up to dw=$dw4, both clean); vm remove gave $V1 its $v1_free0 MiB back; $(($(sb_now_ms) - t0)) ms in all"

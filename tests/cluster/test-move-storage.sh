@@ -32,20 +32,12 @@ t0=$(sb_now_ms)
 # lockspace by itself (the VM lease and the metadata lease live there).
 vm_volume2
 
-free_mib() {
-    sb_exec node1 "$CTL" volume inspect "$1" |
-        sed -n 's/^  \([0-9.]*\) MiB free of.*/\1/p'
-}
-v1_free0=$(free_mib "$SB_CSV_PATH")
-v2_free0=$(free_mib "$V2_PATH")
+v1_free0=$(vm_free_mib "$SB_CSV_PATH")
+v2_free0=$(vm_free_mib "$V2_PATH")
 
 # web1: a boot disk and a disk in slot 24 the writer uses; 64 MiB of
 # memory, so its state extent fits volume 2 beside the disks.
-vm_define web1 high 64
-sed -i -e 's|<vcpus>1</vcpus>|<vcpus>1</vcpus>\n  <disk target="vda"><allocate size="8" unit="MiB"/></disk>|' \
-    -e 's|<cmdline>\(.*\)</cmdline>|<cmdline>\1 disk=256 dslot=24 dblocks=64</cmdline>|' \
-    "$VM_DIR/web1.xml"
-out=$(cdctl node1 vm add "$VM_DIR/web1.xml" 2>&1) || fail "vm add: $out"
+vm_add_writer web1 64
 out=$(cdctl node1 vm disk add web1 --size 8M 2>&1) || fail "vm disk add: $out"
 vdb_off=$(sed -n 's/.* at offset \([0-9]*\) .*/\1/p' <<<"$out")
 
@@ -72,15 +64,15 @@ def_now() { cdctl node1 vm show web1 | grep -E "<disk|<extent"; }
 # neither the definition nor either volume's free space changed.
 refusals=""
 # baseline: the state refusals are compared with.
-baseline() { def0=$(def_now) f1=$(free_mib "$SB_CSV_PATH") f2=$(free_mib "$V2_PATH"); }
+baseline() { def0=$(def_now) f1=$(vm_free_mib "$SB_CSV_PATH") f2=$(vm_free_mib "$V2_PATH"); }
 refused() {
     local what=$1 want=$2 r
     shift 2
     r=$(cdctl "${REFUSE_ON:-node1}" move-storage "$@" 2>&1) && fail "$what accepted: $r"
     grep -qF -- "$want" <<<"$r" || fail "$what: wrong error: $r"
     [ "$(def_now)" = "$def0" ] || fail "$what changed the definition"
-    [ "$(free_mib "$SB_CSV_PATH")" = "$f1" ] || fail "$what changed volume 1"
-    [ "$(free_mib "$V2_PATH")" = "$f2" ] || fail "$what changed volume 2"
+    [ "$(vm_free_mib "$SB_CSV_PATH")" = "$f1" ] || fail "$what changed volume 1"
+    [ "$(vm_free_mib "$V2_PATH")" = "$f2" ] || fail "$what changed volume 2"
     refusals="$refusals; $what: '$(head -c 100 <<<"${r#clusterctl: }")'"
 }
 # A running VM moves from its own node only (test-move-storage-live.sh
@@ -103,7 +95,7 @@ refused "same volume" "VM 'web1' is already on volume '$V1'" web1 --to-volume "$
 # A VM whose state extent alone is larger than volume 2.
 vm_define big low 512
 out=$(cdctl node1 vm add "$VM_DIR/big.xml" 2>&1) || fail "vm add big: $out"
-f1=$(free_mib "$SB_CSV_PATH")
+f1=$(vm_free_mib "$SB_CSV_PATH")
 refused "target too small" "volume '$V2' has not enough space for VM 'big' (576 MiB needed, ${v2_free0%.*} MiB free" big --to-volume "$V2"
 out=$(cdctl node1 vm remove big 2>&1) || fail "vm remove big: $out"
 
@@ -116,9 +108,9 @@ grep -q "storage moved to volume '$V2'" <<<"$out" || fail "move-storage said: $o
 moved_mib=$(sed -n 's/.*storage moved to .* (\([0-9]*\) MiB copied).*/\1/p' <<<"$out")
 def_now | grep -q "volume=\"$V2\"" || fail "the CDB's definition does not name $V2: $(def_now)"
 def_now | grep -q "volume=\"$V1\"" && fail "the CDB's definition still names $V1: $(def_now)"
-sb_wait_for 10 eval '[ "$(free_mib "$SB_CSV_PATH")" = "$v1_free0" ]' ||
-    fail "volume 1's space not back: $v1_free0 -> $(free_mib "$SB_CSV_PATH") MiB"
-v2_free1=$(free_mib "$V2_PATH")
+sb_wait_for 10 eval '[ "$(vm_free_mib "$SB_CSV_PATH")" = "$v1_free0" ]' ||
+    fail "volume 1's space not back: $v1_free0 -> $(vm_free_mib "$SB_CSV_PATH") MiB"
+v2_free1=$(vm_free_mib "$V2_PATH")
 # The writer's blocks on volume 2 are those volume 1 had.
 vdb_off2=$(sb_exec node1 "$CTL" volume inspect "$V2_PATH" --output xml 2>/dev/null |
     sed -n 's/.*<extent [^>]*offset="\([0-9]*\)"[^>]*tag="web1-vdb".*/\1/p' | head -n 1)
@@ -180,9 +172,9 @@ sb_wait_for 40 eval 'mv_status | grep -q "failed"' || fail "the move back did no
 why=$(mv_status)
 out=$(cdctl node1 config set storage-move-bandwidth 0 2>&1) || fail "config set: $out"
 [ "$(def_now)" = "$def2" ] || fail "the failed move changed the definition: $(def_now)"
-sb_wait_for 20 eval '[ "$(free_mib "$SB_CSV_PATH")" = "$v1_free0" ]' ||
-    fail "the failed move left space taken on volume 1: $v1_free0 -> $(free_mib "$SB_CSV_PATH") MiB"
-[ "$(free_mib "$V2_PATH")" = "$v2_free1" ] || fail "the failed move changed volume 2: $v2_free1 -> $(free_mib "$V2_PATH") MiB"
+sb_wait_for 20 eval '[ "$(vm_free_mib "$SB_CSV_PATH")" = "$v1_free0" ]' ||
+    fail "the failed move left space taken on volume 1: $v1_free0 -> $(vm_free_mib "$SB_CSV_PATH") MiB"
+[ "$(vm_free_mib "$V2_PATH")" = "$v2_free1" ] || fail "the failed move changed volume 2: $v2_free1 -> $(vm_free_mib "$V2_PATH") MiB"
 checks_clean "after the failed move"
 [ ! -f "$(vm_serial "$on" web1)" ] || : >"$(vm_serial "$on" web1)"
 out=$(cdctl node1 vm start web1) || fail "vm start after the failed move: $out"
@@ -205,8 +197,8 @@ for n in node1 node2; do
 done
 out=$(cdctl node1 vm remove web1 2>&1) ||
     fail "vm remove of the moved VM: $out; node1: $(sb_exec node1 sanlock client status | grep '^s '); node2: $(sb_exec node2 sanlock client status | grep '^s ')"
-sb_wait_for 10 eval '[ "$(free_mib "$V2_PATH")" = "$v2_free0" ]' ||
-    fail "volume 2's space not back after vm remove: $v2_free0 -> $(free_mib "$V2_PATH") MiB"
+sb_wait_for 10 eval '[ "$(vm_free_mib "$V2_PATH")" = "$v2_free0" ]' ||
+    fail "volume 2's space not back after vm remove: $v2_free0 -> $(vm_free_mib "$V2_PATH") MiB"
 checks_clean "after vm remove"
 
 echo "PROOF: volume 2 added and its lockspace joined by every clusterd in $V2_JOIN; web1 stopped after $dw_stop disk writes (dw=$dw1 checked ok on $src), moved $V1 (512-byte sectors) -> $V2 (4096-byte sectors): $moved_mib MiB copied in $tm ms, vdb's written blocks identical on both ($sum1), the CDB names $V2, $V1 back to $v1_free0 MiB free, $V2 $v2_free0 -> $v2_free1 MiB free; started from $V2 on $on, writer disk=ok up to dw=$dw2; both volumes check clean; the move back with node1's lunbridge killed at '${at_kill#*: }' failed ('$(head -c 140 <<<"${why#*: }")'), the VM kept $V2 (definition unchanged, $V1 at $v1_free0 MiB free, both clean) and started there (writer ok to dw=$dw3); vm remove gave $V2 its $v2_free0 MiB back; $(($(sb_now_ms) - t0)) ms in all$refusals"

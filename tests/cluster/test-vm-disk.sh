@@ -29,24 +29,16 @@ VM_ALL_UP="node1 node2"
 CTL=$KVMC_BUILDDIR/cli/clusterctl
 
 out=$(cdctl node1 volume add "$SB_CSV_PATH" 2>&1) || fail "volume add: $out"
-free_mib() {
-    sb_exec node1 "$CTL" volume inspect "$SB_CSV_PATH" |
-        sed -n 's/^  \([0-9.]*\) MiB free of.*/\1/p'
-}
-free0=$(free_mib)
+free0=$(vm_free_mib "$SB_CSV_PATH")
 
 # A boot disk only; the writer waits for a disk in slot 24.
-vm_define web1 high 128
-sed -i -e 's|<vcpus>1</vcpus>|<vcpus>1</vcpus>\n  <disk target="vda"><allocate size="8" unit="MiB"/></disk>|' \
-    -e 's|<cmdline>\(.*\)</cmdline>|<cmdline>\1 disk=256 dslot=24 dblocks=64</cmdline>|' \
-    "$VM_DIR/web1.xml"
-out=$(cdctl node1 vm add "$VM_DIR/web1.xml" 2>&1) || fail "vm add: $out"
+vm_add_writer web1 128
 out=$(cdctl node1 vm start web1) || fail "vm start: $out"
 src=$(vm_where node1 web1)
 [ -n "$src" ] || fail "web1 runs nowhere after start"
 dst=node1
 [ "$src" = node1 ] && dst=node2
-free1=$(free_mib)
+free1=$(vm_free_mib "$SB_CSV_PATH")
 
 disk_last() { vm_disk_last "$1" web1; }
 disk_ok() { vm_disk_ok "$1" web1 "$2"; }
@@ -61,7 +53,7 @@ refused() {
     r=$(cdctl "$node" vm disk "$@" 2>&1) && fail "$what accepted: $r"
     grep -qF -- "$want" <<<"$r" || fail "$what: wrong error: $r"
     [ "$(def_now)" = "$def0" ] || fail "$what changed the definition"
-    [ "$(free_mib)" = "$free1" ] || fail "$what changed the volume: $free1 -> $(free_mib) MiB free"
+    [ "$(vm_free_mib "$SB_CSV_PATH")" = "$free1" ] || fail "$what changed the volume: $free1 -> $(vm_free_mib "$SB_CSV_PATH") MiB free"
     refusals="$refusals; $what: '$(head -c 90 <<<"${r#clusterctl: }")...'"
 }
 refusals=""
@@ -80,7 +72,7 @@ grep -q "disk vdb added (8 MiB, extent [0-9]* at offset [0-9]* of volume '.*', h
 off1=$(sed -n 's/.* at offset \([0-9]*\) .*/\1/p' <<<"$out")
 def_now | grep -q '<disk target="vdb" bus="virtio-blk" cache="none" slot="24">' ||
     fail "the CDB's definition lacks vdb in slot 24: $(def_now)"
-free2=$(free_mib)
+free2=$(vm_free_mib "$SB_CSV_PATH")
 sb_wait_for 40 disk_ok "$src" 150 || fail "writer on $src: $(disk_last "$src")"
 grep -q 'KVMC disk found slot=24 blocks=64' <(tr -d '\r' <"$(vm_serial "$src" web1)") ||
     fail "the guest did not find the added disk in slot 24"
@@ -116,7 +108,7 @@ grep -q "disk vdb removed (slot 24, extent [0-9]* freed; the guest released it)"
 hdef="$(dirname "$(vm_serial "$dst" web1)")/def.xml"
 [ -f "$hdef" ] || fail "no hvagent definition of web1 at $hdef"
 ! grep -q 'slot="24"' "$hdef" || fail "$dst's hvagent still has the disk in web1's definition"
-[ "$(free_mib)" = "$free1" ] || fail "space not back after the remove: $free1 -> $(free_mib) MiB"
+[ "$(vm_free_mib "$SB_CSV_PATH")" = "$free1" ] || fail "space not back after the remove: $free1 -> $(vm_free_mib "$SB_CSV_PATH") MiB"
 sb_wait_for 10 eval "disk_last $dst | grep -q '^none '" || fail "the guest still writes: $(disk_last "$dst")"
 
 # The freed extent's place goes to the next add.
@@ -130,7 +122,7 @@ out=$(cdctl node1 vm stop web1) || fail "vm stop: $out"
 sb_wait_for 30 eval '[ "$(vm_qemu_count web1)" = 0 ]' || fail "web1's QEMU did not stop"
 # Stopped: the definition and the volume alone change.
 out=$(cdctl node1 vm disk remove web1 vdb) || fail "vm disk remove of a stopped VM: $out"
-[ "$(free_mib)" = "$free1" ] || fail "space not back after the stopped remove"
+[ "$(vm_free_mib "$SB_CSV_PATH")" = "$free1" ] || fail "space not back after the stopped remove"
 out=$(cdctl node1 vm disk add web1 --size 8M) || fail "vm disk add to a stopped VM: $out"
 grep -q "disk vdb added .*hot-plug slot 24; the VM has it from its next start" <<<"$out" ||
     fail "vm disk add to a stopped VM said: $out"
@@ -155,7 +147,7 @@ quick="started with it on $q_src (slot 24 on QEMU's command line), quick move $q
 out=$(cdctl node1 vm stop web1) || fail "vm stop: $out"
 sb_wait_for 30 eval '[ "$(vm_qemu_count web1)" = 0 ]' || fail "web1's QEMU did not stop"
 out=$(cdctl node1 vm remove web1) || fail "vm remove: $out"
-sb_wait_for 10 eval '[ "$(free_mib)" = "$free0" ]' || fail "space not back: $free0 -> $(free_mib) MiB"
+sb_wait_for 10 eval '[ "$(vm_free_mib "$SB_CSV_PATH")" = "$free0" ]' || fail "space not back: $free0 -> $(vm_free_mib "$SB_CSV_PATH") MiB"
 chk=$(sb_exec node2 "$CTL" volume check "$SB_CSV_PATH" 2>&1) || fail "volume check: $chk"
 grep -q "is clean" <<<"$chk" || fail "volume check: $chk"
 
