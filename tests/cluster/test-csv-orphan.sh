@@ -13,6 +13,7 @@
 #     the coordinator, or by 'volume check --repair'): 'volume check' is
 #     clean and all the space is back.
 # kvmc-timeout: 360
+# kvmc-light: no guest, a few daemons; runs beside the alone tests
 . "$(dirname "$0")/lib/sandbox.sh"
 . "$(dirname "$0")/lib/clusterd.sh"
 . "$(dirname "$0")/lib/vm.sh"

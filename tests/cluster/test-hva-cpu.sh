@@ -7,6 +7,7 @@
 # for Westmere. A cap naming a model QEMU does not know stops the agent
 # with an error naming it.
 # kvmc-timeout: 240
+# kvmc-light: no guest (short QEMU probes only); runs beside the alone tests
 . "$(dirname "$0")/lib/hva.sh"
 hva_up
 
