@@ -35,6 +35,14 @@ static const struct cmn_cfg_key cd_keys[] = {
      .key = "metrics-file",
      .type = CMN_CFG_STR,
      .borrowed = true},
+    /* lunbridge's bounds and default: how old its file may grow */
+    {.section = "lunbridge",
+     .key = "metrics-interval",
+     .type = CMN_CFG_DURATION,
+     .def = "15s",
+     .min = 100,
+     .max = 3600000,
+     .borrowed = true},
     {.key = NULL},
 };
 
@@ -45,6 +53,7 @@ void cd_config_defaults(struct cd_config *cfg)
              CD_STATE_DIR_DEFAULT);
     snprintf(cfg->metrics_file, sizeof(cfg->metrics_file), "%s",
              CD_METRICS_FILE_DEFAULT);
+    cfg->lun_metrics_interval_ms = 15000;
 }
 
 static int line_err(const struct cmn_cfg *c, const char *key, char *err,
@@ -67,6 +76,8 @@ static int from_cfg(const struct cmn_cfg *c, struct cd_config *cfg, char *err,
     s = cmn_cfg_str(c, "lunbridge", NULL, "metrics-file");
     if (s && s[0] == '/' && strlen(s) < sizeof(cfg->lun_metrics_file))
         snprintf(cfg->lun_metrics_file, sizeof(cfg->lun_metrics_file), "%s", s);
+    if (cmn_cfg_int(c, "lunbridge", NULL, "metrics-interval", &v) == 0)
+        cfg->lun_metrics_interval_ms = (unsigned)v;
     if (cmn_cfg_count(c, "clusterd") == 0)
         return 0;
     s = cmn_cfg_str(c, "clusterd", NULL, "state-dir");

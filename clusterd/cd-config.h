@@ -25,6 +25,7 @@ struct cd_config {
     /* [lunbridge] metrics-file: lunbridge's per-LUN metrics, which
      * `clusterctl metrics` adds to clusterd's ("" = none) */
     char lun_metrics_file[PATH_MAX];
+    unsigned lun_metrics_interval_ms; /* [lunbridge] metrics-interval */
     /* allow-no-watchdog: lab only; a node whose sanlock runs without a
      * watchdog still takes VMs (cd-check.h) */
     bool allow_no_watchdog;

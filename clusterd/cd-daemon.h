@@ -102,9 +102,10 @@ struct cd_daemon {
 
     /* History and metrics (cd-metrics.c). */
     struct cd_metrics *metrics;
-    char metrics_file[PATH_MAX];     /* node-exporter's textfile */
-    unsigned metrics_interval_s;     /* 0 = no file */
-    char lun_metrics_file[PATH_MAX]; /* lunbridge's, "" = none */
+    char metrics_file[PATH_MAX];      /* node-exporter's textfile */
+    unsigned metrics_interval_s;      /* 0 = no file */
+    char lun_metrics_file[PATH_MAX];  /* lunbridge's, "" = none */
+    unsigned lun_metrics_interval_ms; /* how often lunbridge writes it */
 
     /* Validation and readiness (cd-validate.c, cd-check.h). */
     bool allow_no_watchdog; /* lab override: ready without a watchdog */

@@ -365,6 +365,7 @@ static int adopt_settings(struct cd_daemon *d, const struct cd_config *cfg)
     d->metrics_interval_s = cfg->metrics_interval_s;
     snprintf(d->lun_metrics_file, sizeof(d->lun_metrics_file), "%s",
              cfg->lun_metrics_file);
+    d->lun_metrics_interval_ms = cfg->lun_metrics_interval_ms;
     d->allow_no_watchdog = cfg->allow_no_watchdog;
     return GO_ON;
 }

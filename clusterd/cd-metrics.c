@@ -230,10 +230,14 @@ static void fill_view(struct cd_daemon *d, struct cd_obs_view *v,
 }
 
 /* Reads at most LUN_READ_MAX bytes of regular file `path`: *ret_len
- * bytes in *ret_buf (the caller frees). */
-static int read_bounded(const char *path, char **ret_buf, size_t *ret_len,
-                        char *why, size_t whylen)
+ * bytes in *ret_buf (the caller frees). A file not written for
+ * `stale_s` seconds is refused: lunbridge rewrites it at every interval,
+ * so an old one is a dead lunbridge's, and its last samples (logged in,
+ * no errors) would hide the outage. */
+static int read_bounded(const char *path, time_t stale_s, char **ret_buf,
+                        size_t *ret_len, char *why, size_t whylen)
 {
+    struct timespec now;
     struct stat st;
     char *buf = NULL;
     size_t len = 0;
@@ -247,6 +251,15 @@ static int read_bounded(const char *path, char **ret_buf, size_t *ret_len,
     if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
         snprintf(why, whylen, "not a regular file");
         rc = -EINVAL;
+        goto out;
+    }
+    clock_gettime(CLOCK_REALTIME, &now);
+    if (now.tv_sec - st.st_mtim.tv_sec > stale_s) {
+        snprintf(why, whylen,
+                 "not written for over %lld s (3 x [lunbridge] "
+                 "metrics-interval): is lunbridge running?",
+                 (long long)stale_s);
+        rc = -ESTALE;
         goto out;
     }
     buf = malloc(LUN_READ_MAX + 1);
@@ -290,7 +303,10 @@ static char *lun_text(struct cd_daemon *d, enum cd_obs_format f)
 
     if (!d->lun_metrics_file[0])
         return NULL;
-    rc = read_bounded(d->lun_metrics_file, &buf, &len, why, sizeof(why));
+    /* Three intervals: a write delayed by a slow disk is not an outage. */
+    rc = read_bounded(d->lun_metrics_file,
+                      3 * (time_t)((d->lun_metrics_interval_ms + 999) / 1000),
+                      &buf, &len, why, sizeof(why));
     if (rc == -ENOENT)
         return NULL;
     if (rc == 0)

@@ -18,6 +18,10 @@
 # not in clusterd's textfile (node-exporter would see them twice).
 # Then node1's clusterd is killed and started again:
 # `clusterctl history` shows the same actions with the same figures.
+# Last, lunbridge is killed on a node without the VM: its file, no longer
+# written, leaves `clusterctl metrics` there within seconds (a dead
+# lunbridge's last samples would show its LUNs logged in), and clusterd
+# logs why.
 # kvmc-timeout: 420
 . "$(dirname "$0")/lib/sandbox.sh"
 . "$(dirname "$0")/lib/clusterd.sh"
@@ -239,10 +243,27 @@ grep -q "failover $fo_ms ms (detection $det_ms ms, lease wait $lw_ms ms, start $
 out=$(cdctl node1 history --since yesterday-ish 2>&1) && fail "bad --since accepted"
 grep -q "since 'yesterday-ish' is not a time" <<<"$out" || fail "bad --since: $out"
 
+# A dead lunbridge's last samples are not the present: on a node without
+# the VM, lunbridge (supervisor and worker) is killed; within a few of its
+# 1 s intervals clusterctl metrics there leaves its LUNs out, and clusterd
+# says why.
+for q in node1 node2; do [ "$q" != "$w" ] && break; done
+sup=$(cat "$KVMC_SANDBOX_DIR/$q/pids/lunbridge")
+wk=$(sb_exec $q pgrep -P "$sup" -x lunbridge 2>/dev/null | head -n1)
+cdctl $q metrics | grep -q '^kvmcluster_lun_session_state' || fail "$q: no LUN samples before the kill"
+sb_exec $q kill -KILL "$sup" $wk 2>/dev/null
+t0=$(sb_now_ms)
+sb_wait_for 15 eval "! cdctl $q metrics | grep -q '^kvmcluster_lun_'" ||
+    fail "$q: clusterctl metrics still shows the dead lunbridge's LUNs 15 s after its kill"
+stale_ms=$(($(sb_now_ms) - t0))
+why=$(grep -m1 "is lunbridge running?" "$KVMC_SANDBOX_DIR/$q/clusterd.out") ||
+    fail "$q: clusterd did not say why the LUN samples are gone: $(grep -i lunbridge "$KVMC_SANDBOX_DIR/$q/clusterd.out" | tail -n 3)"
+
 proof "metrics via $([ -n "$NE" ] && echo "node-exporter $NE_ADDR" || echo "the textfile (node-exporter not installed)"):" \
     "live +1 (downtime $dt_ms ms, the same in move-vm --output xml with $mv_passes pass(es), passes $passes0->$passes1, bytes $bytes0->$bytes1), quick +1," \
     "failover 1: total $fo_ms ms vs observed $run_lo..$run_hi ms, detection $det_ms vs $act_lo..$act_hi ms," \
     "lease wait $lw_ms + start $st_ms vs $((run_lo - act_hi))..$((run_hi - act_lo)) ms (each within 1 s; phases sum $sum_ms ms);" \
     "lease holder $dst, node3, then $w (metrics; vm show after the live move);" \
     "CSV $csv_free of $csv_size bytes free; $nlun LUN(s) of lunbridge logged_in in clusterctl metrics;" \
-    "history of $nact actions identical after a clusterd restart"
+    "history of $nact actions identical after a clusterd restart;" \
+    "$q's lunbridge killed: its LUNs left out of clusterctl metrics after $stale_ms ms ('${why#*not shown: }')"
