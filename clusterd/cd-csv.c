@@ -16,6 +16,7 @@
 #include "clusterd/cd-csv.h"
 #include "clusterd/cd-csv-int.h"
 #include "clusterd/cd-daemon.h"
+#include "clusterd/cd-fwd.h"
 #include "clusterd/cd-hva.h"
 #include "clusterd/cd-int.h"
 #include "common/cmn-log.h"
@@ -844,6 +845,8 @@ void cd_csv_job_answer(struct cd_csv_job *j, const char *reply)
     if (j->conn) {
         cmn_ipc_reply(j->conn, reply);
         cmn_ipc_conn_unref(j->conn);
+    } else if (j->fwd_d) {
+        cd_fwd_answer(j->fwd_d, j->fwd_node, j->fwd_id, reply);
     }
     cd_csv_job_free(j);
 }
