@@ -24,10 +24,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CD_FWD_TEXT_MAX  (16u * 1024)
-#define CD_FWD_HDR       12
-#define CD_FWD_FIXED     (4 + 8 + 4)
-#define CD_FWD_TIMEOUT_S 120
+#define CD_FWD_TEXT_MAX (16u * 1024)
+#define CD_FWD_HDR      12
+#define CD_FWD_FIXED    (4 + 8 + 4)
+/* Below clusterctl's 30 s call timeout (cli/ctl-client.c), so the user
+ * reads which node did not answer rather than a bare timeout. */
+#define CD_FWD_TIMEOUT_S 28
 
 enum cd_fwd_type {
     CD_FWD_REQUEST = 1,
