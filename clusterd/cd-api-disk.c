@@ -91,9 +91,10 @@ static void answer_ok(struct cd_csv_job *j, bool add)
         text = cmn_xml_format(
             "<ok vm=\"%s\" disk=\"%s\" slot=\"%u\" volume=\"%s\" "
             "extent=\"%" PRIu64 "\" offset=\"%" PRIu64 "\" size=\"%" PRIu64
-            "\" hotplug=\"%s\"/>",
+            "\" hotplug=\"%s\" bus=\"%s\"/>",
             j->vm, disk->target, j->disk_slot, disk->volume, j->disk_extent,
-            j->disk_offset, j->disk_size, j->disk_hotplug ? "yes" : "no");
+            j->disk_offset, j->disk_size, j->disk_hotplug ? "yes" : "no",
+            res_disk_bus_str(disk->bus));
     else
         text = cmn_xml_format("<ok vm=\"%s\" disk=\"%s\" slot=\"%u\" "
                               "extent=\"%" PRIu64 "\" hotplug=\"%s\"/>",
@@ -323,7 +324,9 @@ static int disk_add(struct cd_daemon *d, struct cmn_ipc_conn *conn,
                     const struct cd_vm *cur, struct res_vm *def,
                     const char *hva_ipc, char **ret)
 {
-    char size[64] = "", volume[CD_NAME_MAX + 8] = "", err[512];
+    char size[64] = "", volume[CD_NAME_MAX + 8] = "", busname[32] = "";
+    enum res_disk_bus bus = RES_BUS_VIRTIO_BLK;
+    char err[512];
     struct cd_csv_job *j;
     struct res_disk nd;
     uint64_t bytes;
@@ -331,6 +334,14 @@ static int disk_add(struct cd_daemon *d, struct cmn_ipc_conn *conn,
 
     cmn_xml_attr_copy(req, "size", size, sizeof(size));
     cmn_xml_attr_copy(req, "volume", volume, sizeof(volume));
+    cmn_xml_attr_copy(req, "bus", busname, sizeof(busname));
+    if (!strcmp(busname, "virtio-scsi"))
+        bus = RES_BUS_VIRTIO_SCSI;
+    else if (busname[0] && strcmp(busname, "virtio-blk"))
+        return cd_error_reply(ret, -CD_E_BAD_VALUE,
+                              "VM '%s': bus '%s' is not virtio-blk or "
+                              "virtio-scsi (nothing was changed)",
+                              cur->name, busname);
     rc = res_disk_size_parse(size, &bytes, err, sizeof(err));
     if (rc < 0)
         return cd_error_reply(ret, rc, "VM '%s': %s (nothing was changed)",
@@ -341,7 +352,7 @@ static int disk_add(struct cd_daemon *d, struct cmn_ipc_conn *conn,
                               "volume '%s' is not a valid volume name (see "
                               "'clusterctl volume list'; nothing was changed)",
                               volume);
-    rc = res_vm_disk_next(def, &nd, err, sizeof(err));
+    rc = res_vm_disk_next(def, bus, &nd, err, sizeof(err));
     if (rc < 0)
         return cd_error_reply(ret, rc, "%s (nothing was changed)", err);
     nd.source = RES_DISK_ALLOCATE;
@@ -364,6 +375,7 @@ static int disk_add(struct cd_daemon *d, struct cmn_ipc_conn *conn,
     snprintf(j->hva_ipc, sizeof(j->hva_ipc), "%s", hva_ipc);
     j->disk_index = def->n_disks - 1;
     j->disk_slot = nd.slot;
+    j->disk_scsi = bus == RES_BUS_VIRTIO_SCSI;
     j->def = def;
     job_origin(d, j, conn, from);
     rc = cd_csv_run(d->csv, j, add_done, d);
@@ -457,15 +469,17 @@ static int disk_remove(struct cd_daemon *d, struct cmn_ipc_conn *conn,
 static char *forward_text(xmlNode *req, const char *vm)
 {
     char action[16] = "", size[64] = "", volume[CD_NAME_MAX + 8] = "";
-    char disk[RES_TARGET_MAX + 8] = "";
+    char disk[RES_TARGET_MAX + 8] = "", bus[32] = "";
 
     cmn_xml_attr_copy(req, "action", action, sizeof(action));
     cmn_xml_attr_copy(req, "size", size, sizeof(size));
     cmn_xml_attr_copy(req, "volume", volume, sizeof(volume));
     cmn_xml_attr_copy(req, "disk", disk, sizeof(disk));
+    cmn_xml_attr_copy(req, "bus", bus, sizeof(bus));
     return cmn_xml_format("<request op=\"vm-disk\" action=\"%s\" vm=\"%s\" "
-                          "size=\"%s\" volume=\"%s\" disk=\"%s\"/>",
-                          action, vm, size, volume, disk);
+                          "size=\"%s\" volume=\"%s\" disk=\"%s\" "
+                          "bus=\"%s\"/>",
+                          action, vm, size, volume, disk, bus);
 }
 
 static int vm_disk(struct cd_daemon *d, struct cmn_ipc_conn *conn,

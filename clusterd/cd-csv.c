@@ -990,6 +990,8 @@ int cd_csv_prepare(struct cd_hva_job *j)
                     e.offset, e.length);
         if (j->csv_slots[i])
             cd_buf_xmlf(&b, " slot=\"%u\"", j->csv_slots[i]);
+        if (j->csv_scsi[i])
+            cd_buf_puts(&b, " bus=\"virtio-scsi\"");
         cd_buf_puts(&b, "/>");
     }
     cd_buf_xmlf(&b, "<lease lockspace=\"%s\" resource=\"%s\" path=\"",

@@ -200,6 +200,7 @@ struct cd_csv_job {
     size_t disk_index;
     char disk_target[16];
     bool disk_hotplug; /* the guest got (or let go of) the device */
+    bool disk_scsi;    /* ADD: on the virtio-scsi controller */
     unsigned disk_slot;
     uint64_t disk_extent, disk_size, disk_offset;
     char hva_ipc[64];
