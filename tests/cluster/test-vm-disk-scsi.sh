@@ -6,8 +6,9 @@
 # started with the same devices on its command line (the migration would
 # fail on a device mismatch); the guest counts on across it. Removed, the
 # disk and the controller leave, and a live migration back (no scsi on
-# the target's command line) works too. An unknown bus is refused naming
-# it. The test guest drives virtio-blk only: it does not use the scsi
+# the target's command line) works too. Added to the stopped VM, the disk
+# and its controller are on the next start's command line. An unknown bus
+# is refused naming it. The test guest drives virtio-blk only: it does not use the scsi
 # disk, so what is asserted is QEMU's view (hvagent's device_add answers,
 # the command lines, the migrations), not the guest's.
 # kvmc-timeout: 240
@@ -72,4 +73,18 @@ sb_wait_for 30 vm_ticking "$src" web1 || fail "web1 does not tick on $src after 
 t_back=$(vm_last_tick "$src" web1)
 ((t_back >= t_before)) || fail "the counter went back: $t_before -> $t_back"
 
-proof "virtio-scsi hot-plug: sda asked on $dst, added on $src (controller at 0x17, scsi-id 24, CDB bus=virtio-scsi slot=24); live move $src->$dst with the target started with scsi0 + scsi-hd, guest counter $t_before_first->$t_after; removed asked on $src, $free1 MiB free again; live move back with no scsi on either side, counter $t_before->$t_back; bus 'ide' refused; the test guest does not drive scsi, QEMU's view only"
+# Stopped: the scsi disk is in the definition alone, and the next start's
+# command line has the controller and the disk.
+out=$(cdctl node1 vm stop web1) || fail "vm stop: $out"
+sb_wait_for 30 eval '[ "$(vm_qemu_count web1)" = 0 ]' || fail "web1's QEMU did not stop"
+out=$(cdctl node1 vm disk add web1 --size 8M --bus virtio-scsi) || fail "stopped scsi add: $out"
+grep -q "disk sda added .*hot-plug slot 24 on the virtio-scsi controller; the VM has it from its next start" <<<"$out" ||
+    fail "stopped scsi add said: $out"
+out=$(cdctl node1 vm start web1) || fail "vm start with the scsi disk: $out"
+sb_wait_for 20 eval '[ -n "$(vm_where node1 web1)" ]' || fail "web1 runs nowhere after the start"
+s_node=$(vm_where node1 web1)
+sb_wait_for 20 vm_ticking "$s_node" web1 || fail "web1 does not tick on $s_node"
+qemu_args "$s_node" | grep -q "virtio-scsi-pci,id=scsi0,addr=0x17" || fail "the started QEMU has no scsi controller: $(qemu_args "$s_node")"
+qemu_args "$s_node" | grep -q "scsi-hd,bus=scsi0.0,scsi-id=24,lun=0,drive=hp24,id=hp24" || fail "the started QEMU has no scsi disk: $(qemu_args "$s_node")"
+
+proof "virtio-scsi hot-plug: sda asked on $dst, added on $src (controller at 0x17, scsi-id 24, CDB bus=virtio-scsi slot=24); live move $src->$dst with the target started with scsi0 + scsi-hd, guest counter $t_before_first->$t_after; removed asked on $src, $free1 MiB free again; live move back with no scsi on either side, counter $t_before->$t_back; added stopped, the start on $s_node has scsi0 + scsi-hd on its command line; bus 'ide' refused; the test guest does not drive scsi, QEMU's view only"
