@@ -19,7 +19,8 @@
 static int usage(void)
 {
     ctl_err("usage: clusterctl vm disk add VM --size SIZE [--volume VOLUME] "
-            "| clusterctl vm disk remove VM DISK");
+            "[--bus virtio-blk|virtio-scsi] | clusterctl vm disk remove VM "
+            "DISK");
     return CTL_EXIT_USAGE;
 }
 
@@ -34,11 +35,14 @@ static int disk_call(const char *req, bool add)
     r = xmlDocGetRootElement(doc);
     if (add)
         printf("VM '%s': disk %s added (%.0f MiB, extent %s at offset %s of "
-               "volume '%s', hot-plug slot %s%s)\n",
+               "volume '%s', hot-plug slot %s%s%s)\n",
                ctl_xml_prop(r, "vm"), ctl_xml_prop(r, "disk"),
                (double)strtoull(ctl_xml_prop(r, "size"), NULL, 10) / 1048576.0,
                ctl_xml_prop(r, "extent"), ctl_xml_prop(r, "offset"),
                ctl_xml_prop(r, "volume"), ctl_xml_prop(r, "slot"),
+               !strcmp(ctl_xml_prop(r, "bus"), "virtio-scsi")
+                   ? " on the virtio-scsi controller"
+                   : "",
                !strcmp(ctl_xml_prop(r, "hotplug"), "yes")
                    ? "; the running guest has it"
                    : "; the VM has it from its next start");
@@ -56,6 +60,7 @@ static int disk_call(const char *req, bool add)
 int ctl_vm_disk(int argc, char **argv)
 {
     const char *sub, *vm = NULL, *disk = NULL, *size = NULL, *volume = NULL;
+    const char *bus = NULL;
     char err[512], *req = NULL;
     uint64_t bytes;
     bool add;
@@ -74,6 +79,8 @@ int ctl_vm_disk(int argc, char **argv)
             size = argv[++i];
         else if (add && !strcmp(argv[i], "--volume") && i + 1 < argc)
             volume = argv[++i];
+        else if (add && !strcmp(argv[i], "--bus") && i + 1 < argc)
+            bus = argv[++i];
         else if (argv[i][0] == '-') {
             ctl_err("vm disk %s: unexpected option '%s'", sub, argv[i]);
             return usage();
@@ -93,9 +100,15 @@ int ctl_vm_disk(int argc, char **argv)
             ctl_err("%s", err);
             return CTL_EXIT_USAGE;
         }
+        if (bus && strcmp(bus, "virtio-blk") && strcmp(bus, "virtio-scsi")) {
+            ctl_err("vm disk add: bus '%s' is not virtio-blk or virtio-scsi",
+                    bus);
+            return CTL_EXIT_USAGE;
+        }
         req = cmn_xml_format("<request op=\"vm-disk\" action=\"add\" "
-                             "vm=\"%s\" size=\"%s\" volume=\"%s\"/>",
-                             vm, size, volume ? volume : "");
+                             "vm=\"%s\" size=\"%s\" volume=\"%s\" "
+                             "bus=\"%s\"/>",
+                             vm, size, volume ? volume : "", bus ? bus : "");
     } else {
         req = cmn_xml_format("<request op=\"vm-disk\" action=\"remove\" "
                              "vm=\"%s\" disk=\"%s\"/>",

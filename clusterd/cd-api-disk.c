@@ -14,11 +14,16 @@
  *   remove: hvagent's disk-remove when the VM runs (done once QEMU
  *           reported DEVICE_DELETED) -> the CDB -> the extent freed.
  *
- * The hot-plug goes to the hvagent of this node: a VM that runs on
- * another node is refused with that node's name (run the command there).
- * A VM with an action in flight (a start, a stop, a move) is refused too:
- * the action's QEMU could be defined from the definition before or after
- * the change. Inputs are checked before anything changes.
+ * The whole request runs on the node the VM runs on, whose hvagent alone
+ * can hot-plug into its QEMU: asked on another node, clusterd passes it
+ * there over corosync (cd-fwd.h) and relays the answer; that node checks
+ * it as if it had been asked, and a forwarded request whose VM is no
+ * longer there is refused, never passed on again. A stopped VM's disks
+ * change on the node asked. A VM with an action in flight (a start, a
+ * stop, a move) is refused on the node that runs the request: the
+ * action's QEMU could be defined from the definition before or after the
+ * change, and every member sees the same actions (the coordinator's
+ * replicated state). Inputs are checked before anything changes.
  */
 #include "config.h"
 
@@ -33,12 +38,34 @@
 #include "clusterd/cd-coord.h"
 #include "clusterd/cd-csv.h"
 #include "clusterd/cd-daemon.h"
+#include "clusterd/cd-fwd.h"
 #include "clusterd/cd-int.h"
 #include "common/cmn-ipc.h"
 #include "common/cmn-log.h"
 #include "common/cmn-xml.h"
 #include "hvagent/hva-proto.h"
 #include "resources/res-vm.h"
+
+/* Who asked: a local client (node 0) or node `node`'s request `id`. */
+struct disk_origin {
+    uint32_t node;
+    uint64_t id;
+};
+
+/* The job answers where the request came from. */
+static void job_origin(struct cd_daemon *d, struct cd_csv_job *j,
+                       struct cmn_ipc_conn *conn,
+                       const struct disk_origin *from)
+{
+    j->conn = conn;
+    if (conn)
+        cmn_ipc_conn_ref(conn);
+    if (from->node) {
+        j->fwd_d = d;
+        j->fwd_node = from->node;
+        j->fwd_id = from->id;
+    }
+}
 
 static void answer_err(struct cd_csv_job *j, int rc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -64,9 +91,10 @@ static void answer_ok(struct cd_csv_job *j, bool add)
         text = cmn_xml_format(
             "<ok vm=\"%s\" disk=\"%s\" slot=\"%u\" volume=\"%s\" "
             "extent=\"%" PRIu64 "\" offset=\"%" PRIu64 "\" size=\"%" PRIu64
-            "\" hotplug=\"%s\"/>",
+            "\" hotplug=\"%s\" bus=\"%s\"/>",
             j->vm, disk->target, j->disk_slot, disk->volume, j->disk_extent,
-            j->disk_offset, j->disk_size, j->disk_hotplug ? "yes" : "no");
+            j->disk_offset, j->disk_size, j->disk_hotplug ? "yes" : "no",
+            res_disk_bus_str(disk->bus));
     else
         text = cmn_xml_format("<ok vm=\"%s\" disk=\"%s\" slot=\"%u\" "
                               "extent=\"%" PRIu64 "\" hotplug=\"%s\"/>",
@@ -138,7 +166,8 @@ static void add_done(void *data, struct cd_csv_job *j)
     op.text = j->def_xml;
     rc = cd_ipc_submit_cb(d, j->conn, &op, add_applied, j, &ret);
     if (rc == CMN_IPC_DEFERRED) {
-        cmn_ipc_conn_unref(j->conn); /* the pending request has its own */
+        if (j->conn) /* the pending request has its own */
+            cmn_ipc_conn_unref(j->conn);
         j->conn = NULL;
         return;
     }
@@ -205,7 +234,8 @@ static int remove_submit(struct cd_daemon *d, struct cd_csv_job *j, char **ret)
     op.text = j->def_xml;
     rc = cd_ipc_submit_cb(d, j->conn, &op, remove_applied, j, ret);
     if (rc == CMN_IPC_DEFERRED) {
-        cmn_ipc_conn_unref(j->conn);
+        if (j->conn)
+            cmn_ipc_conn_unref(j->conn);
         j->conn = NULL;
         return rc;
     }
@@ -239,8 +269,9 @@ static void unplugged(void *data, struct cd_csv_job *j)
 /* Where the VM is, for a change of its disks: 1 (go on) with hva_ipc
  * set when it runs here, "" when it is stopped; else 0 with the refusal
  * in *ret (or -ENOMEM). */
-static int vm_where(struct cd_daemon *d, const struct cd_vm *cur, char *hva_ipc,
-                    size_t len, char **ret)
+static int vm_where(struct cd_daemon *d, const struct cd_vm *cur,
+                    const struct disk_origin *from, char *hva_ipc, size_t len,
+                    char **ret)
 {
     struct cd_coord *co = cd_orch_coord(d);
     const struct cd_action *a = cd_coord_active(co, cur->name);
@@ -260,14 +291,18 @@ static int vm_where(struct cd_daemon *d, const struct cd_vm *cur, char *hva_ipc,
             "VM '%s' has a %s in progress: retry once it is done "
             "(see 'clusterctl vm show %s')",
             cur->name, a ? cd_act_kind_name(a->kind) : "move", cur->name);
-    if (node && node != d->nodeid) {
+    if (node && node != d->nodeid && from->node) {
+        /* It moved while the request was on its way: not passed on. */
         n = cd_cdb_node_by_id(cd_daemon_cdb(d), node);
         return cd_error_reply(
-            ret, -CD_E_IN_USE,
-            "VM '%s' runs on node '%s': its disks are hot-plugged "
-            "by that node's hvagent, run the command there",
-            cur->name, n ? n->name : "?");
+            ret, -CD_E_BUSY,
+            "VM '%s' runs on node '%s' now, not on node '%s' where the "
+            "request was passed: retry (nothing was changed)",
+            cur->name, n ? n->name : "?",
+            cd_node_name(cd_daemon_cdb(d), d->nodeid));
     }
+    if (node && node != d->nodeid)
+        return 2; /* to be forwarded there */
     if (node && st != CD_RT_RUNNING && st != CD_RT_PAUSED)
         return cd_error_reply(ret, -CD_E_IN_USE,
                               "VM '%s' is %s here: retry once it runs",
@@ -285,10 +320,13 @@ static int vm_where(struct cd_daemon *d, const struct cd_vm *cur, char *hva_ipc,
 }
 
 static int disk_add(struct cd_daemon *d, struct cmn_ipc_conn *conn,
-                    xmlNode *req, const struct cd_vm *cur, struct res_vm *def,
+                    const struct disk_origin *from, xmlNode *req,
+                    const struct cd_vm *cur, struct res_vm *def,
                     const char *hva_ipc, char **ret)
 {
-    char size[64] = "", volume[CD_NAME_MAX + 8] = "", err[512];
+    char size[64] = "", volume[CD_NAME_MAX + 8] = "", busname[32] = "";
+    enum res_disk_bus bus = RES_BUS_VIRTIO_BLK;
+    char err[512];
     struct cd_csv_job *j;
     struct res_disk nd;
     uint64_t bytes;
@@ -296,6 +334,14 @@ static int disk_add(struct cd_daemon *d, struct cmn_ipc_conn *conn,
 
     cmn_xml_attr_copy(req, "size", size, sizeof(size));
     cmn_xml_attr_copy(req, "volume", volume, sizeof(volume));
+    cmn_xml_attr_copy(req, "bus", busname, sizeof(busname));
+    if (!strcmp(busname, "virtio-scsi"))
+        bus = RES_BUS_VIRTIO_SCSI;
+    else if (busname[0] && strcmp(busname, "virtio-blk"))
+        return cd_error_reply(ret, -CD_E_BAD_VALUE,
+                              "VM '%s': bus '%s' is not virtio-blk or "
+                              "virtio-scsi (nothing was changed)",
+                              cur->name, busname);
     rc = res_disk_size_parse(size, &bytes, err, sizeof(err));
     if (rc < 0)
         return cd_error_reply(ret, rc, "VM '%s': %s (nothing was changed)",
@@ -306,7 +352,7 @@ static int disk_add(struct cd_daemon *d, struct cmn_ipc_conn *conn,
                               "volume '%s' is not a valid volume name (see "
                               "'clusterctl volume list'; nothing was changed)",
                               volume);
-    rc = res_vm_disk_next(def, &nd, err, sizeof(err));
+    rc = res_vm_disk_next(def, bus, &nd, err, sizeof(err));
     if (rc < 0)
         return cd_error_reply(ret, rc, "%s (nothing was changed)", err);
     nd.source = RES_DISK_ALLOCATE;
@@ -329,13 +375,14 @@ static int disk_add(struct cd_daemon *d, struct cmn_ipc_conn *conn,
     snprintf(j->hva_ipc, sizeof(j->hva_ipc), "%s", hva_ipc);
     j->disk_index = def->n_disks - 1;
     j->disk_slot = nd.slot;
+    j->disk_scsi = bus == RES_BUS_VIRTIO_SCSI;
     j->def = def;
-    j->conn = conn;
-    cmn_ipc_conn_ref(conn);
+    job_origin(d, j, conn, from);
     rc = cd_csv_run(d->csv, j, add_done, d);
     if (rc < 0) {
         j->def = NULL; /* the caller's */
-        cmn_ipc_conn_unref(conn);
+        if (conn)
+            cmn_ipc_conn_unref(conn);
         cd_csv_job_free(j);
         return cd_error_reply(ret, rc, "cannot start a worker for the CSV");
     }
@@ -343,8 +390,9 @@ static int disk_add(struct cd_daemon *d, struct cmn_ipc_conn *conn,
 }
 
 static int disk_remove(struct cd_daemon *d, struct cmn_ipc_conn *conn,
-                       xmlNode *req, const struct cd_vm *cur,
-                       struct res_vm *def, const char *hva_ipc, char **ret)
+                       const struct disk_origin *from, xmlNode *req,
+                       const struct cd_vm *cur, struct res_vm *def,
+                       const char *hva_ipc, char **ret)
 {
     char target[RES_TARGET_MAX + 8] = "", names[256] = "";
     struct cd_csv_job *j;
@@ -392,13 +440,13 @@ static int disk_remove(struct cd_daemon *d, struct cmn_ipc_conn *conn,
         cd_csv_job_free(j);
         return rc;
     }
-    j->conn = conn;
-    cmn_ipc_conn_ref(conn);
+    job_origin(d, j, conn, from);
     if (!hva_ipc[0]) {
         /* Stopped: the definition, then the extent. */
         rc = remove_submit(d, j, ret);
         if (rc != CMN_IPC_DEFERRED) {
-            cmn_ipc_conn_unref(conn);
+            if (conn)
+                cmn_ipc_conn_unref(conn);
             j->conn = NULL;
             cd_csv_job_free(j);
         }
@@ -407,7 +455,8 @@ static int disk_remove(struct cd_daemon *d, struct cmn_ipc_conn *conn,
     j->op = CD_CSV_DISK_UNPLUG;
     rc = cd_csv_run(d->csv, j, unplugged, d);
     if (rc < 0) {
-        cmn_ipc_conn_unref(conn);
+        if (conn)
+            cmn_ipc_conn_unref(conn);
         j->conn = NULL;
         cd_csv_job_free(j);
         return cd_error_reply(ret, rc, "cannot start a worker for the CSV");
@@ -415,8 +464,27 @@ static int disk_remove(struct cd_daemon *d, struct cmn_ipc_conn *conn,
     return CMN_IPC_DEFERRED;
 }
 
-int cd_api_vm_disk(struct cd_daemon *d, struct cmn_ipc_conn *conn, xmlNode *req,
-                   const char *vm, char **ret)
+/* The request's text for the node the VM runs on: its attributes, each
+ * bounded as this node read it. */
+static char *forward_text(xmlNode *req, const char *vm)
+{
+    char action[16] = "", size[64] = "", volume[CD_NAME_MAX + 8] = "";
+    char disk[RES_TARGET_MAX + 8] = "", bus[32] = "";
+
+    cmn_xml_attr_copy(req, "action", action, sizeof(action));
+    cmn_xml_attr_copy(req, "size", size, sizeof(size));
+    cmn_xml_attr_copy(req, "volume", volume, sizeof(volume));
+    cmn_xml_attr_copy(req, "disk", disk, sizeof(disk));
+    cmn_xml_attr_copy(req, "bus", bus, sizeof(bus));
+    return cmn_xml_format("<request op=\"vm-disk\" action=\"%s\" vm=\"%s\" "
+                          "size=\"%s\" volume=\"%s\" disk=\"%s\" "
+                          "bus=\"%s\"/>",
+                          action, vm, size, volume, disk, bus);
+}
+
+static int vm_disk(struct cd_daemon *d, struct cmn_ipc_conn *conn,
+                   const struct disk_origin *from, xmlNode *req, const char *vm,
+                   char **ret)
 {
     const struct cd_vm *cur = cd_cdb_vm_by_name(cd_daemon_cdb(d), vm);
     char action[16] = "", volume[CD_NAME_MAX], hva_ipc[64], err[1024];
@@ -447,17 +515,44 @@ int cd_api_vm_disk(struct cd_daemon *d, struct cmn_ipc_conn *conn, xmlNode *req,
     if (rc < 0)
         return cd_error_reply(ret, rc, "VM '%s': its stored definition: %s", vm,
                               err);
-    rc = vm_where(d, cur, hva_ipc, sizeof(hva_ipc), ret);
+    rc = vm_where(d, cur, from, hva_ipc, sizeof(hva_ipc), ret);
     if (rc <= 0)
         goto out;
+    if (rc == 2) {
+        char *text = forward_text(req, vm);
+        enum cd_rt_state st;
+
+        rc = text ? cd_fwd_request(d, conn,
+                                   cd_coord_vm_node(cd_orch_coord(d), vm, &st),
+                                   vm, text, ret)
+                  : -ENOMEM;
+        free(text);
+        goto out;
+    }
     if (!strcmp(action, "add")) {
-        rc = disk_add(d, conn, req, cur, def, hva_ipc, ret);
+        rc = disk_add(d, conn, from, req, cur, def, hva_ipc, ret);
         if (rc == CMN_IPC_DEFERRED)
             def = NULL; /* the job's */
     } else {
-        rc = disk_remove(d, conn, req, cur, def, hva_ipc, ret);
+        rc = disk_remove(d, conn, from, req, cur, def, hva_ipc, ret);
     }
 out:
     res_vm_free(def);
     return rc;
+}
+
+int cd_api_vm_disk(struct cd_daemon *d, struct cmn_ipc_conn *conn, xmlNode *req,
+                   const char *vm, char **ret)
+{
+    const struct disk_origin here = {0};
+
+    return vm_disk(d, conn, &here, req, vm, ret);
+}
+
+int cd_api_vm_disk_forwarded(struct cd_daemon *d, uint32_t origin, uint64_t id,
+                             xmlNode *req, const char *vm, char **ret)
+{
+    const struct disk_origin from = {.node = origin, .id = id};
+
+    return vm_disk(d, NULL, &from, req, vm, ret);
 }

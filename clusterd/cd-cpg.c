@@ -14,6 +14,7 @@
 
 #include "clusterd/cd-coord.h"
 #include "clusterd/cd-daemon.h"
+#include "clusterd/cd-fwd.h"
 #include "clusterd/cd-int.h"
 #include "common/cmn-log.h"
 #include "common/cmn-name.h"
@@ -255,6 +256,8 @@ static void cpg_deliver(cpg_handle_t handle, const struct cpg_name *group,
     cpg_context_get(handle, (void **)&d);
     if (cd_orch_deliver(d, nodeid, msg, len))
         return;
+    if (cd_fwd_deliver(d, nodeid, msg, len))
+        return;
     cd_replica_deliver(d->replica, nodeid, msg, len);
 }
 
@@ -301,6 +304,7 @@ static void cpg_confchg(cpg_handle_t handle, const struct cpg_name *group,
     d->confchg_ms = cmn_now_ms();
     cd_replica_confchg(d->replica, ids, n);
     cd_orch_confchg(d, ids, n, kept, nkept);
+    cd_fwd_confchg(d, ids, n);
     for (size_t i = 0; i < nleft; i++)
         if (left[i].reason == CPG_REASON_PROCDOWN)
             cd_orch_member_failed(d, left[i].nodeid);
@@ -351,6 +355,7 @@ static void teardown(struct cd_daemon *d)
     cd_orch_confchg(d, NULL, 0, NULL, 0);
     cd_orch_quorum(d);
     cd_ipc_fail_pending(d, -CD_E_NO_CLUSTER);
+    cd_fwd_fail_all(d, "this node lost corosync");
 }
 
 static int32_t cpg_fd_ready(int32_t fd, int32_t revents, void *data)

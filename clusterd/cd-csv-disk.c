@@ -39,8 +39,9 @@ static int hotplug(struct cd_csv_job *j, bool add, const char *path,
     if (add)
         req = cmn_xml_format("<request op=\"disk-add\" vm=\"%s\" path=\"%s\" "
                              "offset=\"%" PRIu64 "\" size=\"%" PRIu64
-                             "\" slot=\"%u\"/>",
-                             j->vm, path, offset, size, j->disk_slot);
+                             "\" slot=\"%u\" bus=\"%s\"/>",
+                             j->vm, path, offset, size, j->disk_slot,
+                             j->disk_scsi ? "virtio-scsi" : "virtio-blk");
     else
         req = cmn_xml_format(
             "<request op=\"disk-remove\" vm=\"%s\" slot=\"%u\"/>", j->vm,

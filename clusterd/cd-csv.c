@@ -16,6 +16,7 @@
 #include "clusterd/cd-csv.h"
 #include "clusterd/cd-csv-int.h"
 #include "clusterd/cd-daemon.h"
+#include "clusterd/cd-fwd.h"
 #include "clusterd/cd-hva.h"
 #include "clusterd/cd-int.h"
 #include "common/cmn-log.h"
@@ -844,6 +845,8 @@ void cd_csv_job_answer(struct cd_csv_job *j, const char *reply)
     if (j->conn) {
         cmn_ipc_reply(j->conn, reply);
         cmn_ipc_conn_unref(j->conn);
+    } else if (j->fwd_d) {
+        cd_fwd_answer(j->fwd_d, j->fwd_node, j->fwd_id, reply);
     }
     cd_csv_job_free(j);
 }
@@ -987,6 +990,8 @@ int cd_csv_prepare(struct cd_hva_job *j)
                     e.offset, e.length);
         if (j->csv_slots[i])
             cd_buf_xmlf(&b, " slot=\"%u\"", j->csv_slots[i]);
+        if (j->csv_scsi[i])
+            cd_buf_puts(&b, " bus=\"virtio-scsi\"");
         cd_buf_puts(&b, "/>");
     }
     cd_buf_xmlf(&b, "<lease lockspace=\"%s\" resource=\"%s\" path=\"",

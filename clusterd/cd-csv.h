@@ -200,6 +200,7 @@ struct cd_csv_job {
     size_t disk_index;
     char disk_target[16];
     bool disk_hotplug; /* the guest got (or let go of) the device */
+    bool disk_scsi;    /* ADD: on the virtio-scsi controller */
     unsigned disk_slot;
     uint64_t disk_extent, disk_size, disk_offset;
     char hva_ipc[64];
@@ -209,6 +210,11 @@ struct cd_csv_job {
 
     /* The caller's, carried along (not touched by cd-csv.c). */
     struct cmn_ipc_conn *conn;
+    /* A request forwarded by node fwd_node (cd-fwd.h): the answer goes
+     * back there (fwd_d's corosync) rather than to conn. */
+    struct cd_daemon *fwd_d;
+    uint32_t fwd_node;
+    uint64_t fwd_id;
     char *reply;
     char priority[16];
 };
@@ -221,7 +227,8 @@ int cd_csv_run(struct cd_csv *c, struct cd_csv_job *job, cd_csv_done_fn done,
                void *data);
 void cd_csv_job_free(struct cd_csv_job *job);
 
-/* Answers the job's client, if any, with `reply`, or j->reply when reply
+/* Answers the job's client, if any (or the node it was forwarded from),
+ * with `reply`, or j->reply when reply
  * is NULL ("out of memory" when both are), and frees the job. */
 void cd_csv_job_answer(struct cd_csv_job *j, const char *reply);
 

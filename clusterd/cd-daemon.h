@@ -92,6 +92,9 @@ struct cd_daemon {
     /* IPC */
     struct cmn_ipc_server *ipc;
     struct cd_pending_req *pending;
+    /* Requests passed to the node that runs their VM (cd-fwd.c). */
+    struct cd_fwd_pending *fwd_pending;
+    uint64_t fwd_next_id;
 
     /* Coordinator, runtime state and the local hvagent (cd-orch.c). */
     struct cd_orch *orch;
@@ -209,6 +212,10 @@ int cd_api_vm_request(struct cd_daemon *d, struct cmn_ipc_conn *conn,
  * action, size, volume, disk). */
 int cd_api_vm_disk(struct cd_daemon *d, struct cmn_ipc_conn *conn,
                    struct _xmlNode *req, const char *vm, char **ret);
+/* The same request forwarded by node `origin` (cd-fwd.h): run here, where
+ * the VM runs, and answered to the origin (never forwarded again). */
+int cd_api_vm_disk_forwarded(struct cd_daemon *d, uint32_t origin, uint64_t id,
+                             struct _xmlNode *req, const char *vm, char **ret);
 
 /* cd-api-move.c: `move-storage` of a stopped VM (request op move-storage,
  * attributes volume; action="status" for the progress). */

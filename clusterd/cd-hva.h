@@ -63,6 +63,7 @@ struct cd_hva_job {
     size_t csv_ndisks;
     uint64_t csv_disks[16]; /* extent ids, in definition order */
     unsigned csv_slots[16]; /* their hot-plug PCI slots, 0: none */
+    bool csv_scsi[16];      /* on the virtio-scsi controller */
 
     /* results */
     int rc;

@@ -22,6 +22,7 @@
 
 #include "clusterd/cd-csv.h"
 #include "clusterd/cd-daemon.h"
+#include "clusterd/cd-fwd.h"
 #include "clusterd/cd-int.h"
 #include "clusterd/cd-storage.h"
 #include "common/cmn-log.h"
@@ -234,6 +235,7 @@ int cd_ipc_start(struct cd_daemon *d)
 void cd_ipc_stop(struct cd_daemon *d)
 {
     cd_ipc_fail_pending(d, -CD_E_NO_CLUSTER);
+    cd_fwd_fail_all(d, "clusterd stopped");
     cmn_ipc_server_free(d->ipc);
     d->ipc = NULL;
 }

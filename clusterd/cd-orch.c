@@ -424,6 +424,8 @@ static int runtime_xml(struct cd_orch *o, const struct cd_action *a,
                 j->csv_ndisks <
                     sizeof(j->csv_disks) / sizeof(j->csv_disks[0])) {
                 j->csv_slots[j->csv_ndisks] = def->disks[i].slot;
+                j->csv_scsi[j->csv_ndisks] =
+                    def->disks[i].bus == RES_BUS_VIRTIO_SCSI;
                 j->csv_disks[j->csv_ndisks++] = def->disks[i].extent;
             }
     }

@@ -16,6 +16,7 @@ clusterd_libclusterd_la_SOURCES = \
 	clusterd/cd-config.c clusterd/cd-config.h \
 	clusterd/cd-cdb.c \
 	clusterd/cd-msg.c \
+	clusterd/cd-fwd-msg.c clusterd/cd-fwd.h \
 	clusterd/cd-store.c \
 	clusterd/cd-replica.c \
 	clusterd/cd-coord.c clusterd/cd-coord.h \
@@ -114,6 +115,7 @@ clusterd_clusterd_SOURCES = \
 	clusterd/cd-main.c \
 	clusterd/cd-cpg.c \
 	clusterd/cd-ipc.c \
+	clusterd/cd-fwd.c \
 	clusterd/cd-orch.c \
 	clusterd/cd-api-ops.c \
 	clusterd/cd-api-vm.c clusterd/cd-api-disk.c clusterd/cd-api-move.c \

@@ -39,6 +39,7 @@
 #define HVA_DISK_UNPLUG_MS 15000u
 
 enum hp_step {
+    HP_CTRL_ADD, /* the scsi controller, before the first scsi disk */
     HP_ADD_FD,
     HP_BLOCKDEV_ADD,
     HP_DEVICE_ADD,
@@ -51,8 +52,29 @@ struct hva_hotplug {
     bool adding;
     enum hp_step step;
     struct hva_disk disk; /* add: the disk (owns path); remove: .slot */
+    bool ctrl;            /* add: the scsi controller was added first */
     qb_loop_timer_handle timer;
 };
+
+/* Whether the definition has a disk on the scsi controller. */
+static bool def_has_scsi(const struct hva_vm_def *def)
+{
+    for (size_t i = 0; i < def->n_disks; i++)
+        if (def->disks[i].scsi)
+            return true;
+    return false;
+}
+
+/* Best effort: the scsi controller leaves once no disk is on it, so the
+ * QEMU matches a command line built from the definition (a migration
+ * target's). The guest releases it as it releases a disk. */
+static void ctrl_remove(struct hva_vm *vm)
+{
+    json_object *a = json_object_new_object();
+
+    json_object_object_add(a, "id", json_object_new_string(HVA_SCSI_ID));
+    hva_qmp_command(vm->qmp, "device_del", a, -1, NULL, NULL);
+}
 
 static void hp_name(unsigned slot, char *buf, size_t len)
 {
@@ -174,9 +196,12 @@ static void add_step(void *data, int rc, json_object *ret, const char *errmsg)
             undo_fdset(vm, slot);
         if (h->step >= HP_DEVICE_ADD)
             undo_blockdev(vm, slot);
+        if (h->ctrl && h->step > HP_CTRL_ADD)
+            ctrl_remove(vm);
         hp_fail(h, -HVA_E_QMP, "VM '%s': disk in slot %u not added: %s: %s",
                 vm->def->name, slot,
-                h->step == HP_ADD_FD         ? "add-fd"
+                h->step == HP_CTRL_ADD       ? "device_add virtio-scsi-pci"
+                : h->step == HP_ADD_FD       ? "add-fd"
                 : h->step == HP_BLOCKDEV_ADD ? "blockdev-add"
                                              : "device_add",
                 errmsg ? errmsg : cmn_strerror(rc));
@@ -224,11 +249,21 @@ static int add_live(struct hva_vm *vm, struct hva_hotplug *h, char *err,
     hp_name(d->slot, name, sizeof(name));
     snprintf(fdpath, sizeof(fdpath), "/dev/fdset/%zu",
              HVA_QEMU_FDSET_SLOT(d->slot));
-    snprintf(addr, sizeof(addr), "0x%x", d->slot);
 
     /* Queued in order; each reply advances h->step (add_step), and the
      * first error undoes what the earlier ones did. */
     h->step = HP_ADD_FD;
+    if (d->scsi && !def_has_scsi(vm->def)) {
+        h->step = HP_CTRL_ADD;
+        h->ctrl = true;
+        a = json_object_new_object();
+        json_object_object_add(a, "driver",
+                               json_object_new_string("virtio-scsi-pci"));
+        json_object_object_add(a, "id", json_object_new_string(HVA_SCSI_ID));
+        snprintf(addr, sizeof(addr), "0x%x", HVA_SCSI_SLOT);
+        json_object_object_add(a, "addr", json_object_new_string(addr));
+        hva_qmp_command(vm->qmp, "device_add", a, -1, add_step, h);
+    }
     a = args_fdset(d->slot);
     json_object_object_add(a, "opaque", json_object_new_string(name));
     hva_qmp_command(vm->qmp, "add-fd", a, fd, add_step, h);
@@ -252,12 +287,22 @@ static int add_live(struct hva_vm *vm, struct hva_hotplug *h, char *err,
     json_object_object_add(a, "file", file);
     hva_qmp_command(vm->qmp, "blockdev-add", a, -1, add_step, h);
 
+    /* As on the command line (hva_qemu_argv). */
     a = json_object_new_object();
-    json_object_object_add(a, "driver",
-                           json_object_new_string("virtio-blk-pci"));
+    json_object_object_add(
+        a, "driver",
+        json_object_new_string(d->scsi ? "scsi-hd" : "virtio-blk-pci"));
     json_object_object_add(a, "drive", json_object_new_string(name));
     json_object_object_add(a, "id", json_object_new_string(name));
-    json_object_object_add(a, "addr", json_object_new_string(addr));
+    if (d->scsi) {
+        json_object_object_add(a, "bus",
+                               json_object_new_string(HVA_SCSI_ID ".0"));
+        json_object_object_add(a, "scsi-id", json_object_new_int(d->slot));
+        json_object_object_add(a, "lun", json_object_new_int(0));
+    } else {
+        snprintf(addr, sizeof(addr), "0x%x", d->slot);
+        json_object_object_add(a, "addr", json_object_new_string(addr));
+    }
     hva_qmp_command(vm->qmp, "device_add", a, -1, add_step, h);
     return CMN_IPC_DEFERRED;
 }
@@ -346,6 +391,8 @@ static void remove_finish(struct hva_vm *vm, unsigned slot,
         undo_fdset(vm, slot);
     }
     if (i >= 0) {
+        bool scsi = vm->def->disks[i].scsi;
+
         free(vm->def->disks[i].path);
         memmove(&vm->def->disks[i], &vm->def->disks[i + 1],
                 (vm->def->n_disks - (size_t)i - 1) * sizeof(*vm->def->disks));
@@ -354,6 +401,8 @@ static void remove_finish(struct hva_vm *vm, unsigned slot,
         if (rc < 0)
             cmn_warn(CMN_LOG_HVA, "VM '%s': def.xml not rewritten: %s",
                      vm->def->name, cmn_strerror(rc));
+        if (scsi && !def_has_scsi(vm->def))
+            ctrl_remove(vm);
     }
     vm->last_err[0] = '\0';
     cmn_info(CMN_LOG_HVA, "VM '%s': disk in slot %u removed%s", vm->def->name,

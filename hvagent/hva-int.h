@@ -27,6 +27,9 @@ struct hva_disk {
      * keeps it in every later command line, so the target of a
      * migration has the device at the same address as the source. */
     unsigned slot;
+    /* On the VM's virtio-scsi controller (scsi-hd, its scsi-id the slot,
+     * or its index for a disk without one) instead of virtio-blk-pci. */
+    bool scsi;
     /* Runtime only (not in def.xml): the block node and fd set QEMU has
      * the disk under after a storage mirror switched it (hva-mirror.c);
      * empty / 0: the names hva_qemu_argv gives. */
@@ -40,6 +43,11 @@ struct hva_disk {
  * RES_VM_MAX_DISKS disks in all). */
 #define HVA_DISK_SLOT_MIN 24u /* = RES_DISK_SLOT_MIN (hva-check.c) */
 #define HVA_DISK_SLOT_MAX 31u
+/* The VM's one virtio-scsi controller (id "scsi0"), present while a disk
+ * of the definition is on it: just below the hot-plug slots, so a
+ * command line and a hot-plug put it at the same address. */
+#define HVA_SCSI_SLOT 23u
+#define HVA_SCSI_ID   "scsi0"
 
 struct hva_lease_def {
     char *lockspace; /* NULL: the VM runs without a lease (tests only) */

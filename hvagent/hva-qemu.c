@@ -207,6 +207,15 @@ int hva_qemu_argv(const struct hva_vm_def *def, const struct hva_qemu_opts *o,
             argv_add(&a, "%s", def->cmdline);
         }
     }
+    /* The scsi controller before its disks, at the address a hot-plug
+     * gives it (hva-disk.c). */
+    for (size_t i = 0; i < def->n_disks; i++)
+        if (def->disks[i].scsi) {
+            argv_add(&a, "-device");
+            argv_add(&a, "virtio-scsi-pci,id=%s,addr=0x%x", HVA_SCSI_ID,
+                     HVA_SCSI_SLOT);
+            break;
+        }
     for (size_t i = 0; i < def->n_disks; i++) {
         const struct hva_disk *d = &def->disks[i];
         char *p cmn_autofree = NULL;
@@ -254,7 +263,11 @@ int hva_qemu_argv(const struct hva_vm_def *def, const struct hva_qemu_opts *o,
                  "file.aio=threads,file.locking=off",
                  node, d->offset, size, d->direct ? "on" : "off", p);
         argv_add(&a, "-device");
-        argv_add(&a, "virtio-blk-pci,drive=%s,id=%s%s", node, id, addr);
+        if (d->scsi)
+            argv_add(&a, "scsi-hd,bus=%s.0,scsi-id=%u,lun=0,drive=%s,id=%s",
+                     HVA_SCSI_ID, d->slot ? d->slot : (unsigned)i, node, id);
+        else
+            argv_add(&a, "virtio-blk-pci,drive=%s,id=%s%s", node, id, addr);
     }
     for (size_t i = 0; o->nic_fds && i < def->n_nics; i++) {
         const struct hva_nic *n = &def->nics[i];

@@ -162,7 +162,7 @@ static int parse_define(const struct hva_agent *ag, xmlDoc *doc, xmlNode *r,
     return rc;
 }
 
-/* disk-add: the disk as attributes (path offset size cache slot);
+/* disk-add: the disk as attributes (path offset size cache slot bus);
  * disk-remove: its slot. The slot's range and the path are checked
  * against the VM when the request runs (hva_disk_add_check). */
 static int parse_disk(xmlNode *r, struct hva_request *req, char *err,
@@ -170,6 +170,7 @@ static int parse_disk(xmlNode *r, struct hva_request *req, char *err,
 {
     const char *op = hva_op_name(req->op);
     char *cache cmn_autofree = attr(r, "cache");
+    char *bus cmn_autofree = attr(r, "bus");
     uint64_t slot = 0;
 
     if (u_attr(r, "slot", HVA_DISK_SLOT_MAX, &slot) < 0 || slot == 0) {
@@ -192,6 +193,12 @@ static int parse_disk(xmlNode *r, struct hva_request *req, char *err,
         return -HVA_E_BAD_REQUEST;
     }
     req->disk.direct = !cache || strcmp(cache, "none") == 0;
+    if (bus && strcmp(bus, "virtio-blk") && strcmp(bus, "virtio-scsi")) {
+        snprintf(err, errlen,
+                 "disk-add: bus '%.32s' is not virtio-blk or virtio-scsi", bus);
+        return -HVA_E_BAD_REQUEST;
+    }
+    req->disk.scsi = bus && !strcmp(bus, "virtio-scsi");
     return 0;
 }
 

@@ -266,6 +266,18 @@ int hva_vm_def_from_xml(const char *xml, struct hva_vm_def **ret_def, char *err,
                 }
                 d[def->n_disks - 1].slot = (unsigned)slot;
             }
+            if (rc == 0) {
+                char *bus cmn_autofree = xattr(n, "bus");
+                if (bus && strcmp(bus, "virtio-blk") &&
+                    strcmp(bus, "virtio-scsi")) {
+                    snprintf(err, errlen,
+                             "<disk bus='%.32s'>: unknown bus (virtio-blk "
+                             "or virtio-scsi)",
+                             bus);
+                    rc = -CMN_E_BAD_VALUE;
+                }
+                d[def->n_disks - 1].scsi = bus && !strcmp(bus, "virtio-scsi");
+            }
             if (rc < 0)
                 goto out;
         } else if (strcmp(en, "lease") == 0) {
@@ -354,6 +366,8 @@ int hva_vm_def_to_xml(const struct hva_vm_def *def, char **ret_xml)
         put_extent(root, "disk", &def->disks[i]);
         if (def->disks[i].slot)
             xset_u64(root->last, "slot", def->disks[i].slot);
+        if (def->disks[i].scsi)
+            xset(root->last, "bus", "virtio-scsi");
     }
     if (def->lease.lockspace) {
         xmlNode *l = xmlNewChild(root, NULL, (const xmlChar *)"lease", NULL);

@@ -60,10 +60,11 @@ int res_vm_disk_find(const struct res_vm *vm, const char *target)
     return -RES_E_INVALID;
 }
 
-int res_vm_disk_next(const struct res_vm *vm, struct res_disk *ret_disk,
-                     char *err, size_t errlen)
+int res_vm_disk_next(const struct res_vm *vm, enum res_disk_bus bus,
+                     struct res_disk *ret_disk, char *err, size_t errlen)
 {
-    struct res_disk d = {.bus = RES_BUS_VIRTIO_BLK};
+    struct res_disk d = {.bus = bus};
+    const char *prefix = bus == RES_BUS_VIRTIO_SCSI ? "sd" : "vd";
     bool used[RES_DISK_SLOT_MAX + 1] = {false};
     char t[RES_TARGET_MAX];
 
@@ -90,9 +91,10 @@ int res_vm_disk_next(const struct res_vm *vm, struct res_disk *ret_disk,
         return -RES_E_INVALID;
     }
     /* The first free name in the order the guest's kernel names disks:
-     * vda..vdz, then vdaa.. (16 disks never get that far). */
+     * vda..vdz (sda.. on virtio-scsi), then vdaa.. (16 disks never get
+     * that far). */
     for (unsigned k = 0; k < 26 && !d.target[0]; k++) {
-        snprintf(t, sizeof(t), "vd%c", 'a' + k);
+        snprintf(t, sizeof(t), "%s%c", prefix, 'a' + k);
         if (res_vm_disk_find(vm, t) < 0)
             memcpy(d.target, t, sizeof(t));
     }

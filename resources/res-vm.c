@@ -527,11 +527,6 @@ static int check_disks(const struct res_vm *vm, const char *src, char *err,
             if (strcmp(d->target, vm->disks[j].target) == 0)
                 return res_fail(err, errlen, src, d->line, "disk",
                                 "target '%s' is used twice", d->target);
-        if (d->slot && d->bus != RES_BUS_VIRTIO_BLK)
-            return res_fail(err, errlen, src, d->line, "disk",
-                            "disk '%s': a slot is for virtio-blk disks only "
-                            "(a virtio-scsi disk has its controller's)",
-                            d->target);
         for (size_t j = 0; d->slot && j < i; j++)
             if (vm->disks[j].slot == d->slot)
                 return res_fail(err, errlen, src, d->line, "disk",

@@ -85,8 +85,9 @@ struct res_disk {
     uint64_t extent;           /* RES_DISK_EXTENT: extent id on volume */
     uint64_t size;             /* RES_DISK_ALLOCATE: bytes */
     int line;                  /* source line, 0 when built in code */
-    /* A hot-plugged disk's PCI slot (virtio-blk only), kept so every
-     * later QEMU of the VM has it at the same address; 0: none. */
+    /* A hot-plugged disk's PCI slot (virtio-blk) or scsi-id on the VM's
+     * one virtio-scsi controller, kept so every later QEMU of the VM has
+     * it at the same address; 0: none. */
     unsigned slot;
 };
 
@@ -184,13 +185,14 @@ int res_disk_size_parse(const char *text, uint64_t *ret_bytes, char *err,
                         size_t errlen);
 /* Index of the disk with target `target`, or -RES_E_INVALID. */
 int res_vm_disk_find(const struct res_vm *vm, const char *target);
-/* Where a disk added to `vm` goes: the lowest hot-plug slot no disk of
- * it has and the first virtio-blk target (vda, vdb...) not taken, in
- * *ret_disk (bus virtio-blk, size and source left to the caller).
+/* Where a disk on `bus` added to `vm` goes: the lowest hot-plug slot no
+ * disk of it has (on virtio-scsi, the disk's scsi-id: slots are shared by
+ * both buses) and the first target of the bus (vda, vdb... or sda,
+ * sdb...) not taken, in *ret_disk (size and source left to the caller).
  * -RES_E_INVALID with a sentence when every slot is taken or the VM has
  * RES_VM_MAX_DISKS disks. */
-int res_vm_disk_next(const struct res_vm *vm, struct res_disk *ret_disk,
-                     char *err, size_t errlen);
+int res_vm_disk_next(const struct res_vm *vm, enum res_disk_bus bus,
+                     struct res_disk *ret_disk, char *err, size_t errlen);
 
 /* Parses and validates a definition: the size limit and DTD refusal of
  * cmn_xml_parse_mem(), then schemas/vm.rng (found through

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # clusterctl vm disk add|remove on a CSV VM that runs, on 2 nodes: a
-# disk added through clusterd (extent on the volume, hot-plug slot 24,
-# the CDB's definition) is found by the guest's disk writer, which reads
-# every block back intact (disk=ok) before and after a live migration;
-# removed on the node it runs on now, its extent is freed and the next
-# add gets the same place on the volume. Refusals name the input and
-# change nothing: an unknown VM, a bad size, the wrong node, an unknown
-# disk, the boot disk, and an add bigger than the volume's free space
-# (the size asked and the space free in the message). A disk added while
+# disk added through clusterd on the node the VM does not run on (the
+# request is passed to the node it runs on and answered back; the
+# extent on the volume, hot-plug slot 24, the CDB's definition) is found
+# by the guest's disk writer, which reads every block back intact
+# (disk=ok) before and after a live migration; removed from the node it
+# left (passed on again), its extent is freed and the next add, on the
+# node it runs on, gets the same place on the volume. Refusals name the
+# input and change nothing, asked on either node: an unknown VM, a bad
+# size, an unknown disk, the boot disk, and an add bigger than the
+# volume's free space (the size asked and the space free in the message). A disk added while
 # the VM is stopped is in its QEMU's command line at slot 24 (addr=0x18)
 # from the next start and on a quick move's target, where the writer
 # carries on.
@@ -59,14 +61,16 @@ refused() {
 refusals=""
 refused "$src" "unknown VM" "VM 'web9' does not exist" add web9 --size 8M
 refused "$src" "bad size" "size '8X' is not a disk size" add web1 --size 8X
-refused "$dst" "wrong node" "VM 'web1' runs on node '$src'" add web1 --size 8M
 refused "$src" "unknown disk" "VM 'web1' has no disk 'vdq' (its disks: vda" remove web1 vdq
-refused "$src" "boot disk" "disk vda is not in a hot-plug slot" remove web1 vda
-refused "$src" "full volume" "no space for VM 'web1' disk vdb (65536 MiB asked, ${free1%.*} MiB free" \
+# Asked on the other node: refused by the node it runs on, answer relayed.
+refused "$dst" "unknown disk (asked on $dst)" "VM 'web1' has no disk 'vdq' (its disks: vda" remove web1 vdq
+refused "$dst" "boot disk (asked on $dst)" "disk vda is not in a hot-plug slot" remove web1 vda
+refused "$dst" "full volume (asked on $dst)" "no space for VM 'web1' disk vdb (65536 MiB asked, ${free1%.*} MiB free" \
     add web1 --size 64G
 
-# add: on the guest's PCI bus, in the CDB, written and read back.
-out=$(cdctl "$src" vm disk add web1 --size 8M) || fail "vm disk add: $out"
+# add, asked on the node web1 does not run on: on the guest's PCI bus,
+# in the CDB, written and read back.
+out=$(cdctl "$dst" vm disk add web1 --size 8M) || fail "vm disk add on $dst: $out"
 grep -q "disk vdb added (8 MiB, extent [0-9]* at offset [0-9]* of volume '.*', hot-plug slot 24; the running guest has it)" <<<"$out" ||
     fail "vm disk add said: $out"
 off1=$(sed -n 's/.* at offset \([0-9]*\) .*/\1/p' <<<"$out")
@@ -99,8 +103,8 @@ disk_move live "$src" "$dst"
 from_dw=$mv_from first=$mv_first
 moved_dw=$(disk_last "$dst" | cut -d' ' -f2)
 
-# remove, on the node it runs on now: the guest lets go, the extent is freed.
-out=$(cdctl "$dst" vm disk remove web1 vdb) || fail "vm disk remove: $out"
+# remove, asked on the node it left: the guest lets go, the extent is freed.
+out=$(cdctl "$src" vm disk remove web1 vdb) || fail "vm disk remove on $src: $out"
 grep -q "disk vdb removed (slot 24, extent [0-9]* freed; the guest released it)" <<<"$out" ||
     fail "vm disk remove said: $out"
 ! def_now | grep -q 'target="vdb"' || fail "the CDB still names vdb"
@@ -151,4 +155,4 @@ sb_wait_for 10 eval '[ "$(vm_free_mib "$SB_CSV_PATH")" = "$free0" ]' || fail "sp
 chk=$(sb_exec node2 "$CTL" volume check "$SB_CSV_PATH" 2>&1) || fail "volume check: $chk"
 grep -q "is clean" <<<"$chk" || fail "volume check: $chk"
 
-echo "PROOF: vm disk add on $src: vdb in slot 24 at offset $off1 ($free1 -> $free2 MiB free), the guest's writer read back every block (disk=ok); live move $src->$dst, writes $from_dw->$first, $moved_dw checked ok; removed on $dst after the guest released it, $free1 MiB free again; the next add took offset $off2 again and was written ok; removed and added again stopped, $quick; $free0 MiB free after vm remove, volume check clean$refusals"
+echo "PROOF: vm disk add asked on $dst, passed to $src where web1 runs: vdb in slot 24 at offset $off1 ($free1 -> $free2 MiB free), the guest's writer read back every block (disk=ok); live move $src->$dst, writes $from_dw->$first, $moved_dw checked ok; removed (asked on $src) on $dst after the guest released it, $free1 MiB free again; the next add took offset $off2 again and was written ok; removed and added again stopped, $quick; $free0 MiB free after vm remove, volume check clean$refusals"

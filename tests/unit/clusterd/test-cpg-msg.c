@@ -1,8 +1,10 @@
 /* Cluster messages from outside: STATE and SYNC truncated, oversized, of
  * an unknown version (or from a clusterd before versions), from the wrong
  * sender; OPs of an unknown version; a flood of OPs during a transfer;
- * ACTION, NODE_LOST and STEP from members not entitled to them. Every one
- * is refused with the sender named and nothing else changes. */
+ * ACTION, NODE_LOST and STEP from members not entitled to them; forwarded
+ * requests (cd-fwd.h) truncated, with a byte too many, a bad crc, another
+ * version or type, an embedded NUL. Every one is refused with the sender
+ * named and nothing else changes. */
 #include "config.h"
 
 #include <setjmp.h>
@@ -14,7 +16,9 @@
 #include <cmocka.h>
 
 #include "clusterd/cd-coord.h"
+#include "clusterd/cd-fwd.h"
 #include "clusterd/cd-replica.h"
+#include "common/cmn-crc32c.h"
 #include "common/cmn-le.h"
 
 /* ------------------------------------------------------------ decoders */
@@ -366,10 +370,74 @@ static void test_bad_names_refused(void **state)
     cd_coord_free(co);
 }
 
+/* ------------------------------------------------- forwarded requests */
+
+static void test_fwd_msg(void **state)
+{
+    const char *req = "<request op=\"vm-disk\" action=\"add\" vm=\"web1\"/>";
+    struct cd_fwd_msg m = {.type = CD_FWD_REQUEST, .to = 3, .id = 77},
+                      out = {0};
+    uint8_t *buf, *big;
+    size_t len;
+    char *huge;
+
+    (void)state;
+    m.text = (char *)req;
+    assert_int_equal(cd_fwd_msg_encode(&m, (void **)&buf, &len), 0);
+    assert_true(cd_fwd_msg_is_mine(buf, len));
+    assert_int_equal(cd_fwd_msg_decode(buf, len, &out), 0);
+    assert_int_equal(out.type, CD_FWD_REQUEST);
+    assert_int_equal(out.to, 3);
+    assert_int_equal(out.id, 77);
+    assert_string_equal(out.text, req);
+    free(out.text);
+    /* Every truncation, and one byte too many. */
+    for (size_t l = 0; l < len; l++)
+        assert_true(cd_fwd_msg_decode(buf, l, &out) < 0);
+    big = calloc(1, len + 1);
+    assert_non_null(big);
+    memcpy(big, buf, len);
+    assert_int_equal(cd_fwd_msg_decode(big, len + 1, &out), -CD_E_BAD_MSG);
+    free(big);
+    /* A flipped byte of the text fails the crc. */
+    buf[len - 1] ^= 1;
+    assert_int_equal(cd_fwd_msg_decode(buf, len, &out), -CD_E_BAD_MSG);
+    buf[len - 1] ^= 1;
+    /* Another version: refused before the crc. */
+    cmn_put_le16(buf + 4, 2);
+    assert_int_equal(cd_fwd_msg_decode(buf, len, &out), -CD_E_MSG_VERSION);
+    free(buf);
+    /* An unknown type, to encode or decode. */
+    m.type = CD_FWD_TYPE_END;
+    assert_int_equal(cd_fwd_msg_encode(&m, (void **)&buf, &len), -CD_E_BAD_MSG);
+    m.type = CD_FWD_ANSWER;
+    assert_int_equal(cd_fwd_msg_encode(&m, (void **)&buf, &len), 0);
+    cmn_put_le16(buf + 6, CD_FWD_TYPE_END);
+    cmn_put_le32(buf + 8, cmn_crc32c(0, buf + CD_FWD_HDR, len - CD_FWD_HDR));
+    assert_int_equal(cd_fwd_msg_decode(buf, len, &out), -CD_E_BAD_MSG);
+    /* An embedded NUL, with a good crc. */
+    cmn_put_le16(buf + 6, CD_FWD_ANSWER);
+    buf[CD_FWD_HDR + CD_FWD_FIXED + 3] = '\0';
+    cmn_put_le32(buf + 8, cmn_crc32c(0, buf + CD_FWD_HDR, len - CD_FWD_HDR));
+    assert_int_equal(cd_fwd_msg_decode(buf, len, &out), -CD_E_BAD_MSG);
+    free(buf);
+    /* A text at the cap is not sent. */
+    huge = malloc(CD_FWD_TEXT_MAX + 1);
+    assert_non_null(huge);
+    memset(huge, 'x', CD_FWD_TEXT_MAX);
+    huge[CD_FWD_TEXT_MAX] = '\0';
+    m.text = huge;
+    assert_int_equal(cd_fwd_msg_encode(&m, (void **)&buf, &len), -CD_E_BAD_MSG);
+    free(huge);
+    /* Not one of these: left to the other decoders. */
+    assert_false(cd_fwd_msg_is_mine("KCOP", 4));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_state_decode),
+        cmocka_unit_test(test_fwd_msg),
         cmocka_unit_test(test_sync_decode),
         cmocka_unit_test(test_op_decode),
         cmocka_unit_test(test_state_unknown_version),

@@ -315,6 +315,62 @@ static void test_slotted_disk(void **state)
                         "<disk slot='32'>: not a hot-plug slot (24 to 31)");
 }
 
+/* Disks on virtio-scsi: one controller at PCI slot 23 before them (as a
+ * hot-plug puts it), each a scsi-hd whose scsi-id is its slot (or its
+ * index without one); the bus survives the XML round trip; an unknown
+ * bus is refused naming it. */
+static void test_scsi_disk(void **state)
+{
+    static const char xml[] =
+        "<vm name=\"g\" uuid=\"0c4e2b5a-6f1d-4e53-9a6b-1d2f3e4a5b6c\" "
+        "memory-mib=\"64\" vcpus=\"1\">"
+        "<disk path=\"/run/kvmcluster/luns/naa.1\" offset=\"0\" size=\"4096\"/>"
+        "<disk path=\"/run/kvmcluster/luns/naa.1\" offset=\"8192\" "
+        "size=\"4096\" slot=\"25\" bus=\"virtio-scsi\"/>"
+        "<disk path=\"/run/kvmcluster/luns/naa.1\" offset=\"16384\" "
+        "size=\"4096\" bus=\"virtio-scsi\"/></vm>";
+    struct hva_vm_def *def, *again;
+    char err[256], **argv, *text;
+    const int disk_fds[] = {11, 13, 15};
+    struct hva_qemu_opts o = {
+        .accel = "tcg", .qmp_fd = 7, .serial_fd = -1, .disk_fds = disk_fds};
+    int ctrl;
+
+    (void)state;
+    assert_int_equal(hva_vm_def_from_xml(xml, &def, err, sizeof(err)), 0);
+    assert_false(def->disks[0].scsi);
+    assert_true(def->disks[1].scsi);
+    assert_int_equal(hva_qemu_argv(def, &o, &argv), 0);
+    ctrl = find(argv, "virtio-scsi-pci,id=scsi0,addr=0x17");
+    assert_true(ctrl > 0);
+    assert_true(find(argv, "virtio-blk-pci,drive=disk0,id=vd0") > ctrl);
+    assert_true(find(argv, "scsi-hd,bus=scsi0.0,scsi-id=25,lun=0,drive=hp25,"
+                           "id=hp25") > ctrl);
+    assert_true(find(argv, "scsi-hd,bus=scsi0.0,scsi-id=2,lun=0,drive=disk2,"
+                           "id=vd2") > ctrl);
+    hva_argv_free(argv);
+    assert_int_equal(hva_vm_def_to_xml(def, &text), 0);
+    assert_int_equal(hva_vm_def_from_xml(text, &again, err, sizeof(err)), 0);
+    assert_true(again->disks[1].scsi && again->disks[2].scsi);
+    assert_false(again->disks[0].scsi);
+    free(text);
+    hva_vm_def_free(again);
+    /* No scsi disk, no controller. */
+    def->disks[1].scsi = def->disks[2].scsi = false;
+    assert_int_equal(hva_qemu_argv(def, &o, &argv), 0);
+    assert_true(find(argv, "virtio-scsi-pci,id=scsi0,addr=0x17") < 0);
+    hva_argv_free(argv);
+    hva_vm_def_free(def);
+    assert_int_equal(
+        hva_vm_def_from_xml("<vm name=\"g\" uuid=\"0c4e2b5a-6f1d-4e53-9a6b-"
+                            "1d2f3e4a5b6c\"><disk path=\"/d\" "
+                            "bus=\"ide\"/></vm>",
+                            &def, err, sizeof(err)),
+        -CMN_E_BAD_VALUE);
+    assert_string_equal(
+        err, "<disk bus='ide'>: unknown bus (virtio-blk or virtio-scsi)");
+}
+
 /* A user that does not exist is named in the error. */
 static void test_cred_missing(void **state)
 {
@@ -391,6 +447,7 @@ int main(void)
         cmocka_unit_test(test_confined),
         cmocka_unit_test(test_boot_files),
         cmocka_unit_test(test_slotted_disk),
+        cmocka_unit_test(test_scsi_disk),
         cmocka_unit_test(test_cred_missing),
         cmocka_unit_test(test_def_roundtrip),
         cmocka_unit_test(test_def_bad),

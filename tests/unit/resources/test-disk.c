@@ -72,7 +72,8 @@ static void test_next(void **state)
     assert_int_equal(res_vm_new(&vm), 0);
     snprintf(vm->name, sizeof(vm->name), "web1");
     /* No disk at all: vda in the first hot-plug slot. */
-    assert_int_equal(res_vm_disk_next(vm, &d, err, sizeof(err)), 0);
+    assert_int_equal(
+        res_vm_disk_next(vm, RES_BUS_VIRTIO_BLK, &d, err, sizeof(err)), 0);
     assert_string_equal(d.target, "vda");
     assert_int_equal(d.slot, RES_DISK_SLOT_MIN);
     assert_int_equal(d.bus, RES_BUS_VIRTIO_BLK);
@@ -81,15 +82,23 @@ static void test_next(void **state)
      * names alike. */
     add_disk(vm, "vda", 0);
     add_disk(vm, "vdc", 25);
-    assert_int_equal(res_vm_disk_next(vm, &d, err, sizeof(err)), 0);
+    assert_int_equal(
+        res_vm_disk_next(vm, RES_BUS_VIRTIO_BLK, &d, err, sizeof(err)), 0);
     assert_string_equal(d.target, "vdb");
     assert_int_equal(d.slot, 24);
     add_disk(vm, d.target, d.slot);
-    assert_int_equal(res_vm_disk_next(vm, &d, err, sizeof(err)), 0);
+    assert_int_equal(
+        res_vm_disk_next(vm, RES_BUS_VIRTIO_BLK, &d, err, sizeof(err)), 0);
     assert_string_equal(d.target, "vdd");
     assert_int_equal(d.slot, 26);
     assert_int_equal(res_vm_disk_find(vm, "vdc"), 1);
     assert_int_equal(res_vm_disk_find(vm, "vdz"), -RES_E_INVALID);
+    /* On virtio-scsi: an sd name, the same slot numbers. */
+    assert_int_equal(
+        res_vm_disk_next(vm, RES_BUS_VIRTIO_SCSI, &d, err, sizeof(err)), 0);
+    assert_string_equal(d.target, "sda");
+    assert_int_equal(d.slot, 26);
+    assert_int_equal(d.bus, RES_BUS_VIRTIO_SCSI);
 
     /* Every slot taken: refused, naming the VM and the way out. */
     for (unsigned s = 26; s <= RES_DISK_SLOT_MAX; s++) {
@@ -97,16 +106,18 @@ static void test_next(void **state)
         snprintf(t, sizeof(t), "vd%c", 'a' + (int)(s - 22));
         add_disk(vm, t, s);
     }
-    assert_int_equal(res_vm_disk_next(vm, &d, err, sizeof(err)),
-                     -RES_E_INVALID);
+    assert_int_equal(
+        res_vm_disk_next(vm, RES_BUS_VIRTIO_BLK, &d, err, sizeof(err)),
+        -RES_E_INVALID);
     assert_non_null(strstr(err, "VM 'web1' has a disk in every hot-plug slot"));
 
     /* Free slots but the most disks a VM may have. */
     vm->disks[3].slot = 0;
     while (vm->n_disks < RES_VM_MAX_DISKS)
         add_disk(vm, "vdz", 0);
-    assert_int_equal(res_vm_disk_next(vm, &d, err, sizeof(err)),
-                     -RES_E_INVALID);
+    assert_int_equal(
+        res_vm_disk_next(vm, RES_BUS_VIRTIO_BLK, &d, err, sizeof(err)),
+        -RES_E_INVALID);
     assert_non_null(strstr(err, "has 16 disks"));
     res_vm_free(vm);
 }
