@@ -9,7 +9,6 @@
 # writes and reads back its blocks on it (disk=ok). (The writer keeps its
 # generations in memory, so a new boot checks what it writes, not what the
 # dead node's guest wrote.)
-# kvmc-alone: kills a node and waits for sanlock's host-dead time
 # kvmc-timeout: 300
 . "$(dirname "$0")/lib/sandbox.sh"
 . "$(dirname "$0")/lib/clusterd.sh"

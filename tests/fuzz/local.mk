@@ -37,7 +37,8 @@ fuzz_regress_tests = \
 	tests/fuzz/regress-vpd \
 	tests/fuzz/regress-cpu-caps \
 	tests/fuzz/regress-obs-history \
-	tests/fuzz/regress-obs-lun
+	tests/fuzz/regress-obs-lun \
+	tests/fuzz/regress-fwd-msg
 check_PROGRAMS += $(fuzz_regress_tests)
 TESTS += $(fuzz_regress_tests)
 
@@ -58,7 +59,8 @@ fuzz_programs = \
 	tests/fuzz/fuzz-vpd \
 	tests/fuzz/fuzz-cpu-caps \
 	tests/fuzz/fuzz-obs-history \
-	tests/fuzz/fuzz-obs-lun
+	tests/fuzz/fuzz-obs-lun \
+	tests/fuzz/fuzz-fwd-msg
 noinst_PROGRAMS += $(fuzz_programs) tests/fuzz/fuzz-seeds
 endif
 
@@ -237,6 +239,17 @@ tests_fuzz_regress_obs_lun_SOURCES = tests/fuzz/fuzz-obs-lun.c tests/fuzz/fuzz-r
 tests_fuzz_regress_obs_lun_CPPFLAGS = $(FUZZ_CPPFLAGS) -DFUZZ_NAME='"obs-lun"'
 tests_fuzz_regress_obs_lun_CFLAGS = $(FUZZ_CD_CFLAGS) $(CMOCKA_CFLAGS)
 tests_fuzz_regress_obs_lun_LDADD = $(FUZZ_CD_LIBS) $(CMOCKA_LIBS)
+
+tests_fuzz_fuzz_fwd_msg_SOURCES = tests/fuzz/fuzz-fwd-msg.c $(FUZZ_HDRS)
+tests_fuzz_fuzz_fwd_msg_CPPFLAGS = $(FUZZ_CPPFLAGS)
+tests_fuzz_fuzz_fwd_msg_CFLAGS = $(FUZZ_CD_CFLAGS)
+tests_fuzz_fuzz_fwd_msg_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_LDFLAGS)
+tests_fuzz_fuzz_fwd_msg_LDADD = $(FUZZ_CD_LIBS)
+tests_fuzz_regress_fwd_msg_SOURCES = tests/fuzz/fuzz-fwd-msg.c tests/fuzz/fuzz-regress.c \
+	$(FUZZ_HDRS)
+tests_fuzz_regress_fwd_msg_CPPFLAGS = $(FUZZ_CPPFLAGS) -DFUZZ_NAME='"fwd-msg"'
+tests_fuzz_regress_fwd_msg_CFLAGS = $(FUZZ_CD_CFLAGS) $(CMOCKA_CFLAGS)
+tests_fuzz_regress_fwd_msg_LDADD = $(FUZZ_CD_LIBS) $(CMOCKA_LIBS)
 
 # Writes seed inputs made by the encoders (tests/fuzz/corpus/ holds the
 # output, checked in): rerun it when a wire or disk format changes.
