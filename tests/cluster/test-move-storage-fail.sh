@@ -40,14 +40,14 @@ vm_volume2
 v1_free0=$(vm_free_mib "$SB_CSV_PATH")
 v2_free0=$(vm_free_mib "$V2_PATH")
 
-# web1: a boot disk with 12 random MiB (QEMU's mirror skips zeroes: these
+# web1: a boot disk with 24 random MiB (QEMU's mirror skips zeroes: these
 # are what the paced copy spends seconds on) and a disk the writer uses.
 vm_add_writer web1 64
 out=$(cdctl node1 vm disk add web1 --size 8M 2>&1) || fail "vm disk add: $out"
 vda_off=$(sb_exec node1 "$CTL" volume inspect "$SB_CSV_PATH" --output xml 2>/dev/null |
     sed -n 's/.*<extent [^>]*offset="\([0-9]*\)"[^>]*tag="web1-vda".*/\1/p' | head -n 1)
 [ -n "$vda_off" ] || fail "no web1-vda extent on volume 1"
-sb_exec node1 dd if=/dev/urandom of="$SB_CSV_PATH" bs=1M count=12 seek="$vda_off" \
+sb_exec node1 dd if=/dev/urandom of="$SB_CSV_PATH" bs=1M count=24 seek="$vda_off" \
     oflag=seek_bytes,direct conv=notrunc status=none || fail "filling vda"
 out=$(cdctl node1 vm start web1) || fail "vm start: $out"
 src=$(vm_where node1 web1)
@@ -125,10 +125,7 @@ v1_free1=$(vm_free_mib "$SB_CSV_PATH")
 # 1. Volume 2's LUN removed from the target mid-mirror, then put back as
 # scripts/sandbox made it (same file, sector size and ids).
 mirror_copying "LUN removed"
-# The progress line has the rate over clusterd's window and the end.
-sb_wait_for 10 eval 'mv_status | grep -q "MiB/s, \([0-9].* left\|finishing\)"' ||
-    fail "no rate and expected end in the progress: $(mv_status)"
-at1=$(mv_status)
+at1=$AT
 tf=$(sb_now_ms)
 # tgtd refuses while a command of the LUN is queued: retried.
 sb_wait_for 10 tgt --mode logicalunit --op delete --tid 1 --lun 3 ||
@@ -187,7 +184,10 @@ worker() { sb_exec "$src" pgrep -P "$lbsup" -x lunbridge | head -n 1; }
 w0=$(worker)
 [ -n "$w0" ] || fail "no lunbridge worker under supervisor $lbsup on $src"
 mirror_copying "lunbridge killed"
-at3=$AT
+# The progress line has the rate over clusterd's window and the end.
+sb_wait_for 10 eval 'mv_status | grep -q "MiB/s, \([0-9].* left\|finishing\)"' ||
+    fail "no rate and expected end in the progress: $(mv_status)"
+at3=$(mv_status)
 sb_exec "$src" kill -KILL "$w0" || fail "kill -KILL lunbridge worker $w0"
 sb_wait_for 20 eval 'w=$(worker); [ -n "$w" ] && [ "$w" != "$w0" ]' ||
     fail "the supervisor did not start another lunbridge worker"
