@@ -261,14 +261,29 @@ static void prepared(void *data, struct cd_csv_job *j)
  * the move runs (`rate`, bytes per second, 0 while unknown), and how long
  * it took once it is over (`ms`): the client derives the expected end and
  * the average rate. */
-static int status(const char *vm, char **ret)
+static int status(struct cd_daemon *d, const char *vm, char **ret)
 {
     const struct move_entry *e = entry_of(vm);
     uint64_t done, rate, ms;
 
-    if (!e)
+    if (!e) {
+        /* The moves live in the table of the node that runs them: a
+         * running VM's is its node's. Name it rather than say nothing. */
+        enum cd_rt_state st = CD_RT_STOPPED;
+        uint32_t node = cd_coord_vm_node(cd_orch_coord(d), vm, &st);
+        const struct cd_node *n =
+            node && node != d->nodeid
+                ? cd_cdb_node_by_id(cd_daemon_cdb(d), node)
+                : NULL;
+        if (n)
+            return cd_error_reply(ret, -CD_E_NOT_FOUND,
+                                  "VM '%s' has no storage move on this node; "
+                                  "it runs on node '%s', whose clusterd runs "
+                                  "its moves: ask there",
+                                  vm, n->name);
         return cd_error_reply(ret, -CD_E_NOT_FOUND,
                               "VM '%s' has no storage move on this node", vm);
+    }
     done = e->m ? atomic_load(&e->m->done) : e->done;
     rate = e->m ? atomic_load(&e->m->rate) : 0;
     ms = e->m ? cmn_now_ms() - e->t0_ms : e->ms;
@@ -429,7 +444,7 @@ int cd_api_move_storage(struct cd_daemon *d, struct cmn_ipc_conn *conn,
 
     cmn_xml_attr_copy(req, "action", action, sizeof(action));
     if (!strcmp(action, "status"))
-        return status(vm, ret);
+        return status(d, vm, ret);
     if (!strcmp(action, "cancel"))
         return cancel(vm, ret);
     cmn_xml_attr_copy(req, "volume", volume, sizeof(volume));

@@ -79,6 +79,11 @@ vm_disk_no_fail "$src" web1
 boot0=$(vm_last_boot "$src" web1)
 one_lease "$V1" "at start"
 sb_log "web1 runs on $src, writer ok"
+# --status asked of the other node names the VM's node.
+other=node1
+[ "$src" = node1 ] && other=node2
+elsewhere=$(cdctl "$other" move-storage web1 --status 2>&1) && fail "--status on $other answered: $elsewhere"
+grep -q "it runs on node '$src'" <<<"$elsewhere" || fail "--status on $other does not name $src: $elsewhere"
 
 # Sets a paced mirror of web1 to volume 2 going and returns once QEMU
 # copies (jobs started, not READY).
@@ -240,4 +245,4 @@ sb_wait_for 10 eval '[ "$(vm_free_mib "$SB_CSV_PATH")" = "$v1_free0" ] && [ "$(v
     fail "space not back after vm remove: $V1 $(vm_free_mib "$SB_CSV_PATH"), $V2 $(vm_free_mib "$V2_PATH") MiB"
 checks_clean "after vm remove"
 
-echo "PROOF: web1 running on $src, mirrors to $V2 paced to 1 MiB/s: LUN 3 removed from the target at '${at1#*: }' -> QEMU's job failed $phase1 $tf ms after the cut, the move failed ('$(head -c 150 <<<"${why1#*: }")'); LUN 3 read-only at '${at2#*: }' -> QEMU's job failed $phase2 $tf2 ms after, the move failed ('$(head -c 150 <<<"${why2#*: }")'); after each the definition unchanged, $V2 back to $v2_free0 MiB free, one lease on $V1, same boot with disk=ok, both volumes clean; lunbridge worker $w0 on $src killed at '${at3#*: }': the move $outcome, same boot, disk=ok, one lease, both clean; copy-mode write-blocking: moved to $to in $tw ms while writing (dw=$dwb -> $dwa), QEMU asked for write-blocking, one lease on $to; vm remove gave both volumes their space back; $(($(sb_now_ms) - t0)) ms in all"
+echo "PROOF: web1 running on $src, mirrors to $V2 paced to 1 MiB/s: LUN 3 removed from the target at '${at1#*: }' -> QEMU's job failed $phase1 $tf ms after the cut, the move failed ('$(head -c 150 <<<"${why1#*: }")'); LUN 3 read-only at '${at2#*: }' -> QEMU's job failed $phase2 $tf2 ms after, the move failed ('$(head -c 150 <<<"${why2#*: }")'); after each the definition unchanged, $V2 back to $v2_free0 MiB free, one lease on $V1, same boot with disk=ok, both volumes clean; lunbridge worker $w0 on $src killed at '${at3#*: }': the move $outcome, same boot, disk=ok, one lease, both clean; copy-mode write-blocking: moved to $to in $tw ms while writing (dw=$dwb -> $dwa), QEMU asked for write-blocking, one lease on $to; vm remove gave both volumes their space back; --status on $other: '${elsewhere#*: }'; $(($(sb_now_ms) - t0)) ms in all"
