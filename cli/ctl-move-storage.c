@@ -35,6 +35,36 @@ static double mib(const char *bytes)
     return (double)strtoull(bytes, NULL, 10) / 1048576.0;
 }
 
+/* ", 1.2 MiB/s, 2 min 05 s left" from the status reply's window rate
+ * (clusterd's, over a few seconds: a paced mirror counts in steps). */
+static void rate_eta(xmlNode *r, char *buf, size_t len)
+{
+    uint64_t rate = strtoull(ctl_xml_prop(r, "rate"), NULL, 10);
+    uint64_t done = strtoull(ctl_xml_prop(r, "done"), NULL, 10);
+    uint64_t total = strtoull(ctl_xml_prop(r, "total"), NULL, 10);
+    uint64_t left;
+
+    if (rate == 0) {
+        snprintf(buf, len, ", rate not known yet");
+        return;
+    }
+    if (done >= total) {
+        /* QEMU counted every chunk (read, the paced writes may lag). */
+        snprintf(buf, len, ", %.1f MiB/s, finishing", (double)rate / 1048576.0);
+        return;
+    }
+    left = (total - done + rate - 1) / rate;
+    if (left < 120)
+        snprintf(buf, len, ", %.1f MiB/s, %" PRIu64 " s left",
+                 (double)rate / 1048576.0, left);
+    else if (left < 7200)
+        snprintf(buf, len, ", %.1f MiB/s, %" PRIu64 " min %02" PRIu64 " s left",
+                 (double)rate / 1048576.0, left / 60, left % 60);
+    else
+        snprintf(buf, len, ", %.1f MiB/s, %" PRIu64 " h %02" PRIu64 " min left",
+                 (double)rate / 1048576.0, left / 3600, left / 60 % 60);
+}
+
 static volatile sig_atomic_t interrupted;
 
 static void on_sigint(int sig)
@@ -95,10 +125,13 @@ static int follow(const char *vm, bool tty, bool once)
         r = xmlDocGetRootElement(doc);
         st = ctl_xml_prop(r, "state");
         if (!strcmp(st, "done")) {
+            double s =
+                (double)strtoull(ctl_xml_prop(r, "ms"), NULL, 10) / 1000.0;
             printf("%sVM '%s': storage moved to volume '%s' (%.0f MiB "
-                   "copied)%s%s\n",
+                   "copied) in %.1f s, %.1f MiB/s%s%s\n",
                    tty ? "\r" : "", vm, ctl_xml_prop(r, "volume"),
-                   mib(ctl_xml_prop(r, "done")),
+                   mib(ctl_xml_prop(r, "done")), s,
+                   s > 0 ? mib(ctl_xml_prop(r, "done")) / s : 0.0,
                    ctl_xml_prop(r, "msg")[0] ? "; " : "",
                    ctl_xml_prop(r, "msg"));
             xmlFreeDoc(doc);
@@ -114,11 +147,15 @@ static int follow(const char *vm, bool tty, bool once)
             rc = CTL_EXIT_FAIL;
             break;
         }
-        if (tty || once)
-            printf("%sVM '%s': %s, %.0f of %.0f MiB copied to volume '%s'%s",
+        if (tty || once) {
+            char eta[64] = "";
+            if (!strcmp(st, "copying"))
+                rate_eta(r, eta, sizeof(eta));
+            printf("%sVM '%s': %s, %.0f of %.0f MiB copied to volume '%s'%s%s",
                    tty ? "\r" : "", vm, st, mib(ctl_xml_prop(r, "done")),
                    mib(ctl_xml_prop(r, "total")), ctl_xml_prop(r, "volume"),
-                   tty && !once ? "   " : "\n");
+                   eta, tty && !once ? "   " : "\n");
+        }
         fflush(stdout);
         xmlFreeDoc(doc);
         if (once) {

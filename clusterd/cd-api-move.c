@@ -32,6 +32,7 @@
 #include "clusterd/cd-replica.h"
 #include "common/cmn-ipc.h"
 #include "common/cmn-log.h"
+#include "common/cmn-time.h"
 #include "common/cmn-xml.h"
 #include "hvagent/hva-proto.h"
 #include "resources/res-vm.h"
@@ -54,6 +55,7 @@ static struct move_entry {
     char volume[CD_NAME_MAX];
     struct cd_move *m; /* while in flight (the job's) */
     uint64_t total, done;
+    uint64_t t0_ms, ms; /* accepted at; how long it took once over */
     char msg[768];
 } moves[MOVES];
 
@@ -95,6 +97,7 @@ static void entry_end(struct cd_csv_job *j, bool ok)
     if (!e)
         return;
     e->done = atomic_load(&j->move->done);
+    e->ms = cmn_now_ms() - e->t0_ms;
     e->m = NULL;
     e->state = ok ? MV_DONE : MV_FAILED;
     if (j->msg[0]) /* else the reason finish() kept */
@@ -105,7 +108,9 @@ static void entry_end(struct cd_csv_job *j, bool ok)
                  " MiB copied)",
                  j->vm, e->volume, e->done >> 20);
     else
-        cmn_err(CMN_LOG_CD, "VM '%s': storage move failed: %s", j->vm, j->msg);
+        /* e->msg: finish() kept the reason, the FINISH job cleared
+         * j->msg. */
+        cmn_err(CMN_LOG_CD, "VM '%s': storage move failed: %s", j->vm, e->msg);
 }
 
 static void finished(void *data, struct cd_csv_job *j)
@@ -127,9 +132,19 @@ static void finish(struct cd_daemon *d, struct cd_csv_job *j, bool commit)
 {
     struct move_entry *e = entry_of(j->vm);
 
-    /* Why the move failed, before the next job clears j->msg. */
-    if (e && j->msg[0])
-        snprintf(e->msg, sizeof(e->msg), "%s", j->msg);
+    /* Why the move failed, before the next job clears j->msg. A live
+     * move that failed before QEMU switched says where the VM runs, as
+     * the mirror's own errors do (a seal that found the target's
+     * lockspace gone does not). */
+    if (e && j->msg[0]) {
+        if (!commit && j->move->live && !j->move->switched &&
+            !strstr(j->msg, "as before"))
+            snprintf(e->msg, sizeof(e->msg),
+                     "%.600s; the VM runs on volume '%.64s' as before", j->msg,
+                     j->move->src_volume);
+        else
+            snprintf(e->msg, sizeof(e->msg), "%s", j->msg);
+    }
     j->op = CD_CSV_MOVE_FINISH;
     j->move->commit = commit;
     j->rc = 0;
@@ -242,19 +257,42 @@ static void prepared(void *data, struct cd_csv_job *j)
     }
 }
 
-static int status(const char *vm, char **ret)
+/* The reply carries the rate the worker measured over its window while
+ * the move runs (`rate`, bytes per second, 0 while unknown), and how long
+ * it took once it is over (`ms`): the client derives the expected end and
+ * the average rate. */
+static int status(struct cd_daemon *d, const char *vm, char **ret)
 {
     const struct move_entry *e = entry_of(vm);
-    uint64_t done;
+    uint64_t done, rate, ms;
 
-    if (!e)
+    if (!e) {
+        /* The moves live in the table of the node that runs them: a
+         * running VM's is its node's. Name it rather than say nothing. */
+        enum cd_rt_state st = CD_RT_STOPPED;
+        uint32_t node = cd_coord_vm_node(cd_orch_coord(d), vm, &st);
+        const struct cd_node *n =
+            node && node != d->nodeid
+                ? cd_cdb_node_by_id(cd_daemon_cdb(d), node)
+                : NULL;
+        if (n)
+            return cd_error_reply(ret, -CD_E_NOT_FOUND,
+                                  "VM '%s' has no storage move on this node; "
+                                  "it runs on node '%s', whose clusterd runs "
+                                  "its moves: ask there",
+                                  vm, n->name);
         return cd_error_reply(ret, -CD_E_NOT_FOUND,
                               "VM '%s' has no storage move on this node", vm);
+    }
     done = e->m ? atomic_load(&e->m->done) : e->done;
-    *ret = cmn_xml_format(
-        "<move vm=\"%s\" volume=\"%s\" state=\"%s\" "
-        "done=\"%" PRIu64 "\" total=\"%" PRIu64 "\" msg=\"%s\"/>",
-        e->vm, e->volume, state_names[e->state], done, e->total, e->msg);
+    rate = e->m ? atomic_load(&e->m->rate) : 0;
+    ms = e->m ? cmn_now_ms() - e->t0_ms : e->ms;
+    *ret = cmn_xml_format("<move vm=\"%s\" volume=\"%s\" state=\"%s\" "
+                          "done=\"%" PRIu64 "\" total=\"%" PRIu64
+                          "\" rate=\"%" PRIu64 "\" "
+                          "ms=\"%" PRIu64 "\" msg=\"%s\"/>",
+                          e->vm, e->volume, state_names[e->state], done,
+                          e->total, rate, ms, e->msg);
     return *ret ? 0 : -ENOMEM;
 }
 
@@ -406,7 +444,7 @@ int cd_api_move_storage(struct cd_daemon *d, struct cmn_ipc_conn *conn,
 
     cmn_xml_attr_copy(req, "action", action, sizeof(action));
     if (!strcmp(action, "status"))
-        return status(vm, ret);
+        return status(d, vm, ret);
     if (!strcmp(action, "cancel"))
         return cancel(vm, ret);
     cmn_xml_attr_copy(req, "volume", volume, sizeof(volume));
@@ -446,6 +484,7 @@ int cd_api_move_storage(struct cd_daemon *d, struct cmn_ipc_conn *conn,
     }
     snprintf(e->volume, sizeof(e->volume), "%s", volume);
     e->state = MV_PREPARING;
+    e->t0_ms = cmn_now_ms();
     snprintf(m->src_volume, sizeof(m->src_volume), "%s", from);
     snprintf(m->dst_volume, sizeof(m->dst_volume), "%s", volume);
     cd_csv_volume_path(d, from, m->src_path, sizeof(m->src_path));

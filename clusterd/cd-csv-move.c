@@ -35,6 +35,9 @@
 #define CHUNK   (1u << 20) /* O_DIRECT copy buffer */
 #define ALIGN   4096       /* covers 512- and 4096-byte sectors */
 #define UNDO_MS 20000      /* retrying the target's undo (path back?) */
+/* The progress rate's window: a paced QEMU mirror counts its bytes in
+ * steps (a chunk when read), which average out over a few seconds. */
+#define RATE_WINDOW_MS 5000
 
 void cd_csv_move_free(struct cd_move *m)
 {
@@ -42,6 +45,14 @@ void cd_csv_move_free(struct cd_move *m)
         return;
     csv_close(m->src); /* drops a lease still held */
     free(m);
+}
+
+/* The worker's progress: bytes done so far, and the rate they give. */
+static void progress(struct cd_move *m, uint64_t done)
+{
+    atomic_store(&m->done, done);
+    cmn_rate_add(&m->rate_win, cmn_now_ms(), done);
+    atomic_store(&m->rate, cmn_rate_bps(&m->rate_win, RATE_WINDOW_MS));
 }
 
 static void release_source(struct cd_move *m)
@@ -349,7 +360,7 @@ static int copy_range(struct cd_csv_job *j, struct cd_move *m, int in, int out,
             return r < 0 ? -errno : -EIO;
         }
         done += n;
-        atomic_fetch_add(&m->done, n);
+        progress(m, atomic_load(&m->done) + n);
         if (atomic_load(&m->cancel)) {
             cd_errf(j->msg, sizeof(j->msg),
                     "VM '%s': the move was cancelled (move-storage "
@@ -392,11 +403,11 @@ int cd_csv_move_copy(struct cd_csv_job *j)
                            (off_t)cp->dst_offset) != CSV_STATE_HDR_SIZE)
                     rc = -EIO;
                 /* Counted as done: the total planned the whole extent. */
-                atomic_fetch_add(&m->done, cp->length);
+                progress(m, atomic_load(&m->done) + cp->length);
                 continue;
             }
             if (rc == 0)
-                atomic_fetch_add(&m->done, cp->length - bytes);
+                progress(m, atomic_load(&m->done) + cp->length - bytes);
         }
         if (rc == 0)
             rc = copy_range(j, m, in, out, buf, cp, bytes);
@@ -547,7 +558,7 @@ static int mirror_wait(struct cd_csv_job *j, struct cd_move *m,
             m->mirror_gone = true;
             return rc;
         }
-        atomic_store(&m->done, state_len + st.done);
+        progress(m, state_len + st.done);
         if (st.state[0] && strstr(want, st.state))
             return 0;
         if (!strcmp(st.state, "cancelled") || !strcmp(st.state, "failed")) {
@@ -609,7 +620,7 @@ int cd_csv_move_mirror(struct cd_csv_job *j)
         }
         state_len = m->copies[i].length;
     }
-    atomic_store(&m->done, state_len);
+    progress(m, state_len);
     rc = mirror_ask(j, m, "start", &st);
     if (rc < 0) {
         cd_errf(j->msg, sizeof(j->msg),

@@ -26,6 +26,7 @@
 
 #include "clusterd/cd.h"
 #include "clusterd/cd-move-plan.h"
+#include "common/cmn-rate.h"
 
 #define CD_CSV_REF_PREFIX "csv:"
 /* Room in the state extent beyond the guest's memory: device state and
@@ -141,10 +142,14 @@ struct cd_move {
     uint64_t src_state; /* state extent id (from the ref) */
     size_t ncopies;
     struct cd_move_copy copies[CD_MOVE_MAX];
-    uint64_t total;         /* bytes to copy */
-    uint64_t bandwidth;     /* bytes per second, 0 = unlimited */
-    uint64_t t0_ms;         /* the worker's: when this range began */
-    _Atomic uint64_t done;  /* bytes copied */
+    uint64_t total;        /* bytes to copy */
+    uint64_t bandwidth;    /* bytes per second, 0 = unlimited */
+    uint64_t t0_ms;        /* the worker's: when this range began */
+    _Atomic uint64_t done; /* bytes copied */
+    /* The worker's samples of `done`, and the rate over their window
+     * that the loop reads (bytes per second, 0 while unknown). */
+    struct cmn_rate rate_win;
+    _Atomic uint64_t rate;
     struct csv_volume *src; /* open; the source slot's VM lease held */
     bool dst_made;          /* the target slot exists */
     bool commit;            /* FINISH: the CDB took the move */

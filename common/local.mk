@@ -10,6 +10,7 @@ common_libcommon_la_SOURCES = \
 	common/cmn-le.h \
 	common/cmn-log.c common/cmn-log.h \
 	common/cmn-paths.h \
+	common/cmn-rate.c common/cmn-rate.h \
 	common/cmn-work.c common/cmn-work.h \
 	common/cmn-xml.c common/cmn-xml.h
 common_libcommon_la_CFLAGS = $(AM_CFLAGS) $(QB_CFLAGS) $(XML_CFLAGS)

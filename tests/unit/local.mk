@@ -10,7 +10,8 @@ common_unit_tests = \
 	tests/unit/common/test-ipc \
 	tests/unit/common/test-log \
 	tests/unit/common/test-work \
-	tests/unit/common/test-file
+	tests/unit/common/test-file \
+	tests/unit/common/test-rate
 check_PROGRAMS += $(common_unit_tests)
 TESTS += $(common_unit_tests)
 
@@ -44,5 +45,9 @@ tests_unit_common_test_work_LDFLAGS = -Wl,--wrap=pthread_cond_signal
 tests_unit_common_test_file_SOURCES = tests/unit/common/test-file.c
 tests_unit_common_test_file_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_common_test_file_LDADD = $(UNIT_COMMON_LIBS)
+
+tests_unit_common_test_rate_SOURCES = tests/unit/common/test-rate.c
+tests_unit_common_test_rate_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_common_test_rate_LDADD = $(UNIT_COMMON_LIBS)
 
 EXTRA_DIST += tests/data
