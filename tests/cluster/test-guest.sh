@@ -1,7 +1,8 @@
 #!/bin/bash
 # Cluster test: the test guest boots under the "auto" accelerator policy,
 # ticks, dirties its working set at the requested rate, verifies it, and
-# reports in the documented format; its verifier catches damaged memory.
+# reports in the documented format; its verifier catches damaged memory;
+# with a disk and dlat=, its writer reports write latency histograms.
 #
 # Exit 0 pass, 77 skip (no QEMU), 1 fail. Needs a built guest:
 # $KVMC_BUILDDIR/tests/guest/kvmc-guest.elf (default build/ of this tree).
@@ -255,6 +256,48 @@ re_err="^KVMC ERROR verify page=$fail_page word=500 .*found=efbeadde\$"
 [[ $err_line =~ $re_err ]] ||
     fail "verify error line does not name the damage: '$err_line'"
 
+# The disk writer's latency report (dlat=): a second guest with a disk,
+# dlat=100. Its lines carry no tick= (report parsers skip them), each
+# histogram's counts add up to its n, the slowest bucket is at most its
+# max, and the report line still ends in the disk fields tests parse.
+kill "$qpid" 2>/dev/null
+wait "$qpid" 2>/dev/null
+truncate -s 4M "$tmp/disk.img"
+dlog=$tmp/serial-disk.log
+"$qemu" -machine pc -accel "$accel" -m 64 -nodefaults -display none \
+    -serial "file:$dlog" -kernel "$elf" \
+    -append "wss=4 rate=0 verify=0 disk=256 dblocks=16 dlat=100" \
+    -drive "file=$tmp/disk.img,if=none,id=d0,format=raw,cache=none,aio=threads" \
+    -device virtio-blk-pci,drive=d0,disable-modern=on \
+    >"$tmp/qemu.out" 2>&1 </dev/null &
+qpid=$!
+log=$dlog
+dlat_lines() { tr -d '\r' <"$dlog" 2>/dev/null | grep '^KVMC dlat ' | grep -v ' n=0 '; }
+deadline=$(($(now_ms) + DEADLINE_S * 1000))
+until [[ $(dlat_lines | wc -l) -ge 3 ]]; do
+    kill -0 "$qpid" 2>/dev/null || { qpid=; fail "QEMU exited before 3 dlat lines"; }
+    (($(now_ms) < deadline)) || fail "fewer than 3 dlat lines with writes in $DEADLINE_S s"
+    sleep 0.1 # poll interval
+done
+re_dlat='^KVMC dlat at=[0-9]+ clock=(tsc|pit) n=([0-9]+) max=([0-9]+) us=([0-9]+:[0-9]+(,[0-9]+:[0-9]+)*)$'
+nw=0
+while read -r line; do
+    [[ $line =~ $re_dlat ]] || fail "unparsable dlat line: '$line'"
+    clock=${BASH_REMATCH[1]} n=${BASH_REMATCH[2]} max=${BASH_REMATCH[3]}
+    dsum=0 top=0
+    for kv in ${BASH_REMATCH[4]//,/ }; do
+        dsum=$((dsum + ${kv#*:}))
+        top=${kv%:*}
+    done
+    ((dsum == n)) || fail "dlat counts add up to $dsum, not n=$n: $line"
+    ((top <= max)) || fail "dlat bucket $top above max=$max: $line"
+    nw=$((nw + n))
+done < <(dlat_lines | head -n 3)
+dline=$(tr -d '\r' <"$dlog" | grep '^KVMC boot=' | tail -n 1)
+[[ $dline =~ \ verify=off\ disk=ok\ dw=[0-9]+\ dr=[0-9]+$ ]] ||
+    fail "report line with dlat= does not end in the disk fields: '$dline'"
+
 echo "guest: $summary; damaged page $fail_page caught" \
-    "(verify=FAIL page=$fail_page, sticky)"
+    "(verify=FAIL page=$fail_page, sticky); disk writer with dlat=100:" \
+    "3 latency reports ($clock clock) of $nw writes, last max ${max} us"
 exit 0

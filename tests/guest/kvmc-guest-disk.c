@@ -22,6 +22,18 @@
  * hot-plug block's "down" register and ejects each slot named there
  * (stopping its own use of the disk first), which is what lets device_del
  * finish (DEVICE_DELETED) on this guest.
+ *
+ * Latency (dlat=<ms>): each write's time from submit to the completion
+ * the writer sees, from the TSC calibrated once against the HPET (QEMU's
+ * pc machine has one; the PIT tick, 10 ms, without it), goes into a
+ * histogram of four buckets per power of two microseconds, printed and
+ * cleared every dlat ms. The TSC, not the HPET, times the writes: an
+ * HPET read is an exit to QEMU that takes its big lock, which the I/O
+ * completion needs too. A request is polled for at most DLAT_SPIN_US (the
+ * count-bound spin without dlat=, which is shorter); one still in flight
+ * then is seen at the next tick, so a latency above the spin is known to
+ * the tick only. Off by default: the other tests keep the writer they
+ * know.
  */
 #include "kvmc-guest.h"
 
@@ -71,6 +83,16 @@
 #define DBLOCKS_MAX  65536u
 #define SPIN_POLLS   20000u
 #define RESCAN_TICKS KG_HZ
+
+/* The HPET (QEMU pc: at 0xfed00000, 100 MHz); not on without dlat=. */
+#define HPET_BASE     0xfed00000u
+#define HPET_CAP      0x000u
+#define HPET_PERIOD   0x004u /* femtoseconds per count */
+#define HPET_CONFIG   0x010u
+#define HPET_COUNTER  0x0f0u
+#define DLAT_SPIN_US  3000u
+#define DLAT_CALIB_US 10000u
+#define DLAT_BUCKETS  128u
 
 struct vring_desc {
     uint64_t addr;
@@ -126,6 +148,14 @@ static struct {
     uint32_t errors; /* requests the device failed */
     int failed;
     uint32_t fail_block;
+
+    uint32_t lat_ms;    /* latency report period, 0 = off */
+    uint32_t lat_tsc16; /* TSC counts per us / 16, 0 = not calibrated */
+    uint64_t lat_start; /* clock at the write's submit */
+    uint32_t lat_next;  /* tick of the next latency report */
+    uint32_t lat_n;     /* writes in the histogram */
+    uint32_t lat_max;   /* longest of them, microseconds */
+    uint32_t lat_hist[DLAT_BUCKETS];
 } kd;
 
 static inline void kd_outw(uint16_t port, uint16_t val)
@@ -157,6 +187,123 @@ static inline uint32_t kd_inl(uint16_t port)
 static inline void kd_barrier(void)
 {
     __asm__ volatile("" ::: "memory");
+}
+
+static inline uint32_t kd_hpet_read(uint32_t reg)
+{
+    return *(volatile uint32_t *)(HPET_BASE + reg);
+}
+
+/* The latency clock: the TSC (no exit to QEMU, even under TCG), or PIT
+ * ticks when it could not be calibrated. */
+static uint64_t kd_lat_now(void)
+{
+    return kd.lat_tsc16 ? kg_rdtsc() : kg_ticks;
+}
+
+static uint32_t kd_lat_us(uint64_t start)
+{
+    uint64_t d = kd_lat_now() - start;
+
+    if (!kd.lat_tsc16)
+        return (uint32_t)d * (1000000u / KG_HZ);
+    /* In 16-count units so the division stays 32-bit (no libgcc). */
+    d >>= 4;
+    return (d > 0xffffffffull ? 0xffffffffu : (uint32_t)d) / kd.lat_tsc16;
+}
+
+/* Calibrates the TSC against the HPET's main counter over 10 ms, if the
+ * device answers like QEMU's HPET: Intel's vendor id, a period of at
+ * most 1 us (QEMU's: 10 ns). Its timers stay off: no interrupts. */
+static void kd_lat_init(void)
+{
+    uint32_t cap = kd_hpet_read(HPET_CAP);
+    uint32_t period = kd_hpet_read(HPET_PERIOD);
+    uint32_t per_us, h0, k0;
+    uint64_t t0, t1;
+
+    kd.lat_tsc16 = 0;
+    if (cap >> 16 != 0x8086u || period == 0 || period > 1000000000u)
+        return;
+    *(volatile uint32_t *)(HPET_BASE + HPET_CONFIG) =
+        kd_hpet_read(HPET_CONFIG) | 1u;
+    per_us = 1000000000u / period;
+    h0 = kd_hpet_read(HPET_COUNTER);
+    t0 = kg_rdtsc();
+    k0 = kg_ticks;
+    /* Bounded by the PIT too: a counter that does not count is no clock. */
+    while (kd_hpet_read(HPET_COUNTER) - h0 < DLAT_CALIB_US * per_us)
+        if (kg_ticks - k0 > 10u)
+            return;
+    t1 = kg_rdtsc();
+    /* A TSC of at least 16 MHz, its 10 ms count within 32 bits. */
+    if (t1 - t0 > 0xffffffffull)
+        return;
+    kd.lat_tsc16 = (uint32_t)(t1 - t0) / DLAT_CALIB_US / 16u;
+}
+
+/* Bucket of a latency: exact below 4 us, then four per power of two. */
+static uint32_t kd_lat_bucket(uint32_t us)
+{
+    uint32_t e = 31u - (uint32_t)__builtin_clz(us | 1u);
+    uint32_t b;
+
+    if (us < 4u)
+        return us;
+    b = 4u * (e - 1u) + ((us >> (e - 2u)) & 3u);
+    return b < DLAT_BUCKETS ? b : DLAT_BUCKETS - 1u;
+}
+
+/* The lowest latency of bucket b, microseconds. */
+static uint32_t kd_lat_floor(uint32_t b)
+{
+    uint32_t e = b / 4u + 1u;
+
+    if (b < 4u)
+        return b;
+    return (4u | (b & 3u)) << (e - 2u);
+}
+
+static void kd_lat_record(void)
+{
+    uint32_t us = kd_lat_us(kd.lat_start);
+
+    kd.lat_hist[kd_lat_bucket(us)]++;
+    kd.lat_n++;
+    if (us > kd.lat_max)
+        kd.lat_max = us;
+}
+
+/* KVMC dlat line: the writes completed since the last one. */
+static void kd_lat_report(void)
+{
+    int first = 1;
+
+    kg_puts("KVMC dlat at=");
+    kg_put_u64(kg_ticks);
+    kg_puts(" clock=");
+    kg_puts(kd.lat_tsc16 ? "tsc" : "pit");
+    kg_puts(" n=");
+    kg_put_u64(kd.lat_n);
+    kg_puts(" max=");
+    kg_put_u64(kd.lat_max);
+    kg_puts(" us=");
+    for (uint32_t b = 0; b < DLAT_BUCKETS; b++) {
+        if (!kd.lat_hist[b])
+            continue;
+        if (!first)
+            kg_putc(',');
+        first = 0;
+        kg_put_u64(kd_lat_floor(b));
+        kg_putc(':');
+        kg_put_u64(kd.lat_hist[b]);
+        kd.lat_hist[b] = 0;
+    }
+    if (first)
+        kg_putc('-');
+    kg_puts("\n");
+    kd.lat_n = 0;
+    kd.lat_max = 0;
 }
 
 static uint32_t kd_cfg_read(uint32_t slot, uint32_t reg)
@@ -376,6 +523,8 @@ static void kd_submit(enum kg_disk_op op, uint32_t block)
     kd_barrier();
     kd.op = op;
     kd.op_block = block;
+    if (kd.lat_ms)
+        kd.lat_start = kd_lat_now();
     kd_outw(kd.io + VP_QUEUE_NOTIFY, 0);
 }
 
@@ -392,6 +541,8 @@ static int kd_complete(void)
     } else if (kd.op == OP_WRITE) {
         kd_gens[kd.op_block] = kd.op_gen;
         kd.writes++;
+        if (kd.lat_ms)
+            kd_lat_record();
     } else {
         kd_check(kd.op_block);
         kd.reads++;
@@ -421,12 +572,17 @@ static void kd_unplug_requests(void)
 }
 
 void kg_disk_init(uint32_t rate_kib, uint32_t slot, uint32_t blocks,
-                  uint64_t boot_id)
+                  uint64_t boot_id, uint32_t lat_ms)
 {
     kd.rate_kib = rate_kib;
     kd.want_slot = slot;
     kd.want_blocks = blocks > DBLOCKS_MAX ? DBLOCKS_MAX : blocks;
     kd.boot_id = boot_id;
+    kd.lat_ms = rate_kib ? lat_ms : 0;
+    if (kd.lat_ms) {
+        kd_lat_init();
+        kd.lat_next = kg_ticks + kd.lat_ms * KG_HZ / 1000u;
+    }
     kd_outl(PCIHP_SEL, 0);
     if (rate_kib)
         kd_scan();
@@ -438,6 +594,12 @@ void kg_disk_tick(uint32_t ticks)
     kd_unplug_requests();
     if (!kd.rate_kib)
         return;
+    if (kd.lat_ms && (int32_t)(kg_ticks - kd.lat_next) >= 0) {
+        kd_lat_report();
+        kd.lat_next += kd.lat_ms * KG_HZ / 1000u;
+        if ((int32_t)(kg_ticks - kd.lat_next) >= 0)
+            kd.lat_next = kg_ticks + kd.lat_ms * KG_HZ / 1000u;
+    }
     if (!kd.bound) {
         if ((int32_t)(kg_ticks - kd.rescan_at) >= 0) {
             kd.rescan_at = kg_ticks + RESCAN_TICKS;
@@ -454,8 +616,12 @@ void kg_disk_tick(uint32_t ticks)
         if (kd.op != OP_NONE) {
             uint32_t spins = 0;
 
-            while (!kd_complete() && ++spins < SPIN_POLLS)
-                __asm__ volatile("pause");
+            if (kd.lat_ms && kd.lat_tsc16)
+                while (!kd_complete() && kd_lat_us(kd.lat_start) < DLAT_SPIN_US)
+                    __asm__ volatile("pause");
+            else
+                while (!kd_complete() && ++spins < SPIN_POLLS)
+                    __asm__ volatile("pause");
             if (kd.op != OP_NONE)
                 return; /* still in flight: look again next tick */
         }

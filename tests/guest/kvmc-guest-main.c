@@ -53,6 +53,7 @@ struct kg_config {
     uint32_t disk_kib;
     uint32_t disk_slot;
     uint32_t disk_blocks;
+    uint32_t disk_lat_ms;
 };
 
 struct kg_option {
@@ -74,6 +75,7 @@ static const struct kg_option kg_options[] = {
     {"disk", 0, 65536, __builtin_offsetof(struct kg_config, disk_kib)},
     {"dslot", 0, 31, __builtin_offsetof(struct kg_config, disk_slot)},
     {"dblocks", 1, 65536, __builtin_offsetof(struct kg_config, disk_blocks)},
+    {"dlat", 0, 3600000, __builtin_offsetof(struct kg_config, disk_lat_ms)},
 };
 
 /* Symbol from the linker script: first byte after the kernel's bss. */
@@ -138,7 +140,7 @@ static void kg_parse_option(const char *tok, size_t len)
             break;
     if (i == sizeof(kg_options) / sizeof(kg_options[0]))
         kg_fatal("unknown option (known: wss= rate= report= verify= disk= "
-                 "dslot= dblocks=)",
+                 "dslot= dblocks= dlat=)",
                  tok);
     if (klen + 1 == len)
         kg_fatal("option without a value", tok);
@@ -547,6 +549,10 @@ void kg_main(uint32_t magic, uint32_t mbi_addr)
         kg_put_u64(kg.cfg.disk_slot);
         kg_puts(" dblocks=");
         kg_put_u64(kg.cfg.disk_blocks);
+        if (kg.cfg.disk_lat_ms) {
+            kg_puts(" dlat=");
+            kg_put_u64(kg.cfg.disk_lat_ms);
+        }
     }
     kg_puts("\n");
 
@@ -556,7 +562,7 @@ void kg_main(uint32_t magic, uint32_t mbi_addr)
     kg_timer_start(KG_HZ);
     /* Acknowledges hot-unplug requests even with the writer off. */
     kg_disk_init(kg.cfg.disk_kib, kg.cfg.disk_slot, kg.cfg.disk_blocks,
-                 kg.boot_id);
+                 kg.boot_id, kg.cfg.disk_lat_ms);
     seen = kg_ticks;
     next_report = seen + report_ticks;
     for (;;) {

@@ -63,9 +63,10 @@ void kg_halt_forever(void) __attribute__((noreturn));
 
 /* The disk writer (kvmc-guest-disk.c): rate in KiB/s of writes (0 =
  * off), the PCI slot of the disk (0 = the first virtio-blk disk), the
- * number of 4 KiB blocks it cycles over. */
+ * number of 4 KiB blocks it cycles over, the period of its write latency
+ * reports in ms (0 = off). */
 void kg_disk_init(uint32_t rate_kib, uint32_t slot, uint32_t blocks,
-                  uint64_t boot_id);
+                  uint64_t boot_id, uint32_t lat_ms);
 void kg_disk_tick(uint32_t ticks);
 void kg_disk_report(void);
 
