@@ -21,6 +21,7 @@
 #include "common/cmn-err.h"
 #include "common/cmn-paths.h"
 #include "common/cmn-time.h"
+#include "common/cmn-xml.h"
 #include "csv/csv.h"
 
 #define MIB      (1024.0 * 1024.0)
@@ -36,9 +37,10 @@ void ctl_volume_usage(void)
         "                [--max-extents N]\n"
         "  volume inspect PATH [--sample S]\n"
         "  volume check PATH [--repair]     the format alone, on the device\n"
-        "  volume check [--repair]          through clusterd: also slots and\n"
-        "                                   extents no VM of the cluster owns\n"
-        "                                   (--repair reclaims them)\n"
+        "  volume check [VOLUME] [--repair] through clusterd: also slots and\n"
+        "                                   extents no VM of the cluster\n"
+        "                                   owns, on VOLUME or on every\n"
+        "                                   volume (--repair reclaims them)\n"
         "  volume add PATH                  add a formatted volume to the\n"
         "                                   cluster database\n"
         "  volume list [--output xml]       the cluster's volumes, their\n"
@@ -624,31 +626,43 @@ static void print_finding(void *opaque, enum csv_finding kind, const char *msg)
     }
 }
 
-/* `volume check` without PATH: clusterd compares the volume it keeps
- * VMs on with the cluster database (and reclaims with --repair). */
-static int cluster_check(bool repair, bool xml)
+/* `volume check [VOLUME]` without PATH: clusterd compares volume
+ * `volume` (NULL: the main CSV) with the cluster database (and reclaims
+ * with --repair); the volume's name goes to ret_name. */
+static int check_one(bool repair, bool xml, const char *volume, char *ret_name,
+                     size_t name_len)
 {
     xmlDoc *doc = NULL;
-    char *text = NULL;
+    char *text = NULL, *req;
     xmlNode *root, *n;
     long problems, orphans;
     int rc;
 
-    rc = ctl_cd_call(repair ? "<request op=\"volume-check\" repair=\"yes\"/>"
-                            : "<request op=\"volume-check\"/>",
-                     &doc, &text);
+    if (volume)
+        req = cmn_xml_format("<request op=\"volume-check\" volume=\"%s\"%s/>",
+                             volume, repair ? " repair=\"yes\"" : "");
+    else
+        req = cmn_xml_format("<request op=\"volume-check\"%s/>",
+                             repair ? " repair=\"yes\"" : "");
+    if (!req) {
+        ctl_err("out of memory");
+        return CTL_EXIT_FAIL;
+    }
+    rc = ctl_cd_call(req, &doc, &text);
+    free(req);
     if (rc)
         return rc;
+    root = xmlDocGetRootElement(doc);
+    snprintf(ret_name, name_len, "%s", ctl_xml_prop(root, "volume"));
+    problems = strtol(ctl_xml_prop(root, "problems"), NULL, 10);
+    orphans = strtol(ctl_xml_prop(root, "orphans"), NULL, 10);
     if (xml) {
         fputs(text, stdout);
         free(text);
         xmlFreeDoc(doc);
-        return CTL_EXIT_OK;
+        return problems || orphans ? CTL_EXIT_DAMAGE : CTL_EXIT_OK;
     }
     free(text);
-    root = xmlDocGetRootElement(doc);
-    problems = strtol(ctl_xml_prop(root, "problems"), NULL, 10);
-    orphans = strtol(ctl_xml_prop(root, "orphans"), NULL, 10);
     for (n = root->children; n; n = n->next) {
         const char *name = (const char *)n->name;
         xmlChar *c;
@@ -689,9 +703,10 @@ static int cluster_check(bool repair, bool xml)
                orphans == 1 ? "" : "s");
         if (orphans)
             printf(" (%s: orphans older than %s s are reclaimed by the "
-                   "coordinator, or now by 'clusterctl volume check "
+                   "coordinator, or now by 'clusterctl volume check %s "
                    "--repair'; a slot whose VM lease is held never is)",
-                   repair ? "left" : "found", ctl_xml_prop(root, "grace-s"));
+                   repair ? "left" : "found", ctl_xml_prop(root, "grace-s"),
+                   ctl_xml_prop(root, "volume"));
         printf("\n");
         xmlFreeDoc(doc);
         return CTL_EXIT_DAMAGE;
@@ -702,6 +717,46 @@ static int cluster_check(bool repair, bool xml)
            (double)strtoull(ctl_xml_prop(root, "free"), NULL, 10) / MIB);
     xmlFreeDoc(doc);
     return CTL_EXIT_OK;
+}
+
+/* `volume check` of `volume`, or of the main CSV and then every other
+ * volume of the cluster database (the worst result is the exit code; as
+ * XML, one <volume-check> each inside <volume-checks>). */
+static int cluster_check(bool repair, bool xml, const char *volume)
+{
+    char main_name[CSV_NAME_MAX + 1] = "", name[CSV_NAME_MAX + 1];
+    xmlDoc *doc = NULL;
+    xmlNode *root, *n;
+    int rc, worst;
+
+    if (volume)
+        return check_one(repair, xml, volume, name, sizeof(name));
+    if (xml)
+        printf("<volume-checks>\n");
+    worst = check_one(repair, xml, NULL, main_name, sizeof(main_name));
+    if (worst != CTL_EXIT_OK && worst != CTL_EXIT_DAMAGE)
+        return worst;
+    rc = ctl_cd_call("<request op=\"volume-list\"/>", &doc, NULL);
+    if (rc)
+        return rc;
+    root = xmlDocGetRootElement(doc);
+    for (n = root ? root->children : NULL; n; n = n->next) {
+        char vol[CSV_NAME_MAX + 1];
+        if (n->type != XML_ELEMENT_NODE ||
+            strcmp((const char *)n->name, "volume") != 0)
+            continue;
+        snprintf(vol, sizeof(vol), "%s", ctl_xml_prop(n, "name"));
+        if (!vol[0] || !strcmp(vol, main_name))
+            continue;
+        rc = check_one(repair, xml, vol, name, sizeof(name));
+        if (rc != CTL_EXIT_OK &&
+            (worst == CTL_EXIT_OK || rc != CTL_EXIT_DAMAGE))
+            worst = rc;
+    }
+    xmlFreeDoc(doc);
+    if (xml)
+        printf("</volume-checks>\n");
+    return worst;
 }
 
 static int cmd_check(int argc, char **argv)
@@ -726,9 +781,12 @@ static int cmd_check(int argc, char **argv)
         repair = true;
     }
     if (optind == argc)
-        return cluster_check(repair, f.xml);
+        return cluster_check(repair, f.xml, NULL);
+    /* A volume's name has no '/': anything else is a device. */
+    if (optind == argc - 1 && !strchr(argv[optind], '/'))
+        return cluster_check(repair, f.xml, argv[optind]);
     if (optind != argc - 1) {
-        ctl_err("usage: clusterctl volume check [PATH] [--repair] "
+        ctl_err("usage: clusterctl volume check [PATH|VOLUME] [--repair] "
                 "[--output xml]");
         return CTL_EXIT_USAGE;
     }

@@ -418,8 +418,12 @@ int cd_api_run(struct cd_daemon *d, struct cmn_ipc_conn *conn,
         return do_node_list(d, ret);
     case CD_API_VOLUME_LIST:
         return do_volume_list(d, ret);
-    case CD_API_VOLUME_CHECK:
-        return cd_csv_ipc(d, conn, cls == CD_API_WRITE, ret);
+    case CD_API_VOLUME_CHECK: {
+        char vol[CD_VALUE_MAX];
+        return cd_csv_ipc(d, conn, cls == CD_API_WRITE,
+                          cmn_xml_attr_copy(req, "volume", vol, sizeof(vol)),
+                          ret);
+    }
     case CD_API_CONFIG_SET:
         return do_config_set(d, conn, req, ret);
     case CD_API_NODE_STATE:

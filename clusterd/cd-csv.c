@@ -20,6 +20,7 @@
 #include "clusterd/cd-hva.h"
 #include "clusterd/cd-int.h"
 #include "common/cmn-log.h"
+#include "common/cmn-name.h"
 #include "common/cmn-time.h"
 #include "common/cmn-work.h"
 #include "csv/csv.h"
@@ -36,6 +37,7 @@
 #define MAX_VOLUMES 64    /* CDB volumes a worker may open (the first noted) */
 
 struct seen { /* an orphan and since when the scans see it */
+    char volume[CD_NAME_MAX];
     uint32_t slot;
     uint64_t gen;
     char vm[CD_NAME_MAX];
@@ -55,6 +57,7 @@ struct cd_csv {
     size_t nseen;
     bool scanning, reclaiming;
     uint64_t last_scan_ms;
+    size_t scan_idx; /* the volume the running scan looks at (scan_path) */
     /* The CDB's volumes and their paths, for workers that open a VM's
      * own volume (a VM moved off the main CSV): set by the loop. */
     pthread_mutex_t vols_lock;
@@ -516,17 +519,26 @@ out:
     return rc;
 }
 
-/* The orphans of `vol` against j->known (into j->orphans). */
+/* The orphans of `vol` against the VMs of j->known whose ref names this
+ * volume (into j->orphans): a move's target slot has its VM's name, but
+ * the CDB places the VM on the source volume, so it is an orphan here. */
 static int find_orphans(struct csv_volume *vol, struct cd_csv_job *j)
 {
     uint32_t nslots = csv_super(vol)->nslots;
     struct csv_slot *slots = calloc(nslots ? nslots : 1, sizeof(*slots));
+    struct cd_csv_known *known = calloc(j->nknown + 1, sizeof(*known));
     struct csv_extent *ext = NULL;
-    size_t next = 0;
+    size_t next = 0, nknown = 0;
     int rc = 0;
 
-    if (!slots)
+    if (!slots || !known) {
+        free(slots);
+        free(known);
         return -ENOMEM;
+    }
+    for (size_t i = 0; i < j->nknown; i++)
+        if (!j->known_vol || !strcmp(j->known_vol[i], csv_super(vol)->name))
+            known[nknown++] = j->known[i];
     for (uint32_t i = 0; i < nslots && rc == 0; i++) {
         rc = csv_slot_get(vol, i, &slots[i]);
         if (rc < 0)
@@ -540,11 +552,12 @@ static int find_orphans(struct csv_volume *vol, struct cd_csv_job *j)
     j->orphans = NULL;
     j->norphans = 0;
     if (rc == 0)
-        rc = cd_csv_orphans(slots, nslots, ext, next, j->known, j->nknown,
+        rc = cd_csv_orphans(slots, nslots, ext, next, known, nknown,
                             &j->orphans, &j->norphans);
     for (uint32_t i = 0; i < nslots; i++)
         csv_slot_clear(&slots[i]);
     free(slots);
+    free(known);
     free(ext);
     return rc;
 }
@@ -578,14 +591,36 @@ static void space_of(struct csv_volume *vol, struct cd_csv_job *j)
 /* Read-only, without the metadata lease: A/B records never show a torn
  * one, and a change by another host at worst shows an add in flight as
  * an orphan, which the grace period covers. */
+static const char *job_path(const struct cd_csv *c, const struct cd_csv_job *j)
+{
+    return j->path[0] ? j->path : c->path;
+}
+
+/* A volume the client named must be the one opened: the main CSV's name
+ * is known only from its superblock. */
+static int want_volume(struct csv_volume *vol, struct cd_csv_job *j)
+{
+    if (!j->want_volume[0] || !strcmp(j->want_volume, csv_super(vol)->name))
+        return 0;
+    cd_errf(j->msg, sizeof(j->msg),
+            "no volume '%s' in the cluster (see 'clusterctl volume list')",
+            j->want_volume);
+    return -CD_E_NOT_FOUND;
+}
+
 static int do_check(struct cd_csv *c, struct cd_csv_job *j)
 {
     struct csv_volume *vol = NULL;
-    int rc = csv_open(c->path, 0, NULL, &vol);
+    int rc = csv_open(job_path(c, j), 0, NULL, &vol);
 
     if (rc < 0) {
-        cd_errf(j->msg, sizeof(j->msg), "CSV '%s': cannot open it: %s", c->path,
-                cmn_strerror(rc));
+        cd_errf(j->msg, sizeof(j->msg), "CSV '%s': cannot open it: %s",
+                job_path(c, j), cmn_strerror(rc));
+        return rc;
+    }
+    rc = want_volume(vol, j);
+    if (rc < 0) {
+        csv_close(vol);
         return rc;
     }
     rc = csv_check(vol, check_finding, j);
@@ -598,10 +633,12 @@ static int do_check(struct cd_csv *c, struct cd_csv_job *j)
     return rc;
 }
 
-static bool eligible(const struct cd_csv_job *j, const struct cd_csv_orphan *o)
+static bool eligible(const struct cd_csv_job *j, const struct cd_csv_orphan *o,
+                     const char *volume)
 {
     for (size_t i = 0; i < j->neligible; i++)
-        if (j->eligible[i] == o->slot && j->eligible_gen[i] == o->slot_gen)
+        if (j->eligible[i] == o->slot && j->eligible_gen[i] == o->slot_gen &&
+            !strcmp(j->eligible_vol[i], volume))
             return true;
     return false;
 }
@@ -684,12 +721,14 @@ static int do_reclaim(struct cd_csv *c, struct cd_csv_job *j)
     struct csv_volume *vol = NULL;
     int rc;
 
-    rc = open_locked(c, j, &vol);
+    rc = cd_csv_open_locked(job_path(c, j), j, &vol);
     if (rc < 0)
         return rc;
-    rc = find_orphans(vol, j);
+    rc = want_volume(vol, j);
+    if (rc == 0)
+        rc = find_orphans(vol, j);
     for (size_t i = 0; rc == 0 && i < j->norphans; i++)
-        if (eligible(j, &j->orphans[i]))
+        if (eligible(j, &j->orphans[i], csv_super(vol)->name))
             reclaim_one(vol, j, &j->orphans[i]);
     /* What is left, for the answer and the next round. */
     if (rc == 0)
@@ -828,8 +867,10 @@ void cd_csv_job_free(struct cd_csv_job *job)
     res_vm_free(job->def);
     free(job->def_xml);
     free(job->known);
+    free(job->known_vol);
     free(job->eligible);
     free(job->eligible_gen);
+    free(job->eligible_vol);
     free(job->orphans);
     free(job->report);
     free(job->reply);
@@ -1052,50 +1093,85 @@ static bool cdb_trusted(struct cd_daemon *d)
            cd_replica_phase(d->replica) == CD_SYNC_DONE;
 }
 
+/* The orphans of volume j->volume become what the scans see there; the
+ * other volumes' entries stay. */
 static void seen_update(struct cd_csv *c, const struct cd_csv_job *j)
 {
     struct seen next[MAX_SEEN];
     size_t n = 0;
     uint64_t now = cmn_now_ms();
 
+    for (size_t k = 0; k < c->nseen; k++)
+        if (strcmp(c->seen[k].volume, j->volume) != 0)
+            next[n++] = c->seen[k];
     for (size_t i = 0; i < j->norphans && n < MAX_SEEN; i++) {
         const struct cd_csv_orphan *o = &j->orphans[i];
         struct seen *e = &next[n++];
+        snprintf(e->volume, sizeof(e->volume), "%s", j->volume);
         e->slot = o->slot;
         e->gen = o->slot_gen;
         snprintf(e->vm, sizeof(e->vm), "%s", o->vm);
         e->first_ms = now;
         for (size_t k = 0; k < c->nseen; k++)
             if (c->seen[k].slot == o->slot && c->seen[k].gen == o->slot_gen &&
-                !strcmp(c->seen[k].vm, o->vm))
+                !strcmp(c->seen[k].vm, o->vm) &&
+                !strcmp(c->seen[k].volume, j->volume))
                 e->first_ms = c->seen[k].first_ms;
     }
     memcpy(c->seen, next, n * sizeof(next[0]));
     c->nseen = n;
 }
 
-static uint64_t seen_since(const struct cd_csv *c, uint32_t slot)
+static uint64_t seen_since(const struct cd_csv *c, const char *volume,
+                           uint32_t slot)
 {
     for (size_t k = 0; k < c->nseen; k++)
-        if (c->seen[k].slot == slot)
+        if (c->seen[k].slot == slot && !strcmp(c->seen[k].volume, volume))
             return c->seen[k].first_ms;
     return cmn_now_ms();
 }
 
-/* A job with the CDB's VMs on this volume as `known`. */
-static struct cd_csv_job *orphan_job(struct cd_daemon *d, enum cd_csv_op op)
+/* The path of the scan's volume `idx`: 0 is the main CSV, then every CDB
+ * volume on another LUN. False past the last. */
+static bool scan_path(struct cd_csv *c, size_t idx, char *buf, size_t len)
+{
+    bool found = false;
+
+    if (idx == 0) {
+        buf[0] = '\0'; /* the main CSV */
+        return true;
+    }
+    pthread_mutex_lock(&c->vols_lock);
+    for (size_t k = 0; k < c->nvols && !found; k++) {
+        if (!strcmp(c->vols[k].path, c->path))
+            continue;
+        if (--idx == 0) {
+            snprintf(buf, len, "%s", c->vols[k].path);
+            found = true;
+        }
+    }
+    pthread_mutex_unlock(&c->vols_lock);
+    return found;
+}
+
+/* A job on the volume at `path` ("" = the main CSV) with the CDB's VMs and
+ * their volumes as `known`; a RECLAIM's eligible orphans are those of
+ * every volume (the worker takes those of the volume it opens). */
+static struct cd_csv_job *orphan_job(struct cd_daemon *d, enum cd_csv_op op,
+                                     const char *path)
 {
     struct cd_csv *c = d->csv;
     struct cd_csv_job *j = calloc(1, sizeof(*j));
+    size_t nvm = cd_cdb_vm_count(cd_daemon_cdb(d));
     uint64_t now = cmn_now_ms();
 
     if (!j)
         return NULL;
     j->op = op;
-    /* All refs, whatever their volume: the worker compares names on the
-     * volume it opens (a VM on another volume has no slot here). */
-    j->known = calloc(cd_cdb_vm_count(cd_daemon_cdb(d)) + 1, sizeof(*j->known));
-    if (!j->known)
+    snprintf(j->path, sizeof(j->path), "%s", path);
+    j->known = calloc(nvm + 1, sizeof(*j->known));
+    j->known_vol = calloc(nvm + 1, sizeof(*j->known_vol));
+    if (!j->known || !j->known_vol)
         goto fail;
     for (size_t i = 0; i < cd_cdb_vm_count(cd_daemon_cdb(d)); i++) {
         const struct cd_vm *v = cd_cdb_vm(cd_daemon_cdb(d), i);
@@ -1106,15 +1182,20 @@ static struct cd_csv_job *orphan_job(struct cd_daemon *d, enum cd_csv_op op)
             0)
             continue;
         snprintf(j->known[j->nknown].vm, sizeof(j->known[0].vm), "%s", v->name);
+        snprintf(j->known_vol[j->nknown], sizeof(j->known_vol[0]), "%s",
+                 vol_name);
         j->known[j->nknown++].slot = slot;
     }
     if (op == CD_CSV_RECLAIM) {
         j->eligible = calloc(c->nseen + 1, sizeof(*j->eligible));
         j->eligible_gen = calloc(c->nseen + 1, sizeof(*j->eligible_gen));
-        if (!j->eligible || !j->eligible_gen)
+        j->eligible_vol = calloc(c->nseen + 1, sizeof(*j->eligible_vol));
+        if (!j->eligible || !j->eligible_gen || !j->eligible_vol)
             goto fail;
         for (size_t k = 0; k < c->nseen; k++)
             if (now - c->seen[k].first_ms >= CD_CSV_ORPHAN_GRACE_MS) {
+                snprintf(j->eligible_vol[j->neligible],
+                         sizeof(j->eligible_vol[0]), "%s", c->seen[k].volume);
                 j->eligible[j->neligible] = c->seen[k].slot;
                 j->eligible_gen[j->neligible++] = c->seen[k].gen;
             }
@@ -1141,6 +1222,28 @@ static void reclaim_done(void *data, struct cd_csv_job *j)
     cd_csv_job_free(j);
 }
 
+/* Starts the scan of volume c->scan_idx (false: none left this round). */
+static bool scan_start(struct cd_daemon *d, bool reclaim)
+{
+    struct cd_csv *c = d->csv;
+    char path[PATH_MAX];
+    struct cd_csv_job *j;
+
+    if (!scan_path(c, c->scan_idx, path, sizeof(path)))
+        return false;
+    j = orphan_job(d, CD_CSV_CHECK, path);
+    if (!j)
+        return false;
+    snprintf(j->priority, sizeof(j->priority), "%s", reclaim ? "r" : "");
+    if (cd_csv_run(c, j, scan_done, d) == 0)
+        c->scanning = true;
+    else
+        cd_csv_job_free(j);
+    return c->scanning;
+}
+
+/* One volume scanned: its orphans noted, those past the grace period
+ * reclaimed (by the coordinator), then the next volume of the round. */
 static void scan_done(void *data, struct cd_csv_job *j)
 {
     struct cd_daemon *d = data;
@@ -1150,34 +1253,39 @@ static void scan_done(void *data, struct cd_csv_job *j)
 
     c->scanning = false;
     if (j->rc < 0) {
+        /* A volume whose LUN is gone here: the others are still scanned,
+         * and its orphans keep their first sighting. */
         cmn_debug(CMN_LOG_CD, "CSV orphan scan: %s", j->msg);
-        cd_csv_job_free(j);
-        return;
+        goto next;
     }
     seen_update(c, j);
-    if (j->total_bytes) {
+    if (j->total_bytes && !j->path[0]) {
         c->space_known = true;
         c->space_free = j->free_bytes;
         c->space_total = j->total_bytes;
     }
-    cd_csv_job_free(j);
     if (!reclaim || c->reclaiming || !cdb_trusted(d))
-        return;
+        goto next;
     for (size_t k = 0; k < c->nseen; k++)
-        if (now - c->seen[k].first_ms >= CD_CSV_ORPHAN_GRACE_MS) {
-            struct cd_csv_job *r = orphan_job(d, CD_CSV_RECLAIM);
+        if (!strcmp(c->seen[k].volume, j->volume) &&
+            now - c->seen[k].first_ms >= CD_CSV_ORPHAN_GRACE_MS) {
+            struct cd_csv_job *r = orphan_job(d, CD_CSV_RECLAIM, j->path);
             if (r && cd_csv_run(c, r, reclaim_done, d) == 0)
                 c->reclaiming = true;
             else
                 cd_csv_job_free(r);
-            return;
+            break;
         }
+next:
+    cd_csv_job_free(j);
+    c->scan_idx++;
+    if (cdb_trusted(d))
+        scan_start(d, reclaim);
 }
 
 void cd_csv_tick(struct cd_daemon *d, bool reclaim)
 {
     struct cd_csv *c = d->csv;
-    struct cd_csv_job *j;
 
     if (c)
         note_volumes(d);
@@ -1185,14 +1293,8 @@ void cd_csv_tick(struct cd_daemon *d, bool reclaim)
         cmn_now_ms() - c->last_scan_ms < SCAN_MS)
         return;
     c->last_scan_ms = cmn_now_ms();
-    j = orphan_job(d, CD_CSV_CHECK);
-    if (!j)
-        return;
-    snprintf(j->priority, sizeof(j->priority), "%s", reclaim ? "r" : "");
-    if (cd_csv_run(c, j, scan_done, d) == 0)
-        c->scanning = true;
-    else
-        cd_csv_job_free(j);
+    c->scan_idx = 0;
+    scan_start(d, reclaim);
 }
 
 static void ipc_done(void *data, struct cd_csv_job *j)
@@ -1219,7 +1321,7 @@ static void ipc_done(void *data, struct cd_csv_job *j)
     seen_update(c, j);
     cd_buf_init(&b);
     cd_buf_xmlf(&b, "<volume-check volume=\"%s\" path=\"", j->volume);
-    cd_buf_xml_escape(&b, c->path);
+    cd_buf_xml_escape(&b, job_path(c, j));
     cd_buf_xmlf(&b,
                 "\" clean=\"%s\" problems=\"%d\" orphans=\"%zu\" "
                 "free=\"%" PRIu64 "\" size=\"%" PRIu64 "\" "
@@ -1238,7 +1340,7 @@ static void ipc_done(void *data, struct cd_csv_job *j)
                     "nextents=\"%zu\" bytes=\"%" PRIu64 "\" "
                     "orphaned-s=\"%" PRIu64 "\" extents=\"",
                     o->uuid, o->slot_used ? "yes" : "no", o->nextents, o->bytes,
-                    (now - seen_since(c, o->slot)) / 1000);
+                    (now - seen_since(c, j->volume, o->slot)) / 1000);
         for (size_t k = 0; k < o->nextents && k < CD_CSV_ORPHAN_EXTENTS; k++)
             cd_buf_xmlf(&b, "%s%" PRIu64, k ? "," : "", o->extents[k]);
         cd_buf_puts(&b, "\"/>\n");
@@ -1250,8 +1352,9 @@ static void ipc_done(void *data, struct cd_csv_job *j)
 }
 
 int cd_csv_ipc(struct cd_daemon *d, struct cmn_ipc_conn *conn, bool repair,
-               char **ret)
+               const char *volume, char **ret)
 {
+    char path[PATH_MAX] = "";
     struct cd_csv_job *j;
     int rc;
 
@@ -1270,9 +1373,23 @@ int cd_csv_ipc(struct cd_daemon *d, struct cmn_ipc_conn *conn, bool repair,
         return cd_csv_err(ret, -EBUSY,
                           "a reclaim of orphaned slots is running: retry in "
                           "a few seconds");
-    j = orphan_job(d, repair ? CD_CSV_RECLAIM : CD_CSV_CHECK);
+    if (volume && !cmn_name_valid(volume))
+        return cd_csv_err(ret, -CD_E_BAD_VALUE,
+                          "volume name is not valid (a volume's name, as "
+                          "'clusterctl volume list' shows it; a path checks "
+                          "the device alone)");
+    /* A CDB volume on another LUN by its path; any other name must be the
+     * main CSV's (the worker compares it with the superblock). */
+    if (volume) {
+        cd_csv_volume_path(d, volume, path, sizeof(path));
+        if (!strcmp(path, d->csv->path))
+            path[0] = '\0';
+    }
+    j = orphan_job(d, repair ? CD_CSV_RECLAIM : CD_CSV_CHECK, path);
     if (!j)
         return -ENOMEM;
+    if (volume)
+        snprintf(j->want_volume, sizeof(j->want_volume), "%s", volume);
     j->conn = conn;
     cmn_ipc_conn_ref(conn);
     rc = cd_csv_run(d->csv, j, ipc_done, d);

@@ -181,13 +181,21 @@ struct cd_csv_job {
     int rc;
     char msg[768];
 
-    /* CHECK, RECLAIM: the CDB's VMs on this volume (owned). */
+    /* CHECK, RECLAIM: the volume to open ("" = the main CSV) and, when
+     * want_volume is set, the name its superblock must have (a volume
+     * named by the client). */
+    char path[PATH_MAX];
+    char want_volume[CD_NAME_MAX];
+    /* CHECK, RECLAIM: the CDB's VMs (owned), each with the volume its
+     * ref names (known_vol[i]): only those of the opened volume count. */
     struct cd_csv_known *known;
+    char (*known_vol)[CD_NAME_MAX];
     size_t nknown;
-    /* RECLAIM: slots (and their record generations) orphaned long
-     * enough (owned). */
+    /* RECLAIM: slots (and their record generations and volumes) orphaned
+     * long enough (owned). */
     uint32_t *eligible;
     uint64_t *eligible_gen;
+    char (*eligible_vol)[CD_NAME_MAX];
     size_t neligible;
     /* CHECK, RECLAIM results: orphans found (owned), the volume's name,
      * findings of the format check and of the reclaim as XML elements
@@ -237,14 +245,17 @@ void cd_csv_job_free(struct cd_csv_job *job);
  * is NULL ("out of memory" when both are), and frees the job. */
 void cd_csv_job_answer(struct cd_csv_job *j, const char *reply);
 
-/* `volume check` / `volume check --repair` through clusterd: runs the
- * job and answers `conn` (CMN_IPC_DEFERRED), or an error in *ret. */
+/* `volume check [VOLUME]` / `--repair` through clusterd: runs the job on
+ * volume `volume` (a CDB volume's or the main CSV's name; NULL = the main
+ * CSV) and answers `conn` (CMN_IPC_DEFERRED), or an error in *ret. */
 int cd_csv_ipc(struct cd_daemon *d, struct cmn_ipc_conn *conn, bool repair,
-               char **ret);
-/* Every few seconds (cd-orch's tick): looks for orphans in a worker and
- * keeps when each was first seen; the coordinator (`reclaim`) frees
+               const char *volume, char **ret);
+/* Every few seconds (cd-orch's tick): looks for orphans in a worker, on
+ * the main CSV and then on every other volume of the CDB, and keeps when
+ * each was first seen (per volume); the coordinator (`reclaim`) frees
  * those orphaned for CD_CSV_ORPHAN_GRACE_MS: the free that a dead path
- * made fail is retried once the path is back. */
+ * made fail is retried once the path is back (a move's target slot left
+ * on a second volume is reclaimed the same way). */
 void cd_csv_tick(struct cd_daemon *d, bool reclaim);
 
 /* cd_hva_job.prepare for a VM on the CSV (runs in cd-hva's worker): fills
