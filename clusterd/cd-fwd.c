@@ -168,13 +168,16 @@ static void run_request(struct cd_daemon *d, uint32_t origin, uint64_t id,
         cmn_xml_attr_copy(req, "op", op, sizeof(op));
         cmn_xml_attr_copy(req, "vm", vm, sizeof(vm));
     }
-    if (!req || strcmp(op, "vm-disk"))
+    if (req && !strcmp(op, "vm-disk"))
+        rc = cd_api_vm_disk_forwarded(d, origin, id, req, vm, &ret);
+    else if (req && !strcmp(op, "move-storage"))
+        rc = cd_api_move_storage_forwarded(d, origin, id, req, vm, &ret);
+    else
         rc = cd_error_reply(&ret, -CD_E_BAD_MSG,
                             "node %u forwarded a request this node does not "
-                            "take ('%s'): only vm-disk is forwarded",
+                            "take ('%s'): only vm-disk and move-storage are "
+                            "forwarded",
                             origin, op);
-    else
-        rc = cd_api_vm_disk_forwarded(d, origin, id, req, vm, &ret);
     if (rc != CMN_IPC_DEFERRED) {
         if (!ret)
             ret = cd_error_text(rc < 0 ? rc : -ENOMEM, NULL);

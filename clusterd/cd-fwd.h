@@ -1,6 +1,7 @@
-/* Requests forwarded to the node that must run them (`vm disk add|remove`
- * of a VM that runs on another node: only that node's hvagent can
- * hot-plug into its QEMU).
+/* Requests forwarded to the node that must run them, for a VM that runs
+ * on another node: `vm disk add|remove` (only that node's hvagent can
+ * hot-plug into its QEMU) and `move-storage` with its --status and
+ * --cancel (that node's hvagent mirrors, its table holds the move).
  *
  * The node a client asked (the origin) multicasts a REQUEST naming the
  * node that runs the VM (`to`) and carrying the client's request XML;
