@@ -499,7 +499,9 @@ static int forward(struct cd_daemon *d, struct cmn_ipc_conn *conn,
     char *text = cmn_xml_format("<request op=\"move-storage\" action=\"%s\" "
                                 "vm=\"%s\" volume=\"%s\"/>",
                                 action, vm, volume);
-    int rc = text ? cd_fwd_request(d, conn, node, vm, text, ret) : -ENOMEM;
+    int rc = text ? cd_fwd_request(d, conn, node, vm, text,
+                                   !strcmp(action, "status"), ret)
+                  : -ENOMEM;
 
     free(text);
     return rc;

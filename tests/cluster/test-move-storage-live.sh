@@ -42,10 +42,10 @@ vm_volume2
 v1_free0=$(vm_free_mib "$SB_CSV_PATH")
 v2_free0=$(vm_free_mib "$V2_PATH")
 
-# web1: a boot disk and a disk in slot 24 the writer uses.
-vm_add_writer web1 64
+# web1: a 24 MiB boot disk and a disk in slot 24 the writer uses.
+vm_add_writer web1 64 24
 out=$(cdctl node1 vm disk add web1 --size 8M 2>&1) || fail "vm disk add: $out"
-# vda (which this guest never reads or writes) gets 8 MiB of random bytes:
+# vda (which this guest never reads or writes) gets 24 MiB of random bytes:
 # QEMU's mirror skips zeroes, so this is what it really copies, and its
 # digest on the target proves the copy.
 extent_off() {
@@ -53,12 +53,12 @@ extent_off() {
         sed -n "s/.*<extent [^>]*offset=\"\([0-9]*\)\"[^>]*tag=\"web1-$2\".*/\1/p" | head -n 1
 }
 vda_sum() {
-    sb_exec node1 dd if="$1" bs=1M count=8 skip="$2" iflag=skip_bytes,direct status=none |
+    sb_exec node1 dd if="$1" bs=1M count=24 skip="$2" iflag=skip_bytes,direct status=none |
         sha256sum | cut -c1-16
 }
 vda_off=$(extent_off "$SB_CSV_PATH" vda)
 [ -n "$vda_off" ] || fail "no web1-vda extent on volume 1: $(sb_exec node1 "$CTL" volume inspect "$SB_CSV_PATH")"
-sb_exec node1 dd if=/dev/urandom of="$SB_CSV_PATH" bs=1M count=8 seek="$vda_off" \
+sb_exec node1 dd if=/dev/urandom of="$SB_CSV_PATH" bs=1M count=24 seek="$vda_off" \
     oflag=seek_bytes,direct conv=notrunc status=none || fail "filling vda"
 sum1=$(vda_sum "$SB_CSV_PATH" "$vda_off")
 out=$(cdctl node1 vm start web1) || fail "vm start: $out"
@@ -131,16 +131,18 @@ mv_status_o() { cdctl "$other" move-storage web1 --status 2>&1; }
 # it copies (its paced copy of vda's random MiB takes seconds; the
 # progress figure runs ahead, QEMU counts a chunk once it is read).
 hva_says() { grep -c "VM 'web1': storage mirror $1" "$KVMC_SANDBOX_DIR/$src/hvagent.out"; }
+# The status asked on the other node, kept for the cancel that follows
+# at once (one call less while the paced copy runs).
 copying() {
-    mv_status_o | grep -q "copying, " && [ "$(hva_says "of 2 disk(s) started")" = 2 ] &&
+    at_cancel=$(mv_status_o)
+    grep -q "copying, " <<<"$at_cancel" && [ "$(hva_says "of 2 disk(s) started")" = 2 ] &&
         [ "$(hva_says ready)" = 1 ]
 }
 def2=$(def_now)
 out=$(cdctl node1 config set storage-move-bandwidth 1 2>&1) || fail "config set: $out"
 out=$(cdctl "$other" move-storage web1 --to-volume "$V1" --no-wait 2>&1) || fail "move-storage back asked on $other: $out"
 grep -q "from volume '$V2' to volume '$V1'" <<<"$out" || fail "move-storage back asked on $other said: $out"
-sb_wait_for 20 copying || fail "the move back does not copy: $(mv_status_o)"
-at_cancel=$(mv_status_o)
+sb_wait_for 30 copying || fail "the move back does not copy: $(mv_status_o)"
 grep -q "^VM 'web1': copying, [0-9]* of [0-9]* MiB copied to volume '$V1'" <<<"$at_cancel" ||
     fail "--status on $other during the copy: $at_cancel"
 tc=$(sb_now_ms)
@@ -221,4 +223,4 @@ sb_wait_for 10 eval '[ "$(vm_free_mib "$SB_CSV_PATH")" = "$v1_free0" ]' ||
     fail "volume 1's space not back after vm remove: $v1_free0 -> $(vm_free_mib "$SB_CSV_PATH") MiB"
 checks_clean "after vm remove"
 
-echo "PROOF: web1 running on $src0 moved live $V1 (512-byte sectors) -> $V2 (4096-byte sectors) while writing: $moved_mib MiB in $tm ms (vda's 8 random MiB identical on both, $sum1), writes dw=$dw0 -> $dw_move during the move, disk=ok up to dw=$dw1 after, counter $tick0 -> $tick1 on the same boot, the CDB names $V2, QEMU has only $V2's LUN open, $V1 back to $v1_free0 MiB free (was $v1_free_vm with web1), both volumes clean; --status on $other before any move: '$(head -c 90 <<<"${none#*: }")'; a move back paced to 1 MiB/s asked, followed and cancelled on $other (passed to $src) at '${at_cancel#*: }' in $tc ms, the same status on both nodes ('$(head -c 120 <<<"${why#*: }")'): definition unchanged, $V1 at $v1_free0 MiB free, $V2 at $v2_free1, both clean, the guest on its boot with disk=ok up to dw=$dw2, counter at $tick2; move-vm --to $dst --live --to-volume $V1 in $tv ms: on $dst, storage on $V1, $V2 back to $v2_free0 MiB, same boot, counter $tick2 -> $tick3, disk=ok up to dw=$dw3, both clean; hvagent killed on $src mid-mirror to $V2: '$(head -c 140 <<<"${why2#*: }")', the VM on $V1 (definition unchanged, $V2 at $v2_free0 MiB, same boot, disk=ok up to dw=$dw4, both clean); vm remove gave $V1 its $v1_free0 MiB back; $(($(sb_now_ms) - t0)) ms in all"
+echo "PROOF: web1 running on $src0 moved live $V1 (512-byte sectors) -> $V2 (4096-byte sectors) while writing: $moved_mib MiB in $tm ms (vda's 24 random MiB identical on both, $sum1), writes dw=$dw0 -> $dw_move during the move, disk=ok up to dw=$dw1 after, counter $tick0 -> $tick1 on the same boot, the CDB names $V2, QEMU has only $V2's LUN open, $V1 back to $v1_free0 MiB free (was $v1_free_vm with web1), both volumes clean; --status on $other before any move: '$(head -c 90 <<<"${none#*: }")'; a move back paced to 1 MiB/s asked, followed and cancelled on $other (passed to $src) at '${at_cancel#*: }' in $tc ms, the same status on both nodes ('$(head -c 120 <<<"${why#*: }")'): definition unchanged, $V1 at $v1_free0 MiB free, $V2 at $v2_free1, both clean, the guest on its boot with disk=ok up to dw=$dw2, counter at $tick2; move-vm --to $dst --live --to-volume $V1 in $tv ms: on $dst, storage on $V1, $V2 back to $v2_free0 MiB, same boot, counter $tick2 -> $tick3, disk=ok up to dw=$dw3, both clean; hvagent killed on $src mid-mirror to $V2: '$(head -c 140 <<<"${why2#*: }")', the VM on $V1 (definition unchanged, $V2 at $v2_free0 MiB, same boot, disk=ok up to dw=$dw4, both clean); vm remove gave $V1 its $v1_free0 MiB back; $(($(sb_now_ms) - t0)) ms in all"
