@@ -14,9 +14,10 @@
 # (move-storage --status and --cancel asked on the other node, answered as
 # on the VM's node) while QEMU copies: the VM keeps running on volume 2
 # (same boot, definition unchanged, writer ok), volume 1's space is back,
-# both clean. Last, move-vm --live --to-volume takes VM and
-# storage back to volume 1 and to the other node in one command; a mirror
-# whose hvagent is killed leaves the VM on its volume.
+# both clean. Last, move-vm --live --to-volume, asked on the other node,
+# takes VM and storage back to volume 1 and to that node in one command
+# (the storage move passed to the VM's node, followed from the other); a
+# mirror whose hvagent is killed leaves the VM on its volume.
 # kvmc-timeout: 420
 . "$(dirname "$0")/lib/sandbox.sh"
 . "$(dirname "$0")/lib/clusterd.sh"
@@ -173,11 +174,13 @@ tick2=$(vm_last_tick "$src" web1)
 sb_log "cancelled"
 
 # VM and storage in one move: back to volume 1 (mirror), then to the
-# other node (live migration).
+# other node (live migration), asked on that other node: the storage move
+# is passed to the VM's node and followed from there to its end.
 dst=node1
 [ "$src" = node1 ] && dst=node2
 tv=$(sb_now_ms)
-out=$(cdctl "$src" move-vm web1 --to "$dst" --live --to-volume "$V1" 2>&1) || fail "move-vm --to-volume: $out"
+out=$(cdctl "$dst" move-vm web1 --to "$dst" --live --to-volume "$V1" 2>&1) || fail "move-vm --to-volume asked on $dst: $out"
+grep -q "storage moved to volume '$V1'" <<<"$out" || fail "move-vm --to-volume asked on $dst did not follow the storage move: $out"
 tv=$(($(sb_now_ms) - tv))
 [ "$(vm_where node1 web1)" = "$dst" ] || fail "web1 is not on $dst after move-vm: $(vm_where node1 web1)"
 def_now | grep -q "volume=\"$V1\"" || fail "the CDB's definition does not name $V1 after move-vm: $(def_now)"
@@ -223,4 +226,4 @@ sb_wait_for 10 eval '[ "$(vm_free_mib "$SB_CSV_PATH")" = "$v1_free0" ]' ||
     fail "volume 1's space not back after vm remove: $v1_free0 -> $(vm_free_mib "$SB_CSV_PATH") MiB"
 checks_clean "after vm remove"
 
-echo "PROOF: web1 running on $src0 moved live $V1 (512-byte sectors) -> $V2 (4096-byte sectors) while writing: $moved_mib MiB in $tm ms (vda's 24 random MiB identical on both, $sum1), writes dw=$dw0 -> $dw_move during the move, disk=ok up to dw=$dw1 after, counter $tick0 -> $tick1 on the same boot, the CDB names $V2, QEMU has only $V2's LUN open, $V1 back to $v1_free0 MiB free (was $v1_free_vm with web1), both volumes clean; --status on $other before any move: '$(head -c 90 <<<"${none#*: }")'; a move back paced to 1 MiB/s asked, followed and cancelled on $other (passed to $src0) at '${at_cancel#*: }' in $tc ms, the same status on both nodes ('$(head -c 120 <<<"${why#*: }")'): definition unchanged, $V1 at $v1_free0 MiB free, $V2 at $v2_free1, both clean, the guest on its boot with disk=ok up to dw=$dw2, counter at $tick2; move-vm --to $dst --live --to-volume $V1 in $tv ms: on $dst, storage on $V1, $V2 back to $v2_free0 MiB, same boot, counter $tick2 -> $tick3, disk=ok up to dw=$dw3, both clean; hvagent killed on $src mid-mirror to $V2: '$(head -c 140 <<<"${why2#*: }")', the VM on $V1 (definition unchanged, $V2 at $v2_free0 MiB, same boot, disk=ok up to dw=$dw4, both clean); vm remove gave $V1 its $v1_free0 MiB back; $(($(sb_now_ms) - t0)) ms in all"
+echo "PROOF: web1 running on $src0 moved live $V1 (512-byte sectors) -> $V2 (4096-byte sectors) while writing: $moved_mib MiB in $tm ms (vda's 24 random MiB identical on both, $sum1), writes dw=$dw0 -> $dw_move during the move, disk=ok up to dw=$dw1 after, counter $tick0 -> $tick1 on the same boot, the CDB names $V2, QEMU has only $V2's LUN open, $V1 back to $v1_free0 MiB free (was $v1_free_vm with web1), both volumes clean; --status on $other before any move: '$(head -c 90 <<<"${none#*: }")'; a move back paced to 1 MiB/s asked, followed and cancelled on $other (passed to $src0) at '${at_cancel#*: }' in $tc ms, the same status on both nodes ('$(head -c 120 <<<"${why#*: }")'): definition unchanged, $V1 at $v1_free0 MiB free, $V2 at $v2_free1, both clean, the guest on its boot with disk=ok up to dw=$dw2, counter at $tick2; move-vm --to $dst --live --to-volume $V1 asked on $dst (its storage move followed there) in $tv ms: on $dst, storage on $V1, $V2 back to $v2_free0 MiB, same boot, counter $tick2 -> $tick3, disk=ok up to dw=$dw3, both clean; hvagent killed on $src mid-mirror to $V2: '$(head -c 140 <<<"${why2#*: }")', the VM on $V1 (definition unchanged, $V2 at $v2_free0 MiB, same boot, disk=ok up to dw=$dw4, both clean); vm remove gave $V1 its $v1_free0 MiB back; $(($(sb_now_ms) - t0)) ms in all"
