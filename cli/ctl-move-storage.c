@@ -1,5 +1,6 @@
 /* clusterctl move-storage VM --to-volume VOLUME [--no-wait] | --status |
- * --cancel: a VM's disks, state extent and slot copied to another volume
+ * --cancel (from any node: clusterd passes a running VM's to its node):
+ * a VM's disks, state extent and slot copied to another volume
  * (clusterd/cd-api-move.c says in which order; a running VM's through its
  * QEMU's mirror). The request returns once
  * the target is allocated; the copy is then followed by polling its

@@ -524,7 +524,7 @@ static int vm_disk(struct cd_daemon *d, struct cmn_ipc_conn *conn,
 
         rc = text ? cd_fwd_request(d, conn,
                                    cd_coord_vm_node(cd_orch_coord(d), vm, &st),
-                                   vm, text, ret)
+                                   vm, text, false, ret)
                   : -ENOMEM;
         free(text);
         goto out;

@@ -14,6 +14,13 @@
  *
  * One move per VM on this node (the table below); another node's move of
  * the same VM finds the source lease held and is refused.
+ *
+ * A running VM's move runs on the node it runs on (its hvagent mirrors):
+ * the move itself, --status and --cancel asked on another node are passed
+ * there over corosync (cd-fwd.h) and answered as there; a forwarded
+ * request is never passed on again (the VM moved meanwhile: refused, the
+ * user retries). A stopped VM's move runs on the node asked, whose table
+ * alone knows it: elsewhere --status says so.
  */
 #include "config.h"
 
@@ -28,6 +35,7 @@
 #include "clusterd/cd-coord.h"
 #include "clusterd/cd-csv.h"
 #include "clusterd/cd-daemon.h"
+#include "clusterd/cd-fwd.h"
 #include "clusterd/cd-int.h"
 #include "clusterd/cd-replica.h"
 #include "common/cmn-ipc.h"
@@ -58,6 +66,12 @@ static struct move_entry {
     uint64_t t0_ms, ms; /* accepted at; how long it took once over */
     char msg[768];
 } moves[MOVES];
+
+/* Who asked: a local client (node 0) or node `node`'s request `id`. */
+struct move_origin {
+    uint32_t node;
+    uint64_t id;
+};
 
 static const char *const state_names[] = {"none",      "preparing", "copying",
                                           "switching", "done",      "failed"};
@@ -214,6 +228,22 @@ static void copied(void *data, struct cd_csv_job *j)
     finish(d, j, false);
 }
 
+/* The move's first answer (accepted or refused), to the local client or
+ * to the node that passed the request; only once. */
+static void answer(struct cmn_ipc_conn *conn, struct cd_csv_job *j,
+                   const char *text)
+{
+    if (!text)
+        text = "<error code=\"12\"/>";
+    if (conn) {
+        cmn_ipc_reply(conn, text);
+        cmn_ipc_conn_unref(conn);
+    } else if (j->fwd_d) {
+        cd_fwd_answer(j->fwd_d, j->fwd_node, j->fwd_id, text);
+    }
+    j->fwd_d = NULL;
+}
+
 static void prepared(void *data, struct cd_csv_job *j)
 {
     struct cd_daemon *d = data;
@@ -226,10 +256,7 @@ static void prepared(void *data, struct cd_csv_job *j)
         text = cd_error_text(j->rc, j->msg);
         if (e)
             e->state = MV_NONE; /* refused: nothing to report later */
-        if (conn) {
-            cmn_ipc_reply(conn, text ? text : "<error code=\"12\"/>");
-            cmn_ipc_conn_unref(conn);
-        }
+        answer(conn, j, text);
         free(text);
         cd_csv_job_free(j);
         return;
@@ -245,16 +272,42 @@ static void prepared(void *data, struct cd_csv_job *j)
                           "extents=\"%zu\" total=\"%" PRIu64 "\"/>",
                           j->vm, j->move->src_volume, j->move->dst_volume,
                           j->move->ncopies, j->move->total);
-    if (conn) {
-        cmn_ipc_reply(conn, text ? text : "<error code=\"12\"/>");
-        cmn_ipc_conn_unref(conn);
-    }
+    answer(conn, j, text);
     free(text);
     j->op = CD_CSV_MOVE_COPY;
     if (cd_csv_run(d->csv, j, copied, d) < 0) {
         cd_errf(j->msg, sizeof(j->msg), "cannot start a worker for the CSV");
         finish(d, j, false);
     }
+}
+
+/* No move of vm (or none `what`) in this node's table: says where its
+ * move would be. Forwarded answers are read on another node, so the
+ * node is named, never "this node". */
+static int no_move(struct cd_daemon *d, const char *vm, const char *what,
+                   char **ret)
+{
+    enum cd_rt_state st = CD_RT_STOPPED;
+    uint32_t node = cd_coord_vm_node(cd_orch_coord(d), vm, &st);
+    const struct cd_cdb *cdb = cd_daemon_cdb(d);
+    const char *here = cd_node_name(cdb, d->nodeid);
+
+    if (node == d->nodeid)
+        return cd_error_reply(ret, -CD_E_NOT_FOUND,
+                              "VM '%s' has no storage move%s: it runs on "
+                              "node '%s', whose clusterd runs its moves",
+                              vm, what, here);
+    if (node)
+        return cd_error_reply(ret, -CD_E_NOT_FOUND,
+                              "VM '%s' has no storage move%s on node '%s': "
+                              "it runs on node '%s', whose clusterd runs its "
+                              "moves",
+                              vm, what, here, cd_node_name(cdb, node));
+    return cd_error_reply(ret, -CD_E_NOT_FOUND,
+                          "VM '%s' has no storage move%s on node '%s' (a "
+                          "stopped VM's storage moves on the node where "
+                          "'move-storage' was run: ask there)",
+                          vm, what, here);
 }
 
 /* The reply carries the rate the worker measured over its window while
@@ -266,24 +319,8 @@ static int status(struct cd_daemon *d, const char *vm, char **ret)
     const struct move_entry *e = entry_of(vm);
     uint64_t done, rate, ms;
 
-    if (!e) {
-        /* The moves live in the table of the node that runs them: a
-         * running VM's is its node's. Name it rather than say nothing. */
-        enum cd_rt_state st = CD_RT_STOPPED;
-        uint32_t node = cd_coord_vm_node(cd_orch_coord(d), vm, &st);
-        const struct cd_node *n =
-            node && node != d->nodeid
-                ? cd_cdb_node_by_id(cd_daemon_cdb(d), node)
-                : NULL;
-        if (n)
-            return cd_error_reply(ret, -CD_E_NOT_FOUND,
-                                  "VM '%s' has no storage move on this node; "
-                                  "it runs on node '%s', whose clusterd runs "
-                                  "its moves: ask there",
-                                  vm, n->name);
-        return cd_error_reply(ret, -CD_E_NOT_FOUND,
-                              "VM '%s' has no storage move on this node", vm);
-    }
+    if (!e)
+        return no_move(d, vm, "", ret);
     done = e->m ? atomic_load(&e->m->done) : e->done;
     rate = e->m ? atomic_load(&e->m->rate) : 0;
     ms = e->m ? cmn_now_ms() - e->t0_ms : e->ms;
@@ -298,16 +335,12 @@ static int status(struct cd_daemon *d, const char *vm, char **ret)
 
 /* --cancel: the copy stops at its next chunk or poll, and the target is
  * freed as after a failure. Too late once the disks switch. */
-static int cancel(const char *vm, char **ret)
+static int cancel(struct cd_daemon *d, const char *vm, char **ret)
 {
     struct move_entry *e = entry_of(vm);
 
     if (!in_flight(e))
-        return cd_error_reply(ret, -CD_E_NOT_FOUND,
-                              "VM '%s' has no storage move in flight on this "
-                              "node (see 'clusterctl move-storage %s "
-                              "--status')",
-                              vm, vm);
+        return no_move(d, vm, " in flight", ret);
     if (e->state != MV_COPYING || !e->m)
         return cd_error_reply(ret, -CD_E_BUSY,
                               "VM '%s': the storage move is %s: only a copy "
@@ -358,9 +391,11 @@ static int too_old(struct cd_daemon *d, char **ret)
 }
 
 /* The refusals: 1 to go on with a stopped VM, 2 with a VM running on
- * this node, else 0 with the answer in *ret. */
+ * this node, 3 to pass the request to the node the VM runs on, else 0
+ * with the answer in *ret. */
 static int refuse(struct cd_daemon *d, const struct cd_vm *cur,
-                  const char *volume, const char *from, char **ret)
+                  const struct move_origin *asker, const char *volume,
+                  const char *from, char **ret)
 {
     struct cd_coord *co = cd_orch_coord(d);
     const struct cd_action *a = cd_coord_active(co, cur->name);
@@ -404,15 +439,18 @@ static int refuse(struct cd_daemon *d, const struct cd_vm *cur,
                               "done (see 'clusterctl vm show %s')",
                               cur->name, a ? cd_act_kind_name(a->kind) : "move",
                               cur->name);
-    if (node && node != d->nodeid) {
-        /* Its QEMU mirrors through that node's hvagent. */
+    if (node && node != d->nodeid && asker->node) {
+        /* It moved while the request was on its way: not passed on. */
         n = cd_cdb_node_by_id(cdb, node);
-        return cd_error_reply(ret, -CD_E_IN_USE,
-                              "VM '%s' runs on node '%s': a running VM's "
-                              "storage moves through that node, run the "
-                              "command there",
-                              cur->name, n ? n->name : "?");
+        return cd_error_reply(ret, -CD_E_BUSY,
+                              "VM '%s' runs on node '%s' now, not on node "
+                              "'%s' where the request was passed: retry "
+                              "(nothing was changed)",
+                              cur->name, n ? n->name : "?",
+                              cd_node_name(cdb, d->nodeid));
     }
+    if (node && node != d->nodeid)
+        return 3; /* its QEMU mirrors through that node's hvagent */
     if (node && st != CD_RT_RUNNING && st != CD_RT_PAUSED)
         return cd_error_reply(ret, -CD_E_IN_USE,
                               "VM '%s' is %s here: retry once it runs",
@@ -428,8 +466,50 @@ static int refuse(struct cd_daemon *d, const struct cd_vm *cur,
     return 1;
 }
 
-int cd_api_move_storage(struct cd_daemon *d, struct cmn_ipc_conn *conn,
-                        xmlNode *req, const char *vm, char **ret)
+/* --status and --cancel: 1 to answer from this node's table, 2 to pass
+ * the request to the node the VM runs on (*ret_node), else 0 with the
+ * refusal in *ret. */
+static int ask_where(struct cd_daemon *d, const struct move_origin *asker,
+                     const char *vm, uint32_t *ret_node, char **ret)
+{
+    enum cd_rt_state st = CD_RT_STOPPED;
+    uint32_t node = cd_coord_vm_node(cd_orch_coord(d), vm, &st);
+    const struct cd_cdb *cdb = cd_daemon_cdb(d);
+
+    /* A move in this table is this node's to answer: a VM does not
+     * change nodes during its move (refuse() and the coordinator). */
+    if (in_flight(entry_of(vm)) || !node || node == d->nodeid)
+        return 1;
+    if (asker->node)
+        return cd_error_reply(ret, -CD_E_BUSY,
+                              "VM '%s' runs on node '%s' now, not on node "
+                              "'%s' where the request was passed: retry",
+                              vm, cd_node_name(cdb, node),
+                              cd_node_name(cdb, d->nodeid));
+    *ret_node = node;
+    return 2;
+}
+
+/* The request's text for the node the VM runs on: its attributes, each
+ * bounded as this node read it. */
+static int forward(struct cd_daemon *d, struct cmn_ipc_conn *conn,
+                   uint32_t node, const char *action, const char *volume,
+                   const char *vm, char **ret)
+{
+    char *text = cmn_xml_format("<request op=\"move-storage\" action=\"%s\" "
+                                "vm=\"%s\" volume=\"%s\"/>",
+                                action, vm, volume);
+    int rc = text ? cd_fwd_request(d, conn, node, vm, text,
+                                   !strcmp(action, "status"), ret)
+                  : -ENOMEM;
+
+    free(text);
+    return rc;
+}
+
+static int move_storage(struct cd_daemon *d, struct cmn_ipc_conn *conn,
+                        const struct move_origin *asker, xmlNode *req,
+                        const char *vm, char **ret)
 {
     const struct cd_vm *cur = cd_cdb_vm_by_name(cd_daemon_cdb(d), vm);
     char action[16] = "", volume[CD_NAME_MAX + 8] = "", from[CD_NAME_MAX];
@@ -440,14 +520,25 @@ int cd_api_move_storage(struct cd_daemon *d, struct cmn_ipc_conn *conn,
     struct cd_move *m;
     uint64_t state;
     uint32_t slot;
+    enum cd_rt_state st = CD_RT_STOPPED;
+    uint32_t node = 0;
     int rc, live;
 
     cmn_xml_attr_copy(req, "action", action, sizeof(action));
-    if (!strcmp(action, "status"))
-        return status(d, vm, ret);
-    if (!strcmp(action, "cancel"))
-        return cancel(vm, ret);
     cmn_xml_attr_copy(req, "volume", volume, sizeof(volume));
+    if (!strcmp(action, "status") || !strcmp(action, "cancel")) {
+        rc = ask_where(d, asker, vm, &node, ret);
+        if (rc == 2)
+            return forward(d, conn, node, action, "", vm, ret);
+        if (rc <= 0)
+            return rc;
+        return action[0] == 's' ? status(d, vm, ret) : cancel(d, vm, ret);
+    }
+    if (action[0])
+        return cd_error_reply(ret, -EINVAL,
+                              "move-storage: action '%s' is not status or "
+                              "cancel",
+                              action);
     if (!cur)
         return cd_error_reply(
             ret, -CD_E_NOT_FOUND,
@@ -463,7 +554,10 @@ int cd_api_move_storage(struct cd_daemon *d, struct cmn_ipc_conn *conn,
                               "VM '%s' is not on a cluster-shared volume: only "
                               "CSV VMs move their storage",
                               vm);
-    rc = refuse(d, cur, volume, from, ret);
+    rc = refuse(d, cur, asker, volume, from, ret);
+    if (rc == 3)
+        return forward(d, conn, cd_coord_vm_node(cd_orch_coord(d), vm, &st), "",
+                       volume, vm, ret);
     if (rc <= 0)
         return rc;
     live = rc;
@@ -513,14 +607,39 @@ int cd_api_move_storage(struct cd_daemon *d, struct cmn_ipc_conn *conn,
     snprintf(j->priority, sizeof(j->priority), "%s",
              res_priority_str(def->policy.priority));
     j->conn = conn;
-    cmn_ipc_conn_ref(conn);
+    if (conn)
+        cmn_ipc_conn_ref(conn);
+    if (asker->node) {
+        j->fwd_d = d;
+        j->fwd_node = asker->node;
+        j->fwd_id = asker->id;
+    }
     rc = cd_csv_run(d->csv, j, prepared, d);
     if (rc < 0) {
         e->state = MV_NONE;
-        cmn_ipc_conn_unref(conn);
+        if (conn)
+            cmn_ipc_conn_unref(conn);
         j->conn = NULL;
+        j->fwd_d = NULL; /* answered by the caller */
         cd_csv_job_free(j);
         return cd_error_reply(ret, rc, "cannot start a worker for the CSV");
     }
     return CMN_IPC_DEFERRED;
+}
+
+int cd_api_move_storage(struct cd_daemon *d, struct cmn_ipc_conn *conn,
+                        xmlNode *req, const char *vm, char **ret)
+{
+    const struct move_origin here = {0};
+
+    return move_storage(d, conn, &here, req, vm, ret);
+}
+
+int cd_api_move_storage_forwarded(struct cd_daemon *d, uint32_t origin,
+                                  uint64_t id, xmlNode *req, const char *vm,
+                                  char **ret)
+{
+    const struct move_origin from = {.node = origin, .id = id};
+
+    return move_storage(d, NULL, &from, req, vm, ret);
 }

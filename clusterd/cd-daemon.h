@@ -217,10 +217,16 @@ int cd_api_vm_disk(struct cd_daemon *d, struct cmn_ipc_conn *conn,
 int cd_api_vm_disk_forwarded(struct cd_daemon *d, uint32_t origin, uint64_t id,
                              struct _xmlNode *req, const char *vm, char **ret);
 
-/* cd-api-move.c: `move-storage` of a stopped VM (request op move-storage,
- * attributes volume; action="status" for the progress). */
+/* cd-api-move.c: `move-storage` (request op move-storage, attribute
+ * volume; action="status" for the progress, "cancel"). */
 int cd_api_move_storage(struct cd_daemon *d, struct cmn_ipc_conn *conn,
                         struct _xmlNode *req, const char *vm, char **ret);
+/* The same request forwarded by node `origin` (cd-fwd.h): a running VM's
+ * move, status or cancel, run here where the VM runs and answered to the
+ * origin (never forwarded again). */
+int cd_api_move_storage_forwarded(struct cd_daemon *d, uint32_t origin,
+                                  uint64_t id, struct _xmlNode *req,
+                                  const char *vm, char **ret);
 
 /* cd-metrics.c: the action history and the metrics (cd-obs.h). */
 struct cd_co_effect;

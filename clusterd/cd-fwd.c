@@ -30,6 +30,7 @@ struct cd_fwd_pending {
     struct cmn_ipc_conn *conn;
     qb_loop_timer_handle timer;
     uint64_t sent_ms;
+    bool poll; /* logged at debug */
 };
 
 static const char *node_name(struct cd_daemon *d, uint32_t id)
@@ -100,7 +101,7 @@ static int send_msg(struct cd_daemon *d, const struct cd_fwd_msg *m)
 }
 
 int cd_fwd_request(struct cd_daemon *d, struct cmn_ipc_conn *conn, uint32_t to,
-                   const char *vm, const char *req, char **ret)
+                   const char *vm, const char *req, bool poll, char **ret)
 {
     struct cd_fwd_msg m = {.type = CD_FWD_REQUEST, .to = to};
     struct cd_fwd_pending *p;
@@ -129,10 +130,17 @@ int cd_fwd_request(struct cd_daemon *d, struct cmn_ipc_conn *conn, uint32_t to,
     p->conn = conn;
     cmn_ipc_conn_ref(conn);
     p->sent_ms = cmn_now_ms();
+    p->poll = poll;
     p->next = d->fwd_pending;
     d->fwd_pending = p;
-    cmn_info(CMN_LOG_CD, "VM '%s': request %" PRIu64 " forwarded to node %s",
-             vm, p->id, node_name(d, to));
+    if (poll)
+        cmn_debug(CMN_LOG_CD,
+                  "VM '%s': request %" PRIu64 " forwarded to node %s", vm,
+                  p->id, node_name(d, to));
+    else
+        cmn_info(CMN_LOG_CD,
+                 "VM '%s': request %" PRIu64 " forwarded to node %s", vm, p->id,
+                 node_name(d, to));
     return CMN_IPC_DEFERRED;
 }
 
@@ -168,13 +176,16 @@ static void run_request(struct cd_daemon *d, uint32_t origin, uint64_t id,
         cmn_xml_attr_copy(req, "op", op, sizeof(op));
         cmn_xml_attr_copy(req, "vm", vm, sizeof(vm));
     }
-    if (!req || strcmp(op, "vm-disk"))
+    if (req && !strcmp(op, "vm-disk"))
+        rc = cd_api_vm_disk_forwarded(d, origin, id, req, vm, &ret);
+    else if (req && !strcmp(op, "move-storage"))
+        rc = cd_api_move_storage_forwarded(d, origin, id, req, vm, &ret);
+    else
         rc = cd_error_reply(&ret, -CD_E_BAD_MSG,
                             "node %u forwarded a request this node does not "
-                            "take ('%s'): only vm-disk is forwarded",
+                            "take ('%s'): only vm-disk and move-storage are "
+                            "forwarded",
                             origin, op);
-    else
-        rc = cd_api_vm_disk_forwarded(d, origin, id, req, vm, &ret);
     if (rc != CMN_IPC_DEFERRED) {
         if (!ret)
             ret = cd_error_text(rc < 0 ? rc : -ENOMEM, NULL);
@@ -208,11 +219,18 @@ bool cd_fwd_deliver(struct cd_daemon *d, uint32_t sender, const void *buf,
     } else if (sender != d->nodeid) {
         p = unlink_pending(d, m.id);
         if (p && p->to == sender) {
-            cmn_info(CMN_LOG_CD,
-                     "VM '%s': node %s answered request %" PRIu64
-                     " after %" PRIu64 " ms",
-                     p->vm, node_name(d, sender), m.id,
-                     cmn_now_ms() - p->sent_ms);
+            if (p->poll)
+                cmn_debug(CMN_LOG_CD,
+                          "VM '%s': node %s answered request %" PRIu64
+                          " after %" PRIu64 " ms",
+                          p->vm, node_name(d, sender), m.id,
+                          cmn_now_ms() - p->sent_ms);
+            else
+                cmn_info(CMN_LOG_CD,
+                         "VM '%s': node %s answered request %" PRIu64
+                         " after %" PRIu64 " ms",
+                         p->vm, node_name(d, sender), m.id,
+                         cmn_now_ms() - p->sent_ms);
             finish(p, m.text);
         } else if (p) {
             /* Not from where it went: put back, wait for the real one. */

@@ -1,6 +1,7 @@
-/* Requests forwarded to the node that must run them (`vm disk add|remove`
- * of a VM that runs on another node: only that node's hvagent can
- * hot-plug into its QEMU).
+/* Requests forwarded to the node that must run them, for a VM that runs
+ * on another node: `vm disk add|remove` (only that node's hvagent can
+ * hot-plug into its QEMU) and `move-storage` with its --status and
+ * --cancel (that node's hvagent mirrors, its table holds the move).
  *
  * The node a client asked (the origin) multicasts a REQUEST naming the
  * node that runs the VM (`to`) and carrying the client's request XML;
@@ -55,9 +56,11 @@ struct cd_daemon;
 struct cmn_ipc_conn;
 
 /* Sends the request XML `req` to node `to` for client `conn`:
- * CMN_IPC_DEFERRED (the answer comes later), or a refusal in *ret. */
+ * CMN_IPC_DEFERRED (the answer comes later), or a refusal in *ret. A
+ * `poll` (move-storage --status, which a following clusterctl asks 4
+ * times a second) is logged at debug only. */
 int cd_fwd_request(struct cd_daemon *d, struct cmn_ipc_conn *conn, uint32_t to,
-                   const char *vm, const char *req, char **ret);
+                   const char *vm, const char *req, bool poll, char **ret);
 /* Sends the reply to a forwarded request back to its origin. */
 void cd_fwd_answer(struct cd_daemon *d, uint32_t origin, uint64_t id,
                    const char *reply);

@@ -281,13 +281,14 @@ vm_free_mib() {
         sed -n 's/^  \([0-9.]*\) MiB free of.*/\1/p'
 }
 
-# vm_add_writer NAME MEMORY_MIB: adds NAME with an 8 MiB boot disk (vda)
-# and the guest's disk writer on the disk in slot 24 (256 KiB/s over 64
-# blocks: a cycle a second); the writer waits until that disk exists.
+# vm_add_writer NAME MEMORY_MIB [VDA_MIB]: adds NAME with a boot disk
+# (vda, 8 MiB unless VDA_MIB) and the guest's disk writer on the disk in
+# slot 24 (256 KiB/s over 64 blocks: a cycle a second); the writer waits
+# until that disk exists.
 vm_add_writer() {
     local out
     vm_define "$1" high "$2"
-    sed -i -e 's|<vcpus>1</vcpus>|<vcpus>1</vcpus>\n  <disk target="vda"><allocate size="8" unit="MiB"/></disk>|' \
+    sed -i -e 's|<vcpus>1</vcpus>|<vcpus>1</vcpus>\n  <disk target="vda"><allocate size="'"${3:-8}"'" unit="MiB"/></disk>|' \
         -e 's|<cmdline>\(.*\)</cmdline>|<cmdline>\1 disk=256 dslot=24 dblocks=64</cmdline>|' \
         "$VM_DIR/$1.xml"
     out=$(cdctl node1 vm add "$VM_DIR/$1.xml" 2>&1) || fail "vm add $1: $out"
