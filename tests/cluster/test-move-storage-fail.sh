@@ -42,7 +42,7 @@ v2_free0=$(vm_free_mib "$V2_PATH")
 
 # web1: a boot disk with 24 random MiB (QEMU's mirror skips zeroes: these
 # are what the paced copy spends seconds on) and a disk the writer uses.
-vm_add_writer web1 64
+vm_add_writer web1 64 24
 out=$(cdctl node1 vm disk add web1 --size 8M 2>&1) || fail "vm disk add: $out"
 vda_off=$(sb_exec node1 "$CTL" volume inspect "$SB_CSV_PATH" --output xml 2>/dev/null |
     sed -n 's/.*<extent [^>]*offset="\([0-9]*\)"[^>]*tag="web1-vda".*/\1/p' | head -n 1)
