@@ -26,29 +26,15 @@
 vm_require
 sb_require_stack
 sb_init mvfail
-# shellcheck disable=SC2034 # read by lib/vm.sh: this test is about the CSV
-VM_CSV=1
-vm_up 2
-# shellcheck disable=SC2034 # read by lib/vm.sh
-VM_NODES_UP=2
-# shellcheck disable=SC2034
-VM_ALL_UP="node1 node2"
+vm_up_volumes2
 CTL=$KVMC_BUILDDIR/cli/clusterctl
 t0=$(sb_now_ms)
-
-vm_volume2
-v1_free0=$(vm_free_mib "$SB_CSV_PATH")
-v2_free0=$(vm_free_mib "$V2_PATH")
 
 # web1: a boot disk with 24 random MiB (QEMU's mirror skips zeroes: these
 # are what the paced copy spends seconds on) and a disk the writer uses.
 vm_add_writer web1 64 24
 out=$(cdctl node1 vm disk add web1 --size 8M 2>&1) || fail "vm disk add: $out"
-vda_off=$(sb_exec node1 "$CTL" volume inspect "$SB_CSV_PATH" --output xml 2>/dev/null |
-    sed -n 's/.*<extent [^>]*offset="\([0-9]*\)"[^>]*tag="web1-vda".*/\1/p' | head -n 1)
-[ -n "$vda_off" ] || fail "no web1-vda extent on volume 1"
-sb_exec node1 dd if=/dev/urandom of="$SB_CSV_PATH" bs=1M count=24 seek="$vda_off" \
-    oflag=seek_bytes,direct conv=notrunc status=none || fail "filling vda"
+vm_fill_random web1 vda 24
 out=$(cdctl node1 vm start web1) || fail "vm start: $out"
 src=$(vm_where node1 web1)
 [ -n "$src" ] || fail "web1 runs nowhere after start"
@@ -59,13 +45,6 @@ dw() { disk_last | cut -d' ' -f2; }
 def_now() { cdctl node1 vm show web1 | grep -E "<disk|<extent"; }
 mv_status() { cdctl "$src" move-storage web1 --status 2>&1; }
 hva_says() { grep -c "VM 'web1': storage mirror $1" "$KVMC_SANDBOX_DIR/$src/hvagent.out"; }
-checks_clean() {
-    local p chk
-    for p in "$SB_CSV_PATH" "$V2_PATH"; do
-        chk=$(sb_exec node2 "$CTL" volume check "$p" 2>&1) || fail "volume check $p ($1): $chk"
-        grep -q "is clean" <<<"$chk" || fail "volume check $p ($1): $chk"
-    done
-}
 # The VM leases sanlock holds on web1's node (web1 runs there alone):
 # exactly one, in volume VOL's lockspace.
 one_lease() {
@@ -112,8 +91,8 @@ v2_reads() { sb_exec "$1" dd if="$V2_PATH" of=/dev/null bs=4096 count=1 iflag=di
 # back (clusterd's undo retries while the LUN is away), both clean.
 after_failure() {
     [ "$(def_now)" = "$def1" ] || fail "the failed move ($1) changed the definition: $(def_now)"
-    sb_wait_for 30 eval '[ "$(vm_free_mib "$V2_PATH")" = "$v2_free0" ]' ||
-        fail "the failed move ($1) left space taken on $V2: $v2_free0 -> $(vm_free_mib "$V2_PATH") MiB"
+    sb_wait_for 30 eval '[ "$(vm_free_mib "$V2_PATH")" = "$V2_FREE0" ]' ||
+        fail "the failed move ($1) left space taken on $V2: $V2_FREE0 -> $(vm_free_mib "$V2_PATH") MiB"
     [ "$(vm_free_mib "$SB_CSV_PATH")" = "$v1_free1" ] ||
         fail "the failed move ($1) changed $V1: $v1_free1 -> $(vm_free_mib "$SB_CSV_PATH") MiB"
     local w
@@ -122,7 +101,7 @@ after_failure() {
     vm_disk_no_fail "$src" web1
     [ "$(vm_last_boot "$src" web1)" = "$boot0" ] || fail "the guest rebooted ($1)"
     one_lease "$V1" "$1"
-    checks_clean "$1"
+    vm_volumes_clean "$1"
 }
 def1=$(def_now)
 v1_free1=$(vm_free_mib "$SB_CSV_PATH")
@@ -204,14 +183,14 @@ if grep -q failed <<<"$why3"; then
     outcome="failed, the VM on $V1"
 else
     def_now | grep -q "volume=\"$V1\"" && fail "the move after lunbridge's kill left $V1 in the definition: $(def_now)"
-    sb_wait_for 30 eval '[ "$(vm_free_mib "$SB_CSV_PATH")" = "$v1_free0" ]' ||
+    sb_wait_for 30 eval '[ "$(vm_free_mib "$SB_CSV_PATH")" = "$V1_FREE0" ]' ||
         fail "$V1's space not back after the move: $(vm_free_mib "$SB_CSV_PATH") MiB"
     w=$(dw)
     sb_wait_for 60 disk_ok $((w + 20)) || fail "writer after lunbridge's kill: $(disk_last)"
     vm_disk_no_fail "$src" web1
     [ "$(vm_last_boot "$src" web1)" = "$boot0" ] || fail "the guest rebooted (lunbridge killed)"
     one_lease "$V2" "after the move with lunbridge killed"
-    checks_clean "lunbridge killed"
+    vm_volumes_clean "lunbridge killed"
     on=$V2
     outcome="completed, the VM on $V2"
 fi
@@ -236,13 +215,13 @@ sb_wait_for 60 disk_ok $((dwa + 20)) || fail "writer after the write-blocking mo
 vm_disk_no_fail "$src" web1
 [ "$(vm_last_boot "$src" web1)" = "$boot0" ] || fail "the guest rebooted (write-blocking)"
 one_lease "$to" "after the write-blocking move"
-checks_clean "write-blocking"
+vm_volumes_clean "write-blocking"
 
 out=$(cdctl node1 vm stop web1) || fail "vm stop: $out"
 sb_wait_for 30 eval '[ "$(vm_qemu_count web1)" = 0 ]' || fail "web1's QEMU did not stop"
 out=$(cdctl node1 vm remove web1 2>&1) || fail "vm remove: $out"
-sb_wait_for 10 eval '[ "$(vm_free_mib "$SB_CSV_PATH")" = "$v1_free0" ] && [ "$(vm_free_mib "$V2_PATH")" = "$v2_free0" ]' ||
+sb_wait_for 10 eval '[ "$(vm_free_mib "$SB_CSV_PATH")" = "$V1_FREE0" ] && [ "$(vm_free_mib "$V2_PATH")" = "$V2_FREE0" ]' ||
     fail "space not back after vm remove: $V1 $(vm_free_mib "$SB_CSV_PATH"), $V2 $(vm_free_mib "$V2_PATH") MiB"
-checks_clean "after vm remove"
+vm_volumes_clean "after vm remove"
 
-echo "PROOF: web1 running on $src, mirrors to $V2 paced to 1 MiB/s: LUN 3 removed from the target at '${at1#*: }' -> QEMU's job failed $phase1 $tf ms after the cut, the move failed ('$(head -c 150 <<<"${why1#*: }")'); LUN 3 read-only at '${at2#*: }' -> QEMU's job failed $phase2 $tf2 ms after, the move failed ('$(head -c 150 <<<"${why2#*: }")'); after each the definition unchanged, $V2 back to $v2_free0 MiB free, one lease on $V1, same boot with disk=ok, both volumes clean; lunbridge worker $w0 on $src killed at '${at3#*: }': the move $outcome, same boot, disk=ok, one lease, both clean; copy-mode write-blocking: moved to $to in $tw ms while writing (dw=$dwb -> $dwa), QEMU asked for write-blocking, one lease on $to; vm remove gave both volumes their space back; --status on $other: '${elsewhere#*: }'; $(($(sb_now_ms) - t0)) ms in all"
+echo "PROOF: web1 running on $src, mirrors to $V2 paced to 1 MiB/s: LUN 3 removed from the target at '${at1#*: }' -> QEMU's job failed $phase1 $tf ms after the cut, the move failed ('$(head -c 150 <<<"${why1#*: }")'); LUN 3 read-only at '${at2#*: }' -> QEMU's job failed $phase2 $tf2 ms after, the move failed ('$(head -c 150 <<<"${why2#*: }")'); after each the definition unchanged, $V2 back to $V2_FREE0 MiB free, one lease on $V1, same boot with disk=ok, both volumes clean; lunbridge worker $w0 on $src killed at '${at3#*: }': the move $outcome, same boot, disk=ok, one lease, both clean; copy-mode write-blocking: moved to $to in $tw ms while writing (dw=$dwb -> $dwa), QEMU asked for write-blocking, one lease on $to; vm remove gave both volumes their space back; --status on $other: '${elsewhere#*: }'; $(($(sb_now_ms) - t0)) ms in all"

@@ -26,22 +26,9 @@
 vm_require
 sb_require_stack
 sb_init mvlive
-# shellcheck disable=SC2034 # read by lib/vm.sh: this test is about the CSV
-VM_CSV=1
-vm_up 2
-# shellcheck disable=SC2034 # read by lib/vm.sh
-VM_NODES_UP=2
-# shellcheck disable=SC2034
-VM_ALL_UP="node1 node2"
+vm_up_volumes2
 CTL=$KVMC_BUILDDIR/cli/clusterctl
 t0=$(sb_now_ms)
-
-# Volume 2 on LUN 3 (4096-byte sectors); every node's clusterd joins its
-# lockspace by itself (the target slot's VM lease lives there).
-vm_volume2
-
-v1_free0=$(vm_free_mib "$SB_CSV_PATH")
-v2_free0=$(vm_free_mib "$V2_PATH")
 
 # web1: a 24 MiB boot disk and a disk in slot 24 the writer uses.
 vm_add_writer web1 64 24
@@ -49,19 +36,12 @@ out=$(cdctl node1 vm disk add web1 --size 8M 2>&1) || fail "vm disk add: $out"
 # vda (which this guest never reads or writes) gets 24 MiB of random bytes:
 # QEMU's mirror skips zeroes, so this is what it really copies, and its
 # digest on the target proves the copy.
-extent_off() {
-    sb_exec node1 "$CTL" volume inspect "$1" --output xml 2>/dev/null |
-        sed -n "s/.*<extent [^>]*offset=\"\([0-9]*\)\"[^>]*tag=\"web1-$2\".*/\1/p" | head -n 1
-}
 vda_sum() {
     sb_exec node1 dd if="$1" bs=1M count=24 skip="$2" iflag=skip_bytes,direct status=none |
         sha256sum | cut -c1-16
 }
-vda_off=$(extent_off "$SB_CSV_PATH" vda)
-[ -n "$vda_off" ] || fail "no web1-vda extent on volume 1: $(sb_exec node1 "$CTL" volume inspect "$SB_CSV_PATH")"
-sb_exec node1 dd if=/dev/urandom of="$SB_CSV_PATH" bs=1M count=24 seek="$vda_off" \
-    oflag=seek_bytes,direct conv=notrunc status=none || fail "filling vda"
-sum1=$(vda_sum "$SB_CSV_PATH" "$vda_off")
+vm_fill_random web1 vda 24
+sum1=$(vda_sum "$SB_CSV_PATH" "$VM_FILL_OFF")
 out=$(cdctl node1 vm start web1) || fail "vm start: $out"
 src=$(vm_where node1 web1)
 [ -n "$src" ] || fail "web1 runs nowhere after start"
@@ -73,13 +53,6 @@ disk_last() { vm_disk_last "$src" web1; }
 disk_ok() { vm_disk_ok "$src" web1 "$1"; }
 dw() { disk_last | cut -d' ' -f2; }
 def_now() { cdctl node1 vm show web1 | grep -E "<disk|<extent"; }
-checks_clean() {
-    local p chk
-    for p in "$SB_CSV_PATH" "$V2_PATH"; do
-        chk=$(sb_exec node2 "$CTL" volume check "$p" 2>&1) || fail "volume check $p ($1): $chk"
-        grep -q "is clean" <<<"$chk" || fail "volume check $p ($1): $chk"
-    done
-}
 qemu_luns() {
     local qpid
     qpid=$(sb_exec "$src" pgrep -x qemu-system-x86 | head -n 1)
@@ -105,12 +78,12 @@ moved_mib=$(sed -n 's/.*storage moved to .* (\([0-9]*\) MiB copied).*/\1/p' <<<"
 dw_move=$(dw)
 def_now | grep -q "volume=\"$V2\"" || fail "the CDB's definition does not name $V2: $(def_now)"
 def_now | grep -q "volume=\"$V1\"" && fail "the CDB's definition still names $V1: $(def_now)"
-vda_off2=$(extent_off "$V2_PATH" vda)
+vda_off2=$(vm_extent_off "$V2_PATH" web1 vda)
 [ -n "$vda_off2" ] || fail "no web1-vda extent on volume 2"
 sum2=$(vda_sum "$V2_PATH" "$vda_off2")
 [ "$sum1" = "$sum2" ] || fail "vda's bytes differ after the mirror: $sum1 on $V1, $sum2 on $V2"
-sb_wait_for 20 eval '[ "$(vm_free_mib "$SB_CSV_PATH")" = "$v1_free0" ]' ||
-    fail "volume 1's space not back: $v1_free0 -> $(vm_free_mib "$SB_CSV_PATH") MiB"
+sb_wait_for 20 eval '[ "$(vm_free_mib "$SB_CSV_PATH")" = "$V1_FREE0" ]' ||
+    fail "volume 1's space not back: $V1_FREE0 -> $(vm_free_mib "$SB_CSV_PATH") MiB"
 v2_free1=$(vm_free_mib "$V2_PATH")
 sb_wait_for 60 disk_ok $((dw_move + 30)) || fail "writer after the move: $(disk_last) (at the move: $dw_move)"
 vm_disk_no_fail "$src" web1
@@ -120,7 +93,7 @@ tick1=$(vm_last_tick "$src" web1)
 luns=$(qemu_luns)
 grep -q "$lun3" <<<"$luns" || fail "web1's QEMU has no fd of volume 2's LUN: $luns"
 grep -q "${SB_CSV_PATH##*/}" <<<"$luns" && fail "web1's QEMU still has volume 1's LUN open: $luns"
-checks_clean "after the live move"
+vm_volumes_clean "after the live move"
 dw1=$(dw)
 sb_log "moved live to $V2 in $tm ms"
 
@@ -160,15 +133,15 @@ why_o=$(mv_status_o)
 [ "$(hva_says cancelled)" = 1 ] || fail "hvagent does not say the mirror was cancelled: $(grep mirror "$KVMC_SANDBOX_DIR/$src/hvagent.out")"
 out=$(cdctl node1 config set storage-move-bandwidth 0 2>&1) || fail "config set: $out"
 [ "$(def_now)" = "$def2" ] || fail "the cancelled move changed the definition: $(def_now)"
-sb_wait_for 20 eval '[ "$(vm_free_mib "$SB_CSV_PATH")" = "$v1_free0" ]' ||
-    fail "the cancelled move left space taken on volume 1: $v1_free0 -> $(vm_free_mib "$SB_CSV_PATH") MiB"
+sb_wait_for 20 eval '[ "$(vm_free_mib "$SB_CSV_PATH")" = "$V1_FREE0" ]' ||
+    fail "the cancelled move left space taken on volume 1: $V1_FREE0 -> $(vm_free_mib "$SB_CSV_PATH") MiB"
 [ "$(vm_free_mib "$V2_PATH")" = "$v2_free1" ] || fail "the cancelled move changed volume 2: $v2_free1 -> $(vm_free_mib "$V2_PATH") MiB"
 sb_wait_for 60 disk_ok $((dw1 + 30)) || fail "writer after the cancel: $(disk_last)"
 vm_disk_no_fail "$src" web1
 [ "$(vm_last_boot "$src" web1)" = "$boot0" ] || fail "the guest rebooted during the cancelled move"
 luns=$(qemu_luns)
 grep -q "${SB_CSV_PATH##*/}" <<<"$luns" && fail "web1's QEMU kept volume 1's LUN open after the cancel: $luns"
-checks_clean "after the cancel"
+vm_volumes_clean "after the cancel"
 dw2=$(dw)
 tick2=$(vm_last_tick "$src" web1)
 sb_log "cancelled"
@@ -184,15 +157,15 @@ grep -q "storage moved to volume '$V1'" <<<"$out" || fail "move-vm --to-volume a
 tv=$(($(sb_now_ms) - tv))
 [ "$(vm_where node1 web1)" = "$dst" ] || fail "web1 is not on $dst after move-vm: $(vm_where node1 web1)"
 def_now | grep -q "volume=\"$V1\"" || fail "the CDB's definition does not name $V1 after move-vm: $(def_now)"
-sb_wait_for 20 eval '[ "$(vm_free_mib "$V2_PATH")" = "$v2_free0" ]' ||
-    fail "volume 2's space not back after move-vm: $v2_free0 -> $(vm_free_mib "$V2_PATH") MiB"
+sb_wait_for 20 eval '[ "$(vm_free_mib "$V2_PATH")" = "$V2_FREE0" ]' ||
+    fail "volume 2's space not back after move-vm: $V2_FREE0 -> $(vm_free_mib "$V2_PATH") MiB"
 src=$dst
 sb_wait_for 60 disk_ok $((dw2 + 30)) || fail "writer on $dst after move-vm: $(disk_last)"
 vm_disk_no_fail "$src" web1
 [ "$(vm_last_boot "$src" web1)" = "$boot0" ] || fail "the guest rebooted in move-vm"
 tick3=$(vm_last_tick "$src" web1)
 ((tick3 > tick2)) || fail "the guest's counter did not go on in move-vm: $tick2 -> $tick3"
-checks_clean "after move-vm"
+vm_volumes_clean "after move-vm"
 dw3=$(dw)
 sb_log "moved with move-vm --to-volume"
 
@@ -211,19 +184,19 @@ why2=$(mv_status)
 out=$(cdctl node1 config set storage-move-bandwidth 0 2>&1) || fail "config set: $out"
 [ "$(hva_says job)" -ge 1 ] || fail "the restarted hvagent did not cancel the stray mirror: $(grep mirror "$KVMC_SANDBOX_DIR/$src/hvagent.out")"
 [ "$(def_now)" = "$def3" ] || fail "the failed move changed the definition: $(def_now)"
-sb_wait_for 20 eval '[ "$(vm_free_mib "$V2_PATH")" = "$v2_free0" ]' ||
-    fail "the failed move left space taken on volume 2: $v2_free0 -> $(vm_free_mib "$V2_PATH") MiB"
+sb_wait_for 20 eval '[ "$(vm_free_mib "$V2_PATH")" = "$V2_FREE0" ]' ||
+    fail "the failed move left space taken on volume 2: $V2_FREE0 -> $(vm_free_mib "$V2_PATH") MiB"
 sb_wait_for 60 disk_ok $((dw3 + 30)) || fail "writer after hvagent's kill: $(disk_last)"
 vm_disk_no_fail "$src" web1
 [ "$(vm_last_boot "$src" web1)" = "$boot0" ] || fail "the guest rebooted when hvagent was killed"
-checks_clean "after hvagent's kill"
+vm_volumes_clean "after hvagent's kill"
 dw4=$(dw)
 
 out=$(cdctl node1 vm stop web1) || fail "vm stop: $out"
 sb_wait_for 30 eval '[ "$(vm_qemu_count web1)" = 0 ]' || fail "web1's QEMU did not stop"
 out=$(cdctl node1 vm remove web1 2>&1) || fail "vm remove of the moved VM: $out"
-sb_wait_for 10 eval '[ "$(vm_free_mib "$SB_CSV_PATH")" = "$v1_free0" ]' ||
-    fail "volume 1's space not back after vm remove: $v1_free0 -> $(vm_free_mib "$SB_CSV_PATH") MiB"
-checks_clean "after vm remove"
+sb_wait_for 10 eval '[ "$(vm_free_mib "$SB_CSV_PATH")" = "$V1_FREE0" ]' ||
+    fail "volume 1's space not back after vm remove: $V1_FREE0 -> $(vm_free_mib "$SB_CSV_PATH") MiB"
+vm_volumes_clean "after vm remove"
 
-echo "PROOF: web1 running on $src0 moved live $V1 (512-byte sectors) -> $V2 (4096-byte sectors) while writing: $moved_mib MiB in $tm ms (vda's 24 random MiB identical on both, $sum1), writes dw=$dw0 -> $dw_move during the move, disk=ok up to dw=$dw1 after, counter $tick0 -> $tick1 on the same boot, the CDB names $V2, QEMU has only $V2's LUN open, $V1 back to $v1_free0 MiB free (was $v1_free_vm with web1), both volumes clean; --status on $other before any move: '$(head -c 90 <<<"${none#*: }")'; a move back paced to 1 MiB/s asked, followed and cancelled on $other (passed to $src0) at '${at_cancel#*: }' in $tc ms, the same status on both nodes ('$(head -c 120 <<<"${why#*: }")'): definition unchanged, $V1 at $v1_free0 MiB free, $V2 at $v2_free1, both clean, the guest on its boot with disk=ok up to dw=$dw2, counter at $tick2; move-vm --to $dst --live --to-volume $V1 asked on $dst (its storage move followed there) in $tv ms: on $dst, storage on $V1, $V2 back to $v2_free0 MiB, same boot, counter $tick2 -> $tick3, disk=ok up to dw=$dw3, both clean; hvagent killed on $src mid-mirror to $V2: '$(head -c 140 <<<"${why2#*: }")', the VM on $V1 (definition unchanged, $V2 at $v2_free0 MiB, same boot, disk=ok up to dw=$dw4, both clean); vm remove gave $V1 its $v1_free0 MiB back; $(($(sb_now_ms) - t0)) ms in all"
+echo "PROOF: web1 running on $src0 moved live $V1 (512-byte sectors) -> $V2 (4096-byte sectors) while writing: $moved_mib MiB in $tm ms (vda's 24 random MiB identical on both, $sum1), writes dw=$dw0 -> $dw_move during the move, disk=ok up to dw=$dw1 after, counter $tick0 -> $tick1 on the same boot, the CDB names $V2, QEMU has only $V2's LUN open, $V1 back to $V1_FREE0 MiB free (was $v1_free_vm with web1), both volumes clean; --status on $other before any move: '$(head -c 90 <<<"${none#*: }")'; a move back paced to 1 MiB/s asked, followed and cancelled on $other (passed to $src0) at '${at_cancel#*: }' in $tc ms, the same status on both nodes ('$(head -c 120 <<<"${why#*: }")'): definition unchanged, $V1 at $V1_FREE0 MiB free, $V2 at $v2_free1, both clean, the guest on its boot with disk=ok up to dw=$dw2, counter at $tick2; move-vm --to $dst --live --to-volume $V1 asked on $dst (its storage move followed there) in $tv ms: on $dst, storage on $V1, $V2 back to $V2_FREE0 MiB, same boot, counter $tick2 -> $tick3, disk=ok up to dw=$dw3, both clean; hvagent killed on $src mid-mirror to $V2: '$(head -c 140 <<<"${why2#*: }")', the VM on $V1 (definition unchanged, $V2 at $V2_FREE0 MiB, same boot, disk=ok up to dw=$dw4, both clean); vm remove gave $V1 its $V1_FREE0 MiB back; $(($(sb_now_ms) - t0)) ms in all"

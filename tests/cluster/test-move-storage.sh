@@ -20,22 +20,11 @@
 vm_require
 sb_require_stack
 sb_init mvstor
-# shellcheck disable=SC2034 # read by lib/vm.sh: this test is about the CSV
-VM_CSV=1
-vm_up 2
-# shellcheck disable=SC2034 # read by lib/vm.sh
-VM_NODES_UP=2
-# shellcheck disable=SC2034
-VM_ALL_UP="node1 node2"
-CTL=$KVMC_BUILDDIR/cli/clusterctl
-t0=$(sb_now_ms)
-
 # Volume 2 on LUN 3 (4096-byte sectors); every node's clusterd joins its
 # lockspace by itself (the VM lease and the metadata lease live there).
-vm_volume2
-
-v1_free0=$(vm_free_mib "$SB_CSV_PATH")
-v2_free0=$(vm_free_mib "$V2_PATH")
+vm_up_volumes2
+CTL=$KVMC_BUILDDIR/cli/clusterctl
+t0=$(sb_now_ms)
 
 # web1: a boot disk and a disk in slot 24 the writer uses; 64 MiB of
 # memory, so its state extent fits volume 2 beside the disks.
@@ -91,7 +80,7 @@ refused "same volume" "VM 'web1' is already on volume '$V1'" web1 --to-volume "$
 vm_define big low 512
 out=$(cdctl node1 vm add "$VM_DIR/big.xml" 2>&1) || fail "vm add big: $out"
 f1=$(vm_free_mib "$SB_CSV_PATH")
-refused "target too small" "volume '$V2' has not enough space for VM 'big' (576 MiB needed, ${v2_free0%.*} MiB free" big --to-volume "$V2"
+refused "target too small" "volume '$V2' has not enough space for VM 'big' (576 MiB needed, ${V2_FREE0%.*} MiB free" big --to-volume "$V2"
 out=$(cdctl node1 vm remove big 2>&1) || fail "vm remove big: $out"
 
 sb_log "refusals done"
@@ -103,8 +92,8 @@ grep -q "storage moved to volume '$V2'" <<<"$out" || fail "move-storage said: $o
 moved_mib=$(sed -n 's/.*storage moved to .* (\([0-9]*\) MiB copied).*/\1/p' <<<"$out")
 def_now | grep -q "volume=\"$V2\"" || fail "the CDB's definition does not name $V2: $(def_now)"
 def_now | grep -q "volume=\"$V1\"" && fail "the CDB's definition still names $V1: $(def_now)"
-sb_wait_for 10 eval '[ "$(vm_free_mib "$SB_CSV_PATH")" = "$v1_free0" ]' ||
-    fail "volume 1's space not back: $v1_free0 -> $(vm_free_mib "$SB_CSV_PATH") MiB"
+sb_wait_for 10 eval '[ "$(vm_free_mib "$SB_CSV_PATH")" = "$V1_FREE0" ]' ||
+    fail "volume 1's space not back: $V1_FREE0 -> $(vm_free_mib "$SB_CSV_PATH") MiB"
 v2_free1=$(vm_free_mib "$V2_PATH")
 # The writer's blocks on volume 2 are those volume 1 had.
 vdb_off2=$(sb_exec node1 "$CTL" volume inspect "$V2_PATH" --output xml 2>/dev/null |
@@ -131,14 +120,7 @@ out=$(cdctl node1 vm stop web1) || fail "vm stop: $out"
 sb_wait_for 30 eval '[ "$(vm_qemu_count web1)" = 0 ]' || fail "web1's QEMU did not stop"
 
 sb_log "restarted and stopped"
-checks_clean() {
-    local p chk
-    for p in "$SB_CSV_PATH" "$V2_PATH"; do
-        chk=$(sb_exec node2 "$CTL" volume check "$p" 2>&1) || fail "volume check $p ($1): $chk"
-        grep -q "is clean" <<<"$chk" || fail "volume check $p ($1): $chk"
-    done
-}
-checks_clean "after the move"
+vm_volumes_clean "after the move"
 
 # A move back that dies mid-copy: node1's lunbridge (the path of both
 # volumes from the node that copies) killed and restarted while the
@@ -170,10 +152,10 @@ sb_wait_for 40 eval 'mv_status | grep -q "failed"' || fail "the move back did no
 why=$(mv_status)
 out=$(cdctl node1 config set storage-move-bandwidth 0 2>&1) || fail "config set: $out"
 [ "$(def_now)" = "$def2" ] || fail "the failed move changed the definition: $(def_now)"
-sb_wait_for 20 eval '[ "$(vm_free_mib "$SB_CSV_PATH")" = "$v1_free0" ]' ||
-    fail "the failed move left space taken on volume 1: $v1_free0 -> $(vm_free_mib "$SB_CSV_PATH") MiB"
+sb_wait_for 20 eval '[ "$(vm_free_mib "$SB_CSV_PATH")" = "$V1_FREE0" ]' ||
+    fail "the failed move left space taken on volume 1: $V1_FREE0 -> $(vm_free_mib "$SB_CSV_PATH") MiB"
 [ "$(vm_free_mib "$V2_PATH")" = "$v2_free1" ] || fail "the failed move changed volume 2: $v2_free1 -> $(vm_free_mib "$V2_PATH") MiB"
-checks_clean "after the failed move"
+vm_volumes_clean "after the failed move"
 [ ! -f "$(vm_serial "$on" web1)" ] || : >"$(vm_serial "$on" web1)"
 out=$(cdctl node1 vm start web1) || fail "vm start after the failed move: $out"
 # node1's sanlock may drop volume 2's lockspace only now, for the renewals
@@ -195,8 +177,8 @@ for n in node1 node2; do
 done
 out=$(cdctl node1 vm remove web1 2>&1) ||
     fail "vm remove of the moved VM: $out; node1: $(sb_exec node1 sanlock client status | grep '^s '); node2: $(sb_exec node2 sanlock client status | grep '^s ')"
-sb_wait_for 10 eval '[ "$(vm_free_mib "$V2_PATH")" = "$v2_free0" ]' ||
-    fail "volume 2's space not back after vm remove: $v2_free0 -> $(vm_free_mib "$V2_PATH") MiB"
-checks_clean "after vm remove"
+sb_wait_for 10 eval '[ "$(vm_free_mib "$V2_PATH")" = "$V2_FREE0" ]' ||
+    fail "volume 2's space not back after vm remove: $V2_FREE0 -> $(vm_free_mib "$V2_PATH") MiB"
+vm_volumes_clean "after vm remove"
 
-echo "PROOF: volume 2 added and its lockspace joined by every clusterd in $V2_JOIN; web1 stopped after $dw_stop disk writes (dw=$dw1 checked ok on $src), moved $V1 (512-byte sectors) -> $V2 (4096-byte sectors): $moved_mib MiB copied in $tm ms, vdb's written blocks identical on both ($sum1), the CDB names $V2, $V1 back to $v1_free0 MiB free, $V2 $v2_free0 -> $v2_free1 MiB free; started from $V2 on $on, writer disk=ok up to dw=$dw2; both volumes check clean; the move back (node2's --status: '$(head -c 150 <<<"${elsewhere#clusterctl: }")') with node1's lunbridge killed at '${at_kill#*: }' failed ('$(head -c 140 <<<"${why#*: }")'), the VM kept $V2 (definition unchanged, $V1 at $v1_free0 MiB free, both clean) and started there (writer ok to dw=$dw3); vm remove gave $V2 its $v2_free0 MiB back; $(($(sb_now_ms) - t0)) ms in all$refusals"
+echo "PROOF: volume 2 added and its lockspace joined by every clusterd in $V2_JOIN; web1 stopped after $dw_stop disk writes (dw=$dw1 checked ok on $src), moved $V1 (512-byte sectors) -> $V2 (4096-byte sectors): $moved_mib MiB copied in $tm ms, vdb's written blocks identical on both ($sum1), the CDB names $V2, $V1 back to $V1_FREE0 MiB free, $V2 $V2_FREE0 -> $v2_free1 MiB free; started from $V2 on $on, writer disk=ok up to dw=$dw2; both volumes check clean; the move back (node2's --status: '$(head -c 150 <<<"${elsewhere#clusterctl: }")') with node1's lunbridge killed at '${at_kill#*: }' failed ('$(head -c 140 <<<"${why#*: }")'), the VM kept $V2 (definition unchanged, $V1 at $V1_FREE0 MiB free, both clean) and started there (writer ok to dw=$dw3); vm remove gave $V2 its $V2_FREE0 MiB back; $(($(sb_now_ms) - t0)) ms in all$refusals"

@@ -269,6 +269,49 @@ vm_volume2() {
     sb_log "volume 2 formatted, added and joined by every clusterd in $V2_JOIN"
 }
 
+# vm_up_volumes2: 2 nodes with VMs on the CSV (volume 1) and volume 2 as
+# vm_volume2 makes it; V1_FREE0 and V2_FREE0, their MiB free at the start.
+vm_up_volumes2() {
+    # shellcheck disable=SC2034 # read by vm_up: the VMs live on the CSV
+    VM_CSV=1
+    vm_up 2
+    # shellcheck disable=SC2034 # read by the helpers of this file
+    VM_NODES_UP=2
+    VM_ALL_UP="node1 node2"
+    vm_volume2
+    V1_FREE0=$(vm_free_mib "$SB_CSV_PATH")
+    V2_FREE0=$(vm_free_mib "$V2_PATH")
+}
+
+# vm_extent_off PATH VM DISK: the offset of VM's DISK extent on the volume
+# at PATH ("" when it has none there).
+vm_extent_off() {
+    sb_exec node1 "$KVMC_BUILDDIR/cli/clusterctl" volume inspect "$1" --output xml 2>/dev/null |
+        sed -n "s/.*<extent [^>]*offset=\"\([0-9]*\)\"[^>]*tag=\"$2-$3\".*/\1/p" | head -n 1
+}
+
+# vm_fill_random VM DISK MIB: MIB random MiB at the start of VM's DISK on
+# the CSV (QEMU's mirror skips zeroes: random bytes are really copied).
+# VM_FILL_OFF: the extent's offset.
+vm_fill_random() {
+    VM_FILL_OFF=$(vm_extent_off "$SB_CSV_PATH" "$1" "$2")
+    [ -n "$VM_FILL_OFF" ] || fail "no $1-$2 extent on the CSV: $(sb_exec node1 "$KVMC_BUILDDIR/cli/clusterctl" volume inspect "$SB_CSV_PATH")"
+    sb_exec node1 dd if=/dev/urandom of="$SB_CSV_PATH" bs=1M count="$3" \
+        seek="$VM_FILL_OFF" oflag=seek_bytes,direct conv=notrunc status=none ||
+        fail "filling $1's $2"
+}
+
+# vm_volumes_clean WHEN: `volume check` of both volumes says clean (asked
+# on node2, offline); fails the test naming WHEN otherwise.
+vm_volumes_clean() {
+    local p chk
+    for p in "$SB_CSV_PATH" "$V2_PATH"; do
+        chk=$(sb_exec node2 "$KVMC_BUILDDIR/cli/clusterctl" volume check "$p" 2>&1) ||
+            fail "volume check $p ($1): $chk"
+        grep -q "is clean" <<<"$chk" || fail "volume check $p ($1): $chk"
+    done
+}
+
 # Has NODE's sanlock joined volume 2's lockspace (not adding, not leaving)?
 vm_volume2_joined() {
     sb_exec "$1" sanlock client status 2>/dev/null | grep "^s $V2:${1#node}:" | grep -qv ' ADD\| REM'
