@@ -716,6 +716,15 @@ static int reclaim_one(struct csv_volume *vol, struct cd_csv_job *j,
     return 0;
 }
 
+/* Is `vm` the name of a VM of the CDB (j->known holds them all)? */
+static bool cluster_vm(const struct cd_csv_job *j, const char *vm)
+{
+    for (size_t i = 0; vm[0] && i < j->nknown; i++)
+        if (!strcmp(j->known[i].vm, vm))
+            return true;
+    return false;
+}
+
 static int do_reclaim(struct cd_csv *c, struct cd_csv_job *j)
 {
     struct csv_volume *vol = NULL;
@@ -727,9 +736,27 @@ static int do_reclaim(struct cd_csv *c, struct cd_csv_job *j)
     rc = want_volume(vol, j);
     if (rc == 0)
         rc = find_orphans(vol, j);
-    for (size_t i = 0; rc == 0 && i < j->norphans; i++)
-        if (eligible(j, &j->orphans[i], csv_super(vol)->name))
-            reclaim_one(vol, j, &j->orphans[i]);
+    for (size_t i = 0; rc == 0 && i < j->norphans; i++) {
+        const struct cd_csv_orphan *o = &j->orphans[i];
+        if (!eligible(j, o, csv_super(vol)->name))
+            continue;
+        /* A slot named for a VM of the cluster, yet not the one its ref
+         * names, is a storage move's target: while the move copies, its
+         * VM lease is free (QEMU takes it at the switch) and the mover
+         * may be on any node, so neither the lease nor this node can
+         * tell a move in flight from one that was cut. Freeing it could
+         * hand extents QEMU still mirrors into to another VM: it is
+         * reported, never freed here. */
+        if (cluster_vm(j, o->vm)) {
+            reclaim_note(j, "kept", o,
+                         "named for a VM of the cluster: a storage move's "
+                         "target (in flight, or left by a move that "
+                         "failed); freed once that VM is removed");
+            j->kept++;
+            continue;
+        }
+        reclaim_one(vol, j, o);
+    }
     /* What is left, for the answer and the next round. */
     if (rc == 0)
         rc = find_orphans(vol, j);
