@@ -638,12 +638,17 @@ static int check_one(bool repair, bool xml, const char *volume, char *ret_name,
     long problems, orphans;
     int rc;
 
+    /* cmn_xml_format escapes every %s: markup goes in the format. */
     if (volume)
-        req = cmn_xml_format("<request op=\"volume-check\" volume=\"%s\"%s/>",
-                             volume, repair ? " repair=\"yes\"" : "");
+        req = repair ? cmn_xml_format("<request op=\"volume-check\" "
+                                      "volume=\"%s\" repair=\"yes\"/>",
+                                      volume)
+                     : cmn_xml_format("<request op=\"volume-check\" "
+                                      "volume=\"%s\"/>",
+                                      volume);
     else
-        req = cmn_xml_format("<request op=\"volume-check\"%s/>",
-                             repair ? " repair=\"yes\"" : "");
+        req = strdup(repair ? "<request op=\"volume-check\" repair=\"yes\"/>"
+                            : "<request op=\"volume-check\"/>");
     if (!req) {
         ctl_err("out of memory");
         return CTL_EXIT_FAIL;
