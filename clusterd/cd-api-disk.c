@@ -46,27 +46,6 @@
 #include "hvagent/hva-proto.h"
 #include "resources/res-vm.h"
 
-/* Who asked: a local client (node 0) or node `node`'s request `id`. */
-struct disk_origin {
-    uint32_t node;
-    uint64_t id;
-};
-
-/* The job answers where the request came from. */
-static void job_origin(struct cd_daemon *d, struct cd_csv_job *j,
-                       struct cmn_ipc_conn *conn,
-                       const struct disk_origin *from)
-{
-    j->conn = conn;
-    if (conn)
-        cmn_ipc_conn_ref(conn);
-    if (from->node) {
-        j->fwd_d = d;
-        j->fwd_node = from->node;
-        j->fwd_id = from->id;
-    }
-}
-
 static void answer_err(struct cd_csv_job *j, int rc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static void answer_err(struct cd_csv_job *j, int rc, const char *fmt, ...)
@@ -270,7 +249,7 @@ static void unplugged(void *data, struct cd_csv_job *j)
  * set when it runs here, "" when it is stopped; else 0 with the refusal
  * in *ret (or -ENOMEM). */
 static int vm_where(struct cd_daemon *d, const struct cd_vm *cur,
-                    const struct disk_origin *from, char *hva_ipc, size_t len,
+                    const struct cd_fwd_origin *from, char *hva_ipc, size_t len,
                     char **ret)
 {
     struct cd_coord *co = cd_orch_coord(d);
@@ -320,7 +299,7 @@ static int vm_where(struct cd_daemon *d, const struct cd_vm *cur,
 }
 
 static int disk_add(struct cd_daemon *d, struct cmn_ipc_conn *conn,
-                    const struct disk_origin *from, xmlNode *req,
+                    const struct cd_fwd_origin *from, xmlNode *req,
                     const struct cd_vm *cur, struct res_vm *def,
                     const char *hva_ipc, char **ret)
 {
@@ -377,12 +356,11 @@ static int disk_add(struct cd_daemon *d, struct cmn_ipc_conn *conn,
     j->disk_slot = nd.slot;
     j->disk_scsi = bus == RES_BUS_VIRTIO_SCSI;
     j->def = def;
-    job_origin(d, j, conn, from);
+    cd_csv_job_origin(j, d, conn, from);
     rc = cd_csv_run(d->csv, j, add_done, d);
     if (rc < 0) {
-        j->def = NULL; /* the caller's */
-        if (conn)
-            cmn_ipc_conn_unref(conn);
+        j->def = NULL;             /* the caller's */
+        cd_csv_job_drop_origin(j); /* answered by the caller */
         cd_csv_job_free(j);
         return cd_error_reply(ret, rc, "cannot start a worker for the CSV");
     }
@@ -390,7 +368,7 @@ static int disk_add(struct cd_daemon *d, struct cmn_ipc_conn *conn,
 }
 
 static int disk_remove(struct cd_daemon *d, struct cmn_ipc_conn *conn,
-                       const struct disk_origin *from, xmlNode *req,
+                       const struct cd_fwd_origin *from, xmlNode *req,
                        const struct cd_vm *cur, struct res_vm *def,
                        const char *hva_ipc, char **ret)
 {
@@ -440,14 +418,12 @@ static int disk_remove(struct cd_daemon *d, struct cmn_ipc_conn *conn,
         cd_csv_job_free(j);
         return rc;
     }
-    job_origin(d, j, conn, from);
+    cd_csv_job_origin(j, d, conn, from);
     if (!hva_ipc[0]) {
         /* Stopped: the definition, then the extent. */
         rc = remove_submit(d, j, ret);
         if (rc != CMN_IPC_DEFERRED) {
-            if (conn)
-                cmn_ipc_conn_unref(conn);
-            j->conn = NULL;
+            cd_csv_job_drop_origin(j); /* answered by the caller */
             cd_csv_job_free(j);
         }
         return rc;
@@ -455,9 +431,7 @@ static int disk_remove(struct cd_daemon *d, struct cmn_ipc_conn *conn,
     j->op = CD_CSV_DISK_UNPLUG;
     rc = cd_csv_run(d->csv, j, unplugged, d);
     if (rc < 0) {
-        if (conn)
-            cmn_ipc_conn_unref(conn);
-        j->conn = NULL;
+        cd_csv_job_drop_origin(j); /* answered by the caller */
         cd_csv_job_free(j);
         return cd_error_reply(ret, rc, "cannot start a worker for the CSV");
     }
@@ -483,8 +457,8 @@ static char *forward_text(xmlNode *req, const char *vm)
 }
 
 static int vm_disk(struct cd_daemon *d, struct cmn_ipc_conn *conn,
-                   const struct disk_origin *from, xmlNode *req, const char *vm,
-                   char **ret)
+                   const struct cd_fwd_origin *from, xmlNode *req,
+                   const char *vm, char **ret)
 {
     const struct cd_vm *cur = cd_cdb_vm_by_name(cd_daemon_cdb(d), vm);
     char action[16] = "", volume[CD_NAME_MAX], hva_ipc[64], err[1024];
@@ -544,7 +518,7 @@ out:
 int cd_api_vm_disk(struct cd_daemon *d, struct cmn_ipc_conn *conn, xmlNode *req,
                    const char *vm, char **ret)
 {
-    const struct disk_origin here = {0};
+    const struct cd_fwd_origin here = {0};
 
     return vm_disk(d, conn, &here, req, vm, ret);
 }
@@ -552,7 +526,7 @@ int cd_api_vm_disk(struct cd_daemon *d, struct cmn_ipc_conn *conn, xmlNode *req,
 int cd_api_vm_disk_forwarded(struct cd_daemon *d, uint32_t origin, uint64_t id,
                              xmlNode *req, const char *vm, char **ret)
 {
-    const struct disk_origin from = {.node = origin, .id = id};
+    const struct cd_fwd_origin from = {.node = origin, .id = id};
 
     return vm_disk(d, NULL, &from, req, vm, ret);
 }

@@ -67,12 +67,6 @@ static struct move_entry {
     char msg[768];
 } moves[MOVES];
 
-/* Who asked: a local client (node 0) or node `node`'s request `id`. */
-struct move_origin {
-    uint32_t node;
-    uint64_t id;
-};
-
 static const char *const state_names[] = {"none",      "preparing", "copying",
                                           "switching", "done",      "failed"};
 
@@ -228,37 +222,20 @@ static void copied(void *data, struct cd_csv_job *j)
     finish(d, j, false);
 }
 
-/* The move's first answer (accepted or refused), to the local client or
- * to the node that passed the request; only once. */
-static void answer(struct cmn_ipc_conn *conn, struct cd_csv_job *j,
-                   const char *text)
-{
-    if (!text)
-        text = "<error code=\"12\"/>";
-    if (conn) {
-        cmn_ipc_reply(conn, text);
-        cmn_ipc_conn_unref(conn);
-    } else if (j->fwd_d) {
-        cd_fwd_answer(j->fwd_d, j->fwd_node, j->fwd_id, text);
-    }
-    j->fwd_d = NULL;
-}
-
 static void prepared(void *data, struct cd_csv_job *j)
 {
     struct cd_daemon *d = data;
     struct move_entry *e = entry_of(j->vm);
-    struct cmn_ipc_conn *conn = j->conn;
     char *text;
 
-    j->conn = NULL;
+    /* The first answer (accepted or refused) goes to the asker at once;
+     * an accepted move goes on and its end is read with --status. */
     if (j->rc < 0) {
         text = cd_error_text(j->rc, j->msg);
         if (e)
             e->state = MV_NONE; /* refused: nothing to report later */
-        answer(conn, j, text);
+        cd_csv_job_answer(j, text);
         free(text);
-        cd_csv_job_free(j);
         return;
     }
     for (size_t i = 0; i < j->move->ncopies; i++)
@@ -272,7 +249,7 @@ static void prepared(void *data, struct cd_csv_job *j)
                           "extents=\"%zu\" total=\"%" PRIu64 "\"/>",
                           j->vm, j->move->src_volume, j->move->dst_volume,
                           j->move->ncopies, j->move->total);
-    answer(conn, j, text);
+    cd_csv_job_reply(j, text);
     free(text);
     j->op = CD_CSV_MOVE_COPY;
     if (cd_csv_run(d->csv, j, copied, d) < 0) {
@@ -394,7 +371,7 @@ static int too_old(struct cd_daemon *d, char **ret)
  * this node, 3 to pass the request to the node the VM runs on, else 0
  * with the answer in *ret. */
 static int refuse(struct cd_daemon *d, const struct cd_vm *cur,
-                  const struct move_origin *asker, const char *volume,
+                  const struct cd_fwd_origin *asker, const char *volume,
                   const char *from, char **ret)
 {
     struct cd_coord *co = cd_orch_coord(d);
@@ -469,7 +446,7 @@ static int refuse(struct cd_daemon *d, const struct cd_vm *cur,
 /* --status and --cancel: 1 to answer from this node's table, 2 to pass
  * the request to the node the VM runs on (*ret_node), else 0 with the
  * refusal in *ret. */
-static int ask_where(struct cd_daemon *d, const struct move_origin *asker,
+static int ask_where(struct cd_daemon *d, const struct cd_fwd_origin *asker,
                      const char *vm, uint32_t *ret_node, char **ret)
 {
     enum cd_rt_state st = CD_RT_STOPPED;
@@ -508,7 +485,7 @@ static int forward(struct cd_daemon *d, struct cmn_ipc_conn *conn,
 }
 
 static int move_storage(struct cd_daemon *d, struct cmn_ipc_conn *conn,
-                        const struct move_origin *asker, xmlNode *req,
+                        const struct cd_fwd_origin *asker, xmlNode *req,
                         const char *vm, char **ret)
 {
     const struct cd_vm *cur = cd_cdb_vm_by_name(cd_daemon_cdb(d), vm);
@@ -606,21 +583,11 @@ static int move_storage(struct cd_daemon *d, struct cmn_ipc_conn *conn,
     snprintf(j->ref, sizeof(j->ref), "%s", cur->ref);
     snprintf(j->priority, sizeof(j->priority), "%s",
              res_priority_str(def->policy.priority));
-    j->conn = conn;
-    if (conn)
-        cmn_ipc_conn_ref(conn);
-    if (asker->node) {
-        j->fwd_d = d;
-        j->fwd_node = asker->node;
-        j->fwd_id = asker->id;
-    }
+    cd_csv_job_origin(j, d, conn, asker);
     rc = cd_csv_run(d->csv, j, prepared, d);
     if (rc < 0) {
         e->state = MV_NONE;
-        if (conn)
-            cmn_ipc_conn_unref(conn);
-        j->conn = NULL;
-        j->fwd_d = NULL; /* answered by the caller */
+        cd_csv_job_drop_origin(j); /* answered by the caller */
         cd_csv_job_free(j);
         return cd_error_reply(ret, rc, "cannot start a worker for the CSV");
     }
@@ -630,7 +597,7 @@ static int move_storage(struct cd_daemon *d, struct cmn_ipc_conn *conn,
 int cd_api_move_storage(struct cd_daemon *d, struct cmn_ipc_conn *conn,
                         xmlNode *req, const char *vm, char **ret)
 {
-    const struct move_origin here = {0};
+    const struct cd_fwd_origin here = {0};
 
     return move_storage(d, conn, &here, req, vm, ret);
 }
@@ -639,7 +606,7 @@ int cd_api_move_storage_forwarded(struct cd_daemon *d, uint32_t origin,
                                   uint64_t id, xmlNode *req, const char *vm,
                                   char **ret)
 {
-    const struct move_origin from = {.node = origin, .id = id};
+    const struct cd_fwd_origin from = {.node = origin, .id = id};
 
     return move_storage(d, NULL, &from, req, vm, ret);
 }

@@ -905,7 +905,29 @@ void cd_csv_job_free(struct cd_csv_job *job)
     free(job);
 }
 
-void cd_csv_job_answer(struct cd_csv_job *j, const char *reply)
+void cd_csv_job_origin(struct cd_csv_job *j, struct cd_daemon *d,
+                       struct cmn_ipc_conn *conn,
+                       const struct cd_fwd_origin *from)
+{
+    j->conn = conn;
+    if (conn)
+        cmn_ipc_conn_ref(conn);
+    if (from->node) {
+        j->fwd_d = d;
+        j->fwd_node = from->node;
+        j->fwd_id = from->id;
+    }
+}
+
+void cd_csv_job_drop_origin(struct cd_csv_job *j)
+{
+    if (j->conn)
+        cmn_ipc_conn_unref(j->conn);
+    j->conn = NULL;
+    j->fwd_d = NULL;
+}
+
+void cd_csv_job_reply(struct cd_csv_job *j, const char *reply)
 {
     if (!reply)
         reply =
@@ -916,6 +938,13 @@ void cd_csv_job_answer(struct cd_csv_job *j, const char *reply)
     } else if (j->fwd_d) {
         cd_fwd_answer(j->fwd_d, j->fwd_node, j->fwd_id, reply);
     }
+    j->conn = NULL;
+    j->fwd_d = NULL;
+}
+
+void cd_csv_job_answer(struct cd_csv_job *j, const char *reply)
+{
+    cd_csv_job_reply(j, reply);
     cd_csv_job_free(j);
 }
 

@@ -240,9 +240,20 @@ int cd_csv_run(struct cd_csv *c, struct cd_csv_job *job, cd_csv_done_fn done,
                void *data);
 void cd_csv_job_free(struct cd_csv_job *job);
 
+/* The job answers where the request came from: the local client `conn`
+ * (referenced), or the node of `from` when it is not 0. */
+struct cd_fwd_origin;
+void cd_csv_job_origin(struct cd_csv_job *j, struct cd_daemon *d,
+                       struct cmn_ipc_conn *conn,
+                       const struct cd_fwd_origin *from);
+/* Undoes cd_csv_job_origin when the caller answers itself (the job
+ * could not start). */
+void cd_csv_job_drop_origin(struct cd_csv_job *j);
 /* Answers the job's client, if any (or the node it was forwarded from),
- * with `reply`, or j->reply when reply
- * is NULL ("out of memory" when both are), and frees the job. */
+ * with `reply`, or j->reply when reply is NULL ("out of memory" when both
+ * are), once: the job is kept (a move answers when accepted and goes on). */
+void cd_csv_job_reply(struct cd_csv_job *j, const char *reply);
+/* cd_csv_job_reply, then frees the job. */
 void cd_csv_job_answer(struct cd_csv_job *j, const char *reply);
 
 /* `volume check [VOLUME]` / `--repair` through clusterd: runs the job on

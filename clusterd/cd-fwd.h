@@ -55,6 +55,12 @@ int cd_fwd_msg_decode(const void *buf, size_t len, struct cd_fwd_msg *ret);
 struct cd_daemon;
 struct cmn_ipc_conn;
 
+/* Who asked: a local client (node 0) or node `node`'s request `id`. */
+struct cd_fwd_origin {
+    uint32_t node;
+    uint64_t id;
+};
+
 /* Sends the request XML `req` to node `to` for client `conn`:
  * CMN_IPC_DEFERRED (the answer comes later), or a refusal in *ret. A
  * `poll` (move-storage --status, which a following clusterctl asks 4
