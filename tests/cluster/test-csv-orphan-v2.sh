@@ -25,17 +25,8 @@ vm_up 2
 # shellcheck disable=SC2034 # read by lib/vm.sh
 VM_ALL_UP="node1 node2"
 CTL=$KVMC_BUILDDIR/cli/clusterctl
-LB=$KVMC_BUILDDIR/iscsi/lunbridge
 RECLAIM_S=60 # grace (20 s) + scan period (10 s) + a reclaim, with room
 
-lb_pid() { cat "$KVMC_SANDBOX_DIR/$1/pids/lunbridge"; }
-lb_kill() { sb_exec "$1" kill -KILL "$(lb_pid "$1")" 2>/dev/null; }
-lb_start() {
-    sb_exec "$1" bash -c 'setsid "$1" -f </dev/null >>"$2" 2>&1 & echo $!' \
-        lb "$LB" "$KVMC_SANDBOX_DIR/$1/lunbridge.out" >"$KVMC_SANDBOX_DIR/$1/pids/lunbridge"
-    sb_wait_for 20 sb_exec "$1" test -r "$V2_PATH" ||
-        fail "$1: lunbridge does not serve $V2_PATH after its restart"
-}
 check_xml() { cdctl "$1" volume check "$2" --output xml 2>&1; }
 free_b() { sed -n 's/.*<volume-check .* free="\([0-9]*\)".*/\1/p' <<<"$1"; }
 cdb_vms() { cdctl node2 vm list --output xml | sed -n 's/.*<vm name="\([^"]*\)".*/\1/p'; }
@@ -60,8 +51,7 @@ out=$(cdctl node1 vm add "$VM_DIR/gone2.xml" 2>&1) || fail "vm add gone2: $out"
 out=$(cdctl node1 move-storage gone2 --to-volume "$V2" 2>&1) || fail "move-storage gone2: $out"
 used=$(check_xml node2 "$V2")
 grep -q 'clean="yes"' <<<"$used" || fail "volume check $V2 with gone2 on it: $used"
-lb_kill node1
-sb_wait_for 10 eval '! sb_exec node1 test -r "$V2_PATH"' || fail "node1 still reads LUN 3 after killing lunbridge"
+vm_lb_kill node1 "$V2_PATH"
 out=$(cdctl node1 vm remove gone2 2>&1) && sb_log "vm remove gone2 with the path dead: $out"
 e_remove=$out
 cdb_vms | grep -qx gone2 && fail "gone2 still in the CDB after vm remove: $e_remove"
@@ -84,7 +74,7 @@ rc=$?
 grep -q "check: volume '$V1' .* is clean" <<<"$all" && grep -q "check: volume '$V2' .*1 orphan" <<<"$all" ||
     fail "volume check (all) does not name both volumes: $all"
 sb_log "volume check: $text"
-lb_start node1
+vm_lb_start node1 "$V2_PATH"
 
 # 3. Reclaimed without a person (or by --repair): clean, space back.
 clean() {

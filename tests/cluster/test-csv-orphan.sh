@@ -25,21 +25,12 @@ sb_init csvorph
 VM_CSV=1
 vm_up 3
 CTL=$KVMC_BUILDDIR/cli/clusterctl
-LB=$KVMC_BUILDDIR/iscsi/lunbridge
 RECLAIM_S=60 # grace (20 s) + scan period (10 s) + a reclaim, with room
 
 with_disk() { # NAME: the test guest NAME with a 64 MiB allocated disk
     vm_define "$1" low 64
     sed -i 's|<vcpus>1</vcpus>|<vcpus>1</vcpus>\n  <disk target="vda"><allocate size="64" unit="MiB"/></disk>|' \
         "$VM_DIR/$1.xml"
-}
-lb_pid() { cat "$KVMC_SANDBOX_DIR/$1/pids/lunbridge"; }
-lb_kill() { sb_exec "$1" kill -KILL "$(lb_pid "$1")" 2>/dev/null; }
-lb_start() {
-    sb_exec "$1" bash -c 'setsid "$1" -f </dev/null >>"$2" 2>&1 & echo $!' \
-        lb "$LB" "$KVMC_SANDBOX_DIR/$1/lunbridge.out" >"$KVMC_SANDBOX_DIR/$1/pids/lunbridge"
-    sb_wait_for 20 sb_exec "$1" test -r "$SB_CSV_PATH" ||
-        fail "$1: lunbridge does not serve $SB_CSV_PATH after its restart"
 }
 joined() {
     sb_exec "$1" sanlock client status 2>/dev/null |
@@ -64,8 +55,7 @@ with_disk gone1
 out=$(cdctl node1 vm add "$VM_DIR/gone1.xml" 2>&1) || fail "vm add gone1: $out"
 gone_slot=$(slots | awk '$2 == "gone1" { print $1 }')
 [ -n "$gone_slot" ] || fail "gone1 has no slot: $(slots)"
-lb_kill node1
-sb_wait_for 10 eval '! sb_exec node1 test -r "$SB_CSV_PATH"' || fail "node1 still reads the LUN after killing lunbridge"
+vm_lb_kill node1 "$SB_CSV_PATH"
 out=$(cdctl node1 vm remove gone1 2>&1) && sb_log "vm remove gone1 with the path dead: $out"
 e_remove=$out
 cdb_vms | grep -qx gone1 && fail "gone1 still in the CDB after vm remove: $e_remove"
@@ -77,19 +67,19 @@ grep -q "<orphan slot=\"$gone_slot\" vm=\"gone1\" uuid=\"$(vm_uuid gone1)\" used
 text=$(cdctl node3 volume check 2>&1) && fail "volume check with an orphan exits 0: $text"
 grep -q "ORPHAN: slot $gone_slot of VM 'gone1'" <<<"$text" || fail "volume check text: $text"
 sb_log "volume check: $text"
-lb_start node1
+vm_lb_start node1 "$SB_CSV_PATH"
 
 # 2. The add/remove loop on node1 with lunbridge killed twice.
 t_loop=$(sb_now_ms)
 (
     sleep 3
-    lb_kill node1
+    vm_lb_kill node1
     sleep 2
-    lb_start node1
+    vm_lb_start node1 "$SB_CSV_PATH"
     sleep 6
-    lb_kill node1
+    vm_lb_kill node1
     sleep 2
-    lb_start node1
+    vm_lb_start node1 "$SB_CSV_PATH"
 ) &
 killer=$!
 with_disk p1

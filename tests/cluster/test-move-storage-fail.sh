@@ -53,6 +53,17 @@ one_lease() {
     [ "$(grep -c . <<<"$r")" = 1 ] || fail "$src holds not one VM lease ($2): $r"
     grep -q "^r $1:" <<<"$r" || fail "web1's lease is not in $1's lockspace ($2): $r"
 }
+# The guest after a move ended (LABEL): 20 more writes, no disk error,
+# the same boot, one lease in volume VOL's lockspace, both volumes clean.
+healthy() { # VOL LABEL
+    local w
+    w=$(dw)
+    sb_wait_for 60 disk_ok $((w + 20)) || fail "writer after ($2): $(disk_last)"
+    vm_disk_no_fail "$src" web1
+    [ "$(vm_last_boot "$src" web1)" = "$boot0" ] || fail "the guest rebooted ($2)"
+    one_lease "$1" "$2"
+    vm_volumes_clean "$2"
+}
 sb_wait_for 60 disk_ok 50 || fail "writer on $src: $(disk_last)"
 vm_disk_no_fail "$src" web1
 boot0=$(vm_last_boot "$src" web1)
@@ -95,13 +106,7 @@ after_failure() {
         fail "the failed move ($1) left space taken on $V2: $V2_FREE0 -> $(vm_free_mib "$V2_PATH") MiB"
     [ "$(vm_free_mib "$SB_CSV_PATH")" = "$v1_free1" ] ||
         fail "the failed move ($1) changed $V1: $v1_free1 -> $(vm_free_mib "$SB_CSV_PATH") MiB"
-    local w
-    w=$(dw)
-    sb_wait_for 60 disk_ok $((w + 20)) || fail "writer after ($1): $(disk_last)"
-    vm_disk_no_fail "$src" web1
-    [ "$(vm_last_boot "$src" web1)" = "$boot0" ] || fail "the guest rebooted ($1)"
-    one_lease "$V1" "$1"
-    vm_volumes_clean "$1"
+    healthy "$V1" "$1"
 }
 def1=$(def_now)
 v1_free1=$(vm_free_mib "$SB_CSV_PATH")
@@ -185,12 +190,7 @@ else
     def_now | grep -q "volume=\"$V1\"" && fail "the move after lunbridge's kill left $V1 in the definition: $(def_now)"
     sb_wait_for 30 eval '[ "$(vm_free_mib "$SB_CSV_PATH")" = "$V1_FREE0" ]' ||
         fail "$V1's space not back after the move: $(vm_free_mib "$SB_CSV_PATH") MiB"
-    w=$(dw)
-    sb_wait_for 60 disk_ok $((w + 20)) || fail "writer after lunbridge's kill: $(disk_last)"
-    vm_disk_no_fail "$src" web1
-    [ "$(vm_last_boot "$src" web1)" = "$boot0" ] || fail "the guest rebooted (lunbridge killed)"
-    one_lease "$V2" "after the move with lunbridge killed"
-    vm_volumes_clean "lunbridge killed"
+    healthy "$V2" "lunbridge killed, moved"
     on=$V2
     outcome="completed, the VM on $V2"
 fi
@@ -211,11 +211,7 @@ grep -q "storage moved to volume '$to'" <<<"$out" || fail "move-storage said: $o
     fail "hvagent did not ask QEMU for copy-mode write-blocking: $(grep 'storage mirror of' "$KVMC_SANDBOX_DIR/$src/hvagent.out")"
 dwa=$(dw)
 def_now | grep -q "volume=\"$to\"" || fail "the CDB's definition does not name $to: $(def_now)"
-sb_wait_for 60 disk_ok $((dwa + 20)) || fail "writer after the write-blocking move: $(disk_last)"
-vm_disk_no_fail "$src" web1
-[ "$(vm_last_boot "$src" web1)" = "$boot0" ] || fail "the guest rebooted (write-blocking)"
-one_lease "$to" "after the write-blocking move"
-vm_volumes_clean "write-blocking"
+healthy "$to" "write-blocking"
 
 out=$(cdctl node1 vm stop web1) || fail "vm stop: $out"
 sb_wait_for 30 eval '[ "$(vm_qemu_count web1)" = 0 ]' || fail "web1's QEMU did not stop"

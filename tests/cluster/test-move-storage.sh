@@ -125,15 +125,9 @@ vm_volumes_clean "after the move"
 # A move back that dies mid-copy: node1's lunbridge (the path of both
 # volumes from the node that copies) killed and restarted while the
 # copy, paced to 2 MiB/s, is under way. The VM keeps volume 2.
-LB=$KVMC_BUILDDIR/iscsi/lunbridge
-lb_pid() { cat "$KVMC_SANDBOX_DIR/$1/pids/lunbridge"; }
 lb_restart() {
-    sb_exec "$1" kill -KILL "$(lb_pid "$1")" 2>/dev/null
-    sb_wait_for 10 eval '! sb_exec "$1" test -r "$SB_CSV_PATH"' || fail "$1 still reads the LUN after killing lunbridge"
-    sb_exec "$1" bash -c 'setsid "$1" -f </dev/null >>"$2" 2>&1 & echo $!' \
-        lb "$LB" "$KVMC_SANDBOX_DIR/$1/lunbridge.out" >"$KVMC_SANDBOX_DIR/$1/pids/lunbridge"
-    sb_wait_for 20 sb_exec "$1" test -r "$V2_PATH" ||
-        fail "$1: lunbridge does not serve $V2_PATH after its restart"
+    vm_lb_kill "$1" "$SB_CSV_PATH"
+    vm_lb_start "$1" "$V2_PATH"
     sb_wait_for 60 vm_volume2_joined "$1" ||
         fail "$1: clusterd does not rejoin $V2's lockspace: $(sb_exec "$1" sanlock client status | grep '^s ')"
 }

@@ -336,3 +336,22 @@ vm_add_writer() {
         "$VM_DIR/$1.xml"
     out=$(cdctl node1 vm add "$VM_DIR/$1.xml" 2>&1) || fail "vm add $1: $out"
 }
+
+# NODE's lunbridge, by the sandbox's pid file. vm_lb_kill NODE [PATH]:
+# SIGKILLed and, with PATH (a LUN's file), NODE reads it no more within
+# 10 s. vm_lb_start NODE PATH: started again, serving PATH within 20 s.
+vm_lb_kill() {
+    local node=$1 path=${2:-}
+    sb_exec "$node" kill -KILL "$(cat "$KVMC_SANDBOX_DIR/$node/pids/lunbridge")" 2>/dev/null
+    [ -n "$path" ] || return 0
+    # eval runs in sb_wait_for's scope: its $1 is not ours, node is.
+    sb_wait_for 10 eval '! sb_exec "$node" test -r "$path"' ||
+        fail "$node still reads $path after killing lunbridge"
+}
+vm_lb_start() {
+    sb_exec "$1" bash -c 'setsid "$1" -f </dev/null >>"$2" 2>&1 & echo $!' \
+        lb "$KVMC_BUILDDIR/iscsi/lunbridge" "$KVMC_SANDBOX_DIR/$1/lunbridge.out" \
+        >"$KVMC_SANDBOX_DIR/$1/pids/lunbridge"
+    sb_wait_for 20 sb_exec "$1" test -r "$2" ||
+        fail "$1: lunbridge does not serve $2 after its restart"
+}
