@@ -45,8 +45,7 @@ int cd_local_vm_volume(const struct cd_cdb *cdb, const struct res_vm *def,
                     "on that volume",
                     def->name, first->target, lv->name, dk->target,
                     dk->volume[0] ? "volume '" : "any volume",
-                    dk->volume[0] ? dk->volume : "",
-                    dk->volume[0] ? "'" : "");
+                    dk->volume[0] ? dk->volume : "", dk->volume[0] ? "'" : "");
             return -CD_E_BAD_VALUE;
         }
         if (dk->source != RES_DISK_ALLOCATE) {

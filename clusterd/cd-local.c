@@ -17,6 +17,7 @@
 #include "clusterd/cd-hva.h"
 #include "clusterd/cd-int.h"
 #include "clusterd/cd-local.h"
+#include "clusterd/cd-replica.h"
 #include "common/cmn-ipc.h"
 #include "common/cmn-log.h"
 #include "common/cmn-xml.h"
@@ -28,6 +29,45 @@ static const char *self_name(struct cd_daemon *d)
     const struct cd_node *n = cd_cdb_node_by_id(cd_daemon_cdb(d), d->nodeid);
 
     return n ? n->name : "";
+}
+
+/* The rolling-upgrade gate (CD_REPLICA_V_LOCAL): 0 to go on; 1 with the
+ * refusal naming the nodes whose clusterd is older in *ret; -ENOMEM. */
+static int members_too_old(struct cd_daemon *d, char **ret)
+{
+    const struct cd_cdb *cdb = cd_daemon_cdb(d);
+    uint32_t old[CD_MAX_MEMBERS];
+    char names[512] = "";
+    size_t n, len = 0;
+    int rc;
+
+    if (!d->replica)
+        return 0; /* refused by the submit, saying why */
+    if (cd_replica_phase(d->replica) != CD_SYNC_DONE) {
+        rc = cd_error_reply(ret, -CD_E_SYNCING,
+                            "the cluster database is syncing after a "
+                            "membership change: retry in a few seconds");
+        return rc < 0 ? rc : 1;
+    }
+    n = cd_replica_members_below(d->replica, CD_REPLICA_V_LOCAL, old,
+                                 CMN_ARRAY_SIZE(old));
+    if (n == 0)
+        return 0;
+    for (size_t i = 0; i < n && i < CMN_ARRAY_SIZE(old); i++) {
+        const struct cd_node *nd = cd_cdb_node_by_id(cdb, old[i]);
+        int w = snprintf(names + len, sizeof(names) - len, "%s'%s'",
+                         i ? ", " : "", nd ? nd->name : "?");
+        if (w < 0 || (size_t)w >= sizeof(names) - len)
+            break;
+        len += (size_t)w;
+    }
+    rc = cd_error_reply(ret, -CD_E_MSG_VERSION,
+                        "local volumes need every node's clusterd to speak "
+                        "cluster protocol version %d; node%s %s run%s an "
+                        "older clusterd: upgrade %s first",
+                        CD_REPLICA_V_LOCAL, n > 1 ? "s" : "", names,
+                        n > 1 ? "" : "s", n > 1 ? "them" : "it");
+    return rc < 0 ? rc : 1;
 }
 
 /* What the marker of `dir` says: 1 it names `volume` and `node`, 0 it is
@@ -81,8 +121,8 @@ struct add_job {
     bool wrote_marker;
 };
 
-static void volume_added(struct cd_daemon *d, struct cmn_ipc_conn *conn,
-                         int rc, char *reply, void *arg)
+static void volume_added(struct cd_daemon *d, struct cmn_ipc_conn *conn, int rc,
+                         char *reply, void *arg)
 {
     struct add_job *a = arg;
     char path[PATH_MAX];
@@ -98,8 +138,8 @@ static void volume_added(struct cd_daemon *d, struct cmn_ipc_conn *conn,
         cmn_info(CMN_LOG_CD, "local volume '%s' (%s on this node) added",
                  a->name, a->path);
     if (conn) {
-        cmn_ipc_reply(conn,
-                      reply ? reply : "<error code=\"12\">out of memory</error>");
+        cmn_ipc_reply(conn, reply ? reply
+                                  : "<error code=\"12\">out of memory</error>");
         cmn_ipc_conn_unref(conn);
     }
     free(reply);
@@ -143,6 +183,9 @@ int cd_local_volume_add(struct cd_daemon *d, struct cmn_ipc_conn *conn,
                               "path '%s' is not an absolute directory path "
                               "(no '.', '..', '//' or trailing '/')",
                               path);
+    rc = members_too_old(d, ret);
+    if (rc != 0)
+        return rc < 0 ? rc : 0;
     if (strcmp(node, self_name(d)) != 0)
         return cd_error_reply(ret, -CD_E_BAD_VALUE,
                               "volume '%s' is a directory of node '%s': run "
@@ -240,8 +283,10 @@ static int local_prepare(struct cd_hva_job *j)
 
         if ((size_t)snprintf(file, sizeof(file), "%s/%s.img", dir,
                              j->local_targets[i]) >= sizeof(file)) {
-            cd_errf(j->msg, sizeof(j->msg), "VM '%s': path of disk %s is too "
-                    "long", j->vm, j->local_targets[i]);
+            cd_errf(j->msg, sizeof(j->msg),
+                    "VM '%s': path of disk %s is too "
+                    "long",
+                    j->vm, j->local_targets[i]);
             cd_buf_free(&b);
             return -ENAMETOOLONG;
         }
@@ -250,9 +295,8 @@ static int local_prepare(struct cd_hva_job *j)
             ((uint64_t)st.st_size < j->local_sizes[i] &&
              ftruncate(fd, (off_t)j->local_sizes[i]) < 0)) {
             rc = -errno;
-            cd_errf(j->msg, sizeof(j->msg),
-                    "VM '%s': disk %s file '%s': %s", j->vm,
-                    j->local_targets[i], file, strerror(errno));
+            cd_errf(j->msg, sizeof(j->msg), "VM '%s': disk %s file '%s': %s",
+                    j->vm, j->local_targets[i], file, strerror(errno));
             if (fd >= 0)
                 close(fd);
             cd_buf_free(&b);
@@ -279,8 +323,8 @@ static int local_prepare(struct cd_hva_job *j)
         free(tail);
         return -EINVAL;
     }
-    if (asprintf(&xml, "%.*s%s</vm>", (int)(end - j->vm_xml), j->vm_xml,
-                 tail) < 0) {
+    if (asprintf(&xml, "%.*s%s</vm>", (int)(end - j->vm_xml), j->vm_xml, tail) <
+        0) {
         free(tail);
         return -ENOMEM;
     }

@@ -26,8 +26,8 @@ static const char *schema_path(void)
 }
 
 static int apply(struct cd_cdb *cdb, enum cd_op_type t, const char *name,
-                 const char *arg, const char *arg2, const char *text,
-                 char *err, size_t errlen)
+                 const char *arg, const char *arg2, const char *text, char *err,
+                 size_t errlen)
 {
     struct cd_op op = {.type = t, .nodeid = 0};
 
@@ -123,19 +123,16 @@ static void test_volume_op(void **state)
     assert_int_equal(apply(a, CD_OP_ADD_VM, "lv", "high", "local:loc1",
                            "<vm><name>lv</name></vm>", err, sizeof(err)),
                      0);
-    assert_string_equal(cd_vm_local_volume(cd_cdb_vm_by_name(a, "lv")),
-                        "loc1");
-    assert_string_equal(cd_cdb_vm_by_name(a, "lv")->place.local_volume,
-                        "loc1");
+    assert_string_equal(cd_vm_local_volume(cd_cdb_vm_by_name(a, "lv")), "loc1");
+    assert_string_equal(cd_cdb_vm_by_name(a, "lv")->place.local_volume, "loc1");
     assert_string_equal(cd_cdb_vm_by_name(a, "lv")->place.local_node, "node1");
 
     /* canonical form, schema, parse, digest */
     assert_int_equal(cd_cdb_serialize(a, &ta, &la), 0);
     assert_non_null(strstr(ta, "<volume name=\"loc1\" kind=\"local\" "
                                "node=\"node1\" path=\"/srv/vms\"/>"));
-    assert_int_equal(cd_cdb_parse(ta, la, "a", schema_path(), &b, err,
-                                  sizeof(err)),
-                     0);
+    assert_int_equal(
+        cd_cdb_parse(ta, la, "a", schema_path(), &b, err, sizeof(err)), 0);
     assert_int_equal(cd_cdb_serialize(b, &tb, &lb), 0);
     assert_string_equal(ta, tb);
     assert_string_equal(cd_cdb_vm_by_name(b, "lv")->place.local_node, "node1");
@@ -147,9 +144,8 @@ static void test_volume_op(void **state)
                      -CD_E_IN_USE);
     assert_string_equal(err, "volume 'loc1' holds VM 'lv': remove the VM "
                              "first");
-    assert_int_equal(apply(a, CD_OP_REMOVE_VM, "lv", NULL, NULL, NULL, err,
-                           sizeof(err)),
-                     0);
+    assert_int_equal(
+        apply(a, CD_OP_REMOVE_VM, "lv", NULL, NULL, NULL, err, sizeof(err)), 0);
     assert_int_equal(apply(a, CD_OP_REMOVE_VOLUME, "loc1", NULL, NULL, NULL,
                            err, sizeof(err)),
                      0);
