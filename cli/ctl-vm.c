@@ -121,7 +121,12 @@ static void print_vm_table(xmlDoc *doc)
                    ctl_xml_prop(v, "action-to"));
         if (strtoul(ctl_xml_prop(v, "copies"), NULL, 10) > 1)
             printf(" (reported on %s nodes!)", ctl_xml_prop(v, "copies"));
-        if (!strcmp(ctl_xml_prop(v, "wait"), "no-node"))
+        /* A VM on a node-local volume whose node is gone is not lost
+         * by the cluster: it waits for that node (res-place.h). */
+        if (!strcmp(ctl_xml_prop(v, "wait"), "no-node") &&
+            strstr(ctl_xml_prop(v, "wait-msg"), "node-local volume"))
+            printf(" DOWN WITH ITS NODE: %s", ctl_xml_prop(v, "wait-msg"));
+        else if (!strcmp(ctl_xml_prop(v, "wait"), "no-node"))
             printf(" CANNOT RUN ANYWHERE: %s", ctl_xml_prop(v, "wait-msg"));
         else if (!strcmp(ctl_xml_prop(v, "wait"), "retry"))
             printf(" start failed %s time(s): retry on %s",

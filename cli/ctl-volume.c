@@ -43,6 +43,10 @@ void ctl_volume_usage(void)
         "                                   volume (--repair reclaims them)\n"
         "  volume add PATH                  add a formatted volume to the\n"
         "                                   cluster database\n"
+        "  volume add NAME --local --node NODE --path DIR\n"
+        "                                   a directory of NODE for VMs\n"
+        "                                   that run there only (run it\n"
+        "                                   on NODE)\n"
         "  volume list [--output xml]       the cluster's volumes, their\n"
         "                                   size and free space from here\n");
 }
@@ -962,6 +966,59 @@ static int cmd_alloc_stress(int argc, char **argv)
     return CTL_EXIT_OK;
 }
 
+/* `volume add NAME --local --node NODE --path DIR`: a directory of one
+ * node for the disks of VMs that run there only (see clusterctl(8)). Run
+ * on NODE: its clusterd checks and marks the directory. */
+static int cmd_add_local(int argc, char **argv)
+{
+    const char *name = NULL, *node = NULL, *path = NULL;
+    char *en = NULL, *enode = NULL, *epath = NULL, *req = NULL;
+    xmlDoc *doc = NULL;
+    int rc = CTL_EXIT_FAIL;
+
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--local"))
+            continue;
+        if (!strcmp(argv[i], "--node") && i + 1 < argc)
+            node = argv[++i];
+        else if (!strcmp(argv[i], "--path") && i + 1 < argc)
+            path = argv[++i];
+        else if (argv[i][0] != '-' && !name)
+            name = argv[i];
+        else
+            name = NULL, i = argc; /* usage below */
+    }
+    if (!name || !node || !path) {
+        ctl_err("usage: clusterctl volume add NAME --local --node NODE "
+                "--path DIR (run on NODE; DIR an existing directory there)");
+        return CTL_EXIT_USAGE;
+    }
+    en = ctl_xml_escape(name);
+    enode = ctl_xml_escape(node);
+    epath = ctl_xml_escape(path);
+    if (!en || !enode || !epath ||
+        asprintf(&req,
+                 "<request op=\"volume-add-local\" name=\"%s\" node=\"%s\" "
+                 "path=\"%s\"/>",
+                 en, enode, epath) < 0) {
+        req = NULL;
+        goto out;
+    }
+    rc = ctl_cd_call(req, &doc, NULL);
+    if (rc == 0)
+        printf("local volume '%s' (%s on node '%s') added (cluster database "
+               "epoch %s)\n",
+               name, path, node,
+               ctl_xml_prop(xmlDocGetRootElement(doc), "epoch"));
+out:
+    xmlFreeDoc(doc);
+    free(req);
+    free(en);
+    free(enode);
+    free(epath);
+    return rc;
+}
+
 /* `volume add PATH`: the volume's own superblock names it; its LUN is
  * the file name lunbridge gave it (the LUN's designator), the same on
  * every node. */
@@ -974,9 +1031,13 @@ static int cmd_add(int argc, char **argv)
     xmlDoc *doc = NULL;
     int rc;
 
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--local"))
+            return cmd_add_local(argc, argv);
     if (argc != 2 || argv[1][0] == '-') {
         ctl_err("usage: clusterctl volume add PATH (the LUN of a volume made "
-                "by 'clusterctl volume format', e.g. " LUNS_DIR "/naa.ID)");
+                "by 'clusterctl volume format', e.g. " LUNS_DIR "/naa.ID), or "
+                "clusterctl volume add NAME --local --node NODE --path DIR");
         return CTL_EXIT_USAGE;
     }
     path = argv[1];
@@ -1078,7 +1139,16 @@ static int cmd_list(int argc, char **argv)
         goto out;
     }
     for (xmlNode *v = next_elem(root->children, "volume"); v;
-         v = next_elem(v->next, "volume"))
+         v = next_elem(v->next, "volume")) {
+        if (!strcmp(ctl_xml_prop(v, "kind"), "local")) {
+            if (!n++)
+                printf("%-16s %-40s %10s %10s %7s  %s\n", "VOLUME", "LUN",
+                       "DATA", "FREE", "VMS", "");
+            printf("%-16s %-40s %10s %10s %7s  local to node '%s': %s\n",
+                   ctl_xml_prop(v, "name"), "-", "-", "-", "-",
+                   ctl_xml_prop(v, "node"), ctl_xml_prop(v, "path"));
+            continue;
+        }
         for (xmlNode *l = next_elem(v->children, "lun"); l;
              l = next_elem(l->next, "lun")) {
             if (!n++)
@@ -1087,6 +1157,7 @@ static int cmd_list(int argc, char **argv)
             list_lun(ctl_xml_prop(v, "name"), ctl_xml_prop(l, "id"),
                      ctl_xml_prop(root, "csv"));
         }
+    }
     if (!n)
         printf("no volumes in the cluster database (add one with "
                "'clusterctl volume add PATH')\n");

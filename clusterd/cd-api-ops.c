@@ -21,6 +21,7 @@
 #include "clusterd/cd-csv.h"
 #include "clusterd/cd-daemon.h"
 #include "clusterd/cd-int.h"
+#include "clusterd/cd-local.h"
 #include "clusterd/cd-storage.h"
 #include "common/cmn-log.h"
 #include "common/cmn-time.h"
@@ -214,6 +215,13 @@ static int do_volume_list(struct cd_daemon *d, char **ret)
     cd_buf_puts(&b, "\">\n");
     for (size_t i = 0; i < cd_cdb_volume_count(cdb); i++) {
         const struct cd_volume *v = cd_cdb_volume(cdb, i);
+        if (v->local) {
+            cd_buf_xmlf(&b,
+                        "  <volume name=\"%s\" kind=\"local\" node=\"%s\" "
+                        "path=\"%s\"/>\n",
+                        v->name, v->node, v->path);
+            continue;
+        }
         cd_buf_xmlf(&b, "  <volume name=\"%s\" lockspace=\"%s\">\n", v->name,
                     v->lockspace);
         for (size_t k = 0; k < v->nluns; k++) {
@@ -431,6 +439,8 @@ int cd_api_run(struct cd_daemon *d, struct cmn_ipc_conn *conn,
     case CD_API_CDB_ADD_VM:
     case CD_API_CDB_ADD_VOLUME:
         return do_cdb_add(d, conn, req, op->id == CD_API_CDB_ADD_VM, ret);
+    case CD_API_VOLUME_ADD_LOCAL:
+        return cd_local_volume_add(d, conn, req, ret);
     case CD_API_CDB_REMOVE_VM:
     case CD_API_CDB_REMOVE_VOLUME:
         return do_cdb_remove(d, conn, req, op->id == CD_API_CDB_REMOVE_VM, ret);

@@ -22,6 +22,7 @@
 #include "clusterd/cd-csv.h"
 #include "clusterd/cd-daemon.h"
 #include "clusterd/cd-int.h"
+#include "clusterd/cd-local.h"
 #include "clusterd/cd-net.h"
 #include "clusterd/cd-storage.h"
 #include "common/cmn-log.h"
@@ -319,7 +320,7 @@ static bool uuid_refusal(struct cd_daemon *d, const struct res_vm *def,
 static int do_vm_add(struct cd_daemon *d, struct cmn_ipc_conn *conn,
                      xmlNode *req, char **ret)
 {
-    char source[256] = "definition";
+    char source[256] = "definition", local[CD_NAME_MAX];
     struct res_vm *def = NULL;
     struct cd_op op = {.type = CD_OP_ADD_VM};
     char err[1024];
@@ -381,7 +382,16 @@ static int do_vm_add(struct cd_daemon *d, struct cmn_ipc_conn *conn,
         rc = cd_error_reply(ret, -CD_E_EXISTS, "%s (nothing was changed)", err);
         goto out;
     }
-    if (d->csv) {
+    rc = cd_local_vm_volume(cd_daemon_cdb(d), def, local, err, sizeof(err));
+    if (rc < 0) {
+        rc = cd_error_reply(ret, rc, "%s (nothing was changed)", err);
+        goto out;
+    }
+    if (rc == 1) {
+        /* Disks on a node-local volume: no slot, no extents; the files
+         * are made on that node when the VM first starts there. */
+        snprintf(op.arg2, sizeof(op.arg2), "%s%s", CD_LOCAL_REF_PREFIX, local);
+    } else if (d->csv) {
         /* Slot, disks and state extent first, in a worker; the CDB
          * change follows when they exist (csv_allocated). */
         struct cd_csv_job *j = calloc(1, sizeof(*j));
@@ -934,6 +944,9 @@ int cd_api_vm_request(struct cd_daemon *d, struct cmn_ipc_conn *conn,
         return do_move(d, conn, req, ret);
     if (!strcmp(op, "vm-disk"))
         return cd_api_vm_disk(d, conn, req, vm, ret);
+    if (!strcmp(op, "move-storage") &&
+        cd_local_refuse_move_storage(d, req, vm, ret))
+        return *ret ? 0 : -ENOMEM;
     if (!strcmp(op, "move-storage"))
         return cd_api_move_storage(d, conn, req, vm, ret);
     return do_vm_change(d, conn, op, vm, ret);

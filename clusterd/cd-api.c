@@ -41,6 +41,8 @@ const struct cd_api_op cd_api_ops[CD_API_COUNT] = {
     {"validate", "cluster validate", CD_API_VALIDATE, R, NULL},
     {"vm-disk", "vm disk", CD_API_VM_DISK, W, "vm"},
     {"move-storage", "move-storage", CD_API_MOVE_STORAGE, W, "vm"},
+    {"volume-add-local", "volume add --local", CD_API_VOLUME_ADD_LOCAL, W,
+     "name"},
 };
 
 #undef R

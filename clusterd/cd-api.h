@@ -51,6 +51,7 @@ enum cd_api_id {
     CD_API_VALIDATE,
     CD_API_VM_DISK,
     CD_API_MOVE_STORAGE,
+    CD_API_VOLUME_ADD_LOCAL,
     CD_API_COUNT,
 };
 

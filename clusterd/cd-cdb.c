@@ -646,6 +646,15 @@ static int cdb_serialize(const struct cd_cdb *cdb, bool with_digest,
     cd_buf_puts(&b, "  </nodes>\n  <volumes>\n");
     for (size_t i = 0; i < cdb->nvolumes; i++) {
         const struct cd_volume *v = &cdb->volumes[i];
+        if (v->local) {
+            cd_buf_xmlf(&b,
+                        "    <volume name=\"%s\" kind=\"local\" node=\"%s\" "
+                        "path=\"",
+                        v->name, v->node);
+            cd_buf_xml_escape(&b, v->path);
+            cd_buf_puts(&b, "\"/>\n");
+            continue;
+        }
         cd_buf_xmlf(&b, "    <volume name=\"%s\" lockspace=\"%s\">\n", v->name,
                     v->lockspace);
         for (size_t j = 0; j < v->nluns; j++) {
@@ -765,11 +774,32 @@ static int op_add_node(struct cd_cdb *cdb, const struct cd_op *op, char *err,
     return 0;
 }
 
+static int volume_insert(struct cd_cdb *cdb, const struct cd_volume *v)
+{
+    size_t pos;
+
+    if (cdb->nvolumes == cdb->volumes_cap) {
+        size_t cap = cdb->volumes_cap ? cdb->volumes_cap * 2 : 4;
+        struct cd_volume *p = realloc(cdb->volumes, cap * sizeof(*p));
+        if (!p)
+            return -ENOMEM;
+        cdb->volumes = p;
+        cdb->volumes_cap = cap;
+    }
+    for (pos = 0; pos < cdb->nvolumes; pos++)
+        if (strcmp(cdb->volumes[pos].name, v->name) > 0)
+            break;
+    memmove(&cdb->volumes[pos + 1], &cdb->volumes[pos],
+            (cdb->nvolumes - pos) * sizeof(*v));
+    cdb->volumes[pos] = *v;
+    cdb->nvolumes++;
+    return 0;
+}
+
 static int op_add_volume(struct cd_cdb *cdb, const struct cd_op *op, char *err,
                          size_t errlen)
 {
     struct cd_volume v = {0};
-    size_t pos;
 
     if (!cmn_name_valid(op->name)) {
         cd_errf(err, errlen,
@@ -826,28 +856,93 @@ static int op_add_volume(struct cd_cdb *cdb, const struct cd_op *op, char *err,
         cd_errf(err, errlen, "volume '%s': give at least one LUN id", op->name);
         return -CD_E_BAD_VALUE;
     }
-    if (cdb->nvolumes == cdb->volumes_cap) {
-        size_t cap = cdb->volumes_cap ? cdb->volumes_cap * 2 : 4;
-        struct cd_volume *p = realloc(cdb->volumes, cap * sizeof(*p));
-        if (!p)
-            return -ENOMEM;
-        cdb->volumes = p;
-        cdb->volumes_cap = cap;
+    return volume_insert(cdb, &v);
+}
+
+const char *cd_vm_local_volume(const struct cd_vm *v)
+{
+    size_t n = strlen(CD_LOCAL_REF_PREFIX);
+
+    return strncmp(v->ref, CD_LOCAL_REF_PREFIX, n) == 0 ? v->ref + n : NULL;
+}
+
+bool cd_local_path_valid(const char *path)
+{
+    size_t len = strlen(path);
+
+    if (path[0] != '/' || len < 2 || len >= CD_VALUE_MAX ||
+        path[len - 1] == '/' || strstr(path, "//"))
+        return false;
+    for (const char *p = path; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            return false;
+    /* No "." or ".." component: the path names one directory, as typed. */
+    for (const char *c = path + 1;;) {
+        size_t n = strcspn(c, "/");
+        if ((n == 1 && c[0] == '.') || (n == 2 && c[0] == '.' && c[1] == '.'))
+            return false;
+        if (!c[n])
+            return true;
+        c += n + 1;
     }
-    for (pos = 0; pos < cdb->nvolumes; pos++)
-        if (strcmp(cdb->volumes[pos].name, v.name) > 0)
-            break;
-    memmove(&cdb->volumes[pos + 1], &cdb->volumes[pos],
-            (cdb->nvolumes - pos) * sizeof(v));
-    cdb->volumes[pos] = v;
-    cdb->nvolumes++;
-    return 0;
+}
+
+/* A node-local volume: a directory of one node of the CDB. Whether the
+ * directory exists there is checked by that node's clusterd before the
+ * op is sent (only it can see it); every member checks the rest. */
+static int op_add_local_volume(struct cd_cdb *cdb, const struct cd_op *op,
+                               char *err, size_t errlen)
+{
+    struct cd_volume v = {.local = true};
+
+    if (!cmn_name_valid(op->name)) {
+        cd_errf(err, errlen,
+                "volume name '%s' is invalid (letters, digits, '.', '_', "
+                "'-')",
+                op->name);
+        return -CD_E_BAD_VALUE;
+    }
+    if (volume_index(cdb, op->name) >= 0) {
+        cd_errf(err, errlen, "volume '%s' already exists", op->name);
+        return -CD_E_EXISTS;
+    }
+    if (node_index(cdb, op->arg) < 0) {
+        cd_errf(err, errlen,
+                "volume '%s': node '%s' does not exist (see 'clusterctl "
+                "node list')",
+                op->name, op->arg);
+        return -CD_E_NOT_FOUND;
+    }
+    if (!cd_local_path_valid(op->arg2)) {
+        cd_errf(err, errlen,
+                "volume '%s': path '%s' is not an absolute directory path "
+                "(no '.', '..', '//' or trailing '/')",
+                op->name, op->arg2);
+        return -CD_E_BAD_VALUE;
+    }
+    for (size_t i = 0; i < cdb->nvolumes; i++)
+        if (cdb->volumes[i].local && !strcmp(cdb->volumes[i].node, op->arg) &&
+            !strcmp(cdb->volumes[i].path, op->arg2)) {
+            cd_errf(err, errlen,
+                    "volume '%s': '%s' of node '%s' is volume '%s' already",
+                    op->name, op->arg2, op->arg, cdb->volumes[i].name);
+            return -CD_E_EXISTS;
+        }
+    snprintf(v.name, sizeof(v.name), "%s", op->name);
+    snprintf(v.node, sizeof(v.node), "%.*s", (int)sizeof(v.node) - 1, op->arg);
+    snprintf(v.path, sizeof(v.path), "%s", op->arg2);
+    return volume_insert(cdb, &v);
 }
 
 /* What placement reads of `v`'s definition (see struct cd_vm); a
- * definition that does not parse gets the defaults, as it always did. */
-static void vm_place_parse(struct cd_vm *v)
+ * definition that does not parse gets the defaults, as it always did.
+ * A VM on a local volume is tied to its node whatever its definition
+ * says: placement must never find it another node. */
+static void vm_place_parse(const struct cd_cdb *cdb, struct cd_vm *v)
 {
+    const char *lv = cd_vm_local_volume(v);
+    ssize_t vi = lv ? volume_index(cdb, lv) : -1;
+
     struct res_vm *def = NULL;
     char err[256];
 
@@ -862,6 +957,14 @@ static void vm_place_parse(struct cd_vm *v)
     } else {
         v->place.policy.failures_max = RES_FAILURES_MAX_DEFAULT;
         v->place.policy.failures_period = RES_FAILURES_PERIOD_DEFAULT;
+    }
+    if (lv) {
+        snprintf(v->place.local_volume, sizeof(v->place.local_volume), "%.*s",
+                 (int)sizeof(v->place.local_volume) - 1, lv);
+        /* A volume the CDB lacks names no node: the VM runs nowhere. */
+        snprintf(v->place.local_node, sizeof(v->place.local_node), "%s",
+                 vi >= 0 && cdb->volumes[vi].local ? cdb->volumes[vi].node
+                                                   : "(unknown node)");
     }
 }
 
@@ -920,7 +1023,7 @@ static int op_add_vm(struct cd_cdb *cdb, const struct cd_op *op, char *err,
         if (!v.definition)
             return -ENOMEM;
     }
-    vm_place_parse(&v);
+    vm_place_parse(cdb, &v);
     for (pos = 0; pos < cdb->nvms; pos++)
         if (strcmp(cdb->vms[pos].name, v.name) > 0)
             break;
@@ -1086,11 +1189,23 @@ static int cdb_apply_op(struct cd_cdb *cdb, const struct cd_op *op, char *err,
         return op_node_failure(cdb, op, err, errlen);
     case CD_OP_ADD_VOLUME:
         return op_add_volume(cdb, op, err, errlen);
+    case CD_OP_ADD_LOCAL_VOLUME:
+        return op_add_local_volume(cdb, op, err, errlen);
     case CD_OP_REMOVE_VOLUME:
         i = volume_index(cdb, op->name);
         if (i < 0) {
             cd_errf(err, errlen, "volume '%s' does not exist", op->name);
             return -CD_E_NOT_FOUND;
+        }
+        /* A local VM's disks are only there: its volume goes after it. */
+        for (size_t k = 0; k < cdb->nvms; k++) {
+            const char *lv = cd_vm_local_volume(&cdb->vms[k]);
+            if (lv && !strcmp(lv, op->name)) {
+                cd_errf(err, errlen,
+                        "volume '%s' holds VM '%s': remove the VM first",
+                        op->name, cdb->vms[k].name);
+                return -CD_E_IN_USE;
+            }
         }
         memmove(&cdb->volumes[i], &cdb->volumes[i + 1],
                 (cdb->nvolumes - i - 1) * sizeof(cdb->volumes[0]));
@@ -1161,7 +1276,7 @@ static int cdb_apply_op(struct cd_cdb *cdb, const struct cd_op *op, char *err,
         cdb->vms[i].priority = p;
         if (op->arg2[0])
             snprintf(cdb->vms[i].ref, sizeof(cdb->vms[i].ref), "%s", op->arg2);
-        vm_place_parse(&cdb->vms[i]);
+        vm_place_parse(cdb, &cdb->vms[i]);
         return 0;
     }
     case CD_OP_SET_VM_TARGET:
@@ -1392,6 +1507,14 @@ static int parse_doc(xmlNode *root, const char *name, struct cd_cdb *cdb,
                 if (rc < 0)
                     goto semantic;
                 continue;
+            } else if (is_elem(n, "volume") &&
+                       cmn_xml_attr_copy(n, "kind", buf2, sizeof(buf2)) &&
+                       !strcmp(buf2, "local")) {
+                op.type = CD_OP_ADD_LOCAL_VOLUME;
+                if (!cmn_xml_attr_copy(n, "name", op.name, sizeof(op.name)) ||
+                    !cmn_xml_attr_copy(n, "node", op.arg, sizeof(op.arg)) ||
+                    !cmn_xml_attr_copy(n, "path", op.arg2, sizeof(op.arg2)))
+                    goto schema;
             } else if (is_elem(n, "volume")) {
                 struct cd_buf luns;
                 op.type = CD_OP_ADD_VOLUME;

@@ -64,6 +64,14 @@ struct cd_hva_job {
     uint64_t csv_disks[16]; /* extent ids, in definition order */
     unsigned csv_slots[16]; /* their hot-plug PCI slots, 0: none */
     bool csv_scsi[16];      /* on the virtio-scsi controller */
+    /* A VM on a node-local volume (cd-local.c, which sets prepare): the
+     * volume's directory, name and node, and each disk's target and size
+     * (csv_ndisks, csv_slots and csv_scsi count for them too). */
+    char local_path[CD_VALUE_MAX];
+    char local_volume[CD_NAME_MAX];
+    char local_node[CD_NAME_MAX];
+    char local_targets[16][RES_TARGET_MAX];
+    uint64_t local_sizes[16];
 
     /* results */
     int rc;

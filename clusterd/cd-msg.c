@@ -41,6 +41,7 @@ static const char *const op_names[CD_OP_TYPE_END] = {
     [CD_OP_NODE_FAILURE] = "node-failure",
     [CD_OP_SET_VM_DEF] = "set-vm-definition",
     [CD_OP_SET_NODE_CPU] = "set-node-cpu",
+    [CD_OP_ADD_LOCAL_VOLUME] = "add-local-volume",
 };
 
 const char *cd_op_type_name(enum cd_op_type t)

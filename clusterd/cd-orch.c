@@ -24,6 +24,7 @@
 #include "clusterd/cd-daemon.h"
 #include "clusterd/cd-hva.h"
 #include "clusterd/cd-int.h"
+#include "clusterd/cd-local.h"
 #include "clusterd/cd-net.h"
 #include "clusterd/cd-storage.h"
 #include "common/cmn-auto.h"
@@ -405,7 +406,15 @@ static int runtime_xml(struct cd_orch *o, const struct cd_action *a,
         return -ENOTSUP;
     }
     runtime_cpu(o, a, def, cpu, sizeof(cpu));
-    if (def->n_disks && !on_csv) {
+    if (cd_vm_local_volume(v)) {
+        /* Disks are files on this node's local volume, without a lease
+         * (cd-local.h says why that is safe). */
+        rc = cd_local_runtime(o->d, v, def, j, msg, len);
+        if (rc < 0) {
+            res_vm_free(def);
+            return rc;
+        }
+    } else if (def->n_disks && !on_csv) {
         snprintf(msg, len,
                  "VM '%s': disks on CSV volumes need a clusterd with the CSV "
                  "(--csv) and the VM added through it",
@@ -449,7 +458,7 @@ static int runtime_xml(struct cd_orch *o, const struct cd_action *a,
         cd_buf_xml_escape(&b, def->cmdline ? def->cmdline : "");
         cd_buf_puts(&b, "\"/>");
     }
-    if (o->d->lease_dir[0] && !on_csv) {
+    if (o->d->lease_dir[0] && !on_csv && !cd_vm_local_volume(v)) {
         cd_buf_xmlf(&b,
                     "<lease lockspace=\"%s\" resource=\"vm-%s\" "
                     "path=\"%s/vm-%s.lease\" offset=\"0\"/>",

@@ -60,7 +60,7 @@
  * from before versions (a 44-byte STATE) is refused the same way: its
  * round never completes, so writes stay refused until every member runs a
  * versioned clusterd; nothing diverges meanwhile. */
-#define CD_REPLICA_VERSION 2
+#define CD_REPLICA_VERSION 3
 /* What each version added, for the gates of the features that need every
  * member to know it (a STATE's max_version says what its sender knows):
  *   1  the first versioned clusterd
@@ -69,8 +69,13 @@
  *      would keep naming the old slot and the CDBs would diverge. SYNC's
  *      layout is the same in both. */
 #define CD_REPLICA_V_VM_REF 2
-#define CD_STATE_LEN        (4 + 2 + 2 + 8 + CD_DIGEST_LEN)
-#define CD_SYNC_HDR_LEN     (4 + 2 + 2 + 8 + CD_DIGEST_LEN + 4 + 4)
+/*   3  CD_OP_ADD_LOCAL_VOLUME and <volume kind="local"> (node-local
+ *      volumes): a member of version 2 refuses the op and a CDB holding
+ *      one, so `volume add --local` waits until every member speaks 3.
+ *      SYNC's layout is the same. */
+#define CD_REPLICA_V_LOCAL 3
+#define CD_STATE_LEN       (4 + 2 + 2 + 8 + CD_DIGEST_LEN)
+#define CD_SYNC_HDR_LEN    (4 + 2 + 2 + 8 + CD_DIGEST_LEN + 4 + 4)
 
 struct cd_state_msg {
     uint16_t version, max_version;

@@ -89,9 +89,15 @@ size_t cd_node_recent_failures(const struct cd_node *n, uint64_t now);
 
 struct cd_volume {
     char name[CD_NAME_MAX];
-    char lockspace[CD_NAME_MAX];
+    char lockspace[CD_NAME_MAX]; /* "" for a local volume */
     size_t nluns;
     char luns[CD_VOLUME_LUNS][CD_VALUE_MAX]; /* LUN designators (wwn) */
+    /* Kind local: a directory on one node (`node`, `path`), no lockspace
+     * and no LUNs. Its VMs (ref CD_LOCAL_REF_PREFIX + name) run on that
+     * node only. */
+    bool local;
+    char node[CD_NAME_MAX];
+    char path[CD_VALUE_MAX];
 };
 
 struct cd_vm {
@@ -110,6 +116,16 @@ struct cd_vm {
     size_t n_macs;
     uint8_t macs[RES_VM_MAX_NICS][6];
 };
+
+/* The ref of a VM whose disks are files on a local volume: "local:VOL". */
+#define CD_LOCAL_REF_PREFIX "local:"
+/* The local volume a VM's ref names (CD_LOCAL_REF_PREFIX), or NULL. */
+const char *cd_vm_local_volume(const struct cd_vm *v);
+/* A local volume's path as the CDB takes it: absolute, at most
+ * CD_VALUE_MAX - 1 bytes, printable, no "." or ".." component, no "//",
+ * no trailing '/' (except "/" itself, which is refused too: a volume is
+ * a directory of its own). */
+bool cd_local_path_valid(const char *path);
 
 /* ------------------------------------------------------------ settings */
 
@@ -220,28 +236,29 @@ int cd_cdb_set_aside(const char *path, char *ret_name, size_t len);
 /* ------------------------------------------------------ change messages */
 
 enum cd_op_type {
-    CD_OP_SET_SETTING = 1, /* name = key, arg = value */
-    CD_OP_ADD_NODE,        /* name, nodeid, arg = address, number = MiB */
-    CD_OP_REMOVE_NODE,     /* name */
-    CD_OP_SET_NODE_STATE,  /* name, arg = state, arg2 = reason; number:
-                            * when non-zero, applies only while the node's
-                            * quarantined_until equals it (expiry) */
-    CD_OP_ADD_VOLUME,      /* name, arg = lockspace, text = LUNs, 1/line */
-    CD_OP_REMOVE_VOLUME,   /* name */
-    CD_OP_ADD_VM,          /* name, arg = priority, arg2 = ref, text = def */
-    CD_OP_REMOVE_VM,       /* name */
-    CD_OP_SET_VM_PRIORITY, /* name, arg = priority */
-    CD_OP_SET_VM_TARGET,   /* name, arg = "running" | "stopped" */
-    CD_OP_NODE_FAILURE,    /* name = node, number = unix time, arg = what
-                            * failed: counted, and an up node with
-                            * quarantine-failures of them within
-                            * CD_QUARANTINE_PERIOD_S is quarantined for
-                            * quarantine-duration */
-    CD_OP_SET_VM_DEF,      /* name, arg = priority, text = definition
-                            * (vm edit; the caller checked what may change);
-                            * arg2 = new ref when non-empty (move-storage) */
-    CD_OP_SET_NODE_CPU,    /* name = node, text = CPU capability (res-cpu.h
-                            * text form; none = forget it) */
+    CD_OP_SET_SETTING = 1,  /* name = key, arg = value */
+    CD_OP_ADD_NODE,         /* name, nodeid, arg = address, number = MiB */
+    CD_OP_REMOVE_NODE,      /* name */
+    CD_OP_SET_NODE_STATE,   /* name, arg = state, arg2 = reason; number:
+                             * when non-zero, applies only while the node's
+                             * quarantined_until equals it (expiry) */
+    CD_OP_ADD_VOLUME,       /* name, arg = lockspace, text = LUNs, 1/line */
+    CD_OP_REMOVE_VOLUME,    /* name */
+    CD_OP_ADD_VM,           /* name, arg = priority, arg2 = ref, text = def */
+    CD_OP_REMOVE_VM,        /* name */
+    CD_OP_SET_VM_PRIORITY,  /* name, arg = priority */
+    CD_OP_SET_VM_TARGET,    /* name, arg = "running" | "stopped" */
+    CD_OP_NODE_FAILURE,     /* name = node, number = unix time, arg = what
+                             * failed: counted, and an up node with
+                             * quarantine-failures of them within
+                             * CD_QUARANTINE_PERIOD_S is quarantined for
+                             * quarantine-duration */
+    CD_OP_SET_VM_DEF,       /* name, arg = priority, text = definition
+                             * (vm edit; the caller checked what may change);
+                             * arg2 = new ref when non-empty (move-storage) */
+    CD_OP_SET_NODE_CPU,     /* name = node, text = CPU capability (res-cpu.h
+                             * text form; none = forget it) */
+    CD_OP_ADD_LOCAL_VOLUME, /* name, arg = node, arg2 = directory path */
     CD_OP_TYPE_END,
 };
 

@@ -26,6 +26,7 @@ clusterd_libclusterd_la_SOURCES = \
 	clusterd/cd-api.c clusterd/cd-api.h \
 	clusterd/cd-csv-orphan.c clusterd/cd-csv.h \
 	clusterd/cd-move-plan.c clusterd/cd-move-plan.h \
+	clusterd/cd-local-plan.c clusterd/cd-local.h \
 	clusterd/cd-obs.c clusterd/cd-obs-lun.c clusterd/cd-obs.h
 clusterd_libclusterd_la_CFLAGS = $(AM_CFLAGS) $(XML_CFLAGS) $(GNUTLS_CFLAGS) \
 	$(QB_CFLAGS)
@@ -54,13 +55,17 @@ cd_unit_tests = \
 	tests/unit/clusterd/test-xml-out \
 	tests/unit/clusterd/test-cpg-msg \
 	tests/unit/clusterd/test-obs \
-	tests/unit/clusterd/test-cd-net
+	tests/unit/clusterd/test-cd-net \
+	tests/unit/clusterd/test-local
 check_PROGRAMS += $(cd_unit_tests)
 TESTS += $(cd_unit_tests)
 
 tests_unit_clusterd_test_cd_net_SOURCES = tests/unit/clusterd/test-cd-net.c
 tests_unit_clusterd_test_cd_net_CFLAGS = $(CD_UNIT_CFLAGS)
 tests_unit_clusterd_test_cd_net_LDADD = $(CD_UNIT_LIBS)
+tests_unit_clusterd_test_local_SOURCES = tests/unit/clusterd/test-local.c
+tests_unit_clusterd_test_local_CFLAGS = $(CD_UNIT_CFLAGS)
+tests_unit_clusterd_test_local_LDADD = $(CD_UNIT_LIBS)
 tests_unit_clusterd_test_cdb_SOURCES = tests/unit/clusterd/test-cdb.c
 tests_unit_clusterd_test_cdb_CFLAGS = $(CD_UNIT_CFLAGS)
 tests_unit_clusterd_test_cdb_LDADD = $(CD_UNIT_LIBS)
@@ -118,6 +123,7 @@ clusterd_clusterd_SOURCES = \
 	clusterd/cd-fwd.c \
 	clusterd/cd-orch.c \
 	clusterd/cd-api-ops.c \
+	clusterd/cd-local.c \
 	clusterd/cd-api-vm.c clusterd/cd-api-disk.c clusterd/cd-api-move.c \
 	clusterd/cd-hva.c clusterd/cd-hva.h \
 	clusterd/cd-cpu.c \

@@ -27,6 +27,7 @@
 #include "common/cmn-auto.h"
 #include "common/cmn-err.h"
 #include "hvagent/hva-int.h"
+#include "hvagent/hva-proto.h"
 #include "resources/res-vm.h"
 
 /* sanlock's SANLK_NAME_LEN: lockspace and resource names, NUL included. */
@@ -438,4 +439,62 @@ int hva_vm_def_check(struct hva_vm_def *def, const struct hva_dirs *dirs,
     if (rc < 0)
         return rc;
     return check_files(def, dirs, err, errlen);
+}
+
+/* The safety rule of a VM without a lease: see hva_local_check in
+ * hva-int.h. The node name alone would trust whoever wrote the request;
+ * the marker is what the directory itself says, so a directory that two
+ * nodes see (one volume added twice, an NFS mount) never runs the VM on
+ * the node it was not added on. */
+int hva_local_check(const struct hva_vm_def *def, const char *node_name,
+                    char *err, size_t errlen)
+{
+    char dir[PATH_MAX], marker[PATH_MAX + sizeof(HVA_LOCAL_MARKER) + 1];
+    char line[HVA_LOCAL_MARKER_MAX + 1], want[HVA_LOCAL_MARKER_MAX + 1];
+    FILE *f;
+    size_t n;
+
+    if (!def->local.node)
+        return 0;
+    if (strcmp(def->local.node, node_name) != 0) {
+        snprintf(err, errlen,
+                 "VM '%s' is on node-local volume '%.64s' of node '%.64s': "
+                 "it cannot run on node '%s'",
+                 def->name, def->local.volume, def->local.node, node_name);
+        return -CMN_E_BAD_VALUE;
+    }
+    if (!realpath(def->local.path, dir)) {
+        snprintf(err, errlen,
+                 "VM '%s': local volume '%.64s' directory '%.256s' on node "
+                 "'%s': %s",
+                 def->name, def->local.volume, def->local.path, node_name,
+                 strerror(errno));
+        return -CMN_E_BAD_VALUE;
+    }
+    snprintf(marker, sizeof(marker), "%s/%s", dir, HVA_LOCAL_MARKER);
+    snprintf(want, sizeof(want), HVA_LOCAL_MARKER_FMT, def->local.volume,
+             node_name);
+    f = fopen(marker, "re");
+    n = f ? fread(line, 1, HVA_LOCAL_MARKER_MAX, f) : 0;
+    if (f)
+        fclose(f);
+    line[n] = '\0';
+    if (strcmp(line, want) != 0) {
+        snprintf(err, errlen,
+                 "VM '%s': '%.256s' is not local volume '%.64s' of node "
+                 "'%s' (its %s %s): refused, a VM without a lease runs only "
+                 "on its volume's node",
+                 def->name, dir, def->local.volume, node_name, HVA_LOCAL_MARKER,
+                 f ? "names another" : "is missing");
+        return -CMN_E_BAD_VALUE;
+    }
+    for (size_t i = 0; i < def->n_disks; i++)
+        if (!below(def->disks[i].path, dir)) {
+            snprintf(err, errlen,
+                     "VM '%s': disk %zu '%.256s' is outside its local "
+                     "volume '%.64s' (%.256s)",
+                     def->name, i, def->disks[i].path, def->local.volume, dir);
+            return -CMN_E_BAD_VALUE;
+        }
+    return 0;
 }

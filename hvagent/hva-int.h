@@ -88,6 +88,13 @@ struct hva_vm_def {
     struct hva_disk state; /* saved-state extent (quick migration) */
     struct hva_nic *nics;
     size_t n_nics;
+    /* Disks on a node-local volume (<local volume node path/>), NULL
+     * members when not: no lease guards them, so this agent runs the VM
+     * only when it is that node and the directory says so
+     * (hva_local_check). */
+    struct {
+        char *volume, *node, *path;
+    } local;
 };
 
 void hva_vm_def_free(struct hva_vm_def *def);
@@ -132,6 +139,16 @@ int hva_disk_find_slot(const struct hva_vm_def *def, unsigned slot, char *err,
                        size_t errlen);
 int hva_vm_def_check(struct hva_vm_def *def, const struct hva_dirs *dirs,
                      char *err, size_t errlen);
+
+/* A definition on a local volume (def->local) runs on node `node_name`
+ * only: the volume's node must be this one, the directory's marker must
+ * name the volume and this node (a directory another node also sees, such
+ * as an NFS mount, names its own node), and every disk (canonical, after
+ * hva_vm_def_check) must lie below the directory. A definition without
+ * <local> passes. 0, or -CMN_E_BAD_VALUE with `err` naming the VM, the
+ * volume and both nodes. */
+int hva_local_check(const struct hva_vm_def *def, const char *node_name,
+                    char *err, size_t errlen);
 
 /* ---- QMP ---------------------------------------------------------------- */
 

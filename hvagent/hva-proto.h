@@ -50,6 +50,9 @@
  *     <nic bridge="br0" mac="52:54:..." [model="virtio|e1000"]
  *          [mtu="1500"]/>*    (a tap on the node's bridge each; a
  *                              bridge missing here refuses the start)
+ *     [<local volume="V" node="N" path="DIR"/>]  (disks are files under
+ *          DIR, a node-local volume: no lease; refused unless this agent
+ *          is node N and DIR's HVA_LOCAL_MARKER names V and N)
  *   </vm>
  *
  * hvagent checks a definition as clusterd checks its own (resources/
@@ -75,6 +78,14 @@
 
 #define HVA_IPC_NAME       "hvagent"
 #define HVA_MIGRATION_PORT 7410
+
+/* The file in a node-local volume's directory that names the volume and
+ * its node, written by that node's clusterd when the volume is added:
+ * one line, HVA_LOCAL_MARKER_FMT with the volume and node names. Both
+ * clusterd and hvagent read it before a VM of the volume starts. */
+#define HVA_LOCAL_MARKER     ".kvmcluster-local"
+#define HVA_LOCAL_MARKER_FMT "kvmcluster-local-volume %s %s\n"
+#define HVA_LOCAL_MARKER_MAX 256
 
 /* hvagent's error block. */
 enum hva_err {

@@ -159,6 +159,8 @@ static int parse_define(const struct hva_agent *ag, xmlDoc *doc, xmlNode *r,
     xmlBufferFree(b);
     if (rc == 0)
         rc = hva_vm_def_check(req->def, &ag->dirs, err, errlen);
+    if (rc == 0)
+        rc = hva_local_check(req->def, ag->node_name, err, errlen);
     return rc;
 }
 

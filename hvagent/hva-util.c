@@ -103,6 +103,9 @@ void hva_vm_def_free(struct hva_vm_def *def)
     free(def->lease.path);
     disk_clear(&def->state);
     free(def->nics);
+    free(def->local.volume);
+    free(def->local.node);
+    free(def->local.path);
     free(def);
 }
 
@@ -305,6 +308,19 @@ int hva_vm_def_from_xml(const char *xml, struct hva_vm_def **ret_def, char *err,
             rc = parse_nic(n, def, err, errlen);
             if (rc < 0)
                 goto out;
+        } else if (strcmp(en, "local") == 0) {
+            free(def->local.volume);
+            free(def->local.node);
+            free(def->local.path);
+            def->local.volume = xattr(n, "volume");
+            def->local.node = xattr(n, "node");
+            def->local.path = xattr(n, "path");
+            if (!def->local.volume || !def->local.node || !def->local.path) {
+                snprintf(err, errlen,
+                         "<local>: volume, node and path required");
+                rc = -CMN_E_MISSING;
+                goto out;
+            }
         } else {
             snprintf(err, errlen, "<vm>: unknown element <%s>", en);
             rc = -CMN_E_UNKNOWN_KEY;
@@ -380,6 +396,12 @@ int hva_vm_def_to_xml(const struct hva_vm_def *def, char **ret_xml)
         put_extent(root, "state", &def->state);
     for (size_t i = 0; i < def->n_nics; i++)
         hva_nic_to_xml(root, &def->nics[i]);
+    if (def->local.node) {
+        xmlNode *l = xmlNewChild(root, NULL, (const xmlChar *)"local", NULL);
+        xset(l, "volume", def->local.volume);
+        xset(l, "node", def->local.node);
+        xset(l, "path", def->local.path);
+    }
     /* One line, no declaration: it travels inside control messages. */
     xmlBufferPtr b = xmlBufferCreate();
     if (!b || xmlNodeDump(b, doc, root, 0, 0) < 0) {

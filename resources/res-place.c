@@ -40,7 +40,8 @@ enum verdict {
     V_NOT_OWNER,
     V_BRIDGE, /* lacks a bridge the VM's NICs need */
     V_MEMORY,
-    V_CPU, /* the node cannot run the VM's CPU */
+    V_CPU,   /* the node cannot run the VM's CPU */
+    V_LOCAL, /* not the node of the VM's local volume */
 };
 
 /* ---- input and context ---------------------------------------------- */
@@ -308,6 +309,8 @@ static enum verdict judge(const struct ctx *x, size_t vi, size_t j,
 
     if (n->id == exclude)
         return V_EXCLUDED;
+    if (v->local_node[0] && strcmp(v->local_node, n->name) != 0)
+        return V_LOCAL;
     if (state_of(x, j) != RES_NODE_UP)
         return V_STATE;
     if (!is_owner(v, n->name))
@@ -379,10 +382,11 @@ static struct choice choose(const struct ctx *x, size_t vi, uint32_t exclude)
         }
     }
     if (b.node < 0)
-        b.why = owner_up           ? RES_WHY_NO_MEMORY
-                : b.unbridged >= 0 ? RES_WHY_NO_BRIDGE
-                : cpu_up           ? RES_WHY_NO_CPU
-                                   : RES_WHY_NO_OWNER_UP;
+        b.why = owner_up                           ? RES_WHY_NO_MEMORY
+                : b.unbridged >= 0                 ? RES_WHY_NO_BRIDGE
+                : cpu_up                           ? RES_WHY_NO_CPU
+                : x->c->vms[vi].local_node[0] != 0 ? RES_WHY_LOCAL
+                                                   : RES_WHY_NO_OWNER_UP;
     return b;
 }
 
@@ -409,6 +413,39 @@ static void note_cpu(const struct ctx *x, size_t vi, struct res_note *n)
     off = strlen(n->text);
     if (off > 0 && n->text[off - 1] == ';')
         n->text[off - 1] = '\0';
+}
+
+/* The state of local VM vi's node, as a word for a note ("down" when
+ * the cluster does not know it). */
+static const char *local_node_state(const struct ctx *x, size_t vi)
+{
+    const char *node = x->c->vms[vi].local_node;
+
+    for (size_t j = 0; j < x->c->n_nodes; j++)
+        if (strcmp(x->c->nodes[j].name, node) == 0)
+            return res_node_state_str(state_of(x, j));
+    return "down";
+}
+
+/* Why local VM vi was not placed: its node is down (then the words of a
+ * failover: "not failed over"), or it is up but was excluded (a drain,
+ * a failure on that node) or is not up. */
+static void note_local(const struct ctx *x, size_t vi, struct res_note *n)
+{
+    const struct res_place_vm *v = &x->c->vms[vi];
+    const char *st = local_node_state(x, vi);
+
+    if (strcmp(st, "down") == 0)
+        note_set(n, v->name, RES_WHY_LOCAL,
+                 "VM '%s' is on node-local volume '%s' of node '%s': not "
+                 "failed over (node '%s' is down; the VM starts again when "
+                 "it is back)",
+                 v->name, v->local_volume, v->local_node, v->local_node);
+    else
+        note_set(n, v->name, RES_WHY_LOCAL,
+                 "VM '%s' is on node-local volume '%s' of node '%s' (%s): "
+                 "it runs on no other node",
+                 v->name, v->local_volume, v->local_node, st);
 }
 
 static void note_for_choice(const struct ctx *x, size_t vi,
@@ -442,6 +479,8 @@ static void note_for_choice(const struct ctx *x, size_t vi,
                  v->name, u->name, res_node_missing_bridge(u, v));
     } else if (ch->why == RES_WHY_NO_CPU) {
         note_cpu(x, vi, n);
+    } else if (ch->why == RES_WHY_LOCAL) {
+        note_local(x, vi, n);
     } else {
         note_set(n, v->name, RES_WHY_NO_OWNER_UP,
                  "VM '%s': none of its possible owners is up%s", v->name,
@@ -570,6 +609,7 @@ int res_place_best(const struct res_cluster *c, const char *vm, unsigned flags,
     if (ch.node < 0) {
         rc = ch.why == RES_WHY_NO_MEMORY   ? -RES_E_NO_CAPACITY
              : ch.why == RES_WHY_NO_BRIDGE ? -RES_E_NO_BRIDGE
+             : ch.why == RES_WHY_LOCAL     ? -RES_E_NOT_OWNER
              : ch.why == RES_WHY_NO_CPU    ? -RES_E_CPU
                                            : -RES_E_NO_OWNER;
         goto out;
@@ -621,6 +661,14 @@ int res_place_check(const struct res_cluster *c, const char *vm, uint32_t node,
         snprintf(err, errlen,
                  "node '%s' is not among the possible owners of VM '%s'",
                  c->nodes[j].name, v->name);
+        break;
+    case V_LOCAL:
+        rc = -RES_E_NOT_OWNER;
+        snprintf(err, errlen,
+                 "VM '%s' is on node-local volume '%s' of node '%s': it "
+                 "cannot run on node '%s' (its disks are on '%s' only)",
+                 v->name, v->local_volume, v->local_node, c->nodes[j].name,
+                 v->local_node);
         break;
     case V_BRIDGE:
         rc = -RES_E_NO_BRIDGE;
@@ -678,7 +726,12 @@ int res_plan_failover(const struct res_cluster *c, uint32_t lost,
 
         if (v->node != lost || !v->want_running)
             continue;
-        if (v->policy.priority == RES_PRIO_MANUAL)
+        if (v->local_node[0]) {
+            /* Its disks died with the node: it waits for it. */
+            struct res_note n;
+            note_local(&x, vi, &n);
+            rc = add_note(&x, &n);
+        } else if (v->policy.priority == RES_PRIO_MANUAL)
             rc = note_manual(&x, vi);
         else
             rc = place_or_note(&x, vi, lost, 0);
@@ -706,8 +759,19 @@ int res_plan_drain(const struct res_cluster *c, uint32_t node,
     for (size_t k = 0; k < c->n_vms && rc == 0; k++) {
         size_t vi = x.vm_order[k];
 
-        /* one already on its way out needs nothing more */
-        if (c->vms[vi].node == node && x.moving[vi] == 0)
+        const struct res_place_vm *v = &c->vms[vi];
+
+        if (v->node != node || x.moving[vi] != 0)
+            continue; /* one already on its way out needs nothing more */
+        if (v->local_node[0]) {
+            struct res_note n;
+            note_set(&n, v->name, RES_WHY_LOCAL,
+                     "VM '%s' is on node-local volume '%s' of node '%s': "
+                     "the drain leaves it running there (stop it, or move "
+                     "its storage to a cluster volume first)",
+                     v->name, v->local_volume, v->local_node);
+            rc = add_note(&x, &n);
+        } else
             rc = place_or_note(&x, vi, node, max_concurrent);
     }
     if (rc == 0)
@@ -737,7 +801,7 @@ static int failback_one(struct ctx *x, size_t vi, size_t j, unsigned now,
     int rc;
 
     if (from == 0 || from == n->id || x->moving[vi] != 0 ||
-        v->policy.failback == RES_FAILBACK_NEVER)
+        v->policy.failback == RES_FAILBACK_NEVER || v->local_node[0])
         return 0;
     /* A VM still running on a node that is down for the cluster (its
      * clusterd is gone, not the node) has nobody to send it. */
@@ -767,6 +831,7 @@ static int failback_one(struct ctx *x, size_t vi, size_t j, unsigned now,
                  : vd == V_NOT_OWNER ? "is not a possible owner"
                  : vd == V_BRIDGE    ? "lacks a bridge of its NICs"
                  : vd == V_CPU       ? "cannot run its CPU"
+                 : vd == V_LOCAL     ? "does not have its local volume"
                                      : "is not up");
         return add_note(x, &note);
     }
@@ -1002,6 +1067,10 @@ static void explain_node(struct sbuf *b, const struct ctx *x, size_t vi,
     case V_NOT_OWNER:
         sb_printf(b, "not a possible owner");
         break;
+    case V_LOCAL:
+        sb_printf(b, "does not have its node-local volume '%s'",
+                  v->local_volume);
+        break;
     case V_BRIDGE:
         sb_printf(b, "no bridge '%s' (a NIC of the VM is on it)",
                   res_node_missing_bridge(n, v));
@@ -1060,6 +1129,11 @@ int res_explain(const struct res_cluster *c, const char *vm, char **ret_text)
     sb_printf(&b, ", wanted %s\n", v->want_running ? "running" : "stopped");
     explain_policy(&b, v);
     explain_cpu(&b, v);
+    if (v->local_node[0])
+        sb_printf(&b,
+                  "storage: node-local volume '%s' of node '%s': runs there "
+                  "only, not failed over\n",
+                  v->local_volume, v->local_node);
     sb_printf(&b, "nodes:\n");
     for (size_t k = 0; k < c->n_nodes; k++)
         explain_node(&b, &x, (size_t)vi, x.node_order[k]);
@@ -1128,6 +1202,8 @@ const char *res_why_str(enum res_why why)
         return "no-bridge";
     case RES_WHY_NO_CPU:
         return "no-cpu";
+    case RES_WHY_LOCAL:
+        return "local";
     }
     return "?";
 }

@@ -16,7 +16,9 @@
  * - a VM goes only to a node that runs its CPU (res_cpu_fits());
  * - anti-affinity is soft: a node that runs a VM of the same class is taken
  *   only when no other eligible node fits, and the plan says so;
- * - automatic plans never start a VM of priority manual.
+ * - automatic plans never start a VM of priority manual;
+ * - a VM on a node-local volume (local_node) is placed on that node only:
+ *   never failed over, drained or moved elsewhere, and a plan says so.
  */
 #ifndef KVMC_RES_PLACE_H
 #define KVMC_RES_PLACE_H
@@ -72,6 +74,12 @@ struct res_place_vm {
     char bridges[RES_VM_MAX_NICS][RES_BRIDGE_MAX];
     /* What it needs of a node's CPU; RES_CPU_ANY (zeroed) = nothing. */
     struct res_cpu_need cpu;
+    /* Disks on a node-local volume ("" = none): the VM runs on node
+     * `local_node` only. No lease can guard such disks, so "never on two
+     * hosts" rests on this rule: it is never started, failed over, drained
+     * or moved anywhere else. */
+    char local_volume[RES_NAME_MAX];
+    char local_node[RES_NAME_MAX];
 };
 
 struct res_cluster {
@@ -115,6 +123,7 @@ enum res_why {
     RES_WHY_FAILBACK_BLOCKED, /* preferred node can't take it back */
     RES_WHY_NO_BRIDGE,        /* not placed: no owner up has its bridges */
     RES_WHY_NO_CPU, /* not placed: no up possible owner runs its CPU */
+    RES_WHY_LOCAL,  /* not placed or moved: on its node's local volume */
 };
 
 struct res_note {
@@ -155,8 +164,8 @@ int res_place_best(const struct res_cluster *c, const char *vm, unsigned flags,
 
 /* Admission of an explicit target (move-vm --to, vm start on a node):
  * 0, or RES_E_UNKNOWN_VM / RES_E_UNKNOWN_NODE / RES_E_NODE_STATE /
- * RES_E_NOT_OWNER / RES_E_CPU / RES_E_NO_CAPACITY with a sentence in
- * `err`. */
+ * RES_E_NOT_OWNER (also another node than a local VM's) / RES_E_CPU /
+ * RES_E_NO_CAPACITY with a sentence in `err`. */
 int res_place_check(const struct res_cluster *c, const char *vm, uint32_t node,
                     char *err, size_t errlen);
 
@@ -168,7 +177,8 @@ int res_plan_failover(const struct res_cluster *c, uint32_t lost,
 
 /* Move every VM off `node`: high and medium priority live, low and manual
  * quick, at most `max_concurrent` moves per wave (0 = 1). A VM with
- * nowhere to go gets a note and stays. */
+ * nowhere to go gets a note and stays, and so does a VM on the node's
+ * local volume (RES_WHY_LOCAL). */
 int res_plan_drain(const struct res_cluster *c, uint32_t node,
                    unsigned max_concurrent, struct res_plan **ret_plan);
 

@@ -36,10 +36,11 @@ static void test_table(void **state)
     assert_null(cd_api_find("vm-destroy"));
     /* Everything that changes the cluster is a write. */
     const char *const w[] = {
-        "config-set",    "node-state",        "cdb-add-vm", "cdb-add-volume",
-        "cdb-remove-vm", "cdb-remove-volume", "vm-add",     "vm-edit",
-        "vm-remove",     "vm-start",          "vm-stop",    "move-vm",
-        "vm-disk",       "move-storage"};
+        "config-set",     "node-state",    "cdb-add-vm",
+        "cdb-add-volume", "cdb-remove-vm", "cdb-remove-volume",
+        "vm-add",         "vm-edit",       "vm-remove",
+        "vm-start",       "vm-stop",       "move-vm",
+        "vm-disk",        "move-storage",  "volume-add-local"};
     for (size_t i = 0; i < sizeof(w) / sizeof(w[0]); i++)
         assert_int_equal(cd_api_find(w[i])->cls, CD_API_WRITE);
     assert_int_equal(writes, sizeof(w) / sizeof(w[0]));

@@ -170,6 +170,73 @@ static void test_define_good(void **state)
     hva_request_clear(&req);
 }
 
+/* A definition on a node-local volume (<local>): defined only on its
+ * node (ag.node_name is node1), with the directory's marker naming the
+ * volume and node, and every disk below the directory. */
+static void test_define_local(void **state)
+{
+    struct hva_request req;
+    char err[1024], kids[4 * PATH_MAX], *text, *xml = NULL;
+    const char *attrs = "name=\"lv\" uuid=\"" UUID "\" memory-mib=\"64\"";
+    FILE *f;
+    struct {
+        const char *node, *dir, *disk, *marker, *error;
+    } bad[] = {
+        {"node2", "store/loc", "store/loc/vda.img", NULL,
+         "VM 'lv' is on node-local volume 'loc1' of node 'node2': it cannot "
+         "run on node 'node1'"},
+        {"node1", "store/sub", "store/loc/vda.img", NULL, "is missing"},
+        {"node1", "store/loc", "store/loc/vda.img",
+         "kvmcluster-local-volume loc1 node2\n", "names another"},
+        {"node1", "store/loc", "store/disk.img", NULL,
+         "is outside its local volume 'loc1'"},
+    };
+
+    (void)state;
+    mkdir(tpath("store/loc"), 0700);
+    touch("store/loc/vda.img");
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        f = fopen(tpath("store/loc/.kvmcluster-local"), "w");
+        assert_non_null(f);
+        fputs(bad[i].marker ? bad[i].marker
+                            : "kvmcluster-local-volume loc1 node1\n",
+              f);
+        fclose(f);
+        snprintf(kids, sizeof(kids),
+                 "<kernel path=\"%s\"/><disk path=\"%s\"/>"
+                 "<local volume=\"loc1\" node=\"%s\" path=\"%s\"/>",
+                 tpath("kernels/guest.elf"), tpath(bad[i].disk), bad[i].node,
+                 tpath(bad[i].dir));
+        text = define(attrs, kids);
+        assert_int_equal(parse(text, &req, err, sizeof(err)), -CMN_E_BAD_VALUE);
+        if (!strstr(err, bad[i].error))
+            fail_msg("case %zu: %s", i, err);
+        free(text);
+    }
+    /* <local> without its attributes */
+    text = define(attrs, "<local volume=\"loc1\"/>");
+    assert_int_equal(parse(text, &req, err, sizeof(err)), -CMN_E_MISSING);
+    free(text);
+
+    snprintf(kids, sizeof(kids),
+             "<kernel path=\"%s\"/><disk path=\"%s\" slot=\"24\"/>"
+             "<local volume=\"loc1\" node=\"node1\" path=\"%s\"/>",
+             tpath("kernels/guest.elf"), tpath("store/loc/vda.img"),
+             tpath("store/loc"));
+    text = define(attrs, kids);
+    assert_int_equal(parse(text, &req, err, sizeof(err)), 0);
+    free(text);
+    assert_string_equal(req.def->local.volume, "loc1");
+    assert_string_equal(req.def->local.node, "node1");
+    assert_int_equal(hva_vm_def_to_xml(req.def, &xml), 0);
+    assert_non_null(strstr(xml, "<local volume=\"loc1\" node=\"node1\""));
+    free(xml);
+    hva_request_clear(&req);
+    unlink(tpath("store/loc/.kvmcluster-local"));
+    unlink(tpath("store/loc/vda.img"));
+    rmdir(tpath("store/loc"));
+}
+
 /* Each bad definition, refused with exactly this error. `%T` in the
  * children and the error stands for the test's directory. */
 static void test_define_bad(void **state)
@@ -555,6 +622,7 @@ int main(void)
         cmocka_unit_test(test_other_ops),
         cmocka_unit_test(test_disk_ops),
         cmocka_unit_test(test_mirror_ops),
+        cmocka_unit_test(test_define_local),
         cmocka_unit_test(test_dirs_setting),
         cmocka_unit_test(test_status_reply),
     };

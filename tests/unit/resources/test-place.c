@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -427,6 +428,89 @@ static void test_explain(void **state)
     assert_int_equal(res_explain(&f.c, "zzz", &text), -RES_E_UNKNOWN_VM);
 }
 
+/* A VM on node 1's local volume: started there only (even when node 2 is
+ * preferred and roomier), never failed over, drained or moved, and every
+ * refusal names the volume and the node. */
+static void test_local_volume(void **state)
+{
+    struct fix f = {0};
+    struct res_place_vm *v;
+    struct res_plan *p = NULL;
+    const struct res_note *n;
+    struct res_note note;
+    uint32_t node = 0;
+    char err[256], *text = NULL;
+
+    (void)state;
+    add_node(&f, 1, RES_NODE_UP, 4096);
+    add_node(&f, 2, RES_NODE_UP, 16384);
+    v = add_vm(&f, "lv", 1024, RES_PRIO_HIGH, 0);
+    snprintf(v->local_volume, sizeof(v->local_volume), "loc1");
+    snprintf(v->local_node, sizeof(v->local_node), "node1");
+    v->policy.n_preferred = 1;
+    snprintf(v->policy.preferred[0], RES_NAME_MAX, "node2");
+    add_vm(&f, "other", 1024, RES_PRIO_HIGH, 1);
+
+    /* start: node 1 only */
+    assert_int_equal(res_plan_pending(&f.c, &p), 0);
+    assert_non_null(find_action(p, "lv"));
+    assert_int_equal(find_action(p, "lv")->to, 1);
+    res_plan_free(p);
+    assert_int_equal(res_place_best(&f.c, "lv", 0, &node, &note), 0);
+    assert_int_equal(node, 1);
+    assert_int_equal(res_place_check(&f.c, "lv", 2, err, sizeof(err)),
+                     -RES_E_NOT_OWNER);
+    assert_non_null(strstr(err, "node-local volume 'loc1' of node 'node1'"));
+    assert_non_null(strstr(err, "cannot run on node 'node2'"));
+    assert_int_equal(res_place_check(&f.c, "lv", 1, err, sizeof(err)), 0);
+
+    /* running on node 1: a move elsewhere finds nothing */
+    v->node = 1;
+    assert_int_equal(
+        res_place_best(&f.c, "lv", RES_PLACE_OTHER_NODE, &node, &note),
+        -RES_E_NOT_OWNER);
+    assert_int_equal(note.why, RES_WHY_LOCAL);
+    assert_non_null(strstr(note.text, "runs on no other node"));
+
+    /* drain: stays, with a note; the other VM moves */
+    assert_int_equal(res_plan_drain(&f.c, 1, 0, &p), 0);
+    assert_null(find_action(p, "lv"));
+    assert_non_null(find_action(p, "other"));
+    n = find_note(p, "lv");
+    assert_non_null(n);
+    assert_int_equal(n->why, RES_WHY_LOCAL);
+    assert_non_null(strstr(n->text, "the drain leaves it running there"));
+    res_plan_free(p);
+
+    /* node 1 lost: not failed over, said plainly; the other VM is */
+    assert_int_equal(res_plan_failover(&f.c, 1, &p), 0);
+    assert_null(find_action(p, "lv"));
+    assert_non_null(find_action(p, "other"));
+    n = find_note(p, "lv");
+    assert_non_null(n);
+    assert_int_equal(n->why, RES_WHY_LOCAL);
+    assert_non_null(strstr(n->text, "of node 'node1': not failed over"));
+    res_plan_free(p);
+
+    /* node 1 down, the VM wanted: nowhere, and why */
+    f.nodes[0].state = RES_NODE_DOWN;
+    v->node = 0;
+    assert_int_equal(res_place_best(&f.c, "lv", 0, &node, &note),
+                     -RES_E_NOT_OWNER);
+    assert_non_null(strstr(note.text, "not failed over"));
+    assert_int_equal(res_plan_pending(&f.c, &p), 0);
+    assert_null(find_action(p, "lv"));
+    assert_int_equal(find_note(p, "lv")->why, RES_WHY_LOCAL);
+    res_plan_free(p);
+    assert_int_equal(res_explain(&f.c, "lv", &text), 0);
+    assert_non_null(strstr(text, "storage: node-local volume 'loc1' of node "
+                                 "'node1': runs there only, not failed over"));
+    assert_non_null(strstr(text, "node2 (id 2): does not have its node-local "
+                                 "volume 'loc1'"));
+    free(text);
+    assert_string_equal(res_why_str(RES_WHY_LOCAL), "local");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -442,6 +526,7 @@ int main(void)
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_in_flight),
         cmocka_unit_test(test_explain),
+        cmocka_unit_test(test_local_volume),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
