@@ -68,7 +68,8 @@ static bool known_has(const struct cd_csv_known *known, size_t nknown,
                       uint32_t slot, const char *vm)
 {
     for (size_t i = 0; i < nknown; i++)
-        if (known[i].slot == slot && !strcmp(known[i].vm, vm))
+        if ((known[i].slot == slot || known[i].slot == CD_CSV_KNOWN_ANY) &&
+            !strcmp(known[i].vm, vm))
             return true;
     return false;
 }

@@ -76,7 +76,10 @@ void cd_csv_volume_path(struct cd_daemon *d, const char *ref_or_name, char *buf,
 struct csv_slot;
 struct csv_extent;
 
-/* A VM of the CDB on this volume: its name and slot. */
+/* A VM of the CDB on this volume: its name and slot, or
+ * CD_CSV_KNOWN_ANY for its disk slot (a slot of its name that owns the
+ * extents of its disks on this volume, move-storage --disk). */
+#define CD_CSV_KNOWN_ANY 0xfffffffeu
 struct cd_csv_known {
     char vm[CD_NAME_MAX];
     uint32_t slot;
@@ -170,6 +173,21 @@ struct cd_move {
     bool completing, switched;
     bool mirror_gone;   /* hvagent has no mirror left to cancel */
     uint64_t state_len; /* counted as done: the state header is zeroed */
+    /* --disk, a part of the disks (cd_move_select): the VM's slot, state
+     * extent and lease stay on home_volume. src_* name the volume the
+     * disks leave and the slot that owns their extents there (the VM's
+     * own, or its disk slot: a slot of the VM's name owning only disk
+     * extents); the target's extents go to the VM's slot on dst_volume,
+     * made by this move when it had none (dst_slot_new). A stopped VM's
+     * home lease is held through `home` when the disks leave another
+     * volume. */
+    bool partial;
+    size_t nsel, sel[RES_VM_MAX_DISKS]; /* the disks, by definition index */
+    char home_volume[CD_NAME_MAX], home_path[PATH_MAX];
+    uint32_t home_slot;
+    struct csv_volume *home;
+    bool dst_slot_new;
+    size_t ndst; /* target extents allocated (copies[0..ndst)) */
 };
 
 struct cd_csv_job {

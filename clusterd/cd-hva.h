@@ -64,6 +64,11 @@ struct cd_hva_job {
     uint64_t csv_disks[16]; /* extent ids, in definition order */
     unsigned csv_slots[16]; /* their hot-plug PCI slots, 0: none */
     bool csv_scsi[16];      /* on the virtio-scsi controller */
+    /* A disk on another volume than the VM's slot (move-storage --disk):
+     * that volume's name and path, its extent owned by the VM's disk
+     * slot there; "" = beside the slot. */
+    char csv_dvol[16][CD_NAME_MAX];
+    char csv_dpath[16][1024];
 
     /* results */
     int rc;

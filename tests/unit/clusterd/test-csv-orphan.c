@@ -92,6 +92,19 @@ static void test_orphans(void **state)
     assert_int_equal(cd_csv_orphans(s, 3, e, 4, all, 4, &o, &n), 0);
     assert_int_equal(n, 0);
     free(o);
+    /* A VM's disk slot (its disks on this volume, move-storage --disk)
+     * is known by its name, whatever its index; another VM's is not. */
+    const struct cd_csv_known disk[] = {
+        {"web1", 0}, {"old1", CD_CSV_KNOWN_ANY}, {"db1", 2}};
+    assert_int_equal(cd_csv_orphans(s, 3, e, 4, disk, 3, &o, &n), 0);
+    assert_int_equal(n, 0);
+    free(o);
+    const struct cd_csv_known other[] = {
+        {"web1", 0}, {"web1", CD_CSV_KNOWN_ANY}, {"db1", 2}};
+    assert_int_equal(cd_csv_orphans(s, 3, e, 4, other, 3, &o, &n), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(o[0].vm, "old1");
+    free(o);
     /* An empty CDB makes every used slot an orphan (which is why the
      * daemon compares only with a CDB in sync). */
     assert_int_equal(cd_csv_orphans(s, 3, e, 4, NULL, 0, &o, &n), 0);
