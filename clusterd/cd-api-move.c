@@ -625,6 +625,7 @@ static int move_storage(struct cd_daemon *d, struct cmn_ipc_conn *conn,
         << 20;
     m->src_slot = slot;
     m->src_state = state;
+    m->node = d->nodeid;
     if (live == 2) {
         m->live = true;
         m->write_blocking =

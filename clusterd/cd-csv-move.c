@@ -6,9 +6,11 @@
  * node can start the VM from disks being copied; the VM was stopped and
  * nothing was in flight when the move was accepted. The target's slot
  * and extents carry the VM's name: until the CDB names them they are
- * orphans, which `volume check --repair` and the orphan reclaim free if
- * this clusterd dies mid-move. The source is freed only after the CDB
- * took the new definition and reference.
+ * orphans named for a VM of the cluster, which the orphan reclaim frees
+ * only once the marker the target slot holds until seal() (this node and
+ * its host generation, cd_csv_mover) names a host sanlock sees dead or
+ * reborn. The source is freed only after the CDB took the new definition
+ * and reference.
  *
  * --disk (m->partial): only the named disks move; the VM's slot, state
  * extent and lease stay where they are. Their extents on the target
@@ -260,8 +262,41 @@ out:
     return rc;
 }
 
+/* The marker of a target slot made by this move (cd_csv_mover): this
+ * node and its host generation in the lockspace of the volume whose VM
+ * lease the move's writer holds (the VM's own slot's). "" when that is
+ * not known: the target is then kept if the move is cut, as before. */
+static void mover_marker(struct cd_move *m, char *buf, size_t len)
+{
+    const char *lv = m->partial ? m->home_volume : m->src_volume;
+    struct csv_volume *vol = m->home                      ? m->home
+                             : !strcmp(m->src_volume, lv) ? m->src
+                                                          : NULL;
+    struct cd_csv_mover mv = {.node = m->node};
+    struct csv_host *hosts = NULL;
+    size_t n = 0;
+    bool found = false;
+
+    buf[0] = '\0';
+    if (!vol || !m->node || csv_hosts(vol, 0, &hosts, &n) < 0)
+        return;
+    for (size_t i = 0; i < n; i++)
+        /* Joined (the move's writer holds the VM's lease there): its
+         * generation on disk is this incarnation's. */
+        if (hosts[i].host_id == m->node && hosts[i].state != CSV_HOST_FREE &&
+            hosts[i].state != CSV_HOST_DEAD && hosts[i].timestamp) {
+            mv.generation = hosts[i].generation;
+            found = true;
+        }
+    free(hosts);
+    snprintf(mv.from, sizeof(mv.from), "%s", lv);
+    if (!found || cd_csv_mover_format(buf, len, &mv) < 0)
+        buf[0] = '\0';
+}
+
 static int prepare(struct cd_csv_job *j, struct cd_move *m)
 {
+    char marker[CD_NAME_MAX + 96];
     uint64_t lengths[CD_MOVE_MAX], need;
     struct csv_volume *dst = NULL;
     struct csv_space sp = {0};
@@ -300,7 +335,8 @@ static int prepare(struct cd_csv_job *j, struct cd_move *m)
         m->dst_slot = other;
         m->dst_made = true;
     } else if (m->partial) {
-        rc = csv_slot_create(dst, j->vm, uuid, "", &m->dst_slot);
+        mover_marker(m, marker, sizeof(marker));
+        rc = csv_slot_create(dst, j->vm, uuid, marker, &m->dst_slot);
         if (rc < 0) {
             cd_errf(j->msg, sizeof(j->msg),
                     "volume '%s': cannot create a slot for VM '%s''s disks: "
@@ -319,7 +355,10 @@ static int prepare(struct cd_csv_job *j, struct cd_move *m)
         goto out;
     }
     if (!m->partial) {
-        rc = csv_slot_create(dst, j->vm, uuid, "", &m->dst_slot);
+        /* Until seal() stores the definition: who moves, so the orphan
+         * reclaim can tell a cut move's target from one in flight. */
+        mover_marker(m, marker, sizeof(marker));
+        rc = csv_slot_create(dst, j->vm, uuid, marker, &m->dst_slot);
         if (rc < 0) {
             cd_errf(j->msg, sizeof(j->msg),
                     "volume '%s': cannot create a slot for VM '%s': %s",

@@ -725,6 +725,28 @@ static bool cluster_vm(const struct cd_csv_job *j, const char *vm)
     return false;
 }
 
+/* Is orphan o, a storage move's target with its mover's marker, left by
+ * a move that was cut (cd_csv_move_cut)? Read from the hosts of the
+ * volume the VM moved from, as this node's sanlock sees them; anything
+ * not known keeps the target. */
+static bool move_cut(struct cd_csv *c, const struct cd_csv_orphan *o)
+{
+    struct csv_volume *vol = NULL;
+    struct csv_host *hosts = NULL;
+    size_t n = 0;
+    bool cut = false;
+
+    if (!o->moving ||
+        csv_open(volume_path(c, o->mover.from), 0, NULL, &vol) < 0)
+        return false;
+    if (!strcmp(csv_super(vol)->name, o->mover.from) &&
+        csv_hosts(vol, 0, &hosts, &n) == 0)
+        cut = cd_csv_move_cut(&o->mover, hosts, n);
+    free(hosts);
+    csv_close(vol);
+    return cut;
+}
+
 static int do_reclaim(struct cd_csv *c, struct cd_csv_job *j)
 {
     struct csv_volume *vol = NULL;
@@ -743,15 +765,19 @@ static int do_reclaim(struct cd_csv *c, struct cd_csv_job *j)
         /* A slot named for a VM of the cluster, yet not the one its ref
          * names, is a storage move's target: while the move copies, its
          * VM lease is free (QEMU takes it at the switch) and the mover
-         * may be on any node, so neither the lease nor this node can
+         * may be on any node, so neither that lease nor this node can
          * tell a move in flight from one that was cut. Freeing it could
-         * hand extents QEMU still mirrors into to another VM: it is
-         * reported, never freed here. */
-        if (cluster_vm(j, o->vm)) {
+         * hand extents QEMU still mirrors into to another VM, so it is
+         * kept, unless it still holds its mover's marker (the copy was
+         * not sealed) and sanlock says that mover's host can no longer
+         * hold the VM's lease on the source volume, so neither its QEMU
+         * nor its clusterd writes any more (move_cut). */
+        if (cluster_vm(j, o->vm) && !move_cut(c, o)) {
             reclaim_note(j, "kept", o,
                          "named for a VM of the cluster: a storage move's "
-                         "target (in flight, or left by a move that "
-                         "failed); freed once that VM is removed");
+                         "target (in flight, or left by a move whose node "
+                         "is not known dead); freed once that VM is "
+                         "removed");
             j->kept++;
             continue;
         }
