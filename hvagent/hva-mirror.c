@@ -52,7 +52,7 @@
 #include "hvagent/hva-int.h"
 #include "resources/res-vm.h"
 
-#define MIRROR_FDSET_BASE 200u /* two banks of 16: old and new */
+#define MIRROR_FDSET_BASE 200u /* 32 sets: the disks' and the targets' */
 #define MIRROR_POLL_MS    500u
 
 enum mr_state {
@@ -137,6 +137,27 @@ static size_t disk_fdset(const struct hva_vm_def *def, size_t i)
     if (d->fdset)
         return d->fdset;
     return d->slot ? HVA_QEMU_FDSET_SLOT(d->slot) : HVA_QEMU_FDSET_DISK(i);
+}
+
+/* The fd set of target `upto` of mirror m: the lowest of the mirror sets
+ * that no disk of the VM and no earlier target uses. Never a set a disk
+ * still reads from: a second fd in it could be the one QEMU opens. With
+ * at most 16 disks and 16 targets, one of the 32 is always free (earlier
+ * mirrors, of every disk or of some, and removed disks leave any mix). */
+static size_t free_fdset(const struct hva_vm_def *def,
+                         const struct hva_mirror *m, size_t upto)
+{
+    for (size_t s = MIRROR_FDSET_BASE;
+         s < MIRROR_FDSET_BASE + 2 * RES_VM_MAX_DISKS; s++) {
+        bool used = false;
+        for (size_t k = 0; k < def->n_disks; k++)
+            used |= disk_fdset(def, k) == s;
+        for (size_t i = 0; i < upto; i++)
+            used |= m->d[i].fdset == s;
+        if (!used)
+            return s;
+    }
+    return MIRROR_FDSET_BASE + 2 * RES_VM_MAX_DISKS; /* not reached */
 }
 
 void hva_mirror_free(struct hva_vm *vm)
@@ -559,7 +580,6 @@ static int start(struct hva_vm *vm, struct hva_request *req, char *err,
 {
     struct hva_vm_def *def = vm->def;
     struct hva_mirror *m;
-    size_t bank = MIRROR_FDSET_BASE;
     char what[48];
     int rc;
 
@@ -625,10 +645,6 @@ static int start(struct hva_vm *vm, struct hva_request *req, char *err,
                                     &req->mirror_disks[i].path, err, errlen);
         if (rc < 0)
             return rc;
-        size_t k = req->mirror_index[i];
-        if (disk_fdset(def, k) >= MIRROR_FDSET_BASE &&
-            disk_fdset(def, k) < MIRROR_FDSET_BASE + RES_VM_MAX_DISKS)
-            bank = MIRROR_FDSET_BASE + RES_VM_MAX_DISKS;
     }
     if (req->mirror_lease.lockspace) {
         snprintf(what, sizeof(what), "mirror target lease");
@@ -662,7 +678,7 @@ static int start(struct hva_vm *vm, struct hva_request *req, char *err,
         req->mirror_disks[i].path = NULL;
         d->target.direct = def->disks[d->disk].direct;
         d->total = d->target.size;
-        d->fdset = bank + i;
+        d->fdset = free_fdset(def, m, i);
         /* Unique in this QEMU's life: a later mirror adds its own. */
         /* At most 23 characters: QEMU's node names stop at 31. */
         snprintf(d->node, sizeof(d->node), "mv%ud%u", m->gen, (unsigned)i);
