@@ -124,9 +124,7 @@ int cd_move_select(const struct res_vm *def, const char *home, const char *to,
         }
         vol = cd_move_disk_volume(&def->disks[k], home);
         if (!strcmp(vol, to)) {
-            snprintf(err, errlen,
-                     "VM '%s' disk '%s' is already on volume '%s' (nothing "
-                     "to move)",
+            snprintf(err, errlen, "VM '%s' disk '%s' is already on volume '%s'",
                      def->name, names[i], to);
             return -CD_E_BAD_VALUE;
         }

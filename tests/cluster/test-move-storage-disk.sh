@@ -17,7 +17,7 @@
 #     both volumes): disk=ok after each, both clean.
 #  4. Stopped, vdb moves back to volume 1 offline (--disk): volume 2's
 #     disk slot goes with its last disk (its space back), both clean.
-# kvmc-timeout: 240
+# kvmc-timeout: 300
 . "$(dirname "$0")/lib/sandbox.sh"
 . "$(dirname "$0")/lib/clusterd.sh"
 . "$(dirname "$0")/lib/vm.sh"
