@@ -1,4 +1,5 @@
-/* clusterctl move-storage VM --to-volume VOLUME [--no-wait] | --status |
+/* clusterctl move-storage VM --to-volume VOLUME [--disk DEV]... [--no-wait]
+ * | --status |
  * --cancel (from any node: clusterd passes a running VM's to its node):
  * a VM's disks, state extent and slot copied to another volume
  * (clusterd/cd-api-move.c says in which order; a running VM's through its
@@ -26,8 +27,9 @@
 
 static int usage(void)
 {
-    ctl_err("usage: clusterctl move-storage VM --to-volume VOLUME [--no-wait]"
-            " | clusterctl move-storage VM --status|--cancel");
+    ctl_err("usage: clusterctl move-storage VM --to-volume VOLUME "
+            "[--disk DEV]... [--no-wait] | clusterctl move-storage VM "
+            "--status|--cancel");
     return CTL_EXIT_USAGE;
 }
 
@@ -175,6 +177,9 @@ int ctl_move_storage(int argc, char **argv)
 {
     const char *vm = NULL, *volume = NULL;
     bool wait = true, status = false, cancel = false;
+    /* --disk DEV, repeated: "vdb,vdc" (clusterd checks each name). */
+    char disks[16 * 8 + 1] = "";
+    size_t len = 0;
     xmlDoc *doc = NULL;
     xmlNode *r;
     char *req;
@@ -183,7 +188,16 @@ int ctl_move_storage(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--to-volume") && i + 1 < argc)
             volume = argv[++i];
-        else if (!strcmp(argv[i], "--no-wait"))
+        else if (!strcmp(argv[i], "--disk") && i + 1 < argc) {
+            int n = snprintf(disks + len, sizeof(disks) - len, "%s%s",
+                             len ? "," : "", argv[++i]);
+            if (n < 0 || (size_t)n >= sizeof(disks) - len) {
+                ctl_err("move-storage: too many or too long --disk names "
+                        "(at most 16 disks such as 'vdb')");
+                return CTL_EXIT_USAGE;
+            }
+            len += (size_t)n;
+        } else if (!strcmp(argv[i], "--no-wait"))
             wait = false;
         else if (!strcmp(argv[i], "--status"))
             status = true;
@@ -199,7 +213,7 @@ int ctl_move_storage(int argc, char **argv)
             return usage();
         }
     }
-    if (!vm || (!!volume + status + cancel) != 1)
+    if (!vm || (!!volume + status + cancel) != 1 || (len && !volume))
         return usage();
     if (status)
         return follow(vm, false, true);
@@ -211,8 +225,9 @@ int ctl_move_storage(int argc, char **argv)
         rc = follow(vm, false, false);
         return rc == CTL_EXIT_FAIL ? CTL_EXIT_OK : rc;
     }
-    req = cmn_xml_format(
-        "<request op=\"move-storage\" vm=\"%s\" volume=\"%s\"/>", vm, volume);
+    req = cmn_xml_format("<request op=\"move-storage\" vm=\"%s\" "
+                         "volume=\"%s\" disks=\"%s\"/>",
+                         vm, volume, disks);
     if (!req)
         return CTL_EXIT_FAIL;
     rc = ctl_cd_call(req, &doc, NULL);

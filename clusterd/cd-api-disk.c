@@ -373,6 +373,9 @@ static int disk_remove(struct cd_daemon *d, struct cmn_ipc_conn *conn,
                        const char *hva_ipc, char **ret)
 {
     char target[RES_TARGET_MAX + 8] = "", names[256] = "";
+    char home[CD_NAME_MAX];
+    uint64_t hstate;
+    uint32_t hslot;
     struct cd_csv_job *j;
     struct res_disk gone;
     int i, rc;
@@ -398,6 +401,18 @@ static int disk_remove(struct cd_daemon *d, struct cmn_ipc_conn *conn,
             "disks added with 'clusterctl vm disk add' can be "
             "removed",
             cur->name, target);
+    /* Its extent belongs to the VM's disk slot on that volume
+     * (move-storage --disk), which the free below does not open. */
+    if (gone.volume[0] &&
+        (cd_csv_ref_parse(cur->ref, home, sizeof(home), &hslot, &hstate) < 0 ||
+         strcmp(home, gone.volume) != 0))
+        return cd_error_reply(ret, -CD_E_BAD_VALUE,
+                              "VM '%s': disk %s is on volume '%s', not beside "
+                              "its slot: move it back first ('clusterctl "
+                              "move-storage %s --to-volume VOLUME --disk %s'; "
+                              "nothing was changed)",
+                              cur->name, target, gone.volume, cur->name,
+                              target);
     memmove(&def->disks[i], &def->disks[i + 1],
             (def->n_disks - (size_t)i - 1) * sizeof(def->disks[0]));
     def->n_disks--;

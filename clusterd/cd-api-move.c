@@ -471,11 +471,11 @@ static int ask_where(struct cd_daemon *d, const struct cd_fwd_origin *asker,
  * bounded as this node read it. */
 static int forward(struct cd_daemon *d, struct cmn_ipc_conn *conn,
                    uint32_t node, const char *action, const char *volume,
-                   const char *vm, char **ret)
+                   const char *disks, const char *vm, char **ret)
 {
     char *text = cmn_xml_format("<request op=\"move-storage\" action=\"%s\" "
-                                "vm=\"%s\" volume=\"%s\"/>",
-                                action, vm, volume);
+                                "vm=\"%s\" volume=\"%s\" disks=\"%s\"/>",
+                                action, vm, volume, disks);
     int rc = text ? cd_fwd_request(d, conn, node, vm, text,
                                    !strcmp(action, "status"), ret)
                   : -ENOMEM;
@@ -490,6 +490,10 @@ static int move_storage(struct cd_daemon *d, struct cmn_ipc_conn *conn,
 {
     const struct cd_vm *cur = cd_cdb_vm_by_name(cd_daemon_cdb(d), vm);
     char action[16] = "", volume[CD_NAME_MAX + 8] = "", from[CD_NAME_MAX];
+    char disks[RES_VM_MAX_DISKS * RES_TARGET_MAX + 8] = "";
+    char names[RES_VM_MAX_DISKS][RES_TARGET_MAX], sel_from[RES_NAME_MAX];
+    size_t nnames = 0, sel[RES_VM_MAX_DISKS], nsel = 0;
+    bool whole = true;
     char err[1024];
     struct move_entry *e;
     struct cd_csv_job *j;
@@ -503,10 +507,11 @@ static int move_storage(struct cd_daemon *d, struct cmn_ipc_conn *conn,
 
     cmn_xml_attr_copy(req, "action", action, sizeof(action));
     cmn_xml_attr_copy(req, "volume", volume, sizeof(volume));
+    cmn_xml_attr_copy(req, "disks", disks, sizeof(disks));
     if (!strcmp(action, "status") || !strcmp(action, "cancel")) {
         rc = ask_where(d, asker, vm, &node, ret);
         if (rc == 2)
-            return forward(d, conn, node, action, "", vm, ret);
+            return forward(d, conn, node, action, "", "", vm, ret);
         if (rc <= 0)
             return rc;
         return action[0] == 's' ? status(d, vm, ret) : cancel(d, vm, ret);
@@ -531,18 +536,38 @@ static int move_storage(struct cd_daemon *d, struct cmn_ipc_conn *conn,
                               "VM '%s' is not on a cluster-shared volume: only "
                               "CSV VMs move their storage",
                               vm);
-    rc = refuse(d, cur, asker, volume, from, ret);
-    if (rc == 3)
-        return forward(d, conn, cd_coord_vm_node(cd_orch_coord(d), vm, &st), "",
-                       volume, vm, ret);
-    if (rc <= 0)
-        return rc;
-    live = rc;
     rc = res_vm_parse(cur->definition, strlen(cur->definition), vm, &def, err,
                       sizeof(err));
     if (rc < 0)
         return cd_error_reply(ret, rc, "VM '%s': its stored definition: %s", vm,
                               err);
+    /* --disk: the named disks, from the volume they share; every disk
+     * beside the slot is a whole move. Refused before anything else
+     * (nothing changed). */
+    snprintf(sel_from, sizeof(sel_from), "%s", from);
+    if (disks[0]) {
+        rc = cd_move_disk_list(disks, names, &nnames, err, sizeof(err));
+        if (rc == 0)
+            rc = cd_move_select(def, from, volume, names, nnames, sel, &nsel,
+                                sel_from, &whole, err, sizeof(err));
+        if (rc < 0) {
+            res_vm_free(def);
+            return cd_error_reply(ret, rc, "%s (nothing was changed)", err);
+        }
+    }
+    /* A part of the disks may go back beside the slot: refuse() checks
+     * the volume they leave. */
+    rc = refuse(d, cur, asker, volume, whole ? from : sel_from, ret);
+    if (rc == 3) {
+        res_vm_free(def);
+        return forward(d, conn, cd_coord_vm_node(cd_orch_coord(d), vm, &st), "",
+                       volume, disks, vm, ret);
+    }
+    if (rc <= 0) {
+        res_vm_free(def);
+        return rc;
+    }
+    live = rc;
     e = entry_new(vm);
     j = calloc(1, sizeof(*j));
     m = calloc(1, sizeof(*m));
@@ -556,6 +581,15 @@ static int move_storage(struct cd_daemon *d, struct cmn_ipc_conn *conn,
     snprintf(e->volume, sizeof(e->volume), "%s", volume);
     e->state = MV_PREPARING;
     e->t0_ms = cmn_now_ms();
+    if (!whole) {
+        m->partial = true;
+        m->nsel = nsel;
+        memcpy(m->sel, sel, nsel * sizeof(sel[0]));
+        snprintf(m->home_volume, sizeof(m->home_volume), "%s", from);
+        cd_csv_volume_path(d, from, m->home_path, sizeof(m->home_path));
+        m->home_slot = slot;
+        snprintf(from, sizeof(from), "%s", sel_from);
+    }
     snprintf(m->src_volume, sizeof(m->src_volume), "%s", from);
     snprintf(m->dst_volume, sizeof(m->dst_volume), "%s", volume);
     cd_csv_volume_path(d, from, m->src_path, sizeof(m->src_path));
@@ -568,6 +602,7 @@ static int move_storage(struct cd_daemon *d, struct cmn_ipc_conn *conn,
         << 20;
     m->src_slot = slot;
     m->src_state = state;
+    m->node = d->nodeid;
     if (live == 2) {
         m->live = true;
         m->write_blocking =

@@ -6,9 +6,20 @@
  * node can start the VM from disks being copied; the VM was stopped and
  * nothing was in flight when the move was accepted. The target's slot
  * and extents carry the VM's name: until the CDB names them they are
- * orphans, which `volume check --repair` and the orphan reclaim free if
- * this clusterd dies mid-move. The source is freed only after the CDB
- * took the new definition and reference.
+ * orphans named for a VM of the cluster, which the orphan reclaim frees
+ * only once the marker the target slot holds until seal() (this node and
+ * its host generation, cd_csv_mover) names a host sanlock sees dead or
+ * reborn. The source is freed only after the CDB took the new definition
+ * and reference.
+ *
+ * --disk (m->partial): only the named disks move; the VM's slot, state
+ * extent and lease stay where they are. Their extents on the target
+ * belong to the VM's slot there: its own when the disks come back beside
+ * it, else its disk slot (the VM's name and uuid, owning disk extents
+ * only; made here when missing, freed once the VM has no disk left on
+ * that volume). A stopped VM's own lease is held as for a whole move, so
+ * no QEMU starts it from disks being copied; a running VM's QEMU keeps
+ * its lease and only the named disks are mirrored.
  */
 #include "config.h"
 
@@ -44,6 +55,7 @@ void cd_csv_move_free(struct cd_move *m)
     if (!m)
         return;
     csv_close(m->src); /* drops a lease still held */
+    csv_close(m->home);
     free(m);
 }
 
@@ -55,13 +67,46 @@ static void progress(struct cd_move *m, uint64_t done)
     atomic_store(&m->rate, cmn_rate_bps(&m->rate_win, RATE_WINDOW_MS));
 }
 
+/* A stopped VM's lease held for a --disk move: on its home volume, or
+ * on the source when the disks leave it. */
+static void release_source_lease(struct cd_move *m)
+{
+    if (m->home) {
+        csv_slot_lease_drop(m->home, m->home_slot);
+        csv_close(m->home);
+        m->home = NULL;
+    } else if (m->src && !m->live) {
+        csv_slot_lease_drop(m->src, m->src_slot);
+    }
+}
+
 static void release_source(struct cd_move *m)
 {
+    release_source_lease(m);
     if (!m->src)
         return;
-    csv_slot_lease_drop(m->src, m->src_slot);
     csv_close(m->src);
     m->src = NULL;
+}
+
+/* What this move made on the target (locked): the slot with its extents,
+ * or, where the VM had its slot there already, the extents alone. */
+static int free_targets(struct csv_volume *vol, struct cd_move *m)
+{
+    struct csv_extent e;
+    int rc = 0;
+
+    if (!m->partial || m->dst_slot_new)
+        return cd_csv_free_slot(vol, m->dst_slot);
+    while (m->ndst > 0 && rc == 0) {
+        const struct cd_move_copy *cp = &m->copies[m->ndst - 1];
+        rc = csv_extent_get_owned(vol, cp->dst_id, m->dst_slot, &e);
+        if (rc == 0)
+            rc = csv_extent_free(vol, cp->dst_id);
+        if (rc == 0 || rc == -CSV_E_NO_EXTENT)
+            m->ndst--, rc = 0;
+    }
+    return rc;
 }
 
 /* Frees the target slot and its extents, retrying while the path may
@@ -83,7 +128,7 @@ static int undo_target(struct cd_csv_job *j, struct cd_move *m)
             rc = csv_slot_get(vol, m->dst_slot, &s);
             /* Only our own slot: never another VM's. */
             if (rc == 0 && s.used && !strcmp(s.name, j->vm))
-                rc = cd_csv_free_slot(vol, m->dst_slot);
+                rc = free_targets(vol, m);
             if (rc == 0)
                 csv_slot_clear(&s);
             csv_unlock(vol);
@@ -113,13 +158,23 @@ static int prepare_source(struct cd_csv_job *j, struct cd_move *m,
     struct csv_extent e;
     struct csv_slot s;
     uint64_t owner = 0;
-    char err[512];
+    char err[512] = "";
     int rc;
 
     rc = cd_csv_open_locked(m->src_path, j, &m->src);
     if (rc < 0) {
         m->src = NULL;
         return rc;
+    }
+    /* The disks leave the VM's disk slot on another volume. */
+    if (m->partial && strcmp(m->src_volume, m->home_volume) != 0 &&
+        csv_slot_find(m->src, j->vm, &m->src_slot) < 0) {
+        cd_errf(j->msg, sizeof(j->msg),
+                "volume '%s' has no slot of VM '%s' for its disks there: "
+                "left alone",
+                m->src_volume, j->vm);
+        rc = -CSV_E_NO_SLOT;
+        goto out;
     }
     rc = csv_slot_get(m->src, m->src_slot, &s);
     if (rc == 0 && (!s.used || strcmp(s.name, j->vm))) {
@@ -135,21 +190,46 @@ static int prepare_source(struct cd_csv_job *j, struct cd_move *m,
         goto out;
     /* A running VM's QEMU holds it: the mirror keeps it there until the
      * target's is held too (hva-mirror.c). */
-    rc = m->live ? 0 : csv_slot_lease_hold(m->src, m->src_slot);
+    if (m->live) {
+        rc = 0;
+    } else if (m->partial && strcmp(m->src_volume, m->home_volume) != 0) {
+        /* The VM's own lease is on its home volume. */
+        rc = csv_open(m->home_path, 0, NULL, &m->home);
+        if (rc < 0) {
+            m->home = NULL;
+            cd_errf(j->msg, sizeof(j->msg), "VM '%s': volume '%s' (%s): %s",
+                    j->vm, m->home_volume, m->home_path, cmn_strerror(rc));
+            goto out;
+        }
+        rc = csv_slot_lease_hold(m->home, m->home_slot);
+        if (rc < 0)
+            csv_lease_owner(m->home, m->home_slot, &owner);
+    } else {
+        rc = csv_slot_lease_hold(m->src, m->src_slot);
+        if (rc < 0)
+            csv_lease_owner(m->src, m->src_slot, &owner);
+    }
     if (rc < 0) {
-        csv_lease_owner(m->src, m->src_slot, &owner);
-        cd_errf(j->msg, sizeof(j->msg),
-                "VM '%s': its VM lease on volume '%s' is held by host %" PRIu64
-                " (a QEMU of it is starting or running): stop it first",
-                j->vm, m->src_volume, owner);
+        if (!j->msg[0])
+            cd_errf(j->msg, sizeof(j->msg),
+                    "VM '%s': its VM lease on volume '%s' is held by host "
+                    "%" PRIu64
+                    " (a QEMU of it is starting or running): stop it first",
+                    j->vm, m->partial ? m->home_volume : m->src_volume, owner);
         goto out;
     }
-    rc = cd_move_disks(j->def, m->src_volume, idx, &n, err, sizeof(err));
+    if (m->partial) {
+        n = m->nsel;
+        memcpy(idx, m->sel, n * sizeof(idx[0]));
+    } else {
+        rc = cd_move_disks(j->def, m->src_volume, idx, &n, err, sizeof(err));
+    }
     if (rc < 0) {
         cd_errf(j->msg, sizeof(j->msg), "%s", err);
         goto out;
     }
-    for (size_t i = 0; i <= n && rc == 0; i++) {
+    /* The state extent (the last copy) stays with a slot that stays. */
+    for (size_t i = 0; i < n + !m->partial && rc == 0; i++) {
         uint64_t id = i < n ? j->def->disks[idx[i]].extent : m->src_state;
         rc = csv_extent_get_owned(m->src, id, m->src_slot, &e);
         if (rc < 0) {
@@ -164,13 +244,14 @@ static int prepare_source(struct cd_csv_job *j, struct cd_move *m,
         m->copies[i].length = e.length;
     }
     if (rc == 0)
-        m->ncopies = n + 1;
-    if (rc == 0 && m->live && n != j->def->n_disks) {
+        m->ncopies = n + !m->partial;
+    if (rc == 0 && m->live && !m->partial && n != j->def->n_disks) {
         /* QEMU's mirror moves every disk of the guest: a disk that is
          * not an extent of this volume could not follow. */
         cd_errf(j->msg, sizeof(j->msg),
                 "VM '%s': %zu of its %zu disks are extents of volume '%s': "
-                "a running VM moves all its disks or none",
+                "a running VM moves all its disks or, with --disk, the "
+                "disks of one volume",
                 j->vm, n, j->def->n_disks, m->src_volume);
         rc = -CD_E_BAD_VALUE;
     }
@@ -181,8 +262,41 @@ out:
     return rc;
 }
 
+/* The marker of a target slot made by this move (cd_csv_mover): this
+ * node and its host generation in the lockspace of the volume whose VM
+ * lease the move's writer holds (the VM's own slot's). "" when that is
+ * not known: the target is then kept if the move is cut, as before. */
+static void mover_marker(struct cd_move *m, char *buf, size_t len)
+{
+    const char *lv = m->partial ? m->home_volume : m->src_volume;
+    struct csv_volume *vol = m->home                      ? m->home
+                             : !strcmp(m->src_volume, lv) ? m->src
+                                                          : NULL;
+    struct cd_csv_mover mv = {.node = m->node};
+    struct csv_host *hosts = NULL;
+    size_t n = 0;
+    bool found = false;
+
+    buf[0] = '\0';
+    if (!vol || !m->node || csv_hosts(vol, 0, &hosts, &n) < 0)
+        return;
+    for (size_t i = 0; i < n; i++)
+        /* Joined (the move's writer holds the VM's lease there): its
+         * generation on disk is this incarnation's. */
+        if (hosts[i].host_id == m->node && hosts[i].state != CSV_HOST_FREE &&
+            hosts[i].state != CSV_HOST_DEAD && hosts[i].timestamp) {
+            mv.generation = hosts[i].generation;
+            found = true;
+        }
+    free(hosts);
+    snprintf(mv.from, sizeof(mv.from), "%s", lv);
+    if (!found || cd_csv_mover_format(buf, len, &mv) < 0)
+        buf[0] = '\0';
+}
+
 static int prepare(struct cd_csv_job *j, struct cd_move *m)
 {
+    char marker[CD_NAME_MAX + 96];
     uint64_t lengths[CD_MOVE_MAX], need;
     struct csv_volume *dst = NULL;
     struct csv_space sp = {0};
@@ -215,7 +329,23 @@ static int prepare(struct cd_csv_job *j, struct cd_move *m)
         rc = -CSV_E_NO_SPACE;
         goto out;
     }
-    if (csv_slot_find(dst, j->vm, &other) == 0) {
+    if (m->partial && csv_slot_find(dst, j->vm, &other) == 0) {
+        /* The VM's own slot, or its disk slot there: it takes the
+         * extents. */
+        m->dst_slot = other;
+        m->dst_made = true;
+    } else if (m->partial) {
+        mover_marker(m, marker, sizeof(marker));
+        rc = csv_slot_create(dst, j->vm, uuid, marker, &m->dst_slot);
+        if (rc < 0) {
+            cd_errf(j->msg, sizeof(j->msg),
+                    "volume '%s': cannot create a slot for VM '%s''s disks: "
+                    "%s",
+                    m->dst_volume, j->vm, cmn_strerror(rc));
+            goto out;
+        }
+        m->dst_made = m->dst_slot_new = true;
+    } else if (csv_slot_find(dst, j->vm, &other) == 0) {
         cd_errf(j->msg, sizeof(j->msg),
                 "volume '%s' already has a slot for VM '%s' (slot %u, left "
                 "from a move that died? 'clusterctl volume check --repair' "
@@ -224,15 +354,20 @@ static int prepare(struct cd_csv_job *j, struct cd_move *m)
         rc = -CD_E_EXISTS;
         goto out;
     }
-    rc = csv_slot_create(dst, j->vm, uuid, "", &m->dst_slot);
-    if (rc < 0) {
-        cd_errf(j->msg, sizeof(j->msg),
-                "volume '%s': cannot create a slot for VM '%s': %s",
-                m->dst_volume, j->vm, cmn_strerror(rc));
-        goto out;
+    if (!m->partial) {
+        /* Until seal() stores the definition: who moves, so the orphan
+         * reclaim can tell a cut move's target from one in flight. */
+        mover_marker(m, marker, sizeof(marker));
+        rc = csv_slot_create(dst, j->vm, uuid, marker, &m->dst_slot);
+        if (rc < 0) {
+            cd_errf(j->msg, sizeof(j->msg),
+                    "volume '%s': cannot create a slot for VM '%s': %s",
+                    m->dst_volume, j->vm, cmn_strerror(rc));
+            goto out;
+        }
+        m->dst_made = true;
     }
-    m->dst_made = true;
-    if (m->live) {
+    if (m->live && !m->partial) {
         struct csv_lease_loc loc;
         rc = csv_lease_location(dst, m->dst_slot, &loc);
         if (rc < 0) {
@@ -272,14 +407,18 @@ static int prepare(struct cd_csv_job *j, struct cd_move *m)
         }
         cp->dst_id = e.id;
         cp->dst_offset = e.offset;
+        m->ndst = i + 1;
         if (state)
             rc = cd_move_ref(m->new_ref, sizeof(m->new_ref), m->dst_volume,
                              m->dst_slot, e.id);
     }
 out:
+    if (rc == 0 && m->partial) /* the VM's slot stays */
+        rc = cd_move_ref(m->new_ref, sizeof(m->new_ref), m->home_volume,
+                         m->home_slot, m->src_state);
     if (rc < 0 && dst && m->dst_made) {
         /* Nothing of a refused move stays on the target. */
-        if (cd_csv_free_slot(dst, m->dst_slot) == 0)
+        if (free_targets(dst, m) == 0)
             m->dst_made = false;
     }
     if (dst) {
@@ -471,17 +610,22 @@ static int mirror_ask(struct cd_csv_job *j, struct cd_move *m,
             for (size_t i = 0; i < m->ncopies; i++) {
                 if (m->copies[i].disk != k)
                     continue;
-                cd_buf_puts(&b, "<disk path=\"");
+                if (m->partial)
+                    cd_buf_xmlf(&b, "<disk index=\"%zu\"", k);
+                cd_buf_puts(&b, m->partial ? " path=\"" : "<disk path=\"");
                 cd_buf_xml_escape(&b, m->dst_path);
                 cd_buf_xmlf(&b,
                             "\" offset=\"%" PRIu64 "\" size=\"%" PRIu64 "\"/>",
                             m->copies[i].dst_offset, m->copies[i].length);
             }
-        cd_buf_xmlf(&b, "<lease lockspace=\"%s\" resource=\"%s\" path=\"",
-                    m->dst_lease_ls, m->dst_lease_res);
-        cd_buf_xml_escape(&b, m->dst_path);
-        cd_buf_xmlf(&b, "\" offset=\"%" PRIu64 "\"/></request>",
-                    m->dst_lease_offset);
+        /* A part of the disks: the VM's slot and its lease stay. */
+        if (!m->partial) {
+            cd_buf_xmlf(&b, "<lease lockspace=\"%s\" resource=\"%s\" path=\"",
+                        m->dst_lease_ls, m->dst_lease_res);
+            cd_buf_xml_escape(&b, m->dst_path);
+            cd_buf_xmlf(&b, "\" offset=\"%" PRIu64 "\"/>", m->dst_lease_offset);
+        }
+        cd_buf_puts(&b, "</request>");
     } else {
         cd_buf_puts(&b, "/>");
     }
@@ -731,6 +875,40 @@ static int seal(struct cd_csv_job *j, struct cd_move *m)
                 m->dst_volume, j->vm, m->dst_slot, cmn_strerror(rc));
     csv_unlock(dst);
     csv_close(dst);
+    if (rc == 0 && m->partial && strcmp(m->dst_volume, m->home_volume) != 0 &&
+        cd_csv_open_locked(m->home_path, j, &dst) == 0) {
+        /* The VM's own slot keeps a copy too; the CDB is the authority
+         * (the next change rewrites it). */
+        if (csv_slot_set_xml(dst, m->home_slot, j->def_xml) < 0)
+            cmn_warn(CMN_LOG_CD, "VM '%s': slot %u keeps an older definition",
+                     j->vm, m->home_slot);
+        csv_unlock(dst);
+        csv_close(dst);
+        j->msg[0] = '\0';
+    }
+    return rc;
+}
+
+/* --disk, after the CDB names the target: the source extents of the
+ * disks that moved, and the VM's disk slot there once it holds none of
+ * its disks (never its own slot). Under the source's metadata lease. */
+static int free_moved(struct cd_csv_job *j, struct cd_move *m)
+{
+    struct csv_extent e;
+    bool left = false;
+    int rc = 0;
+
+    for (size_t i = 0; i < m->ncopies && rc == 0; i++) {
+        const struct cd_move_copy *cp = &m->copies[i];
+        rc = csv_extent_get_owned(m->src, cp->src_id, m->src_slot, &e);
+        if (rc == 0)
+            rc = csv_extent_free(m->src, cp->src_id);
+    }
+    for (size_t i = 0; i < j->def->n_disks; i++)
+        left |= !strcmp(cd_move_disk_volume(&j->def->disks[i], m->home_volume),
+                        m->src_volume);
+    if (rc == 0 && !left && strcmp(m->src_volume, m->home_volume) != 0)
+        rc = cd_csv_free_slot(m->src, m->src_slot);
     return rc;
 }
 
@@ -742,7 +920,8 @@ static int finish_commit(struct cd_csv_job *j, struct cd_move *m)
 
     if (m->live) {
         /* QEMU lets the source lease go (it holds the target's since the
-         * switch): only then may the source slot be freed. */
+         * switch): only then may the source slot be freed. With --disk it
+         * holds its one lease throughout; finish drops the source nodes. */
         struct mirror_st st;
         int64_t until = (int64_t)cmn_now_ms() + MIRROR_SWITCH_MS;
         rc = mirror_ask(j, m, "finish", &st);
@@ -766,12 +945,15 @@ static int finish_commit(struct cd_csv_job *j, struct cd_move *m)
             m->src = NULL;
             return rc;
         }
+    } else if (m->partial) {
+        release_source_lease(m);
     } else {
         csv_slot_lease_drop(m->src, m->src_slot);
     }
     rc = csv_lock(m->src, 15000);
     if (rc == 0) {
-        rc = cd_csv_free_slot(m->src, m->src_slot);
+        rc = m->partial ? free_moved(j, m)
+                        : cd_csv_free_slot(m->src, m->src_slot);
         csv_unlock(m->src);
     }
     if (rc < 0)

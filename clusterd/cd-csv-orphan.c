@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,9 +69,59 @@ static bool known_has(const struct cd_csv_known *known, size_t nknown,
                       uint32_t slot, const char *vm)
 {
     for (size_t i = 0; i < nknown; i++)
-        if (known[i].slot == slot && !strcmp(known[i].vm, vm))
+        if ((known[i].slot == slot || known[i].slot == CD_CSV_KNOWN_ANY) &&
+            !strcmp(known[i].vm, vm))
             return true;
     return false;
+}
+
+int cd_csv_mover_format(char *buf, size_t len, const struct cd_csv_mover *mv)
+{
+    int n = snprintf(buf, len,
+                     "<move-target from=\"%s\" node=\"%u\" "
+                     "generation=\"%" PRIu64 "\"/>",
+                     mv->from, mv->node, mv->generation);
+
+    return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+int cd_csv_mover_parse(const char *xml, struct cd_csv_mover *ret)
+{
+    struct cd_csv_mover mv = {0};
+    char from[CD_NAME_MAX + 1];
+    unsigned node;
+    uint64_t gen;
+    int end = 0;
+
+    if (!xml ||
+        sscanf(xml,
+               "<move-target from=\"%64[^\"]\" node=\"%u\" "
+               "generation=\"%" SCNu64 "\"/>%n",
+               from, &node, &gen, &end) != 3 ||
+        end == 0 || xml[end] != '\0' || strlen(from) >= sizeof(mv.from) ||
+        node == 0)
+        return -CD_E_BAD_VALUE;
+    snprintf(mv.from, sizeof(mv.from), "%s", from);
+    mv.node = node;
+    mv.generation = gen;
+    *ret = mv;
+    return 0;
+}
+
+bool cd_csv_move_cut(const struct cd_csv_mover *mv,
+                     const struct csv_host *hosts, size_t nhosts)
+{
+    for (size_t i = 0; i < nhosts; i++) {
+        if (hosts[i].host_id != mv->node)
+            continue;
+        if (hosts[i].state == CSV_HOST_DEAD)
+            return true;
+        /* Joined again since: the old incarnation's leases are gone
+         * (a generation is only ever seen once it renews). */
+        return hosts[i].generation != mv->generation &&
+               hosts[i].state == CSV_HOST_LIVE;
+    }
+    return false; /* never seen there: not known, kept */
 }
 
 static void add_extent(struct cd_csv_orphan *o, const struct csv_extent *e)
@@ -111,6 +162,7 @@ int cd_csv_orphans(const struct csv_slot *slots, size_t nslots,
         if (!s->used && !owns)
             continue;
         if (s->used) {
+            o->moving = cd_csv_mover_parse(s->xml, &o->mover) == 0;
             snprintf(o->vm, sizeof(o->vm), "%s", s->name);
             for (int b = 0, p = 0; b < 16; b++) {
                 p += snprintf(o->uuid + p, sizeof(o->uuid) - (size_t)p, "%02x",

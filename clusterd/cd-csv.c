@@ -725,6 +725,28 @@ static bool cluster_vm(const struct cd_csv_job *j, const char *vm)
     return false;
 }
 
+/* Is orphan o, a storage move's target with its mover's marker, left by
+ * a move that was cut (cd_csv_move_cut)? Read from the hosts of the
+ * volume the VM moved from, as this node's sanlock sees them; anything
+ * not known keeps the target. */
+static bool move_cut(struct cd_csv *c, const struct cd_csv_orphan *o)
+{
+    struct csv_volume *vol = NULL;
+    struct csv_host *hosts = NULL;
+    size_t n = 0;
+    bool cut = false;
+
+    if (!o->moving ||
+        csv_open(volume_path(c, o->mover.from), 0, NULL, &vol) < 0)
+        return false;
+    if (!strcmp(csv_super(vol)->name, o->mover.from) &&
+        csv_hosts(vol, 0, &hosts, &n) == 0)
+        cut = cd_csv_move_cut(&o->mover, hosts, n);
+    free(hosts);
+    csv_close(vol);
+    return cut;
+}
+
 static int do_reclaim(struct cd_csv *c, struct cd_csv_job *j)
 {
     struct csv_volume *vol = NULL;
@@ -743,15 +765,19 @@ static int do_reclaim(struct cd_csv *c, struct cd_csv_job *j)
         /* A slot named for a VM of the cluster, yet not the one its ref
          * names, is a storage move's target: while the move copies, its
          * VM lease is free (QEMU takes it at the switch) and the mover
-         * may be on any node, so neither the lease nor this node can
+         * may be on any node, so neither that lease nor this node can
          * tell a move in flight from one that was cut. Freeing it could
-         * hand extents QEMU still mirrors into to another VM: it is
-         * reported, never freed here. */
-        if (cluster_vm(j, o->vm)) {
+         * hand extents QEMU still mirrors into to another VM, so it is
+         * kept, unless it still holds its mover's marker (the copy was
+         * not sealed) and sanlock says that mover's host can no longer
+         * hold the VM's lease on the source volume, so neither its QEMU
+         * nor its clusterd writes any more (move_cut). */
+        if (cluster_vm(j, o->vm) && !move_cut(c, o)) {
             reclaim_note(j, "kept", o,
                          "named for a VM of the cluster: a storage move's "
-                         "target (in flight, or left by a move that "
-                         "failed); freed once that VM is removed");
+                         "target (in flight, or left by a move whose node "
+                         "is not known dead); freed once that VM is "
+                         "removed");
             j->kept++;
             continue;
         }
@@ -1012,6 +1038,39 @@ void cd_csv_volume_path(struct cd_daemon *d, const char *ref_or_name, char *buf,
 
 /* ----------------------------------------------- steps for hvagent */
 
+/* Disk i of a hvagent job that lives on another volume than the VM's
+ * slot: its extent, owned by the VM's disk slot on that volume. */
+static int other_volume_extent(struct cd_hva_job *j, size_t i,
+                               struct csv_extent *ret)
+{
+    struct csv_volume *vol = NULL;
+    uint32_t slot;
+    int rc;
+
+    rc = csv_open(j->csv_dpath[i], 0, NULL, &vol);
+    if (rc < 0) {
+        cd_errf(j->msg, sizeof(j->msg), "VM '%s': CSV '%s': %s", j->vm,
+                j->csv_dpath[i], cmn_strerror(rc));
+        return rc;
+    }
+    if (strcmp(csv_super(vol)->name, j->csv_dvol[i]) != 0) {
+        cd_errf(j->msg, sizeof(j->msg),
+                "VM '%s' has a disk on volume '%s', but '%s' is volume '%s'",
+                j->vm, j->csv_dvol[i], j->csv_dpath[i], csv_super(vol)->name);
+        rc = -CD_E_NOT_FOUND;
+    }
+    if (rc == 0 && csv_slot_find(vol, j->vm, &slot) < 0) {
+        cd_errf(j->msg, sizeof(j->msg),
+                "VM '%s': volume '%s' has no slot of it for its disk there",
+                j->vm, j->csv_dvol[i]);
+        rc = -CSV_E_NO_SLOT;
+    }
+    if (rc == 0)
+        rc = csv_extent_get_owned(vol, j->csv_disks[i], slot, ret);
+    csv_close(vol);
+    return rc;
+}
+
 int cd_csv_prepare(struct cd_hva_job *j)
 {
     struct csv_volume *vol = NULL;
@@ -1073,16 +1132,20 @@ int cd_csv_prepare(struct cd_hva_job *j)
 
     cd_buf_init(&b);
     for (size_t i = 0; i < j->csv_ndisks; i++) {
-        rc = csv_extent_get_owned(vol, j->csv_disks[i], slot, &e);
+        const char *dpath = j->csv_dvol[i][0] ? j->csv_dpath[i] : j->csv_path;
+        rc = j->csv_dvol[i][0]
+                 ? other_volume_extent(j, i, &e)
+                 : csv_extent_get_owned(vol, j->csv_disks[i], slot, &e);
         if (rc < 0) {
-            cd_errf(j->msg, sizeof(j->msg),
-                    "VM '%s': disk extent %" PRIu64 " on CSV '%s': %s", j->vm,
-                    j->csv_disks[i], j->csv_path, cmn_strerror(rc));
+            if (!j->msg[0])
+                cd_errf(j->msg, sizeof(j->msg),
+                        "VM '%s': disk extent %" PRIu64 " on CSV '%s': %s",
+                        j->vm, j->csv_disks[i], dpath, cmn_strerror(rc));
             cd_buf_free(&b);
             goto out;
         }
         cd_buf_puts(&b, "<disk path=\"");
-        cd_buf_xml_escape(&b, j->csv_path);
+        cd_buf_xml_escape(&b, dpath);
         cd_buf_xmlf(&b, "\" offset=\"%" PRIu64 "\" size=\"%" PRIu64 "\"",
                     e.offset, e.length);
         if (j->csv_slots[i])
@@ -1213,6 +1276,43 @@ static bool scan_path(struct cd_csv *c, size_t idx, char *buf, size_t len)
 /* A job on the volume at `path` ("" = the main CSV) with the CDB's VMs and
  * their volumes as `known`; a RECLAIM's eligible orphans are those of
  * every volume (the worker takes those of the volume it opens). */
+/* The disk slots of the CDB's VMs (move-storage --disk: a VM's disks on
+ * another volume than its slot belong to a slot of its name there):
+ * counted, or, with j, added to j->known with the volume each is on. */
+static size_t disk_slots(struct cd_daemon *d, struct cd_csv_job *j)
+{
+    const struct cd_cdb *cdb = cd_daemon_cdb(d);
+    size_t n = 0;
+
+    for (size_t i = 0; i < cd_cdb_vm_count(cdb); i++) {
+        const struct cd_vm *v = cd_cdb_vm(cdb, i);
+        char home[CSV_NAME_MAX + 1], err[128];
+        char vols[RES_VM_MAX_DISKS][RES_NAME_MAX];
+        struct res_vm *def = NULL;
+        size_t nv;
+        uint32_t slot;
+        uint64_t st;
+
+        if (!v->definition ||
+            cd_csv_ref_parse(v->ref, home, sizeof(home), &slot, &st) < 0 ||
+            res_vm_parse(v->definition, strlen(v->definition), v->name, &def,
+                         err, sizeof(err)) < 0)
+            continue;
+        nv = cd_move_disk_volumes(def, home, vols, RES_VM_MAX_DISKS);
+        res_vm_free(def);
+        for (size_t k = 0; k < nv; k++, n++) {
+            if (!j)
+                continue;
+            snprintf(j->known[j->nknown].vm, sizeof(j->known[0].vm), "%s",
+                     v->name);
+            snprintf(j->known_vol[j->nknown], sizeof(j->known_vol[0]), "%s",
+                     vols[k]);
+            j->known[j->nknown++].slot = CD_CSV_KNOWN_ANY;
+        }
+    }
+    return n;
+}
+
 static struct cd_csv_job *orphan_job(struct cd_daemon *d, enum cd_csv_op op,
                                      const char *path)
 {
@@ -1225,6 +1325,8 @@ static struct cd_csv_job *orphan_job(struct cd_daemon *d, enum cd_csv_op op,
         return NULL;
     j->op = op;
     snprintf(j->path, sizeof(j->path), "%s", path);
+    /* Each VM's slot, and its disk slots on other volumes. */
+    nvm += disk_slots(d, NULL);
     j->known = calloc(nvm + 1, sizeof(*j->known));
     j->known_vol = calloc(nvm + 1, sizeof(*j->known_vol));
     if (!j->known || !j->known_vol)
@@ -1242,6 +1344,7 @@ static struct cd_csv_job *orphan_job(struct cd_daemon *d, enum cd_csv_op op,
                  vol_name);
         j->known[j->nknown++].slot = slot;
     }
+    disk_slots(d, j);
     if (op == CD_CSV_RECLAIM) {
         j->eligible = calloc(c->nseen + 1, sizeof(*j->eligible));
         j->eligible_gen = calloc(c->nseen + 1, sizeof(*j->eligible_gen));

@@ -75,11 +75,26 @@ void cd_csv_volume_path(struct cd_daemon *d, const char *ref_or_name, char *buf,
 
 struct csv_slot;
 struct csv_extent;
+struct csv_host;
 
-/* A VM of the CDB on this volume: its name and slot. */
+/* A VM of the CDB on this volume: its name and slot, or
+ * CD_CSV_KNOWN_ANY for its disk slot (a slot of its name that owns the
+ * extents of its disks on this volume, move-storage --disk). */
+#define CD_CSV_KNOWN_ANY 0xfffffffeu
 struct cd_csv_known {
     char vm[CD_NAME_MAX];
     uint32_t slot;
+};
+
+/* A storage move's target slot, until its copy is sealed, holds this
+ * marker instead of a definition: the moving node (its corosync nodeid,
+ * which is its sanlock host id) and that host's generation in the
+ * lockspace of the volume the VM moves from, where the mover's writer
+ * (its QEMU, or the clusterd that copies) holds the VM's lease. */
+struct cd_csv_mover {
+    char from[CD_NAME_MAX]; /* the source volume */
+    uint32_t node;
+    uint64_t generation;
 };
 
 struct cd_csv_orphan {
@@ -91,7 +106,25 @@ struct cd_csv_orphan {
     size_t nextents;
     uint64_t extents[CD_CSV_ORPHAN_EXTENTS];
     uint64_t bytes;
+    bool moving; /* the slot holds a move's marker (mover) */
+    struct cd_csv_mover mover;
 };
+
+/* The marker a move writes into its target slot ("<move-target .../>"):
+ * 0, or -ENAMETOOLONG. */
+int cd_csv_mover_format(char *buf, size_t len, const struct cd_csv_mover *mv);
+/* 0 with *ret filled when `xml` is such a marker, else CD_E_BAD_VALUE. */
+int cd_csv_mover_parse(const char *xml, struct cd_csv_mover *ret);
+
+/* Is the move that wrote `mv` cut? Only when sanlock says its writer
+ * cannot write any more: the mover's host in the source lockspace
+ * (`hosts`, as csv_hosts reads them) is dead, or joined since with
+ * another generation (sanlock ended every lease of the old one, and
+ * with it the QEMU or clusterd that held the VM's). Anything else,
+ * unknown included, keeps the target: freeing extents still written to
+ * could give them to another VM. */
+bool cd_csv_move_cut(const struct cd_csv_mover *mv,
+                     const struct csv_host *hosts, size_t nhosts);
 
 /* The VMs of `cdb` that live on volume `volume` (from their refs). The
  * array is the caller's. */
@@ -170,6 +203,22 @@ struct cd_move {
     bool completing, switched;
     bool mirror_gone;   /* hvagent has no mirror left to cancel */
     uint64_t state_len; /* counted as done: the state header is zeroed */
+    /* --disk, a part of the disks (cd_move_select): the VM's slot, state
+     * extent and lease stay on home_volume. src_* name the volume the
+     * disks leave and the slot that owns their extents there (the VM's
+     * own, or its disk slot: a slot of the VM's name owning only disk
+     * extents); the target's extents go to the VM's slot on dst_volume,
+     * made by this move when it had none (dst_slot_new). A stopped VM's
+     * home lease is held through `home` when the disks leave another
+     * volume. */
+    bool partial;
+    size_t nsel, sel[RES_VM_MAX_DISKS]; /* the disks, by definition index */
+    char home_volume[CD_NAME_MAX], home_path[PATH_MAX];
+    uint32_t home_slot;
+    struct csv_volume *home;
+    bool dst_slot_new;
+    size_t ndst;   /* target extents allocated (copies[0..ndst)) */
+    uint32_t node; /* this node's id: the mover the target's marker names */
 };
 
 struct cd_csv_job {

@@ -72,6 +72,11 @@ struct cd_hva_job {
     char local_node[CD_NAME_MAX];
     char local_targets[16][RES_TARGET_MAX];
     uint64_t local_sizes[16];
+    /* A disk on another volume than the VM's slot (move-storage --disk):
+     * that volume's name and path, its extent owned by the VM's disk
+     * slot there; "" = beside the slot. */
+    char csv_dvol[16][CD_NAME_MAX];
+    char csv_dpath[16][1024];
 
     /* results */
     int rc;

@@ -30,6 +30,36 @@ struct cd_move_copy {
 int cd_move_disks(const struct res_vm *def, const char *from, size_t *ret_idx,
                   size_t *ret_n, char *err, size_t errlen);
 
+/* --disk's list, "vdb,vdc": each name copied into ret_names (at most
+ * RES_VM_MAX_DISKS, each shorter than RES_TARGET_MAX and made of
+ * letters and digits). A bad list is refused (CD_E_BAD_VALUE, err
+ * names it). */
+int cd_move_disk_list(const char *list, char ret_names[][RES_TARGET_MAX],
+                      size_t *ret_n, char *err, size_t errlen);
+
+/* The disks `names` of `def`, whose slot is on volume `home`, that move
+ * to volume `to`. Refused, err naming the input: a name that is no disk
+ * of the VM (CD_E_NOT_FOUND), a disk named twice, a disk already on `to`,
+ * a disk that is not an extent yet, disks of two volumes (CD_E_BAD_VALUE).
+ * On success their indices in the order named (ret_idx), the volume they
+ * leave (ret_from, RES_NAME_MAX long), and *ret_whole when they are every
+ * disk of the VM and all lie beside its slot: then the slot (definition,
+ * state extent, lease) moves too, as without --disk. Otherwise the slot
+ * stays, and the disks' extents on `to` belong to the VM's disk slot
+ * there (a slot with the VM's name that owns only disk extents). */
+int cd_move_select(const struct res_vm *def, const char *home, const char *to,
+                   char names[][RES_TARGET_MAX], size_t n_names,
+                   size_t *ret_idx, size_t *ret_n, char *ret_from,
+                   bool *ret_whole, char *err, size_t errlen);
+
+/* The volumes other than `home` that disks of `def` live on (their disk
+ * slots), each once: how many, at most `max` in ret. */
+size_t cd_move_disk_volumes(const struct res_vm *def, const char *home,
+                            char ret[][RES_NAME_MAX], size_t max);
+
+/* The volume disk `d` of a VM whose slot is on `home` lives on. */
+const char *cd_move_disk_volume(const struct res_disk *d, const char *home);
+
 /* Bytes the target must have free for `n` extents of `lengths`, each
  * rounded up to the target's allocation unit `unit` (0: none). */
 uint64_t cd_move_need(const uint64_t *lengths, size_t n, uint64_t unit);

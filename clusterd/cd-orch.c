@@ -432,6 +432,20 @@ static int runtime_xml(struct cd_orch *o, const struct cd_action *a,
             if (def->disks[i].source == RES_DISK_EXTENT &&
                 j->csv_ndisks <
                     sizeof(j->csv_disks) / sizeof(j->csv_disks[0])) {
+                char home[CD_NAME_MAX];
+                uint64_t st;
+                uint32_t sl;
+                /* A disk moved alone lives on its own volume. */
+                if (def->disks[i].volume[0] &&
+                    cd_csv_ref_parse(v->ref, home, sizeof(home), &sl, &st) ==
+                        0 &&
+                    strcmp(def->disks[i].volume, home) != 0) {
+                    snprintf(j->csv_dvol[j->csv_ndisks], CD_NAME_MAX, "%s",
+                             def->disks[i].volume);
+                    cd_csv_volume_path(o->d, def->disks[i].volume,
+                                       j->csv_dpath[j->csv_ndisks],
+                                       sizeof(j->csv_dpath[0]));
+                }
                 j->csv_slots[j->csv_ndisks] = def->disks[i].slot;
                 j->csv_scsi[j->csv_ndisks] =
                     def->disks[i].bus == RES_BUS_VIRTIO_SCSI;

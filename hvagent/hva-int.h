@@ -14,6 +14,7 @@
 
 #include "common/cmn-work.h"
 #include "hvagent/hva-proto.h"
+#include "resources/res-vm.h"
 
 /* ---- VM definition (the runtime form hvagent is given) ---------------- */
 
@@ -781,12 +782,15 @@ struct hva_request {
     struct hva_disk disk;        /* disk-add (path checked); disk-remove:
                                     only .slot */
     /* mirror: action, and for start the target of every disk (in the
-     * definition's order) and the target slot's lease */
+     * definition's order) and the target slot's lease; or, with `index`
+     * on each <disk>, the targets of those disks alone (the lease stays) */
     enum hva_mirror_action mirror_action;
     bool mirror_write_blocking;
     uint64_t mirror_speed; /* bytes/s of each job, 0 = unlimited */
     struct hva_disk *mirror_disks;
     size_t n_mirror_disks;
+    size_t mirror_index[RES_VM_MAX_DISKS]; /* each target's disk */
+    bool mirror_indexed;                   /* index given (all or none) */
     struct hva_lease_def mirror_lease;
 };
 

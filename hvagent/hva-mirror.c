@@ -27,6 +27,11 @@
  * complete) and never runs on disks whose slot lease another host could
  * take: from complete to finish it holds both. A source or target
  * lease held by another host fails complete before any switch.
+ *
+ * A part of the disks (start's <disk index="N">, move-storage --disk):
+ * only those are mirrored and switched; the VM's slot does not move, so
+ * no target lease is taken and the VM's lease is held throughout (finish
+ * only drops the source nodes).
  */
 #include "config.h"
 
@@ -47,7 +52,7 @@
 #include "hvagent/hva-int.h"
 #include "resources/res-vm.h"
 
-#define MIRROR_FDSET_BASE 200u /* two banks of 16: old and new */
+#define MIRROR_FDSET_BASE 200u /* 32 sets: the disks' and the targets' */
 #define MIRROR_POLL_MS    500u
 
 enum mr_state {
@@ -76,6 +81,7 @@ struct hva_mirror;
 
 struct mr_disk {
     struct hva_mirror *m;
+    size_t disk;            /* its index in the definition */
     struct hva_disk target; /* path owned */
     char node[24];          /* target node and job id */
     size_t fdset;
@@ -131,6 +137,27 @@ static size_t disk_fdset(const struct hva_vm_def *def, size_t i)
     if (d->fdset)
         return d->fdset;
     return d->slot ? HVA_QEMU_FDSET_SLOT(d->slot) : HVA_QEMU_FDSET_DISK(i);
+}
+
+/* The fd set of target `upto` of mirror m: the lowest of the mirror sets
+ * that no disk of the VM and no earlier target uses. Never a set a disk
+ * still reads from: a second fd in it could be the one QEMU opens. With
+ * at most 16 disks and 16 targets, one of the 32 is always free (earlier
+ * mirrors, of every disk or of some, and removed disks leave any mix). */
+static size_t free_fdset(const struct hva_vm_def *def,
+                         const struct hva_mirror *m, size_t upto)
+{
+    for (size_t s = MIRROR_FDSET_BASE;
+         s < MIRROR_FDSET_BASE + 2 * RES_VM_MAX_DISKS; s++) {
+        bool used = false;
+        for (size_t k = 0; k < def->n_disks; k++)
+            used |= disk_fdset(def, k) == s;
+        for (size_t i = 0; i < upto; i++)
+            used |= m->d[i].fdset == s;
+        if (!used)
+            return s;
+    }
+    return MIRROR_FDSET_BASE + 2 * RES_VM_MAX_DISKS; /* not reached */
 }
 
 void hva_mirror_free(struct hva_vm *vm)
@@ -270,9 +297,10 @@ static void switched(struct hva_mirror *m)
     int rc;
 
     for (size_t i = 0; i < m->n; i++) {
-        struct hva_disk *d = &def->disks[i];
-        hva_disk_node_name(def, i, m->old_nodes[i], sizeof(m->old_nodes[i]));
-        m->old_fdsets[i] = disk_fdset(def, i);
+        struct hva_disk *d = &def->disks[m->d[i].disk];
+        hva_disk_node_name(def, m->d[i].disk, m->old_nodes[i],
+                           sizeof(m->old_nodes[i]));
+        m->old_fdsets[i] = disk_fdset(def, m->d[i].disk);
         free(d->path);
         d->path = m->d[i].target.path;
         m->d[i].target.path = NULL;
@@ -282,10 +310,13 @@ static void switched(struct hva_mirror *m)
         d->fdset = m->d[i].fdset;
     }
     /* The definition names the target lease; the source one is kept
-     * (held) until finish. */
-    m->old_lease = def->lease;
-    def->lease = m->lease;
-    memset(&m->lease, 0, sizeof(m->lease));
+     * (held) until finish. A part of the disks moved: the VM's slot, and
+     * so its lease, stayed. */
+    if (m->lease.lockspace) {
+        m->old_lease = def->lease;
+        def->lease = m->lease;
+        memset(&m->lease, 0, sizeof(m->lease));
+    }
     m->lease_acquired = false;
     rc = hva_vm_def_save(vm);
     if (rc < 0)
@@ -347,8 +378,8 @@ void hva_mirror_qmp_event(struct hva_vm *vm, const char *event,
     }
     if (!strcmp(event, "BLOCK_JOB_ERROR")) {
         set_msg(
-            m, "the copy of disk %zu (job %s) failed: %s error on %s",
-            (size_t)(d - m->d), d->node,
+            m, "the copy of disk %zu (job %s) failed: %s error on %s", d->disk,
+            d->node,
             json_object_get_string(json_object_object_get(data, "action")),
             json_object_get_string(json_object_object_get(data, "operation")));
         return;
@@ -361,8 +392,7 @@ void hva_mirror_qmp_event(struct hva_vm *vm, const char *event,
     d->job_ok = !strcmp(event, "BLOCK_JOB_COMPLETED") &&
                 !json_object_object_get_ex(data, "error", &err);
     if (!d->job_ok && m->state != MR_CANCELLING) {
-        set_msg(m, "the copy of disk %zu (job %s) ended: %s",
-                (size_t)(d - m->d), d->node,
+        set_msg(m, "the copy of disk %zu (job %s) ended: %s", d->disk, d->node,
                 json_object_object_get_ex(data, "error", &err)
                     ? json_object_get_string(err)
                     : "cancelled by QEMU");
@@ -492,7 +522,7 @@ static void step_failed(struct mr_disk *d, const char *what, int rc,
 {
     struct hva_mirror *m = d->m;
 
-    set_msg(m, "disk %zu: %s: %s", (size_t)(d - m->d), what,
+    set_msg(m, "disk %zu: %s: %s", d->disk, what,
             errmsg ? errmsg : cmn_strerror(rc));
     if (m->state == MR_CANCELLING) {
         /* A cancel waiting for this job's end: it never started. */
@@ -550,7 +580,6 @@ static int start(struct hva_vm *vm, struct hva_request *req, char *err,
 {
     struct hva_vm_def *def = vm->def;
     struct hva_mirror *m;
-    size_t bank = MIRROR_FDSET_BASE;
     char what[48];
     int rc;
 
@@ -574,15 +603,36 @@ static int start(struct hva_vm *vm, struct hva_request *req, char *err,
                                : "another operation");
         return -HVA_E_STATE;
     }
-    if (req->n_mirror_disks != def->n_disks) {
+    if (!req->mirror_indexed && req->n_mirror_disks != def->n_disks) {
         snprintf(err, errlen,
                  "VM '%s' has %zu disk(s), the mirror names %zu: every disk "
-                 "moves",
+                 "moves (or index=\"N\" names the disks that do)",
                  def->name, def->n_disks, req->n_mirror_disks);
         return -HVA_E_BAD_REQUEST;
     }
+    for (size_t i = 0; i < req->n_mirror_disks; i++) {
+        bool twice = false;
+        for (size_t k = 0; k < i; k++)
+            twice |= req->mirror_index[k] == req->mirror_index[i];
+        if (req->mirror_index[i] >= def->n_disks || twice) {
+            snprintf(err, errlen,
+                     "VM '%s' has %zu disk(s): the mirror's disk index %zu "
+                     "is %s",
+                     def->name, def->n_disks, req->mirror_index[i],
+                     twice ? "named twice" : "not one of them");
+            return -HVA_E_BAD_REQUEST;
+        }
+    }
+    /* A part of the disks moves without the slot: the lease stays. */
+    if (req->n_mirror_disks < def->n_disks && req->mirror_lease.lockspace) {
+        snprintf(err, errlen,
+                 "VM '%s': %zu of its %zu disks move, so its slot and lease "
+                 "stay: the mirror takes no <lease>",
+                 def->name, req->n_mirror_disks, def->n_disks);
+        return -HVA_E_BAD_REQUEST;
+    }
     if (vm->ag->sanlock && def->lease.lockspace &&
-        !req->mirror_lease.lockspace) {
+        req->n_mirror_disks == def->n_disks && !req->mirror_lease.lockspace) {
         snprintf(err, errlen,
                  "VM '%s' holds a lease: the mirror needs the target's "
                  "<lease>",
@@ -595,9 +645,6 @@ static int start(struct hva_vm *vm, struct hva_request *req, char *err,
                                     &req->mirror_disks[i].path, err, errlen);
         if (rc < 0)
             return rc;
-        if (disk_fdset(def, i) >= MIRROR_FDSET_BASE &&
-            disk_fdset(def, i) < MIRROR_FDSET_BASE + RES_VM_MAX_DISKS)
-            bank = MIRROR_FDSET_BASE + RES_VM_MAX_DISKS;
     }
     if (req->mirror_lease.lockspace) {
         snprintf(what, sizeof(what), "mirror target lease");
@@ -626,20 +673,21 @@ static int start(struct hva_vm *vm, struct hva_request *req, char *err,
         int fd;
 
         d->m = m;
+        d->disk = req->mirror_index[i];
         d->target = req->mirror_disks[i];
         req->mirror_disks[i].path = NULL;
-        d->target.direct = def->disks[i].direct;
+        d->target.direct = def->disks[d->disk].direct;
         d->total = d->target.size;
-        d->fdset = bank + i;
+        d->fdset = free_fdset(def, m, i);
         /* Unique in this QEMU's life: a later mirror adds its own. */
         /* At most 23 characters: QEMU's node names stop at 31. */
         snprintf(d->node, sizeof(d->node), "mv%ud%u", m->gen, (unsigned)i);
-        hva_disk_node_name(def, i, src, sizeof(src));
+        hva_disk_node_name(def, d->disk, src, sizeof(src));
         fd = open(d->target.path,
                   O_RDWR | O_CLOEXEC | (d->target.direct ? O_DIRECT : 0));
         if (fd < 0) {
             rc = -errno;
-            set_msg(m, "target of disk %zu '%s': %s", i, d->target.path,
+            set_msg(m, "target of disk %zu '%s': %s", d->disk, d->target.path,
                     strerror(-rc));
             snprintf(err, errlen, "VM '%s': %s", def->name, m->msg);
             /* The earlier disks' jobs are cancelled and their targets

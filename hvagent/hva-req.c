@@ -262,6 +262,28 @@ static int parse_mirror(xmlNode *r, struct hva_request *req, char *err,
                          "offset=\"BYTES\", size=\"BYTES\" (not 0)");
                 return -HVA_E_BAD_REQUEST;
             }
+            /* index="N": this disk of the definition alone moves. */
+            bool indexed = xmlHasProp(c, BAD_CAST "index") != NULL;
+            if (req->n_mirror_disks && indexed != req->mirror_indexed) {
+                free(d.path);
+                snprintf(err, errlen,
+                         "mirror: index=\"N\" on every <disk> or on none");
+                return -HVA_E_BAD_REQUEST;
+            }
+            if (indexed) {
+                uint64_t ix = 0;
+                if (u_attr(c, "index", RES_VM_MAX_DISKS - 1, &ix) < 0) {
+                    free(d.path);
+                    snprintf(err, errlen,
+                             "mirror: <disk index=\"N\"> needs N below %d",
+                             RES_VM_MAX_DISKS);
+                    return -HVA_E_BAD_REQUEST;
+                }
+                req->mirror_indexed = true;
+                req->mirror_index[req->n_mirror_disks] = (size_t)ix;
+            } else {
+                req->mirror_index[req->n_mirror_disks] = req->n_mirror_disks;
+            }
             v = realloc(req->mirror_disks,
                         (req->n_mirror_disks + 1) * sizeof(*v));
             if (!v) {

@@ -10,7 +10,14 @@
 #  3. with the path back, the orphan is reclaimed (by the coordinator's
 #     scan of every volume, or 'volume check V2 --repair'): volume 2 is
 #     clean with all its space back, and the main CSV was never touched.
-# kvmc-timeout: 180
+#  4. A move cut by its node's death: node2 moves a stopped VM (paced to
+#     1 MiB/s) to volume 2 and is killed whole mid-copy. The target slot,
+#     named for a VM of the cluster, holds its mover's marker (node 2 and
+#     its host generation on volume 1, where it held the VM's lease): once
+#     node1's sanlock sees host 2 dead (68 s in the sandbox), the reclaim
+#     frees it after the grace; volume 2 is clean with its space back, the
+#     VM still on volume 1.
+# kvmc-timeout: 330
 # kvmc-light: no guest, a few daemons; runs beside the alone tests
 . "$(dirname "$0")/lib/sandbox.sh"
 . "$(dirname "$0")/lib/clusterd.sh"
@@ -96,7 +103,40 @@ main=$(check_xml node2 "$V1")
 grep -q 'clean="yes"' <<<"$main" && [ "$(free_b "$main")" = "$main_free0" ] ||
     fail "main CSV $V1 not clean with its space at the end: $main"
 
+# 4. A move cut by its mover's death.
+vm_define cut3 low 64
+sed -i 's|<vcpus>1</vcpus>|<vcpus>1</vcpus>\n  <disk target="vda"><allocate size="32" unit="MiB"/></disk>|' \
+    "$VM_DIR/cut3.xml"
+out=$(cdctl node1 vm add "$VM_DIR/cut3.xml" 2>&1) || fail "vm add cut3: $out"
+out=$(cdctl node1 config set storage-move-bandwidth 1 2>&1) || fail "config set: $out"
+out=$(cdctl node2 move-storage cut3 --to-volume "$V2" --no-wait 2>&1) || fail "move-storage cut3 on node2: $out"
+sb_wait_for 20 eval 'cdctl node2 move-storage cut3 --status 2>&1 | grep -q "copying, "' ||
+    fail "cut3's move does not copy: $(cdctl node2 move-storage cut3 --status 2>&1)"
+chk=$(check_xml node1 "$V2")
+slot3=$(sed -n 's/.*<orphan slot="\([0-9]*\)" vm="cut3".*/\1/p' <<<"$chk")
+[ -n "$slot3" ] || fail "cut3's target slot is not listed on $V2 during its move: $chk"
+sb_log "cut3 copying to $V2 slot $slot3: killing node2"
+t_cut=$(sb_now_ms)
+sb_kill node2
+# shellcheck disable=SC2034 # read by lib/vm.sh
+VM_ALL=node1
+# shellcheck disable=SC2034 # read by lib/vm.sh
+VM_ALL_UP=node1
+clean1() {
+    local x
+    x=$(check_xml node1 "$V2")
+    grep -q 'clean="yes"' <<<"$x" && [ "$(free_b "$x")" = "$free0" ]
+}
+sb_wait_for 150 clean1 || fail "cut3's target not reclaimed on $V2 $(sb_secs $(($(sb_now_ms) - t_cut))) after node2's death: $(check_xml node1 "$V2")"
+cut_ms=$(($(sb_now_ms) - t_cut))
+grep -q "CSV '$V2_PATH': reclaimed orphaned slot $slot3 (VM 'cut3'" "$KVMC_SANDBOX_DIR/node1/clusterd.out" ||
+    fail "node1's clusterd does not say it reclaimed cut3's slot $slot3"
+cdctl node1 vm show cut3 | grep -q "volume=\"$V1\"" || fail "cut3 is not on $V1 after the cut move: $(cdctl node1 vm show cut3)"
+out=$(sb_exec node1 "$CTL" volume check "$V2_PATH" 2>&1) || fail "offline volume check of $V2 after the cut move: $out"
+
 proof "orphan on a second volume: gone2 moved to $V2 and removed with node1's lunbridge dead" \
     "left slot $slot; 'volume check $V2' and 'volume check' reported it (exit 3)," \
     "reclaimed ($how) $(sb_secs "$rec_ms") after the remove; $V2 clean with $free0 bytes free" \
-    "again, $V1 clean with $main_free0"
+    "again, $V1 clean with $main_free0; cut3's move to $V2 cut by node2's death mid-copy:" \
+    "its target slot $slot3 (its mover's marker) reclaimed $(sb_secs "$cut_ms") after the kill" \
+    "(sanlock host-dead 68 s + grace), $V2 clean with $free0 bytes free, cut3 on $V1"

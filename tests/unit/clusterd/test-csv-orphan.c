@@ -2,6 +2,7 @@
  * the cluster database owns (cd-csv.h), and VM refs read from the CDB. */
 #include "config.h"
 
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -92,11 +93,102 @@ static void test_orphans(void **state)
     assert_int_equal(cd_csv_orphans(s, 3, e, 4, all, 4, &o, &n), 0);
     assert_int_equal(n, 0);
     free(o);
+    /* A VM's disk slot (its disks on this volume, move-storage --disk)
+     * is known by its name, whatever its index; another VM's is not. */
+    const struct cd_csv_known disk[] = {
+        {"web1", 0}, {"old1", CD_CSV_KNOWN_ANY}, {"db1", 2}};
+    assert_int_equal(cd_csv_orphans(s, 3, e, 4, disk, 3, &o, &n), 0);
+    assert_int_equal(n, 0);
+    free(o);
+    const struct cd_csv_known other[] = {
+        {"web1", 0}, {"web1", CD_CSV_KNOWN_ANY}, {"db1", 2}};
+    assert_int_equal(cd_csv_orphans(s, 3, e, 4, other, 3, &o, &n), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(o[0].vm, "old1");
+    free(o);
     /* An empty CDB makes every used slot an orphan (which is why the
      * daemon compares only with a CDB in sync). */
     assert_int_equal(cd_csv_orphans(s, 3, e, 4, NULL, 0, &o, &n), 0);
     assert_int_equal(n, 3);
     free(o);
+}
+
+/* A move's target slot names its mover until the copy is sealed: the
+ * marker round-trips, anything else is no marker. */
+static void test_mover_marker(void **state)
+{
+    struct cd_csv_mover mv = {.from = "vol1", .node = 2, .generation = 7};
+    struct cd_csv_mover back = {0};
+    struct csv_slot s[2];
+    struct cd_csv_orphan *o = NULL;
+    const struct cd_csv_known k[] = {{"web1", 5}};
+    char buf[160], small[20];
+    size_t n = 0;
+
+    (void)state;
+    assert_int_equal(cd_csv_mover_format(buf, sizeof(buf), &mv), 0);
+    assert_string_equal(
+        buf, "<move-target from=\"vol1\" node=\"2\" generation=\"7\"/>");
+    assert_int_equal(cd_csv_mover_format(small, sizeof(small), &mv),
+                     -ENAMETOOLONG);
+    assert_int_equal(cd_csv_mover_parse(buf, &back), 0);
+    assert_string_equal(back.from, "vol1");
+    assert_int_equal(back.node, 2);
+    assert_int_equal(back.generation, 7);
+    /* A definition, trailing bytes, node 0, nothing: no marker. */
+    assert_int_equal(cd_csv_mover_parse("<vm name=\"web1\"/>", &back),
+                     -CD_E_BAD_VALUE);
+    strcat(buf, "x");
+    assert_int_equal(cd_csv_mover_parse(buf, &back), -CD_E_BAD_VALUE);
+    assert_int_equal(cd_csv_mover_parse("<move-target from=\"v\" node=\"0\" "
+                                        "generation=\"1\"/>",
+                                        &back),
+                     -CD_E_BAD_VALUE);
+    assert_int_equal(cd_csv_mover_parse(NULL, &back), -CD_E_BAD_VALUE);
+    assert_int_equal(cd_csv_mover_parse("", &back), -CD_E_BAD_VALUE);
+
+    /* The orphan scan reads it from the slot. */
+    assert_int_equal(cd_csv_mover_format(buf, sizeof(buf), &mv), 0);
+    slot(&s[0], 0, "web1", 1);
+    s[0].xml = buf;
+    slot(&s[1], 1, "db1", 1);
+    s[1].xml = (char *)"<vm name=\"db1\"/>";
+    assert_int_equal(cd_csv_orphans(s, 2, NULL, 0, k, 1, &o, &n), 0);
+    assert_int_equal(n, 2);
+    assert_true(o[0].moving);
+    assert_string_equal(o[0].mover.from, "vol1");
+    assert_int_equal(o[0].mover.node, 2);
+    assert_false(o[1].moving);
+    free(o);
+}
+
+/* A target is freed only when sanlock says its mover's host can no
+ * longer write: dead, or joined again with another generation. */
+static void test_move_cut(void **state)
+{
+    const struct cd_csv_mover mv = {.from = "vol1", .node = 2, .generation = 7};
+    struct csv_host h[2] = {
+        {.host_id = 1, .generation = 3, .state = CSV_HOST_LIVE},
+        {.host_id = 2, .generation = 7, .state = CSV_HOST_LIVE}};
+
+    (void)state;
+    assert_false(cd_csv_move_cut(&mv, h, 2)); /* in flight */
+    h[1].state = CSV_HOST_FAIL;               /* failing, not dead yet */
+    assert_false(cd_csv_move_cut(&mv, h, 2));
+    h[1].state = CSV_HOST_STALE;
+    assert_false(cd_csv_move_cut(&mv, h, 2));
+    h[1].state = CSV_HOST_FREE; /* left: which leases went is not known */
+    assert_false(cd_csv_move_cut(&mv, h, 2));
+    h[1].state = CSV_HOST_DEAD;
+    assert_true(cd_csv_move_cut(&mv, h, 2));
+    h[1].state = CSV_HOST_LIVE; /* back with a new incarnation */
+    h[1].generation = 8;
+    assert_true(cd_csv_move_cut(&mv, h, 2));
+    h[1].state = CSV_HOST_UNKNOWN;
+    assert_false(cd_csv_move_cut(&mv, h, 2));
+    /* Not among the hosts: not known, kept. */
+    assert_false(cd_csv_move_cut(&mv, h, 1));
+    assert_false(cd_csv_move_cut(&mv, NULL, 0));
 }
 
 /* Many extents: the first few are listed, all are counted. */
@@ -143,6 +235,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_orphans),
         cmocka_unit_test(test_many_extents),
+        cmocka_unit_test(test_mover_marker),
+        cmocka_unit_test(test_move_cut),
         cmocka_unit_test(test_ref_parse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -57,7 +57,131 @@ static void test_disks(void **state)
     assert_int_equal(n, 99);
     assert_string_equal(err, "VM 'web1' disk vdb is an extent of volume "
                              "'vol2', not of volume 'vol1' where its slot is: "
-                             "its storage cannot move as a whole");
+                             "its storage cannot move as a whole (move its "
+                             "disks with --disk)");
+}
+
+static void test_disk_list(void **state)
+{
+    char names[RES_VM_MAX_DISKS][RES_TARGET_MAX], err[256];
+    size_t n = 99;
+
+    (void)state;
+    assert_int_equal(cd_move_disk_list("vdb", names, &n, err, sizeof(err)), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(names[0], "vdb");
+    assert_int_equal(
+        cd_move_disk_list("vdb,sda,vdc", names, &n, err, sizeof(err)), 0);
+    assert_int_equal(n, 3);
+    assert_string_equal(names[1], "sda");
+    assert_string_equal(names[2], "vdc");
+    n = 99;
+    /* Empty names, too long a name, odd characters, too many: refused. */
+    assert_int_equal(cd_move_disk_list("", names, &n, err, sizeof(err)),
+                     -CD_E_BAD_VALUE);
+    assert_int_equal(cd_move_disk_list("vdb,", names, &n, err, sizeof(err)),
+                     -CD_E_BAD_VALUE);
+    assert_int_equal(
+        cd_move_disk_list("vdbbbbbbbb", names, &n, err, sizeof(err)),
+        -CD_E_BAD_VALUE);
+    assert_int_equal(cd_move_disk_list("vd\"b", names, &n, err, sizeof(err)),
+                     -CD_E_BAD_VALUE);
+    assert_string_equal(err, "'vd\"b' is not a disk name such as 'vdb' (see "
+                             "'clusterctl vm show VM')");
+    assert_int_equal(cd_move_disk_list("a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q",
+                                       names, &n, err, sizeof(err)),
+                     -CD_E_BAD_VALUE);
+    assert_int_equal(n, 99);
+}
+
+/* A list of names for cd_move_select. */
+static size_t names_of(char names[][RES_TARGET_MAX], const char *a,
+                       const char *b)
+{
+    snprintf(names[0], RES_TARGET_MAX, "%s", a);
+    if (!b)
+        return 1;
+    snprintf(names[1], RES_TARGET_MAX, "%s", b);
+    return 2;
+}
+
+static void test_select(void **state)
+{
+    const char *vols[] = {"vol1", "vol1", "vol2"};
+    const char *two[] = {"vol1", ""};
+    char names[RES_VM_MAX_DISKS][RES_TARGET_MAX], from[RES_NAME_MAX] = "";
+    size_t idx[RES_VM_MAX_DISKS], n = 99, k;
+    struct res_vm def;
+    bool whole = true;
+    char err[512];
+
+    (void)state;
+    vm_with(&def, vols, 3);
+    /* One disk beside the slot goes to vol2: the slot stays. */
+    k = names_of(names, "vdb", NULL);
+    assert_int_equal(cd_move_select(&def, "vol1", "vol3", names, k, idx, &n,
+                                    from, &whole, err, sizeof(err)),
+                     0);
+    assert_int_equal(n, 1);
+    assert_int_equal(idx[0], 1);
+    assert_string_equal(from, "vol1");
+    assert_false(whole);
+    /* The disk on vol2 back beside its slot. */
+    k = names_of(names, "vdc", NULL);
+    assert_int_equal(cd_move_select(&def, "vol1", "vol1", names, k, idx, &n,
+                                    from, &whole, err, sizeof(err)),
+                     0);
+    assert_int_equal(idx[0], 2);
+    assert_string_equal(from, "vol2");
+    assert_false(whole);
+    /* Refusals name the input and change nothing. */
+    n = 99;
+    k = names_of(names, "vdz", NULL);
+    assert_int_equal(cd_move_select(&def, "vol1", "vol2", names, k, idx, &n,
+                                    from, &whole, err, sizeof(err)),
+                     -CD_E_NOT_FOUND);
+    assert_string_equal(err, "VM 'web1' has no disk 'vdz' (see 'clusterctl vm "
+                             "show web1')");
+    k = names_of(names, "vdc", NULL);
+    assert_int_equal(cd_move_select(&def, "vol1", "vol2", names, k, idx, &n,
+                                    from, &whole, err, sizeof(err)),
+                     -CD_E_BAD_VALUE);
+    assert_string_equal(err, "VM 'web1' disk 'vdc' is already on volume "
+                             "'vol2'");
+    k = names_of(names, "vda", "vda");
+    assert_int_equal(cd_move_select(&def, "vol1", "vol2", names, k, idx, &n,
+                                    from, &whole, err, sizeof(err)),
+                     -CD_E_BAD_VALUE);
+    assert_string_equal(err, "VM 'web1': disk 'vda' is named twice");
+    k = names_of(names, "vda", "vdc");
+    assert_int_equal(cd_move_select(&def, "vol1", "vol3", names, k, idx, &n,
+                                    from, &whole, err, sizeof(err)),
+                     -CD_E_BAD_VALUE);
+    assert_string_equal(err, "VM 'web1': disk 'vda' is on volume 'vol1', "
+                             "disk 'vdc' on volume 'vol2': move the disks of "
+                             "one volume at a time");
+    assert_int_equal(n, 99);
+    /* Its disk slots: vol2 once, never the slot's own volume. */
+    const char *three[] = {"vol1", "vol2", "vol2", NULL, "vol3"};
+    char vlist[RES_VM_MAX_DISKS][RES_NAME_MAX];
+    vm_with(&def, three, 5);
+    assert_int_equal(cd_move_disk_volumes(&def, "vol1", vlist, 16), 2);
+    assert_string_equal(vlist[0], "vol2");
+    assert_string_equal(vlist[1], "vol3");
+    assert_int_equal(cd_move_disk_volumes(&def, "vol1", vlist, 1), 1);
+    assert_int_equal(cd_move_disk_volumes(&def, "vol2", vlist, 16), 2);
+    assert_string_equal(vlist[0], "vol1");
+    /* Every disk, all beside the slot (a disk without a volume name is
+     * the slot's): a whole move. */
+    vm_with(&def, two, 2);
+    k = names_of(names, "vdb", "vda");
+    assert_int_equal(cd_move_select(&def, "vol1", "vol2", names, k, idx, &n,
+                                    from, &whole, err, sizeof(err)),
+                     0);
+    assert_true(whole);
+    assert_int_equal(n, 2);
+    assert_int_equal(idx[0], 1);
+    assert_int_equal(idx[1], 0);
 }
 
 static void test_need_and_message(void **state)
@@ -117,6 +241,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_disks),
+        cmocka_unit_test(test_disk_list),
+        cmocka_unit_test(test_select),
         cmocka_unit_test(test_need_and_message),
         cmocka_unit_test(test_rewrite_and_ref),
         cmocka_unit_test(test_chunk),
