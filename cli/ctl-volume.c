@@ -34,7 +34,7 @@ void ctl_volume_usage(void)
         "  volume format PATH --name NAME [--cluster NAME] [--force]\n"
         "                [--io-timeout S] [--slots N] [--sector-size "
         "512|4096]\n"
-        "                [--max-extents N]\n"
+        "                [--max-extents N] [--lease-align 1M|2M|4M|8M]\n"
         "  volume inspect PATH [--sample S]\n"
         "  volume check PATH [--repair]     the format alone, on the device\n"
         "  volume check [VOLUME] [--repair] through clusterd: also slots and\n"
@@ -167,6 +167,22 @@ static void list_busy_hosts(const char *path)
     free(h);
 }
 
+/* --lease-align: sanlock's four area sizes, by name. */
+static int parse_lease_align(const char *s, uint32_t *ret_align)
+{
+    static const char *const names[] = {"1M", "2M", "4M", "8M"};
+
+    for (size_t i = 0; i < CMN_ARRAY_SIZE(names); i++) {
+        if (!strcmp(s, names[i])) {
+            *ret_align = 1u << (20 + i);
+            return 0;
+        }
+    }
+    ctl_err("--lease-align '%s': use 1M, 2M, 4M or 8M (sanlock's area sizes)",
+            s);
+    return -EINVAL;
+}
+
 static int format_parse_args(int argc, char **argv, struct csv_format_opts *fo,
                              const char **ret_path)
 {
@@ -178,11 +194,12 @@ static int format_parse_args(int argc, char **argv, struct csv_format_opts *fo,
         {"slots", required_argument, NULL, 's'},
         {"sector-size", required_argument, NULL, 'S'},
         {"max-extents", required_argument, NULL, 'x'},
+        {"lease-align", required_argument, NULL, 'a'},
         {NULL, 0, NULL, 0},
     };
     int c;
 
-    while ((c = getopt_long(argc, argv, "n:c:ft:s:S:x:", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "n:c:ft:s:S:x:a:", opts, NULL)) != -1) {
         switch (c) {
         case 'n':
             fo->name = optarg;
@@ -212,6 +229,10 @@ static int format_parse_args(int argc, char **argv, struct csv_format_opts *fo,
         case 'x':
             if (parse_u32("--max-extents", optarg, 16, 1u << 20,
                           &fo->max_extents))
+                return CTL_EXIT_USAGE;
+            break;
+        case 'a':
+            if (parse_lease_align(optarg, &fo->lease_align) < 0)
                 return CTL_EXIT_USAGE;
             break;
         default:
@@ -269,6 +290,14 @@ static int format_failed(const char *path, const struct csv_format_opts *fo,
                 "fewer --slots or a larger LUN",
                 path, fo->nslots ? fo->nslots : 64);
         return CTL_EXIT_FAIL;
+    case -CSV_E_BAD_ALIGN:
+        /* 4096-byte sectors take all four sizes, the smallest holding 250
+         * host ids (>= CSV_MIN_HOSTS): only 512-byte sectors get here. */
+        ctl_err("'%s': --lease-align %uM needs 4096-byte sectors (sanlock "
+                "lays 512-byte sectors out at 1M only); give --sector-size "
+                "4096 or --lease-align 1M",
+                path, fo->lease_align >> 20);
+        return CTL_EXIT_USAGE;
     case -CSV_E_LEASE:
         ctl_err("'%s': sanlock could not write the lockspace or leases "
                 "(the device must support O_DIRECT)",
@@ -301,7 +330,10 @@ static int cmd_format(int argc, char **argv)
     printf("formatted '%s': volume '%s' uuid %s, %u VM slots, data ", path,
            sb->name, u, sb->nslots);
     print_size(stdout, sb->regions[CSV_REGION_DATA - 1].length);
-    printf(", sanlock io_timeout %u s\n", sb->io_timeout);
+    printf(", sanlock io_timeout %u s, %u-byte sectors, leases aligned at ",
+           sb->io_timeout, sb->sector_size);
+    print_size(stdout, sb->align);
+    printf(" (%u host ids)\n", sb->max_hosts);
     return CTL_EXIT_OK;
 }
 

@@ -51,6 +51,8 @@ static const char *const csv_err_texts[CSV_E_END - CMN_E_CSV_BASE] = {
     [CSV_E_NOT_OWNER - CMN_E_CSV_BASE] = "extent belongs to another VM slot",
     [CSV_E_NO_LOCKSPACE - CMN_E_CSV_BASE] =
         "this host's sanlock has not joined the volume's lockspace",
+    [CSV_E_BAD_ALIGN - CMN_E_CSV_BASE] =
+        "lease alignment not possible with this sector size",
 };
 
 void csv_err_register(void)
@@ -406,6 +408,25 @@ int csv_reload(struct csv_volume *vol)
 /* ---- format -----------------------------------------------------------------
  */
 
+int csv_lease_geometry(uint32_t sector, uint32_t align, uint32_t *ret_hosts)
+{
+    uint32_t hosts;
+
+    if (sector == 512 && align == 1u << 20)
+        hosts = 2000;
+    else if (sector == 4096 && (align == 1u << 20 || align == 2u << 20 ||
+                                align == 4u << 20 || align == 8u << 20))
+        hosts = 250 * (align >> 20);
+    else
+        return -CSV_E_BAD_ALIGN;
+    /* Never true of sanlock's table today; the rule it keeps is that every
+     * node of a cluster has a host id. */
+    if (hosts < CSV_MIN_HOSTS)
+        return -CSV_E_BAD_ALIGN;
+    *ret_hosts = hosts;
+    return 0;
+}
+
 static int compute_layout(struct csv_super *sb, uint64_t dev_size)
 {
     uint64_t off = 0, a = sb->align;
@@ -565,6 +586,9 @@ static int format_opts_check(const struct csv_format_opts *opts)
         return rc;
     if ((opts->sector_size && opts->sector_size != 512 &&
          opts->sector_size != 4096) ||
+        (opts->lease_align && opts->lease_align != 1u << 20 &&
+         opts->lease_align != 2u << 20 && opts->lease_align != 4u << 20 &&
+         opts->lease_align != 8u << 20) ||
         opts->io_timeout > 300 || opts->nslots > 10000 ||
         (opts->max_extents &&
          (opts->max_extents < 16 || opts->max_extents > (1u << 20))))
@@ -598,10 +622,16 @@ static int format_super_init(struct csv_volume *vol,
                                                 : 512;
     if (sb->sector_size < vol->dev_sector)
         return -CSV_E_BAD_GEOMETRY;
-    /* sanlock's sizes: 1 MiB areas with 512-byte sectors, 8 MiB with 4 KiB
-     * sectors, both giving 2000 host ids. */
-    sb->align = sb->sector_size == 4096 ? 8u << 20 : 1u << 20;
-    sb->max_hosts = 2000;
+    /* sanlock's defaults: 1 MiB areas with 512-byte sectors, 8 MiB with
+     * 4 KiB sectors, both giving 2000 host ids. A cluster has 16 nodes at
+     * most, so 4 KiB sectors may take less (--lease-align): 1 MiB holds 250
+     * host ids. */
+    sb->align = opts->lease_align         ? opts->lease_align
+                : sb->sector_size == 4096 ? 8u << 20
+                                          : 1u << 20;
+    rc = csv_lease_geometry(sb->sector_size, sb->align, &sb->max_hosts);
+    if (rc < 0)
+        return rc;
     sb->io_timeout =
         opts->io_timeout ? opts->io_timeout : CSV_DEFAULT_IO_TIMEOUT;
     sb->nslots = opts->nslots ? opts->nslots : CSV_DEFAULT_SLOTS;

@@ -56,6 +56,7 @@ enum csv_err {
     CSV_E_BAD_EXTMAP,   /* extent map with a valid crc but bad content */
     CSV_E_NOT_OWNER,    /* extent belongs to another VM slot */
     CSV_E_NO_LOCKSPACE, /* this host's sanlock has not joined the lockspace */
+    CSV_E_BAD_ALIGN,    /* format: lease alignment not possible here */
     CSV_E_END,
 };
 
@@ -144,9 +145,23 @@ struct csv_format_opts {
     uint32_t sector_size; /* 512 or 4096; 0 = detect */
     uint32_t nslots;      /* VM slots; 0 = 64 */
     uint32_t max_extents; /* extent-map entries; 0 = 4096 */
+    uint32_t lease_align; /* sanlock area alignment, bytes; 0 = 8 MiB at
+                           * 4096-byte sectors, 1 MiB at 512 */
     bool force;           /* overwrite a valid CSV (never a live one) */
     const uint8_t *uuid;  /* 16 bytes; NULL = random */
 };
+
+/* At least this many host ids fit in every lockspace: a cluster's 16
+ * nodes, whose corosync node ids are their host ids. */
+#define CSV_MIN_HOSTS 16
+
+/* The host ids a lockspace holds with sanlock's areas aligned at `align`
+ * bytes on `sector`-byte sectors (sanlock's own table: 2000 at 512 bytes
+ * and 1 MiB; 250 per MiB at 4096 bytes), into *ret_hosts;
+ * -CSV_E_BAD_ALIGN when sanlock has no such layout (512-byte sectors take
+ * 1 MiB only; 4096-byte sectors 1, 2, 4 or 8 MiB) or fewer than
+ * CSV_MIN_HOSTS would fit. */
+int csv_lease_geometry(uint32_t sector, uint32_t align, uint32_t *ret_hosts);
 
 /* Formats `path`. Refuses (CSV_E_EXISTS) a device that carries a valid CSV
  * superblock unless opts->force, and always (CSV_E_HOSTS_LIVE) while a

@@ -116,6 +116,81 @@ static void test_sector_4k(void **state)
     (void)state;
 }
 
+/* --lease-align: 4096-byte sectors laid out at 1 MiB (250 host ids)
+ * instead of 8 MiB; the regions follow the smaller alignment; 512-byte
+ * sectors take 1 MiB only, refused before the device is touched. */
+static void test_lease_align(void **state)
+{
+    const char *path = test_volume_file("align.img", 64);
+    struct csv_format_opts o = {.name = "vol-al",
+                                .nslots = 8,
+                                .sector_size = 4096,
+                                .lease_align = 1u << 20};
+    CMN_AUTO(csv_volume) *vol = NULL;
+    const struct csv_super *sb;
+    struct csv_lease_loc loc;
+    uint32_t hosts = 0;
+
+    assert_int_equal(csv_format(path, &o, &test_hooks), 0);
+    assert_int_equal(csv_open(path, 0, &test_hooks, &vol), 0);
+    sb = csv_super(vol);
+    assert_int_equal(sb->sector_size, 4096);
+    assert_int_equal(sb->align, 1 << 20);
+    assert_int_equal(sb->max_hosts, 250);
+    assert_int_equal(sb->regions[CSV_REGION_LOCKSPACE - 1].length, 1 << 20);
+    /* 8 slots at 1 MiB fit where 8 MiB would need 73 MiB of leases. */
+    assert_int_equal(sb->regions[CSV_REGION_LEASES - 1].length, 9 << 20);
+    for (int i = 0; i < CSV_REGION_COUNT; i++)
+        assert_int_equal(sb->regions[i].offset % (1 << 20), 0);
+    assert_int_equal(csv_lease_location(vol, 3, &loc), 0);
+    assert_int_equal(loc.align, 1 << 20);
+    assert_int_equal(loc.sector_size, 4096);
+    assert_int_equal(loc.offset,
+                     sb->regions[CSV_REGION_LEASES - 1].offset + (4 << 20));
+    assert_int_equal(csv_check(vol, NULL, NULL), 0);
+    csv_close(vol);
+    vol = NULL;
+
+    /* The default at 4096 bytes is still sanlock's 8 MiB: with 4 slots
+     * the layout takes 72 MiB, more than the 64 MiB file. */
+    o.lease_align = 0;
+    o.nslots = 4;
+    o.force = true;
+    assert_int_equal(csv_format(path, &o, &test_hooks), -CSV_E_TOO_SMALL);
+    o.lease_align = 2u << 20;
+    assert_int_equal(csv_format(path, &o, &test_hooks), 0);
+    assert_int_equal(csv_open(path, 0, &test_hooks, &vol), 0);
+    assert_int_equal(csv_super(vol)->align, 2 << 20);
+    assert_int_equal(csv_super(vol)->max_hosts, 500);
+    csv_close(vol);
+    vol = NULL;
+
+    /* Refused, and the volume formatted before is left as it was. */
+    o.sector_size = 512;
+    assert_int_equal(csv_format(path, &o, &test_hooks), -CSV_E_BAD_ALIGN);
+    o.lease_align = 3u << 20;
+    o.sector_size = 4096;
+    assert_int_equal(csv_format(path, &o, &test_hooks), -EINVAL);
+    o.lease_align = 512u << 10;
+    assert_int_equal(csv_format(path, &o, &test_hooks), -EINVAL);
+    assert_int_equal(csv_open(path, 0, &test_hooks, &vol), 0);
+    assert_int_equal(csv_super(vol)->align, 2 << 20);
+
+    /* sanlock's table: every layout it has holds a 16-node cluster. */
+    assert_int_equal(csv_lease_geometry(512, 1u << 20, &hosts), 0);
+    assert_int_equal(hosts, 2000);
+    for (uint32_t a = 1; a <= 8; a *= 2) {
+        assert_int_equal(csv_lease_geometry(4096, a << 20, &hosts), 0);
+        assert_int_equal(hosts, 250 * a);
+        assert_true(hosts >= CSV_MIN_HOSTS);
+    }
+    assert_int_equal(csv_lease_geometry(512, 8u << 20, &hosts),
+                     -CSV_E_BAD_ALIGN);
+    assert_int_equal(csv_lease_geometry(4096, 16u << 20, &hosts),
+                     -CSV_E_BAD_ALIGN);
+    (void)state;
+}
+
 static void test_too_small_and_bad_name(void **state)
 {
     const char *path = test_volume_file("small.img", 4);
@@ -415,6 +490,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_sector_4k),
+        cmocka_unit_test(test_lease_align),
         cmocka_unit_test(test_too_small_and_bad_name),
         cmocka_unit_test(test_refuse_existing),
         cmocka_unit_test(test_super_a_recovered_from_b),
