@@ -622,13 +622,12 @@ static int format_super_init(struct csv_volume *vol,
                                                 : 512;
     if (sb->sector_size < vol->dev_sector)
         return -CSV_E_BAD_GEOMETRY;
-    /* sanlock's defaults: 1 MiB areas with 512-byte sectors, 8 MiB with
-     * 4 KiB sectors, both giving 2000 host ids. A cluster has 16 nodes at
-     * most, so 4 KiB sectors may take less (--lease-align): 1 MiB holds 250
-     * host ids. */
-    sb->align = opts->lease_align         ? opts->lease_align
-                : sb->sector_size == 4096 ? 8u << 20
-                                          : 1u << 20;
+    /* 1 MiB areas unless asked (--lease-align). sanlock's own default at
+     * 4 KiB sectors is 8 MiB for 2000 host ids; a cluster has 16 nodes
+     * at most, 1 MiB holds 250, and a VM lease's acquire in the live
+     * migration's handoff took 12-16 ms at 1 MiB against 87-167 ms at
+     * 8 MiB (bench/migration --lease-align, doc/architecture.md). */
+    sb->align = opts->lease_align ? opts->lease_align : 1u << 20;
     rc = csv_lease_geometry(sb->sector_size, sb->align, &sb->max_hosts);
     if (rc < 0)
         return rc;

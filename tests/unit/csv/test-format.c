@@ -109,9 +109,9 @@ static void test_sector_4k(void **state)
     assert_int_equal(csv_format(path, &o, &test_hooks), 0);
     assert_int_equal(csv_open(path, 0, &test_hooks, &vol), 0);
     assert_int_equal(csv_super(vol)->sector_size, 4096);
-    assert_int_equal(csv_super(vol)->align, 8 << 20);
+    assert_int_equal(csv_super(vol)->align, 1 << 20);
     for (int i = 0; i < CSV_REGION_COUNT; i++)
-        assert_int_equal(csv_super(vol)->regions[i].offset % (8 << 20), 0);
+        assert_int_equal(csv_super(vol)->regions[i].offset % (1 << 20), 0);
     assert_int_equal(csv_check(vol, NULL, NULL), 0);
     (void)state;
 }
@@ -151,11 +151,19 @@ static void test_lease_align(void **state)
     csv_close(vol);
     vol = NULL;
 
-    /* The default at 4096 bytes is still sanlock's 8 MiB: with 4 slots
-     * the layout takes 72 MiB, more than the 64 MiB file. */
+    /* The default at 4096 bytes is 1 MiB too (250 host ids); sanlock's
+     * own 8 MiB, asked for, takes 72 MiB with 4 slots, more than the
+     * 64 MiB file. */
     o.lease_align = 0;
     o.nslots = 4;
     o.force = true;
+    assert_int_equal(csv_format(path, &o, &test_hooks), 0);
+    assert_int_equal(csv_open(path, 0, &test_hooks, &vol), 0);
+    assert_int_equal(csv_super(vol)->align, 1u << 20);
+    assert_int_equal(csv_super(vol)->max_hosts, 250);
+    csv_close(vol);
+    vol = NULL;
+    o.lease_align = 8u << 20;
     assert_int_equal(csv_format(path, &o, &test_hooks), -CSV_E_TOO_SMALL);
     o.lease_align = 2u << 20;
     assert_int_equal(csv_format(path, &o, &test_hooks), 0);
