@@ -331,42 +331,6 @@ static int cancel(struct cd_daemon *d, const char *vm, char **ret)
     return *ret ? 0 : -ENOMEM;
 }
 
-/* The rolling-upgrade gate: the move ends with CD_OP_SET_VM_DEF carrying
- * the new slot reference in arg2, which a clusterd of replica protocol
- * version 1 ignores (its copy would keep the old slot and diverge), so
- * every member must speak CD_REPLICA_V_VM_REF. 1 to go on, else 0 with
- * the answer in *ret. */
-static int too_old(struct cd_daemon *d, char **ret)
-{
-    const struct cd_cdb *cdb = cd_daemon_cdb(d);
-    uint32_t old[CD_MAX_MEMBERS];
-    char names[512] = "";
-    size_t n, len = 0;
-
-    if (cd_replica_phase(d->replica) != CD_SYNC_DONE)
-        return cd_error_reply(ret, -CD_E_SYNCING,
-                              "the cluster database is syncing after a "
-                              "membership change: retry in a few seconds");
-    n = cd_replica_members_below(d->replica, CD_REPLICA_V_VM_REF, old,
-                                 CMN_ARRAY_SIZE(old));
-    if (n == 0)
-        return 1;
-    for (size_t i = 0; i < n && i < CMN_ARRAY_SIZE(old); i++) {
-        const struct cd_node *nd = cd_cdb_node_by_id(cdb, old[i]);
-        int w = snprintf(names + len, sizeof(names) - len, "%s'%s'",
-                         i ? ", " : "", nd ? nd->name : "?");
-        if (w < 0 || (size_t)w >= sizeof(names) - len)
-            break;
-        len += (size_t)w;
-    }
-    return cd_error_reply(ret, -CD_E_MSG_VERSION,
-                          "storage moves need every node's clusterd to "
-                          "speak cluster protocol version %d; node%s %s "
-                          "run%s an older clusterd: upgrade %s first",
-                          CD_REPLICA_V_VM_REF, n > 1 ? "s" : "", names,
-                          n > 1 ? "" : "s", n > 1 ? "them" : "it");
-}
-
 /* The refusals: 1 to go on with a stopped VM, 2 with a VM running on
  * this node, 3 to pass the request to the node the VM runs on, else 0
  * with the answer in *ret. */
@@ -401,9 +365,12 @@ static int refuse(struct cd_daemon *d, const struct cd_vm *cur,
         return cd_error_reply(ret, -CD_E_NO_QUORUM,
                               "this node has no quorum: storage moves only in "
                               "a quorate cluster (see 'clusterctl status')");
-    rc = too_old(d, ret);
-    if (rc <= 0)
-        return rc;
+    /* The move ends with CD_OP_SET_VM_DEF carrying the new slot reference
+     * in arg2, which a clusterd of replica protocol version 1 ignores (its
+     * copy would keep the old slot and diverge). */
+    rc = cd_version_gate(d, CD_REPLICA_V_VM_REF, "storage moves", ret);
+    if (rc != 0)
+        return rc < 0 ? rc : 0;
     if (in_flight(e))
         return cd_error_reply(ret, -CD_E_BUSY,
                               "VM '%s' is already moving its storage (to "

@@ -461,3 +461,40 @@ int cd_api_run(struct cd_daemon *d, struct cmn_ipc_conn *conn,
     }
     }
 }
+
+int cd_version_gate(struct cd_daemon *d, uint16_t version, const char *what,
+                    char **ret)
+{
+    const struct cd_cdb *cdb = cd_daemon_cdb(d);
+    uint32_t old[CD_MAX_MEMBERS];
+    char names[512] = "";
+    size_t n, len = 0;
+    int rc;
+
+    if (!d->replica)
+        return 0; /* refused by the submit, saying why */
+    if (cd_replica_phase(d->replica) != CD_SYNC_DONE) {
+        rc = cd_error_reply(ret, -CD_E_SYNCING,
+                            "the cluster database is syncing after a "
+                            "membership change: retry in a few seconds");
+        return rc < 0 ? rc : 1;
+    }
+    n = cd_replica_members_below(d->replica, version, old, CMN_ARRAY_SIZE(old));
+    if (n == 0)
+        return 0;
+    for (size_t i = 0; i < n && i < CMN_ARRAY_SIZE(old); i++) {
+        const struct cd_node *nd = cd_cdb_node_by_id(cdb, old[i]);
+        int w = snprintf(names + len, sizeof(names) - len, "%s'%s'",
+                         i ? ", " : "", nd ? nd->name : "?");
+        if (w < 0 || (size_t)w >= sizeof(names) - len)
+            break;
+        len += (size_t)w;
+    }
+    rc = cd_error_reply(ret, -CD_E_MSG_VERSION,
+                        "%s need every node's clusterd to speak cluster "
+                        "protocol version %u; node%s %s run%s an older "
+                        "clusterd: upgrade %s first",
+                        what, (unsigned)version, n > 1 ? "s" : "", names,
+                        n > 1 ? "" : "s", n > 1 ? "them" : "it");
+    return rc < 0 ? rc : 1;
+}

@@ -194,6 +194,13 @@ bool cd_orch_waiters_full(struct cd_daemon *d);
 int cd_orch_send(struct cd_daemon *d, struct cd_co_msg *m,
                  struct cmn_ipc_conn *waiter);
 
+/* The rolling-upgrade gate of a request that needs every member's
+ * clusterd to speak cluster protocol `version` (`what` needs it, e.g.
+ * "storage moves"): 0 to go on; 1 with the refusal in *ret (the CDB is
+ * syncing, or the nodes with an older clusterd, named); -ENOMEM. */
+int cd_version_gate(struct cd_daemon *d, uint16_t version, const char *what,
+                    char **ret);
+
 /* cd-api-ops.c: runs the handler of `op`, a request cd_api_check and
  * cd_api_permit let through with class `cls`. As a cmn_ipc request
  * handler: 0 with *ret the reply, CMN_IPC_DEFERRED, or -errno. */

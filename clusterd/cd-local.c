@@ -31,45 +31,6 @@ static const char *self_name(struct cd_daemon *d)
     return n ? n->name : "";
 }
 
-/* The rolling-upgrade gate (CD_REPLICA_V_LOCAL): 0 to go on; 1 with the
- * refusal naming the nodes whose clusterd is older in *ret; -ENOMEM. */
-static int members_too_old(struct cd_daemon *d, char **ret)
-{
-    const struct cd_cdb *cdb = cd_daemon_cdb(d);
-    uint32_t old[CD_MAX_MEMBERS];
-    char names[512] = "";
-    size_t n, len = 0;
-    int rc;
-
-    if (!d->replica)
-        return 0; /* refused by the submit, saying why */
-    if (cd_replica_phase(d->replica) != CD_SYNC_DONE) {
-        rc = cd_error_reply(ret, -CD_E_SYNCING,
-                            "the cluster database is syncing after a "
-                            "membership change: retry in a few seconds");
-        return rc < 0 ? rc : 1;
-    }
-    n = cd_replica_members_below(d->replica, CD_REPLICA_V_LOCAL, old,
-                                 CMN_ARRAY_SIZE(old));
-    if (n == 0)
-        return 0;
-    for (size_t i = 0; i < n && i < CMN_ARRAY_SIZE(old); i++) {
-        const struct cd_node *nd = cd_cdb_node_by_id(cdb, old[i]);
-        int w = snprintf(names + len, sizeof(names) - len, "%s'%s'",
-                         i ? ", " : "", nd ? nd->name : "?");
-        if (w < 0 || (size_t)w >= sizeof(names) - len)
-            break;
-        len += (size_t)w;
-    }
-    rc = cd_error_reply(ret, -CD_E_MSG_VERSION,
-                        "local volumes need every node's clusterd to speak "
-                        "cluster protocol version %d; node%s %s run%s an "
-                        "older clusterd: upgrade %s first",
-                        CD_REPLICA_V_LOCAL, n > 1 ? "s" : "", names,
-                        n > 1 ? "" : "s", n > 1 ? "them" : "it");
-    return rc < 0 ? rc : 1;
-}
-
 /* What the marker of `dir` says: 1 it names `volume` and `node`, 0 it is
  * absent, -1 it says something else (in `other`). */
 static int marker_read(const char *dir, const char *volume, const char *node,
@@ -183,7 +144,7 @@ int cd_local_volume_add(struct cd_daemon *d, struct cmn_ipc_conn *conn,
                               "path '%s' is not an absolute directory path "
                               "(no '.', '..', '//' or trailing '/')",
                               path);
-    rc = members_too_old(d, ret);
+    rc = cd_version_gate(d, CD_REPLICA_V_LOCAL, "local volumes", ret);
     if (rc != 0)
         return rc < 0 ? rc : 0;
     if (strcmp(node, self_name(d)) != 0)

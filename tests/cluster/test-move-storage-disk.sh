@@ -97,9 +97,7 @@ dw_move=$(dw)
 grep -q "storage mirror of 1 disk(s) started" "$KVMC_SANDBOX_DIR/$src/hvagent.out" ||
     fail "hvagent did not mirror vdb alone: $(grep 'storage mirror' "$KVMC_SANDBOX_DIR/$src/hvagent.out")"
 both_luns "after the live move"
-sb_wait_for 60 disk_ok $((dw_move + 20)) || fail "writer after the move: $(disk_last) (at the move: $dw_move)"
-vm_disk_no_fail "$src" web1
-[ "$(vm_last_boot "$src" web1)" = "$boot0" ] || fail "the guest rebooted during the move"
+vm_writer_on "$src" web1 "$boot0" $((dw_move + 20)) "during the move"
 tick1=$(vm_last_tick "$src" web1)
 ((tick1 > tick0)) || fail "the guest's counter did not go on: $tick0 -> $tick1"
 v1_free=$(vm_free_mib "$SB_CSV_PATH")
@@ -115,9 +113,7 @@ out=$(cdctl node1 move-vm web1 --to "$dst" --live 2>&1) || fail "move-vm --live 
 [ "$(vm_where node1 web1)" = "$dst" ] || fail "web1 is not on $dst after move-vm"
 src=$dst
 dw1=$(dw)
-sb_wait_for 60 disk_ok $((dw1 + 20)) || fail "writer on $dst after the migration: $(disk_last)"
-vm_disk_no_fail "$src" web1
-[ "$(vm_last_boot "$src" web1)" = "$boot0" ] || fail "the guest rebooted in the live migration"
+vm_writer_on "$src" web1 "$boot0" $((dw1 + 20)) "in the live migration"
 both_luns "after the live migration"
 dw_mig=$(dw)
 out=$(cdctl node1 vm stop web1) || fail "vm stop: $out"

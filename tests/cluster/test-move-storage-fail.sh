@@ -58,9 +58,7 @@ one_lease() {
 healthy() { # VOL LABEL
     local w
     w=$(dw)
-    sb_wait_for 60 disk_ok $((w + 20)) || fail "writer after ($2): $(disk_last)"
-    vm_disk_no_fail "$src" web1
-    [ "$(vm_last_boot "$src" web1)" = "$boot0" ] || fail "the guest rebooted ($2)"
+    vm_writer_on "$src" web1 "$boot0" $((w + 20)) "($2)"
     one_lease "$1" "$2"
     vm_volumes_clean "$2"
 }

@@ -85,9 +85,7 @@ sum2=$(vda_sum "$V2_PATH" "$vda_off2")
 sb_wait_for 20 eval '[ "$(vm_free_mib "$SB_CSV_PATH")" = "$V1_FREE0" ]' ||
     fail "volume 1's space not back: $V1_FREE0 -> $(vm_free_mib "$SB_CSV_PATH") MiB"
 v2_free1=$(vm_free_mib "$V2_PATH")
-sb_wait_for 60 disk_ok $((dw_move + 30)) || fail "writer after the move: $(disk_last) (at the move: $dw_move)"
-vm_disk_no_fail "$src" web1
-[ "$(vm_last_boot "$src" web1)" = "$boot0" ] || fail "the guest rebooted during the move"
+vm_writer_on "$src" web1 "$boot0" $((dw_move + 30)) "during the move"
 tick1=$(vm_last_tick "$src" web1)
 ((tick1 > tick0)) || fail "the guest's counter did not go on: $tick0 -> $tick1"
 luns=$(qemu_luns)
@@ -136,9 +134,7 @@ out=$(cdctl node1 config set storage-move-bandwidth 0 2>&1) || fail "config set:
 sb_wait_for 20 eval '[ "$(vm_free_mib "$SB_CSV_PATH")" = "$V1_FREE0" ]' ||
     fail "the cancelled move left space taken on volume 1: $V1_FREE0 -> $(vm_free_mib "$SB_CSV_PATH") MiB"
 [ "$(vm_free_mib "$V2_PATH")" = "$v2_free1" ] || fail "the cancelled move changed volume 2: $v2_free1 -> $(vm_free_mib "$V2_PATH") MiB"
-sb_wait_for 60 disk_ok $((dw1 + 30)) || fail "writer after the cancel: $(disk_last)"
-vm_disk_no_fail "$src" web1
-[ "$(vm_last_boot "$src" web1)" = "$boot0" ] || fail "the guest rebooted during the cancelled move"
+vm_writer_on "$src" web1 "$boot0" $((dw1 + 30)) "during the cancelled move"
 luns=$(qemu_luns)
 grep -q "${SB_CSV_PATH##*/}" <<<"$luns" && fail "web1's QEMU kept volume 1's LUN open after the cancel: $luns"
 vm_volumes_clean "after the cancel"
@@ -160,9 +156,7 @@ def_now | grep -q "volume=\"$V1\"" || fail "the CDB's definition does not name $
 sb_wait_for 20 eval '[ "$(vm_free_mib "$V2_PATH")" = "$V2_FREE0" ]' ||
     fail "volume 2's space not back after move-vm: $V2_FREE0 -> $(vm_free_mib "$V2_PATH") MiB"
 src=$dst
-sb_wait_for 60 disk_ok $((dw2 + 30)) || fail "writer on $dst after move-vm: $(disk_last)"
-vm_disk_no_fail "$src" web1
-[ "$(vm_last_boot "$src" web1)" = "$boot0" ] || fail "the guest rebooted in move-vm"
+vm_writer_on "$src" web1 "$boot0" $((dw2 + 30)) "in move-vm"
 tick3=$(vm_last_tick "$src" web1)
 ((tick3 > tick2)) || fail "the guest's counter did not go on in move-vm: $tick2 -> $tick3"
 vm_volumes_clean "after move-vm"
@@ -186,9 +180,7 @@ out=$(cdctl node1 config set storage-move-bandwidth 0 2>&1) || fail "config set:
 [ "$(def_now)" = "$def3" ] || fail "the failed move changed the definition: $(def_now)"
 sb_wait_for 20 eval '[ "$(vm_free_mib "$V2_PATH")" = "$V2_FREE0" ]' ||
     fail "the failed move left space taken on volume 2: $V2_FREE0 -> $(vm_free_mib "$V2_PATH") MiB"
-sb_wait_for 60 disk_ok $((dw3 + 30)) || fail "writer after hvagent's kill: $(disk_last)"
-vm_disk_no_fail "$src" web1
-[ "$(vm_last_boot "$src" web1)" = "$boot0" ] || fail "the guest rebooted when hvagent was killed"
+vm_writer_on "$src" web1 "$boot0" $((dw3 + 30)) "when hvagent was killed"
 vm_volumes_clean "after hvagent's kill"
 dw4=$(dw)
 

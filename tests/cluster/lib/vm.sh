@@ -355,3 +355,13 @@ vm_lb_start() {
     sb_wait_for 20 sb_exec "$1" test -r "$2" ||
         fail "$1: lunbridge does not serve $2 after its restart"
 }
+
+# vm_writer_on NODE VM BOOT MIN WHAT: VM's disk writer on NODE checks
+# MIN blocks ok within 60 s, no check of the guest ever failed, and the
+# guest is still on boot BOOT (it did not reboot WHAT).
+vm_writer_on() {
+    sb_wait_for 60 vm_disk_ok "$1" "$2" "$4" ||
+        fail "$2's writer on $1 $5: $(vm_disk_last "$1" "$2") (wanted ok at dw >= $4)"
+    vm_disk_no_fail "$1" "$2"
+    [ "$(vm_last_boot "$1" "$2")" = "$3" ] || fail "the guest rebooted $5"
+}
