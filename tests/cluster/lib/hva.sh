@@ -38,10 +38,13 @@ hva_fail() {
     exit 1
 }
 hva_log() { echo "# $*" >&2; }
-hva_now_ms() { date +%s%3N; }
+hva_now_ms() {
+    local t=${EPOCHREALTIME/[.,]/}
+    echo "${t%???}"
+}
 
 hva_check_env() {
-    [ "$(id -u)" = 0 ] || hva_skip "needs root (namespaces, sanlock)"
+    [ "$EUID" = 0 ] || hva_skip "needs root (namespaces, sanlock)"
     command -v qemu-system-x86_64 >/dev/null || hva_skip "no qemu-system-x86_64"
     command -v sanlock >/dev/null || hva_skip "no sanlock"
     [ -x "$HVA_B/hvagent/hvagent" ] || hva_skip "no $HVA_B/hvagent/hvagent (build first)"

@@ -14,7 +14,7 @@
 
 SB_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 KVMC_SRCDIR=${KVMC_SRCDIR:-$(cd "$SB_LIB_DIR/../../.." && pwd)}
-KVMC_BUILDDIR=${KVMC_BUILDDIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)/build}
+KVMC_BUILDDIR=${KVMC_BUILDDIR:-${SB_LIB_DIR%/tests/cluster/lib}/build}
 # Absolute: VM definitions name the test guest by it, and hvagent accepts
 # only absolute paths in its allowed directories.
 KVMC_BUILDDIR=$(cd "$KVMC_BUILDDIR" 2>/dev/null && pwd) || KVMC_BUILDDIR=${KVMC_BUILDDIR}
@@ -25,7 +25,13 @@ SB_TEST=$(basename "$0")
 
 # ------------------------------------------------------------- reporting
 
-sb_log() { printf '[%s %s] %s\n' "$(date +%T.%3N)" "$SB_TEST" "$*" >&2; }
+# A fork costs about 10 ms of CPU on a nested-virtualisation host and the
+# tests poll all the time: the helpers that run in every poll (clock,
+# log, wait) use bash builtins only.
+sb_log() {
+    local t=${EPOCHREALTIME/[.,]/}
+    printf '[%(%T)T.%s %s] %s\n' "${t%??????}" "${t:(-6):3}" "$SB_TEST" "$*" >&2
+}
 
 fail() {
     printf 'FAIL: %s\n' "$*" >&2
@@ -64,7 +70,17 @@ assert_false() {
     ! "$@" || fail "$msg (command succeeded: $*)"
 }
 
-sb_now_ms() { date +%s%3N; }
+# Milliseconds since the epoch.
+sb_now_ms() {
+    local t=${EPOCHREALTIME/[.,]/}
+    echo "${t%???}"
+}
+
+# sb_now_var VAR: VAR = sb_now_ms, without the $(...) fork.
+sb_now_var() {
+    local _t=${EPOCHREALTIME/[.,]/}
+    printf -v "$1" '%s' "${_t%???}"
+}
 
 # "1234" ms -> "1.23 s"
 sb_secs() { awk -v ms="$1" 'BEGIN { printf "%.2f s", ms / 1000 }'; }
@@ -89,22 +105,30 @@ sb_metric() {
 
 # sb_wait_for DEADLINE_S CMD...: polls CMD every 100 ms until it succeeds
 # (returns 0) or DEADLINE_S seconds pass (returns 1). Sets SB_WAITED_MS to
-# the time it took.
+# the time it took. (Its locals are visible to an eval'd CMD: hence the
+# odd names.)
 sb_wait_for() {
-    local t0 deadline
-    t0=$(sb_now_ms)
+    local t0 deadline _sbw_now _sbw_fd
+    sb_now_var t0
     deadline=$((t0 + $1 * 1000))
     shift
+    # The pause without sleep(1): read times out on a pipe this shell holds
+    # both ends of; CMD runs without it.
+    exec {_sbw_fd}<> <(:)
     while :; do
-        if "$@" >/dev/null 2>&1; then
-            SB_WAITED_MS=$(($(sb_now_ms) - t0))
+        if "$@" >/dev/null 2>&1 {_sbw_fd}<&-; then
+            sb_now_var _sbw_now
+            SB_WAITED_MS=$((_sbw_now - t0))
+            exec {_sbw_fd}<&-
             return 0
         fi
-        if [ "$(sb_now_ms)" -ge "$deadline" ]; then
-            SB_WAITED_MS=$(($(sb_now_ms) - t0))
+        sb_now_var _sbw_now
+        if [ "$_sbw_now" -ge "$deadline" ]; then
+            SB_WAITED_MS=$((_sbw_now - t0))
+            exec {_sbw_fd}<&-
             return 1
         fi
-        sleep 0.1
+        read -r -t 0.1 -u "$_sbw_fd" _ || :
     done
 }
 
@@ -123,7 +147,7 @@ sb_require() {
 # installs the cleanup trap.
 sb_init() {
     local short=$1 prefix
-    [ "$(id -u)" -eq 0 ] || skip "cluster tests need root (namespaces)"
+    [ "$EUID" -eq 0 ] || skip "cluster tests need root (namespaces)"
     sb_require ip nsenter unshare nft corosync corosync-quorumtool sanlock \
         tgtd tgtadm
     [ -x "$SANDBOX" ] || fail "no sandbox script at $SANDBOX"
