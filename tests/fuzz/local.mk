@@ -38,7 +38,8 @@ fuzz_regress_tests = \
 	tests/fuzz/regress-cpu-caps \
 	tests/fuzz/regress-obs-history \
 	tests/fuzz/regress-obs-lun \
-	tests/fuzz/regress-fwd-msg
+	tests/fuzz/regress-fwd-msg \
+	tests/fuzz/regress-csv-mover
 check_PROGRAMS += $(fuzz_regress_tests)
 TESTS += $(fuzz_regress_tests)
 
@@ -60,7 +61,8 @@ fuzz_programs = \
 	tests/fuzz/fuzz-cpu-caps \
 	tests/fuzz/fuzz-obs-history \
 	tests/fuzz/fuzz-obs-lun \
-	tests/fuzz/fuzz-fwd-msg
+	tests/fuzz/fuzz-fwd-msg \
+	tests/fuzz/fuzz-csv-mover
 noinst_PROGRAMS += $(fuzz_programs) tests/fuzz/fuzz-seeds
 endif
 
@@ -250,6 +252,17 @@ tests_fuzz_regress_fwd_msg_SOURCES = tests/fuzz/fuzz-fwd-msg.c tests/fuzz/fuzz-r
 tests_fuzz_regress_fwd_msg_CPPFLAGS = $(FUZZ_CPPFLAGS) -DFUZZ_NAME='"fwd-msg"'
 tests_fuzz_regress_fwd_msg_CFLAGS = $(FUZZ_CD_CFLAGS) $(CMOCKA_CFLAGS)
 tests_fuzz_regress_fwd_msg_LDADD = $(FUZZ_CD_LIBS) $(CMOCKA_LIBS)
+
+tests_fuzz_fuzz_csv_mover_SOURCES = tests/fuzz/fuzz-csv-mover.c $(FUZZ_HDRS)
+tests_fuzz_fuzz_csv_mover_CPPFLAGS = $(FUZZ_CPPFLAGS)
+tests_fuzz_fuzz_csv_mover_CFLAGS = $(FUZZ_CD_CFLAGS)
+tests_fuzz_fuzz_csv_mover_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_LDFLAGS)
+tests_fuzz_fuzz_csv_mover_LDADD = $(FUZZ_CD_LIBS)
+tests_fuzz_regress_csv_mover_SOURCES = tests/fuzz/fuzz-csv-mover.c tests/fuzz/fuzz-regress.c \
+	$(FUZZ_HDRS)
+tests_fuzz_regress_csv_mover_CPPFLAGS = $(FUZZ_CPPFLAGS) -DFUZZ_NAME='"csv-mover"'
+tests_fuzz_regress_csv_mover_CFLAGS = $(FUZZ_CD_CFLAGS) $(CMOCKA_CFLAGS)
+tests_fuzz_regress_csv_mover_LDADD = $(FUZZ_CD_LIBS) $(CMOCKA_LIBS)
 
 # Writes seed inputs made by the encoders (tests/fuzz/corpus/ holds the
 # output, checked in): rerun it when a wire or disk format changes.
