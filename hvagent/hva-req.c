@@ -415,7 +415,7 @@ static int put_vm(FILE *f, const struct hva_vm *vm, uint64_t now_ms)
         fprintf(f,
                 "<vm name=\"%s\" uuid=\"%s\" state=\"%s\" pid=\"%d\" "
                 "lease=\"%s\" uptime-ms=\"%" PRIu64 "\" phase=\"%s\" "
-                "serial=\"%s/serial.log\"%s%s%s/>",
+                "serial=\"%s/serial.log\"%s%s%s",
                 (const char *)name, vm->def->uuid, hva_vm_state_name(vm->state),
                 (int)vm->pid, vm->lease_held ? "yes" : "no",
                 vm->pid ? now_ms - vm->started_ms : 0,
@@ -424,6 +424,18 @@ static int put_vm(FILE *f, const struct hva_vm *vm, uint64_t now_ms)
                 vm->def->cpu_model ? vm->def->cpu_model : "",
                 vm->def->cpu_model ? "\"" : "") >= 0)
         rc = 0;
+    /* Paused on an I/O error (device: an id hvagent gave, checked). */
+    if (rc == 0 && hva_vm_ioerr_shown(vm) &&
+        fprintf(f,
+                " io-error=\"%s\" io-error-disk=\"%d\" "
+                "io-error-device=\"%s\" io-error-ms=\"%" PRIu64 "\" "
+                "io-error-retries=\"%u\"",
+                vm->ioerr.nospace ? "enospc" : "eio", vm->ioerr.disk,
+                vm->ioerr.device, now_ms - vm->ioerr.since_ms,
+                vm->ioerr.attempts) < 0)
+        rc = -ENOMEM;
+    if (rc == 0 && fputs("/>", f) < 0)
+        rc = -ENOMEM;
     xmlFree(name);
     xmlFree(dir);
     return rc;

@@ -11,7 +11,8 @@ hvagent_libhva_la_SOURCES = \
 	hvagent/hva-qmp.c hvagent/hva-util.c hvagent/hva-policy.c \
 	hvagent/hva-qemu.c hvagent/hva-chan.c hvagent/hva-lease.c \
 	hvagent/hva-mig-event.c hvagent/hva-check.c hvagent/hva-req.c \
-	hvagent/hva-net.c hvagent/hva-mig-tls.c hvagent/hva-scope.c
+	hvagent/hva-net.c hvagent/hva-mig-tls.c hvagent/hva-scope.c \
+	hvagent/hva-ioerr.c
 hvagent_libhva_la_CFLAGS = $(AM_CFLAGS) $(QB_CFLAGS) $(JSONC_CFLAGS) \
 	$(XML_CFLAGS) $(GNUTLS_CFLAGS) $(SANLOCK_CLIENT_CFLAGS) $(SYSTEMD_CFLAGS)
 hvagent_libhva_la_LIBADD = hvagent/libhvaproto.la common/libcommon.la $(QB_LIBS) $(JSONC_LIBS) \
@@ -51,7 +52,8 @@ hva_unit_tests = \
 	tests/unit/hvagent/test-vm-undefine \
 	tests/unit/hvagent/test-net \
 	tests/unit/hvagent/test-mig-tls \
-	tests/unit/hvagent/test-scope
+	tests/unit/hvagent/test-scope \
+	tests/unit/hvagent/test-ioerr
 check_PROGRAMS += $(hva_unit_tests)
 TESTS += $(hva_unit_tests)
 HVA_UNIT_CFLAGS = $(hvagent_libhva_la_CFLAGS) $(CMOCKA_CFLAGS)
@@ -72,6 +74,9 @@ tests_unit_hvagent_test_mig_tls_LDADD = $(HVA_UNIT_LIBS)
 tests_unit_hvagent_test_scope_SOURCES = tests/unit/hvagent/test-scope.c
 tests_unit_hvagent_test_scope_CFLAGS = $(HVA_UNIT_CFLAGS)
 tests_unit_hvagent_test_scope_LDADD = $(HVA_UNIT_LIBS)
+tests_unit_hvagent_test_ioerr_SOURCES = tests/unit/hvagent/test-ioerr.c
+tests_unit_hvagent_test_ioerr_CFLAGS = $(HVA_UNIT_CFLAGS)
+tests_unit_hvagent_test_ioerr_LDADD = $(HVA_UNIT_LIBS)
 tests_unit_hvagent_test_migpolicy_SOURCES = tests/unit/hvagent/test-migpolicy.c
 tests_unit_hvagent_test_migpolicy_CFLAGS = $(HVA_UNIT_CFLAGS)
 tests_unit_hvagent_test_migpolicy_LDADD = $(HVA_UNIT_LIBS)

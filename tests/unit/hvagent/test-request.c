@@ -605,6 +605,32 @@ static void test_status_reply(void **state)
                          dir) > 0);
     assert_string_equal(reply, want);
     free(reply);
+    free(want);
+    /* Paused on an I/O error: the reply says so on the <vm>; running
+     * again (a `cont` settling), it does not. */
+    vm.state = HVA_VM_PAUSED;
+    vm.ioerr = (struct hva_vm_ioerr){.active = true,
+                                     .nospace = true,
+                                     .disk = 1,
+                                     .device = "hp24",
+                                     .since_ms = 1200,
+                                     .attempts = 3};
+    assert_int_equal(hva_status_reply(&a, NULL, 1500, &reply), 0);
+    assert_true(asprintf(&want,
+                         "<reply rc=\"0\" node=\"node&amp;1\"><vm "
+                         "name=\"a&lt;b\" uuid=\"" UUID "\" state=\"paused\" "
+                         "pid=\"42\" lease=\"yes\" uptime-ms=\"500\" "
+                         "phase=\"none\" serial=\"%s/serial.log\" "
+                         "io-error=\"enospc\" io-error-disk=\"1\" "
+                         "io-error-device=\"hp24\" io-error-ms=\"300\" "
+                         "io-error-retries=\"3\"/></reply>",
+                         dir) > 0);
+    assert_string_equal(reply, want);
+    free(reply);
+    vm.state = HVA_VM_RUNNING;
+    assert_int_equal(hva_status_reply(&a, NULL, 1500, &reply), 0);
+    assert_null(strstr(reply, "io-error"));
+    free(reply);
     struct hva_vm other = {.def = &def};
     assert_int_equal(hva_status_reply(&a, &other, 0, &reply), 0);
     assert_string_equal(reply, "<reply rc=\"0\" node=\"node&amp;1\"></reply>");
