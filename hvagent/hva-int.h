@@ -788,6 +788,9 @@ static inline bool hva_vm_ioerr_shown(const struct hva_vm *vm)
 
 /* ---- API requests (hva-req.c) ------------------------------------------ */
 
+/* The text of `vm`'s state event (malloc'd; NULL without memory). */
+char *hva_state_event_text(const struct hva_vm *vm);
+
 enum hva_mirror_action {
     HVA_MIRROR_STATUS,
     HVA_MIRROR_START,

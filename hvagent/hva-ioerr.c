@@ -67,8 +67,8 @@ int hva_ioerr_parse(json_object *edata, struct hva_ioerr_event *ret)
 
     if (!action || !op)
         return -EINVAL;
-    if (device_from_qom(jstr(edata, "qom-path"), ev.device,
-                        sizeof(ev.device)) < 0) {
+    if (device_from_qom(jstr(edata, "qom-path"), ev.device, sizeof(ev.device)) <
+        0) {
         /* An older QEMU without qom-path: the BlockBackend name. */
         if (!dev || !dev[0] || strlen(dev) >= sizeof(ev.device) ||
             strspn(dev, DEVICE_CHARS) != strlen(dev))

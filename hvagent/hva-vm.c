@@ -76,24 +76,13 @@ static void vm_timer_del(struct hva_vm *vm, qb_loop_timer_handle *t)
     }
 }
 
-/* The state event; while the guest is paused on an I/O error it says so
- * (io-error="eio|enospc", the disk's index and QEMU device id). */
 static void vm_state_event(struct hva_vm *vm)
 {
-    const struct hva_vm_ioerr *e = &vm->ioerr;
-    bool io = hva_vm_ioerr_shown(vm);
+    char *text = vm->ag->ipc ? hva_state_event_text(vm) : NULL;
 
-    hva_agent_event(vm->ag,
-                    "<event type=\"state\" vm=\"%s\" uuid=\"%s\" "
-                    "state=\"%s\" pid=\"%d\" cpu=\"%s\" lease=\"%s\"%s%s%s"
-                    "%s%d%s%s%s%s/>",
-                    vm->def->name, vm->def->uuid, hva_vm_state_name(vm->state),
-                    (int)vm->pid, vm->def->cpu_model ? vm->def->cpu_model : "",
-                    vm->lease_held ? "yes" : "no", io ? " io-error=\"" : "",
-                    io ? (e->nospace ? "enospc" : "eio") : "", io ? "\"" : "",
-                    io ? " io-error-disk=\"" : "", io ? e->disk : 0,
-                    io ? "\"" : "", io ? " io-error-device=\"" : "",
-                    io ? e->device : "", io ? "\"" : "");
+    if (text)
+        cmn_ipc_broadcast(vm->ag->ipc, text);
+    free(text);
 }
 
 void hva_vm_set_state(struct hva_vm *vm, enum hva_vm_state st)
@@ -278,8 +267,17 @@ static void vm_ioerr_tick(void *data)
         vm_ioerr_end(vm, "QEMU gone");
         return;
     }
-    if (e->resumed_ms && vm->state == HVA_VM_RUNNING) {
-        /* Ran the settle time since the last `cont`: over. */
+    if (vm->state == HVA_VM_RUNNING) {
+        uint64_t now = cmn_now_ms();
+        /* Resumed by someone else (a migration's rollback): settle from
+         * now as after our own `cont`. */
+        if (!e->resumed_ms)
+            e->resumed_ms = now;
+        if (now - e->resumed_ms < HVA_IOERR_SETTLE_MS) {
+            vm_ioerr_arm(vm, HVA_IOERR_SETTLE_MS - (now - e->resumed_ms));
+            return;
+        }
+        /* Ran the settle time since the last resume: over. */
         cmn_info(CMN_LOG_HVA,
                  "VM '%s': resumed after an I/O error of disk %d (%s): "
                  "paused %" PRIu64 " ms, %u cont, %u failed requests",

@@ -8,7 +8,7 @@
 # vm show (and status) say the VM is paused on an I/O error of vdb while
 # it lasts (polled with a deadline); hvagent logged the pause once and
 # the resume with how long it was paused; the guest's writer goes on
-# with disk=ok and no ioerr, on the same boot; the VM never left node1
+# with disk=ok and no ioerr, on the same boot; the VM never left its node
 # and the coordinator started nothing.
 # Why 3 s: past lunbridge's 900 ms deadline (three deadlines), well short
 # of sanlock's lockspace loss at 8 x io_timeout = 8 s (io_timeout 1 s in
@@ -26,22 +26,23 @@ sb_require_stack
 sb_init vioe
 # shellcheck disable=SC2034 # read by lib/vm.sh: this test is about the CSV
 VM_CSV=1
-vm_up 1
+vm_up 2
 # shellcheck disable=SC2034 # read by lib/vm.sh
-VM_ALL_UP=node1
-HVA_OUT=$KVMC_SANDBOX_DIR/node1/hvagent.out
+VM_ALL_UP="node1 node2"
 
 out=$(cdctl node1 volume add "$SB_CSV_PATH" 2>&1) || fail "volume add: $out"
 vm_add_writer web1 128
 out=$(cdctl node1 vm start web1) || fail "vm start: $out"
-sb_wait_for 20 eval '[ "$(vm_where node1 web1)" = node1 ]' ||
-    fail "web1 does not run on node1: $(cdctl node1 vm list)"
+sb_wait_for 20 eval '[ -n "$(vm_where node1 web1)" ]' ||
+    fail "web1 runs nowhere after start: $(cdctl node1 vm list)"
+src=$(vm_where node1 web1)
+HVA_OUT=$KVMC_SANDBOX_DIR/$src/hvagent.out
 out=$(cdctl node1 vm disk add web1 --size 8M) || fail "vm disk add: $out"
 grep -q "disk vdb added .*hot-plug slot 24" <<<"$out" || fail "vm disk add said: $out"
-sb_wait_for 40 vm_disk_ok node1 web1 30 ||
-    fail "the writer does not write: $(vm_disk_last node1 web1)"
-boot=$(vm_last_boot node1 web1)
-dw0=$(vm_disk_last node1 web1)
+sb_wait_for 40 vm_disk_ok "$src" web1 30 ||
+    fail "the writer does not write: $(vm_disk_last "$src" web1)"
+boot=$(vm_last_boot "$src" web1)
+dw0=$(vm_disk_last "$src" web1)
 dw0=${dw0#* }
 q0=$(vm_qemus web1)
 acts0=$(cdctl node1 vm show web1 --output xml | grep -c '<action ')
@@ -101,10 +102,10 @@ fails=$(sed -n 's/.* \([0-9]*\) failed requests.*/\1/p' <<<"$resumed")
 
 # The guest went on: writes checked ok past the blip, no I/O error ever
 # reached it, same boot, same QEMU, no action of the coordinator.
-vm_writer_on node1 web1 "$boot" $((dw0 + 30)) "after the storage blip"
-! tr -d '\r' <"$(vm_serial node1 web1)" | grep -q 'disk=ioerr' ||
-    fail "the guest saw an I/O error: $(tr -d '\r' <"$(vm_serial node1 web1)" | grep -m1 'disk=ioerr')"
-dw1=$(vm_disk_last node1 web1)
+vm_writer_on "$src" web1 "$boot" $((dw0 + 30)) "after the storage blip"
+! tr -d '\r' <"$(vm_serial "$src" web1)" | grep -q 'disk=ioerr' ||
+    fail "the guest saw an I/O error: $(tr -d '\r' <"$(vm_serial "$src" web1)" | grep -m1 'disk=ioerr')"
+dw1=$(vm_disk_last "$src" web1)
 assert_eq "$q0" "$(vm_qemus web1)" "web1's QEMU (node:pid) after the blip"
 assert_eq "$acts0" "$(cdctl node1 vm show web1 --output xml | grep -c '<action ')" "actions of web1"
 sb_wait_for 5 eval '! cdctl node1 vm show web1 --output xml | grep -q io-error' ||

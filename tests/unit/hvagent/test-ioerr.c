@@ -78,9 +78,8 @@ static void test_parse_bad(void **state)
 
     (void)state;
     /* no action, no operation, no device at all */
-    assert_int_equal(parse("{\"device\": \"vd0\", \"operation\": \"write\"}",
-                           &ev),
-                     -EINVAL);
+    assert_int_equal(
+        parse("{\"device\": \"vd0\", \"operation\": \"write\"}", &ev), -EINVAL);
     assert_int_equal(parse("{\"device\": \"vd0\", \"action\": \"stop\"}", &ev),
                      -EINVAL);
     assert_int_equal(

@@ -639,6 +639,47 @@ static void test_status_reply(void **state)
     free(dir);
 }
 
+/* The state event, with and without the I/O error condition: well-formed
+ * (a stray attribute once broke clusterd's parse of every event). */
+static void test_state_event(void **state)
+{
+    char name[] = "a<b", uuid[] = UUID, cpu[] = "Westmere";
+    struct hva_vm_def def = {.name = name, .uuid = uuid, .cpu_model = cpu};
+    struct hva_vm vm = {.def = &def, .state = HVA_VM_RUNNING, .pid = 42};
+    char *t;
+
+    (void)state;
+    t = hva_state_event_text(&vm);
+    assert_string_equal(t, "<event type=\"state\" vm=\"a&lt;b\" uuid=\"" UUID
+                           "\" state=\"running\" pid=\"42\" cpu=\"Westmere\" "
+                           "lease=\"no\"/>");
+    free(t);
+    /* in an episode but running (a cont settling): not shown */
+    vm.ioerr =
+        (struct hva_vm_ioerr){.active = true, .disk = 1, .device = "hp24"};
+    t = hva_state_event_text(&vm);
+    assert_null(strstr(t, "io-error"));
+    free(t);
+    vm.state = HVA_VM_PAUSED;
+    vm.lease_held = true;
+    t = hva_state_event_text(&vm);
+    assert_string_equal(t, "<event type=\"state\" vm=\"a&lt;b\" uuid=\"" UUID
+                           "\" state=\"paused\" pid=\"42\" cpu=\"Westmere\" "
+                           "lease=\"yes\" io-error=\"eio\" io-error-disk=\"1\" "
+                           "io-error-device=\"hp24\"/>");
+    free(t);
+    vm.ioerr.nospace = true;
+    vm.ioerr.disk = -1;
+    vm.ioerr.device[0] = '\0';
+    def.cpu_model = NULL;
+    t = hva_state_event_text(&vm);
+    assert_string_equal(t, "<event type=\"state\" vm=\"a&lt;b\" uuid=\"" UUID
+                           "\" state=\"paused\" pid=\"42\" cpu=\"\" "
+                           "lease=\"yes\" io-error=\"enospc\" "
+                           "io-error-disk=\"-1\" io-error-device=\"\"/>");
+    free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -651,6 +692,7 @@ int main(void)
         cmocka_unit_test(test_define_local),
         cmocka_unit_test(test_dirs_setting),
         cmocka_unit_test(test_status_reply),
+        cmocka_unit_test(test_state_event),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);
