@@ -15,6 +15,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +57,13 @@ static int device_from_qom(const char *qom, char *out, size_t outlen)
     return 0;
 }
 
+/* `name` if it is one hvagent could have given (DEVICE_CHARS, fits). */
+static bool name_ok(const char *name, size_t cap)
+{
+    return name && name[0] && strlen(name) < cap &&
+           strspn(name, DEVICE_CHARS) == strlen(name);
+}
+
 int hva_ioerr_parse(json_object *edata, struct hva_ioerr_event *ret)
 {
     struct hva_ioerr_event ev = {0};
@@ -63,17 +71,20 @@ int hva_ioerr_parse(json_object *edata, struct hva_ioerr_event *ret)
     const char *op = jstr(edata, "operation");
     const char *reason = jstr(edata, "reason");
     const char *dev = jstr(edata, "device");
+    const char *node = jstr(edata, "node-name");
     json_object *ns;
 
     if (!action || !op)
         return -EINVAL;
+    /* Which disk: QEMU 8.2 and later say qom-path (the device's id);
+     * QEMU 7.2 says only the BlockBackend's name, empty for -blockdev
+     * disks, and the node's name (disk0, hp24, or a mirror's target). */
     if (device_from_qom(jstr(edata, "qom-path"), ev.device, sizeof(ev.device)) <
         0) {
-        /* An older QEMU without qom-path: the BlockBackend name. */
-        if (!dev || !dev[0] || strlen(dev) >= sizeof(ev.device) ||
-            strspn(dev, DEVICE_CHARS) != strlen(dev))
+        const char *name = dev && dev[0] ? dev : node;
+        if (!name_ok(name, sizeof(ev.device)))
             return -EINVAL;
-        snprintf(ev.device, sizeof(ev.device), "%s", dev);
+        snprintf(ev.device, sizeof(ev.device), "%s", name);
     }
     ev.stop = strcmp(action, "stop") == 0;
     ev.write = strcmp(op, "write") == 0;
@@ -85,23 +96,38 @@ int hva_ioerr_parse(json_object *edata, struct hva_ioerr_event *ret)
     return 0;
 }
 
-/* The ids hva_qemu_argv and hva-disk.c give: "vdN" for the N-th disk of
- * the definition without a slot, "hpS" for the disk in hot-plug slot S. */
-int hva_ioerr_disk_index(const struct hva_vm_def *def, const char *device)
+/* The names hva_qemu_argv and hva-disk.c give: device "vdN" and node
+ * "diskN" for the N-th disk of the definition without a slot, "hpS" (both)
+ * for the disk in hot-plug slot S; a disk a storage mirror switched has
+ * its new node's name in disks[i].node. */
+int hva_ioerr_disk_index(const struct hva_vm_def *def, const char *name)
 {
+    const char *num;
+    bool slot;
     char *end;
     unsigned long n;
 
-    if (!device || (strncmp(device, "vd", 2) && strncmp(device, "hp", 2)) ||
-        device[2] < '0' || device[2] > '9')
+    if (!name)
+        return -ENOENT;
+    for (size_t i = 0; i < def->n_disks; i++)
+        if (def->disks[i].node[0] && strcmp(def->disks[i].node, name) == 0)
+            return (int)i;
+    if (!strncmp(name, "vd", 2) || !strncmp(name, "hp", 2))
+        num = name + 2;
+    else if (!strncmp(name, "disk", 4))
+        num = name + 4;
+    else
+        return -ENOENT;
+    slot = name[0] == 'h';
+    if (*num < '0' || *num > '9')
         return -ENOENT;
     errno = 0;
-    n = strtoul(device + 2, &end, 10);
+    n = strtoul(num, &end, 10);
     if (errno || *end || n > 1000)
         return -ENOENT;
     for (size_t i = 0; i < def->n_disks; i++) {
         const struct hva_disk *d = &def->disks[i];
-        if (device[0] == 'v' ? (!d->slot && i == n) : d->slot == n)
+        if (slot ? d->slot == n : (!d->slot && i == n))
             return (int)i;
     }
     return -ENOENT;

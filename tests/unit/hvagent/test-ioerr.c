@@ -48,6 +48,25 @@ static void test_parse_eio(void **state)
     assert_string_equal(ev.reason, "Input/output error");
 }
 
+/* Recorded from QEMU 7.2 (no qom-path), a write to a hot-plugged disk
+ * while tgtd was stopped past lunbridge's deadline. */
+static void test_parse_qemu72(void **state)
+{
+    struct hva_ioerr_event ev;
+
+    (void)state;
+    assert_int_equal(
+        parse("{\"device\": \"\", \"nospace\": false, \"node-name\": "
+              "\"hp24\", \"reason\": \"Input/output error\", "
+              "\"operation\": \"write\", \"action\": \"stop\"}",
+              &ev),
+        0);
+    assert_string_equal(ev.device, "hp24");
+    assert_true(ev.stop);
+    assert_true(ev.write);
+    assert_false(ev.nospace);
+}
+
 static void test_parse_nospace_scsi(void **state)
 {
     struct hva_ioerr_event ev;
@@ -121,6 +140,12 @@ static void test_disk_index(void **state)
     assert_int_equal(hva_ioerr_disk_index(&def, "vd"), -ENOENT);
     assert_int_equal(hva_ioerr_disk_index(&def, "vd0x"), -ENOENT);
     assert_int_equal(hva_ioerr_disk_index(&def, "drive0"), -ENOENT);
+    /* QEMU 7.2 names nodes: diskN, hpS, a mirror's target node */
+    assert_int_equal(hva_ioerr_disk_index(&def, "disk2"), 2);
+    assert_int_equal(hva_ioerr_disk_index(&def, "disk1"), -ENOENT);
+    assert_int_equal(hva_ioerr_disk_index(&def, "mt2"), -ENOENT);
+    snprintf(disks[2].node, sizeof(disks[2].node), "mt2");
+    assert_int_equal(hva_ioerr_disk_index(&def, "mt2"), 2);
     assert_int_equal(hva_ioerr_disk_index(&def, NULL), -ENOENT);
 }
 
@@ -143,6 +168,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_eio),
+        cmocka_unit_test(test_parse_qemu72),
         cmocka_unit_test(test_parse_nospace_scsi),
         cmocka_unit_test(test_parse_bad),
         cmocka_unit_test(test_disk_index),
