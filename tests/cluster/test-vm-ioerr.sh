@@ -61,33 +61,52 @@ cont_tgtd() { sb_exec storage kill -CONT "$tpid" 2>/dev/null; }
 # A failure while tgtd is stopped: continued before the teardown.
 trap 'rc=$?; cont_tgtd; (exit $rc); sb_cleanup' EXIT
 
-# poll_for NAME NODE PATTERN ARGS...: in the background, runs clusterctl
-# ARGS on NODE every 100 ms until a line matches PATTERN (written with
-# its time from t0 to $W/NAME) or 15 s passed. One poller per view, so a
-# slow answer of one does not delay the others; each only needs to see
-# the condition once (the guest runs for a moment at each of hvagent's
-# resumes while the storage still fails).
+# poll_in NODE SPEC...: inside NODE, entered once (entering a node took
+# seconds on a loaded machine, longer than the pause lasts), runs
+# clusterctl every 100 ms for each SPEC "NAME|PATTERN|ARGS" until a line
+# of its output matches PATTERN (written with its time to $W/NAME), for
+# 15 s at most. Each view only needs to see the condition once: the guest
+# runs for a moment at each of hvagent's resumes while the storage still
+# fails.
 W=$KVMC_SANDBOX_DIR/ioerr-polls
 mkdir -p "$W"
-poll_for() {
-    local name=$1 node=$2 re=$3 line
-    shift 3
-    (
-        while (($(sb_now_ms) - t0 < 15000)); do
-            line=$(cdctl "$node" "$@" 2>/dev/null | grep -m1 -e "$re") &&
-                { echo "$(($(sb_now_ms) - t0)) $line" >"$W/$name"; exit 0; }
+poll_in() {
+    local node=$1
+    shift
+    # shellcheck disable=SC2016
+    sb_exec "$node" bash -c '
+        ctl=$1 w=$2 end=$3
+        shift 3
+        while [ "$(date +%s%3N)" -lt "$end" ]; do
+            all=1
+            for spec in "$@"; do
+                name=${spec%%|*} rest=${spec#*|}
+                re=${rest%%|*} args=${rest#*|}
+                [ -s "$w/$name" ] && continue
+                # shellcheck disable=SC2086
+                if line=$("$ctl" $args 2>/dev/null | grep -m1 -e "$re"); then
+                    echo "$(date +%s%3N) $line" >"$w/$name"
+                else
+                    all=0
+                fi
+            done
+            [ "$all" = 1 ] && exit 0
             sleep 0.1
         done
-        exit 1
-    ) &
+        exit 1' poll "$CD_CTL" "$W" "$(($(sb_now_ms) + 15000))" "$@" &
 }
 
+# The pollers first: they must be running when the guest pauses.
+poll_in node1 'xml|io-error="eio"|vm show web1 --output xml' \
+    'status|^web1 .*I/O error|status'
+p1=$!
+poll_in node2 'show|^io-error:|vm show web1'
+p2=$!
 # Stop the target for STALL_MS in the background, stop, sleep and
 # continue in one command inside the storage namespace (entering it can
 # take seconds on a loaded machine: that must not stretch the stall);
-# STIM gets when it stopped and continued. Poll the views meanwhile.
+# STIM gets when it stopped and continued.
 STIM=$KVMC_SANDBOX_DIR/stall.times
-t0=$(sb_now_ms)
 # shellcheck disable=SC2016
 sb_exec storage bash -c 'kill -STOP "$1" || exit 1
     echo "stop $(date +%s%3N)"
@@ -96,22 +115,17 @@ sb_exec storage bash -c 'kill -STOP "$1" || exit 1
     echo "cont $(date +%s%3N)"' stall "$tpid" \
     "$((STALL_MS / 1000)).$(printf '%03d' $((STALL_MS % 1000)))" >"$STIM" &
 stim=$!
-poll_for xml node1 'io-error="eio"' vm show web1 --output xml
-p_xml=$!
-poll_for show node2 '^io-error:' vm show web1
-p_show=$!
-poll_for status node1 '^web1 .*I/O error' status
-p_status=$!
 wait "$stim" || fail "cannot stop tgtd $tpid"
 grep -q '^cont ' "$STIM" || fail "tgtd was not continued: $(cat "$STIM")"
 stall=$(awk '/^stop/ { s = $2 } /^cont/ { c = $2 } END { print c - s }' "$STIM")
-wait "$p_xml" "$p_show" "$p_status"
+wait "$p1" "$p2"
+t_stop=$(awk '/^stop/ { print $2 }' "$STIM")
 x=$(cut -d' ' -f2- "$W/xml" 2>/dev/null)
-seen_ms=$(cut -d' ' -f1 "$W/xml" 2>/dev/null)
+seen_ms=$(($(cut -d' ' -f1 "$W/xml" 2>/dev/null || echo 0) - t_stop))
 show=$(cut -d' ' -f2- "$W/show" 2>/dev/null)
 status_line=$(cut -d' ' -f2- "$W/status" 2>/dev/null)
 sb_log "polls: $(cat "$W"/* 2>/dev/null | tr '\n' '|')"
-[ -n "$seen_ms" ] || fail "vm show never said web1 is paused on an I/O error within 15 s: $(grep -i 'I/O error\|paused' "$HVA_OUT" | tail -n 5)"
+[ -n "$x" ] || fail "vm show never said web1 is paused on an I/O error within 15 s: $(grep -i 'I/O error\|paused' "$HVA_OUT" | tail -n 5)"
 grep -q 'io-error-disk="vdb"' <<<"$x" || fail "vm show names no disk vdb: $x"
 grep -q 'state="paused"' <<<"$x" || fail "vm show: not paused: $x"
 grep -q "paused on an I/O error of disk vdb" <<<"$show" ||
@@ -140,4 +154,4 @@ assert_eq "$q0" "$(vm_qemus web1)" "web1's QEMU (node:pid) after the blip"
 assert_eq "$acts0" "$(cdctl node1 vm show web1 --output xml | grep -c '<action ')" "actions of web1"
 sb_wait_for 5 eval '! cdctl node1 vm show web1 --output xml | grep -q io-error' ||
     fail "vm show still says io-error after the resume"
-proof "storage blip: tgtd stopped $stall ms (lunbridge deadline 900 ms, lockspace loss at 8 s); web1 paused on an I/O error of vdb (hp24) shown by vm show/status at +$seen_ms ms ('${show#io-error:  }'); hvagent logged the pause once and resumed it after $paused_ms ms paused ($conts cont, $fails failed requests retried by QEMU); the guest's writer $dw0 -> ${dw1#* } blocks, disk=ok, no ioerr, same boot $boot, same QEMU $q0, no new action"
+proof "storage blip: tgtd stopped $stall ms (lunbridge deadline 900 ms, lockspace loss at 8 s); web1 paused on an I/O error of vdb (hp24) shown by vm show/status $seen_ms ms after tgtd stopped ('${show#io-error:  }'); hvagent logged the pause once and resumed it after $paused_ms ms paused ($conts cont, $fails failed requests retried by QEMU); the guest's writer $dw0 -> ${dw1#* } blocks, disk=ok, no ioerr, same boot $boot, same QEMU $q0, no new action"
