@@ -786,6 +786,16 @@ static inline bool hva_vm_ioerr_shown(const struct hva_vm *vm)
     return vm->ioerr.active && vm->state == HVA_VM_PAUSED;
 }
 
+/* The episode of a guest paused on an I/O error (hva-vm-ioerr.c, daemon):
+ * QEMU's BLOCK_IO_ERROR, a re-attached QEMU in status io-error (ev NULL),
+ * its RESUME, and QEMU gone or the VM undefined. */
+void hva_vm_ioerr_event(struct hva_vm *vm, json_object *edata);
+void hva_vm_ioerr_begin(struct hva_vm *vm, const struct hva_ioerr_event *ev);
+void hva_vm_ioerr_resumed(struct hva_vm *vm);
+void hva_vm_ioerr_end(struct hva_vm *vm, const char *why);
+/* Sends `vm`'s state event (hva_state_event_text) to clusterd. */
+void hva_vm_state_event(struct hva_vm *vm);
+
 /* ---- API requests (hva-req.c) ------------------------------------------ */
 
 /* The text of `vm`'s state event (malloc'd; NULL without memory). */

@@ -76,7 +76,7 @@ static void vm_timer_del(struct hva_vm *vm, qb_loop_timer_handle *t)
     }
 }
 
-static void vm_state_event(struct hva_vm *vm)
+void hva_vm_state_event(struct hva_vm *vm)
 {
     char *text = vm->ag->ipc ? hva_state_event_text(vm) : NULL;
 
@@ -92,7 +92,7 @@ void hva_vm_set_state(struct hva_vm *vm, enum hva_vm_state st)
     cmn_info(CMN_LOG_HVA, "VM '%s': %s -> %s", vm->def->name,
              hva_vm_state_name(vm->state), hva_vm_state_name(st));
     vm->state = st;
-    vm_state_event(vm);
+    hva_vm_state_event(vm);
 }
 
 int hva_vm_set_phase(struct hva_vm *vm, enum hva_mig_phase ph)
@@ -176,7 +176,7 @@ int hva_vm_undefine(struct hva_vm *vm)
     vm_timer_del(vm, &vm->reap_timer);
     vm_timer_del(vm, &vm->stop_timer);
     vm_timer_del(vm, &vm->arm_timer);
-    vm_timer_del(vm, &vm->ioerr.timer);
+    hva_vm_ioerr_end(vm, "VM undefined");
     hva_mirror_free(vm);
     hva_qmp_free(vm->qmp);
     hva_vm_def_free(vm->def);
@@ -211,147 +211,6 @@ void hva_vm_reply(struct hva_vm *vm, int rc, const char *extra)
     vm->last_err[0] = '\0';
 }
 
-/* ---- paused on an I/O error -------------------------------------------- *
- *
- * QEMU stops the guest when a disk request fails (werror/rerror=stop,
- * hva-ioerr.c) and retries the request on `cont`. One episode runs from
- * the first BLOCK_IO_ERROR to a guest that ran HVA_IOERR_SETTLE_MS after
- * a `cont` with no new error; it is logged at its start and its end,
- * not per request. Only these stops are resumed here: a guest stopped
- * for a migration's switchover or a save is its migration's (vm->mig,
- * state migrating/saving), which resumes or ends it itself.
- */
-
-static void vm_ioerr_end(struct hva_vm *vm, const char *why)
-{
-    struct hva_vm_ioerr *e = &vm->ioerr;
-
-    if (!e->active)
-        return;
-    vm_timer_del(vm, &e->timer);
-    cmn_info(CMN_LOG_HVA,
-             "VM '%s': I/O error episode of disk %d (%s) ended after %" PRIu64
-             " ms: %s",
-             vm->def->name, e->disk, e->device[0] ? e->device : "?",
-             cmn_now_ms() - e->since_ms, why);
-    e->active = false;
-}
-
-static void vm_ioerr_arm(struct hva_vm *vm, uint64_t ms);
-
-static void vm_ioerr_cont_done(void *data, int rc, json_object *ret,
-                               const char *errmsg)
-{
-    struct hva_vm *vm = data;
-
-    (void)ret;
-    if (rc < 0 && vm->ioerr.active) {
-        cmn_debug(CMN_LOG_HVA, "VM '%s': cont after an I/O error: %s",
-                  vm->def->name, errmsg ? errmsg : cmn_strerror(rc));
-        vm_ioerr_arm(
-            vm, hva_ioerr_backoff_ms(vm->ioerr.attempts, vm->ioerr.nospace));
-    }
-}
-
-static void vm_ioerr_tick(void *data)
-{
-    struct hva_vm *vm = data;
-    struct hva_vm_ioerr *e = &vm->ioerr;
-    bool leased =
-        !vm->ag->sanlock || !vm->def->lease.lockspace || vm->lease_held;
-
-    e->timer = 0;
-    if (!e->active)
-        return;
-    if (!vm->pid || !vm->qmp) {
-        vm_ioerr_end(vm, "QEMU gone");
-        return;
-    }
-    if (vm->state == HVA_VM_RUNNING) {
-        uint64_t now = cmn_now_ms();
-        /* Resumed by someone else (a migration's rollback): settle from
-         * now as after our own `cont`. */
-        if (!e->resumed_ms)
-            e->resumed_ms = now;
-        if (now - e->resumed_ms < HVA_IOERR_SETTLE_MS) {
-            vm_ioerr_arm(vm, HVA_IOERR_SETTLE_MS - (now - e->resumed_ms));
-            return;
-        }
-        /* Ran the settle time since the last resume: over. */
-        cmn_info(CMN_LOG_HVA,
-                 "VM '%s': resumed after an I/O error of disk %d (%s): "
-                 "paused %" PRIu64 " ms, %u cont, %u failed requests",
-                 vm->def->name, e->disk, e->device[0] ? e->device : "?",
-                 e->resumed_ms - e->since_ms, e->attempts, e->errors);
-        e->active = false;
-        return;
-    }
-    /* Someone else's stop (a migration's switchover, a save) or a
-     * transition: not ours to resume; look again later. */
-    if (vm->mig || vm->state != HVA_VM_PAUSED || !leased) {
-        vm_ioerr_arm(vm, hva_ioerr_backoff_ms(e->attempts, e->nospace));
-        return;
-    }
-    e->attempts++;
-    hva_qmp_command(vm->qmp, "cont", NULL, -1, vm_ioerr_cont_done, vm);
-    vm_ioerr_arm(vm, hva_ioerr_backoff_ms(e->attempts, e->nospace));
-}
-
-static void vm_ioerr_arm(struct hva_vm *vm, uint64_t ms)
-{
-    vm_timer_del(vm, &vm->ioerr.timer);
-    qb_loop_timer_add(vm->ag->loop, QB_LOOP_MED, ms * 1000000ULL, vm,
-                      vm_ioerr_tick, &vm->ioerr.timer);
-}
-
-/* A failed request stopped the guest (BLOCK_IO_ERROR, action stop), or a
- * re-attached QEMU is in status io-error (ev NULL: which disk unknown). */
-static void vm_ioerr_begin(struct hva_vm *vm, const struct hva_ioerr_event *ev)
-{
-    struct hva_vm_ioerr *e = &vm->ioerr;
-    bool first = !e->active;
-
-    if (first) {
-        memset(e, 0, sizeof(*e));
-        e->active = true;
-        e->since_ms = cmn_now_ms();
-        e->disk = ev ? hva_ioerr_disk_index(vm->def, ev->device) : -1;
-        snprintf(e->device, sizeof(e->device), "%s", ev ? ev->device : "");
-    }
-    e->errors++;
-    e->resumed_ms = 0; /* a `cont` did not settle: still paused */
-    if (ev) {
-        e->nospace = ev->nospace;
-        snprintf(e->reason, sizeof(e->reason), "%s", ev->reason);
-    }
-    if (first)
-        cmn_warn(CMN_LOG_HVA,
-                 "VM '%s': guest paused: %s on disk %d (%s, %s: %s); "
-                 "resuming it while the lease is held, first try in %" PRIu64
-                 " ms",
-                 vm->def->name, hva_ioerr_reason_text(e->nospace), e->disk,
-                 e->device[0] ? e->device : "?",
-                 ev ? (ev->write ? "write" : "read") : "re-attach",
-                 e->reason[0] ? e->reason : "status io-error",
-                 hva_ioerr_backoff_ms(0, e->nospace));
-    else
-        cmn_debug(CMN_LOG_HVA, "VM '%s': I/O error again (%u), disk %s",
-                  vm->def->name, e->errors, ev ? ev->device : "?");
-    vm_ioerr_arm(vm, hva_ioerr_backoff_ms(e->attempts, e->nospace));
-    /* Already paused (a new error before the STOP of the first, or
-     * re-attach): the event carries the condition now. */
-    if (vm->state == HVA_VM_PAUSED && first)
-        vm_state_event(vm);
-}
-
-static void vm_ioerr_resumed(struct hva_vm *vm)
-{
-    if (!vm->ioerr.active)
-        return;
-    vm->ioerr.resumed_ms = cmn_now_ms();
-    vm_ioerr_arm(vm, HVA_IOERR_SETTLE_MS);
-}
-
 /* ---- QEMU exit ---------------------------------------------------------- */
 
 static void vm_qemu_gone(struct hva_vm *vm)
@@ -364,7 +223,7 @@ static void vm_qemu_gone(struct hva_vm *vm)
      * that an undefine may free before it fires. */
     vm_timer_del(vm, &vm->stop_timer);
     vm_timer_del(vm, &vm->reap_timer);
-    vm_ioerr_end(vm, "QEMU exited");
+    hva_vm_ioerr_end(vm, "QEMU exited");
     hva_qmp_free(vm->qmp);
     vm->qmp = NULL;
     vm->pid = 0;
@@ -462,14 +321,9 @@ static void vm_qmp_event(void *data, const char *event, json_object *edata)
     } else if (strcmp(event, "RESUME") == 0) {
         if (vm->state == HVA_VM_PAUSED)
             hva_vm_set_state(vm, HVA_VM_RUNNING);
-        vm_ioerr_resumed(vm);
+        hva_vm_ioerr_resumed(vm);
     } else if (strcmp(event, "BLOCK_IO_ERROR") == 0) {
-        struct hva_ioerr_event ev;
-        if (hva_ioerr_parse(edata, &ev) < 0)
-            cmn_warn(CMN_LOG_HVA, "VM '%s': BLOCK_IO_ERROR not understood",
-                     vm->def->name);
-        else if (ev.stop)
-            vm_ioerr_begin(vm, &ev);
+        hva_vm_ioerr_event(vm, edata);
     } else if (strcmp(event, "SHUTDOWN") == 0) {
         /* QEMU exits after SHUTDOWN (no -no-shutdown): watch for it. */
         vm_watch_exit(vm);
@@ -841,7 +695,7 @@ static void reattach_status(void *data, int rc, json_object *ret,
     /* Stopped on an I/O error before the restart: resumed as if we had
      * seen it (which disk is not known any more). */
     if (strcmp(s, "io-error") == 0)
-        vm_ioerr_begin(vm, NULL);
+        hva_vm_ioerr_begin(vm, NULL);
     cmn_info(CMN_LOG_HVA, "VM '%s': re-attached to QEMU %d (%s, lease %s)",
              vm->def->name, (int)vm->pid, s,
              vm->lease_held ? "held" : "not held");

@@ -23,7 +23,8 @@ sbin_PROGRAMS += hvagent/hvagent
 hvagent_hvagent_SOURCES = hvagent/hvagent.c hvagent/hva-vm.c \
 	hvagent/hva-mig-int.h hvagent/hva-mig.c hvagent/hva-mig-out.c \
 	hvagent/hva-mig-in.c hvagent/hva-mig-save.c hvagent/hva-mig-restore.c \
-	hvagent/hva-cpu.c hvagent/hva-disk.c hvagent/hva-mirror.c
+	hvagent/hva-cpu.c hvagent/hva-disk.c hvagent/hva-mirror.c \
+	hvagent/hva-vm-ioerr.c
 hvagent_hvagent_CFLAGS = $(hvagent_libhva_la_CFLAGS)
 hvagent_hvagent_LDADD = hvagent/libhva.la csv/libcsv.la resources/libres.la \
 	common/libcommon.la $(PTHREAD_LIBS)
@@ -94,9 +95,11 @@ tests_unit_hvagent_test_request_SOURCES = tests/unit/hvagent/test-request.c
 tests_unit_hvagent_test_request_CFLAGS = $(HVA_UNIT_CFLAGS)
 tests_unit_hvagent_test_request_LDADD = $(HVA_UNIT_LIBS)
 
-# hva-vm.c itself, on a real loop (the migration hooks are stubs).
+# hva-vm.c itself (and its I/O error episodes), on a real loop (the
+# migration hooks are stubs).
 tests_unit_hvagent_test_vm_undefine_SOURCES = \
-	tests/unit/hvagent/test-vm-undefine.c hvagent/hva-vm.c
+	tests/unit/hvagent/test-vm-undefine.c hvagent/hva-vm.c \
+	hvagent/hva-vm-ioerr.c
 tests_unit_hvagent_test_vm_undefine_CFLAGS = $(HVA_UNIT_CFLAGS)
 tests_unit_hvagent_test_vm_undefine_LDADD = $(HVA_UNIT_LIBS) $(PTHREAD_LIBS)
 
