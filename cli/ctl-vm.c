@@ -101,9 +101,26 @@ static xmlNode *first_elem(xmlNode *n, const char *name)
 
 /* ------------------------------------------------------------ listing */
 
+/* "paused on I/O error of disk vda, resuming" for a VM its hvagent
+ * resumes by itself, NULL for any other. */
+static const char *ioerr_text(xmlNode *v, char *buf, size_t len)
+{
+    const char *e = ctl_xml_prop(v, "io-error");
+    const char *disk = ctl_xml_prop(v, "io-error-disk");
+
+    if (!*e)
+        return NULL;
+    snprintf(buf, len, "%s%s%s, resuming by itself when the storage answers",
+             !strcmp(e, "enospc") ? "paused: volume full (no space left)"
+                                  : "paused on an I/O error",
+             *disk ? " of disk " : "", disk);
+    return buf;
+}
+
 static void print_vm_table(xmlDoc *doc)
 {
     xmlNode *root = xmlDocGetRootElement(doc);
+    char why[160];
     int n = 0;
 
     for (xmlNode *v = first_elem(root->children, "vm"); v;
@@ -138,6 +155,8 @@ static void print_vm_table(xmlDoc *doc)
                    ctl_xml_prop(v, "wait-n"));
         if (!strcmp(ctl_xml_prop(v, "managed"), "no"))
             printf(" (unmanaged: clusterd of %s is down)", node);
+        if (ioerr_text(v, why, sizeof(why)))
+            printf(" %s", why);
         putchar('\n');
     }
     if (!n)
@@ -196,6 +215,7 @@ static int cmd_show(const char *vm)
     xmlDoc *doc = NULL;
     char *text = NULL;
     xmlNode *v, *def;
+    char why[160];
     int rc = request_vm("vm-show", vm, &doc, &text);
 
     if (rc)
@@ -211,6 +231,8 @@ static int cmd_show(const char *vm)
            !strcmp(ctl_xml_prop(v, "managed"), "no")
                ? " (unmanaged: its clusterd is down; the VM keeps running)"
                : "");
+    if (ioerr_text(v, why, sizeof(why)))
+        printf("io-error:  %s\n", why);
     if (*ctl_xml_prop(v, "lease"))
         printf("lease:     held by %s\n", ctl_xml_prop(v, "lease"));
     if (*ctl_xml_prop(v, "cpu"))

@@ -30,6 +30,42 @@
 #include "resources/res-place.h"
 #include "resources/res-vm.h"
 
+/* The target ("vda") of disk `i` of `v`'s definition, or "" when it is
+ * not embedded or has no such disk. */
+static void disk_target(const struct cd_vm *v, int i, char *out, size_t outlen)
+{
+    struct res_vm *def = NULL;
+    char err[256];
+
+    out[0] = '\0';
+    if (i < 0 || !v->definition ||
+        res_vm_parse(v->definition, strlen(v->definition), v->name, &def, err,
+                     sizeof(err)) < 0)
+        return;
+    if ((size_t)i < def->n_disks)
+        snprintf(out, outlen, "%s", def->disks[i].target);
+    res_vm_free(def);
+}
+
+/* io-error="eio|enospc" io-error-disk="vda": paused on an I/O error of
+ * its storage, which its hvagent resumes by itself. */
+static void ioerr_attrs(struct cd_daemon *d, struct cd_buf *b,
+                        const struct cd_vm *v)
+{
+    int disk;
+    unsigned e = cd_coord_vm_ioerr(cd_orch_coord(d), v->name, &disk);
+    char target[RES_TARGET_MAX + 8];
+
+    if (!e)
+        return;
+    disk_target(v, disk, target, sizeof(target));
+    if (!target[0] && disk >= 0)
+        snprintf(target, sizeof(target), "#%d", disk);
+    cd_buf_xmlf(b, " io-error=\"%s\"", cd_rt_ioerr_name(e));
+    if (target[0])
+        cd_buf_xmlf(b, " io-error-disk=\"%s\"", target);
+}
+
 static void vm_element(struct cd_daemon *d, struct cd_buf *b,
                        const struct cd_vm *v, bool full)
 {
@@ -61,6 +97,7 @@ static void vm_element(struct cd_daemon *d, struct cd_buf *b,
     /* The -cpu it runs with: a cluster-mode VM's fixed baseline. */
     if (node && cd_coord_vm_cpu(co, v->name)[0])
         cd_buf_xmlf(b, " cpu=\"%s\"", cd_coord_vm_cpu(co, v->name));
+    ioerr_attrs(d, b, v);
     if (a)
         cd_buf_xmlf(b,
                     " action=\"%s\" action-id=\"%" PRIu64 "\" "

@@ -471,6 +471,59 @@ uint32_t cd_coord_vm_lease(const struct cd_coord *co, const char *vm)
     return best;
 }
 
+const char *cd_rt_ioerr_name(unsigned e)
+{
+    return e == CD_RT_IOERR_EIO     ? "eio"
+           : e == CD_RT_IOERR_NOSPC ? "enospc"
+                                    : "";
+}
+
+unsigned cd_rt_ioerr_from_hva(const char *s)
+{
+    if (!s)
+        return CD_RT_IOERR_NONE;
+    if (!strcmp(s, "eio"))
+        return CD_RT_IOERR_EIO;
+    if (!strcmp(s, "enospc"))
+        return CD_RT_IOERR_NOSPC;
+    return CD_RT_IOERR_NONE;
+}
+
+uint32_t cd_rt_ioerr_flags(unsigned e)
+{
+    return e == CD_RT_IOERR_EIO     ? CD_RT_F_IOERR
+           : e == CD_RT_IOERR_NOSPC ? CD_RT_F_IOERR | CD_RT_F_NOSPC
+                                    : 0;
+}
+
+void cd_rt_ioerr_from_msg(uint32_t flags, uint32_t origin, unsigned *ret_e,
+                          int *ret_disk)
+{
+    *ret_e = !(flags & CD_RT_F_IOERR)  ? CD_RT_IOERR_NONE
+             : (flags & CD_RT_F_NOSPC) ? CD_RT_IOERR_NOSPC
+                                       : CD_RT_IOERR_EIO;
+    /* A definition has at most RES_VM_MAX_DISKS disks: anything above is
+     * not a disk of it. */
+    *ret_disk = *ret_e && origin >= 1 && origin <= RES_VM_MAX_DISKS
+                    ? (int)origin - 1
+                    : -1;
+}
+
+unsigned cd_coord_vm_ioerr(const struct cd_coord *co, const char *vm,
+                           int *ret_disk)
+{
+    enum cd_rt_state st;
+    uint32_t node = cd_coord_vm_node(co, vm, &st);
+
+    *ret_disk = -1;
+    for (size_t i = 0; node && st == CD_RT_PAUSED && i < co->nrt; i++)
+        if (co->rt[i].node == node && strcmp(co->rt[i].vm, vm) == 0) {
+            *ret_disk = co->rt[i].ioerr_disk;
+            return co->rt[i].ioerr;
+        }
+    return CD_RT_IOERR_NONE;
+}
+
 const char *cd_coord_vm_cpu(const struct cd_coord *co, const char *vm)
 {
     uint32_t node = cd_coord_vm_node(co, vm, NULL);
@@ -1048,6 +1101,7 @@ static void deliver_rt_vm(struct cd_coord *co, uint32_t sender,
         return;
     r->state = st;
     r->lease = (m->cause & CD_RT_F_LEASE) != 0;
+    cd_rt_ioerr_from_msg(m->cause, m->origin, &r->ioerr, &r->ioerr_disk);
     /* text: the -cpu hvagent defined it with (a model name or "host") */
     cpu_copy(r->cpu, m->text);
     r->pass = (unsigned)m->n[0];
@@ -1091,6 +1145,7 @@ static void deliver_rt_proxy(struct cd_coord *co, const struct cd_co_msg *m,
         eff->changed = true;
     r->state = st;
     r->lease = (m->cause & CD_RT_F_LEASE) != 0;
+    cd_rt_ioerr_from_msg(m->cause, m->origin, &r->ioerr, &r->ioerr_disk);
     cpu_copy(r->cpu, m->text);
 }
 

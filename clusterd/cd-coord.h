@@ -134,6 +134,10 @@ struct cd_rt_vm {
     char cpu[CD_NAME_MAX];
     /* Its hvagent holds the VM's lease, as its last report said. */
     bool lease;
+    /* Paused on an I/O error (CD_RT_IOERR_*), and the index of the disk
+     * in its definition (-1: not known), as its last report said. */
+    unsigned ioerr;
+    int ioerr_disk;
     /* live migration progress (source side) */
     unsigned pass;
     uint64_t transferred, remaining, expected_downtime_ms;
@@ -142,6 +146,25 @@ struct cd_rt_vm {
 /* RT_VM flag: the sender's hvagent holds the VM's lease. Members that
  * predate it send 0 (lease not known). */
 #define CD_RT_F_LEASE 0x1u
+/* RT_VM flags: the guest is paused on an I/O error of its storage
+ * (hvagent resumes it by itself), NOSPC with it: a full volume. `origin`
+ * is then the failed disk's index in the definition + 1 (0: not known).
+ * Members that predate them ignore both (they see a paused VM). */
+#define CD_RT_F_IOERR 0x2u
+#define CD_RT_F_NOSPC 0x4u
+
+enum cd_rt_ioerr {
+    CD_RT_IOERR_NONE = 0,
+    CD_RT_IOERR_EIO,
+    CD_RT_IOERR_NOSPC,
+};
+/* "eio", "enospc" (hvagent's io-error="..."); "" for none. */
+const char *cd_rt_ioerr_name(unsigned e);
+unsigned cd_rt_ioerr_from_hva(const char *s);
+/* The RT_VM flags and `origin` of an I/O error condition, and back. */
+uint32_t cd_rt_ioerr_flags(unsigned e);
+void cd_rt_ioerr_from_msg(uint32_t flags, uint32_t origin, unsigned *ret_e,
+                          int *ret_disk);
 
 /* A user's move request accepted on delivery, waiting for its ACTION. */
 struct cd_co_req {
@@ -302,6 +325,10 @@ uint32_t cd_coord_vm_lease(const struct cd_coord *co, const char *vm);
 /* The -cpu `vm` runs with where it runs ("" = not running or not
  * reported). */
 const char *cd_coord_vm_cpu(const struct cd_coord *co, const char *vm);
+/* Where `vm` runs, is it paused on an I/O error (CD_RT_IOERR_*), and on
+ * which disk (index, -1 not known)? */
+unsigned cd_coord_vm_ioerr(const struct cd_coord *co, const char *vm,
+                           int *ret_disk);
 /* Completes what placement needs of a VM's CPU (pv from the CDB, its
  * node set): a cluster-mode VM that runs needs the model it was fixed
  * to, one that does not needs the cluster baseline of now (it would be

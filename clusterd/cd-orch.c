@@ -56,6 +56,8 @@ struct local_vm {
     enum cd_rt_state state;
     char cpu[CD_NAME_MAX]; /* the -cpu hvagent defined it with, or "" */
     bool lease;            /* hvagent holds its lease (lease="yes") */
+    unsigned ioerr;        /* paused on an I/O error: CD_RT_IOERR_* */
+    int ioerr_disk;        /* its disk's index, -1 not known */
 };
 
 struct waiter { /* a move-vm client waiting for its ACTION */
@@ -155,7 +157,11 @@ static void send_rt(struct cd_orch *o, const struct local_vm *l,
     struct cd_co_msg m = {.type = CD_CO_RT_VM,
                           .kind = st,
                           .b = downtime,
-                          .cause = l->lease ? CD_RT_F_LEASE : 0};
+                          .cause = (l->lease ? CD_RT_F_LEASE : 0) |
+                                   cd_rt_ioerr_flags(l->ioerr)};
+
+    if (l->ioerr && l->ioerr_disk >= 0)
+        m.origin = (uint32_t)l->ioerr_disk + 1;
 
     snprintf(m.vm, sizeof(m.vm), "%s", l->name);
     snprintf(m.text, sizeof(m.text), "%s", l->cpu);
@@ -190,7 +196,8 @@ static void announce(struct cd_orch *o)
         m.type = CD_CO_RT_VM;
         m.kind = r->state;
         m.a = r->node;
-        m.cause = r->lease ? CD_RT_F_LEASE : 0;
+        m.cause = (r->lease ? CD_RT_F_LEASE : 0) | cd_rt_ioerr_flags(r->ioerr);
+        m.origin = r->ioerr && r->ioerr_disk >= 0 ? r->ioerr_disk + 1 : 0;
         snprintf(m.vm, sizeof(m.vm), "%s", r->vm);
         snprintf(m.text, sizeof(m.text), "%s", r->cpu);
         co_send(o, &m);
@@ -1460,12 +1467,21 @@ static void local_set_attrs(struct local_vm *l, xmlNode *n)
 {
     xmlChar *cpu = xmlGetProp(n, (const xmlChar *)"cpu");
     xmlChar *lease = xmlGetProp(n, (const xmlChar *)"lease");
+    xmlChar *ioerr = xmlGetProp(n, (const xmlChar *)"io-error");
+    xmlChar *disk = xmlGetProp(n, (const xmlChar *)"io-error-disk");
+    long dk = disk ? strtol((const char *)disk, NULL, 10) : -1;
 
     snprintf(l->cpu, sizeof(l->cpu), "%s",
              cpu && cmn_name_valid((const char *)cpu) ? (const char *)cpu : "");
     l->lease = lease && !strcmp((const char *)lease, "yes");
+    /* io-error="eio|enospc": paused on an I/O error, which hvagent
+     * resumes by itself (absent: none, or an older hvagent). */
+    l->ioerr = cd_rt_ioerr_from_hva((const char *)ioerr);
+    l->ioerr_disk = dk >= 0 && dk < RES_VM_MAX_DISKS ? (int)dk : -1;
     xmlFree(cpu);
     xmlFree(lease);
+    xmlFree(ioerr);
+    xmlFree(disk);
 }
 
 static xmlDoc *parse(const char *xml, const char *what)
@@ -1539,8 +1555,14 @@ static void hva_event(void *data, const char *xml)
     if (type && vm && cmn_name_valid((const char *)vm)) {
         struct local_vm *l = local_find(o, (const char *)vm, true);
         if (!strcmp((const char *)type, "state") && st && l) {
+            unsigned was = l->ioerr;
             l->state = cd_rt_state_from_hva((const char *)st);
             local_set_attrs(l, e);
+            if (l->ioerr && !was)
+                cmn_warn(CMN_LOG_CD,
+                         "VM '%s': paused on an I/O error (%s, disk %d); "
+                         "hvagent resumes it when the storage answers",
+                         l->name, cd_rt_ioerr_name(l->ioerr), l->ioerr_disk);
             if (o->in_group)
                 send_rt(o, l, l->state, NULL, 0);
             if (o->shutting_down)

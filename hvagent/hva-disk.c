@@ -294,6 +294,8 @@ static int add_live(struct hva_vm *vm, struct hva_hotplug *h, char *err,
         json_object_new_string(d->scsi ? "scsi-hd" : "virtio-blk-pci"));
     json_object_object_add(a, "drive", json_object_new_string(name));
     json_object_object_add(a, "id", json_object_new_string(name));
+    json_object_object_add(a, "werror", json_object_new_string("stop"));
+    json_object_object_add(a, "rerror", json_object_new_string("stop"));
     if (d->scsi) {
         json_object_object_add(a, "bus",
                                json_object_new_string(HVA_SCSI_ID ".0"));

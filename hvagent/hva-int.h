@@ -695,6 +695,21 @@ struct hva_vm {
     struct hva_mirror *mirror;
     bool mirror_recheck;
     unsigned mirror_recheck_n;
+    /* Paused on an I/O error (hva-vm.c, hva-ioerr.c): one episode from
+     * the first BLOCK_IO_ERROR until the guest ran HVA_IOERR_SETTLE_MS
+     * after a `cont` without a new one. */
+    struct hva_vm_ioerr {
+        bool active;
+        bool nospace;
+        int disk;        /* index into def->disks, -1 not known */
+        char device[32]; /* QEMU's device id: vd0, hp24 */
+        char reason[96]; /* QEMU's text of the last error */
+        uint64_t since_ms;
+        uint64_t resumed_ms; /* last RESUME of the episode, 0: none yet */
+        unsigned attempts;   /* `cont` sent in this episode */
+        unsigned errors;     /* BLOCK_IO_ERROR events in this episode */
+        qb_loop_timer_handle timer;
+    } ioerr;
 };
 
 struct hva_agent {
@@ -738,7 +753,53 @@ struct hva_agent {
     bool scope;
 };
 
+/* ---- a guest paused on an I/O error (hva-ioerr.c, pure) ---------------- */
+
+#define HVA_IOERR_FIRST_MS       250u
+#define HVA_IOERR_MAX_MS         5000u
+#define HVA_IOERR_NOSPC_FIRST_MS 1000u
+#define HVA_IOERR_NOSPC_MAX_MS   30000u
+/* Running this long after a `cont` with no new error ends the episode. */
+#define HVA_IOERR_SETTLE_MS 1000u
+
+/* QEMU's BLOCK_IO_ERROR event, checked. */
+struct hva_ioerr_event {
+    char device[32]; /* the device's id (from qom-path, else "device") */
+    bool stop;       /* action "stop": QEMU paused the guest */
+    bool write;
+    bool nospace; /* ENOSPC */
+    char reason[96];
+};
+
+/* 0, or -EINVAL for an event without action, operation or device. */
+int hva_ioerr_parse(json_object *edata, struct hva_ioerr_event *ret);
+/* Index in def->disks of the device id hvagent gave it, or -ENOENT. */
+int hva_ioerr_disk_index(const struct hva_vm_def *def, const char *device);
+/* Wait before `cont` number `attempt` (0 first) of an episode. */
+uint64_t hva_ioerr_backoff_ms(unsigned attempt, bool nospace);
+const char *hva_ioerr_reason_text(bool nospace);
+
+/* True while `vm` is paused on an I/O error (hva-vm.c): its state event
+ * and status say so. */
+static inline bool hva_vm_ioerr_shown(const struct hva_vm *vm)
+{
+    return vm->ioerr.active && vm->state == HVA_VM_PAUSED;
+}
+
+/* The episode of a guest paused on an I/O error (hva-vm-ioerr.c, daemon):
+ * QEMU's BLOCK_IO_ERROR, a re-attached QEMU in status io-error (ev NULL),
+ * its RESUME, and QEMU gone or the VM undefined. */
+void hva_vm_ioerr_event(struct hva_vm *vm, json_object *edata);
+void hva_vm_ioerr_begin(struct hva_vm *vm, const struct hva_ioerr_event *ev);
+void hva_vm_ioerr_resumed(struct hva_vm *vm);
+void hva_vm_ioerr_end(struct hva_vm *vm, const char *why);
+/* Sends `vm`'s state event (hva_state_event_text) to clusterd. */
+void hva_vm_state_event(struct hva_vm *vm);
+
 /* ---- API requests (hva-req.c) ------------------------------------------ */
+
+/* The text of `vm`'s state event (malloc'd; NULL without memory). */
+char *hva_state_event_text(const struct hva_vm *vm);
 
 enum hva_mirror_action {
     HVA_MIRROR_STATUS,

@@ -262,12 +262,19 @@ int hva_qemu_argv(const struct hva_vm_def *def, const struct hva_qemu_opts *o,
                  "cache.direct=%s,file.driver=file,file.filename=%s,"
                  "file.aio=threads,file.locking=off",
                  node, d->offset, size, d->direct ? "on" : "off", p);
+        /* werror/rerror=stop: a failed request pauses the guest instead
+         * of reaching it, and is retried on resume (hva-ioerr.c). */
         argv_add(&a, "-device");
         if (d->scsi)
-            argv_add(&a, "scsi-hd,bus=%s.0,scsi-id=%u,lun=0,drive=%s,id=%s",
+            argv_add(&a,
+                     "scsi-hd,bus=%s.0,scsi-id=%u,lun=0,drive=%s,id=%s,"
+                     "werror=stop,rerror=stop",
                      HVA_SCSI_ID, d->slot ? d->slot : (unsigned)i, node, id);
         else
-            argv_add(&a, "virtio-blk-pci,drive=%s,id=%s%s", node, id, addr);
+            argv_add(&a,
+                     "virtio-blk-pci,drive=%s,id=%s%s,werror=stop,"
+                     "rerror=stop",
+                     node, id, addr);
     }
     for (size_t i = 0; o->nic_fds && i < def->n_nics; i++) {
         const struct hva_nic *n = &def->nics[i];

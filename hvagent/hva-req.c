@@ -403,6 +403,31 @@ out:
 
 /* ---- status ----------------------------------------------------------- */
 
+/* While the guest is paused on an I/O error the event says so
+ * (io-error="eio|enospc", the disk's index and QEMU device id).
+ * cmn_xml_format escapes every %s: the attributes are in the format. */
+char *hva_state_event_text(const struct hva_vm *vm)
+{
+    const struct hva_vm_ioerr *e = &vm->ioerr;
+    const char *cpu = vm->def->cpu_model ? vm->def->cpu_model : "";
+    const char *st = hva_vm_state_name(vm->state);
+    const char *lease = vm->lease_held ? "yes" : "no";
+
+    if (!hva_vm_ioerr_shown(vm))
+        return cmn_xml_format("<event type=\"state\" vm=\"%s\" uuid=\"%s\" "
+                              "state=\"%s\" pid=\"%d\" cpu=\"%s\" "
+                              "lease=\"%s\"/>",
+                              vm->def->name, vm->def->uuid, st, (int)vm->pid,
+                              cpu, lease);
+    return cmn_xml_format("<event type=\"state\" vm=\"%s\" uuid=\"%s\" "
+                          "state=\"%s\" pid=\"%d\" cpu=\"%s\" lease=\"%s\" "
+                          "io-error=\"%s\" io-error-disk=\"%d\" "
+                          "io-error-device=\"%s\"/>",
+                          vm->def->name, vm->def->uuid, st, (int)vm->pid, cpu,
+                          lease, e->nospace ? "enospc" : "eio", e->disk,
+                          e->device);
+}
+
 static int put_vm(FILE *f, const struct hva_vm *vm, uint64_t now_ms)
 {
     xmlChar *name = xmlEncodeSpecialChars(NULL, (const xmlChar *)vm->def->name);
@@ -415,7 +440,7 @@ static int put_vm(FILE *f, const struct hva_vm *vm, uint64_t now_ms)
         fprintf(f,
                 "<vm name=\"%s\" uuid=\"%s\" state=\"%s\" pid=\"%d\" "
                 "lease=\"%s\" uptime-ms=\"%" PRIu64 "\" phase=\"%s\" "
-                "serial=\"%s/serial.log\"%s%s%s/>",
+                "serial=\"%s/serial.log\"%s%s%s",
                 (const char *)name, vm->def->uuid, hva_vm_state_name(vm->state),
                 (int)vm->pid, vm->lease_held ? "yes" : "no",
                 vm->pid ? now_ms - vm->started_ms : 0,
@@ -424,6 +449,18 @@ static int put_vm(FILE *f, const struct hva_vm *vm, uint64_t now_ms)
                 vm->def->cpu_model ? vm->def->cpu_model : "",
                 vm->def->cpu_model ? "\"" : "") >= 0)
         rc = 0;
+    /* Paused on an I/O error (device: an id hvagent gave, checked). */
+    if (rc == 0 && hva_vm_ioerr_shown(vm) &&
+        fprintf(f,
+                " io-error=\"%s\" io-error-disk=\"%d\" "
+                "io-error-device=\"%s\" io-error-ms=\"%" PRIu64 "\" "
+                "io-error-retries=\"%u\"",
+                vm->ioerr.nospace ? "enospc" : "eio", vm->ioerr.disk,
+                vm->ioerr.device, now_ms - vm->ioerr.since_ms,
+                vm->ioerr.attempts) < 0)
+        rc = -ENOMEM;
+    if (rc == 0 && fputs("/>", f) < 0)
+        rc = -ENOMEM;
     xmlFree(name);
     xmlFree(dir);
     return rc;

@@ -76,6 +76,15 @@ static void vm_timer_del(struct hva_vm *vm, qb_loop_timer_handle *t)
     }
 }
 
+void hva_vm_state_event(struct hva_vm *vm)
+{
+    char *text = vm->ag->ipc ? hva_state_event_text(vm) : NULL;
+
+    if (text)
+        cmn_ipc_broadcast(vm->ag->ipc, text);
+    free(text);
+}
+
 void hva_vm_set_state(struct hva_vm *vm, enum hva_vm_state st)
 {
     if (vm->state == st)
@@ -83,12 +92,7 @@ void hva_vm_set_state(struct hva_vm *vm, enum hva_vm_state st)
     cmn_info(CMN_LOG_HVA, "VM '%s': %s -> %s", vm->def->name,
              hva_vm_state_name(vm->state), hva_vm_state_name(st));
     vm->state = st;
-    hva_agent_event(vm->ag,
-                    "<event type=\"state\" vm=\"%s\" uuid=\"%s\" "
-                    "state=\"%s\" pid=\"%d\" cpu=\"%s\" lease=\"%s\"/>",
-                    vm->def->name, vm->def->uuid, hva_vm_state_name(st),
-                    (int)vm->pid, vm->def->cpu_model ? vm->def->cpu_model : "",
-                    vm->lease_held ? "yes" : "no");
+    hva_vm_state_event(vm);
 }
 
 int hva_vm_set_phase(struct hva_vm *vm, enum hva_mig_phase ph)
@@ -172,6 +176,7 @@ int hva_vm_undefine(struct hva_vm *vm)
     vm_timer_del(vm, &vm->reap_timer);
     vm_timer_del(vm, &vm->stop_timer);
     vm_timer_del(vm, &vm->arm_timer);
+    hva_vm_ioerr_end(vm, "VM undefined");
     hva_mirror_free(vm);
     hva_qmp_free(vm->qmp);
     hva_vm_def_free(vm->def);
@@ -218,6 +223,7 @@ static void vm_qemu_gone(struct hva_vm *vm)
      * that an undefine may free before it fires. */
     vm_timer_del(vm, &vm->stop_timer);
     vm_timer_del(vm, &vm->reap_timer);
+    hva_vm_ioerr_end(vm, "QEMU exited");
     hva_qmp_free(vm->qmp);
     vm->qmp = NULL;
     vm->pid = 0;
@@ -315,6 +321,9 @@ static void vm_qmp_event(void *data, const char *event, json_object *edata)
     } else if (strcmp(event, "RESUME") == 0) {
         if (vm->state == HVA_VM_PAUSED)
             hva_vm_set_state(vm, HVA_VM_RUNNING);
+        hva_vm_ioerr_resumed(vm);
+    } else if (strcmp(event, "BLOCK_IO_ERROR") == 0) {
+        hva_vm_ioerr_event(vm, edata);
     } else if (strcmp(event, "SHUTDOWN") == 0) {
         /* QEMU exits after SHUTDOWN (no -no-shutdown): watch for it. */
         vm_watch_exit(vm);
@@ -683,6 +692,10 @@ static void reattach_status(void *data, int rc, json_object *ret,
         hva_vm_set_state(vm, HVA_VM_RUNNING);
     else
         hva_vm_set_state(vm, HVA_VM_PAUSED);
+    /* Stopped on an I/O error before the restart: resumed as if we had
+     * seen it (which disk is not known any more). */
+    if (strcmp(s, "io-error") == 0)
+        hva_vm_ioerr_begin(vm, NULL);
     cmn_info(CMN_LOG_HVA, "VM '%s': re-attached to QEMU %d (%s, lease %s)",
              vm->def->name, (int)vm->pid, s,
              vm->lease_held ? "held" : "not held");

@@ -11,7 +11,8 @@ hvagent_libhva_la_SOURCES = \
 	hvagent/hva-qmp.c hvagent/hva-util.c hvagent/hva-policy.c \
 	hvagent/hva-qemu.c hvagent/hva-chan.c hvagent/hva-lease.c \
 	hvagent/hva-mig-event.c hvagent/hva-check.c hvagent/hva-req.c \
-	hvagent/hva-net.c hvagent/hva-mig-tls.c hvagent/hva-scope.c
+	hvagent/hva-net.c hvagent/hva-mig-tls.c hvagent/hva-scope.c \
+	hvagent/hva-ioerr.c
 hvagent_libhva_la_CFLAGS = $(AM_CFLAGS) $(QB_CFLAGS) $(JSONC_CFLAGS) \
 	$(XML_CFLAGS) $(GNUTLS_CFLAGS) $(SANLOCK_CLIENT_CFLAGS) $(SYSTEMD_CFLAGS)
 hvagent_libhva_la_LIBADD = hvagent/libhvaproto.la common/libcommon.la $(QB_LIBS) $(JSONC_LIBS) \
@@ -22,7 +23,8 @@ sbin_PROGRAMS += hvagent/hvagent
 hvagent_hvagent_SOURCES = hvagent/hvagent.c hvagent/hva-vm.c \
 	hvagent/hva-mig-int.h hvagent/hva-mig.c hvagent/hva-mig-out.c \
 	hvagent/hva-mig-in.c hvagent/hva-mig-save.c hvagent/hva-mig-restore.c \
-	hvagent/hva-cpu.c hvagent/hva-disk.c hvagent/hva-mirror.c
+	hvagent/hva-cpu.c hvagent/hva-disk.c hvagent/hva-mirror.c \
+	hvagent/hva-vm-ioerr.c
 hvagent_hvagent_CFLAGS = $(hvagent_libhva_la_CFLAGS)
 hvagent_hvagent_LDADD = hvagent/libhva.la csv/libcsv.la resources/libres.la \
 	common/libcommon.la $(PTHREAD_LIBS)
@@ -51,7 +53,8 @@ hva_unit_tests = \
 	tests/unit/hvagent/test-vm-undefine \
 	tests/unit/hvagent/test-net \
 	tests/unit/hvagent/test-mig-tls \
-	tests/unit/hvagent/test-scope
+	tests/unit/hvagent/test-scope \
+	tests/unit/hvagent/test-ioerr
 check_PROGRAMS += $(hva_unit_tests)
 TESTS += $(hva_unit_tests)
 HVA_UNIT_CFLAGS = $(hvagent_libhva_la_CFLAGS) $(CMOCKA_CFLAGS)
@@ -72,6 +75,9 @@ tests_unit_hvagent_test_mig_tls_LDADD = $(HVA_UNIT_LIBS)
 tests_unit_hvagent_test_scope_SOURCES = tests/unit/hvagent/test-scope.c
 tests_unit_hvagent_test_scope_CFLAGS = $(HVA_UNIT_CFLAGS)
 tests_unit_hvagent_test_scope_LDADD = $(HVA_UNIT_LIBS)
+tests_unit_hvagent_test_ioerr_SOURCES = tests/unit/hvagent/test-ioerr.c
+tests_unit_hvagent_test_ioerr_CFLAGS = $(HVA_UNIT_CFLAGS)
+tests_unit_hvagent_test_ioerr_LDADD = $(HVA_UNIT_LIBS)
 tests_unit_hvagent_test_migpolicy_SOURCES = tests/unit/hvagent/test-migpolicy.c
 tests_unit_hvagent_test_migpolicy_CFLAGS = $(HVA_UNIT_CFLAGS)
 tests_unit_hvagent_test_migpolicy_LDADD = $(HVA_UNIT_LIBS)
@@ -89,9 +95,11 @@ tests_unit_hvagent_test_request_SOURCES = tests/unit/hvagent/test-request.c
 tests_unit_hvagent_test_request_CFLAGS = $(HVA_UNIT_CFLAGS)
 tests_unit_hvagent_test_request_LDADD = $(HVA_UNIT_LIBS)
 
-# hva-vm.c itself, on a real loop (the migration hooks are stubs).
+# hva-vm.c itself (and its I/O error episodes), on a real loop (the
+# migration hooks are stubs).
 tests_unit_hvagent_test_vm_undefine_SOURCES = \
-	tests/unit/hvagent/test-vm-undefine.c hvagent/hva-vm.c
+	tests/unit/hvagent/test-vm-undefine.c hvagent/hva-vm.c \
+	hvagent/hva-vm-ioerr.c
 tests_unit_hvagent_test_vm_undefine_CFLAGS = $(HVA_UNIT_CFLAGS)
 tests_unit_hvagent_test_vm_undefine_LDADD = $(HVA_UNIT_LIBS) $(PTHREAD_LIBS)
 

@@ -153,6 +153,63 @@ static void test_lease_holder(void **state)
     cd_coord_free(co);
 }
 
+/* A guest paused on an I/O error (CD_RT_F_IOERR, the disk in `origin`)
+ * stays where it is: the coordinator neither restarts nor moves it while
+ * its hvagent resumes it, every member shows the condition, and the
+ * report of it running again clears it. Flags and disk survive the wire. */
+static void test_paused_io_error(void **state)
+{
+    CMN_AUTO(cd_cdb) *cdb = cluster3();
+    struct cd_coord *co = coord_settled(cdb);
+    struct cd_action out[32];
+    struct cd_co_effect eff;
+    struct cd_co_msg m = {.type = CD_CO_RT_VM, .kind = CD_RT_RUNNING};
+    int disk;
+
+    (void)state;
+    add_vm(cdb, "web1", "high", 512, true);
+    snprintf(m.vm, sizeof(m.vm), "web1");
+    m.cause = CD_RT_F_LEASE;
+    deliver(co, cdb, 2, &m, &eff);
+    assert_int_equal(cd_coord_vm_ioerr(co, "web1", &disk), CD_RT_IOERR_NONE);
+    assert_int_equal(disk, -1);
+    m.kind = CD_RT_PAUSED;
+    m.cause = CD_RT_F_LEASE | cd_rt_ioerr_flags(CD_RT_IOERR_EIO);
+    m.origin = 2; /* the second disk */
+    deliver(co, cdb, 2, &m, &eff);
+    assert_int_equal(cd_coord_vm_ioerr(co, "web1", &disk), CD_RT_IOERR_EIO);
+    assert_int_equal(disk, 1);
+    assert_int_equal(cd_coord_vm_node(co, "web1", NULL), 2);
+    assert_int_equal(cd_coord_vm_lease(co, "web1"), 2);
+    assert_int_equal(derive(co, cdb, m123, 3, out), 0);
+    /* a full volume, the disk not known (a re-attached hvagent) */
+    m.cause = CD_RT_F_LEASE | cd_rt_ioerr_flags(CD_RT_IOERR_NOSPC);
+    m.origin = 0;
+    deliver(co, cdb, 2, &m, &eff);
+    assert_int_equal(cd_coord_vm_ioerr(co, "web1", &disk), CD_RT_IOERR_NOSPC);
+    assert_int_equal(disk, -1);
+    assert_string_equal(cd_rt_ioerr_name(CD_RT_IOERR_NOSPC), "enospc");
+    assert_int_equal(derive(co, cdb, m123, 3, out), 0);
+    /* a disk index no definition has is not shown as one */
+    m.origin = 1000;
+    deliver(co, cdb, 2, &m, &eff);
+    cd_coord_vm_ioerr(co, "web1", &disk);
+    assert_int_equal(disk, -1);
+    /* resumed */
+    m.kind = CD_RT_RUNNING;
+    m.cause = CD_RT_F_LEASE;
+    m.origin = 0;
+    deliver(co, cdb, 2, &m, &eff);
+    assert_int_equal(cd_coord_vm_ioerr(co, "web1", &disk), CD_RT_IOERR_NONE);
+    assert_int_equal(derive(co, cdb, m123, 3, out), 0);
+    /* hvagent's words */
+    assert_int_equal(cd_rt_ioerr_from_hva("eio"), CD_RT_IOERR_EIO);
+    assert_int_equal(cd_rt_ioerr_from_hva("enospc"), CD_RT_IOERR_NOSPC);
+    assert_int_equal(cd_rt_ioerr_from_hva("EIO"), CD_RT_IOERR_NONE);
+    assert_int_equal(cd_rt_ioerr_from_hva(NULL), CD_RT_IOERR_NONE);
+    cd_coord_free(co);
+}
+
 static void test_start_stop_idempotent(void **state)
 {
     CMN_AUTO(cd_cdb) *cdb = cluster3();
@@ -1101,6 +1158,7 @@ int main(void)
         cmocka_unit_test(test_msg_roundtrip),
         cmocka_unit_test(test_wait_for_announcements),
         cmocka_unit_test(test_lease_holder),
+        cmocka_unit_test(test_paused_io_error),
         cmocka_unit_test(test_start_stop_idempotent),
         cmocka_unit_test(test_move_request),
         cmocka_unit_test(test_cpu_fixed),

@@ -33,6 +33,12 @@ static const char *const good[] = {
     "<reply rc=\"0\" node=\"node1\"><vm name=\"g1\" uuid=\"u\" "
     "state=\"running\" pid=\"42\" lease=\"yes\" uptime-ms=\"5\" "
     "phase=\"none\" serial=\"/x\"/></reply>",
+    "<reply rc=\"0\" node=\"node1\"><vm name=\"g1\" uuid=\"u\" "
+    "state=\"paused\" pid=\"42\" lease=\"yes\" uptime-ms=\"5\" "
+    "phase=\"none\" serial=\"/x\" io-error=\"eio\" io-error-disk=\"-1\" "
+    "io-error-device=\"\" io-error-ms=\"2\" io-error-retries=\"0\"/></reply>",
+    "<event type=\"state\" vm=\"g1\" uuid=\"u\" state=\"paused\" "
+    "io-error=\"enospc\" io-error-disk=\"0\" io-error-device=\"vd0\"/>",
     "<event type=\"migration\" vm=\"g1\" phase=\"out-precopy\" pass=\"2\"/>",
     "<event type=\"state\" vm=\"g1\" uuid=\"u\" state=\"running\"/>",
     "<request op=\"cpu\"/>",
@@ -63,6 +69,15 @@ static const char *const bad[] = {
     "<request op=\"define\"><vm uuid=\"ab\"/></request>",
     "<reply/>",
     "<reply rc=\"0\"><cpu><x/></cpu></reply>",
+    /* an io-error reason hvagent never sends, or half the condition */
+    "<reply rc=\"0\" node=\"node1\"><vm name=\"g1\" uuid=\"u\" "
+    "state=\"paused\" pid=\"42\" lease=\"yes\" uptime-ms=\"5\" "
+    "phase=\"none\" serial=\"/x\" io-error=\"bad\" io-error-disk=\"0\" "
+    "io-error-device=\"vd0\" io-error-ms=\"2\" "
+    "io-error-retries=\"0\"/></reply>",
+    "<reply rc=\"0\" node=\"node1\"><vm name=\"g1\" uuid=\"u\" "
+    "state=\"paused\" pid=\"42\" lease=\"yes\" uptime-ms=\"5\" "
+    "phase=\"none\" serial=\"/x\" io-error=\"eio\"/></reply>",
     "<event type=\"gossip\" vm=\"g1\"/>",
 };
 

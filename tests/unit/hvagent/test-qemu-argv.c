@@ -289,13 +289,15 @@ static void test_slotted_disk(void **state)
     assert_int_equal(def->disks[1].slot, 26);
     assert_int_equal(hva_qemu_argv(def, &o, &argv), 0);
     assert_true(find(argv, "fd=11,set=1,opaque=disk0") > 0);
-    assert_true(find(argv, "virtio-blk-pci,drive=disk0,id=vd0") > 0);
+    assert_true(find(argv, "virtio-blk-pci,drive=disk0,id=vd0,werror=stop,"
+                           "rerror=stop") > 0);
     assert_true(find(argv, "fd=13,set=126,opaque=disk1") > 0);
     assert_true(find(argv, "driver=raw,node-name=hp26,offset=8192,size=4096,"
                            "cache.direct=on,file.driver=file,"
                            "file.filename=/dev/fdset/126,"
                            "file.aio=threads,file.locking=off") > 0);
-    assert_true(find(argv, "virtio-blk-pci,drive=hp26,id=hp26,addr=0x1a") > 0);
+    assert_true(find(argv, "virtio-blk-pci,drive=hp26,id=hp26,addr=0x1a,"
+                           "werror=stop,rerror=stop") > 0);
     hva_argv_free(argv);
     assert_int_equal(hva_vm_def_to_xml(def, &text), 0);
     assert_non_null(strstr(text, "slot=\"26\""));
@@ -343,11 +345,12 @@ static void test_scsi_disk(void **state)
     assert_int_equal(hva_qemu_argv(def, &o, &argv), 0);
     ctrl = find(argv, "virtio-scsi-pci,id=scsi0,addr=0x17");
     assert_true(ctrl > 0);
-    assert_true(find(argv, "virtio-blk-pci,drive=disk0,id=vd0") > ctrl);
+    assert_true(find(argv, "virtio-blk-pci,drive=disk0,id=vd0,werror=stop,"
+                           "rerror=stop") > ctrl);
     assert_true(find(argv, "scsi-hd,bus=scsi0.0,scsi-id=25,lun=0,drive=hp25,"
-                           "id=hp25") > ctrl);
+                           "id=hp25,werror=stop,rerror=stop") > ctrl);
     assert_true(find(argv, "scsi-hd,bus=scsi0.0,scsi-id=2,lun=0,drive=disk2,"
-                           "id=vd2") > ctrl);
+                           "id=vd2,werror=stop,rerror=stop") > ctrl);
     hva_argv_free(argv);
     assert_int_equal(hva_vm_def_to_xml(def, &text), 0);
     assert_int_equal(hva_vm_def_from_xml(text, &again, err, sizeof(err)), 0);

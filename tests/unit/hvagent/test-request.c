@@ -605,12 +605,79 @@ static void test_status_reply(void **state)
                          dir) > 0);
     assert_string_equal(reply, want);
     free(reply);
+    free(want);
+    /* Paused on an I/O error: the reply says so on the <vm>; running
+     * again (a `cont` settling), it does not. */
+    vm.state = HVA_VM_PAUSED;
+    vm.ioerr = (struct hva_vm_ioerr){.active = true,
+                                     .nospace = true,
+                                     .disk = 1,
+                                     .device = "hp24",
+                                     .since_ms = 1200,
+                                     .attempts = 3};
+    assert_int_equal(hva_status_reply(&a, NULL, 1500, &reply), 0);
+    assert_true(asprintf(&want,
+                         "<reply rc=\"0\" node=\"node&amp;1\"><vm "
+                         "name=\"a&lt;b\" uuid=\"" UUID "\" state=\"paused\" "
+                         "pid=\"42\" lease=\"yes\" uptime-ms=\"500\" "
+                         "phase=\"none\" serial=\"%s/serial.log\" "
+                         "io-error=\"enospc\" io-error-disk=\"1\" "
+                         "io-error-device=\"hp24\" io-error-ms=\"300\" "
+                         "io-error-retries=\"3\"/></reply>",
+                         dir) > 0);
+    assert_string_equal(reply, want);
+    free(reply);
+    vm.state = HVA_VM_RUNNING;
+    assert_int_equal(hva_status_reply(&a, NULL, 1500, &reply), 0);
+    assert_null(strstr(reply, "io-error"));
+    free(reply);
     struct hva_vm other = {.def = &def};
     assert_int_equal(hva_status_reply(&a, &other, 0, &reply), 0);
     assert_string_equal(reply, "<reply rc=\"0\" node=\"node&amp;1\"></reply>");
     free(reply);
     free(want);
     free(dir);
+}
+
+/* The state event, with and without the I/O error condition: well-formed
+ * (a stray attribute once broke clusterd's parse of every event). */
+static void test_state_event(void **state)
+{
+    char name[] = "a<b", uuid[] = UUID, cpu[] = "Westmere";
+    struct hva_vm_def def = {.name = name, .uuid = uuid, .cpu_model = cpu};
+    struct hva_vm vm = {.def = &def, .state = HVA_VM_RUNNING, .pid = 42};
+    char *t;
+
+    (void)state;
+    t = hva_state_event_text(&vm);
+    assert_string_equal(t, "<event type=\"state\" vm=\"a&lt;b\" uuid=\"" UUID
+                           "\" state=\"running\" pid=\"42\" cpu=\"Westmere\" "
+                           "lease=\"no\"/>");
+    free(t);
+    /* in an episode but running (a cont settling): not shown */
+    vm.ioerr =
+        (struct hva_vm_ioerr){.active = true, .disk = 1, .device = "hp24"};
+    t = hva_state_event_text(&vm);
+    assert_null(strstr(t, "io-error"));
+    free(t);
+    vm.state = HVA_VM_PAUSED;
+    vm.lease_held = true;
+    t = hva_state_event_text(&vm);
+    assert_string_equal(t, "<event type=\"state\" vm=\"a&lt;b\" uuid=\"" UUID
+                           "\" state=\"paused\" pid=\"42\" cpu=\"Westmere\" "
+                           "lease=\"yes\" io-error=\"eio\" io-error-disk=\"1\" "
+                           "io-error-device=\"hp24\"/>");
+    free(t);
+    vm.ioerr.nospace = true;
+    vm.ioerr.disk = -1;
+    vm.ioerr.device[0] = '\0';
+    def.cpu_model = NULL;
+    t = hva_state_event_text(&vm);
+    assert_string_equal(t, "<event type=\"state\" vm=\"a&lt;b\" uuid=\"" UUID
+                           "\" state=\"paused\" pid=\"42\" cpu=\"\" "
+                           "lease=\"yes\" io-error=\"enospc\" "
+                           "io-error-disk=\"-1\" io-error-device=\"\"/>");
+    free(t);
 }
 
 int main(void)
@@ -625,6 +692,7 @@ int main(void)
         cmocka_unit_test(test_define_local),
         cmocka_unit_test(test_dirs_setting),
         cmocka_unit_test(test_status_reply),
+        cmocka_unit_test(test_state_event),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);
