@@ -44,6 +44,24 @@ int cd_local_vm_volume(const struct cd_cdb *cdb, const struct res_vm *def,
 const struct cd_volume *cd_local_volume(const struct cd_cdb *cdb,
                                         const char *name);
 
+/* A live move with storage copy (issue 15, second part) of a VM whose
+ * disks are on node-local volume `from` (the VM `vm`): the target volume
+ * its disks are copied to. `to_volume` (NULL or "" when not given) must
+ * be a local volume of another node than `from`'s; without it, the
+ * target node `to_node` (NULL or "" when not given) must have exactly
+ * one local volume, which is chosen; with both, the volume must be
+ * `to_node`'s. 0 with the volume in ret_volume and its node in ret_node
+ * (CD_NAME_MAX each); else an error with `err` naming the VM, the
+ * volumes and nodes involved and what to do: -CD_E_NOT_FOUND (an
+ * unknown volume or node), -CD_E_BAD_VALUE (not a target: the same node,
+ * another node's volume, none or several on the node, nothing named),
+ * -ENOTSUP (a cluster-shared volume as the target: not available yet).
+ * Pure: the caller checks the VM's possible owners through placement. */
+int cd_local_move_target(const struct cd_cdb *cdb, const char *vm,
+                         const char *from, const char *to_node,
+                         const char *to_volume, char *ret_volume,
+                         char *ret_node, char *err, size_t errlen);
+
 /* ----------------------------------------------------- daemon glue */
 
 struct cd_daemon;
