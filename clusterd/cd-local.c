@@ -348,6 +348,19 @@ int cd_local_refuse_move_storage(struct cd_daemon *d, struct _xmlNode *req,
 
     cmn_xml_attr_copy(req, "volume", to, sizeof(to));
     if (lv) {
+        const struct cd_volume *sv = cd_local_volume(cdb, lv);
+        const struct cd_volume *tv = to[0] ? cd_local_volume(cdb, to) : NULL;
+        /* Another node's local volume: clusterctl's move-vm --to-volume
+         * asks this first; the disks would go with the VM. */
+        if (sv && tv && strcmp(sv->node, tv->node) != 0) {
+            cd_error_reply(ret, -ENOTSUP,
+                           "VM '%s' is on node-local volume '%s' of node "
+                           "'%s': its disks go to volume '%s' of node '%s' "
+                           "only with the VM, in a live migration with "
+                           "storage copy, which is not available yet",
+                           vm, lv, sv->node, to, tv->node);
+            return 1;
+        }
         cd_error_reply(ret, -ENOTSUP,
                        "VM '%s' is on node-local volume '%s': move-storage "
                        "of a VM on a local volume is not available yet",
@@ -362,4 +375,39 @@ int cd_local_refuse_move_storage(struct cd_daemon *d, struct _xmlNode *req,
         return 1;
     }
     return 0;
+}
+
+int cd_local_refuse_move_vm(struct cd_daemon *d, struct _xmlNode *req,
+                            const char *vm, char **ret)
+{
+    const struct cd_cdb *cdb = cd_daemon_cdb(d);
+    const struct cd_vm *v = cd_cdb_vm_by_name(cdb, vm);
+    const char *lv = v ? cd_vm_local_volume(v) : NULL;
+    const struct cd_volume *src = lv ? cd_local_volume(cdb, lv) : NULL;
+    char to[CD_VALUE_MAX] = "", volume[CD_VALUE_MAX] = "", mode[16] = "";
+    char tv[CD_NAME_MAX], tn[CD_NAME_MAX], err[512];
+    int rc;
+
+    if (!src)
+        return 0;
+    cmn_xml_attr_copy(req, "to", to, sizeof(to));
+    cmn_xml_attr_copy(req, "volume", volume, sizeof(volume));
+    cmn_xml_attr_copy(req, "mode", mode, sizeof(mode));
+    /* A quick migration, or no other node nor volume named: placement's
+     * refusal ("it cannot run on node ...") says it as before. */
+    if (strcmp(mode, "live") != 0 ||
+        (!volume[0] && (!to[0] || !strcmp(to, src->node))))
+        return 0;
+    rc =
+        cd_local_move_target(cdb, vm, lv, to, volume, tv, tn, err, sizeof(err));
+    if (rc < 0) {
+        cd_error_reply(ret, rc, "%s", err);
+        return 1;
+    }
+    cd_error_reply(ret, -ENOTSUP,
+                   "VM '%s' is on node-local volume '%s' of node '%s': a live "
+                   "migration with storage copy to volume '%s' of node '%s' "
+                   "is not available yet",
+                   vm, lv, src->node, tv, tn);
+    return 1;
 }

@@ -91,4 +91,13 @@ int cd_local_runtime(struct cd_daemon *d, const struct cd_vm *v,
 int cd_local_refuse_move_storage(struct cd_daemon *d, struct _xmlNode *req,
                                  const char *vm, char **ret);
 
+/* move-vm --live of a VM on a local volume to another node or volume
+ * (request attributes `to`, `volume`): the target volume is chosen by
+ * cd_local_move_target, whose refusals are the answer; a target found is
+ * refused as not available yet (the storage copy is not executed yet).
+ * 1 with the refusal in *ret, else 0 (not a local VM, a quick move, or
+ * nothing named: placement refuses as before). */
+int cd_local_refuse_move_vm(struct cd_daemon *d, struct _xmlNode *req,
+                            const char *vm, char **ret);
+
 #endif
