@@ -29,6 +29,11 @@ void hva_nbd_export_id(size_t i, char *buf, size_t len)
     snprintf(buf, len, "kvmc-nx%zu", i);
 }
 
+void hva_nbd_fd_name(size_t i, char *buf, size_t len)
+{
+    snprintf(buf, len, "kvmc-nbd%zu", i);
+}
+
 void hva_nbd_client_node(unsigned gen, size_t i, char *buf, size_t len)
 {
     snprintf(buf, len, "nb%ud%zu", gen, i);
@@ -85,20 +90,18 @@ json_object *hva_nbd_export_del_args(size_t i)
     return a;
 }
 
-json_object *hva_nbd_client_args(const char *node, const char *host,
-                                 unsigned port, size_t i)
+json_object *hva_nbd_client_args(const char *node, size_t i)
 {
     json_object *a = json_object_new_object();
     json_object *server = json_object_new_object();
-    char name[32], p[8];
+    char name[32], fd[32];
 
     hva_nbd_export_name(i, name, sizeof(name));
-    snprintf(p, sizeof(p), "%u", port);
+    hva_nbd_fd_name(i, fd, sizeof(fd));
     add_str(a, "driver", "nbd");
     add_str(a, "node-name", node);
-    add_str(server, "type", "inet");
-    add_str(server, "host", host);
-    add_str(server, "port", p);
+    add_str(server, "type", "fd");
+    add_str(server, "str", fd);
     json_object_object_add(a, "server", server);
     add_str(a, "export", name);
     add_str(a, "tls-creds", HVA_MIG_TLS_OBJ);

@@ -14,8 +14,11 @@
  *      hva_nbd_port(control port), tls-creds that object; one
  *      block-export-add (nbd, writable, export hva_nbd_export_name(i))
  *      of each disk's node; "READY <token>[ tls] nbd=<port>"
- *   S: object-add the client object (same key: same secret, same token),
- *      one blockdev-add driver nbd per disk (tls-creds the object), and
+ *   S: object-add the client object (same key: same secret, same token);
+ *      per disk, a TCP connection to T's NBD port made by the agent (a
+ *      worker, as the data connection), handed to QEMU (getfd
+ *      hva_nbd_fd_name(i)) and a blockdev-add driver nbd on it (server
+ *      type fd, tls-creds the object), and
  *      hva-mirror.c's blockdev-mirror (sync full) of each disk into it;
  *      once every job is READY: the memory pre-copy, as without storage
  *   S: "completed" (its guest stopped for good): block-job-cancel of each
@@ -33,6 +36,13 @@
  * authorisation. The disk names are the definition's indexes, the same on
  * both sides (the target is defined with the source's disks, in order).
  *
+ * Why the agent connects: QEMU 7.2's NBD client has no request timeout,
+ * so with a link that drops packets (TCP still up) a job, even a forced
+ * block-job-cancel of it, waits for replies for as long as TCP retries
+ * (bench/nbd-mirror "stalled"). The agent keeps its descriptor of each
+ * socket and shutdown()s it when the migration's deadline passes: the
+ * job then fails at once and the rollback below runs.
+ *
  * Failure before T resumes: S cancels the jobs (not READY: they end
  * CANCELLED, READY: COMPLETED; either way its disks were never switched),
  * blockdev-dels the nbd nodes and resumes as in any failed migration; T's
@@ -49,11 +59,13 @@
 #define HVA_NBD_PORT_OFFSET 2
 int hva_nbd_port(unsigned control_port, unsigned *ret_port);
 
-/* Disk i's export name ("kvmc-disk<i>") and block-export id ("kvmc-nx<i>"),
- * and the source's nbd node of it ("nb<gen>d<i>", at most 23 characters
- * like hva-mirror.c's, QEMU's node names stop at 31). */
+/* Disk i's export name ("kvmc-disk<i>"), block-export id ("kvmc-nx<i>"),
+ * the source's getfd name of its socket ("kvmc-nbd<i>"), and the source's
+ * nbd node of it ("nb<gen>d<i>", at most 23 characters like
+ * hva-mirror.c's, QEMU's node names stop at 31). */
 void hva_nbd_export_name(size_t i, char *buf, size_t len);
 void hva_nbd_export_id(size_t i, char *buf, size_t len);
+void hva_nbd_fd_name(size_t i, char *buf, size_t len);
 void hva_nbd_client_node(unsigned gen, size_t i, char *buf, size_t len);
 
 /* nbd-server-start's arguments: inet host:port, tls-creds the
@@ -65,10 +77,10 @@ json_object *hva_nbd_server_args(const char *host, unsigned port,
 json_object *hva_nbd_export_args(const char *node, size_t i);
 /* block-export-del's arguments for disk i. */
 json_object *hva_nbd_export_del_args(size_t i);
-/* blockdev-add's arguments on the source: node `node`, driver nbd, the
- * target's host:port, export of disk i, the migration's TLS object. */
-json_object *hva_nbd_client_args(const char *node, const char *host,
-                                 unsigned port, size_t i);
+/* blockdev-add's arguments on the source: node `node`, driver nbd on the
+ * socket QEMU got as hva_nbd_fd_name(i), export of disk i, the
+ * migration's TLS object. */
+json_object *hva_nbd_client_args(const char *node, size_t i);
 
 /* The target's READY line after its verb: "<token>[ tls][ nbd=<port>]".
  * 0 with the fields (token NUL-terminated, nbd_port 0 without storage

@@ -39,6 +39,8 @@ static void test_names(void **state)
     assert_string_equal(b, "kvmc-disk3");
     hva_nbd_export_id(3, b, sizeof(b));
     assert_string_equal(b, "kvmc-nx3");
+    hva_nbd_fd_name(3, b, sizeof(b));
+    assert_string_equal(b, "kvmc-nbd3");
     /* QEMU's node names stop at 31 characters */
     hva_nbd_client_node(4294967295u, 15, b, sizeof(b));
     assert_string_equal(b, "nb4294967295d15");
@@ -55,11 +57,10 @@ static void test_qmp_args(void **state)
                 "{\"type\":\"nbd\",\"id\":\"kvmc-nx0\",\"node-name\":"
                 "\"disk0\",\"name\":\"kvmc-disk0\",\"writable\":true}");
     assert_json(hva_nbd_export_del_args(1), "{\"id\":\"kvmc-nx1\"}");
-    assert_json(hva_nbd_client_args("nb1d0", "198.18.0.12", 49154, 0),
+    assert_json(hva_nbd_client_args("nb1d0", 0),
                 "{\"driver\":\"nbd\",\"node-name\":\"nb1d0\",\"server\":{"
-                "\"type\":\"inet\",\"host\":\"198.18.0.12\",\"port\":"
-                "\"49154\"},\"export\":\"kvmc-disk0\",\"tls-creds\":"
-                "\"kvmc-mig-tls\"}");
+                "\"type\":\"fd\",\"str\":\"kvmc-nbd0\"},\"export\":"
+                "\"kvmc-disk0\",\"tls-creds\":\"kvmc-mig-tls\"}");
 }
 
 static void test_ready(void **state)
