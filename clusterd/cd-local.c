@@ -212,6 +212,7 @@ int cd_local_volume_add(struct cd_daemon *d, struct cmn_ipc_conn *conn,
 static int local_prepare(struct cd_hva_job *j)
 {
     char dir[PATH_MAX], file[PATH_MAX], other[HVA_LOCAL_MARKER_MAX + 1];
+    struct cd_local_made made;
     struct cd_buf b;
     char *tail = NULL, *xml = NULL;
     const char *end;
@@ -231,39 +232,21 @@ static int local_prepare(struct cd_hva_job *j)
     if ((size_t)snprintf(dir, sizeof(dir), "%s/%s", j->local_path, j->vm) >=
         sizeof(dir) - 16)
         return -ENAMETOOLONG;
-    if (mkdir(dir, 0750) < 0 && errno != EEXIST) {
-        rc = -errno;
-        cd_errf(j->msg, sizeof(j->msg), "VM '%s': cannot create '%s': %s",
-                j->vm, dir, strerror(errno));
+    rc = cd_local_files_make(
+        dir, j->vm, (const char(*)[RES_TARGET_MAX])j->local_targets,
+        j->local_sizes, j->csv_ndisks, &made, j->msg, sizeof(j->msg));
+    if (rc < 0)
         return rc;
-    }
+    /* A start keeps what it made (`made` matters to a move's target, which
+     * deletes it on failure): these files are the VM's disks from now. */
     cd_buf_init(&b);
     for (size_t i = 0; i < j->csv_ndisks; i++) {
-        struct stat st;
-        int fd;
-
+        /* cd_local_files_make checked that every path fits. */
         if ((size_t)snprintf(file, sizeof(file), "%s/%s.img", dir,
                              j->local_targets[i]) >= sizeof(file)) {
-            cd_errf(j->msg, sizeof(j->msg),
-                    "VM '%s': path of disk %s is too "
-                    "long",
-                    j->vm, j->local_targets[i]);
             cd_buf_free(&b);
             return -ENAMETOOLONG;
         }
-        fd = open(file, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-        if (fd < 0 || fstat(fd, &st) < 0 ||
-            ((uint64_t)st.st_size < j->local_sizes[i] &&
-             ftruncate(fd, (off_t)j->local_sizes[i]) < 0)) {
-            rc = -errno;
-            cd_errf(j->msg, sizeof(j->msg), "VM '%s': disk %s file '%s': %s",
-                    j->vm, j->local_targets[i], file, strerror(errno));
-            if (fd >= 0)
-                close(fd);
-            cd_buf_free(&b);
-            return rc;
-        }
-        close(fd);
         cd_buf_puts(&b, "<disk path=\"");
         cd_buf_xml_escape(&b, file);
         cd_buf_xmlf(&b, "\" offset=\"0\" size=\"%" PRIu64 "\"",

@@ -23,6 +23,7 @@
 #ifndef KVMC_CD_LOCAL_H
 #define KVMC_CD_LOCAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -61,6 +62,31 @@ int cd_local_move_target(const struct cd_cdb *cdb, const char *vm,
                          const char *from, const char *to_node,
                          const char *to_volume, char *ret_volume,
                          char *ret_node, char *err, size_t errlen);
+
+/* ------------------------------------- disk files (cd-local-files.c) */
+
+/* What cd_local_files_make created: the VM's directory, and a bit per
+ * disk whose file it created (not one that was there already). */
+#define CD_LOCAL_FILES_MAX 16
+struct cd_local_made {
+    bool dir;
+    uint32_t files;
+};
+
+/* The files DIR/TARGET.img of n disks (n <= CD_LOCAL_FILES_MAX) in `dir`
+ * (made when missing): created sparse when missing, grown to sizes[i]
+ * when smaller, never shrunk. 0 with what it created in ret_made; on
+ * failure, negative errno with `err` naming the VM, disk and file, and
+ * what it had created removed again. */
+int cd_local_files_make(const char *dir, const char *vm,
+                        const char (*targets)[RES_TARGET_MAX],
+                        const uint64_t *sizes, size_t n,
+                        struct cd_local_made *ret_made, char *err,
+                        size_t errlen);
+/* Removes exactly what `made` says was created (the directory only when
+ * empty): a failed move's target keeps any file that was there before. */
+void cd_local_files_undo(const char *dir, const char (*targets)[RES_TARGET_MAX],
+                         size_t n, const struct cd_local_made *made);
 
 /* ----------------------------------------------------- daemon glue */
 

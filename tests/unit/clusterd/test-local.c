@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "clusterd/cd-local.h"
 #include "clusterd/cd.h"
@@ -334,13 +336,79 @@ static void test_move_target(void **state)
     assert_string_equal(err, "VM 'lv': 'csv1' is not a node-local volume");
 }
 
+/* A move's target files: made sparse, an existing one kept and grown,
+ * and a failure's undo removes exactly what was created. */
+static void test_files_made(void **state)
+{
+    char tmpl[] = "/tmp/kvmc-test-local-XXXXXX", dir[64], f[128];
+    const char targets[3][RES_TARGET_MAX] = {"vda", "vdb", "vdc"};
+    const uint64_t sizes[3] = {1 << 20, 2 << 20, 4096};
+    struct cd_local_made made = {.dir = false, .files = 0};
+    struct stat st;
+    char err[512];
+    FILE *fp;
+
+    (void)state;
+    assert_non_null(mkdtemp(tmpl));
+    snprintf(dir, sizeof(dir), "%s/lv", tmpl);
+    /* vdb was there (smaller, with data): kept, grown, not "made" */
+    assert_int_equal(mkdir(dir, 0750), 0);
+    snprintf(f, sizeof(f), "%s/vdb.img", dir);
+    fp = fopen(f, "w");
+    assert_non_null(fp);
+    fputs("data", fp);
+    fclose(fp);
+    assert_int_equal(cd_local_files_make(dir, "lv", targets, sizes, 3, &made,
+                                         err, sizeof(err)),
+                     0);
+    assert_false(made.dir);
+    assert_int_equal(made.files, 0x5);
+    assert_int_equal(stat(f, &st), 0);
+    assert_int_equal(st.st_size, 2 << 20);
+    snprintf(f, sizeof(f), "%s/vda.img", dir);
+    assert_int_equal(stat(f, &st), 0);
+    assert_int_equal(st.st_size, 1 << 20);
+    assert_true(st.st_blocks == 0); /* sparse */
+    cd_local_files_undo(dir, targets, 3, &made);
+    assert_int_equal(stat(f, &st), -1);
+    snprintf(f, sizeof(f), "%s/vdc.img", dir);
+    assert_int_equal(stat(f, &st), -1);
+    snprintf(f, sizeof(f), "%s/vdb.img", dir);
+    assert_int_equal(stat(f, &st), 0);
+    assert_int_equal(unlink(f), 0);
+    assert_int_equal(rmdir(dir), 0);
+
+    /* all new, the directory too: the undo leaves nothing */
+    assert_int_equal(cd_local_files_make(dir, "lv", targets, sizes, 2, &made,
+                                         err, sizeof(err)),
+                     0);
+    assert_true(made.dir);
+    assert_int_equal(made.files, 0x3);
+    cd_local_files_undo(dir, targets, 2, &made);
+    assert_int_equal(stat(dir, &st), -1);
+
+    /* a failure half-way removes what it made and names the file: vdb's
+     * path is a directory */
+    snprintf(f, sizeof(f), "%s/vdb.img", dir);
+    assert_int_equal(mkdir(dir, 0750), 0);
+    assert_int_equal(mkdir(f, 0750), 0);
+    assert_true(cd_local_files_make(dir, "lv", targets, sizes, 3, &made, err,
+                                    sizeof(err)) < 0);
+    assert_non_null(strstr(err, "VM 'lv': disk vdb file '"));
+    snprintf(f, sizeof(f), "%s/vda.img", dir);
+    assert_int_equal(stat(f, &st), -1);
+    snprintf(f, sizeof(f), "%s/vdb.img", dir);
+    assert_int_equal(rmdir(f), 0);
+    assert_int_equal(rmdir(dir), 0);
+    assert_int_equal(rmdir(tmpl), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_path_rule),
-        cmocka_unit_test(test_volume_op),
-        cmocka_unit_test(test_vm_volume),
-        cmocka_unit_test(test_move_target),
+        cmocka_unit_test(test_path_rule),  cmocka_unit_test(test_volume_op),
+        cmocka_unit_test(test_vm_volume),  cmocka_unit_test(test_move_target),
+        cmocka_unit_test(test_files_made),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
