@@ -977,6 +977,8 @@ int cd_api_vm_request(struct cd_daemon *d, struct cmn_ipc_conn *conn,
         return do_vm_add(d, conn, req, ret);
     if (!strcmp(op, "vm-edit"))
         return do_vm_edit(d, conn, req, vm, ret);
+    if (!strcmp(op, "move-vm") && cd_local_refuse_move_vm(d, req, vm, ret))
+        return *ret ? 0 : -ENOMEM;
     if (!strcmp(op, "move-vm"))
         return do_move(d, conn, req, ret);
     if (!strcmp(op, "vm-disk"))

@@ -73,3 +73,107 @@ int cd_local_vm_volume(const struct cd_cdb *cdb, const struct res_vm *def,
     snprintf(ret_volume, CD_NAME_MAX, "%s", lv->name);
     return 1;
 }
+
+/* Why each refusal: the disks are copied into files of the target
+ * volume's directory, which only that volume's node sees (cd-local.h),
+ * so the target volume decides the target node; naming a node whose
+ * local volume is ambiguous, or a volume of a third node, is a mistake
+ * to report rather than guess around. */
+int cd_local_move_target(const struct cd_cdb *cdb, const char *vm,
+                         const char *from, const char *to_node,
+                         const char *to_volume, char *ret_volume,
+                         char *ret_node, char *err, size_t errlen)
+{
+    const struct cd_volume *src = cd_local_volume(cdb, from);
+    const struct cd_volume *dst = NULL;
+    bool has_node = to_node && to_node[0];
+    char names[256] = "";
+    size_t n = 0, len = 0;
+
+    if (!src) {
+        cd_errf(err, errlen, "VM '%s': '%s' is not a node-local volume", vm,
+                from);
+        return -CD_E_BAD_VALUE;
+    }
+    if (has_node && !cd_cdb_node_by_name(cdb, to_node)) {
+        cd_errf(err, errlen,
+                "VM '%s': node '%s' does not exist (see 'clusterctl node "
+                "list')",
+                vm, to_node);
+        return -CD_E_NOT_FOUND;
+    }
+    if (to_volume && to_volume[0]) {
+        size_t i;
+        for (i = 0; i < cd_cdb_volume_count(cdb); i++)
+            if (!strcmp(cd_cdb_volume(cdb, i)->name, to_volume))
+                break;
+        if (i == cd_cdb_volume_count(cdb)) {
+            cd_errf(err, errlen,
+                    "VM '%s': volume '%s' does not exist (see 'clusterctl "
+                    "volume list')",
+                    vm, to_volume);
+            return -CD_E_NOT_FOUND;
+        }
+        dst = cd_cdb_volume(cdb, i);
+        if (!dst->local) {
+            cd_errf(err, errlen,
+                    "VM '%s' is on node-local volume '%s': a live move to "
+                    "cluster-shared volume '%s' is not available yet (only "
+                    "to another node's local volume)",
+                    vm, from, to_volume);
+            return -ENOTSUP;
+        }
+        if (has_node && strcmp(dst->node, to_node) != 0) {
+            cd_errf(err, errlen,
+                    "VM '%s': volume '%s' is node-local to node '%s', not to "
+                    "the target node '%s' (name a volume of '%s', or "
+                    "--to %s)",
+                    vm, to_volume, dst->node, to_node, to_node, dst->node);
+            return -CD_E_BAD_VALUE;
+        }
+    } else if (!has_node) {
+        cd_errf(err, errlen,
+                "VM '%s' is on node-local volume '%s' of node '%s': a live "
+                "move names the target node (--to NODE) or its local volume "
+                "(--to-volume VOLUME)",
+                vm, from, src->node);
+        return -CD_E_BAD_VALUE;
+    } else {
+        for (size_t i = 0; i < cd_cdb_volume_count(cdb); i++) {
+            const struct cd_volume *v = cd_cdb_volume(cdb, i);
+            if (!v->local || strcmp(v->node, to_node) != 0)
+                continue;
+            dst = v;
+            if (len < sizeof(names))
+                len += (size_t)snprintf(names + len, sizeof(names) - len,
+                                        "%s'%s'", n ? ", " : "", v->name);
+            n++;
+        }
+        if (n != 1) {
+            if (n == 0)
+                cd_errf(err, errlen,
+                        "VM '%s' is on node-local volume '%s': node '%s' has "
+                        "no local volume to copy its disks to (add one: "
+                        "clusterctl volume add NAME --local --node %s --path "
+                        "DIR)",
+                        vm, from, to_node, to_node);
+            else
+                cd_errf(err, errlen,
+                        "VM '%s' is on node-local volume '%s': node '%s' has "
+                        "local volumes %s: name one with --to-volume",
+                        vm, from, to_node, names);
+            return -CD_E_BAD_VALUE;
+        }
+    }
+    if (!strcmp(dst->node, src->node)) {
+        cd_errf(err, errlen,
+                "VM '%s' is on node-local volume '%s' of node '%s': a live "
+                "move with storage copy goes to another node (volume '%s' is "
+                "on '%s' too)",
+                vm, from, src->node, dst->name, dst->node);
+        return -CD_E_BAD_VALUE;
+    }
+    snprintf(ret_volume, CD_NAME_MAX, "%s", dst->name);
+    snprintf(ret_node, CD_NAME_MAX, "%s", dst->node);
+    return 0;
+}

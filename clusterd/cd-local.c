@@ -212,6 +212,7 @@ int cd_local_volume_add(struct cd_daemon *d, struct cmn_ipc_conn *conn,
 static int local_prepare(struct cd_hva_job *j)
 {
     char dir[PATH_MAX], file[PATH_MAX], other[HVA_LOCAL_MARKER_MAX + 1];
+    struct cd_local_made made;
     struct cd_buf b;
     char *tail = NULL, *xml = NULL;
     const char *end;
@@ -231,39 +232,21 @@ static int local_prepare(struct cd_hva_job *j)
     if ((size_t)snprintf(dir, sizeof(dir), "%s/%s", j->local_path, j->vm) >=
         sizeof(dir) - 16)
         return -ENAMETOOLONG;
-    if (mkdir(dir, 0750) < 0 && errno != EEXIST) {
-        rc = -errno;
-        cd_errf(j->msg, sizeof(j->msg), "VM '%s': cannot create '%s': %s",
-                j->vm, dir, strerror(errno));
+    rc = cd_local_files_make(
+        dir, j->vm, (const char(*)[RES_TARGET_MAX])j->local_targets,
+        j->local_sizes, j->csv_ndisks, &made, j->msg, sizeof(j->msg));
+    if (rc < 0)
         return rc;
-    }
+    /* A start keeps what it made (`made` matters to a move's target, which
+     * deletes it on failure): these files are the VM's disks from now. */
     cd_buf_init(&b);
     for (size_t i = 0; i < j->csv_ndisks; i++) {
-        struct stat st;
-        int fd;
-
+        /* cd_local_files_make checked that every path fits. */
         if ((size_t)snprintf(file, sizeof(file), "%s/%s.img", dir,
                              j->local_targets[i]) >= sizeof(file)) {
-            cd_errf(j->msg, sizeof(j->msg),
-                    "VM '%s': path of disk %s is too "
-                    "long",
-                    j->vm, j->local_targets[i]);
             cd_buf_free(&b);
             return -ENAMETOOLONG;
         }
-        fd = open(file, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-        if (fd < 0 || fstat(fd, &st) < 0 ||
-            ((uint64_t)st.st_size < j->local_sizes[i] &&
-             ftruncate(fd, (off_t)j->local_sizes[i]) < 0)) {
-            rc = -errno;
-            cd_errf(j->msg, sizeof(j->msg), "VM '%s': disk %s file '%s': %s",
-                    j->vm, j->local_targets[i], file, strerror(errno));
-            if (fd >= 0)
-                close(fd);
-            cd_buf_free(&b);
-            return rc;
-        }
-        close(fd);
         cd_buf_puts(&b, "<disk path=\"");
         cd_buf_xml_escape(&b, file);
         cd_buf_xmlf(&b, "\" offset=\"0\" size=\"%" PRIu64 "\"",
@@ -348,6 +331,19 @@ int cd_local_refuse_move_storage(struct cd_daemon *d, struct _xmlNode *req,
 
     cmn_xml_attr_copy(req, "volume", to, sizeof(to));
     if (lv) {
+        const struct cd_volume *sv = cd_local_volume(cdb, lv);
+        const struct cd_volume *tv = to[0] ? cd_local_volume(cdb, to) : NULL;
+        /* Another node's local volume: clusterctl's move-vm --to-volume
+         * asks this first; the disks would go with the VM. */
+        if (sv && tv && strcmp(sv->node, tv->node) != 0) {
+            cd_error_reply(ret, -ENOTSUP,
+                           "VM '%s' is on node-local volume '%s' of node "
+                           "'%s': its disks go to volume '%s' of node '%s' "
+                           "only with the VM, in a live migration with "
+                           "storage copy, which is not available yet",
+                           vm, lv, sv->node, to, tv->node);
+            return 1;
+        }
         cd_error_reply(ret, -ENOTSUP,
                        "VM '%s' is on node-local volume '%s': move-storage "
                        "of a VM on a local volume is not available yet",
@@ -362,4 +358,39 @@ int cd_local_refuse_move_storage(struct cd_daemon *d, struct _xmlNode *req,
         return 1;
     }
     return 0;
+}
+
+int cd_local_refuse_move_vm(struct cd_daemon *d, struct _xmlNode *req,
+                            const char *vm, char **ret)
+{
+    const struct cd_cdb *cdb = cd_daemon_cdb(d);
+    const struct cd_vm *v = cd_cdb_vm_by_name(cdb, vm);
+    const char *lv = v ? cd_vm_local_volume(v) : NULL;
+    const struct cd_volume *src = lv ? cd_local_volume(cdb, lv) : NULL;
+    char to[CD_VALUE_MAX] = "", volume[CD_VALUE_MAX] = "", mode[16] = "";
+    char tv[CD_NAME_MAX], tn[CD_NAME_MAX], err[512];
+    int rc;
+
+    if (!src)
+        return 0;
+    cmn_xml_attr_copy(req, "to", to, sizeof(to));
+    cmn_xml_attr_copy(req, "volume", volume, sizeof(volume));
+    cmn_xml_attr_copy(req, "mode", mode, sizeof(mode));
+    /* A quick migration, or no other node nor volume named: placement's
+     * refusal ("it cannot run on node ...") says it as before. */
+    if (strcmp(mode, "live") != 0 ||
+        (!volume[0] && (!to[0] || !strcmp(to, src->node))))
+        return 0;
+    rc =
+        cd_local_move_target(cdb, vm, lv, to, volume, tv, tn, err, sizeof(err));
+    if (rc < 0) {
+        cd_error_reply(ret, rc, "%s", err);
+        return 1;
+    }
+    cd_error_reply(ret, -ENOTSUP,
+                   "VM '%s' is on node-local volume '%s' of node '%s': a live "
+                   "migration with storage copy to volume '%s' of node '%s' "
+                   "is not available yet",
+                   vm, lv, src->node, tv, tn);
+    return 1;
 }

@@ -23,6 +23,7 @@
 #ifndef KVMC_CD_LOCAL_H
 #define KVMC_CD_LOCAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -43,6 +44,49 @@ int cd_local_vm_volume(const struct cd_cdb *cdb, const struct res_vm *def,
 /* The local volume named `name`, or NULL (also for a CSV volume). */
 const struct cd_volume *cd_local_volume(const struct cd_cdb *cdb,
                                         const char *name);
+
+/* A live move with storage copy (issue 15, second part) of a VM whose
+ * disks are on node-local volume `from` (the VM `vm`): the target volume
+ * its disks are copied to. `to_volume` (NULL or "" when not given) must
+ * be a local volume of another node than `from`'s; without it, the
+ * target node `to_node` (NULL or "" when not given) must have exactly
+ * one local volume, which is chosen; with both, the volume must be
+ * `to_node`'s. 0 with the volume in ret_volume and its node in ret_node
+ * (CD_NAME_MAX each); else an error with `err` naming the VM, the
+ * volumes and nodes involved and what to do: -CD_E_NOT_FOUND (an
+ * unknown volume or node), -CD_E_BAD_VALUE (not a target: the same node,
+ * another node's volume, none or several on the node, nothing named),
+ * -ENOTSUP (a cluster-shared volume as the target: not available yet).
+ * Pure: the caller checks the VM's possible owners through placement. */
+int cd_local_move_target(const struct cd_cdb *cdb, const char *vm,
+                         const char *from, const char *to_node,
+                         const char *to_volume, char *ret_volume,
+                         char *ret_node, char *err, size_t errlen);
+
+/* ------------------------------------- disk files (cd-local-files.c) */
+
+/* What cd_local_files_make created: the VM's directory, and a bit per
+ * disk whose file it created (not one that was there already). */
+#define CD_LOCAL_FILES_MAX 16
+struct cd_local_made {
+    bool dir;
+    uint32_t files;
+};
+
+/* The files DIR/TARGET.img of n disks (n <= CD_LOCAL_FILES_MAX) in `dir`
+ * (made when missing): created sparse when missing, grown to sizes[i]
+ * when smaller, never shrunk. 0 with what it created in ret_made; on
+ * failure, negative errno with `err` naming the VM, disk and file, and
+ * what it had created removed again. */
+int cd_local_files_make(const char *dir, const char *vm,
+                        const char (*targets)[RES_TARGET_MAX],
+                        const uint64_t *sizes, size_t n,
+                        struct cd_local_made *ret_made, char *err,
+                        size_t errlen);
+/* Removes exactly what `made` says was created (the directory only when
+ * empty): a failed move's target keeps any file that was there before. */
+void cd_local_files_undo(const char *dir, const char (*targets)[RES_TARGET_MAX],
+                         size_t n, const struct cd_local_made *made);
 
 /* ----------------------------------------------------- daemon glue */
 
@@ -72,5 +116,14 @@ int cd_local_runtime(struct cd_daemon *d, const struct cd_vm *v,
  * 1 with the refusal in *ret, else 0. */
 int cd_local_refuse_move_storage(struct cd_daemon *d, struct _xmlNode *req,
                                  const char *vm, char **ret);
+
+/* move-vm --live of a VM on a local volume to another node or volume
+ * (request attributes `to`, `volume`): the target volume is chosen by
+ * cd_local_move_target, whose refusals are the answer; a target found is
+ * refused as not available yet (the storage copy is not executed yet).
+ * 1 with the refusal in *ret, else 0 (not a local VM, a quick move, or
+ * nothing named: placement refuses as before). */
+int cd_local_refuse_move_vm(struct cd_daemon *d, struct _xmlNode *req,
+                            const char *vm, char **ret);
 
 #endif

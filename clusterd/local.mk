@@ -26,7 +26,7 @@ clusterd_libclusterd_la_SOURCES = \
 	clusterd/cd-api.c clusterd/cd-api.h \
 	clusterd/cd-csv-orphan.c clusterd/cd-csv.h \
 	clusterd/cd-move-plan.c clusterd/cd-move-plan.h \
-	clusterd/cd-local-plan.c clusterd/cd-local.h \
+	clusterd/cd-local-plan.c clusterd/cd-local-files.c clusterd/cd-local.h \
 	clusterd/cd-obs.c clusterd/cd-obs-lun.c clusterd/cd-obs.h
 clusterd_libclusterd_la_CFLAGS = $(AM_CFLAGS) $(XML_CFLAGS) $(GNUTLS_CFLAGS) \
 	$(QB_CFLAGS)

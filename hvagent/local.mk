@@ -12,7 +12,7 @@ hvagent_libhva_la_SOURCES = \
 	hvagent/hva-qemu.c hvagent/hva-chan.c hvagent/hva-lease.c \
 	hvagent/hva-mig-event.c hvagent/hva-check.c hvagent/hva-req.c \
 	hvagent/hva-net.c hvagent/hva-mig-tls.c hvagent/hva-scope.c \
-	hvagent/hva-ioerr.c
+	hvagent/hva-ioerr.c hvagent/hva-mig-nbd.h hvagent/hva-mig-nbd.c
 hvagent_libhva_la_CFLAGS = $(AM_CFLAGS) $(QB_CFLAGS) $(JSONC_CFLAGS) \
 	$(XML_CFLAGS) $(GNUTLS_CFLAGS) $(SANLOCK_CLIENT_CFLAGS) $(SYSTEMD_CFLAGS)
 hvagent_libhva_la_LIBADD = hvagent/libhvaproto.la common/libcommon.la $(QB_LIBS) $(JSONC_LIBS) \
@@ -53,6 +53,7 @@ hva_unit_tests = \
 	tests/unit/hvagent/test-vm-undefine \
 	tests/unit/hvagent/test-net \
 	tests/unit/hvagent/test-mig-tls \
+	tests/unit/hvagent/test-mig-nbd \
 	tests/unit/hvagent/test-scope \
 	tests/unit/hvagent/test-ioerr
 check_PROGRAMS += $(hva_unit_tests)
@@ -72,6 +73,9 @@ tests_unit_hvagent_test_qemu_argv_LDADD = $(HVA_UNIT_LIBS)
 tests_unit_hvagent_test_mig_tls_SOURCES = tests/unit/hvagent/test-mig-tls.c
 tests_unit_hvagent_test_mig_tls_CFLAGS = $(HVA_UNIT_CFLAGS)
 tests_unit_hvagent_test_mig_tls_LDADD = $(HVA_UNIT_LIBS)
+tests_unit_hvagent_test_mig_nbd_SOURCES = tests/unit/hvagent/test-mig-nbd.c
+tests_unit_hvagent_test_mig_nbd_CFLAGS = $(HVA_UNIT_CFLAGS)
+tests_unit_hvagent_test_mig_nbd_LDADD = $(HVA_UNIT_LIBS)
 tests_unit_hvagent_test_scope_SOURCES = tests/unit/hvagent/test-scope.c
 tests_unit_hvagent_test_scope_CFLAGS = $(HVA_UNIT_CFLAGS)
 tests_unit_hvagent_test_scope_LDADD = $(HVA_UNIT_LIBS)
@@ -117,4 +121,4 @@ EXTRA_DIST += tests/cluster/lib/hva.sh tests/cluster/test-hva-live.sh \
 	tests/cluster/test-hva-reattach.sh tests/cluster/test-hva-restart-mid.sh \
 	tests/cluster/test-hva-cpu.sh \
 	bench/migration \
-	bench/tcg-pbs-hops bench/tcg-dirty-hops
+	bench/tcg-pbs-hops bench/tcg-dirty-hops bench/nbd-mirror

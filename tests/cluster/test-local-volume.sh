@@ -8,7 +8,10 @@
 # disk on loc1 (and node2 as preferred owner) starts on node1, its disk
 # file made there, and the guest's disk writer writes and reads back
 # its blocks (disk=ok). move-vm to node2 is refused naming the volume and
-# the node; node2's hvagent, handed lv1's runtime definition, refuses it
+# the node (--quick: it runs on node1 only; --live: node2 has no local
+# volume to copy its disks to, cd_local_move_target; once loc2 is added
+# on node2: the move to loc2 of node2, chosen or named, is not available
+# yet, and nothing is made there); node2's hvagent, handed lv1's runtime definition, refuses it
 # too. A drain of node1 leaves lv1 there and says so. node1 is killed: lv1 is not started on node2 (no QEMU of it there
 # at any sample) and status and explain on node2 say why ("not failed
 # over").
@@ -76,9 +79,24 @@ sb_exec node1 pgrep -a -x qemu-system-x86 | grep -q "virtio-blk-pci,drive=hp24,i
 sb_log "lv1 writes its disk on node1"
 # Nowhere else: clusterd refuses the move, hvagent the definition.
 refused node2 "VM 'lv1' is on node-local volume 'loc1' of node 'node1': it cannot run on node 'node2'" \
+    move-vm lv1 --to node2 --quick
+# live: its disks would be copied, but node2 has no local volume for them
+refused node2 "VM 'lv1' is on node-local volume 'loc1': node 'node2' has no local volume to copy its disks to" \
     move-vm lv1 --to node2 --live
 refused node1 "move-storage of a VM on a local volume is not available yet" \
     move-storage lv1 --to-volume loc1
+# node2 gets a local volume: the live move's target is chosen (the one
+# there, or named), then refused as not available yet; nothing is made.
+LDIR2=$KVMC_SANDBOX_DIR/local2
+mkdir -p "$LDIR2"
+out=$(cdctl node2 volume add loc2 --local --node node2 --path "$LDIR2" 2>&1) ||
+    fail "volume add loc2: $out"
+refused node1 "a live migration with storage copy to volume 'loc2' of node 'node2' is not available yet" \
+    move-vm lv1 --to node2 --live
+refused node2 "its disks go to volume 'loc2' of node 'node2' only with the VM" \
+    move-vm lv1 --to node2 --live --to-volume loc2
+[ "$(ls -A "$LDIR2")" = .kvmcluster-local ] ||
+    fail "the refused moves left something on loc2: $(ls -A "$LDIR2")"
 def=$KVMC_SANDBOX_DIR/node1/hva/vm/$(vm_uuid lv1)/def.xml
 grep -q "<local volume=\"loc1\" node=\"node1\" path=\"$LDIR\"/>" "$def" ||
     fail "runtime definition: $(cat "$def")"
@@ -143,4 +161,4 @@ grep -q "storage: node-local volume 'loc1' of node 'node1': runs there only, not
 grep -q "node2 (id 2): does not have its node-local volume 'loc1'" <<<"$ex" || fail "explain: $ex"
 line=$(cdctl node2 status | grep "lv1" | head -n 1)
 
-proof "local volume: loc1 ($LDIR, node1) refused on node2/unknown node/missing path and as node2's (marker names node1); lv1 on node1 with vda.img 8 MiB, writer $dw blocks disk=ok; move-vm to node2 and node2's hvagent refused by name; drain of node1 left it there; node1 killed: $n_samples samples over $(sb_secs $((t_said + 5000))) with no QEMU of lv1 on node2, status said why after $t_said ms: ${line# }; whole test $(sb_secs $(($(sb_now_ms) - t_up))) after the cluster was up"
+proof "local volume: loc1 ($LDIR, node1) refused on node2/unknown node/missing path and as node2's (marker names node1); lv1 on node1 with vda.img 8 MiB, writer $dw blocks disk=ok; move-vm to node2 (quick: runs on node1 only; live: node2 has no local volume, then with loc2 there: target loc2 chosen and named, not available yet, nothing made) and node2's hvagent refused by name; drain of node1 left it there; node1 killed: $n_samples samples over $(sb_secs $((t_said + 5000))) with no QEMU of lv1 on node2, status said why after $t_said ms: ${line# }; whole test $(sb_secs $(($(sb_now_ms) - t_up))) after the cluster was up"

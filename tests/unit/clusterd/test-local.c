@@ -3,6 +3,7 @@
  * local volume a definition is on, and the node placement ties it to. */
 #include "config.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "clusterd/cd-local.h"
 #include "clusterd/cd.h"
@@ -239,12 +242,173 @@ static void test_vm_volume(void **state)
     res_vm_free(def);
 }
 
+/* The target volume of a live move with storage copy: named, or the
+ * target node's one local volume; every refusal names what is wrong. */
+static void test_move_target(void **state)
+{
+    CMN_AUTO(cd_cdb) *a = two_nodes();
+    struct cd_op op = {.type = CD_OP_ADD_NODE, .nodeid = 3, .number = 2048};
+    char vol[CD_NAME_MAX], node[CD_NAME_MAX], err[512];
+
+    (void)state;
+    snprintf(op.name, sizeof(op.name), "node3");
+    snprintf(op.arg, sizeof(op.arg), "198.18.0.13");
+    assert_int_equal(cd_cdb_apply(a, &op, err, sizeof(err)), 0);
+    assert_int_equal(apply(a, CD_OP_ADD_LOCAL_VOLUME, "loc1", "node1",
+                           "/srv/vms", NULL, err, sizeof(err)),
+                     0);
+    assert_int_equal(apply(a, CD_OP_ADD_LOCAL_VOLUME, "loc1b", "node1",
+                           "/srv/vms2", NULL, err, sizeof(err)),
+                     0);
+    assert_int_equal(apply(a, CD_OP_ADD_LOCAL_VOLUME, "loc2", "node2",
+                           "/srv/vms", NULL, err, sizeof(err)),
+                     0);
+    assert_int_equal(apply(a, CD_OP_ADD_VOLUME, "csv1", "kvmc-csv1", NULL,
+                           "naa.1\n", err, sizeof(err)),
+                     0);
+
+    /* chosen: node2's one local volume; named, with or without --to */
+    assert_int_equal(cd_local_move_target(a, "lv", "loc1", "node2", NULL, vol,
+                                          node, err, sizeof(err)),
+                     0);
+    assert_string_equal(vol, "loc2");
+    assert_string_equal(node, "node2");
+    assert_int_equal(cd_local_move_target(a, "lv", "loc1", "", "loc2", vol,
+                                          node, err, sizeof(err)),
+                     0);
+    assert_string_equal(node, "node2");
+    assert_int_equal(cd_local_move_target(a, "lv", "loc1", "node2", "loc2", vol,
+                                          node, err, sizeof(err)),
+                     0);
+
+    /* refusals */
+    assert_int_equal(cd_local_move_target(a, "lv", "loc1", NULL, NULL, vol,
+                                          node, err, sizeof(err)),
+                     -CD_E_BAD_VALUE);
+    assert_string_equal(err, "VM 'lv' is on node-local volume 'loc1' of node "
+                             "'node1': a live move names the target node "
+                             "(--to NODE) or its local volume (--to-volume "
+                             "VOLUME)");
+    assert_int_equal(cd_local_move_target(a, "lv", "loc1", "node9", NULL, vol,
+                                          node, err, sizeof(err)),
+                     -CD_E_NOT_FOUND);
+    assert_string_equal(err, "VM 'lv': node 'node9' does not exist (see "
+                             "'clusterctl node list')");
+    assert_int_equal(cd_local_move_target(a, "lv", "loc1", "node2", "nope", vol,
+                                          node, err, sizeof(err)),
+                     -CD_E_NOT_FOUND);
+    assert_string_equal(err, "VM 'lv': volume 'nope' does not exist (see "
+                             "'clusterctl volume list')");
+    assert_int_equal(cd_local_move_target(a, "lv", "loc1", "node2", "csv1", vol,
+                                          node, err, sizeof(err)),
+                     -ENOTSUP);
+    assert_non_null(strstr(err, "cluster-shared volume 'csv1' is not "
+                                "available yet"));
+    assert_int_equal(cd_local_move_target(a, "lv", "loc1", "node3", "loc2", vol,
+                                          node, err, sizeof(err)),
+                     -CD_E_BAD_VALUE);
+    assert_string_equal(err, "VM 'lv': volume 'loc2' is node-local to node "
+                             "'node2', not to the target node 'node3' (name "
+                             "a volume of 'node3', or --to node2)");
+    assert_int_equal(cd_local_move_target(a, "lv", "loc1", "node3", NULL, vol,
+                                          node, err, sizeof(err)),
+                     -CD_E_BAD_VALUE);
+    assert_string_equal(err, "VM 'lv' is on node-local volume 'loc1': node "
+                             "'node3' has no local volume to copy its disks "
+                             "to (add one: clusterctl volume add NAME --local "
+                             "--node node3 --path DIR)");
+    assert_int_equal(cd_local_move_target(a, "lv", "loc2", "node1", NULL, vol,
+                                          node, err, sizeof(err)),
+                     -CD_E_BAD_VALUE);
+    assert_string_equal(err, "VM 'lv' is on node-local volume 'loc2': node "
+                             "'node1' has local volumes 'loc1', 'loc1b': name "
+                             "one with --to-volume");
+    assert_int_equal(cd_local_move_target(a, "lv", "loc1", "node1", "loc1b",
+                                          vol, node, err, sizeof(err)),
+                     -CD_E_BAD_VALUE);
+    assert_string_equal(err, "VM 'lv' is on node-local volume 'loc1' of node "
+                             "'node1': a live move with storage copy goes to "
+                             "another node (volume 'loc1b' is on 'node1' "
+                             "too)");
+    assert_int_equal(cd_local_move_target(a, "lv", "csv1", "node2", NULL, vol,
+                                          node, err, sizeof(err)),
+                     -CD_E_BAD_VALUE);
+    assert_string_equal(err, "VM 'lv': 'csv1' is not a node-local volume");
+}
+
+/* A move's target files: made sparse, an existing one kept and grown,
+ * and a failure's undo removes exactly what was created. */
+static void test_files_made(void **state)
+{
+    char tmpl[] = "/tmp/kvmc-test-local-XXXXXX", dir[64], f[128];
+    const char targets[3][RES_TARGET_MAX] = {"vda", "vdb", "vdc"};
+    const uint64_t sizes[3] = {1 << 20, 2 << 20, 4096};
+    struct cd_local_made made = {.dir = false, .files = 0};
+    struct stat st;
+    char err[512];
+    FILE *fp;
+
+    (void)state;
+    assert_non_null(mkdtemp(tmpl));
+    snprintf(dir, sizeof(dir), "%s/lv", tmpl);
+    /* vdb was there (smaller, with data): kept, grown, not "made" */
+    assert_int_equal(mkdir(dir, 0750), 0);
+    snprintf(f, sizeof(f), "%s/vdb.img", dir);
+    fp = fopen(f, "w");
+    assert_non_null(fp);
+    fputs("data", fp);
+    fclose(fp);
+    assert_int_equal(cd_local_files_make(dir, "lv", targets, sizes, 3, &made,
+                                         err, sizeof(err)),
+                     0);
+    assert_false(made.dir);
+    assert_int_equal(made.files, 0x5);
+    assert_int_equal(stat(f, &st), 0);
+    assert_int_equal(st.st_size, 2 << 20);
+    snprintf(f, sizeof(f), "%s/vda.img", dir);
+    assert_int_equal(stat(f, &st), 0);
+    assert_int_equal(st.st_size, 1 << 20);
+    assert_true(st.st_blocks == 0); /* sparse */
+    cd_local_files_undo(dir, targets, 3, &made);
+    assert_int_equal(stat(f, &st), -1);
+    snprintf(f, sizeof(f), "%s/vdc.img", dir);
+    assert_int_equal(stat(f, &st), -1);
+    snprintf(f, sizeof(f), "%s/vdb.img", dir);
+    assert_int_equal(stat(f, &st), 0);
+    assert_int_equal(unlink(f), 0);
+    assert_int_equal(rmdir(dir), 0);
+
+    /* all new, the directory too: the undo leaves nothing */
+    assert_int_equal(cd_local_files_make(dir, "lv", targets, sizes, 2, &made,
+                                         err, sizeof(err)),
+                     0);
+    assert_true(made.dir);
+    assert_int_equal(made.files, 0x3);
+    cd_local_files_undo(dir, targets, 2, &made);
+    assert_int_equal(stat(dir, &st), -1);
+
+    /* a failure half-way removes what it made and names the file: vdb's
+     * path is a directory */
+    snprintf(f, sizeof(f), "%s/vdb.img", dir);
+    assert_int_equal(mkdir(dir, 0750), 0);
+    assert_int_equal(mkdir(f, 0750), 0);
+    assert_true(cd_local_files_make(dir, "lv", targets, sizes, 3, &made, err,
+                                    sizeof(err)) < 0);
+    assert_non_null(strstr(err, "VM 'lv': disk vdb file '"));
+    snprintf(f, sizeof(f), "%s/vda.img", dir);
+    assert_int_equal(stat(f, &st), -1);
+    snprintf(f, sizeof(f), "%s/vdb.img", dir);
+    assert_int_equal(rmdir(f), 0);
+    assert_int_equal(rmdir(dir), 0);
+    assert_int_equal(rmdir(tmpl), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_path_rule),
-        cmocka_unit_test(test_volume_op),
-        cmocka_unit_test(test_vm_volume),
+        cmocka_unit_test(test_path_rule),  cmocka_unit_test(test_volume_op),
+        cmocka_unit_test(test_vm_volume),  cmocka_unit_test(test_move_target),
+        cmocka_unit_test(test_files_made),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
