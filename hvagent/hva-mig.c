@@ -282,6 +282,7 @@ void hva_mig_qemu_gone(struct hva_vm *vm)
 {
     struct hva_mig *m = vm->mig;
 
+    hva_lease_recover_stop(vm);
     if (!m || m->kind == HVA_MIG_IN) {
         hva_mig_in_qemu_gone(vm);
         return;
