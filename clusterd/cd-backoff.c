@@ -43,8 +43,8 @@ void cd_mvb_streak(const struct cd_action *act, size_t n, const char *vm,
 }
 
 enum cd_mvb_verdict cd_mvb_decide(enum cd_rt_state st,
-                                  const struct cd_mvb_streak *s,
-                                  uint64_t now_s, uint64_t *ret_due_s)
+                                  const struct cd_mvb_streak *s, uint64_t now_s,
+                                  uint64_t *ret_due_s)
 {
     uint64_t due;
 

@@ -48,7 +48,7 @@ void cd_mvb_streak(const struct cd_action *act, size_t n, const char *vm,
  * node it runs on. BACKOFF: `*ret_due_s` is when it may (wall clock s);
  * a streak without an end time (an old executor) does not hold it. */
 enum cd_mvb_verdict cd_mvb_decide(enum cd_rt_state st,
-                                  const struct cd_mvb_streak *s,
-                                  uint64_t now_s, uint64_t *ret_due_s);
+                                  const struct cd_mvb_streak *s, uint64_t now_s,
+                                  uint64_t *ret_due_s);
 
 #endif

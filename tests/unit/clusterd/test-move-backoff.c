@@ -110,8 +110,7 @@ static void test_decide(void **state)
     assert_int_equal(cd_mvb_decide(CD_RT_RUNNING, &three, 1004, &due),
                      CD_MVB_GO);
     /* No end time reported: nothing to count from, as before. */
-    assert_int_equal(cd_mvb_decide(CD_RT_RUNNING, &old, 1001, &due),
-                     CD_MVB_GO);
+    assert_int_equal(cd_mvb_decide(CD_RT_RUNNING, &old, 1001, &due), CD_MVB_GO);
 }
 
 /* The bench's ten minutes: with the back-off, the number of attempts a
