@@ -415,14 +415,18 @@ static int put_vm(FILE *f, const struct hva_vm *vm, uint64_t now_ms)
         fprintf(f,
                 "<vm name=\"%s\" uuid=\"%s\" state=\"%s\" pid=\"%d\" "
                 "lease=\"%s\" uptime-ms=\"%" PRIu64 "\" phase=\"%s\" "
-                "serial=\"%s/serial.log\"%s%s%s/>",
+                "serial=\"%s/serial.log\"%s%s%s",
                 (const char *)name, vm->def->uuid, hva_vm_state_name(vm->state),
                 (int)vm->pid, vm->lease_held ? "yes" : "no",
                 vm->pid ? now_ms - vm->started_ms : 0,
                 hva_mig_phase_name(vm->phase), (const char *)dir,
                 vm->def->cpu_model ? " cpu=\"" : "",
                 vm->def->cpu_model ? vm->def->cpu_model : "",
-                vm->def->cpu_model ? "\"" : "") >= 0)
+                vm->def->cpu_model ? "\"" : "") >= 0 &&
+        /* paused after a failed handoff, its lease being recovered */
+        (!vm->lease_rec_pid ||
+         fprintf(f, " lease-recovery=\"%u\"", vm->lease_rec_n) >= 0) &&
+        fputs("/>", f) >= 0)
         rc = 0;
     xmlFree(name);
     xmlFree(dir);
