@@ -25,6 +25,7 @@
 #include "cli/ctl-vm.h"
 #include "cli/ctl.h"
 #include "clusterd/cd-proto.h"
+#include "common/cmn-auto.h"
 #include "common/cmn-ipc.h"
 #include "common/cmn-xml.h"
 #include "common/cmn-time.h"
@@ -148,6 +149,11 @@ static void print_vm_table(xmlDoc *doc)
         else if (!strcmp(ctl_xml_prop(v, "wait"), "retry"))
             printf(" start failed %s time(s): retry on %s",
                    ctl_xml_prop(v, "wait-n"), ctl_xml_prop(v, "wait-next"));
+        else if (!strcmp(ctl_xml_prop(v, "wait"), "backoff"))
+            printf(" move failed %s time(s): retry in %s s",
+                   ctl_xml_prop(v, "wait-n"), ctl_xml_prop(v, "wait-in"));
+        else if (!strcmp(ctl_xml_prop(v, "wait"), "not-running"))
+            printf(" not moved: %s", ctl_xml_prop(v, "wait-msg"));
         else if (!strcmp(ctl_xml_prop(v, "wait"), "queued"))
             printf(" move queued (place %s)", ctl_xml_prop(v, "wait-n"));
         else if (!strcmp(ctl_xml_prop(v, "wait"), "priority"))
@@ -1116,6 +1122,31 @@ static int node_state(const char *node, const char *state)
     return rc;
 }
 
+/* A VM the drain holds back, printed when its reason changes. */
+static void drain_say(const char *vm, const char *wait, const char *n,
+                      const char *msg)
+{
+    static char last[32][512];
+    char now[512];
+    size_t slot = 0;
+
+    snprintf(now, sizeof(now), "%s %s %s %s", vm, wait, n, msg);
+    /* one line per VM: the slot its name hashes to */
+    for (const char *c = vm; *c; c++)
+        slot = slot * 31 + (unsigned char)*c;
+    slot %= CMN_ARRAY_SIZE(last);
+    if (!strcmp(now, last[slot]))
+        return;
+    snprintf(last[slot], sizeof(last[slot]), "%s", now);
+    if (!strcmp(wait, "backoff"))
+        printf("VM '%s': move failed %s time(s) in a row, retried with a "
+               "back-off: %s\n",
+               vm, n, msg);
+    else
+        printf("VM '%s': %s\n", vm, msg);
+    fflush(stdout);
+}
+
 static int cmd_drain(const char *node, bool wait)
 {
     uint64_t t0 = cmn_now_ms(), quiet_since = 0;
@@ -1145,8 +1176,20 @@ static int cmd_drain(const char *node, bool wait)
                 snprintf(names + strlen(names), sizeof(names) - strlen(names),
                          "%s%s", left > 1 ? ", " : "", ctl_xml_prop(v, "name"));
             }
-            if (*ctl_xml_prop(v, "action"))
+            /* Held back (not running, back-off): the drain goes on
+             * once the VM recovers; say why once per change. */
+            if (*ctl_xml_prop(v, "action") ||
+                (!strcmp(ctl_xml_prop(v, "node"), node) &&
+                 (!strcmp(ctl_xml_prop(v, "wait"), "backoff") ||
+                  !strcmp(ctl_xml_prop(v, "wait"), "not-running"))))
                 moving++;
+            if (!strcmp(ctl_xml_prop(v, "node"), node) &&
+                *ctl_xml_prop(v, "wait-msg") &&
+                (!strcmp(ctl_xml_prop(v, "wait"), "backoff") ||
+                 !strcmp(ctl_xml_prop(v, "wait"), "not-running")))
+                drain_say(ctl_xml_prop(v, "name"), ctl_xml_prop(v, "wait"),
+                          ctl_xml_prop(v, "wait-n"),
+                          ctl_xml_prop(v, "wait-msg"));
         }
         xmlFreeDoc(doc);
         if (!left) {

@@ -802,6 +802,20 @@ static void explain_starts(struct cd_daemon *d, struct cd_buf *b,
                     "priority\n",
                     w.n);
         break;
+    case CD_WAIT_MOVE_BACKOFF:
+        clock_text(w.at_s, at, sizeof(at));
+        cd_buf_xmlf(b,
+                    "waiting: its move off node '%s' failed %u time(s) in "
+                    "a row (back-off); next attempt at %s: ",
+                    cd_node_name(cdb, w.node), w.n, at);
+        cd_buf_xml_escape(b, w.text);
+        cd_buf_puts(b, "\n");
+        break;
+    case CD_WAIT_NOT_RUNNING:
+        cd_buf_puts(b, "waiting: not moved: ");
+        cd_buf_xml_escape(b, w.text);
+        cd_buf_puts(b, "\n");
+        break;
     case CD_WAIT_MOVE_QUEUED:
         cd_buf_xmlf(b,
                     "waiting: its move is queued (place %u) behind the "

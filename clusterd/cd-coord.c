@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clusterd/cd-backoff.h"
 #include "clusterd/cd-check.h"
 #include "clusterd/cd-coord.h"
 #include "clusterd/cd-net.h"
@@ -1099,6 +1100,8 @@ static void deliver_rt_vm(struct cd_coord *co, uint32_t sender,
     r = rt_get(co, m->vm, sender);
     if (!r)
         return;
+    if (r->state == CD_RT_PAUSED && st == CD_RT_RUNNING)
+        r->resumed_seq = co->act_seq;
     r->state = st;
     r->lease = (m->cause & CD_RT_F_LEASE) != 0;
     cd_rt_ioerr_from_msg(m->cause, m->origin, &r->ioerr, &r->ioerr_disk);
@@ -1449,24 +1452,51 @@ static enum cd_act_kind move_kind(enum res_move_mode m)
     return m == RES_MOVE_LIVE ? CD_ACT_LIVE : CD_ACT_QUICK;
 }
 
+/* May a drain or failback move `vm` now (cd-backoff.h)? `ret_node`,
+ * `ret_st`: where it runs and its state there; `s`: its failed moves. */
+static enum cd_mvb_verdict move_gate(const struct cd_coord *co, const char *vm,
+                                     uint64_t now_s, uint32_t *ret_node,
+                                     enum cd_rt_state *ret_st,
+                                     struct cd_mvb_streak *s,
+                                     uint64_t *ret_due_s)
+{
+    uint64_t since = 0;
+
+    *ret_node = cd_coord_vm_node(co, vm, ret_st);
+    for (size_t i = 0; i < co->nrt; i++)
+        if (strcmp(co->rt[i].vm, vm) == 0 && co->rt[i].resumed_seq > since)
+            since = co->rt[i].resumed_seq;
+    cd_mvb_streak(co->act, co->nact, vm, since, s);
+    return cd_mvb_decide(*ret_st, s, now_s, ret_due_s);
+}
+
 /* Turns the moves of a drain or failback plan into actions, first wave
  * first, within the concurrency limit (overall for the plan, and per
  * node beside the user's moves). A VM whose last live move failed moves
- * quick (never stop/start). */
+ * quick (never stop/start); one that is not running is left alone, and
+ * one whose moves keep failing waits its back-off (cd-backoff.h). */
 static void emit_moves(const struct cd_coord *co, struct out *o,
+                       const struct cd_co_view *view,
                        const struct res_plan *plan, enum cd_act_cause cause,
                        unsigned limit)
 {
     for (size_t i = 0; i < plan->n_actions; i++) {
         const struct res_action *ra = &plan->actions[i];
         const struct cd_action *last;
+        struct cd_mvb_streak s;
+        enum cd_rt_state st;
         enum cd_act_kind k;
+        uint32_t node;
+        uint64_t due;
 
         if (ra->kind != RES_ACT_MOVE || busy(co, o, ra->vm))
             continue;
         if (active_moves(co, o) >= limit)
             return;
         if (!move_fits(co, o->v, o->n, ra->from, ra->to, limit))
+            continue;
+        if (move_gate(co, ra->vm, view->now_s, &node, &st, &s, &due) !=
+            CD_MVB_GO)
             continue;
         k = move_kind(ra->mode);
         last = last_action(co, ra->vm);
@@ -1630,14 +1660,52 @@ static unsigned migration_limit(const struct cd_cdb *cdb)
 }
 
 static const char *const wait_names[] = {
-    [CD_WAIT_NONE] = "none",         [CD_WAIT_MOVE_QUEUED] = "queued",
-    [CD_WAIT_PRIORITY] = "priority", [CD_WAIT_RETRY] = "retry",
+    [CD_WAIT_NONE] = "none",
+    [CD_WAIT_MOVE_QUEUED] = "queued",
+    [CD_WAIT_PRIORITY] = "priority",
+    [CD_WAIT_RETRY] = "retry",
     [CD_WAIT_NO_NODE] = "no-node",
+    [CD_WAIT_MOVE_BACKOFF] = "backoff",
+    [CD_WAIT_NOT_RUNNING] = "not-running",
 };
 
 const char *cd_wait_kind_name(enum cd_wait_kind k)
 {
     return (unsigned)k < CMN_ARRAY_SIZE(wait_names) ? wait_names[k] : "?";
+}
+
+/* A VM on a drained node that the drain holds back: not running there
+ * (a paused VM recovers or is resumed first), or its moves failed and
+ * it waits its back-off. */
+static bool drain_wait(const struct cd_coord *co, const struct cd_cdb *cdb,
+                       const struct cd_co_view *view, const char *vm,
+                       struct cd_vm_wait *ret)
+{
+    const struct cd_node *n;
+    struct cd_mvb_streak s;
+    enum cd_rt_state st;
+    enum cd_mvb_verdict vd;
+    uint32_t node;
+    uint64_t due = 0;
+
+    vd = move_gate(co, vm, view->now_s, &node, &st, &s, &due);
+    n = node ? cd_cdb_node_by_id(cdb, node) : NULL;
+    if (vd == CD_MVB_GO || !n || n->state != CD_NODE_DRAINED)
+        return false;
+    ret->node = node;
+    if (vd == CD_MVB_NOT_RUNNING) {
+        ret->kind = CD_WAIT_NOT_RUNNING;
+        snprintf(ret->text, sizeof(ret->text),
+                 "VM is %s on node '%s', not running: not moved until it "
+                 "runs (its node recovers or resumes it)",
+                 cd_rt_state_name(st), n->name);
+        return true;
+    }
+    ret->kind = CD_WAIT_MOVE_BACKOFF;
+    ret->n = s.n;
+    ret->at_s = due;
+    snprintf(ret->text, sizeof(ret->text), "%s", s.last ? s.last->msg : "");
+    return true;
 }
 
 void cd_coord_vm_wait(const struct cd_coord *co, const struct cd_cdb *cdb,
@@ -1661,6 +1729,8 @@ void cd_coord_vm_wait(const struct cd_coord *co, const struct cd_cdb *cdb,
             ret->kind = CD_WAIT_MOVE_QUEUED;
         return;
     }
+    if (!q && !cd_coord_active(co, vm) && drain_wait(co, cdb, view, vm, ret))
+        return;
     if (!v->want_running || q || cd_coord_active(co, vm) ||
         cd_coord_vm_node(co, vm, NULL) || incoming_somewhere(co, vm))
         return;
@@ -1867,7 +1937,7 @@ static void derive_moves(const struct cd_coord *co, const struct cd_cdb *cdb,
         if (!n || n->state != CD_NODE_DRAINED || !view_member(view, ids[i]))
             continue;
         if (res_plan_drain(&p->c, ids[i], limit, &plan) == 0)
-            emit_moves(co, o, plan, CD_CAUSE_DRAIN, limit);
+            emit_moves(co, o, view, plan, CD_CAUSE_DRAIN, limit);
         res_plan_free(plan);
     }
     for (size_t i = 0; i < nids; i++) {
@@ -1877,7 +1947,7 @@ static void derive_moves(const struct cd_coord *co, const struct cd_cdb *cdb,
             continue;
         if (res_plan_failback(&p->c, ids[i], view->now_minute, limit, &plan) ==
             0)
-            emit_moves(co, o, plan, CD_CAUSE_FAILBACK, limit);
+            emit_moves(co, o, view, plan, CD_CAUSE_FAILBACK, limit);
         res_plan_free(plan);
     }
 }

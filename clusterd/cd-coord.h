@@ -138,6 +138,10 @@ struct cd_rt_vm {
      * in its definition (-1: not known), as its last report said. */
     unsigned ioerr;
     int ioerr_disk;
+    /* The coordinator's action sequence when the VM last went from
+     * paused to running here (lease recovered, I/O resumed): the moves
+     * that failed before do not hold back the next (cd-backoff.h). */
+    uint64_t resumed_seq;
     /* live migration progress (source side) */
     unsigned pass;
     uint64_t transferred, remaining, expected_downtime_ms;
@@ -405,20 +409,25 @@ size_t cd_coord_derive(const struct cd_coord *co, const struct cd_cdb *cdb,
  * alike (status, explain, vm start, events). */
 enum cd_wait_kind {
     CD_WAIT_NONE = 0,
-    CD_WAIT_MOVE_QUEUED, /* its move waits for the migration limit */
-    CD_WAIT_PRIORITY,    /* its start waits for higher-priority starts */
-    CD_WAIT_RETRY,       /* its start failed: retried at `at_s` */
-    CD_WAIT_NO_NODE,     /* wanted running, but no node can run it */
+    CD_WAIT_MOVE_QUEUED,  /* its move waits for the migration limit */
+    CD_WAIT_PRIORITY,     /* its start waits for higher-priority starts */
+    CD_WAIT_RETRY,        /* its start failed: retried at `at_s` */
+    CD_WAIT_NO_NODE,      /* wanted running, but no node can run it */
+    CD_WAIT_MOVE_BACKOFF, /* drain/failback move failed: again at `at_s` */
+    CD_WAIT_NOT_RUNNING,  /* drain/failback: not moved while not running */
 };
 
 struct cd_vm_wait {
     enum cd_wait_kind kind;
     unsigned n;     /* QUEUED: place; PRIORITY: starts ahead; RETRY and
-                     * NO_NODE: failed starts in a row */
+                     * NO_NODE: failed starts in a row; MOVE_BACKOFF:
+                     * failed moves in a row */
     uint64_t at_s;  /* RETRY: when the next attempt is due */
-    uint32_t node;  /* RETRY, NO_NODE: where the last attempt failed */
+    uint32_t node;  /* RETRY, NO_NODE: where the last attempt failed;
+                     * MOVE_BACKOFF, NOT_RUNNING: where the VM is */
     uint32_t next;  /* RETRY: where the next attempt goes (0 = unknown) */
-    char text[256]; /* RETRY: the last failure; NO_NODE: why no node */
+    char text[256]; /* RETRY, MOVE_BACKOFF: the last failure; NO_NODE:
+                     * why no node; NOT_RUNNING: its state */
 };
 
 const char *cd_wait_kind_name(enum cd_wait_kind k);

@@ -1235,6 +1235,16 @@ static void waits_tick(struct cd_orch *o)
                      vm->name, w.n, cd_node_name(cdb, w.node), w.text,
                      (int64_t)w.at_s - (int64_t)v.now_s,
                      cd_node_name(cdb, w.next));
+        else if (w.kind == CD_WAIT_MOVE_BACKOFF)
+            /* Once per step of the back-off, not per attempt. */
+            cmn_warn(CMN_LOG_CD,
+                     "VM '%s': move off node '%s' failed %u time(s) in a "
+                     "row (last: %s); next attempt in %" PRId64 " s",
+                     vm->name, cd_node_name(cdb, w.node), w.n, w.text,
+                     (int64_t)w.at_s - (int64_t)v.now_s);
+        else if (w.kind == CD_WAIT_NOT_RUNNING)
+            cmn_warn(CMN_LOG_CD, "VM '%s': drain skips it: %s", vm->name,
+                     w.text);
         if (o->d->ipc) {
             struct cd_buf b;
             char *text = NULL;
@@ -1582,8 +1592,8 @@ static void hva_event(void *data, const char *xml)
     xmlFreeDoc(doc);
 }
 
-/* wait="queued|priority|retry|no-node" and its details, when the VM
- * waits for something (cd_coord_vm_wait). */
+/* wait="queued|priority|retry|no-node|backoff|not-running" and its details,
+ * when the VM waits for something (cd_coord_vm_wait). */
 static void wait_attrs(struct cd_orch *o, struct cd_buf *b, const char *vm)
 {
     const struct cd_cdb *cdb = cd_daemon_cdb(o->d);
@@ -1602,6 +1612,9 @@ static void wait_attrs(struct cd_orch *o, struct cd_buf *b, const char *vm)
                     "wait-next=\"%s\"",
                     w.at_s, cd_node_name(cdb, w.node),
                     cd_node_name(cdb, w.next));
+    else if (w.kind == CD_WAIT_MOVE_BACKOFF)
+        cd_buf_xmlf(b, " wait-at=\"%" PRIu64 "\" wait-in=\"%" PRId64 "\"",
+                    w.at_s, (int64_t)w.at_s - (int64_t)v.now_s);
     if (w.text[0]) {
         cd_buf_puts(b, " wait-msg=\"");
         cd_buf_xml_escape(b, w.text);

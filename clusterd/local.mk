@@ -20,6 +20,7 @@ clusterd_libclusterd_la_SOURCES = \
 	clusterd/cd-store.c \
 	clusterd/cd-replica.c \
 	clusterd/cd-coord.c clusterd/cd-coord.h \
+	clusterd/cd-backoff.c clusterd/cd-backoff.h \
 	clusterd/cd-stor-table.c clusterd/cd-storage.h \
 	clusterd/cd-net.c clusterd/cd-net.h \
 	clusterd/cd-check.c clusterd/cd-check.h \
@@ -51,6 +52,7 @@ cd_unit_tests = \
 	tests/unit/clusterd/test-check \
 	tests/unit/clusterd/test-csv-orphan \
 	tests/unit/clusterd/test-move-plan \
+	tests/unit/clusterd/test-move-backoff \
 	tests/unit/clusterd/test-api \
 	tests/unit/clusterd/test-xml-out \
 	tests/unit/clusterd/test-cpg-msg \
@@ -103,6 +105,10 @@ tests_unit_clusterd_test_move_plan_SOURCES = \
 	tests/unit/clusterd/test-move-plan.c
 tests_unit_clusterd_test_move_plan_CFLAGS = $(CD_UNIT_CFLAGS)
 tests_unit_clusterd_test_move_plan_LDADD = $(CD_UNIT_LIBS)
+tests_unit_clusterd_test_move_backoff_SOURCES = \
+	tests/unit/clusterd/test-move-backoff.c
+tests_unit_clusterd_test_move_backoff_CFLAGS = $(CD_UNIT_CFLAGS)
+tests_unit_clusterd_test_move_backoff_LDADD = $(CD_UNIT_LIBS)
 
 tests_unit_clusterd_test_api_SOURCES = tests/unit/clusterd/test-api.c
 tests_unit_clusterd_test_api_CFLAGS = $(CD_UNIT_CFLAGS)

@@ -419,6 +419,23 @@ int hva_lease_async(struct hva_agent *ag, enum hva_lease_op op,
                     unsigned retry_held_ms, hva_lease_done_fn done,
                     void *owner);
 
+/* Lease recovery after a failed migration (hva-lease.c). The source gave
+ * its lease up at the handoff, the target did not resume, and taking the
+ * lease back failed because the storage erred: the VM stays paused here
+ * ("paused: lease recovery", state paused) and the lease is retried every
+ * HVA_LEASE_REC_MIN_MS, doubled per failure up to HVA_LEASE_REC_MAX_MS.
+ * Once it is ours the guest continues (state running); when another host
+ * holds it (the target resumed after all) our QEMU quits. The guest never
+ * runs here without the lease. `why`: the failed migration, for the log. */
+struct hva_vm;
+#define HVA_LEASE_REC_MIN_MS 1000u
+#define HVA_LEASE_REC_MAX_MS 30000u
+void hva_lease_recover(struct hva_vm *vm, const char *why);
+/* Ends a recovery (QEMU gone): no timer or retry points to `vm` after. */
+void hva_lease_recover_stop(struct hva_vm *vm);
+/* The retry delay after `failures` failed attempts (pure). */
+unsigned hva_lease_recover_delay_ms(unsigned failures);
+
 /* ---- migration: pure policy --------------------------------------------- */
 
 enum hva_converge {
@@ -710,6 +727,11 @@ struct hva_vm {
         unsigned errors;     /* BLOCK_IO_ERROR events in this episode */
         qb_loop_timer_handle timer;
     } ioerr;
+    /* lease recovery after a failed migration (hva_lease_recover): the
+     * QEMU it is for, the retry timer, failed attempts so far */
+    pid_t lease_rec_pid;
+    qb_loop_timer_handle lease_rec_timer;
+    unsigned lease_rec_n;
 };
 
 struct hva_agent {

@@ -101,6 +101,10 @@ static void out_rb_leased(struct hva_mig *m, int rc, uint64_t ms)
                  "'%.64s'",
                  m->rb_msg, cmn_strerror(rc), vm->ag->node_name);
         hva_vm_set_phase(vm, HVA_PH_NONE);
+        /* Not for ever: retried until sanlock answers (hva-lease.c);
+         * the VM shows paused, not migrating, before clusterd hears
+         * of the failure. */
+        hva_lease_recover(vm, cmn_strerror(rc));
         hva_vm_reply(vm, m->rb_rc, NULL);
         hva_mig_free(m);
         return;
@@ -912,4 +916,143 @@ void hva_mig_out_qemu_gone(struct hva_mig *m)
         hva_vm_reply(vm, -HVA_E_QEMU, NULL);
     }
     hva_mig_free(m);
+}
+
+/* ---- lease recovery after a failed migration -----------------------------
+ *
+ * Why this never runs the guest on two hosts: the guest continues here
+ * only after sanlock granted this host's QEMU the VM lease, and sanlock
+ * grants it to one host at a time; a target that resumed holds it (then
+ * our acquire answers "held" and our copy quits), a target that did not
+ * resume has lost it with its QEMU. While the storage errs nobody can
+ * take the lease, so the guest runs nowhere: paused here, its memory
+ * intact, is the one copy that can continue. */
+
+static void lease_rec_try(void *data);
+
+static bool lease_rec_current(const struct hva_vm *vm)
+{
+    return vm->lease_rec_pid && vm->pid == vm->lease_rec_pid && vm->qmp;
+}
+
+static void lease_rec_schedule(struct hva_vm *vm)
+{
+    unsigned ms = hva_lease_recover_delay_ms(vm->lease_rec_n);
+
+    if (vm->lease_rec_timer)
+        return;
+    qb_loop_timer_add(vm->ag->loop, QB_LOOP_MED, (uint64_t)ms * 1000000ULL, vm,
+                      lease_rec_try, &vm->lease_rec_timer);
+}
+
+static void lease_rec_cont(void *data, int rc, json_object *ret,
+                           const char *errmsg)
+{
+    struct hva_vm *vm = data;
+
+    (void)ret;
+    if (!lease_rec_current(vm))
+        return;
+    if (rc < 0) {
+        /* The lease is ours: a guest that does not continue is an
+         * ordinary paused VM now (the operator's or clusterd's call). */
+        cmn_err(CMN_LOG_HVA, "VM '%s': cont after lease recovery: %s",
+                vm->def->name, errmsg ? errmsg : cmn_strerror(rc));
+        vm->lease_rec_pid = 0;
+        return;
+    }
+    cmn_info(CMN_LOG_HVA,
+             "VM '%s': lease recovered after %u failed attempt(s): VM "
+             "runs here again",
+             vm->def->name, vm->lease_rec_n);
+    vm->lease_rec_pid = 0;
+    vm->lease_rec_n = 0;
+    vm->last_err[0] = '\0';
+    hva_vm_set_state(vm, HVA_VM_RUNNING);
+}
+
+static void lease_rec_done(void *owner, int rc, uint64_t ms)
+{
+    struct hva_vm *vm = owner;
+
+    vm->jobs--;
+    if (!lease_rec_current(vm))
+        return; /* QEMU went away (stopped, killed) meanwhile */
+    if (rc == -HVA_E_LEASE_HELD) {
+        /* The target resumed with it: that copy is the VM now. */
+        cmn_warn(CMN_LOG_HVA,
+                 "VM '%s': lease held by another host (the migration's "
+                 "target resumed): stopping the paused copy here",
+                 vm->def->name);
+        snprintf(vm->last_err, sizeof(vm->last_err),
+                 "lease recovery: held by another host, VM runs there");
+        vm->lease_rec_pid = 0;
+        hva_qmp_command(vm->qmp, "quit", NULL, -1, NULL, NULL);
+        return;
+    }
+    if (rc < 0) {
+        vm->lease_rec_n++;
+        /* Logged on the first failures and then at each cap-length
+         * step, not at every attempt: the storage may err for long. */
+        if (vm->lease_rec_n <= 3 ||
+            hva_lease_recover_delay_ms(vm->lease_rec_n) <
+                HVA_LEASE_REC_MAX_MS ||
+            vm->lease_rec_n % 10 == 0)
+            cmn_warn(CMN_LOG_HVA,
+                     "VM '%s': lease recovery attempt %u failed (%s, %" PRIu64
+                     " ms): still paused, next attempt in %u ms",
+                     vm->def->name, vm->lease_rec_n, hva_lease_why(rc), ms,
+                     hva_lease_recover_delay_ms(vm->lease_rec_n));
+        snprintf(vm->last_err, sizeof(vm->last_err),
+                 "paused: lease recovery (%u failed attempt(s), last: %.200s)",
+                 vm->lease_rec_n, hva_lease_why(rc));
+        lease_rec_schedule(vm);
+        return;
+    }
+    vm->lease_held = true;
+    hva_qmp_command(vm->qmp, "cont", NULL, -1, lease_rec_cont, vm);
+}
+
+static void lease_rec_try(void *data)
+{
+    struct hva_vm *vm = data;
+    int rc;
+
+    vm->lease_rec_timer = 0;
+    if (!lease_rec_current(vm))
+        return;
+    /* A little wait while "held": a target's QEMU may be dying. */
+    rc = hva_lease_async(vm->ag, HVA_LEASE_ACQUIRE, &vm->def->lease, vm->pid,
+                         2000, lease_rec_done, vm);
+    if (rc < 0) {
+        vm->lease_rec_n++;
+        lease_rec_schedule(vm);
+        return;
+    }
+    vm->jobs++;
+}
+
+void hva_lease_recover(struct hva_vm *vm, const char *why)
+{
+    if (!vm->pid || !vm->qmp)
+        return;
+    cmn_warn(CMN_LOG_HVA,
+             "VM '%s': paused: lease recovery (%s): retrying the lease "
+             "every %u..%u ms",
+             vm->def->name, why, HVA_LEASE_REC_MIN_MS, HVA_LEASE_REC_MAX_MS);
+    vm->lease_rec_pid = vm->pid;
+    vm->lease_rec_n = 1; /* the rollback's acquire failed already */
+    /* Not migrating any more: the truth is a VM paused here. */
+    hva_vm_set_state(vm, HVA_VM_PAUSED);
+    lease_rec_schedule(vm);
+}
+
+void hva_lease_recover_stop(struct hva_vm *vm)
+{
+    vm->lease_rec_pid = 0;
+    vm->lease_rec_n = 0;
+    if (vm->lease_rec_timer) {
+        qb_loop_timer_del(vm->ag->loop, vm->lease_rec_timer);
+        vm->lease_rec_timer = 0;
+    }
 }

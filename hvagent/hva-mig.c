@@ -282,6 +282,7 @@ void hva_mig_qemu_gone(struct hva_vm *vm)
 {
     struct hva_mig *m = vm->mig;
 
+    hva_lease_recover_stop(vm);
     if (!m || m->kind == HVA_MIG_IN) {
         hva_mig_in_qemu_gone(vm);
         return;
@@ -308,6 +309,13 @@ static void recover_leased(void *owner, int rc, uint64_t ms)
     vm->jobs--;
     if (!vm->pid || !vm->qmp)
         return; /* QEMU went away meanwhile: nothing to resume */
+    if (rc < 0 && rc != -HVA_E_LEASE_HELD) {
+        /* sanlock itself failed: nobody provably owns the VM, keep this
+         * copy paused and retry (hva_lease_recover), never quit it. */
+        hva_vm_set_phase(vm, HVA_PH_NONE);
+        hva_lease_recover(vm, hva_lease_why(rc));
+        return;
+    }
     if (rc < 0) {
         /* The target holds it: the VM is there. */
         cmn_warn(CMN_LOG_HVA,
@@ -335,6 +343,10 @@ void hva_mig_recover(struct hva_vm *vm)
 
     switch (r) {
     case HVA_REC_NOTHING:
+        /* Paused without its lease and no migration: the agent before
+         * us was recovering the lease after a failed handoff. */
+        if (lease && !vm->lease_held && vm->state == HVA_VM_PAUSED)
+            hva_lease_recover(vm, "re-attached after a restart");
         return;
     case HVA_REC_KEEP_LOCAL:
     case HVA_REC_BY_LEASE:

@@ -93,8 +93,11 @@ static void vm_ioerr_tick(void *data)
         return;
     }
     /* Someone else's stop (a migration's switchover, a save) or a
-     * transition: not ours to resume; look again later. */
-    if (vm->mig || vm->state != HVA_VM_PAUSED || !leased) {
+     * transition: not ours to resume; look again later. A VM whose lease
+     * is being recovered (hva_lease_recover) resumes there, once the
+     * lease is back, never here. */
+    if (vm->mig || vm->state != HVA_VM_PAUSED || !leased ||
+        vm->lease_rec_pid) {
         vm_ioerr_arm(vm, hva_ioerr_backoff_ms(e->attempts, e->nospace));
         return;
     }

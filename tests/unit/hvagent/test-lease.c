@@ -61,10 +61,24 @@ static void test_lease_copies(void **state)
     qb_loop_destroy(c.ag.loop);
 }
 
+/* Lease recovery after a failed handoff: 1 s doubling, never above the
+ * cap, so a storage outage of any length is retried at a bounded pace. */
+static void test_recover_delay(void **state)
+{
+    (void)state;
+    assert_int_equal(hva_lease_recover_delay_ms(0), 1000);
+    assert_int_equal(hva_lease_recover_delay_ms(1), 1000);
+    assert_int_equal(hva_lease_recover_delay_ms(2), 2000);
+    assert_int_equal(hva_lease_recover_delay_ms(5), 16000);
+    assert_int_equal(hva_lease_recover_delay_ms(6), HVA_LEASE_REC_MAX_MS);
+    assert_int_equal(hva_lease_recover_delay_ms(100000), HVA_LEASE_REC_MAX_MS);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lease_copies),
+        cmocka_unit_test(test_recover_delay),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
