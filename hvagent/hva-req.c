@@ -450,8 +450,7 @@ static int put_vm(FILE *f, const struct hva_vm *vm, uint64_t now_ms)
                 vm->def->cpu_model ? "\"" : "") >= 0 &&
         /* paused after a failed handoff, its lease being recovered */
         (!vm->lease_rec_pid ||
-         fprintf(f, " lease-recovery=\"%u\"", vm->lease_rec_n) >= 0) &&
-        fputs("/>", f) >= 0)
+         fprintf(f, " lease-recovery=\"%u\"", vm->lease_rec_n) >= 0))
         rc = 0;
     /* Paused on an I/O error (device: an id hvagent gave, checked). */
     if (rc == 0 && hva_vm_ioerr_shown(vm) &&

@@ -96,8 +96,7 @@ static void vm_ioerr_tick(void *data)
      * transition: not ours to resume; look again later. A VM whose lease
      * is being recovered (hva_lease_recover) resumes there, once the
      * lease is back, never here. */
-    if (vm->mig || vm->state != HVA_VM_PAUSED || !leased ||
-        vm->lease_rec_pid) {
+    if (vm->mig || vm->state != HVA_VM_PAUSED || !leased || vm->lease_rec_pid) {
         vm_ioerr_arm(vm, hva_ioerr_backoff_ms(e->attempts, e->nospace));
         return;
     }

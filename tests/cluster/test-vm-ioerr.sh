@@ -97,9 +97,12 @@ poll_in() {
 }
 
 # The pollers first: they must be running when the guest pauses.
-poll_in node1 'xml|io-error="eio"|vm show web1 --output xml' \
-    'status|^web1 .*I/O error|status'
+# One poller per view: the pause lasts about a second on a quiet machine,
+# and one loop taking turns would look at each view half as often.
+poll_in node1 'xml|io-error="eio"|vm show web1 --output xml'
 p1=$!
+poll_in node1 'status|^web1 .*I/O error|status'
+p3=$!
 poll_in node2 'show|^io-error:|vm show web1'
 p2=$!
 # Stop the target for STALL_MS in the background, stop, sleep and
@@ -118,7 +121,7 @@ stim=$!
 wait "$stim" || fail "cannot stop tgtd $tpid"
 grep -q '^cont ' "$STIM" || fail "tgtd was not continued: $(cat "$STIM")"
 stall=$(awk '/^stop/ { s = $2 } /^cont/ { c = $2 } END { print c - s }' "$STIM")
-wait "$p1" "$p2"
+wait "$p1" "$p2" "$p3"
 t_stop=$(awk '/^stop/ { print $2 }' "$STIM")
 x=$(cut -d' ' -f2- "$W/xml" 2>/dev/null)
 seen_ms=$(($(cut -d' ' -f1 "$W/xml" 2>/dev/null || echo 0) - t_stop))
