@@ -85,7 +85,9 @@ void cmn_log_init(const char *name, const struct cmn_log_opts *opts)
     if (opts->to_stderr) {
         qb_log_filter_ctl(QB_LOG_STDERR, QB_LOG_FILTER_ADD, QB_LOG_FILTER_FILE,
                           "*", prio);
-        qb_log_format_set(QB_LOG_STDERR, "%t %N[%P] %p [%g] %b");
+        /* Milliseconds: a switchover or a failover is a matter of
+         * tens of them, and logs of two nodes are read side by side. */
+        qb_log_format_set(QB_LOG_STDERR, "%T %N[%P] %p [%g] %b");
     }
 
     /* The blackbox keeps everything, debug included, for post-mortems. */
@@ -93,7 +95,7 @@ void cmn_log_init(const char *name, const struct cmn_log_opts *opts)
     qb_log_ctl(QB_LOG_BLACKBOX, QB_LOG_CONF_ENABLED, QB_TRUE);
     qb_log_filter_ctl(QB_LOG_BLACKBOX, QB_LOG_FILTER_ADD, QB_LOG_FILTER_FILE,
                       "*", LOG_TRACE);
-    qb_log_format_set(QB_LOG_BLACKBOX, "%t %p [%g] %b");
+    qb_log_format_set(QB_LOG_BLACKBOX, "%T %p [%g] %b");
 }
 
 void cmn_log_fini(void)
