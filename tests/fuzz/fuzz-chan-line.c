@@ -3,13 +3,15 @@
  * chan_dispatch grows it (16 KiB steps, cut off at HVA_CHAN_MAX_LINE),
  * and hva_chan_split_lines hands out each complete line. A PREPARE
  * line's definition goes through hva_vm_def_from_xml as the target's
- * in_prepare does first; ABORT stops the channel as a handler that
- * closes it would.
+ * in_prepare does first; a READY line's arguments go through
+ * hva_mig_ready_parse as the source's (token, tls, nbd=PORT); ABORT
+ * stops the channel as a handler that closes it would.
  *
  * Input: records of u16 length + bytes, each one TLS record's worth. */
 #include "config.h"
 
 #include "hvagent/hva-int.h"
+#include "hvagent/hva-mig-nbd.h"
 #include "tests/fuzz/fuzz.h"
 
 struct rx {
@@ -31,6 +33,13 @@ static bool on_line(void *data, char *line)
 
         if (hva_vm_def_from_xml(arg ? arg : "", &def, err, sizeof(err)) == 0)
             hva_vm_def_free(def);
+    } else if (strcmp(line, "READY") == 0) {
+        struct hva_mig_ready r;
+
+        /* What it promises: a port in range, the token as long as asked. */
+        if (hva_mig_ready_parse(arg, 64, &r) == 0 &&
+            (r.nbd_port > 65535 || strlen(r.token) != 64))
+            abort();
     } else if (strcmp(line, "ABORT") == 0) {
         rx->closed = true;
     }
