@@ -555,6 +555,11 @@ static int do_vm_edit(struct cd_daemon *d, struct cmn_ipc_conn *conn,
         rc = cd_error_reply(ret, -CD_E_EXISTS, "%s (nothing was changed)", err);
         goto out;
     }
+    rc = cd_local_edit_check(cd_daemon_cdb(d), cur->ref, def, err, sizeof(err));
+    if (rc < 0) {
+        rc = cd_error_reply(ret, rc, "%s (nothing was changed)", err);
+        goto out;
+    }
     rc = res_vm_serialize(def, &text);
     if (rc < 0)
         goto out;

@@ -74,6 +74,32 @@ int cd_local_vm_volume(const struct cd_cdb *cdb, const struct res_vm *def,
     return 1;
 }
 
+int cd_local_edit_check(const struct cd_cdb *cdb, const char *ref,
+                        const struct res_vm *def, char *err, size_t errlen)
+{
+    const size_t plen = strlen(CD_LOCAL_REF_PREFIX);
+    char vol[CD_NAME_MAX];
+    const char *home;
+    int rc;
+
+    if (strncmp(ref, CD_LOCAL_REF_PREFIX, plen) != 0)
+        return 0;
+    home = ref + plen;
+    rc = cd_local_vm_volume(cdb, def, vol, err, errlen);
+    if (rc < 0)
+        return rc;
+    if (rc == 1 && strcmp(vol, home) == 0)
+        return 0;
+    cd_errf(err, errlen,
+            "VM '%s' is on node-local volume '%s': the new definition puts "
+            "its disks %s%s%s; an edit moves no disk (keep <allocate "
+            "volume=\"%s\" .../> on every disk; 'clusterctl move-vm' moves "
+            "them with the VM)",
+            def->name, home, rc == 1 ? "on volume '" : "elsewhere",
+            rc == 1 ? vol : "", rc == 1 ? "'" : "", home);
+    return -CD_E_BAD_VALUE;
+}
+
 /* Why each refusal: the disks are copied into files of the target
  * volume's directory, which only that volume's node sees (cd-local.h),
  * so the target volume decides the target node; naming a node whose

@@ -41,6 +41,16 @@
 int cd_local_vm_volume(const struct cd_cdb *cdb, const struct res_vm *def,
                        char *ret_volume, char *err, size_t errlen);
 
+/* `vm edit` of a VM whose ref is `ref` with the new definition `def`:
+ * 0 when the VM is not on a local volume (ref) or the new definition
+ * keeps every disk on that volume (cd_local_vm_volume, possible owners
+ * included); else -CD_E_BAD_VALUE with `err` naming the VM and the
+ * volume: an edit moves no disk (they go with `move-vm` or
+ * `move-storage`), and a local VM whose owners leave out its volume's
+ * node could never run. */
+int cd_local_edit_check(const struct cd_cdb *cdb, const char *ref,
+                        const struct res_vm *def, char *err, size_t errlen);
+
 /* The local volume named `name`, or NULL (also for a CSV volume). */
 const struct cd_volume *cd_local_volume(const struct cd_cdb *cdb,
                                         const char *name);

@@ -242,6 +242,64 @@ static void test_vm_volume(void **state)
     res_vm_free(def);
 }
 
+/* vm edit of a local VM: its disks stay on its volume, its owners keep
+ * the volume's node; a CSV VM is not this check's business. */
+static void test_edit_check(void **state)
+{
+    CMN_AUTO(cd_cdb) *a = two_nodes();
+    struct res_vm *def;
+    char err[512];
+
+    (void)state;
+    assert_int_equal(apply(a, CD_OP_ADD_LOCAL_VOLUME, "loc1", "node1",
+                           "/srv/vms", NULL, err, sizeof(err)),
+                     0);
+    assert_int_equal(apply(a, CD_OP_ADD_LOCAL_VOLUME, "loc2", "node2",
+                           "/srv/vms2", NULL, err, sizeof(err)),
+                     0);
+    /* bigger disk, one more disk: fine */
+    def = vm_def("<disk target=\"vda\"><allocate volume=\"loc1\" "
+                 "size=\"16\"/></disk><disk target=\"vdb\"><allocate "
+                 "volume=\"loc1\" size=\"8\"/></disk>",
+                 "");
+    assert_int_equal(
+        cd_local_edit_check(a, "local:loc1", def, err, sizeof(err)), 0);
+    /* a CSV VM: not checked here */
+    assert_int_equal(
+        cd_local_edit_check(a, "csv:csv1:3:4", def, err, sizeof(err)), 0);
+    res_vm_free(def);
+    /* to another node's volume */
+    def = vm_def("<disk target=\"vda\"><allocate volume=\"loc2\" "
+                 "size=\"8\"/></disk>",
+                 "");
+    assert_int_equal(
+        cd_local_edit_check(a, "local:loc1", def, err, sizeof(err)),
+        -CD_E_BAD_VALUE);
+    assert_string_equal(err, "VM 'lv' is on node-local volume 'loc1': the new "
+                             "definition puts its disks on volume 'loc2'; an "
+                             "edit moves no disk (keep <allocate "
+                             "volume=\"loc1\" .../> on every disk; "
+                             "'clusterctl move-vm' moves them with the VM)");
+    res_vm_free(def);
+    /* off any local volume */
+    def = vm_def("<disk target=\"vda\"><allocate size=\"8\"/></disk>", "");
+    assert_int_equal(
+        cd_local_edit_check(a, "local:loc1", def, err, sizeof(err)),
+        -CD_E_BAD_VALUE);
+    assert_non_null(strstr(err, "puts its disks elsewhere; an edit moves"));
+    res_vm_free(def);
+    /* owners without node1: could never run */
+    def = vm_def("<disk target=\"vda\"><allocate volume=\"loc1\" "
+                 "size=\"8\"/></disk>",
+                 "<policy><possible-owners><node>node2</node>"
+                 "</possible-owners></policy>");
+    assert_int_equal(
+        cd_local_edit_check(a, "local:loc1", def, err, sizeof(err)),
+        -CD_E_BAD_VALUE);
+    assert_non_null(strstr(err, "which is not among its possible owners"));
+    res_vm_free(def);
+}
+
 /* The target volume of a live move with storage copy: named, or the
  * target node's one local volume; every refusal names what is wrong. */
 static void test_move_target(void **state)
@@ -408,7 +466,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_path_rule),  cmocka_unit_test(test_volume_op),
         cmocka_unit_test(test_vm_volume),  cmocka_unit_test(test_move_target),
-        cmocka_unit_test(test_files_made),
+        cmocka_unit_test(test_files_made), cmocka_unit_test(test_edit_check),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
