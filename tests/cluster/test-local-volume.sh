@@ -11,7 +11,8 @@
 # the node (--quick: it runs on node1 only; --live: node2 has no local
 # volume to copy its disks to, cd_local_move_target; once loc2 is added
 # on node2: the move to loc2 of node2, chosen or named, is not available
-# yet, and nothing is made there); node2's hvagent, handed lv1's runtime definition, refuses it
+# yet, and nothing is made there); vm edit leaving node1 out of its
+# possible owners is refused; node2's hvagent, handed lv1's runtime definition, refuses it
 # too. A drain of node1 leaves lv1 there and says so. node1 is killed: lv1 is not started on node2 (no QEMU of it there
 # at any sample) and status and explain on node2 say why ("not failed
 # over").
@@ -97,6 +98,12 @@ refused node2 "its disks go to volume 'loc2' of node 'node2' only with the VM" \
     move-vm lv1 --to node2 --live --to-volume loc2
 [ "$(ls -A "$LDIR2")" = .kvmcluster-local ] ||
     fail "the refused moves left something on loc2: $(ls -A "$LDIR2")"
+# An edit that leaves node1 out of the possible owners: it could never run.
+sed 's|<preferred-owners><node>node2</node></preferred-owners>|<possible-owners><node>node2</node></possible-owners>|' \
+    "$VM_DIR/lv1.xml" >"$VM_DIR/lv1-edit.xml"
+grep -q possible-owners "$VM_DIR/lv1-edit.xml" || fail "no edit made: $(cat "$VM_DIR/lv1-edit.xml")"
+refused node2 "node-local volume 'loc1' of node 'node1', which is not among its possible owners" \
+    vm edit lv1 "$VM_DIR/lv1-edit.xml"
 def=$KVMC_SANDBOX_DIR/node1/hva/vm/$(vm_uuid lv1)/def.xml
 grep -q "<local volume=\"loc1\" node=\"node1\" path=\"$LDIR\"/>" "$def" ||
     fail "runtime definition: $(cat "$def")"
