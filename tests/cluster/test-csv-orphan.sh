@@ -101,7 +101,7 @@ grep -q "timed out" <<<"$out2" && fail "node2's vm add ended in a bare timeout: 
 # 3. Path back: the lockspace is re-joined, orphans are reported.
 sb_wait_for 60 joined node1 ||
     fail "node1's lockspace not re-joined 60 s after the loop: sanlock: $(sb_exec node1 sanlock client status | grep '^s ' | tr '\n' ' ')" \
-        "clusterd: $(grep 'storage:' "$KVMC_SANDBOX_DIR/node1/clusterd.out" | tail -n 6 | cut -c 17- | tr '\n' ' ')"
+        "clusterd: $(grep 'storage:' "$KVMC_SANDBOX_DIR/node1/clusterd.out" | tail -n 6 | cut -c 21- | tr '\n' ' ')"
 rejoin_ms=$SB_WAITED_MS
 for v in $(cdb_vms); do # what the loop left in the CDB goes the normal way
     out=$(cdctl node2 vm remove "$v" 2>&1) || sb_log "vm remove $v: $out"
