@@ -652,6 +652,8 @@ int hva_chan_recv_line(struct hva_chan *c, char *buf, size_t len,
 int hva_write_file(const char *path, const char *text); /* atomic */
 int hva_read_file(const char *path, char **ret_text);
 int hva_parse_u64(const char *s, uint64_t *ret);
+/* Member `k` of QMP object `o` when it is a string, else NULL. */
+const char *hva_json_str(json_object *o, const char *k);
 
 /* ---- the daemon (hva-vm.c, hva-mig.c, hvagent.c) ----------------------- */
 

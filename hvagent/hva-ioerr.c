@@ -26,16 +26,6 @@
  * the id can go into XML and logs as it is. */
 #define DEVICE_CHARS "abcdefghijklmnopqrstuvwxyz0123456789-_"
 
-static const char *jstr(json_object *o, const char *k)
-{
-    json_object *v;
-
-    return o && json_object_object_get_ex(o, k, &v) &&
-                   json_object_is_type(v, json_type_string)
-               ? json_object_get_string(v)
-               : NULL;
-}
-
 /* "/machine/peripheral/vd0/virtio-backend" -> "vd0": the id hvagent gave
  * the device (QEMU's -blockdev devices have no BlockBackend name, so
  * "device" is empty and qom-path says which one it was). */
@@ -67,11 +57,11 @@ static bool name_ok(const char *name, size_t cap)
 int hva_ioerr_parse(json_object *edata, struct hva_ioerr_event *ret)
 {
     struct hva_ioerr_event ev = {0};
-    const char *action = jstr(edata, "action");
-    const char *op = jstr(edata, "operation");
-    const char *reason = jstr(edata, "reason");
-    const char *dev = jstr(edata, "device");
-    const char *node = jstr(edata, "node-name");
+    const char *action = hva_json_str(edata, "action");
+    const char *op = hva_json_str(edata, "operation");
+    const char *reason = hva_json_str(edata, "reason");
+    const char *dev = hva_json_str(edata, "device");
+    const char *node = hva_json_str(edata, "node-name");
     json_object *ns;
 
     if (!action || !op)
@@ -79,8 +69,8 @@ int hva_ioerr_parse(json_object *edata, struct hva_ioerr_event *ret)
     /* Which disk: QEMU 8.2 and later say qom-path (the device's id);
      * QEMU 7.2 says only the BlockBackend's name, empty for -blockdev
      * disks, and the node's name (disk0, hp24, or a mirror's target). */
-    if (device_from_qom(jstr(edata, "qom-path"), ev.device, sizeof(ev.device)) <
-        0) {
+    if (device_from_qom(hva_json_str(edata, "qom-path"), ev.device,
+                        sizeof(ev.device)) < 0) {
         const char *name = dev && dev[0] ? dev : node;
         if (!name_ok(name, sizeof(ev.device)))
             return -EINVAL;

@@ -17,16 +17,6 @@ static uint64_t jget_u64(json_object *o, const char *k)
                : 0;
 }
 
-static const char *jget_str(json_object *o, const char *k)
-{
-    json_object *v;
-
-    return o && json_object_object_get_ex(o, k, &v) &&
-                   json_object_is_type(v, json_type_string)
-               ? json_object_get_string(v)
-               : NULL;
-}
-
 /* MIGRATION's status for each role. QEMU's other statuses (setup, active,
  * device, ...) change nothing: the source's pre-copy is watched by polling
  * and MIGRATION_PASS. */
@@ -92,7 +82,7 @@ void hva_mig_react(enum hva_mig_kind kind, enum hva_mig_phase phase,
             r.pass = (unsigned)jget_u64(data, "pass");
         }
     } else if (strcmp(event, "MIGRATION") == 0) {
-        r.status = jget_str(data, "status");
+        r.status = hva_json_str(data, "status");
         if (r.status)
             react_status(kind, phase, r.status, &r);
     }

@@ -77,6 +77,16 @@ int hva_parse_u64(const char *s, uint64_t *ret)
     return 0;
 }
 
+const char *hva_json_str(json_object *o, const char *k)
+{
+    json_object *v;
+
+    return o && json_object_object_get_ex(o, k, &v) &&
+                   json_object_is_type(v, json_type_string)
+               ? json_object_get_string(v)
+               : NULL;
+}
+
 /* ---- VM definition ------------------------------------------------------- */
 
 static void disk_clear(struct hva_disk *d)
