@@ -8,13 +8,24 @@
 
 uint64_t cd_mvb_delay_s(unsigned failures)
 {
-    uint64_t d = CD_MVB_BASE_S;
+    /* The failed starts' doubling (cd_coord_retry_delay), at this
+     * module's base and cap. */
+    return failures
+               ? cd_coord_retry_delay(failures, CD_MVB_BASE_S, CD_MVB_CAP_S)
+               : 0;
+}
 
-    if (!failures)
-        return 0;
-    for (unsigned i = 1; i < failures && d < CD_MVB_CAP_S; i++)
-        d *= 2;
-    return d < CD_MVB_CAP_S ? d : CD_MVB_CAP_S;
+const struct cd_action *cd_act_newest_before(const struct cd_action *act,
+                                             size_t n, const char *vm,
+                                             uint64_t below)
+{
+    const struct cd_action *best = NULL;
+
+    for (size_t i = 0; i < n; i++)
+        if (act[i].seq < below && strcmp(act[i].vm, vm) == 0 &&
+            (!best || act[i].seq > best->seq))
+            best = &act[i];
+    return best;
 }
 
 void cd_mvb_streak(const struct cd_action *act, size_t n, const char *vm,
@@ -24,11 +35,7 @@ void cd_mvb_streak(const struct cd_action *act, size_t n, const char *vm,
 
     memset(ret, 0, sizeof(*ret));
     for (;;) {
-        const struct cd_action *best = NULL;
-        for (size_t i = 0; i < n; i++)
-            if (act[i].seq < below && strcmp(act[i].vm, vm) == 0 &&
-                (!best || act[i].seq > best->seq))
-                best = &act[i];
+        const struct cd_action *best = cd_act_newest_before(act, n, vm, below);
         if (!best || best->seq <= since_seq ||
             (best->kind != CD_ACT_LIVE && best->kind != CD_ACT_QUICK) ||
             best->status != CD_AS_FAILED || best->rc == -CD_E_NO_CLUSTER)

@@ -36,6 +36,13 @@ enum cd_mvb_verdict {
 /* The wait after `failures` failed moves in a row (0 for none). */
 uint64_t cd_mvb_delay_s(unsigned failures);
 
+/* The newest of `vm`'s `n` actions `act` delivered before sequence
+ * `below` (UINT64_MAX: the newest of all), or NULL: walking a VM's
+ * history newest first, as the move and the start streaks do. */
+const struct cd_action *cd_act_newest_before(const struct cd_action *act,
+                                             size_t n, const char *vm,
+                                             uint64_t below);
+
 /* The failed moves (LIVE, QUICK) of `vm` in a row among the `n` actions
  * of `act`, newest first by delivery order: any action that did not fail,
  * any other kind of action, a failure that is the cluster's (-CD_E_NO_

@@ -1530,14 +1530,9 @@ static void start_streak(const struct cd_coord *co, const char *vm,
 
     memset(s, 0, sizeof(*s));
     for (;;) {
-        const struct cd_action *best = NULL;
+        const struct cd_action *best =
+            cd_act_newest_before(co->act, co->nact, vm, below);
         bool seen = false;
-        for (size_t i = 0; i < co->nact; i++) {
-            const struct cd_action *a = &co->act[i];
-            if (a->seq < below && strcmp(a->vm, vm) == 0 &&
-                (!best || a->seq > best->seq))
-                best = a;
-        }
         if (!best || best->kind != CD_ACT_START ||
             best->status != CD_AS_FAILED || best->rc == -CD_E_NO_CLUSTER)
             return;
