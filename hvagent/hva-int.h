@@ -652,6 +652,9 @@ int hva_chan_recv_line(struct hva_chan *c, char *buf, size_t len,
 int hva_write_file(const char *path, const char *text); /* atomic */
 int hva_read_file(const char *path, char **ret_text);
 int hva_parse_u64(const char *s, uint64_t *ret);
+/* `first` doubled `doublings` times, at most `max`: the retry waits of
+ * the I/O-error resume and of the lease recovery. */
+uint64_t hva_backoff_ms(unsigned doublings, uint64_t first, uint64_t max);
 /* Member `k` of QMP object `o` when it is a string, else NULL. */
 const char *hva_json_str(json_object *o, const char *k);
 

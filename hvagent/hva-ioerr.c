@@ -129,13 +129,10 @@ int hva_ioerr_disk_index(const struct hva_vm_def *def, const char *name)
  * only when someone acts: 1 s doubling to 30 s. */
 uint64_t hva_ioerr_backoff_ms(unsigned attempt, bool nospace)
 {
-    uint64_t first = nospace ? HVA_IOERR_NOSPC_FIRST_MS : HVA_IOERR_FIRST_MS;
-    uint64_t max = nospace ? HVA_IOERR_NOSPC_MAX_MS : HVA_IOERR_MAX_MS;
-    uint64_t ms = first;
-
-    for (unsigned i = 0; i < attempt && ms < max; i++)
-        ms *= 2;
-    return ms < max ? ms : max;
+    return nospace
+               ? hva_backoff_ms(attempt, HVA_IOERR_NOSPC_FIRST_MS,
+                                HVA_IOERR_NOSPC_MAX_MS)
+               : hva_backoff_ms(attempt, HVA_IOERR_FIRST_MS, HVA_IOERR_MAX_MS);
 }
 
 const char *hva_ioerr_reason_text(bool nospace)

@@ -110,9 +110,6 @@ int hva_lease_async(struct hva_agent *ag, enum hva_lease_op op,
 /* The lease recovery's retry delay (hva-mig-out.c runs it). */
 unsigned hva_lease_recover_delay_ms(unsigned failures)
 {
-    unsigned d = HVA_LEASE_REC_MIN_MS;
-
-    for (unsigned i = 1; i < failures && d < HVA_LEASE_REC_MAX_MS; i++)
-        d *= 2;
-    return d < HVA_LEASE_REC_MAX_MS ? d : HVA_LEASE_REC_MAX_MS;
+    return (unsigned)hva_backoff_ms(failures ? failures - 1 : 0,
+                                    HVA_LEASE_REC_MIN_MS, HVA_LEASE_REC_MAX_MS);
 }

@@ -77,6 +77,15 @@ int hva_parse_u64(const char *s, uint64_t *ret)
     return 0;
 }
 
+uint64_t hva_backoff_ms(unsigned doublings, uint64_t first, uint64_t max)
+{
+    uint64_t ms = first;
+
+    for (unsigned i = 0; i < doublings && ms < max; i++)
+        ms *= 2;
+    return ms < max ? ms : max;
+}
+
 const char *hva_json_str(json_object *o, const char *k)
 {
     json_object *v;
