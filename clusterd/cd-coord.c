@@ -497,6 +497,11 @@ uint32_t cd_rt_ioerr_flags(unsigned e)
                                     : 0;
 }
 
+uint32_t cd_rt_ioerr_origin(unsigned e, int disk)
+{
+    return e && disk >= 0 ? (uint32_t)disk + 1 : 0;
+}
+
 void cd_rt_ioerr_from_msg(uint32_t flags, uint32_t origin, unsigned *ret_e,
                           int *ret_disk)
 {

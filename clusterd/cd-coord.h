@@ -165,8 +165,10 @@ enum cd_rt_ioerr {
 /* "eio", "enospc" (hvagent's io-error="..."); "" for none. */
 const char *cd_rt_ioerr_name(unsigned e);
 unsigned cd_rt_ioerr_from_hva(const char *s);
-/* The RT_VM flags and `origin` of an I/O error condition, and back. */
+/* The RT_VM flags and `origin` of an I/O error condition (origin: the
+ * disk's index + 1, 0 for none or not known), and back. */
 uint32_t cd_rt_ioerr_flags(unsigned e);
+uint32_t cd_rt_ioerr_origin(unsigned e, int disk);
 void cd_rt_ioerr_from_msg(uint32_t flags, uint32_t origin, unsigned *ret_e,
                           int *ret_disk);
 

@@ -154,14 +154,12 @@ static void send_rt(struct cd_orch *o, const struct local_vm *l,
                     enum cd_rt_state st, const uint64_t *progress,
                     uint32_t downtime)
 {
-    struct cd_co_msg m = {.type = CD_CO_RT_VM,
-                          .kind = st,
-                          .b = downtime,
-                          .cause = (l->lease ? CD_RT_F_LEASE : 0) |
-                                   cd_rt_ioerr_flags(l->ioerr)};
-
-    if (l->ioerr && l->ioerr_disk >= 0)
-        m.origin = (uint32_t)l->ioerr_disk + 1;
+    struct cd_co_msg m = {
+        .type = CD_CO_RT_VM,
+        .kind = st,
+        .b = downtime,
+        .cause = (l->lease ? CD_RT_F_LEASE : 0) | cd_rt_ioerr_flags(l->ioerr),
+        .origin = cd_rt_ioerr_origin(l->ioerr, l->ioerr_disk)};
 
     snprintf(m.vm, sizeof(m.vm), "%s", l->name);
     snprintf(m.text, sizeof(m.text), "%s", l->cpu);
@@ -197,7 +195,7 @@ static void announce(struct cd_orch *o)
         m.kind = r->state;
         m.a = r->node;
         m.cause = (r->lease ? CD_RT_F_LEASE : 0) | cd_rt_ioerr_flags(r->ioerr);
-        m.origin = r->ioerr && r->ioerr_disk >= 0 ? r->ioerr_disk + 1 : 0;
+        m.origin = cd_rt_ioerr_origin(r->ioerr, r->ioerr_disk);
         snprintf(m.vm, sizeof(m.vm), "%s", r->vm);
         snprintf(m.text, sizeof(m.text), "%s", r->cpu);
         co_send(o, &m);
